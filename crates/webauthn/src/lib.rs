@@ -1,1 +1,4 @@
-//! Placeholder while the crate is written; see docs/architecture.md.
+//! WebAuthn relying-party engine (work in progress; module map to come).
+
+pub mod attestation;
+pub mod mds;

@@ -1,0 +1,1 @@
+//! Attestation statement formats (being written).

@@ -1,0 +1,1 @@
+//! FIDO Metadata Service (MDS3) BLOBs (being written).
