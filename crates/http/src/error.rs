@@ -1,0 +1,224 @@
+//! The one error type of the HTTP layer, [`AppError`], and how each variant becomes a response.
+//!
+//! The client sees a short message (and the request id in the `x-request-id` header); the log gets the cause, inside
+//! the request's span. A store failure is always a 503 or 500, never "not found".
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_store::StoreError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The tenant in the path does not exist.
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// The page or object does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed (missing or bad parameter); the message names what.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A form arrived without a valid CSRF token.
+    #[error("the form token is missing or does not match")]
+    CsrfMismatch,
+    /// The page needs a signed-in user and there is none.
+    #[error("sign-in required")]
+    SignInRequired,
+    /// The ceremony (challenge or pending authorization) is unknown, used or expired.
+    #[error("this sign-in attempt expired or was already used")]
+    CeremonyExpired,
+    /// A WebAuthn response was refused; the message names the rule.
+    #[error("passkey refused: {0}")]
+    WebAuthnRefused(String),
+    /// The user may not do this (for example delete their last passkey).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many requests from this client address.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// An authorization request that must not be redirected to the client (unknown client, unregistered
+    /// redirect URI; RFC 6749 §4.1.2.1): shown as an error page.
+    #[error("authorization request refused: {0}")]
+    AuthorizeNoRedirect(String),
+    /// An OAuth 2.0 error answered as JSON (token endpoint): `error`, `error_description`, status.
+    #[error("oauth error {code}: {description}")]
+    OAuth {
+        /// HTTP status (400, or 401 for `invalid_client`).
+        status: StatusCode,
+        /// The RFC 6749 §5.2 error code.
+        code: &'static str,
+        /// A human-readable description without CR, LF or TAB.
+        description: String,
+    },
+    /// A bearer token was missing, unknown, expired or revoked (RFC 6750 §3.1).
+    #[error("invalid bearer token")]
+    InvalidToken,
+    /// The store could not answer: fail closed with 503.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// The store returned data that cannot be decoded.
+    #[error("corrupt stored data: {0}")]
+    StoreCorrupt(String),
+    /// The store refused an operation on a missing row, where the caller expected it to exist.
+    #[error("store: row not found")]
+    StoreNotFound,
+    /// The store refused an operation that conflicts with existing data.
+    #[error("store: conflict")]
+    StoreConflict,
+    /// A server-side fault (key loading, serialization); the message is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(m) => Self::StoreUnavailable(m),
+            StoreError::Corrupt(m) => Self::StoreCorrupt(m),
+            StoreError::NotFound => Self::StoreNotFound,
+            StoreError::Conflict => Self::StoreConflict,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl AppError {
+    /// A token-endpoint style OAuth error with status 400.
+    pub fn oauth(code: &'static str, description: impl Into<String>) -> Self {
+        Self::OAuth { status: StatusCode::BAD_REQUEST, code, description: description.into() }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownTenant | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) | Self::CeremonyExpired | Self::WebAuthnRefused(_) | Self::AuthorizeNoRedirect(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::CsrfMismatch | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::SignInRequired | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::OAuth { status, .. } => *status,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreConflict => StatusCode::CONFLICT,
+            Self::StoreCorrupt(_) | Self::StoreNotFound | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message a client may see (internals are replaced by a generic sentence).
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::StoreUnavailable(_) => "The service is temporarily unavailable. Please try again.".into(),
+            Self::StoreCorrupt(_) | Self::StoreNotFound | Self::StoreConflict | Self::Internal(_) => {
+                "Something went wrong on our side.".into()
+            }
+            other => strip_controls(&other.to_string()),
+        }
+    }
+}
+
+/// Removes CR, LF, TAB and other control characters (OIDC conformance: none in `error_description`).
+pub fn strip_controls(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A minimal, self-contained HTML error page (no external resources).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}</h1>\
+         <p>{message}</p></main></body></html>",
+        title = html_escape(title),
+        message = html_escape(message),
+    );
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], body).into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        match self {
+            Self::OAuth { status, code, description } => {
+                let body = serde_json::json!({ "error": code, "error_description": strip_controls(&description) });
+                let mut response = (status, axum::Json(body)).into_response();
+                let headers = response.headers_mut();
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                if status == StatusCode::UNAUTHORIZED {
+                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\""));
+                }
+                response
+            }
+            Self::InvalidToken => {
+                let body = serde_json::json!({ "error": "invalid_token" });
+                let mut response = (status, axum::Json(body)).into_response();
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                response
+            }
+            Self::StoreUnavailable(_) => {
+                let mut response = error_page(status, "Temporarily unavailable", &self.public_message());
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
+            other => {
+                let title = match status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::FORBIDDEN => "Not allowed",
+                    StatusCode::UNAUTHORIZED => "Sign-in required",
+                    StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+                    s if s.is_server_error() => "Error",
+                    _ => "Request refused",
+                };
+                error_page(status, title, &other.public_message())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_unavailable_is_a_503_never_a_not_found() {
+        let error: AppError = StoreError::Unavailable("pool closed".into()).into();
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.public_message().contains("pool closed"));
+    }
+
+    #[test]
+    fn error_description_has_no_control_characters() {
+        assert_eq!(strip_controls("a\r\nb\tc"), "a  b c");
+    }
+
+    #[test]
+    fn error_pages_escape_html() {
+        assert_eq!(html_escape("<script>\"&'"), "&lt;script&gt;&quot;&amp;&#39;");
+    }
+}

@@ -1,0 +1,270 @@
+//! What every handler shares: the store, the clock, the public URL, security settings and the per-tenant cache.
+//!
+//! `AppState` is cheap to clone (every field is an `Arc` or a small value) and carries no globals, so a test can run
+//! many apps in one process.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ipnet::IpNet;
+use tessera_core::{Clock, TenantId};
+use tessera_store::{Store, Tenant};
+
+use crate::error::AppError;
+use crate::security::PerIpConfig;
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store every handler reads and writes.
+    pub store: Arc<dyn Store>,
+    /// The time source (a fixed clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL, e.g. `http://localhost:8080`.
+    pub public_url: PublicUrl,
+    /// Cookie, proxy, limit and rate settings.
+    pub security: Arc<SecuritySettings>,
+    /// Per-tenant settings and signing keys, loaded once.
+    pub tenants: Arc<TenantCache>,
+    /// The master key that decrypts signing keys at rest.
+    pub master_key: Arc<tessera_oidc::MasterKey>,
+    /// Every per-address limiter made by [`crate::security::per_ip_rate_limit`], trimmed in the background.
+    rate_limiters: Arc<Mutex<Vec<Arc<PerIpConfig>>>>,
+}
+
+impl AppState {
+    /// Builds a state from its parts with an empty tenant cache.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        public_url: PublicUrl,
+        security: SecuritySettings,
+        master_key: tessera_oidc::MasterKey,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            public_url,
+            security: Arc::new(security),
+            tenants: Arc::new(TenantCache::default()),
+            master_key: Arc::new(master_key),
+            rate_limiters: Arc::default(),
+        }
+    }
+
+    pub(crate) fn register_rate_limiter(&self, config: Arc<PerIpConfig>) {
+        self.rate_limiters.lock().unwrap_or_else(|p| p.into_inner()).push(config);
+    }
+
+    /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
+    /// The server calls this periodically so the limiters' memory stays bounded.
+    pub fn trim_rate_limiters(&self) {
+        let limiters = self.rate_limiters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for config in limiters {
+            config.limiter().retain_recent();
+            config.limiter().shrink_to_fit();
+        }
+    }
+
+    /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        self.public_url.issuer(tenant)
+    }
+}
+
+/// The public base URL of the service, without a trailing slash (`http://localhost:8080`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl(Arc<str>);
+
+/// Why a public URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    /// Not an absolute URL.
+    #[error("public_url is not an absolute URL: {0}")]
+    NotAUrl(String),
+    /// Not `http` or `https`.
+    #[error("public_url must use https (or http on localhost)")]
+    BadScheme,
+    /// Has a query, fragment or credentials.
+    #[error("public_url must not carry a query, fragment or user information")]
+    ExtraParts,
+}
+
+impl PublicUrl {
+    /// Parses a base URL. `http` is accepted only for `localhost` and loopback addresses.
+    pub fn parse(value: &str) -> Result<Self, PublicUrlError> {
+        let url = url::Url::parse(value).map_err(|e| PublicUrlError::NotAUrl(e.to_string()))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(PublicUrlError::NotAUrl(value.to_owned())),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(PublicUrlError::BadScheme),
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some()
+        {
+            return Err(PublicUrlError::ExtraParts);
+        }
+        let text = url.as_str().trim_end_matches('/').to_owned();
+        Ok(Self(text.into()))
+    }
+
+    /// The base URL as a string, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The origin (`scheme://host[:port]`), for WebAuthn and CORS.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.0).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| self.0.to_string())
+    }
+
+    /// Whether the URL uses `https` (cookies are `Secure` either way: browsers treat `localhost` as secure).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// The OpenID Connect issuer of a tenant: `{base}/{tenant}/oidc`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        format!("{}/{}/oidc", self.0, tenant)
+    }
+
+    /// An absolute URL for a path that starts with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+/// A rate: `burst` requests at once, refilled at one request per `period`. Both are never zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateRule {
+    period: Duration,
+    burst: u32,
+}
+
+impl RateRule {
+    /// `per_minute` requests per minute on average, with bursts of `burst` (both raised to at least 1).
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let per_minute = u64::from(per_minute.max(1));
+        let period = Duration::from_micros(60_000_000 / per_minute).max(Duration::from_micros(1));
+        Self { period, burst: burst.max(1) }
+    }
+
+    /// The time to earn back one request.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// How many requests may arrive at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
+/// Security settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct SecuritySettings {
+    /// Proxies whose `X-Forwarded-For` is believed (RFC 9700 §4.13); empty means none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Per client address, on WebAuthn challenge creation.
+    pub challenge_rate: RateRule,
+    /// Per client address, on the token endpoint.
+    pub token_rate: RateRule,
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
+    /// Lifetime of authorization codes.
+    pub code_ttl: Duration,
+    /// Lifetime of access tokens (and of ID tokens).
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// How long a tenant's cached settings and keys are trusted before they are reloaded.
+    pub tenant_cache_ttl: Duration,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            body_limit: 64 * 1024,
+            challenge_rate: RateRule::per_minute(60, 20),
+            token_rate: RateRule::per_minute(120, 30),
+            session_ttl: Duration::from_secs(12 * 3600),
+            code_ttl: Duration::from_secs(60),
+            access_token_ttl: Duration::from_secs(600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            tenant_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl SecuritySettings {
+    /// Whether `ip` is a configured trusted proxy.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// A tenant as the OIDC endpoints need it: its record, its signing keys and its pre-serialized documents.
+pub struct TenantRuntime {
+    /// The tenant record.
+    pub tenant: Tenant,
+    /// The issuer, `{public_url}/{tenant}/oidc`.
+    pub issuer: String,
+    /// The decrypted signing keys (active and still-published).
+    pub keys: tessera_oidc::KeySet,
+    /// The discovery document, serialized once.
+    pub discovery: Bytes,
+    /// The JWK Set, serialized once.
+    pub jwks: Bytes,
+    /// When this entry was loaded (monotonic).
+    pub loaded_at: std::time::Instant,
+}
+
+/// In-memory cache of [`TenantRuntime`]s, reloaded after `tenant_cache_ttl` or on [`TenantCache::invalidate`].
+#[derive(Default)]
+pub struct TenantCache {
+    entries: RwLock<HashMap<TenantId, Arc<TenantRuntime>>>,
+}
+
+impl TenantCache {
+    /// The cached entry, if fresh.
+    pub fn cached(&self, tenant: &TenantId, ttl: Duration) -> Option<Arc<TenantRuntime>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(tenant).filter(|e| e.loaded_at.elapsed() < ttl).cloned()
+    }
+
+    /// Stores a freshly loaded entry.
+    pub fn put(&self, entry: Arc<TenantRuntime>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.insert(entry.tenant.id.clone(), entry);
+    }
+
+    /// Forgets a tenant, so the next request reloads it (after key rotation or a settings change).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(tenant);
+    }
+}
+
+impl AppState {
+    /// The tenant's runtime entry: from memory when fresh, otherwise loaded from the store (keys decrypted once).
+    /// An unknown tenant is [`AppError::UnknownTenant`]; a store failure is a 503, never "unknown".
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantRuntime>, AppError> {
+        if let Some(entry) = self.tenants.cached(tenant, self.security.tenant_cache_ttl) {
+            return Ok(entry);
+        }
+        let entry = Arc::new(crate::oidc::load_tenant(self, tenant).await?);
+        self.tenants.put(entry.clone());
+        Ok(entry)
+    }
+}
