@@ -1,0 +1,289 @@
+//! The records the store keeps, as plain values.
+//!
+//! Binary values are `Vec<u8>`; timestamps are `time::OffsetDateTime` in UTC. Backends keep timestamps to the
+//! microsecond at least; values with finer precision may come back truncated.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::{ClientId, TenantId, UserId};
+use time::OffsetDateTime;
+
+/// A customer tenant of the authenticator service: its relying party and its authenticator policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// The tenant's path segment.
+    pub id: TenantId,
+    /// Name shown on pages and in passkey prompts.
+    pub display_name: String,
+    /// The WebAuthn relying-party id (a registrable domain).
+    pub rp_id: String,
+    /// Origins allowed in `clientDataJSON.origin`, compared exactly.
+    pub origins: Vec<String>,
+    /// The WebAuthn authenticator policy; opaque to the store.
+    pub policy: serde_json::Value,
+    /// When the tenant was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An OAuth 2.0 / OpenID Connect client registered with a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    /// The tenant the client belongs to.
+    pub tenant: TenantId,
+    /// The client identifier, unique per tenant.
+    pub client_id: ClientId,
+    /// Name shown to users.
+    pub display_name: String,
+    /// SHA-256 of the client secret (a high-entropy random value); `None` for a public client.
+    #[serde(default, skip_serializing)]
+    pub secret_hash: Option<Vec<u8>>,
+    /// Registered redirect URIs, compared exactly.
+    pub redirect_uris: Vec<String>,
+    /// Registered post-logout redirect URIs, compared exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
+    pub token_endpoint_auth_method: String,
+    /// The ID token signing algorithm (`RS256` or `ES256`).
+    pub id_token_signed_response_alg: String,
+    /// The client's JWK Set, for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// Scopes the client may request.
+    pub allowed_scopes: Vec<String>,
+    /// When the client was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A user of a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// The tenant the user belongs to.
+    pub tenant: TenantId,
+    /// Stable identifier (the ID token's `sub`).
+    pub id: UserId,
+    /// The sign-in name, unique per tenant when compared case-insensitively (Unicode lowercase).
+    pub username: String,
+    /// Name shown on pages.
+    pub display_name: String,
+    /// Email address, if given.
+    pub email: Option<String>,
+    /// Whether the email address was verified.
+    pub email_verified: bool,
+    /// The WebAuthn `user.id` (user handle), unique per tenant.
+    pub user_handle: Vec<u8>,
+    /// When the user signed up.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A WebAuthn credential record (WebAuthn L3 §7.1 "create the credential record").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credential {
+    /// The tenant the credential belongs to.
+    pub tenant: TenantId,
+    /// The credential id, unique per tenant.
+    pub credential_id: Vec<u8>,
+    /// The owning user.
+    pub user_id: UserId,
+    /// The credential public key, COSE-encoded.
+    pub public_key: Vec<u8>,
+    /// The COSE algorithm of the key.
+    pub alg: i64,
+    /// The last signature counter seen.
+    pub sign_count: u32,
+    /// Whether user verification was performed at registration.
+    pub uv_initialized: bool,
+    /// The BE flag at registration.
+    pub backup_eligible: bool,
+    /// The BS flag at the last ceremony.
+    pub backup_state: bool,
+    /// Transports the client reported.
+    pub transports: Vec<String>,
+    /// The authenticator's AAGUID (all zeros when unknown).
+    pub aaguid: [u8; 16],
+    /// The attestation statement format at registration (`none`, `packed`, ...).
+    pub attestation_format: String,
+    /// The user's name for this passkey.
+    pub nickname: String,
+    /// When the credential was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the credential was last used to sign in.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// Outcome of [`crate::Store::bump_sign_count`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignCountUpdate {
+    /// The counter (and backup state, last use) were updated.
+    Updated,
+    /// The stored counter was not `expected_old`, or the new counter does not exceed it (and both are not zero):
+    /// a possible cloned authenticator or a concurrent use. Nothing was changed.
+    Regressed,
+}
+
+/// An authorization code, stored by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    /// SHA-256 of the code value.
+    pub code_hash: Vec<u8>,
+    /// The tenant that issued the code.
+    pub tenant: TenantId,
+    /// The client the code was issued to.
+    pub client_id: ClientId,
+    /// The grant the code starts; tokens issued from it carry the same grant id.
+    pub grant_id: String,
+    /// The grant, as opaque JSON (user, scope, nonce, PKCE challenge, redirect URI, auth_time, amr, acr).
+    pub payload: Vec<u8>,
+    /// When the code stops being redeemable.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Outcome of [`crate::Store::consume_auth_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First redemption of a live code.
+    Redeemed(AuthCode),
+    /// The code was redeemed before: the caller must refuse and revoke the grant's tokens.
+    AlreadyRedeemed {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+    /// No such code for this tenant, or it expired unredeemed.
+    NotFound,
+}
+
+/// An access token, stored by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// SHA-256 of the token value.
+    pub token_hash: Vec<u8>,
+    /// The issuing tenant.
+    pub tenant: TenantId,
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// The grant the token belongs to.
+    pub grant_id: String,
+    /// The user the token is about.
+    pub user_id: UserId,
+    /// Granted scope (space-separated).
+    pub scope: String,
+    /// Opaque JSON the token endpoint wants back at userinfo.
+    pub payload: Vec<u8>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A refresh token, stored by the hash of its value; one grant is one rotation family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// SHA-256 of the token value.
+    pub token_hash: Vec<u8>,
+    /// The issuing tenant.
+    pub tenant: TenantId,
+    /// The client the token is bound to.
+    pub client_id: ClientId,
+    /// The grant (rotation family) the token belongs to.
+    pub grant_id: String,
+    /// The user the token is about.
+    pub user_id: UserId,
+    /// Granted scope (space-separated).
+    pub scope: String,
+    /// Opaque JSON of the grant (auth_time, amr, acr, ...).
+    pub payload: Vec<u8>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Outcome of [`crate::Store::rotate_refresh_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRotation {
+    /// The old token was live; it is now spent and the new one stored. Holds the old record.
+    Rotated(RefreshToken),
+    /// The old token was already rotated: reuse. The caller must revoke the grant.
+    Reused {
+        /// The grant (family) to revoke.
+        grant_id: String,
+    },
+    /// No such live token for this tenant (unknown, expired or revoked).
+    NotFound,
+}
+
+/// A browser session, stored by the hash of its cookie value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the session cookie value.
+    pub id_hash: Vec<u8>,
+    /// The tenant signed in to.
+    pub tenant: TenantId,
+    /// The signed-in user.
+    pub user_id: UserId,
+    /// When the user last authenticated.
+    pub auth_time: OffsetDateTime,
+    /// Authentication methods (RFC 8176).
+    pub amr: Vec<String>,
+    /// Authentication context class reached.
+    pub acr: String,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Whether a signing key signs, is only published, or is on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Published in JWKS ahead of use, not yet signing.
+    Pending,
+    /// Signs new tokens; published.
+    Active,
+    /// No longer signs; published until tokens it signed have expired.
+    Retired,
+}
+
+impl KeyStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "pending" => Some(Self::Pending),
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's token signing key; the private part is encrypted by the caller under the master key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKey {
+    /// The tenant whose tokens the key signs.
+    pub tenant: TenantId,
+    /// Key id, unique per tenant.
+    pub kid: String,
+    /// JWS algorithm (`RS256`, `ES256`).
+    pub alg: String,
+    /// The private key, encrypted under the master key.
+    pub private_key_encrypted: Vec<u8>,
+    /// The public key as a JWK.
+    pub public_jwk: serde_json::Value,
+    /// When the key was created.
+    pub created_at: OffsetDateTime,
+    /// When the key was retired.
+    pub retired_at: Option<OffsetDateTime>,
+    /// The key's status.
+    pub status: KeyStatus,
+}
+
+/// Folds a username for uniqueness and lookup: Unicode lowercase. Both backends store and compare this form.
+pub fn fold_username(username: &str) -> String {
+    username.to_lowercase()
+}
