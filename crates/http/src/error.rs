@@ -67,6 +67,17 @@ pub enum AppError {
     /// The store refused an operation that conflicts with existing data.
     #[error("store: conflict")]
     StoreConflict,
+    /// An operator argument is unusable (CLI or admin API); `name` is the argument.
+    #[error("{name}: {message}")]
+    InvalidArgument {
+        /// The argument or field at fault.
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The object to create exists already (`tenant`, `client`).
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
     /// A server-side fault (key loading, serialization); the message is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -98,6 +109,8 @@ impl AppError {
                 StatusCode::BAD_REQUEST
             }
             Self::CsrfMismatch | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            Self::AlreadyExists(_) => StatusCode::CONFLICT,
             Self::SignInRequired | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::OAuth { status, .. } => *status,

@@ -1,7 +1,17 @@
 //! The `tessera` binary: one command for the server, the demo and the operator tools.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tessera_core::{Clock, SystemClock, TenantId};
+use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
+use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_server::config::{Config, StoreConfig};
+use tessera_server::datadir::DataDir;
+use tessera_server::{Application, ServerError, app, demo};
+use tessera_store::Store;
 
 mod webauthn_cli;
 
@@ -15,14 +25,260 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server with a configuration file (and TESSERA__SECTION__KEY variables).
+    Serve {
+        /// The TOML configuration file.
+        #[arg(long, env = "TESSERA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run a complete local demo on loopback: tenant `mytenant`, a client, and a relying party at /demo/.
+    Demo(demo::DemoArgs),
+    /// Identity-provider administration (tenants, clients).
+    #[command(subcommand)]
+    Idp(IdpCommand),
+    /// Signing-key administration.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]
     Webauthn(webauthn_cli::WebauthnCommand),
 }
 
+/// Where an operator command finds the store and master key.
+#[derive(Debug, Args)]
+struct Target {
+    /// The server's configuration file.
+    #[arg(long, conflicts_with = "data_dir")]
+    config: Option<PathBuf>,
+    /// A data directory (SQLite + master key), as `tessera demo` uses.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum IdpCommand {
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// OAuth / OpenID Connect clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with fresh signing keys.
+    Create {
+        /// The tenant id (path segment).
+        #[arg(long)]
+        id: String,
+        /// The WebAuthn RP ID, e.g. `localhost` or `id.example.com`.
+        #[arg(long)]
+        rp_id: String,
+        /// An allowed WebAuthn origin (repeatable), e.g. `http://localhost:8080`.
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        /// Name shown to users.
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AuthMethod {
+    /// HTTP Basic (default).
+    Basic,
+    /// Secret in the form body.
+    Post,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its id and (once) its secret.
+    Create {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A redirect URI (repeatable), compared exactly.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// ID token signing algorithm.
+        #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256"])]
+        id_token_alg: String,
+        /// Client authentication method for a confidential client.
+        #[arg(long, value_enum, default_value = "basic")]
+        auth_method: AuthMethod,
+        /// Name shown to users.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Start signing with new keys; old keys stay published until their tokens expire.
+    Rotate {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Webauthn(command) => webauthn_cli::run(command),
+    if let Command::Webauthn(command) = cli.command {
+        return webauthn_cli::run(command);
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), ServerError> {
+    match command {
+        Command::Serve { config } => serve(config).await,
+        Command::Demo(args) => {
+            init_tracing("info,tessera_http=info");
+            demo::run(args).await
+        }
+        Command::Idp(IdpCommand::Tenant(TenantCommand::Create { id, rp_id, origins, display_name, target })) => {
+            let (store, master) = open_target(&target).await?;
+            let id = parse_tenant(&id)?;
+            let tenant = ops::create_tenant(
+                store.as_ref(),
+                &master,
+                NewTenant { id, rp_id, origins, display_name },
+                SystemClock.now(),
+            )
+            .await?;
+            println!("created tenant {} (rp id {}, origins {})", tenant.id, tenant.rp_id, tenant.origins.join(" "));
+            Ok(())
+        }
+        Command::Idp(IdpCommand::Tenant(TenantCommand::List { target })) => {
+            let (store, _) = open_target(&target).await?;
+            for tenant in store.list_tenants().await? {
+                println!("{}\t{}\t{}\t{}", tenant.id, tenant.rp_id, tenant.origins.join(","), tenant.display_name);
+            }
+            Ok(())
+        }
+        Command::Idp(IdpCommand::Client(ClientCommand::Create {
+            tenant,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            id_token_alg,
+            auth_method,
+            name,
+            target,
+        })) => {
+            let (store, _) = open_target(&target).await?;
+            let kind = match (public, auth_method) {
+                (true, _) => ClientKind::Public,
+                (false, AuthMethod::Basic) => ClientKind::ConfidentialBasic,
+                (false, AuthMethod::Post) => ClientKind::ConfidentialPost,
+            };
+            let id_token_alg = SigningAlg::parse(&id_token_alg)
+                .ok_or_else(|| ServerError::Demo(format!("unsupported --id-token-alg {id_token_alg}")))?;
+            let (client, secret) = ops::create_client(
+                store.as_ref(),
+                NewClient {
+                    tenant: parse_tenant(&tenant)?,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    kind,
+                    id_token_alg,
+                    name,
+                },
+                SystemClock.now(),
+            )
+            .await?;
+            println!("client_id: {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret: {}", secret.expose());
+                println!("(the secret is shown only now; Tessera keeps only its hash)");
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { tenant, target }) => {
+            let (store, master) = open_target(&target).await?;
+            let tenant = parse_tenant(&tenant)?;
+            let kids = ops::rotate_keys(store.as_ref(), &master, &tenant, SystemClock.now()).await?;
+            println!("new signing keys for {tenant}: {}", kids.join(", "));
+            println!("running servers pick them up within a minute; old keys stay published until their tokens expire");
+            Ok(())
+        }
+        Command::Webauthn(_) => Ok(()),
+    }
+}
+
+async fn serve(config_file: Option<PathBuf>) -> Result<(), ServerError> {
+    let started = std::time::Instant::now();
+    let config = Config::load(config_file.as_deref())?;
+    init_tracing(&config.log_level);
+    let app = Application::build(&config).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, public_url = config.public_url.as_str(), ready_ms = started.elapsed().as_millis() as u64, "listening");
+    app.run_until_stopped(app::shutdown_signal()).await
+}
+
+async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
+    let (store_config, key) = match (&target.config, &target.data_dir) {
+        (Some(file), _) => {
+            let config = Config::load(Some(file))?;
+            (config.store, config.master_key)
+        }
+        (None, Some(dir)) => {
+            let dir = DataDir::open(dir)?;
+            (StoreConfig::Sqlite { path: dir.database() }, dir.master_key()?)
+        }
+        (None, None) => {
+            let config = Config::load(None)?;
+            (config.store, config.master_key)
+        }
+    };
+    let store = app::open_store(&store_config).await?;
+    let master = MasterKey::from_bytes(&key)
+        .map_err(|e| ServerError::Invalid { key: "keys.master_key", message: e.to_string() })?;
+    Ok((store, master))
+}
+
+fn parse_tenant(id: &str) -> Result<TenantId, ServerError> {
+    TenantId::parse(id).map_err(|e| {
+        ServerError::Operation(tessera_http::AppError::InvalidArgument { name: "tenant", message: e.to_string() })
+    })
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }

@@ -1,0 +1,290 @@
+//! `/{tenant}/oidc/authorize` and `/{tenant}/oidc/authorize/resume`.
+//!
+//! The handshake with the pages:
+//! 1. `GET /authorize` validates the request with `tessera_oidc`'s rules. If the browser's session satisfies
+//!    `prompt`/`max_age`/`id_token_hint`, the code is issued at once. Otherwise the validated request is stored as a
+//!    ceremony of kind [`AUTHZ_CEREMONY`] ([`PendingAuthorization`], 10 minutes) and the browser is sent to
+//!    `/{tenant}/login?authz={id}`.
+//! 2. After a passkey sign-in or sign-up, the pages create the session and send the browser to
+//!    `/{tenant}/oidc/authorize/resume?authz={id}` (or `...&error=access_denied` when the user cancels).
+//! 3. `resume` takes the ceremony, re-checks the session, mints the code and answers the client.
+//!
+//! `POST /authorize` is answered with a 303 to the same endpoint as a GET with the same parameters, so that the
+//! browser sends its `SameSite=Lax` session cookie (SECURITY.md §2 item 20).
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tessera_core::TenantId;
+use tessera_oidc::authorize::{
+    AuthorizationResponse, AuthorizeContext, LoginDecision, PromptValue, SessionFacts, ValidatedAuthorization,
+    authorization_response, decide_login, error_response, requested_client_id, validate_authorization,
+};
+use tessera_oidc::error::{AuthorizeError, OidcError};
+use tessera_store::{AuthCode, Session};
+use time::OffsetDateTime;
+
+use super::{Grant, client_config, tenant_id};
+use crate::error::AppError;
+use crate::ops::{random_token, sha256};
+use crate::session;
+use crate::state::AppState;
+
+/// The ceremony kind under which a pending authorization request waits for the user to sign in.
+pub const AUTHZ_CEREMONY: &str = "authz";
+
+/// How long a pending authorization request waits for the user.
+pub const AUTHZ_TTL: time::Duration = time::Duration::minutes(10);
+
+/// A validated authorization request waiting for the user to sign in, as stored in the `authz` ceremony.
+/// The pages `peek_ceremony` it (and [`PendingAuthorization::decode`] it) to show the client name and prefill the
+/// username from `login_hint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    /// The validated request.
+    pub request: ValidatedAuthorization,
+    /// The client's display name, for the sign-in page.
+    pub client_name: String,
+    /// When the request arrived (Unix seconds); a re-authentication demanded by `prompt=login` or `max_age` must be
+    /// at least this recent.
+    pub created_at: i64,
+}
+
+impl PendingAuthorization {
+    /// Decodes a stored ceremony payload.
+    pub fn decode(payload: &[u8]) -> Result<Self, AppError> {
+        serde_json::from_slice(payload).map_err(|e| AppError::StoreCorrupt(format!("authz ceremony: {e}")))
+    }
+
+    /// The `login_hint`, if the client sent one.
+    pub fn login_hint(&self) -> Option<&str> {
+        self.request.login_hint.as_deref()
+    }
+
+    /// Whether the client asked for the sign-up page (`prompt=create`).
+    pub fn wants_sign_up(&self) -> bool {
+        self.request.has_prompt(PromptValue::Create)
+    }
+
+    fn demands_fresh_authentication(&self) -> bool {
+        self.request.has_prompt(PromptValue::Login)
+            || self.request.has_prompt(PromptValue::SelectAccount)
+            || self.request.has_prompt(PromptValue::Create)
+            || self.request.max_age.is_some()
+    }
+}
+
+/// The path the pages send the browser to after sign-in: `/{tenant}/oidc/authorize/resume?authz={id}`.
+pub fn resume_path(tenant: &TenantId, authz: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(authz.as_bytes()).collect();
+    format!("/{tenant}/oidc/authorize/resume?authz={id}")
+}
+
+/// `GET /{tenant}/oidc/authorize`.
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    authorize(&state, &tenant_id(&tenant)?, &pairs, &headers).await
+}
+
+/// `POST /{tenant}/oidc/authorize`: a 303 to the GET endpoint with the same parameters (OIDC Core §3.1.2.1 requires
+/// POST; the redirect lets the browser send its `SameSite=Lax` cookie).
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let tenant = tenant_id(&tenant)?;
+    state.tenant(&tenant).await?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(&body))
+        .finish();
+    let location = format!("/{tenant}/oidc/authorize?{query}");
+    see_other(&location)
+}
+
+/// The shared authorization logic of GET (and POST through its redirect).
+async fn authorize(
+    state: &AppState,
+    tenant: &TenantId,
+    pairs: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let runtime = state.tenant(tenant).await?;
+    let client_id = match requested_client_id(pairs) {
+        Ok(id) => id,
+        Err(e) => return answer_error(&e, &runtime.issuer),
+    };
+    let Some(client) = state.store.get_client(tenant, &client_id).await? else {
+        return answer_error(&AuthorizeError::no_redirect(&OidcError::UnknownClient), &runtime.issuer);
+    };
+    let config = client_config(&client)?;
+    let ctx = AuthorizeContext { issuer: &runtime.issuer, keys: runtime.keys.verifying_keys() };
+    let request = match validate_authorization(pairs, &config, &ctx) {
+        Ok(request) => request,
+        Err(e) => return answer_error(&e, &runtime.issuer),
+    };
+    let now = state.clock.now();
+    let current = session::current(state, tenant, headers).await?;
+    let facts = current.as_ref().map(|s| SessionFacts { user: s.user_id.clone(), auth_time: s.auth_time });
+    match decide_login(&request, facts.as_ref(), now) {
+        LoginDecision::UseSession => match current {
+            Some(session) => issue(state, tenant, &runtime.issuer, &request, &session).await,
+            None => Err(AppError::Internal("decide_login used a session that is absent".into())),
+        },
+        LoginDecision::Error(e) => answer_error(&e, &runtime.issuer),
+        LoginDecision::MustAuthenticate => {
+            let pending =
+                PendingAuthorization { request, client_name: client.display_name, created_at: now.unix_timestamp() };
+            send_to_sign_in(state, tenant, &pending, now).await
+        }
+    }
+}
+
+async fn send_to_sign_in(
+    state: &AppState,
+    tenant: &TenantId,
+    pending: &PendingAuthorization,
+    now: OffsetDateTime,
+) -> Result<Response, AppError> {
+    let id = random_token(24)?;
+    let payload = serde_json::to_vec(pending).map_err(|e| AppError::Internal(format!("authz ceremony: {e}")))?;
+    state.store.put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL).await?;
+    see_other(&format!("/{tenant}/login?authz={id}"))
+}
+
+/// `resume`'s query.
+#[derive(Debug, Deserialize)]
+pub struct ResumeQuery {
+    authz: String,
+    error: Option<String>,
+}
+
+/// `GET /{tenant}/oidc/authorize/resume?authz={id}[&error=access_denied]`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let tenant = tenant_id(&tenant)?;
+    let runtime = state.tenant(&tenant).await?;
+    let now = state.clock.now();
+    let Some(payload) = state.store.take_ceremony(&tenant, &query.authz, AUTHZ_CEREMONY, now).await? else {
+        return Err(AppError::CeremonyExpired);
+    };
+    let pending = PendingAuthorization::decode(&payload)?;
+    let request = &pending.request;
+    let refuse = |cause: OidcError| {
+        AuthorizeError::redirect(&request.redirect_uri, request.response_mode, request.state.as_deref(), &cause)
+    };
+    if query.error.is_some() {
+        // The user cancelled: whatever the page said, the client hears only `access_denied`.
+        let denied = AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            state: request.state.clone(),
+            error: tessera_oidc::error::ErrorCode::AccessDenied,
+            description: "the user cancelled the sign-in".into(),
+        };
+        return answer_error(&denied, &runtime.issuer);
+    }
+    let Some(session) = session::current(&state, &tenant, &headers).await? else {
+        // Not signed in (cookie lost or expired): back to the sign-in page with a fresh ceremony.
+        return send_to_sign_in(&state, &tenant, &pending, now).await;
+    };
+    if pending.demands_fresh_authentication() && session.auth_time.unix_timestamp() < pending.created_at {
+        return send_to_sign_in(&state, &tenant, &pending, now).await;
+    }
+    if request.id_token_hint_sub.as_deref().is_some_and(|sub| sub != session.user_id.as_str()) {
+        return answer_error(&refuse(OidcError::LoginRequired), &runtime.issuer);
+    }
+    // The client may have been deleted while the user signed in.
+    if state.store.get_client(&tenant, &request.client_id).await?.is_none() {
+        return answer_error(&AuthorizeError::no_redirect(&OidcError::UnknownClient), &runtime.issuer);
+    }
+    issue(&state, &tenant, &runtime.issuer, request, &session).await
+}
+
+/// Mints a code for `session`'s user (stored hashed, with its grant) and answers the client.
+async fn issue(
+    state: &AppState,
+    tenant: &TenantId,
+    issuer: &str,
+    request: &ValidatedAuthorization,
+    session: &Session,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let code = random_token(32)?;
+    let grant = Grant {
+        user_id: session.user_id.clone(),
+        scopes: request.scopes.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        auth_time: session.auth_time.unix_timestamp(),
+        amr: session.amr.clone(),
+        acr: session.acr.clone(),
+    };
+    let ttl = time::Duration::try_from(state.security.code_ttl).unwrap_or(time::Duration::MINUTE);
+    let record = AuthCode {
+        code_hash: sha256(code.as_bytes()),
+        tenant: tenant.clone(),
+        client_id: request.client_id.clone(),
+        grant_id: random_token(18)?,
+        payload: serde_json::to_vec(&grant).map_err(|e| AppError::Internal(format!("grant: {e}")))?,
+        expires_at: now + ttl,
+    };
+    state.store.put_auth_code(&record).await?;
+    let response =
+        authorization_response(request, issuer, &code).map_err(|e| AppError::Internal(format!("response: {e}")))?;
+    Ok(deliver(response))
+}
+
+/// Answers an authorization error: redirected to the client when allowed, otherwise an error page.
+fn answer_error(error: &AuthorizeError, issuer: &str) -> Result<Response, AppError> {
+    match error_response(error, issuer) {
+        None => Err(AppError::AuthorizeNoRedirect(error.description().to_owned())),
+        Some(Ok(response)) => Ok(deliver(response)),
+        Some(Err(e)) => Err(AppError::AuthorizeNoRedirect(e.description())),
+    }
+}
+
+fn deliver(response: AuthorizationResponse) -> Response {
+    let mut response = match response {
+        AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
+            Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+            Err(_) => AppError::AuthorizeNoRedirect("the redirect URI cannot be used".into()).into_response(),
+        },
+        AuthorizationResponse::FormPost { html, content_security_policy } => {
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+                html,
+            )
+                .into_response();
+            if let Ok(csp) = HeaderValue::from_str(&content_security_policy) {
+                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            response
+        }
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn see_other(location: &str) -> Result<Response, AppError> {
+    let value = HeaderValue::from_str(location).map_err(|_| AppError::BadRequest("unusable redirect".into()))?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, value), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+    )
+        .into_response())
+}

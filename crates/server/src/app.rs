@@ -1,0 +1,185 @@
+//! Start-up as a value: bind first (so connections are accepted at once), open the store, build the state, then
+//! serve until a shutdown signal, with the background maintenance task beside it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tessera_core::{Clock, SystemClock};
+use tessera_http::{AppState, PublicUrl, SecuritySettings};
+use tessera_oidc::keys::MasterKey;
+use tessera_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, StoreConfig};
+use crate::error::ServerError;
+
+/// How many rows the maintenance task deletes per table per round, and how many rounds it runs per tick.
+const PURGE_BATCH: u32 = 500;
+const PURGE_ROUNDS_PER_TICK: u32 = 20;
+/// How often the maintenance task runs.
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(60);
+
+/// A bound, ready-to-serve Tessera.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    extra: Option<Router>,
+}
+
+impl Application {
+    /// Binds `config.listen`, opens the configured store and builds the application state.
+    pub async fn build(config: &Config) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ServerError::io(format!("server.listen: cannot bind {}", config.listen), e))?;
+        let store = open_store(&config.store).await?;
+        let master = master_key(&config.master_key)?;
+        Ok(Self::from_parts(
+            listener,
+            store,
+            Arc::new(SystemClock),
+            config.public_url.clone(),
+            config.security.clone(),
+            master,
+        ))
+    }
+
+    /// Assembles an application from parts (tests bind port 0 and pass a fixed clock).
+    pub fn from_parts(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        public_url: PublicUrl,
+        security: SecuritySettings,
+        master_key: MasterKey,
+    ) -> Self {
+        let state = AppState::new(store, clock, public_url, security, master_key);
+        Self { listener, state, extra: None }
+    }
+
+    /// Adds routes served beside Tessera's own (the demo's relying party).
+    pub fn merge(mut self, router: Router) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(existing) => existing.merge(router),
+            None => router,
+        });
+        self
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(|e| ServerError::io("listener address", e))
+    }
+
+    /// The shared state (store, clock, keys cache).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and stops the maintenance task.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let maintenance = tokio::spawn(maintenance(self.state.clone(), stop_rx));
+        let mut app = tessera_http::router(self.state.clone());
+        if let Some(extra) = self.extra {
+            app = app.merge(tessera_http::security::apply(extra, &self.state));
+        }
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = maintenance.await;
+        served.map_err(|e| ServerError::io("serving", e))
+    }
+}
+
+/// Opens the configured store (migrations included).
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
+    match config {
+        StoreConfig::Sqlite { path } => open_sqlite(path).await,
+        StoreConfig::Postgres { url, max_connections } => {
+            let store = tessera_store_postgres::PostgresStore::connect(url, *max_connections).await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Opens (creating if needed) an SQLite store at `path`.
+pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>, ServerError> {
+    let store = tessera_store_sqlite::SqliteStore::open(path).await?;
+    Ok(Arc::new(store))
+}
+
+fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
+    MasterKey::from_bytes(bytes)
+        .map_err(|e| ServerError::Invalid { key: "keys.master_key", message: e.to_string() })
+}
+
+/// Purges expired rows in bounded batches, retires published keys past their grace, trims rate limiters.
+async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        maintenance_round(&state).await;
+    }
+}
+
+/// One maintenance round; public for tests.
+pub async fn maintenance_round(state: &AppState) {
+    for _ in 0..PURGE_ROUNDS_PER_TICK {
+        match state.store.purge_expired(state.clock.now(), PURGE_BATCH).await {
+            Ok(n) if n < u64::from(PURGE_BATCH) => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "purging expired rows failed");
+                break;
+            }
+        }
+    }
+    let grace = tessera_http::ops::retired_key_grace(state.security.access_token_ttl);
+    match state.store.list_tenants().await {
+        Ok(tenants) => {
+            for tenant in tenants {
+                if let Err(e) = state.store.delete_retired_signing_keys(&tenant.id, state.clock.now() - grace).await {
+                    tracing::warn!(error = %e, tenant = %tenant.id, "deleting retired keys failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing tenants for key cleanup failed"),
+    }
+    state.trim_rate_limiters();
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

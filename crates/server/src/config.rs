@@ -1,0 +1,406 @@
+//! Configuration: a TOML file plus `TESSERA__SECTION__KEY` environment variables, validated once at start.
+//!
+//! A bad configuration refuses to start with a message naming the key (`server.public_url: ...`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use tessera_http::{PublicUrl, RateRule, SecuritySettings};
+
+use crate::error::ServerError;
+
+/// The configuration as written (all sections).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[store]`
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[keys]`
+    #[serde(default)]
+    pub keys: KeysSection,
+    /// `[security]`
+    #[serde(default)]
+    pub security: SecuritySection,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[server]`: where to listen and how the service is reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Socket address to bind, e.g. `0.0.0.0:8080`.
+    pub listen: String,
+    /// The public base URL (`https://id.example.com`); issuers are `{public_url}/{tenant}/oidc`.
+    pub public_url: Option<String>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), public_url: None, trusted_proxies: Vec::new() }
+    }
+}
+
+/// `[store]`: which database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite` or `postgres`.
+    pub kind: String,
+    /// SQLite database file.
+    pub path: Option<PathBuf>,
+    /// PostgreSQL URL.
+    pub url: Option<String>,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self { kind: "sqlite".into(), path: None, url: None, max_connections: 8 }
+    }
+}
+
+/// `[keys]`: the master key that encrypts signing keys at rest.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// Base64 of 32 random bytes.
+    pub master_key: Option<String>,
+    /// A file holding the base64 master key.
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// `[security]`: limits and lifetimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// WebAuthn challenges per client address per minute.
+    pub challenge_rate_per_minute: u32,
+    /// Burst of challenge requests.
+    pub challenge_burst: u32,
+    /// Token requests per client address per minute.
+    pub token_rate_per_minute: u32,
+    /// Burst of token requests.
+    pub token_burst: u32,
+    /// Browser session lifetime, in seconds.
+    pub session_ttl_seconds: u64,
+    /// Authorization code lifetime, in seconds.
+    pub code_ttl_seconds: u64,
+    /// Access and ID token lifetime, in seconds.
+    pub access_token_ttl_seconds: u64,
+    /// Refresh token lifetime, in seconds.
+    pub refresh_token_ttl_seconds: u64,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        let d = SecuritySettings::default();
+        Self {
+            body_limit: d.body_limit,
+            challenge_rate_per_minute: 60,
+            challenge_burst: 20,
+            token_rate_per_minute: 120,
+            token_burst: 30,
+            session_ttl_seconds: d.session_ttl.as_secs(),
+            code_ttl_seconds: d.code_ttl.as_secs(),
+            access_token_ttl_seconds: d.access_token_ttl.as_secs(),
+            refresh_token_ttl_seconds: d.refresh_token_ttl.as_secs(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter, e.g. `info` or `tessera_http=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+/// Which database, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// An SQLite file.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL server.
+    Postgres {
+        /// The connection URL.
+        url: String,
+        /// Pool size.
+        max_connections: u32,
+    },
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Public base URL.
+    pub public_url: PublicUrl,
+    /// The database.
+    pub store: StoreConfig,
+    /// The 32-byte master key.
+    pub master_key: [u8; 32],
+    /// Security settings for the HTTP layer.
+    pub security: SecuritySettings,
+    /// The log filter.
+    pub log_level: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("store", &self.store)
+            .field("master_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Reads `file` (if given), then `TESSERA__SECTION__KEY` variables over it, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ServerError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ServerError::Parse(format!("configuration file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("TESSERA__").split("__").lowercase(true));
+        Self::from_figment(figment)
+    }
+
+    /// Extracts and validates a configuration from any figment (tests build one from strings).
+    pub fn from_figment(figment: Figment) -> Result<Self, ServerError> {
+        let raw: RawConfig = figment.extract().map_err(|e| ServerError::Parse(describe_figment_error(&e)))?;
+        Self::validate(raw)
+    }
+
+    /// Validates a raw configuration.
+    pub fn validate(raw: RawConfig) -> Result<Self, ServerError> {
+        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| ServerError::Invalid {
+            key: "server.listen",
+            message: format!("{:?} is not a socket address like 0.0.0.0:8080", raw.server.listen),
+        })?;
+        let public_url = match &raw.server.public_url {
+            Some(url) => PublicUrl::parse(url)
+                .map_err(|e| ServerError::Invalid { key: "server.public_url", message: e.to_string() })?,
+            None => return Err(ServerError::Missing { key: "server.public_url" }),
+        };
+        let mut trusted_proxies = Vec::new();
+        for entry in &raw.server.trusted_proxies {
+            let net = entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ServerError::Invalid {
+                    key: "server.trusted_proxies",
+                    message: format!("{entry:?} is not an IP address or CIDR range"),
+                })?;
+            trusted_proxies.push(net);
+        }
+        let store = match raw.store.kind.as_str() {
+            "sqlite" => match raw.store.path {
+                Some(path) if !path.as_os_str().is_empty() => StoreConfig::Sqlite { path },
+                _ => return Err(ServerError::Missing { key: "store.path" }),
+            },
+            "postgres" => {
+                let url = raw.store.url.filter(|u| !u.is_empty()).ok_or(ServerError::Missing { key: "store.url" })?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(ServerError::Invalid {
+                        key: "store.url",
+                        message: "must start with postgres:// or postgresql://".into(),
+                    });
+                }
+                if raw.store.max_connections == 0 {
+                    return Err(ServerError::Invalid { key: "store.max_connections", message: "must be at least 1".into() });
+                }
+                StoreConfig::Postgres { url, max_connections: raw.store.max_connections }
+            }
+            other => {
+                return Err(ServerError::Invalid {
+                    key: "store.kind",
+                    message: format!("{other:?} is not one of \"sqlite\", \"postgres\""),
+                });
+            }
+        };
+        let master_key = match (&raw.keys.master_key, &raw.keys.master_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(ServerError::Invalid {
+                    key: "keys.master_key",
+                    message: "set either keys.master_key or keys.master_key_file, not both".into(),
+                });
+            }
+            (Some(text), None) => decode_master_key(text, "keys.master_key")?,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ServerError::MasterKeyFile { path: path.clone(), message: e.to_string() })?;
+                decode_master_key(&text, "keys.master_key_file")?
+            }
+            (None, None) => return Err(ServerError::Missing { key: "keys.master_key" }),
+        };
+        let s = &raw.security;
+        if s.body_limit < 1024 || s.body_limit > 16 * 1024 * 1024 {
+            return Err(ServerError::Invalid {
+                key: "security.body_limit",
+                message: "must be between 1024 and 16777216 bytes".into(),
+            });
+        }
+        let positive = |value: u64, key: &'static str| {
+            if value == 0 { Err(ServerError::Invalid { key, message: "must be greater than 0".into() }) } else { Ok(()) }
+        };
+        positive(u64::from(s.challenge_rate_per_minute), "security.challenge_rate_per_minute")?;
+        positive(u64::from(s.challenge_burst), "security.challenge_burst")?;
+        positive(u64::from(s.token_rate_per_minute), "security.token_rate_per_minute")?;
+        positive(u64::from(s.token_burst), "security.token_burst")?;
+        positive(s.session_ttl_seconds, "security.session_ttl_seconds")?;
+        positive(s.code_ttl_seconds, "security.code_ttl_seconds")?;
+        positive(s.access_token_ttl_seconds, "security.access_token_ttl_seconds")?;
+        positive(s.refresh_token_ttl_seconds, "security.refresh_token_ttl_seconds")?;
+        if s.code_ttl_seconds > 600 {
+            return Err(ServerError::Invalid {
+                key: "security.code_ttl_seconds",
+                message: "must be at most 600 (RFC 6749 §4.1.2 recommends 10 minutes at most)".into(),
+            });
+        }
+        let security = SecuritySettings {
+            trusted_proxies,
+            body_limit: s.body_limit,
+            challenge_rate: RateRule::per_minute(s.challenge_rate_per_minute, s.challenge_burst),
+            token_rate: RateRule::per_minute(s.token_rate_per_minute, s.token_burst),
+            session_ttl: Duration::from_secs(s.session_ttl_seconds),
+            code_ttl: Duration::from_secs(s.code_ttl_seconds),
+            access_token_ttl: Duration::from_secs(s.access_token_ttl_seconds),
+            refresh_token_ttl: Duration::from_secs(s.refresh_token_ttl_seconds),
+            ..SecuritySettings::default()
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return Err(ServerError::Invalid { key: "log.level", message: format!("{:?} is not a log filter", raw.log.level) });
+        }
+        Ok(Self { listen, public_url, store, master_key, security, log_level: raw.log.level })
+    }
+}
+
+pub(crate) fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| ServerError::Invalid { key, message: "is not valid base64".into() })?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| ServerError::Invalid {
+        key,
+        message: format!("must decode to 32 bytes, got {}", bytes.len()),
+    })
+}
+
+/// Figment's messages name the key as `section.key`; keep them, one line each.
+fn describe_figment_error(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            if path.is_empty() { e.kind.to_string() } else { format!("{path}: {}", e.kind) }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A new random master key, base64-encoded.
+pub fn generate_master_key() -> Result<String, ServerError> {
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key)
+        .map_err(|_| ServerError::Invalid { key: "keys.master_key", message: "random generation failed".into() })?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    fn load(toml: &str) -> Result<Config, ServerError> {
+        Config::from_figment(Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(toml)))
+    }
+
+    fn good() -> String {
+        format!(
+            "[server]\npublic_url = \"http://localhost:8080\"\n[store]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n\
+             [keys]\nmaster_key = \"{KEY}\"\n"
+        )
+    }
+
+    #[test]
+    fn a_complete_configuration_is_accepted() {
+        let config = load(&good()).map_err(|e| e.to_string());
+        assert!(config.is_ok(), "{config:?}");
+    }
+
+    #[test]
+    fn a_short_master_key_is_refused_naming_the_key() {
+        let toml = good().replace(KEY, "c2hvcnQ=");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("keys.master_key:"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_store_kind_is_refused_naming_the_key() {
+        let toml = good().replace("kind = \"sqlite\"", "kind = \"mysql\"");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("store.kind:"), "{message}");
+    }
+
+    #[test]
+    fn a_plain_http_public_url_off_loopback_is_refused() {
+        let toml = good().replace("http://localhost:8080", "http://id.example.com");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("server.public_url:"), "{message}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_is_refused_naming_the_key() {
+        let toml = format!("{}[security]\nbody_limit = \"big\"\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("security.body_limit"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_naming_it() {
+        let toml = format!("{}[security]\nbody_limt = 100000\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("body_limt"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_is_refused_naming_the_key() {
+        let toml = good().replace("[store]", "trusted_proxies = [\"10.0.0.0/33\"]\n[store]");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("server.trusted_proxies:"), "{message}");
+    }
+}

@@ -1,0 +1,407 @@
+//! `tessera demo`: the product on loopback, ready to click through.
+//!
+//! Binds `127.0.0.1:P`, serves at `http://localhost:P` (WebAuthn needs a domain; `localhost` is one), keeps its state
+//! in a data directory (SQLite, master key, `demo.json`), creates tenant `mytenant` and a confidential client the
+//! first time and reuses them afterwards. A small relying party at `/demo/` signs in through the real OpenID Connect
+//! flow (state, nonce, PKCE, `form_post`), redeems the code over loopback HTTP with the `openidconnect` crate and
+//! shows the verified ID token claims.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use tessera_core::{Clock, SystemClock, TenantId};
+use tessera_http::error::html_escape;
+use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
+use tessera_http::{PublicUrl, SecuritySettings};
+use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_store::Store;
+
+use crate::app::{self, Application};
+use crate::datadir::{DataDir, write_private};
+use crate::error::ServerError;
+
+/// The demo's tenant.
+pub const DEMO_TENANT: &str = "mytenant";
+
+/// `tessera demo` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its database, master key and demo.json.
+    #[arg(long, default_value = "tessera-data")]
+    pub data_dir: PathBuf,
+    /// The loopback port.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Wipe the data directory first.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+/// What `demo.json` holds (0600: it carries the demo client's secret, which the store keeps only hashed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DemoInfo {
+    /// The issuer, `http://localhost:P/mytenant/oidc`.
+    pub authenticator_url: String,
+    /// `mytenant`.
+    pub authenticator_tenant: String,
+    /// The discovery document URL.
+    pub discovery_url: String,
+    /// The demo client's id.
+    pub demo_client_id: String,
+    /// The demo client's secret.
+    pub demo_client_secret: String,
+    /// `http://localhost:P/demo/callback`.
+    pub demo_redirect_uri: String,
+    /// The demo relying party's start page.
+    pub demo_url: String,
+}
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
+    let started = Instant::now();
+    if args.reset && args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir)
+            .map_err(|e| ServerError::io(format!("cannot remove {}", args.data_dir.display()), e))?;
+    }
+    let dir = DataDir::open(&args.data_dir)?;
+    let master = MasterKey::from_bytes(&dir.master_key()?)
+        .map_err(|e| ServerError::Invalid { key: "keys.master_key_file", message: e.to_string() })?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+        .await
+        .map_err(|e| ServerError::io(format!("cannot bind 127.0.0.1:{}", args.port), e))?;
+    let port = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?.port();
+    tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "accepting connections");
+    let public_url = PublicUrl::parse(&format!("http://localhost:{port}"))
+        .map_err(|e| ServerError::Invalid { key: "server.public_url", message: e.to_string() })?;
+    let store = app::open_sqlite(&dir.database()).await?;
+    let info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
+
+    println!();
+    println!("Tessera demo is running.");
+    println!("  Try it:        {}", info.demo_url);
+    println!("  Issuer:        {}", info.authenticator_url);
+    println!("  Discovery:     {}", info.discovery_url);
+    println!("  Sign-up page:  {}", public_url.join(&format!("/{DEMO_TENANT}/signup")));
+    println!("  Account page:  {}", public_url.join(&format!("/{DEMO_TENANT}/account")));
+    println!("  Client id:     {}", info.demo_client_id);
+    println!("  Settings:      {}", dir.root().join("demo.json").display());
+    println!("Press Ctrl-C to stop.");
+    println!();
+
+    let rp = relying_party(info, reqwest_client()?);
+    Application::from_parts(listener, store, Arc::new(SystemClock), public_url, SecuritySettings::default(), master)
+        .merge(rp)
+        .run_until_stopped(app::shutdown_signal())
+        .await
+}
+
+/// Creates (first run) or reuses the demo tenant and client, and writes `demo.json`.
+pub async fn prepare(
+    store: &dyn Store,
+    master: &MasterKey,
+    public_url: &PublicUrl,
+    dir: &DataDir,
+) -> Result<DemoInfo, ServerError> {
+    let tenant_id = TenantId::parse(DEMO_TENANT)
+        .map_err(|e| ServerError::Demo(format!("demo tenant id refused: {e}")))?;
+    let origin = public_url.origin();
+    let now = SystemClock.now();
+    match store.get_tenant(&tenant_id).await? {
+        None => {
+            ops::create_tenant(
+                store,
+                master,
+                NewTenant {
+                    id: tenant_id.clone(),
+                    rp_id: "localhost".into(),
+                    origins: vec![origin.clone()],
+                    display_name: Some("My Tenant".into()),
+                },
+                now,
+            )
+            .await?;
+        }
+        Some(mut tenant) if !tenant.origins.contains(&origin) => {
+            // Another port than last time: allow its origin too.
+            tenant.origins.push(origin.clone());
+            store.update_tenant(&tenant).await?;
+        }
+        Some(_) => {}
+    }
+    let redirect_uri = public_url.join("/demo/callback");
+    let path = dir.root().join("demo.json");
+    let previous: Option<DemoInfo> =
+        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let reusable = match &previous {
+        Some(p) if p.demo_redirect_uri == redirect_uri => match tessera_core::ClientId::parse(&p.demo_client_id) {
+            Ok(id) => store.get_client(&tenant_id, &id).await?.is_some(),
+            Err(_) => false,
+        },
+        _ => false,
+    };
+    let (client_id, client_secret) = match previous {
+        Some(p) if reusable => (p.demo_client_id, p.demo_client_secret),
+        _ => {
+            let (client, secret) = ops::create_client(
+                store,
+                NewClient {
+                    tenant: tenant_id.clone(),
+                    redirect_uris: vec![redirect_uri.clone()],
+                    post_logout_redirect_uris: vec![public_url.join("/demo/")],
+                    kind: ClientKind::ConfidentialBasic,
+                    id_token_alg: SigningAlg::Rs256,
+                    name: Some("Tessera demo app".into()),
+                },
+                now,
+            )
+            .await?;
+            let secret = secret.ok_or_else(|| ServerError::Demo("confidential client without a secret".into()))?;
+            (client.client_id.to_string(), secret.expose().to_owned())
+        }
+    };
+    let issuer = public_url.issuer(&tenant_id);
+    let info = DemoInfo {
+        discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+        authenticator_url: issuer,
+        authenticator_tenant: DEMO_TENANT.into(),
+        demo_client_id: client_id,
+        demo_client_secret: client_secret,
+        demo_redirect_uri: redirect_uri,
+        demo_url: public_url.join("/demo/"),
+    };
+    let json = serde_json::to_vec_pretty(&info).map_err(|e| ServerError::Demo(e.to_string()))?;
+    write_private(&path, &json)?;
+    Ok(info)
+}
+
+/// An HTTP client for loopback calls that never follows redirects (an OAuth client must not).
+pub fn reqwest_client() -> Result<reqwest::Client, ServerError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ServerError::Demo(format!("http client: {e}")))
+}
+
+struct Pending {
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
+    created: Instant,
+}
+
+#[derive(Clone)]
+struct Rp {
+    info: Arc<DemoInfo>,
+    http: reqwest::Client,
+    pending: Arc<Mutex<HashMap<String, Pending>>>,
+}
+
+const PENDING_LIMIT: usize = 1000;
+const PENDING_TTL: Duration = Duration::from_secs(600);
+const STATE_COOKIE: &str = "tessera_demo_state";
+
+/// The demo relying party's routes (`/demo/`, `/demo/login`, `/demo/callback`).
+pub fn relying_party(info: DemoInfo, http: reqwest::Client) -> Router {
+    let rp = Rp { info: Arc::new(info), http, pending: Arc::default() };
+    Router::new()
+        .route("/demo/", get(home))
+        .route("/demo", get(|| async { Redirect::to("/demo/") }))
+        .route("/demo/login", get(login))
+        .route("/demo/callback", post(callback).get(callback_query))
+        .with_state(rp)
+}
+
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{t}</title></head><body><main>\
+         <h1>{t}</h1>{body}</main></body></html>",
+        t = html_escape(title)
+    );
+    Html(html).into_response()
+}
+
+async fn home(State(rp): State<Rp>) -> Response {
+    page(
+        "Tessera demo app",
+        &format!(
+            "<p>This is a tiny OpenID Connect relying party. It signs you in with a passkey at \
+             <code>{issuer}</code> (authorization code flow with PKCE, nonce and form_post) and shows the verified \
+             ID token.</p><p><a href=\"/demo/login\">Sign in with passkey</a></p>\
+             <p>No account yet? The sign-in page offers to create one.</p>\
+             <p><a href=\"{discovery}\">Discovery document</a></p>",
+            issuer = html_escape(&rp.info.authenticator_url),
+            discovery = html_escape(&rp.info.discovery_url),
+        ),
+    )
+}
+
+async fn oidc_client(
+    rp: &Rp,
+) -> Result<
+    openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    String,
+> {
+    let issuer = IssuerUrl::new(rp.info.authenticator_url.clone()).map_err(|e| e.to_string())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &rp.http).await.map_err(|e| e.to_string())?;
+    let redirect = RedirectUrl::new(rp.info.demo_redirect_uri.clone()).map_err(|e| e.to_string())?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.info.demo_client_id.clone()),
+        Some(ClientSecret::new(rp.info.demo_client_secret.clone())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+async fn login(State(rp): State<Rp>) -> Response {
+    let client = match oidc_client(&rp).await {
+        Ok(client) => client,
+        Err(e) => return failure(&format!("discovery failed: {e}")),
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .add_extra_param("response_mode", "form_post")
+        .url();
+    {
+        let mut pending = rp.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|_, p| p.created.elapsed() < PENDING_TTL);
+        if pending.len() >= PENDING_LIMIT {
+            return failure("too many sign-ins in progress; try again in a few minutes");
+        }
+        pending.insert(state.secret().clone(), Pending { nonce, verifier, created: Instant::now() });
+    }
+    let cookie = format!("{STATE_COOKIE}={}; Path=/demo; HttpOnly; SameSite=Lax; Max-Age=600", state.secret());
+    let mut response = Redirect::to(url.as_str()).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The form_post callback's fields.
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback_query() -> Response {
+    failure("this demo asks for response_mode=form_post: the callback must be a POST")
+}
+
+async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Callback>) -> Response {
+    let cookie_state = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == STATE_COOKIE)
+        .map(|(_, v)| v.to_owned());
+    let Some(state) = form.state.clone() else { return failure("the response has no state") };
+    // The state must be the one this browser started with (CSRF on the client side, RFC 9700 §2.1).
+    if cookie_state.as_deref() != Some(state.as_str()) {
+        return failure("the state does not belong to this browser; start again");
+    }
+    let Some(pending) = rp.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&state) else {
+        return failure("unknown or used state; start again");
+    };
+    // RFC 9207: the authorization response names its issuer; it must be ours.
+    if form.iss.as_deref().is_some_and(|iss| iss != rp.info.authenticator_url) {
+        return failure("the response comes from another issuer");
+    }
+    if let Some(error) = form.error {
+        return failure(&format!(
+            "the provider answered {}: {}",
+            error,
+            form.error_description.unwrap_or_default()
+        ));
+    }
+    let Some(code) = form.code else { return failure("the response has no code") };
+    let client = match oidc_client(&rp).await {
+        Ok(client) => client,
+        Err(e) => return failure(&format!("discovery failed: {e}")),
+    };
+    let request = match client.exchange_code(AuthorizationCode::new(code)) {
+        Ok(request) => request,
+        Err(e) => return failure(&format!("no token endpoint: {e}")),
+    };
+    let tokens = match request.set_pkce_verifier(pending.verifier).request_async(&rp.http).await {
+        Ok(tokens) => tokens,
+        Err(e) => return failure(&format!("token request failed: {e}")),
+    };
+    let Some(id_token) = tokens.id_token() else { return failure("the token response has no ID token") };
+    let claims = match id_token.claims(&client.id_token_verifier(), &pending.nonce) {
+        Ok(claims) => claims,
+        Err(e) => return failure(&format!("the ID token did not verify: {e}")),
+    };
+    let json = serde_json::to_value(claims).unwrap_or_default();
+    let mut rows = String::new();
+    if let Some(map) = json.as_object() {
+        for (k, v) in map {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            rows.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), html_escape(&value)));
+        }
+    }
+    let logout = format!(
+        "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&client_id={}",
+        rp.info.authenticator_url,
+        urlencode(&id_token.to_string()),
+        urlencode(&rp.info.demo_url),
+        urlencode(&rp.info.demo_client_id),
+    );
+    let _ = tokens.access_token();
+    page(
+        "Signed in",
+        &format!(
+            "<p>The ID token's signature, issuer, audience, expiry and nonce were verified by the \
+             <code>openidconnect</code> crate. Its claims:</p><table>{rows}</table>\
+             <p><a href=\"/demo/\">Back</a> · <a href=\"{logout}\">Sign out</a></p>",
+            logout = html_escape(&logout),
+        ),
+    )
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn failure(message: &str) -> Response {
+    let mut response = page(
+        "Sign-in did not complete",
+        &format!("<p>{}</p><p><a href=\"/demo/\">Start again</a></p>", html_escape(message)),
+    );
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}

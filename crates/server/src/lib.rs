@@ -1,0 +1,19 @@
+//! The `tessera` server: configuration, start-up and the operator commands behind the binary.
+//!
+//! - [`config`]: the TOML + environment configuration, validated at start ([`config::Config`]).
+//! - [`app`]: [`app::Application`] — bind, open the store, serve until stopped, background maintenance.
+//! - [`datadir`]: a self-contained data directory (SQLite file and master key), for `--data-dir` and the demo.
+//! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
+//! - [`error`]: [`error::ServerError`], the crate's one error type.
+//!
+//! Tenant, client and key operations live in `tessera_http::ops`, shared with the admin API.
+
+pub mod app;
+pub mod config;
+pub mod datadir;
+pub mod demo;
+pub mod error;
+
+pub use app::Application;
+pub use config::Config;
+pub use error::ServerError;
