@@ -1,0 +1,75 @@
+//! Conversions between records and SQLite values, and from `sqlx` errors to [`StoreError`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::error::ErrorKind;
+use tessera_core::{ClientId, TenantId, UserId};
+use tessera_store::StoreError;
+use time::OffsetDateTime;
+
+/// Maps a database error: uniqueness → `Conflict`, a missing parent row → `NotFound`, undecodable data →
+/// `Corrupt`, and everything else (closed pool, I/O, busy, timeout) → `Unavailable`.
+pub(crate) fn db(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Database(e) => match e.kind() {
+            ErrorKind::UniqueViolation => StoreError::Conflict,
+            ErrorKind::ForeignKeyViolation => StoreError::NotFound,
+            ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                StoreError::Corrupt(e.message().to_owned())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        },
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        e @ (sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
+        e => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Unix microseconds; every `OffsetDateTime` fits in an `i64` of them.
+pub(crate) fn ts(at: OffsetDateTime) -> i64 {
+    let micros = at.unix_timestamp_nanos() / 1_000;
+    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn from_ts(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {micros}: {e}")))
+}
+
+pub(crate) fn from_opt_ts(micros: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+    micros.map(from_ts).transpose()
+}
+
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("JSON encoding: {e}")))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
+}
+
+pub(crate) fn tenant_id(value: &str) -> Result<TenantId, StoreError> {
+    TenantId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn user_id(value: &str) -> Result<UserId, StoreError> {
+    UserId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn client_id(value: &str) -> Result<ClientId, StoreError> {
+    ClientId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn sign_count(value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("sign count {value} out of range")))
+}
+
+pub(crate) fn aaguid(value: &[u8]) -> Result<[u8; 16], StoreError> {
+    <[u8; 16]>::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("AAGUID of {} bytes", value.len())))
+}
