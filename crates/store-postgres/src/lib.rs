@@ -1,1 +1,930 @@
-//! Placeholder while the crate is written; see docs/architecture.md.
+//! Tessera's multi-node store: [`PostgresStore`], the [`tessera_store::Store`] trait on PostgreSQL.
+//!
+//! - this file: [`PostgresStore`] — connecting (migrations under PostgreSQL's advisory lock, so several nodes may
+//!   start at once), and every operation, each one prepared statement where it can be, a short transaction where it
+//!   must (sign-up, last-credential deletion, rotation, revocation).
+//! - `convert`: identifiers and `sqlx` errors → `StoreError`.
+//! - `rows`: the rows PostgreSQL returns and their conversion into records (undecodable data is `Corrupt`).
+//! - `migrations/` (embedded with `sqlx::migrate!`): the schema.
+//!
+//! Atomicity comes from row locks under the default READ COMMITTED isolation: a conditional `UPDATE`/`DELETE`
+//! re-checks its condition on the latest row version after waiting for a concurrent writer, so one-time values are
+//! consumed once; the last-credential rule locks the user row first.
+
+mod convert;
+mod rows;
+
+pub use sqlx::postgres::PgConnectOptions;
+
+use async_trait::async_trait;
+use convert::db;
+use rows::{
+    AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
+};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+use tessera_core::{ClientId, TenantId, UserId};
+use tessera_store::{
+    AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountUpdate,
+    SigningKey, Store, StoreError, Tenant, User, fold_username,
+};
+use time::OffsetDateTime;
+
+/// How long an operation waits for a connection before the store is reported unavailable.
+const WAIT: StdDuration = StdDuration::from_secs(5);
+
+/// The PostgreSQL implementation of [`Store`]. Cheap to clone; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db?sslmode=...`) with a pool of at most `max_connections`, and
+    /// brings the schema up to date. Safe when several nodes start at once: migrations run under an advisory lock.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("database URL: {e}")))?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// Like [`PostgresStore::connect`], with options built by the caller (for example a `search_path` set through
+    /// [`PgConnectOptions::options`] to keep Tessera's tables in their own schema).
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(WAIT)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(migrate_error)?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn credential_exists(&self, tenant: &TenantId, credential_id: &[u8]) -> Result<bool> {
+        sqlx::query("SELECT 1 FROM credentials WHERE tenant = $1 AND credential_id = $2")
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|row| row.is_some())
+            .map_err(db)
+    }
+}
+
+fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
+    match error {
+        sqlx::migrate::MigrateError::Execute(e) => db(e),
+        other => StoreError::Corrupt(format!("schema migration: {other}")),
+    }
+}
+
+fn affected_one(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.id.as_str())
+        .bind(&tenant.display_name)
+        .bind(&tenant.rp_id)
+        .bind(tenant.origins.as_slice())
+        .bind(&tenant.policy)
+        .bind(tenant.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
+        sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(TenantRow::into_record)
+            .transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(TenantRow::into_record)
+            .collect()
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5 WHERE id = $1",
+        )
+        .bind(tenant.id.as_str())
+        .bind(&tenant.display_name)
+        .bind(&tenant.rp_id)
+        .bind(tenant.origins.as_slice())
+        .bind(&tenant.policy)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn create_client(&self, client: &Client) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
+             post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+             allowed_scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(client.tenant.as_str())
+        .bind(client.client_id.as_str())
+        .bind(&client.display_name)
+        .bind(client.secret_hash.as_deref())
+        .bind(client.redirect_uris.as_slice())
+        .bind(client.post_logout_redirect_uris.as_slice())
+        .bind(&client.token_endpoint_auth_method)
+        .bind(&client.id_token_signed_response_alg)
+        .bind(client.jwks.as_ref())
+        .bind(client.allowed_scopes.as_slice())
+        .bind(client.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>> {
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 AND client_id = $2")
+            .bind(tenant.as_str())
+            .bind(client_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(ClientRow::into_record)
+            .transpose()
+    }
+
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 ORDER BY client_id")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(ClientRow::into_record)
+            .collect()
+    }
+
+    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
+            .bind(tenant.as_str())
+            .bind(client_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn create_user_with_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+    ) -> Result<()> {
+        if credential.user_id != user.id || credential.tenant != user.tenant {
+            return Err(StoreError::Conflict);
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
+             user_handle, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(user.tenant.as_str())
+        .bind(user.id.as_str())
+        .bind(&user.username)
+        .bind(fold_username(&user.username))
+        .bind(&user.display_name)
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(&user.user_handle)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_credential(credential)?
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(UserRow::into_record)
+            .transpose()
+    }
+
+    async fn find_user_by_username(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+    ) -> Result<Option<User>> {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT * FROM users WHERE tenant = $1 AND username_folded = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(fold_username(username))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(UserRow::into_record)
+        .transpose()
+    }
+
+    async fn find_user_by_handle(
+        &self,
+        tenant: &TenantId,
+        user_handle: &[u8],
+    ) -> Result<Option<User>> {
+        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND user_handle = $2")
+            .bind(tenant.as_str())
+            .bind(user_handle)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(UserRow::into_record)
+            .transpose()
+    }
+
+    async fn add_credential(&self, credential: &Credential) -> Result<()> {
+        insert_credential(credential)?
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Option<Credential>> {
+        sqlx::query_as::<_, CredentialRow>(
+            "SELECT * FROM credentials WHERE tenant = $1 AND credential_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(CredentialRow::into_record)
+        .transpose()
+    }
+
+    async fn list_credentials(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+    ) -> Result<Vec<Credential>> {
+        sqlx::query_as::<_, CredentialRow>(
+            "SELECT * FROM credentials WHERE tenant = $1 AND user_id = $2 ORDER BY created_at, credential_id",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(CredentialRow::into_record)
+        .collect()
+    }
+
+    async fn rename_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        credential_id: &[u8],
+        nickname: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE credentials SET nickname = $4 WHERE tenant = $1 AND user_id = $2 AND credential_id = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.as_str())
+        .bind(credential_id)
+        .bind(nickname)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn delete_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        credential_id: &[u8],
+    ) -> Result<()> {
+        // Lock the owner first: two concurrent deletes of a user's last two credentials are serialized, and the
+        // second statement's fresh READ COMMITTED snapshot sees the first one's outcome.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let owner = sqlx::query("SELECT 1 FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if owner.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "DELETE FROM credentials WHERE tenant = $1 AND user_id = $2 AND credential_id = $3 \
+             AND (SELECT COUNT(*) FROM credentials WHERE tenant = $1 AND user_id = $2) > 1",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.as_str())
+        .bind(credential_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return tx.commit().await.map_err(db);
+        }
+        let owned = sqlx::query(
+            "SELECT 1 FROM credentials WHERE tenant = $1 AND user_id = $2 AND credential_id = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(user_id.as_str())
+        .bind(credential_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        Err(if owned.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    async fn bump_sign_count(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        expected_old: u32,
+        new: u32,
+        backup_state: bool,
+        used_at: OffsetDateTime,
+    ) -> Result<SignCountUpdate> {
+        // WebAuthn L3 §7.2: a counter that does not increase (unless both are zero) is a clone signal.
+        let increases = new > expected_old || (new == 0 && expected_old == 0);
+        if increases {
+            let done = sqlx::query(
+                "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
+                 WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
+            )
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .bind(i64::from(expected_old))
+            .bind(i64::from(new))
+            .bind(backup_state)
+            .bind(used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() > 0 {
+                return Ok(SignCountUpdate::Updated);
+            }
+        }
+        if self.credential_exists(tenant, credential_id).await? {
+            Ok(SignCountUpdate::Regressed)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn put_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        payload: Vec<u8>,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(kind)
+            .bind(payload)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(
+            "DELETE FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4 \
+             RETURNING payload",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn peek_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(
+            "SELECT payload FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.tenant.as_str())
+        .bind(&code.code_hash)
+        .bind(code.client_id.as_str())
+        .bind(&code.grant_id)
+        .bind(&code.payload)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn consume_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption> {
+        let redeemed = sqlx::query_as::<_, AuthCodeRow>(
+            "UPDATE auth_codes SET redeemed_at = $3 \
+             WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
+             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        if let Some(row) = redeemed {
+            return Ok(CodeRedemption::Redeemed(row.into_record()?));
+        }
+        let spent: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM auth_codes WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(match spent {
+            Some(grant_id) => CodeRedemption::AlreadyRedeemed { grant_id },
+            None => CodeRedemption::NotFound,
+        })
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+        )
+        .bind(token.tenant.as_str())
+        .bind(&token.token_hash)
+        .bind(token.client_id.as_str())
+        .bind(&token.grant_id)
+        .bind(token.user_id.as_str())
+        .bind(&token.scope)
+        .bind(&token.payload)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::Conflict)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn get_access_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AccessToken>> {
+        sqlx::query_as::<_, TokenRow>(
+            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+             FROM access_tokens a WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = a.grant_id)",
+        )
+        .bind(tenant.as_str())
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(TokenRow::into_access)
+        .transpose()
+    }
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        let done = insert_refresh_token(token)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::Conflict)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        tenant: &TenantId,
+        old_hash: &[u8],
+        new: &RefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<RefreshRotation> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let spent = sqlx::query_as::<_, TokenRow>(
+            "UPDATE refresh_tokens SET rotated_at = $3 \
+             WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NULL AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r \
+                             WHERE r.tenant = $1 AND r.grant_id = refresh_tokens.grant_id) \
+             RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(old_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(old) = spent {
+            let done = insert_refresh_token(new)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict);
+            }
+            tx.commit().await.map_err(db)?;
+            return Ok(RefreshRotation::Rotated(old.into_refresh()?));
+        }
+        let reused: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM refresh_tokens WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(match reused {
+            Some(grant_id) => RefreshRotation::Reused { grant_id },
+            None => RefreshRotation::NotFound,
+        })
+    }
+
+    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("INSERT INTO revoked_grants (tenant, grant_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(tenant.as_str())
+            .bind(grant_id)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM access_tokens WHERE tenant = $1 AND grant_id = $2")
+            .bind(tenant.as_str())
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE tenant = $1 AND grant_id = $2")
+            .bind(tenant.as_str())
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.tenant.as_str())
+        .bind(&session.id_hash)
+        .bind(session.user_id.as_str())
+        .bind(session.auth_time)
+        .bind(session.amr.as_slice())
+        .bind(&session.acr)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Session>> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT * FROM sessions WHERE tenant = $1 AND id_hash = $2 AND expires_at > $3",
+        )
+        .bind(tenant.as_str())
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(SessionRow::into_record)
+        .transpose()
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
+            .bind(tenant.as_str())
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND user_id = $2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
+             status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key.tenant.as_str())
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_key_encrypted)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .bind(key.retired_at)
+        .bind(key.status.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
+        sqlx::query_as::<_, SigningKeyRow>(
+            "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(SigningKeyRow::into_record)
+        .collect()
+    }
+
+    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2 AND status <> 'retired'",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
+            .bind(tenant.as_str())
+            .bind(kid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Err(if exists.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    async fn retire_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, $3) \
+             WHERE tenant = $1 AND kid = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn delete_retired_signing_keys(
+        &self,
+        tenant: &TenantId,
+        retired_before: OffsetDateTime,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE tenant = $1 AND status = 'retired' AND retired_at < $2",
+        )
+        .bind(tenant.as_str())
+        .bind(retired_before)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
+        let now_ts = now;
+        let codes_before = now - REDEEMED_CODE_RETENTION;
+        let grants_before = now - REVOKED_GRANT_RETENTION;
+        let batch = i64::from(batch);
+        // One bounded statement per table, each its own short transaction; several nodes may purge at once.
+        let statements = [
+            (
+                sqlx::query(
+                    "DELETE FROM ceremonies WHERE ctid IN \
+                     (SELECT ctid FROM ceremonies WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM auth_codes WHERE ctid IN \
+                     (SELECT ctid FROM auth_codes WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                codes_before,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM access_tokens WHERE ctid IN \
+                     (SELECT ctid FROM access_tokens WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE ctid IN \
+                     (SELECT ctid FROM refresh_tokens WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM sessions WHERE ctid IN \
+                     (SELECT ctid FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM revoked_grants WHERE ctid IN \
+                     (SELECT ctid FROM revoked_grants WHERE revoked_at <= $1 LIMIT $2)",
+                ),
+                grants_before,
+            ),
+        ];
+        let mut deleted = 0;
+        for (statement, before) in statements {
+            let done = statement
+                .bind(before)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            deleted += done.rows_affected();
+        }
+        Ok(deleted)
+    }
+
+    async fn health(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+fn insert_credential(
+    credential: &Credential,
+) -> Result<sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>> {
+    Ok(sqlx::query(
+        "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
+         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(credential.tenant.as_str())
+    .bind(&credential.credential_id)
+    .bind(credential.user_id.as_str())
+    .bind(&credential.public_key)
+    .bind(credential.alg)
+    .bind(i64::from(credential.sign_count))
+    .bind(credential.uv_initialized)
+    .bind(credential.backup_eligible)
+    .bind(credential.backup_state)
+    .bind(credential.transports.as_slice())
+    .bind(&credential.aaguid[..])
+    .bind(&credential.attestation_format)
+    .bind(&credential.nickname)
+    .bind(credential.created_at)
+    .bind(credential.last_used_at))
+}
+
+fn insert_refresh_token(
+    token: &RefreshToken,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+    )
+    .bind(token.tenant.as_str())
+    .bind(&token.token_hash)
+    .bind(token.client_id.as_str())
+    .bind(&token.grant_id)
+    .bind(token.user_id.as_str())
+    .bind(&token.scope)
+    .bind(&token.payload)
+    .bind(token.expires_at)
+}

@@ -1,0 +1,201 @@
+//! The store contract on PostgreSQL, each test in its own fresh schema (`CREATE SCHEMA t_<random>` and a
+//! `search_path` on the pool) so that tests run in parallel and leave nothing behind. Runs when `TEST_PG_URL` is set
+//! (for example `postgres://postgres@127.0.0.1:5432/test`); otherwise each test prints that it was skipped.
+
+use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use tessera_store::contract::{self, Fixture};
+use tessera_store::{Store, StoreError};
+use tessera_store_postgres::{PgConnectOptions, PostgresStore};
+
+struct PgFixture {
+    store: Arc<PostgresStore>,
+    url: String,
+    schema: String,
+}
+
+#[async_trait]
+impl Fixture for PgFixture {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn teardown(self) {
+        self.store.close().await;
+        drop_schema(&self.url, &self.schema).await;
+    }
+}
+
+fn test_url() -> Option<String> {
+    match std::env::var("TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Written to the real stderr (not the captured test output) and once, so that a run shows it.
+            static SKIPPED: Once = Once::new();
+            SKIPPED.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "PostgreSQL contract tests skipped: TEST_PG_URL is not set"
+                );
+            });
+            None
+        }
+    }
+}
+
+static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+
+/// A schema name made of a random 64-bit number: safe to splice into DDL, which takes no bind parameters.
+fn fresh_schema() -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(SCHEMAS.fetch_add(1, Ordering::Relaxed));
+    format!("t_{:016x}", hasher.finish())
+}
+
+async fn create_schema(url: &str, schema: &str) {
+    let mut admin = PgConnection::connect(url)
+        .await
+        .expect("connect TEST_PG_URL");
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    admin.close().await.expect("close");
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let mut admin = PgConnection::connect(url)
+        .await
+        .expect("connect TEST_PG_URL");
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop schema");
+    admin.close().await.expect("close");
+}
+
+fn options_in(url: &str, schema: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(url)
+        .expect("TEST_PG_URL parses")
+        .options([("search_path", schema)])
+}
+
+async fn setup() -> Option<PgFixture> {
+    let url = test_url()?;
+    let schema = fresh_schema();
+    create_schema(&url, &schema).await;
+    let store = PostgresStore::connect_with(options_in(&url, &schema), 8)
+        .await
+        .expect("connect");
+    Some(PgFixture {
+        store: Arc::new(store),
+        url,
+        schema,
+    })
+}
+
+tessera_store::store_contract_tests!(setup);
+
+#[tokio::test]
+async fn closed_store_is_unavailable_never_not_found() {
+    let Some(fixture) = setup().await else { return };
+    fixture.store.close().await;
+    contract::failure_is_unavailable_never_not_found(fixture.store()).await;
+    fixture.teardown().await;
+}
+
+#[tokio::test]
+async fn unreachable_server_is_unavailable() {
+    let result = PostgresStore::connect("postgres://tessera@127.0.0.1:1/tessera", 2).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_url_is_unavailable() {
+    let result = PostgresStore::connect("mysql://nope", 2).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_at_once_migrate_once() {
+    let Some(url) = test_url() else { return };
+    let schema = fresh_schema();
+    create_schema(&url, &schema).await;
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        let options = options_in(&url, &schema);
+        nodes.push(tokio::spawn(async move {
+            PostgresStore::connect_with(options, 2).await
+        }));
+    }
+    let mut stores = Vec::new();
+    for node in nodes {
+        stores.push(node.await.expect("task").expect("every node starts"));
+    }
+    let first = &stores[0];
+    first
+        .create_tenant(&contract::tenant("alpha"))
+        .await
+        .expect("create");
+    for store in &stores {
+        assert!(
+            store
+                .get_tenant(&contract::tenant_id("alpha"))
+                .await
+                .expect("get")
+                .is_some()
+        );
+        store.close().await;
+    }
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn undecodable_row_is_corrupt_not_missing() {
+    let Some(fixture) = setup().await else { return };
+    let store = fixture.store();
+    let t = contract::tenant_id("alpha");
+    store
+        .create_tenant(&contract::tenant("alpha"))
+        .await
+        .expect("tenant");
+    let user = contract::user(&t, "u1", "alice");
+    store
+        .create_user_with_credential(&user, &contract::credential(&t, "u1", b"c1"))
+        .await
+        .expect("sign up");
+
+    let mut raw = PgConnection::connect_with(&options_in(&fixture.url, &fixture.schema))
+        .await
+        .expect("raw");
+    sqlx::query("UPDATE credentials SET aaguid = '\\x00'")
+        .execute(&mut raw)
+        .await
+        .expect("damage");
+    raw.close().await.expect("close");
+
+    assert!(matches!(
+        store.get_credential(&t, b"c1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store.list_credentials(&t, &user.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    fixture.teardown().await;
+}
