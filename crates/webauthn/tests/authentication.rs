@@ -85,19 +85,38 @@ fn authentication_tolerates_browser_json_variants() {
     json["authenticatorAttachment"] = serde_json::Value::Null;
     json["clientExtensionResults"] = json!([1, 2, 3]);
     json["futureField"] = json!({"a": "b"});
-    let response = AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    let response =
+        AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
     let env = Env::new();
     let mut expectation = env.authentication();
     expectation.user = UserIdentification::Identified { user_handle: USER };
-    assert_eq!(rule(verify_authentication(&response, &expectation, &record_for(&key))), "ok");
+    assert_eq!(
+        rule(verify_authentication(
+            &response,
+            &expectation,
+            &record_for(&key)
+        )),
+        "ok"
+    );
 
     // Padded base64url is accepted too.
     let mut json = assertion.json();
-    let cdj = json["response"]["clientDataJSON"].as_str().unwrap().to_owned();
+    let cdj = json["response"]["clientDataJSON"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let pad = (4 - cdj.len() % 4) % 4;
     json["response"]["clientDataJSON"] = json!(format!("{cdj}{}", "=".repeat(pad)));
-    let response = AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
-    assert_eq!(rule(verify_authentication(&response, &env.authentication(), &record_for(&key))), "ok");
+    let response =
+        AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    assert_eq!(
+        rule(verify_authentication(
+            &response,
+            &env.authentication(),
+            &record_for(&key)
+        )),
+        "ok"
+    );
 }
 
 #[test]
@@ -111,7 +130,8 @@ fn authentication_refuses_response_with_invalid_base64url() {
     let key = TestKey::p256();
     let mut json = Assertion::new(&key).json();
     json["response"]["signature"] = json!("***");
-    let err = AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();
+    let err =
+        AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();
     assert_eq!(err.rule(), "response-json-invalid");
 }
 
@@ -138,9 +158,15 @@ fn authentication_refuses_credential_not_in_allow_credentials() {
     let key = TestKey::p256();
     let mut env = Env::new();
     env.allow = vec![b"some-other-credential".to_vec()];
-    assert_eq!(rule(verify(&Assertion::new(&key), &env, &record_for(&key))), "credential-not-allowed");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &env, &record_for(&key))),
+        "credential-not-allowed"
+    );
     env.allow.push(b"credential-0001-abcdef".to_vec());
-    assert_eq!(rule(verify(&Assertion::new(&key), &env, &record_for(&key))), "ok");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &env, &record_for(&key))),
+        "ok"
+    );
 }
 
 #[test]
@@ -148,7 +174,10 @@ fn authentication_refuses_record_of_another_credential() {
     let key = TestKey::p256();
     let mut record = record_for(&key);
     record.credential_id = b"another".to_vec();
-    assert_eq!(rule(verify(&Assertion::new(&key), &Env::new(), &record)), "credential-record-mismatch");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &Env::new(), &record)),
+        "credential-record-mismatch"
+    );
 }
 
 #[test]
@@ -158,7 +187,9 @@ fn authentication_refuses_identified_user_who_does_not_own_the_credential() {
     assertion.user_handle = None;
     let env = Env::new();
     let mut expectation = env.authentication();
-    expectation.user = UserIdentification::Identified { user_handle: b"someone-else" };
+    expectation.user = UserIdentification::Identified {
+        user_handle: b"someone-else",
+    };
     let result = verify_authentication(&assertion.response(), &expectation, &record_for(&key));
     assert_eq!(rule(result), "user-handle-mismatch");
 }
@@ -260,11 +291,15 @@ fn authentication_refuses_cross_origin_when_not_expected() {
 fn authentication_refuses_cross_origin_from_unlisted_top_origin() {
     let key = TestKey::p256();
     let mut env = Env::new();
-    env.origins.cross_origin = CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
+    env.origins.cross_origin =
+        CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
     let mut assertion = Assertion::new(&key);
     assertion.client_data.cross_origin = Some(true);
     assertion.client_data.top_origin = Some("https://evil.example.net".into());
-    assert_eq!(rule(verify(&assertion, &env, &record_for(&key))), "top-origin-not-allowed");
+    assert_eq!(
+        rule(verify(&assertion, &env, &record_for(&key))),
+        "top-origin-not-allowed"
+    );
     assertion.client_data.top_origin = Some("https://shop.example.org".into());
     assert_eq!(rule(verify(&assertion, &env, &record_for(&key))), "ok");
 }
@@ -289,7 +324,8 @@ fn authentication_accepts_appid_hash_when_the_client_used_appid() {
     let env = Env::new();
     let mut expectation = env.authentication();
     expectation.appid = Some(appid);
-    let verified = verify_authentication(&assertion.response(), &expectation, &record_for(&key)).expect("valid");
+    let verified = verify_authentication(&assertion.response(), &expectation, &record_for(&key))
+        .expect("valid");
     assert!(verified.appid_used);
 }
 
@@ -360,7 +396,10 @@ fn authentication_refuses_changed_backup_eligibility() {
     let mut record = record_for(&key);
     record.backup_eligible = true;
     assertion.flags &= !BE;
-    assert_eq!(rule(verify(&assertion, &Env::new(), &record)), "backup-eligibility-changed");
+    assert_eq!(
+        rule(verify(&assertion, &Env::new(), &record)),
+        "backup-eligibility-changed"
+    );
 }
 
 #[test]
@@ -388,7 +427,8 @@ fn authentication_refuses_short_authenticator_data() {
     let key = TestKey::p256();
     let mut json = Assertion::new(&key).json();
     json["response"]["authenticatorData"] = json!(encode(&[0u8; 36]));
-    let response = AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    let response =
+        AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
     let result = verify_authentication(&response, &Env::new().authentication(), &record_for(&key));
     assert_eq!(rule(result), "authenticator-data-invalid");
 }
@@ -397,7 +437,10 @@ fn authentication_refuses_short_authenticator_data() {
 fn authentication_reports_authenticator_extensions() {
     let key = TestKey::p256();
     let mut assertion = Assertion::new(&key);
-    assertion.extensions = Some(Value::Map(vec![(Value::Text("largeBlob".into()), Value::Bool(true))]));
+    assertion.extensions = Some(Value::Map(vec![(
+        Value::Text("largeBlob".into()),
+        Value::Bool(true),
+    )]));
     let verified = verify(&assertion, &Env::new(), &record_for(&key)).expect("valid");
     assert!(verified.authenticator_extensions.is_some());
 }
@@ -410,7 +453,8 @@ fn authentication_refuses_tampered_signature() {
     let mut assertion = Assertion::new(&key);
     let mut sig = {
         let json = assertion.json();
-        tessera_webauthn::base64url::decode(json["response"]["signature"].as_str().unwrap()).unwrap()
+        tessera_webauthn::base64url::decode(json["response"]["signature"].as_str().unwrap())
+            .unwrap()
     };
     let last = sig.len() - 1;
     sig[last] ^= 1;
@@ -422,7 +466,14 @@ fn authentication_refuses_tampered_signature() {
 fn authentication_refuses_signature_by_another_key() {
     let key = TestKey::p256();
     let other = TestKey::p256();
-    assert_eq!(rule(verify(&Assertion::new(&other), &Env::new(), &record_for(&key))), "bad-signature");
+    assert_eq!(
+        rule(verify(
+            &Assertion::new(&other),
+            &Env::new(),
+            &record_for(&key)
+        )),
+        "bad-signature"
+    );
 }
 
 #[test]
@@ -432,10 +483,14 @@ fn authentication_refuses_signature_over_other_client_data() {
     let mut json = assertion.json();
     let mut other = assertion.client_data.clone();
     other.raw = Some(
-        String::from_utf8(assertion.client_data.to_bytes()).unwrap().replace('}', ",\"x\":1}").into_bytes(),
+        String::from_utf8(assertion.client_data.to_bytes())
+            .unwrap()
+            .replace('}', ",\"x\":1}")
+            .into_bytes(),
     );
     json["response"]["clientDataJSON"] = json!(encode(&other.to_bytes()));
-    let response = AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    let response =
+        AuthenticationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
     let result = verify_authentication(&response, &Env::new().authentication(), &record_for(&key));
     assert_eq!(rule(result), "bad-signature");
 }
@@ -452,10 +507,15 @@ fn authentication_refuses_empty_signature() {
 fn authentication_refuses_stored_rs1_key_without_insecure_flag() {
     let key = TestKey::rsa2048();
     let mut record = record_for(&key);
-    let Value::Map(mut entries) = key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = key.cose_value() else {
+        unreachable!()
+    };
     entries[1].1 = int(-65535);
     record.public_key = cbor(&Value::Map(entries));
-    assert_eq!(rule(verify(&Assertion::new(&key), &Env::new(), &record)), "algorithm-not-allowed");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &Env::new(), &record)),
+        "algorithm-not-allowed"
+    );
 }
 
 #[test]
@@ -463,7 +523,10 @@ fn authentication_refuses_corrupt_stored_key() {
     let key = TestKey::p256();
     let mut record = record_for(&key);
     record.public_key = vec![0xa0];
-    assert_eq!(rule(verify(&Assertion::new(&key), &Env::new(), &record)), "cose-key-invalid");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &Env::new(), &record)),
+        "cose-key-invalid"
+    );
 }
 
 // ---- signature counter ---------------------------------------------------------------------------------------
@@ -475,7 +538,10 @@ fn authentication_refuses_sign_count_regression() {
     assertion.sign_count = 4;
     let mut record = record_for(&key);
     record.sign_count = 5;
-    assert_eq!(rule(verify(&assertion, &Env::new(), &record)), "sign-count-regressed");
+    assert_eq!(
+        rule(verify(&assertion, &Env::new(), &record)),
+        "sign-count-regressed"
+    );
 }
 
 #[test]
@@ -485,7 +551,10 @@ fn authentication_refuses_repeated_nonzero_sign_count() {
     assertion.sign_count = 5;
     let mut record = record_for(&key);
     record.sign_count = 5;
-    assert_eq!(rule(verify(&assertion, &Env::new(), &record)), "sign-count-regressed");
+    assert_eq!(
+        rule(verify(&assertion, &Env::new(), &record)),
+        "sign-count-regressed"
+    );
 }
 
 #[test]
@@ -493,7 +562,10 @@ fn authentication_refuses_zero_sign_count_after_nonzero() {
     let key = TestKey::p256();
     let mut record = record_for(&key);
     record.sign_count = 5;
-    assert_eq!(rule(verify(&Assertion::new(&key), &Env::new(), &record)), "sign-count-regressed");
+    assert_eq!(
+        rule(verify(&Assertion::new(&key), &Env::new(), &record)),
+        "sign-count-regressed"
+    );
 }
 
 #[test]

@@ -63,7 +63,10 @@ fn registration_reports_everything_a_store_keeps() {
     assert_eq!(verified.sign_count, 7);
     assert!(verified.user_verified && verified.backup_eligible && verified.backup_state);
     assert_eq!(verified.aaguid, Aaguid(AAGUID));
-    assert_eq!(verified.aaguid.to_string(), "cb69481e-8ff7-4039-93ec-0a2729a154a8");
+    assert_eq!(
+        verified.aaguid.to_string(),
+        "cb69481e-8ff7-4039-93ec-0a2729a154a8"
+    );
     assert_eq!(verified.transports.len(), 2);
     assert_eq!(verified.discoverable, Some(true));
     assert_eq!(
@@ -95,7 +98,10 @@ fn registration_refuses_id_not_matching_raw_id() {
 fn registration_refuses_raw_id_not_matching_attested_credential_id() {
     let mut reg = Registration::new(TestKey::p256());
     reg.raw_id = Some(b"another-credential".to_vec());
-    assert_eq!(rule(verify(&reg, &Env::new())), "attested-credential-id-mismatch");
+    assert_eq!(
+        rule(verify(&reg, &Env::new())),
+        "attested-credential-id-mismatch"
+    );
 }
 
 // ---- clientDataJSON ------------------------------------------------------------------------------------------
@@ -196,7 +202,8 @@ fn registration_refuses_top_origin_when_not_embedded() {
 #[test]
 fn registration_accepts_cross_origin_from_allowed_top_origin() {
     let mut env = Env::new();
-    env.origins.cross_origin = CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
+    env.origins.cross_origin =
+        CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
     let mut reg = Registration::new(TestKey::p256());
     reg.client_data.cross_origin = Some(true);
     reg.client_data.top_origin = Some("https://shop.example.org".into());
@@ -206,7 +213,8 @@ fn registration_accepts_cross_origin_from_allowed_top_origin() {
 #[test]
 fn registration_refuses_cross_origin_from_unlisted_top_origin() {
     let mut env = Env::new();
-    env.origins.cross_origin = CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
+    env.origins.cross_origin =
+        CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
     let mut reg = Registration::new(TestKey::p256());
     reg.client_data.cross_origin = Some(true);
     reg.client_data.top_origin = Some("https://evil.example.net".into());
@@ -216,7 +224,8 @@ fn registration_refuses_cross_origin_from_unlisted_top_origin() {
 #[test]
 fn registration_refuses_cross_origin_without_top_origin() {
     let mut env = Env::new();
-    env.origins.cross_origin = CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
+    env.origins.cross_origin =
+        CrossOriginPolicy::AllowFrom(vec!["https://shop.example.org".into()]);
     let mut reg = Registration::new(TestKey::p256());
     reg.client_data.cross_origin = Some(true);
     assert_eq!(rule(verify(&reg, &env)), "top-origin-missing");
@@ -230,10 +239,13 @@ fn registration_refuses_attestation_object_that_is_not_cbor() {
     let mut json = reg.json();
     json["response"]["attestationObject"] = json!(encode(b"\xff\x00garbage"));
     let response =
-        tessera_webauthn::RegistrationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+        tessera_webauthn::RegistrationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap())
+            .unwrap();
     let env = Env::new();
     assert_eq!(
-        rule(verify_registration(&response, &env.registration(), |_| false)),
+        rule(verify_registration(&response, &env.registration(), |_| {
+            false
+        })),
         "attestation-object-invalid"
     );
 }
@@ -255,7 +267,10 @@ fn registration_refuses_attestation_object_without_fmt() {
         (Value::Text("attStmt".into()), Value::Map(vec![])),
         (Value::Text("authData".into()), Value::Bytes(vec![0; 37])),
     ]));
-    assert_eq!(AttestationObject::from_cbor(&bytes).unwrap_err().rule(), "attestation-object-invalid");
+    assert_eq!(
+        AttestationObject::from_cbor(&bytes).unwrap_err().rule(),
+        "attestation-object-invalid"
+    );
 }
 
 #[test]
@@ -266,34 +281,49 @@ fn registration_refuses_attestation_object_with_duplicate_members() {
         (Value::Text("attStmt".into()), Value::Map(vec![])),
         (Value::Text("authData".into()), Value::Bytes(vec![0; 37])),
     ]));
-    assert_eq!(AttestationObject::from_cbor(&bytes).unwrap_err().rule(), "attestation-object-invalid");
+    assert_eq!(
+        AttestationObject::from_cbor(&bytes).unwrap_err().rule(),
+        "attestation-object-invalid"
+    );
 }
 
 #[test]
 fn registration_refuses_missing_attested_credential_data() {
     let mut reg = Registration::new(TestKey::p256());
     reg.flags = UP | UV;
-    assert_eq!(rule(verify(&reg, &Env::new())), "attested-credential-data-missing");
+    assert_eq!(
+        rule(verify(&reg, &Env::new())),
+        "attested-credential-data-missing"
+    );
 }
 
 #[test]
 fn registration_refuses_authenticator_data_trailing_bytes() {
     let mut reg = Registration::new(TestKey::p256());
     reg.trailing = vec![0, 1, 2];
-    assert_eq!(rule(verify(&reg, &Env::new())), "authenticator-data-trailing-bytes");
+    assert_eq!(
+        rule(verify(&reg, &Env::new())),
+        "authenticator-data-trailing-bytes"
+    );
 }
 
 #[test]
 fn registration_refuses_extension_flag_without_extension_map() {
     let mut reg = Registration::new(TestKey::p256());
     reg.flags |= ED;
-    assert_eq!(rule(verify(&reg, &Env::new())), "authenticator-data-invalid");
+    assert_eq!(
+        rule(verify(&reg, &Env::new())),
+        "authenticator-data-invalid"
+    );
 }
 
 #[test]
 fn registration_reports_extension_outputs_without_trusting_them() {
     let mut reg = Registration::new(TestKey::p256());
-    reg.extensions = Some(Value::Map(vec![(Value::Text("credProtect".into()), int(2))]));
+    reg.extensions = Some(Value::Map(vec![(
+        Value::Text("credProtect".into()),
+        int(2),
+    )]));
     reg.client_extension_results = json!({"credProps": "nonsense", "unknown": [1, {"a": null}]});
     let verified = verify(&reg, &Env::new()).expect("valid");
     assert!(verified.authenticator_extensions.is_some());
@@ -330,7 +360,12 @@ fn registration_accepts_missing_user_presence_with_conditional_mediation() {
     let env = Env::new();
     let mut expectation = env.registration();
     expectation.mediation = Mediation::Conditional;
-    assert_eq!(rule(verify_registration(&reg.response(), &expectation, |_| false)), "ok");
+    assert_eq!(
+        rule(verify_registration(&reg.response(), &expectation, |_| {
+            false
+        })),
+        "ok"
+    );
 }
 
 #[test]
@@ -374,20 +409,28 @@ fn registration_refuses_synced_passkey_when_policy_refuses_them() {
 fn registration_refuses_algorithm_not_offered() {
     let mut env = Env::new();
     env.algorithms = vec![-8];
-    assert_eq!(rule(verify(&Registration::new(TestKey::p256()), &env)), "algorithm-not-allowed");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::p256()), &env)),
+        "algorithm-not-allowed"
+    );
 }
 
 #[test]
 fn registration_refuses_algorithm_not_allowed_by_policy() {
     let mut env = Env::new();
     env.policy.algorithms = vec![-7];
-    assert_eq!(rule(verify(&Registration::new(TestKey::ed25519()), &env)), "algorithm-not-allowed");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::ed25519()), &env)),
+        "algorithm-not-allowed"
+    );
 }
 
 #[test]
 fn registration_refuses_cose_key_curve_mismatch() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries[2].1 = int(2); // P-384 with ES256
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "curve-mismatch");
@@ -396,7 +439,9 @@ fn registration_refuses_cose_key_curve_mismatch() {
 #[test]
 fn registration_refuses_ec_point_not_on_curve() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries[4].1 = Value::Bytes(vec![0x42; 32]);
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "ec-point-invalid");
@@ -405,7 +450,9 @@ fn registration_refuses_ec_point_not_on_curve() {
 #[test]
 fn registration_refuses_cose_key_without_alg() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries.remove(1);
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "cose-key-invalid");
@@ -414,7 +461,9 @@ fn registration_refuses_cose_key_without_alg() {
 #[test]
 fn registration_refuses_cose_key_with_duplicate_labels() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries.push((int(-2), Value::Bytes(vec![1; 32])));
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "cose-key-invalid");
@@ -423,7 +472,9 @@ fn registration_refuses_cose_key_with_duplicate_labels() {
 #[test]
 fn registration_refuses_key_type_not_matching_algorithm() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries[1].1 = int(-8); // EdDSA on an EC2 key
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "cose-key-invalid");
@@ -446,7 +497,9 @@ fn registration_refuses_rsa_key_under_2048_bits() {
 #[test]
 fn registration_refuses_unsupported_algorithm() {
     let mut reg = Registration::new(TestKey::p256());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries[1].1 = int(-47); // ES256K
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &Env::new())), "algorithm-unsupported");
@@ -458,7 +511,9 @@ fn registration_refuses_rs1_without_insecure_flag() {
     env.algorithms.push(-65535);
     env.policy.algorithms.push(-65535);
     let mut reg = Registration::new(TestKey::rsa2048());
-    let Value::Map(mut entries) = reg.key.cose_value() else { unreachable!() };
+    let Value::Map(mut entries) = reg.key.cose_value() else {
+        unreachable!()
+    };
     entries[1].1 = int(-65535);
     reg.cose_key = Some(cbor(&Value::Map(entries)));
     assert_eq!(rule(verify(&reg, &env)), "algorithm-not-allowed");
@@ -501,21 +556,33 @@ fn registration_refuses_credential_already_registered() {
 fn registration_refuses_unknown_attestation_format() {
     let mut reg = Registration::new(TestKey::p256());
     reg.fmt = "None".into();
-    assert!(matches!(verify(&reg, &Env::new()), Err(WebauthnError::Attestation(_))));
+    assert!(matches!(
+        verify(&reg, &Env::new()),
+        Err(WebauthnError::Attestation(_))
+    ));
 }
 
 #[test]
 fn registration_refuses_none_attestation_with_a_statement() {
     let mut reg = Registration::new(TestKey::p256());
-    reg.att_stmt = Some(Value::Map(vec![(Value::Text("sig".into()), Value::Bytes(vec![1]))]));
-    assert!(matches!(verify(&reg, &Env::new()), Err(WebauthnError::Attestation(_))));
+    reg.att_stmt = Some(Value::Map(vec![(
+        Value::Text("sig".into()),
+        Value::Bytes(vec![1]),
+    )]));
+    assert!(matches!(
+        verify(&reg, &Env::new()),
+        Err(WebauthnError::Attestation(_))
+    ));
 }
 
 #[test]
 fn registration_refuses_none_attestation_when_policy_requires_attestation() {
     let mut env = Env::new();
     env.policy.attestation = AttestationPolicy::Any;
-    assert_eq!(rule(verify(&Registration::new(TestKey::p256()), &env)), "attestation-required");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::p256()), &env)),
+        "attestation-required"
+    );
 }
 
 #[test]
@@ -529,21 +596,30 @@ fn registration_refuses_untrusted_attestation_when_policy_requires_trusted() {
 fn registration_refuses_denied_aaguid() {
     let mut env = Env::new();
     env.policy.aaguid_deny = vec![Aaguid(AAGUID)];
-    assert_eq!(rule(verify(&Registration::new(TestKey::p256()), &env)), "aaguid-denied");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::p256()), &env)),
+        "aaguid-denied"
+    );
 }
 
 #[test]
 fn registration_refuses_aaguid_not_on_allow_list() {
     let mut env = Env::new();
     env.policy.aaguid_allow = vec!["00000000-0000-0000-0000-000000000001".parse().unwrap()];
-    assert_eq!(rule(verify(&Registration::new(TestKey::p256()), &env)), "aaguid-not-allowed");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::p256()), &env)),
+        "aaguid-not-allowed"
+    );
 }
 
 #[test]
 fn registration_refuses_allowed_aaguid_without_trusted_attestation() {
     let mut env = Env::new();
     env.policy.aaguid_allow = vec![Aaguid(AAGUID)];
-    assert_eq!(rule(verify(&Registration::new(TestKey::p256()), &env)), "aaguid-not-attested");
+    assert_eq!(
+        rule(verify(&Registration::new(TestKey::p256()), &env)),
+        "aaguid-not-attested"
+    );
 }
 
 #[test]

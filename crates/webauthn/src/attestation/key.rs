@@ -34,6 +34,11 @@ pub(crate) enum Curve {
 /// The credential key's parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CredentialKey {
+    /// An ML-DSA key (COSE kty AKP = 7); added by A so `none`/self attestation accept ML-DSA credentials.
+    Akp {
+        alg: i64,
+        public: Vec<u8>,
+    },
     Ec2 {
         alg: i64,
         curve: Curve,
@@ -116,6 +121,10 @@ impl CredentialKey {
                 }
                 Ok(Self::Okp { alg, curve, x })
             }
+            7 => Ok(Self::Akp {
+                alg,
+                public: bytes(-1, "AKP pub missing")?,
+            }),
             _ => Err(malformed("unsupported key type")),
         }
     }
@@ -123,7 +132,10 @@ impl CredentialKey {
     /// The COSE algorithm the key declares.
     pub(crate) fn alg(&self) -> i64 {
         match self {
-            Self::Ec2 { alg, .. } | Self::Rsa { alg, .. } | Self::Okp { alg, .. } => *alg,
+            Self::Ec2 { alg, .. }
+            | Self::Rsa { alg, .. }
+            | Self::Okp { alg, .. }
+            | Self::Akp { alg, .. } => *alg,
         }
     }
 
@@ -176,6 +188,21 @@ impl CredentialKey {
                     return Err(AttestationError::AlgorithmUnsupported { alg });
                 }
                 UnparsedPublicKey::new(&signature::ED25519, x)
+                    .verify(message, signature)
+                    .map_err(|_| bad)
+            }
+            Self::Akp {
+                alg: key_alg,
+                public,
+            } => {
+                let algorithm: &'static signature::PqdsaVerificationAlgorithm =
+                    match (alg, *key_alg) {
+                        (-48, -48) => &signature::ML_DSA_44,
+                        (-49, -49) => &signature::ML_DSA_65,
+                        (-50, -50) => &signature::ML_DSA_87,
+                        _ => return Err(AttestationError::AlgorithmUnsupported { alg }),
+                    };
+                UnparsedPublicKey::new(algorithm, public)
                     .verify(message, signature)
                     .map_err(|_| bad)
             }

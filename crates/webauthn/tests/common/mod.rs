@@ -22,7 +22,9 @@ pub const RP_ID: &str = "login.example.com";
 pub const ORIGIN: &str = "https://login.example.com";
 pub const CHALLENGE: &[u8] = b"0123456789abcdef0123456789abcdef";
 pub const USER: &[u8] = b"user-handle-0001";
-pub const AAGUID: [u8; 16] = [0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8];
+pub const AAGUID: [u8; 16] = [
+    0xcb, 0x69, 0x48, 0x1e, 0x8f, 0xf7, 0x40, 0x39, 0x93, 0xec, 0x0a, 0x27, 0x29, 0xa1, 0x54, 0xa8,
+];
 
 pub const UP: u8 = 0x01;
 pub const UV: u8 = 0x04;
@@ -118,11 +120,16 @@ impl TestKey {
 
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::P256(k) => k.sign(&SystemRandom::new(), message).expect("sign").as_ref().to_vec(),
+            Self::P256(k) => k
+                .sign(&SystemRandom::new(), message)
+                .expect("sign")
+                .as_ref()
+                .to_vec(),
             Self::Ed25519(k) => k.sign(message).as_ref().to_vec(),
             Self::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).expect("sign");
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .expect("sign");
                 sig
             }
             Self::MlDsa44(k) => {
@@ -149,7 +156,12 @@ fn rsa_public_components(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let (seq, _) = read_tlv(der);
     let (n, rest) = read_tlv(seq);
     let (e, _) = read_tlv(rest);
-    let strip = |b: &[u8]| b.iter().skip_while(|x| **x == 0).copied().collect::<Vec<u8>>();
+    let strip = |b: &[u8]| {
+        b.iter()
+            .skip_while(|x| **x == 0)
+            .copied()
+            .collect::<Vec<u8>>()
+    };
     (strip(n), strip(e))
 }
 
@@ -181,7 +193,8 @@ impl ClientData {
         if let Some(raw) = &self.raw {
             return raw.clone();
         }
-        let mut value = json!({"type": self.type_, "challenge": self.challenge, "origin": self.origin});
+        let mut value =
+            json!({"type": self.type_, "challenge": self.challenge, "origin": self.origin});
         if let Some(cross) = self.cross_origin {
             value["crossOrigin"] = json!(cross);
         }
@@ -269,7 +282,10 @@ impl Registration {
                 message.extend_from_slice(&sha256(&client_data));
                 Value::Map(vec![
                     (Value::Text("alg".into()), int(self.key.alg())),
-                    (Value::Text("sig".into()), Value::Bytes(self.key.sign(&message))),
+                    (
+                        Value::Text("sig".into()),
+                        Value::Bytes(self.key.sign(&message)),
+                    ),
                 ])
             } else {
                 Value::Map(vec![])
@@ -283,7 +299,10 @@ impl Registration {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        let raw_id = self.raw_id.clone().unwrap_or_else(|| self.credential_id.clone());
+        let raw_id = self
+            .raw_id
+            .clone()
+            .unwrap_or_else(|| self.credential_id.clone());
         json!({
             "id": self.id.clone().unwrap_or_else(|| encode(&raw_id)),
             "rawId": encode(&raw_id),
@@ -413,7 +432,9 @@ impl Env {
             algorithms: &self.algorithms,
             mediation: Mediation::Modal,
             policy: &self.policy,
-            trust: AttestationTrust::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000)),
+            trust: AttestationTrust::new(
+                time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+            ),
         }
     }
 
