@@ -26,7 +26,7 @@ pub use state::{AppState, PublicUrl, RateRule, SecuritySettings};
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the rate limiters see client addresses.
 pub fn router(state: AppState) -> axum::Router {
     let app = axum::Router::new()
-        .merge(pages::router())
+        .merge(pages::router(&state))
         .merge(oidc::router(&state))
         .with_state(state.clone());
     security::apply(app, &state)

@@ -1,0 +1,51 @@
+//! The passkey pages of the authenticator service, per tenant at `/{tenant}/...`, and the JSON calls their script makes.
+//!
+//! - [`login`]: the sign-in page (`GET /{tenant}/login?authz=...`) and `POST /{tenant}/webauthn/login/options|verify`
+//!   (username-first, discoverable, conditional mediation, and re-verification before adding a passkey).
+//! - [`signup`]: the sign-up page (`GET /{tenant}/signup`) and `POST /{tenant}/webauthn/register/options|verify`; the
+//!   user row is written only with its verified first passkey, so an abandoned sign-up leaves nothing.
+//! - [`account`]: the account page (`GET /{tenant}/account`), renaming and deleting passkeys, adding one
+//!   (`POST /{tenant}/webauthn/add/options|verify`, after a fresh user verification) and signing out.
+//! - [`ceremony`]: one-time WebAuthn ceremonies in the store (5 minutes, consumed on verify, bound to the browser).
+//! - [`context`]: what every handler needs first: the tenant, its policy, its origins, the pending authorization.
+//! - [`reply`]: human error pages and JSON errors for the script.
+//! - [`views`]: the compile-time checked templates (auto-escaped).
+//! - [`assets`]: `tessera.js` and `tessera.css`, served from memory with long cache lifetimes.
+//!
+//! Every POST passes [`crate::csrf`] (Origin and double-submit token). Sessions live in [`crate::session`].
+
+pub mod account;
+pub mod assets;
+pub mod ceremony;
+pub mod context;
+pub mod login;
+pub mod reply;
+pub mod signup;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The pages' routes. The options endpoints (which create challenges) are rate-limited per client address.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let challenges = Router::new()
+        .route("/{tenant}/webauthn/login/options", post(login::options))
+        .route("/{tenant}/webauthn/register/options", post(signup::options))
+        .route("/{tenant}/webauthn/add/options", post(account::add_options))
+        .layer(crate::security::per_ip_rate_limit(state, state.security.challenge_rate));
+    Router::new()
+        .route("/{tenant}/login", get(login::page))
+        .route("/{tenant}/signup", get(signup::page))
+        .route("/{tenant}/account", get(account::page))
+        .route("/{tenant}/account/passkeys/rename", post(account::rename))
+        .route("/{tenant}/account/passkeys/delete", post(account::delete))
+        .route("/{tenant}/signout", post(account::sign_out))
+        .route("/{tenant}/webauthn/login/verify", post(login::verify))
+        .route("/{tenant}/webauthn/register/verify", post(signup::verify))
+        .route("/{tenant}/webauthn/add/verify", post(account::add_verify))
+        .route(assets::SCRIPT_PATH, get(assets::script))
+        .route(assets::STYLE_PATH, get(assets::style))
+        .merge(challenges)
+}

@@ -1,0 +1,221 @@
+//! How the pages answer when something is refused: a human HTML page for browsers, a small JSON object for the
+//! script. Neither ever shows internals: server-side faults are logged (with the request id) and replaced by a
+//! generic sentence.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_webauthn::WebauthnError;
+
+use crate::error::AppError;
+
+use super::views::{ErrorPage, Layout, render};
+
+/// The plain-words message for an [`AppError`] on a page or in the script.
+fn human(error: &AppError) -> (&'static str, String) {
+    match error {
+        AppError::UnknownTenant => ("unknown_tenant", "This sign-in page does not exist. Check the address.".into()),
+        AppError::NotFound => ("not_found", "That does not exist (any more).".into()),
+        AppError::BadRequest(m) => ("bad_request", m.clone()),
+        AppError::CsrfMismatch => (
+            "csrf",
+            "This page has expired or was opened elsewhere. Reload the page and try again.".into(),
+        ),
+        AppError::SignInRequired => ("sign_in_required", "Please sign in first.".into()),
+        AppError::CeremonyExpired => (
+            "ceremony_expired",
+            "This passkey request expired or was already used. Please try again.".into(),
+        ),
+        AppError::WebAuthnRefused(m) => ("passkey_refused", format!("This passkey was not accepted: {m}")),
+        AppError::Forbidden(m) => ("forbidden", m.clone()),
+        AppError::TooManyRequests => ("too_many_requests", "Too many attempts. Please wait a moment.".into()),
+        other => ("server_error", other.public_message()),
+    }
+}
+
+fn log(error: &AppError) {
+    if error.status().is_server_error() {
+        tracing::error!(%error, "page request failed");
+    } else {
+        tracing::debug!(%error, "page request refused");
+    }
+}
+
+/// A refusal answered to the script as `{"ok": false, "error": code, "message": text}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable code the script may act on (`reauth_required`, `passkey_refused`, ...).
+    pub code: &'static str,
+    /// The WebAuthn rule that failed, when a passkey was refused.
+    pub rule: Option<&'static str>,
+    /// A message for people.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ApiErrorBody<'a> {
+    ok: bool,
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// Adding a passkey needs a user verification within the last five minutes.
+    pub fn reauth_required() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "reauth_required",
+            rule: None,
+            message: "Please confirm it is you with one of your passkeys first.".into(),
+        }
+    }
+
+    /// A WebAuthn response refused by the verification engine.
+    pub fn refused(error: &WebauthnError) -> Self {
+        tracing::info!(rule = error.rule(), %error, "passkey refused");
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "passkey_refused",
+            rule: Some(error.rule()),
+            message: format!("This passkey was not accepted: {error}."),
+        }
+    }
+
+    /// A passkey refused by a rule of the pages (unknown credential, wrong account, regressed counter).
+    pub fn refused_because(rule: &'static str, reason: &str) -> Self {
+        tracing::info!(rule, reason, "passkey refused");
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "passkey_refused",
+            rule: Some(rule),
+            message: format!("This passkey was not accepted: {reason}."),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        log(&error);
+        let (code, message) = human(&error);
+        Self { status: error.status(), code, rule: None, message }
+    }
+}
+
+impl From<tessera_store::StoreError> for ApiError {
+    fn from(error: tessera_store::StoreError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ApiErrorBody { ok: false, error: self.code, rule: self.rule, message: &self.message };
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// A refusal answered to a browser as a human page.
+#[derive(Debug, Clone)]
+pub struct PageError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The heading.
+    pub heading: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The tenant's display name and base path, when known.
+    pub tenant: Option<(String, String)>,
+    /// Where to go from here.
+    pub back: Option<(String, String)>,
+}
+
+impl PageError {
+    /// A page error with a heading and message.
+    pub fn new(status: StatusCode, heading: &str, message: &str) -> Self {
+        Self { status, heading: heading.into(), message: message.into(), tenant: None, back: None }
+    }
+
+    /// Names the tenant in the page header.
+    pub fn for_tenant(mut self, name: &str, base: String) -> Self {
+        self.tenant = Some((name.to_owned(), base));
+        self
+    }
+
+    /// Adds a link onwards.
+    pub fn with_link(mut self, href: String, label: &str) -> Self {
+        self.back = Some((href, label.to_owned()));
+        self
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        log(&error);
+        let status = error.status();
+        let heading = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::UNAUTHORIZED => "Please sign in",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            StatusCode::CONFLICT => "Not possible",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "Request refused",
+        };
+        let (_, message) = human(&error);
+        Self::new(status, heading, &message)
+    }
+}
+
+impl From<tessera_store::StoreError> for PageError {
+    fn from(error: tessera_store::StoreError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (tenant_name, base) = self.tenant.unwrap_or_else(|| ("Tessera".into(), String::new()));
+        let (back_href, back_label) = match self.back {
+            Some((href, label)) => (Some(href), label),
+            None => (None, String::new()),
+        };
+        let page = ErrorPage {
+            layout: Layout::new(&self.heading, &tenant_name, base, None, "error", None),
+            heading: self.heading,
+            message: self.message,
+            back_href,
+            back_label,
+        };
+        let mut response = render(&page, self.status, None);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failure_is_a_503_without_internals() {
+        let error: ApiError = AppError::StoreUnavailable("pool closed at 10.0.0.3".into()).into();
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.message.contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn missing_csrf_token_is_a_403_with_a_human_message() {
+        let error: PageError = AppError::CsrfMismatch.into();
+        assert_eq!(error.status, StatusCode::FORBIDDEN);
+        assert!(error.message.contains("Reload the page"));
+    }
+}

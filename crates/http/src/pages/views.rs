@@ -1,0 +1,165 @@
+//! The pages' templates (askama: checked at compile time, HTML auto-escaped) and their rendering.
+//!
+//! Pages carry no inline script or style, so the strict CSP holds; every field and button has a stable `id` and a
+//! label for the browser tests and for assistive technology.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::csrf::CsrfToken;
+
+/// What every page shares: title, tenant, CSRF token, page kind and the pending authorization.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The page title.
+    pub title: String,
+    /// The tenant's display name.
+    pub tenant_name: String,
+    /// The tenant's base path, `/{tenant}` (the script's JSON calls are relative to it).
+    pub base: String,
+    /// The CSRF token, in a `<meta>` for the script and in hidden form fields.
+    pub csrf: String,
+    /// `login`, `signup`, `account` or `error`: tells the script what to wire.
+    pub page: &'static str,
+    /// The pending authorization id, or empty.
+    pub authz: String,
+    /// The script URL.
+    pub script_src: String,
+    /// The style sheet URL.
+    pub style_src: String,
+}
+
+impl Layout {
+    /// A layout for `page` of a tenant.
+    pub fn new(
+        title: &str,
+        tenant_name: &str,
+        base: String,
+        csrf: Option<&CsrfToken>,
+        page: &'static str,
+        authz: Option<&str>,
+    ) -> Self {
+        Self {
+            title: title.to_owned(),
+            tenant_name: tenant_name.to_owned(),
+            base,
+            csrf: csrf.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            page,
+            authz: authz.unwrap_or_default().to_owned(),
+            script_src: super::assets::script_src(),
+            style_src: super::assets::style_src(),
+        }
+    }
+}
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The client the user is signing in to, if an authorization is pending.
+    pub client_name: Option<String>,
+    /// The username to prefill (`login_hint`).
+    pub login_hint: String,
+    /// The sign-up link.
+    pub signup_href: String,
+    /// The cancel link (only with a pending authorization).
+    pub cancel_href: Option<String>,
+}
+
+/// The sign-up page.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The client the user is signing up for, if an authorization is pending.
+    pub client_name: Option<String>,
+    /// The username to prefill (`login_hint`).
+    pub login_hint: String,
+    /// The sign-in link.
+    pub login_href: String,
+    /// The cancel link (only with a pending authorization).
+    pub cancel_href: Option<String>,
+}
+
+/// One passkey on the account page.
+#[derive(Debug, Clone)]
+pub struct PasskeyView {
+    /// 1-based position, used in element ids.
+    pub index: usize,
+    /// The credential id, base64url.
+    pub id: String,
+    /// The user's name for it.
+    pub name: String,
+    /// `Synced` or `This device only`.
+    pub kind: &'static str,
+    /// Creation date, for people.
+    pub created: String,
+    /// Creation time, RFC 3339.
+    pub created_iso: String,
+    /// Last use, for people.
+    pub last_used: Option<String>,
+    /// Last use, RFC 3339 (empty if never).
+    pub last_used_iso: String,
+}
+
+/// The account page.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The user's username.
+    pub username: String,
+    /// The user's display name.
+    pub display_name: String,
+    /// The user's passkeys, oldest first.
+    pub passkeys: Vec<PasskeyView>,
+    /// Whether a passkey may be deleted (more than one exists).
+    pub can_delete: bool,
+    /// A confirmation of the last action.
+    pub notice: Option<String>,
+}
+
+/// A human error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The heading.
+    pub heading: String,
+    /// What happened and what to do, in plain words.
+    pub message: String,
+    /// Where to go from here.
+    pub back_href: Option<String>,
+    /// The label of that link.
+    pub back_label: String,
+}
+
+/// Renders a page with `status`, `Cache-Control: no-store`, and an optional `Set-Cookie`.
+pub fn render(template: &impl Template, status: StatusCode, set_cookie: Option<HeaderValue>) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = (status, html).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Some(cookie) = set_cookie {
+                headers.append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "template rendering failed");
+            crate::error::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "Something went wrong on our side.",
+            )
+        }
+    }
+}

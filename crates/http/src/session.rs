@@ -1,0 +1,223 @@
+//! Browser sessions of the passkey pages, one per tenant.
+//!
+//! The cookie `__Host-tessera-{tenant}` (`Path=/; Secure; HttpOnly; SameSite=Lax`) holds a random 32-byte token; the
+//! store keeps only its SHA-256, so a database leak yields no usable session. A session records how the user
+//! authenticated (`amr`, `acr`, `auth_time`), which the authorization endpoint copies into ID tokens and the account
+//! page uses to demand a fresh user verification before a passkey is added.
+
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tessera_core::{TenantId, UserId};
+use time::OffsetDateTime;
+
+use crate::csrf::read_cookie;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A live browser session, as the store keeps it.
+pub use tessera_store::Session as SessionRecord;
+
+/// The prefix of every session cookie; the tenant id follows.
+pub const SESSION_COOKIE_PREFIX: &str = "__Host-tessera-";
+
+/// How recent a user verification must be to add a passkey.
+pub const FRESH_VERIFICATION: time::Duration = time::Duration::minutes(5);
+
+/// `acr` of a phishing-resistant authentication (OpenID EAP ACR values).
+pub const ACR_PHISHING_RESISTANT: &str = "phr";
+/// `acr` of a phishing-resistant authentication with a hardware-protected key (OpenID EAP ACR values).
+pub const ACR_PHISHING_RESISTANT_HARDWARE: &str = "phrh";
+
+/// `amr` value (RFC 8176): proof of possession of a hardware-secured key.
+pub const AMR_HARDWARE_KEY: &str = "hwk";
+/// `amr` value (RFC 8176): proof of possession of a software-secured key.
+pub const AMR_SOFTWARE_KEY: &str = "swk";
+/// `amr` value (RFC 8176): a user presence test.
+pub const AMR_USER_PRESENCE: &str = "user";
+/// `amr` value (RFC 8176): more than one factor (the key, and the user's biometric or PIN).
+pub const AMR_MULTI_FACTOR: &str = "mfa";
+
+/// Length of the base64url text of a 32-byte token.
+const TOKEN_LEN: usize = 43;
+
+/// What a verified WebAuthn ceremony says about the authentication, for `amr` and `acr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasskeyAuthentication {
+    /// The authenticator verified the user (UV flag).
+    pub user_verified: bool,
+    /// The credential may be synced between devices (BE flag): its key is not bound to one piece of hardware.
+    pub backup_eligible: bool,
+}
+
+impl PasskeyAuthentication {
+    /// The RFC 8176 authentication methods this ceremony proves.
+    pub fn amr(&self) -> Vec<String> {
+        let key = if self.backup_eligible { AMR_SOFTWARE_KEY } else { AMR_HARDWARE_KEY };
+        let mut amr = vec![key.to_owned(), AMR_USER_PRESENCE.to_owned()];
+        if self.user_verified {
+            amr.push(AMR_MULTI_FACTOR.to_owned());
+        }
+        amr
+    }
+
+    /// The authentication context class: phishing-resistant, and hardware-protected when the key is device-bound.
+    pub fn acr(&self) -> &'static str {
+        if self.backup_eligible { ACR_PHISHING_RESISTANT } else { ACR_PHISHING_RESISTANT_HARDWARE }
+    }
+}
+
+/// The session cookie's name for a tenant: `__Host-tessera-{tenant}`.
+pub fn cookie_name(tenant: &TenantId) -> String {
+    format!("{SESSION_COOKIE_PREFIX}{tenant}")
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+fn session_token(headers: &HeaderMap, tenant: &TenantId) -> Option<String> {
+    let value = read_cookie(headers, &cookie_name(tenant))?;
+    let plausible =
+        value.len() == TOKEN_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plausible.then(|| value.to_owned())
+}
+
+/// The browser's live session with `tenant`, if its cookie names one.
+///
+/// A malformed, unknown or expired cookie is `Ok(None)`; a store failure is an error (never "signed out").
+pub async fn current(
+    state: &AppState,
+    tenant: &TenantId,
+    headers: &HeaderMap,
+) -> Result<Option<SessionRecord>, AppError> {
+    let Some(token) = session_token(headers, tenant) else { return Ok(None) };
+    let now = state.clock.now();
+    Ok(state.store.get_session(tenant, &hash(&token), now).await?)
+}
+
+/// Starts a session for `user` after a verified passkey ceremony; returns the record and the `Set-Cookie` value.
+///
+/// The browser's previous session with the tenant, if any, is deleted first: a sign-in always gets a new token.
+pub async fn start(
+    state: &AppState,
+    tenant: &TenantId,
+    headers: &HeaderMap,
+    user: &UserId,
+    authentication: PasskeyAuthentication,
+) -> Result<(SessionRecord, HeaderValue), AppError> {
+    if let Some(old) = session_token(headers, tenant) {
+        state.store.delete_session(tenant, &hash(&old)).await?;
+    }
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::Internal("random generator failed".into()))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let now = state.clock.now();
+    let ttl = time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
+    let record = SessionRecord {
+        id_hash: hash(&token),
+        tenant: tenant.clone(),
+        user_id: user.clone(),
+        auth_time: now,
+        amr: authentication.amr(),
+        acr: authentication.acr().to_owned(),
+        expires_at: now + ttl,
+    };
+    state.store.create_session(&record).await?;
+    let cookie = format!(
+        "{}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        cookie_name(tenant),
+        ttl.whole_seconds()
+    );
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok((record, cookie))
+}
+
+/// Ends the browser's session with `tenant` (if any); returns the `Set-Cookie` value that clears the cookie.
+pub async fn end(state: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Result<HeaderValue, AppError> {
+    if let Some(token) = session_token(headers, tenant) {
+        state.store.delete_session(tenant, &hash(&token)).await?;
+    }
+    Ok(clear_cookie(tenant))
+}
+
+/// The `Set-Cookie` value that removes the tenant's session cookie from the browser.
+pub fn clear_cookie(tenant: &TenantId) -> HeaderValue {
+    let cookie = format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", cookie_name(tenant));
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("__Host-tessera-=; Max-Age=0"))
+}
+
+/// Whether the session proves a user verification within [`FRESH_VERIFICATION`] of `now`.
+pub fn has_fresh_verification(session: &SessionRecord, now: OffsetDateTime) -> bool {
+    session.amr.iter().any(|m| m == AMR_MULTI_FACTOR)
+        && session.auth_time <= now
+        && now - session.auth_time <= FRESH_VERIFICATION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_bound_verified_passkey_is_hardware_multi_factor() {
+        let auth = PasskeyAuthentication { user_verified: true, backup_eligible: false };
+        assert_eq!(auth.amr(), vec!["hwk", "user", "mfa"]);
+        assert_eq!(auth.acr(), "phrh");
+    }
+
+    #[test]
+    fn synced_passkey_is_a_software_key() {
+        let auth = PasskeyAuthentication { user_verified: true, backup_eligible: true };
+        assert_eq!(auth.amr(), vec!["swk", "user", "mfa"]);
+        assert_eq!(auth.acr(), "phr");
+    }
+
+    #[test]
+    fn presence_only_is_not_multi_factor() {
+        let auth = PasskeyAuthentication { user_verified: false, backup_eligible: false };
+        assert!(!auth.amr().iter().any(|m| m == "mfa"));
+    }
+
+    fn session(auth_time: OffsetDateTime, amr: &[&str]) -> SessionRecord {
+        SessionRecord {
+            id_hash: vec![0; 32],
+            tenant: TenantId::parse("t").unwrap_or_else(|e| panic!("{e}")),
+            user_id: UserId::parse("u").unwrap_or_else(|e| panic!("{e}")),
+            auth_time,
+            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+            acr: "phr".into(),
+            expires_at: auth_time + time::Duration::hours(1),
+        }
+    }
+
+    #[test]
+    fn fresh_verification_expires_after_five_minutes() {
+        let t = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let s = session(t, &["hwk", "user", "mfa"]);
+        assert!(has_fresh_verification(&s, t + time::Duration::minutes(5)));
+        assert!(!has_fresh_verification(&s, t + time::Duration::minutes(5) + time::Duration::seconds(1)));
+    }
+
+    #[test]
+    fn fresh_verification_needs_user_verification() {
+        let t = time::macros::datetime!(2026-01-01 00:00 UTC);
+        assert!(!has_fresh_verification(&session(t, &["hwk", "user"]), t));
+    }
+
+    #[test]
+    fn session_cookie_of_wrong_shape_is_ignored() {
+        let tenant = TenantId::parse("t").unwrap_or_else(|e| panic!("{e}"));
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", HeaderValue::from_static("__Host-tessera-t=../../etc"));
+        assert!(session_token(&headers, &tenant).is_none());
+    }
+
+    #[test]
+    fn cleared_cookie_keeps_the_host_prefix_attributes() {
+        let tenant = TenantId::parse("mytenant").unwrap_or_else(|e| panic!("{e}"));
+        let value = clear_cookie(&tenant);
+        let text = value.to_str().unwrap_or_default();
+        assert!(text.starts_with("__Host-tessera-mytenant=;"));
+        assert!(text.contains("Path=/") && text.contains("Secure") && text.contains("Max-Age=0"));
+    }
+}

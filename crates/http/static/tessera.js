@@ -1,0 +1,286 @@
+// Tessera passkey pages: the one script. No library, no inline code (the pages' CSP forbids it).
+//
+// It reads the page kind from <body data-page>, the tenant's base path from <body data-base> and the pending
+// authorization from <body data-authz>, and talks JSON to /{tenant}/webauthn/... with the CSRF token of
+// <meta name="csrf-token"> in the X-CSRF-Token header. WebAuthn options and responses travel in the WebAuthn Level 3
+// JSON serialization; browsers without parseCreationOptionsFromJSON / toJSON get a base64url fallback.
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var page = body.getAttribute("data-page") || "";
+  var base = body.getAttribute("data-base") || "";
+  var authz = body.getAttribute("data-authz") || "";
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var statusBox = document.getElementById("status");
+  var conditionalAbort = null;
+
+  // ---- small helpers --------------------------------------------------------------------------------------------
+
+  function say(message, kind) {
+    if (!statusBox) { return; }
+    statusBox.textContent = message || "";
+    statusBox.className = kind ? "status " + kind : "status";
+  }
+
+  function setBusy(busy) {
+    var buttons = document.querySelectorAll("button[data-passkey]");
+    for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = busy; }
+  }
+
+  function b64urlToBuffer(text) {
+    var b64 = String(text).replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var raw = atob(b64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+    return bytes.buffer;
+  }
+
+  function bufferToB64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) { raw += String.fromCharCode(bytes[i]); }
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function descriptorsFromJSON(list) {
+    return (list || []).map(function (d) {
+      var out = { type: d.type, id: b64urlToBuffer(d.id) };
+      if (d.transports) { out.transports = d.transports; }
+      return out;
+    });
+  }
+
+  function creationOptions(json) {
+    if (window.PublicKeyCredential && typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function") {
+      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    }
+    var o = Object.assign({}, json);
+    o.challenge = b64urlToBuffer(json.challenge);
+    o.user = Object.assign({}, json.user, { id: b64urlToBuffer(json.user.id) });
+    o.excludeCredentials = descriptorsFromJSON(json.excludeCredentials);
+    return o;
+  }
+
+  function requestOptions(json) {
+    if (window.PublicKeyCredential && typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function") {
+      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    }
+    var o = Object.assign({}, json);
+    o.challenge = b64urlToBuffer(json.challenge);
+    o.allowCredentials = descriptorsFromJSON(json.allowCredentials);
+    return o;
+  }
+
+  function credentialJSON(credential) {
+    if (typeof credential.toJSON === "function") {
+      try { return credential.toJSON(); } catch (e) { /* fall back below */ }
+    }
+    var r = credential.response;
+    var out = {
+      id: credential.id,
+      rawId: bufferToB64url(credential.rawId),
+      type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+      clientExtensionResults: credential.getClientExtensionResults ? credential.getClientExtensionResults() : {},
+      response: { clientDataJSON: bufferToB64url(r.clientDataJSON) }
+    };
+    if (r.attestationObject) {
+      out.response.attestationObject = bufferToB64url(r.attestationObject);
+      out.response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+      if (typeof r.getAuthenticatorData === "function") {
+        out.response.authenticatorData = bufferToB64url(r.getAuthenticatorData());
+      }
+      if (typeof r.getPublicKeyAlgorithm === "function") {
+        out.response.publicKeyAlgorithm = r.getPublicKeyAlgorithm();
+      }
+    } else {
+      out.response.authenticatorData = bufferToB64url(r.authenticatorData);
+      out.response.signature = bufferToB64url(r.signature);
+      out.response.userHandle = r.userHandle ? bufferToB64url(r.userHandle) : null;
+    }
+    return out;
+  }
+
+  function explain(error) {
+    var name = error && error.name;
+    if (name === "NotAllowedError") {
+      return "The passkey request was cancelled, timed out, or your device could not verify you. You can try again.";
+    }
+    if (name === "InvalidStateError") {
+      return "This device already holds a passkey for this account. Use another device or security key.";
+    }
+    if (name === "SecurityError") {
+      return "Passkeys are not allowed on this address. Please contact the site's administrator.";
+    }
+    if (name === "NotSupportedError") {
+      return "This browser or device does not support the kind of passkey this site needs.";
+    }
+    if (name === "AbortError") {
+      return "The passkey request was interrupted. You can try again.";
+    }
+    return (error && error.message) || "Something went wrong. Please try again.";
+  }
+
+  function postJSON(path, payload) {
+    return fetch(base + path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(payload)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (!response.ok) {
+          var failure = new Error(data.message || "The server refused the request (" + response.status + ").");
+          failure.code = data.error || "";
+          throw failure;
+        }
+        return data;
+      });
+    });
+  }
+
+  function webauthnAvailable() {
+    if (window.PublicKeyCredential && navigator.credentials) { return true; }
+    say("This browser does not support passkeys. Please use an up-to-date browser.", "error");
+    return false;
+  }
+
+  function stopConditional() {
+    if (conditionalAbort) {
+      conditionalAbort.abort();
+      conditionalAbort = null;
+    }
+  }
+
+  function go(next) {
+    if (typeof next === "string" && next.charAt(0) === "/" && next.charAt(1) !== "/") {
+      window.location.assign(next);
+    }
+  }
+
+  // ---- ceremonies -----------------------------------------------------------------------------------------------
+
+  function signIn(options) {
+    return postJSON("/webauthn/login/options", options).then(function (start) {
+      return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) }).then(function (credential) {
+        return postJSON("/webauthn/login/verify", { ceremony: start.ceremony, credential: credentialJSON(credential) });
+      });
+    });
+  }
+
+  function conditionalSignIn() {
+    if (!window.PublicKeyCredential || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
+      return;
+    }
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available) { return; }
+      return postJSON("/webauthn/login/options", { authz: authz || null, conditional: true }).then(function (start) {
+        conditionalAbort = new AbortController();
+        return navigator.credentials.get({
+          mediation: "conditional",
+          publicKey: requestOptions(start.publicKey),
+          signal: conditionalAbort.signal
+        }).then(function (credential) {
+          conditionalAbort = null;
+          say("Checking your passkey…");
+          return postJSON("/webauthn/login/verify", { ceremony: start.ceremony, credential: credentialJSON(credential) });
+        }).then(function (done) { go(done.next); });
+      });
+    }).catch(function (error) {
+      if (error && error.name === "AbortError") { return; }
+      say(explain(error), "error");
+    });
+  }
+
+  function register(path, payload, verifyPath, extra) {
+    return postJSON(path, payload).then(function (start) {
+      return navigator.credentials.create({ publicKey: creationOptions(start.publicKey) }).then(function (credential) {
+        var body = Object.assign({ ceremony: start.ceremony, credential: credentialJSON(credential) }, extra || {});
+        return postJSON(verifyPath, body);
+      });
+    });
+  }
+
+  function run(task) {
+    if (!webauthnAvailable()) { return; }
+    stopConditional();
+    setBusy(true);
+    say("Follow your browser's instructions to use your passkey…");
+    task().then(function (done) {
+      say("Done. Continuing…", "ok");
+      go(done.next);
+    }).catch(function (error) {
+      say(explain(error), "error");
+    }).then(function () { setBusy(false); });
+  }
+
+  function value(id) {
+    var field = document.getElementById(id);
+    return field ? field.value.trim() : "";
+  }
+
+  // ---- pages ----------------------------------------------------------------------------------------------------
+
+  function loginPage() {
+    var form = document.getElementById("login-form");
+    var passkeyButton = document.getElementById("passkey-button");
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var username = value("username");
+        if (!username) {
+          say("Enter your username, or use “Sign in with a passkey”.", "error");
+          return;
+        }
+        run(function () { return signIn({ username: username, authz: authz || null }); });
+      });
+    }
+    if (passkeyButton) {
+      passkeyButton.addEventListener("click", function () {
+        run(function () { return signIn({ authz: authz || null }); });
+      });
+    }
+    conditionalSignIn();
+  }
+
+  function signupPage() {
+    var form = document.getElementById("signup-form");
+    if (!form) { return; }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var payload = {
+        username: value("username"),
+        display_name: value("display-name"),
+        email: value("email"),
+        authz: authz || null
+      };
+      run(function () { return register("/webauthn/register/options", payload, "/webauthn/register/verify"); });
+    });
+  }
+
+  function accountPage() {
+    var addButton = document.getElementById("add-passkey-button");
+    if (!addButton) { return; }
+    addButton.addEventListener("click", function () {
+      var extra = { nickname: value("new-passkey-name") };
+      var add = function () { return register("/webauthn/add/options", {}, "/webauthn/add/verify", extra); };
+      run(function () {
+        return add().catch(function (error) {
+          if (error.code !== "reauth_required") { throw error; }
+          say("First confirm it is you with one of your passkeys…");
+          return signIn({ reauth: true }).then(function () {
+            say("Now create the new passkey…");
+            return add();
+          });
+        });
+      });
+    });
+  }
+
+  if (page === "login") { loginPage(); }
+  if (page === "signup") { signupPage(); }
+  if (page === "account") { accountPage(); }
+})();
