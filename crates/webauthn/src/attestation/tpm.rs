@@ -93,6 +93,13 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The parts of a TPMT_PUBLIC the procedure checks.
+#[derive(Debug)]
+struct PubArea<'a> {
+    name_alg: u16,
+    key: PubAreaKey<'a>,
+}
+
 /// The public key in a TPMT_PUBLIC.
 #[derive(Debug)]
 enum PubAreaKey<'a> {
@@ -112,11 +119,11 @@ fn pub_area_malformed(reason: &'static str) -> AttestationError {
 }
 
 /// Parses TPMT_PUBLIC (TPM 2.0 Part 2 §12.2.4) down to its key; all bytes must be consumed.
-fn parse_pub_area(bytes: &[u8]) -> Result<PubAreaKey<'_>, AttestationError> {
+fn parse_pub_area(bytes: &[u8]) -> Result<PubArea<'_>, AttestationError> {
     let mut r = Reader { rest: bytes };
     let truncated = || pub_area_malformed("truncated");
     let kind = r.u16().ok_or_else(truncated)?;
-    let _name_alg = r.u16().ok_or_else(truncated)?;
+    let name_alg = r.u16().ok_or_else(truncated)?;
     let _object_attributes = r.u32().ok_or_else(truncated)?;
     let _auth_policy = r.sized().ok_or_else(truncated)?;
     let key = match kind {
@@ -151,7 +158,7 @@ fn parse_pub_area(bytes: &[u8]) -> Result<PubAreaKey<'_>, AttestationError> {
     if !r.rest.is_empty() {
         return Err(pub_area_malformed("trailing bytes"));
     }
-    Ok(key)
+    Ok(PubArea { name_alg, key })
 }
 
 /// The TPMS_ATTEST fields the procedure checks.
@@ -220,7 +227,8 @@ pub(crate) fn verify(
 
     // "Verify that the public key specified by the parameters and unique fields of pubArea is identical to the
     // credentialPublicKey in the attestedCredentialData in authenticatorData."
-    let same = match (parse_pub_area(pub_area_bytes)?, &subject.key) {
+    let pub_area = parse_pub_area(pub_area_bytes)?;
+    let same = match (pub_area.key, &subject.key) {
         (PubAreaKey::Rsa { modulus, exponent }, CredentialKey::Rsa { n, e, .. }) => {
             strip_zeros(modulus) == strip_zeros(n)
                 && strip_zeros(&exponent.to_be_bytes()) == strip_zeros(e)
@@ -257,7 +265,7 @@ pub(crate) fn verify(
     }
     // "Verify that attested contains a TPMS_CERTIFY_INFO structure ... whose name field contains a valid Name for
     // pubArea, as computed using the algorithm in the nameAlg field of pubArea".
-    check_name(cert_info.attested_name, pub_area_bytes)?;
+    check_name(cert_info.attested_name, pub_area.name_alg, pub_area_bytes)?;
 
     let chain = parse_chain(&x5c)?;
     let aik = &chain[0];
@@ -274,12 +282,15 @@ pub(crate) fn verify(
     })
 }
 
-/// A TPM Name is `nameAlg || H_nameAlg(pubArea)`; nameAlg is the first two bytes of the name.
-fn check_name(name: &[u8], pub_area: &[u8]) -> Result<(), AttestationError> {
+/// A TPM Name is `nameAlg || H_nameAlg(pubArea)`, with pubArea's own nameAlg.
+fn check_name(name: &[u8], name_alg: u16, pub_area: &[u8]) -> Result<(), AttestationError> {
     let (alg_bytes, hash) = name
         .split_at_checked(2)
         .ok_or(AttestationError::TpmNameMismatch)?;
-    let algorithm = match u16::from_be_bytes([alg_bytes[0], alg_bytes[1]]) {
+    if u16::from_be_bytes([alg_bytes[0], alg_bytes[1]]) != name_alg {
+        return Err(AttestationError::TpmNameMismatch);
+    }
+    let algorithm = match name_alg {
         TPM_ALG_SHA1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
         TPM_ALG_SHA256 => &digest::SHA256,
         TPM_ALG_SHA384 => &digest::SHA384,

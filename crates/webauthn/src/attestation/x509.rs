@@ -225,26 +225,24 @@ pub(crate) fn verify_cert_signature(
                 },
             ) => (&signature::ECDSA_P256_SHA1_ASN1, point),
             ("1.2.840.113549.1.1.5", SpkiKey::Rsa { der, .. }) => (
-                &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
                 der,
             ),
-            ("1.2.840.113549.1.1.11", SpkiKey::Rsa { der, .. }) => (
-                &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-                der,
-            ),
+            ("1.2.840.113549.1.1.11", SpkiKey::Rsa { der, .. }) => {
+                (&signature::RSA_PKCS1_2048_8192_SHA256, der)
+            }
             ("1.2.840.113549.1.1.12", SpkiKey::Rsa { der, .. }) => {
                 (&signature::RSA_PKCS1_2048_8192_SHA384, der)
             }
-            ("1.2.840.113549.1.1.13", SpkiKey::Rsa { der, .. }) => (
-                &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-                der,
-            ),
+            ("1.2.840.113549.1.1.13", SpkiKey::Rsa { der, .. }) => {
+                (&signature::RSA_PKCS1_2048_8192_SHA512, der)
+            }
             ("1.2.840.113549.1.1.10", SpkiKey::Rsa { der, .. }) => {
                 let hash = cert
                     .signature_algorithm
                     .parameters
                     .as_ref()
-                    .and_then(|p| pss_hash(&p.data));
+                    .and_then(|p| pss_hash(p.data));
                 let algorithm: &'static dyn VerificationAlgorithm = match hash {
                     Some(Hash::Sha256) => &signature::RSA_PSS_2048_8192_SHA256,
                     Some(Hash::Sha384) => &signature::RSA_PSS_2048_8192_SHA384,
