@@ -646,6 +646,35 @@ pub fn verify_attested(
     assess_trust(format, verified.trust_path, &subject, trust)
 }
 
+/// [`verify_attested`] for parsed authenticator data: `auth_data` must carry attested credential data, and
+/// `auth_data_bytes` are the bytes it was parsed from.
+pub fn verify_attestation_statement(
+    fmt: &str,
+    att_stmt: &Value,
+    auth_data: &crate::authdata::AuthenticatorData,
+    auth_data_bytes: &[u8],
+    client_data_hash: &[u8; 32],
+    trust: &AttestationTrust<'_>,
+) -> Result<AttestationOutcome, AttestationError> {
+    let attested = auth_data
+        .attested_credential
+        .as_ref()
+        .ok_or(AttestationError::AttestedCredentialDataMissing)?;
+    let credential = AttestedCredential {
+        aaguid: attested.aaguid,
+        credential_id: &attested.credential_id,
+        public_key_cbor: &attested.public_key_cbor,
+    };
+    verify_attested(
+        fmt,
+        att_stmt,
+        credential,
+        auth_data_bytes,
+        client_data_hash,
+        trust,
+    )
+}
+
 /// WebAuthn L3 §7.1 steps "obtain a list of acceptable trust anchors" and "assess the attestation trustworthiness".
 fn assess_trust(
     format: AttestationFormat,
