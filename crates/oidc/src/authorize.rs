@@ -127,6 +127,32 @@ pub struct AuthorizeContext<'a> {
     pub keys: &'a [VerifyingKey],
 }
 
+/// The parameters this endpoint reads; a repeated one is refused (RFC 6749 §3.1). Others are ignored, repeated or
+/// not (RFC 8707 `resource`, for example, may legitimately repeat).
+const KNOWN_PARAMETERS: [&str; 21] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "response_mode",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "acr_values",
+    "ui_locales",
+    "claims_locales",
+    "display",
+    "claims",
+    "request",
+    "request_uri",
+    "registration",
+];
+
 /// Request parameters with RFC 6749 §3.1 rules applied: empty values count as absent, repeated names are noted.
 struct Params<'a> {
     values: HashMap<&'a str, &'a str>,
@@ -142,6 +168,7 @@ impl<'a> Params<'a> {
                 continue;
             }
             if values.insert(name.as_str(), value.as_str()).is_some()
+                && KNOWN_PARAMETERS.contains(&name.as_str())
                 && !repeated.contains(&name.as_str())
             {
                 repeated.push(name.as_str());
@@ -682,6 +709,13 @@ mod tests {
     #[test]
     fn oidcc_ensure_request_with_unknown_parameter_succeeds() {
         assert!(validate(&with(&[("extra", "foobar")]), &confidential()).is_ok());
+    }
+
+    #[test]
+    fn repeated_unknown_parameter_is_ignored() {
+        let mut p = with(&[("resource", "https://api.example/a")]);
+        p.push(("resource".into(), "https://api.example/b".into()));
+        assert!(validate(&p, &confidential()).is_ok());
     }
 
     #[test]

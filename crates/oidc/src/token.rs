@@ -285,8 +285,10 @@ fn form_urldecode(input: &str) -> Option<String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 2;
             }
             b => out.push(b),
@@ -392,7 +394,7 @@ fn verify_client_assertion(
     let exp = jwt
         .time_claim("exp")
         .ok_or(OidcError::ClientAssertionExpired)?;
-    if exp + ASSERTION_LEEWAY.whole_seconds() <= now {
+    if exp.saturating_add(ASSERTION_LEEWAY.whole_seconds()) <= now {
         return Err(OidcError::ClientAssertionExpired);
     }
     if exp > now + MAX_ASSERTION_LIFETIME.whole_seconds() {
@@ -835,6 +837,30 @@ mod tests {
                 "{h}"
             );
         }
+    }
+
+    #[test]
+    fn basic_percent_escape_must_be_two_hex_digits() {
+        assert_eq!(form_urldecode("a%2Bb+c"), Some("a+b c".into()));
+        assert_eq!(form_urldecode("%+1"), None);
+        assert_eq!(form_urldecode("%2"), None);
+        assert_eq!(form_urldecode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn private_key_jwt_huge_exp_does_not_overflow() {
+        let key = SigningKey::generate(SigningAlg::Es256).expect("key");
+        let mut claims = good_claims();
+        claims["exp"] = serde_json::json!(i64::MAX);
+        assert_eq!(
+            auth_jwt(&key, &jwt_client(&key), claims.clone()).err(),
+            Some(OidcError::InvalidClientAssertion)
+        );
+        claims["exp"] = serde_json::json!(i64::MIN);
+        assert_eq!(
+            auth_jwt(&key, &jwt_client(&key), claims).err(),
+            Some(OidcError::ClientAssertionExpired)
+        );
     }
 
     #[test]
