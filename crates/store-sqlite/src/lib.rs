@@ -291,6 +291,76 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn list_users(
+        &self,
+        tenant: &TenantId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        // Ids are never empty, so "" sorts before every one of them.
+        sqlx::query_as::<_, UserRow>(
+            "SELECT * FROM users WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )
+        .bind(tenant.as_str())
+        .bind(after.map_or("", UserId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(UserRow::into_record)
+        .collect()
+    }
+
+    async fn update_user(&self, user: &User) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE users SET username = ?3, username_folded = ?4, display_name = ?5, email = ?6, \
+             email_verified = ?7 WHERE tenant = ?1 AND id = ?2",
+        )
+        .bind(user.tenant.as_str())
+        .bind(user.id.as_str())
+        .bind(&user.username)
+        .bind(fold_username(&user.username))
+        .bind(&user.display_name)
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn delete_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Credentials go with the user (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM users WHERE tenant = ?1 AND id = ?2")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
         insert_credential(credential)?
             .execute(&self.writer)

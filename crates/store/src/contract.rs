@@ -55,6 +55,9 @@ macro_rules! store_contract_tests {
             create_user_with_credential_refuses_mismatched_owner,
             username_uniqueness_is_case_insensitive,
             user_handle_is_unique_per_tenant,
+            user_update_and_list,
+            user_update_to_taken_username_is_conflict,
+            user_delete_removes_credentials_sessions_and_tokens,
             credential_id_is_unique_per_tenant,
             add_credential_requires_existing_user,
             rename_credential_requires_owner,
@@ -544,6 +547,102 @@ pub async fn user_handle_is_unique_per_tenant(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::Conflict)
     );
+}
+
+/// A user's profile is updated in place, and users are listed by id in pages.
+pub async fn user_update_and_list(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let mut alice = with_user(&*store, &t, "u1", b"c1").await;
+    let bob = with_user(&*store, &t, "u2", b"c2").await;
+    let carol = with_user(&*store, &t, "u3", b"c3").await;
+    alice.username = "Alice.New".into();
+    alice.display_name = "Alice N.".into();
+    alice.email = None;
+    alice.email_verified = true;
+    store.update_user(&alice).await.expect("update");
+    assert_eq!(store.get_user(&t, &alice.id).await, Ok(Some(alice.clone())));
+    assert_eq!(
+        store.find_user_by_username(&t, "alice.new").await,
+        Ok(Some(alice.clone()))
+    );
+    assert_eq!(store.find_user_by_username(&t, "name-u1").await, Ok(None));
+
+    assert_eq!(
+        store.list_users(&t, None, 2).await,
+        Ok(vec![alice, bob.clone()])
+    );
+    assert_eq!(
+        store.list_users(&t, Some(&bob.id), 2).await,
+        Ok(vec![carol])
+    );
+    assert_eq!(store.list_users(&t, None, 0).await, Ok(vec![]));
+    assert_eq!(
+        store.update_user(&user(&t, "ghost", "ghost")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Renaming a user to a name another user holds (ignoring case) is a conflict.
+pub async fn user_update_to_taken_username_is_conflict(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    let mut bob = with_user(&*store, &t, "u2", b"c2").await;
+    bob.username = "NAME-U1".into();
+    assert_eq!(store.update_user(&bob).await, Err(StoreError::Conflict));
+}
+
+/// Deleting a user removes their credentials, sessions and tokens, and nothing of other users.
+pub async fn user_delete_removes_credentials_sessions_and_tokens(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"c1").await;
+    with_user(&*store, &t, "u2", b"c2").await;
+    store
+        .create_session(&session(&t, b"s1", "u1"))
+        .await
+        .expect("session");
+    store
+        .create_session(&session(&t, b"s2", "u2"))
+        .await
+        .expect("session");
+    store
+        .put_access_token(&access_token(&t, b"at", "g"))
+        .await
+        .expect("at");
+    store
+        .put_refresh_token(&refresh_token(&t, b"rt", "g"))
+        .await
+        .expect("rt");
+    store.delete_user(&t, &alice.id).await.expect("delete");
+    assert_eq!(store.get_user(&t, &alice.id).await, Ok(None));
+    assert_eq!(store.get_credential(&t, b"c1").await, Ok(None));
+    assert_eq!(store.get_session(&t, b"s1", T0).await, Ok(None));
+    assert_eq!(store.get_access_token(&t, b"at", T0).await, Ok(None));
+    assert_eq!(
+        store
+            .rotate_refresh_token(&t, b"rt", &refresh_token(&t, b"rt2", "g"), T0)
+            .await,
+        Ok(RefreshRotation::NotFound)
+    );
+    assert!(
+        store
+            .get_credential(&t, b"c2")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_session(&t, b"s2", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store.delete_user(&t, &alice.id).await,
+        Err(StoreError::NotFound)
+    );
+    // The name is free again.
+    with_user(&*store, &t, "u1", b"c1").await;
 }
 
 /// A credential id registered for one user cannot be added again, for the same or another user.

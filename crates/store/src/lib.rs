@@ -88,6 +88,20 @@ pub trait Store: Send + Sync {
         user_handle: &[u8],
     ) -> Result<Option<User>>;
 
+    /// Lists a tenant's users ordered by id, at most `limit`, starting after `after` (keyset pagination).
+    async fn list_users(
+        &self,
+        tenant: &TenantId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
+    /// Replaces a user's username, display name, email and email_verified (not the id, handle or creation time);
+    /// [`StoreError::NotFound`] if absent, [`StoreError::Conflict`] if the new username is taken (case-insensitive).
+    async fn update_user(&self, user: &User) -> Result<()>;
+    /// Deletes a user with their credentials, sessions, and access and refresh tokens, in one transaction;
+    /// [`StoreError::NotFound`] if absent.
+    async fn delete_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<()>;
+
     /// Adds a credential to an existing user; [`StoreError::Conflict`] on a duplicate credential id in the tenant,
     /// [`StoreError::NotFound`] if the user does not exist.
     async fn add_credential(&self, credential: &Credential) -> Result<()>;
