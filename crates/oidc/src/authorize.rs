@@ -20,7 +20,7 @@ use tessera_core::{ClientId, UserId};
 use time::OffsetDateTime;
 
 use crate::client::{ClientConfig, ClientType};
-use crate::error::{AuthorizeError, OidcError};
+use crate::error::{AuthorizeError, OidcError, sanitize_description};
 use crate::jose::verify_jws;
 use crate::keys::VerifyingKey;
 use crate::pkce::is_valid_s256_challenge;
@@ -509,9 +509,11 @@ pub fn error_response(
             error,
             description,
         } => {
+            // Sanitized again here: a caller may have built the error by hand.
+            let description = sanitize_description(description);
             let mut params: Vec<(&str, &str)> = vec![("error", error.as_str())];
             if !description.is_empty() {
-                params.push(("error_description", description));
+                params.push(("error_description", &description));
             }
             if let Some(state) = state {
                 params.push(("state", state));
@@ -1256,6 +1258,26 @@ mod tests {
             !q.get("error_description")
                 .is_some_and(|d| d.contains(['\r', '\n', '\t']))
         );
+    }
+
+    #[test]
+    fn hand_built_error_description_is_sanitized_on_the_way_out() {
+        let err = AuthorizeError::Redirect {
+            redirect_uri: CB.into(),
+            response_mode: ResponseMode::Query,
+            state: None,
+            error: ErrorCode::AccessDenied,
+            description: "user\r\ncancelled\t".into(),
+        };
+        let Some(Ok(AuthorizationResponse::Redirect { location })) = error_response(&err, ISS)
+        else {
+            panic!("no redirect")
+        };
+        let url = url::Url::parse(&location).expect("url");
+        let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
+        let d = q.get("error_description").cloned().unwrap_or_default();
+        assert!(!d.contains(['\r', '\n', '\t']), "{d:?}");
+        assert!(d.starts_with("user"));
     }
 
     #[test]
