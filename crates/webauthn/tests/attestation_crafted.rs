@@ -778,3 +778,22 @@ fn android_key_certificate_for_another_key_is_refused() {
         "attestation-certificate-key-mismatch"
     );
 }
+
+#[test]
+fn chain_containing_a_configured_intermediate_anchor_is_trusted() {
+    let (root, root_der) = ca("Crafted Root");
+    let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let inter_params = ca_params("Crafted Intermediate");
+    let inter_der = inter_params
+        .signed_by(&inter_key, &root)
+        .expect("inter")
+        .der()
+        .to_vec();
+    let inter = Issuer::new(inter_params, inter_key);
+    let (reg, _) = Registration::p256();
+    let stmt = packed_x5c(&reg, packed_leaf_params(), &inter, &[&inter_der, &root_der]);
+    let anchors = vec![inter_der.clone()];
+    let mut trust = AttestationTrust::new(NOW);
+    trust.trust_anchors = &anchors;
+    assert!(reg.verify("packed", &stmt, &trust).expect("valid").trusted);
+}

@@ -569,3 +569,82 @@ fn apple_certificate_key_not_the_credential_key_is_refused() {
     );
     assert_eq!(rule(result), "attestation-certificate-key-mismatch");
 }
+
+/// Byte offsets inside a TPMS_ATTEST: (type, attested name).
+fn cert_info_offsets(cert_info: &[u8]) -> (usize, usize) {
+    let sized = |at: usize| usize::from(u16::from_be_bytes([cert_info[at], cert_info[at + 1]]));
+    let signer = 6;
+    let extra = signer + 2 + sized(signer);
+    let name = extra + 2 + sized(extra) + 17 + 8;
+    (4, name + 2 + 2) // skip the name's size and its nameAlg: point at the digest
+}
+
+fn with_cert_info(v: &mut Vector, edit: impl FnOnce(&mut Vec<u8>)) {
+    if let Value::Map(m) = &mut v.att_stmt
+        && let Some((_, Value::Bytes(b))) =
+            m.iter_mut().find(|(k, _)| k.as_text() == Some("certInfo"))
+    {
+        edit(b);
+    }
+}
+
+#[test]
+fn tpm_magic_not_tpm_generated_value_is_refused() {
+    let mut v = load("py_webauthn__reg-tpm__verify-attestation-dell-xps-13");
+    with_cert_info(&mut v, |b| b[0] ^= 0x01);
+    assert_eq!(rule(v.verify()), "tpm-magic-invalid");
+}
+
+#[test]
+fn tpm_type_not_attest_certify_is_refused() {
+    let mut v = load("py_webauthn__reg-tpm__verify-attestation-dell-xps-13");
+    with_cert_info(&mut v, |b| {
+        let (ty, _) = cert_info_offsets(b);
+        b[ty + 1] ^= 0x01;
+    });
+    assert_eq!(rule(v.verify()), "tpm-type-invalid");
+}
+
+#[test]
+fn tpm_attested_name_not_the_pub_area_name_is_refused() {
+    let mut v = load("py_webauthn__reg-tpm__verify-attestation-dell-xps-13");
+    with_cert_info(&mut v, |b| {
+        let (_, name) = cert_info_offsets(b);
+        b[name] ^= 0x01;
+    });
+    assert_eq!(rule(v.verify()), "tpm-name-mismatch");
+}
+
+#[test]
+fn tpm_version_other_than_2_0_is_refused() {
+    let mut v = load("py_webauthn__reg-tpm__verify-attestation-dell-xps-13");
+    if let Value::Map(m) = &mut v.att_stmt
+        && let Some((_, ver)) = m.iter_mut().find(|(k, _)| k.as_text() == Some("ver"))
+    {
+        *ver = Value::Text("1.2".into());
+    }
+    assert_eq!(rule(v.verify()), "tpm-version-unsupported");
+}
+
+#[test]
+fn tpm_cert_info_truncated_is_refused() {
+    let mut v = load("py_webauthn__reg-tpm__verify-attestation-dell-xps-13");
+    with_cert_info(&mut v, |b| b.truncate(b.len() - 3));
+    assert_eq!(rule(v.verify()), "tpm-cert-info-malformed");
+}
+
+#[test]
+fn verify_attestation_statement_requires_attested_credential_data() {
+    let v = load("simplewebauthn__reg__verify-packed-ec2-attestation");
+    let mut parsed = AuthenticatorData::from_bytes(&v.auth_data).expect("authData");
+    parsed.attested_credential = None;
+    let result = tessera_webauthn::attestation::verify_attestation_statement(
+        &v.fmt,
+        &v.att_stmt,
+        &parsed,
+        &v.auth_data,
+        &v.client_data_hash,
+        &v.trust(),
+    );
+    assert_eq!(rule(result), "attested-credential-data-missing");
+}

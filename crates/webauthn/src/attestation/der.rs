@@ -169,4 +169,16 @@ mod tests {
         assert!(read(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00]).is_none());
         assert!(read(&[]).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = read(&bytes);
+            let _ = read_all(&bytes);
+            for tlv in children(&bytes).flatten() {
+                let _ = small_uint(tlv.content);
+                let _ = children(tlv.content).count();
+            }
+        }
+    }
 }

@@ -307,13 +307,13 @@ pub(crate) fn verify_chain(
         }
         verify_cert_signature(cert, issuer.public_key(), index)?;
     }
+    // A chain that contains an anchor (a root sent along, or a configured intermediate) is anchored there: every
+    // link below it has been verified above.
+    if chain.iter().any(|cert| anchors.contains(&cert.as_raw())) {
+        return Ok(ChainTrust::Anchored);
+    }
     let last_index = chain.len() - 1;
     let last = &chain[last_index];
-    for anchor_der in anchors {
-        if *anchor_der == last.as_raw() {
-            return Ok(ChainTrust::Anchored);
-        }
-    }
     for anchor_der in anchors {
         let Ok(([], anchor)) = X509Certificate::from_der(anchor_der) else {
             continue;
