@@ -1,4 +1,5 @@
-//! Base64url as WebAuthn's JSON serialization uses it: written without padding, read with or without it.
+//! Base64url as WebAuthn's JSON serialization uses it: written without padding; read with or without padding,
+//! in either alphabet, and with non-zero trailing bits accepted (as JavaScript decoders do).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -11,7 +12,7 @@ const TOLERANT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new()
         .with_encode_padding(false)
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(false),
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// Encodes bytes as unpadded base64url.
@@ -20,11 +21,23 @@ pub fn encode(bytes: &[u8]) -> String {
     general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Decodes base64url, with or without padding.
+/// Decodes base64url, with or without padding. The standard alphabet's `+` and `/` are read as `-` and `_`, since
+/// some non-browser clients send standard base64 (the two alphabets do not overlap, so this is unambiguous).
 ///
 /// # Errors
 /// Returns the decoder's error when `text` is not base64url.
 pub fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    if text.bytes().any(|b| b == b'+' || b == b'/') {
+        let normalized: String = text
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                other => other,
+            })
+            .collect();
+        return TOLERANT.decode(normalized);
+    }
     TOLERANT.decode(text)
 }
 

@@ -46,6 +46,10 @@ pub struct CollectedClientData {
     /// The top-level origin when embedded.
     #[serde(default)]
     pub top_origin: Option<String>,
+    /// Token Binding (WebAuthn L2; Tessera does not bind tokens). When it is an object with a `status`, the status
+    /// must be one the specification defines; other shapes (some old clients send a string) are ignored.
+    #[serde(default)]
+    pub token_binding: Option<serde_json::Value>,
 }
 
 fn null_as_false<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -69,7 +73,19 @@ impl CollectedClientData {
         }
         let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
         let text = std::str::from_utf8(bytes).map_err(|_| WebauthnError::ClientDataNotUtf8)?;
-        serde_json::from_str(text).map_err(|e| WebauthnError::ClientDataJsonInvalid(e.to_string()))
+        let client_data: Self = serde_json::from_str(text)
+            .map_err(|e| WebauthnError::ClientDataJsonInvalid(e.to_string()))?;
+        if let Some(status) = client_data
+            .token_binding
+            .as_ref()
+            .and_then(|b| b.get("status"))
+            && !matches!(status.as_str(), Some("present" | "supported"))
+        {
+            return Err(WebauthnError::ClientDataJsonInvalid(format!(
+                "tokenBinding.status {status} is not \"present\" or \"supported\""
+            )));
+        }
+        Ok(client_data)
     }
 
     /// The decoded challenge bytes, if `challenge` is base64url.

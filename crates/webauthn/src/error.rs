@@ -195,9 +195,6 @@ pub enum WebauthnError {
         "authenticator model {0} is on the allow list, but its attestation is not trusted, so the model is unproven"
     )]
     AaguidNotAttested(String),
-    /// The metadata statement reports the authenticator as revoked or compromised.
-    #[error("the FIDO metadata reports this authenticator model as {0}")]
-    AuthenticatorStatusRefused(String),
     /// The authenticator's certification level is below the tenant's minimum.
     #[error("the authenticator's FIDO certification level is below this tenant's minimum ({0})")]
     CertificationLevelTooLow(String),
@@ -265,11 +262,10 @@ impl WebauthnError {
             Self::AaguidDenied(_) => "aaguid-denied",
             Self::AaguidNotAllowed(_) => "aaguid-not-allowed",
             Self::AaguidNotAttested(_) => "aaguid-not-attested",
-            Self::AuthenticatorStatusRefused(_) => "authenticator-status-refused",
             Self::CertificationLevelTooLow(_) => "certification-level-too-low",
             Self::RandomUnavailable => "random-unavailable",
-            Self::Attestation(_) => "attestation-statement-invalid",
-            Self::Metadata(_) => "metadata-invalid",
+            Self::Attestation(e) => e.rule(),
+            Self::Metadata(e) => e.rule(),
         }
     }
 }

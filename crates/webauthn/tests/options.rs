@@ -214,3 +214,15 @@ fn every_error_has_a_distinct_rule_name() {
     assert_eq!(names.len(), errors.len());
     assert!(errors.iter().all(|e| !e.to_string().is_empty()));
 }
+
+#[test]
+fn base64url_decoding_accepts_padding_and_the_standard_alphabet() {
+    use tessera_webauthn::base64url::{decode, encode};
+    let bytes = [0xfb, 0xff, 0xbf, 0x01];
+    assert_eq!(encode(&bytes), "-_-_AQ");
+    assert_eq!(decode("-_-_AQ").unwrap(), bytes);
+    assert_eq!(decode("-_-_AQ==").unwrap(), bytes);
+    assert_eq!(decode("+/+/AQ").unwrap(), bytes);
+    assert!(decode("-_-_A").is_err());
+    assert!(decode("a b").is_err());
+}

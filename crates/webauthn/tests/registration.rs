@@ -631,3 +631,23 @@ fn registration_refuses_minimum_certification_level_without_metadata() {
         "certification-level-too-low"
     );
 }
+
+#[test]
+fn registration_refuses_unknown_token_binding_status() {
+    let mut reg = Registration::new(TestKey::p256());
+    let mut text = String::from_utf8(reg.client_data.to_bytes()).unwrap();
+    text.pop();
+    text.push_str(",\"tokenBinding\":{\"status\":\"not-supported\"}}");
+    reg.client_data.raw = Some(text.into_bytes());
+    assert_eq!(rule(verify(&reg, &Env::new())), "client-data-json-invalid");
+}
+
+#[test]
+fn registration_ignores_token_binding_of_another_shape() {
+    let mut reg = Registration::new(TestKey::p256());
+    let mut text = String::from_utf8(reg.client_data.to_bytes()).unwrap();
+    text.pop();
+    text.push_str(",\"tokenBinding\":\"unused\"}");
+    reg.client_data.raw = Some(text.into_bytes());
+    assert_eq!(rule(verify(&reg, &Env::new())), "ok");
+}
