@@ -222,8 +222,9 @@ fn unusable(e: Unusable) -> Outcome {
 
 fn refused(e: &WebauthnError) -> Outcome {
     let mut json = json!({"ok": false, "error": e.rule(), "message": e.to_string()});
+    // A delegated attestation failure also names its own rule, when the top-level one is coarser.
     let detail = match e {
-        WebauthnError::Attestation(inner) => Some(inner.rule()),
+        WebauthnError::Attestation(inner) if inner.rule() != e.rule() => Some(inner.rule()),
         _ => None,
     };
     if let (Some(detail), Some(map)) = (detail, json.as_object_mut()) {

@@ -62,14 +62,6 @@ const POLICY: &[Policy] = &[
         emulate_source: None,
         reason: "the client data type is fixed by the ceremony; there is no expectedType option",
     },
-    // py_webauthn follows Level 2 and refuses `tokenBinding.status: "not-supported"`. Level 3 reserves the member and
-    // no longer verifies Token Binding (no browser ships it), so Tessera ignores it.
-    Policy {
-        file: "py_webauthn__reg-fido-u2f__verify-attestation-with-unsupported-token-binding-status.json",
-        verdict: Ok(()),
-        emulate_source: None,
-        reason: "WebAuthn L3 reserves clientData.tokenBinding and does not verify it",
-    },
     // go-webauthn's fixture pairs an Apple attestation object with another credential's id/rawId (go-webauthn checks
     // only the attestation statement there). Tessera requires rawId to name the credential in authData.
     Policy {
@@ -78,19 +70,19 @@ const POLICY: &[Policy] = &[
         emulate_source: None,
         reason: "rawId must be the credential id of the attested credential data",
     },
-    // Two early SimpleWebAuthn fixtures send `id`/`rawId` "bbb", which is not canonical base64url and does not name
-    // the attested credential. SimpleWebAuthn accepts them, py_webauthn refuses them; so does Tessera.
+    // Two early SimpleWebAuthn fixtures send `id`/`rawId` "bbb", which does not name the attested credential.
+    // SimpleWebAuthn accepts them, py_webauthn refuses them; so does Tessera (as for the Apple case above).
     Policy {
         file: "simplewebauthn__reg__verify-packed-ec2-attestation.json",
-        verdict: Err("response-json-invalid"),
+        verdict: Err("attested-credential-id-mismatch"),
         emulate_source: None,
-        reason: "id/rawId must be base64url of the credential id",
+        reason: "rawId must be the credential id of the attested credential data",
     },
     Policy {
         file: "simplewebauthn__reg__verify-packed-x5c-attestation.json",
-        verdict: Err("response-json-invalid"),
+        verdict: Err("attested-credential-id-mismatch"),
         emulate_source: None,
-        reason: "id/rawId must be base64url of the credential id",
+        reason: "rawId must be the credential id of the attested credential data",
     },
     // SafetyNet `ctsProfileMatch: false`: Tessera requires the CTS profile (SimpleWebAuthn's default, which this
     // case turned off); `--insecure-ignore-safetynet-cts` is the source's setting.
@@ -156,39 +148,6 @@ const RESULT_EXCEPTIONS: &[(&str, &str, &str)] = &[(
     "user_verified",
     "the source reports false, but the authenticator data's flags byte is 0x45: UP, UV and AT are set",
 )];
-
-/// py_webauthn's fixtures store some fields in standard base64, and SimpleWebAuthn's carry user handles that are
-/// not canonical base64url; both libraries decode them leniently. Browsers send base64url (`toJSON()`), so the
-/// harness re-encodes `response.*` fields canonically: those cases test the ceremony, not the fixture's encoding.
-/// (`id`/`rawId` are left alone; Tessera's handling of non-base64url input is asserted separately.)
-fn canonical_encoding(response: &Value) -> (Value, bool) {
-    let lenient = |alphabet: &base64::alphabet::Alphabet| {
-        base64::engine::GeneralPurpose::new(
-            alphabet,
-            base64::engine::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-                .with_decode_allow_trailing_bits(true),
-        )
-    };
-    let mut out = response.clone();
-    let mut changed = false;
-    if let Some(Value::Object(fields)) = out.get_mut("response") {
-        for value in fields.values_mut() {
-            let Value::String(text) = value else { continue };
-            if URL_SAFE_NO_PAD.decode(text.as_str()).is_ok() {
-                continue;
-            }
-            let bytes = lenient(&base64::alphabet::URL_SAFE)
-                .decode(text.as_str())
-                .or_else(|_| lenient(&base64::alphabet::STANDARD).decode(text.as_str()));
-            if let Ok(bytes) = bytes {
-                *value = Value::String(URL_SAFE_NO_PAD.encode(bytes));
-                changed = true;
-            }
-        }
-    }
-    (out, changed)
-}
 
 fn vectors_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TESSERA_WEBAUTHN_VECTORS") {
@@ -449,7 +408,6 @@ fn every_vector_comes_out_as_expected_or_as_tessera_policy_says() {
         );
     }
     let mut failures = Vec::new();
-    let mut reencoded_cases = 0;
     let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
     let temp = std::env::temp_dir().join(format!("tessera-vectors-{}", std::process::id()));
     std::fs::create_dir_all(&temp).unwrap();
@@ -462,11 +420,7 @@ fn every_vector_comes_out_as_expected_or_as_tessera_policy_says() {
             path
         });
         let args = cli_args(name, case, anchors_file.as_deref());
-        let (response, reencoded) = canonical_encoding(&case["response"]);
-        if reencoded {
-            reencoded_cases += 1;
-        }
-        let stdin = serde_json::to_vec(&response).unwrap();
+        let stdin = serde_json::to_vec(&case["response"]).unwrap();
         let answer = run_cli(&args, &stdin);
         let source_ok = case["expected"] == "ok";
         let mut problems = Vec::new();
@@ -545,8 +499,7 @@ fn every_vector_comes_out_as_expected_or_as_tessera_policy_says() {
         .values()
         .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
     println!(
-        "WebAuthn vectors: {passed} passed, {failed} failed of {} ({} by Tessera policy, {reencoded_cases} re-encoded \
-         as base64url)\n  {}",
+        "WebAuthn vectors: {passed} passed, {failed} failed of {} ({} by Tessera policy)\n  {}",
         cases.len(),
         POLICY.len(),
         summary.join("\n  ")
@@ -560,15 +513,21 @@ fn every_vector_comes_out_as_expected_or_as_tessera_policy_says() {
 }
 
 #[test]
-fn standard_base64_in_a_response_is_refused_as_response_json_invalid() {
-    // The raw py_webauthn fixture (attestationObject in standard base64 with '+' and '/'): Tessera reads the WebAuthn
-    // JSON serialization, which is base64url, so the response is refused (exit 1), not treated as unusable input.
+fn standard_base64_in_a_response_is_read_tolerantly() {
+    // py_webauthn's TPM fixtures carry the attestation object in standard base64 ('+', '/'); real clients have
+    // sent that too. Tessera reads base64url with or without padding and tolerates the standard alphabet.
     let (_, case) = load_cases()
         .into_iter()
         .find(|(name, _)| name == "py_webauthn__reg-tpm__verify-attestation-dell-xps-13.json")
         .unwrap();
+    let attestation_object = case["response"]["response"]["attestationObject"]
+        .as_str()
+        .unwrap();
+    assert!(
+        attestation_object.contains(['+', '/']),
+        "the fixture is no longer standard base64"
+    );
     let args = cli_args("dell", &case, None);
     let answer = run_cli(&args, &serde_json::to_vec(&case["response"]).unwrap());
-    assert_eq!(answer.code, 1, "{}", answer.json);
-    assert_eq!(answer.json["error"], "response-json-invalid");
+    assert_eq!(answer.code, 0, "{}", answer.json);
 }
