@@ -45,17 +45,23 @@ impl CsrfToken {
 
     /// SHA-256 of the token: binds a WebAuthn ceremony to the browser that started it.
     pub fn binding(&self) -> Vec<u8> {
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes()).as_ref().to_vec()
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 
     fn generate() -> Result<Self, AppError> {
         let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::Internal("random generator failed".into()))?;
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| AppError::Internal("random generator failed".into()))?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     fn parse(value: &str) -> Option<Self> {
-        let plausible = value.len() == TOKEN_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let plausible = value.len() == TOKEN_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         plausible.then(|| Self(value.to_owned()))
     }
 }
@@ -83,7 +89,10 @@ pub fn token_for_page(headers: &HeaderMap) -> Result<(CsrfToken, Option<HeaderVa
         return Ok((token, None));
     }
     let token = CsrfToken::generate()?;
-    let cookie = format!("{CSRF_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax", token.as_str());
+    let cookie = format!(
+        "{CSRF_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax",
+        token.as_str()
+    );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok((token, Some(cookie)))
 }
@@ -93,9 +102,14 @@ pub fn token_for_page(headers: &HeaderMap) -> Result<(CsrfToken, Option<HeaderVa
 /// Returns the cookie's token so the caller can bind a ceremony to it.
 pub fn verify_token(headers: &HeaderMap, submitted: Option<&str>) -> Result<CsrfToken, AppError> {
     let cookie = current(headers).ok_or(AppError::CsrfMismatch)?;
-    let submitted = submitted.filter(|s| !s.is_empty()).ok_or(AppError::CsrfMismatch)?;
-    aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_str().as_bytes(), submitted.as_bytes())
-        .map_err(|_| AppError::CsrfMismatch)?;
+    let submitted = submitted
+        .filter(|s| !s.is_empty())
+        .ok_or(AppError::CsrfMismatch)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        cookie.as_str().as_bytes(),
+        submitted.as_bytes(),
+    )
+    .map_err(|_| AppError::CsrfMismatch)?;
     Ok(cookie)
 }
 
@@ -105,15 +119,23 @@ pub fn header_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Checks that `Origin` names one of `allowed` (exact string comparison) or `own_origin`.
-pub fn verify_origin(headers: &HeaderMap, allowed: &[String], own_origin: &str) -> Result<(), AppError> {
+pub fn verify_origin(
+    headers: &HeaderMap,
+    allowed: &[String],
+    own_origin: &str,
+) -> Result<(), AppError> {
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::Forbidden("the request did not say which site it came from".into()))?;
+        .ok_or_else(|| {
+            AppError::Forbidden("the request did not say which site it came from".into())
+        })?;
     if origin == own_origin || allowed.iter().any(|a| a == origin) {
         Ok(())
     } else {
-        Err(AppError::Forbidden("the request came from a site that is not allowed here".into()))
+        Err(AppError::Forbidden(
+            "the request came from a site that is not allowed here".into(),
+        ))
     }
 }
 
@@ -153,21 +175,33 @@ mod tests {
     #[test]
     fn csrf_token_missing_is_refused() {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}={TOKEN}"))]);
-        assert!(matches!(verify_token(&h, None), Err(AppError::CsrfMismatch)));
-        assert!(matches!(verify_token(&h, Some("")), Err(AppError::CsrfMismatch)));
+        assert!(matches!(
+            verify_token(&h, None),
+            Err(AppError::CsrfMismatch)
+        ));
+        assert!(matches!(
+            verify_token(&h, Some("")),
+            Err(AppError::CsrfMismatch)
+        ));
     }
 
     #[test]
     fn csrf_token_without_cookie_is_refused() {
         let h = headers(&[]);
-        assert!(matches!(verify_token(&h, Some(TOKEN)), Err(AppError::CsrfMismatch)));
+        assert!(matches!(
+            verify_token(&h, Some(TOKEN)),
+            Err(AppError::CsrfMismatch)
+        ));
     }
 
     #[test]
     fn csrf_token_differing_from_cookie_is_refused() {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}={TOKEN}"))]);
         let other = "BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-        assert!(matches!(verify_token(&h, Some(other)), Err(AppError::CsrfMismatch)));
+        assert!(matches!(
+            verify_token(&h, Some(other)),
+            Err(AppError::CsrfMismatch)
+        ));
     }
 
     #[test]
@@ -184,7 +218,9 @@ mod tests {
         assert_eq!(token.as_str(), TOKEN);
         assert!(set.is_none());
         let (fresh, set) = token_for_page(&HeaderMap::new()).unwrap_or_else(|e| panic!("{e}"));
-        let set = set.map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default();
+        let set = set
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
         assert!(set.starts_with(&format!("{CSRF_COOKIE}={}", fresh.as_str())));
         for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax"] {
             assert!(set.contains(attribute), "{set}");
@@ -199,7 +235,9 @@ mod tests {
     #[test]
     fn origin_foreign_is_refused() {
         let h = headers(&[("origin", "https://evil.example")]);
-        assert!(verify_origin(&h, &["https://login.example".into()], "https://id.example").is_err());
+        assert!(
+            verify_origin(&h, &["https://login.example".into()], "https://id.example").is_err()
+        );
         let null = headers(&[("origin", "null")]);
         assert!(verify_origin(&null, &[], "https://id.example").is_err());
     }

@@ -53,7 +53,11 @@ pub struct PasskeyAuthentication {
 impl PasskeyAuthentication {
     /// The RFC 8176 authentication methods this ceremony proves.
     pub fn amr(&self) -> Vec<String> {
-        let key = if self.backup_eligible { AMR_SOFTWARE_KEY } else { AMR_HARDWARE_KEY };
+        let key = if self.backup_eligible {
+            AMR_SOFTWARE_KEY
+        } else {
+            AMR_HARDWARE_KEY
+        };
         let mut amr = vec![key.to_owned(), AMR_USER_PRESENCE.to_owned()];
         if self.user_verified {
             amr.push(AMR_MULTI_FACTOR.to_owned());
@@ -63,7 +67,11 @@ impl PasskeyAuthentication {
 
     /// The authentication context class: phishing-resistant, and hardware-protected when the key is device-bound.
     pub fn acr(&self) -> &'static str {
-        if self.backup_eligible { ACR_PHISHING_RESISTANT } else { ACR_PHISHING_RESISTANT_HARDWARE }
+        if self.backup_eligible {
+            ACR_PHISHING_RESISTANT
+        } else {
+            ACR_PHISHING_RESISTANT_HARDWARE
+        }
     }
 }
 
@@ -73,13 +81,17 @@ pub fn cookie_name(tenant: &TenantId) -> String {
 }
 
 fn hash(token: &str) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref().to_vec()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 fn session_token(headers: &HeaderMap, tenant: &TenantId) -> Option<String> {
     let value = read_cookie(headers, &cookie_name(tenant))?;
-    let plausible =
-        value.len() == TOKEN_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let plausible = value.len() == TOKEN_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     plausible.then(|| value.to_owned())
 }
 
@@ -91,7 +103,9 @@ pub async fn current(
     tenant: &TenantId,
     headers: &HeaderMap,
 ) -> Result<Option<SessionRecord>, AppError> {
-    let Some(token) = session_token(headers, tenant) else { return Ok(None) };
+    let Some(token) = session_token(headers, tenant) else {
+        return Ok(None);
+    };
     let now = state.clock.now();
     Ok(state.store.get_session(tenant, &hash(&token), now).await?)
 }
@@ -110,10 +124,12 @@ pub async fn start(
         state.store.delete_session(tenant, &hash(&old)).await?;
     }
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::Internal("random generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let now = state.clock.now();
-    let ttl = time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
+    let ttl =
+        time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
     let record = SessionRecord {
         id_hash: hash(&token),
         tenant: tenant.clone(),
@@ -134,7 +150,11 @@ pub async fn start(
 }
 
 /// Ends the browser's session with `tenant` (if any); returns the `Set-Cookie` value that clears the cookie.
-pub async fn end(state: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Result<HeaderValue, AppError> {
+pub async fn end(
+    state: &AppState,
+    tenant: &TenantId,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, AppError> {
     if let Some(token) = session_token(headers, tenant) {
         state.store.delete_session(tenant, &hash(&token)).await?;
     }
@@ -143,8 +163,12 @@ pub async fn end(state: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Re
 
 /// The `Set-Cookie` value that removes the tenant's session cookie from the browser.
 pub fn clear_cookie(tenant: &TenantId) -> HeaderValue {
-    let cookie = format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", cookie_name(tenant));
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("__Host-tessera-=; Max-Age=0"))
+    let cookie = format!(
+        "{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+        cookie_name(tenant)
+    );
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("__Host-tessera-=; Max-Age=0"))
 }
 
 /// Whether the session proves a user verification within [`FRESH_VERIFICATION`] of `now`.
@@ -160,21 +184,30 @@ mod tests {
 
     #[test]
     fn device_bound_verified_passkey_is_hardware_multi_factor() {
-        let auth = PasskeyAuthentication { user_verified: true, backup_eligible: false };
+        let auth = PasskeyAuthentication {
+            user_verified: true,
+            backup_eligible: false,
+        };
         assert_eq!(auth.amr(), vec!["hwk", "user", "mfa"]);
         assert_eq!(auth.acr(), "phrh");
     }
 
     #[test]
     fn synced_passkey_is_a_software_key() {
-        let auth = PasskeyAuthentication { user_verified: true, backup_eligible: true };
+        let auth = PasskeyAuthentication {
+            user_verified: true,
+            backup_eligible: true,
+        };
         assert_eq!(auth.amr(), vec!["swk", "user", "mfa"]);
         assert_eq!(auth.acr(), "phr");
     }
 
     #[test]
     fn presence_only_is_not_multi_factor() {
-        let auth = PasskeyAuthentication { user_verified: false, backup_eligible: false };
+        let auth = PasskeyAuthentication {
+            user_verified: false,
+            backup_eligible: false,
+        };
         assert!(!auth.amr().iter().any(|m| m == "mfa"));
     }
 
@@ -195,7 +228,10 @@ mod tests {
         let t = time::macros::datetime!(2026-01-01 00:00 UTC);
         let s = session(t, &["hwk", "user", "mfa"]);
         assert!(has_fresh_verification(&s, t + time::Duration::minutes(5)));
-        assert!(!has_fresh_verification(&s, t + time::Duration::minutes(5) + time::Duration::seconds(1)));
+        assert!(!has_fresh_verification(
+            &s,
+            t + time::Duration::minutes(5) + time::Duration::seconds(1)
+        ));
     }
 
     #[test]
@@ -208,7 +244,10 @@ mod tests {
     fn session_cookie_of_wrong_shape_is_ignored() {
         let tenant = TenantId::parse("t").unwrap_or_else(|e| panic!("{e}"));
         let mut headers = HeaderMap::new();
-        headers.insert("cookie", HeaderValue::from_static("__Host-tessera-t=../../etc"));
+        headers.insert(
+            "cookie",
+            HeaderValue::from_static("__Host-tessera-t=../../etc"),
+        );
         assert!(session_token(&headers, &tenant).is_none());
     }
 

@@ -34,7 +34,9 @@ use crate::state::AppState;
 
 fn when(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 fn iso(at: OffsetDateTime) -> String {
@@ -75,7 +77,11 @@ pub async fn page(
             index: i + 1,
             id: URL_SAFE_NO_PAD.encode(&c.credential_id),
             name: c.nickname.clone(),
-            kind: if c.backup_eligible { "Synced" } else { "This device only" },
+            kind: if c.backup_eligible {
+                "Synced"
+            } else {
+                "This device only"
+            },
             created: when(c.created_at),
             created_iso: iso(c.created_at),
             last_used: c.last_used_at.map(when),
@@ -84,7 +90,14 @@ pub async fn page(
         .collect();
     let (csrf, set_cookie) = crate::csrf::token_for_page(&headers)?;
     let view = AccountPage {
-        layout: Layout::new("Your account", &tenant.tenant.display_name, tenant.base(), Some(&csrf), "account", None),
+        layout: Layout::new(
+            "Your account",
+            &tenant.tenant.display_name,
+            tenant.base(),
+            Some(&csrf),
+            "account",
+            None,
+        ),
         username: user.username,
         display_name: user.display_name,
         can_delete: credentials.len() > 1,
@@ -98,7 +111,9 @@ pub async fn page(
 fn form_fields(body: &[u8]) -> HashMap<String, String> {
     let mut fields = HashMap::new();
     for (key, value) in form_urlencoded::parse(body) {
-        fields.entry(key.into_owned()).or_insert_with(|| value.into_owned());
+        fields
+            .entry(key.into_owned())
+            .or_insert_with(|| value.into_owned());
     }
     fields
 }
@@ -114,11 +129,21 @@ async fn signed_in_form(
     let fields = form_fields(body);
     let decorate = |e: PageError| e.for_tenant(&tenant.tenant.display_name, tenant.base());
     tenant
-        .verify_csrf(state, headers, fields.get(crate::csrf::CSRF_FIELD).map(String::as_str))
-        .map_err(|e| decorate(PageError::from(e)).with_link(format!("{}/account", tenant.base()), "Back to your account"))?;
-    let session = session::current(state, tenant.id(), headers).await?.ok_or_else(|| {
-        decorate(PageError::from(AppError::SignInRequired)).with_link(format!("{}/login", tenant.base()), "Sign in")
-    })?;
+        .verify_csrf(
+            state,
+            headers,
+            fields.get(crate::csrf::CSRF_FIELD).map(String::as_str),
+        )
+        .map_err(|e| {
+            decorate(PageError::from(e))
+                .with_link(format!("{}/account", tenant.base()), "Back to your account")
+        })?;
+    let session = session::current(state, tenant.id(), headers)
+        .await?
+        .ok_or_else(|| {
+            decorate(PageError::from(AppError::SignInRequired))
+                .with_link(format!("{}/login", tenant.base()), "Sign in")
+        })?;
     Ok((tenant, session, fields))
 }
 
@@ -144,10 +169,21 @@ pub async fn rename(
             .with_link(format!("{}/account", tenant.base()), "Back to your account")
     };
     let credential = credential_field(&fields).map_err(back)?;
-    let name = parse_label(fields.get("name").map(String::as_str).unwrap_or_default(), MAX_NICKNAME, "a name")
-        .map_err(back)?;
-    match state.store.rename_credential(tenant.id(), &session.user_id, &credential, &name).await {
-        Ok(()) => Ok(context::see_other(&format!("{}/account?done=renamed", tenant.base()), &[])),
+    let name = parse_label(
+        fields.get("name").map(String::as_str).unwrap_or_default(),
+        MAX_NICKNAME,
+        "a name",
+    )
+    .map_err(back)?;
+    match state
+        .store
+        .rename_credential(tenant.id(), &session.user_id, &credential, &name)
+        .await
+    {
+        Ok(()) => Ok(context::see_other(
+            &format!("{}/account?done=renamed", tenant.base()),
+            &[],
+        )),
         Err(StoreError::NotFound) => Err(back(AppError::NotFound)),
         Err(other) => Err(back(other.into())),
     }
@@ -166,8 +202,15 @@ pub async fn delete(
             .with_link(format!("{}/account", tenant.base()), "Back to your account")
     };
     let credential = credential_field(&fields).map_err(|e| back(e.into()))?;
-    match state.store.delete_credential(tenant.id(), &session.user_id, &credential).await {
-        Ok(()) => Ok(context::see_other(&format!("{}/account?done=deleted", tenant.base()), &[])),
+    match state
+        .store
+        .delete_credential(tenant.id(), &session.user_id, &credential)
+        .await
+    {
+        Ok(()) => Ok(context::see_other(
+            &format!("{}/account?done=deleted", tenant.base()),
+            &[],
+        )),
         Err(StoreError::Conflict) => Err(back(PageError::new(
             StatusCode::CONFLICT,
             "This passkey cannot be deleted",
@@ -188,10 +231,17 @@ pub async fn sign_out(
     let tenant = context::tenant(&state, &tenant).await?;
     let fields = form_fields(&body);
     tenant
-        .verify_csrf(&state, &headers, fields.get(crate::csrf::CSRF_FIELD).map(String::as_str))
+        .verify_csrf(
+            &state,
+            &headers,
+            fields.get(crate::csrf::CSRF_FIELD).map(String::as_str),
+        )
         .map_err(|e| PageError::from(e).for_tenant(&tenant.tenant.display_name, tenant.base()))?;
     let cleared = session::end(&state, tenant.id(), &headers).await?;
-    Ok(context::see_other(&format!("{}/login", tenant.base()), &[cleared]))
+    Ok(context::see_other(
+        &format!("{}/login", tenant.base()),
+        &[cleared],
+    ))
 }
 
 /// `POST /{tenant}/webauthn/add/options`: creation options for another passkey of the signed-in user.
@@ -204,13 +254,20 @@ pub async fn add_options(
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let session = session::current(&state, &id, &headers).await?.ok_or(AppError::SignInRequired)?;
+    let session = session::current(&state, &id, &headers)
+        .await?
+        .ok_or(AppError::SignInRequired)?;
     if !session::has_fresh_verification(&session, state.clock.now()) {
         return Err(ApiError::reauth_required());
     }
-    let user = state.store.get_user(&id, &session.user_id).await?.ok_or(AppError::SignInRequired)?;
+    let user = state
+        .store
+        .get_user(&id, &session.user_id)
+        .await?
+        .ok_or(AppError::SignInRequired)?;
     let existing = state.store.list_credentials(&id, &user.id).await?;
-    let challenge = tessera_webauthn::generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
+    let challenge =
+        tessera_webauthn::generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
     let entity = UserEntity {
         id: Base64UrlBytes(user.user_handle.clone()),
         name: user.username.clone(),
@@ -227,7 +284,13 @@ pub async fn add_options(
         binding: B64(csrf.binding()),
     };
     let ceremony = ceremony::put(&state, &id, REGISTER_KIND, &stored).await?;
-    Ok(context::json_reply(&OptionsReply { ceremony, public_key: options }, None))
+    Ok(context::json_reply(
+        &OptionsReply {
+            ceremony,
+            public_key: options,
+        },
+        None,
+    ))
 }
 
 /// `POST /{tenant}/webauthn/add/verify`: stores the new passkey.
@@ -242,15 +305,26 @@ pub async fn add_verify(
     let request: VerifyRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let session = session::current(&state, &id, &headers).await?.ok_or(AppError::SignInRequired)?;
-    let stored: RegisterCeremony = ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
+    let session = session::current(&state, &id, &headers)
+        .await?
+        .ok_or(AppError::SignInRequired)?;
+    let stored: RegisterCeremony =
+        ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
     ceremony::check_binding(&stored.binding, &csrf)?;
-    if stored.purpose != RegistrationPurpose::AddPasskey || stored.user_id != session.user_id.as_str() {
+    if stored.purpose != RegistrationPurpose::AddPasskey
+        || stored.user_id != session.user_id.as_str()
+    {
         return Err(AppError::CeremonyExpired.into());
     }
-    let (_, credential) =
-        verify_new_credential(&state, &tenant, &policy, &stored, request.credential, request.nickname.as_deref())
-            .await?;
+    let (_, credential) = verify_new_credential(
+        &state,
+        &tenant,
+        &policy,
+        &stored,
+        request.credential,
+        request.nickname.as_deref(),
+    )
+    .await?;
     match state.store.add_credential(&credential).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {

@@ -45,7 +45,10 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_FOREVER)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(CACHE_FOREVER),
+            ),
         ],
         body,
     )

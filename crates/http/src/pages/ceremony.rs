@@ -6,8 +6,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tessera_core::TenantId;
 
 use crate::csrf::CsrfToken;
@@ -103,7 +103,8 @@ pub struct RegisterCeremony {
 /// Random bytes from the system generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
     let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::Internal("random generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     Ok(bytes)
 }
 
@@ -113,11 +114,19 @@ pub fn random_id<const N: usize>() -> Result<String, AppError> {
 }
 
 /// Stores a ceremony for [`CEREMONY_TTL`]; returns its id.
-pub async fn put<T: Serialize>(state: &AppState, tenant: &TenantId, kind: &str, value: &T) -> Result<String, AppError> {
+pub async fn put<T: Serialize>(
+    state: &AppState,
+    tenant: &TenantId,
+    kind: &str,
+    value: &T,
+) -> Result<String, AppError> {
     let id = random_id::<24>()?;
     let payload = serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?;
     let expires_at = state.clock.now() + CEREMONY_TTL;
-    state.store.put_ceremony(tenant, &id, kind, payload, expires_at).await?;
+    state
+        .store
+        .put_ceremony(tenant, &id, kind, payload, expires_at)
+        .await?;
     Ok(id)
 }
 
@@ -133,14 +142,20 @@ pub async fn take<T: DeserializeOwned>(
         return Err(AppError::CeremonyExpired);
     }
     let now = state.clock.now();
-    let payload = state.store.take_ceremony(tenant, id, kind, now).await?.ok_or(AppError::CeremonyExpired)?;
-    serde_json::from_slice(&payload).map_err(|e| AppError::StoreCorrupt(format!("ceremony payload: {e}")))
+    let payload = state
+        .store
+        .take_ceremony(tenant, id, kind, now)
+        .await?
+        .ok_or(AppError::CeremonyExpired)?;
+    serde_json::from_slice(&payload)
+        .map_err(|e| AppError::StoreCorrupt(format!("ceremony payload: {e}")))
 }
 
 /// Checks that the ceremony was started by the browser holding `token`, in constant time.
 pub fn check_binding(binding: &B64, token: &CsrfToken) -> Result<(), AppError> {
-    aws_lc_rs::constant_time::verify_slices_are_equal(&binding.0, &token.binding())
-        .map_err(|_| AppError::Forbidden("this passkey request was started in another browser window".into()))
+    aws_lc_rs::constant_time::verify_slices_are_equal(&binding.0, &token.binding()).map_err(|_| {
+        AppError::Forbidden("this passkey request was started in another browser window".into())
+    })
 }
 
 #[cfg(test)]

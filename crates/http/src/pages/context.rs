@@ -40,8 +40,12 @@ impl PageTenant {
         if self.tenant.policy.is_null() {
             return Ok(AuthenticatorPolicy::default());
         }
-        serde_json::from_value(self.tenant.policy.clone())
-            .map_err(|e| AppError::Internal(format!("tenant {} has an unreadable policy: {e}", self.tenant.id)))
+        serde_json::from_value(self.tenant.policy.clone()).map_err(|e| {
+            AppError::Internal(format!(
+                "tenant {} has an unreadable policy: {e}",
+                self.tenant.id
+            ))
+        })
     }
 
     /// Checks the CSRF rules of a state-changing request against this tenant's origins.
@@ -51,7 +55,12 @@ impl PageTenant {
         headers: &HeaderMap,
         submitted: Option<&str>,
     ) -> Result<crate::csrf::CsrfToken, AppError> {
-        crate::csrf::verify(headers, submitted, &self.tenant.origins, &state.public_url.origin())
+        crate::csrf::verify(
+            headers,
+            submitted,
+            &self.tenant.origins,
+            &state.public_url.origin(),
+        )
     }
 }
 
@@ -60,18 +69,32 @@ impl PageTenant {
 pub async fn tenant(state: &AppState, raw: &str) -> Result<PageTenant, AppError> {
     let id = TenantId::parse(raw).map_err(|_| AppError::UnknownTenant)?;
     if let Some(entry) = state.tenants.cached(&id, state.security.tenant_cache_ttl) {
-        return Ok(PageTenant { tenant: entry.tenant.clone() });
+        return Ok(PageTenant {
+            tenant: entry.tenant.clone(),
+        });
     }
-    let tenant = state.store.get_tenant(&id).await?.ok_or(AppError::UnknownTenant)?;
+    let tenant = state
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or(AppError::UnknownTenant)?;
     Ok(PageTenant { tenant })
 }
 
 /// A pending authorization id as it may appear in URLs: base64url-ish characters only, bounded length.
 pub fn authz_id(raw: Option<&str>) -> Result<Option<String>, AppError> {
-    let Some(raw) = raw.filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
     let plausible = raw.len() <= MAX_AUTHZ_LEN
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-    if plausible { Ok(Some(raw.to_owned())) } else { Err(AppError::BadRequest("malformed authz parameter".into())) }
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    if plausible {
+        Ok(Some(raw.to_owned()))
+    } else {
+        Err(AppError::BadRequest("malformed authz parameter".into()))
+    }
 }
 
 /// The pending authorization `id` (stored by the authorization endpoint), if it is still live. It is read, not
@@ -82,7 +105,11 @@ pub async fn pending_authorization(
     id: &str,
 ) -> Result<Option<PendingAuthorization>, AppError> {
     let now = state.clock.now();
-    match state.store.peek_ceremony(tenant, id, AUTHZ_KIND, now).await? {
+    match state
+        .store
+        .peek_ceremony(tenant, id, AUTHZ_KIND, now)
+        .await?
+    {
         Some(payload) => Ok(Some(PendingAuthorization::decode(&payload)?)),
         None => Ok(None),
     }
@@ -121,20 +148,29 @@ pub fn page_url(tenant: &TenantId, page: &str, authz: Option<&str>) -> String {
 
 /// The first value of `name` in a raw query string.
 pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
-    form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).find(|(key, _)| key == name).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Parses a JSON request body of the script.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("the request is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("the request is not valid JSON: {e}")))
 }
 
 /// A successful JSON answer, `no-store`, with an optional `Set-Cookie`.
-pub fn json_reply(value: &impl serde::Serialize, set_cookie: Option<axum::http::HeaderValue>) -> axum::response::Response {
+pub fn json_reply(
+    value: &impl serde::Serialize,
+    set_cookie: Option<axum::http::HeaderValue>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut response = axum::Json(value).into_response();
     let headers = response.headers_mut();
-    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     if let Some(cookie) = set_cookie {
         headers.append(axum::http::header::SET_COOKIE, cookie);
     }
@@ -142,14 +178,20 @@ pub fn json_reply(value: &impl serde::Serialize, set_cookie: Option<axum::http::
 }
 
 /// A `303 See Other` to `location` (RFC 9700 §4.12: never 307 after a POST), with optional `Set-Cookie` values.
-pub fn see_other(location: &str, set_cookies: &[axum::http::HeaderValue]) -> axum::response::Response {
+pub fn see_other(
+    location: &str,
+    set_cookies: &[axum::http::HeaderValue],
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut response = axum::http::StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(value) = axum::http::HeaderValue::from_str(location) {
         headers.insert(axum::http::header::LOCATION, value);
     }
-    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     for cookie in set_cookies {
         headers.append(axum::http::header::SET_COOKIE, cookie.clone());
     }
@@ -165,15 +207,24 @@ mod tests {
         assert!(authz_id(Some("abc&error=x")).is_err());
         assert!(authz_id(Some("a/b")).is_err());
         assert!(authz_id(Some(&"a".repeat(129))).is_err());
-        assert_eq!(authz_id(Some("abc_-1")).ok().flatten(), Some("abc_-1".into()));
+        assert_eq!(
+            authz_id(Some("abc_-1")).ok().flatten(),
+            Some("abc_-1".into())
+        );
         assert_eq!(authz_id(Some("")).ok().flatten(), None);
     }
 
     #[test]
     fn resume_and_cancel_urls_are_relative_to_the_tenant() {
         let tenant = TenantId::parse("mytenant").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(resume_url(&tenant, "abc"), "/mytenant/oidc/authorize/resume?authz=abc");
-        assert_eq!(cancel_url(&tenant, "abc"), "/mytenant/oidc/authorize/resume?authz=abc&error=access_denied");
+        assert_eq!(
+            resume_url(&tenant, "abc"),
+            "/mytenant/oidc/authorize/resume?authz=abc"
+        );
+        assert_eq!(
+            cancel_url(&tenant, "abc"),
+            "/mytenant/oidc/authorize/resume?authz=abc&error=access_denied"
+        );
         assert_eq!(next_after_sign_in(&tenant, None), "/mytenant/account");
     }
 }

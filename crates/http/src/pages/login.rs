@@ -14,11 +14,13 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tessera_core::UserId;
 use tessera_store::{SignCountUpdate, User};
-use tessera_webauthn::authentication::{AuthenticationExpectation, CredentialRecord, UserIdentification};
+use tessera_webauthn::authentication::{
+    AuthenticationExpectation, CredentialRecord, UserIdentification,
+};
 use tessera_webauthn::json::{AuthenticatorTransport, PublicKeyCredentialDescriptor};
 use tessera_webauthn::{
-    AuthenticationResponseJSON, OriginPolicy, PublicKeyCredentialRequestOptionsJSON, SignCountPolicy, WebauthnError,
-    generate_challenge, verify_authentication,
+    AuthenticationResponseJSON, OriginPolicy, PublicKeyCredentialRequestOptionsJSON,
+    SignCountPolicy, WebauthnError, generate_challenge, verify_authentication,
 };
 
 use super::ceremony::{self, B64, IdentifiedUser, LOGIN_KIND, LoginCeremony};
@@ -41,11 +43,15 @@ pub async fn page(
     let id = tenant.id().clone();
     let mut pending = None;
     if let Some(authz) = &authz {
-        let found =
-            context::pending_authorization(&state, &id, authz).await?.ok_or_else(|| expired_request(&tenant))?;
+        let found = context::pending_authorization(&state, &id, authz)
+            .await?
+            .ok_or_else(|| expired_request(&tenant))?;
         // `prompt=create`: the client asks for the sign-up page.
         if found.wants_sign_up() {
-            return Ok(context::see_other(&context::page_url(&id, "signup", Some(authz)), &[]));
+            return Ok(context::see_other(
+                &context::page_url(&id, "signup", Some(authz)),
+                &[],
+            ));
         }
         pending = Some(found);
     } else if session::current(&state, &id, &headers).await?.is_some() {
@@ -53,9 +59,20 @@ pub async fn page(
     }
     let (csrf, set_cookie) = crate::csrf::token_for_page(&headers)?;
     let view = LoginPage {
-        layout: Layout::new("Sign in", &tenant.tenant.display_name, tenant.base(), Some(&csrf), "login", authz.as_deref()),
+        layout: Layout::new(
+            "Sign in",
+            &tenant.tenant.display_name,
+            tenant.base(),
+            Some(&csrf),
+            "login",
+            authz.as_deref(),
+        ),
         client_name: pending.as_ref().map(|p| p.client_name.clone()),
-        login_hint: pending.as_ref().and_then(|p| p.login_hint()).unwrap_or_default().to_owned(),
+        login_hint: pending
+            .as_ref()
+            .and_then(|p| p.login_hint())
+            .unwrap_or_default()
+            .to_owned(),
         signup_href: context::page_url(&id, "signup", authz.as_deref()),
         cancel_href: authz.as_deref().map(|a| context::cancel_url(&id, a)),
     };
@@ -117,11 +134,18 @@ pub struct VerifyReply {
     pub next: String,
 }
 
-pub(crate) fn descriptors(credentials: &[tessera_store::Credential]) -> Vec<PublicKeyCredentialDescriptor> {
+pub(crate) fn descriptors(
+    credentials: &[tessera_store::Credential],
+) -> Vec<PublicKeyCredentialDescriptor> {
     credentials
         .iter()
         .map(|c| {
-            let transports = c.transports.iter().cloned().map(AuthenticatorTransport::from).collect();
+            let transports = c
+                .transports
+                .iter()
+                .cloned()
+                .map(AuthenticatorTransport::from)
+                .collect();
             PublicKeyCredentialDescriptor::new(c.credential_id.clone(), transports)
         })
         .collect()
@@ -142,8 +166,16 @@ pub async fn options(
     let authz = context::authz_id(request.authz.as_deref())?;
 
     let user: Option<User> = if request.reauth {
-        let session = session::current(&state, &id, &headers).await?.ok_or(AppError::SignInRequired)?;
-        Some(state.store.get_user(&id, &session.user_id).await?.ok_or(AppError::SignInRequired)?)
+        let session = session::current(&state, &id, &headers)
+            .await?
+            .ok_or(AppError::SignInRequired)?;
+        Some(
+            state
+                .store
+                .get_user(&id, &session.user_id)
+                .await?
+                .ok_or(AppError::SignInRequired)?,
+        )
     } else {
         match request.username.as_deref().map(str::trim).filter(|u| !u.is_empty() && !request.conditional) {
             Some(username) => Some(state.store.find_user_by_username(&id, username).await?.ok_or_else(|| {
@@ -165,19 +197,31 @@ pub async fn options(
         None => Vec::new(),
     };
     let challenge = generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
-    let options = PublicKeyCredentialRequestOptionsJSON::builder(tenant.tenant.rp_id.clone(), challenge.to_vec())
-        .allow_credentials(allow.clone())
-        .user_verification(policy.user_verification)
-        .build();
+    let options = PublicKeyCredentialRequestOptionsJSON::builder(
+        tenant.tenant.rp_id.clone(),
+        challenge.to_vec(),
+    )
+    .allow_credentials(allow.clone())
+    .user_verification(policy.user_verification)
+    .build();
     let stored = LoginCeremony {
         challenge: B64(challenge.to_vec()),
-        user: user.map(|u| IdentifiedUser { id: u.id.to_string(), handle: B64(u.user_handle) }),
+        user: user.map(|u| IdentifiedUser {
+            id: u.id.to_string(),
+            handle: B64(u.user_handle),
+        }),
         allow: allow.into_iter().map(|d| B64(d.id.0)).collect(),
         authz,
         binding: B64(csrf.binding()),
     };
     let ceremony = ceremony::put(&state, &id, LOGIN_KIND, &stored).await?;
-    Ok(context::json_reply(&OptionsReply { ceremony, public_key: options }, None))
+    Ok(context::json_reply(
+        &OptionsReply {
+            ceremony,
+            public_key: options,
+        },
+        None,
+    ))
 }
 
 /// `POST /{tenant}/webauthn/login/verify`.
@@ -201,11 +245,16 @@ pub async fn verify(
         .store
         .get_credential(&id, response.raw_id.as_slice())
         .await?
-        .ok_or_else(|| ApiError::refused_because("credential-unknown", "it is not registered with this site"))?;
-    if let Some(expected) = &stored.user {
-        if credential.user_id.as_str() != expected.id {
-            return Err(ApiError::refused_because("credential-not-allowed", "it belongs to another account"));
-        }
+        .ok_or_else(|| {
+            ApiError::refused_because("credential-unknown", "it is not registered with this site")
+        })?;
+    if let Some(expected) = &stored.user
+        && credential.user_id.as_str() != expected.id
+    {
+        return Err(ApiError::refused_because(
+            "credential-not-allowed",
+            "it belongs to another account",
+        ));
     }
     let user = state
         .store
@@ -221,7 +270,12 @@ pub async fn verify(
         backup_eligible: credential.backup_eligible,
         backup_state: credential.backup_state,
         uv_initialized: credential.uv_initialized,
-        transports: credential.transports.iter().cloned().map(AuthenticatorTransport::from).collect(),
+        transports: credential
+            .transports
+            .iter()
+            .cloned()
+            .map(AuthenticatorTransport::from)
+            .collect(),
     };
     let origins = OriginPolicy::new(tenant.tenant.origins.clone());
     let rp_ids = [tenant.tenant.rp_id.clone()];
@@ -234,19 +288,29 @@ pub async fn verify(
         appid: None,
         allow_credentials: &allow,
         user: match &identified_handle {
-            Some(handle) => UserIdentification::Identified { user_handle: handle },
+            Some(handle) => UserIdentification::Identified {
+                user_handle: handle,
+            },
             None => UserIdentification::Discoverable,
         },
         policy: &policy,
     };
-    let verified = verify_authentication(&response, &expectation, &record).map_err(|e| ApiError::refused(&e))?;
+    let verified = verify_authentication(&response, &expectation, &record)
+        .map_err(|e| ApiError::refused(&e))?;
 
     // WebAuthn L3 §7.2 "Update storedSignCount ..." — one conditional update; a lost race or a counter that did not
     // move forward is the clone signal, handled per the tenant's policy.
     let now = state.clock.now();
     let update = state
         .store
-        .bump_sign_count(&id, &credential.credential_id, credential.sign_count, verified.sign_count, verified.backup_state, now)
+        .bump_sign_count(
+            &id,
+            &credential.credential_id,
+            credential.sign_count,
+            verified.sign_count,
+            verified.backup_state,
+            now,
+        )
         .await?;
     if update == SignCountUpdate::Regressed {
         if policy.sign_count == SignCountPolicy::RejectClone {
@@ -258,10 +322,15 @@ pub async fn verify(
         tracing::warn!(tenant = %id, user = %user.id, "sign counter did not move forward; accepted by policy");
     }
 
-    let authentication =
-        PasskeyAuthentication { user_verified: verified.user_verified, backup_eligible: verified.backup_eligible };
+    let authentication = PasskeyAuthentication {
+        user_verified: verified.user_verified,
+        backup_eligible: verified.backup_eligible,
+    };
     let user_id: UserId = user.id;
     let (_, cookie) = session::start(&state, &id, &headers, &user_id, authentication).await?;
     let next = context::next_after_sign_in(&id, stored.authz.as_deref());
-    Ok(context::json_reply(&VerifyReply { ok: true, next }, Some(cookie)))
+    Ok(context::json_reply(
+        &VerifyReply { ok: true, next },
+        Some(cookie),
+    ))
 }

@@ -34,7 +34,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{tenant}/webauthn/login/options", post(login::options))
         .route("/{tenant}/webauthn/register/options", post(signup::options))
         .route("/{tenant}/webauthn/add/options", post(account::add_options))
-        .layer(crate::security::per_ip_rate_limit(state, state.security.challenge_rate));
+        .layer(crate::security::per_ip_rate_limit(
+            state,
+            state.security.challenge_rate,
+        ));
     Router::new()
         .route("/{tenant}/login", get(login::page))
         .route("/{tenant}/signup", get(signup::page))

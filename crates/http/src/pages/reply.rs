@@ -15,7 +15,10 @@ use super::views::{ErrorPage, Layout, render};
 /// The plain-words message for an [`AppError`] on a page or in the script.
 fn human(error: &AppError) -> (&'static str, String) {
     match error {
-        AppError::UnknownTenant => ("unknown_tenant", "This sign-in page does not exist. Check the address.".into()),
+        AppError::UnknownTenant => (
+            "unknown_tenant",
+            "This sign-in page does not exist. Check the address.".into(),
+        ),
         AppError::NotFound => ("not_found", "That does not exist (any more).".into()),
         AppError::BadRequest(m) => ("bad_request", m.clone()),
         AppError::CsrfMismatch => (
@@ -27,9 +30,15 @@ fn human(error: &AppError) -> (&'static str, String) {
             "ceremony_expired",
             "This passkey request expired or was already used. Please try again.".into(),
         ),
-        AppError::WebAuthnRefused(m) => ("passkey_refused", format!("This passkey was not accepted: {m}")),
+        AppError::WebAuthnRefused(m) => (
+            "passkey_refused",
+            format!("This passkey was not accepted: {m}"),
+        ),
         AppError::Forbidden(m) => ("forbidden", m.clone()),
-        AppError::TooManyRequests => ("too_many_requests", "Too many attempts. Please wait a moment.".into()),
+        AppError::TooManyRequests => (
+            "too_many_requests",
+            "Too many attempts. Please wait a moment.".into(),
+        ),
         other => ("server_error", other.public_message()),
     }
 }
@@ -102,7 +111,12 @@ impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         log(&error);
         let (code, message) = human(&error);
-        Self { status: error.status(), code, rule: None, message }
+        Self {
+            status: error.status(),
+            code,
+            rule: None,
+            message,
+        }
     }
 }
 
@@ -114,9 +128,16 @@ impl From<tessera_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ApiErrorBody { ok: false, error: self.code, rule: self.rule, message: &self.message };
+        let body = ApiErrorBody {
+            ok: false,
+            error: self.code,
+            rule: self.rule,
+            message: &self.message,
+        };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -139,7 +160,13 @@ pub struct PageError {
 impl PageError {
     /// A page error with a heading and message.
     pub fn new(status: StatusCode, heading: &str, message: &str) -> Self {
-        Self { status, heading: heading.into(), message: message.into(), tenant: None, back: None }
+        Self {
+            status,
+            heading: heading.into(),
+            message: message.into(),
+            tenant: None,
+            back: None,
+        }
     }
 
     /// Names the tenant in the page header.
@@ -181,7 +208,9 @@ impl From<tessera_store::StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (tenant_name, base) = self.tenant.unwrap_or_else(|| ("Tessera".into(), String::new()));
+        let (tenant_name, base) = self
+            .tenant
+            .unwrap_or_else(|| ("Tessera".into(), String::new()));
         let (back_href, back_label) = match self.back {
             Some((href, label)) => (Some(href), label),
             None => (None, String::new()),
@@ -195,7 +224,9 @@ impl IntoResponse for PageError {
         };
         let mut response = render(&page, self.status, None);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
     }

@@ -18,12 +18,13 @@ use tessera_core::UserId;
 use tessera_store::{StoreError, User};
 use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::json::{
-    AttestationConveyancePreference, AuthenticatorAttachment, PublicKeyCredentialCreationOptionsJSON, UserEntity,
+    AttestationConveyancePreference, AuthenticatorAttachment,
+    PublicKeyCredentialCreationOptionsJSON, UserEntity,
 };
 use tessera_webauthn::{
     AttestationPolicy, AuthenticatorPolicy, Base64UrlBytes, CoseAlgorithm, Mediation, OriginPolicy,
-    RegistrationExpectation, RegistrationResponseJSON, VerifiedRegistration, WebauthnError, generate_challenge,
-    verify_registration,
+    RegistrationExpectation, RegistrationResponseJSON, VerifiedRegistration, WebauthnError,
+    generate_challenge, verify_registration,
 };
 
 use super::ceremony::{self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose};
@@ -73,7 +74,11 @@ pub async fn page(
             authz.as_deref(),
         ),
         client_name: pending.as_ref().map(|p| p.client_name.clone()),
-        login_hint: pending.as_ref().and_then(|p| p.login_hint()).unwrap_or_default().to_owned(),
+        login_hint: pending
+            .as_ref()
+            .and_then(|p| p.login_hint())
+            .unwrap_or_default()
+            .to_owned(),
         login_href: context::page_url(&id, "login", authz.as_deref()),
         cancel_href: authz.as_deref().map(|a| context::cancel_url(&id, a)),
     };
@@ -87,9 +92,14 @@ pub fn parse_username(raw: &str) -> Result<String, AppError> {
         return Err(AppError::BadRequest("Please choose a username.".into()));
     }
     if name.chars().count() > MAX_USERNAME {
-        return Err(AppError::BadRequest(format!("The username may be at most {MAX_USERNAME} characters long.")));
+        return Err(AppError::BadRequest(format!(
+            "The username may be at most {MAX_USERNAME} characters long."
+        )));
     }
-    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')) {
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
+    {
         return Err(AppError::BadRequest(
             "The username may contain only letters, digits and the characters . _ - @ +".into(),
         ));
@@ -104,23 +114,35 @@ pub fn parse_label(raw: &str, max: usize, what: &str) -> Result<String, AppError
         return Err(AppError::BadRequest(format!("Please enter {what}.")));
     }
     if text.chars().count() > max {
-        return Err(AppError::BadRequest(format!("{what} may be at most {max} characters long.")));
+        return Err(AppError::BadRequest(format!(
+            "{what} may be at most {max} characters long."
+        )));
     }
     if text.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!("{what} contains characters that are not allowed.")));
+        return Err(AppError::BadRequest(format!(
+            "{what} contains characters that are not allowed."
+        )));
     }
     Ok(text.to_owned())
 }
 
 /// An optional email address: `local@domain`, no spaces or control characters, at most [`MAX_EMAIL`] characters.
 pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
-    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
     let bad = || AppError::BadRequest("This does not look like an email address.".into());
-    if text.len() > MAX_EMAIL || text.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c)) {
+    if text.len() > MAX_EMAIL
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
+    {
         return Err(bad());
     }
     match text.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
             Ok(Some(text.to_owned()))
         }
         _ => Err(bad()),
@@ -143,7 +165,12 @@ pub struct RegisterOptionsRequest {
 
 /// The algorithms the tenant accepts, as the engine knows them, in the engine's order of preference.
 fn offered_algorithms(policy: &AuthenticatorPolicy) -> Vec<CoseAlgorithm> {
-    policy.algorithms.iter().filter_map(|id| CoseAlgorithm::from_id(*id)).filter(|a| policy.allows_algorithm(*a)).collect()
+    policy
+        .algorithms
+        .iter()
+        .filter_map(|id| CoseAlgorithm::from_id(*id))
+        .filter(|a| policy.allows_algorithm(*a))
+        .collect()
 }
 
 /// Creation options for `user` at the tenant, excluding the credentials the user already has.
@@ -191,8 +218,16 @@ pub async fn options(
         parse_label(&request.display_name, MAX_DISPLAY_NAME, "your name")?
     };
     let email = parse_email(request.email.as_deref())?;
-    if state.store.find_user_by_username(&id, &username).await?.is_some() {
-        return Err(AppError::BadRequest("This username is taken. Choose another one, or sign in.".into()).into());
+    if state
+        .store
+        .find_user_by_username(&id, &username)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::BadRequest(
+            "This username is taken. Choose another one, or sign in.".into(),
+        )
+        .into());
     }
 
     let user_id = format!("u_{}", ceremony::random_id::<16>()?);
@@ -209,12 +244,22 @@ pub async fn options(
         user_id,
         user_handle: B64(user_handle),
         algorithms: options.offered_algorithms(),
-        purpose: RegistrationPurpose::SignUp { username, display_name, email },
+        purpose: RegistrationPurpose::SignUp {
+            username,
+            display_name,
+            email,
+        },
         authz,
         binding: B64(csrf.binding()),
     };
     let ceremony = ceremony::put(&state, &id, REGISTER_KIND, &stored).await?;
-    Ok(context::json_reply(&OptionsReply { ceremony, public_key: options }, None))
+    Ok(context::json_reply(
+        &OptionsReply {
+            ceremony,
+            public_key: options,
+        },
+        None,
+    ))
 }
 
 /// The default name of a new passkey, from what the ceremony showed.
@@ -244,12 +289,17 @@ pub(crate) async fn verify_new_credential(
         Some(name) => Some(parse_label(name, MAX_NICKNAME, "a name for the passkey")?),
         None => None,
     };
-    let user_id = UserId::parse(&stored.user_id).map_err(|e| AppError::StoreCorrupt(e.to_string()))?;
+    let user_id =
+        UserId::parse(&stored.user_id).map_err(|e| AppError::StoreCorrupt(e.to_string()))?;
     let response: RegistrationResponseJSON = serde_json::from_value(credential)
         .map_err(|e| ApiError::refused(&WebauthnError::ResponseJsonInvalid(e.to_string())))?;
     // §7.1 "Verify that the credentialId is not yet registered for any user": asked before the (synchronous) engine
     // runs; the store's unique constraint remains the final guard against a race.
-    let exists = state.store.get_credential(id, response.raw_id.as_slice()).await?.is_some();
+    let exists = state
+        .store
+        .get_credential(id, response.raw_id.as_slice())
+        .await?
+        .is_some();
     let now = state.clock.now();
     let origins = OriginPolicy::new(tenant.tenant.origins.clone());
     let rp_ids = [tenant.tenant.rp_id.clone()];
@@ -262,7 +312,8 @@ pub(crate) async fn verify_new_credential(
         policy,
         trust: AttestationTrust::new(now),
     };
-    let verified = verify_registration(&response, &expectation, |_| exists).map_err(|e| ApiError::refused(&e))?;
+    let verified = verify_registration(&response, &expectation, |_| exists)
+        .map_err(|e| ApiError::refused(&e))?;
     let record = tessera_store::Credential {
         tenant: id.clone(),
         credential_id: verified.credential_id.clone(),
@@ -273,7 +324,11 @@ pub(crate) async fn verify_new_credential(
         uv_initialized: verified.user_verified,
         backup_eligible: verified.backup_eligible,
         backup_state: verified.backup_state,
-        transports: verified.transports.iter().map(|t| t.as_str().to_owned()).collect(),
+        transports: verified
+            .transports
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
         aaguid: verified.aaguid.0,
         attestation_format: verified.attestation_format().to_owned(),
         nickname: nickname.unwrap_or_else(|| default_nickname(&verified)),
@@ -295,14 +350,26 @@ pub async fn verify(
     let request: VerifyRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let stored: RegisterCeremony = ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
+    let stored: RegisterCeremony =
+        ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
     ceremony::check_binding(&stored.binding, &csrf)?;
-    let RegistrationPurpose::SignUp { username, display_name, email } = &stored.purpose else {
+    let RegistrationPurpose::SignUp {
+        username,
+        display_name,
+        email,
+    } = &stored.purpose
+    else {
         return Err(AppError::CeremonyExpired.into());
     };
-    let (verified, credential) =
-        verify_new_credential(&state, &tenant, &policy, &stored, request.credential, request.nickname.as_deref())
-            .await?;
+    let (verified, credential) = verify_new_credential(
+        &state,
+        &tenant,
+        &policy,
+        &stored,
+        request.credential,
+        request.nickname.as_deref(),
+    )
+    .await?;
     let user = User {
         tenant: id.clone(),
         id: credential.user_id.clone(),
@@ -313,7 +380,11 @@ pub async fn verify(
         user_handle: stored.user_handle.0.clone(),
         created_at: credential.created_at,
     };
-    match state.store.create_user_with_credential(&user, &credential).await {
+    match state
+        .store
+        .create_user_with_credential(&user, &credential)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             return Err(AppError::BadRequest(
@@ -324,11 +395,16 @@ pub async fn verify(
         }
         Err(other) => return Err(other.into()),
     }
-    let authentication =
-        PasskeyAuthentication { user_verified: verified.user_verified, backup_eligible: verified.backup_eligible };
+    let authentication = PasskeyAuthentication {
+        user_verified: verified.user_verified,
+        backup_eligible: verified.backup_eligible,
+    };
     let (_, cookie) = session::start(&state, &id, &headers, &user.id, authentication).await?;
     let next = context::next_after_sign_in(&id, stored.authz.as_deref());
-    Ok(context::json_reply(&VerifyReply { ok: true, next }, Some(cookie)))
+    Ok(context::json_reply(
+        &VerifyReply { ok: true, next },
+        Some(cookie),
+    ))
 }
 
 #[cfg(test)]
@@ -341,7 +417,10 @@ mod tests {
         assert!(parse_username("<script>").is_err());
         assert!(parse_username("").is_err());
         assert!(parse_username(&"a".repeat(65)).is_err());
-        assert_eq!(parse_username("  alice.b@example ").ok().as_deref(), Some("alice.b@example"));
+        assert_eq!(
+            parse_username("  alice.b@example ").ok().as_deref(),
+            Some("alice.b@example")
+        );
     }
 
     #[test]
@@ -350,7 +429,10 @@ mod tests {
         assert!(parse_email(Some("@example.com")).is_err());
         assert!(parse_email(Some("a b@example.com")).is_err());
         assert_eq!(parse_email(Some(" ")).ok().flatten(), None);
-        assert_eq!(parse_email(Some("a@example.com")).ok().flatten().as_deref(), Some("a@example.com"));
+        assert_eq!(
+            parse_email(Some("a@example.com")).ok().flatten().as_deref(),
+            Some("a@example.com")
+        );
     }
 
     #[test]

@@ -141,12 +141,19 @@ pub struct ErrorPage {
 }
 
 /// Renders a page with `status`, `Cache-Control: no-store`, and an optional `Set-Cookie`.
-pub fn render(template: &impl Template, status: StatusCode, set_cookie: Option<HeaderValue>) -> Response {
+pub fn render(
+    template: &impl Template,
+    status: StatusCode,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
     match template.render() {
         Ok(html) => {
             let mut response = (status, html).into_response();
             let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             if let Some(cookie) = set_cookie {
                 headers.append(header::SET_COOKIE, cookie);
