@@ -648,3 +648,25 @@ fn verify_attestation_statement_requires_attested_credential_data() {
     );
     assert_eq!(rule(result), "attested-credential-data-missing");
 }
+
+#[test]
+fn well_known_roots_anchor_android_key_apple_and_safetynet() {
+    let roots = tessera_webauthn::attestation::roots::well_known();
+    for name in [
+        "py_webauthn__reg-android-key__verify-attestation-android-key-hardware-authority",
+        "simplewebauthn__reg__verify-android-keystore-response-from-a-pixel-8a-in-january-2025",
+        "simplewebauthn__reg__verify-apple-attestation",
+        "py_webauthn__reg-apple__verify-attestation-apple-passkey",
+    ] {
+        let v = load(name);
+        let mut trust = AttestationTrust::new(v.now);
+        trust.trust_anchors = &roots;
+        trust.requirement = AttestationRequirement::RequireTrusted;
+        assert!(v.verify_with(&trust).expect(name).trusted, "{name}");
+    }
+    let v = load("simplewebauthn__reg__skip-cts-check-when-enforcement-option-is-false");
+    let mut trust = AttestationTrust::new(v.now);
+    trust.trust_anchors = &roots;
+    trust.safetynet_cts = SafetyNetCtsProfile::InsecureIgnore;
+    assert!(v.verify_with(&trust).expect("safetynet").trusted);
+}
