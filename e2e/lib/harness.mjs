@@ -30,9 +30,10 @@ async function freePort() {
   });
 }
 
-async function waitForHttp(url, ms = 20000) {
+async function waitForHttp(url, ms = 20000, exited = () => false) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    if (exited()) throw new Error(`the server exited before answering ${url}`);
     try {
       const res = await fetch(url);
       if (res.ok) return;
@@ -53,9 +54,10 @@ export async function startDemo() {
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let gone = false;
+  const exited = new Promise((resolve) => child.on('exit', (code) => { gone = true; resolve(code); }));
   try {
-    await waitForHttp(`http://localhost:${port}/mytenant/oidc/.well-known/openid-configuration`);
+    await waitForHttp(`http://localhost:${port}/mytenant/oidc/.well-known/openid-configuration`, 20000, () => gone);
   } catch (e) {
     child.kill('SIGKILL');
     throw new Error(`${e.message}\n--- server output ---\n${output}`);
@@ -67,7 +69,7 @@ export async function startDemo() {
     port,
     base: `http://localhost:${port}`,
     output: () => output,
-    stop: async () => { child.kill('SIGTERM'); await exited; },
+    stop: async () => { if (!gone) child.kill('SIGTERM'); await exited; },
   };
 }
 
@@ -81,9 +83,23 @@ export async function launchBrowser() {
   });
 }
 
-/** A fresh context and page with a CTAP2 platform authenticator (resident keys, UV) attached over CDP. */
-export async function pageWithAuthenticator(browser, options = {}) {
+/**
+ * A fresh context and page with a CTAP2 platform authenticator (resident keys, UV) attached over CDP.
+ *
+ * Chromium's virtual authenticator answers a conditional-mediation `get()` (the autofill path) by itself as soon as it
+ * holds a matching passkey, so the sign-in page would sign in before anything is typed. Tests of the username and the
+ * button paths pass `{ autofill: false }`: the page then sees a browser without conditional mediation.
+ */
+export async function pageWithAuthenticator(browser, options = {}, { autofill = true } = {}) {
   const context = await browser.newContext();
+  context.setDefaultTimeout(15000);
+  if (!autofill) {
+    await context.addInitScript(() => {
+      if (window.PublicKeyCredential) {
+        PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+      }
+    });
+  }
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
