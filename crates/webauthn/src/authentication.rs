@@ -6,7 +6,7 @@ use crate::cose::{CoseAlgorithm, CoseKey};
 use crate::error::WebauthnError;
 use crate::json::{
     AuthenticationResponseJSON, AuthenticatorAttachment, AuthenticatorTransport,
-    check_credential_identity,
+    PublicKeyCredentialDescriptor, check_credential_identity,
 };
 use crate::policy::{AuthenticatorPolicy, SignCountPolicy};
 use crate::registration::sha256;
@@ -31,6 +31,14 @@ pub struct CredentialRecord {
     pub uv_initialized: bool,
     /// Transports reported at registration.
     pub transports: Vec<AuthenticatorTransport>,
+}
+
+impl CredentialRecord {
+    /// The descriptor to list this credential in `allowCredentials` or `excludeCredentials`.
+    #[must_use]
+    pub fn descriptor(&self) -> PublicKeyCredentialDescriptor {
+        PublicKeyCredentialDescriptor::new(self.credential_id.clone(), self.transports.clone())
+    }
 }
 
 /// Whether the user was identified before the assertion.

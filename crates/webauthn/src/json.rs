@@ -8,6 +8,7 @@
 use crate::base64url::Base64UrlBytes;
 use crate::cose::CoseAlgorithm;
 use crate::error::WebauthnError;
+use crate::policy::{AttestationPolicy, AuthenticatorPolicy};
 use serde::{Deserialize, Serialize};
 
 /// The only credential type WebAuthn defines.
@@ -354,6 +355,27 @@ pub struct CreationOptionsBuilder {
 }
 
 impl CreationOptionsBuilder {
+    /// Applies a tenant policy: its algorithms (in the policy's order, RS1 only if allowed), its user verification
+    /// requirement, and `direct` attestation when the policy wants attestation.
+    pub fn policy(mut self, policy: &AuthenticatorPolicy) -> Self {
+        self.options.pub_key_cred_params = policy
+            .algorithms
+            .iter()
+            .filter_map(|id| CoseAlgorithm::from_id(*id))
+            .filter(|alg| policy.allows_algorithm(*alg))
+            .map(|alg| PublicKeyCredentialParameters {
+                type_: CredentialType::PublicKey,
+                alg: alg.id(),
+            })
+            .collect();
+        self.selection().user_verification = policy.user_verification;
+        self.options.attestation = if policy.attestation == AttestationPolicy::None {
+            AttestationConveyancePreference::None
+        } else {
+            AttestationConveyancePreference::Direct
+        };
+        self
+    }
     /// Offers these algorithms, most preferred first.
     pub fn algorithms(mut self, algorithms: &[CoseAlgorithm]) -> Self {
         self.options.pub_key_cred_params = algorithm_params(algorithms);
@@ -474,6 +496,11 @@ pub struct RequestOptionsBuilder {
 }
 
 impl RequestOptionsBuilder {
+    /// Applies a tenant policy's user verification requirement.
+    pub fn policy(mut self, policy: &AuthenticatorPolicy) -> Self {
+        self.options.user_verification = policy.user_verification;
+        self
+    }
     /// Sets the timeout in milliseconds.
     pub fn timeout_ms(mut self, timeout: Option<u32>) -> Self {
         self.options.timeout = timeout;

@@ -163,4 +163,9 @@ fn huge_declared_cbor_lengths_are_refused_without_allocating() {
     assert!(CoseKey::from_cbor(&bytes).is_err());
     let bytes = [0x9b, 0, 0, 0, 1, 0, 0, 0, 0];
     assert!(AttestationObject::from_cbor(&bytes).is_err());
+    // A text string and a map claiming 2^63 bytes and 2^32 pairs.
+    let bytes = [0x7b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    assert!(AttestationObject::from_cbor(&bytes).is_err());
+    let bytes = [0xbb, 0, 0, 0, 1, 0, 0, 0, 0];
+    assert!(CoseKey::from_cbor(&bytes).is_err());
 }

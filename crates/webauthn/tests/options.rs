@@ -226,3 +226,30 @@ fn base64url_decoding_accepts_padding_and_the_standard_alphabet() {
     assert!(decode("-_-_A").is_err());
     assert!(decode("a b").is_err());
 }
+
+#[test]
+fn creation_options_follow_the_tenant_policy() {
+    let policy = tessera_webauthn::AuthenticatorPolicy {
+        algorithms: vec![-8, -7, -65535, 12345],
+        attestation: tessera_webauthn::AttestationPolicy::Trusted,
+        user_verification: UserVerificationRequirement::Preferred,
+        ..Default::default()
+    };
+    let options =
+        PublicKeyCredentialCreationOptionsJSON::builder("example.com", "Example", user(), vec![1])
+            .policy(&policy)
+            .build();
+    assert_eq!(options.offered_algorithms(), vec![-8, -7]);
+    assert_eq!(options.attestation, AttestationConveyancePreference::Direct);
+    assert_eq!(
+        options.authenticator_selection.unwrap().user_verification,
+        UserVerificationRequirement::Preferred
+    );
+    let request = PublicKeyCredentialRequestOptionsJSON::builder("example.com", vec![1])
+        .policy(&policy)
+        .build();
+    assert_eq!(
+        request.user_verification,
+        UserVerificationRequirement::Preferred
+    );
+}

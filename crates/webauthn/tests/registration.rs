@@ -651,3 +651,44 @@ fn registration_ignores_token_binding_of_another_shape() {
     reg.client_data.raw = Some(text.into_bytes());
     assert_eq!(rule(verify(&reg, &Env::new())), "ok");
 }
+
+#[test]
+fn registration_accepts_packed_self_attestation() {
+    let mut reg = Registration::new(TestKey::p256());
+    reg.fmt = "packed".into();
+    let verified = verify(&reg, &Env::new()).expect("valid");
+    assert_eq!(verified.attestation_format(), "packed");
+    assert_eq!(verified.trust_path(), "self");
+    assert!(!verified.attestation.trusted);
+}
+
+#[test]
+fn registration_refuses_packed_self_attestation_over_other_client_data() {
+    let mut reg = Registration::new(TestKey::ed25519());
+    reg.fmt = "packed".into();
+    let object = reg.attestation_object();
+    reg.client_data.origin = "https://login.example.com".into();
+    reg.client_data.cross_origin = Some(false);
+    let mut json = reg.json();
+    json["response"]["attestationObject"] = json!(encode(&object));
+    let response =
+        tessera_webauthn::RegistrationResponseJSON::from_json(&serde_json::to_vec(&json).unwrap())
+            .unwrap();
+    let env = Env::new();
+    let result = verify_registration(&response, &env.registration(), |_| false);
+    assert!(
+        matches!(result, Err(WebauthnError::Attestation(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn registration_refuses_self_attestation_when_policy_requires_trusted_attestation() {
+    let mut env = Env::new();
+    env.policy.attestation = AttestationPolicy::Trusted;
+    let mut reg = Registration::new(TestKey::p256());
+    reg.fmt = "packed".into();
+    assert!(verify(&reg, &env).is_err());
+    env.policy.attestation = AttestationPolicy::Any;
+    assert_eq!(rule(verify(&reg, &env)), "ok");
+}
