@@ -297,14 +297,24 @@ fn parse_date(s: &str) -> Result<Date, MetadataError> {
 
 /// Parses an AAGUID written as a UUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, any case).
 pub fn parse_aaguid(s: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
-    if hex.len() != 32 || s.len() != 36 {
+    let bytes = s.as_bytes();
+    if bytes.len() != 36 {
         return None;
     }
+    let mut digits = Vec::with_capacity(32);
+    for (i, &b) in bytes.iter().enumerate() {
+        match (i, b) {
+            (8 | 13 | 18 | 23, b'-') => {}
+            (8 | 13 | 18 | 23, _) => return None,
+            (_, b'0'..=b'9') => digits.push(b - b'0'),
+            (_, b'a'..=b'f') => digits.push(b - b'a' + 10),
+            (_, b'A'..=b'F') => digits.push(b - b'A' + 10),
+            _ => return None,
+        }
+    }
     let mut out = [0u8; 16];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
+    for (slot, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *slot = (pair[0] << 4) | pair[1];
     }
     Some(out)
 }
@@ -479,5 +489,54 @@ impl MetadataBlob {
         self.entries
             .iter()
             .find(|e| e.attestation_certificate_key_identifiers.contains(&wanted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aaguid_parses_only_canonical_uuids() {
+        let parsed = parse_aaguid("ee882879-721c-4913-9775-3DFCCE97072A").expect("valid");
+        assert_eq!(parsed[0], 0xee);
+        assert_eq!(parsed[15], 0x2a);
+        assert!(parse_aaguid("+e882879-721c-4913-9775-3dfcce97072a").is_none());
+        assert!(parse_aaguid("ee882879721c-4913-9775-3dfcce97072a-").is_none());
+        assert!(parse_aaguid("ee882879-721c-4913-9775-3dfcce97072").is_none());
+        assert!(parse_aaguid("éé882879-721c-4913-9775-3dfcce9707").is_none());
+    }
+
+    #[test]
+    fn compromise_is_not_lifted_by_a_later_update() {
+        let entry = MetadataEntry {
+            aaguid: None,
+            attestation_certificate_key_identifiers: Vec::new(),
+            description: None,
+            attestation_root_certificates: Vec::new(),
+            status_reports: vec![
+                StatusReport {
+                    status: AuthenticatorStatus::FidoCertifiedL1,
+                    effective_date: None,
+                },
+                StatusReport {
+                    status: AuthenticatorStatus::UserVerificationBypass,
+                    effective_date: None,
+                },
+                StatusReport {
+                    status: AuthenticatorStatus::UpdateAvailable,
+                    effective_date: None,
+                },
+            ],
+            metadata_statement: None,
+        };
+        assert_eq!(
+            entry.is_refused(),
+            Some(AuthenticatorStatus::UserVerificationBypass)
+        );
+        assert_eq!(
+            entry.certification_level(),
+            Some(CertificationLevel::FidoCertifiedL1)
+        );
     }
 }
