@@ -98,16 +98,21 @@ impl From<StoreError> for AppError {
 impl AppError {
     /// A token-endpoint style OAuth error with status 400.
     pub fn oauth(code: &'static str, description: impl Into<String>) -> Self {
-        Self::OAuth { status: StatusCode::BAD_REQUEST, code, description: description.into() }
+        Self::OAuth {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            description: description.into(),
+        }
     }
 
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownTenant | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) | Self::CeremonyExpired | Self::WebAuthnRefused(_) | Self::AuthorizeNoRedirect(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest(_)
+            | Self::CeremonyExpired
+            | Self::WebAuthnRefused(_)
+            | Self::AuthorizeNoRedirect(_) => StatusCode::BAD_REQUEST,
             Self::CsrfMismatch | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
             Self::AlreadyExists(_) => StatusCode::CONFLICT,
@@ -116,17 +121,22 @@ impl AppError {
             Self::OAuth { status, .. } => *status,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreConflict => StatusCode::CONFLICT,
-            Self::StoreCorrupt(_) | Self::StoreNotFound | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::StoreCorrupt(_) | Self::StoreNotFound | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
     /// The message a client may see (internals are replaced by a generic sentence).
     pub fn public_message(&self) -> String {
         match self {
-            Self::StoreUnavailable(_) => "The service is temporarily unavailable. Please try again.".into(),
-            Self::StoreCorrupt(_) | Self::StoreNotFound | Self::StoreConflict | Self::Internal(_) => {
-                "Something went wrong on our side.".into()
+            Self::StoreUnavailable(_) => {
+                "The service is temporarily unavailable. Please try again.".into()
             }
+            Self::StoreCorrupt(_)
+            | Self::StoreNotFound
+            | Self::StoreConflict
+            | Self::Internal(_) => "Something went wrong on our side.".into(),
             other => strip_controls(&other.to_string()),
         }
     }
@@ -134,7 +144,9 @@ impl AppError {
 
 /// Removes CR, LF, TAB and other control characters (OIDC conformance: none in `error_description`).
 pub fn strip_controls(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -162,7 +174,15 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         title = html_escape(title),
         message = html_escape(message),
     );
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], body).into_response()
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 impl IntoResponse for AppError {
@@ -174,14 +194,21 @@ impl IntoResponse for AppError {
             tracing::debug!(error = %self, "request refused");
         }
         match self {
-            Self::OAuth { status, code, description } => {
+            Self::OAuth {
+                status,
+                code,
+                description,
+            } => {
                 let body = serde_json::json!({ "error": code, "error_description": strip_controls(&description) });
                 let mut response = (status, axum::Json(body)).into_response();
                 let headers = response.headers_mut();
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
                 if status == StatusCode::UNAUTHORIZED {
-                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"tessera\""));
+                    headers.insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"tessera\""),
+                    );
                 }
                 response
             }
@@ -195,8 +222,11 @@ impl IntoResponse for AppError {
                 response
             }
             Self::StoreUnavailable(_) => {
-                let mut response = error_page(status, "Temporarily unavailable", &self.public_message());
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                let mut response =
+                    error_page(status, "Temporarily unavailable", &self.public_message());
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 response
             }
             other => {
@@ -232,6 +262,9 @@ mod tests {
 
     #[test]
     fn error_pages_escape_html() {
-        assert_eq!(html_escape("<script>\"&'"), "&lt;script&gt;&quot;&amp;&#39;");
+        assert_eq!(
+            html_escape("<script>\"&'"),
+            "&lt;script&gt;&quot;&amp;&#39;"
+        );
     }
 }

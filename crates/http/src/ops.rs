@@ -36,10 +36,16 @@ pub async fn create_tenant(
     now: OffsetDateTime,
 ) -> Result<Tenant, AppError> {
     if new.rp_id.is_empty() || new.rp_id.contains(['/', ':', ' ']) {
-        return Err(AppError::InvalidArgument { name: "rp-id", message: "must be a domain name such as localhost".into() });
+        return Err(AppError::InvalidArgument {
+            name: "rp-id",
+            message: "must be a domain name such as localhost".into(),
+        });
     }
     if new.origins.is_empty() {
-        return Err(AppError::InvalidArgument { name: "origin", message: "at least one origin is required".into() });
+        return Err(AppError::InvalidArgument {
+            name: "origin",
+            message: "at least one origin is required".into(),
+        });
     }
     for origin in &new.origins {
         let parsed = url::Url::parse(origin).map_err(|_| AppError::InvalidArgument {
@@ -49,7 +55,9 @@ pub async fn create_tenant(
         if parsed.origin().ascii_serialization() != *origin {
             return Err(AppError::InvalidArgument {
                 name: "origin",
-                message: format!("{origin:?} must be a bare origin (scheme://host[:port], no path or trailing slash)"),
+                message: format!(
+                    "{origin:?} must be a bare origin (scheme://host[:port], no path or trailing slash)"
+                ),
             });
         }
     }
@@ -84,7 +92,9 @@ async fn add_signing_key(
         .await
         .map_err(|e| AppError::Internal(format!("key generation task: {e}")))?
         .map_err(|e| AppError::Internal(format!("key generation: {e}")))?;
-    let encrypted = key.encrypt(master, tenant).map_err(|e| AppError::Internal(format!("key encryption: {e}")))?;
+    let encrypted = key
+        .encrypt(master, tenant)
+        .map_err(|e| AppError::Internal(format!("key encryption: {e}")))?;
     let record = tessera_store::SigningKey {
         tenant: tenant.clone(),
         kid: key.kid().to_owned(),
@@ -125,7 +135,8 @@ pub async fn rotate_keys(
 
 /// How long a retired key stays published: the longest lifetime of a token it may have signed, plus clock skew.
 pub fn retired_key_grace(access_token_ttl: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(access_token_ttl).unwrap_or(time::Duration::HOUR) + time::Duration::minutes(5)
+    time::Duration::try_from(access_token_ttl).unwrap_or(time::Duration::HOUR)
+        + time::Duration::minutes(5)
 }
 
 /// Loads and decrypts a tenant's publishable keys, signing keys first (newest active key of each algorithm), then
@@ -138,20 +149,28 @@ pub fn key_set(
     grace: time::Duration,
 ) -> Result<KeySet, AppError> {
     let mut ordered: Vec<&tessera_store::SigningKey> = Vec::with_capacity(records.len());
-    ordered.extend(records.iter().rev().filter(|k| k.status == KeyStatus::Active));
-    ordered.extend(records.iter().rev().filter(|k| k.status == KeyStatus::Pending));
     ordered.extend(
         records
             .iter()
             .rev()
-            .filter(|k| k.status == KeyStatus::Retired && k.retired_at.is_none_or(|at| at + grace > now)),
+            .filter(|k| k.status == KeyStatus::Active),
     );
+    ordered.extend(
+        records
+            .iter()
+            .rev()
+            .filter(|k| k.status == KeyStatus::Pending),
+    );
+    ordered.extend(records.iter().rev().filter(|k| {
+        k.status == KeyStatus::Retired && k.retired_at.is_none_or(|at| at + grace > now)
+    }));
     let mut keys = Vec::with_capacity(ordered.len());
     for record in ordered {
         let stored: EncryptedSigningKey = serde_json::from_slice(&record.private_key_encrypted)
             .map_err(|e| AppError::StoreCorrupt(format!("signing key {}: {e}", record.kid)))?;
-        let key = SigningKey::decrypt(&stored, master, tenant)
-            .map_err(|e| AppError::Internal(format!("signing key {} of {tenant}: {e}", record.kid)))?;
+        let key = SigningKey::decrypt(&stored, master, tenant).map_err(|e| {
+            AppError::Internal(format!("signing key {} of {tenant}: {e}", record.kid))
+        })?;
         keys.push(key);
     }
     KeySet::new(keys).map_err(|e| AppError::Internal(format!("key set of {tenant}: {e}")))
@@ -172,6 +191,29 @@ pub struct NewClient {
     pub id_token_alg: SigningAlg,
     /// Name shown to users.
     pub name: Option<String>,
+    /// Whether `http://localhost` redirect URIs are accepted (the demo's relying party needs one).
+    pub localhost_http: LocalhostHttp,
+}
+
+/// Whether `http://localhost` redirect URIs may be registered. RFC 8252 §8.3 advises loopback IPs instead, and
+/// `tessera_oidc` refuses them; only the loopback demo opts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalhostHttp {
+    /// Refused (the default).
+    #[default]
+    Refuse,
+    /// Accepted, for a relying party served on `http://localhost` beside Tessera itself.
+    InsecureAllow,
+}
+
+fn localhost_http_uri(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.scheme() == "http"
+            && u.host_str() == Some("localhost")
+            && u.fragment().is_none()
+            && u.username().is_empty()
+            && u.password().is_none()
+    })
 }
 
 /// Whether a client can keep a secret.
@@ -196,12 +238,24 @@ pub async fn create_client(
         return Err(AppError::UnknownTenant);
     }
     if new.redirect_uris.is_empty() {
-        return Err(AppError::InvalidArgument { name: "redirect-uri", message: "at least one is required".into() });
-    }
-    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
-        tessera_oidc::registration::check_redirect_uri(uri).map_err(|e| AppError::InvalidArgument {
+        return Err(AppError::InvalidArgument {
             name: "redirect-uri",
-            message: format!("{uri:?}: {e}"),
+            message: "at least one is required".into(),
+        });
+    }
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        if new.localhost_http == LocalhostHttp::InsecureAllow && localhost_http_uri(uri) {
+            continue;
+        }
+        tessera_oidc::client::validate_redirect_uri_for_registration(uri).map_err(|e| {
+            AppError::InvalidArgument {
+                name: "redirect-uri",
+                message: format!("{uri:?}: {e}"),
+            }
         })?;
     }
     let client_id = ClientId::parse(&random_token(16)?)
@@ -211,7 +265,11 @@ pub async fn create_client(
         kind => {
             let secret = Secret::new(random_token(32)?);
             let hash = sha256(secret.expose().as_bytes());
-            let method = if kind == ClientKind::ConfidentialPost { "client_secret_post" } else { "client_secret_basic" };
+            let method = if kind == ClientKind::ConfidentialPost {
+                "client_secret_post"
+            } else {
+                "client_secret_basic"
+            };
             (Some(secret), Some(hash), method)
         }
     };
@@ -238,11 +296,14 @@ pub async fn create_client(
 /// `n` random bytes as base64url without padding.
 pub fn random_token(n: usize) -> Result<String, AppError> {
     let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AppError::Internal("random generation failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| AppError::Internal("random generation failed".into()))?;
     Ok(B64.encode(bytes))
 }
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }

@@ -18,7 +18,9 @@ use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::{AppState, RateRule};
@@ -32,7 +34,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 pub fn csp_with_form_action(extra: &[&str]) -> String {
     let mut targets = String::from("'self'");
     for origin in extra {
-        if origin.chars().all(|c| c.is_ascii_graphic() && c != ';' && c != ',') {
+        if origin
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
+        {
             targets.push(' ');
             targets.push_str(origin);
         }
@@ -49,8 +54,14 @@ pub fn apply(router: Router, state: &AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
         ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -58,7 +69,10 @@ pub fn apply(router: Router, state: &AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(state.security.body_limit))
         .layer(axum::middleware::from_fn(trace_request))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), RandomRequestId::default()))
+        .layer(SetRequestIdLayer::new(
+            X_REQUEST_ID.clone(),
+            RandomRequestId::default(),
+        ))
 }
 
 async fn trace_request(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
@@ -99,7 +113,9 @@ impl MakeRequestId for RandomRequestId {
 
 /// The client address of a request, honouring `X-Forwarded-For` only from trusted proxies.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let Some(peer) = peer else { return IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+    let Some(peer) = peer else {
+        return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    };
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -134,7 +150,10 @@ impl KeyExtractor for ClientIpKey {
     type Key = IpAddr;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
-        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
         Ok(client_ip(peer, req.headers(), &self.trusted))
     }
 }
@@ -153,7 +172,11 @@ pub fn per_ip_rate_limit(state: &AppState, rule: RateRule) -> PerIpRateLimit {
     });
     builder.period(rule.period()).burst_size(rule.burst());
     // RateRule's constructor guarantees a non-zero period and burst, the only inputs `finish` refuses.
-    let config = Arc::new(builder.finish().expect("RateRule holds a non-zero period and burst"));
+    let config = Arc::new(
+        builder
+            .finish()
+            .expect("RateRule holds a non-zero period and burst"),
+    );
     state.register_rate_limiter(config.clone());
     GovernorLayer::new(config).error_handler(too_many_requests)
 }
@@ -163,12 +186,17 @@ fn too_many_requests(error: tower_governor::GovernorError) -> Response<Body> {
         tower_governor::GovernorError::TooManyRequests { wait_time, .. } => *wait_time,
         _ => 1,
     };
-    let mut response = Response::new(Body::from("Too many requests. Please wait a moment and try again."));
+    let mut response = Response::new(Body::from(
+        "Too many requests. Please wait a moment and try again.",
+    ));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(value) = HeaderValue::from_str(&wait.max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -184,27 +212,48 @@ mod tests {
     fn forwarded_for_is_ignored_from_an_untrusted_peer() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
-        let peer: IpAddr = "203.0.113.9".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])), peer);
+        let peer: IpAddr = "203.0.113.9"
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])),
+            peer
+        );
     }
 
     #[test]
     fn forwarded_for_is_honoured_from_a_trusted_proxy() {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4, 10.0.0.7"));
-        let peer: IpAddr = "10.0.0.2".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 10.0.0.7"),
+        );
+        let peer: IpAddr = "10.0.0.2"
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let expected: IpAddr = "1.2.3.4".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])), expected);
+        assert_eq!(
+            client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])),
+            expected
+        );
     }
 
     #[test]
     fn spoofed_left_most_forwarded_entry_is_not_believed() {
         let mut headers = HeaderMap::new();
         // The attacker (5.6.7.8) prepends a fake address; the trusted proxy appends the real peer.
-        headers.insert("x-forwarded-for", HeaderValue::from_static("9.9.9.9, 5.6.7.8"));
-        let peer: IpAddr = "10.0.0.2".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("9.9.9.9, 5.6.7.8"),
+        );
+        let peer: IpAddr = "10.0.0.2"
+            .parse()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let expected: IpAddr = "5.6.7.8".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])), expected);
+        assert_eq!(
+            client_ip(Some(peer), &headers, &nets(&["10.0.0.0/8"])),
+            expected
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct AppState {
     /// Per-tenant settings and signing keys, loaded once.
     pub tenants: Arc<TenantCache>,
     /// The master key that decrypts signing keys at rest.
-    pub master_key: Arc<tessera_oidc::MasterKey>,
+    pub master_key: Arc<tessera_oidc::keys::MasterKey>,
     /// Every per-address limiter made by [`crate::security::per_ip_rate_limit`], trimmed in the background.
     rate_limiters: Arc<Mutex<Vec<Arc<PerIpConfig>>>>,
 }
@@ -42,7 +42,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
-        master_key: tessera_oidc::MasterKey,
+        master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
         Self {
             store,
@@ -56,13 +56,20 @@ impl AppState {
     }
 
     pub(crate) fn register_rate_limiter(&self, config: Arc<PerIpConfig>) {
-        self.rate_limiters.lock().unwrap_or_else(|p| p.into_inner()).push(config);
+        self.rate_limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(config);
     }
 
     /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
     /// The server calls this periodically so the limiters' memory stays bounded.
     pub fn trim_rate_limiters(&self) {
-        let limiters = self.rate_limiters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let limiters = self
+            .rate_limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for config in limiters {
             config.limiter().retain_recent();
             config.limiter().shrink_to_fit();
@@ -108,7 +115,10 @@ impl PublicUrl {
             "http" if loopback => {}
             _ => return Err(PublicUrlError::BadScheme),
         }
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some()
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
         {
             return Err(PublicUrlError::ExtraParts);
         }
@@ -123,7 +133,9 @@ impl PublicUrl {
 
     /// The origin (`scheme://host[:port]`), for WebAuthn and CORS.
     pub fn origin(&self) -> String {
-        url::Url::parse(&self.0).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| self.0.to_string())
+        url::Url::parse(&self.0)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.0.to_string())
     }
 
     /// Whether the URL uses `https` (cookies are `Secure` either way: browsers treat `localhost` as secure).
@@ -154,7 +166,10 @@ impl RateRule {
     pub fn per_minute(per_minute: u32, burst: u32) -> Self {
         let per_minute = u64::from(per_minute.max(1));
         let period = Duration::from_micros(60_000_000 / per_minute).max(Duration::from_micros(1));
-        Self { period, burst: burst.max(1) }
+        Self {
+            period,
+            burst: burst.max(1),
+        }
     }
 
     /// The time to earn back one request.
@@ -181,8 +196,6 @@ pub struct SecuritySettings {
     pub token_rate: RateRule,
     /// How long a browser session lasts.
     pub session_ttl: Duration,
-    /// Lifetime of authorization codes.
-    pub code_ttl: Duration,
     /// Lifetime of access tokens (and of ID tokens).
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens.
@@ -199,7 +212,6 @@ impl Default for SecuritySettings {
             challenge_rate: RateRule::per_minute(60, 20),
             token_rate: RateRule::per_minute(120, 30),
             session_ttl: Duration::from_secs(12 * 3600),
-            code_ttl: Duration::from_secs(60),
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             tenant_cache_ttl: Duration::from_secs(60),
@@ -221,7 +233,7 @@ pub struct TenantRuntime {
     /// The issuer, `{public_url}/{tenant}/oidc`.
     pub issuer: String,
     /// The decrypted signing keys (active and still-published).
-    pub keys: tessera_oidc::KeySet,
+    pub keys: tessera_oidc::keys::KeySet,
     /// The discovery document, serialized once.
     pub discovery: Bytes,
     /// The JWK Set, serialized once.
@@ -240,7 +252,10 @@ impl TenantCache {
     /// The cached entry, if fresh.
     pub fn cached(&self, tenant: &TenantId, ttl: Duration) -> Option<Arc<TenantRuntime>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.get(tenant).filter(|e| e.loaded_at.elapsed() < ttl).cloned()
+        entries
+            .get(tenant)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+            .cloned()
     }
 
     /// Stores a freshly loaded entry.

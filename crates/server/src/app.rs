@@ -34,9 +34,9 @@ pub struct Application {
 impl Application {
     /// Binds `config.listen`, opens the configured store and builds the application state.
     pub async fn build(config: &Config) -> Result<Self, ServerError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| ServerError::io(format!("server.listen: cannot bind {}", config.listen), e))?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            ServerError::io(format!("server.listen: cannot bind {}", config.listen), e)
+        })?;
         let store = open_store(&config.store).await?;
         let master = master_key(&config.master_key)?;
         Ok(Self::from_parts(
@@ -59,7 +59,11 @@ impl Application {
         master_key: MasterKey,
     ) -> Self {
         let state = AppState::new(store, clock, public_url, security, master_key);
-        Self { listener, state, extra: None }
+        Self {
+            listener,
+            state,
+            extra: None,
+        }
     }
 
     /// Adds routes served beside Tessera's own (the demo's relying party).
@@ -73,7 +77,9 @@ impl Application {
 
     /// The bound address.
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
-        self.listener.local_addr().map_err(|e| ServerError::io("listener address", e))
+        self.listener
+            .local_addr()
+            .map_err(|e| ServerError::io("listener address", e))
     }
 
     /// The shared state (store, clock, keys cache).
@@ -82,16 +88,22 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and stops the maintenance task.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let maintenance = tokio::spawn(maintenance(self.state.clone(), stop_rx));
         let mut app = tessera_http::router(self.state.clone());
         if let Some(extra) = self.extra {
             app = app.merge(tessera_http::security::apply(extra, &self.state));
         }
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
         served.map_err(|e| ServerError::io("serving", e))
@@ -102,8 +114,12 @@ impl Application {
 pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
     match config {
         StoreConfig::Sqlite { path } => open_sqlite(path).await,
-        StoreConfig::Postgres { url, max_connections } => {
-            let store = tessera_store_postgres::PostgresStore::connect(url, *max_connections).await?;
+        StoreConfig::Postgres {
+            url,
+            max_connections,
+        } => {
+            let store =
+                tessera_store_postgres::PostgresStore::connect(url, *max_connections).await?;
             Ok(Arc::new(store))
         }
     }
@@ -116,8 +132,10 @@ pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>, ServerError> {
 }
 
 fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
-    MasterKey::from_bytes(bytes)
-        .map_err(|e| ServerError::Invalid { key: "keys.master_key", message: e.to_string() })
+    MasterKey::from_bytes(bytes).map_err(|e| ServerError::Invalid {
+        key: "keys.master_key",
+        message: e.to_string(),
+    })
 }
 
 /// Purges expired rows in bounded batches, retires published keys past their grace, trims rate limiters.
@@ -136,7 +154,11 @@ async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
 /// One maintenance round; public for tests.
 pub async fn maintenance_round(state: &AppState) {
     for _ in 0..PURGE_ROUNDS_PER_TICK {
-        match state.store.purge_expired(state.clock.now(), PURGE_BATCH).await {
+        match state
+            .store
+            .purge_expired(state.clock.now(), PURGE_BATCH)
+            .await
+        {
             Ok(n) if n < u64::from(PURGE_BATCH) => break,
             Ok(_) => tokio::task::yield_now().await,
             Err(e) => {
@@ -149,7 +171,11 @@ pub async fn maintenance_round(state: &AppState) {
     match state.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
-                if let Err(e) = state.store.delete_retired_signing_keys(&tenant.id, state.clock.now() - grace).await {
+                if let Err(e) = state
+                    .store
+                    .delete_retired_signing_keys(&tenant.id, state.clock.now() - grace)
+                    .await
+                {
                     tracing::warn!(error = %e, tenant = %tenant.id, "deleting retired keys failed");
                 }
             }
@@ -159,27 +185,38 @@ pub async fn maintenance_round(state: &AppState) {
     state.trim_rate_limiters();
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so call it first thing: a signal that arrives during start-up still stops the server
+/// gracefully.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

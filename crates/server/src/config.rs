@@ -50,7 +50,11 @@ pub struct ServerSection {
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), public_url: None, trusted_proxies: Vec::new() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -70,7 +74,12 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
-        Self { kind: "sqlite".into(), path: None, url: None, max_connections: 8 }
+        Self {
+            kind: "sqlite".into(),
+            path: None,
+            url: None,
+            max_connections: 8,
+        }
     }
 }
 
@@ -100,8 +109,6 @@ pub struct SecuritySection {
     pub token_burst: u32,
     /// Browser session lifetime, in seconds.
     pub session_ttl_seconds: u64,
-    /// Authorization code lifetime, in seconds.
-    pub code_ttl_seconds: u64,
     /// Access and ID token lifetime, in seconds.
     pub access_token_ttl_seconds: u64,
     /// Refresh token lifetime, in seconds.
@@ -118,7 +125,6 @@ impl Default for SecuritySection {
             token_rate_per_minute: 120,
             token_burst: 30,
             session_ttl_seconds: d.session_ttl.as_secs(),
-            code_ttl_seconds: d.code_ttl.as_secs(),
             access_token_ttl_seconds: d.access_token_ttl.as_secs(),
             refresh_token_ttl_seconds: d.refresh_token_ttl.as_secs(),
         }
@@ -135,7 +141,9 @@ pub struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -190,7 +198,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ServerError::Parse(format!("configuration file {} does not exist", file.display())));
+                return Err(ServerError::Parse(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -200,20 +211,35 @@ impl Config {
 
     /// Extracts and validates a configuration from any figment (tests build one from strings).
     pub fn from_figment(figment: Figment) -> Result<Self, ServerError> {
-        let raw: RawConfig = figment.extract().map_err(|e| ServerError::Parse(describe_figment_error(&e)))?;
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ServerError::Parse(describe_figment_error(&e)))?;
         Self::validate(raw)
     }
 
     /// Validates a raw configuration.
     pub fn validate(raw: RawConfig) -> Result<Self, ServerError> {
-        let listen: SocketAddr = raw.server.listen.parse().map_err(|_| ServerError::Invalid {
-            key: "server.listen",
-            message: format!("{:?} is not a socket address like 0.0.0.0:8080", raw.server.listen),
-        })?;
+        let listen: SocketAddr = raw
+            .server
+            .listen
+            .parse()
+            .map_err(|_| ServerError::Invalid {
+                key: "server.listen",
+                message: format!(
+                    "{:?} is not a socket address like 0.0.0.0:8080",
+                    raw.server.listen
+                ),
+            })?;
         let public_url = match &raw.server.public_url {
-            Some(url) => PublicUrl::parse(url)
-                .map_err(|e| ServerError::Invalid { key: "server.public_url", message: e.to_string() })?,
-            None => return Err(ServerError::Missing { key: "server.public_url" }),
+            Some(url) => PublicUrl::parse(url).map_err(|e| ServerError::Invalid {
+                key: "server.public_url",
+                message: e.to_string(),
+            })?,
+            None => {
+                return Err(ServerError::Missing {
+                    key: "server.public_url",
+                });
+            }
         };
         let mut trusted_proxies = Vec::new();
         for entry in &raw.server.trusted_proxies {
@@ -232,7 +258,11 @@ impl Config {
                 _ => return Err(ServerError::Missing { key: "store.path" }),
             },
             "postgres" => {
-                let url = raw.store.url.filter(|u| !u.is_empty()).ok_or(ServerError::Missing { key: "store.url" })?;
+                let url = raw
+                    .store
+                    .url
+                    .filter(|u| !u.is_empty())
+                    .ok_or(ServerError::Missing { key: "store.url" })?;
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     return Err(ServerError::Invalid {
                         key: "store.url",
@@ -240,9 +270,15 @@ impl Config {
                     });
                 }
                 if raw.store.max_connections == 0 {
-                    return Err(ServerError::Invalid { key: "store.max_connections", message: "must be at least 1".into() });
+                    return Err(ServerError::Invalid {
+                        key: "store.max_connections",
+                        message: "must be at least 1".into(),
+                    });
                 }
-                StoreConfig::Postgres { url, max_connections: raw.store.max_connections }
+                StoreConfig::Postgres {
+                    url,
+                    max_connections: raw.store.max_connections,
+                }
             }
             other => {
                 return Err(ServerError::Invalid {
@@ -260,11 +296,18 @@ impl Config {
             }
             (Some(text), None) => decode_master_key(text, "keys.master_key")?,
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ServerError::MasterKeyFile { path: path.clone(), message: e.to_string() })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| ServerError::MasterKeyFile {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
                 decode_master_key(&text, "keys.master_key_file")?
             }
-            (None, None) => return Err(ServerError::Missing { key: "keys.master_key" }),
+            (None, None) => {
+                return Err(ServerError::Missing {
+                    key: "keys.master_key",
+                });
+            }
         };
         let s = &raw.security;
         if s.body_limit < 1024 || s.body_limit > 16 * 1024 * 1024 {
@@ -274,44 +317,68 @@ impl Config {
             });
         }
         let positive = |value: u64, key: &'static str| {
-            if value == 0 { Err(ServerError::Invalid { key, message: "must be greater than 0".into() }) } else { Ok(()) }
+            if value == 0 {
+                Err(ServerError::Invalid {
+                    key,
+                    message: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(())
+            }
         };
-        positive(u64::from(s.challenge_rate_per_minute), "security.challenge_rate_per_minute")?;
+        positive(
+            u64::from(s.challenge_rate_per_minute),
+            "security.challenge_rate_per_minute",
+        )?;
         positive(u64::from(s.challenge_burst), "security.challenge_burst")?;
-        positive(u64::from(s.token_rate_per_minute), "security.token_rate_per_minute")?;
+        positive(
+            u64::from(s.token_rate_per_minute),
+            "security.token_rate_per_minute",
+        )?;
         positive(u64::from(s.token_burst), "security.token_burst")?;
         positive(s.session_ttl_seconds, "security.session_ttl_seconds")?;
-        positive(s.code_ttl_seconds, "security.code_ttl_seconds")?;
-        positive(s.access_token_ttl_seconds, "security.access_token_ttl_seconds")?;
-        positive(s.refresh_token_ttl_seconds, "security.refresh_token_ttl_seconds")?;
-        if s.code_ttl_seconds > 600 {
-            return Err(ServerError::Invalid {
-                key: "security.code_ttl_seconds",
-                message: "must be at most 600 (RFC 6749 §4.1.2 recommends 10 minutes at most)".into(),
-            });
-        }
+        positive(
+            s.access_token_ttl_seconds,
+            "security.access_token_ttl_seconds",
+        )?;
+        positive(
+            s.refresh_token_ttl_seconds,
+            "security.refresh_token_ttl_seconds",
+        )?;
         let security = SecuritySettings {
             trusted_proxies,
             body_limit: s.body_limit,
             challenge_rate: RateRule::per_minute(s.challenge_rate_per_minute, s.challenge_burst),
             token_rate: RateRule::per_minute(s.token_rate_per_minute, s.token_burst),
             session_ttl: Duration::from_secs(s.session_ttl_seconds),
-            code_ttl: Duration::from_secs(s.code_ttl_seconds),
             access_token_ttl: Duration::from_secs(s.access_token_ttl_seconds),
             refresh_token_ttl: Duration::from_secs(s.refresh_token_ttl_seconds),
             ..SecuritySettings::default()
         };
         if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            return Err(ServerError::Invalid { key: "log.level", message: format!("{:?} is not a log filter", raw.log.level) });
+            return Err(ServerError::Invalid {
+                key: "log.level",
+                message: format!("{:?} is not a log filter", raw.log.level),
+            });
         }
-        Ok(Self { listen, public_url, store, master_key, security, log_level: raw.log.level })
+        Ok(Self {
+            listen,
+            public_url,
+            store,
+            master_key,
+            security,
+            log_level: raw.log.level,
+        })
     }
 }
 
 pub(crate) fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|_| ServerError::Invalid { key, message: "is not valid base64".into() })?;
+        .map_err(|_| ServerError::Invalid {
+            key,
+            message: "is not valid base64".into(),
+        })?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| ServerError::Invalid {
         key,
         message: format!("must decode to 32 bytes, got {}", bytes.len()),
@@ -325,7 +392,11 @@ fn describe_figment_error(error: &figment::Error) -> String {
         .into_iter()
         .map(|e| {
             let path = e.path.join(".");
-            if path.is_empty() { e.kind.to_string() } else { format!("{path}: {}", e.kind) }
+            if path.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("{path}: {}", e.kind)
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -334,8 +405,10 @@ fn describe_figment_error(error: &figment::Error) -> String {
 /// A new random master key, base64-encoded.
 pub fn generate_master_key() -> Result<String, ServerError> {
     let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key)
-        .map_err(|_| ServerError::Invalid { key: "keys.master_key", message: "random generation failed".into() })?;
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| ServerError::Invalid {
+        key: "keys.master_key",
+        message: "random generation failed".into(),
+    })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(key))
 }
 
@@ -346,7 +419,9 @@ mod tests {
     const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
     fn load(toml: &str) -> Result<Config, ServerError> {
-        Config::from_figment(Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(toml)))
+        Config::from_figment(
+            Figment::from(Serialized::defaults(RawConfig::default())).merge(Toml::string(toml)),
+        )
     }
 
     fn good() -> String {

@@ -15,8 +15,12 @@ impl DataDir {
     /// Opens (creating, mode 0700) the directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, ServerError> {
         let root = root.into();
-        std::fs::create_dir_all(&root)
-            .map_err(|e| ServerError::io(format!("cannot create data directory {}", root.display()), e))?;
+        std::fs::create_dir_all(&root).map_err(|e| {
+            ServerError::io(
+                format!("cannot create data directory {}", root.display()),
+                e,
+            )
+        })?;
         restrict(&root, 0o700)?;
         Ok(Self { root })
     }
@@ -38,8 +42,10 @@ impl DataDir {
             let key = crate::config::generate_master_key()?;
             write_private(&path, key.as_bytes())?;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ServerError::MasterKeyFile { path: path.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ServerError::MasterKeyFile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         crate::config::decode_master_key(&text, "keys.master_key_file")
     }
 }
@@ -53,9 +59,11 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file =
-        options.open(path).map_err(|e| ServerError::io(format!("cannot write {}", path.display()), e))?;
-    file.write_all(contents).map_err(|e| ServerError::io(format!("cannot write {}", path.display()), e))?;
+    let mut file = options
+        .open(path)
+        .map_err(|e| ServerError::io(format!("cannot write {}", path.display()), e))?;
+    file.write_all(contents)
+        .map_err(|e| ServerError::io(format!("cannot write {}", path.display()), e))?;
     restrict(path, 0o600)
 }
 
@@ -63,8 +71,9 @@ fn restrict(path: &Path, mode: u32) -> Result<(), ServerError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| ServerError::io(format!("cannot set permissions of {}", path.display()), e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+            ServerError::io(format!("cannot set permissions of {}", path.display()), e)
+        })?;
     }
     #[cfg(not(unix))]
     let _ = (path, mode);

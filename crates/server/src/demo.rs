@@ -12,20 +12,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_http::error::html_escape;
-use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
+use tessera_http::ops::{self, ClientKind, LocalhostHttp, NewClient, NewTenant};
 use tessera_http::{PublicUrl, SecuritySettings};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
 use tessera_store::Store;
@@ -73,20 +73,35 @@ pub struct DemoInfo {
 /// Runs the demo until Ctrl-C.
 pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     let started = Instant::now();
+    let shutdown = app::shutdown_signal();
     if args.reset && args.data_dir.exists() {
-        std::fs::remove_dir_all(&args.data_dir)
-            .map_err(|e| ServerError::io(format!("cannot remove {}", args.data_dir.display()), e))?;
+        std::fs::remove_dir_all(&args.data_dir).map_err(|e| {
+            ServerError::io(format!("cannot remove {}", args.data_dir.display()), e)
+        })?;
     }
     let dir = DataDir::open(&args.data_dir)?;
-    let master = MasterKey::from_bytes(&dir.master_key()?)
-        .map_err(|e| ServerError::Invalid { key: "keys.master_key_file", message: e.to_string() })?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
-        .await
-        .map_err(|e| ServerError::io(format!("cannot bind 127.0.0.1:{}", args.port), e))?;
-    let port = listener.local_addr().map_err(|e| ServerError::io("listener address", e))?.port();
-    tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "accepting connections");
-    let public_url = PublicUrl::parse(&format!("http://localhost:{port}"))
-        .map_err(|e| ServerError::Invalid { key: "server.public_url", message: e.to_string() })?;
+    let master = MasterKey::from_bytes(&dir.master_key()?).map_err(|e| ServerError::Invalid {
+        key: "keys.master_key_file",
+        message: e.to_string(),
+    })?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+            .await
+            .map_err(|e| ServerError::io(format!("cannot bind 127.0.0.1:{}", args.port), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| ServerError::io("listener address", e))?
+        .port();
+    tracing::info!(
+        ready_ms = started.elapsed().as_millis() as u64,
+        "accepting connections"
+    );
+    let public_url = PublicUrl::parse(&format!("http://localhost:{port}")).map_err(|e| {
+        ServerError::Invalid {
+            key: "server.public_url",
+            message: e.to_string(),
+        }
+    })?;
     let store = app::open_sqlite(&dir.database()).await?;
     let info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
 
@@ -95,18 +110,34 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     println!("  Try it:        {}", info.demo_url);
     println!("  Issuer:        {}", info.authenticator_url);
     println!("  Discovery:     {}", info.discovery_url);
-    println!("  Sign-up page:  {}", public_url.join(&format!("/{DEMO_TENANT}/signup")));
-    println!("  Account page:  {}", public_url.join(&format!("/{DEMO_TENANT}/account")));
+    println!(
+        "  Sign-up page:  {}",
+        public_url.join(&format!("/{DEMO_TENANT}/signup"))
+    );
+    println!(
+        "  Account page:  {}",
+        public_url.join(&format!("/{DEMO_TENANT}/account"))
+    );
     println!("  Client id:     {}", info.demo_client_id);
-    println!("  Settings:      {}", dir.root().join("demo.json").display());
+    println!(
+        "  Settings:      {}",
+        dir.root().join("demo.json").display()
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 
     let rp = relying_party(info, reqwest_client()?);
-    Application::from_parts(listener, store, Arc::new(SystemClock), public_url, SecuritySettings::default(), master)
-        .merge(rp)
-        .run_until_stopped(app::shutdown_signal())
-        .await
+    Application::from_parts(
+        listener,
+        store,
+        Arc::new(SystemClock),
+        public_url,
+        SecuritySettings::default(),
+        master,
+    )
+    .merge(rp)
+    .run_until_stopped(shutdown)
+    .await
 }
 
 /// Creates (first run) or reuses the demo tenant and client, and writes `demo.json`.
@@ -144,13 +175,16 @@ pub async fn prepare(
     }
     let redirect_uri = public_url.join("/demo/callback");
     let path = dir.root().join("demo.json");
-    let previous: Option<DemoInfo> =
-        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let previous: Option<DemoInfo> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     let reusable = match &previous {
-        Some(p) if p.demo_redirect_uri == redirect_uri => match tessera_core::ClientId::parse(&p.demo_client_id) {
-            Ok(id) => store.get_client(&tenant_id, &id).await?.is_some(),
-            Err(_) => false,
-        },
+        Some(p) if p.demo_redirect_uri == redirect_uri => {
+            match tessera_core::ClientId::parse(&p.demo_client_id) {
+                Ok(id) => store.get_client(&tenant_id, &id).await?.is_some(),
+                Err(_) => false,
+            }
+        }
         _ => false,
     };
     let (client_id, client_secret) = match previous {
@@ -165,11 +199,13 @@ pub async fn prepare(
                     kind: ClientKind::ConfidentialBasic,
                     id_token_alg: SigningAlg::Rs256,
                     name: Some("Tessera demo app".into()),
+                    localhost_http: LocalhostHttp::InsecureAllow,
                 },
                 now,
             )
             .await?;
-            let secret = secret.ok_or_else(|| ServerError::Demo("confidential client without a secret".into()))?;
+            let secret = secret
+                .ok_or_else(|| ServerError::Demo("confidential client without a secret".into()))?;
             (client.client_id.to_string(), secret.expose().to_owned())
         }
     };
@@ -216,7 +252,11 @@ const STATE_COOKIE: &str = "tessera_demo_state";
 
 /// The demo relying party's routes (`/demo/`, `/demo/login`, `/demo/callback`).
 pub fn relying_party(info: DemoInfo, http: reqwest::Client) -> Router {
-    let rp = Rp { info: Arc::new(info), http, pending: Arc::default() };
+    let rp = Rp {
+        info: Arc::new(info),
+        http,
+        pending: Arc::default(),
+    };
     Router::new()
         .route("/demo/", get(home))
         .route("/demo", get(|| async { Redirect::to("/demo/") }))
@@ -264,8 +304,11 @@ async fn oidc_client(
     String,
 > {
     let issuer = IssuerUrl::new(rp.info.authenticator_url.clone()).map_err(|e| e.to_string())?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, &rp.http).await.map_err(|e| e.to_string())?;
-    let redirect = RedirectUrl::new(rp.info.demo_redirect_uri.clone()).map_err(|e| e.to_string())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &rp.http)
+        .await
+        .map_err(|e| e.to_string())?;
+    let redirect =
+        RedirectUrl::new(rp.info.demo_redirect_uri.clone()).map_err(|e| e.to_string())?;
     Ok(CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(rp.info.demo_client_id.clone()),
@@ -281,7 +324,11 @@ async fn login(State(rp): State<Rp>) -> Response {
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
@@ -293,9 +340,19 @@ async fn login(State(rp): State<Rp>) -> Response {
         if pending.len() >= PENDING_LIMIT {
             return failure("too many sign-ins in progress; try again in a few minutes");
         }
-        pending.insert(state.secret().clone(), Pending { nonce, verifier, created: Instant::now() });
+        pending.insert(
+            state.secret().clone(),
+            Pending {
+                nonce,
+                verifier,
+                created: Instant::now(),
+            },
+        );
     }
-    let cookie = format!("{STATE_COOKIE}={}; Path=/demo; HttpOnly; SameSite=Lax; Max-Age=600", state.secret());
+    let cookie = format!(
+        "{STATE_COOKIE}={}; Path=/demo; HttpOnly; SameSite=Lax; Max-Age=600",
+        state.secret()
+    );
     let mut response = Redirect::to(url.as_str()).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -317,7 +374,11 @@ async fn callback_query() -> Response {
     failure("this demo asks for response_mode=form_post: the callback must be a POST")
 }
 
-async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Callback>) -> Response {
+async fn callback(
+    State(rp): State<Rp>,
+    headers: HeaderMap,
+    Form(form): Form<Callback>,
+) -> Response {
     let cookie_state = headers
         .get_all(header::COOKIE)
         .iter()
@@ -326,16 +387,27 @@ async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Cal
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == STATE_COOKIE)
         .map(|(_, v)| v.to_owned());
-    let Some(state) = form.state.clone() else { return failure("the response has no state") };
+    let Some(state) = form.state.clone() else {
+        return failure("the response has no state");
+    };
     // The state must be the one this browser started with (CSRF on the client side, RFC 9700 §2.1).
     if cookie_state.as_deref() != Some(state.as_str()) {
         return failure("the state does not belong to this browser; start again");
     }
-    let Some(pending) = rp.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&state) else {
+    let Some(pending) = rp
+        .pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&state)
+    else {
         return failure("unknown or used state; start again");
     };
     // RFC 9207: the authorization response names its issuer; it must be ours.
-    if form.iss.as_deref().is_some_and(|iss| iss != rp.info.authenticator_url) {
+    if form
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != rp.info.authenticator_url)
+    {
         return failure("the response comes from another issuer");
     }
     if let Some(error) = form.error {
@@ -345,7 +417,9 @@ async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Cal
             form.error_description.unwrap_or_default()
         ));
     }
-    let Some(code) = form.code else { return failure("the response has no code") };
+    let Some(code) = form.code else {
+        return failure("the response has no code");
+    };
     let client = match oidc_client(&rp).await {
         Ok(client) => client,
         Err(e) => return failure(&format!("discovery failed: {e}")),
@@ -354,11 +428,17 @@ async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Cal
         Ok(request) => request,
         Err(e) => return failure(&format!("no token endpoint: {e}")),
     };
-    let tokens = match request.set_pkce_verifier(pending.verifier).request_async(&rp.http).await {
+    let tokens = match request
+        .set_pkce_verifier(pending.verifier)
+        .request_async(&rp.http)
+        .await
+    {
         Ok(tokens) => tokens,
         Err(e) => return failure(&format!("token request failed: {e}")),
     };
-    let Some(id_token) = tokens.id_token() else { return failure("the token response has no ID token") };
+    let Some(id_token) = tokens.id_token() else {
+        return failure("the token response has no ID token");
+    };
     let claims = match id_token.claims(&client.id_token_verifier(), &pending.nonce) {
         Ok(claims) => claims,
         Err(e) => return failure(&format!("the ID token did not verify: {e}")),
@@ -371,7 +451,11 @@ async fn callback(State(rp): State<Rp>, headers: HeaderMap, Form(form): Form<Cal
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            rows.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), html_escape(&value)));
+            rows.push_str(&format!(
+                "<tr><th>{}</th><td>{}</td></tr>",
+                html_escape(k),
+                html_escape(&value)
+            ));
         }
     }
     let logout = format!(
@@ -400,7 +484,10 @@ fn urlencode(value: &str) -> String {
 fn failure(message: &str) -> Response {
     let mut response = page(
         "Sign-in did not complete",
-        &format!("<p>{}</p><p><a href=\"/demo/\">Start again</a></p>", html_escape(message)),
+        &format!(
+            "<p>{}</p><p><a href=\"/demo/\">Start again</a></p>",
+            html_escape(message)
+        ),
     );
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response

@@ -53,6 +53,9 @@ pub enum ServerError {
 impl ServerError {
     /// An I/O error with a description of what was attempted.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { what: what.into(), source }
+        Self::Io {
+            what: what.into(),
+            source,
+        }
     }
 }

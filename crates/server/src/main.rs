@@ -146,7 +146,10 @@ fn main() -> ExitCode {
     if let Command::Webauthn(command) = cli.command {
         return webauthn_cli::run(command);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -169,23 +172,45 @@ async fn run(command: Command) -> Result<(), ServerError> {
             init_tracing("info,tessera_http=info");
             demo::run(args).await
         }
-        Command::Idp(IdpCommand::Tenant(TenantCommand::Create { id, rp_id, origins, display_name, target })) => {
+        Command::Idp(IdpCommand::Tenant(TenantCommand::Create {
+            id,
+            rp_id,
+            origins,
+            display_name,
+            target,
+        })) => {
             let (store, master) = open_target(&target).await?;
             let id = parse_tenant(&id)?;
             let tenant = ops::create_tenant(
                 store.as_ref(),
                 &master,
-                NewTenant { id, rp_id, origins, display_name },
+                NewTenant {
+                    id,
+                    rp_id,
+                    origins,
+                    display_name,
+                },
                 SystemClock.now(),
             )
             .await?;
-            println!("created tenant {} (rp id {}, origins {})", tenant.id, tenant.rp_id, tenant.origins.join(" "));
+            println!(
+                "created tenant {} (rp id {}, origins {})",
+                tenant.id,
+                tenant.rp_id,
+                tenant.origins.join(" ")
+            );
             Ok(())
         }
         Command::Idp(IdpCommand::Tenant(TenantCommand::List { target })) => {
             let (store, _) = open_target(&target).await?;
             for tenant in store.list_tenants().await? {
-                println!("{}\t{}\t{}\t{}", tenant.id, tenant.rp_id, tenant.origins.join(","), tenant.display_name);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    tenant.id,
+                    tenant.rp_id,
+                    tenant.origins.join(","),
+                    tenant.display_name
+                );
             }
             Ok(())
         }
@@ -205,8 +230,9 @@ async fn run(command: Command) -> Result<(), ServerError> {
                 (false, AuthMethod::Basic) => ClientKind::ConfidentialBasic,
                 (false, AuthMethod::Post) => ClientKind::ConfidentialPost,
             };
-            let id_token_alg = SigningAlg::parse(&id_token_alg)
-                .ok_or_else(|| ServerError::Demo(format!("unsupported --id-token-alg {id_token_alg}")))?;
+            let id_token_alg = SigningAlg::parse(&id_token_alg).ok_or_else(|| {
+                ServerError::Demo(format!("unsupported --id-token-alg {id_token_alg}"))
+            })?;
             let (client, secret) = ops::create_client(
                 store.as_ref(),
                 NewClient {
@@ -216,6 +242,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
                     kind,
                     id_token_alg,
                     name,
+                    localhost_http: ops::LocalhostHttp::Refuse,
                 },
                 SystemClock.now(),
             )
@@ -230,9 +257,12 @@ async fn run(command: Command) -> Result<(), ServerError> {
         Command::Keys(KeysCommand::Rotate { tenant, target }) => {
             let (store, master) = open_target(&target).await?;
             let tenant = parse_tenant(&tenant)?;
-            let kids = ops::rotate_keys(store.as_ref(), &master, &tenant, SystemClock.now()).await?;
+            let kids =
+                ops::rotate_keys(store.as_ref(), &master, &tenant, SystemClock.now()).await?;
             println!("new signing keys for {tenant}: {}", kids.join(", "));
-            println!("running servers pick them up within a minute; old keys stay published until their tokens expire");
+            println!(
+                "running servers pick them up within a minute; old keys stay published until their tokens expire"
+            );
             Ok(())
         }
         Command::Webauthn(_) => Ok(()),
@@ -241,12 +271,13 @@ async fn run(command: Command) -> Result<(), ServerError> {
 
 async fn serve(config_file: Option<PathBuf>) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
+    let shutdown = app::shutdown_signal();
     let config = Config::load(config_file.as_deref())?;
     init_tracing(&config.log_level);
     let app = Application::build(&config).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, public_url = config.public_url.as_str(), ready_ms = started.elapsed().as_millis() as u64, "listening");
-    app.run_until_stopped(app::shutdown_signal()).await
+    app.run_until_stopped(shutdown).await
 }
 
 async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
@@ -257,7 +288,12 @@ async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), Ser
         }
         (None, Some(dir)) => {
             let dir = DataDir::open(dir)?;
-            (StoreConfig::Sqlite { path: dir.database() }, dir.master_key()?)
+            (
+                StoreConfig::Sqlite {
+                    path: dir.database(),
+                },
+                dir.master_key()?,
+            )
         }
         (None, None) => {
             let config = Config::load(None)?;
@@ -265,14 +301,19 @@ async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), Ser
         }
     };
     let store = app::open_store(&store_config).await?;
-    let master = MasterKey::from_bytes(&key)
-        .map_err(|e| ServerError::Invalid { key: "keys.master_key", message: e.to_string() })?;
+    let master = MasterKey::from_bytes(&key).map_err(|e| ServerError::Invalid {
+        key: "keys.master_key",
+        message: e.to_string(),
+    })?;
     Ok((store, master))
 }
 
 fn parse_tenant(id: &str) -> Result<TenantId, ServerError> {
     TenantId::parse(id).map_err(|e| {
-        ServerError::Operation(tessera_http::AppError::InvalidArgument { name: "tenant", message: e.to_string() })
+        ServerError::Operation(tessera_http::AppError::InvalidArgument {
+            name: "tenant",
+            message: e.to_string(),
+        })
     })
 }
 
@@ -280,5 +321,8 @@ fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }

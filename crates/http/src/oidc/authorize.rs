@@ -19,14 +19,16 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tessera_core::TenantId;
 use tessera_oidc::authorize::{
-    AuthorizationResponse, AuthorizeContext, LoginDecision, PromptValue, SessionFacts, ValidatedAuthorization,
-    authorization_response, decide_login, error_response, requested_client_id, validate_authorization,
+    AuthorizationResponse, AuthorizeContext, LoginDecision, PromptValue, SessionFacts,
+    ValidatedAuthorization, authorization_response, decide_login, error_response,
+    requested_client_id, validate_authorization,
 };
 use tessera_oidc::error::{AuthorizeError, OidcError};
+use tessera_oidc::token::{AuthorizationGrant, generate_token};
 use tessera_store::{AuthCode, Session};
 use time::OffsetDateTime;
 
-use super::{Grant, client_config, tenant_id};
+use super::{authentication_facts, client_config, tenant_id};
 use crate::error::AppError;
 use crate::ops::{random_token, sha256};
 use crate::session;
@@ -55,7 +57,8 @@ pub struct PendingAuthorization {
 impl PendingAuthorization {
     /// Decodes a stored ceremony payload.
     pub fn decode(payload: &[u8]) -> Result<Self, AppError> {
-        serde_json::from_slice(payload).map_err(|e| AppError::StoreCorrupt(format!("authz ceremony: {e}")))
+        serde_json::from_slice(payload)
+            .map_err(|e| AppError::StoreCorrupt(format!("authz ceremony: {e}")))
     }
 
     /// The `login_hint`, if the client sent one.
@@ -89,8 +92,9 @@ pub async fn authorize_get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
     authorize(&state, &tenant_id(&tenant)?, &pairs, &headers).await
 }
 
@@ -123,26 +127,40 @@ async fn authorize(
         Err(e) => return answer_error(&e, &runtime.issuer),
     };
     let Some(client) = state.store.get_client(tenant, &client_id).await? else {
-        return answer_error(&AuthorizeError::no_redirect(&OidcError::UnknownClient), &runtime.issuer);
+        return answer_error(
+            &AuthorizeError::no_redirect(&OidcError::UnknownClient),
+            &runtime.issuer,
+        );
     };
     let config = client_config(&client)?;
-    let ctx = AuthorizeContext { issuer: &runtime.issuer, keys: runtime.keys.verifying_keys() };
+    let ctx = AuthorizeContext {
+        issuer: &runtime.issuer,
+        keys: runtime.keys.verifying_keys(),
+    };
     let request = match validate_authorization(pairs, &config, &ctx) {
         Ok(request) => request,
         Err(e) => return answer_error(&e, &runtime.issuer),
     };
     let now = state.clock.now();
     let current = session::current(state, tenant, headers).await?;
-    let facts = current.as_ref().map(|s| SessionFacts { user: s.user_id.clone(), auth_time: s.auth_time });
+    let facts = current.as_ref().map(|s| SessionFacts {
+        user: s.user_id.clone(),
+        auth_time: s.auth_time,
+    });
     match decide_login(&request, facts.as_ref(), now) {
         LoginDecision::UseSession => match current {
             Some(session) => issue(state, tenant, &runtime.issuer, &request, &session).await,
-            None => Err(AppError::Internal("decide_login used a session that is absent".into())),
+            None => Err(AppError::Internal(
+                "decide_login used a session that is absent".into(),
+            )),
         },
         LoginDecision::Error(e) => answer_error(&e, &runtime.issuer),
         LoginDecision::MustAuthenticate => {
-            let pending =
-                PendingAuthorization { request, client_name: client.display_name, created_at: now.unix_timestamp() };
+            let pending = PendingAuthorization {
+                request,
+                client_name: client.display_name,
+                created_at: now.unix_timestamp(),
+            };
             send_to_sign_in(state, tenant, &pending, now).await
         }
     }
@@ -155,8 +173,12 @@ async fn send_to_sign_in(
     now: OffsetDateTime,
 ) -> Result<Response, AppError> {
     let id = random_token(24)?;
-    let payload = serde_json::to_vec(pending).map_err(|e| AppError::Internal(format!("authz ceremony: {e}")))?;
-    state.store.put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL).await?;
+    let payload = serde_json::to_vec(pending)
+        .map_err(|e| AppError::Internal(format!("authz ceremony: {e}")))?;
+    state
+        .store
+        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL)
+        .await?;
     see_other(&format!("/{tenant}/login?authz={id}"))
 }
 
@@ -177,13 +199,22 @@ pub async fn resume(
     let tenant = tenant_id(&tenant)?;
     let runtime = state.tenant(&tenant).await?;
     let now = state.clock.now();
-    let Some(payload) = state.store.take_ceremony(&tenant, &query.authz, AUTHZ_CEREMONY, now).await? else {
+    let Some(payload) = state
+        .store
+        .take_ceremony(&tenant, &query.authz, AUTHZ_CEREMONY, now)
+        .await?
+    else {
         return Err(AppError::CeremonyExpired);
     };
     let pending = PendingAuthorization::decode(&payload)?;
     let request = &pending.request;
     let refuse = |cause: OidcError| {
-        AuthorizeError::redirect(&request.redirect_uri, request.response_mode, request.state.as_deref(), &cause)
+        AuthorizeError::redirect(
+            &request.redirect_uri,
+            request.response_mode,
+            request.state.as_deref(),
+            &cause,
+        )
     };
     if query.error.is_some() {
         // The user cancelled: whatever the page said, the client hears only `access_denied`.
@@ -200,15 +231,29 @@ pub async fn resume(
         // Not signed in (cookie lost or expired): back to the sign-in page with a fresh ceremony.
         return send_to_sign_in(&state, &tenant, &pending, now).await;
     };
-    if pending.demands_fresh_authentication() && session.auth_time.unix_timestamp() < pending.created_at {
+    if pending.demands_fresh_authentication()
+        && session.auth_time.unix_timestamp() < pending.created_at
+    {
         return send_to_sign_in(&state, &tenant, &pending, now).await;
     }
-    if request.id_token_hint_sub.as_deref().is_some_and(|sub| sub != session.user_id.as_str()) {
+    if request
+        .id_token_hint_sub
+        .as_deref()
+        .is_some_and(|sub| sub != session.user_id.as_str())
+    {
         return answer_error(&refuse(OidcError::LoginRequired), &runtime.issuer);
     }
     // The client may have been deleted while the user signed in.
-    if state.store.get_client(&tenant, &request.client_id).await?.is_none() {
-        return answer_error(&AuthorizeError::no_redirect(&OidcError::UnknownClient), &runtime.issuer);
+    if state
+        .store
+        .get_client(&tenant, &request.client_id)
+        .await?
+        .is_none()
+    {
+        return answer_error(
+            &AuthorizeError::no_redirect(&OidcError::UnknownClient),
+            &runtime.issuer,
+        );
     }
     issue(&state, &tenant, &runtime.issuer, request, &session).await
 }
@@ -222,36 +267,36 @@ async fn issue(
     session: &Session,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
-    let code = random_token(32)?;
-    let grant = Grant {
-        user_id: session.user_id.clone(),
-        scopes: request.scopes.clone(),
-        nonce: request.nonce.clone(),
-        code_challenge: request.code_challenge.clone(),
-        redirect_uri: request.redirect_uri.clone(),
-        auth_time: session.auth_time.unix_timestamp(),
-        amr: session.amr.clone(),
-        acr: session.acr.clone(),
-    };
-    let ttl = time::Duration::try_from(state.security.code_ttl).unwrap_or(time::Duration::MINUTE);
+    let code = generate_token().map_err(|e| AppError::Internal(format!("code generation: {e}")))?;
+    let grant = AuthorizationGrant::new(
+        request,
+        session.user_id.clone(),
+        session.auth_time,
+        authentication_facts(session),
+        None,
+        now,
+    );
     let record = AuthCode {
         code_hash: sha256(code.as_bytes()),
         tenant: tenant.clone(),
         client_id: request.client_id.clone(),
         grant_id: random_token(18)?,
-        payload: serde_json::to_vec(&grant).map_err(|e| AppError::Internal(format!("grant: {e}")))?,
-        expires_at: now + ttl,
+        payload: serde_json::to_vec(&grant)
+            .map_err(|e| AppError::Internal(format!("grant: {e}")))?,
+        expires_at: grant.expires_at,
     };
     state.store.put_auth_code(&record).await?;
-    let response =
-        authorization_response(request, issuer, &code).map_err(|e| AppError::Internal(format!("response: {e}")))?;
+    let response = authorization_response(request, issuer, &code)
+        .map_err(|e| AppError::Internal(format!("response: {e}")))?;
     Ok(deliver(response))
 }
 
 /// Answers an authorization error: redirected to the client when allowed, otherwise an error page.
 fn answer_error(error: &AuthorizeError, issuer: &str) -> Result<Response, AppError> {
     match error_response(error, issuer) {
-        None => Err(AppError::AuthorizeNoRedirect(error.description().to_owned())),
+        None => Err(AppError::AuthorizeNoRedirect(
+            error.description().to_owned(),
+        )),
         Some(Ok(response)) => Ok(deliver(response)),
         Some(Err(e)) => Err(AppError::AuthorizeNoRedirect(e.description())),
     }
@@ -261,30 +306,45 @@ fn deliver(response: AuthorizationResponse) -> Response {
     let mut response = match response {
         AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
             Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-            Err(_) => AppError::AuthorizeNoRedirect("the redirect URI cannot be used".into()).into_response(),
+            Err(_) => AppError::AuthorizeNoRedirect("the redirect URI cannot be used".into())
+                .into_response(),
         },
-        AuthorizationResponse::FormPost { html, content_security_policy } => {
+        AuthorizationResponse::FormPost {
+            html,
+            content_security_policy,
+        } => {
             let mut response = (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
                 html,
             )
                 .into_response();
             if let Ok(csp) = HeaderValue::from_str(&content_security_policy) {
-                response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, csp);
             }
             response
         }
     };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 fn see_other(location: &str) -> Result<Response, AppError> {
-    let value = HeaderValue::from_str(location).map_err(|_| AppError::BadRequest("unusable redirect".into()))?;
+    let value = HeaderValue::from_str(location)
+        .map_err(|_| AppError::BadRequest("unusable redirect".into()))?;
     Ok((
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, value), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        [
+            (header::LOCATION, value),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
     )
         .into_response())
 }

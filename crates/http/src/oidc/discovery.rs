@@ -9,13 +9,22 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Serves the discovery document from the tenant cache (no store access while the entry is fresh).
-pub async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Result<Response, AppError> {
+pub async fn discovery(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, AppError> {
     let tenant = tenant_id(&tenant)?;
     let runtime = state.tenant(&tenant).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (header::CACHE_CONTROL, HeaderValue::from_static(super::PUBLIC_CACHE)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(super::PUBLIC_CACHE),
+            ),
         ],
         runtime.discovery.clone(),
     )

@@ -31,21 +31,39 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE]);
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ]);
     let open = Router::new()
-        .route("/{tenant}/oidc/.well-known/openid-configuration", get(discovery::discovery))
+        .route(
+            "/{tenant}/oidc/.well-known/openid-configuration",
+            get(discovery::discovery),
+        )
         .route("/{tenant}/oidc/jwks", get(jwks::jwks))
-        .route("/{tenant}/oidc/userinfo", get(userinfo::userinfo_get).post(userinfo::userinfo_post))
+        .route(
+            "/{tenant}/oidc/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
         .merge(
             Router::new()
                 .route("/{tenant}/oidc/token", axum::routing::post(token::token))
-                .layer(crate::security::per_ip_rate_limit(state, state.security.token_rate)),
+                .layer(crate::security::per_ip_rate_limit(
+                    state,
+                    state.security.token_rate,
+                )),
         )
         .layer(cors);
     Router::new()
-        .route("/{tenant}/oidc/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(
+            "/{tenant}/oidc/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
         .route("/{tenant}/oidc/authorize/resume", get(authorize::resume))
-        .route("/{tenant}/oidc/logout", get(logout::logout_get).post(logout::logout_post))
+        .route(
+            "/{tenant}/oidc/logout",
+            get(logout::logout_get).post(logout::logout_post),
+        )
         .merge(open)
 }
 
@@ -57,41 +75,15 @@ pub(crate) fn tenant_id(raw: &str) -> Result<tessera_core::TenantId, crate::erro
     tessera_core::TenantId::parse(raw).map_err(|_| crate::error::AppError::UnknownTenant)
 }
 
-/// What an authorization code (and the tokens issued from it) stands for, stored as the code's and the tokens'
-/// opaque payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Grant {
-    /// The signed-in user.
-    pub user_id: tessera_core::UserId,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// The authorization request's nonce.
-    pub nonce: Option<String>,
-    /// The PKCE S256 challenge, if one was sent.
-    pub code_challenge: Option<String>,
-    /// The redirect URI of the authorization request (the token request must repeat it).
-    pub redirect_uri: String,
-    /// When the user authenticated (Unix seconds).
-    pub auth_time: i64,
-    /// How the user authenticated (RFC 8176), from the session.
-    pub amr: Vec<String>,
-    /// The authentication context class, from the session.
-    pub acr: String,
-}
-
-impl Grant {
-    /// Decodes a stored grant.
-    pub fn decode(payload: &[u8]) -> Result<Self, crate::error::AppError> {
-        serde_json::from_slice(payload).map_err(|e| crate::error::AppError::StoreCorrupt(format!("grant: {e}")))
-    }
-
-    /// The authentication facts the ID token's `amr` and `acr` are derived from.
-    pub fn authentication(&self) -> tessera_oidc::id_token::AuthenticationFacts {
-        tessera_oidc::id_token::AuthenticationFacts {
-            user_verified: self.amr.iter().any(|m| m == "mfa"),
-            backup_eligible: self.amr.iter().any(|m| m == "swk"),
-            attestation_trusted: self.acr == tessera_oidc::id_token::ACR_PHISHING_RESISTANT_HARDWARE,
-        }
+/// The authentication facts (for the ID token's `amr` and `acr`) of a browser session, from the `amr` and `acr` the
+/// pages recorded when the session started.
+pub(crate) fn authentication_facts(
+    session: &tessera_store::Session,
+) -> tessera_oidc::id_token::AuthenticationFacts {
+    tessera_oidc::id_token::AuthenticationFacts {
+        user_verified: session.amr.iter().any(|m| m == "mfa"),
+        backup_eligible: session.amr.iter().any(|m| m == "swk"),
+        attestation_trusted: session.acr == tessera_oidc::id_token::ACR_PHISHING_RESISTANT_HARDWARE,
     }
 }
 
@@ -100,17 +92,29 @@ pub(crate) fn client_config(
     client: &tessera_store::Client,
 ) -> Result<tessera_oidc::client::ClientConfig, crate::error::AppError> {
     use tessera_oidc::client::{ClientAuthConfig, ClientConfig, SecretHash};
-    let corrupt = |what: &str| crate::error::AppError::StoreCorrupt(format!("client {}: {what}", client.client_id));
+    let corrupt = |what: &str| {
+        crate::error::AppError::StoreCorrupt(format!("client {}: {what}", client.client_id))
+    };
     let auth = match client.token_endpoint_auth_method.as_str() {
         "none" => ClientAuthConfig::None,
         "private_key_jwt" => {
-            let jwks = client.jwks.clone().ok_or_else(|| corrupt("private_key_jwt without jwks"))?;
-            ClientAuthConfig::PrivateKeyJwt { jwks: serde_json::from_value(jwks).map_err(|_| corrupt("bad jwks"))? }
+            let jwks = client
+                .jwks
+                .clone()
+                .ok_or_else(|| corrupt("private_key_jwt without jwks"))?;
+            ClientAuthConfig::PrivateKeyJwt {
+                jwks: serde_json::from_value(jwks).map_err(|_| corrupt("bad jwks"))?,
+            }
         }
         _ => {
-            let hash = client.secret_hash.as_deref().ok_or_else(|| corrupt("no secret hash"))?;
+            let hash = client
+                .secret_hash
+                .as_deref()
+                .ok_or_else(|| corrupt("no secret hash"))?;
             let bytes: [u8; 32] = hash.try_into().map_err(|_| corrupt("secret hash length"))?;
-            ClientAuthConfig::ClientSecret { secret_hash: SecretHash::from_bytes(bytes) }
+            ClientAuthConfig::ClientSecret {
+                secret_hash: SecretHash::from_bytes(bytes),
+            }
         }
     };
     let id_token_alg = tessera_oidc::keys::SigningAlg::parse(&client.id_token_signed_response_alg)
@@ -123,4 +127,16 @@ pub(crate) fn client_config(
         allowed_scopes: client.allowed_scopes.clone(),
         id_token_alg,
     })
+}
+
+/// The `tessera_oidc` view of a stored user.
+pub(crate) fn user_profile(user: &tessera_store::User) -> tessera_oidc::id_token::UserProfile {
+    tessera_oidc::id_token::UserProfile {
+        sub: user.id.clone(),
+        username: user.username.clone(),
+        name: Some(user.display_name.clone()).filter(|n| !n.is_empty()),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        updated_at: None,
+    }
 }

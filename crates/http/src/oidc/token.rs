@@ -1,0 +1,411 @@
+//! `POST /{tenant}/oidc/token` (RFC 6749 §3.2, OIDC Core §3.1.3): the `authorization_code` and `refresh_token`
+//! grants, with client authentication by `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
+//!
+//! The rules are `tessera_oidc::token`'s; this module does the storage around them. Codes are consumed atomically;
+//! a second redemption gets `invalid_grant` and revokes what the first one issued (RFC 6749 §4.1.2). Refresh tokens
+//! rotate on every use; a reused one revokes its whole family (RFC 9700 §4.14.2). Access tokens are opaque random
+//! values stored hashed, so they can be revoked. Responses carry `Cache-Control: no-store` and `Pragma: no-cache`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tessera_core::TenantId;
+use tessera_oidc::error::{ErrorCode, OidcError};
+use tessera_oidc::id_token::{IdTokenInput, mint_id_token};
+use tessera_oidc::keys::SigningAlg;
+use tessera_oidc::token::{
+    AuthenticatedClient, AuthorizationGrant, ClientAuthContext, Grant, Issuance, RefreshGrant,
+    TokenResponse, authenticate_client, generate_token, parse_token_request, redeem_code,
+    redeem_refresh,
+};
+use tessera_store::{
+    AccessToken, Client, CodeRedemption, RefreshRotation, RefreshToken, StoreError,
+};
+use time::OffsetDateTime;
+
+use super::{client_config, tenant_id, user_profile};
+use crate::error::AppError;
+use crate::ops::sha256;
+use crate::state::{AppState, TenantRuntime};
+
+/// The ceremony kind under which a refresh-token family's [`RefreshGrant`] is kept, keyed `grant:{grant_id}`.
+pub const REFRESH_GRANT_RECORD: &str = "refresh_grant";
+
+/// The ceremony kind that remembers a `private_key_jwt` assertion's `jti` until it expires.
+pub const ASSERTION_JTI_RECORD: &str = "assertion_jti";
+
+/// An OAuth error from a failed rule, as the token endpoint reports it (`invalid_client` is a 401).
+pub(crate) fn refuse(error: &OidcError) -> AppError {
+    let code = error.code();
+    let status = if code == ErrorCode::InvalidClient {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    AppError::OAuth {
+        status,
+        code: code.as_str(),
+        description: error.description(),
+    }
+}
+
+/// `POST /{tenant}/oidc/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let tenant = tenant_id(&tenant)?;
+    let runtime = state.tenant(&tenant).await?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(AppError::oauth(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next().and_then(|v| v.to_str().ok());
+    if authorizations.next().is_some() {
+        return Err(refuse(&OidcError::MultipleClientAuthentications));
+    }
+    let request = parse_token_request(&pairs, authorization).map_err(|e| refuse(&e))?;
+    let Some(client) = state
+        .store
+        .get_client(&tenant, request.credentials.client_id())
+        .await?
+    else {
+        return Err(refuse(&OidcError::ClientNotFound));
+    };
+    let config = client_config(&client)?;
+    let token_endpoint = format!("{}/token", runtime.issuer);
+    let now = state.clock.now();
+    let ctx = ClientAuthContext {
+        issuer: &runtime.issuer,
+        token_endpoint: &token_endpoint,
+        now,
+    };
+    let authenticated =
+        authenticate_client(&request.credentials, &config, &ctx).map_err(|e| refuse(&e))?;
+    if let Some(guard) = &authenticated.replay_guard {
+        // RFC 7523 §3 item 7: a client assertion is used once; its jti is remembered until it expires.
+        let id = format!("jti:{}:{}", client.client_id, guard.jti);
+        match state
+            .store
+            .put_ceremony(
+                &tenant,
+                &id,
+                ASSERTION_JTI_RECORD,
+                Vec::new(),
+                guard.expires_at,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(refuse(&OidcError::InvalidClientAssertion)),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let body = match &request.grant {
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let redemption = state
+                .store
+                .consume_auth_code(&tenant, &sha256(code.expose().as_bytes()), now)
+                .await?;
+            let record = match redemption {
+                CodeRedemption::Redeemed(record) => record,
+                CodeRedemption::AlreadyRedeemed { grant_id } => {
+                    // RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
+                    tracing::warn!(tenant = %tenant, "authorization code reused; revoking its grant");
+                    state.store.revoke_grant(&tenant, &grant_id).await?;
+                    return Err(refuse(&OidcError::CodeExpired));
+                }
+                _ => return Err(refuse(&OidcError::CodeExpired)),
+            };
+            let grant: AuthorizationGrant = serde_json::from_slice(&record.payload)
+                .map_err(|e| AppError::StoreCorrupt(format!("authorization grant: {e}")))?;
+            let issuance = match redeem_code(
+                &grant,
+                &authenticated,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+                now,
+            ) {
+                Ok(issuance) => issuance,
+                Err(e) => {
+                    // The code is spent either way; nothing was issued from it, but make sure nothing will be.
+                    state.store.revoke_grant(&tenant, &record.grant_id).await?;
+                    return Err(refuse(&e));
+                }
+            };
+            let refresh = if issuance.wants_refresh_token() {
+                Some(
+                    start_refresh_family(
+                        &state,
+                        &tenant,
+                        &client,
+                        &record.grant_id,
+                        &issuance,
+                        now,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            mint(
+                &state,
+                &tenant,
+                &runtime,
+                &client,
+                &record.grant_id,
+                &issuance,
+                refresh,
+                now,
+            )
+            .await?
+        }
+        Grant::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            refresh_grant(
+                &state,
+                &tenant,
+                &runtime,
+                &client,
+                &authenticated,
+                refresh_token.expose(),
+                scope,
+                now,
+            )
+            .await?
+        }
+    };
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+fn grant_record_id(grant_id: &str) -> String {
+    format!("grant:{grant_id}")
+}
+
+/// Stores the family's [`RefreshGrant`] and its first refresh token; returns the token.
+///
+/// Refresh tokens are `{grant_id}.{random}`, so a later refresh finds its family's grant before rotating.
+async fn start_refresh_family(
+    state: &AppState,
+    tenant: &TenantId,
+    client: &Client,
+    grant_id: &str,
+    issuance: &Issuance,
+    now: OffsetDateTime,
+) -> Result<String, AppError> {
+    let lifetime = duration(state.security.refresh_token_ttl);
+    let family = RefreshGrant::new(issuance, now, lifetime);
+    let payload = serde_json::to_vec(&family)
+        .map_err(|e| AppError::Internal(format!("refresh grant: {e}")))?;
+    state
+        .store
+        .put_ceremony(
+            tenant,
+            &grant_record_id(grant_id),
+            REFRESH_GRANT_RECORD,
+            payload.clone(),
+            family.expires_at,
+        )
+        .await?;
+    let value = format!("{grant_id}.{}", new_token()?);
+    state
+        .store
+        .put_refresh_token(&RefreshToken {
+            token_hash: sha256(value.as_bytes()),
+            tenant: tenant.clone(),
+            client_id: client.client_id.clone(),
+            grant_id: grant_id.to_owned(),
+            user_id: issuance.user.clone(),
+            scope: issuance.scope_string(),
+            payload,
+            expires_at: family.expires_at,
+        })
+        .await
+        .map_err(revoked_meanwhile)?;
+    Ok(value)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn refresh_grant(
+    state: &AppState,
+    tenant: &TenantId,
+    runtime: &TenantRuntime,
+    client: &Client,
+    authenticated: &AuthenticatedClient,
+    presented: &str,
+    scope: &Option<Vec<String>>,
+    now: OffsetDateTime,
+) -> Result<serde_json::Value, AppError> {
+    let Some((grant_id, _)) = presented.split_once('.') else {
+        return Err(refuse(&OidcError::RefreshTokenExpired));
+    };
+    let Some(payload) = state
+        .store
+        .peek_ceremony(
+            tenant,
+            &grant_record_id(grant_id),
+            REFRESH_GRANT_RECORD,
+            now,
+        )
+        .await?
+    else {
+        return Err(refuse(&OidcError::RefreshTokenExpired));
+    };
+    let family: RefreshGrant = serde_json::from_slice(&payload)
+        .map_err(|e| AppError::StoreCorrupt(format!("refresh grant: {e}")))?;
+    // RFC 9700 §4.14.2: bound to the client; a refresh may narrow the scope, never widen it.
+    let issuance =
+        redeem_refresh(&family, authenticated, scope.as_deref(), now).map_err(|e| refuse(&e))?;
+    let value = format!("{grant_id}.{}", new_token()?);
+    let successor = RefreshToken {
+        token_hash: sha256(value.as_bytes()),
+        tenant: tenant.clone(),
+        client_id: client.client_id.clone(),
+        grant_id: grant_id.to_owned(),
+        user_id: family.user.clone(),
+        scope: family.scopes.join(" "),
+        payload,
+        expires_at: family.expires_at,
+    };
+    match state
+        .store
+        .rotate_refresh_token(tenant, &sha256(presented.as_bytes()), &successor, now)
+        .await?
+    {
+        RefreshRotation::Rotated(old)
+            if old.client_id == client.client_id && old.grant_id == grant_id => {}
+        RefreshRotation::Rotated(old) => {
+            state.store.revoke_grant(tenant, &old.grant_id).await?;
+            state.store.revoke_grant(tenant, grant_id).await?;
+            return Err(refuse(&OidcError::RefreshClientMismatch));
+        }
+        RefreshRotation::Reused { grant_id } => {
+            // RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
+            tracing::warn!(tenant = %tenant, "refresh token reused; revoking its grant");
+            state.store.revoke_grant(tenant, &grant_id).await?;
+            return Err(refuse(&OidcError::RefreshTokenExpired));
+        }
+        _ => return Err(refuse(&OidcError::RefreshTokenExpired)),
+    }
+    mint(
+        state,
+        tenant,
+        runtime,
+        client,
+        grant_id,
+        &issuance,
+        Some(value),
+        now,
+    )
+    .await
+}
+
+/// Mints the access token (stored hashed) and the ID token, and shapes the response body.
+#[allow(clippy::too_many_arguments)]
+async fn mint(
+    state: &AppState,
+    tenant: &TenantId,
+    runtime: &TenantRuntime,
+    client: &Client,
+    grant_id: &str,
+    issuance: &Issuance,
+    refresh_token: Option<String>,
+    now: OffsetDateTime,
+) -> Result<serde_json::Value, AppError> {
+    let Some(user) = state.store.get_user(tenant, &issuance.user).await? else {
+        // The user was deleted after the code was issued.
+        state.store.revoke_grant(tenant, grant_id).await?;
+        return Err(refuse(&OidcError::CodeExpired));
+    };
+    let lifetime = duration(state.security.access_token_ttl);
+    let access = new_token()?;
+    state
+        .store
+        .put_access_token(&AccessToken {
+            token_hash: sha256(access.as_bytes()),
+            tenant: tenant.clone(),
+            client_id: client.client_id.clone(),
+            grant_id: grant_id.to_owned(),
+            user_id: issuance.user.clone(),
+            scope: issuance.scope_string(),
+            payload: serde_json::to_vec(issuance)
+                .map_err(|e| AppError::Internal(format!("issuance: {e}")))?,
+            expires_at: now + lifetime,
+        })
+        .await
+        .map_err(revoked_meanwhile)?;
+    let id_token = if issuance.wants_id_token() {
+        let alg =
+            SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::Rs256);
+        let key = runtime.keys.signing_key(alg).ok_or_else(|| {
+            AppError::Internal(format!(
+                "tenant {tenant} has no {} signing key",
+                alg.as_str()
+            ))
+        })?;
+        let profile = user_profile(&user);
+        let input = IdTokenInput {
+            issuer: &runtime.issuer,
+            client_id: &client.client_id,
+            user: &profile,
+            scopes: &issuance.scopes,
+            claims_request: issuance.claims_request.as_ref(),
+            nonce: issuance.nonce.as_deref(),
+            auth_time: issuance.auth_time,
+            authentication: &issuance.authentication,
+            sid: issuance.sid.as_deref(),
+            access_token: Some(&access),
+            now,
+            lifetime,
+        };
+        Some(mint_id_token(key, &input).map_err(|e| AppError::Internal(format!("id token: {e}")))?)
+    } else {
+        None
+    };
+    let response = TokenResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: u64::try_from(lifetime.whole_seconds()).unwrap_or(0),
+        id_token,
+        refresh_token,
+        scope: issuance.scope_string(),
+    };
+    serde_json::to_value(response).map_err(|e| AppError::Internal(format!("token response: {e}")))
+}
+
+/// A store `Conflict` while storing a token means the grant was revoked meanwhile (a concurrent code reuse).
+fn revoked_meanwhile(error: StoreError) -> AppError {
+    match error {
+        StoreError::Conflict => refuse(&OidcError::CodeExpired),
+        other => other.into(),
+    }
+}
+
+fn new_token() -> Result<String, AppError> {
+    generate_token().map_err(|e| AppError::Internal(format!("token generation: {e}")))
+}
+
+fn duration(value: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(value).unwrap_or(time::Duration::MINUTE)
+}

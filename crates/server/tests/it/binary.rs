@@ -1,0 +1,329 @@
+//! The `tessera` binary itself: a bad configuration refuses to start naming the key, `serve` accepts connections
+//! quickly and stops on SIGTERM, the operator commands, and the demo's first and later runs.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+fn tessera() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    // Keep the caller's TESSERA__* variables out of the way.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TESSERA__") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn write_config(dir: &Path, port: u16, master_key: &str) -> std::path::PathBuf {
+    let path = dir.join("tessera.toml");
+    let db = dir.join("tessera.db");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n\
+         [store]\nkind = \"sqlite\"\npath = \"{}\"\n[keys]\nmaster_key = \"{master_key}\"\n",
+        db.display()
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_master_key_refuses_to_start_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(dir.path(), free_port(), "c2hvcnQ=");
+    let output = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keys.master_key"), "{stderr}");
+}
+
+#[test]
+fn bad_environment_value_refuses_to_start_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(dir.path(), free_port(), KEY);
+    let output = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA__STORE__KIND", "mysql")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("store.kind"), "{stderr}");
+}
+
+#[test]
+fn serve_accepts_connections_quickly_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let started = Instant::now();
+    let mut child = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let accepted = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no connection accepted within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    eprintln!(
+        "tessera serve accepted a connection {} ms after spawn",
+        accepted.as_millis()
+    );
+    // Generous for a loaded CI machine; the figure above is what to watch (target: 50 ms).
+    assert!(accepted < Duration::from_secs(2), "{accepted:?}");
+    let status = terminate(&mut child);
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+}
+
+fn run_ok(args: &[&str], dir: &Path) -> String {
+    let output = tessera()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn operator_commands_create_tenants_clients_and_rotate_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    run_ok(
+        &[
+            "idp",
+            "tenant",
+            "create",
+            "--id",
+            "shop",
+            "--rp-id",
+            "localhost",
+            "--origin",
+            "http://localhost:8080",
+        ],
+        dir.path(),
+    );
+    let list = run_ok(&["idp", "tenant", "list"], dir.path());
+    assert!(list.contains("shop"), "{list}");
+    let created = run_ok(
+        &[
+            "idp",
+            "client",
+            "create",
+            "--tenant",
+            "shop",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--id-token-alg",
+            "ES256",
+        ],
+        dir.path(),
+    );
+    assert!(
+        created.contains("client_id: ") && created.contains("client_secret: "),
+        "{created}"
+    );
+    let public = run_ok(
+        &[
+            "idp",
+            "client",
+            "create",
+            "--tenant",
+            "shop",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--public",
+        ],
+        dir.path(),
+    );
+    assert!(!public.contains("client_secret"), "{public}");
+    let rotated = run_ok(&["keys", "rotate", "--tenant", "shop"], dir.path());
+    assert!(rotated.contains("new signing keys"), "{rotated}");
+    // Refusals name what is wrong and exit non-zero.
+    let output = tessera()
+        .args([
+            "idp",
+            "client",
+            "create",
+            "--tenant",
+            "shop",
+            "--redirect-uri",
+            "http://rp.example/cb",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("redirect-uri"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) {
+    let mut command = tessera();
+    command
+        .args(["demo", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir);
+    if reset {
+        command.arg("--reset");
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // The demo prints its banner once demo.json is written.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if seen.contains("Tessera demo is running") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("the demo did not start");
+    }
+    let json = serde_json::from_slice(&std::fs::read(dir.join("demo.json")).expect("demo.json"))
+        .expect("json");
+    (child, json)
+}
+
+#[tokio::test]
+async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let (mut first, info) = start_demo(&data, port, false);
+    assert_eq!(
+        info["authenticator_url"],
+        format!("http://localhost:{port}/mytenant/oidc")
+    );
+    assert_eq!(info["authenticator_tenant"], "mytenant");
+    assert_eq!(
+        info["demo_redirect_uri"],
+        format!("http://localhost:{port}/demo/callback")
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let discovery = http
+        .get(info["discovery_url"].as_str().expect("url"))
+        .send()
+        .await
+        .expect("discovery");
+    assert_eq!(discovery.status(), 200);
+    let home = http
+        .get(format!("http://localhost:{port}/demo/"))
+        .send()
+        .await
+        .expect("demo page");
+    assert!(
+        home.text()
+            .await
+            .expect("html")
+            .contains("Sign in with passkey")
+    );
+    let login = http
+        .get(format!("http://localhost:{port}/demo/login"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 303);
+    assert!(
+        login.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.contains("code_challenge="))
+    );
+    assert!(terminate(&mut first).success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in ["demo.json", "master.key"] {
+            let mode = std::fs::metadata(data.join(file))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+    }
+    let (mut second, again) = start_demo(&data, port, false);
+    assert_eq!(
+        again["demo_client_id"], info["demo_client_id"],
+        "the client is reused"
+    );
+    assert_eq!(again["demo_client_secret"], info["demo_client_secret"]);
+    assert!(terminate(&mut second).success());
+    let (mut third, fresh) = start_demo(&data, port, true);
+    assert_ne!(
+        fresh["demo_client_id"], info["demo_client_id"],
+        "--reset starts over"
+    );
+    assert!(terminate(&mut third).success());
+}

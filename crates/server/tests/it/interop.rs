@@ -1,0 +1,286 @@
+//! Interoperability: the `openidconnect` crate (not written here) as the client performs discovery, the code flow
+//! with PKCE, and verifies our ID tokens unmodified, RS256 and ES256; then userinfo. Also on PostgreSQL when
+//! `TEST_PG_URL` is set. And the demo's built-in relying party, end to end.
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+
+use crate::helpers::{Backend, Mode, TestApp, TestClient, parse_form, read_callback};
+
+async fn openidconnect_flow(app: &TestApp, client: &TestClient, alg: CoreJwsSigningAlgorithm) {
+    let user = app.create_user("bob").await;
+    let cookie = app.sign_in(&user).await;
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(app.issuer.clone()).expect("issuer"),
+        &app.http,
+    )
+    .await
+    .expect("discovery accepted by openidconnect");
+    let oidc = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client.id.clone()),
+        client.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).expect("redirect"));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = oidc
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let response = app.get(url.as_str(), Some(&cookie)).await;
+    let callback = read_callback(response, Mode::Query).await;
+    assert_eq!(
+        callback.get("state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    let tokens = oidc
+        .exchange_code(AuthorizationCode::new(callback.get("code").expect("code")))
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&app.http)
+        .await
+        .expect("token response accepted by openidconnect");
+    let id_token = tokens.id_token().expect("id token");
+    let verifier = oidc.id_token_verifier().set_allowed_algs(vec![alg]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("ID token verified by openidconnect");
+    assert_eq!(claims.subject().as_str(), user.as_str());
+    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("bob"));
+    let signing_alg = id_token.signing_alg().expect("alg");
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        signing_alg,
+        id_token.signing_key(&verifier).expect("key"),
+    )
+    .expect("at_hash");
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+    let info: CoreUserInfoClaims = oidc
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .expect("userinfo endpoint")
+        .request_async(&app.http)
+        .await
+        .expect("userinfo accepted by openidconnect");
+    assert_eq!(info.subject(), claims.subject());
+}
+
+#[tokio::test]
+async fn openidconnect_client_verifies_rs256_id_tokens() {
+    let app = TestApp::spawn().await;
+    openidconnect_flow(
+        &app,
+        &app.basic.clone(),
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openidconnect_client_verifies_es256_id_tokens() {
+    let app = TestApp::spawn().await;
+    openidconnect_flow(
+        &app,
+        &app.es256.clone(),
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openidconnect_public_client_with_pkce() {
+    let app = TestApp::spawn().await;
+    openidconnect_flow(
+        &app,
+        &app.public.clone(),
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openidconnect_flow_on_postgres() {
+    let Some(app) = TestApp::spawn_on(Backend::Postgres).await else {
+        return;
+    };
+    openidconnect_flow(
+        &app,
+        &app.basic.clone(),
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    openidconnect_flow(
+        &app,
+        &app.es256.clone(),
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn demo_relying_party_signs_in_through_form_post() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
+    let public_url = tessera_http::PublicUrl::parse(&app.base).expect("url");
+    let info = tessera_server::demo::prepare(
+        app.state.store.as_ref(),
+        &app.state.master_key,
+        &public_url,
+        &data,
+    )
+    .await
+    .expect("demo prepared");
+    // The relying party runs beside the app, talking to it over loopback HTTP.
+    let rp = tessera_server::demo::relying_party(info.clone(), app.http.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let rp_base = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    tokio::spawn(async move { axum::serve(listener, rp).await });
+    // demo.json carries what a newcomer needs.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
+            .expect("json");
+    for key in [
+        "authenticator_url",
+        "authenticator_tenant",
+        "demo_client_id",
+        "demo_client_secret",
+        "demo_redirect_uri",
+        "discovery_url",
+    ] {
+        assert!(json[key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    // The demo tenant keys are not the test tenant's; the demo client belongs to `mytenant`.
+    let user = app.create_user("carol").await;
+    let _ = user;
+    let login = app
+        .http
+        .get(format!("{rp_base}/demo/login"))
+        .send()
+        .await
+        .expect("login");
+    if login.status() != 303 {
+        panic!("{}", login.text().await.unwrap_or_default());
+    }
+    let state_cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let authorize_url = login.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(authorize_url.starts_with(&info.authenticator_url));
+    assert!(authorize_url.contains("response_mode=form_post"));
+    assert!(authorize_url.contains("code_challenge_method=S256"));
+    assert!(authorize_url.contains("nonce="));
+    // Sign in at the demo tenant (a session as the pages would create), then authorize.
+    let demo_tenant = tessera_core::TenantId::parse("mytenant").expect("tenant");
+    let demo_user = tessera_core::UserId::parse("demo-user-1").expect("id");
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    let store = app.state.store.clone();
+    store
+        .create_user_with_credential(
+            &tessera_store::User {
+                tenant: demo_tenant.clone(),
+                id: demo_user.clone(),
+                username: "dora".into(),
+                display_name: "Dora".into(),
+                email: None,
+                email_verified: false,
+                user_handle: vec![9; 16],
+                created_at: now,
+            },
+            &tessera_store::Credential {
+                tenant: demo_tenant.clone(),
+                credential_id: vec![8; 16],
+                user_id: demo_user.clone(),
+                public_key: vec![1],
+                alg: -7,
+                sign_count: 0,
+                uv_initialized: true,
+                backup_eligible: false,
+                backup_state: false,
+                transports: vec![],
+                aaguid: [0; 16],
+                attestation_format: "none".into(),
+                nickname: "key".into(),
+                created_at: now,
+                last_used_at: None,
+            },
+        )
+        .await
+        .expect("demo user");
+    let token = "A".repeat(43);
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec();
+    store
+        .create_session(&tessera_store::Session {
+            id_hash: hash,
+            tenant: demo_tenant.clone(),
+            user_id: demo_user.clone(),
+            auth_time: now,
+            amr: vec!["hwk".into(), "user".into(), "mfa".into()],
+            acr: "phr".into(),
+            expires_at: now + time::Duration::hours(1),
+        })
+        .await
+        .expect("session");
+    let cookie = format!(
+        "{}={token}",
+        tessera_http::session::cookie_name(&demo_tenant)
+    );
+    let page = app.get(&authorize_url, Some(&cookie)).await;
+    assert_eq!(page.status(), 200);
+    let form = parse_form(&page.text().await.expect("html"));
+    assert_eq!(form.method, "post");
+    assert_eq!(form.action, info.demo_redirect_uri);
+    // The browser posts the form to the relying party's callback (same origin as the rp here).
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form.fields)
+        .finish();
+    let callback = app
+        .http
+        .post(format!("{rp_base}/demo/callback"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", state_cookie)
+        .body(body)
+        .send()
+        .await
+        .expect("callback");
+    let status = callback.status();
+    let html = callback.text().await.expect("html");
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("Signed in") && html.contains("demo-user-1"),
+        "{html}"
+    );
+    app.stop().await;
+}

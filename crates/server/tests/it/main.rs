@@ -1,0 +1,14 @@
+//! Tessera's integration tests: the real application on port 0, driven over HTTP.
+//!
+//! - `basic_op`: the OpenID "Basic OP" and "Form Post OP" plans, one test per conformance module.
+//! - `config_op`: the "Config OP" plan (discovery) and CORS.
+//! - `interop`: the `openidconnect` crate as the client (RS256, ES256, public client, PostgreSQL) and the demo RP.
+//! - `security`: headers, rate limits, PKCE downgrade, store failure, key rotation.
+//! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo.
+
+mod basic_op;
+mod binary;
+mod config_op;
+mod helpers;
+mod interop;
+mod security;
