@@ -609,6 +609,8 @@ struct KeyDescription {
     all_applications: bool,
     origin: u8,
     purpose: u8,
+    /// Put `origin` and `purpose` in `softwareEnforced` rather than `teeEnforced`.
+    in_software: bool,
 }
 
 impl KeyDescription {
@@ -619,8 +621,14 @@ impl KeyDescription {
         if self.all_applications {
             software.extend(tlv(&[0xbf, 0x84, 0x58], &[0x05, 0x00])); // [600] allApplications NULL
         }
-        let mut tee = tlv(&[0xa1], &tlv(&[0x31], &int(self.purpose))); // [1] purpose SET OF INTEGER
-        tee.extend(tlv(&[0xbf, 0x85, 0x3e], &int(self.origin))); // [702] origin INTEGER
+        let mut lists = tlv(&[0xa1], &tlv(&[0x31], &int(self.purpose))); // [1] purpose SET OF INTEGER
+        lists.extend(tlv(&[0xbf, 0x85, 0x3e], &int(self.origin))); // [702] origin INTEGER
+        let tee = if self.in_software {
+            software.extend(lists);
+            Vec::new()
+        } else {
+            lists
+        };
         let body = [
             int(3),
             enumerated(1),
@@ -684,6 +692,7 @@ fn good_description(reg: &Registration) -> KeyDescription {
         all_applications: false,
         origin: 0,
         purpose: 2,
+        in_software: false,
     }
 }
 
@@ -796,4 +805,24 @@ fn chain_containing_a_configured_intermediate_anchor_is_trusted() {
     let mut trust = AttestationTrust::new(NOW);
     trust.trust_anchors = &anchors;
     assert!(reg.verify("packed", &stmt, &trust).expect("valid").trusted);
+}
+
+#[test]
+fn android_key_generated_in_software_is_accepted_unless_tee_is_required() {
+    let (reg, key) = android_registration();
+    let description = KeyDescription {
+        in_software: true,
+        ..good_description(&reg)
+    };
+    let stmt = android_key(&reg, &key, &key, Some(&description));
+    assert!(
+        reg.verify("android-key", &stmt, &AttestationTrust::new(NOW))
+            .is_ok()
+    );
+    let mut trust = AttestationTrust::new(NOW);
+    trust.android_key_enforcement = tessera_webauthn::attestation::AndroidKeyEnforcement::TeeOnly;
+    assert_eq!(
+        rule(reg.verify("android-key", &stmt, &trust)),
+        "android-key-origin-not-generated"
+    );
 }

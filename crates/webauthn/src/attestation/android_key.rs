@@ -1,7 +1,10 @@
 //! `android-key` attestation (WebAuthn L3 §8.4) and the Android Keystore key description extension.
 
 use super::x509;
-use super::{AttestationError, Statement, Subject, TrustPath, Verified, der, parse_chain};
+use super::{
+    AndroidKeyEnforcement, AttestationError, Statement, Subject, TrustPath, Verified, der,
+    parse_chain,
+};
 
 /// The Android key attestation extension, 1.3.6.1.4.1.11129.2.1.17.
 const OID_KEY_DESCRIPTION: &str = "1.3.6.1.4.1.11129.2.1.17";
@@ -18,6 +21,7 @@ const ORIGIN_GENERATED: u64 = 0;
 pub(crate) fn verify(
     stmt: &Statement<'_>,
     subject: &Subject<'_>,
+    enforcement: AndroidKeyEnforcement,
 ) -> Result<Verified, AttestationError> {
     let alg = stmt.alg()?;
     let sig = stmt.bytes("sig", "sig missing or not a byte string")?;
@@ -51,17 +55,22 @@ pub(crate) fn verify(
         return Err(AttestationError::AndroidKeyAllApplications);
     }
     // "For the following, use only the teeEnforced authorization list if the RP wants to accept only keys from a
-    // trusted execution environment, otherwise use the union of teeEnforced and softwareEnforced." Tessera uses the
-    // union, and trusts the hardware only through the chain's anchor (docs/webauthn-policy.md).
-    let origin = description.tee.origin.or(description.software.origin);
+    // trusted execution environment, otherwise use the union of teeEnforced and softwareEnforced." The union is the
+    // default; the hardware itself is vouched for by the chain's anchor (docs/webauthn-policy.md).
+    let software = match enforcement {
+        AndroidKeyEnforcement::TeeOrSoftware => Some(&description.software),
+        AndroidKeyEnforcement::TeeOnly => None,
+    };
+    let origin = description.tee.origin.or(software.and_then(|s| s.origin));
     if origin != Some(ORIGIN_GENERATED) {
         return Err(AttestationError::AndroidKeyOriginNotGenerated);
     }
+    let software_purposes = software.map(|s| s.purposes.as_slice()).unwrap_or_default();
     let signs = description
         .tee
         .purposes
         .iter()
-        .chain(&description.software.purposes)
+        .chain(software_purposes)
         .any(|&p| p == PURPOSE_SIGN);
     if !signs {
         return Err(AttestationError::AndroidKeyPurposeNotSign);

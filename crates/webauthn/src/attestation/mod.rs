@@ -427,6 +427,16 @@ pub enum SafetyNetCtsProfile {
     InsecureIgnore,
 }
 
+/// Where android-key's `origin` and `purpose` may come from (WebAuthn L3 §8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AndroidKeyEnforcement {
+    /// The union of `teeEnforced` and `softwareEnforced` (the specification's default).
+    #[default]
+    TeeOrSoftware,
+    /// `teeEnforced` only: accept only keys held by a trusted execution environment or secure element.
+    TeeOnly,
+}
+
 /// What the relying party trusts, and the time at which certificates are judged.
 #[derive(Debug, Clone)]
 pub struct AttestationTrust<'a> {
@@ -442,6 +452,8 @@ pub struct AttestationTrust<'a> {
     pub tpm_test_manufacturer: TpmTestManufacturer,
     /// The SafetyNet CTS profile policy.
     pub safetynet_cts: SafetyNetCtsProfile,
+    /// Which Android key authorization lists may show that the key was generated for signing.
+    pub android_key_enforcement: AndroidKeyEnforcement,
 }
 
 impl AttestationTrust<'static> {
@@ -455,6 +467,7 @@ impl AttestationTrust<'static> {
             requirement: AttestationRequirement::default(),
             tpm_test_manufacturer: TpmTestManufacturer::default(),
             safetynet_cts: SafetyNetCtsProfile::default(),
+            android_key_enforcement: AndroidKeyEnforcement::default(),
         }
     }
 }
@@ -635,7 +648,9 @@ pub fn verify_attested(
             AttestationFormat::Packed => packed::verify(&stmt, &subject)?,
             AttestationFormat::FidoU2f => fido_u2f::verify(&stmt, &subject)?,
             AttestationFormat::Tpm => tpm::verify(&stmt, &subject, trust)?,
-            AttestationFormat::AndroidKey => android_key::verify(&stmt, &subject)?,
+            AttestationFormat::AndroidKey => {
+                android_key::verify(&stmt, &subject, trust.android_key_enforcement)?
+            }
             AttestationFormat::AndroidSafetyNet => {
                 android_safetynet::verify(&stmt, &subject, trust)?
             }
