@@ -7,10 +7,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_testkit::{
-    Attestation, Credential, KeyAlg, MaliciousAuthenticator, Overrides, SignCounter, b64url,
+    Attestation, AttestationCert, Credential, KeyAlg, MaliciousAuthenticator, Overrides,
+    SignCounter, TempSqlite, TestCa, b64url,
 };
 
 const RP_ID: &str = "example.com";
@@ -385,6 +387,106 @@ fn cose_key_alg_must_match_the_key() {
         ..Overrides::default()
     });
     assert_eq!(answer.code, 1, "{}", answer.json);
+}
+
+// ---- attestation trust: our own CA --------------------------------------------------------------------------------
+
+/// A registration with a `packed` basic (or `fido-u2f`) attestation from a fresh CA, and the CA root in a PEM file.
+fn attested_registration(
+    attestation: fn(Arc<AttestationCert>) -> Attestation,
+    cert_aaguid: Option<[u8; 16]>,
+    authenticator_aaguid: [u8; 16],
+) -> (String, TempSqlite, PathBuf) {
+    let ca = TestCa::new("Tessera CLI Test Root").unwrap();
+    let cert = Arc::new(ca.attestation_cert(cert_aaguid).unwrap());
+    let mut authenticator = MaliciousAuthenticator::new().with_attestation(attestation(cert));
+    authenticator.aaguid = authenticator_aaguid;
+    let (response, _) = register_with(&authenticator);
+    let dir = TempSqlite::new().unwrap();
+    let root = dir.path().with_file_name("root.pem");
+    std::fs::write(&root, ca.root_pem()).unwrap();
+    (response, dir, root)
+}
+
+const AAGUID: [u8; 16] = [0x11; 16];
+
+#[test]
+fn basic_attestation_reaching_a_trust_anchor_is_trusted() {
+    let (response, _dir, root) =
+        attested_registration(Attestation::PackedBasic, Some(AAGUID), AAGUID);
+    let anchors = format!("--trust-anchors={}", root.display());
+    let answer = verify_registration(&response, &[&anchors, "--require-trusted-attestation"]);
+    assert_eq!(answer.code, 0, "{}", answer.json);
+    assert_eq!(answer.json["attestation_format"], "packed");
+    assert_eq!(answer.json["trust_path"], "basic");
+    assert_eq!(answer.json["attestation_trusted"], true);
+    assert_eq!(
+        answer.json["aaguid"],
+        "11111111-1111-1111-1111-111111111111"
+    );
+    assert_eq!(
+        answer.json["certificate_chain"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn basic_attestation_without_its_anchor_is_untrusted() {
+    let (response, _dir, _root) =
+        attested_registration(Attestation::PackedBasic, Some(AAGUID), AAGUID);
+    let answer = verify_registration(&response, &[]);
+    assert_eq!(
+        answer.code, 0,
+        "accepted but reported untrusted: {}",
+        answer.json
+    );
+    assert_eq!(answer.json["attestation_trusted"], false);
+    let answer = verify_registration(&response, &["--require-trusted-attestation"]);
+    assert_eq!(answer.code, 1, "{}", answer.json);
+    // Another CA's root does not anchor it either.
+    let (_, _other_dir, other_root) =
+        attested_registration(Attestation::PackedBasic, None, [0; 16]);
+    let anchors = format!("--trust-anchors={}", other_root.display());
+    let answer = verify_registration(&response, &[&anchors, "--require-trusted-attestation"]);
+    assert_eq!(answer.code, 1, "{}", answer.json);
+}
+
+#[test]
+fn aaguid_extension_must_match_the_authenticator_data() {
+    let (response, _dir, _root) =
+        attested_registration(Attestation::PackedBasic, Some(AAGUID), [0x22; 16]);
+    assert_refused(
+        &verify_registration(&response, &[]),
+        "attestation-aaguid-extension-mismatch",
+    );
+}
+
+#[test]
+fn fido_u2f_attestation_verifies_with_its_anchor() {
+    let (response, _dir, root) = attested_registration(Attestation::FidoU2f, None, [0; 16]);
+    let anchors = format!("--trust-anchors={}", root.display());
+    let answer = verify_registration(&response, &[&anchors, "--require-trusted-attestation"]);
+    assert_eq!(answer.code, 0, "{}", answer.json);
+    assert_eq!(answer.json["attestation_format"], "fido-u2f");
+    assert_eq!(answer.json["trust_path"], "basic");
+    assert_eq!(answer.json["attestation_trusted"], true);
+}
+
+#[test]
+fn fido_u2f_attestation_signature_must_verify() {
+    let ca = TestCa::new("Tessera CLI Test Root").unwrap();
+    let cert = Arc::new(ca.attestation_cert(None).unwrap());
+    let authenticator = MaliciousAuthenticator::new()
+        .with_attestation(Attestation::FidoU2f(cert))
+        .with_overrides(Overrides {
+            corrupt_signature: true,
+            ..Overrides::default()
+        });
+    let (response, _) = register_with(&authenticator);
+    assert_refused(
+        &verify_registration(&response, &[]),
+        "attestation-signature-invalid",
+    );
 }
 
 // ---- exit 1: one refusal per rule (authentication, WebAuthn L3 §7.2) ------------------------------------------------

@@ -30,6 +30,9 @@ pub enum TestkitError {
     /// CBOR encoding failed.
     #[error("CBOR encoding failed: {0}")]
     Cbor(String),
+    /// A test certificate could not be made.
+    #[error("test certificate: {0}")]
+    Certificate(String),
     /// The 1Password software authenticator refused the ceremony.
     #[error("software authenticator refused the ceremony: {0}")]
     SoftAuthenticator(String),

@@ -179,6 +179,14 @@ impl SigningKey {
         Value::Map(entries)
     }
 
+    /// The uncompressed EC point (`0x04 || x || y`) of an ECDSA key; `None` for other keys.
+    pub fn uncompressed_point(&self) -> Option<Vec<u8>> {
+        match &self.inner {
+            Inner::Ecdsa(key) => Some(key.public_key().as_ref().to_vec()),
+            Inner::Ed25519(_) | Inner::Rsa(_) => None,
+        }
+    }
+
     /// The public key as COSE_Key bytes (CTAP2 canonical order), with its true `alg`.
     pub fn cose_public_key(&self) -> Result<Vec<u8>, TestkitError> {
         crate::cbor::to_vec(&self.cose_public_key_value(self.alg.cose_alg()))

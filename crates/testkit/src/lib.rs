@@ -5,6 +5,7 @@
 //!   benchmarks and integration tests.
 //! - [`soft`] — [`SoftAuthenticator`], a valid authenticator on 1Password's `passkey` crates
 //!   (discoverable credentials, ES256/EdDSA/ML-DSA).
+//! - [`ca`] — [`TestCa`], a throw-away attestation CA for `packed` basic and `fido-u2f` statements.
 //! - [`keys`] — credential key pairs (ES256, ES384, Ed25519, RS256, PS256) and their COSE encoding.
 //! - [`helpers`] — random values and throw-away SQLite files.
 //! - [`error`] — [`TestkitError`].
@@ -14,6 +15,7 @@
 //! the response in the WebAuthn JSON serialization (`RegistrationResponseJSON`,
 //! `AuthenticationResponseJSON`), ready to post to a relying party.
 
+pub mod ca;
 mod cbor;
 pub mod error;
 pub mod helpers;
@@ -22,6 +24,7 @@ pub mod malicious;
 mod options;
 pub mod soft;
 
+pub use ca::{AttestationCert, TestCa};
 pub use cbor::{b64url, b64url_decode};
 pub use error::TestkitError;
 pub use helpers::{TempSqlite, random_bytes, random_string};

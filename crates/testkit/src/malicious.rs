@@ -14,6 +14,7 @@ use ciborium::Value;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::ca::AttestationCert;
 use crate::cbor::{self, b64url};
 use crate::error::TestkitError;
 use crate::helpers::random_bytes;
@@ -37,7 +38,7 @@ pub mod flags {
 }
 
 /// The attestation statement a registration carries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum Attestation {
     /// `fmt: "none"`, empty `attStmt`.
@@ -45,6 +46,10 @@ pub enum Attestation {
     None,
     /// `fmt: "packed"` self attestation: `{alg, sig}` signed with the credential key.
     PackedSelf,
+    /// `fmt: "packed"` basic attestation: `{alg: -7, sig, x5c: [cert]}` signed with the certificate's key.
+    PackedBasic(Arc<AttestationCert>),
+    /// `fmt: "fido-u2f"`: `{sig, x5c: [cert]}` over the U2F registration data (the credential key must be ES256).
+    FidoU2f(Arc<AttestationCert>),
 }
 
 /// How the signature counter moves.
@@ -323,18 +328,52 @@ impl MaliciousAuthenticator {
         attested.extend_from_slice(&cose_key);
         let auth_data = self.auth_data(&rp_id, 0, Some(&attested));
 
-        let (fmt, att_stmt) = match self.attestation {
+        let text = |t: &str| Value::Text(t.to_owned());
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(client_data_hash.as_ref());
+        let alg_label = self.overrides.cose_alg.unwrap_or(alg.cose_alg());
+        let (fmt, att_stmt) = match &self.attestation {
             Attestation::None => ("none".to_owned(), Value::Map(Vec::new())),
             Attestation::PackedSelf => {
-                let mut signed = auth_data.clone();
-                signed.extend_from_slice(client_data_hash.as_ref());
                 let sig = self.signature(&credential.key, &signed)?;
-                let alg_label = self.overrides.cose_alg.unwrap_or(alg.cose_alg());
                 (
                     "packed".to_owned(),
                     Value::Map(vec![
-                        (Value::Text("alg".into()), Value::Integer(alg_label.into())),
-                        (Value::Text("sig".into()), Value::Bytes(sig)),
+                        (text("alg"), Value::Integer(alg_label.into())),
+                        (text("sig"), Value::Bytes(sig)),
+                    ]),
+                )
+            }
+            Attestation::PackedBasic(cert) => {
+                let sig = self.certificate_signature(cert, &signed)?;
+                (
+                    "packed".to_owned(),
+                    Value::Map(vec![
+                        (text("alg"), Value::Integer(KeyAlg::Es256.cose_alg().into())),
+                        (text("sig"), Value::Bytes(sig)),
+                        (
+                            text("x5c"),
+                            Value::Array(vec![Value::Bytes(cert.der().to_vec())]),
+                        ),
+                    ]),
+                )
+            }
+            Attestation::FidoU2f(cert) => {
+                // FIDO U2F registration data: 0x00 || rpIdHash || clientDataHash || credentialId || publicKeyU2F.
+                let mut message = vec![0x00];
+                message.extend_from_slice(auth_data.get(..32).unwrap_or_default());
+                message.extend_from_slice(client_data_hash.as_ref());
+                message.extend_from_slice(&id);
+                message.extend_from_slice(&credential.key.uncompressed_point().unwrap_or_default());
+                let sig = self.certificate_signature(cert, &message)?;
+                (
+                    "fido-u2f".to_owned(),
+                    Value::Map(vec![
+                        (text("sig"), Value::Bytes(sig)),
+                        (
+                            text("x5c"),
+                            Value::Array(vec![Value::Bytes(cert.der().to_vec())]),
+                        ),
                     ]),
                 )
             }
@@ -484,6 +523,23 @@ impl MaliciousAuthenticator {
         let mut signature = match &self.overrides.signature {
             Some(sig) => sig.clone(),
             None => key.sign(message)?,
+        };
+        if self.overrides.corrupt_signature
+            && let Some(last) = signature.last_mut()
+        {
+            *last ^= 0x01;
+        }
+        Ok(signature)
+    }
+
+    fn certificate_signature(
+        &self,
+        cert: &AttestationCert,
+        message: &[u8],
+    ) -> Result<Vec<u8>, TestkitError> {
+        let mut signature = match &self.overrides.signature {
+            Some(sig) => sig.clone(),
+            None => cert.sign(message)?,
         };
         if self.overrides.corrupt_signature
             && let Some(last) = signature.last_mut()

@@ -384,3 +384,59 @@ fn soft_authenticator_refuses_an_origin_outside_the_rp_id() {
             .is_err()
     );
 }
+
+#[test]
+fn packed_basic_attestation_is_signed_by_the_certificate_key() {
+    let ca = tessera_testkit::TestCa::new("Tessera Test Root").unwrap();
+    let cert = std::sync::Arc::new(ca.attestation_cert(Some([7; 16])).unwrap());
+    let mut authenticator =
+        MaliciousAuthenticator::new().with_attestation(Attestation::PackedBasic(cert.clone()));
+    authenticator.aaguid = [7; 16];
+    let (json, _) = authenticator
+        .register(&creation_options(&[-7]), ORIGIN)
+        .unwrap();
+    let response: Json = serde_json::from_str(&json).unwrap();
+    let (fmt, att_stmt, auth_data) = attestation_object(&response);
+    assert_eq!(fmt, "packed");
+    let map = att_stmt.as_map().unwrap();
+    let x5c = map[2].1.as_array().unwrap();
+    assert_eq!(x5c[0].as_bytes().unwrap().as_slice(), cert.der());
+    let mut message = auth_data;
+    message.extend_from_slice(
+        digest(&SHA256, &field(&response, &["response", "clientDataJSON"])).as_ref(),
+    );
+    let sig = map[1].1.as_bytes().unwrap();
+    assert!(
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, cert.public_key())
+            .verify(&message, sig)
+            .is_ok()
+    );
+    assert!(ca.root_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+}
+
+#[test]
+fn fido_u2f_attestation_signs_the_u2f_registration_data() {
+    let ca = tessera_testkit::TestCa::new("Tessera U2F Root").unwrap();
+    let cert = std::sync::Arc::new(ca.attestation_cert(None).unwrap());
+    let authenticator =
+        MaliciousAuthenticator::new().with_attestation(Attestation::FidoU2f(cert.clone()));
+    let (json, credential) = authenticator
+        .register(&creation_options(&[-7]), ORIGIN)
+        .unwrap();
+    let response: Json = serde_json::from_str(&json).unwrap();
+    let (fmt, att_stmt, auth_data) = attestation_object(&response);
+    assert_eq!(fmt, "fido-u2f");
+    let mut message = vec![0];
+    message.extend_from_slice(&auth_data[..32]);
+    message.extend_from_slice(
+        digest(&SHA256, &field(&response, &["response", "clientDataJSON"])).as_ref(),
+    );
+    message.extend_from_slice(&credential.id);
+    message.extend_from_slice(&credential.key().uncompressed_point().unwrap());
+    let sig = att_stmt.as_map().unwrap()[0].1.as_bytes().unwrap().clone();
+    assert!(
+        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, cert.public_key())
+            .verify(&message, &sig)
+            .is_ok()
+    );
+}
