@@ -195,6 +195,11 @@ pub enum WebauthnError {
         "authenticator model {0} is on the allow list, but its attestation is not trusted, so the model is unproven"
     )]
     AaguidNotAttested(String),
+    /// The tenant demands a certification level, but no trusted attestation proves the authenticator model.
+    #[error(
+        "this tenant demands FIDO certification ({0} or better), but the attestation is not trusted, so the model is unproven"
+    )]
+    CertificationLevelNotAttested(String),
     /// The authenticator's certification level is below the tenant's minimum.
     #[error("the authenticator's FIDO certification level is below this tenant's minimum ({0})")]
     CertificationLevelTooLow(String),
@@ -262,6 +267,7 @@ impl WebauthnError {
             Self::AaguidDenied(_) => "aaguid-denied",
             Self::AaguidNotAllowed(_) => "aaguid-not-allowed",
             Self::AaguidNotAttested(_) => "aaguid-not-attested",
+            Self::CertificationLevelNotAttested(_) => "certification-level-not-attested",
             Self::CertificationLevelTooLow(_) => "certification-level-too-low",
             Self::RandomUnavailable => "random-unavailable",
             Self::Attestation(e) => e.rule(),

@@ -10,6 +10,7 @@
 //! - [`registration`]: [`verify_registration`] (§7.1).
 //! - [`authentication`]: [`verify_authentication`] (§7.2) and the stored [`CredentialRecord`].
 //! - [`challenge`]: random challenges.
+//! - [`base64url`]: the tolerant base64url codec of the JSON serialization.
 //! - [`attestation`]: attestation statement formats and trust paths.
 //! - [`mds`]: FIDO Metadata Service (MDS3) BLOBs.
 //! - [`error`]: [`WebauthnError`], one variant per failed rule.

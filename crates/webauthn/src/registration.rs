@@ -342,6 +342,12 @@ fn apply_attestation_policy(
         }
     }
     if let Some(minimum) = policy.minimum_certification_level {
+        // As for the allow list: metadata found by an unattested AAGUID says nothing about this authenticator.
+        if !outcome.trusted {
+            return Err(WebauthnError::CertificationLevelNotAttested(
+                minimum.as_str().to_owned(),
+            ));
+        }
         let level = outcome
             .metadata
             .as_ref()

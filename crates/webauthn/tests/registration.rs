@@ -623,12 +623,12 @@ fn registration_refuses_allowed_aaguid_without_trusted_attestation() {
 }
 
 #[test]
-fn registration_refuses_minimum_certification_level_without_metadata() {
+fn registration_refuses_minimum_certification_level_without_trusted_attestation() {
     let mut env = Env::new();
     env.policy.minimum_certification_level = Some(CertificationLevel::FidoCertifiedL1);
     assert_eq!(
         rule(verify(&Registration::new(TestKey::p256()), &env)),
-        "certification-level-too-low"
+        "certification-level-not-attested"
     );
 }
 
