@@ -826,3 +826,60 @@ fn android_key_generated_in_software_is_accepted_unless_tee_is_required() {
         "android-key-origin-not-generated"
     );
 }
+
+#[test]
+fn chain_exceeding_a_path_length_constraint_is_refused() {
+    let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut root_params = ca_params("Crafted Root");
+    root_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let root_der = root_params
+        .self_signed(&root_key)
+        .expect("root")
+        .der()
+        .to_vec();
+    let root = Issuer::new(root_params, root_key);
+    let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let inter_params = ca_params("Crafted Intermediate");
+    let inter_der = inter_params
+        .signed_by(&inter_key, &root)
+        .expect("inter")
+        .der()
+        .to_vec();
+    let inter = Issuer::new(inter_params, inter_key);
+    let (reg, _) = Registration::p256();
+    let stmt = packed_x5c(&reg, packed_leaf_params(), &inter, &[&inter_der, &root_der]);
+    assert_eq!(
+        rule(reg.verify("packed", &stmt, &AttestationTrust::new(NOW))),
+        "attestation-chain-issuer-not-ca"
+    );
+    // Given as an anchor rather than in the chain, the root does not anchor the chain either.
+    let short = packed_x5c(&reg, packed_leaf_params(), &inter, &[&inter_der]);
+    let anchors = vec![root_der];
+    let mut trust = AttestationTrust::new(NOW);
+    trust.trust_anchors = &anchors;
+    assert!(
+        !reg.verify("packed", &short, &trust)
+            .expect("verified")
+            .trusted
+    );
+}
+
+#[test]
+fn chain_issuer_without_key_cert_sign_is_refused() {
+    let (root, _) = ca("Crafted Root");
+    let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut inter_params = ca_params("Crafted Intermediate");
+    inter_params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    let inter_der = inter_params
+        .signed_by(&inter_key, &root)
+        .expect("inter")
+        .der()
+        .to_vec();
+    let inter = Issuer::new(inter_params, inter_key);
+    let (reg, _) = Registration::p256();
+    let stmt = packed_x5c(&reg, packed_leaf_params(), &inter, &[&inter_der]);
+    assert_eq!(
+        rule(reg.verify("packed", &stmt, &AttestationTrust::new(NOW))),
+        "attestation-chain-issuer-not-ca"
+    );
+}

@@ -264,13 +264,26 @@ pub(crate) fn valid_at(cert: &X509Certificate<'_>, now: OffsetDateTime) -> bool 
     ASN1Time::from_timestamp(now.unix_timestamp()).is_ok_and(|t| cert.validity().is_valid_at(t))
 }
 
-/// Whether the certificate may issue others: a CA by basic constraints, or a version 1 certificate (old roots).
-fn may_issue(cert: &X509Certificate<'_>) -> bool {
-    match cert.basic_constraints() {
-        Ok(Some(bc)) => bc.value.ca,
+/// Whether the certificate may issue a chain with `cas_below` intermediate CAs under it: a CA by basic constraints
+/// within its path length, with keyCertSign if it states a key usage; or a version 1 certificate (old roots).
+fn may_issue(cert: &X509Certificate<'_>, cas_below: usize) -> bool {
+    let constraints = match cert.basic_constraints() {
+        Ok(Some(bc)) => {
+            bc.value.ca
+                && bc
+                    .value
+                    .path_len_constraint
+                    .is_none_or(|n| usize::try_from(n).is_ok_and(|n| cas_below <= n))
+        }
         Ok(None) => cert.version().0 == 0,
         Err(_) => false,
-    }
+    };
+    let usage = match cert.key_usage() {
+        Ok(Some(ku)) => ku.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    constraints && usage
 }
 
 /// Result of a chain verification.
@@ -302,7 +315,7 @@ pub(crate) fn verify_chain(
         if cert.issuer().as_raw() != issuer.subject().as_raw() {
             return Err(AttestationError::ChainBroken { index });
         }
-        if !may_issue(issuer) {
+        if !may_issue(issuer, index) {
             return Err(AttestationError::ChainIssuerNotCa { index: index + 1 });
         }
         verify_cert_signature(cert, issuer.public_key(), index)?;
@@ -319,7 +332,7 @@ pub(crate) fn verify_chain(
             continue;
         };
         if anchor.subject().as_raw() == last.issuer().as_raw()
-            && may_issue(&anchor)
+            && may_issue(&anchor, last_index)
             && verify_cert_signature(last, anchor.public_key(), last_index).is_ok()
         {
             return Ok(ChainTrust::Anchored);
