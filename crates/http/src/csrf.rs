@@ -7,7 +7,9 @@
 //!    a form sends it back in the field [`CSRF_FIELD`], the script in the header [`CSRF_HEADER`]. Both must be present
 //!    and equal, compared in constant time.
 //! 2. **Origin.** A POST must carry an `Origin` header naming one of the tenant's allowed origins or the service's own
-//!    origin. A missing, `null` or foreign origin is refused.
+//!    origin. A foreign origin is refused. Browsers send `Origin: null` on form posts from a page whose referrer
+//!    policy is `no-referrer` (ours, RFC 9700 §4.2.4); such a request (or one without `Origin`) is accepted only when
+//!    the browser itself marks it `Sec-Fetch-Site: same-origin`, a header no page script can set.
 //!
 //! Either failure is a 403 with a human message.
 
@@ -124,18 +126,28 @@ pub fn verify_origin(
     allowed: &[String],
     own_origin: &str,
 ) -> Result<(), AppError> {
-    let origin = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            AppError::Forbidden("the request did not say which site it came from".into())
-        })?;
-    if origin == own_origin || allowed.iter().any(|a| a == origin) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "the request came from a site that is not allowed here".into(),
-        ))
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match origin {
+        Some(origin) if origin != "null" => {
+            if origin == own_origin || allowed.iter().any(|a| a == origin) {
+                Ok(())
+            } else {
+                Err(AppError::Forbidden(
+                    "the request came from a site that is not allowed here".into(),
+                ))
+            }
+        }
+        // Opaque or absent origin: only the browser's own same-origin mark vouches for the request.
+        _ => {
+            let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+            if fetch_site == Some("same-origin") {
+                Ok(())
+            } else {
+                Err(AppError::Forbidden(
+                    "the request did not say which site it came from".into(),
+                ))
+            }
+        }
     }
 }
 
@@ -230,6 +242,24 @@ mod tests {
     #[test]
     fn origin_missing_is_refused() {
         assert!(verify_origin(&HeaderMap::new(), &[], "http://localhost:8080").is_err());
+    }
+
+    #[test]
+    fn opaque_origin_is_accepted_only_when_the_browser_marks_it_same_origin() {
+        let own = "https://id.example";
+        let same = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(verify_origin(&same, &[], own).is_ok());
+        let cross = headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]);
+        assert!(verify_origin(&cross, &[], own).is_err());
+        let same_site = headers(&[("origin", "null"), ("sec-fetch-site", "same-site")]);
+        assert!(verify_origin(&same_site, &[], own).is_err());
+        let bare = headers(&[("origin", "null")]);
+        assert!(verify_origin(&bare, &[], own).is_err());
+        let foreign = headers(&[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert!(verify_origin(&foreign, &[], own).is_err());
     }
 
     #[test]

@@ -1168,3 +1168,201 @@ async fn garbage_bodies_are_refused_without_a_panic() {
         }
     }
 }
+
+/// Browsers send `Origin: null` on form posts from a `no-referrer` page; `Sec-Fetch-Site` decides.
+async fn sign_out_with(app: &App, browser: &mut Browser, headers: &[(&str, &str)]) -> Reply {
+    let body = format!("csrf_token={}", browser.csrf);
+    let mut request = Request::post("/mytenant/signout")
+        .header(header::COOKIE, App::cookie_header(browser))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Body::from(body))
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.send(browser, request).await
+}
+
+#[tokio::test]
+async fn form_post_with_opaque_origin_needs_the_browsers_same_origin_mark() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "tina", &MaliciousAuthenticator::new())
+        .await;
+    let cross = sign_out_with(
+        &app,
+        &mut browser,
+        &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let bare = sign_out_with(&app, &mut browser, &[("origin", "null")]).await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    assert!(browser.cookies.contains_key(SESSION_COOKIE));
+    let same = sign_out_with(
+        &app,
+        &mut browser,
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(same.status, StatusCode::SEE_OTHER);
+    assert!(!browser.cookies.contains_key(SESSION_COOKIE));
+}
+
+#[tokio::test]
+async fn passkey_of_another_user_cannot_be_renamed_or_deleted() {
+    let app = app().await;
+    let mut victim = Browser::default();
+    app.sign_up(&mut victim, "uwe", &MaliciousAuthenticator::new())
+        .await;
+    let victim_ids = credential_ids_in(&app.get(&mut victim, "/mytenant/account").await.body);
+    let mut attacker = Browser::default();
+    app.sign_up(&mut attacker, "vera", &MaliciousAuthenticator::new())
+        .await;
+    app.get(&mut attacker, "/mytenant/account").await;
+    let csrf = attacker.csrf.clone();
+    let renamed = app
+        .post_form(
+            &mut attacker,
+            "/mytenant/account/passkeys/rename",
+            &[
+                ("csrf_token", &csrf),
+                ("credential", &victim_ids[0]),
+                ("name", "pwned"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::NOT_FOUND);
+    let deleted = app
+        .post_form(
+            &mut attacker,
+            "/mytenant/account/passkeys/delete",
+            &[("csrf_token", &csrf), ("credential", &victim_ids[0])],
+        )
+        .await;
+    assert!(deleted.status.is_client_error(), "{}", deleted.status);
+    let page = app.get(&mut victim, "/mytenant/account").await;
+    assert_eq!(credential_ids_in(&page.body), victim_ids);
+    assert!(!page.body.contains("pwned"));
+}
+
+#[tokio::test]
+async fn challenge_creation_is_rate_limited_per_client_address() {
+    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteStore::open(db.path())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = Arc::new(store);
+    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
+    let new = ops::NewTenant {
+        id: tenant.clone(),
+        rp_id: "localhost".into(),
+        origins: vec![ORIGIN.into()],
+        display_name: None,
+    };
+    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(FixedClock::new(start_time()));
+    let security = SecuritySettings {
+        challenge_rate: tessera_http::RateRule::per_minute(1, 3),
+        ..SecuritySettings::default()
+    };
+    let state = AppState::new(
+        store,
+        clock.clone(),
+        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
+        security,
+        master_key,
+    );
+    let router = tessera_http::router(state.clone());
+    let app = App {
+        router,
+        state,
+        clock,
+        tenant,
+        _db: db,
+    };
+    let mut browser = Browser::default();
+    app.get(&mut browser, "/mytenant/login").await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let reply = app
+            .post_json(&mut browser, "/mytenant/webauthn/login/options", &json!({}))
+            .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
+    // Pages and verify calls are not limited by it.
+    assert_eq!(
+        app.get(&mut browser, "/mytenant/login").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn prompt_create_opens_the_sign_up_page() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let login = start_authorization(&app, &mut browser, "&prompt=create").await;
+    let reply = app.get(&mut browser, &login).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(
+        reply
+            .header("location")
+            .starts_with("/mytenant/signup?authz=")
+    );
+}
+
+#[tokio::test]
+async fn sessions_and_passkeys_do_not_cross_tenants() {
+    let app = app().await;
+    let other = TenantId::parse("othertenant").unwrap_or_else(|e| panic!("{e}"));
+    let new = ops::NewTenant {
+        id: other,
+        rp_id: "localhost".into(),
+        origins: vec![ORIGIN.into()],
+        display_name: None,
+    };
+    ops::create_tenant(
+        app.state.store.as_ref(),
+        &app.state.master_key,
+        new,
+        start_time(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new();
+    let (_, credential) = app.sign_up(&mut browser, "walt", &authenticator).await;
+    let account = app.get(&mut browser, "/othertenant/account").await;
+    assert_eq!(
+        account.status,
+        StatusCode::SEE_OTHER,
+        "a session of mytenant is no session of othertenant"
+    );
+    app.get(&mut browser, "/othertenant/login").await;
+    let options = app
+        .post_json(
+            &mut browser,
+            "/othertenant/webauthn/login/options",
+            &json!({}),
+        )
+        .await
+        .json();
+    let response = authenticator
+        .authenticate(&options["publicKey"].to_string(), ORIGIN, &credential)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let verify = app
+        .post_json(
+            &mut browser,
+            "/othertenant/webauthn/login/verify",
+            &json!({"ceremony": options["ceremony"], "credential": parse(&response)}),
+        )
+        .await;
+    assert_eq!(verify.status, StatusCode::BAD_REQUEST);
+    assert_eq!(verify.json()["rule"], "credential-unknown");
+}
