@@ -164,11 +164,18 @@ pub enum CloneSignal {
 
 /// Why a command could not run at all (exit 2).
 #[derive(Debug)]
-struct Unusable(String);
+struct Unusable {
+    message: String,
+    /// The rule a supplied file broke (an MDS3 BLOB's), when there is one.
+    rule: Option<&'static str>,
+}
 
 impl Unusable {
     fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self {
+            message: message.into(),
+            rule: None,
+        }
     }
 }
 
@@ -214,10 +221,11 @@ fn read_stdin() -> Result<Vec<u8>, Unusable> {
 }
 
 fn unusable(e: Unusable) -> Outcome {
-    Outcome {
-        json: json!({"ok": false, "error": "unusable-input", "message": e.0}),
-        code: 2,
+    let mut json = json!({"ok": false, "error": "unusable-input", "message": e.message});
+    if let (Some(rule), Some(map)) = (e.rule, json.as_object_mut()) {
+        map.insert("rule".into(), json!(rule));
     }
+    Outcome { json, code: 2 }
 }
 
 fn refused(e: &WebauthnError) -> Outcome {
@@ -428,6 +436,14 @@ fn registration_json(v: &VerifiedRegistration) -> Value {
         "discoverable": v.discoverable,
         "client_extension_results": v.client_extension_results,
         "extensions": v.authenticator_extensions.as_ref().map(cbor_json),
+        "metadata": v.attestation.metadata.as_ref().map(|entry| json!({
+            "description": entry.description,
+            "status_reports": entry.status_reports.iter().map(|r| json!({
+                "status": r.status.as_str(),
+                "effective_date": r.effective_date.map(|d| d.to_string()),
+            })).collect::<Vec<_>>(),
+            "certification_level": entry.certification_level().map(|l| l.as_str()),
+        })),
     })
 }
 
@@ -1022,7 +1038,9 @@ mod mds {
         let root = roots
             .first()
             .ok_or_else(|| Unusable::new("MDS3 root file holds no certificate"))?;
-        MetadataBlob::from_jws(&jws, root, now)
-            .map_err(|e| Unusable::new(format!("MDS3 BLOB refused: {e}")))
+        MetadataBlob::from_jws(&jws, root, now).map_err(|e| Unusable {
+            message: format!("MDS3 BLOB refused: {e}"),
+            rule: Some(e.rule()),
+        })
     }
 }

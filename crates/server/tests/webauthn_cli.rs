@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tessera_testkit::{
-    Attestation, AttestationCert, Credential, KeyAlg, MaliciousAuthenticator, Overrides,
+    Attestation, AttestationCert, Credential, KeyAlg, MaliciousAuthenticator, MdsEntry, Overrides,
     SignCounter, TempSqlite, TestCa, b64url,
 };
 
@@ -487,6 +487,118 @@ fn fido_u2f_attestation_signature_must_verify() {
         &verify_registration(&response, &[]),
         "attestation-signature-invalid",
     );
+}
+
+// ---- FIDO MDS3 ----------------------------------------------------------------------------------------------------
+
+/// A packed basic registration from `vendor`'s CA, an MDS3 BLOB (signed by `mds`) describing the model with
+/// `statuses`, and the files `--mds`/`--mds-root` read.
+struct MdsSetup {
+    response: String,
+    dir: TempSqlite,
+    blob: PathBuf,
+    mds_root: PathBuf,
+}
+
+fn mds_setup(statuses: &[(&str, &str)], next_update: &str) -> MdsSetup {
+    let vendor = TestCa::new("Vendor Attestation Root").unwrap();
+    let mds = TestCa::new("Tessera Test MDS Root").unwrap();
+    let cert = Arc::new(vendor.attestation_cert(Some(AAGUID)).unwrap());
+    let mut authenticator =
+        MaliciousAuthenticator::new().with_attestation(Attestation::PackedBasic(cert));
+    authenticator.aaguid = AAGUID;
+    let (response, _) = register_with(&authenticator);
+    let entry = MdsEntry {
+        aaguid: AAGUID,
+        description: "Tessera Test Key".into(),
+        attestation_roots: vec![vendor.root_der().to_vec()],
+        status_reports: statuses
+            .iter()
+            .map(|(s, d)| ((*s).to_owned(), (*d).to_owned()))
+            .collect(),
+    };
+    let dir = TempSqlite::new().unwrap();
+    let blob = dir.path().with_file_name("blob.jwt");
+    std::fs::write(&blob, mds.mds_blob(7, next_update, &[entry]).unwrap()).unwrap();
+    let mds_root = dir.path().with_file_name("mds-root.pem");
+    std::fs::write(&mds_root, mds.root_pem()).unwrap();
+    MdsSetup {
+        response,
+        dir,
+        blob,
+        mds_root,
+    }
+}
+
+fn mds_flags(setup: &MdsSetup) -> [String; 2] {
+    [
+        format!("--mds={}", setup.blob.display()),
+        format!("--mds-root={}", setup.mds_root.display()),
+    ]
+}
+
+#[test]
+fn mds_attestation_roots_make_the_model_trusted() {
+    let setup = mds_setup(&[("FIDO_CERTIFIED_L1", "2024-01-01")], "2099-01-01");
+    let [blob, root] = mds_flags(&setup);
+    let answer = verify_registration(
+        &setup.response,
+        &[&blob, &root, "--require-trusted-attestation"],
+    );
+    assert_eq!(answer.code, 0, "{}", answer.json);
+    assert_eq!(answer.json["attestation_trusted"], true);
+    assert_eq!(answer.json["metadata"]["description"], "Tessera Test Key");
+    assert_eq!(
+        answer.json["metadata"]["status_reports"][0]["status"],
+        "FIDO_CERTIFIED_L1"
+    );
+    let _ = &setup.dir;
+}
+
+#[test]
+fn revoked_model_is_refused() {
+    let setup = mds_setup(
+        &[
+            ("FIDO_CERTIFIED_L1", "2024-01-01"),
+            ("REVOKED", "2025-01-01"),
+        ],
+        "2099-01-01",
+    );
+    let [blob, root] = mds_flags(&setup);
+    let answer = verify_registration(&setup.response, &[&blob, &root]);
+    assert_refused(&answer, "authenticator-status-refused");
+}
+
+#[test]
+fn mds_blob_must_reach_the_mds_root() {
+    let setup = mds_setup(&[], "2099-01-01");
+    let other = TestCa::new("Another Root").unwrap();
+    let other_root = setup.dir.path().with_file_name("other-root.pem");
+    std::fs::write(&other_root, other.root_pem()).unwrap();
+    let blob = format!("--mds={}", setup.blob.display());
+    let root = format!("--mds-root={}", other_root.display());
+    let answer = verify_registration(&setup.response, &[&blob, &root]);
+    assert_eq!(answer.code, 2, "{}", answer.json);
+    assert_eq!(answer.json["error"], "unusable-input");
+    assert_eq!(answer.json["rule"], "mds-root-not-reached");
+}
+
+#[test]
+fn stale_mds_blob_is_unusable() {
+    let setup = mds_setup(&[], "2020-01-01");
+    let [blob, root] = mds_flags(&setup);
+    let answer = verify_registration(&setup.response, &[&blob, &root]);
+    assert_eq!(answer.code, 2, "{}", answer.json);
+    assert_eq!(answer.json["rule"], "mds-stale");
+}
+
+#[test]
+fn mds_without_its_root_is_a_usage_error() {
+    let setup = mds_setup(&[], "2099-01-01");
+    let blob = format!("--mds={}", setup.blob.display());
+    let answer = verify_registration(&setup.response, &[&blob]);
+    assert_eq!(answer.code, 2);
+    assert!(answer.stderr.contains("--mds-root"), "{}", answer.stderr);
 }
 
 // ---- exit 1: one refusal per rule (authentication, WebAuthn L3 §7.2) ------------------------------------------------

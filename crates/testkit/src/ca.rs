@@ -2,12 +2,18 @@
 //! attestations that chain to a root the test controls.
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
+use serde_json::json;
 
+use crate::cbor::b64url;
 use crate::error::TestkitError;
 
 /// The FIDO `id-fido-gen-ce-aaguid` extension OID (1.3.6.1.4.1.45724.1.1.4).
@@ -26,6 +32,19 @@ impl std::fmt::Debug for TestCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestCa").finish_non_exhaustive()
     }
+}
+
+/// One authenticator model in a test FIDO MDS3 BLOB.
+#[derive(Clone, Debug, Default)]
+pub struct MdsEntry {
+    /// The model's AAGUID.
+    pub aaguid: [u8; 16],
+    /// The metadata statement's `description`.
+    pub description: String,
+    /// The statement's `attestationRootCertificates` (DER).
+    pub attestation_roots: Vec<Vec<u8>>,
+    /// Status reports: `(status, effectiveDate "YYYY-MM-DD")`, e.g. `("FIDO_CERTIFIED_L1", "2024-01-01")`.
+    pub status_reports: Vec<(String, String)>,
 }
 
 /// An attestation certificate and its private key.
@@ -126,4 +145,82 @@ impl TestCa {
             key: signing,
         })
     }
+
+    /// Signs a FIDO MDS3 BLOB (compact JWS, ES256, `x5c` = a signing certificate issued by this CA) holding
+    /// `entries`; `next_update` is `YYYY-MM-DD`. Verify it with this CA's root as the MDS root.
+    pub fn mds_blob(
+        &self,
+        no: u64,
+        next_update: &str,
+        entries: &[MdsEntry],
+    ) -> Result<String, TestkitError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(ca_error)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(ca_error)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Tessera Test Metadata Signer");
+        params.is_ca = IsCa::ExplicitNoCa;
+        let cert = params.signed_by(&key, &self.issuer).map_err(ca_error)?;
+        let signer =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der())
+                .map_err(ca_error)?;
+
+        let entries: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                let roots: Vec<String> = e
+                    .attestation_roots
+                    .iter()
+                    .map(|r| STANDARD.encode(r))
+                    .collect();
+                let reports: Vec<serde_json::Value> = e
+                    .status_reports
+                    .iter()
+                    .map(|(status, date)| json!({"status": status, "effectiveDate": date}))
+                    .collect();
+                json!({
+                    "aaguid": uuid(&e.aaguid),
+                    "metadataStatement": {
+                        "aaguid": uuid(&e.aaguid),
+                        "description": e.description,
+                        "schema": 3,
+                        "protocolFamily": "fido2",
+                        "attestationTypes": ["basic_full"],
+                        "attestationRootCertificates": roots,
+                    },
+                    "statusReports": reports,
+                    "timeOfLastStatusChange": e.status_reports.last().map(|(_, d)| d.clone()),
+                })
+            })
+            .collect();
+        let header = json!({"alg": "ES256", "typ": "JWT", "x5c": [STANDARD.encode(cert.der())]});
+        let payload = json!({
+            "legalHeader": "Tessera test metadata: not for production.",
+            "no": no,
+            "nextUpdate": next_update,
+            "entries": entries,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string()),
+            b64url(payload.to_string())
+        );
+        let signature = signer
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .map_err(|_| TestkitError::Signing(crate::keys::KeyAlg::Es256))?;
+        Ok(format!("{signing_input}.{}", b64url(signature.as_ref())))
+    }
+}
+
+/// An AAGUID in UUID form.
+pub fn uuid(aaguid: &[u8; 16]) -> String {
+    let hex: String = aaguid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }

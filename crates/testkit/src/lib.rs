@@ -5,7 +5,8 @@
 //!   benchmarks and integration tests.
 //! - [`soft`] — [`SoftAuthenticator`], a valid authenticator on 1Password's `passkey` crates
 //!   (discoverable credentials, ES256/EdDSA/ML-DSA).
-//! - [`ca`] — [`TestCa`], a throw-away attestation CA for `packed` basic and `fido-u2f` statements.
+//! - [`ca`] — [`TestCa`], a throw-away attestation CA for `packed` basic and `fido-u2f` statements and
+//!   FIDO MDS3 BLOBs.
 //! - [`keys`] — credential key pairs (ES256, ES384, Ed25519, RS256, PS256) and their COSE encoding.
 //! - [`helpers`] — random values and throw-away SQLite files.
 //! - [`error`] — [`TestkitError`].
@@ -24,7 +25,7 @@ pub mod malicious;
 mod options;
 pub mod soft;
 
-pub use ca::{AttestationCert, TestCa};
+pub use ca::{AttestationCert, MdsEntry, TestCa};
 pub use cbor::{b64url, b64url_decode};
 pub use error::TestkitError;
 pub use helpers::{TempSqlite, random_bytes, random_string};
