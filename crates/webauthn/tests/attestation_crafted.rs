@@ -883,3 +883,35 @@ fn chain_issuer_without_key_cert_sign_is_refused() {
         "attestation-chain-issuer-not-ca"
     );
 }
+
+#[test]
+fn statement_with_a_duplicate_key_is_refused() {
+    let (reg, key) = Registration::p256();
+    let sig = Value::Bytes(sign(&key, &reg.signed_data()));
+    let stmt = statement(vec![
+        ("alg", Value::Integer((-7).into())),
+        ("sig", sig.clone()),
+        ("sig", Value::Bytes(vec![0; 8])),
+    ]);
+    assert_eq!(
+        rule(reg.verify("packed", &stmt, &AttestationTrust::new(NOW))),
+        "attestation-statement-malformed"
+    );
+}
+
+#[test]
+fn statement_with_a_non_text_key_is_refused() {
+    let (reg, key) = Registration::p256();
+    let stmt = Value::Map(vec![
+        (Value::Text("alg".into()), Value::Integer((-7).into())),
+        (
+            Value::Text("sig".into()),
+            Value::Bytes(sign(&key, &reg.signed_data())),
+        ),
+        (Value::Integer(1.into()), Value::Null),
+    ]);
+    assert_eq!(
+        rule(reg.verify("packed", &stmt, &AttestationTrust::new(NOW))),
+        "attestation-statement-malformed"
+    );
+}

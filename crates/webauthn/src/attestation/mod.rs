@@ -511,7 +511,7 @@ impl Subject<'_> {
     }
 }
 
-/// What a format procedure verified: the trust path and the parsed chain (to anchor).
+/// What a format procedure verified: the trust path, whose chain `assess_trust` then anchors.
 pub(crate) struct Verified {
     pub trust_path: TrustPath,
 }
@@ -524,10 +524,15 @@ pub(crate) struct Statement<'a> {
 
 impl<'a> Statement<'a> {
     fn new(format: AttestationFormat, value: &'a Value) -> Result<Self, AttestationError> {
-        let map = value.as_map().ok_or(AttestationError::StatementMalformed {
-            format,
-            reason: "not a map",
-        })?;
+        let malformed = |reason| AttestationError::StatementMalformed { format, reason };
+        let map = value.as_map().ok_or(malformed("not a map"))?;
+        // Statement keys are text, each at most once: a duplicate could make two verifiers read different values.
+        for (i, (key, _)) in map.iter().enumerate() {
+            let name = key.as_text().ok_or(malformed("a key is not text"))?;
+            if map[..i].iter().any(|(k, _)| k.as_text() == Some(name)) {
+                return Err(malformed("duplicate key"));
+            }
+        }
         Ok(Self { format, map })
     }
 
