@@ -13,8 +13,13 @@ use openidconnect::{
 
 use crate::helpers::{Backend, Mode, TestApp, TestClient, parse_form, read_callback};
 
-async fn openidconnect_flow(app: &TestApp, client: &TestClient, alg: CoreJwsSigningAlgorithm) {
-    let user = app.create_user("bob").await;
+async fn openidconnect_flow(
+    app: &TestApp,
+    client: &TestClient,
+    alg: CoreJwsSigningAlgorithm,
+    username: &str,
+) {
+    let user = app.create_user(username).await;
     let cookie = app.sign_in(&user).await;
     let metadata = CoreProviderMetadata::discover_async(
         IssuerUrl::new(app.issuer.clone()).expect("issuer"),
@@ -58,7 +63,10 @@ async fn openidconnect_flow(app: &TestApp, client: &TestClient, alg: CoreJwsSign
         .claims(&verifier, &nonce)
         .expect("ID token verified by openidconnect");
     assert_eq!(claims.subject().as_str(), user.as_str());
-    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("bob"));
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some(username)
+    );
     let signing_alg = id_token.signing_alg().expect("alg");
     let at_hash = AccessTokenHash::from_token(
         tokens.access_token(),
@@ -86,6 +94,7 @@ async fn openidconnect_client_verifies_rs256_id_tokens() {
         &app,
         &app.basic.clone(),
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        "bob",
     )
     .await;
     app.stop().await;
@@ -98,6 +107,7 @@ async fn openidconnect_client_verifies_es256_id_tokens() {
         &app,
         &app.es256.clone(),
         CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        "eve",
     )
     .await;
     app.stop().await;
@@ -110,6 +120,7 @@ async fn openidconnect_public_client_with_pkce() {
         &app,
         &app.public.clone(),
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        "bob",
     )
     .await;
     app.stop().await;
@@ -124,12 +135,14 @@ async fn openidconnect_flow_on_postgres() {
         &app,
         &app.basic.clone(),
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        "bob",
     )
     .await;
     openidconnect_flow(
         &app,
         &app.es256.clone(),
         CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        "eve",
     )
     .await;
     app.stop().await;

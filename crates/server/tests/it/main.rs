@@ -3,6 +3,7 @@
 //! - `basic_op`: the OpenID "Basic OP" and "Form Post OP" plans, one test per conformance module.
 //! - `config_op`: the "Config OP" plan (discovery) and CORS.
 //! - `interop`: the `openidconnect` crate as the client (RS256, ES256, public client, PostgreSQL) and the demo RP.
+//! - `passkey`: complete flows through the passkey pages with a software authenticator.
 //! - `security`: headers, rate limits, PKCE downgrade, store failure, key rotation.
 //! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo.
 
@@ -11,4 +12,5 @@ mod binary;
 mod config_op;
 mod helpers;
 mod interop;
+mod passkey;
 mod security;
