@@ -592,3 +592,15 @@ mod generate {
         write("attestation-leaf.pk8", &leaf_key.serialize_der());
     }
 }
+
+#[test]
+fn metadata_of_an_untrusted_attestation_is_not_reported() {
+    // `none` claiming a certified model's AAGUID: the claim must not grant its certification level.
+    let blob = blob();
+    let reg = registration(GOOD);
+    let mut trust = AttestationTrust::new(NOW);
+    trust.metadata = Some(&blob);
+    let outcome = verify("none", &Value::Map(vec![]), &reg, &trust).expect("verified");
+    assert!(!outcome.trusted);
+    assert!(outcome.metadata.is_none());
+}

@@ -483,7 +483,8 @@ pub struct AttestationOutcome {
     pub aaguid: [u8; 16],
     /// Whether the chain reached a configured anchor or an MDS attestation root.
     pub trusted: bool,
-    /// The FIDO metadata entry for this authenticator, if the BLOB has one.
+    /// The FIDO metadata entry for this authenticator, when the attestation is trusted (an untrusted AAGUID is only
+    /// a claim; its status reports are still applied and can refuse the registration).
     pub metadata: Option<MetadataEntry>,
 }
 
@@ -737,7 +738,9 @@ fn assess_trust(
         trust_path,
         aaguid: subject.aaguid,
         trusted,
-        metadata: metadata.cloned(),
+        // Without a trusted chain the AAGUID is only the authenticator's claim: its status reports were applied
+        // above (they can only refuse), but its description and certification level are not vouched for.
+        metadata: metadata.filter(|_| trusted).cloned(),
     })
 }
 
