@@ -1044,3 +1044,157 @@ mod mds {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Nothing the tool reads makes it panic: mutated responses through `inspect` and both verifiers, in process.
+
+    use super::*;
+    use clap::Parser;
+    use std::sync::Arc;
+    use tessera_testkit::{Attestation, MaliciousAuthenticator, TestCa};
+
+    #[derive(Parser)]
+    struct Registration {
+        #[command(flatten)]
+        args: RegistrationArgs,
+    }
+
+    #[derive(Parser)]
+    struct Authentication {
+        #[command(flatten)]
+        args: AuthenticationArgs,
+    }
+
+    /// xorshift64*: deterministic, so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % (n.max(1) as u64)).unwrap()
+        }
+    }
+
+    fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
+        match rng.below(4) {
+            0 if !bytes.is_empty() => {
+                let i = rng.below(bytes.len());
+                bytes[i] ^= 1 << rng.below(8);
+            }
+            1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
+            2 => {
+                let i = rng.below(bytes.len() + 1);
+                bytes.insert(i, u8::try_from(rng.below(256)).unwrap());
+            }
+            _ => {
+                let i = rng.below(bytes.len() + 1);
+                bytes.splice(i..i, [0x9f, 0xbf, 0xff, 0x5b, 0x7b]);
+            }
+        }
+    }
+
+    /// Mutates one base64url member of `response.response` and returns the whole response as bytes.
+    fn mutated(response: &Value, rng: &mut Rng) -> Vec<u8> {
+        let mut response = response.clone();
+        if let Some(Value::Object(fields)) = response.get_mut("response") {
+            let keys: Vec<String> = fields.keys().cloned().collect();
+            let key = &keys[rng.below(keys.len())];
+            if let Some(Value::String(text)) = fields.get_mut(key) {
+                let mut bytes = URL_SAFE_NO_PAD.decode(text.as_str()).unwrap_or_default();
+                for _ in 0..=rng.below(3) {
+                    mutate(&mut bytes, rng);
+                }
+                *text = b64url(&bytes);
+            }
+        }
+        serde_json::to_vec(&response).unwrap()
+    }
+
+    #[test]
+    fn mutated_responses_never_panic_the_tool() {
+        let ca = TestCa::new("fuzz root").unwrap();
+        let cert = Arc::new(ca.attestation_cert(Some([1; 16])).unwrap());
+        let options = json!({
+            "rp": {"id": "example.com", "name": "x"},
+            "user": {"id": "dXNlcg", "name": "u", "displayName": "u"},
+            "challenge": "Y2hhbGxlbmdl",
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        })
+        .to_string();
+        let mut authenticator =
+            MaliciousAuthenticator::new().with_attestation(Attestation::PackedBasic(cert));
+        authenticator.aaguid = [1; 16];
+        let (registration, credential) = authenticator
+            .register(&options, "https://example.com")
+            .unwrap();
+        let assertion = authenticator
+            .authenticate(
+                r#"{"challenge": "Y2hhbGxlbmdl"}"#,
+                "https://example.com",
+                &credential,
+            )
+            .unwrap();
+        let registration: Value = serde_json::from_str(&registration).unwrap();
+        let assertion: Value = serde_json::from_str(&assertion).unwrap();
+        let common = [
+            "x",
+            "--rp-id",
+            "example.com",
+            "--origin",
+            "https://example.com",
+            "--challenge",
+            "Y2hhbGxlbmdl",
+        ];
+        let reg_args = Registration::parse_from(common).args;
+        let key = format!(
+            "--public-key={}",
+            credential.cose_public_key_b64url().unwrap()
+        );
+        let auth_args = Authentication::parse_from(common.into_iter().chain([key.as_str()])).args;
+
+        assert_eq!(
+            registration_outcome(&reg_args, &serde_json::to_vec(&registration).unwrap()),
+            0
+        );
+        assert_eq!(
+            authentication(&auth_args, &serde_json::to_vec(&assertion).unwrap()).code,
+            0
+        );
+
+        let mut rng = Rng(0x7e55_e7a5_eed5_0001);
+        for _ in 0..1500 {
+            let reg = mutated(&registration, &mut rng);
+            let _ = inspect(&reg);
+            assert!(registration_outcome(&reg_args, &reg) <= 2);
+            let auth = mutated(&assertion, &mut rng);
+            let _ = inspect(&auth);
+            assert!(authentication(&auth_args, &auth).code <= 2);
+            let mut raw = reg.clone();
+            mutate(&mut raw, &mut rng);
+            let _ = inspect(&raw);
+        }
+    }
+
+    fn registration_outcome(args: &RegistrationArgs, input: &[u8]) -> u8 {
+        registration(args, input).code
+    }
+
+    #[test]
+    fn cbor_shown_as_json_keeps_bytes_and_keys_readable() {
+        let value = Cbor::Map(vec![
+            (Cbor::Integer(1.into()), Cbor::Bytes(vec![0xFF])),
+            (
+                Cbor::Text("k".into()),
+                Cbor::Array(vec![Cbor::Bool(true), Cbor::Null]),
+            ),
+        ]);
+        assert_eq!(cbor_json(&value), json!({"1": "_w", "k": [true, null]}));
+    }
+}
