@@ -915,3 +915,33 @@ fn statement_with_a_non_text_key_is_refused() {
         "attestation-statement-malformed"
     );
 }
+
+#[test]
+fn chains_signed_with_each_supported_certificate_algorithm_verify() {
+    for alg in [
+        &rcgen::PKCS_RSA_SHA256,
+        &rcgen::PKCS_RSA_SHA384,
+        &rcgen::PKCS_RSA_SHA512,
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+        &rcgen::PKCS_ECDSA_P521_SHA512,
+        &rcgen::PKCS_ED25519,
+    ] {
+        let root_key = KeyPair::generate_for(alg).expect("root key");
+        let root_params = ca_params("Crafted Root");
+        let root_der = root_params
+            .self_signed(&root_key)
+            .expect("root")
+            .der()
+            .to_vec();
+        let root = Issuer::new(root_params, root_key);
+        let (reg, _) = Registration::p256();
+        let stmt = packed_x5c(&reg, packed_leaf_params(), &root, &[]);
+        let anchors = vec![root_der];
+        let mut trust = AttestationTrust::new(NOW);
+        trust.trust_anchors = &anchors;
+        let outcome = reg
+            .verify("packed", &stmt, &trust)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        assert!(outcome.trusted, "{alg:?}");
+    }
+}
