@@ -945,3 +945,22 @@ fn chains_signed_with_each_supported_certificate_algorithm_verify() {
         assert!(outcome.trusted, "{alg:?}");
     }
 }
+
+#[test]
+fn chain_signed_with_rsa_pss_verifies() {
+    // Made by tests/data/pss/make.sh (openssl): an RSA root that signs with RSASSA-PSS SHA-256.
+    let dir = format!("{}/tests/data/pss", env!("CARGO_MANIFEST_DIR"));
+    let read = |name: &str| std::fs::read(format!("{dir}/{name}")).expect("test data");
+    let leaf_key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &read("leaf.pk8")).expect("key");
+    let (reg, _) = Registration::p256();
+    let stmt = statement(vec![
+        ("alg", Value::Integer((-7).into())),
+        ("sig", Value::Bytes(sign(&leaf_key, &reg.signed_data()))),
+        ("x5c", x5c(&[&read("leaf.der")])),
+    ]);
+    let anchors = vec![read("root.der")];
+    let mut trust = AttestationTrust::new(datetime!(2030-01-01 00:00 UTC));
+    trust.trust_anchors = &anchors;
+    assert!(reg.verify("packed", &stmt, &trust).expect("valid").trusted);
+}
