@@ -1,12 +1,14 @@
 // Shared harness for the browser tests: starts a Tessera server, launches Debian's Chromium headless through
 // playwright-core, and gives each test a page with a CDP virtual authenticator (the "platform authenticator").
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
+import { startRelyingParty } from './rp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(here, '..', '..');
@@ -70,6 +72,126 @@ export async function startDemo() {
     base: `http://localhost:${port}`,
     output: () => output,
     stop: async () => { if (!gone) child.kill('SIGTERM'); await exited; },
+  };
+}
+
+/** Runs the tessera binary with `args` to completion; resolves to its stdout, rejects with its stderr. */
+function tessera(args) {
+  return new Promise((resolve, reject) => {
+    execFile(tesseraBin(), args, { env: { ...process.env, RUST_LOG: 'warn' } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`tessera ${args.slice(0, 3).join(' ')} failed: ${stderr || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Runs one SQL statement with psql against `url`. */
+function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [url, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], (error, stdout, stderr) => {
+      if (error) reject(new Error(`psql failed: ${stderr || error.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** `url` with the PostgreSQL startup option `-c search_path=schema`, so Tessera's tables live in `schema`. */
+export function withSearchPath(url, schema) {
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.toString();
+}
+
+/**
+ * Starts `tessera serve --config FILE` the way an operator would: writes a TOML configuration (SQLite in a fresh
+ * data directory, or PostgreSQL from TEST_PG_URL in a fresh schema), creates tenant `mytenant` and a confidential
+ * client with the CLI, and starts a Node relying party (`./rp.mjs`) registered as that client. Resolves to the same
+ * shape as `startDemo()`: `server.demo` describes the relying party, whose pages mirror the demo's.
+ */
+export async function startServe({ store = 'sqlite' } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
+  const port = await freePort();
+  const base = `http://localhost:${port}`;
+  let storeToml;
+  let schema = null;
+  if (store === 'postgres') {
+    const pgUrl = process.env.TEST_PG_URL;
+    if (!pgUrl) throw new Error('TEST_PG_URL is not set');
+    schema = `e2e_${randomBytes(6).toString('hex')}`;
+    await psql(pgUrl, `CREATE SCHEMA ${schema}`);
+    storeToml = `kind = "postgres"\nurl = ${JSON.stringify(withSearchPath(pgUrl, schema))}\nmax_connections = 4`;
+  } else if (store === 'sqlite') {
+    storeToml = `kind = "sqlite"\npath = ${JSON.stringify(join(dataDir, 'tessera.db'))}`;
+  } else {
+    throw new Error(`unknown store ${store}`);
+  }
+  const config = join(dataDir, 'tessera.toml');
+  writeFileSync(config, [
+    '[server]', `listen = "127.0.0.1:${port}"`, `public_url = "${base}"`, '',
+    '[store]', storeToml, '',
+    '[keys]', `master_key = "${randomBytes(32).toString('base64')}"`, '',
+    '[log]', 'level = "warn"', '',
+  ].join('\n'), { mode: 0o600 });
+
+  const rp = await startRelyingParty();
+  const cleanup = async () => {
+    await rp.close();
+    if (schema) await psql(process.env.TEST_PG_URL, `DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  let client;
+  try {
+    await tessera(['idp', 'tenant', 'create', '--id', 'mytenant', '--rp-id', 'localhost', '--origin', base,
+      '--display-name', 'My Tenant', '--config', config]);
+    const out = await tessera(['idp', 'client', 'create', '--tenant', 'mytenant', '--redirect-uri', rp.redirectUri,
+      '--post-logout-redirect-uri', rp.homeUri, '--name', 'E2E relying party', '--config', config]);
+    const field = (name) => out.match(new RegExp(`^${name}: (\\S+)$`, 'm'))?.[1];
+    client = { id: field('client_id'), secret: field('client_secret') };
+    if (!client.id || !client.secret) throw new Error(`client create printed no id or secret:\n${out}`);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+
+  const child = spawn(tesseraBin(), ['serve', '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  let gone = false;
+  const exited = new Promise((resolve) => child.on('exit', (code) => { gone = true; resolve(code); }));
+  const issuer = `${base}/mytenant/oidc`;
+  try {
+    await waitForHttp(`${issuer}/.well-known/openid-configuration`, 20000, () => gone);
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited;
+    await cleanup();
+    throw new Error(`${e.message}\n--- server output ---\n${output}`);
+  }
+  rp.configure({ issuer, clientId: client.id, clientSecret: client.secret });
+  return {
+    demo: {
+      authenticator_url: issuer,
+      authenticator_tenant: 'mytenant',
+      discovery_url: `${issuer}/.well-known/openid-configuration`,
+      demo_client_id: client.id,
+      demo_client_secret: client.secret,
+      demo_redirect_uri: rp.redirectUri,
+      demo_url: rp.homeUri,
+    },
+    store,
+    dataDir,
+    port,
+    base,
+    output: () => output,
+    stop: async () => {
+      if (!gone) child.kill('SIGTERM');
+      await exited;
+      await cleanup();
+    },
   };
 }
 
