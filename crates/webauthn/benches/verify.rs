@@ -98,5 +98,60 @@ fn registrations(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, assertions, registrations);
+/// The target ratio, measured robustly on a shared machine: bare and full ES256 verifications interleaved in short
+/// batches, so that both see the same load; prints the medians and the median of the per-batch ratios.
+fn interleaved_ratio(_c: &mut Criterion) {
+    use std::time::Instant;
+    const BATCH: u32 = 20;
+    const ROUNDS: usize = 300;
+    let env = Env::new();
+    let mut expectation = env.authentication();
+    expectation.user = UserIdentification::Identified {
+        user_handle: common::USER,
+    };
+    let key = TestKey::p256();
+    let TestKey::P256(pair) = &key else {
+        unreachable!()
+    };
+    let point = aws_lc_rs::signature::KeyPair::public_key(pair)
+        .as_ref()
+        .to_vec();
+    let mut message = vec![0x11; 37];
+    message.extend_from_slice(&sha256(b"client data"));
+    let signature = key.sign(&message);
+    let json = assertion_json(&key);
+    let record = record_for(&key);
+    let (mut bare, mut full, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, black_box(&point))
+                .verify(black_box(&message), black_box(&signature))
+                .unwrap();
+        }
+        let middle = Instant::now();
+        for _ in 0..BATCH {
+            let response = AuthenticationResponseJSON::from_json(black_box(&json)).unwrap();
+            black_box(verify_authentication(&response, &expectation, &record).unwrap());
+        }
+        let end = Instant::now();
+        let b = (middle - start).as_secs_f64() * 1e6 / f64::from(BATCH);
+        let f = (end - middle).as_secs_f64() * 1e6 / f64::from(BATCH);
+        bare.push(b);
+        full.push(f);
+        ratios.push(f / b);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "interleaved ES256: bare P-256 verify median {:.1} us, full assertion median {:.1} us, median ratio {:.3}",
+        median(&mut bare),
+        median(&mut full),
+        median(&mut ratios)
+    );
+}
+
+criterion_group!(benches, assertions, registrations, interleaved_ratio);
 criterion_main!(benches);
