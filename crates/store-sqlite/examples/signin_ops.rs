@@ -20,7 +20,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -36,16 +41,48 @@ async fn sign_in(
     let tag = format!("{worker}-{n}");
     // Authorize: client lookup, pending request stored, read back after the passkey step.
     store.get_client(tenant, client).await?.ok_or("client")?;
-    store.put_ceremony(tenant, &format!("authz-{tag}"), "authorize", vec![1; 300], soon).await?;
+    store
+        .put_ceremony(
+            tenant,
+            &format!("authz-{tag}"),
+            "authorize",
+            vec![1; 300],
+            soon,
+        )
+        .await?;
     // Passkey challenge issued and consumed.
-    store.put_ceremony(tenant, &format!("ch-{tag}"), "webauthn.get", vec![2; 64], soon).await?;
-    store.take_ceremony(tenant, &format!("ch-{tag}"), "webauthn.get", now).await?.ok_or("challenge")?;
+    store
+        .put_ceremony(
+            tenant,
+            &format!("ch-{tag}"),
+            "webauthn.get",
+            vec![2; 64],
+            soon,
+        )
+        .await?;
+    store
+        .take_ceremony(tenant, &format!("ch-{tag}"), "webauthn.get", now)
+        .await?
+        .ok_or("challenge")?;
     // Assertion: credential and user, counter bump.
     let credential_id = format!("cred-{worker}").into_bytes();
-    let credential = store.get_credential(tenant, &credential_id).await?.ok_or("credential")?;
-    store.get_user(tenant, &credential.user_id).await?.ok_or("user")?;
+    let credential = store
+        .get_credential(tenant, &credential_id)
+        .await?
+        .ok_or("credential")?;
+    store
+        .get_user(tenant, &credential.user_id)
+        .await?
+        .ok_or("user")?;
     let bumped = store
-        .bump_sign_count(tenant, &credential_id, credential.sign_count, credential.sign_count + 1, false, now)
+        .bump_sign_count(
+            tenant,
+            &credential_id,
+            credential.sign_count,
+            credential.sign_count + 1,
+            false,
+            now,
+        )
         .await?;
     if bumped != SignCountUpdate::Updated {
         return Err("sign count".into());
@@ -61,7 +98,10 @@ async fn sign_in(
         expires_at: now + Duration::hours(8),
     };
     store.create_session(&session).await?;
-    store.take_ceremony(tenant, &format!("authz-{tag}"), "authorize", now).await?.ok_or("authz")?;
+    store
+        .take_ceremony(tenant, &format!("authz-{tag}"), "authorize", now)
+        .await?
+        .ok_or("authz")?;
     let code_hash = format!("code-{tag}").into_bytes();
     store
         .put_auth_code(&AuthCode {
@@ -76,7 +116,10 @@ async fn sign_in(
     // Token endpoint: client, code, user, access token.
     store.get_client(tenant, client).await?.ok_or("client")?;
     store.consume_auth_code(tenant, &code_hash, now).await?;
-    store.get_user(tenant, &credential.user_id).await?.ok_or("user")?;
+    store
+        .get_user(tenant, &credential.user_id)
+        .await?
+        .ok_or("user")?;
     store
         .put_access_token(&AccessToken {
             token_hash: format!("at-{tag}").into_bytes(),
@@ -158,7 +201,9 @@ async fn main() -> Result<(), Error> {
             created_at: now,
             last_used_at: None,
         };
-        store.create_user_with_credential(&user, &credential).await?;
+        store
+            .create_user_with_credential(&user, &credential)
+            .await?;
     }
 
     let per_worker = total / concurrency.max(1);

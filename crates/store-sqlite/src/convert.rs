@@ -1,31 +1,34 @@
-//! Conversions between records and SQLite values, and from `sqlx` errors to [`StoreError`].
+//! Conversions between records and SQLite values, and from SQLite errors to [`StoreError`].
 
+use rusqlite::ffi;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::error::ErrorKind;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::StoreError;
 use time::OffsetDateTime;
 
-/// Maps a database error: uniqueness → `Conflict`, a missing parent row → `NotFound`, undecodable data →
-/// `Corrupt`, and everything else (closed pool, I/O, busy, timeout) → `Unavailable`.
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    match error {
-        sqlx::Error::Database(e) => match e.kind() {
-            ErrorKind::UniqueViolation => StoreError::Conflict,
-            ErrorKind::ForeignKeyViolation => StoreError::NotFound,
-            ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
-                StoreError::Corrupt(e.message().to_owned())
+/// Maps a SQLite error: uniqueness → `Conflict`, a missing parent row → `NotFound`, undecodable data →
+/// `Corrupt`, and everything else (cannot open, I/O, busy, full disk) → `Unavailable`.
+pub(crate) fn db(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                StoreError::Conflict
             }
-            _ => StoreError::Unavailable(e.to_string()),
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::NotFound,
+            ffi::SQLITE_CONSTRAINT_CHECK | ffi::SQLITE_CONSTRAINT_NOTNULL => {
+                StoreError::Corrupt(error.to_string())
+            }
+            _ => StoreError::Unavailable(error.to_string()),
         },
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        e @ (sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::ColumnIndexOutOfBounds { .. }
-        | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
-        e => StoreError::Unavailable(e.to_string()),
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::InvalidColumnName(_)
+        | rusqlite::Error::InvalidColumnIndex(_) => StoreError::Corrupt(error.to_string()),
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        _ => StoreError::Unavailable(error.to_string()),
     }
 }
 

@@ -1,27 +1,29 @@
 //! Tessera's embedded store: [`SqliteStore`], the [`tessera_store::Store`] trait on one SQLite file.
 //!
-//! - this file: [`SqliteStore`] — opening (WAL, `synchronous=NORMAL`, migrations), and every operation, each one
-//!   prepared statement where it can be, a short transaction where it must (sign-up, rotation, revocation).
-//! - `convert`: timestamps (unix microseconds), JSON columns, identifiers, and `sqlx` errors → `StoreError`.
+//! - this file: [`SqliteStore`] and every operation, each one prepared (and cached) statement where it can be, a
+//!   short `BEGIN IMMEDIATE` transaction where it must (sign-up, rotation, revocation, user deletion).
+//! - `conn`: the connections (one writer, a few read-only readers, WAL with `synchronous=NORMAL`), the background
+//!   checkpointer and the migration runner over `migrations/`.
+//! - `convert`: timestamps (unix microseconds), JSON columns, identifiers, and SQLite errors → `StoreError`.
 //! - `rows`: the rows SQLite returns and their conversion into records (undecodable data is `Corrupt`).
-//! - `migrations/` (embedded with `sqlx::migrate!`): the schema.
 //!
-//! Writes go through one writer connection (SQLite allows one writer at a time; queuing them in the pool is cheaper
-//! than `SQLITE_BUSY` retries) and reads through a pool of read-only connections, which WAL lets run beside the writer.
+//! SQLite is driven through `rusqlite` and statements run inline on the calling task: a sign-in's statements take
+//! microseconds each, and a thread hop per statement (what an async driver with a worker thread does) would cost more
+//! CPU than the statements themselves. Writers queue on an async mutex in front of the one writer connection.
 
+mod conn;
 mod convert;
 mod rows;
 
 use async_trait::async_trait;
+use conn::Connections;
 use convert::{db, to_json, ts};
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
-use std::time::Duration as StdDuration;
+use std::sync::Arc;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
@@ -30,76 +32,36 @@ use tessera_store::{
 };
 use time::OffsetDateTime;
 
-/// How many read-only connections serve lookups beside the writer.
-const READERS: u32 = 4;
-/// How long an operation waits for a connection or a lock before the store is reported unavailable.
-const WAIT: StdDuration = StdDuration::from_secs(5);
-
 /// The SQLite implementation of [`Store`]. Cheap to clone; clones share the connections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    conns: Arc<Connections>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` in WAL mode with `synchronous=NORMAL`, and brings its
     /// schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(WAIT);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(WAIT)
-            .connect_with(options.clone())
-            .await
-            .map_err(db)?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .map_err(migrate_error)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(WAIT)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(db)?;
-        Ok(Self { writer, reader })
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let conns = Connections::open(path, readers)?;
+        Ok(Self {
+            conns: Arc::new(conns),
+        })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
-    }
-
-    /// Whether a row exists: used after a conditional statement matched nothing, to tell "not found" from
-    /// "refused". Runs on the writer so that it sees the statement's outcome.
-    async fn credential_exists(&self, tenant: &TenantId, credential_id: &[u8]) -> Result<bool> {
-        sqlx::query("SELECT 1 FROM credentials WHERE tenant = ?1 AND credential_id = ?2")
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .fetch_optional(&self.writer)
-            .await
-            .map(|row| row.is_some())
-            .map_err(db)
+        self.conns.close().await;
     }
 }
 
-fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
-    match error {
-        sqlx::migrate::MigrateError::Execute(e) => db(e),
-        other => StoreError::Corrupt(format!("schema migration: {other}")),
-    }
-}
-
-fn affected_one(rows: u64) -> Result<()> {
+fn affected_one(rows: usize) -> Result<()> {
     if rows == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -107,113 +69,241 @@ fn affected_one(rows: u64) -> Result<()> {
     }
 }
 
+fn exists(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<bool> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.exists(params))
+        .map_err(db)
+}
+
+fn insert_credential(conn: &Connection, credential: &Credential) -> Result<()> {
+    let transports = to_json(&credential.transports)?;
+    conn.prepare_cached(
+        "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
+         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            credential.tenant.as_str(),
+            credential.credential_id,
+            credential.user_id.as_str(),
+            credential.public_key,
+            credential.alg,
+            i64::from(credential.sign_count),
+            credential.uv_initialized,
+            credential.backup_eligible,
+            credential.backup_state,
+            transports,
+            credential.aaguid.as_slice(),
+            credential.attestation_format,
+            credential.nickname,
+            ts(credential.created_at),
+            credential.last_used_at.map(ts),
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Inserts a refresh token unless its grant was revoked; returns whether it was inserted.
+fn insert_refresh_token(conn: &Connection, token: &RefreshToken) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+             expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+             WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                token.tenant.as_str(),
+                token.token_hash,
+                token.client_id.as_str(),
+                token.grant_id,
+                token.user_id.as_str(),
+                token.scope,
+                token.payload,
+                ts(token.expires_at),
+            ])
+        })
+        .map_err(db)?;
+    Ok(inserted > 0)
+}
+
+/// Runs one statement and returns how many rows it changed.
+fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(db)
+}
+
+/// Runs one query expected to return at most one row.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, read).optional())
+        .map_err(db)
+}
+
+/// Runs one query returning any number of rows.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_map(params, read)?.collect())
+        .map_err(db)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(tenant.id.as_str())
-        .bind(&tenant.display_name)
-        .bind(&tenant.rp_id)
-        .bind(to_json(&tenant.origins)?)
-        .bind(to_json(&tenant.policy)?)
-        .bind(ts(tenant.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
+        let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        tenant.id.as_str(),
+                        tenant.display_name,
+                        tenant.rp_id,
+                        origins,
+                        policy,
+                        ts(tenant.created_at)
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
-        sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants WHERE id = ?1")
-            .bind(tenant.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM tenants WHERE id = ?1",
+                    [tenant.as_str()],
+                    TenantRow::read,
+                )
+            })
+            .await?
             .map(TenantRow::into_record)
             .transpose()
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM tenants ORDER BY id",
+                    [],
+                    TenantRow::read,
+                )
+            })
+            .await?
             .into_iter()
             .map(TenantRow::into_record)
             .collect()
     }
 
     async fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE tenants SET display_name = ?2, rp_id = ?3, origins = ?4, policy = ?5 WHERE id = ?1",
-        )
-        .bind(tenant.id.as_str())
-        .bind(&tenant.display_name)
-        .bind(&tenant.rp_id)
-        .bind(to_json(&tenant.origins)?)
-        .bind(to_json(&tenant.policy)?)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
+        let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE tenants SET display_name = ?2, rp_id = ?3, origins = ?4, policy = ?5 WHERE id = ?1",
+                    params![tenant.id.as_str(), tenant.display_name, tenant.rp_id, origins, policy],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     async fn create_client(&self, client: &Client) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
-             post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
-             allowed_scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(client.tenant.as_str())
-        .bind(client.client_id.as_str())
-        .bind(&client.display_name)
-        .bind(client.secret_hash.as_deref())
-        .bind(to_json(&client.redirect_uris)?)
-        .bind(to_json(&client.post_logout_redirect_uris)?)
-        .bind(&client.token_endpoint_auth_method)
-        .bind(&client.id_token_signed_response_alg)
-        .bind(client.jwks.as_ref().map(to_json).transpose()?)
-        .bind(to_json(&client.allowed_scopes)?)
-        .bind(ts(client.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
+        let redirect_uris = to_json(&client.redirect_uris)?;
+        let post_logout = to_json(&client.post_logout_redirect_uris)?;
+        let jwks = client.jwks.as_ref().map(to_json).transpose()?;
+        let scopes = to_json(&client.allowed_scopes)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
+                     post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+                     allowed_scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        client.tenant.as_str(),
+                        client.client_id.as_str(),
+                        client.display_name,
+                        client.secret_hash,
+                        redirect_uris,
+                        post_logout,
+                        client.token_endpoint_auth_method,
+                        client.id_token_signed_response_alg,
+                        jwks,
+                        scopes,
+                        ts(client.created_at),
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
     async fn get_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>> {
-        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = ?1 AND client_id = ?2")
-            .bind(tenant.as_str())
-            .bind(client_id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                    [tenant.as_str(), client_id.as_str()],
+                    ClientRow::read,
+                )
+            })
+            .await?
             .map(ClientRow::into_record)
             .transpose()
     }
 
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
-        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = ?1 ORDER BY client_id")
-            .bind(tenant.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM clients WHERE tenant = ?1 ORDER BY client_id",
+                    [tenant.as_str()],
+                    ClientRow::read,
+                )
+            })
+            .await?
             .into_iter()
             .map(ClientRow::into_record)
             .collect()
     }
 
     async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2")
-            .bind(tenant.as_str())
-            .bind(client_id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        affected_one(done.rows_affected())
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                    [tenant.as_str(), client_id.as_str()],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     async fn create_user_with_credential(
@@ -224,37 +314,42 @@ impl Store for SqliteStore {
         if credential.user_id != user.id || credential.tenant != user.tenant {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
-             user_handle, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(user.tenant.as_str())
-        .bind(user.id.as_str())
-        .bind(&user.username)
-        .bind(fold_username(&user.username))
-        .bind(&user.display_name)
-        .bind(user.email.as_deref())
-        .bind(user.email_verified)
-        .bind(&user.user_handle)
-        .bind(ts(user.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        insert_credential(credential)?
-            .execute(&mut *tx)
+        self.conns
+            .write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                execute(
+                    &tx,
+                    "INSERT INTO users (tenant, id, username, username_folded, display_name, email, \
+                     email_verified, user_handle, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        user.tenant.as_str(),
+                        user.id.as_str(),
+                        user.username,
+                        fold_username(&user.username),
+                        user.display_name,
+                        user.email,
+                        user.email_verified,
+                        user.user_handle,
+                        ts(user.created_at),
+                    ],
+                )?;
+                insert_credential(&tx, credential)?;
+                tx.commit().map_err(db)
+            })
             .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn get_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<Option<User>> {
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = ?1 AND id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM users WHERE tenant = ?1 AND id = ?2",
+                    [tenant.as_str(), user_id.as_str()],
+                    UserRow::read,
+                )
+            })
+            .await?
             .map(UserRow::into_record)
             .transpose()
     }
@@ -264,16 +359,19 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         username: &str,
     ) -> Result<Option<User>> {
-        sqlx::query_as::<_, UserRow>(
-            "SELECT * FROM users WHERE tenant = ?1 AND username_folded = ?2",
-        )
-        .bind(tenant.as_str())
-        .bind(fold_username(username))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?
-        .map(UserRow::into_record)
-        .transpose()
+        let folded = fold_username(username);
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM users WHERE tenant = ?1 AND username_folded = ?2",
+                    [tenant.as_str(), folded.as_str()],
+                    UserRow::read,
+                )
+            })
+            .await?
+            .map(UserRow::into_record)
+            .transpose()
     }
 
     async fn find_user_by_handle(
@@ -281,12 +379,16 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         user_handle: &[u8],
     ) -> Result<Option<User>> {
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = ?1 AND user_handle = ?2")
-            .bind(tenant.as_str())
-            .bind(user_handle)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM users WHERE tenant = ?1 AND user_handle = ?2",
+                    params![tenant.as_str(), user_handle],
+                    UserRow::read,
+                )
+            })
+            .await?
             .map(UserRow::into_record)
             .transpose()
     }
@@ -298,75 +400,85 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<User>> {
         // Ids are never empty, so "" sorts before every one of them.
-        sqlx::query_as::<_, UserRow>(
-            "SELECT * FROM users WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(after.map_or("", UserId::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(UserRow::into_record)
-        .collect()
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM users WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                    params![
+                        tenant.as_str(),
+                        after.map_or("", UserId::as_str),
+                        i64::from(limit)
+                    ],
+                    UserRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(UserRow::into_record)
+            .collect()
     }
 
     async fn update_user(&self, user: &User) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE users SET username = ?3, username_folded = ?4, display_name = ?5, email = ?6, \
-             email_verified = ?7 WHERE tenant = ?1 AND id = ?2",
-        )
-        .bind(user.tenant.as_str())
-        .bind(user.id.as_str())
-        .bind(&user.username)
-        .bind(fold_username(&user.username))
-        .bind(&user.display_name)
-        .bind(user.email.as_deref())
-        .bind(user.email_verified)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE users SET username = ?3, username_folded = ?4, display_name = ?5, email = ?6, \
+                     email_verified = ?7 WHERE tenant = ?1 AND id = ?2",
+                    params![
+                        user.tenant.as_str(),
+                        user.id.as_str(),
+                        user.username,
+                        fold_username(&user.username),
+                        user.display_name,
+                        user.email,
+                        user.email_verified,
+                    ],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     async fn delete_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
+        let key = [tenant.as_str(), user_id.as_str()];
+        self.conns
+            .write(|conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db)?;
+                execute(
+                    &tx,
+                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
+                    key,
+                )?;
+                execute(
+                    &tx,
+                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
+                    key,
+                )?;
+                execute(
+                    &tx,
+                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
+                    key,
+                )?;
+                // Credentials go with the user (ON DELETE CASCADE).
+                affected_one(execute(
+                    &tx,
+                    "DELETE FROM users WHERE tenant = ?1 AND id = ?2",
+                    key,
+                )?)?;
+                tx.commit().map_err(db)
+            })
             .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        // Credentials go with the user (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE tenant = ?1 AND id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        affected_one(done.rows_affected())?;
-        tx.commit().await.map_err(db)
     }
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
-        insert_credential(credential)?
-            .execute(&self.writer)
+        self.conns
+            .write(|conn| insert_credential(conn, credential))
             .await
-            .map_err(db)?;
-        Ok(())
     }
 
     async fn get_credential(
@@ -374,16 +486,18 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         credential_id: &[u8],
     ) -> Result<Option<Credential>> {
-        sqlx::query_as::<_, CredentialRow>(
-            "SELECT * FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
-        )
-        .bind(tenant.as_str())
-        .bind(credential_id)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?
-        .map(CredentialRow::into_record)
-        .transpose()
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
+                    params![tenant.as_str(), credential_id],
+                    CredentialRow::read,
+                )
+            })
+            .await?
+            .map(CredentialRow::into_record)
+            .transpose()
     }
 
     async fn list_credentials(
@@ -391,17 +505,19 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         user_id: &UserId,
     ) -> Result<Vec<Credential>> {
-        sqlx::query_as::<_, CredentialRow>(
-            "SELECT * FROM credentials WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at, credential_id",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(CredentialRow::into_record)
-        .collect()
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM credentials WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at, credential_id",
+                    [tenant.as_str(), user_id.as_str()],
+                    CredentialRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(CredentialRow::into_record)
+            .collect()
     }
 
     async fn rename_credential(
@@ -411,17 +527,17 @@ impl Store for SqliteStore {
         credential_id: &[u8],
         nickname: &str,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE credentials SET nickname = ?4 WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id.as_str())
-        .bind(credential_id)
-        .bind(nickname)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE credentials SET nickname = ?4 WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3",
+                    params![tenant.as_str(), user_id.as_str(), credential_id, nickname],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     async fn delete_credential(
@@ -430,34 +546,26 @@ impl Store for SqliteStore {
         user_id: &UserId,
         credential_id: &[u8],
     ) -> Result<()> {
-        // One statement on the single writer: the count and the delete see the same state.
-        let done = sqlx::query(
-            "DELETE FROM credentials WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3 \
-             AND (SELECT COUNT(*) FROM credentials WHERE tenant = ?1 AND user_id = ?2) > 1",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id.as_str())
-        .bind(credential_id)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() > 0 {
-            return Ok(());
-        }
-        let owned = sqlx::query(
-            "SELECT 1 FROM credentials WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(user_id.as_str())
-        .bind(credential_id)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db)?;
-        Err(if owned.is_some() {
-            StoreError::Conflict
-        } else {
-            StoreError::NotFound
-        })
+        self.conns
+            .write(|conn| {
+                // One statement on the single writer: the count and the delete see the same state.
+                let deleted = execute(
+                    conn,
+                    "DELETE FROM credentials WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3 \
+                     AND (SELECT COUNT(*) FROM credentials WHERE tenant = ?1 AND user_id = ?2) > 1",
+                    params![tenant.as_str(), user_id.as_str(), credential_id],
+                )?;
+                if deleted > 0 {
+                    return Ok(());
+                }
+                let owned = exists(
+                    conn,
+                    "SELECT 1 FROM credentials WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3",
+                    params![tenant.as_str(), user_id.as_str(), credential_id],
+                )?;
+                Err(if owned { StoreError::Conflict } else { StoreError::NotFound })
+            })
+            .await
     }
 
     async fn bump_sign_count(
@@ -471,29 +579,34 @@ impl Store for SqliteStore {
     ) -> Result<SignCountUpdate> {
         // WebAuthn L3 §7.2: a counter that does not increase (unless both are zero) is a clone signal.
         let increases = new > expected_old || (new == 0 && expected_old == 0);
-        if increases {
-            let done = sqlx::query(
-                "UPDATE credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
-                 WHERE tenant = ?1 AND credential_id = ?2 AND sign_count = ?3",
-            )
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .bind(i64::from(expected_old))
-            .bind(i64::from(new))
-            .bind(backup_state)
-            .bind(ts(used_at))
-            .execute(&self.writer)
+        self.conns
+            .write(|conn| {
+                if increases {
+                    let updated = execute(
+                        conn,
+                        "UPDATE credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
+                         WHERE tenant = ?1 AND credential_id = ?2 AND sign_count = ?3",
+                        params![
+                            tenant.as_str(),
+                            credential_id,
+                            i64::from(expected_old),
+                            i64::from(new),
+                            backup_state,
+                            ts(used_at)
+                        ],
+                    )?;
+                    if updated > 0 {
+                        return Ok(SignCountUpdate::Updated);
+                    }
+                }
+                let known = exists(
+                    conn,
+                    "SELECT 1 FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
+                    params![tenant.as_str(), credential_id],
+                )?;
+                if known { Ok(SignCountUpdate::Regressed) } else { Err(StoreError::NotFound) }
+            })
             .await
-            .map_err(db)?;
-            if done.rows_affected() > 0 {
-                return Ok(SignCountUpdate::Updated);
-            }
-        }
-        if self.credential_exists(tenant, credential_id).await? {
-            Ok(SignCountUpdate::Regressed)
-        } else {
-            Err(StoreError::NotFound)
-        }
     }
 
     async fn put_ceremony(
@@ -504,15 +617,15 @@ impl Store for SqliteStore {
         payload: Vec<u8>,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(kind)
-            .bind(payload)
-            .bind(ts(expires_at))
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![tenant.as_str(), id, kind, payload, ts(expires_at)],
+                )
+            })
+            .await?;
         Ok(())
     }
 
@@ -523,17 +636,17 @@ impl Store for SqliteStore {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "DELETE FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4 \
-             RETURNING payload",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(kind)
-        .bind(ts(now))
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db)
+        self.conns
+            .write(|conn| {
+                query_one(
+                    conn,
+                    "DELETE FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4 \
+                     RETURNING payload",
+                    params![tenant.as_str(), id, kind, ts(now)],
+                    |row| row.get(0),
+                )
+            })
+            .await
     }
 
     async fn peek_ceremony(
@@ -543,32 +656,36 @@ impl Store for SqliteStore {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT payload FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(kind)
-        .bind(ts(now))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT payload FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4",
+                    params![tenant.as_str(), id, kind, ts(now)],
+                    |row| row.get(0),
+                )
+            })
+            .await
     }
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(code.tenant.as_str())
-        .bind(&code.code_hash)
-        .bind(code.client_id.as_str())
-        .bind(&code.grant_id)
-        .bind(&code.payload)
-        .bind(ts(code.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        code.tenant.as_str(),
+                        code.code_hash,
+                        code.client_id.as_str(),
+                        code.grant_id,
+                        code.payload,
+                        ts(code.expires_at)
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
@@ -578,52 +695,59 @@ impl Store for SqliteStore {
         code_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<CodeRedemption> {
-        let redeemed = sqlx::query_as::<_, AuthCodeRow>(
-            "UPDATE auth_codes SET redeemed_at = ?3 \
-             WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NULL AND expires_at > ?3 \
-             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(code_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db)?;
-        if let Some(row) = redeemed {
-            return Ok(CodeRedemption::Redeemed(row.into_record()?));
-        }
-        let spent: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
-        )
-        .bind(tenant.as_str())
-        .bind(code_hash)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db)?;
-        Ok(match spent {
-            Some(grant_id) => CodeRedemption::AlreadyRedeemed { grant_id },
-            None => CodeRedemption::NotFound,
+        let (redeemed, spent) = self
+            .conns
+            .write(|conn| {
+                let redeemed = query_one(
+                    conn,
+                    "UPDATE auth_codes SET redeemed_at = ?3 \
+                     WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NULL AND expires_at > ?3 \
+                     RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+                    params![tenant.as_str(), code_hash, ts(now)],
+                    AuthCodeRow::read,
+                )?;
+                if redeemed.is_some() {
+                    return Ok((redeemed, None));
+                }
+                let spent: Option<String> = query_one(
+                    conn,
+                    "SELECT grant_id FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
+                    params![tenant.as_str(), code_hash],
+                    |row| row.get(0),
+                )?;
+                Ok((None, spent))
+            })
+            .await?;
+        Ok(match (redeemed, spent) {
+            (Some(row), _) => CodeRedemption::Redeemed(row.into_record()?),
+            (None, Some(grant_id)) => CodeRedemption::AlreadyRedeemed { grant_id },
+            (None, None) => CodeRedemption::NotFound,
         })
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
-        let done = sqlx::query(
-            "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-             WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
-        )
-        .bind(token.tenant.as_str())
-        .bind(&token.token_hash)
-        .bind(token.client_id.as_str())
-        .bind(&token.grant_id)
-        .bind(token.user_id.as_str())
-        .bind(&token.scope)
-        .bind(&token.payload)
-        .bind(ts(token.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() == 0 {
+        let inserted = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+                     expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+                     WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
+                    params![
+                        token.tenant.as_str(),
+                        token.token_hash,
+                        token.client_id.as_str(),
+                        token.grant_id,
+                        token.user_id.as_str(),
+                        token.scope,
+                        token.payload,
+                        ts(token.expires_at),
+                    ],
+                )
+            })
+            .await?;
+        if inserted == 0 {
             Err(StoreError::Conflict)
         } else {
             Ok(())
@@ -636,29 +760,30 @@ impl Store for SqliteStore {
         token_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<AccessToken>> {
-        sqlx::query_as::<_, TokenRow>(
-            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
-             FROM access_tokens WHERE tenant = ?1 AND token_hash = ?2 AND expires_at > ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(token_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?
-        .map(TokenRow::into_access)
-        .transpose()
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+                     FROM access_tokens WHERE tenant = ?1 AND token_hash = ?2 AND expires_at > ?3",
+                    params![tenant.as_str(), token_hash, ts(now)],
+                    TokenRow::read,
+                )
+            })
+            .await?
+            .map(TokenRow::into_access)
+            .transpose()
     }
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
-        let done = insert_refresh_token(token)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            Err(StoreError::Conflict)
-        } else {
+        let inserted = self
+            .conns
+            .write(|conn| insert_refresh_token(conn, token))
+            .await?;
+        if inserted {
             Ok(())
+        } else {
+            Err(StoreError::Conflict)
         }
     }
 
@@ -669,83 +794,79 @@ impl Store for SqliteStore {
         new: &RefreshToken,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        let spent = sqlx::query_as::<_, TokenRow>(
-            "UPDATE refresh_tokens SET rotated_at = ?3 \
-             WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?3 \
-             RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at",
-        )
-        .bind(tenant.as_str())
-        .bind(old_hash)
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(old) = spent {
-            let done = insert_refresh_token(new)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict);
-            }
-            tx.commit().await.map_err(db)?;
-            return Ok(RefreshRotation::Rotated(old.into_refresh()?));
-        }
-        let reused: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM refresh_tokens WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NOT NULL",
-        )
-        .bind(tenant.as_str())
-        .bind(old_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(match reused {
-            Some(grant_id) => RefreshRotation::Reused { grant_id },
-            None => RefreshRotation::NotFound,
+        let (rotated, reused) = self
+            .conns
+            .write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                let spent = query_one(
+                    &tx,
+                    "UPDATE refresh_tokens SET rotated_at = ?3 \
+                     WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?3 \
+                     RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at",
+                    params![tenant.as_str(), old_hash, ts(now)],
+                    TokenRow::read,
+                )?;
+                if let Some(old) = spent {
+                    if !insert_refresh_token(&tx, new)? {
+                        return Err(StoreError::Conflict);
+                    }
+                    tx.commit().map_err(db)?;
+                    return Ok((Some(old), None));
+                }
+                let reused: Option<String> = query_one(
+                    &tx,
+                    "SELECT grant_id FROM refresh_tokens \
+                     WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NOT NULL",
+                    params![tenant.as_str(), old_hash],
+                    |row| row.get(0),
+                )?;
+                Ok((None, reused))
+            })
+            .await?;
+        Ok(match (rotated, reused) {
+            (Some(old), _) => RefreshRotation::Rotated(old.into_refresh()?),
+            (None, Some(grant_id)) => RefreshRotation::Reused { grant_id },
+            (None, None) => RefreshRotation::NotFound,
         })
     }
 
     async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(db)?;
-        sqlx::query("INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) VALUES (?1, ?2, ?3)")
-            .bind(tenant.as_str())
-            .bind(grant_id)
-            .bind(ts(OffsetDateTime::now_utc()))
-            .execute(&mut *tx)
+        let key = [tenant.as_str(), grant_id];
+        self.conns
+            .write(|conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                execute(
+                    &tx,
+                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) VALUES (?1, ?2, ?3)",
+                    params![tenant.as_str(), grant_id, ts(OffsetDateTime::now_utc())],
+                )?;
+                execute(&tx, "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
+                execute(&tx, "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
+                tx.commit().map_err(db)
+            })
             .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id = ?2")
-            .bind(tenant.as_str())
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id = ?2")
-            .bind(tenant.as_str())
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(session.tenant.as_str())
-        .bind(&session.id_hash)
-        .bind(session.user_id.as_str())
-        .bind(ts(session.auth_time))
-        .bind(to_json(&session.amr)?)
-        .bind(&session.acr)
-        .bind(ts(session.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
+        let amr = to_json(&session.amr)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        session.tenant.as_str(),
+                        session.id_hash,
+                        session.user_id.as_str(),
+                        ts(session.auth_time),
+                        amr,
+                        session.acr,
+                        ts(session.expires_at),
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
@@ -755,94 +876,106 @@ impl Store for SqliteStore {
         id_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<Session>> {
-        sqlx::query_as::<_, SessionRow>(
-            "SELECT * FROM sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(id_hash)
-        .bind(ts(now))
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?
-        .map(SessionRow::into_record)
-        .transpose()
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
+                    params![tenant.as_str(), id_hash, ts(now)],
+                    SessionRow::read,
+                )
+            })
+            .await?
+            .map(SessionRow::into_record)
+            .transpose()
     }
 
     async fn delete_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2")
-            .bind(tenant.as_str())
-            .bind(id_hash)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2",
+                    params![tenant.as_str(), id_hash],
+                )
+            })
+            .await?;
         Ok(())
     }
 
     async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        Ok(done.rows_affected())
+        let deleted = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
+                    [tenant.as_str(), user_id.as_str()],
+                )
+            })
+            .await?;
+        Ok(deleted as u64)
     }
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
-             status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(key.tenant.as_str())
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_key_encrypted)
-        .bind(to_json(&key.public_jwk)?)
-        .bind(ts(key.created_at))
-        .bind(key.retired_at.map(ts))
-        .bind(key.status.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
+        let jwk = to_json(&key.public_jwk)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, \
+                     retired_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        key.tenant.as_str(),
+                        key.kid,
+                        key.alg,
+                        key.private_key_encrypted,
+                        jwk,
+                        ts(key.created_at),
+                        key.retired_at.map(ts),
+                        key.status.as_str(),
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
     async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
-        sqlx::query_as::<_, SigningKeyRow>(
-            "SELECT * FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(SigningKeyRow::into_record)
-        .collect()
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
+                    [tenant.as_str()],
+                    SigningKeyRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(SigningKeyRow::into_record)
+            .collect()
     }
 
     async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET status = 'active' WHERE tenant = ?1 AND kid = ?2 AND status <> 'retired'",
-        )
-        .bind(tenant.as_str())
-        .bind(kid)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() > 0 {
-            return Ok(());
-        }
-        let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = ?1 AND kid = ?2")
-            .bind(tenant.as_str())
-            .bind(kid)
-            .fetch_optional(&self.writer)
+        self.conns
+            .write(|conn| {
+                let changed = execute(
+                    conn,
+                    "UPDATE signing_keys SET status = 'active' WHERE tenant = ?1 AND kid = ?2 AND status <> 'retired'",
+                    [tenant.as_str(), kid],
+                )?;
+                if changed > 0 {
+                    return Ok(());
+                }
+                let known = exists(
+                    conn,
+                    "SELECT 1 FROM signing_keys WHERE tenant = ?1 AND kid = ?2",
+                    [tenant.as_str(), kid],
+                )?;
+                Err(if known { StoreError::Conflict } else { StoreError::NotFound })
+            })
             .await
-            .map_err(db)?;
-        Err(if exists.is_some() {
-            StoreError::Conflict
-        } else {
-            StoreError::NotFound
-        })
     }
 
     async fn retire_signing_key(
@@ -851,17 +984,18 @@ impl Store for SqliteStore {
         kid: &str,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, ?3) \
-             WHERE tenant = ?1 AND kid = ?2",
-        )
-        .bind(tenant.as_str())
-        .bind(kid)
-        .bind(ts(at))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, ?3) \
+                     WHERE tenant = ?1 AND kid = ?2",
+                    params![tenant.as_str(), kid, ts(at)],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     async fn delete_retired_signing_keys(
@@ -869,15 +1003,17 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         retired_before: OffsetDateTime,
     ) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE tenant = ?1 AND status = 'retired' AND retired_at < ?2",
-        )
-        .bind(tenant.as_str())
-        .bind(ts(retired_before))
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected())
+        let deleted = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM signing_keys WHERE tenant = ?1 AND status = 'retired' AND retired_at < ?2",
+                    params![tenant.as_str(), ts(retired_before)],
+                )
+            })
+            .await?;
+        Ok(deleted as u64)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
@@ -885,113 +1021,53 @@ impl Store for SqliteStore {
         let codes_before = ts(now - REDEEMED_CODE_RETENTION);
         let grants_before = ts(now - REVOKED_GRANT_RETENTION);
         let batch = i64::from(batch);
-        // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
         let statements = [
             (
-                sqlx::query(
-                    "DELETE FROM ceremonies WHERE rowid IN \
-                     (SELECT rowid FROM ceremonies WHERE expires_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM ceremonies WHERE rowid IN \
+                 (SELECT rowid FROM ceremonies WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                sqlx::query(
-                    "DELETE FROM auth_codes WHERE rowid IN \
-                     (SELECT rowid FROM auth_codes WHERE expires_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM auth_codes WHERE rowid IN \
+                 (SELECT rowid FROM auth_codes WHERE expires_at <= ?1 LIMIT ?2)",
                 codes_before,
             ),
             (
-                sqlx::query(
-                    "DELETE FROM access_tokens WHERE rowid IN \
-                     (SELECT rowid FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM access_tokens WHERE rowid IN \
+                 (SELECT rowid FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                sqlx::query(
-                    "DELETE FROM refresh_tokens WHERE rowid IN \
-                     (SELECT rowid FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM refresh_tokens WHERE rowid IN \
+                 (SELECT rowid FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                sqlx::query(
-                    "DELETE FROM sessions WHERE rowid IN \
-                     (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM sessions WHERE rowid IN \
+                 (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                sqlx::query(
-                    "DELETE FROM revoked_grants WHERE rowid IN \
-                     (SELECT rowid FROM revoked_grants WHERE revoked_at <= ?1 LIMIT ?2)",
-                ),
+                "DELETE FROM revoked_grants WHERE rowid IN \
+                 (SELECT rowid FROM revoked_grants WHERE revoked_at <= ?1 LIMIT ?2)",
                 grants_before,
             ),
         ];
+        // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
         let mut deleted = 0;
-        for (statement, before) in statements {
-            let done = statement
-                .bind(before)
-                .bind(batch)
-                .execute(&self.writer)
-                .await
-                .map_err(db)?;
-            deleted += done.rows_affected();
+        for (sql, before) in statements {
+            deleted += self
+                .conns
+                .write(|conn| execute(conn, sql, params![before, batch]))
+                .await? as u64;
         }
         Ok(deleted)
     }
 
     async fn health(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db)?;
+        self.conns
+            .read(|conn| query_one(conn, "SELECT 1", [], |row| row.get::<_, i64>(0)))
+            .await?;
         Ok(())
     }
-}
-
-fn insert_credential(
-    credential: &Credential,
-) -> Result<sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>> {
-    let transports = to_json(&credential.transports)?;
-    Ok(sqlx::query(
-        "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
-         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )
-    .bind(credential.tenant.as_str())
-    .bind(&credential.credential_id)
-    .bind(credential.user_id.as_str())
-    .bind(&credential.public_key)
-    .bind(credential.alg)
-    .bind(i64::from(credential.sign_count))
-    .bind(credential.uv_initialized)
-    .bind(credential.backup_eligible)
-    .bind(credential.backup_state)
-    .bind(transports)
-    .bind(credential.aaguid.as_slice())
-    .bind(&credential.attestation_format)
-    .bind(&credential.nickname)
-    .bind(ts(credential.created_at))
-    .bind(credential.last_used_at.map(ts)))
-}
-
-fn insert_refresh_token(
-    token: &RefreshToken,
-) -> sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
-    )
-    .bind(token.tenant.as_str())
-    .bind(&token.token_hash)
-    .bind(token.client_id.as_str())
-    .bind(&token.grant_id)
-    .bind(token.user_id.as_str())
-    .bind(&token.scope)
-    .bind(&token.payload)
-    .bind(ts(token.expires_at))
 }

@@ -10,15 +10,29 @@ use tessera_store::{
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct TenantRow {
+/// Declares a row struct and its reader, which takes each field from the column of the same name.
+macro_rules! row_struct {
+    ($name:ident { $($field:ident: $ty:ty,)* }) => {
+        pub(crate) struct $name {
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
+row_struct!(TenantRow {
     id: String,
     display_name: String,
     rp_id: String,
     origins: String,
     policy: String,
     created_at: i64,
-}
+});
 
 impl TenantRow {
     pub(crate) fn into_record(self) -> Result<Tenant> {
@@ -33,8 +47,7 @@ impl TenantRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ClientRow {
+row_struct!(ClientRow {
     tenant: String,
     client_id: String,
     display_name: String,
@@ -46,7 +59,7 @@ pub(crate) struct ClientRow {
     jwks: Option<String>,
     allowed_scopes: String,
     created_at: i64,
-}
+});
 
 impl ClientRow {
     pub(crate) fn into_record(self) -> Result<Client> {
@@ -66,8 +79,7 @@ impl ClientRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
+row_struct!(UserRow {
     tenant: String,
     id: String,
     username: String,
@@ -76,7 +88,7 @@ pub(crate) struct UserRow {
     email_verified: bool,
     user_handle: Vec<u8>,
     created_at: i64,
-}
+});
 
 impl UserRow {
     pub(crate) fn into_record(self) -> Result<User> {
@@ -93,8 +105,7 @@ impl UserRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct CredentialRow {
+row_struct!(CredentialRow {
     tenant: String,
     credential_id: Vec<u8>,
     user_id: String,
@@ -110,7 +121,7 @@ pub(crate) struct CredentialRow {
     nickname: String,
     created_at: i64,
     last_used_at: Option<i64>,
-}
+});
 
 impl CredentialRow {
     pub(crate) fn into_record(self) -> Result<Credential> {
@@ -134,15 +145,14 @@ impl CredentialRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuthCodeRow {
+row_struct!(AuthCodeRow {
     tenant: String,
     code_hash: Vec<u8>,
     client_id: String,
     grant_id: String,
     payload: Vec<u8>,
     expires_at: i64,
-}
+});
 
 impl AuthCodeRow {
     pub(crate) fn into_record(self) -> Result<AuthCode> {
@@ -157,9 +167,8 @@ impl AuthCodeRow {
     }
 }
 
-/// Access and refresh tokens share their columns.
-#[derive(sqlx::FromRow)]
-pub(crate) struct TokenRow {
+// Access and refresh tokens share their columns.
+row_struct!(TokenRow {
     tenant: String,
     token_hash: Vec<u8>,
     client_id: String,
@@ -168,7 +177,7 @@ pub(crate) struct TokenRow {
     scope: String,
     payload: Vec<u8>,
     expires_at: i64,
-}
+});
 
 impl TokenRow {
     pub(crate) fn into_access(self) -> Result<AccessToken> {
@@ -198,8 +207,7 @@ impl TokenRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
+row_struct!(SessionRow {
     tenant: String,
     id_hash: Vec<u8>,
     user_id: String,
@@ -207,7 +215,7 @@ pub(crate) struct SessionRow {
     amr: String,
     acr: String,
     expires_at: i64,
-}
+});
 
 impl SessionRow {
     pub(crate) fn into_record(self) -> Result<Session> {
@@ -223,8 +231,7 @@ impl SessionRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct SigningKeyRow {
+row_struct!(SigningKeyRow {
     tenant: String,
     kid: String,
     alg: String,
@@ -233,7 +240,7 @@ pub(crate) struct SigningKeyRow {
     created_at: i64,
     retired_at: Option<i64>,
     status: String,
-}
+});
 
 impl SigningKeyRow {
     pub(crate) fn into_record(self) -> Result<SigningKey> {

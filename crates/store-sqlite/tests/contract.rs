@@ -95,18 +95,12 @@ async fn undecodable_row_is_corrupt_not_missing() {
         .expect("sign up");
 
     // Damage the stored AAGUID and policy behind the store's back.
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("raw");
-    sqlx::query("UPDATE credentials SET aaguid = x'00'")
-        .execute(&raw)
-        .await
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute("UPDATE credentials SET aaguid = x'00'", [])
         .expect("damage");
-    sqlx::query("UPDATE tenants SET policy = '{not json'")
-        .execute(&raw)
-        .await
+    raw.execute("UPDATE tenants SET policy = '{not json'", [])
         .expect("damage");
-    raw.close().await;
+    drop(raw);
 
     assert!(matches!(
         store.get_credential(&t, b"c1").await,
