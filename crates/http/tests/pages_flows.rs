@@ -1366,3 +1366,53 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
     assert_eq!(verify.status, StatusCode::BAD_REQUEST);
     assert_eq!(verify.json()["rule"], "credential-unknown");
 }
+
+#[tokio::test]
+async fn store_unavailable_fails_closed_with_503_never_signed_out() {
+    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
+    let sqlite = Arc::new(
+        SqliteStore::open(db.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let store: Arc<dyn Store> = sqlite.clone();
+    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
+    let new = ops::NewTenant {
+        id: tenant.clone(),
+        rp_id: "localhost".into(),
+        origins: vec![ORIGIN.into()],
+        display_name: None,
+    };
+    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(FixedClock::new(start_time()));
+    let state = AppState::new(
+        store,
+        clock.clone(),
+        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
+        SecuritySettings::default(),
+        master_key,
+    );
+    let router = tessera_http::router(state.clone());
+    let app = App {
+        router,
+        state,
+        clock,
+        tenant,
+        _db: db,
+    };
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "xena", &MaliciousAuthenticator::new())
+        .await;
+    sqlite.close().await;
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert_eq!(account.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!account.body.contains("pool"), "{}", account.body);
+    let options = app
+        .post_json(&mut browser, "/mytenant/webauthn/login/options", &json!({}))
+        .await;
+    assert_eq!(options.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(options.json()["error"], "server_error");
+}

@@ -7,7 +7,7 @@
 //!   The user and the verified passkey are written in one transaction (`create_user_with_credential`), so an abandoned
 //!   sign-up leaves no user behind; a session starts.
 //!
-//! The registration steps shared with adding a passkey ([`creation_options`], [`verify_new_credential`]) live here.
+//! The registration steps shared with adding a passkey (`creation_options`, `verify_new_credential`) live here.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
