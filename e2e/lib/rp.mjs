@@ -1,11 +1,12 @@
-// A small OpenID Connect relying party in Node, with no library: what a customer's application does against a
-// Tessera started with `tessera serve`. It mirrors the demo relying party's pages (`/demo/`, `/demo/login`,
-// `/demo/callback`, the "Signed in" table of claims), so the same browser steps drive both, but it asks for
-// `response_mode=query` (the demo uses `form_post`) and checks the ID token itself with node:crypto against the JWKS.
+// A relying party in Node, built on `oauth4webapi` (panva's OpenID-certified client library, not written here): what
+// a customer's application does against a Tessera started with `tessera serve`. It mirrors the demo relying party's
+// pages (`/demo/`, `/demo/login`, `/demo/callback`, the "Signed in" table of claims), so the same browser steps drive
+// both, but it asks for `response_mode=query` (the demo uses `form_post`). The library checks discovery, the
+// authorization response (state, RFC 9207 `iss`), the token response and the ID token claims (iss, aud, exp, iat,
+// nonce); the ID token's signature is checked here against the JWKS with node:crypto.
 import http from 'node:http';
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
-
-const b64url = (buf) => Buffer.from(buf).toString('base64url');
+import { createPublicKey, verify } from 'node:crypto';
+import * as oauth from 'oauth4webapi';
 
 function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -56,11 +57,16 @@ export async function startRelyingParty() {
   const redirectUri = `${base}/demo/callback`;
   const homeUri = `${base}/demo/`;
 
+  // Loopback http: the library wants https unless told otherwise.
+  const insecure = { [oauth.allowInsecureRequests]: true };
+
   async function discover() {
-    const res = await fetch(`${settings.issuer}/.well-known/openid-configuration`);
-    const metadata = await res.json();
-    if (metadata.issuer !== settings.issuer) throw new Error('discovery names another issuer');
-    return metadata;
+    const issuer = new URL(settings.issuer);
+    return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, insecure));
+  }
+
+  function failed(res, message) {
+    return page(res, 400, 'Sign-in did not complete', `<p>${escapeHtml(message)}</p>`);
   }
 
   async function handle(req, res) {
@@ -69,52 +75,54 @@ export async function startRelyingParty() {
       return page(res, 200, 'E2E relying party', '<p><a href="/demo/login">Sign in with passkey</a></p>');
     }
     if (url.pathname === '/demo/login') {
-      const metadata = await discover();
-      const state = b64url(randomBytes(16));
-      const nonce = b64url(randomBytes(16));
-      const verifier = b64url(randomBytes(32));
+      const as = await discover();
+      const state = oauth.generateRandomState();
+      const nonce = oauth.generateRandomNonce();
+      const verifier = oauth.generateRandomCodeVerifier();
       pending.set(state, { nonce, verifier });
-      const auth = new URL(metadata.authorization_endpoint);
+      const auth = new URL(as.authorization_endpoint);
       const params = {
         response_type: 'code', client_id: settings.clientId, redirect_uri: redirectUri, scope: 'openid profile email',
-        state, nonce, code_challenge: b64url(createHash('sha256').update(verifier).digest()),
-        code_challenge_method: 'S256', response_mode: 'query',
+        state, nonce, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+        response_mode: 'query',
       };
       for (const [k, v] of Object.entries(params)) auth.searchParams.set(k, v);
       res.writeHead(303, { location: auth.toString() });
       return res.end();
     }
     if (url.pathname === '/demo/callback') {
-      const q = Object.fromEntries(url.searchParams);
-      const flow = pending.get(q.state);
-      if (!flow) return page(res, 400, 'Sign-in did not complete', '<p>unknown or used state</p>');
-      pending.delete(q.state);
-      if (q.iss !== settings.issuer) return page(res, 400, 'Sign-in did not complete', '<p>wrong or missing iss</p>');
-      if (q.error) {
-        return page(res, 400, 'Sign-in did not complete',
-          `<p>the provider answered ${escapeHtml(q.error)}: ${escapeHtml(q.error_description ?? '')}</p>`);
+      const flow = pending.get(url.searchParams.get('state'));
+      if (!flow) return failed(res, 'unknown or used state; start again');
+      pending.delete(url.searchParams.get('state'));
+      const as = await discover();
+      const client = { client_id: settings.clientId };
+      let params;
+      try {
+        params = oauth.validateAuthResponse(as, client, url, url.searchParams.get('state'));
+      } catch (e) {
+        if (e instanceof oauth.AuthorizationResponseError) {
+          return failed(res, `the provider answered ${e.error}: ${e.error_description ?? ''}`);
+        }
+        return failed(res, `the authorization response was refused: ${e.message}`);
       }
-      const metadata = await discover();
-      const basic = Buffer.from(`${encodeURIComponent(settings.clientId)}:${encodeURIComponent(settings.clientSecret)}`);
-      const tokenRes = await fetch(metadata.token_endpoint, {
-        method: 'POST',
-        headers: { authorization: `Basic ${basic.toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'authorization_code', code: q.code, redirect_uri: redirectUri, code_verifier: flow.verifier,
-        }),
-      });
-      const tokens = await tokenRes.json();
-      if (!tokenRes.ok) {
-        return page(res, 400, 'Sign-in did not complete', `<p>token request failed: ${escapeHtml(JSON.stringify(tokens))}</p>`);
+      let result;
+      try {
+        const response = await oauth.authorizationCodeGrantRequest(as, client,
+          oauth.ClientSecretBasic(settings.clientSecret), params, redirectUri, flow.verifier, insecure);
+        result = await oauth.processAuthorizationCodeResponse(as, client, response,
+          { expectedNonce: flow.nonce, requireIdToken: true });
+      } catch (e) {
+        return failed(res, `the token response was refused: ${e.message}`);
       }
-      const jwks = await (await fetch(metadata.jwks_uri)).json();
-      const { claims } = verifyIdToken(tokens.id_token, jwks, {
+      oauth.getValidatedIdTokenClaims(result);
+      const jwks = await (await fetch(as.jwks_uri)).json();
+      const { claims } = verifyIdToken(result.id_token, jwks, {
         issuer: settings.issuer, clientId: settings.clientId, nonce: flow.nonce,
       });
       const rows = Object.entries(claims).map(([k, v]) =>
         `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(typeof v === 'string' ? v : JSON.stringify(v))}</td></tr>`).join('');
-      const logout = new URL(metadata.end_session_endpoint);
-      logout.searchParams.set('id_token_hint', tokens.id_token);
+      const logout = new URL(as.end_session_endpoint);
+      logout.searchParams.set('id_token_hint', result.id_token);
       logout.searchParams.set('post_logout_redirect_uri', homeUri);
       logout.searchParams.set('client_id', settings.clientId);
       return page(res, 200, 'Signed in', `<table>${rows}</table><p><a href="${escapeHtml(logout)}">Sign out</a></p>`);
