@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pageWithAuthenticator, shot } from './harness.mjs';
 import {
   TENANT, uniqueUser, hasSession, dropSession, startAtDemo, signUpFromLogin, demoClaims, assertPasskeyClaims,
-  fillSignUp,
+  fillSignUp, waitForStatusError,
 } from './flows.mjs';
 
 /** Run 1 and 2: sign up through the relying party, then sign in again by typing the username. */
@@ -217,6 +217,71 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     await page.waitForURL((url) => url.pathname !== `/${TENANT}/account`);
     await shot(page, `${name}-06-signed-out`);
     assert.equal(await hasSession(context), false, 'signed out');
+  } finally {
+    await context.close();
+  }
+}
+
+/** Records every answer of the server with a status of 500 or more, and every request to the relying party's callback. */
+export function watchCallbacks(page) {
+  const seen = { serverErrors: [], callbacks: [] };
+  page.on('response', (response) => {
+    if (response.status() >= 500) seen.serverErrors.push(`${response.status()} ${response.url()}`);
+  });
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/demo/callback') seen.callbacks.push(request);
+  });
+  return seen;
+}
+
+/** The parameters of an authorization response, whether `form_post` (the demo) or `query` (the Node relying party). */
+export function callbackParams(request) {
+  if (request.method() === 'POST') return request.postDataJSON() ?? {};
+  return Object.fromEntries(new URL(request.url()).searchParams);
+}
+
+/**
+ * Run 6: the device cannot verify the user. The page shows a human message, no session is made and the relying party
+ * gets no code; the user then cancels and the relying party hears `access_denied` at its registered callback, with
+ * `iss` and `state`. Never a 500.
+ */
+export async function refusedUserVerification({ browser, server, name }) {
+  const { context, page, setUserVerified } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    const username = uniqueUser('linus');
+    await startAtDemo(page, server);
+    await signUpFromLogin(page, { username, displayName: 'Linus', email: `${username}@example.com` });
+    await demoClaims(page);
+    await dropSession(context);
+
+    // The fingerprint (or PIN) check fails on the device.
+    await setUserVerified(false);
+    const seen = watchCallbacks(page);
+    await startAtDemo(page, server);
+    await page.getByLabel('Username').fill(username);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const message = await waitForStatusError(page);
+    await shot(page, `${name}-01-error-message`);
+
+    assert.match(message, /could not verify you|not accepted|verif/i, `a human message: ${message}`);
+    assert.doesNotMatch(message, /NotAllowedError|Exception|undefined|\{/, 'no raw error text');
+    assert.equal(new URL(page.url()).pathname, `/${TENANT}/login`, 'still on the sign-in page');
+    assert.equal(await hasSession(context), false, 'no session');
+    assert.equal(seen.callbacks.length, 0, 'the relying party got no code');
+    assert.equal(await page.getByRole('button', { name: 'Continue' }).isEnabled(), true, 'the user can try again');
+
+    // The user gives up: the relying party hears access_denied at its registered callback.
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    await page.waitForURL((url) => url.pathname === '/demo/callback');
+    await shot(page, `${name}-02-cancelled-at-rp`);
+    assert.equal(seen.callbacks.length, 1, 'one answer to the relying party');
+    const answer = callbackParams(seen.callbacks[0]);
+    assert.equal(answer.error, 'access_denied');
+    assert.equal(answer.code, undefined, 'no code');
+    assert.equal(answer.iss, server.demo.authenticator_url, 'the answer names its issuer (RFC 9207)');
+    assert.ok(answer.state, 'the state is echoed');
+    assert.match(await page.locator('main').innerText(), /access_denied/);
+    assert.deepEqual(seen.serverErrors, [], 'never a 500');
   } finally {
     await context.close();
   }

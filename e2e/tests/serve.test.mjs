@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import { startServe, launchBrowser } from '../lib/harness.mjs';
 import {
-  signupThenSigninByUsername, signinWithoutUsernameDiscoverable, accountAddAndDeletePasskey,
+  signupThenSigninByUsername, signinWithoutUsernameDiscoverable, accountAddAndDeletePasskey, refusedUserVerification,
 } from '../lib/scenarios.mjs';
 
 const PG_SKIP = process.env.TEST_PG_URL
@@ -30,6 +30,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
       ['signup_then_signin_by_username', signupThenSigninByUsername],
       ['signin_without_username_discoverable', signinWithoutUsernameDiscoverable],
       ['account_add_and_delete_passkey', accountAddAndDeletePasskey],
+      ['refused_user_verification', refusedUserVerification],
     ]) {
       const full = `${name}_on_serve_${store}`;
       test(full, () => scenario({ browser, server, name: full }));
