@@ -1,0 +1,148 @@
+// The pages on a phone-sized screen and from the keyboard: every control named, nothing wider than the screen, touch
+// targets of at least 24×24 CSS pixels (WCAG 2.2, 2.5.8), no script errors; and a keyboard-only sign-in.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { TENANT, uniqueUser, dropSession, startAtDemo, signUpFromLogin, demoClaims, fillSignUp } from '../lib/flows.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startDemo();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const PHONE = { width: 390, height: 844 };
+
+/**
+ * Script errors and console errors of a page. Not counted: a missing /favicon.ico, and the console line Chromium
+ * writes when the page itself is an error page (its status is checked elsewhere).
+ */
+function collectErrors(page) {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    const from = m.location().url;
+    if (m.type() !== 'error' || from.endsWith('/favicon.ico') || from === page.url()) return;
+    errors.push(`console: ${m.text()} (${from})`);
+  });
+  return errors;
+}
+
+/** What a screen reader and a phone user need from the page in view; returns a list of problems. */
+async function problems(page) {
+  return page.evaluate(() => {
+    const found = [];
+    const visible = (el) => {
+      const r = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      return r.width > 0 && r.height > 0 && style.visibility !== 'hidden' && style.display !== 'none';
+    };
+    if (!document.documentElement.lang) found.push('html has no lang');
+    if (!document.title.trim()) found.push('no title');
+    if (document.querySelectorAll('h1').length !== 1) found.push(`${document.querySelectorAll('h1').length} h1`);
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      if (el.type === 'hidden' || !visible(el)) continue;
+      const named = el.labels?.length > 0 || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+      if (!named) found.push(`unlabelled ${el.tagName.toLowerCase()}#${el.id || '?'}`);
+    }
+    for (const el of document.querySelectorAll('button, a[href]')) {
+      if (!visible(el)) continue;
+      const name = (el.getAttribute('aria-label') || el.textContent || '').trim();
+      if (!name) found.push(`nameless ${el.tagName.toLowerCase()}#${el.id || '?'}`);
+      const r = el.getBoundingClientRect();
+      const inline = el.tagName === 'A' && getComputedStyle(el).display === 'inline';
+      if (!inline && (r.width < 24 || r.height < 24)) {
+        found.push(`small target ${el.tagName.toLowerCase()}#${el.id || '?'} ${Math.round(r.width)}x${Math.round(r.height)}`);
+      }
+    }
+    if (document.documentElement.scrollWidth > window.innerWidth) {
+      found.push(`wider than the screen: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+    }
+    return found;
+  });
+}
+
+test('pages_are_usable_on_a_phone_and_with_a_screen_reader', async () => {
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    await page.setViewportSize(PHONE);
+    const errors = collectErrors(page);
+    const report = {};
+
+    await startAtDemo(page, server);
+    report.login = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-01-login');
+
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    report.signup = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-02-signup');
+
+    const username = uniqueUser('phone');
+    await page.goto(`${server.base}/${TENANT}/signup`);
+    await fillSignUp(page, { username, displayName: 'Mary Jackson', email: `${username}@example.com` });
+    await page.waitForURL((url) => url.pathname === `/${TENANT}/account`);
+    report.account = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-03-account');
+
+    await page.goto(`${server.base}/${TENANT}/login?authz=expired-or-unknown`);
+    report.expired = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-04-expired-request');
+
+    assert.deepEqual(report, { login: [], signup: [], account: [], expired: [] });
+    assert.deepEqual(errors, [], 'no script or console errors');
+  } finally {
+    await context.close();
+  }
+});
+
+test('pages_follow_a_dark_color_scheme', async () => {
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await startAtDemo(page, server);
+    await shot(page, 'pages_follow_a_dark_color_scheme-01-login');
+    const { background, color } = await page.evaluate(() => {
+      const style = getComputedStyle(document.body);
+      return { background: style.backgroundColor, color: style.color };
+    });
+    const light = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0) / 3;
+    assert.ok(light(background) < 80, `a dark background: ${background}`);
+    assert.ok(light(color) > 170, `light text: ${color}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('signin_by_username_with_the_keyboard_only', async () => {
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    const username = uniqueUser('keys');
+    await startAtDemo(page, server);
+    await signUpFromLogin(page, { username, displayName: 'Keyboard User' });
+    const claims = await demoClaims(page);
+    await dropSession(context);
+
+    await startAtDemo(page, server);
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== 'username'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.id ?? '');
+    }
+    assert.equal(focused, 'username', 'Tab reaches the username field');
+    await page.keyboard.type(username);
+    await page.keyboard.press('Enter');
+    const again = await demoClaims(page);
+    await shot(page, 'signin_by_username_with_the_keyboard_only-01-signed-in');
+    assert.equal(again.sub, claims.sub);
+  } finally {
+    await context.close();
+  }
+});
