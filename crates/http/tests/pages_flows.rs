@@ -1416,3 +1416,86 @@ async fn store_unavailable_fails_closed_with_503_never_signed_out() {
     assert_eq!(options.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(options.json()["error"], "server_error");
 }
+
+async fn set_policy(app: &App, policy: Value) {
+    let mut tenant = app
+        .state
+        .store
+        .get_tenant(&app.tenant)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no tenant"));
+    tenant.policy = policy;
+    app.state
+        .store
+        .update_tenant(&tenant)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.state.tenants.invalidate(&app.tenant);
+}
+
+#[tokio::test]
+async fn tenant_policy_refusing_synced_passkeys_is_applied_at_sign_up() {
+    let app = app().await;
+    set_policy(&app, json!({"synced_passkeys": "refuse"})).await;
+    let mut browser = Browser::default();
+    let synced = MaliciousAuthenticator {
+        backup_eligible: true,
+        backup_state: true,
+        ..MaliciousAuthenticator::new()
+    };
+    let (verify, _) = app.sign_up(&mut browser, "yara", &synced).await;
+    assert_eq!(verify.status, StatusCode::BAD_REQUEST, "{}", verify.body);
+    assert_eq!(verify.json()["error"], "passkey_refused");
+    assert!(!app.user_count("yara").await);
+    let (verify, _) = app
+        .sign_up(&mut browser, "yara", &MaliciousAuthenticator::new())
+        .await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+}
+
+#[tokio::test]
+async fn reauth_requires_user_verification_even_when_the_tenant_does_not() {
+    let app = app().await;
+    set_policy(&app, json!({"user_verification": "preferred"})).await;
+    let mut browser = Browser::default();
+    let presence_only = MaliciousAuthenticator {
+        user_verified: false,
+        ..MaliciousAuthenticator::new()
+    };
+    let (verify, credential) = app.sign_up(&mut browser, "zack", &presence_only).await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    app.get(&mut browser, "/mytenant/account").await;
+    let refused = app
+        .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
+        .await;
+    assert_eq!(
+        refused.json()["error"],
+        "reauth_required",
+        "no UV yet, so no fresh UV"
+    );
+    let (options, _, reauth) = app
+        .sign_in(
+            &mut browser,
+            json!({"reauth": true}),
+            &presence_only,
+            &credential,
+        )
+        .await;
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    assert_eq!(reauth.status, StatusCode::BAD_REQUEST, "{}", reauth.body);
+    let verifying = MaliciousAuthenticator::new();
+    let (_, _, reauth) = app
+        .sign_in(
+            &mut browser,
+            json!({"reauth": true}),
+            &verifying,
+            &credential,
+        )
+        .await;
+    assert_eq!(reauth.status, StatusCode::OK, "{}", reauth.body);
+    let allowed = app
+        .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+}

@@ -53,6 +53,9 @@ pub struct LoginCeremony {
     pub authz: Option<String>,
     /// SHA-256 of the starting browser's CSRF token.
     pub binding: B64,
+    /// A re-verification of the signed-in user (user verification required).
+    #[serde(default)]
+    pub reauth: bool,
 }
 
 /// The account a username-first sign-in is for.
@@ -170,6 +173,7 @@ mod tests {
             allow: vec![B64(vec![9; 16])],
             authz: Some("abc".into()),
             binding: B64(vec![0; 32]),
+            reauth: false,
         };
         let json = serde_json::to_vec(&ceremony).unwrap_or_default();
         let back: LoginCeremony = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));

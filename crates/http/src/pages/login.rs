@@ -4,7 +4,8 @@
 //!   discoverable passkeys, links to sign up and to cancel (which answers the client `access_denied`).
 //! - `POST /{tenant}/webauthn/login/options`: `{"username"?, "authz"?, "conditional"?, "reauth"?}` → `{"ceremony",
 //!   "publicKey"}` (request options). With a username, `allowCredentials` lists that user's passkeys; without, the
-//!   browser offers discoverable ones. `reauth` re-verifies the signed-in user (before adding a passkey).
+//!   browser offers discoverable ones. `reauth` re-verifies the signed-in user before a passkey is added: limited to
+//!   the user's own passkeys, and user verification is required whatever the tenant's policy says.
 //! - `POST /{tenant}/webauthn/login/verify`: `{"ceremony", "credential"}` → `{"ok": true, "next"}` and a new session.
 
 use axum::body::Bytes;
@@ -17,10 +18,13 @@ use tessera_store::{SignCountUpdate, User};
 use tessera_webauthn::authentication::{
     AuthenticationExpectation, CredentialRecord, UserIdentification,
 };
-use tessera_webauthn::json::{AuthenticatorTransport, PublicKeyCredentialDescriptor};
+use tessera_webauthn::json::{
+    AuthenticatorTransport, PublicKeyCredentialDescriptor, UserVerificationRequirement,
+};
 use tessera_webauthn::{
-    AuthenticationResponseJSON, OriginPolicy, PublicKeyCredentialRequestOptionsJSON,
-    SignCountPolicy, WebauthnError, generate_challenge, verify_authentication,
+    AuthenticationResponseJSON, AuthenticatorPolicy, OriginPolicy,
+    PublicKeyCredentialRequestOptionsJSON, SignCountPolicy, WebauthnError, generate_challenge,
+    verify_authentication,
 };
 
 use super::ceremony::{self, B64, IdentifiedUser, LOGIN_KIND, LoginCeremony};
@@ -134,6 +138,14 @@ pub struct VerifyReply {
     pub next: String,
 }
 
+/// The tenant's policy, with user verification required for a re-verification (it must prove a fresh UV).
+fn effective_policy(mut policy: AuthenticatorPolicy, reauth: bool) -> AuthenticatorPolicy {
+    if reauth {
+        policy.user_verification = UserVerificationRequirement::Required;
+    }
+    policy
+}
+
 pub(crate) fn descriptors(
     credentials: &[tessera_store::Credential],
 ) -> Vec<PublicKeyCredentialDescriptor> {
@@ -162,7 +174,7 @@ pub async fn options(
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
     let request: LoginOptionsRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
-    let policy = tenant.policy()?;
+    let policy = effective_policy(tenant.policy()?, request.reauth);
     let authz = context::authz_id(request.authz.as_deref())?;
 
     let user: Option<User> = if request.reauth {
@@ -213,6 +225,7 @@ pub async fn options(
         allow: allow.into_iter().map(|d| B64(d.id.0)).collect(),
         authz,
         binding: B64(csrf.binding()),
+        reauth: request.reauth,
     };
     let ceremony = ceremony::put(&state, &id, LOGIN_KIND, &stored).await?;
     Ok(context::json_reply(
@@ -235,9 +248,9 @@ pub async fn verify(
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
     let request: VerifyRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
-    let policy = tenant.policy()?;
     let stored: LoginCeremony = ceremony::take(&state, &id, LOGIN_KIND, &request.ceremony).await?;
     ceremony::check_binding(&stored.binding, &csrf)?;
+    let policy = effective_policy(tenant.policy()?, stored.reauth);
 
     let response: AuthenticationResponseJSON = serde_json::from_value(request.credential)
         .map_err(|e| ApiError::refused(&WebauthnError::ResponseJsonInvalid(e.to_string())))?;
