@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tessera_testkit::{
     Attestation, AttestationCert, Credential, KeyAlg, MaliciousAuthenticator, MdsEntry, Overrides,
-    SignCounter, TempSqlite, TestCa, b64url,
+    SignCounter, SoftAuthenticator, TempSqlite, TestCa, b64url,
 };
 
 const RP_ID: &str = "example.com";
@@ -206,6 +206,69 @@ fn verified_authentication_exits_0_with_the_counter_and_user() {
     assert_eq!(j["user_verified"], true);
     assert_eq!(j["flags"]["up"], true);
     assert_eq!(j["backup_state"], false);
+}
+
+// ---- a third-party authenticator: 1Password's passkey crates -----------------------------------------------------
+
+#[test]
+fn passkey_crate_authenticator_registers_and_signs_in_with_every_algorithm_it_has() {
+    // ES256, EdDSA and the post-quantum ML-DSA-44/65/87, as the passkey crates make them.
+    for alg in [-7_i64, -8, -48, -49, -50] {
+        let soft = SoftAuthenticator::new();
+        let options = json!({
+            "rp": {"id": RP_ID, "name": "Example"},
+            "user": {"id": b64url(b"user-1"), "name": "alice", "displayName": "Alice"},
+            "challenge": b64url(CHALLENGE),
+            "pubKeyCredParams": [{"type": "public-key", "alg": alg}],
+            "authenticatorSelection": {"residentKey": "required", "userVerification": "required"},
+        })
+        .to_string();
+        let response = soft.register(&options, ORIGIN).unwrap();
+        let alg_flag = format!("--alg={alg}");
+        let answer = verify_registration(&response, &[&alg_flag]);
+        assert_eq!(answer.code, 0, "alg {alg}: {}", answer.json);
+        assert_eq!(answer.json["algorithm"], alg);
+        let key = answer.json["public_key"].as_str().unwrap().to_owned();
+
+        let assertion = soft.authenticate(&request_options(), ORIGIN).unwrap();
+        let challenge = challenge_flag();
+        let key_flag = format!("--public-key={key}");
+        let answer = tessera(
+            &[
+                "webauthn",
+                "verify-authentication",
+                "--rp-id",
+                RP_ID,
+                "--origin",
+                ORIGIN,
+                &challenge,
+                &key_flag,
+                "--discoverable",
+                &format!("--user-handle={}", b64url(b"user-1")),
+            ],
+            assertion.as_bytes(),
+        );
+        assert_eq!(answer.code, 0, "alg {alg}: {}", answer.json);
+        assert_eq!(answer.json["user_verified"], true);
+    }
+}
+
+#[test]
+fn passkey_crate_authenticator_without_user_verification_is_refused() {
+    let soft = SoftAuthenticator::without_user_verification();
+    let options = json!({
+        "rp": {"id": RP_ID, "name": "Example"},
+        "user": {"id": b64url(b"user-1"), "name": "alice", "displayName": "Alice"},
+        "challenge": b64url(CHALLENGE),
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "authenticatorSelection": {"userVerification": "discouraged"},
+    })
+    .to_string();
+    let response = soft.register(&options, ORIGIN).unwrap();
+    assert_refused(
+        &verify_registration(&response, &[]),
+        "user-verification-missing",
+    );
 }
 
 // ---- exit 1: one refusal per rule (registration, WebAuthn L3 §7.1) --------------------------------------------------

@@ -440,3 +440,50 @@ fn fido_u2f_attestation_signs_the_u2f_registration_data() {
             .is_ok()
     );
 }
+
+#[test]
+fn authenticators_and_credentials_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<MaliciousAuthenticator>();
+    shareable::<Credential>();
+    shareable::<SoftAuthenticator>();
+    shareable::<tessera_testkit::TestCa>();
+}
+
+#[test]
+fn mds_blob_is_a_compact_jws_with_the_entries() {
+    let ca = tessera_testkit::TestCa::new("MDS root").unwrap();
+    let blob = ca
+        .mds_blob(
+            3,
+            "2099-12-31",
+            &[tessera_testkit::MdsEntry {
+                aaguid: [0xAB; 16],
+                description: "Model".into(),
+                attestation_roots: vec![ca.root_der().to_vec()],
+                status_reports: vec![("FIDO_CERTIFIED_L2".into(), "2025-01-02".into())],
+            }],
+        )
+        .unwrap();
+    let parts: Vec<&str> = blob.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Json = serde_json::from_slice(&b64url_decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["x5c"].as_array().unwrap().len(), 1);
+    let payload: Json = serde_json::from_slice(&b64url_decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(payload["no"], 3);
+    assert_eq!(payload["nextUpdate"], "2099-12-31");
+    assert_eq!(
+        payload["entries"][0]["aaguid"],
+        "abababab-abab-abab-abab-abababababab"
+    );
+    assert_eq!(
+        payload["entries"][0]["statusReports"][0]["status"],
+        "FIDO_CERTIFIED_L2"
+    );
+    assert_eq!(
+        b64url_decode(parts[2]).unwrap().len(),
+        64,
+        "ES256 JWS signatures are r || s"
+    );
+}
