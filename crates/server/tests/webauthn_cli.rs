@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use ciborium::Value as Cbor;
 use serde_json::{Value, json};
 use tessera_testkit::{
     Attestation, AttestationCert, Credential, KeyAlg, MaliciousAuthenticator, MdsEntry, Overrides,
@@ -452,6 +453,146 @@ fn cose_key_alg_must_match_the_key() {
     assert_eq!(answer.code, 1, "{}", answer.json);
 }
 
+#[test]
+fn client_data_must_be_json() {
+    let answer = refused_registration(Overrides {
+        client_data_json: Some(b"{\"type\": \"webauthn.create\"".to_vec()),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "client-data-json-invalid");
+}
+
+#[test]
+fn client_data_must_be_utf8() {
+    let answer = refused_registration(Overrides {
+        client_data_json: Some(vec![0xFF, 0xFE, 0x7B, 0x7D]),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "client-data-not-utf8");
+}
+
+#[test]
+fn credential_id_longer_than_1023_bytes_is_refused() {
+    let answer = refused_registration(Overrides {
+        credential_id: Some(vec![7; 1024]),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "credential-id-too-long");
+}
+
+#[test]
+fn raw_id_must_be_the_attested_credential_id() {
+    let other = b64url(b"not the attested credential");
+    let answer = refused_registration(Overrides {
+        id: Some(other.clone()),
+        raw_id: Some(other),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "attested-credential-id-mismatch");
+}
+
+#[test]
+fn registration_requires_attested_credential_data() {
+    let mut auth_data = tessera_sha256(RP_ID.as_bytes());
+    auth_data.extend_from_slice(&[0x05, 0, 0, 0, 0]);
+    let answer = refused_registration(Overrides {
+        auth_data: Some(auth_data),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "attested-credential-data-missing");
+}
+
+#[test]
+fn ec_public_key_must_be_on_its_curve() {
+    // A COSE EC2 P-256 key whose coordinates are not a curve point.
+    let key = cbor_map(vec![
+        (1, Cbor::Integer(2.into())),
+        (3, Cbor::Integer((-7).into())),
+        (-1, Cbor::Integer(1.into())),
+        (-2, Cbor::Bytes(vec![1; 32])),
+        (-3, Cbor::Bytes(vec![2; 32])),
+    ]);
+    let answer = refused_registration(Overrides {
+        cose_key: Some(key),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "ec-point-invalid");
+}
+
+#[test]
+fn rsa_keys_shorter_than_2048_bits_are_refused() {
+    let mut modulus = vec![0xC5; 128];
+    modulus[127] = 0x01;
+    let key = cbor_map(vec![
+        (1, Cbor::Integer(3.into())),
+        (3, Cbor::Integer((-257).into())),
+        (-1, Cbor::Bytes(modulus)),
+        (-2, Cbor::Bytes(vec![1, 0, 1])),
+    ]);
+    let answer = refused_registration(Overrides {
+        cose_key: Some(key),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "rsa-key-size");
+}
+
+#[test]
+fn none_attestation_statement_must_be_empty() {
+    let answer = refused_registration(Overrides {
+        att_stmt: Some(Cbor::Map(vec![(
+            Cbor::Text("sig".into()),
+            Cbor::Bytes(vec![1]),
+        )])),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "attestation-none-statement-not-empty");
+}
+
+#[test]
+fn packed_self_attestation_alg_must_be_the_credential_keys() {
+    let authenticator = MaliciousAuthenticator::new()
+        .with_attestation(Attestation::PackedSelf)
+        .with_overrides(Overrides {
+            att_stmt: Some(Cbor::Map(vec![
+                (Cbor::Text("alg".into()), Cbor::Integer((-8).into())),
+                (Cbor::Text("sig".into()), Cbor::Bytes(vec![0; 64])),
+            ])),
+            ..Overrides::default()
+        });
+    let (response, _) = register_with(&authenticator);
+    assert_refused(
+        &verify_registration(&response, &[]),
+        "attestation-algorithm-mismatch",
+    );
+}
+
+#[test]
+fn attestation_object_must_be_cbor() {
+    let answer = refused_registration(Overrides {
+        attestation_object: Some(vec![0xA3, 0x63, 0x66]),
+        ..Overrides::default()
+    });
+    assert_refused(&answer, "attestation-object-invalid");
+}
+
+fn tessera_sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+fn cbor_map(entries: Vec<(i64, Cbor)>) -> Vec<u8> {
+    let map = Cbor::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Cbor::Integer(k.into()), v))
+            .collect(),
+    );
+    let mut out = Vec::new();
+    ciborium::into_writer(&map, &mut out).unwrap();
+    out
+}
+
 // ---- attestation trust: our own CA --------------------------------------------------------------------------------
 
 /// A registration with a `packed` basic (or `fido-u2f`) attestation from a fresh CA, and the CA root in a PEM file.
@@ -822,6 +963,22 @@ fn backup_eligibility_must_not_change() {
         &verify_authentication(&response, &credential, &["--backup-eligible=true"]),
         "backup-eligibility-changed",
     );
+}
+
+#[test]
+fn short_authenticator_data_is_refused() {
+    let (credential, mut authenticator) = registered();
+    authenticator.overrides.auth_data = Some(vec![0; 20]);
+    let answer = verify_authentication(&assertion(&authenticator, &credential), &credential, &[]);
+    assert_refused(&answer, "authenticator-data-invalid");
+}
+
+#[test]
+fn assertion_challenge_must_be_the_issued_one() {
+    let (credential, mut authenticator) = registered();
+    authenticator.overrides.challenge = Some(b64url(b"replayed challenge"));
+    let answer = verify_authentication(&assertion(&authenticator, &credential), &credential, &[]);
+    assert_refused(&answer, "challenge-mismatch");
 }
 
 // ---- exit 2: unusable input ----------------------------------------------------------------------------------------
