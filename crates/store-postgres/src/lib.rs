@@ -56,6 +56,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(WAIT)
+            // A ping per checkout would double every operation's round trips; a connection found broken fails its
+            // statement as `Unavailable` and is discarded by the pool.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
