@@ -60,6 +60,14 @@ pub async fn create_tenant(
                 ),
             });
         }
+        // WebAuthn: the RP ID must be the origin's host or a registrable suffix of it.
+        let host = parsed.host_str().unwrap_or_default();
+        if host != new.rp_id && !host.ends_with(&format!(".{}", new.rp_id)) {
+            return Err(AppError::InvalidArgument {
+                name: "origin",
+                message: format!("{origin:?} is not within the RP ID {:?}", new.rp_id),
+            });
+        }
     }
     let tenant = Tenant {
         display_name: new.display_name.unwrap_or_else(|| new.id.to_string()),

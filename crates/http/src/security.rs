@@ -18,10 +18,6 @@ use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::{AppState, RateRule};
 
@@ -50,65 +46,63 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Applies the security headers, body limit and request ids to a router.
 pub fn apply(router: Router, state: &AppState) -> Router {
     router
-        .layer(SetResponseHeaderLayer::if_not_present(
+        .layer(RequestBodyLimitLayer::new(state.security.body_limit))
+        .layer(axum::middleware::from_fn(secure_and_trace))
+}
+
+/// One middleware for what every response needs: a fresh request id (never the client's, which could forge log
+/// lines), a tracing span carrying it, and the security headers.
+async fn secure_and_trace(
+    mut request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    use tracing::Instrument;
+    let id = request_id();
+    request
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.clone());
+    // Only the path is logged: query strings carry codes, states and hints.
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let mut response = next.run(request).instrument(span).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(RequestBodyLimitLayer::new(state.security.body_limit))
-        .layer(axum::middleware::from_fn(trace_request))
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(
-            X_REQUEST_ID.clone(),
-            RandomRequestId::default(),
-        ))
-}
-
-async fn trace_request(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
-    use tracing::Instrument;
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    // Only the path is logged: query strings carry codes, states and hints.
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
-    async move {
-        let response = next.run(request).await;
-        tracing::debug!(status = response.status().as_u16(), "response");
-        response
+        );
     }
-    .instrument(span)
-    .await
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(X_REQUEST_ID.clone(), id);
+    response
 }
 
-/// Request ids: 16 random hex characters, or the caller's own only if it is short and plain.
-#[derive(Clone, Default)]
-struct RandomRequestId {
-    counter: Arc<AtomicU64>,
-}
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let mut bytes = [0u8; 8];
-        if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-            bytes = self.counter.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-        }
-        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        HeaderValue::from_str(&text).ok().map(RequestId::new)
+/// 16 random hex characters (a counter if the random generator fails, which only makes ids guessable).
+fn request_id() -> HeaderValue {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bytes = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        bytes = COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes();
     }
+    let mut text = [0u8; 16];
+    for (i, b) in bytes.iter().enumerate() {
+        text[2 * i] = HEX[usize::from(b >> 4)];
+        text[2 * i + 1] = HEX[usize::from(b & 0xf)];
+    }
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// The client address of a request, honouring `X-Forwarded-For` only from trusted proxies.

@@ -437,3 +437,38 @@ async fn resume_without_a_session_goes_back_to_sign_in() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
+    let app = TestApp::spawn().await;
+    tessera_http::ops::rotate_keys(
+        app.state.store.as_ref(),
+        &app.state.master_key,
+        &app.tenant,
+        app.clock.now(),
+    )
+    .await
+    .expect("rotate");
+    tessera_server::app::maintenance_round(&app.state).await;
+    let keys = app
+        .state
+        .store
+        .list_signing_keys(&app.tenant)
+        .await
+        .expect("keys");
+    assert_eq!(
+        keys.len(),
+        4,
+        "retired keys are kept while their tokens may be alive"
+    );
+    app.clock.advance(time::Duration::hours(2));
+    tessera_server::app::maintenance_round(&app.state).await;
+    let keys = app
+        .state
+        .store
+        .list_signing_keys(&app.tenant)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 2, "only the current keys remain");
+    app.stop().await;
+}
