@@ -552,6 +552,15 @@ async fn sign_up_with_a_pending_authorization_resumes_it() {
         verify.json()["next"],
         format!("/mytenant/oidc/authorize/resume?authz={authz}")
     );
+    let resumed = app
+        .get(
+            &mut browser,
+            &format!("/mytenant/oidc/authorize/resume?authz={authz}"),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER, "{}", resumed.body);
+    assert!(resumed.header("location").starts_with(REDIRECT_URI));
+    assert!(resumed.header("location").contains("code="));
 }
 
 #[tokio::test]
