@@ -242,3 +242,18 @@ export async function shot(page, name) {
   mkdirSync(shotsDir, { recursive: true });
   await page.screenshot({ path: join(shotsDir, `${name}.png`), fullPage: true });
 }
+
+/**
+ * On a failed test: a screenshot of every page still open in `context` (`<name>-FAILED-<n>.png`) and, when `server`
+ * is given, the tail of its output appended to the error.
+ */
+export async function onFailure(error, context, name, server) {
+  for (const [i, page] of context.pages().entries()) {
+    await shot(page, `${name}-FAILED-${i + 1}`).catch(() => {});
+  }
+  if (server && error instanceof Error) {
+    const tail = server.output().trim().split('\n').slice(-30).join('\n');
+    if (tail) error.message += `\n--- server output (last lines) ---\n${tail}`;
+  }
+  return error;
+}

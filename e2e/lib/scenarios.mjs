@@ -2,7 +2,7 @@
 // relying party) and `tessera serve` on SQLite or PostgreSQL (the Node relying party of rp.mjs). Each takes
 // `{ browser, server, name }`: `name` is the test's name, used for the screenshots under target/e2e/.
 import assert from 'node:assert/strict';
-import { pageWithAuthenticator, shot } from './harness.mjs';
+import { pageWithAuthenticator, shot, onFailure } from './harness.mjs';
 import {
   TENANT, uniqueUser, hasSession, dropSession, startAtDemo, signUpFromLogin, demoClaims, assertPasskeyClaims,
   fillSignUp, waitForStatusError,
@@ -47,6 +47,8 @@ export async function signupThenSigninByUsername({ browser, server, name }) {
     assert.equal(again.preferred_username, username);
     assert.ok(again.auth_time >= claims.auth_time, 'auth_time moved with the new sign-in');
     assert.equal((await credentials()).length, 1, 'signing in created no new passkey');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }
@@ -100,6 +102,8 @@ export async function signinWithoutUsernameDiscoverable({ browser, server, name 
     assert.equal(again.sub, claims.sub, 'the resident credential found the same user');
     assert.equal(again.preferred_username, username);
     assert.equal((await credentials()).length, 1);
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }
@@ -123,6 +127,8 @@ export async function signinByAutofillConditionalMediation({ browser, server, na
     assert.equal(options[0].request.conditional, true, 'the page started conditional mediation');
     assert.deepEqual(options[0].answer.publicKey.allowCredentials ?? [], [], 'autofill offers any passkey of the site');
     assert.equal(again.sub, claims.sub);
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }
@@ -217,6 +223,8 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     await page.waitForURL((url) => url.pathname !== `/${TENANT}/account`);
     await shot(page, `${name}-06-signed-out`);
     assert.equal(await hasSession(context), false, 'signed out');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }
@@ -282,6 +290,8 @@ export async function refusedUserVerification({ browser, server, name }) {
     assert.ok(answer.state, 'the state is echoed');
     assert.match(await page.locator('main').innerText(), /access_denied/);
     assert.deepEqual(seen.serverErrors, [], 'never a 500');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }

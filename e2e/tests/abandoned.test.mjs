@@ -2,7 +2,7 @@
 // so the same username is free for the next person.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 import {
   TENANT, uniqueUser, hasSession, startAtDemo, signUpFromLogin, demoClaims, fillSignUp,
 } from '../lib/flows.mjs';
@@ -35,6 +35,8 @@ test('abandoned_signup_leaves_no_user', async () => {
     assert.equal((await first.credentials()).length, 0, 'no passkey was created');
     assert.equal(await hasSession(first.context), false);
     await first.page.close();
+  } catch (e) {
+    throw await onFailure(e, first.context, 'abandoned_signup_leaves_no_user', server);
   } finally {
     await first.context.close();
   }
@@ -61,6 +63,8 @@ test('abandoned_signup_leaves_no_user', async () => {
     await status.waitFor();
     await shot(second.page, 'abandoned_signup_leaves_no_user-03-username-taken');
     assert.match(await status.innerText(), /taken|already|in use|exists/i);
+  } catch (e) {
+    throw await onFailure(e, second.context, 'abandoned_signup_leaves_no_user', server);
   } finally {
     await second.context.close();
   }

@@ -2,7 +2,7 @@
 // targets of at least 24×24 CSS pixels (WCAG 2.2, 2.5.8), no script errors; and a keyboard-only sign-in.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 import { TENANT, uniqueUser, dropSession, startAtDemo, signUpFromLogin, demoClaims, fillSignUp } from '../lib/flows.mjs';
 
 let server;
@@ -98,6 +98,8 @@ test('pages_are_usable_on_a_phone_and_with_a_screen_reader', async () => {
 
     assert.deepEqual(report, { login: [], signup: [], account: [], expired: [] });
     assert.deepEqual(errors, [], 'no script or console errors');
+  } catch (e) {
+    throw await onFailure(e, context, 'pages_are_usable_on_a_phone_and_with_a_screen_reader', server);
   } finally {
     await context.close();
   }
@@ -116,6 +118,8 @@ test('pages_follow_a_dark_color_scheme', async () => {
     const light = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0) / 3;
     assert.ok(light(background) < 80, `a dark background: ${background}`);
     assert.ok(light(color) > 170, `light text: ${color}`);
+  } catch (e) {
+    throw await onFailure(e, context, 'pages_follow_a_dark_color_scheme', server);
   } finally {
     await context.close();
   }
@@ -142,6 +146,8 @@ test('signin_by_username_with_the_keyboard_only', async () => {
     const again = await demoClaims(page);
     await shot(page, 'signin_by_username_with_the_keyboard_only-01-signed-in');
     assert.equal(again.sub, claims.sub);
+  } catch (e) {
+    throw await onFailure(e, context, 'signin_by_username_with_the_keyboard_only', server);
   } finally {
     await context.close();
   }

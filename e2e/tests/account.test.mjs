@@ -2,7 +2,7 @@
 // verification asks to verify first.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 import { TENANT } from '../lib/flows.mjs';
 import { accountAddAndDeletePasskey, signUpToAccount, attachSecurityKey, passkeyItems } from '../lib/scenarios.mjs';
 
@@ -52,6 +52,8 @@ test('adding_a_passkey_after_stale_verification_asks_to_verify_first', async () 
     assert.equal(reauth[0].reauth, true, 'the ceremony was a re-verification of the signed-in user');
     assert.equal(await passkeyItems(page).count(), 2);
     assert.equal((await securityKeyCredentials()).length, 1);
+  } catch (e) {
+    throw await onFailure(e, context, 'adding_a_passkey_after_stale_verification_asks_to_verify_first', server);
   } finally {
     await context.close();
   }

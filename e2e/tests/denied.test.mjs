@@ -2,7 +2,7 @@
 // party gets no code and, on cancel, an OAuth error at its registered callback; never a 500.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 import { hasSession, startAtDemo } from '../lib/flows.mjs';
 import { refusedUserVerification, watchCallbacks, callbackParams } from '../lib/scenarios.mjs';
 
@@ -36,6 +36,8 @@ test('cancel_on_signup_returns_access_denied', async () => {
     assert.equal(callbackParams(seen.callbacks[0]).error, 'access_denied');
     assert.equal(await hasSession(context), false);
     assert.deepEqual(seen.serverErrors, [], 'never a 500');
+  } catch (e) {
+    throw await onFailure(e, context, 'cancel_on_signup_returns_access_denied', server);
   } finally {
     await context.close();
   }

@@ -2,7 +2,7 @@
 // authenticator service and never goes to the unregistered address (OpenID Connect Core §3.1.2.6, RFC 9700 §4.1).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 
 let server;
 let browser;
@@ -56,6 +56,8 @@ test('unregistered_redirect_uri_shows_error_page', async () => {
       'unregistered_redirect_uri_shows_error_page-01-error-page');
     assert.match(text, /redirect/i, 'the page says the redirect address is the problem');
     assert.doesNotMatch(text, /evil\.example\/callback\?/, 'no link that would carry a response there');
+  } catch (e) {
+    throw await onFailure(e, context, 'unregistered_redirect_uri_shows_error_page', server);
   } finally {
     await context.close();
   }
@@ -66,6 +68,8 @@ test('redirect_uri_differing_only_in_a_trailing_slash_shows_error_page', async (
   try {
     await expectErrorPage(page, authorizeUrl({ redirect_uri: `${server.demo.demo_redirect_uri}/` }),
       'redirect_uri_differing_only_in_a_trailing_slash_shows_error_page-01-error-page');
+  } catch (e) {
+    throw await onFailure(e, context, 'redirect_uri_differing_only_in_a_trailing_slash_shows_error_page', server);
   } finally {
     await context.close();
   }
@@ -77,6 +81,8 @@ test('unknown_client_shows_error_page', async () => {
     const { text } = await expectErrorPage(page, authorizeUrl({ client_id: 'no-such-client' }),
       'unknown_client_shows_error_page-01-error-page');
     assert.match(text, /client/i, 'the page says the client is the problem');
+  } catch (e) {
+    throw await onFailure(e, context, 'unknown_client_shows_error_page', server);
   } finally {
     await context.close();
   }

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot } from '../lib/harness.mjs';
+import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
 import {
   TENANT, uniqueUser, hasSession, dropSession, startAtDemo, signUpFromLogin, demoClaims, waitForStatusError,
 } from '../lib/flows.mjs';
@@ -44,6 +44,8 @@ test('passkey_is_not_usable_from_another_origin', async () => {
     assert.ok(message.length > 0, 'the page says something went wrong');
     assert.equal((await credentials())[0].signCount, before, 'the authenticator signed nothing');
     assert.equal(await hasSession(context), false, 'no session at either origin');
+  } catch (e) {
+    throw await onFailure(e, context, 'passkey_is_not_usable_from_another_origin', server);
   } finally {
     await context.close();
   }
@@ -65,6 +67,8 @@ test('login_page_cannot_be_framed_by_another_site', async () => {
     assert.ok(victim, 'the frame exists');
     const hasForm = await victim.locator('#login-form').count().catch(() => 0);
     assert.equal(hasForm, 0, 'the sign-in form did not render inside another site');
+  } catch (e) {
+    throw await onFailure(e, context, 'login_page_cannot_be_framed_by_another_site', server);
   } finally {
     await context.close();
     await new Promise((resolve) => framer.close(resolve));
