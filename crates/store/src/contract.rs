@@ -69,6 +69,8 @@ macro_rules! store_contract_tests {
             sign_count_stale_expected_value_is_refused,
             sign_count_zero_stays_allowed,
             sign_count_of_unknown_credential_is_not_found,
+            sign_count_concurrent_bumps_have_one_winner,
+            unusual_values_round_trip,
             ceremony_take_is_single_use_under_concurrency,
             ceremony_expired_is_not_returned,
             ceremony_of_another_kind_is_not_returned,
@@ -908,6 +910,95 @@ pub async fn sign_count_of_unknown_credential_is_not_found(store: Arc<dyn Store>
     assert_eq!(
         store.bump_sign_count(&t, b"nope", 0, 1, false, T0).await,
         Err(StoreError::NotFound)
+    );
+}
+
+/// Two sign-ins racing with the same stored counter: exactly one bump lands.
+pub async fn sign_count_concurrent_bumps_have_one_winner(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    let mut tasks = Vec::new();
+    for new in 1..=10u32 {
+        let store = Arc::clone(&store);
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            store.bump_sign_count(&t, b"c1", 0, new, false, T0).await
+        }));
+    }
+    let mut updated = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(SignCountUpdate::Updated) => updated += 1,
+            Ok(SignCountUpdate::Regressed) => {}
+            Err(error) => panic!("bump failed: {error}"),
+        }
+    }
+    assert_eq!(updated, 1);
+    let c = store
+        .get_credential(&t, b"c1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!((1..=10).contains(&c.sign_count));
+}
+
+/// Edge values survive a round trip unchanged: empty and large binary values, NUL bytes, non-ASCII text, extreme
+/// timestamps and counters, negative algorithm ids.
+pub async fn unusual_values_round_trip(store: Arc<dyn Store>) {
+    let mut tenant = tenant("edge");
+    tenant.display_name = "Ünïcødé 🗝️ \"quotes\" 'single' \\ back".into();
+    tenant.origins = vec![];
+    tenant.policy = serde_json::json!({ "nested": { "list": [1, 2.5, null, true, "x"] } });
+    tenant.created_at = datetime!(1900-01-01 00:00 UTC);
+    store.create_tenant(&tenant).await.expect("create");
+    assert_eq!(store.get_tenant(&tenant.id).await, Ok(Some(tenant.clone())));
+
+    let t = tenant.id;
+    let mut u = user(&t, "u1", "Ünïcødé 🗝️");
+    u.id = user_id("u1!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    u.user_handle = vec![0, 255, 0, 0, 1];
+    u.email = Some(String::new());
+    let mut c = credential(&t, u.id.as_str(), &[0u8; 1023]);
+    c.public_key = vec![0; 4096];
+    c.alg = -65_535;
+    c.sign_count = u32::MAX;
+    c.aaguid = [0xff; 16];
+    c.nickname = String::new();
+    c.transports = vec![];
+    c.created_at = datetime!(9999-12-31 23:59:59 UTC);
+    store
+        .create_user_with_credential(&u, &c)
+        .await
+        .expect("sign up");
+    assert_eq!(store.get_user(&t, &u.id).await, Ok(Some(u.clone())));
+    assert_eq!(
+        store.find_user_by_handle(&t, &[0, 255, 0, 0, 1]).await,
+        Ok(Some(u.clone()))
+    );
+    assert_eq!(store.get_credential(&t, &[0u8; 1023]).await, Ok(Some(c)));
+    assert_eq!(store.get_credential(&t, &[0u8; 1022]).await, Ok(None));
+    assert_eq!(store.get_credential(&t, &[]).await, Ok(None));
+
+    let expires = T0 + Duration::minutes(1);
+    store
+        .put_ceremony(&t, "", "", Vec::new(), expires)
+        .await
+        .expect("empty ceremony");
+    store
+        .put_ceremony(&t, "big", "k", vec![7; 256 * 1024], expires)
+        .await
+        .expect("big ceremony");
+    assert_eq!(
+        store.take_ceremony(&t, "", "", T0).await,
+        Ok(Some(Vec::new()))
+    );
+    assert_eq!(
+        store.take_ceremony(&t, "big", "k", T0).await,
+        Ok(Some(vec![7; 256 * 1024]))
+    );
+    assert_eq!(
+        store.take_ceremony(&t, "' OR 1=1 --", "k", T0).await,
+        Ok(None)
     );
 }
 
