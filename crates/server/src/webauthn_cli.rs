@@ -712,6 +712,12 @@ fn inspect_attestation_object(bytes: &[u8]) -> (Value, Option<Vec<u8>>) {
                 ("response", Cbor::Bytes(jws)) if fmt.as_deref() == Some("android-safetynet") => {
                     safetynet_json(jws)
                 }
+                ("certInfo", Cbor::Bytes(b)) if fmt.as_deref() == Some("tpm") => {
+                    with_decoded(b, tpm::cert_info(b))
+                }
+                ("pubArea", Cbor::Bytes(b)) if fmt.as_deref() == Some("tpm") => {
+                    with_decoded(b, tpm::pub_area(b))
+                }
                 (_, Cbor::Bytes(b)) => json!({"base64url": b64url(b), "length": b.len()}),
                 _ => cbor_json(v),
             };
@@ -725,6 +731,164 @@ fn inspect_attestation_object(bytes: &[u8]) -> (Value, Option<Vec<u8>>) {
     };
     out.insert("strict_parse".into(), strict);
     (Value::Object(out), auth_data)
+}
+
+/// Raw bytes, and their decoding when it succeeded.
+fn with_decoded(bytes: &[u8], decoded: Option<Value>) -> Value {
+    json!({
+        "base64url": b64url(bytes),
+        "length": bytes.len(),
+        "decoded": decoded.unwrap_or_else(|| json!({"error": "not the TPM 2.0 structure"})),
+    })
+}
+
+/// Display decoding of TPM 2.0 structures (TPM 2.0 Library Part 2): `TPMS_ATTEST` and `TPMT_PUBLIC`.
+mod tpm {
+    use super::{b64url, hex};
+    use serde_json::{Value, json};
+
+    /// A big-endian reader that returns `None` past the end.
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Some(head)
+        }
+        fn u8(&mut self) -> Option<u8> {
+            self.take(1)?.first().copied()
+        }
+        fn u16(&mut self) -> Option<u16> {
+            Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+        }
+        fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+        }
+        /// A `TPM2B_*`: a 16-bit length and that many bytes.
+        fn sized(&mut self) -> Option<&'a [u8]> {
+            let len = usize::from(self.u16()?);
+            self.take(len)
+        }
+    }
+
+    fn alg_name(alg: u16) -> &'static str {
+        match alg {
+            0x0001 => "TPM_ALG_RSA",
+            0x0004 => "TPM_ALG_SHA1",
+            0x000B => "TPM_ALG_SHA256",
+            0x000C => "TPM_ALG_SHA384",
+            0x000D => "TPM_ALG_SHA512",
+            0x0010 => "TPM_ALG_NULL",
+            0x0014 => "TPM_ALG_RSASSA",
+            0x0016 => "TPM_ALG_RSAPSS",
+            0x0018 => "TPM_ALG_ECDSA",
+            0x0023 => "TPM_ALG_ECC",
+            _ => "unknown",
+        }
+    }
+
+    fn alg(id: u16) -> Value {
+        json!({"id": format!("0x{id:04x}"), "name": alg_name(id)})
+    }
+
+    /// `TPMS_ATTEST`, as `certInfo` carries it.
+    pub(super) fn cert_info(bytes: &[u8]) -> Option<Value> {
+        let mut r = Reader(bytes);
+        let magic = r.u32()?;
+        let kind = r.u16()?;
+        let qualified_signer = r.sized()?;
+        let extra_data = r.sized()?;
+        let clock = r.u64()?;
+        let reset_count = r.u32()?;
+        let restart_count = r.u32()?;
+        let safe = r.u8()?;
+        let firmware_version = r.u64()?;
+        let name = r.sized()?;
+        let qualified_name = r.sized()?;
+        Some(json!({
+            "magic": format!("0x{magic:08x}"),
+            "magic_is_tpm_generated_value": magic == 0xff54_4347,
+            "type": format!("0x{kind:04x}"),
+            "type_is_attest_certify": kind == 0x8017,
+            "qualified_signer": b64url(qualified_signer),
+            "extra_data": b64url(extra_data),
+            "clock_info": {"clock": clock, "reset_count": reset_count, "restart_count": restart_count, "safe": safe != 0},
+            "firmware_version": format!("0x{firmware_version:016x}"),
+            "attested_name": name.split_first_chunk::<2>().map(|(a, digest)| json!({
+                "name_alg": alg(u16::from_be_bytes(*a)),
+                "digest": hex(digest),
+            })),
+            "attested_qualified_name": b64url(qualified_name),
+            "trailing_bytes": r.0.len(),
+        }))
+    }
+
+    /// `TPMT_PUBLIC`, as `pubArea` carries it.
+    pub(super) fn pub_area(bytes: &[u8]) -> Option<Value> {
+        let mut r = Reader(bytes);
+        let kind = r.u16()?;
+        let name_alg = r.u16()?;
+        let attributes = r.u32()?;
+        let auth_policy = r.sized()?;
+        let mut out = json!({
+            "type": alg(kind),
+            "name_alg": alg(name_alg),
+            "object_attributes": format!("0x{attributes:08x}"),
+            "auth_policy": b64url(auth_policy),
+        });
+        let parameters = match kind {
+            0x0001 => {
+                let symmetric = r.u16()?;
+                let scheme = r.u16()?;
+                let key_bits = r.u16()?;
+                let exponent = r.u32()?;
+                let n = r.sized()?;
+                json!({
+                    "symmetric": alg(symmetric),
+                    "scheme": alg(scheme),
+                    "key_bits": key_bits,
+                    // 0 means the default exponent 65537.
+                    "exponent": if exponent == 0 { 65537 } else { exponent },
+                    "modulus": b64url(n),
+                })
+            }
+            0x0023 => {
+                let symmetric = r.u16()?;
+                let scheme = r.u16()?;
+                let curve = r.u16()?;
+                let kdf = r.u16()?;
+                let x = r.sized()?;
+                let y = r.sized()?;
+                let curve_name = match curve {
+                    0x0003 => "NIST_P256",
+                    0x0004 => "NIST_P384",
+                    0x0005 => "NIST_P521",
+                    _ => "unknown",
+                };
+                json!({
+                    "symmetric": alg(symmetric),
+                    "scheme": alg(scheme),
+                    "curve": {"id": format!("0x{curve:04x}"), "name": curve_name},
+                    "kdf": alg(kdf),
+                    "x": b64url(x),
+                    "y": b64url(y),
+                })
+            }
+            _ => json!({"undecoded": b64url(r.0)}),
+        };
+        if let Some(map) = out.as_object_mut() {
+            map.insert("parameters".into(), parameters);
+            map.insert("trailing_bytes".into(), json!(r.0.len()));
+        }
+        Some(out)
+    }
 }
 
 fn safetynet_json(jws: &[u8]) -> Value {

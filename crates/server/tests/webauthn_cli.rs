@@ -1213,3 +1213,29 @@ fn inspect_shows_attestation_certificates_and_the_aaguid_extension() {
         answer.json["authenticator_data"]["attested_credential_data"]["aaguid"]
     );
 }
+
+#[test]
+fn inspect_decodes_tpm_structures() {
+    let file = vectors_dir().join("py_webauthn__reg-tpm__verify-attestation-dell-xps-13.json");
+    let case: Value = serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
+        panic!(
+            "the WebAuthn vectors are missing ({}: {e}); set TESSERA_WEBAUTHN_VECTORS",
+            file.display()
+        )
+    }))
+    .unwrap();
+    let answer = tessera(
+        &["webauthn", "inspect"],
+        case["response"].to_string().as_bytes(),
+    );
+    assert_eq!(answer.code, 0);
+    let stmt = &answer.json["attestation"]["att_stmt"];
+    let cert_info = &stmt["certInfo"]["decoded"];
+    assert_eq!(cert_info["magic_is_tpm_generated_value"], true, "{stmt}");
+    assert_eq!(cert_info["type_is_attest_certify"], true);
+    assert_eq!(cert_info["trailing_bytes"], 0);
+    let pub_area = &stmt["pubArea"]["decoded"];
+    assert_eq!(pub_area["type"]["name"], "TPM_ALG_RSA");
+    assert_eq!(pub_area["parameters"]["key_bits"], 2048);
+    assert_eq!(pub_area["trailing_bytes"], 0);
+}
