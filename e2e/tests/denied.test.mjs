@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
-import { hasSession, startAtDemo } from '../lib/flows.mjs';
+import {
+  uniqueUser, hasSession, startAtDemo, signUpFromLogin, demoClaims, waitForStatusError,
+} from '../lib/flows.mjs';
 import { refusedUserVerification, watchCallbacks, callbackParams } from '../lib/scenarios.mjs';
 
 let server;
@@ -38,6 +40,59 @@ test('cancel_on_signup_returns_access_denied', async () => {
     assert.deepEqual(seen.serverErrors, [], 'never a 500');
   } catch (e) {
     throw await onFailure(e, context, 'cancel_on_signup_returns_access_denied', server);
+  } finally {
+    await context.close();
+  }
+});
+
+test('signin_with_unknown_username_says_there_is_no_account', async () => {
+  const name = 'signin_with_unknown_username_says_there_is_no_account';
+  const { context, page, credentials } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    const seen = watchCallbacks(page);
+    await startAtDemo(page, server);
+    await page.getByLabel('Username').fill(uniqueUser('nobody'));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const message = await waitForStatusError(page);
+    await shot(page, `${name}-01-message`);
+    assert.match(message, /no account/i, `a human message: ${message}`);
+    assert.equal((await credentials()).length, 0);
+    assert.equal(await hasSession(context), false);
+    assert.equal(seen.callbacks.length, 0, 'the relying party got nothing');
+    assert.deepEqual(seen.serverErrors, [], 'never a 500');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
+  } finally {
+    await context.close();
+  }
+});
+
+test('signin_on_a_device_without_the_passkey_fails_with_a_message', async () => {
+  // The account exists, but this browser's authenticator holds none of its passkeys (a new laptop).
+  const name = 'signin_on_a_device_without_the_passkey_fails_with_a_message';
+  const owner = await pageWithAuthenticator(browser, {}, { autofill: false });
+  const username = uniqueUser('elsewhere');
+  try {
+    await startAtDemo(owner.page, server);
+    await signUpFromLogin(owner.page, { username, displayName: 'Owner' });
+    await demoClaims(owner.page);
+  } finally {
+    await owner.context.close();
+  }
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    const seen = watchCallbacks(page);
+    await startAtDemo(page, server);
+    await page.getByLabel('Username').fill(username);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const message = await waitForStatusError(page);
+    await shot(page, `${name}-01-message`);
+    assert.ok(message.length > 0, 'a message');
+    assert.equal(await hasSession(context), false);
+    assert.equal(seen.callbacks.length, 0, 'the relying party got nothing');
+    assert.deepEqual(seen.serverErrors, [], 'never a 500');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
   } finally {
     await context.close();
   }
