@@ -323,8 +323,16 @@ fn pem_certificates(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, Unusable> {
     Ok(out)
 }
 
-fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
-    let prepared = (|| -> Result<_, Unusable> {
+/// What `verify-registration` reads besides the response: decoded flags and files.
+struct RegistrationInputs {
+    challenge: Vec<u8>,
+    now: OffsetDateTime,
+    anchors: Vec<Vec<u8>>,
+    metadata: Option<tessera_webauthn::mds::MetadataBlob>,
+}
+
+impl RegistrationInputs {
+    fn read(args: &RegistrationArgs) -> Result<Self, Unusable> {
         let challenge = b64url_flag("challenge", &args.ceremony.challenge)?;
         let now = match &args.now {
             Some(text) => OffsetDateTime::parse(text, &Rfc3339)
@@ -339,10 +347,23 @@ fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
             (Some(blob), Some(root)) => Some(mds::load(blob, root, now)?),
             _ => None,
         };
-        Ok((challenge, now, anchors, metadata))
-    })();
-    let (challenge, now, anchors, metadata) = match prepared {
-        Ok(p) => p,
+        Ok(Self {
+            challenge,
+            now,
+            anchors,
+            metadata,
+        })
+    }
+}
+
+fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
+    let RegistrationInputs {
+        challenge,
+        now,
+        anchors,
+        metadata,
+    } = match RegistrationInputs::read(args) {
+        Ok(inputs) => inputs,
         Err(e) => return unusable(e),
     };
     let response = match RegistrationResponseJSON::from_json(input) {
@@ -447,29 +468,43 @@ fn registration_json(v: &VerifiedRegistration) -> Value {
     })
 }
 
+/// What `verify-authentication` reads besides the response: decoded flags.
+struct AuthenticationInputs {
+    challenge: Vec<u8>,
+    public_key: Vec<u8>,
+    credential_id: Option<Vec<u8>>,
+    user_handle: Option<Vec<u8>>,
+    allow: Vec<Vec<u8>>,
+}
+
+impl AuthenticationInputs {
+    fn read(args: &AuthenticationArgs) -> Result<Self, Unusable> {
+        let optional = |name: &str, value: &Option<String>| {
+            value.as_deref().map(|v| b64url_flag(name, v)).transpose()
+        };
+        Ok(Self {
+            challenge: b64url_flag("challenge", &args.ceremony.challenge)?,
+            public_key: b64url_flag("public-key", &args.public_key)?,
+            credential_id: optional("credential-id", &args.credential_id)?,
+            user_handle: optional("user-handle", &args.user_handle)?,
+            allow: args
+                .allow_credential
+                .iter()
+                .map(|id| b64url_flag("allow-credential", id))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 fn authentication(args: &AuthenticationArgs, input: &[u8]) -> Outcome {
-    let prepared = (|| -> Result<_, Unusable> {
-        let challenge = b64url_flag("challenge", &args.ceremony.challenge)?;
-        let public_key = b64url_flag("public-key", &args.public_key)?;
-        let credential_id = args
-            .credential_id
-            .as_deref()
-            .map(|id| b64url_flag("credential-id", id))
-            .transpose()?;
-        let user_handle = args
-            .user_handle
-            .as_deref()
-            .map(|h| b64url_flag("user-handle", h))
-            .transpose()?;
-        let allow = args
-            .allow_credential
-            .iter()
-            .map(|id| b64url_flag("allow-credential", id))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((challenge, public_key, credential_id, user_handle, allow))
-    })();
-    let (challenge, public_key, credential_id, user_handle, allow) = match prepared {
-        Ok(p) => p,
+    let AuthenticationInputs {
+        challenge,
+        public_key,
+        credential_id,
+        user_handle,
+        allow,
+    } = match AuthenticationInputs::read(args) {
+        Ok(inputs) => inputs,
         Err(e) => return unusable(e),
     };
     let response = match AuthenticationResponseJSON::from_json(input) {
