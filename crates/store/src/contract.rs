@@ -2,6 +2,8 @@
 //! [`crate::store_contract_tests!`]. Each function gets a fresh, empty store and panics (as a test does) when the
 //! backend breaks the rule its name states.
 
+pub mod load;
+
 use crate::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
     RefreshToken, Session, SignCountUpdate, SigningKey, Store, StoreError, Tenant, User,

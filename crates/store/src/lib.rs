@@ -8,7 +8,7 @@
 //!   [`Session`], [`SigningKey`]) and the outcomes of the atomic operations.
 //! - [`error`]: [`StoreError`] — `NotFound | Conflict | Unavailable | Corrupt`. `Unavailable` fails closed.
 //! - `contract` (feature `contract`): one async test function per behaviour, run by each backend's tests through
-//!   [`store_contract_tests!`].
+//!   `store_contract_tests!`, plus `contract::load`, the store work of one sign-in for load measurements.
 //!
 //! Implementations: `tessera-store-sqlite` (default, embedded) and `tessera-store-postgres` (multi-node).
 
@@ -211,7 +211,8 @@ pub trait Store: Send + Sync {
         new: &RefreshToken,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation>;
-    /// Revokes a grant: deletes its access and refresh tokens and refuses new ones for it. Idempotent.
+    /// Revokes a grant: deletes its access and refresh tokens and refuses new ones for it (the mark is kept
+    /// [`REVOKED_GRANT_RETENTION`] from the system clock's now). Idempotent.
     async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()>;
 
     // ---- browser sessions ----
