@@ -76,3 +76,56 @@ pub(crate) fn aaguid(value: &[u8]) -> Result<[u8; 16], StoreError> {
     <[u8; 16]>::try_from(value)
         .map_err(|_| StoreError::Corrupt(format!("AAGUID of {} bytes", value.len())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_round_trip_to_the_microsecond() {
+        let at = datetime!(2026-11-24 14:21:34.123456789 UTC);
+        assert_eq!(
+            from_ts(ts(at)),
+            Ok(datetime!(2026-11-24 14:21:34.123456 UTC))
+        );
+        for edge in [
+            datetime!(-9999-01-01 00:00 UTC),
+            datetime!(9999-12-31 23:59:59.999999 UTC),
+        ] {
+            assert_eq!(from_ts(ts(edge)), Ok(edge));
+        }
+    }
+
+    #[test]
+    fn out_of_range_stored_timestamp_is_corrupt() {
+        assert!(matches!(from_ts(i64::MAX), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn uniqueness_is_conflict_and_missing_parent_is_not_found() {
+        let conn = rusqlite::Connection::open_in_memory().expect("memory");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; CREATE TABLE p (id INTEGER PRIMARY KEY); \
+             CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES p (id)); \
+             INSERT INTO p VALUES (1);",
+        )
+        .expect("schema");
+        let duplicate = conn.execute("INSERT INTO p VALUES (1)", []).map_err(db);
+        assert_eq!(duplicate, Err(StoreError::Conflict));
+        let orphan = conn.execute("INSERT INTO c VALUES (1, 2)", []).map_err(db);
+        assert_eq!(orphan, Err(StoreError::NotFound));
+        let bad_sql = conn
+            .execute("INSERT INTO nowhere VALUES (1)", [])
+            .map_err(db);
+        assert!(matches!(bad_sql, Err(StoreError::Unavailable(_))));
+    }
+
+    #[test]
+    fn wrong_aaguid_length_and_counter_range_are_corrupt() {
+        assert!(matches!(aaguid(&[0; 15]), Err(StoreError::Corrupt(_))));
+        assert_eq!(aaguid(&[7; 16]), Ok([7; 16]));
+        assert!(matches!(sign_count(-1), Err(StoreError::Corrupt(_))));
+        assert!(matches!(sign_count(1 << 32), Err(StoreError::Corrupt(_))));
+    }
+}

@@ -287,3 +287,43 @@ pub struct SigningKey {
 pub fn fold_username(username: &str) -> String {
     username.to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_fold_ignores_case_beyond_ascii() {
+        assert_eq!(fold_username("Émile"), fold_username("éMILE"));
+        assert_eq!(fold_username("ALICE"), "alice");
+        assert_ne!(fold_username("alice"), fold_username("alice "));
+    }
+
+    #[test]
+    fn key_status_names_round_trip_and_unknown_is_refused() {
+        for status in [KeyStatus::Pending, KeyStatus::Active, KeyStatus::Retired] {
+            assert_eq!(KeyStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(KeyStatus::parse("Active"), None);
+        assert_eq!(KeyStatus::parse(""), None);
+    }
+
+    #[test]
+    fn client_secret_hash_is_never_serialized() {
+        let client = Client {
+            tenant: TenantId::parse("t").expect("tenant"),
+            client_id: ClientId::parse("c").expect("client"),
+            display_name: "C".into(),
+            secret_hash: Some(vec![1, 2, 3]),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            id_token_signed_response_alg: "RS256".into(),
+            jwks: None,
+            allowed_scopes: vec![],
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let json = serde_json::to_value(&client).expect("serialize");
+        assert!(json.get("secret_hash").is_none());
+    }
+}
