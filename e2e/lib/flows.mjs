@@ -70,11 +70,6 @@ export async function demoClaims(page) {
   return claims;
 }
 
-/** The text of the page's live status region (where the script reports progress and errors). */
-export async function statusText(page) {
-  return (await page.getByRole('status').first().textContent())?.trim() ?? '';
-}
-
 /** Waits until the status region shows an error, and returns its text. */
 export async function waitForStatusError(page) {
   const status = page.locator('#status.error');

@@ -45,7 +45,7 @@ async function waitForHttp(url, ms = 20000, exited = () => false) {
   throw new Error(`server at ${url} did not answer within ${ms} ms`);
 }
 
-/** Starts `tessera demo` on a fresh data directory; resolves to { demo, stop }. */
+/** Starts `tessera demo` on a fresh data directory (removed by `stop()`); resolves to { demo, base, port, stop, ... }. */
 export async function startDemo() {
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
   const port = await freePort();
@@ -62,6 +62,8 @@ export async function startDemo() {
     await waitForHttp(`http://localhost:${port}/mytenant/oidc/.well-known/openid-configuration`, 20000, () => gone);
   } catch (e) {
     child.kill('SIGKILL');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
     throw new Error(`${e.message}\n--- server output ---\n${output}`);
   }
   const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));
@@ -71,7 +73,11 @@ export async function startDemo() {
     port,
     base: `http://localhost:${port}`,
     output: () => output,
-    stop: async () => { if (!gone) child.kill('SIGTERM'); await exited; },
+    stop: async () => {
+      if (!gone) child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
