@@ -4,11 +4,13 @@
 //! - [`app`]: [`app::Application`] — bind, open the store, serve until stopped, background maintenance.
 //! - [`datadir`]: a self-contained data directory (SQLite file and master key), for `--data-dir` and the demo.
 //! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
+//! - [`bench`]: `tessera bench signin`, complete passkey sign-ins against a pinned child server.
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
 //!
 //! Tenant, client and key operations live in `tessera_http::ops`, shared with the admin API.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod datadir;
 pub mod demo;

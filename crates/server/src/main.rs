@@ -42,6 +42,9 @@ enum Command {
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]
     Webauthn(webauthn_cli::WebauthnCommand),
+    /// Measure the server: complete passkey sign-ins against a pinned child server.
+    #[command(subcommand)]
+    Bench(tessera_server::bench::BenchCommand),
 }
 
 /// Where an operator command finds the store and master key.
@@ -266,6 +269,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
             Ok(())
         }
         Command::Webauthn(_) => Ok(()),
+        Command::Bench(command) => tessera_server::bench::run(command).await,
     }
 }
 
