@@ -58,3 +58,22 @@ test('adding_a_passkey_after_stale_verification_asks_to_verify_first', async () 
     await context.close();
   }
 });
+
+test('adding_a_second_passkey_on_the_same_device_says_it_already_has_one', async () => {
+  const name = 'adding_a_second_passkey_on_the_same_device_says_it_already_has_one';
+  const { context, page, credentials } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    await signUpToAccount(page, server, 'samedevice');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const status = page.locator('#status.error');
+    await status.waitFor();
+    await shot(page, `${name}-01-message`);
+    assert.match(await status.innerText(), /already holds a passkey/i);
+    assert.equal(await passkeyItems(page).count(), 1, 'still one passkey');
+    assert.equal((await credentials()).length, 1, 'the authenticator made no second one');
+  } catch (e) {
+    throw await onFailure(e, context, name, server);
+  } finally {
+    await context.close();
+  }
+});
