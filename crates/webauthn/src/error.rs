@@ -10,15 +10,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum WebauthnError {
     // ---- input shape -------------------------------------------------------------------------------------------
-    /// The response JSON could not be parsed.
+    /// The response JSON could not be parsed (including a base64url member that does not decode).
     #[error("the response is not valid WebAuthn JSON: {0}")]
     ResponseJsonInvalid(String),
-    /// A base64url field did not decode.
-    #[error("the field `{field}` is not valid base64url")]
-    Base64Invalid {
-        /// The JSON field name.
-        field: &'static str,
-    },
     /// An input exceeds the size this verifier accepts.
     #[error("the field `{field}` is too large ({len} bytes, at most {max})")]
     InputTooLarge {
@@ -224,7 +218,6 @@ impl WebauthnError {
     pub fn rule(&self) -> &'static str {
         match self {
             Self::ResponseJsonInvalid(_) => "response-json-invalid",
-            Self::Base64Invalid { .. } => "base64-invalid",
             Self::InputTooLarge { .. } => "input-too-large",
             Self::CredentialTypeInvalid { .. } => "credential-type-invalid",
             Self::CredentialIdMismatch => "credential-id-mismatch",
