@@ -274,6 +274,9 @@ pub struct PublicKeyCredentialCreationOptionsJSON {
     /// Attestation conveyance.
     #[serde(default)]
     pub attestation: AttestationConveyancePreference,
+    /// Preferred attestation statement formats, most preferred first (L3 `attestationFormats`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestation_formats: Vec<String>,
     /// Extension inputs.
     #[serde(default, skip_serializing_if = "ExtensionInputs::is_empty")]
     pub extensions: ExtensionInputs,
@@ -322,6 +325,7 @@ impl PublicKeyCredentialCreationOptionsJSON {
                 }),
                 hints: Vec::new(),
                 attestation: AttestationConveyancePreference::None,
+                attestation_formats: Vec::new(),
                 extensions: ExtensionInputs {
                     appid: None,
                     cred_props: Some(true),
@@ -416,6 +420,11 @@ impl CreationOptionsBuilder {
     /// Sets UI hints.
     pub fn hints(mut self, hints: Vec<PublicKeyCredentialHint>) -> Self {
         self.options.hints = hints;
+        self
+    }
+    /// Sets the preferred attestation statement formats (`packed`, `tpm`, ...).
+    pub fn attestation_formats(mut self, formats: Vec<String>) -> Self {
+        self.options.attestation_formats = formats;
         self
     }
     /// Sets extension inputs.

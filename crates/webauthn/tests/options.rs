@@ -36,6 +36,7 @@ fn creation_options_serialize_as_the_l3_json_type() {
     )])
     .resident_key(ResidentKeyRequirement::Required)
     .attestation(AttestationConveyancePreference::Direct)
+    .attestation_formats(vec!["packed".into()])
     .hints(vec![PublicKeyCredentialHint::SecurityKey])
     .timeout_ms(Some(60_000))
     .build();
@@ -52,6 +53,7 @@ fn creation_options_serialize_as_the_l3_json_type() {
             "authenticatorSelection": {"residentKey": "required", "requireResidentKey": true, "userVerification": "required"},
             "hints": ["security-key"],
             "attestation": "direct",
+            "attestationFormats": ["packed"],
             "extensions": {"credProps": true}
         })
     );
