@@ -1,4 +1,4 @@
-//! The store work of complete passkey sign-ins, for load measurements of a backend (its `signin_ops` example):
+//! The store work of complete passkey sign-ins, for load measurements of a backend (the `signin_ops` and `signin_ops_pg` examples):
 //! authorize → challenge → assertion → session → code → token, 14 operations per sign-in.
 
 use crate::{

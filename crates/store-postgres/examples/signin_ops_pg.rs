@@ -1,7 +1,7 @@
 //! Measures passkey sign-ins' store work on PostgreSQL (`tessera_store::contract::load`) in a fresh schema that is
 //! dropped afterwards. CPU-seconds are this client process's only; the server's are not counted.
 //!
-//! `cargo run --release -p tessera-store-postgres --example signin_ops -- URL [SIGN_INS] [CONCURRENCY]`
+//! `cargo run --release -p tessera-store-postgres --example signin_ops_pg -- URL [SIGN_INS] [CONCURRENCY]`
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::str::FromStr;
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args
         .next()
-        .ok_or("usage: signin_ops URL [SIGN_INS] [CONCURRENCY]")?;
+        .ok_or("usage: signin_ops_pg URL [SIGN_INS] [CONCURRENCY]")?;
     let total: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5_000);
     let concurrency: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(8);
     // A schema named from the process id only: safe to splice into DDL.
