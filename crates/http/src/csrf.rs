@@ -133,7 +133,7 @@ pub fn verify_origin(
                 Ok(())
             } else {
                 Err(AppError::Forbidden(
-                    "the request came from a site that is not allowed here".into(),
+                    "This request came from a site that is not allowed here. Open the page from this site's own address and try again.".into(),
                 ))
             }
         }
@@ -144,7 +144,7 @@ pub fn verify_origin(
                 Ok(())
             } else {
                 Err(AppError::Forbidden(
-                    "the request did not say which site it came from".into(),
+                    "This request did not say which site it came from. Reload the page and try again.".into(),
                 ))
             }
         }

@@ -21,7 +21,7 @@ pub use tessera_store::Session as SessionRecord;
 /// The prefix of every session cookie; the tenant id follows.
 pub const SESSION_COOKIE_PREFIX: &str = "__Host-tessera-";
 
-/// How recent a user verification must be to add a passkey.
+/// How recent a user verification must be to add or delete a passkey.
 pub const FRESH_VERIFICATION: time::Duration = time::Duration::minutes(5);
 
 /// `acr` of a phishing-resistant authentication (OpenID EAP ACR values).

@@ -22,10 +22,13 @@
     if (!statusBox) { return; }
     statusBox.textContent = message || "";
     statusBox.className = kind ? "status " + kind : "status";
+    if (kind === "error" && typeof statusBox.scrollIntoView === "function") {
+      statusBox.scrollIntoView({ block: "nearest" });
+    }
   }
 
   function setBusy(busy) {
-    var buttons = document.querySelectorAll("button[data-passkey]");
+    var buttons = document.querySelectorAll("button[data-passkey], form[data-delete] button");
     for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = busy; }
   }
 
@@ -104,24 +107,50 @@
     return out;
   }
 
+  // What a browser error means for the person, and what to do next. `scoped` is true when the request named the
+  // account's passkeys (allowCredentials): there a NotAllowedError is most often "none of them is on this device",
+  // which browsers deliberately do not tell apart from a cancel, so both are said.
   function explain(error) {
     var name = error && error.name;
+    if (name === "NotAllowedError" && error.scoped) {
+      return "No passkey for this account was found on this device, or your device could not verify you, or the " +
+        "request was cancelled. Use the device or security key that holds your passkey, or try again.";
+    }
     if (name === "NotAllowedError") {
-      return "The passkey request was cancelled, timed out, or your device could not verify you. You can try again.";
+      return "The passkey request was cancelled or timed out, or your device could not verify you. Try again " +
+        "when you are ready.";
     }
     if (name === "InvalidStateError") {
-      return "This device already holds a passkey for this account. Use another device or security key.";
+      return "This device already holds a passkey for this account. Use another device or security key, or sign " +
+        "in with the passkey you already have.";
     }
     if (name === "SecurityError") {
-      return "Passkeys are not allowed on this address. Please contact the site's administrator.";
+      return "Passkeys cannot be used at this address. Open the sign-in page from the site's own address and " +
+        "try again.";
     }
     if (name === "NotSupportedError") {
-      return "This browser or device does not support the kind of passkey this site needs.";
+      return "This browser or device does not support the kind of passkey this site needs. Try another browser " +
+        "or a security key.";
     }
     if (name === "AbortError") {
-      return "The passkey request was interrupted. You can try again.";
+      return "The passkey request was interrupted. Try again.";
     }
-    return (error && error.message) || "Something went wrong. Please try again.";
+    if (error && error.code && error.message) { return error.message; }
+    if (error instanceof TypeError && /fetch|network|load/i.test(error.message || "")) {
+      return "The server could not be reached. Check your connection and try again.";
+    }
+    return "Something went wrong. Reload the page and try again.";
+  }
+
+  // Marks a browser error of a get() that named the account's passkeys, for explain().
+  function scopedFailure(options) {
+    var scoped = !!(options && options.allowCredentials && options.allowCredentials.length);
+    return function (error) {
+      if (error && typeof error === "object") {
+        try { error.scoped = scoped; } catch (e) { /* a frozen error keeps its generic message */ }
+      }
+      throw error;
+    };
   }
 
   function postJSON(path, payload) {
@@ -133,8 +162,9 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var failure = new Error(data.message || "The server refused the request (" + response.status + ").");
-          failure.code = data.error || "";
+          var failure = new Error(data.message ||
+            "The server could not answer (error " + response.status + "). Wait a moment and try again.");
+          failure.code = data.error || "server_error";
           throw failure;
         }
         return data;
@@ -165,9 +195,11 @@
 
   function signIn(options) {
     return postJSON("/webauthn/login/options", options).then(function (start) {
-      return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) }).then(function (credential) {
-        return postJSON("/webauthn/login/verify", { ceremony: start.ceremony, credential: credentialJSON(credential) });
-      });
+      return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) })
+        .catch(scopedFailure(start.publicKey))
+        .then(function (credential) {
+          return postJSON("/webauthn/login/verify", { ceremony: start.ceremony, credential: credentialJSON(credential) });
+        });
     });
   }
 
@@ -204,11 +236,11 @@
     });
   }
 
-  function run(task) {
+  function run(task, busyText) {
     if (!webauthnAvailable()) { return; }
     stopConditional();
     setBusy(true);
-    say("Follow your browser's instructions to use your passkey…");
+    say(busyText || "Follow your browser's instructions to use your passkey…");
     task().then(function (done) {
       say("Done. Continuing…", "ok");
       go(done.next);
@@ -261,23 +293,38 @@
     });
   }
 
-  function accountPage() {
-    var addButton = document.getElementById("add-passkey-button");
-    if (!addButton) { return; }
-    addButton.addEventListener("click", function () {
-      var extra = { nickname: value("new-passkey-name") };
-      var add = function () { return register("/webauthn/add/options", {}, "/webauthn/add/verify", extra); };
-      run(function () {
-        return add().catch(function (error) {
-          if (error.code !== "reauth_required") { throw error; }
-          say("First confirm it is you with one of your passkeys…");
-          return signIn({ reauth: true }).then(function () {
-            say("Now create the new passkey…");
-            return add();
-          });
-        });
+  // Runs `task`; when the server first wants a fresh user verification, verifies the user with one of their own
+  // passkeys and runs it again.
+  function withFreshVerification(task, then) {
+    return task().catch(function (error) {
+      if (error.code !== "reauth_required") { throw error; }
+      say("First confirm it is you with one of your passkeys…");
+      return signIn({ reauth: true }).then(function () {
+        if (then) { say(then); }
+        return task();
       });
     });
+  }
+
+  function accountPage() {
+    var addButton = document.getElementById("add-passkey-button");
+    if (addButton) {
+      addButton.addEventListener("click", function () {
+        var extra = { nickname: value("new-passkey-name") };
+        var add = function () { return register("/webauthn/add/options", {}, "/webauthn/add/verify", extra); };
+        run(function () { return withFreshVerification(add, "Now create the new passkey…"); });
+      });
+    }
+    // Deleting a passkey also needs a fresh verification: the script sends the form as JSON so it can verify first.
+    var deleteForms = document.querySelectorAll("form[data-delete]");
+    for (var i = 0; i < deleteForms.length; i++) {
+      deleteForms[i].addEventListener("submit", function (event) {
+        event.preventDefault();
+        var credential = event.currentTarget.querySelector('input[name="credential"]').value;
+        var remove = function () { return postJSON("/webauthn/delete", { credential: credential }); };
+        run(function () { return withFreshVerification(remove, "Deleting the passkey…"); }, "Deleting the passkey…");
+      });
+    }
   }
 
   if (page === "login") { loginPage(); }

@@ -793,7 +793,7 @@ async fn refused_registration_leaves_no_user() {
         verify.json()["message"]
             .as_str()
             .unwrap_or_default()
-            .starts_with("This passkey was not accepted")
+            .starts_with("This page was opened at an address that may not use your passkeys")
     );
     assert!(!app.user_count("judy").await);
 }
@@ -1507,4 +1507,377 @@ async fn reauth_requires_user_verification_even_when_the_tenant_does_not() {
         .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
         .await;
     assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.body);
+}
+
+// ---- what people see --------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn signing_out_lands_on_the_sign_in_page_saying_so() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "olive", &MaliciousAuthenticator::new())
+        .await;
+    app.get(&mut browser, "/mytenant/account").await;
+    let csrf = browser.csrf.clone();
+    let out = app
+        .post_form(&mut browser, "/mytenant/signout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let location = out.header("location");
+    assert_eq!(location, "/mytenant/login?signed_out=1");
+    let page = app.get(&mut browser, &location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("You are signed out."), "{}", page.body);
+    let plain = app.get(&mut browser, "/mytenant/login").await;
+    assert!(!plain.body.contains("You are signed out."));
+}
+
+#[tokio::test]
+async fn expired_sign_in_request_links_on_to_the_sign_in_page() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let page = app
+        .get(&mut browser, "/mytenant/login?authz=nosuchrequest")
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Go back to the application"));
+    assert!(
+        page.body
+            .contains("id=\"error-back-link\" href=\"/mytenant/login\"")
+    );
+    let signup = app
+        .get(&mut browser, "/mytenant/signup?authz=nosuchrequest")
+        .await;
+    assert!(signup.body.contains("href=\"/mytenant/login\""));
+}
+
+#[tokio::test]
+async fn new_passkey_is_shown_as_not_used_yet() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "nadia", &MaliciousAuthenticator::new())
+        .await;
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert!(account.body.contains("Not used yet"), "{}", account.body);
+    assert!(!account.body.contains("never"));
+}
+
+#[tokio::test]
+async fn favicon_is_served_from_memory_and_cached() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let icon = app.get(&mut browser, "/favicon.ico").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.header("content-type"), "image/x-icon");
+    assert!(icon.header("cache-control").contains("max-age="));
+    let page = app.get(&mut browser, "/mytenant/login").await;
+    assert!(page.body.contains("rel=\"icon\" href=\"/favicon.ico\""));
+}
+
+#[tokio::test]
+async fn refusal_from_another_origin_says_what_to_do_next() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new().with_overrides(Overrides {
+        origin: Some("http://127.0.0.1:8080".into()),
+        ..Overrides::default()
+    });
+    let (verify, _) = app.sign_up(&mut browser, "oscar", &authenticator).await;
+    assert_eq!(verify.json()["rule"], "origin-not-allowed");
+    let message = verify.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.starts_with("This page was opened at an address"),
+        "{message}"
+    );
+    assert!(message.contains("try again"), "{message}");
+}
+
+#[test]
+fn every_refusal_message_starts_with_a_capital_and_ends_with_a_sentence() {
+    for rule in [
+        "origin-not-allowed",
+        "challenge-mismatch",
+        "user-verification-missing",
+        "credential-unknown",
+        "sign-count-regressed",
+        "bad-signature",
+    ] {
+        let text =
+            tessera_http::pages::reply::refusal_message(rule, "the signature does not verify");
+        assert!(text.starts_with(char::is_uppercase), "{rule}: {text}");
+        assert!(text.ends_with('.'), "{rule}: {text}");
+        assert!(!text.contains(".."), "{rule}: {text}");
+    }
+}
+
+/// Signs up `username` and returns the browser on the account page, the authenticator and the first credential,
+/// with a second passkey added (so one may be deleted).
+async fn account_with_two_passkeys(
+    app: &App,
+    username: &str,
+) -> (Browser, MaliciousAuthenticator, Credential, Vec<String>) {
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new();
+    let (_, credential) = app.sign_up(&mut browser, username, &authenticator).await;
+    app.get(&mut browser, "/mytenant/account").await;
+    let options = app
+        .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
+        .await
+        .json();
+    let (response, _) = MaliciousAuthenticator::new()
+        .register(&options["publicKey"].to_string(), ORIGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/add/verify",
+            &json!({"ceremony": options["ceremony"], "credential": parse(&response)}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    let ids = credential_ids_in(&account.body);
+    assert_eq!(ids.len(), 2);
+    (browser, authenticator, credential, ids)
+}
+
+#[tokio::test]
+async fn deleting_a_passkey_without_fresh_user_verification_is_refused() {
+    let app = app().await;
+    let (mut browser, authenticator, credential, ids) =
+        account_with_two_passkeys(&app, "petra").await;
+    app.clock.advance(time::Duration::minutes(6));
+
+    // The plain form: refused with a page saying what to do.
+    let csrf = browser.csrf.clone();
+    let form = app
+        .post_form(
+            &mut browser,
+            "/mytenant/account/passkeys/delete",
+            &[("csrf_token", &csrf), ("credential", &ids[1])],
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN);
+    assert!(
+        form.body.contains("Confirm it is you first"),
+        "{}",
+        form.body
+    );
+
+    // The script's call: reauth_required, then after a re-verification the passkey is deleted.
+    let refused = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": ids[1]}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.json()["error"], "reauth_required");
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert_eq!(credential_ids_in(&account.body).len(), 2, "nothing deleted");
+
+    let (_, _, reauth) = app
+        .sign_in(
+            &mut browser,
+            json!({"reauth": true}),
+            &authenticator,
+            &credential,
+        )
+        .await;
+    assert_eq!(reauth.status, StatusCode::OK, "{}", reauth.body);
+    let deleted = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": ids[1]}),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(deleted.json()["next"], "/mytenant/account?done=deleted");
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert_eq!(credential_ids_in(&account.body), vec![ids[0].clone()]);
+
+    // The last one stays, through the script's call too.
+    let last = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": ids[0]}),
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT);
+    assert_eq!(last.json()["error"], "last_passkey");
+    assert!(
+        last.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only passkey")
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_passkey_needs_a_session_and_the_csrf_token() {
+    let app = app().await;
+    let (mut browser, _, _, ids) = account_with_two_passkeys(&app, "quentin").await;
+    let mut stranger = Browser::default();
+    app.get(&mut stranger, "/mytenant/login").await;
+    let reply = app
+        .post_json(
+            &mut stranger,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": ids[0]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    browser.csrf = "forged".into();
+    let reply = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": ids[0]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.json()["error"], "csrf");
+    let garbage = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/delete",
+            &json!({"credential": 7}),
+        )
+        .await;
+    assert!(garbage.status.is_client_error());
+}
+
+// ---- legacy U2F AppID (WebAuthn L3 §10.1.1) ----------------------------------------------------------------------
+
+const LEGACY_APPID: &str = "https://localhost:8080/u2f/app-id.json";
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// An authenticator that asserts as a U2F key registered under `appid` would: rpIdHash = SHA-256(appid), and the
+/// client reports `clientExtensionResults.appid = true` when `client_says_appid`.
+fn u2f_key(appid: &str, client_says_appid: bool) -> MaliciousAuthenticator {
+    MaliciousAuthenticator::new().with_overrides(Overrides {
+        rp_id_hash: Some(sha256(appid.as_bytes())),
+        client_extension_results: Some(if client_says_appid {
+            json!({"appid": true})
+        } else {
+            json!({})
+        }),
+        ..Overrides::default()
+    })
+}
+
+#[tokio::test]
+async fn credential_asserted_under_the_tenants_legacy_appid_verifies() {
+    let app = app().await;
+    set_policy(&app, json!({"legacy_appid": LEGACY_APPID})).await;
+    let mut browser = Browser::default();
+    let (_, credential) = app
+        .sign_up(&mut browser, "uma", &MaliciousAuthenticator::new())
+        .await;
+    let mut other = Browser::default();
+    app.get(&mut other, "/mytenant/login").await;
+    let (options, _, verify) = app
+        .sign_in(
+            &mut other,
+            json!({"username": "uma"}),
+            &u2f_key(LEGACY_APPID, true),
+            &credential,
+        )
+        .await;
+    assert_eq!(options["publicKey"]["extensions"]["appid"], LEGACY_APPID);
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    assert!(other.cookies.contains_key(SESSION_COOKIE));
+}
+
+#[tokio::test]
+async fn legacy_appid_is_not_offered_without_allow_credentials_or_a_tenant_setting() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "vera", &MaliciousAuthenticator::new())
+        .await;
+    let options = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/login/options",
+            &json!({"username": "vera"}),
+        )
+        .await
+        .json();
+    assert!(
+        options["publicKey"]
+            .get("extensions")
+            .and_then(|e| e.get("appid"))
+            .is_none()
+    );
+    set_policy(&app, json!({"legacy_appid": LEGACY_APPID})).await;
+    let discoverable = app
+        .post_json(&mut browser, "/mytenant/webauthn/login/options", &json!({}))
+        .await
+        .json();
+    assert!(
+        discoverable["publicKey"]
+            .get("extensions")
+            .and_then(|e| e.get("appid"))
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn assertion_under_an_appid_the_tenant_does_not_have_is_refused() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let (_, credential) = app
+        .sign_up(&mut browser, "wanda", &MaliciousAuthenticator::new())
+        .await;
+    let (_, _, verify) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "wanda"}),
+            &u2f_key(LEGACY_APPID, true),
+            &credential,
+        )
+        .await;
+    assert_eq!(verify.status, StatusCode::BAD_REQUEST, "{}", verify.body);
+    assert_eq!(verify.json()["rule"], "rp-id-hash-mismatch");
+}
+
+#[tokio::test]
+async fn appid_hash_without_the_clients_appid_output_is_refused() {
+    let app = app().await;
+    set_policy(&app, json!({"legacy_appid": LEGACY_APPID})).await;
+    let mut browser = Browser::default();
+    let (_, credential) = app
+        .sign_up(&mut browser, "xenia", &MaliciousAuthenticator::new())
+        .await;
+    let (_, _, verify) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "xenia"}),
+            &u2f_key(LEGACY_APPID, false),
+            &credential,
+        )
+        .await;
+    assert_eq!(verify.status, StatusCode::BAD_REQUEST, "{}", verify.body);
+    assert_eq!(verify.json()["rule"], "rp-id-hash-mismatch");
+    let (_, _, other_appid) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "xenia"}),
+            &u2f_key("https://evil.example/app-id.json", true),
+            &credential,
+        )
+        .await;
+    assert_eq!(other_appid.status, StatusCode::BAD_REQUEST);
 }

@@ -187,6 +187,9 @@ pub struct AuthenticatorPolicy {
     pub algorithms: Vec<i64>,
     /// Accept RSASSA-PKCS1-v1_5 with SHA-1 (RS1) credentials and attestations. Off by default; old TPMs need it.
     pub insecure_allow_rs1: bool,
+    /// The legacy U2F AppID (e.g. `https://example.com/app-id.json`) of credentials registered before WebAuthn:
+    /// sign-in options then carry the `appid` extension, and an assertion the client made under it is accepted.
+    pub legacy_appid: Option<String>,
 }
 
 impl Default for AuthenticatorPolicy {
@@ -201,6 +204,7 @@ impl Default for AuthenticatorPolicy {
             sign_count: SignCountPolicy::RejectClone,
             algorithms: DEFAULT_ALGORITHMS.iter().map(|a| a.id()).collect(),
             insecure_allow_rs1: false,
+            legacy_appid: None,
         }
     }
 }

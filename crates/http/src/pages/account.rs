@@ -2,11 +2,14 @@
 //!
 //! - `GET /{tenant}/account`: the user's passkeys (name, created, last used, synced or device-bound).
 //! - `POST /{tenant}/account/passkeys/rename` (form: `csrf_token`, `credential`, `name`).
-//! - `POST /{tenant}/account/passkeys/delete` (form: `csrf_token`, `credential`): the last passkey cannot be deleted
-//!   (the store refuses it atomically), since the user would have no way back in.
-//! - `POST /{tenant}/webauthn/add/options|verify`: add a passkey. Requires a user verification within the last five
-//!   minutes ([`crate::session::has_fresh_verification`]); otherwise the answer is `reauth_required` and the script
-//!   first re-verifies the user through the sign-in ceremony.
+//! - `POST /{tenant}/account/passkeys/delete` (form: `csrf_token`, `credential`) and `POST /{tenant}/webauthn/delete`
+//!   (the script's JSON form of it): the last passkey cannot be deleted (the store refuses it atomically), since the
+//!   user would have no way back in.
+//! - `POST /{tenant}/webauthn/add/options|verify`: add a passkey.
+//!
+//! Adding and deleting a passkey both require a user verification within [`crate::session::FRESH_VERIFICATION`]
+//! ([`crate::session::has_fresh_verification`]); otherwise the answer is `reauth_required` and the script first
+//! re-verifies the user through the sign-in ceremony, then retries.
 //! - `POST /{tenant}/signout` (form: `csrf_token`).
 
 use axum::body::Bytes;
@@ -15,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 use std::collections::HashMap;
 use tessera_store::StoreError;
 use tessera_webauthn::Base64UrlBytes;
@@ -189,7 +193,50 @@ pub async fn rename(
     }
 }
 
-/// `POST /{tenant}/account/passkeys/delete`.
+/// Why a passkey was not deleted.
+enum DeleteRefusal {
+    /// The session's user verification is older than [`session::FRESH_VERIFICATION`].
+    ReauthRequired,
+    /// It is the user's only passkey.
+    LastPasskey,
+    /// Any other refusal.
+    Other(AppError),
+}
+
+impl From<AppError> for DeleteRefusal {
+    fn from(error: AppError) -> Self {
+        Self::Other(error)
+    }
+}
+
+const LAST_PASSKEY_HEADING: &str = "This passkey cannot be deleted";
+const LAST_PASSKEY_MESSAGE: &str = "It is your only passkey: without it you could not sign in any more. Add another passkey first.";
+
+/// Deletes one of the signed-in user's passkeys. Losing a passkey is as sensitive as adding one, so the session
+/// must prove a recent user verification; the store refuses the last passkey atomically.
+async fn delete_passkey(
+    state: &AppState,
+    tenant: &PageTenant,
+    session: &SessionRecord,
+    credential: &[u8],
+) -> Result<(), DeleteRefusal> {
+    if !session::has_fresh_verification(session, state.clock.now()) {
+        return Err(DeleteRefusal::ReauthRequired);
+    }
+    match state
+        .store
+        .delete_credential(tenant.id(), &session.user_id, credential)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict) => Err(DeleteRefusal::LastPasskey),
+        Err(StoreError::NotFound) => Err(AppError::NotFound.into()),
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+/// `POST /{tenant}/account/passkeys/delete` (a plain form; the script sends [`delete_json`] instead, which can
+/// re-verify the user first).
 pub async fn delete(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -202,22 +249,63 @@ pub async fn delete(
             .with_link(format!("{}/account", tenant.base()), "Back to your account")
     };
     let credential = credential_field(&fields).map_err(|e| back(e.into()))?;
-    match state
-        .store
-        .delete_credential(tenant.id(), &session.user_id, &credential)
-        .await
-    {
+    match delete_passkey(&state, &tenant, &session, &credential).await {
         Ok(()) => Ok(context::see_other(
             &format!("{}/account?done=deleted", tenant.base()),
             &[],
         )),
-        Err(StoreError::Conflict) => Err(back(PageError::new(
-            StatusCode::CONFLICT,
-            "This passkey cannot be deleted",
-            "It is your only passkey: without it you could not sign in any more. Add another passkey first.",
+        Err(DeleteRefusal::ReauthRequired) => Err(back(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Confirm it is you first",
+            "Deleting a passkey needs a recent confirmation with one of your passkeys. Go back to your account \
+             and press Delete again: your browser will ask you to confirm.",
         ))),
-        Err(StoreError::NotFound) => Err(back(AppError::NotFound.into())),
-        Err(other) => Err(back(other.into())),
+        Err(DeleteRefusal::LastPasskey) => Err(back(PageError::new(
+            StatusCode::CONFLICT,
+            LAST_PASSKEY_HEADING,
+            LAST_PASSKEY_MESSAGE,
+        ))),
+        Err(DeleteRefusal::Other(e)) => Err(back(e.into())),
+    }
+}
+
+/// The body of `POST /{tenant}/webauthn/delete`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    /// The passkey's credential id, base64url.
+    pub credential: String,
+}
+
+/// `POST /{tenant}/webauthn/delete`: `{"credential"}` → `{"ok": true, "next"}`, or `reauth_required` (the script
+/// then re-verifies the user with `login/options` `{"reauth": true}` and retries), or `last_passkey`.
+pub async fn delete_json(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = context::tenant(&state, &tenant).await?;
+    tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
+    let request: DeleteRequest = context::json_body(&body)?;
+    let session = session::current(&state, tenant.id(), &headers)
+        .await?
+        .ok_or(AppError::SignInRequired)?;
+    let mut fields = HashMap::new();
+    fields.insert("credential".to_owned(), request.credential);
+    let credential = credential_field(&fields)?;
+    match delete_passkey(&state, &tenant, &session, &credential).await {
+        Ok(()) => {
+            let next = format!("{}/account?done=deleted", tenant.base());
+            Ok(context::json_reply(&VerifyReply { ok: true, next }, None))
+        }
+        Err(DeleteRefusal::ReauthRequired) => Err(ApiError::reauth_required()),
+        Err(DeleteRefusal::LastPasskey) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "last_passkey",
+            rule: None,
+            message: format!("{LAST_PASSKEY_HEADING}. {LAST_PASSKEY_MESSAGE}"),
+        }),
+        Err(DeleteRefusal::Other(e)) => Err(e.into()),
     }
 }
 
@@ -239,7 +327,7 @@ pub async fn sign_out(
         .map_err(|e| PageError::from(e).for_tenant(&tenant.tenant.display_name, tenant.base()))?;
     let cleared = session::end(&state, tenant.id(), &headers).await?;
     Ok(context::see_other(
-        &format!("{}/login", tenant.base()),
+        &format!("{}/login?signed_out=1", tenant.base()),
         &[cleared],
     ))
 }

@@ -1,4 +1,4 @@
-//! The pages' script and style sheet, compiled into the binary and served from memory.
+//! The pages' script, style sheet and icon, compiled into the binary and served from memory.
 //!
 //! Pages link them with a content hash in the query (`?v=...`), so they can be cached for a year: a new build with a
 //! changed file gets a new URL.
@@ -11,10 +11,16 @@ pub const SCRIPT_PATH: &str = "/static/tessera.js";
 /// Where the style sheet is served.
 pub const STYLE_PATH: &str = "/static/tessera.css";
 
+/// Where the icon is served (browsers ask for it there by themselves).
+pub const FAVICON_PATH: &str = "/favicon.ico";
+
 const SCRIPT: &str = include_str!("../../static/tessera.js");
+const FAVICON: &[u8] = include_bytes!("../../static/favicon.ico");
 const STYLE: &str = include_str!("../../static/tessera.css");
 
 const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
+/// The icon's URL carries no fingerprint, so it is cached for a day only.
+const CACHE_A_DAY: &str = "public, max-age=86400";
 
 /// FNV-1a, 64 bits: a content fingerprint for cache busting (not a security hash).
 const fn fingerprint(bytes: &[u8]) -> u64 {
@@ -58,6 +64,21 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 /// `GET /static/tessera.js`.
 pub async fn script() -> Response {
     asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// `GET /favicon.ico`: a 16×16 icon, so browsers log no missing-icon error.
+pub async fn favicon() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/x-icon"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_A_DAY)),
+        ],
+        FAVICON,
+    )
+        .into_response()
 }
 
 /// `GET /static/tessera.css`.

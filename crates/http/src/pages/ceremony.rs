@@ -157,7 +157,7 @@ pub async fn take<T: DeserializeOwned>(
 /// Checks that the ceremony was started by the browser holding `token`, in constant time.
 pub fn check_binding(binding: &B64, token: &CsrfToken) -> Result<(), AppError> {
     aws_lc_rs::constant_time::verify_slices_are_equal(&binding.0, &token.binding()).map_err(|_| {
-        AppError::Forbidden("this passkey request was started in another browser window".into())
+        AppError::Forbidden("This passkey request was started in another browser window. Reload this page and try again.".into())
     })
 }
 

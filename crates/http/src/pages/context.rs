@@ -93,7 +93,10 @@ pub fn authz_id(raw: Option<&str>) -> Result<Option<String>, AppError> {
     if plausible {
         Ok(Some(raw.to_owned()))
     } else {
-        Err(AppError::BadRequest("malformed authz parameter".into()))
+        Err(AppError::BadRequest(
+            "The address of this page is damaged. Go back to the application and start again."
+                .into(),
+        ))
     }
 }
 
@@ -155,8 +158,11 @@ pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
 
 /// Parses a JSON request body of the script.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body)
-        .map_err(|e| AppError::BadRequest(format!("the request is not valid JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        AppError::BadRequest(format!(
+            "The request could not be read ({e}). Reload the page and try again."
+        ))
+    })
 }
 
 /// A successful JSON answer, `no-store`, with an optional `Set-Cookie`.

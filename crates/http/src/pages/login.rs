@@ -79,18 +79,28 @@ pub async fn page(
             .to_owned(),
         signup_href: context::page_url(&id, "signup", authz.as_deref()),
         cancel_href: authz.as_deref().map(|a| context::cancel_url(&id, a)),
+        notice: notice(query.as_deref()),
     };
     Ok(render(&view, StatusCode::OK, set_cookie))
 }
 
-/// The page shown when the pending authorization is gone.
+/// The page shown when the pending authorization is gone: back to the application, or on to the sign-in page.
 pub(crate) fn expired_request(tenant: &PageTenant) -> PageError {
     PageError::new(
         StatusCode::BAD_REQUEST,
         "This sign-in request has expired",
-        "Too much time has passed, or the request was already completed. Go back to the application and start again.",
+        "Too much time has passed, or the request was already completed. Go back to the application and start \
+         again, or sign in here to manage your passkeys.",
     )
     .for_tenant(&tenant.tenant.display_name, tenant.base())
+    .with_link(format!("{}/login", tenant.base()), "Go to the sign-in page")
+}
+
+/// The notice of the sign-in page, from its query (`?signed_out=1` after signing out).
+fn notice(query: Option<&str>) -> Option<String> {
+    context::query_param(query, "signed_out")
+        .filter(|v| v == "1")
+        .map(|_| "You are signed out.".to_owned())
 }
 
 /// The body of `POST /{tenant}/webauthn/login/options`.
@@ -163,6 +173,15 @@ pub(crate) fn descriptors(
         .collect()
 }
 
+/// The tenant's legacy U2F AppID, when the ceremony names credentials (`allowCredentials`) it could apply to.
+fn legacy_appid(policy: &AuthenticatorPolicy, names_credentials: bool) -> Option<&str> {
+    policy
+        .legacy_appid
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| names_credentials && !a.is_empty())
+}
+
 /// `POST /{tenant}/webauthn/login/options`.
 pub async fn options(
     State(state): State<AppState>,
@@ -209,13 +228,18 @@ pub async fn options(
         None => Vec::new(),
     };
     let challenge = generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
-    let options = PublicKeyCredentialRequestOptionsJSON::builder(
+    let mut builder = PublicKeyCredentialRequestOptionsJSON::builder(
         tenant.tenant.rp_id.clone(),
         challenge.to_vec(),
     )
     .allow_credentials(allow.clone())
-    .user_verification(policy.user_verification)
-    .build();
+    .user_verification(policy.user_verification);
+    // WebAuthn L3 §10.1.1 (FIDO AppID extension): credentials registered under the tenant's legacy U2F AppID are
+    // non-discoverable, so the extension only means something with an `allowCredentials` list.
+    if let Some(appid) = legacy_appid(&policy, !allow.is_empty()) {
+        builder = builder.appid(appid);
+    }
+    let options = builder.build();
     let stored = LoginCeremony {
         challenge: B64(challenge.to_vec()),
         user: user.map(|u| IdentifiedUser {
@@ -298,7 +322,7 @@ pub async fn verify(
         challenge: &stored.challenge.0,
         origins: &origins,
         rp_ids: &rp_ids,
-        appid: None,
+        appid: legacy_appid(&policy, !allow.is_empty()),
         allow_credentials: &allow,
         user: match &identified_handle {
             Some(handle) => UserIdentification::Identified {

@@ -48,6 +48,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{tenant}/webauthn/login/verify", post(login::verify))
         .route("/{tenant}/webauthn/register/verify", post(signup::verify))
         .route("/{tenant}/webauthn/add/verify", post(account::add_verify))
+        .route("/{tenant}/webauthn/delete", post(account::delete_json))
+        .route(assets::FAVICON_PATH, get(assets::favicon))
         .route(assets::SCRIPT_PATH, get(assets::script))
         .route(assets::STYLE_PATH, get(assets::style))
         .merge(challenges)

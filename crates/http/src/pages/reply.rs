@@ -19,16 +19,22 @@ fn human(error: &AppError) -> (&'static str, String) {
             "unknown_tenant",
             "This sign-in page does not exist. Check the address.".into(),
         ),
-        AppError::NotFound => ("not_found", "That does not exist (any more).".into()),
+        AppError::NotFound => (
+            "not_found",
+            "That does not exist (any more). Go back and reload the page.".into(),
+        ),
         AppError::BadRequest(m) => ("bad_request", m.clone()),
         AppError::CsrfMismatch => (
             "csrf",
             "This page has expired or was opened elsewhere. Reload the page and try again.".into(),
         ),
-        AppError::SignInRequired => ("sign_in_required", "Please sign in first.".into()),
+        AppError::SignInRequired => (
+            "sign_in_required",
+            "You are not signed in (any more). Sign in, then try again.".into(),
+        ),
         AppError::CeremonyExpired => (
             "ceremony_expired",
-            "This passkey request expired or was already used. Please try again.".into(),
+            "This passkey request expired or was already used. Try again.".into(),
         ),
         AppError::WebAuthnRefused(m) => (
             "passkey_refused",
@@ -37,7 +43,7 @@ fn human(error: &AppError) -> (&'static str, String) {
         AppError::Forbidden(m) => ("forbidden", m.clone()),
         AppError::TooManyRequests => (
             "too_many_requests",
-            "Too many attempts. Please wait a moment.".into(),
+            "Too many attempts. Wait a minute, then try again.".into(),
         ),
         other => ("server_error", other.public_message()),
     }
@@ -74,24 +80,24 @@ struct ApiErrorBody<'a> {
 }
 
 impl ApiError {
-    /// Adding a passkey needs a user verification within the last five minutes.
+    /// Adding or deleting a passkey needs a recent user verification.
     pub fn reauth_required() -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
             code: "reauth_required",
             rule: None,
-            message: "Please confirm it is you with one of your passkeys first.".into(),
+            message: "Confirm it is you with one of your passkeys first.".into(),
         }
     }
 
-    /// A WebAuthn response refused by the verification engine.
+    /// A WebAuthn response refused by the verification engine, explained in plain words with what to do next.
     pub fn refused(error: &WebauthnError) -> Self {
         tracing::info!(rule = error.rule(), %error, "passkey refused");
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "passkey_refused",
             rule: Some(error.rule()),
-            message: format!("This passkey was not accepted: {error}."),
+            message: refusal_message(error.rule(), &error.to_string()),
         }
     }
 
@@ -102,9 +108,56 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "passkey_refused",
             rule: Some(rule),
-            message: format!("This passkey was not accepted: {reason}."),
+            message: refusal_message(rule, reason),
         }
     }
+}
+
+/// What a person reads when a passkey was refused: a capitalised sentence saying what happened and what to do next.
+/// The rules people can act on get their own sentence; the others name the reason and offer another try.
+pub fn refusal_message(rule: &str, reason: &str) -> String {
+    let text = match rule {
+        "origin-not-allowed"
+        | "top-origin-not-allowed"
+        | "cross-origin-not-allowed"
+        | "rp-id-hash-mismatch" => {
+            "This page was opened at an address that may not use your passkeys. Open the sign-in page from the \
+             site's own address (check the address bar) and try again."
+        }
+        "challenge-mismatch" => {
+            "This passkey request does not match the page. Reload the page and try again."
+        }
+        "user-verification-missing" => {
+            "Your device did not verify you (fingerprint, face or PIN). Try again and confirm it is you when asked."
+        }
+        "user-presence-missing" => {
+            "Your device did not confirm you were there. Try again and touch or confirm when asked."
+        }
+        "credential-unknown" => {
+            "This passkey is not registered with this site. Use another passkey, or create an account."
+        }
+        "credential-not-allowed" | "user-handle-mismatch" => {
+            "This passkey belongs to another account. Check the username, or use this account's passkey."
+        }
+        "synced-passkey-refused" => {
+            "This site accepts only passkeys kept on one device, such as a security key. Use a security key, or a \
+             passkey that is not synced."
+        }
+        "sign-count-regressed" => {
+            "This passkey was refused because its signature counter went backwards, which can mean a copied \
+             authenticator. Use another passkey, and tell the site's administrator."
+        }
+        "credential-already-registered" => {
+            "This passkey is already registered. Sign in with it, or create a passkey on another device."
+        }
+        _ => {
+            return format!(
+                "This passkey was not accepted: {}. Try again, or use another passkey.",
+                reason.trim_end_matches('.')
+            );
+        }
+    };
+    text.to_owned()
 }
 
 impl From<AppError> for ApiError {

@@ -115,15 +115,26 @@ pub fn parse_label(raw: &str, max: usize, what: &str) -> Result<String, AppError
     }
     if text.chars().count() > max {
         return Err(AppError::BadRequest(format!(
-            "{what} may be at most {max} characters long."
+            "{} may be at most {max} characters long. Shorten it and try again.",
+            capitalized(what)
         )));
     }
     if text.chars().any(char::is_control) {
         return Err(AppError::BadRequest(format!(
-            "{what} contains characters that are not allowed."
+            "{} contains characters that are not allowed. Remove them and try again.",
+            capitalized(what)
         )));
     }
     Ok(text.to_owned())
+}
+
+/// `text` with its first letter in upper case, for messages that start with a field's name.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// An optional email address: `local@domain`, no spaces or control characters, at most [`MAX_EMAIL`] characters.

@@ -67,6 +67,8 @@ pub struct LoginPage {
     pub signup_href: String,
     /// The cancel link (only with a pending authorization).
     pub cancel_href: Option<String>,
+    /// A confirmation shown above the form ("You are signed out.").
+    pub notice: Option<String>,
 }
 
 /// The sign-up page.
