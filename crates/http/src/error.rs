@@ -169,7 +169,7 @@ pub fn html_escape(text: &str) -> String {
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}</h1>\
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"stylesheet\" href=\"/static/tessera.css\"></head><body><main><h1>{title}</h1>\
          <p>{message}</p></main></body></html>",
         title = html_escape(title),
         message = html_escape(message),

@@ -268,9 +268,11 @@ pub fn relying_party(info: DemoInfo, http: reqwest::Client) -> Router {
 fn page(title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{t}</title></head><body><main>\
+         content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
          <h1>{t}</h1>{body}</main></body></html>",
-        t = html_escape(title)
+        t = html_escape(title),
+        css = tessera_http::pages::assets::STYLE_PATH,
     );
     Html(html).into_response()
 }

@@ -93,7 +93,7 @@ async fn logout(
 fn signed_out_page() -> Response {
     Html(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>Signed out</title></head><body><main>\
+         content=\"width=device-width, initial-scale=1\"><title>Signed out</title><link rel=\"stylesheet\" href=\"/static/tessera.css\"></head><body><main>\
          <h1>Signed out</h1><p>You are signed out. You can close this window.</p></main></body></html>",
     )
     .into_response()
@@ -115,7 +115,7 @@ fn confirm_page(tenant: &TenantId, pairs: &[(String, String)]) -> Response {
     }
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>Sign out?</title></head><body><main>\
+         content=\"width=device-width, initial-scale=1\"><title>Sign out?</title><link rel=\"stylesheet\" href=\"/static/tessera.css\"></head><body><main>\
          <h1>Sign out?</h1><p>An application asked to sign you out.</p>\
          <form method=\"post\" action=\"/{tenant}/oidc/logout\">{fields}\
          <input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\">Sign out</button></form>\
