@@ -174,6 +174,7 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     assert.equal(await page.getByRole('button', { name: /^Delete passkey/ }).count(), 0,
       'the only passkey offers no delete button');
     assert.match(await page.locator('#last-passkey-note').innerText(), /only passkey/);
+    assert.match(await passkeyItems(page).nth(0).innerText(), /Not used yet/, 'a new passkey is not "used never"');
 
     // Add a second passkey on a security key (the session's user verification is fresh: no second prompt).
     const securityKeyCredentials = await attachSecurityKey(cdp);

@@ -21,7 +21,7 @@ after(async () => {
 const PHONE = { width: 390, height: 844 };
 
 /**
- * Script errors and console errors of a page. Not counted: a missing /favicon.ico, and the console line Chromium
+ * Script errors and console errors of a page (a missing /favicon.ico counts). Not counted: the console line Chromium
  * writes when the page itself is an error page (its status is checked elsewhere).
  */
 function collectErrors(page) {
@@ -29,7 +29,7 @@ function collectErrors(page) {
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     const from = m.location().url;
-    if (m.type() !== 'error' || from.endsWith('/favicon.ico') || from === page.url()) return;
+    if (m.type() !== 'error' || from === page.url()) return;
     errors.push(`console: ${m.text()} (${from})`);
   });
   return errors;
@@ -61,6 +61,10 @@ async function problems(page) {
       if (!inline && (r.width < 24 || r.height < 24)) {
         found.push(`small target ${el.tagName.toLowerCase()}#${el.id || '?'} ${Math.round(r.width)}x${Math.round(r.height)}`);
       }
+    }
+    const status = document.getElementById('status');
+    if (status && !status.textContent.trim() && status.getBoundingClientRect().height > 0) {
+      found.push(`the empty status line takes ${Math.round(status.getBoundingClientRect().height)} px`);
     }
     if (document.documentElement.scrollWidth > window.innerWidth) {
       found.push(`wider than the screen: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
@@ -148,6 +152,29 @@ test('signin_by_username_with_the_keyboard_only', async () => {
     assert.equal(again.sub, claims.sub);
   } catch (e) {
     throw await onFailure(e, context, 'signin_by_username_with_the_keyboard_only', server);
+  } finally {
+    await context.close();
+  }
+});
+
+test('favicon_is_served_so_no_page_logs_a_missing_icon', async () => {
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    const errors = collectErrors(page);
+    const icons = [];
+    page.on('response', (r) => { if (new URL(r.url()).pathname === '/favicon.ico') icons.push(r.status()); });
+    // A page of the service without its own icon link (the authorization endpoint's error page): the browser asks
+    // for /favicon.ico by itself.
+    await page.goto(`${server.base}/${TENANT}/oidc/authorize?client_id=nosuchclient&response_type=code`);
+    await page.goto(`${server.base}/${TENANT}/login`);
+    const icon = await page.request.get(`${server.base}/favicon.ico`);
+    assert.equal(icon.status(), 200);
+    assert.equal(icon.headers()['content-type'], 'image/x-icon');
+    assert.match(icon.headers()['cache-control'] ?? '', /max-age=\d+/);
+    assert.ok(icons.every((status) => status === 200), `icon answers: ${icons}`);
+    assert.deepEqual(errors.filter((e) => /favicon/.test(e)), [], 'no missing-icon error');
+  } catch (e) {
+    throw await onFailure(e, context, 'favicon_is_served_so_no_page_logs_a_missing_icon', server);
   } finally {
     await context.close();
   }

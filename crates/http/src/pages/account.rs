@@ -303,7 +303,10 @@ pub async fn delete_json(
             status: StatusCode::CONFLICT,
             code: "last_passkey",
             rule: None,
-            message: format!("{LAST_PASSKEY_HEADING}. {LAST_PASSKEY_MESSAGE}"),
+            message: format!(
+                "{LAST_PASSKEY_HEADING}: it is now your only passkey, and without it you could not sign in any \
+                 more. Reload the page to see your passkeys as they are, and add another passkey first."
+            ),
         }),
         Err(DeleteRefusal::Other(e)) => Err(e.into()),
     }
