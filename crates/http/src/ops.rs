@@ -119,26 +119,81 @@ async fn add_signing_key(
     Ok(record.kid)
 }
 
-/// Rotates a tenant's signing keys: a new RS256 and ES256 key sign from now on; the old ones are retired but stay
-/// published until the tokens they signed have expired (see [`retired_key_grace`]). Returns the new kids.
+/// How long new keys are published before they sign: relying parties may cache the JWKS for its `max-age` (300 s)
+/// and every node caches a tenant for up to a minute, so a token signed by a new key always finds that key in the
+/// JWKS its verifier holds.
+pub const KEY_PUBLICATION_DELAY: time::Duration = time::Duration::minutes(7);
+
+/// How a rotation switches to the new keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Publish the new keys now; they start signing after [`KEY_PUBLICATION_DELAY`] (the maintenance task switches).
+    Staged,
+    /// Sign with the new keys at once (a suspected key compromise); verifiers holding an older JWKS fail until they
+    /// fetch it again.
+    Immediate,
+}
+
+/// Rotates a tenant's signing keys: a new RS256 and an ES256 key, signing now or after publication (`rotation`).
+/// The keys they replace are retired when the new ones start signing, and stay published until the tokens they
+/// signed have expired (see [`retired_key_grace`]). Returns the new kids.
 pub async fn rotate_keys(
     store: &dyn Store,
     master: &MasterKey,
     tenant: &TenantId,
+    rotation: Rotation,
     now: OffsetDateTime,
 ) -> Result<Vec<String>, AppError> {
     if store.get_tenant(tenant).await?.is_none() {
         return Err(AppError::UnknownTenant);
     }
     let old = store.list_signing_keys(tenant).await?;
+    let status = match rotation {
+        Rotation::Staged => KeyStatus::Pending,
+        Rotation::Immediate => KeyStatus::Active,
+    };
     let mut kids = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
-        kids.push(add_signing_key(store, master, tenant, alg, KeyStatus::Active, now).await?);
+        kids.push(add_signing_key(store, master, tenant, alg, status, now).await?);
     }
-    for key in old.iter().filter(|k| k.status != KeyStatus::Retired) {
-        store.retire_signing_key(tenant, &key.kid, now).await?;
+    if rotation == Rotation::Immediate {
+        for key in old.iter().filter(|k| k.status != KeyStatus::Retired) {
+            store.retire_signing_key(tenant, &key.kid, now).await?;
+        }
     }
     Ok(kids)
+}
+
+/// Switches a tenant to its pending keys once they have been published for [`KEY_PUBLICATION_DELAY`]: the newest
+/// due pending key of each algorithm becomes active and every other unretired key of that algorithm is retired.
+/// Returns whether anything changed (the caller then reloads the tenant).
+pub async fn activate_due_keys(
+    store: &dyn Store,
+    tenant: &TenantId,
+    now: OffsetDateTime,
+) -> Result<bool, AppError> {
+    let keys = store.list_signing_keys(tenant).await?;
+    let mut changed = false;
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+        let due = keys.iter().rev().find(|k| {
+            k.alg == alg.as_str()
+                && k.status == KeyStatus::Pending
+                && k.created_at + KEY_PUBLICATION_DELAY <= now
+        });
+        let Some(due) = due else { continue };
+        store.activate_signing_key(tenant, &due.kid).await?;
+        for other in keys
+            .iter()
+            .filter(|k| k.alg == alg.as_str() && k.kid != due.kid && k.status != KeyStatus::Retired)
+        {
+            // Only keys older than the one switched to: a newer pending key waits for its own turn.
+            if other.created_at <= due.created_at {
+                store.retire_signing_key(tenant, &other.kid, now).await?;
+            }
+        }
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// How long a retired key stays published: the longest lifetime of a token it may have signed, plus clock skew.

@@ -138,7 +138,8 @@ fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
     })
 }
 
-/// Purges expired rows in bounded batches, retires published keys past their grace, trims rate limiters.
+/// Purges expired rows in bounded batches, switches to due pending keys, deletes retired keys past their grace,
+/// trims rate limiters.
 async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -171,6 +172,22 @@ pub async fn maintenance_round(state: &AppState) {
     match state.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
+                match tessera_http::ops::activate_due_keys(
+                    state.store.as_ref(),
+                    &tenant.id,
+                    state.clock.now(),
+                )
+                .await
+                {
+                    Ok(true) => {
+                        tracing::info!(tenant = %tenant.id, "new signing keys are now signing");
+                        state.tenants.invalidate(&tenant.id);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, tenant = %tenant.id, "activating keys failed")
+                    }
+                }
                 if let Err(e) = state
                     .store
                     .delete_retired_signing_keys(&tenant.id, state.clock.now() - grace)

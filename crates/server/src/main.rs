@@ -139,6 +139,9 @@ enum KeysCommand {
         /// The tenant.
         #[arg(long)]
         tenant: String,
+        /// Sign with the new keys at once (suspected compromise) instead of publishing them first.
+        #[arg(long)]
+        immediately: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -257,15 +260,38 @@ async fn run(command: Command) -> Result<(), ServerError> {
             }
             Ok(())
         }
-        Command::Keys(KeysCommand::Rotate { tenant, target }) => {
+        Command::Keys(KeysCommand::Rotate {
+            tenant,
+            immediately,
+            target,
+        }) => {
             let (store, master) = open_target(&target).await?;
             let tenant = parse_tenant(&tenant)?;
-            let kids =
-                ops::rotate_keys(store.as_ref(), &master, &tenant, SystemClock.now()).await?;
+            let rotation = if immediately {
+                ops::Rotation::Immediate
+            } else {
+                ops::Rotation::Staged
+            };
+            let kids = ops::rotate_keys(
+                store.as_ref(),
+                &master,
+                &tenant,
+                rotation,
+                SystemClock.now(),
+            )
+            .await?;
             println!("new signing keys for {tenant}: {}", kids.join(", "));
-            println!(
-                "running servers pick them up within a minute; old keys stay published until their tokens expire"
-            );
+            match rotation {
+                ops::Rotation::Staged => println!(
+                    "they are published now and start signing in about {} minutes; the old keys stay \
+                     published until their tokens expire",
+                    ops::KEY_PUBLICATION_DELAY.whole_minutes() + 1
+                ),
+                ops::Rotation::Immediate => println!(
+                    "running servers sign with them within a minute; the old keys stay published until \
+                     their tokens expire"
+                ),
+            }
             Ok(())
         }
         Command::Webauthn(_) => Ok(()),

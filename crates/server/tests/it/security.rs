@@ -305,7 +305,7 @@ async fn unavailable_store_is_a_503_never_not_found() {
 }
 
 #[tokio::test]
-async fn rotated_keys_sign_new_tokens_and_old_keys_stay_published() {
+async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
     let app = TestApp::spawn().await;
     let cookie = signed_in(&app).await;
     let before = app.full_flow(&app.basic, &cookie, Mode::Query).await;
@@ -315,6 +315,7 @@ async fn rotated_keys_sign_new_tokens_and_old_keys_stay_published() {
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
+        tessera_http::ops::Rotation::Immediate,
         app.clock.now(),
     )
     .await
@@ -336,6 +337,64 @@ async fn rotated_keys_sign_new_tokens_and_old_keys_stay_published() {
     app.clock.advance(time::Duration::hours(2));
     app.state.tenants.invalidate(&app.tenant);
     assert_eq!(app.jwks().await.keys.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staged_rotation_publishes_new_keys_before_they_sign() {
+    let app = TestApp::spawn().await;
+    let cookie = signed_in(&app).await;
+    let kids = tessera_http::ops::rotate_keys(
+        app.state.store.as_ref(),
+        &app.state.master_key,
+        &app.tenant,
+        tessera_http::ops::Rotation::Staged,
+        app.clock.now(),
+    )
+    .await
+    .expect("rotate");
+    app.state.tenants.invalidate(&app.tenant);
+    assert_eq!(app.jwks().await.keys.len(), 4, "published at once");
+    let early = app.full_flow(&app.basic, &cookie, Mode::Query).await;
+    let early_token = early["id_token"].as_str().expect("id").to_owned();
+    let (early_header, _) = app.verify_id_token(&early_token).await;
+    assert!(
+        !kids.iter().any(|k| early_header["kid"] == k.as_str()),
+        "not signing yet"
+    );
+    // Not due yet: nothing changes.
+    tessera_server::app::maintenance_round(&app.state).await;
+    let again = app.full_flow(&app.basic, &cookie, Mode::Query).await;
+    let (again_header, _) = app
+        .verify_id_token(again["id_token"].as_str().expect("id"))
+        .await;
+    assert_eq!(again_header["kid"], early_header["kid"]);
+    // After the publication delay, the maintenance task switches.
+    app.clock
+        .advance(tessera_http::ops::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
+    tessera_server::app::maintenance_round(&app.state).await;
+    let late = app.full_flow(&app.basic, &cookie, Mode::Query).await;
+    let (late_header, _) = app
+        .verify_id_token(late["id_token"].as_str().expect("id"))
+        .await;
+    assert!(
+        kids.iter().any(|k| late_header["kid"] == k.as_str()),
+        "the new key signs"
+    );
+    app.verify_id_token(&early_token).await;
+    app.clock.advance(time::Duration::hours(2));
+    tessera_server::app::maintenance_round(&app.state).await;
+    app.state.tenants.invalidate(&app.tenant);
+    assert_eq!(app.jwks().await.keys.len(), 2);
+    assert_eq!(
+        app.state
+            .store
+            .list_signing_keys(&app.tenant)
+            .await
+            .expect("keys")
+            .len(),
+        2
+    );
     app.stop().await;
 }
 
@@ -445,6 +504,7 @@ async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
+        tessera_http::ops::Rotation::Immediate,
         app.clock.now(),
     )
     .await
