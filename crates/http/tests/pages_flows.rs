@@ -1881,3 +1881,90 @@ async fn appid_hash_without_the_clients_appid_output_is_refused() {
         .await;
     assert_eq!(other_appid.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn messages_to_people_start_with_a_capital_letter_and_say_what_to_do() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.get(&mut browser, "/mytenant/signup").await;
+    let mut replies = Vec::new();
+    for (path, body) in [
+        (
+            "/mytenant/webauthn/register/options",
+            json!({"username": "", "display_name": "A"}),
+        ),
+        (
+            "/mytenant/webauthn/register/options",
+            json!({"username": "ab cd", "display_name": "A"}),
+        ),
+        (
+            "/mytenant/webauthn/register/options",
+            json!({"username": "abc", "display_name": "A", "email": "not-an-address"}),
+        ),
+        (
+            "/mytenant/webauthn/login/options",
+            json!({"username": "nobody-here"}),
+        ),
+        (
+            "/mytenant/webauthn/login/options",
+            json!({"authz": "../../x"}),
+        ),
+        (
+            "/mytenant/webauthn/login/verify",
+            json!({"ceremony": "gone", "credential": {}}),
+        ),
+        ("/mytenant/webauthn/add/options", json!({})),
+        ("/mytenant/webauthn/delete", json!({"credential": "AAAA"})),
+    ] {
+        replies.push(app.post_json(&mut browser, path, &body).await);
+    }
+    replies.push(
+        app.post_json_from(
+            &mut browser,
+            "/mytenant/webauthn/login/options",
+            &json!({}),
+            Some("https://evil.example"),
+        )
+        .await,
+    );
+    let garbage = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/login/options",
+            &json!(null),
+        )
+        .await;
+    replies.push(garbage);
+    for reply in replies {
+        assert!(
+            reply.status.is_client_error(),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+        let message = reply.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.starts_with(char::is_uppercase), "{message}");
+        assert!(message.ends_with('.'), "{message}");
+        const NEXT_STEPS: [&str; 12] = [
+            "try again",
+            "Try again",
+            "Choose",
+            "Enter",
+            "Reload",
+            "Sign in",
+            "Check",
+            "Go back",
+            "Use ",
+            "Add ",
+            "Wait",
+            "Open",
+        ];
+        assert!(
+            NEXT_STEPS.iter().any(|step| message.contains(step)),
+            "no next step: {message}"
+        );
+    }
+}

@@ -159,9 +159,8 @@ pub fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
 /// Parses a JSON request body of the script.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| {
-        AppError::BadRequest(format!(
-            "The request could not be read ({e}). Reload the page and try again."
-        ))
+        tracing::debug!(error = %e, "unreadable JSON body");
+        AppError::BadRequest("The request could not be read. Reload the page and try again.".into())
     })
 }
 

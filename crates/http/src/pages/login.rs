@@ -221,7 +221,7 @@ pub async fn options(
         Some(user) => {
             let credentials = state.store.list_credentials(&id, &user.id).await?;
             if credentials.is_empty() {
-                return Err(AppError::BadRequest("This account has no passkey.".into()).into());
+                return Err(AppError::BadRequest("This account has no passkey any more. Create a new account, or ask the site's administrator for help.".into()).into());
             }
             descriptors(&credentials)
         }

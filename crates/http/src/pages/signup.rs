@@ -89,11 +89,13 @@ pub async fn page(
 pub fn parse_username(raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(AppError::BadRequest("Please choose a username.".into()));
+        return Err(AppError::BadRequest(
+            "Choose a username: it is how you will sign in.".into(),
+        ));
     }
     if name.chars().count() > MAX_USERNAME {
         return Err(AppError::BadRequest(format!(
-            "The username may be at most {MAX_USERNAME} characters long."
+            "The username may be at most {MAX_USERNAME} characters long. Choose a shorter one."
         )));
     }
     if !name
@@ -101,7 +103,7 @@ pub fn parse_username(raw: &str) -> Result<String, AppError> {
         .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
     {
         return Err(AppError::BadRequest(
-            "The username may contain only letters, digits and the characters . _ - @ +".into(),
+            "The username may contain only letters, digits and the characters . _ - @ +. Choose another one.".into(),
         ));
     }
     Ok(name.to_owned())
@@ -111,7 +113,9 @@ pub fn parse_username(raw: &str) -> Result<String, AppError> {
 pub fn parse_label(raw: &str, max: usize, what: &str) -> Result<String, AppError> {
     let text = raw.trim();
     if text.is_empty() {
-        return Err(AppError::BadRequest(format!("Please enter {what}.")));
+        return Err(AppError::BadRequest(format!(
+            "Enter {what}, then try again."
+        )));
     }
     if text.chars().count() > max {
         return Err(AppError::BadRequest(format!(
@@ -142,7 +146,11 @@ pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let bad = || AppError::BadRequest("This does not look like an email address.".into());
+    let bad = || {
+        AppError::BadRequest(
+            "This does not look like an email address. Check it, or leave the field empty.".into(),
+        )
+    };
     if text.len() > MAX_EMAIL
         || text
             .chars()
@@ -399,7 +407,7 @@ pub async fn verify(
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             return Err(AppError::BadRequest(
-                "This username was taken a moment ago, or this passkey is already registered. Please start again."
+                "This username was taken a moment ago, or this passkey is already registered. Choose another username and try again, or sign in."
                     .into(),
             )
             .into());
