@@ -55,6 +55,12 @@ pub enum AppError {
     /// A bearer token was missing, unknown, expired or revoked (RFC 6750 §3.1).
     #[error("invalid bearer token")]
     InvalidToken,
+    /// A request to a bearer-protected endpoint carried no token at all (RFC 6750 §3.1: no error code then).
+    #[error("bearer token missing")]
+    BearerTokenMissing,
+    /// A request carried its bearer token in more than one place (RFC 6750 §2).
+    #[error("more than one bearer token")]
+    BearerTokenRepeated,
     /// The store could not answer: fail closed with 503.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
@@ -116,7 +122,10 @@ impl AppError {
             Self::CsrfMismatch | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
             Self::AlreadyExists(_) => StatusCode::CONFLICT,
-            Self::SignInRequired | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::SignInRequired | Self::InvalidToken | Self::BearerTokenMissing => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::BearerTokenRepeated => StatusCode::BAD_REQUEST,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::OAuth { status, .. } => *status,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -212,12 +221,23 @@ impl IntoResponse for AppError {
                 }
                 response
             }
-            Self::InvalidToken => {
-                let body = serde_json::json!({ "error": "invalid_token" });
-                let mut response = (status, axum::Json(body)).into_response();
+            Self::InvalidToken | Self::BearerTokenMissing | Self::BearerTokenRepeated => {
+                let (code, challenge) = match self {
+                    Self::BearerTokenMissing => (None, "Bearer"),
+                    Self::BearerTokenRepeated => {
+                        (Some("invalid_request"), "Bearer error=\"invalid_request\"")
+                    }
+                    _ => (Some("invalid_token"), "Bearer error=\"invalid_token\""),
+                };
+                let mut response = match code {
+                    Some(code) => {
+                        (status, axum::Json(serde_json::json!({ "error": code }))).into_response()
+                    }
+                    None => status.into_response(),
+                };
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                    HeaderValue::from_static(challenge),
                 );
                 response
             }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tessera_core::TenantId;
+use tessera_oidc::error::OidcError;
 
 use super::{tenant_id, user_profile};
 use crate::error::AppError;
@@ -52,11 +53,17 @@ fn extract(headers: &HeaderMap, form: &[(String, String)]) -> Result<String, App
     let authorization = match (values.next(), values.next()) {
         (None, _) => None,
         (Some(v), None) => Some(v.to_str().map_err(|_| AppError::InvalidToken)?),
-        (Some(_), Some(_)) => return Err(AppError::InvalidToken),
+        (Some(_), Some(_)) => return Err(AppError::BearerTokenRepeated),
     };
     tessera_oidc::access_token::bearer_token(authorization, form)
         .map(str::to_owned)
-        .map_err(|_| AppError::InvalidToken)
+        .map_err(|e| match e {
+            OidcError::AccessTokenMissing if authorization.is_none() => {
+                AppError::BearerTokenMissing
+            }
+            OidcError::MultipleAccessTokens => AppError::BearerTokenRepeated,
+            _ => AppError::InvalidToken,
+        })
 }
 
 async fn answer(state: &AppState, tenant: &TenantId, token: &str) -> Result<Response, AppError> {

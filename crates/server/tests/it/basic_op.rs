@@ -251,6 +251,10 @@ async fn userinfo_get(mode: Mode) {
             .to_str()
             .is_ok_and(|v| v.contains("invalid_token"))
     );
+    // RFC 6750 §3.1: no token at all is a bare challenge without an error code.
+    let missing = app.get("/acme/oidc/userinfo", None).await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
     app.stop().await;
 }
 
@@ -290,7 +294,7 @@ async fn userinfo_post_body(mode: Mode) {
         .send()
         .await
         .expect("userinfo");
-    assert_eq!(both.status(), 401);
+    assert_eq!(both.status(), 400);
     app.stop().await;
 }
 
