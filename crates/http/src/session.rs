@@ -173,9 +173,18 @@ pub fn clear_cookie(tenant: &TenantId) -> HeaderValue {
 
 /// Whether the session proves a user verification within [`FRESH_VERIFICATION`] of `now`.
 pub fn has_fresh_verification(session: &SessionRecord, now: OffsetDateTime) -> bool {
+    has_verification_within(session, now, FRESH_VERIFICATION)
+}
+
+/// Whether the session proves a user verification within `window` of `now` (a session from the future never does).
+pub fn has_verification_within(
+    session: &SessionRecord,
+    now: OffsetDateTime,
+    window: time::Duration,
+) -> bool {
     session.amr.iter().any(|m| m == AMR_MULTI_FACTOR)
         && session.auth_time <= now
-        && now - session.auth_time <= FRESH_VERIFICATION
+        && now - session.auth_time <= window
 }
 
 #[cfg(test)]
@@ -231,6 +240,24 @@ mod tests {
         assert!(!has_fresh_verification(
             &s,
             t + time::Duration::minutes(5) + time::Duration::seconds(1)
+        ));
+    }
+
+    #[test]
+    fn verification_window_is_the_one_given() {
+        let t = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let s = session(t, &["hwk", "user", "mfa"]);
+        let window = time::Duration::seconds(30);
+        assert!(has_verification_within(&s, t + window, window));
+        assert!(!has_verification_within(
+            &s,
+            t + window + time::Duration::seconds(1),
+            window
+        ));
+        assert!(!has_verification_within(
+            &s,
+            t - time::Duration::seconds(1),
+            window
         ));
     }
 
