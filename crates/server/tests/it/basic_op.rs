@@ -635,7 +635,10 @@ async fn login_hint(mode: Mode) {
 }
 
 async fn codereuse_after(mode: Mode, wait: time::Duration) {
-    let app = TestApp::spawn().await;
+    codereuse_on(TestApp::spawn().await, mode, wait).await;
+}
+
+async fn codereuse_on(app: TestApp, mode: Mode, wait: time::Duration) {
     let cookie = signed_in(&app).await;
     let callback = app
         .authorize_ok(&app.params(&app.basic, mode), &cookie, mode)
@@ -759,7 +762,10 @@ async fn request_object_with_redirect_uri(mode: Mode) {
 }
 
 async fn refresh_token(mode: Mode) {
-    let app = TestApp::spawn().await;
+    refresh_token_on(TestApp::spawn().await, mode).await;
+}
+
+async fn refresh_token_on(app: TestApp, mode: Mode) {
     let cookie = signed_in(&app).await;
     let mut params = app.params(&app.basic, mode);
     set(&mut params, "scope", "openid profile offline_access");
@@ -814,4 +820,21 @@ async fn refresh_token(mode: Mode) {
         .await;
     assert_eq!(after.status(), 400, "the family is revoked after reuse");
     app.stop().await;
+}
+
+/// The one-time and rotation rules rest on the store's atomic operations: run them on PostgreSQL too.
+#[tokio::test]
+async fn oidcc_codereuse_30seconds_on_postgres() {
+    let Some(app) = TestApp::spawn_on(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    codereuse_on(app, Mode::Query, time::Duration::seconds(30)).await;
+}
+
+#[tokio::test]
+async fn oidcc_refresh_token_on_postgres() {
+    let Some(app) = TestApp::spawn_on(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    refresh_token_on(app, Mode::Query).await;
 }
