@@ -125,6 +125,8 @@ pub struct RunResult {
     pub seconds: f64,
     /// Server CPU seconds (utime + stime) used during the run.
     pub server_cpu_s: f64,
+    /// CPU seconds the load generator (this process) used during the run.
+    pub load_cpu_s: f64,
     /// Sorted whole-sign-in latencies, in milliseconds.
     pub latencies_ms: Vec<f64>,
 }
@@ -156,6 +158,15 @@ impl RunResult {
             0.0
         }
     }
+
+    /// Load-generator CPU seconds per wall second (near 1.0: the generator, not the server, is the limit).
+    pub fn load_cpu_util(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.load_cpu_s / self.seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The enrolled users, lent to one sign-in at a time (a passkey's signature counter must not race itself).
@@ -164,6 +175,16 @@ struct Pool(Mutex<Vec<Arc<BenchUser>>>);
 impl Pool {
     fn take(&self) -> Option<Arc<BenchUser>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Waits (1 ms steps) for a free user; the wait counts in the sign-in's latency.
+    async fn take_waiting(&self) -> Arc<BenchUser> {
+        loop {
+            if let Some(user) = self.take() {
+                return user;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     fn give(&self, user: Arc<BenchUser>) {
@@ -176,7 +197,7 @@ impl Pool {
 
 /// One sign-in with a user from the pool; the latency in milliseconds on success.
 async fn one(driver: &Driver, pool: &Pool, since: Instant) -> Result<f64, String> {
-    let user = pool.take().ok_or("no free bench user (raise --users)")?;
+    let user = pool.take_waiting().await;
     let result = driver.sign_in(&user, None).await;
     pool.give(user);
     match result {
@@ -194,6 +215,7 @@ async fn closed_loop(
     pid: u32,
 ) -> Result<RunResult, ServerError> {
     let cpu0 = proc::cpu_seconds(pid)?;
+    let own0 = proc::cpu_seconds(std::process::id())?;
     let t0 = Instant::now();
     let until = t0 + Duration::from_secs_f64(seconds);
     let mut tasks = JoinSet::new();
@@ -222,6 +244,7 @@ async fn closed_loop(
         first_error: None,
         seconds: 0.0,
         server_cpu_s: 0.0,
+        load_cpu_s: 0.0,
         latencies_ms: Vec::new(),
     };
     while let Some(joined) = tasks.join_next().await {
@@ -235,6 +258,7 @@ async fn closed_loop(
     }
     result.seconds = t0.elapsed().as_secs_f64();
     result.server_cpu_s = proc::cpu_seconds(pid)? - cpu0;
+    result.load_cpu_s = proc::cpu_seconds(std::process::id())? - own0;
     result.logins = result.latencies_ms.len() as u64;
     stats::sort(&mut result.latencies_ms);
     Ok(result)
@@ -250,6 +274,7 @@ async fn fixed_rate(
     pid: u32,
 ) -> Result<RunResult, ServerError> {
     let cpu0 = proc::cpu_seconds(pid)?;
+    let own0 = proc::cpu_seconds(std::process::id())?;
     let t0 = Instant::now();
     let total = (rate * seconds).floor() as u64;
     let mut started = 0u64;
@@ -273,6 +298,7 @@ async fn fixed_rate(
         first_error: None,
         seconds: 0.0,
         server_cpu_s: 0.0,
+        load_cpu_s: 0.0,
         latencies_ms: Vec::with_capacity(total as usize),
     };
     while let Some(joined) = tasks.join_next().await {
@@ -290,6 +316,7 @@ async fn fixed_rate(
     }
     result.seconds = t0.elapsed().as_secs_f64();
     result.server_cpu_s = proc::cpu_seconds(pid)? - cpu0;
+    result.load_cpu_s = proc::cpu_seconds(std::process::id())? - own0;
     result.logins = result.latencies_ms.len() as u64;
     stats::sort(&mut result.latencies_ms);
     Ok(result)
@@ -379,6 +406,7 @@ async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
             "p50_ms": round2(stats::quantile(&r.latencies_ms, 0.5)),
             "p99_ms": round2(stats::quantile(&r.latencies_ms, 0.99)),
             "server_cpu_s": round2(r.server_cpu_s), "server_cpu_util": round2(r.server_cpu_util()),
+            "load_cpu_util": round2(r.load_cpu_util()),
             "logins_per_server_cpu_s": r.logins_per_server_cpu_s().round(),
             "server_rss_kb": rss, "server_peak_rss_kb": hwm, "idle_rss_kb": idle_rss_kb,
             "ready_ms": round2(ready_ms),
@@ -387,10 +415,11 @@ async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
             println!("{line}");
         } else {
             say(format!(
-                "run {run}: {:.0} sign-ins/s, {:.0} per server CPU-s (util {:.2}), p50 {:.2} ms, p99 {:.2} ms, errors {}, RSS {rss} KiB, peak {hwm} KiB",
+                "run {run}: {:.0} sign-ins/s, {:.0} per server CPU-s (server util {:.2}, load generator util {:.2}), p50 {:.2} ms, p99 {:.2} ms, errors {}, RSS {rss} KiB, peak {hwm} KiB",
                 r.logins_per_s(),
                 r.logins_per_server_cpu_s(),
                 r.server_cpu_util(),
+                r.load_cpu_util(),
                 stats::quantile(&r.latencies_ms, 0.5),
                 stats::quantile(&r.latencies_ms, 0.99),
                 r.errors
@@ -411,13 +440,14 @@ async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
     };
     let rate = med(&|r| r.logins_per_s());
     say(format!(
-        "medians over {} runs: sign-ins/s {}; per server CPU-s {}; p50 ms {}; p99 ms {}; server CPU util {}",
+        "medians over {} runs: sign-ins/s {}; per server CPU-s {}; p50 ms {}; p99 ms {}; server CPU util {}; load generator CPU util {}",
         results.len(),
         show(rate, 0),
         show(med(&|r| r.logins_per_server_cpu_s()), 0),
         show(med(&|r| stats::quantile(&r.latencies_ms, 0.5)), 2),
         show(med(&|r| stats::quantile(&r.latencies_ms, 0.99)), 2),
         show(med(&|r| r.server_cpu_util()), 2),
+        show(med(&|r| r.load_cpu_util()), 2),
     ));
 
     if !args.no_half_load && rate.0 >= 2.0 {
@@ -468,6 +498,7 @@ mod tests {
             first_error: None,
             seconds,
             server_cpu_s: cpu,
+            load_cpu_s: 0.0,
             latencies_ms: Vec::new(),
         }
     }
