@@ -118,7 +118,10 @@ impl TenantId {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
         })?;
         if value.starts_with('-') {
-            return Err(IdError::BadCharacter { kind: "tenant id", allowed: ALLOWED });
+            return Err(IdError::BadCharacter {
+                kind: "tenant id",
+                allowed: ALLOWED,
+            });
         }
         Ok(Self(value.to_owned()))
     }
@@ -127,7 +130,9 @@ impl TenantId {
 impl UserId {
     /// Parses a user id: visible ASCII without spaces, up to 255 characters.
     pub fn parse(value: &str) -> Result<Self, IdError> {
-        check(value, "user id", 255, "visible ASCII characters", |c| c.is_ascii_graphic())?;
+        check(value, "user id", 255, "visible ASCII characters", |c| {
+            c.is_ascii_graphic()
+        })?;
         Ok(Self(value.to_owned()))
     }
 }
@@ -135,9 +140,13 @@ impl UserId {
 impl ClientId {
     /// Parses a client id: letters, digits, `-`, `_`, `.`, up to 128 characters.
     pub fn parse(value: &str) -> Result<Self, IdError> {
-        check(value, "client id", 128, "letters, digits, '-', '_' and '.'", |c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-        })?;
+        check(
+            value,
+            "client id",
+            128,
+            "letters, digits, '-', '_' and '.'",
+            |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
+        )?;
         Ok(Self(value.to_owned()))
     }
 }
@@ -148,7 +157,10 @@ mod tests {
 
     #[test]
     fn tenant_id_accepts_the_tutorial_tenant() {
-        assert_eq!(TenantId::parse("mytenant").map(|t| t.to_string()), Ok("mytenant".into()));
+        assert_eq!(
+            TenantId::parse("mytenant").map(|t| t.to_string()),
+            Ok("mytenant".into())
+        );
     }
 
     #[test]
