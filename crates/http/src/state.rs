@@ -15,6 +15,8 @@ use tessera_store::{Store, Tenant};
 
 use crate::error::AppError;
 use crate::security::PerIpConfig;
+use tessera_webauthn::attestation::AttestationTrust;
+use tessera_webauthn::mds::MetadataBlob;
 
 /// Shared state of the HTTP layer.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct AppState {
     pub tenants: Arc<TenantCache>,
     /// The master key that decrypts signing keys at rest.
     pub master_key: Arc<tessera_oidc::keys::MasterKey>,
+    /// The attestation trust anchors and FIDO metadata registrations are verified with (replaceable at run time).
+    pub attestation: Arc<AttestationSources>,
     /// Every per-address limiter made by [`crate::security::per_ip_rate_limit`], trimmed in the background.
     rate_limiters: Arc<Mutex<Vec<Arc<PerIpConfig>>>>,
 }
@@ -51,8 +55,16 @@ impl AppState {
             security: Arc::new(security),
             tenants: Arc::new(TenantCache::default()),
             master_key: Arc::new(master_key),
+            attestation: Arc::new(AttestationSources::default()),
             rate_limiters: Arc::default(),
         }
+    }
+
+    /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
+    #[must_use]
+    pub fn with_attestation(mut self, trust: AttestationSettings) -> Self {
+        self.attestation = Arc::new(AttestationSources::new(trust));
+        self
     }
 
     pub(crate) fn register_rate_limiter(&self, config: Arc<PerIpConfig>) {
@@ -202,6 +214,8 @@ pub struct SecuritySettings {
     pub refresh_token_ttl: Duration,
     /// How long a tenant's cached settings and keys are trusted before they are reloaded.
     pub tenant_cache_ttl: Duration,
+    /// How recent a user verification must be to add or delete a passkey.
+    pub fresh_verification: Duration,
 }
 
 impl Default for SecuritySettings {
@@ -215,6 +229,7 @@ impl Default for SecuritySettings {
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             tenant_cache_ttl: Duration::from_secs(60),
+            fresh_verification: Duration::from_secs(300),
         }
     }
 }
@@ -223,6 +238,56 @@ impl SecuritySettings {
     /// Whether `ip` is a configured trusted proxy.
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// What registrations' attestations are judged against: the operator's trust anchors and a verified FIDO MDS3 BLOB.
+/// Tenants choose how much attestation they demand (their policy); the anchors are the service's.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationSettings {
+    /// Trust anchors (DER certificates), e.g. from `webauthn.trust_anchors_file`.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// A FIDO MDS3 BLOB already verified against its root (authenticator roots, descriptions, status reports).
+    pub metadata: Option<Arc<MetadataBlob>>,
+}
+
+impl AttestationSettings {
+    /// The trust the engine applies at `now`, borrowing these anchors and metadata; every other switch at its
+    /// safe default.
+    pub fn trust_at(&self, now: time::OffsetDateTime) -> AttestationTrust<'_> {
+        AttestationTrust {
+            trust_anchors: &self.trust_anchors,
+            metadata: self.metadata.as_deref(),
+            ..AttestationTrust::new(now)
+        }
+    }
+}
+
+/// The current [`AttestationSettings`], swapped whole when the maintenance task reloads a changed MDS BLOB.
+#[derive(Debug, Default)]
+pub struct AttestationSources {
+    current: RwLock<Arc<AttestationSettings>>,
+}
+
+impl AttestationSources {
+    /// Sources holding `settings`.
+    pub fn new(settings: AttestationSettings) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(settings)),
+        }
+    }
+
+    /// The settings in force now (a cheap clone of an `Arc`).
+    pub fn current(&self) -> Arc<AttestationSettings> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings; ceremonies already verifying keep the ones they started with.
+    pub fn replace(&self, settings: AttestationSettings) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
     }
 }
 

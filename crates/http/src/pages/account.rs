@@ -7,8 +7,8 @@
 //!   user would have no way back in.
 //! - `POST /{tenant}/webauthn/add/options|verify`: add a passkey.
 //!
-//! Adding and deleting a passkey both require a user verification within [`crate::session::FRESH_VERIFICATION`]
-//! ([`crate::session::has_fresh_verification`]); otherwise the answer is `reauth_required` and the script first
+//! Adding and deleting a passkey both require a user verification within the configured window (`fresh_window`,
+//! `security.fresh_verification_seconds`, 300 s by default); otherwise the answer is `reauth_required` and the script first
 //! re-verifies the user through the sign-in ceremony, then retries.
 //! - `POST /{tenant}/signout` (form: `csrf_token`).
 
@@ -193,15 +193,16 @@ pub async fn rename(
     }
 }
 
-/// How recent a user verification must be to add or delete a passkey. The service configuration has no setting for
-/// it yet, so this is [`session::FRESH_VERIFICATION`]; the one place to read a setting from once `AppState` has one.
-fn fresh_window(_state: &AppState) -> time::Duration {
-    session::FRESH_VERIFICATION
+/// How recent a user verification must be to add or delete a passkey: `security.fresh_verification_seconds`
+/// ([`crate::state::SecuritySettings::fresh_verification`], 300 s unless configured).
+pub(crate) fn fresh_window(state: &AppState) -> time::Duration {
+    time::Duration::try_from(state.security.fresh_verification)
+        .unwrap_or(session::FRESH_VERIFICATION)
 }
 
 /// Why a passkey was not deleted.
 enum DeleteRefusal {
-    /// The session's user verification is older than [`session::FRESH_VERIFICATION`].
+    /// The session's user verification is older than [`fresh_window`].
     ReauthRequired,
     /// It is the user's only passkey.
     LastPasskey,

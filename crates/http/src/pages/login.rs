@@ -32,7 +32,7 @@ use super::context::{self, PageTenant};
 use super::reply::{ApiError, PageError};
 use super::views::{Layout, LoginPage, render};
 use crate::error::AppError;
-use crate::session::{self, PasskeyAuthentication};
+use crate::session::{self, AuthenticationFacts};
 use crate::state::AppState;
 
 /// `GET /{tenant}/login?authz=...`: the sign-in page.
@@ -208,8 +208,12 @@ pub async fn options(
                 .ok_or(AppError::SignInRequired)?,
         )
     } else {
-        match request.username.as_deref().map(str::trim).filter(|u| !u.is_empty() && !request.conditional) {
-            Some(username) => Some(state.store.find_user_by_username(&id, username).await?.ok_or_else(|| {
+        let username = match request.username.as_deref() {
+            Some(raw) if !request.conditional => super::signup::parse_sign_in_username(raw)?,
+            _ => None,
+        };
+        match username {
+            Some(username) => Some(state.store.find_user_by_username(&id, &username).await?.ok_or_else(|| {
                 AppError::BadRequest(
                     "There is no account with this username. Check the spelling, or create an account.".into(),
                 )
@@ -359,9 +363,10 @@ pub async fn verify(
         tracing::warn!(tenant = %id, user = %user.id, "sign counter did not move forward; accepted by policy");
     }
 
-    let authentication = PasskeyAuthentication {
+    let authentication = AuthenticationFacts {
         user_verified: verified.user_verified,
         backup_eligible: verified.backup_eligible,
+        attestation_trusted: credential.attestation_trusted,
     };
     let user_id: UserId = user.id;
     let (_, cookie) = session::start(&state, &id, &headers, &user_id, authentication).await?;

@@ -147,6 +147,29 @@ pub fn refusal_message(rule: &str, reason: &str) -> String {
             "This passkey was refused because its signature counter went backwards, which can mean a copied \
              authenticator. Use another passkey, and tell the site's administrator."
         }
+        "attestation-required" => {
+            "This site accepts only authenticators that show their make and model (attestation), and this one did \
+             not. Use a security key the site approves, and let the browser share its make and model when asked."
+        }
+        "attestation-untrusted" => {
+            "This site accepts only authenticators whose make and model it can confirm, and this one could not be \
+             confirmed. Use a security key the site approves, or ask the site's administrator which ones it accepts."
+        }
+        "aaguid-denied" => {
+            "This site does not accept this kind of authenticator. Use another passkey or security key."
+        }
+        "aaguid-not-allowed" | "aaguid-not-attested" => {
+            "This site accepts only certain authenticator models, and this one is not among them (or could not \
+             prove it is). Use a security key the site approves."
+        }
+        "certification-level-not-attested" | "certification-level-too-low" => {
+            "This site accepts only authenticators certified to a higher security level. Use a security key the \
+             site approves."
+        }
+        "authenticator-status-refused" => {
+            "This authenticator model has a known security problem, so this site no longer accepts it. Use another \
+             passkey or security key."
+        }
         "credential-already-registered" => {
             "This passkey is already registered. Sign in with it, or create a passkey on another device."
         }

@@ -16,7 +16,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::UserId;
 use tessera_store::{StoreError, User};
-use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::json::{
     AttestationConveyancePreference, AuthenticatorAttachment,
     PublicKeyCredentialCreationOptionsJSON, UserEntity,
@@ -33,7 +32,7 @@ use super::login::{OptionsReply, VerifyReply, VerifyRequest, descriptors};
 use super::reply::{ApiError, PageError};
 use super::views::{Layout, SignupPage, render};
 use crate::error::AppError;
-use crate::session::{self, PasskeyAuthentication};
+use crate::session::{self, AuthenticationFacts};
 use crate::state::AppState;
 
 /// Longest username accepted.
@@ -85,12 +84,26 @@ pub async fn page(
     Ok(render(&view, StatusCode::OK, set_cookie))
 }
 
+/// Whether `c` may not appear in a username or a name people read: control characters (NUL included, which
+/// PostgreSQL refuses in text), and the invisible format characters that reorder or hide text (bidirectional
+/// overrides and isolates, zero-width characters, the byte-order mark), which let one name pass for another.
+pub fn is_disallowed_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A username: 1 to [`MAX_USERNAME`] letters, digits and `. _ - @ +`, surrounding spaces removed.
 pub fn parse_username(raw: &str) -> Result<String, AppError> {
     let name = raw.trim();
     if name.is_empty() {
         return Err(AppError::BadRequest(
             "Choose a username: it is how you will sign in.".into(),
+        ));
+    }
+    if name.chars().any(is_disallowed_char) {
+        return Err(AppError::BadRequest(
+            "The username contains invisible or control characters. Type it again without them."
+                .into(),
         ));
     }
     if name.chars().count() > MAX_USERNAME {
@@ -109,7 +122,30 @@ pub fn parse_username(raw: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
-/// A human name (display name, passkey name): no control characters, at most `max` characters, not empty.
+/// A username typed on the sign-in page: trimmed; `None` when empty. One that sign-up would refuse cannot name an
+/// account, so it is answered as unknown (without asking the store), and one with control characters is refused
+/// with its own sentence.
+pub fn parse_sign_in_username(raw: &str) -> Result<Option<String>, AppError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().any(is_disallowed_char) {
+        return Err(AppError::BadRequest(
+            "The username contains invisible or control characters. Type it again without them."
+                .into(),
+        ));
+    }
+    parse_username(name).map(Some).map_err(|_| {
+        AppError::BadRequest(
+            "There is no account with this username. Check the spelling, or create an account."
+                .into(),
+        )
+    })
+}
+
+/// A human name (display name, passkey name): no control or invisible formatting characters, at most `max`
+/// characters, not empty, surrounding spaces removed.
 pub fn parse_label(raw: &str, max: usize, what: &str) -> Result<String, AppError> {
     let text = raw.trim();
     if text.is_empty() {
@@ -117,15 +153,15 @@ pub fn parse_label(raw: &str, max: usize, what: &str) -> Result<String, AppError
             "Enter {what}, then try again."
         )));
     }
-    if text.chars().count() > max {
+    if text.chars().any(is_disallowed_char) {
         return Err(AppError::BadRequest(format!(
-            "{} may be at most {max} characters long. Shorten it and try again.",
+            "{} contains invisible or control characters. Remove them and try again.",
             capitalized(what)
         )));
     }
-    if text.chars().any(char::is_control) {
+    if text.chars().count() > max {
         return Err(AppError::BadRequest(format!(
-            "{} contains characters that are not allowed. Remove them and try again.",
+            "{} may be at most {max} characters long. Shorten it and try again.",
             capitalized(what)
         )));
     }
@@ -154,7 +190,7 @@ pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
     if text.len() > MAX_EMAIL
         || text
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
+            .any(|c| c.is_whitespace() || is_disallowed_char(c) || "<>\"".contains(c))
     {
         return Err(bad());
     }
@@ -192,6 +228,14 @@ fn offered_algorithms(policy: &AuthenticatorPolicy) -> Vec<CoseAlgorithm> {
         .collect()
 }
 
+/// Whether the tenant's policy needs an attestation statement: it demands one, or it judges the model (an AAGUID
+/// allow-list or a minimum certification level count only a trusted attestation as proof).
+pub fn wants_attestation(policy: &AuthenticatorPolicy) -> bool {
+    policy.attestation != AttestationPolicy::None
+        || !policy.aaguid_allow.is_empty()
+        || policy.minimum_certification_level.is_some()
+}
+
 /// Creation options for `user` at the tenant, excluding the credentials the user already has.
 pub(crate) fn creation_options(
     tenant: &PageTenant,
@@ -200,9 +244,10 @@ pub(crate) fn creation_options(
     challenge: &[u8],
     existing: &[tessera_store::Credential],
 ) -> PublicKeyCredentialCreationOptionsJSON {
-    let attestation = match policy.attestation {
-        AttestationPolicy::None => AttestationConveyancePreference::None,
-        _ => AttestationConveyancePreference::Direct,
+    let attestation = if wants_attestation(policy) {
+        AttestationConveyancePreference::Direct
+    } else {
+        AttestationConveyancePreference::None
     };
     PublicKeyCredentialCreationOptionsJSON::builder(
         tenant.tenant.rp_id.clone(),
@@ -320,6 +365,8 @@ pub(crate) async fn verify_new_credential(
         .await?
         .is_some();
     let now = state.clock.now();
+    // The service's trust anchors and FIDO metadata; the tenant's policy decides how much attestation it demands.
+    let attestation = state.attestation.current();
     let origins = OriginPolicy::new(tenant.tenant.origins.clone());
     let rp_ids = [tenant.tenant.rp_id.clone()];
     let expectation = RegistrationExpectation {
@@ -329,7 +376,7 @@ pub(crate) async fn verify_new_credential(
         algorithms: &stored.algorithms,
         mediation: Mediation::Modal,
         policy,
-        trust: AttestationTrust::new(now),
+        trust: attestation.trust_at(now),
     };
     let verified = verify_registration(&response, &expectation, |_| exists)
         .map_err(|e| ApiError::refused(&e))?;
@@ -350,6 +397,7 @@ pub(crate) async fn verify_new_credential(
             .collect(),
         aaguid: verified.aaguid.0,
         attestation_format: verified.attestation_format().to_owned(),
+        attestation_trusted: verified.attestation.trusted,
         nickname: nickname.unwrap_or_else(|| default_nickname(&verified)),
         created_at: now,
         last_used_at: None,
@@ -414,9 +462,10 @@ pub async fn verify(
         }
         Err(other) => return Err(other.into()),
     }
-    let authentication = PasskeyAuthentication {
+    let authentication = AuthenticationFacts {
         user_verified: verified.user_verified,
         backup_eligible: verified.backup_eligible,
+        attestation_trusted: verified.attestation.trusted,
     };
     let (_, cookie) = session::start(&state, &id, &headers, &user.id, authentication).await?;
     let next = context::next_after_sign_in(&id, stored.authz.as_deref());
@@ -458,5 +507,54 @@ mod tests {
     fn labels_refuse_control_characters() {
         assert!(parse_label("a\u{7}b", 10, "a name").is_err());
         assert!(parse_label("abcdefghijk", 10, "a name").is_err());
+    }
+
+    fn message(result: Result<impl std::fmt::Debug, AppError>) -> String {
+        match result {
+            Err(AppError::BadRequest(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn usernames_with_nul_or_control_characters_are_refused_in_words() {
+        for raw in ["al\0ice", "\0", "bob\u{1b}[31m", "eve\u{202e}gnp"] {
+            let text = message(parse_username(raw));
+            assert!(text.contains("control characters"), "{raw:?}: {text}");
+            let text = message(parse_sign_in_username(raw));
+            assert!(text.contains("control characters"), "{raw:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn display_names_with_nul_or_invisible_characters_are_refused_in_words() {
+        for raw in ["Ann\0", "Ann\u{200b}Lee", "\u{feff}Ann", "A\nB"] {
+            let text = message(parse_label(raw, MAX_DISPLAY_NAME, "your name"));
+            assert!(text.starts_with("Your name contains"), "{raw:?}: {text}");
+        }
+        assert_eq!(
+            parse_label("  Ann Lee  ", MAX_DISPLAY_NAME, "your name")
+                .ok()
+                .as_deref(),
+            Some("Ann Lee")
+        );
+        let long = "é".repeat(MAX_DISPLAY_NAME + 1);
+        assert!(message(parse_label(&long, MAX_DISPLAY_NAME, "your name")).contains("at most"));
+    }
+
+    #[test]
+    fn sign_in_username_that_could_not_exist_is_unknown_without_a_lookup() {
+        assert_eq!(parse_sign_in_username("   ").ok(), Some(None));
+        assert_eq!(
+            parse_sign_in_username(" alice ").ok(),
+            Some(Some("alice".to_owned()))
+        );
+        let text = message(parse_sign_in_username(&"a".repeat(MAX_USERNAME + 1)));
+        assert!(text.starts_with("There is no account"), "{text}");
+    }
+
+    #[test]
+    fn emails_with_nul_are_refused() {
+        assert!(parse_email(Some("a\0@example.com")).is_err());
     }
 }
