@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_store::StoreError;
 
+use crate::pages::reply::PageError;
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -241,26 +243,33 @@ impl IntoResponse for AppError {
                 );
                 response
             }
-            Self::StoreUnavailable(_) => {
-                let mut response =
-                    error_page(status, "Temporarily unavailable", &self.public_message());
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                response
+            Self::AuthorizeNoRedirect(message) => {
+                PageError::new(status, "Sign-in request not accepted", &message).into_response()
             }
             other => {
-                let title = match status {
+                let heading = match status {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::FORBIDDEN => "Not allowed",
                     StatusCode::UNAUTHORIZED => "Sign-in required",
                     StatusCode::TOO_MANY_REQUESTS => "Too many requests",
-                    s if s.is_server_error() => "Error",
+                    StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+                    s if s.is_server_error() => "Something went wrong",
                     _ => "Request refused",
                 };
-                error_page(status, title, &other.public_message())
+                // The pages' error page: shared layout and style sheet (and `Retry-After` on a 503).
+                PageError::new(status, heading, &capitalised(&other.public_message()))
+                    .into_response()
             }
         }
+    }
+}
+
+/// The text with its first letter in upper case, for messages shown as sentences.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -278,6 +287,23 @@ mod tests {
     #[test]
     fn error_description_has_no_control_characters() {
         assert_eq!(strip_controls("a\r\nb\tc"), "a  b c");
+    }
+
+    #[tokio::test]
+    async fn authorize_refusal_is_the_styled_page_with_a_capitalised_heading() {
+        let response =
+            AppError::AuthorizeNoRedirect("The address cannot be used.".into()).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        let html = String::from_utf8_lossy(&body);
+        assert!(
+            html.contains("<h1 id=\"error-title\">Sign-in request not accepted</h1>"),
+            "{html}"
+        );
+        assert!(html.contains("The address cannot be used."));
+        assert!(html.contains("stylesheet"));
     }
 
     #[test]

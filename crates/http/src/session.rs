@@ -18,60 +18,25 @@ use crate::state::AppState;
 /// A live browser session, as the store keeps it.
 pub use tessera_store::Session as SessionRecord;
 
+/// What a verified WebAuthn ceremony established (UV, BE, trusted attestation); `tessera_oidc` alone turns it into
+/// `amr` and `acr`.
+pub use tessera_oidc::id_token::AuthenticationFacts;
+
 /// The prefix of every session cookie; the tenant id follows.
 pub const SESSION_COOKIE_PREFIX: &str = "__Host-tessera-";
 
 /// How recent a user verification must be to add or delete a passkey.
 pub const FRESH_VERIFICATION: time::Duration = time::Duration::minutes(5);
 
-/// `acr` of a phishing-resistant authentication (OpenID EAP ACR values).
-pub const ACR_PHISHING_RESISTANT: &str = "phr";
-/// `acr` of a phishing-resistant authentication with a hardware-protected key (OpenID EAP ACR values).
-pub const ACR_PHISHING_RESISTANT_HARDWARE: &str = "phrh";
-
-/// `amr` value (RFC 8176): proof of possession of a hardware-secured key.
-pub const AMR_HARDWARE_KEY: &str = "hwk";
-/// `amr` value (RFC 8176): proof of possession of a software-secured key.
-pub const AMR_SOFTWARE_KEY: &str = "swk";
-/// `amr` value (RFC 8176): a user presence test.
-pub const AMR_USER_PRESENCE: &str = "user";
-/// `amr` value (RFC 8176): more than one factor (the key, and the user's biometric or PIN).
-pub const AMR_MULTI_FACTOR: &str = "mfa";
-
 /// Length of the base64url text of a 32-byte token.
 const TOKEN_LEN: usize = 43;
 
-/// What a verified WebAuthn ceremony says about the authentication, for `amr` and `acr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PasskeyAuthentication {
-    /// The authenticator verified the user (UV flag).
-    pub user_verified: bool,
-    /// The credential may be synced between devices (BE flag): its key is not bound to one piece of hardware.
-    pub backup_eligible: bool,
-}
-
-impl PasskeyAuthentication {
-    /// The RFC 8176 authentication methods this ceremony proves.
-    pub fn amr(&self) -> Vec<String> {
-        let key = if self.backup_eligible {
-            AMR_SOFTWARE_KEY
-        } else {
-            AMR_HARDWARE_KEY
-        };
-        let mut amr = vec![key.to_owned(), AMR_USER_PRESENCE.to_owned()];
-        if self.user_verified {
-            amr.push(AMR_MULTI_FACTOR.to_owned());
-        }
-        amr
-    }
-
-    /// The authentication context class: phishing-resistant, and hardware-protected when the key is device-bound.
-    pub fn acr(&self) -> &'static str {
-        if self.backup_eligible {
-            ACR_PHISHING_RESISTANT
-        } else {
-            ACR_PHISHING_RESISTANT_HARDWARE
-        }
+/// The authentication facts a session started with, for the ID token's `amr` and `acr`.
+pub fn authentication(session: &SessionRecord) -> AuthenticationFacts {
+    AuthenticationFacts {
+        user_verified: session.user_verified,
+        backup_eligible: session.backup_eligible,
+        attestation_trusted: session.attestation_trusted,
     }
 }
 
@@ -118,7 +83,7 @@ pub async fn start(
     tenant: &TenantId,
     headers: &HeaderMap,
     user: &UserId,
-    authentication: PasskeyAuthentication,
+    authentication: AuthenticationFacts,
 ) -> Result<(SessionRecord, HeaderValue), AppError> {
     if let Some(old) = session_token(headers, tenant) {
         state.store.delete_session(tenant, &hash(&old)).await?;
@@ -127,16 +92,21 @@ pub async fn start(
     aws_lc_rs::rand::fill(&mut bytes)
         .map_err(|_| AppError::Internal("random generator failed".into()))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
+    let mut sid = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut sid)
+        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     let now = state.clock.now();
     let ttl =
         time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
     let record = SessionRecord {
         id_hash: hash(&token),
         tenant: tenant.clone(),
+        sid: URL_SAFE_NO_PAD.encode(sid),
         user_id: user.clone(),
         auth_time: now,
-        amr: authentication.amr(),
-        acr: authentication.acr().to_owned(),
+        user_verified: authentication.user_verified,
+        backup_eligible: authentication.backup_eligible,
+        attestation_trusted: authentication.attestation_trusted,
         expires_at: now + ttl,
     };
     state.store.create_session(&record).await?;
@@ -182,9 +152,7 @@ pub fn has_verification_within(
     now: OffsetDateTime,
     window: time::Duration,
 ) -> bool {
-    session.amr.iter().any(|m| m == AMR_MULTI_FACTOR)
-        && session.auth_time <= now
-        && now - session.auth_time <= window
+    session.user_verified && session.auth_time <= now && now - session.auth_time <= window
 }
 
 #[cfg(test)]
@@ -192,42 +160,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn device_bound_verified_passkey_is_hardware_multi_factor() {
-        let auth = PasskeyAuthentication {
-            user_verified: true,
-            backup_eligible: false,
-        };
-        assert_eq!(auth.amr(), vec!["hwk", "user", "mfa"]);
-        assert_eq!(auth.acr(), "phrh");
+    fn session_facts_give_the_oidc_amr_and_acr() {
+        let t = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mut s = session(t, true);
+        s.backup_eligible = false;
+        s.attestation_trusted = true;
+        let facts = authentication(&s);
+        assert_eq!(facts.amr(), vec!["pop", "hwk", "user", "mfa"]);
+        assert_eq!(facts.acr(), "phrh");
+        s.attestation_trusted = false;
+        assert_eq!(authentication(&s).acr(), "phr");
+        s.backup_eligible = true;
+        s.user_verified = false;
+        assert_eq!(authentication(&s).amr(), vec!["pop", "swk", "user"]);
     }
 
-    #[test]
-    fn synced_passkey_is_a_software_key() {
-        let auth = PasskeyAuthentication {
-            user_verified: true,
-            backup_eligible: true,
-        };
-        assert_eq!(auth.amr(), vec!["swk", "user", "mfa"]);
-        assert_eq!(auth.acr(), "phr");
-    }
-
-    #[test]
-    fn presence_only_is_not_multi_factor() {
-        let auth = PasskeyAuthentication {
-            user_verified: false,
-            backup_eligible: false,
-        };
-        assert!(!auth.amr().iter().any(|m| m == "mfa"));
-    }
-
-    fn session(auth_time: OffsetDateTime, amr: &[&str]) -> SessionRecord {
+    fn session(auth_time: OffsetDateTime, user_verified: bool) -> SessionRecord {
         SessionRecord {
             id_hash: vec![0; 32],
             tenant: TenantId::parse("t").unwrap_or_else(|e| panic!("{e}")),
+            sid: "sid".into(),
             user_id: UserId::parse("u").unwrap_or_else(|e| panic!("{e}")),
             auth_time,
-            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
-            acr: "phr".into(),
+            user_verified,
+            backup_eligible: false,
+            attestation_trusted: false,
             expires_at: auth_time + time::Duration::hours(1),
         }
     }
@@ -235,7 +192,7 @@ mod tests {
     #[test]
     fn fresh_verification_expires_after_five_minutes() {
         let t = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let s = session(t, &["hwk", "user", "mfa"]);
+        let s = session(t, true);
         assert!(has_fresh_verification(&s, t + time::Duration::minutes(5)));
         assert!(!has_fresh_verification(
             &s,
@@ -246,7 +203,7 @@ mod tests {
     #[test]
     fn verification_window_is_the_one_given() {
         let t = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let s = session(t, &["hwk", "user", "mfa"]);
+        let s = session(t, true);
         let window = time::Duration::seconds(30);
         assert!(has_verification_within(&s, t + window, window));
         assert!(!has_verification_within(
@@ -264,7 +221,7 @@ mod tests {
     #[test]
     fn fresh_verification_needs_user_verification() {
         let t = time::macros::datetime!(2026-01-01 00:00 UTC);
-        assert!(!has_fresh_verification(&session(t, &["hwk", "user"]), t));
+        assert!(!has_fresh_verification(&session(t, false), t));
     }
 
     #[test]

@@ -339,14 +339,18 @@ async fn sign_up_then_sign_in_by_username_and_without_one() {
     assert!(options["publicKey"].get("allowCredentials").is_none());
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
 
-    // The session carries amr/acr from the ceremony.
+    // The session carries the ceremony's facts; oidc's single rule turns them into amr/acr. The soft
+    // authenticator's attestation is not trusted, so its device-bound key is phishing-resistant but not `phrh`.
     let headers = cookie_headers(&browser);
     let session = tessera_http::session::current(&app.state, &app.tenant, &headers)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no session"));
-    assert!(session.amr.iter().any(|m| m == "mfa"));
-    assert_eq!(session.acr, "phrh");
+    let facts = tessera_http::session::authentication(&session);
+    assert!(session.user_verified && !session.attestation_trusted);
+    assert!(facts.amr().contains(&"mfa"));
+    assert_eq!(facts.acr(), "phr");
+    assert!(!session.sid.is_empty());
 }
 
 #[tokio::test]

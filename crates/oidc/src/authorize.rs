@@ -802,7 +802,8 @@ mod tests {
             r.err(),
             Some(AuthorizeError::NoRedirect {
                 error: ErrorCode::InvalidRequest,
-                description: OidcError::UnregisteredRedirectUri.description()
+                description: OidcError::UnregisteredRedirectUri.description(),
+                cause: OidcError::UnregisteredRedirectUri,
             })
         );
     }

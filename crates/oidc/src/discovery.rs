@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn discovery_lists_only_rp_initiated_logout() {
+        let d = doc();
+        for unsupported in [
+            "frontchannel_logout_supported",
+            "frontchannel_logout_session_supported",
+            "backchannel_logout_supported",
+            "backchannel_logout_session_supported",
+            "check_session_iframe",
+        ] {
+            assert!(d.get(unsupported).is_none(), "{unsupported} is advertised");
+        }
+        assert_eq!(d["end_session_endpoint"], format!("{ISS}/logout"));
+        let claims = d["claims_supported"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(claims.iter().any(|c| c == "sid"));
+    }
+
+    #[test]
     fn discovery_has_only_registered_metadata_names() {
         // OpenID Connect Discovery 1.0 §3, RFC 8414 §2, RFC 9207 §3, OpenID Connect Prompt Create 1.0 §4.
         const REGISTERED: [&str; 27] = [

@@ -213,6 +213,15 @@ pub enum OidcError {
     /// The client assertion lacks a `jti`, needed to refuse replays.
     #[error("client assertion has no jti")]
     ClientAssertionJtiMissing,
+    /// RFC 7523 §3 item 7: the client assertion's `jti` was already used within its lifetime.
+    #[error("client assertion was already used")]
+    ClientAssertionReplayed,
+    /// The authorization code was never issued here, or expired before it was redeemed (RFC 6749 §5.2).
+    #[error("authorization code is unknown or has expired")]
+    AuthorizationCodeUnknown,
+    /// The authorization code was redeemed before; what it issued is revoked (RFC 6749 §4.1.2).
+    #[error("authorization code was already used; tokens issued from it are revoked")]
+    AuthorizationCodeReused,
     /// The authorization code was issued to another client (RFC 6749 §4.1.3).
     #[error("code was issued to another client")]
     CodeClientMismatch,
@@ -225,9 +234,18 @@ pub enum OidcError {
     /// The refresh token was issued to another client (RFC 9700 §4.14.2).
     #[error("refresh token was issued to another client")]
     RefreshClientMismatch,
-    /// The refresh token has expired.
+    /// The refresh token's grant has expired.
     #[error("refresh token has expired")]
     RefreshTokenExpired,
+    /// The refresh token was never issued here, has expired, or its grant was revoked.
+    #[error("refresh token is unknown, expired or revoked")]
+    RefreshTokenUnknown,
+    /// A refresh token already exchanged was presented again: its whole family is revoked (RFC 9700 §4.14.2).
+    #[error("refresh token was already used; its grant is revoked")]
+    RefreshTokenReused,
+    /// The grant was revoked (a reused code or refresh token, or the user was deleted) while tokens were issued.
+    #[error("the grant was revoked")]
+    GrantRevoked,
     /// A refresh may narrow the scope, never widen it (RFC 6749 §6).
     #[error("requested scope exceeds the original grant")]
     ScopeWidened,
@@ -330,8 +348,13 @@ impl OidcError {
             | E::CodeClientMismatch
             | E::RedirectUriMismatch
             | E::CodeExpired
+            | E::AuthorizationCodeUnknown
+            | E::AuthorizationCodeReused
             | E::RefreshClientMismatch
-            | E::RefreshTokenExpired => ErrorCode::InvalidGrant,
+            | E::RefreshTokenExpired
+            | E::RefreshTokenUnknown
+            | E::RefreshTokenReused
+            | E::GrantRevoked => ErrorCode::InvalidGrant,
             E::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
             E::ClientAuthenticationMissing
             | E::ClientNotFound
@@ -343,7 +366,8 @@ impl OidcError {
             | E::InvalidClientAssertion
             | E::ClientAssertionAudience
             | E::ClientAssertionExpired
-            | E::ClientAssertionJtiMissing => ErrorCode::InvalidClient,
+            | E::ClientAssertionJtiMissing
+            | E::ClientAssertionReplayed => ErrorCode::InvalidClient,
             E::MalformedJwt
             | E::JwtAlgorithmNotAllowed
             | E::JwtKeyNotFound
@@ -411,6 +435,8 @@ pub enum AuthorizeError {
         error: ErrorCode,
         /// A sanitized description.
         description: String,
+        /// The rule that failed, so the page can explain it to people in their words.
+        cause: OidcError,
     },
 }
 
@@ -420,6 +446,7 @@ impl AuthorizeError {
         Self::NoRedirect {
             error: cause.code(),
             description: cause.description(),
+            cause: cause.clone(),
         }
     }
 
@@ -474,6 +501,36 @@ mod tests {
     fn error_description_is_bounded() {
         let long = "x".repeat(10_000);
         assert_eq!(sanitize_description(&long).len(), 200);
+    }
+
+    #[test]
+    fn code_and_refresh_failures_are_invalid_grant_with_their_own_words() {
+        for (error, words) in [
+            (
+                OidcError::AuthorizationCodeUnknown,
+                "authorization code is unknown",
+            ),
+            (
+                OidcError::AuthorizationCodeReused,
+                "authorization code was already used",
+            ),
+            (OidcError::RefreshTokenUnknown, "refresh token is unknown"),
+            (
+                OidcError::RefreshTokenReused,
+                "refresh token was already used",
+            ),
+            (OidcError::GrantRevoked, "grant was revoked"),
+        ] {
+            assert_eq!(error.code(), ErrorCode::InvalidGrant, "{error:?}");
+            assert!(error.description().contains(words), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn replayed_client_assertion_is_invalid_client() {
+        let error = OidcError::ClientAssertionReplayed;
+        assert_eq!(error.code(), ErrorCode::InvalidClient);
+        assert_eq!(error.description(), "client assertion was already used");
     }
 
     #[test]

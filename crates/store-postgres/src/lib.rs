@@ -714,12 +714,38 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()> {
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>> {
+        sqlx::query_as::<_, TokenRow>(
+            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+             FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id)",
+        )
+        .bind(tenant.as_str())
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(TokenRow::into_refresh)
+        .transpose()
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query("INSERT INTO revoked_grants (tenant, grant_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())
             .bind(grant_id)
-            .bind(OffsetDateTime::now_utc())
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -740,15 +766,17 @@ impl Store for PostgresStore {
 
     async fn create_session(&self, session: &Session) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
+             attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(session.tenant.as_str())
         .bind(&session.id_hash)
+        .bind(&session.sid)
         .bind(session.user_id.as_str())
         .bind(session.auth_time)
-        .bind(session.amr.as_slice())
-        .bind(&session.acr)
+        .bind(session.user_verified)
+        .bind(session.backup_eligible)
+        .bind(session.attestation_trusted)
         .bind(session.expires_at)
         .execute(&self.pool)
         .await
@@ -783,6 +811,23 @@ impl Store for PostgresStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn delete_session_by_sid(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        sid: &str,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND sid = $2 AND user_id = $3")
+                .bind(tenant.as_str())
+                .bind(sid)
+                .bind(user_id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {
@@ -964,8 +1009,8 @@ fn insert_credential(
 ) -> Result<sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>> {
     Ok(sqlx::query(
         "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
-         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at, \
+         attestation_trusted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(credential.tenant.as_str())
     .bind(&credential.credential_id)
@@ -981,7 +1026,8 @@ fn insert_credential(
     .bind(&credential.attestation_format)
     .bind(&credential.nickname)
     .bind(credential.created_at)
-    .bind(credential.last_used_at))
+    .bind(credential.last_used_at)
+    .bind(credential.attestation_trusted))
 }
 
 fn insert_refresh_token(

@@ -109,6 +109,7 @@ pub(crate) struct CredentialRow {
     nickname: String,
     created_at: OffsetDateTime,
     last_used_at: Option<OffsetDateTime>,
+    attestation_trusted: bool,
 }
 
 impl CredentialRow {
@@ -126,6 +127,7 @@ impl CredentialRow {
             transports: self.transports,
             aaguid: aaguid(&self.aaguid)?,
             attestation_format: self.attestation_format,
+            attestation_trusted: self.attestation_trusted,
             nickname: self.nickname,
             created_at: self.created_at,
             last_used_at: self.last_used_at,
@@ -201,10 +203,12 @@ impl TokenRow {
 pub(crate) struct SessionRow {
     tenant: String,
     id_hash: Vec<u8>,
+    sid: String,
     user_id: String,
     auth_time: OffsetDateTime,
-    amr: Vec<String>,
-    acr: String,
+    user_verified: bool,
+    backup_eligible: bool,
+    attestation_trusted: bool,
     expires_at: OffsetDateTime,
 }
 
@@ -214,9 +218,11 @@ impl SessionRow {
             id_hash: self.id_hash,
             tenant: tenant_id(&self.tenant)?,
             user_id: user_id(&self.user_id)?,
+            sid: self.sid,
             auth_time: self.auth_time,
-            amr: self.amr,
-            acr: self.acr,
+            user_verified: self.user_verified,
+            backup_eligible: self.backup_eligible,
+            attestation_trusted: self.attestation_trusted,
             expires_at: self.expires_at,
         })
     }

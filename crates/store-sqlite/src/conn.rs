@@ -24,8 +24,14 @@ const WRITER_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 const STATEMENT_CACHE: usize = 128;
 
 /// The schema migrations, in order; each runs once, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "session facts and sid",
+        include_str!("../migrations/0002_session_facts_sid.sql"),
+    ),
+];
 
 pub(crate) struct Connections {
     writer: Mutex<Option<Connection>>,

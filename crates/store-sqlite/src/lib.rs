@@ -79,8 +79,8 @@ fn insert_credential(conn: &Connection, credential: &Credential) -> Result<()> {
     let transports = to_json(&credential.transports)?;
     conn.prepare_cached(
         "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
-         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at, \
+         attestation_trusted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -99,6 +99,7 @@ fn insert_credential(conn: &Connection, credential: &Credential) -> Result<()> {
             credential.nickname,
             ts(credential.created_at),
             credential.last_used_at.map(ts),
+            credential.attestation_trusted,
         ])
     })
     .map_err(db)?;
@@ -830,7 +831,33 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()> {
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+                     FROM refresh_tokens WHERE tenant = ?1 AND token_hash = ?2 AND expires_at > ?3",
+                    params![tenant.as_str(), token_hash, ts(now)],
+                    TokenRow::read,
+                )
+            })
+            .await?
+            .map(TokenRow::into_refresh)
+            .transpose()
+    }
+
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let key = [tenant.as_str(), grant_id];
         self.conns
             .write(|conn| {
@@ -838,7 +865,7 @@ impl Store for SqliteStore {
                 execute(
                     &tx,
                     "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) VALUES (?1, ?2, ?3)",
-                    params![tenant.as_str(), grant_id, ts(OffsetDateTime::now_utc())],
+                    params![tenant.as_str(), grant_id, ts(now)],
                 )?;
                 execute(&tx, "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
                 execute(&tx, "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
@@ -848,20 +875,21 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        let amr = to_json(&session.amr)?;
         self.conns
             .write(|conn| {
                 execute(
                     conn,
-                    "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, \
+                     backup_eligible, attestation_trusted, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         session.tenant.as_str(),
                         session.id_hash,
+                        session.sid,
                         session.user_id.as_str(),
                         ts(session.auth_time),
-                        amr,
-                        session.acr,
+                        session.user_verified,
+                        session.backup_eligible,
+                        session.attestation_trusted,
                         ts(session.expires_at),
                     ],
                 )
@@ -901,6 +929,25 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn delete_session_by_sid(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        sid: &str,
+    ) -> Result<bool> {
+        let deleted = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM sessions WHERE tenant = ?1 AND sid = ?2 AND user_id = ?3",
+                    [tenant.as_str(), sid, user_id.as_str()],
+                )
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {

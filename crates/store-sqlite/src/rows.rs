@@ -121,6 +121,7 @@ row_struct!(CredentialRow {
     nickname: String,
     created_at: i64,
     last_used_at: Option<i64>,
+    attestation_trusted: bool,
 });
 
 impl CredentialRow {
@@ -138,6 +139,7 @@ impl CredentialRow {
             transports: from_json(&self.transports)?,
             aaguid: aaguid(&self.aaguid)?,
             attestation_format: self.attestation_format,
+            attestation_trusted: self.attestation_trusted,
             nickname: self.nickname,
             created_at: from_ts(self.created_at)?,
             last_used_at: from_opt_ts(self.last_used_at)?,
@@ -210,10 +212,12 @@ impl TokenRow {
 row_struct!(SessionRow {
     tenant: String,
     id_hash: Vec<u8>,
+    sid: String,
     user_id: String,
     auth_time: i64,
-    amr: String,
-    acr: String,
+    user_verified: bool,
+    backup_eligible: bool,
+    attestation_trusted: bool,
     expires_at: i64,
 });
 
@@ -223,9 +227,11 @@ impl SessionRow {
             id_hash: self.id_hash,
             tenant: tenant_id(&self.tenant)?,
             user_id: user_id(&self.user_id)?,
+            sid: self.sid,
             auth_time: from_ts(self.auth_time)?,
-            amr: from_json(&self.amr)?,
-            acr: self.acr,
+            user_verified: self.user_verified,
+            backup_eligible: self.backup_eligible,
+            attestation_trusted: self.attestation_trusted,
             expires_at: from_ts(self.expires_at)?,
         })
     }

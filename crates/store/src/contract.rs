@@ -86,7 +86,12 @@ macro_rules! store_contract_tests {
             refresh_rotation_reuse_is_reported,
             refresh_rotation_of_unknown_or_expired_token_is_not_found,
             revoked_grant_tokens_are_gone_and_refused,
+            revoked_grant_mark_is_kept_from_the_callers_now,
+            refresh_token_lookup_returns_live_and_spent_tokens_with_payload,
+            refresh_token_lookup_refuses_unknown_expired_and_revoked,
             session_create_read_expire_delete,
+            session_facts_and_sid_round_trip,
+            session_is_ended_by_sid_only_for_its_user,
             signing_key_rotation_lifecycle,
             tenant_isolation,
             purge_removes_expired_rows_in_bounded_batches,
@@ -190,6 +195,7 @@ pub fn credential(tenant: &TenantId, user: &str, id: &[u8]) -> Credential {
         transports: vec!["internal".into(), "hybrid".into()],
         aaguid: [0x11; 16],
         attestation_format: "none".into(),
+        attestation_trusted: false,
         nickname: "Passkey".into(),
         created_at: T0,
         last_used_at: None,
@@ -241,10 +247,15 @@ pub fn session(tenant: &TenantId, hash: &[u8], user: &str) -> Session {
     Session {
         id_hash: hash.to_vec(),
         tenant: tenant.clone(),
+        sid: format!(
+            "sid-{}",
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
         user_id: user_id(user),
         auth_time: T0,
-        amr: vec!["hwk".into(), "user".into()],
-        acr: "phr".into(),
+        user_verified: true,
+        backup_eligible: false,
+        attestation_trusted: true,
         expires_at: T0 + Duration::hours(8),
     }
 }
@@ -1312,9 +1323,9 @@ pub async fn revoked_grant_tokens_are_gone_and_refused(store: Arc<dyn Store>) {
         .put_access_token(&access_token(&t, b"at-9", "grant-9"))
         .await
         .expect("put");
-    store.revoke_grant(&t, "grant-1").await.expect("revoke");
+    store.revoke_grant(&t, "grant-1", T0).await.expect("revoke");
     store
-        .revoke_grant(&t, "grant-1")
+        .revoke_grant(&t, "grant-1", T0)
         .await
         .expect("revoke is idempotent");
     assert_eq!(store.get_access_token(&t, b"at-1", T0).await, Ok(None));
@@ -1345,8 +1356,162 @@ pub async fn revoked_grant_tokens_are_gone_and_refused(store: Arc<dyn Store>) {
     );
 }
 
+/// The revoked-grant mark is dated by the caller's `now`, not the system clock: it lasts
+/// [`crate::REVOKED_GRANT_RETENTION`] from that time and is purged after it.
+pub async fn revoked_grant_mark_is_kept_from_the_callers_now(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    // Far from the system clock, so that a backend dating the mark by the system clock fails.
+    let then = datetime!(2020-03-01 08:00 UTC);
+    store
+        .revoke_grant(&t, "grant-1", then)
+        .await
+        .expect("revoke");
+    let mut token = refresh_token(&t, b"rt-1", "grant-1");
+    token.expires_at = then + Duration::days(30);
+    assert_eq!(
+        store.put_refresh_token(&token).await,
+        Err(StoreError::Conflict)
+    );
+    // Within the retention the mark survives a purge; after it, it is purged and the grant id is free again.
+    store
+        .purge_expired(
+            then + crate::REVOKED_GRANT_RETENTION - Duration::seconds(1),
+            100,
+        )
+        .await
+        .expect("purge");
+    assert_eq!(
+        store.put_refresh_token(&token).await,
+        Err(StoreError::Conflict)
+    );
+    store
+        .purge_expired(
+            then + crate::REVOKED_GRANT_RETENTION + Duration::seconds(1),
+            100,
+        )
+        .await
+        .expect("purge");
+    assert_eq!(store.put_refresh_token(&token).await, Ok(()));
+}
+
+/// A refresh token is found by its hash with its family's payload, also once spent, so that the caller can learn
+/// the family and let the rotation tell reuse apart.
+pub async fn refresh_token_lookup_returns_live_and_spent_tokens_with_payload(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "alpha").await;
+    let mut first = refresh_token(&t, b"rt-1", "grant-1");
+    first.payload = br#"{"family":"grant-1","scopes":["openid","offline_access"]}"#.to_vec();
+    store.put_refresh_token(&first).await.expect("put");
+    assert_eq!(
+        store.get_refresh_token(&t, b"rt-1", T0).await,
+        Ok(Some(first.clone()))
+    );
+    let mut second = refresh_token(&t, b"rt-2", "grant-1");
+    second.payload = first.payload.clone();
+    assert!(matches!(
+        store.rotate_refresh_token(&t, b"rt-1", &second, T0).await,
+        Ok(RefreshRotation::Rotated(_))
+    ));
+    assert_eq!(
+        store.get_refresh_token(&t, b"rt-1", T0).await,
+        Ok(Some(first))
+    );
+    assert_eq!(
+        store.get_refresh_token(&t, b"rt-2", T0).await,
+        Ok(Some(second))
+    );
+}
+
+/// Unknown, expired, revoked and other tenants' refresh tokens are not found.
+pub async fn refresh_token_lookup_refuses_unknown_expired_and_revoked(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    let first = refresh_token(&t, b"rt-1", "grant-1");
+    store.put_refresh_token(&first).await.expect("put");
+    assert_eq!(store.get_refresh_token(&t, b"nope", T0).await, Ok(None));
+    assert_eq!(store.get_refresh_token(&other, b"rt-1", T0).await, Ok(None));
+    assert_eq!(
+        store.get_refresh_token(&t, b"rt-1", first.expires_at).await,
+        Ok(None)
+    );
+    store.revoke_grant(&t, "grant-1", T0).await.expect("revoke");
+    assert_eq!(store.get_refresh_token(&t, b"rt-1", T0).await, Ok(None));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Sessions and keys.
+
+/// A session keeps its public `sid` and the authentication facts (UV, BE, trusted attestation) it started with.
+pub async fn session_facts_and_sid_round_trip(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    for (i, (uv, be, trusted)) in [
+        (true, false, true),
+        (false, true, false),
+        (true, true, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = session(&t, format!("s-{i}").as_bytes(), "u1");
+        s.user_verified = uv;
+        s.backup_eligible = be;
+        s.attestation_trusted = trusted;
+        store.create_session(&s).await.expect("create");
+        let read = store
+            .get_session(&t, &s.id_hash, T0)
+            .await
+            .expect("get")
+            .expect("live");
+        assert_eq!(read, s);
+    }
+    // The sid is unique in the tenant.
+    let mut twin = session(&t, b"s-9", "u1");
+    twin.sid = session(&t, b"s-0", "u1").sid;
+    assert_eq!(store.create_session(&twin).await, Err(StoreError::Conflict));
+}
+
+/// Logout by `sid` ends that session only, and only when it belongs to the user the ID token names.
+pub async fn session_is_ended_by_sid_only_for_its_user(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    let s1 = session(&t, b"s-1", "u1");
+    let s2 = session(&t, b"s-2", "u1");
+    store.create_session(&s1).await.expect("create");
+    store.create_session(&s2).await.expect("create");
+    assert_eq!(
+        store
+            .delete_session_by_sid(&t, &user_id("u2"), &s1.sid)
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        store
+            .delete_session_by_sid(&other, &user_id("u1"), &s1.sid)
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        store
+            .delete_session_by_sid(&t, &user_id("u1"), &s1.sid)
+            .await,
+        Ok(true)
+    );
+    assert_eq!(store.get_session(&t, b"s-1", T0).await, Ok(None));
+    assert!(
+        store
+            .get_session(&t, b"s-2", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .delete_session_by_sid(&t, &user_id("u1"), &s1.sid)
+            .await,
+        Ok(false)
+    );
+}
 
 /// A session reads back while live, not after expiry, and is deleted singly or per user.
 pub async fn session_create_read_expire_delete(store: Arc<dyn Store>) {
@@ -1551,7 +1716,7 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
             .await,
         Ok(RefreshRotation::NotFound)
     );
-    store.revoke_grant(&b, "g").await.expect("revoke in b");
+    store.revoke_grant(&b, "g", T0).await.expect("revoke in b");
     assert_eq!(store.get_session(&b, b"s", T0).await, Ok(None));
     assert_eq!(store.delete_user_sessions(&b, &user_id("u1")).await, Ok(0));
     assert_eq!(store.list_signing_keys(&b).await, Ok(vec![]));
@@ -1768,7 +1933,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
             .rotate_refresh_token(&t, b"r", &refresh_token(&t, b"r2", "g"), T0)
             .await,
     );
-    unavailable("revoke_grant", store.revoke_grant(&t, "g").await);
+    unavailable("revoke_grant", store.revoke_grant(&t, "g", T0).await);
     unavailable(
         "create_session",
         store.create_session(&session(&t, b"s", "u1")).await,

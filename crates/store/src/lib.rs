@@ -202,6 +202,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<AccessToken>>;
     /// Stores a refresh token; [`StoreError::Conflict`] if its hash exists or its grant was revoked.
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Reads an unexpired refresh token of an unrevoked grant, **spent or not**, with its family's payload: the caller
+    /// checks the grant's rules, then [`Store::rotate_refresh_token`] decides atomically between rotation and reuse.
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>>;
     /// Atomically spends a live refresh token and stores its successor (`new`, normally of the same grant).
     /// A token already spent is reuse: [`RefreshRotation::Reused`], and the caller revokes the grant.
     async fn rotate_refresh_token(
@@ -211,9 +219,14 @@ pub trait Store: Send + Sync {
         new: &RefreshToken,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation>;
-    /// Revokes a grant: deletes its access and refresh tokens and refuses new ones for it (the mark is kept
-    /// [`REVOKED_GRANT_RETENTION`] from the system clock's now). Idempotent.
-    async fn revoke_grant(&self, tenant: &TenantId, grant_id: &str) -> Result<()>;
+    /// Revokes a grant at `now`: deletes its access and refresh tokens and refuses new ones for it (the mark is kept
+    /// [`REVOKED_GRANT_RETENTION`] from `now`). Idempotent: a second revocation keeps the first time.
+    async fn revoke_grant(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     // ---- browser sessions ----
 
@@ -228,6 +241,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Session>>;
     /// Deletes a session (signs out). Idempotent.
     async fn delete_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()>;
+    /// Deletes the session with public handle `sid` if it belongs to `user_id` (RP-initiated logout with an ID token's
+    /// `sid`); returns whether one was deleted.
+    async fn delete_session_by_sid(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        sid: &str,
+    ) -> Result<bool>;
     /// Deletes all of a user's sessions; returns how many.
     async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64>;
 

@@ -103,6 +103,9 @@ pub struct Credential {
     pub aaguid: [u8; 16],
     /// The attestation statement format at registration (`none`, `packed`, ...).
     pub attestation_format: String,
+    /// Whether the attestation at registration chained to a trusted root (a configured anchor or an MDS entry).
+    #[serde(default)]
+    pub attestation_trusted: bool,
     /// The user's name for this passkey.
     pub nickname: String,
     /// When the credential was registered.
@@ -190,7 +193,8 @@ pub struct RefreshToken {
     pub user_id: UserId,
     /// Granted scope (space-separated).
     pub scope: String,
-    /// Opaque JSON of the grant (auth_time, amr, acr, ...).
+    /// Opaque JSON of the rotation family's grant (user, scopes, auth_time, authentication facts, ...), the same
+    /// for every token of the family, so that a refresh learns everything from the token it is given.
     pub payload: Vec<u8>,
     /// Expiry.
     pub expires_at: OffsetDateTime,
@@ -219,12 +223,16 @@ pub struct Session {
     pub tenant: TenantId,
     /// The signed-in user.
     pub user_id: UserId,
+    /// The session's public handle (the ID token's `sid`): random, unique per tenant, and not the cookie secret.
+    pub sid: String,
     /// When the user last authenticated.
     pub auth_time: OffsetDateTime,
-    /// Authentication methods (RFC 8176).
-    pub amr: Vec<String>,
-    /// Authentication context class reached.
-    pub acr: String,
+    /// The authenticator verified the user (UV flag) in that authentication.
+    pub user_verified: bool,
+    /// The credential used is backup eligible (BE flag): a synced passkey.
+    pub backup_eligible: bool,
+    /// The credential's attestation at registration chained to a trusted root.
+    pub attestation_trusted: bool,
     /// Expiry.
     pub expires_at: OffsetDateTime,
 }

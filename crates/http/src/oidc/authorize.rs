@@ -28,11 +28,12 @@ use tessera_oidc::token::{AuthorizationGrant, generate_token};
 use tessera_store::{AuthCode, Session};
 use time::OffsetDateTime;
 
-use super::{authentication_facts, client_config, tenant_id};
+use super::{client_config, tenant_id};
 use crate::error::AppError;
 use crate::ops::{random_token, sha256};
+use crate::pages::reply::PageError;
 use crate::session;
-use crate::state::AppState;
+use crate::state::{AppState, TenantRuntime};
 
 /// The ceremony kind under which a pending authorization request waits for the user to sign in.
 pub const AUTHZ_CEREMONY: &str = "authz";
@@ -124,12 +125,12 @@ async fn authorize(
     let runtime = state.tenant(tenant).await?;
     let client_id = match requested_client_id(pairs) {
         Ok(id) => id,
-        Err(e) => return answer_error(&e, &runtime.issuer),
+        Err(e) => return answer_error(&e, &runtime),
     };
     let Some(client) = state.store.get_client(tenant, &client_id).await? else {
         return answer_error(
             &AuthorizeError::no_redirect(&OidcError::UnknownClient),
-            &runtime.issuer,
+            &runtime,
         );
     };
     let config = client_config(&client)?;
@@ -139,7 +140,7 @@ async fn authorize(
     };
     let request = match validate_authorization(pairs, &config, &ctx) {
         Ok(request) => request,
-        Err(e) => return answer_error(&e, &runtime.issuer),
+        Err(e) => return answer_error(&e, &runtime),
     };
     let now = state.clock.now();
     let current = session::current(state, tenant, headers).await?;
@@ -154,7 +155,7 @@ async fn authorize(
                 "decide_login used a session that is absent".into(),
             )),
         },
-        LoginDecision::Error(e) => answer_error(&e, &runtime.issuer),
+        LoginDecision::Error(e) => answer_error(&e, &runtime),
         LoginDecision::MustAuthenticate => {
             let pending = PendingAuthorization {
                 request,
@@ -225,7 +226,7 @@ pub async fn resume(
             error: tessera_oidc::error::ErrorCode::AccessDenied,
             description: "the user cancelled the sign-in".into(),
         };
-        return answer_error(&denied, &runtime.issuer);
+        return answer_error(&denied, &runtime);
     }
     let Some(session) = session::current(&state, &tenant, &headers).await? else {
         // Not signed in (cookie lost or expired): back to the sign-in page with a fresh ceremony.
@@ -241,7 +242,7 @@ pub async fn resume(
         .as_deref()
         .is_some_and(|sub| sub != session.user_id.as_str())
     {
-        return answer_error(&refuse(OidcError::LoginRequired), &runtime.issuer);
+        return answer_error(&refuse(OidcError::LoginRequired), &runtime);
     }
     // The client may have been deleted while the user signed in.
     if state
@@ -252,7 +253,7 @@ pub async fn resume(
     {
         return answer_error(
             &AuthorizeError::no_redirect(&OidcError::UnknownClient),
-            &runtime.issuer,
+            &runtime,
         );
     }
     issue(&state, &tenant, &runtime.issuer, request, &session).await
@@ -272,8 +273,8 @@ async fn issue(
         request,
         session.user_id.clone(),
         session.auth_time,
-        authentication_facts(session),
-        None,
+        session::authentication(session),
+        Some(session.sid.clone()),
         now,
     );
     let record = AuthCode {
@@ -292,13 +293,61 @@ async fn issue(
 }
 
 /// Answers an authorization error: redirected to the client when allowed, otherwise an error page.
-fn answer_error(error: &AuthorizeError, issuer: &str) -> Result<Response, AppError> {
-    match error_response(error, issuer) {
-        None => Err(AppError::AuthorizeNoRedirect(
-            error.description().to_owned(),
-        )),
+fn answer_error(error: &AuthorizeError, runtime: &TenantRuntime) -> Result<Response, AppError> {
+    match error_response(error, &runtime.issuer) {
+        None => {
+            let cause = match error {
+                AuthorizeError::NoRedirect { cause, .. } => Some(cause),
+                AuthorizeError::Redirect { .. } => None,
+            };
+            Ok(no_redirect_page(cause, runtime).into_response())
+        }
         Some(Ok(response)) => Ok(deliver(response)),
-        Some(Err(e)) => Err(AppError::AuthorizeNoRedirect(e.description())),
+        Some(Err(e)) => Ok(no_redirect_page(Some(&e), runtime).into_response()),
+    }
+}
+
+/// The page shown instead of redirecting (RFC 6749 §4.1.2.1): the pages' error page, in words people understand, with
+/// the tenant's name and a way onward. The client is never redirected to from here.
+pub fn no_redirect_page(cause: Option<&OidcError>, runtime: &TenantRuntime) -> PageError {
+    let (heading, message) = no_redirect_words(cause, &runtime.tenant.display_name);
+    let base = format!("/{}", runtime.tenant.id);
+    PageError::new(StatusCode::BAD_REQUEST, heading, &message)
+        .for_tenant(&runtime.tenant.display_name, base.clone())
+        .with_link(format!("{base}/account"), "Go to your account")
+}
+
+/// The heading and message of [`no_redirect_page`] for a failed rule.
+fn no_redirect_words(cause: Option<&OidcError>, tenant_name: &str) -> (&'static str, String) {
+    match cause {
+        Some(OidcError::UnknownClient) => (
+            "Unknown application",
+            format!(
+                "The application that sent you here is not registered with {tenant_name}. Go back to the \
+                 application and try again, or tell its administrator."
+            ),
+        ),
+        Some(OidcError::UnregisteredRedirectUri) => (
+            "Sign-in request not accepted",
+            "The application asked to send you back to an address it has not registered, so you were not sent \
+             there. Go back to the application and tell its administrator."
+                .to_owned(),
+        ),
+        Some(
+            OidcError::MissingParameter { .. }
+            | OidcError::DuplicateParameter { .. }
+            | OidcError::MalformedParameter { .. },
+        ) => (
+            "Incomplete sign-in request",
+            "The link that brought you here is incomplete or damaged. Go back to the application and start the \
+             sign-in again."
+                .to_owned(),
+        ),
+        _ => (
+            "Sign-in request not accepted",
+            "This sign-in request cannot be answered. Go back to the application and start the sign-in again."
+                .to_owned(),
+        ),
     }
 }
 
@@ -306,8 +355,11 @@ fn deliver(response: AuthorizationResponse) -> Response {
     let mut response = match response {
         AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
             Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-            Err(_) => AppError::AuthorizeNoRedirect("the redirect URI cannot be used".into())
-                .into_response(),
+            Err(_) => AppError::AuthorizeNoRedirect(
+                "The application's address cannot be used. Go back to the application and tell its administrator."
+                    .into(),
+            )
+            .into_response(),
         },
         AuthorizationResponse::FormPost {
             html,

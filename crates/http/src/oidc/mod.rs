@@ -75,18 +75,6 @@ pub(crate) fn tenant_id(raw: &str) -> Result<tessera_core::TenantId, crate::erro
     tessera_core::TenantId::parse(raw).map_err(|_| crate::error::AppError::UnknownTenant)
 }
 
-/// The authentication facts (for the ID token's `amr` and `acr`) of a browser session, from the `amr` and `acr` the
-/// pages recorded when the session started.
-pub(crate) fn authentication_facts(
-    session: &tessera_store::Session,
-) -> tessera_oidc::id_token::AuthenticationFacts {
-    tessera_oidc::id_token::AuthenticationFacts {
-        user_verified: session.amr.iter().any(|m| m == "mfa"),
-        backup_eligible: session.amr.iter().any(|m| m == "swk"),
-        attestation_trusted: session.acr == tessera_oidc::id_token::ACR_PHISHING_RESISTANT_HARDWARE,
-    }
-}
-
 /// The `tessera_oidc` view of a stored client.
 pub(crate) fn client_config(
     client: &tessera_store::Client,

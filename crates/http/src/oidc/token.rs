@@ -3,8 +3,9 @@
 //!
 //! The rules are `tessera_oidc::token`'s; this module does the storage around them. Codes are consumed atomically;
 //! a second redemption gets `invalid_grant` and revokes what the first one issued (RFC 6749 §4.1.2). Refresh tokens
-//! rotate on every use; a reused one revokes its whole family (RFC 9700 §4.14.2). Access tokens are opaque random
-//! values stored hashed, so they can be revoked. Responses carry `Cache-Control: no-store` and `Pragma: no-cache`.
+//! rotate on every use; a reused one revokes its whole family (RFC 9700 §4.14.2). Access and refresh tokens are plain
+//! random values stored hashed, so they can be revoked; each refresh token's record carries its family's
+//! [`RefreshGrant`]. Responses carry `Cache-Control: no-store` and `Pragma: no-cache`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,9 +29,6 @@ use super::{client_config, tenant_id, user_profile};
 use crate::error::AppError;
 use crate::ops::sha256;
 use crate::state::{AppState, TenantRuntime};
-
-/// The ceremony kind under which a refresh-token family's [`RefreshGrant`] is kept, keyed `grant:{grant_id}`.
-pub const REFRESH_GRANT_RECORD: &str = "refresh_grant";
 
 /// The ceremony kind that remembers a `private_key_jwt` assertion's `jti` until it expires.
 pub const ASSERTION_JTI_RECORD: &str = "assertion_jti";
@@ -108,7 +106,7 @@ pub async fn token(
             .await
         {
             Ok(()) => {}
-            Err(StoreError::Conflict) => return Err(refuse(&OidcError::InvalidClientAssertion)),
+            Err(StoreError::Conflict) => return Err(refuse(&OidcError::ClientAssertionReplayed)),
             Err(other) => return Err(other.into()),
         }
     }
@@ -127,10 +125,10 @@ pub async fn token(
                 CodeRedemption::AlreadyRedeemed { grant_id } => {
                     // RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
                     tracing::warn!(tenant = %tenant, "authorization code reused; revoking its grant");
-                    state.store.revoke_grant(&tenant, &grant_id).await?;
-                    return Err(refuse(&OidcError::CodeExpired));
+                    state.store.revoke_grant(&tenant, &grant_id, now).await?;
+                    return Err(refuse(&OidcError::AuthorizationCodeReused));
                 }
-                _ => return Err(refuse(&OidcError::CodeExpired)),
+                _ => return Err(refuse(&OidcError::AuthorizationCodeUnknown)),
             };
             let grant: AuthorizationGrant = serde_json::from_slice(&record.payload)
                 .map_err(|e| AppError::StoreCorrupt(format!("authorization grant: {e}")))?;
@@ -144,7 +142,10 @@ pub async fn token(
                 Ok(issuance) => issuance,
                 Err(e) => {
                     // The code is spent either way; nothing was issued from it, but make sure nothing will be.
-                    state.store.revoke_grant(&tenant, &record.grant_id).await?;
+                    state
+                        .store
+                        .revoke_grant(&tenant, &record.grant_id, now)
+                        .await?;
                     return Err(refuse(&e));
                 }
             };
@@ -199,13 +200,7 @@ pub async fn token(
     Ok(response)
 }
 
-fn grant_record_id(grant_id: &str) -> String {
-    format!("grant:{grant_id}")
-}
-
-/// Stores the family's [`RefreshGrant`] and its first refresh token; returns the token.
-///
-/// Refresh tokens are `{grant_id}.{random}`, so a later refresh finds its family's grant before rotating.
+/// Stores the first refresh token of a family, its record carrying the family's [`RefreshGrant`]; returns the token.
 async fn start_refresh_family(
     state: &AppState,
     tenant: &TenantId,
@@ -218,17 +213,7 @@ async fn start_refresh_family(
     let family = RefreshGrant::new(issuance, now, lifetime);
     let payload = serde_json::to_vec(&family)
         .map_err(|e| AppError::Internal(format!("refresh grant: {e}")))?;
-    state
-        .store
-        .put_ceremony(
-            tenant,
-            &grant_record_id(grant_id),
-            REFRESH_GRANT_RECORD,
-            payload.clone(),
-            family.expires_at,
-        )
-        .await?;
-    let value = format!("{grant_id}.{}", new_token()?);
+    let value = new_token()?;
     state
         .store
         .put_refresh_token(&RefreshToken {
@@ -257,63 +242,60 @@ async fn refresh_grant(
     scope: &Option<Vec<String>>,
     now: OffsetDateTime,
 ) -> Result<serde_json::Value, AppError> {
-    let Some((grant_id, _)) = presented.split_once('.') else {
-        return Err(refuse(&OidcError::RefreshTokenExpired));
-    };
-    let Some(payload) = state
+    let presented_hash = sha256(presented.as_bytes());
+    let Some(stored) = state
         .store
-        .peek_ceremony(
-            tenant,
-            &grant_record_id(grant_id),
-            REFRESH_GRANT_RECORD,
-            now,
-        )
+        .get_refresh_token(tenant, &presented_hash, now)
         .await?
     else {
-        return Err(refuse(&OidcError::RefreshTokenExpired));
+        return Err(refuse(&OidcError::RefreshTokenUnknown));
     };
-    let family: RefreshGrant = serde_json::from_slice(&payload)
+    let family: RefreshGrant = serde_json::from_slice(&stored.payload)
         .map_err(|e| AppError::StoreCorrupt(format!("refresh grant: {e}")))?;
     // RFC 9700 §4.14.2: bound to the client; a refresh may narrow the scope, never widen it.
     let issuance =
         redeem_refresh(&family, authenticated, scope.as_deref(), now).map_err(|e| refuse(&e))?;
-    let value = format!("{grant_id}.{}", new_token()?);
+    let value = new_token()?;
     let successor = RefreshToken {
         token_hash: sha256(value.as_bytes()),
         tenant: tenant.clone(),
-        client_id: client.client_id.clone(),
-        grant_id: grant_id.to_owned(),
+        client_id: stored.client_id.clone(),
+        grant_id: stored.grant_id.clone(),
         user_id: family.user.clone(),
         scope: family.scopes.join(" "),
-        payload,
+        payload: stored.payload.clone(),
         expires_at: family.expires_at,
     };
     match state
         .store
-        .rotate_refresh_token(tenant, &sha256(presented.as_bytes()), &successor, now)
-        .await?
+        .rotate_refresh_token(tenant, &presented_hash, &successor, now)
+        .await
+        .map_err(revoked_meanwhile)?
     {
         RefreshRotation::Rotated(old)
-            if old.client_id == client.client_id && old.grant_id == grant_id => {}
+            if old.client_id == client.client_id && old.grant_id == stored.grant_id => {}
         RefreshRotation::Rotated(old) => {
-            state.store.revoke_grant(tenant, &old.grant_id).await?;
-            state.store.revoke_grant(tenant, grant_id).await?;
+            state.store.revoke_grant(tenant, &old.grant_id, now).await?;
+            state
+                .store
+                .revoke_grant(tenant, &stored.grant_id, now)
+                .await?;
             return Err(refuse(&OidcError::RefreshClientMismatch));
         }
         RefreshRotation::Reused { grant_id } => {
             // RFC 9700 §4.14.2: reuse of a rotated token revokes the whole family.
             tracing::warn!(tenant = %tenant, "refresh token reused; revoking its grant");
-            state.store.revoke_grant(tenant, &grant_id).await?;
-            return Err(refuse(&OidcError::RefreshTokenExpired));
+            state.store.revoke_grant(tenant, &grant_id, now).await?;
+            return Err(refuse(&OidcError::RefreshTokenReused));
         }
-        _ => return Err(refuse(&OidcError::RefreshTokenExpired)),
+        _ => return Err(refuse(&OidcError::RefreshTokenUnknown)),
     }
     mint(
         state,
         tenant,
         runtime,
         client,
-        grant_id,
+        &stored.grant_id,
         &issuance,
         Some(value),
         now,
@@ -335,8 +317,8 @@ async fn mint(
 ) -> Result<serde_json::Value, AppError> {
     let Some(user) = state.store.get_user(tenant, &issuance.user).await? else {
         // The user was deleted after the code was issued.
-        state.store.revoke_grant(tenant, grant_id).await?;
-        return Err(refuse(&OidcError::CodeExpired));
+        state.store.revoke_grant(tenant, grant_id, now).await?;
+        return Err(refuse(&OidcError::GrantRevoked));
     };
     let lifetime = duration(state.security.access_token_ttl);
     let access = new_token()?;
@@ -397,7 +379,7 @@ async fn mint(
 /// A store `Conflict` while storing a token means the grant was revoked meanwhile (a concurrent code reuse).
 fn revoked_meanwhile(error: StoreError) -> AppError {
     match error {
-        StoreError::Conflict => refuse(&OidcError::CodeExpired),
+        StoreError::Conflict => refuse(&OidcError::GrantRevoked),
         other => other.into(),
     }
 }

@@ -228,6 +228,7 @@ impl TestApp {
             transports: vec!["internal".into()],
             aaguid: [0; 16],
             attestation_format: "none".into(),
+            attestation_trusted: false,
             nickname: "test".into(),
             created_at: self.clock.now(),
             last_used_at: None,
@@ -255,9 +256,11 @@ impl TestApp {
                 id_hash: hash,
                 tenant: self.tenant.clone(),
                 user_id: user.clone(),
+                sid: format!("sid-{}", &token[..16]),
                 auth_time: now,
-                amr: vec!["swk".into(), "user".into(), "mfa".into()],
-                acr: "phr".into(),
+                user_verified: true,
+                backup_eligible: true,
+                attestation_trusted: false,
                 expires_at: now + time::Duration::hours(12),
             })
             .await

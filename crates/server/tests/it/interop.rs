@@ -243,6 +243,7 @@ async fn demo_relying_party_signs_in_through_form_post() {
                 transports: vec![],
                 aaguid: [0; 16],
                 attestation_format: "none".into(),
+                attestation_trusted: false,
                 nickname: "key".into(),
                 created_at: now,
                 last_used_at: None,
@@ -259,9 +260,11 @@ async fn demo_relying_party_signs_in_through_form_post() {
             id_hash: hash,
             tenant: demo_tenant.clone(),
             user_id: demo_user.clone(),
+            sid: "demo-session".into(),
             auth_time: now,
-            amr: vec!["hwk".into(), "user".into(), "mfa".into()],
-            acr: "phr".into(),
+            user_verified: true,
+            backup_eligible: false,
+            attestation_trusted: false,
             expires_at: now + time::Duration::hours(1),
         })
         .await

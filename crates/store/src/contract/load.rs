@@ -97,6 +97,7 @@ pub async fn seed(store: &dyn Store, workers: u64) -> Result<(TenantId, ClientId
             transports: vec!["usb".into()],
             aaguid: [0; 16],
             attestation_format: "none".into(),
+            attestation_trusted: false,
             nickname: "key".into(),
             created_at: now,
             last_used_at: None,
@@ -166,10 +167,12 @@ pub async fn sign_in(
         .create_session(&Session {
             id_hash: format!("session-{tag}").into_bytes(),
             tenant: tenant.clone(),
+            sid: format!("sid-{tag}"),
             user_id: credential.user_id.clone(),
             auth_time: now,
-            amr: vec!["hwk".into(), "user".into()],
-            acr: "phr".into(),
+            user_verified: true,
+            backup_eligible: false,
+            attestation_trusted: false,
             expires_at: now + Duration::hours(8),
         })
         .await?;
