@@ -17,6 +17,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, StoreConfig};
 use crate::error::ServerError;
+use crate::trust::{self, TrustFiles};
+use std::time::SystemTime;
+use tessera_http::state::AttestationSettings;
 
 /// How many rows the maintenance task deletes per table per round, and how many rounds it runs per tick.
 const PURGE_BATCH: u32 = 500;
@@ -29,6 +32,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     extra: Option<Router>,
+    trust_files: TrustFiles,
 }
 
 impl Application {
@@ -46,7 +50,17 @@ impl Application {
             config.public_url.clone(),
             config.security.clone(),
             master,
-        ))
+        )
+        .with_attestation(config.trust_files.clone(), config.attestation.clone()))
+    }
+
+    /// Verifies registrations' attestations with `settings` (loaded from `files`); the maintenance task reloads the
+    /// MDS BLOB when its file changes.
+    #[must_use]
+    pub fn with_attestation(mut self, files: TrustFiles, settings: AttestationSettings) -> Self {
+        self.state = self.state.with_attestation(settings);
+        self.trust_files = files;
+        self
     }
 
     /// Assembles an application from parts (tests bind port 0 and pass a fixed clock).
@@ -63,6 +77,7 @@ impl Application {
             listener,
             state,
             extra: None,
+            trust_files: TrustFiles::default(),
         }
     }
 
@@ -93,7 +108,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let maintenance = tokio::spawn(maintenance(self.state.clone(), stop_rx));
+        let maintenance = tokio::spawn(maintenance(
+            self.state.clone(),
+            self.trust_files.clone(),
+            stop_rx,
+        ));
         let mut app = tessera_http::router(self.state.clone());
         if let Some(extra) = self.extra {
             app = app.merge(tessera_http::security::apply(extra, &self.state));
@@ -139,16 +158,63 @@ fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
 }
 
 /// Purges expired rows in bounded batches, switches to due pending keys, deletes retired keys past their grace,
-/// trims rate limiters.
-async fn maintenance(state: AppState, mut stop: watch::Receiver<bool>) {
+/// trims rate limiters, and reloads the MDS BLOB when its file changed.
+async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mds_seen = MdsWatch::new(&files);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
         maintenance_round(&state).await;
+        mds_seen.reload_if_changed(&state, &files);
+    }
+}
+
+/// The modification times of the MDS files last loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdsWatch {
+    seen: Option<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+impl MdsWatch {
+    /// Remembers the files' current modification times (the state was loaded from them at start).
+    pub fn new(files: &TrustFiles) -> Self {
+        Self {
+            seen: files
+                .mds
+                .as_ref()
+                .map(|m| (trust::modified(&m.blob), trust::modified(&m.root))),
+        }
+    }
+
+    /// When the BLOB or its root file changed since last seen, loads and verifies it again and replaces the
+    /// state's metadata; a refused file is logged and the loaded BLOB kept (a bad download never removes trust
+    /// data the service runs with). Returns whether the metadata was replaced.
+    pub fn reload_if_changed(&mut self, state: &AppState, files: &TrustFiles) -> bool {
+        let Some(mds) = &files.mds else { return false };
+        let now = (trust::modified(&mds.blob), trust::modified(&mds.root));
+        if self.seen == Some(now) {
+            return false;
+        }
+        self.seen = Some(now);
+        match trust::load_mds(mds, state.clock.now()) {
+            Ok(blob) => {
+                let current = state.attestation.current();
+                tracing::info!(no = blob.no(), "FIDO metadata BLOB reloaded");
+                state.attestation.replace(AttestationSettings {
+                    trust_anchors: current.trust_anchors.clone(),
+                    metadata: Some(Arc::new(blob)),
+                });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the changed FIDO metadata BLOB was refused; keeping the loaded one");
+                false
+            }
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use tessera_http::{PublicUrl, RateRule, SecuritySettings};
 
 use crate::error::ServerError;
+use crate::trust::{MdsFiles, TrustFiles};
+use tessera_http::state::AttestationSettings;
 
 /// The configuration as written (all sections).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -34,6 +36,21 @@ pub struct RawConfig {
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
+    /// `[webauthn]`
+    #[serde(default)]
+    pub webauthn: WebauthnSection,
+}
+
+/// `[webauthn]`: what registrations' attestations are judged against (tenants choose how much they demand).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnSection {
+    /// PEM file of attestation trust anchors (root or intermediate certificates).
+    pub trust_anchors_file: Option<PathBuf>,
+    /// A FIDO MDS3 metadata BLOB (JWS) file; needs `mds_root_file`.
+    pub mds_blob_file: Option<PathBuf>,
+    /// The root certificate (PEM or DER) the BLOB's signing chain must reach.
+    pub mds_root_file: Option<PathBuf>,
 }
 
 /// `[server]`: where to listen and how the service is reached.
@@ -113,6 +130,8 @@ pub struct SecuritySection {
     pub access_token_ttl_seconds: u64,
     /// Refresh token lifetime, in seconds.
     pub refresh_token_ttl_seconds: u64,
+    /// How recent a user verification must be to add or delete a passkey, in seconds.
+    pub fresh_verification_seconds: u64,
 }
 
 impl Default for SecuritySection {
@@ -127,6 +146,7 @@ impl Default for SecuritySection {
             session_ttl_seconds: d.session_ttl.as_secs(),
             access_token_ttl_seconds: d.access_token_ttl.as_secs(),
             refresh_token_ttl_seconds: d.refresh_token_ttl.as_secs(),
+            fresh_verification_seconds: d.fresh_verification.as_secs(),
         }
     }
 }
@@ -179,6 +199,10 @@ pub struct Config {
     pub security: SecuritySettings,
     /// The log filter.
     pub log_level: String,
+    /// The `[webauthn]` trust files.
+    pub trust_files: TrustFiles,
+    /// Trust anchors and FIDO metadata, loaded and verified from `trust_files`.
+    pub attestation: AttestationSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -345,6 +369,16 @@ impl Config {
             s.refresh_token_ttl_seconds,
             "security.refresh_token_ttl_seconds",
         )?;
+        positive(
+            s.fresh_verification_seconds,
+            "security.fresh_verification_seconds",
+        )?;
+        if s.fresh_verification_seconds > 24 * 3600 {
+            return Err(ServerError::Invalid {
+                key: "security.fresh_verification_seconds",
+                message: "must be at most 86400 (a day)".into(),
+            });
+        }
         let security = SecuritySettings {
             trusted_proxies,
             body_limit: s.body_limit,
@@ -353,8 +387,30 @@ impl Config {
             session_ttl: Duration::from_secs(s.session_ttl_seconds),
             access_token_ttl: Duration::from_secs(s.access_token_ttl_seconds),
             refresh_token_ttl: Duration::from_secs(s.refresh_token_ttl_seconds),
+            fresh_verification: Duration::from_secs(s.fresh_verification_seconds),
             ..SecuritySettings::default()
         };
+        let w = &raw.webauthn;
+        let nonempty = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        let mds = match (nonempty(&w.mds_blob_file), nonempty(&w.mds_root_file)) {
+            (Some(blob), Some(root)) => Some(MdsFiles { blob, root }),
+            (Some(_), None) => {
+                return Err(ServerError::Missing {
+                    key: "webauthn.mds_root_file",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ServerError::Missing {
+                    key: "webauthn.mds_blob_file",
+                });
+            }
+            (None, None) => None,
+        };
+        let trust_files = TrustFiles {
+            trust_anchors_file: nonempty(&w.trust_anchors_file),
+            mds,
+        };
+        let attestation = crate::trust::load(&trust_files, time::OffsetDateTime::now_utc())?;
         if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
             return Err(ServerError::Invalid {
                 key: "log.level",
@@ -368,6 +424,8 @@ impl Config {
             master_key,
             security,
             log_level: raw.log.level,
+            trust_files,
+            attestation,
         })
     }
 }
@@ -477,5 +535,98 @@ mod tests {
         let toml = good().replace("[store]", "trusted_proxies = [\"10.0.0.0/33\"]\n[store]");
         let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.starts_with("server.trusted_proxies:"), "{message}");
+    }
+
+    #[test]
+    fn fresh_verification_defaults_to_five_minutes_and_is_configurable() {
+        let config = load(&good()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.security.fresh_verification, Duration::from_secs(300));
+        let toml = format!("{}[security]\nfresh_verification_seconds = 2\n", good());
+        let config = load(&toml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.security.fresh_verification, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_zero_fresh_verification_window_is_refused_naming_the_key() {
+        let toml = format!("{}[security]\nfresh_verification_seconds = 0\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("security.fresh_verification_seconds:"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_mds_blob_without_its_root_is_refused_naming_the_missing_key() {
+        let toml = format!("{}[webauthn]\nmds_blob_file = \"/tmp/blob.jwt\"\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("webauthn.mds_root_file:"), "{message}");
+    }
+
+    fn write(dir: &std::path::Path, name: &str, data: &[u8]) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap_or_else(|e| panic!("{e}"));
+        path.display().to_string()
+    }
+
+    #[test]
+    fn trust_anchors_and_a_verified_mds_blob_are_loaded_at_start() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ca = tessera_testkit::TestCa::new("Root").unwrap_or_else(|e| panic!("{e}"));
+        let blob = ca
+            .mds_blob(7, "2099-01-01", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let anchors = write(dir.path(), "anchors.pem", ca.root_pem().as_bytes());
+        let blob = write(dir.path(), "mds.jwt", blob.as_bytes());
+        let root = write(dir.path(), "mds-root.pem", ca.root_pem().as_bytes());
+        let toml = format!(
+            "{}[webauthn]\ntrust_anchors_file = \"{anchors}\"\nmds_blob_file = \"{blob}\"\nmds_root_file = \"{root}\"\n",
+            good()
+        );
+        let config = load(&toml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.attestation.trust_anchors.len(), 1);
+        assert_eq!(
+            config.attestation.metadata.as_ref().map(|m| m.no()),
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn an_mds_blob_signed_under_another_root_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let signer = tessera_testkit::TestCa::new("Signer").unwrap_or_else(|e| panic!("{e}"));
+        let other = tessera_testkit::TestCa::new("Other").unwrap_or_else(|e| panic!("{e}"));
+        let blob = signer
+            .mds_blob(1, "2099-01-01", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let blob = write(dir.path(), "mds.jwt", blob.as_bytes());
+        let root = write(dir.path(), "mds-root.pem", other.root_pem().as_bytes());
+        let toml = format!(
+            "{}[webauthn]\nmds_blob_file = \"{blob}\"\nmds_root_file = \"{root}\"\n",
+            good()
+        );
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("webauthn.mds_blob_file:"), "{message}");
+    }
+
+    #[test]
+    fn a_trust_anchors_file_that_is_not_pem_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let anchors = write(dir.path(), "anchors.pem", b"not a certificate\n");
+        let toml = format!("{}[webauthn]\ntrust_anchors_file = \"{anchors}\"\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("webauthn.trust_anchors_file:"),
+            "{message}"
+        );
+        let missing = good() + "[webauthn]\ntrust_anchors_file = \"/nonexistent/roots.pem\"\n";
+        let message = load(&missing)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("webauthn.trust_anchors_file:"),
+            "{message}"
+        );
     }
 }

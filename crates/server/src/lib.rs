@@ -4,6 +4,7 @@
 //! - [`app`]: [`app::Application`] — bind, open the store, serve until stopped, background maintenance.
 //! - [`datadir`]: a self-contained data directory (SQLite file and master key), for `--data-dir` and the demo.
 //! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
+//! - [`trust`]: attestation trust anchors and the FIDO MDS3 BLOB from the `[webauthn]` files (reloaded on change).
 //! - [`bench`]: `tessera bench signin`, complete passkey sign-ins against a pinned child server.
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
 //!
@@ -15,6 +16,7 @@ pub mod config;
 pub mod datadir;
 pub mod demo;
 pub mod error;
+pub mod trust;
 
 pub use app::Application;
 pub use config::Config;

@@ -85,6 +85,32 @@ enum TenantCommand {
         #[arg(long)]
         display_name: Option<String>,
         #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Change a tenant's display name, origins or authenticator policy (flags not given are kept).
+    Update {
+        /// The tenant id.
+        #[arg(long)]
+        id: String,
+        /// Replace the allowed WebAuthn origins (repeatable).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Name shown to users.
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print a tenant's settings and authenticator policy.
+    Show {
+        /// The tenant id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
         target: Target,
     },
     /// List tenants.
@@ -92,6 +118,137 @@ enum TenantCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// A tenant's authenticator policy, as flags (`tessera_http::ops::PolicyChange`).
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// Require user verification (the default).
+    #[arg(long, overrides_with = "no_require_uv")]
+    require_uv: bool,
+    /// Only prefer user verification.
+    #[arg(long, overrides_with = "require_uv")]
+    no_require_uv: bool,
+    /// How much attestation a registration must carry.
+    #[arg(long, value_enum)]
+    attestation: Option<AttestationArg>,
+    /// Only these authenticator models (AAGUID, repeatable; replaces the list; needs trusted attestation).
+    #[arg(long = "aaguid-allow", value_parser = parse_aaguid)]
+    aaguid_allow: Vec<tessera_webauthn::Aaguid>,
+    /// Refuse these authenticator models (AAGUID, repeatable; replaces the list).
+    #[arg(long = "aaguid-deny", value_parser = parse_aaguid)]
+    aaguid_deny: Vec<tessera_webauthn::Aaguid>,
+    /// Empty the AAGUID allow-list.
+    #[arg(long, conflicts_with = "aaguid_allow")]
+    clear_aaguid_allow: bool,
+    /// Empty the AAGUID deny-list.
+    #[arg(long, conflicts_with = "aaguid_deny")]
+    clear_aaguid_deny: bool,
+    /// Minimum FIDO certification level (L1, L1plus, L2, L2plus, L3, L3plus, certified; `none` removes it).
+    #[arg(long)]
+    min_certification_level: Option<String>,
+    /// Synced (backup-eligible) passkeys.
+    #[arg(long, value_enum)]
+    synced_passkeys: Option<AllowDeny>,
+    /// What a signature counter that went backwards does.
+    #[arg(long, value_enum)]
+    sign_count: Option<SignCountArg>,
+    /// The legacy U2F AppID of credentials registered before WebAuthn (an empty value removes it).
+    #[arg(long)]
+    legacy_appid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AttestationArg {
+    /// Any response, `none` included.
+    None,
+    /// A self or certified attestation statement.
+    Any,
+    /// A statement chaining to a configured trust anchor or FIDO metadata root.
+    Trusted,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AllowDeny {
+    /// Allowed.
+    Allow,
+    /// Refused.
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SignCountArg {
+    /// Refuse the sign-in (the default).
+    Reject,
+    /// Accept it and log the signal.
+    Report,
+}
+
+fn parse_aaguid(text: &str) -> Result<tessera_webauthn::Aaguid, String> {
+    text.trim().parse().map_err(|e| format!("{e}"))
+}
+
+impl PolicyArgs {
+    fn change(&self) -> Result<ops::PolicyChange, ServerError> {
+        use tessera_webauthn::{AttestationPolicy, SignCountPolicy, SyncedPasskeys};
+        let minimum_certification_level = match self.min_certification_level.as_deref() {
+            None => None,
+            Some(text) if text.trim().eq_ignore_ascii_case("none") => Some(None),
+            Some(text) => Some(Some(ops::parse_certification_level(text)?)),
+        };
+        let list = |values: &[tessera_webauthn::Aaguid], clear: bool| {
+            if clear {
+                Some(Vec::new())
+            } else if values.is_empty() {
+                None
+            } else {
+                Some(values.to_vec())
+            }
+        };
+        Ok(ops::PolicyChange {
+            require_user_verification: match (self.require_uv, self.no_require_uv) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            attestation: self.attestation.map(|a| match a {
+                AttestationArg::None => AttestationPolicy::None,
+                AttestationArg::Any => AttestationPolicy::Any,
+                AttestationArg::Trusted => AttestationPolicy::Trusted,
+            }),
+            aaguid_allow: list(&self.aaguid_allow, self.clear_aaguid_allow),
+            aaguid_deny: list(&self.aaguid_deny, self.clear_aaguid_deny),
+            minimum_certification_level,
+            synced_passkeys: self.synced_passkeys.map(|s| match s {
+                AllowDeny::Allow => SyncedPasskeys::Allow,
+                AllowDeny::Deny => SyncedPasskeys::Refuse,
+            }),
+            sign_count: self.sign_count.map(|s| match s {
+                SignCountArg::Reject => SignCountPolicy::RejectClone,
+                SignCountArg::Report => SignCountPolicy::ReportOnly,
+            }),
+            legacy_appid: self
+                .legacy_appid
+                .as_ref()
+                .map(|a| Some(a.trim().to_owned()).filter(|a| !a.is_empty())),
+        })
+    }
+}
+
+/// Prints a tenant's settings and its policy (as stored, defaults filled in).
+fn print_tenant(tenant: &tessera_store::Tenant) -> Result<(), ServerError> {
+    let policy = ops::tenant_policy(tenant)?;
+    let shown = serde_json::json!({
+        "id": tenant.id.to_string(),
+        "display_name": tenant.display_name,
+        "rp_id": tenant.rp_id,
+        "origins": tenant.origins,
+        "policy": policy,
+    });
+    let text = serde_json::to_string_pretty(&shown)
+        .map_err(|e| ServerError::Parse(format!("tenant {}: {e}", tenant.id)))?;
+    println!("{text}");
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -183,11 +340,15 @@ async fn run(command: Command) -> Result<(), ServerError> {
             rp_id,
             origins,
             display_name,
+            policy,
             target,
         })) => {
+            let change = policy.change()?;
             let (store, master) = open_target(&target).await?;
             let id = parse_tenant(&id)?;
-            let tenant = ops::create_tenant(
+            let mut chosen = tessera_webauthn::AuthenticatorPolicy::default();
+            change.apply(&mut chosen);
+            let tenant = ops::create_tenant_with_policy(
                 store.as_ref(),
                 &master,
                 NewTenant {
@@ -196,6 +357,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
                     origins,
                     display_name,
                 },
+                (!change.is_empty()).then_some(&chosen),
                 SystemClock.now(),
             )
             .await?;
@@ -206,6 +368,45 @@ async fn run(command: Command) -> Result<(), ServerError> {
                 tenant.origins.join(" ")
             );
             Ok(())
+        }
+        Command::Idp(IdpCommand::Tenant(TenantCommand::Update {
+            id,
+            origins,
+            display_name,
+            policy,
+            target,
+        })) => {
+            let update = ops::TenantUpdate {
+                display_name,
+                origins: (!origins.is_empty()).then_some(origins),
+                policy: policy.change()?,
+            };
+            if update == ops::TenantUpdate::default() {
+                return Err(ServerError::Operation(
+                    tessera_http::AppError::InvalidArgument {
+                        name: "update",
+                        message: "nothing to change: give at least one setting (see --help)".into(),
+                    },
+                ));
+            }
+            let (store, _) = open_target(&target).await?;
+            let tenant = ops::update_tenant(store.as_ref(), &parse_tenant(&id)?, &update).await?;
+            println!(
+                "updated tenant {} (running servers apply it within a minute)",
+                tenant.id
+            );
+            print_tenant(&tenant)
+        }
+        Command::Idp(IdpCommand::Tenant(TenantCommand::Show { id, target })) => {
+            let (store, _) = open_target(&target).await?;
+            let tenant =
+                store
+                    .get_tenant(&parse_tenant(&id)?)
+                    .await?
+                    .ok_or(ServerError::Operation(
+                        tessera_http::AppError::UnknownTenant,
+                    ))?;
+            print_tenant(&tenant)
         }
         Command::Idp(IdpCommand::Tenant(TenantCommand::List { target })) => {
             let (store, _) = open_target(&target).await?;

@@ -22,6 +22,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use tessera_http::ops::{PolicyChange, parse_certification_level};
+use tessera_webauthn::SyncedPasskeys;
 use tessera_webauthn::attestation::{
     AttestationRequirement, AttestationTrust, SafetyNetCtsProfile, TpmTestManufacturer,
 };
@@ -114,6 +116,43 @@ pub struct RegistrationArgs {
     /// Accept RSASSA-PKCS1-v1_5 with SHA-1 (RS1, -65535) keys and attestation signatures.
     #[arg(long)]
     insecure_allow_rs1: bool,
+    /// Synced (backup-eligible) passkeys: `allow` (default) or `deny`.
+    #[arg(long, value_enum)]
+    synced_passkeys: Option<crate::AllowDeny>,
+    /// Only these authenticator models (AAGUID, repeatable); a trusted attestation must vouch for the model.
+    #[arg(long = "aaguid-allow", value_parser = crate::parse_aaguid)]
+    aaguid_allow: Vec<tessera_webauthn::Aaguid>,
+    /// Refuse these authenticator models (AAGUID, repeatable).
+    #[arg(long = "aaguid-deny", value_parser = crate::parse_aaguid)]
+    aaguid_deny: Vec<tessera_webauthn::Aaguid>,
+    /// Minimum FIDO certification level from the MDS3 BLOB (L1, L1plus, L2, L2plus, L3, L3plus, certified).
+    #[arg(long)]
+    min_certification_level: Option<String>,
+}
+
+impl RegistrationArgs {
+    /// The tenant-policy flags, as the `tessera idp tenant` commands apply them.
+    fn policy_change(&self) -> Result<PolicyChange, Unusable> {
+        let minimum_certification_level = match &self.min_certification_level {
+            Some(text) => {
+                Some(Some(parse_certification_level(text).map_err(|e| {
+                    Unusable::new(format!("--min-certification-level: {e}"))
+                })?))
+            }
+            None => None,
+        };
+        let change = PolicyChange {
+            aaguid_allow: (!self.aaguid_allow.is_empty()).then(|| self.aaguid_allow.clone()),
+            aaguid_deny: (!self.aaguid_deny.is_empty()).then(|| self.aaguid_deny.clone()),
+            minimum_certification_level,
+            synced_passkeys: self.synced_passkeys.map(|s| match s {
+                crate::AllowDeny::Allow => SyncedPasskeys::Allow,
+                crate::AllowDeny::Deny => SyncedPasskeys::Refuse,
+            }),
+            ..PolicyChange::default()
+        };
+        Ok(change)
+    }
 }
 
 /// Flags of `verify-authentication`.
@@ -378,6 +417,13 @@ fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
     let mut policy = args.ceremony.policy();
     policy.algorithms = algorithms.clone();
     policy.insecure_allow_rs1 = args.insecure_allow_rs1;
+    match args.policy_change() {
+        Ok(change) => change.apply(&mut policy),
+        Err(e) => return unusable(e),
+    }
+    if let Err(e) = tessera_http::ops::validate_policy(&policy) {
+        return unusable(Unusable::new(e.to_string()));
+    }
     let origins = args.ceremony.origin_policy();
     let mut trust = AttestationTrust::new(now);
     trust.trust_anchors = &anchors;

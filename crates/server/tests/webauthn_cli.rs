@@ -1239,3 +1239,111 @@ fn inspect_decodes_tpm_structures() {
     assert_eq!(pub_area["parameters"]["key_bits"], 2048);
     assert_eq!(pub_area["trailing_bytes"], 0);
 }
+
+// ---- tenant policy flags (the policy type `tessera idp tenant` sets) -----------------------------------------------
+
+fn synced_registration() -> String {
+    let authenticator = MaliciousAuthenticator {
+        backup_eligible: true,
+        backup_state: true,
+        ..MaliciousAuthenticator::new()
+    };
+    register_with(&authenticator).0
+}
+
+#[test]
+fn synced_passkeys_denied_are_refused() {
+    let response = synced_registration();
+    assert_refused(
+        &verify_registration(&response, &["--synced-passkeys", "deny"]),
+        "synced-passkey-refused",
+    );
+    let allowed = verify_registration(&response, &["--synced-passkeys", "allow"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.json);
+}
+
+#[test]
+fn aaguid_on_the_deny_list_is_refused() {
+    let (response, _dir, _root) =
+        attested_registration(Attestation::PackedBasic, Some(AAGUID), AAGUID);
+    assert_refused(
+        &verify_registration(
+            &response,
+            &["--aaguid-deny", "11111111-1111-1111-1111-111111111111"],
+        ),
+        "aaguid-denied",
+    );
+    let other = verify_registration(
+        &response,
+        &["--aaguid-deny", "22222222-2222-2222-2222-222222222222"],
+    );
+    assert_eq!(other.code, 0, "{}", other.json);
+}
+
+#[test]
+fn aaguid_allow_list_needs_a_trusted_attestation_of_the_model() {
+    let (response, _dir, root) =
+        attested_registration(Attestation::PackedBasic, Some(AAGUID), AAGUID);
+    let allow = "11111111111111111111111111111111";
+    assert_refused(
+        &verify_registration(&response, &["--aaguid-allow", allow]),
+        "aaguid-not-attested",
+    );
+    let anchors = format!("--trust-anchors={}", root.display());
+    let trusted = verify_registration(&response, &["--aaguid-allow", allow, &anchors]);
+    assert_eq!(trusted.code, 0, "{}", trusted.json);
+    assert_refused(
+        &verify_registration(
+            &response,
+            &[
+                "--aaguid-allow",
+                "22222222-2222-2222-2222-222222222222",
+                &anchors,
+            ],
+        ),
+        "aaguid-not-allowed",
+    );
+}
+
+#[test]
+fn minimum_certification_level_is_read_from_the_mds_blob() {
+    let setup = mds_setup(&[("FIDO_CERTIFIED_L1", "2024-01-01")], "2099-01-01");
+    let [blob, root] = mds_flags(&setup);
+    assert_refused(
+        &verify_registration(
+            &setup.response,
+            &[&blob, &root, "--min-certification-level", "L2"],
+        ),
+        "certification-level-too-low",
+    );
+    let enough = verify_registration(
+        &setup.response,
+        &[&blob, &root, "--min-certification-level", "L1"],
+    );
+    assert_eq!(enough.code, 0, "{}", enough.json);
+    let _ = &setup.dir;
+}
+
+#[test]
+fn bad_policy_flags_are_unusable_input() {
+    let (response, _) = register_with(&MaliciousAuthenticator::new());
+    let level = verify_registration(&response, &["--min-certification-level", "L9"]);
+    assert_eq!(level.code, 2, "{}", level.json);
+    assert!(
+        level.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("min-certification-level"))
+    );
+    let both = verify_registration(
+        &response,
+        &[
+            "--aaguid-allow",
+            "11111111-1111-1111-1111-111111111111",
+            "--aaguid-deny",
+            "11111111-1111-1111-1111-111111111111",
+        ],
+    );
+    assert_eq!(both.code, 2, "{}", both.json);
+    let aaguid = verify_registration(&response, &["--aaguid-deny", "nope"]);
+    assert_eq!(aaguid.code, 2, "clap refuses it: {}", aaguid.stderr);
+}
