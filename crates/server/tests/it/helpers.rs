@@ -14,6 +14,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tessera_core::{Clock, FixedClock, TenantId, UserId};
 use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
+use tessera_oidc::id_token::AuthenticationFacts;
 use tessera_oidc::keys::{JwkSet, MasterKey, SigningAlg};
 use tessera_server::Application;
 use tessera_store::{Credential, Session, Store, User};
@@ -243,6 +244,20 @@ impl TestApp {
 
     /// Signs `user` in as the passkey pages would (a session created now), returning the `Cookie` header value.
     pub async fn sign_in(&self, user: &UserId) -> String {
+        let facts = AuthenticationFacts {
+            user_verified: true,
+            backup_eligible: true,
+            attestation_trusted: false,
+        };
+        self.sign_in_with(user, facts).await.0
+    }
+
+    /// Signs `user` in with a session holding `facts`; returns the `Cookie` header value and the session's `sid`.
+    pub async fn sign_in_with(
+        &self,
+        user: &UserId,
+        facts: AuthenticationFacts,
+    ) -> (String, String) {
         let mut bytes = [0u8; 32];
         aws_lc_rs::rand::fill(&mut bytes).expect("random");
         let token = B64.encode(bytes);
@@ -250,25 +265,27 @@ impl TestApp {
             .as_ref()
             .to_vec();
         let now = self.clock.now();
+        let sid = random(22);
         self.state
             .store
             .create_session(&Session {
                 id_hash: hash,
                 tenant: self.tenant.clone(),
                 user_id: user.clone(),
-                sid: format!("sid-{}", &token[..16]),
+                sid: sid.clone(),
                 auth_time: now,
-                user_verified: true,
-                backup_eligible: true,
-                attestation_trusted: false,
+                user_verified: facts.user_verified,
+                backup_eligible: facts.backup_eligible,
+                attestation_trusted: facts.attestation_trusted,
                 expires_at: now + time::Duration::hours(12),
             })
             .await
             .expect("session");
-        format!(
+        let cookie = format!(
             "{}={token}",
             tessera_http::session::cookie_name(&self.tenant)
-        )
+        );
+        (cookie, sid)
     }
 
     /// The standard authorization parameters for `client`.

@@ -4,6 +4,8 @@
 //! - `config_op`: the "Config OP" plan (discovery) and CORS.
 //! - `interop`: the `openidconnect` crate as the client (RS256, ES256, public client, PostgreSQL) and the demo RP.
 //! - `passkey`: complete flows through the passkey pages with a software authenticator.
+//! - `provider`: what the provider derives and refuses: `amr`/`acr` from session facts, `sid` and logout by it,
+//!   token-endpoint errors by rule, refresh tokens as plain values, the error and logout pages.
 //! - `security`: headers, rate limits, PKCE downgrade, store failure, key rotation.
 //! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo.
 
@@ -13,4 +15,5 @@ mod config_op;
 mod helpers;
 mod interop;
 mod passkey;
+mod provider;
 mod security;
