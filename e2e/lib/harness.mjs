@@ -113,8 +113,10 @@ export function withSearchPath(url, schema) {
  * data directory, or PostgreSQL from TEST_PG_URL in a fresh schema), creates tenant `mytenant` and a confidential
  * client with the CLI, and starts a Node relying party (`./rp.mjs`) registered as that client. Resolves to the same
  * shape as `startDemo()`: `server.demo` describes the relying party, whose pages mirror the demo's.
+ * `freshVerificationSeconds` sets `security.fresh_verification_seconds` (how recent a user verification must be to
+ * add or delete a passkey), so a test can wait past it.
  */
-export async function startServe({ store = 'sqlite' } = {}) {
+export async function startServe({ store = 'sqlite', freshVerificationSeconds = null } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
   const port = await freePort();
   const base = `http://localhost:${port}`;
@@ -137,6 +139,7 @@ export async function startServe({ store = 'sqlite' } = {}) {
     '[store]', storeToml, '',
     '[keys]', `master_key = "${randomBytes(32).toString('base64')}"`, '',
     '[log]', 'level = "warn"', '',
+    ...(freshVerificationSeconds === null ? [] : ['[security]', `fresh_verification_seconds = ${freshVerificationSeconds}`, '']),
   ].join('\n'), { mode: 0o600 });
 
   const rp = await startRelyingParty();
