@@ -590,7 +590,10 @@ fn registration_refuses_untrusted_attestation_when_policy_requires_trusted() {
     let mut env = Env::new();
     env.policy.attestation = AttestationPolicy::Trusted;
     let result = verify(&Registration::new(TestKey::p256()), &env);
-    assert!(matches!(rule(result), "attestation-untrusted" | "attestation-required"));
+    assert!(matches!(
+        rule(result),
+        "attestation-untrusted" | "attestation-required"
+    ));
 }
 
 #[test]
