@@ -114,9 +114,10 @@ export function withSearchPath(url, schema) {
  * client with the CLI, and starts a Node relying party (`./rp.mjs`) registered as that client. Resolves to the same
  * shape as `startDemo()`: `server.demo` describes the relying party, whose pages mirror the demo's.
  * `freshVerificationSeconds` sets `security.fresh_verification_seconds` (how recent a user verification must be to
- * add or delete a passkey), so a test can wait past it.
+ * add or delete a passkey), so a test can wait past it; `tenantFlags` are added to `tessera idp tenant create` (the
+ * tenant's authenticator policy, e.g. `['--attestation', 'trusted']`).
  */
-export async function startServe({ store = 'sqlite', freshVerificationSeconds = null } = {}) {
+export async function startServe({ store = 'sqlite', freshVerificationSeconds = null, tenantFlags = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
   const port = await freePort();
   const base = `http://localhost:${port}`;
@@ -151,7 +152,7 @@ export async function startServe({ store = 'sqlite', freshVerificationSeconds = 
   let client;
   try {
     await tessera(['idp', 'tenant', 'create', '--id', 'mytenant', '--rp-id', 'localhost', '--origin', base,
-      '--display-name', 'My Tenant', '--config', config]);
+      '--display-name', 'My Tenant', ...tenantFlags, '--config', config]);
     const out = await tessera(['idp', 'client', 'create', '--tenant', 'mytenant', '--redirect-uri', rp.redirectUri,
       '--post-logout-redirect-uri', rp.homeUri, '--name', 'E2E relying party', '--config', config]);
     const field = (name) => out.match(new RegExp(`^${name}: (\\S+)$`, 'm'))?.[1];
