@@ -116,3 +116,41 @@ async fn undecodable_row_is_corrupt_not_missing() {
     ));
     store.close().await;
 }
+
+/// Migration 0002 keeps live sessions usable: the facts are read from their old `amr`, each gets its own `sid`.
+#[tokio::test]
+async fn migration_0002_keeps_live_sessions_with_their_facts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v1");
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .expect("schema v1");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0); \
+             INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
+               VALUES ('alpha', X'01', 'u1', 1767268800000000, '[\"swk\",\"user\",\"mfa\"]', 'phr', 1767297600000000); \
+             INSERT INTO sessions (tenant, id_hash, user_id, auth_time, amr, acr, expires_at) \
+               VALUES ('alpha', X'02', 'u2', 1767268800000000, '[\"hwk\",\"user\"]', 'phrh', 1767297600000000);",
+        )
+        .expect("v1 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v2");
+    let tenant = contract::tenant_id("alpha");
+    let synced = store
+        .get_session(&tenant, &[1], contract::T0)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert!(synced.user_verified && synced.backup_eligible && !synced.attestation_trusted);
+    let bound = store
+        .get_session(&tenant, &[2], contract::T0)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert!(!bound.user_verified && !bound.backup_eligible && !bound.attestation_trusted);
+    assert!(!synced.sid.is_empty() && synced.sid != bound.sid);
+    store.close().await;
+}
