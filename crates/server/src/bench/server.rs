@@ -327,6 +327,9 @@ mod tests {
         assert_eq!(config.listen, addr);
         assert_eq!(config.store, store);
         assert_eq!(config.log_level, "warn");
+        // One load generator on 127.0.0.1 must not be throttled by the per-address limits.
+        assert!(text.contains("challenge_rate_per_minute = 1000000000"));
+        assert!(text.contains("token_rate_per_minute = 1000000000"));
     }
 
     #[test]

@@ -522,6 +522,87 @@ mod tests {
         assert_eq!(p.verifier.len(), 43);
     }
 
+    fn driver() -> Driver {
+        let target = Target {
+            base: "http://localhost:18099".into(),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 18099)),
+            tenant: "bench".into(),
+            issuer: "http://localhost:18099/bench/oidc".into(),
+            client_id: "client-1".into(),
+            client_secret: "secret".into(),
+        };
+        Driver::new(target, "ES256").expect("driver")
+    }
+
+    /// An unsigned JWT-shaped token (the claim checks read it without verifying).
+    fn token(header: Value, claims: Value) -> String {
+        format!(
+            "{}.{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string()),
+            B64.encode("sig")
+        )
+    }
+
+    fn good_claims() -> Value {
+        json!({"iss": "http://localhost:18099/bench/oidc", "aud": "client-1", "nonce": "n1", "sub": "u"})
+    }
+
+    #[test]
+    fn id_token_with_expected_alg_iss_aud_and_nonce_passes_the_claim_checks() {
+        let d = driver();
+        let t = token(json!({"alg": "ES256"}), good_claims());
+        assert!(d.check_id_token(&t, "n1", None).is_ok());
+        let mut list = good_claims();
+        list["aud"] = json!(["other", "client-1"]);
+        assert!(
+            d.check_id_token(&token(json!({"alg": "ES256"}), list), "n1", None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn id_token_with_another_alg_is_refused() {
+        let t = token(json!({"alg": "RS256"}), good_claims());
+        assert!(driver().check_id_token(&t, "n1", None).is_err());
+    }
+
+    #[test]
+    fn id_token_for_another_audience_issuer_or_nonce_is_refused() {
+        let d = driver();
+        for (key, value) in [
+            ("aud", json!("client-2")),
+            ("iss", json!("http://evil")),
+            ("nonce", json!("n2")),
+        ] {
+            let mut claims = good_claims();
+            claims[key] = value;
+            let t = token(json!({"alg": "ES256"}), claims);
+            assert!(d.check_id_token(&t, "n1", None).is_err(), "{key}");
+        }
+        let mut missing = good_claims();
+        missing.as_object_mut().map(|m| m.remove("aud"));
+        assert!(
+            d.check_id_token(&token(json!({"alg": "ES256"}), missing), "n1", None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn id_token_with_a_bad_signature_is_refused_when_the_jwks_is_given() {
+        let jwks = JwkSet::from_json(r#"{"keys":[]}"#).expect("empty set");
+        let t = token(json!({"alg": "ES256", "kid": "k"}), good_claims());
+        assert!(driver().check_id_token(&t, "n1", Some(&jwks)).is_err());
+    }
+
+    #[test]
+    fn malformed_id_token_is_an_error_not_a_panic() {
+        let d = driver();
+        for t in ["", "a.b", "a.b.c", "..", "\u{0}.\u{0}.x"] {
+            assert!(d.check_id_token(t, "n1", None).is_err(), "{t:?}");
+        }
+    }
+
     #[test]
     fn truncation_respects_character_boundaries() {
         let long = "é".repeat(300);
