@@ -54,7 +54,7 @@ test('unregistered_redirect_uri_shows_error_page', async () => {
     const { text } = await expectErrorPage(page,
       authorizeUrl({ redirect_uri: 'https://evil.example/callback' }),
       'unregistered_redirect_uri_shows_error_page-01-error-page');
-    assert.match(text, /redirect/i, 'the page says the redirect address is the problem');
+    assert.match(text, /address it has not registered/i, 'the page says the return address is the problem');
     assert.doesNotMatch(text, /evil\.example\/callback\?/, 'no link that would carry a response there');
   } catch (e) {
     throw await onFailure(e, context, 'unregistered_redirect_uri_shows_error_page', server);
@@ -80,7 +80,7 @@ test('unknown_client_shows_error_page', async () => {
   try {
     const { text } = await expectErrorPage(page, authorizeUrl({ client_id: 'no-such-client' }),
       'unknown_client_shows_error_page-01-error-page');
-    assert.match(text, /client/i, 'the page says the client is the problem');
+    assert.match(text, /application .*not registered/i, 'the page says the application is the problem');
   } catch (e) {
     throw await onFailure(e, context, 'unknown_client_shows_error_page', server);
   } finally {
