@@ -1,9 +1,11 @@
 //! Browser sessions of the passkey pages, one per tenant.
 //!
 //! The cookie `__Host-tessera-{tenant}` (`Path=/; Secure; HttpOnly; SameSite=Lax`) holds a random 32-byte token; the
-//! store keeps only its SHA-256, so a database leak yields no usable session. A session records how the user
-//! authenticated (`amr`, `acr`, `auth_time`), which the authorization endpoint copies into ID tokens and the account
-//! page uses to demand a fresh user verification before a passkey is added.
+//! store keeps only its SHA-256, so a database leak yields no usable session. A session records what the WebAuthn
+//! ceremony established ([`AuthenticationFacts`]: user verified, backup eligible, attestation trusted) and
+//! `auth_time`, plus a public handle `sid` (random, never the cookie) for ID tokens and RP-initiated logout. The
+//! authorization endpoint passes the facts on to the ID token, where `tessera_oidc` alone turns them into `amr` and
+//! `acr`; the account page uses them to demand a fresh user verification before a passkey is added or deleted.
 
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;

@@ -252,6 +252,28 @@ mod tests {
     }
 
     #[test]
+    fn amr_values_are_registered_rfc8176_values() {
+        // The IANA "Authentication Method Reference Values" registry: RFC 8176 §2, plus `pop` (OpenID EAP ACR
+        // Values 1.0 §5).
+        const REGISTERED: [&str; 21] = [
+            "face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pwd", "rba",
+            "retina", "sc", "sms", "swk", "tel", "user", "vbm", "wia", "pop",
+        ];
+        for bits in 0u8..8 {
+            let f = AuthenticationFacts {
+                user_verified: bits & 1 != 0,
+                backup_eligible: bits & 2 != 0,
+                attestation_trusted: bits & 4 != 0,
+            };
+            for value in f.amr() {
+                assert!(REGISTERED.contains(&value), "{value}");
+            }
+            assert_eq!(f.amr().contains(&"hwk"), !f.backup_eligible);
+            assert_eq!(f.amr().contains(&"swk"), f.backup_eligible);
+        }
+    }
+
+    #[test]
     fn amr_synced_passkey_with_uv() {
         let f = AuthenticationFacts {
             user_verified: true,
