@@ -1935,11 +1935,19 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     );
     unavailable("revoke_grant", store.revoke_grant(&t, "g", T0).await);
     unavailable(
+        "get_refresh_token",
+        store.get_refresh_token(&t, b"rt", T0).await,
+    );
+    unavailable(
         "create_session",
         store.create_session(&session(&t, b"s", "u1")).await,
     );
     unavailable("get_session", store.get_session(&t, b"s", T0).await);
     unavailable("delete_session", store.delete_session(&t, b"s").await);
+    unavailable(
+        "delete_session_by_sid",
+        store.delete_session_by_sid(&t, &u, "sid").await,
+    );
     unavailable(
         "delete_user_sessions",
         store.delete_user_sessions(&t, &u).await,
