@@ -368,6 +368,11 @@ async fn trusted_attestation_policy_accepts_a_root_found_in_the_mds_blob() {
         .sign_up(&mut browser, "gus", &attested_key(&model_ca))
         .await;
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert!(
+        account.body.contains("Tessera Test Key"),
+        "a trusted model is named after its metadata description"
+    );
 }
 
 #[tokio::test]

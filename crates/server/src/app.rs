@@ -170,6 +170,22 @@ async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiv
         }
         maintenance_round(&state).await;
         mds_seen.reload_if_changed(&state, &files);
+        warn_if_metadata_stale(&state);
+    }
+}
+
+/// FIDO metadata past its `nextUpdate` still serves (its roots and status reports are the best known), but new
+/// compromises are missing from it: say so, once a tick, until a newer BLOB replaces it.
+fn warn_if_metadata_stale(state: &AppState) {
+    let current = state.attestation.current();
+    if let Some(blob) = &current.metadata
+        && blob.next_update() < state.clock.now().date()
+    {
+        tracing::warn!(
+            no = blob.no(),
+            next_update = %blob.next_update(),
+            "the FIDO metadata BLOB is past its nextUpdate: download a newer one to webauthn.mds_blob_file"
+        );
     }
 }
 

@@ -328,6 +328,25 @@ pub async fn options(
 
 /// The default name of a new passkey, from what the ceremony showed.
 fn default_nickname(verified: &VerifiedRegistration) -> String {
+    // A model vouched for by a trusted attestation is named after its FIDO metadata description ("YubiKey 5 NFC");
+    // an untrusted statement's description would only repeat the authenticator's own claim.
+    let described = verified
+        .attestation
+        .metadata
+        .as_ref()
+        .filter(|_| verified.attestation.trusted)
+        .and_then(|entry| entry.description.as_deref())
+        .map(|d| {
+            d.chars()
+                .filter(|c| !is_disallowed_char(*c))
+                .take(MAX_NICKNAME)
+                .collect::<String>()
+        })
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if let Some(description) = described {
+        return description;
+    }
     if verified.backup_eligible {
         return "Synced passkey".into();
     }
