@@ -205,7 +205,11 @@ pub async fn resume(
         .take_ceremony(&tenant, &query.authz, AUTHZ_CEREMONY, now)
         .await?
     else {
-        return Err(AppError::CeremonyExpired);
+        // The pages' own page for a pending request that is gone: what happened, and a way onward.
+        let tenant = crate::pages::context::PageTenant {
+            tenant: runtime.tenant.clone(),
+        };
+        return Ok(crate::pages::login::expired_request(&tenant).into_response());
     };
     let pending = PendingAuthorization::decode(&payload)?;
     let request = &pending.request;

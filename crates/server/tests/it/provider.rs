@@ -239,6 +239,23 @@ async fn authorize_error_page_is_the_pages_error_page_and_never_redirects() {
 }
 
 #[tokio::test]
+async fn resume_of_a_finished_or_unknown_request_is_the_pages_expired_page() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .get("/acme/oidc/authorize/resume?authz=no-such-request", None)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains("<h1 id=\"error-title\">This sign-in request has expired</h1>"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/acme/login\""), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn token_errors_name_the_failed_rule() {
     let app = TestApp::spawn().await;
     let user = app.create_user("tess").await;
