@@ -158,18 +158,18 @@ fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
 }
 
 /// Purges expired rows in bounded batches, switches to due pending keys, deletes retired keys past their grace,
-/// trims rate limiters, and reloads the MDS BLOB when its file changed.
+/// trims rate limiters, and reloads the `[webauthn]` trust files when they changed.
 async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut mds_seen = MdsWatch::new(&files);
+    let mut trust_seen = TrustWatch::new(&files);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
         maintenance_round(&state).await;
-        mds_seen.reload_if_changed(&state, &files);
+        trust_seen.reload_if_changed(&state, &files);
         warn_if_metadata_stale(&state);
     }
 }
@@ -189,45 +189,53 @@ fn warn_if_metadata_stale(state: &AppState) {
     }
 }
 
-/// The modification times of the MDS files last loaded.
+/// The modification times of the `[webauthn]` files last loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MdsWatch {
-    seen: Option<(Option<SystemTime>, Option<SystemTime>)>,
+pub struct TrustWatch {
+    seen: Vec<Option<SystemTime>>,
 }
 
-impl MdsWatch {
+fn trust_file_times(files: &TrustFiles) -> Vec<Option<SystemTime>> {
+    let mut paths: Vec<&Path> = Vec::new();
+    if let Some(anchors) = &files.trust_anchors_file {
+        paths.push(anchors);
+    }
+    if let Some(mds) = &files.mds {
+        paths.push(&mds.blob);
+        paths.push(&mds.root);
+    }
+    paths.into_iter().map(trust::modified).collect()
+}
+
+impl TrustWatch {
     /// Remembers the files' current modification times (the state was loaded from them at start).
     pub fn new(files: &TrustFiles) -> Self {
         Self {
-            seen: files
-                .mds
-                .as_ref()
-                .map(|m| (trust::modified(&m.blob), trust::modified(&m.root))),
+            seen: trust_file_times(files),
         }
     }
 
-    /// When the BLOB or its root file changed since last seen, loads and verifies it again and replaces the
-    /// state's metadata; a refused file is logged and the loaded BLOB kept (a bad download never removes trust
-    /// data the service runs with). Returns whether the metadata was replaced.
+    /// When a trust-anchor, MDS BLOB or MDS root file changed since last seen, loads and verifies them all again
+    /// and replaces the state's attestation settings; refused files are logged and the loaded settings kept (a bad
+    /// download never removes trust data the service runs with). Returns whether the settings were replaced.
     pub fn reload_if_changed(&mut self, state: &AppState, files: &TrustFiles) -> bool {
-        let Some(mds) = &files.mds else { return false };
-        let now = (trust::modified(&mds.blob), trust::modified(&mds.root));
-        if self.seen == Some(now) {
+        let now = trust_file_times(files);
+        if now.is_empty() || self.seen == now {
             return false;
         }
-        self.seen = Some(now);
-        match trust::load_mds(mds, state.clock.now()) {
-            Ok(blob) => {
-                let current = state.attestation.current();
-                tracing::info!(no = blob.no(), "FIDO metadata BLOB reloaded");
-                state.attestation.replace(AttestationSettings {
-                    trust_anchors: current.trust_anchors.clone(),
-                    metadata: Some(Arc::new(blob)),
-                });
+        self.seen = now;
+        match trust::load(files, state.clock.now()) {
+            Ok(settings) => {
+                tracing::info!(
+                    anchors = settings.trust_anchors.len(),
+                    metadata_no = settings.metadata.as_ref().map(|m| m.no()),
+                    "attestation trust files reloaded"
+                );
+                state.attestation.replace(settings);
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the changed FIDO metadata BLOB was refused; keeping the loaded one");
+                tracing::warn!(error = %e, "changed attestation trust files were refused; keeping the loaded ones");
                 false
             }
         }

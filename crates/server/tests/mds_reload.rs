@@ -1,11 +1,11 @@
-//! The maintenance task's MDS reload: a replaced BLOB file is verified and swapped in; a refused one is logged and
-//! the loaded BLOB kept.
+//! The maintenance task's reload of the `[webauthn]` files: a replaced MDS BLOB or trust-anchor file is verified and
+//! swapped in; a refused one is logged and the loaded settings kept.
 
 use std::sync::Arc;
 
 use tessera_core::SystemClock;
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
-use tessera_server::app::MdsWatch;
+use tessera_server::app::TrustWatch;
 use tessera_server::trust::{self, MdsFiles, TrustFiles};
 use tessera_store::Store;
 use tessera_testkit::TestCa;
@@ -25,11 +25,11 @@ fn bump(path: &std::path::Path, seconds: u64) {
 }
 
 #[tokio::test]
-async fn changed_mds_blob_file_is_reloaded_and_a_refused_one_keeps_the_loaded_blob() {
+async fn changed_trust_files_are_reloaded_and_refused_ones_keep_the_loaded_settings() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let ca = TestCa::new("MDS Root").unwrap_or_else(|e| panic!("{e}"));
     let files = TrustFiles {
-        trust_anchors_file: None,
+        trust_anchors_file: Some(dir.path().join("anchors.pem")),
         mds: Some(MdsFiles {
             blob: dir.path().join("mds.jwt"),
             root: dir.path().join("root.pem"),
@@ -40,6 +40,7 @@ async fn changed_mds_blob_file_is_reloaded_and_a_refused_one_keeps_the_loaded_bl
             .unwrap_or_else(|e| panic!("{e}"))
     };
     write(&dir.path().join("root.pem"), &ca.root_pem());
+    write(&dir.path().join("anchors.pem"), &ca.root_pem());
     write(&dir.path().join("mds.jwt"), &blob(1));
     let settings =
         trust::load(&files, time::OffsetDateTime::now_utc()).unwrap_or_else(|e| panic!("{e}"));
@@ -66,7 +67,7 @@ async fn changed_mds_blob_file_is_reloaded_and_a_refused_one_keeps_the_loaded_bl
             .as_ref()
             .map(|m| m.no())
     };
-    let mut watch = MdsWatch::new(&files);
+    let mut watch = TrustWatch::new(&files);
     assert!(!watch.reload_if_changed(&state, &files), "unchanged files");
     assert_eq!(no(&state), Some(1));
 
