@@ -67,6 +67,27 @@ pub struct LogoutPlan {
     pub hinted_sid: Option<String>,
 }
 
+impl LogoutPlan {
+    /// The session the hint names by its public handle, with the user it must belong to: `(sid, sub)`. That session
+    /// ends whichever browser holds it.
+    pub fn session_to_end(&self) -> Option<(&str, &str)> {
+        match (&self.hinted_sid, &self.hinted_sub) {
+            (Some(sid), Some(sub)) => Some((sid, sub)),
+            _ => None,
+        }
+    }
+
+    /// Whether the hint names the browser's session (public handle `sid`, user `sub`), so that it ends without asking:
+    /// by `sid` when the hint carries one, else by `sub`. Without a hint, no session is named.
+    pub fn names_session(&self, sid: &str, sub: &str) -> bool {
+        match (&self.hinted_sid, &self.hinted_sub) {
+            (Some(hinted), Some(user)) => hinted == sid && user == sub,
+            (None, Some(user)) => user == sub,
+            (_, None) => false,
+        }
+    }
+}
+
 /// Verifies the `id_token_hint` (our signature and issuer; an expired hint is fine) and resolves the client. A
 /// `client_id` that differs from the hint's audience is refused.
 pub fn plan_logout(
@@ -235,6 +256,45 @@ mod tests {
             plan_logout(&req, ISS, std::slice::from_ref(key.verifying_key())).err(),
             Some(OidcError::ClientIdMismatch)
         );
+    }
+
+    fn plan(sid: Option<&str>, sub: Option<&str>) -> LogoutPlan {
+        LogoutPlan {
+            client_id: None,
+            hinted_sub: sub.map(str::to_owned),
+            hinted_sid: sid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn hint_with_sid_names_only_that_session() {
+        let p = plan(Some("s1"), Some("alice"));
+        assert_eq!(p.session_to_end(), Some(("s1", "alice")));
+        assert!(p.names_session("s1", "alice"));
+        assert!(
+            !p.names_session("s2", "alice"),
+            "another session of the same user"
+        );
+        assert!(
+            !p.names_session("s1", "bob"),
+            "the sid of another user's session"
+        );
+    }
+
+    #[test]
+    fn hint_without_sid_names_the_users_session() {
+        let p = plan(None, Some("alice"));
+        assert_eq!(p.session_to_end(), None);
+        assert!(p.names_session("any", "alice"));
+        assert!(!p.names_session("any", "bob"));
+    }
+
+    #[test]
+    fn no_hint_names_no_session() {
+        let p = plan(None, None);
+        assert_eq!(p.session_to_end(), None);
+        assert!(!p.names_session("s1", "alice"));
+        assert!(!plan(Some("s1"), None).names_session("s1", "alice"));
     }
 
     #[test]

@@ -92,7 +92,7 @@ async fn logout(
         Err(e) => return Ok(refused_page(&e, name, tenant)),
     };
     // The session the hint names by its public handle ends, whichever browser holds it (its user must match).
-    if let (Some(sid), Some(sub)) = (&plan.hinted_sid, &plan.hinted_sub)
+    if let Some((sid, sub)) = plan.session_to_end()
         && let Ok(user) = UserId::parse(sub)
     {
         state
@@ -103,12 +103,9 @@ async fn logout(
     let current = session::current(state, tenant, headers).await?;
     let confirmed = pairs.iter().any(|(k, v)| k == "confirm" && v == "yes");
     // The browser's session ends without asking when the hint names it: by `sid` when the hint has one, else by `sub`.
-    let hinted_for_session = match (&plan.hinted_sid, &plan.hinted_sub, &current) {
-        (_, _, None) => plan.hinted_sub.is_some(),
-        (Some(sid), _, Some(session)) => *sid == session.sid,
-        (None, Some(sub), Some(session)) => sub == session.user_id.as_str(),
-        (None, None, Some(_)) => false,
-    };
+    let hinted_for_session = current
+        .as_ref()
+        .is_some_and(|s| plan.names_session(&s.sid, s.user_id.as_str()));
     if current.is_some() && !hinted_for_session && !confirmed {
         return Ok(confirm_page(&runtime.tenant.display_name, tenant, pairs));
     }
