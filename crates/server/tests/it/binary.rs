@@ -87,6 +87,41 @@ fn bad_environment_value_refuses_to_start_naming_the_key() {
 }
 
 #[test]
+fn environment_variable_overrides_the_configuration_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file_port = free_port();
+    let env_port = free_port();
+    let config = write_config(dir.path(), file_port, KEY);
+    let mut child = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA__SERVER__LISTEN", format!("127.0.0.1:{env_port}"))
+        .env(
+            "TESSERA__SERVER__PUBLIC_URL",
+            format!("http://localhost:{env_port}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", env_port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("nothing listens on the port named by TESSERA__SERVER__LISTEN");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let file_port_in_use = std::net::TcpStream::connect(("127.0.0.1", file_port)).is_ok();
+    let status = terminate(&mut child);
+    assert!(
+        !file_port_in_use,
+        "the file's listen address was used although the environment overrides it"
+    );
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn serve_accepts_connections_quickly_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
