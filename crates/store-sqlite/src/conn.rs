@@ -1,8 +1,16 @@
-//! Connections: one writer, a few readers, a background checkpointer, and the migration runner.
+//! Connections: one writer with group commit, a few readers, a background checkpointer, and the migration runner.
 //!
 //! Statements run inline on the calling task: SQLite answers an indexed statement in microseconds, far less than
-//! the cost of handing it to another thread and back (two context switches). What can take milliseconds, the WAL
-//! checkpoint with its fsync, runs on a background thread instead of inside a sign-in.
+//! the cost of handing it to another thread and back (two context switches).
+//!
+//! Group commit: a write operation runs inside its own `SAVEPOINT` within the writer's open transaction (begun by
+//! the first operation of a batch), so a failed operation rolls back only its own changes. Its caller then yields
+//! once, letting the other ready tasks add their operations to the same transaction, and the first caller of the
+//! batch to come back commits it once for all of them. Every caller is answered only after that `COMMIT`.
+//!
+//! What can take milliseconds, the WAL checkpoint with its fsync, never runs on the writer (its
+//! `wal_autocheckpoint` is 0) but on a background thread: `PASSIVE` every 100 ms, and a `TRUNCATE` backstop when
+//! the log grows past [`CHECKPOINT_TRUNCATE_FRAMES`].
 
 use crate::convert::{db, ts};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -12,14 +20,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 use tessera_store::{Result, StoreError};
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 /// How long a statement waits for SQLite's file lock (another process, a checkpoint) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the background thread copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// A backstop: the writer checkpoints by itself if the WAL grows past this many pages (about 40 MB).
-const WRITER_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// How often the background thread copies the WAL back into the database (`PASSIVE`: blocks nobody).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// The backstop: past this many frames in the log (about 80 MB), the background thread runs a `TRUNCATE`
+/// checkpoint, which waits for the writer and readers to finish and then empties the log.
+const CHECKPOINT_TRUNCATE_FRAMES: i64 = 20_000;
 /// Distinct statements the store prepares, kept compiled per connection.
 const STATEMENT_CACHE: usize = 128;
 
@@ -33,8 +42,93 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The writer connection and the callers whose operations sit in its open transaction.
+struct Writer {
+    conn: Connection,
+    /// One sender per operation in the open batch; each receives the outcome of the batch's `COMMIT`.
+    waiting: Vec<oneshot::Sender<Result<()>>>,
+}
+
+fn batch_lost() -> StoreError {
+    StoreError::Unavailable("SQLite rolled back the write batch".into())
+}
+
+fn run_sql(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map(|_| ())
+        .map_err(db)
+}
+
+impl Writer {
+    /// Runs `op` in its own savepoint inside the open batch (beginning one if needed): kept if it succeeds, rolled
+    /// back alone if it fails.
+    fn run<T>(&mut self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.conn.is_autocommit() {
+            // Operations still waiting while no transaction is open lost their work to an automatic rollback
+            // (I/O error, full disk): they must not be told that it was committed.
+            for waiter in self.waiting.drain(..) {
+                let _ = waiter.send(Err(batch_lost()));
+            }
+            run_sql(&self.conn, "BEGIN IMMEDIATE")?;
+        }
+        run_sql(&self.conn, "SAVEPOINT op")?;
+        let result = op(&self.conn);
+        let end = if result.is_ok() {
+            run_sql(&self.conn, "RELEASE op")
+        } else {
+            run_sql(&self.conn, "ROLLBACK TO op").and_then(|()| run_sql(&self.conn, "RELEASE op"))
+        };
+        end.and(result)
+    }
+
+    /// Commits the open batch and answers every caller waiting on it.
+    fn commit(&mut self) {
+        let outcome = if self.conn.is_autocommit() {
+            Err(batch_lost())
+        } else {
+            run_sql(&self.conn, "COMMIT")
+        };
+        if outcome.is_err() && !self.conn.is_autocommit() {
+            let _ = run_sql(&self.conn, "ROLLBACK");
+        }
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+/// A caller's place in the open batch. If the caller is dropped before the batch is committed (a cancelled
+/// request), it commits the batch itself when the writer is free, so the transaction is never left open; if the
+/// writer is busy, whoever holds it is in the batch and commits it.
+struct Pending<'a> {
+    writer: &'a Mutex<Option<Writer>>,
+    outcome: oneshot::Receiver<Result<()>>,
+}
+
+impl Pending<'_> {
+    fn outcome(&mut self) -> Option<Result<()>> {
+        match self.outcome.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(unavailable_closed())),
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.outcome().is_none()
+            && let Ok(mut guard) = self.writer.try_lock()
+            && let Some(writer) = guard.as_mut()
+        {
+            writer.commit();
+        }
+    }
+}
+
 pub(crate) struct Connections {
-    writer: Mutex<Option<Connection>>,
+    writer: Mutex<Option<Writer>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
     /// Dropping it (on close, or when the store is dropped) stops the checkpointer.
@@ -71,7 +165,8 @@ fn open_writer(path: &Path) -> Result<Connection> {
             "journal_mode is {mode}, WAL is required"
         )));
     }
-    conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+    // No checkpoint (and its fsync) on a commit: that would block the async task that commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(db)?;
     Ok(conn)
 }
@@ -121,6 +216,19 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(db)
 }
 
+/// One round of the checkpoint thread: `PASSIVE` (never blocks writers or readers), then `TRUNCATE` if the log is
+/// still longer than `truncate_past` frames. A failed round is retried on the next tick.
+fn checkpoint_round(conn: &Connection, truncate_past: i64) {
+    let log_frames = conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(1)
+        })
+        .unwrap_or(0);
+    if log_frames > truncate_past {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+}
+
 fn spawn_checkpointer(path: &Path) -> Result<Sender<()>> {
     let conn = Connection::open_with_flags(
         path,
@@ -133,8 +241,7 @@ fn spawn_checkpointer(path: &Path) -> Result<Sender<()>> {
         .name("tessera-sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                // PASSIVE never blocks writers or readers; a failed round is retried on the next tick.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                checkpoint_round(&conn, CHECKPOINT_TRUNCATE_FRAMES);
             }
         })
         .map_err(|e| StoreError::Unavailable(format!("checkpoint thread: {e}")))?;
@@ -150,21 +257,53 @@ impl Connections {
             .collect::<Result<Vec<_>>>()?;
         let checkpointer = spawn_checkpointer(path)?;
         Ok(Self {
-            writer: Mutex::new(Some(writer)),
+            writer: Mutex::new(Some(Writer {
+                conn: writer,
+                waiting: Vec::new(),
+            })),
             readers,
             next_reader: AtomicUsize::new(0),
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
         })
     }
 
-    /// Runs `op` on the writer connection; writers queue here, not on SQLite's file lock.
-    pub(crate) async fn write<T>(
-        &self,
-        op: impl FnOnce(&mut Connection) -> Result<T>,
-    ) -> Result<T> {
-        let mut guard = self.writer.lock().await;
-        let conn = guard.as_mut().ok_or_else(unavailable_closed)?;
-        op(conn)
+    /// Runs `op` on the writer connection in its own savepoint, and answers once the group commit that includes it
+    /// is durable: `op`'s changes are kept only if it returns `Ok`, and its result is returned only after `COMMIT`.
+    pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let (sender, receiver) = oneshot::channel();
+        let result = {
+            let mut guard = self.writer.lock().await;
+            let writer = guard.as_mut().ok_or_else(unavailable_closed)?;
+            let result = writer.run(op);
+            if writer.conn.is_autocommit() && writer.waiting.is_empty() {
+                // Nothing was begun (BEGIN failed): there is no batch to wait for.
+                return result;
+            }
+            writer.waiting.push(sender);
+            result
+        };
+        let mut pending = Pending {
+            writer: &self.writer,
+            outcome: receiver,
+        };
+        // Let the other ready tasks add their operations to this batch before it is committed.
+        tokio::task::yield_now().await;
+        let outcome = match pending.outcome() {
+            Some(outcome) => outcome,
+            None => {
+                let mut guard = self.writer.lock().await;
+                match pending.outcome() {
+                    Some(outcome) => outcome,
+                    None => {
+                        let writer = guard.as_mut().ok_or_else(unavailable_closed)?;
+                        writer.commit();
+                        drop(guard);
+                        pending.outcome().unwrap_or_else(|| Err(batch_lost()))
+                    }
+                }
+            }
+        };
+        outcome.and(result)
     }
 
     /// Runs `op` on a free reader connection, or waits for one.
@@ -190,6 +329,148 @@ impl Connections {
         for reader in &self.readers {
             reader.lock().await.take();
         }
-        self.writer.lock().await.take();
+        let mut writer = self.writer.lock().await;
+        if let Some(open) = writer.as_mut() {
+            open.commit();
+        }
+        writer.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &tempfile::TempDir) -> Connections {
+        Connections::open(&dir.path().join("t.db"), 2).expect("open")
+    }
+
+    async fn with_table(conns: &Connections) {
+        conns
+            .write(|conn| run_sql(conn, "CREATE TABLE t (v TEXT PRIMARY KEY) STRICT"))
+            .await
+            .expect("table");
+    }
+
+    fn insert(conn: &Connection, v: &str) -> Result<()> {
+        conn.execute("INSERT INTO t (v) VALUES (?1)", [v])
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn committed(dir: &tempfile::TempDir, v: &str) -> bool {
+        let raw = Connection::open(dir.path().join("t.db")).expect("raw");
+        raw.query_row("SELECT COUNT(*) FROM t WHERE v = ?1", [v], |row| {
+            row.get::<_, i64>(0)
+        })
+        .expect("count")
+            == 1
+    }
+
+    #[tokio::test]
+    async fn writer_never_checkpoints_on_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        let pages: i64 = conns
+            .write(|conn| {
+                conn.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+                    .map_err(db)
+            })
+            .await
+            .expect("pragma");
+        assert_eq!(pages, 0);
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_one_commit_and_answer_after_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        let first = conns.write(|conn| insert(conn, "a"));
+        let second = conns.write(|conn| {
+            insert(conn, "b")?;
+            // Same transaction as "a": this writer sees it, nobody else does yet.
+            let seen: i64 = conn
+                .query_row("SELECT COUNT(*) FROM t WHERE v = 'a'", [], |row| row.get(0))
+                .map_err(db)?;
+            Ok((seen, committed(&dir, "a")))
+        });
+        let (first, second) = tokio::join!(first, second);
+        assert_eq!(first, Ok(()));
+        assert_eq!(second, Ok((1, false)), "one open transaction for both");
+        assert!(committed(&dir, "a") && committed(&dir, "b"));
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn failed_write_in_a_shared_commit_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        conns
+            .write(|conn| insert(conn, "taken"))
+            .await
+            .expect("seed");
+        let (kept, failed, after) = tokio::join!(
+            conns.write(|conn| insert(conn, "a")),
+            conns.write(|conn| {
+                insert(conn, "half")?;
+                insert(conn, "taken")
+            }),
+            conns.write(|conn| insert(conn, "b")),
+        );
+        assert_eq!(kept, Ok(()));
+        assert_eq!(failed, Err(StoreError::Conflict));
+        assert_eq!(after, Ok(()));
+        assert!(committed(&dir, "a") && committed(&dir, "b"));
+        assert!(!committed(&dir, "half"), "the failed write is undone whole");
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn cancelled_write_is_committed_and_frees_the_writer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        // Polled once: the write runs, then yields before its commit, and is dropped there.
+        tokio::select! {
+            biased;
+            _ = conns.write(|conn| insert(conn, "dropped")) => panic!("the write should yield before committing"),
+            () = std::future::ready(()) => {}
+        }
+        assert!(committed(&dir, "dropped"), "no transaction left open");
+        conns
+            .write(|conn| insert(conn, "next"))
+            .await
+            .expect("the writer is free");
+        assert!(committed(&dir, "next"));
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn log_past_the_backstop_is_truncated_by_the_checkpoint_thread_round() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        for i in 0..20 {
+            let v = i.to_string();
+            conns.write(|conn| insert(conn, &v)).await.expect("insert");
+        }
+        let wal = dir.path().join("t.db-wal");
+        let raw = Connection::open(dir.path().join("t.db")).expect("raw");
+        checkpoint_round(&raw, i64::MAX);
+        assert!(
+            std::fs::metadata(&wal).expect("wal").len() > 0,
+            "PASSIVE keeps the file"
+        );
+        checkpoint_round(&raw, 0);
+        assert_eq!(
+            std::fs::metadata(&wal).expect("wal").len(),
+            0,
+            "TRUNCATE empties it"
+        );
+        assert!(committed(&dir, "19"));
+        conns.close().await;
     }
 }

@@ -1,15 +1,17 @@
 //! Tessera's embedded store: [`SqliteStore`], the [`tessera_store::Store`] trait on one SQLite file.
 //!
-//! - this file: [`SqliteStore`] and every operation, each one prepared (and cached) statement where it can be, a
-//!   short `BEGIN IMMEDIATE` transaction where it must (sign-up, rotation, revocation, user deletion).
-//! - `conn`: the connections (one writer, a few read-only readers, WAL with `synchronous=NORMAL`), the background
-//!   checkpointer and the migration runner over `migrations/`.
+//! - this file: [`SqliteStore`] and every operation, each one prepared (and cached) statement where it can be; a
+//!   write with several statements (sign-up, rotation, revocation, user deletion) is all-or-nothing because every
+//!   write runs in its own savepoint.
+//! - `conn`: the connections (one writer with group commit, a few read-only readers, WAL with
+//!   `synchronous=NORMAL`), the background checkpointer and the migration runner over `migrations/`.
 //! - `convert`: timestamps (unix microseconds), JSON columns, identifiers, and SQLite errors → `StoreError`.
 //! - `rows`: the rows SQLite returns and their conversion into records (undecodable data is `Corrupt`).
 //!
 //! SQLite is driven through `rusqlite` and statements run inline on the calling task: a sign-in's statements take
 //! microseconds each, and a thread hop per statement (what an async driver with a worker thread does) would cost more
-//! CPU than the statements themselves. Writers queue on an async mutex in front of the one writer connection.
+//! CPU than the statements themselves. Writers queue on an async mutex in front of the one writer connection, and
+//! the writes of concurrent requests share one `COMMIT` (group commit, see `conn`).
 
 mod conn;
 mod convert;
@@ -21,7 +23,7 @@ use convert::{db, to_json, ts};
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::Arc;
 use tessera_core::{ClientId, TenantId, UserId};
@@ -317,9 +319,9 @@ impl Store for SqliteStore {
         }
         self.conns
             .write(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                // The store runs every write in its own savepoint: an error undoes all of it.
                 execute(
-                    &tx,
+                    conn,
                     "INSERT INTO users (tenant, id, username, username_folded, display_name, email, \
                      email_verified, user_handle, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
@@ -334,8 +336,8 @@ impl Store for SqliteStore {
                         ts(user.created_at),
                     ],
                 )?;
-                insert_credential(&tx, credential)?;
-                tx.commit().map_err(db)
+                insert_credential(conn, credential)?;
+                Ok(())
             })
             .await
     }
@@ -447,31 +449,29 @@ impl Store for SqliteStore {
         let key = [tenant.as_str(), user_id.as_str()];
         self.conns
             .write(|conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db)?;
+                // The store runs every write in its own savepoint: an error undoes all of it.
                 execute(
-                    &tx,
+                    conn,
                     "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
                     key,
                 )?;
                 execute(
-                    &tx,
+                    conn,
                     "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
                     key,
                 )?;
                 execute(
-                    &tx,
+                    conn,
                     "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
                     key,
                 )?;
                 // Credentials go with the user (ON DELETE CASCADE).
                 affected_one(execute(
-                    &tx,
+                    conn,
                     "DELETE FROM users WHERE tenant = ?1 AND id = ?2",
                     key,
                 )?)?;
-                tx.commit().map_err(db)
+                Ok(())
             })
             .await
     }
@@ -798,9 +798,9 @@ impl Store for SqliteStore {
         let (rotated, reused) = self
             .conns
             .write(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                // The store runs every write in its own savepoint: an error undoes all of it.
                 let spent = query_one(
-                    &tx,
+                    conn,
                     "UPDATE refresh_tokens SET rotated_at = ?3 \
                      WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?3 \
                      RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at",
@@ -808,14 +808,13 @@ impl Store for SqliteStore {
                     TokenRow::read,
                 )?;
                 if let Some(old) = spent {
-                    if !insert_refresh_token(&tx, new)? {
+                    if !insert_refresh_token(conn, new)? {
                         return Err(StoreError::Conflict);
                     }
-                    tx.commit().map_err(db)?;
                     return Ok((Some(old), None));
                 }
                 let reused: Option<String> = query_one(
-                    &tx,
+                    conn,
                     "SELECT grant_id FROM refresh_tokens \
                      WHERE tenant = ?1 AND token_hash = ?2 AND rotated_at IS NOT NULL",
                     params![tenant.as_str(), old_hash],
@@ -861,15 +860,15 @@ impl Store for SqliteStore {
         let key = [tenant.as_str(), grant_id];
         self.conns
             .write(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                // The store runs every write in its own savepoint: an error undoes all of it.
                 execute(
-                    &tx,
+                    conn,
                     "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) VALUES (?1, ?2, ?3)",
                     params![tenant.as_str(), grant_id, ts(now)],
                 )?;
-                execute(&tx, "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
-                execute(&tx, "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
-                tx.commit().map_err(db)
+                execute(conn, "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
+                execute(conn, "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id = ?2", key)?;
+                Ok(())
             })
             .await
     }
