@@ -12,7 +12,7 @@
 //! `wal_autocheckpoint` is 0) but on a background thread: `PASSIVE` every 100 ms, which blocks nobody. Under a
 //! steady load a `PASSIVE` checkpoint never quite catches up with the commits, and the log only starts over once
 //! every frame is copied back; so when the log is longer than [`CHECKPOINT_RESTART_FRAMES`], the thread takes the
-//! writer (committing its open batch), runs a `RESTART` checkpoint of the few frames left, and lets it go. Writes
+//! writer (committing its open batch), copies back the few frames left, and lets it go. Writes
 //! wait for it on the async mutex, never on SQLite's lock (whose busy handler would sleep on an async worker).
 
 use crate::convert::{db, ts};
@@ -30,8 +30,8 @@ use tokio::sync::{Mutex, oneshot};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the background thread copies the WAL back into the database (`PASSIVE`: blocks nobody).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// Past this many frames in the log (about 40 MB of 4 KiB pages), the background thread holds the writer for a
-/// `RESTART` checkpoint, so that the log starts over.
+/// Past this many frames in the log (about 40 MB of 4 KiB pages), the background thread holds the writer for its
+/// last `PASSIVE` checkpoint, so that the log starts over.
 const CHECKPOINT_RESTART_FRAMES: i64 = 10_000;
 /// Distinct statements the store prepares, kept compiled per connection.
 const STATEMENT_CACHE: usize = 128;
@@ -220,18 +220,22 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit().map_err(db)
 }
 
-/// One round of the checkpoint thread: `PASSIVE` (never blocks writers or readers); then, if the log is still
-/// longer than `restart_past` frames, a `RESTART` checkpoint while holding the writer. A failed round is retried on
-/// the next tick.
+/// Runs one `PASSIVE` checkpoint (never blocks writers or readers) and returns the frames in the log.
+fn checkpoint_passive(conn: &Connection) -> i64 {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        row.get::<_, i64>(1)
+    })
+    .unwrap_or(0)
+}
+
+/// One round of the checkpoint thread: `PASSIVE`; then, if the log is longer than `restart_past` frames, a second
+/// `PASSIVE` for the frames committed meanwhile, and a last one while holding the writer, which copies back the few
+/// frames left, so that the writer's next commit starts the log over. A failed round is retried on the next tick.
 fn checkpoint_round(conn: &Connection, writer: &Mutex<Option<Writer>>, restart_past: i64) {
-    let log_frames = conn
-        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            row.get::<_, i64>(1)
-        })
-        .unwrap_or(0);
-    if log_frames <= restart_past {
+    if checkpoint_passive(conn) <= restart_past {
         return;
     }
+    checkpoint_passive(conn);
     let mut guard = writer.blocking_lock();
     let Some(open) = guard.as_mut() else {
         return;
@@ -239,7 +243,7 @@ fn checkpoint_round(conn: &Connection, writer: &Mutex<Option<Writer>>, restart_p
     if !open.conn.is_autocommit() {
         open.commit();
     }
-    let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+    checkpoint_passive(conn);
 }
 
 fn spawn_checkpointer(path: &Path, writer: Weak<Mutex<Option<Writer>>>) -> Result<Sender<()>> {
