@@ -103,8 +103,8 @@ impl Writer {
 }
 
 /// A caller's place in the open batch. If the caller is dropped before the batch is committed (a cancelled
-/// request), it commits the batch itself when the writer is free, so the transaction is never left open; if the
-/// writer is busy, whoever holds it is in the batch and commits it.
+/// request), it commits the batch itself when the writer is free; if the writer is busy, the batch is committed by
+/// another of its callers, or else by the checkpoint thread's next round: a transaction is never left open.
 struct Pending<'a> {
     writer: &'a Mutex<Option<Writer>>,
     outcome: oneshot::Receiver<Result<()>>,
@@ -228,10 +228,22 @@ fn checkpoint_passive(conn: &Connection) -> i64 {
     .unwrap_or(0)
 }
 
-/// One round of the checkpoint thread: `PASSIVE`; then, if the log is longer than `restart_past` frames, a second
+/// Commits an open batch whose callers were all dropped (cancelled while another task held the writer).
+fn commit_abandoned_batch(writer: &Mutex<Option<Writer>>) {
+    if let Ok(mut guard) = writer.try_lock()
+        && let Some(open) = guard.as_mut()
+        && !open.conn.is_autocommit()
+        && open.waiting.iter().all(oneshot::Sender::is_closed)
+    {
+        open.commit();
+    }
+}
+
+/// One round of the checkpoint thread: commit an abandoned batch; `PASSIVE`; then, if the log is longer than `restart_past` frames, a second
 /// `PASSIVE` for the frames committed meanwhile, and a last one while holding the writer, which copies back the few
 /// frames left, so that the writer's next commit starts the log over. A failed round is retried on the next tick.
 fn checkpoint_round(conn: &Connection, writer: &Mutex<Option<Writer>>, restart_past: i64) {
+    commit_abandoned_batch(writer);
     if checkpoint_passive(conn) <= restart_past {
         return;
     }
@@ -507,6 +519,29 @@ mod tests {
             })
             .expect("checkpoint");
         assert!(log < 5 && done == log, "the log started over: {log} frames");
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn abandoned_batch_is_committed_by_the_checkpoint_thread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut guard = conns.writer.lock().await;
+            let writer = guard.as_mut().expect("open");
+            writer.run(|conn| insert(conn, "orphan")).expect("run");
+            writer.waiting.push(sender);
+        }
+        drop(receiver);
+        assert!(!committed(&dir, "orphan"));
+        let raw = Connection::open(dir.path().join("t.db")).expect("raw");
+        let writer = conns.writer.clone();
+        std::thread::spawn(move || checkpoint_round(&raw, &writer, i64::MAX))
+            .join()
+            .expect("round");
+        assert!(committed(&dir, "orphan"), "no transaction left open");
         conns.close().await;
     }
 }
