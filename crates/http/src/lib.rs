@@ -11,6 +11,7 @@
 
 pub mod csrf;
 pub mod error;
+pub mod handles;
 pub mod oidc;
 pub mod ops;
 pub mod pages;

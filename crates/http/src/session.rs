@@ -8,13 +8,12 @@
 //! `acr`; the account page uses them to demand a fresh user verification before a passkey is added or deleted.
 
 use axum::http::{HeaderMap, HeaderValue};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_core::{TenantId, UserId};
 use time::OffsetDateTime;
 
 use crate::csrf::read_cookie;
 use crate::error::AppError;
+use crate::handles;
 use crate::state::AppState;
 
 /// A live browser session, as the store keeps it.
@@ -30,9 +29,6 @@ pub const SESSION_COOKIE_PREFIX: &str = "__Host-tessera-";
 /// How recent a user verification must be to add or delete a passkey.
 pub const FRESH_VERIFICATION: time::Duration = time::Duration::minutes(5);
 
-/// Length of the base64url text of a 32-byte token.
-const TOKEN_LEN: usize = 43;
-
 /// The authentication facts a session started with, for the ID token's `amr` and `acr`.
 pub fn authentication(session: &SessionRecord) -> AuthenticationFacts {
     AuthenticationFacts {
@@ -47,19 +43,9 @@ pub fn cookie_name(tenant: &TenantId) -> String {
     format!("{SESSION_COOKIE_PREFIX}{tenant}")
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
-}
-
 fn session_token(headers: &HeaderMap, tenant: &TenantId) -> Option<String> {
     let value = read_cookie(headers, &cookie_name(tenant))?;
-    let plausible = value.len() == TOKEN_LEN
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    plausible.then(|| value.to_owned())
+    handles::is_plausible(value).then(|| value.to_owned())
 }
 
 /// The browser's live session with `tenant`, if its cookie names one.
@@ -74,7 +60,10 @@ pub async fn current(
         return Ok(None);
     };
     let now = state.clock.now();
-    Ok(state.store.get_session(tenant, &hash(&token), now).await?)
+    Ok(state
+        .store
+        .get_session(tenant, &handles::storage_key(&token), now)
+        .await?)
 }
 
 /// Starts a session for `user` after a verified passkey ceremony; returns the record and the `Set-Cookie` value.
@@ -88,22 +77,19 @@ pub async fn start(
     authentication: AuthenticationFacts,
 ) -> Result<(SessionRecord, HeaderValue), AppError> {
     if let Some(old) = session_token(headers, tenant) {
-        state.store.delete_session(tenant, &hash(&old)).await?;
+        state
+            .store
+            .delete_session(tenant, &handles::storage_key(&old))
+            .await?;
     }
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    let mut sid = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut sid)
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     let now = state.clock.now();
+    let token = handles::issue(now)?;
     let ttl =
         time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
     let record = SessionRecord {
-        id_hash: hash(&token),
+        id_hash: token.key,
         tenant: tenant.clone(),
-        sid: URL_SAFE_NO_PAD.encode(sid),
+        sid: handles::time_ordered_id(now, 16)?,
         user_id: user.clone(),
         auth_time: now,
         user_verified: authentication.user_verified,
@@ -113,8 +99,9 @@ pub async fn start(
     };
     state.store.create_session(&record).await?;
     let cookie = format!(
-        "{}={token}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         cookie_name(tenant),
+        token.value,
         ttl.whole_seconds()
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -128,7 +115,10 @@ pub async fn end(
     headers: &HeaderMap,
 ) -> Result<HeaderValue, AppError> {
     if let Some(token) = session_token(headers, tenant) {
-        state.store.delete_session(tenant, &hash(&token)).await?;
+        state
+            .store
+            .delete_session(tenant, &handles::storage_key(&token))
+            .await?;
     }
     Ok(clear_cookie(tenant))
 }

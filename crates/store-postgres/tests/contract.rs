@@ -199,3 +199,23 @@ async fn undecodable_row_is_corrupt_not_missing() {
     ));
     fixture.teardown().await;
 }
+
+/// Ceremonies never wait for a commit fsync: their table is unlogged, the durable tables are not.
+#[tokio::test]
+async fn only_the_ceremony_table_is_unlogged() {
+    let Some(fixture) = setup().await else { return };
+    let mut raw = PgConnection::connect_with(&options_in(&fixture.url, &fixture.schema))
+        .await
+        .expect("raw");
+    let unlogged: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relpersistence = 'u' ORDER BY 1",
+    )
+    .bind(&fixture.schema)
+    .fetch_all(&mut raw)
+    .await
+    .expect("catalog");
+    raw.close().await.expect("close");
+    assert_eq!(unlogged, ["ceremonies"]);
+    fixture.teardown().await;
+}

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session facts and sid",
         include_str!("../migrations/0002_session_facts_sid.sql"),
     ),
+    (
+        3,
+        "ceremonies in memory, clustered code, session and token tables",
+        include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.

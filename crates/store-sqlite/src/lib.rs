@@ -15,11 +15,13 @@
 
 mod conn;
 mod convert;
+mod ephemeral;
 mod rows;
 
 use async_trait::async_trait;
 use conn::Connections;
 use convert::{db, to_json, ts};
+use ephemeral::Ephemeral;
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
@@ -38,6 +40,7 @@ use time::OffsetDateTime;
 #[derive(Clone)]
 pub struct SqliteStore {
     conns: Arc<Connections>,
+    ephemeral: Arc<Ephemeral>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -54,11 +57,13 @@ impl SqliteStore {
         let conns = Connections::open(path, readers)?;
         Ok(Self {
             conns: Arc::new(conns),
+            ephemeral: Arc::default(),
         })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.ephemeral.close();
         self.conns.close().await;
     }
 }
@@ -618,16 +623,14 @@ impl Store for SqliteStore {
         payload: Vec<u8>,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![tenant.as_str(), id, kind, payload, ts(expires_at)],
-                )
-            })
-            .await?;
-        Ok(())
+        self.ephemeral.put_ceremony(
+            tenant,
+            id,
+            kind,
+            payload,
+            expires_at,
+            OffsetDateTime::now_utc(),
+        )
     }
 
     async fn take_ceremony(
@@ -637,17 +640,7 @@ impl Store for SqliteStore {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
-        self.conns
-            .write(|conn| {
-                query_one(
-                    conn,
-                    "DELETE FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4 \
-                     RETURNING payload",
-                    params![tenant.as_str(), id, kind, ts(now)],
-                    |row| row.get(0),
-                )
-            })
-            .await
+        self.ephemeral.take_ceremony(tenant, id, kind, now)
     }
 
     async fn peek_ceremony(
@@ -657,16 +650,7 @@ impl Store for SqliteStore {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
-        self.conns
-            .read(|conn| {
-                query_one(
-                    conn,
-                    "SELECT payload FROM ceremonies WHERE tenant = ?1 AND id = ?2 AND kind = ?3 AND expires_at > ?4",
-                    params![tenant.as_str(), id, kind, ts(now)],
-                    |row| row.get(0),
-                )
-            })
-            .await
+        self.ephemeral.peek_ceremony(tenant, id, kind, now)
     }
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
@@ -1069,28 +1053,23 @@ impl Store for SqliteStore {
         let batch = i64::from(batch);
         let statements = [
             (
-                "DELETE FROM ceremonies WHERE rowid IN \
-                 (SELECT rowid FROM ceremonies WHERE expires_at <= ?1 LIMIT ?2)",
-                now_ts,
-            ),
-            (
-                "DELETE FROM auth_codes WHERE rowid IN \
-                 (SELECT rowid FROM auth_codes WHERE expires_at <= ?1 LIMIT ?2)",
+                "DELETE FROM auth_codes WHERE (tenant, code_hash) IN \
+                 (SELECT tenant, code_hash FROM auth_codes WHERE expires_at <= ?1 LIMIT ?2)",
                 codes_before,
             ),
             (
-                "DELETE FROM access_tokens WHERE rowid IN \
-                 (SELECT rowid FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+                "DELETE FROM access_tokens WHERE (tenant, token_hash) IN \
+                 (SELECT tenant, token_hash FROM access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                "DELETE FROM refresh_tokens WHERE rowid IN \
-                 (SELECT rowid FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)",
+                "DELETE FROM refresh_tokens WHERE (tenant, token_hash) IN \
+                 (SELECT tenant, token_hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
-                "DELETE FROM sessions WHERE rowid IN \
-                 (SELECT rowid FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
+                "DELETE FROM sessions WHERE (tenant, id_hash) IN \
+                 (SELECT tenant, id_hash FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
             (
@@ -1100,7 +1079,9 @@ impl Store for SqliteStore {
             ),
         ];
         // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
-        let mut deleted = 0;
+        let mut deleted = self
+            .ephemeral
+            .purge(now, usize::try_from(batch).unwrap_or(0))?;
         for (sql, before) in statements {
             deleted += self
                 .conns

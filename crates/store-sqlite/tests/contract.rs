@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tempfile::TempDir;
 use tessera_store::contract::{self, Fixture};
-use tessera_store::{Store, StoreError};
+use tessera_store::{CodeRedemption, Store, StoreError};
 use tessera_store_sqlite::SqliteStore;
 
 struct SqliteFixture {
@@ -152,5 +152,65 @@ async fn migration_0002_keeps_live_sessions_with_their_facts() {
         .expect("kept");
     assert!(!bound.user_verified && !bound.backup_eligible && !bound.attestation_trusted);
     assert!(!synced.sid.is_empty() && synced.sid != bound.sid);
+    store.close().await;
+}
+
+/// Migration 0003 rebuilds the code, session and token tables clustered on their keys and keeps every row: a live
+/// session, a code (redeemable once), an access token and a refresh token written under schema v2 are all found.
+#[tokio::test]
+async fn migration_0003_keeps_codes_sessions_and_tokens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v2");
+        conn.execute_batch(include_str!("../migrations/0001_initial.sql"))
+            .expect("schema v1");
+        conn.execute_batch(include_str!("../migrations/0002_session_facts_sid.sql"))
+            .expect("schema v2");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0), (2, 'session facts and sid', 0); \
+             INSERT INTO sessions (tenant, id_hash, user_id, auth_time, expires_at, sid, user_verified, \
+               backup_eligible, attestation_trusted) \
+               VALUES ('alpha', X'01', 'u1', 1767268800000000, 1767297600000000, 'sid-1', 1, 0, 1); \
+             INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+               VALUES ('alpha', X'C0DE', 'app', 'g1', X'7B7D', 1767297600000000); \
+             INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
+               VALUES ('alpha', X'A7', 'app', 'g1', 'u1', 'openid', X'7B7D', 1767297600000000); \
+             INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
+               VALUES ('alpha', X'F7', 'app', 'g1', 'u1', 'openid', X'7B7D', 1767297600000000);",
+        )
+        .expect("v2 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v3");
+    let tenant = contract::tenant_id("alpha");
+    let session = store
+        .get_session(&tenant, &[1], contract::T0)
+        .await
+        .expect("read session")
+        .expect("session kept");
+    assert_eq!(session.sid, "sid-1");
+    assert!(session.user_verified && session.attestation_trusted && !session.backup_eligible);
+    assert!(matches!(
+        store.consume_auth_code(&tenant, &[0xC0, 0xDE], contract::T0).await,
+        Ok(CodeRedemption::Redeemed(code)) if code.grant_id == "g1"
+    ));
+    assert!(matches!(
+        store.consume_auth_code(&tenant, &[0xC0, 0xDE], contract::T0).await,
+        Ok(CodeRedemption::AlreadyRedeemed { grant_id }) if grant_id == "g1"
+    ));
+    let access = store
+        .get_access_token(&tenant, &[0xA7], contract::T0)
+        .await
+        .expect("read access token")
+        .expect("access token kept");
+    assert_eq!(access.grant_id, "g1");
+    let refresh = store
+        .get_refresh_token(&tenant, &[0xF7], contract::T0)
+        .await
+        .expect("read refresh token")
+        .expect("refresh token kept");
+    assert_eq!(refresh.grant_id, "g1");
     store.close().await;
 }

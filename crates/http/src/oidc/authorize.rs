@@ -24,13 +24,14 @@ use tessera_oidc::authorize::{
     requested_client_id, validate_authorization,
 };
 use tessera_oidc::error::{AuthorizeError, OidcError};
-use tessera_oidc::token::{AuthorizationGrant, generate_token};
+use tessera_oidc::token::AuthorizationGrant;
 use tessera_store::{AuthCode, Session};
 use time::OffsetDateTime;
 
 use super::{client_config, tenant_id};
 use crate::error::AppError;
-use crate::ops::{random_token, sha256};
+use crate::handles;
+use crate::ops::random_token;
 use crate::pages::reply::PageError;
 use crate::session;
 use crate::state::{AppState, TenantRuntime};
@@ -272,7 +273,7 @@ async fn issue(
     session: &Session,
 ) -> Result<Response, AppError> {
     let now = state.clock.now();
-    let code = generate_token().map_err(|e| AppError::Internal(format!("code generation: {e}")))?;
+    let code = handles::issue(now)?;
     let grant = AuthorizationGrant::new(
         request,
         session.user_id.clone(),
@@ -282,16 +283,16 @@ async fn issue(
         now,
     );
     let record = AuthCode {
-        code_hash: sha256(code.as_bytes()),
+        code_hash: code.key,
         tenant: tenant.clone(),
         client_id: request.client_id.clone(),
-        grant_id: random_token(18)?,
+        grant_id: handles::time_ordered_id(now, 18)?,
         payload: serde_json::to_vec(&grant)
             .map_err(|e| AppError::Internal(format!("grant: {e}")))?,
         expires_at: grant.expires_at,
     };
     state.store.put_auth_code(&record).await?;
-    let response = authorization_response(request, issuer, &code)
+    let response = authorization_response(request, issuer, &code.value)
         .map_err(|e| AppError::Internal(format!("response: {e}")))?;
     Ok(deliver(response))
 }

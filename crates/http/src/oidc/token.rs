@@ -17,8 +17,7 @@ use tessera_oidc::id_token::{IdTokenInput, mint_id_token};
 use tessera_oidc::keys::SigningAlg;
 use tessera_oidc::token::{
     AuthenticatedClient, AuthorizationGrant, ClientAuthContext, Grant, Issuance, RefreshGrant,
-    TokenResponse, authenticate_client, generate_token, parse_token_request, redeem_code,
-    redeem_refresh,
+    TokenResponse, authenticate_client, parse_token_request, redeem_code, redeem_refresh,
 };
 use tessera_store::{
     AccessToken, Client, CodeRedemption, RefreshRotation, RefreshToken, StoreError,
@@ -27,7 +26,7 @@ use time::OffsetDateTime;
 
 use super::{client_config, tenant_id, user_profile};
 use crate::error::AppError;
-use crate::ops::sha256;
+use crate::handles;
 use crate::state::{AppState, TenantRuntime};
 
 /// The ceremony kind that remembers a `private_key_jwt` assertion's `jti` until it expires.
@@ -118,7 +117,7 @@ pub async fn token(
         } => {
             let redemption = state
                 .store
-                .consume_auth_code(&tenant, &sha256(code.expose().as_bytes()), now)
+                .consume_auth_code(&tenant, &handles::storage_key(code.expose()), now)
                 .await?;
             let record = match redemption {
                 CodeRedemption::Redeemed(record) => record,
@@ -213,11 +212,11 @@ async fn start_refresh_family(
     let family = RefreshGrant::new(issuance, now, lifetime);
     let payload = serde_json::to_vec(&family)
         .map_err(|e| AppError::Internal(format!("refresh grant: {e}")))?;
-    let value = new_token()?;
+    let value = handles::issue(now)?;
     state
         .store
         .put_refresh_token(&RefreshToken {
-            token_hash: sha256(value.as_bytes()),
+            token_hash: value.key,
             tenant: tenant.clone(),
             client_id: client.client_id.clone(),
             grant_id: grant_id.to_owned(),
@@ -228,7 +227,7 @@ async fn start_refresh_family(
         })
         .await
         .map_err(revoked_meanwhile)?;
-    Ok(value)
+    Ok(value.value)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -242,7 +241,7 @@ async fn refresh_grant(
     scope: &Option<Vec<String>>,
     now: OffsetDateTime,
 ) -> Result<serde_json::Value, AppError> {
-    let presented_hash = sha256(presented.as_bytes());
+    let presented_hash = handles::storage_key(presented);
     let Some(stored) = state
         .store
         .get_refresh_token(tenant, &presented_hash, now)
@@ -255,9 +254,9 @@ async fn refresh_grant(
     // RFC 9700 §4.14.2: bound to the client; a refresh may narrow the scope, never widen it.
     let issuance =
         redeem_refresh(&family, authenticated, scope.as_deref(), now).map_err(|e| refuse(&e))?;
-    let value = new_token()?;
+    let value = handles::issue(now)?;
     let successor = RefreshToken {
-        token_hash: sha256(value.as_bytes()),
+        token_hash: value.key.clone(),
         tenant: tenant.clone(),
         client_id: stored.client_id.clone(),
         grant_id: stored.grant_id.clone(),
@@ -297,7 +296,7 @@ async fn refresh_grant(
         client,
         &stored.grant_id,
         &issuance,
-        Some(value),
+        Some(value.value),
         now,
     )
     .await
@@ -321,11 +320,11 @@ async fn mint(
         return Err(refuse(&OidcError::GrantRevoked));
     };
     let lifetime = duration(state.security.access_token_ttl);
-    let access = new_token()?;
+    let access = handles::issue(now)?;
     state
         .store
         .put_access_token(&AccessToken {
-            token_hash: sha256(access.as_bytes()),
+            token_hash: access.key.clone(),
             tenant: tenant.clone(),
             client_id: client.client_id.clone(),
             grant_id: grant_id.to_owned(),
@@ -357,7 +356,7 @@ async fn mint(
             auth_time: issuance.auth_time,
             authentication: &issuance.authentication,
             sid: issuance.sid.as_deref(),
-            access_token: Some(&access),
+            access_token: Some(&access.value),
             now,
             lifetime,
         };
@@ -366,7 +365,7 @@ async fn mint(
         None
     };
     let response = TokenResponse {
-        access_token: access,
+        access_token: access.value,
         token_type: "Bearer".into(),
         expires_in: u64::try_from(lifetime.whole_seconds()).unwrap_or(0),
         id_token,
@@ -382,10 +381,6 @@ fn revoked_meanwhile(error: StoreError) -> AppError {
         StoreError::Conflict => refuse(&OidcError::GrantRevoked),
         other => other.into(),
     }
-}
-
-fn new_token() -> Result<String, AppError> {
-    generate_token().map_err(|e| AppError::Internal(format!("token generation: {e}")))
 }
 
 fn duration(value: std::time::Duration) -> time::Duration {

@@ -12,7 +12,7 @@ use tessera_oidc::error::OidcError;
 
 use super::{tenant_id, user_profile};
 use crate::error::AppError;
-use crate::ops::sha256;
+use crate::handles;
 use crate::state::AppState;
 
 /// `GET /{tenant}/oidc/userinfo`.
@@ -74,7 +74,7 @@ async fn answer(state: &AppState, tenant: &TenantId, token: &str) -> Result<Resp
     let now = state.clock.now();
     let record = state
         .store
-        .get_access_token(tenant, &sha256(token.as_bytes()), now)
+        .get_access_token(tenant, &handles::storage_key(token), now)
         .await?
         .ok_or(AppError::InvalidToken)?;
     let issuance: tessera_oidc::token::Issuance = serde_json::from_slice(&record.payload)

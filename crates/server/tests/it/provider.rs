@@ -2,6 +2,8 @@
 //! session holds, the session's public `sid` in ID tokens and RP-initiated logout by it, token-endpoint errors named
 //! after their rule, refresh tokens as plain random values, and the error and logout pages in the pages' layout.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tessera_core::{ClientId, Clock};
 use tessera_oidc::id_token::AuthenticationFacts;
@@ -326,8 +328,10 @@ async fn token_errors_name_the_failed_rule() {
     app.stop().await;
 }
 
+/// Refresh tokens carry 256 random bits after their issue time and nothing a client could read or forge (no grant,
+/// client or user id); each rotation gives a new unpredictable value, and a value altered by one character is refused.
 #[tokio::test]
-async fn refresh_tokens_are_plain_random_values() {
+async fn refresh_tokens_are_random_values_after_their_issue_time() {
     let app = TestApp::spawn().await;
     let user = app.create_user("rafe").await;
     let cookie = app.sign_in(&user).await;
@@ -344,15 +348,28 @@ async fn refresh_tokens_are_plain_random_values() {
         .as_str()
         .expect("refresh")
         .to_owned();
+    let issued_at = app.clock.now().unix_timestamp_nanos() / 1_000;
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..3 {
-        // 256 random bits in base64url: no grant id or any other structure a client could read or forge.
-        assert_eq!(refresh.len(), 43, "{refresh}");
-        assert!(
-            refresh
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
-            "{refresh}"
-        );
+        let raw = URL_SAFE_NO_PAD.decode(&refresh).expect("base64url");
+        assert_eq!(raw.len(), 40, "{refresh}");
+        let time = u64::from_be_bytes(raw[..8].try_into().expect("8 bytes"));
+        assert_eq!(i128::from(time), issued_at, "the prefix is the issue time");
+        assert!(seen.insert(raw[8..].to_vec()), "random part repeated");
+        for id in [app.basic.id.as_str(), "rafe", user.as_str()] {
+            assert!(!refresh.contains(id), "{refresh} names {id}");
+        }
+        let mut forged = refresh.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        let refused = app
+            .token(
+                &app.basic,
+                &[("grant_type", "refresh_token"), ("refresh_token", &forged)],
+            )
+            .await;
+        assert_eq!(refused.status(), 400, "a forged refresh token is refused");
         let next: Value = app
             .token(
                 &app.basic,
