@@ -15,6 +15,11 @@ use tessera_store::Store;
 
 mod webauthn_cli;
 
+/// mimalloc instead of the system allocator: a sign-in makes a few thousand small allocations, and glibc's malloc and
+/// free took about 7% of the server's CPU in the sign-in profile (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tessera: passwordless identity (passkeys, OpenID Connect).
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]
