@@ -66,22 +66,28 @@ pub async fn current(
         .await?)
 }
 
-/// Starts a session for `user` after a verified passkey ceremony; returns the record and the `Set-Cookie` value.
-///
-/// The browser's previous session with the tenant, if any, is deleted first: a sign-in always gets a new token.
-pub async fn start(
+/// A session made for `user` but not stored yet: the record, the `Set-Cookie` value that hands out its token, and
+/// the hash of the browser's previous session with the tenant (if it sent one), which storing it must delete.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The record to store.
+    pub record: SessionRecord,
+    /// The cookie that carries the new token.
+    pub cookie: HeaderValue,
+    /// The storage key of the session this one replaces: a sign-in always gets a new token.
+    pub replaces: Option<Vec<u8>>,
+}
+
+/// Makes a new session for `user` after a verified passkey ceremony, without storing it (see
+/// [`tessera_store::Store::record_sign_in`], which stores it with the sign count in one transaction).
+pub fn prepare(
     state: &AppState,
     tenant: &TenantId,
     headers: &HeaderMap,
     user: &UserId,
     authentication: AuthenticationFacts,
-) -> Result<(SessionRecord, HeaderValue), AppError> {
-    if let Some(old) = session_token(headers, tenant) {
-        state
-            .store
-            .delete_session(tenant, &handles::storage_key(&old))
-            .await?;
-    }
+) -> Result<NewSession, AppError> {
+    let replaces = session_token(headers, tenant).map(|old| handles::storage_key(&old));
     let now = state.clock.now();
     let token = handles::issue(now)?;
     let ttl =
@@ -97,7 +103,6 @@ pub async fn start(
         attestation_trusted: authentication.attestation_trusted,
         expires_at: now + ttl,
     };
-    state.store.create_session(&record).await?;
     let cookie = format!(
         "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
         cookie_name(tenant),
@@ -105,7 +110,29 @@ pub async fn start(
         ttl.whole_seconds()
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok((record, cookie))
+    Ok(NewSession {
+        record,
+        cookie,
+        replaces,
+    })
+}
+
+/// Starts a session for `user` after a verified passkey ceremony; returns the record and the `Set-Cookie` value.
+///
+/// The browser's previous session with the tenant, if any, is deleted first: a sign-in always gets a new token.
+pub async fn start(
+    state: &AppState,
+    tenant: &TenantId,
+    headers: &HeaderMap,
+    user: &UserId,
+    authentication: AuthenticationFacts,
+) -> Result<(SessionRecord, HeaderValue), AppError> {
+    let new = prepare(state, tenant, headers, user, authentication)?;
+    if let Some(old) = &new.replaces {
+        state.store.delete_session(tenant, old).await?;
+    }
+    state.store.create_session(&new.record).await?;
+    Ok((new.record, new.cookie))
 }
 
 /// Ends the browser's session with `tenant` (if any); returns the `Set-Cookie` value that clears the cookie.

@@ -27,8 +27,8 @@ use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountUpdate,
-    SigningKey, Store, StoreError, Tenant, User, fold_username,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump,
+    SignCountUpdate, SigningKey, Store, StoreError, Tenant, User, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -498,6 +498,79 @@ impl Store for PostgresStore {
         } else {
             Err(StoreError::NotFound)
         }
+    }
+
+    async fn record_sign_in(
+        &self,
+        bump: &SignCountBump,
+        refuse_regressed: bool,
+        replaces: Option<&[u8]>,
+        session: &Session,
+    ) -> Result<SignCountUpdate> {
+        let tenant = session.tenant.as_str();
+        let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut update = SignCountUpdate::Regressed;
+        if increases {
+            let done = sqlx::query(
+                "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
+                 WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
+            )
+            .bind(tenant)
+            .bind(&bump.credential_id)
+            .bind(i64::from(bump.expected_old))
+            .bind(i64::from(bump.new))
+            .bind(bump.backup_state)
+            .bind(bump.used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() > 0 {
+                update = SignCountUpdate::Updated;
+            }
+        }
+        if update == SignCountUpdate::Regressed {
+            let known =
+                sqlx::query("SELECT 1 FROM credentials WHERE tenant = $1 AND credential_id = $2")
+                    .bind(tenant)
+                    .bind(&bump.credential_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .is_some();
+            if !known {
+                return Err(StoreError::NotFound);
+            }
+            if refuse_regressed {
+                return Ok(update);
+            }
+        }
+        if let Some(previous) = replaces {
+            sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
+                .bind(tenant)
+                .bind(previous)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query(
+            "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
+             attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(tenant)
+        .bind(&session.id_hash)
+        .bind(&session.sid)
+        .bind(session.user_id.as_str())
+        .bind(session.auth_time)
+        .bind(session.user_verified)
+        .bind(session.backup_eligible)
+        .bind(session.attestation_trusted)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(update)
     }
 
     async fn put_ceremony(

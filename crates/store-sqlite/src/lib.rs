@@ -31,8 +31,8 @@ use std::sync::Arc;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountUpdate,
-    SigningKey, Store, StoreError, Tenant, User, fold_username,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump,
+    SignCountUpdate, SigningKey, Store, StoreError, Tenant, User, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -138,6 +138,60 @@ fn insert_refresh_token(conn: &Connection, token: &RefreshToken) -> Result<bool>
 }
 
 /// Runs one statement and returns how many rows it changed.
+/// The conditional counter update of `bump_sign_count` (WebAuthn L3 §7.2: a counter that does not increase, unless
+/// both are zero, is a clone signal and changes nothing).
+fn bump_in(conn: &Connection, tenant: &TenantId, bump: &SignCountBump) -> Result<SignCountUpdate> {
+    let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
+    if increases {
+        let updated = execute(
+            conn,
+            "UPDATE credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
+             WHERE tenant = ?1 AND credential_id = ?2 AND sign_count = ?3",
+            params![
+                tenant.as_str(),
+                bump.credential_id,
+                i64::from(bump.expected_old),
+                i64::from(bump.new),
+                bump.backup_state,
+                ts(bump.used_at)
+            ],
+        )?;
+        if updated > 0 {
+            return Ok(SignCountUpdate::Updated);
+        }
+    }
+    let known = exists(
+        conn,
+        "SELECT 1 FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
+        params![tenant.as_str(), bump.credential_id],
+    )?;
+    if known {
+        Ok(SignCountUpdate::Regressed)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, \
+         backup_eligible, attestation_trusted, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            session.tenant.as_str(),
+            session.id_hash,
+            session.sid,
+            session.user_id.as_str(),
+            ts(session.auth_time),
+            session.user_verified,
+            session.backup_eligible,
+            session.attestation_trusted,
+            ts(session.expires_at),
+        ],
+    )?;
+    Ok(())
+}
+
 fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.execute(params))
@@ -583,34 +637,38 @@ impl Store for SqliteStore {
         backup_state: bool,
         used_at: OffsetDateTime,
     ) -> Result<SignCountUpdate> {
-        // WebAuthn L3 §7.2: a counter that does not increase (unless both are zero) is a clone signal.
-        let increases = new > expected_old || (new == 0 && expected_old == 0);
+        let bump = SignCountBump {
+            credential_id: credential_id.to_vec(),
+            expected_old,
+            new,
+            backup_state,
+            used_at,
+        };
+        self.conns.write(|conn| bump_in(conn, tenant, &bump)).await
+    }
+
+    async fn record_sign_in(
+        &self,
+        bump: &SignCountBump,
+        refuse_regressed: bool,
+        replaces: Option<&[u8]>,
+        session: &Session,
+    ) -> Result<SignCountUpdate> {
         self.conns
             .write(|conn| {
-                if increases {
-                    let updated = execute(
-                        conn,
-                        "UPDATE credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
-                         WHERE tenant = ?1 AND credential_id = ?2 AND sign_count = ?3",
-                        params![
-                            tenant.as_str(),
-                            credential_id,
-                            i64::from(expected_old),
-                            i64::from(new),
-                            backup_state,
-                            ts(used_at)
-                        ],
-                    )?;
-                    if updated > 0 {
-                        return Ok(SignCountUpdate::Updated);
-                    }
+                let update = bump_in(conn, &session.tenant, bump)?;
+                if update == SignCountUpdate::Regressed && refuse_regressed {
+                    return Ok(update);
                 }
-                let known = exists(
-                    conn,
-                    "SELECT 1 FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
-                    params![tenant.as_str(), credential_id],
-                )?;
-                if known { Ok(SignCountUpdate::Regressed) } else { Err(StoreError::NotFound) }
+                if let Some(previous) = replaces {
+                    execute(
+                        conn,
+                        "DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2",
+                        params![session.tenant.as_str(), previous],
+                    )?;
+                }
+                insert_session(conn, session)?;
+                Ok(update)
             })
             .await
     }
@@ -858,27 +916,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, \
-                     backup_eligible, attestation_trusted, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        session.tenant.as_str(),
-                        session.id_hash,
-                        session.sid,
-                        session.user_id.as_str(),
-                        ts(session.auth_time),
-                        session.user_verified,
-                        session.backup_eligible,
-                        session.attestation_trusted,
-                        ts(session.expires_at),
-                    ],
-                )
-            })
-            .await?;
-        Ok(())
+        self.conns.write(|conn| insert_session(conn, session)).await
     }
 
     async fn get_session(

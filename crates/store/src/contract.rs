@@ -6,7 +6,8 @@ pub mod load;
 
 use crate::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
-    RefreshToken, Session, SignCountUpdate, SigningKey, Store, StoreError, Tenant, User,
+    RefreshToken, Session, SignCountBump, SignCountUpdate, SigningKey, Store, StoreError, Tenant,
+    User,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -72,6 +73,11 @@ macro_rules! store_contract_tests {
             sign_count_zero_stays_allowed,
             sign_count_of_unknown_credential_is_not_found,
             sign_count_concurrent_bumps_have_one_winner,
+            sign_in_record_bumps_the_counter_and_replaces_the_session,
+            sign_in_record_refused_for_regression_changes_nothing,
+            sign_in_record_accepted_despite_regression_starts_the_session,
+            sign_in_record_of_unknown_credential_or_taken_session_changes_nothing,
+            sign_in_records_racing_on_one_counter_start_one_session,
             unusual_values_round_trip,
             ceremony_take_is_single_use_under_concurrency,
             ceremony_expired_is_not_returned,
@@ -953,6 +959,198 @@ pub async fn sign_count_concurrent_bumps_have_one_winner(store: Arc<dyn Store>) 
         .expect("get")
         .expect("exists");
     assert!((1..=10).contains(&c.sign_count));
+}
+
+fn bump(id: &[u8], expected_old: u32, new: u32) -> SignCountBump {
+    SignCountBump {
+        credential_id: id.to_vec(),
+        expected_old,
+        new,
+        backup_state: true,
+        used_at: T0 + Duration::minutes(2),
+    }
+}
+
+async fn sign_count_of(store: &dyn Store, t: &TenantId, id: &[u8]) -> u32 {
+    store
+        .get_credential(t, id)
+        .await
+        .expect("get")
+        .expect("exists")
+        .sign_count
+}
+
+async fn has_session(store: &dyn Store, t: &TenantId, hash: &[u8]) -> bool {
+    store
+        .get_session(t, hash, T0)
+        .await
+        .expect("get session")
+        .is_some()
+}
+
+/// A sign-in record bumps the counter, deletes the browser's previous session and starts the new one, together.
+pub async fn sign_in_record_bumps_the_counter_and_replaces_the_session(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    store
+        .create_session(&session(&t, b"old", "u1"))
+        .await
+        .expect("old session");
+    assert_eq!(
+        store
+            .record_sign_in(
+                &bump(b"c1", 0, 3),
+                true,
+                Some(b"old"),
+                &session(&t, b"new", "u1")
+            )
+            .await,
+        Ok(SignCountUpdate::Updated)
+    );
+    assert_eq!(sign_count_of(&*store, &t, b"c1").await, 3);
+    let c = store
+        .get_credential(&t, b"c1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (c.backup_state, c.last_used_at),
+        (true, Some(T0 + Duration::minutes(2)))
+    );
+    assert!(!has_session(&*store, &t, b"old").await);
+    assert!(has_session(&*store, &t, b"new").await);
+}
+
+/// A regressed counter with the policy refusing clones: no counter change, no new session, the old one kept.
+pub async fn sign_in_record_refused_for_regression_changes_nothing(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    store
+        .bump_sign_count(&t, b"c1", 0, 10, false, T0)
+        .await
+        .expect("bump");
+    store
+        .create_session(&session(&t, b"old", "u1"))
+        .await
+        .expect("old session");
+    assert_eq!(
+        store
+            .record_sign_in(
+                &bump(b"c1", 10, 9),
+                true,
+                Some(b"old"),
+                &session(&t, b"new", "u1")
+            )
+            .await,
+        Ok(SignCountUpdate::Regressed)
+    );
+    assert_eq!(sign_count_of(&*store, &t, b"c1").await, 10);
+    assert!(has_session(&*store, &t, b"old").await);
+    assert!(!has_session(&*store, &t, b"new").await);
+}
+
+/// A regressed counter that the policy accepts: the counter stays, the session starts, and the outcome says so.
+pub async fn sign_in_record_accepted_despite_regression_starts_the_session(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    store
+        .bump_sign_count(&t, b"c1", 0, 10, false, T0)
+        .await
+        .expect("bump");
+    assert_eq!(
+        store
+            .record_sign_in(
+                &bump(b"c1", 10, 10),
+                false,
+                None,
+                &session(&t, b"new", "u1")
+            )
+            .await,
+        Ok(SignCountUpdate::Regressed)
+    );
+    assert_eq!(sign_count_of(&*store, &t, b"c1").await, 10);
+    assert!(has_session(&*store, &t, b"new").await);
+}
+
+/// An unknown credential is `NotFound`, a session hash that exists is `Conflict`; neither changes anything.
+pub async fn sign_in_record_of_unknown_credential_or_taken_session_changes_nothing(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    assert_eq!(
+        store
+            .record_sign_in(&bump(b"nope", 0, 1), false, None, &session(&t, b"s1", "u1"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert!(!has_session(&*store, &t, b"s1").await);
+    store
+        .create_session(&session(&t, b"taken", "u1"))
+        .await
+        .expect("session");
+    store
+        .create_session(&session(&t, b"old", "u1"))
+        .await
+        .expect("old session");
+    assert_eq!(
+        store
+            .record_sign_in(
+                &bump(b"c1", 0, 5),
+                true,
+                Some(b"old"),
+                &session(&t, b"taken", "u1")
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        sign_count_of(&*store, &t, b"c1").await,
+        0,
+        "the bump was rolled back"
+    );
+    assert!(
+        has_session(&*store, &t, b"old").await,
+        "the old session was kept"
+    );
+}
+
+/// Ten sign-ins with the same stored counter, clones refused: one counter update and one session, never more.
+pub async fn sign_in_records_racing_on_one_counter_start_one_session(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    let mut tasks = Vec::new();
+    for n in 1..=10u8 {
+        let store = Arc::clone(&store);
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let outcome = store
+                .record_sign_in(
+                    &bump(b"c1", 0, u32::from(n)),
+                    true,
+                    None,
+                    &session(&t, &[n], "u1"),
+                )
+                .await;
+            (n, outcome)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (n, Ok(SignCountUpdate::Updated)) => winners.push(n),
+            (_, Ok(SignCountUpdate::Regressed)) => {}
+            (_, Err(error)) => panic!("record failed: {error}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    for n in 1..=10u8 {
+        assert_eq!(
+            has_session(&*store, &t, &[n]).await,
+            winners.contains(&n),
+            "session {n}"
+        );
+    }
 }
 
 /// Edge values survive a round trip unchanged: empty and large binary values, NUL bytes, non-ASCII text, extreme

@@ -21,7 +21,7 @@ pub mod contract;
 pub use error::{Result, StoreError};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
-    RefreshToken, Session, SignCountUpdate, SigningKey, Tenant, User, fold_username,
+    RefreshToken, Session, SignCountBump, SignCountUpdate, SigningKey, Tenant, User, fold_username,
 };
 
 use async_trait::async_trait;
@@ -145,6 +145,20 @@ pub trait Store: Send + Sync {
         new: u32,
         backup_state: bool,
         used_at: OffsetDateTime,
+    ) -> Result<SignCountUpdate>;
+
+    /// A verified sign-in, in one transaction: the counter update of [`Store::bump_sign_count`] on the credential
+    /// of `bump` in `session.tenant`; then, unless the counter regressed and `refuse_regressed` is set, the browser's
+    /// previous session `replaces` (if any) is deleted and `session` created. Returns the counter's outcome: the
+    /// session exists afterwards exactly when it is [`SignCountUpdate::Updated`] or `refuse_regressed` is false.
+    /// [`StoreError::NotFound`] (nothing changed) if the credential does not exist; [`StoreError::Conflict`]
+    /// (nothing changed) if the session's hash or `sid` exists.
+    async fn record_sign_in(
+        &self,
+        bump: &SignCountBump,
+        refuse_regressed: bool,
+        replaces: Option<&[u8]>,
+        session: &Session,
     ) -> Result<SignCountUpdate>;
 
     // ---- one-time ceremony values (WebAuthn challenges, pending authorization requests) ----

@@ -116,6 +116,21 @@ pub struct Credential {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
+/// The counter update of a verified assertion, for [`crate::Store::record_sign_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignCountBump {
+    /// The credential that signed.
+    pub credential_id: Vec<u8>,
+    /// The counter the caller read before verifying.
+    pub expected_old: u32,
+    /// The counter in the assertion.
+    pub new: u32,
+    /// The assertion's backup state (BS flag).
+    pub backup_state: bool,
+    /// When the credential was used.
+    pub used_at: OffsetDateTime,
+}
+
 /// Outcome of [`crate::Store::bump_sign_count`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignCountUpdate {

@@ -13,8 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tessera_core::UserId;
-use tessera_store::{SignCountUpdate, User};
+use tessera_store::{SignCountBump, SignCountUpdate, User};
 use tessera_webauthn::authentication::{
     AuthenticationExpectation, CredentialRecord, UserIdentification,
 };
@@ -339,22 +338,34 @@ pub async fn verify(
     let verified = verify_authentication(&response, &expectation, &record)
         .map_err(|e| ApiError::refused(&e))?;
 
-    // WebAuthn L3 §7.2 "Update storedSignCount ..." — one conditional update; a lost race or a counter that did not
-    // move forward is the clone signal, handled per the tenant's policy.
-    let now = state.clock.now();
+    // WebAuthn L3 §7.2 "Update storedSignCount ...": one conditional update, in the same transaction as the new
+    // session. A lost race or a counter that did not move forward is the clone signal, handled per the tenant's
+    // policy: refused, the sign-in changes nothing and gets no session.
+    let authentication = AuthenticationFacts {
+        user_verified: verified.user_verified,
+        backup_eligible: verified.backup_eligible,
+        attestation_trusted: credential.attestation_trusted,
+    };
+    let new_session = session::prepare(&state, &id, &headers, &user.id, authentication)?;
+    let refuse_clones = policy.sign_count == SignCountPolicy::RejectClone;
+    let bump = SignCountBump {
+        credential_id: credential.credential_id.clone(),
+        expected_old: credential.sign_count,
+        new: verified.sign_count,
+        backup_state: verified.backup_state,
+        used_at: new_session.record.auth_time,
+    };
     let update = state
         .store
-        .bump_sign_count(
-            &id,
-            &credential.credential_id,
-            credential.sign_count,
-            verified.sign_count,
-            verified.backup_state,
-            now,
+        .record_sign_in(
+            &bump,
+            refuse_clones,
+            new_session.replaces.as_deref(),
+            &new_session.record,
         )
         .await?;
     if update == SignCountUpdate::Regressed {
-        if policy.sign_count == SignCountPolicy::RejectClone {
+        if refuse_clones {
             return Err(ApiError::refused_because(
                 "sign-count-regressed",
                 "its signature counter did not move forward, which can mean a cloned authenticator",
@@ -362,14 +373,7 @@ pub async fn verify(
         }
         tracing::warn!(tenant = %id, user = %user.id, "sign counter did not move forward; accepted by policy");
     }
-
-    let authentication = AuthenticationFacts {
-        user_verified: verified.user_verified,
-        backup_eligible: verified.backup_eligible,
-        attestation_trusted: credential.attestation_trusted,
-    };
-    let user_id: UserId = user.id;
-    let (_, cookie) = session::start(&state, &id, &headers, &user_id, authentication).await?;
+    let cookie = new_session.cookie;
     let next = context::next_after_sign_in(&id, stored.authz.as_deref());
     Ok(context::json_reply(
         &VerifyReply { ok: true, next },
