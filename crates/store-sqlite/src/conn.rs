@@ -29,6 +29,8 @@ use tokio::sync::{Mutex, oneshot};
 /// How long a statement waits for SQLite's file lock (another process, a checkpoint) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the background thread copies the WAL back into the database (`PASSIVE`: blocks nobody).
+/// Nice value of the checkpoint thread (Linux applies it to the calling thread only).
+const CHECKPOINT_NICE: i32 = 10;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Past this many frames in the log (about 40 MB of 4 KiB pages), the background thread holds the writer for its
 /// last `PASSIVE` checkpoint, so that the log starts over.
@@ -274,6 +276,9 @@ fn spawn_checkpointer(path: &Path, writer: Weak<Mutex<Option<Writer>>>) -> Resul
     std::thread::Builder::new()
         .name("tessera-sqlite-checkpoint".into())
         .spawn(move || {
+            // Below the request workers: its page copies and fsyncs may wait, a sign-in should not wait behind them.
+            // Best effort: where it is refused, the thread runs at the process's priority.
+            let _ = rustix::process::setpriority_process(None, CHECKPOINT_NICE);
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 let Some(writer) = writer.upgrade() else {
                     return;
