@@ -11,6 +11,7 @@
 //! their bare SHA-256) are still found.
 
 use crate::error::AppError;
+use crate::ops::{random_token, sha256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
@@ -37,22 +38,12 @@ fn micros(at: OffsetDateTime) -> u64 {
     u64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(0)
 }
 
-fn random<const N: usize>() -> Result<[u8; N], AppError> {
-    let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
-    Ok(bytes)
-}
-
-fn sha256(data: &[u8]) -> aws_lc_rs::digest::Digest {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
-}
-
 /// Issues a new secret at `now`.
 pub fn issue(now: OffsetDateTime) -> Result<Issued, AppError> {
     let mut raw = [0u8; TIME_LEN + RANDOM_LEN];
     raw[..TIME_LEN].copy_from_slice(&micros(now).to_be_bytes());
-    raw[TIME_LEN..].copy_from_slice(&random::<RANDOM_LEN>()?);
+    aws_lc_rs::rand::fill(&mut raw[TIME_LEN..])
+        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     let value = URL_SAFE_NO_PAD.encode(raw);
     let key = storage_key(&value);
     Ok(Issued { value, key })
@@ -66,13 +57,12 @@ pub fn storage_key(value: &str) -> Vec<u8> {
         .flatten();
     match prefix {
         // 12 characters are 9 bytes; the first 8 are the time.
-        Some(head) if head.len() > TIME_LEN => {
-            let mut key = Vec::with_capacity(TIME_LEN + digest.as_ref().len());
-            key.extend_from_slice(&head[..TIME_LEN]);
-            key.extend_from_slice(digest.as_ref());
+        Some(mut key) if key.len() > TIME_LEN => {
+            key.truncate(TIME_LEN);
+            key.extend_from_slice(&digest);
             key
         }
-        _ => digest.as_ref().to_vec(),
+        _ => digest,
     }
 }
 
@@ -87,13 +77,10 @@ pub fn is_plausible(value: &str) -> bool {
 /// A public id that sorts by creation time: 16 hex digits of `now` in unix microseconds, then `random_bytes` random
 /// bytes in base64url. For grant ids and session ids, which are indexed.
 pub fn time_ordered_id(now: OffsetDateTime, random_bytes: usize) -> Result<String, AppError> {
-    let mut tail = vec![0u8; random_bytes];
-    aws_lc_rs::rand::fill(&mut tail)
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
     Ok(format!(
         "{:016x}{}",
         micros(now),
-        URL_SAFE_NO_PAD.encode(tail)
+        random_token(random_bytes)?
     ))
 }
 
@@ -140,7 +127,7 @@ mod tests {
         let legacy = URL_SAFE_NO_PAD.encode([7u8; 32]);
         assert_eq!(legacy.len(), LEGACY_SECRET_LEN);
         assert!(is_plausible(&legacy));
-        assert_eq!(storage_key(&legacy), sha256(legacy.as_bytes()).as_ref());
+        assert_eq!(storage_key(&legacy), sha256(legacy.as_bytes()));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use convert::db;
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
@@ -73,16 +73,66 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
 
-    async fn credential_exists(&self, tenant: &TenantId, credential_id: &[u8]) -> Result<bool> {
-        sqlx::query("SELECT 1 FROM credentials WHERE tenant = $1 AND credential_id = $2")
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map(|row| row.is_some())
-            .map_err(db)
+/// The conditional counter update of `bump_sign_count` on `conn` (WebAuthn L3 §7.2: a counter that does not
+/// increase, unless both are zero, is a clone signal and changes nothing).
+async fn bump_on(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    bump: &SignCountBump,
+) -> Result<SignCountUpdate> {
+    let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
+    if increases {
+        let done = sqlx::query(
+            "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
+             WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(&bump.credential_id)
+        .bind(i64::from(bump.expected_old))
+        .bind(i64::from(bump.new))
+        .bind(bump.backup_state)
+        .bind(bump.used_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return Ok(SignCountUpdate::Updated);
+        }
     }
+    let known = sqlx::query("SELECT 1 FROM credentials WHERE tenant = $1 AND credential_id = $2")
+        .bind(tenant.as_str())
+        .bind(&bump.credential_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .is_some();
+    if known {
+        Ok(SignCountUpdate::Regressed)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
+         attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(session.tenant.as_str())
+    .bind(&session.id_hash)
+    .bind(&session.sid)
+    .bind(session.user_id.as_str())
+    .bind(session.auth_time)
+    .bind(session.user_verified)
+    .bind(session.backup_eligible)
+    .bind(session.attestation_trusted)
+    .bind(session.expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 fn migrate_error(error: sqlx::migrate::MigrateError) -> StoreError {
@@ -473,31 +523,15 @@ impl Store for PostgresStore {
         backup_state: bool,
         used_at: OffsetDateTime,
     ) -> Result<SignCountUpdate> {
-        // WebAuthn L3 §7.2: a counter that does not increase (unless both are zero) is a clone signal.
-        let increases = new > expected_old || (new == 0 && expected_old == 0);
-        if increases {
-            let done = sqlx::query(
-                "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
-                 WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .bind(i64::from(expected_old))
-            .bind(i64::from(new))
-            .bind(backup_state)
-            .bind(used_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() > 0 {
-                return Ok(SignCountUpdate::Updated);
-            }
-        }
-        if self.credential_exists(tenant, credential_id).await? {
-            Ok(SignCountUpdate::Regressed)
-        } else {
-            Err(StoreError::NotFound)
-        }
+        let bump = SignCountBump {
+            credential_id: credential_id.to_vec(),
+            expected_old,
+            new,
+            backup_state,
+            used_at,
+        };
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        bump_on(&mut conn, tenant, &bump).await
     }
 
     async fn record_sign_in(
@@ -507,68 +541,20 @@ impl Store for PostgresStore {
         replaces: Option<&[u8]>,
         session: &Session,
     ) -> Result<SignCountUpdate> {
-        let tenant = session.tenant.as_str();
-        let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut update = SignCountUpdate::Regressed;
-        if increases {
-            let done = sqlx::query(
-                "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
-                 WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
-            )
-            .bind(tenant)
-            .bind(&bump.credential_id)
-            .bind(i64::from(bump.expected_old))
-            .bind(i64::from(bump.new))
-            .bind(bump.backup_state)
-            .bind(bump.used_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() > 0 {
-                update = SignCountUpdate::Updated;
-            }
-        }
-        if update == SignCountUpdate::Regressed {
-            let known =
-                sqlx::query("SELECT 1 FROM credentials WHERE tenant = $1 AND credential_id = $2")
-                    .bind(tenant)
-                    .bind(&bump.credential_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .is_some();
-            if !known {
-                return Err(StoreError::NotFound);
-            }
-            if refuse_regressed {
-                return Ok(update);
-            }
+        let update = bump_on(&mut tx, &session.tenant, bump).await?;
+        if update == SignCountUpdate::Regressed && refuse_regressed {
+            return Ok(update);
         }
         if let Some(previous) = replaces {
             sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
-                .bind(tenant)
+                .bind(session.tenant.as_str())
                 .bind(previous)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
         }
-        sqlx::query(
-            "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
-             attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(tenant)
-        .bind(&session.id_hash)
-        .bind(&session.sid)
-        .bind(session.user_id.as_str())
-        .bind(session.auth_time)
-        .bind(session.user_verified)
-        .bind(session.backup_eligible)
-        .bind(session.attestation_trusted)
-        .bind(session.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_session(&mut tx, session).await?;
         tx.commit().await.map_err(db)?;
         Ok(update)
     }
@@ -838,23 +824,8 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
-             attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(session.tenant.as_str())
-        .bind(&session.id_hash)
-        .bind(&session.sid)
-        .bind(session.user_id.as_str())
-        .bind(session.auth_time)
-        .bind(session.user_verified)
-        .bind(session.backup_eligible)
-        .bind(session.attestation_trusted)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_session(&mut conn, session).await
     }
 
     async fn get_session(

@@ -172,6 +172,15 @@ fn bump_in(conn: &Connection, tenant: &TenantId, bump: &SignCountBump) -> Result
     }
 }
 
+fn delete_session_row(conn: &Connection, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
+    execute(
+        conn,
+        "DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2",
+        params![tenant.as_str(), id_hash],
+    )?;
+    Ok(())
+}
+
 fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
     execute(
         conn,
@@ -661,11 +670,7 @@ impl Store for SqliteStore {
                     return Ok(update);
                 }
                 if let Some(previous) = replaces {
-                    execute(
-                        conn,
-                        "DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2",
-                        params![session.tenant.as_str(), previous],
-                    )?;
+                    delete_session_row(conn, &session.tenant, previous)?;
                 }
                 insert_session(conn, session)?;
                 Ok(update)
@@ -941,15 +946,8 @@ impl Store for SqliteStore {
 
     async fn delete_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
         self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "DELETE FROM sessions WHERE tenant = ?1 AND id_hash = ?2",
-                    params![tenant.as_str(), id_hash],
-                )
-            })
-            .await?;
-        Ok(())
+            .write(|conn| delete_session_row(conn, tenant, id_hash))
+            .await
     }
 
     async fn delete_session_by_sid(
