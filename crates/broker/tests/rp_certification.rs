@@ -738,7 +738,8 @@ fn rp_token_response_checks() {
     .expect("ok");
     assert_eq!(ok.id_token, "x.y.z");
     assert_eq!(
-        validate_token_response(br#"{"error":"invalid_grant","error_description":"code\nreused"}"#).err(),
+        validate_token_response(br#"{"error":"invalid_grant","error_description":"code\nreused"}"#)
+            .err(),
         Some(TokenResponseError::Refused {
             error: "invalid_grant".into(),
             description: Some("code reused".into())
