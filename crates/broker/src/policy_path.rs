@@ -12,6 +12,7 @@
 //! `oauth2/v2.0/token`, `oauth2/v2.0/logout`, `openid/v2.0/userinfo`.
 
 use tessera_core::TenantId;
+use tessera_oidc::discovery::ProviderMetadata;
 
 use crate::config::PolicyId;
 
@@ -268,5 +269,51 @@ impl PolicyUrls {
             userinfo: url(PolicyEndpoint::Userinfo),
             auth_response: format!("{base}/{tenant}/oauth2/authresp"),
         }
+    }
+}
+
+/// The claims the broker's app tokens can carry (Azure AD B2C's names).
+pub const BROKER_CLAIMS_SUPPORTED: [&str; 22] = [
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "sub",
+    "oid",
+    "tfp",
+    "ver",
+    "auth_time",
+    "acr",
+    "amr",
+    "nonce",
+    "at_hash",
+    "sid",
+    "idp",
+    "newUser",
+    "emails",
+    "name",
+    "given_name",
+    "family_name",
+    "extension_*",
+];
+
+impl PolicyUrls {
+    /// The broker's discovery document for this policy: the OpenID Provider metadata of `tessera-oidc` with the
+    /// broker's endpoints, its claims, and the client authentication its applications use (a secret, or none for
+    /// public clients with PKCE). MSAL reads `issuer`, `authorization_endpoint`, `token_endpoint`,
+    /// `end_session_endpoint` and `jwks_uri`.
+    pub fn provider_metadata(&self) -> ProviderMetadata {
+        let mut metadata = ProviderMetadata::new(&self.issuer);
+        metadata.authorization_endpoint = self.authorize.clone();
+        metadata.token_endpoint = self.token.clone();
+        metadata.userinfo_endpoint = self.userinfo.clone();
+        metadata.jwks_uri = self.jwks.clone();
+        metadata.end_session_endpoint = self.logout.clone();
+        metadata.claims_supported = BROKER_CLAIMS_SUPPORTED.to_vec();
+        metadata.token_endpoint_auth_methods_supported =
+            vec!["client_secret_basic", "client_secret_post", "none"];
+        metadata.token_endpoint_auth_signing_alg_values_supported = Vec::new();
+        metadata
     }
 }

@@ -1131,3 +1131,37 @@ fn app_token_claims_follow_the_flow_and_the_upstream_sign_in() {
         json!(NOW.unix_timestamp())
     );
 }
+
+#[test]
+fn the_brokers_own_discovery_document_passes_the_brokers_metadata_rules() {
+    // The broker's discovery document, read by the same rules the broker applies to upstream providers: its
+    // issuer is the discovery URL's prefix, every endpoint is https, code and form_post are offered.
+    let tenant = TenantId::parse("contoso").expect("tenant");
+    let policy = PolicyId::parse("B2C_1_signupsignin").expect("policy");
+    let urls = PolicyUrls::of("https://broker.example", &tenant, &policy);
+    let document = urls.provider_metadata().to_json().expect("json");
+    let mut as_upstream = provider_config(&urls.issuer);
+    as_upstream.client_auth = UpstreamClientAuth::ClientSecretPost;
+    let metadata = tessera_broker::metadata::validate_provider_metadata(
+        &MetadataUrl::parse(&urls.discovery).expect("metadata url"),
+        &document,
+        &as_upstream,
+    )
+    .expect("valid");
+    assert_eq!(metadata.issuer, urls.issuer);
+    assert_eq!(metadata.authorization_endpoint, urls.authorize);
+    assert_eq!(
+        metadata.end_session_endpoint.as_deref(),
+        Some(urls.logout.as_str())
+    );
+    let doc: Value = serde_json::from_slice(&document).expect("json");
+    for claim in ["tfp", "emails", "newUser", "idp", "oid"] {
+        assert!(
+            doc["claims_supported"]
+                .as_array()
+                .is_some_and(|c| c.contains(&json!(claim))),
+            "{claim}"
+        );
+    }
+    assert!(!document.windows(15).any(|w| w == b"private_key_jwt"));
+}
