@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tessera_core::ClientId;
+use tessera_core::{ClientId, TenantId};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::{
@@ -648,4 +650,15 @@ pub fn app_token_claims(input: &AppTokenInput<'_>) -> Map<String, Value> {
         }
     }
     claims
+}
+
+/// The `client_info` member of a token response, which MSAL asks for with `client_info=1` and uses as the account's
+/// home id (`{uid}.{utid}`): base64url of `{"uid": "<object id>-<policy in lowercase>", "utid": "<tenant>"}`, the
+/// shape Azure AD B2C returns.
+pub fn msal_client_info(object_id: &str, policy: &PolicyId, tenant: &TenantId) -> String {
+    let info = json!({
+        "uid": format!("{object_id}-{}", policy.key()),
+        "utid": tenant.as_str(),
+    });
+    B64.encode(info.to_string())
 }

@@ -1165,3 +1165,19 @@ fn the_brokers_own_discovery_document_passes_the_brokers_metadata_rules() {
     }
     assert!(!document.windows(15).any(|w| w == b"private_key_jwt"));
 }
+
+#[test]
+fn client_info_as_msal_reads_it() {
+    use base64::Engine;
+    let policy = PolicyId::parse("B2C_1_SignUpSignIn").expect("policy");
+    let tenant = TenantId::parse("contoso").expect("tenant");
+    let encoded = tessera_broker::claims::msal_client_info("7b4e0a1c", &policy, &tenant);
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .expect("base64url");
+    let info: Value = serde_json::from_slice(&decoded).expect("json");
+    assert_eq!(
+        info,
+        json!({"uid": "7b4e0a1c-b2c_1_signupsignin", "utid": "contoso"})
+    );
+}
