@@ -297,11 +297,27 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Parses an absolute URL that is kept byte for byte: the WHATWG parser would silently drop surrounding spaces and
+/// inner tabs or newlines, so such input is refused instead.
+fn parse_url_exactly(value: &str, field: &str) -> Result<Url, ConfigError> {
+    if value.chars().any(char::is_control) {
+        return Err(ConfigError::ControlCharacter {
+            field: field.into(),
+        });
+    }
+    if value.chars().any(char::is_whitespace) {
+        return Err(ConfigError::NotAbsoluteUrl {
+            field: field.into(),
+        });
+    }
+    Url::parse(value).map_err(|_| ConfigError::NotAbsoluteUrl {
+        field: field.into(),
+    })
+}
+
 /// Parses an absolute `https` URL (or `http` on loopback) without fragment or user information.
 pub(crate) fn check_web_url(value: &str, field: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|_| ConfigError::NotAbsoluteUrl {
-        field: field.into(),
-    })?;
+    let url = parse_url_exactly(value, field)?;
     if url.fragment().is_some() {
         return Err(ConfigError::UrlFragment {
             field: field.into(),
@@ -666,9 +682,7 @@ fn check_reply_url(value: &str, field: &str) -> Result<(), ConfigError> {
             field: field.into(),
         });
     }
-    let url = Url::parse(value).map_err(|_| ConfigError::NotAbsoluteUrl {
-        field: field.into(),
-    })?;
+    let url = parse_url_exactly(value, field)?;
     match url.scheme() {
         "https" | "http" => check_web_url(value, field).map(|_| ()),
         scheme if FORBIDDEN_SCHEMES.contains(&scheme) => Err(ConfigError::ForbiddenScheme {
@@ -1253,18 +1267,19 @@ impl UserFlowVersion {
     }
 }
 
-/// A "sign up and sign in" user flow: its policy id and its versions, the last one current. Deserializing checks
-/// the versions as [`UserFlow::from_versions`] does.
+/// A "sign up and sign in" user flow: its policy id and its versions, the last one current. It always has a first
+/// version; deserializing checks the versions as [`UserFlow::from_versions`] does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "UserFlowRecord")]
+#[serde(try_from = "UserFlowRecord", into = "UserFlowRecord")]
 pub struct UserFlow {
     policy: PolicyId,
-    #[serde(default)]
     kind: UserFlowKind,
-    versions: Vec<UserFlowVersion>,
+    first: UserFlowVersion,
+    later: Vec<UserFlowVersion>,
 }
 
-#[derive(Deserialize)]
+/// The stored shape of a flow: `{policy, kind, versions: [...]}`.
+#[derive(Serialize, Deserialize)]
 struct UserFlowRecord {
     policy: PolicyId,
     #[serde(default)]
@@ -1281,6 +1296,19 @@ impl TryFrom<UserFlowRecord> for UserFlow {
     }
 }
 
+impl From<UserFlow> for UserFlowRecord {
+    fn from(flow: UserFlow) -> Self {
+        let mut versions = Vec::with_capacity(flow.later.len() + 1);
+        versions.push(flow.first);
+        versions.extend(flow.later);
+        Self {
+            policy: flow.policy,
+            kind: flow.kind,
+            versions,
+        }
+    }
+}
+
 impl UserFlow {
     /// A new flow with its first version.
     pub fn create(
@@ -1293,11 +1321,12 @@ impl UserFlow {
         Ok(Self {
             policy,
             kind: UserFlowKind::SignUpSignIn,
-            versions: vec![UserFlowVersion {
+            first: UserFlowVersion {
                 number: 1,
                 created_at: now,
                 settings,
-            }],
+            },
+            later: Vec::new(),
         })
     }
 
@@ -1306,11 +1335,6 @@ impl UserFlow {
         policy: PolicyId,
         versions: Vec<UserFlowVersion>,
     ) -> Result<Self, ConfigError> {
-        if versions.is_empty() {
-            return Err(ConfigError::NoVersion {
-                field: "versions".into(),
-            });
-        }
         if versions
             .iter()
             .zip(1u32..)
@@ -1320,10 +1344,15 @@ impl UserFlow {
                 field: "versions".into(),
             });
         }
+        let mut versions = versions.into_iter();
+        let first = versions.next().ok_or(ConfigError::NoVersion {
+            field: "versions".into(),
+        })?;
         Ok(Self {
             policy,
             kind: UserFlowKind::SignUpSignIn,
-            versions,
+            first,
+            later: versions.collect(),
         })
     }
 
@@ -1336,7 +1365,7 @@ impl UserFlow {
     ) -> Result<&UserFlowVersion, ConfigError> {
         settings.validate(tenant_providers)?;
         let number = self.current().number + 1;
-        self.versions.push(UserFlowVersion {
+        self.later.push(UserFlowVersion {
             number,
             created_at: now,
             settings,
@@ -1356,20 +1385,20 @@ impl UserFlow {
 
     /// The version new sign-ins start on: the last one.
     pub fn current(&self) -> &UserFlowVersion {
-        // `create`, `from_versions` and deserialization guarantee at least one version; `revise` only appends.
-        self.versions
-            .last()
-            .unwrap_or_else(|| unreachable!("a user flow always has a version"))
+        self.later.last().unwrap_or(&self.first)
     }
 
     /// A given version (the one a sign-in in progress started with).
     pub fn version(&self, number: u32) -> Option<&UserFlowVersion> {
-        let index = usize::try_from(number.checked_sub(1)?).ok()?;
-        self.versions.get(index)
+        match number {
+            0 => None,
+            1 => Some(&self.first),
+            n => self.later.get(usize::try_from(n - 2).ok()?),
+        }
     }
 
     /// All versions, oldest first.
-    pub fn versions(&self) -> &[UserFlowVersion] {
-        &self.versions
+    pub fn versions(&self) -> impl Iterator<Item = &UserFlowVersion> {
+        std::iter::once(&self.first).chain(&self.later)
     }
 }

@@ -120,7 +120,7 @@ pub struct ProviderMetadata {
     pub iss_parameter_supported: bool,
 }
 
-/// Validates a discovery document fetched from `url` for `provider`.
+/// Validates a discovery document fetched from `provider`'s metadata URL.
 ///
 /// Checks, each with its own error: JSON object; `issuer` present, an `https` URL (or `http` on loopback) without
 /// query or fragment, and equal to the URL's prefix (Discovery §4.3; a trailing `/` on the issuer is accepted, as
@@ -130,10 +130,10 @@ pub struct ProviderMetadata {
 /// among `id_token_signing_alg_values_supported`; `openid` among `scopes_supported` if listed; the configured
 /// client authentication among `token_endpoint_auth_methods_supported`.
 pub fn validate_provider_metadata(
-    url: &MetadataUrl,
-    document: &[u8],
     provider: &IdentityProvider,
+    document: &[u8],
 ) -> Result<ProviderMetadata, MetadataError> {
+    let url: &MetadataUrl = &provider.metadata_url;
     let value: Value = serde_json::from_slice(document).map_err(|_| MetadataError::NotJson)?;
     let Value::Object(doc) = value else {
         return Err(MetadataError::NotAnObject);

@@ -965,15 +965,11 @@ fn rp_discovery_capabilities_checked() {
 
     let config = &provider.config;
     assert_eq!(
-        tessera_broker::metadata::validate_provider_metadata(
-            &config.metadata_url,
-            b"<html>",
-            config
-        ),
+        tessera_broker::metadata::validate_provider_metadata(config, b"<html>"),
         Err(MetadataError::NotJson)
     );
     assert_eq!(
-        tessera_broker::metadata::validate_provider_metadata(&config.metadata_url, b"[1]", config),
+        tessera_broker::metadata::validate_provider_metadata(config, b"[1]"),
         Err(MetadataError::NotAnObject)
     );
 }

@@ -141,7 +141,7 @@ pub fn validate(
     doc: &Map<String, Value>,
 ) -> Result<ProviderMetadata, tessera_broker::metadata::MetadataError> {
     let bytes = serde_json::to_vec(doc).expect("json");
-    validate_provider_metadata(&config.metadata_url, &bytes, config)
+    validate_provider_metadata(config, &bytes)
 }
 
 pub fn jwks_json(keys: &[&SigningKey]) -> Vec<u8> {
