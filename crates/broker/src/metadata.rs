@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_oidc::{JwkSet, ResponseMode, SigningAlg, VerifyingKey};
+use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use crate::config::{IdentityProvider, MetadataUrl, check_web_url};
@@ -353,4 +354,22 @@ impl ProviderKeys {
     pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
     }
+}
+
+/// How long fetched metadata and JWKS are used before the scheduled refresh.
+pub const METADATA_REFRESH_INTERVAL: Duration = Duration::hours(24);
+
+/// The least time between two JWKS fetches of one provider. An unknown `kid` asks for a refetch, and anyone can
+/// send a token with a made-up `kid`; this bound keeps that from turning the broker into a request amplifier.
+pub const MIN_JWKS_REFETCH_INTERVAL: Duration = Duration::minutes(1);
+
+/// Whether the scheduled refresh of metadata and JWKS fetched at `fetched_at` is due.
+pub fn refresh_due(fetched_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now - fetched_at >= METADATA_REFRESH_INTERVAL
+}
+
+/// Whether an unknown `kid` may refetch the JWKS last fetched at `fetched_at`. When not, the ID token is refused
+/// as it stands.
+pub fn jwks_refetch_allowed(fetched_at: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now - fetched_at >= MIN_JWKS_REFETCH_INTERVAL
 }

@@ -654,6 +654,18 @@ fn rp_key_rotation_op_sign_key() {
         check(&provider, &token, &refetched).expect("valid").subject,
         "user-42"
     );
+    // Refetches are bounded: a made-up kid cannot make the broker fetch the JWKS on every request.
+    use tessera_broker::metadata::jwks_refetch_allowed;
+    assert!(!jwks_refetch_allowed(NOW, NOW + Duration::seconds(59)));
+    assert!(jwks_refetch_allowed(NOW, NOW + Duration::seconds(60)));
+    assert!(tessera_broker::metadata::refresh_due(
+        NOW,
+        NOW + Duration::hours(24)
+    ));
+    assert!(!tessera_broker::metadata::refresh_due(
+        NOW,
+        NOW + Duration::hours(23)
+    ));
     // Other failures never ask for a refetch.
     assert!(!IdTokenError::SignatureInvalid.calls_for_jwks_refetch());
     assert!(!IdTokenError::AmbiguousKey { candidates: 2 }.calls_for_jwks_refetch());
@@ -987,4 +999,29 @@ fn rp_skew_is_configurable() {
         validate_id_token(&token, &provider.keys(), &expected),
         Err(IdTokenError::Expired)
     );
+}
+
+#[test]
+fn rp_scope_userinfo_claims() {
+    // Claims the ID token lacks come from userinfo, once its sub is checked.
+    let provider = TestProvider::new();
+    let mut claims = provider.claims();
+    claims.remove("email");
+    claims.remove("name");
+    let token = provider.id_token(&provider.rsa, &claims);
+    let id_token = check(&provider, &token, &provider.keys()).expect("valid");
+    let mapping = &provider.config.claim_mapping;
+    assert_eq!(
+        tessera_broker::claims::missing_mapped_claims(mapping, &id_token),
+        ["name", "email"]
+    );
+    let userinfo = validate_userinfo(
+        br#"{"sub":"user-42","email":"ada@example.com","name":"Ada"}"#,
+        &id_token,
+    )
+    .expect("userinfo");
+    let profile =
+        tessera_broker::claims::map_claims(mapping, &id_token, Some(&userinfo)).expect("profile");
+    assert_eq!(profile.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(profile.display_name.as_deref(), Some("Ada"));
 }
