@@ -12,12 +12,21 @@
 //!
 //! Implementations: `tessera-store-sqlite` (default, embedded) and `tessera-store-postgres` (multi-node).
 
+pub mod broker;
+pub mod broker_records;
 pub mod error;
 pub mod records;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_broker;
 
+pub use broker::BrokerStore;
+pub use broker_records::{
+    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,
+    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+};
 pub use error::{Result, StoreError};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,

@@ -1,0 +1,316 @@
+//! [`BrokerStore`]: the identity broker's storage, beside [`crate::Store`] and under the same rules.
+//!
+//! Every method takes the broker tenant first; lookups return `Ok(None)` when nothing matches; errors are
+//! `NotFound | Conflict | Unavailable | Corrupt`, and a database failure is always [`crate::StoreError::Unavailable`].
+//! Broker tenants are their own namespace: a broker tenant and an authenticator-service tenant with the same id
+//! share no rows.
+
+use crate::broker_records::{
+    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,
+    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+};
+use crate::{AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey};
+use async_trait::async_trait;
+use tessera_core::{ClientId, TenantId, UserId};
+use time::{Duration, OffsetDateTime};
+
+/// How long a broker transaction (the correlation of an upstream sign-in) may live: long enough for a passkey prompt
+/// that takes minutes. The caller sets each transaction's expiry; this is the value the service uses.
+pub const BROKER_TRANSACTION_LIFETIME: Duration = Duration::minutes(15);
+
+/// The identity broker's storage. Implementations are cheap to share (`Arc<dyn BrokerStore>`) and safe to call
+/// concurrently, also from several processes on one database (PostgreSQL).
+#[async_trait]
+pub trait BrokerStore: Send + Sync {
+    // ---- broker tenants and their signing keys ----
+
+    /// Creates a broker tenant and its first signing keys in one transaction: all or nothing.
+    /// [`crate::StoreError::Conflict`] if the id exists or two keys share a kid; every key's `tenant` must be the
+    /// tenant's id (else `Conflict`).
+    async fn create_broker_tenant(&self, tenant: &BrokerTenant, keys: &[SigningKey])
+    -> Result<()>;
+    /// Reads a broker tenant.
+    async fn get_broker_tenant(&self, tenant: &TenantId) -> Result<Option<BrokerTenant>>;
+    /// Lists all broker tenants, ordered by id.
+    async fn list_broker_tenants(&self) -> Result<Vec<BrokerTenant>>;
+    /// Adds a signing key (rotation); `Conflict` if its kid exists, `NotFound` without the tenant.
+    async fn put_broker_signing_key(&self, key: &SigningKey) -> Result<()>;
+    /// Lists a broker tenant's signing keys (all statuses), oldest first.
+    async fn list_broker_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>>;
+
+    // ---- applications ----
+
+    /// Registers an application; `Conflict` if its client id exists in the tenant, `NotFound` without the tenant.
+    async fn create_broker_application(&self, application: &BrokerApplication) -> Result<()>;
+    /// Reads an application by client id.
+    async fn get_broker_application(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+    ) -> Result<Option<BrokerApplication>>;
+    /// Lists a tenant's applications, ordered by client id.
+    async fn list_broker_applications(&self, tenant: &TenantId) -> Result<Vec<BrokerApplication>>;
+    /// Replaces an application's secret hash and settings (not its id or creation time); `NotFound` if absent.
+    async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()>;
+    /// Deletes an application; `NotFound` if absent.
+    async fn delete_broker_application(&self, tenant: &TenantId, client_id: &ClientId)
+    -> Result<()>;
+
+    // ---- identity providers ----
+
+    /// Adds a provider whose metadata the caller has validated; `Conflict` if its id exists in the tenant,
+    /// `NotFound` without the tenant.
+    async fn create_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()>;
+    /// Reads a provider.
+    async fn get_identity_provider(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+    ) -> Result<Option<IdentityProviderRecord>>;
+    /// Lists a tenant's providers, ordered by id.
+    async fn list_identity_providers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<IdentityProviderRecord>>;
+    /// Replaces a provider's configuration, encrypted secret, cache and update time (after the caller validated the
+    /// metadata again); `NotFound` if absent.
+    async fn update_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()>;
+    /// Replaces only a provider's cached metadata and JWKS (a scheduled refresh, or an unknown `kid`);
+    /// `NotFound` if absent.
+    async fn refresh_provider_metadata(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+        cache: &ProviderCache,
+    ) -> Result<()>;
+    /// Deletes a provider; `NotFound` if absent.
+    async fn delete_identity_provider(&self, tenant: &TenantId, provider_id: &str) -> Result<()>;
+
+    // ---- user flows, with append-only versions ----
+
+    /// Creates a flow with its first version (which must be number 1, else `Conflict`) in one transaction;
+    /// `Conflict` if the policy key exists in the tenant, `NotFound` without the tenant.
+    async fn create_flow(&self, flow: &UserFlowRecord, first: &FlowVersionRecord) -> Result<()>;
+    /// Reads a flow.
+    async fn get_flow(&self, tenant: &TenantId, policy_key: &str)
+    -> Result<Option<UserFlowRecord>>;
+    /// Lists a tenant's flows, ordered by policy key.
+    async fn list_flows(&self, tenant: &TenantId) -> Result<Vec<UserFlowRecord>>;
+    /// Appends `version` (numbered `expected_last + 1`, else `Conflict`) only if the flow's last version is still
+    /// `expected_last`: of two admins saving from the same version, one gets `Conflict`. `NotFound` without the flow.
+    async fn append_flow_version(
+        &self,
+        tenant: &TenantId,
+        policy_key: &str,
+        expected_last: u32,
+        version: &FlowVersionRecord,
+    ) -> Result<()>;
+    /// Reads one version of a flow (the one a sign-in in progress started with).
+    async fn get_flow_version(
+        &self,
+        tenant: &TenantId,
+        policy_key: &str,
+        number: u32,
+    ) -> Result<Option<FlowVersionRecord>>;
+    /// Reads a flow's last version.
+    async fn get_current_flow_version(
+        &self,
+        tenant: &TenantId,
+        policy_key: &str,
+    ) -> Result<Option<FlowVersionRecord>>;
+    /// Lists a flow's versions, oldest first.
+    async fn list_flow_versions(
+        &self,
+        tenant: &TenantId,
+        policy_key: &str,
+    ) -> Result<Vec<FlowVersionRecord>>;
+
+    // ---- transactions and pending sign-ups (single use, with expiry) ----
+
+    /// Stores an upstream sign-in's transaction under the hash of its `state`; `Conflict` if the hash exists.
+    async fn put_broker_transaction(
+        &self,
+        tenant: &TenantId,
+        state_hash: &[u8],
+        payload: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Removes and returns a transaction in one statement, only if it has not expired at `now`: exactly one of any
+    /// number of concurrent callers (on any node) gets it.
+    async fn take_broker_transaction(
+        &self,
+        tenant: &TenantId,
+        state_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>>;
+    /// Stores a sign-up waiting for the attribute page under the hash of its handle; `Conflict` if it exists.
+    async fn put_pending_signup(
+        &self,
+        tenant: &TenantId,
+        handle_hash: &[u8],
+        payload: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Removes and returns a pending sign-up in one statement, only if it has not expired at `now`.
+    async fn take_pending_signup(
+        &self,
+        tenant: &TenantId,
+        handle_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>>;
+
+    // ---- directory ----
+
+    /// Finds the user an `(issuer, subject)` identity signs in as (never by email).
+    async fn find_user_by_identity(
+        &self,
+        tenant: &TenantId,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<DirectoryUserRecord>>;
+    /// Reads a user by object id.
+    async fn get_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+    ) -> Result<Option<DirectoryUserRecord>>;
+    /// Writes a new user and their first identity in one transaction: both or nothing. `Conflict` on a duplicate
+    /// object id or an identity that already signs in as someone; `NotFound` without the tenant. The record's own
+    /// `identities`, `last_sign_in_at` and `disabled_at` are ignored: the user has exactly `identity`.
+    async fn create_user_with_identity(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+    ) -> Result<()>;
+    /// Records a sign-in at `at`; `NotFound` if the user is absent, `Conflict` if they are disabled.
+    async fn record_broker_sign_in(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Searches users whose email, display name, given name or surname starts with `query` (Unicode lowercase on
+    /// both sides; an empty query matches everyone), ordered by object id, at most `limit` per page, starting after
+    /// the cursor `after` (the previous page's `next`).
+    async fn search_directory_users(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<DirectoryPage>;
+    /// Disables a user at `at` and, in the same transaction, deletes their broker sessions and refresh tokens;
+    /// later sessions and refresh tokens for them are refused. Disabling a disabled user keeps the first time.
+    /// `NotFound` if absent.
+    async fn disable_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Enables a disabled user again; `NotFound` if absent.
+    async fn enable_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()>;
+    /// Deletes a user with their identities, sessions and refresh tokens in one transaction; `NotFound` if absent.
+    async fn delete_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()>;
+
+    // ---- sessions, codes and refresh tokens of broker tenants (the provider's rules) ----
+
+    /// Stores a session; `Conflict` if its hash or `sid` exists or its user is disabled, `NotFound` without the user.
+    async fn create_broker_session(&self, session: &BrokerSession) -> Result<()>;
+    /// Reads a live session.
+    async fn get_broker_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<BrokerSession>>;
+    /// Deletes a session (sign-out). Idempotent.
+    async fn delete_broker_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()>;
+    /// Stores an authorization code for an app; `Conflict` if its hash exists.
+    async fn put_broker_auth_code(&self, code: &AuthCode) -> Result<()>;
+    /// Redeems a code with one conditional update, as [`crate::Store::consume_auth_code`]: the first redemption of
+    /// a live code gets it, a later one learns the grant to revoke.
+    async fn consume_broker_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption>;
+    /// Stores a refresh token (`user_id` is the object id); `Conflict` if its hash exists, its grant was revoked or
+    /// its user is disabled, `NotFound` without the user.
+    async fn put_broker_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Reads an unexpired refresh token of an unrevoked grant, spent or not.
+    async fn get_broker_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>>;
+    /// Atomically spends a live refresh token and stores its successor. A token already spent is reuse: in the
+    /// same transaction its whole family (grant) is revoked, and [`RefreshRotation::Reused`] returned.
+    async fn rotate_broker_refresh_token(
+        &self,
+        tenant: &TenantId,
+        old_hash: &[u8],
+        new: &RefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<RefreshRotation>;
+    /// Revokes a grant at `now`: deletes its refresh tokens and refuses new ones for it (kept
+    /// [`crate::REVOKED_GRANT_RETENTION`]). Idempotent.
+    async fn revoke_broker_grant(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+
+    // ---- maintenance ----
+
+    /// Deletes expired transactions, pending sign-ups, sessions, codes (redeemed ones after
+    /// [`crate::REDEEMED_CODE_RETENTION`]), refresh tokens and revoked-grant marks, at most `batch` rows per table
+    /// per call; returns how many rows were deleted.
+    async fn purge_expired_broker(&self, now: OffsetDateTime, batch: u32) -> Result<u64>;
+}
+
+/// Folds a policy id into its key: Unicode lowercase (`B2C_1_SignUpSignIn` and `b2c_1_signupsignin` are one flow).
+pub fn policy_key(policy_id: &str) -> String {
+    policy_id.to_lowercase()
+}
+
+/// Folds a directory value (email, name) or a search query for prefix search: Unicode lowercase.
+pub fn fold_search(value: &str) -> String {
+    value.to_lowercase()
+}
+
+/// The SQL `LIKE` pattern matching values that start with `query`: `%`, `_` and `\` are escaped with `\`.
+pub fn prefix_pattern(query: &str) -> String {
+    let mut pattern = String::with_capacity(query.len() + 1);
+    for c in fold_search(query).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_pattern_escapes_wildcards_and_folds_case() {
+        assert_eq!(prefix_pattern("Ann"), "ann%");
+        assert_eq!(prefix_pattern("a_b%c\\"), "a\\_b\\%c\\\\%");
+        assert_eq!(prefix_pattern(""), "%");
+    }
+
+    #[test]
+    fn policy_key_ignores_case() {
+        assert_eq!(
+            policy_key("B2C_1_SignUpSignIn"),
+            policy_key("b2c_1_signupsignin")
+        );
+    }
+}
