@@ -27,8 +27,7 @@ pub trait BrokerStore: Send + Sync {
     /// Creates a broker tenant and its first signing keys in one transaction: all or nothing.
     /// [`crate::StoreError::Conflict`] if the id exists or two keys share a kid; every key's `tenant` must be the
     /// tenant's id (else `Conflict`).
-    async fn create_broker_tenant(&self, tenant: &BrokerTenant, keys: &[SigningKey])
-    -> Result<()>;
+    async fn create_broker_tenant(&self, tenant: &BrokerTenant, keys: &[SigningKey]) -> Result<()>;
     /// Reads a broker tenant.
     async fn get_broker_tenant(&self, tenant: &TenantId) -> Result<Option<BrokerTenant>>;
     /// Lists all broker tenants, ordered by id.
@@ -53,8 +52,11 @@ pub trait BrokerStore: Send + Sync {
     /// Replaces an application's secret hash and settings (not its id or creation time); `NotFound` if absent.
     async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()>;
     /// Deletes an application; `NotFound` if absent.
-    async fn delete_broker_application(&self, tenant: &TenantId, client_id: &ClientId)
-    -> Result<()>;
+    async fn delete_broker_application(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+    ) -> Result<()>;
 
     // ---- identity providers ----
 

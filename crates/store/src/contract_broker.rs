@@ -1,0 +1,1703 @@
+//! The broker store contract: one async test function per behaviour of [`BrokerStore`], which every backend's
+//! `tests/broker_contract.rs` runs through [`crate::broker_store_contract_tests!`]. Each function gets a fresh, empty
+//! store and panics (as a test does) when the backend breaks the rule its name states.
+
+use crate::broker::{BrokerStore, policy_key};
+use crate::broker_records::{
+    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryUserRecord,
+    FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+};
+use crate::{
+    AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
+};
+use async_trait::async_trait;
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use tessera_core::{ClientId, TenantId, UserId};
+use time::{Duration, OffsetDateTime, macros::datetime};
+
+/// A fresh broker store for one contract test, and whatever must be cleaned up after it (a temp file, a schema).
+#[async_trait]
+pub trait BrokerFixture: Send + 'static {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn BrokerStore>;
+    /// Removes what the fixture created; runs whether the test passed or not.
+    async fn teardown(self);
+}
+
+/// Runs one contract function on a fixture's store, tears the fixture down, then reports the test's outcome.
+pub async fn run<F, Fut>(fixture: impl BrokerFixture, test: F)
+where
+    F: FnOnce(Arc<dyn BrokerStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(test(fixture.store())).await;
+    fixture.teardown().await;
+    if let Err(error) = outcome {
+        match error.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(error) => panic!("broker contract test did not finish: {error}"),
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per broker contract function. `$setup` is an async fn returning
+/// `Option<impl BrokerFixture>`; `None` skips the test (for example PostgreSQL without `TEST_PG_URL`).
+#[macro_export]
+macro_rules! broker_store_contract_tests {
+    ($setup:path) => {
+        $crate::broker_store_contract_tests!(@tests $setup;
+            broker_tenant_is_created_with_its_signing_keys_all_or_nothing,
+            broker_application_keeps_only_the_secret_hash,
+            identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
+            flow_versions_are_append_only_and_raced_append_conflicts,
+            flow_policy_key_is_unique_per_tenant,
+            transaction_is_single_use,
+            expired_transaction_is_not_returned,
+            pending_signup_is_single_use_and_expires,
+            directory_identity_is_unique_per_issuer_and_subject,
+            create_user_with_identity_is_all_or_nothing,
+            abandoned_signup_leaves_no_user,
+            returning_user_is_found_by_identity_never_by_email,
+            broker_sign_in_is_recorded_and_refused_for_a_disabled_user,
+            search_pages_with_cursor,
+            search_matches_email_and_name_prefixes_ignoring_case,
+            disable_user_revokes_sessions_and_refresh_tokens,
+            delete_user_removes_identities_sessions_and_tokens,
+            broker_session_create_read_expire_delete,
+            broker_code_consumed_once,
+            refresh_reuse_revokes_family,
+            tenant_isolation,
+            purge_removes_expired_broker_rows,
+        );
+    };
+    (@tests $setup:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(fixture) = $setup().await {
+                    $crate::contract_broker::run(fixture, $crate::contract_broker::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Record builders.
+
+/// The fixed "now" of the contract tests (whole seconds, so every backend returns it exactly).
+pub const T0: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+fn tenant_id(name: &str) -> TenantId {
+    TenantId::parse(name).expect("valid tenant id")
+}
+
+fn object_id(name: &str) -> UserId {
+    UserId::parse(name).expect("valid object id")
+}
+
+fn app_id(name: &str) -> ClientId {
+    ClientId::parse(name).expect("valid client id")
+}
+
+/// A broker tenant record.
+pub fn broker_tenant(name: &str) -> BrokerTenant {
+    BrokerTenant {
+        id: tenant_id(name),
+        display_name: format!("{name} (broker)"),
+        created_at: T0,
+    }
+}
+
+/// A broker tenant's signing key.
+pub fn broker_key(tenant: &TenantId, kid: &str) -> SigningKey {
+    SigningKey {
+        tenant: tenant.clone(),
+        kid: kid.into(),
+        alg: "ES256".into(),
+        private_key_encrypted: vec![0xE5, 1, 2, 3],
+        public_jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid}),
+        created_at: T0,
+        retired_at: None,
+        status: KeyStatus::Active,
+    }
+}
+
+/// An application with a secret hash.
+pub fn application(tenant: &TenantId, id: &str) -> BrokerApplication {
+    BrokerApplication {
+        tenant: tenant.clone(),
+        client_id: app_id(id),
+        secret_hash: Some(vec![0x5E; 32]),
+        settings: json!({"display_name": id, "reply_urls": ["https://app.example/cb"]}),
+        created_at: T0,
+    }
+}
+
+/// An identity provider with an encrypted secret and a cache fetched at `T0`.
+pub fn provider(tenant: &TenantId, id: &str) -> IdentityProviderRecord {
+    IdentityProviderRecord {
+        tenant: tenant.clone(),
+        provider_id: id.into(),
+        config: json!({"id": id, "name": "Passkeys", "client_id": "broker"}),
+        client_secret_encrypted: Some(vec![0xC1, 0xFE, 7]),
+        cache: ProviderCache {
+            metadata: json!({"issuer": "https://idp.example"}),
+            metadata_fetched_at: T0,
+            jwks: json!({"keys": []}),
+            jwks_fetched_at: T0,
+        },
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// A user flow record for `policy_id`.
+pub fn flow(tenant: &TenantId, policy_id: &str) -> UserFlowRecord {
+    UserFlowRecord {
+        tenant: tenant.clone(),
+        policy_key: policy_key(policy_id),
+        policy_id: policy_id.into(),
+        kind: "sign_up_sign_in".into(),
+        created_at: T0,
+    }
+}
+
+/// Flow version `number` whose settings name it.
+pub fn flow_version(number: u32) -> FlowVersionRecord {
+    FlowVersionRecord {
+        number,
+        created_at: T0 + Duration::minutes(i64::from(number)),
+        settings: json!({"identity_providers": ["passkeys"], "version_tag": number}),
+    }
+}
+
+/// A directory user with an email and names.
+pub fn directory_user(tenant: &TenantId, id: &str, name: &str, email: &str) -> DirectoryUserRecord {
+    DirectoryUserRecord {
+        tenant: tenant.clone(),
+        object_id: object_id(id),
+        display_name: Some(name.into()),
+        given_name: name.split(' ').next().map(str::to_owned),
+        surname: name.split(' ').nth(1).map(str::to_owned),
+        email: Some(email.into()),
+        custom: json!({"loyalty": "gold"}),
+        identities: Vec::new(),
+        created_at: T0,
+        last_sign_in_at: None,
+        disabled_at: None,
+    }
+}
+
+/// An identity at the test issuer.
+pub fn identity(subject: &str) -> DirectoryIdentity {
+    DirectoryIdentity {
+        issuer: "https://idp.example".into(),
+        subject: subject.into(),
+    }
+}
+
+/// A broker session of `user`.
+pub fn broker_session(tenant: &TenantId, hash: &[u8], user: &str) -> BrokerSession {
+    BrokerSession {
+        id_hash: hash.to_vec(),
+        tenant: tenant.clone(),
+        object_id: object_id(user),
+        sid: format!(
+            "sid-{}",
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        auth_time: T0,
+        payload: br#"{"idp":"passkeys","amr":["hwk"]}"#.to_vec(),
+        expires_at: T0 + Duration::hours(8),
+    }
+}
+
+/// A broker authorization code.
+pub fn broker_code(tenant: &TenantId, hash: &[u8], grant: &str) -> AuthCode {
+    AuthCode {
+        code_hash: hash.to_vec(),
+        tenant: tenant.clone(),
+        client_id: app_id("app"),
+        grant_id: grant.into(),
+        payload: br#"{"nonce":"n"}"#.to_vec(),
+        expires_at: T0 + Duration::minutes(1),
+    }
+}
+
+/// A broker refresh token of `user` in family `grant`.
+pub fn broker_refresh(tenant: &TenantId, hash: &[u8], grant: &str, user: &str) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash.to_vec(),
+        tenant: tenant.clone(),
+        client_id: app_id("app"),
+        grant_id: grant.into(),
+        user_id: object_id(user),
+        scope: "openid offline_access".into(),
+        payload: br#"{"tfp":"B2C_1_signupsignin"}"#.to_vec(),
+        expires_at: T0 + Duration::days(14),
+    }
+}
+
+async fn with_tenant(store: &dyn BrokerStore, name: &str) -> TenantId {
+    store
+        .create_broker_tenant(&broker_tenant(name), &[])
+        .await
+        .expect("create broker tenant");
+    tenant_id(name)
+}
+
+async fn with_user(store: &dyn BrokerStore, tenant: &TenantId, id: &str, subject: &str) {
+    store
+        .create_user_with_identity(
+            &directory_user(tenant, id, "Ann Lee", &format!("{id}@example.com")),
+            &identity(subject),
+        )
+        .await
+        .expect("create user");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration objects.
+
+/// A broker tenant is written with its signing keys in one transaction: a duplicate kid or a key of another tenant
+/// leaves neither the tenant nor any key.
+pub async fn broker_tenant_is_created_with_its_signing_keys_all_or_nothing(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = tenant_id("contoso");
+    let duplicate = [broker_key(&t, "k1"), broker_key(&t, "k1")];
+    assert_eq!(
+        store
+            .create_broker_tenant(&broker_tenant("contoso"), &duplicate)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_broker_tenant(&t).await, Ok(None));
+    assert_eq!(store.list_broker_signing_keys(&t).await, Ok(vec![]));
+    let foreign = [broker_key(&tenant_id("fabrikam"), "k1")];
+    assert_eq!(
+        store
+            .create_broker_tenant(&broker_tenant("contoso"), &foreign)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_broker_tenant(&t).await, Ok(None));
+
+    let keys = [broker_key(&t, "k1")];
+    store
+        .create_broker_tenant(&broker_tenant("contoso"), &keys)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get_broker_tenant(&t).await,
+        Ok(Some(broker_tenant("contoso")))
+    );
+    assert_eq!(
+        store.list_broker_tenants().await,
+        Ok(vec![broker_tenant("contoso")])
+    );
+    assert_eq!(store.list_broker_signing_keys(&t).await, Ok(keys.to_vec()));
+    assert_eq!(
+        store
+            .create_broker_tenant(&broker_tenant("contoso"), &[])
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let mut next = broker_key(&t, "k2");
+    next.created_at = T0 + Duration::days(1);
+    next.status = KeyStatus::Pending;
+    store
+        .put_broker_signing_key(&next)
+        .await
+        .expect("rotate in");
+    assert_eq!(
+        store.put_broker_signing_key(&next).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .put_broker_signing_key(&broker_key(&tenant_id("nowhere"), "k"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![broker_key(&t, "k1"), next])
+    );
+}
+
+/// An application is stored with its secret's hash and settings, read by client id, updated and deleted.
+pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let app = application(&t, "app");
+    store.create_broker_application(&app).await.expect("create");
+    assert_eq!(
+        store.create_broker_application(&app).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .create_broker_application(&application(&tenant_id("nowhere"), "app"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_broker_application(&t, &app_id("app")).await,
+        Ok(Some(app.clone()))
+    );
+    let mut public = application(&t, "spa");
+    public.secret_hash = None;
+    store
+        .create_broker_application(&public)
+        .await
+        .expect("create");
+    assert_eq!(
+        store.list_broker_applications(&t).await,
+        Ok(vec![app.clone(), public.clone()])
+    );
+
+    let mut changed = app.clone();
+    changed.secret_hash = Some(vec![0x77; 32]);
+    changed.settings = json!({"display_name": "renamed"});
+    store
+        .update_broker_application(&changed)
+        .await
+        .expect("update");
+    assert_eq!(
+        store.get_broker_application(&t, &app_id("app")).await,
+        Ok(Some(changed))
+    );
+    assert_eq!(
+        store
+            .update_broker_application(&application(&t, "ghost"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .delete_broker_application(&t, &app_id("app"))
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.get_broker_application(&t, &app_id("app")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.delete_broker_application(&t, &app_id("app")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A provider keeps the encrypted client secret as given; a metadata refresh replaces only the cache.
+pub async fn identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let idp = provider(&t, "passkeys");
+    store.create_identity_provider(&idp).await.expect("create");
+    assert_eq!(
+        store.create_identity_provider(&idp).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_identity_provider(&t, "passkeys").await,
+        Ok(Some(idp.clone()))
+    );
+
+    let cache = ProviderCache {
+        metadata: json!({"issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks"}),
+        metadata_fetched_at: T0 + Duration::hours(1),
+        jwks: json!({"keys": [{"kid": "new"}]}),
+        jwks_fetched_at: T0 + Duration::hours(1),
+    };
+    store
+        .refresh_provider_metadata(&t, "passkeys", &cache)
+        .await
+        .expect("refresh");
+    let refreshed = store
+        .get_identity_provider(&t, "passkeys")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(refreshed.cache, cache);
+    assert_eq!(refreshed.config, idp.config);
+    assert_eq!(
+        refreshed.client_secret_encrypted,
+        idp.client_secret_encrypted
+    );
+    assert_eq!(
+        store.refresh_provider_metadata(&t, "ghost", &cache).await,
+        Err(StoreError::NotFound)
+    );
+
+    let mut edited = refreshed.clone();
+    edited.config = json!({"id": "passkeys", "name": "Renamed"});
+    edited.client_secret_encrypted = None;
+    edited.updated_at = T0 + Duration::hours(2);
+    store
+        .update_identity_provider(&edited)
+        .await
+        .expect("update");
+    assert_eq!(store.list_identity_providers(&t).await, Ok(vec![edited]));
+    store
+        .delete_identity_provider(&t, "passkeys")
+        .await
+        .expect("delete");
+    assert_eq!(store.get_identity_provider(&t, "passkeys").await, Ok(None));
+    assert_eq!(
+        store.delete_identity_provider(&t, "passkeys").await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Versions are only ever appended: each is numbered one more than the last, a stale expected number is refused,
+/// and of two admins appending from the same version exactly one succeeds. Old versions stay readable.
+pub async fn flow_versions_are_append_only_and_raced_append_conflicts(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let key = policy_key("B2C_1_SignUpSignIn");
+    assert_eq!(
+        store
+            .create_flow(&flow(&t, "B2C_1_SignUpSignIn"), &flow_version(2))
+            .await,
+        Err(StoreError::Conflict),
+        "the first version is number 1"
+    );
+    assert_eq!(store.get_flow(&t, &key).await, Ok(None));
+    store
+        .create_flow(&flow(&t, "B2C_1_SignUpSignIn"), &flow_version(1))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.get_flow(&t, &key).await,
+        Ok(Some(flow(&t, "B2C_1_SignUpSignIn")))
+    );
+
+    // A number that does not follow the expected one, and a stale expected number, change nothing.
+    assert_eq!(
+        store
+            .append_flow_version(&t, &key, 1, &flow_version(3))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    store
+        .append_flow_version(&t, &key, 1, &flow_version(2))
+        .await
+        .expect("append 2");
+    assert_eq!(
+        store
+            .append_flow_version(&t, &key, 1, &flow_version(2))
+            .await,
+        Err(StoreError::Conflict),
+        "saving from version 1 again"
+    );
+    assert_eq!(
+        store
+            .append_flow_version(&t, &key, 0, &flow_version(1))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .append_flow_version(&t, "b2c_1_ghost", 1, &flow_version(2))
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    // Two admins save from version 2 at once.
+    let racers: Vec<_> = (0..2)
+        .map(|i| {
+            let store = store.clone();
+            let t = t.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let mut version = flow_version(3);
+                version.settings = json!({"admin": i});
+                store.append_flow_version(&t, &key, 2, &version).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.expect("join"));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Err(StoreError::Conflict))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+
+    let versions = store.list_flow_versions(&t, &key).await.expect("list");
+    assert_eq!(
+        versions.iter().map(|v| v.number).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        versions.first(),
+        Some(&flow_version(1)),
+        "version 1 is unchanged"
+    );
+    assert_eq!(
+        store
+            .get_current_flow_version(&t, &key)
+            .await
+            .expect("current")
+            .map(|v| v.number),
+        Some(3)
+    );
+    assert_eq!(
+        store.get_flow_version(&t, &key, 2).await,
+        Ok(Some(flow_version(2)))
+    );
+    assert_eq!(store.get_flow_version(&t, &key, 4).await, Ok(None));
+    assert_eq!(
+        store.get_current_flow_version(&t, "b2c_1_ghost").await,
+        Ok(None)
+    );
+}
+
+/// A policy id names one flow per tenant, whatever its case.
+pub async fn flow_policy_key_is_unique_per_tenant(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    store
+        .create_flow(&flow(&t, "B2C_1_signupsignin"), &flow_version(1))
+        .await
+        .expect("create");
+    assert_eq!(
+        store
+            .create_flow(&flow(&t, "B2C_1_SIGNUPSIGNIN"), &flow_version(1))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .create_flow(&flow(&tenant_id("nowhere"), "B2C_1_x"), &flow_version(1))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .create_flow(&flow(&t, "B2C_1_profile"), &flow_version(1))
+        .await
+        .expect("second flow");
+    let keys: Vec<_> = store
+        .list_flows(&t)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|f| f.policy_key)
+        .collect();
+    assert_eq!(keys, ["b2c_1_profile", "b2c_1_signupsignin"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transactions and pending sign-ups.
+
+/// A transaction is taken once: of many concurrent takers (one per node, say) exactly one gets it, and it survives
+/// minutes before that.
+pub async fn transaction_is_single_use(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let expires = T0 + Duration::minutes(15);
+    store
+        .put_broker_transaction(&t, b"state-hash", b"txn", expires)
+        .await
+        .expect("put");
+    assert_eq!(
+        store
+            .put_broker_transaction(&t, b"state-hash", b"other", expires)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let later = T0 + Duration::minutes(10);
+    let takers: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            let t = t.clone();
+            tokio::spawn(async move {
+                store
+                    .take_broker_transaction(&t, b"state-hash", later)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for taker in takers {
+        match taker.await.expect("join") {
+            Ok(Some(payload)) => {
+                assert_eq!(payload, b"txn");
+                winners += 1;
+            }
+            Ok(None) => {}
+            Err(error) => panic!("take failed: {error}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        store
+            .take_broker_transaction(&t, b"state-hash", later)
+            .await,
+        Ok(None)
+    );
+}
+
+/// A transaction past its expiry is never returned, and is gone after the attempt.
+pub async fn expired_transaction_is_not_returned(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let expires = T0 + Duration::minutes(15);
+    store
+        .put_broker_transaction(&t, b"s", b"txn", expires)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.take_broker_transaction(&t, b"s", expires).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .take_broker_transaction(&t, b"s", expires - Duration::seconds(1))
+            .await,
+        Ok(Some(b"txn".to_vec())),
+        "live until its expiry"
+    );
+}
+
+/// A pending sign-up is taken once and not after its expiry.
+pub async fn pending_signup_is_single_use_and_expires(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let expires = T0 + Duration::minutes(30);
+    store
+        .put_pending_signup(&t, b"h1", b"profile", expires)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.put_pending_signup(&t, b"h1", b"again", expires).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.take_pending_signup(&t, b"h1", T0).await,
+        Ok(Some(b"profile".to_vec()))
+    );
+    assert_eq!(store.take_pending_signup(&t, b"h1", T0).await, Ok(None));
+    store
+        .put_pending_signup(&t, b"h2", b"profile", expires)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.take_pending_signup(&t, b"h2", expires).await,
+        Ok(None)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Directory.
+
+/// One `(issuer, subject)` signs in as one user: a second user with the same identity is refused, while the same
+/// subject at another issuer is another identity.
+pub async fn directory_identity_is_unique_per_issuer_and_subject(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    assert_eq!(
+        store
+            .create_user_with_identity(
+                &directory_user(&t, "u2", "Bob Ray", "bob@example.com"),
+                &identity("sub-1")
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let elsewhere = DirectoryIdentity {
+        issuer: "https://other-idp.example".into(),
+        subject: "sub-1".into(),
+    };
+    store
+        .create_user_with_identity(
+            &directory_user(&t, "u2", "Bob Ray", "bob@example.com"),
+            &elsewhere,
+        )
+        .await
+        .expect("same subject, other issuer");
+    let first = store
+        .find_user_by_identity(&t, "https://idp.example", "sub-1")
+        .await
+        .expect("find")
+        .expect("u1");
+    assert_eq!(first.object_id.as_str(), "u1");
+    assert_eq!(first.identities, vec![identity("sub-1")]);
+    let second = store
+        .find_user_by_identity(&t, "https://other-idp.example", "sub-1")
+        .await
+        .expect("find")
+        .expect("u2");
+    assert_eq!(second.object_id.as_str(), "u2");
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "SUB-1")
+            .await,
+        Ok(None),
+        "subjects are compared exactly"
+    );
+}
+
+/// A new user is written with their identity or not at all: a duplicate identity leaves no user row, a duplicate
+/// object id leaves no identity row.
+pub async fn create_user_with_identity_is_all_or_nothing(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let u2 = directory_user(&t, "u2", "Bob Ray", "bob@example.com");
+    assert_eq!(
+        store
+            .create_user_with_identity(&u2, &identity("sub-1"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+
+    let again = directory_user(&t, "u1", "Someone Else", "else@example.com");
+    assert_eq!(
+        store
+            .create_user_with_identity(&again, &identity("sub-9"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "sub-9")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .create_user_with_identity(
+                &directory_user(&tenant_id("nowhere"), "u3", "C D", "c@example.com"),
+                &identity("sub-3")
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    let stored = store
+        .get_directory_user(&t, &object_id("u1"))
+        .await
+        .expect("get")
+        .expect("u1");
+    let mut expected = directory_user(&t, "u1", "Ann Lee", "u1@example.com");
+    expected.identities = vec![identity("sub-1")];
+    assert_eq!(stored, expected);
+}
+
+/// A sign-up abandoned on the attribute page leaves nothing: the pending sign-up expires and is purged, and the
+/// directory has no user or identity for it.
+pub async fn abandoned_signup_leaves_no_user(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let expires = T0 + Duration::minutes(30);
+    store
+        .put_pending_signup(&t, b"handle", br#"{"sub":"new-sub"}"#, expires)
+        .await
+        .expect("pending");
+    // The user never submits the page.
+    let later = expires + Duration::minutes(1);
+    let mut purged = 0;
+    loop {
+        let n = store.purge_expired_broker(later, 100).await.expect("purge");
+        if n == 0 {
+            break;
+        }
+        purged += n;
+    }
+    assert_eq!(purged, 1);
+    assert_eq!(store.take_pending_signup(&t, b"handle", T0).await, Ok(None));
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "new-sub")
+            .await,
+        Ok(None)
+    );
+    let page = store
+        .search_directory_users(&t, "", None, 10)
+        .await
+        .expect("search");
+    assert!(page.users.is_empty());
+}
+
+/// A returning user is found by the identity only: the same email at another identity finds nobody.
+pub async fn returning_user_is_found_by_identity_never_by_email(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "u1@example.com")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://evil.example", "sub-1")
+            .await,
+        Ok(None)
+    );
+}
+
+/// A sign-in sets the last sign-in time; a disabled user's sign-in is refused and changes nothing.
+pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let u1 = object_id("u1");
+    let at = T0 + Duration::hours(3);
+    store
+        .record_broker_sign_in(&t, &u1, at)
+        .await
+        .expect("record");
+    let user = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at));
+    assert_eq!(
+        store
+            .record_broker_sign_in(&t, &object_id("ghost"), at)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .disable_directory_user(&t, &u1, at)
+        .await
+        .expect("disable");
+    assert_eq!(
+        store
+            .record_broker_sign_in(&t, &u1, at + Duration::hours(1))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let user = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at));
+    assert_eq!(user.disabled_at, Some(at));
+    store.enable_directory_user(&t, &u1).await.expect("enable");
+    store
+        .record_broker_sign_in(&t, &u1, at + Duration::hours(2))
+        .await
+        .expect("enabled again");
+    assert_eq!(
+        store.enable_directory_user(&t, &object_id("ghost")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A search is paged by a cursor: the pages together hold every match exactly once, in object id order, and the
+/// last page has no cursor.
+pub async fn search_pages_with_cursor(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    for i in 0..7 {
+        let id = format!("u{i}");
+        store
+            .create_user_with_identity(
+                &directory_user(&t, &id, "Ann Lee", &format!("ann{i}@example.com")),
+                &identity(&format!("sub-{i}")),
+            )
+            .await
+            .expect("create");
+    }
+    store
+        .create_user_with_identity(
+            &directory_user(&t, "x1", "Bob Ray", "bob@example.com"),
+            &identity("sub-bob"),
+        )
+        .await
+        .expect("create");
+    let mut seen = Vec::new();
+    let mut cursor: Option<UserId> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .search_directory_users(&t, "ann", cursor.as_ref(), 3)
+            .await
+            .expect("search");
+        assert!(page.users.len() <= 3);
+        pages += 1;
+        seen.extend(
+            page.users
+                .into_iter()
+                .map(|u| u.object_id.as_str().to_owned()),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor moves forward");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]);
+}
+
+/// Search matches the start of the email, display name, given name or surname, ignoring case; `%` and `_` in the
+/// query are literal characters, not wildcards.
+pub async fn search_matches_email_and_name_prefixes_ignoring_case(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let users = [
+        ("u1", "Émile Zola", "emile@example.com"),
+        ("u2", "Ann Lee", "ann_lee@example.com"),
+        ("u3", "Bob Ray", "annex@example.com"),
+    ];
+    for (id, name, email) in users {
+        store
+            .create_user_with_identity(&directory_user(&t, id, name, email), &identity(id))
+            .await
+            .expect("create");
+    }
+    let ids = |page: crate::broker_records::DirectoryPage| {
+        page.users
+            .into_iter()
+            .map(|u| u.object_id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let search = |q: &'static str| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            store
+                .search_directory_users(&t, q, None, 10)
+                .await
+                .expect("search")
+        }
+    };
+    assert_eq!(
+        ids(search("éMILE").await),
+        ["u1"],
+        "display name, Unicode case"
+    );
+    assert_eq!(ids(search("zola").await), ["u1"], "surname");
+    assert_eq!(
+        ids(search("ANN").await),
+        ["u2", "u3"],
+        "given name and email"
+    );
+    assert_eq!(ids(search("ann_").await), ["u2"], "_ is literal");
+    assert_eq!(ids(search("%").await), Vec::<String>::new(), "% is literal");
+    assert_eq!(ids(search("ray").await), ["u3"]);
+    assert_eq!(
+        ids(search("mile").await),
+        Vec::<String>::new(),
+        "prefixes only"
+    );
+    assert_eq!(ids(search("").await), ["u1", "u2", "u3"]);
+}
+
+/// Disabling a user deletes their broker sessions and refresh tokens in the same transaction and refuses new ones;
+/// other users keep theirs.
+pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    with_user(&*store, &t, "u2", "sub-2").await;
+    for (hash, user) in [(b"s1", "u1"), (b"s2", "u2")] {
+        store
+            .create_broker_session(&broker_session(&t, hash, user))
+            .await
+            .expect("session");
+    }
+    for (hash, grant, user) in [(b"r1", "g1", "u1"), (b"r2", "g2", "u2")] {
+        store
+            .put_broker_refresh_token(&broker_refresh(&t, hash, grant, user))
+            .await
+            .expect("refresh");
+    }
+    let u1 = object_id("u1");
+    store
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(1))
+        .await
+        .expect("disable");
+    assert_eq!(store.get_broker_session(&t, b"s1", T0).await, Ok(None));
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"r1", T0).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .rotate_broker_refresh_token(&t, b"r1", &broker_refresh(&t, b"r1b", "g1", "u1"), T0)
+            .await,
+        Ok(RefreshRotation::NotFound)
+    );
+    assert_eq!(
+        store
+            .create_broker_session(&broker_session(&t, b"s3", "u1"))
+            .await,
+        Err(StoreError::Conflict),
+        "no new session for a disabled user"
+    );
+    assert_eq!(
+        store
+            .put_broker_refresh_token(&broker_refresh(&t, b"r3", "g3", "u1"))
+            .await,
+        Err(StoreError::Conflict),
+        "no new refresh token for a disabled user"
+    );
+    assert!(
+        store
+            .get_broker_session(&t, b"s2", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_broker_refresh_token(&t, b"r2", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // Disabling again keeps the first time.
+    store
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(5))
+        .await
+        .expect("disable again");
+    let user = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.disabled_at, Some(T0 + Duration::hours(1)));
+    assert_eq!(
+        store
+            .disable_directory_user(&t, &object_id("ghost"), T0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Deleting a user removes their identities (the identity may sign up again), sessions and refresh tokens.
+pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    store
+        .create_broker_session(&broker_session(&t, b"s1", "u1"))
+        .await
+        .expect("session");
+    store
+        .put_broker_refresh_token(&broker_refresh(&t, b"r1", "g1", "u1"))
+        .await
+        .expect("refresh");
+    let u1 = object_id("u1");
+    store.delete_directory_user(&t, &u1).await.expect("delete");
+    assert_eq!(store.get_directory_user(&t, &u1).await, Ok(None));
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "sub-1")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s1", T0).await, Ok(None));
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"r1", T0).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.delete_directory_user(&t, &u1).await,
+        Err(StoreError::NotFound)
+    );
+    with_user(&*store, &t, "u9", "sub-1").await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sessions, codes, refresh tokens.
+
+/// A session is read while live, by tenant and hash; it needs its user; its `sid` is unique; sign-out deletes it.
+pub async fn broker_session_create_read_expire_delete(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let session = broker_session(&t, b"s1", "u1");
+    store.create_broker_session(&session).await.expect("create");
+    assert_eq!(
+        store.create_broker_session(&session).await,
+        Err(StoreError::Conflict)
+    );
+    let mut same_sid = broker_session(&t, b"s2", "u1");
+    same_sid.sid = session.sid.clone();
+    assert_eq!(
+        store.create_broker_session(&same_sid).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .create_broker_session(&broker_session(&t, b"s3", "ghost"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_broker_session(&t, b"s1", T0).await,
+        Ok(Some(session.clone()))
+    );
+    assert_eq!(
+        store
+            .get_broker_session(&t, b"s1", session.expires_at)
+            .await,
+        Ok(None)
+    );
+    store
+        .delete_broker_session(&t, b"s1")
+        .await
+        .expect("delete");
+    assert_eq!(store.get_broker_session(&t, b"s1", T0).await, Ok(None));
+    store
+        .delete_broker_session(&t, b"s1")
+        .await
+        .expect("idempotent");
+}
+
+/// A code is redeemed once, also under concurrency; a later attempt learns the grant to revoke; an expired code is
+/// not redeemed.
+pub async fn broker_code_consumed_once(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let code = broker_code(&t, b"c1", "g1");
+    store.put_broker_auth_code(&code).await.expect("put");
+    assert_eq!(
+        store.put_broker_auth_code(&code).await,
+        Err(StoreError::Conflict)
+    );
+    let redeemers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let t = t.clone();
+            tokio::spawn(async move { store.consume_broker_auth_code(&t, b"c1", T0).await })
+        })
+        .collect();
+    let mut redeemed = 0;
+    for redeemer in redeemers {
+        match redeemer.await.expect("join") {
+            Ok(CodeRedemption::Redeemed(got)) => {
+                assert_eq!(got, code);
+                redeemed += 1;
+            }
+            Ok(CodeRedemption::AlreadyRedeemed { grant_id }) => assert_eq!(grant_id, "g1"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(redeemed, 1);
+    let expired = broker_code(&t, b"c2", "g2");
+    store.put_broker_auth_code(&expired).await.expect("put");
+    assert_eq!(
+        store
+            .consume_broker_auth_code(&t, b"c2", expired.expires_at)
+            .await,
+        Ok(CodeRedemption::NotFound)
+    );
+    assert_eq!(
+        store.consume_broker_auth_code(&t, b"nope", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+}
+
+/// Rotation spends a token and stores its successor atomically; presenting a spent token again is reuse, which
+/// revokes the whole family in the same transaction: the successor is gone and the family takes no new tokens.
+pub async fn refresh_reuse_revokes_family(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let first = broker_refresh(&t, b"r1", "g1", "u1");
+    store.put_broker_refresh_token(&first).await.expect("put");
+    let other_family = broker_refresh(&t, b"o1", "g2", "u1");
+    store
+        .put_broker_refresh_token(&other_family)
+        .await
+        .expect("put");
+    let second = broker_refresh(&t, b"r2", "g1", "u1");
+    assert_eq!(
+        store
+            .rotate_broker_refresh_token(&t, b"r1", &second, T0)
+            .await,
+        Ok(RefreshRotation::Rotated(first.clone()))
+    );
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"r2", T0).await,
+        Ok(Some(second.clone()))
+    );
+    // The spent token is still readable (the caller learns its family), and presenting it again is reuse.
+    assert!(
+        store
+            .get_broker_refresh_token(&t, b"r1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let third = broker_refresh(&t, b"r3", "g1", "u1");
+    assert_eq!(
+        store
+            .rotate_broker_refresh_token(&t, b"r1", &third, T0)
+            .await,
+        Ok(RefreshRotation::Reused {
+            grant_id: "g1".into()
+        })
+    );
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"r2", T0).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"r3", T0).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .rotate_broker_refresh_token(&t, b"r2", &third, T0)
+            .await,
+        Ok(RefreshRotation::NotFound)
+    );
+    assert_eq!(
+        store
+            .put_broker_refresh_token(&broker_refresh(&t, b"r4", "g1", "u1"))
+            .await,
+        Err(StoreError::Conflict),
+        "the revoked family takes no new token"
+    );
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"o1", T0).await,
+        Ok(Some(other_family)),
+        "another family is untouched"
+    );
+    // An explicit revocation (sign-out) ends a family too.
+    store
+        .revoke_broker_grant(&t, "g2", T0)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store.get_broker_refresh_token(&t, b"o1", T0).await,
+        Ok(None)
+    );
+}
+
+/// Nothing of tenant A is visible, changed or consumed through tenant B, even with the same ids and hashes.
+pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
+    let a = with_tenant(&*store, "alpha").await;
+    let b = with_tenant(&*store, "beta").await;
+    store
+        .create_broker_application(&application(&a, "app"))
+        .await
+        .expect("app");
+    store
+        .create_identity_provider(&provider(&a, "passkeys"))
+        .await
+        .expect("idp");
+    store
+        .create_flow(&flow(&a, "B2C_1_x"), &flow_version(1))
+        .await
+        .expect("flow");
+    with_user(&*store, &a, "u1", "sub-1").await;
+    store
+        .create_broker_session(&broker_session(&a, b"s", "u1"))
+        .await
+        .expect("session");
+    store
+        .put_broker_auth_code(&broker_code(&a, b"c", "g"))
+        .await
+        .expect("code");
+    store
+        .put_broker_refresh_token(&broker_refresh(&a, b"r", "g", "u1"))
+        .await
+        .expect("refresh");
+    let expires = T0 + Duration::minutes(15);
+    store
+        .put_broker_transaction(&a, b"st", b"txn", expires)
+        .await
+        .expect("txn");
+    store
+        .put_pending_signup(&a, b"ps", b"p", expires)
+        .await
+        .expect("pending");
+    let key = policy_key("B2C_1_x");
+
+    assert_eq!(
+        store.get_broker_application(&b, &app_id("app")).await,
+        Ok(None)
+    );
+    assert_eq!(store.list_broker_applications(&b).await, Ok(vec![]));
+    assert_eq!(store.get_identity_provider(&b, "passkeys").await, Ok(None));
+    assert_eq!(store.list_identity_providers(&b).await, Ok(vec![]));
+    assert_eq!(store.get_flow(&b, &key).await, Ok(None));
+    assert_eq!(store.list_flows(&b).await, Ok(vec![]));
+    assert_eq!(store.get_current_flow_version(&b, &key).await, Ok(None));
+    assert_eq!(
+        store
+            .append_flow_version(&b, &key, 1, &flow_version(2))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .find_user_by_identity(&b, "https://idp.example", "sub-1")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.get_directory_user(&b, &object_id("u1")).await,
+        Ok(None)
+    );
+    assert!(
+        store
+            .search_directory_users(&b, "", None, 10)
+            .await
+            .expect("search")
+            .users
+            .is_empty()
+    );
+    assert_eq!(store.get_broker_session(&b, b"s", T0).await, Ok(None));
+    assert_eq!(
+        store.consume_broker_auth_code(&b, b"c", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+    assert_eq!(store.get_broker_refresh_token(&b, b"r", T0).await, Ok(None));
+    assert_eq!(store.take_broker_transaction(&b, b"st", T0).await, Ok(None));
+    assert_eq!(store.take_pending_signup(&b, b"ps", T0).await, Ok(None));
+    // Mutations through B change nothing of A.
+    assert_eq!(
+        store.delete_broker_application(&b, &app_id("app")).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_identity_provider(&b, "passkeys").await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.disable_directory_user(&b, &object_id("u1"), T0).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_directory_user(&b, &object_id("u1")).await,
+        Err(StoreError::NotFound)
+    );
+    store.delete_broker_session(&b, b"s").await.expect("no-op");
+    store.revoke_broker_grant(&b, "g", T0).await.expect("no-op");
+    // B may use the same identity for its own user.
+    with_user(&*store, &b, "u1", "sub-1").await;
+
+    assert!(
+        store
+            .get_broker_application(&a, &app_id("app"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_identity_provider(&a, "passkeys")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let user = store
+        .get_directory_user(&a, &object_id("u1"))
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.disabled_at, None);
+    assert!(
+        store
+            .get_broker_session(&a, b"s", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_broker_refresh_token(&a, b"r", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(matches!(
+        store.consume_broker_auth_code(&a, b"c", T0).await,
+        Ok(CodeRedemption::Redeemed(_))
+    ));
+    assert_eq!(
+        store.take_broker_transaction(&a, b"st", T0).await,
+        Ok(Some(b"txn".to_vec()))
+    );
+    assert_eq!(
+        store.take_pending_signup(&a, b"ps", T0).await,
+        Ok(Some(b"p".to_vec()))
+    );
+}
+
+/// Purge deletes only expired rows, at most `batch` per table per call, and leaves live ones.
+pub async fn purge_removes_expired_broker_rows(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let soon = T0 + Duration::minutes(1);
+    let late = T0 + Duration::days(30);
+    for i in 0..3u8 {
+        store
+            .put_broker_transaction(&t, &[b't', i], b"x", soon)
+            .await
+            .expect("txn");
+        store
+            .put_pending_signup(&t, &[b'p', i], b"x", soon)
+            .await
+            .expect("pending");
+        let mut session = broker_session(&t, &[b's', i], "u1");
+        session.expires_at = soon;
+        store
+            .create_broker_session(&session)
+            .await
+            .expect("session");
+    }
+    store
+        .put_broker_transaction(&t, b"live", b"x", late)
+        .await
+        .expect("txn");
+    let mut live = broker_session(&t, b"live", "u1");
+    live.expires_at = late;
+    store.create_broker_session(&live).await.expect("session");
+    store
+        .put_broker_auth_code(&broker_code(&t, b"c", "g"))
+        .await
+        .expect("code");
+    let mut expiring = broker_refresh(&t, b"r", "g", "u1");
+    expiring.expires_at = soon;
+    store
+        .put_broker_refresh_token(&expiring)
+        .await
+        .expect("refresh");
+    store
+        .revoke_broker_grant(&t, "old", T0)
+        .await
+        .expect("revoke");
+
+    let now = T0 + Duration::days(2);
+    let first = store.purge_expired_broker(now, 2).await.expect("purge");
+    assert!(first <= 2 * 6, "at most `batch` rows per table: {first}");
+    let mut total = first;
+    loop {
+        let n = store.purge_expired_broker(now, 2).await.expect("purge");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    // 3 transactions + 3 pending sign-ups + 3 sessions + 1 code + 1 refresh token + 1 revoked-grant mark.
+    assert_eq!(total, 12);
+    assert!(
+        store
+            .get_broker_session(&t, b"live", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store.take_broker_transaction(&t, b"live", now).await,
+        Ok(Some(b"x".to_vec()))
+    );
+    assert_eq!(store.purge_expired_broker(now, 0).await, Ok(0));
+}
+
+/// Every operation on a store whose database is gone fails with [`StoreError::Unavailable`], never `None`,
+/// `NotFound`, or a "reused" verdict. Backends call this with a broken store.
+pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>) {
+    fn unavailable<T: std::fmt::Debug>(what: &str, result: Result<T, StoreError>) {
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{what}: {result:?}"
+        );
+    }
+    let t = tenant_id("contoso");
+    let u = object_id("u1");
+    let key = policy_key("B2C_1_x");
+    unavailable(
+        "create_broker_tenant",
+        store
+            .create_broker_tenant(&broker_tenant("contoso"), &[])
+            .await,
+    );
+    unavailable("get_broker_tenant", store.get_broker_tenant(&t).await);
+    unavailable("list_broker_tenants", store.list_broker_tenants().await);
+    unavailable(
+        "put_broker_signing_key",
+        store.put_broker_signing_key(&broker_key(&t, "k")).await,
+    );
+    unavailable(
+        "list_broker_signing_keys",
+        store.list_broker_signing_keys(&t).await,
+    );
+    unavailable(
+        "create_broker_application",
+        store.create_broker_application(&application(&t, "a")).await,
+    );
+    unavailable(
+        "get_broker_application",
+        store.get_broker_application(&t, &app_id("a")).await,
+    );
+    unavailable(
+        "list_broker_applications",
+        store.list_broker_applications(&t).await,
+    );
+    unavailable(
+        "update_broker_application",
+        store.update_broker_application(&application(&t, "a")).await,
+    );
+    unavailable(
+        "delete_broker_application",
+        store.delete_broker_application(&t, &app_id("a")).await,
+    );
+    unavailable(
+        "create_identity_provider",
+        store.create_identity_provider(&provider(&t, "p")).await,
+    );
+    unavailable(
+        "get_identity_provider",
+        store.get_identity_provider(&t, "p").await,
+    );
+    unavailable(
+        "list_identity_providers",
+        store.list_identity_providers(&t).await,
+    );
+    unavailable(
+        "update_identity_provider",
+        store.update_identity_provider(&provider(&t, "p")).await,
+    );
+    unavailable(
+        "refresh_provider_metadata",
+        store
+            .refresh_provider_metadata(&t, "p", &provider(&t, "p").cache)
+            .await,
+    );
+    unavailable(
+        "delete_identity_provider",
+        store.delete_identity_provider(&t, "p").await,
+    );
+    unavailable(
+        "create_flow",
+        store
+            .create_flow(&flow(&t, "B2C_1_x"), &flow_version(1))
+            .await,
+    );
+    unavailable("get_flow", store.get_flow(&t, &key).await);
+    unavailable("list_flows", store.list_flows(&t).await);
+    unavailable(
+        "append_flow_version",
+        store
+            .append_flow_version(&t, &key, 1, &flow_version(2))
+            .await,
+    );
+    unavailable(
+        "get_flow_version",
+        store.get_flow_version(&t, &key, 1).await,
+    );
+    unavailable(
+        "get_current_flow_version",
+        store.get_current_flow_version(&t, &key).await,
+    );
+    unavailable(
+        "list_flow_versions",
+        store.list_flow_versions(&t, &key).await,
+    );
+    unavailable(
+        "put_broker_transaction",
+        store.put_broker_transaction(&t, b"s", b"x", T0).await,
+    );
+    unavailable(
+        "take_broker_transaction",
+        store.take_broker_transaction(&t, b"s", T0).await,
+    );
+    unavailable(
+        "put_pending_signup",
+        store.put_pending_signup(&t, b"h", b"x", T0).await,
+    );
+    unavailable(
+        "take_pending_signup",
+        store.take_pending_signup(&t, b"h", T0).await,
+    );
+    unavailable(
+        "find_user_by_identity",
+        store.find_user_by_identity(&t, "i", "s").await,
+    );
+    unavailable("get_directory_user", store.get_directory_user(&t, &u).await);
+    unavailable(
+        "create_user_with_identity",
+        store
+            .create_user_with_identity(
+                &directory_user(&t, "u1", "A B", "a@example.com"),
+                &identity("s"),
+            )
+            .await,
+    );
+    unavailable(
+        "record_broker_sign_in",
+        store.record_broker_sign_in(&t, &u, T0).await,
+    );
+    unavailable(
+        "search_directory_users",
+        store.search_directory_users(&t, "a", None, 10).await,
+    );
+    unavailable(
+        "disable_directory_user",
+        store.disable_directory_user(&t, &u, T0).await,
+    );
+    unavailable(
+        "enable_directory_user",
+        store.enable_directory_user(&t, &u).await,
+    );
+    unavailable(
+        "delete_directory_user",
+        store.delete_directory_user(&t, &u).await,
+    );
+    unavailable(
+        "create_broker_session",
+        store
+            .create_broker_session(&broker_session(&t, b"s", "u1"))
+            .await,
+    );
+    unavailable(
+        "get_broker_session",
+        store.get_broker_session(&t, b"s", T0).await,
+    );
+    unavailable(
+        "delete_broker_session",
+        store.delete_broker_session(&t, b"s").await,
+    );
+    unavailable(
+        "put_broker_auth_code",
+        store
+            .put_broker_auth_code(&broker_code(&t, b"c", "g"))
+            .await,
+    );
+    unavailable(
+        "consume_broker_auth_code",
+        store.consume_broker_auth_code(&t, b"c", T0).await,
+    );
+    unavailable(
+        "put_broker_refresh_token",
+        store
+            .put_broker_refresh_token(&broker_refresh(&t, b"r", "g", "u1"))
+            .await,
+    );
+    unavailable(
+        "get_broker_refresh_token",
+        store.get_broker_refresh_token(&t, b"r", T0).await,
+    );
+    unavailable(
+        "rotate_broker_refresh_token",
+        store
+            .rotate_broker_refresh_token(&t, b"r", &broker_refresh(&t, b"r2", "g", "u1"), T0)
+            .await,
+    );
+    unavailable(
+        "revoke_broker_grant",
+        store.revoke_broker_grant(&t, "g", T0).await,
+    );
+    unavailable(
+        "purge_expired_broker",
+        store.purge_expired_broker(T0, 10).await,
+    );
+}
