@@ -651,6 +651,60 @@ mod tests {
     }
 
     #[test]
+    fn listener_limits_default_and_are_configurable() {
+        let config = load(&good()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits, ListenerLimits::default());
+        assert_eq!(config.limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
+        let toml = good().replace(
+            "[store]",
+            "[server.limits]\nidle_timeout_seconds = 5\nmax_connections = 10\n[store]",
+        );
+        let config = load(&toml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.max_connections, 10);
+        assert!(config.tls.is_none());
+    }
+
+    #[test]
+    fn bad_listener_limits_are_refused_naming_the_key() {
+        for (line, key) in [
+            (
+                "header_timeout_seconds = 0",
+                "server.limits.header_timeout_seconds:",
+            ),
+            (
+                "body_timeout_seconds = 7200",
+                "server.limits.body_timeout_seconds:",
+            ),
+            ("max_connections = 0", "server.limits.max_connections:"),
+        ] {
+            let toml = good().replace("[store]", &format!("[server.limits]\n{line}\n[store]"));
+            let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.starts_with(key), "{line}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_tls_section_with_a_missing_key_file_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ca = tessera_testkit::TestCa::new("Root").unwrap_or_else(|e| panic!("{e}"));
+        let cert = write(dir.path(), "cert.pem", ca.root_pem().as_bytes());
+        let toml = good().replace(
+            "[store]",
+            &format!("[server.tls]\ncert = \"{cert}\"\nkey = \"/nonexistent/key.pem\"\n[store]"),
+        );
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("server.tls.key: cannot read"),
+            "{message}"
+        );
+        let toml = good().replace("[store]", "[server.tls]\ncert = \"/x.pem\"\n[store]");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("key"), "{message}");
+    }
+
+    #[test]
     fn an_mds_blob_without_its_root_is_refused_naming_the_missing_key() {
         let toml = format!("{}[webauthn]\nmds_blob_file = \"/tmp/blob.jwt\"\n", good());
         let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
