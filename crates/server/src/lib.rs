@@ -4,6 +4,9 @@
 //! - [`app`]: [`app::Application`] — bind, open the store, serve until stopped, background maintenance.
 //! - [`datadir`]: a self-contained data directory (SQLite file and master key), for `--data-dir` and the demo.
 //! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
+//! - [`listener`]: the HTTP listener: header, body, idle and TLS handshake timeouts, the connection cap, surviving
+//!   descriptor exhaustion.
+//! - [`tls`]: `[server.tls]` certificate and key files, loaded into a rustls acceptor.
 //! - [`trust`]: attestation trust anchors and the FIDO MDS3 BLOB from the `[webauthn]` files (reloaded on change).
 //! - [`bench`]: `tessera bench signin`, complete passkey sign-ins against a pinned child server.
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
@@ -16,6 +19,8 @@ pub mod config;
 pub mod datadir;
 pub mod demo;
 pub mod error;
+pub mod listener;
+pub mod tls;
 pub mod trust;
 
 pub use app::Application;

@@ -92,14 +92,23 @@ const POLICY: &[Policy] = &[
         emulate_source: Some(&["--insecure-ignore-safetynet-cts"]),
         reason: "a device that fails the CTS profile check is not trusted",
     },
-    // TPM attestations from the FIDO conformance tool carry manufacturer id:FFFFF1D0, which no real TPM has.
-    // SimpleWebAuthn accepts it, py_webauthn refuses it; so does Tessera unless told this is a conformance test.
+    // Attestation objects must be CTAP2 canonical CBOR (CTAP 2.1 §8). These two FIDO conformance tool responses
+    // (IBM FIDOTEST certificates; the second is also a test-manufacturer TPM) put `sig` after `x5c` in attStmt. No
+    // switch restores the source's verdict: only a real authenticator's deviation would be accepted.
+    Policy {
+        file: "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
+        verdict: Err("cbor-map-keys-unsorted"),
+        emulate_source: None,
+        reason: "attStmt keys out of CTAP2 canonical order, in test-tool output, not a real authenticator's",
+    },
     Policy {
         file: "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data-2.json",
-        verdict: Err("tpm-manufacturer-unknown"),
-        emulate_source: Some(&["--insecure-allow-tpm-test-manufacturer"]),
-        reason: "the FIDO test TPM manufacturer is refused outside conformance testing",
+        verdict: Err("cbor-map-keys-unsorted"),
+        emulate_source: None,
+        reason: "attStmt keys out of CTAP2 canonical order, in test-tool output, not a real authenticator's",
     },
+    // TPM attestations from the FIDO conformance tool carry manufacturer id:FFFFF1D0, which no real TPM has.
+    // SimpleWebAuthn accepts it, py_webauthn refuses it; so does Tessera unless told this is a conformance test.
     Policy {
         file: "simplewebauthn__reg__validate-tpm-rsa-response-sha256.json",
         verdict: Err("tpm-manufacturer-unknown"),
