@@ -10,8 +10,9 @@ use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
+use tessera_store::StoreError;
 use tessera_store::contract::{self, Fixture};
-use tessera_store::{Store, StoreError};
+use tessera_store::prelude::*;
 use tessera_store_postgres::{PgConnectOptions, PostgresStore};
 
 struct PgFixture {
@@ -149,7 +150,7 @@ async fn nodes_starting_at_once_migrate_once() {
     }
     let first = &stores[0];
     first
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("create");
     for store in &stores {
@@ -171,7 +172,7 @@ async fn undecodable_row_is_corrupt_not_missing() {
     let store = fixture.store();
     let t = contract::tenant_id("alpha");
     store
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("tenant");
     let user = contract::user(&t, "u1", "alice");

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ceremonies in memory, clustered code, session and token tables",
         include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
     ),
+    (
+        4,
+        "tenant revision",
+        include_str!("../migrations/0004_tenant_revision.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.
