@@ -4,6 +4,7 @@
 //!   start at once), and every operation, each one prepared statement where it can be, a short transaction where it
 //!   must (sign-up, last-credential deletion, rotation, revocation).
 //! - `convert`: `sqlx` errors → `StoreError` (identifiers and numbers decode with `tessera_store::convert`).
+//! - `notify`: the notifier, `NOTIFY` to send and one `LISTEN`ing connection per node.
 //! - `rows`: the rows PostgreSQL returns and their conversion into records (undecodable data is `Corrupt`).
 //! - `migrations/` (embedded with `sqlx::migrate!`): the schema.
 //!
@@ -12,17 +13,20 @@
 //! consumed once; the last-credential rule locks the user row first.
 
 mod convert;
+mod notify;
 mod rows;
 
 pub use sqlx::postgres::PgConnectOptions;
 
 use async_trait::async_trait;
 use convert::db;
+use notify::PgNotifier;
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
@@ -32,6 +36,7 @@ use tessera_store::{
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
     TenantStore, User, UserStore, fold_username,
 };
+use tessera_store::{Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
 
 /// How long an operation waits for a connection before the store is reported unavailable.
@@ -41,6 +46,7 @@ const WAIT: StdDuration = StdDuration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    notifier: Arc<PgNotifier>,
 }
 
 impl PostgresStore {
@@ -68,11 +74,13 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(migrate_error)?;
-        Ok(Self { pool })
+        let notifier = Arc::new(PgNotifier::new(&pool).await?);
+        Ok(Self { pool, notifier })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.notifier.close();
         self.pool.close().await;
     }
 }
@@ -990,4 +998,16 @@ fn insert_signing_key(
     .bind(key.created_at)
     .bind(key.retired_at)
     .bind(key.status.as_str())
+}
+
+/// `NOTIFY` reaches every node's listening connection, each of which wakes its own subscriptions.
+#[async_trait]
+impl Notifier for PostgresStore {
+    async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
+        self.notifier.notify(&self.pool, topic, payload).await
+    }
+
+    async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {
+        self.notifier.subscribe(&self.pool, topic).await
+    }
 }

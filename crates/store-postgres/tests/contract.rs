@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use tessera_store::StoreError;
 use tessera_store::contract::{self, Fixture};
 use tessera_store::prelude::*;
@@ -19,6 +19,7 @@ struct PgFixture {
     store: Arc<PostgresStore>,
     url: String,
     schema: String,
+    other_nodes: Mutex<Vec<Arc<PostgresStore>>>,
 }
 
 #[async_trait]
@@ -27,7 +28,24 @@ impl Fixture for PgFixture {
         self.store.clone()
     }
 
+    async fn another_node(&self) -> Arc<dyn Store> {
+        let node = Arc::new(
+            PostgresStore::connect_with(options_in(&self.url, &self.schema), 4)
+                .await
+                .expect("connect another node"),
+        );
+        self.other_nodes
+            .lock()
+            .expect("fixture lock")
+            .push(Arc::clone(&node));
+        node
+    }
+
     async fn teardown(self) {
+        let others = std::mem::take(&mut *self.other_nodes.lock().expect("fixture lock"));
+        for node in others {
+            node.close().await;
+        }
         self.store.close().await;
         drop_schema(&self.url, &self.schema).await;
     }
@@ -101,6 +119,7 @@ async fn setup() -> Option<PgFixture> {
         store: Arc::new(store),
         url,
         schema,
+        other_nodes: Mutex::default(),
     })
 }
 

@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
+use tessera_store::notify::{LocalHub, Notifier, Payload, Subscription, Topic};
 use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
@@ -43,6 +44,7 @@ use time::OffsetDateTime;
 pub struct SqliteStore {
     conns: Arc<Connections>,
     ephemeral: Arc<Ephemeral>,
+    hub: Arc<LocalHub>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -60,12 +62,14 @@ impl SqliteStore {
         Ok(Self {
             conns: Arc::new(conns),
             ephemeral: Arc::default(),
+            hub: Arc::default(),
         })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.ephemeral.close();
+        self.hub.close();
         self.conns.close().await;
     }
 }
@@ -1004,5 +1008,19 @@ impl CeremonyStore for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
         self.ephemeral.peek_ceremony(tenant, id, kind, now)
+    }
+}
+
+/// One node: a notification wakes this process's subscriptions, directly.
+#[async_trait]
+impl Notifier for SqliteStore {
+    async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
+        self.hub.check_open()?;
+        self.hub.publish(topic.as_str(), payload.as_str());
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {
+        self.hub.subscribe(topic)
     }
 }

@@ -9,6 +9,8 @@
 //!   (`consume_auth_code`, `rotate_refresh_token`); the background purge.
 //! - [`CeremonyStore`] (`ceremonies`): WebAuthn challenges and pending authorization requests, taken once
 //!   (`take_ceremony`). Never find-then-delete.
+//! - [`Notifier`] (`notify`): the port for wake-ups across the nodes sharing a store (`notify`, `subscribe`):
+//!   in-process on SQLite, PostgreSQL's `LISTEN`/`NOTIFY` on PostgreSQL.
 //! - [`Store`]: the umbrella of all roles, implemented for every type that implements them, so the application
 //!   holds one `Arc<dyn Store>`. `use tessera_store::prelude::*;` brings every role's methods into scope.
 //! - [`records`]: the plain records stored ([`Tenant`], [`Client`], [`User`], [`Credential`], [`AuthCode`], tokens,
@@ -31,6 +33,7 @@ pub mod ceremonies;
 pub mod convert;
 pub mod error;
 pub mod grants;
+pub mod notify;
 pub mod records;
 pub mod tenants;
 pub mod users;
@@ -41,6 +44,7 @@ pub mod contract;
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError};
 pub use grants::GrantStore;
+pub use notify::{Notifier, Payload, Subscription, Topic};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
     RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, Tenant,
@@ -53,7 +57,7 @@ use time::Duration;
 
 /// The role traits, for callers that hold an `Arc<dyn Store>`: `use tessera_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CeremonyStore, GrantStore, Store, TenantStore, UserStore};
+    pub use crate::{CeremonyStore, GrantStore, Notifier, Store, TenantStore, UserStore};
 }
 
 /// How long a redeemed authorization code is kept after its expiry, so that a late reuse is still recognised
@@ -68,6 +72,6 @@ pub const REVOKED_GRANT_RETENTION: Duration = Duration::days(1);
 ///
 /// Lookups return `Ok(None)` when nothing matches; mutations of a missing row return [`StoreError::NotFound`].
 /// A database failure is always [`StoreError::Unavailable`], never `None` or `NotFound`.
-pub trait Store: TenantStore + UserStore + GrantStore + CeremonyStore {}
+pub trait Store: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier {}
 
-impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + ?Sized> Store for T {}
+impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + ?Sized> Store for T {}

@@ -397,4 +397,8 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
         store.delete_retired_signing_keys(&t, T0).await,
     );
     unavailable("purge_expired", store.purge_expired(T0, 10).await);
+    let topic = crate::Topic::parse("crossdevice:x").expect("topic");
+    let payload = crate::Payload::new("p").expect("payload");
+    unavailable("notify", store.notify(&topic, &payload).await);
+    unavailable("subscribe", store.subscribe(&topic).await);
 }

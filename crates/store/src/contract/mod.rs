@@ -3,12 +3,13 @@
 //! backend breaks the rule its name states.
 //!
 //! By area: `tenants` (tenants, clients, signing keys), `users` (users, credentials), `grants` (the sign-count rule,
-//! sign-in records, codes, tokens, sessions), `ceremonies`, and `general` (unusual values, tenant isolation, the
+//! sign-in records, codes, tokens, sessions), `ceremonies`, `notify` (wake-ups across nodes), and `general` (unusual values, tenant isolation, the
 //! purge, failing closed). This file holds the fixture, the test generator and the record builders.
 
 mod ceremonies;
 mod general;
 mod grants;
+mod notify;
 mod tenants;
 mod users;
 
@@ -17,6 +18,7 @@ pub mod load;
 pub use ceremonies::*;
 pub use general::*;
 pub use grants::*;
+pub use notify::*;
 pub use tenants::*;
 pub use users::*;
 
@@ -34,9 +36,14 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 
 /// A fresh store for one contract test, and whatever must be cleaned up after it (a temp file, a schema).
 #[async_trait]
-pub trait Fixture: Send + 'static {
+pub trait Fixture: Send + Sync + 'static {
     /// The store under test.
     fn store(&self) -> Arc<dyn Store>;
+    /// A second store on the same database, as another node would open it, for the rules across nodes (the
+    /// notifier). A single-node backend returns the store under test itself. The fixture closes it at teardown.
+    async fn another_node(&self) -> Arc<dyn Store> {
+        self.store()
+    }
     /// Removes what the fixture created; runs whether the test passed or not.
     async fn teardown(self);
 }
@@ -48,6 +55,21 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let outcome = tokio::spawn(test(fixture.store())).await;
+    finish(fixture, outcome).await;
+}
+
+/// Runs one contract function on a fixture's store and [`Fixture::another_node`], as [`run`] does.
+pub async fn run_across_nodes<F, Fut>(fixture: impl Fixture, test: F)
+where
+    F: FnOnce(Arc<dyn Store>, Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let other = fixture.another_node().await;
+    let outcome = tokio::spawn(test(fixture.store(), other)).await;
+    finish(fixture, outcome).await;
+}
+
+async fn finish(fixture: impl Fixture, outcome: Result<(), tokio::task::JoinError>) {
     fixture.teardown().await;
     if let Err(error) = outcome {
         match error.try_into_panic() {
@@ -119,6 +141,20 @@ macro_rules! store_contract_tests {
             tenant_isolation,
             purge_removes_expired_rows_in_bounded_batches,
         );
+        $crate::store_contract_tests!(@across_nodes $setup;
+            notify_wakes_subscribers_on_every_node,
+            notify_reaches_only_its_topic,
+        );
+    };
+    (@across_nodes $setup:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(fixture) = $setup().await {
+                    $crate::contract::run_across_nodes(fixture, $crate::contract::$name).await;
+                }
+            }
+        )*
     };
     (@tests $setup:path; $($name:ident),* $(,)?) => {
         $(
