@@ -350,7 +350,7 @@ fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<(),
         tenant.origins = origins.clone();
     }
     if !update.policy.is_empty() {
-        let mut policy = tenant_policy(&tenant)?;
+        let mut policy = tenant_policy(tenant)?;
         update.policy.apply(&mut policy);
         validate_policy(&policy)?;
         tenant.policy = policy_json(&policy)?;

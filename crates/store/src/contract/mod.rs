@@ -13,8 +13,6 @@ mod notify;
 mod tenants;
 mod users;
 
-pub mod load;
-
 pub use ceremonies::*;
 pub use general::*;
 pub use grants::*;

@@ -1,14 +1,15 @@
-//! The store work of complete passkey sign-ins, for load measurements of a backend (the `signin_ops` and `signin_ops_pg` examples):
-//! authorize → challenge → assertion → session → code → token, 13 operations per sign-in.
+//! The store work of complete passkey sign-ins, for load measurements of a backend without HTTP (the `signin_ops`
+//! and `signin_ops_pg` examples of this crate): authorize → challenge → assertion → sign-in record (counter and
+//! session) → code → token, 13 operations per sign-in. Depends on `tessera_store` only.
 
-use crate::prelude::*;
-use crate::{
-    AccessToken, AuthCode, Client, Credential, Session, SignCountBump, SignCountRegression,
-    SignCountUpdate, StoreError, Tenant, User,
-};
 use std::sync::Arc;
 use std::time::Instant;
 use tessera_core::{ClientId, TenantId, UserId};
+use tessera_store::prelude::*;
+use tessera_store::{
+    AccessToken, AuthCode, Client, Credential, Session, SignCountBump, SignCountRegression,
+    SignCountUpdate, StoreError, Tenant, User,
+};
 use time::{Duration, OffsetDateTime};
 
 /// Store operations one simulated sign-in performs.
