@@ -77,14 +77,20 @@ pub async fn create_tenant_with_policy(
         origins: new.origins,
         policy,
         created_at: now,
+        revision: Tenant::FIRST_REVISION,
     };
-    store.create_tenant(&tenant).await.map_err(|e| match e {
-        StoreError::Conflict => AppError::AlreadyExists("tenant"),
-        other => other.into(),
-    })?;
+    let mut keys = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
-        add_signing_key(store, master, &tenant.id, alg, KeyStatus::Active, now).await?;
+        keys.push(new_signing_key(master, &tenant.id, alg, KeyStatus::Active, now).await?);
     }
+    // One transaction: a tenant never exists without its keys.
+    store
+        .create_tenant_with_keys(&tenant, &keys)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => AppError::AlreadyExists("tenant"),
+            other => other.into(),
+        })?;
     Ok(tenant)
 }
 
@@ -305,15 +311,37 @@ pub struct TenantUpdate {
     pub policy: PolicyChange,
 }
 
+/// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.
+const TENANT_UPDATE_ATTEMPTS: usize = 3;
+
 /// Updates a tenant's display name, origins and authenticator policy (validated as at creation) and returns the
 /// stored tenant. A server in the same process should then call `state.tenants.invalidate(id)`; other processes pick
 /// the change up when their cache entry expires (`tenant_cache_ttl`, a minute).
+///
+/// The store writes the tenant only if nobody changed it since it was read (its revision); otherwise the change is
+/// applied again to the newer tenant, so that neither writer's change is lost.
 pub async fn update_tenant(
     store: &dyn Store,
     id: &TenantId,
     update: &TenantUpdate,
 ) -> Result<Tenant, AppError> {
-    let mut tenant = store.get_tenant(id).await?.ok_or(AppError::UnknownTenant)?;
+    for _ in 0..TENANT_UPDATE_ATTEMPTS {
+        let mut tenant = store.get_tenant(id).await?.ok_or(AppError::UnknownTenant)?;
+        apply_tenant_update(&mut tenant, update)?;
+        match store.update_tenant(&tenant).await {
+            Ok(revision) => {
+                tenant.revision = revision;
+                return Ok(tenant);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(AppError::UnknownTenant),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(AppError::StoreConflict)
+}
+
+fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<(), AppError> {
     if let Some(name) = &update.display_name {
         tenant.display_name = validate_display_name(name)?;
     }
@@ -322,16 +350,12 @@ pub async fn update_tenant(
         tenant.origins = origins.clone();
     }
     if !update.policy.is_empty() {
-        let mut policy = tenant_policy(&tenant)?;
+        let mut policy = tenant_policy(tenant)?;
         update.policy.apply(&mut policy);
         validate_policy(&policy)?;
         tenant.policy = policy_json(&policy)?;
     }
-    store.update_tenant(&tenant).await.map_err(|e| match e {
-        StoreError::NotFound => AppError::UnknownTenant,
-        other => other.into(),
-    })?;
-    Ok(tenant)
+    Ok(())
 }
 
 async fn add_signing_key(
@@ -342,6 +366,19 @@ async fn add_signing_key(
     status: KeyStatus,
     now: OffsetDateTime,
 ) -> Result<String, AppError> {
+    let record = new_signing_key(master, tenant, alg, status, now).await?;
+    store.put_signing_key(&record).await?;
+    Ok(record.kid)
+}
+
+/// A fresh signing key of `alg`, its private part encrypted under `master`, as the store keeps it.
+async fn new_signing_key(
+    master: &MasterKey,
+    tenant: &TenantId,
+    alg: SigningAlg,
+    status: KeyStatus,
+    now: OffsetDateTime,
+) -> Result<tessera_store::SigningKey, AppError> {
     // RSA generation takes tens of milliseconds: keep it off the async workers.
     let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
         .await
@@ -362,8 +399,7 @@ async fn add_signing_key(
         retired_at: None,
         status,
     };
-    store.put_signing_key(&record).await?;
-    Ok(record.kid)
+    Ok(record)
 }
 
 /// How long new keys are published before they sign: relying parties may cache the JWKS for its `max-age` (300 s)

@@ -551,6 +551,46 @@ async fn tenant_update_refuses_origins_outside_the_rp_id_and_control_characters_
     assert_eq!(done.display_name, "Renamed");
 }
 
+/// Two operators changing different settings of one tenant at once: the store refuses the write made from a stale
+/// revision, `ops::update_tenant` reapplies that change to the newer tenant, and neither change is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tenant_updates_lose_no_change() {
+    let app = app(AttestationSettings::default()).await;
+    let store = app.state.store.as_ref();
+    for round in 0..5 {
+        let rename = TenantUpdate {
+            display_name: Some(format!("Renamed {round}")),
+            ..TenantUpdate::default()
+        };
+        let origins = vec![
+            ORIGIN.to_owned(),
+            format!("http://localhost:{}", 9000 + round),
+        ];
+        let reorigin = TenantUpdate {
+            origins: Some(origins.clone()),
+            ..TenantUpdate::default()
+        };
+        let (renamed, reoriginated) = tokio::join!(
+            ops::update_tenant(store, &app.tenant, &rename),
+            ops::update_tenant(store, &app.tenant, &reorigin)
+        );
+        renamed.unwrap_or_else(|e| panic!("{e}"));
+        reoriginated.unwrap_or_else(|e| panic!("{e}"));
+        let stored = store
+            .get_tenant(&app.tenant)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no tenant"));
+        assert_eq!(
+            stored.display_name,
+            format!("Renamed {round}"),
+            "round {round}"
+        );
+        assert_eq!(stored.origins, origins, "round {round}");
+        assert_eq!(stored.revision, 3 + 2 * round, "two updates per round");
+    }
+}
+
 // ---- names people type ---------------------------------------------------------------------------------------------
 
 #[tokio::test]

@@ -179,7 +179,7 @@ async fn send_to_sign_in(
         .map_err(|e| AppError::Internal(format!("authz ceremony: {e}")))?;
     state
         .store
-        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL)
+        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL, now)
         .await?;
     see_other(&format!("/{tenant}/login?authz={id}"))
 }

@@ -125,10 +125,10 @@ pub async fn put<T: Serialize>(
 ) -> Result<String, AppError> {
     let id = random_id::<24>()?;
     let payload = serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?;
-    let expires_at = state.clock.now() + CEREMONY_TTL;
+    let now = state.clock.now();
     state
         .store
-        .put_ceremony(tenant, &id, kind, payload, expires_at)
+        .put_ceremony(tenant, &id, kind, payload, now + CEREMONY_TTL, now)
         .await?;
     Ok(id)
 }

@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tessera_store::{SignCountBump, SignCountUpdate, User};
+use tessera_store::{SignCountBump, SignCountRegression, SignCountUpdate, User};
 use tessera_webauthn::authentication::{
     AuthenticationExpectation, CredentialRecord, UserIdentification,
 };
@@ -347,7 +347,11 @@ pub async fn verify(
         attestation_trusted: credential.attestation_trusted,
     };
     let new_session = session::prepare(&state, &id, &headers, &user.id, authentication)?;
-    let refuse_clones = policy.sign_count == SignCountPolicy::RejectClone;
+    let on_regression = if policy.sign_count == SignCountPolicy::RejectClone {
+        SignCountRegression::Refuse
+    } else {
+        SignCountRegression::Accept
+    };
     let bump = SignCountBump {
         credential_id: credential.credential_id.clone(),
         expected_old: credential.sign_count,
@@ -359,13 +363,13 @@ pub async fn verify(
         .store
         .record_sign_in(
             &bump,
-            refuse_clones,
+            on_regression,
             new_session.replaces.as_deref(),
             &new_session.record,
         )
         .await?;
     if update == SignCountUpdate::Regressed {
-        if refuse_clones {
+        if on_regression == SignCountRegression::Refuse {
             return Err(ApiError::refused_because(
                 "sign-count-regressed",
                 "its signature counter did not move forward, which can mean a cloned authenticator",
