@@ -5,6 +5,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_service::ServiceError;
 use tessera_store::StoreError;
 
 use crate::pages::reply::PageError;
@@ -98,6 +99,37 @@ impl From<StoreError> for AppError {
             StoreError::Corrupt(m) => Self::StoreCorrupt(m),
             StoreError::NotFound => Self::StoreNotFound,
             StoreError::Conflict => Self::StoreConflict,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for AppError {
+    fn from(error: ServiceError) -> Self {
+        let argument =
+            |name: &'static str, message: String| Self::InvalidArgument { name, message };
+        match error {
+            ServiceError::TenantNotFound => Self::UnknownTenant,
+            ServiceError::ClientNotFound => Self::NotFound,
+            ServiceError::TenantExists => Self::AlreadyExists("tenant"),
+            ServiceError::ClientExists => Self::AlreadyExists("client"),
+            ServiceError::InvalidRpId { reason } => argument("rp-id", reason),
+            ServiceError::InvalidOrigin { reason } => argument("origin", reason),
+            ServiceError::InvalidDisplayName { reason } => argument("display-name", reason),
+            ServiceError::InvalidRedirectUri { reason } => argument("redirect-uri", reason),
+            ServiceError::InvalidPolicy { setting, reason } => argument(setting, reason),
+            ServiceError::InvalidInput(message) => Self::BadRequest(message),
+            e @ (ServiceError::UsernameTaken
+            | ServiceError::SignUpRaced
+            | ServiceError::UnknownUsername
+            | ServiceError::NoPasskey) => Self::BadRequest(e.to_string()),
+            ServiceError::SignInRequired => Self::SignInRequired,
+            ServiceError::CeremonyExpired => Self::CeremonyExpired,
+            e @ ServiceError::CeremonyFromOtherBrowser => Self::Forbidden(e.to_string()),
+            ServiceError::PasskeyRefused(e) => Self::WebAuthnRefused(e.to_string()),
+            ServiceError::PasskeyRule { reason, .. } => Self::WebAuthnRefused(reason.to_owned()),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Corrupt(message) => Self::StoreCorrupt(message),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -282,6 +314,33 @@ mod tests {
         let error: AppError = StoreError::Unavailable("pool closed".into()).into();
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!error.public_message().contains("pool closed"));
+    }
+
+    #[test]
+    fn service_errors_keep_their_meaning_over_http() {
+        let unavailable: AppError =
+            ServiceError::Store(StoreError::Unavailable("pool closed".into())).into();
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let unknown: AppError = ServiceError::TenantNotFound.into();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        let exists: AppError = ServiceError::TenantExists.into();
+        assert_eq!(exists.status(), StatusCode::CONFLICT);
+        let uri: AppError = ServiceError::InvalidRedirectUri {
+            reason: "\"http://rp.example/cb\": use https".into(),
+        }
+        .into();
+        assert_eq!(uri.status(), StatusCode::BAD_REQUEST);
+        assert!(uri.to_string().starts_with("redirect-uri: "));
+        let taken: AppError = ServiceError::UsernameTaken.into();
+        assert_eq!(taken.status(), StatusCode::BAD_REQUEST);
+        assert!(taken.public_message().contains("username is taken"));
+        let other_browser: AppError = ServiceError::CeremonyFromOtherBrowser.into();
+        assert_eq!(other_browser.status(), StatusCode::FORBIDDEN);
+        let corrupt: AppError = ServiceError::Corrupt("bad json at row 7".into()).into();
+        assert_eq!(corrupt.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!corrupt.public_message().contains("row 7"));
+        let random: AppError = ServiceError::Random.into();
+        assert_eq!(random.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

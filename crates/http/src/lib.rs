@@ -4,16 +4,13 @@
 //! - [`error`]: [`AppError`], the one error type, and how it becomes a response (page, OAuth JSON, 503).
 //! - [`security`]: security headers, body limit, request ids, and [`security::per_ip_rate_limit`].
 //! - [`oidc`]: the OpenID Connect provider endpoints at `/{tenant}/oidc/...`, one module per endpoint.
-//! - [`ops`]: operator operations (tenants, clients, key rotation) shared by the CLI and the admin API.
 //! - [`pages`]: the passkey pages (sign-in, sign-up, account), with [`session`] (browser sessions) and [`csrf`].
 //!
 //! [`router`] assembles everything into one [`axum::Router`].
 
 pub mod csrf;
 pub mod error;
-pub mod handles;
 pub mod oidc;
-pub mod ops;
 pub mod pages;
 pub mod security;
 pub mod session;

@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 
 use crate::csrf::read_cookie;
 use crate::error::AppError;
-use crate::handles;
 use crate::state::AppState;
+use tessera_service::handles;
 
 /// A live browser session, as the store keeps it.
 pub use tessera_store::Session as SessionRecord;

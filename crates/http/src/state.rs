@@ -8,10 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
-use tessera_store::{Store, Tenant};
+use tessera_store::Store;
 
 use crate::error::AppError;
 use crate::security::PerIpConfig;
@@ -291,21 +290,7 @@ impl AttestationSources {
     }
 }
 
-/// A tenant as the OIDC endpoints need it: its record, its signing keys and its pre-serialized documents.
-pub struct TenantRuntime {
-    /// The tenant record.
-    pub tenant: Tenant,
-    /// The issuer, `{public_url}/{tenant}/oidc`.
-    pub issuer: String,
-    /// The decrypted signing keys (active and still-published).
-    pub keys: tessera_oidc::keys::KeySet,
-    /// The discovery document, serialized once.
-    pub discovery: Bytes,
-    /// The JWK Set, serialized once.
-    pub jwks: Bytes,
-    /// When this entry was loaded (monotonic).
-    pub loaded_at: std::time::Instant,
-}
+pub use tessera_service::provider::runtime::TenantRuntime;
 
 /// In-memory cache of [`TenantRuntime`]s, reloaded after `tenant_cache_ttl` or on [`TenantCache::invalidate`].
 #[derive(Default)]
@@ -343,7 +328,19 @@ impl AppState {
         if let Some(entry) = self.tenants.cached(tenant, self.security.tenant_cache_ttl) {
             return Ok(entry);
         }
-        let entry = Arc::new(crate::oidc::load_tenant(self, tenant).await?);
+        let issuer = tessera_core::Issuer::parse(&self.issuer(tenant))
+            .map_err(|e| AppError::Internal(format!("issuer of {tenant}: {e}")))?;
+        let source = tessera_service::provider::runtime::RuntimeSource {
+            master: &self.master_key,
+            endpoints: tessera_service::provider::runtime::provider_endpoints(&issuer),
+            issuer: &issuer,
+            grace: tessera_service::keys::retired_key_grace(self.security.access_token_ttl),
+            now: self.clock.now(),
+        };
+        let entry =
+            tessera_service::provider::runtime::load_tenant(self.store.as_ref(), tenant, source)
+                .await?;
+        let entry = Arc::new(entry);
         self.tenants.put(entry.clone());
         Ok(entry)
     }

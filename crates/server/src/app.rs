@@ -258,11 +258,11 @@ pub async fn maintenance_round(state: &AppState) {
             }
         }
     }
-    let grace = tessera_http::ops::retired_key_grace(state.security.access_token_ttl);
+    let grace = tessera_service::keys::retired_key_grace(state.security.access_token_ttl);
     match state.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
-                match tessera_http::ops::activate_due_keys(
+                match tessera_service::keys::activate_due_keys(
                     state.store.as_ref(),
                     &tenant.id,
                     state.clock.now(),

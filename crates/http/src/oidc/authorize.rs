@@ -30,11 +30,11 @@ use time::OffsetDateTime;
 
 use super::{client_config, tenant_id};
 use crate::error::AppError;
-use crate::handles;
-use crate::ops::random_token;
 use crate::pages::reply::PageError;
 use crate::session;
 use crate::state::{AppState, TenantRuntime};
+use tessera_service::handles;
+use tessera_service::handles::random_token;
 
 /// The ceremony kind under which a pending authorization request waits for the user to sign in.
 pub const AUTHZ_CEREMONY: &str = "authz";

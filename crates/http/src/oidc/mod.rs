@@ -22,10 +22,6 @@ pub mod logout;
 pub mod token;
 pub mod userinfo;
 
-mod tenant;
-
-pub use tenant::load_tenant;
-
 /// The OIDC routes. CORS is allowed on discovery, JWKS, token and userinfo only (RFC 9700 §2.6: never on authorize).
 pub fn router(state: &AppState) -> Router<AppState> {
     let cors = tower_http::cors::CorsLayer::new()

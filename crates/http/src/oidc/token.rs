@@ -26,8 +26,8 @@ use time::OffsetDateTime;
 
 use super::{client_config, tenant_id, user_profile};
 use crate::error::AppError;
-use crate::handles;
 use crate::state::{AppState, TenantRuntime};
+use tessera_service::handles;
 
 /// The ceremony kind that remembers a `private_key_jwt` assertion's `jti` until it expires.
 pub const ASSERTION_JTI_RECORD: &str = "assertion_jti";
@@ -81,11 +81,11 @@ pub async fn token(
         return Err(refuse(&OidcError::ClientNotFound));
     };
     let config = client_config(&client)?;
-    let token_endpoint = format!("{}/token", runtime.issuer);
+    let token_endpoint = &runtime.endpoints.token;
     let now = state.clock.now();
     let ctx = ClientAuthContext {
         issuer: &runtime.issuer,
-        token_endpoint: &token_endpoint,
+        token_endpoint,
         now,
     };
     let authenticated =

@@ -12,8 +12,8 @@ use tessera_oidc::error::OidcError;
 
 use super::{tenant_id, user_profile};
 use crate::error::AppError;
-use crate::handles;
 use crate::state::AppState;
+use tessera_service::handles;
 
 /// `GET /{tenant}/oidc/userinfo`.
 pub async fn userinfo_get(

@@ -196,6 +196,23 @@ impl From<AppError> for ApiError {
     }
 }
 
+impl From<tessera_service::ServiceError> for ApiError {
+    fn from(error: tessera_service::ServiceError) -> Self {
+        use tessera_service::ServiceError;
+        match error {
+            ServiceError::PasskeyRefused(e) => Self::refused(&e),
+            ServiceError::PasskeyRule { rule, reason } => Self::refused_because(rule, reason),
+            other => AppError::from(other).into(),
+        }
+    }
+}
+
+impl From<tessera_service::ServiceError> for PageError {
+    fn from(error: tessera_service::ServiceError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
 impl From<tessera_store::StoreError> for ApiError {
     fn from(error: tessera_store::StoreError) -> Self {
         AppError::from(error).into()
@@ -317,6 +334,20 @@ mod tests {
         let error: ApiError = AppError::StoreUnavailable("pool closed at 10.0.0.3".into()).into();
         assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!error.message.contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn service_refusals_of_a_passkey_keep_their_rule_for_the_script() {
+        let error: ApiError = tessera_service::ServiceError::PasskeyRule {
+            rule: "sign-count-regressed",
+            reason: "its counter went backwards",
+        }
+        .into();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, "passkey_refused");
+        assert_eq!(error.rule, Some("sign-count-regressed"));
+        let expired: ApiError = tessera_service::ServiceError::CeremonyExpired.into();
+        assert_eq!(expired.code, "ceremony_expired");
     }
 
     #[test]

@@ -84,13 +84,7 @@ pub async fn page(
     Ok(render(&view, StatusCode::OK, set_cookie))
 }
 
-/// Whether `c` may not appear in a username or a name people read: control characters (NUL included, which
-/// PostgreSQL refuses in text), and the invisible format characters that reorder or hide text (bidirectional
-/// overrides and isolates, zero-width characters, the byte-order mark), which let one name pass for another.
-pub fn is_disallowed_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-}
+pub use tessera_core::text::is_disallowed_char;
 
 /// A username: 1 to [`MAX_USERNAME`] letters, digits and `. _ - @ +`, surrounding spaces removed.
 pub fn parse_username(raw: &str) -> Result<String, AppError> {

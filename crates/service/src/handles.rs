@@ -10,10 +10,10 @@
 //! value, so only the issued value finds its record. Secrets issued before this format (32 bytes, stored under
 //! their bare SHA-256) are still found.
 
-use crate::error::AppError;
-use crate::ops::{random_token, sha256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::{Result, ServiceError};
 use time::OffsetDateTime;
 
 /// Random bytes in a secret: 256 bits.
@@ -39,11 +39,10 @@ fn micros(at: OffsetDateTime) -> u64 {
 }
 
 /// Issues a new secret at `now`.
-pub fn issue(now: OffsetDateTime) -> Result<Issued, AppError> {
+pub fn issue(now: OffsetDateTime) -> Result<Issued> {
     let mut raw = [0u8; TIME_LEN + RANDOM_LEN];
     raw[..TIME_LEN].copy_from_slice(&micros(now).to_be_bytes());
-    aws_lc_rs::rand::fill(&mut raw[TIME_LEN..])
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut raw[TIME_LEN..]).map_err(|_| ServiceError::Random)?;
     let value = URL_SAFE_NO_PAD.encode(raw);
     let key = storage_key(&value);
     Ok(Issued { value, key })
@@ -76,12 +75,26 @@ pub fn is_plausible(value: &str) -> bool {
 
 /// A public id that sorts by creation time: 16 hex digits of `now` in unix microseconds, then `random_bytes` random
 /// bytes in base64url. For grant ids and session ids, which are indexed.
-pub fn time_ordered_id(now: OffsetDateTime, random_bytes: usize) -> Result<String, AppError> {
+pub fn time_ordered_id(now: OffsetDateTime, random_bytes: usize) -> Result<String> {
     Ok(format!(
         "{:016x}{}",
         micros(now),
         random_token(random_bytes)?
     ))
+}
+
+/// `n` random bytes as base64url without padding.
+pub fn random_token(n: usize) -> Result<String> {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ServiceError::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }
 
 #[cfg(test)]
