@@ -1601,7 +1601,7 @@ fn every_refusal_message_starts_with_a_capital_and_ends_with_a_sentence() {
         "bad-signature",
     ] {
         let text =
-            tessera_http::pages::reply::refusal_message(rule, "the signature does not verify");
+            tessera_http::common::reply::refusal_message(rule, "the signature does not verify");
         assert!(text.starts_with(char::is_uppercase), "{rule}: {text}");
         assert!(text.ends_with('.'), "{rule}: {text}");
         assert!(!text.contains(".."), "{rule}: {text}");

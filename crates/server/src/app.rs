@@ -115,7 +115,10 @@ impl Application {
         ));
         let mut app = tessera_http::router(self.state.clone());
         if let Some(extra) = self.extra {
-            app = app.merge(tessera_http::security::apply(extra, &self.state));
+            app = app.merge(tessera_http::security::apply(
+                extra,
+                self.state.security.body_limit,
+            ));
         }
         let served = axum::serve(
             self.listener,

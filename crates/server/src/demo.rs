@@ -278,7 +278,7 @@ fn page(title: &str, body: &str) -> Response {
          <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
          <h1>{t}</h1>{body}</main></body></html>",
         t = html_escape(title),
-        css = tessera_http::pages::assets::STYLE_PATH,
+        css = tessera_http::assets::STYLE_PATH,
     );
     Html(html).into_response()
 }

@@ -26,21 +26,25 @@ use tessera_webauthn::{
     generate_challenge, verify_registration,
 };
 
-use super::ceremony::{self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose};
+use tessera_core::{Username, UsernameError};
+use tessera_service::provider::ceremony::{
+    self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose,
+};
+
 use super::context::{self, PageTenant};
 use super::login::{OptionsReply, VerifyReply, VerifyRequest, descriptors};
-use super::reply::{ApiError, PageError};
 use super::views::{Layout, SignupPage, render};
+use crate::common::reply::{ApiError, PageError};
 use crate::error::AppError;
 use crate::session::{self, AuthenticationFacts};
 use crate::state::AppState;
 
 /// Longest username accepted.
-pub const MAX_USERNAME: usize = 64;
+pub const MAX_USERNAME: usize = Username::MAX_LEN;
 /// Longest display name accepted.
 pub const MAX_DISPLAY_NAME: usize = 128;
 /// Longest email address accepted.
-pub const MAX_EMAIL: usize = 254;
+pub const MAX_EMAIL: usize = tessera_core::Email::MAX_LEN;
 /// Longest passkey name accepted.
 pub const MAX_NICKNAME: usize = 64;
 
@@ -68,7 +72,7 @@ pub async fn page(
             "Create your account",
             &tenant.tenant.display_name,
             tenant.base(),
-            Some(&csrf),
+            Some(csrf.as_str()),
             "signup",
             authz.as_deref(),
         ),
@@ -86,40 +90,28 @@ pub async fn page(
 
 pub use tessera_core::text::is_disallowed_char;
 
-/// A username: 1 to [`MAX_USERNAME`] letters, digits and `. _ - @ +`, surrounding spaces removed.
-pub fn parse_username(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(AppError::BadRequest(
-            "Choose a username: it is how you will sign in.".into(),
-        ));
-    }
-    if name.chars().any(is_disallowed_char) {
-        return Err(AppError::BadRequest(
-            "The username contains invisible or control characters. Type it again without them."
+/// A username: 1 to [`MAX_USERNAME`] letters, digits and `. _ - @ +`, surrounding spaces removed
+/// ([`Username::parse`]), refused in words people understand.
+pub fn parse_username(raw: &str) -> Result<Username, AppError> {
+    Username::parse(raw).map_err(|e| {
+        AppError::BadRequest(match e {
+            UsernameError::Empty => "Choose a username: it is how you will sign in.".into(),
+            UsernameError::DisallowedCharacter => {
+                "The username contains invisible or control characters. Type it again without them.".into()
+            }
+            UsernameError::TooLong => format!(
+                "The username may be at most {MAX_USERNAME} characters long. Choose a shorter one."
+            ),
+            _ => "The username may contain only letters, digits and the characters . _ - @ +. Choose another one."
                 .into(),
-        ));
-    }
-    if name.chars().count() > MAX_USERNAME {
-        return Err(AppError::BadRequest(format!(
-            "The username may be at most {MAX_USERNAME} characters long. Choose a shorter one."
-        )));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
-    {
-        return Err(AppError::BadRequest(
-            "The username may contain only letters, digits and the characters . _ - @ +. Choose another one.".into(),
-        ));
-    }
-    Ok(name.to_owned())
+        })
+    })
 }
 
 /// A username typed on the sign-in page: trimmed; `None` when empty. One that sign-up would refuse cannot name an
 /// account, so it is answered as unknown (without asking the store), and one with control characters is refused
 /// with its own sentence.
-pub fn parse_sign_in_username(raw: &str) -> Result<Option<String>, AppError> {
+pub fn parse_sign_in_username(raw: &str) -> Result<Option<Username>, AppError> {
     let name = raw.trim();
     if name.is_empty() {
         return Ok(None);
@@ -171,31 +163,19 @@ fn capitalized(text: &str) -> String {
     }
 }
 
-/// An optional email address: `local@domain`, no spaces or control characters, at most [`MAX_EMAIL`] characters.
+/// An optional email address ([`tessera_core::Email::parse`]); empty is none.
 pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let bad = || {
-        AppError::BadRequest(
-            "This does not look like an email address. Check it, or leave the field empty.".into(),
-        )
-    };
-    if text.len() > MAX_EMAIL
-        || text
-            .chars()
-            .any(|c| c.is_whitespace() || is_disallowed_char(c) || "<>\"".contains(c))
-    {
-        return Err(bad());
-    }
-    match text.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
-        {
-            Ok(Some(text.to_owned()))
-        }
-        _ => Err(bad()),
-    }
+    tessera_core::Email::parse(text)
+        .map(|email| Some(email.into()))
+        .map_err(|_| {
+            AppError::BadRequest(
+                "This does not look like an email address. Check it, or leave the field empty."
+                    .into(),
+            )
+        })
 }
 
 /// The body of `POST /{tenant}/webauthn/register/options`.
@@ -269,7 +249,7 @@ pub async fn options(
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
     let authz = context::authz_id(request.authz.as_deref())?;
-    let username = parse_username(&request.username)?;
+    let username = String::from(parse_username(&request.username)?);
     let display_name = if request.display_name.trim().is_empty() {
         username.clone()
     } else {
@@ -310,7 +290,14 @@ pub async fn options(
         authz,
         binding: B64(csrf.binding()),
     };
-    let ceremony = ceremony::put(&state, &id, REGISTER_KIND, &stored).await?;
+    let ceremony = ceremony::put(
+        state.store.as_ref(),
+        &id,
+        REGISTER_KIND,
+        &stored,
+        state.clock.now(),
+    )
+    .await?;
     Ok(context::json_reply(
         &OptionsReply {
             ceremony,
@@ -430,9 +417,15 @@ pub async fn verify(
     let request: VerifyRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let stored: RegisterCeremony =
-        ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
-    ceremony::check_binding(&stored.binding, &csrf)?;
+    let stored: RegisterCeremony = ceremony::take(
+        state.store.as_ref(),
+        &id,
+        REGISTER_KIND,
+        &request.ceremony,
+        state.clock.now(),
+    )
+    .await?;
+    ceremony::check_binding(&stored.binding, &csrf.binding())?;
     let RegistrationPurpose::SignUp {
         username,
         display_name,
@@ -499,8 +492,8 @@ mod tests {
         assert!(parse_username("").is_err());
         assert!(parse_username(&"a".repeat(65)).is_err());
         assert_eq!(
-            parse_username("  alice.b@example ").ok().as_deref(),
-            Some("alice.b@example")
+            parse_username("  alice.b@example ").ok().map(String::from),
+            Some("alice.b@example".to_owned())
         );
     }
 
@@ -557,10 +550,13 @@ mod tests {
 
     #[test]
     fn sign_in_username_that_could_not_exist_is_unknown_without_a_lookup() {
-        assert_eq!(parse_sign_in_username("   ").ok(), Some(None));
+        assert!(matches!(parse_sign_in_username("   "), Ok(None)));
         assert_eq!(
-            parse_sign_in_username(" alice ").ok(),
-            Some(Some("alice".to_owned()))
+            parse_sign_in_username(" alice ")
+                .ok()
+                .flatten()
+                .map(String::from),
+            Some("alice".to_owned())
         );
         let text = message(parse_sign_in_username(&"a".repeat(MAX_USERNAME + 1)));
         assert!(text.starts_with("There is no account"), "{text}");

@@ -10,9 +10,9 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// The ceremony kind under which the authorization endpoint stores a pending request.
-pub const AUTHZ_KIND: &str = crate::oidc::authorize::AUTHZ_CEREMONY;
+pub const AUTHZ_KIND: &str = tessera_service::provider::authorize::AUTHZ_CEREMONY;
 
-pub use crate::oidc::authorize::PendingAuthorization;
+pub use tessera_service::provider::authorize::PendingAuthorization;
 
 /// The longest pending-authorization id accepted in a URL.
 const MAX_AUTHZ_LEN: usize = 128;
@@ -37,15 +37,7 @@ impl PageTenant {
 
     /// The tenant's authenticator policy. A stored policy that does not parse fails closed.
     pub fn policy(&self) -> Result<AuthenticatorPolicy, AppError> {
-        if self.tenant.policy.is_null() {
-            return Ok(AuthenticatorPolicy::default());
-        }
-        serde_json::from_value(self.tenant.policy.clone()).map_err(|e| {
-            AppError::Internal(format!(
-                "tenant {} has an unreadable policy: {e}",
-                self.tenant.id
-            ))
-        })
+        Ok(tessera_service::tenants::tenant_policy(&self.tenant)?)
     }
 
     /// Checks the CSRF rules of a state-changing request against this tenant's origins.
@@ -107,15 +99,13 @@ pub async fn pending_authorization(
     tenant: &TenantId,
     id: &str,
 ) -> Result<Option<PendingAuthorization>, AppError> {
-    let now = state.clock.now();
-    match state
-        .store
-        .peek_ceremony(tenant, id, AUTHZ_KIND, now)
-        .await?
-    {
-        Some(payload) => Ok(Some(PendingAuthorization::decode(&payload)?)),
-        None => Ok(None),
-    }
+    Ok(tessera_service::provider::authorize::pending_authorization(
+        state.store.as_ref(),
+        tenant,
+        id,
+        state.clock.now(),
+    )
+    .await?)
 }
 
 fn encode(value: &str) -> String {
@@ -124,7 +114,7 @@ fn encode(value: &str) -> String {
 
 /// Where the authorization endpoint takes a signed-in user back: `/{tenant}/oidc/authorize/resume?authz=...`.
 pub fn resume_url(tenant: &TenantId, authz: &str) -> String {
-    crate::oidc::authorize::resume_path(tenant, authz)
+    format!("/{tenant}/oidc/authorize/resume?authz={}", encode(authz))
 }
 
 /// Where a cancelled sign-in goes: the resume endpoint with `error=access_denied`, which answers the client.

@@ -346,6 +346,7 @@ async fn mint(
             ))
         })?;
         let profile = user_profile(&user);
+        let amr = issuance.authentication.amr();
         let input = IdTokenInput {
             issuer: &runtime.issuer,
             client_id: &client.client_id,
@@ -354,7 +355,8 @@ async fn mint(
             claims_request: issuance.claims_request.as_ref(),
             nonce: issuance.nonce.as_deref(),
             auth_time: issuance.auth_time,
-            authentication: &issuance.authentication,
+            amr: &amr,
+            acr: issuance.authentication.acr(),
             sid: issuance.sid.as_deref(),
             access_token: Some(&access.value),
             now,

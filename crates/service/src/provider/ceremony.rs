@@ -2,7 +2,7 @@
 //!
 //! Each ceremony lives [`CEREMONY_TTL`] under a random id, is consumed atomically on verify (`take_ceremony`: a
 //! replayed or expired challenge finds nothing), and is bound to the browser that started it (SHA-256 of its CSRF
-//! token), so a ceremony id leaked to another browser is useless there.
+//! token, computed by the HTTP layer), so a ceremony id leaked to another browser is useless there.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,9 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tessera_core::TenantId;
 
-use crate::csrf::CsrfToken;
-use crate::error::AppError;
-use crate::state::AppState;
+use tessera_store::Store;
+use time::OffsetDateTime;
+
+use crate::error::{Result, ServiceError};
 
 /// How long a challenge may be answered.
 pub const CEREMONY_TTL: time::Duration = time::Duration::minutes(5);
@@ -104,61 +105,59 @@ pub struct RegisterCeremony {
 }
 
 /// Random bytes from the system generator.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| AppError::Internal("random generator failed".into()))?;
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ServiceError::Random)?;
     Ok(bytes)
 }
 
 /// `N` random bytes as base64url text (ids).
-pub fn random_id<const N: usize>() -> Result<String, AppError> {
+pub fn random_id<const N: usize>() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<N>()?))
 }
 
-/// Stores a ceremony for [`CEREMONY_TTL`]; returns its id.
+/// Stores a ceremony for [`CEREMONY_TTL`] from `now`; returns its id.
 pub async fn put<T: Serialize>(
-    state: &AppState,
+    store: &dyn Store,
     tenant: &TenantId,
     kind: &str,
     value: &T,
-) -> Result<String, AppError> {
+    now: OffsetDateTime,
+) -> Result<String> {
     let id = random_id::<24>()?;
-    let payload = serde_json::to_vec(value).map_err(|e| AppError::Internal(e.to_string()))?;
-    let expires_at = state.clock.now() + CEREMONY_TTL;
-    state
-        .store
-        .put_ceremony(tenant, &id, kind, payload, expires_at)
+    let payload =
+        serde_json::to_vec(value).map_err(|e| ServiceError::Internal(format!("ceremony: {e}")))?;
+    store
+        .put_ceremony(tenant, &id, kind, payload, now + CEREMONY_TTL)
         .await?;
     Ok(id)
 }
 
-/// Consumes a ceremony: unknown, used, expired or of another kind is [`AppError::CeremonyExpired`]. The caller then
-/// checks the browser binding with [`check_binding`].
+/// Consumes a ceremony: unknown, used, expired or of another kind is [`ServiceError::CeremonyExpired`]. The caller
+/// then checks the browser binding with [`check_binding`].
 pub async fn take<T: DeserializeOwned>(
-    state: &AppState,
+    store: &dyn Store,
     tenant: &TenantId,
     kind: &str,
     id: &str,
-) -> Result<T, AppError> {
+    now: OffsetDateTime,
+) -> Result<T> {
     if id.is_empty() || id.len() > 64 {
-        return Err(AppError::CeremonyExpired);
+        return Err(ServiceError::CeremonyExpired);
     }
-    let now = state.clock.now();
-    let payload = state
-        .store
+    let payload = store
         .take_ceremony(tenant, id, kind, now)
         .await?
-        .ok_or(AppError::CeremonyExpired)?;
+        .ok_or(ServiceError::CeremonyExpired)?;
     serde_json::from_slice(&payload)
-        .map_err(|e| AppError::StoreCorrupt(format!("ceremony payload: {e}")))
+        .map_err(|e| ServiceError::Corrupt(format!("ceremony payload: {e}")))
 }
 
-/// Checks that the ceremony was started by the browser holding `token`, in constant time.
-pub fn check_binding(binding: &B64, token: &CsrfToken) -> Result<(), AppError> {
-    aws_lc_rs::constant_time::verify_slices_are_equal(&binding.0, &token.binding()).map_err(|_| {
-        AppError::Forbidden("This passkey request was started in another browser window. Reload this page and try again.".into())
-    })
+/// Checks, in constant time, that the ceremony was started by the browser whose binding (SHA-256 of its CSRF token)
+/// is `browser`.
+pub fn check_binding(binding: &B64, browser: &[u8]) -> Result<()> {
+    aws_lc_rs::constant_time::verify_slices_are_equal(&binding.0, browser)
+        .map_err(|_| ServiceError::CeremonyFromOtherBrowser)
 }
 
 #[cfg(test)]
@@ -178,5 +177,21 @@ mod tests {
         let json = serde_json::to_vec(&ceremony).unwrap_or_default();
         let back: LoginCeremony = serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, ceremony);
+    }
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+
+    #[test]
+    fn ceremony_finished_in_another_browser_is_refused() {
+        let binding = B64(vec![7; 32]);
+        assert!(check_binding(&binding, &[7; 32]).is_ok());
+        assert!(matches!(
+            check_binding(&binding, &[8; 32]),
+            Err(ServiceError::CeremonyFromOtherBrowser)
+        ));
+        assert!(check_binding(&binding, &[]).is_err());
     }
 }

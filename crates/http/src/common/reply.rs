@@ -1,6 +1,6 @@
 //! How the pages answer when something is refused: a human HTML page for browsers, a small JSON object for the
 //! script. Neither ever shows internals: server-side faults are logged (with the request id) and replaced by a
-//! generic sentence.
+//! generic sentence. How an [`crate::common::error::AppError`] becomes one of them is in `error`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -8,54 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tessera_webauthn::WebauthnError;
 
-use crate::error::AppError;
-
 use super::views::{ErrorPage, Layout, render};
-
-/// The plain-words message for an [`AppError`] on a page or in the script.
-fn human(error: &AppError) -> (&'static str, String) {
-    match error {
-        AppError::UnknownTenant => (
-            "unknown_tenant",
-            "This sign-in page does not exist. Check the address.".into(),
-        ),
-        AppError::NotFound => (
-            "not_found",
-            "That does not exist (any more). Go back and reload the page.".into(),
-        ),
-        AppError::BadRequest(m) => ("bad_request", m.clone()),
-        AppError::CsrfMismatch => (
-            "csrf",
-            "This page has expired or was opened elsewhere. Reload the page and try again.".into(),
-        ),
-        AppError::SignInRequired => (
-            "sign_in_required",
-            "You are not signed in (any more). Sign in, then try again.".into(),
-        ),
-        AppError::CeremonyExpired => (
-            "ceremony_expired",
-            "This passkey request expired or was already used. Try again.".into(),
-        ),
-        AppError::WebAuthnRefused(m) => (
-            "passkey_refused",
-            format!("This passkey was not accepted: {m}"),
-        ),
-        AppError::Forbidden(m) => ("forbidden", m.clone()),
-        AppError::TooManyRequests => (
-            "too_many_requests",
-            "Too many attempts. Wait a minute, then try again.".into(),
-        ),
-        other => ("server_error", other.public_message()),
-    }
-}
-
-fn log(error: &AppError) {
-    if error.status().is_server_error() {
-        tracing::error!(%error, "page request failed");
-    } else {
-        tracing::debug!(%error, "page request refused");
-    }
-}
 
 /// A refusal answered to the script as `{"ok": false, "error": code, "message": text}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,42 +136,6 @@ pub fn refusal_message(rule: &str, reason: &str) -> String {
     text.to_owned()
 }
 
-impl From<AppError> for ApiError {
-    fn from(error: AppError) -> Self {
-        log(&error);
-        let (code, message) = human(&error);
-        Self {
-            status: error.status(),
-            code,
-            rule: None,
-            message,
-        }
-    }
-}
-
-impl From<tessera_service::ServiceError> for ApiError {
-    fn from(error: tessera_service::ServiceError) -> Self {
-        use tessera_service::ServiceError;
-        match error {
-            ServiceError::PasskeyRefused(e) => Self::refused(&e),
-            ServiceError::PasskeyRule { rule, reason } => Self::refused_because(rule, reason),
-            other => AppError::from(other).into(),
-        }
-    }
-}
-
-impl From<tessera_service::ServiceError> for PageError {
-    fn from(error: tessera_service::ServiceError) -> Self {
-        AppError::from(error).into()
-    }
-}
-
-impl From<tessera_store::StoreError> for ApiError {
-    fn from(error: tessera_store::StoreError) -> Self {
-        AppError::from(error).into()
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ApiErrorBody {
@@ -273,29 +190,19 @@ impl PageError {
         self.back = Some((href, label.to_owned()));
         self
     }
-}
 
-impl From<AppError> for PageError {
-    fn from(error: AppError) -> Self {
-        log(&error);
-        let status = error.status();
-        let heading = match status {
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::UNAUTHORIZED => "Please sign in",
-            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
-            StatusCode::CONFLICT => "Not possible",
-            s if s.is_server_error() => "Something went wrong",
-            _ => "Request refused",
-        };
-        let (_, message) = human(&error);
-        Self::new(status, heading, &message)
-    }
-}
-
-impl From<tessera_store::StoreError> for PageError {
-    fn from(error: tessera_store::StoreError) -> Self {
-        AppError::from(error).into()
+    /// The page shown when a pending authorization request is gone: back to the application, or on to the
+    /// tenant's sign-in page (`base` is `/{tenant}`).
+    pub fn expired_request(tenant_name: &str, base: String) -> Self {
+        let login = format!("{base}/login");
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Too much time has passed, or the request was already completed. Go back to the application and start \
+             again, or sign in here to manage your passkeys.",
+        )
+        .for_tenant(tenant_name, base)
+        .with_link(login, "Go to the sign-in page")
     }
 }
 
@@ -322,38 +229,5 @@ impl IntoResponse for PageError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_failure_is_a_503_without_internals() {
-        let error: ApiError = AppError::StoreUnavailable("pool closed at 10.0.0.3".into()).into();
-        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!error.message.contains("10.0.0.3"));
-    }
-
-    #[test]
-    fn service_refusals_of_a_passkey_keep_their_rule_for_the_script() {
-        let error: ApiError = tessera_service::ServiceError::PasskeyRule {
-            rule: "sign-count-regressed",
-            reason: "its counter went backwards",
-        }
-        .into();
-        assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert_eq!(error.code, "passkey_refused");
-        assert_eq!(error.rule, Some("sign-count-regressed"));
-        let expired: ApiError = tessera_service::ServiceError::CeremonyExpired.into();
-        assert_eq!(expired.code, "ceremony_expired");
-    }
-
-    #[test]
-    fn missing_csrf_token_is_a_403_with_a_human_message() {
-        let error: PageError = AppError::CsrfMismatch.into();
-        assert_eq!(error.status, StatusCode::FORBIDDEN);
-        assert!(error.message.contains("Reload the page"));
     }
 }

@@ -19,7 +19,8 @@ use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::state::{AppState, RateRule};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// The default Content-Security-Policy of every page (a handler may send its own, e.g. the form_post page).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -41,12 +42,41 @@ pub fn csp_with_form_action(extra: &[&str]) -> String {
     CSP.replace("form-action 'self'", &format!("form-action {targets}"))
 }
 
+/// A rate: `burst` requests at once, refilled at one request per `period`. Both are never zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateRule {
+    period: Duration,
+    burst: u32,
+}
+
+impl RateRule {
+    /// `per_minute` requests per minute on average, with bursts of `burst` (both raised to at least 1).
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let per_minute = u64::from(per_minute.max(1));
+        let period = Duration::from_micros(60_000_000 / per_minute).max(Duration::from_micros(1));
+        Self {
+            period,
+            burst: burst.max(1),
+        }
+    }
+
+    /// The time to earn back one request.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// How many requests may arrive at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+}
+
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Applies the security headers, body limit and request ids to a router.
-pub fn apply(router: Router, state: &AppState) -> Router {
+/// Applies the security headers, a body limit of `body_limit` bytes and request ids to a router.
+pub fn apply(router: Router, body_limit: usize) -> Router {
     router
-        .layer(RequestBodyLimitLayer::new(state.security.body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn(secure_and_trace))
 }
 
@@ -158,11 +188,38 @@ pub type PerIpConfig = GovernorConfig<ClientIpKey, NoOpMiddleware>;
 /// The layer returned by [`per_ip_rate_limit`].
 pub type PerIpRateLimit = GovernorLayer<ClientIpKey, NoOpMiddleware, Body>;
 
-/// A per-client-address rate limiter following `rule`. Over the limit, the answer is 429 with `Retry-After`.
-/// Each call makes an independent limiter; its memory is trimmed by [`AppState::trim_rate_limiters`].
-pub fn per_ip_rate_limit(state: &AppState, rule: RateRule) -> PerIpRateLimit {
+/// Every per-address limiter of an application, so their memory can be trimmed in the background.
+#[derive(Clone, Default)]
+pub struct RateLimiters(Arc<Mutex<Vec<Arc<PerIpConfig>>>>);
+
+impl RateLimiters {
+    fn register(&self, config: Arc<PerIpConfig>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(config);
+    }
+
+    /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
+    pub fn trim(&self) {
+        let limiters = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for config in limiters {
+            config.limiter().retain_recent();
+            config.limiter().shrink_to_fit();
+        }
+    }
+}
+
+/// A per-client-address rate limiter following `rule`, believing `X-Forwarded-For` only from `trusted` proxies.
+/// Over the limit, the answer is 429 with `Retry-After`. Each call makes an independent limiter, registered in
+/// `limiters` so its memory is trimmed.
+pub fn per_ip_rate_limit(
+    limiters: &RateLimiters,
+    trusted: &[IpNet],
+    rule: RateRule,
+) -> PerIpRateLimit {
     let mut builder = GovernorConfigBuilder::default().key_extractor(ClientIpKey {
-        trusted: Arc::new(state.security.trusted_proxies.clone()),
+        trusted: Arc::new(trusted.to_vec()),
     });
     builder.period(rule.period()).burst_size(rule.burst());
     // RateRule's constructor guarantees a non-zero period and burst, the only inputs `finish` refuses.
@@ -171,7 +228,7 @@ pub fn per_ip_rate_limit(state: &AppState, rule: RateRule) -> PerIpRateLimit {
             .finish()
             .expect("RateRule holds a non-zero period and burst"),
     );
-    state.register_rate_limiter(config.clone());
+    limiters.register(config.clone());
     GovernorLayer::new(config).error_handler(too_many_requests)
 }
 

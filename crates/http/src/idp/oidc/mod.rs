@@ -44,8 +44,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(
             Router::new()
                 .route("/{tenant}/oidc/token", axum::routing::post(token::token))
-                .layer(crate::security::per_ip_rate_limit(
-                    state,
+                .layer(crate::common::security::per_ip_rate_limit(
+                    &state.rate_limiters,
+                    &state.security.trusted_proxies,
                     state.security.token_rate,
                 )),
         )

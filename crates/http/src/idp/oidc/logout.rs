@@ -16,9 +16,9 @@ use tessera_oidc::error::OidcError;
 use tessera_oidc::logout::{parse_logout_request, plan_logout, post_logout_redirect};
 
 use super::{client_config, tenant_id};
+use crate::common::reply::PageError;
+use crate::common::views::{Layout, render};
 use crate::error::AppError;
-use crate::pages::reply::PageError;
-use crate::pages::views::{Layout, render};
 use crate::session;
 use crate::state::AppState;
 

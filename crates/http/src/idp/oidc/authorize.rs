@@ -16,12 +16,12 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tessera_core::TenantId;
 use tessera_oidc::authorize::{
-    AuthorizationResponse, AuthorizeContext, LoginDecision, PromptValue, SessionFacts,
-    ValidatedAuthorization, authorization_response, decide_login, error_response,
-    requested_client_id, validate_authorization,
+    AuthorizationResponse, AuthorizeContext, LoginDecision, SessionFacts, ValidatedAuthorization,
+    authorization_response, decide_login, error_response, requested_client_id,
+    validate_authorization,
 };
 use tessera_oidc::error::{AuthorizeError, OidcError};
 use tessera_oidc::token::AuthorizationGrant;
@@ -29,63 +29,13 @@ use tessera_store::{AuthCode, Session};
 use time::OffsetDateTime;
 
 use super::{client_config, tenant_id};
+use crate::common::reply::PageError;
 use crate::error::AppError;
-use crate::pages::reply::PageError;
 use crate::session;
 use crate::state::{AppState, TenantRuntime};
 use tessera_service::handles;
-use tessera_service::handles::random_token;
 
-/// The ceremony kind under which a pending authorization request waits for the user to sign in.
-pub const AUTHZ_CEREMONY: &str = "authz";
-
-/// How long a pending authorization request waits for the user.
-pub const AUTHZ_TTL: time::Duration = time::Duration::minutes(10);
-
-/// A validated authorization request waiting for the user to sign in, as stored in the `authz` ceremony.
-/// The pages `peek_ceremony` it (and [`PendingAuthorization::decode`] it) to show the client name and prefill the
-/// username from `login_hint`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingAuthorization {
-    /// The validated request.
-    pub request: ValidatedAuthorization,
-    /// The client's display name, for the sign-in page.
-    pub client_name: String,
-    /// When the request arrived (Unix seconds); a re-authentication demanded by `prompt=login` or `max_age` must be
-    /// at least this recent.
-    pub created_at: i64,
-}
-
-impl PendingAuthorization {
-    /// Decodes a stored ceremony payload.
-    pub fn decode(payload: &[u8]) -> Result<Self, AppError> {
-        serde_json::from_slice(payload)
-            .map_err(|e| AppError::StoreCorrupt(format!("authz ceremony: {e}")))
-    }
-
-    /// The `login_hint`, if the client sent one.
-    pub fn login_hint(&self) -> Option<&str> {
-        self.request.login_hint.as_deref()
-    }
-
-    /// Whether the client asked for the sign-up page (`prompt=create`).
-    pub fn wants_sign_up(&self) -> bool {
-        self.request.has_prompt(PromptValue::Create)
-    }
-
-    fn demands_fresh_authentication(&self) -> bool {
-        self.request.has_prompt(PromptValue::Login)
-            || self.request.has_prompt(PromptValue::SelectAccount)
-            || self.request.has_prompt(PromptValue::Create)
-            || self.request.max_age.is_some()
-    }
-}
-
-/// The path the pages send the browser to after sign-in: `/{tenant}/oidc/authorize/resume?authz={id}`.
-pub fn resume_path(tenant: &TenantId, authz: &str) -> String {
-    let id: String = form_urlencoded::byte_serialize(authz.as_bytes()).collect();
-    format!("/{tenant}/oidc/authorize/resume?authz={id}")
-}
+pub use tessera_service::provider::authorize::{AUTHZ_CEREMONY, AUTHZ_TTL, PendingAuthorization};
 
 /// `GET /{tenant}/oidc/authorize`.
 pub async fn authorize_get(
@@ -174,13 +124,13 @@ async fn send_to_sign_in(
     pending: &PendingAuthorization,
     now: OffsetDateTime,
 ) -> Result<Response, AppError> {
-    let id = random_token(24)?;
-    let payload = serde_json::to_vec(pending)
-        .map_err(|e| AppError::Internal(format!("authz ceremony: {e}")))?;
-    state
-        .store
-        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL)
-        .await?;
+    let id = tessera_service::provider::authorize::store_pending(
+        state.store.as_ref(),
+        tenant,
+        pending,
+        now,
+    )
+    .await?;
     see_other(&format!("/{tenant}/login?authz={id}"))
 }
 
@@ -201,18 +151,18 @@ pub async fn resume(
     let tenant = tenant_id(&tenant)?;
     let runtime = state.tenant(&tenant).await?;
     let now = state.clock.now();
-    let Some(payload) = state
-        .store
-        .take_ceremony(&tenant, &query.authz, AUTHZ_CEREMONY, now)
-        .await?
+    let Some(pending) = tessera_service::provider::authorize::take_pending(
+        state.store.as_ref(),
+        &tenant,
+        &query.authz,
+        now,
+    )
+    .await?
     else {
         // The pages' own page for a pending request that is gone: what happened, and a way onward.
-        let tenant = crate::pages::context::PageTenant {
-            tenant: runtime.tenant.clone(),
-        };
-        return Ok(crate::pages::login::expired_request(&tenant).into_response());
+        let base = format!("/{}", runtime.tenant.id);
+        return Ok(PageError::expired_request(&runtime.tenant.display_name, base).into_response());
     };
-    let pending = PendingAuthorization::decode(&payload)?;
     let request = &pending.request;
     let refuse = |cause: OidcError| {
         AuthorizeError::redirect(

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tessera_service::ServiceError;
 use tessera_store::StoreError;
 
-use crate::pages::reply::PageError;
+use crate::common::reply::{ApiError, PageError};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -192,41 +192,7 @@ pub fn strip_controls(text: &str) -> String {
         .collect()
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A minimal, self-contained HTML error page (no external resources).
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"stylesheet\" href=\"/static/tessera.css\"></head><body><main><h1>{title}</h1>\
-         <p>{message}</p></main></body></html>",
-        title = html_escape(title),
-        message = html_escape(message),
-    );
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response()
-}
+pub use super::views::{error_page, html_escape};
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -293,6 +259,111 @@ impl IntoResponse for AppError {
                     .into_response()
             }
         }
+    }
+}
+
+/// The plain-words message for an [`AppError`] on a page or in the script.
+fn human(error: &AppError) -> (&'static str, String) {
+    match error {
+        AppError::UnknownTenant => (
+            "unknown_tenant",
+            "This sign-in page does not exist. Check the address.".into(),
+        ),
+        AppError::NotFound => (
+            "not_found",
+            "That does not exist (any more). Go back and reload the page.".into(),
+        ),
+        AppError::BadRequest(m) => ("bad_request", m.clone()),
+        AppError::CsrfMismatch => (
+            "csrf",
+            "This page has expired or was opened elsewhere. Reload the page and try again.".into(),
+        ),
+        AppError::SignInRequired => (
+            "sign_in_required",
+            "You are not signed in (any more). Sign in, then try again.".into(),
+        ),
+        AppError::CeremonyExpired => (
+            "ceremony_expired",
+            "This passkey request expired or was already used. Try again.".into(),
+        ),
+        AppError::WebAuthnRefused(m) => (
+            "passkey_refused",
+            format!("This passkey was not accepted: {m}"),
+        ),
+        AppError::Forbidden(m) => ("forbidden", m.clone()),
+        AppError::TooManyRequests => (
+            "too_many_requests",
+            "Too many attempts. Wait a minute, then try again.".into(),
+        ),
+        other => ("server_error", other.public_message()),
+    }
+}
+
+fn log_refusal(error: &AppError) {
+    if error.status().is_server_error() {
+        tracing::error!(%error, "page request failed");
+    } else {
+        tracing::debug!(%error, "page request refused");
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        log_refusal(&error);
+        let (code, message) = human(&error);
+        Self {
+            status: error.status(),
+            code,
+            rule: None,
+            message,
+        }
+    }
+}
+
+impl From<tessera_service::ServiceError> for ApiError {
+    fn from(error: tessera_service::ServiceError) -> Self {
+        use tessera_service::ServiceError;
+        match error {
+            ServiceError::PasskeyRefused(e) => Self::refused(&e),
+            ServiceError::PasskeyRule { rule, reason } => Self::refused_because(rule, reason),
+            other => AppError::from(other).into(),
+        }
+    }
+}
+
+impl From<tessera_service::ServiceError> for PageError {
+    fn from(error: tessera_service::ServiceError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl From<tessera_store::StoreError> for ApiError {
+    fn from(error: tessera_store::StoreError) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(error: AppError) -> Self {
+        log_refusal(&error);
+        let status = error.status();
+        let heading = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::UNAUTHORIZED => "Please sign in",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            StatusCode::CONFLICT => "Not possible",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "Request refused",
+        };
+        let (_, message) = human(&error);
+        Self::new(status, heading, &message)
+    }
+}
+
+impl From<tessera_store::StoreError> for PageError {
+    fn from(error: tessera_store::StoreError) -> Self {
+        AppError::from(error).into()
     }
 }
 
@@ -371,5 +442,33 @@ mod tests {
             html_escape("<script>\"&'"),
             "&lt;script&gt;&quot;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn store_failure_is_a_503_without_internals() {
+        let error: ApiError = AppError::StoreUnavailable("pool closed at 10.0.0.3".into()).into();
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.message.contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn service_refusals_of_a_passkey_keep_their_rule_for_the_script() {
+        let error: ApiError = tessera_service::ServiceError::PasskeyRule {
+            rule: "sign-count-regressed",
+            reason: "its counter went backwards",
+        }
+        .into();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, "passkey_refused");
+        assert_eq!(error.rule, Some("sign-count-regressed"));
+        let expired: ApiError = tessera_service::ServiceError::CeremonyExpired.into();
+        assert_eq!(expired.code, "ceremony_expired");
+    }
+
+    #[test]
+    fn missing_csrf_token_is_a_403_with_a_human_message() {
+        let error: PageError = AppError::CsrfMismatch.into();
+        assert_eq!(error.status, StatusCode::FORBIDDEN);
+        assert!(error.message.contains("Reload the page"));
     }
 }

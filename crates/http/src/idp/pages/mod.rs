@@ -6,26 +6,23 @@
 //!   user row is written only with its verified first passkey, so an abandoned sign-up leaves nothing.
 //! - [`account`]: the account page (`GET /{tenant}/account`), renaming and deleting passkeys, adding one
 //!   (`POST /{tenant}/webauthn/add/options|verify`, after a fresh user verification) and signing out.
-//! - [`ceremony`]: one-time WebAuthn ceremonies in the store (5 minutes, consumed on verify, bound to the browser).
 //! - [`context`]: what every handler needs first: the tenant, its policy, its origins, the pending authorization.
-//! - [`reply`]: human error pages and JSON errors for the script.
 //! - [`views`]: the compile-time checked templates (auto-escaped).
-//! - [`assets`]: `tessera.js` and `tessera.css`, served from memory with long cache lifetimes.
 //!
-//! Every POST passes [`crate::csrf`] (Origin and double-submit token). Sessions live in [`crate::session`].
+//! Every POST passes [`crate::csrf`] (Origin and double-submit token). Sessions live in [`crate::session`]; the
+//! one-time ceremonies and the sign-in use case in `tessera_service::provider`; error pages, layout and static assets
+//! in [`crate::common`].
 
 pub mod account;
-pub mod assets;
-pub mod ceremony;
 pub mod context;
 pub mod login;
-pub mod reply;
 pub mod signup;
 pub mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::common::assets;
 use crate::state::AppState;
 
 /// The pages' routes. The options endpoints (which create challenges) are rate-limited per client address.
@@ -34,8 +31,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/{tenant}/webauthn/login/options", post(login::options))
         .route("/{tenant}/webauthn/register/options", post(signup::options))
         .route("/{tenant}/webauthn/add/options", post(account::add_options))
-        .layer(crate::security::per_ip_rate_limit(
-            state,
+        .layer(crate::common::security::per_ip_rate_limit(
+            &state.rate_limiters,
+            &state.security.trusted_proxies,
             state.security.challenge_rate,
         ));
     Router::new()

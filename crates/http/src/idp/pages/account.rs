@@ -26,12 +26,15 @@ use tessera_webauthn::json::UserEntity;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::ceremony::{self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose};
+use tessera_service::provider::ceremony::{
+    self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose,
+};
+
 use super::context::{self, PageTenant};
 use super::login::{OptionsReply, VerifyReply, VerifyRequest};
-use super::reply::{ApiError, PageError};
 use super::signup::{MAX_NICKNAME, creation_options, parse_label, verify_new_credential};
 use super::views::{AccountPage, Layout, PasskeyView, render};
+use crate::common::reply::{ApiError, PageError};
 use crate::error::AppError;
 use crate::session::{self, SessionRecord};
 use crate::state::AppState;
@@ -98,7 +101,7 @@ pub async fn page(
             "Your account",
             &tenant.tenant.display_name,
             tenant.base(),
-            Some(&csrf),
+            Some(csrf.as_str()),
             "account",
             None,
         ),
@@ -381,7 +384,14 @@ pub async fn add_options(
         authz: None,
         binding: B64(csrf.binding()),
     };
-    let ceremony = ceremony::put(&state, &id, REGISTER_KIND, &stored).await?;
+    let ceremony = ceremony::put(
+        state.store.as_ref(),
+        &id,
+        REGISTER_KIND,
+        &stored,
+        state.clock.now(),
+    )
+    .await?;
     Ok(context::json_reply(
         &OptionsReply {
             ceremony,
@@ -406,9 +416,15 @@ pub async fn add_verify(
     let session = session::current(&state, &id, &headers)
         .await?
         .ok_or(AppError::SignInRequired)?;
-    let stored: RegisterCeremony =
-        ceremony::take(&state, &id, REGISTER_KIND, &request.ceremony).await?;
-    ceremony::check_binding(&stored.binding, &csrf)?;
+    let stored: RegisterCeremony = ceremony::take(
+        state.store.as_ref(),
+        &id,
+        REGISTER_KIND,
+        &request.ceremony,
+        state.clock.now(),
+    )
+    .await?;
+    ceremony::check_binding(&stored.binding, &csrf.binding())?;
     if stored.purpose != RegistrationPurpose::AddPasskey
         || stored.user_id != session.user_id.as_str()
     {

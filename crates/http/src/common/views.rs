@@ -1,4 +1,5 @@
-//! The pages' templates (askama: checked at compile time, HTML auto-escaped) and their rendering.
+//! The shared page layout, the error page template (askama: checked at compile time, HTML auto-escaped), and
+//! rendering. Each role's pages add their own templates on this layout.
 //!
 //! Pages carry no inline script or style, so the strict CSP holds; every field and button has a stable `id` and a
 //! label for the browser tests and for assistive technology.
@@ -6,8 +7,6 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-
-use crate::csrf::CsrfToken;
 
 /// What every page shares: title, tenant, CSRF token, page kind and the pending authorization.
 #[derive(Debug, Clone)]
@@ -31,12 +30,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// A layout for `page` of a tenant.
+    /// A layout for `page` of a tenant; `csrf` is the browser's CSRF token text, when the page has forms.
     pub fn new(
         title: &str,
         tenant_name: &str,
         base: String,
-        csrf: Option<&CsrfToken>,
+        csrf: Option<&str>,
         page: &'static str,
         authz: Option<&str>,
     ) -> Self {
@@ -44,86 +43,13 @@ impl Layout {
             title: title.to_owned(),
             tenant_name: tenant_name.to_owned(),
             base,
-            csrf: csrf.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            csrf: csrf.unwrap_or_default().to_owned(),
             page,
             authz: authz.unwrap_or_default().to_owned(),
-            script_src: super::assets::script_src(),
-            style_src: super::assets::style_src(),
+            script_src: crate::common::assets::script_src(),
+            style_src: crate::common::assets::style_src(),
         }
     }
-}
-
-/// The sign-in page.
-#[derive(Template)]
-#[template(path = "login.html")]
-pub struct LoginPage {
-    /// Shared layout.
-    pub layout: Layout,
-    /// The client the user is signing in to, if an authorization is pending.
-    pub client_name: Option<String>,
-    /// The username to prefill (`login_hint`).
-    pub login_hint: String,
-    /// The sign-up link.
-    pub signup_href: String,
-    /// The cancel link (only with a pending authorization).
-    pub cancel_href: Option<String>,
-    /// A confirmation shown above the form ("You are signed out.").
-    pub notice: Option<String>,
-}
-
-/// The sign-up page.
-#[derive(Template)]
-#[template(path = "signup.html")]
-pub struct SignupPage {
-    /// Shared layout.
-    pub layout: Layout,
-    /// The client the user is signing up for, if an authorization is pending.
-    pub client_name: Option<String>,
-    /// The username to prefill (`login_hint`).
-    pub login_hint: String,
-    /// The sign-in link.
-    pub login_href: String,
-    /// The cancel link (only with a pending authorization).
-    pub cancel_href: Option<String>,
-}
-
-/// One passkey on the account page.
-#[derive(Debug, Clone)]
-pub struct PasskeyView {
-    /// 1-based position, used in element ids.
-    pub index: usize,
-    /// The credential id, base64url.
-    pub id: String,
-    /// The user's name for it.
-    pub name: String,
-    /// `Synced` or `This device only`.
-    pub kind: &'static str,
-    /// Creation date, for people.
-    pub created: String,
-    /// Creation time, RFC 3339.
-    pub created_iso: String,
-    /// Last use, for people.
-    pub last_used: Option<String>,
-    /// Last use, RFC 3339 (empty if never).
-    pub last_used_iso: String,
-}
-
-/// The account page.
-#[derive(Template)]
-#[template(path = "account.html")]
-pub struct AccountPage {
-    /// Shared layout.
-    pub layout: Layout,
-    /// The user's username.
-    pub username: String,
-    /// The user's display name.
-    pub display_name: String,
-    /// The user's passkeys, oldest first.
-    pub passkeys: Vec<PasskeyView>,
-    /// Whether a passkey may be deleted (more than one exists).
-    pub can_delete: bool,
-    /// A confirmation of the last action.
-    pub notice: Option<String>,
 }
 
 /// A human error page.
@@ -164,11 +90,47 @@ pub fn render(
         }
         Err(error) => {
             tracing::error!(%error, "template rendering failed");
-            crate::error::error_page(
+            error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Error",
                 "Something went wrong on our side.",
             )
         }
     }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A minimal, self-contained HTML error page (no external resources).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"stylesheet\" href=\"/static/tessera.css\"></head><body><main><h1>{title}</h1>\
+         <p>{message}</p></main></body></html>",
+        title = html_escape(title),
+        message = html_escape(message),
+    );
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -5,15 +5,15 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
 use tessera_store::Store;
 
-use crate::error::AppError;
-use crate::security::PerIpConfig;
+use crate::common::error::AppError;
+use crate::common::security::{RateLimiters, RateRule};
 use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::mds::MetadataBlob;
 
@@ -34,8 +34,8 @@ pub struct AppState {
     pub master_key: Arc<tessera_oidc::keys::MasterKey>,
     /// The attestation trust anchors and FIDO metadata registrations are verified with (replaceable at run time).
     pub attestation: Arc<AttestationSources>,
-    /// Every per-address limiter made by [`crate::security::per_ip_rate_limit`], trimmed in the background.
-    rate_limiters: Arc<Mutex<Vec<Arc<PerIpConfig>>>>,
+    /// Every per-address limiter made by [`crate::common::security::per_ip_rate_limit`], trimmed in the background.
+    pub rate_limiters: RateLimiters,
 }
 
 impl AppState {
@@ -55,7 +55,7 @@ impl AppState {
             tenants: Arc::new(TenantCache::default()),
             master_key: Arc::new(master_key),
             attestation: Arc::new(AttestationSources::default()),
-            rate_limiters: Arc::default(),
+            rate_limiters: RateLimiters::default(),
         }
     }
 
@@ -66,25 +66,10 @@ impl AppState {
         self
     }
 
-    pub(crate) fn register_rate_limiter(&self, config: Arc<PerIpConfig>) {
-        self.rate_limiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(config);
-    }
-
     /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
     /// The server calls this periodically so the limiters' memory stays bounded.
     pub fn trim_rate_limiters(&self) {
-        let limiters = self
-            .rate_limiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for config in limiters {
-            config.limiter().retain_recent();
-            config.limiter().shrink_to_fit();
-        }
+        self.rate_limiters.trim();
     }
 
     /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
@@ -162,35 +147,6 @@ impl PublicUrl {
     /// An absolute URL for a path that starts with `/`.
     pub fn join(&self, path: &str) -> String {
         format!("{}{}", self.0, path)
-    }
-}
-
-/// A rate: `burst` requests at once, refilled at one request per `period`. Both are never zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateRule {
-    period: Duration,
-    burst: u32,
-}
-
-impl RateRule {
-    /// `per_minute` requests per minute on average, with bursts of `burst` (both raised to at least 1).
-    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
-        let per_minute = u64::from(per_minute.max(1));
-        let period = Duration::from_micros(60_000_000 / per_minute).max(Duration::from_micros(1));
-        Self {
-            period,
-            burst: burst.max(1),
-        }
-    }
-
-    /// The time to earn back one request.
-    pub fn period(&self) -> Duration {
-        self.period
-    }
-
-    /// How many requests may arrive at once.
-    pub fn burst(&self) -> u32 {
-        self.burst
     }
 }
 
