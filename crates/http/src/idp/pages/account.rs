@@ -32,12 +32,13 @@ use tessera_service::provider::ceremony::{
 
 use super::context::{self, PageTenant};
 use super::login::{OptionsReply, VerifyReply, VerifyRequest};
-use super::signup::{MAX_NICKNAME, creation_options, parse_label, verify_new_credential};
+use super::signup::{MAX_NICKNAME, parse_label, verify_new_credential};
 use super::views::{AccountPage, Layout, PasskeyView, render};
 use crate::common::reply::{ApiError, PageError};
 use crate::error::AppError;
 use crate::session::{self, SessionRecord};
 use crate::state::AppState;
+use tessera_service::provider::signup::creation_options;
 
 fn when(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
@@ -374,7 +375,7 @@ pub async fn add_options(
         name: user.username.clone(),
         display_name: user.display_name.clone(),
     };
-    let options = creation_options(&tenant, &policy, entity, &challenge, &existing);
+    let options = creation_options(&tenant.tenant, &policy, entity, &challenge, &existing);
     let stored = RegisterCeremony {
         challenge: B64(challenge.to_vec()),
         user_id: user.id.to_string(),

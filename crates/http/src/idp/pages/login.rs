@@ -131,8 +131,6 @@ pub struct VerifyReply {
     pub next: String,
 }
 
-pub(crate) use tessera_service::provider::signin::descriptors;
-
 /// `POST /{tenant}/webauthn/login/options`.
 pub async fn options(
     State(state): State<AppState>,

@@ -7,36 +7,26 @@
 //!   The user and the verified passkey are written in one transaction (`create_user_with_credential`), so an abandoned
 //!   sign-up leaves no user behind; a session starts.
 //!
-//! The registration steps shared with adding a passkey (`creation_options`, `verify_new_credential`) live here.
+//! The use case is `tessera_service::provider::signup`; these handlers parse what the user typed (refusing it in
+//! plain words), check CSRF, call it, and shape the answer.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use tessera_core::UserId;
-use tessera_store::{StoreError, User};
-use tessera_webauthn::json::{
-    AttestationConveyancePreference, AuthenticatorAttachment,
-    PublicKeyCredentialCreationOptionsJSON, UserEntity,
-};
-use tessera_webauthn::{
-    AttestationPolicy, AuthenticatorPolicy, Base64UrlBytes, CoseAlgorithm, Mediation, OriginPolicy,
-    RegistrationExpectation, RegistrationResponseJSON, VerifiedRegistration, WebauthnError,
-    generate_challenge, verify_registration,
-};
-
-use tessera_core::{Username, UsernameError};
-use tessera_service::provider::ceremony::{
-    self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose,
-};
+use tessera_core::{Email, Username, UsernameError};
+use tessera_service::provider::ceremony::RegisterCeremony;
+use tessera_service::provider::signup::{self, BeginSignUp, FinishSignUp, NewCredential};
+use tessera_webauthn::{AuthenticatorPolicy, VerifiedRegistration};
 
 use super::context::{self, PageTenant};
-use super::login::{OptionsReply, VerifyReply, VerifyRequest, descriptors};
+use super::login::{OptionsReply, VerifyReply, VerifyRequest};
 use super::views::{Layout, SignupPage, render};
-use crate::common::reply::{ApiError, PageError};
+use crate::common::reply::ApiError;
+use crate::common::reply::PageError;
 use crate::error::AppError;
-use crate::session::{self, AuthenticationFacts};
+use crate::session;
 use crate::state::AppState;
 
 /// Longest username accepted.
@@ -46,7 +36,7 @@ pub const MAX_DISPLAY_NAME: usize = 128;
 /// Longest email address accepted.
 pub const MAX_EMAIL: usize = tessera_core::Email::MAX_LEN;
 /// Longest passkey name accepted.
-pub const MAX_NICKNAME: usize = 64;
+pub use tessera_service::provider::signup::MAX_NICKNAME;
 
 /// `GET /{tenant}/signup?authz=...`: the sign-up page.
 pub async fn page(
@@ -164,18 +154,15 @@ fn capitalized(text: &str) -> String {
 }
 
 /// An optional email address ([`tessera_core::Email::parse`]); empty is none.
-pub fn parse_email(raw: Option<&str>) -> Result<Option<String>, AppError> {
+pub fn parse_email(raw: Option<&str>) -> Result<Option<Email>, AppError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    tessera_core::Email::parse(text)
-        .map(|email| Some(email.into()))
-        .map_err(|_| {
-            AppError::BadRequest(
-                "This does not look like an email address. Check it, or leave the field empty."
-                    .into(),
-            )
-        })
+    Email::parse(text).map(Some).map_err(|_| {
+        AppError::BadRequest(
+            "This does not look like an email address. Check it, or leave the field empty.".into(),
+        )
+    })
 }
 
 /// The body of `POST /{tenant}/webauthn/register/options`.
@@ -192,50 +179,6 @@ pub struct RegisterOptionsRequest {
     pub authz: Option<String>,
 }
 
-/// The algorithms the tenant accepts, as the engine knows them, in the engine's order of preference.
-fn offered_algorithms(policy: &AuthenticatorPolicy) -> Vec<CoseAlgorithm> {
-    policy
-        .algorithms
-        .iter()
-        .filter_map(|id| CoseAlgorithm::from_id(*id))
-        .filter(|a| policy.allows_algorithm(*a))
-        .collect()
-}
-
-/// Whether the tenant's policy needs an attestation statement: it demands one, or it judges the model (an AAGUID
-/// allow-list or a minimum certification level count only a trusted attestation as proof).
-pub fn wants_attestation(policy: &AuthenticatorPolicy) -> bool {
-    policy.attestation != AttestationPolicy::None
-        || !policy.aaguid_allow.is_empty()
-        || policy.minimum_certification_level.is_some()
-}
-
-/// Creation options for `user` at the tenant, excluding the credentials the user already has.
-pub(crate) fn creation_options(
-    tenant: &PageTenant,
-    policy: &AuthenticatorPolicy,
-    user: UserEntity,
-    challenge: &[u8],
-    existing: &[tessera_store::Credential],
-) -> PublicKeyCredentialCreationOptionsJSON {
-    let attestation = if wants_attestation(policy) {
-        AttestationConveyancePreference::Direct
-    } else {
-        AttestationConveyancePreference::None
-    };
-    PublicKeyCredentialCreationOptionsJSON::builder(
-        tenant.tenant.rp_id.clone(),
-        tenant.tenant.display_name.clone(),
-        user,
-        challenge.to_vec(),
-    )
-    .algorithms(&offered_algorithms(policy))
-    .user_verification(policy.user_verification)
-    .attestation(attestation)
-    .exclude_credentials(descriptors(existing))
-    .build()
-}
-
 /// `POST /{tenant}/webauthn/register/options`.
 pub async fn options(
     State(state): State<AppState>,
@@ -246,100 +189,52 @@ pub async fn options(
     let tenant = context::tenant(&state, &tenant).await?;
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
     let request: RegisterOptionsRequest = context::json_body(&body)?;
-    let id = tenant.id().clone();
     let policy = tenant.policy()?;
     let authz = context::authz_id(request.authz.as_deref())?;
-    let username = String::from(parse_username(&request.username)?);
+    let username = parse_username(&request.username)?;
     let display_name = if request.display_name.trim().is_empty() {
-        username.clone()
+        username.to_string()
     } else {
         parse_label(&request.display_name, MAX_DISPLAY_NAME, "your name")?
     };
     let email = parse_email(request.email.as_deref())?;
-    if state
-        .store
-        .find_user_by_username(&id, &username)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::BadRequest(
-            "This username is taken. Choose another one, or sign in.".into(),
-        )
-        .into());
-    }
-
-    let user_id = format!("u_{}", ceremony::random_id::<16>()?);
-    let user_handle = ceremony::random_bytes::<32>()?.to_vec();
-    let challenge = generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
-    let entity = UserEntity {
-        id: Base64UrlBytes(user_handle.clone()),
-        name: username.clone(),
-        display_name: display_name.clone(),
-    };
-    let options = creation_options(&tenant, &policy, entity, &challenge, &[]);
-    let stored = RegisterCeremony {
-        challenge: B64(challenge.to_vec()),
-        user_id,
-        user_handle: B64(user_handle),
-        algorithms: options.offered_algorithms(),
-        purpose: RegistrationPurpose::SignUp {
+    let started = signup::begin_sign_up(
+        state.store.as_ref(),
+        BeginSignUp {
+            tenant: &tenant.tenant,
+            policy: &policy,
             username,
             display_name,
             email,
+            authz,
+            binding: csrf.binding(),
+            now: state.clock.now(),
         },
-        authz,
-        binding: B64(csrf.binding()),
-    };
-    let ceremony = ceremony::put(
-        state.store.as_ref(),
-        &id,
-        REGISTER_KIND,
-        &stored,
-        state.clock.now(),
     )
     .await?;
     Ok(context::json_reply(
         &OptionsReply {
-            ceremony,
-            public_key: options,
+            ceremony: started.ceremony,
+            public_key: started.options,
         },
         None,
     ))
 }
 
-/// The default name of a new passkey, from what the ceremony showed.
-fn default_nickname(verified: &VerifiedRegistration) -> String {
-    // A model vouched for by a trusted attestation is named after its FIDO metadata description ("YubiKey 5 NFC");
-    // an untrusted statement's description would only repeat the authenticator's own claim.
-    let described = verified
-        .attestation
-        .metadata
-        .as_ref()
-        .filter(|_| verified.attestation.trusted)
-        .and_then(|entry| entry.description.as_deref())
-        .map(|d| {
-            d.chars()
-                .filter(|c| !is_disallowed_char(*c))
-                .take(MAX_NICKNAME)
-                .collect::<String>()
-        })
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty());
-    if let Some(description) = described {
-        return description;
-    }
-    if verified.backup_eligible {
-        return "Synced passkey".into();
-    }
-    match verified.authenticator_attachment {
-        Some(AuthenticatorAttachment::Platform) => "Passkey on this device".into(),
-        Some(AuthenticatorAttachment::CrossPlatform) => "Security key".into(),
-        None => "Passkey".into(),
+/// The user's name for a new passkey, checked; `None` when not given.
+fn parse_nickname(nickname: Option<&str>) -> Result<Option<String>, AppError> {
+    match nickname.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => Ok(Some(parse_label(
+            name,
+            MAX_NICKNAME,
+            "a name for the passkey",
+        )?)),
+        None => Ok(None),
     }
 }
 
-/// Verifies a registration response against its ceremony (WebAuthn L3 §7.1, through the engine) and builds the
-/// credential record to store for `stored.user_id`.
+/// Verifies a registration response against its ceremony with the service's attestation trust, after checking the
+/// passkey name the user gave.
 pub(crate) async fn verify_new_credential(
     state: &AppState,
     tenant: &PageTenant,
@@ -348,61 +243,23 @@ pub(crate) async fn verify_new_credential(
     credential: serde_json::Value,
     nickname: Option<&str>,
 ) -> Result<(VerifiedRegistration, tessera_store::Credential), ApiError> {
-    let id = tenant.id();
-    let nickname = match nickname.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(name) => Some(parse_label(name, MAX_NICKNAME, "a name for the passkey")?),
-        None => None,
-    };
-    let user_id =
-        UserId::parse(&stored.user_id).map_err(|e| AppError::StoreCorrupt(e.to_string()))?;
-    let response: RegistrationResponseJSON = serde_json::from_value(credential)
-        .map_err(|e| ApiError::refused(&WebauthnError::ResponseJsonInvalid(e.to_string())))?;
-    // §7.1 "Verify that the credentialId is not yet registered for any user": asked before the (synchronous) engine
-    // runs; the store's unique constraint remains the final guard against a race.
-    let exists = state
-        .store
-        .get_credential(id, response.raw_id.as_slice())
-        .await?
-        .is_some();
+    let nickname = parse_nickname(nickname)?;
     let now = state.clock.now();
     // The service's trust anchors and FIDO metadata; the tenant's policy decides how much attestation it demands.
     let attestation = state.attestation.current();
-    let origins = OriginPolicy::new(tenant.tenant.origins.clone());
-    let rp_ids = [tenant.tenant.rp_id.clone()];
-    let expectation = RegistrationExpectation {
-        challenge: &stored.challenge.0,
-        origins: &origins,
-        rp_ids: &rp_ids,
-        algorithms: &stored.algorithms,
-        mediation: Mediation::Modal,
-        policy,
-        trust: attestation.trust_at(now),
-    };
-    let verified = verify_registration(&response, &expectation, |_| exists)
-        .map_err(|e| ApiError::refused(&e))?;
-    let record = tessera_store::Credential {
-        tenant: id.clone(),
-        credential_id: verified.credential_id.clone(),
-        user_id,
-        public_key: verified.public_key_cbor.clone(),
-        alg: verified.algorithm.id(),
-        sign_count: verified.sign_count,
-        uv_initialized: verified.user_verified,
-        backup_eligible: verified.backup_eligible,
-        backup_state: verified.backup_state,
-        transports: verified
-            .transports
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect(),
-        aaguid: verified.aaguid.0,
-        attestation_format: verified.attestation_format().to_owned(),
-        attestation_trusted: verified.attestation.trusted,
-        nickname: nickname.unwrap_or_else(|| default_nickname(&verified)),
-        created_at: now,
-        last_used_at: None,
-    };
-    Ok((verified, record))
+    Ok(signup::verify_new_credential(
+        state.store.as_ref(),
+        NewCredential {
+            tenant: &tenant.tenant,
+            policy,
+            stored,
+            credential,
+            nickname,
+            trust: attestation.trust_at(now),
+            now,
+        },
+    )
+    .await?)
 }
 
 /// `POST /{tenant}/webauthn/register/verify`.
@@ -417,64 +274,27 @@ pub async fn verify(
     let request: VerifyRequest = context::json_body(&body)?;
     let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let stored: RegisterCeremony = ceremony::take(
+    let nickname = parse_nickname(request.nickname.as_deref())?;
+    let now = state.clock.now();
+    let attestation = state.attestation.current();
+    let signed_up = signup::finish_sign_up(
         state.store.as_ref(),
-        &id,
-        REGISTER_KIND,
-        &request.ceremony,
-        state.clock.now(),
+        FinishSignUp {
+            tenant: &tenant.tenant,
+            policy: &policy,
+            ceremony: &request.ceremony,
+            binding: &csrf.binding(),
+            credential: request.credential,
+            nickname,
+            trust: attestation.trust_at(now),
+            replaces: session::previous_key(&headers, &id),
+            session_ttl: session::ttl(&state),
+            now,
+        },
     )
     .await?;
-    ceremony::check_binding(&stored.binding, &csrf.binding())?;
-    let RegistrationPurpose::SignUp {
-        username,
-        display_name,
-        email,
-    } = &stored.purpose
-    else {
-        return Err(AppError::CeremonyExpired.into());
-    };
-    let (verified, credential) = verify_new_credential(
-        &state,
-        &tenant,
-        &policy,
-        &stored,
-        request.credential,
-        request.nickname.as_deref(),
-    )
-    .await?;
-    let user = User {
-        tenant: id.clone(),
-        id: credential.user_id.clone(),
-        username: username.clone(),
-        display_name: display_name.clone(),
-        email: email.clone(),
-        email_verified: false,
-        user_handle: stored.user_handle.0.clone(),
-        created_at: credential.created_at,
-    };
-    match state
-        .store
-        .create_user_with_credential(&user, &credential)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => {
-            return Err(AppError::BadRequest(
-                "This username was taken a moment ago, or this passkey is already registered. Choose another username and try again, or sign in."
-                    .into(),
-            )
-            .into());
-        }
-        Err(other) => return Err(other.into()),
-    }
-    let authentication = AuthenticationFacts {
-        user_verified: verified.user_verified,
-        backup_eligible: verified.backup_eligible,
-        attestation_trusted: verified.attestation.trusted,
-    };
-    let (_, cookie) = session::start(&state, &id, &headers, &user.id, authentication).await?;
-    let next = context::next_after_sign_in(&id, stored.authz.as_deref());
+    let cookie = session::cookie(&id, &signed_up.session.token, session::ttl(&state))?;
+    let next = context::next_after_sign_in(&id, signed_up.authz.as_deref());
     Ok(context::json_reply(
         &VerifyReply { ok: true, next },
         Some(cookie),
@@ -502,10 +322,13 @@ mod tests {
         assert!(parse_email(Some("alice")).is_err());
         assert!(parse_email(Some("@example.com")).is_err());
         assert!(parse_email(Some("a b@example.com")).is_err());
-        assert_eq!(parse_email(Some(" ")).ok().flatten(), None);
+        assert!(matches!(parse_email(Some(" ")), Ok(None)));
         assert_eq!(
-            parse_email(Some("a@example.com")).ok().flatten().as_deref(),
-            Some("a@example.com")
+            parse_email(Some("a@example.com"))
+                .ok()
+                .flatten()
+                .map(String::from),
+            Some("a@example.com".to_owned())
         );
     }
 
