@@ -10,7 +10,7 @@
 //!   authorization between the authorization endpoint and the pages, and the tenant's runtime entry.
 //! - [`handles`]: bearer secrets (cookies, codes, tokens), their storage keys, and time-ordered public ids.
 //! - [`broker`], [`admin`], [`crossdevice`]: rooms for the roles to come (documented, empty).
-//! - [`error`]: [`ServiceError`].
+//! - [`error`]: the error type, [`ServiceError`].
 
 pub mod admin;
 pub mod broker;
