@@ -17,6 +17,19 @@ pub(crate) async fn add_signing_key(
     status: KeyStatus,
     now: OffsetDateTime,
 ) -> Result<String> {
+    let record = new_signing_key(master, tenant, alg, status, now).await?;
+    store.put_signing_key(&record).await?;
+    Ok(record.kid)
+}
+
+/// A fresh signing key of `alg`, its private part encrypted under `master`, as the store keeps it.
+pub(crate) async fn new_signing_key(
+    master: &MasterKey,
+    tenant: &TenantId,
+    alg: SigningAlg,
+    status: KeyStatus,
+    now: OffsetDateTime,
+) -> Result<tessera_store::SigningKey> {
     // RSA generation takes tens of milliseconds: keep it off the async workers.
     let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
         .await
@@ -37,8 +50,7 @@ pub(crate) async fn add_signing_key(
         retired_at: None,
         status,
     };
-    store.put_signing_key(&record).await?;
-    Ok(record.kid)
+    Ok(record)
 }
 
 /// How long new keys are published before they sign: relying parties may cache the JWKS for its `max-age` (300 s)

@@ -16,7 +16,7 @@ use tessera_webauthn::{
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
-use crate::keys::add_signing_key;
+use crate::keys::new_signing_key;
 
 /// What a new tenant needs.
 #[derive(Debug, Clone)]
@@ -88,14 +88,20 @@ pub async fn create_tenant_with_policy(
         origins,
         policy,
         created_at: now,
+        revision: Tenant::FIRST_REVISION,
     };
-    store.create_tenant(&tenant).await.map_err(|e| match e {
-        StoreError::Conflict => ServiceError::TenantExists,
-        other => other.into(),
-    })?;
+    let mut keys = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
-        add_signing_key(store, master, &tenant.id, alg, KeyStatus::Active, now).await?;
+        keys.push(new_signing_key(master, &tenant.id, alg, KeyStatus::Active, now).await?);
     }
+    // One transaction: a tenant never exists without its keys.
+    store
+        .create_tenant_with_keys(&tenant, &keys)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ServiceError::TenantExists,
+            other => other.into(),
+        })?;
     Ok(tenant)
 }
 
@@ -330,18 +336,40 @@ pub struct TenantUpdate {
     pub policy: PolicyChange,
 }
 
+/// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.
+const TENANT_UPDATE_ATTEMPTS: usize = 3;
+
 /// Updates a tenant's display name, origins and authenticator policy (validated as at creation) and returns the
 /// stored tenant. A server in the same process should then call `state.tenants.invalidate(id)`; other processes pick
 /// the change up when their cache entry expires (`tenant_cache_ttl`, a minute).
+///
+/// The store writes the tenant only if nobody changed it since it was read (its revision); otherwise the change is
+/// applied again to the newer tenant, so that neither writer's change is lost.
 pub async fn update_tenant(
     store: &dyn Store,
     id: &TenantId,
     update: &TenantUpdate,
 ) -> Result<Tenant> {
-    let mut tenant = store
-        .get_tenant(id)
-        .await?
-        .ok_or(ServiceError::TenantNotFound)?;
+    for _ in 0..TENANT_UPDATE_ATTEMPTS {
+        let mut tenant = store
+            .get_tenant(id)
+            .await?
+            .ok_or(ServiceError::TenantNotFound)?;
+        apply_tenant_update(&mut tenant, update)?;
+        match store.update_tenant(&tenant).await {
+            Ok(revision) => {
+                tenant.revision = revision;
+                return Ok(tenant);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(ServiceError::TenantNotFound),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ServiceError::Store(StoreError::Conflict))
+}
+
+fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<()> {
     if let Some(name) = &update.display_name {
         tenant.display_name = validate_display_name(name)?;
     }
@@ -351,14 +379,10 @@ pub async fn update_tenant(
         tenant.origins = checked_origins(&rp_id, &parse_origins(&rp_id, origins)?)?;
     }
     if !update.policy.is_empty() {
-        let mut policy = tenant_policy(&tenant)?;
+        let mut policy = tenant_policy(tenant)?;
         update.policy.apply(&mut policy);
         validate_policy(&policy)?;
         tenant.policy = policy_json(&policy)?;
     }
-    store.update_tenant(&tenant).await.map_err(|e| match e {
-        StoreError::NotFound => ServiceError::TenantNotFound,
-        other => other.into(),
-    })?;
-    Ok(tenant)
+    Ok(())
 }

@@ -9,15 +9,17 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
+use tessera_store::StoreError;
 use tessera_store::contract::{self, Fixture};
-use tessera_store::{Store, StoreError};
+use tessera_store::prelude::*;
 use tessera_store_postgres::{PgConnectOptions, PostgresStore};
 
 struct PgFixture {
     store: Arc<PostgresStore>,
     url: String,
     schema: String,
+    other_nodes: Mutex<Vec<Arc<PostgresStore>>>,
 }
 
 #[async_trait]
@@ -26,7 +28,24 @@ impl Fixture for PgFixture {
         self.store.clone()
     }
 
+    async fn another_node(&self) -> Arc<dyn Store> {
+        let node = Arc::new(
+            PostgresStore::connect_with(options_in(&self.url, &self.schema), 4)
+                .await
+                .expect("connect another node"),
+        );
+        self.other_nodes
+            .lock()
+            .expect("fixture lock")
+            .push(Arc::clone(&node));
+        node
+    }
+
     async fn teardown(self) {
+        let others = std::mem::take(&mut *self.other_nodes.lock().expect("fixture lock"));
+        for node in others {
+            node.close().await;
+        }
         self.store.close().await;
         drop_schema(&self.url, &self.schema).await;
     }
@@ -100,6 +119,7 @@ async fn setup() -> Option<PgFixture> {
         store: Arc::new(store),
         url,
         schema,
+        other_nodes: Mutex::default(),
     })
 }
 
@@ -149,7 +169,7 @@ async fn nodes_starting_at_once_migrate_once() {
     }
     let first = &stores[0];
     first
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("create");
     for store in &stores {
@@ -171,7 +191,7 @@ async fn undecodable_row_is_corrupt_not_missing() {
     let store = fixture.store();
     let t = contract::tenant_id("alpha");
     store
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("tenant");
     let user = contract::user(&t, "u1", "alice");

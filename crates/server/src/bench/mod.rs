@@ -6,11 +6,13 @@
 //! - [`signin`]: the load generator's browser and relying party ([`signin::Driver`]).
 //! - [`proc`]: CPU time and resident memory of a process, CPU pinning.
 //! - [`stats`]: percentiles and medians.
+//! - [`store_load`]: the store operations of sign-ins without HTTP, for the `signin_ops*` examples.
 
 pub mod proc;
 pub mod server;
 pub mod signin;
 pub mod stats;
+pub mod store_load;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -69,7 +69,7 @@ pub async fn store_pending(
     let payload = serde_json::to_vec(pending)
         .map_err(|e| ServiceError::Internal(format!("authz ceremony: {e}")))?;
     store
-        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL)
+        .put_ceremony(tenant, &id, AUTHZ_CEREMONY, payload, now + AUTHZ_TTL, now)
         .await?;
     Ok(id)
 }

@@ -128,7 +128,7 @@ pub async fn put<T: Serialize>(
     let payload =
         serde_json::to_vec(value).map_err(|e| ServiceError::Internal(format!("ceremony: {e}")))?;
     store
-        .put_ceremony(tenant, &id, kind, payload, now + CEREMONY_TTL)
+        .put_ceremony(tenant, &id, kind, payload, now + CEREMONY_TTL, now)
         .await?;
     Ok(id)
 }

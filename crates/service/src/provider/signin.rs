@@ -3,7 +3,9 @@
 //! of a signed-in user before a passkey is added or deleted (user verification then required whatever the policy).
 
 use tessera_core::{TenantId, UserId, Username};
-use tessera_store::{Credential, SignCountBump, SignCountUpdate, Store, Tenant, User};
+use tessera_store::{
+    Credential, SignCountBump, SignCountRegression, SignCountUpdate, Store, Tenant, User,
+};
 use tessera_webauthn::authentication::{
     AuthenticationExpectation, CredentialRecord, UserIdentification,
 };
@@ -254,7 +256,11 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
         attestation_trusted: credential.attestation_trusted,
     };
     let session = new_session(id, &user.id, authentication, finish.now, finish.session_ttl)?;
-    let refuse_clones = policy.sign_count == SignCountPolicy::RejectClone;
+    let on_regression = if policy.sign_count == SignCountPolicy::RejectClone {
+        SignCountRegression::Refuse
+    } else {
+        SignCountRegression::Accept
+    };
     let bump = SignCountBump {
         credential_id: credential.credential_id.clone(),
         expected_old: credential.sign_count,
@@ -265,13 +271,13 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
     let update = store
         .record_sign_in(
             &bump,
-            refuse_clones,
+            on_regression,
             finish.replaces.as_deref(),
             &session.record,
         )
         .await?;
     if update == SignCountUpdate::Regressed {
-        if refuse_clones {
+        if on_regression == SignCountRegression::Refuse {
             return Err(ServiceError::PasskeyRule {
                 rule: "sign-count-regressed",
                 reason: "its signature counter did not move forward, which can mean a cloned authenticator",

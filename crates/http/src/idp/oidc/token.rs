@@ -101,6 +101,7 @@ pub async fn token(
                 ASSERTION_JTI_RECORD,
                 Vec::new(),
                 guard.expires_at,
+                now,
             )
             .await
         {
