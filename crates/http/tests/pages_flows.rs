@@ -11,8 +11,9 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
-use tessera_http::ops;
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
+use tessera_service::clients;
+use tessera_service::tenants as ops;
 use tessera_store::Store;
 use tessera_store_sqlite::SqliteStore;
 use tessera_testkit::{
@@ -81,12 +82,13 @@ async fn app() -> App {
     let store: Arc<dyn Store> = Arc::new(store);
     let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
     let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: Some("My Tenant".into()),
-    };
+    let new = ops::NewTenant::parse(
+        tenant.clone(),
+        "localhost",
+        &[ORIGIN.into()],
+        Some("My Tenant".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(store.as_ref(), &master_key, new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -412,16 +414,17 @@ const REDIRECT_URI: &str = "https://rp.example/cb";
 /// Registers a confidential client and starts an authorization request at the real authorization endpoint; returns
 /// the sign-in page path it sends the browser to.
 async fn start_authorization(app: &App, browser: &mut Browser, extra: &str) -> String {
-    let new = ops::NewClient {
+    let redirect_uri = clients::parse_redirect_uri(REDIRECT_URI, clients::LocalhostHttp::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new = clients::NewClient {
         tenant: app.tenant.clone(),
-        redirect_uris: vec![REDIRECT_URI.into()],
+        redirect_uris: vec![redirect_uri],
         post_logout_redirect_uris: Vec::new(),
-        kind: ops::ClientKind::ConfidentialBasic,
+        kind: clients::ClientKind::ConfidentialBasic,
         id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
         name: Some("Demo App".into()),
-        localhost_http: ops::LocalhostHttp::default(),
     };
-    let (client, _) = ops::create_client(app.state.store.as_ref(), new, start_time())
+    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let query: String = form_urlencoded::Serializer::new(String::new())
@@ -1269,12 +1272,8 @@ async fn challenge_creation_is_rate_limited_per_client_address() {
     let store: Arc<dyn Store> = Arc::new(store);
     let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
+    let new = ops::NewTenant::parse(tenant.clone(), "localhost", &[ORIGIN.into()], None)
+        .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(store.as_ref(), &master_key, new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1334,12 +1333,8 @@ async fn prompt_create_opens_the_sign_up_page() {
 async fn sessions_and_passkeys_do_not_cross_tenants() {
     let app = app().await;
     let other = TenantId::parse("othertenant").unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: other,
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
+    let new = ops::NewTenant::parse(other, "localhost", &[ORIGIN.into()], None)
+        .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(
         app.state.store.as_ref(),
         &app.state.master_key,
@@ -1391,12 +1386,8 @@ async fn store_unavailable_fails_closed_with_503_never_signed_out() {
     let store: Arc<dyn Store> = sqlite.clone();
     let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
+    let new = ops::NewTenant::parse(tenant.clone(), "localhost", &[ORIGIN.into()], None)
+        .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(store.as_ref(), &master_key, new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1610,7 +1601,7 @@ fn every_refusal_message_starts_with_a_capital_and_ends_with_a_sentence() {
         "bad-signature",
     ] {
         let text =
-            tessera_http::pages::reply::refusal_message(rule, "the signature does not verify");
+            tessera_http::common::reply::refusal_message(rule, "the signature does not verify");
         assert!(text.starts_with(char::is_uppercase), "{rule}: {text}");
         assert!(text.ends_with('.'), "{rule}: {text}");
         assert!(!text.contains(".."), "{rule}: {text}");

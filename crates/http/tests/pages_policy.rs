@@ -13,9 +13,9 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
-use tessera_http::ops::{self, PolicyChange, TenantUpdate};
 use tessera_http::state::AttestationSettings;
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
+use tessera_service::tenants::{self as ops, PolicyChange, TenantUpdate};
 use tessera_store::Store;
 use tessera_store_sqlite::SqliteStore;
 use tessera_testkit::{Attestation, MaliciousAuthenticator, MdsEntry, TempSqlite, TestCa};
@@ -65,12 +65,13 @@ async fn app_with(security: SecuritySettings, trust: AttestationSettings) -> App
     );
     let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
     let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: Some("My Tenant".into()),
-    };
+    let new = ops::NewTenant::parse(
+        tenant.clone(),
+        "localhost",
+        &[ORIGIN.into()],
+        Some("My Tenant".into()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(store.as_ref(), &master_key, new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));

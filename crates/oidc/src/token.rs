@@ -3,9 +3,8 @@
 //! token. Storage (single use, rotation, reuse detection that revokes the family) is the caller's; the decisions
 //! are here.
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD as B64_STD, URL_SAFE_NO_PAD as B64};
+use base64::engine::general_purpose::STANDARD as B64_STD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_core::{ClientId, Secret, UserId};
@@ -682,22 +681,13 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// A fresh opaque token (codes, refresh tokens, client secrets, session ids): 256 random bits, base64url, which
-/// uses only characters allowed in every OAuth token syntax. Store only its [`crate::client::SecretHash`].
-pub fn generate_token() -> Result<String, OidcError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| OidcError::Crypto)?;
-    Ok(B64.encode(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::SecretHash;
     use crate::jose::sign_jwt;
     use crate::keys::{JwkSet, SigningAlg, SigningKey};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
     const ISS: &str = "https://op.example/acme/oidc";
     const TOKEN_EP: &str = "https://op.example/acme/oidc/token";
@@ -1238,18 +1228,6 @@ mod tests {
         let req = parse_token_request(&f, None).expect("parse");
         assert!(
             matches!(req.grant, Grant::RefreshToken { scope: Some(ref s), .. } if s == &vec!["openid".to_owned()])
-        );
-    }
-
-    #[test]
-    fn generated_tokens_are_distinct_base64url() {
-        let a = generate_token().expect("a");
-        let b = generate_token().expect("b");
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
     }
 }

@@ -130,7 +130,10 @@ impl Application {
         ));
         let mut app = tessera_http::router(self.state.clone());
         if let Some(extra) = self.extra {
-            app = app.merge(tessera_http::security::apply(extra, &self.state));
+            app = app.merge(tessera_http::security::apply(
+                extra,
+                self.state.security.body_limit,
+            ));
         }
         let served =
             crate::listener::serve(self.listener, app, self.limits, self.tls, shutdown).await;
@@ -269,11 +272,11 @@ pub async fn maintenance_round(state: &AppState) {
             }
         }
     }
-    let grace = tessera_http::ops::retired_key_grace(state.security.access_token_ttl);
+    let grace = tessera_service::keys::retired_key_grace(state.security.access_token_ttl);
     match state.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
-                match tessera_http::ops::activate_due_keys(
+                match tessera_service::keys::activate_due_keys(
                     state.store.as_ref(),
                     &tenant.id,
                     state.clock.now(),

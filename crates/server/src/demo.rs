@@ -25,9 +25,10 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_http::error::html_escape;
-use tessera_http::ops::{self, ClientKind, LocalhostHttp, NewClient, NewTenant};
 use tessera_http::{PublicUrl, SecuritySettings};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::tenants::{self, NewTenant};
 use tessera_store::Store;
 
 use crate::app::{self, Application};
@@ -153,15 +154,15 @@ pub async fn prepare(
     let now = SystemClock.now();
     match store.get_tenant(&tenant_id).await? {
         None => {
-            ops::create_tenant(
+            tenants::create_tenant(
                 store,
                 master,
-                NewTenant {
-                    id: tenant_id.clone(),
-                    rp_id: "localhost".into(),
-                    origins: vec![origin.clone()],
-                    display_name: Some("My Tenant".into()),
-                },
+                NewTenant::parse(
+                    tenant_id.clone(),
+                    "localhost",
+                    std::slice::from_ref(&origin),
+                    Some("My Tenant".into()),
+                )?,
                 now,
             )
             .await?;
@@ -190,16 +191,21 @@ pub async fn prepare(
     let (client_id, client_secret) = match previous {
         Some(p) if reusable => (p.demo_client_id, p.demo_client_secret),
         _ => {
-            let (client, secret) = ops::create_client(
+            let (client, secret) = clients::create_client(
                 store,
                 NewClient {
                     tenant: tenant_id.clone(),
-                    redirect_uris: vec![redirect_uri.clone()],
-                    post_logout_redirect_uris: vec![public_url.join("/demo/")],
+                    redirect_uris: vec![clients::parse_redirect_uri(
+                        &redirect_uri,
+                        LocalhostHttp::InsecureAllow,
+                    )?],
+                    post_logout_redirect_uris: vec![clients::parse_redirect_uri(
+                        &public_url.join("/demo/"),
+                        LocalhostHttp::InsecureAllow,
+                    )?],
                     kind: ClientKind::ConfidentialBasic,
                     id_token_alg: SigningAlg::Rs256,
                     name: Some("Tessera demo app".into()),
-                    localhost_http: LocalhostHttp::InsecureAllow,
                 },
                 now,
             )
@@ -272,7 +278,7 @@ fn page(title: &str, body: &str) -> Response {
          <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
          <h1>{t}</h1>{body}</main></body></html>",
         t = html_escape(title),
-        css = tessera_http::pages::assets::STYLE_PATH,
+        css = tessera_http::assets::STYLE_PATH,
     );
     Html(html).into_response()
 }

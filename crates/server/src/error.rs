@@ -34,9 +34,9 @@ pub enum ServerError {
     /// The store could not be opened or migrated.
     #[error("store: {0}")]
     Store(#[from] tessera_store::StoreError),
-    /// An operation of the HTTP layer (tenant, client, keys) failed.
+    /// A use case (tenant, client, keys) failed.
     #[error("{0}")]
-    Operation(#[from] tessera_http::AppError),
+    Service(#[from] tessera_service::ServiceError),
     /// A file or socket operation failed; `what` says which.
     #[error("{what}: {source}")]
     Io {

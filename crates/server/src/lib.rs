@@ -11,7 +11,7 @@
 //! - [`bench`]: `tessera bench signin`, complete passkey sign-ins against a pinned child server.
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
 //!
-//! Tenant, client and key operations live in `tessera_http::ops`, shared with the admin API.
+//! Tenant, client and key operations live in `tessera_service`, shared with the HTTP layer and the admin API.
 
 pub mod app;
 pub mod bench;

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tessera_core::{Clock, SystemClock, TenantId};
-use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
 use tessera_server::config::{Config, StoreConfig};
 use tessera_server::datadir::DataDir;
 use tessera_server::{Application, ServerError, app, demo};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::keys::{self, Rotation};
+use tessera_service::tenants::{self, NewTenant};
 use tessera_store::Store;
 
 mod webauthn_cli;
@@ -125,7 +127,7 @@ enum TenantCommand {
     },
 }
 
-/// A tenant's authenticator policy, as flags (`tessera_http::ops::PolicyChange`).
+/// A tenant's authenticator policy, as flags (`tessera_service::tenants::PolicyChange`).
 #[derive(Debug, Args)]
 struct PolicyArgs {
     /// Require user verification (the default).
@@ -194,12 +196,12 @@ fn parse_aaguid(text: &str) -> Result<tessera_webauthn::Aaguid, String> {
 }
 
 impl PolicyArgs {
-    fn change(&self) -> Result<ops::PolicyChange, ServerError> {
+    fn change(&self) -> Result<tenants::PolicyChange, ServerError> {
         use tessera_webauthn::{AttestationPolicy, SignCountPolicy, SyncedPasskeys};
         let minimum_certification_level = match self.min_certification_level.as_deref() {
             None => None,
             Some(text) if text.trim().eq_ignore_ascii_case("none") => Some(None),
-            Some(text) => Some(Some(ops::parse_certification_level(text)?)),
+            Some(text) => Some(Some(tenants::parse_certification_level(text)?)),
         };
         let list = |values: &[tessera_webauthn::Aaguid], clear: bool| {
             if clear {
@@ -210,7 +212,7 @@ impl PolicyArgs {
                 Some(values.to_vec())
             }
         };
-        Ok(ops::PolicyChange {
+        Ok(tenants::PolicyChange {
             require_user_verification: match (self.require_uv, self.no_require_uv) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -242,7 +244,7 @@ impl PolicyArgs {
 
 /// Prints a tenant's settings and its policy (as stored, defaults filled in).
 fn print_tenant(tenant: &tessera_store::Tenant) -> Result<(), ServerError> {
-    let policy = ops::tenant_policy(tenant)?;
+    let policy = tenants::tenant_policy(tenant)?;
     let shown = serde_json::json!({
         "id": tenant.id.to_string(),
         "display_name": tenant.display_name,
@@ -353,15 +355,10 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let id = parse_tenant(&id)?;
             let mut chosen = tessera_webauthn::AuthenticatorPolicy::default();
             change.apply(&mut chosen);
-            let tenant = ops::create_tenant_with_policy(
+            let tenant = tenants::create_tenant_with_policy(
                 store.as_ref(),
                 &master,
-                NewTenant {
-                    id,
-                    rp_id,
-                    origins,
-                    display_name,
-                },
+                NewTenant::parse(id, &rp_id, &origins, display_name)?,
                 (!change.is_empty()).then_some(&chosen),
                 SystemClock.now(),
             )
@@ -381,21 +378,20 @@ async fn run(command: Command) -> Result<(), ServerError> {
             policy,
             target,
         })) => {
-            let update = ops::TenantUpdate {
+            let update = tenants::TenantUpdate {
                 display_name,
                 origins: (!origins.is_empty()).then_some(origins),
                 policy: policy.change()?,
             };
-            if update == ops::TenantUpdate::default() {
-                return Err(ServerError::Operation(
-                    tessera_http::AppError::InvalidArgument {
-                        name: "update",
-                        message: "nothing to change: give at least one setting (see --help)".into(),
-                    },
-                ));
+            if update == tenants::TenantUpdate::default() {
+                return Err(ServerError::Invalid {
+                    key: "update",
+                    message: "nothing to change: give at least one setting (see --help)".into(),
+                });
             }
             let (store, _) = open_target(&target).await?;
-            let tenant = ops::update_tenant(store.as_ref(), &parse_tenant(&id)?, &update).await?;
+            let tenant =
+                tenants::update_tenant(store.as_ref(), &parse_tenant(&id)?, &update).await?;
             println!(
                 "updated tenant {} (running servers apply it within a minute)",
                 tenant.id
@@ -408,8 +404,8 @@ async fn run(command: Command) -> Result<(), ServerError> {
                 store
                     .get_tenant(&parse_tenant(&id)?)
                     .await?
-                    .ok_or(ServerError::Operation(
-                        tessera_http::AppError::UnknownTenant,
+                    .ok_or(ServerError::Service(
+                        tessera_service::ServiceError::TenantNotFound,
                     ))?;
             print_tenant(&tenant)
         }
@@ -445,16 +441,21 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let id_token_alg = SigningAlg::parse(&id_token_alg).ok_or_else(|| {
                 ServerError::Demo(format!("unsupported --id-token-alg {id_token_alg}"))
             })?;
-            let (client, secret) = ops::create_client(
+            let (client, secret) = clients::create_client(
                 store.as_ref(),
                 NewClient {
                     tenant: parse_tenant(&tenant)?,
-                    redirect_uris,
-                    post_logout_redirect_uris,
+                    redirect_uris: clients::parse_redirect_uris(
+                        &redirect_uris,
+                        LocalhostHttp::Refuse,
+                    )?,
+                    post_logout_redirect_uris: clients::parse_redirect_uris(
+                        &post_logout_redirect_uris,
+                        LocalhostHttp::Refuse,
+                    )?,
                     kind,
                     id_token_alg,
                     name,
-                    localhost_http: ops::LocalhostHttp::Refuse,
                 },
                 SystemClock.now(),
             )
@@ -474,11 +475,11 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let (store, master) = open_target(&target).await?;
             let tenant = parse_tenant(&tenant)?;
             let rotation = if immediately {
-                ops::Rotation::Immediate
+                Rotation::Immediate
             } else {
-                ops::Rotation::Staged
+                Rotation::Staged
             };
-            let kids = ops::rotate_keys(
+            let kids = keys::rotate_keys(
                 store.as_ref(),
                 &master,
                 &tenant,
@@ -488,12 +489,12 @@ async fn run(command: Command) -> Result<(), ServerError> {
             .await?;
             println!("new signing keys for {tenant}: {}", kids.join(", "));
             match rotation {
-                ops::Rotation::Staged => println!(
+                Rotation::Staged => println!(
                     "they are published now and start signing in about {} minutes; the old keys stay \
                      published until their tokens expire",
-                    ops::KEY_PUBLICATION_DELAY.whole_minutes() + 1
+                    keys::KEY_PUBLICATION_DELAY.whole_minutes() + 1
                 ),
-                ops::Rotation::Immediate => println!(
+                Rotation::Immediate => println!(
                     "running servers sign with them within a minute; the old keys stay published until \
                      their tokens expire"
                 ),
@@ -545,11 +546,9 @@ async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), Ser
 }
 
 fn parse_tenant(id: &str) -> Result<TenantId, ServerError> {
-    TenantId::parse(id).map_err(|e| {
-        ServerError::Operation(tessera_http::AppError::InvalidArgument {
-            name: "tenant",
-            message: e.to_string(),
-        })
+    TenantId::parse(id).map_err(|e| ServerError::Invalid {
+        key: "tenant",
+        message: e.to_string(),
     })
 }
 

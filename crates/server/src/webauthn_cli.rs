@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use tessera_http::ops::{PolicyChange, parse_certification_level};
+use tessera_service::tenants::{PolicyChange, parse_certification_level};
 use tessera_webauthn::SyncedPasskeys;
 use tessera_webauthn::attestation::{
     AttestationRequirement, AttestationTrust, SafetyNetCtsProfile, TpmTestManufacturer,
@@ -421,7 +421,7 @@ fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
         Ok(change) => change.apply(&mut policy),
         Err(e) => return unusable(e),
     }
-    if let Err(e) = tessera_http::ops::validate_policy(&policy) {
+    if let Err(e) = tessera_service::tenants::validate_policy(&policy) {
         return unusable(Unusable::new(e.to_string()));
     }
     let origins = args.ceremony.origin_policy();

@@ -9,8 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tessera_core::{Clock, SystemClock, TenantId};
-use tessera_http::ops::{self, ClientKind, LocalhostHttp, NewClient, NewTenant};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::tenants::{self, NewTenant};
 
 use crate::app;
 use crate::config::{StoreConfig, generate_master_key};
@@ -107,28 +108,30 @@ impl ServerUnderTest {
             })?;
             let tenant = TenantId::parse(&tenant_id)
                 .map_err(|e| ServerError::Bench(format!("tenant id {tenant_id}: {e}")))?;
-            ops::create_tenant(
+            tenants::create_tenant(
                 store.as_ref(),
                 &master,
-                NewTenant {
-                    id: tenant.clone(),
-                    rp_id: "localhost".into(),
-                    origins: vec![base.clone()],
-                    display_name: Some("Bench".into()),
-                },
+                NewTenant::parse(
+                    tenant.clone(),
+                    "localhost",
+                    std::slice::from_ref(&base),
+                    Some("Bench".into()),
+                )?,
                 SystemClock.now(),
             )
             .await?;
-            let (client, secret) = ops::create_client(
+            let (client, secret) = clients::create_client(
                 store.as_ref(),
                 NewClient {
                     tenant,
-                    redirect_uris: vec![REDIRECT_URI.into()],
+                    redirect_uris: vec![clients::parse_redirect_uri(
+                        REDIRECT_URI,
+                        LocalhostHttp::Refuse,
+                    )?],
                     post_logout_redirect_uris: Vec::new(),
                     kind: ClientKind::ConfidentialBasic,
                     id_token_alg: alg,
                     name: Some("Bench RP".into()),
-                    localhost_http: LocalhostHttp::Refuse,
                 },
                 SystemClock.now(),
             )

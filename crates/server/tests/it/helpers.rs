@@ -12,11 +12,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tessera_core::{Clock, FixedClock, TenantId, UserId};
-use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
 use tessera_oidc::id_token::AuthenticationFacts;
 use tessera_oidc::keys::{JwkSet, MasterKey, SigningAlg};
 use tessera_server::Application;
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::tenants::{self, NewTenant};
 use tessera_store::{Credential, Session, Store, User};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -116,30 +117,33 @@ impl TestApp {
         let clock = Arc::new(FixedClock::new(start));
         let master = MasterKey::generate().expect("master key");
         let tenant = TenantId::parse(TENANT).expect("tenant");
-        ops::create_tenant(
+        tenants::create_tenant(
             store.as_ref(),
             &master,
-            NewTenant {
-                id: tenant.clone(),
-                rp_id: "localhost".into(),
-                origins: vec![base.clone()],
-                display_name: Some("Acme".into()),
-            },
+            NewTenant::parse(
+                tenant.clone(),
+                "localhost",
+                std::slice::from_ref(&base),
+                Some("Acme".into()),
+            )
+            .expect("new tenant"),
             clock.now(),
         )
         .await
         .expect("tenant");
         let make = async |kind: ClientKind, alg: SigningAlg, name: &str| {
-            let (client, secret) = ops::create_client(
+            let uris = |texts: &[String]| {
+                clients::parse_redirect_uris(texts, LocalhostHttp::InsecureAllow).expect("uris")
+            };
+            let (client, secret) = clients::create_client(
                 store.as_ref(),
                 NewClient {
                     tenant: tenant.clone(),
-                    redirect_uris: vec![REDIRECT.into(), format!("{base}/demo/callback")],
-                    post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+                    redirect_uris: uris(&[REDIRECT.into(), format!("{base}/demo/callback")]),
+                    post_logout_redirect_uris: uris(&["https://rp.example/bye".into()]),
                     kind,
                     id_token_alg: alg,
                     name: Some(name.into()),
-                    localhost_http: ops::LocalhostHttp::InsecureAllow,
                 },
                 clock.now(),
             )

@@ -265,15 +265,16 @@ async fn unavailable_store_is_a_503_never_not_found() {
         listener.local_addr().expect("addr").port()
     );
     let master = tessera_oidc::keys::MasterKey::generate().expect("key");
-    tessera_http::ops::create_tenant(
+    tessera_service::tenants::create_tenant(
         store.as_ref(),
         &master,
-        tessera_http::ops::NewTenant {
-            id: tessera_core::TenantId::parse("acme").expect("id"),
-            rp_id: "localhost".into(),
-            origins: vec![base.clone()],
-            display_name: None,
-        },
+        tessera_service::tenants::NewTenant::parse(
+            tessera_core::TenantId::parse("acme").expect("id"),
+            "localhost",
+            std::slice::from_ref(&base),
+            None,
+        )
+        .expect("new tenant"),
         tessera_core::SystemClock.now(),
     )
     .await
@@ -311,11 +312,11 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
     let before = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let old_token = before["id_token"].as_str().expect("id").to_owned();
     let (old_header, _) = app.verify_id_token(&old_token).await;
-    let kids = tessera_http::ops::rotate_keys(
+    let kids = tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Immediate,
+        tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
     )
     .await
@@ -344,11 +345,11 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
 async fn staged_rotation_publishes_new_keys_before_they_sign() {
     let app = TestApp::spawn().await;
     let cookie = signed_in(&app).await;
-    let kids = tessera_http::ops::rotate_keys(
+    let kids = tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Staged,
+        tessera_service::keys::Rotation::Staged,
         app.clock.now(),
     )
     .await
@@ -371,7 +372,7 @@ async fn staged_rotation_publishes_new_keys_before_they_sign() {
     assert_eq!(again_header["kid"], early_header["kid"]);
     // After the publication delay, the maintenance task switches.
     app.clock
-        .advance(tessera_http::ops::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
+        .advance(tessera_service::keys::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
     tessera_server::app::maintenance_round(&app.state).await;
     let late = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let (late_header, _) = app
@@ -500,11 +501,11 @@ async fn resume_without_a_session_goes_back_to_sign_in() {
 #[tokio::test]
 async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
     let app = TestApp::spawn().await;
-    tessera_http::ops::rotate_keys(
+    tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Immediate,
+        tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
     )
     .await
