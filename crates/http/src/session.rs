@@ -68,7 +68,7 @@ pub async fn current(
 
 /// A session made for `user` but not stored yet: the record, the `Set-Cookie` value that hands out its token, and
 /// the hash of the browser's previous session with the tenant (if it sent one), which storing it must delete.
-#[derive(Debug)]
+/// `Debug` never shows the cookie (it carries the session's bearer token).
 pub struct NewSession {
     /// The record to store.
     pub record: SessionRecord,
@@ -76,6 +76,16 @@ pub struct NewSession {
     pub cookie: HeaderValue,
     /// The storage key of the session this one replaces: a sign-in always gets a new token.
     pub replaces: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("record", &self.record)
+            .field("cookie", &tessera_core::secret::Redacted)
+            .field("replaces", &self.replaces)
+            .finish()
+    }
 }
 
 /// Makes a new session for `user` after a verified passkey ceremony, without storing it (see
@@ -192,6 +202,19 @@ mod tests {
         s.backup_eligible = true;
         s.user_verified = false;
         assert_eq!(authentication(&s).amr(), vec!["pop", "swk", "user"]);
+    }
+
+    #[test]
+    fn debug_of_a_new_session_does_not_show_the_cookie_token() {
+        let t = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let new = NewSession {
+            record: session(t, true),
+            cookie: HeaderValue::from_static("__Host-tessera-t=AAAAtokenZZZZ; Path=/; Secure"),
+            replaces: None,
+        };
+        let shown = format!("{new:?}");
+        assert!(!shown.contains("AAAAtokenZZZZ"), "{shown}");
+        assert!(shown.contains("cookie: [redacted]"), "{shown}");
     }
 
     fn session(auth_time: OffsetDateTime, user_verified: bool) -> SessionRecord {
