@@ -5,13 +5,12 @@
 //! - [`datadir`]: a self-contained data directory (SQLite file and master key), for `--data-dir` and the demo.
 //! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
 //! - [`trust`]: attestation trust anchors and the FIDO MDS3 BLOB from the `[webauthn]` files (reloaded on change).
-//! - [`bench`]: `tessera bench signin`, complete passkey sign-ins against a pinned child server.
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
 //!
-//! Tenant, client and key operations live in `tessera_http::ops`, shared with the admin API.
+//! Tenant, client and key operations live in `tessera_http::ops`, shared with the admin API. The load generator is
+//! the separate `tessera-bench` binary (`crates/bench`): this crate links no test code.
 
 pub mod app;
-pub mod bench;
 pub mod config;
 pub mod datadir;
 pub mod demo;
