@@ -12,9 +12,9 @@ use tessera_core::{Clock, Secret, SystemClock, TenantId};
 use tessera_http::ops::{self, ClientKind, LocalhostHttp, NewClient, NewTenant};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
 
+use crate::error::BenchError;
 use tessera_server::app;
 use tessera_server::config::{StoreConfig, generate_master_key};
-use crate::error::BenchError;
 
 /// The redirect URI of the bench client (never followed: the code is read from the `Location` header).
 pub const REDIRECT_URI: &str = "https://rp.bench.invalid/cb";
@@ -102,10 +102,11 @@ impl ServerUnderTest {
         let (client_id, client_secret) = {
             let store = app::open_store(&store_config).await?;
             let key = tessera_server::config::decode_master_key(&master_b64, "keys.master_key")?;
-            let master = MasterKey::from_bytes(&key).map_err(|e| tessera_server::ServerError::Invalid {
-                key: "keys.master_key",
-                message: e.to_string(),
-            })?;
+            let master =
+                MasterKey::from_bytes(&key).map_err(|e| tessera_server::ServerError::Invalid {
+                    key: "keys.master_key",
+                    message: e.to_string(),
+                })?;
             let tenant = TenantId::parse(&tenant_id)
                 .map_err(|e| BenchError::Failed(format!("tenant id {tenant_id}: {e}")))?;
             ops::create_tenant(

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use tessera_oidc::keys::JwkSet;
 use tessera_testkit::{Credential, MaliciousAuthenticator};
 
-use crate::server::{REDIRECT_URI, Target};
 use crate::error::BenchError;
+use crate::server::{REDIRECT_URI, Target};
 
 /// The HTTP side of the load generator: one connection pool for every virtual user.
 #[derive(Clone)]
@@ -289,12 +289,7 @@ impl Driver {
 
     /// Follows the verify reply's `next` (the authorization resume) to the redirect URI; returns the code after
     /// checking `state` and `iss`.
-    async fn resume(
-        &self,
-        jar: &mut Jar,
-        done: &Value,
-        pkce: &Pkce,
-    ) -> Result<String, BenchError> {
+    async fn resume(&self, jar: &mut Jar, done: &Value, pkce: &Pkce) -> Result<String, BenchError> {
         let next = done["next"]
             .as_str()
             .ok_or_else(|| BenchError::Failed("verify: no next".into()))?;

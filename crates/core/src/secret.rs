@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn redacted_stand_in_prints_only_the_mark() {
         assert_eq!(format!("{Redacted:?}"), "[redacted]");
-        assert_eq!(format!("{:?}", redacted_option(&Some("x"))), "Some([redacted])");
+        assert_eq!(
+            format!("{:?}", redacted_option(&Some("x"))),
+            "Some([redacted])"
+        );
         assert_eq!(format!("{:?}", redacted_option::<&str>(&None)), "None");
     }
 }

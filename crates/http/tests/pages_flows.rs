@@ -85,7 +85,9 @@ fn options(security: SecuritySettings) -> AppOptions {
 }
 
 async fn app_with(options: AppOptions) -> App {
-    let app = spawn_app(options).await.unwrap_or_else(|| panic!("sqlite app"));
+    let app = spawn_app(options)
+        .await
+        .unwrap_or_else(|| panic!("sqlite app"));
     App {
         state: app.state.clone(),
         clock: app.clock.clone(),

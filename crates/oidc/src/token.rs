@@ -1345,7 +1345,8 @@ mod tests {
             ("redirect_uri", "https://rp.example/cb"),
             ("code_verifier", "verifier-SECRET-2"),
         ]);
-        let request = parse_token_request(&f, Some(&basic("rp", "secret-SECRET-3"))).expect("parses");
+        let request =
+            parse_token_request(&f, Some(&basic("rp", "secret-SECRET-3"))).expect("parses");
         let shown = format!("{request:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("https://rp.example/cb"), "{shown}");
@@ -1358,7 +1359,10 @@ mod tests {
             ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
         ]);
         let request = parse_token_request(&f, None).expect("parses");
-        assert!(matches!(request.credentials, ClientCredentials::PrivateKeyJwt { .. }));
+        assert!(matches!(
+            request.credentials,
+            ClientCredentials::PrivateKeyJwt { .. }
+        ));
         let shown = format!("{request:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
     }

@@ -532,7 +532,8 @@ mod tests {
         let info = DemoInfo {
             authenticator_url: "http://localhost:8080/mytenant/oidc".into(),
             authenticator_tenant: "mytenant".into(),
-            discovery_url: "http://localhost:8080/mytenant/oidc/.well-known/openid-configuration".into(),
+            discovery_url: "http://localhost:8080/mytenant/oidc/.well-known/openid-configuration"
+                .into(),
             demo_client_id: "demo".into(),
             demo_client_secret: "client-SECRET".into(),
             demo_redirect_uri: "http://localhost:8080/demo/callback".into(),

@@ -209,8 +209,10 @@ fn a_pure_crate_reaching_a_database_driver_through_another_crate_is_reported_wit
     ]));
     assert_eq!(
         broken,
-        ["tessera-oidc depends on rusqlite (tessera-oidc -> url -> helper -> rusqlite): \
-          the protocol cores are pure"]
+        [
+            "tessera-oidc depends on rusqlite (tessera-oidc -> url -> helper -> rusqlite): \
+          the protocol cores are pure"
+        ]
     );
 }
 

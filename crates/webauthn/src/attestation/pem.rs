@@ -72,7 +72,9 @@ mod tests {
             Err(CertificateFileError::Empty)
         );
         assert!(matches!(
-            certificates_from_pem_or_der(b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"),
+            certificates_from_pem_or_der(
+                b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"
+            ),
             Err(CertificateFileError::NotPem(_))
         ));
         let not_x509 = "-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n";

@@ -625,7 +625,12 @@ mod tests {
         assert_eq!(attest.qualified_signer, b"signer");
         assert_eq!(attest.extra_data, &[7; 32]);
         assert_eq!(
-            (attest.clock, attest.reset_count, attest.restart_count, attest.safe),
+            (
+                attest.clock,
+                attest.reset_count,
+                attest.restart_count,
+                attest.safe
+            ),
             (42, 3, 4, true)
         );
         assert_eq!(attest.firmware_version, 0x0102_0304_0506_0708);
@@ -636,7 +641,10 @@ mod tests {
 
         let mut longer = bytes.clone();
         longer.push(0xff);
-        assert_eq!(TpmsAttest::decode(&longer).expect("decodes").trailing, &[0xff]);
+        assert_eq!(
+            TpmsAttest::decode(&longer).expect("decodes").trailing,
+            &[0xff]
+        );
         assert_eq!(
             parse_cert_info(&longer).err(),
             Some(AttestationError::TpmCertInfoMalformed {
@@ -663,7 +671,10 @@ mod tests {
     fn pub_area_decodes_an_ecc_key_and_the_verifier_refuses_an_unknown_curve() {
         let area = ecc_pub_area(TPM_ECC_NIST_P256);
         let public = TpmtPublic::decode(&area).expect("decodes");
-        assert_eq!((public.kind, public.name_alg), (TPM_ALG_ECC, TPM_ALG_SHA256));
+        assert_eq!(
+            (public.kind, public.name_alg),
+            (TPM_ALG_ECC, TPM_ALG_SHA256)
+        );
         assert_eq!(public.object_attributes, 0x0006_0072);
         assert_eq!(
             public.parameters,
