@@ -1,5 +1,6 @@
-//! The passkey pages driven without a socket (`tower::ServiceExt::oneshot`) on a SQLite store in a temp dir, with the
-//! testkit's software authenticators and a clock the tests control.
+//! The passkey pages of the real application (`tessera_testkit::spawn_app`: port 0, SQLite in a temp dir, public URL
+//! `http://localhost:8080`), driven over HTTP with the testkit's software authenticators and a clock the tests
+//! control.
 //!
 //! Tests are named after the rule they check.
 
@@ -7,19 +8,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
-use tessera_http::{AppState, PublicUrl, SecuritySettings};
+use tessera_http::{AppState, SecuritySettings};
 use tessera_service::clients;
 use tessera_service::tenants as ops;
-use tessera_store::Store;
-use tessera_store_sqlite::SqliteStore;
 use tessera_testkit::{
-    Credential, MaliciousAuthenticator, Overrides, SignCounter, SoftAuthenticator, TempSqlite,
+    AppOptions, Credential, MaliciousAuthenticator, Overrides, SignCounter, SoftAuthenticator,
+    TestApp, spawn_app,
 };
-use tower::ServiceExt;
 
 const ORIGIN: &str = "http://localhost:8080";
 const TENANT: &str = "mytenant";
@@ -31,11 +30,11 @@ fn start_time() -> time::OffsetDateTime {
 }
 
 struct App {
-    router: axum::Router,
+    /// The running application.
+    app: TestApp,
     state: AppState,
     clock: Arc<FixedClock>,
     tenant: TenantId,
-    _db: TempSqlite,
 }
 
 /// One browser: its cookies and the CSRF token of the last page it loaded.
@@ -74,58 +73,55 @@ impl Reply {
     }
 }
 
-async fn app() -> App {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(db.path())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(store);
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant::parse(
-        tenant.clone(),
-        "localhost",
-        &[ORIGIN.into()],
-        Some("My Tenant".into()),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        SecuritySettings::default(),
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
+/// The options of every app here: tenant `mytenant` on `http://localhost:8080`, the clock at [`start_time`].
+fn options(security: SecuritySettings) -> AppOptions {
+    AppOptions {
+        tenant: TENANT.into(),
+        tenant_display_name: Some("My Tenant".into()),
+        public_url: Some(ORIGIN.into()),
+        start: Some(start_time()),
+        security,
+        ..AppOptions::default()
     }
+}
+
+async fn app_with(options: AppOptions) -> App {
+    let app = spawn_app(options)
+        .await
+        .unwrap_or_else(|| panic!("sqlite app"));
+    App {
+        state: app.state.clone(),
+        clock: app.clock.clone(),
+        tenant: app.tenant.clone(),
+        app,
+    }
+}
+
+async fn app() -> App {
+    app_with(options(SecuritySettings::default())).await
 }
 
 impl App {
     async fn send(&self, browser: &mut Browser, request: Request<Body>) -> Reply {
-        let response: Response<Body> = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
+        let (parts, body) = request.into_parts();
+        let body = body
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut outgoing = self
+            .app
+            .http
+            .request(parts.method, self.app.socket_url(path))
+            .body(body.to_vec());
+        for (name, value) in &parts.headers {
+            outgoing = outgoing.header(name, value);
+        }
+        let response = outgoing.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
         let reply = Reply {
             status,
             headers,
@@ -1265,38 +1261,14 @@ async fn passkey_of_another_user_cannot_be_renamed_or_deleted() {
 
 #[tokio::test]
 async fn challenge_creation_is_rate_limited_per_client_address() {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(db.path())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(store);
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant::parse(tenant.clone(), "localhost", &[ORIGIN.into()], None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let security = SecuritySettings {
-        challenge_rate: tessera_http::RateRule::per_minute(1, 3),
-        ..SecuritySettings::default()
-    };
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        security,
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    let app = App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
-    };
+    let app = app_with(AppOptions {
+        tenant_display_name: None,
+        ..options(SecuritySettings {
+            challenge_rate: tessera_http::RateRule::per_minute(1, 3),
+            ..SecuritySettings::default()
+        })
+    })
+    .await;
     let mut browser = Browser::default();
     app.get(&mut browser, "/mytenant/login").await;
     let mut statuses = Vec::new();
@@ -1377,40 +1349,15 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
 
 #[tokio::test]
 async fn store_unavailable_fails_closed_with_503_never_signed_out() {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let sqlite = Arc::new(
-        SqliteStore::open(db.path())
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let store: Arc<dyn Store> = sqlite.clone();
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant::parse(tenant.clone(), "localhost", &[ORIGIN.into()], None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        SecuritySettings::default(),
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    let app = App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
-    };
+    let app = app_with(AppOptions {
+        tenant_display_name: None,
+        ..options(SecuritySettings::default())
+    })
+    .await;
     let mut browser = Browser::default();
     app.sign_up(&mut browser, "xena", &MaliciousAuthenticator::new())
         .await;
-    sqlite.close().await;
+    app.app.close_store().await;
     let account = app.get(&mut browser, "/mytenant/account").await;
     assert_eq!(account.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!account.body.contains("pool"), "{}", account.body);

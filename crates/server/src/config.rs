@@ -524,7 +524,8 @@ fn validate_limits(l: &LimitsSection) -> Result<ListenerLimits, ServerError> {
     })
 }
 
-pub(crate) fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
+/// Decodes a base64 master key (32 bytes); errors name `key`.
+pub fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| ServerError::Invalid {

@@ -23,6 +23,7 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use tessera_core::secret::{Redacted, redacted_option};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_http::error::html_escape;
 use tessera_http::{PublicUrl, SecuritySettings};
@@ -53,7 +54,8 @@ pub struct DemoArgs {
 }
 
 /// What `demo.json` holds (0600: it carries the demo client's secret, which the store keeps only hashed).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// `Debug` does not show the secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DemoInfo {
     /// The issuer, `http://localhost:P/mytenant/oidc`.
     pub authenticator_url: String,
@@ -69,6 +71,20 @@ pub struct DemoInfo {
     pub demo_redirect_uri: String,
     /// The demo relying party's start page.
     pub demo_url: String,
+}
+
+impl std::fmt::Debug for DemoInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoInfo")
+            .field("authenticator_url", &self.authenticator_url)
+            .field("authenticator_tenant", &self.authenticator_tenant)
+            .field("discovery_url", &self.discovery_url)
+            .field("demo_client_id", &self.demo_client_id)
+            .field("demo_client_secret", &Redacted)
+            .field("demo_redirect_uri", &self.demo_redirect_uri)
+            .field("demo_url", &self.demo_url)
+            .finish()
+    }
 }
 
 /// Runs the demo until Ctrl-C.
@@ -368,14 +384,26 @@ async fn login(State(rp): State<Rp>) -> Response {
     response
 }
 
-/// The form_post callback's fields.
-#[derive(Debug, Deserialize)]
+/// The form_post callback's fields. `Debug` does not show the code.
+#[derive(Deserialize)]
 struct Callback {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("code", &redacted_option(&self.code))
+            .field("state", &self.state)
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 async fn callback_query() -> Response {
@@ -499,4 +527,40 @@ fn failure(message: &str) -> Response {
     );
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_demo_info_does_not_show_the_client_secret() {
+        let info = DemoInfo {
+            authenticator_url: "http://localhost:8080/mytenant/oidc".into(),
+            authenticator_tenant: "mytenant".into(),
+            discovery_url: "http://localhost:8080/mytenant/oidc/.well-known/openid-configuration"
+                .into(),
+            demo_client_id: "demo".into(),
+            demo_client_secret: "client-SECRET".into(),
+            demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
+            demo_url: "http://localhost:8080/demo/".into(),
+        };
+        let shown = format!("{info:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("demo_client_secret: [redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_a_callback_does_not_show_the_code() {
+        let callback = Callback {
+            code: Some("code-SECRET".into()),
+            state: Some("st".into()),
+            iss: None,
+            error: None,
+            error_description: None,
+        };
+        let shown = format!("{callback:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("st"), "{shown}");
+    }
 }

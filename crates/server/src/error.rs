@@ -48,9 +48,6 @@ pub enum ServerError {
     /// The demo's relying party could not complete a step.
     #[error("demo: {0}")]
     Demo(String),
-    /// `tessera bench`: a step of a measured sign-in failed or the server under test misbehaved.
-    #[error("bench: {0}")]
-    Bench(String),
 }
 
 impl ServerError {

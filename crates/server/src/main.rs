@@ -22,6 +22,10 @@ mod webauthn_cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// What `tessera bench` prints: the load generator links test authenticators, so it is not part of this binary.
+const BENCH_MOVED: &str = "`tessera bench` is now the separate binary `tessera-bench` (cargo build --release -p tessera-bench; \
+                           then `target/release/tessera-bench signin ...`, same options; docs/benchmarks.md)";
+
 /// Tessera: passwordless identity (passkeys, OpenID Connect).
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]
@@ -49,9 +53,13 @@ enum Command {
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]
     Webauthn(webauthn_cli::WebauthnCommand),
-    /// Measure the server: complete passkey sign-ins against a pinned child server.
-    #[command(subcommand)]
-    Bench(tessera_server::bench::BenchCommand),
+    /// Moved: the load generator is the `tessera-bench` binary (this prints where to find it).
+    #[command(hide = true)]
+    Bench {
+        /// Ignored: the options belong to `tessera-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Where an operator command finds the store and master key.
@@ -316,6 +324,10 @@ fn main() -> ExitCode {
     if let Command::Webauthn(command) = cli.command {
         return webauthn_cli::run(command);
     }
+    if let Command::Bench { .. } = cli.command {
+        eprintln!("{BENCH_MOVED}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -501,8 +513,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
             }
             Ok(())
         }
-        Command::Webauthn(_) => Ok(()),
-        Command::Bench(command) => tessera_server::bench::run(command).await,
+        Command::Webauthn(_) | Command::Bench { .. } => Ok(()),
     }
 }
 

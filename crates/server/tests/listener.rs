@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_core::{Clock, SystemClock, TenantId};
-use tessera_http::ops::{self, NewTenant};
 use tessera_http::{PublicUrl, SecuritySettings};
 use tessera_oidc::keys::MasterKey;
 use tessera_server::Application;
 use tessera_server::listener::ListenerLimits;
+use tessera_service::tenants::{self as ops, NewTenant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -52,12 +52,13 @@ async fn spawn(limits: ListenerLimits, tls: Option<TlsAcceptor>) -> Server {
     ops::create_tenant(
         store.as_ref(),
         &master,
-        NewTenant {
-            id: TenantId::parse(TENANT).expect("tenant"),
-            rp_id: "localhost".into(),
-            origins: vec![base.clone()],
-            display_name: None,
-        },
+        NewTenant::parse(
+            TenantId::parse(TENANT).expect("tenant"),
+            "localhost",
+            std::slice::from_ref(&base),
+            None,
+        )
+        .expect("new tenant"),
         clock.now(),
     )
     .await

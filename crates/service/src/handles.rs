@@ -25,13 +25,22 @@ pub const SECRET_LEN: usize = 54;
 /// Characters of a secret of the earlier format (32 random bytes).
 pub const LEGACY_SECRET_LEN: usize = 43;
 
-/// A freshly issued secret: the value handed out once, and the key its record is stored under.
-#[derive(Debug)]
+/// A freshly issued secret: the value handed out once, and the key its record is stored under. `Debug` shows the
+/// key, never the value.
 pub struct Issued {
     /// The bearer value (cookie, code or token).
     pub value: String,
     /// `time prefix ‖ SHA-256(value)`.
     pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("value", &tessera_core::secret::Redacted)
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 fn micros(at: OffsetDateTime) -> u64 {
@@ -103,6 +112,14 @@ mod tests {
     use time::macros::datetime;
 
     const T0: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+
+    #[test]
+    fn debug_of_an_issued_secret_does_not_show_its_value() {
+        let issued = issue(T0).expect("issue");
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains(&issued.value), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
 
     #[test]
     fn issued_secret_is_found_under_its_key_and_nothing_else_is() {

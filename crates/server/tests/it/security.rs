@@ -1,8 +1,6 @@
 //! Security rules of the HTTP shell, each with a negative test: headers, limits, PKCE downgrade, client binding,
 //! store failure, key rotation, logout redirects, cancelled sign-in.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use tessera_core::Clock;
 
@@ -251,57 +249,14 @@ async fn oversized_request_body_is_refused() {
 
 #[tokio::test]
 async fn unavailable_store_is_a_503_never_not_found() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = Arc::new(
-        tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
-            .await
-            .expect("sqlite"),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let master = tessera_oidc::keys::MasterKey::generate().expect("key");
-    tessera_service::tenants::create_tenant(
-        store.as_ref(),
-        &master,
-        tessera_service::tenants::NewTenant::parse(
-            tessera_core::TenantId::parse("acme").expect("id"),
-            "localhost",
-            std::slice::from_ref(&base),
-            None,
-        )
-        .expect("new tenant"),
-        tessera_core::SystemClock.now(),
-    )
-    .await
-    .expect("tenant");
-    store.close().await;
-    let app = tessera_server::Application::from_parts(
-        listener,
-        store,
-        Arc::new(tessera_core::SystemClock),
-        tessera_http::PublicUrl::parse(&base).expect("url"),
-        tessera_http::SecuritySettings::default(),
-        master,
-    );
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    let http = reqwest::Client::new();
-    let response = http
-        .get(format!("{base}/acme/oidc/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("get");
+    let app = TestApp::spawn().await;
+    app.close_store().await;
+    let response = app
+        .get("/acme/oidc/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
-    let response = http
-        .get(format!("{base}/acme/oidc/authorize?client_id=x"))
-        .send()
-        .await
-        .expect("get");
+    let response = app.get("/acme/oidc/authorize?client_id=x", None).await;
     assert_eq!(response.status(), 503);
 }
 

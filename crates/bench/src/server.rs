@@ -1,6 +1,6 @@
 //! The server under test: a generated configuration in a temporary directory, a tenant and a confidential client
-//! created through the same operations as `tessera idp`, and `tessera serve` started as a child process pinned to
-//! CPU 0.
+//! created through the same operations as `tessera idp`, and `tessera serve` (the production binary, not this one)
+//! started as a child process pinned to CPU 0.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tessera_core::{Clock, SystemClock, TenantId};
+use tessera_core::{Clock, Secret, SystemClock, TenantId};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
 use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
 use tessera_service::tenants::{self, NewTenant};
 
-use crate::app;
-use crate::config::{StoreConfig, generate_master_key};
-use crate::error::ServerError;
+use crate::error::BenchError;
+use tessera_server::app;
+use tessera_server::config::{StoreConfig, generate_master_key};
 
 /// The redirect URI of the bench client (never followed: the code is read from the `Location` header).
 pub const REDIRECT_URI: &str = "https://rp.bench.invalid/cb";
@@ -48,8 +48,8 @@ pub struct Target {
     pub issuer: String,
     /// The confidential client (`client_secret_basic`).
     pub client_id: String,
-    /// Its secret.
-    pub client_secret: String,
+    /// Its secret (`Debug` shows `[redacted]`).
+    pub client_secret: Secret,
 }
 
 /// A running server under test; killed when dropped.
@@ -65,17 +65,18 @@ pub struct ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    /// Prepares a configuration, tenant and client whose ID tokens use `alg`, then starts `tessera serve` pinned to
-    /// CPU `cpu` and waits for it to accept a connection.
+    /// Prepares a configuration, tenant and client whose ID tokens use `alg`, then starts `tessera serve` (the
+    /// binary at `tessera`) pinned to CPU `cpu` and waits for it to accept a connection.
     pub async fn start(
+        tessera: &Path,
         store: &BenchStore,
         alg: SigningAlg,
         cpu: usize,
-    ) -> Result<ServerUnderTest, ServerError> {
+    ) -> Result<ServerUnderTest, BenchError> {
         let dir = tempfile::Builder::new()
             .prefix("tessera-bench-")
             .tempdir()
-            .map_err(|e| ServerError::io("create a temporary directory", e))?;
+            .map_err(|e| BenchError::io("create a temporary directory", e))?;
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let base = format!("http://localhost:{port}");
@@ -101,13 +102,14 @@ impl ServerUnderTest {
         // Tenant and client, through the operations `tessera idp` uses; the store is closed before the server starts.
         let (client_id, client_secret) = {
             let store = app::open_store(&store_config).await?;
-            let key = crate::config::decode_master_key(&master_b64, "keys.master_key")?;
-            let master = MasterKey::from_bytes(&key).map_err(|e| ServerError::Invalid {
-                key: "keys.master_key",
-                message: e.to_string(),
-            })?;
+            let key = tessera_server::config::decode_master_key(&master_b64, "keys.master_key")?;
+            let master =
+                MasterKey::from_bytes(&key).map_err(|e| tessera_server::ServerError::Invalid {
+                    key: "keys.master_key",
+                    message: e.to_string(),
+                })?;
             let tenant = TenantId::parse(&tenant_id)
-                .map_err(|e| ServerError::Bench(format!("tenant id {tenant_id}: {e}")))?;
+                .map_err(|e| BenchError::Failed(format!("tenant id {tenant_id}: {e}")))?;
             tenants::create_tenant(
                 store.as_ref(),
                 &master,
@@ -136,24 +138,22 @@ impl ServerUnderTest {
                 SystemClock.now(),
             )
             .await?;
-            let secret = secret.map(|s| s.expose().to_owned()).ok_or_else(|| {
-                ServerError::Bench("the confidential client has no secret".into())
+            let secret = secret.ok_or_else(|| {
+                BenchError::Failed("the confidential client has no secret".into())
             })?;
             (client.client_id.to_string(), secret)
         };
 
-        let exe =
-            std::env::current_exe().map_err(|e| ServerError::io("locate the tessera binary", e))?;
         let log = std::fs::File::create(dir.path().join("server.log"))
-            .map_err(|e| ServerError::io("create the server log", e))?;
+            .map_err(|e| BenchError::io("create the server log", e))?;
         let log_err = log
             .try_clone()
-            .map_err(|e| ServerError::io("duplicate the server log", e))?;
+            .map_err(|e| BenchError::io("duplicate the server log", e))?;
         let started = Instant::now();
         let child = Command::new("taskset")
             .arg("-c")
             .arg(cpu.to_string())
-            .arg(&exe)
+            .arg(tessera)
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
@@ -162,7 +162,7 @@ impl ServerUnderTest {
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .map_err(|e| ServerError::io("start `taskset -c 0 tessera serve`", e))?;
+            .map_err(|e| BenchError::io("start `taskset -c 0 tessera serve`", e))?;
         let pid = child.id();
         let mut server = ServerUnderTest {
             child,
@@ -183,19 +183,19 @@ impl ServerUnderTest {
     }
 
     /// Polls the port until a connection is accepted; fails if the child exits or the timeout passes.
-    fn wait_ready(&mut self, started: Instant) -> Result<Duration, ServerError> {
+    fn wait_ready(&mut self, started: Instant) -> Result<Duration, BenchError> {
         loop {
             if TcpStream::connect(self.target.addr).is_ok() {
                 return Ok(started.elapsed());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(ServerError::Bench(format!(
+                return Err(BenchError::Failed(format!(
                     "the server exited before accepting connections ({status}); its log: {}",
                     self.log_tail()
                 )));
             }
             if started.elapsed() > START_TIMEOUT {
-                return Err(ServerError::Bench(format!(
+                return Err(BenchError::Failed(format!(
                     "the server did not accept connections within {START_TIMEOUT:?}; its log: {}",
                     self.log_tail()
                 )));
@@ -269,11 +269,11 @@ fn write_config(
     base: &str,
     store: &StoreConfig,
     master_key: &str,
-) -> Result<(), ServerError> {
+) -> Result<(), BenchError> {
     let mut file = std::fs::File::create(path)
-        .map_err(|e| ServerError::io("write the bench configuration", e))?;
+        .map_err(|e| BenchError::io("write the bench configuration", e))?;
     file.write_all(config_toml(addr, base, store, master_key).as_bytes())
-        .map_err(|e| ServerError::io("write the bench configuration", e))
+        .map_err(|e| BenchError::io("write the bench configuration", e))
 }
 
 /// A TOML basic string with `"` and `\` escaped.
@@ -293,26 +293,41 @@ fn toml_string(value: &str) -> String {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> Result<u16, ServerError> {
+fn free_port() -> Result<u16, BenchError> {
     let listener =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| ServerError::io("find a free port", e))?;
+        TcpListener::bind("127.0.0.1:0").map_err(|e| BenchError::io("find a free port", e))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| ServerError::io("find a free port", e))
+        .map_err(|e| BenchError::io("find a free port", e))
 }
 
 /// `n` random bytes as lowercase hex.
-pub fn random_hex(n: usize) -> Result<String, ServerError> {
+pub fn random_hex(n: usize) -> Result<String, BenchError> {
     let mut bytes = vec![0u8; n];
     aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| ServerError::Bench("random generation failed".into()))?;
+        .map_err(|_| BenchError::Failed("random generation failed".into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_the_target_does_not_show_the_client_secret() {
+        let target = Target {
+            base: "http://localhost:18099".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 18099)),
+            tenant: "bench".into(),
+            issuer: "http://localhost:18099/bench/oidc".into(),
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-SECRET"),
+        };
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("client-SECRET"), "{shown}");
+        assert!(shown.contains("client-1"), "{shown}");
+    }
 
     #[test]
     fn generated_config_is_accepted_by_the_server_configuration() {
@@ -323,10 +338,10 @@ mod tests {
         let key = generate_master_key().expect("key");
         let text = config_toml(addr, "http://localhost:18080", &store, &key);
         let figment = figment::Figment::from(figment::providers::Serialized::defaults(
-            crate::config::RawConfig::default(),
+            tessera_server::config::RawConfig::default(),
         ))
         .merge(<figment::providers::Toml as figment::providers::Format>::string(&text));
-        let config = crate::config::Config::from_figment(figment).expect("valid");
+        let config = tessera_server::config::Config::from_figment(figment).expect("valid");
         assert_eq!(config.listen, addr);
         assert_eq!(config.store, store);
         assert_eq!(config.log_level, "warn");
@@ -345,10 +360,10 @@ mod tests {
         let key = generate_master_key().expect("key");
         let text = config_toml(addr, "http://localhost:18081", &store, &key);
         let figment = figment::Figment::from(figment::providers::Serialized::defaults(
-            crate::config::RawConfig::default(),
+            tessera_server::config::RawConfig::default(),
         ))
         .merge(<figment::providers::Toml as figment::providers::Format>::string(&text));
-        let config = crate::config::Config::from_figment(figment).expect("valid");
+        let config = tessera_server::config::Config::from_figment(figment).expect("valid");
         assert_eq!(config.store, store);
     }
 

@@ -1,16 +1,16 @@
 //! Readings of another process from `/proc`: CPU time (utime + stime) and resident memory (VmRSS, VmHWM).
 
-use crate::error::ServerError;
+use crate::error::BenchError;
 
 /// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`, 100 on every Linux architecture we run on).
 const USER_HZ: f64 = 100.0;
 
 /// The CPU seconds (user + system) that process `pid` has used so far.
-pub fn cpu_seconds(pid: u32) -> Result<f64, ServerError> {
+pub fn cpu_seconds(pid: u32) -> Result<f64, BenchError> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| ServerError::io(format!("read /proc/{pid}/stat"), e))?;
+        .map_err(|e| BenchError::io(format!("read /proc/{pid}/stat"), e))?;
     parse_cpu_seconds(&text)
-        .ok_or_else(|| ServerError::Bench(format!("unreadable /proc/{pid}/stat")))
+        .ok_or_else(|| BenchError::Failed(format!("unreadable /proc/{pid}/stat")))
 }
 
 /// `utime + stime` from the text of `/proc/PID/stat`, in seconds. The command name (field 2) may hold spaces and
@@ -25,12 +25,12 @@ pub fn parse_cpu_seconds(stat: &str) -> Option<f64> {
 }
 
 /// Resident memory of process `pid`, in KiB: `(VmRSS, VmHWM)` (now, and the peak so far).
-pub fn memory_kib(pid: u32) -> Result<(u64, u64), ServerError> {
+pub fn memory_kib(pid: u32) -> Result<(u64, u64), BenchError> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| ServerError::io(format!("read /proc/{pid}/status"), e))?;
+        .map_err(|e| BenchError::io(format!("read /proc/{pid}/status"), e))?;
     match (status_kib(&text, "VmRSS"), status_kib(&text, "VmHWM")) {
         (Some(rss), Some(hwm)) => Ok((rss, hwm)),
-        _ => Err(ServerError::Bench(format!(
+        _ => Err(BenchError::Failed(format!(
             "no VmRSS/VmHWM in /proc/{pid}/status"
         ))),
     }
@@ -46,16 +46,16 @@ pub fn status_kib(status: &str, key: &str) -> Option<u64> {
 
 /// Pins every thread of process `pid` to `cpu` with `taskset -a -p -c` (util-linux), so that no `unsafe` libc call
 /// is needed.
-pub fn pin(pid: u32, cpu: usize) -> Result<(), ServerError> {
+pub fn pin(pid: u32, cpu: usize) -> Result<(), BenchError> {
     let status = std::process::Command::new("taskset")
         .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
         .stdout(std::process::Stdio::null())
         .status()
-        .map_err(|e| ServerError::io("run taskset (util-linux)", e))?;
+        .map_err(|e| BenchError::io("run taskset (util-linux)", e))?;
     if status.success() {
         Ok(())
     } else {
-        Err(ServerError::Bench(format!(
+        Err(BenchError::Failed(format!(
             "taskset could not pin process {pid} to CPU {cpu}"
         )))
     }

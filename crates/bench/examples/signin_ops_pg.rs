@@ -1,4 +1,4 @@
-//! Measures passkey sign-ins' store work on PostgreSQL (`tessera_server::bench::store_load`) in a fresh schema that is
+//! Measures passkey sign-ins' store work on PostgreSQL (`tessera_bench::store_load`) in a fresh schema that is
 //! dropped afterwards. CPU-seconds are this client process's only; the server's are not counted.
 //!
 //! `cargo run --release -p tessera-server --example signin_ops_pg -- URL [SIGN_INS] [CONCURRENCY]`
@@ -6,7 +6,7 @@
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::str::FromStr;
 use std::sync::Arc;
-use tessera_server::bench::store_load as load;
+use tessera_bench::store_load as load;
 use tessera_store_postgres::{PgConnectOptions, PostgresStore};
 
 #[tokio::main(flavor = "current_thread")]

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use tessera_oidc::keys::JwkSet;
 use tessera_testkit::{Credential, MaliciousAuthenticator};
 
-use super::server::{REDIRECT_URI, Target};
-use crate::error::ServerError;
+use crate::error::BenchError;
+use crate::server::{REDIRECT_URI, Target};
 
 /// The HTTP side of the load generator: one connection pool for every virtual user.
 #[derive(Clone)]
@@ -80,7 +80,7 @@ pub struct SignedIn {
 
 impl Driver {
     /// A driver for `target` whose ID tokens must carry `expected_alg` (`ES256` or `RS256`).
-    pub fn new(target: Target, expected_alg: &'static str) -> Result<Driver, ServerError> {
+    pub fn new(target: Target, expected_alg: &'static str) -> Result<Driver, BenchError> {
         let host = format!("localhost:{}", target.addr.port());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -89,7 +89,7 @@ impl Driver {
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| ServerError::Bench(format!("HTTP client: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("HTTP client: {e}")))?;
         Ok(Driver {
             http,
             target,
@@ -99,7 +99,7 @@ impl Driver {
     }
 
     /// Signs a new user up through the sign-up JSON endpoints and completes the code flow once (untimed).
-    pub async fn enrol(&self, username: &str) -> Result<BenchUser, ServerError> {
+    pub async fn enrol(&self, username: &str) -> Result<BenchUser, BenchError> {
         let mut jar = Jar::default();
         let pkce = Pkce::new()?;
         let authz = self.authorize(&mut jar, &pkce).await?;
@@ -122,9 +122,9 @@ impl Driver {
         let (response, credential) = self
             .authenticator
             .register(&options["publicKey"].to_string(), &self.target.base)
-            .map_err(|e| ServerError::Bench(format!("authenticator register: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("authenticator register: {e}")))?;
         let response: Value = serde_json::from_str(&response)
-            .map_err(|e| ServerError::Bench(format!("authenticator output: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("authenticator output: {e}")))?;
         let done = self
             .call(
                 &mut jar,
@@ -147,7 +147,7 @@ impl Driver {
         &self,
         user: &BenchUser,
         jwks: Option<&JwkSet>,
-    ) -> Result<SignedIn, ServerError> {
+    ) -> Result<SignedIn, BenchError> {
         let mut jar = Jar::default();
         let pkce = Pkce::new()?;
         let authz = self.authorize(&mut jar, &pkce).await?;
@@ -173,9 +173,9 @@ impl Driver {
                 &self.target.base,
                 &user.credential,
             )
-            .map_err(|e| ServerError::Bench(format!("authenticator sign: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("authenticator sign: {e}")))?;
         let assertion: Value = serde_json::from_str(&assertion)
-            .map_err(|e| ServerError::Bench(format!("authenticator output: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("authenticator output: {e}")))?;
         let done = self
             .call(
                 &mut jar,
@@ -190,7 +190,7 @@ impl Driver {
     }
 
     /// The tenant's published JWK Set.
-    pub async fn jwks(&self) -> Result<JwkSet, ServerError> {
+    pub async fn jwks(&self) -> Result<JwkSet, BenchError> {
         let url = format!("{}/jwks", self.target.issuer);
         let response = self
             .http
@@ -201,13 +201,13 @@ impl Driver {
         let status = response.status();
         let text = response.text().await.map_err(step_error("jwks"))?;
         if !status.is_success() {
-            return Err(ServerError::Bench(format!("jwks: status {status}")));
+            return Err(BenchError::Failed(format!("jwks: status {status}")));
         }
-        JwkSet::from_json(&text).map_err(|e| ServerError::Bench(format!("jwks: {e}")))
+        JwkSet::from_json(&text).map_err(|e| BenchError::Failed(format!("jwks: {e}")))
     }
 
     /// `GET /authorize` without a session: expects a 303 to a page carrying `authz=`; returns that id.
-    async fn authorize(&self, jar: &mut Jar, pkce: &Pkce) -> Result<String, ServerError> {
+    async fn authorize(&self, jar: &mut Jar, pkce: &Pkce) -> Result<String, BenchError> {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs([
                 ("response_type", "code"),
@@ -230,11 +230,11 @@ impl Driver {
         let location = see_other(&response, "authorize")?;
         authz_of(&location)
             .map(str::to_owned)
-            .ok_or_else(|| ServerError::Bench(format!("authorize: no authz in {location}")))
+            .ok_or_else(|| BenchError::Failed(format!("authorize: no authz in {location}")))
     }
 
     /// `GET` of a page (for its CSRF cookie), expecting 200.
-    async fn page(&self, jar: &mut Jar, path: &str, step: &'static str) -> Result<(), ServerError> {
+    async fn page(&self, jar: &mut Jar, path: &str, step: &'static str) -> Result<(), BenchError> {
         let response = self
             .http
             .get(format!("{}{path}", self.target.base))
@@ -247,7 +247,7 @@ impl Driver {
         // Read the body as a browser would.
         let _ = response.bytes().await.map_err(step_error(step))?;
         if status != reqwest::StatusCode::OK {
-            return Err(ServerError::Bench(format!("{step}: status {status}")));
+            return Err(BenchError::Failed(format!("{step}: status {status}")));
         }
         Ok(())
     }
@@ -259,10 +259,10 @@ impl Driver {
         path: &str,
         body: Value,
         step: &'static str,
-    ) -> Result<Value, ServerError> {
+    ) -> Result<Value, BenchError> {
         let csrf = jar
             .get(tessera_http::csrf::CSRF_COOKIE)
-            .ok_or_else(|| ServerError::Bench(format!("{step}: no CSRF cookie")))?
+            .ok_or_else(|| BenchError::Failed(format!("{step}: no CSRF cookie")))?
             .to_owned();
         let response = self
             .http
@@ -279,25 +279,20 @@ impl Driver {
         let status = response.status();
         let text = response.text().await.map_err(step_error(step))?;
         if !status.is_success() {
-            return Err(ServerError::Bench(format!(
+            return Err(BenchError::Failed(format!(
                 "{step}: status {status}: {}",
                 truncate(&text)
             )));
         }
-        serde_json::from_str(&text).map_err(|e| ServerError::Bench(format!("{step}: {e}")))
+        serde_json::from_str(&text).map_err(|e| BenchError::Failed(format!("{step}: {e}")))
     }
 
     /// Follows the verify reply's `next` (the authorization resume) to the redirect URI; returns the code after
     /// checking `state` and `iss`.
-    async fn resume(
-        &self,
-        jar: &mut Jar,
-        done: &Value,
-        pkce: &Pkce,
-    ) -> Result<String, ServerError> {
+    async fn resume(&self, jar: &mut Jar, done: &Value, pkce: &Pkce) -> Result<String, BenchError> {
         let next = done["next"]
             .as_str()
-            .ok_or_else(|| ServerError::Bench("verify: no next".into()))?;
+            .ok_or_else(|| BenchError::Failed("verify: no next".into()))?;
         let response = self
             .http
             .get(format!("{}{next}", self.target.base))
@@ -308,9 +303,9 @@ impl Driver {
         jar.absorb(response.headers());
         let location = see_other(&response, "resume")?;
         let url = url::Url::parse(&location)
-            .map_err(|e| ServerError::Bench(format!("resume: {location}: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("resume: {location}: {e}")))?;
         if !location.starts_with(REDIRECT_URI) {
-            return Err(ServerError::Bench(format!(
+            return Err(BenchError::Failed(format!(
                 "resume: redirected to {location}"
             )));
         }
@@ -324,12 +319,12 @@ impl Driver {
             }
         }
         if state.as_deref() != Some(pkce.state.as_str()) {
-            return Err(ServerError::Bench("resume: state mismatch".into()));
+            return Err(BenchError::Failed("resume: state mismatch".into()));
         }
         if iss.as_deref() != Some(self.target.issuer.as_str()) {
-            return Err(ServerError::Bench("resume: iss mismatch".into()));
+            return Err(BenchError::Failed("resume: iss mismatch".into()));
         }
-        code.ok_or_else(|| ServerError::Bench(format!("resume: no code in {location}")))
+        code.ok_or_else(|| BenchError::Failed(format!("resume: no code in {location}")))
     }
 
     /// `POST /token` (authorization_code, PKCE verifier, client_secret_basic); checks the ID token's algorithm and
@@ -339,7 +334,7 @@ impl Driver {
         code: &str,
         pkce: &Pkce,
         jwks: Option<&JwkSet>,
-    ) -> Result<String, ServerError> {
+    ) -> Result<String, BenchError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs([
                 ("grant_type", "authorization_code"),
@@ -354,7 +349,7 @@ impl Driver {
             .post(format!("{}/token", self.target.issuer))
             .basic_auth(
                 enc(&self.target.client_id),
-                Some(enc(&self.target.client_secret)),
+                Some(enc(self.target.client_secret.expose())),
             )
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -364,16 +359,16 @@ impl Driver {
         let status = response.status();
         let text = response.text().await.map_err(step_error("token"))?;
         if !status.is_success() {
-            return Err(ServerError::Bench(format!(
+            return Err(BenchError::Failed(format!(
                 "token: status {status}: {}",
                 truncate(&text)
             )));
         }
         let tokens: Value =
-            serde_json::from_str(&text).map_err(|e| ServerError::Bench(format!("token: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| BenchError::Failed(format!("token: {e}")))?;
         let id_token = tokens["id_token"]
             .as_str()
-            .ok_or_else(|| ServerError::Bench("token: no id_token".into()))?;
+            .ok_or_else(|| BenchError::Failed("token: no id_token".into()))?;
         self.check_id_token(id_token, &pkce.nonce, jwks)?;
         Ok(id_token.to_owned())
     }
@@ -384,18 +379,18 @@ impl Driver {
         id_token: &str,
         nonce: &str,
         jwks: Option<&JwkSet>,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(), BenchError> {
         let (header, claims) = tessera_oidc::jose::peek_unverified(id_token)
-            .map_err(|e| ServerError::Bench(format!("id_token: {e}")))?;
+            .map_err(|e| BenchError::Failed(format!("id_token: {e}")))?;
         if header.get("alg").and_then(Value::as_str) != Some(self.expected_alg) {
-            return Err(ServerError::Bench(format!(
+            return Err(BenchError::Failed(format!(
                 "id_token: alg {:?}, expected {}",
                 header.get("alg"),
                 self.expected_alg
             )));
         }
         if claims.get("iss").and_then(Value::as_str) != Some(self.target.issuer.as_str()) {
-            return Err(ServerError::Bench("id_token: wrong iss".into()));
+            return Err(BenchError::Failed("id_token: wrong iss".into()));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => *a == self.target.client_id,
@@ -403,14 +398,14 @@ impl Driver {
             _ => false,
         };
         if !aud_ok {
-            return Err(ServerError::Bench("id_token: wrong aud".into()));
+            return Err(BenchError::Failed("id_token: wrong aud".into()));
         }
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
-            return Err(ServerError::Bench("id_token: wrong nonce".into()));
+            return Err(BenchError::Failed("id_token: wrong nonce".into()));
         }
         if let Some(jwks) = jwks {
             tessera_oidc::jose::verify_jws(id_token, &jwks.verifying_keys())
-                .map_err(|e| ServerError::Bench(format!("id_token signature: {e}")))?;
+                .map_err(|e| BenchError::Failed(format!("id_token signature: {e}")))?;
         }
         Ok(())
     }
@@ -425,10 +420,10 @@ struct Pkce {
 }
 
 impl Pkce {
-    fn new() -> Result<Pkce, ServerError> {
+    fn new() -> Result<Pkce, BenchError> {
         let mut bytes = [0u8; 48];
         aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| ServerError::Bench("random generation failed".into()))?;
+            .map_err(|_| BenchError::Failed("random generation failed".into()))?;
         let verifier = B64.encode(&bytes[..32]);
         let challenge = B64.encode(aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
@@ -444,10 +439,10 @@ impl Pkce {
 }
 
 /// The `Location` of a 302/303 response.
-fn see_other(response: &reqwest::Response, step: &'static str) -> Result<String, ServerError> {
+fn see_other(response: &reqwest::Response, step: &'static str) -> Result<String, BenchError> {
     let status = response.status();
     if status != reqwest::StatusCode::SEE_OTHER && status != reqwest::StatusCode::FOUND {
-        return Err(ServerError::Bench(format!(
+        return Err(BenchError::Failed(format!(
             "{step}: status {status}, expected a redirect"
         )));
     }
@@ -456,7 +451,7 @@ fn see_other(response: &reqwest::Response, step: &'static str) -> Result<String,
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .ok_or_else(|| ServerError::Bench(format!("{step}: redirect without Location")))
+        .ok_or_else(|| BenchError::Failed(format!("{step}: redirect without Location")))
 }
 
 /// The `authz` parameter of a sign-in page location.
@@ -468,8 +463,8 @@ pub fn authz_of(location: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-fn step_error(step: &'static str) -> impl Fn(reqwest::Error) -> ServerError {
-    move |e| ServerError::Bench(format!("{step}: {e}"))
+fn step_error(step: &'static str) -> impl Fn(reqwest::Error) -> BenchError {
+    move |e| BenchError::Failed(format!("{step}: {e}"))
 }
 
 fn truncate(text: &str) -> &str {
@@ -529,7 +524,7 @@ mod tests {
             tenant: "bench".into(),
             issuer: "http://localhost:18099/bench/oidc".into(),
             client_id: "client-1".into(),
-            client_secret: "secret".into(),
+            client_secret: tessera_core::Secret::new("secret"),
         };
         Driver::new(target, "ES256").expect("driver")
     }

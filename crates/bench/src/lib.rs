@@ -1,19 +1,23 @@
-//! `tessera bench signin`: complete passkey sign-ins against a real `tessera serve` on loopback, measured the way
+//! `tessera-bench signin`: complete passkey sign-ins against a real `tessera serve` on loopback, measured the way
 //! `shared/bench/peers/` measures node `oidc-provider` (server pinned to CPU 0, load on CPU 1, server CPU time from
-//! `/proc`, medians over runs).
+//! `/proc`, medians over runs). A binary of its own because it links the test authenticators (`tessera-testkit`),
+//! which the production `tessera` binary does not.
 //!
 //! - [`server`]: the server under test (generated configuration, tenant, client, child process, readiness).
 //! - [`signin`]: the load generator's browser and relying party ([`signin::Driver`]).
 //! - [`proc`]: CPU time and resident memory of a process, CPU pinning.
 //! - [`stats`]: percentiles and medians.
 //! - [`store_load`]: the store operations of sign-ins without HTTP, for the `signin_ops*` examples.
+//! - [`error`]: [`BenchError`], the crate's one error type.
 
+pub mod error;
 pub mod proc;
 pub mod server;
 pub mod signin;
 pub mod stats;
 pub mod store_load;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,11 +26,11 @@ use serde_json::json;
 use tessera_oidc::keys::{JwkSet, SigningAlg};
 use tokio::task::JoinSet;
 
-use crate::error::ServerError;
+pub use crate::error::BenchError;
 use server::{BenchStore, ServerUnderTest};
 use signin::{BenchUser, Driver};
 
-/// `tessera bench ...`
+/// `tessera-bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Complete passkey sign-ins (authorize → passkey → code → token) against a server this command starts.
@@ -69,9 +73,12 @@ impl Alg {
     }
 }
 
-/// Options of `tessera bench signin`.
+/// Options of `tessera-bench signin`.
 #[derive(Debug, Clone, Args)]
 pub struct SigninArgs {
+    /// The `tessera` binary to measure (default: `tessera` beside this binary, as `cargo build` places it).
+    #[arg(long, env = "TESSERA_BIN")]
+    pub server_bin: Option<PathBuf>,
     /// The server's store.
     #[arg(long, value_enum, default_value = "sqlite")]
     pub store: StoreKind,
@@ -108,7 +115,7 @@ pub struct SigninArgs {
 }
 
 /// Runs a bench command.
-pub async fn run(command: BenchCommand) -> Result<(), ServerError> {
+pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
     match command {
         BenchCommand::Signin(args) => signin_bench(args).await,
     }
@@ -215,7 +222,7 @@ async fn closed_loop(
     concurrency: usize,
     seconds: f64,
     pid: u32,
-) -> Result<RunResult, ServerError> {
+) -> Result<RunResult, BenchError> {
     let cpu0 = proc::cpu_seconds(pid)?;
     let own0 = proc::cpu_seconds(std::process::id())?;
     let t0 = Instant::now();
@@ -251,7 +258,7 @@ async fn closed_loop(
     };
     while let Some(joined) = tasks.join_next().await {
         let (lat, errors, first) =
-            joined.map_err(|e| ServerError::Bench(format!("a virtual user failed: {e}")))?;
+            joined.map_err(|e| BenchError::Failed(format!("a virtual user failed: {e}")))?;
         result.latencies_ms.extend(lat);
         result.errors += errors;
         if result.first_error.is_none() {
@@ -274,7 +281,7 @@ async fn fixed_rate(
     rate: f64,
     seconds: f64,
     pid: u32,
-) -> Result<RunResult, ServerError> {
+) -> Result<RunResult, BenchError> {
     let cpu0 = proc::cpu_seconds(pid)?;
     let own0 = proc::cpu_seconds(std::process::id())?;
     let t0 = Instant::now();
@@ -325,20 +332,38 @@ async fn fixed_rate(
 }
 
 /// Sign-in with a signature check of the ID token (the first login of each run).
-async fn checked_sign_in(driver: &Driver, pool: &Pool, jwks: &JwkSet) -> Result<(), ServerError> {
+async fn checked_sign_in(driver: &Driver, pool: &Pool, jwks: &JwkSet) -> Result<(), BenchError> {
     let user = pool
         .take()
-        .ok_or_else(|| ServerError::Bench("no free bench user".into()))?;
+        .ok_or_else(|| BenchError::Failed("no free bench user".into()))?;
     let result = driver.sign_in(&user, Some(jwks)).await;
     pool.give(user);
     result.map(|_| ())
+}
+
+/// The binary to start: `explicit`, or `tessera` in the directory of this executable.
+fn server_binary(explicit: Option<&std::path::Path>) -> Result<PathBuf, BenchError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()
+            .map_err(|e| BenchError::io("locate the tessera-bench binary", e))?
+            .with_file_name(format!("tessera{}", std::env::consts::EXE_SUFFIX)),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(BenchError::Failed(format!(
+            "no tessera binary at {} (build it with `cargo build --release -p tessera-server`, or pass --server-bin)",
+            path.display()
+        )))
+    }
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
+async fn signin_bench(args: SigninArgs) -> Result<(), BenchError> {
     let store = match args.store {
         StoreKind::Sqlite => BenchStore::Sqlite,
         StoreKind::Postgres => BenchStore::Postgres {
@@ -346,11 +371,11 @@ async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
                 .pg_url
                 .clone()
                 .filter(|u| !u.is_empty())
-                .ok_or(ServerError::Missing { key: "--pg-url" })?,
+                .ok_or(BenchError::Missing { key: "--pg-url" })?,
         },
     };
     if args.concurrency == 0 || args.runs == 0 || args.seconds == 0 {
-        return Err(ServerError::Bench(
+        return Err(BenchError::Failed(
             "--concurrency, --runs and --seconds must be at least 1".into(),
         ));
     }
@@ -367,7 +392,9 @@ async fn signin_bench(args: SigninArgs) -> Result<(), ServerError> {
         }
     };
 
-    let server = ServerUnderTest::start(&store, args.alg.signing(), args.server_cpu).await?;
+    let tessera = server_binary(args.server_bin.as_deref())?;
+    let server =
+        ServerUnderTest::start(&tessera, &store, args.alg.signing(), args.server_cpu).await?;
     let pid = server.pid;
     proc::pin(std::process::id(), args.load_cpu)?;
     let ready_ms = server.ready.as_secs_f64() * 1000.0;

@@ -1,10 +1,10 @@
-//! Measures the store's share of passkey sign-ins on SQLite (`tessera_server::bench::store_load`), per CPU-second of
+//! Measures the store's share of passkey sign-ins on SQLite (`tessera_bench::store_load`), per CPU-second of
 //! this process, which here includes all of SQLite's work.
 //!
 //! `cargo run --release -p tessera-server --example signin_ops -- [SIGN_INS] [CONCURRENCY]`
 
 use std::sync::Arc;
-use tessera_server::bench::store_load as load;
+use tessera_bench::store_load as load;
 use tessera_store_sqlite::SqliteStore;
 
 #[tokio::main(flavor = "current_thread")]
