@@ -1181,13 +1181,11 @@ fn inspect_shows_attestation_certificates_and_the_aaguid_extension() {
     let file = vectors_dir().join(
         "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
     );
-    let case: Value = serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
-        panic!(
-            "the WebAuthn vectors are missing ({}: {e})",
-            file.display()
-        )
-    }))
-    .unwrap();
+    let case: Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
+            panic!("the WebAuthn vectors are missing ({}: {e})", file.display())
+        }))
+        .unwrap();
     let answer = tessera(
         &["webauthn", "inspect"],
         case["response"].to_string().as_bytes(),
@@ -1215,13 +1213,11 @@ fn inspect_shows_attestation_certificates_and_the_aaguid_extension() {
 #[test]
 fn inspect_decodes_tpm_structures() {
     let file = vectors_dir().join("py_webauthn__reg-tpm__verify-attestation-dell-xps-13.json");
-    let case: Value = serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
-        panic!(
-            "the WebAuthn vectors are missing ({}: {e})",
-            file.display()
-        )
-    }))
-    .unwrap();
+    let case: Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
+            panic!("the WebAuthn vectors are missing ({}: {e})", file.display())
+        }))
+        .unwrap();
     let answer = tessera(
         &["webauthn", "inspect"],
         case["response"].to_string().as_bytes(),

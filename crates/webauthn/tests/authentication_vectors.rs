@@ -122,7 +122,10 @@ fn real_assertions_come_out_as_their_sources_decided() {
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains("__auth__")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("__auth__"))
+        })
         .collect();
     entries.sort();
     assert_eq!(entries.len(), 28, "the 28 authentication vectors");

@@ -186,7 +186,10 @@ fn real_registrations_come_out_as_their_sources_decided_or_as_tessera_policy_say
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains("__reg")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("__reg"))
+        })
         .collect();
     entries.sort();
     assert_eq!(entries.len(), 75, "the 75 registration vectors");
