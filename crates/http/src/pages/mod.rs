@@ -6,6 +6,7 @@
 //!   user row is written only with its verified first passkey, so an abandoned sign-up leaves nothing.
 //! - [`account`]: the account page (`GET /{tenant}/account`), renaming and deleting passkeys, adding one
 //!   (`POST /{tenant}/webauthn/add/options|verify`, after a fresh user verification) and signing out.
+//! - [`landing`]: the landing page at `/` that `tessera demo` mounts (the demo, each tenant's pages).
 //! - [`ceremony`]: one-time WebAuthn ceremonies in the store (5 minutes, consumed on verify, bound to the browser).
 //! - [`context`]: what every handler needs first: the tenant, its policy, its origins, the pending authorization.
 //! - [`reply`]: human error pages and JSON errors for the script.
@@ -18,6 +19,7 @@ pub mod account;
 pub mod assets;
 pub mod ceremony;
 pub mod context;
+pub mod landing;
 pub mod login;
 pub mod reply;
 pub mod signup;
