@@ -62,7 +62,9 @@ export async function demoClaims(page) {
     assert.fail(`the demo relying party did not sign in: ${text}`);
   }
   const rows = await page.locator('table tr').evaluateAll((trs) =>
-    trs.map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td .claim-value')?.textContent ?? '']));
+    // The demo puts the value in `.claim-value` (a readable date may follow); the test relying party has bare cells.
+    trs.map((tr) => [tr.querySelector('th')?.textContent ?? '',
+      (tr.querySelector('td .claim-value') ?? tr.querySelector('td'))?.textContent ?? '']));
   const claims = {};
   for (const [k, v] of rows) {
     try { claims[k] = JSON.parse(v); } catch { claims[k] = v; }
