@@ -92,6 +92,9 @@ test('claims_page_shows_readable_times_copies_the_token_and_fits_a_phone', async
 
     const width = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(width[0] <= width[1], `nothing wider than the phone's screen: ${width[0]} > ${width[1]}`);
+    const overflowing = await page.evaluate(() => [...document.querySelectorAll('table.claims th, table.claims td')]
+      .filter((cell) => cell.scrollWidth > cell.clientWidth).map((cell) => cell.textContent));
+    assert.deepEqual(overflowing, [], 'no claim name or value runs into its neighbour');
 
     await page.getByRole('button', { name: 'Copy the ID token' }).click();
     await page.locator('#status.ok').getByText('Copied.').waitFor();
