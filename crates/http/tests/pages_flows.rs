@@ -1910,3 +1910,131 @@ async fn messages_to_people_start_with_a_capital_letter_and_say_what_to_do() {
         );
     }
 }
+
+#[tokio::test]
+async fn account_page_links_back_only_to_a_registered_client_of_the_tenant() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let (verify, _) = app
+        .sign_up(&mut browser, "una", &MaliciousAuthenticator::new())
+        .await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    let new = clients::NewClient {
+        tenant: app.tenant.clone(),
+        redirect_uris: clients::parse_redirect_uris(
+            &[REDIRECT_URI.into()],
+            clients::LocalhostHttp::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+        post_logout_redirect_uris: clients::parse_redirect_uris(
+            &["https://rp.example/home".into()],
+            clients::LocalhostHttp::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+        kind: clients::ClientKind::ConfidentialBasic,
+        id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
+        name: Some("Shop App".into()),
+    };
+    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = app
+        .get(
+            &mut browser,
+            &format!("/mytenant/account?client_id={}", client.client_id),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(
+            "<a id=\"back-to-app\" href=\"https://rp.example/home\">Back to Shop App</a>"
+        ),
+        "{}",
+        page.body
+    );
+    // No client, or one that is not registered: no link, and nothing of the parameter on the page.
+    for query in [
+        "",
+        "?client_id=unknown-client",
+        "?client_id=https%3A%2F%2Fevil.example",
+    ] {
+        let page = app
+            .get(&mut browser, &format!("/mytenant/account{query}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{query}");
+        assert!(!page.body.contains("back-to-app"), "{query}");
+        assert!(!page.body.contains("evil.example"), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_passkey_asks_first_in_the_page_itself() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "vera", &MaliciousAuthenticator::new())
+        .await;
+    let page = app.get(&mut browser, "/mytenant/account").await;
+    assert!(
+        !page.body.contains("delete-confirm-"),
+        "one passkey: nothing to delete"
+    );
+    let user = app
+        .state
+        .store
+        .find_user_by_username(&app.tenant, "vera")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("vera exists"));
+    app.state
+        .store
+        .add_credential(&tessera_store::Credential {
+            tenant: app.tenant.clone(),
+            credential_id: vec![7; 16],
+            user_id: user.id.clone(),
+            public_key: vec![1],
+            alg: -7,
+            sign_count: 0,
+            uv_initialized: true,
+            backup_eligible: false,
+            backup_state: false,
+            transports: vec!["usb".into(), "nfc".into()],
+            aaguid: [0; 16],
+            attestation_format: "none".into(),
+            attestation_trusted: false,
+            nickname: "Blue key".into(),
+            created_at: start_time() + time::Duration::minutes(1),
+            last_used_at: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = app.get(&mut browser, "/mytenant/account").await;
+    // The delete button sits in a closed disclosure with the question: a first click only asks.
+    let start = page
+        .body
+        .find("<details class=\"confirm\" id=\"delete-confirm-2\">")
+        .unwrap_or_else(|| {
+            panic!(
+                "a closed confirmation for the second passkey: {}",
+                page.body
+            )
+        });
+    let end = page.body[start..]
+        .find("</details>")
+        .map_or(page.body.len(), |i| start + i);
+    let confirmation = &page.body[start..end];
+    assert!(
+        confirmation.contains("Delete “Blue key”?"),
+        "{confirmation}"
+    );
+    assert!(
+        confirmation.contains("id=\"delete-button-2\""),
+        "{confirmation}"
+    );
+    // A device-bound key reached over USB or NFC is a security key, not "this device".
+    assert!(
+        page.body
+            .contains("<span class=\"badge\" id=\"passkey-kind-2\">Security key</span>"),
+        "{}",
+        page.body
+    );
+}

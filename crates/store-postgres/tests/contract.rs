@@ -1,6 +1,7 @@
 //! The store contract on PostgreSQL, each test in its own fresh schema (`CREATE SCHEMA t_<random>` and a
 //! `search_path` on the pool) so that tests run in parallel and leave nothing behind. Runs when `TEST_PG_URL` is set
-//! (for example `postgres://postgres@127.0.0.1:5432/test`); otherwise each test prints that it was skipped.
+//! (for example `postgres://postgres@127.0.0.1:5432/test`); otherwise each test prints
+//! `SKIPPED(pg): <test>` on stderr, which `scripts/test` counts.
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -9,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use tessera_store::StoreError;
 use tessera_store::contract::{self, Fixture};
 use tessera_store::prelude::*;
@@ -55,14 +56,15 @@ fn test_url() -> Option<String> {
     match std::env::var("TEST_PG_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            // Written to the real stderr (not the captured test output) and once, so that a run shows it.
-            static SKIPPED: Once = Once::new();
-            SKIPPED.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL contract tests skipped: TEST_PG_URL is not set"
-                );
-            });
+            // Written to the real stderr (not the captured test output), one line per test, so that a run shows
+            // it and `scripts/test` counts it as skipped rather than passed.
+            let thread = std::thread::current();
+            let line = format!(
+                "SKIPPED(pg): {} (TEST_PG_URL is not set)\n",
+                thread.name().unwrap_or("a PostgreSQL contract test")
+            );
+            // One write, so that the line is not interleaved with the test runner's own output.
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }

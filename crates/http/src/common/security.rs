@@ -232,22 +232,37 @@ pub fn per_ip_rate_limit(
     GovernorLayer::new(config).error_handler(too_many_requests)
 }
 
+/// The answer over the limit: 429 with `Retry-After` and the pages' documented JSON error (`docs/pages.md`),
+/// `{"ok": false, "error": "too_many_requests", "message": ...}`, which also carries the message as OAuth's
+/// `error_description` for the token endpoint's clients.
 fn too_many_requests(error: tower_governor::GovernorError) -> Response<Body> {
     let wait = match &error {
         tower_governor::GovernorError::TooManyRequests { wait_time, .. } => *wait_time,
         _ => 1,
-    };
-    let mut response = Response::new(Body::from(
-        "Too many requests. Please wait a moment and try again.",
-    ));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    if let Ok(value) = HeaderValue::from_str(&wait.max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    response.headers_mut().insert(
+    .max(1);
+    let message = if wait == 1 {
+        "Too many attempts from this address. Wait a second, then try again.".to_owned()
+    } else {
+        format!("Too many attempts from this address. Wait {wait} seconds, then try again.")
+    };
+    let body = serde_json::json!({
+        "ok": false,
+        "error": "too_many_requests",
+        "message": message,
+        "error_description": message,
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        headers.insert(header::RETRY_AFTER, value);
+    }
+    headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static("application/json"),
     );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

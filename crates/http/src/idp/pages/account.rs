@@ -85,11 +85,7 @@ pub async fn page(
             index: i + 1,
             id: URL_SAFE_NO_PAD.encode(&c.credential_id),
             name: c.nickname.clone(),
-            kind: if c.backup_eligible {
-                "Synced"
-            } else {
-                "This device only"
-            },
+            kind: passkey_kind(c.backup_eligible, &c.transports),
             created: when(c.created_at),
             created_iso: iso(c.created_at),
             last_used: c.last_used_at.map(when),
@@ -111,8 +107,49 @@ pub async fn page(
         can_delete: credentials.len() > 1,
         passkeys,
         notice: notice(query.as_deref()),
+        back_to_app: application_link(&state, &tenant, query.as_deref()).await?,
     };
     Ok(render(&view, StatusCode::OK, set_cookie))
+}
+
+/// How the account page names a passkey's kind: `Synced` (backup eligible), `Security key` (device-bound and
+/// reached over USB, NFC or Bluetooth, a roaming authenticator), else `This device only`.
+pub fn passkey_kind(backup_eligible: bool, transports: &[String]) -> &'static str {
+    let roaming = transports
+        .iter()
+        .any(|t| matches!(t.as_str(), "usb" | "nfc" | "ble"));
+    let built_in = transports
+        .iter()
+        .any(|t| matches!(t.as_str(), "internal" | "hybrid"));
+    if backup_eligible {
+        "Synced"
+    } else if roaming && !built_in {
+        "Security key"
+    } else {
+        "This device only"
+    }
+}
+
+/// The link back to the application named by `?client_id=` (its name, and its first registered post-logout
+/// redirect URI, which the client registered as a page of its own): only a registered client of this tenant gets
+/// a link, so the parameter cannot send people elsewhere.
+async fn application_link(
+    state: &AppState,
+    tenant: &PageTenant,
+    query: Option<&str>,
+) -> Result<Option<(String, String)>, PageError> {
+    let Some(raw) = context::query_param(query, "client_id") else {
+        return Ok(None);
+    };
+    let Ok(client_id) = tessera_core::ClientId::parse(&raw) else {
+        return Ok(None);
+    };
+    let client = state.store.get_client(tenant.id(), &client_id).await?;
+    Ok(client.and_then(|c| {
+        c.post_logout_redirect_uris
+            .first()
+            .map(|uri| (uri.clone(), c.display_name.clone()))
+    }))
 }
 
 /// The fields of an urlencoded form (the first value of each name).
@@ -449,4 +486,36 @@ pub async fn add_verify(
     }
     let next = format!("{}/account?done=added", tenant.base());
     Ok(context::json_reply(&VerifyReply { ok: true, next }, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passkey_kind;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn passkey_kinds_say_where_the_passkey_lives() {
+        assert_eq!(
+            passkey_kind(true, &strings(&["internal", "hybrid"])),
+            "Synced"
+        );
+        assert_eq!(passkey_kind(false, &strings(&["usb"])), "Security key");
+        assert_eq!(
+            passkey_kind(false, &strings(&["nfc", "usb"])),
+            "Security key"
+        );
+        assert_eq!(
+            passkey_kind(false, &strings(&["internal"])),
+            "This device only"
+        );
+        // Nothing reported, or a built-in authenticator that also speaks USB: not called a security key.
+        assert_eq!(passkey_kind(false, &[]), "This device only");
+        assert_eq!(
+            passkey_kind(false, &strings(&["internal", "usb"])),
+            "This device only"
+        );
+    }
 }

@@ -56,6 +56,73 @@ impl PageTenant {
     }
 }
 
+/// The authority (`host[:port]`, lowercase, default port dropped) of an origin such as `https://id.example.com`.
+fn origin_authority(origin: &str) -> Option<String> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let authority = rest.split('/').next()?.to_ascii_lowercase();
+    Some(strip_default_port(scheme, &authority))
+}
+
+fn strip_default_port(scheme: &str, authority: &str) -> String {
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    match authority.strip_suffix(default) {
+        Some(bare) if !default.is_empty() => bare.to_owned(),
+        _ => authority.to_owned(),
+    }
+}
+
+/// The page shown when a page of `tenant` is opened at an address that is not one of its allowed origins (for
+/// example `http://127.0.0.1:8080` for a tenant of `http://localhost:8080`): the browser would refuse its passkeys
+/// there, so the page says where to open it instead of failing later. `None` when the address is allowed, or when
+/// the request names no host (then the passkey checks alone decide).
+pub fn wrong_address(
+    state: &AppState,
+    tenant: &PageTenant,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Option<crate::common::reply::PageError> {
+    let requested = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))?;
+    let service = state.public_url.origin();
+    let scheme = if service.starts_with("http://") {
+        "http"
+    } else {
+        "https"
+    };
+    let requested = strip_default_port(scheme, &requested.to_ascii_lowercase());
+    let allowed = |origin: &String| origin_authority(origin).as_deref() == Some(requested.as_str());
+    if tenant.tenant.origins.iter().any(allowed) {
+        return None;
+    }
+    // The service's own origin when the tenant allows it, else the tenant's first origin.
+    let right = if tenant.tenant.origins.contains(&service) {
+        service
+    } else {
+        tenant.tenant.origins.first()?.clone()
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = format!("{right}{path}");
+    Some(
+        crate::common::reply::PageError::new(
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            &format!("Open this page at {right}"),
+            &format!(
+                "This page was opened at {scheme}://{requested}, where your browser will not use the passkeys of \
+                 {name} (they belong to {right}). Open it at {target} instead.",
+                name = tenant.tenant.display_name,
+            ),
+        )
+        .for_tenant(&tenant.tenant.display_name, tenant.base())
+        .with_link(target, &format!("Open it at {right}")),
+    )
+}
+
 /// Loads the tenant named in the path: from the OIDC cache when it is there, else from the store.
 /// A malformed or unknown tenant is [`AppError::UnknownTenant`]; a store failure stays a store failure.
 pub async fn tenant(state: &AppState, raw: &str) -> Result<PageTenant, AppError> {

@@ -6,6 +6,7 @@
 //!   user row is written only with its verified first passkey, so an abandoned sign-up leaves nothing.
 //! - [`account`]: the account page (`GET /{tenant}/account`), renaming and deleting passkeys, adding one
 //!   (`POST /{tenant}/webauthn/add/options|verify`, after a fresh user verification) and signing out.
+//! - [`landing`]: the landing page at `/` that `tessera demo` mounts (the demo, each tenant's pages).
 //! - [`context`]: what every handler needs first: the tenant, its policy, its origins, the pending authorization.
 //! - [`views`]: the compile-time checked templates (auto-escaped).
 //!
@@ -15,6 +16,7 @@
 
 pub mod account;
 pub mod context;
+pub mod landing;
 pub mod login;
 pub mod signup;
 pub mod views;

@@ -12,7 +12,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::{Email, Username, UsernameError};
@@ -43,9 +43,13 @@ pub async fn page(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let tenant = context::tenant(&state, &tenant).await?;
+    if let Some(wrong) = context::wrong_address(&state, &tenant, &headers, &uri) {
+        return Err(wrong);
+    }
     let authz = context::authz_id(context::query_param(query.as_deref(), "authz").as_deref())?;
     let id = tenant.id().clone();
     let pending = match &authz {

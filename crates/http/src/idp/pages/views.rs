@@ -50,7 +50,7 @@ pub struct PasskeyView {
     pub id: String,
     /// The user's name for it.
     pub name: String,
-    /// `Synced` or `This device only`.
+    /// `Synced`, `Security key` or `This device only` ([`super::account::passkey_kind`]).
     pub kind: &'static str,
     /// Creation date, for people.
     pub created: String,
@@ -78,4 +78,31 @@ pub struct AccountPage {
     pub can_delete: bool,
     /// A confirmation of the last action.
     pub notice: Option<String>,
+    /// The application the user came from (`?client_id=`): its page and name.
+    pub back_to_app: Option<(String, String)>,
+}
+
+/// One tenant on the landing page.
+#[derive(Debug, Clone)]
+pub struct LandingTenant {
+    /// The tenant id (its path segment).
+    pub id: String,
+    /// The tenant's display name.
+    pub name: String,
+    /// `/{tenant}/account`.
+    pub account_href: String,
+    /// The tenant's discovery document URL.
+    pub discovery_href: String,
+}
+
+/// The landing page of `tessera demo` at `/`.
+#[derive(Template)]
+#[template(path = "landing.html")]
+pub struct LandingPage {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The demo application's start page, when it is served.
+    pub demo_url: Option<String>,
+    /// Every tenant, by id.
+    pub tenants: Vec<LandingTenant>,
 }
