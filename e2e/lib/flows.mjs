@@ -62,12 +62,28 @@ export async function demoClaims(page) {
     assert.fail(`the demo relying party did not sign in: ${text}`);
   }
   const rows = await page.locator('table tr').evaluateAll((trs) =>
-    trs.map((tr) => [tr.querySelector('th')?.textContent ?? '', tr.querySelector('td')?.textContent ?? '']));
+    // The demo puts the value in `.claim-value` (a readable date may follow); the test relying party has bare cells.
+    trs.map((tr) => [tr.querySelector('th')?.textContent ?? '',
+      (tr.querySelector('td .claim-value') ?? tr.querySelector('td'))?.textContent ?? '']));
   const claims = {};
   for (const [k, v] of rows) {
     try { claims[k] = JSON.parse(v); } catch { claims[k] = v; }
   }
   return claims;
+}
+
+/**
+ * On the account page: opens the confirmation of passkey `name` ("Delete" discloses the question), then answers
+ * "Yes, delete it". Returns nothing; the caller waits for what follows.
+ */
+export async function deletePasskey(page, name) {
+  await page.locator('summary', { hasText: `Delete passkey ${name}` }).click();
+  await page.getByRole('button', { name: `Yes, delete passkey ${name}` }).click();
+}
+
+/** How many passkeys of the account page offer a delete step (none when only one is left). */
+export async function deleteOfferCount(page) {
+  return page.locator('details.confirm').count();
 }
 
 /** Waits until the status region shows an error, and returns its text. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pageWithAuthenticator, shot, onFailure } from './harness.mjs';
 import {
   TENANT, uniqueUser, hasSession, dropSession, startAtDemo, signUpFromLogin, demoClaims, assertPasskeyClaims,
-  fillSignUp, waitForStatusError,
+  fillSignUp, waitForStatusError, deletePasskey, deleteOfferCount,
 } from './flows.mjs';
 
 /** Run 1 and 2: sign up through the relying party, then sign in again by typing the username. */
@@ -171,8 +171,7 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     await shot(page, `${name}-01-one-passkey`);
     assert.ok(await page.getByText(username).count() >= 1, 'the page names the signed-in user');
     assert.equal(await passkeyItems(page).count(), 1, 'one passkey listed');
-    assert.equal(await page.getByRole('button', { name: /^Delete passkey/ }).count(), 0,
-      'the only passkey offers no delete button');
+    assert.equal(await deleteOfferCount(page), 0, 'the only passkey offers no delete button');
     assert.match(await page.locator('#last-passkey-note').innerText(), /only passkey/);
     assert.match(await passkeyItems(page).nth(0).innerText(), /Not used yet/, 'a new passkey is not "used never"');
 
@@ -184,6 +183,8 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     await shot(page, `${name}-02-two-passkeys`);
     assert.equal(await passkeyItems(page).count(), 2, 'two passkeys listed');
     assert.equal((await securityKeyCredentials()).length, 1, 'the security key holds the new passkey');
+    assert.match(await passkeyItems(page).nth(1).locator('.badge').innerText(), /^Security key$/,
+      'a USB security key is not called "This device only"');
     assert.equal((await credentials()).length, 1, 'the platform authenticator still holds one');
     assert.equal(await page.getByText('Blue security key', { exact: true }).count(), 1, 'the nickname is shown');
 
@@ -201,20 +202,28 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     const staleTab = await context.newPage();
     await staleTab.goto(`${server.base}/${TENANT}/account`);
 
-    // Delete the renamed one; the security key's passkey is left, and it cannot be deleted.
-    await page.getByRole('button', { name: 'Delete passkey Office laptop' }).click();
+    // Delete the renamed one: "Delete" first asks (nothing is sent), then "Yes, delete it" deletes. The security
+    // key's passkey is left, and it cannot be deleted.
+    const deletes = [];
+    page.on('request', (request) => { if (request.url().endsWith('/webauthn/delete')) deletes.push(request); });
+    await page.locator('summary', { hasText: 'Delete passkey Office laptop' }).click();
+    const question = page.getByText('Delete “Office laptop”? You will no longer be able to sign in with it.');
+    await question.waitFor();
+    await shot(page, `${name}-04-asks-before-deleting`);
+    assert.equal(deletes.length, 0, 'opening the question deletes nothing');
+    await page.getByRole('button', { name: 'Yes, delete passkey Office laptop' }).click();
     await page.waitForURL((url) => url.searchParams.get('done') === 'deleted');
-    await shot(page, `${name}-04-one-left`);
+    await shot(page, `${name}-05-one-left`);
     assert.equal(await passkeyItems(page).count(), 1, 'one passkey left');
     assert.equal(await page.getByText('Blue security key', { exact: true }).count(), 1);
-    assert.equal(await page.getByRole('button', { name: /^Delete passkey/ }).count(), 0);
+    assert.equal(await deleteOfferCount(page), 0);
     assert.match(await page.locator('#last-passkey-note').innerText(), /cannot be deleted/);
 
     // From the stale tab, try to delete the last one: refused, and the page says why.
-    await staleTab.getByRole('button', { name: 'Delete passkey Blue security key' }).click();
+    await deletePasskey(staleTab, 'Blue security key');
     const refusal = staleTab.locator('#status.error');
     await refusal.waitFor();
-    await shot(staleTab, `${name}-05-last-one-refused`);
+    await shot(staleTab, `${name}-06-last-one-refused`);
     assert.match(await refusal.innerText(), /cannot be deleted.*only passkey/s);
     await staleTab.reload();
     assert.equal(await passkeyItems(staleTab).count(), 1, 'the last passkey is still there');
@@ -224,7 +233,7 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
     await page.getByText('You are signed out.').waitFor();
-    await shot(page, `${name}-06-signed-out`);
+    await shot(page, `${name}-07-signed-out`);
     assert.equal(await hasSession(context), false, 'signed out');
   } catch (e) {
     throw await onFailure(e, context, name, server);

@@ -100,7 +100,22 @@ test('pages_are_usable_on_a_phone_and_with_a_screen_reader', async () => {
     report.expired = await problems(page);
     await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-04-expired-request');
 
-    assert.deepEqual(report, { login: [], signup: [], account: [], expired: [] });
+    // The demo's claims page (the session signs in at once), the landing page, and a page opened at 127.0.0.1.
+    await page.goto(server.demo.demo_url);
+    await page.getByRole('link', { name: 'Sign in with passkey' }).click();
+    await page.waitForURL((url) => url.pathname === '/demo/callback');
+    report.claims = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-05-claims');
+    await page.goto(`${server.base}/`);
+    report.landing = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-06-landing');
+    await page.goto(`http://127.0.0.1:${server.port}/${TENANT}/login`);
+    report.wrongAddress = await problems(page);
+    await shot(page, 'pages_are_usable_on_a_phone_and_with_a_screen_reader-07-wrong-address');
+
+    assert.deepEqual(report, {
+      login: [], signup: [], account: [], expired: [], claims: [], landing: [], wrongAddress: [],
+    });
     assert.deepEqual(errors, [], 'no script or console errors');
   } catch (e) {
     throw await onFailure(e, context, 'pages_are_usable_on_a_phone_and_with_a_screen_reader', server);

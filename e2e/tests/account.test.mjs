@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDemo, startServe, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
-import { TENANT } from '../lib/flows.mjs';
+import { TENANT, deletePasskey } from '../lib/flows.mjs';
 import { accountAddAndDeletePasskey, signUpToAccount, attachSecurityKey, passkeyItems } from '../lib/scenarios.mjs';
 
 let server;
@@ -107,7 +107,7 @@ test('deleting_a_passkey_after_stale_verification_asks_to_verify_first', async (
       if (request.url().endsWith(`/${TENANT}/webauthn/login/options`)) reauth.push(request.postDataJSON());
     });
     await waitPastFreshWindow();
-    await page.getByRole('button', { name: 'Delete passkey Spare key' }).click();
+    await deletePasskey(page, 'Spare key');
     await page.waitForURL((url) => url.searchParams.get('done') === 'deleted');
     await shot(page, `${name}-01-deleted`);
     assert.equal(deleteStatuses[0], 403, 'refused while stale');

@@ -23,8 +23,9 @@ after(async () => {
 
 test('passkey_is_not_usable_from_another_origin', async () => {
   // The same server reached as http://127.0.0.1:PORT is another origin than the tenant's http://localhost:PORT, as a
-  // look-alike phishing host would be. The server refuses the page's calls from that origin (and the browser would
-  // not use an RP ID of `localhost` there anyway): no passkey prompt, nothing signed, no session.
+  // look-alike phishing host would be. The sign-in page there offers no form but says where to open it; the server
+  // refuses the pages' calls from that origin all the same (and the browser would not use an RP ID of `localhost`
+  // there anyway): nothing signed, no session.
   const { context, page, credentials } = await pageWithAuthenticator(browser, {}, { autofill: false });
   try {
     const username = uniqueUser('phish');
@@ -34,16 +35,26 @@ test('passkey_is_not_usable_from_another_origin', async () => {
     await dropSession(context);
     const before = (await credentials())[0].signCount;
 
-    const lookAlike = `http://127.0.0.1:${server.port}/${TENANT}/login`;
-    await page.goto(lookAlike);
-    await page.getByLabel('Username').fill(username);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const message = await waitForStatusError(page);
+    const lookAlike = `http://127.0.0.1:${server.port}/${TENANT}/login?authz=abc`;
+    const response = await page.goto(lookAlike);
+    assert.equal(response.status(), 421, 'the look-alike address is not served as the sign-in page');
+    await page.getByRole('heading', { name: `Open this page at ${server.base}` }).waitFor();
     await shot(page, 'passkey_is_not_usable_from_another_origin-01-refused');
-
-    assert.ok(message.length > 0, 'the page says something went wrong');
+    assert.equal(await page.locator('#login-form').count(), 0, 'no sign-in form at the look-alike address');
+    const status = await page.evaluate(async (tenant) => {
+      const reply = await fetch(`/${tenant}/webauthn/login/options`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}',
+      });
+      return reply.status;
+    }, TENANT);
+    assert.equal(status, 403, 'a call of the pages from the look-alike origin is refused');
     assert.equal((await credentials())[0].signCount, before, 'the authenticator signed nothing');
     assert.equal(await hasSession(context), false, 'no session at either origin');
+
+    // The page's link leads to the same page at the tenant's own address.
+    await page.getByRole('link', { name: `Open it at ${server.base}` }).click();
+    await page.waitForURL(`${server.base}/${TENANT}/login?authz=abc`);
+    await shot(page, 'passkey_is_not_usable_from_another_origin-02-right-address');
   } catch (e) {
     throw await onFailure(e, context, 'passkey_is_not_usable_from_another_origin', server);
   } finally {

@@ -12,7 +12,7 @@
 //! `oauth2/v2.0/token`, `oauth2/v2.0/logout`, `openid/v2.0/userinfo`.
 
 use tessera_core::TenantId;
-use tessera_oidc::discovery::ProviderMetadata;
+use tessera_oidc::discovery::{Endpoints, ProviderMetadata};
 
 use crate::config::PolicyId;
 
@@ -304,12 +304,16 @@ impl PolicyUrls {
     /// public clients with PKCE). MSAL reads `issuer`, `authorization_endpoint`, `token_endpoint`,
     /// `end_session_endpoint` and `jwks_uri`.
     pub fn provider_metadata(&self) -> ProviderMetadata {
-        let mut metadata = ProviderMetadata::new(&self.issuer);
-        metadata.authorization_endpoint = self.authorize.clone();
-        metadata.token_endpoint = self.token.clone();
-        metadata.userinfo_endpoint = self.userinfo.clone();
-        metadata.jwks_uri = self.jwks.clone();
-        metadata.end_session_endpoint = self.logout.clone();
+        let mut metadata = ProviderMetadata::new(
+            &self.issuer,
+            Endpoints {
+                authorization: self.authorize.clone(),
+                token: self.token.clone(),
+                userinfo: self.userinfo.clone(),
+                jwks: self.jwks.clone(),
+                end_session: self.logout.clone(),
+            },
+        );
         metadata.claims_supported = BROKER_CLAIMS_SUPPORTED.to_vec();
         metadata.token_endpoint_auth_methods_supported =
             vec!["client_secret_basic", "client_secret_post", "none"];

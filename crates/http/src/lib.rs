@@ -1,34 +1,36 @@
-//! Tessera's HTTP layer: axum routers over the pure protocol crates and the store.
+//! Tessera's HTTP layer: axum routers in rooms by role, each handler extracting, calling `tessera_service` (or the
+//! pure protocol crates) and mapping the result to a response.
 //!
-//! - [`state`]: [`AppState`], shared by every handler (store, clock, public URL, security settings, tenant cache).
-//! - [`error`]: [`AppError`], the one error type, and how it becomes a response (page, OAuth JSON, 503).
-//! - [`security`]: security headers, body limit, request ids, and [`security::per_ip_rate_limit`].
-//! - [`oidc`]: the OpenID Connect provider endpoints at `/{tenant}/oidc/...`, one module per endpoint.
-//! - [`ops`]: operator operations (tenants, clients, key rotation) shared by the CLI and the admin API.
-//! - [`pages`]: the passkey pages (sign-in, sign-up, account), with [`session`] (browser sessions) and [`csrf`].
+//! - [`common`]: what every role shares: [`AppState`], [`AppError`] and the human error pages, security headers and
+//!   rate limits, CSRF, the page layout and static assets. It imports no handler and no page.
+//! - [`idp`]: the authenticator service (the OpenID provider with passkeys): its OIDC endpoints at
+//!   `/{tenant}/oidc/...` and its pages (sign-in, sign-up, account) with their browser sessions.
+//! - [`broker`], [`admin`], [`crossdevice`]: the routers of the roles to come (empty for now).
 //!
-//! [`router`] assembles everything into one [`axum::Router`].
+//! The rule of dependencies: `common` ← `idp` (and the future roles); no role imports another. [`router`] assembles
+//! everything into one [`axum::Router`].
 
-pub mod csrf;
-pub mod error;
-pub mod handles;
-pub mod oidc;
-pub mod ops;
-pub mod pages;
-pub mod security;
-pub mod session;
-pub mod state;
+pub mod admin;
+pub mod broker;
+pub mod common;
+pub mod crossdevice;
+pub mod idp;
 
-pub use error::AppError;
-pub use state::{AppState, PublicUrl, RateRule, SecuritySettings};
+pub use common::error::AppError;
+pub use common::security::RateRule;
+pub use common::state::{AppState, PublicUrl, SecuritySettings};
+pub use common::{assets, csrf, error, security, state};
+pub use idp::{oidc, pages, session};
 
 /// The whole HTTP application: the passkey pages, the OIDC endpoints and the security layers.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the rate limiters see client addresses.
 pub fn router(state: AppState) -> axum::Router {
     let app = axum::Router::new()
-        .merge(pages::router(&state))
-        .merge(oidc::router(&state))
+        .merge(idp::router(&state))
+        .merge(broker::router())
+        .merge(admin::router())
+        .merge(crossdevice::router())
         .with_state(state.clone());
-    security::apply(app, &state)
+    security::apply(app, state.security.body_limit)
 }

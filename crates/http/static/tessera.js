@@ -20,6 +20,9 @@
 
   function say(message, kind) {
     if (!statusBox) { return; }
+    // A server-rendered confirmation ("Passkey renamed.") no longer describes the page once something new fails.
+    var notice = document.getElementById("notice");
+    if (notice && kind === "error") { notice.hidden = true; }
     statusBox.textContent = message || "";
     statusBox.className = kind ? "status " + kind : "status";
     if (kind === "error" && typeof statusBox.scrollIntoView === "function") {
@@ -203,10 +206,14 @@
     });
   }
 
+  // Autofill runs in the background: until the person picks a passkey from it, nothing they did can have failed,
+  // so a refused, cancelled or unavailable background request stays silent. Once a passkey was picked, its
+  // verification is theirs and its errors are shown.
   function conditionalSignIn() {
     if (!window.PublicKeyCredential || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
       return;
     }
+    var picked = false;
     PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
       if (!available) { return; }
       return postJSON("/webauthn/login/options", { authz: authz || null, conditional: true }).then(function (start) {
@@ -217,12 +224,13 @@
           signal: conditionalAbort.signal
         }).then(function (credential) {
           conditionalAbort = null;
+          picked = true;
           say("Checking your passkey…");
           return postJSON("/webauthn/login/verify", { ceremony: start.ceremony, credential: credentialJSON(credential) });
         }).then(function (done) { go(done.next); });
       });
     }).catch(function (error) {
-      if (error && error.name === "AbortError") { return; }
+      if (!picked) { return; }
       say(explain(error), "error");
     });
   }
@@ -327,6 +335,28 @@
     }
   }
 
+  // Buttons with data-copy="ID" copy the text of element ID (the demo's raw ID token).
+  function copyButtons() {
+    var buttons = document.querySelectorAll("button[data-copy]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].addEventListener("click", function (event) {
+        var source = document.getElementById(event.currentTarget.getAttribute("data-copy"));
+        if (!source) { return; }
+        var text = "value" in source ? source.value : source.textContent;
+        var byHand = function () {
+          if (typeof source.select === "function") { source.select(); }
+          say("Press Ctrl+C (or ⌘C) to copy the selected text.");
+        };
+        if (navigator.clipboard && typeof navigator.clipboard.writeText === "function") {
+          navigator.clipboard.writeText(text).then(function () { say("Copied.", "ok"); }, byHand);
+        } else {
+          byHand();
+        }
+      });
+    }
+  }
+
+  copyButtons();
   if (page === "login") { loginPage(); }
   if (page === "signup") { signupPage(); }
   if (page === "account") { accountPage(); }

@@ -1,5 +1,6 @@
-//! The passkey pages driven without a socket (`tower::ServiceExt::oneshot`) on a SQLite store in a temp dir, with the
-//! testkit's software authenticators and a clock the tests control.
+//! The passkey pages of the real application (`tessera_testkit::spawn_app`: port 0, SQLite in a temp dir, public URL
+//! `http://localhost:8080`), driven over HTTP with the testkit's software authenticators and a clock the tests
+//! control.
 //!
 //! Tests are named after the rule they check.
 
@@ -7,18 +8,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
-use tessera_http::ops;
-use tessera_http::{AppState, PublicUrl, SecuritySettings};
-use tessera_store::Store;
-use tessera_store_sqlite::SqliteStore;
+use tessera_http::{AppState, SecuritySettings};
+use tessera_service::clients;
+use tessera_service::tenants as ops;
 use tessera_testkit::{
-    Credential, MaliciousAuthenticator, Overrides, SignCounter, SoftAuthenticator, TempSqlite,
+    AppOptions, Credential, MaliciousAuthenticator, Overrides, SignCounter, SoftAuthenticator,
+    TestApp, spawn_app,
 };
-use tower::ServiceExt;
 
 const ORIGIN: &str = "http://localhost:8080";
 const TENANT: &str = "mytenant";
@@ -30,11 +30,11 @@ fn start_time() -> time::OffsetDateTime {
 }
 
 struct App {
-    router: axum::Router,
+    /// The running application.
+    app: TestApp,
     state: AppState,
     clock: Arc<FixedClock>,
     tenant: TenantId,
-    _db: TempSqlite,
 }
 
 /// One browser: its cookies and the CSRF token of the last page it loaded.
@@ -73,57 +73,55 @@ impl Reply {
     }
 }
 
-async fn app() -> App {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(db.path())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(store);
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: Some("My Tenant".into()),
-    };
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        SecuritySettings::default(),
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
+/// The options of every app here: tenant `mytenant` on `http://localhost:8080`, the clock at [`start_time`].
+fn options(security: SecuritySettings) -> AppOptions {
+    AppOptions {
+        tenant: TENANT.into(),
+        tenant_display_name: Some("My Tenant".into()),
+        public_url: Some(ORIGIN.into()),
+        start: Some(start_time()),
+        security,
+        ..AppOptions::default()
     }
+}
+
+async fn app_with(options: AppOptions) -> App {
+    let app = spawn_app(options)
+        .await
+        .unwrap_or_else(|| panic!("sqlite app"));
+    App {
+        state: app.state.clone(),
+        clock: app.clock.clone(),
+        tenant: app.tenant.clone(),
+        app,
+    }
+}
+
+async fn app() -> App {
+    app_with(options(SecuritySettings::default())).await
 }
 
 impl App {
     async fn send(&self, browser: &mut Browser, request: Request<Body>) -> Reply {
-        let response: Response<Body> = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
+        let (parts, body) = request.into_parts();
+        let body = body
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut outgoing = self
+            .app
+            .http
+            .request(parts.method, self.app.socket_url(path))
+            .body(body.to_vec());
+        for (name, value) in &parts.headers {
+            outgoing = outgoing.header(name, value);
+        }
+        let response = outgoing.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
         let reply = Reply {
             status,
             headers,
@@ -412,16 +410,17 @@ const REDIRECT_URI: &str = "https://rp.example/cb";
 /// Registers a confidential client and starts an authorization request at the real authorization endpoint; returns
 /// the sign-in page path it sends the browser to.
 async fn start_authorization(app: &App, browser: &mut Browser, extra: &str) -> String {
-    let new = ops::NewClient {
+    let redirect_uri = clients::parse_redirect_uri(REDIRECT_URI, clients::LocalhostHttp::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new = clients::NewClient {
         tenant: app.tenant.clone(),
-        redirect_uris: vec![REDIRECT_URI.into()],
+        redirect_uris: vec![redirect_uri],
         post_logout_redirect_uris: Vec::new(),
-        kind: ops::ClientKind::ConfidentialBasic,
+        kind: clients::ClientKind::ConfidentialBasic,
         id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
         name: Some("Demo App".into()),
-        localhost_http: ops::LocalhostHttp::default(),
     };
-    let (client, _) = ops::create_client(app.state.store.as_ref(), new, start_time())
+    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let query: String = form_urlencoded::Serializer::new(String::new())
@@ -1262,42 +1261,14 @@ async fn passkey_of_another_user_cannot_be_renamed_or_deleted() {
 
 #[tokio::test]
 async fn challenge_creation_is_rate_limited_per_client_address() {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store = SqliteStore::open(db.path())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(store);
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let security = SecuritySettings {
-        challenge_rate: tessera_http::RateRule::per_minute(1, 3),
-        ..SecuritySettings::default()
-    };
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        security,
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    let app = App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
-    };
+    let app = app_with(AppOptions {
+        tenant_display_name: None,
+        ..options(SecuritySettings {
+            challenge_rate: tessera_http::RateRule::per_minute(1, 3),
+            ..SecuritySettings::default()
+        })
+    })
+    .await;
     let mut browser = Browser::default();
     app.get(&mut browser, "/mytenant/login").await;
     let mut statuses = Vec::new();
@@ -1334,12 +1305,8 @@ async fn prompt_create_opens_the_sign_up_page() {
 async fn sessions_and_passkeys_do_not_cross_tenants() {
     let app = app().await;
     let other = TenantId::parse("othertenant").unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: other,
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
+    let new = ops::NewTenant::parse(other, "localhost", &[ORIGIN.into()], None)
+        .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(
         app.state.store.as_ref(),
         &app.state.master_key,
@@ -1382,44 +1349,15 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
 
 #[tokio::test]
 async fn store_unavailable_fails_closed_with_503_never_signed_out() {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let sqlite = Arc::new(
-        SqliteStore::open(db.path())
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let store: Arc<dyn Store> = sqlite.clone();
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: None,
-    };
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
-        SecuritySettings::default(),
-        master_key,
-    );
-    let router = tessera_http::router(state.clone());
-    let app = App {
-        router,
-        state,
-        clock,
-        tenant,
-        _db: db,
-    };
+    let app = app_with(AppOptions {
+        tenant_display_name: None,
+        ..options(SecuritySettings::default())
+    })
+    .await;
     let mut browser = Browser::default();
     app.sign_up(&mut browser, "xena", &MaliciousAuthenticator::new())
         .await;
-    sqlite.close().await;
+    app.app.close_store().await;
     let account = app.get(&mut browser, "/mytenant/account").await;
     assert_eq!(account.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!account.body.contains("pool"), "{}", account.body);
@@ -1610,7 +1548,7 @@ fn every_refusal_message_starts_with_a_capital_and_ends_with_a_sentence() {
         "bad-signature",
     ] {
         let text =
-            tessera_http::pages::reply::refusal_message(rule, "the signature does not verify");
+            tessera_http::common::reply::refusal_message(rule, "the signature does not verify");
         assert!(text.starts_with(char::is_uppercase), "{rule}: {text}");
         assert!(text.ends_with('.'), "{rule}: {text}");
         assert!(!text.contains(".."), "{rule}: {text}");
@@ -1971,4 +1909,132 @@ async fn messages_to_people_start_with_a_capital_letter_and_say_what_to_do() {
             "no next step: {message}"
         );
     }
+}
+
+#[tokio::test]
+async fn account_page_links_back_only_to_a_registered_client_of_the_tenant() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let (verify, _) = app
+        .sign_up(&mut browser, "una", &MaliciousAuthenticator::new())
+        .await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    let new = clients::NewClient {
+        tenant: app.tenant.clone(),
+        redirect_uris: clients::parse_redirect_uris(
+            &[REDIRECT_URI.into()],
+            clients::LocalhostHttp::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+        post_logout_redirect_uris: clients::parse_redirect_uris(
+            &["https://rp.example/home".into()],
+            clients::LocalhostHttp::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+        kind: clients::ClientKind::ConfidentialBasic,
+        id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
+        name: Some("Shop App".into()),
+    };
+    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = app
+        .get(
+            &mut browser,
+            &format!("/mytenant/account?client_id={}", client.client_id),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(
+            "<a id=\"back-to-app\" href=\"https://rp.example/home\">Back to Shop App</a>"
+        ),
+        "{}",
+        page.body
+    );
+    // No client, or one that is not registered: no link, and nothing of the parameter on the page.
+    for query in [
+        "",
+        "?client_id=unknown-client",
+        "?client_id=https%3A%2F%2Fevil.example",
+    ] {
+        let page = app
+            .get(&mut browser, &format!("/mytenant/account{query}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{query}");
+        assert!(!page.body.contains("back-to-app"), "{query}");
+        assert!(!page.body.contains("evil.example"), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_passkey_asks_first_in_the_page_itself() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "vera", &MaliciousAuthenticator::new())
+        .await;
+    let page = app.get(&mut browser, "/mytenant/account").await;
+    assert!(
+        !page.body.contains("delete-confirm-"),
+        "one passkey: nothing to delete"
+    );
+    let user = app
+        .state
+        .store
+        .find_user_by_username(&app.tenant, "vera")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("vera exists"));
+    app.state
+        .store
+        .add_credential(&tessera_store::Credential {
+            tenant: app.tenant.clone(),
+            credential_id: vec![7; 16],
+            user_id: user.id.clone(),
+            public_key: vec![1],
+            alg: -7,
+            sign_count: 0,
+            uv_initialized: true,
+            backup_eligible: false,
+            backup_state: false,
+            transports: vec!["usb".into(), "nfc".into()],
+            aaguid: [0; 16],
+            attestation_format: "none".into(),
+            attestation_trusted: false,
+            nickname: "Blue key".into(),
+            created_at: start_time() + time::Duration::minutes(1),
+            last_used_at: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = app.get(&mut browser, "/mytenant/account").await;
+    // The delete button sits in a closed disclosure with the question: a first click only asks.
+    let start = page
+        .body
+        .find("<details class=\"confirm\" id=\"delete-confirm-2\">")
+        .unwrap_or_else(|| {
+            panic!(
+                "a closed confirmation for the second passkey: {}",
+                page.body
+            )
+        });
+    let end = page.body[start..]
+        .find("</details>")
+        .map_or(page.body.len(), |i| start + i);
+    let confirmation = &page.body[start..end];
+    assert!(
+        confirmation.contains("Delete “Blue key”?"),
+        "{confirmation}"
+    );
+    assert!(
+        confirmation.contains("id=\"delete-button-2\""),
+        "{confirmation}"
+    );
+    // A device-bound key reached over USB or NFC is a security key, not "this device".
+    assert!(
+        page.body
+            .contains("<span class=\"badge\" id=\"passkey-kind-2\">Security key</span>"),
+        "{}",
+        page.body
+    );
 }

@@ -1,6 +1,7 @@
 //! The tenant's authenticator policy and the service's attestation trust, applied by the sign-up and account pages:
 //! trusted attestation against configured roots and a FIDO MDS3 BLOB, AAGUID lists, certification levels, the
-//! configurable fresh-verification window, and names with control characters. Driven without a socket on SQLite.
+//! configurable fresh-verification window, and names with control characters. The real application
+//! (`tessera_testkit::spawn_app`, SQLite, public URL `http://localhost:8080`) driven over HTTP.
 //!
 //! Tests are named after the rule they check.
 
@@ -13,15 +14,14 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
-use tessera_http::ops::{self, PolicyChange, TenantUpdate};
 use tessera_http::state::AttestationSettings;
-use tessera_http::{AppState, PublicUrl, SecuritySettings};
-use tessera_store::Store;
-use tessera_store_sqlite::SqliteStore;
-use tessera_testkit::{Attestation, MaliciousAuthenticator, MdsEntry, TempSqlite, TestCa};
+use tessera_http::{AppState, SecuritySettings};
+use tessera_service::tenants::{self as ops, PolicyChange, TenantUpdate};
+use tessera_testkit::{
+    AppOptions, Attestation, MaliciousAuthenticator, MdsEntry, TestApp, TestCa, spawn_app,
+};
 use tessera_webauthn::mds::MetadataBlob;
 use tessera_webauthn::{Aaguid, AttestationPolicy, CertificationLevel};
-use tower::ServiceExt;
 
 const ORIGIN: &str = "http://localhost:8080";
 const TENANT: &str = "mytenant";
@@ -32,11 +32,11 @@ fn start_time() -> time::OffsetDateTime {
 }
 
 struct App {
-    router: axum::Router,
+    /// The running application.
+    app: TestApp,
     state: AppState,
     clock: Arc<FixedClock>,
     tenant: TenantId,
-    _db: TempSqlite,
 }
 
 #[derive(Default)]
@@ -57,38 +57,22 @@ impl Reply {
 }
 
 async fn app_with(security: SecuritySettings, trust: AttestationSettings) -> App {
-    let db = TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(db.path())
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let tenant = TenantId::parse(TENANT).unwrap_or_else(|e| panic!("{e}"));
-    let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let new = ops::NewTenant {
-        id: tenant.clone(),
-        rp_id: "localhost".into(),
-        origins: vec![ORIGIN.into()],
-        display_name: Some("My Tenant".into()),
-    };
-    ops::create_tenant(store.as_ref(), &master_key, new, start_time())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FixedClock::new(start_time()));
-    let state = AppState::new(
-        store,
-        clock.clone(),
-        PublicUrl::parse(ORIGIN).unwrap_or_else(|e| panic!("{e}")),
+    let app = spawn_app(AppOptions {
+        tenant: TENANT.into(),
+        tenant_display_name: Some("My Tenant".into()),
+        public_url: Some(ORIGIN.into()),
+        start: Some(start_time()),
         security,
-        master_key,
-    )
-    .with_attestation(trust);
+        attestation: trust,
+        ..AppOptions::default()
+    })
+    .await
+    .unwrap_or_else(|| panic!("sqlite app"));
     App {
-        router: tessera_http::router(state.clone()),
-        state,
-        clock,
-        tenant,
-        _db: db,
+        state: app.state.clone(),
+        clock: app.clock.clone(),
+        tenant: app.tenant.clone(),
+        app,
     }
 }
 
@@ -98,12 +82,22 @@ async fn app(trust: AttestationSettings) -> App {
 
 impl App {
     async fn send(&self, browser: &mut Browser, request: Request<Body>) -> Reply {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
+        let (parts, body) = request.into_parts();
+        let body = body
+            .collect()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut outgoing = self
+            .app
+            .http
+            .request(parts.method, self.app.socket_url(path))
+            .body(body.to_vec());
+        for (name, value) in &parts.headers {
+            outgoing = outgoing.header(name, value);
+        }
+        let response = outgoing.send().await.unwrap_or_else(|e| panic!("{e}"));
         let status = response.status();
         for cookie in response.headers().get_all(header::SET_COOKIE) {
             let text = cookie.to_str().unwrap_or_default();
@@ -116,12 +110,7 @@ impl App {
                 }
             }
         }
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = response.bytes().await.unwrap_or_default();
         let body = String::from_utf8_lossy(&bytes).into_owned();
         let marker = "name=\"csrf-token\" content=\"";
         if let Some(start) = body.find(marker).map(|i| i + marker.len())
@@ -549,6 +538,46 @@ async fn tenant_update_refuses_origins_outside_the_rp_id_and_control_characters_
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(done.display_name, "Renamed");
+}
+
+/// Two operators changing different settings of one tenant at once: the store refuses the write made from a stale
+/// revision, `ops::update_tenant` reapplies that change to the newer tenant, and neither change is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tenant_updates_lose_no_change() {
+    let app = app(AttestationSettings::default()).await;
+    let store = app.state.store.as_ref();
+    for round in 0..5 {
+        let rename = TenantUpdate {
+            display_name: Some(format!("Renamed {round}")),
+            ..TenantUpdate::default()
+        };
+        let origins = vec![
+            ORIGIN.to_owned(),
+            format!("http://localhost:{}", 9000 + round),
+        ];
+        let reorigin = TenantUpdate {
+            origins: Some(origins.clone()),
+            ..TenantUpdate::default()
+        };
+        let (renamed, reoriginated) = tokio::join!(
+            ops::update_tenant(store, &app.tenant, &rename),
+            ops::update_tenant(store, &app.tenant, &reorigin)
+        );
+        renamed.unwrap_or_else(|e| panic!("{e}"));
+        reoriginated.unwrap_or_else(|e| panic!("{e}"));
+        let stored = store
+            .get_tenant(&app.tenant)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no tenant"));
+        assert_eq!(
+            stored.display_name,
+            format!("Renamed {round}"),
+            "round {round}"
+        );
+        assert_eq!(stored.origins, origins, "round {round}");
+        assert_eq!(stored.revision, 3 + 2 * round, "two updates per round");
+    }
 }
 
 // ---- names people type ---------------------------------------------------------------------------------------------

@@ -193,44 +193,9 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
 /// quoting characters; `https`, or `http` on a loopback IP only, or a private-use scheme in reverse-domain form
 /// (RFC 8252 §7.1).
 pub fn validate_redirect_uri_for_registration(uri: &str) -> Result<(), OidcError> {
-    let refuse = || OidcError::RedirectUriNotAcceptable;
-    if uri.len() > 2000
-        || !uri
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'`'))
-    {
-        return Err(refuse());
-    }
-    let url = url::Url::parse(uri).map_err(|_| refuse())?;
-    if url.fragment().is_some()
-        || uri.contains('#')
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(refuse());
-    }
-    match url.scheme() {
-        "https" => {
-            let host = url.host_str().ok_or_else(refuse)?;
-            if !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
-            {
-                return Err(refuse());
-            }
-            Ok(())
-        }
-        "http" => {
-            if split_loopback(uri).is_some() {
-                Ok(())
-            } else {
-                Err(refuse())
-            }
-        }
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => Err(refuse()),
-        scheme if scheme.contains('.') => Ok(()),
-        _ => Err(refuse()),
-    }
+    tessera_core::RedirectUri::parse(uri)
+        .map(drop)
+        .map_err(|_| OidcError::RedirectUriNotAcceptable)
 }
 
 #[cfg(test)]

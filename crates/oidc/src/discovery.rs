@@ -2,47 +2,26 @@
 //! issuer and served from memory. Only registered metadata names appear.
 
 use serde::Serialize;
-use tessera_core::TenantId;
 
 use crate::authorize::SUPPORTED_SCOPES;
 use crate::error::OidcError;
 use crate::id_token::{ACR_PHISHING_RESISTANT, ACR_PHISHING_RESISTANT_HARDWARE};
 
-/// The issuer of a tenant's provider: `{base}/{tenant}/oidc`, `base` being the public origin (and path prefix, if
-/// any) without a trailing slash.
-pub fn issuer_for(base: &str, tenant: &TenantId) -> String {
-    format!("{}/{}/oidc", base.trim_end_matches('/'), tenant)
-}
-
-/// The endpoint URLs under an issuer (ARCHITECTURE.md's stable URL shapes).
+/// The endpoint URLs a provider document advertises. The caller gives them: the authenticator service's live under
+/// its issuer (`{issuer}/authorize`, ...), the broker's under `/{tenant}/{policy}/...` (ARCHITECTURE.md's stable URL
+/// shapes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// `{issuer}/authorize`.
+    /// The authorization endpoint.
     pub authorization: String,
-    /// `{issuer}/token`.
+    /// The token endpoint.
     pub token: String,
-    /// `{issuer}/userinfo`.
+    /// The userinfo endpoint.
     pub userinfo: String,
-    /// `{issuer}/jwks`.
+    /// The JWK Set document.
     pub jwks: String,
-    /// `{issuer}/logout`.
+    /// The RP-initiated logout endpoint.
     pub end_session: String,
-    /// `{issuer}/.well-known/openid-configuration`.
-    pub discovery: String,
-}
-
-impl Endpoints {
-    /// The endpoints of `issuer`.
-    pub fn of(issuer: &str) -> Self {
-        Self {
-            authorization: format!("{issuer}/authorize"),
-            token: format!("{issuer}/token"),
-            userinfo: format!("{issuer}/userinfo"),
-            jwks: format!("{issuer}/jwks"),
-            end_session: format!("{issuer}/logout"),
-            discovery: format!("{issuer}/.well-known/openid-configuration"),
-        }
-    }
 }
 
 /// The claims Tessera can put in ID tokens and userinfo responses.
@@ -124,9 +103,8 @@ pub struct ProviderMetadata {
 }
 
 impl ProviderMetadata {
-    /// The metadata of `issuer`.
-    pub fn new(issuer: &str) -> Self {
-        let endpoints = Endpoints::of(issuer);
+    /// The metadata of `issuer`, advertising `endpoints`.
+    pub fn new(issuer: &str, endpoints: Endpoints) -> Self {
         Self {
             issuer: issuer.to_owned(),
             authorization_endpoint: endpoints.authorization,
@@ -174,16 +152,32 @@ mod tests {
 
     const ISS: &str = "https://op.example/acme/oidc";
 
+    fn endpoints(base: &str) -> Endpoints {
+        Endpoints {
+            authorization: format!("{base}/authorize"),
+            token: format!("{base}/token"),
+            userinfo: format!("{base}/userinfo"),
+            jwks: format!("{base}/jwks"),
+            end_session: format!("{base}/logout"),
+        }
+    }
+
+    fn metadata() -> ProviderMetadata {
+        ProviderMetadata::new(ISS, endpoints(ISS))
+    }
+
     fn doc() -> serde_json::Value {
-        let bytes = ProviderMetadata::new(ISS).to_json().expect("json");
+        let bytes = metadata().to_json().expect("json");
         serde_json::from_slice(&bytes).expect("parse")
     }
 
     #[test]
-    fn issuer_is_base_tenant_oidc() {
-        let t = TenantId::parse("acme").expect("tenant");
-        assert_eq!(issuer_for("https://op.example/", &t), ISS);
-        assert_eq!(issuer_for("https://op.example", &t), ISS);
+    fn endpoints_are_the_callers_not_derived_from_the_issuer() {
+        let broker = "https://id.example/acme/B2C_1_signin";
+        let d = ProviderMetadata::new("https://id.example/acme/v2.0", endpoints(broker));
+        assert_eq!(d.issuer, "https://id.example/acme/v2.0");
+        assert_eq!(d.authorization_endpoint, format!("{broker}/authorize"));
+        assert_eq!(d.jwks_uri, format!("{broker}/jwks"));
     }
 
     #[test]
@@ -284,8 +278,7 @@ mod tests {
 
     #[test]
     fn discovery_never_advertises_none_or_plain() {
-        let text =
-            String::from_utf8(ProviderMetadata::new(ISS).to_json().expect("json")).expect("utf8");
+        let text = String::from_utf8(metadata().to_json().expect("json")).expect("utf8");
         assert!(!text.contains("\"plain\""));
         assert!(!text.contains("\"token\""));
         let d = doc();

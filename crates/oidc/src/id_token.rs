@@ -1,5 +1,7 @@
-//! ID token claims (OIDC Core §2, §3.1.3.6), the `amr` (RFC 8176) and `acr` (OpenID EAP ACR values) derived from
-//! what the WebAuthn ceremony established, and userinfo claims by scope (OIDC Core §5.4).
+//! ID token claims (OIDC Core §2, §3.1.3.6) and userinfo claims by scope (OIDC Core §5.4). Minting takes `amr` and
+//! `acr` values from the caller; [`AuthenticationFacts`] is a separate pure mapping from what a WebAuthn ceremony
+//! established to those values (RFC 8176 `amr`, OpenID EAP ACR values), so another kind of sign-in (a broker's
+//! upstream provider) brings its own.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
@@ -93,8 +95,10 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: OffsetDateTime,
-    /// How the user authenticated.
-    pub authentication: &'a AuthenticationFacts,
+    /// RFC 8176 `amr` values: how the user authenticated (for a passkey sign-in, [`AuthenticationFacts::amr`]).
+    pub amr: &'a [&'a str],
+    /// The `acr` value (for a passkey sign-in, [`AuthenticationFacts::acr`]).
+    pub acr: &'a str,
     /// The session id (`sid`), for logout.
     pub sid: Option<&'a str>,
     /// The access token issued alongside, for `at_hash`.
@@ -128,8 +132,8 @@ pub fn id_token_claims(input: &IdTokenInput<'_>) -> Value {
     if let Some(nonce) = input.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
-    claims.insert("amr".into(), json!(input.authentication.amr()));
-    claims.insert("acr".into(), json!(input.authentication.acr()));
+    claims.insert("amr".into(), json!(input.amr));
+    claims.insert("acr".into(), json!(input.acr));
     if let Some(sid) = input.sid {
         claims.insert("sid".into(), json!(sid));
     }
@@ -224,7 +228,7 @@ mod tests {
         user: &'a UserProfile,
         client: &'a ClientId,
         scopes: &'a [String],
-        facts: &'a AuthenticationFacts,
+        facts: &'a (Vec<&'static str>, &'static str),
     ) -> IdTokenInput<'a> {
         IdTokenInput {
             issuer: "https://op.example/acme/oidc",
@@ -234,7 +238,8 @@ mod tests {
             claims_request: None,
             nonce: Some("n1"),
             auth_time: NOW - Duration::seconds(30),
-            authentication: facts,
+            amr: &facts.0,
+            acr: facts.1,
             sid: Some("s1"),
             access_token: Some("access"),
             now: NOW,
@@ -314,6 +319,7 @@ mod tests {
             backup_eligible: true,
             attestation_trusted: false,
         };
+        let facts = (facts.amr(), facts.acr());
         let claims = id_token_claims(&input(&u, &c, &scopes, &facts));
         assert_eq!(claims["iss"], "https://op.example/acme/oidc");
         assert_eq!(claims["sub"], "u-123");
@@ -349,6 +355,7 @@ mod tests {
             backup_eligible: true,
             attestation_trusted: false,
         };
+        let facts = (facts.amr(), facts.acr());
         let claims = id_token_claims(&input(&u, &c, &scopes, &facts));
         assert_eq!(claims["name"], "Alice Liddell");
         assert_eq!(claims["preferred_username"], "alice");
@@ -377,6 +384,7 @@ mod tests {
             backup_eligible: true,
             attestation_trusted: false,
         };
+        let facts = (facts.amr(), facts.acr());
         let mut i = input(&u, &c, &scopes, &facts);
         i.claims_request = Some(&req);
         let claims = id_token_claims(&i);

@@ -10,8 +10,8 @@ use crate::error::OidcError;
 use crate::jose::verify_jws;
 use crate::keys::VerifyingKey;
 
-/// A parsed logout request (GET query or POST form).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A parsed logout request (GET query or POST form). `Debug` does not show the ID token.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct LogoutRequest {
     /// An ID token this issuer gave the client.
     pub id_token_hint: Option<String>,
@@ -23,6 +23,21 @@ pub struct LogoutRequest {
     pub state: Option<String>,
     /// Preferred languages for the logout page.
     pub ui_locales: Vec<String>,
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field(
+                "id_token_hint",
+                &tessera_core::secret::redacted_option(&self.id_token_hint),
+            )
+            .field("client_id", &self.client_id)
+            .field("post_logout_redirect_uri", &self.post_logout_redirect_uri)
+            .field("state", &self.state)
+            .field("ui_locales", &self.ui_locales)
+            .finish()
+    }
 }
 
 /// Parses the pairs; repeated parameters are refused, unknown ones ignored, empty ones count as absent.
@@ -151,6 +166,18 @@ pub fn post_logout_redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_a_logout_request_does_not_show_the_id_token() {
+        let request = LogoutRequest {
+            id_token_hint: Some("eyJ.payload-SECRET.sig".into()),
+            state: Some("st".into()),
+            ..LogoutRequest::default()
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("Some([redacted])"), "{shown}");
+    }
     use crate::client::ClientAuthConfig;
     use crate::jose::sign_jwt;
     use crate::keys::{SigningAlg, SigningKey};

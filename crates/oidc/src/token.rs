@@ -3,11 +3,13 @@
 //! token. Storage (single use, rotation, reuse detection that revokes the family) is the caller's; the decisions
 //! are here.
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use std::fmt;
+
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD as B64_STD, URL_SAFE_NO_PAD as B64};
+use base64::engine::general_purpose::STANDARD as B64_STD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tessera_core::secret::{Redacted, redacted_option};
 use tessera_core::{ClientId, Secret, UserId};
 use time::{Duration, OffsetDateTime};
 
@@ -55,8 +57,8 @@ impl ClientAuthMethod {
     }
 }
 
-/// The credentials a token request presented.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The credentials a token request presented. `Debug` shows no secret and no assertion.
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientCredentials {
     /// `Authorization: Basic`.
     SecretBasic {
@@ -109,8 +111,35 @@ impl ClientCredentials {
     }
 }
 
-/// The grant a token request asks to redeem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SecretBasic { client_id, secret } => f
+                .debug_struct("SecretBasic")
+                .field("client_id", client_id)
+                .field("secret", secret)
+                .finish(),
+            Self::SecretPost { client_id, secret } => f
+                .debug_struct("SecretPost")
+                .field("client_id", client_id)
+                .field("secret", secret)
+                .finish(),
+            // A client assertion is a bearer credential until it expires.
+            Self::PrivateKeyJwt { client_id, .. } => f
+                .debug_struct("PrivateKeyJwt")
+                .field("client_id", client_id)
+                .field("assertion", &Redacted)
+                .finish(),
+            Self::None { client_id } => f
+                .debug_struct("None")
+                .field("client_id", client_id)
+                .finish(),
+        }
+    }
+}
+
+/// The grant a token request asks to redeem. `Debug` shows no code, refresh token or PKCE verifier.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Grant {
     /// `grant_type=authorization_code`.
     AuthorizationCode {
@@ -128,6 +157,31 @@ pub enum Grant {
         /// A narrower scope, if requested.
         scope: Option<Vec<String>>,
     },
+}
+
+impl fmt::Debug for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", code)
+                .field("redirect_uri", redirect_uri)
+                .field("code_verifier", &redacted_option(code_verifier))
+                .finish(),
+            Self::RefreshToken {
+                refresh_token,
+                scope,
+            } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", refresh_token)
+                .field("scope", scope)
+                .finish(),
+        }
+    }
 }
 
 /// A parsed token request.
@@ -664,7 +718,8 @@ pub fn redeem_refresh(
 }
 
 /// The successful token response body (RFC 6749 §5.1, OIDC Core §3.1.3.3). Send with `Cache-Control: no-store`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -682,14 +737,17 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// A fresh opaque token (codes, refresh tokens, client secrets, session ids): 256 random bits, base64url, which
-/// uses only characters allowed in every OAuth token syntax. Store only its [`crate::client::SecretHash`].
-pub fn generate_token() -> Result<String, OidcError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| OidcError::Crypto)?;
-    Ok(B64.encode(bytes))
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &Redacted)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("id_token", &redacted_option(&self.id_token))
+            .field("refresh_token", &redacted_option(&self.refresh_token))
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -698,6 +756,7 @@ mod tests {
     use crate::client::SecretHash;
     use crate::jose::sign_jwt;
     use crate::keys::{JwkSet, SigningAlg, SigningKey};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
     const ISS: &str = "https://op.example/acme/oidc";
     const TOKEN_EP: &str = "https://op.example/acme/oidc/token";
@@ -1242,14 +1301,47 @@ mod tests {
     }
 
     #[test]
-    fn generated_tokens_are_distinct_base64url() {
-        let a = generate_token().expect("a");
-        let b = generate_token().expect("b");
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
+    fn debug_of_a_token_response_shows_no_token() {
+        let response = TokenResponse {
+            access_token: "at-SECRET-1".into(),
+            token_type: "Bearer".into(),
+            expires_in: 300,
+            id_token: Some("it-SECRET-2".into()),
+            refresh_token: Some("rt-SECRET-3".into()),
+            scope: "openid".into(),
+        };
+        let shown = format!("{response:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("Bearer") && shown.contains("300"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_a_token_request_shows_no_code_verifier_secret_or_assertion() {
+        let f = form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "code-SECRET-1"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("code_verifier", "verifier-SECRET-2"),
+        ]);
+        let request =
+            parse_token_request(&f, Some(&basic("rp", "secret-SECRET-3"))).expect("parses");
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("https://rp.example/cb"), "{shown}");
+
+        let f = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "rt-SECRET-4"),
+            ("client_id", "rp"),
+            ("client_assertion", "eyJ.assertion-SECRET-5.sig"),
+            ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+        ]);
+        let request = parse_token_request(&f, None).expect("parses");
+        assert!(matches!(
+            request.credentials,
+            ClientCredentials::PrivateKeyJwt { .. }
+        ));
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

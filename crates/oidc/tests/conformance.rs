@@ -19,7 +19,7 @@ use tessera_oidc::jose::verify_jws;
 use tessera_oidc::keys::{KeySet, SigningAlg, SigningKey};
 use tessera_oidc::token::{
     AuthorizationGrant, ClientAuthContext, Grant, RefreshGrant, authenticate_client,
-    generate_token, parse_token_request, redeem_code, redeem_refresh,
+    parse_token_request, redeem_code, redeem_refresh,
 };
 use tessera_oidc::{AuthorizeError, ErrorCode, OidcError};
 use time::{Duration, OffsetDateTime};
@@ -103,7 +103,7 @@ impl Op {
             None,
             self.now,
         );
-        let code = generate_token().expect("code");
+        let code = random_token();
         let stored = serde_json::to_string(&grant).expect("store the grant");
         let response = authorization_response(&request, ISS, &code).expect("response");
         Ok((stored, response))
@@ -158,7 +158,7 @@ impl Op {
                 sub: issuance.user.clone(),
                 client_id: issuance.client_id.clone(),
                 scopes: issuance.scopes.clone(),
-                jti: generate_token().expect("jti"),
+                jti: random_token(),
                 grant_id: None,
                 sid: None,
                 auth_time: issuance.auth_time,
@@ -176,7 +176,8 @@ impl Op {
                 claims_request: issuance.claims_request.as_ref(),
                 nonce: issuance.nonce.as_deref(),
                 auth_time: issuance.auth_time,
-                authentication: &issuance.authentication,
+                amr: &issuance.authentication.amr(),
+                acr: issuance.authentication.acr(),
                 sid: None,
                 access_token: Some(&access),
                 now: self.now,
@@ -448,4 +449,11 @@ fn oidcc_formpost_error_nothing_in_the_query() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A fresh random token for the tests (what the service issues as codes and assertion ids).
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("random");
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }

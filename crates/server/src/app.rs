@@ -17,9 +17,11 @@ use tokio::sync::watch;
 
 use crate::config::{Config, StoreConfig};
 use crate::error::ServerError;
+use crate::listener::ListenerLimits;
 use crate::trust::{self, TrustFiles};
 use std::time::SystemTime;
 use tessera_http::state::AttestationSettings;
+use tokio_rustls::TlsAcceptor;
 
 /// How many rows the maintenance task deletes per table per round, and how many rounds it runs per tick.
 const PURGE_BATCH: u32 = 500;
@@ -33,6 +35,8 @@ pub struct Application {
     state: AppState,
     extra: Option<Router>,
     trust_files: TrustFiles,
+    limits: ListenerLimits,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Application {
@@ -51,7 +55,16 @@ impl Application {
             config.security.clone(),
             master,
         )
-        .with_attestation(config.trust_files.clone(), config.attestation.clone()))
+        .with_attestation(config.trust_files.clone(), config.attestation.clone())
+        .with_listener(config.limits, config.tls.clone()))
+    }
+
+    /// Serves with these timeouts and connection cap, and with TLS when `tls` is given.
+    #[must_use]
+    pub fn with_listener(mut self, limits: ListenerLimits, tls: Option<TlsAcceptor>) -> Self {
+        self.limits = limits;
+        self.tls = tls;
+        self
     }
 
     /// Verifies registrations' attestations with `settings` (loaded from `files`); the maintenance task reloads the
@@ -78,6 +91,8 @@ impl Application {
             state,
             extra: None,
             trust_files: TrustFiles::default(),
+            limits: ListenerLimits::default(),
+            tls: None,
         }
     }
 
@@ -115,14 +130,13 @@ impl Application {
         ));
         let mut app = tessera_http::router(self.state.clone());
         if let Some(extra) = self.extra {
-            app = app.merge(tessera_http::security::apply(extra, &self.state));
+            app = app.merge(tessera_http::security::apply(
+                extra,
+                self.state.security.body_limit,
+            ));
         }
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served =
+            crate::listener::serve(self.listener, app, self.limits, self.tls, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = maintenance.await;
         served.map_err(|e| ServerError::io("serving", e))
@@ -258,11 +272,11 @@ pub async fn maintenance_round(state: &AppState) {
             }
         }
     }
-    let grace = tessera_http::ops::retired_key_grace(state.security.access_token_ttl);
+    let grace = tessera_service::keys::retired_key_grace(state.security.access_token_ttl);
     match state.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
-                match tessera_http::ops::activate_due_keys(
+                match tessera_service::keys::activate_due_keys(
                     state.store.as_ref(),
                     &tenant.id,
                     state.clock.now(),

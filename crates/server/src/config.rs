@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use tessera_http::{PublicUrl, RateRule, SecuritySettings};
 
 use crate::error::ServerError;
+use crate::listener::ListenerLimits;
 use crate::trust::{MdsFiles, TrustFiles};
 use tessera_http::state::AttestationSettings;
+use tokio_rustls::TlsAcceptor;
 
 /// The configuration as written (all sections).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -63,6 +65,12 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// `[server.limits]`: timeouts and the connection cap.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// `[server.tls]`: listen with TLS.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
 }
 
 impl Default for ServerSection {
@@ -71,8 +79,49 @@ impl Default for ServerSection {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             trusted_proxies: Vec::new(),
+            limits: LimitsSection::default(),
+            tls: None,
         }
     }
+}
+
+/// `[server.limits]`: what slow, idle or numerous clients may hold ([`ListenerLimits`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Seconds allowed for a complete request head.
+    pub header_timeout_seconds: u64,
+    /// Seconds allowed for a complete request body, from its head.
+    pub body_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may stay idle.
+    pub idle_timeout_seconds: u64,
+    /// Seconds allowed for a TLS handshake.
+    pub tls_handshake_timeout_seconds: u64,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = ListenerLimits::default();
+        Self {
+            header_timeout_seconds: d.header_timeout.as_secs(),
+            body_timeout_seconds: d.body_timeout.as_secs(),
+            idle_timeout_seconds: d.idle_timeout.as_secs(),
+            tls_handshake_timeout_seconds: d.tls_handshake_timeout.as_secs(),
+            max_connections: d.max_connections,
+        }
+    }
+}
+
+/// `[server.tls]`: PEM files of the certificate chain and its private key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// `[store]`: which database.
@@ -203,6 +252,10 @@ pub struct Config {
     pub trust_files: TrustFiles,
     /// Trust anchors and FIDO metadata, loaded and verified from `trust_files`.
     pub attestation: AttestationSettings,
+    /// The listener's timeouts and connection cap.
+    pub limits: ListenerLimits,
+    /// The TLS acceptor, when `[server.tls]` is set.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl std::fmt::Debug for Config {
@@ -212,6 +265,8 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("store", &self.store)
             .field("master_key", &"[redacted]")
+            .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -264,6 +319,11 @@ impl Config {
                     key: "server.public_url",
                 });
             }
+        };
+        let limits = validate_limits(&raw.server.limits)?;
+        let tls = match &raw.server.tls {
+            Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),
+            None => None,
         };
         let mut trusted_proxies = Vec::new();
         for entry in &raw.server.trusted_proxies {
@@ -426,11 +486,46 @@ impl Config {
             log_level: raw.log.level,
             trust_files,
             attestation,
+            limits,
+            tls,
         })
     }
 }
 
-pub(crate) fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
+fn validate_limits(l: &LimitsSection) -> Result<ListenerLimits, ServerError> {
+    let seconds = |value: u64, key: &'static str| {
+        if (1..=3600).contains(&value) {
+            Ok(Duration::from_secs(value))
+        } else {
+            Err(ServerError::Invalid {
+                key,
+                message: "must be between 1 and 3600 seconds".into(),
+            })
+        }
+    };
+    if l.max_connections == 0 || l.max_connections > 1_000_000 {
+        return Err(ServerError::Invalid {
+            key: "server.limits.max_connections",
+            message: "must be between 1 and 1000000".into(),
+        });
+    }
+    Ok(ListenerLimits {
+        header_timeout: seconds(
+            l.header_timeout_seconds,
+            "server.limits.header_timeout_seconds",
+        )?,
+        body_timeout: seconds(l.body_timeout_seconds, "server.limits.body_timeout_seconds")?,
+        idle_timeout: seconds(l.idle_timeout_seconds, "server.limits.idle_timeout_seconds")?,
+        tls_handshake_timeout: seconds(
+            l.tls_handshake_timeout_seconds,
+            "server.limits.tls_handshake_timeout_seconds",
+        )?,
+        max_connections: l.max_connections,
+    })
+}
+
+/// Decodes a base64 master key (32 bytes); errors name `key`.
+pub fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], ServerError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| ServerError::Invalid {
@@ -554,6 +649,60 @@ mod tests {
             message.starts_with("security.fresh_verification_seconds:"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn listener_limits_default_and_are_configurable() {
+        let config = load(&good()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits, ListenerLimits::default());
+        assert_eq!(config.limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
+        let toml = good().replace(
+            "[store]",
+            "[server.limits]\nidle_timeout_seconds = 5\nmax_connections = 10\n[store]",
+        );
+        let config = load(&toml).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.max_connections, 10);
+        assert!(config.tls.is_none());
+    }
+
+    #[test]
+    fn bad_listener_limits_are_refused_naming_the_key() {
+        for (line, key) in [
+            (
+                "header_timeout_seconds = 0",
+                "server.limits.header_timeout_seconds:",
+            ),
+            (
+                "body_timeout_seconds = 7200",
+                "server.limits.body_timeout_seconds:",
+            ),
+            ("max_connections = 0", "server.limits.max_connections:"),
+        ] {
+            let toml = good().replace("[store]", &format!("[server.limits]\n{line}\n[store]"));
+            let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.starts_with(key), "{line}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_tls_section_with_a_missing_key_file_is_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ca = tessera_testkit::TestCa::new("Root").unwrap_or_else(|e| panic!("{e}"));
+        let cert = write(dir.path(), "cert.pem", ca.root_pem().as_bytes());
+        let toml = good().replace(
+            "[store]",
+            &format!("[server.tls]\ncert = \"{cert}\"\nkey = \"/nonexistent/key.pem\"\n[store]"),
+        );
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("server.tls.key: cannot read"),
+            "{message}"
+        );
+        let toml = good().replace("[store]", "[server.tls]\ncert = \"/x.pem\"\n[store]");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("key"), "{message}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -23,11 +23,13 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use tessera_core::secret::{Redacted, redacted_option};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_http::error::html_escape;
-use tessera_http::ops::{self, ClientKind, LocalhostHttp, NewClient, NewTenant};
 use tessera_http::{PublicUrl, SecuritySettings};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::tenants::{self, NewTenant};
 use tessera_store::Store;
 
 use crate::app::{self, Application};
@@ -52,7 +54,8 @@ pub struct DemoArgs {
 }
 
 /// What `demo.json` holds (0600: it carries the demo client's secret, which the store keeps only hashed).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// `Debug` does not show the secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DemoInfo {
     /// The issuer, `http://localhost:P/mytenant/oidc`.
     pub authenticator_url: String,
@@ -68,6 +71,20 @@ pub struct DemoInfo {
     pub demo_redirect_uri: String,
     /// The demo relying party's start page.
     pub demo_url: String,
+}
+
+impl std::fmt::Debug for DemoInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoInfo")
+            .field("authenticator_url", &self.authenticator_url)
+            .field("authenticator_tenant", &self.authenticator_tenant)
+            .field("discovery_url", &self.discovery_url)
+            .field("demo_client_id", &self.demo_client_id)
+            .field("demo_client_secret", &Redacted)
+            .field("demo_redirect_uri", &self.demo_redirect_uri)
+            .field("demo_url", &self.demo_url)
+            .finish()
+    }
 }
 
 /// Runs the demo until Ctrl-C.
@@ -106,7 +123,11 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     let info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
 
     println!();
-    println!("Tessera demo is running.");
+    println!(
+        "Tessera demo is running (a development setup: loopback only, data in {}).",
+        dir.root().display()
+    );
+    println!("  Start here:    {}", public_url.join("/"));
     println!("  Try it:        {}", info.demo_url);
     println!("  Issuer:        {}", info.authenticator_url);
     println!("  Discovery:     {}", info.discovery_url);
@@ -126,6 +147,11 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     println!("Press Ctrl-C to stop.");
     println!();
 
+    let landing = tessera_http::pages::landing::router(tessera_http::pages::landing::Landing {
+        store: store.clone(),
+        public_url: public_url.clone(),
+        demo_url: Some(info.demo_url.clone()),
+    });
     let rp = relying_party(info, reqwest_client()?);
     Application::from_parts(
         listener,
@@ -136,6 +162,7 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         master,
     )
     .merge(rp)
+    .merge(landing)
     .run_until_stopped(shutdown)
     .await
 }
@@ -153,15 +180,15 @@ pub async fn prepare(
     let now = SystemClock.now();
     match store.get_tenant(&tenant_id).await? {
         None => {
-            ops::create_tenant(
+            tenants::create_tenant(
                 store,
                 master,
-                NewTenant {
-                    id: tenant_id.clone(),
-                    rp_id: "localhost".into(),
-                    origins: vec![origin.clone()],
-                    display_name: Some("My Tenant".into()),
-                },
+                NewTenant::parse(
+                    tenant_id.clone(),
+                    "localhost",
+                    std::slice::from_ref(&origin),
+                    Some("My Tenant".into()),
+                )?,
                 now,
             )
             .await?;
@@ -190,16 +217,21 @@ pub async fn prepare(
     let (client_id, client_secret) = match previous {
         Some(p) if reusable => (p.demo_client_id, p.demo_client_secret),
         _ => {
-            let (client, secret) = ops::create_client(
+            let (client, secret) = clients::create_client(
                 store,
                 NewClient {
                     tenant: tenant_id.clone(),
-                    redirect_uris: vec![redirect_uri.clone()],
-                    post_logout_redirect_uris: vec![public_url.join("/demo/")],
+                    redirect_uris: vec![clients::parse_redirect_uri(
+                        &redirect_uri,
+                        LocalhostHttp::InsecureAllow,
+                    )?],
+                    post_logout_redirect_uris: vec![clients::parse_redirect_uri(
+                        &public_url.join("/demo/"),
+                        LocalhostHttp::InsecureAllow,
+                    )?],
                     kind: ClientKind::ConfidentialBasic,
                     id_token_alg: SigningAlg::Rs256,
                     name: Some("Tessera demo app".into()),
-                    localhost_http: LocalhostHttp::InsecureAllow,
                 },
                 now,
             )
@@ -265,27 +297,87 @@ pub fn relying_party(info: DemoInfo, http: reqwest::Client) -> Router {
         .with_state(rp)
 }
 
+/// A page of the demo application, in the pages' style and under their CSP (no inline script: the copy button is
+/// wired by the pages' own script).
 fn page(title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
-         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
-         <h1>{t}</h1>{body}</main></body></html>",
+         <link rel=\"icon\" href=\"/favicon.ico\">\
+         <link rel=\"stylesheet\" href=\"{css}\"><script src=\"{js}\" defer></script></head>\
+         <body data-page=\"demo\"><header class=\"tenant\"><p>Tessera demo app</p></header>\
+         <main class=\"wide\"><h1>{t}</h1>{body}\
+         <p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p></main></body></html>",
         t = html_escape(title),
-        css = tessera_http::pages::assets::STYLE_PATH,
+        css = tessera_http::assets::style_src(),
+        js = tessera_http::assets::script_src(),
     );
-    Html(html).into_response()
+    let mut response = Html(html).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
-async fn home(State(rp): State<Rp>) -> Response {
+/// What the demo says about itself on every start page.
+const DEVELOPMENT_NOTE: &str = "<p id=\"demo-dev\" class=\"notice-dev\">This is a development setup: \
+    <code>tessera demo</code> runs the identity service and this small application in one process on loopback, \
+    with its data in a local directory. Use <code>tessera serve</code> with a configuration file for anything real.</p>";
+
+/// The demo's own address (`localhost:P`), or a page saying where to open it when the browser came by another one
+/// (`127.0.0.1:P`): there the state cookie would be set for one host and the callback arrive at the other, and the
+/// passkeys of `localhost` are not offered.
+fn wrong_address(rp: &Rp, headers: &HeaderMap) -> Option<Response> {
+    let host = headers
+        .get(header::HOST)?
+        .to_str()
+        .ok()?
+        .to_ascii_lowercase();
+    let expected = url::Url::parse(&rp.info.demo_url).ok()?;
+    let authority = match expected.port() {
+        Some(port) => format!("{}:{port}", expected.host_str()?),
+        None => expected.host_str()?.to_owned(),
+    };
+    if host == authority {
+        return None;
+    }
+    let mut response = page(
+        &format!("Open the demo at {}", rp.info.demo_url),
+        &format!(
+            "<p id=\"wrong-address\">You opened the demo at <code>{host}</code>. Passkeys for this demo belong to \
+             <code>{authority}</code>, and the sign-in comes back there, so open it at its own address:</p>\
+             <p><a id=\"right-address\" href=\"{url}\">{url}</a></p>",
+            host = html_escape(&host),
+            authority = html_escape(&authority),
+            url = html_escape(&rp.info.demo_url),
+        ),
+    );
+    *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
+    Some(response)
+}
+
+/// The `state` the demo sends with its sign-out request; the provider echoes it back to `/demo/`.
+const SIGNED_OUT_STATE: &str = "signed-out";
+
+async fn home(State(rp): State<Rp>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if let Some(wrong) = wrong_address(&rp, &headers) {
+        return wrong;
+    }
+    let signed_out = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "state" && v == SIGNED_OUT_STATE);
+    let notice = if signed_out {
+        "<p id=\"notice\" class=\"notice\" role=\"status\">You are signed out of the demo app and of Tessera.</p>"
+    } else {
+        ""
+    };
     page(
         "Tessera demo app",
         &format!(
-            "<p>This is a tiny OpenID Connect relying party. It signs you in with a passkey at \
-             <code>{issuer}</code> (authorization code flow with PKCE, nonce and form_post) and shows the verified \
-             ID token.</p><p><a href=\"/demo/login\">Sign in with passkey</a></p>\
+            "{notice}{DEVELOPMENT_NOTE}<p>This is a tiny OpenID Connect relying party. It signs you in with a passkey \
+             at <code>{issuer}</code> (authorization code flow with PKCE, nonce and form_post) and shows the \
+             verified ID token.</p><p><a id=\"demo-sign-in\" href=\"/demo/login\">Sign in with passkey</a></p>\
              <p>No account yet? The sign-in page offers to create one.</p>\
-             <p><a href=\"{discovery}\">Discovery document</a></p>",
+             <p><a href=\"{discovery}\">Discovery document</a> · <a href=\"/\">Everything this server runs</a></p>",
             issuer = html_escape(&rp.info.authenticator_url),
             discovery = html_escape(&rp.info.discovery_url),
         ),
@@ -319,7 +411,10 @@ async fn oidc_client(
     .set_redirect_uri(redirect))
 }
 
-async fn login(State(rp): State<Rp>) -> Response {
+async fn login(State(rp): State<Rp>, headers: HeaderMap) -> Response {
+    if let Some(wrong) = wrong_address(&rp, &headers) {
+        return wrong;
+    }
     let client = match oidc_client(&rp).await {
         Ok(client) => client,
         Err(e) => return failure(&format!("discovery failed: {e}")),
@@ -362,14 +457,26 @@ async fn login(State(rp): State<Rp>) -> Response {
     response
 }
 
-/// The form_post callback's fields.
-#[derive(Debug, Deserialize)]
+/// The form_post callback's fields. `Debug` does not show the code.
+#[derive(Deserialize)]
 struct Callback {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("code", &redacted_option(&self.code))
+            .field("state", &self.state)
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 async fn callback_query() -> Response {
@@ -446,37 +553,74 @@ async fn callback(
         Err(e) => return failure(&format!("the ID token did not verify: {e}")),
     };
     let json = serde_json::to_value(claims).unwrap_or_default();
-    let mut rows = String::new();
-    if let Some(map) = json.as_object() {
-        for (k, v) in map {
-            let value = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            rows.push_str(&format!(
-                "<tr><th>{}</th><td>{}</td></tr>",
-                html_escape(k),
-                html_escape(&value)
-            ));
-        }
-    }
+    let rows = claim_rows(&json);
+    let raw_token = id_token.to_string();
     let logout = format!(
-        "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&client_id={}",
+        "{}/logout?id_token_hint={}&post_logout_redirect_uri={}&client_id={}&state={SIGNED_OUT_STATE}",
         rp.info.authenticator_url,
-        urlencode(&id_token.to_string()),
+        urlencode(&raw_token),
         urlencode(&rp.info.demo_url),
         urlencode(&rp.info.demo_client_id),
+    );
+    let account = format!(
+        "/{}/account?client_id={}",
+        rp.info.authenticator_tenant,
+        urlencode(&rp.info.demo_client_id)
     );
     let _ = tokens.access_token();
     page(
         "Signed in",
         &format!(
             "<p>The ID token's signature, issuer, audience, expiry and nonce were verified by the \
-             <code>openidconnect</code> crate. Its claims:</p><table>{rows}</table>\
-             <p><a href=\"/demo/\">Back</a> · <a href=\"{logout}\">Sign out</a></p>",
+             <code>openidconnect</code> crate. Its claims:</p><table id=\"claims\" class=\"claims\">{rows}</table>\
+             <h2>The ID token</h2><label for=\"raw-token\">As the token endpoint returned it (a signed JWT)</label>\
+             <textarea id=\"raw-token\" class=\"token\" rows=\"6\" readonly spellcheck=\"false\">{token}</textarea>\
+             <button type=\"button\" id=\"copy-token\" class=\"secondary\" data-copy=\"raw-token\">Copy the ID token</button>\
+             <nav class=\"links\"><a id=\"demo-back\" href=\"/demo/\">Back</a>\
+             <a id=\"demo-account\" href=\"{account}\">Manage your passkeys</a>\
+             <a id=\"demo-sign-out\" href=\"{logout}\">Sign out</a></nav>",
+            token = html_escape(&raw_token),
+            account = html_escape(&account),
             logout = html_escape(&logout),
         ),
     )
+}
+
+/// The claims that hold a time (seconds since the epoch, RFC 7519 §2 `NumericDate`).
+const TIME_CLAIMS: [&str; 4] = ["iat", "exp", "auth_time", "nbf"];
+
+/// One table row per claim; times also as a UTC date for people.
+fn claim_rows(claims: &serde_json::Value) -> String {
+    let mut rows = String::new();
+    let Some(map) = claims.as_object() else {
+        return rows;
+    };
+    for (name, value) in map {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let readable = value
+            .as_i64()
+            .filter(|_| TIME_CLAIMS.contains(&name.as_str()))
+            .and_then(readable_time)
+            .map(|t| format!(" <span class=\"hint\">({})</span>", html_escape(&t)))
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><th>{}</th><td><span class=\"claim-value\">{}</span>{readable}</td></tr>",
+            html_escape(name),
+            html_escape(&text)
+        ));
+    }
+    rows
+}
+
+/// `1764620000` → `2025-12-01 20:13:20 UTC`.
+fn readable_time(epoch: i64) -> Option<String> {
+    let time = time::OffsetDateTime::from_unix_timestamp(epoch).ok()?;
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time.format(&format).ok()
 }
 
 fn urlencode(value: &str) -> String {
@@ -493,4 +637,55 @@ fn failure(message: &str) -> Response {
     );
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_demo_info_does_not_show_the_client_secret() {
+        let info = DemoInfo {
+            authenticator_url: "http://localhost:8080/mytenant/oidc".into(),
+            authenticator_tenant: "mytenant".into(),
+            discovery_url: "http://localhost:8080/mytenant/oidc/.well-known/openid-configuration"
+                .into(),
+            demo_client_id: "demo".into(),
+            demo_client_secret: "client-SECRET".into(),
+            demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
+            demo_url: "http://localhost:8080/demo/".into(),
+        };
+        let shown = format!("{info:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("demo_client_secret: [redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_a_callback_does_not_show_the_code() {
+        let callback = Callback {
+            code: Some("code-SECRET".into()),
+            state: Some("st".into()),
+            iss: None,
+            error: None,
+            error_description: None,
+        };
+        let shown = format!("{callback:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("st"), "{shown}");
+    }
+
+    #[test]
+    fn epoch_times_are_shown_as_utc_dates() {
+        assert_eq!(
+            readable_time(1_764_620_000).as_deref(),
+            Some("2025-12-01 20:13:20 UTC")
+        );
+    }
+
+    #[test]
+    fn only_time_claims_get_a_readable_date() {
+        let rows = claim_rows(&serde_json::json!({"auth_time": 0, "sub": "1764620000"}));
+        assert!(rows.contains("1970-01-01 00:00:00 UTC"), "{rows}");
+        assert_eq!(rows.matches(" UTC)").count(), 1, "{rows}");
+    }
 }

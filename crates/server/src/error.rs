@@ -34,9 +34,9 @@ pub enum ServerError {
     /// The store could not be opened or migrated.
     #[error("store: {0}")]
     Store(#[from] tessera_store::StoreError),
-    /// An operation of the HTTP layer (tenant, client, keys) failed.
+    /// A use case (tenant, client, keys) failed.
     #[error("{0}")]
-    Operation(#[from] tessera_http::AppError),
+    Service(#[from] tessera_service::ServiceError),
     /// A file or socket operation failed; `what` says which.
     #[error("{what}: {source}")]
     Io {
@@ -48,9 +48,6 @@ pub enum ServerError {
     /// The demo's relying party could not complete a step.
     #[error("demo: {0}")]
     Demo(String),
-    /// `tessera bench`: a step of a measured sign-in failed or the server under test misbehaved.
-    #[error("bench: {0}")]
-    Bench(String),
 }
 
 impl ServerError {

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tessera_core::{Clock, SystemClock, TenantId};
-use tessera_http::ops::{self, ClientKind, NewClient, NewTenant};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
 use tessera_server::config::{Config, StoreConfig};
 use tessera_server::datadir::DataDir;
 use tessera_server::{Application, ServerError, app, demo};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::keys::{self, Rotation};
+use tessera_service::tenants::{self, NewTenant};
 use tessera_store::Store;
 
 mod webauthn_cli;
@@ -19,6 +21,10 @@ mod webauthn_cli;
 /// free took about 7% of the server's CPU in the sign-in profile (docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// What `tessera bench` prints: the load generator links test authenticators, so it is not part of this binary.
+const BENCH_MOVED: &str = "`tessera bench` is now the separate binary `tessera-bench` (cargo build --release -p tessera-bench; \
+                           then `target/release/tessera-bench signin ...`, same options; docs/benchmarks.md)";
 
 /// Tessera: passwordless identity (passkeys, OpenID Connect).
 #[derive(Debug, Parser)]
@@ -47,9 +53,13 @@ enum Command {
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]
     Webauthn(webauthn_cli::WebauthnCommand),
-    /// Measure the server: complete passkey sign-ins against a pinned child server.
-    #[command(subcommand)]
-    Bench(tessera_server::bench::BenchCommand),
+    /// Moved: the load generator is the `tessera-bench` binary (this prints where to find it).
+    #[command(hide = true)]
+    Bench {
+        /// Ignored: the options belong to `tessera-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Where an operator command finds the store and master key.
@@ -125,7 +135,7 @@ enum TenantCommand {
     },
 }
 
-/// A tenant's authenticator policy, as flags (`tessera_http::ops::PolicyChange`).
+/// A tenant's authenticator policy, as flags (`tessera_service::tenants::PolicyChange`).
 #[derive(Debug, Args)]
 struct PolicyArgs {
     /// Require user verification (the default).
@@ -194,12 +204,12 @@ fn parse_aaguid(text: &str) -> Result<tessera_webauthn::Aaguid, String> {
 }
 
 impl PolicyArgs {
-    fn change(&self) -> Result<ops::PolicyChange, ServerError> {
+    fn change(&self) -> Result<tenants::PolicyChange, ServerError> {
         use tessera_webauthn::{AttestationPolicy, SignCountPolicy, SyncedPasskeys};
         let minimum_certification_level = match self.min_certification_level.as_deref() {
             None => None,
             Some(text) if text.trim().eq_ignore_ascii_case("none") => Some(None),
-            Some(text) => Some(Some(ops::parse_certification_level(text)?)),
+            Some(text) => Some(Some(tenants::parse_certification_level(text)?)),
         };
         let list = |values: &[tessera_webauthn::Aaguid], clear: bool| {
             if clear {
@@ -210,7 +220,7 @@ impl PolicyArgs {
                 Some(values.to_vec())
             }
         };
-        Ok(ops::PolicyChange {
+        Ok(tenants::PolicyChange {
             require_user_verification: match (self.require_uv, self.no_require_uv) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -242,7 +252,7 @@ impl PolicyArgs {
 
 /// Prints a tenant's settings and its policy (as stored, defaults filled in).
 fn print_tenant(tenant: &tessera_store::Tenant) -> Result<(), ServerError> {
-    let policy = ops::tenant_policy(tenant)?;
+    let policy = tenants::tenant_policy(tenant)?;
     let shown = serde_json::json!({
         "id": tenant.id.to_string(),
         "display_name": tenant.display_name,
@@ -314,6 +324,10 @@ fn main() -> ExitCode {
     if let Command::Webauthn(command) = cli.command {
         return webauthn_cli::run(command);
     }
+    if let Command::Bench { .. } = cli.command {
+        eprintln!("{BENCH_MOVED}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -353,15 +367,10 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let id = parse_tenant(&id)?;
             let mut chosen = tessera_webauthn::AuthenticatorPolicy::default();
             change.apply(&mut chosen);
-            let tenant = ops::create_tenant_with_policy(
+            let tenant = tenants::create_tenant_with_policy(
                 store.as_ref(),
                 &master,
-                NewTenant {
-                    id,
-                    rp_id,
-                    origins,
-                    display_name,
-                },
+                NewTenant::parse(id, &rp_id, &origins, display_name)?,
                 (!change.is_empty()).then_some(&chosen),
                 SystemClock.now(),
             )
@@ -381,21 +390,20 @@ async fn run(command: Command) -> Result<(), ServerError> {
             policy,
             target,
         })) => {
-            let update = ops::TenantUpdate {
+            let update = tenants::TenantUpdate {
                 display_name,
                 origins: (!origins.is_empty()).then_some(origins),
                 policy: policy.change()?,
             };
-            if update == ops::TenantUpdate::default() {
-                return Err(ServerError::Operation(
-                    tessera_http::AppError::InvalidArgument {
-                        name: "update",
-                        message: "nothing to change: give at least one setting (see --help)".into(),
-                    },
-                ));
+            if update == tenants::TenantUpdate::default() {
+                return Err(ServerError::Invalid {
+                    key: "update",
+                    message: "nothing to change: give at least one setting (see --help)".into(),
+                });
             }
             let (store, _) = open_target(&target).await?;
-            let tenant = ops::update_tenant(store.as_ref(), &parse_tenant(&id)?, &update).await?;
+            let tenant =
+                tenants::update_tenant(store.as_ref(), &parse_tenant(&id)?, &update).await?;
             println!(
                 "updated tenant {} (running servers apply it within a minute)",
                 tenant.id
@@ -408,8 +416,8 @@ async fn run(command: Command) -> Result<(), ServerError> {
                 store
                     .get_tenant(&parse_tenant(&id)?)
                     .await?
-                    .ok_or(ServerError::Operation(
-                        tessera_http::AppError::UnknownTenant,
+                    .ok_or(ServerError::Service(
+                        tessera_service::ServiceError::TenantNotFound,
                     ))?;
             print_tenant(&tenant)
         }
@@ -445,16 +453,21 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let id_token_alg = SigningAlg::parse(&id_token_alg).ok_or_else(|| {
                 ServerError::Demo(format!("unsupported --id-token-alg {id_token_alg}"))
             })?;
-            let (client, secret) = ops::create_client(
+            let (client, secret) = clients::create_client(
                 store.as_ref(),
                 NewClient {
                     tenant: parse_tenant(&tenant)?,
-                    redirect_uris,
-                    post_logout_redirect_uris,
+                    redirect_uris: clients::parse_redirect_uris(
+                        &redirect_uris,
+                        LocalhostHttp::Refuse,
+                    )?,
+                    post_logout_redirect_uris: clients::parse_redirect_uris(
+                        &post_logout_redirect_uris,
+                        LocalhostHttp::Refuse,
+                    )?,
                     kind,
                     id_token_alg,
                     name,
-                    localhost_http: ops::LocalhostHttp::Refuse,
                 },
                 SystemClock.now(),
             )
@@ -474,11 +487,11 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let (store, master) = open_target(&target).await?;
             let tenant = parse_tenant(&tenant)?;
             let rotation = if immediately {
-                ops::Rotation::Immediate
+                Rotation::Immediate
             } else {
-                ops::Rotation::Staged
+                Rotation::Staged
             };
-            let kids = ops::rotate_keys(
+            let kids = keys::rotate_keys(
                 store.as_ref(),
                 &master,
                 &tenant,
@@ -488,20 +501,19 @@ async fn run(command: Command) -> Result<(), ServerError> {
             .await?;
             println!("new signing keys for {tenant}: {}", kids.join(", "));
             match rotation {
-                ops::Rotation::Staged => println!(
+                Rotation::Staged => println!(
                     "they are published now and start signing in about {} minutes; the old keys stay \
                      published until their tokens expire",
-                    ops::KEY_PUBLICATION_DELAY.whole_minutes() + 1
+                    keys::KEY_PUBLICATION_DELAY.whole_minutes() + 1
                 ),
-                ops::Rotation::Immediate => println!(
+                Rotation::Immediate => println!(
                     "running servers sign with them within a minute; the old keys stay published until \
                      their tokens expire"
                 ),
             }
             Ok(())
         }
-        Command::Webauthn(_) => Ok(()),
-        Command::Bench(command) => tessera_server::bench::run(command).await,
+        Command::Webauthn(_) | Command::Bench { .. } => Ok(()),
     }
 }
 
@@ -545,11 +557,9 @@ async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), Ser
 }
 
 fn parse_tenant(id: &str) -> Result<TenantId, ServerError> {
-    TenantId::parse(id).map_err(|e| {
-        ServerError::Operation(tessera_http::AppError::InvalidArgument {
-            name: "tenant",
-            message: e.to_string(),
-        })
+    TenantId::parse(id).map_err(|e| ServerError::Invalid {
+        key: "tenant",
+        message: e.to_string(),
     })
 }
 

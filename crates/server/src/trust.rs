@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tessera_http::state::AttestationSettings;
+use tessera_webauthn::attestation::pem::{CertificateFileError, certificates_from_pem_or_der};
 use tessera_webauthn::mds::MetadataBlob;
 use time::OffsetDateTime;
 
@@ -46,52 +47,26 @@ fn read(path: &Path, key: &'static str) -> Result<Vec<u8>, ServerError> {
 /// Every certificate of a PEM file (or one DER certificate), as DER; each must parse as X.509.
 pub fn certificates(path: &Path, key: &'static str) -> Result<Vec<Vec<u8>>, ServerError> {
     let data = read(path, key)?;
-    let mut out = Vec::new();
-    if data.starts_with(b"-----") || data.iter().take(64).all(u8::is_ascii) {
-        for pem in x509_parser::pem::Pem::iter_from_buffer(&data) {
-            let pem =
-                pem.map_err(|e| invalid(key, format!("{} is not PEM: {e}", path.display())))?;
-            out.push(pem.contents);
-        }
-    } else {
-        out.push(data);
-    }
-    if out.is_empty() {
-        return Err(invalid(
+    certificates_from_pem_or_der(&data).map_err(|e| match e {
+        CertificateFileError::NotX509 { number } => invalid(
             key,
-            format!("{} holds no certificate", path.display()),
-        ));
-    }
-    for (i, der) in out.iter().enumerate() {
-        if x509_parser::parse_x509_certificate(der).is_err() {
-            return Err(invalid(
-                key,
-                format!("certificate {} of {} is not X.509", i + 1, path.display()),
-            ));
-        }
-    }
-    Ok(out)
+            format!("certificate {number} of {} is not X.509", path.display()),
+        ),
+        e => invalid(key, format!("{} {e}", path.display())),
+    })
 }
 
 /// Reads and verifies the MDS3 BLOB at `now`.
 pub fn load_mds(files: &MdsFiles, now: OffsetDateTime) -> Result<MetadataBlob, ServerError> {
     let roots = certificates(&files.root, "webauthn.mds_root_file")?;
     let jws = read(&files.blob, "webauthn.mds_blob_file")?;
-    let mut last = None;
     // A root file may hold more than one certificate (a rollover): the BLOB must chain to one of them.
-    for root in &roots {
-        match MetadataBlob::from_jws(&jws, root, now) {
-            Ok(blob) => return Ok(blob),
-            Err(e) => last = Some(e),
-        }
-    }
-    let reason = last
-        .map(|e| format!("{} ({e})", e.rule()))
-        .unwrap_or_default();
-    Err(invalid(
-        "webauthn.mds_blob_file",
-        format!("{} was refused: {reason}", files.blob.display()),
-    ))
+    MetadataBlob::from_jws_with_roots(&jws, &roots, now).map_err(|e| {
+        invalid(
+            "webauthn.mds_blob_file",
+            format!("{} was refused: {} ({e})", files.blob.display(), e.rule()),
+        )
+    })
 }
 
 /// Loads every configured source at `now`.

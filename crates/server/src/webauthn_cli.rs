@@ -22,8 +22,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use tessera_http::ops::{PolicyChange, parse_certification_level};
+use tessera_service::tenants::{PolicyChange, parse_certification_level};
 use tessera_webauthn::SyncedPasskeys;
+use tessera_webauthn::attestation::pem::certificates_from_pem_or_der;
 use tessera_webauthn::attestation::{
     AttestationRequirement, AttestationTrust, SafetyNetCtsProfile, TpmTestManufacturer,
 };
@@ -344,22 +345,11 @@ fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Unusable> {
         .map_err(|e| Unusable::new(format!("cannot read {what} {}: {e}", path.display())))
 }
 
-/// Every certificate of a PEM file, as DER.
-fn pem_certificates(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, Unusable> {
+/// Every certificate of a PEM file (or one DER certificate), as DER, read by the library the server uses.
+fn certificate_file(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, Unusable> {
     let data = read_file(path, what)?;
-    let mut out = Vec::new();
-    for pem in x509_parser::pem::Pem::iter_from_buffer(&data) {
-        let pem =
-            pem.map_err(|e| Unusable::new(format!("{what} {} is not PEM: {e}", path.display())))?;
-        out.push(pem.contents);
-    }
-    if out.is_empty() {
-        return Err(Unusable::new(format!(
-            "{what} {} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(out)
+    certificates_from_pem_or_der(&data)
+        .map_err(|e| Unusable::new(format!("{what} {} {e}", path.display())))
 }
 
 /// What `verify-registration` reads besides the response: decoded flags and files.
@@ -379,7 +369,7 @@ impl RegistrationInputs {
             None => OffsetDateTime::now_utc(),
         };
         let anchors = match &args.trust_anchors {
-            Some(path) => pem_certificates(path, "trust anchors")?,
+            Some(path) => certificate_file(path, "trust anchors")?,
             None => Vec::new(),
         };
         let metadata = match (&args.mds, &args.mds_root) {
@@ -421,7 +411,7 @@ fn registration(args: &RegistrationArgs, input: &[u8]) -> Outcome {
         Ok(change) => change.apply(&mut policy),
         Err(e) => return unusable(e),
     }
-    if let Err(e) = tessera_http::ops::validate_policy(&policy) {
+    if let Err(e) = tessera_service::tenants::validate_policy(&policy) {
         return unusable(Unusable::new(e.to_string()));
     }
     let origins = args.ceremony.origin_policy();
@@ -823,152 +813,86 @@ fn with_decoded(bytes: &[u8], decoded: Option<Value>) -> Value {
     })
 }
 
-/// Display decoding of TPM 2.0 structures (TPM 2.0 Library Part 2): `TPMS_ATTEST` and `TPMT_PUBLIC`.
+/// Display of TPM 2.0 structures (TPM 2.0 Library Part 2), decoded by the library's `tpm` attestation code:
+/// `TPMS_ATTEST` and `TPMT_PUBLIC`.
 mod tpm {
     use super::{b64url, hex};
     use serde_json::{Value, json};
+    use tessera_webauthn::attestation::tpm::{
+        TpmsAttest, TpmtPublic, TpmtPublicParameters, algorithm_name, curve_name,
+    };
 
-    /// A big-endian reader that returns `None` past the end.
-    struct Reader<'a>(&'a [u8]);
-
-    impl<'a> Reader<'a> {
-        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-            if self.0.len() < n {
-                return None;
-            }
-            let (head, rest) = self.0.split_at(n);
-            self.0 = rest;
-            Some(head)
-        }
-        fn u8(&mut self) -> Option<u8> {
-            self.take(1)?.first().copied()
-        }
-        fn u16(&mut self) -> Option<u16> {
-            Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
-        }
-        fn u32(&mut self) -> Option<u32> {
-            Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-        }
-        fn u64(&mut self) -> Option<u64> {
-            Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
-        }
-        /// A `TPM2B_*`: a 16-bit length and that many bytes.
-        fn sized(&mut self) -> Option<&'a [u8]> {
-            let len = usize::from(self.u16()?);
-            self.take(len)
-        }
-    }
-
-    fn alg_name(alg: u16) -> &'static str {
-        match alg {
-            0x0001 => "TPM_ALG_RSA",
-            0x0004 => "TPM_ALG_SHA1",
-            0x000B => "TPM_ALG_SHA256",
-            0x000C => "TPM_ALG_SHA384",
-            0x000D => "TPM_ALG_SHA512",
-            0x0010 => "TPM_ALG_NULL",
-            0x0014 => "TPM_ALG_RSASSA",
-            0x0016 => "TPM_ALG_RSAPSS",
-            0x0018 => "TPM_ALG_ECDSA",
-            0x0023 => "TPM_ALG_ECC",
-            _ => "unknown",
-        }
-    }
+    /// `TPMS_ATTEST` magic `TPM_GENERATED_VALUE` and type `TPM_ST_ATTEST_CERTIFY`.
+    const TPM_GENERATED_VALUE: u32 = 0xff54_4347;
+    const TPM_ST_ATTEST_CERTIFY: u16 = 0x8017;
 
     fn alg(id: u16) -> Value {
-        json!({"id": format!("0x{id:04x}"), "name": alg_name(id)})
+        json!({"id": format!("0x{id:04x}"), "name": algorithm_name(id).unwrap_or("unknown")})
     }
 
     /// `TPMS_ATTEST`, as `certInfo` carries it.
     pub(super) fn cert_info(bytes: &[u8]) -> Option<Value> {
-        let mut r = Reader(bytes);
-        let magic = r.u32()?;
-        let kind = r.u16()?;
-        let qualified_signer = r.sized()?;
-        let extra_data = r.sized()?;
-        let clock = r.u64()?;
-        let reset_count = r.u32()?;
-        let restart_count = r.u32()?;
-        let safe = r.u8()?;
-        let firmware_version = r.u64()?;
-        let name = r.sized()?;
-        let qualified_name = r.sized()?;
+        let a = TpmsAttest::decode(bytes)?;
         Some(json!({
-            "magic": format!("0x{magic:08x}"),
-            "magic_is_tpm_generated_value": magic == 0xff54_4347,
-            "type": format!("0x{kind:04x}"),
-            "type_is_attest_certify": kind == 0x8017,
-            "qualified_signer": b64url(qualified_signer),
-            "extra_data": b64url(extra_data),
-            "clock_info": {"clock": clock, "reset_count": reset_count, "restart_count": restart_count, "safe": safe != 0},
-            "firmware_version": format!("0x{firmware_version:016x}"),
-            "attested_name": name.split_first_chunk::<2>().map(|(a, digest)| json!({
-                "name_alg": alg(u16::from_be_bytes(*a)),
+            "magic": format!("0x{:08x}", a.magic),
+            "magic_is_tpm_generated_value": a.magic == TPM_GENERATED_VALUE,
+            "type": format!("0x{:04x}", a.kind),
+            "type_is_attest_certify": a.kind == TPM_ST_ATTEST_CERTIFY,
+            "qualified_signer": b64url(a.qualified_signer),
+            "extra_data": b64url(a.extra_data),
+            "clock_info": {"clock": a.clock, "reset_count": a.reset_count, "restart_count": a.restart_count, "safe": a.safe},
+            "firmware_version": format!("0x{:016x}", a.firmware_version),
+            "attested_name": a.attested_name.split_first_chunk::<2>().map(|(name_alg, digest)| json!({
+                "name_alg": alg(u16::from_be_bytes(*name_alg)),
                 "digest": hex(digest),
             })),
-            "attested_qualified_name": b64url(qualified_name),
-            "trailing_bytes": r.0.len(),
+            "attested_qualified_name": b64url(a.attested_qualified_name),
+            "trailing_bytes": a.trailing.len(),
         }))
     }
 
     /// `TPMT_PUBLIC`, as `pubArea` carries it.
     pub(super) fn pub_area(bytes: &[u8]) -> Option<Value> {
-        let mut r = Reader(bytes);
-        let kind = r.u16()?;
-        let name_alg = r.u16()?;
-        let attributes = r.u32()?;
-        let auth_policy = r.sized()?;
-        let mut out = json!({
-            "type": alg(kind),
-            "name_alg": alg(name_alg),
-            "object_attributes": format!("0x{attributes:08x}"),
-            "auth_policy": b64url(auth_policy),
-        });
-        let parameters = match kind {
-            0x0001 => {
-                let symmetric = r.u16()?;
-                let scheme = r.u16()?;
-                let key_bits = r.u16()?;
-                let exponent = r.u32()?;
-                let n = r.sized()?;
-                json!({
-                    "symmetric": alg(symmetric),
-                    "scheme": alg(scheme),
-                    "key_bits": key_bits,
-                    // 0 means the default exponent 65537.
-                    "exponent": if exponent == 0 { 65537 } else { exponent },
-                    "modulus": b64url(n),
-                })
-            }
-            0x0023 => {
-                let symmetric = r.u16()?;
-                let scheme = r.u16()?;
-                let curve = r.u16()?;
-                let kdf = r.u16()?;
-                let x = r.sized()?;
-                let y = r.sized()?;
-                let curve_name = match curve {
-                    0x0003 => "NIST_P256",
-                    0x0004 => "NIST_P384",
-                    0x0005 => "NIST_P521",
-                    _ => "unknown",
-                };
-                json!({
-                    "symmetric": alg(symmetric),
-                    "scheme": alg(scheme),
-                    "curve": {"id": format!("0x{curve:04x}"), "name": curve_name},
-                    "kdf": alg(kdf),
-                    "x": b64url(x),
-                    "y": b64url(y),
-                })
-            }
-            _ => json!({"undecoded": b64url(r.0)}),
+        let p = TpmtPublic::decode(bytes)?;
+        let parameters = match p.parameters {
+            TpmtPublicParameters::Rsa {
+                symmetric,
+                scheme,
+                key_bits,
+                exponent,
+                modulus,
+            } => json!({
+                "symmetric": alg(symmetric),
+                "scheme": alg(scheme),
+                "key_bits": key_bits,
+                "exponent": exponent,
+                "modulus": b64url(modulus),
+            }),
+            TpmtPublicParameters::Ecc {
+                symmetric,
+                scheme,
+                curve,
+                kdf,
+                x,
+                y,
+            } => json!({
+                "symmetric": alg(symmetric),
+                "scheme": alg(scheme),
+                "curve": {"id": format!("0x{curve:04x}"), "name": curve_name(curve).unwrap_or("unknown")},
+                "kdf": alg(kdf),
+                "x": b64url(x),
+                "y": b64url(y),
+            }),
+            TpmtPublicParameters::Other => json!({"undecoded": b64url(p.trailing)}),
         };
-        if let Some(map) = out.as_object_mut() {
-            map.insert("parameters".into(), parameters);
-            map.insert("trailing_bytes".into(), json!(r.0.len()));
-        }
-        Some(out)
+        Some(json!({
+            "type": alg(p.kind),
+            "name_alg": alg(p.name_alg),
+            "object_attributes": format!("0x{:08x}", p.object_attributes),
+            "auth_policy": b64url(p.auth_policy),
+            "parameters": parameters,
+            "trailing_bytes": p.trailing.len(),
+        }))
     }
 }
 
@@ -1267,23 +1191,20 @@ fn cbor_json(value: &Cbor) -> Value {
 
 /// FIDO MDS3 BLOB loading.
 mod mds {
-    use super::{Unusable, pem_certificates, read_file};
+    use super::{Unusable, certificate_file, read_file};
     use std::path::Path;
     use tessera_webauthn::mds::MetadataBlob;
     use time::OffsetDateTime;
 
-    /// Reads and verifies a BLOB against the PEM root at `now`.
+    /// Reads and verifies a BLOB against the root file at `now` (any of its certificates, as the server does).
     pub(super) fn load(
         blob: &Path,
         root: &Path,
         now: OffsetDateTime,
     ) -> Result<MetadataBlob, Unusable> {
         let jws = read_file(blob, "MDS3 BLOB")?;
-        let roots = pem_certificates(root, "MDS3 root")?;
-        let root = roots
-            .first()
-            .ok_or_else(|| Unusable::new("MDS3 root file holds no certificate"))?;
-        MetadataBlob::from_jws(&jws, root, now).map_err(|e| Unusable {
+        let roots = certificate_file(root, "MDS3 root")?;
+        MetadataBlob::from_jws_with_roots(&jws, &roots, now).map_err(|e| Unusable {
             message: format!("MDS3 BLOB refused: {e}"),
             rule: Some(e.rule()),
         })

@@ -1,5 +1,5 @@
 //! `tessera idp tenant create|update|show`: a tenant's authenticator policy set from the command line, stored through
-//! `tessera_http::ops` and printed back. Runs the real binary against a temporary data directory.
+//! `tessera_service::tenants` and printed back. Runs the real binary against a temporary data directory.
 
 use std::process::Command;
 

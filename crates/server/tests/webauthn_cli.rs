@@ -1171,11 +1171,9 @@ fn inspect_of_non_json_exits_2() {
     assert_eq!(answer.json["error"], "unusable-input");
 }
 
+/// The real authenticators' vectors, part of the repository (`testdata/webauthn-vectors/SOURCES.md`).
 fn vectors_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TESSERA_WEBAUTHN_VECTORS") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/webauthn-vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/webauthn-vectors")
 }
 
 #[test]
@@ -1183,13 +1181,11 @@ fn inspect_shows_attestation_certificates_and_the_aaguid_extension() {
     let file = vectors_dir().join(
         "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
     );
-    let case: Value = serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
-        panic!(
-            "the WebAuthn vectors are missing ({}: {e}); set TESSERA_WEBAUTHN_VECTORS",
-            file.display()
-        )
-    }))
-    .unwrap();
+    let case: Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
+            panic!("the WebAuthn vectors are missing ({}: {e})", file.display())
+        }))
+        .unwrap();
     let answer = tessera(
         &["webauthn", "inspect"],
         case["response"].to_string().as_bytes(),
@@ -1217,13 +1213,11 @@ fn inspect_shows_attestation_certificates_and_the_aaguid_extension() {
 #[test]
 fn inspect_decodes_tpm_structures() {
     let file = vectors_dir().join("py_webauthn__reg-tpm__verify-attestation-dell-xps-13.json");
-    let case: Value = serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
-        panic!(
-            "the WebAuthn vectors are missing ({}: {e}); set TESSERA_WEBAUTHN_VECTORS",
-            file.display()
-        )
-    }))
-    .unwrap();
+    let case: Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap_or_else(|e| {
+            panic!("the WebAuthn vectors are missing ({}: {e})", file.display())
+        }))
+        .unwrap();
     let answer = tessera(
         &["webauthn", "inspect"],
         case["response"].to_string().as_bytes(),

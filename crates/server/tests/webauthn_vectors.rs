@@ -1,4 +1,4 @@
-//! Real authenticators' data: every case of `../shared/webauthn-vectors/` (103 registration and authentication
+//! Real authenticators' data: every case of `testdata/webauthn-vectors/` (103 registration and authentication
 //! responses from the py_webauthn, SimpleWebAuthn and go-webauthn test suites) through the built `tessera webauthn
 //! verify-*` binary, exactly as an operator would run it.
 //!
@@ -9,8 +9,8 @@
 //! `docs/webauthn-policy.md`; each of those cases is also re-run with the CLI switch that emulates the source's
 //! setting, to show that only the policy differs.
 //!
-//! The vectors live beside the repository (`<repo>/../shared/webauthn-vectors`); `TESSERA_WEBAUTHN_VECTORS`
-//! overrides the path.
+//! The vectors are part of the repository (`testdata/webauthn-vectors/`; `SOURCES.md` there says where each file
+//! came from).
 
 // Test code: a failed unwrap is a failed test (helpers outside #[test] need this too).
 #![allow(clippy::unwrap_used)]
@@ -92,14 +92,23 @@ const POLICY: &[Policy] = &[
         emulate_source: Some(&["--insecure-ignore-safetynet-cts"]),
         reason: "a device that fails the CTS profile check is not trusted",
     },
-    // TPM attestations from the FIDO conformance tool carry manufacturer id:FFFFF1D0, which no real TPM has.
-    // SimpleWebAuthn accepts it, py_webauthn refuses it; so does Tessera unless told this is a conformance test.
+    // Attestation objects must be CTAP2 canonical CBOR (CTAP 2.1 §8). These two FIDO conformance tool responses
+    // (IBM FIDOTEST certificates; the second is also a test-manufacturer TPM) put `sig` after `x5c` in attStmt. No
+    // switch restores the source's verdict: only a real authenticator's deviation would be accepted.
+    Policy {
+        file: "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
+        verdict: Err("cbor-map-keys-unsorted"),
+        emulate_source: None,
+        reason: "attStmt keys out of CTAP2 canonical order, in test-tool output, not a real authenticator's",
+    },
     Policy {
         file: "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data-2.json",
-        verdict: Err("tpm-manufacturer-unknown"),
-        emulate_source: Some(&["--insecure-allow-tpm-test-manufacturer"]),
-        reason: "the FIDO test TPM manufacturer is refused outside conformance testing",
+        verdict: Err("cbor-map-keys-unsorted"),
+        emulate_source: None,
+        reason: "attStmt keys out of CTAP2 canonical order, in test-tool output, not a real authenticator's",
     },
+    // TPM attestations from the FIDO conformance tool carry manufacturer id:FFFFF1D0, which no real TPM has.
+    // SimpleWebAuthn accepts it, py_webauthn refuses it; so does Tessera unless told this is a conformance test.
     Policy {
         file: "simplewebauthn__reg__validate-tpm-rsa-response-sha256.json",
         verdict: Err("tpm-manufacturer-unknown"),
@@ -150,19 +159,14 @@ const RESULT_EXCEPTIONS: &[(&str, &str, &str)] = &[(
 )];
 
 fn vectors_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TESSERA_WEBAUTHN_VECTORS") {
-        return PathBuf::from(dir);
-    }
-    // crates/server -> repository root -> its parent, where CI checks out `shared/` beside the clone.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/webauthn-vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/webauthn-vectors")
 }
 
 fn load_cases() -> Vec<(String, Value)> {
     let dir = vectors_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "the WebAuthn vectors are missing: cannot read {} ({e}). They live in `shared/webauthn-vectors` beside \
-             the repository clone; set TESSERA_WEBAUTHN_VECTORS to their directory.",
+            "the WebAuthn vectors are missing: cannot read {} ({e}); they are part of the repository",
             dir.display()
         )
     });

@@ -7,13 +7,14 @@
 //! (`FOR SHARE`), so it cannot slip past a concurrent disable, whose `UPDATE` of that row waits for it (or it waits
 //! for the disable and then sees the user disabled).
 
-use crate::convert::{client_id, db, tenant_id, user_id};
+use crate::convert::db;
 use crate::rows::{AuthCodeRow, SigningKeyRow, TokenRow};
 use crate::{PostgresStore, affected_one};
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::broker::{fold_search, prefix_pattern};
+use tessera_store::convert::{client_id, tenant_id, user_id};
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, CodeRedemption,
     DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,

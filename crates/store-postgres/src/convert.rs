@@ -1,7 +1,7 @@
-//! Conversions between records and PostgreSQL values, and from `sqlx` errors to [`StoreError`].
+//! From `sqlx` errors to [`StoreError`]. Stored identifiers and numbers decode with `tessera_store::convert`, shared
+//! with SQLite.
 
 use sqlx::error::ErrorKind;
-use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::StoreError;
 
 /// Maps a database error: uniqueness → `Conflict`, a missing parent row → `NotFound`, undecodable data →
@@ -25,26 +25,4 @@ pub(crate) fn db(error: sqlx::Error) -> StoreError {
         | sqlx::Error::TypeNotFound { .. }) => StoreError::Corrupt(e.to_string()),
         e => StoreError::Unavailable(e.to_string()),
     }
-}
-
-pub(crate) fn tenant_id(value: &str) -> Result<TenantId, StoreError> {
-    TenantId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn user_id(value: &str) -> Result<UserId, StoreError> {
-    UserId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn client_id(value: &str) -> Result<ClientId, StoreError> {
-    ClientId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn sign_count(value: i64) -> Result<u32, StoreError> {
-    u32::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("sign count {value} out of range")))
-}
-
-pub(crate) fn aaguid(value: &[u8]) -> Result<[u8; 16], StoreError> {
-    <[u8; 16]>::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("AAGUID of {} bytes", value.len())))
 }

@@ -1,9 +1,10 @@
-//! Tessera's multi-node store: [`PostgresStore`], the [`tessera_store::Store`] trait on PostgreSQL.
+//! Tessera's multi-node store: [`PostgresStore`], every role of [`tessera_store::Store`] on PostgreSQL.
 //!
 //! - this file: [`PostgresStore`] — connecting (migrations under PostgreSQL's advisory lock, so several nodes may
 //!   start at once), and every operation, each one prepared statement where it can be, a short transaction where it
 //!   must (sign-up, last-credential deletion, rotation, revocation).
-//! - `convert`: identifiers and `sqlx` errors → `StoreError`.
+//! - `convert`: `sqlx` errors → `StoreError` (identifiers and numbers decode with `tessera_store::convert`).
+//! - `notify`: the notifier, `NOTIFY` to send and one `LISTEN`ing connection per node.
 //! - `rows`: the rows PostgreSQL returns and their conversion into records (undecodable data is `Corrupt`).
 //! - `migrations/` (embedded with `sqlx::migrate!`): the schema.
 //!
@@ -13,33 +14,40 @@
 
 mod broker;
 mod convert;
+mod notify;
 mod rows;
 
 pub use sqlx::postgres::PgConnectOptions;
 
 use async_trait::async_trait;
 use convert::db;
+use notify::PgNotifier;
 use rows::{
     AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
 };
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
+use tessera_store::convert::{revision, revision_column};
 use tessera_store::{
-    AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump,
-    SignCountUpdate, SigningKey, Store, StoreError, Tenant, User, fold_username,
+    AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
+    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
+    Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
+    TenantStore, User, UserStore, fold_username,
 };
+use tessera_store::{Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
 
 /// How long an operation waits for a connection before the store is reported unavailable.
 const WAIT: StdDuration = StdDuration::from_secs(5);
 
-/// The PostgreSQL implementation of [`Store`]. Cheap to clone; clones share the pool.
+/// The PostgreSQL implementation of [`tessera_store::Store`]. Cheap to clone; clones share the pool.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    notifier: Arc<PgNotifier>,
 }
 
 impl PostgresStore {
@@ -67,24 +75,25 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(migrate_error)?;
-        Ok(Self { pool })
+        let notifier = Arc::new(PgNotifier::new(&pool).await?);
+        Ok(Self { pool, notifier })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.notifier.close();
         self.pool.close().await;
     }
 }
 
-/// The conditional counter update of `bump_sign_count` on `conn` (WebAuthn L3 §7.2: a counter that does not
-/// increase, unless both are zero, is a clone signal and changes nothing).
+/// The conditional counter update of a sign-in on `conn`, made only when the bump follows the sign-count rule
+/// ([`SignCountBump::moves_forward`]) and the stored counter is still the one the caller read.
 async fn bump_on(
     conn: &mut PgConnection,
     tenant: &TenantId,
     bump: &SignCountBump,
 ) -> Result<SignCountUpdate> {
-    let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
-    if increases {
+    if bump.moves_forward() {
         let done = sqlx::query(
             "UPDATE credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
              WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
@@ -152,11 +161,15 @@ fn affected_one(rows: u64) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+impl TenantStore for PostgresStore {
+    async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
+        if keys.iter().any(|key| key.tenant != tenant.id) {
+            return Err(StoreError::Conflict);
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(tenant.id.as_str())
         .bind(&tenant.display_name)
@@ -164,10 +177,17 @@ impl Store for PostgresStore {
         .bind(tenant.origins.as_slice())
         .bind(&tenant.policy)
         .bind(tenant.created_at)
-        .execute(&self.pool)
+        .bind(revision_column(Tenant::FIRST_REVISION))
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        for key in keys {
+            insert_signing_key(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
@@ -190,19 +210,35 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5 WHERE id = $1",
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<u64> {
+        // One conditional update: a concurrent writer's row lock makes this one wait, then re-check the revision on
+        // the newest row version (READ COMMITTED), so of two updates from one revision exactly one matches.
+        let updated: Option<i64> = sqlx::query_scalar(
+            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5, \
+             revision = revision + 1 WHERE id = $1 AND revision = $6 RETURNING revision",
         )
         .bind(tenant.id.as_str())
         .bind(&tenant.display_name)
         .bind(&tenant.rp_id)
         .bind(tenant.origins.as_slice())
         .bind(&tenant.policy)
-        .execute(&self.pool)
+        .bind(revision_column(tenant.revision))
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        affected_one(done.rows_affected())
+        if let Some(updated_revision) = updated {
+            return revision(updated_revision);
+        }
+        let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
+            .bind(tenant.id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Err(if known.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
     }
 
     async fn create_client(&self, client: &Client) -> Result<()> {
@@ -239,27 +275,90 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
-        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 ORDER BY client_id")
-            .bind(tenant.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(ClientRow::into_record)
-            .collect()
-    }
-
-    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
-            .bind(tenant.as_str())
-            .bind(client_id.as_str())
+    async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
+        insert_signing_key(key)
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
+        sqlx::query_as::<_, SigningKeyRow>(
+            "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(SigningKeyRow::into_record)
+        .collect()
+    }
+
+    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2 AND status <> 'retired'",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
+            .bind(tenant.as_str())
+            .bind(kid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Err(if exists.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    async fn retire_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, $3) \
+             WHERE tenant = $1 AND kid = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         affected_one(done.rows_affected())
     }
 
+    async fn delete_retired_signing_keys(
+        &self,
+        tenant: &TenantId,
+        retired_before: OffsetDateTime,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE tenant = $1 AND status = 'retired' AND retired_at < $2",
+        )
+        .bind(tenant.as_str())
+        .bind(retired_before)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
     async fn create_user_with_credential(
         &self,
         user: &User,
@@ -318,91 +417,6 @@ impl Store for PostgresStore {
         .map_err(db)?
         .map(UserRow::into_record)
         .transpose()
-    }
-
-    async fn find_user_by_handle(
-        &self,
-        tenant: &TenantId,
-        user_handle: &[u8],
-    ) -> Result<Option<User>> {
-        sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND user_handle = $2")
-            .bind(tenant.as_str())
-            .bind(user_handle)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(UserRow::into_record)
-            .transpose()
-    }
-
-    async fn list_users(
-        &self,
-        tenant: &TenantId,
-        after: Option<&UserId>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
-        // Ids are never empty, so "" sorts before every one of them.
-        sqlx::query_as::<_, UserRow>(
-            "SELECT * FROM users WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(after.map_or("", UserId::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(UserRow::into_record)
-        .collect()
-    }
-
-    async fn update_user(&self, user: &User) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE users SET username = $3, username_folded = $4, display_name = $5, email = $6, \
-             email_verified = $7 WHERE tenant = $1 AND id = $2",
-        )
-        .bind(user.tenant.as_str())
-        .bind(user.id.as_str())
-        .bind(&user.username)
-        .bind(fold_username(&user.username))
-        .bind(&user.display_name)
-        .bind(user.email.as_deref())
-        .bind(user.email_verified)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
-    }
-
-    async fn delete_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND user_id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        // Credentials go with the user (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE tenant = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        affected_one(done.rows_affected())?;
-        tx.commit().await.map_err(db)
     }
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
@@ -514,37 +528,20 @@ impl Store for PostgresStore {
             StoreError::NotFound
         })
     }
+}
 
-    async fn bump_sign_count(
-        &self,
-        tenant: &TenantId,
-        credential_id: &[u8],
-        expected_old: u32,
-        new: u32,
-        backup_state: bool,
-        used_at: OffsetDateTime,
-    ) -> Result<SignCountUpdate> {
-        let bump = SignCountBump {
-            credential_id: credential_id.to_vec(),
-            expected_old,
-            new,
-            backup_state,
-            used_at,
-        };
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        bump_on(&mut conn, tenant, &bump).await
-    }
-
+#[async_trait]
+impl GrantStore for PostgresStore {
     async fn record_sign_in(
         &self,
         bump: &SignCountBump,
-        refuse_regressed: bool,
+        on_regression: SignCountRegression,
         replaces: Option<&[u8]>,
         session: &Session,
     ) -> Result<SignCountUpdate> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let update = bump_on(&mut tx, &session.tenant, bump).await?;
-        if update == SignCountUpdate::Regressed && refuse_regressed {
+        if update == SignCountUpdate::Regressed && on_regression == SignCountRegression::Refuse {
             return Ok(update);
         }
         if let Some(previous) = replaces {
@@ -558,65 +555,6 @@ impl Store for PostgresStore {
         insert_session(&mut tx, session).await?;
         tx.commit().await.map_err(db)?;
         Ok(update)
-    }
-
-    async fn put_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        payload: Vec<u8>,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(tenant.as_str())
-            .bind(id)
-            .bind(kind)
-            .bind(payload)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn take_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "DELETE FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4 \
-             RETURNING payload",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(kind)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)
-    }
-
-    async fn peek_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar(
-            "SELECT payload FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(kind)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)
     }
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
@@ -727,6 +665,27 @@ impl Store for PostgresStore {
         }
     }
 
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>> {
+        sqlx::query_as::<_, TokenRow>(
+            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+             FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id)",
+        )
+        .bind(tenant.as_str())
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(TokenRow::into_refresh)
+        .transpose()
+    }
+
     async fn rotate_refresh_token(
         &self,
         tenant: &TenantId,
@@ -772,27 +731,6 @@ impl Store for PostgresStore {
             Some(grant_id) => RefreshRotation::Reused { grant_id },
             None => RefreshRotation::NotFound,
         })
-    }
-
-    async fn get_refresh_token(
-        &self,
-        tenant: &TenantId,
-        token_hash: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Option<RefreshToken>> {
-        sqlx::query_as::<_, TokenRow>(
-            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
-             FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
-             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id)",
-        )
-        .bind(tenant.as_str())
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?
-        .map(TokenRow::into_refresh)
-        .transpose()
     }
 
     async fn revoke_grant(
@@ -875,108 +813,6 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND user_id = $2")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
-             status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(key.tenant.as_str())
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_key_encrypted)
-        .bind(&key.public_jwk)
-        .bind(key.created_at)
-        .bind(key.retired_at)
-        .bind(key.status.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
-    }
-
-    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
-        sqlx::query_as::<_, SigningKeyRow>(
-            "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .map(SigningKeyRow::into_record)
-        .collect()
-    }
-
-    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2 AND status <> 'retired'",
-        )
-        .bind(tenant.as_str())
-        .bind(kid)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() > 0 {
-            return Ok(());
-        }
-        let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
-            .bind(tenant.as_str())
-            .bind(kid)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        Err(if exists.is_some() {
-            StoreError::Conflict
-        } else {
-            StoreError::NotFound
-        })
-    }
-
-    async fn retire_signing_key(
-        &self,
-        tenant: &TenantId,
-        kid: &str,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, $3) \
-             WHERE tenant = $1 AND kid = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(kid)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        affected_one(done.rows_affected())
-    }
-
-    async fn delete_retired_signing_keys(
-        &self,
-        tenant: &TenantId,
-        retired_before: OffsetDateTime,
-    ) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE tenant = $1 AND status = 'retired' AND retired_at < $2",
-        )
-        .bind(tenant.as_str())
-        .bind(retired_before)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected())
-    }
-
     async fn purge_expired(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
         let now_ts = now;
         let codes_before = now - REDEEMED_CODE_RETENTION;
@@ -1039,13 +875,68 @@ impl Store for PostgresStore {
         }
         Ok(deleted)
     }
+}
 
-    async fn health(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
+#[async_trait]
+impl CeremonyStore for PostgresStore {
+    async fn put_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        payload: Vec<u8>,
+        expires_at: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO ceremonies (tenant, id, kind, payload, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(kind)
+            .bind(payload)
+            .bind(expires_at)
             .execute(&self.pool)
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(
+            "DELETE FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4 \
+             RETURNING payload",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn peek_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(
+            "SELECT payload FROM ceremonies WHERE tenant = $1 AND id = $2 AND kind = $3 AND expires_at > $4",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
     }
 }
 
@@ -1091,4 +982,33 @@ fn insert_refresh_token(
     .bind(&token.scope)
     .bind(&token.payload)
     .bind(token.expires_at)
+}
+
+fn insert_signing_key(
+    key: &SigningKey,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
+         status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(key.tenant.as_str())
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.private_key_encrypted)
+    .bind(&key.public_jwk)
+    .bind(key.created_at)
+    .bind(key.retired_at)
+    .bind(key.status.as_str())
+}
+
+/// `NOTIFY` reaches every node's listening connection, each of which wakes its own subscriptions.
+#[async_trait]
+impl Notifier for PostgresStore {
+    async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
+        self.notifier.notify(&self.pool, topic, payload).await
+    }
+
+    async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {
+        self.notifier.subscribe(&self.pool, topic).await
+    }
 }

@@ -1,6 +1,6 @@
 //! Rows as PostgreSQL returns them, and their conversion into records.
 
-use crate::convert::{aaguid, client_id, sign_count, tenant_id, user_id};
+use tessera_store::convert::{aaguid, client_id, revision, sign_count, tenant_id, user_id};
 use tessera_store::{
     AccessToken, AuthCode, Client, Credential, KeyStatus, RefreshToken, Session, SigningKey,
     StoreError, Tenant, User,
@@ -17,6 +17,7 @@ pub(crate) struct TenantRow {
     origins: Vec<String>,
     policy: serde_json::Value,
     created_at: OffsetDateTime,
+    revision: i64,
 }
 
 impl TenantRow {
@@ -28,6 +29,7 @@ impl TenantRow {
             origins: self.origins,
             policy: self.policy,
             created_at: self.created_at,
+            revision: revision(self.revision)?,
         })
     }
 }

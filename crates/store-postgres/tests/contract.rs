@@ -1,6 +1,7 @@
 //! The store contract on PostgreSQL, each test in its own fresh schema (`CREATE SCHEMA t_<random>` and a
 //! `search_path` on the pool) so that tests run in parallel and leave nothing behind. Runs when `TEST_PG_URL` is set
-//! (for example `postgres://postgres@127.0.0.1:5432/test`); otherwise each test prints that it was skipped.
+//! (for example `postgres://postgres@127.0.0.1:5432/test`); otherwise each test prints
+//! `SKIPPED(pg): <test>` on stderr, which `scripts/test` counts.
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -9,15 +10,17 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex};
+use tessera_store::StoreError;
 use tessera_store::contract::{self, Fixture};
-use tessera_store::{Store, StoreError};
+use tessera_store::prelude::*;
 use tessera_store_postgres::{PgConnectOptions, PostgresStore};
 
 struct PgFixture {
     store: Arc<PostgresStore>,
     url: String,
     schema: String,
+    other_nodes: Mutex<Vec<Arc<PostgresStore>>>,
 }
 
 #[async_trait]
@@ -26,7 +29,24 @@ impl Fixture for PgFixture {
         self.store.clone()
     }
 
+    async fn another_node(&self) -> Arc<dyn Store> {
+        let node = Arc::new(
+            PostgresStore::connect_with(options_in(&self.url, &self.schema), 4)
+                .await
+                .expect("connect another node"),
+        );
+        self.other_nodes
+            .lock()
+            .expect("fixture lock")
+            .push(Arc::clone(&node));
+        node
+    }
+
     async fn teardown(self) {
+        let others = std::mem::take(&mut *self.other_nodes.lock().expect("fixture lock"));
+        for node in others {
+            node.close().await;
+        }
         self.store.close().await;
         drop_schema(&self.url, &self.schema).await;
     }
@@ -36,14 +56,15 @@ fn test_url() -> Option<String> {
     match std::env::var("TEST_PG_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            // Written to the real stderr (not the captured test output) and once, so that a run shows it.
-            static SKIPPED: Once = Once::new();
-            SKIPPED.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "PostgreSQL contract tests skipped: TEST_PG_URL is not set"
-                );
-            });
+            // Written to the real stderr (not the captured test output), one line per test, so that a run shows
+            // it and `scripts/test` counts it as skipped rather than passed.
+            let thread = std::thread::current();
+            let line = format!(
+                "SKIPPED(pg): {} (TEST_PG_URL is not set)\n",
+                thread.name().unwrap_or("a PostgreSQL contract test")
+            );
+            // One write, so that the line is not interleaved with the test runner's own output.
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }
@@ -100,6 +121,7 @@ async fn setup() -> Option<PgFixture> {
         store: Arc::new(store),
         url,
         schema,
+        other_nodes: Mutex::default(),
     })
 }
 
@@ -149,7 +171,7 @@ async fn nodes_starting_at_once_migrate_once() {
     }
     let first = &stores[0];
     first
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("create");
     for store in &stores {
@@ -171,7 +193,7 @@ async fn undecodable_row_is_corrupt_not_missing() {
     let store = fixture.store();
     let t = contract::tenant_id("alpha");
     store
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("tenant");
     let user = contract::user(&t, "u1", "alice");

@@ -5,13 +5,14 @@
 //! reuse with its revocation) is all or nothing, and writes never interleave: the checks a write makes before it
 //! inserts (the user is enabled, the flow's last version) still hold when it inserts.
 
-use crate::convert::{client_id, from_json, from_opt_ts, from_ts, tenant_id, to_json, ts, user_id};
+use crate::convert::{from_json, from_opt_ts, from_ts, to_json, ts};
 use crate::rows::{AuthCodeRow, SigningKeyRow, TokenRow};
 use crate::{SqliteStore, affected_one, execute, exists, query_all, query_one};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::broker::{fold_search, prefix_pattern};
+use tessera_store::convert::{client_id, tenant_id, user_id};
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, CodeRedemption,
     DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,

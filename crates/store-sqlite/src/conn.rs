@@ -15,7 +15,7 @@
 //! writer (committing its open batch), copies back the few frames left, and lets it go. Writes
 //! wait for it on the async mutex, never on SQLite's lock (whose busy handler would sleep on an async worker).
 
-use crate::convert::{db, ts};
+use crate::convert::db;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +23,6 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tessera_store::{Result, StoreError};
-use time::OffsetDateTime;
 use tokio::sync::{Mutex, oneshot};
 
 /// How long a statement waits for SQLite's file lock (another process, a checkpoint) before giving up.
@@ -50,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "ceremonies in memory, clustered code, session and token tables",
         include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+    ),
+    (
+        4,
+        "tenant revision",
+        include_str!("../migrations/0004_tenant_revision.sql"),
     ),
     (
         10,
@@ -223,9 +227,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (version, description, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > applied) {
         tx.execute_batch(sql).map_err(db)?;
+        // Bookkeeping only, so the database stamps it: no operation of the store reads the clock.
         tx.execute(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![version, description, ts(OffsetDateTime::now_utc())],
+            "INSERT INTO schema_migrations (version, description, applied_at) \
+             VALUES (?1, ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER))",
+            rusqlite::params![version, description],
         )
         .map_err(db)?;
     }

@@ -1,9 +1,9 @@
-//! Conversions between records and SQLite values, and from SQLite errors to [`StoreError`].
+//! Conversions between records and SQLite values (timestamps, JSON columns), and from SQLite errors to
+//! [`StoreError`]. Identifiers and numbers decode with `tessera_store::convert`, shared with PostgreSQL.
 
 use rusqlite::ffi;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::StoreError;
 use time::OffsetDateTime;
 
@@ -55,28 +55,6 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, StoreError
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("JSON column: {e}")))
 }
 
-pub(crate) fn tenant_id(value: &str) -> Result<TenantId, StoreError> {
-    TenantId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn user_id(value: &str) -> Result<UserId, StoreError> {
-    UserId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn client_id(value: &str) -> Result<ClientId, StoreError> {
-    ClientId::parse(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn sign_count(value: i64) -> Result<u32, StoreError> {
-    u32::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("sign count {value} out of range")))
-}
-
-pub(crate) fn aaguid(value: &[u8]) -> Result<[u8; 16], StoreError> {
-    <[u8; 16]>::try_from(value)
-        .map_err(|_| StoreError::Corrupt(format!("AAGUID of {} bytes", value.len())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,13 +97,5 @@ mod tests {
             .execute("INSERT INTO nowhere VALUES (1)", [])
             .map_err(db);
         assert!(matches!(bad_sql, Err(StoreError::Unavailable(_))));
-    }
-
-    #[test]
-    fn wrong_aaguid_length_and_counter_range_are_corrupt() {
-        assert!(matches!(aaguid(&[0; 15]), Err(StoreError::Corrupt(_))));
-        assert_eq!(aaguid(&[7; 16]), Ok([7; 16]));
-        assert!(matches!(sign_count(-1), Err(StoreError::Corrupt(_))));
-        assert!(matches!(sign_count(1 << 32), Err(StoreError::Corrupt(_))));
     }
 }

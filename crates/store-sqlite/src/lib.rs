@@ -1,4 +1,4 @@
-//! Tessera's embedded store: [`SqliteStore`], the [`tessera_store::Store`] trait on one SQLite file.
+//! Tessera's embedded store: [`SqliteStore`], every role of [`tessera_store::Store`] on one SQLite file.
 //!
 //! - this file: [`SqliteStore`] and every operation, each one prepared (and cached) statement where it can be; a
 //!   write with several statements (sign-up, rotation, revocation, user deletion) is all-or-nothing because every
@@ -30,18 +30,22 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::Arc;
 use tessera_core::{ClientId, TenantId, UserId};
+use tessera_store::convert::{revision, revision_column};
+use tessera_store::notify::{LocalHub, Notifier, Payload, Subscription, Topic};
 use tessera_store::{
-    AccessToken, AuthCode, Client, CodeRedemption, Credential, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump,
-    SignCountUpdate, SigningKey, Store, StoreError, Tenant, User, fold_username,
+    AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
+    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
+    Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
+    TenantStore, User, UserStore, fold_username,
 };
 use time::OffsetDateTime;
 
-/// The SQLite implementation of [`Store`]. Cheap to clone; clones share the connections.
+/// The SQLite implementation of [`tessera_store::Store`]. Cheap to clone; clones share the connections.
 #[derive(Clone)]
 pub struct SqliteStore {
     conns: Arc<Connections>,
     ephemeral: Arc<Ephemeral>,
+    hub: Arc<LocalHub>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -59,12 +63,14 @@ impl SqliteStore {
         Ok(Self {
             conns: Arc::new(conns),
             ephemeral: Arc::default(),
+            hub: Arc::default(),
         })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.ephemeral.close();
+        self.hub.close();
         self.conns.close().await;
     }
 }
@@ -138,12 +144,10 @@ fn insert_refresh_token(conn: &Connection, token: &RefreshToken) -> Result<bool>
     Ok(inserted > 0)
 }
 
-/// Runs one statement and returns how many rows it changed.
-/// The conditional counter update of `bump_sign_count` (WebAuthn L3 §7.2: a counter that does not increase, unless
-/// both are zero, is a clone signal and changes nothing).
+/// The conditional counter update of a sign-in, made only when the bump follows the sign-count rule
+/// ([`SignCountBump::moves_forward`]) and the stored counter is still the one the caller read.
 fn bump_in(conn: &Connection, tenant: &TenantId, bump: &SignCountBump) -> Result<SignCountUpdate> {
-    let increases = bump.new > bump.expected_old || (bump.new == 0 && bump.expected_old == 0);
-    if increases {
+    if bump.moves_forward() {
         let updated = execute(
             conn,
             "UPDATE credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
@@ -171,6 +175,25 @@ fn bump_in(conn: &Connection, tenant: &TenantId, bump: &SignCountBump) -> Result
     } else {
         Err(StoreError::NotFound)
     }
+}
+
+fn insert_signing_key(conn: &Connection, key: &SigningKey, jwk: &str) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, \
+         retired_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            key.tenant.as_str(),
+            key.kid,
+            key.alg,
+            key.private_key_encrypted,
+            jwk,
+            ts(key.created_at),
+            key.retired_at.map(ts),
+            key.status.as_str(),
+        ],
+    )?;
+    Ok(())
 }
 
 fn delete_session_row(conn: &Connection, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
@@ -202,6 +225,7 @@ fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Runs one statement and returns how many rows it changed.
 fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.execute(params))
@@ -233,27 +257,39 @@ fn query_all<T>(
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+impl TenantStore for SqliteStore {
+    async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
+        if keys.iter().any(|key| key.tenant != tenant.id) {
+            return Err(StoreError::Conflict);
+        }
         let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
+        let jwks = keys
+            .iter()
+            .map(|key| to_json(&key.public_jwk))
+            .collect::<Result<Vec<_>>>()?;
         self.conns
             .write(|conn| {
+                // The store runs every write in its own savepoint: an error undoes all of it.
                 execute(
                     conn,
-                    "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         tenant.id.as_str(),
                         tenant.display_name,
                         tenant.rp_id,
                         origins,
                         policy,
-                        ts(tenant.created_at)
+                        ts(tenant.created_at),
+                        revision_column(Tenant::FIRST_REVISION),
                     ],
-                )
+                )?;
+                for (key, jwk) in keys.iter().zip(&jwks) {
+                    insert_signing_key(conn, key, jwk)?;
+                }
+                Ok(())
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
@@ -287,19 +323,39 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<()> {
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<u64> {
         let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
-        let changed = self
-            .conns
+        self.conns
             .write(|conn| {
-                execute(
+                let updated: Option<i64> = query_one(
                     conn,
-                    "UPDATE tenants SET display_name = ?2, rp_id = ?3, origins = ?4, policy = ?5 WHERE id = ?1",
-                    params![tenant.id.as_str(), tenant.display_name, tenant.rp_id, origins, policy],
-                )
+                    "UPDATE tenants SET display_name = ?2, rp_id = ?3, origins = ?4, policy = ?5, \
+                     revision = revision + 1 WHERE id = ?1 AND revision = ?6 RETURNING revision",
+                    params![
+                        tenant.id.as_str(),
+                        tenant.display_name,
+                        tenant.rp_id,
+                        origins,
+                        policy,
+                        revision_column(tenant.revision)
+                    ],
+                    |row| row.get(0),
+                )?;
+                if let Some(updated_revision) = updated {
+                    return revision(updated_revision);
+                }
+                let known = exists(
+                    conn,
+                    "SELECT 1 FROM tenants WHERE id = ?1",
+                    [tenant.id.as_str()],
+                )?;
+                Err(if known {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                })
             })
-            .await?;
-        affected_one(changed)
+            .await
     }
 
     async fn create_client(&self, client: &Client) -> Result<()> {
@@ -348,36 +404,91 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
+    async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
+        let jwk = to_json(&key.public_jwk)?;
+        self.conns
+            .write(|conn| insert_signing_key(conn, key, &jwk))
+            .await
+    }
+
+    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
         self.conns
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM clients WHERE tenant = ?1 ORDER BY client_id",
+                    "SELECT * FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
                     [tenant.as_str()],
-                    ClientRow::read,
+                    SigningKeyRow::read,
                 )
             })
             .await?
             .into_iter()
-            .map(ClientRow::into_record)
+            .map(SigningKeyRow::into_record)
             .collect()
     }
 
-    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                let changed = execute(
+                    conn,
+                    "UPDATE signing_keys SET status = 'active' WHERE tenant = ?1 AND kid = ?2 AND status <> 'retired'",
+                    [tenant.as_str(), kid],
+                )?;
+                if changed > 0 {
+                    return Ok(());
+                }
+                let known = exists(
+                    conn,
+                    "SELECT 1 FROM signing_keys WHERE tenant = ?1 AND kid = ?2",
+                    [tenant.as_str(), kid],
+                )?;
+                Err(if known { StoreError::Conflict } else { StoreError::NotFound })
+            })
+            .await
+    }
+
+    async fn retire_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
                 execute(
                     conn,
-                    "DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2",
-                    [tenant.as_str(), client_id.as_str()],
+                    "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, ?3) \
+                     WHERE tenant = ?1 AND kid = ?2",
+                    params![tenant.as_str(), kid, ts(at)],
                 )
             })
             .await?;
         affected_one(changed)
     }
 
+    async fn delete_retired_signing_keys(
+        &self,
+        tenant: &TenantId,
+        retired_before: OffsetDateTime,
+    ) -> Result<u64> {
+        let deleted = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM signing_keys WHERE tenant = ?1 AND status = 'retired' AND retired_at < ?2",
+                    params![tenant.as_str(), ts(retired_before)],
+                )
+            })
+            .await?;
+        Ok(deleted as u64)
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
     async fn create_user_with_credential(
         &self,
         user: &User,
@@ -444,105 +555,6 @@ impl Store for SqliteStore {
             .await?
             .map(UserRow::into_record)
             .transpose()
-    }
-
-    async fn find_user_by_handle(
-        &self,
-        tenant: &TenantId,
-        user_handle: &[u8],
-    ) -> Result<Option<User>> {
-        self.conns
-            .read(|conn| {
-                query_one(
-                    conn,
-                    "SELECT * FROM users WHERE tenant = ?1 AND user_handle = ?2",
-                    params![tenant.as_str(), user_handle],
-                    UserRow::read,
-                )
-            })
-            .await?
-            .map(UserRow::into_record)
-            .transpose()
-    }
-
-    async fn list_users(
-        &self,
-        tenant: &TenantId,
-        after: Option<&UserId>,
-        limit: u32,
-    ) -> Result<Vec<User>> {
-        // Ids are never empty, so "" sorts before every one of them.
-        self.conns
-            .read(|conn| {
-                query_all(
-                    conn,
-                    "SELECT * FROM users WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                    params![
-                        tenant.as_str(),
-                        after.map_or("", UserId::as_str),
-                        i64::from(limit)
-                    ],
-                    UserRow::read,
-                )
-            })
-            .await?
-            .into_iter()
-            .map(UserRow::into_record)
-            .collect()
-    }
-
-    async fn update_user(&self, user: &User) -> Result<()> {
-        let changed = self
-            .conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "UPDATE users SET username = ?3, username_folded = ?4, display_name = ?5, email = ?6, \
-                     email_verified = ?7 WHERE tenant = ?1 AND id = ?2",
-                    params![
-                        user.tenant.as_str(),
-                        user.id.as_str(),
-                        user.username,
-                        fold_username(&user.username),
-                        user.display_name,
-                        user.email,
-                        user.email_verified,
-                    ],
-                )
-            })
-            .await?;
-        affected_one(changed)
-    }
-
-    async fn delete_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<()> {
-        let key = [tenant.as_str(), user_id.as_str()];
-        self.conns
-            .write(|conn| {
-                // The store runs every write in its own savepoint: an error undoes all of it.
-                execute(
-                    conn,
-                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
-                    key,
-                )?;
-                execute(
-                    conn,
-                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
-                    key,
-                )?;
-                execute(
-                    conn,
-                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
-                    key,
-                )?;
-                // Credentials go with the user (ON DELETE CASCADE).
-                affected_one(execute(
-                    conn,
-                    "DELETE FROM users WHERE tenant = ?1 AND id = ?2",
-                    key,
-                )?)?;
-                Ok(())
-            })
-            .await
     }
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
@@ -637,37 +649,23 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
-    async fn bump_sign_count(
-        &self,
-        tenant: &TenantId,
-        credential_id: &[u8],
-        expected_old: u32,
-        new: u32,
-        backup_state: bool,
-        used_at: OffsetDateTime,
-    ) -> Result<SignCountUpdate> {
-        let bump = SignCountBump {
-            credential_id: credential_id.to_vec(),
-            expected_old,
-            new,
-            backup_state,
-            used_at,
-        };
-        self.conns.write(|conn| bump_in(conn, tenant, &bump)).await
-    }
-
+#[async_trait]
+impl GrantStore for SqliteStore {
     async fn record_sign_in(
         &self,
         bump: &SignCountBump,
-        refuse_regressed: bool,
+        on_regression: SignCountRegression,
         replaces: Option<&[u8]>,
         session: &Session,
     ) -> Result<SignCountUpdate> {
         self.conns
             .write(|conn| {
                 let update = bump_in(conn, &session.tenant, bump)?;
-                if update == SignCountUpdate::Regressed && refuse_regressed {
+                if update == SignCountUpdate::Regressed
+                    && on_regression == SignCountRegression::Refuse
+                {
                     return Ok(update);
                 }
                 if let Some(previous) = replaces {
@@ -677,44 +675,6 @@ impl Store for SqliteStore {
                 Ok(update)
             })
             .await
-    }
-
-    async fn put_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        payload: Vec<u8>,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        self.ephemeral.put_ceremony(
-            tenant,
-            id,
-            kind,
-            payload,
-            expires_at,
-            OffsetDateTime::now_utc(),
-        )
-    }
-
-    async fn take_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<Vec<u8>>> {
-        self.ephemeral.take_ceremony(tenant, id, kind, now)
-    }
-
-    async fn peek_ceremony(
-        &self,
-        tenant: &TenantId,
-        id: &str,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<Vec<u8>>> {
-        self.ephemeral.peek_ceremony(tenant, id, kind, now)
     }
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
@@ -836,6 +796,27 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn get_refresh_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<RefreshToken>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
+                     FROM refresh_tokens WHERE tenant = ?1 AND token_hash = ?2 AND expires_at > ?3",
+                    params![tenant.as_str(), token_hash, ts(now)],
+                    TokenRow::read,
+                )
+            })
+            .await?
+            .map(TokenRow::into_refresh)
+            .transpose()
+    }
+
     async fn rotate_refresh_token(
         &self,
         tenant: &TenantId,
@@ -876,27 +857,6 @@ impl Store for SqliteStore {
             (None, Some(grant_id)) => RefreshRotation::Reused { grant_id },
             (None, None) => RefreshRotation::NotFound,
         })
-    }
-
-    async fn get_refresh_token(
-        &self,
-        tenant: &TenantId,
-        token_hash: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<Option<RefreshToken>> {
-        self.conns
-            .read(|conn| {
-                query_one(
-                    conn,
-                    "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
-                     FROM refresh_tokens WHERE tenant = ?1 AND token_hash = ?2 AND expires_at > ?3",
-                    params![tenant.as_str(), token_hash, ts(now)],
-                    TokenRow::read,
-                )
-            })
-            .await?
-            .map(TokenRow::into_refresh)
-            .transpose()
     }
 
     async fn revoke_grant(
@@ -970,119 +930,6 @@ impl Store for SqliteStore {
         Ok(deleted > 0)
     }
 
-    async fn delete_user_sessions(&self, tenant: &TenantId, user_id: &UserId) -> Result<u64> {
-        let deleted = self
-            .conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
-                    [tenant.as_str(), user_id.as_str()],
-                )
-            })
-            .await?;
-        Ok(deleted as u64)
-    }
-
-    async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
-        let jwk = to_json(&key.public_jwk)?;
-        self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT INTO signing_keys (tenant, kid, alg, private_key_encrypted, public_jwk, created_at, \
-                     retired_at, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        key.tenant.as_str(),
-                        key.kid,
-                        key.alg,
-                        key.private_key_encrypted,
-                        jwk,
-                        ts(key.created_at),
-                        key.retired_at.map(ts),
-                        key.status.as_str(),
-                    ],
-                )
-            })
-            .await?;
-        Ok(())
-    }
-
-    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>> {
-        self.conns
-            .read(|conn| {
-                query_all(
-                    conn,
-                    "SELECT * FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
-                    [tenant.as_str()],
-                    SigningKeyRow::read,
-                )
-            })
-            .await?
-            .into_iter()
-            .map(SigningKeyRow::into_record)
-            .collect()
-    }
-
-    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()> {
-        self.conns
-            .write(|conn| {
-                let changed = execute(
-                    conn,
-                    "UPDATE signing_keys SET status = 'active' WHERE tenant = ?1 AND kid = ?2 AND status <> 'retired'",
-                    [tenant.as_str(), kid],
-                )?;
-                if changed > 0 {
-                    return Ok(());
-                }
-                let known = exists(
-                    conn,
-                    "SELECT 1 FROM signing_keys WHERE tenant = ?1 AND kid = ?2",
-                    [tenant.as_str(), kid],
-                )?;
-                Err(if known { StoreError::Conflict } else { StoreError::NotFound })
-            })
-            .await
-    }
-
-    async fn retire_signing_key(
-        &self,
-        tenant: &TenantId,
-        kid: &str,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        let changed = self
-            .conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "UPDATE signing_keys SET status = 'retired', retired_at = COALESCE(retired_at, ?3) \
-                     WHERE tenant = ?1 AND kid = ?2",
-                    params![tenant.as_str(), kid, ts(at)],
-                )
-            })
-            .await?;
-        affected_one(changed)
-    }
-
-    async fn delete_retired_signing_keys(
-        &self,
-        tenant: &TenantId,
-        retired_before: OffsetDateTime,
-    ) -> Result<u64> {
-        let deleted = self
-            .conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "DELETE FROM signing_keys WHERE tenant = ?1 AND status = 'retired' AND retired_at < ?2",
-                    params![tenant.as_str(), ts(retired_before)],
-                )
-            })
-            .await?;
-        Ok(deleted as u64)
-    }
-
     async fn purge_expired(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
         let now_ts = ts(now);
         let codes_before = ts(now - REDEEMED_CODE_RETENTION);
@@ -1127,11 +974,54 @@ impl Store for SqliteStore {
         }
         Ok(deleted)
     }
+}
 
-    async fn health(&self) -> Result<()> {
-        self.conns
-            .read(|conn| query_one(conn, "SELECT 1", [], |row| row.get::<_, i64>(0)))
-            .await?;
+#[async_trait]
+impl CeremonyStore for SqliteStore {
+    async fn put_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        payload: Vec<u8>,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.ephemeral
+            .put_ceremony(tenant, id, kind, payload, expires_at, now)
+    }
+
+    async fn take_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        self.ephemeral.take_ceremony(tenant, id, kind, now)
+    }
+
+    async fn peek_ceremony(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>> {
+        self.ephemeral.peek_ceremony(tenant, id, kind, now)
+    }
+}
+
+/// One node: a notification wakes this process's subscriptions, directly.
+#[async_trait]
+impl Notifier for SqliteStore {
+    async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
+        self.hub.check_open()?;
+        self.hub.publish(topic.as_str(), payload.as_str());
         Ok(())
+    }
+
+    async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {
+        self.hub.subscribe(topic)
     }
 }

@@ -1,8 +1,7 @@
 //! Rows as SQLite returns them, and their conversion into records.
 
-use crate::convert::{
-    aaguid, client_id, from_json, from_opt_ts, from_ts, sign_count, tenant_id, user_id,
-};
+use crate::convert::{from_json, from_opt_ts, from_ts};
+use tessera_store::convert::{aaguid, client_id, revision, sign_count, tenant_id, user_id};
 use tessera_store::{
     AccessToken, AuthCode, Client, Credential, KeyStatus, RefreshToken, Session, SigningKey,
     StoreError, Tenant, User,
@@ -32,6 +31,7 @@ row_struct!(TenantRow {
     origins: String,
     policy: String,
     created_at: i64,
+    revision: i64,
 });
 
 impl TenantRow {
@@ -43,6 +43,7 @@ impl TenantRow {
             origins: from_json(&self.origins)?,
             policy: from_json(&self.policy)?,
             created_at: from_ts(self.created_at)?,
+            revision: revision(self.revision)?,
         })
     }
 }

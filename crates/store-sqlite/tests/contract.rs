@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use tempfile::TempDir;
 use tessera_store::contract::{self, Fixture};
-use tessera_store::{CodeRedemption, Store, StoreError};
+use tessera_store::prelude::*;
+use tessera_store::{CodeRedemption, StoreError};
 use tessera_store_sqlite::SqliteStore;
 
 struct SqliteFixture {
@@ -49,7 +50,7 @@ async fn open_uses_wal_and_keeps_data_across_reopen() {
     let path = dir.path().join("tessera.db");
     let store = SqliteStore::open(&path).await.expect("open");
     store
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("create");
     assert!(
@@ -85,7 +86,7 @@ async fn undecodable_row_is_corrupt_not_missing() {
     let store = SqliteStore::open(&path).await.expect("open");
     let t = contract::tenant_id("alpha");
     store
-        .create_tenant(&contract::tenant("alpha"))
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
         .expect("tenant");
     let user = contract::user(&t, "u1", "alice");
@@ -212,5 +213,41 @@ async fn migration_0003_keeps_codes_sessions_and_tokens() {
         .expect("read refresh token")
         .expect("refresh token kept");
     assert_eq!(refresh.grant_id, "g1");
+    store.close().await;
+}
+
+/// Migration 0004 gives every tenant revision 1, from which the first guarded update proceeds.
+#[tokio::test]
+async fn migration_0004_starts_existing_tenants_at_revision_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v3");
+        for sql in [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+        ] {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, 'initial', 0), (2, 'session facts and sid', 0), \
+               (3, 'ceremonies in memory, clustered code, session and token tables', 0); \
+             INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
+               VALUES ('alpha', 'Alpha', 'alpha.example.com', '[]', '{}', 1767268800000000);",
+        )
+        .expect("v3 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v4");
+    let mut tenant = store
+        .get_tenant(&contract::tenant_id("alpha"))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(tenant.revision, 1);
+    tenant.display_name = "Alpha Corp".into();
+    assert_eq!(store.update_tenant(&tenant).await, Ok(2));
     store.close().await;
 }

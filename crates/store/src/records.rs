@@ -23,6 +23,19 @@ pub struct Tenant {
     /// When the tenant was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// How many times the tenant was written: 1 when created, one more on every update. An update names the
+    /// revision it read ([`crate::TenantStore::update_tenant`]), so a change made in between is never lost.
+    #[serde(default = "first_revision")]
+    pub revision: u64,
+}
+
+impl Tenant {
+    /// The revision of a tenant just created.
+    pub const FIRST_REVISION: u64 = 1;
+}
+
+fn first_revision() -> u64 {
+    Tenant::FIRST_REVISION
 }
 
 /// An OAuth 2.0 / OpenID Connect client registered with a tenant.
@@ -116,7 +129,7 @@ pub struct Credential {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// The counter update of a verified assertion, for [`crate::Store::record_sign_in`].
+/// The counter update of a verified assertion, for [`crate::GrantStore::record_sign_in`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignCountBump {
     /// The credential that signed.
@@ -131,7 +144,27 @@ pub struct SignCountBump {
     pub used_at: OffsetDateTime,
 }
 
-/// Outcome of [`crate::Store::bump_sign_count`].
+impl SignCountBump {
+    /// The sign-count rule (WebAuthn L3 §7.2 step "If authData.signCount is nonzero or storedSignCount is
+    /// nonzero"): the counter must increase, unless the authenticator keeps none (both zero). A bump that does not
+    /// move forward is a clone signal (or a concurrent sign-in moved the counter first) and changes nothing; the
+    /// backends make their conditional update only when this holds.
+    pub fn moves_forward(&self) -> bool {
+        self.new > self.expected_old || (self.new == 0 && self.expected_old == 0)
+    }
+}
+
+/// What [`crate::GrantStore::record_sign_in`] does when the counter did not move forward (the tenant's
+/// sign-count policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignCountRegression {
+    /// Refuse the sign-in: no session is started and nothing changes.
+    Refuse,
+    /// Accept the sign-in anyway (the counter stays as it was) and start the session.
+    Accept,
+}
+
+/// Outcome of the counter update of [`crate::GrantStore::record_sign_in`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignCountUpdate {
     /// The counter (and backup state, last use) were updated.
@@ -158,7 +191,7 @@ pub struct AuthCode {
     pub expires_at: OffsetDateTime,
 }
 
-/// Outcome of [`crate::Store::consume_auth_code`].
+/// Outcome of [`crate::GrantStore::consume_auth_code`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
     /// First redemption of a live code.
@@ -215,7 +248,7 @@ pub struct RefreshToken {
     pub expires_at: OffsetDateTime,
 }
 
-/// Outcome of [`crate::Store::rotate_refresh_token`].
+/// Outcome of [`crate::GrantStore::rotate_refresh_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRotation {
     /// The old token was live; it is now spent and the new one stored. Holds the old record.
@@ -320,6 +353,36 @@ mod tests {
         assert_eq!(fold_username("Émile"), fold_username("éMILE"));
         assert_eq!(fold_username("ALICE"), "alice");
         assert_ne!(fold_username("alice"), fold_username("alice "));
+    }
+
+    fn bump(expected_old: u32, new: u32) -> SignCountBump {
+        SignCountBump {
+            credential_id: vec![1],
+            expected_old,
+            new,
+            backup_state: false,
+            used_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn sign_count_must_increase_unless_both_are_zero() {
+        assert!(bump(4, 5).moves_forward());
+        assert!(bump(0, 0).moves_forward());
+        assert!(bump(0, 1).moves_forward());
+        assert!(!bump(5, 5).moves_forward(), "an unchanged nonzero counter");
+        assert!(!bump(5, 4).moves_forward(), "a counter that went back");
+        assert!(!bump(5, 0).moves_forward(), "a counter reset to zero");
+    }
+
+    #[test]
+    fn tenant_without_a_stored_revision_reads_as_the_first() {
+        let json = serde_json::json!({
+            "id": "t", "display_name": "T", "rp_id": "t.example", "origins": [], "policy": {},
+            "created_at": "2026-01-01T00:00:00Z",
+        });
+        let tenant: Tenant = serde_json::from_value(json).expect("tenant");
+        assert_eq!(tenant.revision, Tenant::FIRST_REVISION);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`ca`] — [`TestCa`], a throw-away attestation CA for `packed` basic and `fido-u2f` statements and
 //!   FIDO MDS3 BLOBs.
 //! - [`keys`] — credential key pairs (ES256, ES384, Ed25519, RS256, PS256) and their COSE encoding.
+//! - [`app`] — [`spawn_app`]: the real application on port 0 with a fresh store, and [`TestApp`], which drives it
+//!   over HTTP (the one harness of every HTTP test).
 //! - [`helpers`] — random values and throw-away SQLite files.
 //! - [`error`] — [`TestkitError`].
 //!
@@ -16,6 +18,7 @@
 //! the response in the WebAuthn JSON serialization (`RegistrationResponseJSON`,
 //! `AuthenticationResponseJSON`), ready to post to a relying party.
 
+pub mod app;
 pub mod ca;
 mod cbor;
 pub mod error;
@@ -25,6 +28,7 @@ pub mod malicious;
 mod options;
 pub mod soft;
 
+pub use app::{AppOptions, Backend, TestApp, spawn_app};
 pub use ca::{AttestationCert, MdsEntry, TestCa};
 pub use cbor::{b64url, b64url_decode};
 pub use error::TestkitError;

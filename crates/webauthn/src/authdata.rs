@@ -1,6 +1,8 @@
 //! Authenticator data (WebAuthn L3 §6.1): `rpIdHash (32) || flags (1) || signCount (4) || [attestedCredentialData]
-//! || [extensions]`, parsed with strict length checks; trailing bytes are refused.
+//! || [extensions]`, parsed with strict length checks; trailing bytes are refused. The credential public key and the
+//! extension outputs must be CTAP2 canonical CBOR ([`crate::canonical_cbor`]).
 
+use crate::canonical_cbor::{CborPart, require_canonical_prefix};
 use crate::cose::{CoseKey, read_cbor_prefix};
 use crate::error::WebauthnError;
 use ciborium::Value;
@@ -98,7 +100,8 @@ impl AuthenticatorData {
     ///
     /// # Errors
     /// [`WebauthnError::AuthenticatorDataInvalid`], [`WebauthnError::AuthenticatorDataTrailingBytes`],
-    /// [`WebauthnError::CredentialIdTooLong`], [`WebauthnError::InputTooLarge`] or a COSE key error.
+    /// [`WebauthnError::CredentialIdTooLong`], [`WebauthnError::InputTooLarge`], a COSE key error or a `Cbor*` variant
+    /// naming the canonical-form rule the key or extensions break.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WebauthnError> {
         if bytes.len() > MAX_AUTH_DATA_LEN {
             return Err(WebauthnError::InputTooLarge {
@@ -134,6 +137,7 @@ impl AuthenticatorData {
                 return Err(invalid("the credential id is longer than the data"));
             }
             let (credential_id, after) = after.split_at(id_len);
+            require_canonical_prefix(after, CborPart::CredentialPublicKey)?;
             let (public_key, used) = CoseKey::from_cbor_prefix(after)?;
             let (key_cbor, after) = after.split_at(used);
             rest = after;
@@ -148,6 +152,7 @@ impl AuthenticatorData {
         };
 
         let extensions = if flags.extension_data() {
+            require_canonical_prefix(rest, CborPart::AuthenticatorExtensions)?;
             let (value, used) =
                 read_cbor_prefix(rest).map_err(|e| invalid(format!("extensions: {e}")))?;
             if !matches!(value, Value::Map(_)) {

@@ -107,6 +107,50 @@ pub enum WebauthnError {
     #[error("synced (backup-eligible) passkeys are not allowed by this tenant's policy")]
     SyncedPasskeyRefused,
 
+    // ---- CBOR encoding (CTAP2 canonical form, CTAP 2.1 §8) -------------------------------------------------------
+    /// Authenticator CBOR holds an indefinite-length string, array or map.
+    #[error(
+        "the {part} holds an indefinite-length item (byte {offset}); CTAP2 canonical CBOR has none"
+    )]
+    CborIndefiniteLength {
+        /// Which CBOR: `attestation object`, `credential public key` or `authenticator extensions`.
+        part: &'static str,
+        /// Byte offset of the item in that part.
+        offset: usize,
+    },
+    /// Authenticator CBOR encodes an integer, length or simple value in more bytes than needed.
+    #[error("the {part} encodes a value or length in more bytes than needed (byte {offset})")]
+    CborNonMinimalEncoding {
+        /// Which CBOR.
+        part: &'static str,
+        /// Byte offset of the item.
+        offset: usize,
+    },
+    /// A map in authenticator CBOR has its keys out of CTAP2 canonical order.
+    #[error("a map in the {part} has its keys out of canonical order (key at byte {offset})")]
+    CborMapKeysUnsorted {
+        /// Which CBOR.
+        part: &'static str,
+        /// Byte offset of the first key out of order.
+        offset: usize,
+    },
+    /// A map in authenticator CBOR has the same key twice.
+    #[error("a map in the {part} has a duplicate key (byte {offset})")]
+    CborDuplicateMapKey {
+        /// Which CBOR.
+        part: &'static str,
+        /// Byte offset of the repeated key.
+        offset: usize,
+    },
+    /// Authenticator CBOR holds a tag, which CTAP2 does not allow.
+    #[error("the {part} holds a CBOR tag (byte {offset}); CTAP2 canonical CBOR has none")]
+    CborTagPresent {
+        /// Which CBOR.
+        part: &'static str,
+        /// Byte offset of the tag.
+        offset: usize,
+    },
+
     // ---- keys and algorithms -----------------------------------------------------------------------------------
     /// The COSE key is malformed or inconsistent.
     #[error("the COSE public key is invalid: {0}")]
@@ -240,6 +284,11 @@ impl WebauthnError {
             Self::BackupStateInconsistent => "backup-state-inconsistent",
             Self::BackupEligibilityChanged => "backup-eligibility-changed",
             Self::SyncedPasskeyRefused => "synced-passkey-refused",
+            Self::CborIndefiniteLength { .. } => "cbor-indefinite-length",
+            Self::CborNonMinimalEncoding { .. } => "cbor-non-minimal-encoding",
+            Self::CborMapKeysUnsorted { .. } => "cbor-map-keys-unsorted",
+            Self::CborDuplicateMapKey { .. } => "cbor-duplicate-map-key",
+            Self::CborTagPresent { .. } => "cbor-tag-present",
             Self::CoseKeyInvalid(_) => "cose-key-invalid",
             Self::AlgorithmUnsupported(_) => "algorithm-unsupported",
             Self::AlgorithmNotAllowed(_) => "algorithm-not-allowed",

@@ -10,6 +10,7 @@
 //! - [`registration`]: [`verify_registration`] (§7.1).
 //! - [`authentication`]: [`verify_authentication`] (§7.2) and the stored [`CredentialRecord`].
 //! - [`challenge`]: random challenges.
+//! - [`canonical_cbor`]: the CTAP2 canonical-CBOR check run on authenticator CBOR before it is decoded.
 //! - [`base64url`]: the tolerant base64url codec of the JSON serialization.
 //! - [`attestation`]: attestation statement formats and trust paths.
 //! - [`mds`]: FIDO Metadata Service (MDS3) BLOBs.
@@ -19,6 +20,7 @@ pub mod attestation;
 pub mod authdata;
 pub mod authentication;
 pub mod base64url;
+pub mod canonical_cbor;
 pub mod challenge;
 pub mod clientdata;
 pub mod cose;

@@ -330,6 +330,24 @@ pub fn key_identifier(subject_public_key: &[u8]) -> String {
 }
 
 impl MetadataBlob {
+    /// [`MetadataBlob::from_jws`] against any of `roots_der` (a root file may hold more than one certificate, as in
+    /// a rollover): the first root the BLOB verifies against wins; otherwise the error of the last one
+    /// ([`MetadataError::RootNotReached`] when `roots_der` is empty).
+    pub fn from_jws_with_roots(
+        bytes: &[u8],
+        roots_der: &[Vec<u8>],
+        now: OffsetDateTime,
+    ) -> Result<Self, MetadataError> {
+        let mut last = MetadataError::RootNotReached;
+        for root in roots_der {
+            match Self::from_jws(bytes, root, now) {
+                Ok(blob) => return Ok(blob),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Verifies and parses a BLOB: the JWS `x5c` chain must reach `root_der` at `now`, the ES256 or RS256 signature
     /// must verify with its first certificate, and `nextUpdate` must not have passed.
     pub fn from_jws(

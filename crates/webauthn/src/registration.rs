@@ -6,6 +6,7 @@ use crate::attestation::{
 };
 use crate::authdata::{AuthenticatorData, AuthenticatorFlags};
 use crate::authentication::CredentialRecord;
+use crate::canonical_cbor::{CborPart, require_canonical_prefix};
 use crate::clientdata::{CeremonyType, CollectedClientData, OriginPolicy, verify_client_data};
 use crate::cose::{CoseAlgorithm, CoseKey, read_cbor_prefix};
 use crate::error::WebauthnError;
@@ -127,11 +128,12 @@ pub struct AttestationObject {
 }
 
 impl AttestationObject {
-    /// Decodes the CBOR attestation object strictly: a map with exactly `fmt` (text), `attStmt` (map) and
-    /// `authData` (bytes), no duplicates, nothing after it.
+    /// Decodes the CBOR attestation object strictly: CTAP2 canonical CBOR ([`crate::canonical_cbor`]), a map with
+    /// exactly `fmt` (text), `attStmt` (map) and `authData` (bytes), no duplicates, nothing after it.
     ///
     /// # Errors
-    /// [`WebauthnError::AttestationObjectInvalid`] or [`WebauthnError::InputTooLarge`].
+    /// [`WebauthnError::AttestationObjectInvalid`], [`WebauthnError::InputTooLarge`] or a `Cbor*` variant naming
+    /// the canonical-form rule broken.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, WebauthnError> {
         if bytes.len() > MAX_ATTESTATION_OBJECT_LEN {
             return Err(WebauthnError::InputTooLarge {
@@ -141,6 +143,7 @@ impl AttestationObject {
             });
         }
         let invalid = |reason: &str| WebauthnError::AttestationObjectInvalid(reason.to_owned());
+        require_canonical_prefix(bytes, CborPart::AttestationObject)?;
         let (value, used) =
             read_cbor_prefix(bytes).map_err(WebauthnError::AttestationObjectInvalid)?;
         if used != bytes.len() {

@@ -48,7 +48,7 @@ fn b64(s: &str) -> Vec<u8> {
 
 fn load(name: &str) -> Real {
     let path = format!(
-        "{}/tests/data/vectors/{name}.json",
+        "{}/../../testdata/webauthn-vectors/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let json: serde_json::Value =

@@ -1,5 +1,5 @@
-//! Real authenticators' attestation statements (from `/work/shared/webauthn-vectors`, copied to
-//! `tests/data/vectors/`), verified end to end through [`verify_attested`] at each vector's verification time.
+//! Real authenticators' attestation statements (from `testdata/webauthn-vectors/` at the repository root; `SOURCES.md`
+//! there says where each came from), verified end to end through [`verify_attested`] at each vector's verification time.
 
 use aws_lc_rs::digest;
 use base64::Engine;
@@ -49,7 +49,7 @@ fn parse_time(s: &str) -> OffsetDateTime {
 
 fn load(name: &str) -> Vector {
     let path = format!(
-        "{}/tests/data/vectors/{name}.json",
+        "{}/../../testdata/webauthn-vectors/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).expect("vector file");

@@ -58,6 +58,19 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 }
 
 #[test]
+fn bench_points_to_the_separate_load_generator_in_one_line() {
+    let output = tessera()
+        .args(["bench", "signin", "--seconds", "3"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("tessera-bench"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
 fn bad_master_key_refuses_to_start_naming_the_key() {
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(dir.path(), free_port(), "c2hvcnQ=");

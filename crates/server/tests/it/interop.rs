@@ -186,12 +186,46 @@ async fn demo_relying_party_signs_in_through_form_post() {
     ] {
         assert!(json[key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
     }
+    // The relying party listens on its own port here; the browser is at the demo's own address, which the
+    // demo checks (any other host gets a page saying where to open it, tested below).
+    let demo_host = info
+        .demo_url
+        .trim_start_matches("http://")
+        .trim_end_matches("/demo/")
+        .to_owned();
+    let wrong = app
+        .http
+        .get(format!("{rp_base}/demo/"))
+        .send()
+        .await
+        .expect("demo at another host");
+    assert_eq!(wrong.status(), 421);
+    let html = wrong.text().await.expect("html");
+    assert!(
+        html.contains(&format!("href=\"{}\"", info.demo_url)) && !html.contains("/demo/login"),
+        "the page links to the demo's own address and offers no sign-in: {html}"
+    );
+    let home = app
+        .http
+        .get(format!("{rp_base}/demo/"))
+        .header("host", &demo_host)
+        .send()
+        .await
+        .expect("demo home");
+    assert_eq!(home.status(), 200);
+    assert!(
+        home.text()
+            .await
+            .expect("html")
+            .contains("development setup")
+    );
     // The demo tenant keys are not the test tenant's; the demo client belongs to `mytenant`.
     let user = app.create_user("carol").await;
     let _ = user;
     let login = app
         .http
         .get(format!("{rp_base}/demo/login"))
+        .header("host", &demo_host)
         .send()
         .await
         .expect("login");
@@ -285,6 +319,7 @@ async fn demo_relying_party_signs_in_through_form_post() {
     let callback = app
         .http
         .post(format!("{rp_base}/demo/callback"))
+        .header("host", &demo_host)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", state_cookie)
         .body(body)
@@ -297,6 +332,16 @@ async fn demo_relying_party_signs_in_through_form_post() {
     assert!(
         html.contains("Signed in") && html.contains("demo-user-1"),
         "{html}"
+    );
+    // Times are also shown for people, and the raw token is there to copy.
+    assert!(
+        html.contains("<th>auth_time</th>") && html.contains(" UTC)</span>"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"raw-token\"") && html.contains("data-copy=\"raw-token\""));
+    assert!(
+        html.contains("state=signed-out"),
+        "sign-out asks to be told: {html}"
     );
     app.stop().await;
 }

@@ -1,8 +1,6 @@
 //! Security rules of the HTTP shell, each with a negative test: headers, limits, PKCE downgrade, client binding,
 //! store failure, key rotation, logout redirects, cancelled sign-in.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use tessera_core::Clock;
 
@@ -251,56 +249,14 @@ async fn oversized_request_body_is_refused() {
 
 #[tokio::test]
 async fn unavailable_store_is_a_503_never_not_found() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = Arc::new(
-        tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
-            .await
-            .expect("sqlite"),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!(
-        "http://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let master = tessera_oidc::keys::MasterKey::generate().expect("key");
-    tessera_http::ops::create_tenant(
-        store.as_ref(),
-        &master,
-        tessera_http::ops::NewTenant {
-            id: tessera_core::TenantId::parse("acme").expect("id"),
-            rp_id: "localhost".into(),
-            origins: vec![base.clone()],
-            display_name: None,
-        },
-        tessera_core::SystemClock.now(),
-    )
-    .await
-    .expect("tenant");
-    store.close().await;
-    let app = tessera_server::Application::from_parts(
-        listener,
-        store,
-        Arc::new(tessera_core::SystemClock),
-        tessera_http::PublicUrl::parse(&base).expect("url"),
-        tessera_http::SecuritySettings::default(),
-        master,
-    );
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    let http = reqwest::Client::new();
-    let response = http
-        .get(format!("{base}/acme/oidc/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("get");
+    let app = TestApp::spawn().await;
+    app.close_store().await;
+    let response = app
+        .get("/acme/oidc/.well-known/openid-configuration", None)
+        .await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
-    let response = http
-        .get(format!("{base}/acme/oidc/authorize?client_id=x"))
-        .send()
-        .await
-        .expect("get");
+    let response = app.get("/acme/oidc/authorize?client_id=x", None).await;
     assert_eq!(response.status(), 503);
 }
 
@@ -311,11 +267,11 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
     let before = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let old_token = before["id_token"].as_str().expect("id").to_owned();
     let (old_header, _) = app.verify_id_token(&old_token).await;
-    let kids = tessera_http::ops::rotate_keys(
+    let kids = tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Immediate,
+        tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
     )
     .await
@@ -344,11 +300,11 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
 async fn staged_rotation_publishes_new_keys_before_they_sign() {
     let app = TestApp::spawn().await;
     let cookie = signed_in(&app).await;
-    let kids = tessera_http::ops::rotate_keys(
+    let kids = tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Staged,
+        tessera_service::keys::Rotation::Staged,
         app.clock.now(),
     )
     .await
@@ -371,7 +327,7 @@ async fn staged_rotation_publishes_new_keys_before_they_sign() {
     assert_eq!(again_header["kid"], early_header["kid"]);
     // After the publication delay, the maintenance task switches.
     app.clock
-        .advance(tessera_http::ops::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
+        .advance(tessera_service::keys::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
     tessera_server::app::maintenance_round(&app.state).await;
     let late = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let (late_header, _) = app
@@ -500,11 +456,11 @@ async fn resume_without_a_session_goes_back_to_sign_in() {
 #[tokio::test]
 async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
     let app = TestApp::spawn().await;
-    tessera_http::ops::rotate_keys(
+    tessera_service::keys::rotate_keys(
         app.state.store.as_ref(),
         &app.state.master_key,
         &app.tenant,
-        tessera_http::ops::Rotation::Immediate,
+        tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
     )
     .await

@@ -5,6 +5,7 @@
 //!   `packed`, `fido_u2f`, `tpm`, `android_key`, `android_safetynet`, `apple`, and `none` here;
 //! - `x509` verifies certificate chains with aws-lc-rs; `key` reads the credential key for comparisons; `der` is a
 //!   small DER reader;
+//! - [`tpm`] also decodes TPM structures for display; [`pem`] reads certificate files (PEM or DER);
 //! - [`roots`] holds well-known vendor roots (Apple, Google, GlobalSign) an operator may choose to trust;
 //! - trust anchors come from [`AttestationTrust::trust_anchors`] and from the FIDO MDS entry for the authenticator
 //!   ([`crate::mds`]).
@@ -16,8 +17,9 @@ mod der;
 mod fido_u2f;
 mod key;
 mod packed;
+pub mod pem;
 pub mod roots;
-mod tpm;
+pub mod tpm;
 mod x509;
 
 use std::fmt;

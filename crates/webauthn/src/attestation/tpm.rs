@@ -1,5 +1,6 @@
 //! `tpm` attestation (WebAuthn L3 §8.3): TPM 2.0 `certInfo` (TPMS_ATTEST) and `pubArea` (TPMT_PUBLIC), signed by an
-//! attestation identity key (AIK) certificate.
+//! attestation identity key (AIK) certificate. [`TpmsAttest::decode`] and [`TpmtPublic::decode`] are public for
+//! tools that show these structures (`tessera webauthn inspect`).
 
 use aws_lc_rs::digest;
 use x509_parser::prelude::X509Certificate;
@@ -71,12 +72,21 @@ impl<'a> Reader<'a> {
         self.rest = rest;
         Some(head)
     }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
     fn u16(&mut self) -> Option<u16> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
         self.take(4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        Some(u64::from_be_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
     }
     /// A TPM2B: a u16 size followed by that many bytes.
     fn sized(&mut self) -> Option<&'a [u8]> {
@@ -90,6 +100,182 @@ impl<'a> Reader<'a> {
             self.take(detail_len)?;
         }
         Some(alg)
+    }
+}
+
+/// The name of a TPM algorithm id (`TPM_ALG_ID`, TCG Algorithm Registry) that attestations use.
+pub fn algorithm_name(id: u16) -> Option<&'static str> {
+    Some(match id {
+        TPM_ALG_RSA => "TPM_ALG_RSA",
+        TPM_ALG_SHA1 => "TPM_ALG_SHA1",
+        TPM_ALG_SHA256 => "TPM_ALG_SHA256",
+        TPM_ALG_SHA384 => "TPM_ALG_SHA384",
+        TPM_ALG_SHA512 => "TPM_ALG_SHA512",
+        TPM_ALG_NULL => "TPM_ALG_NULL",
+        0x0014 => "TPM_ALG_RSASSA",
+        0x0016 => "TPM_ALG_RSAPSS",
+        0x0018 => "TPM_ALG_ECDSA",
+        TPM_ALG_ECC => "TPM_ALG_ECC",
+        _ => return None,
+    })
+}
+
+/// The name of a TPM elliptic curve id (`TPM_ECC_CURVE`) that attestations use.
+pub fn curve_name(id: u16) -> Option<&'static str> {
+    Some(match id {
+        TPM_ECC_NIST_P256 => "NIST_P256",
+        TPM_ECC_NIST_P384 => "NIST_P384",
+        TPM_ECC_NIST_P521 => "NIST_P521",
+        _ => return None,
+    })
+}
+
+/// `TPMS_ATTEST` with `TPMS_CERTIFY_INFO` (TPM 2.0 Part 2 §10.12.12), as a `tpm` statement's `certInfo` carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmsAttest<'a> {
+    /// `magic`: `TPM_GENERATED_VALUE` (`0xff544347`) when the TPM made the structure.
+    pub magic: u32,
+    /// `type`: `TPM_ST_ATTEST_CERTIFY` (`0x8017`) for a certification.
+    pub kind: u16,
+    /// `qualifiedSigner`.
+    pub qualified_signer: &'a [u8],
+    /// `extraData`: the hash of `attToBeSigned`.
+    pub extra_data: &'a [u8],
+    /// `clockInfo.clock`.
+    pub clock: u64,
+    /// `clockInfo.resetCount`.
+    pub reset_count: u32,
+    /// `clockInfo.restartCount`.
+    pub restart_count: u32,
+    /// `clockInfo.safe`.
+    pub safe: bool,
+    /// `firmwareVersion`.
+    pub firmware_version: u64,
+    /// `attested.name`: `nameAlg ‖ H(pubArea)`.
+    pub attested_name: &'a [u8],
+    /// `attested.qualifiedName`.
+    pub attested_qualified_name: &'a [u8],
+    /// Bytes after the structure (none in a valid statement).
+    pub trailing: &'a [u8],
+}
+
+impl<'a> TpmsAttest<'a> {
+    /// Decodes the structure; `None` when it is truncated. Trailing bytes are kept in [`TpmsAttest::trailing`].
+    pub fn decode(bytes: &'a [u8]) -> Option<Self> {
+        let mut r = Reader { rest: bytes };
+        Some(Self {
+            magic: r.u32()?,
+            kind: r.u16()?,
+            qualified_signer: r.sized()?,
+            extra_data: r.sized()?,
+            clock: r.u64()?,
+            reset_count: r.u32()?,
+            restart_count: r.u32()?,
+            safe: r.u8()? != 0,
+            firmware_version: r.u64()?,
+            attested_name: r.sized()?,
+            attested_qualified_name: r.sized()?,
+            trailing: r.rest,
+        })
+    }
+}
+
+/// `TPMT_PUBLIC` (TPM 2.0 Part 2 §12.2.4), as a `tpm` statement's `pubArea` carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmtPublic<'a> {
+    /// `type`: `TPM_ALG_RSA` or `TPM_ALG_ECC` for a credential key.
+    pub kind: u16,
+    /// `nameAlg`: the hash of the key's Name.
+    pub name_alg: u16,
+    /// `objectAttributes`.
+    pub object_attributes: u32,
+    /// `authPolicy`.
+    pub auth_policy: &'a [u8],
+    /// `parameters` and `unique`, by key type.
+    pub parameters: TpmtPublicParameters<'a>,
+    /// Bytes after the structure (none in a valid statement); for a key type not decoded, everything after
+    /// `authPolicy`.
+    pub trailing: &'a [u8],
+}
+
+/// The key of a [`TpmtPublic`]: `parameters` (`TPMU_PUBLIC_PARMS`) and `unique` (`TPMU_PUBLIC_ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TpmtPublicParameters<'a> {
+    /// `TPMS_RSA_PARMS` and the modulus.
+    Rsa {
+        /// `symmetric.algorithm`.
+        symmetric: u16,
+        /// `scheme.scheme`.
+        scheme: u16,
+        /// `keyBits`.
+        key_bits: u16,
+        /// `exponent`, with 0 read as the default 65537.
+        exponent: u32,
+        /// `unique.rsa`: the modulus.
+        modulus: &'a [u8],
+    },
+    /// `TPMS_ECC_PARMS` and the point.
+    Ecc {
+        /// `symmetric.algorithm`.
+        symmetric: u16,
+        /// `scheme.scheme`.
+        scheme: u16,
+        /// `curveID`.
+        curve: u16,
+        /// `kdf.scheme`.
+        kdf: u16,
+        /// `unique.ecc.x`.
+        x: &'a [u8],
+        /// `unique.ecc.y`.
+        y: &'a [u8],
+    },
+    /// A key type this decoder does not read.
+    Other,
+}
+
+impl<'a> TpmtPublic<'a> {
+    /// Decodes the structure; `None` when it is truncated. Trailing bytes are kept in [`TpmtPublic::trailing`].
+    pub fn decode(bytes: &'a [u8]) -> Option<Self> {
+        let mut r = Reader { rest: bytes };
+        let kind = r.u16()?;
+        let name_alg = r.u16()?;
+        let object_attributes = r.u32()?;
+        let auth_policy = r.sized()?;
+        let parameters = match kind {
+            TPM_ALG_RSA => {
+                let symmetric = r.scheme(4)?; // keyBits, mode
+                let scheme = r.scheme(2)?; // hashAlg
+                let key_bits = r.u16()?;
+                let exponent = r.u32()?;
+                let modulus = r.sized()?;
+                TpmtPublicParameters::Rsa {
+                    symmetric,
+                    scheme,
+                    key_bits,
+                    // TPM 2.0 Part 2 §12.2.3.5: "an exponent of zero indicates that the exponent is the default of
+                    // 2^16 + 1".
+                    exponent: if exponent == 0 { 65537 } else { exponent },
+                    modulus,
+                }
+            }
+            TPM_ALG_ECC => TpmtPublicParameters::Ecc {
+                symmetric: r.scheme(4)?,
+                scheme: r.scheme(2)?,
+                curve: r.u16()?,
+                kdf: r.scheme(2)?,
+                x: r.sized()?,
+                y: r.sized()?,
+            },
+            _ => TpmtPublicParameters::Other,
+        };
+        Some(Self {
+            kind,
+            name_alg,
+            object_attributes,
+            auth_policy,
+            parameters,
+            trailing: r.rest,
+        })
     }
 }
 
@@ -118,82 +304,45 @@ fn pub_area_malformed(reason: &'static str) -> AttestationError {
     AttestationError::TpmPubAreaMalformed { reason }
 }
 
-/// Parses TPMT_PUBLIC (TPM 2.0 Part 2 §12.2.4) down to its key; all bytes must be consumed.
+/// Parses TPMT_PUBLIC down to its key; all bytes must be consumed.
 fn parse_pub_area(bytes: &[u8]) -> Result<PubArea<'_>, AttestationError> {
-    let mut r = Reader { rest: bytes };
-    let truncated = || pub_area_malformed("truncated");
-    let kind = r.u16().ok_or_else(truncated)?;
-    let name_alg = r.u16().ok_or_else(truncated)?;
-    let _object_attributes = r.u32().ok_or_else(truncated)?;
-    let _auth_policy = r.sized().ok_or_else(truncated)?;
-    let key = match kind {
-        TPM_ALG_RSA => {
-            r.scheme(4).ok_or_else(truncated)?; // symmetric: keyBits, mode
-            r.scheme(2).ok_or_else(truncated)?; // scheme: hashAlg
-            let _key_bits = r.u16().ok_or_else(truncated)?;
-            let exponent = r.u32().ok_or_else(truncated)?;
-            let modulus = r.sized().ok_or_else(truncated)?;
-            // TPM 2.0 Part 2 §12.2.3.5: "an exponent of zero indicates that the exponent is the default of 2^16 + 1".
-            PubAreaKey::Rsa {
-                modulus,
-                exponent: if exponent == 0 { 65537 } else { exponent },
-            }
-        }
-        TPM_ALG_ECC => {
-            r.scheme(4).ok_or_else(truncated)?;
-            r.scheme(2).ok_or_else(truncated)?;
-            let curve = match r.u16().ok_or_else(truncated)? {
+    let public = TpmtPublic::decode(bytes).ok_or_else(|| pub_area_malformed("truncated"))?;
+    let key = match public.parameters {
+        TpmtPublicParameters::Rsa {
+            exponent, modulus, ..
+        } => PubAreaKey::Rsa { modulus, exponent },
+        TpmtPublicParameters::Ecc { curve, x, y, .. } => PubAreaKey::Ecc {
+            curve: match curve {
                 TPM_ECC_NIST_P256 => Curve::P256,
                 TPM_ECC_NIST_P384 => Curve::P384,
                 TPM_ECC_NIST_P521 => Curve::P521,
                 _ => return Err(pub_area_malformed("unsupported ECC curve")),
-            };
-            r.scheme(2).ok_or_else(truncated)?; // kdf
-            let x = r.sized().ok_or_else(truncated)?;
-            let y = r.sized().ok_or_else(truncated)?;
-            PubAreaKey::Ecc { curve, x, y }
-        }
-        _ => return Err(pub_area_malformed("unsupported key type")),
+            },
+            x,
+            y,
+        },
+        TpmtPublicParameters::Other => return Err(pub_area_malformed("unsupported key type")),
     };
-    if !r.rest.is_empty() {
+    if !public.trailing.is_empty() {
         return Err(pub_area_malformed("trailing bytes"));
     }
-    Ok(PubArea { name_alg, key })
+    Ok(PubArea {
+        name_alg: public.name_alg,
+        key,
+    })
 }
 
-/// The TPMS_ATTEST fields the procedure checks.
-struct CertInfo<'a> {
-    magic: u32,
-    kind: u16,
-    extra_data: &'a [u8],
-    attested_name: &'a [u8],
-}
-
-/// Parses TPMS_ATTEST (TPM 2.0 Part 2 §10.12.12) with TPMS_CERTIFY_INFO; all bytes must be consumed.
-fn parse_cert_info(bytes: &[u8]) -> Result<CertInfo<'_>, AttestationError> {
-    let malformed = || AttestationError::TpmCertInfoMalformed {
+/// Parses TPMS_ATTEST with TPMS_CERTIFY_INFO; all bytes must be consumed.
+fn parse_cert_info(bytes: &[u8]) -> Result<TpmsAttest<'_>, AttestationError> {
+    let attest = TpmsAttest::decode(bytes).ok_or(AttestationError::TpmCertInfoMalformed {
         reason: "truncated",
-    };
-    let mut r = Reader { rest: bytes };
-    let magic = r.u32().ok_or_else(malformed)?;
-    let kind = r.u16().ok_or_else(malformed)?;
-    let _qualified_signer = r.sized().ok_or_else(malformed)?;
-    let extra_data = r.sized().ok_or_else(malformed)?;
-    let _clock_info = r.take(17).ok_or_else(malformed)?;
-    let _firmware_version = r.take(8).ok_or_else(malformed)?;
-    let attested_name = r.sized().ok_or_else(malformed)?;
-    let _qualified_name = r.sized().ok_or_else(malformed)?;
-    if !r.rest.is_empty() {
+    })?;
+    if !attest.trailing.is_empty() {
         return Err(AttestationError::TpmCertInfoMalformed {
             reason: "trailing bytes",
         });
     }
-    Ok(CertInfo {
-        magic,
-        kind,
-        extra_data,
-        attested_name,
-    })
+    Ok(attest)
 }
 
 /// The hash a COSE signature algorithm uses.
@@ -422,5 +571,151 @@ impl TpmAttributes {
                 self.walk(tlv.content, depth + 1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(bytes: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(bytes.len())
+            .expect("short")
+            .to_be_bytes()
+            .to_vec();
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    fn cert_info() -> Vec<u8> {
+        let mut out = TPM_GENERATED_VALUE.to_be_bytes().to_vec();
+        out.extend(TPM_ST_ATTEST_CERTIFY.to_be_bytes());
+        out.extend(sized(b"signer"));
+        out.extend(sized(&[7; 32]));
+        out.extend(42u64.to_be_bytes());
+        out.extend(3u32.to_be_bytes());
+        out.extend(4u32.to_be_bytes());
+        out.push(1);
+        out.extend(0x0102_0304_0506_0708u64.to_be_bytes());
+        out.extend(sized(&[0x00, 0x0b, 9, 9]));
+        out.extend(sized(b"qn"));
+        out
+    }
+
+    fn ecc_pub_area(curve: u16) -> Vec<u8> {
+        let mut out = TPM_ALG_ECC.to_be_bytes().to_vec();
+        out.extend(TPM_ALG_SHA256.to_be_bytes());
+        out.extend(0x0006_0072u32.to_be_bytes());
+        out.extend(sized(b""));
+        out.extend(TPM_ALG_NULL.to_be_bytes()); // symmetric
+        out.extend(TPM_ALG_NULL.to_be_bytes()); // scheme
+        out.extend(curve.to_be_bytes());
+        out.extend(TPM_ALG_NULL.to_be_bytes()); // kdf
+        out.extend(sized(&[1; 32]));
+        out.extend(sized(&[2; 32]));
+        out
+    }
+
+    #[test]
+    fn cert_info_decodes_every_field_and_keeps_trailing_bytes() {
+        let bytes = cert_info();
+        let attest = TpmsAttest::decode(&bytes).expect("decodes");
+        assert_eq!(attest.magic, TPM_GENERATED_VALUE);
+        assert_eq!(attest.kind, TPM_ST_ATTEST_CERTIFY);
+        assert_eq!(attest.qualified_signer, b"signer");
+        assert_eq!(attest.extra_data, &[7; 32]);
+        assert_eq!(
+            (
+                attest.clock,
+                attest.reset_count,
+                attest.restart_count,
+                attest.safe
+            ),
+            (42, 3, 4, true)
+        );
+        assert_eq!(attest.firmware_version, 0x0102_0304_0506_0708);
+        assert_eq!(attest.attested_name, &[0x00, 0x0b, 9, 9]);
+        assert_eq!(attest.attested_qualified_name, b"qn");
+        assert!(attest.trailing.is_empty());
+        assert!(parse_cert_info(&bytes).is_ok());
+
+        let mut longer = bytes.clone();
+        longer.push(0xff);
+        assert_eq!(
+            TpmsAttest::decode(&longer).expect("decodes").trailing,
+            &[0xff]
+        );
+        assert_eq!(
+            parse_cert_info(&longer).err(),
+            Some(AttestationError::TpmCertInfoMalformed {
+                reason: "trailing bytes"
+            })
+        );
+    }
+
+    #[test]
+    fn truncated_structures_do_not_decode() {
+        let bytes = cert_info();
+        assert!(TpmsAttest::decode(&bytes[..bytes.len() - 1]).is_none());
+        let area = ecc_pub_area(TPM_ECC_NIST_P256);
+        assert!(TpmtPublic::decode(&area[..area.len() - 1]).is_none());
+        assert_eq!(
+            parse_pub_area(&area[..10]).err(),
+            Some(AttestationError::TpmPubAreaMalformed {
+                reason: "truncated"
+            })
+        );
+    }
+
+    #[test]
+    fn pub_area_decodes_an_ecc_key_and_the_verifier_refuses_an_unknown_curve() {
+        let area = ecc_pub_area(TPM_ECC_NIST_P256);
+        let public = TpmtPublic::decode(&area).expect("decodes");
+        assert_eq!(
+            (public.kind, public.name_alg),
+            (TPM_ALG_ECC, TPM_ALG_SHA256)
+        );
+        assert_eq!(public.object_attributes, 0x0006_0072);
+        assert_eq!(
+            public.parameters,
+            TpmtPublicParameters::Ecc {
+                symmetric: TPM_ALG_NULL,
+                scheme: TPM_ALG_NULL,
+                curve: TPM_ECC_NIST_P256,
+                kdf: TPM_ALG_NULL,
+                x: &[1; 32],
+                y: &[2; 32],
+            }
+        );
+        assert!(parse_pub_area(&area).is_ok());
+
+        let odd = ecc_pub_area(0x0042);
+        assert!(TpmtPublic::decode(&odd).is_some());
+        assert_eq!(
+            parse_pub_area(&odd).err(),
+            Some(AttestationError::TpmPubAreaMalformed {
+                reason: "unsupported ECC curve"
+            })
+        );
+        assert_eq!(curve_name(0x0042), None);
+        assert_eq!(curve_name(TPM_ECC_NIST_P256), Some("NIST_P256"));
+    }
+
+    #[test]
+    fn pub_area_of_an_unknown_key_type_keeps_its_rest_undecoded() {
+        let mut area = 0x0008u16.to_be_bytes().to_vec(); // TPM_ALG_KEYEDHASH
+        area.extend(TPM_ALG_SHA256.to_be_bytes());
+        area.extend(0u32.to_be_bytes());
+        area.extend(sized(b""));
+        area.extend([5, 6, 7]);
+        let public = TpmtPublic::decode(&area).expect("decodes");
+        assert_eq!(public.parameters, TpmtPublicParameters::Other);
+        assert_eq!(public.trailing, &[5, 6, 7]);
+        assert_eq!(
+            parse_pub_area(&area).err(),
+            Some(AttestationError::TpmPubAreaMalformed {
+                reason: "unsupported key type"
+            })
+        );
     }
 }

@@ -1,0 +1,19 @@
+//! What every role's routes share. Nothing here imports a handler or a page of a role.
+//!
+//! - [`state`]: [`AppState`](state::AppState) (store, clock, public URL, security settings, tenant cache).
+//! - [`error`]: [`AppError`](error::AppError), the one error type, and how it becomes a response (page, OAuth JSON,
+//!   503); the mapping from `tessera_service`'s errors.
+//! - [`reply`]: human error pages ([`PageError`](reply::PageError)) and the script's JSON errors
+//!   ([`ApiError`](reply::ApiError)).
+//! - [`security`]: security headers, body limit, request ids, and per-address rate limits.
+//! - [`csrf`]: Origin check and double-submit token for state-changing requests.
+//! - [`views`]: the shared page layout, the error page template and rendering.
+//! - [`assets`]: the script, style sheet and icon, served from memory.
+
+pub mod assets;
+pub mod csrf;
+pub mod error;
+pub mod reply;
+pub mod security;
+pub mod state;
+pub mod views;

@@ -1,0 +1,303 @@
+//! What every handler shares: the store, the clock, the public URL, security settings and the per-tenant cache.
+//!
+//! `AppState` is cheap to clone (every field is an `Arc` or a small value) and carries no globals, so a test can run
+//! many apps in one process.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use tessera_core::{Clock, TenantId};
+use tessera_store::Store;
+
+use crate::common::error::AppError;
+use crate::common::security::{RateLimiters, RateRule};
+use tessera_webauthn::attestation::AttestationTrust;
+use tessera_webauthn::mds::MetadataBlob;
+
+/// Shared state of the HTTP layer.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store every handler reads and writes.
+    pub store: Arc<dyn Store>,
+    /// The time source (a fixed clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL, e.g. `http://localhost:8080`.
+    pub public_url: PublicUrl,
+    /// Cookie, proxy, limit and rate settings.
+    pub security: Arc<SecuritySettings>,
+    /// Per-tenant settings and signing keys, loaded once.
+    pub tenants: Arc<TenantCache>,
+    /// The master key that decrypts signing keys at rest.
+    pub master_key: Arc<tessera_oidc::keys::MasterKey>,
+    /// The attestation trust anchors and FIDO metadata registrations are verified with (replaceable at run time).
+    pub attestation: Arc<AttestationSources>,
+    /// Every per-address limiter made by [`crate::common::security::per_ip_rate_limit`], trimmed in the background.
+    pub rate_limiters: RateLimiters,
+}
+
+impl AppState {
+    /// Builds a state from its parts with an empty tenant cache.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        public_url: PublicUrl,
+        security: SecuritySettings,
+        master_key: tessera_oidc::keys::MasterKey,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            public_url,
+            security: Arc::new(security),
+            tenants: Arc::new(TenantCache::default()),
+            master_key: Arc::new(master_key),
+            attestation: Arc::new(AttestationSources::default()),
+            rate_limiters: RateLimiters::default(),
+        }
+    }
+
+    /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
+    #[must_use]
+    pub fn with_attestation(mut self, trust: AttestationSettings) -> Self {
+        self.attestation = Arc::new(AttestationSources::new(trust));
+        self
+    }
+
+    /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
+    /// The server calls this periodically so the limiters' memory stays bounded.
+    pub fn trim_rate_limiters(&self) {
+        self.rate_limiters.trim();
+    }
+
+    /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        self.public_url.issuer(tenant)
+    }
+}
+
+/// The public base URL of the service, without a trailing slash (`http://localhost:8080`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl(Arc<str>);
+
+/// Why a public URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicUrlError {
+    /// Not an absolute URL.
+    #[error("public_url is not an absolute URL: {0}")]
+    NotAUrl(String),
+    /// Not `http` or `https`.
+    #[error("public_url must use https (or http on localhost)")]
+    BadScheme,
+    /// Has a query, fragment or credentials.
+    #[error("public_url must not carry a query, fragment or user information")]
+    ExtraParts,
+}
+
+impl PublicUrl {
+    /// Parses a base URL. `http` is accepted only for `localhost` and loopback addresses.
+    pub fn parse(value: &str) -> Result<Self, PublicUrlError> {
+        let url = url::Url::parse(value).map_err(|e| PublicUrlError::NotAUrl(e.to_string()))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(PublicUrlError::NotAUrl(value.to_owned())),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(PublicUrlError::BadScheme),
+        }
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(PublicUrlError::ExtraParts);
+        }
+        let text = url.as_str().trim_end_matches('/').to_owned();
+        Ok(Self(text.into()))
+    }
+
+    /// The base URL as a string, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The origin (`scheme://host[:port]`), for WebAuthn and CORS.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.0)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.0.to_string())
+    }
+
+    /// Whether the URL uses `https` (cookies are `Secure` either way: browsers treat `localhost` as secure).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// The OpenID Connect issuer of a tenant: `{base}/{tenant}/oidc`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        format!("{}/{}/oidc", self.0, tenant)
+    }
+
+    /// An absolute URL for a path that starts with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+/// Security settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct SecuritySettings {
+    /// Proxies whose `X-Forwarded-For` is believed (RFC 9700 §4.13); empty means none.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Per client address, on WebAuthn challenge creation.
+    pub challenge_rate: RateRule,
+    /// Per client address, on the token endpoint.
+    pub token_rate: RateRule,
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
+    /// Lifetime of access tokens (and of ID tokens).
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// How long a tenant's cached settings and keys are trusted before they are reloaded.
+    pub tenant_cache_ttl: Duration,
+    /// How recent a user verification must be to add or delete a passkey.
+    pub fresh_verification: Duration,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            body_limit: 64 * 1024,
+            challenge_rate: RateRule::per_minute(60, 20),
+            token_rate: RateRule::per_minute(120, 30),
+            session_ttl: Duration::from_secs(12 * 3600),
+            access_token_ttl: Duration::from_secs(600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            tenant_cache_ttl: Duration::from_secs(60),
+            fresh_verification: Duration::from_secs(300),
+        }
+    }
+}
+
+impl SecuritySettings {
+    /// Whether `ip` is a configured trusted proxy.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// What registrations' attestations are judged against: the operator's trust anchors and a verified FIDO MDS3 BLOB.
+/// Tenants choose how much attestation they demand (their policy); the anchors are the service's.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationSettings {
+    /// Trust anchors (DER certificates), e.g. from `webauthn.trust_anchors_file`.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// A FIDO MDS3 BLOB already verified against its root (authenticator roots, descriptions, status reports).
+    pub metadata: Option<Arc<MetadataBlob>>,
+}
+
+impl AttestationSettings {
+    /// The trust the engine applies at `now`, borrowing these anchors and metadata; every other switch at its
+    /// safe default.
+    pub fn trust_at(&self, now: time::OffsetDateTime) -> AttestationTrust<'_> {
+        AttestationTrust {
+            trust_anchors: &self.trust_anchors,
+            metadata: self.metadata.as_deref(),
+            ..AttestationTrust::new(now)
+        }
+    }
+}
+
+/// The current [`AttestationSettings`], swapped whole when the maintenance task reloads a changed MDS BLOB.
+#[derive(Debug, Default)]
+pub struct AttestationSources {
+    current: RwLock<Arc<AttestationSettings>>,
+}
+
+impl AttestationSources {
+    /// Sources holding `settings`.
+    pub fn new(settings: AttestationSettings) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(settings)),
+        }
+    }
+
+    /// The settings in force now (a cheap clone of an `Arc`).
+    pub fn current(&self) -> Arc<AttestationSettings> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings; ceremonies already verifying keep the ones they started with.
+    pub fn replace(&self, settings: AttestationSettings) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+    }
+}
+
+pub use tessera_service::provider::runtime::TenantRuntime;
+
+/// In-memory cache of [`TenantRuntime`]s, reloaded after `tenant_cache_ttl` or on [`TenantCache::invalidate`].
+#[derive(Default)]
+pub struct TenantCache {
+    entries: RwLock<HashMap<TenantId, Arc<TenantRuntime>>>,
+}
+
+impl TenantCache {
+    /// The cached entry, if fresh.
+    pub fn cached(&self, tenant: &TenantId, ttl: Duration) -> Option<Arc<TenantRuntime>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(tenant)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+            .cloned()
+    }
+
+    /// Stores a freshly loaded entry.
+    pub fn put(&self, entry: Arc<TenantRuntime>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.insert(entry.tenant.id.clone(), entry);
+    }
+
+    /// Forgets a tenant, so the next request reloads it (after key rotation or a settings change).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(tenant);
+    }
+}
+
+impl AppState {
+    /// The tenant's runtime entry: from memory when fresh, otherwise loaded from the store (keys decrypted once).
+    /// An unknown tenant is [`AppError::UnknownTenant`]; a store failure is a 503, never "unknown".
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantRuntime>, AppError> {
+        if let Some(entry) = self.tenants.cached(tenant, self.security.tenant_cache_ttl) {
+            return Ok(entry);
+        }
+        let issuer = tessera_core::Issuer::parse(&self.issuer(tenant))
+            .map_err(|e| AppError::Internal(format!("issuer of {tenant}: {e}")))?;
+        let source = tessera_service::provider::runtime::RuntimeSource {
+            master: &self.master_key,
+            endpoints: tessera_service::provider::runtime::provider_endpoints(&issuer),
+            issuer: &issuer,
+            grace: tessera_service::keys::retired_key_grace(self.security.access_token_ttl),
+            now: self.clock.now(),
+        };
+        let entry =
+            tessera_service::provider::runtime::load_tenant(self.store.as_ref(), tenant, source)
+                .await?;
+        let entry = Arc::new(entry);
+        self.tenants.put(entry.clone());
+        Ok(entry)
+    }
+}

@@ -1,0 +1,58 @@
+//! The landing page at `/` of `tessera demo`: what runs here and where to go (the demo application, each tenant's
+//! account page and discovery document). Rendered like the other pages (shared layout, style sheet and CSP).
+//!
+//! It lists every tenant, so only the demo mounts it ([`router`]); a production server keeps `/` empty rather than
+//! publish its tenants.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use tessera_store::Store;
+
+use super::views::{LandingPage, LandingTenant, Layout, render};
+use crate::common::reply::PageError;
+use crate::state::PublicUrl;
+
+/// What the landing page links to besides the tenants.
+#[derive(Clone)]
+pub struct Landing {
+    /// The store the tenants are read from.
+    pub store: Arc<dyn Store>,
+    /// The service's public URL (the discovery documents' base).
+    pub public_url: PublicUrl,
+    /// The demo application's start page, when it is served.
+    pub demo_url: Option<String>,
+}
+
+/// The landing page's route (`GET /`).
+pub fn router(landing: Landing) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .with_state(Arc::new(landing))
+}
+
+async fn page(State(landing): State<Arc<Landing>>) -> Result<Response, PageError> {
+    let mut tenants = landing.store.list_tenants().await?;
+    tenants.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let view = LandingPage {
+        layout: Layout::new("Welcome", "Tessera", String::new(), None, "landing", None),
+        demo_url: landing.demo_url.clone(),
+        tenants: tenants
+            .iter()
+            .map(|t| LandingTenant {
+                id: t.id.to_string(),
+                name: t.display_name.clone(),
+                account_href: format!("/{}/account", t.id),
+                discovery_href: format!(
+                    "{}/.well-known/openid-configuration",
+                    landing.public_url.issuer(&t.id)
+                ),
+            })
+            .collect(),
+    };
+    Ok(render(&view, StatusCode::OK, None))
+}

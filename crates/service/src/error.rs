@@ -1,0 +1,166 @@
+//! [`ServiceError`]: what went wrong in a use case, one variant per failed check. It carries no HTTP status; the
+//! HTTP layer and the CLI each map it to their own answer.
+
+use tessera_store::StoreError;
+use tessera_webauthn::WebauthnError;
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The tenant does not exist.
+    #[error("unknown tenant")]
+    TenantNotFound,
+    /// A tenant with this id exists already.
+    #[error("tenant already exists")]
+    TenantExists,
+    /// The client does not exist.
+    #[error("unknown client")]
+    ClientNotFound,
+    /// A client with this id exists already.
+    #[error("client already exists")]
+    ClientExists,
+    /// The RP ID is not a domain name.
+    #[error("rp-id: {reason}")]
+    InvalidRpId {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A WebAuthn origin is not a bare origin within the RP ID.
+    #[error("origin: {reason}")]
+    InvalidOrigin {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tenant display name is empty, too long or contains invisible characters.
+    #[error("display-name: {reason}")]
+    InvalidDisplayName {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A redirect URI (or post-logout redirect URI) cannot be registered.
+    #[error("redirect-uri: {reason}")]
+    InvalidRedirectUri {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An authenticator policy setting is unusable; `setting` names it as the CLI spells it.
+    #[error("{setting}: {reason}")]
+    InvalidPolicy {
+        /// `aaguid-allow`, `legacy-appid`, `min-certification-level`, ...
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value typed by a user (username, display name, email, passkey name) was refused; the message says why in
+    /// words people understand.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The username is taken (at sign-up).
+    #[error("This username is taken. Choose another one, or sign in.")]
+    UsernameTaken,
+    /// The username or the passkey was registered by someone else while the sign-up was in progress.
+    #[error(
+        "This username was taken a moment ago, or this passkey is already registered. Choose another username and try again, or sign in."
+    )]
+    SignUpRaced,
+    /// No account has this username (username-first sign-in).
+    #[error("There is no account with this username. Check the spelling, or create an account.")]
+    UnknownUsername,
+    /// The account has no passkey to sign in with.
+    #[error(
+        "This account has no passkey any more. Create a new account, or ask the site's administrator for help."
+    )]
+    NoPasskey,
+    /// The operation needs a signed-in user and there is none (or the user is gone).
+    #[error("sign-in required")]
+    SignInRequired,
+    /// The ceremony (challenge or pending authorization) is unknown, used, expired or of another kind.
+    #[error("this sign-in attempt expired or was already used")]
+    CeremonyExpired,
+    /// The ceremony was started by another browser than the one finishing it.
+    #[error(
+        "This passkey request was started in another browser window. Reload this page and try again."
+    )]
+    CeremonyFromOtherBrowser,
+    /// The WebAuthn verification engine refused the response.
+    #[error("passkey refused: {0}")]
+    PasskeyRefused(#[from] WebauthnError),
+    /// A passkey refused by a rule of the service (`rule` as the engine names rules, e.g. `credential-unknown`).
+    #[error("passkey refused ({rule}): {reason}")]
+    PasskeyRule {
+        /// The rule's stable name.
+        rule: &'static str,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
+    /// The store could not do what was asked.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// The store holds data that cannot be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Generating, encrypting or decrypting signing keys failed.
+    #[error("signing keys: {0}")]
+    Keys(String),
+    /// The system random generator failed.
+    #[error("random generator failed")]
+    Random,
+    /// Any other server-side fault (serialization, a background task); logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Corrupt(message) => Self::Corrupt(message),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl ServiceError {
+    /// Whether the fault is the service's (or its store's), not the caller's: such errors are logged and answered
+    /// with a generic message.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(_) | Self::Corrupt(_) | Self::Keys(_) | Self::Random | Self::Internal(_)
+        )
+    }
+}
+
+/// The result type of the use cases.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_store_data_stays_corrupt_and_other_store_errors_stay_store_errors() {
+        assert!(matches!(
+            ServiceError::from(StoreError::Corrupt("x".into())),
+            ServiceError::Corrupt(_)
+        ));
+        assert!(matches!(
+            ServiceError::from(StoreError::Unavailable("pool closed".into())),
+            ServiceError::Store(StoreError::Unavailable(_))
+        ));
+        assert!(ServiceError::from(StoreError::NotFound).is_internal());
+    }
+
+    #[test]
+    fn operator_errors_name_the_argument_at_fault() {
+        let error = ServiceError::InvalidRedirectUri {
+            reason: "fragment".into(),
+        };
+        assert_eq!(error.to_string(), "redirect-uri: fragment");
+        assert!(!error.is_internal());
+        assert_eq!(
+            ServiceError::TenantExists.to_string(),
+            "tenant already exists"
+        );
+    }
+}

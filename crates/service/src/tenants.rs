@@ -1,0 +1,388 @@
+//! Tenants and their authenticator policy: creation (with fresh signing keys), settings changes, and the policy's
+//! parsing and checks. The `tessera idp tenant` commands, `tessera webauthn` and (later) the admin API call these.
+//!
+//! Each takes the store, the master key and `now` explicitly, so it runs the same from a one-shot command or a
+//! request handler.
+
+use tessera_core::text::is_disallowed_char;
+use tessera_core::{Origin, RpId, TenantId};
+use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_store::{KeyStatus, Store, StoreError, Tenant};
+use tessera_webauthn::json::UserVerificationRequirement;
+use tessera_webauthn::{
+    Aaguid, AttestationPolicy, AuthenticatorPolicy, CertificationLevel, SignCountPolicy,
+    SyncedPasskeys,
+};
+use time::OffsetDateTime;
+
+use crate::error::{Result, ServiceError};
+use crate::keys::new_signing_key;
+
+/// What a new tenant needs.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    /// The path segment.
+    pub id: TenantId,
+    /// The WebAuthn RP ID (a registrable domain, `localhost` for local use).
+    pub rp_id: RpId,
+    /// Origins allowed in WebAuthn responses, compared exactly; each must be within the RP ID.
+    pub origins: Vec<Origin>,
+    /// Name shown to users; the id when absent.
+    pub display_name: Option<String>,
+}
+
+impl NewTenant {
+    /// A new tenant from an operator's text: `rp_id` parsed as an [`RpId`], each origin as an [`Origin`] within it.
+    pub fn parse(
+        id: TenantId,
+        rp_id: &str,
+        origins: &[String],
+        display_name: Option<String>,
+    ) -> Result<Self> {
+        let rp_id = parse_rp_id(rp_id)?;
+        let origins = parse_origins(&rp_id, origins)?;
+        Ok(Self {
+            id,
+            rp_id,
+            origins,
+            display_name,
+        })
+    }
+}
+
+/// Creates a tenant with fresh RS256 and ES256 signing keys (stored encrypted under `master`) and the default
+/// authenticator policy.
+pub async fn create_tenant(
+    store: &dyn Store,
+    master: &MasterKey,
+    new: NewTenant,
+    now: OffsetDateTime,
+) -> Result<Tenant> {
+    create_tenant_with_policy(store, master, new, None, now).await
+}
+
+/// Creates a tenant as [`create_tenant`] does, with `policy` as its authenticator policy (`None`: the defaults).
+pub async fn create_tenant_with_policy(
+    store: &dyn Store,
+    master: &MasterKey,
+    new: NewTenant,
+    policy: Option<&AuthenticatorPolicy>,
+    now: OffsetDateTime,
+) -> Result<Tenant> {
+    let origins = checked_origins(&new.rp_id, &new.origins)?;
+    let display_name = match &new.display_name {
+        Some(name) => validate_display_name(name)?,
+        None => new.id.to_string(),
+    };
+    let policy = match policy {
+        Some(policy) => {
+            validate_policy(policy)?;
+            policy_json(policy)?
+        }
+        None => serde_json::json!({}),
+    };
+    let tenant = Tenant {
+        display_name,
+        id: new.id,
+        rp_id: new.rp_id.into(),
+        origins,
+        policy,
+        created_at: now,
+        revision: Tenant::FIRST_REVISION,
+    };
+    let mut keys = Vec::new();
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+        keys.push(new_signing_key(master, &tenant.id, alg, KeyStatus::Active, now).await?);
+    }
+    // One transaction: a tenant never exists without its keys.
+    store
+        .create_tenant_with_keys(&tenant, &keys)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ServiceError::TenantExists,
+            other => other.into(),
+        })?;
+    Ok(tenant)
+}
+
+/// Checks a tenant's WebAuthn origins: at least one, each within the RP ID (WebAuthn L3 §5.1.3 step 9: the RP ID
+/// must be the origin's host or a registrable suffix of it).
+fn checked_origins(rp_id: &RpId, origins: &[Origin]) -> Result<Vec<String>> {
+    if origins.is_empty() {
+        return Err(ServiceError::InvalidOrigin {
+            reason: "at least one origin is required".into(),
+        });
+    }
+    origins
+        .iter()
+        .map(|origin| {
+            if origin.is_within(rp_id) {
+                Ok(origin.as_str().to_owned())
+            } else {
+                Err(ServiceError::InvalidOrigin {
+                    reason: format!(
+                        "{:?} is not within the RP ID {:?}",
+                        origin.as_str(),
+                        rp_id.as_str()
+                    ),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Parses origins as an operator types them, each within `rp_id`.
+pub fn parse_origins(rp_id: &RpId, origins: &[String]) -> Result<Vec<Origin>> {
+    origins
+        .iter()
+        .map(|text| {
+            Origin::parse_within(text, rp_id).map_err(|e| ServiceError::InvalidOrigin {
+                reason: match e {
+                    tessera_core::OriginError::OutsideRpId => {
+                        format!("{text:?} is not within the RP ID {:?}", rp_id.as_str())
+                    }
+                    other => format!("{text:?} {other}"),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Parses an RP ID as an operator types it.
+pub fn parse_rp_id(text: &str) -> Result<RpId> {
+    RpId::parse(text).map_err(|e| ServiceError::InvalidRpId {
+        reason: e.to_string(),
+    })
+}
+
+/// Longest tenant display name accepted.
+pub const MAX_TENANT_DISPLAY_NAME: usize = 128;
+
+fn validate_display_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    let refuse = |reason: String| ServiceError::InvalidDisplayName { reason };
+    if name.is_empty() {
+        return Err(refuse("must not be empty".into()));
+    }
+    if name.chars().any(is_disallowed_char) {
+        return Err(refuse(
+            "must not contain control or invisible formatting characters".into(),
+        ));
+    }
+    if name.chars().count() > MAX_TENANT_DISPLAY_NAME {
+        return Err(refuse(format!(
+            "may be at most {MAX_TENANT_DISPLAY_NAME} characters long"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// Changes to a tenant's authenticator policy; `None` leaves a setting as it is. The `tessera idp tenant` commands,
+/// `tessera webauthn` and (later) the admin API all go through it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// User verification required (`true`) or only preferred (`false`).
+    pub require_user_verification: Option<bool>,
+    /// How much attestation registrations must carry.
+    pub attestation: Option<AttestationPolicy>,
+    /// The AAGUID allow-list, replaced whole (an empty list allows every model).
+    pub aaguid_allow: Option<Vec<Aaguid>>,
+    /// The AAGUID deny-list, replaced whole.
+    pub aaguid_deny: Option<Vec<Aaguid>>,
+    /// The minimum FIDO certification level (`Some(None)` removes it).
+    pub minimum_certification_level: Option<Option<CertificationLevel>>,
+    /// Synced (backup-eligible) passkeys allowed or refused.
+    pub synced_passkeys: Option<SyncedPasskeys>,
+    /// What a sign-count regression does.
+    pub sign_count: Option<SignCountPolicy>,
+    /// The legacy U2F AppID (`Some(None)` removes it).
+    pub legacy_appid: Option<Option<String>>,
+}
+
+impl PolicyChange {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Applies the change to `policy`.
+    pub fn apply(&self, policy: &mut AuthenticatorPolicy) {
+        if let Some(required) = self.require_user_verification {
+            policy.user_verification = if required {
+                UserVerificationRequirement::Required
+            } else {
+                UserVerificationRequirement::Preferred
+            };
+        }
+        if let Some(attestation) = self.attestation {
+            policy.attestation = attestation;
+        }
+        if let Some(list) = &self.aaguid_allow {
+            policy.aaguid_allow = dedup(list);
+        }
+        if let Some(list) = &self.aaguid_deny {
+            policy.aaguid_deny = dedup(list);
+        }
+        if let Some(level) = self.minimum_certification_level {
+            policy.minimum_certification_level = level;
+        }
+        if let Some(synced) = self.synced_passkeys {
+            policy.synced_passkeys = synced;
+        }
+        if let Some(sign_count) = self.sign_count {
+            policy.sign_count = sign_count;
+        }
+        if let Some(appid) = &self.legacy_appid {
+            policy.legacy_appid = appid
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned);
+        }
+    }
+}
+
+fn dedup(list: &[Aaguid]) -> Vec<Aaguid> {
+    let mut out: Vec<Aaguid> = Vec::with_capacity(list.len());
+    for aaguid in list {
+        if !out.contains(aaguid) {
+            out.push(*aaguid);
+        }
+    }
+    out
+}
+
+/// Checks a policy's settings against each other: no AAGUID both allowed and denied, a legacy AppID that is an
+/// `https` URL (or `http` on localhost).
+pub fn validate_policy(policy: &AuthenticatorPolicy) -> Result<()> {
+    if let Some(both) = policy
+        .aaguid_allow
+        .iter()
+        .find(|a| policy.aaguid_deny.contains(a))
+    {
+        return Err(ServiceError::InvalidPolicy {
+            setting: "aaguid-allow",
+            reason: format!("{both} is both allowed and denied; remove it from one list"),
+        });
+    }
+    if let Some(appid) = &policy.legacy_appid {
+        let ok = url::Url::parse(appid).is_ok_and(|u| {
+            u.scheme() == "https" || (u.scheme() == "http" && u.host_str() == Some("localhost"))
+        });
+        if !ok {
+            return Err(ServiceError::InvalidPolicy {
+                setting: "legacy-appid",
+                reason: format!(
+                    "{appid:?} is not a U2F AppID like https://example.com/app-id.json"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses a FIDO certification level as operators write it: `L1`, `L1plus`, `L2`, `L2plus`, `L3`, `L3plus`,
+/// `certified` (functional certification), or the MDS3 status name (`FIDO_CERTIFIED_L1`); case does not matter.
+pub fn parse_certification_level(text: &str) -> Result<CertificationLevel> {
+    let upper = text.trim().to_ascii_uppercase();
+    let short = upper.strip_prefix("FIDO_CERTIFIED").unwrap_or(&upper);
+    let short = short.strip_prefix('_').unwrap_or(short);
+    let level = match short {
+        "" | "CERTIFIED" => CertificationLevel::FidoCertified,
+        "L1" => CertificationLevel::FidoCertifiedL1,
+        "L1PLUS" | "L1+" => CertificationLevel::FidoCertifiedL1plus,
+        "L2" => CertificationLevel::FidoCertifiedL2,
+        "L2PLUS" | "L2+" => CertificationLevel::FidoCertifiedL2plus,
+        "L3" => CertificationLevel::FidoCertifiedL3,
+        "L3PLUS" | "L3+" => CertificationLevel::FidoCertifiedL3plus,
+        _ => {
+            return Err(ServiceError::InvalidPolicy {
+                setting: "min-certification-level",
+                reason: format!(
+                    "{text:?} is not one of L1, L1plus, L2, L2plus, L3, L3plus, certified"
+                ),
+            });
+        }
+    };
+    Ok(level)
+}
+
+/// The authenticator policy stored with a tenant (an empty or absent policy is the default one).
+pub fn tenant_policy(tenant: &Tenant) -> Result<AuthenticatorPolicy> {
+    if tenant.policy.is_null() {
+        return Ok(AuthenticatorPolicy::default());
+    }
+    serde_json::from_value(tenant.policy.clone()).map_err(|e| {
+        ServiceError::Corrupt(format!(
+            "tenant {} has an unreadable policy: {e}",
+            tenant.id
+        ))
+    })
+}
+
+fn policy_json(policy: &AuthenticatorPolicy) -> Result<serde_json::Value> {
+    serde_json::to_value(policy)
+        .map_err(|e| ServiceError::Internal(format!("policy serialization: {e}")))
+}
+
+/// Changes to a tenant's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantUpdate {
+    /// Name shown to users.
+    pub display_name: Option<String>,
+    /// Allowed WebAuthn origins, replaced whole (each checked against the tenant's RP ID).
+    pub origins: Option<Vec<String>>,
+    /// Authenticator policy changes.
+    pub policy: PolicyChange,
+}
+
+/// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.
+const TENANT_UPDATE_ATTEMPTS: usize = 3;
+
+/// Updates a tenant's display name, origins and authenticator policy (validated as at creation) and returns the
+/// stored tenant. A server in the same process should then call `state.tenants.invalidate(id)`; other processes pick
+/// the change up when their cache entry expires (`tenant_cache_ttl`, a minute).
+///
+/// The store writes the tenant only if nobody changed it since it was read (its revision); otherwise the change is
+/// applied again to the newer tenant, so that neither writer's change is lost.
+pub async fn update_tenant(
+    store: &dyn Store,
+    id: &TenantId,
+    update: &TenantUpdate,
+) -> Result<Tenant> {
+    for _ in 0..TENANT_UPDATE_ATTEMPTS {
+        let mut tenant = store
+            .get_tenant(id)
+            .await?
+            .ok_or(ServiceError::TenantNotFound)?;
+        apply_tenant_update(&mut tenant, update)?;
+        match store.update_tenant(&tenant).await {
+            Ok(revision) => {
+                tenant.revision = revision;
+                return Ok(tenant);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::NotFound) => return Err(ServiceError::TenantNotFound),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ServiceError::Store(StoreError::Conflict))
+}
+
+fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<()> {
+    if let Some(name) = &update.display_name {
+        tenant.display_name = validate_display_name(name)?;
+    }
+    if let Some(origins) = &update.origins {
+        let rp_id = RpId::parse(&tenant.rp_id)
+            .map_err(|e| ServiceError::Corrupt(format!("tenant {} rp_id: {e}", tenant.id)))?;
+        tenant.origins = checked_origins(&rp_id, &parse_origins(&rp_id, origins)?)?;
+    }
+    if !update.policy.is_empty() {
+        let mut policy = tenant_policy(tenant)?;
+        update.policy.apply(&mut policy);
+        validate_policy(&policy)?;
+        tenant.policy = policy_json(&policy)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! Contract: Tenants, clients and signing keys ([`crate::TenantStore`]).
+
+use super::*;
+
+/// A tenant reads back as stored, is listed, and is updated in place, one revision per update.
+pub async fn tenant_create_read_list_update(store: Arc<dyn Store>) {
+    let mut a = tenant("alpha");
+    store
+        .create_tenant_with_keys(&a, &[])
+        .await
+        .expect("create alpha");
+    store
+        .create_tenant_with_keys(&tenant("beta"), &[])
+        .await
+        .expect("create beta");
+    assert_eq!(store.get_tenant(&a.id).await.expect("get"), Some(a.clone()));
+    let listed: Vec<String> = store
+        .list_tenants()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id.to_string())
+        .collect();
+    assert_eq!(listed, ["alpha", "beta"]);
+
+    a.display_name = "Alpha Corp".into();
+    a.origins = vec!["https://alpha.example.org".into()];
+    a.policy = serde_json::json!({ "user_verification": "preferred" });
+    assert_eq!(
+        store.update_tenant(&a).await,
+        Ok(2),
+        "the update is revision 2"
+    );
+    a.revision = 2;
+    assert_eq!(store.get_tenant(&a.id).await.expect("get"), Some(a.clone()));
+    a.display_name = "Alpha Inc".into();
+    assert_eq!(store.update_tenant(&a).await, Ok(3));
+    assert_eq!(
+        store
+            .get_tenant(&tenant_id("gamma"))
+            .await
+            .expect("get missing"),
+        None
+    );
+}
+
+/// Creating a tenant whose id exists is a conflict and changes nothing.
+pub async fn tenant_duplicate_id_is_conflict(store: Arc<dyn Store>) {
+    let a = tenant("alpha");
+    store
+        .create_tenant_with_keys(&a, &[])
+        .await
+        .expect("create");
+    let mut again = tenant("alpha");
+    again.display_name = "Impostor".into();
+    assert_eq!(
+        store.create_tenant_with_keys(&again, &[]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_tenant(&a.id).await.expect("get"), Some(a));
+}
+
+/// Updating a tenant that does not exist is not found.
+pub async fn tenant_update_of_missing_tenant_is_not_found(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.update_tenant(&tenant("ghost")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A client reads back as stored (public and confidential).
+pub async fn client_create_and_read(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let confidential = client(&t, "web");
+    let mut public = client(&t, "spa");
+    public.secret_hash = None;
+    public.token_endpoint_auth_method = "none".into();
+    public.jwks = Some(serde_json::json!({ "keys": [] }));
+    store
+        .create_client(&confidential)
+        .await
+        .expect("create web");
+    store.create_client(&public).await.expect("create spa");
+    assert_eq!(
+        store
+            .get_client(&t, &confidential.client_id)
+            .await
+            .expect("get"),
+        Some(confidential.clone())
+    );
+    assert_eq!(
+        store.get_client(&t, &public.client_id).await.expect("get"),
+        Some(public.clone())
+    );
+    assert_eq!(
+        store
+            .get_client(&t, &client_id("other"))
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+/// Registering a client id twice in a tenant is a conflict.
+pub async fn client_duplicate_id_is_conflict(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    store
+        .create_client(&client(&t, "web"))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.create_client(&client(&t, "web")).await,
+        Err(StoreError::Conflict)
+    );
+}
+
+/// A client cannot be registered with a tenant that does not exist.
+pub async fn client_of_missing_tenant_is_not_found(store: Arc<dyn Store>) {
+    assert_eq!(
+        store
+            .create_client(&client(&tenant_id("ghost"), "web"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Keys go pending → active → retired → deleted, and are listed oldest first.
+pub async fn signing_key_rotation_lifecycle(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let old = signing_key(&t, "k1", KeyStatus::Active);
+    let mut new = signing_key(&t, "k2", KeyStatus::Pending);
+    new.alg = "RS256".into();
+    new.created_at = T0 + Duration::hours(1);
+    store.put_signing_key(&old).await.expect("put");
+    store.put_signing_key(&new).await.expect("put");
+    assert_eq!(store.put_signing_key(&old).await, Err(StoreError::Conflict));
+    assert_eq!(
+        store.list_signing_keys(&t).await,
+        Ok(vec![old.clone(), new.clone()])
+    );
+
+    let at = T0 + Duration::hours(2);
+    store
+        .activate_signing_key(&t, "k2")
+        .await
+        .expect("activate");
+    store
+        .retire_signing_key(&t, "k1", at)
+        .await
+        .expect("retire");
+    store
+        .retire_signing_key(&t, "k1", at + Duration::hours(1))
+        .await
+        .expect("retire again");
+    assert_eq!(
+        store.activate_signing_key(&t, "k1").await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.retire_signing_key(&t, "k9", at).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.activate_signing_key(&t, "k9").await,
+        Err(StoreError::NotFound)
+    );
+    let keys = store.list_signing_keys(&t).await.expect("list");
+    let states: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.status, k.retired_at))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("k1", KeyStatus::Retired, Some(at)),
+            ("k2", KeyStatus::Active, None)
+        ]
+    );
+
+    assert_eq!(store.delete_retired_signing_keys(&t, at).await, Ok(0));
+    assert_eq!(
+        store
+            .delete_retired_signing_keys(&t, at + Duration::seconds(1))
+            .await,
+        Ok(1)
+    );
+    let kids: Vec<_> = store
+        .list_signing_keys(&t)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["k2"]);
+}
+
+/// A tenant and its keys are created together, or neither: a duplicate kid among the keys leaves no tenant behind,
+/// and a tenant id that exists leaves its keys untouched.
+pub async fn create_tenant_with_keys_is_all_or_nothing(store: Arc<dyn Store>) {
+    let a = tenant("alpha");
+    let rs = signing_key(&a.id, "rs", KeyStatus::Active);
+    let es = signing_key(&a.id, "es", KeyStatus::Active);
+    let twin = signing_key(&a.id, "rs", KeyStatus::Pending);
+    assert_eq!(
+        store
+            .create_tenant_with_keys(&a, &[rs.clone(), es.clone(), twin])
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_tenant(&a.id).await, Ok(None));
+    assert_eq!(store.list_signing_keys(&a.id).await, Ok(vec![]));
+
+    let mut stale = a.clone();
+    stale.revision = 7;
+    store
+        .create_tenant_with_keys(&stale, &[rs.clone(), es.clone()])
+        .await
+        .expect("create with keys");
+    assert_eq!(
+        store.get_tenant(&a.id).await,
+        Ok(Some(a.clone())),
+        "a new tenant is at revision 1"
+    );
+    let kids: Vec<_> = store
+        .list_signing_keys(&a.id)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["es", "rs"]);
+
+    let mut again = tenant("alpha");
+    again.display_name = "Impostor".into();
+    let extra = signing_key(&a.id, "extra", KeyStatus::Active);
+    assert_eq!(
+        store.create_tenant_with_keys(&again, &[extra]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_tenant(&a.id).await, Ok(Some(a.clone())));
+    assert_eq!(
+        store.list_signing_keys(&a.id).await.expect("list").len(),
+        2,
+        "the refused creation added no key"
+    );
+}
+
+/// A key that names another tenant is refused, and nothing is created.
+pub async fn create_tenant_with_keys_refuses_a_key_of_another_tenant(store: Arc<dyn Store>) {
+    let beta = with_tenant(&*store, "beta").await;
+    let a = tenant("alpha");
+    let foreign = signing_key(&beta, "k1", KeyStatus::Active);
+    assert_eq!(
+        store.create_tenant_with_keys(&a, &[foreign]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_tenant(&a.id).await, Ok(None));
+    assert_eq!(store.list_signing_keys(&beta).await, Ok(vec![]));
+}
+
+/// An update that names a revision the tenant is no longer at is a conflict and writes nothing.
+pub async fn tenant_update_from_a_stale_revision_is_conflict(store: Arc<dyn Store>) {
+    let id = with_tenant(&*store, "alpha").await;
+    let read = store.get_tenant(&id).await.expect("get").expect("exists");
+    let mut first = read.clone();
+    first.display_name = "First".into();
+    assert_eq!(store.update_tenant(&first).await, Ok(2));
+
+    let mut late = read;
+    late.display_name = "Late".into();
+    late.origins = vec!["https://late.example.com".into()];
+    assert_eq!(store.update_tenant(&late).await, Err(StoreError::Conflict));
+    let stored = store.get_tenant(&id).await.expect("get").expect("exists");
+    assert_eq!(
+        (stored.display_name.as_str(), stored.revision),
+        ("First", 2),
+        "the first update is kept"
+    );
+    assert_eq!(stored.origins, tenant("alpha").origins);
+
+    let mut ahead = stored.clone();
+    ahead.revision = 3;
+    assert_eq!(
+        store.update_tenant(&ahead).await,
+        Err(StoreError::Conflict),
+        "a revision not yet reached"
+    );
+}
+
+/// Two updates of one tenant read at the same revision, run at once: exactly one wins, the other is a conflict,
+/// and the stored tenant is the winner's.
+pub async fn tenant_concurrent_updates_from_one_revision_have_one_winner(store: Arc<dyn Store>) {
+    let id = with_tenant(&*store, "alpha").await;
+    for round in 0..5u64 {
+        let read = store.get_tenant(&id).await.expect("get").expect("exists");
+        assert_eq!(read.revision, 1 + round);
+        let (mut left, mut right) = (read.clone(), read);
+        left.display_name = format!("Left {round}");
+        right.display_name = format!("Right {round}");
+        let (l, r) = tokio::join!(store.update_tenant(&left), store.update_tenant(&right));
+        let winner = match (&l, &r) {
+            (Ok(revision), Err(StoreError::Conflict)) => {
+                assert_eq!(*revision, 2 + round);
+                left.display_name.clone()
+            }
+            (Err(StoreError::Conflict), Ok(revision)) => {
+                assert_eq!(*revision, 2 + round);
+                right.display_name.clone()
+            }
+            other => panic!("round {round}: exactly one update wins: {other:?}"),
+        };
+        let stored = store.get_tenant(&id).await.expect("get").expect("exists");
+        assert_eq!(stored.display_name, winner, "round {round}");
+        assert_eq!(stored.revision, 2 + round);
+    }
+}

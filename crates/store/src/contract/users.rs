@@ -1,0 +1,287 @@
+//! Contract: Users and credentials ([`crate::UserStore`]).
+
+use super::*;
+
+/// A user and credential read back as stored, by id, username, handle and credential id.
+pub async fn user_with_credential_round_trips(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let mut u = user(&t, "u1", "Alice");
+    u.email = None;
+    u.email_verified = true;
+    let c = credential(&t, "u1", b"cred-1");
+    store
+        .create_user_with_credential(&u, &c)
+        .await
+        .expect("sign up");
+    assert_eq!(
+        store.get_user(&t, &u.id).await.expect("get"),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_by_username(&t, "Alice")
+            .await
+            .expect("by name"),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store.get_credential(&t, b"cred-1").await.expect("get cred"),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store.get_credential(&t, b"cred-2").await.expect("get cred"),
+        None
+    );
+
+    let mut second = credential(&t, "u1", b"cred-2");
+    second.created_at = T0 + Duration::seconds(5);
+    second.aaguid = [0; 16];
+    second.transports = vec![];
+    second.sign_count = u32::MAX;
+    store.add_credential(&second).await.expect("add");
+    assert_eq!(
+        store.list_credentials(&t, &u.id).await.expect("list"),
+        vec![c, second]
+    );
+    assert_eq!(
+        store
+            .list_credentials(&t, &user_id("nobody"))
+            .await
+            .expect("list"),
+        vec![]
+    );
+}
+
+/// Sign-up creates both user and credential or neither: a duplicate credential id leaves no user behind.
+pub async fn create_user_with_credential_is_all_or_nothing(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"taken").await;
+    let late = user(&t, "u2", "bob");
+    assert_eq!(
+        store
+            .create_user_with_credential(&late, &credential(&t, "u2", b"taken"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_user(&t, &late.id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .find_user_by_username(&t, "bob")
+            .await
+            .expect("by name"),
+        None
+    );
+    // The name and the user handle are still free afterwards.
+    store
+        .create_user_with_credential(&late, &credential(&t, "u2", b"fresh"))
+        .await
+        .expect("retry");
+}
+
+/// Sign-up refuses a credential that names another user as its owner.
+pub async fn create_user_with_credential_refuses_mismatched_owner(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let u = user(&t, "u1", "alice");
+    assert_eq!(
+        store
+            .create_user_with_credential(&u, &credential(&t, "u9", b"c"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_user(&t, &u.id).await.expect("get"), None);
+}
+
+/// Usernames are unique per tenant ignoring case, and found ignoring case.
+pub async fn username_uniqueness_is_case_insensitive(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    store
+        .create_user_with_credential(&user(&t, "u1", "Émile"), &credential(&t, "u1", b"c1"))
+        .await
+        .expect("first");
+    assert_eq!(
+        store
+            .create_user_with_credential(&user(&t, "u2", "éMILE"), &credential(&t, "u2", b"c2"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    let found = store
+        .find_user_by_username(&t, "ÉMILE")
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.id, user_id("u1"));
+    assert_eq!(
+        found.username, "Émile",
+        "the username keeps the case it was given"
+    );
+}
+
+/// Two users of a tenant cannot share a user handle.
+pub async fn user_handle_is_unique_per_tenant(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    let mut clash = user(&t, "u2", "bob");
+    clash.user_handle = b"handle-u1".to_vec();
+    assert_eq!(
+        store
+            .create_user_with_credential(&clash, &credential(&t, "u2", b"c2"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+}
+
+/// A credential id registered for one user cannot be added again, for the same or another user.
+pub async fn credential_id_is_unique_per_tenant(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    with_user(&*store, &t, "u1", b"c1").await;
+    with_user(&*store, &t, "u2", b"c2").await;
+    assert_eq!(
+        store.add_credential(&credential(&t, "u2", b"c1")).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.add_credential(&credential(&t, "u1", b"c1")).await,
+        Err(StoreError::Conflict)
+    );
+    let owner = store
+        .get_credential(&t, b"c1")
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(owner.user_id, user_id("u1"));
+}
+
+/// A credential cannot be added to a user who does not exist.
+pub async fn add_credential_requires_existing_user(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    assert_eq!(
+        store.add_credential(&credential(&t, "ghost", b"c1")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Only the owner renames a credential.
+pub async fn rename_credential_requires_owner(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"c1").await;
+    let bob = with_user(&*store, &t, "u2", b"c2").await;
+    assert_eq!(
+        store
+            .rename_credential(&t, &bob.id, b"c1", "mine now")
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .rename_credential(&t, &alice.id, b"c1", "Work laptop")
+        .await
+        .expect("rename");
+    let c = store
+        .get_credential(&t, b"c1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(c.nickname, "Work laptop");
+    assert_eq!(
+        store.rename_credential(&t, &alice.id, b"nope", "x").await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Only the owner deletes a credential.
+pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"c1").await;
+    store
+        .add_credential(&credential(&t, "u1", b"c1b"))
+        .await
+        .expect("add");
+    let bob = with_user(&*store, &t, "u2", b"c2").await;
+    store
+        .add_credential(&credential(&t, "u2", b"c2b"))
+        .await
+        .expect("add");
+    assert_eq!(
+        store.delete_credential(&t, &bob.id, b"c1").await,
+        Err(StoreError::NotFound)
+    );
+    assert!(
+        store
+            .get_credential(&t, b"c1")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    store
+        .delete_credential(&t, &alice.id, b"c1")
+        .await
+        .expect("delete");
+    assert_eq!(store.get_credential(&t, b"c1").await.expect("get"), None);
+    assert_eq!(
+        store.delete_credential(&t, &alice.id, b"c1").await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A user's last credential cannot be deleted.
+pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"c1").await;
+    assert_eq!(
+        store.delete_credential(&t, &alice.id, b"c1").await,
+        Err(StoreError::Conflict)
+    );
+    assert!(
+        store
+            .get_credential(&t, b"c1")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    store
+        .add_credential(&credential(&t, "u1", b"c2"))
+        .await
+        .expect("add");
+    store
+        .delete_credential(&t, &alice.id, b"c1")
+        .await
+        .expect("delete one of two");
+    assert_eq!(
+        store.delete_credential(&t, &alice.id, b"c2").await,
+        Err(StoreError::Conflict)
+    );
+}
+
+/// Deleting both of a user's two credentials at once leaves exactly one: one delete wins, the other is refused.
+pub async fn concurrent_deletes_keep_the_last_credential(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    for round in 0..5u8 {
+        let id = format!("u{round}");
+        let owner = with_user(&*store, &t, &id, &[b'a', round]).await;
+        store
+            .add_credential(&credential(&t, &id, &[b'b', round]))
+            .await
+            .expect("add");
+        let (a, b) = ([b'a', round], [b'b', round]);
+        let (first, second) = tokio::join!(
+            store.delete_credential(&t, &owner.id, &a),
+            store.delete_credential(&t, &owner.id, &b)
+        );
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "round {round}: exactly one delete wins: {first:?} {second:?}"
+        );
+        assert!(matches!(
+            (&first, &second),
+            (Err(StoreError::Conflict), _) | (_, Err(StoreError::Conflict))
+        ));
+        assert_eq!(
+            store
+                .list_credentials(&t, &owner.id)
+                .await
+                .expect("list")
+                .len(),
+            1,
+            "round {round}"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! The tenants role: tenants, their OAuth clients and their signing keys.
+
+use crate::{Client, Result, SigningKey, Tenant};
+use async_trait::async_trait;
+use tessera_core::{ClientId, TenantId};
+use time::OffsetDateTime;
+
+/// Tenants, clients and signing keys: what an operator sets up and the provider reads on every request.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant and its signing keys in one transaction: all or nothing. The tenant starts at revision 1
+    /// (whatever `tenant.revision` says). [`crate::StoreError::Conflict`] if the tenant id or a key's kid exists, or
+    /// if a key belongs to another tenant.
+    async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()>;
+    /// Reads a tenant.
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>>;
+    /// Lists all tenants, ordered by id.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    /// Replaces a tenant's display name, RP id, origins and policy (not its id or creation time), only if it is
+    /// still at `tenant.revision` (the revision it was read at), and returns its new revision. A tenant changed
+    /// since is [`crate::StoreError::Conflict`] (nothing is written: read it again and reapply the change), a
+    /// missing one [`crate::StoreError::NotFound`].
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<u64>;
+
+    /// Registers a client; [`crate::StoreError::Conflict`] if its id exists in the tenant,
+    /// [`crate::StoreError::NotFound`] if the tenant does not exist.
+    async fn create_client(&self, client: &Client) -> Result<()>;
+    /// Reads a client.
+    async fn get_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>>;
+
+    /// Stores a signing key; [`crate::StoreError::Conflict`] if its kid exists in the tenant.
+    async fn put_signing_key(&self, key: &SigningKey) -> Result<()>;
+    /// Lists a tenant's signing keys (all statuses), oldest first.
+    async fn list_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>>;
+    /// Marks a key [`crate::KeyStatus::Active`] (it signs from now on); [`crate::StoreError::NotFound`] if absent,
+    /// [`crate::StoreError::Conflict`] if it was retired.
+    async fn activate_signing_key(&self, tenant: &TenantId, kid: &str) -> Result<()>;
+    /// Marks a key retired at `at` (it stops signing but stays published); [`crate::StoreError::NotFound`] if
+    /// absent. Retiring a retired key keeps its first retirement time.
+    async fn retire_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Deletes the tenant's keys retired before `retired_before`; returns how many.
+    async fn delete_retired_signing_keys(
+        &self,
+        tenant: &TenantId,
+        retired_before: OffsetDateTime,
+    ) -> Result<u64>;
+}

@@ -1,0 +1,56 @@
+//! The users role: users and their WebAuthn credentials.
+
+use crate::{Credential, Result, User};
+use async_trait::async_trait;
+use tessera_core::{TenantId, UserId};
+
+/// Users and their passkeys: sign-up, the account page and the lookups of a sign-in.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user and their first credential in one transaction: both or nothing.
+    /// [`crate::StoreError::Conflict`] on a duplicate user id, username (case-insensitive), user handle or credential
+    /// id; [`crate::StoreError::NotFound`] if the tenant does not exist. `credential.user_id` must equal `user.id`
+    /// (else `Conflict`).
+    async fn create_user_with_credential(&self, user: &User, credential: &Credential)
+    -> Result<()>;
+    /// Reads a user by id.
+    async fn get_user(&self, tenant: &TenantId, user_id: &UserId) -> Result<Option<User>>;
+    /// Finds a user by username, compared case-insensitively ([`crate::fold_username`]).
+    async fn find_user_by_username(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+    ) -> Result<Option<User>>;
+
+    /// Adds a credential to an existing user; [`crate::StoreError::Conflict`] on a duplicate credential id in the
+    /// tenant, [`crate::StoreError::NotFound`] if the user does not exist.
+    async fn add_credential(&self, credential: &Credential) -> Result<()>;
+    /// Reads a credential by id.
+    async fn get_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Option<Credential>>;
+    /// Lists a user's credentials, oldest first.
+    async fn list_credentials(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+    ) -> Result<Vec<Credential>>;
+    /// Renames one of a user's credentials; [`crate::StoreError::NotFound`] unless the user owns it.
+    async fn rename_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        credential_id: &[u8],
+        nickname: &str,
+    ) -> Result<()>;
+    /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
+    /// last one; [`crate::StoreError::NotFound`] unless the user owns it.
+    async fn delete_credential(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        credential_id: &[u8],
+    ) -> Result<()>;
+}
