@@ -97,6 +97,10 @@ impl App {
         for (name, value) in &parts.headers {
             outgoing = outgoing.header(name, value);
         }
+        if !parts.headers.contains_key(axum::http::header::HOST) {
+            // As a browser at the public URL would: the pages refuse an address that is not the tenant's origin.
+            outgoing = outgoing.header(axum::http::header::HOST, self.app.public_host());
+        }
         let response = outgoing.send().await.unwrap_or_else(|e| panic!("{e}"));
         let status = response.status();
         for cookie in response.headers().get_all(header::SET_COOKIE) {

@@ -290,6 +290,20 @@ impl TestApp {
             .await;
     }
 
+    /// The `Host` a browser sends for the app's public URL (`localhost:8080`), for requests made at
+    /// [`TestApp::socket_url`].
+    pub fn public_host(&self) -> String {
+        let without_scheme = self
+            .base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, rest)| rest);
+        without_scheme
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// The URL of `path` at the app's socket (`http://127.0.0.1:PORT/path`), whatever the public URL is.
     pub fn socket_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

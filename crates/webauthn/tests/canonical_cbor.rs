@@ -434,25 +434,21 @@ fn cbor_ctap_member_order_of_the_attestation_object_is_the_one_deviation_accepte
 /// attestation statements put `sig` last (after `x5c`, and in the TPM ones after `pubArea` and `certInfo`).
 /// Tessera refuses them (`cbor-map-keys-unsorted`).
 const NOT_CANONICAL_TEST_TOOL_OUTPUT: &[&str] = &[
-    "registration/simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data-2.json",
-    "registration/simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data.json",
-    "registration/simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data-2.json",
-    "registration/simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
-    "vectors/simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data-2.json",
-    "vectors/simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data.json",
-    "vectors/simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
+    "simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data-2.json",
+    "simplewebauthn__reg__fail-if-id-fido-gen-ce-aaguid-extension-is-present-and-does-not-match-aaguid-in-auth-data.json",
+    "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data-2.json",
+    "simplewebauthn__reg__succeed-if-id-fido-gen-ce-aaguid-extension-is-present-and-matches-aaguid-in-auth-data.json",
 ];
 
 /// The vectors whose attestation object needs the CTAP member-order deviation (Feitian BioPass FIDO2 USB).
-const CTAP_MEMBER_ORDER: &[&str] =
-    &["registration/go-webauthn__reg__packedtestresponsees256-0.json"];
+const CTAP_MEMBER_ORDER: &[&str] = &["go-webauthn__reg__packedtestresponsees256-0.json"];
 
 /// Every attestation object, authenticator data and stored public key in the vectors of real authenticators and
 /// RP libraries passes the canonical check, except the test-tool output listed above; only the Feitian
 /// registration needs the member-order deviation.
 #[test]
 fn every_real_authenticator_vector_is_ctap2_canonical() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/webauthn-vectors");
     let mut checked = 0;
     let mut refused = Vec::new();
     let mut deviating = Vec::new();
@@ -495,7 +491,7 @@ fn every_real_authenticator_vector_is_ctap2_canonical() {
         }
     }
     assert!(
-        checked > 200,
+        checked > 150,
         "only {checked} CBOR items found in the vectors"
     );
     let refused_names: Vec<&str> = refused
