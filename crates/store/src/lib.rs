@@ -19,7 +19,7 @@
 //! - [`convert`]: decoding of stored identifiers and numbers, shared by the backends (undecodable is `Corrupt`).
 //! - [`error`]: [`StoreError`] — `NotFound | Conflict | Unavailable | Corrupt`. `Unavailable` fails closed.
 //! - `contract` (feature `contract`): one async test function per behaviour, by area, run by each backend's tests
-//!   through `store_contract_tests!`. (Load measurements are the server's: `tessera_server::bench::store_load`.)
+//!   through `store_contract_tests!`. (Load measurements are the bench crate's: `tessera_bench::store_load`.)
 //!
 //! Every tenant-scoped method takes the tenant first. Time is the caller's: operations that depend on it take `now`.
 //!
