@@ -151,6 +151,30 @@ impl ClientId {
     }
 }
 
+id_type!(
+    /// The id of a one-time ceremony (a WebAuthn challenge, a pending authorization request) as a client sends it
+    /// back: base64url characters (letters, digits, `-`, `_`), up to [`CeremonyId::MAX_LEN`]. Anything else (a NUL
+    /// byte, invalid text, a path) cannot name a ceremony and is never looked up.
+    CeremonyId
+);
+
+impl CeremonyId {
+    /// The longest ceremony id accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a ceremony id.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        check(
+            value,
+            "ceremony id",
+            Self::MAX_LEN,
+            "letters, digits, '-' and '_'",
+            |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'),
+        )?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +199,14 @@ mod tests {
         assert!(ClientId::parse("a:b").is_err());
         assert!(ClientId::parse("a b").is_err());
         assert!(ClientId::parse("demo-rp_1.0").is_ok());
+    }
+
+    #[test]
+    fn ceremony_ids_with_nul_bytes_or_path_characters_are_refused() {
+        for bad in ["", "a\0b", "\0", "../x", "a b", "é", &"a".repeat(129)] {
+            assert!(CeremonyId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(CeremonyId::parse("Zm9v-YmFy_baz").is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod text;
 pub mod web;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use ids::{ClientId, IdError, TenantId, UserId};
+pub use ids::{CeremonyId, ClientId, IdError, TenantId, UserId};
 pub use secret::Secret;
 pub use text::{Email, EmailError, Username, UsernameError};
 pub use web::{

@@ -18,7 +18,7 @@ pub mod idp;
 
 pub use common::error::AppError;
 pub use common::security::RateRule;
-pub use common::state::{AppState, PublicUrl, SecuritySettings};
+pub use common::state::{AppState, ProviderState, PublicUrl, SecuritySettings};
 pub use common::{assets, csrf, error, security, state};
 pub use idp::{oidc, pages, session};
 
@@ -27,10 +27,10 @@ pub use idp::{oidc, pages, session};
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the rate limiters see client addresses.
 pub fn router(state: AppState) -> axum::Router {
     let app = axum::Router::new()
-        .merge(idp::router(&state))
+        .merge(idp::router(&state.provider))
         .merge(broker::router())
         .merge(admin::router())
         .merge(crossdevice::router())
         .with_state(state.clone());
-    security::apply(app, state.security.body_limit)
+    security::apply(app, state.provider.security.body_limit)
 }

@@ -102,11 +102,11 @@ async fn state_with(
 
 fn landing_router(state: &AppState, demo_url: Option<&str>) -> axum::Router {
     let landing = landing::router(Landing {
-        store: state.store.clone(),
-        public_url: state.public_url.clone(),
+        store: state.provider.store.clone(),
+        public_url: state.provider.public_url.clone(),
         demo_url: demo_url.map(str::to_owned),
     });
-    tessera_http::security::apply(landing, state.security.body_limit)
+    tessera_http::security::apply(landing, state.provider.security.body_limit)
 }
 
 // ---- the landing page -------------------------------------------------------------------------------------------
@@ -257,4 +257,28 @@ async fn rate_limited_json_call_answers_the_documented_json_error_with_retry_aft
         message.contains("Wait") && message.ends_with('.'),
         "{message}"
     );
+}
+
+// ---- the provider's router on its own state ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn provider_router_mounts_alone_on_its_own_state() {
+    let (state, _db) = state_with(&[("mytenant", "My Tenant")], SecuritySettings::default()).await;
+    let provider = state.provider.clone();
+    let router: axum::Router = tessera_http::idp::router(&provider).with_state(provider);
+    let discovery = send(
+        &router,
+        get("/mytenant/oidc/.well-known/openid-configuration", None),
+    )
+    .await;
+    assert_eq!(discovery.status, StatusCode::OK, "{}", discovery.body);
+    assert!(
+        discovery
+            .body
+            .contains("\"issuer\":\"http://localhost:8080/mytenant/oidc\""),
+        "{}",
+        discovery.body
+    );
+    let page = send(&router, get("/mytenant/login", Some("localhost:8080"))).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 }

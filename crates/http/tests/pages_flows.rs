@@ -261,6 +261,7 @@ impl App {
 
     async fn user_count(&self, username: &str) -> bool {
         self.state
+            .provider
             .store
             .find_user_by_username(&self.tenant, username)
             .await
@@ -344,7 +345,7 @@ async fn sign_up_then_sign_in_by_username_and_without_one() {
     // The session carries the ceremony's facts; oidc's single rule turns them into amr/acr. The soft
     // authenticator's attestation is not trusted, so its device-bound key is phishing-resistant but not `phrh`.
     let headers = cookie_headers(&browser);
-    let session = tessera_http::session::current(&app.state, &app.tenant, &headers)
+    let session = tessera_http::session::current(&app.state.provider, &app.tenant, &headers)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no session"));
@@ -424,7 +425,7 @@ async fn start_authorization(app: &App, browser: &mut Browser, extra: &str) -> S
         id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
         name: Some("Demo App".into()),
     };
-    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
+    let (client, _) = clients::create_client(app.state.provider.store.as_ref(), new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let query: String = form_urlencoded::Serializer::new(String::new())
@@ -1312,8 +1313,8 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
     let new = ops::NewTenant::parse(other, "localhost", &[ORIGIN.into()], None)
         .unwrap_or_else(|e| panic!("{e}"));
     ops::create_tenant(
-        app.state.store.as_ref(),
-        &app.state.master_key,
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
         new,
         start_time(),
     )
@@ -1375,6 +1376,7 @@ async fn store_unavailable_fails_closed_with_503_never_signed_out() {
 async fn set_policy(app: &App, policy: Value) {
     let mut tenant = app
         .state
+        .provider
         .store
         .get_tenant(&app.tenant)
         .await
@@ -1382,11 +1384,12 @@ async fn set_policy(app: &App, policy: Value) {
         .unwrap_or_else(|| panic!("no tenant"));
     tenant.policy = policy;
     app.state
+        .provider
         .store
         .update_tenant(&tenant)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    app.state.tenants.invalidate(&app.tenant);
+    app.state.provider.tenants.invalidate(&app.tenant);
 }
 
 #[tokio::test]
@@ -1939,7 +1942,7 @@ async fn account_page_links_back_only_to_a_registered_client_of_the_tenant() {
         id_token_alg: tessera_oidc::keys::SigningAlg::Es256,
         name: Some("Shop App".into()),
     };
-    let (client, _) = clients::create_client(app.state.store.as_ref(), new, start_time())
+    let (client, _) = clients::create_client(app.state.provider.store.as_ref(), new, start_time())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let page = app
@@ -1984,12 +1987,14 @@ async fn deleting_a_passkey_asks_first_in_the_page_itself() {
     );
     let user = app
         .state
+        .provider
         .store
         .find_user_by_username(&app.tenant, "vera")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("vera exists"));
     app.state
+        .provider
         .store
         .add_credential(&tessera_store::Credential {
             tenant: app.tenant.clone(),

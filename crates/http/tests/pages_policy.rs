@@ -189,10 +189,10 @@ impl App {
             policy: change,
             ..TenantUpdate::default()
         };
-        ops::update_tenant(self.state.store.as_ref(), &self.tenant, &update)
+        ops::update_tenant(self.state.provider.store.as_ref(), &self.tenant, &update)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        self.state.tenants.invalidate(&self.tenant);
+        self.state.provider.tenants.invalidate(&self.tenant);
     }
 }
 
@@ -281,6 +281,7 @@ async fn trusted_attestation_chained_to_a_configured_root_is_accepted() {
     assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
     let user = app
         .state
+        .provider
         .store
         .find_user_by_username(&app.tenant, "cleo")
         .await
@@ -288,6 +289,7 @@ async fn trusted_attestation_chained_to_a_configured_root_is_accepted() {
         .unwrap_or_else(|| panic!("no user"));
     let credentials = app
         .state
+        .provider
         .store
         .list_credentials(&app.tenant, &user.id)
         .await
@@ -499,10 +501,11 @@ async fn tenant_update_refuses_an_aaguid_both_allowed_and_denied() {
         },
         ..TenantUpdate::default()
     };
-    let refused = ops::update_tenant(app.state.store.as_ref(), &app.tenant, &update).await;
+    let refused = ops::update_tenant(app.state.provider.store.as_ref(), &app.tenant, &update).await;
     assert!(refused.is_err());
     let tenant = app
         .state
+        .provider
         .store
         .get_tenant(&app.tenant)
         .await
@@ -517,7 +520,7 @@ async fn tenant_update_refuses_an_aaguid_both_allowed_and_denied() {
 #[tokio::test]
 async fn tenant_update_refuses_origins_outside_the_rp_id_and_control_characters_in_names() {
     let app = app(AttestationSettings::default()).await;
-    let store = app.state.store.as_ref();
+    let store = app.state.provider.store.as_ref();
     let outside = TenantUpdate {
         origins: Some(vec!["https://evil.example".into()]),
         ..TenantUpdate::default()
@@ -549,7 +552,7 @@ async fn tenant_update_refuses_origins_outside_the_rp_id_and_control_characters_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_tenant_updates_lose_no_change() {
     let app = app(AttestationSettings::default()).await;
-    let store = app.state.store.as_ref();
+    let store = app.state.provider.store.as_ref();
     for round in 0..5 {
         let rename = TenantUpdate {
             display_name: Some(format!("Renamed {round}")),

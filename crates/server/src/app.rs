@@ -132,7 +132,7 @@ impl Application {
         if let Some(extra) = self.extra {
             app = app.merge(tessera_http::security::apply(
                 extra,
-                self.state.security.body_limit,
+                self.state.provider.security.body_limit,
             ));
         }
         let served =
@@ -191,9 +191,9 @@ async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiv
 /// FIDO metadata past its `nextUpdate` still serves (its roots and status reports are the best known), but new
 /// compromises are missing from it: say so, once a tick, until a newer BLOB replaces it.
 fn warn_if_metadata_stale(state: &AppState) {
-    let current = state.attestation.current();
+    let current = state.provider.attestation.current();
     if let Some(blob) = &current.metadata
-        && blob.next_update() < state.clock.now().date()
+        && blob.next_update() < state.provider.clock.now().date()
     {
         tracing::warn!(
             no = blob.no(),
@@ -238,14 +238,14 @@ impl TrustWatch {
             return false;
         }
         self.seen = now;
-        match trust::load(files, state.clock.now()) {
+        match trust::load(files, state.provider.clock.now()) {
             Ok(settings) => {
                 tracing::info!(
                     anchors = settings.trust_anchors.len(),
                     metadata_no = settings.metadata.as_ref().map(|m| m.no()),
                     "attestation trust files reloaded"
                 );
-                state.attestation.replace(settings);
+                state.provider.attestation.replace(settings);
                 true
             }
             Err(e) => {
@@ -260,8 +260,9 @@ impl TrustWatch {
 pub async fn maintenance_round(state: &AppState) {
     for _ in 0..PURGE_ROUNDS_PER_TICK {
         match state
+            .provider
             .store
-            .purge_expired(state.clock.now(), PURGE_BATCH)
+            .purge_expired(state.provider.clock.now(), PURGE_BATCH)
             .await
         {
             Ok(n) if n < u64::from(PURGE_BATCH) => break,
@@ -272,20 +273,20 @@ pub async fn maintenance_round(state: &AppState) {
             }
         }
     }
-    let grace = tessera_service::keys::retired_key_grace(state.security.access_token_ttl);
-    match state.store.list_tenants().await {
+    let grace = tessera_service::keys::retired_key_grace(state.provider.security.access_token_ttl);
+    match state.provider.store.list_tenants().await {
         Ok(tenants) => {
             for tenant in tenants {
                 match tessera_service::keys::activate_due_keys(
-                    state.store.as_ref(),
+                    state.provider.store.as_ref(),
                     &tenant.id,
-                    state.clock.now(),
+                    state.provider.clock.now(),
                 )
                 .await
                 {
                     Ok(true) => {
                         tracing::info!(tenant = %tenant.id, "new signing keys are now signing");
-                        state.tenants.invalidate(&tenant.id);
+                        state.provider.tenants.invalidate(&tenant.id);
                     }
                     Ok(false) => {}
                     Err(e) => {
@@ -293,8 +294,9 @@ pub async fn maintenance_round(state: &AppState) {
                     }
                 }
                 if let Err(e) = state
+                    .provider
                     .store
-                    .delete_retired_signing_keys(&tenant.id, state.clock.now() - grace)
+                    .delete_retired_signing_keys(&tenant.id, state.provider.clock.now() - grace)
                     .await
                 {
                     tracing::warn!(error = %e, tenant = %tenant.id, "deleting retired keys failed");

@@ -61,6 +61,7 @@ async fn changed_trust_files_are_reloaded_and_refused_ones_keep_the_loaded_setti
     .with_attestation(settings);
     let no = |state: &AppState| {
         state
+            .provider
             .attestation
             .current()
             .metadata

@@ -94,6 +94,25 @@ pub enum ServiceError {
         /// Why, in a few words.
         reason: &'static str,
     },
+    /// An OAuth rule refused a token, revocation or client authentication request; the rule gives the error code
+    /// (`invalid_client` for a client that did not authenticate as registered).
+    #[error("oauth: {0}")]
+    OAuth(tessera_oidc::error::OidcError),
+    /// A bearer token is unknown, expired, revoked or does not grant what is asked (RFC 6750 §3.1).
+    #[error("invalid bearer token")]
+    InvalidBearerToken,
+    /// A sensitive account action needs a user verification more recent than the session's.
+    #[error("a recent confirmation with a passkey is needed")]
+    ReauthRequired,
+    /// The passkey is the user's only one and cannot be deleted.
+    #[error("this is the only passkey of the account")]
+    LastPasskey,
+    /// The passkey does not exist or is not the user's.
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// The passkey is registered already (in this tenant or in another tenant with the same RP ID).
+    #[error("This passkey is already registered.")]
+    PasskeyAlreadyRegistered,
     /// The store could not do what was asked.
     #[error("store: {0}")]
     Store(StoreError),

@@ -351,6 +351,7 @@ impl TestApp {
             last_used_at: None,
         };
         self.state
+            .provider
             .store
             .create_user_with_credential(&user, &credential)
             .await
@@ -383,6 +384,7 @@ impl TestApp {
         let now = self.clock.now();
         let sid = random(22);
         self.state
+            .provider
             .store
             .create_session(&Session {
                 id_hash: hash,

@@ -128,6 +128,12 @@ impl From<ServiceError> for AppError {
             e @ ServiceError::CeremonyFromOtherBrowser => Self::Forbidden(e.to_string()),
             ServiceError::PasskeyRefused(e) => Self::WebAuthnRefused(e.to_string()),
             ServiceError::PasskeyRule { reason, .. } => Self::WebAuthnRefused(reason.to_owned()),
+            ServiceError::OAuth(e) => Self::oauth_refusal(&e),
+            ServiceError::InvalidBearerToken => Self::InvalidToken,
+            e @ ServiceError::ReauthRequired => Self::Forbidden(e.to_string()),
+            e @ ServiceError::LastPasskey => Self::Forbidden(e.to_string()),
+            ServiceError::PasskeyNotFound => Self::NotFound,
+            e @ ServiceError::PasskeyAlreadyRegistered => Self::BadRequest(e.to_string()),
             ServiceError::Store(e) => e.into(),
             ServiceError::Corrupt(message) => Self::StoreCorrupt(message),
             other => Self::Internal(other.to_string()),
@@ -136,6 +142,22 @@ impl From<ServiceError> for AppError {
 }
 
 impl AppError {
+    /// An OAuth error from a failed rule, as the token and revocation endpoints report it (`invalid_client` is a
+    /// 401).
+    pub fn oauth_refusal(error: &tessera_oidc::error::OidcError) -> Self {
+        let code = error.code();
+        let status = if code == tessera_oidc::error::ErrorCode::InvalidClient {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::OAuth {
+            status,
+            code: code.as_str(),
+            description: error.description(),
+        }
+    }
+
     /// A token-endpoint style OAuth error with status 400.
     pub fn oauth(code: &'static str, description: impl Into<String>) -> Self {
         Self::OAuth {
@@ -326,6 +348,7 @@ impl From<tessera_service::ServiceError> for ApiError {
         match error {
             ServiceError::PasskeyRefused(e) => Self::refused(&e),
             ServiceError::PasskeyRule { rule, reason } => Self::refused_because(rule, reason),
+            ServiceError::ReauthRequired => Self::reauth_required(),
             other => AppError::from(other).into(),
         }
     }

@@ -1,6 +1,11 @@
-//! What every handler shares: the store, the clock, the public URL, security settings and the per-tenant cache.
+//! The state of the HTTP layer: [`AppState`], the composition root every router is built from, and the sub-states
+//! each role's router extracts from it with [`axum::extract::FromRef`], so that a role's router can be mounted alone
+//! on just its own state.
 //!
-//! `AppState` is cheap to clone (every field is an `Arc` or a small value) and carries no globals, so a test can run
+//! - [`ProviderState`]: the authenticator service's (store, clock, public URL, security settings, per-tenant cache,
+//!   master key, attestation sources, rate limiters); the `idp` router uses it.
+//!
+//! Every state is cheap to clone (each field is an `Arc` or a small value) and carries no globals, so a test can run
 //! many apps in one process.
 
 use std::collections::HashMap;
@@ -17,9 +22,18 @@ use crate::common::security::{RateLimiters, RateRule};
 use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::mds::MetadataBlob;
 
-/// Shared state of the HTTP layer.
+/// The whole application's state: one sub-state per role, each taken by its router with `FromRef`. The server
+/// builds one; the admin and cross-device rooms use it whole for now.
 #[derive(Clone)]
 pub struct AppState {
+    /// The authenticator service's state (the store and the other shared parts live here).
+    pub provider: ProviderState,
+}
+
+/// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
+/// roles.
+#[derive(Clone)]
+pub struct ProviderState {
     /// The store every handler reads and writes.
     pub store: Arc<dyn Store>,
     /// The time source (a fixed clock in tests).
@@ -38,6 +52,12 @@ pub struct AppState {
     pub rate_limiters: RateLimiters,
 }
 
+impl axum::extract::FromRef<AppState> for ProviderState {
+    fn from_ref(app: &AppState) -> Self {
+        app.provider.clone()
+    }
+}
+
 impl AppState {
     /// Builds a state from its parts with an empty tenant cache.
     pub fn new(
@@ -48,33 +68,35 @@ impl AppState {
         master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
         Self {
-            store,
-            clock,
-            public_url,
-            security: Arc::new(security),
-            tenants: Arc::new(TenantCache::default()),
-            master_key: Arc::new(master_key),
-            attestation: Arc::new(AttestationSources::default()),
-            rate_limiters: RateLimiters::default(),
+            provider: ProviderState {
+                store,
+                clock,
+                public_url,
+                security: Arc::new(security),
+                tenants: Arc::new(TenantCache::default()),
+                master_key: Arc::new(master_key),
+                attestation: Arc::new(AttestationSources::default()),
+                rate_limiters: RateLimiters::default(),
+            },
         }
     }
 
     /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
     #[must_use]
     pub fn with_attestation(mut self, trust: AttestationSettings) -> Self {
-        self.attestation = Arc::new(AttestationSources::new(trust));
+        self.provider.attestation = Arc::new(AttestationSources::new(trust));
         self
     }
 
     /// Forgets rate-limit state of addresses that have been quiet long enough to be back at full burst.
     /// The server calls this periodically so the limiters' memory stays bounded.
     pub fn trim_rate_limiters(&self) {
-        self.rate_limiters.trim();
+        self.provider.rate_limiters.trim();
     }
 
-    /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
-    pub fn issuer(&self, tenant: &TenantId) -> String {
-        self.public_url.issuer(tenant)
+    /// The store every role shares.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.provider.store
     }
 }
 
@@ -277,7 +299,12 @@ impl TenantCache {
     }
 }
 
-impl AppState {
+impl ProviderState {
+    /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        self.public_url.issuer(tenant)
+    }
+
     /// The tenant's runtime entry: from memory when fresh, otherwise loaded from the store (keys decrypted once).
     /// An unknown tenant is [`AppError::UnknownTenant`]; a store failure is a 503, never "unknown".
     pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantRuntime>, AppError> {

@@ -12,7 +12,7 @@ use tessera_service::provider::session::new_session;
 
 use crate::csrf::read_cookie;
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// A live browser session, as the store keeps it.
 pub use tessera_store::Session as SessionRecord;
@@ -41,7 +41,7 @@ fn session_token(headers: &HeaderMap, tenant: &TenantId) -> Option<String> {
 ///
 /// A malformed, unknown or expired cookie is `Ok(None)`; a store failure is an error (never "signed out").
 pub async fn current(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     headers: &HeaderMap,
 ) -> Result<Option<SessionRecord>, AppError> {
@@ -62,7 +62,7 @@ pub fn previous_key(headers: &HeaderMap, tenant: &TenantId) -> Option<Vec<u8>> {
 }
 
 /// How long a browser session lasts (`security.session_ttl`).
-pub fn ttl(state: &AppState) -> time::Duration {
+pub fn ttl(state: &ProviderState) -> time::Duration {
     time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12))
 }
 
@@ -85,7 +85,7 @@ pub fn cookie(
 ///
 /// The browser's previous session with the tenant, if any, is deleted first: a sign-in always gets a new token.
 pub async fn start(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     headers: &HeaderMap,
     user: &UserId,
@@ -103,7 +103,7 @@ pub async fn start(
 
 /// Ends the browser's session with `tenant` (if any); returns the `Set-Cookie` value that clears the cookie.
 pub async fn end(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     headers: &HeaderMap,
 ) -> Result<HeaderValue, AppError> {

@@ -617,6 +617,7 @@ async fn login_hint(mode: Mode) {
     let tenant = app.tenant.clone();
     let payload = app
         .state
+        .provider
         .store
         .peek_ceremony(
             &tenant,

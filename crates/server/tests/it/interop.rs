@@ -155,8 +155,8 @@ async fn demo_relying_party_signs_in_through_form_post() {
     let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
     let public_url = tessera_http::PublicUrl::parse(&app.base).expect("url");
     let info = tessera_server::demo::prepare(
-        app.state.store.as_ref(),
-        &app.state.master_key,
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
         &public_url,
         &data,
     )
@@ -251,7 +251,7 @@ async fn demo_relying_party_signs_in_through_form_post() {
     let demo_tenant = tessera_core::TenantId::parse("mytenant").expect("tenant");
     let demo_user = tessera_core::UserId::parse("demo-user-1").expect("id");
     let now = tessera_core::Clock::now(app.clock.as_ref());
-    let store = app.state.store.clone();
+    let store = app.state.provider.store.clone();
     store
         .create_user_with_credential(
             &tessera_store::User {

@@ -394,6 +394,7 @@ async fn replayed_client_assertion_is_invalid_client() {
     let client_id = ClientId::parse("jwt-client").expect("client id");
     let now = app.clock.now();
     app.state
+        .provider
         .store
         .create_client(&tessera_store::Client {
             tenant: app.tenant.clone(),

@@ -268,15 +268,15 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
     let old_token = before["id_token"].as_str().expect("id").to_owned();
     let (old_header, _) = app.verify_id_token(&old_token).await;
     let kids = tessera_service::keys::rotate_keys(
-        app.state.store.as_ref(),
-        &app.state.master_key,
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
         &app.tenant,
         tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
     )
     .await
     .expect("rotate");
-    app.state.tenants.invalidate(&app.tenant);
+    app.state.provider.tenants.invalidate(&app.tenant);
     let after = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let (new_header, _) = app
         .verify_id_token(after["id_token"].as_str().expect("id"))
@@ -291,7 +291,7 @@ async fn immediate_rotation_signs_new_tokens_and_old_keys_stay_published() {
     assert_eq!(app.jwks().await.keys.len(), 4);
     // Once its tokens have expired, the retired key is no longer published.
     app.clock.advance(time::Duration::hours(2));
-    app.state.tenants.invalidate(&app.tenant);
+    app.state.provider.tenants.invalidate(&app.tenant);
     assert_eq!(app.jwks().await.keys.len(), 2);
     app.stop().await;
 }
@@ -301,15 +301,15 @@ async fn staged_rotation_publishes_new_keys_before_they_sign() {
     let app = TestApp::spawn().await;
     let cookie = signed_in(&app).await;
     let kids = tessera_service::keys::rotate_keys(
-        app.state.store.as_ref(),
-        &app.state.master_key,
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
         &app.tenant,
         tessera_service::keys::Rotation::Staged,
         app.clock.now(),
     )
     .await
     .expect("rotate");
-    app.state.tenants.invalidate(&app.tenant);
+    app.state.provider.tenants.invalidate(&app.tenant);
     assert_eq!(app.jwks().await.keys.len(), 4, "published at once");
     let early = app.full_flow(&app.basic, &cookie, Mode::Query).await;
     let early_token = early["id_token"].as_str().expect("id").to_owned();
@@ -340,10 +340,11 @@ async fn staged_rotation_publishes_new_keys_before_they_sign() {
     app.verify_id_token(&early_token).await;
     app.clock.advance(time::Duration::hours(2));
     tessera_server::app::maintenance_round(&app.state).await;
-    app.state.tenants.invalidate(&app.tenant);
+    app.state.provider.tenants.invalidate(&app.tenant);
     assert_eq!(app.jwks().await.keys.len(), 2);
     assert_eq!(
         app.state
+            .provider
             .store
             .list_signing_keys(&app.tenant)
             .await
@@ -457,8 +458,8 @@ async fn resume_without_a_session_goes_back_to_sign_in() {
 async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
     let app = TestApp::spawn().await;
     tessera_service::keys::rotate_keys(
-        app.state.store.as_ref(),
-        &app.state.master_key,
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
         &app.tenant,
         tessera_service::keys::Rotation::Immediate,
         app.clock.now(),
@@ -468,6 +469,7 @@ async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
     tessera_server::app::maintenance_round(&app.state).await;
     let keys = app
         .state
+        .provider
         .store
         .list_signing_keys(&app.tenant)
         .await
@@ -481,6 +483,7 @@ async fn maintenance_deletes_retired_keys_once_their_tokens_expired() {
     tessera_server::app::maintenance_round(&app.state).await;
     let keys = app
         .state
+        .provider
         .store
         .list_signing_keys(&app.tenant)
         .await

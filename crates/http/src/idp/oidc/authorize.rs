@@ -1,13 +1,14 @@
-//! `/{tenant}/oidc/authorize` and `/{tenant}/oidc/authorize/resume`.
+//! `/{tenant}/oidc/authorize` and `/{tenant}/oidc/authorize/resume`: extract, call
+//! `tessera_service::provider::authorize`, and turn its outcome into a redirect, a form post or a page.
 //!
 //! The handshake with the pages:
-//! 1. `GET /authorize` validates the request with `tessera_oidc`'s rules. If the browser's session satisfies
-//!    `prompt`/`max_age`/`id_token_hint`, the code is issued at once. Otherwise the validated request is stored as a
-//!    ceremony of kind [`AUTHZ_CEREMONY`] ([`PendingAuthorization`], 10 minutes) and the browser is sent to
-//!    `/{tenant}/login?authz={id}`.
+//! 1. `GET /authorize`: a request the browser's session satisfies gets its code at once; otherwise the validated
+//!    request waits as a ceremony of kind [`AUTHZ_CEREMONY`] ([`PendingAuthorization`], 10 minutes) and the browser
+//!    is sent to `/{tenant}/login?authz={id}`.
 //! 2. After a passkey sign-in or sign-up, the pages create the session and send the browser to
 //!    `/{tenant}/oidc/authorize/resume?authz={id}` (or `...&error=access_denied` when the user cancels).
-//! 3. `resume` takes the ceremony, re-checks the session, mints the code and answers the client.
+//! 3. `resume` takes the ceremony, re-checks the session, mints the code and answers the client. A malformed `authz`
+//!    is an expired request, never looked up.
 //!
 //! `POST /authorize` is answered with a 303 to the same endpoint as a GET with the same parameters, so that the
 //! browser sends its `SameSite=Lax` session cookie (SECURITY.md §2 item 20).
@@ -17,29 +18,22 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
-use tessera_core::TenantId;
-use tessera_oidc::authorize::{
-    AuthorizationResponse, AuthorizeContext, LoginDecision, SessionFacts, ValidatedAuthorization,
-    authorization_response, decide_login, error_response, requested_client_id,
-    validate_authorization,
-};
-use tessera_oidc::error::{AuthorizeError, OidcError};
-use tessera_oidc::token::AuthorizationGrant;
-use tessera_store::{AuthCode, Session};
-use time::OffsetDateTime;
+use tessera_core::{CeremonyId, TenantId};
+use tessera_oidc::authorize::AuthorizationResponse;
+use tessera_oidc::error::OidcError;
+use tessera_service::provider::authorize::{self, AuthorizeEndpoint, AuthorizeOutcome};
 
-use super::{client_config, tenant_id};
+use super::tenant_id;
 use crate::common::reply::PageError;
 use crate::error::AppError;
 use crate::session;
-use crate::state::{AppState, TenantRuntime};
-use tessera_service::handles;
+use crate::state::{ProviderState, TenantRuntime};
 
 pub use tessera_service::provider::authorize::{AUTHZ_CEREMONY, AUTHZ_TTL, PendingAuthorization};
 
 /// `GET /{tenant}/oidc/authorize`.
 pub async fn authorize_get(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -53,7 +47,7 @@ pub async fn authorize_get(
 /// `POST /{tenant}/oidc/authorize`: a 303 to the GET endpoint with the same parameters (OIDC Core §3.1.2.1 requires
 /// POST; the redirect lets the browser send its `SameSite=Lax` cookie).
 pub async fn authorize_post(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -68,70 +62,20 @@ pub async fn authorize_post(
 
 /// The shared authorization logic of GET (and POST through its redirect).
 async fn authorize(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     pairs: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let runtime = state.tenant(tenant).await?;
-    let client_id = match requested_client_id(pairs) {
-        Ok(id) => id,
-        Err(e) => return answer_error(&e, &runtime),
-    };
-    let Some(client) = state.store.get_client(tenant, &client_id).await? else {
-        return answer_error(
-            &AuthorizeError::no_redirect(&OidcError::UnknownClient),
-            &runtime,
-        );
-    };
-    let config = client_config(&client)?;
-    let ctx = AuthorizeContext {
-        issuer: &runtime.issuer,
-        keys: runtime.keys.verifying_keys(),
-    };
-    let request = match validate_authorization(pairs, &config, &ctx) {
-        Ok(request) => request,
-        Err(e) => return answer_error(&e, &runtime),
-    };
-    let now = state.clock.now();
     let current = session::current(state, tenant, headers).await?;
-    let facts = current.as_ref().map(|s| SessionFacts {
-        user: s.user_id.clone(),
-        auth_time: s.auth_time,
-    });
-    match decide_login(&request, facts.as_ref(), now) {
-        LoginDecision::UseSession => match current {
-            Some(session) => issue(state, tenant, &runtime.issuer, &request, &session).await,
-            None => Err(AppError::Internal(
-                "decide_login used a session that is absent".into(),
-            )),
-        },
-        LoginDecision::Error(e) => answer_error(&e, &runtime),
-        LoginDecision::MustAuthenticate => {
-            let pending = PendingAuthorization {
-                request,
-                client_name: client.display_name,
-                created_at: now.unix_timestamp(),
-            };
-            send_to_sign_in(state, tenant, &pending, now).await
-        }
-    }
-}
-
-async fn send_to_sign_in(
-    state: &AppState,
-    tenant: &TenantId,
-    pending: &PendingAuthorization,
-    now: OffsetDateTime,
-) -> Result<Response, AppError> {
-    let id = tessera_service::provider::authorize::store_pending(
-        state.store.as_ref(),
-        tenant,
-        pending,
-        now,
-    )
-    .await?;
-    see_other(&format!("/{tenant}/login?authz={id}"))
+    let endpoint = AuthorizeEndpoint {
+        store: state.store.as_ref(),
+        runtime: &runtime,
+        now: state.clock.now(),
+    };
+    let outcome = authorize::authorize(&endpoint, pairs, current.as_ref()).await?;
+    answer(outcome, &runtime)
 }
 
 /// `resume`'s query.
@@ -143,122 +87,48 @@ pub struct ResumeQuery {
 
 /// `GET /{tenant}/oidc/authorize/resume?authz={id}[&error=access_denied]`.
 pub async fn resume(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     Query(query): Query<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let tenant = tenant_id(&tenant)?;
     let runtime = state.tenant(&tenant).await?;
-    let now = state.clock.now();
-    let Some(pending) = tessera_service::provider::authorize::take_pending(
-        state.store.as_ref(),
-        &tenant,
-        &query.authz,
-        now,
-    )
-    .await?
-    else {
-        // The pages' own page for a pending request that is gone: what happened, and a way onward.
-        let base = format!("/{}", runtime.tenant.id);
-        return Ok(PageError::expired_request(&runtime.tenant.display_name, base).into_response());
+    let current = session::current(&state, &tenant, &headers).await?;
+    let endpoint = AuthorizeEndpoint {
+        store: state.store.as_ref(),
+        runtime: &runtime,
+        now: state.clock.now(),
     };
-    let request = &pending.request;
-    let refuse = |cause: OidcError| {
-        AuthorizeError::redirect(
-            &request.redirect_uri,
-            request.response_mode,
-            request.state.as_deref(),
-            &cause,
-        )
-    };
-    if query.error.is_some() {
-        // The user cancelled: whatever the page said, the client hears only `access_denied`.
-        let denied = AuthorizeError::Redirect {
-            redirect_uri: request.redirect_uri.clone(),
-            response_mode: request.response_mode,
-            state: request.state.clone(),
-            error: tessera_oidc::error::ErrorCode::AccessDenied,
-            description: "the user cancelled the sign-in".into(),
-        };
-        return answer_error(&denied, &runtime);
-    }
-    let Some(session) = session::current(&state, &tenant, &headers).await? else {
-        // Not signed in (cookie lost or expired): back to the sign-in page with a fresh ceremony.
-        return send_to_sign_in(&state, &tenant, &pending, now).await;
-    };
-    if pending.demands_fresh_authentication()
-        && session.auth_time.unix_timestamp() < pending.created_at
-    {
-        return send_to_sign_in(&state, &tenant, &pending, now).await;
-    }
-    if request
-        .id_token_hint_sub
-        .as_deref()
-        .is_some_and(|sub| sub != session.user_id.as_str())
-    {
-        return answer_error(&refuse(OidcError::LoginRequired), &runtime);
-    }
-    // The client may have been deleted while the user signed in.
-    if state
-        .store
-        .get_client(&tenant, &request.client_id)
-        .await?
-        .is_none()
-    {
-        return answer_error(
-            &AuthorizeError::no_redirect(&OidcError::UnknownClient),
-            &runtime,
-        );
-    }
-    issue(&state, &tenant, &runtime.issuer, request, &session).await
-}
-
-/// Mints a code for `session`'s user (stored hashed, with its grant) and answers the client.
-async fn issue(
-    state: &AppState,
-    tenant: &TenantId,
-    issuer: &str,
-    request: &ValidatedAuthorization,
-    session: &Session,
-) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let code = handles::issue(now)?;
-    let grant = AuthorizationGrant::new(
-        request,
-        session.user_id.clone(),
-        session.auth_time,
-        session::authentication(session),
-        Some(session.sid.clone()),
-        now,
-    );
-    let record = AuthCode {
-        code_hash: code.key,
-        tenant: tenant.clone(),
-        client_id: request.client_id.clone(),
-        grant_id: handles::time_ordered_id(now, 18)?,
-        payload: serde_json::to_vec(&grant)
-            .map_err(|e| AppError::Internal(format!("grant: {e}")))?,
-        expires_at: grant.expires_at,
-    };
-    state.store.put_auth_code(&record).await?;
-    let response = authorization_response(request, issuer, &code.value)
-        .map_err(|e| AppError::Internal(format!("response: {e}")))?;
-    Ok(deliver(response))
-}
-
-/// Answers an authorization error: redirected to the client when allowed, otherwise an error page.
-fn answer_error(error: &AuthorizeError, runtime: &TenantRuntime) -> Result<Response, AppError> {
-    match error_response(error, &runtime.issuer) {
-        None => {
-            let cause = match error {
-                AuthorizeError::NoRedirect { cause, .. } => Some(cause),
-                AuthorizeError::Redirect { .. } => None,
-            };
-            Ok(no_redirect_page(cause, runtime).into_response())
+    let outcome = match CeremonyId::parse(&query.authz) {
+        Ok(authz) => {
+            authorize::resume(
+                &endpoint,
+                authz.as_str(),
+                query.error.is_some(),
+                current.as_ref(),
+            )
+            .await?
         }
-        Some(Ok(response)) => Ok(deliver(response)),
-        Some(Err(e)) => Ok(no_redirect_page(Some(&e), runtime).into_response()),
+        Err(_) => AuthorizeOutcome::Expired,
+    };
+    answer(outcome, &runtime)
+}
+
+/// The response for an outcome of the authorization use case.
+fn answer(outcome: AuthorizeOutcome, runtime: &TenantRuntime) -> Result<Response, AppError> {
+    let tenant = &runtime.tenant.id;
+    match outcome {
+        AuthorizeOutcome::Respond(response) => Ok(deliver(response)),
+        AuthorizeOutcome::ShowError(cause) => {
+            Ok(no_redirect_page(cause.as_ref(), runtime).into_response())
+        }
+        AuthorizeOutcome::SignIn { authz } => see_other(&format!("/{tenant}/login?authz={authz}")),
+        AuthorizeOutcome::Expired => {
+            // The pages' own page for a pending request that is gone: what happened, and a way onward.
+            let base = format!("/{tenant}");
+            Ok(PageError::expired_request(&runtime.tenant.display_name, base).into_response())
+        }
     }
 }
 

@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::tenant_id;
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// Serves the JWK Set from the tenant cache (no store access while the entry is fresh).
 pub async fn jwks(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
 ) -> Result<Response, AppError> {
     let tenant = tenant_id(&tenant)?;

@@ -1,4 +1,5 @@
-//! `GET|POST /{tenant}/oidc/logout`: OpenID Connect RP-Initiated Logout 1.0.
+//! `GET|POST /{tenant}/oidc/logout`: OpenID Connect RP-Initiated Logout 1.0. The decision is
+//! `tessera_service::provider::logout`'s; this module renders its pages and clears the cookie.
 //!
 //! With a valid `id_token_hint` the session it names is ended at once: the session whose public handle is the hint's
 //! `sid` (whichever browser holds it), or, for a hint without `sid`, the browser's session when it is the hint's user.
@@ -11,16 +12,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tessera_core::{TenantId, UserId};
+use tessera_core::TenantId;
 use tessera_oidc::error::OidcError;
-use tessera_oidc::logout::{parse_logout_request, plan_logout, post_logout_redirect};
+use tessera_service::provider::logout::{self, LogoutOutcome};
 
-use super::{client_config, tenant_id};
+use super::tenant_id;
 use crate::common::reply::PageError;
 use crate::common::views::{Layout, render};
 use crate::error::AppError;
 use crate::session;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// The parameters the confirmation page carries over to its POST.
 const CARRIED_OVER: [&str; 5] = [
@@ -41,7 +42,7 @@ struct ConfirmPage {
 
 /// `GET /{tenant}/oidc/logout`.
 pub async fn logout_get(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -54,7 +55,7 @@ pub async fn logout_get(
 
 /// `POST /{tenant}/oidc/logout` (form-encoded, as the confirmation page and some clients send it).
 pub async fn logout_post(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -64,58 +65,27 @@ pub async fn logout_post(
 }
 
 async fn logout(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     pairs: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let runtime = state.tenant(tenant).await?;
     let name = &runtime.tenant.display_name;
-    let request = match parse_logout_request(pairs) {
-        Ok(request) => request,
-        Err(e) => return Ok(refused_page(&e, name, tenant)),
-    };
-    let plan = match plan_logout(&request, &runtime.issuer, runtime.keys.verifying_keys()) {
-        Ok(plan) => plan,
-        Err(e) => return Ok(refused_page(&e, name, tenant)),
-    };
-    let config = match &plan.client_id {
-        Some(id) => match state.store.get_client(tenant, id).await? {
-            Some(client) => Some(client_config(&client)?),
-            None => return Ok(refused_page(&OidcError::UnknownClient, name, tenant)),
-        },
-        None => None,
-    };
-    // Only a registered post_logout_redirect_uri is ever used (RFC 9700 §4.11: no open redirector).
-    let redirect = match post_logout_redirect(&request, config.as_ref()) {
-        Ok(redirect) => redirect,
-        Err(e) => return Ok(refused_page(&e, name, tenant)),
-    };
-    // The session the hint names by its public handle ends, whichever browser holds it (its user must match).
-    if let Some((sid, sub)) = plan.session_to_end()
-        && let Ok(user) = UserId::parse(sub)
-    {
-        state
-            .store
-            .delete_session_by_sid(tenant, &user, sid)
-            .await?;
-    }
     let current = session::current(state, tenant, headers).await?;
-    let confirmed = pairs.iter().any(|(k, v)| k == "confirm" && v == "yes");
-    // The browser's session ends without asking when the hint names it: by `sid` when the hint has one, else by `sub`.
-    let hinted_for_session = current
-        .as_ref()
-        .is_some_and(|s| plan.names_session(&s.sid, s.user_id.as_str()));
-    if current.is_some() && !hinted_for_session && !confirmed {
-        return Ok(confirm_page(&runtime.tenant.display_name, tenant, pairs));
-    }
+    let outcome = logout::logout(state.store.as_ref(), &runtime, pairs, current.as_ref()).await?;
+    let redirect = match outcome {
+        LogoutOutcome::Refused(e) => return Ok(refused_page(&e, name, tenant)),
+        LogoutOutcome::Confirm => return Ok(confirm_page(name, tenant, pairs)),
+        LogoutOutcome::SignedOut { redirect } => redirect,
+    };
     let clear = session::end(state, tenant, headers).await?;
     let mut response = match redirect {
         Some(location) => match HeaderValue::from_str(&location) {
             Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-            Err(_) => signed_out_page(&runtime.tenant.display_name, tenant),
+            Err(_) => signed_out_page(name, tenant),
         },
-        None => signed_out_page(&runtime.tenant.display_name, tenant),
+        None => signed_out_page(name, tenant),
     };
     response.headers_mut().append(header::SET_COOKIE, clear);
     response

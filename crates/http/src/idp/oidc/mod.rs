@@ -11,9 +11,10 @@
 //! The rules live in `tessera_oidc`; these modules extract, call the rules and the store, and shape responses.
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::get;
 
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 pub mod authorize;
 pub mod discovery;
@@ -23,7 +24,11 @@ pub mod token;
 pub mod userinfo;
 
 /// The OIDC routes. CORS is allowed on discovery, JWKS, token and userinfo only (RFC 9700 §2.6: never on authorize).
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router<S>(state: &ProviderState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ProviderState: FromRef<S>,
+{
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
@@ -72,56 +77,10 @@ pub(crate) fn tenant_id(raw: &str) -> Result<tessera_core::TenantId, crate::erro
     tessera_core::TenantId::parse(raw).map_err(|_| crate::error::AppError::UnknownTenant)
 }
 
-/// The `tessera_oidc` view of a stored client.
-pub(crate) fn client_config(
-    client: &tessera_store::Client,
-) -> Result<tessera_oidc::client::ClientConfig, crate::error::AppError> {
-    use tessera_oidc::client::{ClientAuthConfig, ClientConfig, SecretHash};
-    let corrupt = |what: &str| {
-        crate::error::AppError::StoreCorrupt(format!("client {}: {what}", client.client_id))
-    };
-    let auth = match client.token_endpoint_auth_method.as_str() {
-        "none" => ClientAuthConfig::None,
-        "private_key_jwt" => {
-            let jwks = client
-                .jwks
-                .clone()
-                .ok_or_else(|| corrupt("private_key_jwt without jwks"))?;
-            ClientAuthConfig::PrivateKeyJwt {
-                jwks: serde_json::from_value(jwks).map_err(|_| corrupt("bad jwks"))?,
-            }
-        }
-        _ => {
-            let hash = client
-                .secret_hash
-                .as_deref()
-                .ok_or_else(|| corrupt("no secret hash"))?;
-            let bytes: [u8; 32] = hash.try_into().map_err(|_| corrupt("secret hash length"))?;
-            ClientAuthConfig::ClientSecret {
-                secret_hash: SecretHash::from_bytes(bytes),
-            }
-        }
-    };
-    let id_token_alg = tessera_oidc::keys::SigningAlg::parse(&client.id_token_signed_response_alg)
-        .ok_or_else(|| corrupt("id token algorithm"))?;
-    Ok(ClientConfig {
-        client_id: client.client_id.clone(),
-        redirect_uris: client.redirect_uris.clone(),
-        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
-        auth,
-        allowed_scopes: client.allowed_scopes.clone(),
-        id_token_alg,
-    })
-}
-
-/// The `tessera_oidc` view of a stored user.
-pub(crate) fn user_profile(user: &tessera_store::User) -> tessera_oidc::id_token::UserProfile {
-    tessera_oidc::id_token::UserProfile {
-        sub: user.id.clone(),
-        username: user.username.clone(),
-        name: Some(user.display_name.clone()).filter(|n| !n.is_empty()),
-        email: user.email.clone(),
-        email_verified: user.email_verified,
-        updated_at: None,
-    }
+/// Whether the request's body is `application/x-www-form-urlencoded`.
+pub(crate) fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }

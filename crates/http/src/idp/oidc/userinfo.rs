@@ -4,20 +4,19 @@
 //! (RFC 6750 §2.2); never both (RFC 6750 §2: "MUST NOT use more than one method"), never in the query string.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tessera_core::TenantId;
 use tessera_oidc::error::OidcError;
 
-use super::{tenant_id, user_profile};
+use super::tenant_id;
 use crate::error::AppError;
-use crate::state::AppState;
-use tessera_service::handles;
+use crate::state::ProviderState;
 
 /// `GET /{tenant}/oidc/userinfo`.
 pub async fn userinfo_get(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -28,17 +27,13 @@ pub async fn userinfo_get(
 
 /// `POST /{tenant}/oidc/userinfo`.
 pub async fn userinfo_post(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let tenant = tenant_id(&tenant)?;
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let form: Vec<(String, String)> = if form_type {
+    let form: Vec<(String, String)> = if super::is_form(&headers) {
         form_urlencoded::parse(&body).into_owned().collect()
     } else {
         Vec::new()
@@ -66,39 +61,18 @@ fn extract(headers: &HeaderMap, form: &[(String, String)]) -> Result<String, App
         })
 }
 
-async fn answer(state: &AppState, tenant: &TenantId, token: &str) -> Result<Response, AppError> {
+async fn answer(
+    state: &ProviderState,
+    tenant: &TenantId,
+    token: &str,
+) -> Result<Response, AppError> {
     state.tenant(tenant).await?;
-    if token.len() > 512 {
-        return Err(AppError::InvalidToken);
-    }
-    let now = state.clock.now();
-    let record = state
-        .store
-        .get_access_token(tenant, &handles::storage_key(token), now)
-        .await?
-        .ok_or(AppError::InvalidToken)?;
-    let issuance: tessera_oidc::token::Issuance = serde_json::from_slice(&record.payload)
-        .map_err(|e| AppError::StoreCorrupt(format!("access token issuance: {e}")))?;
-    // OIDC Core §5.3: the token must have been granted the openid scope.
-    if !issuance.wants_id_token() {
-        return Err(AppError::InvalidToken);
-    }
-    let user = state
-        .store
-        .get_user(tenant, &record.user_id)
-        .await?
-        .ok_or(AppError::InvalidToken)?;
-    let claims = tessera_oidc::id_token::userinfo_claims(
-        &user_profile(&user),
-        &issuance.scopes,
-        issuance.claims_request.as_ref(),
-    );
-    let mut response = axum::Json(claims).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let claims = tessera_service::provider::userinfo::claims(
+        state.store.as_ref(),
+        tenant,
+        token,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(super::token::no_store(axum::Json(claims).into_response()))
 }

@@ -9,7 +9,8 @@
 //!
 //! Adding and deleting a passkey both require a user verification within the configured window (`fresh_window`,
 //! `security.fresh_verification_seconds`, 300 s by default); otherwise the answer is `reauth_required` and the script first
-//! re-verifies the user through the sign-in ceremony, then retries.
+//! re-verifies the user through the sign-in ceremony, then retries. The use cases are
+//! `tessera_service::provider::account`'s; these handlers check CSRF and the form, call them, and shape the answer.
 //! - `POST /{tenant}/signout` (form: `csrf_token`).
 
 use axum::body::Bytes;
@@ -20,25 +21,19 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use std::collections::HashMap;
-use tessera_store::StoreError;
-use tessera_webauthn::Base64UrlBytes;
-use tessera_webauthn::json::UserEntity;
+use tessera_service::ServiceError;
+use tessera_service::provider::account::{self, AddPasskey, Sensitive};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use tessera_service::provider::ceremony::{
-    self, B64, REGISTER_KIND, RegisterCeremony, RegistrationPurpose,
-};
-
 use super::context::{self, PageTenant};
 use super::login::{OptionsReply, VerifyReply, VerifyRequest};
-use super::signup::{MAX_NICKNAME, parse_label, verify_new_credential};
+use super::signup::{MAX_NICKNAME, parse_label, parse_nickname};
 use super::views::{AccountPage, Layout, PasskeyView, render};
 use crate::common::reply::{ApiError, PageError};
 use crate::error::AppError;
 use crate::session::{self, SessionRecord};
-use crate::state::AppState;
-use tessera_service::provider::signup::creation_options;
+use crate::state::ProviderState;
 
 fn when(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
@@ -63,7 +58,7 @@ fn notice(query: Option<&str>) -> Option<String> {
 
 /// `GET /{tenant}/account`: the account page, or a 303 to sign-in.
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -73,11 +68,14 @@ pub async fn page(
     let Some(session) = session::current(&state, &id, &headers).await? else {
         return Ok(context::see_other(&format!("/{id}/login"), &[]));
     };
-    let Some(user) = state.store.get_user(&id, &session.user_id).await? else {
-        let cleared = session::end(&state, &id, &headers).await?;
-        return Ok(context::see_other(&format!("/{id}/login"), &[cleared]));
+    let (user, credentials) = match account::passkeys(state.store.as_ref(), &id, &session).await {
+        Ok(found) => found,
+        Err(ServiceError::SignInRequired) => {
+            let cleared = session::end(&state, &id, &headers).await?;
+            return Ok(context::see_other(&format!("/{id}/login"), &[cleared]));
+        }
+        Err(other) => return Err(other.into()),
     };
-    let credentials = state.store.list_credentials(&id, &user.id).await?;
     let passkeys = credentials
         .iter()
         .enumerate()
@@ -134,7 +132,7 @@ pub fn passkey_kind(backup_eligible: bool, transports: &[String]) -> &'static st
 /// redirect URI, which the client registered as a page of its own): only a registered client of this tenant gets
 /// a link, so the parameter cannot send people elsewhere.
 async fn application_link(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &PageTenant,
     query: Option<&str>,
 ) -> Result<Option<(String, String)>, PageError> {
@@ -165,7 +163,7 @@ fn form_fields(body: &[u8]) -> HashMap<String, String> {
 
 /// A form POST of the account page: CSRF checks, then the signed-in session.
 async fn signed_in_form(
-    state: &AppState,
+    state: &ProviderState,
     raw_tenant: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -202,7 +200,7 @@ fn credential_field(fields: &HashMap<String, String>) -> Result<Vec<u8>, AppErro
 
 /// `POST /{tenant}/account/passkeys/rename`.
 pub async fn rename(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -220,73 +218,60 @@ pub async fn rename(
         "a name",
     )
     .map_err(back)?;
-    match state
-        .store
-        .rename_credential(tenant.id(), &session.user_id, &credential, &name)
-        .await
-    {
-        Ok(()) => Ok(context::see_other(
-            &format!("{}/account?done=renamed", tenant.base()),
-            &[],
-        )),
-        Err(StoreError::NotFound) => Err(back(AppError::NotFound)),
-        Err(other) => Err(back(other.into())),
-    }
+    account::rename_passkey(
+        state.store.as_ref(),
+        tenant.id(),
+        &session,
+        &credential,
+        &name,
+    )
+    .await
+    .map_err(|e| back(e.into()))?;
+    Ok(context::see_other(
+        &format!("{}/account?done=renamed", tenant.base()),
+        &[],
+    ))
 }
 
 /// How recent a user verification must be to add or delete a passkey: `security.fresh_verification_seconds`
 /// ([`crate::state::SecuritySettings::fresh_verification`], 300 s unless configured).
-pub(crate) fn fresh_window(state: &AppState) -> time::Duration {
+pub(crate) fn fresh_window(state: &ProviderState) -> time::Duration {
     time::Duration::try_from(state.security.fresh_verification)
         .unwrap_or(session::FRESH_VERIFICATION)
 }
 
-/// Why a passkey was not deleted.
-enum DeleteRefusal {
-    /// The session's user verification is older than [`fresh_window`].
-    ReauthRequired,
-    /// It is the user's only passkey.
-    LastPasskey,
-    /// Any other refusal.
-    Other(AppError),
-}
-
-impl From<AppError> for DeleteRefusal {
-    fn from(error: AppError) -> Self {
-        Self::Other(error)
+/// The freshness rule of a sensitive action now.
+fn sensitive(state: &ProviderState) -> Sensitive {
+    Sensitive {
+        window: fresh_window(state),
+        now: state.clock.now(),
     }
 }
 
 const LAST_PASSKEY_HEADING: &str = "This passkey cannot be deleted";
 const LAST_PASSKEY_MESSAGE: &str = "It is your only passkey: without it you could not sign in any more. Add another passkey first.";
 
-/// Deletes one of the signed-in user's passkeys. Losing a passkey is as sensitive as adding one, so the session
-/// must prove a recent user verification; the store refuses the last passkey atomically.
+/// Deletes one of the signed-in user's passkeys (the service's use case).
 async fn delete_passkey(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &PageTenant,
     session: &SessionRecord,
     credential: &[u8],
-) -> Result<(), DeleteRefusal> {
-    if !session::has_verification_within(session, state.clock.now(), fresh_window(state)) {
-        return Err(DeleteRefusal::ReauthRequired);
-    }
-    match state
-        .store
-        .delete_credential(tenant.id(), &session.user_id, credential)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict) => Err(DeleteRefusal::LastPasskey),
-        Err(StoreError::NotFound) => Err(AppError::NotFound.into()),
-        Err(other) => Err(AppError::from(other).into()),
-    }
+) -> Result<(), ServiceError> {
+    account::delete_passkey(
+        state.store.as_ref(),
+        tenant.id(),
+        session,
+        credential,
+        sensitive(state),
+    )
+    .await
 }
 
 /// `POST /{tenant}/account/passkeys/delete` (a plain form; the script sends [`delete_json`] instead, which can
 /// re-verify the user first).
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -302,18 +287,18 @@ pub async fn delete(
             &format!("{}/account?done=deleted", tenant.base()),
             &[],
         )),
-        Err(DeleteRefusal::ReauthRequired) => Err(back(PageError::new(
+        Err(ServiceError::ReauthRequired) => Err(back(PageError::new(
             StatusCode::FORBIDDEN,
             "Confirm it is you first",
             "Deleting a passkey needs a recent confirmation with one of your passkeys. Go back to your account \
              and press Delete again: your browser will ask you to confirm.",
         ))),
-        Err(DeleteRefusal::LastPasskey) => Err(back(PageError::new(
+        Err(ServiceError::LastPasskey) => Err(back(PageError::new(
             StatusCode::CONFLICT,
             LAST_PASSKEY_HEADING,
             LAST_PASSKEY_MESSAGE,
         ))),
-        Err(DeleteRefusal::Other(e)) => Err(back(e.into())),
+        Err(other) => Err(back(other.into())),
     }
 }
 
@@ -327,7 +312,7 @@ pub struct DeleteRequest {
 /// `POST /{tenant}/webauthn/delete`: `{"credential"}` → `{"ok": true, "next"}`, or `reauth_required` (the script
 /// then re-verifies the user with `login/options` `{"reauth": true}` and retries), or `last_passkey`.
 pub async fn delete_json(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -346,8 +331,7 @@ pub async fn delete_json(
             let next = format!("{}/account?done=deleted", tenant.base());
             Ok(context::json_reply(&VerifyReply { ok: true, next }, None))
         }
-        Err(DeleteRefusal::ReauthRequired) => Err(ApiError::reauth_required()),
-        Err(DeleteRefusal::LastPasskey) => Err(ApiError {
+        Err(ServiceError::LastPasskey) => Err(ApiError {
             status: StatusCode::CONFLICT,
             code: "last_passkey",
             rule: None,
@@ -356,13 +340,13 @@ pub async fn delete_json(
                  more. Reload the page to see your passkeys as they are, and add another passkey first."
             ),
         }),
-        Err(DeleteRefusal::Other(e)) => Err(e.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
 /// `POST /{tenant}/signout`: ends the session and goes to the sign-in page.
 pub async fn sign_out(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -385,55 +369,29 @@ pub async fn sign_out(
 
 /// `POST /{tenant}/webauthn/add/options`: creation options for another passkey of the signed-in user.
 pub async fn add_options(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = context::tenant(&state, &tenant).await?;
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
-    let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let session = session::current(&state, &id, &headers)
+    let session = session::current(&state, tenant.id(), &headers)
         .await?
         .ok_or(AppError::SignInRequired)?;
-    if !session::has_verification_within(&session, state.clock.now(), fresh_window(&state)) {
-        return Err(ApiError::reauth_required());
-    }
-    let user = state
-        .store
-        .get_user(&id, &session.user_id)
-        .await?
-        .ok_or(AppError::SignInRequired)?;
-    let existing = state.store.list_credentials(&id, &user.id).await?;
-    let challenge =
-        tessera_webauthn::generate_challenge().map_err(|e| AppError::Internal(e.to_string()))?;
-    let entity = UserEntity {
-        id: Base64UrlBytes(user.user_handle.clone()),
-        name: user.username.clone(),
-        display_name: user.display_name.clone(),
-    };
-    let options = creation_options(&tenant.tenant, &policy, entity, &challenge, &existing);
-    let stored = RegisterCeremony {
-        challenge: B64(challenge.to_vec()),
-        user_id: user.id.to_string(),
-        user_handle: B64(user.user_handle),
-        algorithms: options.offered_algorithms(),
-        purpose: RegistrationPurpose::AddPasskey,
-        authz: None,
-        binding: B64(csrf.binding()),
-    };
-    let ceremony = ceremony::put(
+    let started = account::begin_add_passkey(
         state.store.as_ref(),
-        &id,
-        REGISTER_KIND,
-        &stored,
-        state.clock.now(),
+        &tenant.tenant,
+        &policy,
+        &session,
+        csrf.binding(),
+        sensitive(&state),
     )
     .await?;
     Ok(context::json_reply(
         &OptionsReply {
-            ceremony,
-            public_key: options,
+            ceremony: started.ceremony,
+            public_key: started.options,
         },
         None,
     ))
@@ -441,7 +399,7 @@ pub async fn add_options(
 
 /// `POST /{tenant}/webauthn/add/verify`: stores the new passkey.
 pub async fn add_verify(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -449,41 +407,28 @@ pub async fn add_verify(
     let tenant = context::tenant(&state, &tenant).await?;
     let csrf = tenant.verify_csrf(&state, &headers, crate::csrf::header_token(&headers))?;
     let request: VerifyRequest = context::json_body(&body)?;
-    let id = tenant.id().clone();
     let policy = tenant.policy()?;
-    let session = session::current(&state, &id, &headers)
+    let nickname = parse_nickname(request.nickname.as_deref())?;
+    let session = session::current(&state, tenant.id(), &headers)
         .await?
         .ok_or(AppError::SignInRequired)?;
-    let stored: RegisterCeremony = ceremony::take(
+    let rules = sensitive(&state);
+    let attestation = state.attestation.current();
+    account::finish_add_passkey(
         state.store.as_ref(),
-        &id,
-        REGISTER_KIND,
-        &request.ceremony,
-        state.clock.now(),
-    )
-    .await?;
-    ceremony::check_binding(&stored.binding, &csrf.binding())?;
-    if stored.purpose != RegistrationPurpose::AddPasskey
-        || stored.user_id != session.user_id.as_str()
-    {
-        return Err(AppError::CeremonyExpired.into());
-    }
-    let (_, credential) = verify_new_credential(
-        &state,
-        &tenant,
+        &tenant.tenant,
         &policy,
-        &stored,
-        request.credential,
-        request.nickname.as_deref(),
+        &session,
+        AddPasskey {
+            ceremony: &request.ceremony,
+            binding: &csrf.binding(),
+            credential: request.credential,
+            nickname,
+            trust: attestation.trust_at(rules.now),
+        },
+        rules,
     )
     .await?;
-    match state.store.add_credential(&credential).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => {
-            return Err(AppError::BadRequest("This passkey is already registered.".into()).into());
-        }
-        Err(other) => return Err(other.into()),
-    }
     let next = format!("{}/account?done=added", tenant.base());
     Ok(context::json_reply(&VerifyReply { ok: true, next }, None))
 }

@@ -7,7 +7,7 @@ use tessera_store::Tenant;
 use tessera_webauthn::AuthenticatorPolicy;
 
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// The ceremony kind under which the authorization endpoint stores a pending request.
 pub const AUTHZ_KIND: &str = tessera_service::provider::authorize::AUTHZ_CEREMONY;
@@ -43,7 +43,7 @@ impl PageTenant {
     /// Checks the CSRF rules of a state-changing request against this tenant's origins.
     pub fn verify_csrf(
         &self,
-        state: &AppState,
+        state: &ProviderState,
         headers: &HeaderMap,
         submitted: Option<&str>,
     ) -> Result<crate::csrf::CsrfToken, AppError> {
@@ -80,7 +80,7 @@ fn strip_default_port(scheme: &str, authority: &str) -> String {
 /// there, so the page says where to open it instead of failing later. `None` when the address is allowed, or when
 /// the request names no host (then the passkey checks alone decide).
 pub fn wrong_address(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &PageTenant,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
@@ -125,7 +125,7 @@ pub fn wrong_address(
 
 /// Loads the tenant named in the path: from the OIDC cache when it is there, else from the store.
 /// A malformed or unknown tenant is [`AppError::UnknownTenant`]; a store failure stays a store failure.
-pub async fn tenant(state: &AppState, raw: &str) -> Result<PageTenant, AppError> {
+pub async fn tenant(state: &ProviderState, raw: &str) -> Result<PageTenant, AppError> {
     let id = TenantId::parse(raw).map_err(|_| AppError::UnknownTenant)?;
     if let Some(entry) = state.tenants.cached(&id, state.security.tenant_cache_ttl) {
         return Ok(PageTenant {
@@ -162,7 +162,7 @@ pub fn authz_id(raw: Option<&str>) -> Result<Option<String>, AppError> {
 /// The pending authorization `id` (stored by the authorization endpoint), if it is still live. It is read, not
 /// consumed: the resume endpoint consumes it.
 pub async fn pending_authorization(
-    state: &AppState,
+    state: &ProviderState,
     tenant: &TenantId,
     id: &str,
 ) -> Result<Option<PendingAuthorization>, AppError> {

@@ -23,11 +23,11 @@ use super::views::{Layout, LoginPage, render};
 use crate::common::reply::{ApiError, PageError};
 use crate::error::AppError;
 use crate::session;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// `GET /{tenant}/login?authz=...`: the sign-in page.
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
     uri: Uri,
@@ -137,7 +137,7 @@ pub struct VerifyReply {
 
 /// `POST /{tenant}/webauthn/login/options`.
 pub async fn options(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -185,7 +185,7 @@ pub async fn options(
 
 /// `POST /{tenant}/webauthn/login/verify`.
 pub async fn verify(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,

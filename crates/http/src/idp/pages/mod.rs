@@ -22,13 +22,19 @@ pub mod signup;
 pub mod views;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 
 use crate::common::assets;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
-/// The pages' routes. The options endpoints (which create challenges) are rate-limited per client address.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The pages' routes, for any outer state the provider's state is taken from. The options endpoints (which create
+/// challenges) are rate-limited per client address.
+pub fn router<S>(state: &ProviderState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ProviderState: FromRef<S>,
+{
     let challenges = Router::new()
         .route("/{tenant}/webauthn/login/options", post(login::options))
         .route("/{tenant}/webauthn/register/options", post(signup::options))

@@ -16,18 +16,16 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use tessera_core::{Email, Username, UsernameError};
-use tessera_service::provider::ceremony::RegisterCeremony;
-use tessera_service::provider::signup::{self, BeginSignUp, FinishSignUp, NewCredential};
-use tessera_webauthn::{AuthenticatorPolicy, VerifiedRegistration};
+use tessera_service::provider::signup::{self, BeginSignUp, FinishSignUp};
 
-use super::context::{self, PageTenant};
+use super::context;
 use super::login::{OptionsReply, VerifyReply, VerifyRequest};
 use super::views::{Layout, SignupPage, render};
 use crate::common::reply::ApiError;
 use crate::common::reply::PageError;
 use crate::error::AppError;
 use crate::session;
-use crate::state::AppState;
+use crate::state::ProviderState;
 
 /// Longest username accepted.
 pub const MAX_USERNAME: usize = Username::MAX_LEN;
@@ -40,7 +38,7 @@ pub use tessera_service::provider::signup::MAX_NICKNAME;
 
 /// `GET /{tenant}/signup?authz=...`: the sign-up page.
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     RawQuery(query): RawQuery,
     uri: Uri,
@@ -185,7 +183,7 @@ pub struct RegisterOptionsRequest {
 
 /// `POST /{tenant}/webauthn/register/options`.
 pub async fn options(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -226,7 +224,7 @@ pub async fn options(
 }
 
 /// The user's name for a new passkey, checked; `None` when not given.
-fn parse_nickname(nickname: Option<&str>) -> Result<Option<String>, AppError> {
+pub(crate) fn parse_nickname(nickname: Option<&str>) -> Result<Option<String>, AppError> {
     match nickname.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => Ok(Some(parse_label(
             name,
@@ -237,38 +235,9 @@ fn parse_nickname(nickname: Option<&str>) -> Result<Option<String>, AppError> {
     }
 }
 
-/// Verifies a registration response against its ceremony with the service's attestation trust, after checking the
-/// passkey name the user gave.
-pub(crate) async fn verify_new_credential(
-    state: &AppState,
-    tenant: &PageTenant,
-    policy: &AuthenticatorPolicy,
-    stored: &RegisterCeremony,
-    credential: serde_json::Value,
-    nickname: Option<&str>,
-) -> Result<(VerifiedRegistration, tessera_store::Credential), ApiError> {
-    let nickname = parse_nickname(nickname)?;
-    let now = state.clock.now();
-    // The service's trust anchors and FIDO metadata; the tenant's policy decides how much attestation it demands.
-    let attestation = state.attestation.current();
-    Ok(signup::verify_new_credential(
-        state.store.as_ref(),
-        NewCredential {
-            tenant: &tenant.tenant,
-            policy,
-            stored,
-            credential,
-            nickname,
-            trust: attestation.trust_at(now),
-            now,
-        },
-    )
-    .await?)
-}
-
 /// `POST /{tenant}/webauthn/register/verify`.
 pub async fn verify(
-    State(state): State<AppState>,
+    State(state): State<ProviderState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
