@@ -375,3 +375,135 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
     );
     assert!(terminate(&mut third).success());
 }
+
+/// `tessera keys rotate --immediately` run while a server holds the same SQLite file: the command succeeds (its
+/// write waits its turn for SQLite's lock), and the running server publishes and signs with the new keys once its
+/// tenant cache expires (a minute in production, half a second here), with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_beside_a_live_sqlite_server_is_picked_up() {
+    use std::sync::Arc;
+    use tessera_core::{Clock, SystemClock, TenantId};
+    use tessera_oidc::keys::{MasterKey, SigningAlg};
+    use tessera_service::tenants::{self, NewTenant};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
+    let master = MasterKey::from_bytes(&data.master_key().expect("key")).expect("master");
+    let store = tessera_server::app::open_sqlite(&data.database())
+        .await
+        .expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let tenant = TenantId::parse("shop").expect("tenant");
+    tenants::create_tenant(
+        store.as_ref(),
+        &master,
+        NewTenant::parse(
+            tenant.clone(),
+            "localhost",
+            std::slice::from_ref(&base),
+            None,
+        )
+        .expect("new"),
+        SystemClock.now(),
+    )
+    .await
+    .expect("tenant");
+    let security = tessera_http::SecuritySettings {
+        tenant_cache_ttl: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let app = tessera_server::Application::from_parts(
+        listener,
+        store,
+        Arc::new(SystemClock),
+        tessera_http::PublicUrl::parse(&base).expect("url"),
+        security,
+        master,
+    );
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let signing_kid = async |state: &tessera_http::AppState| {
+        let runtime = state.tenant(&tenant).await.expect("runtime");
+        runtime
+            .keys
+            .signing_key(SigningAlg::Rs256)
+            .map(|k| k.kid().to_owned())
+            .expect("an RS256 key signs")
+    };
+    let before = signing_kid(&state).await;
+    let jwks_url = format!("{base}/shop/oidc/jwks");
+    let http = reqwest::Client::new();
+    assert!(
+        http.get(&jwks_url)
+            .send()
+            .await
+            .expect("jwks")
+            .status()
+            .is_success()
+    );
+
+    let cli = {
+        let dir = dir.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            tessera()
+                .args([
+                    "keys",
+                    "rotate",
+                    "--tenant",
+                    "shop",
+                    "--immediately",
+                    "--output",
+                    "json",
+                ])
+                .arg("--data-dir")
+                .arg(&dir)
+                .output()
+                .expect("run")
+        })
+        .await
+        .expect("join")
+    };
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("json");
+    let new_kids: Vec<String> = answer["kids"]
+        .as_array()
+        .expect("kids")
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(new_kids.len(), 2);
+    assert!(!new_kids.contains(&before));
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = signing_kid(&state).await;
+    assert!(
+        new_kids.contains(&after),
+        "{after} signs, one of {new_kids:?}"
+    );
+    let jwks = http
+        .get(&jwks_url)
+        .send()
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("body");
+    for kid in new_kids.iter().chain([&before]) {
+        assert!(jwks.contains(kid.as_str()), "{kid} published: {jwks}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}
