@@ -100,6 +100,66 @@ fn bad_environment_value_refuses_to_start_naming_the_key() {
 }
 
 #[test]
+fn configuration_errors_name_the_environment_variable_and_suggest_a_way_out() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = tessera();
+        command.args(["serve", "--config"]).arg(&config);
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let output = command.output().expect("run");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let listen = run(&[("TESSERA__SERVER__LISTEN", "nowhere")]);
+    assert!(
+        listen.starts_with("error: server.listen: ")
+            && listen.contains("set by the environment variable TESSERA__SERVER__LISTEN"),
+        "{listen}"
+    );
+    let typed = run(&[("TESSERA__SECURITY__BODY_LIMIT", "big")]);
+    assert!(
+        typed.contains("security.body_limit") && typed.contains("TESSERA__SECURITY__BODY_LIMIT"),
+        "{typed}"
+    );
+    let unknown = run(&[("TESSERA__SERVER__LISTN", "x")]);
+    assert!(
+        unknown.contains("unknown key \"listn\"; the keys of [server] are: listen, public_url")
+            && unknown.contains("TESSERA__SERVER__LISTN")
+            && !unknown.contains('`'),
+        "{unknown}"
+    );
+    let no_key = dir.path().join("nokey.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &no_key,
+        text.replace(&format!("master_key = \"{KEY}\""), ""),
+    )
+    .expect("write");
+    let output = tessera()
+        .args(["serve", "--config"])
+        .arg(&no_key)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("head -c 32 /dev/urandom | base64"),
+        "{stderr}"
+    );
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let busy = run(&[]);
+    assert!(
+        busy.contains(&format!("server.listen: cannot bind 127.0.0.1:{port}"))
+            && busy.contains("choose another port with server.listen"),
+        "{busy}"
+    );
+    drop(taken);
+}
+
+#[test]
 fn environment_variable_overrides_the_configuration_file() {
     let dir = tempfile::tempdir().expect("dir");
     let file_port = free_port();
@@ -264,7 +324,8 @@ fn operator_commands_create_tenants_clients_and_rotate_keys() {
     }
 }
 
-fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) {
+/// Starts `tessera demo`; returns the child, its `demo.json` and what it printed up to its banner.
+fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value, String) {
     let mut command = tessera();
     command
         .args(["demo", "--port", &port.to_string(), "--data-dir"])
@@ -289,17 +350,17 @@ fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) 
             }
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             if seen.contains("Tessera demo is running") {
-                let _ = tx.send(());
+                let _ = tx.send(seen.clone());
             }
         }
     });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+    let Ok(printed) = rx.recv_timeout(Duration::from_secs(60)) else {
         let _ = child.kill();
         panic!("the demo did not start");
-    }
+    };
     let json = serde_json::from_slice(&std::fs::read(dir.join("demo.json")).expect("demo.json"))
         .expect("json");
-    (child, json)
+    (child, json, printed)
 }
 
 #[tokio::test]
@@ -307,7 +368,8 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let port = free_port();
-    let (mut first, info) = start_demo(&data, port, false);
+    let (mut first, info, printed) = start_demo(&data, port, false);
+    assert!(!printed.contains("Reusing"), "{printed}");
     assert_eq!(
         info["authenticator_url"],
         format!("http://localhost:{port}/mytenant/oidc")
@@ -361,14 +423,37 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
     }
-    let (mut second, again) = start_demo(&data, port, false);
+    let (mut second, again, printed) = start_demo(&data, port, false);
+    assert!(
+        printed.contains(&format!("Reusing the data directory {}", data.display())),
+        "a second run says it reused the directory: {printed}"
+    );
     assert_eq!(
         again["demo_client_id"], info["demo_client_id"],
         "the client is reused"
     );
     assert_eq!(again["demo_client_secret"], info["demo_client_secret"]);
     assert!(terminate(&mut second).success());
-    let (mut third, fresh) = start_demo(&data, port, true);
+    // Another process on the port: the refusal suggests --port.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let busy = tessera()
+        .args(["demo", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(!busy.status.success());
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}")) && stderr.contains("--port "),
+        "{stderr}"
+    );
+    drop(taken);
+    let (mut third, fresh, printed) = start_demo(&data, port, true);
+    assert!(
+        printed.contains("--reset: removed ")
+            && printed.contains("demo.json, master.key, tessera.db"),
+        "--reset says what it removed: {printed}"
+    );
     assert_ne!(
         fresh["demo_client_id"], info["demo_client_id"],
         "--reset starts over"
