@@ -43,7 +43,11 @@ impl Application {
     /// Binds `config.listen`, opens the configured store and builds the application state.
     pub async fn build(config: &Config) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            ServerError::io(format!("server.listen: cannot bind {}", config.listen), e)
+            ServerError::bind(
+                format!("server.listen: cannot bind {}", config.listen),
+                e,
+                "server.listen (or the environment variable TESSERA__SERVER__LISTEN)",
+            )
         })?;
         let store = open_store(&config.store).await?;
         let master = master_key(&config.master_key)?;

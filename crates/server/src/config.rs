@@ -284,8 +284,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("TESSERA__").split("__").lowercase(true));
-        Self::from_figment(figment)
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").lowercase(true));
+        Self::from_figment(figment).map_err(name_the_variable)
     }
 
     /// Extracts and validates a configuration from any figment (tests build one from strings).
@@ -388,8 +388,9 @@ impl Config {
                 decode_master_key(&text, "keys.master_key_file")?
             }
             (None, None) => {
-                return Err(ServerError::Missing {
+                return Err(ServerError::Invalid {
                     key: "keys.master_key",
+                    message: MASTER_KEY_HOWTO.into(),
                 });
             }
         };
@@ -538,17 +539,68 @@ pub fn decode_master_key(text: &str, key: &'static str) -> Result<[u8; 32], Serv
     })
 }
 
-/// Figment's messages name the key as `section.key`; keep them, one line each.
+/// The prefix of the environment variables that override the file (`TESSERA__SERVER__LISTEN`).
+pub const ENV_PREFIX: &str = "TESSERA__";
+
+/// What a missing master key says: what it is and how to make one.
+const MASTER_KEY_HOWTO: &str = "required: the base64 of 32 random bytes, which encrypts the signing keys at rest. \
+     Make one with `head -c 32 /dev/urandom | base64` and set it as keys.master_key (or the environment variable \
+     TESSERA__KEYS__MASTER_KEY), or write it to a file (mode 0600) and set keys.master_key_file to its path";
+
+/// The environment variable that sets the dotted `key`, when one is set (its name as the environment spells it).
+pub fn env_var_for(key: &str) -> Option<String> {
+    let wanted = format!("{ENV_PREFIX}{}", key.replace('.', "__"));
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .find(|name| name.eq_ignore_ascii_case(&wanted))
+}
+
+/// Adds the environment variable to a message about a key it set, so the operator looks in the right place.
+fn name_the_variable(error: ServerError) -> ServerError {
+    match error {
+        ServerError::Invalid { key, message } => match env_var_for(key) {
+            Some(var) => ServerError::Invalid {
+                key,
+                message: format!("{message} (set by the environment variable {var})"),
+            },
+            None => ServerError::Invalid { key, message },
+        },
+        other => other,
+    }
+}
+
+/// Figment's messages, one per fault, each starting with the dotted key; an unknown key lists the valid ones of its
+/// section, and a value from the environment names its variable.
 fn describe_figment_error(error: &figment::Error) -> String {
     error
         .clone()
         .into_iter()
         .map(|e| {
             let path = e.path.join(".");
+            let from_env = e
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.name.contains("environment"));
+            let mut text = match &e.kind {
+                figment::error::Kind::UnknownField(found, expected) => {
+                    let section = match e.path.len() {
+                        0 | 1 => "the sections are".to_owned(),
+                        n => format!("the keys of [{}] are", e.path[..n - 1].join(".")),
+                    };
+                    format!("unknown key {found:?}; {section}: {}", expected.join(", "))
+                }
+                kind => kind.to_string(),
+            };
+            if from_env {
+                let var = env_var_for(&path).unwrap_or_else(|| {
+                    format!("{ENV_PREFIX}{}", path.replace('.', "__")).to_uppercase()
+                });
+                text.push_str(&format!(" (set by the environment variable {var})"));
+            }
             if path.is_empty() {
-                e.kind.to_string()
+                text
             } else {
-                format!("{path}: {}", e.kind)
+                format!("{path}: {text}")
             }
         })
         .collect::<Vec<_>>()
@@ -623,6 +675,40 @@ mod tests {
         let toml = format!("{}[security]\nbody_limt = 100000\n", good());
         let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("body_limt"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_lists_the_valid_keys_of_its_section_once_quoted() {
+        let toml = format!("{}[security]\nbody_limt = 100000\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "security.body_limt: unknown key \"body_limt\"; the keys of [security] are: body_limit, "
+            ),
+            "{message}"
+        );
+        assert!(!message.contains('`'), "no doubled backticks: {message}");
+        let toml = format!("{}[bogus]\nx = 1\n", good());
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("the sections are: server, store, keys, security, log"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_master_key_says_how_to_make_one() {
+        let toml = good().replace(&format!("master_key = \"{KEY}\""), "");
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("keys.master_key: required"),
+            "{message}"
+        );
+        assert!(
+            message.contains("head -c 32 /dev/urandom | base64"),
+            "{message}"
+        );
+        assert!(message.contains("keys.master_key_file"), "{message}");
     }
 
     #[test]

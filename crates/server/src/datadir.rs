@@ -50,6 +50,44 @@ impl DataDir {
     }
 }
 
+/// Removes the data directory `root` and everything in it (`tessera demo --reset`); returns what it says it did,
+/// naming the files removed.
+pub fn reset(root: &Path) -> Result<String, ServerError> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(format!(
+                "--reset: nothing to remove ({} does not exist yet).",
+                root.display()
+            ));
+        }
+        Err(e) => {
+            return Err(ServerError::io(
+                format!("cannot read {}", root.display()),
+                e,
+            ));
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    std::fs::remove_dir_all(root)
+        .map_err(|e| ServerError::io(format!("cannot remove {}", root.display()), e))?;
+    Ok(if names.is_empty() {
+        format!("--reset: removed the empty directory {}.", root.display())
+    } else {
+        format!(
+            "--reset: removed {} and its {} ({}): the database with every tenant, user, passkey and client in it, and \
+             the master key. Starting over.",
+            root.display(),
+            if names.len() == 1 { "file" } else { "files" },
+            names.join(", ")
+        )
+    })
+}
+
 /// Writes a file readable by its owner only (0600), replacing it.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
     let mut options = std::fs::OpenOptions::new();

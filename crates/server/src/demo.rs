@@ -91,10 +91,14 @@ impl std::fmt::Debug for DemoInfo {
 pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     let started = Instant::now();
     let shutdown = app::shutdown_signal();
-    if args.reset && args.data_dir.exists() {
-        std::fs::remove_dir_all(&args.data_dir).map_err(|e| {
-            ServerError::io(format!("cannot remove {}", args.data_dir.display()), e)
-        })?;
+    if args.reset {
+        println!("{}", crate::datadir::reset(&args.data_dir)?);
+    } else if args.data_dir.join("tessera.db").exists() {
+        println!(
+            "Reusing the data directory {} (tenant {DEMO_TENANT}, its users and the demo client from the last run; \
+             --reset starts over).",
+            args.data_dir.display()
+        );
     }
     let dir = DataDir::open(&args.data_dir)?;
     let master = MasterKey::from_bytes(&dir.master_key()?).map_err(|e| ServerError::Invalid {
@@ -104,7 +108,10 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
             .await
-            .map_err(|e| ServerError::io(format!("cannot bind 127.0.0.1:{}", args.port), e))?;
+            .map_err(|e| {
+                let other = format!("--port {}", args.port.wrapping_add(1).max(1024));
+                ServerError::bind(format!("cannot bind 127.0.0.1:{}", args.port), e, &other)
+            })?;
     let port = listener
         .local_addr()
         .map_err(|e| ServerError::io("listener address", e))?

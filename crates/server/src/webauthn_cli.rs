@@ -119,12 +119,12 @@ pub struct RegistrationArgs {
     insecure_allow_rs1: bool,
     /// Synced (backup-eligible) passkeys: `allow` (default) or `deny`.
     #[arg(long, value_enum)]
-    synced_passkeys: Option<crate::AllowDeny>,
+    synced_passkeys: Option<crate::operator::AllowDeny>,
     /// Only these authenticator models (AAGUID, repeatable); a trusted attestation must vouch for the model.
-    #[arg(long = "aaguid-allow", value_parser = crate::parse_aaguid)]
+    #[arg(long = "aaguid-allow", value_parser = crate::operator::parse_aaguid)]
     aaguid_allow: Vec<tessera_webauthn::Aaguid>,
     /// Refuse these authenticator models (AAGUID, repeatable).
-    #[arg(long = "aaguid-deny", value_parser = crate::parse_aaguid)]
+    #[arg(long = "aaguid-deny", value_parser = crate::operator::parse_aaguid)]
     aaguid_deny: Vec<tessera_webauthn::Aaguid>,
     /// Minimum FIDO certification level from the MDS3 BLOB (L1, L1plus, L2, L2plus, L3, L3plus, certified).
     #[arg(long)]
@@ -147,8 +147,8 @@ impl RegistrationArgs {
             aaguid_deny: (!self.aaguid_deny.is_empty()).then(|| self.aaguid_deny.clone()),
             minimum_certification_level,
             synced_passkeys: self.synced_passkeys.map(|s| match s {
-                crate::AllowDeny::Allow => SyncedPasskeys::Allow,
-                crate::AllowDeny::Deny => SyncedPasskeys::Refuse,
+                crate::operator::AllowDeny::Allow => SyncedPasskeys::Allow,
+                crate::operator::AllowDeny::Deny => SyncedPasskeys::Refuse,
             }),
             ..PolicyChange::default()
         };

@@ -1,5 +1,7 @@
-//! `tessera idp tenant create|update|show`: a tenant's authenticator policy set from the command line, stored through
-//! `tessera_service::tenants` and printed back. Runs the real binary against a temporary data directory.
+//! The operator commands: `tessera idp tenant create|update|show|list` (a tenant's authenticator policy set from the
+//! command line, stored through `tessera_service::tenants` and printed back), `tessera idp client
+//! create|list|show|update|delete`, and `--output json` on each. Runs the real binary against a temporary data
+//! directory.
 
 use std::process::Command;
 
@@ -43,7 +45,10 @@ fn create(dir: &std::path::Path, extra: &[&str]) -> Answer {
 }
 
 fn show(dir: &std::path::Path) -> Value {
-    let answer = tessera(dir, &["idp", "tenant", "show", "--id", "acme"]);
+    let answer = tessera(
+        dir,
+        &["idp", "tenant", "show", "--id", "acme", "--output", "json"],
+    );
     assert_eq!(answer.code, 0, "{}", answer.stderr);
     serde_json::from_str(&answer.stdout).unwrap_or_else(|e| panic!("{e}: {}", answer.stdout))
 }
@@ -213,4 +218,368 @@ fn tenant_update_refuses_bad_values_naming_the_flag() {
     assert_ne!(unknown.code, 0);
     let shown = show(dir.path());
     assert_eq!(shown["policy"]["attestation"], "none", "nothing was stored");
+}
+
+fn json(answer: &Answer) -> Value {
+    assert_eq!(answer.code, 0, "{}", answer.stderr);
+    serde_json::from_str(&answer.stdout).unwrap_or_else(|e| panic!("{e}: {}", answer.stdout))
+}
+
+fn client_create(dir: &std::path::Path, extra: &[&str]) -> Answer {
+    let mut args = vec!["idp", "client", "create", "--tenant", "acme"];
+    args.extend_from_slice(extra);
+    tessera(dir, &args)
+}
+
+#[test]
+fn tenant_show_and_list_speak_text_by_default_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let created = create(dir.path(), &["--display-name", "Acme", "--output", "json"]);
+    let created = json(&created);
+    assert_eq!(created["id"], "acme");
+    assert_eq!(created["policy"]["user_verification"], "required");
+    let text = tessera(dir.path(), &["idp", "tenant", "show", "--id", "acme"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("display name: Acme\n"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("  user_verification: required"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !text.stdout.trim_start().starts_with('{'),
+        "{}",
+        text.stdout
+    );
+    let listed = json(&tessera(
+        dir.path(),
+        &["idp", "tenant", "list", "--output", "json"],
+    ));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    for key in ["id", "display_name", "rp_id", "origins", "policy"] {
+        assert!(listed[0].get(key).is_some(), "tenant key {key}: {listed}");
+    }
+}
+
+#[test]
+fn client_lifecycle_create_list_show_update_delete() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    // Without --name, the name users see is the redirect URI's host, not a random id.
+    let created = json(&client_create(
+        dir.path(),
+        &[
+            "--redirect-uri",
+            "https://app.example.com/cb",
+            "--output",
+            "json",
+        ],
+    ));
+    let id = created["client_id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(created["name"], "app.example.com");
+    assert!(
+        created["client_secret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 43)
+    );
+    assert_eq!(created["public"], false);
+    for key in [
+        "tenant",
+        "client_id",
+        "name",
+        "public",
+        "token_endpoint_auth_method",
+        "id_token_signed_response_alg",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "allowed_scopes",
+        "created_at",
+    ] {
+        assert!(created.get(key).is_some(), "client key {key}: {created}");
+    }
+    let public = client_create(
+        dir.path(),
+        &[
+            "--redirect-uri",
+            "com.example.app:/cb",
+            "--public",
+            "--name",
+            "Phone app",
+        ],
+    );
+    assert_eq!(public.code, 0, "{}", public.stderr);
+    assert!(
+        public.stdout.contains("name: Phone app"),
+        "{}",
+        public.stdout
+    );
+    assert!(
+        !public.stdout.contains("client_secret"),
+        "{}",
+        public.stdout
+    );
+
+    let listed = json(&tessera(
+        dir.path(),
+        &[
+            "idp", "client", "list", "--tenant", "acme", "--output", "json",
+        ],
+    ));
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    assert!(
+        listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|c| c.get("client_secret").is_none()),
+        "a listing never shows secrets: {listed}"
+    );
+    let text = tessera(dir.path(), &["idp", "client", "list", "--tenant", "acme"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "{id}\tclient_secret_basic\thttps://app.example.com/cb\tapp.example.com"
+        )),
+        "{}",
+        text.stdout
+    );
+
+    let updated = json(&tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "update",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+            "--name",
+            "Shop",
+            "--redirect-uri",
+            "https://shop.example.com/cb",
+            "--redirect-uri",
+            "http://127.0.0.1:4000/cb",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(updated["name"], "Shop");
+    assert_eq!(updated["redirect_uris"][1], "http://127.0.0.1:4000/cb");
+    let shown = tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "show",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+        ],
+    );
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains("name: Shop\n"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("kind: confidential"),
+        "{}",
+        shown.stdout
+    );
+    let bad = tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "update",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+            "--redirect-uri",
+            "http://shop.example.com/cb",
+        ],
+    );
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("accepted: https://"), "{}", bad.stderr);
+    let nothing = tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "update",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+        ],
+    );
+    assert!(
+        nothing.stderr.contains("nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+
+    let deleted = json(&tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "delete",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["client_id"], id.as_str());
+    let gone = tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "show",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+        ],
+    );
+    assert_ne!(gone.code, 0);
+    assert!(gone.stderr.contains("unknown client"), "{}", gone.stderr);
+    let again = tessera(
+        dir.path(),
+        &[
+            "idp",
+            "client",
+            "delete",
+            "--tenant",
+            "acme",
+            "--client-id",
+            &id,
+        ],
+    );
+    assert!(again.stderr.contains("unknown client"), "{}", again.stderr);
+    let ghost = tessera(dir.path(), &["idp", "client", "list", "--tenant", "ghost"]);
+    assert!(ghost.stderr.contains("unknown tenant"), "{}", ghost.stderr);
+}
+
+#[test]
+fn a_refused_redirect_uri_says_why_and_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    let off_loopback = client_create(dir.path(), &["--redirect-uri", "http://rp.example/cb"]);
+    assert_ne!(off_loopback.code, 0);
+    assert!(
+        off_loopback
+            .stderr
+            .contains("http is allowed only on a loopback IP"),
+        "{}",
+        off_loopback.stderr
+    );
+    assert!(
+        off_loopback.stderr.contains("accepted: https://"),
+        "{}",
+        off_loopback.stderr
+    );
+    let localhost = client_create(
+        dir.path(),
+        &["--redirect-uri", "http://localhost:3000/callback"],
+    );
+    assert_ne!(localhost.code, 0);
+    assert!(
+        localhost.stderr.contains("RFC 8252"),
+        "{}",
+        localhost.stderr
+    );
+    assert!(
+        localhost
+            .stderr
+            .contains("\"http://127.0.0.1:3000/callback\""),
+        "{}",
+        localhost.stderr
+    );
+    assert!(
+        localhost.stderr.contains("--allow-localhost-http"),
+        "{}",
+        localhost.stderr
+    );
+    let listed = json(&tessera(
+        dir.path(),
+        &[
+            "idp", "client", "list", "--tenant", "acme", "--output", "json",
+        ],
+    ));
+    assert_eq!(listed, Value::Array(Vec::new()), "nothing half-written");
+    let allowed = json(&client_create(
+        dir.path(),
+        &[
+            "--redirect-uri",
+            "http://localhost:3000/callback",
+            "--allow-localhost-http",
+            "--public",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(allowed["name"], "localhost:3000");
+    let none = client_create(dir.path(), &[]);
+    assert_ne!(none.code, 0);
+    assert!(none.stderr.contains("--redirect-uri"), "{}", none.stderr);
+}
+
+#[test]
+fn generated_client_ids_never_begin_with_a_dash_and_are_accepted_as_values() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    for _ in 0..8 {
+        let created = json(&client_create(
+            dir.path(),
+            &[
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--output",
+                "json",
+            ],
+        ));
+        let id = created["client_id"].as_str().unwrap_or_default().to_owned();
+        assert!(!id.is_empty() && !id.starts_with('-'), "{id}");
+        let shown = tessera(
+            dir.path(),
+            &[
+                "idp",
+                "client",
+                "show",
+                "--tenant",
+                "acme",
+                "--client-id",
+                &id,
+            ],
+        );
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+    }
+}
+
+#[test]
+fn keys_rotate_answers_in_json_with_the_new_kids() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    let rotated = json(&tessera(
+        dir.path(),
+        &["keys", "rotate", "--tenant", "acme", "--output", "json"],
+    ));
+    assert_eq!(rotated["tenant"], "acme");
+    assert_eq!(rotated["rotation"], "staged");
+    assert_eq!(rotated["kids"].as_array().map(Vec::len), Some(2));
+    assert!(
+        rotated["signs_from"]
+            .as_str()
+            .is_some_and(|s| s.ends_with('Z')),
+        "{rotated}"
+    );
 }

@@ -1,6 +1,6 @@
 //! OAuth clients of a tenant: registration with a generated id and, for confidential clients, a secret shown once.
 
-use tessera_core::{ClientId, RedirectUri, Secret, TenantId};
+use tessera_core::{ClientId, RedirectUri, RedirectUriError, Secret, TenantId};
 use tessera_oidc::keys::SigningAlg;
 use tessera_store::{Client, Store, StoreError};
 use time::OffsetDateTime;
@@ -24,7 +24,7 @@ pub struct NewClient {
     pub kind: ClientKind,
     /// ID token signing algorithm.
     pub id_token_alg: SigningAlg,
-    /// Name shown to users.
+    /// Name shown to users; without one, [`default_name`] of the first redirect URI.
     pub name: Option<String>,
 }
 
@@ -39,14 +39,32 @@ pub enum LocalhostHttp {
     InsecureAllow,
 }
 
-/// Parses a redirect URI (or post-logout redirect URI) as an operator types it.
+/// What a redirect URI may be, said after every refusal.
+pub const REDIRECT_URI_RULES: &str = "accepted: https://... on any host, http:// only on a loopback IP \
+     (http://127.0.0.1:PORT/... or http://[::1]:PORT/...), or a private-use scheme in reverse-domain form \
+     (com.example.app:/callback)";
+
+/// Parses a redirect URI (or post-logout redirect URI) as an operator types it. A refusal names the URI, says why
+/// and what is accepted; `http://localhost` gets its own advice (RFC 8252 §8.3: use the loopback IP).
 pub fn parse_redirect_uri(text: &str, localhost_http: LocalhostHttp) -> Result<RedirectUri> {
     let parsed = match localhost_http {
         LocalhostHttp::Refuse => RedirectUri::parse(text),
         LocalhostHttp::InsecureAllow => RedirectUri::parse_insecure_allow_localhost_http(text),
     };
-    parsed.map_err(|e| ServiceError::InvalidRedirectUri {
-        reason: format!("{text:?}: {e}"),
+    parsed.map_err(|e| {
+        let localhost = url::Url::parse(text)
+            .is_ok_and(|u| u.scheme() == "http" && u.host_str() == Some("localhost"));
+        let reason = if localhost && e == RedirectUriError::HttpOffLoopback {
+            let suggestion = text.replacen("localhost", "127.0.0.1", 1);
+            format!(
+                "{text:?}: http://localhost is refused because the name can resolve to another machine \
+                 (RFC 8252 §8.3); register {suggestion:?} and have the application listen on 127.0.0.1, or \
+                 pass --allow-localhost-http for a development client; {REDIRECT_URI_RULES}"
+            )
+        } else {
+            format!("{text:?}: {e}; {REDIRECT_URI_RULES}")
+        };
+        ServiceError::InvalidRedirectUri { reason }
     })
 }
 
@@ -104,7 +122,10 @@ pub async fn create_client(
     };
     let client = Client {
         tenant: new.tenant,
-        display_name: new.name.unwrap_or_else(|| client_id.to_string()),
+        display_name: match new.name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => checked_name(name)?,
+            _ => default_name(&new.redirect_uris[0]),
+        },
         client_id,
         secret_hash,
         redirect_uris: new.redirect_uris.into_iter().map(String::from).collect(),
@@ -124,6 +145,109 @@ pub async fn create_client(
         other => other.into(),
     })?;
     Ok((client, secret))
+}
+
+/// The name a client gets when the operator gives none: the host (and port) of its first redirect URI, or the
+/// private-use scheme (`com.example.app`) — what users recognise, never a random id.
+pub fn default_name(first: &RedirectUri) -> String {
+    match url::Url::parse(first.as_str()) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) if !host.is_empty() => host.to_owned(),
+            _ => url.scheme().to_owned(),
+        },
+        Err(_) => first.as_str().to_owned(),
+    }
+}
+
+/// Checks a display name an operator gives: not blank, at most 200 characters, no control characters.
+fn checked_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ServiceError::InvalidDisplayName {
+            reason: "a client name must be 1 to 200 characters, without control characters".into(),
+        });
+    }
+    Ok(name.to_owned())
+}
+
+/// A tenant's clients, ordered by id; [`ServiceError::TenantNotFound`] for an unknown tenant.
+pub async fn list_clients(store: &dyn Store, tenant: &TenantId) -> Result<Vec<Client>> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(ServiceError::TenantNotFound);
+    }
+    Ok(store.list_clients(tenant).await?)
+}
+
+/// One client; [`ServiceError::TenantNotFound`] or [`ServiceError::ClientNotFound`].
+pub async fn get_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<Client> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(ServiceError::TenantNotFound);
+    }
+    store
+        .get_client(tenant, id)
+        .await?
+        .ok_or(ServiceError::ClientNotFound)
+}
+
+/// What an update changes; `None` keeps the stored value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientUpdate {
+    /// A new name shown to users.
+    pub name: Option<String>,
+    /// New redirect URIs (replacing all; at least one).
+    pub redirect_uris: Option<Vec<RedirectUri>>,
+    /// New post-logout redirect URIs (replacing all; may be empty).
+    pub post_logout_redirect_uris: Option<Vec<RedirectUri>>,
+}
+
+impl ClientUpdate {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Changes a client's name or redirect URIs; its id, secret and authentication method stay. Takes effect at the
+/// next request (clients are not cached).
+pub async fn update_client(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &ClientId,
+    update: ClientUpdate,
+) -> Result<Client> {
+    let mut client = get_client(store, tenant, id).await?;
+    if let Some(name) = &update.name {
+        client.display_name = checked_name(name)?;
+    }
+    if let Some(uris) = update.redirect_uris {
+        if uris.is_empty() {
+            return Err(ServiceError::InvalidRedirectUri {
+                reason: "at least one is required".into(),
+            });
+        }
+        client.redirect_uris = uris.into_iter().map(String::from).collect();
+    }
+    if let Some(uris) = update.post_logout_redirect_uris {
+        client.post_logout_redirect_uris = uris.into_iter().map(String::from).collect();
+    }
+    store.update_client(&client).await.map_err(|e| match e {
+        StoreError::NotFound => ServiceError::ClientNotFound,
+        other => other.into(),
+    })?;
+    Ok(client)
+}
+
+/// Deletes a client and everything it was issued (codes, access and refresh tokens): its users' next token
+/// request or userinfo call fails. Users, passkeys and browser sessions stay.
+pub async fn delete_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<()> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(ServiceError::TenantNotFound);
+    }
+    store.delete_client(tenant, id).await.map_err(|e| match e {
+        StoreError::NotFound => ServiceError::ClientNotFound,
+        other => other.into(),
+    })
 }
 
 #[cfg(test)]

@@ -160,6 +160,13 @@ fn affected_one(rows: u64) -> Result<()> {
     }
 }
 
+/// What a deleted client was issued, deleted with it.
+const CLIENT_GRANTS_DELETE: [&str; 3] = [
+    "DELETE FROM auth_codes WHERE tenant = $1 AND client_id = $2",
+    "DELETE FROM access_tokens WHERE tenant = $1 AND client_id = $2",
+    "DELETE FROM refresh_tokens WHERE tenant = $1 AND client_id = $2",
+];
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
@@ -273,6 +280,60 @@ impl TenantStore for PostgresStore {
             .map_err(db)?
             .map(ClientRow::into_record)
             .transpose()
+    }
+
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
+        sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 ORDER BY client_id")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(ClientRow::into_record)
+            .collect()
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE clients SET display_name = $3, redirect_uris = $4, post_logout_redirect_uris = $5 \
+             WHERE tenant = $1 AND client_id = $2",
+        )
+        .bind(client.tenant.as_str())
+        .bind(client.client_id.as_str())
+        .bind(&client.display_name)
+        .bind(client.redirect_uris.as_slice())
+        .bind(client.post_logout_redirect_uris.as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let deleted = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
+            .bind(tenant.as_str())
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        for sql in CLIENT_GRANTS_DELETE {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .bind(client_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {

@@ -256,6 +256,13 @@ fn query_all<T>(
         .map_err(db)
 }
 
+/// What a deleted client was issued, deleted with it.
+const CLIENT_GRANTS_DELETE: [&str; 3] = [
+    "DELETE FROM auth_codes WHERE tenant = ?1 AND client_id = ?2",
+    "DELETE FROM access_tokens WHERE tenant = ?1 AND client_id = ?2",
+    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND client_id = ?2",
+];
+
 #[async_trait]
 impl TenantStore for SqliteStore {
     async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
@@ -402,6 +409,69 @@ impl TenantStore for SqliteStore {
             .await?
             .map(ClientRow::into_record)
             .transpose()
+    }
+
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM clients WHERE tenant = ?1 ORDER BY client_id",
+                    [tenant.as_str()],
+                    ClientRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(ClientRow::into_record)
+            .collect()
+    }
+
+    async fn update_client(&self, client: &Client) -> Result<()> {
+        let redirect_uris = to_json(&client.redirect_uris)?;
+        let post_logout = to_json(&client.post_logout_redirect_uris)?;
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE clients SET display_name = ?3, redirect_uris = ?4, post_logout_redirect_uris = ?5 \
+                     WHERE tenant = ?1 AND client_id = ?2",
+                    params![
+                        client.tenant.as_str(),
+                        client.client_id.as_str(),
+                        client.display_name,
+                        redirect_uris,
+                        post_logout,
+                    ],
+                )
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+        let key = [tenant.as_str(), client_id.as_str()];
+        self.conns
+            .write(|conn| {
+                // The store runs every write in its own savepoint: an error undoes all of it.
+                let deleted = execute(
+                    conn,
+                    "DELETE FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                    key,
+                )?;
+                if deleted == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                for sql in CLIENT_GRANTS_DELETE {
+                    execute(conn, sql, key)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {

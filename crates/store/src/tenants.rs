@@ -27,6 +27,14 @@ pub trait TenantStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<()>;
     /// Reads a client.
     async fn get_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>>;
+    /// Lists a tenant's clients, ordered by client id.
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
+    /// Replaces a client's display name, redirect URIs and post-logout redirect URIs (nothing else: its secret,
+    /// authentication method and algorithm stay); [`crate::StoreError::NotFound`] if it does not exist.
+    async fn update_client(&self, client: &Client) -> Result<()>;
+    /// Deletes a client together with its authorization codes and its access and refresh tokens, in one
+    /// transaction (nothing it was issued keeps working); [`crate::StoreError::NotFound`] if it does not exist.
+    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()>;
 
     /// Stores a signing key; [`crate::StoreError::Conflict`] if its kid exists in the tenant.
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()>;

@@ -100,6 +100,66 @@ fn bad_environment_value_refuses_to_start_naming_the_key() {
 }
 
 #[test]
+fn configuration_errors_name_the_environment_variable_and_suggest_a_way_out() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = tessera();
+        command.args(["serve", "--config"]).arg(&config);
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let output = command.output().expect("run");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let listen = run(&[("TESSERA__SERVER__LISTEN", "nowhere")]);
+    assert!(
+        listen.starts_with("error: server.listen: ")
+            && listen.contains("set by the environment variable TESSERA__SERVER__LISTEN"),
+        "{listen}"
+    );
+    let typed = run(&[("TESSERA__SECURITY__BODY_LIMIT", "big")]);
+    assert!(
+        typed.contains("security.body_limit") && typed.contains("TESSERA__SECURITY__BODY_LIMIT"),
+        "{typed}"
+    );
+    let unknown = run(&[("TESSERA__SERVER__LISTN", "x")]);
+    assert!(
+        unknown.contains("unknown key \"listn\"; the keys of [server] are: listen, public_url")
+            && unknown.contains("TESSERA__SERVER__LISTN")
+            && !unknown.contains('`'),
+        "{unknown}"
+    );
+    let no_key = dir.path().join("nokey.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &no_key,
+        text.replace(&format!("master_key = \"{KEY}\""), ""),
+    )
+    .expect("write");
+    let output = tessera()
+        .args(["serve", "--config"])
+        .arg(&no_key)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("head -c 32 /dev/urandom | base64"),
+        "{stderr}"
+    );
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let busy = run(&[]);
+    assert!(
+        busy.contains(&format!("server.listen: cannot bind 127.0.0.1:{port}"))
+            && busy.contains("choose another port with server.listen"),
+        "{busy}"
+    );
+    drop(taken);
+}
+
+#[test]
 fn environment_variable_overrides_the_configuration_file() {
     let dir = tempfile::tempdir().expect("dir");
     let file_port = free_port();
@@ -264,7 +324,8 @@ fn operator_commands_create_tenants_clients_and_rotate_keys() {
     }
 }
 
-fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) {
+/// Starts `tessera demo`; returns the child, its `demo.json` and what it printed up to its banner.
+fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value, String) {
     let mut command = tessera();
     command
         .args(["demo", "--port", &port.to_string(), "--data-dir"])
@@ -289,17 +350,17 @@ fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) 
             }
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
             if seen.contains("Tessera demo is running") {
-                let _ = tx.send(());
+                let _ = tx.send(seen.clone());
             }
         }
     });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+    let Ok(printed) = rx.recv_timeout(Duration::from_secs(60)) else {
         let _ = child.kill();
         panic!("the demo did not start");
-    }
+    };
     let json = serde_json::from_slice(&std::fs::read(dir.join("demo.json")).expect("demo.json"))
         .expect("json");
-    (child, json)
+    (child, json, printed)
 }
 
 #[tokio::test]
@@ -307,7 +368,8 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
     let port = free_port();
-    let (mut first, info) = start_demo(&data, port, false);
+    let (mut first, info, printed) = start_demo(&data, port, false);
+    assert!(!printed.contains("Reusing"), "{printed}");
     assert_eq!(
         info["authenticator_url"],
         format!("http://localhost:{port}/mytenant/oidc")
@@ -361,17 +423,172 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
     }
-    let (mut second, again) = start_demo(&data, port, false);
+    let (mut second, again, printed) = start_demo(&data, port, false);
+    assert!(
+        printed.contains(&format!("Reusing the data directory {}", data.display())),
+        "a second run says it reused the directory: {printed}"
+    );
     assert_eq!(
         again["demo_client_id"], info["demo_client_id"],
         "the client is reused"
     );
     assert_eq!(again["demo_client_secret"], info["demo_client_secret"]);
     assert!(terminate(&mut second).success());
-    let (mut third, fresh) = start_demo(&data, port, true);
+    // Another process on the port: the refusal suggests --port.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let busy = tessera()
+        .args(["demo", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(!busy.status.success());
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains(&format!("cannot bind 127.0.0.1:{port}")) && stderr.contains("--port "),
+        "{stderr}"
+    );
+    drop(taken);
+    let (mut third, fresh, printed) = start_demo(&data, port, true);
+    assert!(
+        printed.contains("--reset: removed ")
+            && printed.contains("demo.json, master.key, tessera.db"),
+        "--reset says what it removed: {printed}"
+    );
     assert_ne!(
         fresh["demo_client_id"], info["demo_client_id"],
         "--reset starts over"
     );
     assert!(terminate(&mut third).success());
+}
+
+/// `tessera keys rotate --immediately` run while a server holds the same SQLite file: the command succeeds (its
+/// write waits its turn for SQLite's lock), and the running server publishes and signs with the new keys once its
+/// tenant cache expires (a minute in production, half a second here), with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_beside_a_live_sqlite_server_is_picked_up() {
+    use std::sync::Arc;
+    use tessera_core::{Clock, SystemClock, TenantId};
+    use tessera_oidc::keys::{MasterKey, SigningAlg};
+    use tessera_service::tenants::{self, NewTenant};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
+    let master = MasterKey::from_bytes(&data.master_key().expect("key")).expect("master");
+    let store = tessera_server::app::open_sqlite(&data.database())
+        .await
+        .expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://localhost:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let tenant = TenantId::parse("shop").expect("tenant");
+    tenants::create_tenant(
+        store.as_ref(),
+        &master,
+        NewTenant::parse(
+            tenant.clone(),
+            "localhost",
+            std::slice::from_ref(&base),
+            None,
+        )
+        .expect("new"),
+        SystemClock.now(),
+    )
+    .await
+    .expect("tenant");
+    let security = tessera_http::SecuritySettings {
+        tenant_cache_ttl: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let app = tessera_server::Application::from_parts(
+        listener,
+        store,
+        Arc::new(SystemClock),
+        tessera_http::PublicUrl::parse(&base).expect("url"),
+        security,
+        master,
+    );
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let signing_kid = async |state: &tessera_http::AppState| {
+        let runtime = state.tenant(&tenant).await.expect("runtime");
+        runtime
+            .keys
+            .signing_key(SigningAlg::Rs256)
+            .map(|k| k.kid().to_owned())
+            .expect("an RS256 key signs")
+    };
+    let before = signing_kid(&state).await;
+    let jwks_url = format!("{base}/shop/oidc/jwks");
+    let http = reqwest::Client::new();
+    assert!(
+        http.get(&jwks_url)
+            .send()
+            .await
+            .expect("jwks")
+            .status()
+            .is_success()
+    );
+
+    let cli = {
+        let dir = dir.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            tessera()
+                .args([
+                    "keys",
+                    "rotate",
+                    "--tenant",
+                    "shop",
+                    "--immediately",
+                    "--output",
+                    "json",
+                ])
+                .arg("--data-dir")
+                .arg(&dir)
+                .output()
+                .expect("run")
+        })
+        .await
+        .expect("join")
+    };
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("json");
+    let new_kids: Vec<String> = answer["kids"]
+        .as_array()
+        .expect("kids")
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(new_kids.len(), 2);
+    assert!(!new_kids.contains(&before));
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = signing_kid(&state).await;
+    assert!(
+        new_kids.contains(&after),
+        "{after} signs, one of {new_kids:?}"
+    );
+    let jwks = http
+        .get(&jwks_url)
+        .send()
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("body");
+    for kid in new_kids.iter().chain([&before]) {
+        assert!(jwks.contains(kid.as_str()), "{kid} published: {jwks}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
 }

@@ -111,9 +111,9 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(bytes)
 }
 
-/// `N` random bytes as base64url text (ids).
+/// `N` random bytes as base64url text (ids), never beginning with `-` ([`crate::handles::random_token`]).
 pub fn random_id<const N: usize>() -> Result<String> {
-    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<N>()?))
+    crate::handles::random_token(N)
 }
 
 /// Stores a ceremony for [`CEREMONY_TTL`] from `now`; returns its id.

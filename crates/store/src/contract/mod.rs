@@ -89,6 +89,8 @@ macro_rules! store_contract_tests {
             client_create_and_read,
             client_duplicate_id_is_conflict,
             client_of_missing_tenant_is_not_found,
+            client_list_update_and_missing,
+            client_delete_removes_what_it_was_issued,
             signing_key_rotation_lifecycle,
             create_tenant_with_keys_is_all_or_nothing,
             create_tenant_with_keys_refuses_a_key_of_another_tenant,

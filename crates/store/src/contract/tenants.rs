@@ -114,6 +114,118 @@ pub async fn client_duplicate_id_is_conflict(store: Arc<dyn Store>) {
     );
 }
 
+/// Clients are listed per tenant by id; an update replaces the name and URIs only; a missing client is not found.
+pub async fn client_list_update_and_missing(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    for id in ["web", "cli"] {
+        store.create_client(&client(&t, id)).await.expect("create");
+    }
+    store
+        .create_client(&client(&other, "elsewhere"))
+        .await
+        .expect("create other");
+    let listed: Vec<String> = store
+        .list_clients(&t)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id.to_string())
+        .collect();
+    assert_eq!(listed, ["cli", "web"]);
+    let mut changed = client(&t, "web");
+    changed.display_name = "Renamed".into();
+    changed.redirect_uris = vec!["https://new.example.com/cb".into()];
+    changed.post_logout_redirect_uris = Vec::new();
+    changed.secret_hash = Some(vec![9; 32]);
+    changed.token_endpoint_auth_method = "none".into();
+    store.update_client(&changed).await.expect("update");
+    let read = store
+        .get_client(&t, &client_id("web"))
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(read.display_name, "Renamed");
+    assert_eq!(read.redirect_uris, ["https://new.example.com/cb"]);
+    assert!(read.post_logout_redirect_uris.is_empty());
+    assert_eq!(
+        read.secret_hash,
+        client(&t, "web").secret_hash,
+        "the secret stays"
+    );
+    assert_eq!(read.token_endpoint_auth_method, "client_secret_basic");
+    assert_eq!(
+        store.update_client(&client(&t, "ghost")).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_client(&t, &client_id("ghost")).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.delete_client(&t, &client_id("elsewhere")).await,
+        Err(StoreError::NotFound),
+        "another tenant's client"
+    );
+    assert!(
+        store
+            .list_clients(&tenant_id("nobody"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// Deleting a client removes its codes and tokens with it; other clients' grants stay.
+pub async fn client_delete_removes_what_it_was_issued(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    store
+        .create_client(&client(&t, "app"))
+        .await
+        .expect("create app");
+    store
+        .create_client(&client(&t, "kept"))
+        .await
+        .expect("create kept");
+    store
+        .put_auth_code(&auth_code(&t, b"code-1", "grant-1"))
+        .await
+        .expect("code");
+    store
+        .put_access_token(&access_token(&t, b"at-1", "grant-1"))
+        .await
+        .expect("access");
+    store
+        .put_refresh_token(&refresh_token(&t, b"rt-1", "grant-1"))
+        .await
+        .expect("refresh");
+    let mut kept = access_token(&t, b"at-kept", "grant-2");
+    kept.client_id = client_id("kept");
+    store.put_access_token(&kept).await.expect("kept token");
+    store
+        .delete_client(&t, &client_id("app"))
+        .await
+        .expect("delete");
+    assert_eq!(store.get_client(&t, &client_id("app")).await, Ok(None));
+    assert_eq!(
+        store.consume_auth_code(&t, b"code-1", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+    assert_eq!(store.get_access_token(&t, b"at-1", T0).await, Ok(None));
+    assert_eq!(store.get_refresh_token(&t, b"rt-1", T0).await, Ok(None));
+    assert_eq!(
+        store.get_access_token(&t, b"at-kept", T0).await,
+        Ok(Some(kept))
+    );
+    assert!(
+        store
+            .get_client(&t, &client_id("kept"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
 /// A client cannot be registered with a tenant that does not exist.
 pub async fn client_of_missing_tenant_is_not_found(store: Arc<dyn Store>) {
     assert_eq!(
