@@ -11,7 +11,7 @@ use axum::Router;
 use tessera_core::{Clock, SystemClock};
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
 use tessera_oidc::keys::MasterKey;
-use tessera_store::Store;
+use tessera_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -79,7 +79,7 @@ impl Application {
     /// Assembles an application from parts (tests bind port 0 and pass a fixed clock).
     pub fn from_parts(
         listener: TcpListener,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
@@ -143,8 +143,8 @@ impl Application {
     }
 }
 
-/// Opens the configured store (migrations included).
-pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
+/// Opens the configured store (migrations included): the authenticator service's and the broker's tables.
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Backend>, ServerError> {
     match config {
         StoreConfig::Sqlite { path } => open_sqlite(path).await,
         StoreConfig::Postgres {
@@ -159,7 +159,7 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerEr
 }
 
 /// Opens (creating if needed) an SQLite store at `path`.
-pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>, ServerError> {
+pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Backend>, ServerError> {
     let store = tessera_store_sqlite::SqliteStore::open(path).await?;
     Ok(Arc::new(store))
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
-use tessera_store::Store;
+use tessera_service::broker::UpstreamClient;
+use tessera_store::{Backend, BrokerStore, Store};
 
 use crate::common::error::AppError;
 use crate::common::security::{RateLimiters, RateRule};
@@ -22,6 +23,10 @@ use tessera_webauthn::mds::MetadataBlob;
 pub struct AppState {
     /// The store every handler reads and writes.
     pub store: Arc<dyn Store>,
+    /// The identity broker's store (the same backend as `store`).
+    pub broker: Arc<dyn BrokerStore>,
+    /// The identity broker's HTTP client toward identity providers.
+    pub upstream: UpstreamClient,
     /// The time source (a fixed clock in tests).
     pub clock: Arc<dyn Clock>,
     /// The public base URL, e.g. `http://localhost:8080`.
@@ -39,16 +44,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds a state from its parts with an empty tenant cache.
+    /// Builds a state from its parts with an empty tenant cache; `backend` serves as the store and the broker store.
     pub fn new(
-        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
         master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
         Self {
-            store,
+            store: backend.clone(),
+            broker: backend,
+            upstream: UpstreamClient::new(),
             clock,
             public_url,
             security: Arc::new(security),
@@ -57,6 +64,13 @@ impl AppState {
             attestation: Arc::new(AttestationSources::default()),
             rate_limiters: RateLimiters::default(),
         }
+    }
+
+    /// The same state reaching identity providers with `upstream` (tests give one with short limits).
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
