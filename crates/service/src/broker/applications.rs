@@ -215,3 +215,172 @@ fn decode(record: &BrokerApplication) -> Result<Application> {
     };
     Ok(application)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::tenants::{NewBrokerTenant, create_broker_tenant};
+    use crate::broker::testing::{T0, master, sqlite, tenant_id};
+
+    fn jwt_viewer(client_type: ClientType) -> NewApplication {
+        NewApplication {
+            display_name: "jwt-viewer".into(),
+            client_type,
+            reply_urls: vec!["https://jwt.ms".into(), "msalapp://auth".into()],
+            logout_urls: vec![],
+            token_lifetimes: TokenLifetimes::default(),
+            id_token_signing_alg: SigningAlg::Rs256,
+        }
+    }
+
+    #[tokio::test]
+    async fn applications_get_a_generated_id_and_a_secret_shown_once() {
+        let (store, _dir) = sqlite().await;
+        let tenant = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        let (app, secret) = create_application(
+            store.as_ref(),
+            &tenant,
+            jwt_viewer(ClientType::Confidential),
+            T0,
+        )
+        .await
+        .expect("create");
+        let id = app.client_id.to_string();
+        assert_eq!(id.len(), 36);
+        assert!(!id.starts_with('-'));
+        assert_eq!(id.as_bytes()[14], b'4', "a version 4 UUID: {id}");
+        let secret = secret.expect("a confidential app gets a secret");
+        let record = store
+            .get_broker_application(&tenant, &app.client_id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(
+            record.secret_hash.as_deref(),
+            Some(SecretHash::of(secret.expose()).as_bytes().as_slice()),
+            "only the hash is stored"
+        );
+        assert!(!record.settings.to_string().contains(secret.expose()));
+        assert!(record.settings.get("secret_hash").is_none());
+        let read = get_application(store.as_ref(), &tenant, &app.client_id)
+            .await
+            .expect("get");
+        assert_eq!(read, app);
+        assert!(
+            read.secret_hash
+                .as_ref()
+                .is_some_and(|h| h.matches(secret.expose()))
+        );
+        assert!(read.reply_url_registered("https://jwt.ms"));
+        assert!(!read.reply_url_registered("https://jwt.ms/"));
+
+        let (public, none) =
+            create_application(store.as_ref(), &tenant, jwt_viewer(ClientType::Public), T0)
+                .await
+                .expect("public");
+        assert!(none.is_none() && public.secret_hash.is_none());
+        assert_ne!(public.client_id, app.client_id);
+        assert_eq!(
+            list_applications(store.as_ref(), &tenant)
+                .await
+                .expect("list")
+                .len(),
+            2
+        );
+
+        // Reply URL rules, each naming its field; nothing is stored.
+        for (url, field) in [
+            ("javascript:alert(1)", "reply_urls[0]"),
+            ("http://app.example.com/cb", "reply_urls[0]"),
+            ("https://app.example.com/*", "reply_urls[0]"),
+            ("https://app.example.com/cb#x", "reply_urls[0]"),
+        ] {
+            let mut bad = jwt_viewer(ClientType::Public);
+            bad.reply_urls = vec![url.into()];
+            let error = create_application(store.as_ref(), &tenant, bad, T0)
+                .await
+                .expect_err(url);
+            assert_eq!(error.field(), Some(field), "{url}: {error}");
+        }
+        assert_eq!(
+            list_applications(store.as_ref(), &tenant)
+                .await
+                .expect("list")
+                .len(),
+            2
+        );
+
+        let update = ApplicationUpdate {
+            display_name: "JWT".into(),
+            reply_urls: vec!["https://jwt.ms".into(), "http://localhost:8080/jwt".into()],
+            logout_urls: vec!["https://jwt.ms/out".into()],
+            token_lifetimes: TokenLifetimes {
+                access_token_minutes: 30,
+                ..TokenLifetimes::default()
+            },
+            id_token_signing_alg: SigningAlg::Es256,
+        };
+        let updated = update_application(store.as_ref(), &tenant, &app.client_id, update.clone())
+            .await
+            .expect("update");
+        assert_eq!(updated.display_name, "JWT");
+        assert!(
+            updated
+                .secret_hash
+                .as_ref()
+                .is_some_and(|h| h.matches(secret.expose())),
+            "the secret stays"
+        );
+        assert_eq!(
+            get_application(store.as_ref(), &tenant, &app.client_id)
+                .await
+                .expect("get"),
+            updated
+        );
+        let mut too_long = update.clone();
+        too_long.token_lifetimes.access_token_minutes = 2000;
+        assert_eq!(
+            update_application(store.as_ref(), &tenant, &app.client_id, too_long)
+                .await
+                .expect_err("lifetime")
+                .field(),
+            Some("token_lifetimes.access_token_minutes")
+        );
+        delete_application(store.as_ref(), &tenant, &app.client_id)
+            .await
+            .expect("delete");
+        assert!(matches!(
+            get_application(store.as_ref(), &tenant, &app.client_id).await,
+            Err(ServiceError::ApplicationNotFound)
+        ));
+        assert!(matches!(
+            delete_application(store.as_ref(), &tenant, &app.client_id).await,
+            Err(ServiceError::ApplicationNotFound)
+        ));
+        assert!(matches!(
+            update_application(store.as_ref(), &tenant, &app.client_id, update).await,
+            Err(ServiceError::ApplicationNotFound)
+        ));
+        assert!(matches!(
+            create_application(
+                store.as_ref(),
+                &tenant_id("fabrikam"),
+                jwt_viewer(ClientType::Public),
+                T0
+            )
+            .await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+    }
+}

@@ -83,3 +83,135 @@ fn not_found_as_user(error: StoreError) -> ServiceError {
         other => other.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::tenants::{NewBrokerTenant, create_broker_tenant};
+    use crate::broker::testing::{T0, master, sqlite, tenant_id};
+    use tessera_store::DirectoryIdentity;
+
+    fn user(tenant: &TenantId, n: u32, email: &str) -> DirectoryUserRecord {
+        DirectoryUserRecord {
+            tenant: tenant.clone(),
+            object_id: UserId::parse(&format!("oid-{n:03}")).expect("oid"),
+            display_name: Some(format!("User {n}")),
+            given_name: None,
+            surname: None,
+            email: Some(email.into()),
+            custom: serde_json::json!({}),
+            identities: vec![],
+            created_at: T0,
+            last_sign_in_at: None,
+            disabled_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn operators_search_page_disable_enable_and_delete_users() {
+        let (store, _dir) = sqlite().await;
+        let tenant = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        for n in 0..5 {
+            let email = if n < 3 {
+                format!("ann{n}@example.com")
+            } else {
+                format!("bob{n}@example.com")
+            };
+            store
+                .create_user_with_identity(
+                    &user(&tenant, n, &email),
+                    &DirectoryIdentity {
+                        issuer: "https://idp.example".into(),
+                        subject: format!("sub-{n}"),
+                    },
+                )
+                .await
+                .expect("user");
+        }
+        let first = search_users(store.as_ref(), &tenant, " ANN ", None, 2)
+            .await
+            .expect("search");
+        assert_eq!(first.users.len(), 2);
+        let next = first.next.clone().expect("a second page");
+        let second = search_users(store.as_ref(), &tenant, "ann", Some(&next), 2)
+            .await
+            .expect("page 2");
+        assert_eq!(second.users.len(), 1);
+        assert!(second.next.is_none());
+        assert_eq!(
+            search_users(store.as_ref(), &tenant, "", None, 0)
+                .await
+                .expect("at least one per page")
+                .users
+                .len(),
+            1
+        );
+        assert_eq!(
+            search_users(store.as_ref(), &tenant, "", None, 10_000)
+                .await
+                .expect("all")
+                .users
+                .len(),
+            5
+        );
+
+        let oid = UserId::parse("oid-001").expect("oid");
+        disable_user(store.as_ref(), &tenant, &oid, T0)
+            .await
+            .expect("disable");
+        let disabled = get_user(store.as_ref(), &tenant, &oid).await.expect("get");
+        assert_eq!(disabled.disabled_at, Some(T0));
+        assert_eq!(disabled.identities.len(), 1);
+        assert!(
+            store
+                .record_broker_sign_in(&tenant, &oid, T0)
+                .await
+                .is_err(),
+            "a disabled user does not sign in"
+        );
+        enable_user(store.as_ref(), &tenant, &oid)
+            .await
+            .expect("enable");
+        assert!(
+            get_user(store.as_ref(), &tenant, &oid)
+                .await
+                .expect("get")
+                .disabled_at
+                .is_none()
+        );
+        delete_user(store.as_ref(), &tenant, &oid)
+            .await
+            .expect("delete");
+        for result in [
+            get_user(store.as_ref(), &tenant, &oid).await.map(|_| ()),
+            disable_user(store.as_ref(), &tenant, &oid, T0).await,
+            enable_user(store.as_ref(), &tenant, &oid).await,
+            delete_user(store.as_ref(), &tenant, &oid).await,
+        ] {
+            assert!(matches!(result, Err(ServiceError::DirectoryUserNotFound)));
+        }
+        assert!(
+            store
+                .find_user_by_identity(&tenant, "https://idp.example", "sub-1")
+                .await
+                .expect("find")
+                .is_none(),
+            "the identity went with the user"
+        );
+        assert!(matches!(
+            search_users(store.as_ref(), &tenant_id("fabrikam"), "", None, 10).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+    }
+}

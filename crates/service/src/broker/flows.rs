@@ -205,3 +205,204 @@ fn decode_flow(record: &UserFlowRecord, versions: &[FlowVersionRecord]) -> Resul
     }))
     .map_err(|e| ServiceError::Corrupt(format!("user flow {}: {e}", record.policy_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::providers::{delete_identity_provider, save_identity_provider};
+    use crate::broker::tenants::{NewBrokerTenant, create_broker_tenant};
+    use crate::broker::testing::{T0, Upstream, client, master, sqlite, tenant_id};
+    use tessera_broker::config::{
+        ApplicationClaim, CollectedAttribute, LocalAccounts, UserAttribute,
+    };
+    use tessera_core::Secret;
+
+    fn offering(providers: &[&str]) -> FlowSettings {
+        FlowSettings {
+            identity_providers: providers
+                .iter()
+                .map(|p| ProviderId::parse(p).expect("id"))
+                .collect(),
+            user_attributes: vec![CollectedAttribute {
+                attribute: UserAttribute::Email,
+                required: true,
+            }],
+            application_claims: vec![
+                ApplicationClaim::Email,
+                ApplicationClaim::DisplayName,
+                ApplicationClaim::IdentityProvider,
+                ApplicationClaim::ObjectId,
+                ApplicationClaim::NewUser,
+            ],
+            ..FlowSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn flows_keep_every_version_and_a_stale_revision_changes_nothing() {
+        let (store, _dir) = sqlite().await;
+        let tenant = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        let upstream = Upstream::start().await;
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            Secret::new("s"),
+            T0,
+        )
+        .await
+        .expect("provider");
+        let policy = PolicyId::from_name("signupsignin").expect("policy");
+        let flow = create_user_flow(
+            store.as_ref(),
+            &tenant,
+            policy.clone(),
+            offering(&["noknok"]),
+            T0,
+        )
+        .await
+        .expect("create");
+        assert_eq!(flow.policy().as_str(), "B2C_1_signupsignin");
+        assert_eq!(flow.current().number(), 1);
+
+        // The policy id compares case-insensitively: MSAL.js lowercases the authority.
+        let lower = PolicyId::parse("b2c_1_SIGNUPSIGNIN").expect("policy");
+        assert!(matches!(
+            create_user_flow(
+                store.as_ref(),
+                &tenant,
+                lower.clone(),
+                offering(&["noknok"]),
+                T0
+            )
+            .await,
+            Err(ServiceError::FlowExists { .. })
+        ));
+        let read = get_user_flow(store.as_ref(), &tenant, &lower)
+            .await
+            .expect("read");
+        assert_eq!(
+            read.policy().as_str(),
+            "B2C_1_signupsignin",
+            "kept as configured"
+        );
+        assert_eq!(read, flow);
+
+        let later = T0 + time::Duration::hours(1);
+        let mut local = offering(&["noknok"]);
+        local.local_accounts = LocalAccounts::Email;
+        let revised = revise_user_flow(store.as_ref(), &tenant, &policy, 1, local.clone(), later)
+            .await
+            .expect("revise");
+        assert_eq!(revised.current().number(), 2);
+        let first = get_user_flow_version(store.as_ref(), &tenant, &policy, 1)
+            .await
+            .expect("version 1");
+        assert_eq!(
+            first.settings(),
+            &offering(&["noknok"]),
+            "version 1 unchanged"
+        );
+        let second = get_user_flow_version(store.as_ref(), &tenant, &policy, 2)
+            .await
+            .expect("version 2");
+        assert_eq!(second.settings(), &local);
+        assert!(matches!(
+            get_user_flow_version(store.as_ref(), &tenant, &policy, 3).await,
+            Err(ServiceError::FlowVersionNotFound { number: 3 })
+        ));
+
+        // An administrator who edited version 1 while version 2 was saved.
+        assert!(matches!(
+            revise_user_flow(
+                store.as_ref(),
+                &tenant,
+                &policy,
+                1,
+                offering(&["noknok"]),
+                later
+            )
+            .await,
+            Err(ServiceError::FlowChanged { current: 2 })
+        ));
+        // A revision naming a provider the tenant lacks is refused, naming the field.
+        let error = revise_user_flow(
+            store.as_ref(),
+            &tenant,
+            &policy,
+            2,
+            offering(&["google"]),
+            later,
+        )
+        .await
+        .expect_err("unknown provider");
+        assert_eq!(error.field(), Some("identity_providers[0]"), "{error}");
+        assert_eq!(
+            get_user_flow(store.as_ref(), &tenant, &policy)
+                .await
+                .expect("read")
+                .current()
+                .number(),
+            2,
+            "refused revisions change nothing"
+        );
+        let listed = list_user_flows(store.as_ref(), &tenant)
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].current_version, 2);
+
+        // The provider cannot be deleted while the flow offers it; once the flow no longer does, it can.
+        let noknok = ProviderId::parse("noknok").expect("id");
+        let error = delete_identity_provider(store.as_ref(), &tenant, &noknok)
+            .await
+            .expect_err("in use");
+        assert!(
+            matches!(&error, ServiceError::ProviderInUse { flows, .. } if flows == &["B2C_1_signupsignin"]),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("B2C_1_signupsignin"), "{error}");
+        let mut local_only = FlowSettings {
+            local_accounts: LocalAccounts::Email,
+            ..offering(&[])
+        };
+        local_only.identity_providers.clear();
+        revise_user_flow(store.as_ref(), &tenant, &policy, 2, local_only, later)
+            .await
+            .expect("revise");
+        delete_identity_provider(store.as_ref(), &tenant, &noknok)
+            .await
+            .expect("delete");
+        assert!(matches!(
+            delete_identity_provider(store.as_ref(), &tenant, &noknok).await,
+            Err(ServiceError::ProviderNotFound)
+        ));
+
+        assert!(matches!(
+            create_user_flow(store.as_ref(), &tenant, PolicyId::from_name("empty").expect("id"), FlowSettings::default(), T0).await,
+            Err(ServiceError::BrokerConfig(e)) if e.field() == "identity_providers"
+        ));
+        assert!(matches!(
+            get_user_flow(
+                store.as_ref(),
+                &tenant,
+                &PolicyId::from_name("absent").expect("id")
+            )
+            .await,
+            Err(ServiceError::FlowNotFound)
+        ));
+    }
+}
