@@ -301,6 +301,9 @@ pub enum OidcError {
     /// The encrypted key does not decrypt under this master key, tenant and kid (wrong key or tampered).
     #[error("encrypted key does not decrypt")]
     KeyDecryption,
+    /// A sealed secret does not open under this master key and context (wrong key, another owner, or tampered).
+    #[error("sealed secret does not open")]
+    SecretDecryption,
     /// A cryptographic primitive failed unexpectedly (signing, random generation).
     #[error("cryptographic operation failed")]
     Crypto,
@@ -380,9 +383,12 @@ impl OidcError {
             | E::AccessTokenMissing => ErrorCode::InvalidToken,
             E::MultipleAccessTokens => ErrorCode::InvalidRequest,
             E::AccessTokenLacksOpenid => ErrorCode::InsufficientScope,
-            E::UnusableJwk | E::KeyRejected | E::MasterKeyLength | E::KeyDecryption | E::Crypto => {
-                ErrorCode::ServerError
-            }
+            E::UnusableJwk
+            | E::KeyRejected
+            | E::MasterKeyLength
+            | E::KeyDecryption
+            | E::SecretDecryption
+            | E::Crypto => ErrorCode::ServerError,
         }
     }
 

@@ -392,6 +392,13 @@ fn key_aad(tenant: &TenantId, kid: &str, alg: SigningAlg) -> String {
     )
 }
 
+/// The associated data of a sealed secret: a label that keeps it apart from signing keys, then the caller's context.
+fn sealed_aad(context: &[u8]) -> Vec<u8> {
+    let mut aad = b"tessera-sealed-secret\0".to_vec();
+    aad.extend_from_slice(context);
+    aad
+}
+
 /// A private key as stored: AES-256-GCM ciphertext of its PKCS#8 encoding (tag appended), base64url.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedSigningKey {
@@ -447,6 +454,49 @@ impl MasterKey {
     /// The key as base64url, for writing it into a configuration once.
     pub fn to_base64(&self) -> String {
         B64.encode(self.0)
+    }
+
+    /// Encrypts an arbitrary secret (an identity provider's client secret) with AES-256-GCM under this key and a
+    /// fresh random nonce. `context` is bound as associated data and must be given again to [`MasterKey::open`]:
+    /// name the owner in it (for example the tenant and provider id), so a ciphertext copied to another owner does
+    /// not open. The result is the nonce followed by the ciphertext and its tag.
+    pub fn seal(&self, context: &[u8], secret: &[u8]) -> Result<Vec<u8>, OidcError> {
+        let key = self.aead()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| OidcError::Crypto)?;
+        let mut in_out = secret.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(sealed_aad(context).as_slice()),
+            &mut in_out,
+        )
+        .map_err(|_| OidcError::Crypto)?;
+        let mut sealed = Vec::with_capacity(NONCE_LEN + in_out.len());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&in_out);
+        Ok(sealed)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced with the same `context`; a wrong key, another context or any
+    /// changed byte is [`OidcError::SecretDecryption`].
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OidcError> {
+        if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(OidcError::SecretDecryption);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| OidcError::SecretDecryption)?;
+        let key = self.aead()?;
+        let mut in_out = ciphertext.to_vec();
+        let plain = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(sealed_aad(context).as_slice()),
+                &mut in_out,
+            )
+            .map_err(|_| OidcError::SecretDecryption)?;
+        Ok(plain.to_vec())
     }
 
     fn aead(&self) -> Result<LessSafeKey, OidcError> {
@@ -727,6 +777,52 @@ mod tests {
         let b = key.encrypt(&master, &tenant("acme")).expect("b");
         assert_ne!(a.nonce, b.nonce);
         assert_ne!(a.ciphertext, b.ciphertext);
+    }
+
+    #[test]
+    fn sealed_secret_opens_only_under_the_same_key_and_context() {
+        let master = MasterKey::generate().expect("master");
+        let sealed = master.seal(b"acme\0noknok", b"s3cret").expect("seal");
+        assert_eq!(
+            master.open(b"acme\0noknok", &sealed).expect("open"),
+            b"s3cret"
+        );
+        assert!(
+            !sealed.windows(6).any(|w| w == b"s3cret"),
+            "the secret is not in the ciphertext"
+        );
+        let again = master.seal(b"acme\0noknok", b"s3cret").expect("seal");
+        assert_ne!(sealed, again, "a fresh nonce each time");
+
+        let other = MasterKey::generate().expect("master");
+        assert_eq!(
+            other.open(b"acme\0noknok", &sealed).err(),
+            Some(OidcError::SecretDecryption),
+            "wrong master key"
+        );
+        assert_eq!(
+            master.open(b"acme\0other", &sealed).err(),
+            Some(OidcError::SecretDecryption),
+            "moved to another owner"
+        );
+        for i in [0, NONCE_LEN, sealed.len() - 1] {
+            let mut tampered = sealed.clone();
+            tampered[i] ^= 1;
+            assert_eq!(
+                master.open(b"acme\0noknok", &tampered).err(),
+                Some(OidcError::SecretDecryption),
+                "byte {i} changed"
+            );
+        }
+        assert_eq!(
+            master
+                .open(b"acme\0noknok", &sealed[..NONCE_LEN + 15])
+                .err(),
+            Some(OidcError::SecretDecryption),
+            "truncated"
+        );
+        let empty = master.seal(b"", b"").expect("seal empty");
+        assert_eq!(master.open(b"", &empty).expect("open empty"), b"");
     }
 
     #[test]

@@ -84,3 +84,10 @@ pub const REVOKED_GRANT_RETENTION: Duration = Duration::days(1);
 pub trait Store: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier {}
 
 impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + ?Sized> Store for T {}
+
+/// A backend that holds both the authenticator service's [`Store`] and the broker's [`BrokerStore`] (both shipped
+/// backends do). The server opens one and hands it out as each: `Arc<dyn Backend>` coerces to `Arc<dyn Store>` and
+/// to `Arc<dyn BrokerStore>`.
+pub trait Backend: Store + BrokerStore {}
+
+impl<T: Store + BrokerStore + ?Sized> Backend for T {}

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
-use tessera_store::Store;
+use tessera_service::broker::UpstreamClient;
+use tessera_store::{Backend, BrokerStore, Store};
 
 use crate::common::error::AppError;
 use crate::common::security::{RateLimiters, RateRule};
@@ -28,6 +29,10 @@ use tessera_webauthn::mds::MetadataBlob;
 pub struct AppState {
     /// The authenticator service's state (the store and the other shared parts live here).
     pub provider: ProviderState,
+    /// The identity broker's store (the same backend as the provider's store).
+    pub broker: Arc<dyn BrokerStore>,
+    /// The identity broker's HTTP client toward identity providers.
+    pub upstream: UpstreamClient,
 }
 
 /// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
@@ -59,9 +64,9 @@ impl axum::extract::FromRef<AppState> for ProviderState {
 }
 
 impl AppState {
-    /// Builds a state from its parts with an empty tenant cache.
+    /// Builds a state from its parts with an empty tenant cache; `backend` serves as the store and the broker store.
     pub fn new(
-        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
@@ -69,7 +74,7 @@ impl AppState {
     ) -> Self {
         Self {
             provider: ProviderState {
-                store,
+                store: backend.clone(),
                 clock,
                 public_url,
                 security: Arc::new(security),
@@ -78,7 +83,16 @@ impl AppState {
                 attestation: Arc::new(AttestationSources::default()),
                 rate_limiters: RateLimiters::default(),
             },
+            broker: backend,
+            upstream: UpstreamClient::new(),
         }
+    }
+
+    /// The same state reaching identity providers with `upstream` (tests give one with short limits).
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
