@@ -136,6 +136,21 @@ impl From<ServiceError> for AppError {
 }
 
 impl AppError {
+    /// The OAuth error of a failed provider rule, as a token endpoint reports it (`invalid_client` is a 401).
+    pub fn oauth_refusal(error: &tessera_oidc::OidcError) -> Self {
+        let code = error.code();
+        let status = if code == tessera_oidc::ErrorCode::InvalidClient {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::OAuth {
+            status,
+            code: code.as_str(),
+            description: error.description(),
+        }
+    }
+
     /// A token-endpoint style OAuth error with status 400.
     pub fn oauth(code: &'static str, description: impl Into<String>) -> Self {
         Self::OAuth {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub attestation: Arc<AttestationSources>,
     /// Every per-address limiter made by [`crate::common::security::per_ip_rate_limit`], trimmed in the background.
     pub rate_limiters: RateLimiters,
+    /// The identity broker's sub-state (its router takes only this).
+    pub broker: BrokerState,
 }
 
 impl AppState {
@@ -47,15 +49,25 @@ impl AppState {
         security: SecuritySettings,
         master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
+        let security = Arc::new(security);
+        let master_key = Arc::new(master_key);
+        let broker = BrokerState::new(
+            store.clone(),
+            clock.clone(),
+            public_url.clone(),
+            security.clone(),
+            master_key.clone(),
+        );
         Self {
             store,
             clock,
             public_url,
-            security: Arc::new(security),
+            security,
             tenants: Arc::new(TenantCache::default()),
-            master_key: Arc::new(master_key),
+            master_key,
             attestation: Arc::new(AttestationSources::default()),
             rate_limiters: RateLimiters::default(),
+            broker,
         }
     }
 
@@ -299,5 +311,150 @@ impl AppState {
         let entry = Arc::new(entry);
         self.tenants.put(entry.clone());
         Ok(entry)
+    }
+}
+
+/// The identity broker's share of the state: its store role, the clock, the public URL, the settings, the master
+/// key (providers' client secrets, the broker tenants' signing keys), the HTTP client toward identity providers and
+/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone.
+#[derive(Clone)]
+pub struct BrokerState {
+    /// The broker's store role.
+    pub store: Arc<dyn tessera_store::BrokerStore>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL.
+    pub public_url: PublicUrl,
+    /// Cookie, limit and lifetime settings.
+    pub security: Arc<SecuritySettings>,
+    /// The master key.
+    pub master_key: Arc<tessera_oidc::keys::MasterKey>,
+    /// The client toward identity providers; `None` if it could not be built (sign-ins then fail, logged).
+    pub upstream: Option<tessera_service::broker::upstream_client::UpstreamClient>,
+    /// Broker tenants and user flows, loaded once.
+    pub cache: Arc<BrokerCache>,
+}
+
+impl BrokerState {
+    /// The broker's state over `store` (an `Arc<dyn Store>` coerces to its broker role).
+    pub fn new(
+        store: Arc<dyn tessera_store::BrokerStore>,
+        clock: Arc<dyn Clock>,
+        public_url: PublicUrl,
+        security: Arc<SecuritySettings>,
+        master_key: Arc<tessera_oidc::keys::MasterKey>,
+    ) -> Self {
+        let upstream = tessera_service::broker::upstream_client::UpstreamClient::new()
+            .map_err(|error| tracing::error!(%error, "the broker's HTTP client cannot be built"))
+            .ok();
+        Self {
+            store,
+            clock,
+            public_url,
+            security,
+            master_key,
+            upstream,
+            cache: Arc::new(BrokerCache::default()),
+        }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for BrokerState {
+    fn from_ref(state: &AppState) -> Self {
+        state.broker.clone()
+    }
+}
+
+pub use tessera_service::broker::runtime::{BrokerRuntime, PolicyRuntime};
+
+/// In-memory cache of broker tenants and their user flows, reloaded after `tenant_cache_ttl` or on
+/// [`BrokerCache::invalidate`].
+#[derive(Default)]
+pub struct BrokerCache {
+    tenants: RwLock<HashMap<TenantId, Arc<BrokerRuntime>>>,
+    policies: RwLock<HashMap<(TenantId, String), Arc<PolicyRuntime>>>,
+}
+
+impl BrokerCache {
+    /// Forgets a broker tenant and its flows (after key rotation or a flow change).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+        self.policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(t, _), _| t != tenant);
+    }
+}
+
+impl BrokerState {
+    /// The broker tenant's runtime entry: from memory when fresh, otherwise loaded (keys decrypted once). An unknown
+    /// tenant is [`AppError::UnknownTenant`]; a store failure is a 503.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<BrokerRuntime>, AppError> {
+        let ttl = self.security.tenant_cache_ttl;
+        if let Some(entry) = self
+            .cache
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+        {
+            return Ok(entry.clone());
+        }
+        let entry = tessera_service::broker::runtime::load_broker_tenant(
+            self.store.as_ref(),
+            &self.master_key,
+            tenant,
+            tessera_service::keys::retired_key_grace(self.security.access_token_ttl),
+            self.clock.now(),
+        )
+        .await?;
+        let entry = Arc::new(entry);
+        self.cache
+            .tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The user flow `policy` of the tenant (the policy compared case-insensitively); `None` when there is none.
+    pub async fn policy(
+        &self,
+        tenant: &TenantId,
+        policy: &tessera_broker::config::PolicyId,
+    ) -> Result<Option<Arc<PolicyRuntime>>, AppError> {
+        let key = (tenant.clone(), policy.key());
+        let ttl = self.security.tenant_cache_ttl;
+        if let Some(entry) = self
+            .cache
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+        {
+            return Ok(Some(entry.clone()));
+        }
+        let Some(entry) = tessera_service::broker::runtime::load_policy(
+            self.store.as_ref(),
+            self.public_url.as_str(),
+            tenant,
+            policy,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let entry = Arc::new(entry);
+        self.cache
+            .policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, entry.clone());
+        Ok(Some(entry))
     }
 }

@@ -19,9 +19,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tessera_core::TenantId;
 use tessera_oidc::authorize::{
-    AuthorizationResponse, AuthorizeContext, LoginDecision, SessionFacts, ValidatedAuthorization,
-    authorization_response, decide_login, error_response, requested_client_id,
-    validate_authorization,
+    AuthorizeContext, LoginDecision, SessionFacts, ValidatedAuthorization, authorization_response,
+    decide_login, error_response, requested_client_id, validate_authorization,
 };
 use tessera_oidc::error::{AuthorizeError, OidcError};
 use tessera_oidc::token::AuthorizationGrant;
@@ -29,7 +28,7 @@ use tessera_store::{AuthCode, Session};
 use time::OffsetDateTime;
 
 use super::{client_config, tenant_id};
-use crate::common::reply::PageError;
+use crate::common::reply::{PageError, deliver_authorization};
 use crate::error::AppError;
 use crate::session;
 use crate::state::{AppState, TenantRuntime};
@@ -244,7 +243,7 @@ async fn issue(
     state.store.put_auth_code(&record).await?;
     let response = authorization_response(request, issuer, &code.value)
         .map_err(|e| AppError::Internal(format!("response: {e}")))?;
-    Ok(deliver(response))
+    Ok(deliver_authorization(response))
 }
 
 /// Answers an authorization error: redirected to the client when allowed, otherwise an error page.
@@ -257,7 +256,7 @@ fn answer_error(error: &AuthorizeError, runtime: &TenantRuntime) -> Result<Respo
             };
             Ok(no_redirect_page(cause, runtime).into_response())
         }
-        Some(Ok(response)) => Ok(deliver(response)),
+        Some(Ok(response)) => Ok(deliver_authorization(response)),
         Some(Err(e)) => Ok(no_redirect_page(Some(&e), runtime).into_response()),
     }
 }
@@ -304,43 +303,6 @@ fn no_redirect_words(cause: Option<&OidcError>, tenant_name: &str) -> (&'static 
                 .to_owned(),
         ),
     }
-}
-
-fn deliver(response: AuthorizationResponse) -> Response {
-    let mut response = match response {
-        AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
-            Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-            Err(_) => AppError::AuthorizeNoRedirect(
-                "The application's address cannot be used. Go back to the application and tell its administrator."
-                    .into(),
-            )
-            .into_response(),
-        },
-        AuthorizationResponse::FormPost {
-            html,
-            content_security_policy,
-        } => {
-            let mut response = (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                )],
-                html,
-            )
-                .into_response();
-            if let Ok(csp) = HeaderValue::from_str(&content_security_policy) {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_SECURITY_POLICY, csp);
-            }
-            response
-        }
-    };
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 fn see_other(location: &str) -> Result<Response, AppError> {

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tessera_core::TenantId;
-use tessera_oidc::error::{ErrorCode, OidcError};
+use tessera_oidc::error::OidcError;
 use tessera_oidc::id_token::{IdTokenInput, mint_id_token};
 use tessera_oidc::keys::SigningAlg;
 use tessera_oidc::token::{
@@ -34,17 +34,7 @@ pub const ASSERTION_JTI_RECORD: &str = "assertion_jti";
 
 /// An OAuth error from a failed rule, as the token endpoint reports it (`invalid_client` is a 401).
 pub(crate) fn refuse(error: &OidcError) -> AppError {
-    let code = error.code();
-    let status = if code == ErrorCode::InvalidClient {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    AppError::OAuth {
-        status,
-        code: code.as_str(),
-        description: error.description(),
-    }
+    AppError::oauth_refusal(error)
 }
 
 /// `POST /{tenant}/oidc/token`.
