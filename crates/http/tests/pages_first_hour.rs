@@ -13,7 +13,7 @@ use tessera_core::{FixedClock, TenantId};
 use tessera_http::idp::pages::landing::{self, Landing};
 use tessera_http::{AppState, PublicUrl, RateRule, SecuritySettings};
 use tessera_service::tenants as ops;
-use tessera_store::Store;
+use tessera_store::Backend;
 use tessera_store_sqlite::SqliteStore;
 use tessera_testkit::TempSqlite;
 use tower::ServiceExt;
@@ -75,7 +75,7 @@ async fn state_with(
     let store = SqliteStore::open(db.path())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Backend> = Arc::new(store);
     let master_key = tessera_oidc::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let now = time::macros::datetime!(2026-06-01 12:00 UTC);
     for (id, name) in tenants {

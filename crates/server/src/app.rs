@@ -11,7 +11,7 @@ use axum::Router;
 use tessera_core::{Clock, SystemClock};
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
 use tessera_oidc::keys::MasterKey;
-use tessera_store::Store;
+use tessera_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -79,7 +79,7 @@ impl Application {
     /// Assembles an application from parts (tests bind port 0 and pass a fixed clock).
     pub fn from_parts(
         listener: TcpListener,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
@@ -143,8 +143,8 @@ impl Application {
     }
 }
 
-/// Opens the configured store (migrations included).
-pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerError> {
+/// Opens the configured store (migrations included): the authenticator service's and the broker's tables.
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Backend>, ServerError> {
     match config {
         StoreConfig::Sqlite { path } => open_sqlite(path).await,
         StoreConfig::Postgres {
@@ -159,7 +159,7 @@ pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, ServerEr
 }
 
 /// Opens (creating if needed) an SQLite store at `path`.
-pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>, ServerError> {
+pub async fn open_sqlite(path: &Path) -> Result<Arc<dyn Backend>, ServerError> {
     let store = tessera_store_sqlite::SqliteStore::open(path).await?;
     Ok(Arc::new(store))
 }
@@ -172,7 +172,7 @@ fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
 }
 
 /// Purges expired rows in bounded batches, switches to due pending keys, deletes retired keys past their grace,
-/// trims rate limiters, and reloads the `[webauthn]` trust files when they changed.
+/// refreshes identity providers' metadata, trims rate limiters, and reloads the `[webauthn]` trust files when they changed.
 async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -272,6 +272,20 @@ pub async fn maintenance_round(state: &AppState) {
             }
         }
     }
+    for _ in 0..PURGE_ROUNDS_PER_TICK {
+        match state
+            .broker
+            .purge_expired_broker(state.clock.now(), PURGE_BATCH)
+            .await
+        {
+            Ok(n) if n < u64::from(PURGE_BATCH) => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "purging expired broker rows failed");
+                break;
+            }
+        }
+    }
     let grace = tessera_service::keys::retired_key_grace(state.security.access_token_ttl);
     match state.store.list_tenants().await {
         Ok(tenants) => {
@@ -303,7 +317,33 @@ pub async fn maintenance_round(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "listing tenants for key cleanup failed"),
     }
+    refresh_identity_providers(state).await;
     state.trim_rate_limiters();
+}
+
+/// Fetches again the metadata and JWKS of the broker's identity providers whose documents are a day old; a
+/// provider whose new documents fail keeps its old ones, and is tried again next round.
+async fn refresh_identity_providers(state: &AppState) {
+    match tessera_service::broker::providers::refresh_due_providers(
+        state.broker.as_ref(),
+        &state.upstream,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(report) => {
+            if report.refreshed > 0 {
+                tracing::info!(
+                    providers = report.refreshed,
+                    "identity provider metadata refreshed"
+                );
+            }
+            for (tenant, provider, error) in report.failed {
+                tracing::warn!(%tenant, %provider, %error, "refreshing an identity provider's metadata failed; keeping the cached documents");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "listing identity providers for refresh failed"),
+    }
 }
 
 /// A future that completes on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not when

@@ -11,25 +11,20 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use tessera_broker::config::{
-    AccessRule, Application, ApplicationClaim, ClaimMapping, CollectedAttribute, ConditionalAccess,
+    AccessRule, ApplicationClaim, ClaimMapping, CollectedAttribute, ConditionalAccess,
     FlowSettings, IdentityProvider, MetadataUrl, MfaSetting, PolicyId, ProviderId, TokenLifetimes,
     UpstreamClientAuth, UserAttribute,
 };
-use tessera_broker::metadata::validate_provider_metadata;
-use tessera_core::{ClientId, Clock, TenantId};
+use tessera_core::{Clock, TenantId};
 use tessera_oidc::keys::{JwkSet, SigningAlg, SigningKey};
 use tessera_oidc::{ClientType, ResponseMode};
 use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
-use tessera_store::{
-    BrokerApplication, BrokerStore, BrokerTenant, FlowVersionRecord, IdentityProviderRecord,
-    KeyStatus, ProviderCache, UserFlowRecord,
-};
+use tessera_store::BrokerStore;
 use tessera_testkit::app::{HtmlForm, parse_form};
 use tessera_testkit::{AppOptions, Backend, MaliciousAuthenticator, TestApp, spawn_app};
 
 const BROKER: &str = "contoso";
 const POLICY: &str = "B2C_1_signupsignin";
-const APP_ID: &str = "jwt-viewer";
 const REPLY: &str = "https://jwt.ms/";
 const LOGOUT: &str = "https://jwt.ms/bye";
 
@@ -82,6 +77,9 @@ both_stores!(
 struct Broker {
     app: TestApp,
     tenant: TenantId,
+    fake: Option<FakeProvider>,
+    /// The app's generated client id.
+    app_id: String,
 }
 
 /// What a flow offers, for the set-up.
@@ -113,12 +111,22 @@ async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
     })
     .await?;
     let tenant = TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}"));
-    let broker = Broker { app, tenant };
+    let mut broker = Broker {
+        app,
+        tenant,
+        fake: None,
+        app_id: String::new(),
+    };
     broker.create_tenant().await;
     broker.add_provider("acme", "acme").await;
     if flow.providers.contains(&"globex") {
         broker.add_op_tenant("globex").await;
         broker.add_provider("globex", "globex").await;
+    }
+    if flow.providers.contains(&"fake") {
+        let fake = FakeProvider::start(broker.app.clock.clone()).await;
+        broker.add_fake_provider(&fake).await;
+        broker.fake = Some(fake);
     }
     broker.add_flow(flow).await;
     broker.add_application().await;
@@ -127,44 +135,21 @@ async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
 
 impl Broker {
     fn store(&self) -> &dyn BrokerStore {
-        self.app.state.store.as_ref()
+        self.app.state.broker.as_ref()
     }
 
     async fn create_tenant(&self) {
-        let now = self.app.clock.now();
-        let master = &self.app.state.master_key;
-        let keys: Vec<tessera_store::SigningKey> = [SigningAlg::Rs256, SigningAlg::Es256]
-            .into_iter()
-            .map(|alg| {
-                let key = SigningKey::generate(alg).unwrap_or_else(|e| panic!("{e}"));
-                let encrypted = key
-                    .encrypt(master, &self.tenant)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                tessera_store::SigningKey {
-                    tenant: self.tenant.clone(),
-                    kid: key.kid().to_owned(),
-                    alg: alg.as_str().to_owned(),
-                    private_key_encrypted: serde_json::to_vec(&encrypted)
-                        .unwrap_or_else(|e| panic!("{e}")),
-                    public_jwk: serde_json::to_value(key.public_jwk())
-                        .unwrap_or_else(|e| panic!("{e}")),
-                    created_at: now,
-                    retired_at: None,
-                    status: KeyStatus::Active,
-                }
-            })
-            .collect();
-        self.store()
-            .create_broker_tenant(
-                &BrokerTenant {
-                    id: self.tenant.clone(),
-                    display_name: "Contoso".into(),
-                    created_at: now,
-                },
-                &keys,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        tessera_service::broker::tenants::create_broker_tenant(
+            self.store(),
+            &self.app.state.master_key,
+            tessera_service::broker::tenants::NewBrokerTenant {
+                id: self.tenant.clone(),
+                display_name: Some("Contoso".into()),
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// A second tenant of the authenticator service (a second provider for the choice page).
@@ -230,59 +215,20 @@ impl Broker {
     }
 
     async fn save_provider(&self, provider: &IdentityProvider, secret: &str) {
-        let now = self.app.clock.now();
-        let document = self
-            .app
-            .http
-            .get(provider.metadata_url.as_str())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .bytes()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let metadata =
-            validate_provider_metadata(provider, &document).unwrap_or_else(|e| panic!("{e}"));
-        let jwks: Value = self
-            .app
-            .http
-            .get(&metadata.jwks_uri)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.store()
-            .create_identity_provider(&IdentityProviderRecord {
-                tenant: self.tenant.clone(),
-                provider_id: provider.id.to_string(),
-                config: serde_json::to_value(provider).unwrap_or_else(|e| panic!("{e}")),
-                client_secret_encrypted: Some(
-                    self.app
-                        .state
-                        .master_key
-                        .seal(
-                            format!("broker-idp-secret\0{BROKER}\0{}", provider.id).as_bytes(),
-                            secret.as_bytes(),
-                        )
-                        .unwrap_or_else(|e| panic!("{e}")),
-                ),
-                cache: ProviderCache {
-                    metadata: serde_json::to_value(&metadata).unwrap_or_else(|e| panic!("{e}")),
-                    metadata_fetched_at: now,
-                    jwks,
-                    jwks_fetched_at: now,
-                },
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        tessera_service::broker::providers::save_identity_provider(
+            self.store(),
+            &self.app.state.master_key,
+            &self.app.state.upstream,
+            &self.tenant,
+            provider.clone(),
+            tessera_core::Secret::new(secret),
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     async fn add_flow(&self, flow: FlowOptions) {
-        let now = self.app.clock.now();
         let settings = FlowSettings {
             identity_providers: flow
                 .providers
@@ -307,52 +253,35 @@ impl Broker {
             ],
             ..FlowSettings::default()
         };
-        let policy = PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}"));
-        self.store()
-            .create_flow(
-                &UserFlowRecord {
-                    tenant: self.tenant.clone(),
-                    policy_key: policy.key(),
-                    policy_id: policy.as_str().to_owned(),
-                    kind: "sign_up_sign_in".into(),
-                    created_at: now,
-                },
-                &FlowVersionRecord {
-                    number: 1,
-                    created_at: now,
-                    settings: serde_json::to_value(&settings).unwrap_or_else(|e| panic!("{e}")),
-                },
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        tessera_service::broker::flows::create_user_flow(
+            self.store(),
+            &self.tenant,
+            PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}")),
+            settings,
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
-    async fn add_application(&self) {
-        let application = Application {
-            display_name: "JWT viewer".into(),
-            client_id: ClientId::parse(APP_ID).unwrap_or_else(|e| panic!("{e}")),
-            client_type: ClientType::Public,
-            secret_hash: None,
-            reply_urls: vec![REPLY.into()],
-            logout_urls: vec![LOGOUT.into()],
-            token_lifetimes: TokenLifetimes::default(),
-            id_token_signing_alg: SigningAlg::Rs256,
-        };
-        application.validate().unwrap_or_else(|e| panic!("{e}"));
-        let mut settings = serde_json::to_value(&application).unwrap_or_else(|e| panic!("{e}"));
-        if let Some(obj) = settings.as_object_mut() {
-            obj.remove("secret_hash");
-        }
-        self.store()
-            .create_broker_application(&BrokerApplication {
-                tenant: self.tenant.clone(),
-                client_id: application.client_id.clone(),
-                secret_hash: None,
-                settings,
-                created_at: self.app.clock.now(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    /// Registers the app (a public client: the token viewer) and returns its generated client id.
+    async fn add_application(&mut self) {
+        let (application, _) = tessera_service::broker::applications::create_application(
+            self.store(),
+            &self.tenant,
+            tessera_service::broker::applications::NewApplication {
+                display_name: "JWT viewer".into(),
+                client_type: ClientType::Public,
+                reply_urls: vec![REPLY.into()],
+                logout_urls: vec![LOGOUT.into()],
+                token_lifetimes: TokenLifetimes::default(),
+                id_token_signing_alg: SigningAlg::Rs256,
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        self.app_id = application.client_id.to_string();
     }
 
     fn url(&self, path: &str) -> String {
@@ -504,14 +433,14 @@ struct AppRequest {
     url: String,
 }
 
-fn app_request(path_prefix: &str, extra: &[(&str, &str)]) -> AppRequest {
+fn app_request(b: &Broker, path_prefix: &str, extra: &[(&str, &str)]) -> AppRequest {
     let verifier = tessera_testkit::app::random(64);
     let challenge = B64.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         verifier.as_bytes(),
     ));
     let mut pairs = vec![
-        ("client_id", APP_ID),
+        ("client_id", b.app_id.as_str()),
         ("redirect_uri", REPLY),
         ("response_type", "code"),
         ("scope", "openid offline_access"),
@@ -541,7 +470,7 @@ async fn token(b: &Broker, form: &[(&str, &str)]) -> Reply {
         .iter()
         .map(|(a, v)| ((*a).to_owned(), (*v).to_owned()))
         .collect();
-    fields.push(("client_id".into(), APP_ID.into()));
+    fields.push(("client_id".into(), b.app_id.clone()));
     browser
         .post_form(
             &b.app,
@@ -732,7 +661,7 @@ fn code_at_reply_url(reply: &Reply) -> String {
 
 /// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
 async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(b, browser, &request, person).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
@@ -755,6 +684,208 @@ async fn user_count(b: &Broker) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// A second OpenID provider, not Tessera's: a few routes on loopback whose ID tokens the test shapes (a password
+// sign-in that is not phishing-resistant, a broken signature, a rotated key).
+
+/// How the fake provider signs its next ID token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    /// With the key its JWKS publishes.
+    Honest,
+    /// With a key it does not publish (a bad signature under a known `kid`).
+    Forged,
+    /// With a new key, published from now on (a key rotation the broker has not seen).
+    Rotated,
+}
+
+struct FakeState {
+    base: String,
+    clock: std::sync::Arc<tessera_core::FixedClock>,
+    key: SigningKey,
+    forged: SigningKey,
+    rotated: SigningKey,
+    signing: std::sync::Mutex<Signing>,
+    codes: std::sync::Mutex<HashMap<String, String>>,
+}
+
+struct FakeProvider {
+    state: std::sync::Arc<FakeState>,
+}
+
+impl FakeProvider {
+    async fn start(clock: std::sync::Arc<tessera_core::FixedClock>) -> Self {
+        use axum::routing::{get, post};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!(
+            "http://127.0.0.1:{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .port()
+        );
+        let key = || SigningKey::generate(SigningAlg::Rs256).unwrap_or_else(|e| panic!("{e}"));
+        let state = std::sync::Arc::new(FakeState {
+            base,
+            clock,
+            key: key(),
+            forged: key(),
+            rotated: key(),
+            signing: std::sync::Mutex::new(Signing::Honest),
+            codes: std::sync::Mutex::new(HashMap::new()),
+        });
+        let shared = state.clone();
+        let discovery = move || {
+            let s = shared.clone();
+            async move {
+                axum::Json(json!({
+                    "issuer": s.base,
+                    "authorization_endpoint": format!("{}/authorize", s.base),
+                    "token_endpoint": format!("{}/token", s.base),
+                    "jwks_uri": format!("{}/jwks", s.base),
+                    "response_types_supported": ["code"],
+                    "response_modes_supported": ["query"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                }))
+            }
+        };
+        let shared = state.clone();
+        let jwks = move || {
+            let s = shared.clone();
+            async move {
+                let mut keys = vec![s.key.public_jwk().clone()];
+                if *s.signing.lock().unwrap_or_else(|p| p.into_inner()) == Signing::Rotated {
+                    keys.push(s.rotated.public_jwk().clone());
+                }
+                axum::Json(JwkSet { keys })
+            }
+        };
+        let shared = state.clone();
+        let authorize = move |axum::extract::Query(q): axum::extract::Query<
+            HashMap<String, String>,
+        >| {
+            let s = shared.clone();
+            async move {
+                let code = tessera_testkit::app::random(20);
+                s.codes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(code.clone(), q.get("nonce").cloned().unwrap_or_default());
+                let mut back = url::Url::parse(q.get("redirect_uri").map_or("", String::as_str))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                back.query_pairs_mut()
+                    .append_pair("code", &code)
+                    .append_pair("state", q.get("state").map_or("", String::as_str));
+                axum::response::Redirect::to(back.as_str())
+            }
+        };
+        let shared = state.clone();
+        let token = move |axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>| {
+            let s = shared.clone();
+            async move {
+                let nonce = s
+                    .codes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(f.get("code").map_or("", String::as_str))
+                    .unwrap_or_default();
+                let now = tessera_core::Clock::now(s.clock.as_ref()).unix_timestamp();
+                let claims = json!({
+                    "iss": s.base,
+                    "aud": f.get("client_id"),
+                    "sub": "pat-1",
+                    "iat": now,
+                    "exp": now + 300,
+                    "nonce": nonce,
+                    "amr": ["pwd"],
+                    "name": "Pat Password",
+                    "email": "pat@example.com",
+                });
+                let signing = *s.signing.lock().unwrap_or_else(|p| p.into_inner());
+                let key = match signing {
+                    Signing::Honest => &s.key,
+                    Signing::Forged => {
+                        // A known kid with another key's signature.
+                        let header = json!({"alg": "RS256", "kid": s.key.kid(), "typ": "JWT"});
+                        let signed = tessera_oidc::jose::sign_jwt(&s.forged, &claims)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let parts: Vec<&str> = signed.split('.').collect();
+                        let token = format!(
+                            "{}.{}.{}",
+                            B64.encode(header.to_string()),
+                            parts[1],
+                            parts[2]
+                        );
+                        return axum::Json(json!({
+                            "access_token": "at", "token_type": "Bearer", "id_token": token,
+                        }));
+                    }
+                    Signing::Rotated => &s.rotated,
+                };
+                let id_token =
+                    tessera_oidc::jose::sign_jwt(key, &claims).unwrap_or_else(|e| panic!("{e}"));
+                axum::Json(
+                    json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}),
+                )
+            }
+        };
+        let router = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { state }
+    }
+
+    fn set_signing(&self, signing: Signing) {
+        *self.state.signing.lock().unwrap_or_else(|p| p.into_inner()) = signing;
+    }
+}
+
+impl Broker {
+    /// Adds the fake provider as identity provider `fake` (response mode `query`, `client_secret_post`).
+    async fn add_fake_provider(&self, fake: &FakeProvider) {
+        let provider = IdentityProvider {
+            id: ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+            name: "Password Provider".into(),
+            metadata_url: MetadataUrl::parse(&format!(
+                "{}/.well-known/openid-configuration",
+                fake.state.base
+            ))
+            .unwrap_or_else(|e| panic!("{e}")),
+            client_id: "broker-at-fake".into(),
+            client_auth: UpstreamClientAuth::ClientSecretPost,
+            scope: vec!["openid".into()],
+            response_type: Default::default(),
+            response_mode: ResponseMode::Query,
+            claim_mapping: ClaimMapping::default(),
+            domain_hint: None,
+        };
+        self.save_provider(&provider, "fake-secret").await;
+    }
+}
+
+/// Through the fake provider (query response mode): the broker's answer at `authresp`.
+async fn through_fake(b: &Broker, browser: &mut Browser, request: &AppRequest) -> Reply {
+    let start = browser.get(&b.app, &request.url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let back = browser.get(&b.app, &start.location()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let authresp = back.location();
+    assert!(
+        authresp.starts_with(&b.url(&format!("/{BROKER}/oauth2/authresp?"))),
+        "{authresp}"
+    );
+    browser.get(&b.app, &authresp).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The runs.
 
 async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(backend: Backend) {
@@ -763,7 +894,7 @@ async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(bac
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Complete your profile"));
@@ -807,7 +938,7 @@ async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(bac
         b.url(&format!("/{BROKER}/{POLICY}/v2.0")),
         "{claims}"
     );
-    assert_eq!(claims["aud"], APP_ID);
+    assert_eq!(claims["aud"], b.app_id);
     assert_eq!(claims["tfp"], POLICY);
     assert_eq!(claims["ver"], "1.0");
     assert_eq!(claims["nonce"], "app-nonce");
@@ -853,7 +984,7 @@ async fn run2_sign_in_of_the_same_user_skips_the_attribute_page_and_carries_amr_
     b.app.clock.advance(time::Duration::minutes(30));
     // Another day, another browser: no session anywhere, a passkey sign-in at the provider.
     let mut browser = Browser::default();
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
     let code = code_at_reply_url(&answer);
     let tokens = redeem(&b, &code, &request.verifier).await;
@@ -883,7 +1014,7 @@ async fn run5_abandoned_sign_up_leaves_no_user(backend: Backend) {
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     assert!(page.body.contains("id=\"attribute-form\""));
     // The user closes the tab. Nothing is in the directory, and after the transaction's lifetime the page's form
@@ -909,7 +1040,7 @@ async fn run6_cancel_at_the_provider_reaches_the_app_as_access_denied(backend: B
         return;
     };
     let mut browser = Browser::default();
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let start = browser.get(&b.app, &request.url).await;
     let at_op = browser.get(&b.app, &start.location()).await;
     let login = at_op.location();
@@ -966,7 +1097,7 @@ async fn run6_policy_requiring_mfa_refuses_a_single_factor_upstream_sign_in(back
         browser.cookies.insert(name.to_owned(), value.to_owned());
     }
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
     let query = query_of(&answer.location());
@@ -979,7 +1110,44 @@ async fn run6_policy_requiring_mfa_refuses_a_single_factor_upstream_sign_in(back
 async fn run6_policy_requiring_phishing_resistance_refuses_a_non_phishing_resistant_upstream(
     backend: Backend,
 ) {
-    let _ = backend;
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["acme", "fake"],
+            rules: vec![AccessRule {
+                name: "phishing-resistant only".into(),
+                applications: Vec::new(),
+                identity_providers: Vec::new(),
+                action: tessera_broker::config::AccessAction::RequirePhishingResistant,
+            }],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // A password sign-in at the other provider (amr ["pwd"]): refused, at the app's reply URL with its state.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[("idp", "fake")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let location = answer.location();
+    assert!(location.starts_with(REPLY), "{location}");
+    let query = query_of(&location);
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    assert!(
+        query["error_description"].contains("phishing-resistant"),
+        "{location}"
+    );
+    assert_eq!(user_count(&b).await, 0);
+    // A passkey sign-in at the authenticator service passes the same rule.
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("idp", "acme")]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    b.app.stop().await;
 }
 
 async fn run7_two_providers_show_the_choice_page(backend: Backend) {
@@ -995,7 +1163,7 @@ async fn run7_two_providers_show_the_choice_page(backend: Backend) {
         return;
     };
     let mut browser = Browser::default();
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = browser.get(&b.app, &request.url).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Choose how you want to sign in"));
@@ -1016,14 +1184,14 @@ async fn run7_two_providers_show_the_choice_page(backend: Backend) {
     let again = browser.submit(&b.app, &page, &[("provider", "acme")]).await;
     assert_eq!(again.status, 400, "{}", again.body);
     // A domain hint or an idp hint skips the page.
-    let hinted = app_request(&authorize_path(), &[("domain_hint", "globex.example")]);
+    let hinted = app_request(&b, &authorize_path(), &[("domain_hint", "globex.example")]);
     let skip = browser.get(&b.app, &hinted.url).await;
     assert_eq!(skip.status, 303, "{}", skip.body);
     assert!(
         skip.location()
             .starts_with(&b.url("/globex/oidc/authorize?"))
     );
-    let hinted = app_request(&authorize_path(), &[("idp", "ACME")]);
+    let hinted = app_request(&b, &authorize_path(), &[("idp", "ACME")]);
     let skip = browser.get(&b.app, &hinted.url).await;
     assert!(skip.location().starts_with(&b.url("/acme/oidc/authorize?")));
     // The whole run through the chosen provider.
@@ -1049,7 +1217,7 @@ async fn correlation_cookie_missing_or_wrong_is_refused(backend: Backend) {
     let mut ann = Person::new("ann");
     for tamper in ["missing", "wrong"] {
         let mut browser = Browser::default();
-        let request = app_request(&authorize_path(), &[]);
+        let request = app_request(&b, &authorize_path(), &[]);
         let start = browser.get(&b.app, &request.url).await;
         let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
         let name = browser
@@ -1087,7 +1255,7 @@ async fn replayed_state_is_refused(backend: Backend) {
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let start = browser.get(&b.app, &request.url).await;
     let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
     let form = posted.form();
@@ -1106,7 +1274,7 @@ async fn unregistered_reply_url_is_an_error_page_without_redirect(backend: Backe
         return;
     };
     let mut browser = Browser::default();
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let url = request
         .url
         .replace("https%3A%2F%2Fjwt.ms%2F", "https%3A%2F%2Fevil.example%2F");
@@ -1121,7 +1289,7 @@ async fn unregistered_reply_url_is_an_error_page_without_redirect(backend: Backe
             &b.app,
             &request
                 .url
-                .replace("client_id=jwt-viewer", "client_id=nope"),
+                .replace(&format!("client_id={}", b.app_id), "client_id=nope"),
         )
         .await;
     assert_eq!(unknown.status, 400);
@@ -1139,7 +1307,7 @@ async fn wrong_pkce_verifier_is_refused(backend: Backend) {
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
@@ -1160,7 +1328,7 @@ async fn code_replay_is_refused_and_revokes_the_refresh_token(backend: Backend) 
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
@@ -1272,7 +1440,7 @@ async fn msal_shapes_tfp_query_and_lowercased_policy(backend: Backend) {
         format!("/{BROKER}/oauth2/v2.0/authorize?p={POLICY}"),
         format!("/{BROKER}/b2c_1_signupsignin/oauth2/v2.0/authorize"),
     ] {
-        let request = app_request(&prefix, &[]);
+        let request = app_request(&b, &prefix, &[]);
         let reply = browser.get(&b.app, &request.url).await;
         assert_eq!(reply.status, 303, "{prefix}: {}", reply.body);
         assert!(
@@ -1297,6 +1465,7 @@ async fn msal_shapes_tfp_query_and_lowercased_policy(backend: Backend) {
     let mut ann = Person::new("ann");
     let mut browser = Browser::default();
     let request = app_request(
+        &b,
         &format!("/tfp/{BROKER}/{POLICY}/oauth2/v2.0/authorize"),
         &[],
     );
@@ -1340,20 +1509,20 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
         .await;
     let _ = code_at_reply_url(&done);
     // The broker session answers at once.
-    let again = app_request(&authorize_path(), &[]);
+    let again = app_request(&b, &authorize_path(), &[]);
     let reply = browser.get(&b.app, &again.url).await;
     let code = code_at_reply_url(&reply);
     let tokens = redeem(&b, &code, &again.verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     // prompt=login goes back to the provider, with prompt=login.
-    let fresh = app_request(&authorize_path(), &[("prompt", "login")]);
+    let fresh = app_request(&b, &authorize_path(), &[("prompt", "login")]);
     let reply = browser.get(&b.app, &fresh.url).await;
     assert_eq!(reply.status, 303);
     let location = reply.location();
@@ -1366,7 +1535,52 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
 }
 
 async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Backend) {
-    let _ = backend;
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["fake"],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    // A bad signature under a known kid: a page with a correlation id, never the app's reply URL.
+    fake.set_signing(Signing::Forged);
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.location().is_empty());
+    assert!(
+        answer.body.contains("We could not sign you in"),
+        "{}",
+        answer.body
+    );
+    let id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !id.is_empty() && answer.body.contains(&id),
+        "the reference is the request id"
+    );
+    // A key rotation the broker has not seen: the JWKS is refetched once (its copy is over a minute old) and the
+    // sign-in goes on.
+    fake.set_signing(Signing::Rotated);
+    b.app.clock.advance(time::Duration::minutes(2));
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("value=\"pat@example.com\""),
+        "prefilled from the provider"
+    );
+    b.app.stop().await;
 }
 
 async fn userinfo_and_logout(backend: Backend) {
@@ -1375,7 +1589,7 @@ async fn userinfo_and_logout(backend: Backend) {
     };
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
-    let request = app_request(&authorize_path(), &[]);
+    let request = app_request(&b, &authorize_path(), &[]);
     let page = through_provider(&b, &mut browser, &request, &mut ann).await;
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
@@ -1407,7 +1621,8 @@ async fn userinfo_and_logout(backend: Backend) {
         .get(
             &b.app,
             &format!(
-                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={APP_ID}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"
+                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F",
+                b.app_id
             ),
         )
         .await;
@@ -1415,7 +1630,7 @@ async fn userinfo_and_logout(backend: Backend) {
     assert!(evil.location().is_empty());
     assert!(evil.body.contains("You are signed out"));
     // The session is gone: the next request goes to the provider again.
-    let next = app_request(&authorize_path(), &[]);
+    let next = app_request(&b, &authorize_path(), &[]);
     let reply = browser.get(&b.app, &next.url).await;
     assert!(
         reply
@@ -1427,7 +1642,8 @@ async fn userinfo_and_logout(backend: Backend) {
         .get(
             &b.app,
             &format!(
-                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={APP_ID}&post_logout_redirect_uri=https%3A%2F%2Fjwt.ms%2Fbye&state=s1"
+                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https%3A%2F%2Fjwt.ms%2Fbye&state=s1",
+                b.app_id
             ),
         )
         .await;

@@ -7,7 +7,7 @@ use tessera_core::SystemClock;
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
 use tessera_server::app::TrustWatch;
 use tessera_server::trust::{self, MdsFiles, TrustFiles};
-use tessera_store::Store;
+use tessera_store::Backend;
 use tessera_testkit::TestCa;
 
 fn write(path: &std::path::Path, data: &str) {
@@ -46,7 +46,7 @@ async fn changed_trust_files_are_reloaded_and_refused_ones_keep_the_loaded_setti
         trust::load(&files, time::OffsetDateTime::now_utc()).unwrap_or_else(|e| panic!("{e}"));
 
     let db = tessera_testkit::TempSqlite::new().unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(
+    let store: Arc<dyn Backend> = Arc::new(
         tessera_store_sqlite::SqliteStore::open(db.path())
             .await
             .unwrap_or_else(|e| panic!("{e}")),

@@ -1,8 +1,12 @@
 //! [`ServiceError`]: what went wrong in a use case, one variant per failed check. It carries no HTTP status; the
 //! HTTP layer and the CLI each map it to their own answer.
 
+use tessera_broker::config::ConfigError;
+use tessera_broker::metadata::{JwksError, MetadataError};
 use tessera_store::StoreError;
 use tessera_webauthn::WebauthnError;
+
+use crate::broker::UpstreamError;
 
 /// Why a use case failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,98 @@ pub enum ServiceError {
         /// Why, in a few words.
         reason: &'static str,
     },
+    /// The broker tenant does not exist.
+    #[error("unknown broker tenant")]
+    BrokerTenantNotFound,
+    /// A broker tenant with this id exists already.
+    #[error("broker tenant already exists")]
+    BrokerTenantExists,
+    /// The broker tenant id is one of the reserved path segments (`tfp`, `admin`, `demo`, `static`).
+    #[error("id: {name} is reserved for the broker's own URLs; choose another tenant id")]
+    ReservedTenantName {
+        /// The refused id.
+        name: String,
+    },
+    /// A broker configuration object (application, identity provider, user flow) was refused; the error names
+    /// the field (`ConfigError::field`).
+    #[error("{0}")]
+    BrokerConfig(#[from] ConfigError),
+    /// The broker application does not exist.
+    #[error("unknown application")]
+    ApplicationNotFound,
+    /// The identity provider does not exist.
+    #[error("unknown identity provider")]
+    ProviderNotFound,
+    /// An identity provider with this id exists already in the tenant.
+    #[error("id: identity provider {id} already exists")]
+    ProviderExists {
+        /// The provider id.
+        id: String,
+    },
+    /// The identity provider is offered by user flows (their current versions) and cannot be deleted.
+    #[error(
+        "identity provider {provider} is offered by the user flow(s) {}; remove it from them first",
+        flows.join(", ")
+    )]
+    ProviderInUse {
+        /// The provider id.
+        provider: String,
+        /// The policy ids of the flows offering it.
+        flows: Vec<String>,
+    },
+    /// A new identity provider needs its client secret.
+    #[error("client_secret: the identity provider's client secret is required")]
+    ProviderSecretRequired,
+    /// Fetching the provider's discovery document (`metadata_url`) or JWK Set (`jwks_uri`) failed.
+    #[error("{field}: {error}")]
+    ProviderFetch {
+        /// `metadata_url` or `jwks_uri`.
+        field: &'static str,
+        /// What failed.
+        error: UpstreamError,
+    },
+    /// The provider's discovery document was refused.
+    #[error("metadata_url: {url}: {error}")]
+    ProviderMetadata {
+        /// The metadata URL.
+        url: String,
+        /// What is wrong with the document.
+        error: MetadataError,
+    },
+    /// The provider's JWK Set was refused.
+    #[error("jwks_uri: {url}: {error}")]
+    ProviderJwks {
+        /// The JWKS URL.
+        url: String,
+        /// What is wrong with the document.
+        error: JwksError,
+    },
+    /// The user flow does not exist.
+    #[error("unknown user flow")]
+    FlowNotFound,
+    /// A user flow with this policy id exists already (policy ids compare case-insensitively).
+    #[error("name: user flow {policy} already exists")]
+    FlowExists {
+        /// The policy id.
+        policy: String,
+    },
+    /// The user flow has no such version.
+    #[error("user flow version {number} does not exist")]
+    FlowVersionNotFound {
+        /// The version asked for.
+        number: u32,
+    },
+    /// Someone saved another version of the flow since the one this change was based on.
+    #[error(
+        "the user flow was changed meanwhile (now at version {current}); reload it and apply the change again"
+    )]
+    FlowChanged {
+        /// The flow's current version number.
+        current: u32,
+    },
+    /// The directory user does not exist.
+    #[error("unknown user")]
+    DirectoryUserNotFound,
     /// The store could not do what was asked.
     #[error("store: {0}")]
     Store(StoreError),
@@ -121,6 +217,21 @@ impl From<StoreError> for ServiceError {
 }
 
 impl ServiceError {
+    /// The input field a refused broker configuration names (`reply_urls[1]`, `metadata_url`, `jwks_uri`, `scope`,
+    /// `client_secret`, `id`, `name`), for showing the error next to it.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::BrokerConfig(error) => Some(error.field()),
+            Self::ProviderFetch { field, .. } => Some(field),
+            Self::ProviderMetadata { .. } => Some("metadata_url"),
+            Self::ProviderJwks { .. } => Some("jwks_uri"),
+            Self::ProviderSecretRequired => Some("client_secret"),
+            Self::ReservedTenantName { .. } | Self::ProviderExists { .. } => Some("id"),
+            Self::FlowExists { .. } => Some("name"),
+            _ => None,
+        }
+    }
+
     /// Whether the fault is the service's (or its store's), not the caller's: such errors are logged and answered
     /// with a generic message.
     pub fn is_internal(&self) -> bool {

@@ -158,7 +158,7 @@ pub fn parse_rp_id(text: &str) -> Result<RpId> {
 /// Longest tenant display name accepted.
 pub const MAX_TENANT_DISPLAY_NAME: usize = 128;
 
-fn validate_display_name(raw: &str) -> Result<String> {
+pub(crate) fn validate_display_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     let refuse = |reason: String| ServiceError::InvalidDisplayName { reason };
     if name.is_empty() {

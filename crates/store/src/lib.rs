@@ -23,9 +23,9 @@
 //!
 //! Every tenant-scoped method takes the tenant first. Time is the caller's: operations that depend on it take `now`.
 //!
-//! More roles come as their features do, each a trait of its own beside these and added to [`Store`]'s bounds, as
-//! the identity broker's [`BrokerStore`] is (an `Arc<dyn Store>` coerces to `Arc<dyn BrokerStore>`, so the broker's
-//! router, mounted alone, needs only its role); the admin surfaces' (user listing and editing, audit) come next.
+//! More roles come as their features do, each a trait of its own beside these and added to [`Store`]'s bounds:
+//! the identity broker's (upstream providers, federated identities, its own sessions) and the admin surfaces'
+//! (user listing and editing, audit), so that a router mounted alone needs only the roles it uses.
 //!
 //! Implementations: `tessera-store-sqlite` (default, embedded) and `tessera-store-postgres` (multi-node).
 
@@ -81,12 +81,13 @@ pub const REVOKED_GRANT_RETENTION: Duration = Duration::days(1);
 ///
 /// Lookups return `Ok(None)` when nothing matches; mutations of a missing row return [`StoreError::NotFound`].
 /// A database failure is always [`StoreError::Unavailable`], never `None` or `NotFound`.
-pub trait Store:
-    TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + BrokerStore
-{
-}
+pub trait Store: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier {}
 
-impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + BrokerStore + ?Sized>
-    Store for T
-{
-}
+impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + ?Sized> Store for T {}
+
+/// A backend that holds both the authenticator service's [`Store`] and the broker's [`BrokerStore`] (both shipped
+/// backends do). The server opens one and hands it out as each: `Arc<dyn Backend>` coerces to `Arc<dyn Store>` and
+/// to `Arc<dyn BrokerStore>`.
+pub trait Backend: Store + BrokerStore {}
+
+impl<T: Store + BrokerStore + ?Sized> Backend for T {}

@@ -25,7 +25,7 @@ use tessera_server::Application;
 use tessera_server::trust::TrustFiles;
 use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
 use tessera_service::tenants::{self, NewTenant};
-use tessera_store::{Credential, Session, Store, User};
+use tessera_store::{Backend as StoreBackend, Credential, Session, User};
 use tessera_store_sqlite::SqliteStore;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -132,7 +132,7 @@ pub const REDIRECT: &str = "https://rp.example/cb";
 /// for and `TEST_PG_URL` is not set (the test is then skipped, and says so on stderr).
 pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, sqlite, pg): (Arc<dyn Store>, _, _) = match options.backend {
+    let (store, sqlite, pg): (Arc<dyn StoreBackend>, _, _) = match options.backend {
         Backend::Sqlite => {
             let sqlite = Arc::new(
                 SqliteStore::open(&dir.path().join("t.db"))
@@ -157,7 +157,11 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
             let store = tessera_store_postgres::PostgresStore::connect_with(connect, 4)
                 .await
                 .expect("pg");
-            (Arc::new(store) as Arc<dyn Store>, None, Some((url, schema)))
+            (
+                Arc::new(store) as Arc<dyn StoreBackend>,
+                None,
+                Some((url, schema)),
+            )
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

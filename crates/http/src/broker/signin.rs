@@ -82,13 +82,9 @@ fn correlation_id(headers: &HeaderMap) -> String {
 }
 
 fn context<'a>(state: &'a BrokerState) -> Result<BrokerContext<'a>, AppError> {
-    let upstream = state
-        .upstream
-        .as_ref()
-        .ok_or_else(|| AppError::Internal("the broker's HTTP client is not available".into()))?;
     Ok(BrokerContext {
         store: state.store.as_ref(),
-        upstream,
+        upstream: &state.upstream,
         master: &state.master_key,
         base: state.public_url.as_str(),
         session_ttl: time::Duration::try_from(state.security.session_ttl)

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
-use tessera_store::Store;
+use tessera_service::broker::UpstreamClient;
+use tessera_store::{Backend, BrokerStore, Store};
 
 use crate::common::error::AppError;
 use crate::common::security::{RateLimiters, RateRule};
@@ -22,6 +23,10 @@ use tessera_webauthn::mds::MetadataBlob;
 pub struct AppState {
     /// The store every handler reads and writes.
     pub store: Arc<dyn Store>,
+    /// The identity broker's store (the same backend as `store`).
+    pub broker: Arc<dyn BrokerStore>,
+    /// The identity broker's HTTP client toward identity providers.
+    pub upstream: UpstreamClient,
     /// The time source (a fixed clock in tests).
     pub clock: Arc<dyn Clock>,
     /// The public base URL, e.g. `http://localhost:8080`.
@@ -36,39 +41,39 @@ pub struct AppState {
     pub attestation: Arc<AttestationSources>,
     /// Every per-address limiter made by [`crate::common::security::per_ip_rate_limit`], trimmed in the background.
     pub rate_limiters: RateLimiters,
-    /// The identity broker's sub-state (its router takes only this).
-    pub broker: BrokerState,
+    /// The identity broker's cache of broker tenants and user flows (its router's [`BrokerState`] shares it).
+    pub broker_cache: Arc<BrokerCache>,
 }
 
 impl AppState {
-    /// Builds a state from its parts with an empty tenant cache.
+    /// Builds a state from its parts with an empty tenant cache; `backend` serves as the store and the broker store.
     pub fn new(
-        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
         clock: Arc<dyn Clock>,
         public_url: PublicUrl,
         security: SecuritySettings,
         master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
-        let security = Arc::new(security);
-        let master_key = Arc::new(master_key);
-        let broker = BrokerState::new(
-            store.clone(),
-            clock.clone(),
-            public_url.clone(),
-            security.clone(),
-            master_key.clone(),
-        );
         Self {
-            store,
+            store: backend.clone(),
+            broker: backend,
+            upstream: UpstreamClient::new(),
             clock,
             public_url,
-            security,
+            security: Arc::new(security),
             tenants: Arc::new(TenantCache::default()),
-            master_key,
+            master_key: Arc::new(master_key),
             attestation: Arc::new(AttestationSources::default()),
             rate_limiters: RateLimiters::default(),
-            broker,
+            broker_cache: Arc::new(BrokerCache::default()),
         }
+    }
+
+    /// The same state reaching identity providers with `upstream` (tests give one with short limits).
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
@@ -320,7 +325,7 @@ impl AppState {
 #[derive(Clone)]
 pub struct BrokerState {
     /// The broker's store role.
-    pub store: Arc<dyn tessera_store::BrokerStore>,
+    pub store: Arc<dyn BrokerStore>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// The public base URL.
@@ -329,39 +334,23 @@ pub struct BrokerState {
     pub security: Arc<SecuritySettings>,
     /// The master key.
     pub master_key: Arc<tessera_oidc::keys::MasterKey>,
-    /// The client toward identity providers; `None` if it could not be built (sign-ins then fail, logged).
-    pub upstream: Option<tessera_service::broker::upstream_client::UpstreamClient>,
+    /// The client toward identity providers.
+    pub upstream: UpstreamClient,
     /// Broker tenants and user flows, loaded once.
     pub cache: Arc<BrokerCache>,
 }
 
-impl BrokerState {
-    /// The broker's state over `store` (an `Arc<dyn Store>` coerces to its broker role).
-    pub fn new(
-        store: Arc<dyn tessera_store::BrokerStore>,
-        clock: Arc<dyn Clock>,
-        public_url: PublicUrl,
-        security: Arc<SecuritySettings>,
-        master_key: Arc<tessera_oidc::keys::MasterKey>,
-    ) -> Self {
-        let upstream = tessera_service::broker::upstream_client::UpstreamClient::new()
-            .map_err(|error| tracing::error!(%error, "the broker's HTTP client cannot be built"))
-            .ok();
-        Self {
-            store,
-            clock,
-            public_url,
-            security,
-            master_key,
-            upstream,
-            cache: Arc::new(BrokerCache::default()),
-        }
-    }
-}
-
 impl axum::extract::FromRef<AppState> for BrokerState {
     fn from_ref(state: &AppState) -> Self {
-        state.broker.clone()
+        Self {
+            store: state.broker.clone(),
+            clock: state.clock.clone(),
+            public_url: state.public_url.clone(),
+            security: state.security.clone(),
+            master_key: state.master_key.clone(),
+            upstream: state.upstream.clone(),
+            cache: state.broker_cache.clone(),
+        }
     }
 }
 
@@ -408,7 +397,6 @@ impl BrokerState {
             self.store.as_ref(),
             &self.master_key,
             tenant,
-            tessera_service::keys::retired_key_grace(self.security.access_token_ttl),
             self.clock.now(),
         )
         .await?;

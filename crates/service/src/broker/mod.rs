@@ -6,6 +6,12 @@
 //!
 //! - [`upstream_client`]: [`UpstreamClient`], the only way the broker reaches a provider (`https`, or `http` to
 //!   loopback; timeouts; no redirects; answers capped).
+//! - [`tenants`]: broker tenants with their signing keys.
+//! - [`applications`]: the apps that sign users in (client id generated, secret shown once).
+//! - [`providers`]: identity providers, checked at save time against their fetched metadata and JWKS; their
+//!   client secrets sealed under the master key; scheduled refresh and the runtime's unknown-`kid` refetch.
+//! - [`flows`]: user flows with immutable versions.
+//! - [`directory`]: the tenant's users, for operators.
 //!
 //! The runtime (the sign-in path and the broker's own endpoints for apps):
 //!
@@ -21,12 +27,20 @@
 //!
 //! `docs/broker.md` lists the functions each side provides.
 
+pub mod applications;
+pub mod directory;
 pub mod federation;
+pub mod flows;
+pub mod providers;
 pub mod runtime;
 pub mod session;
 pub mod signin;
 pub mod signup;
+pub mod tenants;
 pub mod token;
 pub mod upstream_client;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use upstream_client::{JsonResponse, UpstreamClient, UpstreamError};

@@ -2,8 +2,6 @@
 //! JWK Set serialized once, and per user flow the discovery document. The HTTP layer caches these entries; this
 //! module loads them, and reads the configuration objects a sign-in uses (application, flow version, provider).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use tessera_broker::config::{Application, FlowSettings, PolicyId};
 use tessera_broker::policy_path::PolicyUrls;
@@ -13,7 +11,6 @@ use tessera_store::{BrokerStore, BrokerTenant};
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
-use crate::keys::key_set;
 
 /// A broker tenant's runtime entry.
 pub struct BrokerRuntime {
@@ -27,25 +24,16 @@ pub struct BrokerRuntime {
     pub loaded_at: std::time::Instant,
 }
 
-/// Loads a broker tenant and decrypts its keys. An unknown tenant is [`ServiceError::TenantNotFound`]; a store
-/// failure stays a store failure (503), never "unknown".
+/// Loads a broker tenant and decrypts its keys ([`super::tenants::broker_key_set`]). An unknown tenant is
+/// [`ServiceError::BrokerTenantNotFound`]; a store failure stays a store failure (503), never "unknown".
 pub async fn load_broker_tenant(
     store: &dyn BrokerStore,
-    master: &Arc<MasterKey>,
+    master: &MasterKey,
     tenant: &TenantId,
-    grace: time::Duration,
     now: OffsetDateTime,
 ) -> Result<BrokerRuntime> {
-    let Some(record) = store.get_broker_tenant(tenant).await? else {
-        return Err(ServiceError::TenantNotFound);
-    };
-    let records = store.list_broker_signing_keys(tenant).await?;
-    let master = master.clone();
-    let id = tenant.clone();
-    // Decrypting and parsing RSA keys takes a few milliseconds: keep it off the async workers.
-    let keys = tokio::task::spawn_blocking(move || key_set(&records, &master, &id, now, grace))
-        .await
-        .map_err(|e| ServiceError::Internal(format!("key loading task: {e}")))??;
+    let record = super::tenants::get_broker_tenant(store, tenant).await?;
+    let keys = super::tenants::broker_key_set(store, master, tenant, now).await?;
     let jwks = Bytes::copy_from_slice(keys.jwks_json());
     Ok(BrokerRuntime {
         tenant: record,
@@ -99,12 +87,13 @@ pub async fn current_flow_version(
     tenant: &TenantId,
     policy: &PolicyId,
 ) -> Result<Option<(u32, FlowSettings)>> {
-    match store
-        .get_current_flow_version(tenant, &policy.key())
-        .await?
-    {
-        Some(version) => Ok(Some((version.number, flow_settings(version.settings)?))),
-        None => Ok(None),
+    match super::flows::get_user_flow(store, tenant, policy).await {
+        Ok(flow) => {
+            let current = flow.current();
+            Ok(Some((current.number(), current.settings().clone())))
+        }
+        Err(ServiceError::FlowNotFound | ServiceError::BrokerTenantNotFound) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
@@ -115,41 +104,26 @@ pub async fn flow_version(
     policy: &PolicyId,
     number: u32,
 ) -> Result<Option<FlowSettings>> {
-    match store
-        .get_flow_version(tenant, &policy.key(), number)
-        .await?
-    {
-        Some(version) => Ok(Some(flow_settings(version.settings)?)),
-        None => Ok(None),
+    match super::flows::get_user_flow_version(store, tenant, policy, number).await {
+        Ok(version) => Ok(Some(version.settings().clone())),
+        Err(
+            ServiceError::FlowNotFound
+            | ServiceError::FlowVersionNotFound { .. }
+            | ServiceError::BrokerTenantNotFound,
+        ) => Ok(None),
+        Err(other) => Err(other),
     }
 }
 
-fn flow_settings(json: serde_json::Value) -> Result<FlowSettings> {
-    serde_json::from_value(json).map_err(|e| ServiceError::Corrupt(format!("flow settings: {e}")))
-}
-
-/// An application of the tenant; `None` when it is not registered.
+/// An application of the tenant (with its secret hash); `None` when it is not registered.
 pub async fn application(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     client_id: &ClientId,
 ) -> Result<Option<Application>> {
-    match store.get_broker_application(tenant, client_id).await? {
-        Some(record) => Ok(Some(application_of(&record)?)),
-        None => Ok(None),
+    match super::applications::get_application(store, tenant, client_id).await {
+        Ok(application) => Ok(Some(application)),
+        Err(ServiceError::ApplicationNotFound) => Ok(None),
+        Err(other) => Err(other),
     }
-}
-
-fn application_of(record: &tessera_store::BrokerApplication) -> Result<Application> {
-    let mut application: Application = serde_json::from_value(record.settings.clone())
-        .map_err(|e| ServiceError::Corrupt(format!("application {}: {e}", record.client_id)))?;
-    application.secret_hash = match &record.secret_hash {
-        Some(bytes) => Some(tessera_oidc::SecretHash::from_bytes(
-            bytes.as_slice().try_into().map_err(|_| {
-                ServiceError::Corrupt(format!("secret hash of {}", record.client_id))
-            })?,
-        )),
-        None => None,
-    };
-    Ok(application)
 }

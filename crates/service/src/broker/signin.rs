@@ -21,7 +21,6 @@ use tessera_broker::claims::{
     missing_mapped_claims,
 };
 use tessera_broker::config::{FlowSettings, PolicyId, ProviderId};
-use tessera_broker::metadata::{ProviderKeys, jwks_refetch_allowed};
 use tessera_broker::upstream::{
     AuthorizationOutcome, IdTokenExpectations, UpstreamOptions, UpstreamRandomness,
     UpstreamTransaction, authorization_request, token_request, validate_authorization_response,
@@ -570,24 +569,22 @@ async fn validated_id_token(
         Err(e) => e,
     };
     let id = &provider.config.id;
-    if !error.calls_for_jwks_refetch()
-        || !jwks_refetch_allowed(provider.cache.jwks_fetched_at, ctx.now)
-    {
+    if !error.calls_for_jwks_refetch() {
         return Err(provider_failure(id, &error));
     }
-    let fetched = ctx
-        .upstream
-        .get_json(&provider.metadata.jwks_uri)
+    let keys = super::providers::refetch_jwks(ctx.store, ctx.upstream, tenant, id, ctx.now)
         .await
-        .map_err(|e| provider_failure(id, &e))?;
-    let keys = ProviderKeys::parse(&fetched.body).map_err(|e| provider_failure(id, &e))?;
-    let mut cache = provider.cache.clone();
-    cache.jwks = fetched.json();
-    cache.jwks_fetched_at = ctx.now;
-    ctx.store
-        .refresh_provider_metadata(tenant, id.as_str(), &cache)
-        .await?;
-    validate_id_token(token, &keys, &expected).map_err(|e| provider_failure(id, &e))
+        .map_err(|e| match e {
+            ServiceError::Store(e) => SignInError::Service(ServiceError::Store(e)),
+            other => provider_failure(id, &other),
+        })?;
+    match keys {
+        Some(keys) => {
+            validate_id_token(token, &keys, &expected).map_err(|e| provider_failure(id, &e))
+        }
+        // Refetched less than a minute ago: the token is refused as it stands.
+        None => Err(provider_failure(id, &error)),
+    }
 }
 
 async fn returning_user(

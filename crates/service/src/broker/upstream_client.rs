@@ -104,6 +104,12 @@ pub struct UpstreamClient {
     request_timeout: Duration,
 }
 
+impl Default for UpstreamClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamClient")
@@ -115,7 +121,7 @@ impl std::fmt::Debug for UpstreamClient {
 impl UpstreamClient {
     /// A client with the default limits ([`CONNECT_TIMEOUT`], [`REQUEST_TIMEOUT`], [`MAX_BODY_BYTES`]), trusting the
     /// Mozilla root certificates (`webpki-roots`), TLS by rustls on aws-lc-rs.
-    pub fn new() -> Result<Self, UpstreamError> {
+    pub fn new() -> Self {
         Self::with_limits(CONNECT_TIMEOUT, REQUEST_TIMEOUT, MAX_BODY_BYTES)
     }
 
@@ -124,16 +130,18 @@ impl UpstreamClient {
         connect_timeout: Duration,
         request_timeout: Duration,
         max_body: usize,
-    ) -> Result<Self, UpstreamError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
+    ) -> Self {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the safe default TLS versions")
+        .with_root_certificates(rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| client_setup_error(&e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        })
+        .with_no_client_auth();
+        // Building fails only for settings this client never uses (a TLS backend it was not given, a DNS resolver
+        // reading system files, proxies from the environment): with these fixed settings it always succeeds.
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(connect_timeout)
@@ -142,12 +150,12 @@ impl UpstreamClient {
             .no_proxy()
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| client_setup_error(&e.to_string()))?;
-        Ok(Self {
+            .expect("the upstream client's fixed settings build");
+        Self {
             http,
             max_body,
             request_timeout,
-        })
+        }
     }
 
     /// GETs a JSON document (a discovery document, a JWK Set): any status but 200 is [`UpstreamError::Status`].
@@ -286,13 +294,6 @@ impl UpstreamClient {
     }
 }
 
-fn client_setup_error(reason: &str) -> UpstreamError {
-    UpstreamError::Unreachable {
-        url: "(client setup)".into(),
-        reason: reason.into(),
-    }
-}
-
 /// The URL as errors show it: without query string (a misconfigured endpoint could carry a token in it).
 fn display_url(url: &str) -> String {
     match Url::parse(url) {
@@ -374,7 +375,6 @@ mod tests {
 
     fn client() -> UpstreamClient {
         UpstreamClient::with_limits(Duration::from_secs(2), Duration::from_millis(500), 1024)
-            .expect("client")
     }
 
     fn json(body: &'static str) -> impl IntoResponse {

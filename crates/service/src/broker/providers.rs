@@ -1,0 +1,1075 @@
+//! Identity providers of a broker tenant (OpenID Connect, added by their metadata URL).
+//!
+//! Saving a provider checks everything the first sign-in would need, so a wrong URL or a broken provider is an
+//! error at save time, naming what is wrong: the configuration (`tessera_broker::config`), the discovery document
+//! fetched from the metadata URL (`validate_provider_metadata`), and the JWK Set fetched from its `jwks_uri`
+//! (`ProviderKeys::parse`). The client secret is sealed under the master key, bound to the tenant and provider.
+//! The runtime reads a provider with [`load_provider_for_sign_in`] and, on an unknown `kid`, calls
+//! [`refetch_jwks`]; the server's maintenance task calls [`refresh_due_providers`].
+
+use tessera_broker::config::{IdentityProvider, ProviderId};
+use tessera_broker::metadata::{
+    ProviderKeys, ProviderMetadata, jwks_refetch_allowed, refresh_due, validate_provider_metadata,
+};
+use tessera_core::{Secret, TenantId};
+use tessera_oidc::keys::MasterKey;
+use tessera_store::{BrokerStore, IdentityProviderRecord, ProviderCache, StoreError};
+use time::OffsetDateTime;
+
+use super::tenants::require_tenant;
+use super::upstream_client::UpstreamClient;
+use crate::error::{Result, ServiceError};
+
+/// A provider as shown to an operator: its configuration, what was fetched and when. Never its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderView {
+    /// The configuration.
+    pub config: IdentityProvider,
+    /// The validated discovery document, as last fetched.
+    pub metadata: ProviderMetadata,
+    /// How many usable signing keys the last fetched JWKS holds.
+    pub signing_keys: usize,
+    /// Whether a client secret is stored.
+    pub has_client_secret: bool,
+    /// When the discovery document was last fetched.
+    pub metadata_fetched_at: OffsetDateTime,
+    /// When the JWKS was last fetched.
+    pub jwks_fetched_at: OffsetDateTime,
+    /// When the provider was added.
+    pub created_at: OffsetDateTime,
+    /// When its configuration was last saved.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A provider ready for a sign-in: its configuration, its client secret decrypted, and its cached metadata and
+/// keys parsed. `Debug` never shows the secret.
+#[derive(Debug, Clone)]
+pub struct SignInProvider {
+    /// The configuration.
+    pub config: IdentityProvider,
+    /// The client secret the provider issued to the broker.
+    pub client_secret: Secret,
+    /// The validated discovery document.
+    pub metadata: ProviderMetadata,
+    /// The provider's signing keys.
+    pub keys: ProviderKeys,
+    /// When the JWKS was fetched (for [`refetch_jwks`]'s bound).
+    pub jwks_fetched_at: OffsetDateTime,
+}
+
+/// What a provider's documents gave when fetched and validated.
+struct Fetched {
+    metadata: ProviderMetadata,
+    jwks: serde_json::Value,
+}
+
+/// The associated data a provider's client secret is sealed with: a copied ciphertext opens for no other
+/// provider or tenant.
+fn secret_context(tenant: &TenantId, provider: &ProviderId) -> Vec<u8> {
+    format!("broker-idp-secret\u{0}{tenant}\u{0}{provider}").into_bytes()
+}
+
+/// Fetches the discovery document from the metadata URL and validates it for `config`, then fetches and parses the
+/// JWKS it names. Each failure names what is wrong.
+async fn fetch_documents(client: &UpstreamClient, config: &IdentityProvider) -> Result<Fetched> {
+    let url = config.metadata_url.as_str();
+    let document = client
+        .get_json(url)
+        .await
+        .map_err(|error| ServiceError::ProviderFetch {
+            field: "metadata_url",
+            error,
+        })?;
+    let metadata = validate_provider_metadata(config, &document.body).map_err(|error| {
+        ServiceError::ProviderMetadata {
+            url: url.to_owned(),
+            error,
+        }
+    })?;
+    let (jwks, _) = fetch_jwks(client, &metadata).await?;
+    Ok(Fetched { metadata, jwks })
+}
+
+async fn fetch_jwks(
+    client: &UpstreamClient,
+    metadata: &ProviderMetadata,
+) -> Result<(serde_json::Value, ProviderKeys)> {
+    let document =
+        client
+            .get_json(&metadata.jwks_uri)
+            .await
+            .map_err(|error| ServiceError::ProviderFetch {
+                field: "jwks_uri",
+                error,
+            })?;
+    let keys = ProviderKeys::parse(&document.body).map_err(|error| ServiceError::ProviderJwks {
+        url: metadata.jwks_uri.clone(),
+        error,
+    })?;
+    Ok((document.json(), keys))
+}
+
+fn cache_of(fetched: &Fetched, now: OffsetDateTime) -> Result<ProviderCache> {
+    Ok(ProviderCache {
+        metadata: to_json(&fetched.metadata)?,
+        metadata_fetched_at: now,
+        jwks: fetched.jwks.clone(),
+        jwks_fetched_at: now,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| ServiceError::Internal(format!("serialization: {e}")))
+}
+
+fn seal_secret(
+    master: &MasterKey,
+    tenant: &TenantId,
+    provider: &ProviderId,
+    secret: &Secret,
+) -> Result<Vec<u8>> {
+    if secret.expose().is_empty() {
+        return Err(ServiceError::ProviderSecretRequired);
+    }
+    master
+        .seal(
+            &secret_context(tenant, provider),
+            secret.expose().as_bytes(),
+        )
+        .map_err(|e| ServiceError::Keys(format!("sealing the client secret: {e}")))
+}
+
+/// Adds an identity provider: validates `config`, fetches and validates its metadata and JWKS, seals
+/// `client_secret` under `master`, and stores all of it. Nothing is stored when any step fails.
+pub async fn save_identity_provider(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    client: &UpstreamClient,
+    tenant: &TenantId,
+    config: IdentityProvider,
+    client_secret: Secret,
+    now: OffsetDateTime,
+) -> Result<ProviderView> {
+    require_tenant(store, tenant).await?;
+    config.validate()?;
+    if store
+        .get_identity_provider(tenant, config.id.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ServiceError::ProviderExists {
+            id: config.id.to_string(),
+        });
+    }
+    let sealed = seal_secret(master, tenant, &config.id, &client_secret)?;
+    let fetched = fetch_documents(client, &config).await?;
+    let record = IdentityProviderRecord {
+        tenant: tenant.clone(),
+        provider_id: config.id.to_string(),
+        config: to_json(&config)?,
+        client_secret_encrypted: Some(sealed),
+        cache: cache_of(&fetched, now)?,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .create_identity_provider(&record)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ServiceError::ProviderExists {
+                id: config.id.to_string(),
+            },
+            StoreError::NotFound => ServiceError::BrokerTenantNotFound,
+            other => other.into(),
+        })?;
+    view(&record)
+}
+
+/// Replaces a provider's configuration (same id), fetching and validating its metadata and JWKS again. With
+/// `client_secret` `None` the stored secret is kept.
+pub async fn update_identity_provider(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    client: &UpstreamClient,
+    tenant: &TenantId,
+    config: IdentityProvider,
+    client_secret: Option<Secret>,
+    now: OffsetDateTime,
+) -> Result<ProviderView> {
+    require_tenant(store, tenant).await?;
+    config.validate()?;
+    let existing = store
+        .get_identity_provider(tenant, config.id.as_str())
+        .await?
+        .ok_or(ServiceError::ProviderNotFound)?;
+    let sealed = match &client_secret {
+        Some(secret) => Some(seal_secret(master, tenant, &config.id, secret)?),
+        None => existing.client_secret_encrypted.clone(),
+    };
+    let fetched = fetch_documents(client, &config).await?;
+    let record = IdentityProviderRecord {
+        config: to_json(&config)?,
+        client_secret_encrypted: sealed,
+        cache: cache_of(&fetched, now)?,
+        updated_at: now,
+        ..existing
+    };
+    store
+        .update_identity_provider(&record)
+        .await
+        .map_err(not_found_as_provider)?;
+    view(&record)
+}
+
+/// Reads a provider.
+pub async fn get_identity_provider(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    provider: &ProviderId,
+) -> Result<ProviderView> {
+    require_tenant(store, tenant).await?;
+    view(&record(store, tenant, provider).await?)
+}
+
+/// Lists a tenant's providers, ordered by id.
+pub async fn list_identity_providers(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+) -> Result<Vec<ProviderView>> {
+    require_tenant(store, tenant).await?;
+    store
+        .list_identity_providers(tenant)
+        .await?
+        .iter()
+        .map(view)
+        .collect()
+}
+
+/// Deletes a provider. Refused while the current version of a user flow offers it
+/// ([`ServiceError::ProviderInUse`] names the flows); older versions keep naming it, and a sign-in still running on
+/// one of them fails with "unknown identity provider".
+pub async fn delete_identity_provider(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    provider: &ProviderId,
+) -> Result<()> {
+    require_tenant(store, tenant).await?;
+    let using = super::flows::flows_offering(store, tenant, provider).await?;
+    if !using.is_empty() {
+        return Err(ServiceError::ProviderInUse {
+            provider: provider.to_string(),
+            flows: using,
+        });
+    }
+    store
+        .delete_identity_provider(tenant, provider.as_str())
+        .await
+        .map_err(not_found_as_provider)
+}
+
+/// The ids of a tenant's providers (what flows may offer).
+pub(crate) async fn provider_ids(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+) -> Result<Vec<ProviderId>> {
+    store
+        .list_identity_providers(tenant)
+        .await?
+        .iter()
+        .map(|r| {
+            ProviderId::parse(&r.provider_id)
+                .map_err(|e| ServiceError::Corrupt(format!("provider id {:?}: {e}", r.provider_id)))
+        })
+        .collect()
+}
+
+/// A provider for a sign-in: configuration, decrypted client secret, cached metadata and keys.
+pub async fn load_provider_for_sign_in(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    tenant: &TenantId,
+    provider: &ProviderId,
+) -> Result<SignInProvider> {
+    let record = record(store, tenant, provider).await?;
+    let config = decode_config(&record)?;
+    let sealed = record.client_secret_encrypted.as_deref().ok_or_else(|| {
+        ServiceError::Corrupt(format!("identity provider {provider} has no client secret"))
+    })?;
+    let secret = master
+        .open(&secret_context(tenant, provider), sealed)
+        .map_err(|e| {
+            ServiceError::Keys(format!(
+                "client secret of identity provider {provider}: {e}"
+            ))
+        })?;
+    let secret = String::from_utf8(secret).map_err(|_| {
+        ServiceError::Corrupt(format!("client secret of identity provider {provider}"))
+    })?;
+    Ok(SignInProvider {
+        config,
+        client_secret: Secret::new(secret),
+        metadata: decode_metadata(&record)?,
+        keys: decode_keys(&record)?,
+        jwks_fetched_at: record.cache.jwks_fetched_at,
+    })
+}
+
+/// Fetches a provider's JWKS again after an ID token named a `kid` it lacks, if the last fetch is old enough
+/// (`jwks_refetch_allowed`, one minute): then returns the new keys, stored with the fetch time. `None` means too
+/// soon; the token is refused as it stands. A failed fetch is an error and, so that made-up `kid`s cannot make the
+/// broker call a failing provider on every request, counts as a fetch for that bound (the keys already held stay).
+pub async fn refetch_jwks(
+    store: &dyn BrokerStore,
+    client: &UpstreamClient,
+    tenant: &TenantId,
+    provider: &ProviderId,
+    now: OffsetDateTime,
+) -> Result<Option<ProviderKeys>> {
+    let record = record(store, tenant, provider).await?;
+    if !jwks_refetch_allowed(record.cache.jwks_fetched_at, now) {
+        return Ok(None);
+    }
+    let metadata = decode_metadata(&record)?;
+    let fetched = fetch_jwks(client, &metadata).await;
+    let jwks = match &fetched {
+        Ok((jwks, _)) => jwks.clone(),
+        Err(_) => record.cache.jwks.clone(),
+    };
+    let cache = ProviderCache {
+        jwks,
+        jwks_fetched_at: now,
+        ..record.cache
+    };
+    store
+        .refresh_provider_metadata(tenant, provider.as_str(), &cache)
+        .await
+        .map_err(not_found_as_provider)?;
+    fetched.map(|(_, keys)| Some(keys))
+}
+
+/// What a scheduled refresh did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Providers whose metadata and JWKS were fetched, validated and stored.
+    pub refreshed: usize,
+    /// Providers whose refresh failed, as `(tenant, provider, error)`; they keep their cached documents and are
+    /// tried again at the next round.
+    pub failed: Vec<(TenantId, String, String)>,
+}
+
+/// Fetches again the metadata and JWKS of every provider (of every broker tenant) last fetched
+/// `METADATA_REFRESH_INTERVAL` (24 h) ago or more, validates them as at save time, and stores them. A provider
+/// whose new documents fail keeps the ones it has (and the failure is reported), so a provider's bad day does not
+/// take away keys that still verify.
+pub async fn refresh_due_providers(
+    store: &dyn BrokerStore,
+    client: &UpstreamClient,
+    now: OffsetDateTime,
+) -> Result<RefreshReport> {
+    let mut report = RefreshReport::default();
+    for tenant in store.list_broker_tenants().await? {
+        for record in store.list_identity_providers(&tenant.id).await? {
+            let fetched_at = record
+                .cache
+                .metadata_fetched_at
+                .min(record.cache.jwks_fetched_at);
+            if !refresh_due(fetched_at, now) {
+                continue;
+            }
+            match refresh_one(store, client, &record, now).await {
+                Ok(()) => report.refreshed += 1,
+                Err(e) => {
+                    report.failed.push((
+                        tenant.id.clone(),
+                        record.provider_id.clone(),
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn refresh_one(
+    store: &dyn BrokerStore,
+    client: &UpstreamClient,
+    record: &IdentityProviderRecord,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let config = decode_config(record)?;
+    let fetched = fetch_documents(client, &config).await?;
+    store
+        .refresh_provider_metadata(
+            &record.tenant,
+            &record.provider_id,
+            &cache_of(&fetched, now)?,
+        )
+        .await
+        .map_err(not_found_as_provider)
+}
+
+async fn record(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    provider: &ProviderId,
+) -> Result<IdentityProviderRecord> {
+    store
+        .get_identity_provider(tenant, provider.as_str())
+        .await?
+        .ok_or(ServiceError::ProviderNotFound)
+}
+
+fn not_found_as_provider(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::NotFound => ServiceError::ProviderNotFound,
+        other => other.into(),
+    }
+}
+
+fn decode_config(record: &IdentityProviderRecord) -> Result<IdentityProvider> {
+    serde_json::from_value(record.config.clone()).map_err(|e| {
+        ServiceError::Corrupt(format!("identity provider {}: {e}", record.provider_id))
+    })
+}
+
+fn decode_metadata(record: &IdentityProviderRecord) -> Result<ProviderMetadata> {
+    serde_json::from_value(record.cache.metadata.clone()).map_err(|e| {
+        ServiceError::Corrupt(format!(
+            "metadata of identity provider {}: {e}",
+            record.provider_id
+        ))
+    })
+}
+
+fn decode_keys(record: &IdentityProviderRecord) -> Result<ProviderKeys> {
+    let bytes = serde_json::to_vec(&record.cache.jwks)
+        .map_err(|e| ServiceError::Internal(format!("serialization: {e}")))?;
+    ProviderKeys::parse(&bytes).map_err(|e| {
+        ServiceError::Corrupt(format!(
+            "JWKS of identity provider {}: {e}",
+            record.provider_id
+        ))
+    })
+}
+
+fn view(record: &IdentityProviderRecord) -> Result<ProviderView> {
+    Ok(ProviderView {
+        config: decode_config(record)?,
+        metadata: decode_metadata(record)?,
+        signing_keys: decode_keys(record)?.keys().len(),
+        has_client_secret: record.client_secret_encrypted.is_some(),
+        metadata_fetched_at: record.cache.metadata_fetched_at,
+        jwks_fetched_at: record.cache.jwks_fetched_at,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::testing::{T0, Upstream, client, jwks_of, master, sqlite, tenant_id};
+    use crate::broker::upstream_client::UpstreamError;
+    use serde_json::json;
+    use tessera_broker::metadata::{JwksError, MetadataError};
+    use tessera_oidc::keys::{SigningAlg, SigningKey};
+    use tessera_store_sqlite::SqliteStore;
+
+    async fn with_tenant() -> (std::sync::Arc<SqliteStore>, tempfile::TempDir, TenantId) {
+        let (store, dir) = sqlite().await;
+        let tenant = tenant_id("contoso");
+        crate::broker::tenants::create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            crate::broker::tenants::NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        (store, dir, tenant)
+    }
+
+    fn secret() -> Secret {
+        Secret::new("idp-client-secret-42")
+    }
+
+    #[tokio::test]
+    async fn a_provider_added_by_its_metadata_url_is_stored_with_validated_metadata_and_a_sealed_secret()
+     {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        let saved = save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            secret(),
+            T0,
+        )
+        .await
+        .expect("save");
+        assert_eq!(saved.metadata.issuer, upstream.issuer());
+        assert_eq!(
+            saved.metadata.jwks_uri,
+            format!("{}/jwks", upstream.issuer())
+        );
+        assert!(saved.metadata.iss_parameter_supported);
+        assert_eq!(saved.signing_keys, 1);
+        assert!(saved.has_client_secret);
+        assert_eq!(saved.metadata_fetched_at, T0);
+
+        let record = store
+            .get_identity_provider(&tenant, "noknok")
+            .await
+            .expect("read")
+            .expect("stored");
+        let sealed = record.client_secret_encrypted.clone().expect("sealed");
+        assert!(
+            !sealed
+                .windows(secret().expose().len())
+                .any(|w| w == secret().expose().as_bytes()),
+            "the client secret is not stored in the clear"
+        );
+        assert!(!format!("{saved:?}").contains(secret().expose()));
+
+        let id = ProviderId::parse("noknok").expect("id");
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.client_secret.expose(), secret().expose());
+        assert_eq!(ready.metadata, saved.metadata);
+        assert_eq!(ready.keys.keys().len(), 1);
+        assert!(!format!("{ready:?}").contains(secret().expose()));
+
+        let other_master = tessera_oidc::keys::MasterKey::from_bytes(&[9u8; 32]).expect("key");
+        assert!(matches!(
+            load_provider_for_sign_in(store.as_ref(), &other_master, &tenant, &id).await,
+            Err(ServiceError::Keys(_))
+        ));
+        // The sealed secret copied to another provider does not open there.
+        let mut copied = upstream.provider("copy");
+        copied.name = "Copy".into();
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            copied,
+            Secret::new("other"),
+            T0,
+        )
+        .await
+        .expect("second provider");
+        let mut moved = store
+            .get_identity_provider(&tenant, "copy")
+            .await
+            .expect("read")
+            .expect("stored");
+        moved.client_secret_encrypted = Some(sealed);
+        store
+            .update_identity_provider(&moved)
+            .await
+            .expect("update");
+        let copy = ProviderId::parse("copy").expect("id");
+        assert!(matches!(
+            load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &copy).await,
+            Err(ServiceError::Keys(_))
+        ));
+
+        let listed: Vec<String> = list_identity_providers(store.as_ref(), &tenant)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|p| p.config.id.to_string())
+            .collect();
+        assert_eq!(listed, ["copy", "noknok"]);
+        assert!(matches!(
+            save_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                upstream.provider("noknok"),
+                secret(),
+                T0
+            )
+            .await,
+            Err(ServiceError::ProviderExists { id }) if id == "noknok"
+        ));
+    }
+
+    /// Saves `config` in a fresh tenant and returns the error, checking that nothing was stored.
+    async fn refused(config: IdentityProvider) -> ServiceError {
+        let (store, _dir, tenant) = with_tenant().await;
+        let error = save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            config,
+            secret(),
+            T0,
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            store
+                .list_identity_providers(&tenant)
+                .await
+                .expect("list")
+                .is_empty(),
+            "nothing stored after: {error}"
+        );
+        assert!(!error.to_string().contains(secret().expose()));
+        error
+    }
+
+    #[tokio::test]
+    async fn every_broken_provider_is_refused_at_save_time_naming_what_is_wrong() {
+        let upstream = Upstream::start().await;
+
+        // A metadata URL that answers 404 (a typo in the path).
+        let mut wrong_path = upstream.provider("noknok");
+        wrong_path.metadata_url = tessera_broker::config::MetadataUrl::parse(&format!(
+            "{}/other/.well-known/openid-configuration",
+            upstream.base
+        ))
+        .expect("url");
+        let error = refused(wrong_path).await;
+        assert!(
+            matches!(
+                &error,
+                ServiceError::ProviderFetch {
+                    field: "metadata_url",
+                    error: UpstreamError::Status { status: 404, .. }
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with("metadata_url: "), "{error}");
+
+        // Nobody listening there.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let mut unreachable = upstream.provider("noknok");
+        unreachable.metadata_url = tessera_broker::config::MetadataUrl::parse(&format!(
+            "http://127.0.0.1:{port}/.well-known/openid-configuration"
+        ))
+        .expect("url");
+        assert!(matches!(
+            refused(unreachable).await,
+            ServiceError::ProviderFetch {
+                field: "metadata_url",
+                error: UpstreamError::Unreachable { .. }
+            }
+        ));
+
+        // Not JSON.
+        upstream.set_discovery_bytes(b"<html>login</html>");
+        assert!(matches!(
+            refused(upstream.provider("noknok")).await,
+            ServiceError::ProviderFetch {
+                field: "metadata_url",
+                error: UpstreamError::NotJson { .. }
+            }
+        ));
+
+        // The issuer is another one than the metadata URL's.
+        let mut document = upstream.discovery();
+        document["issuer"] = json!(format!("{}/elsewhere", upstream.base));
+        upstream.set_discovery(&document);
+        let error = refused(upstream.provider("noknok")).await;
+        assert!(
+            matches!(&error, ServiceError::ProviderMetadata { error: MetadataError::IssuerMismatch { expected, .. }, .. } if *expected == upstream.issuer()),
+            "{error:?}"
+        );
+
+        // A plain-http issuer off loopback.
+        let mut document = upstream.discovery();
+        document["issuer"] = json!("http://idp.example.com/idp");
+        upstream.set_discovery(&document);
+        assert!(matches!(
+            refused(upstream.provider("noknok")).await,
+            ServiceError::ProviderMetadata {
+                error: MetadataError::NotHttps {
+                    field: "issuer",
+                    ..
+                },
+                ..
+            }
+        ));
+
+        // No jwks_uri.
+        let mut document = upstream.discovery();
+        document.as_object_mut().expect("object").remove("jwks_uri");
+        upstream.set_discovery(&document);
+        let error = refused(upstream.provider("noknok")).await;
+        assert!(matches!(
+            error,
+            ServiceError::ProviderMetadata {
+                error: MetadataError::Missing { field: "jwks_uri" },
+                ..
+            }
+        ));
+        assert!(error.to_string().contains("jwks_uri"), "{error}");
+
+        // form_post configured, the provider offers only query.
+        let mut document = upstream.discovery();
+        document["response_modes_supported"] = json!(["query"]);
+        upstream.set_discovery(&document);
+        assert!(matches!(
+            refused(upstream.provider("noknok")).await,
+            ServiceError::ProviderMetadata {
+                error: MetadataError::ResponseModeNotSupported { mode: "form_post" },
+                ..
+            }
+        ));
+
+        // A JWKS without any key that can verify (a symmetric key, a 1024-bit RSA key would be the same).
+        upstream.set_discovery(&upstream.discovery());
+        upstream.set_jwks(&json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}]}));
+        let error = refused(upstream.provider("noknok")).await;
+        assert!(
+            matches!(&error, ServiceError::ProviderJwks { error: JwksError::NoUsableKey, url } if url.ends_with("/idp/jwks")),
+            "{error:?}"
+        );
+        assert!(error.to_string().starts_with("jwks_uri: "), "{error}");
+
+        // A JWKS URL that answers 500.
+        upstream.set_jwks(&json!(null));
+        upstream.set_discovery(&{
+            let mut document = upstream.discovery();
+            document["jwks_uri"] = json!(format!("{}/missing-jwks", upstream.issuer()));
+            document
+        });
+        assert!(matches!(
+            refused(upstream.provider("noknok")).await,
+            ServiceError::ProviderFetch {
+                field: "jwks_uri",
+                error: UpstreamError::Status { status: 404, .. }
+            }
+        ));
+
+        // The configuration itself, before any fetch: the scope must contain openid.
+        let mut no_openid = upstream.provider("noknok");
+        no_openid.scope = vec!["profile".into()];
+        let error = refused(no_openid).await;
+        assert!(
+            matches!(&error, ServiceError::BrokerConfig(e) if e.field() == "scope"),
+            "{error:?}"
+        );
+        let error = refused(upstream.provider("noknok")).await;
+        assert!(matches!(error, ServiceError::ProviderFetch { .. }));
+    }
+
+    #[tokio::test]
+    async fn an_empty_client_secret_is_refused_and_an_unknown_tenant_named() {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        assert!(matches!(
+            save_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                upstream.provider("noknok"),
+                Secret::new(""),
+                T0
+            )
+            .await,
+            Err(ServiceError::ProviderSecretRequired)
+        ));
+        assert!(matches!(
+            save_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant_id("fabrikam"),
+                upstream.provider("noknok"),
+                secret(),
+                T0
+            )
+            .await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_update_fetches_again_and_keeps_the_secret_unless_a_new_one_is_given() {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        let id = ProviderId::parse("noknok").expect("id");
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            secret(),
+            T0,
+        )
+        .await
+        .expect("save");
+        let later = T0 + time::Duration::hours(1);
+        let mut renamed = upstream.provider("noknok");
+        renamed.name = "Nok Nok (passkeys)".into();
+        renamed.client_auth = tessera_broker::config::UpstreamClientAuth::ClientSecretPost;
+        let updated = update_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            renamed,
+            None,
+            later,
+        )
+        .await
+        .expect("update");
+        assert_eq!(updated.config.name, "Nok Nok (passkeys)");
+        assert_eq!(updated.updated_at, later);
+        assert_eq!(updated.created_at, T0);
+        assert_eq!(updated.metadata_fetched_at, later, "fetched again");
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(
+            ready.client_secret.expose(),
+            secret().expose(),
+            "old secret kept"
+        );
+
+        update_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            Some(Secret::new("rotated-secret")),
+            later,
+        )
+        .await
+        .expect("update with secret");
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.client_secret.expose(), "rotated-secret");
+
+        // An update whose new metadata fails changes nothing.
+        let mut document = upstream.discovery();
+        document["response_types_supported"] = json!(["id_token"]);
+        upstream.set_discovery(&document);
+        let mut renamed = upstream.provider("noknok");
+        renamed.name = "Broken".into();
+        assert!(matches!(
+            update_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                renamed,
+                Some(Secret::new("never-stored")),
+                later
+            )
+            .await,
+            Err(ServiceError::ProviderMetadata {
+                error: MetadataError::CodeNotSupported,
+                ..
+            })
+        ));
+        let kept = get_identity_provider(store.as_ref(), &tenant, &id)
+            .await
+            .expect("get");
+        assert_eq!(kept.config.name, "Nok Nok Authentication Provider");
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.client_secret.expose(), "rotated-secret");
+        assert!(matches!(
+            update_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                upstream.provider("absent"),
+                None,
+                later
+            )
+            .await,
+            Err(ServiceError::ProviderNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_scheduled_refresh_replaces_rotated_keys_and_keeps_the_old_documents_when_the_provider_breaks()
+     {
+        // rp-key-rotation-op-sign-key, at the service level: the provider rotates its signing key; after the
+        // refresh the broker holds the new key (and no longer the old one).
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        let old = SigningKey::generate(SigningAlg::Rs256).expect("key");
+        upstream.set_jwks(&jwks_of(std::slice::from_ref(&old)));
+        let id = ProviderId::parse("noknok").expect("id");
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            secret(),
+            T0,
+        )
+        .await
+        .expect("save");
+        let new = SigningKey::generate(SigningAlg::Es256).expect("key");
+        upstream.set_jwks(&jwks_of(std::slice::from_ref(&new)));
+
+        let soon = T0 + time::Duration::hours(23);
+        let report = refresh_due_providers(store.as_ref(), &client(), soon)
+            .await
+            .expect("refresh");
+        assert_eq!(report, RefreshReport::default(), "not due yet");
+
+        let due = T0 + time::Duration::hours(24);
+        let report = refresh_due_providers(store.as_ref(), &client(), due)
+            .await
+            .expect("refresh");
+        assert_eq!(report.refreshed, 1);
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        let kids: Vec<&str> = ready.keys.keys().iter().filter_map(|k| k.kid()).collect();
+        assert_eq!(kids, [new.kid()]);
+        let view = get_identity_provider(store.as_ref(), &tenant, &id)
+            .await
+            .expect("get");
+        assert_eq!(view.metadata_fetched_at, due);
+        assert_eq!(view.jwks_fetched_at, due);
+
+        // The provider breaks: its documents stay as they were, the failure is reported, and the next round
+        // tries again.
+        let mut document = upstream.discovery();
+        document["issuer"] = json!("https://attacker.example");
+        upstream.set_discovery(&document);
+        let next = due + time::Duration::hours(24);
+        let report = refresh_due_providers(store.as_ref(), &client(), next)
+            .await
+            .expect("refresh");
+        assert_eq!(report.refreshed, 0);
+        assert_eq!(report.failed.len(), 1);
+        assert!(report.failed[0].2.contains("issuer"), "{:?}", report.failed);
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.metadata.issuer, upstream.issuer());
+        assert_eq!(ready.keys.keys()[0].kid(), Some(new.kid()));
+        let again =
+            refresh_due_providers(store.as_ref(), &client(), next + time::Duration::minutes(1))
+                .await
+                .expect("refresh");
+        assert_eq!(again.failed.len(), 1, "tried again");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_the_jwks_at_most_once_a_minute() {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        let id = ProviderId::parse("noknok").expect("id");
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            secret(),
+            T0,
+        )
+        .await
+        .expect("save");
+        let fetched = upstream.jwks_fetches();
+        let rotated = SigningKey::generate(SigningAlg::Es256).expect("key");
+        upstream.set_jwks(&jwks_of(std::slice::from_ref(&rotated)));
+
+        let too_soon = T0 + time::Duration::seconds(59);
+        assert!(
+            refetch_jwks(store.as_ref(), &client(), &tenant, &id, too_soon)
+                .await
+                .expect("refetch")
+                .is_none()
+        );
+        assert_eq!(
+            upstream.jwks_fetches(),
+            fetched,
+            "no request within the minute"
+        );
+
+        let allowed = T0 + time::Duration::minutes(1);
+        let keys = refetch_jwks(store.as_ref(), &client(), &tenant, &id, allowed)
+            .await
+            .expect("refetch")
+            .expect("allowed");
+        assert_eq!(keys.keys()[0].kid(), Some(rotated.kid()));
+        assert_eq!(upstream.jwks_fetches(), fetched + 1);
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.jwks_fetched_at, allowed);
+        assert_eq!(ready.keys.keys()[0].kid(), Some(rotated.kid()));
+        assert!(
+            refetch_jwks(
+                store.as_ref(),
+                &client(),
+                &tenant,
+                &id,
+                allowed + time::Duration::seconds(30)
+            )
+            .await
+            .expect("refetch")
+            .is_none(),
+            "the bound counts from the last fetch"
+        );
+
+        // A failing JWKS endpoint: the error is returned, the keys held stay, and the attempt counts.
+        upstream.set_jwks(&json!({"keys": []}));
+        let later = allowed + time::Duration::minutes(5);
+        assert!(matches!(
+            refetch_jwks(store.as_ref(), &client(), &tenant, &id, later).await,
+            Err(ServiceError::ProviderJwks {
+                error: JwksError::NoUsableKey,
+                ..
+            })
+        ));
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.keys.keys()[0].kid(), Some(rotated.kid()));
+        assert!(
+            refetch_jwks(
+                store.as_ref(),
+                &client(),
+                &tenant,
+                &id,
+                later + time::Duration::seconds(10)
+            )
+            .await
+            .expect("refetch")
+            .is_none()
+        );
+        assert!(matches!(
+            refetch_jwks(
+                store.as_ref(),
+                &client(),
+                &tenant,
+                &ProviderId::parse("absent").expect("id"),
+                later
+            )
+            .await,
+            Err(ServiceError::ProviderNotFound)
+        ));
+    }
+}

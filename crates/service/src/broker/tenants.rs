@@ -1,0 +1,206 @@
+//! Broker tenants: creation with their first signing keys (RS256 and ES256, encrypted under the master key, in one
+//! transaction), reading, listing, and the key set that signs the tenant's application tokens.
+
+use tessera_broker::policy_path::RESERVED_TENANT_NAMES;
+use tessera_core::TenantId;
+use tessera_oidc::keys::{KeySet, MasterKey, SigningAlg};
+use tessera_store::{BrokerStore, BrokerTenant, KeyStatus, StoreError};
+use time::OffsetDateTime;
+
+use crate::error::{Result, ServiceError};
+use crate::keys::{key_set, new_signing_key, retired_key_grace};
+use crate::tenants::validate_display_name;
+
+/// The longest token lifetime an application can have (1440 minutes): retired keys stay published that long.
+const LONGEST_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// What a new broker tenant needs.
+#[derive(Debug, Clone)]
+pub struct NewBrokerTenant {
+    /// The path segment (`contoso`); not one of [`RESERVED_TENANT_NAMES`].
+    pub id: TenantId,
+    /// Name shown on the broker's pages; the id when absent.
+    pub display_name: Option<String>,
+}
+
+/// Creates a broker tenant with fresh RS256 and ES256 signing keys, stored encrypted under `master` in the same
+/// transaction as the tenant.
+pub async fn create_broker_tenant(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    new: NewBrokerTenant,
+    now: OffsetDateTime,
+) -> Result<BrokerTenant> {
+    if RESERVED_TENANT_NAMES.contains(&new.id.as_str()) {
+        return Err(ServiceError::ReservedTenantName {
+            name: new.id.to_string(),
+        });
+    }
+    let display_name = match &new.display_name {
+        Some(name) => validate_display_name(name)?,
+        None => new.id.to_string(),
+    };
+    let tenant = BrokerTenant {
+        id: new.id,
+        display_name,
+        created_at: now,
+    };
+    let mut keys = Vec::new();
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+        keys.push(new_signing_key(master, &tenant.id, alg, KeyStatus::Active, now).await?);
+    }
+    store
+        .create_broker_tenant(&tenant, &keys)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ServiceError::BrokerTenantExists,
+            other => other.into(),
+        })?;
+    Ok(tenant)
+}
+
+/// Reads a broker tenant.
+pub async fn get_broker_tenant(store: &dyn BrokerStore, tenant: &TenantId) -> Result<BrokerTenant> {
+    store
+        .get_broker_tenant(tenant)
+        .await?
+        .ok_or(ServiceError::BrokerTenantNotFound)
+}
+
+/// Lists the broker tenants, ordered by id.
+pub async fn list_broker_tenants(store: &dyn BrokerStore) -> Result<Vec<BrokerTenant>> {
+    Ok(store.list_broker_tenants().await?)
+}
+
+/// The broker tenant's signing keys, decrypted: they sign application tokens and are published at
+/// `/{tenant}/{policy}/discovery/v2.0/keys`.
+pub async fn broker_key_set(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    tenant: &TenantId,
+    now: OffsetDateTime,
+) -> Result<KeySet> {
+    get_broker_tenant(store, tenant).await?;
+    let records = store.list_broker_signing_keys(tenant).await?;
+    key_set(
+        &records,
+        master,
+        tenant,
+        now,
+        retired_key_grace(LONGEST_TOKEN_LIFETIME),
+    )
+}
+
+/// Fails with [`ServiceError::BrokerTenantNotFound`] unless the broker tenant exists.
+pub(crate) async fn require_tenant(store: &dyn BrokerStore, tenant: &TenantId) -> Result<()> {
+    get_broker_tenant(store, tenant).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::testing::{T0, master, sqlite, tenant_id};
+
+    #[tokio::test]
+    async fn a_broker_tenant_is_created_with_both_signing_keys_and_reserved_names_are_refused() {
+        let (store, _dir) = sqlite().await;
+        let master = master();
+        let created = create_broker_tenant(
+            store.as_ref(),
+            &master,
+            NewBrokerTenant {
+                id: tenant_id("contoso"),
+                display_name: Some("  Contoso  ".into()),
+            },
+            T0,
+        )
+        .await
+        .expect("create");
+        assert_eq!(created.display_name, "Contoso");
+        let keys = broker_key_set(store.as_ref(), &master, &tenant_id("contoso"), T0)
+            .await
+            .expect("keys");
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        let mut algs: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["alg"].as_str())
+            .collect();
+        algs.sort_unstable();
+        assert_eq!(algs, ["ES256", "RS256"]);
+        let stored = store
+            .list_broker_signing_keys(&tenant_id("contoso"))
+            .await
+            .expect("list");
+        assert!(
+            stored
+                .iter()
+                .all(|k| !String::from_utf8_lossy(&k.private_key_encrypted).contains("PRIVATE")),
+            "private keys are stored encrypted"
+        );
+
+        assert!(matches!(
+            create_broker_tenant(
+                store.as_ref(),
+                &master,
+                NewBrokerTenant {
+                    id: tenant_id("contoso"),
+                    display_name: None
+                },
+                T0
+            )
+            .await,
+            Err(ServiceError::BrokerTenantExists)
+        ));
+        for reserved in RESERVED_TENANT_NAMES {
+            let error = create_broker_tenant(
+                store.as_ref(),
+                &master,
+                NewBrokerTenant {
+                    id: tenant_id(reserved),
+                    display_name: None,
+                },
+                T0,
+            )
+            .await
+            .expect_err("reserved");
+            assert!(
+                matches!(&error, ServiceError::ReservedTenantName { name } if name == reserved),
+                "{error}"
+            );
+        }
+        let names: Vec<String> = list_broker_tenants(store.as_ref())
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|t| t.id.to_string())
+            .collect();
+        assert_eq!(names, ["contoso"]);
+        assert!(matches!(
+            get_broker_tenant(store.as_ref(), &tenant_id("fabrikam")).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+        assert!(matches!(
+            create_broker_tenant(
+                store.as_ref(),
+                &master,
+                NewBrokerTenant {
+                    id: tenant_id("fabrikam"),
+                    display_name: Some("\u{202e}evil".into())
+                },
+                T0
+            )
+            .await,
+            Err(ServiceError::InvalidDisplayName { .. })
+        ));
+        assert!(
+            store
+                .get_broker_tenant(&tenant_id("fabrikam"))
+                .await
+                .expect("read")
+                .is_none(),
+            "nothing half-written"
+        );
+    }
+}
