@@ -280,6 +280,7 @@ pub async fn maintenance_round(state: &AppState) {
     for _ in 0..PURGE_ROUNDS_PER_TICK {
         match state
             .broker
+            .store
             .purge_expired_broker(state.provider.clock.now(), PURGE_BATCH)
             .await
         {
@@ -331,8 +332,8 @@ pub async fn maintenance_round(state: &AppState) {
 /// provider whose new documents fail keeps its old ones, and is tried again next round.
 async fn refresh_identity_providers(state: &AppState) {
     match tessera_service::broker::providers::refresh_due_providers(
-        state.broker.as_ref(),
-        &state.upstream,
+        state.broker.store.as_ref(),
+        &state.broker.upstream,
         state.provider.clock.now(),
     )
     .await

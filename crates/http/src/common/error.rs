@@ -109,7 +109,9 @@ impl From<ServiceError> for AppError {
         let argument =
             |name: &'static str, message: String| Self::InvalidArgument { name, message };
         match error {
-            ServiceError::TenantNotFound => Self::UnknownTenant,
+            ServiceError::TenantNotFound | ServiceError::BrokerTenantNotFound => {
+                Self::UnknownTenant
+            }
             ServiceError::ClientNotFound => Self::NotFound,
             ServiceError::TenantExists => Self::AlreadyExists("tenant"),
             ServiceError::ClientExists => Self::AlreadyExists("client"),

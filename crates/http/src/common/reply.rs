@@ -9,6 +9,7 @@ use serde::Serialize;
 use tessera_webauthn::WebauthnError;
 
 use super::views::{ErrorPage, Layout, render};
+use tessera_oidc::authorize::AuthorizationResponse;
 
 /// A refusal answered to the script as `{"ok": false, "error": code, "message": text}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,4 +231,43 @@ impl IntoResponse for PageError {
         }
         response
     }
+}
+
+/// Answers a client with an authorization response: a 303 to its redirect URI (`query`), or the auto-submitting
+/// form (`form_post`) with its own CSP; never cached.
+pub fn deliver_authorization(response: AuthorizationResponse) -> Response {
+    let mut response = match response {
+        AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
+            Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+            Err(_) => crate::common::error::AppError::AuthorizeNoRedirect(
+                "The application's address cannot be used. Go back to the application and tell its administrator."
+                    .into(),
+            )
+            .into_response(),
+        },
+        AuthorizationResponse::FormPost {
+            html,
+            content_security_policy,
+        } => {
+            let mut response = (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
+                html,
+            )
+                .into_response();
+            if let Ok(csp) = HeaderValue::from_str(&content_security_policy) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            response
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

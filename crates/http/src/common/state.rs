@@ -29,10 +29,8 @@ use tessera_webauthn::mds::MetadataBlob;
 pub struct AppState {
     /// The authenticator service's state (the store and the other shared parts live here).
     pub provider: ProviderState,
-    /// The identity broker's store (the same backend as the provider's store).
-    pub broker: Arc<dyn BrokerStore>,
-    /// The identity broker's HTTP client toward identity providers.
-    pub upstream: UpstreamClient,
+    /// The identity broker's state (its store role is the same backend as the provider's store).
+    pub broker: BrokerState,
 }
 
 /// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
@@ -72,26 +70,35 @@ impl AppState {
         security: SecuritySettings,
         master_key: tessera_oidc::keys::MasterKey,
     ) -> Self {
+        let security = Arc::new(security);
+        let master_key = Arc::new(master_key);
         Self {
             provider: ProviderState {
                 store: backend.clone(),
-                clock,
-                public_url,
-                security: Arc::new(security),
+                clock: clock.clone(),
+                public_url: public_url.clone(),
+                security: security.clone(),
                 tenants: Arc::new(TenantCache::default()),
-                master_key: Arc::new(master_key),
+                master_key: master_key.clone(),
                 attestation: Arc::new(AttestationSources::default()),
                 rate_limiters: RateLimiters::default(),
             },
-            broker: backend,
-            upstream: UpstreamClient::new(),
+            broker: BrokerState {
+                store: backend,
+                clock,
+                public_url,
+                security,
+                master_key,
+                upstream: UpstreamClient::new(),
+                cache: Arc::new(BrokerCache::default()),
+            },
         }
     }
 
     /// The same state reaching identity providers with `upstream` (tests give one with short limits).
     #[must_use]
     pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
-        self.upstream = upstream;
+        self.broker.upstream = upstream;
         self
     }
 
@@ -340,5 +347,125 @@ impl ProviderState {
         let entry = Arc::new(entry);
         self.tenants.put(entry.clone());
         Ok(entry)
+    }
+}
+
+/// The identity broker's share of the state: its store role, the clock, the public URL, the settings, the master
+/// key (providers' client secrets, the broker tenants' signing keys), the HTTP client toward identity providers and
+/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone.
+#[derive(Clone)]
+pub struct BrokerState {
+    /// The broker's store role.
+    pub store: Arc<dyn BrokerStore>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// The public base URL.
+    pub public_url: PublicUrl,
+    /// Cookie, limit and lifetime settings.
+    pub security: Arc<SecuritySettings>,
+    /// The master key.
+    pub master_key: Arc<tessera_oidc::keys::MasterKey>,
+    /// The client toward identity providers.
+    pub upstream: UpstreamClient,
+    /// Broker tenants and user flows, loaded once.
+    pub cache: Arc<BrokerCache>,
+}
+
+impl axum::extract::FromRef<AppState> for BrokerState {
+    fn from_ref(state: &AppState) -> Self {
+        state.broker.clone()
+    }
+}
+
+pub use tessera_service::broker::runtime::{BrokerRuntime, PolicyRuntime};
+
+/// In-memory cache of broker tenants and their user flows, reloaded after `tenant_cache_ttl` or on
+/// [`BrokerCache::invalidate`].
+#[derive(Default)]
+pub struct BrokerCache {
+    tenants: RwLock<HashMap<TenantId, Arc<BrokerRuntime>>>,
+    policies: RwLock<HashMap<(TenantId, String), Arc<PolicyRuntime>>>,
+}
+
+impl BrokerCache {
+    /// Forgets a broker tenant and its flows (after key rotation or a flow change).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+        self.policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(t, _), _| t != tenant);
+    }
+}
+
+impl BrokerState {
+    /// The broker tenant's runtime entry: from memory when fresh, otherwise loaded (keys decrypted once). An unknown
+    /// tenant is [`AppError::UnknownTenant`]; a store failure is a 503.
+    pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<BrokerRuntime>, AppError> {
+        let ttl = self.security.tenant_cache_ttl;
+        if let Some(entry) = self
+            .cache
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+        {
+            return Ok(entry.clone());
+        }
+        let entry = tessera_service::broker::runtime::load_broker_tenant(
+            self.store.as_ref(),
+            &self.master_key,
+            tenant,
+            self.clock.now(),
+        )
+        .await?;
+        let entry = Arc::new(entry);
+        self.cache
+            .tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    /// The user flow `policy` of the tenant (the policy compared case-insensitively); `None` when there is none.
+    pub async fn policy(
+        &self,
+        tenant: &TenantId,
+        policy: &tessera_broker::config::PolicyId,
+    ) -> Result<Option<Arc<PolicyRuntime>>, AppError> {
+        let key = (tenant.clone(), policy.key());
+        let ttl = self.security.tenant_cache_ttl;
+        if let Some(entry) = self
+            .cache
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|e| e.loaded_at.elapsed() < ttl)
+        {
+            return Ok(Some(entry.clone()));
+        }
+        let Some(entry) = tessera_service::broker::runtime::load_policy(
+            self.store.as_ref(),
+            self.public_url.as_str(),
+            tenant,
+            policy,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let entry = Arc::new(entry);
+        self.cache
+            .policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, entry.clone());
+        Ok(Some(entry))
     }
 }

@@ -13,14 +13,31 @@
 //! - [`flows`]: user flows with immutable versions.
 //! - [`directory`]: the tenant's users, for operators.
 //!
-//! The runtime sign-in path (authorize, `/{tenant}/oauth2/authresp`, the attribute page, token, userinfo, logout)
-//! joins these modules; `docs/broker.md` lists the functions each side provides.
+//! The runtime (the sign-in path and the broker's own endpoints for apps):
+//!
+//! - [`runtime`]: a broker tenant's keys and JWKS, a user flow's discovery document (cached by the HTTP layer),
+//!   and reading the application and flow version a sign-in uses.
+//! - [`signin`]: the app's authorization request, the choice page's answer, and the provider's answer at
+//!   `/{tenant}/oauth2/authresp` (transaction, correlation cookie, code redemption, ID token, userinfo, claim
+//!   mapping, access rules).
+//! - [`signup`]: the attribute page's pending sign-up and the directory user written in one transaction.
+//! - [`session`]: the broker's single sign-on session and the codes it issues to apps.
+//! - [`token`]: the token endpoint (code with PKCE, refresh with rotation and reuse detection), userinfo, logout.
+//! - [`federation`]: a provider as a sign-in uses it (cached metadata and keys, the opened client secret).
+//!
+//! `docs/broker.md` lists the functions each side provides.
 
 pub mod applications;
 pub mod directory;
+pub mod federation;
 pub mod flows;
 pub mod providers;
+pub mod runtime;
+pub mod session;
+pub mod signin;
+pub mod signup;
 pub mod tenants;
+pub mod token;
 pub mod upstream_client;
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tessera_oidc::error::OidcError;
 use tessera_service::provider::authorize::{self, AuthorizeEndpoint, AuthorizeOutcome};
 
 use super::tenant_id;
-use crate::common::reply::PageError;
+use crate::common::reply::{PageError, deliver_authorization};
 use crate::error::AppError;
 use crate::session;
 use crate::state::{ProviderState, TenantRuntime};
@@ -119,7 +119,7 @@ pub async fn resume(
 fn answer(outcome: AuthorizeOutcome, runtime: &TenantRuntime) -> Result<Response, AppError> {
     let tenant = &runtime.tenant.id;
     match outcome {
-        AuthorizeOutcome::Respond(response) => Ok(deliver(response)),
+        AuthorizeOutcome::Respond(response) => Ok(deliver_authorization(response)),
         AuthorizeOutcome::ShowError(cause) => {
             Ok(no_redirect_page(cause.as_ref(), runtime).into_response())
         }
@@ -174,43 +174,6 @@ fn no_redirect_words(cause: Option<&OidcError>, tenant_name: &str) -> (&'static 
                 .to_owned(),
         ),
     }
-}
-
-fn deliver(response: AuthorizationResponse) -> Response {
-    let mut response = match response {
-        AuthorizationResponse::Redirect { location } => match HeaderValue::from_str(&location) {
-            Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-            Err(_) => AppError::AuthorizeNoRedirect(
-                "The application's address cannot be used. Go back to the application and tell its administrator."
-                    .into(),
-            )
-            .into_response(),
-        },
-        AuthorizationResponse::FormPost {
-            html,
-            content_security_policy,
-        } => {
-            let mut response = (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                )],
-                html,
-            )
-                .into_response();
-            if let Ok(csp) = HeaderValue::from_str(&content_security_policy) {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_SECURITY_POLICY, csp);
-            }
-            response
-        }
-    };
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 fn see_other(location: &str) -> Result<Response, AppError> {

@@ -1,0 +1,1653 @@
+//! The tutorial's runs through the identity broker (SCENARIO.md runs 1, 2, 5, 6 and 7) and the broker's security
+//! rules, end to end over HTTP: an app (the test) → the broker tenant `contoso` → the authenticator service tenant
+//! `acme` of the SAME application as the upstream OpenID provider (real passkeys from the test authenticator,
+//! `form_post` back to `/contoso/oauth2/authresp`) → the attribute page → the app's code and tokens, verified
+//! against the broker's JWKS. Every test runs on SQLite and on PostgreSQL (`TEST_PG_URL`; skipped with
+//! `SKIPPED(pg): <name>` when unset).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::{Value, json};
+use tessera_broker::config::{
+    AccessRule, ApplicationClaim, ClaimMapping, CollectedAttribute, ConditionalAccess,
+    FlowSettings, IdentityProvider, MetadataUrl, MfaSetting, PolicyId, ProviderId, TokenLifetimes,
+    UpstreamClientAuth, UserAttribute,
+};
+use tessera_core::{Clock, TenantId};
+use tessera_oidc::keys::{JwkSet, SigningAlg, SigningKey};
+use tessera_oidc::{ClientType, ResponseMode};
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_store::BrokerStore;
+use tessera_testkit::app::{HtmlForm, parse_form};
+use tessera_testkit::{AppOptions, Backend, MaliciousAuthenticator, TestApp, spawn_app};
+
+const BROKER: &str = "contoso";
+const POLICY: &str = "B2C_1_signupsignin";
+const REPLY: &str = "https://jwt.ms/";
+const LOGOUT: &str = "https://jwt.ms/bye";
+
+/// Runs a test body on SQLite and on PostgreSQL.
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(tessera_testkit::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(tessera_testkit::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+both_stores!(
+    run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims,
+    run2_sign_in_of_the_same_user_skips_the_attribute_page_and_carries_amr_acr,
+    run5_abandoned_sign_up_leaves_no_user,
+    run6_cancel_at_the_provider_reaches_the_app_as_access_denied,
+    run6_policy_requiring_mfa_refuses_a_single_factor_upstream_sign_in,
+    run6_policy_requiring_phishing_resistance_refuses_a_non_phishing_resistant_upstream,
+    run7_two_providers_show_the_choice_page,
+    correlation_cookie_missing_or_wrong_is_refused,
+    replayed_state_is_refused,
+    unregistered_reply_url_is_an_error_page_without_redirect,
+    wrong_pkce_verifier_is_refused,
+    code_replay_is_refused_and_revokes_the_refresh_token,
+    refresh_rotates_and_reuse_revokes_the_family,
+    msal_shapes_tfp_query_and_lowercased_policy,
+    sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream,
+    broken_provider_shows_an_error_page_with_a_correlation_id,
+    userinfo_and_logout,
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The set-up: the authenticator service as the provider, the broker tenant, its provider, flow and app.
+
+/// The running application with the broker configured as the tutorial does it.
+struct Broker {
+    app: TestApp,
+    tenant: TenantId,
+    fake: Option<FakeProvider>,
+    /// The app's generated client id.
+    app_id: String,
+}
+
+/// What a flow offers, for the set-up.
+struct FlowOptions {
+    providers: Vec<&'static str>,
+    mfa: MfaSetting,
+    rules: Vec<AccessRule>,
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        Self {
+            providers: vec!["acme"],
+            mfa: MfaSetting::Off,
+            rules: Vec::new(),
+        }
+    }
+}
+
+async fn broker(backend: Backend) -> Option<Broker> {
+    broker_with(backend, FlowOptions::default()).await
+}
+
+async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await?;
+    let tenant = TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}"));
+    let mut broker = Broker {
+        app,
+        tenant,
+        fake: None,
+        app_id: String::new(),
+    };
+    broker.create_tenant().await;
+    broker.add_provider("acme", "acme").await;
+    if flow.providers.contains(&"globex") {
+        broker.add_op_tenant("globex").await;
+        broker.add_provider("globex", "globex").await;
+    }
+    if flow.providers.contains(&"fake") {
+        let fake = FakeProvider::start(broker.app.clock.clone()).await;
+        broker.add_fake_provider(&fake).await;
+        broker.fake = Some(fake);
+    }
+    broker.add_flow(flow).await;
+    broker.add_application().await;
+    Some(broker)
+}
+
+impl Broker {
+    fn store(&self) -> &dyn BrokerStore {
+        self.app.state.broker.store.as_ref()
+    }
+
+    async fn create_tenant(&self) {
+        tessera_service::broker::tenants::create_broker_tenant(
+            self.store(),
+            &self.app.state.master_key,
+            tessera_service::broker::tenants::NewBrokerTenant {
+                id: self.tenant.clone(),
+                display_name: Some("Contoso".into()),
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A second tenant of the authenticator service (a second provider for the choice page).
+    async fn add_op_tenant(&self, name: &str) {
+        let tenant = TenantId::parse(name).unwrap_or_else(|e| panic!("{e}"));
+        tessera_service::tenants::create_tenant(
+            self.app.state.store.as_ref(),
+            &self.app.state.master_key,
+            tessera_service::tenants::NewTenant::parse(
+                tenant,
+                "localhost",
+                std::slice::from_ref(&self.app.base),
+                Some("Globex".into()),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Registers the broker as a client of the authenticator service tenant `op` (redirect URI: the broker's
+    /// `authresp`) and adds that tenant as identity provider `id`, as the tutorial's form does.
+    async fn add_provider(&self, id: &str, op: &str) {
+        let op_tenant = TenantId::parse(op).unwrap_or_else(|e| panic!("{e}"));
+        let authresp = format!("{}/{BROKER}/oauth2/authresp", self.app.base);
+        let (client, secret) = clients::create_client(
+            self.app.state.store.as_ref(),
+            NewClient {
+                tenant: op_tenant,
+                redirect_uris: clients::parse_redirect_uris(
+                    &[authresp],
+                    LocalhostHttp::InsecureAllow,
+                )
+                .unwrap_or_else(|e| panic!("{e}")),
+                post_logout_redirect_uris: Vec::new(),
+                kind: ClientKind::ConfidentialBasic,
+                id_token_alg: SigningAlg::Es256,
+                name: Some("Contoso broker".into()),
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let secret = secret.unwrap_or_else(|| panic!("confidential client has a secret"));
+        let metadata_url = format!(
+            "{}/{op}/oidc/.well-known/openid-configuration",
+            self.app.base
+        );
+        let provider = IdentityProvider {
+            id: ProviderId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+            name: format!("{op} Authentication Provider"),
+            metadata_url: MetadataUrl::parse(&metadata_url).unwrap_or_else(|e| panic!("{e}")),
+            client_id: client.client_id.to_string(),
+            client_auth: UpstreamClientAuth::ClientSecretBasic,
+            scope: vec!["openid".into(), "profile".into(), "email".into()],
+            response_type: Default::default(),
+            response_mode: ResponseMode::FormPost,
+            claim_mapping: ClaimMapping::default(),
+            domain_hint: Some(format!("{op}.example")),
+        };
+        self.save_provider(&provider, secret.expose()).await;
+    }
+
+    async fn save_provider(&self, provider: &IdentityProvider, secret: &str) {
+        tessera_service::broker::providers::save_identity_provider(
+            self.store(),
+            &self.app.state.master_key,
+            &self.app.state.broker.upstream,
+            &self.tenant,
+            provider.clone(),
+            tessera_core::Secret::new(secret),
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    async fn add_flow(&self, flow: FlowOptions) {
+        let settings = FlowSettings {
+            identity_providers: flow
+                .providers
+                .iter()
+                .map(|p| ProviderId::parse(p).unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
+            mfa: flow.mfa,
+            conditional_access: ConditionalAccess {
+                enforced: !flow.rules.is_empty(),
+                rules: flow.rules,
+            },
+            user_attributes: vec![CollectedAttribute {
+                attribute: UserAttribute::Email,
+                required: true,
+            }],
+            application_claims: vec![
+                ApplicationClaim::Email,
+                ApplicationClaim::DisplayName,
+                ApplicationClaim::IdentityProvider,
+                ApplicationClaim::ObjectId,
+                ApplicationClaim::NewUser,
+            ],
+            ..FlowSettings::default()
+        };
+        tessera_service::broker::flows::create_user_flow(
+            self.store(),
+            &self.tenant,
+            PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}")),
+            settings,
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Registers the app (a public client: the token viewer) and returns its generated client id.
+    async fn add_application(&mut self) {
+        let (application, _) = tessera_service::broker::applications::create_application(
+            self.store(),
+            &self.tenant,
+            tessera_service::broker::applications::NewApplication {
+                display_name: "JWT viewer".into(),
+                client_type: ClientType::Public,
+                reply_urls: vec![REPLY.into()],
+                logout_urls: vec![LOGOUT.into()],
+                token_lifetimes: TokenLifetimes::default(),
+                id_token_signing_alg: SigningAlg::Rs256,
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        self.app_id = application.client_id.to_string();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.base)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A browser: cookies by name, no redirects followed.
+
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> String {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn form(&self) -> HtmlForm {
+        parse_form(&self.body)
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, app: &TestApp, request: reqwest::RequestBuilder) -> Reply {
+        let mut request = request.header("origin", app.base.as_str());
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let reply = Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        };
+        for cookie in reply.set_cookies() {
+            let first = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = first.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        reply
+    }
+
+    async fn get(&mut self, app: &TestApp, url: &str) -> Reply {
+        let url = absolute(app, url);
+        self.send(app, app.http.get(url)).await
+    }
+
+    async fn post_form(&mut self, app: &TestApp, url: &str, fields: &[(String, String)]) -> Reply {
+        let url = absolute(app, url);
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = app
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(app, request).await
+    }
+
+    async fn post_json(&mut self, app: &TestApp, url: &str, body: &Value) -> Reply {
+        let url = absolute(app, url);
+        let csrf = self
+            .cookies
+            .get("__Host-tessera-csrf")
+            .cloned()
+            .unwrap_or_default();
+        let request = app
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-csrf-token", csrf)
+            .body(body.to_string());
+        self.send(app, request).await
+    }
+
+    /// Submits the page's form with its hidden fields plus `extra` (the CSRF token comes from the page).
+    async fn submit(&mut self, app: &TestApp, page: &Reply, extra: &[(&str, &str)]) -> Reply {
+        let form = page.form();
+        let mut fields = form.fields.clone();
+        for (name, value) in extra {
+            fields.retain(|(k, _)| k != name);
+            fields.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        self.post_form(app, &form.action, &fields).await
+    }
+}
+
+fn absolute(app: &TestApp, url: &str) -> String {
+    if url.starts_with("http") {
+        url.to_owned()
+    } else {
+        format!("{}{url}", app.base)
+    }
+}
+
+fn query_of(location: &str) -> HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap_or_else(|e| panic!("{e}: {location}"))
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The app's side: PKCE, the authorization request, the token request.
+
+struct AppRequest {
+    verifier: String,
+    url: String,
+}
+
+fn app_request(b: &Broker, path_prefix: &str, extra: &[(&str, &str)]) -> AppRequest {
+    let verifier = tessera_testkit::app::random(64);
+    let challenge = B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    let mut pairs = vec![
+        ("client_id", b.app_id.as_str()),
+        ("redirect_uri", REPLY),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "app-state"),
+        ("nonce", "app-nonce"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let separator = if path_prefix.contains('?') { "&" } else { "?" };
+    AppRequest {
+        url: format!("{path_prefix}{separator}{query}"),
+        verifier,
+    }
+}
+
+fn authorize_path() -> String {
+    format!("/{BROKER}/{POLICY}/oauth2/v2.0/authorize")
+}
+
+async fn token(b: &Broker, form: &[(&str, &str)]) -> Reply {
+    let mut browser = Browser::default();
+    let mut fields: Vec<(String, String)> = form
+        .iter()
+        .map(|(a, v)| ((*a).to_owned(), (*v).to_owned()))
+        .collect();
+    fields.push(("client_id".into(), b.app_id.clone()));
+    browser
+        .post_form(
+            &b.app,
+            &format!("/{BROKER}/{POLICY}/oauth2/v2.0/token"),
+            &fields,
+        )
+        .await
+}
+
+async fn redeem(b: &Broker, code: &str, verifier: &str) -> Reply {
+    token(
+        b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REPLY),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// Verifies a broker ID token against the broker's published JWKS; returns its claims.
+async fn verified_claims(b: &Broker, id_token: &str) -> Value {
+    let jwks = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/discovery/v2.0/keys")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let jwks = JwkSet::from_json(&jwks).unwrap_or_else(|e| panic!("{e}"));
+    let verified = tessera_oidc::jose::verify_jws(id_token, &jwks.verifying_keys())
+        .unwrap_or_else(|e| panic!("the broker's ID token verifies with its JWKS: {e}"));
+    Value::Object(verified.claims)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The user's side at the authenticator service: a real passkey sign-up and sign-in.
+
+/// The user with their authenticator and passkey at the authenticator service.
+struct Person {
+    authenticator: MaliciousAuthenticator,
+    credential: Option<tessera_testkit::Credential>,
+    username: String,
+}
+
+impl Person {
+    fn new(username: &str) -> Self {
+        Self {
+            authenticator: MaliciousAuthenticator::new(),
+            credential: None,
+            username: username.into(),
+        }
+    }
+}
+
+/// Follows the broker's redirect to the provider; at its sign-in page, signs up (first time) or signs in with the
+/// passkey; returns the provider's `form_post` page addressed to the broker.
+async fn at_provider(
+    b: &Broker,
+    browser: &mut Browser,
+    location: &str,
+    person: &mut Person,
+) -> Reply {
+    let at_op = browser.get(&b.app, location).await;
+    if at_op.status == 200 {
+        return at_op;
+    }
+    assert_eq!(at_op.status, 303, "{}", at_op.body);
+    let login = at_op.location();
+    let (op_base, authz) = login
+        .split_once("/login?authz=")
+        .unwrap_or_else(|| panic!("the provider's sign-in page: {login}"));
+    let op_base = op_base.to_owned();
+    let authz = authz.to_owned();
+    let next = if person.credential.is_none() {
+        let page = browser
+            .get(&b.app, &format!("{op_base}/signup?authz={authz}"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let options = browser
+            .post_json(
+                &b.app,
+                &format!("{op_base}/webauthn/register/options"),
+                &json!({"username": person.username, "display_name": "Ann Example", "authz": authz}),
+            )
+            .await;
+        assert_eq!(options.status, 200, "{}", options.body);
+        let options = options.json();
+        let (response, credential) = person
+            .authenticator
+            .register(&options["publicKey"].to_string(), &b.app.base)
+            .unwrap_or_else(|e| panic!("{e}"));
+        person.credential = Some(credential);
+        browser
+            .post_json(
+                &b.app,
+                &format!("{op_base}/webauthn/register/verify"),
+                &json!({"ceremony": options["ceremony"], "credential": serde_json::from_str::<Value>(&response).unwrap_or_default()}),
+            )
+            .await
+    } else {
+        let page = browser.get(&b.app, &login).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let options = browser
+            .post_json(
+                &b.app,
+                &format!("{op_base}/webauthn/login/options"),
+                &json!({"username": person.username, "authz": authz}),
+            )
+            .await;
+        assert_eq!(options.status, 200, "{}", options.body);
+        let options = options.json();
+        let credential = person
+            .credential
+            .as_ref()
+            .unwrap_or_else(|| panic!("credential"));
+        let response = person
+            .authenticator
+            .authenticate(&options["publicKey"].to_string(), &b.app.base, credential)
+            .unwrap_or_else(|e| panic!("{e}"));
+        browser
+            .post_json(
+                &b.app,
+                &format!("{op_base}/webauthn/login/verify"),
+                &json!({"ceremony": options["ceremony"], "credential": serde_json::from_str::<Value>(&response).unwrap_or_default()}),
+            )
+            .await
+    };
+    assert_eq!(next.status, 200, "{}", next.body);
+    let next = next.json()["next"]
+        .as_str()
+        .unwrap_or_else(|| panic!("next"))
+        .to_owned();
+    let posted = browser.get(&b.app, &next).await;
+    assert_eq!(
+        posted.status, 200,
+        "the provider's form_post page: {}",
+        posted.body
+    );
+    posted
+}
+
+/// The app's request → the broker → the provider → back at the broker's `authresp`; returns the broker's answer.
+async fn through_provider(
+    b: &Broker,
+    browser: &mut Browser,
+    request: &AppRequest,
+    person: &mut Person,
+) -> Reply {
+    let start = browser.get(&b.app, &request.url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let location = start.location();
+    assert!(
+        location.starts_with(&format!("{}/acme/oidc/authorize?", b.app.base))
+            || location.starts_with(&format!("{}/globex/oidc/authorize?", b.app.base)),
+        "{location}"
+    );
+    let correlation = start
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-tessera_corr_"))
+        .unwrap_or_else(|| panic!("a correlation cookie"));
+    assert!(correlation.contains("SameSite=None"), "{correlation}");
+    assert!(correlation.contains("Secure") && correlation.contains("HttpOnly"));
+    let posted = at_provider(b, browser, &location, person).await;
+    let form = posted.form();
+    assert_eq!(form.action, b.url(&format!("/{BROKER}/oauth2/authresp")));
+    browser.post_form(&b.app, &form.action, &form.fields).await
+}
+
+/// The code delivered to the app's reply URL (303 with query).
+fn code_at_reply_url(reply: &Reply) -> String {
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let location = reply.location();
+    assert!(location.starts_with(REPLY), "{location}");
+    let query = query_of(&location);
+    assert_eq!(query.get("state").map(String::as_str), Some("app-state"));
+    query
+        .get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("code in {location}"))
+}
+
+/// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
+async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(b, browser, &request, person).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    (tokens.json(), code)
+}
+
+async fn user_count(b: &Broker) -> usize {
+    b.store()
+        .search_directory_users(&b.tenant, "", None, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users
+        .len()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A second OpenID provider, not Tessera's: a few routes on loopback whose ID tokens the test shapes (a password
+// sign-in that is not phishing-resistant, a broken signature, a rotated key).
+
+/// How the fake provider signs its next ID token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    /// With the key its JWKS publishes.
+    Honest,
+    /// With a key it does not publish (a bad signature under a known `kid`).
+    Forged,
+    /// With a new key, published from now on (a key rotation the broker has not seen).
+    Rotated,
+}
+
+struct FakeState {
+    base: String,
+    clock: std::sync::Arc<tessera_core::FixedClock>,
+    key: SigningKey,
+    forged: SigningKey,
+    rotated: SigningKey,
+    signing: std::sync::Mutex<Signing>,
+    codes: std::sync::Mutex<HashMap<String, String>>,
+}
+
+struct FakeProvider {
+    state: std::sync::Arc<FakeState>,
+}
+
+impl FakeProvider {
+    async fn start(clock: std::sync::Arc<tessera_core::FixedClock>) -> Self {
+        use axum::routing::{get, post};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!(
+            "http://127.0.0.1:{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .port()
+        );
+        let key = || SigningKey::generate(SigningAlg::Rs256).unwrap_or_else(|e| panic!("{e}"));
+        let state = std::sync::Arc::new(FakeState {
+            base,
+            clock,
+            key: key(),
+            forged: key(),
+            rotated: key(),
+            signing: std::sync::Mutex::new(Signing::Honest),
+            codes: std::sync::Mutex::new(HashMap::new()),
+        });
+        let shared = state.clone();
+        let discovery = move || {
+            let s = shared.clone();
+            async move {
+                axum::Json(json!({
+                    "issuer": s.base,
+                    "authorization_endpoint": format!("{}/authorize", s.base),
+                    "token_endpoint": format!("{}/token", s.base),
+                    "jwks_uri": format!("{}/jwks", s.base),
+                    "response_types_supported": ["code"],
+                    "response_modes_supported": ["query"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                }))
+            }
+        };
+        let shared = state.clone();
+        let jwks = move || {
+            let s = shared.clone();
+            async move {
+                let mut keys = vec![s.key.public_jwk().clone()];
+                if *s.signing.lock().unwrap_or_else(|p| p.into_inner()) == Signing::Rotated {
+                    keys.push(s.rotated.public_jwk().clone());
+                }
+                axum::Json(JwkSet { keys })
+            }
+        };
+        let shared = state.clone();
+        let authorize = move |axum::extract::Query(q): axum::extract::Query<
+            HashMap<String, String>,
+        >| {
+            let s = shared.clone();
+            async move {
+                let code = tessera_testkit::app::random(20);
+                s.codes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(code.clone(), q.get("nonce").cloned().unwrap_or_default());
+                let mut back = url::Url::parse(q.get("redirect_uri").map_or("", String::as_str))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                back.query_pairs_mut()
+                    .append_pair("code", &code)
+                    .append_pair("state", q.get("state").map_or("", String::as_str));
+                axum::response::Redirect::to(back.as_str())
+            }
+        };
+        let shared = state.clone();
+        let token = move |axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>| {
+            let s = shared.clone();
+            async move {
+                let nonce = s
+                    .codes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(f.get("code").map_or("", String::as_str))
+                    .unwrap_or_default();
+                let now = tessera_core::Clock::now(s.clock.as_ref()).unix_timestamp();
+                let claims = json!({
+                    "iss": s.base,
+                    "aud": f.get("client_id"),
+                    "sub": "pat-1",
+                    "iat": now,
+                    "exp": now + 300,
+                    "nonce": nonce,
+                    "amr": ["pwd"],
+                    "name": "Pat Password",
+                    "email": "pat@example.com",
+                });
+                let signing = *s.signing.lock().unwrap_or_else(|p| p.into_inner());
+                let key = match signing {
+                    Signing::Honest => &s.key,
+                    Signing::Forged => {
+                        // A known kid with another key's signature.
+                        let header = json!({"alg": "RS256", "kid": s.key.kid(), "typ": "JWT"});
+                        let signed = tessera_oidc::jose::sign_jwt(&s.forged, &claims)
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let parts: Vec<&str> = signed.split('.').collect();
+                        let token = format!(
+                            "{}.{}.{}",
+                            B64.encode(header.to_string()),
+                            parts[1],
+                            parts[2]
+                        );
+                        return axum::Json(json!({
+                            "access_token": "at", "token_type": "Bearer", "id_token": token,
+                        }));
+                    }
+                    Signing::Rotated => &s.rotated,
+                };
+                let id_token =
+                    tessera_oidc::jose::sign_jwt(key, &claims).unwrap_or_else(|e| panic!("{e}"));
+                axum::Json(
+                    json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}),
+                )
+            }
+        };
+        let router = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { state }
+    }
+
+    fn set_signing(&self, signing: Signing) {
+        *self.state.signing.lock().unwrap_or_else(|p| p.into_inner()) = signing;
+    }
+}
+
+impl Broker {
+    /// Adds the fake provider as identity provider `fake` (response mode `query`, `client_secret_post`).
+    async fn add_fake_provider(&self, fake: &FakeProvider) {
+        let provider = IdentityProvider {
+            id: ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+            name: "Password Provider".into(),
+            metadata_url: MetadataUrl::parse(&format!(
+                "{}/.well-known/openid-configuration",
+                fake.state.base
+            ))
+            .unwrap_or_else(|e| panic!("{e}")),
+            client_id: "broker-at-fake".into(),
+            client_auth: UpstreamClientAuth::ClientSecretPost,
+            scope: vec!["openid".into()],
+            response_type: Default::default(),
+            response_mode: ResponseMode::Query,
+            claim_mapping: ClaimMapping::default(),
+            domain_hint: None,
+        };
+        self.save_provider(&provider, "fake-secret").await;
+    }
+}
+
+/// Through the fake provider (query response mode): the broker's answer at `authresp`.
+async fn through_fake(b: &Broker, browser: &mut Browser, request: &AppRequest) -> Reply {
+    let start = browser.get(&b.app, &request.url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let back = browser.get(&b.app, &start.location()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let authresp = back.location();
+    assert!(
+        authresp.starts_with(&b.url(&format!("/{BROKER}/oauth2/authresp?"))),
+        "{authresp}"
+    );
+    browser.get(&b.app, &authresp).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The runs.
+
+async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Complete your profile"));
+    assert!(page.body.contains("JWT viewer"), "the app's name is shown");
+    assert_eq!(
+        user_count(&b).await,
+        0,
+        "nothing is written before the form"
+    );
+    // The provider knew no email: the required field is empty, and an empty or bad one is refused with a message.
+    let refused = browser
+        .submit(&b.app, &page, &[("email", "not-an-email")])
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Enter an email address like name@example.com.")
+    );
+    assert!(
+        refused.body.contains("value=\"not-an-email\""),
+        "what was typed stays"
+    );
+    assert_eq!(user_count(&b).await, 0);
+    let done = browser
+        .submit(&b.app, &refused, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    assert!(
+        done.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-tessera_broker_contoso=") && c.contains("SameSite=Lax")),
+        "a broker session starts"
+    );
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let tokens = tokens.json();
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(
+        claims["iss"],
+        b.url(&format!("/{BROKER}/{POLICY}/v2.0")),
+        "{claims}"
+    );
+    assert_eq!(claims["aud"], b.app_id);
+    assert_eq!(claims["tfp"], POLICY);
+    assert_eq!(claims["ver"], "1.0");
+    assert_eq!(claims["nonce"], "app-nonce");
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+    assert_eq!(claims["name"], "Ann Example");
+    assert_eq!(claims["idp"], b.url("/acme/oidc"));
+    assert_eq!(claims["newUser"], true);
+    assert_eq!(claims["sub"], claims["oid"]);
+    assert_eq!(
+        claims["acr"], "phr",
+        "a passkey sign-in upstream stays phishing-resistant"
+    );
+    assert!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("pop"))),
+        "{claims}"
+    );
+    assert!(tokens["refresh_token"].is_string());
+    // The directory holds the user with the provider's identity.
+    let users = b
+        .store()
+        .search_directory_users(&b.tenant, "ann@", None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].object_id.as_str(), claims["oid"]);
+    assert_eq!(users[0].identities.len(), 1);
+    assert_eq!(users[0].identities[0].issuer, b.url("/acme/oidc"));
+    b.app.stop().await;
+}
+
+async fn run2_sign_in_of_the_same_user_skips_the_attribute_page_and_carries_amr_acr(
+    backend: Backend,
+) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut ann = Person::new("ann");
+    let (first, _) = sign_up(&b, &mut Browser::default(), &mut ann).await;
+    let first = verified_claims(&b, first["id_token"].as_str().unwrap_or_default()).await;
+    b.app.clock.advance(time::Duration::minutes(30));
+    // Another day, another browser: no session anywhere, a passkey sign-in at the provider.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let code = code_at_reply_url(&answer);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["oid"], first["oid"], "the same directory user");
+    assert!(claims.get("newUser").is_none(), "{claims}");
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+    assert_eq!(claims["acr"], "phr");
+    assert!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("pop")))
+    );
+    assert_eq!(
+        claims["auth_time"],
+        json!(b.app.clock.now().unix_timestamp()),
+        "the provider's auth_time"
+    );
+    assert_eq!(user_count(&b).await, 1);
+    b.app.stop().await;
+}
+
+async fn run5_abandoned_sign_up_leaves_no_user(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert!(page.body.contains("id=\"attribute-form\""));
+    // The user closes the tab. Nothing is in the directory, and after the transaction's lifetime the page's form
+    // is dead.
+    assert_eq!(user_count(&b).await, 0);
+    b.app.clock.advance(time::Duration::minutes(16));
+    let late = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(
+        late.body.contains("This sign-in has expired"),
+        "{}",
+        late.body
+    );
+    assert!(late.location().is_empty());
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+async fn run6_cancel_at_the_provider_reaches_the_app_as_access_denied(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    let at_op = browser.get(&b.app, &start.location()).await;
+    let login = at_op.location();
+    let (op_base, authz) = login.split_once("/login?authz=").unwrap_or_default();
+    // The user presses "Cancel" on the provider's sign-in page.
+    let posted = browser
+        .get(
+            &b.app,
+            &format!("{op_base}/oidc/authorize/resume?authz={authz}&error=access_denied"),
+        )
+        .await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let form = posted.form();
+    assert!(
+        form.fields
+            .iter()
+            .any(|(k, v)| k == "error" && v == "access_denied")
+    );
+    let answer = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let location = answer.location();
+    assert!(location.starts_with(REPLY), "{location}");
+    let query = query_of(&location);
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    assert!(!query.contains_key("code"));
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+async fn run6_policy_requiring_mfa_refuses_a_single_factor_upstream_sign_in(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            mfa: MfaSetting::Always,
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // The provider's session comes from a passkey that did not verify the user (a tenant whose policy lets UV be
+    // skipped): single-factor upstream, no `mfa` in amr.
+    let user = b.app.create_user("ann").await;
+    let facts = tessera_oidc::id_token::AuthenticationFacts {
+        user_verified: false,
+        backup_eligible: true,
+        attestation_trusted: false,
+    };
+    let (cookie, _) = b.app.sign_in_with(&user, facts).await;
+    let mut browser = Browser::default();
+    if let Some((name, value)) = cookie.split_once('=') {
+        browser.cookies.insert(name.to_owned(), value.to_owned());
+    }
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let query = query_of(&answer.location());
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+async fn run6_policy_requiring_phishing_resistance_refuses_a_non_phishing_resistant_upstream(
+    backend: Backend,
+) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["acme", "fake"],
+            rules: vec![AccessRule {
+                name: "phishing-resistant only".into(),
+                applications: Vec::new(),
+                identity_providers: Vec::new(),
+                action: tessera_broker::config::AccessAction::RequirePhishingResistant,
+            }],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // A password sign-in at the other provider (amr ["pwd"]): refused, at the app's reply URL with its state.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[("idp", "fake")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let location = answer.location();
+    assert!(location.starts_with(REPLY), "{location}");
+    let query = query_of(&location);
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    assert!(
+        query["error_description"].contains("phishing-resistant"),
+        "{location}"
+    );
+    assert_eq!(user_count(&b).await, 0);
+    // A passkey sign-in at the authenticator service passes the same rule.
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("idp", "acme")]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    b.app.stop().await;
+}
+
+async fn run7_two_providers_show_the_choice_page(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["acme", "globex"],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = browser.get(&b.app, &request.url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Choose how you want to sign in"));
+    assert!(page.body.contains("acme Authentication Provider"));
+    assert!(page.body.contains("globex Authentication Provider"));
+    let chosen = browser
+        .submit(&b.app, &page, &[("provider", "globex")])
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    assert!(
+        chosen
+            .location()
+            .starts_with(&b.url("/globex/oidc/authorize?")),
+        "{}",
+        chosen.location()
+    );
+    // The choice page's form is single use.
+    let again = browser.submit(&b.app, &page, &[("provider", "acme")]).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    // A domain hint or an idp hint skips the page.
+    let hinted = app_request(&b, &authorize_path(), &[("domain_hint", "globex.example")]);
+    let skip = browser.get(&b.app, &hinted.url).await;
+    assert_eq!(skip.status, 303, "{}", skip.body);
+    assert!(
+        skip.location()
+            .starts_with(&b.url("/globex/oidc/authorize?"))
+    );
+    let hinted = app_request(&b, &authorize_path(), &[("idp", "ACME")]);
+    let skip = browser.get(&b.app, &hinted.url).await;
+    assert!(skip.location().starts_with(&b.url("/acme/oidc/authorize?")));
+    // The whole run through the chosen provider.
+    let mut gina = Person::new("gina");
+    let posted = at_provider(&b, &mut browser, &chosen.location(), &mut gina).await;
+    let form = posted.form();
+    let answer = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert!(
+        answer.body.contains("id=\"attribute-form\""),
+        "{}",
+        answer.body
+    );
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Negative tests.
+
+async fn correlation_cookie_missing_or_wrong_is_refused(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut ann = Person::new("ann");
+    for tamper in ["missing", "wrong"] {
+        let mut browser = Browser::default();
+        let request = app_request(&b, &authorize_path(), &[]);
+        let start = browser.get(&b.app, &request.url).await;
+        let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
+        let name = browser
+            .cookies
+            .keys()
+            .find(|k| k.starts_with("__Host-tessera_corr_"))
+            .cloned()
+            .unwrap_or_default();
+        if tamper == "missing" {
+            browser.cookies.remove(&name);
+        } else {
+            browser.cookies.insert(name, "A".repeat(43));
+        }
+        let form = posted.form();
+        let answer = browser.post_form(&b.app, &form.action, &form.fields).await;
+        assert_eq!(answer.status, 400, "{tamper}: {}", answer.body);
+        assert!(
+            answer.body.contains("Sign-in started elsewhere"),
+            "{}",
+            answer.body
+        );
+        assert!(
+            answer.location().is_empty(),
+            "{tamper}: no redirect to the app"
+        );
+        assert!(answer.body.contains("Reference: "), "a correlation id");
+    }
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+async fn replayed_state_is_refused(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
+    let form = posted.form();
+    let cookies = browser.cookies.clone();
+    let first = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    browser.cookies = cookies;
+    let replay = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert!(replay.body.contains("This sign-in has expired"));
+    b.app.stop().await;
+}
+
+async fn unregistered_reply_url_is_an_error_page_without_redirect(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let url = request
+        .url
+        .replace("https%3A%2F%2Fjwt.ms%2F", "https%3A%2F%2Fevil.example%2F");
+    let reply = browser.get(&b.app, &url).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.location().is_empty());
+    assert!(reply.body.contains("has not registered"), "{}", reply.body);
+    assert!(!reply.body.contains("evil.example"));
+    // An unknown application: also a page.
+    let unknown = browser
+        .get(
+            &b.app,
+            &request
+                .url
+                .replace(&format!("client_id={}", b.app_id), "client_id=nope"),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("Unknown application"));
+    // An unknown policy: a 404 page.
+    let url = request.url.replace(POLICY, "B2C_1_nothing");
+    let missing = browser.get(&b.app, &url).await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    b.app.stop().await;
+}
+
+async fn wrong_pkce_verifier_is_refused(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let wrong = redeem(&b, &code, &tessera_testkit::app::random(64)).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    // The code is spent by the failed attempt.
+    let late = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(late.json()["error"], "invalid_grant");
+    b.app.stop().await;
+}
+
+async fn code_replay_is_refused_and_revokes_the_refresh_token(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let first = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(first.status, 200);
+    let refresh = first.json()["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let replay = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    let refreshed = token(
+        &b,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(
+        refreshed.status, 400,
+        "the first redemption's refresh token is revoked"
+    );
+    b.app.stop().await;
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut Browser::default(), &mut ann).await;
+    let first = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rotated = token(
+        &b,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let rotated = rotated.json();
+    let second = rotated["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(first, second);
+    let claims = verified_claims(&b, rotated["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+    // Reusing the spent token revokes the family: the new one stops working too.
+    let reuse = token(
+        &b,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first)],
+    )
+    .await;
+    assert_eq!(reuse.status, 400);
+    assert_eq!(reuse.json()["error"], "invalid_grant");
+    let after = token(
+        &b,
+        &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+    )
+    .await;
+    assert_eq!(after.status, 400, "{}", after.body);
+    b.app.stop().await;
+}
+
+async fn msal_shapes_tfp_query_and_lowercased_policy(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let expected_issuer = b.url(&format!("/{BROKER}/{POLICY}/v2.0"));
+    for path in [
+        format!("/{BROKER}/{POLICY}/v2.0/.well-known/openid-configuration"),
+        format!("/tfp/{BROKER}/{POLICY}/v2.0/.well-known/openid-configuration"),
+        format!("/{BROKER}/b2c_1_signupsignin/v2.0/.well-known/openid-configuration"),
+        format!("/{BROKER}/v2.0/.well-known/openid-configuration?p={POLICY}"),
+        "/TFP/Contoso/B2C_1_SIGNUPSIGNIN/v2.0/.well-known/openid-configuration".to_owned(),
+    ] {
+        let reply = b
+            .app
+            .http
+            .get(b.url(&path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reply.status(), 200, "{path}");
+        assert_eq!(
+            reply
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("*")
+        );
+        let document: Value = reply.json().await.unwrap_or_default();
+        assert_eq!(document["issuer"], expected_issuer, "{path}");
+        for member in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "end_session_endpoint",
+            "jwks_uri",
+        ] {
+            assert!(document[member].is_string(), "{path}: {member}");
+        }
+    }
+    let mut browser = Browser::default();
+    for prefix in [
+        format!("/tfp/{BROKER}/{POLICY}/oauth2/v2.0/authorize"),
+        format!("/{BROKER}/oauth2/v2.0/authorize?p={POLICY}"),
+        format!("/{BROKER}/b2c_1_signupsignin/oauth2/v2.0/authorize"),
+    ] {
+        let request = app_request(&b, &prefix, &[]);
+        let reply = browser.get(&b.app, &request.url).await;
+        assert_eq!(reply.status, 303, "{prefix}: {}", reply.body);
+        assert!(
+            reply
+                .location()
+                .starts_with(&b.url("/acme/oidc/authorize?"))
+        );
+    }
+    // A conflicting p is refused; an unknown shape is a 404.
+    let conflict = browser
+        .get(
+            &b.app,
+            &format!("/{BROKER}/{POLICY}/oauth2/v2.0/authorize?p=B2C_1_other"),
+        )
+        .await;
+    assert_eq!(conflict.status, 400);
+    let unknown = browser
+        .get(&b.app, &format!("/{BROKER}/{POLICY}/nothing"))
+        .await;
+    assert_eq!(unknown.status, 404);
+    // The whole sign-in under /tfp/; client_info=1 (MSAL) adds B2C's client_info to the token response.
+    let mut ann = Person::new("ann");
+    let mut browser = Browser::default();
+    let request = app_request(
+        &b,
+        &format!("/tfp/{BROKER}/{POLICY}/oauth2/v2.0/authorize"),
+        &[],
+    );
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let tokens = token(
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REPLY),
+            ("code_verifier", &request.verifier),
+            ("client_info", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let tokens = tokens.json();
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    let info = B64
+        .decode(tokens["client_info"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let info: Value = serde_json::from_slice(&info).unwrap_or_default();
+    assert_eq!(
+        info["uid"],
+        format!(
+            "{}-b2c_1_signupsignin",
+            claims["oid"].as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(info["utid"], BROKER);
+    b.app.stop().await;
+}
+
+async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let _ = code_at_reply_url(&done);
+    // The broker session answers at once.
+    let again = app_request(&b, &authorize_path(), &[]);
+    let reply = browser.get(&b.app, &again.url).await;
+    let code = code_at_reply_url(&reply);
+    let tokens = redeem(&b, &code, &again.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    // prompt=login goes back to the provider, with prompt=login.
+    let fresh = app_request(&b, &authorize_path(), &[("prompt", "login")]);
+    let reply = browser.get(&b.app, &fresh.url).await;
+    assert_eq!(reply.status, 303);
+    let location = reply.location();
+    assert!(
+        location.starts_with(&b.url("/acme/oidc/authorize?")),
+        "{location}"
+    );
+    assert_eq!(query_of(&location)["prompt"], "login");
+    b.app.stop().await;
+}
+
+async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["fake"],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    // A bad signature under a known kid: a page with a correlation id, never the app's reply URL.
+    fake.set_signing(Signing::Forged);
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.location().is_empty());
+    assert!(
+        answer.body.contains("We could not sign you in"),
+        "{}",
+        answer.body
+    );
+    let id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !id.is_empty() && answer.body.contains(&id),
+        "the reference is the request id"
+    );
+    // A key rotation the broker has not seen: the JWKS is refetched once (its copy is over a minute old) and the
+    // sign-in goes on.
+    fake.set_signing(Signing::Rotated);
+    b.app.clock.advance(time::Duration::minutes(2));
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("value=\"pat@example.com\""),
+        "prefilled from the provider"
+    );
+    b.app.stop().await;
+}
+
+async fn userinfo_and_logout(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(&b, &code, &request.verifier).await.json();
+    let access = tokens["access_token"].as_str().unwrap_or_default();
+    let info = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/openid/v2.0/userinfo")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap_or_default();
+    assert_eq!(info["emails"], json!(["ann@example.com"]));
+    let no_token = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/openid/v2.0/userinfo")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(no_token.status(), 401);
+    // Logout to an unregistered URL: signed out, not redirected.
+    let evil = browser
+        .get(
+            &b.app,
+            &format!(
+                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F",
+                b.app_id
+            ),
+        )
+        .await;
+    assert_eq!(evil.status, 200, "{}", evil.body);
+    assert!(evil.location().is_empty());
+    assert!(evil.body.contains("You are signed out"));
+    // The session is gone: the next request goes to the provider again.
+    let next = app_request(&b, &authorize_path(), &[]);
+    let reply = browser.get(&b.app, &next.url).await;
+    assert!(
+        reply
+            .location()
+            .starts_with(&b.url("/acme/oidc/authorize?"))
+    );
+    // Logout to the registered URL, with state.
+    let good = browser
+        .get(
+            &b.app,
+            &format!(
+                "/{BROKER}/{POLICY}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https%3A%2F%2Fjwt.ms%2Fbye&state=s1",
+                b.app_id
+            ),
+        )
+        .await;
+    assert_eq!(good.status, 303);
+    assert_eq!(good.location(), "https://jwt.ms/bye?state=s1");
+    b.app.stop().await;
+}
