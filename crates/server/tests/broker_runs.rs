@@ -141,7 +141,7 @@ impl Broker {
     async fn create_tenant(&self) {
         tessera_service::broker::tenants::create_broker_tenant(
             self.store(),
-            &self.app.state.master_key,
+            &self.app.state.provider.master_key,
             tessera_service::broker::tenants::NewBrokerTenant {
                 id: self.tenant.clone(),
                 display_name: Some("Contoso".into()),
@@ -156,8 +156,8 @@ impl Broker {
     async fn add_op_tenant(&self, name: &str) {
         let tenant = TenantId::parse(name).unwrap_or_else(|e| panic!("{e}"));
         tessera_service::tenants::create_tenant(
-            self.app.state.store.as_ref(),
-            &self.app.state.master_key,
+            self.app.state.provider.store.as_ref(),
+            &self.app.state.provider.master_key,
             tessera_service::tenants::NewTenant::parse(
                 tenant,
                 "localhost",
@@ -177,7 +177,7 @@ impl Broker {
         let op_tenant = TenantId::parse(op).unwrap_or_else(|e| panic!("{e}"));
         let authresp = format!("{}/{BROKER}/oauth2/authresp", self.app.base);
         let (client, secret) = clients::create_client(
-            self.app.state.store.as_ref(),
+            self.app.state.provider.store.as_ref(),
             NewClient {
                 tenant: op_tenant,
                 redirect_uris: clients::parse_redirect_uris(
@@ -217,7 +217,7 @@ impl Broker {
     async fn save_provider(&self, provider: &IdentityProvider, secret: &str) {
         tessera_service::broker::providers::save_identity_provider(
             self.store(),
-            &self.app.state.master_key,
+            &self.app.state.provider.master_key,
             &self.app.state.broker.upstream,
             &self.tenant,
             provider.clone(),

@@ -517,7 +517,7 @@ async fn keys_rotate_beside_a_live_sqlite_server_is_picked_up() {
         let _ = stopped.await;
     }));
     let signing_kid = async |state: &tessera_http::AppState| {
-        let runtime = state.tenant(&tenant).await.expect("runtime");
+        let runtime = state.provider.tenant(&tenant).await.expect("runtime");
         runtime
             .keys
             .signing_key(SigningAlg::Rs256)

@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use tessera_core::{CeremonyId, TenantId};
-use tessera_oidc::authorize::AuthorizationResponse;
 use tessera_oidc::error::OidcError;
 use tessera_service::provider::authorize::{self, AuthorizeEndpoint, AuthorizeOutcome};
 
