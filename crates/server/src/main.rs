@@ -56,6 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tessera_service::broker::install_default_tls_provider();
     let cli = Cli::parse();
     if let Command::Webauthn(command) = cli.command {
         return webauthn_cli::run(command);

@@ -345,3 +345,244 @@ async fn demo_relying_party_signs_in_through_form_post() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn demo_configures_the_broker_with_the_provider_added_by_its_metadata_url() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
+    let public_url = tessera_http::PublicUrl::parse(&app.base).expect("url");
+    let state = &app.state;
+    let info = tessera_server::demo::prepare(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        &public_url,
+        &data,
+    )
+    .await
+    .expect("demo prepared");
+    let configure = |info: tessera_server::demo::DemoInfo| {
+        let public_url = public_url.clone();
+        let data = &data;
+        async move {
+            tessera_server::demo::prepare_broker(
+                state.provider.store.as_ref(),
+                state.broker.store.as_ref(),
+                &state.provider.master_key,
+                &state.broker.upstream,
+                &public_url,
+                data,
+                &info,
+            )
+            .await
+        }
+    };
+    let done = configure(info.clone()).await.expect("broker configured");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
+            .expect("json");
+    assert_eq!(
+        json["broker_url"],
+        format!("{}/contoso/B2C_1_signupsignin/v2.0", app.base)
+    );
+    assert_eq!(json["broker_tenant"], "contoso");
+    assert_eq!(json["policy"], "B2C_1_signupsignin");
+    assert_eq!(
+        json["application_redirect_uri"],
+        format!("{}/jwt", app.base)
+    );
+    let app_id = json["application_client_id"]
+        .as_str()
+        .expect("application id")
+        .to_owned();
+    assert!(!app_id.starts_with('-'));
+    for key in ["demo_client_id", "demo_client_secret", "authenticator_url"] {
+        assert!(
+            json[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} kept"
+        );
+    }
+
+    // The provider was stored with the metadata the broker fetched from the authenticator service and validated.
+    let tenant = tessera_core::TenantId::parse("contoso").expect("tenant");
+    let noknok = tessera_broker::config::ProviderId::parse("noknok").expect("id");
+    let provider = tessera_service::broker::providers::get_identity_provider(
+        state.broker.store.as_ref(),
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("provider");
+    assert_eq!(provider.config.name, "Nok Nok Authentication Provider");
+    assert_eq!(provider.config.metadata_url.as_str(), info.discovery_url);
+    assert_eq!(provider.metadata.issuer, info.authenticator_url);
+    assert_eq!(
+        provider.metadata.token_endpoint,
+        format!("{}/token", info.authenticator_url)
+    );
+    assert!(
+        provider.signing_keys >= 2,
+        "the tenant's RS256 and ES256 keys"
+    );
+    assert_eq!(provider.config.scope_string(), "openid profile email");
+    assert_eq!(
+        provider.config.response_mode,
+        tessera_oidc::ResponseMode::FormPost
+    );
+    // Its client at the authenticator service replies to the broker's authresp.
+    let idp_client = state
+        .provider
+        .store
+        .get_client(
+            &tessera_core::TenantId::parse("mytenant").expect("tenant"),
+            &tessera_core::ClientId::parse(&provider.config.client_id).expect("client id"),
+        )
+        .await
+        .expect("read")
+        .expect("the broker's client at mytenant");
+    assert_eq!(
+        idp_client.redirect_uris,
+        [format!("{}/contoso/oauth2/authresp", app.base)]
+    );
+    let ready = tessera_service::broker::providers::load_provider_for_sign_in(
+        state.broker.store.as_ref(),
+        &state.provider.master_key,
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("ready for a sign-in");
+    assert!(
+        idp_client.secret_hash.as_deref().is_some_and(
+            |h| h == tessera_oidc::SecretHash::of(ready.client_secret.expose()).as_bytes()
+        ),
+        "the sealed secret is the client's"
+    );
+    let flow = tessera_service::broker::flows::get_user_flow(
+        state.broker.store.as_ref(),
+        &tenant,
+        &tessera_broker::config::PolicyId::parse("b2c_1_signupsignin").expect("policy"),
+    )
+    .await
+    .expect("flow");
+    assert_eq!(
+        flow.current().settings().identity_providers.as_slice(),
+        std::slice::from_ref(&noknok)
+    );
+
+    // Running again (demo.json read back by `prepare`) reuses everything.
+    let rerun = tessera_server::demo::prepare(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        &public_url,
+        &data,
+    )
+    .await
+    .expect("demo prepared again");
+    assert_eq!(rerun.broker, done.broker, "the broker's keys are kept");
+    let again = configure(rerun).await.expect("again");
+    assert_eq!(
+        again.broker.application_client_id.as_deref(),
+        Some(app_id.as_str())
+    );
+    let same = tessera_service::broker::providers::get_identity_provider(
+        state.broker.store.as_ref(),
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("provider");
+    assert_eq!(same.config.client_id, provider.config.client_id);
+    assert_eq!(done.broker, again.broker);
+    app.stop().await;
+}
+
+/// rp-key-rotation-op-sign-key against Tessera's own provider: the broker holds the authenticator tenant's keys;
+/// the tenant rotates them at once; the maintenance round a day later fetches the new JWKS and the broker holds the
+/// new keys only.
+#[tokio::test]
+async fn the_maintenance_round_refreshes_a_providers_rotated_keys() {
+    let app = TestApp::spawn().await;
+    let state = &app.state;
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    let broker_tenant = tessera_core::TenantId::parse("contoso").expect("tenant");
+    tessera_service::broker::tenants::create_broker_tenant(
+        state.broker.store.as_ref(),
+        &state.provider.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: broker_tenant.clone(),
+            display_name: None,
+        },
+        now,
+    )
+    .await
+    .expect("broker tenant");
+    let id = tessera_broker::config::ProviderId::parse("acme").expect("id");
+    let config = tessera_broker::config::IdentityProvider {
+        id: id.clone(),
+        name: "Acme".into(),
+        metadata_url: tessera_broker::config::MetadataUrl::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            app.issuer
+        ))
+        .expect("metadata url"),
+        client_id: app.basic.id.clone(),
+        client_auth: Default::default(),
+        scope: tessera_broker::config::parse_scope("openid profile email"),
+        response_type: Default::default(),
+        response_mode: tessera_oidc::ResponseMode::FormPost,
+        claim_mapping: Default::default(),
+        domain_hint: None,
+    };
+    tessera_service::broker::providers::save_identity_provider(
+        state.broker.store.as_ref(),
+        &state.provider.master_key,
+        &state.broker.upstream,
+        &broker_tenant,
+        config,
+        tessera_core::Secret::new(app.basic.secret.clone().expect("secret")),
+        now,
+    )
+    .await
+    .expect("the provider at the test tenant");
+    let kids = |keys: &tessera_broker::metadata::ProviderKeys| -> Vec<String> {
+        let mut kids: Vec<String> = keys
+            .keys()
+            .iter()
+            .filter_map(|k| k.kid().map(str::to_owned))
+            .collect();
+        kids.sort();
+        kids
+    };
+    let load = || {
+        tessera_service::broker::providers::load_provider_for_sign_in(
+            state.broker.store.as_ref(),
+            &state.provider.master_key,
+            &broker_tenant,
+            &id,
+        )
+    };
+    let before = kids(&load().await.expect("load").keys);
+
+    let new_kids = tessera_service::keys::rotate_keys(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        &app.tenant,
+        tessera_service::keys::Rotation::Immediate,
+        now,
+    )
+    .await
+    .expect("rotate");
+    state.provider.tenants.invalidate(&app.tenant);
+    // Past the retired keys' grace and the refresh interval: the provider publishes the new keys only.
+    app.clock.advance(time::Duration::hours(25));
+    tessera_server::app::maintenance_round(state).await;
+    let after = kids(&load().await.expect("load").keys);
+    let mut expected = new_kids.clone();
+    expected.sort();
+    assert_eq!(
+        after, expected,
+        "the new keys, and not the old ones {before:?}"
+    );
+    app.stop().await;
+}
