@@ -104,7 +104,6 @@ async fn broker(backend: Backend) -> Option<Broker> {
 }
 
 async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let app = spawn_app(AppOptions {
         backend,
         ..AppOptions::default()
@@ -661,7 +660,7 @@ fn code_at_reply_url(reply: &Reply) -> String {
 
 /// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
 async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
-    let request = app_request(&b, &authorize_path(), &[]);
+    let request = app_request(b, &authorize_path(), &[]);
     let page = through_provider(b, browser, &request, person).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
