@@ -1650,3 +1650,310 @@ async fn userinfo_and_logout(backend: Backend) {
     assert_eq!(good.location(), "https://jwt.ms/bye?state=s1");
     b.app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// MSAL interop: Microsoft's @azure/msal-node, configured exactly as for a B2C tenant, signs in through the broker.
+
+/// A CA and a `localhost` certificate it signed (Node trusts the CA through `NODE_EXTRA_CA_CERTS`).
+fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256,
+    };
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap_or_else(|e| panic!("{e}"));
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca.distinguished_name
+        .push(DnType::CommonName, "Tessera Test TLS Root");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap_or_else(|e| panic!("{e}"));
+    let mut leaf =
+        CertificateParams::new(vec!["localhost".to_owned()]).unwrap_or_else(|e| panic!("{e}"));
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &issuer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&cert_path, leaf_cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap_or_else(|e| panic!("{e}"));
+    (ca_path, cert_path, key_path)
+}
+
+/// Runs the MSAL app (`e2e/lib/msal_node_app.mjs`) and parses what it prints.
+fn msal_node(env: &[(&str, String)], args: &[&str]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/lib/msal_node_app.mjs"
+    );
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("node: {e}"));
+    assert!(
+        output.status.success(),
+        "msal-node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[tokio::test]
+async fn msal_node_signs_in_through_the_broker() {
+    let modules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/node_modules/@azure/msal-node"
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_err() || !std::path::Path::new(modules).exists() {
+        eprintln!(
+            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (ca, cert, key) = test_pki(dir.path());
+    let store = tessera_server::app::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let base = format!("https://localhost:{port}");
+    let start =
+        time::OffsetDateTime::from_unix_timestamp(time::OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let clock = std::sync::Arc::new(tessera_core::FixedClock::new(start));
+    let master = tessera_oidc::keys::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let app = tessera_server::Application::from_parts(
+        listener,
+        store.clone(),
+        clock.clone(),
+        tessera_http::PublicUrl::parse(&base).unwrap_or_else(|e| panic!("{e}")),
+        tessera_http::SecuritySettings::default(),
+        master,
+    )
+    .with_listener(
+        tessera_server::listener::ListenerLimits::default(),
+        Some(tessera_server::tls::acceptor(&cert, &key).unwrap_or_else(|e| panic!("{e}"))),
+    );
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    // The broker configured as the tutorial does, with a provider on loopback.
+    let broker = state.broker.as_ref();
+    let now = tessera_core::Clock::now(clock.as_ref());
+    let tenant = TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::tenants::create_broker_tenant(
+        broker,
+        &state.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: Some("Contoso".into()),
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fake = FakeProvider::start(clock.clone()).await;
+    let provider = IdentityProvider {
+        id: ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+        name: "Password Provider".into(),
+        metadata_url: MetadataUrl::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            fake.state.base
+        ))
+        .unwrap_or_else(|e| panic!("{e}")),
+        client_id: "broker-at-fake".into(),
+        client_auth: UpstreamClientAuth::ClientSecretPost,
+        scope: vec!["openid".into()],
+        response_type: Default::default(),
+        response_mode: ResponseMode::Query,
+        claim_mapping: ClaimMapping::default(),
+        domain_hint: None,
+    };
+    tessera_service::broker::providers::save_identity_provider(
+        broker,
+        &state.master_key,
+        &state.upstream,
+        &tenant,
+        provider,
+        tessera_core::Secret::new("fake-secret"),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::flows::create_user_flow(
+        broker,
+        &tenant,
+        PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}")),
+        FlowSettings {
+            identity_providers: vec![ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}"))],
+            user_attributes: vec![CollectedAttribute {
+                attribute: UserAttribute::Email,
+                required: true,
+            }],
+            application_claims: vec![
+                ApplicationClaim::Email,
+                ApplicationClaim::DisplayName,
+                ApplicationClaim::ObjectId,
+                ApplicationClaim::IdentityProvider,
+            ],
+            ..FlowSettings::default()
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let redirect = "http://localhost/msal-redirect";
+    let (application, _) = tessera_service::broker::applications::create_application(
+        broker,
+        &tenant,
+        tessera_service::broker::applications::NewApplication {
+            display_name: "MSAL Node app".into(),
+            client_type: ClientType::Public,
+            reply_urls: vec![redirect.into()],
+            logout_urls: Vec::new(),
+            token_lifetimes: TokenLifetimes::default(),
+            id_token_signing_alg: SigningAlg::Rs256,
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // MSAL, as for B2C: only the authority differs.
+    let env = [
+        ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
+        ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
+        ("MSAL_CLIENT_ID", application.client_id.to_string()),
+        ("MSAL_REDIRECT_URI", redirect.to_owned()),
+        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
+    ];
+    let start = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || msal_node(&env, &["url"])
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = start["url"].as_str().unwrap_or_default().to_owned();
+    assert!(url.contains("/oauth2/v2.0/authorize?"), "{url}");
+
+    // The browser: trusts the test CA, follows nothing, keeps cookies by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut jar: HashMap<String, String> = HashMap::new();
+    let keep = |jar: &mut HashMap<String, String>, response: &reqwest::Response| {
+        for cookie in response.headers().get_all("set-cookie") {
+            let text = cookie.to_str().unwrap_or_default();
+            if let Some((name, value)) = text.split(';').next().unwrap_or_default().split_once('=')
+            {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    };
+    let to_broker = http
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(to_broker.status(), 303, "{:?}", to_broker.text().await);
+    keep(&mut jar, &to_broker);
+    let at_provider = to_broker.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let back = http
+        .get(&at_provider)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let authresp = back.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cookie_header = |jar: &HashMap<String, String>| {
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let page = http
+        .get(&authresp)
+        .header("cookie", cookie_header(&jar))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), 200);
+    keep(&mut jar, &page);
+    let form = parse_form(&page.text().await.unwrap_or_default());
+    let mut fields = form.fields.clone();
+    fields.retain(|(k, _)| k != "email");
+    fields.push(("email".into(), "pat@example.com".into()));
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
+    let done = http
+        .post(format!("{base}{}", form.action))
+        .header("cookie", cookie_header(&jar))
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.status(), 303);
+    let back_at_app = done.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(back_at_app.starts_with(redirect), "{back_at_app}");
+    let query = query_of(&back_at_app);
+    assert_eq!(query["state"], "msal-state");
+
+    // MSAL redeems the code and reads the claims it expects.
+    let code = query["code"].clone();
+    let verifier = start["verifier"].as_str().unwrap_or_default().to_owned();
+    let result =
+        tokio::task::spawn_blocking(move || msal_node(&env, &["redeem", &code, &verifier]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let claims = &result["idTokenClaims"];
+    assert_eq!(claims["tfp"], POLICY, "{result}");
+    assert_eq!(claims["emails"], json!(["pat@example.com"]));
+    assert_eq!(claims["name"], "Pat Password");
+    let oid = claims["oid"].as_str().unwrap_or_default();
+    assert!(!oid.is_empty());
+    let account = &result["account"];
+    assert_eq!(
+        account["homeAccountId"],
+        format!("{oid}-b2c_1_signupsignin.{BROKER}"),
+        "MSAL keys its cache by B2C's client_info: {result}"
+    );
+    assert_eq!(account["localAccountId"], oid);
+    let _ = stop.send(());
+}
