@@ -82,6 +82,7 @@ impl Driver {
     /// A driver for `target` whose ID tokens must carry `expected_alg` (`ES256` or `RS256`).
     pub fn new(target: Target, expected_alg: &'static str) -> Result<Driver, BenchError> {
         let host = format!("localhost:{}", target.addr.port());
+        tessera_service::broker::install_default_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&host, target.addr)

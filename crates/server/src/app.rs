@@ -85,7 +85,6 @@ impl Application {
         security: SecuritySettings,
         master_key: MasterKey,
     ) -> Self {
-        crate::tls::install_crypto_provider();
         let state = AppState::new(store, clock, public_url, security, master_key);
         Self {
             listener,

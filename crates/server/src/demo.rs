@@ -23,14 +23,22 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use tessera_broker::config::{
+    ApplicationClaim, ClaimMapping, CollectedAttribute, DEFAULT_SCOPE, FlowSettings,
+    IdentityProvider, MetadataUrl, PolicyId, ProviderId, ResponseType, TokenLifetimes,
+    UpstreamClientAuth, UserAttribute, parse_scope,
+};
 use tessera_core::secret::{Redacted, redacted_option};
 use tessera_core::{Clock, SystemClock, TenantId};
 use tessera_http::error::html_escape;
 use tessera_http::{PublicUrl, SecuritySettings};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
+use tessera_service::broker::applications::{self, ApplicationUpdate, NewApplication};
+use tessera_service::broker::tenants as broker_tenants;
+use tessera_service::broker::{UpstreamClient, flows, providers};
 use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
 use tessera_service::tenants::{self, NewTenant};
-use tessera_store::Store;
+use tessera_store::{BrokerStore, Store};
 
 use crate::app::{self, Application};
 use crate::datadir::{DataDir, write_private};
@@ -71,6 +79,9 @@ pub struct DemoInfo {
     pub demo_redirect_uri: String,
     /// The demo relying party's start page.
     pub demo_url: String,
+    /// The identity broker's part, added once the broker is configured (after the server answers).
+    #[serde(flatten)]
+    pub broker: BrokerDemoInfo,
 }
 
 impl std::fmt::Debug for DemoInfo {
@@ -83,8 +94,33 @@ impl std::fmt::Debug for DemoInfo {
             .field("demo_client_secret", &Redacted)
             .field("demo_redirect_uri", &self.demo_redirect_uri)
             .field("demo_url", &self.demo_url)
+            .field("broker", &self.broker)
             .finish()
     }
+}
+
+/// The broker's keys of `demo.json` (each absent until the broker is configured; keys are only ever added).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerDemoInfo {
+    /// The broker's issuer for the demo flow, `http://localhost:P/contoso/B2C_1_signupsignin/v2.0` (written once the
+    /// broker is configured, after the server answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_url: Option<String>,
+    /// The broker's discovery document for the demo flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_discovery_url: Option<String>,
+    /// The broker tenant, `contoso`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_tenant: Option<String>,
+    /// The user flow, `B2C_1_signupsignin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The "JWT" application's client id at the broker (a public client: PKCE, no secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_client_id: Option<String>,
+    /// The "JWT" application's reply URL, `http://localhost:P/jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_redirect_uri: Option<String>,
 }
 
 /// Runs the demo until Ctrl-C.
@@ -152,8 +188,8 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         public_url: public_url.clone(),
         demo_url: Some(info.demo_url.clone()),
     });
-    let rp = relying_party(info, reqwest_client()?);
-    Application::from_parts(
+    let rp = relying_party(info.clone(), reqwest_client()?);
+    let app = Application::from_parts(
         listener,
         store,
         Arc::new(SystemClock),
@@ -162,9 +198,11 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         master,
     )
     .merge(rp)
-    .merge(landing)
-    .run_until_stopped(shutdown)
-    .await
+    .merge(landing);
+    let broker = tokio::spawn(configure_broker_when_ready(app.state().clone(), dir, info));
+    let served = app.run_until_stopped(shutdown).await;
+    broker.abort();
+    served
 }
 
 /// Creates (first run) or reuses the demo tenant and client, and writes `demo.json`.
@@ -214,6 +252,7 @@ pub async fn prepare(
         }
         _ => false,
     };
+    let previous_broker = previous.clone();
     let (client_id, client_secret) = match previous {
         Some(p) if reusable => (p.demo_client_id, p.demo_client_secret),
         _ => {
@@ -250,14 +289,259 @@ pub async fn prepare(
         demo_client_secret: client_secret,
         demo_redirect_uri: redirect_uri,
         demo_url: public_url.join("/demo/"),
+        // The broker's part is kept from the last run until `prepare_broker` confirms or replaces it.
+        broker: previous_broker.map(|p| p.broker).unwrap_or_default(),
     };
-    let json = serde_json::to_vec_pretty(&info).map_err(|e| ServerError::Demo(e.to_string()))?;
-    write_private(&path, &json)?;
+    write_info(&path, &info)?;
     Ok(info)
+}
+
+fn write_info(path: &std::path::Path, info: &DemoInfo) -> Result<(), ServerError> {
+    let json = serde_json::to_vec_pretty(info).map_err(|e| ServerError::Demo(e.to_string()))?;
+    write_private(path, &json)
+}
+
+/// The demo's broker tenant.
+pub const DEMO_BROKER_TENANT: &str = "contoso";
+/// The demo's user flow.
+pub const DEMO_POLICY: &str = "B2C_1_signupsignin";
+/// The demo's identity provider id at the broker.
+pub const DEMO_PROVIDER: &str = "noknok";
+
+/// Configures the broker as the tutorial does, once the server answers (the identity provider is added by its
+/// metadata URL, which the broker fetches): broker tenant `contoso`; an OIDC client at `mytenant` whose redirect URI
+/// is the broker's `/contoso/oauth2/authresp`; the identity provider "Nok Nok Authentication Provider"; the user
+/// flow `B2C_1_signupsignin` offering it, collecting the email address and returning email, display name, identity
+/// provider, object id and the new-user flag; and the application "JWT" (`jwt-viewer`) replying to `/jwt`. What
+/// exists is reused (a new port updates the URLs); the broker's keys are added to `demo.json`.
+pub async fn prepare_broker(
+    store: &dyn Store,
+    broker: &dyn BrokerStore,
+    master: &MasterKey,
+    upstream: &UpstreamClient,
+    public_url: &PublicUrl,
+    dir: &DataDir,
+    info: &DemoInfo,
+) -> Result<DemoInfo, ServerError> {
+    let now = SystemClock.now();
+    let tenant = TenantId::parse(DEMO_BROKER_TENANT)
+        .map_err(|e| ServerError::Demo(format!("demo broker tenant id refused: {e}")))?;
+    if broker.get_broker_tenant(&tenant).await?.is_none() {
+        broker_tenants::create_broker_tenant(
+            broker,
+            master,
+            broker_tenants::NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: Some("Contoso".into()),
+            },
+            now,
+        )
+        .await?;
+    }
+    let provider_id = ProviderId::parse(DEMO_PROVIDER)
+        .map_err(|e| ServerError::Demo(format!("demo provider id: {e}")))?;
+    let metadata_url = MetadataUrl::parse(&info.discovery_url)
+        .map_err(|e| ServerError::Demo(format!("demo metadata URL: {e}")))?;
+    let authresp = public_url.join(&format!("/{DEMO_BROKER_TENANT}/oauth2/authresp"));
+    let authenticator = TenantId::parse(DEMO_TENANT)
+        .map_err(|e| ServerError::Demo(format!("demo tenant id refused: {e}")))?;
+    let existing = broker
+        .get_identity_provider(&tenant, provider_id.as_str())
+        .await?;
+    let current = match &existing {
+        Some(record) => {
+            let config: IdentityProvider = serde_json::from_value(record.config.clone())
+                .map_err(|e| ServerError::Demo(format!("stored demo provider: {e}")))?;
+            let client_ok = match tessera_core::ClientId::parse(&config.client_id) {
+                Ok(id) => store
+                    .get_client(&authenticator, &id)
+                    .await?
+                    .is_some_and(|c| c.redirect_uris.contains(&authresp)),
+                Err(_) => false,
+            };
+            client_ok && config.metadata_url == metadata_url
+        }
+        None => false,
+    };
+    if !current {
+        let (client, secret) = clients::create_client(
+            store,
+            NewClient {
+                tenant: authenticator.clone(),
+                redirect_uris: vec![clients::parse_redirect_uri(
+                    &authresp,
+                    LocalhostHttp::InsecureAllow,
+                )?],
+                post_logout_redirect_uris: Vec::new(),
+                kind: ClientKind::ConfidentialBasic,
+                id_token_alg: SigningAlg::Rs256,
+                name: Some("Contoso (identity broker)".into()),
+            },
+            now,
+        )
+        .await?;
+        let secret = secret
+            .ok_or_else(|| ServerError::Demo("confidential client without a secret".into()))?;
+        let config = IdentityProvider {
+            id: provider_id.clone(),
+            name: "Nok Nok Authentication Provider".into(),
+            metadata_url,
+            client_id: client.client_id.to_string(),
+            client_auth: UpstreamClientAuth::ClientSecretBasic,
+            scope: parse_scope(DEFAULT_SCOPE),
+            response_type: ResponseType::Code,
+            response_mode: tessera_oidc::ResponseMode::FormPost,
+            claim_mapping: ClaimMapping::default(),
+            domain_hint: None,
+        };
+        if existing.is_some() {
+            providers::update_identity_provider(
+                broker,
+                master,
+                upstream,
+                &tenant,
+                config,
+                Some(secret),
+                now,
+            )
+            .await?;
+        } else {
+            providers::save_identity_provider(
+                broker, master, upstream, &tenant, config, secret, now,
+            )
+            .await?;
+        }
+    }
+    let policy =
+        PolicyId::parse(DEMO_POLICY).map_err(|e| ServerError::Demo(format!("demo policy: {e}")))?;
+    if broker.get_flow(&tenant, &policy.key()).await?.is_none() {
+        flows::create_user_flow(broker, &tenant, policy.clone(), demo_flow(provider_id), now)
+            .await?;
+    }
+    let reply_url = public_url.join("/jwt");
+    let application = match &info.broker.application_client_id {
+        Some(id) => match tessera_core::ClientId::parse(id) {
+            Ok(id) => broker
+                .get_broker_application(&tenant, &id)
+                .await?
+                .map(|_| id),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let application_id = match application {
+        Some(id) => {
+            let app = applications::get_application(broker, &tenant, &id).await?;
+            if app.reply_urls != [reply_url.clone()] {
+                applications::update_application(
+                    broker,
+                    &tenant,
+                    &id,
+                    ApplicationUpdate {
+                        display_name: app.display_name,
+                        reply_urls: vec![reply_url.clone()],
+                        logout_urls: vec![reply_url.clone()],
+                        token_lifetimes: app.token_lifetimes,
+                        id_token_signing_alg: app.id_token_signing_alg,
+                    },
+                )
+                .await?;
+            }
+            id
+        }
+        None => {
+            let (app, _) = applications::create_application(
+                broker,
+                &tenant,
+                NewApplication {
+                    display_name: "jwt-viewer".into(),
+                    client_type: tessera_oidc::ClientType::Public,
+                    reply_urls: vec![reply_url.clone()],
+                    logout_urls: vec![reply_url.clone()],
+                    token_lifetimes: TokenLifetimes::default(),
+                    id_token_signing_alg: SigningAlg::Rs256,
+                },
+                now,
+            )
+            .await?;
+            app.client_id
+        }
+    };
+    let issuer = public_url.join(&format!("/{DEMO_BROKER_TENANT}/{DEMO_POLICY}/v2.0"));
+    let updated = DemoInfo {
+        broker: BrokerDemoInfo {
+            broker_discovery_url: Some(format!("{issuer}/.well-known/openid-configuration")),
+            broker_url: Some(issuer),
+            broker_tenant: Some(DEMO_BROKER_TENANT.into()),
+            policy: Some(DEMO_POLICY.into()),
+            application_client_id: Some(application_id.to_string()),
+            application_redirect_uri: Some(reply_url),
+        },
+        ..info.clone()
+    };
+    write_info(&dir.root().join("demo.json"), &updated)?;
+    Ok(updated)
+}
+
+/// The tutorial's user flow: the one provider (so the broker goes straight there), the email address collected at
+/// sign-up, and the claims the token viewer shows.
+fn demo_flow(provider: ProviderId) -> FlowSettings {
+    FlowSettings {
+        identity_providers: vec![provider],
+        user_attributes: vec![CollectedAttribute {
+            attribute: UserAttribute::Email,
+            required: true,
+        }],
+        application_claims: vec![
+            ApplicationClaim::Email,
+            ApplicationClaim::DisplayName,
+            ApplicationClaim::IdentityProvider,
+            ApplicationClaim::ObjectId,
+            ApplicationClaim::NewUser,
+        ],
+        ..FlowSettings::default()
+    }
+}
+
+/// Waits until the server answers the authenticator's discovery document (the broker fetches it), then configures
+/// the broker ([`prepare_broker`]) and prints where it is.
+async fn configure_broker_when_ready(state: tessera_http::AppState, dir: DataDir, info: DemoInfo) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state.upstream.get_json(&info.discovery_url).await.is_err() {
+        if Instant::now() > deadline {
+            eprintln!(
+                "The identity broker was not configured: the server did not answer {}",
+                info.discovery_url
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match prepare_broker(
+        state.store.as_ref(),
+        state.broker.as_ref(),
+        &state.master_key,
+        &state.upstream,
+        &state.public_url,
+        &dir,
+        &info,
+    )
+    .await
+    {
+        Ok(done) => {
+            println!(
+                "  Broker:        {} (tenant {DEMO_BROKER_TENANT}, user flow {DEMO_POLICY}, application {})",
+                done.broker.broker_url.unwrap_or_default(),
+                done.broker.application_client_id.unwrap_or_default()
+            );
+        }
+        Err(e) => eprintln!("The identity broker was not configured: {e}"),
+    }
 }
 
 /// An HTTP client for loopback calls that never follows redirects (an OAuth client must not).
 pub fn reqwest_client() -> Result<reqwest::Client, ServerError> {
+    tessera_service::broker::install_default_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -654,10 +938,33 @@ mod tests {
             demo_client_secret: "client-SECRET".into(),
             demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
             demo_url: "http://localhost:8080/demo/".into(),
+            broker: BrokerDemoInfo::default(),
         };
         let shown = format!("{info:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("demo_client_secret: [redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn a_demo_json_of_an_earlier_version_still_reads_and_broker_keys_appear_only_when_set() {
+        let old = r#"{"authenticator_url":"a","authenticator_tenant":"mytenant","discovery_url":"d",
+            "demo_client_id":"c","demo_client_secret":"s","demo_redirect_uri":"r","demo_url":"u"}"#;
+        let info: DemoInfo = serde_json::from_str(old).expect("an earlier demo.json");
+        assert_eq!(info.broker, BrokerDemoInfo::default());
+        let json = serde_json::to_value(&info).expect("json");
+        assert!(json.get("broker_url").is_none() && json.get("broker").is_none());
+        let configured = DemoInfo {
+            broker: BrokerDemoInfo {
+                broker_url: Some("http://localhost:8080/contoso/B2C_1_signupsignin/v2.0".into()),
+                ..BrokerDemoInfo::default()
+            },
+            ..info
+        };
+        let json = serde_json::to_value(&configured).expect("json");
+        assert_eq!(
+            json["broker_url"], "http://localhost:8080/contoso/B2C_1_signupsignin/v2.0",
+            "flattened into the top level"
+        );
     }
 
     #[test]

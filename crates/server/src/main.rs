@@ -320,7 +320,7 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
-    tessera_server::tls::install_crypto_provider();
+    tessera_service::broker::install_default_tls_provider();
     let cli = Cli::parse();
     if let Command::Webauthn(command) = cli.command {
         return webauthn_cli::run(command);

@@ -11,13 +11,6 @@ use tokio_rustls::rustls::{self, ServerConfig};
 
 use crate::error::ServerError;
 
-/// Makes aws-lc-rs the process's default rustls crypto provider (once; later calls do nothing). The broker's
-/// upstream client brings reqwest's rustls backend without a provider of its own, so every other reqwest client in
-/// the process (the demo's relying party, the tests' clients) needs this default, or building it panics.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
 const CERT_KEY: &str = "server.tls.cert";
 const KEY_KEY: &str = "server.tls.key";
 

@@ -245,6 +245,7 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
             })
             .await;
     });
+    tessera_service::broker::install_default_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

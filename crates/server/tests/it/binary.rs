@@ -302,6 +302,25 @@ fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value) 
     (child, json)
 }
 
+/// Waits until the demo has configured its broker (in the background, once it answers) and returns `demo.json`.
+fn demo_json_with_broker(dir: &Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let json: serde_json::Value = std::fs::read(dir.join("demo.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        if json["application_client_id"].is_string() {
+            return json;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not configure its broker: {json}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[tokio::test]
 async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
     let dir = tempfile::tempdir().expect("dir");
@@ -317,6 +336,7 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
         info["demo_redirect_uri"],
         format!("http://localhost:{port}/demo/callback")
     );
+    tessera_service::broker::install_default_tls_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -349,6 +369,21 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
             .to_str()
             .is_ok_and(|l| l.contains("code_challenge="))
     );
+    let broker = demo_json_with_broker(&data);
+    assert_eq!(
+        broker["broker_url"],
+        format!("http://localhost:{port}/contoso/B2C_1_signupsignin/v2.0")
+    );
+    assert_eq!(broker["broker_tenant"], "contoso");
+    assert_eq!(broker["policy"], "B2C_1_signupsignin");
+    assert_eq!(
+        broker["application_redirect_uri"],
+        format!("http://localhost:{port}/jwt")
+    );
+    assert_eq!(
+        broker["demo_client_id"], info["demo_client_id"],
+        "keys only added"
+    );
     assert!(terminate(&mut first).success());
     #[cfg(unix)]
     {
@@ -367,6 +402,11 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
         "the client is reused"
     );
     assert_eq!(again["demo_client_secret"], info["demo_client_secret"]);
+    let broker_again = demo_json_with_broker(&data);
+    assert_eq!(
+        broker_again["application_client_id"], broker["application_client_id"],
+        "the broker's application is reused"
+    );
     assert!(terminate(&mut second).success());
     let (mut third, fresh) = start_demo(&data, port, true);
     assert_ne!(

@@ -345,3 +345,145 @@ async fn demo_relying_party_signs_in_through_form_post() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn demo_configures_the_broker_with_the_provider_added_by_its_metadata_url() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = tessera_server::datadir::DataDir::open(dir.path()).expect("data dir");
+    let public_url = tessera_http::PublicUrl::parse(&app.base).expect("url");
+    let state = &app.state;
+    let info =
+        tessera_server::demo::prepare(state.store.as_ref(), &state.master_key, &public_url, &data)
+            .await
+            .expect("demo prepared");
+    let configure = |info: tessera_server::demo::DemoInfo| {
+        let public_url = public_url.clone();
+        let data = &data;
+        async move {
+            tessera_server::demo::prepare_broker(
+                state.store.as_ref(),
+                state.broker.as_ref(),
+                &state.master_key,
+                &state.upstream,
+                &public_url,
+                data,
+                &info,
+            )
+            .await
+        }
+    };
+    let done = configure(info.clone()).await.expect("broker configured");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).expect("demo.json"))
+            .expect("json");
+    assert_eq!(
+        json["broker_url"],
+        format!("{}/contoso/B2C_1_signupsignin/v2.0", app.base)
+    );
+    assert_eq!(json["broker_tenant"], "contoso");
+    assert_eq!(json["policy"], "B2C_1_signupsignin");
+    assert_eq!(
+        json["application_redirect_uri"],
+        format!("{}/jwt", app.base)
+    );
+    let app_id = json["application_client_id"]
+        .as_str()
+        .expect("application id")
+        .to_owned();
+    assert!(!app_id.starts_with('-'));
+    for key in ["demo_client_id", "demo_client_secret", "authenticator_url"] {
+        assert!(
+            json[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} kept"
+        );
+    }
+
+    // The provider was stored with the metadata the broker fetched from the authenticator service and validated.
+    let tenant = tessera_core::TenantId::parse("contoso").expect("tenant");
+    let noknok = tessera_broker::config::ProviderId::parse("noknok").expect("id");
+    let provider = tessera_service::broker::providers::get_identity_provider(
+        state.broker.as_ref(),
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("provider");
+    assert_eq!(provider.config.name, "Nok Nok Authentication Provider");
+    assert_eq!(provider.config.metadata_url.as_str(), info.discovery_url);
+    assert_eq!(provider.metadata.issuer, info.authenticator_url);
+    assert_eq!(
+        provider.metadata.token_endpoint,
+        format!("{}/token", info.authenticator_url)
+    );
+    assert!(
+        provider.signing_keys >= 2,
+        "the tenant's RS256 and ES256 keys"
+    );
+    assert_eq!(provider.config.scope_string(), "openid profile email");
+    assert_eq!(
+        provider.config.response_mode,
+        tessera_oidc::ResponseMode::FormPost
+    );
+    // Its client at the authenticator service replies to the broker's authresp.
+    let idp_client = state
+        .store
+        .get_client(
+            &tessera_core::TenantId::parse("mytenant").expect("tenant"),
+            &tessera_core::ClientId::parse(&provider.config.client_id).expect("client id"),
+        )
+        .await
+        .expect("read")
+        .expect("the broker's client at mytenant");
+    assert_eq!(
+        idp_client.redirect_uris,
+        [format!("{}/contoso/oauth2/authresp", app.base)]
+    );
+    let ready = tessera_service::broker::providers::load_provider_for_sign_in(
+        state.broker.as_ref(),
+        &state.master_key,
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("ready for a sign-in");
+    assert!(
+        idp_client.secret_hash.as_deref().is_some_and(
+            |h| h == tessera_oidc::SecretHash::of(ready.client_secret.expose()).as_bytes()
+        ),
+        "the sealed secret is the client's"
+    );
+    let flow = tessera_service::broker::flows::get_user_flow(
+        state.broker.as_ref(),
+        &tenant,
+        &tessera_broker::config::PolicyId::parse("b2c_1_signupsignin").expect("policy"),
+    )
+    .await
+    .expect("flow");
+    assert_eq!(
+        flow.current().settings().identity_providers.as_slice(),
+        std::slice::from_ref(&noknok)
+    );
+
+    // Running again (demo.json read back by `prepare`) reuses everything.
+    let rerun =
+        tessera_server::demo::prepare(state.store.as_ref(), &state.master_key, &public_url, &data)
+            .await
+            .expect("demo prepared again");
+    assert_eq!(rerun.broker, done.broker, "the broker's keys are kept");
+    let again = configure(rerun).await.expect("again");
+    assert_eq!(
+        again.broker.application_client_id.as_deref(),
+        Some(app_id.as_str())
+    );
+    let same = tessera_service::broker::providers::get_identity_provider(
+        state.broker.as_ref(),
+        &tenant,
+        &noknok,
+    )
+    .await
+    .expect("provider");
+    assert_eq!(same.config.client_id, provider.config.client_id);
+    assert_eq!(done.broker, again.broker);
+    app.stop().await;
+}

@@ -43,4 +43,6 @@ pub mod upstream_client;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use upstream_client::{JsonResponse, UpstreamClient, UpstreamError};
+pub use upstream_client::{
+    JsonResponse, UpstreamClient, UpstreamError, install_default_tls_provider,
+};

@@ -1072,4 +1072,97 @@ mod tests {
             Err(ServiceError::ProviderNotFound)
         ));
     }
+
+    #[tokio::test]
+    async fn pg_providers_and_flows_are_configured_the_same_on_postgresql() {
+        let Some(pg) = crate::broker::testing::postgres().await else {
+            return;
+        };
+        let store = pg.store.clone();
+        let tenant = tenant_id("contoso");
+        crate::broker::tenants::create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            crate::broker::tenants::NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        let upstream = Upstream::start().await;
+        let id = ProviderId::parse("noknok").expect("id");
+        save_identity_provider(
+            store.as_ref(),
+            &master(),
+            &client(),
+            &tenant,
+            upstream.provider("noknok"),
+            secret(),
+            T0,
+        )
+        .await
+        .expect("save");
+        let ready = load_provider_for_sign_in(store.as_ref(), &master(), &tenant, &id)
+            .await
+            .expect("load");
+        assert_eq!(ready.client_secret.expose(), secret().expose());
+        assert_eq!(ready.metadata.issuer, upstream.issuer());
+        let rotated = SigningKey::generate(SigningAlg::Rs256).expect("key");
+        upstream.set_jwks(&jwks_of(std::slice::from_ref(&rotated)));
+        let keys = refetch_jwks(
+            store.as_ref(),
+            &client(),
+            &tenant,
+            &id,
+            T0 + time::Duration::minutes(2),
+        )
+        .await
+        .expect("refetch")
+        .expect("allowed");
+        assert_eq!(keys.keys()[0].kid(), Some(rotated.kid()));
+
+        let policy = tessera_broker::config::PolicyId::from_name("signupsignin").expect("policy");
+        let settings = tessera_broker::config::FlowSettings {
+            identity_providers: vec![id.clone()],
+            ..Default::default()
+        };
+        crate::broker::flows::create_user_flow(
+            store.as_ref(),
+            &tenant,
+            policy.clone(),
+            settings.clone(),
+            T0,
+        )
+        .await
+        .expect("flow");
+        crate::broker::flows::revise_user_flow(
+            store.as_ref(),
+            &tenant,
+            &policy,
+            1,
+            settings.clone(),
+            T0,
+        )
+        .await
+        .expect("revise");
+        assert!(matches!(
+            crate::broker::flows::revise_user_flow(
+                store.as_ref(),
+                &tenant,
+                &policy,
+                1,
+                settings,
+                T0
+            )
+            .await,
+            Err(ServiceError::FlowChanged { current: 2 })
+        ));
+        assert!(matches!(
+            delete_identity_provider(store.as_ref(), &tenant, &id).await,
+            Err(ServiceError::ProviderInUse { .. })
+        ));
+        pg.teardown().await;
+    }
 }

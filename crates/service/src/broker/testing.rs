@@ -46,6 +46,77 @@ pub async fn sqlite() -> (Arc<SqliteStore>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
+/// A fresh PostgreSQL store in its own schema of `TEST_PG_URL`, or `None` (after printing
+/// `SKIPPED(pg): <test>`, which `scripts/test` counts) when the variable is not set.
+pub async fn postgres() -> Option<PgFixture> {
+    use sqlx::Connection;
+    let url = match std::env::var("TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            use std::io::Write;
+            let line = format!(
+                "SKIPPED(pg): {} (TEST_PG_URL is not set)\n",
+                std::thread::current()
+                    .name()
+                    .unwrap_or("a broker service test")
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            return None;
+        }
+    };
+    let schema = format!(
+        "t_svc_{}",
+        crate::handles::random_token(8)
+            .expect("random")
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("connect TEST_PG_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let options = <tessera_store_postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+        .expect("TEST_PG_URL parses")
+        .options([("search_path", schema.as_str())]);
+    let store = tessera_store_postgres::PostgresStore::connect_with(options, 4)
+        .await
+        .expect("connect");
+    Some(PgFixture {
+        store: Arc::new(store),
+        url,
+        schema,
+    })
+}
+
+/// A PostgreSQL store in a schema dropped by [`PgFixture::teardown`].
+pub struct PgFixture {
+    /// The store.
+    pub store: Arc<tessera_store_postgres::PostgresStore>,
+    url: String,
+    schema: String,
+}
+
+impl PgFixture {
+    /// Closes the store and drops its schema.
+    pub async fn teardown(self) {
+        use sqlx::Connection;
+        self.store.close().await;
+        let mut admin = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.schema
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    }
+}
+
 /// A client with short limits, for loopback providers.
 pub fn client() -> UpstreamClient {
     UpstreamClient::with_limits(

@@ -131,6 +131,8 @@ impl UpstreamClient {
         request_timeout: Duration,
         max_body: usize,
     ) -> Self {
+        // For the process's other reqwest clients (see `install_default_tls_provider`); this one needs none.
+        install_default_tls_provider();
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
         ))
@@ -292,6 +294,17 @@ impl UpstreamClient {
         }
         Ok(JsonResponse { status, body })
     }
+}
+
+/// Makes rustls on aws-lc-rs the process's default TLS provider; idempotent.
+///
+/// This client's TLS feature of reqwest (`rustls-tls-no-provider`) is enabled for every reqwest client of the
+/// workspace (Cargo unifies features), and reqwest then builds each client with rustls on the process's default
+/// provider, panicking with "No provider set" when there is none. Every place that builds a `reqwest::Client` of
+/// its own calls this first (the server's `main`, the demo, testkit, the load generator); [`UpstreamClient`] needs
+/// none, it brings its own configuration.
+pub fn install_default_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// The URL as errors show it: without query string (a misconfigured endpoint could carry a token in it).
