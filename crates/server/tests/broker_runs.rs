@@ -68,6 +68,8 @@ both_stores!(
     sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream,
     broken_provider_shows_an_error_page_with_a_correlation_id,
     userinfo_and_logout,
+    app_form_post_and_prompt_none,
+    disabled_user_loses_session_and_refresh_token_and_cannot_sign_in,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1648,6 +1650,96 @@ async fn userinfo_and_logout(backend: Backend) {
         .await;
     assert_eq!(good.status, 303);
     assert_eq!(good.location(), "https://jwt.ms/bye?state=s1");
+    b.app.stop().await;
+}
+
+async fn app_form_post_and_prompt_none(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    // prompt=none without a broker session: login_required at the reply URL with the app's state, no page.
+    let mut browser = Browser::default();
+    let silent = app_request(&b, &authorize_path(), &[("prompt", "none")]);
+    let reply = browser.get(&b.app, &silent.url).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let query = query_of(&reply.location());
+    assert_eq!(query["error"], "login_required");
+    assert_eq!(query["state"], "app-state");
+    // An app asking for form_post gets its code in an auto-submitting form, never in a URL.
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("response_mode", "form_post")]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.location().is_empty());
+    let form = done.form();
+    assert_eq!(form.action, REPLY);
+    assert_eq!(form.method, "post");
+    let field = |name: &str| {
+        form.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("state"), "app-state");
+    assert_eq!(field("iss"), b.url(&format!("/{BROKER}/{POLICY}/v2.0")));
+    let tokens = redeem(&b, &field("code"), &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    // With the session, prompt=none answers at once.
+    let silent = app_request(&b, &authorize_path(), &[("prompt", "none")]);
+    let reply = browser.get(&b.app, &silent.url).await;
+    let _ = code_at_reply_url(&reply);
+    b.app.stop().await;
+}
+
+async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut browser, &mut ann).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    let oid = tessera_core::UserId::parse(claims["oid"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::directory::disable_user(b.store(), &b.tenant, &oid, b.app.clock.now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The refresh token is gone.
+    let refreshed = token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().unwrap_or_default(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, 400, "{}", refreshed.body);
+    assert_eq!(refreshed.json()["error"], "invalid_grant");
+    // The broker session is gone: the next request goes to the provider, and the provider's answer is refused at the
+    // app's reply URL.
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let query = query_of(&answer.location());
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    // The access token no longer reads userinfo.
+    let info = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/openid/v2.0/userinfo")))
+        .bearer_auth(tokens["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.status(), 401);
     b.app.stop().await;
 }
 
