@@ -660,16 +660,25 @@ fn code_at_reply_url(reply: &Reply) -> String {
         .unwrap_or_else(|| panic!("code in {location}"))
 }
 
-/// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
-async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
-    let request = app_request(b, &authorize_path(), &[]);
-    let page = through_provider(b, browser, &request, person).await;
-    assert_eq!(page.status, 200, "{}", page.body);
+/// Through the provider to the attribute page, then the email: the code at the app's reply URL.
+async fn code_after_sign_up(
+    b: &Broker,
+    browser: &mut Browser,
+    request: &AppRequest,
+    person: &mut Person,
+) -> String {
+    let page = through_provider(b, browser, request, person).await;
     assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
         .await;
-    let code = code_at_reply_url(&done);
+    code_at_reply_url(&done)
+}
+
+/// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
+async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
+    let request = app_request(b, &authorize_path(), &[]);
+    let code = code_after_sign_up(b, browser, &request, person).await;
     let tokens = redeem(b, &code, &request.verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     (tokens.json(), code)
@@ -1309,11 +1318,7 @@ async fn wrong_pkce_verifier_is_refused(backend: Backend) {
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let wrong = redeem(&b, &code, &tessera_testkit::app::random(64)).await;
     assert_eq!(wrong.status, 400, "{}", wrong.body);
     assert_eq!(wrong.json()["error"], "invalid_grant");
@@ -1330,11 +1335,7 @@ async fn code_replay_is_refused_and_revokes_the_refresh_token(backend: Backend) 
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let first = redeem(&b, &code, &request.verifier).await;
     assert_eq!(first.status, 200);
     let refresh = first.json()["refresh_token"]
@@ -1470,11 +1471,7 @@ async fn msal_shapes_tfp_query_and_lowercased_policy(backend: Backend) {
         &format!("/tfp/{BROKER}/{POLICY}/oauth2/v2.0/authorize"),
         &[],
     );
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let tokens = token(
         &b,
         &[
@@ -1511,11 +1508,7 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let _ = code_at_reply_url(&done);
+    let _ = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     // The broker session answers at once.
     let again = app_request(&b, &authorize_path(), &[]);
     let reply = browser.get(&b.app, &again.url).await;
@@ -1591,11 +1584,7 @@ async fn userinfo_and_logout(backend: Backend) {
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let tokens = redeem(&b, &code, &request.verifier).await.json();
     let access = tokens["access_token"].as_str().unwrap_or_default();
     let info = b
