@@ -11,6 +11,7 @@ use axum::Router;
 use tessera_core::{Clock, SystemClock};
 use tessera_http::{AppState, PublicUrl, SecuritySettings};
 use tessera_oidc::keys::MasterKey;
+use tessera_service::broker::providers::RefreshBackoff;
 use tessera_store::Backend;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -177,12 +178,13 @@ async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiv
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut trust_seen = TrustWatch::new(&files);
+    let mut backoff = RefreshBackoff::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        maintenance_round(&state).await;
+        maintenance_round_with(&state, &mut backoff).await;
         trust_seen.reload_if_changed(&state, &files);
         warn_if_metadata_stale(&state);
     }
@@ -256,8 +258,13 @@ impl TrustWatch {
     }
 }
 
-/// One maintenance round; public for tests.
+/// One maintenance round, retrying every failing identity provider that is due; public for tests.
 pub async fn maintenance_round(state: &AppState) {
+    maintenance_round_with(state, &mut RefreshBackoff::default()).await;
+}
+
+/// One maintenance round; `backoff` (kept across rounds) spaces out the refreshes of failing identity providers.
+async fn maintenance_round_with(state: &AppState, backoff: &mut RefreshBackoff) {
     for _ in 0..PURGE_ROUNDS_PER_TICK {
         match state
             .store
@@ -317,16 +324,17 @@ pub async fn maintenance_round(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "listing tenants for key cleanup failed"),
     }
-    refresh_identity_providers(state).await;
+    refresh_identity_providers(state, backoff).await;
     state.trim_rate_limiters();
 }
 
 /// Fetches again the metadata and JWKS of the broker's identity providers whose documents are a day old; a
-/// provider whose new documents fail keeps its old ones, and is tried again next round.
-async fn refresh_identity_providers(state: &AppState) {
+/// provider whose new documents fail keeps its old ones, and is tried again after a growing pause.
+async fn refresh_identity_providers(state: &AppState, backoff: &mut RefreshBackoff) {
     match tessera_service::broker::providers::refresh_due_providers(
         state.broker.as_ref(),
         &state.upstream,
+        backoff,
         state.clock.now(),
     )
     .await

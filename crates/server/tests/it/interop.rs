@@ -487,3 +487,93 @@ async fn demo_configures_the_broker_with_the_provider_added_by_its_metadata_url(
     assert_eq!(done.broker, again.broker);
     app.stop().await;
 }
+
+/// rp-key-rotation-op-sign-key against Tessera's own provider: the broker holds the authenticator tenant's keys;
+/// the tenant rotates them at once; the maintenance round a day later fetches the new JWKS and the broker holds the
+/// new keys only.
+#[tokio::test]
+async fn the_maintenance_round_refreshes_a_providers_rotated_keys() {
+    let app = TestApp::spawn().await;
+    let state = &app.state;
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    let broker_tenant = tessera_core::TenantId::parse("contoso").expect("tenant");
+    tessera_service::broker::tenants::create_broker_tenant(
+        state.broker.as_ref(),
+        &state.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: broker_tenant.clone(),
+            display_name: None,
+        },
+        now,
+    )
+    .await
+    .expect("broker tenant");
+    let id = tessera_broker::config::ProviderId::parse("acme").expect("id");
+    let config = tessera_broker::config::IdentityProvider {
+        id: id.clone(),
+        name: "Acme".into(),
+        metadata_url: tessera_broker::config::MetadataUrl::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            app.issuer
+        ))
+        .expect("metadata url"),
+        client_id: app.basic.id.clone(),
+        client_auth: Default::default(),
+        scope: tessera_broker::config::parse_scope("openid profile email"),
+        response_type: Default::default(),
+        response_mode: tessera_oidc::ResponseMode::FormPost,
+        claim_mapping: Default::default(),
+        domain_hint: None,
+    };
+    tessera_service::broker::providers::save_identity_provider(
+        state.broker.as_ref(),
+        &state.master_key,
+        &state.upstream,
+        &broker_tenant,
+        config,
+        tessera_core::Secret::new(app.basic.secret.clone().expect("secret")),
+        now,
+    )
+    .await
+    .expect("the provider at the test tenant");
+    let kids = |keys: &tessera_broker::metadata::ProviderKeys| -> Vec<String> {
+        let mut kids: Vec<String> = keys
+            .keys()
+            .iter()
+            .filter_map(|k| k.kid().map(str::to_owned))
+            .collect();
+        kids.sort();
+        kids
+    };
+    let load = || {
+        tessera_service::broker::providers::load_provider_for_sign_in(
+            state.broker.as_ref(),
+            &state.master_key,
+            &broker_tenant,
+            &id,
+        )
+    };
+    let before = kids(&load().await.expect("load").keys);
+
+    let new_kids = tessera_service::keys::rotate_keys(
+        state.store.as_ref(),
+        &state.master_key,
+        &app.tenant,
+        tessera_service::keys::Rotation::Immediate,
+        now,
+    )
+    .await
+    .expect("rotate");
+    state.tenants.invalidate(&app.tenant);
+    // Past the retired keys' grace and the refresh interval: the provider publishes the new keys only.
+    app.clock.advance(time::Duration::hours(25));
+    tessera_server::app::maintenance_round(state).await;
+    let after = kids(&load().await.expect("load").keys);
+    let mut expected = new_kids.clone();
+    expected.sort();
+    assert_eq!(
+        after, expected,
+        "the new keys, and not the old ones {before:?}"
+    );
+    app.stop().await;
+}

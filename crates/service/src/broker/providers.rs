@@ -7,6 +7,8 @@
 //! The runtime reads a provider with [`load_provider_for_sign_in`] and, on an unknown `kid`, calls
 //! [`refetch_jwks`]; the server's maintenance task calls [`refresh_due_providers`].
 
+use std::collections::HashMap;
+
 use tessera_broker::config::{IdentityProvider, ProviderId};
 use tessera_broker::metadata::{
     ProviderKeys, ProviderMetadata, jwks_refetch_allowed, refresh_due, validate_provider_metadata,
@@ -353,17 +355,52 @@ pub struct RefreshReport {
     /// Providers whose metadata and JWKS were fetched, validated and stored.
     pub refreshed: usize,
     /// Providers whose refresh failed, as `(tenant, provider, error)`; they keep their cached documents and are
-    /// tried again at the next round.
+    /// tried again later ([`RefreshBackoff`]).
     pub failed: Vec<(TenantId, String, String)>,
+}
+
+/// The longest wait between two refresh attempts of a failing provider.
+pub const MAX_REFRESH_BACKOFF: time::Duration = time::Duration::hours(1);
+
+/// When failing providers are tried again: a minute after the first failure, then 2, 4, 8 ... minutes later, at
+/// most [`MAX_REFRESH_BACKOFF`]; a success forgets the failures. The maintenance task keeps one in memory across its
+/// rounds, so a provider that is down costs a request now and then instead of one (and up to a timeout) per round.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshBackoff {
+    failing: HashMap<(TenantId, String), (u32, OffsetDateTime)>,
+}
+
+impl RefreshBackoff {
+    /// Whether `provider` of `tenant` may be tried at `now`.
+    fn allows(&self, tenant: &TenantId, provider: &str, now: OffsetDateTime) -> bool {
+        self.failing
+            .get(&(tenant.clone(), provider.to_owned()))
+            .is_none_or(|(_, next)| *next <= now)
+    }
+
+    fn failed(&mut self, tenant: &TenantId, provider: &str, now: OffsetDateTime) {
+        let entry = self
+            .failing
+            .entry((tenant.clone(), provider.to_owned()))
+            .or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
+        let wait = time::Duration::minutes(1i64 << entry.0.saturating_sub(1).min(6));
+        entry.1 = now + wait.min(MAX_REFRESH_BACKOFF);
+    }
+
+    fn succeeded(&mut self, tenant: &TenantId, provider: &str) {
+        self.failing.remove(&(tenant.clone(), provider.to_owned()));
+    }
 }
 
 /// Fetches again the metadata and JWKS of every provider (of every broker tenant) last fetched
 /// `METADATA_REFRESH_INTERVAL` (24 h) ago or more, validates them as at save time, and stores them. A provider
 /// whose new documents fail keeps the ones it has (and the failure is reported), so a provider's bad day does not
-/// take away keys that still verify.
+/// take away keys that still verify; `backoff` spaces out its next attempts.
 pub async fn refresh_due_providers(
     store: &dyn BrokerStore,
     client: &UpstreamClient,
+    backoff: &mut RefreshBackoff,
     now: OffsetDateTime,
 ) -> Result<RefreshReport> {
     let mut report = RefreshReport::default();
@@ -373,12 +410,18 @@ pub async fn refresh_due_providers(
                 .cache
                 .metadata_fetched_at
                 .min(record.cache.jwks_fetched_at);
-            if !refresh_due(fetched_at, now) {
+            if !refresh_due(fetched_at, now)
+                || !backoff.allows(&tenant.id, &record.provider_id, now)
+            {
                 continue;
             }
             match refresh_one(store, client, &record, now).await {
-                Ok(()) => report.refreshed += 1,
+                Ok(()) => {
+                    backoff.succeeded(&tenant.id, &record.provider_id);
+                    report.refreshed += 1;
+                }
                 Err(e) => {
+                    backoff.failed(&tenant.id, &record.provider_id, now);
                     report.failed.push((
                         tenant.id.clone(),
                         record.provider_id.clone(),
@@ -929,14 +972,15 @@ mod tests {
         let new = SigningKey::generate(SigningAlg::Es256).expect("key");
         upstream.set_jwks(&jwks_of(std::slice::from_ref(&new)));
 
+        let mut backoff = RefreshBackoff::default();
         let soon = T0 + time::Duration::hours(23);
-        let report = refresh_due_providers(store.as_ref(), &client(), soon)
+        let report = refresh_due_providers(store.as_ref(), &client(), &mut backoff, soon)
             .await
             .expect("refresh");
         assert_eq!(report, RefreshReport::default(), "not due yet");
 
         let due = T0 + time::Duration::hours(24);
-        let report = refresh_due_providers(store.as_ref(), &client(), due)
+        let report = refresh_due_providers(store.as_ref(), &client(), &mut backoff, due)
             .await
             .expect("refresh");
         assert_eq!(report.refreshed, 1);
@@ -957,7 +1001,7 @@ mod tests {
         document["issuer"] = json!("https://attacker.example");
         upstream.set_discovery(&document);
         let next = due + time::Duration::hours(24);
-        let report = refresh_due_providers(store.as_ref(), &client(), next)
+        let report = refresh_due_providers(store.as_ref(), &client(), &mut backoff, next)
             .await
             .expect("refresh");
         assert_eq!(report.refreshed, 0);
@@ -968,11 +1012,33 @@ mod tests {
             .expect("load");
         assert_eq!(ready.metadata.issuer, upstream.issuer());
         assert_eq!(ready.keys.keys()[0].kid(), Some(new.kid()));
-        let again =
-            refresh_due_providers(store.as_ref(), &client(), next + time::Duration::minutes(1))
+        // The next attempts are spaced out: 1 minute after the failure, then 2 more, then 4 more ...
+        for (after, tried) in [
+            (30, false),
+            (60, true),
+            (120, false),
+            (180, true),
+            (400, false),
+            (420, true),
+        ] {
+            let at = next + time::Duration::seconds(after);
+            let report = refresh_due_providers(store.as_ref(), &client(), &mut backoff, at)
                 .await
                 .expect("refresh");
-        assert_eq!(again.failed.len(), 1, "tried again");
+            assert_eq!(
+                report.failed.len(),
+                usize::from(tried),
+                "{after} s after the failure"
+            );
+        }
+        // Once the provider is back, the refresh succeeds and the failures are forgotten.
+        upstream.set_discovery(&upstream.discovery());
+        let back = next + time::Duration::hours(2);
+        let report = refresh_due_providers(store.as_ref(), &client(), &mut backoff, back)
+            .await
+            .expect("refresh");
+        assert_eq!(report.refreshed, 1);
+        assert!(backoff.failing.is_empty());
     }
 
     #[tokio::test]
