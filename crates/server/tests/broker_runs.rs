@@ -68,6 +68,8 @@ both_stores!(
     sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream,
     broken_provider_shows_an_error_page_with_a_correlation_id,
     userinfo_and_logout,
+    app_form_post_and_prompt_none,
+    disabled_user_loses_session_and_refresh_token_and_cannot_sign_in,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,7 +106,6 @@ async fn broker(backend: Backend) -> Option<Broker> {
 }
 
 async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let app = spawn_app(AppOptions {
         backend,
         ..AppOptions::default()
@@ -659,16 +660,25 @@ fn code_at_reply_url(reply: &Reply) -> String {
         .unwrap_or_else(|| panic!("code in {location}"))
 }
 
-/// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
-async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
-    let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(b, browser, &request, person).await;
-    assert_eq!(page.status, 200, "{}", page.body);
+/// Through the provider to the attribute page, then the email: the code at the app's reply URL.
+async fn code_after_sign_up(
+    b: &Broker,
+    browser: &mut Browser,
+    request: &AppRequest,
+    person: &mut Person,
+) -> String {
+    let page = through_provider(b, browser, request, person).await;
     assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
         .await;
-    let code = code_at_reply_url(&done);
+    code_at_reply_url(&done)
+}
+
+/// Run 1 up to the app's token response: sign-up at the provider, the attribute page (email), the code.
+async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Value, String) {
+    let request = app_request(b, &authorize_path(), &[]);
+    let code = code_after_sign_up(b, browser, &request, person).await;
     let tokens = redeem(b, &code, &request.verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     (tokens.json(), code)
@@ -1308,11 +1318,7 @@ async fn wrong_pkce_verifier_is_refused(backend: Backend) {
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let wrong = redeem(&b, &code, &tessera_testkit::app::random(64)).await;
     assert_eq!(wrong.status, 400, "{}", wrong.body);
     assert_eq!(wrong.json()["error"], "invalid_grant");
@@ -1329,11 +1335,7 @@ async fn code_replay_is_refused_and_revokes_the_refresh_token(backend: Backend) 
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let first = redeem(&b, &code, &request.verifier).await;
     assert_eq!(first.status, 200);
     let refresh = first.json()["refresh_token"]
@@ -1469,11 +1471,7 @@ async fn msal_shapes_tfp_query_and_lowercased_policy(backend: Backend) {
         &format!("/tfp/{BROKER}/{POLICY}/oauth2/v2.0/authorize"),
         &[],
     );
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let tokens = token(
         &b,
         &[
@@ -1510,11 +1508,7 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let _ = code_at_reply_url(&done);
+    let _ = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     // The broker session answers at once.
     let again = app_request(&b, &authorize_path(), &[]);
     let reply = browser.get(&b.app, &again.url).await;
@@ -1590,11 +1584,7 @@ async fn userinfo_and_logout(backend: Backend) {
     let mut browser = Browser::default();
     let mut ann = Person::new("ann");
     let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
-    let done = browser
-        .submit(&b.app, &page, &[("email", "ann@example.com")])
-        .await;
-    let code = code_at_reply_url(&done);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
     let tokens = redeem(&b, &code, &request.verifier).await.json();
     let access = tokens["access_token"].as_str().unwrap_or_default();
     let info = b
@@ -1650,4 +1640,401 @@ async fn userinfo_and_logout(backend: Backend) {
     assert_eq!(good.status, 303);
     assert_eq!(good.location(), "https://jwt.ms/bye?state=s1");
     b.app.stop().await;
+}
+
+async fn app_form_post_and_prompt_none(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    // prompt=none without a broker session: login_required at the reply URL with the app's state, no page.
+    let mut browser = Browser::default();
+    let silent = app_request(&b, &authorize_path(), &[("prompt", "none")]);
+    let reply = browser.get(&b.app, &silent.url).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let query = query_of(&reply.location());
+    assert_eq!(query["error"], "login_required");
+    assert_eq!(query["state"], "app-state");
+    // An app asking for form_post gets its code in an auto-submitting form, never in a URL.
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("response_mode", "form_post")]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.location().is_empty());
+    let form = done.form();
+    assert_eq!(form.action, REPLY);
+    assert_eq!(form.method, "post");
+    let field = |name: &str| {
+        form.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("state"), "app-state");
+    assert_eq!(field("iss"), b.url(&format!("/{BROKER}/{POLICY}/v2.0")));
+    let tokens = redeem(&b, &field("code"), &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    // With the session, prompt=none answers at once.
+    let silent = app_request(&b, &authorize_path(), &[("prompt", "none")]);
+    let reply = browser.get(&b.app, &silent.url).await;
+    let _ = code_at_reply_url(&reply);
+    b.app.stop().await;
+}
+
+async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut browser, &mut ann).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    let oid = tessera_core::UserId::parse(claims["oid"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::directory::disable_user(b.store(), &b.tenant, &oid, b.app.clock.now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The refresh token is gone.
+    let refreshed = token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().unwrap_or_default(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, 400, "{}", refreshed.body);
+    assert_eq!(refreshed.json()["error"], "invalid_grant");
+    // The broker session is gone: the next request goes to the provider, and the provider's answer is refused at the
+    // app's reply URL.
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let query = query_of(&answer.location());
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "app-state");
+    // The access token no longer reads userinfo.
+    let info = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/openid/v2.0/userinfo")))
+        .bearer_auth(tokens["access_token"].as_str().unwrap_or_default())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.status(), 401);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MSAL interop: Microsoft's @azure/msal-node, configured exactly as for a B2C tenant, signs in through the broker.
+
+/// A CA and a `localhost` certificate it signed (Node trusts the CA through `NODE_EXTRA_CA_CERTS`).
+fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256,
+    };
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap_or_else(|e| panic!("{e}"));
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    ca.distinguished_name
+        .push(DnType::CommonName, "Tessera Test TLS Root");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| panic!("{e}"));
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap_or_else(|e| panic!("{e}"));
+    let mut leaf =
+        CertificateParams::new(vec!["localhost".to_owned()]).unwrap_or_else(|e| panic!("{e}"));
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &issuer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&cert_path, leaf_cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap_or_else(|e| panic!("{e}"));
+    (ca_path, cert_path, key_path)
+}
+
+/// Runs the MSAL app (`e2e/lib/msal_node_app.mjs`) and parses what it prints.
+fn msal_node(env: &[(&str, String)], args: &[&str]) -> Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/lib/msal_node_app.mjs"
+    );
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("node: {e}"));
+    assert!(
+        output.status.success(),
+        "msal-node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[tokio::test]
+async fn msal_node_signs_in_through_the_broker() {
+    let modules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/node_modules/@azure/msal-node"
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_err() || !std::path::Path::new(modules).exists() {
+        eprintln!(
+            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (ca, cert, key) = test_pki(dir.path());
+    let store = tessera_server::app::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let base = format!("https://localhost:{port}");
+    let start =
+        time::OffsetDateTime::from_unix_timestamp(time::OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let clock = std::sync::Arc::new(tessera_core::FixedClock::new(start));
+    let master = tessera_oidc::keys::MasterKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let app = tessera_server::Application::from_parts(
+        listener,
+        store.clone(),
+        clock.clone(),
+        tessera_http::PublicUrl::parse(&base).unwrap_or_else(|e| panic!("{e}")),
+        tessera_http::SecuritySettings::default(),
+        master,
+    )
+    .with_listener(
+        tessera_server::listener::ListenerLimits::default(),
+        Some(tessera_server::tls::acceptor(&cert, &key).unwrap_or_else(|e| panic!("{e}"))),
+    );
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    // The broker configured as the tutorial does, with a provider on loopback.
+    let broker = state.broker.store.as_ref();
+    let now = tessera_core::Clock::now(clock.as_ref());
+    let tenant = TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::tenants::create_broker_tenant(
+        broker,
+        &state.provider.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: Some("Contoso".into()),
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fake = FakeProvider::start(clock.clone()).await;
+    let provider = IdentityProvider {
+        id: ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+        name: "Password Provider".into(),
+        metadata_url: MetadataUrl::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            fake.state.base
+        ))
+        .unwrap_or_else(|e| panic!("{e}")),
+        client_id: "broker-at-fake".into(),
+        client_auth: UpstreamClientAuth::ClientSecretPost,
+        scope: vec!["openid".into()],
+        response_type: Default::default(),
+        response_mode: ResponseMode::Query,
+        claim_mapping: ClaimMapping::default(),
+        domain_hint: None,
+    };
+    tessera_service::broker::providers::save_identity_provider(
+        broker,
+        &state.provider.master_key,
+        &state.broker.upstream,
+        &tenant,
+        provider,
+        tessera_core::Secret::new("fake-secret"),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::flows::create_user_flow(
+        broker,
+        &tenant,
+        PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}")),
+        FlowSettings {
+            identity_providers: vec![ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}"))],
+            user_attributes: vec![CollectedAttribute {
+                attribute: UserAttribute::Email,
+                required: true,
+            }],
+            application_claims: vec![
+                ApplicationClaim::Email,
+                ApplicationClaim::DisplayName,
+                ApplicationClaim::ObjectId,
+                ApplicationClaim::IdentityProvider,
+            ],
+            ..FlowSettings::default()
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let redirect = "http://localhost/msal-redirect";
+    let (application, _) = tessera_service::broker::applications::create_application(
+        broker,
+        &tenant,
+        tessera_service::broker::applications::NewApplication {
+            display_name: "MSAL Node app".into(),
+            client_type: ClientType::Public,
+            reply_urls: vec![redirect.into()],
+            logout_urls: Vec::new(),
+            token_lifetimes: TokenLifetimes::default(),
+            id_token_signing_alg: SigningAlg::Rs256,
+        },
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // MSAL, as for B2C: only the authority differs.
+    let env = [
+        ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
+        ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
+        ("MSAL_CLIENT_ID", application.client_id.to_string()),
+        ("MSAL_REDIRECT_URI", redirect.to_owned()),
+        ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
+    ];
+    let start = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || msal_node(&env, &["url"])
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = start["url"].as_str().unwrap_or_default().to_owned();
+    assert!(url.contains("/oauth2/v2.0/authorize?"), "{url}");
+
+    // The browser: trusts the test CA, follows nothing, keeps cookies by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut jar: HashMap<String, String> = HashMap::new();
+    let keep = |jar: &mut HashMap<String, String>, response: &reqwest::Response| {
+        for cookie in response.headers().get_all("set-cookie") {
+            let text = cookie.to_str().unwrap_or_default();
+            if let Some((name, value)) = text.split(';').next().unwrap_or_default().split_once('=')
+            {
+                jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    };
+    let to_broker = http
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(to_broker.status(), 303, "{:?}", to_broker.text().await);
+    keep(&mut jar, &to_broker);
+    let at_provider = to_broker.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let back = http
+        .get(&at_provider)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let authresp = back.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cookie_header = |jar: &HashMap<String, String>| {
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let page = http
+        .get(&authresp)
+        .header("cookie", cookie_header(&jar))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), 200);
+    keep(&mut jar, &page);
+    let form = parse_form(&page.text().await.unwrap_or_default());
+    let mut fields = form.fields.clone();
+    fields.retain(|(k, _)| k != "email");
+    fields.push(("email".into(), "pat@example.com".into()));
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
+    let done = http
+        .post(format!("{base}{}", form.action))
+        .header("cookie", cookie_header(&jar))
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.status(), 303);
+    let back_at_app = done.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(back_at_app.starts_with(redirect), "{back_at_app}");
+    let query = query_of(&back_at_app);
+    assert_eq!(query["state"], "msal-state");
+
+    // MSAL redeems the code and reads the claims it expects.
+    let code = query["code"].clone();
+    let verifier = start["verifier"].as_str().unwrap_or_default().to_owned();
+    let result =
+        tokio::task::spawn_blocking(move || msal_node(&env, &["redeem", &code, &verifier]))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let claims = &result["idTokenClaims"];
+    assert_eq!(claims["tfp"], POLICY, "{result}");
+    assert_eq!(claims["emails"], json!(["pat@example.com"]));
+    assert_eq!(claims["name"], "Pat Password");
+    let oid = claims["oid"].as_str().unwrap_or_default();
+    assert!(!oid.is_empty());
+    let account = &result["account"];
+    assert_eq!(
+        account["homeAccountId"],
+        format!("{oid}-b2c_1_signupsignin.{BROKER}"),
+        "MSAL keys its cache by B2C's client_info: {result}"
+    );
+    assert_eq!(account["localAccountId"], oid);
+    let _ = stop.send(());
 }

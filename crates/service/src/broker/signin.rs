@@ -306,7 +306,10 @@ pub async fn begin_sign_in(
     match decide_login(&app.request, facts.as_ref(), ctx.now) {
         LoginDecision::Error(e) => return answer(e, issuer),
         LoginDecision::UseSession => {
-            if let Some(sso) = current {
+            // A session from a provider this flow does not offer does not count: sign in with one it does.
+            if let Some(sso) =
+                current.filter(|s| settings.identity_providers.contains(&s.payload.provider_id))
+            {
                 return answer_from_session(ctx, begin.tenant, &app, &settings, sso).await;
             }
         }
@@ -627,13 +630,6 @@ async fn answer_from_session(
     settings: &FlowSettings,
     sso: SsoSession,
 ) -> Result<SignInStep, SignInError> {
-    let offered = settings
-        .identity_providers
-        .contains(&sso.payload.provider_id);
-    if !offered {
-        // The session came from a provider this flow does not offer: sign in again with one it does.
-        return start_upstream_for_flow(ctx, tenant, app.clone(), settings).await;
-    }
     if let Err(e) = evaluate_access(
         settings,
         &app.request.client_id,
@@ -656,18 +652,6 @@ async fn answer_from_session(
         response: code,
         session: None,
     }))
-}
-
-async fn start_upstream_for_flow(
-    ctx: BrokerContext<'_>,
-    tenant: &TenantId,
-    app: AppRequest,
-    settings: &FlowSettings,
-) -> Result<SignInStep, SignInError> {
-    match choice::decide(settings, &[], ChoiceHints::default()) {
-        Choice::Provider(provider) => start_upstream(ctx, tenant, app, &provider).await,
-        _ => Err(SignInError::Expired),
-    }
 }
 
 /// The flow version the sign-in started on.
