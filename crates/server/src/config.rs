@@ -206,14 +206,28 @@ impl Default for SecuritySection {
 pub struct LogSection {
     /// A `tracing` filter, e.g. `info` or `tessera_http=debug,info`.
     pub level: String,
+    /// `text` (one line per event, colours only on a terminal) or `json` (one JSON object per line, for collectors).
+    pub format: String,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            format: "text".into(),
         }
     }
+}
+
+/// How log lines are written (`log.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stdout is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, the event's fields, and `span` (the request's
+    /// `request_id`, `method`, `path`).
+    Json,
 }
 
 /// Which database, validated.
@@ -248,6 +262,8 @@ pub struct Config {
     pub security: SecuritySettings,
     /// The log filter.
     pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// The `[webauthn]` trust files.
     pub trust_files: TrustFiles,
     /// Trust anchors and FIDO metadata, loaded and verified from `trust_files`.
@@ -478,6 +494,16 @@ impl Config {
                 message: format!("{:?} is not a log filter", raw.log.level),
             });
         }
+        let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ServerError::Invalid {
+                    key: "log.format",
+                    message: format!("{:?} is not one of \"text\", \"json\"", raw.log.format),
+                });
+            }
+        };
         Ok(Self {
             listen,
             public_url,
@@ -485,6 +511,7 @@ impl Config {
             master_key,
             security,
             log_level: raw.log.level,
+            log_format,
             trust_files,
             attestation,
             limits,
@@ -709,6 +736,22 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("keys.master_key_file"), "{message}");
+    }
+
+    #[test]
+    fn log_format_is_text_by_default_json_on_request_and_nothing_else() {
+        assert_eq!(
+            load(&good()).map(|c| c.log_format).ok(),
+            Some(LogFormat::Text)
+        );
+        let json = format!("{}[log]\nformat = \"json\"\n", good());
+        assert_eq!(
+            load(&json).map(|c| c.log_format).ok(),
+            Some(LogFormat::Json)
+        );
+        let bad = format!("{}[log]\nformat = \"xml\"\n", good());
+        let message = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("log.format:"), "{message}");
     }
 
     #[test]
