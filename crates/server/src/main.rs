@@ -102,6 +102,11 @@ async fn serve(config_file: Option<PathBuf>) -> Result<(), ServerError> {
     let config = Config::load(config_file.as_deref())?;
     init_tracing(&config.log_level, config.log_format);
     let app = Application::build(&config).await?;
+    if let Some(metrics) = config.metrics {
+        let bound =
+            tessera_server::metrics::serve(metrics, tessera_server::metrics::recorder()?).await?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
     let addr = app.local_addr()?;
     tracing::info!(%addr, public_url = config.public_url.as_str(), ready_ms = started.elapsed().as_millis() as u64, "listening");
     app.run_until_stopped(shutdown).await

@@ -126,8 +126,10 @@ async fn secure_and_trace(
         .filter(|r| r.starts_with("/{tenant}"))
         .and_then(|_| request.uri().path().split('/').nth(1))
         .map(str::to_owned);
+    let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    super::metrics::request(route.as_deref(), status.as_u16(), started.elapsed());
     if status.is_client_error() {
         let reason = response
             .extensions()
@@ -356,6 +358,7 @@ fn too_many_requests(error: tower_governor::GovernorError) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     Refusal::mark(&mut response, "rate_limited");
+    super::metrics::rate_limited();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
         headers.insert(header::RETRY_AFTER, value);

@@ -682,3 +682,52 @@ async fn serve_logs_plain_text_or_json_lines_when_piped() {
     assert_eq!(refused[0]["reason"], "Unknown application");
     assert_eq!(refused[0]["route"], "/{tenant}/oidc/authorize");
 }
+
+/// `[metrics] enabled` (here by environment variables): `tessera serve` answers `/metrics` on the metrics listener
+/// only, and the request counter there moved with the request made on the public port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_metrics_enabled_answers_on_the_metrics_listener_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let metrics_port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let mut child = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA__METRICS__ENABLED", "true")
+        .env(
+            "TESSERA__METRICS__LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no metrics listener"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let http = reqwest::Client::new();
+    let public = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("public");
+    assert_eq!(public.status(), 404);
+    let scraped = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.expect("text");
+    assert!(
+        text.contains(r#"tessera_http_requests_total{route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(terminate(&mut child).success());
+}

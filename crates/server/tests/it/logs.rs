@@ -315,9 +315,14 @@ async fn sign_up_sign_in_and_refusals_log_one_line_each_and_never_a_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_request_is_logged_once() {
     let logs = captured();
-    let mut options = AppOptions::default();
-    options.security.token_rate = RateRule::per_minute(1, 1);
-    options.tenant = "ratelimited".into();
+    let options = AppOptions {
+        tenant: "ratelimited".into(),
+        security: tessera_http::SecuritySettings {
+            token_rate: RateRule::per_minute(1, 1),
+            ..Default::default()
+        },
+        ..AppOptions::default()
+    };
     let app = spawn_app(options).await.expect("app");
     for _ in 0..3 {
         app.redeem(&app.basic, "nothing").await;
