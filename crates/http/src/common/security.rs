@@ -113,7 +113,11 @@ async fn secure_and_trace(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let client = client_of(&request);
+    // Only the OpenID Connect endpoints name a client in the request itself.
+    let client = route
+        .as_deref()
+        .filter(|r| r.contains("/oidc/"))
+        .and_then(|_| client_of(&request));
     // Only the path is logged: query strings carry codes, states and hints.
     let span = tracing::info_span!(
         "request",
