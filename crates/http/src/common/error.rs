@@ -239,7 +239,7 @@ impl AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
-            tracing::debug!(error = %self, "request refused");
+            tracing::debug!(error = %self, "refusal detail");
         }
         match self {
             Self::OAuth {
