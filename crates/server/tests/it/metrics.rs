@@ -111,6 +111,27 @@ async fn metrics_move_with_requests_and_are_served_on_their_own_listener() {
     assert!(after.contains("# HELP tessera_sign_ins_total"), "{after}");
     app.stop().await;
 
+    // PostgreSQL statements are timed too (when TEST_PG_URL is set).
+    if let Some(pg) = crate::helpers::TestApp::spawn_on(crate::helpers::Backend::Postgres).await {
+        let before = scrape().await;
+        app_discovery(&pg).await;
+        let after = scrape().await;
+        let labels = [r#"backend="postgres""#, r#"kind="query""#];
+        assert!(
+            sample(
+                &after,
+                "tessera_store_operation_duration_seconds_count",
+                &labels
+            ) > sample(
+                &before,
+                "tessera_store_operation_duration_seconds_count",
+                &labels
+            ),
+            "{after}"
+        );
+        pg.stop().await;
+    }
+
     // What a request costs the server when metrics are on: a thread-local lookup and an atomic add.
     let runs = 200_000;
     let started = Instant::now();
@@ -124,4 +145,12 @@ async fn metrics_move_with_requests_and_are_served_on_their_own_listener() {
     let per_request = started.elapsed() / runs;
     eprintln!("recording one request's metrics: {per_request:?}");
     assert!(per_request < Duration::from_micros(5), "{per_request:?}");
+}
+
+/// A request that reads the store: the discovery document of a tenant not yet cached.
+async fn app_discovery(app: &crate::helpers::TestApp) {
+    let response = app
+        .get("/acme/oidc/.well-known/openid-configuration", None)
+        .await;
+    assert_eq!(response.status(), 200);
 }
