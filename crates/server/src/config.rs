@@ -41,6 +41,28 @@ pub struct RawConfig {
     /// `[webauthn]`
     #[serde(default)]
     pub webauthn: WebauthnSection,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: Prometheus metrics, off by default, served on their own listener (never on the public port).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Record metrics and serve them at `http://{listen}/metrics`.
+    pub enabled: bool,
+    /// The metrics listener's socket address.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
 }
 
 /// `[webauthn]`: what registrations' attestations are judged against (tenants choose how much they demand).
@@ -206,14 +228,28 @@ impl Default for SecuritySection {
 pub struct LogSection {
     /// A `tracing` filter, e.g. `info` or `tessera_http=debug,info`.
     pub level: String,
+    /// `text` (one line per event, colours only on a terminal) or `json` (one JSON object per line, for collectors).
+    pub format: String,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            format: "text".into(),
         }
     }
+}
+
+/// How log lines are written (`log.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stdout is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, the event's fields, and `span` (the request's
+    /// `request_id`, `method`, `path`).
+    Json,
 }
 
 /// Which database, validated.
@@ -248,6 +284,10 @@ pub struct Config {
     pub security: SecuritySettings,
     /// The log filter.
     pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// Where to serve `/metrics`, when `[metrics] enabled`.
+    pub metrics: Option<SocketAddr>,
     /// The `[webauthn]` trust files.
     pub trust_files: TrustFiles,
     /// Trust anchors and FIDO metadata, loaded and verified from `trust_files`.
@@ -478,13 +518,49 @@ impl Config {
                 message: format!("{:?} is not a log filter", raw.log.level),
             });
         }
+        let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ServerError::Invalid {
+                    key: "log.format",
+                    message: format!("{:?} is not one of \"text\", \"json\"", raw.log.format),
+                });
+            }
+        };
+        let metrics = if raw.metrics.enabled {
+            let addr: SocketAddr =
+                raw.metrics
+                    .listen
+                    .parse()
+                    .map_err(|_| ServerError::Invalid {
+                        key: "metrics.listen",
+                        message: format!(
+                            "{:?} is not a socket address like 127.0.0.1:9464",
+                            raw.metrics.listen
+                        ),
+                    })?;
+            if addr == listen || (addr.port() == listen.port() && addr.port() != 0) {
+                return Err(ServerError::Invalid {
+                    key: "metrics.listen",
+                    message: format!(
+                        "{addr} is the server's own port: metrics get a listener of their own, e.g. 127.0.0.1:9464"
+                    ),
+                });
+            }
+            Some(addr)
+        } else {
+            None
+        };
         Ok(Self {
+            metrics,
             listen,
             public_url,
             store,
             master_key,
             security,
             log_level: raw.log.level,
+            log_format,
             trust_files,
             attestation,
             limits,
@@ -709,6 +785,38 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("keys.master_key_file"), "{message}");
+    }
+
+    #[test]
+    fn log_format_is_text_by_default_json_on_request_and_nothing_else() {
+        assert_eq!(
+            load(&good()).map(|c| c.log_format).ok(),
+            Some(LogFormat::Text)
+        );
+        let json = format!("{}[log]\nformat = \"json\"\n", good());
+        assert_eq!(
+            load(&json).map(|c| c.log_format).ok(),
+            Some(LogFormat::Json)
+        );
+        let bad = format!("{}[log]\nformat = \"xml\"\n", good());
+        let message = load(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("log.format:"), "{message}");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_on_their_own_port_when_enabled() {
+        assert_eq!(load(&good()).map(|c| c.metrics).ok(), Some(None));
+        let on = format!("{}[metrics]\nenabled = true\n", good());
+        assert_eq!(
+            load(&on).map(|c| c.metrics.map(|a| a.to_string())).ok(),
+            Some(Some("127.0.0.1:9464".into()))
+        );
+        let same = format!(
+            "{}[metrics]\nenabled = true\nlisten = \"127.0.0.1:8080\"\n",
+            good()
+        );
+        let message = load(&same).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("metrics.listen:"), "{message}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`demo`]: `tessera demo`, with a small built-in relying party at `/demo/`.
 //! - [`listener`]: the HTTP listener: header, body, idle and TLS handshake timeouts, the connection cap, surviving
 //!   descriptor exhaustion.
+//! - [`metrics`]: `[metrics]`: the Prometheus recorder and its own `/metrics` listener.
 //! - [`tls`]: `[server.tls]` certificate and key files, loaded into a rustls acceptor.
 //! - [`trust`]: attestation trust anchors and the FIDO MDS3 BLOB from the `[webauthn]` files (reloaded on change).
 //! - [`error`]: [`error::ServerError`], the crate's one error type.
@@ -19,6 +20,7 @@ pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod listener;
+pub mod metrics;
 pub mod tls;
 pub mod trust;
 

@@ -196,6 +196,27 @@ impl RateLimitedLog {
     }
 }
 
+/// One open connection in the `tessera_open_connections` gauge, for as long as it lives (when metrics are on).
+struct OpenConnection(bool);
+
+impl OpenConnection {
+    fn counted() -> Self {
+        let on = tessera_store::metrics::enabled();
+        if on {
+            metrics::gauge!("tessera_open_connections").increment(1.0);
+        }
+        Self(on)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if self.0 {
+            metrics::gauge!("tessera_open_connections").decrement(1.0);
+        }
+    }
+}
+
 /// One connection: the TLS handshake if any, then HTTP until the client leaves, a timeout fires or the server
 /// shuts down. Holds its connection-cap permit until it returns.
 async fn connection(
@@ -207,6 +228,7 @@ async fn connection(
     mut closing: watch::Receiver<bool>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
+    let _open = OpenConnection::counted();
     let Some(acceptor) = tls else {
         return serve_http(stream, peer, router, limits, closing).await;
     };

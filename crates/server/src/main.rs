@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tessera_server::config::Config;
+use tessera_server::config::{Config, LogFormat};
 use tessera_server::{Application, ServerError, app, demo};
 
 mod operator;
@@ -88,7 +88,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
     match command {
         Command::Serve { config } => serve(config).await,
         Command::Demo(args) => {
-            init_tracing("info,tessera_http=info");
+            init_tracing("info,tessera_http=info", LogFormat::Text);
             demo::run(args).await
         }
         Command::Idp(command) => operator::run_idp(command).await,
@@ -101,19 +101,36 @@ async fn serve(config_file: Option<PathBuf>) -> Result<(), ServerError> {
     let started = std::time::Instant::now();
     let shutdown = app::shutdown_signal();
     let config = Config::load(config_file.as_deref())?;
-    init_tracing(&config.log_level);
+    init_tracing(&config.log_level, config.log_format);
     let app = Application::build(&config).await?;
+    if let Some(metrics) = config.metrics {
+        let bound =
+            tessera_server::metrics::serve(metrics, tessera_server::metrics::recorder()?).await?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
     let addr = app.local_addr()?;
     tracing::info!(%addr, public_url = config.public_url.as_str(), ready_ms = started.elapsed().as_millis() as u64, "listening");
     app.run_until_stopped(shutdown).await
 }
 
-fn init_tracing(filter: &str) {
+/// Logs to stdout with `filter` (or `RUST_LOG`): text with colours only on a terminal, or one JSON object per line.
+fn init_tracing(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
+    };
 }

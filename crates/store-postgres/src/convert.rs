@@ -8,6 +8,12 @@ use tessera_store::StoreError;
 /// `Corrupt`, and everything else (closed pool, unreachable server, timeout, serialization failure) →
 /// `Unavailable`.
 pub(crate) fn db(error: sqlx::Error) -> StoreError {
+    let error = classify(error);
+    tessera_store::metrics::failed("postgres", &error);
+    error
+}
+
+fn classify(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::Database(e) => match e.kind() {
             ErrorKind::UniqueViolation => StoreError::Conflict,

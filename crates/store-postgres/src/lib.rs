@@ -16,6 +16,7 @@ mod broker;
 mod convert;
 mod notify;
 mod rows;
+mod timed;
 
 pub use sqlx::postgres::PgConnectOptions;
 
@@ -51,6 +52,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// The pool as an executor that times each statement (when metrics are on).
+    fn timed(&self) -> timed::Timed<'_> {
+        timed::Timed(&self.pool)
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db?sslmode=...`) with a pool of at most `max_connections`, and
     /// brings the schema up to date. Safe when several nodes start at once: migrations run under an advisory lock.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
@@ -200,7 +206,7 @@ impl TenantStore for PostgresStore {
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants WHERE id = $1")
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed())
             .await
             .map_err(db)?
             .map(TenantRow::into_record)
@@ -209,7 +215,7 @@ impl TenantStore for PostgresStore {
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.timed())
             .await
             .map_err(db)?
             .into_iter()
@@ -230,7 +236,7 @@ impl TenantStore for PostgresStore {
         .bind(tenant.origins.as_slice())
         .bind(&tenant.policy)
         .bind(revision_column(tenant.revision))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?;
         if let Some(updated_revision) = updated {
@@ -238,7 +244,7 @@ impl TenantStore for PostgresStore {
         }
         let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
             .bind(tenant.id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed())
             .await
             .map_err(db)?;
         Err(if known.is_some() {
@@ -265,7 +271,7 @@ impl TenantStore for PostgresStore {
         .bind(client.jwks.as_ref())
         .bind(client.allowed_scopes.as_slice())
         .bind(client.created_at)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         Ok(())
@@ -275,7 +281,7 @@ impl TenantStore for PostgresStore {
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 AND client_id = $2")
             .bind(tenant.as_str())
             .bind(client_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed())
             .await
             .map_err(db)?
             .map(ClientRow::into_record)
@@ -285,7 +291,7 @@ impl TenantStore for PostgresStore {
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 ORDER BY client_id")
             .bind(tenant.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(self.timed())
             .await
             .map_err(db)?
             .into_iter()
@@ -303,7 +309,7 @@ impl TenantStore for PostgresStore {
         .bind(&client.display_name)
         .bind(client.redirect_uris.as_slice())
         .bind(client.post_logout_redirect_uris.as_slice())
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?
         .rows_affected();
@@ -338,7 +344,7 @@ impl TenantStore for PostgresStore {
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
         insert_signing_key(key)
-            .execute(&self.pool)
+            .execute(self.timed())
             .await
             .map_err(db)?;
         Ok(())
@@ -349,7 +355,7 @@ impl TenantStore for PostgresStore {
             "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed())
         .await
         .map_err(db)?
         .into_iter()
@@ -363,7 +369,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(kid)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
@@ -372,7 +378,7 @@ impl TenantStore for PostgresStore {
         let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
             .bind(tenant.as_str())
             .bind(kid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed())
             .await
             .map_err(db)?;
         Err(if exists.is_some() {
@@ -395,7 +401,7 @@ impl TenantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(kid)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -411,7 +417,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(retired_before)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -456,7 +462,7 @@ impl UserStore for PostgresStore {
         sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(user_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed())
             .await
             .map_err(db)?
             .map(UserRow::into_record)
@@ -473,7 +479,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(fold_username(username))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?
         .map(UserRow::into_record)
@@ -482,7 +488,7 @@ impl UserStore for PostgresStore {
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
         insert_credential(credential)?
-            .execute(&self.pool)
+            .execute(self.timed())
             .await
             .map_err(db)?;
         Ok(())
@@ -498,7 +504,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(credential_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?
         .map(CredentialRow::into_record)
@@ -515,7 +521,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(user_id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed())
         .await
         .map_err(db)?
         .into_iter()
@@ -537,7 +543,7 @@ impl UserStore for PostgresStore {
         .bind(user_id.as_str())
         .bind(credential_id)
         .bind(nickname)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -629,7 +635,7 @@ impl GrantStore for PostgresStore {
         .bind(&code.grant_id)
         .bind(&code.payload)
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         Ok(())
@@ -649,7 +655,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(code_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?;
         if let Some(row) = redeemed {
@@ -660,7 +666,7 @@ impl GrantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?;
         Ok(match spent {
@@ -683,7 +689,7 @@ impl GrantStore for PostgresStore {
         .bind(&token.scope)
         .bind(&token.payload)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(self.timed())
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -707,7 +713,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?
         .map(TokenRow::into_access)
@@ -716,7 +722,7 @@ impl GrantStore for PostgresStore {
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
         let done = insert_refresh_token(token)
-            .execute(&self.pool)
+            .execute(self.timed())
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -740,7 +746,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?
         .map(TokenRow::into_refresh)
@@ -840,7 +846,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)?
         .map(SessionRow::into_record)
@@ -851,7 +857,7 @@ impl GrantStore for PostgresStore {
         sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
             .bind(tenant.as_str())
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(self.timed())
             .await
             .map_err(db)?;
         Ok(())
@@ -868,7 +874,7 @@ impl GrantStore for PostgresStore {
                 .bind(tenant.as_str())
                 .bind(sid)
                 .bind(user_id.as_str())
-                .execute(&self.pool)
+                .execute(self.timed())
                 .await
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -929,7 +935,7 @@ impl GrantStore for PostgresStore {
             let done = statement
                 .bind(before)
                 .bind(batch)
-                .execute(&self.pool)
+                .execute(self.timed())
                 .await
                 .map_err(db)?;
             deleted += done.rows_affected();
@@ -955,7 +961,7 @@ impl CeremonyStore for PostgresStore {
             .bind(kind)
             .bind(payload)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(self.timed())
             .await
             .map_err(db)?;
         Ok(())
@@ -976,7 +982,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)
     }
@@ -995,7 +1001,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed())
         .await
         .map_err(db)
     }

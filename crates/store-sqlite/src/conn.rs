@@ -324,6 +324,13 @@ impl Connections {
     /// Runs `op` on the writer connection in its own savepoint, and answers once the group commit that includes it
     /// is durable: `op`'s changes are kept only if it returns `Ok`, and its result is returned only after `COMMIT`.
     pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let started = tessera_store::metrics::start();
+        let result = self.write_batched(op).await;
+        tessera_store::metrics::observe("sqlite", "write", started, &result);
+        result
+    }
+
+    async fn write_batched<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let (sender, receiver) = oneshot::channel();
         let result = {
             let mut guard = self.writer.lock().await;
@@ -362,6 +369,13 @@ impl Connections {
 
     /// Runs `op` on a free reader connection, or waits for one.
     pub(crate) async fn read<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let started = tessera_store::metrics::start();
+        let result = self.read_any(op).await;
+        tessera_store::metrics::observe("sqlite", "read", started, &result);
+        result
+    }
+
+    async fn read_any<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         for reader in &self.readers {
             if let Ok(guard) = reader.try_lock() {
                 return op(guard.as_ref().ok_or_else(unavailable_closed)?);

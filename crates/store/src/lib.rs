@@ -35,6 +35,7 @@ pub mod ceremonies;
 pub mod convert;
 pub mod error;
 pub mod grants;
+pub mod metrics;
 pub mod notify;
 pub mod records;
 pub mod tenants;

@@ -218,13 +218,52 @@ pub fn strip_controls(text: &str) -> String {
 
 pub use super::views::{error_page, html_escape};
 
+impl AppError {
+    /// A stable word for the log line of a refused request ([`crate::security::Refusal`]): the OAuth error code, or
+    /// the kind of refusal.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownTenant => "unknown_tenant",
+            Self::NotFound => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::CsrfMismatch => "csrf_mismatch",
+            Self::SignInRequired => "sign_in_required",
+            Self::CeremonyExpired => "ceremony_expired",
+            Self::WebAuthnRefused(_) => "passkey_refused",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooManyRequests => "rate_limited",
+            Self::AuthorizeNoRedirect(_) => "authorization_refused",
+            Self::OAuth { code, .. } => code,
+            Self::InvalidToken => "invalid_token",
+            Self::BearerTokenMissing => "bearer_token_missing",
+            Self::BearerTokenRepeated => "bearer_token_repeated",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::StoreCorrupt(_) => "store_corrupt",
+            Self::StoreNotFound => "store_not_found",
+            Self::StoreConflict => "store_conflict",
+            Self::InvalidArgument { name, .. } => name,
+            Self::AlreadyExists(_) => "already_exists",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let reason = self.reason();
+        let mut response = self.respond();
+        crate::common::security::Refusal::mark(&mut response, reason);
+        response
+    }
+}
+
+impl AppError {
+    fn respond(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
-            tracing::debug!(error = %self, "request refused");
+            tracing::debug!(error = %self, "refusal detail");
         }
         match self {
             Self::OAuth {

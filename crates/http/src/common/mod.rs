@@ -5,7 +5,8 @@
 //!   503); the mapping from `tessera_service`'s errors.
 //! - [`reply`]: human error pages ([`PageError`](reply::PageError)) and the script's JSON errors
 //!   ([`ApiError`](reply::ApiError)).
-//! - [`security`]: security headers, body limit, request ids, and per-address rate limits.
+//! - [`security`]: security headers, body limit, request ids, refusal log lines, and per-address rate limits.
+//! - [`metrics`]: the request, sign-in, ceremony and token metrics (recorded only when the server enables them).
 //! - [`csrf`]: Origin check and double-submit token for state-changing requests.
 //! - [`views`]: the shared page layout, the error page template and rendering.
 //! - [`assets`]: the script, style sheet and icon, served from memory.
@@ -13,6 +14,7 @@
 pub mod assets;
 pub mod csrf;
 pub mod error;
+pub mod metrics;
 pub mod reply;
 pub mod security;
 pub mod state;

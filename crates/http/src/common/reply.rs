@@ -46,7 +46,7 @@ impl ApiError {
 
     /// A WebAuthn response refused by the verification engine, explained in plain words with what to do next.
     pub fn refused(error: &WebauthnError) -> Self {
-        tracing::info!(rule = error.rule(), %error, "passkey refused");
+        tracing::debug!(rule = error.rule(), %error, "passkey refused");
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "passkey_refused",
@@ -57,7 +57,7 @@ impl ApiError {
 
     /// A passkey refused by a rule of the pages (unknown credential, wrong account, regressed counter).
     pub fn refused_because(rule: &'static str, reason: &str) -> Self {
-        tracing::info!(rule, reason, "passkey refused");
+        tracing::debug!(rule, reason, "passkey refused");
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "passkey_refused",
@@ -149,6 +149,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let reason = match self.rule {
+            Some(rule) => format!("{}: {rule}", self.code).into(),
+            None => std::borrow::Cow::Borrowed(self.code),
+        };
+        crate::common::security::Refusal::mark(&mut response, reason);
         response
     }
 }
@@ -223,7 +228,9 @@ impl IntoResponse for PageError {
             back_href,
             back_label,
         };
+        let reason = page.heading.clone();
         let mut response = render(&page, self.status, None);
+        crate::common::security::Refusal::mark(&mut response, reason);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -80,17 +80,44 @@ pub fn apply(router: Router, body_limit: usize) -> Router {
         .layer(axum::middleware::from_fn(secure_and_trace))
 }
 
-/// One middleware for what every response needs: a fresh request id (never the client's, which could forge log
-/// lines), a tracing span carrying it, and the security headers.
+/// Why a request was refused, as the response carries it to the request's log line: a stable code (the OAuth
+/// error, the pages' error code and WebAuthn rule, the error page's heading, `rate_limited`). Never a secret.
+#[derive(Debug, Clone)]
+pub struct Refusal(pub std::borrow::Cow<'static, str>);
+
+impl Refusal {
+    /// Marks `response` as refused because of `reason`.
+    pub fn mark(response: &mut Response<Body>, reason: impl Into<std::borrow::Cow<'static, str>>) {
+        response.extensions_mut().insert(Self(reason.into()));
+    }
+}
+
+/// One middleware for what every response needs: a request id (the client's `X-Request-Id` when it is a plain token
+/// of at most 64 characters, so a proxy's id carries through; otherwise a fresh one), a tracing span carrying it, one
+/// log line for a refused request, and the security headers.
 async fn secure_and_trace(
     mut request: Request<Body>,
     next: axum::middleware::Next,
 ) -> Response<Body> {
     use tracing::Instrument;
-    let id = request_id();
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| is_sane_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(request_id);
     request
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), id.clone());
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    // Only the OpenID Connect endpoints name a client in the request itself.
+    let client = route
+        .as_deref()
+        .filter(|r| r.contains("/oidc/"))
+        .and_then(|_| client_of(&request));
     // Only the path is logged: query strings carry codes, states and hints.
     let span = tracing::info_span!(
         "request",
@@ -98,7 +125,45 @@ async fn secure_and_trace(
         method = %request.method(),
         path = %request.uri().path()
     );
-    let mut response = next.run(request).instrument(span).await;
+    let tenant = route
+        .as_deref()
+        .filter(|r| r.starts_with("/{tenant}"))
+        .and_then(|_| request.uri().path().split('/').nth(1))
+        .map(str::to_owned);
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    super::metrics::request(route.as_deref(), status.as_u16(), started.elapsed());
+    if status.is_client_error() {
+        let reason = response
+            .extensions()
+            .get::<Refusal>()
+            .map_or("-", |r| r.0.as_ref());
+        let route = route.as_deref().unwrap_or("-");
+        let tenant = tenant.as_deref().unwrap_or("-");
+        let client = client.as_deref().unwrap_or("-");
+        span.in_scope(|| {
+            if status == StatusCode::NOT_FOUND {
+                tracing::debug!(
+                    status = status.as_u16(),
+                    route,
+                    tenant,
+                    client,
+                    reason,
+                    "request refused"
+                );
+            } else {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    route,
+                    tenant,
+                    client,
+                    reason,
+                    "request refused"
+                );
+            }
+        });
+    }
     let headers = response.headers_mut();
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
@@ -117,6 +182,48 @@ async fn secure_and_trace(
     );
     headers.insert(X_REQUEST_ID.clone(), id);
     response
+}
+
+/// Whether a client-sent request id may be kept: 1 to 64 of `A-Z a-z 0-9 - _ .` (nothing that could forge or split
+/// a log line).
+fn is_sane_request_id(value: &[u8]) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The client a request names, for its log line: the `client_id` query parameter, or the user name of HTTP Basic
+/// client authentication (never the password). Only printable ids of at most 128 characters.
+fn client_of(request: &Request<Body>) -> Option<String> {
+    use base64::Engine;
+    let from_query = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.into_owned())
+    });
+    let from_basic = || {
+        let value = request
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let encoded = value.strip_prefix("Basic ")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, _) = text.split_once(':')?;
+        Some(
+            url::form_urlencoded::parse(format!("u={user}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default(),
+        )
+    };
+    from_query
+        .or_else(from_basic)
+        .filter(|c| !c.is_empty() && c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_graphic()))
 }
 
 /// 16 random hex characters (a counter if the random generator fails, which only makes ids guessable).
@@ -254,6 +361,8 @@ fn too_many_requests(error: tower_governor::GovernorError) -> Response<Body> {
     });
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    Refusal::mark(&mut response, "rate_limited");
+    super::metrics::rate_limited();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
         headers.insert(header::RETRY_AFTER, value);

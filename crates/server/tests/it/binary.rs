@@ -632,3 +632,142 @@ async fn keys_rotate_beside_a_live_sqlite_server_is_picked_up() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// `tessera serve` with its output piped, as under systemd or a container runtime: text lines carry no ANSI colour
+/// codes, and `log.format = "json"` (here by `TESSERA__LOG__FORMAT`) writes one JSON object per line, the refused
+/// request's with its reason, client and the request id the client sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_plain_text_or_json_lines_when_piped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let created = tessera()
+        .args([
+            "idp",
+            "tenant",
+            "create",
+            "--id",
+            "shop",
+            "--rp-id",
+            "localhost",
+            "--origin",
+            &format!("http://localhost:{port}"),
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert!(created.status.success(), "{created:?}");
+    let http = reqwest::Client::new();
+    let run = async |format: &str| -> String {
+        let mut child = tessera()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("TESSERA__LOG__FORMAT", format)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "not listening");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let response = http
+            .get(format!(
+                "http://127.0.0.1:{port}/shop/oidc/authorize?client_id=ghost&response_type=code"
+            ))
+            .header("x-request-id", "bin-7")
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(response.status(), 400);
+        assert!(terminate(&mut child).success());
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut out)
+            .expect("read");
+        out
+    };
+    let text = run("text").await;
+    assert!(text.contains("request refused"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI codes when piped: {text:?}"
+    );
+    let json = run("json").await;
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["message"] == "listening"), "{json}");
+    let refused: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "request refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{json}");
+    assert_eq!(refused[0]["level"], "WARN");
+    assert_eq!(refused[0]["span"]["request_id"], "bin-7");
+    assert_eq!(refused[0]["client"], "ghost");
+    assert_eq!(refused[0]["tenant"], "shop");
+    assert_eq!(refused[0]["reason"], "Unknown application");
+    assert_eq!(refused[0]["route"], "/{tenant}/oidc/authorize");
+}
+
+/// `[metrics] enabled` (here by environment variables): `tessera serve` answers `/metrics` on the metrics listener
+/// only, and the request counter there moved with the request made on the public port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_metrics_enabled_answers_on_the_metrics_listener_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let metrics_port = free_port();
+    let config = write_config(dir.path(), port, KEY);
+    let mut child = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA__METRICS__ENABLED", "true")
+        .env(
+            "TESSERA__METRICS__LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no metrics listener"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let http = reqwest::Client::new();
+    let public = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("public");
+    assert_eq!(public.status(), 404);
+    let scraped = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.expect("text");
+    assert!(
+        text.contains(r#"tessera_http_requests_total{route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(terminate(&mut child).success());
+}

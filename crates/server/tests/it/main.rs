@@ -7,13 +7,17 @@
 //! - `provider`: what the provider derives and refuses: `amr`/`acr` from session facts, `sid` and logout by it,
 //!   token-endpoint errors by rule, refresh tokens as plain values, the error and logout pages.
 //! - `security`: headers, rate limits, PKCE downgrade, store failure, key rotation.
-//! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo.
+//! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo, log output.
+//! - `metrics`: the Prometheus counters move with requests, on their own listener.
+//! - `logs`: one log line per sign-in, sign-up and refused request, with tenant, client and request id; no secret.
 
 mod basic_op;
 mod binary;
 mod config_op;
 mod helpers;
 mod interop;
+mod logs;
+mod metrics;
 mod passkey;
 mod provider;
 mod security;

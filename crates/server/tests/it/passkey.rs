@@ -10,10 +10,10 @@ use crate::helpers::{Backend, Mode, TestApp, read_callback, set};
 
 /// A tiny cookie jar: name → value, from `Set-Cookie` headers.
 #[derive(Default)]
-struct Jar(BTreeMap<String, String>);
+pub(crate) struct Jar(pub(crate) BTreeMap<String, String>);
 
 impl Jar {
-    fn absorb(&mut self, response: &reqwest::Response) {
+    pub(crate) fn absorb(&mut self, response: &reqwest::Response) {
         for value in response.headers().get_all("set-cookie") {
             let Ok(text) = value.to_str() else { continue };
             let Some((name, rest)) = text.split_once('=') else {
@@ -28,7 +28,7 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -36,7 +36,7 @@ impl Jar {
             .join("; ")
     }
 
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         self.0
             .get(tessera_http::csrf::CSRF_COOKIE)
             .cloned()
@@ -44,20 +44,21 @@ impl Jar {
     }
 }
 
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: Jar,
+/// A browser: the app, and the cookies it was given.
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) jar: Jar,
 }
 
 impl Browser<'_> {
-    async fn get(&mut self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&mut self, path: &str) -> reqwest::Response {
         let response = self.app.get(path, Some(&self.jar.header())).await;
         self.jar.absorb(&response);
         response
     }
 
     /// A JSON call of the pages' script: same-origin, with the CSRF header.
-    async fn call(&mut self, path: &str, body: Value) -> Value {
+    pub(crate) async fn call(&mut self, path: &str, body: Value) -> Value {
         let response = self
             .app
             .http
@@ -77,7 +78,7 @@ impl Browser<'_> {
     }
 }
 
-fn authz_of(response: &reqwest::Response) -> String {
+pub(crate) fn authz_of(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().expect("ascii");
     location.split("authz=").nth(1).expect("authz").to_owned()

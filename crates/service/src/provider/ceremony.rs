@@ -116,6 +116,26 @@ pub fn random_id<const N: usize>() -> Result<String> {
     crate::handles::random_token(N)
 }
 
+/// The client a sign-in or sign-up is for (its pending authorization's), for the log line; read only when that line
+/// is logged, and `-` when the ceremony resumes no authorization (the account page) or it is gone.
+pub async fn client_for_log(
+    store: &dyn Store,
+    tenant: &TenantId,
+    authz: Option<&str>,
+    now: OffsetDateTime,
+) -> String {
+    match authz {
+        Some(authz) if tracing::enabled!(tracing::Level::INFO) => {
+            crate::provider::authorize::pending_authorization(store, tenant, authz, now)
+                .await
+                .ok()
+                .flatten()
+                .map_or_else(|| "-".to_owned(), |p| p.request.client_id.to_string())
+        }
+        _ => "-".to_owned(),
+    }
+}
+
 /// Stores a ceremony for [`CEREMONY_TTL`] from `now`; returns its id.
 pub async fn put<T: Serialize>(
     store: &dyn Store,

@@ -285,6 +285,15 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
         }
         tracing::warn!(tenant = %id, user = %user.id, "sign counter did not move forward; accepted by policy");
     }
+    let client = ceremony::client_for_log(store, id, stored.authz.as_deref(), finish.now).await;
+    tracing::info!(
+        tenant = %id,
+        client,
+        user = %user.id,
+        user_verified = verified.user_verified,
+        reauth = stored.reauth,
+        "signed in"
+    );
     Ok(SignedIn {
         session,
         authz: stored.authz,

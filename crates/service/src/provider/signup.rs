@@ -327,6 +327,14 @@ pub async fn finish_sign_up(store: &dyn Store, finish: FinishSignUp<'_>) -> Resu
         store.delete_session(id, old).await?;
     }
     store.create_session(&session.record).await?;
+    let client = ceremony::client_for_log(store, id, stored.authz.as_deref(), finish.now).await;
+    tracing::info!(
+        tenant = %id,
+        client,
+        user = %user.id,
+        attestation_trusted = verified.attestation.trusted,
+        "signed up"
+    );
     Ok(SignedUp {
         session,
         authz: stored.authz,
