@@ -394,6 +394,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
                 display_name,
                 origins: (!origins.is_empty()).then_some(origins),
                 policy: policy.change()?,
+                settings: tenants::SettingsChange::default(),
             };
             if update == tenants::TenantUpdate::default() {
                 return Err(ServerError::Invalid {

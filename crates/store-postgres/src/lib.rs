@@ -37,7 +37,7 @@ use tessera_store::{
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
     TenantStore, User, UserStore, fold_username,
 };
-use tessera_store::{Notifier, Payload, Subscription, Topic};
+use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
 
 /// How long an operation waits for a connection before the store is reported unavailable.
@@ -125,10 +125,52 @@ async fn bump_on(
     }
 }
 
+/// After a credential was deleted: deletes the sessions signed in with it and revokes the grants bound to it.
+async fn end_what_the_credential_gave(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND credential_id = $2")
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) \
+         SELECT tenant, grant_id, $3 FROM grant_credentials WHERE tenant = $1 AND credential_id = $2 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(credential_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    for sql in [
+        "DELETE FROM access_tokens WHERE tenant = $1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
+        "DELETE FROM refresh_tokens WHERE tenant = $1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
+        "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
-         attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         attestation_trusted, expires_at, credential_id, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(session.tenant.as_str())
     .bind(&session.id_hash)
@@ -139,6 +181,8 @@ async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()
     .bind(session.backup_eligible)
     .bind(session.attestation_trusted)
     .bind(session.expires_at)
+    .bind(session.credential_id.as_deref())
+    .bind(session.last_seen_at)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -168,8 +212,8 @@ impl TenantStore for PostgresStore {
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision, settings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(tenant.id.as_str())
         .bind(&tenant.display_name)
@@ -178,6 +222,7 @@ impl TenantStore for PostgresStore {
         .bind(&tenant.policy)
         .bind(tenant.created_at)
         .bind(revision_column(Tenant::FIRST_REVISION))
+        .bind(&tenant.settings)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -214,7 +259,7 @@ impl TenantStore for PostgresStore {
         // One conditional update: a concurrent writer's row lock makes this one wait, then re-check the revision on
         // the newest row version (READ COMMITTED), so of two updates from one revision exactly one matches.
         let updated: Option<i64> = sqlx::query_scalar(
-            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5, \
+            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5, settings = $7, \
              revision = revision + 1 WHERE id = $1 AND revision = $6 RETURNING revision",
         )
         .bind(tenant.id.as_str())
@@ -223,6 +268,7 @@ impl TenantStore for PostgresStore {
         .bind(tenant.origins.as_slice())
         .bind(&tenant.policy)
         .bind(revision_column(tenant.revision))
+        .bind(&tenant.settings)
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
@@ -487,6 +533,7 @@ impl UserStore for PostgresStore {
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
+        now: OffsetDateTime,
     ) -> Result<()> {
         // Lock the owner first: two concurrent deletes of a user's last two credentials are serialized, and the
         // second statement's fresh READ COMMITTED snapshot sees the first one's outcome.
@@ -511,6 +558,7 @@ impl UserStore for PostgresStore {
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
+            end_what_the_credential_gave(&mut tx, tenant, credential_id, now).await?;
             return tx.commit().await.map_err(db);
         }
         let owned = sqlx::query(
@@ -762,6 +810,43 @@ impl GrantStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn bind_grant_to_credential(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        credential_id: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(grant_id)
+        .bind(credential_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $3 WHERE tenant = $1 AND id_hash = $2")
+            .bind(tenant.as_str())
+            .bind(id_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn create_session(&self, session: &Session) -> Result<()> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         insert_session(&mut conn, session).await
@@ -862,6 +947,13 @@ impl GrantStore for PostgresStore {
                 ),
                 grants_before,
             ),
+            (
+                sqlx::query(
+                    "DELETE FROM grant_credentials WHERE ctid IN \
+                     (SELECT ctid FROM grant_credentials WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
         ];
         let mut deleted = 0;
         for (statement, before) in statements {
@@ -943,10 +1035,14 @@ impl CeremonyStore for PostgresStore {
 fn insert_credential(
     credential: &Credential,
 ) -> Result<sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>> {
+    // At most once per RP ID, across the tenants sharing it: the registry's primary key refuses a second one.
     Ok(sqlx::query(
-        "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
-         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at, \
-         attestation_trusted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "WITH inserted AS (INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, \
+         uv_initialized, backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, \
+         last_used_at, attestation_trusted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16) RETURNING tenant, credential_id) \
+         INSERT INTO credential_rp_ids (rp_id, credential_id, tenant) \
+         SELECT t.rp_id, i.credential_id, i.tenant FROM inserted i JOIN tenants t ON t.id = i.tenant",
     )
     .bind(credential.tenant.as_str())
     .bind(&credential.credential_id)
@@ -1002,6 +1098,21 @@ fn insert_signing_key(
 }
 
 /// `NOTIFY` reaches every node's listening connection, each of which wakes its own subscriptions.
+#[async_trait]
+impl HealthStore for PostgresStore {
+    async fn probe_write(&self, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO store_health (id, checked_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+        )
+        .bind(now.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Notifier for PostgresStore {
     async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {

@@ -179,6 +179,8 @@ pub struct SignedIn {
     pub session: NewSession,
     /// The pending authorization to resume, if the sign-in was for one.
     pub authz: Option<String>,
+    /// Whether it was the re-verification of a signed-in user (the page carries on with its CSRF token).
+    pub reauth: bool,
 }
 
 /// Finishes a sign-in: consumes the ceremony, verifies the assertion (WebAuthn L3 §7.2), and stores the new sign
@@ -255,7 +257,14 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
         backup_eligible: verified.backup_eligible,
         attestation_trusted: credential.attestation_trusted,
     };
-    let session = new_session(id, &user.id, authentication, finish.now, finish.session_ttl)?;
+    let session = new_session(
+        id,
+        &user.id,
+        authentication,
+        Some(&credential.credential_id),
+        finish.now,
+        finish.session_ttl,
+    )?;
     let on_regression = if policy.sign_count == SignCountPolicy::RejectClone {
         SignCountRegression::Refuse
     } else {
@@ -288,5 +297,6 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
     Ok(SignedIn {
         session,
         authz: stored.authz,
+        reauth: stored.reauth,
     })
 }
