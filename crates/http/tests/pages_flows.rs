@@ -1375,7 +1375,8 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
         )
         .await;
     assert_eq!(verify.status, StatusCode::BAD_REQUEST);
-    assert_eq!(verify.json()["rule"], "credential-unknown");
+    // Unknown there; said without the reason, as the tenant hides whether accounts exist (the default).
+    assert_eq!(verify.json()["rule"], "passkey-not-accepted");
 }
 
 #[tokio::test]
@@ -1397,6 +1398,25 @@ async fn store_unavailable_fails_closed_with_503_never_signed_out() {
         .await;
     assert_eq!(options.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(options.json()["error"], "server_error");
+}
+
+/// Turns the tenant's account-enumeration protection off, so refusals name their precise rule.
+async fn show_refusal_reasons(app: &App) {
+    set_hide_accounts(app, false).await;
+}
+
+async fn set_hide_accounts(app: &App, hide: bool) {
+    let update = ops::TenantUpdate {
+        settings: ops::SettingsChange {
+            hide_account_existence: Some(Some(hide)),
+            ..ops::SettingsChange::default()
+        },
+        ..ops::TenantUpdate::default()
+    };
+    ops::update_tenant(app.state.provider.store.as_ref(), &app.tenant, &update)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.state.provider.tenants.invalidate(&app.tenant);
 }
 
 async fn set_policy(app: &App, policy: Value) {
@@ -1622,8 +1642,14 @@ async fn account_with_two_passkeys(
 #[tokio::test]
 async fn deleting_a_passkey_without_fresh_user_verification_is_refused() {
     let app = app().await;
-    let (mut browser, authenticator, credential, ids) =
+    let (mut browser, authenticator, credential, mut ids) =
         account_with_two_passkeys(&app, "petra").await;
+    // ids[0]: the passkey this browser re-verifies with below; ids[1]: the other one, which it deletes (deleting the
+    // one a session was signed in with ends that session).
+    let signed_in = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential.id);
+    if ids[1] == signed_in {
+        ids.swap(0, 1);
+    }
     app.clock.advance(time::Duration::minutes(6));
 
     // The plain form: refused with a page saying what to do.
@@ -1812,6 +1838,7 @@ async fn legacy_appid_is_not_offered_without_allow_credentials_or_a_tenant_setti
 #[tokio::test]
 async fn assertion_under_an_appid_the_tenant_does_not_have_is_refused() {
     let app = app().await;
+    show_refusal_reasons(&app).await;
     let mut browser = Browser::default();
     let (_, credential) = app
         .sign_up(&mut browser, "wanda", &MaliciousAuthenticator::new())
@@ -1831,6 +1858,7 @@ async fn assertion_under_an_appid_the_tenant_does_not_have_is_refused() {
 #[tokio::test]
 async fn appid_hash_without_the_clients_appid_output_is_refused() {
     let app = app().await;
+    show_refusal_reasons(&app).await;
     set_policy(&app, json!({"legacy_appid": LEGACY_APPID})).await;
     let mut browser = Browser::default();
     let (_, credential) = app
@@ -1878,7 +1906,7 @@ async fn messages_to_people_start_with_a_capital_letter_and_say_what_to_do() {
         ),
         (
             "/mytenant/webauthn/login/options",
-            json!({"username": "nobody-here"}),
+            json!({"username": "nobody here"}),
         ),
         (
             "/mytenant/webauthn/login/options",
@@ -2227,4 +2255,113 @@ async fn session_ends_after_the_tenants_idle_timeout() {
     let account = app.get(&mut browser, "/mytenant/account").await;
     assert_eq!(account.status, StatusCode::SEE_OTHER);
     assert_eq!(account.header("location"), "/mytenant/login");
+}
+
+#[tokio::test]
+async fn username_first_options_do_not_reveal_whether_an_account_exists() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "yves", &MaliciousAuthenticator::new())
+        .await;
+    let mut anonymous = Browser::default();
+    app.get(&mut anonymous, "/mytenant/login").await;
+    let ask = |name: &'static str| {
+        let app = &app;
+        let mut who = anonymous.clone();
+        async move {
+            app.post_json(
+                &mut who,
+                "/mytenant/webauthn/login/options",
+                &json!({"username": name}),
+            )
+            .await
+        }
+    };
+    let real = ask("yves").await;
+    let unknown = ask("nobody").await;
+    let again = ask("nobody").await;
+    let other = ask("somebody").await;
+    for reply in [&real, &unknown, &again, &other] {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let allow = |reply: &Reply| reply.json()["publicKey"]["allowCredentials"].clone();
+    let shape = |reply: &Reply| {
+        let list = allow(reply);
+        let first = &list[0];
+        (
+            list.as_array().map(Vec::len),
+            first["type"].clone(),
+            first["transports"].clone(),
+            first["id"].as_str().map(str::len),
+        )
+    };
+    assert_eq!(
+        shape(&real),
+        shape(&unknown),
+        "a decoy looks like a real passkey"
+    );
+    assert_eq!(
+        allow(&unknown),
+        allow(&again),
+        "the same name gets the same decoy"
+    );
+    assert_ne!(
+        allow(&unknown),
+        allow(&other),
+        "another name gets another decoy"
+    );
+    // A tenant that does not hide accounts says so plainly.
+    set_hide_accounts(&app, false).await;
+    let plain = ask("nobody").await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+    assert!(plain.body.contains("no account"), "{}", plain.body);
+}
+
+#[tokio::test]
+async fn failed_assertion_answers_the_same_for_an_unknown_passkey_and_a_bad_signature() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new();
+    let (_, credential) = app.sign_up(&mut browser, "zora", &authenticator).await;
+    browser.cookies.remove(SESSION_COOKIE);
+    app.get(&mut browser, "/mytenant/login").await;
+    // A bad signature from the registered passkey.
+    let forger = MaliciousAuthenticator {
+        overrides: Overrides {
+            corrupt_signature: true,
+            ..Overrides::default()
+        },
+        ..authenticator.clone()
+    };
+    let (_, _, bad_signature) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "zora"}),
+            &forger,
+            &credential,
+        )
+        .await;
+    // A passkey this site never saw, offered for the same account.
+    let stranger = MaliciousAuthenticator::new();
+    let mut unknown_credential = credential.clone();
+    unknown_credential.id = b"never-registered-credential-id!!".to_vec();
+    let (_, _, unknown) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "zora"}),
+            &MaliciousAuthenticator {
+                overrides: Overrides {
+                    credential_id: Some(unknown_credential.id.clone()),
+                    ..Overrides::default()
+                },
+                ..stranger
+            },
+            &credential,
+        )
+        .await;
+    for reply in [&bad_signature, &unknown] {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    assert_eq!(bad_signature.body, unknown.body, "one answer for both");
+    assert_eq!(bad_signature.json()["rule"], "passkey-not-accepted");
 }

@@ -43,11 +43,88 @@ use time::OffsetDateTime;
 /// How long an operation waits for a connection before the store is reported unavailable.
 const WAIT: StdDuration = StdDuration::from_secs(5);
 
+/// How often the outage watch asks the database whether it answers.
+const PROBE_EVERY: StdDuration = StdDuration::from_millis(500);
+/// How long one probe may take before it counts as a failure.
+const PROBE_TIMEOUT: StdDuration = StdDuration::from_secs(2);
+/// How many probes in a row must fail before the store is known down (one slow answer is not an outage).
+const FAILURES_FOR_OUTAGE: u32 = 2;
+
 /// The PostgreSQL implementation of [`tessera_store::Store`]. Cheap to clone; clones share the pool.
+///
+/// A watch beside the pool (its own connection, so a busy pool is not mistaken for an outage) asks the database
+/// every [`PROBE_EVERY`] whether it answers. Once [`FAILURES_FOR_OUTAGE`] probes in a row failed, the store is known
+/// down and every operation fails at once with [`StoreError::Unavailable`] instead of waiting [`WAIT`] for a
+/// connection; the first probe that succeeds opens it again.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     notifier: Arc<PgNotifier>,
+    outage: Arc<Outage>,
+}
+
+/// Whether the database is known down, as the watch last saw it.
+#[derive(Debug, Default)]
+struct Outage {
+    down: std::sync::atomic::AtomicBool,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl PostgresStore {
+    /// The pool, unless the database is known down: then [`StoreError::Unavailable`] at once.
+    fn pool(&self) -> Result<&PgPool> {
+        if self.outage.down.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(StoreError::Unavailable(
+                "the database does not answer (failing fast until it does again)".into(),
+            ))
+        } else {
+            Ok(&self.pool)
+        }
+    }
+
+    /// Whether the store currently fails fast because the database does not answer.
+    pub fn is_known_down(&self) -> bool {
+        self.outage.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The outage watch: probes the database on its own connection until the store is dropped or closed.
+async fn watch_outage(outage: std::sync::Weak<Outage>, options: PgConnectOptions) {
+    use sqlx::Connection;
+    use std::sync::atomic::Ordering;
+    let mut conn: Option<PgConnection> = None;
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(state) = outage.upgrade() else {
+            return;
+        };
+        if state.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let probe = tokio::time::timeout(PROBE_TIMEOUT, async {
+            if conn.is_none() {
+                conn = Some(PgConnection::connect_with(&options).await?);
+            }
+            match conn.as_mut() {
+                Some(c) => sqlx::query("SELECT 1").execute(c).await.map(drop),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if matches!(probe, Ok(Ok(()))) {
+            failures = 0;
+            if state.down.swap(false, Ordering::Relaxed) {
+                tracing::warn!("the database answers again; the store takes requests");
+            }
+        } else {
+            conn = None;
+            failures += 1;
+            if failures >= FAILURES_FOR_OUTAGE && !state.down.swap(true, Ordering::Relaxed) {
+                tracing::error!("the database does not answer; failing fast until it does");
+            }
+        }
+    }
 }
 
 impl PostgresStore {
@@ -68,7 +145,7 @@ impl PostgresStore {
             // A ping per checkout would double every operation's round trips; a connection found broken fails its
             // statement as `Unavailable` and is discarded by the pool.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db)?;
         sqlx::migrate!("./migrations")
@@ -76,11 +153,20 @@ impl PostgresStore {
             .await
             .map_err(migrate_error)?;
         let notifier = Arc::new(PgNotifier::new(&pool).await?);
-        Ok(Self { pool, notifier })
+        let outage = Arc::new(Outage::default());
+        tokio::spawn(watch_outage(Arc::downgrade(&outage), options));
+        Ok(Self {
+            pool,
+            notifier,
+            outage,
+        })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.outage
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.notifier.close();
         self.pool.close().await;
     }
@@ -210,7 +296,7 @@ impl TenantStore for PostgresStore {
         if keys.iter().any(|key| key.tenant != tenant.id) {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision, settings) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -238,7 +324,7 @@ impl TenantStore for PostgresStore {
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants WHERE id = $1")
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(db)?
             .map(TenantRow::into_record)
@@ -247,7 +333,7 @@ impl TenantStore for PostgresStore {
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await
             .map_err(db)?
             .into_iter()
@@ -269,7 +355,7 @@ impl TenantStore for PostgresStore {
         .bind(&tenant.policy)
         .bind(revision_column(tenant.revision))
         .bind(&tenant.settings)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?;
         if let Some(updated_revision) = updated {
@@ -277,7 +363,7 @@ impl TenantStore for PostgresStore {
         }
         let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
             .bind(tenant.id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(db)?;
         Err(if known.is_some() {
@@ -304,7 +390,7 @@ impl TenantStore for PostgresStore {
         .bind(client.jwks.as_ref())
         .bind(client.allowed_scopes.as_slice())
         .bind(client.created_at)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -314,7 +400,7 @@ impl TenantStore for PostgresStore {
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 AND client_id = $2")
             .bind(tenant.as_str())
             .bind(client_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(db)?
             .map(ClientRow::into_record)
@@ -323,7 +409,7 @@ impl TenantStore for PostgresStore {
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
         insert_signing_key(key)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -334,7 +420,7 @@ impl TenantStore for PostgresStore {
             "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -348,7 +434,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(kid)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
@@ -357,7 +443,7 @@ impl TenantStore for PostgresStore {
         let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
             .bind(tenant.as_str())
             .bind(kid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(db)?;
         Err(if exists.is_some() {
@@ -380,7 +466,7 @@ impl TenantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(kid)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -396,7 +482,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(retired_before)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -413,7 +499,7 @@ impl UserStore for PostgresStore {
         if credential.user_id != user.id || credential.tenant != user.tenant {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
              user_handle, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -441,7 +527,7 @@ impl UserStore for PostgresStore {
         sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(user_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await
             .map_err(db)?
             .map(UserRow::into_record)
@@ -458,7 +544,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(fold_username(username))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?
         .map(UserRow::into_record)
@@ -467,7 +553,7 @@ impl UserStore for PostgresStore {
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
         insert_credential(credential)?
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -483,7 +569,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(credential_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?
         .map(CredentialRow::into_record)
@@ -500,7 +586,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(user_id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -522,7 +608,7 @@ impl UserStore for PostgresStore {
         .bind(user_id.as_str())
         .bind(credential_id)
         .bind(nickname)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -537,7 +623,7 @@ impl UserStore for PostgresStore {
     ) -> Result<()> {
         // Lock the owner first: two concurrent deletes of a user's last two credentials are serialized, and the
         // second statement's fresh READ COMMITTED snapshot sees the first one's outcome.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let owner = sqlx::query("SELECT 1 FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
             .bind(tenant.as_str())
             .bind(user_id.as_str())
@@ -587,7 +673,7 @@ impl GrantStore for PostgresStore {
         replaces: Option<&[u8]>,
         session: &Session,
     ) -> Result<SignCountUpdate> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let update = bump_on(&mut tx, &session.tenant, bump).await?;
         if update == SignCountUpdate::Regressed && on_regression == SignCountRegression::Refuse {
             return Ok(update);
@@ -616,7 +702,7 @@ impl GrantStore for PostgresStore {
         .bind(&code.grant_id)
         .bind(&code.payload)
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -636,7 +722,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(code_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?;
         if let Some(row) = redeemed {
@@ -647,7 +733,7 @@ impl GrantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?;
         Ok(match spent {
@@ -670,7 +756,7 @@ impl GrantStore for PostgresStore {
         .bind(&token.scope)
         .bind(&token.payload)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -694,7 +780,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?
         .map(TokenRow::into_access)
@@ -703,7 +789,7 @@ impl GrantStore for PostgresStore {
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
         let done = insert_refresh_token(token)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -727,7 +813,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?
         .map(TokenRow::into_refresh)
@@ -741,7 +827,7 @@ impl GrantStore for PostgresStore {
         new: &RefreshToken,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let spent = sqlx::query_as::<_, TokenRow>(
             "UPDATE refresh_tokens SET rotated_at = $3 \
              WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NULL AND expires_at > $3 \
@@ -787,7 +873,7 @@ impl GrantStore for PostgresStore {
         grant_id: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query("INSERT INTO revoked_grants (tenant, grant_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())
             .bind(grant_id)
@@ -825,7 +911,7 @@ impl GrantStore for PostgresStore {
         .bind(grant_id)
         .bind(credential_id)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -841,14 +927,14 @@ impl GrantStore for PostgresStore {
             .bind(tenant.as_str())
             .bind(id_hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         Ok(())
     }
 
     async fn create_session(&self, session: &Session) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool()?.acquire().await.map_err(db)?;
         insert_session(&mut conn, session).await
     }
 
@@ -864,7 +950,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)?
         .map(SessionRow::into_record)
@@ -875,7 +961,7 @@ impl GrantStore for PostgresStore {
         sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
             .bind(tenant.as_str())
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -892,7 +978,7 @@ impl GrantStore for PostgresStore {
                 .bind(tenant.as_str())
                 .bind(sid)
                 .bind(user_id.as_str())
-                .execute(&self.pool)
+                .execute(self.pool()?)
                 .await
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -960,7 +1046,7 @@ impl GrantStore for PostgresStore {
             let done = statement
                 .bind(before)
                 .bind(batch)
-                .execute(&self.pool)
+                .execute(self.pool()?)
                 .await
                 .map_err(db)?;
             deleted += done.rows_affected();
@@ -986,7 +1072,7 @@ impl CeremonyStore for PostgresStore {
             .bind(kind)
             .bind(payload)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -1007,7 +1093,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)
     }
@@ -1026,7 +1112,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await
         .map_err(db)
     }
@@ -1106,7 +1192,7 @@ impl HealthStore for PostgresStore {
              ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
         )
         .bind(now.unix_timestamp())
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -1116,7 +1202,7 @@ impl HealthStore for PostgresStore {
 #[async_trait]
 impl Notifier for PostgresStore {
     async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
-        self.notifier.notify(&self.pool, topic, payload).await
+        self.notifier.notify(self.pool()?, topic, payload).await
     }
 
     async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {

@@ -99,6 +99,7 @@ async fn secure_and_trace(
         path = %request.uri().path()
     );
     let mut response = next.run(request).instrument(span).await;
+    let status = response.status();
     let headers = response.headers_mut();
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
@@ -125,6 +126,10 @@ async fn secure_and_trace(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static(PERMISSIONS_POLICY),
     );
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(header::RETRY_AFTER) {
+        // A store outage: clients and load balancers are told when to try again.
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     headers.insert(X_REQUEST_ID.clone(), id);
     response
 }

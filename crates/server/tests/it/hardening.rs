@@ -414,3 +414,32 @@ async fn nul_bytes_in_identifiers_are_not_found_never_a_store_error_on_postgres(
     };
     nul_bytes_in_identifiers_on(app).await;
 }
+
+#[tokio::test]
+async fn store_outage_answers_503_with_retry_after_on_every_endpoint() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("outage").await;
+    let cookie = app.sign_in(&user).await;
+    let tokens = tokens_for(&app, &app.basic, &cookie).await;
+    app.close_store().await;
+    let token = app.redeem(&app.basic, "whatever").await;
+    let userinfo = app
+        .http
+        .get(format!("{}/userinfo", app.issuer))
+        .bearer_auth(tokens["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("userinfo");
+    let account = app
+        .get(&format!("/{}/account", app.tenant), Some(&cookie))
+        .await;
+    for (what, response) in [
+        ("token", token),
+        ("userinfo", userinfo),
+        ("account", account),
+    ] {
+        assert_eq!(response.status(), 503, "{what}");
+        assert!(response.headers().get("retry-after").is_some(), "{what}");
+    }
+    app.stop().await;
+}

@@ -135,6 +135,11 @@ pub struct VerifyReply {
     pub next: String,
 }
 
+/// Whether the tenant hides whether accounts exist (its `hide_account_existence` setting, on by default).
+fn hides_accounts(tenant: &PageTenant) -> Result<bool, AppError> {
+    Ok(tessera_service::tenants::tenant_settings(&tenant.tenant)?.hides_account_existence())
+}
+
 /// `POST /{tenant}/webauthn/login/options`.
 pub async fn options(
     State(state): State<ProviderState>,
@@ -170,6 +175,8 @@ pub async fn options(
             who,
             authz,
             binding: csrf.binding(),
+            decoys: hides_accounts(&tenant)?
+                .then(|| state.master_key.derive(signin::DECOY_KEY_PURPOSE)),
             now: state.clock.now(),
         },
     )
@@ -204,6 +211,7 @@ pub async fn verify(
             credential: request.credential,
             replaces: session::previous_key(&headers, &id),
             session_ttl: session::ttl(&state, &tenant.tenant),
+            hide_accounts: hides_accounts(&tenant)?,
             now: state.clock.now(),
         },
     )
