@@ -261,8 +261,13 @@ impl Driver {
         body: Value,
         step: &'static str,
     ) -> Result<Value, BenchError> {
+        let cookie = format!(
+            "{}{}",
+            tessera_http::csrf::CSRF_COOKIE_PREFIX,
+            self.target.tenant
+        );
         let csrf = jar
-            .get(tessera_http::csrf::CSRF_COOKIE)
+            .get(&cookie)
             .ok_or_else(|| BenchError::Failed(format!("{step}: no CSRF cookie")))?
             .to_owned();
         let response = self

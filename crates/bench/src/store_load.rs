@@ -59,6 +59,7 @@ pub async fn seed(store: &dyn Store, workers: u64) -> Result<(TenantId, ClientId
                 policy: serde_json::json!({}),
                 created_at: now,
                 revision: Tenant::FIRST_REVISION,
+                settings: serde_json::json!({}),
             },
             &[],
         )
@@ -171,6 +172,8 @@ pub async fn sign_in(
         user_verified: true,
         backup_eligible: false,
         attestation_trusted: false,
+        credential_id: Some(credential.credential_id.clone()),
+        last_seen_at: now,
         expires_at: now + Duration::hours(8),
     };
     // The counter bump and the session, in one transaction.

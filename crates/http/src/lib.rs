@@ -28,6 +28,10 @@ pub use idp::{oidc, pages, session};
 pub fn router(state: AppState) -> axum::Router {
     let app = axum::Router::new()
         .merge(idp::router(&state.provider))
+        .merge(common::health::router(common::health::Health {
+            store: state.provider.store.clone(),
+            clock: state.provider.clock.clone(),
+        }))
         .merge(broker::router())
         .merge(admin::router())
         .merge(crossdevice::router())

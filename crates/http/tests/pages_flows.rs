@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use base64::Engine;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tessera_core::{FixedClock, TenantId};
@@ -23,7 +24,7 @@ use tessera_testkit::{
 const ORIGIN: &str = "http://localhost:8080";
 const TENANT: &str = "mytenant";
 const SESSION_COOKIE: &str = "__Host-tessera-mytenant";
-const CSRF_COOKIE: &str = "__Host-tessera-csrf";
+const CSRF_COOKIE: &str = "__Host-tessera-csrf-mytenant";
 
 fn start_time() -> time::OffsetDateTime {
     time::macros::datetime!(2026-06-01 12:00 UTC)
@@ -143,6 +144,15 @@ impl App {
         }
         if let Some(token) = meta_csrf(&reply.body) {
             browser.csrf = token;
+        } else if reply.status.is_success()
+            && reply.body.contains("\"next\"")
+            && let Some(token) = reply
+                .set_cookies()
+                .iter()
+                .find_map(|c| c.strip_prefix(&format!("{CSRF_COOKIE}=")))
+        {
+            // A sign-in or sign-up hands out a new CSRF token; the page the script goes to next embeds it.
+            browser.csrf = token.split(';').next().unwrap_or_default().to_owned();
         }
         reply
     }
@@ -1006,8 +1016,24 @@ async fn adding_a_passkey_without_fresh_user_verification_is_refused() {
         )
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    // This browser last signed in with the deleted passkey (the re-verification): that session ended with it.
     let account = app.get(&mut browser, "/mytenant/account").await;
-    assert_eq!(credential_ids_in(&account.body), vec![ids[1].clone()]);
+    assert_eq!(account.status, StatusCode::SEE_OTHER);
+    assert_eq!(account.header("location"), "/mytenant/login");
+    let store = app.state.provider.store.as_ref();
+    let user = store
+        .find_user_by_username(&app.tenant, "quinn")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no user"));
+    let left: Vec<String> = store
+        .list_credentials(&app.tenant, &user.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&c.credential_id))
+        .collect();
+    assert_eq!(left, vec![ids[1].clone()]);
 }
 
 #[tokio::test]
@@ -1349,7 +1375,8 @@ async fn sessions_and_passkeys_do_not_cross_tenants() {
         )
         .await;
     assert_eq!(verify.status, StatusCode::BAD_REQUEST);
-    assert_eq!(verify.json()["rule"], "credential-unknown");
+    // Unknown there; said without the reason, as the tenant hides whether accounts exist (the default).
+    assert_eq!(verify.json()["rule"], "passkey-not-accepted");
 }
 
 #[tokio::test]
@@ -1371,6 +1398,25 @@ async fn store_unavailable_fails_closed_with_503_never_signed_out() {
         .await;
     assert_eq!(options.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(options.json()["error"], "server_error");
+}
+
+/// Turns the tenant's account-enumeration protection off, so refusals name their precise rule.
+async fn show_refusal_reasons(app: &App) {
+    set_hide_accounts(app, false).await;
+}
+
+async fn set_hide_accounts(app: &App, hide: bool) {
+    let update = ops::TenantUpdate {
+        settings: ops::SettingsChange {
+            hide_account_existence: Some(Some(hide)),
+            ..ops::SettingsChange::default()
+        },
+        ..ops::TenantUpdate::default()
+    };
+    ops::update_tenant(app.state.provider.store.as_ref(), &app.tenant, &update)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.state.provider.tenants.invalidate(&app.tenant);
 }
 
 async fn set_policy(app: &App, policy: Value) {
@@ -1596,8 +1642,14 @@ async fn account_with_two_passkeys(
 #[tokio::test]
 async fn deleting_a_passkey_without_fresh_user_verification_is_refused() {
     let app = app().await;
-    let (mut browser, authenticator, credential, ids) =
+    let (mut browser, authenticator, credential, mut ids) =
         account_with_two_passkeys(&app, "petra").await;
+    // ids[0]: the passkey this browser re-verifies with below; ids[1]: the other one, which it deletes (deleting the
+    // one a session was signed in with ends that session).
+    let signed_in = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&credential.id);
+    if ids[1] == signed_in {
+        ids.swap(0, 1);
+    }
     app.clock.advance(time::Duration::minutes(6));
 
     // The plain form: refused with a page saying what to do.
@@ -1786,6 +1838,7 @@ async fn legacy_appid_is_not_offered_without_allow_credentials_or_a_tenant_setti
 #[tokio::test]
 async fn assertion_under_an_appid_the_tenant_does_not_have_is_refused() {
     let app = app().await;
+    show_refusal_reasons(&app).await;
     let mut browser = Browser::default();
     let (_, credential) = app
         .sign_up(&mut browser, "wanda", &MaliciousAuthenticator::new())
@@ -1805,6 +1858,7 @@ async fn assertion_under_an_appid_the_tenant_does_not_have_is_refused() {
 #[tokio::test]
 async fn appid_hash_without_the_clients_appid_output_is_refused() {
     let app = app().await;
+    show_refusal_reasons(&app).await;
     set_policy(&app, json!({"legacy_appid": LEGACY_APPID})).await;
     let mut browser = Browser::default();
     let (_, credential) = app
@@ -1852,7 +1906,7 @@ async fn messages_to_people_start_with_a_capital_letter_and_say_what_to_do() {
         ),
         (
             "/mytenant/webauthn/login/options",
-            json!({"username": "nobody-here"}),
+            json!({"username": "nobody here"}),
         ),
         (
             "/mytenant/webauthn/login/options",
@@ -2046,4 +2100,268 @@ async fn deleting_a_passkey_asks_first_in_the_page_itself() {
         "{}",
         page.body
     );
+}
+
+// ---- issue 13: security rules -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fresh_verification_is_checked_again_when_adding_a_passkey_is_committed() {
+    let app = app_with(options(SecuritySettings {
+        fresh_verification: std::time::Duration::from_secs(60),
+        ..SecuritySettings::default()
+    }))
+    .await;
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new();
+    let (verify, _) = app.sign_up(&mut browser, "uma", &authenticator).await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    app.get(&mut browser, "/mytenant/account").await;
+    // Started inside the window...
+    let options = app
+        .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let options = options.json();
+    // ...and committed after it (the ceremony itself is still alive).
+    app.clock.advance(time::Duration::minutes(2));
+    let (response, _) = MaliciousAuthenticator::new()
+        .register(&options["publicKey"].to_string(), ORIGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = app
+        .post_json(
+            &mut browser,
+            "/mytenant/webauthn/add/verify",
+            &json!({"ceremony": options["ceremony"], "credential": parse(&response)}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "reauth_required");
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert_eq!(credential_ids_in(&account.body).len(), 1, "nothing added");
+}
+
+#[tokio::test]
+async fn csrf_cookie_is_per_tenant_and_rotated_at_sign_in_and_sign_up() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let page = app.get(&mut browser, "/mytenant/signup").await;
+    let set = page.set_cookies().join("\n");
+    assert!(set.contains("__Host-tessera-csrf-mytenant="), "{set}");
+    let before = browser
+        .cookies
+        .get(CSRF_COOKIE)
+        .cloned()
+        .unwrap_or_default();
+    assert!(!before.is_empty());
+    // The token of another tenant's cookie is not this tenant's.
+    let mut other = browser.clone();
+    other.cookies.remove(CSRF_COOKIE);
+    other
+        .cookies
+        .insert("__Host-tessera-csrf-othertenant".into(), before.clone());
+    let refused = app
+        .post_json(
+            &mut other,
+            "/mytenant/webauthn/register/options",
+            &json!({"username": "vic"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    let authenticator = MaliciousAuthenticator::new();
+    let (verify, credential) = app.sign_up(&mut browser, "vic", &authenticator).await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    let after_sign_up = browser
+        .cookies
+        .get(CSRF_COOKIE)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !after_sign_up.is_empty() && after_sign_up != before,
+        "rotated at sign-up"
+    );
+
+    browser.cookies.remove(SESSION_COOKIE);
+    let login = app.get(&mut browser, "/mytenant/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    let (_, _, signed_in) = app
+        .sign_in(&mut browser, json!({}), &authenticator, &credential)
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let after_sign_in = browser
+        .cookies
+        .get(CSRF_COOKIE)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !after_sign_in.is_empty() && after_sign_in != after_sign_up,
+        "rotated at sign-in"
+    );
+    // The old token no longer passes.
+    browser.csrf = before;
+    let stale = app
+        .post_json(&mut browser, "/mytenant/webauthn/add/options", &json!({}))
+        .await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
+    assert_eq!(stale.json()["error"], "csrf");
+}
+
+#[tokio::test]
+async fn pages_send_cross_origin_opener_and_permissions_policies() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    for path in ["/mytenant/login", "/mytenant/signup"] {
+        let page = app.get(&mut browser, path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.header("cross-origin-opener-policy"), "same-origin");
+        let permissions = page.header("permissions-policy");
+        for feature in ["camera=()", "microphone=()", "geolocation=()"] {
+            assert!(permissions.contains(feature), "{path}: {permissions}");
+        }
+        assert!(
+            permissions.contains("publickey-credentials-get=(self)"),
+            "{path}: {permissions}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn session_ends_after_the_tenants_idle_timeout() {
+    let app = app().await;
+    let update = ops::TenantUpdate {
+        settings: ops::SettingsChange {
+            session_idle_seconds: Some(Some(600)),
+            ..ops::SettingsChange::default()
+        },
+        ..ops::TenantUpdate::default()
+    };
+    ops::update_tenant(app.state.provider.store.as_ref(), &app.tenant, &update)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.state.provider.tenants.invalidate(&app.tenant);
+    let mut browser = Browser::default();
+    let (verify, _) = app
+        .sign_up(&mut browser, "walt", &MaliciousAuthenticator::new())
+        .await;
+    assert_eq!(verify.status, StatusCode::OK, "{}", verify.body);
+    // Used every 9 minutes: alive past the idle timeout's length.
+    for _ in 0..3 {
+        app.clock.advance(time::Duration::minutes(9));
+        let account = app.get(&mut browser, "/mytenant/account").await;
+        assert_eq!(account.status, StatusCode::OK, "still signed in");
+    }
+    // Unused for 11 minutes: signed out, although the absolute lifetime (12 hours) is far.
+    app.clock.advance(time::Duration::minutes(11));
+    let account = app.get(&mut browser, "/mytenant/account").await;
+    assert_eq!(account.status, StatusCode::SEE_OTHER);
+    assert_eq!(account.header("location"), "/mytenant/login");
+}
+
+#[tokio::test]
+async fn username_first_options_do_not_reveal_whether_an_account_exists() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    app.sign_up(&mut browser, "yves", &MaliciousAuthenticator::new())
+        .await;
+    let mut anonymous = Browser::default();
+    app.get(&mut anonymous, "/mytenant/login").await;
+    let ask = |name: &'static str| {
+        let app = &app;
+        let mut who = anonymous.clone();
+        async move {
+            app.post_json(
+                &mut who,
+                "/mytenant/webauthn/login/options",
+                &json!({"username": name}),
+            )
+            .await
+        }
+    };
+    let real = ask("yves").await;
+    let unknown = ask("nobody").await;
+    let again = ask("nobody").await;
+    let other = ask("somebody").await;
+    for reply in [&real, &unknown, &again, &other] {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let allow = |reply: &Reply| reply.json()["publicKey"]["allowCredentials"].clone();
+    let shape = |reply: &Reply| {
+        let list = allow(reply);
+        let first = &list[0];
+        (
+            list.as_array().map(Vec::len),
+            first["type"].clone(),
+            first["transports"].clone(),
+            first["id"].as_str().map(str::len),
+        )
+    };
+    assert_eq!(
+        shape(&real),
+        shape(&unknown),
+        "a decoy looks like a real passkey"
+    );
+    assert_eq!(
+        allow(&unknown),
+        allow(&again),
+        "the same name gets the same decoy"
+    );
+    assert_ne!(
+        allow(&unknown),
+        allow(&other),
+        "another name gets another decoy"
+    );
+    // A tenant that does not hide accounts says so plainly.
+    set_hide_accounts(&app, false).await;
+    let plain = ask("nobody").await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST);
+    assert!(plain.body.contains("no account"), "{}", plain.body);
+}
+
+#[tokio::test]
+async fn failed_assertion_answers_the_same_for_an_unknown_passkey_and_a_bad_signature() {
+    let app = app().await;
+    let mut browser = Browser::default();
+    let authenticator = MaliciousAuthenticator::new();
+    let (_, credential) = app.sign_up(&mut browser, "zora", &authenticator).await;
+    browser.cookies.remove(SESSION_COOKIE);
+    app.get(&mut browser, "/mytenant/login").await;
+    // A bad signature from the registered passkey.
+    let forger = MaliciousAuthenticator {
+        overrides: Overrides {
+            corrupt_signature: true,
+            ..Overrides::default()
+        },
+        ..authenticator.clone()
+    };
+    let (_, _, bad_signature) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "zora"}),
+            &forger,
+            &credential,
+        )
+        .await;
+    // A passkey this site never saw, offered for the same account.
+    let stranger = MaliciousAuthenticator::new();
+    let mut unknown_credential = credential.clone();
+    unknown_credential.id = b"never-registered-credential-id!!".to_vec();
+    let (_, _, unknown) = app
+        .sign_in(
+            &mut browser,
+            json!({"username": "zora"}),
+            &MaliciousAuthenticator {
+                overrides: Overrides {
+                    credential_id: Some(unknown_credential.id.clone()),
+                    ..Overrides::default()
+                },
+                ..stranger
+            },
+            &credential,
+        )
+        .await;
+    for reply in [&bad_signature, &unknown] {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    assert_eq!(bad_signature.body, unknown.body, "one answer for both");
+    assert_eq!(bad_signature.json()["rule"], "passkey-not-accepted");
 }

@@ -60,6 +60,12 @@ pub struct ProviderMetadata {
     pub jwks_uri: String,
     /// RP-initiated logout endpoint.
     pub end_session_endpoint: String,
+    /// Token revocation endpoint (RFC 7009), when the issuer has one ([`ProviderMetadata::with_revocation`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// Client authentication methods at the revocation endpoint (RFC 8414 §2), beside `revocation_endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
     /// `openid`, `profile`, `email`, `offline_access`.
     pub scopes_supported: Vec<&'static str>,
     /// `code` only.
@@ -103,6 +109,16 @@ pub struct ProviderMetadata {
 }
 
 impl ProviderMetadata {
+    /// The same metadata advertising the token revocation endpoint `endpoint` (RFC 7009), which authenticates clients
+    /// as the token endpoint does.
+    #[must_use]
+    pub fn with_revocation(mut self, endpoint: String) -> Self {
+        self.revocation_endpoint_auth_methods_supported =
+            Some(self.token_endpoint_auth_methods_supported.clone());
+        self.revocation_endpoint = Some(endpoint);
+        self
+    }
+
     /// The metadata of `issuer`, advertising `endpoints`.
     pub fn new(issuer: &str, endpoints: Endpoints) -> Self {
         Self {
@@ -112,6 +128,8 @@ impl ProviderMetadata {
             userinfo_endpoint: endpoints.userinfo,
             jwks_uri: endpoints.jwks,
             end_session_endpoint: endpoints.end_session,
+            revocation_endpoint: None,
+            revocation_endpoint_auth_methods_supported: None,
             scopes_supported: SUPPORTED_SCOPES.to_vec(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query", "form_post"],

@@ -451,6 +451,16 @@ impl MasterKey {
         Ok(Self(bytes))
     }
 
+    /// A 32-byte key for one `purpose`, derived from this one (HMAC-SHA256 of the purpose under the master key), so
+    /// that other secrets of the service need no key of their own and reveal nothing about this one.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// The key as base64url, for writing it into a configuration once.
     pub fn to_base64(&self) -> String {
         B64.encode(self.0)

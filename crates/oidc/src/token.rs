@@ -193,33 +193,72 @@ pub struct TokenRequest {
     pub credentials: ClientCredentials,
 }
 
+/// The one non-empty value of a form parameter, if present; a repeated one is refused.
+fn form_value<'a>(
+    form: &'a [(String, String)],
+    name: &'static str,
+) -> Result<Option<&'a str>, OidcError> {
+    let mut found = None;
+    for (n, v) in form {
+        if n == name && !v.is_empty() {
+            if found.is_some() {
+                return Err(OidcError::DuplicateParameter {
+                    name: name.to_owned(),
+                });
+            }
+            found = Some(v.as_str());
+        }
+    }
+    Ok(found)
+}
+
+/// The client authentication of a token-endpoint-style request (token, revocation).
+fn request_credentials(
+    form: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<ClientCredentials, OidcError> {
+    let get = |name| form_value(form, name);
+    parse_credentials(
+        authorization,
+        get("client_id")?,
+        get("client_secret")?,
+        get("client_assertion")?,
+        get("client_assertion_type")?,
+    )
+}
+
+/// A token revocation request (RFC 7009 §2.1).
+#[derive(Debug)]
+pub struct RevocationRequest {
+    /// The token to revoke.
+    pub token: Secret,
+    /// Who is asking.
+    pub credentials: ClientCredentials,
+}
+
+/// Parses a revocation request: `token` (required), `token_type_hint` (optional, and only a hint: every kind of
+/// token is looked up), and the client's authentication as at the token endpoint.
+pub fn parse_revocation_request(
+    form: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<RevocationRequest, OidcError> {
+    let credentials = request_credentials(form, authorization)?;
+    form_value(form, "token_type_hint")?;
+    let token = form_value(form, "token")?.ok_or(OidcError::MissingParameter { name: "token" })?;
+    Ok(RevocationRequest {
+        token: Secret::new(token),
+        credentials,
+    })
+}
+
 /// Parses a token request: the form body pairs and the `Authorization` header, if any. Duplicate parameters and
 /// more than one authentication method are refused.
 pub fn parse_token_request(
     form: &[(String, String)],
     authorization: Option<&str>,
 ) -> Result<TokenRequest, OidcError> {
-    let get = |name: &'static str| -> Result<Option<&str>, OidcError> {
-        let mut found = None;
-        for (n, v) in form {
-            if n == name && !v.is_empty() {
-                if found.is_some() {
-                    return Err(OidcError::DuplicateParameter {
-                        name: name.to_owned(),
-                    });
-                }
-                found = Some(v.as_str());
-            }
-        }
-        Ok(found)
-    };
-    let credentials = parse_credentials(
-        authorization,
-        get("client_id")?,
-        get("client_secret")?,
-        get("client_assertion")?,
-        get("client_assertion_type")?,
-    )?;
+    let get = |name| form_value(form, name);
+    let credentials = request_credentials(form, authorization)?;
     let grant = match get("grant_type")?
         .ok_or(OidcError::MissingParameter { name: "grant_type" })?
     {

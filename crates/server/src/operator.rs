@@ -395,6 +395,7 @@ async fn run_tenant(command: TenantCommand) -> Result<(), ServerError> {
                 display_name,
                 origins: (!origins.is_empty()).then_some(origins),
                 policy: policy.change()?,
+                settings: tenants::SettingsChange::default(),
             };
             if update == tenants::TenantUpdate::default() {
                 return Err(nothing_to_change());

@@ -89,6 +89,7 @@ pub async fn create_tenant_with_policy(
         policy,
         created_at: now,
         revision: Tenant::FIRST_REVISION,
+        settings: serde_json::json!({}),
     };
     let mut keys = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
@@ -116,7 +117,15 @@ fn checked_origins(rp_id: &RpId, origins: &[Origin]) -> Result<Vec<String>> {
     origins
         .iter()
         .map(|origin| {
-            if origin.is_within(rp_id) {
+            if !is_secure_context(origin) {
+                Err(ServiceError::InvalidOrigin {
+                    reason: format!(
+                        "{:?}: browsers allow WebAuthn only on https origins (http only on localhost or a \
+                         loopback address)",
+                        origin.as_str()
+                    ),
+                })
+            } else if origin.is_within(rp_id) {
                 Ok(origin.as_str().to_owned())
             } else {
                 Err(ServiceError::InvalidOrigin {
@@ -129,6 +138,23 @@ fn checked_origins(rp_id: &RpId, origins: &[Origin]) -> Result<Vec<String>> {
             }
         })
         .collect()
+}
+
+/// Whether browsers treat `origin` as a secure context, where they allow WebAuthn: `https`, or `http` on
+/// `localhost`, a `*.localhost` name or a loopback address (W3C Secure Contexts §3.1, "potentially trustworthy").
+pub fn is_secure_context(origin: &Origin) -> bool {
+    let Ok(url) = url::Url::parse(origin.as_str()) else {
+        return false;
+    };
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(name))) => {
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+        _ => false,
+    }
 }
 
 /// Parses origins as an operator types them, each within `rp_id`.
@@ -334,6 +360,106 @@ pub struct TenantUpdate {
     pub origins: Option<Vec<String>>,
     /// Authenticator policy changes.
     pub policy: PolicyChange,
+    /// Session and account-enumeration settings.
+    pub settings: SettingsChange,
+}
+
+/// How long a session may stay unused before it ends, unless the tenant says otherwise.
+pub const DEFAULT_SESSION_IDLE: time::Duration = time::Duration::hours(1);
+/// The shortest idle timeout or session lifetime a tenant may set.
+pub const MIN_SESSION_SETTING: time::Duration = time::Duration::minutes(1);
+/// The longest session lifetime a tenant may set.
+pub const MAX_SESSION_LIFETIME: time::Duration = time::Duration::days(30);
+
+/// A tenant's settings beside its authenticator policy, stored as JSON in [`Tenant::settings`]; an absent key is its
+/// default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TenantSettings {
+    /// Seconds a browser session may stay unused before it ends ([`DEFAULT_SESSION_IDLE`] when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_idle_seconds: Option<u64>,
+    /// Seconds a browser session lasts at most, however busy (the server's `security.session_ttl` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_lifetime_seconds: Option<u64>,
+    /// Whether sign-in hides whether an account exists (`true` when absent): username-first options for an unknown
+    /// name look like a real account's, and a refused passkey is answered the same whatever the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hide_account_existence: Option<bool>,
+}
+
+impl TenantSettings {
+    /// The idle timeout.
+    pub fn session_idle(&self) -> time::Duration {
+        self.session_idle_seconds
+            .and_then(|s| i64::try_from(s).ok())
+            .map_or(DEFAULT_SESSION_IDLE, time::Duration::seconds)
+    }
+
+    /// The absolute session lifetime; `server_default` when the tenant sets none.
+    pub fn session_lifetime(&self, server_default: time::Duration) -> time::Duration {
+        self.session_lifetime_seconds
+            .and_then(|s| i64::try_from(s).ok())
+            .map_or(server_default, time::Duration::seconds)
+    }
+
+    /// Whether account existence is hidden (on by default).
+    pub fn hides_account_existence(&self) -> bool {
+        self.hide_account_existence.unwrap_or(true)
+    }
+}
+
+/// Changes to a tenant's [`TenantSettings`]; `None` leaves a setting as it is, `Some(None)` returns it to its
+/// default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// The idle timeout, in seconds.
+    pub session_idle_seconds: Option<Option<u64>>,
+    /// The absolute lifetime, in seconds.
+    pub session_lifetime_seconds: Option<Option<u64>>,
+    /// Account-enumeration protection.
+    pub hide_account_existence: Option<Option<bool>>,
+}
+
+/// The tenant's settings; stored settings that do not parse fail closed.
+pub fn tenant_settings(tenant: &Tenant) -> Result<TenantSettings> {
+    if tenant.settings.is_null() {
+        return Ok(TenantSettings::default());
+    }
+    serde_json::from_value(tenant.settings.clone()).map_err(|e| {
+        ServiceError::Corrupt(format!("tenant {} has unreadable settings: {e}", tenant.id))
+    })
+}
+
+/// Checks settings against each other: each duration at least [`MIN_SESSION_SETTING`], a lifetime at most
+/// [`MAX_SESSION_LIFETIME`], an idle timeout no longer than the lifetime it sits in.
+pub fn validate_settings(settings: &TenantSettings) -> Result<()> {
+    let refuse = |setting, reason: String| Err(ServiceError::InvalidPolicy { setting, reason });
+    let min = MIN_SESSION_SETTING.whole_seconds().unsigned_abs();
+    let max = MAX_SESSION_LIFETIME.whole_seconds().unsigned_abs();
+    if let Some(idle) = settings.session_idle_seconds
+        && idle < min
+    {
+        return refuse("session-idle-seconds", format!("must be at least {min}"));
+    }
+    if let Some(lifetime) = settings.session_lifetime_seconds {
+        if !(min..=max).contains(&lifetime) {
+            return refuse(
+                "session-lifetime-seconds",
+                format!("must be between {min} and {max}"),
+            );
+        }
+        if settings
+            .session_idle_seconds
+            .is_some_and(|idle| idle > lifetime)
+        {
+            return refuse(
+                "session-idle-seconds",
+                "must not exceed the session lifetime".into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.
@@ -384,5 +510,98 @@ fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<()>
         validate_policy(&policy)?;
         tenant.policy = policy_json(&policy)?;
     }
+    if update.settings != SettingsChange::default() {
+        let mut settings = tenant_settings(tenant)?;
+        let change = &update.settings;
+        if let Some(idle) = change.session_idle_seconds {
+            settings.session_idle_seconds = idle;
+        }
+        if let Some(lifetime) = change.session_lifetime_seconds {
+            settings.session_lifetime_seconds = lifetime;
+        }
+        if let Some(hide) = change.hide_account_existence {
+            settings.hide_account_existence = hide;
+        }
+        validate_settings(&settings)?;
+        tenant.settings = serde_json::to_value(&settings)
+            .map_err(|e| ServiceError::Internal(format!("settings serialization: {e}")))?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origins(rp: &str, list: &[&str]) -> Result<Vec<String>> {
+        let rp_id = parse_rp_id(rp)?;
+        let list: Vec<String> = list.iter().map(|o| (*o).to_owned()).collect();
+        checked_origins(&rp_id, &parse_origins(&rp_id, &list)?)
+    }
+
+    #[test]
+    fn tenant_configuration_refuses_origins_browsers_will_not_allow_for_webauthn() {
+        for (rp, origin) in [
+            ("shop.example", "http://shop.example"),
+            ("shop.example", "http://login.shop.example:8080"),
+            ("shop.example", "https://evil.example"),
+            ("shop.example", "https://shop.example.evil.example"),
+        ] {
+            let refused = origins(rp, &[origin]);
+            assert!(
+                matches!(refused, Err(ServiceError::InvalidOrigin { .. })),
+                "{origin} under {rp}: {refused:?}"
+            );
+        }
+        let plain = origins("shop.example", &["http://shop.example"]);
+        assert!(
+            plain.is_err_and(|e| e.to_string().contains("https")),
+            "the message says why"
+        );
+        for (rp, origin) in [
+            ("shop.example", "https://shop.example"),
+            ("shop.example", "https://login.shop.example:8443"),
+            ("localhost", "http://localhost:8080"),
+        ] {
+            assert!(origins(rp, &[origin]).is_ok(), "{origin} under {rp}");
+        }
+    }
+
+    #[test]
+    fn secure_contexts_are_https_or_loopback_http() {
+        for (text, secure) in [
+            ("https://a.example", true),
+            ("http://localhost", true),
+            ("http://app.localhost:3000", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://[::1]:8080", true),
+            ("http://a.example", false),
+            ("http://10.0.0.1", false),
+        ] {
+            let origin = Origin::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(is_secure_context(&origin), secure, "{text}");
+        }
+    }
+
+    #[test]
+    fn tenant_settings_default_to_hiding_accounts_and_an_hour_of_idleness() {
+        let settings = TenantSettings::default();
+        assert!(settings.hides_account_existence());
+        assert_eq!(settings.session_idle(), DEFAULT_SESSION_IDLE);
+        let server = time::Duration::hours(12);
+        assert_eq!(settings.session_lifetime(server), server);
+        let bad = TenantSettings {
+            session_idle_seconds: Some(7200),
+            session_lifetime_seconds: Some(3600),
+            ..TenantSettings::default()
+        };
+        assert!(validate_settings(&bad).is_err());
+        assert!(
+            validate_settings(&TenantSettings {
+                session_idle_seconds: Some(5),
+                ..TenantSettings::default()
+            })
+            .is_err()
+        );
+    }
 }

@@ -38,23 +38,100 @@ use tessera_store::{
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
     TenantStore, User, UserStore, fold_username,
 };
-use tessera_store::{Notifier, Payload, Subscription, Topic};
+use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
 
 /// How long an operation waits for a connection before the store is reported unavailable.
 const WAIT: StdDuration = StdDuration::from_secs(5);
 
+/// How often the outage watch asks the database whether it answers.
+const PROBE_EVERY: StdDuration = StdDuration::from_millis(500);
+/// How long one probe may take before it counts as a failure.
+const PROBE_TIMEOUT: StdDuration = StdDuration::from_secs(2);
+/// How many probes in a row must fail before the store is known down (one slow answer is not an outage).
+const FAILURES_FOR_OUTAGE: u32 = 2;
+
 /// The PostgreSQL implementation of [`tessera_store::Store`]. Cheap to clone; clones share the pool.
+///
+/// A watch beside the pool (its own connection, so a busy pool is not mistaken for an outage) asks the database
+/// every [`PROBE_EVERY`] whether it answers. Once [`FAILURES_FOR_OUTAGE`] probes in a row failed, the store is known
+/// down and every operation fails at once with [`StoreError::Unavailable`] instead of waiting [`WAIT`] for a
+/// connection; the first probe that succeeds opens it again.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     notifier: Arc<PgNotifier>,
+    outage: Arc<Outage>,
+}
+
+/// Whether the database is known down, as the watch last saw it.
+#[derive(Debug, Default)]
+struct Outage {
+    down: std::sync::atomic::AtomicBool,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl PostgresStore {
+    /// The pool, unless the database is known down: then [`StoreError::Unavailable`] at once.
+    fn pool(&self) -> Result<&PgPool> {
+        if self.outage.down.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(StoreError::Unavailable(
+                "the database does not answer (failing fast until it does again)".into(),
+            ))
+        } else {
+            Ok(&self.pool)
+        }
+    }
+
+    /// Whether the store currently fails fast because the database does not answer.
+    pub fn is_known_down(&self) -> bool {
+        self.outage.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The outage watch: probes the database on its own connection until the store is dropped or closed.
+async fn watch_outage(outage: std::sync::Weak<Outage>, options: PgConnectOptions) {
+    use sqlx::Connection;
+    use std::sync::atomic::Ordering;
+    let mut conn: Option<PgConnection> = None;
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(state) = outage.upgrade() else {
+            return;
+        };
+        if state.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let probe = tokio::time::timeout(PROBE_TIMEOUT, async {
+            if conn.is_none() {
+                conn = Some(PgConnection::connect_with(&options).await?);
+            }
+            match conn.as_mut() {
+                Some(c) => sqlx::query("SELECT 1").execute(c).await.map(drop),
+                None => Ok(()),
+            }
+        })
+        .await;
+        if matches!(probe, Ok(Ok(()))) {
+            failures = 0;
+            if state.down.swap(false, Ordering::Relaxed) {
+                tracing::warn!("the database answers again; the store takes requests");
+            }
+        } else {
+            conn = None;
+            failures += 1;
+            if failures >= FAILURES_FOR_OUTAGE && !state.down.swap(true, Ordering::Relaxed) {
+                tracing::error!("the database does not answer; failing fast until it does");
+            }
+        }
+    }
 }
 
 impl PostgresStore {
     /// The pool as an executor that times each statement (when metrics are on).
-    fn timed(&self) -> timed::Timed<'_> {
-        timed::Timed(&self.pool)
+    fn timed(&self) -> Result<timed::Timed<'_>> {
+        self.pool().map(timed::Timed)
     }
 
     /// Connects to `url` (`postgres://user@host:port/db?sslmode=...`) with a pool of at most `max_connections`, and
@@ -74,7 +151,7 @@ impl PostgresStore {
             // A ping per checkout would double every operation's round trips; a connection found broken fails its
             // statement as `Unavailable` and is discarded by the pool.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db)?;
         sqlx::migrate!("./migrations")
@@ -82,11 +159,20 @@ impl PostgresStore {
             .await
             .map_err(migrate_error)?;
         let notifier = Arc::new(PgNotifier::new(&pool).await?);
-        Ok(Self { pool, notifier })
+        let outage = Arc::new(Outage::default());
+        tokio::spawn(watch_outage(Arc::downgrade(&outage), options));
+        Ok(Self {
+            pool,
+            notifier,
+            outage,
+        })
     }
 
     /// Closes every connection; later operations fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        self.outage
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.notifier.close();
         self.pool.close().await;
     }
@@ -131,10 +217,52 @@ async fn bump_on(
     }
 }
 
+/// After a credential was deleted: deletes the sessions signed in with it and revokes the grants bound to it.
+async fn end_what_the_credential_gave(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+    now: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND credential_id = $2")
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) \
+         SELECT tenant, grant_id, $3 FROM grant_credentials WHERE tenant = $1 AND credential_id = $2 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(credential_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    for sql in [
+        "DELETE FROM access_tokens WHERE tenant = $1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
+        "DELETE FROM refresh_tokens WHERE tenant = $1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
+        "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(credential_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
-         attestation_trusted, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         attestation_trusted, expires_at, credential_id, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(session.tenant.as_str())
     .bind(&session.id_hash)
@@ -145,6 +273,8 @@ async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()
     .bind(session.backup_eligible)
     .bind(session.attestation_trusted)
     .bind(session.expires_at)
+    .bind(session.credential_id.as_deref())
+    .bind(session.last_seen_at)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -179,10 +309,10 @@ impl TenantStore for PostgresStore {
         if keys.iter().any(|key| key.tenant != tenant.id) {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision, settings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(tenant.id.as_str())
         .bind(&tenant.display_name)
@@ -191,6 +321,7 @@ impl TenantStore for PostgresStore {
         .bind(&tenant.policy)
         .bind(tenant.created_at)
         .bind(revision_column(Tenant::FIRST_REVISION))
+        .bind(&tenant.settings)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -206,7 +337,7 @@ impl TenantStore for PostgresStore {
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants WHERE id = $1")
             .bind(tenant.as_str())
-            .fetch_optional(self.timed())
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?
             .map(TenantRow::into_record)
@@ -215,7 +346,7 @@ impl TenantStore for PostgresStore {
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         sqlx::query_as::<_, TenantRow>("SELECT * FROM tenants ORDER BY id")
-            .fetch_all(self.timed())
+            .fetch_all(self.timed()?)
             .await
             .map_err(db)?
             .into_iter()
@@ -227,7 +358,7 @@ impl TenantStore for PostgresStore {
         // One conditional update: a concurrent writer's row lock makes this one wait, then re-check the revision on
         // the newest row version (READ COMMITTED), so of two updates from one revision exactly one matches.
         let updated: Option<i64> = sqlx::query_scalar(
-            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5, \
+            "UPDATE tenants SET display_name = $2, rp_id = $3, origins = $4, policy = $5, settings = $7, \
              revision = revision + 1 WHERE id = $1 AND revision = $6 RETURNING revision",
         )
         .bind(tenant.id.as_str())
@@ -236,7 +367,8 @@ impl TenantStore for PostgresStore {
         .bind(tenant.origins.as_slice())
         .bind(&tenant.policy)
         .bind(revision_column(tenant.revision))
-        .fetch_optional(self.timed())
+        .bind(&tenant.settings)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?;
         if let Some(updated_revision) = updated {
@@ -244,7 +376,7 @@ impl TenantStore for PostgresStore {
         }
         let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1")
             .bind(tenant.id.as_str())
-            .fetch_optional(self.timed())
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?;
         Err(if known.is_some() {
@@ -271,7 +403,7 @@ impl TenantStore for PostgresStore {
         .bind(client.jwks.as_ref())
         .bind(client.allowed_scopes.as_slice())
         .bind(client.created_at)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -281,7 +413,7 @@ impl TenantStore for PostgresStore {
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 AND client_id = $2")
             .bind(tenant.as_str())
             .bind(client_id.as_str())
-            .fetch_optional(self.timed())
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?
             .map(ClientRow::into_record)
@@ -291,7 +423,7 @@ impl TenantStore for PostgresStore {
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>> {
         sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE tenant = $1 ORDER BY client_id")
             .bind(tenant.as_str())
-            .fetch_all(self.timed())
+            .fetch_all(self.timed()?)
             .await
             .map_err(db)?
             .into_iter()
@@ -309,7 +441,7 @@ impl TenantStore for PostgresStore {
         .bind(&client.display_name)
         .bind(client.redirect_uris.as_slice())
         .bind(client.post_logout_redirect_uris.as_slice())
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?
         .rows_affected();
@@ -344,7 +476,7 @@ impl TenantStore for PostgresStore {
 
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()> {
         insert_signing_key(key)
-            .execute(self.timed())
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -355,7 +487,7 @@ impl TenantStore for PostgresStore {
             "SELECT * FROM signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
         )
         .bind(tenant.as_str())
-        .fetch_all(self.timed())
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -369,7 +501,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(kid)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
@@ -378,7 +510,7 @@ impl TenantStore for PostgresStore {
         let exists = sqlx::query("SELECT 1 FROM signing_keys WHERE tenant = $1 AND kid = $2")
             .bind(tenant.as_str())
             .bind(kid)
-            .fetch_optional(self.timed())
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?;
         Err(if exists.is_some() {
@@ -401,7 +533,7 @@ impl TenantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(kid)
         .bind(at)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -417,7 +549,7 @@ impl TenantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(retired_before)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
@@ -434,7 +566,7 @@ impl UserStore for PostgresStore {
         if credential.user_id != user.id || credential.tenant != user.tenant {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
              user_handle, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -462,7 +594,7 @@ impl UserStore for PostgresStore {
         sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(user_id.as_str())
-            .fetch_optional(self.timed())
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?
             .map(UserRow::into_record)
@@ -479,7 +611,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(fold_username(username))
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(UserRow::into_record)
@@ -488,7 +620,7 @@ impl UserStore for PostgresStore {
 
     async fn add_credential(&self, credential: &Credential) -> Result<()> {
         insert_credential(credential)?
-            .execute(self.timed())
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -504,7 +636,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(credential_id)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(CredentialRow::into_record)
@@ -521,7 +653,7 @@ impl UserStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(user_id.as_str())
-        .fetch_all(self.timed())
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -543,7 +675,7 @@ impl UserStore for PostgresStore {
         .bind(user_id.as_str())
         .bind(credential_id)
         .bind(nickname)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -554,10 +686,11 @@ impl UserStore for PostgresStore {
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
+        now: OffsetDateTime,
     ) -> Result<()> {
         // Lock the owner first: two concurrent deletes of a user's last two credentials are serialized, and the
         // second statement's fresh READ COMMITTED snapshot sees the first one's outcome.
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let owner = sqlx::query("SELECT 1 FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
             .bind(tenant.as_str())
             .bind(user_id.as_str())
@@ -578,6 +711,7 @@ impl UserStore for PostgresStore {
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
+            end_what_the_credential_gave(&mut tx, tenant, credential_id, now).await?;
             return tx.commit().await.map_err(db);
         }
         let owned = sqlx::query(
@@ -606,7 +740,7 @@ impl GrantStore for PostgresStore {
         replaces: Option<&[u8]>,
         session: &Session,
     ) -> Result<SignCountUpdate> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let update = bump_on(&mut tx, &session.tenant, bump).await?;
         if update == SignCountUpdate::Regressed && on_regression == SignCountRegression::Refuse {
             return Ok(update);
@@ -635,7 +769,7 @@ impl GrantStore for PostgresStore {
         .bind(&code.grant_id)
         .bind(&code.payload)
         .bind(code.expires_at)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -655,7 +789,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(code_hash)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?;
         if let Some(row) = redeemed {
@@ -666,7 +800,7 @@ impl GrantStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(code_hash)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?;
         Ok(match spent {
@@ -689,7 +823,7 @@ impl GrantStore for PostgresStore {
         .bind(&token.scope)
         .bind(&token.payload)
         .bind(token.expires_at)
-        .execute(self.timed())
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -713,7 +847,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(TokenRow::into_access)
@@ -722,7 +856,7 @@ impl GrantStore for PostgresStore {
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
         let done = insert_refresh_token(token)
-            .execute(self.timed())
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 {
@@ -746,7 +880,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(TokenRow::into_refresh)
@@ -760,7 +894,7 @@ impl GrantStore for PostgresStore {
         new: &RefreshToken,
         now: OffsetDateTime,
     ) -> Result<RefreshRotation> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let spent = sqlx::query_as::<_, TokenRow>(
             "UPDATE refresh_tokens SET rotated_at = $3 \
              WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NULL AND expires_at > $3 \
@@ -806,7 +940,7 @@ impl GrantStore for PostgresStore {
         grant_id: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query("INSERT INTO revoked_grants (tenant, grant_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(tenant.as_str())
             .bind(grant_id)
@@ -829,8 +963,45 @@ impl GrantStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn bind_grant_to_credential(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        credential_id: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(grant_id)
+        .bind(credential_id)
+        .bind(expires_at)
+        .execute(self.pool()?)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $3 WHERE tenant = $1 AND id_hash = $2")
+            .bind(tenant.as_str())
+            .bind(id_hash)
+            .bind(now)
+            .execute(self.pool()?)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn create_session(&self, session: &Session) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool()?.acquire().await.map_err(db)?;
         insert_session(&mut conn, session).await
     }
 
@@ -846,7 +1017,7 @@ impl GrantStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(SessionRow::into_record)
@@ -857,7 +1028,7 @@ impl GrantStore for PostgresStore {
         sqlx::query("DELETE FROM sessions WHERE tenant = $1 AND id_hash = $2")
             .bind(tenant.as_str())
             .bind(id_hash)
-            .execute(self.timed())
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -874,7 +1045,7 @@ impl GrantStore for PostgresStore {
                 .bind(tenant.as_str())
                 .bind(sid)
                 .bind(user_id.as_str())
-                .execute(self.timed())
+                .execute(self.timed()?)
                 .await
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -929,13 +1100,20 @@ impl GrantStore for PostgresStore {
                 ),
                 grants_before,
             ),
+            (
+                sqlx::query(
+                    "DELETE FROM grant_credentials WHERE ctid IN \
+                     (SELECT ctid FROM grant_credentials WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now_ts,
+            ),
         ];
         let mut deleted = 0;
         for (statement, before) in statements {
             let done = statement
                 .bind(before)
                 .bind(batch)
-                .execute(self.timed())
+                .execute(self.timed()?)
                 .await
                 .map_err(db)?;
             deleted += done.rows_affected();
@@ -961,7 +1139,7 @@ impl CeremonyStore for PostgresStore {
             .bind(kind)
             .bind(payload)
             .bind(expires_at)
-            .execute(self.timed())
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -982,7 +1160,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)
     }
@@ -1001,7 +1179,7 @@ impl CeremonyStore for PostgresStore {
         .bind(id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(self.timed())
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)
     }
@@ -1010,10 +1188,14 @@ impl CeremonyStore for PostgresStore {
 fn insert_credential(
     credential: &Credential,
 ) -> Result<sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>> {
+    // At most once per RP ID, across the tenants sharing it: the registry's primary key refuses a second one.
     Ok(sqlx::query(
-        "INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
-         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, last_used_at, \
-         attestation_trusted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "WITH inserted AS (INSERT INTO credentials (tenant, credential_id, user_id, public_key, alg, sign_count, \
+         uv_initialized, backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, created_at, \
+         last_used_at, attestation_trusted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16) RETURNING tenant, credential_id) \
+         INSERT INTO credential_rp_ids (rp_id, credential_id, tenant) \
+         SELECT t.rp_id, i.credential_id, i.tenant FROM inserted i JOIN tenants t ON t.id = i.tenant",
     )
     .bind(credential.tenant.as_str())
     .bind(&credential.credential_id)
@@ -1070,9 +1252,24 @@ fn insert_signing_key(
 
 /// `NOTIFY` reaches every node's listening connection, each of which wakes its own subscriptions.
 #[async_trait]
+impl HealthStore for PostgresStore {
+    async fn probe_write(&self, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO store_health (id, checked_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET checked_at = EXCLUDED.checked_at",
+        )
+        .bind(now.unix_timestamp())
+        .execute(self.pool()?)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl Notifier for PostgresStore {
     async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {
-        self.notifier.notify(&self.pool, topic, payload).await
+        self.notifier.notify(self.pool()?, topic, payload).await
     }
 
     async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {

@@ -18,6 +18,7 @@ pub(crate) struct TenantRow {
     policy: serde_json::Value,
     created_at: OffsetDateTime,
     revision: i64,
+    settings: serde_json::Value,
 }
 
 impl TenantRow {
@@ -30,6 +31,7 @@ impl TenantRow {
             policy: self.policy,
             created_at: self.created_at,
             revision: revision(self.revision)?,
+            settings: self.settings,
         })
     }
 }
@@ -211,6 +213,8 @@ pub(crate) struct SessionRow {
     user_verified: bool,
     backup_eligible: bool,
     attestation_trusted: bool,
+    credential_id: Option<Vec<u8>>,
+    last_seen_at: Option<OffsetDateTime>,
     expires_at: OffsetDateTime,
 }
 
@@ -225,6 +229,8 @@ impl SessionRow {
             user_verified: self.user_verified,
             backup_eligible: self.backup_eligible,
             attestation_trusted: self.attestation_trusted,
+            credential_id: self.credential_id,
+            last_seen_at: self.last_seen_at.unwrap_or(self.auth_time),
             expires_at: self.expires_at,
         })
     }

@@ -60,6 +60,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity broker",
         include_str!("../migrations/0010_broker.sql"),
     ),
+    (
+        11,
+        "passkey-bound sessions and grants, credential ids once per RP ID",
+        include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+    ),
+    (
+        12,
+        "tenant settings",
+        include_str!("../migrations/0012_tenant_settings.sql"),
+    ),
+    (
+        13,
+        "store health probe",
+        include_str!("../migrations/0013_store_health.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.

@@ -34,9 +34,9 @@ use tessera_store::convert::{revision, revision_column};
 use tessera_store::notify::{LocalHub, Notifier, Payload, Subscription, Topic};
 use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
-    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
-    Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
-    TenantStore, User, UserStore, fold_username,
+    HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken,
+    Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError,
+    Tenant, TenantStore, User, UserStore, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -117,6 +117,13 @@ fn insert_credential(conn: &Connection, credential: &Credential) -> Result<()> {
         ])
     })
     .map_err(db)?;
+    // At most once per RP ID, across the tenants sharing it: the primary key refuses a second registration.
+    execute(
+        conn,
+        "INSERT INTO credential_rp_ids (rp_id, credential_id, tenant) \
+         SELECT rp_id, ?2, ?1 FROM tenants WHERE id = ?1",
+        params![credential.tenant.as_str(), credential.credential_id],
+    )?;
     Ok(())
 }
 
@@ -196,6 +203,37 @@ fn insert_signing_key(conn: &Connection, key: &SigningKey, jwk: &str) -> Result<
     Ok(())
 }
 
+/// After a credential was deleted: deletes the sessions signed in with it and revokes the grants bound to it.
+fn end_what_the_credential_gave(
+    conn: &Connection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+    now: OffsetDateTime,
+) -> Result<()> {
+    let key = params![tenant.as_str(), credential_id];
+    execute(
+        conn,
+        "DELETE FROM sessions WHERE tenant = ?1 AND credential_id = ?2",
+        key,
+    )?;
+    execute(
+        conn,
+        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) \
+         SELECT tenant, grant_id, ?3 FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2",
+        params![tenant.as_str(), credential_id, ts(now)],
+    )?;
+    for sql in [
+        "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2)",
+        "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id IN \
+         (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2)",
+        "DELETE FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2",
+    ] {
+        execute(conn, sql, key)?;
+    }
+    Ok(())
+}
+
 fn delete_session_row(conn: &Connection, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
     execute(
         conn,
@@ -209,7 +247,8 @@ fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
     execute(
         conn,
         "INSERT INTO sessions (tenant, id_hash, sid, user_id, auth_time, user_verified, \
-         backup_eligible, attestation_trusted, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         backup_eligible, attestation_trusted, expires_at, credential_id, last_seen_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             session.tenant.as_str(),
             session.id_hash,
@@ -220,6 +259,8 @@ fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
             session.backup_eligible,
             session.attestation_trusted,
             ts(session.expires_at),
+            session.credential_id,
+            ts(session.last_seen_at),
         ],
     )?;
     Ok(())
@@ -270,6 +311,7 @@ impl TenantStore for SqliteStore {
             return Err(StoreError::Conflict);
         }
         let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
+        let settings = to_json(&tenant.settings)?;
         let jwks = keys
             .iter()
             .map(|key| to_json(&key.public_jwk))
@@ -279,8 +321,8 @@ impl TenantStore for SqliteStore {
                 // The store runs every write in its own savepoint: an error undoes all of it.
                 execute(
                     conn,
-                    "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at, revision, \
+                     settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         tenant.id.as_str(),
                         tenant.display_name,
@@ -289,6 +331,7 @@ impl TenantStore for SqliteStore {
                         policy,
                         ts(tenant.created_at),
                         revision_column(Tenant::FIRST_REVISION),
+                        settings,
                     ],
                 )?;
                 for (key, jwk) in keys.iter().zip(&jwks) {
@@ -332,19 +375,21 @@ impl TenantStore for SqliteStore {
 
     async fn update_tenant(&self, tenant: &Tenant) -> Result<u64> {
         let (origins, policy) = (to_json(&tenant.origins)?, to_json(&tenant.policy)?);
+        let settings = to_json(&tenant.settings)?;
         self.conns
             .write(|conn| {
                 let updated: Option<i64> = query_one(
                     conn,
                     "UPDATE tenants SET display_name = ?2, rp_id = ?3, origins = ?4, policy = ?5, \
-                     revision = revision + 1 WHERE id = ?1 AND revision = ?6 RETURNING revision",
+                     settings = ?7, revision = revision + 1 WHERE id = ?1 AND revision = ?6 RETURNING revision",
                     params![
                         tenant.id.as_str(),
                         tenant.display_name,
                         tenant.rp_id,
                         origins,
                         policy,
-                        revision_column(tenant.revision)
+                        revision_column(tenant.revision),
+                        settings,
                     ],
                     |row| row.get(0),
                 )?;
@@ -697,6 +742,7 @@ impl UserStore for SqliteStore {
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
+        now: OffsetDateTime,
     ) -> Result<()> {
         self.conns
             .write(|conn| {
@@ -708,7 +754,7 @@ impl UserStore for SqliteStore {
                     params![tenant.as_str(), user_id.as_str(), credential_id],
                 )?;
                 if deleted > 0 {
-                    return Ok(());
+                    return end_what_the_credential_gave(conn, tenant, credential_id, now);
                 }
                 let owned = exists(
                     conn,
@@ -951,6 +997,44 @@ impl GrantStore for SqliteStore {
             .await
     }
 
+    async fn bind_grant_to_credential(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        credential_id: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT OR IGNORE INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![tenant.as_str(), grant_id, credential_id, ts(expires_at)],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn touch_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE sessions SET last_seen_at = ?3 WHERE tenant = ?1 AND id_hash = ?2",
+                    params![tenant.as_str(), id_hash, ts(now)],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
     async fn create_session(&self, session: &Session) -> Result<()> {
         self.conns.write(|conn| insert_session(conn, session)).await
     }
@@ -1031,6 +1115,11 @@ impl GrantStore for SqliteStore {
                  (SELECT rowid FROM revoked_grants WHERE revoked_at <= ?1 LIMIT ?2)",
                 grants_before,
             ),
+            (
+                "DELETE FROM grant_credentials WHERE (tenant, grant_id) IN \
+                 (SELECT tenant, grant_id FROM grant_credentials WHERE expires_at <= ?1 LIMIT ?2)",
+                now_ts,
+            ),
         ];
         // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
         let mut deleted = self
@@ -1083,6 +1172,23 @@ impl CeremonyStore for SqliteStore {
 }
 
 /// One node: a notification wakes this process's subscriptions, directly.
+#[async_trait]
+impl HealthStore for SqliteStore {
+    async fn probe_write(&self, now: OffsetDateTime) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO store_health (id, checked_at) VALUES (1, ?1) \
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                    params![ts(now)],
+                )
+                .map(drop)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl Notifier for SqliteStore {
     async fn notify(&self, topic: &Topic, payload: &Payload) -> Result<()> {

@@ -32,6 +32,7 @@ row_struct!(TenantRow {
     policy: String,
     created_at: i64,
     revision: i64,
+    settings: String,
 });
 
 impl TenantRow {
@@ -44,6 +45,7 @@ impl TenantRow {
             policy: from_json(&self.policy)?,
             created_at: from_ts(self.created_at)?,
             revision: revision(self.revision)?,
+            settings: from_json(&self.settings)?,
         })
     }
 }
@@ -219,6 +221,8 @@ row_struct!(SessionRow {
     user_verified: bool,
     backup_eligible: bool,
     attestation_trusted: bool,
+    credential_id: Option<Vec<u8>>,
+    last_seen_at: Option<i64>,
     expires_at: i64,
 });
 
@@ -233,6 +237,8 @@ impl SessionRow {
             user_verified: self.user_verified,
             backup_eligible: self.backup_eligible,
             attestation_trusted: self.attestation_trusted,
+            credential_id: self.credential_id,
+            last_seen_at: from_ts(self.last_seen_at.unwrap_or(self.auth_time))?,
             expires_at: from_ts(self.expires_at)?,
         })
     }

@@ -78,6 +78,25 @@ pub trait GrantStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<()>;
 
+    /// Remembers that `grant_id` was issued from a session signed in with the passkey `credential_id`, until
+    /// `expires_at` (when its last token can expire): deleting the passkey revokes the grant. Idempotent.
+    async fn bind_grant_to_credential(
+        &self,
+        tenant: &TenantId,
+        grant_id: &str,
+        credential_id: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+
+    /// Records that a live session was used at `now` (its `last_seen_at`, for the idle timeout). Idempotent; a
+    /// missing session is no error.
+    async fn touch_session(
+        &self,
+        tenant: &TenantId,
+        id_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()>;
+
     /// Stores a session; [`crate::StoreError::Conflict`] if its hash exists.
     async fn create_session(&self, session: &Session) -> Result<()>;
     /// Reads a live session.

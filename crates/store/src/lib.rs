@@ -9,6 +9,7 @@
 //!   (`consume_auth_code`, `rotate_refresh_token`); the background purge.
 //! - [`CeremonyStore`] (`ceremonies`): WebAuthn challenges and pending authorization requests, taken once
 //!   (`take_ceremony`). Never find-then-delete.
+//! - [`HealthStore`] (`health`): a cheap write through the real write path, for readiness.
 //! - [`Notifier`] (`notify`): the port for wake-ups across the nodes sharing a store (`notify`, `subscribe`):
 //!   in-process on SQLite, PostgreSQL's `LISTEN`/`NOTIFY` on PostgreSQL.
 //! - [`Store`]: the umbrella of all roles, implemented for every type that implements them, so the application
@@ -35,6 +36,7 @@ pub mod ceremonies;
 pub mod convert;
 pub mod error;
 pub mod grants;
+pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod records;
@@ -54,6 +56,7 @@ pub use broker_records::{
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError};
 pub use grants::GrantStore;
+pub use health::HealthStore;
 pub use notify::{Notifier, Payload, Subscription, Topic};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
@@ -67,7 +70,9 @@ use time::Duration;
 
 /// The role traits, for callers that hold an `Arc<dyn Store>`: `use tessera_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CeremonyStore, GrantStore, Notifier, Store, TenantStore, UserStore};
+    pub use crate::{
+        CeremonyStore, GrantStore, HealthStore, Notifier, Store, TenantStore, UserStore,
+    };
 }
 
 /// How long a redeemed authorization code is kept after its expiry, so that a late reuse is still recognised
@@ -82,9 +87,15 @@ pub const REVOKED_GRANT_RETENTION: Duration = Duration::days(1);
 ///
 /// Lookups return `Ok(None)` when nothing matches; mutations of a missing row return [`StoreError::NotFound`].
 /// A database failure is always [`StoreError::Unavailable`], never `None` or `NotFound`.
-pub trait Store: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier {}
+pub trait Store:
+    TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + HealthStore
+{
+}
 
-impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + ?Sized> Store for T {}
+impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + HealthStore + ?Sized>
+    Store for T
+{
+}
 
 /// A backend that holds both the authenticator service's [`Store`] and the broker's [`BrokerStore`] (both shipped
 /// backends do). The server opens one and hands it out as each: `Arc<dyn Backend>` coerces to `Arc<dyn Store>` and

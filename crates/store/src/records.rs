@@ -27,6 +27,14 @@ pub struct Tenant {
     /// revision it read ([`crate::TenantStore::update_tenant`]), so a change made in between is never lost.
     #[serde(default = "first_revision")]
     pub revision: u64,
+    /// The tenant's settings beside the authenticator policy (session lifetimes, account-enumeration protection);
+    /// opaque to the store, `{}` for every default.
+    #[serde(default = "empty_settings")]
+    pub settings: serde_json::Value,
+}
+
+fn empty_settings() -> serde_json::Value {
+    serde_json::json!({})
 }
 
 impl Tenant {
@@ -281,7 +289,12 @@ pub struct Session {
     pub backup_eligible: bool,
     /// The credential's attestation at registration chained to a trusted root.
     pub attestation_trusted: bool,
-    /// Expiry.
+    /// The passkey the session was signed in with (`None` for sessions made otherwise): deleting it ends the
+    /// session.
+    pub credential_id: Option<Vec<u8>>,
+    /// When the session was last used (its start, then [`crate::GrantStore::touch_session`]), for the idle timeout.
+    pub last_seen_at: OffsetDateTime,
+    /// Expiry (the absolute lifetime).
     pub expires_at: OffsetDateTime,
 }
 

@@ -9,7 +9,7 @@ use tessera_core::{TenantId, UserId};
 pub trait UserStore: Send + Sync {
     /// Creates a user and their first credential in one transaction: both or nothing.
     /// [`crate::StoreError::Conflict`] on a duplicate user id, username (case-insensitive), user handle or credential
-    /// id; [`crate::StoreError::NotFound`] if the tenant does not exist. `credential.user_id` must equal `user.id`
+    /// id (in the tenant, or in any tenant with the same RP ID); [`crate::StoreError::NotFound`] if the tenant does not exist. `credential.user_id` must equal `user.id`
     /// (else `Conflict`).
     async fn create_user_with_credential(&self, user: &User, credential: &Credential)
     -> Result<()>;
@@ -23,7 +23,7 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<User>>;
 
     /// Adds a credential to an existing user; [`crate::StoreError::Conflict`] on a duplicate credential id in the
-    /// tenant, [`crate::StoreError::NotFound`] if the user does not exist.
+    /// tenant or in any tenant with the same RP ID, [`crate::StoreError::NotFound`] if the user does not exist.
     async fn add_credential(&self, credential: &Credential) -> Result<()>;
     /// Reads a credential by id.
     async fn get_credential(
@@ -46,11 +46,14 @@ pub trait UserStore: Send + Sync {
         nickname: &str,
     ) -> Result<()>;
     /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
-    /// last one; [`crate::StoreError::NotFound`] unless the user owns it.
+    /// last one; [`crate::StoreError::NotFound`] unless the user owns it. In the same transaction the sessions
+    /// signed in with it are deleted and the grants bound to it ([`crate::GrantStore::bind_grant_to_credential`])
+    /// revoked at `now` (their access and refresh tokens deleted, new ones refused).
     async fn delete_credential(
         &self,
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
+        now: time::OffsetDateTime,
     ) -> Result<()>;
 }

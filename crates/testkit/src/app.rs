@@ -388,6 +388,16 @@ impl TestApp {
             .to_vec();
         let now = self.clock.now();
         let sid = random(22);
+        // Signed in with the user's first passkey, as a sign-in through the pages would record it.
+        let credential_id = self
+            .state
+            .provider
+            .store
+            .list_credentials(&self.tenant, user)
+            .await
+            .expect("credentials")
+            .first()
+            .map(|c| c.credential_id.clone());
         self.state
             .provider
             .store
@@ -400,6 +410,8 @@ impl TestApp {
                 user_verified: facts.user_verified,
                 backup_eligible: facts.backup_eligible,
                 attestation_trusted: facts.attestation_trusted,
+                credential_id,
+                last_seen_at: now,
                 expires_at: now + time::Duration::hours(12),
             })
             .await

@@ -2,7 +2,7 @@
 //!
 //! Two independent checks guard every state-changing request of the pages:
 //!
-//! 1. **Double-submit token.** A random 32-byte token lives in the cookie [`CSRF_COOKIE`] (`__Host-` prefixed, so a
+//! 1. **Double-submit token.** A random 32-byte token lives in the tenant's cookie [`cookie_name`] (`__Host-` prefixed, so a
 //!    sibling subdomain cannot plant one; `HttpOnly`, `Secure`, `SameSite=Lax`). Each page embeds the same token;
 //!    a form sends it back in the field [`CSRF_FIELD`], the script in the header [`CSRF_HEADER`]. Both must be present
 //!    and equal, compared in constant time.
@@ -17,10 +17,19 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use tessera_core::TenantId;
+
 use crate::error::AppError;
 
-/// The CSRF cookie, shared by every tenant of this host.
-pub const CSRF_COOKIE: &str = "__Host-tessera-csrf";
+/// The prefix of the CSRF cookies; the tenant id follows ([`cookie_name`]).
+pub const CSRF_COOKIE_PREFIX: &str = "__Host-tessera-csrf-";
+
+/// The CSRF cookie of a tenant, `__Host-tessera-csrf-{tenant}`: one per tenant, so a token handed out by one tenant's
+/// pages is never accepted by another's. (Scoped by name, not by `Path`: the `__Host-` prefix, which keeps sibling
+/// subdomains from planting the cookie, requires `Path=/`.)
+pub fn cookie_name(tenant: &TenantId) -> String {
+    format!("{CSRF_COOKIE_PREFIX}{tenant}")
+}
 /// The form field that carries the token.
 pub const CSRF_FIELD: &str = "csrf_token";
 /// The request header that carries the token on the script's JSON calls.
@@ -81,29 +90,44 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The browser's CSRF token, if its cookie holds a well-formed one.
-pub fn current(headers: &HeaderMap) -> Option<CsrfToken> {
-    read_cookie(headers, CSRF_COOKIE).and_then(CsrfToken::parse)
+pub fn current(headers: &HeaderMap, tenant: &TenantId) -> Option<CsrfToken> {
+    read_cookie(headers, &cookie_name(tenant)).and_then(CsrfToken::parse)
 }
 
 /// The token to embed in a page: the browser's own, or a new one with the `Set-Cookie` value that installs it.
-pub fn token_for_page(headers: &HeaderMap) -> Result<(CsrfToken, Option<HeaderValue>), AppError> {
-    if let Some(token) = current(headers) {
+pub fn token_for_page(
+    headers: &HeaderMap,
+    tenant: &TenantId,
+) -> Result<(CsrfToken, Option<HeaderValue>), AppError> {
+    if let Some(token) = current(headers, tenant) {
         return Ok((token, None));
     }
+    let (token, cookie) = fresh(tenant)?;
+    Ok((token, Some(cookie)))
+}
+
+/// A new token for `tenant` and the `Set-Cookie` value that installs it, replacing the browser's: handed out at
+/// sign-in and sign-up, so a token known before (planted or read) is worthless afterwards.
+pub fn fresh(tenant: &TenantId) -> Result<(CsrfToken, HeaderValue), AppError> {
     let token = CsrfToken::generate()?;
     let cookie = format!(
-        "{CSRF_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax",
+        "{}={}; Path=/; Secure; HttpOnly; SameSite=Lax",
+        cookie_name(tenant),
         token.as_str()
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok((token, Some(cookie)))
+    Ok((token, cookie))
 }
 
 /// Checks a submitted token (form field or header) against the cookie, in constant time.
 ///
 /// Returns the cookie's token so the caller can bind a ceremony to it.
-pub fn verify_token(headers: &HeaderMap, submitted: Option<&str>) -> Result<CsrfToken, AppError> {
-    let cookie = current(headers).ok_or(AppError::CsrfMismatch)?;
+pub fn verify_token(
+    headers: &HeaderMap,
+    tenant: &TenantId,
+    submitted: Option<&str>,
+) -> Result<CsrfToken, AppError> {
+    let cookie = current(headers, tenant).ok_or(AppError::CsrfMismatch)?;
     let submitted = submitted
         .filter(|s| !s.is_empty())
         .ok_or(AppError::CsrfMismatch)?;
@@ -154,12 +178,13 @@ pub fn verify_origin(
 /// Both checks for a state-changing request: `Origin`, then the double-submit token.
 pub fn verify(
     headers: &HeaderMap,
+    tenant: &TenantId,
     submitted: Option<&str>,
     allowed: &[String],
     own_origin: &str,
 ) -> Result<CsrfToken, AppError> {
     verify_origin(headers, allowed, own_origin)?;
-    verify_token(headers, submitted)
+    verify_token(headers, tenant, submitted)
 }
 
 #[cfg(test)]
@@ -176,23 +201,29 @@ mod tests {
         map
     }
 
+    fn tenant() -> TenantId {
+        TenantId::parse("t").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const CSRF_COOKIE: &str = "__Host-tessera-csrf-t";
+
     const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     #[test]
     fn csrf_token_matching_the_cookie_is_accepted() {
         let h = headers(&[("cookie", &format!("a=b; {CSRF_COOKIE}={TOKEN}"))]);
-        assert!(verify_token(&h, Some(TOKEN)).is_ok());
+        assert!(verify_token(&h, &tenant(), Some(TOKEN)).is_ok());
     }
 
     #[test]
     fn csrf_token_missing_is_refused() {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}={TOKEN}"))]);
         assert!(matches!(
-            verify_token(&h, None),
+            verify_token(&h, &tenant(), None),
             Err(AppError::CsrfMismatch)
         ));
         assert!(matches!(
-            verify_token(&h, Some("")),
+            verify_token(&h, &tenant(), Some("")),
             Err(AppError::CsrfMismatch)
         ));
     }
@@ -201,7 +232,7 @@ mod tests {
     fn csrf_token_without_cookie_is_refused() {
         let h = headers(&[]);
         assert!(matches!(
-            verify_token(&h, Some(TOKEN)),
+            verify_token(&h, &tenant(), Some(TOKEN)),
             Err(AppError::CsrfMismatch)
         ));
     }
@@ -211,7 +242,7 @@ mod tests {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}={TOKEN}"))]);
         let other = "BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         assert!(matches!(
-            verify_token(&h, Some(other)),
+            verify_token(&h, &tenant(), Some(other)),
             Err(AppError::CsrfMismatch)
         ));
     }
@@ -219,17 +250,18 @@ mod tests {
     #[test]
     fn csrf_cookie_of_wrong_shape_is_ignored() {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}=short"))]);
-        assert!(current(&h).is_none());
-        assert!(verify_token(&h, Some("short")).is_err());
+        assert!(current(&h, &tenant()).is_none());
+        assert!(verify_token(&h, &tenant(), Some("short")).is_err());
     }
 
     #[test]
     fn page_token_reuses_the_cookie_or_sets_a_new_one() {
         let h = headers(&[("cookie", &format!("{CSRF_COOKIE}={TOKEN}"))]);
-        let (token, set) = token_for_page(&h).unwrap_or_else(|e| panic!("{e}"));
+        let (token, set) = token_for_page(&h, &tenant()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(token.as_str(), TOKEN);
         assert!(set.is_none());
-        let (fresh, set) = token_for_page(&HeaderMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let (fresh, set) =
+            token_for_page(&HeaderMap::new(), &tenant()).unwrap_or_else(|e| panic!("{e}"));
         let set = set
             .map(|v| v.to_str().unwrap_or_default().to_owned())
             .unwrap_or_default();

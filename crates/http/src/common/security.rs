@@ -180,6 +180,20 @@ async fn secure_and_trace(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The pages run in their own browsing context group (no window of another origin keeps a handle on them), and
+    // may use WebAuthn for themselves only, nothing else of the device.
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(PERMISSIONS_POLICY),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(header::RETRY_AFTER) {
+        // A store outage: clients and load balancers are told when to try again.
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     headers.insert(X_REQUEST_ID.clone(), id);
     response
 }
@@ -225,6 +239,12 @@ fn client_of(request: &Request<Body>) -> Option<String> {
         .or_else(from_basic)
         .filter(|c| !c.is_empty() && c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_graphic()))
 }
+
+/// The `Permissions-Policy` of every response: passkeys for this origin only; camera, microphone, location, payment,
+/// USB and the like for nobody.
+pub const PERMISSIONS_POLICY: &str = "publickey-credentials-get=(self), publickey-credentials-create=(self), \
+camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), hid=(), bluetooth=(), \
+display-capture=(), browsing-topics=()";
 
 /// 16 random hex characters (a counter if the random generator fails, which only makes ids guessable).
 fn request_id() -> HeaderValue {

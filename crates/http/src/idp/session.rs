@@ -6,9 +6,9 @@
 //! proves (`amr`/`acr` facts, verification freshness) is `tessera_service::provider::session`'s.
 
 use axum::http::{HeaderMap, HeaderValue};
-use tessera_core::{Secret, TenantId, UserId};
+use tessera_core::{Secret, TenantId};
 use tessera_service::handles;
-use tessera_service::provider::session::new_session;
+use tessera_service::provider::session::live_session;
 
 use crate::csrf::read_cookie;
 use crate::error::AppError;
@@ -37,9 +37,10 @@ fn session_token(headers: &HeaderMap, tenant: &TenantId) -> Option<String> {
     handles::is_plausible(value).then(|| value.to_owned())
 }
 
-/// The browser's live session with `tenant`, if its cookie names one.
+/// The browser's live session with `tenant`, if its cookie names one: within the absolute lifetime and the
+/// tenant's idle timeout (`tessera_service::provider::session::live_session`).
 ///
-/// A malformed, unknown or expired cookie is `Ok(None)`; a store failure is an error (never "signed out").
+/// A malformed, unknown, expired or idle cookie is `Ok(None)`; a store failure is an error (never "signed out").
 pub async fn current(
     state: &ProviderState,
     tenant: &TenantId,
@@ -48,11 +49,9 @@ pub async fn current(
     let Some(token) = session_token(headers, tenant) else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    Ok(state
-        .store
-        .get_session(tenant, &handles::storage_key(&token), now)
-        .await?)
+    let idle = state.tenant(tenant).await?.settings.session_idle();
+    let key = handles::storage_key(&token);
+    Ok(live_session(state.store.as_ref(), tenant, &key, state.clock.now(), idle).await?)
 }
 
 /// The storage key of the browser's current session token with `tenant`, if it sent one: a new sign-in replaces
@@ -61,9 +60,13 @@ pub fn previous_key(headers: &HeaderMap, tenant: &TenantId) -> Option<Vec<u8>> {
     session_token(headers, tenant).map(|old| handles::storage_key(&old))
 }
 
-/// How long a browser session lasts (`security.session_ttl`).
-pub fn ttl(state: &ProviderState) -> time::Duration {
-    time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12))
+/// How long a new browser session with `tenant` lasts: the tenant's `session_lifetime_seconds`, else the server's
+/// `security.session_ttl`.
+pub fn ttl(state: &ProviderState, tenant: &tessera_store::Tenant) -> time::Duration {
+    let server =
+        time::Duration::try_from(state.security.session_ttl).unwrap_or(time::Duration::hours(12));
+    tessera_service::tenants::tenant_settings(tenant)
+        .map_or(server, |settings| settings.session_lifetime(server))
 }
 
 /// The `Set-Cookie` value that hands `token` to the browser for `ttl`.
@@ -79,26 +82,6 @@ pub fn cookie(
         ttl.whole_seconds()
     );
     HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(e.to_string()))
-}
-
-/// Starts a session for `user` after a verified passkey ceremony; returns the record and the `Set-Cookie` value.
-///
-/// The browser's previous session with the tenant, if any, is deleted first: a sign-in always gets a new token.
-pub async fn start(
-    state: &ProviderState,
-    tenant: &TenantId,
-    headers: &HeaderMap,
-    user: &UserId,
-    authentication: AuthenticationFacts,
-) -> Result<(SessionRecord, HeaderValue), AppError> {
-    let ttl = ttl(state);
-    let new = new_session(tenant, user, authentication, state.clock.now(), ttl)?;
-    if let Some(old) = previous_key(headers, tenant) {
-        state.store.delete_session(tenant, &old).await?;
-    }
-    state.store.create_session(&new.record).await?;
-    let cookie = cookie(tenant, &new.token, ttl)?;
-    Ok((new.record, cookie))
 }
 
 /// Ends the browser's session with `tenant` (if any); returns the `Set-Cookie` value that clears the cookie.

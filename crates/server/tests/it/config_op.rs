@@ -12,6 +12,7 @@ const KNOWN_METADATA: &[&str] = &[
     "userinfo_endpoint",
     "jwks_uri",
     "registration_endpoint",
+    "revocation_endpoint_auth_methods_supported",
     "scopes_supported",
     "response_types_supported",
     "response_modes_supported",

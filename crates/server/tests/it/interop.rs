@@ -299,6 +299,8 @@ async fn demo_relying_party_signs_in_through_form_post() {
             user_verified: true,
             backup_eligible: false,
             attestation_trusted: false,
+            credential_id: None,
+            last_seen_at: now,
             expires_at: now + time::Duration::hours(1),
         })
         .await

@@ -14,6 +14,7 @@
 mod basic_op;
 mod binary;
 mod config_op;
+mod hardening;
 mod helpers;
 mod interop;
 mod logs;

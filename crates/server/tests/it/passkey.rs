@@ -38,7 +38,9 @@ impl Jar {
 
     pub(crate) fn csrf(&self) -> String {
         self.0
-            .get(tessera_http::csrf::CSRF_COOKIE)
+            .get(&tessera_http::csrf::cookie_name(
+                &tessera_core::TenantId::parse(tessera_testkit::app::TENANT).expect("tenant"),
+            ))
             .cloned()
             .expect("csrf cookie")
     }

@@ -88,7 +88,7 @@ pub async fn delete_passkey(
 ) -> Result<()> {
     sensitive.check(session)?;
     match store
-        .delete_credential(tenant, &session.user_id, credential)
+        .delete_credential(tenant, &session.user_id, credential, sensitive.now)
         .await
     {
         Ok(()) => Ok(()),
@@ -171,6 +171,8 @@ pub async fn finish_add_passkey(
     {
         return Err(ServiceError::CeremonyExpired);
     }
+    // Checked again at commit: a ceremony started inside the window cannot be finished after it.
+    sensitive.check(session)?;
     let (_, credential) = verify_new_credential(
         store,
         NewCredential {

@@ -9,7 +9,7 @@
 //! The outcomes name what to do; the HTTP layer turns them into redirects, form posts and pages.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::TenantId;
+use tessera_core::{CeremonyId, TenantId};
 use tessera_oidc::authorize::{
     AuthorizationResponse, AuthorizeContext, LoginDecision, PromptValue, SessionFacts,
     ValidatedAuthorization, authorization_response, decide_login, error_response,
@@ -89,27 +89,39 @@ pub async fn store_pending(
 }
 
 /// The pending authorization `id`, if it is still live. It is read, not consumed: resuming consumes it
-/// ([`take_pending`]).
+/// ([`take_pending`]). An id no pending authorization can have is `None` without asking the store.
 pub async fn pending_authorization(
     store: &dyn Store,
     tenant: &TenantId,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<PendingAuthorization>> {
-    match store.peek_ceremony(tenant, id, AUTHZ_CEREMONY, now).await? {
+    let Ok(id) = CeremonyId::parse(id) else {
+        return Ok(None);
+    };
+    match store
+        .peek_ceremony(tenant, id.as_str(), AUTHZ_CEREMONY, now)
+        .await?
+    {
         Some(payload) => Ok(Some(PendingAuthorization::decode(&payload)?)),
         None => Ok(None),
     }
 }
 
-/// Consumes the pending authorization `id`; `None` when it is unknown, used or expired.
+/// Consumes the pending authorization `id`; `None` when it is unknown, used, expired or not a possible id.
 pub async fn take_pending(
     store: &dyn Store,
     tenant: &TenantId,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<PendingAuthorization>> {
-    match store.take_ceremony(tenant, id, AUTHZ_CEREMONY, now).await? {
+    let Ok(id) = CeremonyId::parse(id) else {
+        return Ok(None);
+    };
+    match store
+        .take_ceremony(tenant, id.as_str(), AUTHZ_CEREMONY, now)
+        .await?
+    {
         Some(payload) => Ok(Some(PendingAuthorization::decode(&payload)?)),
         None => Ok(None),
     }
@@ -137,6 +149,9 @@ pub struct AuthorizeEndpoint<'a> {
     pub store: &'a dyn Store,
     /// The tenant's runtime entry.
     pub runtime: &'a TenantRuntime,
+    /// How long tokens issued from a code may live at most (the refresh token lifetime): the grant's bond to the
+    /// passkey of its session is kept that long past the code's expiry.
+    pub grant_lifetime: time::Duration,
     /// Now.
     pub now: OffsetDateTime,
 }
@@ -287,6 +302,18 @@ async fn issue(
             .map_err(|e| ServiceError::Internal(format!("grant: {e}")))?,
         expires_at: grant.expires_at,
     };
+    // Deleting the passkey the session was signed in with revokes this grant (and every token issued from it).
+    if let Some(credential) = &session.credential_id {
+        endpoint
+            .store
+            .bind_grant_to_credential(
+                &record.tenant,
+                &record.grant_id,
+                credential,
+                record.expires_at + endpoint.grant_lifetime,
+            )
+            .await?;
+    }
     endpoint.store.put_auth_code(&record).await?;
     let response = authorization_response(request, &endpoint.runtime.issuer, &code.value)
         .map_err(|e| ServiceError::Internal(format!("response: {e}")))?;

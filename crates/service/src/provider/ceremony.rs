@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tessera_core::TenantId;
+use tessera_core::{CeremonyId, TenantId};
 
 use tessera_store::Store;
 use time::OffsetDateTime;
@@ -153,8 +153,9 @@ pub async fn put<T: Serialize>(
     Ok(id)
 }
 
-/// Consumes a ceremony: unknown, used, expired or of another kind is [`ServiceError::CeremonyExpired`]. The caller
-/// then checks the browser binding with [`check_binding`].
+/// Consumes a ceremony: unknown, used, expired or of another kind is [`ServiceError::CeremonyExpired`], and so is an
+/// id no ceremony can have ([`CeremonyId::parse`]: a NUL byte, invalid text, a path), which never reaches the store.
+/// The caller then checks the browser binding with [`check_binding`].
 pub async fn take<T: DeserializeOwned>(
     store: &dyn Store,
     tenant: &TenantId,
@@ -162,11 +163,11 @@ pub async fn take<T: DeserializeOwned>(
     id: &str,
     now: OffsetDateTime,
 ) -> Result<T> {
-    if id.is_empty() || id.len() > 64 {
+    let Ok(id) = CeremonyId::parse(id) else {
         return Err(ServiceError::CeremonyExpired);
-    }
+    };
     let payload = store
-        .take_ceremony(tenant, id, kind, now)
+        .take_ceremony(tenant, id.as_str(), kind, now)
         .await?
         .ok_or(ServiceError::CeremonyExpired)?;
     serde_json::from_slice(&payload)

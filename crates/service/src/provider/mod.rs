@@ -10,6 +10,7 @@
 //! - [`authorize`]: the authorization endpoint's decisions and the pending authorization request the pages resume
 //!   after sign-in.
 //! - [`token`]: the token endpoint (code and refresh grants, client authentication by the registered method).
+//! - [`revoke`]: token revocation (RFC 7009): a revoked token revokes its grant.
 //! - [`userinfo`]: the claims an access token grants.
 //! - [`logout`]: RP-initiated logout's decision.
 //! - [`runtime`]: a tenant's runtime entry (record, decrypted keys, discovery and JWKS documents), loaded once and
@@ -19,6 +20,7 @@ pub mod account;
 pub mod authorize;
 pub mod ceremony;
 pub mod logout;
+pub mod revoke;
 pub mod runtime;
 pub mod session;
 pub mod signin;

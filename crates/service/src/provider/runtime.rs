@@ -15,6 +15,8 @@ use crate::keys::key_set;
 pub struct TenantRuntime {
     /// The tenant record.
     pub tenant: Tenant,
+    /// The tenant's settings, parsed once.
+    pub settings: crate::tenants::TenantSettings,
     /// The issuer, `{public_url}/{tenant}/oidc`.
     pub issuer: String,
     /// The decrypted signing keys (active and still-published).
@@ -40,6 +42,11 @@ pub fn provider_endpoints(issuer: &Issuer) -> Endpoints {
         jwks: format!("{issuer}/jwks"),
         end_session: format!("{issuer}/logout"),
     }
+}
+
+/// The provider's token revocation endpoint (RFC 7009): `{issuer}/revoke`.
+pub fn revocation_endpoint(issuer: &Issuer) -> String {
+    format!("{}/revoke", issuer.as_str())
 }
 
 /// What loading a tenant needs besides the store.
@@ -75,10 +82,13 @@ pub async fn load_tenant(
         .await
         .map_err(|e| ServiceError::Internal(format!("key loading task: {e}")))??;
     let discovery = ProviderMetadata::new(source.issuer.as_str(), source.endpoints.clone())
+        .with_revocation(revocation_endpoint(source.issuer))
         .to_json()
         .map_err(|e| ServiceError::Internal(format!("discovery document: {e}")))?;
     let jwks = Bytes::copy_from_slice(keys.jwks_json());
+    let settings = crate::tenants::tenant_settings(&record)?;
     Ok(TenantRuntime {
+        settings,
         tenant: record,
         issuer: source.issuer.as_str().to_owned(),
         keys,

@@ -7,7 +7,7 @@
 //! public handle `sid` (random, never the token) for ID tokens and RP-initiated logout.
 
 use tessera_core::{Secret, TenantId, UserId};
-use tessera_store::Session;
+use tessera_store::{Session, Store};
 use time::OffsetDateTime;
 
 use crate::error::Result;
@@ -26,11 +26,13 @@ pub struct NewSession {
     pub token: Secret,
 }
 
-/// Makes a new session for `user` at `now`, lasting `ttl`, recording `authentication`.
+/// Makes a new session for `user` at `now`, lasting `ttl`, recording `authentication` and the passkey it was signed
+/// in with (`credential`), so that deleting the passkey ends the session.
 pub fn new_session(
     tenant: &TenantId,
     user: &UserId,
     authentication: AuthenticationFacts,
+    credential: Option<&[u8]>,
     now: OffsetDateTime,
     ttl: time::Duration,
 ) -> Result<NewSession> {
@@ -44,12 +46,43 @@ pub fn new_session(
         user_verified: authentication.user_verified,
         backup_eligible: authentication.backup_eligible,
         attestation_trusted: authentication.attestation_trusted,
+        credential_id: credential.map(<[u8]>::to_vec),
+        last_seen_at: now,
         expires_at: now + ttl,
     };
     Ok(NewSession {
         record,
         token: Secret::new(token.value),
     })
+}
+
+/// How often a session's last use is written: at most once per this interval, so a busy session costs no write per
+/// request.
+pub const TOUCH_INTERVAL: time::Duration = time::Duration::minutes(1);
+
+/// The session stored under `key` if it is live at `now`: within its absolute lifetime (the store's check) and used
+/// within `idle` (the idle timeout). An idle session is deleted and answered `None`; a live one has its last use
+/// recorded (at most every [`TOUCH_INTERVAL`]).
+pub async fn live_session(
+    store: &dyn Store,
+    tenant: &TenantId,
+    key: &[u8],
+    now: OffsetDateTime,
+    idle: time::Duration,
+) -> Result<Option<Session>> {
+    let Some(session) = store.get_session(tenant, key, now).await? else {
+        return Ok(None);
+    };
+    let unused = now - session.last_seen_at;
+    if unused > idle {
+        tracing::debug!(tenant = %tenant, "session ended after its idle timeout");
+        store.delete_session(tenant, key).await?;
+        return Ok(None);
+    }
+    if unused >= TOUCH_INTERVAL {
+        store.touch_session(tenant, key, now).await?;
+    }
+    Ok(Some(session))
 }
 
 /// The authentication facts a session started with, for the ID token's `amr` and `acr`.
@@ -84,6 +117,8 @@ mod tests {
             user_verified,
             backup_eligible: false,
             attestation_trusted: false,
+            credential_id: None,
+            last_seen_at: auth_time,
             expires_at: auth_time + time::Duration::hours(1),
         }
     }
@@ -132,8 +167,15 @@ mod tests {
             backup_eligible: false,
             attestation_trusted: false,
         };
-        let new = new_session(&tenant, &user, facts, t, time::Duration::hours(12))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let new = new_session(
+            &tenant,
+            &user,
+            facts,
+            Some(b"c"),
+            t,
+            time::Duration::hours(12),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(handles::storage_key(new.token.expose()), new.record.id_hash);
         assert_eq!(new.record.expires_at, t + time::Duration::hours(12));
         assert!(!format!("{new:?}").contains(new.token.expose()));

@@ -47,9 +47,45 @@ pub struct BeginSignIn<'a> {
     pub authz: Option<String>,
     /// SHA-256 of the starting browser's CSRF token: only that browser may finish the ceremony.
     pub binding: Vec<u8>,
+    /// The key of the decoy passkeys, when the tenant hides whether accounts exist ([`decoy_credentials`]); `None`
+    /// answers an unknown username with [`ServiceError::UnknownUsername`].
+    pub decoys: Option<[u8; 32]>,
     /// Now.
     pub now: OffsetDateTime,
 }
+
+/// The purpose the decoy key is derived for from the master key.
+pub const DECOY_KEY_PURPOSE: &str = "tessera/provider/decoy-credential-ids/v1";
+
+/// The passkey a username without one (no account, or an account without passkeys) is answered with when the
+/// tenant hides whether accounts exist: one credential id of 32 bytes, HMAC-SHA256 of the tenant and the folded
+/// username under `key`. The same name always gets the same id, so asking twice reveals nothing; nobody without the
+/// key can tell it from a real one.
+pub fn decoy_credentials(
+    key: &[u8; 32],
+    tenant: &TenantId,
+    username: &Username,
+) -> Vec<PublicKeyCredentialDescriptor> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut message = tenant.as_str().as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(tessera_store::fold_username(username.as_str()).as_bytes());
+    let id = aws_lc_rs::hmac::sign(&key, &message).as_ref().to_vec();
+    vec![PublicKeyCredentialDescriptor::new(
+        id,
+        vec![
+            AuthenticatorTransport::Internal,
+            AuthenticatorTransport::Hybrid,
+        ],
+    )]
+}
+
+/// What a refused sign-in says when the tenant hides whether accounts exist: the same whatever the cause (an
+/// unknown passkey, another account's, a bad signature, a flag the engine refused); the cause goes to the log.
+pub const HIDDEN_REFUSAL: ServiceError = ServiceError::PasskeyRule {
+    rule: "passkey-not-accepted",
+    reason: "this passkey could not be verified for this site",
+};
 
 /// A started sign-in: the ceremony id and the options for `navigator.credentials.get`.
 #[derive(Debug)]
@@ -106,23 +142,30 @@ pub async fn begin_sign_in(store: &dyn Store, begin: BeginSignIn<'_>) -> Result<
                 .await?
                 .ok_or(ServiceError::SignInRequired)?,
         ),
-        SignInFor::Username(username) => Some(
-            store
-                .find_user_by_username(id, username.as_str())
-                .await?
-                .ok_or(ServiceError::UnknownUsername)?,
-        ),
-    };
-    let allow = match &user {
-        Some(user) => {
-            let credentials = store.list_credentials(id, &user.id).await?;
-            if credentials.is_empty() {
-                return Err(ServiceError::NoPasskey);
+        SignInFor::Username(username) => {
+            match store.find_user_by_username(id, username.as_str()).await? {
+                Some(user) => Some(user),
+                None if begin.decoys.is_some() => None,
+                None => return Err(ServiceError::UnknownUsername),
             }
-            descriptors(&credentials)
         }
+    };
+    let mut allow = match &user {
+        Some(user) => descriptors(&store.list_credentials(id, &user.id).await?),
         None => Vec::new(),
     };
+    if allow.is_empty()
+        && let SignInFor::Username(username) = &begin.who
+    {
+        // No account, or one without passkeys: a decoy, or the plain answer when the tenant allows it.
+        match &begin.decoys {
+            Some(key) => allow = decoy_credentials(key, id, username),
+            None if user.is_some() => return Err(ServiceError::NoPasskey),
+            None => return Err(ServiceError::UnknownUsername),
+        }
+    } else if allow.is_empty() && user.is_some() {
+        return Err(ServiceError::NoPasskey);
+    }
     let challenge = generate_challenge().map_err(|_| ServiceError::Random)?;
     let mut builder = PublicKeyCredentialRequestOptionsJSON::builder(
         begin.tenant.rp_id.clone(),
@@ -168,6 +211,8 @@ pub struct FinishSignIn<'a> {
     pub replaces: Option<Vec<u8>>,
     /// How long the new session lasts.
     pub session_ttl: time::Duration,
+    /// Whether the tenant hides whether accounts exist: every refusal of the passkey is then [`HIDDEN_REFUSAL`].
+    pub hide_accounts: bool,
     /// Now.
     pub now: OffsetDateTime,
 }
@@ -179,6 +224,8 @@ pub struct SignedIn {
     pub session: NewSession,
     /// The pending authorization to resume, if the sign-in was for one.
     pub authz: Option<String>,
+    /// Whether it was the re-verification of a signed-in user (the page carries on with its CSRF token).
+    pub reauth: bool,
 }
 
 /// Finishes a sign-in: consumes the ceremony, verifies the assertion (WebAuthn L3 §7.2), and stores the new sign
@@ -189,6 +236,32 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
     let stored: LoginCeremony =
         ceremony::take(store, id, LOGIN_KIND, finish.ceremony, finish.now).await?;
     ceremony::check_binding(&stored.binding, finish.binding)?;
+    let hide = finish.hide_accounts;
+    match verify_and_record(store, finish, stored).await {
+        Err(error) if hide && reveals_the_account(&error) => {
+            tracing::info!(tenant = %id, %error, "passkey refused (answered without the reason)");
+            Err(HIDDEN_REFUSAL)
+        }
+        other => other,
+    }
+}
+
+/// Whether a refusal could tell an unknown passkey from a known one: every refusal of the response itself (before
+/// its signature is known good). A counter that went back is said as such: only a holder of the key can get there.
+fn reveals_the_account(error: &ServiceError) -> bool {
+    match error {
+        ServiceError::PasskeyRefused(e) => e.rule() != "sign-count-regressed",
+        ServiceError::PasskeyRule { rule, .. } => *rule != "sign-count-regressed",
+        _ => false,
+    }
+}
+
+async fn verify_and_record(
+    store: &dyn Store,
+    finish: FinishSignIn<'_>,
+    stored: LoginCeremony,
+) -> Result<SignedIn> {
+    let id: &TenantId = &finish.tenant.id;
     let policy = effective_policy(finish.policy, stored.reauth);
 
     let response: AuthenticationResponseJSON = serde_json::from_value(finish.credential)
@@ -255,7 +328,14 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
         backup_eligible: verified.backup_eligible,
         attestation_trusted: credential.attestation_trusted,
     };
-    let session = new_session(id, &user.id, authentication, finish.now, finish.session_ttl)?;
+    let session = new_session(
+        id,
+        &user.id,
+        authentication,
+        Some(&credential.credential_id),
+        finish.now,
+        finish.session_ttl,
+    )?;
     let on_regression = if policy.sign_count == SignCountPolicy::RejectClone {
         SignCountRegression::Refuse
     } else {
@@ -297,5 +377,6 @@ pub async fn finish_sign_in(store: &dyn Store, finish: FinishSignIn<'_>) -> Resu
     Ok(SignedIn {
         session,
         authz: stored.authz,
+        reauth: stored.reauth,
     })
 }

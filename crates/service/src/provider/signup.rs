@@ -322,7 +322,14 @@ pub async fn finish_sign_up(store: &dyn Store, finish: FinishSignUp<'_>) -> Resu
         backup_eligible: verified.backup_eligible,
         attestation_trusted: verified.attestation.trusted,
     };
-    let session = new_session(id, &user.id, authentication, finish.now, finish.session_ttl)?;
+    let session = new_session(
+        id,
+        &user.id,
+        authentication,
+        Some(&credential.credential_id),
+        finish.now,
+        finish.session_ttl,
+    )?;
     if let Some(old) = &finish.replaces {
         store.delete_session(id, old).await?;
     }

@@ -116,7 +116,9 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_credential(&b, &alice_a.id, b"only-a").await,
+        store
+            .delete_credential(&b, &alice_a.id, b"only-a", T0)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -328,7 +330,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     );
     unavailable(
         "delete_credential",
-        store.delete_credential(&t, &u, b"c").await,
+        store.delete_credential(&t, &u, b"c", T0).await,
     );
     unavailable(
         "put_ceremony",

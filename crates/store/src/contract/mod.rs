@@ -106,6 +106,9 @@ macro_rules! store_contract_tests {
             rename_credential_requires_owner,
             delete_credential_requires_owner,
             last_credential_cannot_be_deleted,
+            deleting_a_credential_ends_its_sessions_and_revokes_its_grants,
+            credential_id_is_registered_once_per_rp_id,
+            touched_session_reads_its_last_use,
             concurrent_deletes_keep_the_last_credential,
             sign_count_increase_is_recorded,
             sign_count_regression_is_refused,
@@ -202,6 +205,7 @@ pub fn tenant(name: &str) -> Tenant {
         policy: serde_json::json!({ "user_verification": "required", "aaguid_deny": [] }),
         created_at: T0,
         revision: Tenant::FIRST_REVISION,
+        settings: serde_json::json!({}),
     }
 }
 
@@ -315,6 +319,8 @@ pub fn session(tenant: &TenantId, hash: &[u8], user: &str) -> Session {
         user_verified: true,
         backup_eligible: false,
         attestation_trusted: true,
+        credential_id: None,
+        last_seen_at: T0,
         expires_at: T0 + Duration::hours(8),
     }
 }

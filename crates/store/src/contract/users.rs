@@ -201,7 +201,7 @@ pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
         .await
         .expect("add");
     assert_eq!(
-        store.delete_credential(&t, &bob.id, b"c1").await,
+        store.delete_credential(&t, &bob.id, b"c1", T0).await,
         Err(StoreError::NotFound)
     );
     assert!(
@@ -212,12 +212,12 @@ pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
             .is_some()
     );
     store
-        .delete_credential(&t, &alice.id, b"c1")
+        .delete_credential(&t, &alice.id, b"c1", T0)
         .await
         .expect("delete");
     assert_eq!(store.get_credential(&t, b"c1").await.expect("get"), None);
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1").await,
+        store.delete_credential(&t, &alice.id, b"c1", T0).await,
         Err(StoreError::NotFound)
     );
 }
@@ -227,7 +227,7 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "alpha").await;
     let alice = with_user(&*store, &t, "u1", b"c1").await;
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1").await,
+        store.delete_credential(&t, &alice.id, b"c1", T0).await,
         Err(StoreError::Conflict)
     );
     assert!(
@@ -242,11 +242,11 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
         .await
         .expect("add");
     store
-        .delete_credential(&t, &alice.id, b"c1")
+        .delete_credential(&t, &alice.id, b"c1", T0)
         .await
         .expect("delete one of two");
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c2").await,
+        store.delete_credential(&t, &alice.id, b"c2", T0).await,
         Err(StoreError::Conflict)
     );
 }
@@ -263,8 +263,8 @@ pub async fn concurrent_deletes_keep_the_last_credential(store: Arc<dyn Store>) 
             .expect("add");
         let (a, b) = ([b'a', round], [b'b', round]);
         let (first, second) = tokio::join!(
-            store.delete_credential(&t, &owner.id, &a),
-            store.delete_credential(&t, &owner.id, &b)
+            store.delete_credential(&t, &owner.id, &a, T0),
+            store.delete_credential(&t, &owner.id, &b, T0)
         );
         assert!(
             first.is_ok() != second.is_ok(),
@@ -284,4 +284,165 @@ pub async fn concurrent_deletes_keep_the_last_credential(store: Arc<dyn Store>) 
             "round {round}"
         );
     }
+}
+
+/// Deleting a passkey deletes the sessions signed in with it and revokes the grants bound to it (their tokens are
+/// gone and new ones refused); the user's other sessions and grants stay.
+pub async fn deleting_a_credential_ends_its_sessions_and_revokes_its_grants(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"stolen").await;
+    store
+        .add_credential(&credential(&t, "u1", b"kept"))
+        .await
+        .expect("add");
+    let mut with_stolen = session(&t, b"s-stolen", "u1");
+    with_stolen.credential_id = Some(b"stolen".to_vec());
+    let mut with_kept = session(&t, b"s-kept", "u1");
+    with_kept.credential_id = Some(b"kept".to_vec());
+    for s in [&with_stolen, &with_kept] {
+        store.create_session(s).await.expect("session");
+    }
+    for (grant, passkey) in [("g-stolen", b"stolen".as_slice()), ("g-kept", b"kept")] {
+        store
+            .bind_grant_to_credential(&t, grant, passkey, T0 + Duration::days(2))
+            .await
+            .expect("bind");
+        store
+            .put_access_token(&access_token(&t, format!("at-{grant}").as_bytes(), grant))
+            .await
+            .expect("access token");
+        store
+            .put_refresh_token(&refresh_token(&t, format!("rt-{grant}").as_bytes(), grant))
+            .await
+            .expect("refresh token");
+    }
+    store
+        .delete_credential(&t, &alice.id, b"stolen", T0)
+        .await
+        .expect("delete");
+    let now = T0 + Duration::seconds(1);
+    assert_eq!(
+        store.get_session(&t, b"s-stolen", now).await.expect("get"),
+        None
+    );
+    assert!(
+        store
+            .get_session(&t, b"s-kept", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .get_access_token(&t, b"at-g-stolen", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&t, b"rt-g-stolen", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(
+        store
+            .get_access_token(&t, b"at-g-kept", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_refresh_token(&t, b"rt-g-kept", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // A code of the revoked grant redeemed later gets no tokens.
+    assert_eq!(
+        store
+            .put_access_token(&access_token(&t, b"at-late", "g-stolen"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+}
+
+/// A credential id is registered at most once per RP ID, also across tenants that share the RP ID; tenants with
+/// another RP ID may hold the same id.
+pub async fn credential_id_is_registered_once_per_rp_id(store: Arc<dyn Store>) {
+    let shared = tenant("shop");
+    let mut sibling = tenant("shop-eu");
+    sibling.rp_id = shared.rp_id.clone();
+    for t in [&shared, &sibling] {
+        store.create_tenant_with_keys(t, &[]).await.expect("tenant");
+    }
+    let other = with_tenant(&*store, "elsewhere").await;
+    with_user(&*store, &shared.id, "u1", b"cred").await;
+    let twin = user(&sibling.id, "u1", "name-u1");
+    assert_eq!(
+        store
+            .create_user_with_credential(&twin, &credential(&sibling.id, "u1", b"cred"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_user(&sibling.id, &twin.id).await.expect("get"),
+        None
+    );
+    with_user(&*store, &sibling.id, "u1", b"own").await;
+    assert_eq!(
+        store
+            .add_credential(&credential(&sibling.id, "u1", b"cred"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    with_user(&*store, &other, "u1", b"cred").await;
+    // Once deleted, the id may be registered again under the RP ID.
+    store
+        .add_credential(&credential(&shared.id, "u1", b"second"))
+        .await
+        .expect("add");
+    store
+        .delete_credential(&shared.id, &user_id("u1"), b"cred", T0)
+        .await
+        .expect("delete");
+    store
+        .add_credential(&credential(&sibling.id, "u1", b"cred"))
+        .await
+        .expect("registered again");
+}
+
+/// A session's last use starts at its creation and moves with `touch_session`.
+pub async fn touched_session_reads_its_last_use(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    store
+        .create_session(&session(&t, b"s1", "u1"))
+        .await
+        .expect("session");
+    let read = |at| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            store
+                .get_session(&t, b"s1", at)
+                .await
+                .expect("get")
+                .expect("live")
+        }
+    };
+    assert_eq!(read(T0).await.last_seen_at, T0);
+    store
+        .touch_session(&t, b"s1", T0 + Duration::minutes(3))
+        .await
+        .expect("touch");
+    assert_eq!(
+        read(T0 + Duration::minutes(4)).await.last_seen_at,
+        T0 + Duration::minutes(3)
+    );
+    store
+        .touch_session(&t, b"missing", T0)
+        .await
+        .expect("no error for a missing session");
 }

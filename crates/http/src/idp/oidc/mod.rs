@@ -5,6 +5,7 @@
 //! - [`authorize`]: `/authorize` (GET; POST is answered with a 303 to GET) and `/authorize/resume`, where the pages
 //!   hand a signed-in user back after sign-in or sign-up.
 //! - [`token`]: `/token` (authorization code and refresh token grants).
+//! - [`revoke`]: `/revoke` (RFC 7009 token revocation; a revoked token revokes its grant).
 //! - [`userinfo`]: `/userinfo` (GET and POST).
 //! - [`logout`]: `/logout` (RP-initiated logout).
 //!
@@ -20,10 +21,11 @@ pub mod authorize;
 pub mod discovery;
 pub mod jwks;
 pub mod logout;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
-/// The OIDC routes. CORS is allowed on discovery, JWKS, token and userinfo only (RFC 9700 §2.6: never on authorize).
+/// The OIDC routes. CORS is allowed on discovery, JWKS, token, revocation and userinfo only (RFC 9700 §2.6: never on authorize).
 pub fn router<S>(state: &ProviderState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -49,6 +51,7 @@ where
         .merge(
             Router::new()
                 .route("/{tenant}/oidc/token", axum::routing::post(token::token))
+                .route("/{tenant}/oidc/revoke", axum::routing::post(revoke::revoke))
                 .layer(crate::common::security::per_ip_rate_limit(
                     &state.rate_limiters,
                     &state.security.trusted_proxies,

@@ -11,7 +11,7 @@ use tessera_service::provider::token::{self, TokenEndpoint, TokenLifetimes, Toke
 
 use super::tenant_id;
 use crate::error::AppError;
-use crate::state::ProviderState;
+use crate::state::{ProviderState, TenantRuntime};
 
 pub use tessera_service::provider::token::ASSERTION_JTI_RECORD;
 
@@ -28,25 +28,62 @@ pub(crate) fn lifetimes(state: &ProviderState) -> TokenLifetimes {
     }
 }
 
-/// The form of a token-endpoint-style request (token, revocation): `application/x-www-form-urlencoded` only, and at
-/// most one `Authorization` header.
-pub(crate) fn client_form<'h>(
-    headers: &'h HeaderMap,
-    body: &[u8],
-) -> Result<(Vec<(String, String)>, Option<&'h str>), AppError> {
-    if !super::is_form(headers) {
-        return Err(AppError::oauth(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        ));
+/// A token-endpoint-style request (token, revocation) as extracted: the tenant, the form and the single
+/// `Authorization` header. Only `application/x-www-form-urlencoded` is accepted, with at most one `Authorization`.
+pub(crate) struct ClientCall {
+    runtime: std::sync::Arc<TenantRuntime>,
+    form: Vec<(String, String)>,
+    authorization: Option<String>,
+}
+
+impl ClientCall {
+    /// Extracts the call from the tenant path segment, the headers and the body.
+    pub(crate) async fn extract(
+        state: &ProviderState,
+        tenant: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, AppError> {
+        let runtime = state.tenant(&tenant_id(tenant)?).await?;
+        if !super::is_form(headers) {
+            return Err(AppError::oauth(
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let form = form_urlencoded::parse(body).into_owned().collect();
+        let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+        let authorization = authorizations
+            .next()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if authorizations.next().is_some() {
+            return Err(refuse(&OidcError::MultipleClientAuthentications));
+        }
+        Ok(Self {
+            runtime,
+            form,
+            authorization,
+        })
     }
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
-    let authorization = authorizations.next().and_then(|v| v.to_str().ok());
-    if authorizations.next().is_some() {
-        return Err(refuse(&OidcError::MultipleClientAuthentications));
+
+    /// The endpoint the service works at.
+    pub(crate) fn endpoint<'a>(&'a self, state: &'a ProviderState) -> TokenEndpoint<'a> {
+        TokenEndpoint {
+            store: state.store.as_ref(),
+            runtime: &self.runtime,
+            lifetimes: lifetimes(state),
+            now: state.clock.now(),
+        }
     }
-    Ok((pairs, authorization))
+
+    /// The request as the service takes it.
+    pub(crate) fn request(&self) -> TokenRequest<'_> {
+        TokenRequest {
+            form: &self.form,
+            authorization: self.authorization.as_deref(),
+        }
+    }
 }
 
 /// `POST /{tenant}/oidc/token`.
@@ -56,23 +93,8 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let tenant = tenant_id(&tenant)?;
-    let runtime = state.tenant(&tenant).await?;
-    let (form, authorization) = client_form(&headers, &body)?;
-    let endpoint = TokenEndpoint {
-        store: state.store.as_ref(),
-        runtime: &runtime,
-        lifetimes: lifetimes(&state),
-        now: state.clock.now(),
-    };
-    let body = token::exchange(
-        &endpoint,
-        TokenRequest {
-            form: &form,
-            authorization,
-        },
-    )
-    .await?;
+    let call = ClientCall::extract(&state, &tenant, &headers, &body).await?;
+    let body = token::exchange(&call.endpoint(&state), call.request()).await?;
     Ok(no_store((StatusCode::OK, axum::Json(body)).into_response()))
 }
 

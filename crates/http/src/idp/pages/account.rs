@@ -90,7 +90,7 @@ pub async fn page(
             last_used_iso: c.last_used_at.map(iso).unwrap_or_default(),
         })
         .collect();
-    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers)?;
+    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers, tenant.id())?;
     let view = AccountPage {
         layout: Layout::new(
             "Your account",

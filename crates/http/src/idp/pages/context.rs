@@ -49,6 +49,7 @@ impl PageTenant {
     ) -> Result<crate::csrf::CsrfToken, AppError> {
         crate::csrf::verify(
             headers,
+            self.id(),
             submitted,
             &self.tenant.origins,
             &state.public_url.origin(),

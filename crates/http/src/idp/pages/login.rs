@@ -55,7 +55,7 @@ pub async fn page(
     } else if session::current(&state, &id, &headers).await?.is_some() {
         return Ok(context::see_other(&format!("/{id}/account"), &[]));
     }
-    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers)?;
+    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers, tenant.id())?;
     let view = LoginPage {
         layout: Layout::new(
             "Sign in",
@@ -135,6 +135,11 @@ pub struct VerifyReply {
     pub next: String,
 }
 
+/// Whether the tenant hides whether accounts exist (its `hide_account_existence` setting, on by default).
+fn hides_accounts(tenant: &PageTenant) -> Result<bool, AppError> {
+    Ok(tessera_service::tenants::tenant_settings(&tenant.tenant)?.hides_account_existence())
+}
+
 /// `POST /{tenant}/webauthn/login/options`.
 pub async fn options(
     State(state): State<ProviderState>,
@@ -170,6 +175,8 @@ pub async fn options(
             who,
             authz,
             binding: csrf.binding(),
+            decoys: hides_accounts(&tenant)?
+                .then(|| state.master_key.derive(signin::DECOY_KEY_PURPOSE)),
             now: state.clock.now(),
         },
     )
@@ -203,15 +210,25 @@ pub async fn verify(
             binding: &csrf.binding(),
             credential: request.credential,
             replaces: session::previous_key(&headers, &id),
-            session_ttl: session::ttl(&state),
+            session_ttl: session::ttl(&state, &tenant.tenant),
+            hide_accounts: hides_accounts(&tenant)?,
             now: state.clock.now(),
         },
     )
     .await?;
-    let cookie = session::cookie(&id, &signed_in.session.token, session::ttl(&state))?;
+    let cookie = session::cookie(
+        &id,
+        &signed_in.session.token,
+        session::ttl(&state, &tenant.tenant),
+    )?;
     let next = context::next_after_sign_in(&id, signed_in.authz.as_deref());
-    Ok(context::json_reply(
-        &VerifyReply { ok: true, next },
-        Some(cookie),
-    ))
+    let mut reply = context::json_reply(&VerifyReply { ok: true, next }, Some(cookie));
+    if !signed_in.reauth {
+        // A new sign-in gets a new CSRF token: one known before it is worthless after.
+        let (_, csrf) = crate::csrf::fresh(&id)?;
+        reply
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, csrf);
+    }
+    Ok(reply)
 }

@@ -58,7 +58,7 @@ pub async fn page(
         ),
         None => None,
     };
-    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers)?;
+    let (csrf, set_cookie) = crate::csrf::token_for_page(&headers, tenant.id())?;
     let view = SignupPage {
         layout: Layout::new(
             "Create your account",
@@ -261,17 +261,24 @@ pub async fn verify(
             nickname,
             trust: attestation.trust_at(now),
             replaces: session::previous_key(&headers, &id),
-            session_ttl: session::ttl(&state),
+            session_ttl: session::ttl(&state, &tenant.tenant),
             now,
         },
     )
     .await?;
-    let cookie = session::cookie(&id, &signed_up.session.token, session::ttl(&state))?;
+    let cookie = session::cookie(
+        &id,
+        &signed_up.session.token,
+        session::ttl(&state, &tenant.tenant),
+    )?;
     let next = context::next_after_sign_in(&id, signed_up.authz.as_deref());
-    Ok(context::json_reply(
-        &VerifyReply { ok: true, next },
-        Some(cookie),
-    ))
+    let mut reply = context::json_reply(&VerifyReply { ok: true, next }, Some(cookie));
+    // A new account's session gets a new CSRF token: one known before it is worthless after.
+    let (_, csrf) = crate::csrf::fresh(&id)?;
+    reply
+        .headers_mut()
+        .append(axum::http::header::SET_COOKIE, csrf);
+    Ok(reply)
 }
 
 #[cfg(test)]
