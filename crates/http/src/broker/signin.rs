@@ -105,7 +105,7 @@ pub async fn authorize(call: PolicyCall<'_>) -> Result<Response, AppError> {
         ));
     };
     let pairs = call.query_pairs();
-    let (token, csrf_cookie) = csrf::token_for_page(&call.parts.headers)?;
+    let (token, csrf_cookie) = csrf::token_for_page(&call.parts.headers, call.tenant)?;
     let session = csrf::read_cookie(&call.parts.headers, &session_cookie_name(call.tenant))
         .filter(|v| handles::is_plausible(v))
         .map(handles::storage_key);
@@ -168,6 +168,7 @@ pub async fn choose(
     };
     let token = csrf::verify(
         &headers,
+        &tenant,
         field(csrf::CSRF_FIELD),
         &[],
         &state.public_url.origin(),
@@ -222,7 +223,7 @@ pub async fn authresp(
     // The attribute page's form carries a CSRF token; the cross-site POST did not bring the cookie, so the page
     // sets one when the browser has none to show.
     let csrf = match &step {
-        Ok(SignInStep::Attributes(_)) => Some(csrf::token_for_page(&parts.headers)?),
+        Ok(SignInStep::Attributes(_)) => Some(csrf::token_for_page(&parts.headers, tenant)?),
         _ => None,
     };
     let keep = matches!(step, Ok(SignInStep::Attributes(_)));
@@ -254,6 +255,7 @@ pub async fn signup(
     };
     let token = csrf::verify(
         &headers,
+        &tenant,
         field(csrf::CSRF_FIELD),
         &[],
         &state.public_url.origin(),
