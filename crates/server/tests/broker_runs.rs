@@ -384,9 +384,14 @@ impl Browser {
 
     async fn post_json(&mut self, app: &TestApp, url: &str, body: &Value) -> Reply {
         let url = absolute(app, url);
+        // The CSRF cookie is per tenant: `__Host-tessera-csrf-{tenant}`, the URL's first path segment.
+        let tenant = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.path_segments()?.next().map(str::to_owned))
+            .unwrap_or_default();
         let csrf = self
             .cookies
-            .get("__Host-tessera-csrf")
+            .get(&format!("__Host-tessera-csrf-{tenant}"))
             .cloned()
             .unwrap_or_default();
         let request = app
