@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store health probe",
         include_str!("../migrations/0013_store_health.sql"),
     ),
+    (
+        14,
+        "store identity",
+        include_str!("../migrations/0014_store_identity.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.
@@ -162,7 +167,56 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// The database file as it was opened (device and inode): a file deleted or replaced under the running server is
+/// noticed before the next write, which would otherwise be acknowledged into an unlinked file.
+struct FileIdentity {
+    path: std::path::PathBuf,
+    dev: u64,
+    ino: u64,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            StoreError::Unavailable(format!("database file {}: {e}", path.display()))
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            lost: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// `Ok` while the path still names the file opened; once it does not, every later call fails too (the store
+    /// cannot persist any more), and the first failure is logged at error level.
+    fn check(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::Ordering;
+        let same = !self.lost.load(Ordering::Relaxed)
+            && std::fs::metadata(&self.path)
+                .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
+        if same {
+            return Ok(());
+        }
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                path = %self.path.display(),
+                "the database file was deleted or replaced while the server ran: refusing every write; restore the \
+                 file from a backup and restart"
+            );
+        }
+        Err(StoreError::Unavailable(format!(
+            "the database file {} is no longer the one opened (deleted or replaced)",
+            self.path.display()
+        )))
+    }
+}
+
 pub(crate) struct Connections {
+    file: FileIdentity,
     writer: Arc<Mutex<Option<Writer>>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
@@ -329,6 +383,7 @@ impl Connections {
         })));
         let checkpointer = spawn_checkpointer(path, Arc::downgrade(&writer))?;
         Ok(Self {
+            file: FileIdentity::of(path)?,
             writer,
             readers,
             next_reader: AtomicUsize::new(0),
@@ -338,7 +393,9 @@ impl Connections {
 
     /// Runs `op` on the writer connection in its own savepoint, and answers once the group commit that includes it
     /// is durable: `op`'s changes are kept only if it returns `Ok`, and its result is returned only after `COMMIT`.
+    /// A database file deleted or replaced since it was opened fails every write ([`StoreError::Unavailable`]).
     pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.file.check()?;
         let (sender, receiver) = oneshot::channel();
         let result = {
             let mut guard = self.writer.lock().await;
@@ -434,6 +491,34 @@ mod tests {
         })
         .expect("count")
             == 1
+    }
+
+    #[tokio::test]
+    async fn deleted_or_replaced_database_file_refuses_writes() {
+        for replace in [false, true] {
+            let dir = tempfile::tempdir().expect("dir");
+            let conns = open(&dir);
+            with_table(&conns).await;
+            conns
+                .write(|conn| insert(conn, "before"))
+                .await
+                .expect("write");
+            let path = dir.path().join("t.db");
+            std::fs::remove_file(&path).expect("unlink");
+            if replace {
+                std::fs::write(&path, b"").expect("an empty file in its place");
+            }
+            let refused = conns.write(|conn| insert(conn, "after")).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("no longer the one opened")),
+                "replace={replace}: {refused:?}"
+            );
+            if replace {
+                // Still refused: the store does not take the new file for its own.
+                assert!(conns.write(|conn| insert(conn, "later")).await.is_err());
+            }
+            conns.close().await;
+        }
     }
 
     #[tokio::test]
