@@ -37,6 +37,9 @@ const CHECKPOINT_RESTART_FRAMES: i64 = 10_000;
 /// Distinct statements the store prepares, kept compiled per connection.
 const STATEMENT_CACHE: usize = 128;
 
+/// The size (bytes) the write-ahead log file is cut back to whenever the log starts over.
+pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// The schema migrations, in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
@@ -256,6 +259,10 @@ fn open_writer(path: &Path) -> Result<Connection> {
     }
     // No checkpoint (and its fsync) on a commit: that would block the async task that commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(db)?;
+    // When the log starts over (after the checkpoint thread copied it back), its file is cut back to this size, so
+    // a burst's log does not keep its disk space while idle.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(db)?;
     Ok(conn)
 }
@@ -640,6 +647,41 @@ mod tests {
             })
             .expect("checkpoint");
         assert!(log < 5 && done == log, "the log started over: {log} frames");
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn write_ahead_log_is_cut_back_to_its_limit_after_a_burst() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        let wal = dir.path().join("t.db-wal");
+        let limit = u64::try_from(JOURNAL_SIZE_LIMIT).unwrap_or(0);
+        let row = "x".repeat(3000);
+        for i in 0..3000 {
+            let v = format!("{i}-{row}");
+            conns.write(|conn| insert(conn, &v)).await.expect("insert");
+        }
+        let burst = std::fs::metadata(&wal).expect("wal").len();
+        assert!(burst > limit, "the burst grew the log: {burst}");
+        // Idle but for a trickle of writes: the checkpoint thread copies the log back, a commit starts it over, and
+        // its file is cut back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut i = 0;
+        loop {
+            i += 1;
+            let v = format!("trickle-{i}");
+            conns.write(|conn| insert(conn, &v)).await.expect("write");
+            let size = std::fs::metadata(&wal).expect("wal").len();
+            if size <= limit {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log kept its burst size: {burst} -> {size} bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         conns.close().await;
     }
 
