@@ -202,25 +202,26 @@ export async function accountAddAndDeletePasskey({ browser, server, name }) {
     const staleTab = await context.newPage();
     await staleTab.goto(`${server.base}/${TENANT}/account`);
 
-    // Delete the renamed one: "Delete" first asks (nothing is sent), then "Yes, delete it" deletes. The security
-    // key's passkey is left, and it cannot be deleted.
+    // Delete the security key's passkey (not the one this session signed in with: deleting that one would end the
+    // session): "Delete" first asks (nothing is sent), then "Yes, delete it" deletes. The renamed passkey is left,
+    // and it cannot be deleted.
     const deletes = [];
     page.on('request', (request) => { if (request.url().endsWith('/webauthn/delete')) deletes.push(request); });
-    await page.locator('summary', { hasText: 'Delete passkey Office laptop' }).click();
-    const question = page.getByText('Delete “Office laptop”? You will no longer be able to sign in with it.');
+    await page.locator('summary', { hasText: 'Delete passkey Blue security key' }).click();
+    const question = page.getByText('Delete “Blue security key”? You will no longer be able to sign in with it.');
     await question.waitFor();
     await shot(page, `${name}-04-asks-before-deleting`);
     assert.equal(deletes.length, 0, 'opening the question deletes nothing');
-    await page.getByRole('button', { name: 'Yes, delete passkey Office laptop' }).click();
+    await page.getByRole('button', { name: 'Yes, delete passkey Blue security key' }).click();
     await page.waitForURL((url) => url.searchParams.get('done') === 'deleted');
     await shot(page, `${name}-05-one-left`);
     assert.equal(await passkeyItems(page).count(), 1, 'one passkey left');
-    assert.equal(await page.getByText('Blue security key', { exact: true }).count(), 1);
+    assert.equal(await page.getByText('Office laptop', { exact: true }).count(), 1);
     assert.equal(await deleteOfferCount(page), 0);
     assert.match(await page.locator('#last-passkey-note').innerText(), /cannot be deleted/);
 
     // From the stale tab, try to delete the last one: refused, and the page says why.
-    await deletePasskey(staleTab, 'Blue security key');
+    await deletePasskey(staleTab, 'Office laptop');
     const refusal = staleTab.locator('#status.error');
     await refusal.waitFor();
     await shot(staleTab, `${name}-06-last-one-refused`);

@@ -45,8 +45,10 @@ test('cancel_on_signup_returns_access_denied', async () => {
   }
 });
 
-test('signin_with_unknown_username_says_there_is_no_account', async () => {
-  const name = 'signin_with_unknown_username_says_there_is_no_account';
+// The tenant hides whether accounts exist (the default): an unknown name gets a decoy passkey to ask for, so the
+// browser finds none, exactly as for a real account whose passkey is on another device.
+test('signin_with_unknown_username_does_not_reveal_the_account', async () => {
+  const name = 'signin_with_unknown_username_does_not_reveal_the_account';
   const { context, page, credentials } = await pageWithAuthenticator(browser, {}, { autofill: false });
   try {
     const seen = watchCallbacks(page);
@@ -55,7 +57,8 @@ test('signin_with_unknown_username_says_there_is_no_account', async () => {
     await page.getByRole('button', { name: 'Continue' }).click();
     const message = await waitForStatusError(page);
     await shot(page, `${name}-01-message`);
-    assert.match(message, /no account/i, `a human message: ${message}`);
+    assert.match(message, /No passkey for this account was found on this device/, `a human message: ${message}`);
+    assert.doesNotMatch(message, /no account/i, 'nothing says whether the account exists');
     assert.equal((await credentials()).length, 0);
     assert.equal(await hasSession(context), false);
     assert.equal(seen.callbacks.length, 0, 'the relying party got nothing');

@@ -37,6 +37,9 @@ const CHECKPOINT_RESTART_FRAMES: i64 = 10_000;
 /// Distinct statements the store prepares, kept compiled per connection.
 const STATEMENT_CACHE: usize = 128;
 
+/// The size (bytes) the write-ahead log file is cut back to whenever the log starts over.
+pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// The schema migrations, in order; each runs once, recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
@@ -74,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "store health probe",
         include_str!("../migrations/0013_store_health.sql"),
+    ),
+    (
+        14,
+        "store identity",
+        include_str!("../migrations/0014_store_identity.sql"),
     ),
 ];
 
@@ -162,7 +170,56 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// The database file as it was opened (device and inode): a file deleted or replaced under the running server is
+/// noticed before the next write, which would otherwise be acknowledged into an unlinked file.
+struct FileIdentity {
+    path: std::path::PathBuf,
+    dev: u64,
+    ino: u64,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            StoreError::Unavailable(format!("database file {}: {e}", path.display()))
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            lost: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// `Ok` while the path still names the file opened; once it does not, every later call fails too (the store
+    /// cannot persist any more), and the first failure is logged at error level.
+    fn check(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::Ordering;
+        let same = !self.lost.load(Ordering::Relaxed)
+            && std::fs::metadata(&self.path)
+                .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
+        if same {
+            return Ok(());
+        }
+        if !self.lost.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                path = %self.path.display(),
+                "the database file was deleted or replaced while the server ran: refusing every write; restore the \
+                 file from a backup and restart"
+            );
+        }
+        Err(StoreError::Unavailable(format!(
+            "the database file {} is no longer the one opened (deleted or replaced)",
+            self.path.display()
+        )))
+    }
+}
+
 pub(crate) struct Connections {
+    file: FileIdentity,
     writer: Arc<Mutex<Option<Writer>>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
@@ -202,6 +259,10 @@ fn open_writer(path: &Path) -> Result<Connection> {
     }
     // No checkpoint (and its fsync) on a commit: that would block the async task that commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(db)?;
+    // When the log starts over (after the checkpoint thread copied it back), its file is cut back to this size, so
+    // a burst's log does not keep its disk space while idle.
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(db)?;
     Ok(conn)
 }
@@ -329,6 +390,7 @@ impl Connections {
         })));
         let checkpointer = spawn_checkpointer(path, Arc::downgrade(&writer))?;
         Ok(Self {
+            file: FileIdentity::of(path)?,
             writer,
             readers,
             next_reader: AtomicUsize::new(0),
@@ -338,7 +400,9 @@ impl Connections {
 
     /// Runs `op` on the writer connection in its own savepoint, and answers once the group commit that includes it
     /// is durable: `op`'s changes are kept only if it returns `Ok`, and its result is returned only after `COMMIT`.
+    /// A database file deleted or replaced since it was opened fails every write ([`StoreError::Unavailable`]).
     pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.file.check()?;
         let started = tessera_store::metrics::start();
         let result = self.write_batched(op).await;
         tessera_store::metrics::observe("sqlite", "write", started, &result);
@@ -448,6 +512,34 @@ mod tests {
         })
         .expect("count")
             == 1
+    }
+
+    #[tokio::test]
+    async fn deleted_or_replaced_database_file_refuses_writes() {
+        for replace in [false, true] {
+            let dir = tempfile::tempdir().expect("dir");
+            let conns = open(&dir);
+            with_table(&conns).await;
+            conns
+                .write(|conn| insert(conn, "before"))
+                .await
+                .expect("write");
+            let path = dir.path().join("t.db");
+            std::fs::remove_file(&path).expect("unlink");
+            if replace {
+                std::fs::write(&path, b"").expect("an empty file in its place");
+            }
+            let refused = conns.write(|conn| insert(conn, "after")).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("no longer the one opened")),
+                "replace={replace}: {refused:?}"
+            );
+            if replace {
+                // Still refused: the store does not take the new file for its own.
+                assert!(conns.write(|conn| insert(conn, "later")).await.is_err());
+            }
+            conns.close().await;
+        }
     }
 
     #[tokio::test]
@@ -569,6 +661,41 @@ mod tests {
             })
             .expect("checkpoint");
         assert!(log < 5 && done == log, "the log started over: {log} frames");
+        conns.close().await;
+    }
+
+    #[tokio::test]
+    async fn write_ahead_log_is_cut_back_to_its_limit_after_a_burst() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        with_table(&conns).await;
+        let wal = dir.path().join("t.db-wal");
+        let limit = u64::try_from(JOURNAL_SIZE_LIMIT).unwrap_or(0);
+        let row = "x".repeat(3000);
+        for i in 0..3000 {
+            let v = format!("{i}-{row}");
+            conns.write(|conn| insert(conn, &v)).await.expect("insert");
+        }
+        let burst = std::fs::metadata(&wal).expect("wal").len();
+        assert!(burst > limit, "the burst grew the log: {burst}");
+        // Idle but for a trickle of writes: the checkpoint thread copies the log back, a commit starts it over, and
+        // its file is cut back.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut i = 0;
+        loop {
+            i += 1;
+            let v = format!("trickle-{i}");
+            conns.write(|conn| insert(conn, &v)).await.expect("write");
+            let size = std::fs::metadata(&wal).expect("wal").len();
+            if size <= limit {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log kept its burst size: {burst} -> {size} bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         conns.close().await;
     }
 

@@ -57,9 +57,51 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` in WAL mode with `synchronous=NORMAL`, and brings its
     /// schema up to date.
+    ///
+    /// A data dir that held a store keeps its identity beside the database file (`<file>.identity`): when that file is
+    /// there but the database is missing or is another store's, opening refuses ([`StoreError::Unavailable`]) rather
+    /// than starting over empty. [`SqliteStore::open_initialising`] is the explicit way to start a new store there.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, false).await
+    }
+
+    /// Opens as [`SqliteStore::open`] does, creating a new store even where an identity file says one was, and
+    /// taking the new store's identity (an operator's explicit "initialise").
+    pub async fn open_initialising(path: &Path) -> Result<Self> {
+        Self::open_with(path, true).await
+    }
+
+    async fn open_with(path: &Path, initialise: bool) -> Result<Self> {
+        let identity_path = identity_file(path);
+        let remembered = std::fs::read_to_string(&identity_path)
+            .ok()
+            .map(|text| text.trim().to_owned());
+        if remembered.is_some() && !path.exists() && !initialise {
+            return Err(StoreError::Unavailable(format!(
+                "{} says a store lived here, but its database {} is missing: restore it from a backup, or \
+                 initialise a new, empty store explicitly",
+                identity_path.display(),
+                path.display()
+            )));
+        }
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
         let conns = Connections::open(path, readers)?;
+        let id = store_identity(&conns).await?;
+        match remembered {
+            Some(known) if known != id && !initialise => {
+                conns.close().await;
+                return Err(StoreError::Unavailable(format!(
+                    "the database {} is not the store {} names (another file was put in its place): restore the \
+                     right one, or initialise explicitly",
+                    path.display(),
+                    identity_path.display()
+                )));
+            }
+            Some(known) if known == id => {}
+            _ => std::fs::write(&identity_path, format!("{id}\n")).map_err(|e| {
+                StoreError::Unavailable(format!("{}: {e}", identity_path.display()))
+            })?,
+        }
         Ok(Self {
             conns: Arc::new(conns),
             ephemeral: Arc::default(),
@@ -73,6 +115,44 @@ impl SqliteStore {
         self.hub.close();
         self.conns.close().await;
     }
+}
+
+/// The identity file beside a database file: `<file>.identity`.
+fn identity_file(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".identity");
+    path.with_file_name(name)
+}
+
+/// The store's identity, made (random) the first time the store is opened.
+async fn store_identity(conns: &Connections) -> Result<String> {
+    let fresh = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut id = String::new();
+        for round in 0..2u64 {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(round);
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            hasher.write_u32(std::process::id());
+            id.push_str(&format!("{:016x}", hasher.finish()));
+        }
+        id
+    };
+    conns
+        .write(|conn| {
+            execute(
+                conn,
+                "INSERT INTO store_identity (id) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM store_identity)",
+                [fresh.as_str()],
+            )?;
+            query_one(conn, "SELECT id FROM store_identity", [], |row| row.get(0))?
+                .ok_or_else(|| StoreError::Corrupt("the store has no identity".into()))
+        })
+        .await
 }
 
 fn affected_one(rows: usize) -> Result<()> {
@@ -1199,5 +1279,56 @@ impl Notifier for SqliteStore {
 
     async fn subscribe(&self, topic: &Topic) -> Result<Subscription> {
         self.hub.subscribe(topic)
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn start_refuses_an_empty_store_where_one_was_unless_told_to_initialise() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tessera.db");
+        let store = SqliteStore::open(&path).await.expect("first start");
+        store.close().await;
+        assert!(dir.path().join("tessera.db.identity").exists());
+        // The database file is lost: the next start does not silently begin again with nothing.
+        std::fs::remove_file(&path).expect("unlink");
+        let _ = std::fs::remove_file(dir.path().join("tessera.db-wal"));
+        let _ = std::fs::remove_file(dir.path().join("tessera.db-shm"));
+        let refused = SqliteStore::open(&path).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("missing")),
+            "{:?}",
+            refused.err()
+        );
+        assert!(!path.exists(), "no empty store was created");
+        // Another store's file in its place is refused too.
+        let other_dir = tempfile::tempdir().expect("dir");
+        let other = other_dir.path().join("tessera.db");
+        SqliteStore::open(&other)
+            .await
+            .expect("other")
+            .close()
+            .await;
+        std::fs::copy(&other, &path).expect("copy");
+        let foreign = SqliteStore::open(&path).await;
+        assert!(
+            matches!(&foreign, Err(StoreError::Unavailable(m)) if m.contains("not the store")),
+            "{:?}",
+            foreign.err()
+        );
+        // Told to initialise, it starts (and takes the new identity); later starts are normal again.
+        SqliteStore::open_initialising(&path)
+            .await
+            .expect("initialised")
+            .close()
+            .await;
+        SqliteStore::open(&path)
+            .await
+            .expect("normal start")
+            .close()
+            .await;
     }
 }

@@ -286,6 +286,11 @@ impl TestApp {
         .await
     }
 
+    /// The SQLite database file of the running app (`None` on PostgreSQL), for tests that damage it.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.sqlite.as_ref().map(|_| self._dir.path().join("t.db"))
+    }
+
     /// Closes the SQLite store under the running app, so that every store call fails (`Unavailable`).
     pub async fn close_store(&self) {
         self.sqlite

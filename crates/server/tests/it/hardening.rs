@@ -443,3 +443,38 @@ async fn store_outage_answers_503_with_retry_after_on_every_endpoint() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unlinked_sqlite_database_fails_readiness_and_refuses_writes() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("unlinked").await;
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    let path = app.sqlite_path().expect("sqlite");
+    std::fs::remove_file(&path).expect("unlink the database file");
+    // Not ready, and no write is acknowledged into the unlinked file: a sign-in's session is refused with 503.
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 503);
+    let session = app
+        .state
+        .provider
+        .store
+        .create_session(&tessera_store::Session {
+            id_hash: vec![7; 32],
+            tenant: app.tenant.clone(),
+            user_id: user,
+            sid: "after-unlink".into(),
+            auth_time: app.clock.now(),
+            user_verified: true,
+            backup_eligible: false,
+            attestation_trusted: false,
+            credential_id: None,
+            last_seen_at: app.clock.now(),
+            expires_at: app.clock.now() + time::Duration::hours(1),
+        })
+        .await;
+    assert!(
+        matches!(session, Err(tessera_store::StoreError::Unavailable(_))),
+        "{session:?}"
+    );
+    app.stop().await;
+}
