@@ -28,12 +28,15 @@ pub(crate) fn lifetimes(state: &ProviderState) -> TokenLifetimes {
     }
 }
 
+/// A token-endpoint-style form: its pairs and the one `Authorization` header, if sent.
+type ClientForm<'h> = (Vec<(String, String)>, Option<&'h str>);
+
 /// The form of a token-endpoint-style request (token, revocation): `application/x-www-form-urlencoded` only, and at
 /// most one `Authorization` header.
 pub(crate) fn client_form<'h>(
     headers: &'h HeaderMap,
     body: &[u8],
-) -> Result<(Vec<(String, String)>, Option<&'h str>), AppError> {
+) -> Result<ClientForm<'h>, AppError> {
     if !super::is_form(headers) {
         return Err(AppError::oauth(
             "invalid_request",
