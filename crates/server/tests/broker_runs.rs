@@ -2174,7 +2174,21 @@ async fn viewer_full_run_shows_the_verified_token_and_refuses_a_replay(backend: 
     assert!(page.body.contains("The nonce is the one this run sent."));
     assert!(page.body.contains(" UTC"), "times are shown in UTC");
     assert!(page.body.contains("id=\"raw-token\""));
+    assert!(
+        page.body.contains("data-copy=\"raw-token\""),
+        "a copy button"
+    );
     assert!(page.body.contains("id=\"run-again\""));
+    assert!(!page.body.contains("<script>"), "no inline script");
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(
         page.set_cookies()
             .iter()
