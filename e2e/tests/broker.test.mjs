@@ -156,3 +156,45 @@ test('broker_run1_sign_up_and_run2_sign_in', async () => {
     await context.close();
   }
 });
+
+test('broker_run1_ends_at_the_token_viewer', async () => {
+  const demo = await brokerInfo();
+  assert.ok(demo.token_viewer_url, 'demo.json has token_viewer_url');
+  const username = uniqueUser('viewer');
+  const email = `${username}@example.com`;
+  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+  try {
+    await page.setViewportSize(PHONE);
+    const errors = collectErrors(page);
+    const report = {};
+    await page.goto(`${server.base}/`);
+    await page.getByRole('link', { name: `Run user flow ${demo.policy}` }).click();
+    await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
+    await signUpFromLogin(page, { username, displayName: 'Ann Example' });
+    await page.getByRole('heading', { name: 'Complete your profile' }).waitFor();
+    await page.getByLabel('Email address').fill(email);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL((url) => url.pathname === '/jwt');
+    await page.getByRole('heading', { name: 'Token viewer' }).waitFor();
+    await shot(page, 'broker_viewer-01-token-viewer');
+    const status = await page.locator('#signature').innerText();
+    assert.match(status, /Signature verified with key \S+ of/, status);
+    assert.ok(status.includes(`${server.base}/${demo.broker_tenant}/${demo.policy}/v2.0`), status);
+    assert.match(await page.locator('#claim-emails').innerText(), new RegExp(email.replace('.', '\\.')));
+    assert.match(await page.locator('#claim-exp').innerText(), /UTC/);
+    const raw = await page.getByLabel('Raw token').inputValue();
+    assert.equal(raw.split('.').length, 3, 'the raw token is there to copy');
+    report.viewer = await problems(page);
+    // Run again: a new run straight back to the viewer (the broker session answers without a new sign-in).
+    await page.getByRole('link', { name: 'Run again' }).click();
+    await page.waitForURL((url) => url.pathname === '/jwt');
+    await page.locator('#signature').waitFor();
+    assert.match(await page.locator('#signature').innerText(), /Signature verified/);
+    assert.deepEqual(report, { viewer: [] });
+    assert.deepEqual(errors, [], 'no script or console errors');
+  } catch (e) {
+    throw await onFailure(e, context, 'broker_run1_ends_at_the_token_viewer', server);
+  } finally {
+    await context.close();
+  }
+});

@@ -5,7 +5,9 @@
 //!   rate limits, CSRF, the page layout and static assets. It imports no handler and no page.
 //! - [`idp`]: the authenticator service (the OpenID provider with passkeys): its OIDC endpoints at
 //!   `/{tenant}/oidc/...` and its pages (sign-in, sign-up, account) with their browser sessions.
-//! - [`broker`], [`admin`], [`crossdevice`]: the routers of the roles to come (empty for now).
+//! - [`broker`]: the identity broker's user flows (`/{tenant}/{policy}/...`).
+//! - [`admin`]: the built-in token viewer (`/jwt/run`, `/jwt`) for now; the admin API and portal to come.
+//! - [`crossdevice`]: the router of the role to come (empty for now).
 //!
 //! The rule of dependencies: `common` ← `idp` (and the future roles); no role imports another. [`router`] assembles
 //! everything into one [`axum::Router`].

@@ -356,7 +356,32 @@
     }
   }
 
+  // The token viewer: an answer in the URL fragment (response_mode=fragment, or a pasted link) never reaches the
+  // server, so it is posted to /jwt as a form (same origin) and removed from the address bar.
+  function tokenViewerPage() {
+    var fragment = window.location.hash.replace(/^#/, "");
+    if (!/(^|&)(id_token|code|error)=/.test(fragment)) { return; }
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = "/jwt";
+    fragment.split("&").forEach(function (pair) {
+      var at = pair.indexOf("=");
+      if (at < 1) { return; }
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = decodeURIComponent(pair.slice(0, at).replace(/\+/g, " "));
+      input.value = decodeURIComponent(pair.slice(at + 1).replace(/\+/g, " "));
+      form.appendChild(input);
+    });
+    if (window.history && typeof window.history.replaceState === "function") {
+      window.history.replaceState(null, "", window.location.pathname);
+    }
+    document.body.appendChild(form);
+    form.submit();
+  }
+
   copyButtons();
+  if (page === "jwt") { tokenViewerPage(); }
   if (page === "login") { loginPage(); }
   if (page === "signup") { signupPage(); }
   if (page === "account") { accountPage(); }

@@ -105,6 +105,7 @@ fn landing_router(state: &AppState, demo_url: Option<&str>) -> axum::Router {
         store: state.provider.store.clone(),
         public_url: state.provider.public_url.clone(),
         demo_url: demo_url.map(str::to_owned),
+        run_user_flow: Default::default(),
     });
     tessera_http::security::apply(landing, state.provider.security.body_limit)
 }

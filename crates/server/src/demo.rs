@@ -121,6 +121,9 @@ pub struct BrokerDemoInfo {
     /// The "JWT" application's reply URL, `http://localhost:P/jwt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_redirect_uri: Option<String>,
+    /// The token viewer's "Run user flow" URL of the demo flow, `http://localhost:P/jwt/run?...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_viewer_url: Option<String>,
 }
 
 /// Runs the demo until Ctrl-C.
@@ -190,10 +193,12 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     println!("Press Ctrl-C to stop.");
     println!();
 
+    let run_user_flow = Arc::new(std::sync::OnceLock::new());
     let landing = tessera_http::pages::landing::router(tessera_http::pages::landing::Landing {
         store: store.clone(),
         public_url: public_url.clone(),
         demo_url: Some(info.demo_url.clone()),
+        run_user_flow: run_user_flow.clone(),
     });
     let rp = relying_party(info.clone(), reqwest_client()?);
     let app = Application::from_parts(
@@ -206,7 +211,12 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     )
     .merge(rp)
     .merge(landing);
-    let broker = tokio::spawn(configure_broker_when_ready(app.state().clone(), dir, info));
+    let broker = tokio::spawn(configure_broker_when_ready(
+        app.state().clone(),
+        dir,
+        info,
+        run_user_flow,
+    ));
     let served = app.run_until_stopped(shutdown).await;
     broker.abort();
     served
@@ -483,6 +493,12 @@ pub async fn prepare_broker(
             policy: Some(DEMO_POLICY.into()),
             application_client_id: Some(application_id.to_string()),
             application_redirect_uri: Some(reply_url),
+            token_viewer_url: Some(tessera_http::admin::token_viewer::run_url(
+                public_url.as_str(),
+                DEMO_BROKER_TENANT,
+                DEMO_POLICY,
+                application_id.as_str(),
+            )),
         },
         ..info.clone()
     };
@@ -512,7 +528,12 @@ fn demo_flow(provider: ProviderId) -> FlowSettings {
 
 /// Waits until the server answers the authenticator's discovery document (the broker fetches it), then configures
 /// the broker ([`prepare_broker`]) and prints where it is.
-async fn configure_broker_when_ready(state: tessera_http::AppState, dir: DataDir, info: DemoInfo) {
+async fn configure_broker_when_ready(
+    state: tessera_http::AppState,
+    dir: DataDir,
+    info: DemoInfo,
+    run_user_flow: Arc<std::sync::OnceLock<tessera_http::pages::landing::RunUserFlow>>,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while state
         .broker
@@ -542,6 +563,13 @@ async fn configure_broker_when_ready(state: tessera_http::AppState, dir: DataDir
     .await
     {
         Ok(done) => {
+            if let Some(url) = &done.broker.token_viewer_url {
+                println!("  Run user flow: {url}");
+                let _ = run_user_flow.set(tessera_http::pages::landing::RunUserFlow {
+                    policy: DEMO_POLICY.into(),
+                    url: url.clone(),
+                });
+            }
             println!(
                 "  Broker:        {} (tenant {DEMO_BROKER_TENANT}, user flow {DEMO_POLICY}, application {})",
                 done.broker.broker_url.unwrap_or_default(),

@@ -70,6 +70,13 @@ both_stores!(
     userinfo_and_logout,
     app_form_post_and_prompt_none,
     disabled_user_loses_session_and_refresh_token_and_cannot_sign_in,
+    viewer_run_start_redirects_to_the_broker_with_pkce,
+    viewer_full_run_shows_the_verified_token_and_refuses_a_replay,
+    viewer_form_post_run_lands_on_the_viewer,
+    viewer_tampered_or_foreign_token_shows_red,
+    viewer_wrong_or_missing_state_is_refused,
+    viewer_unregistered_or_foreign_redirect_uri_is_refused,
+    viewer_oauth_error_is_shown,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -273,7 +280,7 @@ impl Broker {
             tessera_service::broker::applications::NewApplication {
                 display_name: "JWT viewer".into(),
                 client_type: ClientType::Public,
-                reply_urls: vec![REPLY.into()],
+                reply_urls: vec![REPLY.into(), format!("{}/jwt", self.app.base)],
                 logout_urls: vec![LOGOUT.into()],
                 token_lifetimes: TokenLifetimes::default(),
                 id_token_signing_alg: SigningAlg::Rs256,
@@ -2042,4 +2049,418 @@ async fn msal_node_signs_in_through_the_broker() {
     );
     assert_eq!(account["localAccountId"], oid);
     let _ = stop.send(());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The built-in token viewer: `/jwt/run` starts a run, `/jwt` redeems the code and shows the token.
+
+const RUN_COOKIE: &str = "__Host-tessera-jwt-run";
+
+fn run_path(b: &Broker, extra: &[(&str, &str)]) -> String {
+    let viewer = b.url("/jwt");
+    let mut pairs = vec![
+        ("tenant", BROKER),
+        ("policy", POLICY),
+        ("client_id", b.app_id.as_str()),
+        ("redirect_uri", viewer.as_str()),
+    ];
+    for (name, value) in extra {
+        pairs.retain(|(k, _)| k != name);
+        pairs.push((name, value));
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("/jwt/run?{query}")
+}
+
+/// Starts a run in `browser`; returns the broker's authorize URL it was sent to.
+async fn start_run(b: &Broker, browser: &mut Browser, extra: &[(&str, &str)]) -> String {
+    let start = browser.get(&b.app, &run_path(b, extra)).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    start.location()
+}
+
+/// A run through the broker and the provider up to the broker's answer addressed to the viewer.
+async fn run_to_viewer(
+    b: &Broker,
+    browser: &mut Browser,
+    person: &mut Person,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let location = start_run(b, browser, extra).await;
+    let request = AppRequest {
+        verifier: String::new(),
+        url: location,
+    };
+    let page = through_provider(b, browser, &request, person).await;
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await
+}
+
+async fn viewer_run_start_redirects_to_the_broker_with_pkce(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let start = browser.get(&b.app, &run_path(&b, &[])).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let location = start.location();
+    assert!(
+        location.starts_with(&b.url(&authorize_path())),
+        "{location}"
+    );
+    let query = query_of(&location);
+    assert_eq!(query["client_id"], b.app_id);
+    assert_eq!(query["redirect_uri"], b.url("/jwt"));
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["response_mode"], "query");
+    assert_eq!(query["scope"], "openid");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43, "a SHA-256 challenge");
+    assert_eq!(query["state"].len(), 43, "32 random bytes");
+    assert_eq!(query["nonce"].len(), 43, "32 random bytes");
+    let cookie = start
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with(RUN_COOKIE))
+        .unwrap_or_else(|| panic!("the run cookie"));
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(
+        !cookie.contains(&query["state"]) && !cookie.contains(&query["nonce"]),
+        "the run is sealed, not readable: {cookie}"
+    );
+    let form_post = start_run(&b, &mut browser, &[("response_mode", "form_post")]).await;
+    assert_eq!(query_of(&form_post)["response_mode"], "form_post");
+    let bad = browser
+        .get(&b.app, &run_path(&b, &[("response_mode", "fragment")]))
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    b.app.stop().await;
+}
+
+async fn viewer_full_run_shows_the_verified_token_and_refuses_a_replay(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let done = run_to_viewer(&b, &mut browser, &mut ann, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let answer = done.location();
+    assert!(answer.starts_with(&b.url("/jwt?")), "{answer}");
+    let run_cookie = browser.cookies.get(RUN_COOKIE).cloned();
+    assert!(run_cookie.is_some(), "the run cookie is still there");
+    let page = browser.get(&b.app, &answer).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let issuer = b.url(&format!("/{BROKER}/{POLICY}/v2.0"));
+    assert!(
+        page.body.contains("Signature verified with key"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("<code>{issuer}</code>")));
+    assert!(page.body.contains("ann@example.com"), "the email claim");
+    assert!(page.body.contains("id=\"claim-emails\""));
+    assert!(
+        page.body.contains("The user&#39;s email addresses.")
+            || page.body.contains("email addresses")
+    );
+    assert!(page.body.contains("The nonce is the one this run sent."));
+    assert!(page.body.contains(" UTC"), "times are shown in UTC");
+    assert!(page.body.contains("id=\"raw-token\""));
+    assert!(
+        page.body.contains("data-copy=\"raw-token\""),
+        "a copy button"
+    );
+    assert!(page.body.contains("id=\"run-again\""));
+    assert!(!page.body.contains("<script>"), "no inline script");
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        page.set_cookies()
+            .iter()
+            .any(|c| c.starts_with(RUN_COOKIE) && c.contains("Max-Age=0")),
+        "the run is single use"
+    );
+    assert!(!browser.cookies.contains_key(RUN_COOKIE));
+    // The same answer again: no pending run in this browser.
+    let again = browser.get(&b.app, &answer).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("no pending run"), "{}", again.body);
+    // With the old cookie put back, the broker refuses the used code.
+    if let Some(cookie) = run_cookie {
+        browser.cookies.insert(RUN_COOKIE.into(), cookie);
+    }
+    let replayed = browser.get(&b.app, &answer).await;
+    assert_eq!(replayed.status, 400, "{}", replayed.body);
+    assert!(
+        replayed.body.contains("The code could not be redeemed"),
+        "{}",
+        replayed.body
+    );
+    b.app.stop().await;
+}
+
+async fn viewer_form_post_run_lands_on_the_viewer(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let done = run_to_viewer(
+        &b,
+        &mut browser,
+        &mut ann,
+        &[("response_mode", "form_post")],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let form = done.form();
+    assert_eq!(form.action, b.url("/jwt"));
+    let page = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Signature verified with key"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("ann@example.com"));
+    b.app.stop().await;
+}
+
+async fn viewer_tampered_or_foreign_token_shows_red(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut browser, &mut ann).await;
+    let id_token = tokens["id_token"].as_str().unwrap_or_default().to_owned();
+    let post = |token: String| {
+        let fields = vec![("id_token".to_owned(), token)];
+        let mut browser = Browser::default();
+        let app = &b.app;
+        async move { browser.post_form(app, "/jwt", &fields).await }
+    };
+    let good = post(id_token.clone()).await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert!(
+        good.body.contains("Signature verified with key"),
+        "{}",
+        good.body
+    );
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&B64.decode(parts[1]).unwrap_or_default()).unwrap_or_default();
+    claims["emails"] = json!(["mallory@example.com"]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(claims.to_string()),
+        parts[2]
+    );
+    let red = post(tampered).await;
+    assert_eq!(red.status, 200, "{}", red.body);
+    assert!(red.body.contains("Signature NOT verified"), "{}", red.body);
+    assert!(
+        red.body.contains("does not match the token"),
+        "{}",
+        red.body
+    );
+    assert!(!red.body.contains("Signature verified with key"));
+    // A token naming an issuer that is not this server's: never fetched, shown red.
+    let key = SigningKey::generate(SigningAlg::Rs256).unwrap_or_else(|e| panic!("{e}"));
+    let foreign = tessera_oidc::jose::sign_jwt(
+        &key,
+        &json!({"iss": "https://evil.example/contoso/B2C_1_signupsignin/v2.0", "sub": "x"}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let foreign = post(foreign).await;
+    assert!(
+        foreign.body.contains("Signature NOT verified"),
+        "{}",
+        foreign.body
+    );
+    assert!(
+        foreign.body.contains("is not one of this server"),
+        "{}",
+        foreign.body
+    );
+    // Signed by another key but naming the broker's issuer.
+    let forged = tessera_oidc::jose::sign_jwt(
+        &key,
+        &json!({"iss": b.url(&format!("/{BROKER}/{POLICY}/v2.0")), "sub": "x"}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let forged = post(forged).await;
+    assert!(
+        forged.body.contains("Signature NOT verified"),
+        "{}",
+        forged.body
+    );
+    let garbage = post("not-a-token".into()).await;
+    assert_eq!(garbage.status, 400, "{}", garbage.body);
+    b.app.stop().await;
+}
+
+async fn viewer_wrong_or_missing_state_is_refused(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let done = run_to_viewer(&b, &mut browser, &mut ann, &[]).await;
+    let answer = done.location();
+    let query = query_of(&answer);
+    let code = query["code"].clone();
+    let cookie = browser.cookies.get(RUN_COOKIE).cloned().unwrap_or_default();
+    let original = cookie.clone();
+    // Another state with the right cookie: refused, and the run is over.
+    let wrong = browser
+        .get(&b.app, &format!("/jwt?code={code}&state=someone-elses"))
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("state does not match"),
+        "{}",
+        wrong.body
+    );
+    assert!(!browser.cookies.contains_key(RUN_COOKIE));
+    // No state at all.
+    browser.cookies.insert(RUN_COOKIE.into(), cookie.clone());
+    let missing = browser.get(&b.app, &format!("/jwt?code={code}")).await;
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    // The right answer in another browser (no cookie), or with an altered cookie.
+    let mut other = Browser::default();
+    let elsewhere = other.get(&b.app, &answer).await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert!(
+        elsewhere.body.contains("no pending run"),
+        "{}",
+        elsewhere.body
+    );
+    let mut altered = cookie.into_bytes();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    other.cookies.insert(
+        RUN_COOKIE.into(),
+        String::from_utf8(altered).unwrap_or_default(),
+    );
+    let forged = other.get(&b.app, &answer).await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+    // None of these spent the code: the right browser with the right state still gets its token.
+    browser.cookies.insert(RUN_COOKIE.into(), original);
+    let page = browser.get(&b.app, &answer).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Signature verified with key"),
+        "{}",
+        page.body
+    );
+    b.app.stop().await;
+}
+
+async fn viewer_unregistered_or_foreign_redirect_uri_is_refused(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    // Registered for the app, but not the viewer's own URL.
+    let foreign = browser
+        .get(&b.app, &run_path(&b, &[("redirect_uri", REPLY)]))
+        .await;
+    assert_eq!(foreign.status, 400, "{}", foreign.body);
+    assert!(
+        foreign.body.contains("not this token viewer"),
+        "{}",
+        foreign.body
+    );
+    assert!(foreign.headers.get("location").is_none());
+    assert!(
+        foreign
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with(RUN_COOKIE))
+    );
+    // The viewer's URL, for an application that did not register it.
+    let (other, _) = tessera_service::broker::applications::create_application(
+        b.store(),
+        &b.tenant,
+        tessera_service::broker::applications::NewApplication {
+            display_name: "Other app".into(),
+            client_type: ClientType::Public,
+            reply_urls: vec![REPLY.into()],
+            logout_urls: Vec::new(),
+            token_lifetimes: TokenLifetimes::default(),
+            id_token_signing_alg: SigningAlg::Rs256,
+        },
+        b.app.clock.now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let other_id = other.client_id.to_string();
+    let unregistered = browser
+        .get(&b.app, &run_path(&b, &[("client_id", other_id.as_str())]))
+        .await;
+    assert_eq!(unregistered.status, 400, "{}", unregistered.body);
+    assert!(
+        unregistered
+            .body
+            .contains("is not registered for the application Other app"),
+        "{}",
+        unregistered.body
+    );
+    // An unknown flow or application.
+    let unknown = browser
+        .get(&b.app, &run_path(&b, &[("policy", "B2C_1_nothing")]))
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    b.app.stop().await;
+}
+
+async fn viewer_oauth_error_is_shown(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    start_run(&b, &mut browser, &[]).await;
+    let page = browser
+        .get(
+            &b.app,
+            "/jwt?error=access_denied&error_description=AADB2C90091%3A+The+user+has+cancelled&state=x",
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("The user flow answered with an error"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<code id=\"viewer-error-code\">access_denied</code>")
+    );
+    assert!(page.body.contains("AADB2C90091: The user has cancelled"));
+    assert!(!browser.cookies.contains_key(RUN_COOKIE), "the run is over");
+    let empty = browser.get(&b.app, "/jwt").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("id=\"viewer-empty\""));
+    b.app.stop().await;
 }

@@ -1,12 +1,20 @@
-//! The admin surfaces' routes will live here: the REST API at `/admin/api/v1/...` (JSON, with its OpenAPI document
-//! at `/admin/api/v1/openapi.json`) and the portal at `/admin/`, calling `tessera_service`'s tenants, clients, keys
-//! and admin use cases.
+//! The admin surfaces' routes: for now the built-in token viewer ([`token_viewer`]: `/jwt/run` and `/jwt`), where
+//! "Run user flow" ends. The REST API at `/admin/api/v1/...` and the portal at `/admin/` will live here too,
+//! calling `tessera_service`'s tenants, clients, keys and admin use cases.
+
+pub mod token_viewer;
 
 use axum::Router;
+use axum::routing::get;
 
 use crate::common::state::AppState;
 
-/// The admin routes (none yet).
+/// The admin routes: the token viewer.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/jwt/run", get(token_viewer::run))
+        .route(
+            "/jwt",
+            get(token_viewer::show_get).post(token_viewer::show_post),
+        )
 }

@@ -446,6 +446,44 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
         broker["demo_client_id"], info["demo_client_id"],
         "keys only added"
     );
+    let run = broker["token_viewer_url"]
+        .as_str()
+        .expect("token_viewer_url");
+    assert!(
+        run.starts_with(&format!(
+            "http://localhost:{port}/jwt/run?tenant=contoso&policy=B2C_1_signupsignin&client_id="
+        )),
+        "{run}"
+    );
+    // The link appears once the broker is configured, just after demo.json gains its keys.
+    let mut landing = String::new();
+    for _ in 0..50 {
+        landing = http
+            .get(format!("http://localhost:{port}/"))
+            .send()
+            .await
+            .expect("landing")
+            .text()
+            .await
+            .expect("html");
+        if landing.contains("landing-run-user-flow") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        landing.contains("Run user flow B2C_1_signupsignin")
+            && landing.contains(&run.replace('&', "&#38;")),
+        "the landing page links the run: {landing}"
+    );
+    let started = http.get(run).send().await.expect("run");
+    assert_eq!(started.status(), 303);
+    assert!(
+        started.headers()["location"]
+            .to_str()
+            .is_ok_and(|l| l.contains("/contoso/B2C_1_signupsignin/oauth2/v2.0/authorize?")),
+        "the run goes to the broker"
+    );
     assert!(terminate(&mut first).success());
     #[cfg(unix)]
     {

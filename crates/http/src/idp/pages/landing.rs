@@ -4,7 +4,7 @@
 //! It lists every tenant, so only the demo mounts it ([`router`]); a production server keeps `/` empty rather than
 //! publish its tenants.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -26,6 +26,18 @@ pub struct Landing {
     pub public_url: PublicUrl,
     /// The demo application's start page, when it is served.
     pub demo_url: Option<String>,
+    /// The token viewer's "Run user flow" URL of the demo's broker flow, set once the broker is configured (the
+    /// demo configures it after the server answers, so the link appears then).
+    pub run_user_flow: Arc<OnceLock<RunUserFlow>>,
+}
+
+/// The demo's broker flow, for the landing page's "Run user flow" link.
+#[derive(Clone, Debug)]
+pub struct RunUserFlow {
+    /// The user flow's name, e.g. `B2C_1_signupsignin`.
+    pub policy: String,
+    /// The token viewer's run URL for it.
+    pub url: String,
 }
 
 /// The landing page's route (`GET /`).
@@ -41,6 +53,7 @@ async fn page(State(landing): State<Arc<Landing>>) -> Result<Response, PageError
     let view = LandingPage {
         layout: Layout::new("Welcome", "Tessera", String::new(), None, "landing", None),
         demo_url: landing.demo_url.clone(),
+        run_user_flow: landing.run_user_flow.get().cloned(),
         tenants: tenants
             .iter()
             .map(|t| LandingTenant {

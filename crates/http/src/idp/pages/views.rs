@@ -103,6 +103,8 @@ pub struct LandingPage {
     pub layout: Layout,
     /// The demo application's start page, when it is served.
     pub demo_url: Option<String>,
+    /// The "Run user flow" link of the demo's broker flow, once configured.
+    pub run_user_flow: Option<super::landing::RunUserFlow>,
     /// Every tenant, by id.
     pub tenants: Vec<LandingTenant>,
 }
