@@ -153,7 +153,10 @@ export async function signUpToAccount(page, server, prefix) {
 /** Attaches a second virtual authenticator (a security key) and returns a lister of its passkeys. */
 export async function attachSecurityKey(cdp) {
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: SECURITY_KEY });
-  return async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  const credentials = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  /** Unplugs the key: the browser can no longer use it. */
+  credentials.unplug = () => cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+  return credentials;
 }
 
 /** The passkeys listed on the account page. */

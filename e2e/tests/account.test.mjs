@@ -95,11 +95,14 @@ test('deleting_a_passkey_after_stale_verification_asks_to_verify_first', async (
   const { context, page, cdp } = await pageWithAuthenticator(browser, {}, { autofill: false });
   try {
     await signUpToAccount(page, quick, 'reauthdel');
-    await attachSecurityKey(cdp);
+    const spareKey = await attachSecurityKey(cdp);
     await page.getByLabel('Name for the new passkey').fill('Spare key');
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     await page.waitForURL((url) => url.searchParams.get('done') === 'added');
     assert.equal(await passkeyItems(page).count(), 2);
+    // The spare key is lost (unplugged), so the re-verification uses the platform passkey. Verifying with the key
+    // being deleted would end that new session with it (deleting a passkey ends the sessions signed in with it).
+    await spareKey.unplug();
 
     const deleteStatuses = statusesOf(page, '/webauthn/delete');
     const reauth = [];
