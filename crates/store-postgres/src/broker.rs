@@ -313,7 +313,7 @@ impl BrokerStore for PostgresStore {
         if keys.iter().any(|key| key.tenant != tenant.id) {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO broker_tenants (id, display_name, created_at) VALUES ($1, $2, $3)",
         )
@@ -332,7 +332,7 @@ impl BrokerStore for PostgresStore {
     async fn get_broker_tenant(&self, tenant: &TenantId) -> Result<Option<BrokerTenant>> {
         sqlx::query_as::<_, BrokerTenantRow>("SELECT * FROM broker_tenants WHERE id = $1")
             .bind(tenant.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?
             .map(BrokerTenantRow::into_record)
@@ -341,7 +341,7 @@ impl BrokerStore for PostgresStore {
 
     async fn list_broker_tenants(&self) -> Result<Vec<BrokerTenant>> {
         sqlx::query_as::<_, BrokerTenantRow>("SELECT * FROM broker_tenants ORDER BY id")
-            .fetch_all(&self.pool)
+            .fetch_all(self.timed()?)
             .await
             .map_err(db)?
             .into_iter()
@@ -350,7 +350,7 @@ impl BrokerStore for PostgresStore {
     }
 
     async fn put_broker_signing_key(&self, key: &SigningKey) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut conn = self.pool()?.acquire().await.map_err(db)?;
         insert_signing_key(&mut conn, key).await
     }
 
@@ -359,7 +359,7 @@ impl BrokerStore for PostgresStore {
             "SELECT * FROM broker_signing_keys WHERE tenant = $1 ORDER BY created_at, kid",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -377,7 +377,7 @@ impl BrokerStore for PostgresStore {
         .bind(application.secret_hash.as_deref())
         .bind(&application.settings)
         .bind(application.created_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -393,7 +393,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(client_id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(ApplicationRow::into_record)
@@ -405,7 +405,7 @@ impl BrokerStore for PostgresStore {
             "SELECT * FROM broker_applications WHERE tenant = $1 ORDER BY client_id",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -421,7 +421,7 @@ impl BrokerStore for PostgresStore {
         .bind(application.client_id.as_str())
         .bind(application.secret_hash.as_deref())
         .bind(&application.settings)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -436,7 +436,7 @@ impl BrokerStore for PostgresStore {
             sqlx::query("DELETE FROM broker_applications WHERE tenant = $1 AND client_id = $2")
                 .bind(tenant.as_str())
                 .bind(client_id.as_str())
-                .execute(&self.pool)
+                .execute(self.timed()?)
                 .await
                 .map_err(db)?;
         affected_one(done.rows_affected())
@@ -458,7 +458,7 @@ impl BrokerStore for PostgresStore {
         .bind(provider.cache.jwks_fetched_at)
         .bind(provider.created_at)
         .bind(provider.updated_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -474,7 +474,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(provider_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(ProviderRow::into_record)
@@ -489,7 +489,7 @@ impl BrokerStore for PostgresStore {
             "SELECT * FROM identity_providers WHERE tenant = $1 ORDER BY provider_id",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -512,7 +512,7 @@ impl BrokerStore for PostgresStore {
         .bind(&provider.cache.jwks)
         .bind(provider.cache.jwks_fetched_at)
         .bind(provider.updated_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -534,7 +534,7 @@ impl BrokerStore for PostgresStore {
         .bind(cache.metadata_fetched_at)
         .bind(&cache.jwks)
         .bind(cache.jwks_fetched_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -545,7 +545,7 @@ impl BrokerStore for PostgresStore {
             sqlx::query("DELETE FROM identity_providers WHERE tenant = $1 AND provider_id = $2")
                 .bind(tenant.as_str())
                 .bind(provider_id)
-                .execute(&self.pool)
+                .execute(self.timed()?)
                 .await
                 .map_err(db)?;
         affected_one(done.rows_affected())
@@ -555,7 +555,7 @@ impl BrokerStore for PostgresStore {
         if first.number != 1 {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO user_flows (tenant, policy_key, policy_id, kind, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -591,7 +591,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(policy_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(FlowRow::into_record)
@@ -603,7 +603,7 @@ impl BrokerStore for PostgresStore {
             "SELECT * FROM user_flows WHERE tenant = $1 ORDER BY policy_key",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -634,7 +634,7 @@ impl BrokerStore for PostgresStore {
         .bind(version.created_at)
         .bind(&version.settings)
         .bind(i64::from(expected_last))
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
@@ -643,7 +643,7 @@ impl BrokerStore for PostgresStore {
         let flow = sqlx::query("SELECT 1 FROM user_flows WHERE tenant = $1 AND policy_key = $2")
             .bind(tenant.as_str())
             .bind(policy_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.timed()?)
             .await
             .map_err(db)?;
         Err(if flow.is_some() {
@@ -666,7 +666,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(policy_key)
         .bind(i64::from(number))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(FlowVersionRow::into_record)
@@ -684,7 +684,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(policy_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(FlowVersionRow::into_record)
@@ -702,7 +702,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(policy_key)
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?
         .into_iter()
@@ -724,7 +724,7 @@ impl BrokerStore for PostgresStore {
         .bind(state_hash)
         .bind(payload)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -743,7 +743,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(state_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)
     }
@@ -762,7 +762,7 @@ impl BrokerStore for PostgresStore {
         .bind(handle_hash)
         .bind(payload)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -781,7 +781,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(handle_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)
     }
@@ -800,7 +800,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(issuer)
         .bind(subject)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(DirectoryUserRow::into_record)
@@ -818,7 +818,7 @@ impl BrokerStore for PostgresStore {
         ))
         .bind(tenant.as_str())
         .bind(object_id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(DirectoryUserRow::into_record)
@@ -831,7 +831,7 @@ impl BrokerStore for PostgresStore {
         identity: &DirectoryIdentity,
     ) -> Result<()> {
         let fold = |value: &Option<String>| value.as_deref().map(fold_search);
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO directory_users (tenant, object_id, display_name, given_name, surname, email, \
              display_name_folded, given_name_folded, surname_folded, email_folded, custom, created_at) \
@@ -878,7 +878,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(object_id.as_str())
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         if done.rows_affected() > 0 {
@@ -888,7 +888,7 @@ impl BrokerStore for PostgresStore {
             sqlx::query("SELECT 1 FROM directory_users WHERE tenant = $1 AND object_id = $2")
                 .bind(tenant.as_str())
                 .bind(object_id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.timed()?)
                 .await
                 .map_err(db)?;
         Err(if known.is_some() {
@@ -918,7 +918,7 @@ impl BrokerStore for PostgresStore {
         .bind(after.map_or("", UserId::as_str))
         .bind(prefix_pattern(query))
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.timed()?)
         .await
         .map_err(db)?;
         let mut users = rows
@@ -941,7 +941,7 @@ impl BrokerStore for PostgresStore {
         object_id: &UserId,
         at: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE directory_users SET disabled_at = COALESCE(disabled_at, $3) WHERE tenant = $1 AND object_id = $2",
         )
@@ -973,7 +973,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(object_id.as_str())
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         affected_one(done.rows_affected())
@@ -984,14 +984,14 @@ impl BrokerStore for PostgresStore {
         let done = sqlx::query("DELETE FROM directory_users WHERE tenant = $1 AND object_id = $2")
             .bind(tenant.as_str())
             .bind(object_id.as_str())
-            .execute(&self.pool)
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         affected_one(done.rows_affected())
     }
 
     async fn create_broker_session(&self, session: &BrokerSession) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         lock_enabled_user(&mut tx, &session.tenant, &session.object_id).await?;
         sqlx::query(
             "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
@@ -1022,7 +1022,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(id_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(BrokerSessionRow::into_record)
@@ -1033,7 +1033,7 @@ impl BrokerStore for PostgresStore {
         sqlx::query("DELETE FROM broker_sessions WHERE tenant = $1 AND id_hash = $2")
             .bind(tenant.as_str())
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(self.timed()?)
             .await
             .map_err(db)?;
         Ok(())
@@ -1050,7 +1050,7 @@ impl BrokerStore for PostgresStore {
         .bind(&code.grant_id)
         .bind(&code.payload)
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(self.timed()?)
         .await
         .map_err(db)?;
         Ok(())
@@ -1070,7 +1070,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(code_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?;
         if let Some(row) = redeemed {
@@ -1082,7 +1082,7 @@ impl BrokerStore for PostgresStore {
         )
         .bind(tenant.as_str())
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?;
         Ok(match spent {
@@ -1092,7 +1092,7 @@ impl BrokerStore for PostgresStore {
     }
 
     async fn put_broker_refresh_token(&self, token: &RefreshToken) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         lock_enabled_user(&mut tx, &token.tenant, &token.user_id).await?;
         insert_refresh_token(&mut tx, token).await?;
         tx.commit().await.map_err(db)
@@ -1113,7 +1113,7 @@ impl BrokerStore for PostgresStore {
         .bind(tenant.as_str())
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
         .map(TokenRow::into_refresh)
@@ -1130,7 +1130,7 @@ impl BrokerStore for PostgresStore {
         if new.tenant != *tenant {
             return Err(StoreError::Conflict);
         }
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         match lock_enabled_user(&mut tx, tenant, &new.user_id).await {
             // A disabled or deleted user's tokens are gone.
             Err(StoreError::Conflict | StoreError::NotFound) => {
@@ -1181,7 +1181,7 @@ impl BrokerStore for PostgresStore {
         grant_id: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
         revoke_grant_on(&mut tx, tenant, grant_id, now).await?;
         tx.commit().await.map_err(db)
     }
@@ -1235,16 +1235,6 @@ impl BrokerStore for PostgresStore {
                 grants_before,
             ),
         ];
-        let mut deleted = 0;
-        for (statement, before) in statements {
-            let done = statement
-                .bind(before)
-                .bind(batch)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-            deleted += done.rows_affected();
-        }
-        Ok(deleted)
+        self.purge_bounded(statements, batch).await
     }
 }

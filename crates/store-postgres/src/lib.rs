@@ -134,6 +134,31 @@ impl PostgresStore {
         self.pool().map(timed::Timed)
     }
 
+    /// Runs bounded purge statements (`$1` the cut-off time, `$2` the batch size), each its own short statement so
+    /// sign-ins interleave with a purge; returns the rows deleted.
+    async fn purge_bounded(
+        &self,
+        statements: impl IntoIterator<
+            Item = (
+                sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+                OffsetDateTime,
+            ),
+        >,
+        batch: i64,
+    ) -> Result<u64> {
+        let mut deleted = 0;
+        for (statement, before) in statements {
+            let done = statement
+                .bind(before)
+                .bind(batch)
+                .execute(self.timed()?)
+                .await
+                .map_err(db)?;
+            deleted += done.rows_affected();
+        }
+        Ok(deleted)
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db?sslmode=...`) with a pool of at most `max_connections`, and
     /// brings the schema up to date. Safe when several nodes start at once: migrations run under an advisory lock.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
@@ -1108,17 +1133,7 @@ impl GrantStore for PostgresStore {
                 now_ts,
             ),
         ];
-        let mut deleted = 0;
-        for (statement, before) in statements {
-            let done = statement
-                .bind(before)
-                .bind(batch)
-                .execute(self.timed()?)
-                .await
-                .map_err(db)?;
-            deleted += done.rows_affected();
-        }
-        Ok(deleted)
+        self.purge_bounded(statements, batch).await
     }
 }
 

@@ -1318,14 +1318,6 @@ impl BrokerStore for SqliteStore {
                 grants_before,
             ),
         ];
-        // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
-        let mut deleted = 0;
-        for (sql, before) in statements {
-            deleted += self
-                .conns
-                .write(|conn| execute(conn, sql, params![before, batch]))
-                .await? as u64;
-        }
-        Ok(deleted)
+        self.purge_bounded(&statements, batch).await
     }
 }

@@ -55,6 +55,19 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Runs bounded purge statements (`?1` the cut-off time, `?2` the batch size), one bounded statement per table,
+    /// each its own short write, so that sign-ins interleave with a purge; returns the rows deleted.
+    async fn purge_bounded(&self, statements: &[(&'static str, i64)], batch: i64) -> Result<u64> {
+        let mut deleted = 0;
+        for &(sql, before) in statements {
+            deleted += self
+                .conns
+                .write(|conn| execute(conn, sql, params![before, batch]))
+                .await? as u64;
+        }
+        Ok(deleted)
+    }
+
     /// Opens (creating if needed) the database file at `path` in WAL mode with `synchronous=NORMAL`, and brings its
     /// schema up to date.
     ///
@@ -1201,17 +1214,10 @@ impl GrantStore for SqliteStore {
                 now_ts,
             ),
         ];
-        // One bounded statement per table, each its own short write, so that sign-ins interleave with a purge.
-        let mut deleted = self
+        let ephemeral = self
             .ephemeral
             .purge(now, usize::try_from(batch).unwrap_or(0))?;
-        for (sql, before) in statements {
-            deleted += self
-                .conns
-                .write(|conn| execute(conn, sql, params![before, batch]))
-                .await? as u64;
-        }
-        Ok(deleted)
+        Ok(ephemeral + self.purge_bounded(&statements, batch).await?)
     }
 }
 
