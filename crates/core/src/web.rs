@@ -135,7 +135,7 @@ pub enum IssuerError {
     #[error("the issuer is not an absolute URL")]
     NotAbsolute,
     /// Neither `https` nor `http` on localhost or a loopback address.
-    #[error("the issuer must use https (or http on localhost)")]
+    #[error("the issuer must use https (or http on localhost, *.localhost or a loopback address)")]
     BadScheme,
     /// Has a query, a fragment or user information (OIDC Discovery §2), or a trailing slash.
     #[error("the issuer must not have a query, fragment, user information or trailing slash")]
@@ -147,9 +147,11 @@ pub enum IssuerError {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Issuer(String);
 
-fn is_loopback_host(url: &Url) -> bool {
+/// Whether a URL's host is a loopback one: `localhost` and its subdomains (`a.localhost`, which RFC 6761 §6.3 and
+/// browsers resolve to loopback), or a loopback address.
+pub fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
-        Some(Host::Domain(d)) => d == "localhost",
+        Some(Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -383,6 +385,11 @@ mod tests {
     fn issuer_refuses_query_fragment_trailing_slash_and_plain_http() {
         assert!(Issuer::parse("https://id.example/mytenant/oidc").is_ok());
         assert!(Issuer::parse("http://localhost:8080/t/oidc").is_ok());
+        assert!(Issuer::parse("http://acme.localhost:8080/oidc").is_ok());
+        assert_eq!(
+            Issuer::parse("http://localhost.example/oidc"),
+            Err(IssuerError::BadScheme)
+        );
         assert_eq!(
             Issuer::parse("http://id.example/t/oidc"),
             Err(IssuerError::BadScheme)

@@ -38,5 +38,14 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(admin::router())
         .merge(crossdevice::router())
         .with_state(state.clone());
-    security::apply(app, state.provider.security.body_limit)
+    let app = security::apply(app, state.provider.security.body_limit);
+    // Routing by `Host` rewrites paths, so it wraps the whole router: layers on a router run after routing (and
+    // the security layers need the matched route for their log lines and metrics).
+    let by_host = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            state.provider.hosts.clone(),
+            common::hosts::route_by_host,
+        ))
+        .service(app);
+    axum::Router::new().fallback_service(by_host)
 }

@@ -127,6 +127,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        if let Err(e) = self
+            .state
+            .provider
+            .hosts
+            .refresh(self.state.provider.store.as_ref())
+            .await
+        {
+            tracing::warn!(error = %e, "loading the tenants' own addresses failed; retried by maintenance");
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let maintenance = tokio::spawn(maintenance(
             self.state.clone(),
@@ -177,7 +186,7 @@ fn master_key(bytes: &[u8; 32]) -> Result<MasterKey, ServerError> {
 }
 
 /// Purges expired rows in bounded batches, switches to due pending keys, deletes retired keys past their grace,
-/// refreshes identity providers' metadata, trims rate limiters, and reloads the `[webauthn]` trust files when they changed.
+/// refreshes identity providers' metadata and the tenants' own addresses, trims rate limiters, and reloads the `[webauthn]` trust files when they changed.
 async fn maintenance(state: AppState, files: TrustFiles, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(MAINTENANCE_PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -302,6 +311,7 @@ async fn maintenance_round_with(state: &AppState, backoff: &mut RefreshBackoff) 
     let grace = tessera_service::keys::retired_key_grace(state.provider.security.access_token_ttl);
     match state.provider.store.list_tenants().await {
         Ok(tenants) => {
+            state.provider.hosts.replace(&tenants);
             for tenant in tenants {
                 match tessera_service::keys::activate_due_keys(
                     state.provider.store.as_ref(),

@@ -84,6 +84,13 @@ pub enum TenantCommand {
         /// Name shown to users.
         #[arg(long)]
         display_name: Option<String>,
+        /// Serve the tenant on its own address (`https://login.example.com`, one of its origins, within its RP
+        /// ID): routed by `Host`, issuer `{public-url}/oidc`.
+        #[arg(long, conflicts_with = "no_public_url")]
+        public_url: Option<String>,
+        /// Serve the tenant under the service's address again (`/{tenant}/...`).
+        #[arg(long)]
+        no_public_url: bool,
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
@@ -388,6 +395,8 @@ async fn run_tenant(command: TenantCommand) -> Result<(), ServerError> {
             id,
             origins,
             display_name,
+            public_url,
+            no_public_url,
             policy,
             target,
         } => {
@@ -395,7 +404,14 @@ async fn run_tenant(command: TenantCommand) -> Result<(), ServerError> {
                 display_name,
                 origins: (!origins.is_empty()).then_some(origins),
                 policy: policy.change()?,
-                settings: tenants::SettingsChange::default(),
+                settings: tenants::SettingsChange {
+                    public_url: match (public_url, no_public_url) {
+                        (Some(url), _) => Some(Some(url)),
+                        (None, true) => Some(None),
+                        (None, false) => None,
+                    },
+                    ..tenants::SettingsChange::default()
+                },
             };
             if update == tenants::TenantUpdate::default() {
                 return Err(nothing_to_change());
@@ -678,11 +694,13 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 /// `policy`.
 fn tenant_json(tenant: &Tenant) -> Result<Value, ServerError> {
     let policy = tenants::tenant_policy(tenant)?;
+    let settings = tenants::tenant_settings(tenant)?;
     Ok(json!({
         "id": tenant.id.to_string(),
         "display_name": tenant.display_name,
         "rp_id": tenant.rp_id,
         "origins": tenant.origins,
+        "public_url": settings.public_url,
         "policy": policy,
     }))
 }
@@ -698,8 +716,11 @@ fn tenant_text(shown: &Value) -> String {
                 .join(" ")
         })
         .unwrap_or_default();
+    let address = shown["public_url"]
+        .as_str()
+        .map_or_else(|| "(the service's, at /{tenant})".to_owned(), str::to_owned);
     let mut text = format!(
-        "id: {}\ndisplay name: {}\nrp id: {}\norigins: {origins}\npolicy:",
+        "id: {}\ndisplay name: {}\nrp id: {}\norigins: {origins}\naddress: {address}\npolicy:",
         field("id"),
         field("display_name"),
         field("rp_id")

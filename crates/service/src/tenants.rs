@@ -386,6 +386,11 @@ pub struct TenantSettings {
     /// name look like a real account's, and a refused passkey is answered the same whatever the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hide_account_existence: Option<bool>,
+    /// The tenant's own address (`https://login.contoso.com`): requests whose `Host` is this one are the tenant's,
+    /// at paths without the tenant segment, and its issuer is `{public_url}/oidc`. Absent: the tenant is served under
+    /// the service's address at `/{tenant}/...`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl TenantSettings {
@@ -407,6 +412,14 @@ impl TenantSettings {
     pub fn hides_account_existence(&self) -> bool {
         self.hide_account_existence.unwrap_or(true)
     }
+
+    /// The tenant's issuer: `{public_url}/oidc` on its own address, else `{service_url}/{tenant}/oidc`.
+    pub fn issuer(&self, service_url: &str, tenant: &TenantId) -> String {
+        match &self.public_url {
+            Some(own) => format!("{own}/oidc"),
+            None => format!("{service_url}/{tenant}/oidc"),
+        }
+    }
 }
 
 /// Changes to a tenant's [`TenantSettings`]; `None` leaves a setting as it is, `Some(None)` returns it to its
@@ -419,6 +432,8 @@ pub struct SettingsChange {
     pub session_lifetime_seconds: Option<Option<u64>>,
     /// Account-enumeration protection.
     pub hide_account_existence: Option<Option<bool>>,
+    /// The tenant's own address ([`TenantSettings::public_url`]); `Some(None)` serves it under the service's again.
+    pub public_url: Option<Option<String>>,
 }
 
 /// The tenant's settings; stored settings that do not parse fail closed.
@@ -462,6 +477,72 @@ pub fn validate_settings(settings: &TenantSettings) -> Result<()> {
     Ok(())
 }
 
+/// Checks a tenant's own address ([`TenantSettings::public_url`]) and returns it in its canonical form: a bare
+/// origin (`scheme://host[:port]`, no path), `https` (or `http` on `localhost`, `*.localhost` or a loopback address),
+/// one of the tenant's WebAuthn origins (so its passkeys work there) and within its RP ID.
+pub fn checked_public_url(tenant: &Tenant, url: &str) -> Result<String> {
+    let refuse = |reason: String| {
+        Err(ServiceError::InvalidPolicy {
+            setting: "public-url",
+            reason,
+        })
+    };
+    let trimmed = url.trim_end_matches('/');
+    let origin = match Origin::parse(trimmed) {
+        Ok(origin) => origin,
+        Err(e) => return refuse(format!("{url} {e}")),
+    };
+    let parsed = url::Url::parse(origin.as_str()).map_err(|e| ServiceError::InvalidPolicy {
+        setting: "public-url",
+        reason: format!("{url}: {e}"),
+    })?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if tessera_core::web::is_loopback_host(&parsed) => {}
+        _ => {
+            return refuse(format!(
+                "{url} must use https (http only on localhost, *.localhost or a loopback address)"
+            ));
+        }
+    }
+    let rp_id = RpId::parse(&tenant.rp_id)
+        .map_err(|e| ServiceError::Corrupt(format!("tenant {} rp_id: {e}", tenant.id)))?;
+    if !origin.is_within(&rp_id) {
+        return refuse(format!(
+            "{url} is outside the tenant's RP ID {}: passkeys of {} would not work there",
+            tenant.rp_id, tenant.rp_id
+        ));
+    }
+    if !tenant.origins.iter().any(|o| o == origin.as_str()) {
+        return refuse(format!(
+            "{origin} is not one of the tenant's origins ({}); add it with --origin first",
+            tenant.origins.join(", ")
+        ));
+    }
+    Ok(origin.as_str().to_owned())
+}
+
+/// Refuses an own address already taken by another tenant: one address serves one tenant.
+async fn refuse_shared_address(store: &dyn Store, tenant: &Tenant) -> Result<()> {
+    let own = tenant_settings(tenant)?.public_url;
+    for other in store.list_tenants().await? {
+        if other.id == tenant.id {
+            continue;
+        }
+        if tenant_settings(&other).ok().and_then(|s| s.public_url) == own {
+            return Err(ServiceError::InvalidPolicy {
+                setting: "public-url",
+                reason: format!(
+                    "{} already serves tenant {}",
+                    own.unwrap_or_default(),
+                    other.id
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.
 const TENANT_UPDATE_ATTEMPTS: usize = 3;
 
@@ -482,6 +563,9 @@ pub async fn update_tenant(
             .await?
             .ok_or(ServiceError::TenantNotFound)?;
         apply_tenant_update(&mut tenant, update)?;
+        if let Some(Some(_)) = &update.settings.public_url {
+            refuse_shared_address(store, &tenant).await?;
+        }
         match store.update_tenant(&tenant).await {
             Ok(revision) => {
                 tenant.revision = revision;
@@ -522,9 +606,21 @@ fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<()>
         if let Some(hide) = change.hide_account_existence {
             settings.hide_account_existence = hide;
         }
+        if let Some(own) = &change.public_url {
+            settings.public_url = own
+                .as_deref()
+                .map(|url| checked_public_url(tenant, url))
+                .transpose()?;
+        }
         validate_settings(&settings)?;
         tenant.settings = serde_json::to_value(&settings)
             .map_err(|e| ServiceError::Internal(format!("settings serialization: {e}")))?;
+    }
+    if update.origins.is_some()
+        && let Some(own) = tenant_settings(tenant)?.public_url
+    {
+        // The tenant's own address must stay one of its origins.
+        checked_public_url(tenant, &own)?;
     }
     Ok(())
 }
@@ -537,6 +633,80 @@ mod tests {
         let rp_id = parse_rp_id(rp)?;
         let list: Vec<String> = list.iter().map(|o| (*o).to_owned()).collect();
         checked_origins(&rp_id, &parse_origins(&rp_id, &list)?)
+    }
+
+    fn tenant_with(rp_id: &str, origins: &[&str]) -> Tenant {
+        Tenant {
+            id: TenantId::parse("north").expect("id"),
+            display_name: "North".into(),
+            rp_id: rp_id.into(),
+            origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            policy: serde_json::json!({}),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            revision: Tenant::FIRST_REVISION,
+            settings: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn a_tenants_own_address_is_one_of_its_secure_origins_within_its_rp_id() {
+        let tenant = tenant_with(
+            "login.north.example",
+            &[
+                "https://login.north.example",
+                "https://eu.login.north.example",
+            ],
+        );
+        assert_eq!(
+            checked_public_url(&tenant, "https://login.north.example/").expect("own address"),
+            "https://login.north.example",
+            "a trailing slash is dropped"
+        );
+        let local = tenant_with("north.localhost", &["http://north.localhost:8080"]);
+        assert!(checked_public_url(&local, "http://north.localhost:8080").is_ok());
+        for (tenant, url, says) in [
+            (
+                &tenant,
+                "https://other.example",
+                "not one of the tenant's origins",
+            ),
+            (&tenant, "https://login.north.example/oidc", "bare origin"),
+            (&tenant, "http://login.north.example", "must use https"),
+            (
+                &local,
+                "https://south.localhost:8080",
+                "outside the tenant's RP ID",
+            ),
+            (
+                &local,
+                "http://north.localhost:9090",
+                "not one of the tenant's origins",
+            ),
+        ] {
+            let refused = checked_public_url(tenant, url);
+            assert!(
+                matches!(&refused, Err(ServiceError::InvalidPolicy { setting: "public-url", reason }) if reason.contains(says)),
+                "{url}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_issuer_follows_the_tenants_address() {
+        let id = TenantId::parse("north").expect("id");
+        let shared = TenantSettings::default();
+        assert_eq!(
+            shared.issuer("http://localhost:8080", &id),
+            "http://localhost:8080/north/oidc"
+        );
+        let own = TenantSettings {
+            public_url: Some("https://login.north.example".into()),
+            ..TenantSettings::default()
+        };
+        assert_eq!(
+            own.issuer("http://localhost:8080", &id),
+            "https://login.north.example/oidc"
+        );
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //! - [`metrics`]: the request, sign-in, ceremony and token metrics (recorded only when the server enables them).
 //! - [`csrf`]: Origin check and double-submit token for state-changing requests.
 //! - [`views`]: the shared page layout, the error page template and rendering.
+//! - [`hosts`]: tenants on an address of their own, routed by `Host` before the router sees the request.
 //! - [`assets`]: the script, style sheet and icon, served from memory.
 
 pub mod assets;
 pub mod csrf;
 pub mod error;
 pub mod health;
+pub mod hosts;
 pub mod metrics;
 pub mod reply;
 pub mod security;

@@ -53,6 +53,8 @@ pub struct ProviderState {
     pub attestation: Arc<AttestationSources>,
     /// Every per-address limiter made by [`crate::common::security::per_ip_rate_limit`], trimmed in the background.
     pub rate_limiters: RateLimiters,
+    /// The tenants served on an address of their own, by `Host`.
+    pub hosts: Arc<crate::common::hosts::TenantHosts>,
 }
 
 impl axum::extract::FromRef<AppState> for ProviderState {
@@ -82,6 +84,7 @@ impl AppState {
                 master_key: master_key.clone(),
                 attestation: Arc::new(AttestationSources::default()),
                 rate_limiters: RateLimiters::default(),
+                hosts: Arc::new(crate::common::hosts::TenantHosts::default()),
             },
             broker: BrokerState {
                 store: backend,
@@ -140,13 +143,11 @@ pub enum PublicUrlError {
 }
 
 impl PublicUrl {
-    /// Parses a base URL. `http` is accepted only for `localhost` and loopback addresses.
+    /// Parses a base URL. `http` is accepted only for `localhost`, its subdomains and loopback addresses.
     pub fn parse(value: &str) -> Result<Self, PublicUrlError> {
         let url = url::Url::parse(value).map_err(|e| PublicUrlError::NotAUrl(e.to_string()))?;
         let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(_) => tessera_core::web::is_loopback_host(&url),
             None => return Err(PublicUrlError::NotAUrl(value.to_owned())),
         };
         match url.scheme() {
@@ -321,23 +322,15 @@ impl TenantCache {
 }
 
 impl ProviderState {
-    /// The OpenID Connect issuer of a tenant: `{public_url}/{tenant}/oidc`.
-    pub fn issuer(&self, tenant: &TenantId) -> String {
-        self.public_url.issuer(tenant)
-    }
-
     /// The tenant's runtime entry: from memory when fresh, otherwise loaded from the store (keys decrypted once).
     /// An unknown tenant is [`AppError::UnknownTenant`]; a store failure is a 503, never "unknown".
     pub async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantRuntime>, AppError> {
         if let Some(entry) = self.tenants.cached(tenant, self.security.tenant_cache_ttl) {
             return Ok(entry);
         }
-        let issuer = tessera_core::Issuer::parse(&self.issuer(tenant))
-            .map_err(|e| AppError::Internal(format!("issuer of {tenant}: {e}")))?;
         let source = tessera_service::provider::runtime::RuntimeSource {
             master: &self.master_key,
-            endpoints: tessera_service::provider::runtime::provider_endpoints(&issuer),
-            issuer: &issuer,
+            service_url: self.public_url.as_str(),
             grace: tessera_service::keys::retired_key_grace(self.security.access_token_ttl),
             now: self.clock.now(),
         };

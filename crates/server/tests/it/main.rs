@@ -9,6 +9,7 @@
 //! - `security`: headers, rate limits, PKCE downgrade, store failure, key rotation.
 //! - `binary`: the `tessera` binary: configuration refusal, start-up time, the demo, log output.
 //! - `metrics`: the Prometheus counters move with requests, on their own listener.
+//! - `hosts`: tenants on their own address, routed by `Host` (own RP ID, origins and issuer).
 //! - `logs`: one log line per sign-in, sign-up and refused request, with tenant, client and request id; no secret.
 
 mod basic_op;
@@ -16,6 +17,7 @@ mod binary;
 mod config_op;
 mod hardening;
 mod helpers;
+mod hosts;
 mod interop;
 mod logs;
 mod metrics;

@@ -17,7 +17,7 @@ pub struct TenantRuntime {
     pub tenant: Tenant,
     /// The tenant's settings, parsed once.
     pub settings: crate::tenants::TenantSettings,
-    /// The issuer, `{public_url}/{tenant}/oidc`.
+    /// The issuer: `{service_url}/{tenant}/oidc`, or `{public_url}/oidc` for a tenant on its own address.
     pub issuer: String,
     /// The decrypted signing keys (active and still-published).
     pub keys: KeySet,
@@ -53,10 +53,9 @@ pub fn revocation_endpoint(issuer: &Issuer) -> String {
 pub struct RuntimeSource<'a> {
     /// The master key that decrypts the signing keys.
     pub master: &'a std::sync::Arc<MasterKey>,
-    /// The tenant's issuer.
-    pub issuer: &'a Issuer,
-    /// The tenant's endpoints, as the caller routes them.
-    pub endpoints: Endpoints,
+    /// The service's public base URL (`http://localhost:8080`), under which tenants without an address of their own
+    /// are served.
+    pub service_url: &'a str,
     /// How long retired keys stay published ([`crate::keys::retired_key_grace`]).
     pub grace: time::Duration,
     /// Now.
@@ -81,18 +80,21 @@ pub async fn load_tenant(
     let keys = tokio::task::spawn_blocking(move || key_set(&keys, &master, &tenant_id, now, grace))
         .await
         .map_err(|e| ServiceError::Internal(format!("key loading task: {e}")))??;
-    let discovery = ProviderMetadata::new(source.issuer.as_str(), source.endpoints.clone())
-        .with_revocation(revocation_endpoint(source.issuer))
+    let settings = crate::tenants::tenant_settings(&record)?;
+    let issuer = Issuer::parse(&settings.issuer(source.service_url, tenant))
+        .map_err(|e| ServiceError::Corrupt(format!("issuer of tenant {tenant}: {e}")))?;
+    let endpoints = provider_endpoints(&issuer);
+    let discovery = ProviderMetadata::new(issuer.as_str(), endpoints.clone())
+        .with_revocation(revocation_endpoint(&issuer))
         .to_json()
         .map_err(|e| ServiceError::Internal(format!("discovery document: {e}")))?;
     let jwks = Bytes::copy_from_slice(keys.jwks_json());
-    let settings = crate::tenants::tenant_settings(&record)?;
     Ok(TenantRuntime {
         settings,
         tenant: record,
-        issuer: source.issuer.as_str().to_owned(),
+        issuer: issuer.as_str().to_owned(),
         keys,
-        endpoints: source.endpoints,
+        endpoints,
         discovery: Bytes::from(discovery),
         jwks,
         loaded_at: std::time::Instant::now(),

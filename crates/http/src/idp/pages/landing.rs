@@ -56,14 +56,18 @@ async fn page(State(landing): State<Arc<Landing>>) -> Result<Response, PageError
         run_user_flow: landing.run_user_flow.get().cloned(),
         tenants: tenants
             .iter()
-            .map(|t| LandingTenant {
-                id: t.id.to_string(),
-                name: t.display_name.clone(),
-                account_href: format!("/{}/account", t.id),
-                discovery_href: format!(
-                    "{}/.well-known/openid-configuration",
-                    landing.public_url.issuer(&t.id)
-                ),
+            .map(|t| {
+                let settings = tessera_service::tenants::tenant_settings(t).unwrap_or_default();
+                let issuer = settings.issuer(landing.public_url.as_str(), &t.id);
+                LandingTenant {
+                    id: t.id.to_string(),
+                    name: t.display_name.clone(),
+                    account_href: match &settings.public_url {
+                        Some(own) => format!("{own}/account"),
+                        None => format!("/{}/account", t.id),
+                    },
+                    discovery_href: format!("{issuer}/.well-known/openid-configuration"),
+                }
             })
             .collect(),
     };
