@@ -77,6 +77,9 @@ both_stores!(
     viewer_wrong_or_missing_state_is_refused,
     viewer_unregistered_or_foreign_redirect_uri_is_refused,
     viewer_oauth_error_is_shown,
+    oidc_provider_form_post_sign_up_then_sign_in,
+    oidc_provider_query_mode_maps_claims_from_userinfo,
+    oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1741,6 +1744,422 @@ async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backen
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(info.status(), 401);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Federation with an OpenID provider not written here: panva's `oidc-provider` from npm
+// (`e2e/fixtures/oidc-provider-upstream.mjs`), started by the test on loopback, its own login and consent pages
+// driven over HTTP.
+
+/// The npm package `package` and node are installed (`npm ci` in e2e/); prints `SKIPPED(node-deps)` otherwise.
+fn node_deps(test: &str, package: &str) -> bool {
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../e2e/node_modules")
+        .join(package);
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_ok_and(|o| o.status.success()) && modules.exists() {
+        return true;
+    }
+    eprintln!("SKIPPED(node-deps): {test} (needs node and `npm ci` in e2e/)");
+    false
+}
+
+/// A running `oidc-provider`; killed (by its pid) when dropped.
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+    metadata_url: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How the upstream client is set up, for [`OidcProvider::start`].
+struct UpstreamSetup {
+    secret_at_provider: &'static str,
+    auth: UpstreamClientAuth,
+    /// `id_token`: the scopes' claims are in the ID token; `userinfo`: only in userinfo.
+    claims_in: &'static str,
+}
+
+const UPSTREAM_CLIENT: &str = "tessera-broker";
+const UPSTREAM_SECRET: &str = "upstream-secret-0123456789abcdef";
+
+impl OidcProvider {
+    async fn start(b: &Broker, setup: &UpstreamSetup) -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../e2e/fixtures/oidc-provider-upstream.mjs"
+        );
+        let auth = match setup.auth {
+            UpstreamClientAuth::ClientSecretPost => "client_secret_post",
+            _ => "client_secret_basic",
+        };
+        let mut child = std::process::Command::new("node")
+            .arg(script)
+            .env("UPSTREAM_CLIENT_ID", UPSTREAM_CLIENT)
+            .env("UPSTREAM_CLIENT_SECRET", setup.secret_at_provider)
+            .env(
+                "UPSTREAM_REDIRECT_URI",
+                b.url(&format!("/{BROKER}/oauth2/authresp")),
+            )
+            .env("UPSTREAM_AUTH_METHOD", auth)
+            .env("UPSTREAM_CLAIMS_IN", setup.claims_in)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+        let line = tokio::task::spawn_blocking(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let read = reader.read_line(&mut line).map(|_| line);
+            // The pipe stays open (a write to a closed stdout would end node with EPIPE): drained until node ends.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            read
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("oidc-provider's first line: {e}"));
+        let started: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("oidc-provider did not start ({e}): {line:?}"));
+        Self {
+            child,
+            issuer: started["issuer"].as_str().unwrap_or_default().to_owned(),
+            metadata_url: started["metadata_url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// How often the broker called the provider's userinfo and token endpoints.
+    async fn stats(&self, b: &Broker) -> Value {
+        b.app
+            .http
+            .get(format!("{}/_test/stats", self.issuer))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The broker with tenant `contoso`, `oidc-provider` saved as identity provider `upstream` by its metadata URL (the
+/// secret the broker holds: [`UPSTREAM_SECRET`]), a flow offering only it, and the app.
+async fn broker_with_oidc_provider(
+    backend: Backend,
+    setup: UpstreamSetup,
+    response_mode: ResponseMode,
+) -> Option<(Broker, OidcProvider)> {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await?;
+    let mut b = Broker {
+        app,
+        tenant: TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}")),
+        fake: None,
+        app_id: String::new(),
+    };
+    b.create_tenant().await;
+    let upstream = OidcProvider::start(&b, &setup).await;
+    let provider = IdentityProvider {
+        id: ProviderId::parse("upstream").unwrap_or_else(|e| panic!("{e}")),
+        name: "oidc-provider".into(),
+        metadata_url: MetadataUrl::parse(&upstream.metadata_url).unwrap_or_else(|e| panic!("{e}")),
+        client_id: UPSTREAM_CLIENT.into(),
+        client_auth: setup.auth,
+        scope: vec!["openid".into(), "profile".into(), "email".into()],
+        response_type: Default::default(),
+        response_mode,
+        claim_mapping: ClaimMapping::default(),
+        domain_hint: None,
+    };
+    b.save_provider(&provider, UPSTREAM_SECRET).await;
+    b.add_flow(FlowOptions {
+        providers: vec!["upstream"],
+        ..FlowOptions::default()
+    })
+    .await;
+    b.add_application().await;
+    Some((b, upstream))
+}
+
+/// `location` resolved against `base` (oidc-provider sends relative `Location`s).
+fn resolve(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .and_then(|u| u.join(location))
+        .unwrap_or_else(|e| panic!("{e}: {location}"))
+        .to_string()
+}
+
+/// From the broker's redirect to oidc-provider through its login page (as `login`) and its consent page, to its
+/// answer addressed to the broker: the `form_post` page (200) or the redirect to `authresp` (303). `browser` holds
+/// the cookies of the provider's host only, as a browser keeps them apart from the broker's.
+async fn at_oidc_provider(b: &Broker, browser: &mut Browser, start: &str, login: &str) -> Reply {
+    let authresp = b.url(&format!("/{BROKER}/oauth2/authresp"));
+    let mut url = start.to_owned();
+    let mut prompts = Vec::new();
+    for _ in 0..12 {
+        let reply = browser.get(&b.app, &url).await;
+        match reply.status {
+            302 | 303 => {
+                let next = resolve(&url, &reply.location());
+                if next.starts_with(&authresp) {
+                    return reply;
+                }
+                url = next;
+            }
+            200 if reply.body.contains(&format!("action=\"{authresp}\"")) => return reply,
+            200 => {
+                let form = reply.form();
+                let prompt = form
+                    .fields
+                    .iter()
+                    .find(|(k, _)| k == "prompt")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("an interaction page: {}", reply.body));
+                let mut fields = form.fields.clone();
+                if prompt == "login" {
+                    fields.push(("login".into(), login.into()));
+                    fields.push(("password".into(), "any password".into()));
+                }
+                prompts.push(prompt);
+                let action = resolve(&url, &form.action);
+                let posted = browser.post_form(&b.app, &action, &fields).await;
+                assert!(
+                    matches!(posted.status, 302 | 303),
+                    "{}: {}",
+                    posted.status,
+                    posted.body
+                );
+                url = resolve(&action, &posted.location());
+            }
+            status => panic!("oidc-provider answered {status}: {}", reply.body),
+        }
+    }
+    panic!("no answer for the broker after the prompts {prompts:?}");
+}
+
+/// The app's request → the broker → oidc-provider's pages → the broker's answer at `authresp`.
+async fn through_oidc_provider(
+    b: &Broker,
+    browser: &mut Browser,
+    upstream: &OidcProvider,
+    request: &AppRequest,
+    login: &str,
+) -> Reply {
+    let start = browser.get(&b.app, &request.url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let location = start.location();
+    assert!(
+        location.starts_with(&format!("{}/auth?", upstream.issuer)),
+        "straight to the one provider: {location}"
+    );
+    let query = query_of(&location);
+    assert_eq!(query["client_id"], UPSTREAM_CLIENT);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(query.contains_key("nonce") && query.contains_key("state"));
+    let mut at_provider = Browser::default();
+    let answer = at_oidc_provider(b, &mut at_provider, &location, login).await;
+    if answer.status == 200 {
+        let form = answer.form();
+        assert_eq!(form.method, "post");
+        assert!(
+            form.fields
+                .iter()
+                .any(|(k, v)| k == "iss" && *v == upstream.issuer),
+            "RFC 9207 iss in the response: {:?}",
+            form.fields
+        );
+        browser.post_form(&b.app, &form.action, &form.fields).await
+    } else {
+        let authresp = answer.location();
+        assert_eq!(query_of(&authresp)["iss"], upstream.issuer);
+        browser.get(&b.app, &authresp).await
+    }
+}
+
+async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
+    if !node_deps(
+        "oidc_provider_form_post_sign_up_then_sign_in",
+        "oidc-provider",
+    ) {
+        return;
+    }
+    let setup = UpstreamSetup {
+        secret_at_provider: UPSTREAM_SECRET,
+        auth: UpstreamClientAuth::ClientSecretBasic,
+        claims_in: "id_token",
+    };
+    let Some((b, upstream)) =
+        broker_with_oidc_provider(backend, setup, ResponseMode::FormPost).await
+    else {
+        return;
+    };
+    // Sign-up: the attribute page, prefilled from the provider's ID token; nothing written before it is sent.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_oidc_provider(&b, &mut browser, &upstream, &request, "alice").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Complete your profile"), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"alice@upstream.example\""),
+        "the email is prefilled from the provider: {}",
+        page.body
+    );
+    assert_eq!(user_count(&b).await, 0);
+    let done = browser.submit(&b.app, &page, &[]).await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["idp"], upstream.issuer, "{claims}");
+    assert_eq!(claims["emails"], json!(["alice@upstream.example"]));
+    assert_eq!(claims["name"], "Alice Upstream");
+    assert_eq!(claims["newUser"], true);
+    assert_eq!(claims["sub"], claims["oid"]);
+    assert_eq!(claims["nonce"], "app-nonce");
+    assert_eq!(claims["tfp"], POLICY);
+    let users = b
+        .store()
+        .search_directory_users(&b.tenant, "alice@", None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].object_id.as_str(), claims["oid"]);
+    assert_eq!(users[0].identities[0].issuer, upstream.issuer);
+    assert_eq!(users[0].identities[0].subject, "alice");
+    assert_eq!(
+        upstream.stats(&b).await,
+        json!({"userinfo": 0, "token": 1}),
+        "every mapped claim was in the ID token: no userinfo call"
+    );
+
+    // Sign-in later, in a fresh browser (no broker or provider session): no attribute page, the same user.
+    let mut later = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_oidc_provider(&b, &mut later, &upstream, &request, "alice").await;
+    let code = code_at_reply_url(&answer);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let again = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(again["oid"], claims["oid"], "the same directory user");
+    assert_eq!(again["idp"], upstream.issuer);
+    assert_eq!(again["emails"], json!(["alice@upstream.example"]));
+    assert_eq!(
+        again["newUser"],
+        Value::Null,
+        "new-user flag on sign-up only"
+    );
+    assert_eq!(user_count(&b).await, 1);
+    b.app.stop().await;
+}
+
+async fn oidc_provider_query_mode_maps_claims_from_userinfo(backend: Backend) {
+    if !node_deps(
+        "oidc_provider_query_mode_maps_claims_from_userinfo",
+        "oidc-provider",
+    ) {
+        return;
+    }
+    let setup = UpstreamSetup {
+        secret_at_provider: UPSTREAM_SECRET,
+        auth: UpstreamClientAuth::ClientSecretPost,
+        claims_in: "userinfo",
+    };
+    let Some((b, upstream)) = broker_with_oidc_provider(backend, setup, ResponseMode::Query).await
+    else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_oidc_provider(&b, &mut browser, &upstream, &request, "bob").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("value=\"bob@upstream.example\""),
+        "the email, only in userinfo, is prefilled: {}",
+        page.body
+    );
+    assert_eq!(
+        upstream.stats(&b).await,
+        json!({"userinfo": 1, "token": 1}),
+        "the ID token lacked the mapped claims: one userinfo call"
+    );
+    let done = browser.submit(&b.app, &page, &[]).await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(
+        claims["emails"],
+        json!(["bob@upstream.example"]),
+        "{claims}"
+    );
+    assert_eq!(claims["name"], "Bob Upstream");
+    assert_eq!(claims["idp"], upstream.issuer);
+    assert_eq!(claims["newUser"], true);
+    b.app.stop().await;
+}
+
+async fn oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id(
+    backend: Backend,
+) {
+    if !node_deps(
+        "oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id",
+        "oidc-provider",
+    ) {
+        return;
+    }
+    // The provider knows another secret than the one the broker holds: its token endpoint refuses the broker.
+    let setup = UpstreamSetup {
+        secret_at_provider: "the-provider-knows-another-secret",
+        auth: UpstreamClientAuth::ClientSecretBasic,
+        claims_in: "id_token",
+    };
+    let Some((b, upstream)) =
+        broker_with_oidc_provider(backend, setup, ResponseMode::FormPost).await
+    else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_oidc_provider(&b, &mut browser, &upstream, &request, "carol").await;
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.location().is_empty(), "the app gets nothing");
+    assert!(
+        answer.body.contains("We could not sign you in"),
+        "{}",
+        answer.body
+    );
+    let id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !id.is_empty() && answer.body.contains(&id),
+        "the page names the correlation id"
+    );
+    assert!(!answer.body.contains("code="), "no code for the app");
+    assert_eq!(
+        upstream.stats(&b).await["token"],
+        1,
+        "the broker tried once"
+    );
+    assert_eq!(user_count(&b).await, 0);
     b.app.stop().await;
 }
 
