@@ -1543,6 +1543,27 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
     b.app.stop().await;
 }
 
+/// The broker's page for a broken provider: 502, no redirect (the app gets nothing), human words and the request id
+/// as the reference.
+fn assert_broken_provider_page(answer: &Reply) {
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.location().is_empty(), "the app gets nothing");
+    assert!(
+        answer.body.contains("We could not sign you in"),
+        "{}",
+        answer.body
+    );
+    let id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        !id.is_empty() && answer.body.contains(id),
+        "the reference is the request id"
+    );
+}
+
 async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Backend) {
     let Some(b) = broker_with(
         backend,
@@ -1561,23 +1582,7 @@ async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Back
     let mut browser = Browser::default();
     let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_fake(&b, &mut browser, &request).await;
-    assert_eq!(answer.status, 502, "{}", answer.body);
-    assert!(answer.location().is_empty());
-    assert!(
-        answer.body.contains("We could not sign you in"),
-        "{}",
-        answer.body
-    );
-    let id = answer
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        !id.is_empty() && answer.body.contains(&id),
-        "the reference is the request id"
-    );
+    assert_broken_provider_page(&answer);
     // A key rotation the broker has not seen: the JWKS is refetched once (its copy is over a minute old) and the
     // sign-in goes on.
     fake.set_signing(Signing::Rotated);
@@ -1856,11 +1861,16 @@ impl OidcProvider {
 
 /// The broker with tenant `contoso`, `oidc-provider` saved as identity provider `upstream` by its metadata URL (the
 /// secret the broker holds: [`UPSTREAM_SECRET`]), a flow offering only it, and the app.
+/// `None` (the test returns) without node and `npm ci` in e2e/, or without PostgreSQL for `Backend::Postgres`.
 async fn broker_with_oidc_provider(
+    test: &str,
     backend: Backend,
     setup: UpstreamSetup,
     response_mode: ResponseMode,
 ) -> Option<(Broker, OidcProvider)> {
+    if !node_deps(test, "oidc-provider") {
+        return None;
+    }
     let app = spawn_app(AppOptions {
         backend,
         ..AppOptions::default()
@@ -1991,27 +2001,45 @@ async fn through_oidc_provider(
     }
 }
 
+/// A fresh browser (no broker or provider session) through oidc-provider as `login`: the app's request, the browser
+/// and the broker's answer.
+async fn fresh_sign_in(
+    b: &Broker,
+    upstream: &OidcProvider,
+    login: &str,
+) -> (AppRequest, Browser, Reply) {
+    let mut browser = Browser::default();
+    let request = app_request(b, &authorize_path(), &[]);
+    let answer = through_oidc_provider(b, &mut browser, upstream, &request, login).await;
+    (request, browser, answer)
+}
+
+/// The code at the app's reply URL, redeemed: the verified claims of the app's ID token.
+async fn app_claims(b: &Broker, at_reply_url: &Reply, request: &AppRequest) -> Value {
+    let code = code_at_reply_url(at_reply_url);
+    let tokens = redeem(b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    verified_claims(b, tokens.json()["id_token"].as_str().unwrap_or_default()).await
+}
+
 async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
-    if !node_deps(
-        "oidc_provider_form_post_sign_up_then_sign_in",
-        "oidc-provider",
-    ) {
-        return;
-    }
     let setup = UpstreamSetup {
         secret_at_provider: UPSTREAM_SECRET,
         auth: UpstreamClientAuth::ClientSecretBasic,
         claims_in: "id_token",
     };
-    let Some((b, upstream)) =
-        broker_with_oidc_provider(backend, setup, ResponseMode::FormPost).await
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_form_post_sign_up_then_sign_in",
+        backend,
+        setup,
+        ResponseMode::FormPost,
+    )
+    .await
     else {
         return;
     };
     // Sign-up: the attribute page, prefilled from the provider's ID token; nothing written before it is sent.
-    let mut browser = Browser::default();
-    let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_oidc_provider(&b, &mut browser, &upstream, &request, "alice").await;
+    let (request, mut browser, page) = fresh_sign_in(&b, &upstream, "alice").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Complete your profile"), "{}", page.body);
     assert!(
@@ -2021,10 +2049,7 @@ async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
     );
     assert_eq!(user_count(&b).await, 0);
     let done = browser.submit(&b.app, &page, &[]).await;
-    let code = code_at_reply_url(&done);
-    let tokens = redeem(&b, &code, &request.verifier).await;
-    assert_eq!(tokens.status, 200, "{}", tokens.body);
-    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    let claims = app_claims(&b, &done, &request).await;
     assert_eq!(claims["idp"], upstream.issuer, "{claims}");
     assert_eq!(claims["emails"], json!(["alice@upstream.example"]));
     assert_eq!(claims["name"], "Alice Upstream");
@@ -2049,13 +2074,8 @@ async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
     );
 
     // Sign-in later, in a fresh browser (no broker or provider session): no attribute page, the same user.
-    let mut later = Browser::default();
-    let request = app_request(&b, &authorize_path(), &[]);
-    let answer = through_oidc_provider(&b, &mut later, &upstream, &request, "alice").await;
-    let code = code_at_reply_url(&answer);
-    let tokens = redeem(&b, &code, &request.verifier).await;
-    assert_eq!(tokens.status, 200, "{}", tokens.body);
-    let again = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    let (request, _, answer) = fresh_sign_in(&b, &upstream, "alice").await;
+    let again = app_claims(&b, &answer, &request).await;
     assert_eq!(again["oid"], claims["oid"], "the same directory user");
     assert_eq!(again["idp"], upstream.issuer);
     assert_eq!(again["emails"], json!(["alice@upstream.example"]));
@@ -2069,24 +2089,22 @@ async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
 }
 
 async fn oidc_provider_query_mode_maps_claims_from_userinfo(backend: Backend) {
-    if !node_deps(
-        "oidc_provider_query_mode_maps_claims_from_userinfo",
-        "oidc-provider",
-    ) {
-        return;
-    }
     let setup = UpstreamSetup {
         secret_at_provider: UPSTREAM_SECRET,
         auth: UpstreamClientAuth::ClientSecretPost,
         claims_in: "userinfo",
     };
-    let Some((b, upstream)) = broker_with_oidc_provider(backend, setup, ResponseMode::Query).await
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_query_mode_maps_claims_from_userinfo",
+        backend,
+        setup,
+        ResponseMode::Query,
+    )
+    .await
     else {
         return;
     };
-    let mut browser = Browser::default();
-    let request = app_request(&b, &authorize_path(), &[]);
-    let page = through_oidc_provider(&b, &mut browser, &upstream, &request, "bob").await;
+    let (request, mut browser, page) = fresh_sign_in(&b, &upstream, "bob").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body.contains("value=\"bob@upstream.example\""),
@@ -2099,9 +2117,7 @@ async fn oidc_provider_query_mode_maps_claims_from_userinfo(backend: Backend) {
         "the ID token lacked the mapped claims: one userinfo call"
     );
     let done = browser.submit(&b.app, &page, &[]).await;
-    let code = code_at_reply_url(&done);
-    let tokens = redeem(&b, &code, &request.verifier).await;
-    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    let claims = app_claims(&b, &done, &request).await;
     assert_eq!(
         claims["emails"],
         json!(["bob@upstream.example"]),
@@ -2116,43 +2132,24 @@ async fn oidc_provider_query_mode_maps_claims_from_userinfo(backend: Backend) {
 async fn oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id(
     backend: Backend,
 ) {
-    if !node_deps(
-        "oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id",
-        "oidc-provider",
-    ) {
-        return;
-    }
     // The provider knows another secret than the one the broker holds: its token endpoint refuses the broker.
     let setup = UpstreamSetup {
         secret_at_provider: "the-provider-knows-another-secret",
         auth: UpstreamClientAuth::ClientSecretBasic,
         claims_in: "id_token",
     };
-    let Some((b, upstream)) =
-        broker_with_oidc_provider(backend, setup, ResponseMode::FormPost).await
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id",
+        backend,
+        setup,
+        ResponseMode::FormPost,
+    )
+    .await
     else {
         return;
     };
-    let mut browser = Browser::default();
-    let request = app_request(&b, &authorize_path(), &[]);
-    let answer = through_oidc_provider(&b, &mut browser, &upstream, &request, "carol").await;
-    assert_eq!(answer.status, 502, "{}", answer.body);
-    assert!(answer.location().is_empty(), "the app gets nothing");
-    assert!(
-        answer.body.contains("We could not sign you in"),
-        "{}",
-        answer.body
-    );
-    let id = answer
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        !id.is_empty() && answer.body.contains(&id),
-        "the page names the correlation id"
-    );
+    let (_, _, answer) = fresh_sign_in(&b, &upstream, "carol").await;
+    assert_broken_provider_page(&answer);
     assert!(!answer.body.contains("code="), "no code for the app");
     assert_eq!(
         upstream.stats(&b).await["token"],
@@ -2217,19 +2214,25 @@ fn msal_node(env: &[(&str, String)], args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
-#[tokio::test]
-async fn msal_node_signs_in_through_the_broker() {
-    let modules = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../e2e/node_modules/@azure/msal-node"
-    );
-    let node = std::process::Command::new("node").arg("--version").output();
-    if node.is_err() || !std::path::Path::new(modules).exists() {
-        eprintln!(
-            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
-        );
-        return;
-    }
+/// The server on a TLS listener (a certificate from [`test_pki`]), with the broker configured as the tutorial does
+/// (the provider: [`FakeProvider`], `query` response mode) and a public application whose reply URL is `redirect`.
+struct TlsBroker {
+    /// Holds the certificates and the database.
+    dir: tempfile::TempDir,
+    /// The test CA's PEM file.
+    ca: std::path::PathBuf,
+    /// `https://localhost:PORT`.
+    base: String,
+    port: u16,
+    /// The application's client id.
+    client_id: String,
+    /// Stops the server.
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// The upstream provider, serving while this is alive.
+    fake: FakeProvider,
+}
+
+async fn tls_broker(redirect: &str) -> TlsBroker {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (ca, cert, key) = test_pki(dir.path());
     let store = tessera_server::app::open_sqlite(&dir.path().join("t.db"))
@@ -2335,7 +2338,6 @@ async fn msal_node_signs_in_through_the_broker() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let redirect = "http://localhost/msal-redirect";
     let (application, _) = tessera_service::broker::applications::create_application(
         broker,
         &tenant,
@@ -2351,12 +2353,46 @@ async fn msal_node_signs_in_through_the_broker() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    TlsBroker {
+        dir,
+        ca,
+        base,
+        port,
+        client_id: application.client_id.to_string(),
+        stop,
+        fake,
+    }
+}
+
+#[tokio::test]
+async fn msal_node_signs_in_through_the_broker() {
+    let modules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/node_modules/@azure/msal-node"
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_err() || !std::path::Path::new(modules).exists() {
+        eprintln!(
+            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
+        );
+        return;
+    }
+    let redirect = "http://localhost/msal-redirect";
+    let TlsBroker {
+        dir: _dir,
+        ca,
+        base,
+        port,
+        client_id,
+        stop,
+        fake: _fake,
+    } = tls_broker(redirect).await;
 
     // MSAL, as for B2C: only the authority differs.
     let env = [
         ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
         ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
-        ("MSAL_CLIENT_ID", application.client_id.to_string()),
+        ("MSAL_CLIENT_ID", client_id.clone()),
         ("MSAL_REDIRECT_URI", redirect.to_owned()),
         ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
     ];
@@ -2460,6 +2496,77 @@ async fn msal_node_signs_in_through_the_broker() {
     assert_eq!(claims["name"], "Pat Password");
     let oid = claims["oid"].as_str().unwrap_or_default();
     assert!(!oid.is_empty());
+    let account = &result["account"];
+    assert_eq!(
+        account["homeAccountId"],
+        format!("{oid}-b2c_1_signupsignin.{BROKER}"),
+        "MSAL keys its cache by B2C's client_info: {result}"
+    );
+    assert_eq!(account["localAccountId"], oid);
+    let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn msal_browser_signs_in_through_the_broker() {
+    const NAME: &str = "msal_browser_signs_in_through_the_broker";
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !node_deps(NAME, "@azure/msal-browser") || !node_deps(NAME, "playwright-core") {
+        return;
+    }
+    if !std::path::Path::new(&chromium).exists() {
+        eprintln!("SKIPPED(chromium): {NAME} (needs {chromium})");
+        return;
+    }
+    // The app's page on a free loopback port; its URL is the registered reply URL.
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let redirect = format!("http://localhost:{page_port}/");
+    let TlsBroker {
+        dir: _dir,
+        base,
+        port,
+        client_id,
+        stop,
+        fake: _fake,
+        ..
+    } = tls_broker(&redirect).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/lib/msal_browser_app.mjs"
+    );
+    let env = [
+        ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
+        ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
+        ("MSAL_CLIENT_ID", client_id),
+        ("MSAL_PAGE_PORT", page_port.to_string()),
+        ("MSAL_EMAIL", "spa@example.com".to_owned()),
+        ("CHROMIUM", chromium),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("node: {e}"));
+    assert!(
+        output.status.success(),
+        "msal-browser failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    let claims = &result["idTokenClaims"];
+    assert_eq!(claims["tfp"], POLICY, "{result}");
+    assert_eq!(claims["iss"], format!("{base}/{BROKER}/{POLICY}/v2.0"));
+    assert_eq!(claims["emails"], json!(["spa@example.com"]));
+    assert_eq!(claims["name"], "Pat Password");
+    let oid = claims["oid"].as_str().unwrap_or_default();
+    assert!(!oid.is_empty(), "{result}");
     let account = &result["account"];
     assert_eq!(
         account["homeAccountId"],

@@ -11,6 +11,7 @@ use tessera_oidc::error::OidcError;
 use tessera_service::broker::signin::{AttributePage, ChoicePage, SignInError};
 
 use crate::common::reply::PageError;
+use crate::common::security::csp_with_form_action;
 use crate::common::views::{Layout, render};
 use crate::error::AppError;
 
@@ -172,7 +173,16 @@ pub fn attributes(
         errors,
         correlation: page.correlation_name,
     };
-    render(&view, status, set_cookie)
+    let mut response = render(&view, status, set_cookie);
+    // The form's answer is a redirect to the app's reply URL, which browsers hold to `form-action` too.
+    if let Some(origin) = &page.reply_origin
+        && let Ok(csp) = HeaderValue::from_str(&csp_with_form_action(&[origin]))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 /// Renders the signed-out page.

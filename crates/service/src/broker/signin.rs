@@ -34,6 +34,7 @@ use tessera_oidc::authorize::{
 };
 use tessera_oidc::error::{AuthorizeError, ErrorCode, OidcError};
 use tessera_oidc::keys::{KeySet, MasterKey};
+use tessera_oidc::{ClientType, ResponseMode};
 use tessera_store::broker::BROKER_TRANSACTION_LIFETIME;
 use tessera_store::{BrokerStore, DirectoryUserRecord};
 use time::OffsetDateTime;
@@ -154,6 +155,9 @@ pub struct AttributePage {
     /// The name of the correlation cookie that binds the sign-up to the browser (not secret: the form carries it
     /// so that the answer finds the cookie).
     pub correlation_name: String,
+    /// The origin of the app's reply URL (`None` for a custom scheme): where the form's answer redirects, which the
+    /// page's `form-action` must allow.
+    pub reply_origin: Option<String>,
 }
 
 /// The answer to the app, and the broker session to start when the user signed in.
@@ -258,6 +262,31 @@ pub struct BeginSignIn<'a> {
     pub binding: Vec<u8>,
 }
 
+/// B2C answers browser apps in the URL fragment, MSAL.js's default `response_mode` (a public app's code is bound to
+/// it by PKCE). The shared authorization-request rules accept only `query` and `form_post`, so a public app's
+/// `response_mode=fragment` is taken out before them and put back on their outcome; a confidential app's stays in
+/// and is refused as any unsupported mode.
+fn browser_app_fragment(
+    pairs: &[(String, String)],
+    client_type: ClientType,
+) -> (Vec<(String, String)>, Option<ResponseMode>) {
+    let asked = pairs
+        .iter()
+        .filter(|(name, _)| name == "response_mode")
+        .collect::<Vec<_>>();
+    match (client_type, asked.as_slice()) {
+        (ClientType::Public, [(_, mode)]) if mode == "fragment" => (
+            pairs
+                .iter()
+                .filter(|(name, _)| name != "response_mode")
+                .cloned()
+                .collect(),
+            Some(ResponseMode::Fragment),
+        ),
+        _ => (pairs.to_vec(), None),
+    }
+}
+
 /// Starts a sign-in for an app's authorization request: validates it with the provider rules on the application's
 /// client configuration, answers from the broker session unless `prompt=login` (or `max_age`) asks otherwise,
 /// then sends the browser to the one provider (or a hinted one), or shows the choice page.
@@ -278,9 +307,19 @@ pub async fn begin_sign_in(
         issuer,
         keys: begin.keys.verifying_keys(),
     };
-    let request = match validate_authorization(begin.pairs, &config, &authorize) {
-        Ok(request) => request,
-        Err(e) => return answer(e, issuer),
+    let (pairs, fragment) = browser_app_fragment(begin.pairs, application.client_type);
+    let request = match validate_authorization(&pairs, &config, &authorize) {
+        Ok(mut request) => {
+            request.response_mode = fragment.unwrap_or(request.response_mode);
+            request
+        }
+        Err(mut e) => {
+            if let (AuthorizeError::Redirect { response_mode, .. }, Some(mode)) = (&mut e, fragment)
+            {
+                *response_mode = mode;
+            }
+            return answer(e, issuer);
+        }
     };
     let Some((flow_version, settings)) =
         runtime::current_flow_version(ctx.store, begin.tenant, &begin.policy.policy).await?
