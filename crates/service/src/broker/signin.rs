@@ -785,3 +785,40 @@ async fn take_transaction(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_public_apps_fragment_mode_is_taken_out_and_answered_in_the_fragment() {
+        let asked = pairs(&[("client_id", "app"), ("response_mode", "fragment")]);
+        let (rest, mode) = browser_app_fragment(&asked, ClientType::Public);
+        assert_eq!(rest, pairs(&[("client_id", "app")]));
+        assert_eq!(mode, Some(ResponseMode::Fragment));
+    }
+
+    #[test]
+    fn a_confidential_apps_fragment_mode_stays_and_is_refused_by_the_shared_rules() {
+        let asked = pairs(&[("client_id", "app"), ("response_mode", "fragment")]);
+        assert_eq!(
+            browser_app_fragment(&asked, ClientType::Confidential),
+            (asked.clone(), None)
+        );
+    }
+
+    #[test]
+    fn a_repeated_response_mode_is_left_to_the_shared_rules() {
+        let asked = pairs(&[("response_mode", "fragment"), ("response_mode", "fragment")]);
+        assert_eq!(
+            browser_app_fragment(&asked, ClientType::Public),
+            (asked.clone(), None)
+        );
+    }
+}
