@@ -433,6 +433,16 @@ fn absolute(app: &TestApp, url: &str) -> String {
     }
 }
 
+/// The page's Content-Security-Policy.
+fn csp_of(reply: &Reply) -> String {
+    reply
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn query_of(location: &str) -> HashMap<String, String> {
     url::Url::parse(location)
         .unwrap_or_else(|e| panic!("{e}: {location}"))
@@ -1194,6 +1204,12 @@ async fn run7_two_providers_show_the_choice_page(backend: Backend) {
     assert!(page.body.contains("Choose how you want to sign in"));
     assert!(page.body.contains("acme Authentication Provider"));
     assert!(page.body.contains("globex Authentication Provider"));
+    // Choosing answers with a redirect to the provider, which browsers hold to the page's form-action.
+    assert!(
+        csp_of(&page).contains(&format!("form-action 'self' {};", b.app.base)),
+        "{}",
+        csp_of(&page)
+    );
     let chosen = browser
         .submit(&b.app, &page, &[("provider", "globex")])
         .await;
@@ -2048,6 +2064,12 @@ async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
         page.body
     );
     assert_eq!(user_count(&b).await, 0);
+    // The form's answer redirects to the app (another origin), which browsers hold to the page's form-action.
+    assert!(
+        csp_of(&page).contains("form-action 'self' https://jwt.ms;"),
+        "{}",
+        csp_of(&page)
+    );
     let done = browser.submit(&b.app, &page, &[]).await;
     let claims = app_claims(&b, &done, &request).await;
     assert_eq!(claims["idp"], upstream.issuer, "{claims}");

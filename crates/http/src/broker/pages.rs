@@ -98,7 +98,8 @@ pub fn choice(
         handle: page.handle,
         providers: page.providers,
     };
-    render(&view, StatusCode::OK, set_cookie)
+    let origins: Vec<&str> = page.provider_origins.iter().map(String::as_str).collect();
+    with_form_action(render(&view, StatusCode::OK, set_cookie), &origins)
 }
 
 /// Renders the attribute page (422 when it shows problems).
@@ -173,10 +174,15 @@ pub fn attributes(
         errors,
         correlation: page.correlation_name,
     };
-    let mut response = render(&view, status, set_cookie);
-    // The form's answer is a redirect to the app's reply URL, which browsers hold to `form-action` too.
-    if let Some(origin) = &page.reply_origin
-        && let Ok(csp) = HeaderValue::from_str(&csp_with_form_action(&[origin]))
+    let origins: Vec<&str> = page.reply_origin.iter().map(String::as_str).collect();
+    with_form_action(render(&view, status, set_cookie), &origins)
+}
+
+/// The page's CSP with `form-action` allowing `origins` too: the form's answer redirects there (to the app's reply
+/// URL, or the chosen provider), and browsers hold redirects after a form to `form-action` as well.
+fn with_form_action(mut response: Response, origins: &[&str]) -> Response {
+    if !origins.is_empty()
+        && let Ok(csp) = HeaderValue::from_str(&csp_with_form_action(origins))
     {
         response
             .headers_mut()

@@ -139,6 +139,9 @@ pub struct ChoicePage {
     pub application_name: String,
     /// The providers to offer, in the flow's order: id and display name.
     pub providers: Vec<(ProviderId, String)>,
+    /// The origins of their authorization endpoints: where the form's answer redirects, which the page's
+    /// `form-action` must allow.
+    pub provider_origins: Vec<String>,
 }
 
 /// The attribute page's content.
@@ -262,6 +265,15 @@ pub struct BeginSignIn<'a> {
     pub binding: Vec<u8>,
 }
 
+/// The origin of `url` (`scheme://host[:port]`); `None` for a URL without one (a custom scheme).
+pub(crate) fn tuple_origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|url| url.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|origin| origin.ascii_serialization())
+}
+
 /// B2C answers browser apps in the URL fragment, MSAL.js's default `response_mode` (a public app's code is bound to
 /// it by PKCE). The shared authorization-request rules accept only `query` and `form_post`, so a public app's
 /// `response_mode=fragment` is taken out before them and put back on their outcome; a confidential app's stays in
@@ -380,13 +392,23 @@ pub async fn begin_sign_in(
             } else {
                 configs
             };
-            let offered = providers
+            let offered: Vec<(ProviderId, String)> = providers
                 .into_iter()
                 .filter_map(|id| {
                     let name = configs.iter().find(|c| c.id == id)?.name.clone();
                     Some((id, name))
                 })
                 .collect();
+            let mut provider_origins = Vec::new();
+            for (id, _) in &offered {
+                let view =
+                    super::providers::get_identity_provider(ctx.store, begin.tenant, id).await?;
+                if let Some(origin) = tuple_origin(&view.metadata.authorization_endpoint)
+                    && !provider_origins.contains(&origin)
+                {
+                    provider_origins.push(origin);
+                }
+            }
             let handle = random_token(32)?;
             let application_name = app.application_name.clone();
             let transaction = Transaction::Choice {
@@ -398,6 +420,7 @@ pub async fn begin_sign_in(
                 handle,
                 application_name,
                 providers: offered,
+                provider_origins,
             }))
         }
     }

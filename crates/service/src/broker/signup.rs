@@ -47,11 +47,7 @@ pub(crate) async fn attribute_page(
         fields,
         errors,
         correlation_name: pending.correlation_name.clone(),
-        reply_origin: url::Url::parse(&pending.app.request.redirect_uri)
-            .ok()
-            .map(|url| url.origin())
-            .filter(url::Origin::is_tuple)
-            .map(|origin| origin.ascii_serialization()),
+        reply_origin: super::signin::tuple_origin(&pending.app.request.redirect_uri),
     }))
 }
 
