@@ -171,6 +171,8 @@ pub struct PageError {
     pub tenant: Option<(String, String)>,
     /// Where to go from here.
     pub back: Option<(String, String)>,
+    /// Why, for the request's log line (the heading when absent). Never a secret.
+    pub reason: Option<String>,
 }
 
 impl PageError {
@@ -182,6 +184,7 @@ impl PageError {
             message: message.into(),
             tenant: None,
             back: None,
+            reason: None,
         }
     }
 
@@ -194,6 +197,13 @@ impl PageError {
     /// Adds a link onwards.
     pub fn with_link(mut self, href: String, label: &str) -> Self {
         self.back = Some((href, label.to_owned()));
+        self
+    }
+
+    /// The same page, logged with `reason` (a rule's code and words) instead of its heading.
+    #[must_use]
+    pub fn with_reason(mut self, reason: String) -> Self {
+        self.reason = Some(reason);
         self
     }
 
@@ -228,7 +238,7 @@ impl IntoResponse for PageError {
             back_href,
             back_label,
         };
-        let reason = page.heading.clone();
+        let reason = self.reason.unwrap_or_else(|| page.heading.clone());
         let mut response = render(&page, self.status, None);
         crate::common::security::Refusal::mark(&mut response, reason);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {

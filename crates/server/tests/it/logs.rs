@@ -256,7 +256,7 @@ async fn sign_up_sign_in_and_refusals_log_one_line_each_and_never_a_secret() {
         "request refused",
         &[
             ("client", "no-such-client"),
-            ("reason", "Unknown application"),
+            ("reason", "invalid_request: unknown client"),
             ("request_id", "trace-42.a"),
             ("tenant", &tenant),
         ],
@@ -286,7 +286,14 @@ async fn sign_up_sign_in_and_refusals_log_one_line_each_and_never_a_secret() {
     assert_eq!(
         logs.find(
             "request refused",
-            &[("client", &client), ("request_id", &echoed)]
+            &[
+                ("client", &client),
+                ("request_id", &echoed),
+                (
+                    "reason",
+                    "invalid_request: redirect_uri is not registered for this client"
+                )
+            ]
         )
         .len(),
         1,

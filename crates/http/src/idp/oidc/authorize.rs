@@ -138,9 +138,18 @@ fn answer(outcome: AuthorizeOutcome, runtime: &TenantRuntime) -> Result<Response
 pub fn no_redirect_page(cause: Option<&OidcError>, runtime: &TenantRuntime) -> PageError {
     let (heading, message) = no_redirect_words(cause, &runtime.tenant.display_name);
     let base = format!("/{}", runtime.tenant.id);
-    PageError::new(StatusCode::BAD_REQUEST, heading, &message)
+    let page = PageError::new(StatusCode::BAD_REQUEST, heading, &message)
         .for_tenant(&runtime.tenant.display_name, base.clone())
-        .with_link(format!("{base}/account"), "Go to your account")
+        .with_link(format!("{base}/account"), "Go to your account");
+    // The log line names the rule that failed, which the page's words do not (they are for the user).
+    match cause {
+        Some(cause) => page.with_reason(format!(
+            "{}: {}",
+            cause.code().as_str(),
+            cause.description()
+        )),
+        None => page,
+    }
 }
 
 /// The heading and message of [`no_redirect_page`] for a failed rule.
