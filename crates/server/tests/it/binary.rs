@@ -757,7 +757,7 @@ async fn serve_logs_plain_text_or_json_lines_when_piped() {
     assert_eq!(refused[0]["span"]["request_id"], "bin-7");
     assert_eq!(refused[0]["client"], "ghost");
     assert_eq!(refused[0]["tenant"], "shop");
-    assert_eq!(refused[0]["reason"], "Unknown application");
+    assert_eq!(refused[0]["reason"], "invalid_request: unknown client");
     assert_eq!(refused[0]["route"], "/{tenant}/oidc/authorize");
 }
 
