@@ -45,11 +45,31 @@ async function waitForHttp(url, ms = 20000, exited = () => false) {
   throw new Error(`server at ${url} did not answer within ${ms} ms`);
 }
 
-/** Starts `tessera demo` on a fresh data directory (removed by `stop()`); resolves to { demo, base, port, stop, ... }. */
-export async function startDemo() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
+/** The PostgreSQL the tests may use (TEST_PG_URL), or null: the PostgreSQL variants are then skipped. */
+export const pgUrl = () => process.env.TEST_PG_URL || null;
+
+/**
+ * Starts `tessera demo` on a fresh data directory (removed by `stop()`); resolves to { demo, base, port, stop, ... }.
+ * `store: 'postgres'` keeps the demo's data in a fresh schema of TEST_PG_URL (`--store-url`), dropped by `stop()`.
+ */
+export async function startDemo({ store = 'sqlite' } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
   const port = await freePort();
-  const child = spawn(tesseraBin(), ['demo', '--data-dir', dataDir, '--port', String(port)], {
+  const args = ['demo', '--data-dir', dataDir, '--port', String(port)];
+  let schema = null;
+  if (store === 'postgres') {
+    if (!pgUrl()) throw new Error('TEST_PG_URL is not set');
+    schema = `e2e_${randomBytes(6).toString('hex')}`;
+    await psql(pgUrl(), `CREATE SCHEMA ${schema}`);
+    args.push('--store-url', withSearchPath(pgUrl(), schema));
+  } else if (store !== 'sqlite') {
+    throw new Error(`unknown store ${store}`);
+  }
+  const cleanup = async () => {
+    if (schema) await psql(pgUrl(), `DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  const child = spawn(tesseraBin(), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -63,12 +83,13 @@ export async function startDemo() {
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
-    rmSync(dataDir, { recursive: true, force: true });
+    await cleanup();
     throw new Error(`${e.message}\n--- server output ---\n${output}`);
   }
   const demo = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8'));
   return {
     demo,
+    store,
     dataDir,
     port,
     base: `http://localhost:${port}`,
@@ -76,7 +97,7 @@ export async function startDemo() {
     stop: async () => {
       if (!gone) child.kill('SIGTERM');
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

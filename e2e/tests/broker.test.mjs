@@ -3,7 +3,9 @@
 // provider), where they create a passkey with Chromium's virtual authenticator; the provider posts the code back with
 // form_post; the broker asks for the missing email on its attribute page; the app gets a code and redeems it, and the
 // ID token verifies against the broker's JWKS. Then the same user signs in again: no attribute page, same object id.
-import { test, before, after } from 'node:test';
+// On SQLite always; on PostgreSQL (`tessera demo --store-url`, a fresh schema, dropped afterwards) when TEST_PG_URL
+// is set, skipped with the reason otherwise.
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -15,15 +17,9 @@ import { PHONE, collectErrors, problems } from '../lib/a11y.mjs';
 let server;
 let browser;
 
-before(async () => {
-  server = await startDemo();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const PG_SKIP = process.env.TEST_PG_URL
+  ? false
+  : 'PostgreSQL browser tests skipped: TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)';
 
 const b64url = (bytes) => Buffer.from(bytes).toString('base64url');
 
@@ -92,109 +88,126 @@ async function redeemAtApp(page, demo, request) {
   return JSON.parse(Buffer.from(payload, 'base64url'));
 }
 
-test('broker_run1_sign_up_and_run2_sign_in', async () => {
-  const demo = await brokerInfo();
-  const username = uniqueUser('broker');
-  const email = `${username}@example.com`;
-  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
-  try {
-    await page.setViewportSize(PHONE);
-    const errors = collectErrors(page);
-    const report = {};
-    // Run 1: sign-up.
-    const first = appRequest(demo);
-    await page.goto(first.url);
-    await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
-    await shot(page, 'broker_run1-01-provider-sign-in');
-    await signUpFromLogin(page, { username, displayName: 'Ann Example' });
-    await page.getByRole('heading', { name: 'Complete your profile' }).waitFor();
-    await shot(page, 'broker_run1-02-attribute-page');
-    // A wrong address is refused with a message next to the field; the page stays usable on a phone.
-    await page.getByLabel('Email address').fill('not-an-email');
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('alert').waitFor();
-    await shot(page, 'broker_run1-03-attribute-page-refused');
-    report.attributes = await problems(page);
-    assert.match(await page.getByRole('alert').innerText(), /Enter an email address like name@example.com/);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const claims = await redeemAtApp(page, demo, first);
-    assert.equal(claims.iss, `${server.base}/${demo.broker_tenant}/${demo.policy}/v2.0`);
-    assert.equal(claims.aud, demo.application_client_id);
-    assert.deepEqual(claims.emails, [email]);
-    assert.equal(claims.newUser, true);
-    assert.equal(claims.tfp, demo.policy);
-    assert.equal(claims.nonce, 'broker-e2e-nonce');
-    assert.ok(['phr', 'phrh'].includes(claims.acr), `a passkey sign-in stays phishing-resistant: ${claims.acr}`);
-    assert.ok(claims.amr.includes('pop'), JSON.stringify(claims.amr));
+for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
+  describe(`broker on ${store}`, { skip }, () => {
+    // Screenshots of the PostgreSQL run get their own names.
+    const name = (base) => (store === 'sqlite' ? base : `${base}-${store}`);
 
-    // Run 2: the same user later, without any session: sign in with the passkey, no attribute page.
-    await context.clearCookies({ name: SESSION_COOKIE });
-    await context.clearCookies({ name: `__Host-tessera_broker_${demo.broker_tenant}` });
-    const second = appRequest(demo);
-    await page.goto(second.url);
-    await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const again = await redeemAtApp(page, demo, second);
-    await shot(page, 'broker_run2-01-back-at-the-app');
-    assert.equal(again.oid, claims.oid, 'the same directory user');
-    assert.equal(again.newUser, undefined);
-    assert.deepEqual(again.emails, [email]);
-    assert.ok(again.auth_time >= claims.auth_time);
+    before(async () => {
+      server = await startDemo({ store });
+      browser = await launchBrowser();
+    });
 
-    // A sign-in answer that comes back twice (a replayed state) is a human page, not the app.
-    await page.goto(`${server.base}/${demo.broker_tenant}/oauth2/authresp?state=replayed&code=x`);
-    await page.getByRole('heading', { name: 'This sign-in has expired' }).waitFor();
-    report.expired = await problems(page);
-    await shot(page, 'broker_run2-02-expired');
-    assert.deepEqual(report, { attributes: [], expired: [] });
-    assert.deepEqual(errors, [], 'no script or console errors');
-  } catch (e) {
-    throw await onFailure(e, context, 'broker_run1_sign_up_and_run2_sign_in', server);
-  } finally {
-    await context.close();
-  }
-});
+    after(async () => {
+      await browser?.close();
+      await server?.stop();
+    });
 
-test('broker_run1_ends_at_the_token_viewer', async () => {
-  const demo = await brokerInfo();
-  assert.ok(demo.token_viewer_url, 'demo.json has token_viewer_url');
-  const username = uniqueUser('viewer');
-  const email = `${username}@example.com`;
-  const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
-  try {
-    await page.setViewportSize(PHONE);
-    const errors = collectErrors(page);
-    const report = {};
-    await page.goto(`${server.base}/`);
-    await page.getByRole('link', { name: `Run user flow ${demo.policy}` }).click();
-    await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
-    await signUpFromLogin(page, { username, displayName: 'Ann Example' });
-    await page.getByRole('heading', { name: 'Complete your profile' }).waitFor();
-    await page.getByLabel('Email address').fill(email);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.waitForURL((url) => url.pathname === '/jwt');
-    await page.getByRole('heading', { name: 'Token viewer' }).waitFor();
-    await shot(page, 'broker_viewer-01-token-viewer');
-    const status = await page.locator('#signature').innerText();
-    assert.match(status, /Signature verified with key \S+ of/, status);
-    assert.ok(status.includes(`${server.base}/${demo.broker_tenant}/${demo.policy}/v2.0`), status);
-    assert.match(await page.locator('#claim-emails').innerText(), new RegExp(email.replace('.', '\\.')));
-    assert.match(await page.locator('#claim-exp').innerText(), /UTC/);
-    const raw = await page.getByLabel('Raw token').inputValue();
-    assert.equal(raw.split('.').length, 3, 'the raw token is there to copy');
-    report.viewer = await problems(page);
-    // Run again: a new run straight back to the viewer (the broker session answers without a new sign-in).
-    await page.getByRole('link', { name: 'Run again' }).click();
-    await page.waitForURL((url) => url.pathname === '/jwt');
-    await page.locator('#signature').waitFor();
-    assert.match(await page.locator('#signature').innerText(), /Signature verified/);
-    assert.deepEqual(report, { viewer: [] });
-    assert.deepEqual(errors, [], 'no script or console errors');
-  } catch (e) {
-    throw await onFailure(e, context, 'broker_run1_ends_at_the_token_viewer', server);
-  } finally {
-    await context.close();
-  }
-});
+    test('broker_run1_sign_up_and_run2_sign_in', async () => {
+      const demo = await brokerInfo();
+      const username = uniqueUser('broker');
+      const email = `${username}@example.com`;
+      const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+      try {
+        await page.setViewportSize(PHONE);
+        const errors = collectErrors(page);
+        const report = {};
+        // Run 1: sign-up.
+        const first = appRequest(demo);
+        await page.goto(first.url);
+        await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
+        await shot(page, name('broker_run1-01-provider-sign-in'));
+        await signUpFromLogin(page, { username, displayName: 'Ann Example' });
+        await page.getByRole('heading', { name: 'Complete your profile' }).waitFor();
+        await shot(page, name('broker_run1-02-attribute-page'));
+        // A wrong address is refused with a message next to the field; the page stays usable on a phone.
+        await page.getByLabel('Email address').fill('not-an-email');
+        await page.getByRole('button', { name: 'Continue' }).click();
+        await page.getByRole('alert').waitFor();
+        await shot(page, name('broker_run1-03-attribute-page-refused'));
+        report.attributes = await problems(page);
+        assert.match(await page.getByRole('alert').innerText(), /Enter an email address like name@example.com/);
+        await page.getByLabel('Email address').fill(email);
+        await page.getByRole('button', { name: 'Continue' }).click();
+        const claims = await redeemAtApp(page, demo, first);
+        assert.equal(claims.iss, `${server.base}/${demo.broker_tenant}/${demo.policy}/v2.0`);
+        assert.equal(claims.aud, demo.application_client_id);
+        assert.deepEqual(claims.emails, [email]);
+        assert.equal(claims.newUser, true);
+        assert.equal(claims.tfp, demo.policy);
+        assert.equal(claims.nonce, 'broker-e2e-nonce');
+        assert.ok(['phr', 'phrh'].includes(claims.acr), `a passkey sign-in stays phishing-resistant: ${claims.acr}`);
+        assert.ok(claims.amr.includes('pop'), JSON.stringify(claims.amr));
+
+        // Run 2: the same user later, without any session: sign in with the passkey, no attribute page.
+        await context.clearCookies({ name: SESSION_COOKIE });
+        await context.clearCookies({ name: `__Host-tessera_broker_${demo.broker_tenant}` });
+        const second = appRequest(demo);
+        await page.goto(second.url);
+        await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
+        await page.getByLabel('Username').fill(username);
+        await page.getByRole('button', { name: 'Continue' }).click();
+        const again = await redeemAtApp(page, demo, second);
+        await shot(page, name('broker_run2-01-back-at-the-app'));
+        assert.equal(again.oid, claims.oid, 'the same directory user');
+        assert.equal(again.newUser, undefined);
+        assert.deepEqual(again.emails, [email]);
+        assert.ok(again.auth_time >= claims.auth_time);
+
+        // A sign-in answer that comes back twice (a replayed state) is a human page, not the app.
+        await page.goto(`${server.base}/${demo.broker_tenant}/oauth2/authresp?state=replayed&code=x`);
+        await page.getByRole('heading', { name: 'This sign-in has expired' }).waitFor();
+        report.expired = await problems(page);
+        await shot(page, name('broker_run2-02-expired'));
+        assert.deepEqual(report, { attributes: [], expired: [] });
+        assert.deepEqual(errors, [], 'no script or console errors');
+      } catch (e) {
+        throw await onFailure(e, context, name('broker_run1_sign_up_and_run2_sign_in'), server);
+      } finally {
+        await context.close();
+      }
+    });
+
+    test('broker_run1_ends_at_the_token_viewer', async () => {
+      const demo = await brokerInfo();
+      assert.ok(demo.token_viewer_url, 'demo.json has token_viewer_url');
+      const username = uniqueUser('viewer');
+      const email = `${username}@example.com`;
+      const { context, page } = await pageWithAuthenticator(browser, {}, { autofill: false });
+      try {
+        await page.setViewportSize(PHONE);
+        const errors = collectErrors(page);
+        const report = {};
+        await page.goto(`${server.base}/`);
+        await page.getByRole('link', { name: `Run user flow ${demo.policy}` }).click();
+        await page.waitForURL((url) => url.pathname === `/${TENANT}/login`);
+        await signUpFromLogin(page, { username, displayName: 'Ann Example' });
+        await page.getByRole('heading', { name: 'Complete your profile' }).waitFor();
+        await page.getByLabel('Email address').fill(email);
+        await page.getByRole('button', { name: 'Continue' }).click();
+        await page.waitForURL((url) => url.pathname === '/jwt');
+        await page.getByRole('heading', { name: 'Token viewer' }).waitFor();
+        await shot(page, name('broker_viewer-01-token-viewer'));
+        const status = await page.locator('#signature').innerText();
+        assert.match(status, /Signature verified with key \S+ of/, status);
+        assert.ok(status.includes(`${server.base}/${demo.broker_tenant}/${demo.policy}/v2.0`), status);
+        assert.match(await page.locator('#claim-emails').innerText(), new RegExp(email.replace('.', '\\.')));
+        assert.match(await page.locator('#claim-exp').innerText(), /UTC/);
+        const raw = await page.getByLabel('Raw token').inputValue();
+        assert.equal(raw.split('.').length, 3, 'the raw token is there to copy');
+        report.viewer = await problems(page);
+        // Run again: a new run straight back to the viewer (the broker session answers without a new sign-in).
+        await page.getByRole('link', { name: 'Run again' }).click();
+        await page.waitForURL((url) => url.pathname === '/jwt');
+        await page.locator('#signature').waitFor();
+        assert.match(await page.locator('#signature').innerText(), /Signature verified/);
+        assert.deepEqual(report, { viewer: [] });
+        assert.deepEqual(errors, [], 'no script or console errors');
+      } catch (e) {
+        throw await onFailure(e, context, name('broker_run1_ends_at_the_token_viewer'), server);
+      } finally {
+        await context.close();
+      }
+    });
+  });
+}

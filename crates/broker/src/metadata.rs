@@ -77,6 +77,11 @@ pub enum MetadataError {
         /// The configured mode.
         mode: &'static str,
     },
+    /// The provider is configured with `response_mode=fragment`, which only script in a browser can read.
+    #[error(
+        "response mode fragment cannot be used with an identity provider (the broker cannot read a URL fragment): use form_post or query"
+    )]
+    FragmentUpstream,
     /// None of `id_token_signing_alg_values_supported` is one the broker accepts (RS256, ES256).
     #[error(
         "id_token_signing_alg_values_supported offers none of RS256, ES256 (offered: {offered})"
@@ -175,12 +180,12 @@ pub fn validate_provider_metadata(
     let modes = optional_str_list(&doc, "response_modes_supported")?
         .unwrap_or_else(|| vec!["query".into(), "fragment".into()]);
     let mode = provider.response_mode;
+    if mode == ResponseMode::Fragment {
+        return Err(MetadataError::FragmentUpstream);
+    }
     if !modes.iter().any(|m| m == mode.as_str()) {
         return Err(MetadataError::ResponseModeNotSupported {
-            mode: match mode {
-                ResponseMode::Query => "query",
-                ResponseMode::FormPost => "form_post",
-            },
+            mode: mode.as_str(),
         });
     }
 

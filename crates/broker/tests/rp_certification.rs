@@ -945,6 +945,13 @@ fn rp_discovery_capabilities_checked() {
         Err(MetadataError::ResponseModeNotSupported { mode: "form_post" }),
         "the default is query and fragment"
     );
+    // Fragment, even where the provider offers it: the broker's server never sees a URL fragment.
+    let mut config = provider.config.clone();
+    config.response_mode = tessera_oidc::ResponseMode::Fragment;
+    assert_eq!(
+        validate(&config, &doc),
+        Err(MetadataError::FragmentUpstream)
+    );
 
     let mut doc = provider.discovery();
     doc.insert(

@@ -41,6 +41,10 @@ pub enum ResponseMode {
     Query,
     /// An auto-submitting HTML form POSTed to the redirect URI (OAuth 2.0 Form Post Response Mode).
     FormPost,
+    /// Parameters in the redirect URI's fragment (OAuth 2.0 Multiple Response Type Encoding Practices §2.1), which
+    /// browser apps read in script (MSAL.js's default). [`validate_authorization`] never accepts it; the broker sets
+    /// it for its browser apps (B2C does the same).
+    Fragment,
 }
 
 impl ResponseMode {
@@ -49,6 +53,7 @@ impl ResponseMode {
         match self {
             Self::Query => "query",
             Self::FormPost => "form_post",
+            Self::Fragment => "fragment",
         }
     }
 }
@@ -545,6 +550,17 @@ fn respond(
             })
         }
         ResponseMode::FormPost => Ok(form_post_page(redirect_uri, params)),
+        ResponseMode::Fragment => {
+            let mut url =
+                url::Url::parse(redirect_uri).map_err(|_| OidcError::RedirectUriNotAcceptable)?;
+            let fragment: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            url.set_fragment(Some(&fragment));
+            Ok(AuthorizationResponse::Redirect {
+                location: url.into(),
+            })
+        }
     }
 }
 
@@ -871,6 +887,26 @@ mod tests {
             &confidential(),
         ));
         assert_eq!(code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn fragment_response_puts_code_state_and_iss_in_the_fragment() {
+        let mut v = validate(&base(), &confidential()).expect("valid");
+        v.response_mode = ResponseMode::Fragment;
+        let Ok(AuthorizationResponse::Redirect { location }) =
+            authorization_response(&v, ISS, "the-code")
+        else {
+            panic!("a redirect");
+        };
+        let url = url::Url::parse(&location).expect("url");
+        assert_eq!(url.query(), None, "nothing in the query");
+        let fragment: HashMap<String, String> =
+            url::form_urlencoded::parse(url.fragment().expect("a fragment").as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(fragment["code"], "the-code");
+        assert_eq!(fragment["iss"], ISS);
+        assert!(fragment.contains_key("state"));
     }
 
     #[test]

@@ -59,6 +59,11 @@ pub struct DemoArgs {
     /// Wipe the data directory first.
     #[arg(long)]
     pub reset: bool,
+    /// Keep the demo's data in this PostgreSQL database (a `postgres://` URL) instead of the SQLite file of the data
+    /// directory; the master key and `demo.json` stay in the data directory, and `--reset` does not empty the
+    /// database.
+    #[arg(long, env = "TESSERA_DEMO_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
 }
 
 /// What `demo.json` holds (0600: it carries the demo client's secret, which the store keeps only hashed).
@@ -165,7 +170,16 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
             message: e.to_string(),
         }
     })?;
-    let store = app::open_sqlite(&dir.database()).await?;
+    let store = match &args.store_url {
+        Some(url) => {
+            app::open_store(&crate::config::StoreConfig::Postgres {
+                url: url.clone(),
+                max_connections: 4,
+            })
+            .await?
+        }
+        None => app::open_sqlite(&dir.database()).await?,
+    };
     let info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
 
     println!();

@@ -77,6 +77,9 @@ both_stores!(
     viewer_wrong_or_missing_state_is_refused,
     viewer_unregistered_or_foreign_redirect_uri_is_refused,
     viewer_oauth_error_is_shown,
+    oidc_provider_form_post_sign_up_then_sign_in,
+    oidc_provider_query_mode_maps_claims_from_userinfo,
+    oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -428,6 +431,16 @@ fn absolute(app: &TestApp, url: &str) -> String {
     } else {
         format!("{}{url}", app.base)
     }
+}
+
+/// The page's Content-Security-Policy.
+fn csp_of(reply: &Reply) -> String {
+    reply
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn query_of(location: &str) -> HashMap<String, String> {
@@ -1191,6 +1204,12 @@ async fn run7_two_providers_show_the_choice_page(backend: Backend) {
     assert!(page.body.contains("Choose how you want to sign in"));
     assert!(page.body.contains("acme Authentication Provider"));
     assert!(page.body.contains("globex Authentication Provider"));
+    // Choosing answers with a redirect to the provider, which browsers hold to the page's form-action.
+    assert!(
+        csp_of(&page).contains(&format!("form-action 'self' {};", b.app.base)),
+        "{}",
+        csp_of(&page)
+    );
     let chosen = browser
         .submit(&b.app, &page, &[("provider", "globex")])
         .await;
@@ -1540,6 +1559,27 @@ async fn sso_session_answers_a_second_app_request_and_prompt_login_goes_upstream
     b.app.stop().await;
 }
 
+/// The broker's page for a broken provider: 502, no redirect (the app gets nothing), human words and the request id
+/// as the reference.
+fn assert_broken_provider_page(answer: &Reply) {
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(answer.location().is_empty(), "the app gets nothing");
+    assert!(
+        answer.body.contains("We could not sign you in"),
+        "{}",
+        answer.body
+    );
+    let id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        !id.is_empty() && answer.body.contains(id),
+        "the reference is the request id"
+    );
+}
+
 async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Backend) {
     let Some(b) = broker_with(
         backend,
@@ -1558,23 +1598,7 @@ async fn broken_provider_shows_an_error_page_with_a_correlation_id(backend: Back
     let mut browser = Browser::default();
     let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_fake(&b, &mut browser, &request).await;
-    assert_eq!(answer.status, 502, "{}", answer.body);
-    assert!(answer.location().is_empty());
-    assert!(
-        answer.body.contains("We could not sign you in"),
-        "{}",
-        answer.body
-    );
-    let id = answer
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        !id.is_empty() && answer.body.contains(&id),
-        "the reference is the request id"
-    );
+    assert_broken_provider_page(&answer);
     // A key rotation the broker has not seen: the JWKS is refetched once (its copy is over a minute old) and the
     // sign-in goes on.
     fake.set_signing(Signing::Rotated);
@@ -1745,6 +1769,420 @@ async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backen
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Federation with an OpenID provider not written here: panva's `oidc-provider` from npm
+// (`e2e/fixtures/oidc-provider-upstream.mjs`), started by the test on loopback, its own login and consent pages
+// driven over HTTP.
+
+/// The npm package `package` and node are installed (`npm ci` in e2e/); prints `SKIPPED(node-deps)` otherwise.
+fn node_deps(test: &str, package: &str) -> bool {
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../e2e/node_modules")
+        .join(package);
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_ok_and(|o| o.status.success()) && modules.exists() {
+        return true;
+    }
+    eprintln!("SKIPPED(node-deps): {test} (needs node and `npm ci` in e2e/)");
+    false
+}
+
+/// A running `oidc-provider`; killed (by its pid) when dropped.
+struct OidcProvider {
+    child: std::process::Child,
+    issuer: String,
+    metadata_url: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How the upstream client is set up, for [`OidcProvider::start`].
+struct UpstreamSetup {
+    secret_at_provider: &'static str,
+    auth: UpstreamClientAuth,
+    /// `id_token`: the scopes' claims are in the ID token; `userinfo`: only in userinfo.
+    claims_in: &'static str,
+}
+
+const UPSTREAM_CLIENT: &str = "tessera-broker";
+const UPSTREAM_SECRET: &str = "upstream-secret-0123456789abcdef";
+
+impl OidcProvider {
+    async fn start(b: &Broker, setup: &UpstreamSetup) -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../e2e/fixtures/oidc-provider-upstream.mjs"
+        );
+        let auth = match setup.auth {
+            UpstreamClientAuth::ClientSecretPost => "client_secret_post",
+            _ => "client_secret_basic",
+        };
+        let mut child = std::process::Command::new("node")
+            .arg(script)
+            .env("UPSTREAM_CLIENT_ID", UPSTREAM_CLIENT)
+            .env("UPSTREAM_CLIENT_SECRET", setup.secret_at_provider)
+            .env(
+                "UPSTREAM_REDIRECT_URI",
+                b.url(&format!("/{BROKER}/oauth2/authresp")),
+            )
+            .env("UPSTREAM_AUTH_METHOD", auth)
+            .env("UPSTREAM_CLAIMS_IN", setup.claims_in)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
+        let line = tokio::task::spawn_blocking(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let read = reader.read_line(&mut line).map(|_| line);
+            // The pipe stays open (a write to a closed stdout would end node with EPIPE): drained until node ends.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            read
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("oidc-provider's first line: {e}"));
+        let started: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("oidc-provider did not start ({e}): {line:?}"));
+        Self {
+            child,
+            issuer: started["issuer"].as_str().unwrap_or_default().to_owned(),
+            metadata_url: started["metadata_url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// How often the broker called the provider's userinfo and token endpoints.
+    async fn stats(&self, b: &Broker) -> Value {
+        b.app
+            .http
+            .get(format!("{}/_test/stats", self.issuer))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The broker with tenant `contoso`, `oidc-provider` saved as identity provider `upstream` by its metadata URL (the
+/// secret the broker holds: [`UPSTREAM_SECRET`]), a flow offering only it, and the app.
+/// `None` (the test returns) without node and `npm ci` in e2e/, or without PostgreSQL for `Backend::Postgres`.
+async fn broker_with_oidc_provider(
+    test: &str,
+    backend: Backend,
+    setup: UpstreamSetup,
+    response_mode: ResponseMode,
+) -> Option<(Broker, OidcProvider)> {
+    if !node_deps(test, "oidc-provider") {
+        return None;
+    }
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await?;
+    let mut b = Broker {
+        app,
+        tenant: TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}")),
+        fake: None,
+        app_id: String::new(),
+    };
+    b.create_tenant().await;
+    let upstream = OidcProvider::start(&b, &setup).await;
+    let provider = IdentityProvider {
+        id: ProviderId::parse("upstream").unwrap_or_else(|e| panic!("{e}")),
+        name: "oidc-provider".into(),
+        metadata_url: MetadataUrl::parse(&upstream.metadata_url).unwrap_or_else(|e| panic!("{e}")),
+        client_id: UPSTREAM_CLIENT.into(),
+        client_auth: setup.auth,
+        scope: vec!["openid".into(), "profile".into(), "email".into()],
+        response_type: Default::default(),
+        response_mode,
+        claim_mapping: ClaimMapping::default(),
+        domain_hint: None,
+    };
+    b.save_provider(&provider, UPSTREAM_SECRET).await;
+    b.add_flow(FlowOptions {
+        providers: vec!["upstream"],
+        ..FlowOptions::default()
+    })
+    .await;
+    b.add_application().await;
+    Some((b, upstream))
+}
+
+/// `location` resolved against `base` (oidc-provider sends relative `Location`s).
+fn resolve(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .and_then(|u| u.join(location))
+        .unwrap_or_else(|e| panic!("{e}: {location}"))
+        .to_string()
+}
+
+/// From the broker's redirect to oidc-provider through its login page (as `login`) and its consent page, to its
+/// answer addressed to the broker: the `form_post` page (200) or the redirect to `authresp` (303). `browser` holds
+/// the cookies of the provider's host only, as a browser keeps them apart from the broker's.
+async fn at_oidc_provider(b: &Broker, browser: &mut Browser, start: &str, login: &str) -> Reply {
+    let authresp = b.url(&format!("/{BROKER}/oauth2/authresp"));
+    let mut url = start.to_owned();
+    let mut prompts = Vec::new();
+    for _ in 0..12 {
+        let reply = browser.get(&b.app, &url).await;
+        match reply.status {
+            302 | 303 => {
+                let next = resolve(&url, &reply.location());
+                if next.starts_with(&authresp) {
+                    return reply;
+                }
+                url = next;
+            }
+            200 if reply.body.contains(&format!("action=\"{authresp}\"")) => return reply,
+            200 => {
+                let form = reply.form();
+                let prompt = form
+                    .fields
+                    .iter()
+                    .find(|(k, _)| k == "prompt")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("an interaction page: {}", reply.body));
+                let mut fields = form.fields.clone();
+                if prompt == "login" {
+                    fields.push(("login".into(), login.into()));
+                    fields.push(("password".into(), "any password".into()));
+                }
+                prompts.push(prompt);
+                let action = resolve(&url, &form.action);
+                let posted = browser.post_form(&b.app, &action, &fields).await;
+                assert!(
+                    matches!(posted.status, 302 | 303),
+                    "{}: {}",
+                    posted.status,
+                    posted.body
+                );
+                url = resolve(&action, &posted.location());
+            }
+            status => panic!("oidc-provider answered {status}: {}", reply.body),
+        }
+    }
+    panic!("no answer for the broker after the prompts {prompts:?}");
+}
+
+/// The app's request → the broker → oidc-provider's pages → the broker's answer at `authresp`.
+async fn through_oidc_provider(
+    b: &Broker,
+    browser: &mut Browser,
+    upstream: &OidcProvider,
+    request: &AppRequest,
+    login: &str,
+) -> Reply {
+    let start = browser.get(&b.app, &request.url).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let location = start.location();
+    assert!(
+        location.starts_with(&format!("{}/auth?", upstream.issuer)),
+        "straight to the one provider: {location}"
+    );
+    let query = query_of(&location);
+    assert_eq!(query["client_id"], UPSTREAM_CLIENT);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(query.contains_key("nonce") && query.contains_key("state"));
+    let mut at_provider = Browser::default();
+    let answer = at_oidc_provider(b, &mut at_provider, &location, login).await;
+    if answer.status == 200 {
+        let form = answer.form();
+        assert_eq!(form.method, "post");
+        assert!(
+            form.fields
+                .iter()
+                .any(|(k, v)| k == "iss" && *v == upstream.issuer),
+            "RFC 9207 iss in the response: {:?}",
+            form.fields
+        );
+        browser.post_form(&b.app, &form.action, &form.fields).await
+    } else {
+        let authresp = answer.location();
+        assert_eq!(query_of(&authresp)["iss"], upstream.issuer);
+        browser.get(&b.app, &authresp).await
+    }
+}
+
+/// A fresh browser (no broker or provider session) through oidc-provider as `login`: the app's request, the browser
+/// and the broker's answer.
+async fn fresh_sign_in(
+    b: &Broker,
+    upstream: &OidcProvider,
+    login: &str,
+) -> (AppRequest, Browser, Reply) {
+    let mut browser = Browser::default();
+    let request = app_request(b, &authorize_path(), &[]);
+    let answer = through_oidc_provider(b, &mut browser, upstream, &request, login).await;
+    (request, browser, answer)
+}
+
+/// The code at the app's reply URL, redeemed: the verified claims of the app's ID token.
+async fn app_claims(b: &Broker, at_reply_url: &Reply, request: &AppRequest) -> Value {
+    let code = code_at_reply_url(at_reply_url);
+    let tokens = redeem(b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    verified_claims(b, tokens.json()["id_token"].as_str().unwrap_or_default()).await
+}
+
+async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
+    let setup = UpstreamSetup {
+        secret_at_provider: UPSTREAM_SECRET,
+        auth: UpstreamClientAuth::ClientSecretBasic,
+        claims_in: "id_token",
+    };
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_form_post_sign_up_then_sign_in",
+        backend,
+        setup,
+        ResponseMode::FormPost,
+    )
+    .await
+    else {
+        return;
+    };
+    // Sign-up: the attribute page, prefilled from the provider's ID token; nothing written before it is sent.
+    let (request, mut browser, page) = fresh_sign_in(&b, &upstream, "alice").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Complete your profile"), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"alice@upstream.example\""),
+        "the email is prefilled from the provider: {}",
+        page.body
+    );
+    assert_eq!(user_count(&b).await, 0);
+    // The form's answer redirects to the app (another origin), which browsers hold to the page's form-action.
+    assert!(
+        csp_of(&page).contains("form-action 'self' https://jwt.ms;"),
+        "{}",
+        csp_of(&page)
+    );
+    let done = browser.submit(&b.app, &page, &[]).await;
+    let claims = app_claims(&b, &done, &request).await;
+    assert_eq!(claims["idp"], upstream.issuer, "{claims}");
+    assert_eq!(claims["emails"], json!(["alice@upstream.example"]));
+    assert_eq!(claims["name"], "Alice Upstream");
+    assert_eq!(claims["newUser"], true);
+    assert_eq!(claims["sub"], claims["oid"]);
+    assert_eq!(claims["nonce"], "app-nonce");
+    assert_eq!(claims["tfp"], POLICY);
+    let users = b
+        .store()
+        .search_directory_users(&b.tenant, "alice@", None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].object_id.as_str(), claims["oid"]);
+    assert_eq!(users[0].identities[0].issuer, upstream.issuer);
+    assert_eq!(users[0].identities[0].subject, "alice");
+    assert_eq!(
+        upstream.stats(&b).await,
+        json!({"userinfo": 0, "token": 1}),
+        "every mapped claim was in the ID token: no userinfo call"
+    );
+
+    // Sign-in later, in a fresh browser (no broker or provider session): no attribute page, the same user.
+    let (request, _, answer) = fresh_sign_in(&b, &upstream, "alice").await;
+    let again = app_claims(&b, &answer, &request).await;
+    assert_eq!(again["oid"], claims["oid"], "the same directory user");
+    assert_eq!(again["idp"], upstream.issuer);
+    assert_eq!(again["emails"], json!(["alice@upstream.example"]));
+    assert_eq!(
+        again["newUser"],
+        Value::Null,
+        "new-user flag on sign-up only"
+    );
+    assert_eq!(user_count(&b).await, 1);
+    b.app.stop().await;
+}
+
+async fn oidc_provider_query_mode_maps_claims_from_userinfo(backend: Backend) {
+    let setup = UpstreamSetup {
+        secret_at_provider: UPSTREAM_SECRET,
+        auth: UpstreamClientAuth::ClientSecretPost,
+        claims_in: "userinfo",
+    };
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_query_mode_maps_claims_from_userinfo",
+        backend,
+        setup,
+        ResponseMode::Query,
+    )
+    .await
+    else {
+        return;
+    };
+    let (request, mut browser, page) = fresh_sign_in(&b, &upstream, "bob").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("value=\"bob@upstream.example\""),
+        "the email, only in userinfo, is prefilled: {}",
+        page.body
+    );
+    assert_eq!(
+        upstream.stats(&b).await,
+        json!({"userinfo": 1, "token": 1}),
+        "the ID token lacked the mapped claims: one userinfo call"
+    );
+    let done = browser.submit(&b.app, &page, &[]).await;
+    let claims = app_claims(&b, &done, &request).await;
+    assert_eq!(
+        claims["emails"],
+        json!(["bob@upstream.example"]),
+        "{claims}"
+    );
+    assert_eq!(claims["name"], "Bob Upstream");
+    assert_eq!(claims["idp"], upstream.issuer);
+    assert_eq!(claims["newUser"], true);
+    b.app.stop().await;
+}
+
+async fn oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id(
+    backend: Backend,
+) {
+    // The provider knows another secret than the one the broker holds: its token endpoint refuses the broker.
+    let setup = UpstreamSetup {
+        secret_at_provider: "the-provider-knows-another-secret",
+        auth: UpstreamClientAuth::ClientSecretBasic,
+        claims_in: "id_token",
+    };
+    let Some((b, upstream)) = broker_with_oidc_provider(
+        "oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id",
+        backend,
+        setup,
+        ResponseMode::FormPost,
+    )
+    .await
+    else {
+        return;
+    };
+    let (_, _, answer) = fresh_sign_in(&b, &upstream, "carol").await;
+    assert_broken_provider_page(&answer);
+    assert!(!answer.body.contains("code="), "no code for the app");
+    assert_eq!(
+        upstream.stats(&b).await["token"],
+        1,
+        "the broker tried once"
+    );
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // MSAL interop: Microsoft's @azure/msal-node, configured exactly as for a B2C tenant, signs in through the broker.
 
 /// A CA and a `localhost` certificate it signed (Node trusts the CA through `NODE_EXTRA_CA_CERTS`).
@@ -1798,19 +2236,25 @@ fn msal_node(env: &[(&str, String)], args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
 }
 
-#[tokio::test]
-async fn msal_node_signs_in_through_the_broker() {
-    let modules = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../e2e/node_modules/@azure/msal-node"
-    );
-    let node = std::process::Command::new("node").arg("--version").output();
-    if node.is_err() || !std::path::Path::new(modules).exists() {
-        eprintln!(
-            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
-        );
-        return;
-    }
+/// The server on a TLS listener (a certificate from [`test_pki`]), with the broker configured as the tutorial does
+/// (the provider: [`FakeProvider`], `query` response mode) and a public application whose reply URL is `redirect`.
+struct TlsBroker {
+    /// Holds the certificates and the database.
+    dir: tempfile::TempDir,
+    /// The test CA's PEM file.
+    ca: std::path::PathBuf,
+    /// `https://localhost:PORT`.
+    base: String,
+    port: u16,
+    /// The application's client id.
+    client_id: String,
+    /// Stops the server.
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// The upstream provider, serving while this is alive.
+    fake: FakeProvider,
+}
+
+async fn tls_broker(redirect: &str) -> TlsBroker {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (ca, cert, key) = test_pki(dir.path());
     let store = tessera_server::app::open_sqlite(&dir.path().join("t.db"))
@@ -1916,7 +2360,6 @@ async fn msal_node_signs_in_through_the_broker() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let redirect = "http://localhost/msal-redirect";
     let (application, _) = tessera_service::broker::applications::create_application(
         broker,
         &tenant,
@@ -1932,12 +2375,46 @@ async fn msal_node_signs_in_through_the_broker() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    TlsBroker {
+        dir,
+        ca,
+        base,
+        port,
+        client_id: application.client_id.to_string(),
+        stop,
+        fake,
+    }
+}
+
+#[tokio::test]
+async fn msal_node_signs_in_through_the_broker() {
+    let modules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/node_modules/@azure/msal-node"
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_err() || !std::path::Path::new(modules).exists() {
+        eprintln!(
+            "SKIPPED(msal): msal_node_signs_in_through_the_broker (needs node and `npm ci` in e2e/)"
+        );
+        return;
+    }
+    let redirect = "http://localhost/msal-redirect";
+    let TlsBroker {
+        dir: _dir,
+        ca,
+        base,
+        port,
+        client_id,
+        stop,
+        fake: _fake,
+    } = tls_broker(redirect).await;
 
     // MSAL, as for B2C: only the authority differs.
     let env = [
         ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
         ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
-        ("MSAL_CLIENT_ID", application.client_id.to_string()),
+        ("MSAL_CLIENT_ID", client_id.clone()),
         ("MSAL_REDIRECT_URI", redirect.to_owned()),
         ("NODE_EXTRA_CA_CERTS", ca.display().to_string()),
     ];
@@ -2041,6 +2518,77 @@ async fn msal_node_signs_in_through_the_broker() {
     assert_eq!(claims["name"], "Pat Password");
     let oid = claims["oid"].as_str().unwrap_or_default();
     assert!(!oid.is_empty());
+    let account = &result["account"];
+    assert_eq!(
+        account["homeAccountId"],
+        format!("{oid}-b2c_1_signupsignin.{BROKER}"),
+        "MSAL keys its cache by B2C's client_info: {result}"
+    );
+    assert_eq!(account["localAccountId"], oid);
+    let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn msal_browser_signs_in_through_the_broker() {
+    const NAME: &str = "msal_browser_signs_in_through_the_broker";
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !node_deps(NAME, "@azure/msal-browser") || !node_deps(NAME, "playwright-core") {
+        return;
+    }
+    if !std::path::Path::new(&chromium).exists() {
+        eprintln!("SKIPPED(chromium): {NAME} (needs {chromium})");
+        return;
+    }
+    // The app's page on a free loopback port; its URL is the registered reply URL.
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let redirect = format!("http://localhost:{page_port}/");
+    let TlsBroker {
+        dir: _dir,
+        base,
+        port,
+        client_id,
+        stop,
+        fake: _fake,
+        ..
+    } = tls_broker(&redirect).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../e2e/lib/msal_browser_app.mjs"
+    );
+    let env = [
+        ("MSAL_AUTHORITY", format!("{base}/{BROKER}/{POLICY}")),
+        ("MSAL_KNOWN_AUTHORITY", format!("localhost:{port}")),
+        ("MSAL_CLIENT_ID", client_id),
+        ("MSAL_PAGE_PORT", page_port.to_string()),
+        ("MSAL_EMAIL", "spa@example.com".to_owned()),
+        ("CHROMIUM", chromium),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("node: {e}"));
+    assert!(
+        output.status.success(),
+        "msal-browser failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    let claims = &result["idTokenClaims"];
+    assert_eq!(claims["tfp"], POLICY, "{result}");
+    assert_eq!(claims["iss"], format!("{base}/{BROKER}/{POLICY}/v2.0"));
+    assert_eq!(claims["emails"], json!(["spa@example.com"]));
+    assert_eq!(claims["name"], "Pat Password");
+    let oid = claims["oid"].as_str().unwrap_or_default();
+    assert!(!oid.is_empty(), "{result}");
     let account = &result["account"];
     assert_eq!(
         account["homeAccountId"],

@@ -11,6 +11,7 @@ use tessera_oidc::error::OidcError;
 use tessera_service::broker::signin::{AttributePage, ChoicePage, SignInError};
 
 use crate::common::reply::PageError;
+use crate::common::security::csp_with_form_action;
 use crate::common::views::{Layout, render};
 use crate::error::AppError;
 
@@ -97,7 +98,8 @@ pub fn choice(
         handle: page.handle,
         providers: page.providers,
     };
-    render(&view, StatusCode::OK, set_cookie)
+    let origins: Vec<&str> = page.provider_origins.iter().map(String::as_str).collect();
+    with_form_action(render(&view, StatusCode::OK, set_cookie), &origins)
 }
 
 /// Renders the attribute page (422 when it shows problems).
@@ -172,7 +174,21 @@ pub fn attributes(
         errors,
         correlation: page.correlation_name,
     };
-    render(&view, status, set_cookie)
+    let origins: Vec<&str> = page.reply_origin.iter().map(String::as_str).collect();
+    with_form_action(render(&view, status, set_cookie), &origins)
+}
+
+/// The page's CSP with `form-action` allowing `origins` too: the form's answer redirects there (to the app's reply
+/// URL, or the chosen provider), and browsers hold redirects after a form to `form-action` as well.
+fn with_form_action(mut response: Response, origins: &[&str]) -> Response {
+    if !origins.is_empty()
+        && let Ok(csp) = HeaderValue::from_str(&csp_with_form_action(origins))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 /// Renders the signed-out page.

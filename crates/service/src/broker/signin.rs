@@ -34,6 +34,7 @@ use tessera_oidc::authorize::{
 };
 use tessera_oidc::error::{AuthorizeError, ErrorCode, OidcError};
 use tessera_oidc::keys::{KeySet, MasterKey};
+use tessera_oidc::{ClientType, ResponseMode};
 use tessera_store::broker::BROKER_TRANSACTION_LIFETIME;
 use tessera_store::{BrokerStore, DirectoryUserRecord};
 use time::OffsetDateTime;
@@ -138,6 +139,9 @@ pub struct ChoicePage {
     pub application_name: String,
     /// The providers to offer, in the flow's order: id and display name.
     pub providers: Vec<(ProviderId, String)>,
+    /// The origins of their authorization endpoints: where the form's answer redirects, which the page's
+    /// `form-action` must allow.
+    pub provider_origins: Vec<String>,
 }
 
 /// The attribute page's content.
@@ -154,6 +158,9 @@ pub struct AttributePage {
     /// The name of the correlation cookie that binds the sign-up to the browser (not secret: the form carries it
     /// so that the answer finds the cookie).
     pub correlation_name: String,
+    /// The origin of the app's reply URL (`None` for a custom scheme): where the form's answer redirects, which the
+    /// page's `form-action` must allow.
+    pub reply_origin: Option<String>,
 }
 
 /// The answer to the app, and the broker session to start when the user signed in.
@@ -258,6 +265,40 @@ pub struct BeginSignIn<'a> {
     pub binding: Vec<u8>,
 }
 
+/// The origin of `url` (`scheme://host[:port]`); `None` for a URL without one (a custom scheme).
+pub(crate) fn tuple_origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|url| url.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|origin| origin.ascii_serialization())
+}
+
+/// B2C answers browser apps in the URL fragment, MSAL.js's default `response_mode` (a public app's code is bound to
+/// it by PKCE). The shared authorization-request rules accept only `query` and `form_post`, so a public app's
+/// `response_mode=fragment` is taken out before them and put back on their outcome; a confidential app's stays in
+/// and is refused as any unsupported mode.
+fn browser_app_fragment(
+    pairs: &[(String, String)],
+    client_type: ClientType,
+) -> (Vec<(String, String)>, Option<ResponseMode>) {
+    let asked = pairs
+        .iter()
+        .filter(|(name, _)| name == "response_mode")
+        .collect::<Vec<_>>();
+    match (client_type, asked.as_slice()) {
+        (ClientType::Public, [(_, mode)]) if mode == "fragment" => (
+            pairs
+                .iter()
+                .filter(|(name, _)| name != "response_mode")
+                .cloned()
+                .collect(),
+            Some(ResponseMode::Fragment),
+        ),
+        _ => (pairs.to_vec(), None),
+    }
+}
+
 /// Starts a sign-in for an app's authorization request: validates it with the provider rules on the application's
 /// client configuration, answers from the broker session unless `prompt=login` (or `max_age`) asks otherwise,
 /// then sends the browser to the one provider (or a hinted one), or shows the choice page.
@@ -278,9 +319,19 @@ pub async fn begin_sign_in(
         issuer,
         keys: begin.keys.verifying_keys(),
     };
-    let request = match validate_authorization(begin.pairs, &config, &authorize) {
-        Ok(request) => request,
-        Err(e) => return answer(e, issuer),
+    let (pairs, fragment) = browser_app_fragment(begin.pairs, application.client_type);
+    let request = match validate_authorization(&pairs, &config, &authorize) {
+        Ok(mut request) => {
+            request.response_mode = fragment.unwrap_or(request.response_mode);
+            request
+        }
+        Err(mut e) => {
+            if let (AuthorizeError::Redirect { response_mode, .. }, Some(mode)) = (&mut e, fragment)
+            {
+                *response_mode = mode;
+            }
+            return answer(e, issuer);
+        }
     };
     let Some((flow_version, settings)) =
         runtime::current_flow_version(ctx.store, begin.tenant, &begin.policy.policy).await?
@@ -341,13 +392,23 @@ pub async fn begin_sign_in(
             } else {
                 configs
             };
-            let offered = providers
+            let offered: Vec<(ProviderId, String)> = providers
                 .into_iter()
                 .filter_map(|id| {
                     let name = configs.iter().find(|c| c.id == id)?.name.clone();
                     Some((id, name))
                 })
                 .collect();
+            let mut provider_origins = Vec::new();
+            for (id, _) in &offered {
+                let view =
+                    super::providers::get_identity_provider(ctx.store, begin.tenant, id).await?;
+                if let Some(origin) = tuple_origin(&view.metadata.authorization_endpoint)
+                    && !provider_origins.contains(&origin)
+                {
+                    provider_origins.push(origin);
+                }
+            }
             let handle = random_token(32)?;
             let application_name = app.application_name.clone();
             let transaction = Transaction::Choice {
@@ -359,6 +420,7 @@ pub async fn begin_sign_in(
                 handle,
                 application_name,
                 providers: offered,
+                provider_origins,
             }))
         }
     }
@@ -744,5 +806,42 @@ async fn take_transaction(
             })?))
         }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_public_apps_fragment_mode_is_taken_out_and_answered_in_the_fragment() {
+        let asked = pairs(&[("client_id", "app"), ("response_mode", "fragment")]);
+        let (rest, mode) = browser_app_fragment(&asked, ClientType::Public);
+        assert_eq!(rest, pairs(&[("client_id", "app")]));
+        assert_eq!(mode, Some(ResponseMode::Fragment));
+    }
+
+    #[test]
+    fn a_confidential_apps_fragment_mode_stays_and_is_refused_by_the_shared_rules() {
+        let asked = pairs(&[("client_id", "app"), ("response_mode", "fragment")]);
+        assert_eq!(
+            browser_app_fragment(&asked, ClientType::Confidential),
+            (asked.clone(), None)
+        );
+    }
+
+    #[test]
+    fn a_repeated_response_mode_is_left_to_the_shared_rules() {
+        let asked = pairs(&[("response_mode", "fragment"), ("response_mode", "fragment")]);
+        assert_eq!(
+            browser_app_fragment(&asked, ClientType::Public),
+            (asked.clone(), None)
+        );
     }
 }

@@ -47,6 +47,7 @@ pub(crate) async fn attribute_page(
         fields,
         errors,
         correlation_name: pending.correlation_name.clone(),
+        reply_origin: super::signin::tuple_origin(&pending.app.request.redirect_uri),
     }))
 }
 
