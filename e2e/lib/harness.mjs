@@ -138,7 +138,9 @@ export function withSearchPath(url, schema) {
  * add or delete a passkey), so a test can wait past it; `tenantFlags` are added to `tessera idp tenant create` (the
  * tenant's authenticator policy, e.g. `['--attestation', 'trusted']`).
  */
-export async function startServe({ store = 'sqlite', freshVerificationSeconds = null, tenantFlags = [] } = {}) {
+export async function startServe({
+  store = 'sqlite', freshVerificationSeconds = null, tenantFlags = [], hostTenants = [],
+} = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
   const port = await freePort();
   const base = `http://localhost:${port}`;
@@ -179,6 +181,13 @@ export async function startServe({ store = 'sqlite', freshVerificationSeconds = 
     const field = (name) => out.match(new RegExp(`^${name}: (\\S+)$`, 'm'))?.[1];
     client = { id: field('client_id'), secret: field('client_secret') };
     if (!client.id || !client.secret) throw new Error(`client create printed no id or secret:\n${out}`);
+    // Tenants on an address of their own (`http://{name}.localhost:PORT`, its RP ID `{name}.localhost`).
+    for (const name of hostTenants) {
+      const own = `http://${name}.localhost:${port}`;
+      await tessera(['idp', 'tenant', 'create', '--id', name, '--rp-id', `${name}.localhost`, '--origin', own,
+        '--display-name', `${name} Inc`, '--config', config]);
+      await tessera(['idp', 'tenant', 'update', '--id', name, '--public-url', own, '--config', config]);
+    }
   } catch (e) {
     await cleanup();
     throw e;
