@@ -1,5 +1,8 @@
-//! The admin surfaces' use cases will live here: what the REST API at `/admin/api/v1/...`, the portal at `/admin/`
-//! and the CLI client share beyond [`crate::tenants`], [`crate::clients`] and [`crate::keys`] (listing and paging,
-//! operator accounts and their authorization, audit records).
+//! The admin surfaces' use cases: what the REST API at `/admin/api/v1/...`, the portal at `/admin/` and the CLI
+//! client share beyond [`crate::tenants`], [`crate::clients`] and [`crate::keys`].
+//!
+//! - [`api_tokens`]: roles, API tokens (issue, authenticate, revoke), the bootstrap token and audit events.
+//! - [`token_viewer`]: the built-in token viewer at `/jwt`.
 
+pub mod api_tokens;
 pub mod token_viewer;

@@ -12,6 +12,7 @@
 //! re-checks its condition on the latest row version after waiting for a concurrent writer, so one-time values are
 //! consumed once; the last-credential rule locks the user row first.
 
+mod admin;
 mod broker;
 mod convert;
 mod notify;

@@ -83,6 +83,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "store identity",
         include_str!("../migrations/0014_store_identity.sql"),
     ),
+    (20, "admin", include_str!("../migrations/0020_admin.sql")),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.

@@ -13,6 +13,7 @@
 //! CPU than the statements themselves. Writers queue on an async mutex in front of the one writer connection, and
 //! the writes of concurrent requests share one `COMMIT` (group commit, see `conn`).
 
+mod admin;
 mod broker;
 mod conn;
 mod convert;

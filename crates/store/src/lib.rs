@@ -12,6 +12,7 @@
 //! - [`HealthStore`] (`health`): a cheap write through the real write path, for readiness.
 //! - [`Notifier`] (`notify`): the port for wake-ups across the nodes sharing a store (`notify`, `subscribe`):
 //!   in-process on SQLite, PostgreSQL's `LISTEN`/`NOTIFY` on PostgreSQL.
+//! - [`AdminStore`] (`admin`): API tokens, the bootstrap token and the audit trail of the admin surfaces.
 //! - [`Store`]: the umbrella of all roles, implemented for every type that implements them, so the application
 //!   holds one `Arc<dyn Store>`. `use tessera_store::prelude::*;` brings every role's methods into scope.
 //! - [`records`]: the plain records stored ([`Tenant`], [`Client`], [`User`], [`Credential`], [`AuthCode`], tokens,
@@ -30,6 +31,7 @@
 //!
 //! Implementations: `tessera-store-sqlite` (default, embedded) and `tessera-store-postgres` (multi-node).
 
+pub mod admin;
 pub mod broker;
 pub mod broker_records;
 pub mod ceremonies;
@@ -46,8 +48,11 @@ pub mod users;
 #[cfg(feature = "contract")]
 pub mod contract;
 #[cfg(feature = "contract")]
+pub mod contract_admin;
+#[cfg(feature = "contract")]
 pub mod contract_broker;
 
+pub use admin::{AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
 pub use broker::BrokerStore;
 pub use broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,
@@ -97,9 +102,9 @@ impl<T: TenantStore + UserStore + GrantStore + CeremonyStore + Notifier + Health
 {
 }
 
-/// A backend that holds both the authenticator service's [`Store`] and the broker's [`BrokerStore`] (both shipped
-/// backends do). The server opens one and hands it out as each: `Arc<dyn Backend>` coerces to `Arc<dyn Store>` and
+/// A backend that holds the authenticator service's [`Store`], the broker's [`BrokerStore`] and the admin surfaces'
+/// [`AdminStore`] (both shipped backends do). The server opens one and hands it out as each: `Arc<dyn Backend>` coerces to `Arc<dyn Store>` and
 /// to `Arc<dyn BrokerStore>`.
-pub trait Backend: Store + BrokerStore {}
+pub trait Backend: Store + BrokerStore + AdminStore {}
 
-impl<T: Store + BrokerStore + ?Sized> Backend for T {}
+impl<T: Store + BrokerStore + AdminStore + ?Sized> Backend for T {}

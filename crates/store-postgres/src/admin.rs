@@ -1,0 +1,280 @@
+//! [`AdminStore`] on PostgreSQL: the admin tables of migration 0020. The bootstrap exchange is one transaction whose
+//! conditional `DELETE` lets exactly one caller on any node spend the bootstrap token.
+
+use crate::convert::db;
+use crate::{PostgresStore, affected_one};
+use async_trait::async_trait;
+use sqlx::postgres::PgConnection;
+use tessera_store::{
+    AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
+};
+use time::OffsetDateTime;
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    token_hash: Vec<u8>,
+    name: String,
+    role: String,
+    tenants: serde_json::Value,
+    created_by: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+}
+
+impl TokenRow {
+    fn into_record(self) -> Result<ApiTokenRecord> {
+        Ok(ApiTokenRecord {
+            id: self.id,
+            token_hash: self.token_hash,
+            name: self.name,
+            role: self.role,
+            tenants: serde_json::from_value(self.tenants)
+                .map_err(|e| StoreError::Corrupt(format!("token tenants: {e}")))?,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: String,
+    at: OffsetDateTime,
+    actor: String,
+    action: String,
+    target: String,
+    tenant: Option<String>,
+    before_json: Option<serde_json::Value>,
+    after_json: Option<serde_json::Value>,
+    request_id: Option<String>,
+    client_address: Option<String>,
+}
+
+impl AuditRow {
+    fn into_record(self) -> AuditEvent {
+        AuditEvent {
+            id: self.id,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            target: self.target,
+            tenant: self.tenant,
+            before: self.before_json,
+            after: self.after_json,
+            request_id: self.request_id,
+            client_address: self.client_address,
+        }
+    }
+}
+
+async fn insert_token(conn: &mut PgConnection, token: &ApiTokenRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_api_tokens (id, token_hash, name, role, tenants, created_by, created_at, expires_at, \
+         revoked_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&token.id)
+    .bind(&token.token_hash)
+    .bind(&token.name)
+    .bind(&token.role)
+    .bind(serde_json::json!(token.tenants))
+    .bind(&token.created_by)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(token.revoked_at)
+    .bind(token.last_used_at)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn insert_audit(conn: &mut PgConnection, event: &AuditEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_audit_events (id, at, actor, action, target, tenant, before_json, after_json, request_id, \
+         client_address) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&event.id)
+    .bind(event.at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .bind(&event.tenant)
+    .bind(&event.before)
+    .bind(&event.after)
+    .bind(&event.request_id)
+    .bind(&event.client_address)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl AdminStore for PostgresStore {
+    async fn create_api_token(&self, token: &ApiTokenRecord, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        insert_token(&mut tx, token).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>> {
+        sqlx::query_as::<_, TokenRow>("SELECT * FROM admin_api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.timed()?)
+            .await
+            .map_err(db)?
+            .map(TokenRow::into_record)
+            .transpose()
+    }
+
+    async fn find_api_token(&self, token_hash: &[u8]) -> Result<Option<ApiTokenRecord>> {
+        sqlx::query_as::<_, TokenRow>("SELECT * FROM admin_api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(self.timed()?)
+            .await
+            .map_err(db)?
+            .map(TokenRow::into_record)
+            .transpose()
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        sqlx::query_as::<_, TokenRow>("SELECT * FROM admin_api_tokens ORDER BY created_at, id")
+            .fetch_all(self.timed()?)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(TokenRow::into_record)
+            .collect()
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let done = sqlx::query(
+            "UPDATE admin_api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE admin_api_tokens SET last_used_at = GREATEST(COALESCE(last_used_at, $2), $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(self.timed()?)
+        .await
+        .map_err(db)?;
+        affected_one(done.rows_affected())
+    }
+
+    async fn count_api_tokens(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_api_tokens")
+            .fetch_one(self.timed()?)
+            .await
+            .map_err(db)?;
+        u64::try_from(count).map_err(|_| StoreError::Corrupt("negative token count".into()))
+    }
+
+    async fn put_bootstrap_token(
+        &self,
+        token_hash: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO admin_bootstrap (id, token_hash, expires_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET token_hash = excluded.token_hash, expires_at = excluded.expires_at",
+        )
+        .bind(token_hash)
+        .bind(expires_at)
+        .execute(self.timed()?)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn redeem_bootstrap_token(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        first: &ApiTokenRecord,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let spent = sqlx::query(
+            "DELETE FROM admin_bootstrap WHERE id = 1 AND token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if spent.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        insert_token(&mut tx, first).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn record_audit_event(&self, event: &AuditEvent) -> Result<()> {
+        let mut conn = self.pool()?.acquire().await.map_err(db)?;
+        insert_audit(&mut conn, event).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AuditPage> {
+        let mut events = sqlx::query_as::<_, AuditRow>(
+            "SELECT * FROM admin_audit_events WHERE ($1::text IS NULL OR actor = $1) \
+             AND ($2::text IS NULL OR starts_with(action, $2)) AND ($3::text IS NULL OR tenant = $3) \
+             AND ($4::text[] IS NULL OR tenant = ANY($4)) \
+             AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6) \
+             AND ($7::text IS NULL OR id < $7) ORDER BY id DESC LIMIT $8",
+        )
+        .bind(&filter.actor)
+        .bind(&filter.action_prefix)
+        .bind(&filter.tenant)
+        .bind(&filter.tenants)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(AuditRow::into_record)
+        .collect::<Vec<_>>();
+        let next = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|event| event.id.clone())
+        } else {
+            None
+        };
+        Ok(AuditPage { events, next })
+    }
+}

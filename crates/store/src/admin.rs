@@ -1,0 +1,137 @@
+//! [`AdminStore`]: the admin surfaces' storage — API tokens, the one-time bootstrap token and the audit trail —
+//! beside [`crate::Store`] and [`crate::BrokerStore`], under the same rules (lookups `Ok(None)`, database failures
+//! [`crate::StoreError::Unavailable`]).
+//!
+//! A token's creation, revocation and the bootstrap exchange write their audit event in the same transaction.
+
+use crate::Result;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// An API token for automation. Only the SHA-256 of its secret is stored; the secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    /// The token's public id (`tok_...`), used to show, revoke and audit it.
+    pub id: String,
+    /// SHA-256 of the secret, the lookup key.
+    pub token_hash: Vec<u8>,
+    /// A name the creator gave it.
+    pub name: String,
+    /// The role it grants (`global_admin`, `tenant_admin`, `read_only`).
+    pub role: String,
+    /// The tenants it is limited to; empty means every tenant (only allowed with a global role).
+    pub tenants: Vec<String>,
+    /// Who created it (an audit actor such as `token:tok_...` or `bootstrap`).
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// When it last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// One change made through the admin surfaces. `before` and `after` never hold secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// A time-ordered id; also the paging cursor.
+    pub id: String,
+    /// When the change was made.
+    pub at: OffsetDateTime,
+    /// Who made it (`token:tok_...`, `bootstrap`, `operator`).
+    pub actor: String,
+    /// What was done (`broker.provider.create`, `api_token.revoke`, ...).
+    pub action: String,
+    /// The object changed (`broker/contoso/providers/nok-nok`, ...).
+    pub target: String,
+    /// The tenant the object belongs to, if any (for tenant admins' filtered views).
+    pub tenant: Option<String>,
+    /// The object before the change (without secrets), if it existed.
+    pub before: Option<serde_json::Value>,
+    /// The object after the change (without secrets), unless it was deleted.
+    pub after: Option<serde_json::Value>,
+    /// The request id of the HTTP request that made it.
+    pub request_id: Option<String>,
+    /// The client's address.
+    pub client_address: Option<String>,
+}
+
+/// Which audit events to list; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Actions starting with this prefix (`broker.` lists every broker change).
+    pub action_prefix: Option<String>,
+    /// Exactly this tenant; with `tenants` also set, both must hold.
+    pub tenant: Option<String>,
+    /// Only these tenants (a tenant admin's view); `None` means no restriction.
+    pub tenants: Option<Vec<String>>,
+    /// At or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Before this time.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// One page of audit events, newest first; `next` is the cursor of the following page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    /// The events.
+    pub events: Vec<AuditEvent>,
+    /// The id to pass as `after` for the next page, when there may be one.
+    pub next: Option<String>,
+}
+
+/// The admin surfaces' storage.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Stores a new API token and its audit event in one transaction; `Conflict` if its id or hash exists.
+    async fn create_api_token(&self, token: &ApiTokenRecord, audit: &AuditEvent) -> Result<()>;
+    /// Reads a token by id.
+    async fn get_api_token(&self, id: &str) -> Result<Option<ApiTokenRecord>>;
+    /// Finds a token by the SHA-256 of its secret (expired and revoked ones too: the caller decides).
+    async fn find_api_token(&self, token_hash: &[u8]) -> Result<Option<ApiTokenRecord>>;
+    /// Lists every token, oldest first.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    /// Revokes a token at `at` and writes its audit event in one transaction; revoking again keeps the first time.
+    /// `NotFound` if absent.
+    async fn revoke_api_token(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// Records that a token was used at `at`. Idempotent; `NotFound` if absent.
+    async fn touch_api_token(&self, id: &str, at: OffsetDateTime) -> Result<()>;
+    /// How many tokens were ever created and not deleted (revoked ones count): zero means a fresh install.
+    async fn count_api_tokens(&self) -> Result<u64>;
+
+    /// Replaces the bootstrap token (there is at most one) by the one hashed `token_hash`, valid until `expires_at`.
+    async fn put_bootstrap_token(
+        &self,
+        token_hash: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Spends the bootstrap token and stores the first API token with its audit event, in one transaction, only if
+    /// `token_hash` is the live bootstrap token at `now`. `Ok(false)` (and nothing written) otherwise: of any
+    /// number of concurrent callers, on any node, one gets `true`.
+    async fn redeem_bootstrap_token(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        first: &ApiTokenRecord,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+
+    /// Appends an audit event; `Conflict` if its id exists.
+    async fn record_audit_event(&self, event: &AuditEvent) -> Result<()>;
+    /// Lists audit events matching `filter`, newest first, at most `limit`, after the cursor `after`.
+    async fn list_audit_events(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AuditPage>;
+}
