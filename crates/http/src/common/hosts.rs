@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use tessera_core::TenantId;
 use tessera_store::Tenant;
 
-/// Paths every address serves as they are (the static assets and health checks).
-const SHARED_PREFIXES: [&str; 3] = ["/assets/", "/healthz", "/readyz"];
+/// Paths every address serves as they are (the pages' script, style sheet and icon, and the health checks).
+const SHARED_PREFIXES: [&str; 4] = ["/static/", "/favicon.ico", "/healthz", "/readyz"];
 
 /// Which tenants have an address of their own: by authority (`host[:port]`, lowercase, no default port) and by
 /// tenant.

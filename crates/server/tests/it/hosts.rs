@@ -240,6 +240,13 @@ async fn tenants_on_their_own_hosts(app: &TestApp) {
         .await
         .expect("crossed");
     assert_eq!(crossed.status(), 404);
+    // The pages' script and style sheet are served at the tenant's address too.
+    let script = http
+        .get(format!("{}{}", north.reach, tessera_http::assets::SCRIPT_PATH))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(script.status(), 200);
     // The path-based tenant is served as before.
     let path_based = app
         .http
