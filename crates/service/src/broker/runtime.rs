@@ -7,7 +7,7 @@ use tessera_broker::config::{Application, FlowSettings, PolicyId};
 use tessera_broker::policy_path::PolicyUrls;
 use tessera_core::{ClientId, TenantId};
 use tessera_oidc::keys::{KeySet, MasterKey};
-use tessera_store::{BrokerStore, BrokerTenant};
+use tessera_store::{BrokerStore, BrokerTenant, FlowVersionRecord};
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
@@ -81,38 +81,45 @@ pub async fn load_policy(
     }))
 }
 
-/// The flow's current version: its number and settings; `None` when the flow is gone.
+/// The flow's current version: its number and settings; `None` when the flow (or the tenant) is gone. One store
+/// query (the sign-in path calls it on every authorization request).
 pub async fn current_flow_version(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     policy: &PolicyId,
 ) -> Result<Option<(u32, FlowSettings)>> {
-    match super::flows::get_user_flow(store, tenant, policy).await {
-        Ok(flow) => {
-            let current = flow.current();
-            Ok(Some((current.number(), current.settings().clone())))
-        }
-        Err(ServiceError::FlowNotFound | ServiceError::BrokerTenantNotFound) => Ok(None),
-        Err(other) => Err(other),
+    match store
+        .get_current_flow_version(tenant, &policy.key())
+        .await?
+    {
+        Some(version) => Ok(Some((version.number, settings_of(policy, &version)?))),
+        None => Ok(None),
     }
 }
 
-/// Version `number` of the flow (the one a sign-in started with); `None` when it is gone.
+/// Version `number` of the flow (the one a sign-in started with); `None` when it is gone. One store query.
 pub async fn flow_version(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     policy: &PolicyId,
     number: u32,
 ) -> Result<Option<FlowSettings>> {
-    match super::flows::get_user_flow_version(store, tenant, policy, number).await {
-        Ok(version) => Ok(Some(version.settings().clone())),
-        Err(
-            ServiceError::FlowNotFound
-            | ServiceError::FlowVersionNotFound { .. }
-            | ServiceError::BrokerTenantNotFound,
-        ) => Ok(None),
-        Err(other) => Err(other),
+    match store
+        .get_flow_version(tenant, &policy.key(), number)
+        .await?
+    {
+        Some(version) => Ok(Some(settings_of(policy, &version)?)),
+        None => Ok(None),
     }
+}
+
+fn settings_of(policy: &PolicyId, version: &FlowVersionRecord) -> Result<FlowSettings> {
+    serde_json::from_value(version.settings.clone()).map_err(|e| {
+        ServiceError::Corrupt(format!(
+            "user flow {policy} version {}: {e}",
+            version.number
+        ))
+    })
 }
 
 /// An application of the tenant (with its secret hash); `None` when it is not registered.
