@@ -242,7 +242,11 @@ async fn tenants_on_their_own_hosts(app: &TestApp) {
     assert_eq!(crossed.status(), 404);
     // The pages' script and style sheet are served at the tenant's address too.
     let script = http
-        .get(format!("{}{}", north.reach, tessera_http::assets::SCRIPT_PATH))
+        .get(format!(
+            "{}{}",
+            north.reach,
+            tessera_http::assets::SCRIPT_PATH
+        ))
         .send()
         .await
         .expect("script");
