@@ -668,6 +668,11 @@ mod tests {
             (
                 &tenant,
                 "https://other.example",
+                "outside the tenant's RP ID",
+            ),
+            (
+                &tenant,
+                "https://x.login.north.example",
                 "not one of the tenant's origins",
             ),
             (&tenant, "https://login.north.example/oidc", "bare origin"),
