@@ -49,7 +49,7 @@ impl TenantHosts {
             else {
                 continue;
             };
-            let Some(authority) = url_authority(&url) else {
+            let Some(authority) = origin_authority(&url) else {
                 continue;
             };
             map.by_authority.insert(authority, tenant.id.clone());
@@ -82,14 +82,24 @@ impl TenantHosts {
     }
 }
 
-/// `host[:port]` of a URL, lowercase, without the scheme's default port.
-fn url_authority(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host_str()?.to_ascii_lowercase();
-    Some(match parsed.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    })
+/// The authority (`host[:port]`, lowercase, default port dropped) of an origin such as `https://id.example.com`.
+pub(crate) fn origin_authority(origin: &str) -> Option<String> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let authority = rest.split('/').next()?.to_ascii_lowercase();
+    Some(strip_default_port(scheme, &authority))
+}
+
+/// `authority` without the default port of `scheme` (`:443` for https, `:80` for http).
+pub(crate) fn strip_default_port(scheme: &str, authority: &str) -> String {
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    match authority.strip_suffix(default) {
+        Some(bare) if !default.is_empty() => bare.to_owned(),
+        _ => authority.to_owned(),
+    }
 }
 
 /// The authority a request names in `Host` (or its URI), lowercase, without `:80`/`:443`.
@@ -201,11 +211,11 @@ mod tests {
     #[test]
     fn authorities_drop_default_ports_and_case() {
         assert_eq!(
-            url_authority("https://Login.Contoso.com").as_deref(),
+            origin_authority("https://Login.Contoso.com").as_deref(),
             Some("login.contoso.com")
         );
         assert_eq!(
-            url_authority("http://a.localhost:8080").as_deref(),
+            origin_authority("http://a.localhost:8080").as_deref(),
             Some("a.localhost:8080")
         );
         let mut headers = HeaderMap::new();

@@ -57,25 +57,6 @@ impl PageTenant {
     }
 }
 
-/// The authority (`host[:port]`, lowercase, default port dropped) of an origin such as `https://id.example.com`.
-fn origin_authority(origin: &str) -> Option<String> {
-    let (scheme, rest) = origin.split_once("://")?;
-    let authority = rest.split('/').next()?.to_ascii_lowercase();
-    Some(strip_default_port(scheme, &authority))
-}
-
-fn strip_default_port(scheme: &str, authority: &str) -> String {
-    let default = match scheme {
-        "https" => ":443",
-        "http" => ":80",
-        _ => "",
-    };
-    match authority.strip_suffix(default) {
-        Some(bare) if !default.is_empty() => bare.to_owned(),
-        _ => authority.to_owned(),
-    }
-}
-
 /// The page shown when a page of `tenant` is opened at an address that is not one of its allowed origins (for
 /// example `http://127.0.0.1:8080` for a tenant of `http://localhost:8080`): the browser would refuse its passkeys
 /// there, so the page says where to open it instead of failing later. `None` when the address is allowed, or when
@@ -96,8 +77,11 @@ pub fn wrong_address(
     } else {
         "https"
     };
-    let requested = strip_default_port(scheme, &requested.to_ascii_lowercase());
-    let allowed = |origin: &String| origin_authority(origin).as_deref() == Some(requested.as_str());
+    let requested =
+        crate::common::hosts::strip_default_port(scheme, &requested.to_ascii_lowercase());
+    let allowed = |origin: &String| {
+        crate::common::hosts::origin_authority(origin).as_deref() == Some(requested.as_str())
+    };
     if tenant.tenant.origins.iter().any(allowed) {
         return None;
     }
