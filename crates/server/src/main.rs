@@ -43,6 +43,9 @@ enum Command {
     /// Signing-key administration.
     #[command(subcommand)]
     Keys(operator::KeysCommand),
+    /// Store administration (initialise a new SQLite store where one was lost).
+    #[command(subcommand)]
+    Store(operator::StoreCommand),
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]
     Webauthn(webauthn_cli::WebauthnCommand),
@@ -93,6 +96,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
         }
         Command::Idp(command) => operator::run_idp(command).await,
         Command::Keys(command) => operator::run_keys(command).await,
+        Command::Store(command) => operator::run_store(command).await,
         Command::Webauthn(_) | Command::Bench { .. } => Ok(()),
     }
 }

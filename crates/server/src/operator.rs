@@ -91,6 +91,15 @@ pub enum TenantCommand {
         /// Serve the tenant under the service's address again (`/{tenant}/...`).
         #[arg(long)]
         no_public_url: bool,
+        /// Seconds a browser session may stay unused before it ends, or `default` (one hour).
+        #[arg(long, value_name = "SECONDS|default", value_parser = parse_setting::<u64>)]
+        session_idle_seconds: Option<Setting<u64>>,
+        /// Seconds a browser session lasts at most, however busy, or `default` (the server's `security.session_ttl`).
+        #[arg(long, value_name = "SECONDS|default", value_parser = parse_setting::<u64>)]
+        session_lifetime_seconds: Option<Setting<u64>>,
+        /// Whether sign-in hides whether an account exists (`true`, `false`, or `default`: on).
+        #[arg(long, value_name = "true|false|default", value_parser = parse_setting::<bool>)]
+        hide_account_existence: Option<Setting<bool>>,
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
@@ -109,6 +118,37 @@ pub enum TenantCommand {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// A tenant setting's new value on the command line: a value, or `default` to return to the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting<T> {
+    /// Set to this value.
+    Value(T),
+    /// Return to the default.
+    Default,
+}
+
+impl<T> Setting<T> {
+    /// The service layer's form: `Some(value)`, or `None` for the default.
+    fn into_change(self) -> Option<T> {
+        match self {
+            Setting::Value(value) => Some(value),
+            Setting::Default => None,
+        }
+    }
+}
+
+fn parse_setting<T: std::str::FromStr>(text: &str) -> Result<Setting<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    if text.eq_ignore_ascii_case("default") {
+        return Ok(Setting::Default);
+    }
+    text.parse()
+        .map(Setting::Value)
+        .map_err(|e| format!("{e} (or `default`)"))
 }
 
 /// A tenant's authenticator policy, as flags (`tessera_service::tenants::PolicyChange`).
@@ -350,6 +390,52 @@ pub enum KeysCommand {
     },
 }
 
+/// Store administration.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Start a new, empty SQLite store where one was and its database is missing or was replaced (restore from a
+    /// backup first if you can: every user, passkey and token of the old store is gone). A store that is in place is
+    /// opened and left as it is. PostgreSQL needs no initialising: its schema is created on first start.
+    Init {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Runs a `store` command.
+pub async fn run_store(command: StoreCommand) -> Result<(), ServerError> {
+    let StoreCommand::Init { target } = command;
+    let path = match target_store(&target)?.0 {
+        StoreConfig::Sqlite { path } => path,
+        StoreConfig::Postgres { .. } => {
+            return Err(ServerError::Invalid {
+                key: "store.kind",
+                message: "`tessera store init` is for SQLite stores; a PostgreSQL store is created on first start"
+                    .into(),
+            });
+        }
+    };
+    let existed = path.exists();
+    tessera_store_sqlite::SqliteStore::open_initialising(&path).await?;
+    let shown = json!({
+        "path": path.display().to_string(),
+        "created": !existed,
+    });
+    print(target.output, &shown, || {
+        if existed {
+            format!(
+                "the store at {} is in place: nothing changed",
+                path.display()
+            )
+        } else {
+            format!(
+                "initialised a new, empty store at {} (servers may start on it now)",
+                path.display()
+            )
+        }
+    })
+}
+
 /// Runs an `idp` command.
 pub async fn run_idp(command: IdpCommand) -> Result<(), ServerError> {
     match command {
@@ -397,6 +483,9 @@ async fn run_tenant(command: TenantCommand) -> Result<(), ServerError> {
             display_name,
             public_url,
             no_public_url,
+            session_idle_seconds,
+            session_lifetime_seconds,
+            hide_account_existence,
             policy,
             target,
         } => {
@@ -410,7 +499,9 @@ async fn run_tenant(command: TenantCommand) -> Result<(), ServerError> {
                         (None, true) => Some(None),
                         (None, false) => None,
                     },
-                    ..tenants::SettingsChange::default()
+                    session_idle_seconds: session_idle_seconds.map(Setting::into_change),
+                    session_lifetime_seconds: session_lifetime_seconds.map(Setting::into_change),
+                    hide_account_existence: hide_account_existence.map(Setting::into_change),
                 },
             };
             if update == tenants::TenantUpdate::default() {
@@ -701,6 +792,11 @@ fn tenant_json(tenant: &Tenant) -> Result<Value, ServerError> {
         "rp_id": tenant.rp_id,
         "origins": tenant.origins,
         "public_url": settings.public_url,
+        "settings": {
+            "session_idle_seconds": settings.session_idle().whole_seconds(),
+            "session_lifetime_seconds": settings.session_lifetime_seconds,
+            "hide_account_existence": settings.hides_account_existence(),
+        },
         "policy": policy,
     }))
 }
@@ -719,11 +815,19 @@ fn tenant_text(shown: &Value) -> String {
     let address = shown["public_url"]
         .as_str()
         .map_or_else(|| "(the service's, at /{tenant})".to_owned(), str::to_owned);
+    let settings = &shown["settings"];
+    let lifetime = settings["session_lifetime_seconds"].as_u64().map_or_else(
+        || "the server's session_ttl".to_owned(),
+        |s| format!("{s} s"),
+    );
     let mut text = format!(
-        "id: {}\ndisplay name: {}\nrp id: {}\norigins: {origins}\naddress: {address}\npolicy:",
+        "id: {}\ndisplay name: {}\nrp id: {}\norigins: {origins}\naddress: {address}\n\
+         session idle timeout: {} s\nsession lifetime: {lifetime}\nhide account existence: {}\npolicy:",
         field("id"),
         field("display_name"),
-        field("rp_id")
+        field("rp_id"),
+        settings["session_idle_seconds"],
+        settings["hide_account_existence"],
     );
     if let Some(policy) = shown["policy"].as_object() {
         for (key, value) in policy {
@@ -783,8 +887,9 @@ fn client_text(client: &Client) -> String {
     )
 }
 
-async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
-    let (store_config, key) = match (&target.config, &target.data_dir) {
+/// The store and master key a command's flags name (`--config`, `--data-dir`, else the default configuration).
+fn target_store(target: &Target) -> Result<(StoreConfig, [u8; 32]), ServerError> {
+    Ok(match (&target.config, &target.data_dir) {
         (Some(file), _) => {
             let config = Config::load(Some(file))?;
             (config.store, config.master_key)
@@ -802,7 +907,11 @@ async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), Ser
             let config = Config::load(None)?;
             (config.store, config.master_key)
         }
-    };
+    })
+}
+
+async fn open_target(target: &Target) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
+    let (store_config, key) = target_store(target)?;
     let store = app::open_store(&store_config).await?;
     let master = MasterKey::from_bytes(&key).map_err(|e| ServerError::Invalid {
         key: "keys.master_key",

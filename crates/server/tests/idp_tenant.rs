@@ -165,6 +165,77 @@ fn tenant_update_changes_only_the_settings_given() {
 }
 
 #[test]
+fn tenant_update_sets_session_and_enumeration_settings_and_returns_them_to_default() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    let defaults = show(dir.path());
+    assert_eq!(defaults["settings"]["session_idle_seconds"], 3600);
+    assert_eq!(
+        defaults["settings"]["session_lifetime_seconds"],
+        Value::Null
+    );
+    assert_eq!(defaults["settings"]["hide_account_existence"], true);
+
+    let update = |extra: &[&str]| {
+        let mut args = vec!["idp", "tenant", "update", "--id", "acme"];
+        args.extend_from_slice(extra);
+        tessera(dir.path(), &args)
+    };
+    let set = update(&[
+        "--session-idle-seconds",
+        "900",
+        "--session-lifetime-seconds",
+        "28800",
+        "--hide-account-existence",
+        "false",
+    ]);
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert!(
+        set.stdout.contains("session idle timeout: 900 s"),
+        "{}",
+        set.stdout
+    );
+    let shown = show(dir.path());
+    assert_eq!(shown["settings"]["session_idle_seconds"], 900);
+    assert_eq!(shown["settings"]["session_lifetime_seconds"], 28800);
+    assert_eq!(shown["settings"]["hide_account_existence"], false);
+
+    let idle_longer_than_lifetime = update(&["--session-idle-seconds", "30000"]);
+    assert_ne!(idle_longer_than_lifetime.code, 0);
+    assert!(
+        idle_longer_than_lifetime
+            .stderr
+            .contains("session-idle-seconds"),
+        "{}",
+        idle_longer_than_lifetime.stderr
+    );
+    let not_a_number = update(&["--session-lifetime-seconds", "forever"]);
+    assert_ne!(not_a_number.code, 0);
+    assert!(
+        not_a_number.stderr.contains("session-lifetime-seconds"),
+        "{}",
+        not_a_number.stderr
+    );
+    assert_eq!(
+        show(dir.path())["settings"]["session_idle_seconds"],
+        900,
+        "kept"
+    );
+
+    let reset = update(&[
+        "--session-idle-seconds",
+        "default",
+        "--session-lifetime-seconds",
+        "default",
+        "--hide-account-existence",
+        "default",
+    ]);
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    let shown = show(dir.path());
+    assert_eq!(shown["settings"], defaults["settings"]);
+}
+
+#[test]
 fn tenant_update_refuses_bad_values_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(create(dir.path(), &[]).code, 0);
@@ -582,4 +653,37 @@ fn keys_rotate_answers_in_json_with_the_new_kids() {
             .is_some_and(|s| s.ends_with('Z')),
         "{rotated}"
     );
+}
+
+#[test]
+fn store_init_starts_a_new_store_only_when_told_and_leaves_a_present_one_alone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(create(dir.path(), &[]).code, 0);
+    let in_place = json(&tessera(dir.path(), &["store", "init", "--output", "json"]));
+    assert_eq!(in_place["created"], false);
+    assert_eq!(
+        show(dir.path())["id"],
+        "acme",
+        "an initialise of a present store keeps it"
+    );
+
+    for file in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let refused = tessera(dir.path(), &["idp", "tenant", "list"]);
+    assert_ne!(refused.code, 0, "a lost database is not silently replaced");
+    assert!(refused.stderr.contains("missing"), "{}", refused.stderr);
+
+    let initialised = tessera(dir.path(), &["store", "init"]);
+    assert_eq!(initialised.code, 0, "{}", initialised.stderr);
+    assert!(
+        initialised.stdout.contains("new, empty store"),
+        "{}",
+        initialised.stdout
+    );
+    let listed = json(&tessera(
+        dir.path(),
+        &["idp", "tenant", "list", "--output", "json"],
+    ));
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 }

@@ -16,6 +16,7 @@
 //! wait for it on the async mutex, never on SQLite's lock (whose busy handler would sleep on an async worker).
 
 use crate::convert::db;
+use crate::reserve::{DiskReserve, ReserveStep};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +35,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Past this many frames in the log (about 40 MB of 4 KiB pages), the background thread holds the writer for its
 /// last `PASSIVE` checkpoint, so that the log starts over.
 const CHECKPOINT_RESTART_FRAMES: i64 = 10_000;
+/// The checkpoint thread checks the volume's free space (and its disk reserve) every this many rounds.
+const RESERVE_CHECK_ROUNDS: u32 = 10;
 /// Distinct statements the store prepares, kept compiled per connection.
 const STATEMENT_CACHE: usize = 128;
 
@@ -353,13 +356,40 @@ fn checkpoint_round(conn: &Connection, writer: &Mutex<Option<Writer>>, restart_p
     checkpoint_passive(conn);
 }
 
-fn spawn_checkpointer(path: &Path, writer: Weak<Mutex<Option<Writer>>>) -> Result<Sender<()>> {
+/// After the disk reserve was released on a full volume: commits the open batch and copies the whole log back,
+/// truncating its file, so that the space it held returns to the volume.
+fn checkpoint_truncate(conn: &Connection, writer: &Mutex<Option<Writer>>) {
+    let mut guard = writer.blocking_lock();
+    if let Some(open) = guard.as_mut()
+        && !open.conn.is_autocommit()
+    {
+        open.commit();
+    }
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    drop(guard);
+    match outcome {
+        Ok(0) => tracing::warn!("write-ahead log copied back and truncated on the full volume"),
+        Ok(_) => tracing::warn!("write-ahead log could not be truncated yet (readers); retrying"),
+        Err(e) => {
+            tracing::error!(error = %e, "write-ahead log checkpoint on the full volume failed; retrying")
+        }
+    }
+}
+
+fn spawn_checkpointer(
+    path: &Path,
+    writer: Weak<Mutex<Option<Writer>>>,
+    mut reserve: DiskReserve,
+) -> Result<Sender<()>> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(db)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    let path_owned = path.to_owned();
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("tessera-sqlite-checkpoint".into())
@@ -367,19 +397,63 @@ fn spawn_checkpointer(path: &Path, writer: Weak<Mutex<Option<Writer>>>) -> Resul
             // Below the request workers: its page copies and fsyncs may wait, a sign-in should not wait behind them.
             // Best effort: where it is refused, the thread runs at the process's priority.
             let _ = rustix::process::setpriority_process(None, CHECKPOINT_NICE);
+            let mut round = 0_u32;
+            let mut truncate_pending = false;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 let Some(writer) = writer.upgrade() else {
                     return;
                 };
                 checkpoint_round(&conn, &writer, CHECKPOINT_RESTART_FRAMES);
+                round = round.wrapping_add(1);
+                if round.is_multiple_of(RESERVE_CHECK_ROUNDS) {
+                    match reserve.adjust() {
+                        ReserveStep::Released => truncate_pending = true,
+                        ReserveStep::Restored => truncate_pending = false,
+                        ReserveStep::Keep => {}
+                    }
+                    if truncate_pending {
+                        checkpoint_truncate(&conn, &writer);
+                        truncate_pending =
+                            std::fs::metadata(wal_file(&path_owned)).is_ok_and(|m| m.len() > 0);
+                    }
+                }
             }
         })
         .map_err(|e| StoreError::Unavailable(format!("checkpoint thread: {e}")))?;
     Ok(stop)
 }
 
+/// Why the store at `path` cannot be written, when that is so: a read-only file system, or a database file or
+/// directory this process may not write (a server needs a writable store: it would otherwise answer as if healthy
+/// and fail every sign-in).
+pub(crate) fn unwritable(path: &Path) -> Option<StoreError> {
+    use rustix::fs::{Access, access};
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let refused = access(dir, Access::WRITE_OK).err().or_else(|| {
+        access(path, Access::WRITE_OK)
+            .err()
+            .filter(|e| *e != rustix::io::Errno::NOENT)
+    })?;
+    Some(StoreError::Unavailable(format!(
+        "the store {} cannot be written ({refused}): the server needs a writable database file and directory",
+        path.display()
+    )))
+}
+
+/// The write-ahead log's file beside the database.
+fn wal_file(database: &Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
 impl Connections {
-    pub(crate) fn open(path: &Path, readers: usize) -> Result<Self> {
+    /// Opens the writer (migrating), `readers` readers and the checkpoint thread, with a disk reserve of
+    /// `reserve_bytes` beside the database (0: none).
+    pub(crate) fn open(path: &Path, readers: usize, reserve_bytes: u64) -> Result<Self> {
         let mut writer = open_writer(path)?;
         migrate(&mut writer)?;
         let readers = (0..readers.max(1))
@@ -389,7 +463,8 @@ impl Connections {
             conn: writer,
             waiting: Vec::new(),
         })));
-        let checkpointer = spawn_checkpointer(path, Arc::downgrade(&writer))?;
+        let reserve = DiskReserve::take(path, reserve_bytes);
+        let checkpointer = spawn_checkpointer(path, Arc::downgrade(&writer), reserve)?;
         Ok(Self {
             file: FileIdentity::of(path)?,
             writer,
@@ -490,7 +565,7 @@ mod tests {
     use super::*;
 
     fn open(dir: &tempfile::TempDir) -> Connections {
-        Connections::open(&dir.path().join("t.db"), 2).expect("open")
+        Connections::open(&dir.path().join("t.db"), 2, 0).expect("open")
     }
 
     async fn with_table(conns: &Connections) {
@@ -721,5 +796,115 @@ mod tests {
             .expect("round");
         assert!(committed(&dir, "orphan"), "no transaction left open");
         conns.close().await;
+    }
+
+    /// A small volume of its own (tmpfs), unmounted when dropped.
+    struct SmallVolume {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallVolume {
+        fn mount(megabytes: u32) -> Option<Self> {
+            let dir = tempfile::tempdir().expect("dir");
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            mounted.then_some(Self { dir })
+        }
+    }
+
+    impl Drop for SmallVolume {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    fn free_bytes(dir: &Path) -> u64 {
+        let stats = rustix::fs::statvfs(dir).expect("statvfs");
+        stats.f_bavail * stats.f_frsize
+    }
+
+    async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        for _ in 0..100 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not within 10 s: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_volume_releases_the_disk_reserve_recovers_by_itself_and_takes_it_back_when_space_returns()
+     {
+        let Some(volume) = SmallVolume::mount(32) else {
+            println!(
+                "SKIPPED(mount): full_volume_releases_the_disk_reserve (mounting a tmpfs needs root)"
+            );
+            return;
+        };
+        let root = volume.dir.path();
+        let database = root.join("t.db");
+        let reserve_bytes = 4 * 1024 * 1024;
+        let conns = Connections::open(&database, 2, reserve_bytes).expect("open");
+        let reserve_file = root.join("t.db.reserve");
+        assert_eq!(
+            std::fs::metadata(&reserve_file).map(|m| m.len()).ok(),
+            Some(reserve_bytes),
+            "the reserve is taken at start"
+        );
+        conns
+            .write(|conn| run_sql(conn, "CREATE TABLE t (v TEXT NOT NULL)"))
+            .await
+            .expect("create");
+        // Something else on the volume takes all but 2 MiB.
+        let filler_path = root.join("filler");
+        let filler = std::fs::File::create(&filler_path).expect("filler");
+        let take = free_bytes(root) - 2 * 1024 * 1024;
+        rustix::fs::fallocate(&filler, rustix::fs::FallocateFlags::empty(), 0, take).expect("fill");
+        drop(filler);
+
+        let row = "x".repeat(64 * 1024);
+        let mut refused = false;
+        for _ in 0..2_000 {
+            if conns.write(|conn| insert(conn, &row)).await.is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "the burst fills the volume");
+
+        // No one frees space from outside: the store gives back its reserve, copies the log back, truncates it,
+        // and takes rows of the same size again (half a megabyte of them).
+        eventually("writes succeed again on the full volume", async || {
+            for _ in 0..8 {
+                if conns.write(|conn| insert(conn, &row)).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(
+            !reserve_file.exists(),
+            "the reserve was given back while the volume is full"
+        );
+
+        // Space returns: the reserve is taken again.
+        std::fs::remove_file(&filler_path).expect("free the volume");
+        eventually("the reserve is held again", async || {
+            std::fs::metadata(&reserve_file).is_ok_and(|m| m.len() == reserve_bytes)
+        })
+        .await;
+        conns
+            .write(|conn| insert(conn, "after"))
+            .await
+            .expect("write");
+        conns.close().await;
+        drop(volume);
     }
 }

@@ -18,6 +18,7 @@ mod broker;
 mod conn;
 mod convert;
 mod ephemeral;
+mod reserve;
 mod rows;
 
 use async_trait::async_trait;
@@ -86,6 +87,16 @@ impl SqliteStore {
     }
 
     async fn open_with(path: &Path, initialise: bool) -> Result<Self> {
+        // A store that cannot be written is refused at start, saying so, rather than served as if healthy.
+        match Self::open_checked(path, initialise).await {
+            Err(StoreError::Unavailable(reason)) => {
+                Err(conn::unwritable(path).unwrap_or(StoreError::Unavailable(reason)))
+            }
+            other => other,
+        }
+    }
+
+    async fn open_checked(path: &Path, initialise: bool) -> Result<Self> {
         let identity_path = identity_file(path);
         let remembered = std::fs::read_to_string(&identity_path)
             .ok()
@@ -93,13 +104,13 @@ impl SqliteStore {
         if remembered.is_some() && !path.exists() && !initialise {
             return Err(StoreError::Unavailable(format!(
                 "{} says a store lived here, but its database {} is missing: restore it from a backup, or \
-                 initialise a new, empty store explicitly",
+                 initialise a new, empty store explicitly (`tessera store init`)",
                 identity_path.display(),
                 path.display()
             )));
         }
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-        let conns = Connections::open(path, readers)?;
+        let conns = Connections::open(path, readers, reserve::DEFAULT_RESERVE_BYTES)?;
         let id = store_identity(&conns).await?;
         match remembered {
             Some(known) if known != id && !initialise => {

@@ -809,3 +809,86 @@ async fn serve_with_metrics_enabled_answers_on_the_metrics_listener_only() {
     );
     assert!(terminate(&mut child).success());
 }
+
+/// A directory mounted read-only onto itself (so that even root cannot write it), unmounted when dropped.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn of(dir: &Path) -> Option<Self> {
+        let run = |args: &[&str]| {
+            Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !run(&["--bind"]) {
+            return None;
+        }
+        let mount = Self(dir.to_owned());
+        let remounted = Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        remounted.then_some(mount)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn read_only_store_refuses_to_start_saying_it_cannot_be_written() {
+    let store_dir = tempfile::tempdir().expect("dir");
+    let config_dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let config = write_config(config_dir.path(), port, KEY);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let db = store_dir.path().join("tessera.db");
+    let text = text.replace(
+        &config_dir.path().join("tessera.db").display().to_string(),
+        &db.display().to_string(),
+    );
+    std::fs::write(&config, text).expect("config");
+    let created = tessera()
+        .args(["idp", "tenant", "create", "--config"])
+        .arg(&config)
+        .args(["--id", "acme", "--rp-id", "localhost", "--origin"])
+        .arg(format!("http://localhost:{port}"))
+        .output()
+        .expect("run");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let Some(_read_only) = ReadOnlyMount::of(store_dir.path()) else {
+        println!(
+            "SKIPPED(mount): read_only_store_refuses_to_start (a read-only bind mount needs root)"
+        );
+        return;
+    };
+    let started = tessera()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let output = started.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a server on a read-only store does not start as if healthy"
+    );
+    assert!(stderr.contains("cannot be written"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing answers on the port"
+    );
+}
