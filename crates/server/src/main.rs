@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use tessera_server::config::{Config, LogFormat};
 use tessera_server::{Application, ServerError, app, demo};
 
+mod admin_cli;
 mod operator;
 mod webauthn_cli;
 
@@ -37,7 +38,10 @@ enum Command {
     },
     /// Run a complete local demo on loopback: tenant `mytenant`, a client, and a relying party at /demo/.
     Demo(demo::DemoArgs),
-    /// Identity-provider administration (tenants, clients).
+    /// The admin REST API from the command line (a running server's `/admin/api/v1`; `tessera admin login` first).
+    Admin(admin_cli::AdminArgs),
+    /// Offline identity-provider administration on the database (tenants, clients): for bootstrap and recovery;
+    /// day-to-day changes go through `tessera admin`.
     #[command(subcommand)]
     Idp(operator::IdpCommand),
     /// Signing-key administration.
@@ -68,16 +72,26 @@ fn main() -> ExitCode {
         eprintln!("{BENCH_MOVED}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The admin client makes a few sequential calls: one thread is enough.
+    let admin = matches!(cli.command, Command::Admin(_));
+    let runtime = match if admin {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Admin(args) = cli.command {
+        return runtime.block_on(admin_cli::run::<Cli>(args));
+    }
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -97,7 +111,7 @@ async fn run(command: Command) -> Result<(), ServerError> {
         Command::Idp(command) => operator::run_idp(command).await,
         Command::Keys(command) => operator::run_keys(command).await,
         Command::Store(command) => operator::run_store(command).await,
-        Command::Webauthn(_) | Command::Bench { .. } => Ok(()),
+        Command::Webauthn(_) | Command::Bench { .. } | Command::Admin(_) => Ok(()),
     }
 }
 
