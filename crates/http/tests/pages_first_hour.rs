@@ -283,3 +283,67 @@ async fn provider_router_mounts_alone_on_its_own_state() {
     let page = send(&router, get("/mytenant/login", Some("localhost:8080"))).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
 }
+
+// ---- roles --------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_server_serves_only_its_roles_routes_and_always_health_and_assets() {
+    let (state, _db) = state_with(&[("mytenant", "My Tenant")], SecuritySettings::default()).await;
+    let discovery = "/mytenant/oidc/.well-known/openid-configuration";
+    let broker_discovery = "/contoso/B2C_1_signupsignin/v2.0/.well-known/openid-configuration";
+    let viewer = "/jwt?error=access_denied&state=x";
+
+    let broker_only = tessera_http::router_with_roles(
+        state.clone(),
+        tessera_http::Roles {
+            authenticator: false,
+            broker: true,
+            admin: false,
+        },
+    );
+    for path in [discovery, "/mytenant/login", viewer] {
+        let reply = send(&broker_only, get(path, Some("localhost:8080"))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path} is another role's"
+        );
+    }
+    let unknown_flow = send(&broker_only, get(broker_discovery, Some("localhost:8080"))).await;
+    assert!(
+        !unknown_flow.body.is_empty(),
+        "the broker answers its own paths (an unknown tenant, in words)"
+    );
+    for path in ["/healthz", "/static/tessera.css", "/static/tessera.js"] {
+        let reply = send(&broker_only, get(path, Some("localhost:8080"))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path} is every role's");
+    }
+
+    let authenticator_only = tessera_http::router_with_roles(
+        state.clone(),
+        tessera_http::Roles {
+            authenticator: true,
+            broker: false,
+            admin: false,
+        },
+    );
+    let reply = send(&authenticator_only, get(discovery, Some("localhost:8080"))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    for path in [broker_discovery, viewer] {
+        let reply = send(&authenticator_only, get(path, Some("localhost:8080"))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path} is another role's"
+        );
+        assert!(reply.body.is_empty(), "{path}: {}", reply.body);
+    }
+
+    let all = tessera_http::router(state);
+    let reply = send(&all, get(viewer, Some("localhost:8080"))).await;
+    assert_ne!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "the token viewer is the admin role's"
+    );
+}

@@ -38,6 +38,7 @@ pub struct Application {
     trust_files: TrustFiles,
     limits: ListenerLimits,
     tls: Option<TlsAcceptor>,
+    roles: tessera_http::Roles,
 }
 
 impl Application {
@@ -61,7 +62,15 @@ impl Application {
             master,
         )
         .with_attestation(config.trust_files.clone(), config.attestation.clone())
-        .with_listener(config.limits, config.tls.clone()))
+        .with_listener(config.limits, config.tls.clone())
+        .with_roles(config.roles))
+    }
+
+    /// Serves only these roles' routes (`[server] roles`).
+    #[must_use]
+    pub fn with_roles(mut self, roles: tessera_http::Roles) -> Self {
+        self.roles = roles;
+        self
     }
 
     /// Serves with these timeouts and connection cap, and with TLS when `tls` is given.
@@ -98,6 +107,7 @@ impl Application {
             trust_files: TrustFiles::default(),
             limits: ListenerLimits::default(),
             tls: None,
+            roles: tessera_http::Roles::ALL,
         }
     }
 
@@ -142,7 +152,7 @@ impl Application {
             self.trust_files.clone(),
             stop_rx,
         ));
-        let mut app = tessera_http::router(self.state.clone());
+        let mut app = tessera_http::router_with_roles(self.state.clone(), self.roles);
         if let Some(extra) = self.extra {
             app = app.merge(tessera_http::security::apply(
                 extra,

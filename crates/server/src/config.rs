@@ -93,6 +93,25 @@ pub struct ServerSection {
     /// `[server.tls]`: listen with TLS.
     #[serde(default)]
     pub tls: Option<TlsSection>,
+    /// The roles this server serves (default all three): `authenticator`, `broker`, `admin`.
+    #[serde(default = "all_roles")]
+    pub roles: Vec<RoleName>,
+}
+
+/// A role a server can serve (`[server] roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// The authenticator service (passkeys, its OpenID provider).
+    Authenticator,
+    /// The identity broker (user flows).
+    Broker,
+    /// The admin API, portal and token viewer.
+    Admin,
+}
+
+fn all_roles() -> Vec<RoleName> {
+    vec![RoleName::Authenticator, RoleName::Broker, RoleName::Admin]
 }
 
 impl Default for ServerSection {
@@ -103,6 +122,7 @@ impl Default for ServerSection {
             trusted_proxies: Vec::new(),
             limits: LimitsSection::default(),
             tls: None,
+            roles: all_roles(),
         }
     }
 }
@@ -296,6 +316,8 @@ pub struct Config {
     pub limits: ListenerLimits,
     /// The TLS acceptor, when `[server.tls]` is set.
     pub tls: Option<TlsAcceptor>,
+    /// The roles served.
+    pub roles: tessera_http::Roles,
 }
 
 impl std::fmt::Debug for Config {
@@ -307,6 +329,7 @@ impl std::fmt::Debug for Config {
             .field("master_key", &"[redacted]")
             .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
+            .field("roles", &self.roles)
             .finish_non_exhaustive()
     }
 }
@@ -552,7 +575,19 @@ impl Config {
         } else {
             None
         };
+        if raw.server.roles.is_empty() {
+            return Err(ServerError::Invalid {
+                key: "server.roles",
+                message: "name at least one of \"authenticator\", \"broker\", \"admin\"".into(),
+            });
+        }
+        let roles = tessera_http::Roles {
+            authenticator: raw.server.roles.contains(&RoleName::Authenticator),
+            broker: raw.server.roles.contains(&RoleName::Broker),
+            admin: raw.server.roles.contains(&RoleName::Admin),
+        };
         Ok(Self {
+            roles,
             metrics,
             listen,
             public_url,
@@ -710,6 +745,31 @@ mod tests {
             "[server]\npublic_url = \"http://localhost:8080\"\n[store]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n\
              [keys]\nmaster_key = \"{KEY}\"\n"
         )
+    }
+
+    #[test]
+    fn roles_default_to_all_and_a_subset_serves_only_those() {
+        let all = load(&good()).map(|c| c.roles).map_err(|e| e.to_string());
+        assert_eq!(all, Ok(tessera_http::Roles::ALL));
+        let toml = good().replace("[server]\n", "[server]\nroles = [\"broker\", \"admin\"]\n");
+        let some = load(&toml).map(|c| c.roles).map_err(|e| e.to_string());
+        assert_eq!(
+            some,
+            Ok(tessera_http::Roles {
+                authenticator: false,
+                broker: true,
+                admin: true
+            })
+        );
+        let none = good().replace("[server]\n", "[server]\nroles = []\n");
+        let message = load(&none).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.starts_with("server.roles:"), "{message}");
+        let unknown = good().replace("[server]\n", "[server]\nroles = [\"relay\"]\n");
+        let message = load(&unknown)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("roles"), "{message}");
     }
 
     #[test]

@@ -103,3 +103,12 @@ mod tests {
         }
     }
 }
+
+/// The shared assets' routes (every role's pages use them): the script, the style sheet and the icon.
+pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(FAVICON_PATH, get(favicon))
+        .route(SCRIPT_PATH, get(script))
+        .route(STYLE_PATH, get(style))
+}

@@ -25,7 +25,6 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 
-use crate::common::assets;
 use crate::state::ProviderState;
 
 /// The pages' routes, for any outer state the provider's state is taken from. The options endpoints (which create
@@ -55,8 +54,5 @@ where
         .route("/{tenant}/webauthn/register/verify", post(signup::verify))
         .route("/{tenant}/webauthn/add/verify", post(account::add_verify))
         .route("/{tenant}/webauthn/delete", post(account::delete_json))
-        .route(assets::FAVICON_PATH, get(assets::favicon))
-        .route(assets::SCRIPT_PATH, get(assets::script))
-        .route(assets::STYLE_PATH, get(assets::style))
         .merge(challenges)
 }
