@@ -86,6 +86,15 @@ pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }
 
+/// The shared assets' routes (every role's pages use them): the script, the style sheet and the icon.
+pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(FAVICON_PATH, get(favicon))
+        .route(SCRIPT_PATH, get(script))
+        .route(STYLE_PATH, get(style))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,13 +111,4 @@ mod tests {
             assert!(!SCRIPT.contains(forbidden), "{forbidden}");
         }
     }
-}
-
-/// The shared assets' routes (every role's pages use them): the script, the style sheet and the icon.
-pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route(FAVICON_PATH, get(favicon))
-        .route(SCRIPT_PATH, get(script))
-        .route(STYLE_PATH, get(style))
 }
