@@ -87,6 +87,30 @@ pub struct DemoInfo {
     /// The identity broker's part, added once the broker is configured (after the server answers).
     #[serde(flatten)]
     pub broker: BrokerDemoInfo,
+    /// The admin surfaces' part, added with the broker's.
+    #[serde(flatten)]
+    pub admin: AdminDemoInfo,
+}
+
+/// The admin keys of `demo.json` (absent until written; keys are only ever added).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdminDemoInfo {
+    /// The admin portal and API base, `http://localhost:P/admin/` (the API at `admin/api/v1/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
+    /// An admin API token (`tsr_...`) scoped to the demo's tenants (`mytenant`, `contoso`), made at demo set-up and
+    /// shown only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_api_token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminDemoInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminDemoInfo")
+            .field("admin_url", &self.admin_url)
+            .field("admin_api_token", &redacted_option(&self.admin_api_token))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for DemoInfo {
@@ -100,6 +124,7 @@ impl std::fmt::Debug for DemoInfo {
             .field("demo_redirect_uri", &self.demo_redirect_uri)
             .field("demo_url", &self.demo_url)
             .field("broker", &self.broker)
+            .field("admin", &self.admin)
             .finish()
     }
 }
@@ -320,7 +345,12 @@ pub async fn prepare(
         demo_client_secret: client_secret,
         demo_redirect_uri: redirect_uri,
         demo_url: public_url.join("/demo/"),
-        // The broker's part is kept from the last run until `prepare_broker` confirms or replaces it.
+        // The broker's and admin parts are kept from the last run until `prepare_broker` and `prepare_admin`
+        // confirm or replace them.
+        admin: previous_broker
+            .as_ref()
+            .map(|p| p.admin.clone())
+            .unwrap_or_default(),
         broker: previous_broker.map(|p| p.broker).unwrap_or_default(),
     };
     write_info(&path, &info)?;
@@ -520,6 +550,49 @@ pub async fn prepare_broker(
     Ok(updated)
 }
 
+/// The admin part of `demo.json`: the admin URL and an API token scoped to the demo's tenants. The token of the
+/// last run is kept while it works; otherwise a new one is made (by the operator, 90 days).
+pub async fn prepare_admin(
+    admin: &Arc<dyn tessera_store::AdminStore>,
+    public_url: &PublicUrl,
+    dir: &DataDir,
+    info: &DemoInfo,
+) -> Result<DemoInfo, ServerError> {
+    use tessera_service::admin::api_tokens;
+    let now = SystemClock.now();
+    let working = match &info.admin.admin_api_token {
+        Some(secret) => match api_tokens::authenticate(admin, secret, now).await {
+            Ok(_) => Some(secret.clone()),
+            Err(tessera_service::ServiceError::InvalidBearerToken) => None,
+            Err(other) => return Err(other.into()),
+        },
+        None => None,
+    };
+    let token = match working {
+        Some(token) => token,
+        None => {
+            let spec = api_tokens::NewToken {
+                name: "tessera demo".into(),
+                role: api_tokens::Role::TenantAdmin,
+                tenants: vec![DEMO_TENANT.into(), DEMO_BROKER_TENANT.into()],
+                lifetime: time::Duration::days(90),
+            };
+            api_tokens::issue_by_operator(admin, &spec, &api_tokens::RequestContext::default(), now)
+                .await?
+                .secret
+        }
+    };
+    let updated = DemoInfo {
+        admin: AdminDemoInfo {
+            admin_url: Some(public_url.join("/admin/")),
+            admin_api_token: Some(token),
+        },
+        ..info.clone()
+    };
+    write_info(&dir.root().join("demo.json"), &updated)?;
+    Ok(updated)
+}
+
 /// The tutorial's user flow: the one provider (so the broker goes straight there), the email address collected at
 /// sign-up, and the claims the token viewer shows.
 fn demo_flow(provider: ProviderId) -> FlowSettings {
@@ -586,9 +659,19 @@ async fn configure_broker_when_ready(
             }
             println!(
                 "  Broker:        {} (tenant {DEMO_BROKER_TENANT}, user flow {DEMO_POLICY}, application {})",
-                done.broker.broker_url.unwrap_or_default(),
-                done.broker.application_client_id.unwrap_or_default()
+                done.broker.broker_url.clone().unwrap_or_default(),
+                done.broker
+                    .application_client_id
+                    .clone()
+                    .unwrap_or_default()
             );
+            match prepare_admin(&state.admin_store, &state.provider.public_url, &dir, &done).await {
+                Ok(admin) => println!(
+                    "  Admin API:     {}api/v1/ (token scoped to the demo tenants: admin_api_token in demo.json)",
+                    admin.admin.admin_url.unwrap_or_default()
+                ),
+                Err(e) => eprintln!("The demo's admin API token was not made: {e}"),
+            }
         }
         Err(e) => eprintln!("The identity broker was not configured: {e}"),
     }
@@ -994,9 +1077,17 @@ mod tests {
             demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
             demo_url: "http://localhost:8080/demo/".into(),
             broker: BrokerDemoInfo::default(),
+            admin: AdminDemoInfo {
+                admin_url: Some("http://localhost:8080/admin/".into()),
+                admin_api_token: Some("tsr_TOKEN-SECRET".into()),
+            },
         };
         let shown = format!("{info:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("admin_api_token: Some([redacted])"),
+            "{shown}"
+        );
         assert!(shown.contains("demo_client_secret: [redacted]"), "{shown}");
     }
 

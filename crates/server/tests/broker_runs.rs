@@ -50,6 +50,9 @@ macro_rules! both_stores {
     };
 }
 
+#[path = "broker_runs/admin_api.rs"]
+mod admin_api;
+
 both_stores!(
     run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims,
     run2_sign_in_of_the_same_user_skips_the_attribute_page_and_carries_amr_acr,

@@ -2,7 +2,9 @@
 //! client share beyond [`crate::tenants`], [`crate::clients`] and [`crate::keys`].
 //!
 //! - [`api_tokens`]: roles, API tokens (issue, authenticate, revoke), the bootstrap token and audit events.
+//! - [`audit`]: recording changes and listing the audit trail as a token may see it.
 //! - [`token_viewer`]: the built-in token viewer at `/jwt`.
 
 pub mod api_tokens;
+pub mod audit;
 pub mod token_viewer;

@@ -2,6 +2,7 @@
 //! "Run user flow" ends. The REST API at `/admin/api/v1/...` and the portal at `/admin/` will live here too,
 //! calling `tessera_service`'s tenants, clients, keys and admin use cases.
 
+pub mod api;
 pub mod token_viewer;
 
 use axum::Router;
@@ -9,9 +10,10 @@ use axum::routing::get;
 
 use crate::common::state::AppState;
 
-/// The admin routes: the token viewer.
+/// The admin routes: the token viewer and the REST API (`/admin/api/v1`).
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(api::router())
         .route("/jwt/run", get(token_viewer::run))
         .route(
             "/jwt",

@@ -382,6 +382,86 @@ fn demo_json_with_broker(dir: &Path) -> serde_json::Value {
     }
 }
 
+/// Waits until `demo.json` has its admin API token and returns it.
+fn demo_json_with_admin(dir: &Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let json: serde_json::Value = std::fs::read(dir.join("demo.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        if json["admin_api_token"].is_string() {
+            return json;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not write its admin token: {json}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test]
+async fn demo_json_gains_an_admin_url_and_a_token_scoped_to_the_demo_tenants() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let (mut demo, first, _) = start_demo(&data, port, false);
+    let info = demo_json_with_admin(&data);
+    for (key, value) in first.as_object().expect("object") {
+        assert_eq!(&info[key], value, "{key} is kept");
+    }
+    assert_eq!(info["admin_url"], format!("http://localhost:{port}/admin/"));
+    let token = info["admin_api_token"].as_str().expect("token").to_owned();
+    assert!(token.starts_with("tsr_"));
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("http://localhost:{port}/admin/api/v1{path}");
+    let flows = http
+        .get(api("/broker/tenants/contoso/user-flows/B2C_1_signupsignin"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("flow");
+    assert_eq!(flows.status(), 200);
+    let tenants = http
+        .get(api("/tenants"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("tenants")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = tenants["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["mytenant"], "the token sees the demo's tenants only");
+    let create = http
+        .post(api("/broker/tenants"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"id": "other"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        create.status(),
+        403,
+        "creating tenants needs a global admin"
+    );
+    assert!(terminate(&mut demo).success());
+    let (mut again, _, _) = start_demo(&data, port, false);
+    let reused = demo_json_with_admin(&data);
+    assert_eq!(
+        reused["admin_api_token"],
+        token.as_str(),
+        "a working token is kept"
+    );
+    assert!(terminate(&mut again).success());
+}
+
 #[tokio::test]
 async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
     let dir = tempfile::tempdir().expect("dir");

@@ -236,6 +236,31 @@ pub async fn issue(
     Ok(issued)
 }
 
+/// The creator and audit actor of tokens made by the operator's own tools on the server (`tessera demo`).
+pub const OPERATOR: &str = "operator";
+
+/// Issues a token on the operator's behalf (the demo's token scoped to its tenants), with its audit event in the
+/// same transaction. Such tokens do not count as an administered installation for [`bootstrap_if_fresh`].
+pub async fn issue_by_operator(
+    store: &Arc<dyn AdminStore>,
+    spec: &NewToken,
+    context: &RequestContext,
+    now: OffsetDateTime,
+) -> Result<IssuedToken> {
+    let issued = new_record(spec, OPERATOR.into(), now)?;
+    let audit = audit_event(
+        OPERATOR.into(),
+        "api_token.create",
+        format!("api-tokens/{}", issued.record.id),
+        None,
+        (None, Some(public_view(&issued.record))),
+        context,
+        now,
+    )?;
+    store.create_api_token(&issued.record, &audit).await?;
+    Ok(issued)
+}
+
 /// Authenticates a bearer secret: unknown, expired and revoked tokens are all
 /// [`ServiceError::InvalidBearerToken`]. The lookup is by the secret's hash, so no secret is compared byte by byte.
 pub async fn authenticate(
@@ -293,13 +318,20 @@ pub async fn revoke(
     Ok(())
 }
 
-/// At first start (no API token was ever created), makes a bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
+/// At first start (no API token was ever created but by the [`OPERATOR`]), makes a bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
 /// its secret to print; `None` once the installation has a token. A new start replaces an unused bootstrap token.
 pub async fn bootstrap_if_fresh(
     store: &Arc<dyn AdminStore>,
     now: OffsetDateTime,
 ) -> Result<Option<String>> {
-    if store.count_api_tokens().await? > 0 {
+    // Tokens the operator's own tools made (the demo's) do not make an installation administered.
+    if store.count_api_tokens().await? > 0
+        && store
+            .list_api_tokens()
+            .await?
+            .iter()
+            .any(|t| t.created_by != OPERATOR)
+    {
         return Ok(None);
     }
     let secret = format!("tsb_{}", random_token(32)?);
@@ -363,6 +395,35 @@ mod tests {
             .await
             .expect("open");
         (Arc::new(store), dir)
+    }
+
+    #[tokio::test]
+    async fn operator_tokens_do_not_end_the_bootstrap_but_an_admin_token_does() {
+        let (store, _dir) = store().await;
+        let ctx = RequestContext::default();
+        let spec = NewToken {
+            name: "demo".into(),
+            role: Role::TenantAdmin,
+            tenants: vec!["mytenant".into()],
+            lifetime: Duration::days(30),
+        };
+        let demo = issue_by_operator(&store, &spec, &ctx, NOW)
+            .await
+            .expect("operator token");
+        assert_eq!(demo.record.created_by, OPERATOR);
+        let boot = bootstrap_if_fresh(&store, NOW)
+            .await
+            .expect("boot")
+            .expect("still fresh: only the operator's token exists");
+        redeem_bootstrap(&store, &boot, "first", &ctx, NOW)
+            .await
+            .expect("redeem");
+        assert!(
+            bootstrap_if_fresh(&store, NOW)
+                .await
+                .expect("boot")
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -152,6 +152,32 @@ pub async fn update_application(
     Ok(application)
 }
 
+/// Gives a confidential application a new secret, returned once (only its hash is stored); the old secret stops
+/// working at once. A public application has none ([`ServiceError::InvalidInput`] naming `client_type`).
+pub async fn regenerate_secret(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<(Application, Secret)> {
+    let existing = store
+        .get_broker_application(tenant, client_id)
+        .await?
+        .ok_or(ServiceError::ApplicationNotFound)?;
+    let mut application = decode(&existing)?;
+    if application.client_type != ClientType::Confidential {
+        return Err(ServiceError::InvalidInput(
+            "client_type: a public application has no secret".into(),
+        ));
+    }
+    let secret = Secret::new(random_token(32)?);
+    application.secret_hash = Some(SecretHash::of(secret.expose()));
+    store
+        .update_broker_application(&record(tenant, &application, existing.created_at)?)
+        .await
+        .map_err(not_found_as_application)?;
+    Ok((application, secret))
+}
+
 /// Deletes an application.
 pub async fn delete_application(
     store: &dyn BrokerStore,

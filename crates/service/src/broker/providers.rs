@@ -63,6 +63,7 @@ pub struct SignInProvider {
 struct Fetched {
     metadata: ProviderMetadata,
     jwks: serde_json::Value,
+    signing_keys: usize,
 }
 
 /// The associated data a provider's client secret is sealed with: a copied ciphertext opens for no other
@@ -88,8 +89,12 @@ async fn fetch_documents(client: &UpstreamClient, config: &IdentityProvider) -> 
             error,
         }
     })?;
-    let (jwks, _) = fetch_jwks(client, &metadata).await?;
-    Ok(Fetched { metadata, jwks })
+    let (jwks, keys) = fetch_jwks(client, &metadata).await?;
+    Ok(Fetched {
+        metadata,
+        jwks,
+        signing_keys: keys.keys().len(),
+    })
 }
 
 async fn fetch_jwks(
@@ -139,6 +144,30 @@ fn seal_secret(
             secret.expose().as_bytes(),
         )
         .map_err(|e| ServiceError::Keys(format!("sealing the client secret: {e}")))
+}
+
+/// What "test connection" found: the provider's validated discovery document and how many usable signing keys
+/// its JWKS holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionReport {
+    /// The validated discovery document.
+    pub metadata: ProviderMetadata,
+    /// Usable signing keys in the JWKS.
+    pub signing_keys: usize,
+}
+
+/// "Test connection": fetches the metadata of `config` and its JWKS and checks them as saving would, without
+/// storing anything. The error names the field at fault (`metadata_url`, `jwks_uri`, `response_mode`, ...).
+pub async fn test_connection(
+    client: &UpstreamClient,
+    config: &IdentityProvider,
+) -> Result<ConnectionReport> {
+    config.validate()?;
+    let fetched = fetch_documents(client, config).await?;
+    Ok(ConnectionReport {
+        metadata: fetched.metadata,
+        signing_keys: fetched.signing_keys,
+    })
 }
 
 /// Adds an identity provider: validates `config`, fetches and validates its metadata and JWKS, seals

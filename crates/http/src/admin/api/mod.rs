@@ -1,0 +1,129 @@
+//! The admin REST API at `/admin/api/v1`: JSON resources for both roles, authenticated by API tokens, documented by
+//! the OpenAPI 3.1 document at `/admin/api/v1/openapi.json` that is generated from these handlers (utoipa): the
+//! router and the document come from the same `routes!` list, so neither can name an operation the other lacks.
+//!
+//! - [`extract`]: the authenticated [`Caller`](extract::Caller) (401/403), JSON bodies naming the invalid field,
+//!   cursor paging, `ETag`/`If-Match` (412/428).
+//! - [`problem`]: errors as `application/problem+json` (RFC 9457).
+//! - [`state`]: [`ApiState`](state::ApiState), taken from the application state with `FromRef`.
+//! - [`tokens`]: API tokens and the bootstrap exchange; [`audit`]: the audit trail.
+//! - [`tenants`]: authenticator-service tenants, their policy, the FIDO metadata, signing keys, clients, users'
+//!   passkeys.
+//! - [`broker`]: broker tenants, applications, identity providers (with "test connection"), user flows and their
+//!   versions, directory users.
+
+pub mod audit;
+pub mod broker;
+pub mod extract;
+pub mod problem;
+pub mod state;
+pub mod tenants;
+pub mod tokens;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::Extension;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::common::state::AppState;
+use problem::Problem;
+
+/// Where the API is mounted.
+pub const BASE: &str = "/admin/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera admin API",
+        version = "1",
+        description = "Configure Tessera's authenticator service and identity broker: tenants, clients, passkeys, \
+                       applications, identity providers, user flows, directory users, signing keys, API tokens and \
+                       the audit trail. Authenticate with `Authorization: Bearer tsr_...`. Lists are cursor-paged \
+                       (`limit`, `cursor` → `{items, next_cursor}`). Changes of mutable objects need the `ETag` of \
+                       the version read as `If-Match` (412 when it changed, 428 without). Errors are \
+                       `application/problem+json` (RFC 9457) with `errors: [{field, detail}]`.",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&BearerScheme),
+    components(schemas(Problem, problem::FieldError)),
+    tags(
+        (name = "api-tokens", description = "API tokens and the first start's bootstrap exchange"),
+        (name = "audit", description = "The audit trail"),
+        (name = "tenants", description = "Authenticator-service tenants, policy, FIDO metadata and signing keys"),
+        (name = "clients", description = "Authenticator-service OAuth clients"),
+        (name = "users", description = "Authenticator-service users and their passkeys"),
+        (name = "broker", description = "Broker tenants"),
+        (name = "applications", description = "Broker applications"),
+        (name = "identity-providers", description = "Broker identity providers"),
+        (name = "user-flows", description = "Broker user flows and their versions"),
+        (name = "directory", description = "Broker directory users"),
+        (name = "meta", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tsr_... API token")
+                    .description(Some(
+                        "An API token (`tsr_...`) from `POST /bootstrap` or `POST /api-tokens`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The generated OpenAPI document.
+#[derive(Clone)]
+pub struct Document(pub Arc<utoipa::openapi::OpenApi>);
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi(Extension(document): Extension<Document>) -> impl IntoResponse {
+    axum::Json(document.0.as_ref().clone())
+}
+
+/// Every documented operation, at its path under [`BASE`], with the document.
+pub fn api() -> OpenApiRouter<AppState> {
+    let inner = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi))
+        .routes(routes!(tokens::bootstrap))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::get, tokens::revoke))
+        .routes(routes!(audit::list));
+    let inner = tenants::routes(inner);
+    let inner = broker::routes(inner);
+    OpenApiRouter::new().nest(BASE, inner)
+}
+
+/// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
+pub fn router() -> axum::Router<AppState> {
+    let (router, document) = api().split_for_parts();
+    let document = Document(Arc::new(document));
+    router
+        .route(
+            &format!("{BASE}/{{*rest}}"),
+            axum::routing::any(|| async { Problem::not_found("this operation") }),
+        )
+        .layer(Extension(document))
+}
+
+/// The OpenAPI document (for tests and tools), as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}

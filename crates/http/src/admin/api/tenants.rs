@@ -1,0 +1,1169 @@
+//! The authenticator service's objects: tenants (with their settings), the tenant's WebAuthn policy and the loaded
+//! FIDO metadata (read), signing keys (list, rotate), OAuth clients (secret shown once) and users' passkeys (list,
+//! rename, revoke).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+use tessera_core::{ClientId, TenantId, UserId};
+use tessera_oidc::keys::SigningAlg;
+use tessera_service::admin::audit::Change;
+use tessera_service::{clients, keys, tenants};
+use tessera_store::{Client, Credential, SigningKey, Tenant};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::audit::{json, record};
+use super::extract::{ApiJson, Caller, PageQuery, check_if_match, etag_of, page, with_etag};
+use super::problem::Problem;
+use super::state::ApiState;
+use super::views::{page_of, rfc3339};
+use crate::common::state::AppState;
+
+/// The routes of this module.
+pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
+        .routes(routes!(list_tenants, create_tenant))
+        .routes(routes!(get_tenant, update_tenant))
+        .routes(routes!(get_policy))
+        .routes(routes!(fido_metadata))
+        .routes(routes!(list_keys))
+        .routes(routes!(rotate_keys))
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(get_client, update_client, delete_client))
+        .routes(routes!(get_user))
+        .routes(routes!(list_passkeys))
+        .routes(routes!(rename_passkey, revoke_passkey))
+}
+
+/// A tenant id from the path, as the caller may see it (404 otherwise).
+pub fn tenant_id(caller: &Caller, text: &str) -> Result<TenantId, Problem> {
+    caller.require_tenant(text)?;
+    TenantId::parse(text).map_err(|_| Problem::not_found("the tenant"))
+}
+
+async fn load_tenant(state: &ApiState, id: &TenantId) -> Result<Tenant, Problem> {
+    state
+        .provider
+        .store
+        .get_tenant(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("the tenant"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tenants
+
+/// A tenant's session and address settings (absent: the default).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettingsView {
+    /// Seconds a browser session may stay unused (default 3600).
+    pub session_idle_seconds: Option<u64>,
+    /// Seconds a browser session lasts at most (default: the server's).
+    pub session_lifetime_seconds: Option<u64>,
+    /// Whether sign-in hides whether an account exists (default `true`).
+    pub hide_account_existence: Option<bool>,
+    /// The tenant's own address (`https://login.contoso.com`), if it has one.
+    pub public_url: Option<String>,
+}
+
+/// An authenticator-service tenant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantView {
+    /// The path segment (`mytenant`).
+    pub id: String,
+    /// Shown to users.
+    pub display_name: String,
+    /// The WebAuthn RP ID.
+    pub rp_id: String,
+    /// Origins allowed in WebAuthn responses.
+    pub origins: Vec<String>,
+    /// Its settings.
+    pub settings: TenantSettingsView,
+    /// Its OpenID Connect issuer.
+    pub issuer: String,
+    /// When it was created.
+    pub created_at: String,
+    /// Its revision (every change moves it).
+    pub revision: u64,
+}
+
+fn tenant_view(state: &ApiState, tenant: &Tenant) -> Result<TenantView, Problem> {
+    let settings = tenants::tenant_settings(tenant)?;
+    Ok(TenantView {
+        id: tenant.id.to_string(),
+        display_name: tenant.display_name.clone(),
+        rp_id: tenant.rp_id.clone(),
+        origins: tenant.origins.clone(),
+        issuer: settings.issuer(state.provider.public_url.as_str(), &tenant.id),
+        settings: TenantSettingsView {
+            session_idle_seconds: settings.session_idle_seconds,
+            session_lifetime_seconds: settings.session_lifetime_seconds,
+            hide_account_existence: settings.hide_account_existence,
+            public_url: settings.public_url,
+        },
+        created_at: rfc3339(tenant.created_at),
+        revision: tenant.revision,
+    })
+}
+
+page_of!(TenantPage, TenantView, "tenants");
+
+/// A new tenant.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenantBody {
+    /// The path segment: lowercase letters, digits and `-`.
+    pub id: String,
+    /// The WebAuthn RP ID (`localhost`, `login.example.com`).
+    pub rp_id: String,
+    /// Origins allowed in WebAuthn responses, each within the RP ID.
+    pub origins: Vec<String>,
+    /// Shown to users (default: the id).
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// Changes to a tenant; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Shown to users.
+    pub display_name: Option<String>,
+    /// Origins, replaced whole.
+    pub origins: Option<Vec<String>>,
+    /// Settings; each given one replaces the stored one (`null` returns it to its default).
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A filter by id prefix.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdFilter {
+    /// Only ids starting with this.
+    pub q: Option<String>,
+}
+
+/// Lists the tenants the caller may see.
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    params(IdFilter, PageQuery),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_tenants(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(filter): Query<IdFilter>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<TenantPage>, Problem> {
+    let mut views = Vec::new();
+    for tenant in state.provider.store.list_tenants().await? {
+        let id = tenant.id.as_str();
+        if caller.principal.sees_tenant(id) && filter.q.as_deref().is_none_or(|q| id.starts_with(q))
+        {
+            views.push(tenant_view(&state, &tenant)?);
+        }
+    }
+    let (items, next_cursor) = page(views, |t| t.id.clone(), &paging)?;
+    Ok(Json(TenantPage { items, next_cursor }))
+}
+
+/// Creates a tenant with fresh signing keys and the default policy (global admins only).
+#[utoipa::path(post, path = "/tenants", tag = "tenants",
+    request_body = NewTenantBody,
+    responses(
+        (status = 201, description = "The tenant", body = TenantView),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a global admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewTenantBody>,
+) -> Result<Response, Problem> {
+    caller.require_global()?;
+    let id = TenantId::parse(&body.id).map_err(|e| Problem::invalid_field("id", e.to_string()))?;
+    let new = tenants::NewTenant::parse(id, &body.rp_id, &body.origins, body.display_name)?;
+    let tenant = tenants::create_tenant(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        new,
+        state.now(),
+    )
+    .await?;
+    let view = tenant_view(&state, &tenant)?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "tenant.create",
+            target: format!("tenants/{}", view.id),
+            tenant: Some(view.id.clone()),
+            before: None,
+            after: json(&view),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, with_etag(view)).into_response())
+}
+
+/// Reads a tenant (with its `ETag`).
+#[utoipa::path(get, path = "/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let tenant = load_tenant(&state, &id).await?;
+    Ok(with_etag(tenant_view(&state, &tenant)?))
+}
+
+fn settings_change(
+    settings: &serde_json::Map<String, serde_json::Value>,
+) -> Result<tenants::SettingsChange, Problem> {
+    let mut change = tenants::SettingsChange::default();
+    for (name, value) in settings {
+        let field = format!("settings.{name}");
+        let number = |v: &serde_json::Value| -> Result<Option<u64>, Problem> {
+            match v {
+                serde_json::Value::Null => Ok(None),
+                v => v
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| Problem::invalid_field(&field, "a number of seconds or null")),
+            }
+        };
+        match name.as_str() {
+            "session_idle_seconds" => change.session_idle_seconds = Some(number(value)?),
+            "session_lifetime_seconds" => change.session_lifetime_seconds = Some(number(value)?),
+            "hide_account_existence" => {
+                change.hide_account_existence = Some(match value {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::Bool(b) => Some(*b),
+                    _ => return Err(Problem::invalid_field(&field, "true, false or null")),
+                })
+            }
+            "public_url" => {
+                change.public_url = Some(match value {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    _ => return Err(Problem::invalid_field(&field, "a URL or null")),
+                })
+            }
+            _ => return Err(Problem::invalid_field(&field, "unknown setting")),
+        }
+    }
+    Ok(change)
+}
+
+/// Changes a tenant's name, origins or settings (`If-Match` required).
+#[utoipa::path(patch, path = "/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    request_body = TenantPatch,
+    responses(
+        (status = 200, description = "The changed tenant", body = TenantView, headers(("ETag" = String, description = "The new version"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The tenant changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TenantPatch>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let before = tenant_view(&state, &load_tenant(&state, &id).await?)?;
+    check_if_match(&headers, &etag_of(&before))?;
+    let update = tenants::TenantUpdate {
+        display_name: body.display_name,
+        origins: body.origins,
+        policy: tenants::PolicyChange::default(),
+        settings: match &body.settings {
+            Some(settings) => settings_change(settings)?,
+            None => tenants::SettingsChange::default(),
+        },
+    };
+    let changed = tenants::update_tenant(state.provider.store.as_ref(), &id, &update).await?;
+    state.provider.tenants.invalidate(&id);
+    let after = tenant_view(&state, &changed)?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "tenant.update",
+            target: format!("tenants/{id}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: json(&after),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
+}
+
+/// The tenant's WebAuthn (authenticator) policy.
+#[utoipa::path(get, path = "/tenants/{tenant}/policy", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id")),
+    responses(
+        (status = 200, description = "The policy: user verification, attestation, AAGUID lists, certification level, synced passkeys, sign-count rule", body = Object),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_policy(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let tenant = load_tenant(&state, &id).await?;
+    let policy = tenants::tenant_policy(&tenant)?;
+    let value = serde_json::to_value(&policy).map_err(|e| Problem::internal(&e, false))?;
+    Ok(with_etag(value))
+}
+
+/// The FIDO metadata (MDS3 BLOB) the service verifies registrations with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FidoMetadataView {
+    /// Whether a verified BLOB is loaded.
+    pub loaded: bool,
+    /// Its serial number.
+    pub number: Option<u64>,
+    /// When the publisher's next BLOB is due (`YYYY-MM-DD`).
+    pub next_update: Option<String>,
+    /// How many authenticator models it describes.
+    pub entries: usize,
+    /// How many configured trust anchors there are beside it.
+    pub trust_anchors: usize,
+    /// The models (AAGUID and description), up to 500.
+    pub models: Vec<FidoModel>,
+}
+
+/// An authenticator model of the FIDO metadata.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FidoModel {
+    /// Its AAGUID (FIDO2), as a UUID.
+    pub aaguid: Option<String>,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its latest status (`FIDO_CERTIFIED_L1`, `REVOKED`, ...).
+    pub status: Option<String>,
+}
+
+fn uuid(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The loaded FIDO metadata.
+#[utoipa::path(get, path = "/fido-metadata", tag = "tenants",
+    responses(
+        (status = 200, description = "What is loaded", body = FidoMetadataView),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn fido_metadata(
+    State(state): State<ApiState>,
+    _caller: Caller,
+) -> Json<FidoMetadataView> {
+    let current = state.provider.attestation.current();
+    let blob = current.metadata.as_deref();
+    Json(FidoMetadataView {
+        loaded: blob.is_some(),
+        number: blob.map(|b| b.no()),
+        next_update: blob.map(|b| b.next_update().to_string()),
+        entries: blob.map_or(0, |b| b.entries().len()),
+        trust_anchors: current.trust_anchors.len(),
+        models: blob
+            .map(|b| {
+                b.entries()
+                    .iter()
+                    .take(500)
+                    .map(|e| FidoModel {
+                        aaguid: e.aaguid.as_ref().map(uuid),
+                        description: e.description.clone(),
+                        status: e
+                            .status_reports
+                            .last()
+                            .map(|r| r.status.as_str().to_owned()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Signing keys
+
+/// A signing key (public part only).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyView {
+    /// Its key id.
+    pub kid: String,
+    /// `RS256` or `ES256`.
+    pub alg: String,
+    /// `pending` (published, not yet signing), `active` or `retired`.
+    pub status: String,
+    /// When it was made.
+    pub created_at: String,
+    /// When it was retired.
+    pub retired_at: Option<String>,
+    /// Its public JWK.
+    pub public_jwk: serde_json::Value,
+}
+
+fn key_view(key: &SigningKey) -> KeyView {
+    KeyView {
+        kid: key.kid.clone(),
+        alg: key.alg.clone(),
+        status: key.status.as_str().to_owned(),
+        created_at: rfc3339(key.created_at),
+        retired_at: key.retired_at.map(rfc3339),
+        public_jwk: key.public_jwk.clone(),
+    }
+}
+
+page_of!(KeyPage, KeyView, "signing keys");
+
+/// Lists a tenant's signing keys.
+#[utoipa::path(get, path = "/tenants/{tenant}/keys", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of keys", body = KeyPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<KeyPage>, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    load_tenant(&state, &id).await?;
+    let views = state
+        .provider
+        .store
+        .list_signing_keys(&id)
+        .await?
+        .iter()
+        .map(key_view)
+        .collect();
+    let (items, next_cursor) = page(views, |k: &KeyView| k.kid.clone(), &paging)?;
+    Ok(Json(KeyPage { items, next_cursor }))
+}
+
+/// How to rotate.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// Sign with the new keys at once (a suspected compromise); by default they are published first and sign
+    /// after seven minutes.
+    #[serde(default)]
+    pub immediate: bool,
+}
+
+/// The new keys.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Rotated {
+    /// Their key ids.
+    pub kids: Vec<String>,
+}
+
+/// Rotates a tenant's signing keys (a new RS256 and ES256 key).
+#[utoipa::path(post, path = "/tenants/{tenant}/keys/rotate", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id")),
+    request_body = RotateBody,
+    responses(
+        (status = 201, description = "The new keys", body = Rotated),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn rotate_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<RotateBody>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let rotation = if body.immediate {
+        keys::Rotation::Immediate
+    } else {
+        keys::Rotation::Staged
+    };
+    let kids = keys::rotate_keys(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        &id,
+        rotation,
+        state.now(),
+    )
+    .await?;
+    state.provider.tenants.invalidate(&id);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "tenant.keys.rotate",
+            target: format!("tenants/{id}/keys"),
+            tenant: Some(id.to_string()),
+            before: None,
+            after: Some(serde_json::json!({ "kids": kids, "immediate": body.immediate })),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(Rotated { kids })).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Clients
+
+/// An OAuth client of a tenant (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientView {
+    /// Its client id.
+    pub client_id: String,
+    /// Shown to users.
+    pub name: String,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post` or `none`.
+    pub token_endpoint_auth_method: String,
+    /// `RS256` or `ES256`.
+    pub id_token_signed_response_alg: String,
+    /// Whether it has a secret.
+    pub has_secret: bool,
+    /// When it was registered.
+    pub created_at: String,
+}
+
+fn client_view(client: &Client) -> ClientView {
+    ClientView {
+        client_id: client.client_id.to_string(),
+        name: client.display_name.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+        token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
+        id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
+        has_secret: client.secret_hash.is_some(),
+        created_at: rfc3339(client.created_at),
+    }
+}
+
+page_of!(ClientPage, ClientView, "clients");
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthName {
+    /// A secret by HTTP Basic (the default).
+    #[default]
+    ClientSecretBasic,
+    /// A secret in the form body.
+    ClientSecretPost,
+    /// None: a public client (PKCE required).
+    None,
+}
+
+/// An ID token signing algorithm.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+pub enum AlgName {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+}
+
+impl From<AlgName> for SigningAlg {
+    fn from(alg: AlgName) -> Self {
+        match alg {
+            AlgName::Rs256 => SigningAlg::Rs256,
+            AlgName::Es256 => SigningAlg::Es256,
+        }
+    }
+}
+
+/// A new client.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClientBody {
+    /// Shown to users (default: from the first redirect URI).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Redirect URIs (at least one), matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// How it authenticates.
+    #[serde(default)]
+    pub token_endpoint_auth_method: ClientAuthName,
+    /// How its ID tokens are signed.
+    #[serde(default)]
+    pub id_token_signed_response_alg: AlgName,
+}
+
+/// A client just registered: its secret, shown this once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IssuedClient {
+    /// The client.
+    pub client: ClientView,
+    /// Its secret (confidential clients), not stored and never shown again.
+    pub client_secret: Option<String>,
+}
+
+/// Changes to a client; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    /// Shown to users.
+    pub name: Option<String>,
+    /// Redirect URIs, replaced whole.
+    pub redirect_uris: Option<Vec<String>>,
+    /// Post-logout redirect URIs, replaced whole.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+}
+
+/// Loopback `http` redirect URIs are accepted where the service itself runs on loopback `http` (the demo, tests).
+fn localhost_http(state: &ApiState) -> clients::LocalhostHttp {
+    if state.provider.public_url.is_https() {
+        clients::LocalhostHttp::default()
+    } else {
+        clients::LocalhostHttp::InsecureAllow
+    }
+}
+
+fn uris(
+    state: &ApiState,
+    field: &str,
+    list: &[String],
+) -> Result<Vec<tessera_core::RedirectUri>, Problem> {
+    list.iter()
+        .enumerate()
+        .map(|(i, uri)| {
+            clients::parse_redirect_uri(uri, localhost_http(state)).map_err(|e| {
+                let detail = match e {
+                    tessera_service::ServiceError::InvalidRedirectUri { reason } => reason,
+                    other => other.to_string(),
+                };
+                Problem::invalid_field(&format!("{field}[{i}]"), detail)
+            })
+        })
+        .collect()
+}
+
+fn client_id(text: &str) -> Result<ClientId, Problem> {
+    ClientId::parse(text).map_err(|_| Problem::not_found("the client"))
+}
+
+/// Lists a tenant's clients.
+#[utoipa::path(get, path = "/tenants/{tenant}/clients", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of clients", body = ClientPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_clients(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<ClientPage>, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    load_tenant(&state, &id).await?;
+    let views = clients::list_clients(state.provider.store.as_ref(), &id)
+        .await?
+        .iter()
+        .map(client_view)
+        .collect();
+    let (items, next_cursor) = page(views, |c: &ClientView| c.client_id.clone(), &paging)?;
+    Ok(Json(ClientPage { items, next_cursor }))
+}
+
+/// Registers a client; a confidential client's secret is in this answer only.
+#[utoipa::path(post, path = "/tenants/{tenant}/clients", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id")),
+    request_body = NewClientBody,
+    responses(
+        (status = 201, description = "The client and its secret", body = IssuedClient),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_client(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<NewClientBody>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    if body.redirect_uris.is_empty() {
+        return Err(Problem::invalid_field(
+            "redirect_uris",
+            "at least one is required",
+        ));
+    }
+    let new = clients::NewClient {
+        tenant: id.clone(),
+        redirect_uris: uris(&state, "redirect_uris", &body.redirect_uris)?,
+        post_logout_redirect_uris: uris(
+            &state,
+            "post_logout_redirect_uris",
+            &body.post_logout_redirect_uris,
+        )?,
+        kind: match body.token_endpoint_auth_method {
+            ClientAuthName::ClientSecretBasic => clients::ClientKind::ConfidentialBasic,
+            ClientAuthName::ClientSecretPost => clients::ClientKind::ConfidentialPost,
+            ClientAuthName::None => clients::ClientKind::Public,
+        },
+        id_token_alg: body.id_token_signed_response_alg.into(),
+        name: body.name,
+    };
+    let (client, secret) =
+        clients::create_client(state.provider.store.as_ref(), new, state.now()).await?;
+    let view = client_view(&client);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "client.create",
+            target: format!("tenants/{id}/clients/{}", view.client_id),
+            tenant: Some(id.to_string()),
+            before: None,
+            after: json(&view),
+        },
+    )
+    .await?;
+    let body = IssuedClient {
+        client: view,
+        client_secret: secret.map(|s| s.expose().to_owned()),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn load_client(state: &ApiState, tenant: &TenantId, id: &str) -> Result<ClientView, Problem> {
+    let id = client_id(id)?;
+    Ok(client_view(
+        &clients::get_client(state.provider.store.as_ref(), tenant, &id).await?,
+    ))
+}
+
+/// Reads a client (with its `ETag`).
+#[utoipa::path(get, path = "/tenants/{tenant}/clients/{client_id}", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id"), ("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 200, description = "The client", body = ClientView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_client(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, client)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    Ok(with_etag(load_client(&state, &id, &client).await?))
+}
+
+/// Changes a client's name or redirect URIs (`If-Match` required).
+#[utoipa::path(patch, path = "/tenants/{tenant}/clients/{client_id}", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id"), ("client_id" = String, Path, description = "The client id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    request_body = ClientPatch,
+    responses(
+        (status = 200, description = "The changed client", body = ClientView, headers(("ETag" = String, description = "The new version"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_client(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, client)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ClientPatch>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let before = load_client(&state, &id, &client).await?;
+    check_if_match(&headers, &etag_of(&before))?;
+    let update = clients::ClientUpdate {
+        name: body.name,
+        redirect_uris: body
+            .redirect_uris
+            .as_deref()
+            .map(|u| uris(&state, "redirect_uris", u))
+            .transpose()?,
+        post_logout_redirect_uris: body
+            .post_logout_redirect_uris
+            .as_deref()
+            .map(|u| uris(&state, "post_logout_redirect_uris", u))
+            .transpose()?,
+    };
+    let changed = clients::update_client(
+        state.provider.store.as_ref(),
+        &id,
+        &client_id(&client)?,
+        update,
+    )
+    .await?;
+    let after = client_view(&changed);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "client.update",
+            target: format!("tenants/{id}/clients/{client}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: json(&after),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
+}
+
+/// Deletes a client and everything it was issued (`If-Match` required).
+#[utoipa::path(delete, path = "/tenants/{tenant}/clients/{client_id}", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id"), ("client_id" = String, Path, description = "The client id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_client(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, client)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let before = load_client(&state, &id, &client).await?;
+    check_if_match(&headers, &etag_of(&before))?;
+    clients::delete_client(state.provider.store.as_ref(), &id, &client_id(&client)?).await?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "client.delete",
+            target: format!("tenants/{id}/clients/{client}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Users and passkeys
+
+/// A user of the authenticator service.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    /// The user id.
+    pub id: String,
+    /// The username.
+    pub username: String,
+    /// The display name.
+    pub display_name: String,
+    /// The email address, if given.
+    pub email: Option<String>,
+    /// When the account was created.
+    pub created_at: String,
+}
+
+/// A passkey (never its key material).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PasskeyView {
+    /// The credential id (base64url).
+    pub id: String,
+    /// The name the user or an admin gave it.
+    pub nickname: String,
+    /// The authenticator model's AAGUID.
+    pub aaguid: String,
+    /// Whether it may be synced (backup eligible) and is backed up.
+    pub backup_eligible: bool,
+    /// Whether it is backed up now.
+    pub backup_state: bool,
+    /// The attestation format it was registered with.
+    pub attestation_format: String,
+    /// Whether its attestation chained to a trusted root.
+    pub attestation_trusted: bool,
+    /// When it was registered.
+    pub created_at: String,
+    /// When it last signed in.
+    pub last_used_at: Option<String>,
+}
+
+fn passkey_view(c: &Credential) -> PasskeyView {
+    PasskeyView {
+        id: B64.encode(&c.credential_id),
+        nickname: c.nickname.clone(),
+        aaguid: uuid(&c.aaguid),
+        backup_eligible: c.backup_eligible,
+        backup_state: c.backup_state,
+        attestation_format: c.attestation_format.clone(),
+        attestation_trusted: c.attestation_trusted,
+        created_at: rfc3339(c.created_at),
+        last_used_at: c.last_used_at.map(rfc3339),
+    }
+}
+
+page_of!(PasskeyPage, PasskeyView, "passkeys");
+
+async fn load_user(
+    state: &ApiState,
+    caller: &Caller,
+    tenant: &str,
+    user: &str,
+) -> Result<(TenantId, UserId, UserView), Problem> {
+    let id = tenant_id(caller, tenant)?;
+    let user_id = UserId::parse(user).map_err(|_| Problem::not_found("the user"))?;
+    let user = state
+        .provider
+        .store
+        .get_user(&id, &user_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("the user"))?;
+    let view = UserView {
+        id: user.id.to_string(),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        created_at: rfc3339(user.created_at),
+    };
+    Ok((id, user_id, view))
+}
+
+/// Reads a user.
+#[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<Json<UserView>, Problem> {
+    Ok(Json(load_user(&state, &caller, &tenant, &user).await?.2))
+}
+
+/// Lists a user's passkeys.
+#[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}/passkeys", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of passkeys", body = PasskeyPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_passkeys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<PasskeyPage>, Problem> {
+    let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let views = state
+        .provider
+        .store
+        .list_credentials(&id, &user_id)
+        .await?
+        .iter()
+        .map(passkey_view)
+        .collect();
+    let (items, next_cursor) = page(views, |p: &PasskeyView| p.id.clone(), &paging)?;
+    Ok(Json(PasskeyPage { items, next_cursor }))
+}
+
+/// A passkey's new name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRename {
+    /// 1 to 64 characters.
+    pub nickname: String,
+}
+
+async fn load_passkey(
+    state: &ApiState,
+    id: &TenantId,
+    user_id: &UserId,
+    passkey: &str,
+) -> Result<(Vec<u8>, PasskeyView), Problem> {
+    let raw = B64
+        .decode(passkey)
+        .map_err(|_| Problem::not_found("the passkey"))?;
+    match state.provider.store.get_credential(id, &raw).await? {
+        Some(c) if &c.user_id == user_id => Ok((raw, passkey_view(&c))),
+        _ => Err(Problem::not_found("the passkey")),
+    }
+}
+
+/// Renames a passkey (`If-Match` required).
+#[utoipa::path(patch, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("passkey_id" = String, Path, description = "The credential id (base64url)"),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+    request_body = PasskeyRename,
+    responses(
+        (status = 200, description = "The renamed passkey", body = PasskeyView),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such passkey", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The passkey changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn rename_passkey(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user, passkey)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PasskeyRename>,
+) -> Result<Response, Problem> {
+    let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    check_if_match(&headers, &etag_of(&before))?;
+    let nickname = body.nickname.trim();
+    if nickname.is_empty()
+        || nickname.chars().count() > 64
+        || nickname.chars().any(char::is_control)
+    {
+        return Err(Problem::invalid_field(
+            "nickname",
+            "1 to 64 printable characters",
+        ));
+    }
+    state
+        .provider
+        .store
+        .rename_credential(&id, &user_id, &raw, nickname)
+        .await?;
+    let (_, after) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "user.passkey.rename",
+            target: format!("tenants/{id}/users/{user_id}/passkeys/{passkey}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: json(&after),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
+}
+
+/// Revokes a passkey: the sessions signed in with it end and the tokens bound to it are revoked at once. The
+/// user's last passkey cannot be revoked (409).
+#[utoipa::path(delete, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("passkey_id" = String, Path, description = "The credential id (base64url)"),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such passkey", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The user's last passkey", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The passkey changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn revoke_passkey(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user, passkey)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    check_if_match(&headers, &etag_of(&before))?;
+    state
+        .provider
+        .store
+        .delete_credential(&id, &user_id, &raw, state.now())
+        .await
+        .map_err(|e| match e {
+            tessera_store::StoreError::Conflict => {
+                Problem::conflict(None, "this is the user's only passkey")
+            }
+            other => other.into(),
+        })?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "user.passkey.revoke",
+            target: format!("tenants/{id}/users/{user_id}/passkeys/{passkey}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,988 @@
+//! The admin REST API (`/admin/api/v1`) over HTTP with a real client, on SQLite and on PostgreSQL: the tutorial's
+//! configuration made through the API and then a sign-in through it; the token, role, `If-Match`, validation and
+//! secret rules, one negative test each; and the OpenAPI document against the router.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tessera_service::admin::api_tokens;
+use tessera_testkit::{AppOptions, Backend, TestApp, spawn_app};
+
+use super::{BROKER, Broker, Browser, POLICY, Person, REPLY, sign_up, verified_claims};
+
+both_stores!(
+    tutorial_configuration_through_the_api_then_a_sign_in_works,
+    missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge,
+    bootstrap_secret_works_once,
+    read_only_token_reads_but_every_write_is_403,
+    tenant_admin_sees_another_tenant_as_404,
+    stale_if_match_is_412_and_missing_if_match_is_428,
+    invalid_field_is_a_problem_naming_the_field,
+    secrets_are_shown_once_and_never_in_the_audit_trail,
+    audit_events_filter_and_page_with_a_cursor,
+);
+
+/// A reply of the API.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Answer {
+    fn etag(&self) -> String {
+        self.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("an ETag: {}", self.text))
+            .to_owned()
+    }
+
+    fn content_type(&self) -> String {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Asserts a problem+json answer with `status` and returns its fields at fault.
+    fn problem(&self, status: u16) -> Vec<String> {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:tessera:problem:"))
+        );
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        self.body["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The API of a running app, with a token.
+struct Api<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+}
+
+impl<'a> Api<'a> {
+    fn with(&self, token: &str) -> Api<'a> {
+        Api {
+            app: self.app,
+            token: Some(token.to_owned()),
+        }
+    }
+
+    fn anonymous(&self) -> Api<'a> {
+        Api {
+            app: self.app,
+            token: None,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Answer {
+        let url = format!("{}/admin/api/v1{path}", self.app.base);
+        let mut request = self.app.http.request(method, url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.call(Method::POST, path, Some(body), None).await
+    }
+
+    async fn put(&self, path: &str, body: &Value, tag: Option<&str>) -> Answer {
+        self.call(Method::PUT, path, Some(body), tag).await
+    }
+
+    async fn delete(&self, path: &str, tag: Option<&str>) -> Answer {
+        self.call(Method::DELETE, path, None, tag).await
+    }
+
+    /// Creates a token; returns its secret and id.
+    async fn token(&self, body: Value) -> (String, String) {
+        let created = self.post("/api-tokens", &body).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        (
+            created.body["secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            created.body["token"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+}
+
+/// The app and the first global-admin token, from the bootstrap exchange as an operator does it.
+async fn admin(backend: Backend) -> Option<(TestApp, String)> {
+    let app = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await?;
+    let secret = api_tokens::bootstrap_if_fresh(
+        &app.state.admin_store,
+        tessera_core::Clock::now(app.clock.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|| panic!("a fresh install has a bootstrap secret"));
+    let api = Api {
+        app: &app,
+        token: None,
+    };
+    let first = api
+        .post(
+            "/bootstrap",
+            &json!({"bootstrap_token": secret, "name": "ci"}),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.body["token"]["role"], "global_admin");
+    let token = first.body["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(token.starts_with("tsr_"));
+    Some((app, token))
+}
+
+/// The tutorial's configuration through the API: the broker tenant, the broker as a client of the authenticator
+/// service's tenant, the identity provider by its metadata URL (client id and secret, scope, code, form_post),
+/// its claim mapping, the user flow `B2C_1_signupsignin` collecting the email and returning it, and the
+/// application with its reply URL. Returns the application's client id.
+async fn configure_tutorial(api: &Api<'_>) -> String {
+    let base = api.app.base.clone();
+    let tenant = api
+        .post(
+            "/broker/tenants",
+            &json!({"id": BROKER, "display_name": "Contoso"}),
+        )
+        .await;
+    assert_eq!(tenant.status, 201, "{}", tenant.text);
+    let client = api
+        .post(
+            "/tenants/acme/clients",
+            &json!({
+                "name": "Contoso broker",
+                "redirect_uris": [format!("{base}/{BROKER}/oauth2/authresp")],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "id_token_signed_response_alg": "ES256",
+            }),
+        )
+        .await;
+    assert_eq!(client.status, 201, "{}", client.text);
+    let client_id = client.body["client"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let client_secret = client.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!client_secret.is_empty());
+    let metadata_url = format!("{base}/acme/oidc/.well-known/openid-configuration");
+    let provider = json!({
+        "id": "acme",
+        "name": "Nok Nok Authentication Provider",
+        "metadata_url": metadata_url,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": "openid profile email",
+        "response_type": "code",
+        "response_mode": "form_post",
+    });
+    let tested = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/identity-providers/test"),
+            &provider,
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text);
+    assert_eq!(tested.body["issuer"], format!("{base}/acme/oidc"));
+    assert!(tested.body["signing_keys"].as_u64().unwrap_or_default() >= 1);
+    let added = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/identity-providers"),
+            &provider,
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(added.body["has_client_secret"], true);
+    let mapped = api
+        .put(
+            &format!("/broker/tenants/{BROKER}/identity-providers/acme/claim-mapping"),
+            &json!({"user_id": "sub", "display_name": "name", "given_name": "given_name",
+                    "surname": "family_name", "email": "email"}),
+            Some(&added.etag()),
+        )
+        .await;
+    assert_eq!(mapped.status, 200, "{}", mapped.text);
+    let flow = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/user-flows"),
+            &json!({
+                "name": POLICY,
+                "settings": {
+                    "identity_providers": ["acme"],
+                    "user_attributes": [{"attribute": "email", "required": true}],
+                    "application_claims": ["email", "display_name", "identity_provider", "object_id", "new_user"],
+                },
+            }),
+        )
+        .await;
+    assert_eq!(flow.status, 201, "{}", flow.text);
+    assert_eq!(flow.body["current_version"], 1);
+    let application = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications"),
+            &json!({
+                "display_name": "JWT viewer",
+                "client_type": "public",
+                "reply_urls": [REPLY, format!("{base}/jwt")],
+            }),
+        )
+        .await;
+    assert_eq!(application.status, 201, "{}", application.text);
+    assert!(application.body["client_secret"].is_null());
+    application.body["application"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let app_id = configure_tutorial(&api).await;
+    // What was configured reads back as configured.
+    let flow = api
+        .get(&format!("/broker/tenants/{BROKER}/user-flows/{POLICY}"))
+        .await;
+    assert_eq!(flow.status, 200, "{}", flow.text);
+    assert_eq!(flow.body["settings"]["application_claims"][0], "email");
+    let providers = api
+        .get(&format!("/broker/tenants/{BROKER}/identity-providers"))
+        .await;
+    assert_eq!(providers.body["items"][0]["response_mode"], "form_post");
+    assert_eq!(
+        providers.body["items"][0]["name"],
+        "Nok Nok Authentication Provider"
+    );
+    drop(api);
+    let tenant = tessera_core::TenantId::parse(BROKER).unwrap_or_else(|e| panic!("{e}"));
+    let b = Broker {
+        app,
+        tenant,
+        fake: None,
+        app_id,
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut browser, &mut ann).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+    assert_eq!(claims["tfp"], POLICY);
+    assert_eq!(claims["aud"], b.app_id);
+    assert_eq!(claims["idp"], b.url("/acme/oidc"));
+    // The directory user the sign-up made is visible, searchable and can be disabled through the API.
+    let secret = {
+        let api = Api {
+            app: &b.app,
+            token: None,
+        };
+        let first = api_tokens::issue(
+            &b.app.state.admin_store,
+            &api_tokens::Principal {
+                token_id: "test".into(),
+                role: api_tokens::Role::GlobalAdmin,
+                tenants: Vec::new(),
+            },
+            &api_tokens::NewToken {
+                name: "directory".into(),
+                role: api_tokens::Role::TenantAdmin,
+                tenants: vec![BROKER.into()],
+                lifetime: time::Duration::hours(1),
+            },
+            &api_tokens::RequestContext::default(),
+            tessera_core::Clock::now(b.app.clock.as_ref()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(api);
+        first.secret
+    };
+    let api = Api {
+        app: &b.app,
+        token: Some(secret),
+    };
+    let found = api
+        .get(&format!("/broker/tenants/{BROKER}/users?q=ann@"))
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    let oid = found.body["items"][0]["object_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(oid, claims["oid"]);
+    let disabled = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/users/{oid}/disable"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    assert!(disabled.body["disabled_at"].is_string());
+    let refreshed = super::token(
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                tokens["refresh_token"].as_str().unwrap_or_default(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refreshed.status, 400,
+        "a disabled user's refresh token ends at once: {}",
+        refreshed.body
+    );
+    drop(api);
+    b.app.stop().await;
+}
+
+async fn missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let missing = api.anonymous().get("/tenants").await;
+    missing.problem(401);
+    assert_eq!(
+        missing.headers["www-authenticate"],
+        "Bearer realm=\"tessera-admin\""
+    );
+    let unknown = api.with("tsr_not-a-token").get("/tenants").await;
+    unknown.problem(401);
+    assert!(
+        unknown.headers["www-authenticate"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("Bearer") && v.contains("error=\"invalid_token\""))
+    );
+    let (secret, id) = api
+        .token(json!({"name": "soon revoked", "role": "read_only"}))
+        .await;
+    assert_eq!(api.with(&secret).get("/tenants").await.status, 200);
+    let revoked = api.delete(&format!("/api-tokens/{id}"), None).await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    let after = api.with(&secret).get("/tenants").await;
+    after.problem(401);
+    assert!(after.headers.contains_key("www-authenticate"));
+    let listed = api.get(&format!("/api-tokens/{id}")).await;
+    assert!(listed.body["revoked_at"].is_string(), "{}", listed.text);
+    app.stop().await;
+}
+
+async fn bootstrap_secret_works_once(backend: Backend) {
+    let Some(app) = spawn_app(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    let secret = api_tokens::bootstrap_if_fresh(&app.state.admin_store, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("bootstrap secret"));
+    let api = Api {
+        app: &app,
+        token: None,
+    };
+    let wrong = api
+        .post("/bootstrap", &json!({"bootstrap_token": "tsb_wrong"}))
+        .await;
+    wrong.problem(401);
+    let first = api
+        .post("/bootstrap", &json!({"bootstrap_token": secret}))
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = api
+        .post("/bootstrap", &json!({"bootstrap_token": secret}))
+        .await;
+    again.problem(401);
+    let token = first.body["secret"].as_str().unwrap_or_default();
+    assert_eq!(api.with(token).get("/tenants").await.status, 200);
+    assert!(
+        api_tokens::bootstrap_if_fresh(&app.state.admin_store, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none(),
+        "an installation with a token makes no new bootstrap secret"
+    );
+    app.stop().await;
+}
+
+async fn read_only_token_reads_but_every_write_is_403(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let (secret, _) = api
+        .token(json!({"name": "auditor", "role": "read_only"}))
+        .await;
+    let reader = api.with(&secret);
+    let read = reader.get("/tenants/acme").await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let tag = read.etag();
+    reader
+        .post("/broker/tenants", &json!({"id": "fabrikam"}))
+        .await
+        .problem(403);
+    reader
+        .call(
+            Method::PATCH,
+            "/tenants/acme",
+            Some(&json!({"display_name": "Hacked"})),
+            Some(&tag),
+        )
+        .await
+        .problem(403);
+    reader
+        .post(
+            "/api-tokens",
+            &json!({"name": "escalate", "role": "global_admin"}),
+        )
+        .await
+        .problem(403);
+    reader
+        .post("/tenants/acme/keys/rotate", &json!({}))
+        .await
+        .problem(403);
+    assert_eq!(api.get("/tenants/acme").await.body["display_name"], "Acme");
+    assert_eq!(api.get("/broker/tenants").await.body["items"], json!([]));
+    app.stop().await;
+}
+
+async fn tenant_admin_sees_another_tenant_as_404(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    for id in ["contoso", "fabrikam"] {
+        assert_eq!(
+            api.post("/broker/tenants", &json!({"id": id})).await.status,
+            201
+        );
+    }
+    let (secret, _) = api
+        .token(json!({"name": "contoso admin", "role": "tenant_admin", "tenants": ["contoso"]}))
+        .await;
+    let contoso = api.with(&secret);
+    assert_eq!(contoso.get("/broker/tenants/contoso").await.status, 200);
+    contoso.get("/broker/tenants/fabrikam").await.problem(404);
+    contoso
+        .get("/broker/tenants/fabrikam/applications")
+        .await
+        .problem(404);
+    contoso
+        .post(
+            "/broker/tenants/fabrikam/applications",
+            &json!({"display_name": "x", "client_type": "public", "reply_urls": ["https://jwt.ms/"]}),
+        )
+        .await
+        .problem(404);
+    contoso.get("/tenants/acme").await.problem(404);
+    let listed = contoso.get("/broker/tenants").await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+    assert_eq!(listed.body["items"][0]["id"], "contoso");
+    // A tenant admin cannot make a token for a tenant it does not hold.
+    contoso
+        .post(
+            "/api-tokens",
+            &json!({"name": "x", "role": "tenant_admin", "tenants": ["fabrikam"]}),
+        )
+        .await
+        .problem(422);
+    app.stop().await;
+}
+
+async fn stale_if_match_is_412_and_missing_if_match_is_428(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    assert_eq!(
+        api.post("/broker/tenants", &json!({"id": BROKER}))
+            .await
+            .status,
+        201
+    );
+    let created = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications"),
+            &json!({"display_name": "Web", "client_type": "confidential", "reply_urls": ["https://app.example/cb"]}),
+        )
+        .await;
+    let id = created.body["application"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/broker/tenants/{BROKER}/applications/{id}");
+    let read = api.get(&path).await;
+    let first_tag = read.etag();
+    let change =
+        |name: &str| json!({"display_name": name, "reply_urls": ["https://app.example/cb"]});
+    api.put(&path, &change("No tag"), None).await.problem(428);
+    let ok = api.put(&path, &change("Alice's"), Some(&first_tag)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_ne!(ok.etag(), first_tag);
+    // Bob read before Alice's change: his write is refused, and Alice's stays.
+    api.put(&path, &change("Bob's"), Some(&first_tag))
+        .await
+        .problem(412);
+    api.delete(&path, Some(&first_tag)).await.problem(412);
+    api.delete(&path, None).await.problem(428);
+    assert_eq!(api.get(&path).await.body["display_name"], "Alice's");
+    let patch = api
+        .call(
+            Method::PATCH,
+            "/tenants/acme",
+            Some(&json!({"display_name": "Acme 2"})),
+            None,
+        )
+        .await;
+    patch.problem(428);
+    let tenant = api.get("/tenants/acme").await;
+    let renamed = api
+        .call(
+            Method::PATCH,
+            "/tenants/acme",
+            Some(&json!({"display_name": "Acme 2"})),
+            Some(&tenant.etag()),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    api.call(
+        Method::PATCH,
+        "/tenants/acme",
+        Some(&json!({"display_name": "Acme 3"})),
+        Some(&tenant.etag()),
+    )
+    .await
+    .problem(412);
+    app.stop().await;
+}
+
+async fn invalid_field_is_a_problem_naming_the_field(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    assert_eq!(
+        api.post("/broker/tenants", &json!({"id": BROKER}))
+            .await
+            .status,
+        201
+    );
+    let bad_url = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications"),
+            &json!({"display_name": "x", "client_type": "public", "reply_urls": ["javascript:alert(1)"]}),
+        )
+        .await;
+    let fields = bad_url.problem(422);
+    assert!(
+        fields.iter().any(|f| f.starts_with("reply_urls")),
+        "{}",
+        bad_url.text
+    );
+    let lifetimes = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications"),
+            &json!({"display_name": "x", "client_type": "public", "reply_urls": ["https://jwt.ms/"],
+                    "token_lifetimes": {"access_token_minutes": 1, "id_token_minutes": 60, "refresh_token_days": 14,
+                                        "refresh_sliding_window_days": 90}}),
+        )
+        .await;
+    assert_eq!(
+        lifetimes.problem(422),
+        vec!["token_lifetimes.access_token_minutes".to_owned()],
+        "{}",
+        lifetimes.text
+    );
+    let metadata = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/identity-providers"),
+            &json!({"id": "x", "name": "X", "metadata_url": "https://idp.example/no-well-known",
+                    "client_id": "c", "client_secret": "s", "response_mode": "form_post"}),
+        )
+        .await;
+    assert_eq!(
+        metadata.problem(422),
+        vec!["metadata_url".to_owned()],
+        "{}",
+        metadata.text
+    );
+    let mode = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/identity-providers/test"),
+            &json!({"id": "x", "name": "X", "metadata_url": "https://idp.example/.well-known/openid-configuration",
+                    "client_id": "c", "response_mode": "fragment"}),
+        )
+        .await;
+    assert_eq!(
+        mode.problem(422),
+        vec!["response_mode".to_owned()],
+        "{}",
+        mode.text
+    );
+    let missing = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/user-flows"),
+            &json!({"settings": {}}),
+        )
+        .await;
+    assert_eq!(
+        missing.problem(422),
+        vec!["name".to_owned()],
+        "{}",
+        missing.text
+    );
+    let unknown_provider = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/user-flows"),
+            &json!({"name": POLICY, "settings": {"identity_providers": ["nobody"]}}),
+        )
+        .await;
+    assert_eq!(
+        unknown_provider.problem(422),
+        vec!["settings.identity_providers[0]".to_owned()],
+        "{}",
+        unknown_provider.text
+    );
+    let limit = api.get("/tenants?limit=0").await;
+    assert_eq!(limit.problem(422), vec!["limit".to_owned()]);
+    let not_json = api.call(Method::POST, "/broker/tenants", None, None).await;
+    assert_eq!(not_json.status, 415, "{}", not_json.text);
+    // Nothing was half-written.
+    assert_eq!(
+        api.get(&format!("/broker/tenants/{BROKER}/applications"))
+            .await
+            .body["items"],
+        json!([])
+    );
+    app.stop().await;
+}
+
+async fn secrets_are_shown_once_and_never_in_the_audit_trail(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token.clone()),
+    };
+    configure_tutorial(&api).await;
+    let web = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications"),
+            &json!({"display_name": "Web", "client_type": "confidential", "reply_urls": ["https://app.example/cb"]}),
+        )
+        .await;
+    let app_secret = web.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(app_secret.len() >= 32);
+    let app_id = web.body["application"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let regenerated = api
+        .post(
+            &format!("/broker/tenants/{BROKER}/applications/{app_id}/secret"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(regenerated.status, 201, "{}", regenerated.text);
+    let new_secret = regenerated.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(new_secret, app_secret);
+    let client = api
+        .post(
+            "/tenants/acme/clients",
+            &json!({"redirect_uris": ["https://rp.example/cb"]}),
+        )
+        .await;
+    let client_secret = client.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (token_secret, _) = api.token(json!({"name": "ci", "role": "read_only"})).await;
+    let mut secrets = vec![token, app_secret, new_secret, client_secret, token_secret];
+    // The identity provider's client secret (the one issued at `acme` in the tutorial set-up) is never returned.
+    let provider = api
+        .get(&format!("/broker/tenants/{BROKER}/identity-providers/acme"))
+        .await;
+    assert_eq!(provider.body["has_client_secret"], true);
+    assert!(provider.body.get("client_secret").is_none());
+    let mut everything = String::new();
+    for path in [
+        "/api-tokens".to_owned(),
+        "/tenants/acme/clients".to_owned(),
+        format!("/broker/tenants/{BROKER}/applications"),
+        format!("/broker/tenants/{BROKER}/applications/{app_id}"),
+        format!("/broker/tenants/{BROKER}/identity-providers"),
+    ] {
+        everything.push_str(&api.get(&path).await.text);
+    }
+    let mut cursor = String::new();
+    loop {
+        let page = api.get(&format!("/audit-events?limit=5{cursor}")).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        everything.push_str(&page.text);
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert!(
+        everything.contains("broker.provider.create"),
+        "{everything}"
+    );
+    assert!(everything.contains("broker.application.secret.regenerate"));
+    for secret in secrets.drain(..) {
+        assert!(!secret.is_empty());
+        assert!(!everything.contains(&secret), "a secret was shown again");
+    }
+    assert!(!everything.contains("secret_hash") && !everything.contains("token_hash"));
+    app.stop().await;
+}
+
+async fn audit_events_filter_and_page_with_a_cursor(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    for id in ["t1", "t2", "t3"] {
+        assert_eq!(
+            api.post("/broker/tenants", &json!({"id": id})).await.status,
+            201
+        );
+        app.clock.advance(time::Duration::seconds(1));
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = api
+            .get(&format!(
+                "/audit-events?action=broker.tenant.&limit=2{cursor}"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        for event in page.body["items"].as_array().cloned().unwrap_or_default() {
+            assert_eq!(event["action"], "broker.tenant.create");
+            assert!(
+                event["actor"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("token:tok_"))
+            );
+            assert!(event["request_id"].is_string(), "{event}");
+            assert!(event["client_address"].is_string(), "{event}");
+            seen.push(event["tenant"].as_str().unwrap_or_default().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["t3", "t2", "t1"], "newest first, no repeats");
+    let one = api.get("/audit-events?tenant=t2").await;
+    assert_eq!(one.body["items"].as_array().map(Vec::len), Some(1));
+    let (secret, _) = api
+        .token(json!({"name": "t1 admin", "role": "tenant_admin", "tenants": ["t1"]}))
+        .await;
+    let mine = api.with(&secret).get("/audit-events").await;
+    let tenants: Vec<&str> = mine.body["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["tenant"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(tenants, ["t1"], "{}", mine.text);
+    api.get("/audit-events?since=yesterday").await.problem(422);
+    app.stop().await;
+}
+
+/// Every documented operation is routed (and answers 401 without a token where it says it needs one), every other
+/// method on a documented path is 405, and every route of the API is registered through the documented list.
+#[tokio::test]
+async fn openapi_document_and_router_match() {
+    let Some(app) = spawn_app(AppOptions::default()).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: None,
+    };
+    let document = api.get("/openapi.json").await;
+    assert_eq!(document.status, 200);
+    let doc = document.body;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let mut operations = 0;
+    for (path, item) in &paths {
+        assert!(path.starts_with("/admin/api/v1/"), "{path}");
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{}{concrete}", app.base);
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let answer = app
+                .http
+                .request(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap_or(Method::GET),
+                    &url,
+                )
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let status = answer.status().as_u16();
+            match item.get(method) {
+                Some(operation) => {
+                    operations += 1;
+                    assert!(
+                        status != 404 && status != 405,
+                        "{method} {path} is documented but not routed"
+                    );
+                    let secured = operation.get("security").is_some();
+                    assert_eq!(
+                        secured,
+                        status == 401,
+                        "{method} {path}: security documented as it behaves"
+                    );
+                    let responses = operation["responses"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default();
+                    for (code, response) in responses.iter().filter(|(c, _)| c.starts_with('4')) {
+                        assert!(
+                            response["content"]["application/problem+json"]["schema"]["$ref"]
+                                .as_str()
+                                .is_some_and(|r| r.ends_with("/Problem")),
+                            "{method} {path} {code}: errors are documented as problem+json"
+                        );
+                    }
+                }
+                None => assert_eq!(status, 405, "{method} {path} is routed but not documented"),
+            }
+        }
+    }
+    // Every route is registered with `routes!` (which documents it): the API's sources hold one other route, the
+    // problem+json fallback, and as many documented handlers as the document has operations.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../http/src/admin/api");
+    let mut annotated = 0;
+    let mut plain_routes = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+        let source = std::fs::read_to_string(entry.unwrap_or_else(|e| panic!("{e}")).path())
+            .unwrap_or_default();
+        annotated += source.matches("#[utoipa::path(").count();
+        plain_routes +=
+            source.matches(".route(").count() + source.matches(".route_service(").count();
+    }
+    assert_eq!(
+        annotated, operations,
+        "every documented handler is in the document"
+    );
+    assert_eq!(plain_routes, 1, "no route bypasses the documented list");
+    let unknown = api.get("/no-such-thing").await;
+    unknown.problem(404);
+    app.stop().await;
+}
