@@ -2,7 +2,10 @@
 //! client share beyond [`crate::tenants`], [`crate::clients`] and [`crate::keys`].
 //!
 //! - [`api_tokens`]: roles, API tokens (issue, authenticate, revoke), the bootstrap token and audit events.
+//! - [`members`]: the portal's administrators (users of the admin tenant with a role), the admin tenant and the
+//!   portal's sessions.
 //! - [`token_viewer`]: the built-in token viewer at `/jwt`.
 
 pub mod api_tokens;
+pub mod members;
 pub mod token_viewer;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tessera_core::{Clock, TenantId};
 use tessera_service::broker::UpstreamClient;
-use tessera_store::{Backend, BrokerStore, Store};
+use tessera_store::{AdminStore, Backend, BrokerStore, Store};
 
 use crate::common::error::AppError;
 use crate::common::security::{RateLimiters, RateRule};
@@ -31,6 +31,8 @@ pub struct AppState {
     pub provider: ProviderState,
     /// The identity broker's state (its store role is the same backend as the provider's store).
     pub broker: BrokerState,
+    /// The admin surfaces' store role (API tokens, bootstrap token, audit trail): the same backend.
+    pub admin_store: Arc<dyn AdminStore>,
 }
 
 /// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
@@ -75,6 +77,7 @@ impl AppState {
         let security = Arc::new(security);
         let master_key = Arc::new(master_key);
         Self {
+            admin_store: backend.clone(),
             provider: ProviderState {
                 store: backend.clone(),
                 clock: clock.clone(),

@@ -293,13 +293,13 @@ pub async fn revoke(
     Ok(())
 }
 
-/// At first start (no API token was ever created), makes a bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
+/// At first start (no API token was ever created and no administrator exists), makes a bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
 /// its secret to print; `None` once the installation has a token. A new start replaces an unused bootstrap token.
 pub async fn bootstrap_if_fresh(
     store: &Arc<dyn AdminStore>,
     now: OffsetDateTime,
 ) -> Result<Option<String>> {
-    if store.count_api_tokens().await? > 0 {
+    if store.count_api_tokens().await? > 0 || store.count_admin_members().await? > 0 {
         return Ok(None);
     }
     let secret = format!("tsb_{}", random_token(32)?);
