@@ -167,6 +167,39 @@ impl Application {
     }
 }
 
+/// Makes sure the admin tenant and the portal's client exist (for this public URL), and on a fresh install (no
+/// administrator, no API token) prints the one-time bootstrap link that enrols the first administrator's passkey.
+/// Returns the link when one was printed.
+pub async fn print_bootstrap(state: &AppState) -> Result<Option<String>, ServerError> {
+    let now = state.provider.clock.now();
+    let url = state.provider.public_url.clone();
+    tessera_service::admin::members::ensure_admin_tenant(
+        state.provider.store.as_ref(),
+        &state.provider.master_key,
+        url.as_str(),
+        now,
+    )
+    .await?;
+    state
+        .provider
+        .tenants
+        .invalidate(&tessera_service::admin::members::admin_tenant()?);
+    let Some(secret) =
+        tessera_service::admin::api_tokens::bootstrap_if_fresh(&state.admin_store, now).await?
+    else {
+        return Ok(None);
+    };
+    let link = url.join(&format!("/admin/bootstrap?token={secret}"));
+    println!();
+    println!(
+        "No administrator yet. Open this link within 30 minutes to enrol the first administrator's passkey"
+    );
+    println!("(it works once; a restart before then prints a new one):");
+    println!("  Admin bootstrap: {link}");
+    println!();
+    Ok(Some(link))
+}
+
 /// Opens the configured store (migrations included): the authenticator service's and the broker's tables.
 pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Backend>, ServerError> {
     match config {

@@ -154,6 +154,10 @@ pub struct BrokerDemoInfo {
     /// The token viewer's "Run user flow" URL of the demo flow, `http://localhost:P/jwt/run?...`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_viewer_url: Option<String>,
+    /// "Run user flow" of the demo flow for the `jwt-viewer` application with the token viewer as reply URL (the
+    /// same run the portal's user flow page starts): `http://localhost:P/jwt/run?...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_user_flow_url: Option<String>,
 }
 
 /// Runs the demo until Ctrl-C.
@@ -250,6 +254,11 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     )
     .merge(rp)
     .merge(landing);
+    app::print_bootstrap(app.state()).await?;
+    println!(
+        "  Admin portal:  {}",
+        app.state().provider.public_url.join("/admin/")
+    );
     let broker = tokio::spawn(configure_broker_when_ready(
         app.state().clone(),
         dir,
@@ -538,6 +547,12 @@ pub async fn prepare_broker(
             application_client_id: Some(application_id.to_string()),
             application_redirect_uri: Some(reply_url),
             token_viewer_url: Some(tessera_http::admin::token_viewer::run_url(
+                public_url.as_str(),
+                DEMO_BROKER_TENANT,
+                DEMO_POLICY,
+                application_id.as_str(),
+            )),
+            run_user_flow_url: Some(tessera_http::admin::token_viewer::run_url(
                 public_url.as_str(),
                 DEMO_BROKER_TENANT,
                 DEMO_POLICY,

@@ -6,7 +6,7 @@ use crate::{PostgresStore, affected_one};
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use tessera_store::{
-    AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
+    AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -109,6 +109,48 @@ async fn insert_audit(conn: &mut PgConnection, event: &AuditEvent) -> Result<()>
     .bind(&event.after)
     .bind(&event.request_id)
     .bind(&event.client_address)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: String,
+    username: String,
+    role: String,
+    tenants: serde_json::Value,
+    created_by: String,
+    created_at: OffsetDateTime,
+}
+
+impl MemberRow {
+    fn into_record(self) -> Result<AdminMember> {
+        Ok(AdminMember {
+            user_id: self.user_id,
+            username: self.username,
+            role: self.role,
+            tenants: serde_json::from_value(self.tenants)
+                .map_err(|e| StoreError::Corrupt(format!("member tenants: {e}")))?,
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
+    }
+}
+
+async fn upsert_member(conn: &mut PgConnection, member: &AdminMember) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO admin_members (user_id, username, role, tenants, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, \
+         role = excluded.role, tenants = excluded.tenants",
+    )
+    .bind(&member.user_id)
+    .bind(&member.username)
+    .bind(&member.role)
+    .bind(serde_json::json!(member.tenants))
+    .bind(&member.created_by)
+    .bind(member.created_at)
     .execute(conn)
     .await
     .map_err(db)?;
@@ -235,6 +277,98 @@ impl AdminStore for PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
+    }
+
+    async fn bootstrap_token_is_live(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM admin_bootstrap WHERE id = 1 AND token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?;
+        Ok(found.is_some())
+    }
+
+    async fn redeem_bootstrap_for_member(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        first: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let spent = sqlx::query(
+            "DELETE FROM admin_bootstrap WHERE id = 1 AND token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if spent.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        upsert_member(&mut tx, first).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn get_admin_member(&self, user_id: &str) -> Result<Option<AdminMember>> {
+        sqlx::query_as::<_, MemberRow>("SELECT * FROM admin_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(self.timed()?)
+            .await
+            .map_err(db)?
+            .map(MemberRow::into_record)
+            .transpose()
+    }
+
+    async fn list_admin_members(&self) -> Result<Vec<AdminMember>> {
+        sqlx::query_as::<_, MemberRow>("SELECT * FROM admin_members ORDER BY created_at, user_id")
+            .fetch_all(self.timed()?)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(MemberRow::into_record)
+            .collect()
+    }
+
+    async fn count_admin_members(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_members")
+            .fetch_one(self.timed()?)
+            .await
+            .map_err(db)?;
+        u64::try_from(count).map_err(|_| StoreError::Corrupt("negative member count".into()))
+    }
+
+    async fn put_admin_member(&self, member: &AdminMember, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        upsert_member(&mut tx, member).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn delete_admin_member(&self, user_id: &str, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let gone = sqlx::query("DELETE FROM admin_members WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if gone.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<()> {

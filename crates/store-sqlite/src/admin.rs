@@ -6,7 +6,7 @@ use crate::{SqliteStore, affected_one, execute, query_all, query_one};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tessera_store::{
-    AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
+    AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -140,6 +140,58 @@ fn insert_audit(conn: &Connection, event: &AuditEvent) -> Result<()> {
             after,
             event.request_id,
             event.client_address,
+        ],
+    )?;
+    Ok(())
+}
+
+struct MemberRow {
+    user_id: String,
+    username: String,
+    role: String,
+    tenants: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl MemberRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: row.get("user_id")?,
+            username: row.get("username")?,
+            role: row.get("role")?,
+            tenants: row.get("tenants")?,
+            created_by: row.get("created_by")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+
+    fn into_record(self) -> Result<AdminMember> {
+        Ok(AdminMember {
+            user_id: self.user_id,
+            username: self.username,
+            role: self.role,
+            tenants: from_json(&self.tenants)?,
+            created_by: self.created_by,
+            created_at: from_ts(self.created_at)?,
+        })
+    }
+}
+
+fn upsert_member(conn: &Connection, member: &AdminMember) -> Result<()> {
+    let tenants = to_json(&member.tenants)?;
+    execute(
+        conn,
+        "INSERT INTO admin_members (user_id, username, role, tenants, created_by, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, \
+         role = excluded.role, tenants = excluded.tenants",
+        params![
+            member.user_id,
+            member.username,
+            member.role,
+            tenants,
+            member.created_by,
+            ts(member.created_at),
         ],
     )?;
     Ok(())
@@ -283,6 +335,115 @@ impl AdminStore for SqliteStore {
                 insert_token(conn, first)?;
                 insert_audit(conn, audit)?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn bootstrap_token_is_live(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let found: Option<i64> = self
+            .conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT 1 FROM admin_bootstrap WHERE id = 1 AND token_hash = ?1 AND expires_at > ?2",
+                    params![token_hash, ts(now)],
+                    |row| row.get(0),
+                )
+            })
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn redeem_bootstrap_for_member(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        first: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        self.conns
+            .write(|conn| {
+                let spent = execute(
+                    conn,
+                    "DELETE FROM admin_bootstrap WHERE id = 1 AND token_hash = ?1 AND expires_at > ?2",
+                    params![token_hash, ts(now)],
+                )?;
+                if spent == 0 {
+                    return Ok(false);
+                }
+                upsert_member(conn, first)?;
+                insert_audit(conn, audit)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn get_admin_member(&self, user_id: &str) -> Result<Option<AdminMember>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM admin_members WHERE user_id = ?1",
+                    [user_id],
+                    MemberRow::read,
+                )
+            })
+            .await?
+            .map(MemberRow::into_record)
+            .transpose()
+    }
+
+    async fn list_admin_members(&self) -> Result<Vec<AdminMember>> {
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM admin_members ORDER BY created_at, user_id",
+                    [],
+                    MemberRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(MemberRow::into_record)
+            .collect()
+    }
+
+    async fn count_admin_members(&self) -> Result<u64> {
+        let count: Option<i64> = self
+            .conns
+            .read(|conn| {
+                query_one(conn, "SELECT COUNT(*) FROM admin_members", [], |row| {
+                    row.get(0)
+                })
+            })
+            .await?;
+        u64::try_from(count.unwrap_or(0))
+            .map_err(|_| StoreError::Corrupt("negative member count".into()))
+    }
+
+    async fn put_admin_member(&self, member: &AdminMember, audit: &AuditEvent) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                upsert_member(conn, member)?;
+                insert_audit(conn, audit)
+            })
+            .await
+    }
+
+    async fn delete_admin_member(&self, user_id: &str, audit: &AuditEvent) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                affected_one(execute(
+                    conn,
+                    "DELETE FROM admin_members WHERE user_id = ?1",
+                    [user_id],
+                )?)?;
+                insert_audit(conn, audit)
             })
             .await
     }

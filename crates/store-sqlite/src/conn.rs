@@ -87,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0014_store_identity.sql"),
     ),
     (20, "admin", include_str!("../migrations/0020_admin.sql")),
+    (
+        21,
+        "admin members",
+        include_str!("../migrations/0021_admin_members.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.

@@ -33,6 +33,24 @@ pub struct ApiTokenRecord {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
+/// An administrator of the portal: a user of the built-in admin tenant of the authenticator service, with a role.
+/// Written only together with its audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminMember {
+    /// The user's id in the admin tenant (the `sub` of the portal's sign-in).
+    pub user_id: String,
+    /// The user's username there, for people.
+    pub username: String,
+    /// The role (`global_admin`, `tenant_admin`, `read_only`).
+    pub role: String,
+    /// The tenants it is limited to; empty means every tenant (global roles only).
+    pub tenants: Vec<String>,
+    /// Who made it an administrator (an audit actor such as `admin:{user id}` or `bootstrap`).
+    pub created_by: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
 /// One change made through the admin surfaces. `before` and `after` never hold secrets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
@@ -124,6 +142,30 @@ pub trait AdminStore: Send + Sync {
         first: &ApiTokenRecord,
         audit: &AuditEvent,
     ) -> Result<bool>;
+
+    /// Whether `token_hash` is the live (unspent, unexpired at `now`) bootstrap token. Writes nothing.
+    async fn bootstrap_token_is_live(&self, token_hash: &[u8], now: OffsetDateTime)
+    -> Result<bool>;
+    /// Spends the bootstrap token and stores the first administrator with its audit event, in one transaction,
+    /// only if `token_hash` is the live bootstrap token at `now`; `Ok(false)` (nothing written) otherwise.
+    async fn redeem_bootstrap_for_member(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        first: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Reads an administrator by admin-tenant user id.
+    async fn get_admin_member(&self, user_id: &str) -> Result<Option<AdminMember>>;
+    /// Lists every administrator, oldest first.
+    async fn list_admin_members(&self) -> Result<Vec<AdminMember>>;
+    /// How many administrators exist.
+    async fn count_admin_members(&self) -> Result<u64>;
+    /// Creates or replaces an administrator (role, tenants) and writes its audit event, in one transaction.
+    async fn put_admin_member(&self, member: &AdminMember, audit: &AuditEvent) -> Result<()>;
+    /// Removes an administrator and writes its audit event, in one transaction; `NotFound` (nothing written) if
+    /// absent.
+    async fn delete_admin_member(&self, user_id: &str, audit: &AuditEvent) -> Result<()>;
 
     /// Appends an audit event; `Conflict` if its id exists.
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<()>;

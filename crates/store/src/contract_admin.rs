@@ -45,6 +45,8 @@ macro_rules! admin_store_contract_tests {
             api_token_hash_is_unique_and_nothing_half_written,
             bootstrap_token_is_single_use_and_expires,
             audit_events_filter_and_page_newest_first,
+            bootstrap_redeemed_for_a_member_once_and_nothing_else,
+            admin_members_change_with_their_audit_event,
         );
     };
     (@tests $setup:path; $($name:ident),* $(,)?) => {
@@ -60,6 +62,11 @@ macro_rules! admin_store_contract_tests {
         )*
     };
 }
+
+pub use crate::contract_admin_members::{
+    admin_members_change_with_their_audit_event,
+    bootstrap_redeemed_for_a_member_once_and_nothing_else,
+};
 
 const T0: OffsetDateTime = datetime!(2026-01-01 10:00 UTC);
 

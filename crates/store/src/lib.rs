@@ -50,9 +50,11 @@ pub mod contract;
 #[cfg(feature = "contract")]
 pub mod contract_admin;
 #[cfg(feature = "contract")]
+pub mod contract_admin_members;
+#[cfg(feature = "contract")]
 pub mod contract_broker;
 
-pub use admin::{AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
+pub use admin::{AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
 pub use broker::BrokerStore;
 pub use broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,

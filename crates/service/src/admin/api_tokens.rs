@@ -318,12 +318,16 @@ pub async fn revoke(
     Ok(())
 }
 
-/// At first start (no API token was ever created but by the [`OPERATOR`]), makes a bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
+/// At first start (no administrator exists and no API token was ever created but by the [`OPERATOR`]), makes a
+/// bootstrap token valid [`BOOTSTRAP_LIFETIME`] and returns
 /// its secret to print; `None` once the installation has a token. A new start replaces an unused bootstrap token.
 pub async fn bootstrap_if_fresh(
     store: &Arc<dyn AdminStore>,
     now: OffsetDateTime,
 ) -> Result<Option<String>> {
+    if store.count_admin_members().await? > 0 {
+        return Ok(None);
+    }
     // Tokens the operator's own tools made (the demo's) do not make an installation administered.
     if store.count_api_tokens().await? > 0
         && store

@@ -1,0 +1,360 @@
+//! The audit trail (newest first, filtered by actor, action and tenant, cursor-paged; a tenant admin sees only
+//! their tenants' events) and the administrators (global admins only: add an admin tenant user with a role,
+//! change it, remove it).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tessera_service::ServiceError;
+use tessera_service::admin::api_tokens::Role;
+use tessera_service::admin::members::{self, MemberSpec};
+use tessera_store::AuditFilter;
+
+use super::broker::Submitted;
+use super::views::{
+    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section,
+    place_error,
+};
+use super::{Ctx, ROOT, not_found, see_other};
+use crate::common::reply::PageError;
+use crate::common::state::AppState;
+use crate::common::views::render;
+
+/// The audit and administrator routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/audit", get(events))
+        .route("/admin/admins", get(admins).post(add_admin))
+        .route("/admin/admins/{user}/delete", post(remove_admin))
+}
+
+const PAGE: u32 = 50;
+
+async fn events(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let tenant = get("tenant");
+    if let Some(t) = &tenant {
+        if !ctx.admin.sees_tenant(t) {
+            return not_found();
+        }
+    }
+    let filter = AuditFilter {
+        actor: get("actor"),
+        action_prefix: get("action"),
+        tenant: tenant.clone(),
+        tenants: ctx.admin.tenant_filter(),
+        since: None,
+        until: None,
+    };
+    let after = get("after");
+    let page = match app
+        .admin_store
+        .list_audit_events(&filter, after.as_deref(), PAGE)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            [
+                ("actor", &filter.actor),
+                ("action", &filter.action_prefix),
+                ("tenant", &tenant),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.as_str()))),
+        )
+        .finish();
+    let rows = page
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                Cell::text(
+                    e.at.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                ),
+                Cell::text(e.actor.clone()),
+                Cell::text(e.action.clone()),
+                Cell::text(e.target.clone()),
+                Cell::text(e.tenant.clone().unwrap_or_default()),
+                Cell::text(e.request_id.clone().unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let search = |name: &str, label: &str| Search {
+        name: name.into(),
+        label: label.into(),
+        value: params.get(name).cloned().unwrap_or_default(),
+    };
+    render(
+        &ListPage {
+            frame: Frame::new(
+                &ctx,
+                "Audit events",
+                vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
+            ),
+            heading: "Audit events".into(),
+            list_id: "audit-events".into(),
+            intro: vec![
+                "Every change made in the portal, the API and the CLI, newest first.".into(),
+            ],
+            actions: Vec::new(),
+            filters: vec![
+                search("actor", "Actor (exactly, e.g. admin:ann)"),
+                search("action", "Action (starts with, e.g. broker.)"),
+                search("tenant", "Tenant"),
+            ],
+            columns: vec![
+                "When".into(),
+                "Actor".into(),
+                "Action".into(),
+                "Object".into(),
+                "Tenant".into(),
+                "Request id".into(),
+            ],
+            rows,
+            empty: "No audit event matches.".into(),
+            next: page.next.map(|n| format!("{ROOT}/audit?{query}&after={n}")),
+            first: after.map(|_| format!("{ROOT}/audit?{query}")),
+        },
+        StatusCode::OK,
+        ctx.set_csrf.clone(),
+    )
+}
+
+fn admin_fields(form: Option<&Submitted>) -> Vec<Field> {
+    let value = |name: &str| form.map(|f| f.get(name)).unwrap_or_default();
+    let role = form.map_or_else(|| "tenant_admin".to_owned(), |f| f.get("role"));
+    vec![
+        Field::text("username", "Username", &value("username"), "A user of the admin tenant: the person signs up first at /tessera-admin/signup with a passkey.").required(),
+        Field::text("role", "Role", "", "").choices("radios", vec![
+            Choice::new("global_admin", "Global admin: everything", role == "global_admin"),
+            Choice::new("tenant_admin", "Tenant admin: everything in their tenants, nothing of the others", role == "tenant_admin"),
+            Choice::new("read_only", "Read-only (in their tenants, or all when none is given)", role == "read_only"),
+        ]),
+        Field::text("tenants", "Tenants", &value("tenants"), "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins)."),
+    ]
+}
+
+async fn admins_page(
+    app: &AppState,
+    ctx: &Ctx,
+    fields: Vec<Field>,
+    form_error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let list = match members::list_admins(&app.admin_store).await {
+        Ok(l) => l,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let facts: Vec<(String, String)> = list
+        .iter()
+        .map(|m| {
+            let scope = if m.tenants.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", m.tenants.join(", "))
+            };
+            (
+                m.username.clone(),
+                format!("{}{scope}", m.role.replace('_', " ")),
+            )
+        })
+        .collect();
+    let buttons: Vec<Button> = list
+        .iter()
+        .filter(|m| m.user_id != ctx.admin.user_id)
+        .map(|m| Button {
+            action: format!("{ROOT}/admins/{}/delete", m.user_id),
+            label: format!("Remove {}", m.username),
+            id: format!("remove-{}", m.username),
+            hidden: Vec::new(),
+            danger: true,
+        })
+        .collect();
+    if form_error.is_some() || fields.iter().any(|f| f.error.is_some()) {
+        return FormPage {
+            frame: Frame::new(
+                ctx,
+                "Add an administrator",
+                vec![Link::new(
+                    format!("{ROOT}/admins"),
+                    "Administrators",
+                    "crumb-admins",
+                )],
+            ),
+            heading: "Add an administrator".into(),
+            intro: Vec::new(),
+            form_id: "admin-form".into(),
+            action: format!("{ROOT}/admins"),
+            fields,
+            form_error,
+            submit: "Save".into(),
+            submit_id: "admin-save".into(),
+            cancel: Some(format!("{ROOT}/admins")),
+        }
+        .respond(ctx.set_csrf.clone());
+    }
+    let _ = fields;
+    render(
+        &DetailPage {
+            frame: Frame::new(
+                ctx,
+                "Administrators",
+                vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
+            )
+            .with_notice(notice),
+            heading: "Administrators".into(),
+            page_id: "admins".into(),
+            intro: vec!["Users of the admin tenant with a role in the portal.".into()],
+            secret: None,
+            sections: vec![
+                Section {
+                    heading: "Members".into(),
+                    id: "members".into(),
+                    facts,
+                    buttons,
+                    ..Section::default()
+                },
+                Section {
+                    heading: "Add or change".into(),
+                    id: "add-admin".into(),
+                    links: vec![Link::new(
+                        format!("{ROOT}/admins?add=1"),
+                        "Add an administrator",
+                        "add-admin-link",
+                    )],
+                    ..Section::default()
+                },
+            ],
+            run: None,
+        },
+        StatusCode::OK,
+        ctx.set_csrf.clone(),
+    )
+}
+
+async fn admins(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = ctx.global() {
+        return r;
+    }
+    if params.contains_key("add") {
+        return FormPage {
+            frame: Frame::new(
+                &ctx,
+                "Add an administrator",
+                vec![Link::new(
+                    format!("{ROOT}/admins"),
+                    "Administrators",
+                    "crumb-admins",
+                )],
+            ),
+            heading: "Add an administrator".into(),
+            intro: Vec::new(),
+            form_id: "admin-form".into(),
+            action: format!("{ROOT}/admins"),
+            fields: admin_fields(None),
+            form_error: None,
+            submit: "Save".into(),
+            submit_id: "admin-save".into(),
+            cancel: Some(format!("{ROOT}/admins")),
+        }
+        .respond(ctx.set_csrf.clone());
+    }
+    let notice = params.get("done").map(|_| "Saved.".to_owned());
+    admins_page(&app, &ctx, admin_fields(None), None, notice).await
+}
+
+async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return r;
+    }
+    if let Err(r) = ctx.global() {
+        return r;
+    }
+    let mut fields = admin_fields(Some(&form));
+    let tenants: Vec<String> = form
+        .get("tenants")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let role = Role::parse(&form.get("role"));
+    let result = match (
+        role,
+        members::admin_tenant_user(app.provider.store.as_ref(), &form.get("username")).await,
+    ) {
+        (None, _) => Err(ServiceError::InvalidInput("role: choose a role".into())),
+        (_, Err(e)) => Err(e),
+        (Some(role), Ok(user)) => {
+            members::put_admin(
+                &app.admin_store,
+                &ctx.admin,
+                MemberSpec {
+                    user_id: user.id.to_string(),
+                    username: user.username,
+                    role,
+                    tenants,
+                },
+                &ctx.request_context(),
+                app.provider.clock.now(),
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(_) => see_other(&format!("{ROOT}/admins?done=saved")),
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None).await,
+            Err(page) => page.into_response(),
+        },
+    }
+}
+
+async fn remove_admin(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(user): Path<String>,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return r;
+    }
+    if let Err(r) = ctx.global() {
+        return r;
+    }
+    match members::remove_admin(
+        &app.admin_store,
+        &ctx.admin,
+        &user,
+        &ctx.request_context(),
+        app.provider.clock.now(),
+    )
+    .await
+    {
+        Ok(()) => see_other(&format!("{ROOT}/admins?done=removed")),
+        Err(ServiceError::InvalidInput(_)) => not_found(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}

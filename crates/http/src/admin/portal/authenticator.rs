@@ -1,0 +1,564 @@
+//! The authenticator service's pages: its tenants (RP ID, origins) and their OAuth clients (the "client id and
+//! secret provided by the platform" of the tutorial: a confidential client's secret is shown once).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tessera_core::TenantId;
+use tessera_oidc::keys::SigningAlg;
+use tessera_service::ServiceError;
+use tessera_service::admin::api_tokens::audit_event;
+use tessera_service::admin::members;
+use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
+use tessera_service::tenants::{self, NewTenant};
+
+use super::broker::{Submitted, page_number, paged};
+use super::views::{
+    Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Section, ShownOnce,
+    place_error,
+};
+use super::{Ctx, ROOT, not_found, see_other};
+use crate::common::reply::PageError;
+use crate::common::state::AppState;
+use crate::common::views::render;
+
+/// The authenticator service's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/authenticator/", get(list))
+        .route("/admin/authenticator/new", get(new_form).post(create))
+        .route("/admin/authenticator/{tenant}/", get(tenant_page))
+        .route(
+            "/admin/authenticator/{tenant}/clients/new",
+            get(client_form).post(client_create),
+        )
+}
+
+fn page_error(error: ServiceError) -> Response {
+    match error {
+        ServiceError::TenantNotFound | ServiceError::ClientNotFound => not_found(),
+        other => PageError::from(other).into_response(),
+    }
+}
+
+fn home_crumb() -> Vec<Link> {
+    vec![
+        Link::new(format!("{ROOT}/"), "Home", "crumb-home"),
+        Link::new(
+            format!("{ROOT}/authenticator/"),
+            "Authenticator tenants",
+            "crumb-authenticator",
+        ),
+    ]
+}
+
+async fn audit(
+    app: &AppState,
+    ctx: &Ctx,
+    action: &str,
+    target: String,
+    tenant: &TenantId,
+    after: serde_json::Value,
+) -> Result<(), Response> {
+    let event = audit_event(
+        ctx.admin.actor(),
+        action,
+        target,
+        Some(tenant.to_string()),
+        (None, Some(after)),
+        &ctx.request_context(),
+        app.provider.clock.now(),
+    )
+    .map_err(page_error)?;
+    app.admin_store
+        .record_audit_event(&event)
+        .await
+        .map_err(|e| PageError::from(e).into_response())
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let tenants = match members::authenticator_tenants(app.provider.store.as_ref()).await {
+        Ok(t) => t,
+        Err(e) => return page_error(e),
+    };
+    let visible: Vec<_> = tenants
+        .into_iter()
+        .filter(|t| ctx.admin.sees_tenant(t.id.as_str()))
+        .collect();
+    let (rows, next, first) = paged(
+        visible,
+        page_number(&params),
+        &format!("{ROOT}/authenticator/"),
+    );
+    let rows = rows
+        .into_iter()
+        .map(|t| {
+            vec![
+                Cell::link(
+                    t.display_name.clone(),
+                    format!("{ROOT}/authenticator/{}/", t.id),
+                ),
+                Cell::text(t.id.to_string()),
+                Cell::text(t.rp_id.clone()),
+                Cell::text(t.origins.join(" ")),
+            ]
+        })
+        .collect();
+    let mut actions = Vec::new();
+    if ctx.admin.is_global() {
+        actions.push(Link::new(
+            format!("{ROOT}/authenticator/new"),
+            "New authenticator tenant",
+            "new-authenticator-tenant",
+        ));
+    }
+    render(
+        &ListPage {
+            frame: Frame::new(
+                &ctx,
+                "Authenticator tenants",
+                vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
+            ),
+            heading: "Authenticator tenants".into(),
+            list_id: "authenticator-tenants".into(),
+            intro: vec![
+                "Tenants of the authenticator service (the FIDO server and OpenID provider)."
+                    .into(),
+            ],
+            actions,
+            filters: Vec::new(),
+            columns: vec!["Name".into(), "Id".into(), "RP ID".into(), "Origins".into()],
+            rows,
+            empty: "No authenticator tenant yet.".into(),
+            next,
+            first,
+        },
+        StatusCode::OK,
+        ctx.set_csrf.clone(),
+    )
+}
+
+fn tenant_fields(app: &AppState, form: Option<&Submitted>) -> Vec<Field> {
+    let origin = app.provider.public_url.origin();
+    let host = url::Url::parse(&origin)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let value =
+        |name: &str, default: &str| form.map_or_else(|| default.to_owned(), |f| f.get(name));
+    vec![
+        Field::text(
+            "id",
+            "Tenant id",
+            &value("id", ""),
+            "Lowercase letters, digits and '-'; its issuer is /{id}/oidc.",
+        )
+        .required(),
+        Field::text(
+            "display_name",
+            "Display name",
+            &value("display_name", ""),
+            "Shown on its sign-in pages.",
+        ),
+        Field::text(
+            "rp_id",
+            "RP ID",
+            &value("rp_id", &host),
+            "The domain passkeys are bound to; cannot change later.",
+        )
+        .required(),
+        Field::text(
+            "origins",
+            "Origins",
+            &value("origins", &origin),
+            "One per line: the addresses its pages are opened at, each within the RP ID.",
+        )
+        .kind("textarea")
+        .required(),
+    ]
+}
+
+fn tenant_form_page(ctx: &Ctx, fields: Vec<Field>, form_error: Option<String>) -> Response {
+    FormPage {
+        frame: Frame::new(ctx, "New authenticator tenant", home_crumb()),
+        heading: "New authenticator tenant".into(),
+        intro: Vec::new(),
+        form_id: "authenticator-tenant-form".into(),
+        action: format!("{ROOT}/authenticator/new"),
+        fields,
+        form_error,
+        submit: "Create".into(),
+        submit_id: "create-button".into(),
+        cancel: Some(format!("{ROOT}/authenticator/")),
+    }
+    .respond(ctx.set_csrf.clone())
+}
+
+async fn new_form(State(app): State<AppState>, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.global() {
+        return r;
+    }
+    tenant_form_page(&ctx, tenant_fields(&app, None), None)
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn create(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return r;
+    }
+    if let Err(r) = ctx.global() {
+        return r;
+    }
+    let mut fields = tenant_fields(&app, Some(&form));
+    let id = match TenantId::parse(&form.get("id")) {
+        Ok(id) if id.as_str().starts_with(members::ADMIN_TENANT) => {
+            fields[0].error = Some("This id is reserved for the admin tenant.".into());
+            return tenant_form_page(&ctx, fields, None);
+        }
+        Ok(id) => id,
+        Err(e) => {
+            fields[0].error = Some(format!("{e}."));
+            return tenant_form_page(&ctx, fields, None);
+        }
+    };
+    let display = form.get("display_name");
+    let result = match NewTenant::parse(
+        id.clone(),
+        &form.get("rp_id"),
+        &lines(&form.get("origins")),
+        (!display.is_empty()).then_some(display),
+    ) {
+        Ok(new) => {
+            tenants::create_tenant(
+                app.provider.store.as_ref(),
+                &app.provider.master_key,
+                new,
+                app.provider.clock.now(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(tenant) => {
+            let after = serde_json::json!({"id": tenant.id.to_string(), "rp_id": tenant.rp_id, "origins": tenant.origins});
+            if let Err(r) = audit(
+                &app,
+                &ctx,
+                "authenticator.tenant.create",
+                format!("authenticator/{id}"),
+                &id,
+                after,
+            )
+            .await
+            {
+                return r;
+            }
+            see_other(&format!("{ROOT}/authenticator/{id}/"))
+        }
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => tenant_form_page(&ctx, fields, form_error),
+            Err(page) => page.into_response(),
+        },
+    }
+}
+
+async fn tenant_page(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(tenant): Path<String>,
+) -> Response {
+    let id = match ctx.see(&tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tenant = match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
+        Ok(t) => t,
+        Err(e) => return page_error(e),
+    };
+    let clients = match clients::list_clients(app.provider.store.as_ref(), &id).await {
+        Ok(c) => c,
+        Err(e) => return page_error(e),
+    };
+    let issuer = app.provider.public_url.issuer(&id);
+    let mut sections = vec![Section {
+        heading: "Overview".into(),
+        id: "authenticator-overview".into(),
+        facts: vec![
+            ("Issuer".into(), issuer.clone()),
+            (
+                "Metadata URL".into(),
+                format!("{issuer}/.well-known/openid-configuration"),
+            ),
+            ("RP ID".into(), tenant.rp_id.clone()),
+            ("Origins".into(), tenant.origins.join(" ")),
+        ],
+        ..Section::default()
+    }];
+    let mut client_facts: Vec<(String, String)> = clients
+        .iter()
+        .take(200)
+        .map(|c| {
+            (
+                c.display_name.clone(),
+                format!(
+                    "{} — redirect URIs: {}",
+                    c.client_id,
+                    c.redirect_uris.join(" ")
+                ),
+            )
+        })
+        .collect();
+    if client_facts.is_empty() {
+        client_facts.push(("Clients".into(), "(none yet)".into()));
+    }
+    let mut links = Vec::new();
+    if ctx.admin.can_write() {
+        links.push(Link::new(
+            format!("{ROOT}/authenticator/{id}/clients/new"),
+            "New client",
+            "new-client",
+        ));
+    }
+    sections.push(Section {
+        heading: "Clients".into(),
+        id: "clients".into(),
+        facts: client_facts,
+        links,
+        ..Section::default()
+    });
+    render(
+        &DetailPage {
+            frame: Frame::new(&ctx, &tenant.display_name, home_crumb()),
+            heading: format!("{} (authenticator tenant {id})", tenant.display_name),
+            page_id: "authenticator-tenant".into(),
+            intro: Vec::new(),
+            secret: None,
+            sections,
+            run: None,
+        },
+        StatusCode::OK,
+        ctx.set_csrf.clone(),
+    )
+}
+
+fn client_fields(form: Option<&Submitted>) -> Vec<Field> {
+    let value =
+        |name: &str, default: &str| form.map_or_else(|| default.to_owned(), |f| f.get(name));
+    let kind = value("kind", "confidential_basic");
+    vec![
+        Field::text(
+            "name",
+            "Name",
+            &value("name", ""),
+            "Shown on the consent and sign-in pages.",
+        )
+        .required(),
+        Field::text(
+            "redirect_uris",
+            "Redirect URIs",
+            &value("redirect_uris", ""),
+            "One per line, matched exactly; for a broker: {broker}/{tenant}/oauth2/authresp.",
+        )
+        .kind("textarea")
+        .required(),
+        Field::text("kind", "Client type", "", "").choices(
+            "radios",
+            vec![
+                Choice::new(
+                    "confidential_basic",
+                    "Confidential, secret in HTTP Basic (client_secret_basic)",
+                    kind == "confidential_basic",
+                ),
+                Choice::new(
+                    "confidential_post",
+                    "Confidential, secret in the form (client_secret_post)",
+                    kind == "confidential_post",
+                ),
+                Choice::new("public", "Public (PKCE, no secret)", kind == "public"),
+            ],
+        ),
+        Field::text(
+            "allow_localhost_http",
+            "Allow http://localhost addresses (development only)",
+            &value("allow_localhost_http", ""),
+            "",
+        )
+        .kind("checkbox"),
+    ]
+}
+
+fn client_form_page(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    fields: Vec<Field>,
+    form_error: Option<String>,
+) -> Response {
+    let mut crumbs = home_crumb();
+    crumbs.push(Link::new(
+        format!("{ROOT}/authenticator/{tenant}/"),
+        tenant.to_string(),
+        "crumb-tenant",
+    ));
+    FormPage {
+        frame: Frame::new(ctx, "New client", crumbs),
+        heading: "New client".into(),
+        intro: vec!["An OAuth client of this tenant, e.g. the identity broker that adds it as an identity provider.".into()],
+        form_id: "client-form".into(),
+        action: format!("{ROOT}/authenticator/{tenant}/clients/new"),
+        fields,
+        form_error,
+        submit: "Create".into(),
+        submit_id: "client-create".into(),
+        cancel: Some(format!("{ROOT}/authenticator/{tenant}/")),
+    }
+    .respond(ctx.set_csrf.clone())
+}
+
+async fn client_form(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(tenant): Path<String>,
+) -> Response {
+    let id = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
+        return page_error(e);
+    }
+    client_form_page(&ctx, &id, client_fields(None), None)
+}
+
+async fn client_create(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(tenant): Path<String>,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return r;
+    }
+    let id = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
+        return page_error(e);
+    }
+    let mut fields = client_fields(Some(&form));
+    let localhost = if form.get("allow_localhost_http") == "true" {
+        LocalhostHttp::InsecureAllow
+    } else {
+        LocalhostHttp::Refuse
+    };
+    let kind = match form.get("kind").as_str() {
+        "public" => ClientKind::Public,
+        "confidential_post" => ClientKind::ConfidentialPost,
+        _ => ClientKind::ConfidentialBasic,
+    };
+    let name = form.get("name");
+    let result = match clients::parse_redirect_uris(&lines(&form.get("redirect_uris")), localhost) {
+        Ok(redirect_uris) => {
+            clients::create_client(
+                app.provider.store.as_ref(),
+                NewClient {
+                    tenant: id.clone(),
+                    redirect_uris,
+                    post_logout_redirect_uris: Vec::new(),
+                    kind,
+                    id_token_alg: SigningAlg::Rs256,
+                    name: (!name.is_empty()).then_some(name),
+                },
+                app.provider.clock.now(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((client, secret)) => {
+            let after = serde_json::json!({"client_id": client.client_id.to_string(), "name": client.display_name, "redirect_uris": client.redirect_uris});
+            if let Err(r) = audit(
+                &app,
+                &ctx,
+                "authenticator.client.create",
+                format!("authenticator/{id}/clients/{}", client.client_id),
+                &id,
+                after,
+            )
+            .await
+            {
+                return r;
+            }
+            let mut crumbs = home_crumb();
+            crumbs.push(Link::new(
+                format!("{ROOT}/authenticator/{id}/"),
+                id.to_string(),
+                "crumb-tenant",
+            ));
+            render(
+                &DetailPage {
+                    frame: Frame::new(&ctx, &client.display_name, crumbs)
+                        .with_notice(Some("Created.".into())),
+                    heading: client.display_name.clone(),
+                    page_id: "client".into(),
+                    intro: Vec::new(),
+                    secret: secret.map(|s| ShownOnce {
+                        label: "Client secret".into(),
+                        value: s.expose().to_owned(),
+                    }),
+                    sections: vec![Section {
+                        heading: "Client".into(),
+                        id: "client-overview".into(),
+                        facts: vec![
+                            ("Client ID".into(), client.client_id.to_string()),
+                            ("Redirect URIs".into(), client.redirect_uris.join(" ")),
+                            (
+                                "Authentication".into(),
+                                client.token_endpoint_auth_method.clone(),
+                            ),
+                            (
+                                "Metadata URL".into(),
+                                format!(
+                                    "{}/.well-known/openid-configuration",
+                                    app.provider.public_url.issuer(&id)
+                                ),
+                            ),
+                        ],
+                        links: vec![Link::new(
+                            format!("{ROOT}/authenticator/{id}/"),
+                            "Back to the tenant",
+                            "back-to-tenant",
+                        )],
+                        ..Section::default()
+                    }],
+                    run: None,
+                },
+                StatusCode::CREATED,
+                ctx.set_csrf.clone(),
+            )
+        }
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => client_form_page(&ctx, &id, fields, form_error),
+            Err(page) => page.into_response(),
+        },
+    }
+}
