@@ -38,7 +38,7 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_client, update_client, delete_client))
         .routes(routes!(get_user))
         .routes(routes!(list_passkeys))
-        .routes(routes!(rename_passkey, revoke_passkey))
+        .routes(routes!(get_passkey, rename_passkey, revoke_passkey))
 }
 
 /// A tenant id from the path, as the caller may see it (404 otherwise).
@@ -1060,11 +1060,31 @@ async fn load_passkey(
     }
 }
 
+/// Reads one of a user's passkeys (with its `ETag`).
+#[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("passkey_id" = String, Path, description = "The credential id (base64url)")),
+    responses(
+        (status = 200, description = "The passkey", body = PasskeyView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such passkey", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_passkey(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user, passkey)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let (_, view) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    Ok(with_etag(view))
+}
+
 /// Renames a passkey (`If-Match` required).
 #[utoipa::path(patch, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
            ("passkey_id" = String, Path, description = "The credential id (base64url)"),
-           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as read")),
     request_body = PasskeyRename,
     responses(
         (status = 200, description = "The renamed passkey", body = PasskeyView),
@@ -1122,7 +1142,7 @@ pub async fn rename_passkey(
 #[utoipa::path(delete, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
            ("passkey_id" = String, Path, description = "The credential id (base64url)"),
-           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as read")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
