@@ -498,6 +498,19 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
         .delete(&passkey_path, Some(&renamed.etag()))
         .await
         .problem(409);
+    // The user is found by username and deleted with If-Match; then they and their passkeys are gone.
+    let search = admin.get("/tenants/acme/users?q=AN").await;
+    assert_eq!(search.status, 200, "{}", search.text);
+    assert_eq!(search.body["items"][0]["id"], subject.as_str());
+    let user_path = format!("/tenants/acme/users/{subject}");
+    admin.delete(&user_path, None).await.problem(428);
+    let deleted = admin.delete(&user_path, Some(&user.etag())).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    admin.get(&user_path).await.problem(404);
+    admin
+        .get(&format!("{user_path}/passkeys"))
+        .await
+        .problem(404);
     // A tenant admin of the broker tenant does not see the authenticator tenant's users.
     api.get(&format!("/tenants/acme/users/{subject}"))
         .await
