@@ -209,6 +209,9 @@ pub enum ServiceError {
     /// The directory user does not exist.
     #[error("unknown user")]
     DirectoryUserNotFound,
+    /// The authenticator service's user does not exist.
+    #[error("unknown user")]
+    UserNotFound,
     /// The store could not do what was asked.
     #[error("store: {0}")]
     Store(StoreError),

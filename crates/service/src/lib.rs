@@ -8,6 +8,7 @@
 //! - [`keys`]: signing key generation, rotation, activation, and the publishable key set.
 //! - [`provider`]: the authenticator service (the OpenID provider with passkeys): sign-up, sign-in, the pending
 //!   authorization between the authorization endpoint and the pages, and the tenant's runtime entry.
+//! - [`users`]: the authenticator service's users for operators (search, delete).
 //! - [`handles`]: bearer secrets (cookies, codes, tokens), their storage keys, and time-ordered public ids.
 //! - [`broker`], [`admin`], [`crossdevice`]: rooms for the roles to come (documented, empty).
 //! - [`error`]: the error type, [`ServiceError`].
@@ -21,5 +22,6 @@ pub mod handles;
 pub mod keys;
 pub mod provider;
 pub mod tenants;
+pub mod users;
 
 pub use error::{Result, ServiceError};

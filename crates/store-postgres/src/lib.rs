@@ -707,6 +707,91 @@ impl UserStore for PostgresStore {
         affected_one(done.rows_affected())
     }
 
+    async fn search_users(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        let folded = fold_username(prefix);
+        let pattern = format!(
+            "{}%",
+            folded
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        sqlx::query_as::<_, UserRow>(
+            "SELECT * FROM users WHERE tenant = $1 AND username_folded LIKE $2 ESCAPE '\\' AND id > $3 \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(pattern)
+        .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(UserRow::into_record)
+        .collect()
+    }
+
+    async fn delete_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let owner = sqlx::query("SELECT 1 FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if owner.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        for revoke in [
+            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
+             FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
+             (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+             FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+             FROM refresh_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+        ] {
+            sqlx::query(revoke)
+                .bind(tenant.as_str())
+                .bind(user_id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        for sql in [
+            "DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2",
+            "DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2",
+            "DELETE FROM sessions WHERE tenant = $1 AND user_id = $2",
+            "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
+             (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2)",
+            "DELETE FROM credential_rp_ids WHERE tenant = $1 AND credential_id IN \
+             (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2)",
+            "DELETE FROM credentials WHERE tenant = $1 AND user_id = $2",
+            "DELETE FROM users WHERE tenant = $1 AND id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
     async fn delete_credential(
         &self,
         tenant: &TenantId,

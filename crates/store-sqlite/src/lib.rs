@@ -390,6 +390,13 @@ fn query_one<T>(
         .map_err(db)
 }
 
+/// `text` with the `LIKE` wildcards and the escape character escaped (with `\`).
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Runs one query returning any number of rows.
 fn query_all<T>(
     conn: &Connection,
@@ -840,6 +847,78 @@ impl UserStore for SqliteStore {
             })
             .await?;
         affected_one(changed)
+    }
+
+    async fn search_users(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        let pattern = format!("{}%", like_escape(&fold_username(prefix)));
+        let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM users WHERE tenant = ?1 AND username_folded LIKE ?2 ESCAPE '\\' AND id > ?3 \
+                     ORDER BY id LIMIT ?4",
+                    params![tenant.as_str(), pattern, after, i64::from(limit)],
+                    UserRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(UserRow::into_record)
+            .collect()
+    }
+
+    async fn delete_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                let key = params![tenant.as_str(), user_id.as_str()];
+                if !exists(
+                    conn,
+                    "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2",
+                    key,
+                )? {
+                    return Err(StoreError::NotFound);
+                }
+                let passkeys = "(SELECT credential_id FROM credentials WHERE tenant = ?1 AND user_id = ?2)";
+                for revoke in [
+                    format!(
+                        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, ?3 \
+                         FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"
+                    ),
+                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+                     grant_id, ?3 FROM access_tokens WHERE tenant = ?1 AND user_id = ?2"
+                        .into(),
+                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+                     grant_id, ?3 FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2"
+                        .into(),
+                ] {
+                    execute(conn, &revoke, params![tenant.as_str(), user_id.as_str(), ts(now)])?;
+                }
+                for sql in [
+                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2".to_owned(),
+                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2".into(),
+                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2".into(),
+                    format!("DELETE FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"),
+                    format!("DELETE FROM credential_rp_ids WHERE tenant = ?1 AND credential_id IN {passkeys}"),
+                    "DELETE FROM credentials WHERE tenant = ?1 AND user_id = ?2".into(),
+                    "DELETE FROM users WHERE tenant = ?1 AND id = ?2".into(),
+                ] {
+                    execute(conn, &sql, key)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn delete_credential(

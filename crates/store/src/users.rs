@@ -45,6 +45,24 @@ pub trait UserStore: Send + Sync {
         credential_id: &[u8],
         nickname: &str,
     ) -> Result<()>;
+    /// Lists the tenant's users whose username starts with `prefix` (compared case-insensitively, as usernames
+    /// are unique), ordered by id, at most `limit`, after the id `after` (the previous page's last).
+    async fn search_users(
+        &self,
+        tenant: &TenantId,
+        prefix: &str,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>>;
+    /// Deletes a user with their credentials and, in the same transaction, ends their sessions and revokes their
+    /// grants at `now` (access and refresh tokens deleted; a code issued from one of their passkeys' sessions
+    /// redeems to nothing). [`crate::StoreError::NotFound`] if the user does not exist.
+    async fn delete_user(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        now: time::OffsetDateTime,
+    ) -> Result<()>;
     /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
     /// last one; [`crate::StoreError::NotFound`] unless the user owns it. In the same transaction the sessions
     /// signed in with it are deleted and the grants bound to it ([`crate::GrantStore::bind_grant_to_credential`])

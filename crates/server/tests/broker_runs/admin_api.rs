@@ -298,11 +298,59 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
     let Some((app, token)) = admin(backend).await else {
         return;
     };
+    let global = token.clone();
     let api = Api {
         app: &app,
         token: Some(token),
     };
     let app_id = configure_tutorial(&api).await;
+    // A change of the flow makes version 2; version 1 stays readable.
+    let flow_path = format!("/broker/tenants/{BROKER}/user-flows/{POLICY}");
+    let v1 = api.get(&flow_path).await;
+    let mut settings = v1.body["settings"].clone();
+    settings["application_claims"] = json!([
+        "email",
+        "display_name",
+        "identity_provider",
+        "object_id",
+        "new_user",
+        "given_name"
+    ]);
+    let v2 = api
+        .put(&flow_path, &json!({"settings": settings}), Some(&v1.etag()))
+        .await;
+    assert_eq!(v2.status, 200, "{}", v2.text);
+    assert_eq!(v2.body["current_version"], 2);
+    api.put(&flow_path, &json!({"settings": settings}), Some(&v1.etag()))
+        .await
+        .problem(412);
+    let versions = api.get(&format!("{flow_path}/versions")).await;
+    assert_eq!(
+        versions.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        versions.text
+    );
+    let first = api.get(&format!("{flow_path}/versions/1")).await;
+    assert_eq!(
+        first.body["settings"]["application_claims"]
+            .as_array()
+            .map(Vec::len),
+        Some(5)
+    );
+    // Signing keys: listed, and a rotation adds a new key of each algorithm.
+    let keys = api.get("/tenants/acme/keys").await;
+    let before = keys.body["items"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    let rotated = api.post("/tenants/acme/keys/rotate", &json!({})).await;
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    let after = api.get("/tenants/acme/keys").await;
+    assert_eq!(
+        after.body["items"].as_array().map(Vec::len),
+        Some(before + 2)
+    );
     // What was configured reads back as configured.
     let flow = api
         .get(&format!("/broker/tenants/{BROKER}/user-flows/{POLICY}"))
@@ -397,7 +445,78 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
         "a disabled user's refresh token ends at once: {}",
         refreshed.body
     );
+    // The user's passkey at the authenticator service: listed, renamed with If-Match, and (being the last one)
+    // not revocable.
+    let subject = found.body["items"][0]["identities"][0]["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let admin = Api {
+        app: &b.app,
+        token: Some(global.clone()),
+    };
+    let user = admin.get(&format!("/tenants/acme/users/{subject}")).await;
+    assert_eq!(user.status, 200, "{}", user.text);
+    assert_eq!(user.body["username"], "ann");
+    let passkeys = admin
+        .get(&format!("/tenants/acme/users/{subject}/passkeys"))
+        .await;
+    assert_eq!(
+        passkeys.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        passkeys.text
+    );
+    let passkey = passkeys.body["items"][0].clone();
+    let passkey_path = format!(
+        "/tenants/acme/users/{subject}/passkeys/{}",
+        passkey["id"].as_str().unwrap_or_default()
+    );
+    let read = admin.get(&passkey_path).await;
+    assert_eq!(read.body, passkey, "the passkey reads as listed");
+    let tag = read.etag();
+    let renamed = admin
+        .call(
+            Method::PATCH,
+            &passkey_path,
+            Some(&json!({"nickname": "Work laptop"})),
+            Some(&tag),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.body["nickname"], "Work laptop");
+    admin
+        .call(
+            Method::PATCH,
+            &passkey_path,
+            Some(&json!({"nickname": "Again"})),
+            Some(&tag),
+        )
+        .await
+        .problem(412);
+    admin
+        .delete(&passkey_path, Some(&renamed.etag()))
+        .await
+        .problem(409);
+    // The user is found by username and deleted with If-Match; then they and their passkeys are gone.
+    let search = admin.get("/tenants/acme/users?q=AN").await;
+    assert_eq!(search.status, 200, "{}", search.text);
+    assert_eq!(search.body["items"][0]["id"], subject.as_str());
+    let user_path = format!("/tenants/acme/users/{subject}");
+    admin.delete(&user_path, None).await.problem(428);
+    let deleted = admin.delete(&user_path, Some(&user.etag())).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    admin.get(&user_path).await.problem(404);
+    admin
+        .get(&format!("{user_path}/passkeys"))
+        .await
+        .problem(404);
+    // A tenant admin of the broker tenant does not see the authenticator tenant's users.
+    api.get(&format!("/tenants/acme/users/{subject}"))
+        .await
+        .problem(404);
     drop(api);
+    drop(admin);
     b.app.stop().await;
 }
 

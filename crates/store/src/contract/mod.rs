@@ -107,6 +107,8 @@ macro_rules! store_contract_tests {
             delete_credential_requires_owner,
             last_credential_cannot_be_deleted,
             deleting_a_credential_ends_its_sessions_and_revokes_its_grants,
+            users_are_searched_by_username_prefix_and_paged,
+            deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username,
             credential_id_is_registered_once_per_rp_id,
             touched_session_reads_its_last_use,
             concurrent_deletes_keep_the_last_credential,

@@ -446,3 +446,145 @@ pub async fn touched_session_reads_its_last_use(store: Arc<dyn Store>) {
         .await
         .expect("no error for a missing session");
 }
+
+/// Users are found by the start of their username (case-insensitively, `%` and `_` taken literally), by id, paged.
+pub async fn users_are_searched_by_username_prefix_and_paged(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    for (id, name) in [
+        ("u1", "Ann"),
+        ("u2", "anna_b"),
+        ("u3", "bob"),
+        ("u4", "an%"),
+    ] {
+        let user = user(&t, id, name);
+        store
+            .create_user_with_credential(&user, &credential(&t, id, id.as_bytes()))
+            .await
+            .expect("create");
+    }
+    with_user(&*store, &other, "u9", b"other").await;
+    let ids =
+        |users: Vec<User>| -> Vec<String> { users.iter().map(|u| u.id.to_string()).collect() };
+    let an = store
+        .search_users(&t, "AN", None, 10)
+        .await
+        .expect("search");
+    assert_eq!(ids(an), ["u1", "u2", "u4"]);
+    let literal = store
+        .search_users(&t, "an%", None, 10)
+        .await
+        .expect("search");
+    assert_eq!(ids(literal), ["u4"]);
+    let underscore = store
+        .search_users(&t, "anna_", None, 10)
+        .await
+        .expect("search");
+    assert_eq!(ids(underscore), ["u2"]);
+    let first = store.search_users(&t, "", None, 2).await.expect("page");
+    assert_eq!(ids(first.clone()), ["u1", "u2"]);
+    let next = store
+        .search_users(&t, "", Some(&first[1].id), 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(next), ["u3", "u4"]);
+}
+
+/// Deleting a user removes their passkeys, ends their sessions and revokes their grants, all at once; another
+/// user keeps theirs; the username is free again.
+pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"alice-key").await;
+    store
+        .add_credential(&credential(&t, "u1", b"alice-2"))
+        .await
+        .expect("add");
+    let bob = with_user(&*store, &t, "u2", b"bob-key").await;
+    let mut alices = session(&t, b"s-alice", "u1");
+    alices.credential_id = Some(b"alice-key".to_vec());
+    let mut bobs = session(&t, b"s-bob", "u2");
+    bobs.credential_id = Some(b"bob-key".to_vec());
+    for s in [&alices, &bobs] {
+        store.create_session(s).await.expect("session");
+    }
+    store
+        .bind_grant_to_credential(&t, "g-alice", b"alice-key", T0 + Duration::days(2))
+        .await
+        .expect("bind");
+    store
+        .put_access_token(&access_token(&t, b"at-alice", "g-alice"))
+        .await
+        .expect("access token");
+    store
+        .put_refresh_token(&refresh_token(&t, b"rt-alice", "g-alice"))
+        .await
+        .expect("refresh token");
+    let mut bobs_token = refresh_token(&t, b"rt-bob", "g-bob");
+    bobs_token.user_id = bob.id.clone();
+    store
+        .put_refresh_token(&bobs_token)
+        .await
+        .expect("bob's token");
+    store.delete_user(&t, &alice.id, T0).await.expect("delete");
+    let now = T0 + Duration::seconds(1);
+    assert_eq!(store.get_user(&t, &alice.id).await.expect("get"), None);
+    assert!(
+        store
+            .list_credentials(&t, &alice.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_session(&t, b"s-alice", now).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_access_token(&t, b"at-alice", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&t, b"rt-alice", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(
+        store
+            .get_session(&t, b"s-bob", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_refresh_token(&t, b"rt-bob", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // A token of the revoked grant put later (a code redeemed after the delete) is refused.
+    assert_eq!(
+        store
+            .put_access_token(&access_token(&t, b"at-late", "g-alice"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    // The username and the passkey id are free again.
+    with_user(&*store, &t, "u3", b"alice-key").await;
+    let again = user(&t, "u4", "name-u1");
+    store
+        .create_user_with_credential(&again, &credential(&t, "u4", b"u4-key"))
+        .await
+        .expect("the username is free");
+    assert_eq!(
+        store.delete_user(&t, &alice.id, T0).await,
+        Err(StoreError::NotFound)
+    );
+}

@@ -241,7 +241,9 @@ impl From<ServiceError> for Problem {
             ServiceError::ProviderNotFound => Self::not_found("the identity provider"),
             ServiceError::FlowNotFound => Self::not_found("the user flow"),
             ServiceError::FlowVersionNotFound { .. } => Self::not_found("the user flow version"),
-            ServiceError::DirectoryUserNotFound => Self::not_found("the user"),
+            ServiceError::DirectoryUserNotFound | ServiceError::UserNotFound => {
+                Self::not_found("the user")
+            }
             ServiceError::PasskeyNotFound => Self::not_found("the passkey"),
             ServiceError::TenantExists | ServiceError::BrokerTenantExists => {
                 Self::conflict(Some("id"), "a tenant with this id exists already")

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_oidc::keys::SigningAlg;
 use tessera_service::admin::audit::Change;
-use tessera_service::{clients, keys, tenants};
+use tessera_service::{clients, keys, tenants, users};
 use tessera_store::{Client, Credential, SigningKey, Tenant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,9 +36,10 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_keys))
         .routes(routes!(list_clients, create_client))
         .routes(routes!(get_client, update_client, delete_client))
-        .routes(routes!(get_user))
+        .routes(routes!(search_users))
+        .routes(routes!(get_user, delete_user))
         .routes(routes!(list_passkeys))
-        .routes(routes!(rename_passkey, revoke_passkey))
+        .routes(routes!(get_passkey, rename_passkey, revoke_passkey))
 }
 
 /// A tenant id from the path, as the caller may see it (404 otherwise).
@@ -982,21 +983,83 @@ async fn load_user(
         .get_user(&id, &user_id)
         .await?
         .ok_or_else(|| Problem::not_found("the user"))?;
-    let view = UserView {
+    Ok((id, user_id, user_view(&user)))
+}
+
+fn user_view(user: &tessera_store::User) -> UserView {
+    UserView {
         id: user.id.to_string(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
         email: user.email.clone(),
         created_at: rfc3339(user.created_at),
-    };
-    Ok((id, user_id, view))
+    }
 }
 
-/// Reads a user.
+page_of!(UserPage, UserView, "users");
+
+/// The user search.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// The start of the username (case-insensitive; empty: everyone).
+    pub q: Option<String>,
+}
+
+/// Searches a tenant's users by username, ordered by id.
+#[utoipa::path(get, path = "/tenants/{tenant}/users", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), UserQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn search_users(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(search): Query<UserQuery>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<UserPage>, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let limit = paging.limit()?;
+    let after = paging
+        .after()?
+        .map(|a| {
+            UserId::parse(&a)
+                .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this API"))
+        })
+        .transpose()?;
+    // One more than asked tells whether there is a next page.
+    let mut found = users::search_users(
+        state.provider.store.as_ref(),
+        &id,
+        search.q.as_deref().unwrap_or_default(),
+        after.as_ref(),
+        limit + 1,
+    )
+    .await?;
+    let next_cursor = if found.len() > limit as usize {
+        found.truncate(limit as usize);
+        found
+            .last()
+            .map(|u| super::extract::cursor_of(u.id.as_str()))
+    } else {
+        None
+    };
+    Ok(Json(UserPage {
+        items: found.iter().map(user_view).collect(),
+        next_cursor,
+    }))
+}
+
+/// Reads a user (with its `ETag`).
 #[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
     responses(
-        (status = 200, description = "The user", body = UserView),
+        (status = 200, description = "The user", body = UserView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
@@ -1005,8 +1068,48 @@ pub async fn get_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
-) -> Result<Json<UserView>, Problem> {
-    Ok(Json(load_user(&state, &caller, &tenant, &user).await?.2))
+) -> Result<Response, Problem> {
+    Ok(with_etag(
+        load_user(&state, &caller, &tenant, &user).await?.2,
+    ))
+}
+
+/// Deletes a user (`If-Match` required): their passkeys go, their sessions end and their tokens stop working at
+/// once.
+#[utoipa::path(delete, path = "/tenants/{tenant}/users/{user_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let (id, user_id, before) = load_user(&state, &caller, &tenant, &user).await?;
+    check_if_match(&headers, &etag_of(&before))?;
+    users::delete_user(state.provider.store.as_ref(), &id, &user_id, state.now()).await?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "user.delete",
+            target: format!("tenants/{id}/users/{user_id}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Lists a user's passkeys.
@@ -1060,11 +1163,31 @@ async fn load_passkey(
     }
 }
 
+/// Reads one of a user's passkeys (with its `ETag`).
+#[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("passkey_id" = String, Path, description = "The credential id (base64url)")),
+    responses(
+        (status = 200, description = "The passkey", body = PasskeyView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such passkey", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_passkey(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user, passkey)): Path<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let (_, view) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    Ok(with_etag(view))
+}
+
 /// Renames a passkey (`If-Match` required).
 #[utoipa::path(patch, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
            ("passkey_id" = String, Path, description = "The credential id (base64url)"),
-           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as read")),
     request_body = PasskeyRename,
     responses(
         (status = 200, description = "The renamed passkey", body = PasskeyView),
@@ -1122,7 +1245,7 @@ pub async fn rename_passkey(
 #[utoipa::path(delete, path = "/tenants/{tenant}/users/{user_id}/passkeys/{passkey_id}", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
            ("passkey_id" = String, Path, description = "The credential id (base64url)"),
-           ("If-Match" = String, Header, description = "The `ETag` of the passkey as listed")),
+           ("If-Match" = String, Header, description = "The `ETag` of the passkey as read")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
