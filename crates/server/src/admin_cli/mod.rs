@@ -310,6 +310,7 @@ enum AppCommand {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ResponseMode {
     /// An auto-submitted form (the tutorial's choice).
+    #[value(name = "form_post", alias = "form-post")]
     FormPost,
     /// The query string.
     Query,
@@ -454,8 +455,10 @@ enum Attribute {
     /// Email address.
     Email,
     /// Display name.
+    #[value(alias = "display_name")]
     DisplayName,
     /// Given name.
+    #[value(alias = "given_name")]
     GivenName,
     /// Surname.
     Surname,
@@ -467,16 +470,21 @@ enum Claim {
     /// Email addresses.
     Email,
     /// Display name.
+    #[value(alias = "display_name")]
     DisplayName,
     /// Given name.
+    #[value(alias = "given_name")]
     GivenName,
     /// Surname.
     Surname,
     /// The identity provider.
+    #[value(alias = "identity_provider")]
     IdentityProvider,
     /// The user's object id.
+    #[value(alias = "object_id")]
     ObjectId,
     /// Whether the user just signed up.
+    #[value(alias = "new_user")]
     NewUser,
 }
 
@@ -642,10 +650,13 @@ enum KeyCommand {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TokenRole {
     /// Everything on every tenant.
+    #[value(alias = "global_admin")]
     GlobalAdmin,
     /// Everything on its tenants.
+    #[value(alias = "tenant_admin")]
     TenantAdmin,
     /// Reading only.
+    #[value(alias = "read_only")]
     ReadOnly,
 }
 

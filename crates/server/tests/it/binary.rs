@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-fn tessera() -> Command {
+pub(crate) fn tessera() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
     // Keep the caller's TESSERA__* variables out of the way.
     for (name, _) in std::env::vars() {
@@ -31,7 +31,7 @@ fn write_config(dir: &Path, port: u16, master_key: &str) -> std::path::PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -39,7 +39,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -325,7 +325,7 @@ fn operator_commands_create_tenants_clients_and_rotate_keys() {
 }
 
 /// Starts `tessera demo`; returns the child, its `demo.json` and what it printed up to its banner.
-fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value, String) {
+pub(crate) fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value, String) {
     let mut command = tessera();
     command
         .args(["demo", "--port", &port.to_string(), "--data-dir"])
@@ -363,8 +363,53 @@ fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_json::Value, 
     (child, json, printed)
 }
 
+/// Starts the demo and keeps everything it prints (the bootstrap link comes after the banner).
+pub(crate) fn start_demo_capturing(
+    dir: &Path,
+    port: u16,
+) -> (Child, std::sync::Arc<std::sync::Mutex<String>>) {
+    let mut child = tessera()
+        .args(["demo", "--port", &port.to_string(), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = printed.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut seen) = sink.lock() {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    (child, printed)
+}
+
+/// Waits until the demo printed `needle` and returns all it printed.
+pub(crate) fn wait_printed(printed: &std::sync::Mutex<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = printed.lock().map(|s| s.clone()).unwrap_or_default();
+        if seen.contains(needle) {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not print {needle}: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits until the demo has configured its broker (in the background, once it answers) and returns `demo.json`.
-fn demo_json_with_broker(dir: &Path) -> serde_json::Value {
+pub(crate) fn demo_json_with_broker(dir: &Path) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let json: serde_json::Value = std::fs::read(dir.join("demo.json"))

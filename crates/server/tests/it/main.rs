@@ -1,5 +1,6 @@
 //! Tessera's integration tests: the real application on port 0, driven over HTTP.
 //!
+//! - `admin_cli`: `tessera admin` against a running demo: bootstrap, the tutorial replayed, exit codes.
 //! - `basic_op`: the OpenID "Basic OP" and "Form Post OP" plans, one test per conformance module.
 //! - `config_op`: the "Config OP" plan (discovery) and CORS.
 //! - `interop`: the `openidconnect` crate as the client (RS256, ES256, public client, PostgreSQL) and the demo RP.
@@ -12,6 +13,7 @@
 //! - `hosts`: tenants on their own address, routed by `Host` (own RP ID, origins and issuer).
 //! - `logs`: one log line per sign-in, sign-up and refused request, with tenant, client and request id; no secret.
 
+mod admin_cli;
 mod basic_op;
 mod binary;
 mod config_op;

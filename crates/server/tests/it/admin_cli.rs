@@ -1,0 +1,463 @@
+//! `tessera admin`, the admin API's command-line client, against a running demo: the first administrator's token
+//! from the bootstrap secret, the tutorial's configuration replayed with the CLI and compared with the demo's own,
+//! the profile file, output formats and the exit codes that tell a script what happened.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::binary::{
+    demo_json_with_broker, free_port, start_demo_capturing, terminate, tessera, wait_printed,
+};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `tessera admin ARGS` with the profile file in `profiles`, `stdin` written to its input.
+fn admin(profiles: &Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Run {
+    let mut command: Command = tessera();
+    command
+        .arg("admin")
+        .args(args)
+        .env("TESSERA_ADMIN_PROFILES", profiles)
+        .env_remove("TESSERA_ADMIN_TOKEN")
+        .env_remove("TESSERA_ADMIN_URL")
+        .env_remove("TESSERA_ADMIN_PROFILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn tessera admin");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    let output = child.wait_with_output().expect("wait");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn json(run: &Run) -> Value {
+    assert_eq!(
+        run.code, 0,
+        "stderr: {}\nstdout: {}",
+        run.stderr, run.stdout
+    );
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// What the tutorial configures in an identity provider, without ids and times.
+fn provider_essence(provider: &Value) -> Value {
+    serde_json::json!({
+        "metadata_url": provider["metadata_url"],
+        "scope": provider["scope"],
+        "response_type": provider["response_type"],
+        "response_mode": provider["response_mode"],
+        "claim_mapping": provider["claim_mapping"],
+        "has_client_secret": provider["has_client_secret"],
+        "issuer": provider["issuer"],
+    })
+}
+
+#[test]
+fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
+    let dir = tempfile::tempdir().expect("dir");
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let port = free_port();
+    let (mut child, output) = start_demo_capturing(dir.path(), port);
+    let printed = wait_printed(&output, "Admin API:");
+    let demo = demo_json_with_broker(dir.path());
+    let url = demo["authenticator_url"]
+        .as_str()
+        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
+        .unwrap_or_else(|| format!("http://localhost:{port}"));
+    let url = url.as_str();
+
+    // The first start printed a bootstrap link; its secret signs the CLI in as the first global admin, once.
+    let secret = printed
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the demo prints a bootstrap link")
+        .to_owned();
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", url, "--bootstrap-stdin"],
+        Some(&secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&profiles)
+        .expect("profile file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the profile file is the owner's only");
+    let again = admin(
+        &profiles,
+        &[],
+        &[
+            "login",
+            "--profile",
+            "second",
+            "--url",
+            url,
+            "--bootstrap-stdin",
+        ],
+        Some(&secret),
+    );
+    assert_eq!(
+        again.code, 4,
+        "a spent bootstrap secret is refused: {}",
+        again.stderr
+    );
+
+    // The tutorial, replayed: a client at the authenticator service for a new broker tenant, the identity provider
+    // by metadata URL, its claims, a user flow with its attribute and claim, an application, a run.
+    let tenant = json(&admin(
+        &profiles,
+        &[],
+        &["-o", "json", "broker-tenant", "create", "--id", "fabrikam"],
+        None,
+    ));
+    assert_eq!(tenant["id"], "fabrikam");
+    let authresp = format!("{url}/fabrikam/oauth2/authresp");
+    let issued = json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "client",
+            "create",
+            "--tenant",
+            "mytenant",
+            "--name",
+            "Fabrikam broker",
+            "--redirect-uri",
+            &authresp,
+        ],
+        None,
+    ));
+    let client_id = issued["client"]["client_id"]
+        .as_str()
+        .expect("client id")
+        .to_owned();
+    let client_secret = issued["client_secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    let metadata_url = format!("{url}/mytenant/oidc/.well-known/openid-configuration");
+    let created = json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "idp",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "Nok Nok Authentication Provider",
+            "--metadata-url",
+            &metadata_url,
+            "--client-id",
+            &client_id,
+            "--client-secret-stdin",
+            "--scope",
+            "openid profile email",
+            "--response-type",
+            "code",
+            "--response-mode",
+            "form_post",
+        ],
+        Some(&client_secret),
+    ));
+    let idp_id = created["id"].as_str().expect("idp id").to_owned();
+    assert_eq!(idp_id, "nok-nok-authentication-provider");
+    assert!(
+        !created.to_string().contains(&client_secret),
+        "the client secret is never shown back"
+    );
+    json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "idp",
+            "claims",
+            "set",
+            "--tenant",
+            "fabrikam",
+            "--id",
+            &idp_id,
+            "--user-id",
+            "sub",
+            "--display-name",
+            "name",
+            "--given-name",
+            "given_name",
+            "--surname",
+            "family_name",
+            "--email",
+            "email",
+        ],
+        None,
+    ));
+    let flow = json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "userflow",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "signupsignin",
+            "--idp",
+            &idp_id,
+            "--attribute",
+            "email",
+            "--claim",
+            "email",
+        ],
+        None,
+    ));
+    assert_eq!(flow["name"], "B2C_1_signupsignin");
+    let revised = json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "userflow",
+            "claims",
+            "set",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "signupsignin",
+            "--value",
+            "email",
+            "--value",
+            "display-name",
+            "--value",
+            "identity-provider",
+            "--value",
+            "object-id",
+            "--value",
+            "new-user",
+        ],
+        None,
+    ));
+    assert_eq!(
+        revised["current_version"], 2,
+        "a change makes a new version: {revised}"
+    );
+    let viewer = format!("{url}/jwt");
+    let app = json(&admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "json",
+            "app",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "jwt-viewer",
+            "--public",
+            "--reply-url",
+            &viewer,
+        ],
+        None,
+    ));
+    let app_id = app["application"]["client_id"]
+        .as_str()
+        .expect("app id")
+        .to_owned();
+    let run = admin(
+        &profiles,
+        &[],
+        &[
+            "userflow",
+            "run",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "signupsignin",
+            "--app",
+            &app_id,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.trim().starts_with(&format!("{viewer}/run?")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("B2C_1_signupsignin"), "{}", run.stdout);
+
+    // The same as the demo's own configuration of `contoso`, read back through the CLI in YAML and JSON.
+    let mine = json(&admin(
+        &profiles,
+        &[],
+        &["-o", "json", "idp", "show", "--tenant", "fabrikam", &idp_id],
+        None,
+    ));
+    let demos = json(&admin(
+        &profiles,
+        &[],
+        &["-o", "json", "idp", "list", "--tenant", "contoso"],
+        None,
+    ));
+    let reference = demos
+        .as_array()
+        .and_then(|all| all.first())
+        .cloned()
+        .expect("the demo's identity provider");
+    assert_eq!(provider_essence(&mine), provider_essence(&reference));
+    let yaml = admin(
+        &profiles,
+        &[],
+        &[
+            "-o",
+            "yaml",
+            "userflow",
+            "show",
+            "--tenant",
+            "fabrikam",
+            "B2C_1_signupsignin",
+        ],
+        None,
+    );
+    assert_eq!(yaml.code, 0, "{}", yaml.stderr);
+    assert!(
+        yaml.stdout.contains("name: B2C_1_signupsignin"),
+        "{}",
+        yaml.stdout
+    );
+    let table = admin(
+        &profiles,
+        &[],
+        &["userflow", "list", "--tenant", "fabrikam"],
+        None,
+    );
+    assert!(table.stdout.starts_with("NAME"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("B2C_1_signupsignin"),
+        "{}",
+        table.stdout
+    );
+
+    // Exit codes by outcome.
+    let missing = admin(
+        &profiles,
+        &[],
+        &["idp", "show", "--tenant", "fabrikam", "nosuch"],
+        None,
+    );
+    assert_eq!(missing.code, 3, "not found: {}", missing.stderr);
+    let refused = admin(
+        &profiles,
+        &[],
+        &[
+            "idp",
+            "create",
+            "--tenant",
+            "fabrikam",
+            "--name",
+            "Broken",
+            "--metadata-url",
+            "ftp://nowhere.example/",
+            "--client-id",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(refused.code, 6, "a refused value: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("metadata_url"),
+        "names the field: {}",
+        refused.stderr
+    );
+    let taken = admin(
+        &profiles,
+        &[],
+        &["broker-tenant", "create", "--id", "fabrikam"],
+        None,
+    );
+    assert_eq!(taken.code, 5, "exists: {}", taken.stderr);
+    let demo_token = demo["admin_api_token"].as_str().expect("demo token");
+    let scoped = admin(
+        &profiles,
+        &[("TESSERA_ADMIN_TOKEN", demo_token)],
+        &["--url", url, "broker-tenant", "show", "fabrikam"],
+        None,
+    );
+    assert_eq!(
+        scoped.code, 3,
+        "a tenant admin sees nothing of another tenant: {}",
+        scoped.stderr
+    );
+    let wrong = admin(
+        &profiles,
+        &[("TESSERA_ADMIN_TOKEN", "tsr_not-a-token")],
+        &["--url", url, "tenant", "list"],
+        None,
+    );
+    assert_eq!(wrong.code, 4, "{}", wrong.stderr);
+    assert!(
+        !wrong.stderr.contains("tsr_not-a-token"),
+        "no secret in an error"
+    );
+    let down = admin(
+        &profiles,
+        &[("TESSERA_ADMIN_TOKEN", demo_token)],
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{}", free_port()),
+            "tenant",
+            "list",
+        ],
+        None,
+    );
+    assert_eq!(down.code, 7, "{}", down.stderr);
+    let logout = admin(&profiles, &[], &["logout"], None);
+    assert_eq!(logout.code, 0, "{}", logout.stderr);
+    let signed_out = admin(&profiles, &[], &["tenant", "list"], None);
+    assert_eq!(signed_out.code, 4, "{}", signed_out.stderr);
+    let completions = admin(&profiles, &[], &["completions", "bash"], None);
+    assert!(
+        completions.stdout.contains("tessera"),
+        "{}",
+        completions.stdout
+    );
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "{status:?}");
+}
