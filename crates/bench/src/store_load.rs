@@ -90,6 +90,7 @@ pub async fn seed(store: &dyn Store, workers: u64) -> Result<(TenantId, ClientId
             email_verified: false,
             user_handle: format!("handle-{worker}").into_bytes(),
             created_at: now,
+            disabled_at: None,
         };
         let credential = Credential {
             tenant: tenant.clone(),

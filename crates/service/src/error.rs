@@ -212,6 +212,9 @@ pub enum ServiceError {
     /// The authenticator service's user does not exist.
     #[error("unknown user")]
     UserNotFound,
+    /// The account was disabled by an administrator: it cannot sign in.
+    #[error("this account is disabled")]
+    UserDisabled,
     /// The store could not do what was asked.
     #[error("store: {0}")]
     Store(StoreError),

@@ -27,6 +27,28 @@ pub async fn search_users(
         .await?)
 }
 
+/// Disables a user at `now` (they cannot sign in; their sessions end and their access and refresh tokens stop
+/// working at once), or enables them again; returns the user as now stored.
+pub async fn set_disabled(
+    store: &dyn Store,
+    tenant: &TenantId,
+    user: &UserId,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<User> {
+    store
+        .set_user_disabled(tenant, user, disabled.then_some(now), now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::UserNotFound,
+            other => other.into(),
+        })?;
+    store
+        .get_user(tenant, user)
+        .await?
+        .ok_or(ServiceError::UserNotFound)
+}
+
 /// Deletes a user: their passkeys are removed, their sessions end and their access and refresh tokens stop working
 /// at once. Signing up again with the same username makes a new user.
 pub async fn delete_user(

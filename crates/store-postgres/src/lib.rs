@@ -792,6 +792,59 @@ impl UserStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn set_user_disabled(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        disabled_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let changed =
+            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(user_id.as_str())
+                .bind(disabled_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if disabled_at.is_some() {
+            for revoke in [
+                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
+                 FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
+                 (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+                 FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+                 FROM refresh_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+            ] {
+                sqlx::query(revoke)
+                    .bind(tenant.as_str())
+                    .bind(user_id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            for sql in [
+                "DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2",
+                "DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2",
+                "DELETE FROM sessions WHERE tenant = $1 AND user_id = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(tenant.as_str())
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+
     async fn delete_credential(
         &self,
         tenant: &TenantId,

@@ -79,6 +79,7 @@ pub(crate) struct UserRow {
     email_verified: bool,
     user_handle: Vec<u8>,
     created_at: OffsetDateTime,
+    disabled_at: Option<OffsetDateTime>,
 }
 
 impl UserRow {
@@ -92,6 +93,7 @@ impl UserRow {
             email_verified: self.email_verified,
             user_handle: self.user_handle,
             created_at: self.created_at,
+            disabled_at: self.disabled_at,
         })
     }
 }

@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin members",
         include_str!("../migrations/0021_admin_members.sql"),
     ),
+    (
+        22,
+        "user disabled",
+        include_str!("../migrations/0022_user_disabled.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.

@@ -921,6 +921,53 @@ impl UserStore for SqliteStore {
             .await
     }
 
+    async fn set_user_disabled(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        disabled_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                let changed = execute(
+                    conn,
+                    "UPDATE users SET disabled_at = ?3 WHERE tenant = ?1 AND id = ?2",
+                    params![tenant.as_str(), user_id.as_str(), disabled_at.map(ts)],
+                )?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                if disabled_at.is_none() {
+                    return Ok(());
+                }
+                let passkeys = "(SELECT credential_id FROM credentials WHERE tenant = ?1 AND user_id = ?2)";
+                for revoke in [
+                    format!(
+                        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, ?3 \
+                         FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"
+                    ),
+                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+                     grant_id, ?3 FROM access_tokens WHERE tenant = ?1 AND user_id = ?2"
+                        .into(),
+                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+                     grant_id, ?3 FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2"
+                        .into(),
+                ] {
+                    execute(conn, &revoke, params![tenant.as_str(), user_id.as_str(), ts(now)])?;
+                }
+                for sql in [
+                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
+                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
+                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
+                ] {
+                    execute(conn, sql, params![tenant.as_str(), user_id.as_str()])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete_credential(
         &self,
         tenant: &TenantId,

@@ -91,6 +91,7 @@ row_struct!(UserRow {
     email_verified: bool,
     user_handle: Vec<u8>,
     created_at: i64,
+    disabled_at: Option<i64>,
 });
 
 impl UserRow {
@@ -104,6 +105,7 @@ impl UserRow {
             email_verified: self.email_verified,
             user_handle: self.user_handle,
             created_at: from_ts(self.created_at)?,
+            disabled_at: self.disabled_at.map(from_ts).transpose()?,
         })
     }
 }

@@ -95,6 +95,9 @@ pub struct User {
     /// When the user signed up.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When an operator disabled the user (`None`: active); a disabled user cannot sign in.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
 }
 
 /// A WebAuthn credential record (WebAuthn L3 §7.1 "create the credential record").

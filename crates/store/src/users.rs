@@ -63,6 +63,16 @@ pub trait UserStore: Send + Sync {
         user_id: &UserId,
         now: time::OffsetDateTime,
     ) -> Result<()>;
+    /// Disables a user at `disabled_at` (`Some`), ending their sessions and revoking their grants at `now` in the
+    /// same transaction (as [`UserStore::delete_user`] does, keeping the user and their passkeys), or enables them
+    /// again (`None`). [`crate::StoreError::NotFound`] if the user does not exist.
+    async fn set_user_disabled(
+        &self,
+        tenant: &TenantId,
+        user_id: &UserId,
+        disabled_at: Option<time::OffsetDateTime>,
+        now: time::OffsetDateTime,
+    ) -> Result<()>;
     /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
     /// last one; [`crate::StoreError::NotFound`] unless the user owns it. In the same transaction the sessions
     /// signed in with it are deleted and the grants bound to it ([`crate::GrantStore::bind_grant_to_credential`])

@@ -341,6 +341,7 @@ impl TestApp {
             email_verified: false,
             user_handle: random(16).into_bytes(),
             created_at: self.clock.now(),
+            disabled_at: None,
         };
         let credential = Credential {
             tenant: self.tenant.clone(),

@@ -134,6 +134,7 @@ impl From<ServiceError> for AppError {
             ServiceError::InvalidBearerToken => Self::InvalidToken,
             e @ ServiceError::ReauthRequired => Self::Forbidden(e.to_string()),
             e @ ServiceError::LastPasskey => Self::Forbidden(e.to_string()),
+            e @ ServiceError::UserDisabled => Self::Forbidden(e.to_string()),
             ServiceError::PasskeyNotFound => Self::NotFound,
             e @ ServiceError::PasskeyAlreadyRegistered => Self::BadRequest(e.to_string()),
             ServiceError::Store(e) => e.into(),
@@ -390,6 +391,10 @@ impl From<tessera_service::ServiceError> for ApiError {
             ServiceError::PasskeyRefused(e) => Self::refused(&e),
             ServiceError::PasskeyRule { rule, reason } => Self::refused_because(rule, reason),
             ServiceError::ReauthRequired => Self::reauth_required(),
+            ServiceError::UserDisabled => Self::refused_because(
+                "account-disabled",
+                "this account is disabled: ask the site's administrator",
+            ),
             other => AppError::from(other).into(),
         }
     }

@@ -144,6 +144,8 @@ pub async fn begin_sign_in(store: &dyn Store, begin: BeginSignIn<'_>) -> Result<
         ),
         SignInFor::Username(username) => {
             match store.find_user_by_username(id, username.as_str()).await? {
+                // A disabled account offers no passkey: it is answered as one without passkeys.
+                Some(user) if user.disabled_at.is_some() && begin.decoys.is_some() => None,
                 Some(user) => Some(user),
                 None if begin.decoys.is_some() => None,
                 None => return Err(ServiceError::UnknownUsername),
@@ -320,6 +322,10 @@ async fn verify_and_record(
         policy: &policy,
     };
     let verified = verify_authentication(&response, &expectation, &record)?;
+    // Said only to the holder of the key (after the signature is known good): the account is disabled.
+    if user.disabled_at.is_some() {
+        return Err(ServiceError::UserDisabled);
+    }
 
     // WebAuthn L3 §7.2 "Update storedSignCount ...": one conditional update, in the same transaction as the new
     // session.

@@ -311,6 +311,7 @@ pub async fn finish_sign_up(store: &dyn Store, finish: FinishSignUp<'_>) -> Resu
         email_verified: false,
         user_handle: stored.user_handle.0.clone(),
         created_at: credential.created_at,
+        disabled_at: None,
     };
     match store.create_user_with_credential(&user, &credential).await {
         Ok(()) => {}

@@ -306,8 +306,12 @@ async fn mint(
 ) -> Result<TokenResponse> {
     let (store, now, runtime) = (endpoint.store, endpoint.now, endpoint.runtime);
     let tenant = &runtime.tenant.id;
-    let Some(user) = store.get_user(tenant, &issuance.user).await? else {
-        // The user was deleted after the code was issued.
+    let Some(user) = store
+        .get_user(tenant, &issuance.user)
+        .await?
+        .filter(|user| user.disabled_at.is_none())
+    else {
+        // The user was deleted or disabled after the code was issued.
         store.revoke_grant(tenant, grant_id, now).await?;
         return Err(refuse(OidcError::GrantRevoked));
     };

@@ -36,6 +36,7 @@ pub async fn claims(
     let user = store
         .get_user(tenant, &record.user_id)
         .await?
+        .filter(|user| user.disabled_at.is_none())
         .ok_or(ServiceError::InvalidBearerToken)?;
     Ok(tessera_oidc::id_token::userinfo_claims(
         &user_profile(&user),

@@ -109,6 +109,7 @@ macro_rules! store_contract_tests {
             deleting_a_credential_ends_its_sessions_and_revokes_its_grants,
             users_are_searched_by_username_prefix_and_paged,
             deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username,
+            disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_passkeys,
             credential_id_is_registered_once_per_rp_id,
             touched_session_reads_its_last_use,
             concurrent_deletes_keep_the_last_credential,
@@ -242,6 +243,7 @@ pub fn user(tenant: &TenantId, id: &str, username: &str) -> User {
         email_verified: false,
         user_handle: format!("handle-{id}").into_bytes(),
         created_at: T0,
+        disabled_at: None,
     }
 }
 

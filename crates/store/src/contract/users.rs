@@ -588,3 +588,99 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
         Err(StoreError::NotFound)
     );
 }
+
+pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_passkeys(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"alice-key").await;
+    let bob = with_user(&*store, &t, "u2", b"bob-key").await;
+    let mut alices = session(&t, b"s-alice", "u1");
+    alices.credential_id = Some(b"alice-key".to_vec());
+    let mut bobs = session(&t, b"s-bob", "u2");
+    bobs.credential_id = Some(b"bob-key".to_vec());
+    for s in [&alices, &bobs] {
+        store.create_session(s).await.expect("session");
+    }
+    store
+        .bind_grant_to_credential(&t, "g-alice", b"alice-key", T0 + Duration::days(2))
+        .await
+        .expect("bind");
+    store
+        .put_refresh_token(&refresh_token(&t, b"rt-alice", "g-alice"))
+        .await
+        .expect("refresh token");
+    let disabled_at = T0 + Duration::seconds(5);
+    store
+        .set_user_disabled(&t, &alice.id, Some(disabled_at), disabled_at)
+        .await
+        .expect("disable");
+    let now = T0 + Duration::seconds(6);
+    let stored = store
+        .get_user(&t, &alice.id)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(stored.disabled_at, Some(disabled_at));
+    assert_eq!(
+        store
+            .list_credentials(&t, &alice.id)
+            .await
+            .expect("list")
+            .len(),
+        1,
+        "passkeys stay"
+    );
+    assert_eq!(
+        store.get_session(&t, b"s-alice", now).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_refresh_token(&t, b"rt-alice", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .put_access_token(&access_token(&t, b"at-late", "g-alice"))
+            .await,
+        Err(StoreError::Conflict),
+        "a code of the revoked grant redeems to nothing"
+    );
+    assert!(
+        store
+            .get_session(&t, b"s-bob", now)
+            .await
+            .expect("get")
+            .is_some(),
+        "others are untouched"
+    );
+    assert_eq!(
+        store
+            .get_user(&t, &bob.id)
+            .await
+            .expect("get")
+            .map(|u| u.disabled_at),
+        Some(None)
+    );
+
+    store
+        .set_user_disabled(&t, &alice.id, None, now)
+        .await
+        .expect("enable");
+    assert_eq!(
+        store
+            .get_user(&t, &alice.id)
+            .await
+            .expect("get")
+            .map(|u| u.disabled_at),
+        Some(None)
+    );
+    let nobody = tessera_core::UserId::parse("nobody").expect("id");
+    assert_eq!(
+        store.set_user_disabled(&t, &nobody, Some(now), now).await,
+        Err(StoreError::NotFound)
+    );
+}

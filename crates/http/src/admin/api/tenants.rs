@@ -38,6 +38,8 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_client, update_client, delete_client))
         .routes(routes!(search_users))
         .routes(routes!(get_user, delete_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
         .routes(routes!(list_passkeys))
         .routes(routes!(get_passkey, rename_passkey, revoke_passkey))
 }
@@ -928,6 +930,8 @@ pub struct UserView {
     pub email: Option<String>,
     /// When the account was created.
     pub created_at: String,
+    /// When an administrator disabled the user (RFC 3339); absent: active.
+    pub disabled_at: Option<String>,
 }
 
 /// A passkey (never its key material).
@@ -993,6 +997,7 @@ fn user_view(user: &tessera_store::User) -> UserView {
         display_name: user.display_name.clone(),
         email: user.email.clone(),
         created_at: rfc3339(user.created_at),
+        disabled_at: user.disabled_at.map(rfc3339),
     }
 }
 
@@ -1110,6 +1115,79 @@ pub async fn delete_user(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_disabled(
+    state: &ApiState,
+    caller: &Caller,
+    tenant: &str,
+    user: &str,
+    disabled: bool,
+) -> Result<Response, Problem> {
+    let (id, user_id, before) = load_user(state, caller, tenant, user).await?;
+    let stored = users::set_disabled(
+        state.provider.store.as_ref(),
+        &id,
+        &user_id,
+        disabled,
+        state.now(),
+    )
+    .await?;
+    let after = user_view(&stored);
+    record(
+        state,
+        caller,
+        Change {
+            action: if disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            },
+            target: format!("tenants/{id}/users/{user_id}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: json(&after),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
+}
+
+/// Disables a user: they cannot sign in, and their sessions end and their access and refresh tokens stop working
+/// at once (their passkeys stay, for `enable`).
+#[utoipa::path(post, path = "/tenants/{tenant}/users/{user_id}/disable", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user, disabled", body = UserView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn disable_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    set_disabled(&state, &caller, &tenant, &user, true).await
+}
+
+/// Enables a disabled user again (they sign in with their passkeys as before).
+#[utoipa::path(post, path = "/tenants/{tenant}/users/{user_id}/enable", tag = "users",
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user, active", body = UserView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn enable_user(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, user)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    set_disabled(&state, &caller, &tenant, &user, false).await
 }
 
 /// Lists a user's passkeys.

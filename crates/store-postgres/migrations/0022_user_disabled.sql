@@ -1,0 +1,3 @@
+-- An authenticator-service user an operator disabled (NULL: active). A disabled user cannot sign in; disabling ends
+-- their sessions and revokes their grants in the same transaction.
+ALTER TABLE users ADD COLUMN disabled_at TIMESTAMPTZ;
