@@ -216,6 +216,25 @@ fn decode(record: &BrokerApplication) -> Result<Application> {
     Ok(application)
 }
 
+/// One page of a tenant's applications (ordered by client id): `limit` from `offset`, and how many there are. Only
+/// the page's applications are decoded.
+pub async fn list_applications_page(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<Application>, usize)> {
+    require_tenant(store, tenant).await?;
+    let records = store.list_broker_applications(tenant).await?;
+    let page = records
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(decode)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((page, records.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,23 +402,4 @@ mod tests {
             Err(ServiceError::BrokerTenantNotFound)
         ));
     }
-}
-
-/// One page of a tenant's applications (ordered by client id): `limit` from `offset`, and how many there are. Only
-/// the page's applications are decoded.
-pub async fn list_applications_page(
-    store: &dyn BrokerStore,
-    tenant: &TenantId,
-    offset: usize,
-    limit: usize,
-) -> Result<(Vec<Application>, usize)> {
-    require_tenant(store, tenant).await?;
-    let records = store.list_broker_applications(tenant).await?;
-    let page = records
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(decode)
-        .collect::<Result<Vec<_>>>()?;
-    Ok((page, records.len()))
 }
