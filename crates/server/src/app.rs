@@ -157,10 +157,23 @@ impl Application {
     }
 }
 
+/// Where [`print_bootstrap`] shows the bootstrap link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapNotice {
+    /// Printed lines on stdout (`tessera demo`, a person at a terminal).
+    Console,
+    /// One warning of the server's log (`tessera serve`, whose output may be JSON lines).
+    Log,
+}
+
 /// Makes sure the admin tenant and the portal's client exist (for this public URL), and on a fresh install (no
-/// administrator, no API token) prints the one-time bootstrap link that enrols the first administrator's passkey.
-/// Returns the link when one was printed.
-pub async fn print_bootstrap(state: &AppState) -> Result<Option<String>, ServerError> {
+/// administrator, no API token) shows the one-time bootstrap link that enrols the first administrator's passkey.
+/// Returns the link when one was shown. The link is a short-lived, single-use secret: it is shown because the
+/// operator needs it, and stops working once used or after 30 minutes.
+pub async fn print_bootstrap(
+    state: &AppState,
+    notice: BootstrapNotice,
+) -> Result<Option<String>, ServerError> {
     let now = state.provider.clock.now();
     let url = state.provider.public_url.clone();
     tessera_service::admin::members::ensure_admin_tenant(
@@ -180,13 +193,23 @@ pub async fn print_bootstrap(state: &AppState) -> Result<Option<String>, ServerE
         return Ok(None);
     };
     let link = url.join(&format!("/admin/bootstrap?token={secret}"));
-    println!();
-    println!(
-        "No administrator yet. Open this link within 30 minutes to enrol the first administrator's passkey"
-    );
-    println!("(it works once; a restart before then prints a new one):");
-    println!("  Admin bootstrap: {link}");
-    println!();
+    match notice {
+        BootstrapNotice::Console => {
+            println!();
+            println!(
+                "No administrator yet. Open this link within 30 minutes to enrol the first administrator's passkey"
+            );
+            println!("(it works once; a restart before then prints a new one):");
+            println!("  Admin bootstrap: {link}");
+            println!();
+        }
+        BootstrapNotice::Log => tracing::warn!(
+            bootstrap_link = %link,
+            portal = %url.join("/admin/"),
+            "no administrator yet: open the bootstrap link within 30 minutes to enrol the first administrator's \
+             passkey (it works once; a restart before then makes a new one)"
+        ),
+    }
     Ok(Some(link))
 }
 

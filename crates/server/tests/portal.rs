@@ -44,10 +44,11 @@ both_stores!(
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
-    let link = tessera_server::app::print_bootstrap(&app.state)
-        .await
-        .expect("bootstrap")
-        .expect("a fresh install prints a link");
+    let link =
+        tessera_server::app::print_bootstrap(&app.state, tessera_server::app::BootstrapNotice::Log)
+            .await
+            .expect("bootstrap")
+            .expect("a fresh install prints a link");
     Some((app, link))
 }
 
@@ -447,7 +448,7 @@ async fn bootstrap_link_makes_the_first_global_admin_once(backend: Backend) {
     let again = get(&app, &path, "").await;
     assert_eq!(again.status(), 404);
     assert!(
-        tessera_server::app::print_bootstrap(&app.state)
+        tessera_server::app::print_bootstrap(&app.state, tessera_server::app::BootstrapNotice::Log)
             .await
             .expect("start")
             .is_none()
