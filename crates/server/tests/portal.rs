@@ -285,6 +285,23 @@ async fn portal_form_without_its_csrf_token_is_refused(backend: Backend) {
             .expect("store")
             .is_some()
     );
+    let audit = app
+        .state
+        .admin_store
+        .list_audit_events(
+            &tessera_store::AuditFilter {
+                action_prefix: Some("broker.tenant.create".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(audit.events.len(), 1, "one audit event for the one change");
+    assert_eq!(audit.events[0].actor, "admin:root");
+    assert_eq!(audit.events[0].tenant.as_deref(), Some("fabrikam"));
+    assert_eq!(audit.events[0].client_address.as_deref(), Some("127.0.0.1"));
     let invalid = post(format!("csrf_token={csrf}&id=Not+An+Id"))
         .await
         .expect("post");
@@ -444,6 +461,8 @@ async fn bootstrap_link_makes_the_first_global_admin_once(backend: Backend) {
         .await
         .expect("audit");
     assert_eq!(audit.events.len(), 1, "the bootstrap wrote its audit event");
+    assert_eq!(audit.events[0].actor, "bootstrap");
+    assert_eq!(audit.events[0].client_address.as_deref(), Some("127.0.0.1"));
     // Used: the link never works again, and a restart prints none.
     let again = get(&app, &path, "").await;
     assert_eq!(again.status(), 404);

@@ -83,6 +83,7 @@ pub struct Ctx {
     pub set_csrf: Option<HeaderValue>,
     headers: HeaderMap,
     own_origin: String,
+    client_address: Option<String>,
 }
 
 impl Ctx {
@@ -103,7 +104,7 @@ impl Ctx {
             .map(str::to_owned);
         RequestContext {
             request_id,
-            client_address: None,
+            client_address: self.client_address.clone(),
         }
     }
 
@@ -207,12 +208,25 @@ impl FromRequestParts<AppState> for Ctx {
         let namespace = csrf_namespace().map_err(|e| (*e).into_response())?;
         let (csrf, set_csrf) = csrf::token_for_page(&parts.headers, &namespace)
             .map_err(|e| PageError::from(e).into_response())?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        let client_address = peer.map(|peer| {
+            crate::common::security::client_ip(
+                Some(peer),
+                &parts.headers,
+                &app.provider.security.trusted_proxies,
+            )
+            .to_string()
+        });
         Ok(Self {
             admin,
             csrf,
             set_csrf,
             headers: parts.headers.clone(),
             own_origin: app.provider.public_url.origin(),
+            client_address,
         })
     }
 }

@@ -166,6 +166,7 @@ async fn begin(
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let namespace = match csrf_namespace() {
@@ -204,7 +205,16 @@ pub async fn callback(
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        client_address: None,
+        client_address: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| {
+                crate::common::security::client_ip(
+                    Some(addr.ip()),
+                    &headers,
+                    &app.provider.security.trusted_proxies,
+                )
+                .to_string()
+            }),
     };
     match members::finish_sign_in(
         app.provider.store.as_ref(),
