@@ -39,6 +39,8 @@ both_stores!(
     bootstrap_link_wrong_or_expired_is_refused,
     bootstrap_link_spent_meanwhile_makes_no_second_admin,
     account_of_the_admin_tenant_without_a_role_gets_no_session,
+    read_only_admin_sees_but_cannot_change,
+    portal_session_ends_when_idle_at_its_lifetime_and_at_sign_out,
 );
 
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
@@ -697,5 +699,153 @@ async fn portal_lists_stay_fast_at_1000_objects() {
         eprintln!("portal page {path}: median {median:.1} ms at 1,000 objects");
         assert!(median < f64::from(bound), "{path}: {median:.1} ms");
     }
+    app.stop().await;
+}
+
+/// A form of `path` (GET) and its CSRF cookie and token: the `Cookie` header to post with, and the token.
+async fn form_of(app: &TestApp, path: &str, cookie: &str) -> (String, String) {
+    let form = get(app, path, cookie).await;
+    assert_eq!(form.status(), 200, "{path}");
+    let csrf_cookie = set_cookies(&form)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-tessera-csrf-"))
+        .map(|c| format!("; {c}"))
+        .unwrap_or_default();
+    let token = csrf_of(&form.text().await.expect("body"));
+    (format!("{cookie}{csrf_cookie}"), token)
+}
+
+async fn post(app: &TestApp, path: &str, cookies: &str, body: String) -> reqwest::Response {
+    app.http
+        .post(app.socket_url(path))
+        .header("cookie", cookies)
+        .header("origin", app.base.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post")
+}
+
+async fn read_only_admin_sees_but_cannot_change(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = TenantId::parse("contoso").expect("id");
+    tessera_service::broker::tenants::create_broker_tenant(
+        app.state.broker.store.as_ref(),
+        &app.state.broker.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: None,
+        },
+        app.clock.now(),
+    )
+    .await
+    .expect("tenant");
+    let cookie = portal_session(&app, "reader", "read_only", &["contoso"]).await;
+    let (cookies, token) = form_of(&app, "/admin/broker/contoso/applications", &cookie).await;
+    let list = get(&app, "/admin/broker/contoso/applications", &cookie).await;
+    assert!(
+        !list
+            .text()
+            .await
+            .expect("body")
+            .contains("New registration"),
+        "no way to add"
+    );
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/applications/new", &cookie)
+            .await
+            .status(),
+        403
+    );
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/applications/new",
+        &cookies,
+        format!("csrf_token={token}&display_name=x&client_type=public&reply_urls=https%3A%2F%2Fa.example%2Fcb"),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        app.state
+            .broker
+            .store
+            .list_broker_applications(&tenant)
+            .await
+            .expect("store")
+            .is_empty(),
+        "nothing written"
+    );
+    assert_eq!(
+        get(&app, "/admin/broker/fabrikam/", &cookie).await.status(),
+        404
+    );
+    app.stop().await;
+}
+
+async fn portal_session_ends_when_idle_at_its_lifetime_and_at_sign_out(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    // Idle: unused for 30 minutes.
+    let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+    assert_eq!(get(&app, "/admin/", &cookie).await.status(), 200);
+    app.clock.advance(time::Duration::minutes(29));
+    assert_eq!(
+        get(&app, "/admin/", &cookie).await.status(),
+        200,
+        "used within the idle timeout"
+    );
+    app.clock.advance(time::Duration::minutes(31));
+    assert_eq!(
+        get(&app, "/admin/", &cookie).await.status(),
+        303,
+        "idle too long"
+    );
+    // Absolute: used every 20 minutes, still over after 8 hours.
+    let cookie = portal_session(&app, "ann", "global_admin", &[]).await;
+    for _ in 0..23 {
+        app.clock.advance(time::Duration::minutes(20));
+        assert_eq!(get(&app, "/admin/", &cookie).await.status(), 200);
+    }
+    app.clock.advance(time::Duration::minutes(21));
+    assert_eq!(
+        get(&app, "/admin/", &cookie).await.status(),
+        303,
+        "past the absolute lifetime"
+    );
+    // Sign-out needs the CSRF token, then the session is gone.
+    let cookie = portal_session(&app, "bob", "global_admin", &[]).await;
+    let (cookies, token) = form_of(&app, "/admin/", &cookie).await;
+    assert_eq!(
+        post(&app, "/admin/signout", &cookies, String::new())
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        get(&app, "/admin/", &cookie).await.status(),
+        200,
+        "not signed out without the token"
+    );
+    let out = post(
+        &app,
+        "/admin/signout",
+        &cookies,
+        format!("csrf_token={token}"),
+    )
+    .await;
+    assert_eq!(out.status(), 303);
+    assert!(
+        set_cookies(&out).iter().any(|c| c == "tessera-admin="),
+        "the cookie is cleared"
+    );
+    assert_eq!(
+        get(&app, "/admin/", &cookie).await.status(),
+        303,
+        "the session is gone"
+    );
     app.stop().await;
 }
