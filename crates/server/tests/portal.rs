@@ -418,6 +418,16 @@ async fn bootstrap_link_makes_the_first_global_admin_once(backend: Backend) {
         location(&start).contains("prompt=create"),
         "the bootstrap link opens the sign-up page"
     );
+    let state = url::Url::parse(&location(&start))
+        .expect("authorize URL")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let csrf = set_cookies(&start)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-tessera-csrf-"))
+        .expect("csrf cookie");
     let done = through_sign_in(&app, start, &provider_cookie).await;
     assert_eq!(done.status(), 303);
     assert_eq!(location(&done), "/admin/");
@@ -433,6 +443,17 @@ async fn bootstrap_link_makes_the_first_global_admin_once(backend: Backend) {
         assert!(session.contains(attribute), "{session}");
     }
     let cookie = session.split(';').next().unwrap_or_default().to_owned();
+    let replayed = get(
+        &app,
+        &format!("/admin/callback?code=x&state={state}"),
+        &csrf,
+    )
+    .await;
+    assert_eq!(
+        replayed.status(),
+        400,
+        "a replayed callback finds no pending sign-in"
+    );
     let home = get(&app, "/admin/", &cookie).await;
     assert_eq!(home.status(), 200);
     assert!(
