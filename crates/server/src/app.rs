@@ -176,13 +176,26 @@ pub async fn print_bootstrap(
 ) -> Result<Option<String>, ServerError> {
     let now = state.provider.clock.now();
     let url = state.provider.public_url.clone();
-    tessera_service::admin::members::ensure_admin_tenant(
+    match tessera_service::admin::members::ensure_admin_tenant(
         state.provider.store.as_ref(),
         &state.provider.master_key,
         url.as_str(),
         now,
     )
-    .await?;
+    .await
+    {
+        Ok(()) => {}
+        // Passkeys need a domain name: on an address such as `http://127.0.0.1:8080` the server runs, without the
+        // portal's sign-in.
+        Err(
+            e @ (tessera_service::ServiceError::InvalidRpId { .. }
+            | tessera_service::ServiceError::InvalidOrigin { .. }),
+        ) => {
+            tracing::warn!(error = %e, public_url = url.as_str(), "the admin portal needs a public_url with a domain name (passkeys do not work on an IP address); it is not available");
+            return Ok(None);
+        }
+        Err(other) => return Err(other.into()),
+    }
     state
         .provider
         .tenants

@@ -870,3 +870,34 @@ async fn portal_session_ends_when_idle_at_its_lifetime_and_at_sign_out(backend: 
     );
     app.stop().await;
 }
+
+/// A server on an IP address (where browsers refuse passkeys) still starts: making the admin tenant never stops a
+/// start.
+#[tokio::test]
+async fn public_url_on_an_ip_address_still_starts() {
+    let db = tessera_testkit::TempSqlite::new().expect("temp");
+    let store = tessera_store_sqlite::SqliteStore::open(db.path())
+        .await
+        .expect("sqlite");
+    let store: std::sync::Arc<dyn tessera_store::Backend> = std::sync::Arc::new(store);
+    let state = tessera_http::AppState::new(
+        store.clone(),
+        std::sync::Arc::new(tessera_core::SystemClock),
+        tessera_http::PublicUrl::parse("http://127.0.0.1:8080").expect("url"),
+        tessera_http::SecuritySettings::default(),
+        tessera_oidc::keys::MasterKey::generate().expect("key"),
+    );
+    for start in ["first", "second"] {
+        let started =
+            tessera_server::app::print_bootstrap(&state, tessera_server::app::BootstrapNotice::Log)
+                .await;
+        assert!(started.is_ok(), "{start} start: {started:?}");
+    }
+    assert!(
+        store
+            .get_tenant(&admin_tenant())
+            .await
+            .expect("store")
+            .is_some()
+    );
+}
