@@ -598,8 +598,7 @@ async fn account_of_the_admin_tenant_without_a_role_gets_no_session(backend: Bac
 
 /// "No page over 50 ms server time at 1,000 objects": 1,000 each of user flows, applications, directory users and
 /// audit events in one broker tenant; each list page (paged) is fetched five times over loopback HTTP and its median
-/// printed. The assertion is the target itself in an optimised build and a loose bound in a debug build (where
-/// the same code runs several times slower), so a list that grew quadratic would still fail.
+/// printed, and held to the target (50 ms, measured from the client, so server time is less) even in a debug build.
 #[tokio::test]
 async fn portal_lists_stay_fast_at_1000_objects() {
     use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId};
@@ -691,7 +690,7 @@ async fn portal_lists_stay_fast_at_1000_objects() {
             .expect("audit");
     }
     let cookie = portal_session(&app, "root", "global_admin", &[]).await;
-    let bound = if cfg!(debug_assertions) { 250 } else { 50 };
+    let bound = 50;
     for path in [
         "/admin/",
         "/admin/broker/contoso/user-flows",
