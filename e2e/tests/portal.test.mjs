@@ -130,6 +130,19 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await shot(page, name('portal-08-provider'));
         await check('providerPage');
 
+        // A metadata URL that does not answer is refused at save time, next to its field; nothing changes.
+        await page.getByRole('link', { name: 'Edit the connection' }).click();
+        await page.getByLabel('Metadata URL').fill(`${base}/nowhere/oidc/.well-known/openid-configuration`);
+        await page.getByRole('button', { name: 'Save' }).click();
+        await page.getByRole('alert').waitFor();
+        const metadataField = page.getByLabel('Metadata URL');
+        assert.equal(await metadataField.getAttribute('aria-invalid'), 'true');
+        assert.match(await page.locator('#error-metadata_url').innerText(), /\S/);
+        await shot(page, name('portal-08b-provider-edit-refused'));
+        await check('providerEditError');
+        await page.getByRole('link', { name: 'Cancel' }).click();
+        assert.match(await page.locator('#provider-settings').innerText(), /mytenant\/oidc\/.well-known/);
+
         // Map this identity provider's claims.
         await page.getByRole('link', { name: "Map this identity provider's claims" }).click();
         await page.getByLabel('User ID').fill('sub');
@@ -250,7 +263,8 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.waitForURL((url) => url.pathname === '/admin/signin');
 
         assert.deepEqual(report, {
-          signin: [], home: [], tenantError: [], clientSecret: [], providerForm: [], providerPage: [], claimsForm: [],
+          signin: [], home: [], tenantError: [], clientSecret: [], providerForm: [], providerPage: [], providerEditError: [],
+          claimsForm: [],
           applicationPage: [], flowForm: [], appClaimsForm: [], flowPage: [], audit: [], users: [], flowPhone: [],
           bootstrapSpent: [],
         });

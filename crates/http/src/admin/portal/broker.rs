@@ -198,6 +198,10 @@ pub fn router() -> Router<AppState> {
             get(claims_form).post(claims_save),
         )
         .route(
+            "/admin/broker/{tenant}/identity-providers/{id}/edit",
+            get(provider_edit_form).post(provider_edit_save),
+        )
+        .route(
             "/admin/broker/{tenant}/identity-providers/{id}/delete",
             axum::routing::post(provider_delete),
         )
@@ -891,6 +895,11 @@ async fn provider_page(
             "Map this identity provider's claims",
             "map-claims",
         ));
+        links.push(Link::new(
+            format!("{base}/edit"),
+            "Edit the connection",
+            "edit-provider",
+        ));
         buttons.push(Button {
             action: format!("{base}/delete"),
             label: "Delete".into(),
@@ -1129,6 +1138,181 @@ async fn claims_save(
             Ok(form_error) => {
                 claims_page(&ctx, &tenant, &id, &view.config.name, fields, form_error)
             }
+            Err(page) => (*page).into_response(),
+        },
+    }
+}
+
+/// The edit form's fields: the add form's, without the identifier (it cannot change), the secret optional.
+fn provider_edit_fields(config: &IdentityProvider, form: Option<&Submitted>) -> Vec<Field> {
+    let current = Submitted(vec![
+        ("name".into(), config.name.clone()),
+        (
+            "metadata_url".into(),
+            config.metadata_url.as_str().to_owned(),
+        ),
+        ("client_id".into(), config.client_id.clone()),
+        ("client_auth".into(), config.client_auth.as_str().to_owned()),
+        ("scope".into(), config.scope_string()),
+        (
+            "response_mode".into(),
+            config.response_mode.as_str().to_owned(),
+        ),
+    ]);
+    let mut fields = provider_fields(Some(form.unwrap_or(&current)));
+    fields.retain(|f| f.name != "id");
+    if let Some(secret) = fields.iter_mut().find(|f| f.name == "client_secret") {
+        secret.required = false;
+        secret.hint = "Leave empty to keep the stored secret.".into();
+    }
+    fields
+}
+
+fn provider_edit_page(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    config: &IdentityProvider,
+    fields: Vec<Field>,
+    form_error: Option<String>,
+) -> Response {
+    let base = format!(
+        "{}/identity-providers/{}",
+        tenant_base(tenant),
+        config.id.as_str()
+    );
+    let mut crumbs = crumbs(tenant);
+    crumbs.push(Link::new(
+        format!("{}/identity-providers", tenant_base(tenant)),
+        "Identity providers",
+        "crumb-providers",
+    ));
+    crumbs.push(Link::new(
+        base.clone(),
+        config.name.clone(),
+        "crumb-provider",
+    ));
+    FormPage {
+        frame: Frame::new(ctx, "Edit the connection", crumbs),
+        heading: format!("Edit {}", config.name),
+        intro: vec![
+            "The metadata URL and its keys are fetched and checked again when you save.".into(),
+        ],
+        form_id: "provider-edit-form".into(),
+        action: format!("{base}/edit"),
+        fields,
+        form_error,
+        submit: "Save".into(),
+        submit_id: "provider-edit-save".into(),
+        cancel: Some(base),
+    }
+    .respond(ctx.set_csrf.clone())
+}
+
+async fn provider_edit_form(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let Ok(id) = ProviderId::parse(&id) else {
+        return not_found();
+    };
+    match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+        Ok(view) => {
+            let fields = provider_edit_fields(&view.config, None);
+            provider_edit_page(&ctx, &tenant, &view.config, fields, None)
+        }
+        Err(e) => page_error(e),
+    }
+}
+
+async fn provider_edit_save(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, id)): Path<(String, String)>,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return *r;
+    }
+    let tenant = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let Ok(id) = ProviderId::parse(&id) else {
+        return not_found();
+    };
+    let view = match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await
+    {
+        Ok(v) => v,
+        Err(e) => return page_error(e),
+    };
+    let mut fields = provider_edit_fields(&view.config, Some(&form));
+    let metadata_url = match MetadataUrl::parse(&form.get("metadata_url")) {
+        Ok(url) => url,
+        Err(e) => {
+            field_error(&mut fields, "metadata_url", capital(&format!("{e}.")));
+            return provider_edit_page(&ctx, &tenant, &view.config, fields, None);
+        }
+    };
+    let config = IdentityProvider {
+        name: form.get("name"),
+        metadata_url,
+        client_id: form.get("client_id"),
+        client_auth: if form.get("client_auth") == "client_secret_post" {
+            UpstreamClientAuth::ClientSecretPost
+        } else {
+            UpstreamClientAuth::ClientSecretBasic
+        },
+        scope: parse_scope(&form.get("scope")),
+        response_mode: if form.get("response_mode") == "query" {
+            ResponseMode::Query
+        } else {
+            ResponseMode::FormPost
+        },
+        ..view.config.clone()
+    };
+    let secret = Some(form.get("client_secret"))
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    let before = provider_json(&view.config);
+    let saved = providers::update_identity_provider(
+        app.broker.store.as_ref(),
+        &app.broker.master_key,
+        &app.broker.upstream,
+        &tenant,
+        config,
+        secret,
+        app.provider.clock.now(),
+    )
+    .await;
+    match saved {
+        Ok(saved) => {
+            app.broker.cache.invalidate(&tenant);
+            if let Err(r) = audit(
+                &app,
+                &ctx,
+                "broker.provider.update",
+                format!("broker/{tenant}/providers/{}", id.as_str()),
+                &tenant,
+                (Some(before), Some(provider_json(&saved.config))),
+            )
+            .await
+            {
+                return r;
+            }
+            see_other(&format!(
+                "{}/identity-providers/{}?done=saved",
+                tenant_base(&tenant),
+                id.as_str()
+            ))
+        }
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => provider_edit_page(&ctx, &tenant, &view.config, fields, form_error),
             Err(page) => (*page).into_response(),
         },
     }

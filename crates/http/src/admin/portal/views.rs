@@ -258,6 +258,13 @@ pub fn place_error(
 }
 
 fn sentence(text: &str) -> String {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let mut out = text.to_owned();
+        if !out.ends_with('.') {
+            out.push('.');
+        }
+        return out;
+    }
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => {
