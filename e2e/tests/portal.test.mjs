@@ -107,6 +107,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         const clientId = (await page.locator('#client-overview dd').first().innerText()).trim();
         assert.ok(secret.length > 20 && clientId.length > 10, 'client id and secret shown');
         await shot(page, name('portal-06-client-secret-once'));
+        await check('clientSecret');
 
         // Identity providers → Add → OpenID Connect, with the tutorial's values.
         await page.goto(`${base}/admin/broker/fabrikam/`);
@@ -127,6 +128,20 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByRole('button', { name: 'OK' }).click();
         await page.getByRole('heading', { name: 'Nok Nok Authentication Provider' }).waitFor();
         await shot(page, name('portal-08-provider'));
+        await check('providerPage');
+
+        // A metadata URL that does not answer is refused at save time, next to its field; nothing changes.
+        await page.getByRole('link', { name: 'Edit the connection' }).click();
+        await page.getByLabel('Metadata URL').fill(`${base}/nowhere/oidc/.well-known/openid-configuration`);
+        await page.getByRole('button', { name: 'Save' }).click();
+        await page.getByRole('alert').waitFor();
+        const metadataField = page.getByLabel('Metadata URL');
+        assert.equal(await metadataField.getAttribute('aria-invalid'), 'true');
+        assert.match(await page.locator('#error-metadata_url').innerText(), /\S/);
+        await shot(page, name('portal-08b-provider-edit-refused'));
+        await check('providerEditError');
+        await page.getByRole('link', { name: 'Cancel' }).click();
+        assert.match(await page.locator('#provider-settings').innerText(), /mytenant\/oidc\/.well-known/);
 
         // Map this identity provider's claims.
         await page.getByRole('link', { name: "Map this identity provider's claims" }).click();
@@ -134,6 +149,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByLabel('Display name').fill('name');
         await page.getByLabel('Email').fill('email');
         await shot(page, name('portal-09-map-claims'));
+        await check('claimsForm');
         await page.getByRole('button', { name: 'Save' }).click();
         await page.locator('#notice').waitFor();
         assert.match(await page.locator('#claim-mapping').innerText(), /User ID\s+sub/);
@@ -146,6 +162,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByRole('button', { name: 'Register' }).click();
         await page.getByRole('heading', { name: 'jwt-viewer' }).waitFor();
         await shot(page, name('portal-10-application'));
+        await check('applicationPage');
 
         // User flows → New user flow → Sign up and sign in.
         await page.goto(`${base}/admin/broker/fabrikam/`);
@@ -167,6 +184,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByRole('link', { name: 'Application claims' }).click();
         await page.getByLabel('Email Addresses (emails)').check();
         await shot(page, name('portal-12-application-claims'));
+        await check('appClaimsForm');
         await page.getByRole('button', { name: 'Save' }).click();
         await page.locator('#notice').waitFor();
         assert.match(await page.locator('#flow-settings').innerText(), /Email Addresses/);
@@ -218,9 +236,11 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
           assert.ok(audit.includes(action), `audit has ${action}`);
         }
         await shot(page, name('portal-16-audit'));
+        await check('audit');
         await page.goto(`${base}/admin/broker/fabrikam/users?q=${encodeURIComponent(email)}`);
         assert.match(await page.locator('#users').innerText(), new RegExp(email.replace('.', '\\.')));
         await shot(page, name('portal-17-users'));
+        await check('users');
 
         // On a phone: the flow page fits the screen and keeps its names.
         await page.setViewportSize(PHONE);
@@ -232,6 +252,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.goto(link);
         await page.getByRole('heading', { name: 'This bootstrap link does not work' }).waitFor();
         await shot(page, name('portal-19-bootstrap-spent'));
+        await check('bootstrapSpent');
 
         // Signing out ends the session: the portal asks to sign in again.
         await page.getByRole('link', { name: 'Go to the sign-in page' }).click();
@@ -242,7 +263,10 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.waitForURL((url) => url.pathname === '/admin/signin');
 
         assert.deepEqual(report, {
-          signin: [], home: [], tenantError: [], providerForm: [], flowForm: [], flowPage: [], flowPhone: [],
+          signin: [], home: [], tenantError: [], clientSecret: [], providerForm: [], providerPage: [], providerEditError: [],
+          claimsForm: [],
+          applicationPage: [], flowForm: [], appClaimsForm: [], flowPage: [], audit: [], users: [], flowPhone: [],
+          bootstrapSpent: [],
         });
         assert.deepEqual(errors, [], 'no script or console errors');
       } catch (e) {

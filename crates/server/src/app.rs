@@ -167,19 +167,45 @@ impl Application {
     }
 }
 
+/// Where [`print_bootstrap`] shows the bootstrap link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapNotice {
+    /// Printed lines on stdout (`tessera demo`, a person at a terminal).
+    Console,
+    /// One warning of the server's log (`tessera serve`, whose output may be JSON lines).
+    Log,
+}
+
 /// Makes sure the admin tenant and the portal's client exist (for this public URL), and on a fresh install (no
-/// administrator, no API token) prints the one-time bootstrap link that enrols the first administrator's passkey.
-/// Returns the link when one was printed.
-pub async fn print_bootstrap(state: &AppState) -> Result<Option<String>, ServerError> {
+/// administrator, no API token) shows the one-time bootstrap link that enrols the first administrator's passkey.
+/// Returns the link when one was shown. The link is a short-lived, single-use secret: it is shown because the
+/// operator needs it, and stops working once used or after 30 minutes.
+pub async fn print_bootstrap(
+    state: &AppState,
+    notice: BootstrapNotice,
+) -> Result<Option<String>, ServerError> {
     let now = state.provider.clock.now();
     let url = state.provider.public_url.clone();
-    tessera_service::admin::members::ensure_admin_tenant(
+    match tessera_service::admin::members::ensure_admin_tenant(
         state.provider.store.as_ref(),
         &state.provider.master_key,
         url.as_str(),
         now,
     )
-    .await?;
+    .await
+    {
+        Ok(()) => {}
+        // Passkeys need a domain name: on an address such as `http://127.0.0.1:8080` the server runs, without the
+        // portal's sign-in.
+        Err(
+            e @ (tessera_service::ServiceError::InvalidRpId { .. }
+            | tessera_service::ServiceError::InvalidOrigin { .. }),
+        ) => {
+            tracing::warn!(error = %e, public_url = url.as_str(), "the admin portal needs a public_url with a domain name (passkeys do not work on an IP address); it is not available");
+            return Ok(None);
+        }
+        Err(other) => return Err(other.into()),
+    }
     state
         .provider
         .tenants
@@ -190,13 +216,23 @@ pub async fn print_bootstrap(state: &AppState) -> Result<Option<String>, ServerE
         return Ok(None);
     };
     let link = url.join(&format!("/admin/bootstrap?token={secret}"));
-    println!();
-    println!(
-        "No administrator yet. Open this link within 30 minutes to enrol the first administrator's passkey"
-    );
-    println!("(it works once; a restart before then prints a new one):");
-    println!("  Admin bootstrap: {link}");
-    println!();
+    match notice {
+        BootstrapNotice::Console => {
+            println!();
+            println!(
+                "No administrator yet. Open this link within 30 minutes to enrol the first administrator's passkey"
+            );
+            println!("(it works once; a restart before then prints a new one):");
+            println!("  Admin bootstrap: {link}");
+            println!();
+        }
+        BootstrapNotice::Log => tracing::warn!(
+            bootstrap_link = %link,
+            portal = %url.join("/admin/"),
+            "no administrator yet: open the bootstrap link within 30 minutes to enrol the first administrator's \
+             passkey (it works once; a restart before then makes a new one)"
+        ),
+    }
     Ok(Some(link))
 }
 

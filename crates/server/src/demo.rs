@@ -254,7 +254,7 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     )
     .merge(rp)
     .merge(landing);
-    app::print_bootstrap(app.state()).await?;
+    app::print_bootstrap(app.state(), app::BootstrapNotice::Console).await?;
     println!(
         "  Admin portal:  {}",
         app.state().provider.public_url.join("/admin/")

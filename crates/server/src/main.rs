@@ -121,8 +121,7 @@ async fn serve(config_file: Option<PathBuf>) -> Result<(), ServerError> {
     let config = Config::load(config_file.as_deref())?;
     init_tracing(&config.log_level, config.log_format);
     let app = Application::build(&config).await?;
-    app::print_bootstrap(app.state()).await?;
-    println!("  Admin portal:    {}", config.public_url.join("/admin/"));
+    app::print_bootstrap(app.state(), app::BootstrapNotice::Log).await?;
     if let Some(metrics) = config.metrics {
         let bound =
             tessera_server::metrics::serve(metrics, tessera_server::metrics::recorder()?).await?;

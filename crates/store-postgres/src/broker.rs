@@ -413,6 +413,36 @@ impl BrokerStore for PostgresStore {
         .collect()
     }
 
+    async fn list_broker_applications_page(
+        &self,
+        tenant: &TenantId,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<BrokerApplication>, u64)> {
+        let rows = sqlx::query_as::<_, ApplicationRow>(
+            "SELECT * FROM broker_applications WHERE tenant = $1 ORDER BY client_id LIMIT $2 OFFSET $3",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM broker_applications WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_one(self.timed()?)
+                .await
+                .map_err(db)?;
+        let total = u64::try_from(total)
+            .map_err(|_| StoreError::Corrupt("negative application count".into()))?;
+        let page = rows
+            .into_iter()
+            .map(ApplicationRow::into_record)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((page, total))
+    }
+
     async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()> {
         let done = sqlx::query(
             "UPDATE broker_applications SET secret_hash = $3, settings = $4 WHERE tenant = $1 AND client_id = $2",

@@ -456,6 +456,39 @@ impl BrokerStore for SqliteStore {
             .collect()
     }
 
+    async fn list_broker_applications_page(
+        &self,
+        tenant: &TenantId,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<BrokerApplication>, u64)> {
+        let (rows, total) = self
+            .conns
+            .read(|conn| {
+                let rows = query_all(
+                    conn,
+                    "SELECT * FROM broker_applications WHERE tenant = ?1 ORDER BY client_id LIMIT ?2 OFFSET ?3",
+                    rusqlite::params![tenant.as_str(), i64::from(limit), i64::from(offset)],
+                    ApplicationRow::read,
+                )?;
+                let total: Option<i64> = query_one(
+                    conn,
+                    "SELECT COUNT(*) FROM broker_applications WHERE tenant = ?1",
+                    [tenant.as_str()],
+                    |row| row.get(0),
+                )?;
+                Ok((rows, total.unwrap_or(0)))
+            })
+            .await?;
+        let total = u64::try_from(total)
+            .map_err(|_| StoreError::Corrupt("negative application count".into()))?;
+        let page = rows
+            .into_iter()
+            .map(ApplicationRow::into_record)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((page, total))
+    }
+
     async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()> {
         let settings = to_json(&application.settings)?;
         let changed = self

@@ -49,6 +49,14 @@ pub trait BrokerStore: Send + Sync {
     ) -> Result<Option<BrokerApplication>>;
     /// Lists a tenant's applications, ordered by client id.
     async fn list_broker_applications(&self, tenant: &TenantId) -> Result<Vec<BrokerApplication>>;
+    /// One page of a tenant's applications, ordered by client id: at most `limit` from the `offset`-th, and how many
+    /// the tenant has.
+    async fn list_broker_applications_page(
+        &self,
+        tenant: &TenantId,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<BrokerApplication>, u64)>;
     /// Replaces an application's secret hash and settings (not its id or creation time); `NotFound` if absent.
     async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()>;
     /// Deletes an application; `NotFound` if absent.

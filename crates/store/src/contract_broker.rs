@@ -50,6 +50,7 @@ macro_rules! broker_store_contract_tests {
         $crate::broker_store_contract_tests!(@tests $setup;
             broker_tenant_is_created_with_its_signing_keys_all_or_nothing,
             broker_application_keeps_only_the_secret_hash,
+            broker_applications_page_in_client_id_order,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
             flow_versions_are_append_only_and_raced_append_conflicts,
             flow_policy_key_is_unique_per_tenant,
@@ -330,6 +331,42 @@ pub async fn broker_tenant_is_created_with_its_signing_keys_all_or_nothing(
 }
 
 /// An application is stored with its secret's hash and settings, read by client id, updated and deleted.
+/// Applications page in client-id order with the tenant's total; another tenant's are not counted.
+pub async fn broker_applications_page_in_client_id_order(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    for id in ["c", "a", "e", "b", "d"] {
+        store
+            .create_broker_application(&application(&t, id))
+            .await
+            .expect("create");
+    }
+    store
+        .create_broker_application(&application(&other, "z"))
+        .await
+        .expect("create");
+    let ids = |page: &[BrokerApplication]| -> Vec<String> {
+        page.iter().map(|a| a.client_id.to_string()).collect()
+    };
+    let (first, total) = store
+        .list_broker_applications_page(&t, 0, 2)
+        .await
+        .expect("page");
+    assert_eq!((ids(&first), total), (vec!["a".into(), "b".into()], 5));
+    let (last, _) = store
+        .list_broker_applications_page(&t, 4, 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&last), vec!["e".to_owned()]);
+    assert_eq!(last[0], application(&t, "e"));
+    let (beyond, total) = store
+        .list_broker_applications_page(&t, 9, 2)
+        .await
+        .expect("page");
+    assert!(beyond.is_empty());
+    assert_eq!(total, 5);
+}
+
 pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn BrokerStore>) {
     let t = with_tenant(&*store, "contoso").await;
     let app = application(&t, "app");

@@ -751,6 +751,26 @@ mod tests {
     }
 
     #[test]
+    fn sign_in_continues_only_to_a_portal_path() {
+        assert_eq!(
+            safe_next("/admin/broker/contoso/"),
+            "/admin/broker/contoso/"
+        );
+        for foreign in [
+            "https://evil.example/admin/",
+            "//evil.example/admin/",
+            "/admin/\\evil",
+            "/elsewhere",
+            "/admin/signin?next=/admin/",
+            "/admin/callback?code=x",
+            "/admin/ x",
+            "",
+        ] {
+            assert_eq!(safe_next(foreign), "/admin/", "{foreign:?}");
+        }
+    }
+
+    #[test]
     fn tenant_admin_sees_only_its_tenants() {
         let a = admin(Role::TenantAdmin, &["contoso"]);
         assert!(a.sees_tenant("contoso"));

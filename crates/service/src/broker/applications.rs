@@ -242,6 +242,23 @@ fn decode(record: &BrokerApplication) -> Result<Application> {
     Ok(application)
 }
 
+/// One page of a tenant's applications (ordered by client id): `limit` from `offset`, and how many there are. Only
+/// the page's applications are read and decoded.
+pub async fn list_applications_page(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<Application>, usize)> {
+    require_tenant(store, tenant).await?;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let (records, total) = store
+        .list_broker_applications_page(tenant, clamp(offset), clamp(limit))
+        .await?;
+    let page = records.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    Ok((page, usize::try_from(total).unwrap_or(usize::MAX)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

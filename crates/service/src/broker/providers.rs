@@ -538,6 +538,20 @@ fn view(record: &IdentityProviderRecord) -> Result<ProviderView> {
     })
 }
 
+/// A tenant's providers' configurations only (no fetched documents decoded), ordered by id: for lists and choices.
+pub async fn list_provider_configs(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+) -> Result<Vec<IdentityProvider>> {
+    require_tenant(store, tenant).await?;
+    store
+        .list_identity_providers(tenant)
+        .await?
+        .iter()
+        .map(decode_config)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

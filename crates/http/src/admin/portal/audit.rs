@@ -46,10 +46,8 @@ async fn events(
             .filter(|v| !v.is_empty())
     };
     let tenant = get("tenant");
-    if let Some(t) = &tenant {
-        if !ctx.admin.sees_tenant(t) {
-            return not_found();
-        }
+    if tenant.as_ref().is_some_and(|t| !ctx.admin.sees_tenant(t)) {
+        return not_found();
     }
     let filter = AuditFilter {
         actor: get("actor"),
@@ -255,7 +253,7 @@ async fn admins(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     if params.contains_key("add") {
         return FormPage {
@@ -287,10 +285,10 @@ async fn admins(
 async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     let mut fields = admin_fields(Some(&form));
     let tenants: Vec<String> = form
@@ -326,7 +324,7 @@ async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm
         Ok(_) => see_other(&format!("{ROOT}/admins?done=saved")),
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None).await,
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -339,10 +337,10 @@ async fn remove_admin(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     match members::remove_admin(
         &app.admin_store,

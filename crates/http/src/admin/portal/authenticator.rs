@@ -204,7 +204,7 @@ fn tenant_form_page(ctx: &Ctx, fields: Vec<Field>, form_error: Option<String>) -
 
 async fn new_form(State(app): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     tenant_form_page(&ctx, tenant_fields(&app, None), None)
 }
@@ -220,10 +220,10 @@ fn lines(text: &str) -> Vec<String> {
 async fn create(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     let mut fields = tenant_fields(&app, Some(&form));
     let id = match TenantId::parse(&form.get("id")) {
@@ -274,7 +274,7 @@ async fn create(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => tenant_form_page(&ctx, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -286,7 +286,7 @@ async fn tenant_page(
 ) -> Response {
     let id = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tenant = match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         Ok(t) => t,
@@ -438,7 +438,7 @@ async fn client_form(
 ) -> Response {
     let id = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         return page_error(e);
@@ -454,11 +454,11 @@ async fn client_create(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let id = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         return page_error(e);
@@ -558,7 +558,7 @@ async fn client_create(
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => client_form_page(&ctx, &id, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }

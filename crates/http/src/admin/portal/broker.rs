@@ -96,6 +96,17 @@ pub fn paged<T>(
     (rows, next, first)
 }
 
+/// The links to the next and first pages of a list of `total` rows, on page `page`.
+pub fn pager(page: usize, total: usize, base: &str) -> (Option<String>, Option<String>) {
+    let start = (page - 1).saturating_mul(PAGE_SIZE);
+    let next = (start + PAGE_SIZE < total).then(|| format!("{base}?page={}", page + 1));
+    let first = (page > 1).then(|| base.to_owned());
+    (next, first)
+}
+
+/// How many applications "Run user flow" offers to choose from.
+const RUN_CHOICES: usize = 100;
+
 fn tenant_base(tenant: &TenantId) -> String {
     format!("{ROOT}/broker/{tenant}")
 }
@@ -185,6 +196,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/broker/{tenant}/identity-providers/{id}/claims",
             get(claims_form).post(claims_save),
+        )
+        .route(
+            "/admin/broker/{tenant}/identity-providers/{id}/edit",
+            get(provider_edit_form).post(provider_edit_save),
         )
         .route(
             "/admin/broker/{tenant}/identity-providers/{id}/delete",
@@ -353,7 +368,7 @@ fn tenant_form_page(ctx: &Ctx, fields: Vec<Field>, form_error: Option<String>) -
 
 async fn new_tenant_form(ctx: Ctx) -> Response {
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     tenant_form_page(&ctx, tenant_fields(), None)
 }
@@ -361,10 +376,10 @@ async fn new_tenant_form(ctx: Ctx) -> Response {
 async fn new_tenant(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     if let Err(r) = ctx.global() {
-        return r;
+        return *r;
     }
     let mut fields = tenant_fields();
     fields[0].value = form.get("id");
@@ -406,7 +421,7 @@ async fn new_tenant(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawFor
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => tenant_form_page(&ctx, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -427,7 +442,7 @@ async fn tenant_page(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let record = match broker_tenants::get_broker_tenant(app.broker.store.as_ref(), &tenant).await {
         Ok(r) => r,
@@ -501,9 +516,9 @@ async fn providers_list(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    let list = match providers::list_identity_providers(app.broker.store.as_ref(), &tenant).await {
+    let list = match providers::list_provider_configs(app.broker.store.as_ref(), &tenant).await {
         Ok(l) => l,
         Err(e) => return page_error(e),
     };
@@ -518,11 +533,11 @@ async fn providers_list(
         .map(|p| {
             vec![
                 Cell::link(
-                    p.config.name.clone(),
-                    format!("{base}/identity-providers/{}", p.config.id.as_str()),
+                    p.name.clone(),
+                    format!("{base}/identity-providers/{}", p.id.as_str()),
                 ),
                 Cell::text("OpenID Connect"),
-                Cell::text(p.config.metadata_url.as_str()),
+                Cell::text(p.metadata_url.as_str()),
             ]
         })
         .collect();
@@ -557,7 +572,7 @@ async fn providers_list(
 async fn provider_types(ctx: Ctx, Path(tenant): Path<String>) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let base = tenant_base(&tenant);
     let mut crumbs = crumbs(&tenant);
@@ -713,7 +728,7 @@ fn provider_form_page(
 async fn provider_form(ctx: Ctx, Path(tenant): Path<String>) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     provider_form_page(&ctx, &tenant, provider_fields(None), None)
 }
@@ -745,11 +760,11 @@ async fn provider_create(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut fields = provider_fields(Some(&form));
     let id_text = match form.get("id") {
@@ -837,7 +852,7 @@ async fn provider_create(
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => provider_form_page(&ctx, &tenant, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -854,7 +869,7 @@ async fn provider_page(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
@@ -879,6 +894,11 @@ async fn provider_page(
             format!("{base}/claims"),
             "Map this identity provider's claims",
             "map-claims",
+        ));
+        links.push(Link::new(
+            format!("{base}/edit"),
+            "Edit the connection",
+            "edit-provider",
         ));
         buttons.push(Button {
             action: format!("{base}/delete"),
@@ -1029,7 +1049,7 @@ async fn claims_form(
 ) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
@@ -1055,11 +1075,11 @@ async fn claims_save(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
@@ -1118,7 +1138,182 @@ async fn claims_save(
             Ok(form_error) => {
                 claims_page(&ctx, &tenant, &id, &view.config.name, fields, form_error)
             }
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
+        },
+    }
+}
+
+/// The edit form's fields: the add form's, without the identifier (it cannot change), the secret optional.
+fn provider_edit_fields(config: &IdentityProvider, form: Option<&Submitted>) -> Vec<Field> {
+    let current = Submitted(vec![
+        ("name".into(), config.name.clone()),
+        (
+            "metadata_url".into(),
+            config.metadata_url.as_str().to_owned(),
+        ),
+        ("client_id".into(), config.client_id.clone()),
+        ("client_auth".into(), config.client_auth.as_str().to_owned()),
+        ("scope".into(), config.scope_string()),
+        (
+            "response_mode".into(),
+            config.response_mode.as_str().to_owned(),
+        ),
+    ]);
+    let mut fields = provider_fields(Some(form.unwrap_or(&current)));
+    fields.retain(|f| f.name != "id");
+    if let Some(secret) = fields.iter_mut().find(|f| f.name == "client_secret") {
+        secret.required = false;
+        secret.hint = "Leave empty to keep the stored secret.".into();
+    }
+    fields
+}
+
+fn provider_edit_page(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    config: &IdentityProvider,
+    fields: Vec<Field>,
+    form_error: Option<String>,
+) -> Response {
+    let base = format!(
+        "{}/identity-providers/{}",
+        tenant_base(tenant),
+        config.id.as_str()
+    );
+    let mut crumbs = crumbs(tenant);
+    crumbs.push(Link::new(
+        format!("{}/identity-providers", tenant_base(tenant)),
+        "Identity providers",
+        "crumb-providers",
+    ));
+    crumbs.push(Link::new(
+        base.clone(),
+        config.name.clone(),
+        "crumb-provider",
+    ));
+    FormPage {
+        frame: Frame::new(ctx, "Edit the connection", crumbs),
+        heading: format!("Edit {}", config.name),
+        intro: vec![
+            "The metadata URL and its keys are fetched and checked again when you save.".into(),
+        ],
+        form_id: "provider-edit-form".into(),
+        action: format!("{base}/edit"),
+        fields,
+        form_error,
+        submit: "Save".into(),
+        submit_id: "provider-edit-save".into(),
+        cancel: Some(base),
+    }
+    .respond(ctx.set_csrf.clone())
+}
+
+async fn provider_edit_form(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let Ok(id) = ProviderId::parse(&id) else {
+        return not_found();
+    };
+    match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+        Ok(view) => {
+            let fields = provider_edit_fields(&view.config, None);
+            provider_edit_page(&ctx, &tenant, &view.config, fields, None)
+        }
+        Err(e) => page_error(e),
+    }
+}
+
+async fn provider_edit_save(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, id)): Path<(String, String)>,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return *r;
+    }
+    let tenant = match ctx.write(&tenant) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let Ok(id) = ProviderId::parse(&id) else {
+        return not_found();
+    };
+    let view = match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await
+    {
+        Ok(v) => v,
+        Err(e) => return page_error(e),
+    };
+    let mut fields = provider_edit_fields(&view.config, Some(&form));
+    let metadata_url = match MetadataUrl::parse(&form.get("metadata_url")) {
+        Ok(url) => url,
+        Err(e) => {
+            field_error(&mut fields, "metadata_url", capital(&format!("{e}.")));
+            return provider_edit_page(&ctx, &tenant, &view.config, fields, None);
+        }
+    };
+    let config = IdentityProvider {
+        name: form.get("name"),
+        metadata_url,
+        client_id: form.get("client_id"),
+        client_auth: if form.get("client_auth") == "client_secret_post" {
+            UpstreamClientAuth::ClientSecretPost
+        } else {
+            UpstreamClientAuth::ClientSecretBasic
+        },
+        scope: parse_scope(&form.get("scope")),
+        response_mode: if form.get("response_mode") == "query" {
+            ResponseMode::Query
+        } else {
+            ResponseMode::FormPost
+        },
+        ..view.config.clone()
+    };
+    let secret = Some(form.get("client_secret"))
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    let before = provider_json(&view.config);
+    let saved = providers::update_identity_provider(
+        app.broker.store.as_ref(),
+        &app.broker.master_key,
+        &app.broker.upstream,
+        &tenant,
+        config,
+        secret,
+        app.provider.clock.now(),
+    )
+    .await;
+    match saved {
+        Ok(saved) => {
+            app.broker.cache.invalidate(&tenant);
+            if let Err(r) = audit(
+                &app,
+                &ctx,
+                "broker.provider.update",
+                format!("broker/{tenant}/providers/{}", id.as_str()),
+                &tenant,
+                (Some(before), Some(provider_json(&saved.config))),
+            )
+            .await
+            {
+                return r;
+            }
+            see_other(&format!(
+                "{}/identity-providers/{}?done=saved",
+                tenant_base(&tenant),
+                id.as_str()
+            ))
+        }
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => provider_edit_page(&ctx, &tenant, &view.config, fields, form_error),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -1131,11 +1326,11 @@ async fn provider_delete(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
@@ -1194,14 +1389,19 @@ async fn flows_list(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    let list = match flows::list_user_flows(app.broker.store.as_ref(), &tenant).await {
-        Ok(l) => l,
-        Err(e) => return page_error(e),
-    };
+    let page = page_number(&params);
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let (rows, total) =
+        match flows::list_user_flows_page(app.broker.store.as_ref(), &tenant, offset, PAGE_SIZE)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => return page_error(e),
+        };
     let base = tenant_base(&tenant);
-    let (rows, next, first) = paged(list, page_number(&params), &format!("{base}/user-flows"));
+    let (next, first) = pager(page, total, &format!("{base}/user-flows"));
     let rows = rows
         .into_iter()
         .map(|f| {
@@ -1245,7 +1445,7 @@ async fn flows_list(
 async fn flow_types(ctx: Ctx, Path(tenant): Path<String>) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let base = tenant_base(&tenant);
     let mut crumbs = crumbs(&tenant);
@@ -1515,11 +1715,11 @@ async fn provider_choices(
     app: &AppState,
     tenant: &TenantId,
 ) -> Result<Vec<(String, String)>, Response> {
-    providers::list_identity_providers(app.broker.store.as_ref(), tenant)
+    providers::list_provider_configs(app.broker.store.as_ref(), tenant)
         .await
         .map(|list| {
             list.into_iter()
-                .map(|p| (p.config.id.to_string(), p.config.name))
+                .map(|p| (p.id.to_string(), p.name))
                 .collect()
         })
         .map_err(page_error)
@@ -1556,7 +1756,7 @@ fn flow_form_page(
 async fn flow_form(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<String>) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let choices = match provider_choices(&app, &tenant).await {
         Ok(c) => c,
@@ -1586,11 +1786,11 @@ async fn flow_create(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let choices = match provider_choices(&app, &tenant).await {
         Ok(c) => c,
@@ -1638,7 +1838,7 @@ async fn flow_create(
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => flow_form_page(&ctx, &tenant, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -1676,7 +1876,7 @@ async fn flow_page(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(policy) = PolicyId::parse(&policy) else {
         return not_found();
@@ -1685,7 +1885,14 @@ async fn flow_page(
         Ok(f) => f,
         Err(e) => return page_error(e),
     };
-    let apps = match applications::list_applications(app.broker.store.as_ref(), &tenant).await {
+    let (apps, app_count) = match applications::list_applications_page(
+        app.broker.store.as_ref(),
+        &tenant,
+        0,
+        RUN_CHOICES,
+    )
+    .await
+    {
         Ok(a) => a,
         Err(e) => return page_error(e),
     };
@@ -1756,10 +1963,18 @@ async fn flow_page(
             frame: Frame::new(&ctx, flow.policy().as_str(), crumbs).with_notice(notice(&params)),
             heading: flow.policy().to_string(),
             page_id: "user-flow".into(),
-            intro: vec![format!(
-                "Sign up and sign in, version {}. Discovery document: {issuer}/.well-known/openid-configuration",
-                current.number()
-            )],
+            intro: {
+                let mut intro = vec![format!(
+                    "Sign up and sign in, version {}. Discovery document: {issuer}/.well-known/openid-configuration",
+                    current.number()
+                )];
+                if app_count > RUN_CHOICES {
+                    intro.push(format!(
+                        "Run user flow offers the first {RUN_CHOICES} of the tenant's {app_count} applications."
+                    ));
+                }
+                intro
+            },
             secret: None,
             sections: vec![
                 Section {
@@ -1889,12 +2104,12 @@ async fn load_flow(
     ctx: &Ctx,
     tenant: &str,
     policy: &str,
-) -> Result<(TenantId, tessera_broker::config::UserFlow), Response> {
+) -> Result<(TenantId, tessera_broker::config::UserFlow), Box<Response>> {
     let tenant = ctx.write(tenant)?;
-    let policy = PolicyId::parse(policy).map_err(|_| not_found())?;
+    let policy = PolicyId::parse(policy).map_err(|_| Box::new(not_found()))?;
     let flow = flows::get_user_flow(app.broker.store.as_ref(), &tenant, &policy)
         .await
-        .map_err(page_error)?;
+        .map_err(|e| Box::new(page_error(e)))?;
     Ok((tenant, flow))
 }
 
@@ -1916,7 +2131,7 @@ async fn attributes_form(
                 None,
             )
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -1938,7 +2153,7 @@ async fn app_claims_form(
                 None,
             )
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -1952,11 +2167,11 @@ async fn revise(
 ) -> Response {
     let form = Submitted::parse(body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let (tenant, flow) = match load_flow(&app, &ctx, &tenant, &policy).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let current = flow.current();
     let before = current.settings().clone();
@@ -2021,7 +2236,7 @@ async fn revise(
                         form_error,
                     )
                 }
-                Err(page) => page.into_response(),
+                Err(page) => (*page).into_response(),
             }
         }
     }
@@ -2056,7 +2271,7 @@ async fn run(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(policy) = PolicyId::parse(&policy) else {
         return not_found();
@@ -2133,14 +2348,23 @@ async fn apps_list(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    let list = match applications::list_applications(app.broker.store.as_ref(), &tenant).await {
+    let page = page_number(&params);
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let (rows, total) = match applications::list_applications_page(
+        app.broker.store.as_ref(),
+        &tenant,
+        offset,
+        PAGE_SIZE,
+    )
+    .await
+    {
         Ok(l) => l,
         Err(e) => return page_error(e),
     };
     let base = tenant_base(&tenant);
-    let (rows, next, first) = paged(list, page_number(&params), &format!("{base}/applications"));
+    let (next, first) = pager(page, total, &format!("{base}/applications"));
     let rows = rows
         .into_iter()
         .map(|a| {
@@ -2262,7 +2486,7 @@ fn lines(text: &str) -> Vec<String> {
 async fn app_form(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<String>) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let viewer = app
         .provider
@@ -2288,11 +2512,11 @@ async fn app_create(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let viewer = app
         .provider
@@ -2344,7 +2568,7 @@ async fn app_create(
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => app_form_page(&ctx, &tenant, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -2440,7 +2664,7 @@ async fn app_page(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ClientId::parse(&id) else {
         return not_found();
@@ -2516,11 +2740,11 @@ async fn app_save(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ClientId::parse(&id) else {
         return not_found();
@@ -2540,7 +2764,7 @@ async fn app_save(
             display_name: form.get("display_name"),
             reply_urls: reply_urls.clone(),
             logout_urls: reply_urls,
-            token_lifetimes: existing.token_lifetimes.clone(),
+            token_lifetimes: existing.token_lifetimes,
             id_token_signing_alg: existing.id_token_signing_alg,
         },
     )
@@ -2567,7 +2791,7 @@ async fn app_save(
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => edit_page(&ctx, &tenant, &existing, fields, form_error),
-            Err(page) => page.into_response(),
+            Err(page) => (*page).into_response(),
         },
     }
 }
@@ -2580,11 +2804,11 @@ async fn app_delete(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = ClientId::parse(&id) else {
         return not_found();
@@ -2629,7 +2853,7 @@ async fn users_list(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let query = params.get("q").cloned().unwrap_or_default();
     let after = params.get("after").and_then(|a| UserId::parse(a).ok());
@@ -2702,7 +2926,7 @@ async fn user_page(
 ) -> Response {
     let tenant = match ctx.see(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = UserId::parse(&id) else {
         return not_found();
@@ -2797,11 +3021,11 @@ async fn user_action(
 ) -> Response {
     let form = Submitted::parse(&body);
     if let Err(r) = ctx.verify_form(form.csrf()) {
-        return r;
+        return *r;
     }
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = UserId::parse(&id) else {
         return not_found();

@@ -68,8 +68,8 @@ pub fn clear_session_cookie(app: &AppState) -> Option<HeaderValue> {
 }
 
 /// The namespace the portal's CSRF cookie is named after (`__Host-tessera-csrf-tessera-admin-portal`).
-pub(crate) fn csrf_namespace() -> Result<TenantId, PageError> {
-    members::portal_sessions().map_err(PageError::from)
+pub(crate) fn csrf_namespace() -> Result<TenantId, Box<PageError>> {
+    members::portal_sessions().map_err(|e| Box::new(PageError::from(e)))
 }
 
 /// A signed-in administrator's request: who, the page's CSRF token (and the cookie that installs it, when new),
@@ -83,15 +83,16 @@ pub struct Ctx {
     pub set_csrf: Option<HeaderValue>,
     headers: HeaderMap,
     own_origin: String,
+    client_address: Option<String>,
 }
 
 impl Ctx {
     /// Checks a form's CSRF token (and the request's `Origin`); a failure is a 403 page.
-    pub fn verify_form(&self, submitted: Option<&str>) -> Result<(), Response> {
-        let namespace = csrf_namespace().map_err(IntoResponse::into_response)?;
+    pub fn verify_form(&self, submitted: Option<&str>) -> Result<(), Box<Response>> {
+        let namespace = csrf_namespace().map_err(|e| Box::new((*e).into_response()))?;
         csrf::verify(&self.headers, &namespace, submitted, &[], &self.own_origin)
             .map(|_| ())
-            .map_err(|e| PageError::from(e).into_response())
+            .map_err(|e| Box::new(PageError::from(e).into_response()))
     }
 
     /// Where the change came from, for its audit event.
@@ -103,33 +104,33 @@ impl Ctx {
             .map(str::to_owned);
         RequestContext {
             request_id,
-            client_address: None,
+            client_address: self.client_address.clone(),
         }
     }
 
     /// A 404 unless the administrator sees `tenant` (a tenant admin's other tenants do not exist for them).
-    pub fn see(&self, tenant: &str) -> Result<TenantId, Response> {
+    pub fn see(&self, tenant: &str) -> Result<TenantId, Box<Response>> {
         if !self.admin.sees_tenant(tenant) {
-            return Err(not_found());
+            return Err(Box::new(not_found()));
         }
-        TenantId::parse(tenant).map_err(|_| not_found())
+        TenantId::parse(tenant).map_err(|_| Box::new(not_found()))
     }
 
     /// A 404 unless the administrator may change `tenant`.
-    pub fn write(&self, tenant: &str) -> Result<TenantId, Response> {
+    pub fn write(&self, tenant: &str) -> Result<TenantId, Box<Response>> {
         let id = self.see(tenant)?;
         if !self.admin.can_write() {
-            return Err(read_only());
+            return Err(Box::new(read_only()));
         }
         Ok(id)
     }
 
     /// A 404 unless the administrator is a global admin (administrators, new tenants).
-    pub fn global(&self) -> Result<(), Response> {
+    pub fn global(&self) -> Result<(), Box<Response>> {
         if self.admin.is_global() {
             Ok(())
         } else {
-            Err(not_found())
+            Err(Box::new(not_found()))
         }
     }
 }
@@ -204,15 +205,28 @@ impl FromRequestParts<AppState> for Ctx {
             let _ = members::end_session(store, value).await;
             return Err(to_sign_in(parts));
         };
-        let namespace = csrf_namespace().map_err(IntoResponse::into_response)?;
+        let namespace = csrf_namespace().map_err(|e| (*e).into_response())?;
         let (csrf, set_csrf) = csrf::token_for_page(&parts.headers, &namespace)
             .map_err(|e| PageError::from(e).into_response())?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        let client_address = peer.map(|peer| {
+            crate::common::security::client_ip(
+                Some(peer),
+                &parts.headers,
+                &app.provider.security.trusted_proxies,
+            )
+            .to_string()
+        });
         Ok(Self {
             admin,
             csrf,
             set_csrf,
             headers: parts.headers.clone(),
             own_origin: app.provider.public_url.origin(),
+            client_address,
         })
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_service::admin::members::{self, Callback, SignInError};
 use tessera_service::provider::token::{TokenEndpoint, TokenLifetimes};
@@ -128,7 +128,7 @@ async fn begin(
     next: &str,
 ) -> Result<Response, PageError> {
     let now = app.provider.clock.now();
-    let namespace = csrf_namespace()?;
+    let namespace = csrf_namespace().map_err(|e| *e)?;
     let (token, set_csrf) = csrf::token_for_page(headers, &namespace)?;
     let enrol = bootstrap.is_some();
     let started = members::begin_sign_in(
@@ -166,11 +166,12 @@ async fn begin(
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let namespace = match csrf_namespace() {
         Ok(namespace) => namespace,
-        Err(e) => return e.into_response(),
+        Err(e) => return (*e).into_response(),
     };
     let Some(token) = csrf::current(&headers, &namespace) else {
         return retry(expired());
@@ -204,7 +205,16 @@ pub async fn callback(
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        client_address: None,
+        client_address: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| {
+                crate::common::security::client_ip(
+                    Some(addr.ip()),
+                    &headers,
+                    &app.provider.security.trusted_proxies,
+                )
+                .to_string()
+            }),
     };
     match members::finish_sign_in(
         app.provider.store.as_ref(),
@@ -288,19 +298,16 @@ pub async fn sign_out(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if let Err(refused) = ctx.verify_form(form.get(csrf::CSRF_FIELD).map(String::as_str)) {
-        return refused;
+        return *refused;
     }
-    if let Some(value) = csrf::read_cookie(&headers, super::session_cookie_name(&app)) {
-        if let Err(e) = members::end_session(app.provider.store.as_ref(), value).await {
-            return PageError::from(e).into_response();
-        }
+    if let Some(value) = csrf::read_cookie(&headers, super::session_cookie_name(&app))
+        && let Err(e) = members::end_session(app.provider.store.as_ref(), value).await
+    {
+        return PageError::from(e).into_response();
     }
     let mut response = see_other(&format!("{ROOT}/signin?signed_out=1"));
     if let Some(cookie) = clear_session_cookie(&app) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    response
-        .headers_mut()
-        .insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
     response
 }

@@ -203,7 +203,10 @@ impl Field {
 
 /// Puts `error` next to the field it names (the service's messages start with the field: `metadata_url: ...`),
 /// or returns it as a form-level error. Server faults are no user's to fix: they become an error page.
-pub fn place_error(fields: &mut [Field], error: ServiceError) -> Result<Option<String>, PageError> {
+pub fn place_error(
+    fields: &mut [Field],
+    error: ServiceError,
+) -> Result<Option<String>, Box<PageError>> {
     let server_fault = matches!(
         error,
         ServiceError::Store(_)
@@ -213,7 +216,7 @@ pub fn place_error(fields: &mut [Field], error: ServiceError) -> Result<Option<S
             | ServiceError::Internal(_)
     );
     if server_fault {
-        return Err(error.into());
+        return Err(Box::new(error.into()));
     }
     let named = match &error {
         ServiceError::BrokerConfig(config) => Some(config.field().to_owned()),
@@ -255,6 +258,13 @@ pub fn place_error(fields: &mut [Field], error: ServiceError) -> Result<Option<S
 }
 
 fn sentence(text: &str) -> String {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let mut out = text.to_owned();
+        if !out.ends_with('.') {
+            out.push('.');
+        }
+        return out;
+    }
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => {

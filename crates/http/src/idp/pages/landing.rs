@@ -48,8 +48,9 @@ pub fn router(landing: Landing) -> Router {
 }
 
 async fn page(State(landing): State<Arc<Landing>>) -> Result<Response, PageError> {
-    let mut tenants = landing.store.list_tenants().await?;
-    tenants.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    // The admin tenant is the portal's, not one to try: it is left out.
+    let tenants =
+        tessera_service::admin::members::authenticator_tenants(landing.store.as_ref()).await?;
     let view = LandingPage {
         layout: Layout::new("Welcome", "Tessera", String::new(), None, "landing", None),
         demo_url: landing.demo_url.clone(),
