@@ -107,6 +107,7 @@ macro_rules! store_contract_tests {
             delete_credential_requires_owner,
             last_credential_cannot_be_deleted,
             deleting_a_credential_ends_its_sessions_and_revokes_its_grants,
+            code_stored_with_its_passkey_binding_is_revoked_with_the_passkey,
             credential_id_is_registered_once_per_rp_id,
             touched_session_reads_its_last_use,
             concurrent_deletes_keep_the_last_credential,
