@@ -72,6 +72,7 @@ async fn admin_tenant_user(app: &TestApp, username: &str) -> (UserId, String) {
         email_verified: false,
         user_handle: tessera_testkit::random_bytes(16),
         created_at: now,
+        disabled_at: None,
     };
     let credential = Credential {
         tenant: tenant.clone(),

@@ -939,6 +939,34 @@ impl GrantStore for PostgresStore {
         Ok(())
     }
 
+    async fn put_auth_code_bound(
+        &self,
+        code: &AuthCode,
+        credential_id: &[u8],
+        bound_until: OffsetDateTime,
+    ) -> Result<()> {
+        // One statement, so one round trip and one commit: a conflict on the code undoes the binding too.
+        sqlx::query(
+            "WITH bound AS (\
+               INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+               VALUES ($1, $4, $7, $8) ON CONFLICT DO NOTHING) \
+             INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.tenant.as_str())
+        .bind(&code.code_hash)
+        .bind(code.client_id.as_str())
+        .bind(&code.grant_id)
+        .bind(&code.payload)
+        .bind(code.expires_at)
+        .bind(credential_id)
+        .bind(bound_until)
+        .execute(self.timed()?)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn consume_auth_code(
         &self,
         tenant: &TenantId,

@@ -371,6 +371,40 @@ fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
     Ok(())
 }
 
+fn insert_auth_code(conn: &Connection, code: &AuthCode) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            code.tenant.as_str(),
+            code.code_hash,
+            code.client_id.as_str(),
+            code.grant_id,
+            code.payload,
+            ts(code.expires_at)
+        ],
+    )
+    .map(drop)
+}
+
+/// Binds a grant to the passkey of the session it was issued from (idempotent).
+fn bind_grant_in(
+    conn: &Connection,
+    tenant: &TenantId,
+    grant_id: &str,
+    credential_id: &[u8],
+    expires_at: OffsetDateTime,
+) -> Result<()> {
+    execute(
+        conn,
+        "INSERT OR IGNORE INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![tenant.as_str(), grant_id, credential_id, ts(expires_at)],
+    )
+    .map(drop)
+}
+
 /// Runs one statement and returns how many rows it changed.
 fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
@@ -1025,24 +1059,27 @@ impl GrantStore for SqliteStore {
     }
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
+        self.conns.write(|conn| insert_auth_code(conn, code)).await
+    }
+
+    async fn put_auth_code_bound(
+        &self,
+        code: &AuthCode,
+        credential_id: &[u8],
+        bound_until: OffsetDateTime,
+    ) -> Result<()> {
         self.conns
             .write(|conn| {
-                execute(
+                bind_grant_in(
                     conn,
-                    "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        code.tenant.as_str(),
-                        code.code_hash,
-                        code.client_id.as_str(),
-                        code.grant_id,
-                        code.payload,
-                        ts(code.expires_at)
-                    ],
-                )
+                    &code.tenant,
+                    &code.grant_id,
+                    credential_id,
+                    bound_until,
+                )?;
+                insert_auth_code(conn, code)
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn consume_auth_code(
@@ -1236,15 +1273,7 @@ impl GrantStore for SqliteStore {
         expires_at: OffsetDateTime,
     ) -> Result<()> {
         self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT OR IGNORE INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![tenant.as_str(), grant_id, credential_id, ts(expires_at)],
-                )
-                .map(drop)
-            })
+            .write(|conn| bind_grant_in(conn, tenant, grant_id, credential_id, expires_at))
             .await
     }
 

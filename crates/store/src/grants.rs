@@ -30,6 +30,15 @@ pub trait GrantStore: Send + Sync {
 
     /// Stores a new authorization code; [`crate::StoreError::Conflict`] if its hash exists.
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()>;
+    /// Stores a new authorization code issued from a session signed in with the passkey `credential_id`, together
+    /// with its grant's bond to that passkey until `bound_until` (as [`GrantStore::bind_grant_to_credential`]), in one
+    /// write: both are stored or neither. [`crate::StoreError::Conflict`] (nothing stored) if the code's hash exists.
+    async fn put_auth_code_bound(
+        &self,
+        code: &AuthCode,
+        credential_id: &[u8],
+        bound_until: OffsetDateTime,
+    ) -> Result<()>;
     /// Redeems a code with one conditional update: the first redemption of a live code gets it, a later one learns
     /// the grant to revoke. Redeemed codes are kept [`crate::REDEEMED_CODE_RETENTION`] past expiry to recognise
     /// reuse.

@@ -302,19 +302,21 @@ async fn issue(
             .map_err(|e| ServiceError::Internal(format!("grant: {e}")))?,
         expires_at: grant.expires_at,
     };
-    // Deleting the passkey the session was signed in with revokes this grant (and every token issued from it).
-    if let Some(credential) = &session.credential_id {
-        endpoint
-            .store
-            .bind_grant_to_credential(
-                &record.tenant,
-                &record.grant_id,
-                credential,
-                record.expires_at + endpoint.grant_lifetime,
-            )
-            .await?;
+    // Deleting the passkey the session was signed in with revokes this grant (and every token issued from it): the
+    // code and that bond are stored in one write.
+    match &session.credential_id {
+        Some(credential) => {
+            endpoint
+                .store
+                .put_auth_code_bound(
+                    &record,
+                    credential,
+                    record.expires_at + endpoint.grant_lifetime,
+                )
+                .await?
+        }
+        None => endpoint.store.put_auth_code(&record).await?,
     }
-    endpoint.store.put_auth_code(&record).await?;
     let response = authorization_response(request, &endpoint.runtime.issuer, &code.value)
         .map_err(|e| ServiceError::Internal(format!("response: {e}")))?;
     Ok(AuthorizeOutcome::Respond(response))

@@ -110,6 +110,7 @@ macro_rules! store_contract_tests {
             users_are_searched_by_username_prefix_and_paged,
             deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username,
             disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_passkeys,
+            code_stored_with_its_passkey_binding_is_revoked_with_the_passkey,
             credential_id_is_registered_once_per_rp_id,
             touched_session_reads_its_last_use,
             concurrent_deletes_keep_the_last_credential,

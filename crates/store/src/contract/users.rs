@@ -369,6 +369,76 @@ pub async fn deleting_a_credential_ends_its_sessions_and_revokes_its_grants(stor
     );
 }
 
+/// A code stored with its passkey binding in one write: redeemed normally; deleting that passkey revokes its grant
+/// (no token for it afterwards), and a code whose hash exists stores neither the code nor the binding.
+pub async fn code_stored_with_its_passkey_binding_is_revoked_with_the_passkey(
+    store: Arc<dyn Store>,
+) {
+    let t = with_tenant(&*store, "alpha").await;
+    let alice = with_user(&*store, &t, "u1", b"pk-1").await;
+    for passkey in [b"pk-2", b"pk-3"] {
+        store
+            .add_credential(&credential(&t, "u1", passkey))
+            .await
+            .expect("add");
+    }
+    let bound_until = T0 + Duration::days(2);
+    let code = auth_code(&t, b"code-1", "g-1");
+    store
+        .put_auth_code_bound(&code, b"pk-1", bound_until)
+        .await
+        .expect("put");
+    // The same hash again, bound to the other passkey: refused, and that binding is not stored either.
+    let mut again = auth_code(&t, b"code-1", "g-2");
+    again.payload = b"{}".to_vec();
+    assert_eq!(
+        store
+            .put_auth_code_bound(&again, b"pk-2", bound_until)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.consume_auth_code(&t, b"code-1", T0).await,
+        Ok(CodeRedemption::Redeemed(code))
+    );
+    for grant in ["g-1", "g-2"] {
+        store
+            .put_access_token(&access_token(&t, format!("at-{grant}").as_bytes(), grant))
+            .await
+            .expect("access token");
+    }
+    // Deleting the other passkey revokes nothing: the refused write left no binding of g-2 behind.
+    store
+        .delete_credential(&t, &alice.id, b"pk-2", T0)
+        .await
+        .expect("delete pk-2");
+    let now = T0 + Duration::seconds(1);
+    assert!(
+        store
+            .get_access_token(&t, b"at-g-2", now)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    store
+        .delete_credential(&t, &alice.id, b"pk-1", T0)
+        .await
+        .expect("delete pk-1");
+    assert_eq!(
+        store
+            .get_access_token(&t, b"at-g-1", now)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .put_access_token(&access_token(&t, b"at-late", "g-1"))
+            .await,
+        Err(StoreError::Conflict)
+    );
+}
+
 /// A credential id is registered at most once per RP ID, also across tenants that share the RP ID; tenants with
 /// another RP ID may hold the same id.
 pub async fn credential_id_is_registered_once_per_rp_id(store: Arc<dyn Store>) {
