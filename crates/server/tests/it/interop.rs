@@ -263,6 +263,7 @@ async fn demo_relying_party_signs_in_through_form_post() {
                 email_verified: false,
                 user_handle: vec![9; 16],
                 created_at: now,
+                disabled_at: None,
             },
             &tessera_store::Credential {
                 tenant: demo_tenant.clone(),
