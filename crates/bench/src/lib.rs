@@ -5,12 +5,15 @@
 //!
 //! - [`server`]: the server under test (generated configuration, tenant, client, child process, readiness).
 //! - [`signin`]: the load generator's browser and relying party ([`signin::Driver`]).
+//! - [`federated`]: the federated path (app → broker → authenticator service → broker → app token) and the
+//!   broker's configuration for it.
 //! - [`proc`]: CPU time and resident memory of a process, CPU pinning.
 //! - [`stats`]: percentiles and medians.
 //! - [`store_load`]: the store operations of sign-ins without HTTP, for the `signin_ops*` examples.
 //! - [`error`]: [`BenchError`], the crate's one error type.
 
 pub mod error;
+pub mod federated;
 pub mod proc;
 pub mod server;
 pub mod signin;
@@ -27,6 +30,7 @@ use tessera_oidc::keys::{JwkSet, SigningAlg};
 use tokio::task::JoinSet;
 
 pub use crate::error::BenchError;
+use federated::BrokerTarget;
 use server::{BenchStore, ServerUnderTest};
 use signin::{BenchUser, Driver};
 
@@ -73,6 +77,25 @@ impl Alg {
     }
 }
 
+/// Which sign-in is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignInPath {
+    /// An app signs in at the authenticator service (Tessera as the OpenID provider).
+    Direct,
+    /// An app signs in through the identity broker, which federates with the authenticator service of the same
+    /// server (app → broker → authenticator service → broker → app token).
+    Federated,
+}
+
+impl SignInPath {
+    fn name(self) -> &'static str {
+        match self {
+            SignInPath::Direct => "direct",
+            SignInPath::Federated => "federated",
+        }
+    }
+}
+
 /// Options of `tessera-bench signin`.
 #[derive(Debug, Clone, Args)]
 pub struct SigninArgs {
@@ -85,9 +108,13 @@ pub struct SigninArgs {
     /// PostgreSQL URL (with `--store postgres`).
     #[arg(long, env = "TEST_PG_URL")]
     pub pg_url: Option<String>,
-    /// ID token signing algorithm of the bench client.
+    /// ID token signing algorithm of the bench client (on the federated path, of the broker's client at the
+    /// authenticator service and of the app at the broker).
     #[arg(long, value_enum, default_value = "ES256")]
     pub alg: Alg,
+    /// The sign-in measured.
+    #[arg(long, value_enum, default_value = "direct")]
+    pub path: SignInPath,
     /// Seconds per measured run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -204,10 +231,32 @@ impl Pool {
     }
 }
 
+/// The sign-in a run repeats: direct, or through the broker described.
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// At the authenticator service.
+    Direct,
+    /// Through the broker.
+    Federated(Arc<BrokerTarget>),
+}
+
+/// One sign-in of `user` along `flow`; with `jwks`, the ID token's signature is checked.
+async fn sign_in_along(
+    driver: &Driver,
+    flow: &Flow,
+    user: &BenchUser,
+    jwks: Option<&JwkSet>,
+) -> Result<signin::SignedIn, BenchError> {
+    match flow {
+        Flow::Direct => driver.sign_in(user, jwks).await,
+        Flow::Federated(broker) => driver.federated_sign_in(broker, user, jwks).await,
+    }
+}
+
 /// One sign-in with a user from the pool; the latency in milliseconds on success.
-async fn one(driver: &Driver, pool: &Pool, since: Instant) -> Result<f64, String> {
+async fn one(driver: &Driver, flow: &Flow, pool: &Pool, since: Instant) -> Result<f64, String> {
     let user = pool.take_waiting().await;
-    let result = driver.sign_in(&user, None).await;
+    let result = sign_in_along(driver, flow, &user, None).await;
     pool.give(user);
     match result {
         Ok(_) => Ok(since.elapsed().as_secs_f64() * 1000.0),
@@ -218,6 +267,7 @@ async fn one(driver: &Driver, pool: &Pool, since: Instant) -> Result<f64, String
 /// `concurrency` virtual users signing in back to back for `seconds`.
 async fn closed_loop(
     driver: &Arc<Driver>,
+    flow: &Flow,
     pool: &Arc<Pool>,
     concurrency: usize,
     seconds: f64,
@@ -230,13 +280,14 @@ async fn closed_loop(
     let mut tasks = JoinSet::new();
     for _ in 0..concurrency {
         let driver = driver.clone();
+        let flow = flow.clone();
         let pool = pool.clone();
         tasks.spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let mut first = None;
             while Instant::now() < until {
-                match one(&driver, &pool, Instant::now()).await {
+                match one(&driver, &flow, &pool, Instant::now()).await {
                     Ok(ms) => lat.push(ms),
                     Err(e) => {
                         errors += 1;
@@ -277,6 +328,7 @@ async fn closed_loop(
 /// sign-in was due, so a stalled server cannot hide its queueing.
 async fn fixed_rate(
     driver: &Arc<Driver>,
+    flow: &Flow,
     pool: &Arc<Pool>,
     rate: f64,
     seconds: f64,
@@ -296,8 +348,9 @@ async fn fixed_rate(
         while started < due {
             let at = t0 + Duration::from_secs_f64(started as f64 / rate);
             let driver = driver.clone();
+            let flow = flow.clone();
             let pool = pool.clone();
-            tasks.spawn(async move { one(&driver, &pool, at).await });
+            tasks.spawn(async move { one(&driver, &flow, &pool, at).await });
             started += 1;
         }
     }
@@ -332,11 +385,16 @@ async fn fixed_rate(
 }
 
 /// Sign-in with a signature check of the ID token (the first login of each run).
-async fn checked_sign_in(driver: &Driver, pool: &Pool, jwks: &JwkSet) -> Result<(), BenchError> {
+async fn checked_sign_in(
+    driver: &Driver,
+    flow: &Flow,
+    pool: &Pool,
+    jwks: &JwkSet,
+) -> Result<(), BenchError> {
     let user = pool
         .take()
         .ok_or_else(|| BenchError::Failed("no free bench user".into()))?;
-    let result = driver.sign_in(&user, Some(jwks)).await;
+    let result = sign_in_along(driver, flow, &user, Some(jwks)).await;
     pool.give(user);
     result.map(|_| ())
 }
@@ -401,10 +459,11 @@ async fn signin_bench(args: SigninArgs) -> Result<(), BenchError> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (idle_rss_kb, _) = proc::memory_kib(pid)?;
     say(format!(
-        "server pid {pid} on CPU {}, load on CPU {}; store {store_name}, ID tokens {}; accepted a connection {ready_ms:.1} ms after spawn; idle RSS {idle_rss_kb} KiB",
+        "server pid {pid} on CPU {}, load on CPU {}; store {store_name}, ID tokens {}, path {}; accepted a connection {ready_ms:.1} ms after spawn; idle RSS {idle_rss_kb} KiB",
         args.server_cpu,
         args.load_cpu,
-        args.alg.name()
+        args.alg.name(),
+        args.path.name()
     ));
 
     let driver = Arc::new(Driver::new(server.target.clone(), args.alg.name())?);
@@ -413,23 +472,47 @@ async fn signin_bench(args: SigninArgs) -> Result<(), BenchError> {
         let user = driver.enrol(&format!("bench-user-{i}")).await?;
         enrolled.push(Arc::new(user));
     }
-    let pool = Arc::new(Pool(Mutex::new(enrolled)));
-    let jwks = driver.jwks().await?;
     say(format!(
         "enrolled {users} users through the sign-up endpoints"
     ));
+    let (flow, jwks) = match args.path {
+        SignInPath::Direct => (Flow::Direct, driver.jwks().await?),
+        SignInPath::Federated => {
+            let broker = server.prepare_broker().await?;
+            // Each user's first federated sign-in creates its directory entry (untimed): the runs measure
+            // returning users.
+            for user in &enrolled {
+                driver.federated_sign_in(&broker, user, None).await?;
+            }
+            let jwks = driver.broker_jwks(&broker).await?;
+            say(format!(
+                "broker tenant {} with user flow {}; every user signed in once through it",
+                broker.tenant, broker.policy
+            ));
+            (Flow::Federated(Arc::new(broker)), jwks)
+        }
+    };
+    let pool = Arc::new(Pool(Mutex::new(enrolled)));
 
     // Warm-up, as the peer driver does (2 s, not recorded).
-    checked_sign_in(&driver, &pool, &jwks).await?;
-    closed_loop(&driver, &pool, args.concurrency, 2.0, pid).await?;
+    checked_sign_in(&driver, &flow, &pool, &jwks).await?;
+    closed_loop(&driver, &flow, &pool, args.concurrency, 2.0, pid).await?;
 
     let mut results = Vec::new();
     for run in 1..=args.runs {
-        checked_sign_in(&driver, &pool, &jwks).await?;
-        let r = closed_loop(&driver, &pool, args.concurrency, args.seconds as f64, pid).await?;
+        checked_sign_in(&driver, &flow, &pool, &jwks).await?;
+        let r = closed_loop(
+            &driver,
+            &flow,
+            &pool,
+            args.concurrency,
+            args.seconds as f64,
+            pid,
+        )
+        .await?;
         let (rss, hwm) = proc::memory_kib(pid)?;
         let line = json!({
-            "mode": "saturated", "store": store_name, "alg": args.alg.name(), "run": run,
+            "mode": "saturated", "path": args.path.name(), "store": store_name, "alg": args.alg.name(), "run": run,
             "concurrency": args.concurrency, "seconds": round2(r.seconds), "logins": r.logins, "errors": r.errors,
             "logins_per_s": r.logins_per_s().round(),
             "p50_ms": round2(stats::quantile(&r.latencies_ms, 0.5)),
@@ -481,15 +564,15 @@ async fn signin_bench(args: SigninArgs) -> Result<(), BenchError> {
 
     if !args.no_half_load && rate.0 >= 2.0 {
         let target = rate.0 / 2.0;
-        checked_sign_in(&driver, &pool, &jwks).await?;
-        let r = fixed_rate(&driver, &pool, target, args.seconds as f64, pid).await?;
+        checked_sign_in(&driver, &flow, &pool, &jwks).await?;
+        let r = fixed_rate(&driver, &flow, &pool, target, args.seconds as f64, pid).await?;
         let p50 = stats::quantile(&r.latencies_ms, 0.5);
         let p99 = stats::quantile(&r.latencies_ms, 0.99);
         if args.json {
             println!(
                 "{}",
                 json!({
-                    "mode": "half_load", "store": store_name, "alg": args.alg.name(),
+                    "mode": "half_load", "path": args.path.name(), "store": store_name, "alg": args.alg.name(),
                     "target_per_s": target.round(), "half_logins_per_s": r.logins_per_s().round(),
                     "half_p50_ms": round2(p50), "half_p99_ms": round2(p99),
                     "half_server_cpu_util": round2(r.server_cpu_util()),
@@ -574,13 +657,20 @@ mod tests {
             "--users",
             "20",
             "--json",
+            "--path",
+            "federated",
         ])
         .expect("parses");
         let BenchCommand::Signin(a) = cli.bench;
+        assert_eq!(a.path, SignInPath::Federated);
         assert_eq!(a.store, StoreKind::Postgres);
         assert_eq!(a.alg, Alg::Rs256);
         assert_eq!((a.seconds, a.runs, a.concurrency, a.users), (3, 2, 8, 20));
         assert!(a.json);
         assert!(Cli::try_parse_from(["bench", "signin", "--alg", "HS256"]).is_err());
+        let BenchCommand::Signin(default) = Cli::try_parse_from(["bench", "signin"])
+            .expect("parses")
+            .bench;
+        assert_eq!(default.path, SignInPath::Direct);
     }
 }

@@ -61,6 +61,8 @@ pub struct ServerUnderTest {
     pub ready: Duration,
     /// The prepared tenant and client.
     pub target: Target,
+    store: StoreConfig,
+    master_key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -176,10 +178,25 @@ impl ServerUnderTest {
                 client_id,
                 client_secret,
             },
+            store: store_config,
+            master_key: master_b64,
             _dir: dir,
         };
         server.ready = server.wait_ready(started)?;
         Ok(server)
+    }
+
+    /// Configures the identity broker of the running server for the federated path
+    /// ([`crate::federated::prepare_broker`]), through a second connection to its store that is closed afterwards.
+    pub async fn prepare_broker(&self) -> Result<crate::federated::BrokerTarget, BenchError> {
+        let store = app::open_store(&self.store).await?;
+        let key = tessera_server::config::decode_master_key(&self.master_key, "keys.master_key")?;
+        let master =
+            MasterKey::from_bytes(&key).map_err(|e| tessera_server::ServerError::Invalid {
+                key: "keys.master_key",
+                message: e.to_string(),
+            })?;
+        crate::federated::prepare_broker(store.as_ref(), &master, &self.target).await
     }
 
     /// Polls the port until a connection is accepted; fails if the child exits or the timeout passes.

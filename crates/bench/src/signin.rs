@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
+use tessera_core::Secret;
 use tessera_oidc::keys::JwkSet;
 use tessera_testkit::{Credential, MaliciousAuthenticator};
 
@@ -17,10 +18,18 @@ use crate::server::{REDIRECT_URI, Target};
 /// The HTTP side of the load generator: one connection pool for every virtual user.
 #[derive(Clone)]
 pub struct Driver {
-    http: reqwest::Client,
-    target: Target,
+    pub(crate) http: reqwest::Client,
+    pub(crate) target: Target,
     authenticator: MaliciousAuthenticator,
     expected_alg: &'static str,
+}
+
+/// A token endpoint and the client the load generator is there, with the issuer its ID tokens must name.
+pub(crate) struct TokenEndpoint<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) issuer: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) client_secret: &'a Secret,
 }
 
 /// An enrolled bench user: username and the passkey the software authenticator holds.
@@ -152,16 +161,26 @@ impl Driver {
         let mut jar = Jar::default();
         let pkce = Pkce::new()?;
         let authz = self.authorize(&mut jar, &pkce).await?;
+        let done = self.passkey(&mut jar, &authz, user).await?;
+        let code = self.resume(&mut jar, &done, &pkce).await?;
+        let id_token = self.token(&code, &pkce, jwks).await?;
+        Ok(SignedIn { id_token })
+    }
+
+    /// The provider's part of a sign-in for the pending authorization `authz`: the sign-in page, the login options,
+    /// the assertion signed by the software authenticator and the verify call; returns the verify reply.
+    pub(crate) async fn passkey(
+        &self,
+        jar: &mut Jar,
+        authz: &str,
+        user: &BenchUser,
+    ) -> Result<Value, BenchError> {
         let t = &self.target.tenant;
-        self.page(
-            &mut jar,
-            &format!("/{t}/login?authz={authz}"),
-            "sign-in page",
-        )
-        .await?;
+        self.page(jar, &format!("/{t}/login?authz={authz}"), "sign-in page")
+            .await?;
         let options = self
             .call(
-                &mut jar,
+                jar,
                 &format!("/{t}/webauthn/login/options"),
                 json!({"username": user.username, "authz": authz}),
                 "login options",
@@ -177,25 +196,25 @@ impl Driver {
             .map_err(|e| BenchError::Failed(format!("authenticator sign: {e}")))?;
         let assertion: Value = serde_json::from_str(&assertion)
             .map_err(|e| BenchError::Failed(format!("authenticator output: {e}")))?;
-        let done = self
-            .call(
-                &mut jar,
-                &format!("/{t}/webauthn/login/verify"),
-                json!({"ceremony": options["ceremony"], "credential": assertion}),
-                "login verify",
-            )
-            .await?;
-        let code = self.resume(&mut jar, &done, &pkce).await?;
-        let id_token = self.token(&code, &pkce, jwks).await?;
-        Ok(SignedIn { id_token })
+        self.call(
+            jar,
+            &format!("/{t}/webauthn/login/verify"),
+            json!({"ceremony": options["ceremony"], "credential": assertion}),
+            "login verify",
+        )
+        .await
     }
 
     /// The tenant's published JWK Set.
     pub async fn jwks(&self) -> Result<JwkSet, BenchError> {
-        let url = format!("{}/jwks", self.target.issuer);
+        self.jwks_at(&format!("{}/jwks", self.target.issuer)).await
+    }
+
+    /// The JWK Set at `url`.
+    pub(crate) async fn jwks_at(&self, url: &str) -> Result<JwkSet, BenchError> {
         let response = self
             .http
-            .get(&url)
+            .get(url)
             .send()
             .await
             .map_err(step_error("jwks"))?;
@@ -308,35 +327,32 @@ impl Driver {
             .map_err(step_error("resume"))?;
         jar.absorb(response.headers());
         let location = see_other(&response, "resume")?;
-        let url = url::Url::parse(&location)
-            .map_err(|e| BenchError::Failed(format!("resume: {location}: {e}")))?;
-        if !location.starts_with(REDIRECT_URI) {
-            return Err(BenchError::Failed(format!(
-                "resume: redirected to {location}"
-            )));
-        }
-        let (mut code, mut state, mut iss) = (None, None, None);
-        for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "code" => code = Some(v.into_owned()),
-                "state" => state = Some(v.into_owned()),
-                "iss" => iss = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        if state.as_deref() != Some(pkce.state.as_str()) {
-            return Err(BenchError::Failed("resume: state mismatch".into()));
-        }
-        if iss.as_deref() != Some(self.target.issuer.as_str()) {
-            return Err(BenchError::Failed("resume: iss mismatch".into()));
-        }
-        code.ok_or_else(|| BenchError::Failed(format!("resume: no code in {location}")))
+        code_of(&location, &pkce.state, &self.target.issuer, "resume")
     }
 
     /// `POST /token` (authorization_code, PKCE verifier, client_secret_basic); checks the ID token's algorithm and
     /// claims, and its signature against `jwks` when given. Returns the ID token.
     async fn token(
         &self,
+        code: &str,
+        pkce: &Pkce,
+        jwks: Option<&JwkSet>,
+    ) -> Result<String, BenchError> {
+        let url = format!("{}/token", self.target.issuer);
+        let endpoint = TokenEndpoint {
+            url: &url,
+            issuer: &self.target.issuer,
+            client_id: &self.target.client_id,
+            client_secret: &self.target.client_secret,
+        };
+        self.token_at(&endpoint, code, pkce, jwks).await
+    }
+
+    /// `POST` to `endpoint` (authorization_code, PKCE verifier, client_secret_basic); checks the ID token as
+    /// [`Driver::check_id_token`] does, for that endpoint's issuer and client. Returns the ID token.
+    pub(crate) async fn token_at(
+        &self,
+        endpoint: &TokenEndpoint<'_>,
         code: &str,
         pkce: &Pkce,
         jwks: Option<&JwkSet>,
@@ -352,10 +368,10 @@ impl Driver {
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let response = self
             .http
-            .post(format!("{}/token", self.target.issuer))
+            .post(endpoint.url)
             .basic_auth(
-                enc(&self.target.client_id),
-                Some(enc(self.target.client_secret.expose())),
+                enc(endpoint.client_id),
+                Some(enc(endpoint.client_secret.expose())),
             )
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -375,7 +391,13 @@ impl Driver {
         let id_token = tokens["id_token"]
             .as_str()
             .ok_or_else(|| BenchError::Failed("token: no id_token".into()))?;
-        self.check_id_token(id_token, &pkce.nonce, jwks)?;
+        self.check_id_token_of(
+            id_token,
+            &pkce.nonce,
+            jwks,
+            endpoint.issuer,
+            endpoint.client_id,
+        )?;
         Ok(id_token.to_owned())
     }
 
@@ -386,6 +408,24 @@ impl Driver {
         nonce: &str,
         jwks: Option<&JwkSet>,
     ) -> Result<(), BenchError> {
+        self.check_id_token_of(
+            id_token,
+            nonce,
+            jwks,
+            &self.target.issuer,
+            &self.target.client_id,
+        )
+    }
+
+    /// The checks of [`Driver::check_id_token`] for the tokens of `issuer` to `client_id`.
+    fn check_id_token_of(
+        &self,
+        id_token: &str,
+        nonce: &str,
+        jwks: Option<&JwkSet>,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<(), BenchError> {
         let (header, claims) = tessera_oidc::jose::peek_unverified(id_token)
             .map_err(|e| BenchError::Failed(format!("id_token: {e}")))?;
         if header.get("alg").and_then(Value::as_str) != Some(self.expected_alg) {
@@ -395,12 +435,12 @@ impl Driver {
                 self.expected_alg
             )));
         }
-        if claims.get("iss").and_then(Value::as_str) != Some(self.target.issuer.as_str()) {
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
             return Err(BenchError::Failed("id_token: wrong iss".into()));
         }
         let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == self.target.client_id,
-            Some(Value::Array(list)) => list.iter().any(|a| a == self.target.client_id.as_str()),
+            Some(Value::String(a)) => a == client_id,
+            Some(Value::Array(list)) => list.iter().any(|a| a == client_id),
             _ => false,
         };
         if !aud_ok {
@@ -418,15 +458,15 @@ impl Driver {
 }
 
 /// The PKCE verifier and challenge, `state` and `nonce` of one authorization.
-struct Pkce {
+pub(crate) struct Pkce {
     verifier: String,
-    challenge: String,
-    state: String,
-    nonce: String,
+    pub(crate) challenge: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
 }
 
 impl Pkce {
-    fn new() -> Result<Pkce, BenchError> {
+    pub(crate) fn new() -> Result<Pkce, BenchError> {
         let mut bytes = [0u8; 48];
         aws_lc_rs::rand::fill(&mut bytes)
             .map_err(|_| BenchError::Failed("random generation failed".into()))?;
@@ -444,8 +484,44 @@ impl Pkce {
     }
 }
 
+/// The code of an authorization response delivered to the bench client's redirect URI at `location`, after checking
+/// its `state` and its `iss` (RFC 9207).
+pub(crate) fn code_of(
+    location: &str,
+    state: &str,
+    issuer: &str,
+    step: &'static str,
+) -> Result<String, BenchError> {
+    if !location.starts_with(REDIRECT_URI) {
+        return Err(BenchError::Failed(format!(
+            "{step}: redirected to {location}"
+        )));
+    }
+    let url = url::Url::parse(location)
+        .map_err(|e| BenchError::Failed(format!("{step}: {location}: {e}")))?;
+    let (mut code, mut got_state, mut iss) = (None, None, None);
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "code" => code = Some(v.into_owned()),
+            "state" => got_state = Some(v.into_owned()),
+            "iss" => iss = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if got_state.as_deref() != Some(state) {
+        return Err(BenchError::Failed(format!("{step}: state mismatch")));
+    }
+    if iss.as_deref() != Some(issuer) {
+        return Err(BenchError::Failed(format!("{step}: iss mismatch")));
+    }
+    code.ok_or_else(|| BenchError::Failed(format!("{step}: no code in {location}")))
+}
+
 /// The `Location` of a 302/303 response.
-fn see_other(response: &reqwest::Response, step: &'static str) -> Result<String, BenchError> {
+pub(crate) fn see_other(
+    response: &reqwest::Response,
+    step: &'static str,
+) -> Result<String, BenchError> {
     let status = response.status();
     if status != reqwest::StatusCode::SEE_OTHER && status != reqwest::StatusCode::FOUND {
         return Err(BenchError::Failed(format!(
@@ -469,7 +545,7 @@ pub fn authz_of(location: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-fn step_error(step: &'static str) -> impl Fn(reqwest::Error) -> BenchError {
+pub(crate) fn step_error(step: &'static str) -> impl Fn(reqwest::Error) -> BenchError {
     move |e| BenchError::Failed(format!("{step}: {e}"))
 }
 

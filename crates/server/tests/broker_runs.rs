@@ -54,6 +54,7 @@ macro_rules! both_stores {
 mod admin_api;
 
 both_stores!(
+    a_burst_beyond_the_limit_at_authorize_and_token_is_answered_429_with_retry_after,
     run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims,
     run2_sign_in_of_the_same_user_skips_the_attribute_page_and_carries_amr_acr,
     run5_abandoned_sign_up_leaves_no_user,
@@ -102,6 +103,8 @@ struct FlowOptions {
     providers: Vec<&'static str>,
     mfa: MfaSetting,
     rules: Vec<AccessRule>,
+    /// The application's security settings (rate limits).
+    security: tessera_http::SecuritySettings,
 }
 
 impl Default for FlowOptions {
@@ -110,6 +113,7 @@ impl Default for FlowOptions {
             providers: vec!["acme"],
             mfa: MfaSetting::Off,
             rules: Vec::new(),
+            security: tessera_http::SecuritySettings::default(),
         }
     }
 }
@@ -121,6 +125,7 @@ async fn broker(backend: Backend) -> Option<Broker> {
 async fn broker_with(backend: Backend, flow: FlowOptions) -> Option<Broker> {
     let app = spawn_app(AppOptions {
         backend,
+        security: flow.security.clone(),
         ..AppOptions::default()
     })
     .await?;
@@ -925,6 +930,76 @@ async fn through_fake(b: &Broker, browser: &mut Browser, request: &AppRequest) -
 
 // ---------------------------------------------------------------------------------------------------------------
 // The runs.
+
+/// The broker's authorization and token endpoints are limited per client address with the provider's rules
+/// (`challenge_rate`, `token_rate`): within the burst, requests are answered as usual (a sign-in goes upstream, a bad
+/// code is `invalid_grant`); past it, 429 with `Retry-After`; another endpoint of the flow stays open.
+async fn a_burst_beyond_the_limit_at_authorize_and_token_is_answered_429_with_retry_after(
+    backend: Backend,
+) {
+    let flow = FlowOptions {
+        security: tessera_http::SecuritySettings {
+            challenge_rate: tessera_http::RateRule::per_minute(1, 3),
+            token_rate: tessera_http::RateRule::per_minute(1, 2),
+            ..tessera_http::SecuritySettings::default()
+        },
+        ..FlowOptions::default()
+    };
+    let Some(b) = broker_with(backend, flow).await else {
+        return;
+    };
+    let limited = |reply: &Reply, what: &str| {
+        assert_eq!(reply.status, 429, "{what}: {}", reply.body);
+        let wait: u64 = reply
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: no Retry-After"));
+        assert!(wait >= 1, "{what}: Retry-After {wait}");
+        assert!(
+            reply.body.contains("too_many_requests"),
+            "{what}: {}",
+            reply.body
+        );
+    };
+    for attempt in 1..=3 {
+        let request = app_request(&b, &authorize_path(), &[]);
+        let reply = Browser::default().get(&b.app, &request.url).await;
+        assert_eq!(reply.status, 303, "authorize {attempt}: {}", reply.body);
+        assert!(
+            reply.location().contains("/acme/oidc/authorize"),
+            "authorize {attempt} goes upstream: {}",
+            reply.location()
+        );
+    }
+    let request = app_request(&b, &authorize_path(), &[]);
+    limited(
+        &Browser::default().get(&b.app, &request.url).await,
+        "authorize past the burst",
+    );
+    for attempt in 1..=2 {
+        let reply = redeem(&b, "not-a-code", "verifier").await;
+        assert_eq!(reply.status, 400, "token {attempt}: {}", reply.body);
+        assert!(
+            reply.body.contains("invalid_grant"),
+            "token {attempt}: {}",
+            reply.body
+        );
+    }
+    limited(
+        &redeem(&b, "not-a-code", "verifier").await,
+        "token past the burst",
+    );
+    // The flow's documents are not limited.
+    let discovery = Browser::default()
+        .get(
+            &b.app,
+            &format!("/{BROKER}/{POLICY}/v2.0/.well-known/openid-configuration"),
+        )
+        .await;
+    assert_eq!(discovery.status, 200, "{}", discovery.body);
+}
 
 async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(backend: Backend) {
     let Some(b) = broker(backend).await else {

@@ -251,6 +251,11 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(db)?;
+    // Temporary B-trees and, above all, the sub-journal of each operation's savepoint in memory: a group-commit
+    // batch's sub-journal outgrows SQLite's in-memory spill limit (64 KiB) and would otherwise go to a temporary file
+    // (open, unlink, writes) several times a second under load.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(db)?;
     Ok(())
 }
 
@@ -626,6 +631,21 @@ mod tests {
             }
             conns.close().await;
         }
+    }
+
+    #[tokio::test]
+    async fn savepoint_journals_and_temporary_tables_stay_in_memory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conns = open(&dir);
+        let store: i64 = conns
+            .write(|conn| {
+                conn.query_row("PRAGMA temp_store", [], |row| row.get(0))
+                    .map_err(db)
+            })
+            .await
+            .expect("pragma");
+        assert_eq!(store, 2, "temp_store = MEMORY");
+        conns.close().await;
     }
 
     #[tokio::test]

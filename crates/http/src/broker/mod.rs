@@ -45,14 +45,26 @@ where
 
 /// Routes a request by its B2C shape; anything else is a 404.
 pub async fn dispatch(State(state): State<BrokerState>, request: Request<Body>) -> Response {
-    let (parts, body) = request.into_parts();
-    let route = match parse_broker_path(parts.uri.path(), parts.uri.query()) {
+    let route = match parse_broker_path(request.uri().path(), request.uri().query()) {
         Ok(route) => route,
         Err(PolicyPathError::UnknownShape | PolicyPathError::InvalidTenant) => {
             return AppError::NotFound.into_response();
         }
         Err(e) => return AppError::BadRequest(e.to_string()).into_response(),
     };
+    // The per-address limits, before the body is read (preflights are not counted).
+    if let BrokerRoute::Policy { endpoint, .. } = &route {
+        let limiter = match (endpoint, request.method()) {
+            (_, &Method::OPTIONS) => None,
+            (PolicyEndpoint::Authorize, _) => Some(&state.limits.authorize),
+            (PolicyEndpoint::Token, _) => Some(&state.limits.token),
+            _ => None,
+        };
+        if let Some(refused) = limiter.and_then(|l| l.check(&request)) {
+            return refused;
+        }
+    }
+    let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, state.security.body_limit).await {
         Ok(body) => body,
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),

@@ -337,17 +337,10 @@ impl RateLimiters {
     }
 }
 
-/// A per-client-address rate limiter following `rule`, believing `X-Forwarded-For` only from `trusted` proxies.
-/// Over the limit, the answer is 429 with `Retry-After`. Each call makes an independent limiter, registered in
-/// `limiters` so its memory is trimmed.
-pub fn per_ip_rate_limit(
-    limiters: &RateLimiters,
-    trusted: &[IpNet],
-    rule: RateRule,
-) -> PerIpRateLimit {
-    let mut builder = GovernorConfigBuilder::default().key_extractor(ClientIpKey {
-        trusted: Arc::new(trusted.to_vec()),
-    });
+/// A per-client-address limiter's configuration following `rule`, registered in `limiters` so its memory is
+/// trimmed.
+fn per_ip_config(limiters: &RateLimiters, key: ClientIpKey, rule: RateRule) -> Arc<PerIpConfig> {
+    let mut builder = GovernorConfigBuilder::default().key_extractor(key);
     builder.period(rule.period()).burst_size(rule.burst());
     // RateRule's constructor guarantees a non-zero period and burst, the only inputs `finish` refuses.
     let config = Arc::new(
@@ -356,7 +349,59 @@ pub fn per_ip_rate_limit(
             .expect("RateRule holds a non-zero period and burst"),
     );
     limiters.register(config.clone());
-    GovernorLayer::new(config).error_handler(too_many_requests)
+    config
+}
+
+/// A per-client-address rate limiter following `rule`, believing `X-Forwarded-For` only from `trusted` proxies.
+/// Over the limit, the answer is 429 with `Retry-After`. Each call makes an independent limiter, registered in
+/// `limiters` so its memory is trimmed.
+pub fn per_ip_rate_limit(
+    limiters: &RateLimiters,
+    trusted: &[IpNet],
+    rule: RateRule,
+) -> PerIpRateLimit {
+    let key = ClientIpKey {
+        trusted: Arc::new(trusted.to_vec()),
+    };
+    GovernorLayer::new(per_ip_config(limiters, key, rule)).error_handler(too_many_requests)
+}
+
+/// The limiter of [`per_ip_rate_limit`] for a handler to check itself, where no route layer can hold it (the
+/// broker's B2C-shaped URLs are served by one fallback): the same key, rule and 429 answer.
+#[derive(Clone)]
+pub struct PerIpLimiter {
+    config: Arc<PerIpConfig>,
+    key: ClientIpKey,
+}
+
+impl PerIpLimiter {
+    /// A limiter following `rule` (see [`per_ip_rate_limit`]).
+    pub fn new(limiters: &RateLimiters, trusted: &[IpNet], rule: RateRule) -> Self {
+        let key = ClientIpKey {
+            trusted: Arc::new(trusted.to_vec()),
+        };
+        Self {
+            config: per_ip_config(limiters, key.clone(), rule),
+            key,
+        }
+    }
+
+    /// Counts a request from the client `request` names (its peer address, or a trusted proxy's
+    /// `X-Forwarded-For`): the 429 answer (`Retry-After`) when that client is over the limit, `None` otherwise.
+    pub fn check<T>(&self, request: &Request<T>) -> Option<Response<Body>> {
+        use governor::clock::{Clock, DefaultClock};
+        let client = self.key.extract(request).ok()?;
+        let negative = self.config.limiter().check_key(&client).err()?;
+        let wait_time = negative
+            .wait_time_from(DefaultClock::default().now())
+            .as_secs();
+        Some(too_many_requests(
+            tower_governor::GovernorError::TooManyRequests {
+                wait_time,
+                headers: None,
+            },
+        ))
+    }
 }
 
 /// The answer over the limit: 429 with `Retry-After` and the pages' documented JSON error (`docs/pages.md`),

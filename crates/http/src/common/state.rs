@@ -19,7 +19,7 @@ use tessera_service::broker::UpstreamClient;
 use tessera_store::{AdminStore, Backend, BrokerStore, Store};
 
 use crate::common::error::AppError;
-use crate::common::security::{RateLimiters, RateRule};
+use crate::common::security::{PerIpLimiter, RateLimiters, RateRule};
 use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::mds::MetadataBlob;
 
@@ -76,6 +76,8 @@ impl AppState {
     ) -> Self {
         let security = Arc::new(security);
         let master_key = Arc::new(master_key);
+        let rate_limiters = RateLimiters::default();
+        let limits = BrokerLimits::new(&rate_limiters, &security);
         Self {
             admin_store: backend.clone(),
             provider: ProviderState {
@@ -86,7 +88,7 @@ impl AppState {
                 tenants: Arc::new(TenantCache::default()),
                 master_key: master_key.clone(),
                 attestation: Arc::new(AttestationSources::default()),
-                rate_limiters: RateLimiters::default(),
+                rate_limiters,
                 hosts: Arc::new(crate::common::hosts::TenantHosts::default()),
             },
             broker: BrokerState {
@@ -97,6 +99,7 @@ impl AppState {
                 master_key,
                 upstream: UpstreamClient::new(),
                 cache: Arc::new(BrokerCache::default()),
+                limits,
             },
         }
     }
@@ -365,6 +368,30 @@ pub struct BrokerState {
     pub upstream: UpstreamClient,
     /// Broker tenants and user flows, loaded once.
     pub cache: Arc<BrokerCache>,
+    /// The per-client-address limits of the broker's authorization and token endpoints.
+    pub limits: BrokerLimits,
+}
+
+/// The broker's per-client-address rate limits, with the provider's rules and trusted proxies: its token endpoint
+/// follows `token_rate` as the provider's does, its authorization endpoint `challenge_rate` (each request starts
+/// a stored upstream transaction, as a passkey challenge is stored).
+#[derive(Clone)]
+pub struct BrokerLimits {
+    /// `{policy}/oauth2/v2.0/authorize`, GET and POST.
+    pub authorize: PerIpLimiter,
+    /// `{policy}/oauth2/v2.0/token`.
+    pub token: PerIpLimiter,
+}
+
+impl BrokerLimits {
+    /// The limits of `security`, registered in `limiters` (trimmed with the provider's).
+    pub fn new(limiters: &RateLimiters, security: &SecuritySettings) -> Self {
+        let trusted = &security.trusted_proxies;
+        Self {
+            authorize: PerIpLimiter::new(limiters, trusted, security.challenge_rate),
+            token: PerIpLimiter::new(limiters, trusted, security.token_rate),
+        }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for BrokerState {
