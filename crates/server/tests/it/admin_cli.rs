@@ -75,13 +75,26 @@ fn provider_essence(provider: &Value) -> Value {
     })
 }
 
+/// Stops the demo when the test ends, also when an assertion fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
     let dir = tempfile::tempdir().expect("dir");
     let profiles_dir = tempfile::tempdir().expect("dir");
     let profiles = profiles_dir.path().join("admin.json");
     let port = free_port();
-    let (mut child, output) = start_demo_capturing(dir.path(), port);
+    let (child, output) = start_demo_capturing(dir.path(), port);
+    let mut demo_process = Running(child);
     let printed = wait_printed(&output, "Admin API:");
     let demo = demo_json_with_broker(dir.path());
     let url = demo["authenticator_url"]
@@ -458,6 +471,6 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
         completions.stdout
     );
 
-    let status = terminate(&mut child);
+    let status = terminate(&mut demo_process.0);
     assert!(status.success(), "{status:?}");
 }
