@@ -582,6 +582,47 @@ impl TenantStore for PostgresStore {
     }
 }
 
+/// Ends a user's sessions and revokes their grants at `now` (the grants bound to their passkeys, and those of their
+/// access and refresh tokens, whose rows go), inside `tx`: a deleted or disabled user keeps nothing they signed in
+/// for.
+async fn end_what_the_user_had(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant: &TenantId,
+    user_id: &UserId,
+    now: OffsetDateTime,
+) -> Result<()> {
+    for revoke in [
+        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
+         FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
+         (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+         FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
+         FROM refresh_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
+    ] {
+        sqlx::query(revoke)
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    for sql in [
+        "DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2",
+        "DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2",
+        "DELETE FROM sessions WHERE tenant = $1 AND user_id = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(tenant.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn create_user_with_credential(
@@ -754,27 +795,8 @@ impl UserStore for PostgresStore {
         if owner.is_none() {
             return Err(StoreError::NotFound);
         }
-        for revoke in [
-            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
-             FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
-             (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
-            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
-             FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
-            "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
-             FROM refresh_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
-        ] {
-            sqlx::query(revoke)
-                .bind(tenant.as_str())
-                .bind(user_id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
+        end_what_the_user_had(&mut tx, tenant, user_id, now).await?;
         for sql in [
-            "DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2",
-            "DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2",
-            "DELETE FROM sessions WHERE tenant = $1 AND user_id = $2",
             "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
              (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2)",
             "DELETE FROM credential_rp_ids WHERE tenant = $1 AND credential_id IN \
@@ -812,35 +834,7 @@ impl UserStore for PostgresStore {
             return Err(StoreError::NotFound);
         }
         if disabled_at.is_some() {
-            for revoke in [
-                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
-                 FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
-                 (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
-                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
-                 FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
-                "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
-                 FROM refresh_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
-            ] {
-                sqlx::query(revoke)
-                    .bind(tenant.as_str())
-                    .bind(user_id.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-            for sql in [
-                "DELETE FROM access_tokens WHERE tenant = $1 AND user_id = $2",
-                "DELETE FROM refresh_tokens WHERE tenant = $1 AND user_id = $2",
-                "DELETE FROM sessions WHERE tenant = $1 AND user_id = $2",
-            ] {
-                sqlx::query(sql)
-                    .bind(tenant.as_str())
-                    .bind(user_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
+            end_what_the_user_had(&mut tx, tenant, user_id, now).await?;
         }
         tx.commit().await.map_err(db)
     }

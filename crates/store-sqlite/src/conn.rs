@@ -443,15 +443,13 @@ fn spawn_checkpointer(
 /// and fail every sign-in).
 pub(crate) fn unwritable(path: &Path) -> Option<StoreError> {
     use rustix::fs::{Access, access};
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let refused = access(dir, Access::WRITE_OK).err().or_else(|| {
-        access(path, Access::WRITE_OK)
-            .err()
-            .filter(|e| *e != rustix::io::Errno::NOENT)
-    })?;
+    let refused = access(crate::directory_of(path), Access::WRITE_OK)
+        .err()
+        .or_else(|| {
+            access(path, Access::WRITE_OK)
+                .err()
+                .filter(|e| *e != rustix::io::Errno::NOENT)
+        })?;
     Some(StoreError::Unavailable(format!(
         "the store {} cannot be written ({refused}): the server needs a writable database file and directory",
         path.display()
@@ -460,9 +458,7 @@ pub(crate) fn unwritable(path: &Path) -> Option<StoreError> {
 
 /// The write-ahead log's file beside the database.
 fn wal_file(database: &Path) -> std::path::PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push("-wal");
-    name.into()
+    crate::beside(database, "-wal")
 }
 
 impl Connections {

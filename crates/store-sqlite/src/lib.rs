@@ -144,9 +144,22 @@ impl SqliteStore {
 
 /// The identity file beside a database file: `<file>.identity`.
 fn identity_file(path: &Path) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".identity");
-    path.with_file_name(name)
+    beside(path, ".identity")
+}
+
+/// The directory that holds the database file (`.` for a bare file name).
+pub(crate) fn directory_of(database: &Path) -> &Path {
+    database
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The file beside the database whose name is the database's plus `suffix` (`tessera.db-wal`, `tessera.db.reserve`).
+pub(crate) fn beside(database: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = database.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    database.with_file_name(name)
 }
 
 /// The store's identity, made (random) the first time the store is opened.
@@ -305,6 +318,39 @@ fn insert_signing_key(conn: &Connection, key: &SigningKey, jwk: &str) -> Result<
             key.status.as_str(),
         ],
     )?;
+    Ok(())
+}
+
+/// Ends a user's sessions and revokes their grants at `now` (the grants bound to their passkeys, and those of their
+/// access and refresh tokens, whose rows go): a deleted or disabled user keeps nothing they signed in for.
+fn end_what_the_user_had(
+    conn: &Connection,
+    tenant: &TenantId,
+    user_id: &UserId,
+    now: OffsetDateTime,
+) -> Result<()> {
+    for revoke in [
+        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, ?3 \
+         FROM grant_credentials WHERE tenant = ?1 AND credential_id IN \
+         (SELECT credential_id FROM credentials WHERE tenant = ?1 AND user_id = ?2)",
+        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+         grant_id, ?3 FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
+        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
+         grant_id, ?3 FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
+    ] {
+        execute(
+            conn,
+            revoke,
+            params![tenant.as_str(), user_id.as_str(), ts(now)],
+        )?;
+    }
+    for sql in [
+        "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
+        "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
+        "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
+    ] {
+        execute(conn, sql, params![tenant.as_str(), user_id.as_str()])?;
+    }
     Ok(())
 }
 
@@ -924,25 +970,9 @@ impl UserStore for SqliteStore {
                 )? {
                     return Err(StoreError::NotFound);
                 }
+                end_what_the_user_had(conn, tenant, user_id, now)?;
                 let passkeys = "(SELECT credential_id FROM credentials WHERE tenant = ?1 AND user_id = ?2)";
-                for revoke in [
-                    format!(
-                        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, ?3 \
-                         FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"
-                    ),
-                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
-                     grant_id, ?3 FROM access_tokens WHERE tenant = ?1 AND user_id = ?2"
-                        .into(),
-                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
-                     grant_id, ?3 FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2"
-                        .into(),
-                ] {
-                    execute(conn, &revoke, params![tenant.as_str(), user_id.as_str(), ts(now)])?;
-                }
                 for sql in [
-                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2".to_owned(),
-                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2".into(),
-                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2".into(),
                     format!("DELETE FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"),
                     format!("DELETE FROM credential_rp_ids WHERE tenant = ?1 AND credential_id IN {passkeys}"),
                     "DELETE FROM credentials WHERE tenant = ?1 AND user_id = ?2".into(),
@@ -972,30 +1002,8 @@ impl UserStore for SqliteStore {
                 if changed == 0 {
                     return Err(StoreError::NotFound);
                 }
-                if disabled_at.is_none() {
-                    return Ok(());
-                }
-                let passkeys = "(SELECT credential_id FROM credentials WHERE tenant = ?1 AND user_id = ?2)";
-                for revoke in [
-                    format!(
-                        "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, ?3 \
-                         FROM grant_credentials WHERE tenant = ?1 AND credential_id IN {passkeys}"
-                    ),
-                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
-                     grant_id, ?3 FROM access_tokens WHERE tenant = ?1 AND user_id = ?2"
-                        .into(),
-                    "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, \
-                     grant_id, ?3 FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2"
-                        .into(),
-                ] {
-                    execute(conn, &revoke, params![tenant.as_str(), user_id.as_str(), ts(now)])?;
-                }
-                for sql in [
-                    "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
-                    "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
-                    "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
-                ] {
-                    execute(conn, sql, params![tenant.as_str(), user_id.as_str()])?;
+                if disabled_at.is_some() {
+                    end_what_the_user_had(conn, tenant, user_id, now)?;
                 }
                 Ok(())
             })

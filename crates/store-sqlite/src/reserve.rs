@@ -32,10 +32,8 @@ impl DiskReserve {
     /// The reserve for the database at `database` (`<file>.reserve`), taken now if the volume has room; a volume
     /// without room starts without it (and takes it once space returns). `bytes == 0` disables it.
     pub(crate) fn take(database: &Path, bytes: u64) -> Self {
-        let mut name = database.as_os_str().to_owned();
-        name.push(".reserve");
         let mut reserve = Self {
-            path: PathBuf::from(name),
+            path: crate::beside(database, ".reserve"),
             bytes,
             held: false,
         };
@@ -106,10 +104,6 @@ impl DiskReserve {
 
 /// Bytes an unprivileged process may still write on the volume that holds `path`.
 fn free_bytes(path: &Path) -> Option<u64> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stats = rustix::fs::statvfs(dir).ok()?;
+    let stats = rustix::fs::statvfs(crate::directory_of(path)).ok()?;
     Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
