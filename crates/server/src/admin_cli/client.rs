@@ -240,6 +240,15 @@ impl Api {
         self.call(Method::GET, path, None, None).await
     }
 
+    /// Deletes the object at `path` in the version just read (its `ETag` as `If-Match`), so that a change made
+    /// meanwhile by someone else is a conflict, not silently lost.
+    pub async fn delete(&self, path: &str) -> Result<(), CliError> {
+        let current = self.get(path).await?;
+        self.call(Method::DELETE, path, None, current.etag.as_deref())
+            .await
+            .map(drop)
+    }
+
     /// Every item of a cursor-paged list (`{items, next_cursor}`), following the cursor when `all`.
     pub async fn list(
         &self,

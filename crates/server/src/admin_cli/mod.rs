@@ -1034,9 +1034,7 @@ async fn client(api: &Api, out: Format, command: &ClientCommand) -> Result<(), C
         }
         ClientCommand::Delete { tenant, id } => {
             let path = format!("/tenants/{}/clients/{}", segment(tenant), segment(id));
-            let current = api.get(&path).await?;
-            api.call(Method::DELETE, &path, None, current.etag.as_deref())
-                .await?;
+            api.delete(&path).await?;
             println!("deleted client {id}");
             Ok(())
         }
@@ -1155,9 +1153,7 @@ async fn app(api: &Api, out: Format, command: &AppCommand) -> Result<(), CliErro
         }
         AppCommand::Delete { tenant, id } => {
             let path = broker_path(tenant, &format!("applications/{}", segment(id)));
-            let current = api.get(&path).await?;
-            api.call(Method::DELETE, &path, None, current.etag.as_deref())
-                .await?;
+            api.delete(&path).await?;
             println!("deleted application {id}");
             Ok(())
         }
@@ -1259,9 +1255,7 @@ async fn idp(api: &Api, out: Format, command: &IdpCommand) -> Result<(), CliErro
         }
         IdpCommand::Delete { tenant, id } => {
             let path = broker_path(tenant, &format!("identity-providers/{}", segment(id)));
-            let current = api.get(&path).await?;
-            api.call(Method::DELETE, &path, None, current.etag.as_deref())
-                .await?;
+            api.delete(&path).await?;
             println!("deleted identity provider {id}");
             Ok(())
         }
@@ -1496,9 +1490,7 @@ async fn user(api: &Api, out: Format, command: &UserCommand) -> Result<(), CliEr
         }
         UserCommand::Delete { tenant, id } => {
             let path = user_path(tenant, id);
-            let current = api.get(&path).await?;
-            api.call(Method::DELETE, &path, None, current.etag.as_deref())
-                .await?;
+            api.delete(&path).await?;
             println!("deleted user {id}");
             Ok(())
         }
