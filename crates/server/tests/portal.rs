@@ -41,6 +41,8 @@ both_stores!(
     account_of_the_admin_tenant_without_a_role_gets_no_session,
     read_only_admin_sees_but_cannot_change,
     portal_session_ends_when_idle_at_its_lifetime_and_at_sign_out,
+    portal_api_token_is_shown_once_works_and_is_revoked,
+    flow_identity_providers_page_refuses_what_it_must,
 );
 
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
@@ -900,4 +902,222 @@ async fn public_url_on_an_ip_address_still_starts() {
             .expect("store")
             .is_some()
     );
+}
+
+/// The value of the portal's shown-once secret field, if the page has one.
+fn secret_of(html: &str) -> Option<String> {
+    let marker = "id=\"secret-value\" readonly value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+async fn bearer_get(app: &TestApp, path: &str, secret: &str) -> reqwest::StatusCode {
+    app.http
+        .get(app.socket_url(path))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .expect("api")
+        .status()
+}
+
+async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let (cookies, csrf) = form_of(&app, "/admin/api-tokens/new", &root).await;
+
+    // Without its CSRF token the form changes nothing.
+    let refused = post(
+        &app,
+        "/admin/api-tokens",
+        &cookies,
+        "name=ci&role=global_admin&expires_in_days=30".into(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        app.state
+            .admin_store
+            .list_api_tokens()
+            .await
+            .expect("tokens")
+            .is_empty()
+    );
+
+    // A bad lifetime is refused next to its field, and nothing is made.
+    let bad = post(
+        &app,
+        "/admin/api-tokens",
+        &cookies,
+        format!("csrf_token={csrf}&name=ci&role=global_admin&expires_in_days=400"),
+    )
+    .await;
+    let bad = bad.text().await.expect("body");
+    assert!(bad.contains("id=\"error-expires_in_days\""), "{bad}");
+    assert!(secret_of(&bad).is_none());
+
+    let created = post(
+        &app,
+        "/admin/api-tokens",
+        &cookies,
+        format!("csrf_token={csrf}&name=ci+pipeline&role=global_admin&tenants=&expires_in_days=30"),
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    assert_eq!(
+        created
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let page = created.text().await.expect("body");
+    let secret = secret_of(&page).expect("the secret, shown once");
+    assert!(secret.starts_with("tsr_"), "{secret}");
+    let tokens = app.state.admin_store.list_api_tokens().await.expect("tokens");
+    assert_eq!(tokens.len(), 1);
+    let token = &tokens[0];
+    assert_eq!(token.created_by, "admin:root");
+    assert_eq!(token.role, "global_admin");
+    assert_eq!(
+        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
+        200,
+        "the token works with the API"
+    );
+
+    // The list and the token's page name it, and never show the secret again.
+    for path in ["/admin/api-tokens".to_owned(), format!("/admin/api-tokens/{}", token.id)] {
+        let shown = get(&app, &path, &root).await;
+        assert_eq!(shown.status(), 200, "{path}");
+        let html = shown.text().await.expect("body");
+        assert!(html.contains("ci pipeline"), "{path}");
+        assert!(!html.contains(&secret), "{path} shows no secret");
+    }
+
+    // A tenant admin cannot make a token above their role, and does not see the global admin's token.
+    let ann = portal_session(&app, "ann", "tenant_admin", &["contoso"]).await;
+    let (ann_cookies, ann_csrf) = form_of(&app, "/admin/api-tokens/new", &ann).await;
+    let escalate = post(
+        &app,
+        "/admin/api-tokens",
+        &ann_cookies,
+        format!("csrf_token={ann_csrf}&name=mine&role=global_admin&expires_in_days=30"),
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    assert!(escalate.contains("id=\"error-role\""), "{escalate}");
+    assert!(secret_of(&escalate).is_none());
+    assert_eq!(
+        app.state.admin_store.list_api_tokens().await.expect("tokens").len(),
+        1,
+        "nothing made"
+    );
+    let foreign = format!("/admin/api-tokens/{}", token.id);
+    assert_eq!(get(&app, &foreign, &ann).await.status(), 404);
+    let listed = get(&app, "/admin/api-tokens", &ann).await.text().await.expect("body");
+    assert!(!listed.contains("ci pipeline"), "not in the tenant admin's list");
+    let not_theirs = post(
+        &app,
+        &format!("{foreign}/revoke"),
+        &ann_cookies,
+        format!("csrf_token={ann_csrf}"),
+    )
+    .await;
+    assert_eq!(not_theirs.status(), 404);
+    assert_eq!(bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await, 200);
+
+    // Revoked: it stops working at once, with its audit event.
+    let revoked = post(
+        &app,
+        &format!("{foreign}/revoke"),
+        &cookies,
+        format!("csrf_token={csrf}"),
+    )
+    .await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await, 401);
+    let events = app
+        .state
+        .admin_store
+        .list_audit_events(&tessera_store::AuditFilter::default(), None, 50)
+        .await
+        .expect("audit");
+    for action in ["api_token.create", "api_token.revoke"] {
+        assert!(
+            events
+                .events
+                .iter()
+                .any(|e| e.action == action && e.actor == "admin:root"),
+            "{action}"
+        );
+    }
+    app.stop().await;
+}
+
+/// A user flow's "Identity providers" page: another tenant's admin gets 404, a form without its CSRF token 403, a
+/// provider the tenant does not have is refused next to the field; none of them makes a new version.
+async fn flow_identity_providers_page_refuses_what_it_must(backend: Backend) {
+    use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId};
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = TenantId::parse("contoso").expect("id");
+    let store = app.state.broker.store.as_ref();
+    let now = app.clock.now();
+    tessera_service::broker::tenants::create_broker_tenant(
+        store,
+        &app.state.broker.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: None,
+        },
+        now,
+    )
+    .await
+    .expect("tenant");
+    let policy = PolicyId::from_name("signupsignin").expect("policy");
+    tessera_service::broker::flows::create_user_flow(
+        store,
+        &tenant,
+        policy.clone(),
+        FlowSettings {
+            local_accounts: LocalAccounts::Email,
+            ..FlowSettings::default()
+        },
+        now,
+    )
+    .await
+    .expect("flow");
+    let path = "/admin/broker/contoso/user-flows/B2C_1_signupsignin/identity-providers";
+    let versions = || async {
+        tessera_service::broker::flows::get_user_flow(store, &tenant, &policy)
+            .await
+            .expect("flow")
+            .versions()
+            .count()
+    };
+
+    let other = portal_session(&app, "fab", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(get(&app, path, &other).await.status(), 404);
+
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let (cookies, csrf) = form_of(&app, path, &root).await;
+    let refused = post(&app, path, &cookies, "identity_providers=nobody&based_on=1".into()).await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let unknown = post(
+        &app,
+        path,
+        &cookies,
+        format!("csrf_token={csrf}&identity_providers=nobody&based_on=1"),
+    )
+    .await;
+    let page = unknown.text().await.expect("body");
+    assert!(page.contains("id=\"error-identity_providers\""), "{page}");
+    assert_eq!(versions().await, 1, "no new version");
+    app.stop().await;
 }

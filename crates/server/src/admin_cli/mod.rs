@@ -496,6 +496,17 @@ fn snake(value: impl ValueEnum) -> Value {
     Value::String(name)
 }
 
+/// A user flow's multi-factor setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mfa {
+    /// No requirement.
+    Off,
+    /// Every sign-in must have been multi-factor at the provider.
+    Always,
+    /// Only what conditional-access rules require.
+    Conditional,
+}
+
 #[derive(Debug, Subcommand)]
 enum UserflowCommand {
     /// List a broker tenant's user flows.
@@ -531,6 +542,12 @@ enum UserflowCommand {
         /// An application claim to return (repeatable).
         #[arg(long = "claim", value_enum)]
         claims: Vec<Claim>,
+        /// Multi-factor authentication: what the provider's sign-in (`amr`) must show.
+        #[arg(long, value_enum, default_value_t = Mfa::Off)]
+        mfa: Mfa,
+        /// "Enforce conditional access policies".
+        #[arg(long)]
+        conditional_access: bool,
     },
     /// The flow's versions (each change makes one).
     Versions {
@@ -1328,11 +1345,15 @@ async fn userflow(api: &Api, out: Format, command: &UserflowCommand) -> Result<(
             idps,
             attributes,
             claims,
+            mfa,
+            conditional_access,
         } => {
             let body = json!({
                 "name": policy_id(name),
                 "settings": {
                     "identity_providers": idps,
+                    "mfa": snake(*mfa),
+                    "conditional_access": { "enforced": conditional_access },
                     "user_attributes": collected(attributes),
                     "application_claims": claims_of(claims),
                 },

@@ -199,15 +199,62 @@ fn new_record(spec: &NewToken, created_by: String, now: OffsetDateTime) -> Resul
     Ok(IssuedToken { secret, record })
 }
 
+/// Who makes or revokes a token: an API token ([`Principal`]) or a portal administrator
+/// ([`super::members::Admin`]). Neither can grant more than it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    /// The audit actor and the new token's `created_by` (`token:tok_...`, `admin:{username}`).
+    pub actor: String,
+    /// Its role.
+    pub role: Role,
+    /// Its tenants (empty: all).
+    pub tenants: Vec<String>,
+    /// The token it authenticated with, if any (a token may always see and revoke itself).
+    pub token_id: Option<String>,
+}
+
+impl From<&Principal> for Issuer {
+    fn from(p: &Principal) -> Self {
+        Self {
+            actor: p.actor(),
+            role: p.role,
+            tenants: p.tenants.clone(),
+            token_id: Some(p.token_id.clone()),
+        }
+    }
+}
+
+impl From<&super::members::Admin> for Issuer {
+    fn from(a: &super::members::Admin) -> Self {
+        Self {
+            actor: a.actor(),
+            role: a.role,
+            tenants: a.tenants.clone(),
+            token_id: None,
+        }
+    }
+}
+
+impl Issuer {
+    /// Whether `token` is this issuer's to see and revoke: a global admin's every token, otherwise the ones it
+    /// made and itself.
+    pub fn sees(&self, token: &ApiTokenRecord) -> bool {
+        self.role == Role::GlobalAdmin
+            || token.created_by == self.actor
+            || self.token_id.as_deref() == Some(token.id.as_str())
+    }
+}
+
 /// Issues a token for `by` (who must be a global admin, or a tenant admin issuing within its tenants); the token
 /// and its audit event are stored in one transaction.
 pub async fn issue(
     store: &Arc<dyn AdminStore>,
-    by: &Principal,
+    by: impl Into<Issuer>,
     spec: &NewToken,
     context: &RequestContext,
     now: OffsetDateTime,
 ) -> Result<IssuedToken> {
+    let by: Issuer = by.into();
     let allowed = match by.role {
         Role::GlobalAdmin => true,
         Role::TenantAdmin => {
@@ -222,9 +269,9 @@ pub async fn issue(
             "role: a token cannot grant more than its creator holds".into(),
         ));
     }
-    let issued = new_record(spec, by.actor(), now)?;
+    let issued = new_record(spec, by.actor.clone(), now)?;
     let audit = audit_event(
-        by.actor(),
+        by.actor,
         "api_token.create",
         format!("api-tokens/{}", issued.record.id),
         None,
@@ -292,21 +339,22 @@ pub async fn authenticate(
 /// Revokes a token (it stops working at once) and writes the audit event in the same transaction.
 pub async fn revoke(
     store: &Arc<dyn AdminStore>,
-    by: &Principal,
+    by: impl Into<Issuer>,
     id: &str,
     context: &RequestContext,
     now: OffsetDateTime,
 ) -> Result<()> {
+    let by: Issuer = by.into();
     let Some(before) = store.get_api_token(id).await? else {
         return Err(ServiceError::InvalidInput("id: no such API token".into()));
     };
-    if by.role != Role::GlobalAdmin && before.created_by != by.actor() && before.id != by.token_id {
+    if !by.sees(&before) {
         return Err(ServiceError::InvalidInput("id: no such API token".into()));
     }
     let mut after = before.clone();
     after.revoked_at = Some(before.revoked_at.unwrap_or(now));
     let audit = audit_event(
-        by.actor(),
+        by.actor,
         "api_token.revoke",
         format!("api-tokens/{id}"),
         None,
@@ -529,6 +577,80 @@ mod tests {
             issue(&store, &scoped_writer, &escalate, &ctx, NOW)
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn portal_admins_issue_and_revoke_within_their_role_only() {
+        let (store, _dir) = store().await;
+        let ctx = RequestContext::default();
+        let admin = |role, tenants: &[&str]| super::super::members::Admin {
+            user_id: "u1".into(),
+            username: "ann".into(),
+            role,
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        let spec = |role, tenants: &[&str]| NewToken {
+            name: "automation".into(),
+            role,
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+            lifetime: Duration::days(1),
+        };
+        let global = admin(Role::GlobalAdmin, &[]);
+        let token = issue(&store, &global, &spec(Role::GlobalAdmin, &[]), &ctx, NOW)
+            .await
+            .expect("a global admin issues a global token");
+        assert_eq!(token.record.created_by, "admin:ann");
+        let principal = authenticate(&store, &token.secret, NOW)
+            .await
+            .expect("it works");
+        assert_eq!(principal.role, Role::GlobalAdmin);
+        // A portal admin's token ends the bootstrap like any administrator's.
+        assert_eq!(bootstrap_if_fresh(&store, NOW).await.expect("boot"), None);
+
+        let tenant_admin = admin(Role::TenantAdmin, &["contoso"]);
+        for refused in [
+            spec(Role::GlobalAdmin, &[]),
+            spec(Role::TenantAdmin, &["fabrikam"]),
+            spec(Role::TenantAdmin, &["contoso", "fabrikam"]),
+        ] {
+            assert!(matches!(
+                issue(&store, &tenant_admin, &refused, &ctx, NOW).await,
+                Err(ServiceError::InvalidInput(m)) if m.starts_with("role:")
+            ));
+        }
+        let own = issue(&store, &tenant_admin, &spec(Role::TenantAdmin, &["contoso"]), &ctx, NOW)
+            .await
+            .expect("within its tenants");
+        let reader = admin(Role::ReadOnly, &[]);
+        assert!(
+            issue(&store, &reader, &spec(Role::ReadOnly, &["contoso"]), &ctx, NOW)
+                .await
+                .is_err()
+        );
+
+        // Another admin's token is not theirs to revoke; their own is, and it stops working at once.
+        let other = super::super::members::Admin {
+            username: "bob".into(),
+            ..tenant_admin.clone()
+        };
+        assert!(revoke(&store, &other, &own.record.id, &ctx, NOW).await.is_err());
+        revoke(&store, &tenant_admin, &own.record.id, &ctx, NOW)
+            .await
+            .expect("revoke its own");
+        assert!(matches!(
+            authenticate(&store, &own.secret, NOW).await,
+            Err(ServiceError::InvalidBearerToken)
+        ));
+        let events = store
+            .list_audit_events(&tessera_store::AuditFilter::default(), None, 10)
+            .await
+            .expect("audit");
+        assert!(
+            events
+                .events
+                .iter()
+                .any(|e| e.action == "api_token.revoke" && e.actor == "admin:ann")
         );
     }
 }

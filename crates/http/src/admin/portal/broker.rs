@@ -220,6 +220,10 @@ pub fn router() -> Router<AppState> {
             "/admin/broker/{tenant}/user-flows/{policy}/claims",
             get(app_claims_form).post(app_claims_save),
         )
+        .route(
+            "/admin/broker/{tenant}/user-flows/{policy}/identity-providers",
+            get(flow_providers_form).post(flow_providers_save),
+        )
         .route("/admin/broker/{tenant}/user-flows/{policy}/run", get(run))
         .route("/admin/broker/{tenant}/applications", get(apps_list))
         .route(
@@ -1580,6 +1584,37 @@ fn claims_field(settings: &FlowSettings) -> Field {
     )
 }
 
+/// The identity providers a flow offers: a checkbox for each of the tenant's providers.
+fn providers_field(providers: &[(String, String)], settings: &FlowSettings) -> Field {
+    Field::text(
+        "identity_providers",
+        "Identity providers",
+        "",
+        "One: users go straight there. Several, or email signup too: users choose on a page.",
+    )
+    .choices(
+        "checkboxes",
+        providers
+            .iter()
+            .map(|(id, label)| {
+                Choice::new(
+                    id.clone(),
+                    label.clone(),
+                    settings.identity_providers.iter().any(|p| p.as_str() == id),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn apply_providers(form: &Submitted, settings: &mut FlowSettings) {
+    settings.identity_providers = form
+        .all("identity_providers")
+        .iter()
+        .filter_map(|p| ProviderId::parse(p).ok())
+        .collect();
+}
+
 fn flow_fields(providers: &[(String, String)], settings: &FlowSettings, name: &str) -> Vec<Field> {
     let mfa = match settings.mfa {
         MfaSetting::Off => "off",
@@ -1594,25 +1629,7 @@ fn flow_fields(providers: &[(String, String)], settings: &FlowSettings, name: &s
             "The policy id is B2C_1_ followed by the name (letters, digits, '_' and '-').",
         )
         .required(),
-        Field::text(
-            "identity_providers",
-            "Identity providers",
-            "",
-            "One: users go straight there. Several, or email signup too: users choose on a page.",
-        )
-        .choices(
-            "checkboxes",
-            providers
-                .iter()
-                .map(|(id, label)| {
-                    Choice::new(
-                        id.clone(),
-                        label.clone(),
-                        settings.identity_providers.iter().any(|p| p.as_str() == id),
-                    )
-                })
-                .collect(),
-        ),
+        providers_field(providers, settings),
         Field::text(
             "local_accounts",
             "Email signup (local accounts)",
@@ -1656,11 +1673,7 @@ fn flow_fields(providers: &[(String, String)], settings: &FlowSettings, name: &s
 
 fn settings_from(form: &Submitted, based_on: &FlowSettings) -> FlowSettings {
     let mut settings = based_on.clone();
-    settings.identity_providers = form
-        .all("identity_providers")
-        .iter()
-        .filter_map(|p| ProviderId::parse(p).ok())
-        .collect();
+    apply_providers(form, &mut settings);
     settings.local_accounts = if form.get("local_accounts") == "true" {
         LocalAccounts::Email
     } else {
@@ -1911,6 +1924,11 @@ async fn flow_page(
             "user-attributes",
         ));
         links.push(Link::new(
+            format!("{base}/identity-providers"),
+            "Identity providers",
+            "flow-identity-providers",
+        ));
+        links.push(Link::new(
             format!("{base}/claims"),
             "Application claims",
             "application-claims",
@@ -2068,6 +2086,13 @@ fn one_field_page(
             "claims",
             "The claims the user flow returns to the application in its tokens.",
         )
+    } else if which == "identity-providers" {
+        (
+            "Identity providers",
+            "identity-providers",
+            "The identity providers users of this flow sign in with. With more than one, the broker shows a page \
+             where users choose.",
+        )
     } else {
         (
             "User attributes and token claims",
@@ -2176,17 +2201,25 @@ async fn revise(
     let current = flow.current();
     let before = current.settings().clone();
     let mut settings = before.clone();
-    if which == "claims" {
-        apply_claims(&form, &mut settings);
-    } else {
-        apply_attributes(&form, &mut settings);
-    }
-    let based_on = form.get("based_on").parse::<u32>().unwrap_or(0);
-    let field = if which == "claims" {
-        claims_field(&settings)
-    } else {
-        attribute_field(&settings)
+    let field = match which {
+        "claims" => {
+            apply_claims(&form, &mut settings);
+            claims_field(&settings)
+        }
+        "identity-providers" => {
+            apply_providers(&form, &mut settings);
+            let providers = match provider_choices(&app, &tenant).await {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            providers_field(&providers, &settings)
+        }
+        _ => {
+            apply_attributes(&form, &mut settings);
+            attribute_field(&settings)
+        }
     };
+    let based_on = form.get("based_on").parse::<u32>().unwrap_or(0);
     let policy = flow.policy().clone();
     match flows::revise_user_flow(
         app.broker.store.as_ref(),
@@ -2240,6 +2273,40 @@ async fn revise(
             }
         }
     }
+}
+
+async fn flow_providers_form(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, policy)): Path<(String, String)>,
+) -> Response {
+    let (tenant, flow) = match load_flow(&app, &ctx, &tenant, &policy).await {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let providers = match provider_choices(&app, &tenant).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let current = flow.current();
+    one_field_page(
+        &ctx,
+        &tenant,
+        flow.policy(),
+        "identity-providers",
+        providers_field(&providers, current.settings()),
+        current.number(),
+        None,
+    )
+}
+
+async fn flow_providers_save(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path((tenant, policy)): Path<(String, String)>,
+    RawForm(body): RawForm,
+) -> Response {
+    revise(app, ctx, tenant, policy, &body, "identity-providers").await
 }
 
 async fn attributes_save(

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod authenticator;
 pub mod broker;
 pub mod signin;
+pub mod tokens;
 pub mod views;
 
 use axum::Router;
@@ -244,4 +245,5 @@ pub fn router() -> Router<AppState> {
         .merge(broker::router())
         .merge(authenticator::router())
         .merge(audit::router())
+        .merge(tokens::router())
 }

@@ -73,6 +73,11 @@ impl Frame {
             "Audit events",
             "nav-audit",
         ));
+        nav.push(Link::new(
+            format!("{ROOT}/api-tokens"),
+            "API tokens",
+            "nav-tokens",
+        ));
         if ctx.admin.is_global() {
             nav.push(Link::new(
                 format!("{ROOT}/admins"),
@@ -236,13 +241,15 @@ pub fn place_error(
     };
     let candidates = [named, prefix.map(|p| p.replace('-', "_"))];
     for candidate in candidates.into_iter().flatten() {
-        // A field's own name, or the first segment of a nested one (`claim_mapping.email` → `email`).
+        // A field's own name, or the first segment of a nested one (`claim_mapping.email` → `email`); an item of
+        // a list is its list's (`identity_providers[0]` → `identity_providers`).
         let leaf = candidate
             .rsplit('.')
             .next()
             .unwrap_or(&candidate)
             .to_owned();
-        for name in [candidate.as_str(), leaf.as_str()] {
+        let list = leaf.split('[').next().unwrap_or(&leaf).to_owned();
+        for name in [candidate.as_str(), leaf.as_str(), list.as_str()] {
             if let Some(field) = fields.iter_mut().find(|f| f.name == name) {
                 let message = if text.starts_with(&format!("{candidate}: ")) {
                     rest.clone()
