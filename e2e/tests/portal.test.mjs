@@ -16,10 +16,12 @@
 // land in target/e2e/. On SQLite always; on PostgreSQL when TEST_PG_URL is set.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from '../lib/harness.mjs';
+import {
+  startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure, shotsDir,
+} from '../lib/harness.mjs';
 import { SESSION_COOKIE, uniqueUser, waitForStatusError } from '../lib/flows.mjs';
 import { collectErrors, problems, PHONE } from '../lib/a11y.mjs';
 import { adminApi, adminCli, tenantConfiguration } from '../lib/admin.mjs';
@@ -257,6 +259,8 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByLabel('Off').check();
         await page.getByLabel('Enforce conditional access policies').check();
         await page.getByLabel('Email Address', { exact: true }).check();
+        // The form's own default, which the CLI and the API replay below.
+        assert.equal(await page.getByLabel("User's Object ID (oid)").isChecked(), true);
         await shot(page, name('portal-11-new-user-flow'));
         await check('flowForm');
         await page.getByRole('button', { name: 'Create' }).click();
@@ -433,7 +437,12 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.getByLabel('Expires in (days)').fill('1');
         await shot(page, name('portal-20-new-api-token'));
         assert.deepEqual(await problems(page), []);
-        await page.getByRole('button', { name: 'Create' }).click();
+        const [created] = await Promise.all([
+          page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/admin/api-tokens')),
+          // From the keyboard (after a full-page screenshot, Chromium here drops the synthetic click on this button).
+          page.getByRole('button', { name: 'Create' }).press('Enter'),
+        ]);
+        assert.equal(created.status(), 200);
         await page.locator('#secret-value').waitFor();
         const secret = await page.locator('#secret-value').inputValue();
         assert.match(secret, /^tsr_/);
@@ -551,7 +560,7 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
       const cliApp = await cli(['app', 'create', '--tenant', 'tutorial-cli', '--name', 'jwt-viewer', '--public',
         '--reply-url', `${base}/jwt`], { json: true });
       await cli(['userflow', 'create', '--tenant', 'tutorial-cli', '--name', 'signupsignin', '--idp', provider,
-        '--mfa', 'off', '--conditional-access', '--attribute', 'email']);
+        '--mfa', 'off', '--conditional-access', '--attribute', 'email', '--claim', 'object-id']);
       await cli(['userflow', 'claims', 'set', '--tenant', 'tutorial-cli', '--name', 'signupsignin',
         ...CLAIM_VALUES.flatMap((v) => ['--value', v])]);
       const cliRun = await cli(['userflow', 'run', '--tenant', 'tutorial-cli', '--name', 'signupsignin', '--app',
@@ -582,7 +591,9 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         user_attributes: [{ attribute: 'email', required: true }],
       };
       const flows = '/broker/tenants/tutorial-api/user-flows';
-      const flow = await api('POST', flows, { body: { name: 'B2C_1_signupsignin', settings } });
+      const flow = await api('POST', flows, {
+        body: { name: 'B2C_1_signupsignin', settings: { ...settings, application_claims: ['object_id'] } },
+      });
       await api('PUT', `${flows}/B2C_1_signupsignin`, {
         ifMatch: flow.etag,
         body: { settings: { ...settings, application_claims: CLAIM_VALUES.map((v) => v.replace(/-/g, '_')) } },
@@ -592,6 +603,10 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
       const portal = await tenantConfiguration(api, 'fabrikam');
       const byCli = await tenantConfiguration(api, 'tutorial-cli');
       const byApi = await tenantConfiguration(api, 'tutorial-api');
+      // Kept beside the screenshots, so a difference can be read side by side.
+      for (const [who, config] of [['portal', portal], ['cli', byCli], ['api', byApi]]) {
+        writeFileSync(join(shotsDir, `${name(`configuration-${who}`)}.json`), `${JSON.stringify(config, null, 2)}\n`);
+      }
       assert.equal(portal.flows.length, 1);
       assert.equal(portal.flows[0].versions, 2, 'created, then its application claims saved');
       assert.deepEqual(byCli, portal, 'the CLI made what the portal made');

@@ -977,7 +977,12 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     let page = created.text().await.expect("body");
     let secret = secret_of(&page).expect("the secret, shown once");
     assert!(secret.starts_with("tsr_"), "{secret}");
-    let tokens = app.state.admin_store.list_api_tokens().await.expect("tokens");
+    let tokens = app
+        .state
+        .admin_store
+        .list_api_tokens()
+        .await
+        .expect("tokens");
     assert_eq!(tokens.len(), 1);
     let token = &tokens[0];
     assert_eq!(token.created_by, "admin:root");
@@ -989,7 +994,10 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     );
 
     // The list and the token's page name it, and never show the secret again.
-    for path in ["/admin/api-tokens".to_owned(), format!("/admin/api-tokens/{}", token.id)] {
+    for path in [
+        "/admin/api-tokens".to_owned(),
+        format!("/admin/api-tokens/{}", token.id),
+    ] {
         let shown = get(&app, &path, &root).await;
         assert_eq!(shown.status(), 200, "{path}");
         let html = shown.text().await.expect("body");
@@ -1013,14 +1021,26 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     assert!(escalate.contains("id=\"error-role\""), "{escalate}");
     assert!(secret_of(&escalate).is_none());
     assert_eq!(
-        app.state.admin_store.list_api_tokens().await.expect("tokens").len(),
+        app.state
+            .admin_store
+            .list_api_tokens()
+            .await
+            .expect("tokens")
+            .len(),
         1,
         "nothing made"
     );
     let foreign = format!("/admin/api-tokens/{}", token.id);
     assert_eq!(get(&app, &foreign, &ann).await.status(), 404);
-    let listed = get(&app, "/admin/api-tokens", &ann).await.text().await.expect("body");
-    assert!(!listed.contains("ci pipeline"), "not in the tenant admin's list");
+    let listed = get(&app, "/admin/api-tokens", &ann)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !listed.contains("ci pipeline"),
+        "not in the tenant admin's list"
+    );
     let not_theirs = post(
         &app,
         &format!("{foreign}/revoke"),
@@ -1029,7 +1049,10 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     )
     .await;
     assert_eq!(not_theirs.status(), 404);
-    assert_eq!(bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await, 200);
+    assert_eq!(
+        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
+        200
+    );
 
     // Revoked: it stops working at once, with its audit event.
     let revoked = post(
@@ -1040,7 +1063,10 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     )
     .await;
     assert_eq!(revoked.status(), 303);
-    assert_eq!(bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await, 401);
+    assert_eq!(
+        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
+        401
+    );
     let events = app
         .state
         .admin_store
@@ -1107,7 +1133,13 @@ async fn flow_identity_providers_page_refuses_what_it_must(backend: Backend) {
 
     let root = portal_session(&app, "root", "global_admin", &[]).await;
     let (cookies, csrf) = form_of(&app, path, &root).await;
-    let refused = post(&app, path, &cookies, "identity_providers=nobody&based_on=1".into()).await;
+    let refused = post(
+        &app,
+        path,
+        &cookies,
+        "identity_providers=nobody&based_on=1".into(),
+    )
+    .await;
     assert_eq!(refused.status(), 403, "no CSRF token");
     let unknown = post(
         &app,

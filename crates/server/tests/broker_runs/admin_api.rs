@@ -196,6 +196,9 @@ async fn admin(backend: Backend) -> Option<(TestApp, String)> {
 /// application with its reply URL. Returns the application's client id.
 async fn configure_tutorial(api: &Api<'_>) -> String {
     let base = api.app.base.clone();
+    // A time with a fraction of a second, as a real clock has: the ETag of a change's answer must still be the one
+    // the next change needs (the stores keep times at their own precision).
+    api.app.clock.advance(time::Duration::milliseconds(1_234));
     let tenant = api
         .post(
             "/broker/tenants",

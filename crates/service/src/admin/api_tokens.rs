@@ -619,14 +619,26 @@ mod tests {
                 Err(ServiceError::InvalidInput(m)) if m.starts_with("role:")
             ));
         }
-        let own = issue(&store, &tenant_admin, &spec(Role::TenantAdmin, &["contoso"]), &ctx, NOW)
-            .await
-            .expect("within its tenants");
+        let own = issue(
+            &store,
+            &tenant_admin,
+            &spec(Role::TenantAdmin, &["contoso"]),
+            &ctx,
+            NOW,
+        )
+        .await
+        .expect("within its tenants");
         let reader = admin(Role::ReadOnly, &[]);
         assert!(
-            issue(&store, &reader, &spec(Role::ReadOnly, &["contoso"]), &ctx, NOW)
-                .await
-                .is_err()
+            issue(
+                &store,
+                &reader,
+                &spec(Role::ReadOnly, &["contoso"]),
+                &ctx,
+                NOW
+            )
+            .await
+            .is_err()
         );
 
         // Another admin's token is not theirs to revoke; their own is, and it stops working at once.
@@ -634,7 +646,11 @@ mod tests {
             username: "bob".into(),
             ..tenant_admin.clone()
         };
-        assert!(revoke(&store, &other, &own.record.id, &ctx, NOW).await.is_err());
+        assert!(
+            revoke(&store, &other, &own.record.id, &ctx, NOW)
+                .await
+                .is_err()
+        );
         revoke(&store, &tenant_admin, &own.record.id, &ctx, NOW)
             .await
             .expect("revoke its own");

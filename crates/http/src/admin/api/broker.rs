@@ -886,8 +886,9 @@ pub async fn create_provider(
     )
     .await?;
     state.broker.cache.invalidate(&id);
-    let view = provider_view(&saved)?;
-    let tag = provider_tag(&view);
+    // The answer is the stored version, as a read gives it: its `ETag` is what the next change must send (the
+    // stores keep times at their own precision, so the value in hand may differ in its fraction of a second).
+    let (view, tag) = load_provider(&state, &id, saved.config.id.as_str()).await?;
     record(
         &state,
         &caller,
@@ -1013,8 +1014,7 @@ async fn replace_provider(
     )
     .await?;
     state.broker.cache.invalidate(id);
-    let after = provider_view(&saved)?;
-    let tag = provider_tag(&after);
+    let (after, tag) = load_provider(state, id, saved.config.id.as_str()).await?;
     record(
         state,
         caller,

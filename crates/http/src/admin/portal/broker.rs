@@ -2601,8 +2601,9 @@ async fn app_create(
             } else {
                 tessera_oidc::ClientType::Public
             },
-            reply_urls: reply_urls.clone(),
-            logout_urls: reply_urls,
+            reply_urls,
+            // Logout URLs are their own list (the API's `logout_urls`): a reply URL is not one by being a reply URL.
+            logout_urls: Vec::new(),
             token_lifetimes: tessera_broker::config::TokenLifetimes::default(),
             id_token_signing_alg: tessera_oidc::keys::SigningAlg::Rs256,
         },
@@ -2829,8 +2830,8 @@ async fn app_save(
         &id,
         ApplicationUpdate {
             display_name: form.get("display_name"),
-            reply_urls: reply_urls.clone(),
-            logout_urls: reply_urls,
+            reply_urls,
+            logout_urls: existing.logout_urls.clone(),
             token_lifetimes: existing.token_lifetimes,
             id_token_signing_alg: existing.id_token_signing_alg,
         },

@@ -164,7 +164,6 @@ fn token_fields(form: Option<&Submitted>) -> Vec<Field> {
             &days,
             "1 to 366 days.",
         )
-        .kind("number")
         .required(),
     ]
 }
