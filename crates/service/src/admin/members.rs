@@ -960,7 +960,7 @@ pub async fn admin_tenant_user(store: &dyn Store, username: &str) -> Result<tess
         .await?
         .ok_or_else(|| {
             ServiceError::InvalidInput(
-                "username: no account of the admin tenant has this username; the person signs up there first"
+                "username: no account of the admin tenant has this username; invite the person instead"
                     .into(),
             )
         })
