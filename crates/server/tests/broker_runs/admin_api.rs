@@ -1151,7 +1151,7 @@ async fn tenant_policy_changes_with_if_match_and_is_checked_as_a_whole(backend: 
     // The new policy is what a sign-up at the tenant is offered: attestation asked for, only these algorithms.
     let page = app
         .http
-        .get(app.socket_url("/acme/signup"))
+        .get(format!("{}/acme/signup", app.base))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1172,7 +1172,7 @@ async fn tenant_policy_changes_with_if_match_and_is_checked_as_a_whole(backend: 
         .unwrap_or_default();
     let options: Value = app
         .http
-        .post(app.socket_url("/acme/webauthn/register/options"))
+        .post(format!("{}/acme/webauthn/register/options", app.base))
         .header("origin", app.base.clone())
         .header("cookie", csrf_cookie)
         .header(tessera_http::csrf::CSRF_HEADER, csrf_value)

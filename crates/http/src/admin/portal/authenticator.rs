@@ -334,10 +334,6 @@ async fn tenant_page(
         Ok(t) => t,
         Err(e) => return page_error(e),
     };
-    let clients = match clients::list_clients(app.provider.store.as_ref(), &id).await {
-        Ok(c) => c,
-        Err(e) => return page_error(e),
-    };
     let issuer = app.provider.public_url.issuer(&id);
     let mut sections = vec![Section {
         heading: "Overview".into(),
@@ -370,24 +366,16 @@ async fn tenant_page(
         ],
         ..Section::default()
     }];
-    let mut client_facts: Vec<(String, String)> = clients
-        .iter()
-        .take(200)
-        .map(|c| {
-            (
-                c.display_name.clone(),
-                format!(
-                    "{} — redirect URIs: {}",
-                    c.client_id,
-                    c.redirect_uris.join(" ")
-                ),
-            )
-        })
-        .collect();
-    if client_facts.is_empty() {
-        client_facts.push(("Clients".into(), "(none yet)".into()));
-    }
-    let mut links = Vec::new();
+    // The clients page lists and searches them (paged); this page only leads there.
+    let client_facts = vec![(
+        "Clients".into(),
+        "Applications that sign their users in here, such as the identity broker.".into(),
+    )];
+    let mut links = vec![Link::new(
+        format!("{ROOT}/authenticator/{id}/clients"),
+        "All clients",
+        "all-clients",
+    )];
     if ctx.admin.can_write() {
         links.push(Link::new(
             format!("{ROOT}/authenticator/{id}/clients/new"),
