@@ -480,6 +480,7 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
 fn sign_up_at(url: &str, tenant: &str, username: &str) -> String {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
+        tessera_service::broker::install_default_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
