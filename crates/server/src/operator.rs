@@ -262,6 +262,7 @@ impl PolicyArgs {
                 .legacy_appid
                 .as_ref()
                 .map(|a| Some(a.trim().to_owned()).filter(|a| !a.is_empty())),
+            algorithms: None,
         })
     }
 }

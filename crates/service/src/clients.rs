@@ -238,6 +238,32 @@ pub async fn update_client(
     Ok(client)
 }
 
+/// Gives a confidential client a new secret: returned this once, only its SHA-256 stored; the old secret stops
+/// working at once. A public client has none ([`ServiceError::InvalidInput`] naming `secret`).
+pub async fn regenerate_secret(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &ClientId,
+) -> Result<(Client, Secret)> {
+    let mut client = get_client(store, tenant, id).await?;
+    if client.secret_hash.is_none() {
+        return Err(ServiceError::InvalidInput(
+            "secret: a public client has no secret".into(),
+        ));
+    }
+    let secret = Secret::new(random_token(32)?);
+    let hash = sha256(secret.expose().as_bytes());
+    store
+        .replace_client_secret(tenant, id, &hash)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::ClientNotFound,
+            other => other.into(),
+        })?;
+    client.secret_hash = Some(hash);
+    Ok((client, secret))
+}
+
 /// Deletes a client and everything it was issued (codes, access and refresh tokens): its users' next token
 /// request or userinfo call fails. Users, passkeys and browser sessions stay.
 pub async fn delete_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<()> {

@@ -60,6 +60,11 @@ pub enum ServiceError {
     /// words people understand.
     #[error("{0}")]
     InvalidInput(String),
+    /// Accounts of this tenant (the admin tenant) are made only from an invitation or the bootstrap link.
+    #[error(
+        "Accounts here are made by invitation only. Open the invitation link a global admin gave you; the first administrator uses the bootstrap link the server printed at its first start."
+    )]
+    SignUpByInvitationOnly,
     /// The username is taken (at sign-up).
     #[error("This username is taken. Choose another one, or sign in.")]
     UsernameTaken,

@@ -68,6 +68,17 @@ pub enum Rotation {
     Immediate,
 }
 
+/// A tenant's signing keys (every status), oldest first; [`ServiceError::TenantNotFound`] for an unknown tenant.
+pub async fn list_keys(
+    store: &dyn Store,
+    tenant: &TenantId,
+) -> Result<Vec<tessera_store::SigningKey>> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(ServiceError::TenantNotFound);
+    }
+    Ok(store.list_signing_keys(tenant).await?)
+}
+
 /// Rotates a tenant's signing keys: a new RS256 and an ES256 key, signing now or after publication (`rotation`).
 /// The keys they replace are retired when the new ones start signing, and stay published until the tokens they
 /// signed have expired (see [`retired_key_grace`]). Returns the new kids.

@@ -223,6 +223,8 @@ pub struct PolicyChange {
     pub sign_count: Option<SignCountPolicy>,
     /// The legacy U2F AppID (`Some(None)` removes it).
     pub legacy_appid: Option<Option<String>>,
+    /// The COSE algorithms accepted for new passkeys, replaced whole (at least one, each known).
+    pub algorithms: Option<Vec<i64>>,
 }
 
 impl PolicyChange {
@@ -258,6 +260,15 @@ impl PolicyChange {
         if let Some(sign_count) = self.sign_count {
             policy.sign_count = sign_count;
         }
+        if let Some(algorithms) = &self.algorithms {
+            let mut out: Vec<i64> = Vec::with_capacity(algorithms.len());
+            for id in algorithms {
+                if !out.contains(id) {
+                    out.push(*id);
+                }
+            }
+            policy.algorithms = out;
+        }
         if let Some(appid) = &self.legacy_appid {
             policy.legacy_appid = appid
                 .as_deref()
@@ -278,9 +289,25 @@ fn dedup(list: &[Aaguid]) -> Vec<Aaguid> {
     out
 }
 
-/// Checks a policy's settings against each other: no AAGUID both allowed and denied, a legacy AppID that is an
-/// `https` URL (or `http` on localhost).
+/// Checks a policy's settings against each other: no AAGUID both allowed and denied, at least one algorithm and
+/// each one the engine knows, a legacy AppID that is an `https` URL (or `http` on localhost).
 pub fn validate_policy(policy: &AuthenticatorPolicy) -> Result<()> {
+    if policy.algorithms.is_empty() {
+        return Err(ServiceError::InvalidPolicy {
+            setting: "algorithms",
+            reason: "at least one algorithm is needed, or no passkey could be created".into(),
+        });
+    }
+    if let Some(unknown) = policy
+        .algorithms
+        .iter()
+        .find(|id| tessera_webauthn::CoseAlgorithm::from_id(**id).is_none())
+    {
+        return Err(ServiceError::InvalidPolicy {
+            setting: "algorithms",
+            reason: format!("{unknown} is not a COSE algorithm this service verifies"),
+        });
+    }
     if let Some(both) = policy
         .aaguid_allow
         .iter()

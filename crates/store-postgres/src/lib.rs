@@ -477,6 +477,29 @@ impl TenantStore for PostgresStore {
         Ok(())
     }
 
+    async fn replace_client_secret(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        secret_hash: &[u8],
+    ) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE clients SET secret_hash = $3 \
+             WHERE tenant = $1 AND client_id = $2 AND secret_hash IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(client_id.as_str())
+        .bind(secret_hash)
+        .execute(self.timed()?)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let deleted = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")

@@ -690,6 +690,30 @@ impl TenantStore for SqliteStore {
         Ok(())
     }
 
+    async fn replace_client_secret(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        secret_hash: &[u8],
+    ) -> Result<()> {
+        let hash = secret_hash.to_vec();
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE clients SET secret_hash = ?3 \
+                     WHERE tenant = ?1 AND client_id = ?2 AND secret_hash IS NOT NULL",
+                    params![tenant.as_str(), client_id.as_str(), hash],
+                )
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
         let key = [tenant.as_str(), client_id.as_str()];
         self.conns

@@ -32,6 +32,14 @@ pub trait TenantStore: Send + Sync {
     /// Replaces a client's display name, redirect URIs and post-logout redirect URIs (nothing else: its secret,
     /// authentication method and algorithm stay); [`crate::StoreError::NotFound`] if it does not exist.
     async fn update_client(&self, client: &Client) -> Result<()>;
+    /// Replaces the secret hash of a client that has one (a confidential client), so that the old secret stops
+    /// working at once; [`crate::StoreError::NotFound`] if there is no such client or it has no secret (public).
+    async fn replace_client_secret(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        secret_hash: &[u8],
+    ) -> Result<()>;
     /// Deletes a client together with its authorization codes and its access and refresh tokens, in one
     /// transaction (nothing it was issued keeps working); [`crate::StoreError::NotFound`] if it does not exist.
     async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()>;

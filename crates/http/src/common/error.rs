@@ -127,7 +127,9 @@ impl From<ServiceError> for AppError {
             | ServiceError::NoPasskey) => Self::BadRequest(e.to_string()),
             ServiceError::SignInRequired => Self::SignInRequired,
             ServiceError::CeremonyExpired => Self::CeremonyExpired,
-            e @ ServiceError::CeremonyFromOtherBrowser => Self::Forbidden(e.to_string()),
+            e @ (ServiceError::CeremonyFromOtherBrowser | ServiceError::SignUpByInvitationOnly) => {
+                Self::Forbidden(e.to_string())
+            }
             ServiceError::PasskeyRefused(e) => Self::WebAuthnRefused(e.to_string()),
             ServiceError::PasskeyRule { reason, .. } => Self::WebAuthnRefused(reason.to_owned()),
             ServiceError::OAuth(e) => Self::oauth_refusal(&e),

@@ -100,9 +100,18 @@ enum AdminCommand {
     /// Directory users of a broker tenant.
     #[command(subcommand)]
     User(UserCommand),
+    /// Accounts of an authenticator-service tenant (the people who sign in there with passkeys).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Passkeys of an authenticator-service account.
+    #[command(subcommand)]
+    Passkey(PasskeyCommand),
     /// Signing keys of an authenticator-service tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Invitations of portal administrators (global admins only).
+    #[command(subcommand)]
+    Invitation(InvitationCommand),
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -168,11 +177,145 @@ enum TenantCommand {
         #[arg(long = "origin")]
         origins: Vec<String>,
     },
+    /// A tenant's authenticator policy and session settings.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
     /// Show a tenant's authenticator policy.
-    Policy {
+    Show {
         /// The tenant id.
         id: String,
     },
+    /// Change a tenant's authenticator policy and session settings (checked by the server as a whole; given
+    /// lists replace the stored ones).
+    Set(Box<PolicySet>),
+}
+
+/// `tenant policy set`: each flag given changes one setting.
+#[derive(Debug, Args)]
+struct PolicySet {
+    /// The tenant id.
+    id: String,
+    /// User verification: `required` (passwordless) or `preferred`.
+    #[arg(long, value_parser = ["required", "preferred"])]
+    user_verification: Option<String>,
+    /// Attestation a new passkey must carry: `none`, `any` or `trusted`.
+    #[arg(long, value_parser = ["none", "any", "trusted"])]
+    attestation: Option<String>,
+    /// Only this authenticator model (AAGUID; repeatable; replaces the list).
+    #[arg(long = "aaguid-allow")]
+    aaguid_allow: Vec<String>,
+    /// Empty the allow-list (every model may register).
+    #[arg(long, conflicts_with = "aaguid_allow")]
+    clear_aaguid_allow: bool,
+    /// Refuse this authenticator model (AAGUID; repeatable; replaces the list).
+    #[arg(long = "aaguid-deny")]
+    aaguid_deny: Vec<String>,
+    /// Empty the deny-list.
+    #[arg(long, conflicts_with = "aaguid_deny")]
+    clear_aaguid_deny: bool,
+    /// Minimum FIDO certification level (L1, L1plus, L2, L2plus, L3, L3plus, certified; `none` removes it).
+    #[arg(long)]
+    min_certification_level: Option<String>,
+    /// Synced passkeys: `allow` or `refuse`.
+    #[arg(long, value_parser = ["allow", "refuse"])]
+    synced_passkeys: Option<String>,
+    /// A signature counter that went backwards: `reject-clone` or `report-only`.
+    #[arg(long, value_parser = ["reject-clone", "report-only"])]
+    sign_count: Option<String>,
+    /// A COSE algorithm accepted for new passkeys (`-7` ES256, `-8` EdDSA, `-257` RS256; repeatable; replaces
+    /// the list).
+    #[arg(long = "algorithm", allow_hyphen_values = true)]
+    algorithms: Vec<i64>,
+    /// The legacy U2F AppID (an empty value removes it).
+    #[arg(long)]
+    legacy_appid: Option<String>,
+    /// Seconds a sign-in may stay unused (`default`: 3600).
+    #[arg(long)]
+    session_idle_seconds: Option<String>,
+    /// Seconds a sign-in lasts at most (`default`: the server's).
+    #[arg(long)]
+    session_lifetime_seconds: Option<String>,
+    /// Whether sign-in hides whether an account exists (`true`, `false`, `default`: true).
+    #[arg(long, value_parser = ["true", "false", "default"])]
+    hide_account_existence: Option<String>,
+}
+
+impl PolicySet {
+    /// The policy patch (`PATCH /tenants/{id}/policy`), empty when no policy flag is given.
+    fn policy(&self) -> serde_json::Map<String, Value> {
+        let mut patch = serde_json::Map::new();
+        if let Some(uv) = &self.user_verification {
+            patch.insert("user_verification".into(), json!(uv));
+        }
+        if let Some(attestation) = &self.attestation {
+            patch.insert("attestation".into(), json!(attestation));
+        }
+        if self.clear_aaguid_allow || !self.aaguid_allow.is_empty() {
+            patch.insert("aaguid_allow".into(), json!(self.aaguid_allow));
+        }
+        if self.clear_aaguid_deny || !self.aaguid_deny.is_empty() {
+            patch.insert("aaguid_deny".into(), json!(self.aaguid_deny));
+        }
+        if let Some(level) = &self.min_certification_level {
+            let value = if level.trim().eq_ignore_ascii_case("none") {
+                Value::Null
+            } else {
+                json!(level)
+            };
+            patch.insert("minimum_certification_level".into(), value);
+        }
+        if let Some(synced) = &self.synced_passkeys {
+            patch.insert("synced_passkeys".into(), json!(synced));
+        }
+        if let Some(rule) = &self.sign_count {
+            patch.insert("sign_count".into(), json!(rule.replace('-', "_")));
+        }
+        if !self.algorithms.is_empty() {
+            patch.insert("algorithms".into(), json!(self.algorithms));
+        }
+        if let Some(appid) = &self.legacy_appid {
+            let value = if appid.trim().is_empty() {
+                Value::Null
+            } else {
+                json!(appid)
+            };
+            patch.insert("legacy_appid".into(), value);
+        }
+        patch
+    }
+
+    /// The settings patch (`settings` of `PATCH /tenants/{id}`), empty when no session flag is given.
+    fn settings(&self) -> Result<serde_json::Map<String, Value>, CliError> {
+        let mut settings = serde_json::Map::new();
+        for (name, value) in [
+            ("session_idle_seconds", &self.session_idle_seconds),
+            ("session_lifetime_seconds", &self.session_lifetime_seconds),
+        ] {
+            if let Some(text) = value {
+                let value = if text.eq_ignore_ascii_case("default") {
+                    Value::Null
+                } else {
+                    json!(text.parse::<u64>().map_err(|_| CliError::Usage(format!(
+                        "--{}: a number of seconds or `default`",
+                        name.replace('_', "-")
+                    )))?)
+                };
+                settings.insert(name.into(), value);
+            }
+        }
+        if let Some(hide) = &self.hide_account_existence {
+            let value = match hide.as_str() {
+                "default" => Value::Null,
+                other => json!(other == "true"),
+            };
+            settings.insert("hide_account_existence".into(), value);
+        }
+        Ok(settings)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -645,6 +788,107 @@ enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// List or search a tenant's accounts (by the start of the username).
+    List {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The start of the username.
+        #[arg(long)]
+        search: Option<String>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show an account.
+    Show {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        id: String,
+    },
+    /// Disable an account (its sessions end and its tokens stop working at once; its passkeys stay).
+    Disable {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        id: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        id: String,
+    },
+    /// Delete an account with its passkeys (its sessions end and its tokens stop working at once).
+    Delete {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PasskeyCommand {
+    /// List an account's passkeys.
+    List {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        #[arg(long)]
+        user: String,
+    },
+    /// Rename a passkey.
+    Rename {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        #[arg(long)]
+        user: String,
+        /// The passkey (credential) id, base64url.
+        id: String,
+        /// The new name (1 to 64 characters).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a passkey (sessions signed in with it end; an account's last passkey cannot be revoked).
+    Revoke {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The user id.
+        #[arg(long)]
+        user: String,
+        /// The passkey (credential) id, base64url.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum InvitationCommand {
+    /// Invite an administrator: prints a single-use link to the admin tenant's sign-up page (shown once).
+    Create {
+        /// The role the invited person gets.
+        #[arg(long, value_enum)]
+        role: TokenRole,
+        /// A tenant of the role (repeatable; required for tenant-admin).
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        /// Minutes until the link stops working (5 to 10080; default a day).
+        #[arg(long)]
+        expires_in_minutes: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// List a tenant's signing keys.
     List {
@@ -877,6 +1121,9 @@ async fn dispatch<C: CommandFactory>(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Userflow(command) => userflow(&connect(&args)?, out, command).await,
         AdminCommand::User(command) => user(&connect(&args)?, out, command).await,
         AdminCommand::Key(command) => key(&connect(&args)?, out, command).await,
+        AdminCommand::Account(command) => account(&connect(&args)?, out, command).await,
+        AdminCommand::Passkey(command) => passkey(&connect(&args)?, out, command).await,
+        AdminCommand::Invitation(command) => invitation(&connect(&args)?, out, command).await,
         AdminCommand::Token(command) => token(&connect(&args)?, out, command).await,
         AdminCommand::Audit(command) => audit(&connect(&args)?, out, command).await,
     }
@@ -989,12 +1236,151 @@ async fn tenant(api: &Api, out: Format, command: &TenantCommand) -> Result<(), C
                 .await?;
             output::object(out, &updated.body)
         }
-        TenantCommand::Policy { id } => output::object(
+        TenantCommand::Policy(PolicyCommand::Show { id }) => output::object(
             out,
             &api.get(&format!("/tenants/{}/policy", segment(id)))
                 .await?
                 .body,
         ),
+        TenantCommand::Policy(PolicyCommand::Set(set)) => {
+            let policy = set.policy();
+            let settings = set.settings()?;
+            if policy.is_empty() && settings.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: give a policy or session flag (see --help)".into(),
+                ));
+            }
+            let path = format!("/tenants/{}/policy", segment(&set.id));
+            if !settings.is_empty() {
+                let tenant_path = format!("/tenants/{}", segment(&set.id));
+                let current = api.get(&tenant_path).await?;
+                api.call(
+                    Method::PATCH,
+                    &tenant_path,
+                    Some(&json!({ "settings": settings })),
+                    current.etag.as_deref(),
+                )
+                .await?;
+            }
+            let shown = if policy.is_empty() {
+                api.get(&path).await?
+            } else {
+                let current = api.get(&path).await?;
+                api.call(
+                    Method::PATCH,
+                    &path,
+                    Some(&Value::Object(policy)),
+                    current.etag.as_deref(),
+                )
+                .await?
+            };
+            output::object(out, &shown.body)
+        }
+    }
+}
+
+fn account_path(tenant: &str, rest: &str) -> String {
+    format!("/tenants/{}/users{rest}", segment(tenant))
+}
+
+async fn account(api: &Api, out: Format, command: &AccountCommand) -> Result<(), CliError> {
+    let columns = ["id", "username", "display_name", "email", "disabled_at"];
+    match command {
+        AccountCommand::List {
+            tenant,
+            search,
+            paging,
+        } => {
+            let mut query = paging.query();
+            if let Some(q) = search {
+                query.push(("q".into(), q.clone()));
+            }
+            let items = api
+                .list(&account_path(tenant, ""), &query, paging.all)
+                .await?;
+            output::list(out, &items, &columns)
+        }
+        AccountCommand::Show { tenant, id } => output::object(
+            out,
+            &api.get(&account_path(tenant, &format!("/{}", segment(id))))
+                .await?
+                .body,
+        ),
+        AccountCommand::Disable { tenant, id } | AccountCommand::Enable { tenant, id } => {
+            let verb = if matches!(command, AccountCommand::Disable { .. }) {
+                "disable"
+            } else {
+                "enable"
+            };
+            let path = account_path(tenant, &format!("/{}/{verb}", segment(id)));
+            output::object(out, &api.call(Method::POST, &path, None, None).await?.body)
+        }
+        AccountCommand::Delete { tenant, id } => {
+            api.delete(&account_path(tenant, &format!("/{}", segment(id))))
+                .await?;
+            println!("deleted account {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(), CliError> {
+    let path = |tenant: &str, user: &str, rest: &str| {
+        account_path(tenant, &format!("/{}/passkeys{rest}", segment(user)))
+    };
+    match command {
+        PasskeyCommand::List { tenant, user } => {
+            let items = api.list(&path(tenant, user, ""), &[], true).await?;
+            output::list(
+                out,
+                &items,
+                &["id", "nickname", "aaguid", "created_at", "last_used_at"],
+            )
+        }
+        PasskeyCommand::Rename {
+            tenant,
+            user,
+            id,
+            name,
+        } => {
+            let one = path(tenant, user, &format!("/{}", segment(id)));
+            let current = api.get(&one).await?;
+            let renamed = api
+                .call(
+                    Method::PATCH,
+                    &one,
+                    Some(&json!({ "nickname": name })),
+                    current.etag.as_deref(),
+                )
+                .await?;
+            output::object(out, &renamed.body)
+        }
+        PasskeyCommand::Revoke { tenant, user, id } => {
+            api.delete(&path(tenant, user, &format!("/{}", segment(id))))
+                .await?;
+            println!("revoked passkey {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Result<(), CliError> {
+    match command {
+        InvitationCommand::Create {
+            role,
+            tenants,
+            expires_in_minutes,
+        } => {
+            let body = json!({
+                "role": snake(*role),
+                "tenants": tenants,
+                "expires_in_minutes": expires_in_minutes,
+            });
+            let issued = api
+                .call(Method::POST, "/invitations", Some(&body), None)
+                .await?;
+            output::object(out, &issued.body)
+        }
     }
 }
 

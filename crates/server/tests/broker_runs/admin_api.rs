@@ -19,6 +19,9 @@ both_stores!(
     invalid_field_is_a_problem_naming_the_field,
     secrets_are_shown_once_and_never_in_the_audit_trail,
     audit_events_filter_and_page_with_a_cursor,
+    tenant_policy_changes_with_if_match_and_is_checked_as_a_whole,
+    regenerated_client_secret_is_shown_once_and_the_old_one_stops_working,
+    invitations_are_for_global_admins_and_their_link_is_shown_once,
 );
 
 /// A reply of the API.
@@ -1106,5 +1109,344 @@ async fn openapi_document_and_router_match() {
     assert_eq!(plain_routes, 1, "no route bypasses the documented list");
     let unknown = api.get("/no-such-thing").await;
     unknown.problem(404);
+    app.stop().await;
+}
+
+async fn tenant_policy_changes_with_if_match_and_is_checked_as_a_whole(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let path = "/tenants/acme/policy";
+    let read = api.get(path).await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.body["attestation"], "none");
+    let tag = read.etag();
+    let model = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    let change = json!({
+        "user_verification": "preferred",
+        "attestation": "trusted",
+        "aaguid_allow": [model],
+        "minimum_certification_level": "L1",
+        "synced_passkeys": "refuse",
+        "sign_count": "report_only",
+        "algorithms": [-7, -257],
+    });
+    api.call(Method::PATCH, path, Some(&change), None)
+        .await
+        .problem(428);
+    let changed = api
+        .call(Method::PATCH, path, Some(&change), Some(&tag))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_ne!(changed.etag(), tag);
+    let now = api.get(path).await.body;
+    assert_eq!(now["user_verification"], "preferred");
+    assert_eq!(now["attestation"], "trusted");
+    assert_eq!(now["aaguid_allow"], json!([model]));
+    assert_eq!(now["minimum_certification_level"], "FIDO_CERTIFIED_L1");
+    assert_eq!(now["synced_passkeys"], "refuse");
+    assert_eq!(now["sign_count"], "report_only");
+    assert_eq!(now["algorithms"], json!([-7, -257]));
+    // The new policy is what a sign-up at the tenant is offered: attestation asked for, only these algorithms.
+    let page = app
+        .http
+        .get(format!("{}/acme/signup", app.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let csrf_name = tessera_http::csrf::cookie_name(
+        &tessera_core::TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}")),
+    );
+    let csrf_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{csrf_name}=")))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| panic!("a CSRF cookie"));
+    let csrf_value = csrf_cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    let options: Value = app
+        .http
+        .post(format!("{}/acme/webauthn/register/options", app.base))
+        .header("origin", app.base.clone())
+        .header("cookie", csrf_cookie)
+        .header(tessera_http::csrf::CSRF_HEADER, csrf_value)
+        .json(&json!({"username": "polly", "display_name": "Polly"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(options["publicKey"]["attestation"], "direct", "{options}");
+    let algs: Vec<i64> = options["publicKey"]["pubKeyCredParams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["alg"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(algs, [-7, -257], "{options}");
+    // A stale version is refused and changes nothing.
+    api.call(
+        Method::PATCH,
+        path,
+        Some(&json!({"attestation": "none"})),
+        Some(&tag),
+    )
+    .await
+    .problem(412);
+    assert_eq!(api.get(path).await.body["attestation"], "trusted");
+    // Each refusal names its field; nothing is half-written.
+    let current = api.get(path).await.etag();
+    for (body, field) in [
+        (json!({"aaguid_deny": [model]}), "aaguid_allow"),
+        (json!({"algorithms": []}), "algorithms"),
+        (json!({"algorithms": [12345]}), "algorithms"),
+        (json!({"aaguid_allow": ["not-a-uuid"]}), "aaguid_allow[0]"),
+        (
+            json!({"minimum_certification_level": "L9"}),
+            "minimum_certification_level",
+        ),
+        (json!({"legacy_appid": "ftp://old.example"}), "legacy_appid"),
+        (
+            json!({"user_verification": "discouraged"}),
+            "user_verification",
+        ),
+    ] {
+        let refused = api
+            .call(Method::PATCH, path, Some(&body), Some(&current))
+            .await;
+        let fields = refused.problem(422);
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{body}: {fields:?} {}",
+            refused.text
+        );
+    }
+    assert_eq!(api.get(path).await.etag(), current, "nothing changed");
+    let removed = api
+        .call(
+            Method::PATCH,
+            path,
+            Some(&json!({"minimum_certification_level": null})),
+            Some(&current),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(removed.body["minimum_certification_level"], Value::Null);
+    let (reader, _) = api
+        .token(json!({"name": "auditor", "role": "read_only"}))
+        .await;
+    api.with(&reader)
+        .call(
+            Method::PATCH,
+            path,
+            Some(&json!({"attestation": "none"})),
+            Some(&removed.etag()),
+        )
+        .await
+        .problem(403);
+    let events = api
+        .get("/audit-events?action=tenant.policy.update")
+        .await
+        .body;
+    let items = events["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{events}");
+    assert!(
+        items
+            .iter()
+            .any(|e| e["before"]["attestation"] == "none" && e["after"]["attestation"] == "trusted"),
+        "{events}"
+    );
+    app.stop().await;
+}
+
+async fn regenerated_client_secret_is_shown_once_and_the_old_one_stops_working(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let created = api
+        .post(
+            "/tenants/acme/clients",
+            &json!({"name": "Web", "redirect_uris": ["https://rp.example/cb"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["client"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let old = created.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let regenerated = api
+        .post(&format!("/tenants/acme/clients/{id}/secret"), &json!({}))
+        .await;
+    assert_eq!(regenerated.status, 201, "{}", regenerated.text);
+    let new = regenerated.body["client_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(new.len() >= 32 && new != old);
+    assert_eq!(regenerated.body["client"]["has_secret"], true);
+    assert!(
+        !api.get(&format!("/tenants/acme/clients/{id}"))
+            .await
+            .text
+            .contains(&new),
+        "never shown again"
+    );
+    // The token endpoint authenticates the client before it looks at the code: the old secret is invalid_client.
+    let token_with = |secret: String| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            app.http
+                .post(app.socket_url("/acme/oidc/token"))
+                .basic_auth(&id, Some(secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", "not-a-code"),
+                    ("redirect_uri", "https://rp.example/cb"),
+                ])
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let with_old = token_with(old.clone()).await;
+    assert_eq!(with_old.status().as_u16(), 401);
+    let with_new = token_with(new.clone()).await;
+    assert_eq!(
+        with_new.status().as_u16(),
+        400,
+        "authenticated; the code is what fails"
+    );
+    let body: Value = with_new.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "invalid_grant");
+    let public = api
+        .post(
+            "/tenants/acme/clients",
+            &json!({"redirect_uris": ["https://spa.example/cb"], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+    let public_id = public.body["client"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let fields = api
+        .post(
+            &format!("/tenants/acme/clients/{public_id}/secret"),
+            &json!({}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(fields, ["secret"]);
+    api.post("/tenants/acme/clients/nosuch/secret", &json!({}))
+        .await
+        .problem(404);
+    let trail = api.get("/audit-events?action=client.secret").await.text;
+    assert!(trail.contains("client.secret.regenerate"), "{trail}");
+    assert!(!trail.contains(&new) && !trail.contains(&old));
+    app.stop().await;
+}
+
+async fn invitations_are_for_global_admins_and_their_link_is_shown_once(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let issued = api
+        .post(
+            "/invitations",
+            &json!({"role": "tenant_admin", "tenants": ["acme"], "expires_in_minutes": 60}),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let link = issued.body["invitation_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("{}/admin/invitation?token=tsi_", app.base)),
+        "{link}"
+    );
+    assert_eq!(issued.body["role"], "tenant_admin");
+    let secret = link.split("token=").nth(1).unwrap_or_default().to_owned();
+    // The link opens the admin tenant's sign-up page, through the portal's sign-in (the server makes the admin
+    // tenant at its start).
+    tessera_service::admin::members::ensure_admin_tenant(
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
+        &app.base,
+        tessera_core::Clock::now(app.clock.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let opened = app
+        .http
+        .get(link.replace(&app.base, &app.socket_url("")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(opened.status().as_u16(), 303);
+    let location = opened
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        location.contains("/tessera-admin/oidc/authorize?") && location.contains("prompt=create"),
+        "{location}"
+    );
+    for (body, field) in [
+        (json!({"role": "tenant_admin"}), "tenants"),
+        (
+            json!({"role": "global_admin", "tenants": ["acme"]}),
+            "tenants",
+        ),
+        (
+            json!({"role": "read_only", "expires_in_minutes": 1}),
+            "expires_in_minutes",
+        ),
+        (
+            json!({"role": "read_only", "expires_in_minutes": 20000}),
+            "expires_in_minutes",
+        ),
+        (json!({"role": "owner"}), "role"),
+    ] {
+        let fields = api.post("/invitations", &body).await.problem(422);
+        assert!(fields.iter().any(|f| f == field), "{body}: {fields:?}");
+    }
+    let (tenant_admin, _) = api
+        .token(json!({"name": "acme admin", "role": "tenant_admin", "tenants": ["acme"]}))
+        .await;
+    api.with(&tenant_admin)
+        .post("/invitations", &json!({"role": "global_admin"}))
+        .await
+        .problem(403);
+    let trail = api.get("/audit-events?action=admin.invitation").await;
+    let items = trail.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{}", trail.text);
+    assert_eq!(items[0]["after"]["role"], "tenant_admin");
+    assert!(
+        !trail.text.contains(&secret),
+        "the secret is never in the trail"
+    );
     app.stop().await;
 }

@@ -474,3 +474,238 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
     let status = terminate(&mut demo_process.0);
     assert!(status.success(), "{status:?}");
 }
+
+/// A person signs up at the demo's `mytenant` with a software passkey, as its sign-up page's script does: their
+/// user id.
+fn sign_up_at(url: &str, tenant: &str, username: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        tessera_service::broker::install_default_tls_provider();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = http
+            .get(format!("{url}/{tenant}/signup"))
+            .send()
+            .await
+            .expect("sign-up page");
+        assert_eq!(page.status(), 200);
+        let csrf_name =
+            tessera_http::csrf::cookie_name(&tessera_core::TenantId::parse(tenant).expect("id"));
+        let csrf = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.split(';')
+                    .next()
+                    .and_then(|c| c.strip_prefix(&format!("{csrf_name}=")))
+                    .map(str::to_owned)
+            })
+            .expect("csrf cookie");
+        let call = |path: &str, body: Value| {
+            http.post(format!("{url}/{tenant}/webauthn/register/{path}"))
+                .header("origin", url)
+                .header("cookie", format!("{csrf_name}={csrf}"))
+                .header(tessera_http::csrf::CSRF_HEADER, csrf.clone())
+                .json(&body)
+                .send()
+        };
+        let options: Value = call(
+            "options",
+            serde_json::json!({"username": username, "display_name": username}),
+        )
+        .await
+        .expect("options")
+        .json()
+        .await
+        .expect("json");
+        let credential = tessera_testkit::SoftAuthenticator::new()
+            .register(&options["publicKey"].to_string(), url)
+            .expect("a passkey");
+        let credential: Value = serde_json::from_str(&credential).expect("json");
+        let verified = call(
+            "verify",
+            serde_json::json!({"ceremony": options["ceremony"], "credential": credential}),
+        )
+        .await
+        .expect("verify");
+        assert_eq!(verified.status(), 200, "{:?}", verified.text().await);
+    });
+    username.to_owned()
+}
+
+#[test]
+fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations() {
+    let dir = tempfile::tempdir().expect("dir");
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let port = free_port();
+    let (child, output) = start_demo_capturing(dir.path(), port);
+    let mut demo_process = Running(child);
+    let printed = wait_printed(&output, "Admin API:");
+    let demo = demo_json_with_broker(dir.path());
+    let url = demo["authenticator_url"]
+        .as_str()
+        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
+        .unwrap_or_else(|| format!("http://localhost:{port}"));
+    let url = url.as_str();
+    let secret = printed
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a bootstrap link")
+        .to_owned();
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", url, "--bootstrap-stdin"],
+        Some(&secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let cli = |args: &[&str]| admin(&profiles, &[], args, None);
+
+    // Accounts of the authenticator service: list, search, show, disable, enable; passkeys: list, rename, revoke.
+    sign_up_at(url, "mytenant", "erin");
+    sign_up_at(url, "mytenant", "frank");
+    let table = cli(&["account", "list", "--tenant", "mytenant"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("erin") && table.stdout.contains("frank"),
+        "{}",
+        table.stdout
+    );
+    let found = json(&cli(&[
+        "-o", "json", "account", "list", "--tenant", "mytenant", "--search", "er",
+    ]));
+    let found = found.as_array().cloned().unwrap_or_default();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let erin = found[0]["id"].as_str().expect("id").to_owned();
+    let shown = json(&cli(&[
+        "-o", "json", "account", "show", "--tenant", "mytenant", &erin,
+    ]));
+    assert_eq!(shown["username"], "erin");
+    let passkeys = json(&cli(&[
+        "-o", "json", "passkey", "list", "--tenant", "mytenant", "--user", &erin,
+    ]));
+    let passkey = passkeys[0]["id"].as_str().expect("passkey id").to_owned();
+    let renamed = json(&cli(&[
+        "-o",
+        "json",
+        "passkey",
+        "rename",
+        "--tenant",
+        "mytenant",
+        "--user",
+        &erin,
+        &passkey,
+        "--name",
+        "Work laptop",
+    ]));
+    assert_eq!(renamed["nickname"], "Work laptop");
+    let blank = cli(&[
+        "passkey", "rename", "--tenant", "mytenant", "--user", &erin, &passkey, "--name", " ",
+    ]);
+    assert_eq!(blank.code, 6, "a refused value: {}", blank.stderr);
+    assert!(blank.stderr.contains("nickname"), "{}", blank.stderr);
+    let last = cli(&[
+        "passkey", "revoke", "--tenant", "mytenant", "--user", &erin, &passkey,
+    ]);
+    assert_eq!(last.code, 5, "the last passkey stays: {}", last.stderr);
+    let disabled = json(&cli(&[
+        "-o", "json", "account", "disable", "--tenant", "mytenant", &erin,
+    ]));
+    assert!(disabled["disabled_at"].is_string(), "{disabled}");
+    let enabled = json(&cli(&[
+        "-o", "json", "account", "enable", "--tenant", "mytenant", &erin,
+    ]));
+    assert!(enabled["disabled_at"].is_null(), "{enabled}");
+    let deleted = cli(&["account", "delete", "--tenant", "mytenant", &erin]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let gone = cli(&["account", "show", "--tenant", "mytenant", &erin]);
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+    let elsewhere = cli(&["account", "list", "--tenant", "nosuch"]);
+    assert_eq!(elsewhere.code, 3, "{}", elsewhere.stderr);
+
+    // The tenant's policy and sessions.
+    let set = json(&cli(&[
+        "-o",
+        "json",
+        "tenant",
+        "policy",
+        "set",
+        "mytenant",
+        "--attestation",
+        "any",
+        "--algorithm",
+        "-7",
+        "--algorithm",
+        "-257",
+        "--session-idle-seconds",
+        "900",
+    ]));
+    assert_eq!(set["attestation"], "any");
+    assert_eq!(set["algorithms"], serde_json::json!([-7, -257]));
+    let tenant = json(&cli(&["-o", "json", "tenant", "show", "mytenant"]));
+    assert_eq!(tenant["settings"]["session_idle_seconds"], 900);
+    let model = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    let both = cli(&[
+        "tenant",
+        "policy",
+        "set",
+        "mytenant",
+        "--aaguid-allow",
+        model,
+        "--aaguid-deny",
+        model,
+    ]);
+    assert_eq!(both.code, 6, "{}", both.stderr);
+    assert!(both.stderr.contains("aaguid_allow"), "{}", both.stderr);
+    let nothing = cli(&["tenant", "policy", "set", "mytenant"]);
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    let shown = json(&cli(&[
+        "-o", "json", "tenant", "policy", "show", "mytenant",
+    ]));
+    assert_eq!(
+        shown["attestation"], "any",
+        "the refused change wrote nothing"
+    );
+    assert_eq!(shown["aaguid_deny"], serde_json::json!([]));
+
+    // Invitations of administrators.
+    let invited = json(&cli(&[
+        "-o",
+        "json",
+        "invitation",
+        "create",
+        "--role",
+        "tenant-admin",
+        "--tenant",
+        "mytenant",
+        "--expires-in-minutes",
+        "60",
+    ]));
+    assert!(
+        invited["invitation_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("{url}/admin/invitation?token=tsi_"))),
+        "{invited}"
+    );
+    let no_tenant = cli(&["invitation", "create", "--role", "tenant-admin"]);
+    assert_eq!(no_tenant.code, 6, "{}", no_tenant.stderr);
+    assert!(no_tenant.stderr.contains("tenants"), "{}", no_tenant.stderr);
+    let demo_token = demo["admin_api_token"].as_str().expect("demo token");
+    let scoped = admin(
+        &profiles,
+        &[("TESSERA_ADMIN_TOKEN", demo_token)],
+        &["--url", url, "invitation", "create", "--role", "read-only"],
+        None,
+    );
+    assert_eq!(scoped.code, 4, "not a global admin: {}", scoped.stderr);
+
+    let status = terminate(&mut demo_process.0);
+    assert!(status.success(), "{status:?}");
+}

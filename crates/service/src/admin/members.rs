@@ -263,7 +263,23 @@ struct PendingSignIn {
     binding: Vec<u8>,
     /// The bootstrap token's hash, when the sign-in enrols the first administrator.
     bootstrap: Option<Vec<u8>>,
+    /// The invitation's hash, when the sign-in enrols an invited administrator.
+    #[serde(default)]
+    invitation: Option<Vec<u8>>,
     next: String,
+}
+
+/// What a sign-in may enrol: nobody new (an existing administrator signs in), the first administrator (the
+/// bootstrap token's hash) or an invited one (the invitation's hash). Only an enrolling sign-in may create an
+/// account at the admin tenant ([`admit_sign_up`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolment {
+    /// An administrator signs in.
+    None,
+    /// The first administrator, by the bootstrap link.
+    Bootstrap(Vec<u8>),
+    /// An invited administrator, by an invitation link.
+    Invitation(Vec<u8>),
 }
 
 /// What the authorization request of a sign-in carries.
@@ -277,22 +293,28 @@ pub struct SignInStart {
     pub code_challenge: String,
 }
 
-/// Starts a sign-in for the browser whose CSRF token hashes to `binding`; with `bootstrap` (a live bootstrap
-/// token's hash) the sign-in enrols the first administrator. `next` is where to go afterwards.
+/// Starts a sign-in for the browser whose CSRF token hashes to `binding`; with an [`Enrolment`] (a live bootstrap
+/// token's or invitation's hash) the sign-in enrols an administrator. `next` is where to go afterwards.
 pub async fn begin_sign_in(
     store: &dyn Store,
     binding: Vec<u8>,
-    bootstrap: Option<Vec<u8>>,
+    enrolment: Enrolment,
     next: &str,
     now: OffsetDateTime,
 ) -> Result<SignInStart> {
     let (state, nonce, verifier) = super::token_viewer::new_secrets()?;
     let code_challenge = super::token_viewer::pkce_challenge(&verifier);
+    let (bootstrap, invitation) = match enrolment {
+        Enrolment::None => (None, None),
+        Enrolment::Bootstrap(hash) => (Some(hash), None),
+        Enrolment::Invitation(hash) => (None, Some(hash)),
+    };
     let pending = PendingSignIn {
         nonce: nonce.clone(),
         verifier,
         binding,
         bootstrap,
+        invitation,
         next: safe_next(next),
     };
     let payload = serde_json::to_vec(&pending)
@@ -349,6 +371,9 @@ pub enum SignInError {
     /// The bootstrap link was used meanwhile, or expired during the enrolment.
     #[error("the bootstrap link was used meanwhile or has expired")]
     BootstrapSpent,
+    /// The invitation was used meanwhile, or expired during the enrolment.
+    #[error("the invitation was used meanwhile or has expired")]
+    InvitationSpent,
     /// Anything else.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -470,15 +495,24 @@ pub async fn finish_sign_in(
         .time_claim("auth_time")
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .unwrap_or(now);
-    let admin = match &pending.bootstrap {
-        Some(hash) => {
+    let admin = match (&pending.bootstrap, &pending.invitation) {
+        (Some(hash), _) => {
             match redeem_bootstrap(admin_store, hash, sub, &user.username, context, now).await {
                 Ok(admin) => admin,
                 Err(ServiceError::InvalidBearerToken) => return Err(SignInError::BootstrapSpent),
                 Err(other) => return Err(other.into()),
             }
         }
-        None => match admin_for(admin_store, sub).await? {
+        (None, Some(hash)) => {
+            match redeem_invitation(store, admin_store, hash, sub, &user.username, context, now)
+                .await
+            {
+                Ok(admin) => admin,
+                Err(ServiceError::InvalidBearerToken) => return Err(SignInError::InvitationSpent),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        (None, None) => match admin_for(admin_store, sub).await? {
             Some(admin) => admin,
             None => {
                 return Err(SignInError::NotAnAdmin {
@@ -535,23 +569,7 @@ pub async fn put_admin(
             "role: only a global admin manages administrators".into(),
         ));
     }
-    match spec.role {
-        Role::GlobalAdmin if !spec.tenants.is_empty() => {
-            return Err(ServiceError::InvalidInput(
-                "tenants: a global admin is not limited to tenants".into(),
-            ));
-        }
-        Role::TenantAdmin if spec.tenants.is_empty() => {
-            return Err(ServiceError::InvalidInput(
-                "tenants: a tenant admin needs at least one tenant".into(),
-            ));
-        }
-        _ => {}
-    }
-    for tenant in &spec.tenants {
-        TenantId::parse(tenant)
-            .map_err(|e| ServiceError::InvalidInput(format!("tenants: {tenant:?}: {e}")))?;
-    }
+    check_role_tenants(spec.role, &spec.tenants)?;
     let before = store.get_admin_member(&spec.user_id).await?;
     if spec.user_id == by.user_id && spec.role != Role::GlobalAdmin {
         return Err(ServiceError::InvalidInput(
@@ -586,6 +604,28 @@ pub async fn put_admin(
     Ok(member)
 }
 
+/// Checks that a role and its tenants fit: a global admin has none, a tenant admin at least one, each a tenant id.
+fn check_role_tenants(role: Role, tenants: &[String]) -> Result<()> {
+    match role {
+        Role::GlobalAdmin if !tenants.is_empty() => {
+            return Err(ServiceError::InvalidInput(
+                "tenants: a global admin is not limited to tenants".into(),
+            ));
+        }
+        Role::TenantAdmin if tenants.is_empty() => {
+            return Err(ServiceError::InvalidInput(
+                "tenants: a tenant admin needs at least one tenant".into(),
+            ));
+        }
+        _ => {}
+    }
+    for tenant in tenants {
+        TenantId::parse(tenant)
+            .map_err(|e| ServiceError::InvalidInput(format!("tenants: {tenant:?}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Removes an administrator (not oneself), with its audit event.
 pub async fn remove_admin(
     store: &Arc<dyn AdminStore>,
@@ -615,6 +655,275 @@ pub async fn remove_admin(
     )?;
     store.delete_admin_member(user_id, &audit).await?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Invitations
+
+/// How a link names an invitation secret.
+const INVITATION_PREFIX: &str = "tsi_";
+/// The ceremony kind an invitation is kept as (at the admin tenant, under the hex SHA-256 of its secret).
+const INVITATION_CEREMONY: &str = "admin.invitation";
+/// Where an invitation link points (`{service_url}/admin/invitation?token=tsi_...`).
+pub const INVITATION_PATH: &str = "/admin/invitation";
+/// How long an invitation works unless its creator says otherwise.
+pub const DEFAULT_INVITATION_LIFETIME: Duration = Duration::hours(24);
+/// The longest an invitation may work.
+pub const MAX_INVITATION_LIFETIME: Duration = Duration::days(7);
+/// The shortest an invitation may work.
+pub const MIN_INVITATION_LIFETIME: Duration = Duration::minutes(5);
+
+/// What an invitation grants, as stored (never its secret).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct InvitationRecord {
+    id: String,
+    role: String,
+    tenants: Vec<String>,
+    created_by: String,
+    expires_at: i64,
+}
+
+/// What a new invitation grants and for how long.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    /// The role the invited person gets.
+    pub role: Role,
+    /// Its tenants (required for a tenant admin, refused for a global admin).
+    pub tenants: Vec<String>,
+    /// How long the link works ([`MIN_INVITATION_LIFETIME`] to [`MAX_INVITATION_LIFETIME`]).
+    pub lifetime: Duration,
+}
+
+/// An invitation just made: its link's secret is here only (only its SHA-256 is stored).
+pub struct IssuedInvitation {
+    /// Its public id (`inv_...`), as the audit trail names it.
+    pub id: String,
+    /// The secret (`tsi_...`) the link carries.
+    pub secret: tessera_core::Secret,
+    /// The role it grants.
+    pub role: Role,
+    /// The tenants it grants.
+    pub tenants: Vec<String>,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for IssuedInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedInvitation")
+            .field("id", &self.id)
+            .field("secret", &tessera_core::secret::Redacted)
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl IssuedInvitation {
+    /// The link to hand to the invited person.
+    pub fn link(&self, service_url: &str) -> String {
+        format!(
+            "{}{INVITATION_PATH}?token={}",
+            service_url.trim_end_matches('/'),
+            self.secret.expose()
+        )
+    }
+}
+
+fn invitation_key(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn invitation_view(record: &InvitationRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": record.id,
+        "role": record.role,
+        "tenants": record.tenants,
+        "expires_at": record.expires_at,
+    })
+}
+
+/// Makes an invitation for one person to enrol a passkey at the admin tenant and become an administrator with
+/// `new.role`: single use, working for `new.lifetime`, stored as the SHA-256 of its secret, with its audit event.
+/// The caller must have checked that `actor` is a global admin (the portal, the API).
+pub async fn create_invitation(
+    store: &dyn Store,
+    admin_store: &Arc<dyn AdminStore>,
+    actor: String,
+    new: NewInvitation,
+    context: &RequestContext,
+    now: OffsetDateTime,
+) -> Result<IssuedInvitation> {
+    check_role_tenants(new.role, &new.tenants)?;
+    if new.lifetime < MIN_INVITATION_LIFETIME || new.lifetime > MAX_INVITATION_LIFETIME {
+        return Err(ServiceError::InvalidInput(format!(
+            "expires_in: an invitation works between {} minutes and {} days",
+            MIN_INVITATION_LIFETIME.whole_minutes(),
+            MAX_INVITATION_LIFETIME.whole_days()
+        )));
+    }
+    let secret = tessera_core::Secret::new(format!("{INVITATION_PREFIX}{}", random_token(32)?));
+    let hash = sha256(secret.expose().as_bytes());
+    let id = format!("inv_{}", &invitation_key(&hash)[..16]);
+    let expires_at = now + new.lifetime;
+    let record = InvitationRecord {
+        id: id.clone(),
+        role: new.role.as_str().into(),
+        tenants: new.tenants.clone(),
+        created_by: actor.clone(),
+        expires_at: expires_at.unix_timestamp(),
+    };
+    let payload = serde_json::to_vec(&record)
+        .map_err(|e| ServiceError::Internal(format!("invitation: {e}")))?;
+    let tenant = admin_tenant()?;
+    let key = invitation_key(&hash);
+    store
+        .put_ceremony(&tenant, &key, INVITATION_CEREMONY, payload, expires_at, now)
+        .await?;
+    let audit = audit_event(
+        actor,
+        "admin.invitation.create",
+        format!("admins/invitations/{id}"),
+        None,
+        (None, Some(invitation_view(&record))),
+        context,
+        now,
+    )?;
+    if let Err(e) = admin_store.record_audit_event(&audit).await {
+        // No invitation without its audit event.
+        store
+            .take_ceremony(&tenant, &key, INVITATION_CEREMONY, now)
+            .await?;
+        return Err(e.into());
+    }
+    Ok(IssuedInvitation {
+        id,
+        secret,
+        role: new.role,
+        tenants: new.tenants,
+        expires_at,
+    })
+}
+
+/// The hash of `secret` when it is a live invitation (unused and unexpired); nothing is written.
+pub async fn live_invitation(
+    store: &dyn Store,
+    secret: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Vec<u8>>> {
+    if !secret.starts_with(INVITATION_PREFIX) || secret.len() > 200 {
+        return Ok(None);
+    }
+    let hash = sha256(secret.as_bytes());
+    let live = store
+        .peek_ceremony(
+            &admin_tenant()?,
+            &invitation_key(&hash),
+            INVITATION_CEREMONY,
+            now,
+        )
+        .await?
+        .is_some();
+    Ok(live.then_some(hash))
+}
+
+/// Spends the invitation hashed `hash` (of any number of concurrent callers, one succeeds) and makes the admin
+/// tenant's user `user_id` an administrator with its role, with the audit event `admin.invitation.redeem`. A used
+/// or expired invitation is [`ServiceError::InvalidBearerToken`] and nobody gets a role.
+pub async fn redeem_invitation(
+    store: &dyn Store,
+    admin_store: &Arc<dyn AdminStore>,
+    hash: &[u8],
+    user_id: &str,
+    username: &str,
+    context: &RequestContext,
+    now: OffsetDateTime,
+) -> Result<Admin> {
+    let Some(payload) = store
+        .take_ceremony(
+            &admin_tenant()?,
+            &invitation_key(hash),
+            INVITATION_CEREMONY,
+            now,
+        )
+        .await?
+    else {
+        return Err(ServiceError::InvalidBearerToken);
+    };
+    let record: InvitationRecord = serde_json::from_slice(&payload)
+        .map_err(|e| ServiceError::Corrupt(format!("invitation: {e}")))?;
+    let before = admin_store.get_admin_member(user_id).await?;
+    let member = AdminMember {
+        user_id: user_id.into(),
+        username: username.into(),
+        role: record.role.clone(),
+        tenants: record.tenants.clone(),
+        created_by: before
+            .as_ref()
+            .map_or_else(|| record.created_by.clone(), |b| b.created_by.clone()),
+        created_at: before.as_ref().map_or(now, |b| b.created_at),
+    };
+    let audit = audit_event(
+        format!("invitation:{}", record.id),
+        "admin.invitation.redeem",
+        format!("admins/{user_id}"),
+        None,
+        (before.as_ref().map(member_view), Some(member_view(&member))),
+        context,
+        now,
+    )?;
+    admin_store.put_admin_member(&member, &audit).await?;
+    Admin::from_member(member)
+}
+
+/// Whether a new account may be made at `tenant` by a sign-up that resumes the pending authorization `authz`.
+/// Every tenant but the admin tenant is open; the admin tenant admits only a sign-up the portal started for an
+/// enrolment (the bootstrap link, or a live invitation): the pending authorization is the portal's, and its
+/// `state` names a pending portal sign-in carrying the enrolment. Anything else is
+/// [`ServiceError::SignUpByInvitationOnly`].
+pub async fn admit_sign_up(
+    store: &dyn Store,
+    tenant: &TenantId,
+    authz: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<()> {
+    if tenant.as_str() != ADMIN_TENANT {
+        return Ok(());
+    }
+    let refused = Err(ServiceError::SignUpByInvitationOnly);
+    let Some(authz) = authz else {
+        return refused;
+    };
+    let Some(pending) =
+        crate::provider::authorize::pending_authorization(store, tenant, authz, now).await?
+    else {
+        return refused;
+    };
+    let (true, Some(state)) = (
+        pending.request.client_id.as_str() == PORTAL_CLIENT,
+        pending.request.state.as_deref(),
+    ) else {
+        return refused;
+    };
+    let Some(payload) = store
+        .peek_ceremony(tenant, state, SIGN_IN_CEREMONY, now)
+        .await?
+    else {
+        return refused;
+    };
+    let sign_in: PendingSignIn = serde_json::from_slice(&payload)
+        .map_err(|e| ServiceError::Corrupt(format!("pending sign-in: {e}")))?;
+    match (&sign_in.bootstrap, &sign_in.invitation) {
+        (Some(_), _) => Ok(()),
+        (None, Some(hash)) => {
+            let live = store
+                .peek_ceremony(tenant, &invitation_key(hash), INVITATION_CEREMONY, now)
+                .await?
+                .is_some();
+            if live { Ok(()) } else { refused }
+        }
+        (None, None) => refused,
+    }
 }
 
 /// The authenticator service's tenants an operator manages: every tenant but the admin tenant, ordered by id.
@@ -651,7 +960,7 @@ pub async fn admin_tenant_user(store: &dyn Store, username: &str) -> Result<tess
         .await?
         .ok_or_else(|| {
             ServiceError::InvalidInput(
-                "username: no account of the admin tenant has this username; the person signs up there first"
+                "username: no account of the admin tenant has this username; invite the person instead"
                     .into(),
             )
         })

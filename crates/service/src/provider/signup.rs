@@ -101,13 +101,15 @@ pub struct BeginSignUp<'a> {
     pub now: OffsetDateTime,
 }
 
-/// Starts a sign-up: refuses a taken username, makes the new user's id, handle and challenge, and stores the
-/// ceremony. Nothing else is written.
+/// Starts a sign-up: refuses one the tenant does not admit (the admin tenant's are by invitation only,
+/// [`crate::admin::members::admit_sign_up`]) and a taken username, makes the new user's id, handle and challenge,
+/// and stores the ceremony. Nothing else is written.
 pub async fn begin_sign_up(
     store: &dyn Store,
     begin: BeginSignUp<'_>,
 ) -> Result<RegistrationOptions> {
     let id = &begin.tenant.id;
+    crate::admin::members::admit_sign_up(store, id, begin.authz.as_deref(), begin.now).await?;
     let username = String::from(begin.username);
     if store.find_user_by_username(id, &username).await?.is_some() {
         return Err(ServiceError::UsernameTaken);

@@ -114,6 +114,58 @@ pub async fn client_duplicate_id_is_conflict(store: Arc<dyn Store>) {
     );
 }
 
+/// Replacing a confidential client's secret stores the new hash only; a public client (no secret), a missing
+/// client and another tenant's client are not found, and nothing changes for them.
+pub async fn client_secret_replacement_keeps_only_the_new_hash(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    store
+        .create_client(&client(&t, "web"))
+        .await
+        .expect("create");
+    let mut public = client(&t, "spa");
+    public.secret_hash = None;
+    public.token_endpoint_auth_method = "none".into();
+    store.create_client(&public).await.expect("create public");
+    store
+        .replace_client_secret(&t, &client_id("web"), &[5; 32])
+        .await
+        .expect("replace");
+    let read = store
+        .get_client(&t, &client_id("web"))
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(read.secret_hash, Some(vec![5; 32]));
+    assert_eq!(read.display_name, "App web", "nothing else changes");
+    assert_eq!(
+        store
+            .replace_client_secret(&t, &client_id("spa"), &[5; 32])
+            .await,
+        Err(StoreError::NotFound),
+        "a public client gets no secret"
+    );
+    let spa = store
+        .get_client(&t, &client_id("spa"))
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(spa.secret_hash, None);
+    assert_eq!(
+        store
+            .replace_client_secret(&t, &client_id("ghost"), &[5; 32])
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .replace_client_secret(&other, &client_id("web"), &[5; 32])
+            .await,
+        Err(StoreError::NotFound),
+        "another tenant's client id"
+    );
+}
+
 /// Clients are listed per tenant by id; an update replaces the name and URIs only; a missing client is not found.
 pub async fn client_list_update_and_missing(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "alpha").await;

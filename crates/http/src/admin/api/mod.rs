@@ -6,12 +6,14 @@
 //!   cursor paging, `ETag`/`If-Match` (412/428).
 //! - [`problem`]: errors as `application/problem+json` (RFC 9457).
 //! - [`state`]: [`ApiState`](state::ApiState), taken from the application state with `FromRef`.
-//! - [`tokens`]: API tokens and the bootstrap exchange; [`audit`]: the audit trail.
-//! - [`tenants`]: authenticator-service tenants, their policy, the FIDO metadata, signing keys, clients, users'
-//!   passkeys.
+//! - [`tokens`]: API tokens and the bootstrap exchange; [`audit`]: the audit trail; [`admins`]: invitations of
+//!   administrators.
+//! - [`tenants`]: authenticator-service tenants, their policy (read, change), the FIDO metadata, signing keys,
+//!   clients (with a new secret), users' passkeys.
 //! - [`broker`]: broker tenants, applications, identity providers (with "test connection"), user flows and their
 //!   versions, directory users.
 
+pub mod admins;
 pub mod audit;
 pub mod broker;
 pub mod extract;
@@ -54,6 +56,7 @@ pub const BASE: &str = "/admin/api/v1";
     tags(
         (name = "api-tokens", description = "API tokens and the first start's bootstrap exchange"),
         (name = "audit", description = "The audit trail"),
+        (name = "administrators", description = "Invitations of portal administrators"),
         (name = "tenants", description = "Authenticator-service tenants, policy, FIDO metadata and signing keys"),
         (name = "clients", description = "Authenticator-service OAuth clients"),
         (name = "users", description = "Authenticator-service users and their passkeys"),
@@ -105,7 +108,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::bootstrap))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::get, tokens::revoke))
-        .routes(routes!(audit::list));
+        .routes(routes!(audit::list))
+        .routes(routes!(admins::create_invitation));
     let inner = tenants::routes(inner);
     let inner = broker::routes(inner);
     OpenApiRouter::new().nest(BASE, inner)

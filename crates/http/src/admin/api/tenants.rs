@@ -1,6 +1,6 @@
-//! The authenticator service's objects: tenants (with their settings), the tenant's WebAuthn policy and the loaded
-//! FIDO metadata (read), signing keys (list, rotate), OAuth clients (secret shown once) and users' passkeys (list,
-//! rename, revoke).
+//! The authenticator service's objects: tenants (with their settings), the tenant's WebAuthn policy (read,
+//! change), the loaded FIDO metadata, signing keys (list, rotate), OAuth clients (secret shown once, regenerate) and
+//! users' passkeys (list, rename, revoke).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -30,12 +30,13 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(get_tenant, update_tenant))
-        .routes(routes!(get_policy))
+        .routes(routes!(get_policy, update_policy))
         .routes(routes!(fido_metadata))
         .routes(routes!(list_keys))
         .routes(routes!(rotate_keys))
         .routes(routes!(list_clients, create_client))
         .routes(routes!(get_client, update_client, delete_client))
+        .routes(routes!(regenerate_client_secret))
         .routes(routes!(search_users))
         .routes(routes!(get_user, delete_user))
         .routes(routes!(disable_user))
@@ -346,9 +347,213 @@ pub async fn get_policy(
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
     let tenant = load_tenant(&state, &id).await?;
-    let policy = tenants::tenant_policy(&tenant)?;
-    let value = serde_json::to_value(&policy).map_err(|e| Problem::internal(&e, false))?;
-    Ok(with_etag(value))
+    Ok(with_etag(policy_value(&tenant)?))
+}
+
+fn double<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// User verification a tenant demands.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserVerificationName {
+    /// The authenticator must verify the user (PIN, biometrics): passwordless means it.
+    Required,
+    /// Verify when the authenticator can.
+    Preferred,
+}
+
+/// Attestation a tenant demands at registration.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttestationName {
+    /// Any response, `none` included.
+    None,
+    /// A self or certified attestation statement.
+    Any,
+    /// A statement chaining to a trust anchor or FIDO metadata root.
+    Trusted,
+}
+
+/// Whether synced passkeys may register.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncedName {
+    /// Allowed.
+    Allow,
+    /// Only device-bound passkeys.
+    Refuse,
+}
+
+/// What a signature counter that went backwards does.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignCountName {
+    /// Refuse the sign-in.
+    RejectClone,
+    /// Accept it and report the signal.
+    ReportOnly,
+}
+
+/// Changes to a tenant's WebAuthn policy; absent fields stay, lists are replaced whole. The names and values are
+/// those `GET /tenants/{tenant}/policy` answers with.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPatch {
+    /// `required` or `preferred`.
+    pub user_verification: Option<UserVerificationName>,
+    /// `none`, `any` or `trusted`.
+    pub attestation: Option<AttestationName>,
+    /// Only these authenticator models (AAGUIDs as UUIDs; empty: every model).
+    pub aaguid_allow: Option<Vec<String>>,
+    /// Refuse these authenticator models.
+    pub aaguid_deny: Option<Vec<String>>,
+    /// The minimum FIDO certification level (`L1` ... `L3plus`, `certified`, or the MDS3 name); `null` removes it.
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub minimum_certification_level: Option<Option<String>>,
+    /// `allow` or `refuse`.
+    pub synced_passkeys: Option<SyncedName>,
+    /// `reject_clone` or `report_only`.
+    pub sign_count: Option<SignCountName>,
+    /// COSE algorithm identifiers accepted for new passkeys (`-7` ES256, `-8` EdDSA, `-257` RS256, ...).
+    pub algorithms: Option<Vec<i64>>,
+    /// The legacy U2F AppID; `null` removes it.
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub legacy_appid: Option<Option<String>>,
+}
+
+fn aaguids(field: &str, list: &[String]) -> Result<Vec<tessera_webauthn::Aaguid>, Problem> {
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.trim().parse().map_err(|e| {
+                Problem::invalid_field(&format!("{field}[{i}]"), format!("{text:?}: {e}"))
+            })
+        })
+        .collect()
+}
+
+impl PolicyPatch {
+    /// The service's form of the change (each value parsed; the policy as a whole is checked by the service).
+    pub fn change(&self) -> Result<tenants::PolicyChange, Problem> {
+        use tessera_webauthn::{AttestationPolicy, SignCountPolicy, SyncedPasskeys};
+        let minimum_certification_level = match &self.minimum_certification_level {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(text)) => Some(Some(tenants::parse_certification_level(text).map_err(
+                |e| match e {
+                    tessera_service::ServiceError::InvalidPolicy { reason, .. } => {
+                        Problem::invalid_field("minimum_certification_level", reason)
+                    }
+                    other => other.into(),
+                },
+            )?)),
+        };
+        Ok(tenants::PolicyChange {
+            require_user_verification: self
+                .user_verification
+                .map(|uv| matches!(uv, UserVerificationName::Required)),
+            attestation: self.attestation.map(|a| match a {
+                AttestationName::None => AttestationPolicy::None,
+                AttestationName::Any => AttestationPolicy::Any,
+                AttestationName::Trusted => AttestationPolicy::Trusted,
+            }),
+            aaguid_allow: self
+                .aaguid_allow
+                .as_deref()
+                .map(|l| aaguids("aaguid_allow", l))
+                .transpose()?,
+            aaguid_deny: self
+                .aaguid_deny
+                .as_deref()
+                .map(|l| aaguids("aaguid_deny", l))
+                .transpose()?,
+            minimum_certification_level,
+            synced_passkeys: self.synced_passkeys.map(|s| match s {
+                SyncedName::Allow => SyncedPasskeys::Allow,
+                SyncedName::Refuse => SyncedPasskeys::Refuse,
+            }),
+            sign_count: self.sign_count.map(|s| match s {
+                SignCountName::RejectClone => SignCountPolicy::RejectClone,
+                SignCountName::ReportOnly => SignCountPolicy::ReportOnly,
+            }),
+            algorithms: self.algorithms.clone(),
+            legacy_appid: self.legacy_appid.as_ref().map(|a| {
+                a.as_deref()
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+            }),
+        })
+    }
+}
+
+fn policy_value(tenant: &Tenant) -> Result<serde_json::Value, Problem> {
+    let policy = tenants::tenant_policy(tenant)?;
+    serde_json::to_value(&policy).map_err(|e| Problem::internal(&e, false))
+}
+
+/// Changes a tenant's WebAuthn policy (`If-Match`: the policy's `ETag`). Checked as a whole as the offline
+/// `tessera idp tenant update` checks it (no AAGUID both allowed and denied, known algorithms, an `https` AppID).
+#[utoipa::path(patch, path = "/tenants/{tenant}/policy", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the policy as read")),
+    request_body = PolicyPatch,
+    responses(
+        (status = 200, description = "The changed policy", body = Object, headers(("ETag" = String, description = "The new version"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The policy changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_policy(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PolicyPatch>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let before = policy_value(&load_tenant(&state, &id).await?)?;
+    check_if_match(&headers, &etag_of(&before))?;
+    let update = tenants::TenantUpdate {
+        policy: body.change()?,
+        ..tenants::TenantUpdate::default()
+    };
+    let changed = tenants::update_tenant(state.provider.store.as_ref(), &id, &update)
+        .await
+        .map_err(|e| match e {
+            tessera_service::ServiceError::InvalidPolicy {
+                setting: "min-certification-level",
+                reason,
+            } => Problem::invalid_field("minimum_certification_level", reason),
+            other => other.into(),
+        })?;
+    state.provider.tenants.invalidate(&id);
+    let after = policy_value(&changed)?;
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "tenant.policy.update",
+            target: format!("tenants/{id}/policy"),
+            tenant: Some(id.to_string()),
+            before: Some(before),
+            after: Some(after.clone()),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
 }
 
 /// The FIDO metadata (MDS3 BLOB) the service verifies registrations with.
@@ -449,7 +654,8 @@ pub struct KeyView {
     pub public_jwk: serde_json::Value,
 }
 
-fn key_view(key: &SigningKey) -> KeyView {
+/// The API's view of a signing key.
+pub fn key_view(key: &SigningKey) -> KeyView {
     KeyView {
         kid: key.kid.clone(),
         alg: key.alg.clone(),
@@ -478,11 +684,7 @@ pub async fn list_keys(
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<KeyPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    load_tenant(&state, &id).await?;
-    let views = state
-        .provider
-        .store
-        .list_signing_keys(&id)
+    let views = keys::list_keys(state.provider.store.as_ref(), &id)
         .await?
         .iter()
         .map(key_view)
@@ -579,7 +781,8 @@ pub struct ClientView {
     pub created_at: String,
 }
 
-fn client_view(client: &Client) -> ClientView {
+/// The API's view of a client (its `ETag` is the portal's version too).
+pub fn client_view(client: &Client) -> ClientView {
     ClientView {
         client_id: client.client_id.to_string(),
         name: client.display_name.clone(),
@@ -874,6 +1077,46 @@ pub async fn update_client(
     )
     .await?;
     Ok(with_etag(after))
+}
+
+/// Gives a confidential client a new secret (shown in this answer only); the old one stops working at once.
+#[utoipa::path(post, path = "/tenants/{tenant}/clients/{client_id}/secret", tag = "clients",
+    params(("tenant" = String, Path, description = "The tenant id"), ("client_id" = String, Path, description = "The client id")),
+    responses(
+        (status = 201, description = "The client and its new secret", body = IssuedClient),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A public client has no secret", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn regenerate_client_secret(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, client)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let (changed, secret) =
+        clients::regenerate_secret(state.provider.store.as_ref(), &id, &client_id(&client)?)
+            .await?;
+    let view = client_view(&changed);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "client.secret.regenerate",
+            target: format!("tenants/{id}/clients/{client}"),
+            tenant: Some(id.to_string()),
+            before: None,
+            after: json(&view),
+        },
+    )
+    .await?;
+    let body = IssuedClient {
+        client: view,
+        client_secret: Some(secret.expose().to_owned()),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// Deletes a client and everything it was issued (`If-Match` required).

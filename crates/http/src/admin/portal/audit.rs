@@ -1,6 +1,6 @@
 //! The audit trail (newest first, filtered by actor, action and tenant, cursor-paged; a tenant admin sees only
-//! their tenants' events) and the administrators (global admins only: add an admin tenant user with a role,
-//! change it, remove it).
+//! their tenants' events) and the administrators (global admins only: invite a person with a role — a single-use,
+//! short-lived link to the admin tenant's sign-up page, shown once —, change an account's role, remove it).
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use tessera_store::AuditFilter;
 use super::broker::Submitted;
 use super::views::{
     Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section,
-    place_error,
+    ShownOnce, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/audit", get(events))
         .route("/admin/admins", get(admins).post(add_admin))
+        .route("/admin/admins/invite", get(invite_form).post(invite))
         .route("/admin/admins/{user}/delete", post(remove_admin))
 }
 
@@ -139,13 +140,39 @@ fn admin_fields(form: Option<&Submitted>) -> Vec<Field> {
     let value = |name: &str| form.map(|f| f.get(name)).unwrap_or_default();
     let role = form.map_or_else(|| "tenant_admin".to_owned(), |f| f.get("role"));
     vec![
-        Field::text("username", "Username", &value("username"), "A user of the admin tenant: the person signs up first at /tessera-admin/signup with a passkey.").required(),
-        Field::text("role", "Role", "", "").choices("radios", vec![
-            Choice::new("global_admin", "Global admin: everything", role == "global_admin"),
-            Choice::new("tenant_admin", "Tenant admin: everything in their tenants, nothing of the others", role == "tenant_admin"),
-            Choice::new("read_only", "Read-only (in their tenants, or all when none is given)", role == "read_only"),
-        ]),
-        Field::text("tenants", "Tenants", &value("tenants"), "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins)."),
+        Field::text(
+            "username",
+            "Username",
+            &value("username"),
+            "An existing account of the admin tenant. To add someone new, invite them instead.",
+        )
+        .required(),
+        Field::text("role", "Role", "", "").choices(
+            "radios",
+            vec![
+                Choice::new(
+                    "global_admin",
+                    "Global admin: everything",
+                    role == "global_admin",
+                ),
+                Choice::new(
+                    "tenant_admin",
+                    "Tenant admin: everything in their tenants, nothing of the others",
+                    role == "tenant_admin",
+                ),
+                Choice::new(
+                    "read_only",
+                    "Read-only (in their tenants, or all when none is given)",
+                    role == "read_only",
+                ),
+            ],
+        ),
+        Field::text(
+            "tenants",
+            "Tenants",
+            &value("tenants"),
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+        ),
     ]
 }
 
@@ -230,11 +257,27 @@ async fn admins_page(
                     ..Section::default()
                 },
                 Section {
+                    heading: "Invite".into(),
+                    id: "invite-admin".into(),
+                    facts: vec![(
+                        "How".into(),
+                        "An invitation is a link that works once, for a short time: the person opens it, creates a \
+                         passkey and gets the role you chose. Nobody can sign up here without one."
+                            .into(),
+                    )],
+                    links: vec![Link::new(
+                        format!("{ROOT}/admins/invite"),
+                        "Invite",
+                        "invite-admin-link",
+                    )],
+                    ..Section::default()
+                },
+                Section {
                     heading: "Add or change".into(),
                     id: "add-admin".into(),
                     links: vec![Link::new(
                         format!("{ROOT}/admins?add=1"),
-                        "Add an administrator",
+                        "Change an account's role",
                         "add-admin-link",
                     )],
                     ..Section::default()
@@ -354,5 +397,175 @@ async fn remove_admin(
         Ok(()) => see_other(&format!("{ROOT}/admins?done=removed")),
         Err(ServiceError::InvalidInput(_)) => not_found(),
         Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The lifetimes an invitation may be given on the form, in minutes.
+const INVITATION_LIFETIMES: &[(&str, &str)] =
+    &[("60", "1 hour"), ("1440", "24 hours"), ("10080", "7 days")];
+
+fn invite_fields(form: Option<&Submitted>) -> Vec<Field> {
+    let value = |name: &str| form.map(|f| f.get(name)).unwrap_or_default();
+    let role = form.map_or_else(|| "tenant_admin".to_owned(), |f| f.get("role"));
+    let expires = form.map_or_else(|| "1440".to_owned(), |f| f.get("expires_in_minutes"));
+    vec![
+        Field::text("role", "Role", "", "").choices(
+            "radios",
+            vec![
+                Choice::new(
+                    "global_admin",
+                    "Global admin: everything",
+                    role == "global_admin",
+                ),
+                Choice::new(
+                    "tenant_admin",
+                    "Tenant admin: everything in their tenants, nothing of the others",
+                    role == "tenant_admin",
+                ),
+                Choice::new(
+                    "read_only",
+                    "Read-only (in their tenants, or all when none is given)",
+                    role == "read_only",
+                ),
+            ],
+        ),
+        Field::text(
+            "tenants",
+            "Tenants",
+            &value("tenants"),
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+        ),
+        Field::text(
+            "expires_in_minutes",
+            "The link works for",
+            "",
+            "It works once; after this it does nothing.",
+        )
+        .choices(
+            "select",
+            INVITATION_LIFETIMES
+                .iter()
+                .map(|(minutes, label)| Choice::new(*minutes, *label, expires == *minutes))
+                .collect(),
+        ),
+    ]
+}
+
+fn invite_page(ctx: &Ctx, fields: Vec<Field>, form_error: Option<String>) -> Response {
+    FormPage {
+        frame: Frame::new(
+            ctx,
+            "Invite an administrator",
+            vec![Link::new(format!("{ROOT}/admins"), "Administrators", "crumb-admins")],
+        ),
+        heading: "Invite an administrator".into(),
+        intro: vec![
+            "You get a link to give the person (it is shown once). With it they create their passkey at the admin tenant and get the role you choose here."
+                .into(),
+        ],
+        form_id: "invite-form".into(),
+        action: format!("{ROOT}/admins/invite"),
+        fields,
+        form_error,
+        submit: "Create invitation".into(),
+        submit_id: "invite-create".into(),
+        cancel: Some(format!("{ROOT}/admins")),
+    }
+    .respond(ctx.set_csrf.clone())
+}
+
+async fn invite_form(ctx: Ctx) -> Response {
+    if let Err(r) = ctx.global() {
+        return *r;
+    }
+    invite_page(&ctx, invite_fields(None), None)
+}
+
+async fn invite(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return *r;
+    }
+    if let Err(r) = ctx.global() {
+        return *r;
+    }
+    let mut fields = invite_fields(Some(&form));
+    let tenants: Vec<String> = form
+        .get("tenants")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let minutes = INVITATION_LIFETIMES
+        .iter()
+        .find(|(m, _)| *m == form.get("expires_in_minutes"))
+        .and_then(|(m, _)| m.parse::<i64>().ok());
+    let result = match (Role::parse(&form.get("role")), minutes) {
+        (None, _) => Err(ServiceError::InvalidInput("role: choose a role".into())),
+        (_, None) => Err(ServiceError::InvalidInput(
+            "expires_in_minutes: choose how long the link works".into(),
+        )),
+        (Some(role), Some(minutes)) => {
+            members::create_invitation(
+                app.provider.store.as_ref(),
+                &app.admin_store,
+                ctx.admin.actor(),
+                members::NewInvitation {
+                    role,
+                    tenants,
+                    lifetime: time::Duration::minutes(minutes),
+                },
+                &ctx.request_context(),
+                app.provider.clock.now(),
+            )
+            .await
+        }
+    };
+    match result {
+        Ok(issued) => {
+            let scope = if issued.tenants.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", issued.tenants.join(", "))
+            };
+            render(
+                &DetailPage {
+                    frame: Frame::new(
+                        &ctx,
+                        "Invitation",
+                        vec![Link::new(format!("{ROOT}/admins"), "Administrators", "crumb-admins")],
+                    )
+                    .with_notice(Some("Invitation created.".into())),
+                    heading: "Invitation".into(),
+                    page_id: "invitation".into(),
+                    intro: vec![
+                        "Give this link to the person you invite, by a channel you trust. Whoever opens it first can become an administrator."
+                            .into(),
+                    ],
+                    secret: Some(ShownOnce {
+                        label: "Invitation link".into(),
+                        value: issued.link(app.provider.public_url.as_str()),
+                    }),
+                    sections: vec![Section {
+                        heading: "What it grants".into(),
+                        id: "invitation-overview".into(),
+                        facts: vec![
+                            ("Role".into(), format!("{}{scope}", issued.role.as_str().replace('_', " "))),
+                            ("Works until".into(), crate::admin::api::views::rfc3339(issued.expires_at)),
+                            ("Id".into(), issued.id.clone()),
+                        ],
+                        links: vec![Link::new(format!("{ROOT}/admins"), "Back to the administrators", "back-to-admins")],
+                        ..Section::default()
+                    }],
+                    run: None,
+                },
+                StatusCode::CREATED,
+                ctx.set_csrf.clone(),
+            )
+        }
+        Err(e) => match place_error(&mut fields, e) {
+            Ok(form_error) => invite_page(&ctx, fields, form_error),
+            Err(page) => (*page).into_response(),
+        },
     }
 }

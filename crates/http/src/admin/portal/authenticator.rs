@@ -1,5 +1,6 @@
-//! The authenticator service's pages: its tenants (RP ID, origins) and their OAuth clients (the "client id and
-//! secret provided by the platform" of the tutorial: a confidential client's secret is shown once).
+//! The authenticator service's pages: its tenants (RP ID, origins) and new OAuth clients (the "client id and
+//! secret provided by the platform" of the tutorial: a confidential client's secret is shown once). A tenant's
+//! policy, signing keys and client pages are in [`super::policy`], [`super::keys`] and [`super::clients`].
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tessera_core::TenantId;
 use tessera_oidc::keys::SigningAlg;
 use tessera_service::ServiceError;
@@ -36,16 +37,43 @@ pub fn router() -> Router<AppState> {
             "/admin/authenticator/{tenant}/clients/new",
             get(client_form).post(client_create),
         )
+        .route(
+            "/admin/authenticator/{tenant}/policy",
+            get(super::policy::page).post(super::policy::save),
+        )
+        .route("/admin/authenticator/{tenant}/keys", get(super::keys::list))
+        .route(
+            "/admin/authenticator/{tenant}/keys/rotate",
+            get(super::keys::confirm).post(super::keys::rotate),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/clients",
+            get(super::clients::list),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/clients/{client}",
+            get(super::clients::page).post(super::clients::save),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/clients/{client}/secret",
+            post(super::clients::regenerate),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/clients/{client}/delete",
+            post(super::clients::delete),
+        )
 }
 
-fn page_error(error: ServiceError) -> Response {
+/// A service error as a page: an unknown tenant or client is the portal's 404.
+pub(super) fn page_error(error: ServiceError) -> Response {
     match error {
         ServiceError::TenantNotFound | ServiceError::ClientNotFound => not_found(),
         other => PageError::from(other).into_response(),
     }
 }
 
-fn home_crumb() -> Vec<Link> {
+/// Home › Authenticator tenants.
+pub(super) fn home_crumb() -> Vec<Link> {
     vec![
         Link::new(format!("{ROOT}/"), "Home", "crumb-home"),
         Link::new(
@@ -64,12 +92,24 @@ async fn audit(
     tenant: &TenantId,
     after: serde_json::Value,
 ) -> Result<(), Response> {
+    audit_change(app, ctx, action, target, tenant, (None, Some(after))).await
+}
+
+/// Writes the audit event of a change made on a page (before and after, without secrets).
+pub(super) async fn audit_change(
+    app: &AppState,
+    ctx: &Ctx,
+    action: &str,
+    target: String,
+    tenant: &TenantId,
+    change: (Option<serde_json::Value>, Option<serde_json::Value>),
+) -> Result<(), Response> {
     let event = audit_event(
         ctx.admin.actor(),
         action,
         target,
         Some(tenant.to_string()),
-        (None, Some(after)),
+        change,
         &ctx.request_context(),
         app.provider.clock.now(),
     )
@@ -209,7 +249,8 @@ async fn new_form(State(app): State<AppState>, ctx: Ctx) -> Response {
     tenant_form_page(&ctx, tenant_fields(&app, None), None)
 }
 
-fn lines(text: &str) -> Vec<String> {
+/// The non-empty lines of a textarea, trimmed.
+pub(super) fn lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -283,6 +324,7 @@ async fn tenant_page(
     State(app): State<AppState>,
     ctx: Ctx,
     Path(tenant): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let id = match ctx.see(&tenant) {
         Ok(t) => t,
@@ -290,10 +332,6 @@ async fn tenant_page(
     };
     let tenant = match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         Ok(t) => t,
-        Err(e) => return page_error(e),
-    };
-    let clients = match clients::list_clients(app.provider.store.as_ref(), &id).await {
-        Ok(c) => c,
         Err(e) => return page_error(e),
     };
     let issuer = app.provider.public_url.issuer(&id);
@@ -309,26 +347,35 @@ async fn tenant_page(
             ("RP ID".into(), tenant.rp_id.clone()),
             ("Origins".into(), tenant.origins.join(" ")),
         ],
+        links: vec![
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/policy"),
+                "Authenticator policy",
+                "tenant-policy",
+            ),
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/keys"),
+                "Signing keys",
+                "tenant-keys",
+            ),
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/clients"),
+                "Clients",
+                "tenant-clients",
+            ),
+        ],
         ..Section::default()
     }];
-    let mut client_facts: Vec<(String, String)> = clients
-        .iter()
-        .take(200)
-        .map(|c| {
-            (
-                c.display_name.clone(),
-                format!(
-                    "{} — redirect URIs: {}",
-                    c.client_id,
-                    c.redirect_uris.join(" ")
-                ),
-            )
-        })
-        .collect();
-    if client_facts.is_empty() {
-        client_facts.push(("Clients".into(), "(none yet)".into()));
-    }
-    let mut links = Vec::new();
+    // The clients page lists and searches them (paged); this page only leads there.
+    let client_facts = vec![(
+        "Clients".into(),
+        "Applications that sign their users in here, such as the identity broker.".into(),
+    )];
+    let mut links = vec![Link::new(
+        format!("{ROOT}/authenticator/{id}/clients"),
+        "All clients",
+        "all-clients",
+    )];
     if ctx.admin.can_write() {
         links.push(Link::new(
             format!("{ROOT}/authenticator/{id}/clients/new"),
@@ -343,9 +390,12 @@ async fn tenant_page(
         links,
         ..Section::default()
     });
+    let notice = params
+        .get("done")
+        .map(|_| "Saved: new registrations and sign-ins follow the new policy.".to_owned());
     render(
         &DetailPage {
-            frame: Frame::new(&ctx, &tenant.display_name, home_crumb()),
+            frame: Frame::new(&ctx, &tenant.display_name, home_crumb()).with_notice(notice),
             heading: format!("{} (authenticator tenant {id})", tenant.display_name),
             page_id: "authenticator-tenant".into(),
             intro: Vec::new(),

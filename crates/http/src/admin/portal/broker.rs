@@ -46,6 +46,11 @@ impl Submitted {
         Self(form_urlencoded::parse(body).into_owned().collect())
     }
 
+    /// A form from name and value pairs (a page's current values, shown as if submitted).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
     /// The first value of `name`, trimmed (empty when absent).
     pub fn get(&self, name: &str) -> String {
         self.0

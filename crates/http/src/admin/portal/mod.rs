@@ -6,8 +6,9 @@
 //! - [`broker`]: broker tenants, "Identity providers" (Add → OpenID Connect, "Map this identity provider's
 //!   claims"), "User flows" ("New user flow" → "Sign up and sign in", "User attributes and token claims",
 //!   "Application claims", "Run user flow"), applications and the directory's users.
-//! - [`authenticator`]: authenticator tenants and their OAuth clients.
-//! - [`audit`]: the audit trail (filterable) and the administrators.
+//! - [`authenticator`]: authenticator tenants and new OAuth clients; [`policy`]: a tenant's authenticator policy
+//!   and sessions; [`keys`]: its signing keys (rotate); [`clients`]: its clients (edit, new secret, delete).
+//! - [`audit`]: the audit trail (filterable) and the administrators (invitations).
 //! - [`views`]: the page frame, the generic form, list and detail pages, and how service errors land next to a
 //!   field.
 //!
@@ -17,6 +18,9 @@
 pub mod audit;
 pub mod authenticator;
 pub mod broker;
+pub mod clients;
+pub mod keys;
+pub mod policy;
 pub mod signin;
 pub mod tokens;
 pub mod views;
@@ -241,6 +245,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/signin/start", get(signin::start))
         .route("/admin/callback", get(signin::callback))
         .route("/admin/bootstrap", get(signin::bootstrap))
+        .route("/admin/invitation", get(signin::invitation))
         .route("/admin/signout", post(signin::sign_out))
         .merge(broker::router())
         .merge(authenticator::router())

@@ -15,7 +15,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tessera_service::admin::members::{self, Callback, SignInError};
+use tessera_service::admin::members::{self, Callback, Enrolment, SignInError};
 use tessera_service::provider::token::{TokenEndpoint, TokenLifetimes};
 
 use super::views::Frame;
@@ -87,7 +87,7 @@ pub async fn start(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let next = params.get("next").map(String::as_str).unwrap_or("/admin/");
-    match begin(&app, &headers, None, next).await {
+    match begin(&app, &headers, Enrolment::None, next).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -103,7 +103,7 @@ pub async fn bootstrap(
     let token = params.get("token").map(String::as_str).unwrap_or_default();
     let now = app.provider.clock.now();
     match members::live_bootstrap(&app.admin_store, token, now).await {
-        Ok(Some(hash)) => match begin(&app, &headers, Some(hash), "/admin/").await {
+        Ok(Some(hash)) => match begin(&app, &headers, Enrolment::Bootstrap(hash), "/admin/").await {
             Ok(response) => response,
             Err(e) => e.into_response(),
         },
@@ -121,20 +121,49 @@ pub async fn bootstrap(
     }
 }
 
+/// `GET /admin/invitation?token=tsi_...`: an invited administrator's passkey enrolment (the admin tenant's
+/// sign-up page). A wrong, expired or used invitation is refused before anything starts.
+pub async fn invitation(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let token = params.get("token").map(String::as_str).unwrap_or_default();
+    let now = app.provider.clock.now();
+    match members::live_invitation(app.provider.store.as_ref(), token, now).await {
+        Ok(Some(hash)) => {
+            match begin(&app, &headers, Enrolment::Invitation(hash), "/admin/").await {
+                Ok(response) => response,
+                Err(e) => e.into_response(),
+            }
+        }
+        Ok(None) => PageError::new(
+            StatusCode::NOT_FOUND,
+            "This invitation does not work",
+            "An invitation works once, and only until the time the global admin who made it chose. This one is \
+             wrong, has expired, or was used already. Ask a global admin for a new one.",
+        )
+        .with_link(format!("{ROOT}/signin"), "Go to the sign-in page")
+        .with_reason("invitation refused".into())
+        .into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
 async fn begin(
     app: &AppState,
     headers: &HeaderMap,
-    bootstrap: Option<Vec<u8>>,
+    enrolment: Enrolment,
     next: &str,
 ) -> Result<Response, PageError> {
     let now = app.provider.clock.now();
     let namespace = csrf_namespace().map_err(|e| *e)?;
     let (token, set_csrf) = csrf::token_for_page(headers, &namespace)?;
-    let enrol = bootstrap.is_some();
+    let enrol = enrolment != Enrolment::None;
     let started = members::begin_sign_in(
         app.provider.store.as_ref(),
         token.binding(),
-        bootstrap,
+        enrolment,
         next,
         now,
     )
@@ -262,6 +291,15 @@ pub async fn callback(
                  made, or restart the server if there is none.",
             )
             .with_reason("bootstrap link spent".into()),
+        ),
+        Err(SignInError::InvitationSpent) => retry(
+            PageError::new(
+                StatusCode::GONE,
+                "This invitation does not work any more",
+                "It was used meanwhile, or it expired while you enrolled your passkey. Ask a global admin for a \
+                 new one.",
+            )
+            .with_reason("invitation spent".into()),
         ),
         Err(SignInError::Unverified(why)) => retry(
             PageError::new(

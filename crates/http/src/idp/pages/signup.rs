@@ -58,6 +58,28 @@ pub async fn page(
         ),
         None => None,
     };
+    if let Err(e) = tessera_service::admin::members::admit_sign_up(
+        state.store.as_ref(),
+        &id,
+        authz.as_deref(),
+        state.clock.now(),
+    )
+    .await
+    {
+        return Err(match e {
+            e @ tessera_service::ServiceError::SignUpByInvitationOnly => PageError::new(
+                StatusCode::FORBIDDEN,
+                "Sign-up is by invitation only",
+                &e.to_string(),
+            )
+            .with_link(
+                context::page_url(&id, "login", authz.as_deref()),
+                "Sign in with an existing account",
+            )
+            .with_reason("sign-up refused: no invitation".into()),
+            other => other.into(),
+        });
+    }
     let (csrf, set_cookie) = crate::csrf::token_for_page(&headers, tenant.id())?;
     let view = SignupPage {
         layout: Layout::new(
