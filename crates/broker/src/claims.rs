@@ -16,6 +16,7 @@ use crate::config::{
     AccessAction, ApplicationClaim, AttributeType, ClaimMapping, FlowSettings, MfaSetting,
     PolicyId, ProviderId, UserAttribute,
 };
+use crate::metadata::ProviderMetadata;
 use crate::upstream::ValidatedIdToken;
 
 /// Longest value accepted for a profile field or a string attribute.
@@ -73,6 +74,20 @@ pub fn missing_mapped_claims<'m>(
     mapped_names(mapping)
         .into_iter()
         .filter(|name| id_token.claims.get(*name).is_none_or(Value::is_null))
+        .collect()
+}
+
+/// The mapped claims worth asking userinfo for: those the ID token lacks ([`missing_mapped_claims`]) that the
+/// provider may supply at all ([`ProviderMetadata::may_supply`], its `claims_supported`). A claim the provider
+/// never gives is not fetched for on every sign-in; it stays empty, as userinfo would have left it.
+pub fn claims_to_fetch<'m>(
+    mapping: &'m ClaimMapping,
+    id_token: &ValidatedIdToken,
+    metadata: &ProviderMetadata,
+) -> Vec<&'m str> {
+    missing_mapped_claims(mapping, id_token)
+        .into_iter()
+        .filter(|name| metadata.may_supply(name))
         .collect()
 }
 

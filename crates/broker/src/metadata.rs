@@ -124,6 +124,21 @@ pub struct ProviderMetadata {
     pub id_token_signing_algs: Vec<SigningAlg>,
     /// RFC 9207 `authorization_response_iss_parameter_supported`: when true, responses without `iss` are refused.
     pub iss_parameter_supported: bool,
+    /// `claims_supported` as published (`None` when absent or not a list of strings): the claims the provider may
+    /// supply at all, so that userinfo is not fetched for a mapped claim the provider never gives
+    /// ([`ProviderMetadata::may_supply`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims_supported: Option<Vec<String>>,
+}
+
+impl ProviderMetadata {
+    /// Whether the provider may supply `claim` (Discovery §3 `claims_supported`: "the Claim Names of the Claims
+    /// that the OpenID Provider MAY be able to supply values for"); every claim when it publishes no list.
+    pub fn may_supply(&self, claim: &str) -> bool {
+        self.claims_supported
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c == claim))
+    }
 }
 
 /// Validates a discovery document fetched from `provider`'s metadata URL.
@@ -234,6 +249,8 @@ pub fn validate_provider_metadata(
         end_session_endpoint,
         id_token_signing_algs,
         iss_parameter_supported,
+        // Informational only: a malformed list is treated as none published (userinfo is fetched as before).
+        claims_supported: optional_str_list(&doc, "claims_supported").ok().flatten(),
     })
 }
 

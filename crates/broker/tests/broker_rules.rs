@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use tessera_broker::choice::{Choice, ChoiceHints, decide};
 use tessera_broker::claims::{
     AccessError, AppTokenInput, AttributeError, AttributeValue, CollectedAttributes, DirectoryUser,
-    UpstreamProfile, app_token_claims, attribute_fields, evaluate_access, is_phishing_resistant,
-    is_valid_email, map_claims, missing_mapped_claims, validate_attribute_form,
+    UpstreamProfile, app_token_claims, attribute_fields, claims_to_fetch, evaluate_access,
+    is_phishing_resistant, is_valid_email, map_claims, missing_mapped_claims,
+    validate_attribute_form,
 };
 use tessera_broker::config::*;
 use tessera_broker::policy_path::{
@@ -719,6 +720,47 @@ fn id_token_with(
         &expectations(&redirect.transaction),
     )
     .expect("valid")
+}
+
+#[test]
+fn userinfo_is_asked_only_for_missing_claims_the_provider_may_supply() {
+    let provider = TestProvider::new();
+    let id_token = id_token_with(&provider, |c| {
+        c.remove("email");
+        c.remove("given_name");
+        c.remove("family_name");
+    });
+    let mapping = ClaimMapping::default();
+    // No `claims_supported` published: every missing mapped claim may come from userinfo.
+    let metadata = provider.metadata();
+    assert_eq!(metadata.claims_supported, None);
+    assert_eq!(
+        claims_to_fetch(&mapping, &id_token, &metadata),
+        ["given_name", "family_name", "email"]
+    );
+    // A provider that never supplies given_name or family_name (Tessera's authenticator service): only email.
+    let mut doc = provider.discovery();
+    doc.insert(
+        "claims_supported".into(),
+        json!(["sub", "iss", "name", "email", "email_verified"]),
+    );
+    let metadata = validate(&provider.config, &doc).expect("valid");
+    assert!(metadata.may_supply("email") && !metadata.may_supply("given_name"));
+    assert_eq!(claims_to_fetch(&mapping, &id_token, &metadata), ["email"]);
+    // Everything it may supply is in the ID token: no userinfo call at all.
+    let complete = id_token_with(&provider, |c| {
+        c.remove("given_name");
+        c.remove("family_name");
+    });
+    assert!(claims_to_fetch(&mapping, &complete, &metadata).is_empty());
+    // A malformed list is as none published: userinfo is asked as before, and the provider is still accepted.
+    doc.insert("claims_supported".into(), json!("email"));
+    let metadata = validate(&provider.config, &doc).expect("still valid");
+    assert_eq!(metadata.claims_supported, None);
+    assert_eq!(
+        claims_to_fetch(&mapping, &complete, &metadata),
+        ["given_name", "family_name"]
+    );
 }
 
 #[test]

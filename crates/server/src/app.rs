@@ -437,6 +437,8 @@ async fn refresh_identity_providers(state: &AppState, backoff: &mut RefreshBacko
     {
         Ok(report) => {
             if report.refreshed > 0 {
+                // The sign-ins' cached providers hold the old documents.
+                state.broker.cache.config.clear();
                 tracing::info!(
                     providers = report.refreshed,
                     "identity provider metadata refreshed"

@@ -1086,6 +1086,70 @@ impl BrokerStore for PostgresStore {
         Ok(())
     }
 
+    async fn start_broker_session(
+        &self,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The conditional update locks the user's row (a concurrent disable waits for this transaction) without
+        // the share lock of `lock_enabled_user`, which two sign-ins of one user would both hold and then deadlock
+        // upgrading.
+        let recorded = sqlx::query(
+            "UPDATE directory_users SET last_sign_in_at = $3 \
+             WHERE tenant = $1 AND object_id = $2 AND disabled_at IS NULL",
+        )
+        .bind(session.tenant.as_str())
+        .bind(session.object_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if recorded.rows_affected() == 0 {
+            let known =
+                sqlx::query("SELECT 1 FROM directory_users WHERE tenant = $1 AND object_id = $2")
+                    .bind(session.tenant.as_str())
+                    .bind(session.object_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            return Err(if known.is_some() {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        sqlx::query(
+            "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.tenant.as_str())
+        .bind(&session.id_hash)
+        .bind(&session.sid)
+        .bind(session.object_id.as_str())
+        .bind(session.auth_time)
+        .bind(&session.payload)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO broker_auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.tenant.as_str())
+        .bind(&code.code_hash)
+        .bind(code.client_id.as_str())
+        .bind(&code.grant_id)
+        .bind(&code.payload)
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn consume_broker_auth_code(
         &self,
         tenant: &TenantId,

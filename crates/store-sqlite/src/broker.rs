@@ -21,6 +21,21 @@ use tessera_store::{
 };
 use time::OffsetDateTime;
 
+/// The kind of a broker transaction among the in-memory ceremonies.
+const TRANSACTION_KIND: &str = "broker-transaction";
+
+/// A broker transaction's key among the in-memory ceremonies: a prefix no ceremony id has (`:`), then the hash
+/// of its `state` in hex.
+fn transaction_id(state_hash: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut id = String::with_capacity(4 + 2 * state_hash.len());
+    id.push_str("btx:");
+    for byte in state_hash {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
+}
+
 /// Declares a row struct and its reader, which takes each field from the column of the same name.
 macro_rules! broker_row {
     ($name:ident { $($field:ident: $ty:ty,)* }) => {
@@ -255,6 +270,43 @@ fn require_enabled_user(conn: &Connection, tenant: &TenantId, object_id: &UserId
         Some(Some(_)) => Err(StoreError::Conflict),
         Some(None) => Ok(()),
     }
+}
+
+/// Inserts a session (its user already checked).
+fn insert_broker_session(conn: &Connection, session: &BrokerSession) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            session.tenant.as_str(),
+            session.id_hash,
+            session.sid,
+            session.object_id.as_str(),
+            ts(session.auth_time),
+            session.payload,
+            ts(session.expires_at),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Inserts an app's authorization code.
+fn insert_broker_code(conn: &Connection, code: &AuthCode) -> Result<()> {
+    execute(
+        conn,
+        "INSERT INTO broker_auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            code.tenant.as_str(),
+            code.code_hash,
+            code.client_id.as_str(),
+            code.grant_id,
+            code.payload,
+            ts(code.expires_at)
+        ],
+    )?;
+    Ok(())
 }
 
 /// Inserts a refresh token of an enabled user unless its grant was revoked (`Conflict`).
@@ -830,6 +882,11 @@ impl BrokerStore for SqliteStore {
             .collect()
     }
 
+    /// In process memory with the ceremonies (`ephemeral`), not in the database: SQLite is the single-node store,
+    /// so the provider's answer always reaches this process, and a transaction lives minutes and is taken once
+    /// within a sign-in. In the table it cost two writes per federated sign-in (insert, then delete) for nothing a
+    /// restart needs: a transaction interrupted by a restart is refused like an expired one and the user starts
+    /// the sign-in again. (The table of migration 0010 is kept, empty, and still purged.)
     async fn put_broker_transaction(
         &self,
         tenant: &TenantId,
@@ -837,16 +894,15 @@ impl BrokerStore for SqliteStore {
         payload: &[u8],
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        self.conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT INTO broker_transactions (tenant, state_hash, payload, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![tenant.as_str(), state_hash, payload, ts(expires_at)],
-                )
-            })
-            .await?;
-        Ok(())
+        // The clock only decides which values a full map sweeps first (see `Ephemeral::put_ceremony`).
+        self.ephemeral.put_ceremony(
+            tenant,
+            &transaction_id(state_hash),
+            TRANSACTION_KIND,
+            payload.to_vec(),
+            expires_at,
+            OffsetDateTime::now_utc(),
+        )
     }
 
     async fn take_broker_transaction(
@@ -855,17 +911,8 @@ impl BrokerStore for SqliteStore {
         state_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>> {
-        self.conns
-            .write(|conn| {
-                query_one(
-                    conn,
-                    "DELETE FROM broker_transactions WHERE tenant = ?1 AND state_hash = ?2 AND expires_at > ?3 \
-                     RETURNING payload",
-                    params![tenant.as_str(), state_hash, ts(now)],
-                    |row| row.get(0),
-                )
-            })
-            .await
+        self.ephemeral
+            .take_ceremony(tenant, &transaction_id(state_hash), TRANSACTION_KIND, now)
     }
 
     async fn put_pending_signup(
@@ -1112,21 +1159,7 @@ impl BrokerStore for SqliteStore {
         self.conns
             .write(|conn| {
                 require_enabled_user(conn, &session.tenant, &session.object_id)?;
-                execute(
-                    conn,
-                    "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        session.tenant.as_str(),
-                        session.id_hash,
-                        session.sid,
-                        session.object_id.as_str(),
-                        ts(session.auth_time),
-                        session.payload,
-                        ts(session.expires_at),
-                    ],
-                )?;
-                Ok(())
+                insert_broker_session(conn, session)
             })
             .await
     }
@@ -1166,23 +1199,28 @@ impl BrokerStore for SqliteStore {
 
     async fn put_broker_auth_code(&self, code: &AuthCode) -> Result<()> {
         self.conns
+            .write(|conn| insert_broker_code(conn, code))
+            .await
+    }
+
+    async fn start_broker_session(
+        &self,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
             .write(|conn| {
+                require_enabled_user(conn, &session.tenant, &session.object_id)?;
                 execute(
                     conn,
-                    "INSERT INTO broker_auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        code.tenant.as_str(),
-                        code.code_hash,
-                        code.client_id.as_str(),
-                        code.grant_id,
-                        code.payload,
-                        ts(code.expires_at)
-                    ],
-                )
+                    "UPDATE directory_users SET last_sign_in_at = ?3 WHERE tenant = ?1 AND object_id = ?2",
+                    params![session.tenant.as_str(), session.object_id.as_str(), ts(at)],
+                )?;
+                insert_broker_session(conn, session)?;
+                insert_broker_code(conn, code)
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     async fn consume_broker_auth_code(
@@ -1351,6 +1389,11 @@ impl BrokerStore for SqliteStore {
                 grants_before,
             ),
         ];
-        self.purge_bounded(&statements, batch).await
+        let transactions = self.ephemeral.purge_kind(
+            TRANSACTION_KIND,
+            now,
+            usize::try_from(batch).unwrap_or(0),
+        )?;
+        Ok(transactions + self.purge_bounded(&statements, batch).await?)
     }
 }

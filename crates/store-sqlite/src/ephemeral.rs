@@ -131,10 +131,24 @@ impl Ephemeral {
 
     /// Deletes ceremonies expired at `now`, at most `batch`; returns how many.
     pub(crate) fn purge(&self, now: OffsetDateTime, batch: usize) -> Result<u64> {
+        self.purge_where(now, batch, |_| true)
+    }
+
+    /// Deletes ceremonies of `kind` expired at `now`, at most `batch`; returns how many.
+    pub(crate) fn purge_kind(&self, kind: &str, now: OffsetDateTime, batch: usize) -> Result<u64> {
+        self.purge_where(now, batch, |c| c.kind == kind)
+    }
+
+    fn purge_where(
+        &self,
+        now: OffsetDateTime,
+        batch: usize,
+        of_kind: impl Fn(&Ceremony) -> bool,
+    ) -> Result<u64> {
         let mut live = self.open()?;
         let expired: Vec<CeremonyKey> = live
             .iter()
-            .filter(|(_, c)| c.expires_at <= now)
+            .filter(|(_, c)| c.expires_at <= now && of_kind(c))
             .map(|(key, _)| key.clone())
             .take(batch)
             .collect();

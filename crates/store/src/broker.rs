@@ -238,6 +238,16 @@ pub trait BrokerStore: Send + Sync {
     async fn delete_broker_session(&self, tenant: &TenantId, id_hash: &[u8]) -> Result<()>;
     /// Stores an authorization code for an app; `Conflict` if its hash exists.
     async fn put_broker_auth_code(&self, code: &AuthCode) -> Result<()>;
+    /// A sign-in's writes in one transaction: records the sign-in of the session's user at `at`
+    /// ([`BrokerStore::record_broker_sign_in`]), stores the session ([`BrokerStore::create_broker_session`]) and
+    /// the app's code ([`BrokerStore::put_broker_auth_code`]). All or nothing: `NotFound` without the user,
+    /// `Conflict` if they are disabled or a hash or `sid` exists, and then nothing is written.
+    async fn start_broker_session(
+        &self,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()>;
     /// Redeems a code with one conditional update, as [`crate::Store::consume_auth_code`]: the first redemption of
     /// a live code gets it, a later one learns the grant to revoke.
     async fn consume_broker_auth_code(

@@ -67,6 +67,7 @@ macro_rules! broker_store_contract_tests {
             disable_user_revokes_sessions_and_refresh_tokens,
             delete_user_removes_identities_sessions_and_tokens,
             broker_session_create_read_expire_delete,
+            sign_in_session_and_code_are_written_together_or_not_at_all,
             broker_code_consumed_once,
             refresh_reuse_revokes_family,
             tenant_isolation,
@@ -1194,6 +1195,95 @@ pub async fn broker_session_create_read_expire_delete(store: Arc<dyn BrokerStore
         .delete_broker_session(&t, b"s1")
         .await
         .expect("idempotent");
+}
+
+/// A returning user's sign-in, session and code are one transaction: all three are written, or (disabled user,
+/// unknown user, a code hash taken) none is.
+pub async fn sign_in_session_and_code_are_written_together_or_not_at_all(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let u1 = object_id("u1");
+    let at = T0 + Duration::minutes(5);
+    store
+        .start_broker_session(
+            &broker_session(&t, b"s1", "u1"),
+            &broker_code(&t, b"c1", "g1"),
+            at,
+        )
+        .await
+        .expect("sign in");
+    let user = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at));
+    assert!(
+        store
+            .get_broker_session(&t, b"s1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(matches!(
+        store.consume_broker_auth_code(&t, b"c1", T0).await,
+        Ok(CodeRedemption::Redeemed(_))
+    ));
+
+    // The code's hash is taken: the session is not left behind, nor the sign-in time.
+    let later = at + Duration::minutes(5);
+    assert_eq!(
+        store
+            .start_broker_session(
+                &broker_session(&t, b"s2", "u1"),
+                &broker_code(&t, b"c1", "g2"),
+                later,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s2", T0).await, Ok(None));
+    let user = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at), "rolled back");
+
+    assert_eq!(
+        store
+            .start_broker_session(
+                &broker_session(&t, b"s3", "ghost"),
+                &broker_code(&t, b"c3", "g3"),
+                later,
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .disable_directory_user(&t, &u1, later)
+        .await
+        .expect("disable");
+    assert_eq!(
+        store
+            .start_broker_session(
+                &broker_session(&t, b"s4", "u1"),
+                &broker_code(&t, b"c4", "g4"),
+                later,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s4", T0).await, Ok(None));
+    for code in [b"c3".as_slice(), b"c4"] {
+        assert_eq!(
+            store.consume_broker_auth_code(&t, code, T0).await,
+            Ok(CodeRedemption::NotFound),
+            "no code of a refused sign-in"
+        );
+    }
 }
 
 /// A code is redeemed once, also under concurrency; a later attempt learns the grant to revoke; an expired code is

@@ -50,6 +50,7 @@ pub async fn token(call: PolicyCall<'_>) -> Result<Response, AppError> {
     }
     let body = service::token(TokenCall {
         store: call.state.store.as_ref(),
+        config: &call.state.cache.config,
         tenant: call.tenant,
         policy: &policy,
         keys: &runtime.keys,

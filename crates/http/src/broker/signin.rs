@@ -86,6 +86,7 @@ fn context<'a>(state: &'a BrokerState) -> Result<BrokerContext<'a>, AppError> {
         store: state.store.as_ref(),
         upstream: &state.upstream,
         master: &state.master_key,
+        config: &state.cache.config,
         base: state.public_url.as_str(),
         session_ttl: time::Duration::try_from(state.security.session_ttl)
             .unwrap_or(time::Duration::HOUR),

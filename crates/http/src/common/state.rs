@@ -78,6 +78,7 @@ impl AppState {
         let master_key = Arc::new(master_key);
         let rate_limiters = RateLimiters::default();
         let limits = BrokerLimits::new(&rate_limiters, &security);
+        let broker_cache = Arc::new(BrokerCache::new(security.tenant_cache_ttl));
         Self {
             admin_store: backend.clone(),
             provider: ProviderState {
@@ -98,7 +99,7 @@ impl AppState {
                 security,
                 master_key,
                 upstream: UpstreamClient::new(),
-                cache: Arc::new(BrokerCache::default()),
+                cache: broker_cache,
                 limits,
             },
         }
@@ -400,19 +401,40 @@ impl axum::extract::FromRef<AppState> for BrokerState {
     }
 }
 
-pub use tessera_service::broker::runtime::{BrokerRuntime, PolicyRuntime};
+pub use tessera_service::broker::runtime::{BrokerRuntime, ConfigCache, PolicyRuntime};
 
 /// In-memory cache of broker tenants and their user flows, reloaded after `tenant_cache_ttl` or on
-/// [`BrokerCache::invalidate`].
-#[derive(Default)]
+/// [`BrokerCache::invalidate`], and of the identity providers, applications and flow versions sign-ins read
+/// (`config`, reloaded after at most [`tessera_service::broker::runtime::CONFIG_CACHE_TTL`]).
 pub struct BrokerCache {
     tenants: RwLock<HashMap<TenantId, Arc<BrokerRuntime>>>,
     policies: RwLock<HashMap<(TenantId, String), Arc<PolicyRuntime>>>,
+    /// Providers ready for a sign-in, applications and flow versions.
+    pub config: ConfigCache,
+}
+
+impl Default for BrokerCache {
+    fn default() -> Self {
+        Self::new(Duration::MAX)
+    }
 }
 
 impl BrokerCache {
-    /// Forgets a broker tenant and its flows (after key rotation or a flow change).
+    /// An empty cache whose provider, application and flow-version entries live at most `config_ttl` (and never
+    /// longer than [`tessera_service::broker::runtime::CONFIG_CACHE_TTL`]).
+    pub fn new(config_ttl: Duration) -> Self {
+        Self {
+            tenants: RwLock::default(),
+            policies: RwLock::default(),
+            config: ConfigCache::new(
+                config_ttl.min(tessera_service::broker::runtime::CONFIG_CACHE_TTL),
+            ),
+        }
+    }
+
+    /// Forgets a broker tenant, its flows, providers and applications (after any change to its configuration).
     pub fn invalidate(&self, tenant: &TenantId) {
+        self.config.invalidate_tenant(tenant);
         self.tenants
             .write()
             .unwrap_or_else(|p| p.into_inner())

@@ -234,8 +234,11 @@ pub async fn redeem(
         ("client_id", run.client_id.as_str()),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    // Read from the store, not a cache: the viewer's runs are rare and follow configuration changes.
+    let uncached = crate::broker::runtime::ConfigCache::new(std::time::Duration::ZERO);
     let body = token::token(TokenCall {
         store,
+        config: &uncached,
         tenant,
         policy,
         keys,

@@ -94,7 +94,8 @@ pub(crate) struct SignedIn {
     pub(crate) new_user: bool,
 }
 
-/// Starts a broker session for the user and answers the app with a code.
+/// Starts a broker session for the user and answers the app with a code: the sign-in time, the session and the
+/// code in one store transaction ([`BrokerStore::start_broker_session`]).
 pub(crate) async fn sign_in(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
@@ -116,7 +117,20 @@ pub(crate) async fn sign_in(
             .map_err(|e| ServiceError::Internal(format!("broker session: {e}")))?,
         expires_at: ctx.now + ctx.session_ttl,
     };
-    match ctx.store.create_broker_session(&record).await {
+    let code = new_code(
+        ctx,
+        tenant,
+        app,
+        &signed_in.object_id,
+        &record.sid,
+        &payload,
+        signed_in.new_user,
+    )?;
+    match ctx
+        .store
+        .start_broker_session(&record, &code.record, ctx.now)
+        .await
+    {
         Ok(()) => {}
         // The user was disabled (or deleted) a moment ago.
         Err(StoreError::Conflict | StoreError::NotFound) => {
@@ -128,23 +142,27 @@ pub(crate) async fn sign_in(
         }
         Err(other) => return Err(other.into()),
     }
-    let response = issue_code(
-        ctx,
-        tenant,
-        app,
-        &signed_in.object_id,
-        &record.sid,
-        &payload,
-        signed_in.new_user,
-    )
-    .await?;
     Ok(SignInStep::Answer(AppAnswer {
-        response,
+        response: code.response(app)?,
         session: Some(CookieValue {
             name: session_cookie_name(tenant),
             value: cookie.value,
         }),
     }))
+}
+
+/// A code for the app, not yet stored: its record and its value.
+struct NewCode {
+    record: AuthCode,
+    value: String,
+}
+
+impl NewCode {
+    /// The response to the app's reply URL.
+    fn response(&self, app: &AppRequest) -> Result<AuthorizationResponse, SignInError> {
+        authorization_response(&app.request, &app.issuer, &self.value)
+            .map_err(|e| SignInError::Service(ServiceError::Internal(format!("response: {e}"))))
+    }
 }
 
 /// Mints a code for the app (stored hashed, with its [`BrokerGrant`]) and builds the response to its reply URL.
@@ -157,6 +175,20 @@ pub(crate) async fn issue_code(
     payload: &SessionPayload,
     new_user: bool,
 ) -> Result<AuthorizationResponse, SignInError> {
+    let code = new_code(ctx, tenant, app, object_id, sid, payload, new_user)?;
+    ctx.store.put_broker_auth_code(&code.record).await?;
+    code.response(app)
+}
+
+fn new_code(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    app: &AppRequest,
+    object_id: &UserId,
+    sid: &str,
+    payload: &SessionPayload,
+    new_user: bool,
+) -> Result<NewCode, SignInError> {
     let code = handles::issue(ctx.now)?;
     let amr = &payload.profile.amr;
     let has = |v: &str| amr.iter().any(|a| a == v);
@@ -192,7 +224,8 @@ pub(crate) async fn issue_code(
             .map_err(|e| ServiceError::Internal(format!("broker grant: {e}")))?,
         expires_at: grant.grant.expires_at,
     };
-    ctx.store.put_broker_auth_code(&record).await?;
-    authorization_response(&app.request, &app.issuer, &code.value)
-        .map_err(|e| SignInError::Service(ServiceError::Internal(format!("response: {e}"))))
+    Ok(NewCode {
+        record,
+        value: code.value,
+    })
 }

@@ -12,13 +12,15 @@
 //! ([`SignInStep::Answer`]); everything else (unknown app, unregistered reply URL, an expired or replayed
 //! transaction, a broken provider) is a [`SignInError`], which the HTTP layer shows as a page.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use tessera_broker::choice::{self, Choice, ChoiceHints};
 use tessera_broker::claims::{
-    AttributeError, AttributeField, UpstreamProfile, attribute_fields, evaluate_access, map_claims,
-    missing_mapped_claims,
+    AttributeError, AttributeField, UpstreamProfile, attribute_fields, claims_to_fetch,
+    evaluate_access, map_claims,
 };
 use tessera_broker::config::{FlowSettings, PolicyId, ProviderId};
 use tessera_broker::upstream::{
@@ -241,6 +243,8 @@ pub struct BrokerContext<'a> {
     pub upstream: &'a UpstreamClient,
     /// The master key (providers' client secrets).
     pub master: &'a MasterKey,
+    /// The cached providers, applications and flow versions.
+    pub config: &'a runtime::ConfigCache,
     /// The public base URL (`https://host`).
     pub base: &'a str,
     /// How long a broker session lasts.
@@ -311,7 +315,11 @@ pub async fn begin_sign_in(
         Ok(id) => id,
         Err(e) => return answer(e, issuer),
     };
-    let Some(application) = runtime::application(ctx.store, begin.tenant, &client_id).await? else {
+    let Some(application) = ctx
+        .config
+        .application(ctx.store, begin.tenant, &client_id)
+        .await?
+    else {
         return Err(SignInError::NoRedirect(OidcError::UnknownClient));
     };
     let config = application.client_config();
@@ -333,8 +341,10 @@ pub async fn begin_sign_in(
             return answer(e, issuer);
         }
     };
-    let Some((flow_version, settings)) =
-        runtime::current_flow_version(ctx.store, begin.tenant, &begin.policy.policy).await?
+    let Some((flow_version, settings)) = ctx
+        .config
+        .current_flow_version(ctx.store, begin.tenant, &begin.policy.policy)
+        .await?
     else {
         return Err(SignInError::UnknownFlow);
     };
@@ -469,7 +479,7 @@ async fn start_upstream(
     app: AppRequest,
     provider_id: &ProviderId,
 ) -> Result<SignInStep, SignInError> {
-    let provider = providers::load(ctx.store, ctx.master, tenant, provider_id).await?;
+    let provider = providers::load(ctx.config, ctx.store, ctx.master, tenant, provider_id).await?;
     let redirect_uri = format!("{}/{tenant}/oauth2/authresp", ctx.base);
     let randomness = UpstreamRandomness {
         state: random_bytes()?,
@@ -513,9 +523,9 @@ async fn start_upstream(
 ///
 /// Takes the transaction (single use), checks the correlation cookie, then the response (`state`, RFC 9207 `iss`),
 /// redeems the code, validates the ID token (refetching the JWKS once on an unknown `kid`), fetches userinfo when
-/// mapped claims are missing, maps the claims and applies the flow's access rules. A returning user (found by
-/// issuer and subject) gets a code for the app; a new one the attribute page (or, when the flow collects nothing, a
-/// new directory entry at once).
+/// the ID token lacks mapped claims that the provider may supply (its `claims_supported`), maps the claims and
+/// applies the flow's access rules. A returning user (found by issuer and subject) gets a code for the app; a new
+/// one the attribute page (or, when the flow collects nothing, a new directory entry at once).
 pub async fn complete_upstream(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
@@ -557,7 +567,7 @@ pub async fn complete_upstream(
             return refuse(&app, denial.app_error, &denial.app_description);
         }
     };
-    let provider = providers::load(ctx.store, ctx.master, tenant, &provider_id).await?;
+    let provider = providers::load(ctx.config, ctx.store, ctx.master, tenant, &provider_id).await?;
     let request = token_request(
         &provider.config,
         &provider.metadata,
@@ -573,7 +583,11 @@ pub async fn complete_upstream(
     let tokens =
         validate_token_response(&response.body).map_err(|e| provider_failure(&provider_id, &e))?;
     let id_token = validated_id_token(ctx, tenant, &provider, &upstream, &tokens.id_token).await?;
-    let missing = missing_mapped_claims(&provider.config.claim_mapping, &id_token);
+    let missing = claims_to_fetch(
+        &provider.config.claim_mapping,
+        &id_token,
+        &provider.metadata,
+    );
     let userinfo = match (&provider.metadata.userinfo_endpoint, missing.is_empty()) {
         (Some(endpoint), false) => {
             let body = ctx
@@ -645,6 +659,8 @@ async fn validated_id_token(
         })?;
     match keys {
         Some(keys) => {
+            // The provider's cached entry holds the old keys.
+            ctx.config.forget_provider(tenant, id);
             validate_id_token(token, &keys, &expected).map_err(|e| provider_failure(id, &e))
         }
         // Refetched less than a minute ago: the token is refused as it stands.
@@ -664,17 +680,7 @@ async fn returning_user(
         tracing::info!(tenant = %tenant, user = %user.object_id, "disabled directory user refused");
         return refuse(app, ErrorCode::AccessDenied, "This account is disabled.");
     }
-    match ctx
-        .store
-        .record_broker_sign_in(tenant, &user.object_id, ctx.now)
-        .await
-    {
-        Ok(()) => {}
-        Err(tessera_store::StoreError::Conflict) => {
-            return refuse(app, ErrorCode::AccessDenied, "This account is disabled.");
-        }
-        Err(other) => return Err(other.into()),
-    }
+    // The sign-in time is recorded with the session and the code, in one store transaction.
     let signed_in = session::SignedIn {
         object_id: user.object_id.clone(),
         provider_id: provider_id.clone(),
@@ -721,8 +727,9 @@ pub(crate) async fn settings_of(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
     app: &AppRequest,
-) -> Result<FlowSettings, SignInError> {
-    runtime::flow_version(ctx.store, tenant, &app.policy()?, app.flow_version)
+) -> Result<Arc<FlowSettings>, SignInError> {
+    ctx.config
+        .flow_version(ctx.store, tenant, &app.policy()?, app.flow_version)
         .await?
         .ok_or(SignInError::UnknownFlow)
 }

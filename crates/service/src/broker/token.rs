@@ -68,6 +68,8 @@ struct BrokerRefresh {
 pub struct TokenCall<'a> {
     /// The store.
     pub store: &'a dyn BrokerStore,
+    /// The cached applications and flow versions.
+    pub config: &'a runtime::ConfigCache,
     /// The broker tenant.
     pub tenant: &'a TenantId,
     /// The user flow whose token endpoint was called.
@@ -85,8 +87,10 @@ pub struct TokenCall<'a> {
 /// `POST {policy}/oauth2/v2.0/token`: the `authorization_code` and `refresh_token` grants. Returns the JSON body.
 pub async fn token(call: TokenCall<'_>) -> Result<Value, EndpointError> {
     let request = parse_token_request(call.pairs, call.authorization)?;
-    let Some(application) =
-        runtime::application(call.store, call.tenant, request.credentials.client_id()).await?
+    let Some(application) = call
+        .config
+        .application(call.store, call.tenant, request.credentials.client_id())
+        .await?
     else {
         return Err(OidcError::ClientNotFound.into());
     };
@@ -338,8 +342,10 @@ async fn mint(
             return Err(OidcError::GrantRevoked.into());
         }
     };
-    let Some(settings) =
-        runtime::flow_version(store, tenant, &call.policy.policy, minted.flow_version).await?
+    let Some(settings) = call
+        .config
+        .flow_version(store, tenant, &call.policy.policy, minted.flow_version)
+        .await?
     else {
         return Err(OidcError::GrantRevoked.into());
     };
