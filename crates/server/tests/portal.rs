@@ -1039,6 +1039,127 @@ async fn portal_api_token_is_shown_once_works_and_is_revoked(backend: Backend) {
     let foreign = format!("/admin/api-tokens/{}", token.id);
     assert_eq!(get(&app, &foreign, &ann).await.status(), 404);
     let listed = get(&app, "/admin/api-tokens", &ann)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        !listed.contains("ci pipeline"),
+        "not in the tenant admin's list"
+    );
+    let not_theirs = post(
+        &app,
+        &format!("{foreign}/revoke"),
+        &ann_cookies,
+        format!("csrf_token={ann_csrf}"),
+    )
+    .await;
+    assert_eq!(not_theirs.status(), 404);
+    assert_eq!(
+        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
+        200
+    );
+
+    // Revoked: it stops working at once, with its audit event.
+    let revoked = post(
+        &app,
+        &format!("{foreign}/revoke"),
+        &cookies,
+        format!("csrf_token={csrf}"),
+    )
+    .await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(
+        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
+        401
+    );
+    let events = app
+        .state
+        .admin_store
+        .list_audit_events(&tessera_store::AuditFilter::default(), None, 50)
+        .await
+        .expect("audit");
+    for action in ["api_token.create", "api_token.revoke"] {
+        assert!(
+            events
+                .events
+                .iter()
+                .any(|e| e.action == action && e.actor == "admin:root"),
+            "{action}"
+        );
+    }
+    app.stop().await;
+}
+
+/// A user flow's "Identity providers" page: another tenant's admin gets 404, a form without its CSRF token 403, a
+/// provider the tenant does not have is refused next to the field; none of them makes a new version.
+async fn flow_identity_providers_page_refuses_what_it_must(backend: Backend) {
+    use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId};
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = TenantId::parse("contoso").expect("id");
+    let store = app.state.broker.store.as_ref();
+    let now = app.clock.now();
+    tessera_service::broker::tenants::create_broker_tenant(
+        store,
+        &app.state.broker.master_key,
+        tessera_service::broker::tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: None,
+        },
+        now,
+    )
+    .await
+    .expect("tenant");
+    let policy = PolicyId::from_name("signupsignin").expect("policy");
+    tessera_service::broker::flows::create_user_flow(
+        store,
+        &tenant,
+        policy.clone(),
+        FlowSettings {
+            local_accounts: LocalAccounts::Email,
+            ..FlowSettings::default()
+        },
+        now,
+    )
+    .await
+    .expect("flow");
+    let path = "/admin/broker/contoso/user-flows/B2C_1_signupsignin/identity-providers";
+    let versions = || async {
+        tessera_service::broker::flows::get_user_flow(store, &tenant, &policy)
+            .await
+            .expect("flow")
+            .versions()
+            .count()
+    };
+
+    let other = portal_session(&app, "fab", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(get(&app, path, &other).await.status(), 404);
+
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let (cookies, csrf) = form_of(&app, path, &root).await;
+    let refused = post(
+        &app,
+        path,
+        &cookies,
+        "identity_providers=nobody&based_on=1".into(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let unknown = post(
+        &app,
+        path,
+        &cookies,
+        format!("csrf_token={csrf}&identity_providers=nobody&based_on=1"),
+    )
+    .await;
+    let page = unknown.text().await.expect("body");
+    assert!(page.contains("id=\"error-identity_providers\""), "{page}");
+    assert_eq!(versions().await, 1, "no new version");
+    app.stop().await;
+}
+
 /// A tiny cookie jar for a browser going through several hosts' pages.
 #[derive(Default)]
 struct Jar(std::collections::BTreeMap<String, String>);
@@ -1405,71 +1526,6 @@ async fn signing_keys_page_lists_and_rotates_after_confirmation(backend: Backend
         .text()
         .await
         .expect("body");
-    assert!(
-        !listed.contains("ci pipeline"),
-        "not in the tenant admin's list"
-    );
-    let not_theirs = post(
-        &app,
-        &format!("{foreign}/revoke"),
-        &ann_cookies,
-        format!("csrf_token={ann_csrf}"),
-    )
-    .await;
-    assert_eq!(not_theirs.status(), 404);
-    assert_eq!(
-        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
-        200
-    );
-
-    // Revoked: it stops working at once, with its audit event.
-    let revoked = post(
-        &app,
-        &format!("{foreign}/revoke"),
-        &cookies,
-        format!("csrf_token={csrf}"),
-    )
-    .await;
-    assert_eq!(revoked.status(), 303);
-    assert_eq!(
-        bearer_get(&app, "/admin/api/v1/broker/tenants", &secret).await,
-        401
-    );
-    let events = app
-        .state
-        .admin_store
-        .list_audit_events(&tessera_store::AuditFilter::default(), None, 50)
-        .await
-        .expect("audit");
-    for action in ["api_token.create", "api_token.revoke"] {
-        assert!(
-            events
-                .events
-                .iter()
-                .any(|e| e.action == action && e.actor == "admin:root"),
-            "{action}"
-        );
-    }
-    app.stop().await;
-}
-
-/// A user flow's "Identity providers" page: another tenant's admin gets 404, a form without its CSRF token 403, a
-/// provider the tenant does not have is refused next to the field; none of them makes a new version.
-async fn flow_identity_providers_page_refuses_what_it_must(backend: Backend) {
-    use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId};
-    let Some((app, _)) = app(backend).await else {
-        return;
-    };
-    let tenant = TenantId::parse("contoso").expect("id");
-    let store = app.state.broker.store.as_ref();
-    let now = app.clock.now();
-    tessera_service::broker::tenants::create_broker_tenant(
-        store,
-        &app.state.broker.master_key,
-        tessera_service::broker::tenants::NewBrokerTenant {
-            id: tenant.clone(),
-            display_name: None,
-        },
     assert!(list.contains("published, signs soon"), "{list}");
     assert!(list.contains("New keys made"));
     let reader = portal_session(&app, "reader", "read_only", &[]).await;
@@ -1935,51 +1991,6 @@ async fn authenticator_pages_stay_fast_at_1000_objects() {
     )
     .await
     .expect("tenant");
-    let policy = PolicyId::from_name("signupsignin").expect("policy");
-    tessera_service::broker::flows::create_user_flow(
-        store,
-        &tenant,
-        policy.clone(),
-        FlowSettings {
-            local_accounts: LocalAccounts::Email,
-            ..FlowSettings::default()
-        },
-        now,
-    )
-    .await
-    .expect("flow");
-    let path = "/admin/broker/contoso/user-flows/B2C_1_signupsignin/identity-providers";
-    let versions = || async {
-        tessera_service::broker::flows::get_user_flow(store, &tenant, &policy)
-            .await
-            .expect("flow")
-            .versions()
-            .count()
-    };
-
-    let other = portal_session(&app, "fab", "tenant_admin", &["fabrikam"]).await;
-    assert_eq!(get(&app, path, &other).await.status(), 404);
-
-    let root = portal_session(&app, "root", "global_admin", &[]).await;
-    let (cookies, csrf) = form_of(&app, path, &root).await;
-    let refused = post(
-        &app,
-        path,
-        &cookies,
-        "identity_providers=nobody&based_on=1".into(),
-    )
-    .await;
-    assert_eq!(refused.status(), 403, "no CSRF token");
-    let unknown = post(
-        &app,
-        path,
-        &cookies,
-        format!("csrf_token={csrf}&identity_providers=nobody&based_on=1"),
-    )
-    .await;
-    let page = unknown.text().await.expect("body");
-    assert!(page.contains("id=\"error-identity_providers\""), "{page}");
-    assert_eq!(versions().await, 1, "no new version");
     for n in 0..1000 {
         store
             .put_signing_key(&tessera_store::SigningKey {
