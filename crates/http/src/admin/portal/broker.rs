@@ -21,10 +21,10 @@ use tessera_broker::config::{
 use tessera_core::{ClientId, Secret, TenantId, UserId};
 use tessera_oidc::ResponseMode;
 use tessera_service::ServiceError;
-use tessera_service::admin::api_tokens::audit_event;
 use tessera_service::broker::applications::{self, ApplicationUpdate, NewApplication};
 use tessera_service::broker::{directory, flows, providers, tenants as broker_tenants};
 
+use super::authenticator::audit_change as audit;
 use super::views::{
     Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, RunForm, Search,
     Section, ShownOnce, place_error,
@@ -136,31 +136,6 @@ fn page_error(error: ServiceError) -> Response {
         | ServiceError::DirectoryUserNotFound => not_found(),
         other => PageError::from(other).into_response(),
     }
-}
-
-async fn audit(
-    app: &AppState,
-    ctx: &Ctx,
-    action: &str,
-    target: String,
-    tenant: &TenantId,
-    change: (Option<serde_json::Value>, Option<serde_json::Value>),
-) -> Result<(), Response> {
-    let now = app.provider.clock.now();
-    let event = audit_event(
-        ctx.admin.actor(),
-        action,
-        target,
-        Some(tenant.to_string()),
-        change,
-        &ctx.request_context(),
-        now,
-    )
-    .map_err(page_error)?;
-    app.admin_store
-        .record_audit_event(&event)
-        .await
-        .map_err(|e| PageError::from(e).into_response())
 }
 
 fn notice(params: &HashMap<String, String>) -> Option<String> {
