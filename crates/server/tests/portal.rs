@@ -2037,3 +2037,837 @@ async fn authenticator_pages_stay_fast_at_1000_objects() {
     }
     app.stop().await;
 }
+
+/// The authenticator service's users and their passkeys on the portal (list and search, a user's page, disable and
+/// enable, delete after confirmation, rename and revoke passkeys) and the loaded FIDO metadata: each change with
+/// its CSRF token and audit event, each refusal a negative test.
+mod users_pages {
+    use super::*;
+    use std::sync::Arc;
+    use tessera_testkit::{MdsEntry, SoftAuthenticator, TestCa};
+
+    both_stores!(
+        users_are_listed_paged_and_found_by_username_or_display_name,
+        user_page_shows_the_passkeys_and_their_model,
+        disabled_user_cannot_sign_in_until_enabled_again,
+        user_is_deleted_after_confirmation_and_only_with_the_csrf_token,
+        passkey_rename_shows_its_error_next_to_the_field,
+        revoking_the_last_passkey_is_refused,
+        another_tenants_admin_gets_404_and_a_read_only_admin_changes_nothing,
+        fido_metadata_page_lists_and_filters_the_loaded_models,
+    );
+
+    /// The model the test metadata knows.
+    const MODEL: [u8; 16] = [0x5e; 16];
+    /// Another model, revoked.
+    const OTHER: [u8; 16] = [0x0a, 0xb1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x77];
+
+    /// A user of `tenant` with `passkeys` passkeys named `key 1`, `key 2`, ... (the first of model [`MODEL`], signed
+    /// 7 times, used once), made as sign-up would.
+    async fn user_with_passkeys(
+        app: &TestApp,
+        tenant: &TenantId,
+        username: &str,
+        display_name: &str,
+        passkeys: usize,
+    ) -> UserId {
+        let id = UserId::parse(&format!("u-{}", tessera_testkit::random_string(12))).expect("id");
+        let now = app.clock.now();
+        let user = User {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            username: username.into(),
+            display_name: display_name.into(),
+            email: None,
+            email_verified: false,
+            user_handle: tessera_testkit::random_bytes(16),
+            created_at: now,
+            disabled_at: None,
+        };
+        let credential = |n: usize| Credential {
+            tenant: tenant.clone(),
+            credential_id: tessera_testkit::random_bytes(16),
+            user_id: id.clone(),
+            public_key: vec![1, 2, 3],
+            alg: -7,
+            sign_count: if n == 1 { 7 } else { 0 },
+            uv_initialized: true,
+            backup_eligible: true,
+            backup_state: true,
+            transports: vec!["internal".into()],
+            aaguid: if n == 1 { MODEL } else { [0; 16] },
+            attestation_format: "none".into(),
+            attestation_trusted: false,
+            nickname: format!("key {n}"),
+            created_at: now,
+            last_used_at: (n == 1).then_some(now),
+        };
+        let store = &app.state.provider.store;
+        store
+            .create_user_with_credential(&user, &credential(1))
+            .await
+            .expect("user");
+        for n in 2..=passkeys {
+            store.add_credential(&credential(n)).await.expect("passkey");
+        }
+        id
+    }
+
+    /// Loads FIDO metadata with [`MODEL`] ("Tessera Test Key", certified) and [`OTHER`] ("Other Key", revoked).
+    fn load_metadata(app: &TestApp) {
+        let ca = TestCa::new("MDS Root").expect("ca");
+        let entries = [
+            MdsEntry {
+                aaguid: MODEL,
+                description: "Tessera Test Key".into(),
+                attestation_roots: vec![ca.root_der().to_vec()],
+                status_reports: vec![("FIDO_CERTIFIED_L1".into(), "2025-01-01".into())],
+            },
+            MdsEntry {
+                aaguid: OTHER,
+                description: "Other Key".into(),
+                attestation_roots: vec![ca.root_der().to_vec()],
+                status_reports: vec![("REVOKED".into(), "2025-02-01".into())],
+            },
+        ];
+        let jws = ca.mds_blob(3, "2099-01-01", &entries).expect("blob");
+        let blob = tessera_webauthn::mds::MetadataBlob::from_jws(
+            jws.as_bytes(),
+            ca.root_der(),
+            app.clock.now(),
+        )
+        .expect("verified");
+        app.state
+            .provider
+            .attestation
+            .replace(tessera_http::state::AttestationSettings {
+                trust_anchors: Vec::new(),
+                metadata: Some(Arc::new(blob)),
+            });
+    }
+
+    fn user_path(user: &UserId) -> String {
+        format!("/admin/authenticator/acme/users/{user}")
+    }
+
+    async fn text(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+        let response = get(app, path, cookie).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    async fn audit_events(app: &TestApp, action: &str) -> Vec<AuditEvent> {
+        app.state
+            .admin_store
+            .list_audit_events(
+                &tessera_store::AuditFilter {
+                    action_prefix: Some(action.into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .expect("audit")
+            .events
+    }
+
+    fn passkey_hrefs(html: &str) -> Vec<String> {
+        html.split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|href| href.contains("/passkeys/"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    async fn users_are_listed_paged_and_found_by_username_or_display_name(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let acme = app.tenant.clone();
+        for n in 0..55 {
+            user_with_passkeys(
+                &app,
+                &acme,
+                &format!("user{n:02}"),
+                &format!("Person {n}"),
+                1,
+            )
+            .await;
+        }
+        let erin = user_with_passkeys(&app, &acme, "erin", "Zoë Example", 1).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (status, tenant_page) = text(&app, "/admin/authenticator/acme/", &cookie).await;
+        assert_eq!(status, 200);
+        assert!(tenant_page.contains("href=\"/admin/authenticator/acme/users\""));
+        assert!(tenant_page.contains("href=\"/admin/authenticator/acme/fido-metadata\""));
+
+        let (status, first) = text(&app, "/admin/authenticator/acme/users", &cookie).await;
+        assert_eq!(status, 200);
+        assert_eq!(first.matches("<tr>").count() - 1, 50, "50 per page");
+        let marker = "id=\"next-page\" href=\"";
+        let start = first.find(marker).expect("a next page") + marker.len();
+        let next = first[start..]
+            .split('"')
+            .next()
+            .expect("href")
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+        assert!(next.contains("after="), "{next}");
+        let (status, second) = text(&app, &next, &cookie).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            second.matches("<tr>").count() - 1,
+            6,
+            "the other six: {next}"
+        );
+        assert!(second.contains("id=\"first-page\""));
+        assert!(!second.contains("id=\"next-page\""));
+
+        let (_, by_display_name) =
+            text(&app, "/admin/authenticator/acme/users?q=zo%C3%AB", &cookie).await;
+        assert!(
+            by_display_name.contains(&user_path(&erin)),
+            "{by_display_name}"
+        );
+        assert_eq!(by_display_name.matches("<tr>").count() - 1, 1);
+        let (_, by_username) = text(&app, "/admin/authenticator/acme/users?q=ERI", &cookie).await;
+        assert!(by_username.contains(&user_path(&erin)));
+        assert_eq!(by_username.matches("<tr>").count() - 1, 1);
+        let (_, prefix_only) =
+            text(&app, "/admin/authenticator/acme/users?q=example", &cookie).await;
+        assert!(
+            prefix_only.contains("No user matches."),
+            "the start, not a word inside"
+        );
+        let (_, persons) = text(&app, "/admin/authenticator/acme/users?q=person+5", &cookie).await;
+        assert_eq!(persons.matches("<tr>").count() - 1, 6, "Person 5, 50..54");
+        app.stop().await;
+    }
+
+    async fn user_page_shows_the_passkeys_and_their_model(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        load_metadata(&app);
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 2).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (status, page) = text(&app, &user_path(&ann), &cookie).await;
+        assert_eq!(status, 200);
+        for expected in [
+            "ann",
+            "Ann Example",
+            "Enabled",
+            "key 1",
+            "key 2",
+            "Tessera Test Key",
+            &tessera_testkit::ca::uuid(&MODEL),
+            "<td data-label=\"Sign count\">7</td>",
+            "Never",
+            "Not told (zero AAGUID)",
+            "id=\"disable-user\"",
+            "id=\"delete-user\"",
+            "id=\"revoke-passkey-1\"",
+            "id=\"rename-passkey-2\"",
+        ] {
+            assert!(page.contains(expected), "{expected}: {page}");
+        }
+        assert_eq!(
+            get(&app, "/admin/authenticator/acme/users/u-nobody", &cookie)
+                .await
+                .status(),
+            404
+        );
+        app.stop().await;
+    }
+
+    /// The acme tenant's JSON call of its pages' script (same origin, CSRF header): status and body.
+    async fn acme_call(
+        app: &TestApp,
+        jar: &mut Jar,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let csrf = jar.get(&tessera_http::csrf::cookie_name(&app.tenant));
+        let response = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .header("origin", app.base.clone())
+            .header("cookie", jar.header())
+            .header(tessera_http::csrf::CSRF_HEADER, csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("call");
+        jar.absorb(&response);
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// An authorization request's pending authorization (`authz`), from the 303 to the sign-in page.
+    async fn pending_authorization(app: &TestApp, prompt_login: bool) -> String {
+        let mut params = app.params(&app.basic, tessera_testkit::app::Mode::Query);
+        if prompt_login {
+            params.push(("prompt".into(), "login".into()));
+        }
+        let response = app.authorize(&params, None).await;
+        assert_eq!(response.status(), 303);
+        location(&response)
+            .split("authz=")
+            .nth(1)
+            .expect("authz")
+            .to_owned()
+    }
+
+    /// `username` signs up at acme through its pages with a new passkey.
+    async fn sign_up(app: &TestApp, username: &str) -> SoftAuthenticator {
+        let mut jar = Jar::default();
+        let authz = pending_authorization(app, false).await;
+        let page = jar.open(app, &format!("/acme/signup?authz={authz}")).await;
+        assert_eq!(page.status(), 200);
+        let (status, options) = acme_call(
+            app,
+            &mut jar,
+            "/acme/webauthn/register/options",
+            serde_json::json!({"username": username, "display_name": username, "authz": authz}),
+        )
+        .await;
+        assert_eq!(status, 200, "{options}");
+        let authenticator = SoftAuthenticator::new();
+        let credential = authenticator
+            .register(&options["publicKey"].to_string(), &app.base)
+            .expect("a passkey");
+        let credential: serde_json::Value = serde_json::from_str(&credential).expect("json");
+        let (status, done) = acme_call(
+            app,
+            &mut jar,
+            "/acme/webauthn/register/verify",
+            serde_json::json!({"ceremony": options["ceremony"], "credential": credential}),
+        )
+        .await;
+        assert_eq!(status, 200, "{done}");
+        authenticator
+    }
+
+    /// `username` signs in at acme with their passkey: the sign-in's last status (200: signed in; 0: the options
+    /// offered none of the authenticator's passkeys).
+    async fn sign_in(app: &TestApp, authenticator: &SoftAuthenticator, username: &str) -> u16 {
+        let mut jar = Jar::default();
+        let authz = pending_authorization(app, true).await;
+        let page = jar.open(app, &format!("/acme/login?authz={authz}")).await;
+        assert_eq!(page.status(), 200);
+        let (status, options) = acme_call(
+            app,
+            &mut jar,
+            "/acme/webauthn/login/options",
+            serde_json::json!({"username": username, "authz": authz}),
+        )
+        .await;
+        if status != 200 {
+            return status;
+        }
+        let Ok(assertion) =
+            authenticator.authenticate(&options["publicKey"].to_string(), &app.base)
+        else {
+            return 0;
+        };
+        let assertion: serde_json::Value = serde_json::from_str(&assertion).expect("json");
+        acme_call(
+            app,
+            &mut jar,
+            "/acme/webauthn/login/verify",
+            serde_json::json!({"ceremony": options["ceremony"], "credential": assertion}),
+        )
+        .await
+        .0
+    }
+
+    async fn disabled_user_cannot_sign_in_until_enabled_again(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let authenticator = sign_up(&app, "erin").await;
+        assert_eq!(sign_in(&app, &authenticator, "erin").await, 200);
+        let erin = app
+            .state
+            .provider
+            .store
+            .search_users(&app.tenant, "erin", None, 1)
+            .await
+            .expect("search")[0]
+            .id
+            .clone();
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (cookies, token) = form_of(&app, &user_path(&erin), &cookie).await;
+
+        let disabled = post(
+            &app,
+            &format!("{}/disable", user_path(&erin)),
+            &cookies,
+            format!("csrf_token={token}"),
+        )
+        .await;
+        assert_eq!(disabled.status(), 303);
+        assert_eq!(
+            location(&disabled),
+            format!("{}?done=disabled", user_path(&erin))
+        );
+        assert_ne!(
+            sign_in(&app, &authenticator, "erin").await,
+            200,
+            "a disabled user cannot sign in"
+        );
+        let (_, page) = text(&app, &user_path(&erin), &cookie).await;
+        assert!(page.contains("Disabled since"), "{page}");
+        assert!(page.contains("id=\"enable-user\""));
+        let events = audit_events(&app, "authenticator.user.disable").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].actor, "admin:root");
+        assert_eq!(events[0].tenant.as_deref(), Some("acme"));
+        assert!(
+            events[0]
+                .after
+                .as_ref()
+                .is_some_and(|a| a["disabled_at"].is_string())
+        );
+
+        let enabled = post(
+            &app,
+            &format!("{}/enable", user_path(&erin)),
+            &cookies,
+            format!("csrf_token={token}"),
+        )
+        .await;
+        assert_eq!(enabled.status(), 303);
+        assert_eq!(
+            sign_in(&app, &authenticator, "erin").await,
+            200,
+            "enabled again, the passkey works"
+        );
+        assert_eq!(
+            audit_events(&app, "authenticator.user.enable").await.len(),
+            1
+        );
+        app.stop().await;
+    }
+
+    async fn user_is_deleted_after_confirmation_and_only_with_the_csrf_token(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let bob = user_with_passkeys(&app, &app.tenant, "bob", "Bob Example", 2).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let confirm = format!("{}/delete", user_path(&bob));
+        let (status, page) = text(&app, &confirm, &cookie).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Delete the user bob?"), "{page}");
+        assert!(page.contains("id=\"delete-confirm\""));
+        let (cookies, token) = form_of(&app, &confirm, &cookie).await;
+        let missing = post(&app, &confirm, &cookies, String::new()).await;
+        assert_eq!(missing.status(), 403, "no CSRF token");
+        let wrong = post(
+            &app,
+            &confirm,
+            &cookies,
+            format!("csrf_token={}", "A".repeat(43)),
+        )
+        .await;
+        assert_eq!(wrong.status(), 403, "a token that is not the cookie's");
+        let store = &app.state.provider.store;
+        assert!(
+            store
+                .get_user(&app.tenant, &bob)
+                .await
+                .expect("store")
+                .is_some(),
+            "nothing deleted"
+        );
+        assert!(
+            audit_events(&app, "authenticator.user.delete")
+                .await
+                .is_empty()
+        );
+
+        let deleted = post(&app, &confirm, &cookies, format!("csrf_token={token}")).await;
+        assert_eq!(deleted.status(), 303);
+        assert_eq!(
+            location(&deleted),
+            "/admin/authenticator/acme/users?done=deleted"
+        );
+        assert!(
+            store
+                .get_user(&app.tenant, &bob)
+                .await
+                .expect("store")
+                .is_none()
+        );
+        assert!(
+            store
+                .list_credentials(&app.tenant, &bob)
+                .await
+                .expect("store")
+                .is_empty(),
+            "their passkeys are gone"
+        );
+        assert_eq!(get(&app, &user_path(&bob), &cookie).await.status(), 404);
+        let events = audit_events(&app, "authenticator.user.delete").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].target, format!("authenticator/acme/users/{bob}"));
+        assert!(
+            events[0]
+                .before
+                .as_ref()
+                .is_some_and(|b| b["username"] == "bob")
+        );
+        assert!(events[0].after.is_none());
+        let again = post(&app, &confirm, &cookies, format!("csrf_token={token}")).await;
+        assert_eq!(again.status(), 404, "gone");
+        app.stop().await;
+    }
+
+    async fn passkey_rename_shows_its_error_next_to_the_field(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 1).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (_, page) = text(&app, &user_path(&ann), &cookie).await;
+        let rename = passkey_hrefs(&page)
+            .into_iter()
+            .next()
+            .expect("rename link");
+        let (cookies, token) = form_of(&app, &rename, &cookie).await;
+        for bad in ["", "+++", &"x".repeat(65)] {
+            let refused = post(
+                &app,
+                &rename,
+                &cookies,
+                format!("csrf_token={token}&nickname={bad}"),
+            )
+            .await;
+            assert_eq!(refused.status(), 422, "{bad:?}");
+            let body = refused.text().await.expect("body");
+            assert!(body.contains("id=\"error-nickname\""), "{body}");
+            assert!(body.contains("1 to 64 printable characters"), "{body}");
+            assert!(body.contains("aria-describedby=\"hint-nickname error-nickname\""));
+        }
+        let store = &app.state.provider.store;
+        let names =
+            |list: Vec<Credential>| list.into_iter().map(|c| c.nickname).collect::<Vec<_>>();
+        assert_eq!(
+            names(
+                store
+                    .list_credentials(&app.tenant, &ann)
+                    .await
+                    .expect("store")
+            ),
+            ["key 1"],
+            "nothing renamed"
+        );
+        let missing = post(&app, &rename, &cookies, "nickname=Work+laptop".into()).await;
+        assert_eq!(missing.status(), 403, "no CSRF token");
+        let renamed = post(
+            &app,
+            &rename,
+            &cookies,
+            format!("csrf_token={token}&nickname=+Work+laptop+"),
+        )
+        .await;
+        assert_eq!(renamed.status(), 303);
+        assert_eq!(
+            names(
+                store
+                    .list_credentials(&app.tenant, &ann)
+                    .await
+                    .expect("store")
+            ),
+            ["Work laptop"]
+        );
+        let events = audit_events(&app, "authenticator.user.passkey.rename").await;
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0]
+                .before
+                .as_ref()
+                .is_some_and(|b| b["nickname"] == "key 1")
+        );
+        assert!(
+            events[0]
+                .after
+                .as_ref()
+                .is_some_and(|a| a["nickname"] == "Work laptop")
+        );
+        app.stop().await;
+    }
+
+    async fn revoking_the_last_passkey_is_refused(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 2).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (cookies, token) = form_of(&app, &user_path(&ann), &cookie).await;
+        let (_, page) = text(&app, &user_path(&ann), &cookie).await;
+        let hrefs = passkey_hrefs(&page);
+        assert_eq!(hrefs.len(), 2, "{page}");
+        let revoked = post(
+            &app,
+            &format!("{}/revoke", hrefs[0]),
+            &cookies,
+            format!("csrf_token={token}"),
+        )
+        .await;
+        assert_eq!(revoked.status(), 303);
+        assert_eq!(
+            location(&revoked),
+            format!("{}?done=revoked", user_path(&ann))
+        );
+        let (_, page) = text(&app, &user_path(&ann), &cookie).await;
+        assert!(
+            page.contains("The only passkey cannot be revoked."),
+            "{page}"
+        );
+        let last = post(
+            &app,
+            &format!("{}/revoke", hrefs[1]),
+            &cookies,
+            format!("csrf_token={token}"),
+        )
+        .await;
+        assert_eq!(last.status(), 409, "the API's answer too");
+        let body = last.text().await.expect("body");
+        assert!(body.contains("This passkey cannot be revoked"), "{body}");
+        assert!(body.contains("only passkey"), "{body}");
+        let left = app
+            .state
+            .provider
+            .store
+            .list_credentials(&app.tenant, &ann)
+            .await
+            .expect("store");
+        assert_eq!(left.len(), 1, "the last passkey stays");
+        assert!(
+            hrefs[1].ends_with(&format!("/passkeys/{}", B64.encode(&left[0].credential_id))),
+            "the one not revoked"
+        );
+        assert_eq!(
+            audit_events(&app, "authenticator.user.passkey.revoke")
+                .await
+                .len(),
+            1
+        );
+        app.stop().await;
+    }
+
+    async fn another_tenants_admin_gets_404_and_a_read_only_admin_changes_nothing(
+        backend: Backend,
+    ) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let store = app.state.provider.store.as_ref();
+        let globex = TenantId::parse("globex").expect("id");
+        tessera_service::tenants::create_tenant(
+            store,
+            &app.state.provider.master_key,
+            tessera_service::tenants::NewTenant::parse(
+                globex.clone(),
+                "localhost",
+                std::slice::from_ref(&app.base),
+                None,
+            )
+            .expect("new tenant"),
+            app.clock.now(),
+        )
+        .await
+        .expect("tenant");
+        let gus = user_with_passkeys(&app, &globex, "gus", "Gus Example", 2).await;
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 2).await;
+        let theirs = format!("/admin/authenticator/globex/users/{gus}");
+
+        let admin = portal_session(&app, "acme-admin", "tenant_admin", &["acme"]).await;
+        assert_eq!(
+            get(&app, "/admin/authenticator/acme/users", &admin)
+                .await
+                .status(),
+            200
+        );
+        let (cookies, token) = form_of(&app, &user_path(&ann), &admin).await;
+        for path in [
+            "/admin/authenticator/globex/users".to_owned(),
+            "/admin/authenticator/globex/users?q=gus".to_owned(),
+            theirs.clone(),
+            format!("{theirs}/delete"),
+            "/admin/authenticator/globex/fido-metadata".to_owned(),
+        ] {
+            assert_eq!(get(&app, &path, &admin).await.status(), 404, "{path}");
+        }
+        for action in ["disable", "delete"] {
+            let refused = post(
+                &app,
+                &format!("{theirs}/{action}"),
+                &cookies,
+                format!("csrf_token={token}"),
+            )
+            .await;
+            assert_eq!(refused.status(), 404, "{action}");
+        }
+        let gus_now = store
+            .get_user(&globex, &gus)
+            .await
+            .expect("store")
+            .expect("still there");
+        assert!(gus_now.disabled_at.is_none(), "not disabled");
+
+        let reader = portal_session(&app, "reader", "read_only", &["acme"]).await;
+        let (status, page) = text(&app, &user_path(&ann), &reader).await;
+        assert_eq!(status, 200);
+        for button in [
+            "disable-user",
+            "delete-user",
+            "revoke-passkey-1",
+            "rename-passkey-1",
+        ] {
+            assert!(!page.contains(&format!("id=\"{button}\"")), "{button}");
+        }
+        assert!(page.contains("key 1"), "the passkeys are shown");
+        assert_eq!(
+            get(&app, &format!("{}/delete", user_path(&ann)), &reader)
+                .await
+                .status(),
+            403
+        );
+        let (cookies, token) = form_of(&app, &user_path(&ann), &reader).await;
+        let hrefs = passkey_hrefs(&page);
+        assert!(hrefs.is_empty(), "no rename link for a reader");
+        let passkey = B64.encode(
+            &store
+                .list_credentials(&app.tenant, &ann)
+                .await
+                .expect("store")[0]
+                .credential_id,
+        );
+        for path in [
+            format!("{}/disable", user_path(&ann)),
+            format!("{}/delete", user_path(&ann)),
+            format!("{}/passkeys/{passkey}/revoke", user_path(&ann)),
+        ] {
+            let refused = post(&app, &path, &cookies, format!("csrf_token={token}")).await;
+            assert_eq!(refused.status(), 403, "{path}");
+        }
+        let renamed = post(
+            &app,
+            &format!("{}/passkeys/{passkey}", user_path(&ann)),
+            &cookies,
+            format!("csrf_token={token}&nickname=mine"),
+        )
+        .await;
+        assert_eq!(renamed.status(), 403);
+        let ann_now = store
+            .get_user(&app.tenant, &ann)
+            .await
+            .expect("store")
+            .expect("kept");
+        assert!(ann_now.disabled_at.is_none());
+        assert_eq!(
+            store
+                .list_credentials(&app.tenant, &ann)
+                .await
+                .expect("store")
+                .len(),
+            2,
+            "nothing revoked"
+        );
+        assert!(audit_events(&app, "authenticator.user.").await.is_empty());
+        app.stop().await;
+    }
+
+    async fn fido_metadata_page_lists_and_filters_the_loaded_models(backend: Backend) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let path = "/admin/authenticator/acme/fido-metadata";
+        let (status, none) = text(&app, path, &cookie).await;
+        assert_eq!(status, 200);
+        assert!(none.contains("No FIDO metadata is loaded"), "{none}");
+        load_metadata(&app);
+        let (status, all) = text(&app, path, &cookie).await;
+        assert_eq!(status, 200);
+        let model = tessera_testkit::ca::uuid(&MODEL);
+        let other = tessera_testkit::ca::uuid(&OTHER);
+        for expected in [
+            "Tessera Test Key",
+            "Other Key",
+            "FIDO_CERTIFIED_L1",
+            "REVOKED",
+            &model,
+            &other,
+            "BLOB number 3",
+        ] {
+            assert!(all.contains(expected), "{expected}: {all}");
+        }
+        let (_, by_description) = text(&app, &format!("{path}?q=tessera+test"), &cookie).await;
+        assert!(by_description.contains("Tessera Test Key"));
+        assert!(!by_description.contains("Other Key"));
+        let (_, by_aaguid) = text(
+            &app,
+            &format!("{path}?q={}", &other[..13].to_uppercase()),
+            &cookie,
+        )
+        .await;
+        assert!(by_aaguid.contains("Other Key"), "{by_aaguid}");
+        assert!(!by_aaguid.contains("Tessera Test Key"));
+        let (_, undashed) = text(&app, &format!("{path}?q=0ab10000"), &cookie).await;
+        assert!(undashed.contains("Other Key"));
+        let (_, nothing) = text(&app, &format!("{path}?q=no+such+model"), &cookie).await;
+        assert!(nothing.contains("No authenticator model matches."));
+        app.stop().await;
+    }
+
+    /// 1,000 users of one tenant: the list, a search and a user's page answer; their median server time (from the
+    /// client, over loopback) is printed, not held to a bound.
+    #[tokio::test]
+    async fn user_pages_at_1000_users_are_timed() {
+        let Some((app, _)) = app(Backend::Sqlite).await else {
+            return;
+        };
+        let mut last = None;
+        for n in 0..1000 {
+            last = Some(
+                user_with_passkeys(
+                    &app,
+                    &app.tenant,
+                    &format!("user{n:04}"),
+                    &format!("Person {n}"),
+                    1,
+                )
+                .await,
+            );
+        }
+        let last = last.expect("users");
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        for path in [
+            "/admin/authenticator/acme/users".to_owned(),
+            "/admin/authenticator/acme/users?q=user09".to_owned(),
+            "/admin/authenticator/acme/users?q=person+99".to_owned(),
+            user_path(&last),
+        ] {
+            let mut times = Vec::new();
+            for _ in 0..5 {
+                let started = std::time::Instant::now();
+                let response = get(&app, &path, &cookie).await;
+                assert_eq!(response.status(), 200, "{path}");
+                let _ = response.text().await.expect("body");
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            eprintln!(
+                "portal page {path}: median {:.1} ms at 1,000 users",
+                times[2]
+            );
+        }
+        app.stop().await;
+    }
+}

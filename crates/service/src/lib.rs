@@ -8,7 +8,8 @@
 //! - [`keys`]: signing key generation, rotation, activation, and the publishable key set.
 //! - [`provider`]: the authenticator service (the OpenID provider with passkeys): sign-up, sign-in, the pending
 //!   authorization between the authorization endpoint and the pages, and the tenant's runtime entry.
-//! - [`users`]: the authenticator service's users for operators (search, delete).
+//! - [`users`]: the authenticator service's users and their passkeys for operators (search, disable, delete,
+//!   rename and revoke passkeys); [`metadata`]: the loaded FIDO metadata's models.
 //! - [`handles`]: bearer secrets (cookies, codes, tokens), their storage keys, and time-ordered public ids.
 //! - [`broker`], [`admin`], [`crossdevice`]: rooms for the roles to come (documented, empty).
 //! - [`error`]: the error type, [`ServiceError`].
@@ -20,6 +21,7 @@ pub mod crossdevice;
 pub mod error;
 pub mod handles;
 pub mod keys;
+pub mod metadata;
 pub mod provider;
 pub mod tenants;
 pub mod users;

@@ -37,7 +37,7 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
-    TenantStore, User, UserStore, fold_username,
+    TenantStore, User, UserStore, fold_display_name, fold_username,
 };
 use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
@@ -659,7 +659,7 @@ impl UserStore for PostgresStore {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
-             user_handle, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             user_handle, created_at, display_name_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(user.tenant.as_str())
         .bind(user.id.as_str())
@@ -670,6 +670,7 @@ impl UserStore for PostgresStore {
         .bind(user.email_verified)
         .bind(&user.user_handle)
         .bind(user.created_at)
+        .bind(fold_display_name(&user.display_name))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -778,22 +779,25 @@ impl UserStore for PostgresStore {
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<User>> {
-        let folded = fold_username(prefix);
-        let pattern = format!(
-            "{}%",
-            folded
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let like = |folded: String| {
+            format!(
+                "{}%",
+                folded
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        };
         sqlx::query_as::<_, UserRow>(
-            "SELECT * FROM users WHERE tenant = $1 AND username_folded LIKE $2 ESCAPE '\\' AND id > $3 \
-             ORDER BY id LIMIT $4",
+            "SELECT * FROM users WHERE tenant = $1 \
+             AND (username_folded LIKE $2 ESCAPE '\\' OR display_name_folded LIKE $5 ESCAPE '\\') \
+             AND id > $3 ORDER BY id LIMIT $4",
         )
         .bind(tenant.as_str())
-        .bind(pattern)
+        .bind(like(fold_username(prefix)))
         .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
         .bind(i64::from(limit))
+        .bind(like(fold_display_name(prefix)))
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?

@@ -97,7 +97,40 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user disabled",
         include_str!("../migrations/0022_user_disabled.sql"),
     ),
+    (
+        23,
+        "user display name folded",
+        include_str!("../migrations/0023_user_display_name_folded.sql"),
+    ),
 ];
+
+/// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).
+const FOLD_DISPLAY_NAMES: i64 = 23;
+
+/// Folds the display name of every stored user into `display_name_folded`.
+fn fold_display_names(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let names: Vec<(i64, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT rowid, display_name FROM users")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)?
+    };
+    let mut update = tx
+        .prepare("UPDATE users SET display_name_folded = ?2 WHERE rowid = ?1")
+        .map_err(db)?;
+    for (rowid, name) in names {
+        update
+            .execute(rusqlite::params![
+                rowid,
+                tessera_store::fold_display_name(&name)
+            ])
+            .map_err(db)?;
+    }
+    Ok(())
+}
 
 /// The writer connection and the callers whose operations sit in its open transaction.
 struct Writer {
@@ -322,6 +355,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (version, description, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > applied) {
         tx.execute_batch(sql).map_err(db)?;
+        if *version == FOLD_DISPLAY_NAMES {
+            fold_display_names(&tx)?;
+        }
         // Bookkeeping only, so the database stamps it: no operation of the store reads the clock.
         tx.execute(
             "INSERT INTO schema_migrations (version, description, applied_at) \

@@ -38,7 +38,7 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken,
     Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError,
-    Tenant, TenantStore, User, UserStore, fold_username,
+    Tenant, TenantStore, User, UserStore, fold_display_name, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -834,7 +834,8 @@ impl UserStore for SqliteStore {
                 execute(
                     conn,
                     "INSERT INTO users (tenant, id, username, username_folded, display_name, email, \
-                     email_verified, user_handle, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     email_verified, user_handle, created_at, display_name_folded) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         user.tenant.as_str(),
                         user.id.as_str(),
@@ -845,6 +846,7 @@ impl UserStore for SqliteStore {
                         user.email_verified,
                         user.user_handle,
                         ts(user.created_at),
+                        fold_display_name(&user.display_name),
                     ],
                 )?;
                 insert_credential(conn, credential)?;
@@ -961,14 +963,22 @@ impl UserStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<User>> {
         let pattern = format!("{}%", like_escape(&fold_username(prefix)));
+        let display_pattern = format!("{}%", like_escape(&fold_display_name(prefix)));
         let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
         self.conns
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM users WHERE tenant = ?1 AND username_folded LIKE ?2 ESCAPE '\\' AND id > ?3 \
-                     ORDER BY id LIMIT ?4",
-                    params![tenant.as_str(), pattern, after, i64::from(limit)],
+                    "SELECT * FROM users WHERE tenant = ?1 \
+                     AND (username_folded LIKE ?2 ESCAPE '\\' OR display_name_folded LIKE ?5 ESCAPE '\\') \
+                     AND id > ?3 ORDER BY id LIMIT ?4",
+                    params![
+                        tenant.as_str(),
+                        pattern,
+                        after,
+                        i64::from(limit),
+                        display_pattern
+                    ],
                     UserRow::read,
                 )
             })

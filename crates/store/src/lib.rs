@@ -68,7 +68,7 @@ pub use notify::{Notifier, Payload, Subscription, Topic};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
     RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, Tenant,
-    User, fold_username,
+    User, fold_display_name, fold_username,
 };
 pub use tenants::TenantStore;
 pub use users::UserStore;

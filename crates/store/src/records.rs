@@ -360,6 +360,12 @@ pub fn fold_username(username: &str) -> String {
     username.to_lowercase()
 }
 
+/// Folds a user's display name for the operators' search by its start: Unicode lowercase, as usernames are. Both
+/// backends store this form beside the display name.
+pub fn fold_display_name(display_name: &str) -> String {
+    display_name.to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,8 +45,9 @@ pub trait UserStore: Send + Sync {
         credential_id: &[u8],
         nickname: &str,
     ) -> Result<()>;
-    /// Lists the tenant's users whose username starts with `prefix` (compared case-insensitively, as usernames
-    /// are unique), ordered by id, at most `limit`, after the id `after` (the previous page's last).
+    /// Lists the tenant's users whose username or display name starts with `prefix` (compared case-insensitively:
+    /// [`crate::fold_username`], [`crate::fold_display_name`]), ordered by id, at most `limit`, after the id `after`
+    /// (the previous page's last).
     async fn search_users(
         &self,
         tenant: &TenantId,

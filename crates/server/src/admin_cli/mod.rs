@@ -789,12 +789,12 @@ enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 enum AccountCommand {
-    /// List or search a tenant's accounts (by the start of the username).
+    /// List or search a tenant's accounts (by the start of the username or display name).
     List {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
-        /// The start of the username.
+        /// The start of the username or display name.
         #[arg(long)]
         search: Option<String>,
         #[command(flatten)]

@@ -109,6 +109,7 @@ macro_rules! store_contract_tests {
             last_credential_cannot_be_deleted,
             deleting_a_credential_ends_its_sessions_and_revokes_its_grants,
             users_are_searched_by_username_prefix_and_paged,
+            users_are_searched_by_display_name_prefix_too,
             deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username,
             disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_passkeys,
             code_stored_with_its_passkey_binding_is_revoked_with_the_passkey,

@@ -560,6 +560,53 @@ pub async fn users_are_searched_by_username_prefix_and_paged(store: Arc<dyn Stor
     assert_eq!(ids(next), ["u3", "u4"]);
 }
 
+/// Users are found by the start of their display name as well (Unicode case folded), never by a word inside it;
+/// a user whose username and display name both match is listed once.
+pub async fn users_are_searched_by_display_name_prefix_too(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    for (id, username, display_name) in [
+        ("u1", "ann", "Zoë Quinn"),
+        ("u2", "bob", "Annabel Lee"),
+        ("u3", "zed", "Bob Marley"),
+        ("u4", "émile", "Émile Zola"),
+    ] {
+        let mut user = user(&t, id, username);
+        user.display_name = display_name.into();
+        store
+            .create_user_with_credential(&user, &credential(&t, id, id.as_bytes()))
+            .await
+            .expect("create");
+    }
+    let ids = async |prefix: &str| -> Vec<String> {
+        store
+            .search_users(&t, prefix, None, 10)
+            .await
+            .expect("search")
+            .iter()
+            .map(|u| u.id.to_string())
+            .collect()
+    };
+    assert_eq!(ids("ZOË").await, ["u1"], "display name, any case");
+    assert_eq!(ids("ann").await, ["u1", "u2"], "username or display name");
+    assert_eq!(ids("bob").await, ["u2", "u3"]);
+    assert_eq!(ids("émile").await, ["u4"], "matched by both, listed once");
+    assert!(
+        ids("lee").await.is_empty(),
+        "the start only, not a word inside"
+    );
+    assert!(ids("z%").await.is_empty(), "`%` taken literally");
+    let first = store.search_users(&t, "b", None, 1).await.expect("page");
+    let next = store
+        .search_users(&t, "b", Some(&first[0].id), 1)
+        .await
+        .expect("page");
+    assert_eq!(
+        (first[0].id.as_str(), next[0].id.as_str()),
+        ("u2", "u3"),
+        "paged by id"
+    );
+}
+
 /// Deleting a user removes their passkeys, ends their sessions and revokes their grants, all at once; another
 /// user keeps theirs; the username is free again.
 pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_username(

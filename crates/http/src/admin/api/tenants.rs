@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_oidc::keys::SigningAlg;
 use tessera_service::admin::audit::Change;
-use tessera_service::{clients, keys, tenants, users};
+use tessera_service::{clients, keys, metadata, tenants, users};
 use tessera_store::{Client, Credential, SigningKey, Tenant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -584,18 +584,6 @@ pub struct FidoModel {
     pub status: Option<String>,
 }
 
-fn uuid(bytes: &[u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 /// The loaded FIDO metadata.
 #[utoipa::path(get, path = "/fido-metadata", tag = "tenants",
     responses(
@@ -617,16 +605,13 @@ pub async fn fido_metadata(
         trust_anchors: current.trust_anchors.len(),
         models: blob
             .map(|b| {
-                b.entries()
-                    .iter()
+                metadata::models(b, "")
+                    .into_iter()
                     .take(500)
-                    .map(|e| FidoModel {
-                        aaguid: e.aaguid.as_ref().map(uuid),
-                        description: e.description.clone(),
-                        status: e
-                            .status_reports
-                            .last()
-                            .map(|r| r.status.as_str().to_owned()),
+                    .map(|m| FidoModel {
+                        aaguid: m.aaguid,
+                        description: m.description,
+                        status: m.status,
                     })
                     .collect()
             })
@@ -1200,11 +1185,12 @@ pub struct PasskeyView {
     pub last_used_at: Option<String>,
 }
 
-fn passkey_view(c: &Credential) -> PasskeyView {
+/// The API's view of a passkey.
+pub fn passkey_view(c: &Credential) -> PasskeyView {
     PasskeyView {
         id: B64.encode(&c.credential_id),
         nickname: c.nickname.clone(),
-        aaguid: uuid(&c.aaguid),
+        aaguid: metadata::aaguid_text(&c.aaguid),
         backup_eligible: c.backup_eligible,
         backup_state: c.backup_state,
         attestation_format: c.attestation_format.clone(),
@@ -1224,16 +1210,12 @@ async fn load_user(
 ) -> Result<(TenantId, UserId, UserView), Problem> {
     let id = tenant_id(caller, tenant)?;
     let user_id = UserId::parse(user).map_err(|_| Problem::not_found("the user"))?;
-    let user = state
-        .provider
-        .store
-        .get_user(&id, &user_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("the user"))?;
+    let user = users::get_user(state.provider.store.as_ref(), &id, &user_id).await?;
     Ok((id, user_id, user_view(&user)))
 }
 
-fn user_view(user: &tessera_store::User) -> UserView {
+/// The API's view of a user.
+pub fn user_view(user: &tessera_store::User) -> UserView {
     UserView {
         id: user.id.to_string(),
         username: user.username.clone(),
@@ -1250,11 +1232,11 @@ page_of!(UserPage, UserView, "users");
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
-    /// The start of the username (case-insensitive; empty: everyone).
+    /// The start of the username or display name (case-insensitive; empty: everyone).
     pub q: Option<String>,
 }
 
-/// Searches a tenant's users by username, ordered by id.
+/// Searches a tenant's users by the start of their username or display name, ordered by id.
 #[utoipa::path(get, path = "/tenants/{tenant}/users", tag = "users",
     params(("tenant" = String, Path, description = "The tenant id"), UserQuery, PageQuery),
     responses(
@@ -1280,26 +1262,19 @@ pub async fn search_users(
                 .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this API"))
         })
         .transpose()?;
-    // One more than asked tells whether there is a next page.
-    let mut found = users::search_users(
+    let found = users::search_users_page(
         state.provider.store.as_ref(),
         &id,
         search.q.as_deref().unwrap_or_default(),
         after.as_ref(),
-        limit + 1,
+        limit,
     )
     .await?;
-    let next_cursor = if found.len() > limit as usize {
-        found.truncate(limit as usize);
-        found
-            .last()
-            .map(|u| super::extract::cursor_of(u.id.as_str()))
-    } else {
-        None
-    };
     Ok(Json(UserPage {
-        items: found.iter().map(user_view).collect(),
-        next_cursor,
+        items: found.users.iter().map(user_view).collect(),
+        next_cursor: found
+            .next
+            .map(|last| super::extract::cursor_of(last.as_str())),
     }))
 }
 
@@ -1449,10 +1424,7 @@ pub async fn list_passkeys(
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<PasskeyPage>, Problem> {
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
-    let views = state
-        .provider
-        .store
-        .list_credentials(&id, &user_id)
+    let views = users::list_passkeys(state.provider.store.as_ref(), &id, &user_id)
         .await?
         .iter()
         .map(passkey_view)
@@ -1478,10 +1450,8 @@ async fn load_passkey(
     let raw = B64
         .decode(passkey)
         .map_err(|_| Problem::not_found("the passkey"))?;
-    match state.provider.store.get_credential(id, &raw).await? {
-        Some(c) if &c.user_id == user_id => Ok((raw, passkey_view(&c))),
-        _ => Err(Problem::not_found("the passkey")),
-    }
+    let credential = users::get_passkey(state.provider.store.as_ref(), id, user_id, &raw).await?;
+    Ok((raw, passkey_view(&credential)))
 }
 
 /// Reads one of a user's passkeys (with its `ETag`).
@@ -1530,22 +1500,21 @@ pub async fn rename_passkey(
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
     let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    let nickname = body.nickname.trim();
-    if nickname.is_empty()
-        || nickname.chars().count() > 64
-        || nickname.chars().any(char::is_control)
-    {
-        return Err(Problem::invalid_field(
-            "nickname",
-            "1 to 64 printable characters",
-        ));
-    }
-    state
-        .provider
-        .store
-        .rename_credential(&id, &user_id, &raw, nickname)
-        .await?;
-    let (_, after) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    let renamed = users::rename_passkey(
+        state.provider.store.as_ref(),
+        &id,
+        &user_id,
+        &raw,
+        &body.nickname,
+    )
+    .await
+    .map_err(|e| match e {
+        tessera_service::ServiceError::InvalidInput(_) => {
+            Problem::invalid_field("nickname", "1 to 64 printable characters")
+        }
+        other => other.into(),
+    })?;
+    let after = passkey_view(&renamed);
     record(
         &state,
         &caller,
@@ -1586,17 +1555,20 @@ pub async fn revoke_passkey(
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
     let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    state
-        .provider
-        .store
-        .delete_credential(&id, &user_id, &raw, state.now())
-        .await
-        .map_err(|e| match e {
-            tessera_store::StoreError::Conflict => {
-                Problem::conflict(None, "this is the user's only passkey")
-            }
-            other => other.into(),
-        })?;
+    users::revoke_passkey(
+        state.provider.store.as_ref(),
+        &id,
+        &user_id,
+        &raw,
+        state.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        tessera_service::ServiceError::LastPasskey => {
+            Problem::conflict(None, "this is the user's only passkey")
+        }
+        other => other.into(),
+    })?;
     record(
         &state,
         &caller,

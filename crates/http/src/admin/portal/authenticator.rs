@@ -1,6 +1,7 @@
 //! The authenticator service's pages: its tenants (RP ID, origins) and new OAuth clients (the "client id and
 //! secret provided by the platform" of the tutorial: a confidential client's secret is shown once). A tenant's
-//! policy, signing keys and client pages are in [`super::policy`], [`super::keys`] and [`super::clients`].
+//! policy, signing keys, client and user pages are in [`super::policy`], [`super::keys`], [`super::clients`] and
+//! [`super::users`].
 
 use std::collections::HashMap;
 
@@ -61,6 +62,38 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/authenticator/{tenant}/clients/{client}/delete",
             post(super::clients::delete),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users",
+            get(super::users::list),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}",
+            get(super::users::page),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}/disable",
+            post(super::users::disable),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}/enable",
+            post(super::users::enable),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}/delete",
+            get(super::users::confirm_delete).post(super::users::delete),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}/passkeys/{passkey}",
+            get(super::users::rename_form).post(super::users::rename),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/users/{user}/passkeys/{passkey}/revoke",
+            post(super::users::revoke),
+        )
+        .route(
+            "/admin/authenticator/{tenant}/fido-metadata",
+            get(super::users::fido_metadata),
         )
 }
 
@@ -362,6 +395,16 @@ async fn tenant_page(
                 format!("{ROOT}/authenticator/{id}/clients"),
                 "Clients",
                 "tenant-clients",
+            ),
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/users"),
+                "Users",
+                "tenant-users",
+            ),
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/fido-metadata"),
+                "FIDO metadata",
+                "tenant-fido-metadata",
             ),
         ],
         ..Section::default()

@@ -7,7 +7,8 @@
 //!   claims"), "User flows" ("New user flow" → "Sign up and sign in", "User attributes and token claims",
 //!   "Application claims", "Run user flow"), applications and the directory's users.
 //! - [`authenticator`]: authenticator tenants and new OAuth clients; [`policy`]: a tenant's authenticator policy
-//!   and sessions; [`keys`]: its signing keys (rotate); [`clients`]: its clients (edit, new secret, delete).
+//!   and sessions; [`keys`]: its signing keys (rotate); [`clients`]: its clients (edit, new secret, delete);
+//!   [`users`]: its users and their passkeys (disable, delete, rename, revoke) and the loaded FIDO metadata.
 //! - [`audit`]: the audit trail (filterable) and the administrators (invitations).
 //! - [`views`]: the page frame, the generic form, list and detail pages, and how service errors land next to a
 //!   field.
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod policy;
 pub mod signin;
 pub mod tokens;
+pub mod users;
 pub mod views;
 
 use axum::Router;
