@@ -251,3 +251,51 @@ async fn migration_0004_starts_existing_tenants_at_revision_one() {
     assert_eq!(store.update_tenant(&tenant).await, Ok(2));
     store.close().await;
 }
+
+/// Migration 0023 folds the display names of the users stored before it (beyond ASCII, as new users are folded),
+/// so they are found by the start of their display name too.
+#[tokio::test]
+async fn migration_0023_folds_existing_display_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v22");
+        let migrations = [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+            include_str!("../migrations/0004_tenant_revision.sql"),
+            include_str!("../migrations/0010_broker.sql"),
+            include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+            include_str!("../migrations/0012_tenant_settings.sql"),
+            include_str!("../migrations/0013_store_health.sql"),
+            include_str!("../migrations/0014_store_identity.sql"),
+            include_str!("../migrations/0020_admin.sql"),
+            include_str!("../migrations/0021_admin_members.sql"),
+            include_str!("../migrations/0022_user_disabled.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, '', 0), (2, '', 0), (3, '', 0), (4, '', 0), (10, '', 0), \
+               (11, '', 0), (12, '', 0), (13, '', 0), (14, '', 0), (20, '', 0), (21, '', 0), (22, '', 0); \
+             INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
+               VALUES ('alpha', 'Alpha', 'alpha.example.com', '[]', '{}', 1767268800000000); \
+             INSERT INTO users (tenant, id, username, username_folded, display_name, email, email_verified, \
+               user_handle, created_at) \
+               VALUES ('alpha', 'u1', 'emile', 'emile', 'Émile Zola', NULL, 0, X'01', 1767268800000000);",
+        )
+        .expect("v22 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v23");
+    let found = store
+        .search_users(&contract::tenant_id("alpha"), "ÉMILE Z", None, 10)
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1, "found by the start of the display name");
+    assert_eq!(found[0].display_name, "Émile Zola");
+    store.close().await;
+}
