@@ -15,23 +15,6 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 /// The longest passkey name, in characters.
 pub const MAX_PASSKEY_NAME: usize = 64;
 
-/// The tenant's users whose username or display name starts with `query` (case-insensitively; empty: everyone),
-/// ordered by id, after `after`; `limit` is capped at [`MAX_PAGE_SIZE`].
-pub async fn search_users(
-    store: &dyn Store,
-    tenant: &TenantId,
-    query: &str,
-    after: Option<&UserId>,
-    limit: u32,
-) -> Result<Vec<User>> {
-    if store.get_tenant(tenant).await?.is_none() {
-        return Err(ServiceError::TenantNotFound);
-    }
-    Ok(store
-        .search_users(tenant, query.trim(), after, limit.clamp(1, MAX_PAGE_SIZE))
-        .await?)
-}
-
 /// One page of a search: the users, and the id the next page starts after (none on the last page).
 #[derive(Debug, Clone)]
 pub struct UserPage {
@@ -41,8 +24,10 @@ pub struct UserPage {
     pub next: Option<UserId>,
 }
 
-/// A page of [`search_users`] of at most `limit` users (capped at [`MAX_PAGE_SIZE`]), telling whether more follow.
-pub async fn search_users_page(
+/// The tenant's users whose username or display name starts with `query` (case-insensitively; empty: everyone),
+/// ordered by id, after `after`: a page of at most `limit` (capped at [`MAX_PAGE_SIZE`]), telling whether more
+/// follow.
+pub async fn search_users(
     store: &dyn Store,
     tenant: &TenantId,
     query: &str,

@@ -1262,7 +1262,7 @@ pub async fn search_users(
                 .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this API"))
         })
         .transpose()?;
-    let found = users::search_users_page(
+    let found = users::search_users(
         state.provider.store.as_ref(),
         &id,
         search.q.as_deref().unwrap_or_default(),

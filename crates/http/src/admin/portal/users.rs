@@ -116,8 +116,7 @@ pub async fn list(
     }
     let query = params.get("q").cloned().unwrap_or_default();
     let after = params.get("after").and_then(|a| UserId::parse(a).ok());
-    let page = match users::search_users_page(store, &id, &query, after.as_ref(), PAGE_SIZE as u32)
-        .await
+    let page = match users::search_users(store, &id, &query, after.as_ref(), PAGE_SIZE as u32).await
     {
         Ok(p) => p,
         Err(e) => return fail(e),
