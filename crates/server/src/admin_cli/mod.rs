@@ -874,6 +874,11 @@ enum PasskeyCommand {
 
 #[derive(Debug, Subcommand)]
 enum InvitationCommand {
+    /// List pending invitations (not used, withdrawn or expired); never their links.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// Invite an administrator: prints a single-use link to the admin tenant's sign-up page (shown once).
     Create {
         /// The role the invited person gets.
@@ -885,6 +890,11 @@ enum InvitationCommand {
         /// Minutes until the link stops working (5 to 10080; default a day).
         #[arg(long)]
         expires_in_minutes: Option<u32>,
+    },
+    /// Withdraw a pending invitation: its link stops working at once.
+    Withdraw {
+        /// The invitation's id (`inv_...`).
+        id: String,
     },
 }
 
@@ -1366,6 +1376,32 @@ async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(),
 
 async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Result<(), CliError> {
     match command {
+        InvitationCommand::List { paging } => {
+            let items = api.list("/invitations", &paging.query(), paging.all).await?;
+            output::list(
+                out,
+                &items,
+                &[
+                    "id",
+                    "role",
+                    "tenants",
+                    "created_by",
+                    "created_at",
+                    "expires_at",
+                ],
+            )
+        }
+        InvitationCommand::Withdraw { id } => {
+            api.call(
+                Method::DELETE,
+                &format!("/invitations/{}", segment(id)),
+                None,
+                None,
+            )
+            .await?;
+            println!("withdrew invitation {id}");
+            Ok(())
+        }
         InvitationCommand::Create {
             role,
             tenants,
