@@ -1961,6 +1961,9 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     .await;
     let kept = invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
     let token = link.split("token=").nth(1).unwrap_or_default().to_owned();
+    // Someone opened the link before it was withdrawn: their enrolment is refused afterwards too.
+    let mut early = Jar::default();
+    let early_start = early.open(&app, &link).await;
     let pending = members::list_invitations(app.state.provider.store.as_ref(), app.clock.now())
         .await
         .expect("list");
@@ -2003,6 +2006,14 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     assert!(!html.contains(&id), "{html}");
     let again = post(&app, &action, &cookies, format!("csrf_token={csrf}")).await;
     assert_eq!(again.status(), 404, "withdrawn once");
+    match enrol(&app, &mut early, early_start, "early").await {
+        Enrolled::PageRefused(status, body) => {
+            assert_eq!(status, 403);
+            assert!(body.contains("by invitation only"), "{body}");
+        }
+        _ => panic!("a withdrawn invitation admits no sign-up"),
+    }
+    assert!(admins_with(&app, "early").await.is_none());
     let opened = get(&app, link.trim_start_matches(&app.base), "").await;
     assert_eq!(opened.status(), 404);
     assert!(set_cookies(&opened).is_empty(), "nothing starts");

@@ -20,8 +20,14 @@ use serde_json::{Value, json};
 use client::{Api, CliError, Profile, ProfileFile, profile_path};
 use output::Format;
 
+/// What each exit code of `tessera admin` means (shown after its `--help`).
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 unexpected failure; 2 usage or input (a bad flag, a secret missing on \
+stdin); 3 not found; 4 not signed in or not allowed; 5 conflict (it exists, or it changed meanwhile: read and try \
+again); 6 a value the API refused (the field is named); 7 the server did not answer or failed (retry later).";
+
 /// `tessera admin`: global options and the command.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct AdminArgs {
     /// The profile to use (in the profile file; `default` unless set).
     #[arg(

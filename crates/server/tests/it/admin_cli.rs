@@ -561,6 +561,9 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome(
         let run = admin(&profiles, &[], usage, Some(""));
         assert_eq!(run.code, 2, "{usage:?}: {}", run.stderr);
     }
+    let help = admin(&profiles, &[], &["--help"], None);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("Exit codes: 0 done"), "the help documents them: {}", help.stdout);
     std::fs::write(&profiles, "not json").expect("corrupt the profile file");
     let corrupt = admin(&profiles, &[], &["tenant", "list"], None);
     assert_eq!(corrupt.code, 1, "{}", corrupt.stderr);
