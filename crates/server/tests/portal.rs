@@ -1948,7 +1948,9 @@ async fn expired_invitation_is_refused(backend: Backend) {
     app.stop().await;
 }
 
-async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one(backend: Backend) {
+async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one(
+    backend: Backend,
+) {
     let Some((app, _)) = app(backend).await else {
         return;
     };
@@ -1959,7 +1961,8 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
         "role=tenant_admin&tenants=acme&expires_in_minutes=60",
     )
     .await;
-    let kept = invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
+    let kept =
+        invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
     let token = link.split("token=").nth(1).unwrap_or_default().to_owned();
     // Someone opened the link before it was withdrawn: their enrolment is refused afterwards too.
     let mut early = Jar::default();
@@ -1978,10 +1981,19 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("body");
     assert!(html.contains("Pending invitations"), "{html}");
-    assert!(html.contains(&id) && html.contains("tenant admin of acme, made by admin:root"), "{html}");
-    assert!(html.contains(&format!("/admin/admins/invitations/{id}/withdraw")), "{html}");
+    assert!(
+        html.contains(&id) && html.contains("tenant admin of acme, made by admin:root"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("/admin/admins/invitations/{id}/withdraw")),
+        "{html}"
+    );
     assert!(html.contains(&format!("id=\"withdraw-{id}\"")), "{html}");
-    assert!(!html.contains(&token) && !html.contains("token=tsi_"), "no link on the page");
+    assert!(
+        !html.contains(&token) && !html.contains("token=tsi_"),
+        "no link on the page"
+    );
     let action = format!("/admin/admins/invitations/{id}/withdraw");
     // Without its CSRF token, or by a tenant admin: refused, nothing withdrawn.
     let (cookies, csrf) = form_of(&app, "/admin/admins", &root).await;
@@ -1989,10 +2001,18 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     assert_eq!(refused.status(), 403, "no CSRF token");
     let tenant_admin = portal_session(&app, "acme-admin", "tenant_admin", &["acme"]).await;
     let (their_cookies, their_csrf) = form_of(&app, "/admin/", &tenant_admin).await;
-    let theirs = post(&app, &action, &their_cookies, format!("csrf_token={their_csrf}")).await;
+    let theirs = post(
+        &app,
+        &action,
+        &their_cookies,
+        format!("csrf_token={their_csrf}"),
+    )
+    .await;
     assert_eq!(theirs.status(), 404, "global admins only");
     assert_eq!(
-        get(&app, link.trim_start_matches(&app.base), "").await.status(),
+        get(&app, link.trim_start_matches(&app.base), "")
+            .await
+            .status(),
         303,
         "still pending"
     );
@@ -2025,7 +2045,9 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
             .contains("This invitation does not work")
     );
     assert_eq!(
-        get(&app, kept.trim_start_matches(&app.base), "").await.status(),
+        get(&app, kept.trim_start_matches(&app.base), "")
+            .await
+            .status(),
         303,
         "the other invitation still works"
     );

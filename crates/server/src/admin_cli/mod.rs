@@ -1383,7 +1383,9 @@ async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(),
 async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Result<(), CliError> {
     match command {
         InvitationCommand::List { paging } => {
-            let items = api.list("/invitations", &paging.query(), paging.all).await?;
+            let items = api
+                .list("/invitations", &paging.query(), paging.all)
+                .await?;
             output::list(
                 out,
                 &items,

@@ -1497,9 +1497,15 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
             .is_some_and(|c| c.starts_with("token:tok_")),
         "{first}"
     );
-    assert!(first["created_at"].is_string() && first["expires_at"].is_string(), "{first}");
+    assert!(
+        first["created_at"].is_string() && first["expires_at"].is_string(),
+        "{first}"
+    );
     for secret in &secrets {
-        assert!(!listed.text.contains(secret.as_str()), "no secret in the list");
+        assert!(
+            !listed.text.contains(secret.as_str()),
+            "no secret in the list"
+        );
     }
     assert!(
         !listed.text.contains("token=") && !listed.text.contains("invitation_url"),
@@ -1508,11 +1514,21 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
     );
     // Cursor-paged: two pages of at most two.
     let page1 = api.get("/invitations?limit=2").await;
-    let cursor = page1.body["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let cursor = page1.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(page1.body["items"].as_array().map(Vec::len), Some(2));
     assert!(!cursor.is_empty(), "{}", page1.text);
-    let page2 = api.get(&format!("/invitations?limit=2&cursor={cursor}")).await;
-    assert_eq!(page2.body["items"].as_array().map(Vec::len), Some(1), "{}", page2.text);
+    let page2 = api
+        .get(&format!("/invitations?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(
+        page2.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        page2.text
+    );
     assert!(page2.body["next_cursor"].is_null());
     let mut paged: Vec<String> = page1.body["items"]
         .as_array()
@@ -1548,7 +1564,9 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
     api.delete(&format!("/invitations/{}", ids[0]), None)
         .await
         .problem(404);
-    api.delete("/invitations/inv_nosuch", None).await.problem(404);
+    api.delete("/invitations/inv_nosuch", None)
+        .await
+        .problem(404);
     let after = api.get("/invitations").await;
     let left: Vec<&str> = after.body["items"]
         .as_array()
@@ -1572,10 +1590,15 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(still.status().as_u16(), 303, "the others still work");
-    let trail = api.get("/audit-events?action=admin.invitation.withdraw").await;
+    let trail = api
+        .get("/audit-events?action=admin.invitation.withdraw")
+        .await;
     let events = trail.body["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(events.len(), 1, "{}", trail.text);
-    assert_eq!(events[0]["target"], format!("admins/invitations/{}", ids[0]));
+    assert_eq!(
+        events[0]["target"],
+        format!("admins/invitations/{}", ids[0])
+    );
     assert_eq!(events[0]["before"]["role"], "tenant_admin");
     assert!(events[0]["after"].is_null());
     assert!(!trail.text.contains(secrets[0].as_str()));

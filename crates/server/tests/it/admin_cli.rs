@@ -169,10 +169,8 @@ impl Drop for Demo {
             let _ = self.process.kill();
             let _ = self.process.wait();
         }
-        if let Some(schema) = self.schema.take() {
-            if let Ok(runtime) = tokio::runtime::Runtime::new() {
-                runtime.block_on(schema.drop_schema());
-            }
+        if let (Some(schema), Ok(runtime)) = (self.schema.take(), tokio::runtime::Runtime::new()) {
+            runtime.block_on(schema.drop_schema());
         }
     }
 }
@@ -563,22 +561,41 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome(
     }
     let help = admin(&profiles, &[], &["--help"], None);
     assert_eq!(help.code, 0, "{}", help.stderr);
-    assert!(help.stdout.contains("Exit codes: 0 done"), "the help documents them: {}", help.stdout);
+    assert!(
+        help.stdout.contains("Exit codes: 0 done"),
+        "the help documents them: {}",
+        help.stdout
+    );
     std::fs::write(&profiles, "not json").expect("corrupt the profile file");
     let corrupt = admin(&profiles, &[], &["tenant", "list"], None);
     assert_eq!(corrupt.code, 1, "{}", corrupt.stderr);
-    assert!(corrupt.stderr.contains("admin.json"), "names the file: {}", corrupt.stderr);
+    assert!(
+        corrupt.stderr.contains("admin.json"),
+        "names the file: {}",
+        corrupt.stderr
+    );
 
     // Completions name the subcommands, for each shell.
     let bash = admin(&profiles, &[], &["completions", "bash"], None);
     assert_eq!(bash.code, 0, "{}", bash.stderr);
-    for word in ["admin", "invitation", "broker-tenant", "userflow", "withdraw", "--output"] {
+    for word in [
+        "admin",
+        "invitation",
+        "broker-tenant",
+        "userflow",
+        "withdraw",
+        "--output",
+    ] {
         assert!(bash.stdout.contains(word), "bash completions name {word}");
     }
     for shell in ["zsh", "fish"] {
         let script = admin(&profiles, &[], &["completions", shell], None);
         assert_eq!(script.code, 0, "{}", script.stderr);
-        assert!(script.stdout.contains("invitation"), "{shell}: {}", script.stdout);
+        assert!(
+            script.stdout.contains("invitation"),
+            "{shell}: {}",
+            script.stdout
+        );
     }
     let unknown = admin(&profiles, &[], &["completions", "tcsh"], None);
     assert_eq!(unknown.code, 2, "{}", unknown.stderr);
@@ -817,30 +834,54 @@ fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations(
     assert_eq!(listed[0]["id"], invitation_id.as_str());
     assert_eq!(listed[0]["role"], "tenant_admin");
     assert_eq!(listed[0]["tenants"], serde_json::json!(["mytenant"]));
-    assert!(listed[0]["created_by"].as_str().is_some_and(|c| c.starts_with("token:tok_")));
+    assert!(
+        listed[0]["created_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("token:tok_"))
+    );
     let table = cli(&["invitation", "list"]);
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
     assert!(table.stdout.contains(&invitation_id), "{}", table.stdout);
-    assert!(!table.stdout.contains(token) && !table.stdout.contains("token="), "no link in a list");
+    assert!(
+        !table.stdout.contains(token) && !table.stdout.contains("token="),
+        "no link in a list"
+    );
     let scoped_list = admin(
         &profiles,
         &[("TESSERA_ADMIN_TOKEN", demo_token)],
         &["--url", url, "invitation", "list"],
         None,
     );
-    assert_eq!(scoped_list.code, 4, "not a global admin: {}", scoped_list.stderr);
+    assert_eq!(
+        scoped_list.code, 4,
+        "not a global admin: {}",
+        scoped_list.stderr
+    );
     let withdrawn = cli(&["invitation", "withdraw", &invitation_id]);
     assert_eq!(withdrawn.code, 0, "{}", withdrawn.stderr);
-    assert!(withdrawn.stdout.contains(&invitation_id), "{}", withdrawn.stdout);
+    assert!(
+        withdrawn.stdout.contains(&invitation_id),
+        "{}",
+        withdrawn.stdout
+    );
     let twice = cli(&["invitation", "withdraw", &invitation_id]);
     assert_eq!(twice.code, 3, "withdrawn once: {}", twice.stderr);
     let empty = json(&cli(&["-o", "json", "invitation", "list"]));
     assert_eq!(empty, serde_json::json!([]));
     let opened = tokio::runtime::Runtime::new()
         .expect("runtime")
-        .block_on(async { reqwest::get(&invitation_url).await.expect("open the link").status() });
-    assert_eq!(opened.as_u16(), 404, "a withdrawn link fails like an expired one");
+        .block_on(async {
+            reqwest::get(&invitation_url)
+                .await
+                .expect("open the link")
+                .status()
+        });
+    assert_eq!(
+        opened.as_u16(),
+        404,
+        "a withdrawn link fails like an expired one"
+    );
 
     demo_run.stop();
 }
@@ -879,7 +920,9 @@ fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_
         vec!["tenant", "list"],
         vec!["client", "list", "--tenant", "mytenant"],
         vec!["account", "list", "--tenant", "mytenant"],
-        vec!["passkey", "list", "--tenant", "mytenant", "--user", &account],
+        vec![
+            "passkey", "list", "--tenant", "mytenant", "--user", &account,
+        ],
         vec!["key", "list", "--tenant", "mytenant"],
         vec!["broker-tenant", "list"],
         vec!["app", "list", "--tenant", "contoso"],
@@ -913,12 +956,15 @@ fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_
             assert_eq!(run.code, 0, "{full:?}: {}", run.stderr);
             run.stdout
         };
-        let from_json: Value = serde_json::from_str(&with("json"))
-            .unwrap_or_else(|e| panic!("{args:?}: JSON: {e}"));
+        let from_json: Value =
+            serde_json::from_str(&with("json")).unwrap_or_else(|e| panic!("{args:?}: JSON: {e}"));
         let yaml = with("yaml");
         let from_yaml: Value = serde_yaml_ng::from_str(&yaml)
             .unwrap_or_else(|e| panic!("{args:?}: YAML: {e}\n{yaml}"));
-        assert_eq!(from_yaml, from_json, "{args:?}: the YAML holds the JSON document");
+        assert_eq!(
+            from_yaml, from_json,
+            "{args:?}: the YAML holds the JSON document"
+        );
         let empty = from_json == serde_json::json!([]) || from_json == serde_json::json!({});
         assert!(
             empty || !yaml.trim_start().starts_with(['{', '[']),
@@ -933,7 +979,11 @@ fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_
                 "{args:?}: a header line: {table}"
             );
             let rows = from_json.as_array().map_or(0, Vec::len);
-            assert_eq!(table.lines().count(), rows + 1, "{args:?}: one line per item: {table}");
+            assert_eq!(
+                table.lines().count(),
+                rows + 1,
+                "{args:?}: one line per item: {table}"
+            );
         } else {
             assert!(from_json.is_object(), "{args:?}");
             assert!(

@@ -829,7 +829,8 @@ pub struct PendingInvitation {
 
 impl PendingInvitation {
     fn from_record(record: &InvitationRecord) -> Result<Self> {
-        let corrupt = |what: &str| ServiceError::Corrupt(format!("invitation {}: {what}", record.id));
+        let corrupt =
+            |what: &str| ServiceError::Corrupt(format!("invitation {}: {what}", record.id));
         let at = |seconds: i64| {
             OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| corrupt("time"))
         };

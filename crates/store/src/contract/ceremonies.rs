@@ -177,7 +177,9 @@ pub async fn ceremony_list_holds_live_values_of_one_kind_and_tenant(store: Arc<d
         "an expired value is not listed"
     );
     assert_eq!(
-        store.take_ceremony(&t, "inv-a", "admin.invitation", T0).await,
+        store
+            .take_ceremony(&t, "inv-a", "admin.invitation", T0)
+            .await,
         Ok(Some(b"a".to_vec())),
         "listing consumed nothing"
     );

@@ -217,13 +217,15 @@ async fn admins_page(
             danger: true,
         })
         .collect();
-    let pending =
-        match members::list_invitations(app.provider.store.as_ref(), app.provider.clock.now())
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return PageError::from(e).into_response(),
-        };
+    let pending = match members::list_invitations(
+        app.provider.store.as_ref(),
+        app.provider.clock.now(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
     let mut invitation_facts: Vec<(String, String)> = pending
         .iter()
         .map(|i| {
@@ -244,10 +246,7 @@ async fn admins_page(
         })
         .collect();
     if invitation_facts.is_empty() {
-        invitation_facts.push((
-            "None".into(),
-            "No invitation is waiting to be used.".into(),
-        ));
+        invitation_facts.push(("None".into(), "No invitation is waiting to be used.".into()));
     }
     let invitation_buttons: Vec<Button> = pending
         .iter()
