@@ -49,6 +49,7 @@ both_stores!(
     invitation_enrols_one_administrator_with_its_role_once,
     sign_up_at_the_admin_tenant_without_an_invitation_is_refused,
     expired_invitation_is_refused,
+    withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one,
 );
 
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
@@ -1944,6 +1945,129 @@ async fn expired_invitation_is_refused(backend: Backend) {
     let expired = get(&app, unused.trim_start_matches(&app.base), "").await;
     assert_eq!(expired.status(), 404);
     assert!(set_cookies(&expired).is_empty(), "nothing starts");
+    app.stop().await;
+}
+
+async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one(
+    backend: Backend,
+) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let link = invite_on_the_portal(
+        &app,
+        &root,
+        "role=tenant_admin&tenants=acme&expires_in_minutes=60",
+    )
+    .await;
+    let kept =
+        invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
+    let token = link.split("token=").nth(1).unwrap_or_default().to_owned();
+    // Someone opened the link before it was withdrawn: their enrolment is refused afterwards too.
+    let mut early = Jar::default();
+    let early_start = early.open(&app, &link).await;
+    let pending = members::list_invitations(app.state.provider.store.as_ref(), app.clock.now())
+        .await
+        .expect("list");
+    let id = pending
+        .iter()
+        .find(|i| i.tenants == ["acme"])
+        .expect("the tenant admin's invitation")
+        .id
+        .clone();
+    // The administrators page lists both, with a Withdraw button each, and never a link.
+    let page = get(&app, "/admin/admins", &root).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("body");
+    assert!(html.contains("Pending invitations"), "{html}");
+    assert!(
+        html.contains(&id) && html.contains("tenant admin of acme, made by admin:root"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("/admin/admins/invitations/{id}/withdraw")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("id=\"withdraw-{id}\"")), "{html}");
+    assert!(
+        !html.contains(&token) && !html.contains("token=tsi_"),
+        "no link on the page"
+    );
+    let action = format!("/admin/admins/invitations/{id}/withdraw");
+    // Without its CSRF token, or by a tenant admin: refused, nothing withdrawn.
+    let (cookies, csrf) = form_of(&app, "/admin/admins", &root).await;
+    let refused = post(&app, &action, &cookies, String::new()).await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let tenant_admin = portal_session(&app, "acme-admin", "tenant_admin", &["acme"]).await;
+    let (their_cookies, their_csrf) = form_of(&app, "/admin/", &tenant_admin).await;
+    let theirs = post(
+        &app,
+        &action,
+        &their_cookies,
+        format!("csrf_token={their_csrf}"),
+    )
+    .await;
+    assert_eq!(theirs.status(), 404, "global admins only");
+    assert_eq!(
+        get(&app, link.trim_start_matches(&app.base), "")
+            .await
+            .status(),
+        303,
+        "still pending"
+    );
+    // Withdrawn: the page says so and no longer lists it; its link shows the page of an expired one.
+    let done = post(&app, &action, &cookies, format!("csrf_token={csrf}")).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/admin/admins?done=withdrawn");
+    let after = get(&app, "/admin/admins?done=withdrawn", &root).await;
+    let html = after.text().await.expect("body");
+    assert!(html.contains("Invitation withdrawn"), "{html}");
+    assert!(!html.contains(&id), "{html}");
+    let again = post(&app, &action, &cookies, format!("csrf_token={csrf}")).await;
+    assert_eq!(again.status(), 404, "withdrawn once");
+    match enrol(&app, &mut early, early_start, "early").await {
+        Enrolled::PageRefused(status, body) => {
+            assert_eq!(status, 403);
+            assert!(body.contains("by invitation only"), "{body}");
+        }
+        _ => panic!("a withdrawn invitation admits no sign-up"),
+    }
+    assert!(admins_with(&app, "early").await.is_none());
+    let opened = get(&app, link.trim_start_matches(&app.base), "").await;
+    assert_eq!(opened.status(), 404);
+    assert!(set_cookies(&opened).is_empty(), "nothing starts");
+    assert!(
+        opened
+            .text()
+            .await
+            .expect("body")
+            .contains("This invitation does not work")
+    );
+    assert_eq!(
+        get(&app, kept.trim_start_matches(&app.base), "")
+            .await
+            .status(),
+        303,
+        "the other invitation still works"
+    );
+    let audit = app
+        .state
+        .admin_store
+        .list_audit_events(
+            &tessera_store::AuditFilter {
+                action_prefix: Some("admin.invitation.withdraw".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(audit.events.len(), 1);
+    assert_eq!(audit.events[0].actor, "admin:root");
+    assert_eq!(audit.events[0].target, format!("admins/invitations/{id}"));
+    assert!(!format!("{:?}", audit.events).contains(&token));
     app.stop().await;
 }
 

@@ -703,6 +703,48 @@ async fn pg_exec(url: &str, sql: &str) {
     let _ = admin.close().await;
 }
 
+/// A fresh, empty schema of `TEST_PG_URL` for a server process the test starts itself (`tessera demo
+/// --store-url`), dropped by [`PgSchema::drop_schema`].
+#[derive(Debug)]
+pub struct PgSchema {
+    url: String,
+    schema: String,
+}
+
+impl PgSchema {
+    /// Creates the schema; `None` (after `SKIPPED(pg): <test>` on stderr) when `TEST_PG_URL` is not set.
+    pub async fn create() -> Option<PgSchema> {
+        let url = match std::env::var("TEST_PG_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                report_pg_skip();
+                return None;
+            }
+        };
+        let schema = fresh_schema();
+        pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
+        Some(PgSchema { url, schema })
+    }
+
+    /// `TEST_PG_URL` with this schema as the `search_path` of every connection.
+    pub fn url(&self) -> String {
+        let joint = if self.url.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{joint}options=-c%20search_path%3D{}",
+            self.url, self.schema
+        )
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop_schema(self) {
+        pg_exec(
+            &self.url,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        )
+        .await;
+    }
+}
+
 /// Sets one pair in a parameter list (replacing it if present).
 pub fn set(params: &mut Vec<(String, String)>, name: &str, value: &str) {
     params.retain(|(k, _)| k != name);

@@ -28,7 +28,7 @@ pub mod malicious;
 mod options;
 pub mod soft;
 
-pub use app::{AppOptions, Backend, TestApp, spawn_app};
+pub use app::{AppOptions, Backend, PgSchema, TestApp, spawn_app};
 pub use ca::{AttestationCert, MdsEntry, TestCa};
 pub use cbor::{b64url, b64url_decode};
 pub use error::TestkitError;

@@ -20,8 +20,14 @@ use serde_json::{Value, json};
 use client::{Api, CliError, Profile, ProfileFile, profile_path};
 use output::Format;
 
+/// What each exit code of `tessera admin` means (shown after its `--help`).
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 unexpected failure; 2 usage or input (a bad flag, a secret missing on \
+stdin); 3 not found; 4 not signed in or not allowed; 5 conflict (it exists, or it changed meanwhile: read and try \
+again); 6 a value the API refused (the field is named); 7 the server did not answer or failed (retry later).";
+
 /// `tessera admin`: global options and the command.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct AdminArgs {
     /// The profile to use (in the profile file; `default` unless set).
     #[arg(
@@ -874,6 +880,11 @@ enum PasskeyCommand {
 
 #[derive(Debug, Subcommand)]
 enum InvitationCommand {
+    /// List pending invitations (not used, withdrawn or expired); never their links.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// Invite an administrator: prints a single-use link to the admin tenant's sign-up page (shown once).
     Create {
         /// The role the invited person gets.
@@ -885,6 +896,11 @@ enum InvitationCommand {
         /// Minutes until the link stops working (5 to 10080; default a day).
         #[arg(long)]
         expires_in_minutes: Option<u32>,
+    },
+    /// Withdraw a pending invitation: its link stops working at once.
+    Withdraw {
+        /// The invitation's id (`inv_...`).
+        id: String,
     },
 }
 
@@ -1366,6 +1382,34 @@ async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(),
 
 async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Result<(), CliError> {
     match command {
+        InvitationCommand::List { paging } => {
+            let items = api
+                .list("/invitations", &paging.query(), paging.all)
+                .await?;
+            output::list(
+                out,
+                &items,
+                &[
+                    "id",
+                    "role",
+                    "tenants",
+                    "created_by",
+                    "created_at",
+                    "expires_at",
+                ],
+            )
+        }
+        InvitationCommand::Withdraw { id } => {
+            api.call(
+                Method::DELETE,
+                &format!("/invitations/{}", segment(id)),
+                None,
+                None,
+            )
+            .await?;
+            println!("withdrew invitation {id}");
+            Ok(())
+        }
         InvitationCommand::Create {
             role,
             tenants,

@@ -22,6 +22,7 @@ both_stores!(
     tenant_policy_changes_with_if_match_and_is_checked_as_a_whole,
     regenerated_client_secret_is_shown_once_and_the_old_one_stops_working,
     invitations_are_for_global_admins_and_their_link_is_shown_once,
+    pending_invitations_are_listed_without_links_and_withdrawn,
 );
 
 /// A reply of the API.
@@ -1448,5 +1449,170 @@ async fn invitations_are_for_global_admins_and_their_link_is_shown_once(backend:
         !trail.text.contains(&secret),
         "the secret is never in the trail"
     );
+    app.stop().await;
+}
+
+async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    tessera_service::admin::members::ensure_admin_tenant(
+        app.state.provider.store.as_ref(),
+        &app.state.provider.master_key,
+        &app.base,
+        tessera_core::Clock::now(app.clock.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut secrets = Vec::new();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"role": "tenant_admin", "tenants": ["acme"], "expires_in_minutes": 60}),
+        json!({"role": "read_only"}),
+        json!({"role": "global_admin", "expires_in_minutes": 5}),
+    ] {
+        let issued = api.post("/invitations", &body).await;
+        assert_eq!(issued.status, 201, "{}", issued.text);
+        ids.push(issued.body["id"].as_str().unwrap_or_default().to_owned());
+        let link = issued.body["invitation_url"].as_str().unwrap_or_default();
+        secrets.push(link.split("token=").nth(1).unwrap_or_default().to_owned());
+    }
+    let listed = api.get("/invitations").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let items = listed.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{}", listed.text);
+    let first = items
+        .iter()
+        .find(|i| i["id"] == ids[0].as_str())
+        .unwrap_or_else(|| panic!("{}", listed.text));
+    assert_eq!(first["role"], "tenant_admin");
+    assert_eq!(first["tenants"], json!(["acme"]));
+    assert!(
+        first["created_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("token:tok_")),
+        "{first}"
+    );
+    assert!(
+        first["created_at"].is_string() && first["expires_at"].is_string(),
+        "{first}"
+    );
+    for secret in &secrets {
+        assert!(
+            !listed.text.contains(secret.as_str()),
+            "no secret in the list"
+        );
+    }
+    assert!(
+        !listed.text.contains("token=") && !listed.text.contains("invitation_url"),
+        "no link in the list: {}",
+        listed.text
+    );
+    // Cursor-paged: two pages of at most two.
+    let page1 = api.get("/invitations?limit=2").await;
+    let cursor = page1.body["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(page1.body["items"].as_array().map(Vec::len), Some(2));
+    assert!(!cursor.is_empty(), "{}", page1.text);
+    let page2 = api
+        .get(&format!("/invitations?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(
+        page2.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        page2.text
+    );
+    assert!(page2.body["next_cursor"].is_null());
+    let mut paged: Vec<String> = page1.body["items"]
+        .as_array()
+        .into_iter()
+        .chain(page2.body["items"].as_array())
+        .flatten()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    paged.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(paged, all);
+
+    // Only a global admin lists or withdraws: a tenant admin and a read-only token get 403, nothing changes.
+    let (tenant_admin, _) = api
+        .token(json!({"name": "acme admin", "role": "tenant_admin", "tenants": ["acme"]}))
+        .await;
+    let (reader, _) = api
+        .token(json!({"name": "reader", "role": "read_only"}))
+        .await;
+    for other in [&tenant_admin, &reader] {
+        api.with(other).get("/invitations").await.problem(403);
+        api.with(other)
+            .delete(&format!("/invitations/{}", ids[0]), None)
+            .await
+            .problem(403);
+    }
+    api.anonymous().get("/invitations").await.problem(401);
+
+    // Withdrawn: gone from the list, its link refused like an expired one, an audit event without the secret.
+    let withdrawn = api.delete(&format!("/invitations/{}", ids[0]), None).await;
+    assert_eq!(withdrawn.status, 204, "{}", withdrawn.text);
+    api.delete(&format!("/invitations/{}", ids[0]), None)
+        .await
+        .problem(404);
+    api.delete("/invitations/inv_nosuch", None)
+        .await
+        .problem(404);
+    let after = api.get("/invitations").await;
+    let left: Vec<&str> = after.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(left.len(), 2, "{}", after.text);
+    assert!(!left.contains(&ids[0].as_str()));
+    let opened = app
+        .http
+        .get(app.socket_url(&format!("/admin/invitation?token={}", secrets[0])))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(opened.status().as_u16(), 404);
+    let page = opened.text().await.unwrap_or_default();
+    assert!(page.contains("This invitation does not work"), "{page}");
+    let still = app
+        .http
+        .get(app.socket_url(&format!("/admin/invitation?token={}", secrets[1])))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(still.status().as_u16(), 303, "the others still work");
+    let trail = api
+        .get("/audit-events?action=admin.invitation.withdraw")
+        .await;
+    let events = trail.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{}", trail.text);
+    assert_eq!(
+        events[0]["target"],
+        format!("admins/invitations/{}", ids[0])
+    );
+    assert_eq!(events[0]["before"]["role"], "tenant_admin");
+    assert!(events[0]["after"].is_null());
+    assert!(!trail.text.contains(secrets[0].as_str()));
+
+    // An expired invitation is no longer pending.
+    app.clock.advance(time::Duration::minutes(6));
+    let later = api.get("/invitations").await;
+    let left: Vec<&str> = later.body["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, [ids[1].as_str()], "{}", later.text);
+    api.delete(&format!("/invitations/{}", ids[2]), None)
+        .await
+        .problem(404);
     app.stop().await;
 }

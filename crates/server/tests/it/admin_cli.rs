@@ -1,6 +1,7 @@
 //! `tessera admin`, the admin API's command-line client, against a running demo: the first administrator's token
 //! from the bootstrap secret, the tutorial's configuration replayed with the CLI and compared with the demo's own,
-//! the profile file, output formats and the exit codes that tell a script what happened.
+//! the profile file, output formats and the exit codes that tell a script what happened. Every test runs on the
+//! demo's SQLite store and on PostgreSQL (`TEST_PG_URL`; skipped with `SKIPPED(pg): <name>` when unset).
 
 use std::io::Write;
 use std::path::Path;
@@ -9,8 +10,35 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::binary::{
-    demo_json_with_broker, free_port, start_demo_capturing, terminate, tessera, wait_printed,
+    demo_json_with_broker, free_port, start_demo_capturing_on, terminate, tessera, wait_printed,
 };
+
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(tessera_testkit::Backend::Sqlite);
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(tessera_testkit::Backend::Postgres);
+                }
+            )*
+        }
+    };
+}
+
+both_stores!(
+    admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome,
+    admin_cli_manages_accounts_passkeys_the_policy_and_invitations,
+    admin_cli_prints_every_list_and_show_as_table_json_and_yaml,
+);
 
 struct Run {
     code: i32,
@@ -75,41 +103,97 @@ fn provider_essence(provider: &Value) -> Value {
     })
 }
 
-/// Stops the demo when the test ends, also when an assertion fails.
-struct Running(std::process::Child);
+/// A running demo on one store, stopped (and its PostgreSQL schema dropped) when the test ends, also when an
+/// assertion fails.
+struct Demo {
+    process: std::process::Child,
+    /// `demo.json`, once the broker is configured.
+    json: Value,
+    /// The server's URL.
+    url: String,
+    /// The first start's bootstrap secret (`tsb_...`).
+    secret: String,
+    schema: Option<tessera_testkit::PgSchema>,
+    _dir: tempfile::TempDir,
+}
 
-impl Drop for Running {
+impl Demo {
+    /// Starts `tessera demo` on a fresh data directory (and, for PostgreSQL, a fresh schema); `None` when
+    /// PostgreSQL is asked for and `TEST_PG_URL` is not set.
+    fn start(backend: tessera_testkit::Backend) -> Option<Demo> {
+        let schema = match backend {
+            tessera_testkit::Backend::Sqlite => None,
+            tessera_testkit::Backend::Postgres => Some(
+                tokio::runtime::Runtime::new()
+                    .expect("runtime")
+                    .block_on(tessera_testkit::PgSchema::create())?,
+            ),
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let store_url = schema.as_ref().map(tessera_testkit::PgSchema::url);
+        let (process, output) = start_demo_capturing_on(dir.path(), port, store_url.as_deref());
+        let mut demo = Demo {
+            process,
+            json: Value::Null,
+            url: String::new(),
+            secret: String::new(),
+            schema,
+            _dir: dir,
+        };
+        let printed = wait_printed(&output, "Admin API:");
+        demo.json = demo_json_with_broker(demo._dir.path());
+        demo.url = demo.json["authenticator_url"]
+            .as_str()
+            .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
+            .unwrap_or_else(|| format!("http://localhost:{port}"));
+        demo.secret = printed
+            .split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the demo prints a bootstrap link")
+            .to_owned();
+        Some(demo)
+    }
+
+    /// Stops the demo with SIGTERM and checks that it ended cleanly.
+    fn stop(mut self) {
+        let status = terminate(&mut self.process);
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+impl Drop for Demo {
     fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+        if let (Some(schema), Ok(runtime)) = (self.schema.take(), tokio::runtime::Runtime::new()) {
+            runtime.block_on(schema.drop_schema());
         }
     }
 }
 
-#[test]
-fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
-    let dir = tempfile::tempdir().expect("dir");
+fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome(
+    backend: tessera_testkit::Backend,
+) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
     let profiles_dir = tempfile::tempdir().expect("dir");
     let profiles = profiles_dir.path().join("admin.json");
-    let port = free_port();
-    let (child, output) = start_demo_capturing(dir.path(), port);
-    let mut demo_process = Running(child);
-    let printed = wait_printed(&output, "Admin API:");
-    let demo = demo_json_with_broker(dir.path());
-    let url = demo["authenticator_url"]
-        .as_str()
-        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
-        .unwrap_or_else(|| format!("http://localhost:{port}"));
-    let url = url.as_str();
+    let demo = demo_run.json.clone();
+    let url = demo_run.url.as_str();
+    let secret = demo_run.secret.clone();
 
-    // The first start printed a bootstrap link; its secret signs the CLI in as the first global admin, once.
-    let secret = printed
-        .split("token=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the demo prints a bootstrap link")
-        .to_owned();
+    // The first start printed a bootstrap link; its secret signs the CLI in as the first global admin, once. A
+    // profile file left readable by others is rewritten readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&profiles, "{}").expect("stale profile file");
+        std::fs::set_permissions(&profiles, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
     let login = admin(
         &profiles,
         &[],
@@ -464,15 +548,59 @@ fn admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome() {
     assert_eq!(logout.code, 0, "{}", logout.stderr);
     let signed_out = admin(&profiles, &[], &["tenant", "list"], None);
     assert_eq!(signed_out.code, 4, "{}", signed_out.stderr);
-    let completions = admin(&profiles, &[], &["completions", "bash"], None);
+
+    // 2: usage (clap's own errors, and a secret missing on stdin); 1: anything unexpected (a corrupt profile file).
+    for usage in [
+        &["tenant", "list", "--no-such-flag"][..],
+        &["-o", "xml", "tenant", "list"][..],
+        &["invitation", "create", "--role", "owner"][..],
+        &["login", "--url", url, "--token-stdin"][..],
+    ] {
+        let run = admin(&profiles, &[], usage, Some(""));
+        assert_eq!(run.code, 2, "{usage:?}: {}", run.stderr);
+    }
+    let help = admin(&profiles, &[], &["--help"], None);
+    assert_eq!(help.code, 0, "{}", help.stderr);
     assert!(
-        completions.stdout.contains("tessera"),
-        "{}",
-        completions.stdout
+        help.stdout.contains("Exit codes: 0 done"),
+        "the help documents them: {}",
+        help.stdout
+    );
+    std::fs::write(&profiles, "not json").expect("corrupt the profile file");
+    let corrupt = admin(&profiles, &[], &["tenant", "list"], None);
+    assert_eq!(corrupt.code, 1, "{}", corrupt.stderr);
+    assert!(
+        corrupt.stderr.contains("admin.json"),
+        "names the file: {}",
+        corrupt.stderr
     );
 
-    let status = terminate(&mut demo_process.0);
-    assert!(status.success(), "{status:?}");
+    // Completions name the subcommands, for each shell.
+    let bash = admin(&profiles, &[], &["completions", "bash"], None);
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    for word in [
+        "admin",
+        "invitation",
+        "broker-tenant",
+        "userflow",
+        "withdraw",
+        "--output",
+    ] {
+        assert!(bash.stdout.contains(word), "bash completions name {word}");
+    }
+    for shell in ["zsh", "fish"] {
+        let script = admin(&profiles, &[], &["completions", shell], None);
+        assert_eq!(script.code, 0, "{}", script.stderr);
+        assert!(
+            script.stdout.contains("invitation"),
+            "{shell}: {}",
+            script.stdout
+        );
+    }
+    let unknown = admin(&profiles, &[], &["completions", "tcsh"], None);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+
+    demo_run.stop();
 }
 
 /// A person signs up at the demo's `mytenant` with a software passkey, as its sign-up page's script does: their
@@ -537,27 +665,17 @@ fn sign_up_at(url: &str, tenant: &str, username: &str) -> String {
     username.to_owned()
 }
 
-#[test]
-fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations() {
-    let dir = tempfile::tempdir().expect("dir");
+fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations(
+    backend: tessera_testkit::Backend,
+) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
     let profiles_dir = tempfile::tempdir().expect("dir");
     let profiles = profiles_dir.path().join("admin.json");
-    let port = free_port();
-    let (child, output) = start_demo_capturing(dir.path(), port);
-    let mut demo_process = Running(child);
-    let printed = wait_printed(&output, "Admin API:");
-    let demo = demo_json_with_broker(dir.path());
-    let url = demo["authenticator_url"]
-        .as_str()
-        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
-        .unwrap_or_else(|| format!("http://localhost:{port}"));
-    let url = url.as_str();
-    let secret = printed
-        .split("token=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a bootstrap link")
-        .to_owned();
+    let demo = demo_run.json.clone();
+    let url = demo_run.url.as_str();
+    let secret = demo_run.secret.clone();
     let login = admin(
         &profiles,
         &[],
@@ -706,6 +824,173 @@ fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations() {
     );
     assert_eq!(scoped.code, 4, "not a global admin: {}", scoped.stderr);
 
-    let status = terminate(&mut demo_process.0);
-    assert!(status.success(), "{status:?}");
+    // Pending invitations: listed without their links, withdrawn by id; the link then fails.
+    let invitation_id = invited["id"].as_str().expect("invitation id").to_owned();
+    let invitation_url = invited["invitation_url"].as_str().expect("url").to_owned();
+    let token = invitation_url.split("token=").nth(1).unwrap_or_default();
+    let listed = json(&cli(&["-o", "json", "invitation", "list"]));
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], invitation_id.as_str());
+    assert_eq!(listed[0]["role"], "tenant_admin");
+    assert_eq!(listed[0]["tenants"], serde_json::json!(["mytenant"]));
+    assert!(
+        listed[0]["created_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("token:tok_"))
+    );
+    let table = cli(&["invitation", "list"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.starts_with("ID"), "{}", table.stdout);
+    assert!(table.stdout.contains(&invitation_id), "{}", table.stdout);
+    assert!(
+        !table.stdout.contains(token) && !table.stdout.contains("token="),
+        "no link in a list"
+    );
+    let scoped_list = admin(
+        &profiles,
+        &[("TESSERA_ADMIN_TOKEN", demo_token)],
+        &["--url", url, "invitation", "list"],
+        None,
+    );
+    assert_eq!(
+        scoped_list.code, 4,
+        "not a global admin: {}",
+        scoped_list.stderr
+    );
+    let withdrawn = cli(&["invitation", "withdraw", &invitation_id]);
+    assert_eq!(withdrawn.code, 0, "{}", withdrawn.stderr);
+    assert!(
+        withdrawn.stdout.contains(&invitation_id),
+        "{}",
+        withdrawn.stdout
+    );
+    let twice = cli(&["invitation", "withdraw", &invitation_id]);
+    assert_eq!(twice.code, 3, "withdrawn once: {}", twice.stderr);
+    let empty = json(&cli(&["-o", "json", "invitation", "list"]));
+    assert_eq!(empty, serde_json::json!([]));
+    let opened = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            reqwest::get(&invitation_url)
+                .await
+                .expect("open the link")
+                .status()
+        });
+    assert_eq!(
+        opened.as_u16(),
+        404,
+        "a withdrawn link fails like an expired one"
+    );
+
+    demo_run.stop();
+}
+
+/// Every list and show verb prints a table, JSON, and YAML that holds the same document as the JSON.
+fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_testkit::Backend) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", &demo_run.url, "--bootstrap-stdin"],
+        Some(&demo_run.secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let cli = |args: &[&str]| admin(&profiles, &[], args, None);
+    sign_up_at(&demo_run.url, "mytenant", "gina");
+    let first = |args: &[&str], key: &str| -> String {
+        let mut full = vec!["-o", "json"];
+        full.extend_from_slice(args);
+        json(&cli(&full))[0][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{args:?}: an item with {key}"))
+            .to_owned()
+    };
+    let client = first(&["client", "list", "--tenant", "mytenant"], "client_id");
+    let account = first(&["account", "list", "--tenant", "mytenant"], "id");
+    let app = first(&["app", "list", "--tenant", "contoso"], "client_id");
+    let idp = first(&["idp", "list", "--tenant", "contoso"], "id");
+    let flow = first(&["userflow", "list", "--tenant", "contoso"], "name");
+    cli(&["invitation", "create", "--role", "read-only"]);
+    let lists: Vec<Vec<&str>> = vec![
+        vec!["tenant", "list"],
+        vec!["client", "list", "--tenant", "mytenant"],
+        vec!["account", "list", "--tenant", "mytenant"],
+        vec![
+            "passkey", "list", "--tenant", "mytenant", "--user", &account,
+        ],
+        vec!["key", "list", "--tenant", "mytenant"],
+        vec!["broker-tenant", "list"],
+        vec!["app", "list", "--tenant", "contoso"],
+        vec!["idp", "list", "--tenant", "contoso"],
+        vec!["userflow", "list", "--tenant", "contoso"],
+        vec!["userflow", "versions", "--tenant", "contoso", &flow],
+        vec!["user", "list", "--tenant", "contoso"],
+        vec!["invitation", "list"],
+        vec!["token", "list"],
+        vec!["audit", "list"],
+    ];
+    let shows: Vec<Vec<&str>> = vec![
+        vec!["tenant", "show", "mytenant"],
+        vec!["tenant", "policy", "show", "mytenant"],
+        vec!["client", "show", "--tenant", "mytenant", &client],
+        vec!["account", "show", "--tenant", "mytenant", &account],
+        vec!["broker-tenant", "show", "contoso"],
+        vec!["app", "show", "--tenant", "contoso", &app],
+        vec!["idp", "show", "--tenant", "contoso", &idp],
+        vec!["userflow", "show", "--tenant", "contoso", &flow],
+    ];
+    for (args, is_list) in lists
+        .iter()
+        .map(|a| (a, true))
+        .chain(shows.iter().map(|a| (a, false)))
+    {
+        let with = |format: &str| {
+            let mut full = vec!["-o", format];
+            full.extend_from_slice(args);
+            let run = cli(&full);
+            assert_eq!(run.code, 0, "{full:?}: {}", run.stderr);
+            run.stdout
+        };
+        let from_json: Value =
+            serde_json::from_str(&with("json")).unwrap_or_else(|e| panic!("{args:?}: JSON: {e}"));
+        let yaml = with("yaml");
+        let from_yaml: Value = serde_yaml_ng::from_str(&yaml)
+            .unwrap_or_else(|e| panic!("{args:?}: YAML: {e}\n{yaml}"));
+        assert_eq!(
+            from_yaml, from_json,
+            "{args:?}: the YAML holds the JSON document"
+        );
+        let empty = from_json == serde_json::json!([]) || from_json == serde_json::json!({});
+        assert!(
+            empty || !yaml.trim_start().starts_with(['{', '[']),
+            "{args:?}: YAML, not JSON: {yaml}"
+        );
+        let table = with("table");
+        if is_list {
+            assert!(from_json.is_array(), "{args:?}");
+            let header = table.lines().next().unwrap_or_default();
+            assert!(
+                !header.is_empty() && header == header.to_uppercase(),
+                "{args:?}: a header line: {table}"
+            );
+            let rows = from_json.as_array().map_or(0, Vec::len);
+            assert_eq!(
+                table.lines().count(),
+                rows + 1,
+                "{args:?}: one line per item: {table}"
+            );
+        } else {
+            assert!(from_json.is_object(), "{args:?}");
+            assert!(
+                table.lines().all(|line| line.contains(": ")),
+                "{args:?}: key: value lines: {table}"
+            );
+        }
+    }
+    demo_run.stop();
 }

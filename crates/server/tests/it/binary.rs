@@ -363,14 +363,22 @@ pub(crate) fn start_demo(dir: &Path, port: u16, reset: bool) -> (Child, serde_js
     (child, json, printed)
 }
 
-/// Starts the demo and keeps everything it prints (the bootstrap link comes after the banner).
-pub(crate) fn start_demo_capturing(
+/// Starts the demo and keeps everything it prints (the bootstrap link comes after the banner); its data is in the
+/// PostgreSQL database at `store_url` when given, else in the data directory's SQLite file.
+pub(crate) fn start_demo_capturing_on(
     dir: &Path,
     port: u16,
+    store_url: Option<&str>,
 ) -> (Child, std::sync::Arc<std::sync::Mutex<String>>) {
-    let mut child = tessera()
+    let mut command = tessera();
+    command
         .args(["demo", "--port", &port.to_string(), "--data-dir"])
         .arg(dir)
+        .env_remove("TESSERA_DEMO_STORE_URL");
+    if let Some(url) = store_url {
+        command.args(["--store-url", url]);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

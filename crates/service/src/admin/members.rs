@@ -680,6 +680,9 @@ struct InvitationRecord {
     role: String,
     tenants: Vec<String>,
     created_by: String,
+    /// Unix seconds; absent in invitations made before it was recorded.
+    #[serde(default)]
+    created_at: Option<i64>,
     expires_at: i64,
 }
 
@@ -771,6 +774,7 @@ pub async fn create_invitation(
         role: new.role.as_str().into(),
         tenants: new.tenants.clone(),
         created_by: actor.clone(),
+        created_at: Some(now.unix_timestamp()),
         expires_at: expires_at.unix_timestamp(),
     };
     let payload = serde_json::to_vec(&record)
@@ -803,6 +807,129 @@ pub async fn create_invitation(
         tenants: new.tenants,
         expires_at,
     })
+}
+
+/// A pending invitation as listed: what it grants, who made it and until when it works. Never its secret, nor
+/// anything a link could be made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    /// Its public id (`inv_...`).
+    pub id: String,
+    /// The role it grants.
+    pub role: Role,
+    /// The tenants it grants.
+    pub tenants: Vec<String>,
+    /// Who made it (an audit actor, `admin:ann` or `token:tok_...`).
+    pub created_by: String,
+    /// When it was made (unknown for invitations made before this was recorded).
+    pub created_at: Option<OffsetDateTime>,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+impl PendingInvitation {
+    fn from_record(record: &InvitationRecord) -> Result<Self> {
+        let corrupt =
+            |what: &str| ServiceError::Corrupt(format!("invitation {}: {what}", record.id));
+        let at = |seconds: i64| {
+            OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| corrupt("time"))
+        };
+        Ok(Self {
+            id: record.id.clone(),
+            role: Role::parse(&record.role).ok_or_else(|| corrupt("role"))?,
+            tenants: record.tenants.clone(),
+            created_by: record.created_by.clone(),
+            created_at: record.created_at.map(at).transpose()?,
+            expires_at: at(record.expires_at)?,
+        })
+    }
+}
+
+/// The invitations not used, withdrawn or expired at `now`, each with its storage key.
+async fn pending_records(
+    store: &dyn Store,
+    now: OffsetDateTime,
+) -> Result<Vec<(String, Vec<u8>, InvitationRecord)>> {
+    store
+        .list_ceremonies(&admin_tenant()?, INVITATION_CEREMONY, now)
+        .await?
+        .into_iter()
+        .map(|(key, payload)| {
+            let record: InvitationRecord = serde_json::from_slice(&payload)
+                .map_err(|e| ServiceError::Corrupt(format!("invitation: {e}")))?;
+            Ok((key, payload, record))
+        })
+        .collect()
+}
+
+/// The pending invitations (unused, not withdrawn, unexpired at `now`), oldest first (then by id). The caller must
+/// have checked that the reader is a global admin.
+pub async fn list_invitations(
+    store: &dyn Store,
+    now: OffsetDateTime,
+) -> Result<Vec<PendingInvitation>> {
+    let mut pending = pending_records(store, now)
+        .await?
+        .iter()
+        .map(|(_, _, record)| PendingInvitation::from_record(record))
+        .collect::<Result<Vec<_>>>()?;
+    pending.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(pending)
+}
+
+/// Withdraws the pending invitation `id` (`inv_...`): its link then fails like an expired one. Writes the audit
+/// event `admin.invitation.withdraw`; if that fails, the invitation is put back. `Ok(None)` when no pending
+/// invitation has this id (unknown, used, withdrawn or expired). The caller must have checked that `actor` is a
+/// global admin.
+pub async fn withdraw_invitation(
+    store: &dyn Store,
+    admin_store: &Arc<dyn AdminStore>,
+    actor: String,
+    id: &str,
+    context: &RequestContext,
+    now: OffsetDateTime,
+) -> Result<Option<PendingInvitation>> {
+    let Some((key, payload, record)) = pending_records(store, now)
+        .await?
+        .into_iter()
+        .find(|(_, _, record)| record.id == id)
+    else {
+        return Ok(None);
+    };
+    let withdrawn = PendingInvitation::from_record(&record)?;
+    let tenant = admin_tenant()?;
+    // Of a withdrawal and a redemption racing, one takes the invitation.
+    if store
+        .take_ceremony(&tenant, &key, INVITATION_CEREMONY, now)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let audit = audit_event(
+        actor,
+        "admin.invitation.withdraw",
+        format!("admins/invitations/{id}"),
+        None,
+        (Some(invitation_view(&record)), None),
+        context,
+        now,
+    )?;
+    if let Err(e) = admin_store.record_audit_event(&audit).await {
+        // No withdrawal without its audit event.
+        store
+            .put_ceremony(
+                &tenant,
+                &key,
+                INVITATION_CEREMONY,
+                payload,
+                withdrawn.expires_at,
+                now,
+            )
+            .await?;
+        return Err(e.into());
+    }
+    Ok(Some(withdrawn))
 }
 
 /// The hash of `secret` when it is a live invitation (unused and unexpired); nothing is written.

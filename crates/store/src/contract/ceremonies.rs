@@ -136,3 +136,69 @@ pub async fn ceremony_duplicate_id_is_conflict(store: Arc<dyn Store>) {
         Ok(Some(b"first".to_vec()))
     );
 }
+
+/// A listing holds the live values of one kind at one tenant, ordered by id, and consumes none of them.
+pub async fn ceremony_list_holds_live_values_of_one_kind_and_tenant(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    let soon = T0 + Duration::minutes(5);
+    let later = T0 + Duration::days(7);
+    for (tenant, id, kind, payload, expires) in [
+        (&t, "inv-b", "admin.invitation", &b"b"[..], later),
+        (&t, "inv-a", "admin.invitation", &b"a"[..], later),
+        (&t, "inv-short", "admin.invitation", &b"short"[..], soon),
+        (&t, "ch-1", "webauthn.get", &b"challenge"[..], later),
+        (&other, "inv-c", "admin.invitation", &b"c"[..], later),
+    ] {
+        store
+            .put_ceremony(tenant, id, kind, payload.to_vec(), expires, T0)
+            .await
+            .expect("put");
+    }
+    let listed = store
+        .list_ceremonies(&t, "admin.invitation", T0)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed,
+        vec![
+            ("inv-a".to_owned(), b"a".to_vec()),
+            ("inv-b".to_owned(), b"b".to_vec()),
+            ("inv-short".to_owned(), b"short".to_vec()),
+        ]
+    );
+    assert_eq!(
+        store
+            .list_ceremonies(&t, "admin.invitation", soon)
+            .await
+            .expect("list")
+            .len(),
+        2,
+        "an expired value is not listed"
+    );
+    assert_eq!(
+        store
+            .take_ceremony(&t, "inv-a", "admin.invitation", T0)
+            .await,
+        Ok(Some(b"a".to_vec())),
+        "listing consumed nothing"
+    );
+    assert_eq!(
+        store
+            .list_ceremonies(&t, "admin.invitation", T0)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        ["inv-b", "inv-short"],
+        "a taken value is gone from the list"
+    );
+    assert_eq!(
+        store
+            .list_ceremonies(&other, "webauthn.get", T0)
+            .await
+            .expect("list"),
+        Vec::new()
+    );
+}

@@ -1,20 +1,21 @@
 //! Invitations of administrators (`/invitations`, global admins only): a single-use, short-lived link with which
 //! one person enrols a passkey at the admin tenant and becomes an administrator with the invitation's role. The
-//! link is in the answer of its creation only; only its SHA-256 is stored.
+//! link is in the answer of its creation only; only its SHA-256 is stored. Pending invitations are listed (never
+//! their link) and can be withdrawn, after which the link fails like an expired one.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_service::admin::members::{self, NewInvitation};
 use utoipa::ToSchema;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, Caller, PageQuery, page};
 use super::problem::Problem;
 use super::state::ApiState;
 use super::tokens::RoleName;
-use super::views::rfc3339;
+use super::views::{page_of, rfc3339};
 
 /// A new invitation.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -93,4 +94,102 @@ pub async fn create_invitation(
         expires_at: rfc3339(issued.expires_at),
     };
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A pending invitation (made, not used, withdrawn or expired): never its link or secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationView {
+    /// Its public id (`inv_...`), as the audit trail names it.
+    pub id: String,
+    /// The role it grants.
+    pub role: String,
+    /// The tenants it grants.
+    pub tenants: Vec<String>,
+    /// Who made it (`admin:ann`, `token:tok_...`).
+    pub created_by: String,
+    /// When it was made (RFC 3339; absent for invitations made by an older version).
+    pub created_at: Option<String>,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<&members::PendingInvitation> for InvitationView {
+    fn from(invitation: &members::PendingInvitation) -> Self {
+        Self {
+            id: invitation.id.clone(),
+            role: invitation.role.as_str().to_owned(),
+            tenants: invitation.tenants.clone(),
+            created_by: invitation.created_by.clone(),
+            created_at: invitation.created_at.map(rfc3339),
+            expires_at: rfc3339(invitation.expires_at),
+        }
+    }
+}
+
+page_of!(InvitationPage, InvitationView, "pending invitations");
+
+/// Lists the pending invitations (global admins only), oldest first: what each grants, who made it and until
+/// when it works; never a link.
+#[utoipa::path(get, path = "/invitations", tag = "administrators",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of pending invitations", body = InvitationPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a global admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_invitations(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<InvitationPage>, Problem> {
+    caller.require_global()?;
+    let pending = members::list_invitations(state.provider.store.as_ref(), state.now()).await?;
+    // Oldest first: the cursor is the creation time (zero-padded seconds, so that it sorts as text) and the id.
+    let (items, next_cursor) = page(
+        pending,
+        |invitation| {
+            let created = invitation
+                .created_at
+                .map_or(0, time::OffsetDateTime::unix_timestamp);
+            format!("{created:012}:{}", invitation.id)
+        },
+        &query,
+    )?;
+    Ok(Json(InvitationPage {
+        items: items.iter().map(InvitationView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Withdraws a pending invitation (global admins only): its link stops working at once, like an expired one.
+#[utoipa::path(delete, path = "/invitations/{id}", tag = "administrators",
+    params(("id" = String, Path, description = "The invitation's id (`inv_...`)")),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a global admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No pending invitation has this id (unknown, used, withdrawn or expired)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn withdraw_invitation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require_global()?;
+    match members::withdraw_invitation(
+        state.provider.store.as_ref(),
+        &state.admin,
+        caller.principal.actor(),
+        &id,
+        &caller.context,
+        state.now(),
+    )
+    .await?
+    {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(Problem::not_found("the invitation")),
+    }
 }

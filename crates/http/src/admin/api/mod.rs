@@ -109,7 +109,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::get, tokens::revoke))
         .routes(routes!(audit::list))
-        .routes(routes!(admins::create_invitation));
+        .routes(routes!(admins::list_invitations, admins::create_invitation))
+        .routes(routes!(admins::withdraw_invitation));
     let inner = tenants::routes(inner);
     let inner = broker::routes(inner);
     OpenApiRouter::new().nest(BASE, inner)

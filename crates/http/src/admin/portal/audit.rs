@@ -1,6 +1,7 @@
 //! The audit trail (newest first, filtered by actor, action and tenant, cursor-paged; a tenant admin sees only
 //! their tenants' events) and the administrators (global admins only: invite a person with a role — a single-use,
-//! short-lived link to the admin tenant's sign-up page, shown once —, change an account's role, remove it).
+//! short-lived link to the admin tenant's sign-up page, shown once —, see the pending invitations and withdraw one,
+//! change an account's role, remove it).
 
 use std::collections::HashMap;
 
@@ -31,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/admins", get(admins).post(add_admin))
         .route("/admin/admins/invite", get(invite_form).post(invite))
         .route("/admin/admins/{user}/delete", post(remove_admin))
+        .route(
+            "/admin/admins/invitations/{id}/withdraw",
+            post(withdraw_invitation),
+        )
 }
 
 const PAGE: u32 = 50;
@@ -212,6 +217,47 @@ async fn admins_page(
             danger: true,
         })
         .collect();
+    let pending = match members::list_invitations(
+        app.provider.store.as_ref(),
+        app.provider.clock.now(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let mut invitation_facts: Vec<(String, String)> = pending
+        .iter()
+        .map(|i| {
+            let scope = if i.tenants.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", i.tenants.join(", "))
+            };
+            (
+                i.id.clone(),
+                format!(
+                    "{}{scope}, made by {}, works until {}",
+                    i.role.as_str().replace('_', " "),
+                    i.created_by,
+                    crate::admin::api::views::rfc3339(i.expires_at)
+                ),
+            )
+        })
+        .collect();
+    if invitation_facts.is_empty() {
+        invitation_facts.push(("None".into(), "No invitation is waiting to be used.".into()));
+    }
+    let invitation_buttons: Vec<Button> = pending
+        .iter()
+        .map(|i| Button {
+            action: format!("{ROOT}/admins/invitations/{}/withdraw", i.id),
+            label: format!("Withdraw {}", i.id),
+            id: format!("withdraw-{}", i.id),
+            hidden: Vec::new(),
+            danger: true,
+        })
+        .collect();
     if form_error.is_some() || fields.iter().any(|f| f.error.is_some()) {
         return FormPage {
             frame: Frame::new(
@@ -273,6 +319,13 @@ async fn admins_page(
                     ..Section::default()
                 },
                 Section {
+                    heading: "Pending invitations".into(),
+                    id: "pending-invitations".into(),
+                    facts: invitation_facts,
+                    buttons: invitation_buttons,
+                    ..Section::default()
+                },
+                Section {
                     heading: "Add or change".into(),
                     id: "add-admin".into(),
                     links: vec![Link::new(
@@ -321,7 +374,13 @@ async fn admins(
         }
         .respond(ctx.set_csrf.clone());
     }
-    let notice = params.get("done").map(|_| "Saved.".to_owned());
+    let notice = params.get("done").map(|done| {
+        if done == "withdrawn" {
+            "Invitation withdrawn: its link no longer works.".to_owned()
+        } else {
+            "Saved.".to_owned()
+        }
+    });
     admins_page(&app, &ctx, admin_fields(None), None, notice).await
 }
 
@@ -396,6 +455,36 @@ async fn remove_admin(
     {
         Ok(()) => see_other(&format!("{ROOT}/admins?done=removed")),
         Err(ServiceError::InvalidInput(_)) => not_found(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// Withdraws a pending invitation (after the button's confirmation): its link then fails like an expired one.
+async fn withdraw_invitation(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    RawForm(body): RawForm,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if let Err(r) = ctx.verify_form(form.csrf()) {
+        return *r;
+    }
+    if let Err(r) = ctx.global() {
+        return *r;
+    }
+    match members::withdraw_invitation(
+        app.provider.store.as_ref(),
+        &app.admin_store,
+        ctx.admin.actor(),
+        &id,
+        &ctx.request_context(),
+        app.provider.clock.now(),
+    )
+    .await
+    {
+        Ok(Some(_)) => see_other(&format!("{ROOT}/admins?done=withdrawn")),
+        Ok(None) => not_found(),
         Err(e) => PageError::from(e).into_response(),
     }
 }
