@@ -97,6 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user disabled",
         include_str!("../migrations/0022_user_disabled.sql"),
     ),
+    (
+        23,
+        "broker tenant revision",
+        include_str!("../migrations/0023_broker_tenant_revision.sql"),
+    ),
 ];
 
 /// The writer connection and the callers whose operations sit in its open transaction.
