@@ -104,6 +104,23 @@ pub async fn get_user_flow(
     decode_flow(&record, &versions)
 }
 
+/// Deletes a user flow with all its versions. Sign-ins in progress on it fail at their next step with "unknown user
+/// flow", and its refresh tokens stop working; the HTTP layer then invalidates its cache entry for the tenant.
+pub async fn delete_user_flow(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    policy: &PolicyId,
+) -> Result<()> {
+    require_tenant(store, tenant).await?;
+    store
+        .delete_flow(tenant, &policy.key())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::FlowNotFound,
+            other => other.into(),
+        })
+}
+
 /// Reads one version of a flow.
 pub async fn get_user_flow_version(
     store: &dyn BrokerStore,
