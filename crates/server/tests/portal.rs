@@ -51,6 +51,9 @@ both_stores!(
     expired_invitation_is_refused,
 );
 
+#[path = "portal/lifecycle.rs"]
+mod lifecycle;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
