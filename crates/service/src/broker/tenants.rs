@@ -193,6 +193,92 @@ mod tests {
     use crate::broker::testing::{T0, master, sqlite, tenant_id};
 
     #[tokio::test]
+    async fn a_broker_tenant_update_from_an_old_revision_is_refused_and_a_rotation_keeps_the_old_keys_published()
+    {
+        let (store, _dir) = sqlite().await;
+        let master = master();
+        let id = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master,
+            NewBrokerTenant {
+                id: id.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("create");
+        let rename = |name: &str| BrokerTenantUpdate {
+            display_name: Some(name.into()),
+        };
+        let renamed = update_broker_tenant(store.as_ref(), &id, 1, &rename(" Contoso Ltd "))
+            .await
+            .expect("update");
+        assert_eq!((renamed.display_name.as_str(), renamed.revision), ("Contoso Ltd", 2));
+        assert!(matches!(
+            update_broker_tenant(store.as_ref(), &id, 1, &rename("Lost")).await,
+            Err(ServiceError::BrokerTenantChanged)
+        ));
+        assert!(matches!(
+            update_broker_tenant(store.as_ref(), &id, 2, &rename("\u{202e}x")).await,
+            Err(ServiceError::InvalidDisplayName { .. })
+        ));
+        assert_eq!(
+            get_broker_tenant(store.as_ref(), &id).await.expect("get").display_name,
+            "Contoso Ltd"
+        );
+
+        let old: Vec<String> = list_broker_keys(store.as_ref(), &id)
+            .await
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        let later = T0 + time::Duration::hours(1);
+        let new = rotate_broker_keys(store.as_ref(), &master, &id, later)
+            .await
+            .expect("rotate");
+        let keys = broker_key_set(store.as_ref(), &master, &id, later)
+            .await
+            .expect("key set");
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        for kid in old.iter().chain(&new) {
+            assert!(published.contains(&kid.as_str()), "{kid} published");
+        }
+        let signer = keys.signing_key(SigningAlg::Es256).expect("an ES256 signer");
+        assert!(new.iter().any(|k| k == signer.kid()), "the new key signs");
+        let gone = later + time::Duration::days(2);
+        let keys = broker_key_set(store.as_ref(), &master, &id, gone)
+            .await
+            .expect("key set");
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        assert_eq!(
+            jwks["keys"].as_array().map(Vec::len),
+            Some(2),
+            "retired keys leave the JWKS after the longest token lifetime"
+        );
+        assert!(matches!(
+            rotate_broker_keys(store.as_ref(), &master, &tenant_id("nowhere"), later).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+        assert!(matches!(
+            delete_broker_tenant(store.as_ref(), &tenant_id("nowhere"), true).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+        assert_eq!(
+            delete_broker_tenant(store.as_ref(), &id, false).await.expect("delete"),
+            BrokerTenantContents::default()
+        );
+    }
+
+    #[tokio::test]
     async fn a_broker_tenant_is_created_with_both_signing_keys_and_reserved_names_are_refused() {
         let (store, _dir) = sqlite().await;
         let master = master();
