@@ -350,9 +350,9 @@ mod tests {
             directory_users: 3,
         };
         assert!(
-            error
-                .to_string()
-                .starts_with("the broker tenant still has 2 applications, 1 user flow and 3 directory users;"),
+            error.to_string().starts_with(
+                "the broker tenant still has 2 applications, 1 user flow and 3 directory users;"
+            ),
             "{error}"
         );
         let error = ServiceError::TenantNotEmpty {
@@ -360,7 +360,9 @@ mod tests {
             users: 0,
         };
         assert!(
-            error.to_string().starts_with("the tenant still has 1 client;"),
+            error
+                .to_string()
+                .starts_with("the tenant still has 1 client;"),
             "{error}"
         );
     }

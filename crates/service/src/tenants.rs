@@ -574,7 +574,11 @@ async fn refuse_shared_address(store: &dyn Store, tenant: &Tenant) -> Result<()>
 /// tokens) in one transaction and returns what it held. Unless `force`, a tenant with clients or users is kept:
 /// [`ServiceError::TenantNotEmpty`] counts them. A server in the same process should then call
 /// `state.tenants.invalidate(id)`.
-pub async fn delete_tenant(store: &dyn Store, id: &TenantId, force: bool) -> Result<TenantContents> {
+pub async fn delete_tenant(
+    store: &dyn Store,
+    id: &TenantId,
+    force: bool,
+) -> Result<TenantContents> {
     match store.delete_tenant(id, force).await {
         Ok(TenantDeletion::Deleted(held)) => Ok(held),
         Ok(TenantDeletion::NotEmpty(held)) => Err(ServiceError::TenantNotEmpty {

@@ -17,8 +17,7 @@ use tessera_store::broker::{fold_search, prefix_pattern};
 use tessera_store::convert::{client_id, revision, revision_column, tenant_id, user_id};
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
-    CodeRedemption,
-    DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
+    CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
     RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
 };

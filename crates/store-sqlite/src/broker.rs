@@ -15,8 +15,7 @@ use tessera_store::broker::{fold_search, prefix_pattern};
 use tessera_store::convert::{client_id, revision, revision_column, tenant_id, user_id};
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
-    CodeRedemption,
-    DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
+    CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
     RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
 };
@@ -98,8 +97,14 @@ fn broker_tenant_contents(conn: &Connection, tenant: &TenantId) -> Result<Broker
         [tenant.as_str()],
         |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
     )?;
-    let [applications, identity_providers, user_flows, directory_users] =
-        counts.unwrap_or_default().map(|n| u64::try_from(n).unwrap_or(0));
+    let [
+        applications,
+        identity_providers,
+        user_flows,
+        directory_users,
+    ] = counts
+        .unwrap_or_default()
+        .map(|n| u64::try_from(n).unwrap_or(0));
     Ok(BrokerTenantContents {
         applications,
         identity_providers,

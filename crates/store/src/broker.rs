@@ -6,8 +6,9 @@
 //! share no rows.
 
 use crate::broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity, DirectoryPage,
-    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
+    UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey, TenantDeletion,

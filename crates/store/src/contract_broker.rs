@@ -4,8 +4,8 @@
 
 use crate::broker::{BrokerStore, policy_key};
 use crate::broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity, DirectoryUserRecord,
-    FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
@@ -350,16 +350,18 @@ pub async fn broker_tenant_update_from_a_stale_revision_is_conflict(store: Arc<d
         store.update_broker_tenant(&stale).await,
         Err(StoreError::Conflict)
     );
-    let read = store.get_broker_tenant(&t).await.expect("get").expect("tenant");
+    let read = store
+        .get_broker_tenant(&t)
+        .await
+        .expect("get")
+        .expect("tenant");
     assert_eq!(read.display_name, "Contoso Ltd");
     assert_eq!(read.revision, 2);
     let mut next = read.clone();
     next.display_name = "Contoso".into();
     assert_eq!(store.update_broker_tenant(&next).await, Ok(3));
     assert_eq!(
-        store
-            .update_broker_tenant(&broker_tenant("nowhere"))
-            .await,
+        store.update_broker_tenant(&broker_tenant("nowhere")).await,
         Err(StoreError::NotFound)
     );
 }
@@ -371,7 +373,9 @@ pub async fn broker_tenant_delete_refuses_what_is_not_empty_unless_forced(
     store: Arc<dyn BrokerStore>,
 ) {
     assert_eq!(
-        store.delete_broker_tenant(&tenant_id("nowhere"), false).await,
+        store
+            .delete_broker_tenant(&tenant_id("nowhere"), false)
+            .await,
         Err(StoreError::NotFound)
     );
     let empty = tenant_id("empty");
@@ -453,7 +457,10 @@ pub async fn broker_tenant_delete_refuses_what_is_not_empty_unless_forced(
     assert_eq!(store.list_identity_providers(&t).await, Ok(vec![]));
     assert_eq!(store.list_flows(&t).await, Ok(vec![]));
     assert_eq!(store.list_flow_versions(&t, &key).await, Ok(vec![]));
-    assert_eq!(store.get_directory_user(&t, &object_id("u1")).await, Ok(None));
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u1")).await,
+        Ok(None)
+    );
     assert_eq!(
         store
             .find_user_by_identity(&t, "https://idp.example", "sub-1")
@@ -474,7 +481,10 @@ pub async fn broker_tenant_delete_refuses_what_is_not_empty_unless_forced(
     );
 
     assert!(store.get_broker_tenant(&kept).await.expect("get").is_some());
-    assert_eq!(store.list_flow_versions(&kept, &key).await.map(|v| v.len()), Ok(1));
+    assert_eq!(
+        store.list_flow_versions(&kept, &key).await.map(|v| v.len()),
+        Ok(1)
+    );
     assert!(
         store
             .get_broker_session(&kept, b"s", T0)

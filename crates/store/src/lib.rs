@@ -57,8 +57,9 @@ pub mod contract_broker;
 pub use admin::{AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
 pub use broker::BrokerStore;
 pub use broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity, DirectoryPage,
-    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
+    UserFlowRecord,
 };
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError};

@@ -1573,7 +1573,12 @@ async fn broker_key(api: &Api, out: Format, command: &BrokerKeyCommand) -> Resul
         }
         BrokerKeyCommand::Rotate { tenant } => {
             let rotated = api
-                .call(Method::POST, &broker_path(tenant, "keys/rotate"), None, None)
+                .call(
+                    Method::POST,
+                    &broker_path(tenant, "keys/rotate"),
+                    None,
+                    None,
+                )
                 .await?;
             output::object(out, &rotated.body)
         }
@@ -1862,8 +1867,11 @@ async fn userflow(api: &Api, out: Format, command: &UserflowCommand) -> Result<(
         }
         UserflowCommand::Delete { tenant, name } => {
             let policy = policy_id(name);
-            api.delete(&broker_path(tenant, &format!("user-flows/{}", segment(&policy))))
-                .await?;
+            api.delete(&broker_path(
+                tenant,
+                &format!("user-flows/{}", segment(&policy)),
+            ))
+            .await?;
             println!("deleted user flow {policy}");
             Ok(())
         }

@@ -12,8 +12,8 @@ use tessera_service::admin::api_tokens;
 use tessera_testkit::{Backend, TestApp};
 
 use super::super::{
-    BROKER, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker,
-    sign_up, token, verified_claims,
+    BROKER, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker, sign_up,
+    token, verified_claims,
 };
 use super::{Api, admin};
 
@@ -97,9 +97,7 @@ async fn tenant_deletes_are_refused_while_not_empty_unless_forced(backend: Backe
     let detail = refused.body["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("1 application"), "{detail}");
     assert!(
-        api.get("/broker/tenants/fabrikam/applications")
-            .await
-            .body["items"]
+        api.get("/broker/tenants/fabrikam/applications").await.body["items"]
             .as_array()
             .is_some_and(|a| a.len() == 1),
         "nothing was deleted"
@@ -211,13 +209,19 @@ async fn tenant_deletes_follow_the_role_rules(backend: Backend) {
         .post("/broker/tenants/fabrikam/keys/rotate", &json!({}))
         .await
         .problem(404);
-    contoso.get("/broker/tenants/fabrikam/keys").await.problem(404);
+    contoso
+        .get("/broker/tenants/fabrikam/keys")
+        .await
+        .problem(404);
     contoso
         .delete("/tenants/acme", Some("*"))
         .await
         .problem(404);
     // A read-only token reads the keys but changes nothing.
-    assert_eq!(auditor.get("/broker/tenants/fabrikam/keys").await.status, 200);
+    assert_eq!(
+        auditor.get("/broker/tenants/fabrikam/keys").await.status,
+        200
+    );
     auditor
         .delete("/broker/tenants/fabrikam", Some(&other))
         .await

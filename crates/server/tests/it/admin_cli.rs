@@ -760,11 +760,21 @@ fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_b
 
     // The broker tenant's signing keys: listed, rotated (new ones sign, old ones retired and still listed).
     let keys = json(&cli(&[
-        "-o", "json", "broker-key", "list", "--tenant", "contoso",
+        "-o",
+        "json",
+        "broker-key",
+        "list",
+        "--tenant",
+        "contoso",
     ]));
     assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
     let rotated = json(&cli(&[
-        "-o", "json", "broker-key", "rotate", "--tenant", "contoso",
+        "-o",
+        "json",
+        "broker-key",
+        "rotate",
+        "--tenant",
+        "contoso",
     ]));
     let kids: Vec<&str> = rotated["kids"]
         .as_array()
@@ -772,13 +782,22 @@ fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_b
         .unwrap_or_default();
     assert_eq!(kids.len(), 2, "{rotated}");
     let keys = json(&cli(&[
-        "-o", "json", "broker-key", "list", "--tenant", "contoso",
+        "-o",
+        "json",
+        "broker-key",
+        "list",
+        "--tenant",
+        "contoso",
     ]));
     let keys = keys.as_array().cloned().unwrap_or_default();
     assert_eq!(keys.len(), 4, "{keys:?}");
     for key in &keys {
         let new = kids.contains(&key["kid"].as_str().unwrap_or_default());
-        assert_eq!(key["status"], if new { "active" } else { "retired" }, "{key}");
+        assert_eq!(
+            key["status"],
+            if new { "active" } else { "retired" },
+            "{key}"
+        );
     }
     let table = cli(&["broker-key", "list", "--tenant", "contoso"]);
     assert_eq!(table.code, 0, "{}", table.stderr);

@@ -159,7 +159,11 @@ async fn tenant_pages_delete_after_confirmation_refusing_what_is_not_empty(backe
         "names what remains: {body}"
     );
     let store = app.state.broker.store.as_ref();
-    assert!(broker_tenants::get_broker_tenant(store, &tenant).await.is_ok());
+    assert!(
+        broker_tenants::get_broker_tenant(store, &tenant)
+            .await
+            .is_ok()
+    );
     let forced = post(
         &app,
         "/admin/broker/contoso/delete",
@@ -241,7 +245,9 @@ async fn tenant_pages_delete_after_confirmation_refusing_what_is_not_empty(backe
             .is_none()
     );
     assert_eq!(
-        get(&app, "/admin/authenticator/acme/", &root).await.status(),
+        get(&app, "/admin/authenticator/acme/", &root)
+            .await
+            .status(),
         404
     );
     assert_eq!(audited(&app, "authenticator.tenant.delete.force").await, 1);
@@ -272,7 +278,13 @@ async fn flow_page_deletes_the_flow_with_its_version(backend: Backend) {
     assert_eq!(hidden.status(), 404, "another tenant's admin");
 
     let (cookies, csrf) = form_of(&app, path, &root).await;
-    let refused = post(&app, &format!("{path}/delete"), &cookies, "version=1".into()).await;
+    let refused = post(
+        &app,
+        &format!("{path}/delete"),
+        &cookies,
+        "version=1".into(),
+    )
+    .await;
     assert_eq!(refused.status(), 403, "no CSRF token");
     let stale = post(
         &app,
@@ -328,7 +340,13 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
     }
     assert!(body.contains("id=\"rotate-keys\""), "{body}");
     let (cookies, csrf) = form_of(&app, "/admin/broker/contoso/keys/rotate", &root).await;
-    let refused = post(&app, "/admin/broker/contoso/keys/rotate", &cookies, String::new()).await;
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/keys/rotate",
+        &cookies,
+        String::new(),
+    )
+    .await;
     assert_eq!(refused.status(), 403, "no CSRF token");
     let rotated = post(
         &app,
@@ -375,7 +393,9 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
     );
     let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
     assert_eq!(
-        get(&app, "/admin/broker/contoso/keys", &other).await.status(),
+        get(&app, "/admin/broker/contoso/keys", &other)
+            .await
+            .status(),
         404
     );
     assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 1);

@@ -194,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broker_tenant_update_from_an_old_revision_is_refused_and_a_rotation_keeps_the_old_keys_published()
-    {
+     {
         let (store, _dir) = sqlite().await;
         let master = master();
         let id = tenant_id("contoso");
@@ -215,7 +215,10 @@ mod tests {
         let renamed = update_broker_tenant(store.as_ref(), &id, 1, &rename(" Contoso Ltd "))
             .await
             .expect("update");
-        assert_eq!((renamed.display_name.as_str(), renamed.revision), ("Contoso Ltd", 2));
+        assert_eq!(
+            (renamed.display_name.as_str(), renamed.revision),
+            ("Contoso Ltd", 2)
+        );
         assert!(matches!(
             update_broker_tenant(store.as_ref(), &id, 1, &rename("Lost")).await,
             Err(ServiceError::BrokerTenantChanged)
@@ -225,7 +228,10 @@ mod tests {
             Err(ServiceError::InvalidDisplayName { .. })
         ));
         assert_eq!(
-            get_broker_tenant(store.as_ref(), &id).await.expect("get").display_name,
+            get_broker_tenant(store.as_ref(), &id)
+                .await
+                .expect("get")
+                .display_name,
             "Contoso Ltd"
         );
 
@@ -252,7 +258,9 @@ mod tests {
         for kid in old.iter().chain(&new) {
             assert!(published.contains(&kid.as_str()), "{kid} published");
         }
-        let signer = keys.signing_key(SigningAlg::Es256).expect("an ES256 signer");
+        let signer = keys
+            .signing_key(SigningAlg::Es256)
+            .expect("an ES256 signer");
         assert!(new.iter().any(|k| k == signer.kid()), "the new key signs");
         let gone = later + time::Duration::days(2);
         let keys = broker_key_set(store.as_ref(), &master, &id, gone)
@@ -273,7 +281,9 @@ mod tests {
             Err(ServiceError::BrokerTenantNotFound)
         ));
         assert_eq!(
-            delete_broker_tenant(store.as_ref(), &id, false).await.expect("delete"),
+            delete_broker_tenant(store.as_ref(), &id, false)
+                .await
+                .expect("delete"),
             BrokerTenantContents::default()
         );
     }

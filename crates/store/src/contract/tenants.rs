@@ -489,7 +489,10 @@ pub async fn tenant_delete_refuses_what_is_not_empty_unless_forced(store: Arc<dy
     );
     let empty = tenant("empty");
     store
-        .create_tenant_with_keys(&empty, &[signing_key(&empty.id, "k-empty", KeyStatus::Active)])
+        .create_tenant_with_keys(
+            &empty,
+            &[signing_key(&empty.id, "k-empty", KeyStatus::Active)],
+        )
         .await
         .expect("create empty");
     assert_eq!(
@@ -501,7 +504,10 @@ pub async fn tenant_delete_refuses_what_is_not_empty_unless_forced(store: Arc<dy
 
     let full = tenant("alpha");
     store
-        .create_tenant_with_keys(&full, &[signing_key(&full.id, "k-alpha", KeyStatus::Active)])
+        .create_tenant_with_keys(
+            &full,
+            &[signing_key(&full.id, "k-alpha", KeyStatus::Active)],
+        )
         .await
         .expect("create alpha");
     let t = full.id.clone();
@@ -538,7 +544,13 @@ pub async fn tenant_delete_refuses_what_is_not_empty_unless_forced(store: Arc<dy
         Ok(TenantDeletion::NotEmpty(holds))
     );
     assert!(store.get_tenant(&t).await.expect("get").is_some());
-    assert!(store.get_client(&t, &client_id("app")).await.expect("get").is_some());
+    assert!(
+        store
+            .get_client(&t, &client_id("app"))
+            .await
+            .expect("get")
+            .is_some()
+    );
 
     assert_eq!(
         store.delete_tenant(&t, true).await,
@@ -556,15 +568,39 @@ pub async fn tenant_delete_refuses_what_is_not_empty_unless_forced(store: Arc<dy
     );
     assert_eq!(store.get_access_token(&t, b"at-1", T0).await, Ok(None));
     assert_eq!(store.get_refresh_token(&t, b"rt-1", T0).await, Ok(None));
-    assert_eq!(store.delete_tenant(&t, true).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.delete_tenant(&t, true).await,
+        Err(StoreError::NotFound)
+    );
 
     assert!(store.get_tenant(&kept).await.expect("get").is_some());
-    assert!(store.get_user(&kept, &user_id("u1")).await.expect("get").is_some());
-    assert!(store.get_session(&kept, b"sess-1", T0).await.expect("get").is_some());
-    assert!(store.get_access_token(&kept, b"at-1", T0).await.expect("get").is_some());
+    assert!(
+        store
+            .get_user(&kept, &user_id("u1"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_session(&kept, b"sess-1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_access_token(&kept, b"at-1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
     // The freed id can be used again.
     store
-        .create_tenant_with_keys(&full, &[signing_key(&full.id, "k-alpha", KeyStatus::Active)])
+        .create_tenant_with_keys(
+            &full,
+            &[signing_key(&full.id, "k-alpha", KeyStatus::Active)],
+        )
         .await
         .expect("create alpha again");
 }

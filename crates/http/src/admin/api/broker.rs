@@ -309,9 +309,8 @@ pub async fn delete_tenant(
 ) -> Result<StatusCode, Problem> {
     let id = tenant_id(&caller, &tenant)?;
     caller.require_global()?;
-    let before = broker_tenant_view(
-        &tenants::get_broker_tenant(state.broker.store.as_ref(), &id).await?,
-    );
+    let before =
+        broker_tenant_view(&tenants::get_broker_tenant(state.broker.store.as_ref(), &id).await?);
     check_if_match(&headers, &etag_of(&before))?;
     let held = tenants::delete_broker_tenant(state.broker.store.as_ref(), &id, query.force).await?;
     state.broker.cache.invalidate(&id);

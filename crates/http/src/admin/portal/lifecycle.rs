@@ -229,13 +229,13 @@ async fn delete_broker_tenant(
         return changed_meanwhile("tenant", back);
     }
     let force = form.get("force") == "yes";
-    let held = match broker_tenants::delete_broker_tenant(app.broker.store.as_ref(), &id, force).await
-    {
-        Ok(held) => held,
-        Err(e @ ServiceError::BrokerTenantNotEmpty { .. }) => return not_empty(&e, back),
-        Err(ServiceError::BrokerTenantNotFound) => return not_found(),
-        Err(e) => return PageError::from(e).into_response(),
-    };
+    let held =
+        match broker_tenants::delete_broker_tenant(app.broker.store.as_ref(), &id, force).await {
+            Ok(held) => held,
+            Err(e @ ServiceError::BrokerTenantNotEmpty { .. }) => return not_empty(&e, back),
+            Err(ServiceError::BrokerTenantNotFound) => return not_found(),
+            Err(e) => return PageError::from(e).into_response(),
+        };
     app.broker.cache.invalidate(&id);
     let before = serde_json::json!({
         "id": id.as_str(),
