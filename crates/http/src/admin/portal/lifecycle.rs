@@ -141,11 +141,16 @@ fn not_empty(error: &ServiceError, back: String) -> Response {
 
 /// The checks every deletion form passes: CSRF, a tenant the administrator may change, and (for tenants) a global
 /// admin.
-fn writable(ctx: &Ctx, form: &Submitted, tenant: &str, global: bool) -> Result<TenantId, Response> {
-    ctx.verify_form(form.csrf()).map_err(|r| *r)?;
-    let id = ctx.write(tenant).map_err(|r| *r)?;
+fn writable(
+    ctx: &Ctx,
+    form: &Submitted,
+    tenant: &str,
+    global: bool,
+) -> Result<TenantId, Box<Response>> {
+    ctx.verify_form(form.csrf())?;
+    let id = ctx.write(tenant)?;
     if global {
-        ctx.global().map_err(|r| *r)?;
+        ctx.global()?;
     }
     Ok(id)
 }
@@ -160,7 +165,7 @@ async fn delete_authenticator_tenant(
     let form = Submitted::parse(&body);
     let id = match writable(&ctx, &form, &tenant, true) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let back = format!("{ROOT}/authenticator/{id}/");
     let existing = match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
@@ -217,7 +222,7 @@ async fn delete_broker_tenant(
     let form = Submitted::parse(&body);
     let id = match writable(&ctx, &form, &tenant, true) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let back = format!("{ROOT}/broker/{id}/");
     let existing = match broker_tenants::get_broker_tenant(app.broker.store.as_ref(), &id).await {
@@ -278,7 +283,7 @@ async fn delete_flow(
     let form = Submitted::parse(&body);
     let id = match writable(&ctx, &form, &tenant, false) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(policy) = PolicyId::parse(&policy) else {
         return not_found();
