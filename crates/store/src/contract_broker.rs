@@ -1929,6 +1929,21 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
         store.list_broker_signing_keys(&t).await,
     );
     unavailable(
+        "rotate_broker_signing_keys",
+        store
+            .rotate_broker_signing_keys(&t, &[broker_key(&t, "k2")], T0)
+            .await,
+    );
+    unavailable(
+        "update_broker_tenant",
+        store.update_broker_tenant(&broker_tenant("contoso")).await,
+    );
+    unavailable(
+        "delete_broker_tenant",
+        store.delete_broker_tenant(&t, true).await,
+    );
+    unavailable("delete_flow", store.delete_flow(&t, &key).await);
+    unavailable(
         "create_broker_application",
         store.create_broker_application(&application(&t, "a")).await,
     );
