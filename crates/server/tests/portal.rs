@@ -52,6 +52,9 @@ both_stores!(
     withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one,
 );
 
+#[path = "portal/lifecycle.rs"]
+mod lifecycle;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;

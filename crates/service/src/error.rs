@@ -122,9 +122,44 @@ pub enum ServiceError {
     /// The passkey is registered already (in this tenant or in another tenant with the same RP ID).
     #[error("This passkey is already registered.")]
     PasskeyAlreadyRegistered,
+    /// The tenant still has clients or users, and the deletion was not forced.
+    #[error(
+        "the tenant still has {}; delete them first, or force the deletion to remove everything of the tenant",
+        what_remains(&[("client", *clients), ("user", *users)])
+    )]
+    TenantNotEmpty {
+        /// How many OAuth clients it has.
+        clients: u64,
+        /// How many users it has.
+        users: u64,
+    },
     /// The broker tenant does not exist.
     #[error("unknown broker tenant")]
     BrokerTenantNotFound,
+    /// The broker tenant still has applications, identity providers, user flows or directory users, and the
+    /// deletion was not forced.
+    #[error(
+        "the broker tenant still has {}; delete them first, or force the deletion to remove everything of the tenant",
+        what_remains(&[
+            ("application", *applications),
+            ("identity provider", *identity_providers),
+            ("user flow", *user_flows),
+            ("directory user", *directory_users),
+        ])
+    )]
+    BrokerTenantNotEmpty {
+        /// How many applications it has.
+        applications: u64,
+        /// How many identity providers it has.
+        identity_providers: u64,
+        /// How many user flows it has.
+        user_flows: u64,
+        /// How many directory users it has.
+        directory_users: u64,
+    },
+    /// Someone changed the broker tenant since the version this change was based on.
+    #[error("the broker tenant was changed meanwhile; reload it and apply the change again")]
+    BrokerTenantChanged,
     /// A broker tenant with this id exists already.
     #[error("broker tenant already exists")]
     BrokerTenantExists,
@@ -272,6 +307,20 @@ impl ServiceError {
     }
 }
 
+/// "2 applications and 1 user flow": the non-zero counts of `items`, each with its noun.
+fn what_remains(items: &[(&str, u64)]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(noun, n)| format!("{n} {noun}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    match parts.as_slice() {
+        [] => "nothing".into(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// The result type of the use cases.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -290,6 +339,32 @@ mod tests {
             ServiceError::Store(StoreError::Unavailable(_))
         ));
         assert!(ServiceError::from(StoreError::NotFound).is_internal());
+    }
+
+    #[test]
+    fn a_refused_tenant_deletion_names_what_still_exists() {
+        let error = ServiceError::BrokerTenantNotEmpty {
+            applications: 2,
+            identity_providers: 0,
+            user_flows: 1,
+            directory_users: 3,
+        };
+        assert!(
+            error.to_string().starts_with(
+                "the broker tenant still has 2 applications, 1 user flow and 3 directory users;"
+            ),
+            "{error}"
+        );
+        let error = ServiceError::TenantNotEmpty {
+            clients: 1,
+            users: 0,
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("the tenant still has 1 client;"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use tessera_core::text::is_disallowed_char;
 use tessera_core::{Origin, RpId, TenantId};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
-use tessera_store::{KeyStatus, Store, StoreError, Tenant};
+use tessera_store::{KeyStatus, Store, StoreError, Tenant, TenantContents, TenantDeletion};
 use tessera_webauthn::json::UserVerificationRequirement;
 use tessera_webauthn::{
     Aaguid, AttestationPolicy, AuthenticatorPolicy, CertificationLevel, SignCountPolicy,
@@ -568,6 +568,26 @@ async fn refuse_shared_address(store: &dyn Store, tenant: &Tenant) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Deletes a tenant with everything of it (clients, users and their passkeys, signing keys, sessions, codes and
+/// tokens) in one transaction and returns what it held. Unless `force`, a tenant with clients or users is kept:
+/// [`ServiceError::TenantNotEmpty`] counts them. A server in the same process should then call
+/// `state.tenants.invalidate(id)`.
+pub async fn delete_tenant(
+    store: &dyn Store,
+    id: &TenantId,
+    force: bool,
+) -> Result<TenantContents> {
+    match store.delete_tenant(id, force).await {
+        Ok(TenantDeletion::Deleted(held)) => Ok(held),
+        Ok(TenantDeletion::NotEmpty(held)) => Err(ServiceError::TenantNotEmpty {
+            clients: held.clients,
+            users: held.users,
+        }),
+        Err(StoreError::NotFound) => Err(ServiceError::TenantNotFound),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// How often [`update_tenant`] reapplies a change that lost a race with another writer of the tenant.

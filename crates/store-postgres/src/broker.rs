@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::broker::{fold_search, prefix_pattern};
-use tessera_store::convert::{client_id, tenant_id, user_id};
+use tessera_store::convert::{client_id, revision, revision_column, tenant_id, user_id};
 use tessera_store::{
-    AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, CodeRedemption,
-    DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
+    AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
+    CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, UserFlowRecord,
+    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 
@@ -28,6 +28,7 @@ struct BrokerTenantRow {
     id: String,
     display_name: String,
     created_at: OffsetDateTime,
+    revision: i64,
 }
 
 impl BrokerTenantRow {
@@ -36,9 +37,27 @@ impl BrokerTenantRow {
             id: tenant_id(&self.id)?,
             display_name: self.display_name,
             created_at: self.created_at,
+            revision: revision(self.revision)?,
         })
     }
 }
+
+/// Everything of a broker tenant but its row, deleted with it (`$1` is the tenant).
+const BROKER_TENANT_DELETE: [&str; 13] = [
+    "DELETE FROM broker_transactions WHERE tenant = $1",
+    "DELETE FROM pending_signups WHERE tenant = $1",
+    "DELETE FROM broker_auth_codes WHERE tenant = $1",
+    "DELETE FROM broker_refresh_tokens WHERE tenant = $1",
+    "DELETE FROM broker_revoked_grants WHERE tenant = $1",
+    "DELETE FROM broker_sessions WHERE tenant = $1",
+    "DELETE FROM directory_identities WHERE tenant = $1",
+    "DELETE FROM directory_users WHERE tenant = $1",
+    "DELETE FROM user_flow_versions WHERE tenant = $1",
+    "DELETE FROM user_flows WHERE tenant = $1",
+    "DELETE FROM identity_providers WHERE tenant = $1",
+    "DELETE FROM broker_applications WHERE tenant = $1",
+    "DELETE FROM broker_signing_keys WHERE tenant = $1",
+];
 
 #[derive(sqlx::FromRow)]
 struct ApplicationRow {
@@ -365,6 +384,121 @@ impl BrokerStore for PostgresStore {
         .into_iter()
         .map(SigningKeyRow::into_record)
         .collect()
+    }
+
+    async fn rotate_broker_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new: &[SigningKey],
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if new.iter().any(|key| key.tenant != *tenant) {
+            return Err(StoreError::Conflict);
+        }
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The tenant's row, locked: a concurrent rotation waits, then retires what this one added.
+        let known = sqlx::query("SELECT 1 FROM broker_tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE broker_signing_keys SET status = 'retired', retired_at = $2 \
+             WHERE tenant = $1 AND status <> 'retired'",
+        )
+        .bind(tenant.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        for key in new {
+            insert_signing_key(&mut tx, key).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn update_broker_tenant(&self, tenant: &BrokerTenant) -> Result<u64> {
+        // One conditional update: of two updates from one revision exactly one matches (READ COMMITTED re-checks
+        // the condition on the newest row version).
+        let updated: Option<i64> = sqlx::query_scalar(
+            "UPDATE broker_tenants SET display_name = $2, revision = revision + 1 \
+             WHERE id = $1 AND revision = $3 RETURNING revision",
+        )
+        .bind(tenant.id.as_str())
+        .bind(&tenant.display_name)
+        .bind(revision_column(tenant.revision))
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?;
+        if let Some(updated) = updated {
+            return revision(updated);
+        }
+        let known = sqlx::query("SELECT 1 FROM broker_tenants WHERE id = $1")
+            .bind(tenant.id.as_str())
+            .fetch_optional(self.timed()?)
+            .await
+            .map_err(db)?;
+        Err(if known.is_some() {
+            StoreError::Conflict
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    async fn delete_broker_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<BrokerTenantContents>> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The tenant's row, locked: rows referring to it (applications, providers, flows, users) cannot be added
+        // until this transaction ends, so the counts hold.
+        let known = sqlx::query("SELECT 1 FROM broker_tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let (applications, identity_providers, user_flows, directory_users): (i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM broker_applications WHERE tenant = $1), \
+                        (SELECT COUNT(*) FROM identity_providers WHERE tenant = $1), \
+                        (SELECT COUNT(*) FROM user_flows WHERE tenant = $1), \
+                        (SELECT COUNT(*) FROM directory_users WHERE tenant = $1)",
+            )
+            .bind(tenant.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let contents = BrokerTenantContents {
+            applications: count(applications),
+            identity_providers: count(identity_providers),
+            user_flows: count(user_flows),
+            directory_users: count(directory_users),
+        };
+        if !force && !contents.is_empty() {
+            return Ok(TenantDeletion::NotEmpty(contents));
+        }
+        for sql in BROKER_TENANT_DELETE {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query("DELETE FROM broker_tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(TenantDeletion::Deleted(contents))
     }
 
     async fn create_broker_application(&self, application: &BrokerApplication) -> Result<()> {
@@ -738,6 +872,27 @@ impl BrokerStore for PostgresStore {
         .into_iter()
         .map(FlowVersionRow::into_record)
         .collect()
+    }
+
+    async fn delete_flow(&self, tenant: &TenantId, policy_key: &str) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM user_flow_versions WHERE tenant = $1 AND policy_key = $2")
+            .bind(tenant.as_str())
+            .bind(policy_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let deleted = sqlx::query("DELETE FROM user_flows WHERE tenant = $1 AND policy_key = $2")
+            .bind(tenant.as_str())
+            .bind(policy_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn put_broker_transaction(

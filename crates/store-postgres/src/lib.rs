@@ -37,7 +37,7 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
-    TenantStore, User, UserStore, fold_display_name, fold_username,
+    TenantContents, TenantDeletion, TenantStore, User, UserStore, fold_display_name, fold_username,
 };
 use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
@@ -329,6 +329,22 @@ const CLIENT_GRANTS_DELETE: [&str; 3] = [
     "DELETE FROM refresh_tokens WHERE tenant = $1 AND client_id = $2",
 ];
 
+/// Everything of a tenant but its row, deleted with it (`$1` is the tenant); passkeys before their users.
+const TENANT_DELETE: [&str; 12] = [
+    "DELETE FROM credential_rp_ids WHERE tenant = $1",
+    "DELETE FROM credentials WHERE tenant = $1",
+    "DELETE FROM grant_credentials WHERE tenant = $1",
+    "DELETE FROM sessions WHERE tenant = $1",
+    "DELETE FROM auth_codes WHERE tenant = $1",
+    "DELETE FROM access_tokens WHERE tenant = $1",
+    "DELETE FROM refresh_tokens WHERE tenant = $1",
+    "DELETE FROM revoked_grants WHERE tenant = $1",
+    "DELETE FROM ceremonies WHERE tenant = $1",
+    "DELETE FROM users WHERE tenant = $1",
+    "DELETE FROM clients WHERE tenant = $1",
+    "DELETE FROM signing_keys WHERE tenant = $1",
+];
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
@@ -410,6 +426,53 @@ impl TenantStore for PostgresStore {
         } else {
             StoreError::NotFound
         })
+    }
+
+    async fn delete_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<TenantContents>> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The tenant's row, locked: clients and users referring to it cannot be added until this transaction
+        // ends, so the counts hold.
+        let known = sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let (clients, users): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM clients WHERE tenant = $1), \
+                    (SELECT COUNT(*) FROM users WHERE tenant = $1)",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let contents = TenantContents {
+            clients: u64::try_from(clients).unwrap_or(0),
+            users: u64::try_from(users).unwrap_or(0),
+        };
+        if !force && !contents.is_empty() {
+            return Ok(TenantDeletion::NotEmpty(contents));
+        }
+        for sql in TENANT_DELETE {
+            sqlx::query(sql)
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(TenantDeletion::Deleted(contents))
     }
 
     async fn create_client(&self, client: &Client) -> Result<()> {

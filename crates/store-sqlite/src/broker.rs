@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::broker::{fold_search, prefix_pattern};
-use tessera_store::convert::{client_id, tenant_id, user_id};
+use tessera_store::convert::{client_id, revision, revision_column, tenant_id, user_id};
 use tessera_store::{
-    AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, CodeRedemption,
-    DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
+    AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
+    CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, UserFlowRecord,
+    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 
@@ -55,6 +55,7 @@ broker_row!(BrokerTenantRow {
     id: String,
     display_name: String,
     created_at: i64,
+    revision: i64,
 });
 
 impl BrokerTenantRow {
@@ -63,8 +64,53 @@ impl BrokerTenantRow {
             id: tenant_id(&self.id)?,
             display_name: self.display_name,
             created_at: from_ts(self.created_at)?,
+            revision: revision(self.revision)?,
         })
     }
+}
+
+/// Everything of a broker tenant but its row, deleted with it (`?1` is the tenant).
+const BROKER_TENANT_DELETE: [&str; 13] = [
+    "DELETE FROM broker_transactions WHERE tenant = ?1",
+    "DELETE FROM pending_signups WHERE tenant = ?1",
+    "DELETE FROM broker_auth_codes WHERE tenant = ?1",
+    "DELETE FROM broker_refresh_tokens WHERE tenant = ?1",
+    "DELETE FROM broker_revoked_grants WHERE tenant = ?1",
+    "DELETE FROM broker_sessions WHERE tenant = ?1",
+    "DELETE FROM directory_identities WHERE tenant = ?1",
+    "DELETE FROM directory_users WHERE tenant = ?1",
+    "DELETE FROM user_flow_versions WHERE tenant = ?1",
+    "DELETE FROM user_flows WHERE tenant = ?1",
+    "DELETE FROM identity_providers WHERE tenant = ?1",
+    "DELETE FROM broker_applications WHERE tenant = ?1",
+    "DELETE FROM broker_signing_keys WHERE tenant = ?1",
+];
+
+/// How many applications, providers, flows and directory users a broker tenant has.
+fn broker_tenant_contents(conn: &Connection, tenant: &TenantId) -> Result<BrokerTenantContents> {
+    let counts: Option<[i64; 4]> = query_one(
+        conn,
+        "SELECT (SELECT COUNT(*) FROM broker_applications WHERE tenant = ?1), \
+                (SELECT COUNT(*) FROM identity_providers WHERE tenant = ?1), \
+                (SELECT COUNT(*) FROM user_flows WHERE tenant = ?1), \
+                (SELECT COUNT(*) FROM directory_users WHERE tenant = ?1)",
+        [tenant.as_str()],
+        |row| Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?]),
+    )?;
+    let [
+        applications,
+        identity_providers,
+        user_flows,
+        directory_users,
+    ] = counts
+        .unwrap_or_default()
+        .map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(BrokerTenantContents {
+        applications,
+        identity_providers,
+        user_flows,
+        directory_users,
+    })
 }
 
 broker_row!(ApplicationRow {
@@ -386,7 +432,7 @@ impl BrokerStore for SqliteStore {
             .write(|conn| {
                 execute(
                     conn,
-                    "INSERT INTO broker_tenants (id, display_name, created_at) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO broker_tenants (id, display_name, created_at, revision) VALUES (?1, ?2, ?3, 1)",
                     params![
                         tenant.id.as_str(),
                         tenant.display_name,
@@ -450,6 +496,100 @@ impl BrokerStore for SqliteStore {
             .into_iter()
             .map(SigningKeyRow::into_record)
             .collect()
+    }
+
+    async fn rotate_broker_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new: &[SigningKey],
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if new.iter().any(|key| key.tenant != *tenant) {
+            return Err(StoreError::Conflict);
+        }
+        self.conns
+            .write(|conn| {
+                if !exists(
+                    conn,
+                    "SELECT 1 FROM broker_tenants WHERE id = ?1",
+                    [tenant.as_str()],
+                )? {
+                    return Err(StoreError::NotFound);
+                }
+                execute(
+                    conn,
+                    "UPDATE broker_signing_keys SET status = 'retired', retired_at = ?2 \
+                     WHERE tenant = ?1 AND status <> 'retired'",
+                    params![tenant.as_str(), ts(at)],
+                )?;
+                for key in new {
+                    insert_signing_key(conn, key)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_broker_tenant(&self, tenant: &BrokerTenant) -> Result<u64> {
+        self.conns
+            .write(|conn| {
+                let updated: Option<i64> = query_one(
+                    conn,
+                    "UPDATE broker_tenants SET display_name = ?2, revision = revision + 1 \
+                     WHERE id = ?1 AND revision = ?3 RETURNING revision",
+                    params![
+                        tenant.id.as_str(),
+                        tenant.display_name,
+                        revision_column(tenant.revision)
+                    ],
+                    |row| row.get(0),
+                )?;
+                if let Some(updated) = updated {
+                    return revision(updated);
+                }
+                let known = exists(
+                    conn,
+                    "SELECT 1 FROM broker_tenants WHERE id = ?1",
+                    [tenant.id.as_str()],
+                )?;
+                Err(if known {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                })
+            })
+            .await
+    }
+
+    async fn delete_broker_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<BrokerTenantContents>> {
+        self.conns
+            .write(|conn| {
+                if !exists(
+                    conn,
+                    "SELECT 1 FROM broker_tenants WHERE id = ?1",
+                    [tenant.as_str()],
+                )? {
+                    return Err(StoreError::NotFound);
+                }
+                let contents = broker_tenant_contents(conn, tenant)?;
+                if !force && !contents.is_empty() {
+                    return Ok(TenantDeletion::NotEmpty(contents));
+                }
+                for sql in BROKER_TENANT_DELETE {
+                    execute(conn, sql, [tenant.as_str()])?;
+                }
+                execute(
+                    conn,
+                    "DELETE FROM broker_tenants WHERE id = ?1",
+                    [tenant.as_str()],
+                )?;
+                Ok(TenantDeletion::Deleted(contents))
+            })
+            .await
     }
 
     async fn create_broker_application(&self, application: &BrokerApplication) -> Result<()> {
@@ -880,6 +1020,25 @@ impl BrokerStore for SqliteStore {
             .into_iter()
             .map(FlowVersionRow::into_record)
             .collect()
+    }
+
+    async fn delete_flow(&self, tenant: &TenantId, policy_key: &str) -> Result<()> {
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "DELETE FROM user_flow_versions WHERE tenant = ?1 AND policy_key = ?2",
+                    [tenant.as_str(), policy_key],
+                )?;
+                execute(
+                    conn,
+                    "DELETE FROM user_flows WHERE tenant = ?1 AND policy_key = ?2",
+                    [tenant.as_str(), policy_key],
+                )
+            })
+            .await?;
+        affected_one(changed)
     }
 
     /// In process memory with the ceremonies (`ephemeral`), not in the database: SQLite is the single-node store,

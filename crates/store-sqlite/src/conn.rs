@@ -102,6 +102,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user display name folded",
         include_str!("../migrations/0023_user_display_name_folded.sql"),
     ),
+    (
+        24,
+        "broker tenant revision",
+        include_str!("../migrations/0024_broker_tenant_revision.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).

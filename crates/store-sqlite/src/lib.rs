@@ -38,7 +38,8 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken,
     Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError,
-    Tenant, TenantStore, User, UserStore, fold_display_name, fold_username,
+    Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, fold_display_name,
+    fold_username,
 };
 use time::OffsetDateTime;
 
@@ -496,6 +497,21 @@ const CLIENT_GRANTS_DELETE: [&str; 3] = [
     "DELETE FROM refresh_tokens WHERE tenant = ?1 AND client_id = ?2",
 ];
 
+/// Everything of a tenant but its row, deleted with it (`?1` is the tenant); passkeys before their users.
+const TENANT_DELETE: [&str; 11] = [
+    "DELETE FROM credential_rp_ids WHERE tenant = ?1",
+    "DELETE FROM credentials WHERE tenant = ?1",
+    "DELETE FROM grant_credentials WHERE tenant = ?1",
+    "DELETE FROM sessions WHERE tenant = ?1",
+    "DELETE FROM auth_codes WHERE tenant = ?1",
+    "DELETE FROM access_tokens WHERE tenant = ?1",
+    "DELETE FROM refresh_tokens WHERE tenant = ?1",
+    "DELETE FROM revoked_grants WHERE tenant = ?1",
+    "DELETE FROM users WHERE tenant = ?1",
+    "DELETE FROM clients WHERE tenant = ?1",
+    "DELETE FROM signing_keys WHERE tenant = ?1",
+];
+
 #[async_trait]
 impl TenantStore for SqliteStore {
     async fn create_tenant_with_keys(&self, tenant: &Tenant, keys: &[SigningKey]) -> Result<()> {
@@ -598,6 +614,40 @@ impl TenantStore for SqliteStore {
                 } else {
                     StoreError::NotFound
                 })
+            })
+            .await
+    }
+
+    async fn delete_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<TenantContents>> {
+        self.conns
+            .write(|conn| {
+                let counts: Option<(i64, i64)> = query_one(
+                    conn,
+                    "SELECT (SELECT COUNT(*) FROM clients WHERE tenant = ?1), \
+                            (SELECT COUNT(*) FROM users WHERE tenant = ?1) \
+                     FROM tenants WHERE id = ?1",
+                    [tenant.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                let Some((clients, users)) = counts else {
+                    return Err(StoreError::NotFound);
+                };
+                let contents = TenantContents {
+                    clients: u64::try_from(clients).unwrap_or(0),
+                    users: u64::try_from(users).unwrap_or(0),
+                };
+                if !force && !contents.is_empty() {
+                    return Ok(TenantDeletion::NotEmpty(contents));
+                }
+                for sql in TENANT_DELETE {
+                    execute(conn, sql, [tenant.as_str()])?;
+                }
+                execute(conn, "DELETE FROM tenants WHERE id = ?1", [tenant.as_str()])?;
+                Ok(TenantDeletion::Deleted(contents))
             })
             .await
     }

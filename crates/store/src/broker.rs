@@ -6,10 +6,13 @@
 //! share no rows.
 
 use crate::broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,
-    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
+    UserFlowRecord,
 };
-use crate::{AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey};
+use crate::{
+    AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey, TenantDeletion,
+};
 use async_trait::async_trait;
 use tessera_core::{ClientId, TenantId, UserId};
 use time::{Duration, OffsetDateTime};
@@ -36,6 +39,29 @@ pub trait BrokerStore: Send + Sync {
     async fn put_broker_signing_key(&self, key: &SigningKey) -> Result<()>;
     /// Lists a broker tenant's signing keys (all statuses), oldest first.
     async fn list_broker_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>>;
+    /// Rotates a broker tenant's signing keys in one transaction: stores `new` (which sign from now on) and retires
+    /// at `at` every other key not yet retired (they stop signing and stay published until the caller's grace
+    /// ends). `NotFound` without the tenant, `Conflict` if a kid exists or a key names another tenant; then nothing
+    /// changes.
+    async fn rotate_broker_signing_keys(
+        &self,
+        tenant: &TenantId,
+        new: &[SigningKey],
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Replaces a broker tenant's display name, only if it is still at `tenant.revision` (the revision it was read
+    /// at), and returns its new revision. `Conflict` if it changed since (nothing is written), `NotFound` if absent.
+    async fn update_broker_tenant(&self, tenant: &BrokerTenant) -> Result<u64>;
+    /// Deletes a broker tenant with everything of it — applications, identity providers, user flows and their
+    /// versions, directory users with their identities, signing keys, sessions, codes, refresh tokens,
+    /// transactions, pending sign-ups and revoked-grant marks — in one transaction. Unless `force`, a tenant that
+    /// still has applications, identity providers, user flows or directory users is kept and
+    /// [`TenantDeletion::NotEmpty`] says how many (counted in the same transaction). `NotFound` if absent.
+    async fn delete_broker_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<BrokerTenantContents>>;
 
     // ---- applications ----
 
@@ -134,6 +160,9 @@ pub trait BrokerStore: Send + Sync {
         tenant: &TenantId,
         policy_key: &str,
     ) -> Result<Vec<FlowVersionRecord>>;
+    /// Deletes a flow with all its versions in one transaction; `NotFound` if absent. Sign-ins in progress on it
+    /// then find no version to finish on.
+    async fn delete_flow(&self, tenant: &TenantId, policy_key: &str) -> Result<()>;
 
     // ---- transactions and pending sign-ups (single use, with expiry) ----
 

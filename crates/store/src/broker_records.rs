@@ -18,6 +18,37 @@ pub struct BrokerTenant {
     pub display_name: String,
     /// When the tenant was created.
     pub created_at: OffsetDateTime,
+    /// How many times the tenant was written: 1 when created, one more on every update
+    /// ([`crate::BrokerStore::update_broker_tenant`] names the revision it read, so no change is lost).
+    pub revision: u64,
+}
+
+impl BrokerTenant {
+    /// The revision of a broker tenant just created.
+    pub const FIRST_REVISION: u64 = 1;
+}
+
+/// What a broker tenant still holds, counted when it is deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerTenantContents {
+    /// Its applications.
+    pub applications: u64,
+    /// Its identity providers.
+    pub identity_providers: u64,
+    /// Its user flows.
+    pub user_flows: u64,
+    /// Its directory users.
+    pub directory_users: u64,
+}
+
+impl BrokerTenantContents {
+    /// Whether the tenant holds none of them.
+    pub fn is_empty(&self) -> bool {
+        self.applications == 0
+            && self.identity_providers == 0
+            && self.user_flows == 0
+            && self.directory_users == 0
+    }
 }
 
 /// An application registered with a broker tenant. The secret is only ever stored as its SHA-256.

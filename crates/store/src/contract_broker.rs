@@ -4,11 +4,12 @@
 
 use crate::broker::{BrokerStore, policy_key};
 use crate::broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryUserRecord,
-    FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
+    TenantDeletion,
 };
 use async_trait::async_trait;
 use serde_json::json;
@@ -49,6 +50,10 @@ macro_rules! broker_store_contract_tests {
     ($setup:path) => {
         $crate::broker_store_contract_tests!(@tests $setup;
             broker_tenant_is_created_with_its_signing_keys_all_or_nothing,
+            broker_tenant_update_from_a_stale_revision_is_conflict,
+            broker_tenant_delete_refuses_what_is_not_empty_unless_forced,
+            broker_key_rotation_retires_the_old_keys_in_one_transaction,
+            flow_delete_removes_every_version,
             broker_application_keeps_only_the_secret_hash,
             broker_applications_page_in_client_id_order,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
@@ -110,6 +115,7 @@ pub fn broker_tenant(name: &str) -> BrokerTenant {
         id: tenant_id(name),
         display_name: format!("{name} (broker)"),
         created_at: T0,
+        revision: BrokerTenant::FIRST_REVISION,
     }
 }
 
@@ -329,6 +335,271 @@ pub async fn broker_tenant_is_created_with_its_signing_keys_all_or_nothing(
         store.list_broker_signing_keys(&t).await,
         Ok(vec![broker_key(&t, "k1"), next])
     );
+}
+
+/// A broker tenant's display name changes only from the revision it was read at, one revision per update: of two
+/// admins saving from one revision, the second gets `Conflict` and nothing of theirs is written.
+pub async fn broker_tenant_update_from_a_stale_revision_is_conflict(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let mut first = broker_tenant("contoso");
+    first.display_name = "Contoso Ltd".into();
+    assert_eq!(store.update_broker_tenant(&first).await, Ok(2));
+    let mut stale = broker_tenant("contoso");
+    stale.display_name = "Lost".into();
+    assert_eq!(
+        store.update_broker_tenant(&stale).await,
+        Err(StoreError::Conflict)
+    );
+    let read = store
+        .get_broker_tenant(&t)
+        .await
+        .expect("get")
+        .expect("tenant");
+    assert_eq!(read.display_name, "Contoso Ltd");
+    assert_eq!(read.revision, 2);
+    let mut next = read.clone();
+    next.display_name = "Contoso".into();
+    assert_eq!(store.update_broker_tenant(&next).await, Ok(3));
+    assert_eq!(
+        store.update_broker_tenant(&broker_tenant("nowhere")).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A broker tenant with applications, providers, flows or directory users is kept unless the deletion is forced
+/// (the counts say what it holds); a forced deletion removes everything of it at once — keys, sessions, codes,
+/// refresh tokens, pending sign-ups included — and leaves other tenants alone.
+pub async fn broker_tenant_delete_refuses_what_is_not_empty_unless_forced(
+    store: Arc<dyn BrokerStore>,
+) {
+    assert_eq!(
+        store
+            .delete_broker_tenant(&tenant_id("nowhere"), false)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let empty = tenant_id("empty");
+    store
+        .create_broker_tenant(&broker_tenant("empty"), &[broker_key(&empty, "k-empty")])
+        .await
+        .expect("create empty");
+    assert_eq!(
+        store.delete_broker_tenant(&empty, false).await,
+        Ok(TenantDeletion::Deleted(BrokerTenantContents::default()))
+    );
+    assert_eq!(store.get_broker_tenant(&empty).await, Ok(None));
+    assert_eq!(store.list_broker_signing_keys(&empty).await, Ok(vec![]));
+
+    let t = tenant_id("contoso");
+    store
+        .create_broker_tenant(&broker_tenant("contoso"), &[broker_key(&t, "k1")])
+        .await
+        .expect("create contoso");
+    let kept = with_tenant(&*store, "fabrikam").await;
+    let expires = T0 + Duration::minutes(15);
+    for tenant in [&t, &kept] {
+        store
+            .create_broker_application(&application(tenant, "app"))
+            .await
+            .expect("app");
+        store
+            .create_identity_provider(&provider(tenant, "passkeys"))
+            .await
+            .expect("idp");
+        store
+            .create_flow(&flow(tenant, "B2C_1_x"), &flow_version(1))
+            .await
+            .expect("flow");
+        with_user(&*store, tenant, "u1", "sub-1").await;
+        store
+            .create_broker_session(&broker_session(tenant, b"s", "u1"))
+            .await
+            .expect("session");
+        store
+            .put_broker_auth_code(&broker_code(tenant, b"c", "g"))
+            .await
+            .expect("code");
+        store
+            .put_broker_refresh_token(&broker_refresh(tenant, b"r", "g", "u1"))
+            .await
+            .expect("refresh");
+        store
+            .put_pending_signup(tenant, b"ps", b"p", expires)
+            .await
+            .expect("pending");
+    }
+    let holds = BrokerTenantContents {
+        applications: 1,
+        identity_providers: 1,
+        user_flows: 1,
+        directory_users: 1,
+    };
+    assert_eq!(
+        store.delete_broker_tenant(&t, false).await,
+        Ok(TenantDeletion::NotEmpty(holds))
+    );
+    assert!(store.get_broker_tenant(&t).await.expect("get").is_some());
+    assert!(
+        store
+            .get_broker_application(&t, &app_id("app"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    assert_eq!(
+        store.delete_broker_tenant(&t, true).await,
+        Ok(TenantDeletion::Deleted(holds))
+    );
+    let key = policy_key("B2C_1_x");
+    assert_eq!(store.get_broker_tenant(&t).await, Ok(None));
+    assert_eq!(store.list_broker_applications(&t).await, Ok(vec![]));
+    assert_eq!(store.list_identity_providers(&t).await, Ok(vec![]));
+    assert_eq!(store.list_flows(&t).await, Ok(vec![]));
+    assert_eq!(store.list_flow_versions(&t, &key).await, Ok(vec![]));
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u1")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "sub-1")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(store.list_broker_signing_keys(&t).await, Ok(vec![]));
+    assert_eq!(store.get_broker_session(&t, b"s", T0).await, Ok(None));
+    assert_eq!(
+        store.consume_broker_auth_code(&t, b"c", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+    assert_eq!(store.get_broker_refresh_token(&t, b"r", T0).await, Ok(None));
+    assert_eq!(store.take_pending_signup(&t, b"ps", T0).await, Ok(None));
+    assert_eq!(
+        store.delete_broker_tenant(&t, true).await,
+        Err(StoreError::NotFound)
+    );
+
+    assert!(store.get_broker_tenant(&kept).await.expect("get").is_some());
+    assert_eq!(
+        store.list_flow_versions(&kept, &key).await.map(|v| v.len()),
+        Ok(1)
+    );
+    assert!(
+        store
+            .get_broker_session(&kept, b"s", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_broker_refresh_token(&kept, b"r", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // The freed id can be used again.
+    store
+        .create_broker_tenant(&broker_tenant("contoso"), &[broker_key(&t, "k1")])
+        .await
+        .expect("create contoso again");
+}
+
+/// A rotation stores the new keys and retires every key not yet retired, at the given time, in one transaction:
+/// a duplicate kid or a key of another tenant changes nothing; an unknown tenant is `NotFound`.
+pub async fn broker_key_rotation_retires_the_old_keys_in_one_transaction(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = tenant_id("contoso");
+    store
+        .create_broker_tenant(&broker_tenant("contoso"), &[broker_key(&t, "k1")])
+        .await
+        .expect("create");
+    let at = T0 + Duration::days(1);
+    let mut k2 = broker_key(&t, "k2");
+    k2.created_at = at;
+    assert_eq!(
+        store
+            .rotate_broker_signing_keys(&t, &[k2.clone(), broker_key(&t, "k1")], at)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .rotate_broker_signing_keys(&t, &[broker_key(&tenant_id("fabrikam"), "k9")], at)
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![broker_key(&t, "k1")]),
+        "a refused rotation changes nothing"
+    );
+    assert_eq!(
+        store
+            .rotate_broker_signing_keys(&tenant_id("nowhere"), &[], at)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .rotate_broker_signing_keys(&t, std::slice::from_ref(&k2), at)
+        .await
+        .expect("rotate");
+    let mut k1 = broker_key(&t, "k1");
+    k1.status = KeyStatus::Retired;
+    k1.retired_at = Some(at);
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![k1.clone(), k2.clone()])
+    );
+    let later = at + Duration::days(1);
+    let mut k3 = broker_key(&t, "k3");
+    k3.created_at = later;
+    store
+        .rotate_broker_signing_keys(&t, std::slice::from_ref(&k3), later)
+        .await
+        .expect("rotate again");
+    k2.status = KeyStatus::Retired;
+    k2.retired_at = Some(later);
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![k1, k2, k3]),
+        "a retired key keeps its first retirement time"
+    );
+}
+
+/// Deleting a flow removes it with all its versions; the policy key is free again, and other flows stay.
+pub async fn flow_delete_removes_every_version(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let key = policy_key("B2C_1_SignIn");
+    store
+        .create_flow(&flow(&t, "B2C_1_SignIn"), &flow_version(1))
+        .await
+        .expect("flow");
+    store
+        .append_flow_version(&t, &key, 1, &flow_version(2))
+        .await
+        .expect("v2");
+    store
+        .create_flow(&flow(&t, "B2C_1_kept"), &flow_version(1))
+        .await
+        .expect("kept");
+    store.delete_flow(&t, &key).await.expect("delete");
+    assert_eq!(store.get_flow(&t, &key).await, Ok(None));
+    assert_eq!(store.list_flow_versions(&t, &key).await, Ok(vec![]));
+    assert_eq!(store.get_flow_version(&t, &key, 1).await, Ok(None));
+    assert_eq!(store.get_current_flow_version(&t, &key).await, Ok(None));
+    assert_eq!(store.delete_flow(&t, &key).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.list_flows(&t).await.map(|f| f.len()),
+        Ok(1),
+        "the other flow stays"
+    );
+    store
+        .create_flow(&flow(&t, "B2C_1_SignIn"), &flow_version(1))
+        .await
+        .expect("the name is free again");
 }
 
 /// An application is stored with its secret's hash and settings, read by client id, updated and deleted.
@@ -1657,6 +1928,21 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
         "list_broker_signing_keys",
         store.list_broker_signing_keys(&t).await,
     );
+    unavailable(
+        "rotate_broker_signing_keys",
+        store
+            .rotate_broker_signing_keys(&t, &[broker_key(&t, "k2")], T0)
+            .await,
+    );
+    unavailable(
+        "update_broker_tenant",
+        store.update_broker_tenant(&broker_tenant("contoso")).await,
+    );
+    unavailable(
+        "delete_broker_tenant",
+        store.delete_broker_tenant(&t, true).await,
+    );
+    unavailable("delete_flow", store.delete_flow(&t, &key).await);
     unavailable(
         "create_broker_application",
         store.create_broker_application(&application(&t, "a")).await,

@@ -57,8 +57,9 @@ pub mod contract_broker;
 pub use admin::{AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
 pub use broker::BrokerStore;
 pub use broker_records::{
-    BrokerApplication, BrokerSession, BrokerTenant, DirectoryIdentity, DirectoryPage,
-    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
+    UserFlowRecord,
 };
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError};
@@ -68,7 +69,7 @@ pub use notify::{Notifier, Payload, Subscription, Topic};
 pub use records::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
     RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, Tenant,
-    User, fold_display_name, fold_username,
+    TenantContents, TenantDeletion, User, fold_display_name, fold_username,
 };
 pub use tenants::TenantStore;
 pub use users::UserStore;

@@ -435,3 +435,28 @@ mod tests {
         assert!(json.get("secret_hash").is_none());
     }
 }
+
+/// What an authenticator-service tenant still holds, counted when it is deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantContents {
+    /// Its OAuth clients.
+    pub clients: u64,
+    /// Its users.
+    pub users: u64,
+}
+
+impl TenantContents {
+    /// Whether the tenant holds none of them.
+    pub fn is_empty(&self) -> bool {
+        self.clients == 0 && self.users == 0
+    }
+}
+
+/// The outcome of deleting a tenant (of either role) with its contents `C`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantDeletion<C> {
+    /// The tenant and everything of it are gone; what it still held.
+    Deleted(C),
+    /// The tenant was kept because it still holds these (and the deletion was not forced); nothing changed.
+    NotEmpty(C),
+}

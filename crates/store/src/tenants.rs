@@ -1,6 +1,6 @@
 //! The tenants role: tenants, their OAuth clients and their signing keys.
 
-use crate::{Client, Result, SigningKey, Tenant};
+use crate::{Client, Result, SigningKey, Tenant, TenantContents, TenantDeletion};
 use async_trait::async_trait;
 use tessera_core::{ClientId, TenantId};
 use time::OffsetDateTime;
@@ -21,6 +21,15 @@ pub trait TenantStore: Send + Sync {
     /// since is [`crate::StoreError::Conflict`] (nothing is written: read it again and reapply the change), a
     /// missing one [`crate::StoreError::NotFound`].
     async fn update_tenant(&self, tenant: &Tenant) -> Result<u64>;
+    /// Deletes a tenant with everything of it — clients, users and their passkeys, signing keys, sessions,
+    /// authorization codes, access and refresh tokens, revoked-grant marks — in one transaction. Unless `force`, a
+    /// tenant that still has clients or users is kept and [`TenantDeletion::NotEmpty`] says how many (counted in the
+    /// same transaction, so nothing slips in between). [`crate::StoreError::NotFound`] if it does not exist.
+    async fn delete_tenant(
+        &self,
+        tenant: &TenantId,
+        force: bool,
+    ) -> Result<TenantDeletion<TenantContents>>;
 
     /// Registers a client; [`crate::StoreError::Conflict`] if its id exists in the tenant,
     /// [`crate::StoreError::NotFound`] if the tenant does not exist.

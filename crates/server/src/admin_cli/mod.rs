@@ -115,6 +115,9 @@ enum AdminCommand {
     /// Signing keys of an authenticator-service tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Signing keys of a broker tenant (they sign its applications' tokens).
+    #[command(subcommand, name = "broker-key")]
+    BrokerKey(BrokerKeyCommand),
     /// Invitations of portal administrators (global admins only).
     #[command(subcommand)]
     Invitation(InvitationCommand),
@@ -182,6 +185,14 @@ enum TenantCommand {
         /// Replace the allowed origins (repeatable).
         #[arg(long = "origin")]
         origins: Vec<String>,
+    },
+    /// Delete an empty tenant (refused while it has clients or users, unless `--force`).
+    Delete {
+        /// The tenant id.
+        id: String,
+        /// Delete it with all its clients, users, passkeys, keys, sessions and tokens.
+        #[arg(long)]
+        force: bool,
     },
     /// A tenant's authenticator policy and session settings.
     #[command(subcommand)]
@@ -387,6 +398,39 @@ enum BrokerTenantCommand {
         /// Name shown to users.
         #[arg(long)]
         display_name: Option<String>,
+    },
+    /// Change a broker tenant's display name.
+    Update {
+        /// The tenant id.
+        id: String,
+        /// Name shown to users.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Delete an empty broker tenant (refused while it has applications, identity providers, user flows or
+    /// directory users, unless `--force`).
+    Delete {
+        /// The tenant id.
+        id: String,
+        /// Delete it with everything it holds, keys, sessions and tokens included.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BrokerKeyCommand {
+    /// List a broker tenant's signing keys.
+    List {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Sign with new keys from now on; the old ones are retired and stay published for a day.
+    Rotate {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -697,6 +741,14 @@ enum UserflowCommand {
         /// "Enforce conditional access policies".
         #[arg(long)]
         conditional_access: bool,
+    },
+    /// Delete a user flow with all its versions (sign-ins in progress on it fail).
+    Delete {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The policy id or name.
+        name: String,
     },
     /// The flow's versions (each change makes one).
     Versions {
@@ -1137,6 +1189,7 @@ async fn dispatch<C: CommandFactory>(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Userflow(command) => userflow(&connect(&args)?, out, command).await,
         AdminCommand::User(command) => user(&connect(&args)?, out, command).await,
         AdminCommand::Key(command) => key(&connect(&args)?, out, command).await,
+        AdminCommand::BrokerKey(command) => broker_key(&connect(&args)?, out, command).await,
         AdminCommand::Account(command) => account(&connect(&args)?, out, command).await,
         AdminCommand::Passkey(command) => passkey(&connect(&args)?, out, command).await,
         AdminCommand::Invitation(command) => invitation(&connect(&args)?, out, command).await,
@@ -1251,6 +1304,11 @@ async fn tenant(api: &Api, out: Format, command: &TenantCommand) -> Result<(), C
                 )
                 .await?;
             output::object(out, &updated.body)
+        }
+        TenantCommand::Delete { id, force } => {
+            delete_tenant(api, &format!("/tenants/{}", segment(id)), *force).await?;
+            println!("deleted tenant {id}");
+            Ok(())
         }
         TenantCommand::Policy(PolicyCommand::Show { id }) => output::object(
             out,
@@ -1514,6 +1572,59 @@ async fn broker_tenant(
                     .await?
                     .body,
             )
+        }
+        BrokerTenantCommand::Update { id, display_name } => {
+            let Some(name) = display_name else {
+                return Err(CliError::Usage(
+                    "nothing to change: give --display-name".into(),
+                ));
+            };
+            let path = format!("/broker/tenants/{}", segment(id));
+            let current = api.get(&path).await?;
+            let body = json!({ "display_name": name });
+            let updated = api
+                .call(Method::PATCH, &path, Some(&body), current.etag.as_deref())
+                .await?;
+            output::object(out, &updated.body)
+        }
+        BrokerTenantCommand::Delete { id, force } => {
+            delete_tenant(api, &format!("/broker/tenants/{}", segment(id)), *force).await?;
+            println!("deleted broker tenant {id}");
+            Ok(())
+        }
+    }
+}
+
+/// Deletes the tenant at `path` in the version just read (its `ETag` as `If-Match`), with everything it holds when
+/// `force`.
+async fn delete_tenant(api: &Api, path: &str, force: bool) -> Result<(), CliError> {
+    let current = api.get(path).await?;
+    let target = if force {
+        format!("{path}?force=true")
+    } else {
+        path.to_owned()
+    };
+    api.call(Method::DELETE, &target, None, current.etag.as_deref())
+        .await
+        .map(drop)
+}
+
+async fn broker_key(api: &Api, out: Format, command: &BrokerKeyCommand) -> Result<(), CliError> {
+    match command {
+        BrokerKeyCommand::List { tenant } => {
+            let items = api.list(&broker_path(tenant, "keys"), &[], true).await?;
+            output::list(out, &items, &["kid", "alg", "status", "created_at"])
+        }
+        BrokerKeyCommand::Rotate { tenant } => {
+            let rotated = api
+                .call(
+                    Method::POST,
+                    &broker_path(tenant, "keys/rotate"),
+                    None,
+                    None,
+                )
+                .await?;
+            output::object(out, &rotated.body)
         }
     }
 }
@@ -1797,6 +1908,16 @@ async fn userflow(api: &Api, out: Format, command: &UserflowCommand) -> Result<(
                 )
                 .await?;
             output::object(out, &created.body)
+        }
+        UserflowCommand::Delete { tenant, name } => {
+            let policy = policy_id(name);
+            api.delete(&broker_path(
+                tenant,
+                &format!("user-flows/{}", segment(&policy)),
+            ))
+            .await?;
+            println!("deleted user flow {policy}");
+            Ok(())
         }
         UserflowCommand::Versions { tenant, name } => {
             let path = broker_path(

@@ -9,6 +9,9 @@ use tessera_testkit::{AppOptions, Backend, TestApp, spawn_app};
 
 use super::{BROKER, Broker, Browser, POLICY, Person, REPLY, sign_up, verified_claims};
 
+#[path = "admin_lifecycle.rs"]
+mod lifecycle;
+
 both_stores!(
     tutorial_configuration_through_the_api_then_a_sign_in_works,
     missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge,

@@ -994,3 +994,173 @@ fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_
     }
     demo_run.stop();
 }
+
+#[test]
+fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let port = free_port();
+    let (child, output) = start_demo_capturing(dir.path(), port);
+    let mut demo_process = Running(child);
+    let printed = wait_printed(&output, "Admin API:");
+    let demo = demo_json_with_broker(dir.path());
+    let url = demo["authenticator_url"]
+        .as_str()
+        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
+        .unwrap_or_else(|| format!("http://localhost:{port}"));
+    let url = url.as_str();
+    let secret = printed
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a bootstrap link")
+        .to_owned();
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", url, "--bootstrap-stdin"],
+        Some(&secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let cli = |args: &[&str]| admin(&profiles, &[], args, None);
+
+    // The broker tenant's display name, changed from the version just read.
+    let updated = json(&cli(&[
+        "-o",
+        "json",
+        "broker-tenant",
+        "update",
+        "contoso",
+        "--display-name",
+        "Contoso Ltd",
+    ]));
+    assert_eq!(updated["display_name"], "Contoso Ltd");
+    assert_eq!(updated["revision"], 2);
+    let nothing = cli(&["broker-tenant", "update", "contoso"]);
+    assert_eq!(nothing.code, 2, "a usage error: {}", nothing.stderr);
+    let blank = cli(&["broker-tenant", "update", "contoso", "--display-name", " "]);
+    assert_eq!(blank.code, 6, "a refused value: {}", blank.stderr);
+    assert!(blank.stderr.contains("display_name"), "{}", blank.stderr);
+
+    // The broker tenant's signing keys: listed, rotated (new ones sign, old ones retired and still listed).
+    let keys = json(&cli(&[
+        "-o",
+        "json",
+        "broker-key",
+        "list",
+        "--tenant",
+        "contoso",
+    ]));
+    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
+    let rotated = json(&cli(&[
+        "-o",
+        "json",
+        "broker-key",
+        "rotate",
+        "--tenant",
+        "contoso",
+    ]));
+    let kids: Vec<&str> = rotated["kids"]
+        .as_array()
+        .map(|k| k.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(kids.len(), 2, "{rotated}");
+    let keys = json(&cli(&[
+        "-o",
+        "json",
+        "broker-key",
+        "list",
+        "--tenant",
+        "contoso",
+    ]));
+    let keys = keys.as_array().cloned().unwrap_or_default();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for key in &keys {
+        let new = kids.contains(&key["kid"].as_str().unwrap_or_default());
+        assert_eq!(
+            key["status"],
+            if new { "active" } else { "retired" },
+            "{key}"
+        );
+    }
+    let table = cli(&["broker-key", "list", "--tenant", "contoso"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("retired"), "{}", table.stdout);
+    let elsewhere = cli(&["broker-key", "rotate", "--tenant", "nosuch"]);
+    assert_eq!(elsewhere.code, 3, "{}", elsewhere.stderr);
+
+    // The tutorial's user flow, deleted with its versions.
+    let deleted = cli(&[
+        "userflow",
+        "delete",
+        "--tenant",
+        "contoso",
+        "B2C_1_signupsignin",
+    ]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let gone = cli(&[
+        "userflow",
+        "show",
+        "--tenant",
+        "contoso",
+        "B2C_1_signupsignin",
+    ]);
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+
+    // The broker tenant still has its application and identity provider: kept unless forced.
+    let refused = cli(&["broker-tenant", "delete", "contoso"]);
+    assert_eq!(refused.code, 5, "a conflict: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("1 application") && refused.stderr.contains("1 identity provider"),
+        "names what remains: {}",
+        refused.stderr
+    );
+    let still = cli(&["broker-tenant", "show", "contoso"]);
+    assert_eq!(still.code, 0, "{}", still.stderr);
+    let forced = cli(&["broker-tenant", "delete", "contoso", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let gone = cli(&["broker-tenant", "show", "contoso"]);
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+
+    // The authenticator tenant holds the broker's client: the same rules; an empty tenant goes without force.
+    let refused = cli(&["tenant", "delete", "mytenant"]);
+    assert_eq!(refused.code, 5, "a conflict: {}", refused.stderr);
+    assert!(refused.stderr.contains("client"), "{}", refused.stderr);
+    let forced = cli(&["tenant", "delete", "mytenant", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let gone = cli(&["tenant", "show", "mytenant"]);
+    assert_eq!(gone.code, 3, "{}", gone.stderr);
+    let origin = url.to_owned();
+    let made = cli(&[
+        "tenant",
+        "create",
+        "--id",
+        "empty",
+        "--rp-id",
+        "localhost",
+        "--origin",
+        &origin,
+    ]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let deleted = cli(&["tenant", "delete", "empty"]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+
+    // Each change is in the audit trail.
+    let events = json(&cli(&["-o", "json", "audit", "list", "--all"]));
+    let actions: Vec<&str> = events
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for action in [
+        "broker.tenant.update",
+        "broker.tenant.keys.rotate",
+        "broker.user_flow.delete",
+        "broker.tenant.delete.force",
+        "tenant.delete.force",
+        "tenant.delete",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    terminate(&mut demo_process.0);
+}

@@ -104,6 +104,23 @@ pub async fn get_user_flow(
     decode_flow(&record, &versions)
 }
 
+/// Deletes a user flow with all its versions. Sign-ins in progress on it fail at their next step with "unknown user
+/// flow", and its refresh tokens stop working; the HTTP layer then invalidates its cache entry for the tenant.
+pub async fn delete_user_flow(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    policy: &PolicyId,
+) -> Result<()> {
+    require_tenant(store, tenant).await?;
+    store
+        .delete_flow(tenant, &policy.key())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::FlowNotFound,
+            other => other.into(),
+        })
+}
+
 /// Reads one version of a flow.
 pub async fn get_user_flow_version(
     store: &dyn BrokerStore,
@@ -244,6 +261,53 @@ mod tests {
         ApplicationClaim, CollectedAttribute, LocalAccounts, UserAttribute,
     };
     use tessera_core::Secret;
+
+    #[tokio::test]
+    async fn a_deleted_flow_leaves_no_version_for_a_sign_in_to_finish_on() {
+        let (store, _dir) = sqlite().await;
+        let tenant = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master(),
+            NewBrokerTenant {
+                id: tenant.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("tenant");
+        let policy = PolicyId::from_name("signupsignin").expect("policy");
+        let local = FlowSettings {
+            local_accounts: LocalAccounts::Email,
+            ..FlowSettings::default()
+        };
+        create_user_flow(store.as_ref(), &tenant, policy.clone(), local, T0)
+            .await
+            .expect("flow");
+        delete_user_flow(store.as_ref(), &tenant, &policy)
+            .await
+            .expect("delete");
+        assert!(matches!(
+            get_user_flow(store.as_ref(), &tenant, &policy).await,
+            Err(ServiceError::FlowNotFound)
+        ));
+        assert!(
+            crate::broker::runtime::flow_version(store.as_ref(), &tenant, &policy, 1)
+                .await
+                .expect("read")
+                .is_none(),
+            "a sign-in that started on version 1 finds nothing to finish on"
+        );
+        assert!(matches!(
+            delete_user_flow(store.as_ref(), &tenant, &policy).await,
+            Err(ServiceError::FlowNotFound)
+        ));
+        assert!(matches!(
+            delete_user_flow(store.as_ref(), &tenant_id("nowhere"), &policy).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+    }
 
     fn offering(providers: &[&str]) -> FlowSettings {
         FlowSettings {

@@ -4,7 +4,10 @@
 use tessera_broker::policy_path::RESERVED_TENANT_NAMES;
 use tessera_core::TenantId;
 use tessera_oidc::keys::{KeySet, MasterKey, SigningAlg};
-use tessera_store::{BrokerStore, BrokerTenant, KeyStatus, StoreError};
+use tessera_store::{
+    BrokerStore, BrokerTenant, BrokerTenantContents, KeyStatus, SigningKey, StoreError,
+    TenantDeletion,
+};
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
@@ -44,6 +47,7 @@ pub async fn create_broker_tenant(
         id: new.id,
         display_name,
         created_at: now,
+        revision: BrokerTenant::FIRST_REVISION,
     };
     let mut keys = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
@@ -70,6 +74,93 @@ pub async fn get_broker_tenant(store: &dyn BrokerStore, tenant: &TenantId) -> Re
 /// Lists the broker tenants, ordered by id.
 pub async fn list_broker_tenants(store: &dyn BrokerStore) -> Result<Vec<BrokerTenant>> {
     Ok(store.list_broker_tenants().await?)
+}
+
+/// Changes to a broker tenant; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerTenantUpdate {
+    /// Name shown on the broker's pages (checked as at creation).
+    pub display_name: Option<String>,
+}
+
+/// Updates a broker tenant read at revision `based_on` and returns it as stored. If anyone changed it since, nothing
+/// is written and [`ServiceError::BrokerTenantChanged`] says so (the caller reads it again). The HTTP layer then
+/// invalidates its cache entry for the tenant.
+pub async fn update_broker_tenant(
+    store: &dyn BrokerStore,
+    id: &TenantId,
+    based_on: u64,
+    update: &BrokerTenantUpdate,
+) -> Result<BrokerTenant> {
+    let mut tenant = get_broker_tenant(store, id).await?;
+    if tenant.revision != based_on {
+        return Err(ServiceError::BrokerTenantChanged);
+    }
+    if let Some(name) = &update.display_name {
+        tenant.display_name = validate_display_name(name)?;
+    }
+    match store.update_broker_tenant(&tenant).await {
+        Ok(revision) => {
+            tenant.revision = revision;
+            Ok(tenant)
+        }
+        Err(StoreError::Conflict) => Err(ServiceError::BrokerTenantChanged),
+        Err(StoreError::NotFound) => Err(ServiceError::BrokerTenantNotFound),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Deletes a broker tenant with everything of it (applications, identity providers, user flows, directory users,
+/// signing keys, sessions, codes, refresh tokens) in one transaction and returns what it held. Unless `force`, a
+/// tenant with applications, identity providers, user flows or directory users is kept:
+/// [`ServiceError::BrokerTenantNotEmpty`] counts them.
+pub async fn delete_broker_tenant(
+    store: &dyn BrokerStore,
+    id: &TenantId,
+    force: bool,
+) -> Result<BrokerTenantContents> {
+    match store.delete_broker_tenant(id, force).await {
+        Ok(TenantDeletion::Deleted(held)) => Ok(held),
+        Ok(TenantDeletion::NotEmpty(held)) => Err(ServiceError::BrokerTenantNotEmpty {
+            applications: held.applications,
+            identity_providers: held.identity_providers,
+            user_flows: held.user_flows,
+            directory_users: held.directory_users,
+        }),
+        Err(StoreError::NotFound) => Err(ServiceError::BrokerTenantNotFound),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A broker tenant's signing keys (every status), oldest first.
+pub async fn list_broker_keys(store: &dyn BrokerStore, id: &TenantId) -> Result<Vec<SigningKey>> {
+    get_broker_tenant(store, id).await?;
+    Ok(store.list_broker_signing_keys(id).await?)
+}
+
+/// Rotates a broker tenant's signing keys: a new RS256 and ES256 key sign from now on, and the keys they replace
+/// are retired in the same transaction. Retired keys stay in the tenant's JWKS for the longest token lifetime (a
+/// day) plus clock skew, so tokens they signed keep verifying. Returns the new kids; the HTTP layer then
+/// invalidates its cache entry for the tenant.
+pub async fn rotate_broker_keys(
+    store: &dyn BrokerStore,
+    master: &MasterKey,
+    id: &TenantId,
+    now: OffsetDateTime,
+) -> Result<Vec<String>> {
+    get_broker_tenant(store, id).await?;
+    let mut keys = Vec::new();
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+        keys.push(new_signing_key(master, id, alg, KeyStatus::Active, now).await?);
+    }
+    store
+        .rotate_broker_signing_keys(id, &keys, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::BrokerTenantNotFound,
+            other => other.into(),
+        })?;
+    Ok(keys.into_iter().map(|k| k.kid).collect())
 }
 
 /// The broker tenant's signing keys, decrypted: they sign application tokens and are published at
@@ -100,6 +191,102 @@ pub(crate) async fn require_tenant(store: &dyn BrokerStore, tenant: &TenantId) -
 mod tests {
     use super::*;
     use crate::broker::testing::{T0, master, sqlite, tenant_id};
+
+    #[tokio::test]
+    async fn a_broker_tenant_update_from_an_old_revision_is_refused_and_a_rotation_keeps_the_old_keys_published()
+     {
+        let (store, _dir) = sqlite().await;
+        let master = master();
+        let id = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master,
+            NewBrokerTenant {
+                id: id.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("create");
+        let rename = |name: &str| BrokerTenantUpdate {
+            display_name: Some(name.into()),
+        };
+        let renamed = update_broker_tenant(store.as_ref(), &id, 1, &rename(" Contoso Ltd "))
+            .await
+            .expect("update");
+        assert_eq!(
+            (renamed.display_name.as_str(), renamed.revision),
+            ("Contoso Ltd", 2)
+        );
+        assert!(matches!(
+            update_broker_tenant(store.as_ref(), &id, 1, &rename("Lost")).await,
+            Err(ServiceError::BrokerTenantChanged)
+        ));
+        assert!(matches!(
+            update_broker_tenant(store.as_ref(), &id, 2, &rename("\u{202e}x")).await,
+            Err(ServiceError::InvalidDisplayName { .. })
+        ));
+        assert_eq!(
+            get_broker_tenant(store.as_ref(), &id)
+                .await
+                .expect("get")
+                .display_name,
+            "Contoso Ltd"
+        );
+
+        let old: Vec<String> = list_broker_keys(store.as_ref(), &id)
+            .await
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        let later = T0 + time::Duration::hours(1);
+        let new = rotate_broker_keys(store.as_ref(), &master, &id, later)
+            .await
+            .expect("rotate");
+        let keys = broker_key_set(store.as_ref(), &master, &id, later)
+            .await
+            .expect("key set");
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        for kid in old.iter().chain(&new) {
+            assert!(published.contains(&kid.as_str()), "{kid} published");
+        }
+        let signer = keys
+            .signing_key(SigningAlg::Es256)
+            .expect("an ES256 signer");
+        assert!(new.iter().any(|k| k == signer.kid()), "the new key signs");
+        let gone = later + time::Duration::days(2);
+        let keys = broker_key_set(store.as_ref(), &master, &id, gone)
+            .await
+            .expect("key set");
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        assert_eq!(
+            jwks["keys"].as_array().map(Vec::len),
+            Some(2),
+            "retired keys leave the JWKS after the longest token lifetime"
+        );
+        assert!(matches!(
+            rotate_broker_keys(store.as_ref(), &master, &tenant_id("nowhere"), later).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+        assert!(matches!(
+            delete_broker_tenant(store.as_ref(), &tenant_id("nowhere"), true).await,
+            Err(ServiceError::BrokerTenantNotFound)
+        ));
+        assert_eq!(
+            delete_broker_tenant(store.as_ref(), &id, false)
+                .await
+                .expect("delete"),
+            BrokerTenantContents::default()
+        );
+    }
 
     #[tokio::test]
     async fn a_broker_tenant_is_created_with_both_signing_keys_and_reserved_names_are_refused() {

@@ -291,6 +291,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     unavailable("get_tenant", store.get_tenant(&t).await);
     unavailable("list_tenants", store.list_tenants().await);
     unavailable("update_tenant", store.update_tenant(&tenant("alpha")).await);
+    unavailable("delete_tenant", store.delete_tenant(&t, true).await);
     unavailable(
         "create_client",
         store.create_client(&client(&t, "app")).await,

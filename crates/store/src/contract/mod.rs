@@ -24,7 +24,7 @@ use crate::prelude::*;
 use crate::{
     AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
     RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey,
-    StoreError, Tenant, User,
+    StoreError, Tenant, TenantContents, TenantDeletion, User,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -97,6 +97,7 @@ macro_rules! store_contract_tests {
             create_tenant_with_keys_refuses_a_key_of_another_tenant,
             tenant_update_from_a_stale_revision_is_conflict,
             tenant_concurrent_updates_from_one_revision_have_one_winner,
+            tenant_delete_refuses_what_is_not_empty_unless_forced,
             user_with_credential_round_trips,
             create_user_with_credential_is_all_or_nothing,
             create_user_with_credential_refuses_mismatched_owner,

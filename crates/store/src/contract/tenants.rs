@@ -478,3 +478,129 @@ pub async fn tenant_concurrent_updates_from_one_revision_have_one_winner(store: 
         assert_eq!(stored.revision, 2 + round);
     }
 }
+
+/// A tenant with clients or users is kept unless the deletion is forced (and the counts say what it holds); a
+/// forced deletion removes the tenant with its clients, users, passkeys, keys, sessions, codes and tokens at once,
+/// and leaves other tenants alone.
+pub async fn tenant_delete_refuses_what_is_not_empty_unless_forced(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.delete_tenant(&tenant_id("nowhere"), false).await,
+        Err(StoreError::NotFound)
+    );
+    let empty = tenant("empty");
+    store
+        .create_tenant_with_keys(
+            &empty,
+            &[signing_key(&empty.id, "k-empty", KeyStatus::Active)],
+        )
+        .await
+        .expect("create empty");
+    assert_eq!(
+        store.delete_tenant(&empty.id, false).await,
+        Ok(TenantDeletion::Deleted(TenantContents::default()))
+    );
+    assert_eq!(store.get_tenant(&empty.id).await, Ok(None));
+    assert_eq!(store.list_signing_keys(&empty.id).await, Ok(vec![]));
+
+    let full = tenant("alpha");
+    store
+        .create_tenant_with_keys(
+            &full,
+            &[signing_key(&full.id, "k-alpha", KeyStatus::Active)],
+        )
+        .await
+        .expect("create alpha");
+    let t = full.id.clone();
+    let kept = with_tenant(&*store, "beta").await;
+    for tenant in [&t, &kept] {
+        store
+            .create_client(&client(tenant, "app"))
+            .await
+            .expect("client");
+        with_user(&*store, tenant, "u1", b"cred-1").await;
+        store
+            .create_session(&session(tenant, b"sess-1", "u1"))
+            .await
+            .expect("session");
+        store
+            .put_auth_code(&auth_code(tenant, b"code-1", "grant-1"))
+            .await
+            .expect("code");
+        store
+            .put_access_token(&access_token(tenant, b"at-1", "grant-1"))
+            .await
+            .expect("access");
+        store
+            .put_refresh_token(&refresh_token(tenant, b"rt-1", "grant-1"))
+            .await
+            .expect("refresh");
+    }
+    let holds = TenantContents {
+        clients: 1,
+        users: 1,
+    };
+    assert_eq!(
+        store.delete_tenant(&t, false).await,
+        Ok(TenantDeletion::NotEmpty(holds))
+    );
+    assert!(store.get_tenant(&t).await.expect("get").is_some());
+    assert!(
+        store
+            .get_client(&t, &client_id("app"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    assert_eq!(
+        store.delete_tenant(&t, true).await,
+        Ok(TenantDeletion::Deleted(holds))
+    );
+    assert_eq!(store.get_tenant(&t).await, Ok(None));
+    assert_eq!(store.get_client(&t, &client_id("app")).await, Ok(None));
+    assert_eq!(store.get_user(&t, &user_id("u1")).await, Ok(None));
+    assert_eq!(store.get_credential(&t, b"cred-1").await, Ok(None));
+    assert_eq!(store.list_signing_keys(&t).await, Ok(vec![]));
+    assert_eq!(store.get_session(&t, b"sess-1", T0).await, Ok(None));
+    assert_eq!(
+        store.consume_auth_code(&t, b"code-1", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+    assert_eq!(store.get_access_token(&t, b"at-1", T0).await, Ok(None));
+    assert_eq!(store.get_refresh_token(&t, b"rt-1", T0).await, Ok(None));
+    assert_eq!(
+        store.delete_tenant(&t, true).await,
+        Err(StoreError::NotFound)
+    );
+
+    assert!(store.get_tenant(&kept).await.expect("get").is_some());
+    assert!(
+        store
+            .get_user(&kept, &user_id("u1"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_session(&kept, b"sess-1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .get_access_token(&kept, b"at-1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // The freed id can be used again.
+    store
+        .create_tenant_with_keys(
+            &full,
+            &[signing_key(&full.id, "k-alpha", KeyStatus::Active)],
+        )
+        .await
+        .expect("create alpha again");
+}

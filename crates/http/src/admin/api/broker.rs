@@ -28,7 +28,9 @@ use super::extract::{
 };
 use super::problem::Problem;
 use super::state::ApiState;
-use super::tenants::{AlgName, IdFilter, tenant_id};
+use super::tenants::{
+    AlgName, ForceQuery, IdFilter, KeyPage, KeyView, Rotated, key_view, tenant_id,
+};
 use super::views::{page_of, rfc3339};
 use crate::common::state::AppState;
 
@@ -36,7 +38,9 @@ use crate::common::state::AppState;
 pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(list_tenants, create_tenant))
-        .routes(routes!(get_tenant))
+        .routes(routes!(get_tenant, update_tenant, delete_tenant))
+        .routes(routes!(list_keys))
+        .routes(routes!(rotate_keys))
         .routes(routes!(list_applications, create_application))
         .routes(routes!(
             get_application,
@@ -49,7 +53,7 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_provider, update_provider, delete_provider))
         .routes(routes!(set_claim_mapping))
         .routes(routes!(list_flows, create_flow))
-        .routes(routes!(get_flow, update_flow))
+        .routes(routes!(get_flow, update_flow, delete_flow))
         .routes(routes!(list_flow_versions))
         .routes(routes!(get_flow_version))
         .routes(routes!(search_users))
@@ -95,6 +99,8 @@ pub struct BrokerTenantView {
     pub display_name: String,
     /// When it was created.
     pub created_at: String,
+    /// Its revision (every change moves it).
+    pub revision: u64,
 }
 
 fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
@@ -102,7 +108,16 @@ fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
         id: t.id.to_string(),
         display_name: t.display_name.clone(),
         created_at: rfc3339(t.created_at),
+        revision: t.revision,
     }
+}
+
+/// Changes to a broker tenant; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerTenantPatch {
+    /// Shown on the broker's pages.
+    pub display_name: Option<String>,
 }
 
 page_of!(BrokerTenantPage, BrokerTenantView, "broker tenants");
@@ -195,14 +210,14 @@ pub async fn create_tenant(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok((StatusCode::CREATED, with_etag(view)).into_response())
 }
 
 /// Reads a broker tenant.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}", tag = "broker",
     params(("tenant" = String, Path, description = "The broker tenant id")),
     responses(
-        (status = 200, description = "The broker tenant", body = BrokerTenantView),
+        (status = 200, description = "The broker tenant", body = BrokerTenantView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such broker tenant", body = Problem, content_type = "application/problem+json"),
     ),
@@ -211,10 +226,188 @@ pub async fn get_tenant(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
-) -> Result<Json<BrokerTenantView>, Problem> {
+) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
     let tenant = tenants::get_broker_tenant(state.broker.store.as_ref(), &id).await?;
-    Ok(Json(broker_tenant_view(&tenant)))
+    Ok(with_etag(broker_tenant_view(&tenant)))
+}
+
+/// Changes a broker tenant's display name (`If-Match` required).
+#[utoipa::path(patch, path = "/broker/tenants/{tenant}", tag = "broker",
+    params(("tenant" = String, Path, description = "The broker tenant id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    request_body = BrokerTenantPatch,
+    responses(
+        (status = 200, description = "The changed broker tenant", body = BrokerTenantView, headers(("ETag" = String, description = "The new version"))),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such broker tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The broker tenant changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn update_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BrokerTenantPatch>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let read = tenants::get_broker_tenant(state.broker.store.as_ref(), &id).await?;
+    let before = broker_tenant_view(&read);
+    check_if_match(&headers, &etag_of(&before))?;
+    let changed = tenants::update_broker_tenant(
+        state.broker.store.as_ref(),
+        &id,
+        read.revision,
+        &tenants::BrokerTenantUpdate {
+            display_name: body.display_name,
+        },
+    )
+    .await?;
+    state.broker.cache.invalidate(&id);
+    let after = broker_tenant_view(&changed);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "broker.tenant.update",
+            target: format!("broker/{id}"),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: json(&after),
+        },
+    )
+    .await?;
+    Ok(with_etag(after))
+}
+
+/// Deletes a broker tenant (global admins only, `If-Match` required). Refused (409, naming what remains) while it
+/// has applications, identity providers, user flows or directory users, unless `?force=true`: then everything of
+/// the tenant (its signing keys, sessions, codes and tokens too) goes with it, in one transaction.
+#[utoipa::path(delete, path = "/broker/tenants/{tenant}", tag = "broker",
+    params(("tenant" = String, Path, description = "The broker tenant id"), ForceQuery,
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a global admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such broker tenant (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant still has applications, identity providers, user flows or directory users (the detail counts them)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The broker tenant changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(query): Query<ForceQuery>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    caller.require_global()?;
+    let before =
+        broker_tenant_view(&tenants::get_broker_tenant(state.broker.store.as_ref(), &id).await?);
+    check_if_match(&headers, &etag_of(&before))?;
+    let held = tenants::delete_broker_tenant(state.broker.store.as_ref(), &id, query.force).await?;
+    state.broker.cache.invalidate(&id);
+    let mut before = json(&before);
+    if let Some(serde_json::Value::Object(fields)) = before.as_mut() {
+        fields.insert(
+            "deleted_with_it".into(),
+            serde_json::json!({
+                "applications": held.applications,
+                "identity_providers": held.identity_providers,
+                "user_flows": held.user_flows,
+                "directory_users": held.directory_users,
+            }),
+        );
+    }
+    record(
+        &state,
+        &caller,
+        Change {
+            action: if query.force {
+                "broker.tenant.delete.force"
+            } else {
+                "broker.tenant.delete"
+            },
+            target: format!("broker/{id}"),
+            tenant: Some(id.to_string()),
+            before,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists a broker tenant's signing keys (public parts only), which sign its applications' tokens.
+#[utoipa::path(get, path = "/broker/tenants/{tenant}/keys", tag = "broker",
+    params(("tenant" = String, Path, description = "The broker tenant id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of keys", body = KeyPage),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such broker tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(paging): Query<PageQuery>,
+) -> Result<Json<KeyPage>, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let views = tenants::list_broker_keys(state.broker.store.as_ref(), &id)
+        .await?
+        .iter()
+        .map(key_view)
+        .collect();
+    let (items, next_cursor) = page(views, |k: &KeyView| k.kid.clone(), &paging)?;
+    Ok(Json(KeyPage { items, next_cursor }))
+}
+
+/// Rotates a broker tenant's signing keys: a new RS256 and ES256 key sign from now on; the keys they replace are
+/// retired and stay in the tenant's JWKS for a day (the longest token lifetime) plus clock skew.
+#[utoipa::path(post, path = "/broker/tenants/{tenant}/keys/rotate", tag = "broker",
+    params(("tenant" = String, Path, description = "The broker tenant id")),
+    responses(
+        (status = 201, description = "The new keys", body = Rotated),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such broker tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn rotate_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Response, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let kids = tenants::rotate_broker_keys(
+        state.broker.store.as_ref(),
+        &state.broker.master_key,
+        &id,
+        state.now(),
+    )
+    .await?;
+    state.broker.cache.invalidate(&id);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "broker.tenant.keys.rotate",
+            target: format!("broker/{id}/keys"),
+            tenant: Some(id.to_string()),
+            before: None,
+            after: Some(serde_json::json!({ "kids": kids })),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(Rotated { kids })).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1578,6 +1771,47 @@ pub async fn update_flow(
     )
     .await?;
     Ok(with_tag(after, &tag, StatusCode::OK))
+}
+
+/// Deletes a user flow with all its versions (`If-Match` naming the current version required). Sign-ins in
+/// progress on it then fail with "unknown user flow", and tokens refreshed under it are refused.
+#[utoipa::path(delete, path = "/broker/tenants/{tenant}/user-flows/{name}", tag = "user-flows",
+    params(("tenant" = String, Path, description = "The broker tenant id"), ("name" = String, Path, description = "The policy id (case-insensitive)"),
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user flow", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Another version was saved since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_flow(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((tenant, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    let flow = load_flow(&state, &id, &name).await?;
+    let before = flow_view(&flow)?;
+    check_if_match(&headers, &flow_tag(&before))?;
+    flows::delete_user_flow(state.broker.store.as_ref(), &id, flow.policy()).await?;
+    state.broker.cache.invalidate(&id);
+    record(
+        &state,
+        &caller,
+        Change {
+            action: "broker.user_flow.delete",
+            target: format!("broker/{id}/user-flows/{}", before.name),
+            tenant: Some(id.to_string()),
+            before: json(&before),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Lists a user flow's versions, oldest first.

@@ -257,7 +257,17 @@ impl From<ServiceError> for Problem {
             ServiceError::ProviderInUse { .. } | ServiceError::LastPasskey => {
                 Self::conflict(None, text)
             }
-            ServiceError::FlowChanged { .. } => Self::precondition_failed(),
+            ServiceError::TenantNotEmpty { .. } | ServiceError::BrokerTenantNotEmpty { .. } => {
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "tenant-not-empty",
+                    "The tenant is not empty",
+                    text,
+                )
+            }
+            ServiceError::FlowChanged { .. } | ServiceError::BrokerTenantChanged => {
+                Self::precondition_failed()
+            }
             ServiceError::InvalidRpId { reason } => Self::invalid_field("rp_id", reason),
             ServiceError::InvalidOrigin { reason } => Self::invalid_field("origins", reason),
             ServiceError::InvalidDisplayName { reason } => {

@@ -29,7 +29,7 @@ use crate::common::state::AppState;
 pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(list_tenants, create_tenant))
-        .routes(routes!(get_tenant, update_tenant))
+        .routes(routes!(get_tenant, update_tenant, delete_tenant))
         .routes(routes!(get_policy, update_policy))
         .routes(routes!(fido_metadata))
         .routes(routes!(list_keys))
@@ -329,6 +329,70 @@ pub async fn update_tenant(
     )
     .await?;
     Ok(with_etag(after))
+}
+
+/// `?force=true` of a tenant's deletion.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Delete the tenant with everything it still holds (default: refuse while it holds anything).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Deletes a tenant (global admins only, `If-Match` required). Refused (409, naming what remains) while it has
+/// clients or users, unless `?force=true`: then its clients, users, passkeys, signing keys, sessions, codes and
+/// tokens go with it, in one transaction.
+#[utoipa::path(delete, path = "/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path, description = "The tenant id"), ForceQuery,
+           ("If-Match" = String, Header, description = "The `ETag` of the version read")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a global admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant (or not the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant still has clients or users (the detail counts them)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The tenant changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn delete_tenant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(query): Query<ForceQuery>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let id = tenant_id(&caller, &tenant)?;
+    caller.require_global()?;
+    let before = tenant_view(&state, &load_tenant(&state, &id).await?)?;
+    check_if_match(&headers, &etag_of(&before))?;
+    let held = tenants::delete_tenant(state.provider.store.as_ref(), &id, query.force).await?;
+    state.provider.tenants.invalidate(&id);
+    let mut before = json(&before);
+    if let Some(serde_json::Value::Object(fields)) = before.as_mut() {
+        fields.insert(
+            "deleted_with_it".into(),
+            serde_json::json!({ "clients": held.clients, "users": held.users }),
+        );
+    }
+    record(
+        &state,
+        &caller,
+        Change {
+            action: if query.force {
+                "tenant.delete.force"
+            } else {
+                "tenant.delete"
+            },
+            target: format!("tenants/{id}"),
+            tenant: Some(id.to_string()),
+            before,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The tenant's WebAuthn (authenticator) policy.

@@ -433,6 +433,12 @@ async fn tenant_page(
         links,
         ..Section::default()
     });
+    sections.extend(super::lifecycle::tenant_delete_section(
+        &ctx,
+        format!("{ROOT}/authenticator/{id}/delete"),
+        tenant.revision,
+        "clients or users",
+    ));
     let notice = params
         .get("done")
         .map(|_| "Saved: new registrations and sign-ins follow the new policy.".to_owned());

@@ -474,6 +474,7 @@ async fn tenant_page(
                         "applications-link",
                     ),
                     Link::new(format!("{base}/users"), "Users", "users-link"),
+                    Link::new(format!("{base}/keys"), "Signing keys", "keys-link"),
                     Link::new(
                         format!("{ROOT}/audit?tenant={tenant}"),
                         "Audit events",
@@ -481,7 +482,15 @@ async fn tenant_page(
                     ),
                 ],
                 ..Section::default()
-            }],
+            }]
+            .into_iter()
+            .chain(super::lifecycle::tenant_delete_section(
+                &ctx,
+                format!("{base}/delete"),
+                record.revision,
+                "applications, identity providers, user flows or directory users",
+            ))
+            .collect(),
             run: None,
         },
         StatusCode::OK,
@@ -2038,7 +2047,14 @@ async fn flow_page(
                     facts: versions,
                     ..Section::default()
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(super::lifecycle::flow_delete_section(
+                &ctx,
+                format!("{base}/delete"),
+                current.number(),
+            ))
+            .collect(),
             run: Some(RunForm {
                 action: format!("{base}/run"),
                 applications,

@@ -10,6 +10,8 @@
 //!   and sessions; [`keys`]: its signing keys (rotate); [`clients`]: its clients (edit, new secret, delete);
 //!   [`users`]: its users and their passkeys (disable, delete, rename, revoke) and the loaded FIDO metadata.
 //! - [`audit`]: the audit trail (filterable) and the administrators (invitations).
+//! - [`lifecycle`]: deleting tenants of both roles and user flows; [`broker_keys`]: a broker tenant's signing keys
+//!   (rotate).
 //! - [`views`]: the page frame, the generic form, list and detail pages, and how service errors land next to a
 //!   field.
 //!
@@ -19,8 +21,10 @@
 pub mod audit;
 pub mod authenticator;
 pub mod broker;
+pub mod broker_keys;
 pub mod clients;
 pub mod keys;
+pub mod lifecycle;
 pub mod policy;
 pub mod signin;
 pub mod tokens;
@@ -253,4 +257,6 @@ pub fn router() -> Router<AppState> {
         .merge(authenticator::router())
         .merge(audit::router())
         .merge(tokens::router())
+        .merge(lifecycle::router())
+        .merge(broker_keys::router())
 }

@@ -1,0 +1,403 @@
+//! The portal's deletions and the broker tenant's signing keys page, on SQLite and PostgreSQL: "Delete" on a tenant
+//! page of either role (refused while the tenant holds anything unless "Delete with everything in it"), "Delete" on
+//! a user flow's page, and "Rotate keys" of a broker tenant, each behind a confirmation, with its CSRF token and the
+//! version it was shown at; the role rules and an audit event for each change.
+
+use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId, TokenLifetimes};
+use tessera_core::{Clock, TenantId};
+use tessera_oidc::ClientType;
+use tessera_oidc::keys::SigningAlg;
+use tessera_service::ServiceError;
+use tessera_service::broker::{applications, flows, tenants as broker_tenants};
+use tessera_store::KeyStatus;
+use tessera_testkit::{Backend, TestApp};
+
+use super::{app, form_of, get, location, portal_session, post};
+
+both_stores!(
+    tenant_pages_delete_after_confirmation_refusing_what_is_not_empty,
+    flow_page_deletes_the_flow_with_its_version,
+    broker_keys_page_lists_and_rotates_after_confirmation,
+);
+
+/// A broker tenant `contoso` with one application and the flow `B2C_1_signupsignin`.
+async fn contoso(app: &TestApp) -> TenantId {
+    let tenant = TenantId::parse("contoso").expect("id");
+    let store = app.state.broker.store.as_ref();
+    let now = app.clock.now();
+    broker_tenants::create_broker_tenant(
+        store,
+        &app.state.broker.master_key,
+        broker_tenants::NewBrokerTenant {
+            id: tenant.clone(),
+            display_name: Some("Contoso".into()),
+        },
+        now,
+    )
+    .await
+    .expect("tenant");
+    applications::create_application(
+        store,
+        &tenant,
+        applications::NewApplication {
+            display_name: "JWT viewer".into(),
+            client_type: ClientType::Public,
+            reply_urls: vec!["https://jwt.ms/".into()],
+            logout_urls: Vec::new(),
+            token_lifetimes: TokenLifetimes::default(),
+            id_token_signing_alg: SigningAlg::Rs256,
+        },
+        now,
+    )
+    .await
+    .expect("application");
+    flows::create_user_flow(
+        store,
+        &tenant,
+        PolicyId::from_name("signupsignin").expect("policy"),
+        FlowSettings {
+            local_accounts: LocalAccounts::Email,
+            ..FlowSettings::default()
+        },
+        now,
+    )
+    .await
+    .expect("flow");
+    tenant
+}
+
+async fn audited(app: &TestApp, action: &str) -> usize {
+    app.state
+        .admin_store
+        .list_audit_events(
+            &tessera_store::AuditFilter {
+                action_prefix: Some(action.into()),
+                ..Default::default()
+            },
+            None,
+            50,
+        )
+        .await
+        .expect("audit")
+        .events
+        .iter()
+        .filter(|e| e.action == action)
+        .count()
+}
+
+async fn tenant_pages_delete_after_confirmation_refusing_what_is_not_empty(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = contoso(&app).await;
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let page = get(&app, "/admin/broker/contoso/", &root).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.expect("body");
+    assert!(
+        body.contains("id=\"delete-tenant\"") && body.contains("id=\"delete-tenant-force\""),
+        "{body}"
+    );
+    // Tenant admins and read-only admins see no such button and cannot post it.
+    let own = portal_session(&app, "own", "tenant_admin", &["contoso"]).await;
+    let page = get(&app, "/admin/broker/contoso/", &own)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!page.contains("id=\"delete-tenant\""), "{page}");
+    let (own_cookies, own_csrf) = form_of(&app, "/admin/broker/contoso/", &own).await;
+    let denied = post(
+        &app,
+        "/admin/broker/contoso/delete",
+        &own_cookies,
+        format!("csrf_token={own_csrf}&version=1&force=yes"),
+    )
+    .await;
+    assert_eq!(denied.status(), 404, "global admins only");
+    let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/", &other).await.status(),
+        404
+    );
+
+    let (cookies, csrf) = form_of(&app, "/admin/broker/contoso/", &root).await;
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/delete",
+        &cookies,
+        "version=1&force=yes".into(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let stale = post(
+        &app,
+        "/admin/broker/contoso/delete",
+        &cookies,
+        format!("csrf_token={csrf}&version=0&force=yes"),
+    )
+    .await;
+    assert_eq!(stale.status(), 409);
+    assert!(
+        stale
+            .text()
+            .await
+            .expect("body")
+            .contains("changed meanwhile")
+    );
+    let not_empty = post(
+        &app,
+        "/admin/broker/contoso/delete",
+        &cookies,
+        format!("csrf_token={csrf}&version=1&force=no"),
+    )
+    .await;
+    assert_eq!(not_empty.status(), 409);
+    let body = not_empty.text().await.expect("body");
+    assert!(
+        body.contains("1 application") && body.contains("1 user flow"),
+        "names what remains: {body}"
+    );
+    let store = app.state.broker.store.as_ref();
+    assert!(
+        broker_tenants::get_broker_tenant(store, &tenant)
+            .await
+            .is_ok()
+    );
+    let forced = post(
+        &app,
+        "/admin/broker/contoso/delete",
+        &cookies,
+        format!("csrf_token={csrf}&version=1&force=yes"),
+    )
+    .await;
+    assert_eq!(forced.status(), 303);
+    assert_eq!(location(&forced), "/admin/");
+    assert!(matches!(
+        broker_tenants::get_broker_tenant(store, &tenant).await,
+        Err(ServiceError::BrokerTenantNotFound)
+    ));
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/", &root).await.status(),
+        404
+    );
+    assert_eq!(audited(&app, "broker.tenant.delete.force").await, 1);
+
+    // An authenticator tenant: the same buttons and rules.
+    let page = get(&app, "/admin/authenticator/acme/", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("id=\"delete-tenant-force\""), "{page}");
+    let acme = TenantId::parse("acme").expect("id");
+    let revision = app
+        .state
+        .provider
+        .store
+        .get_tenant(&acme)
+        .await
+        .expect("read")
+        .expect("acme")
+        .revision;
+    let reader = portal_session(&app, "reader", "read_only", &[]).await;
+    let (reader_cookies, reader_csrf) = form_of(&app, "/admin/authenticator/acme/", &reader).await;
+    let denied = post(
+        &app,
+        "/admin/authenticator/acme/delete",
+        &reader_cookies,
+        format!("csrf_token={reader_csrf}&version={revision}&force=yes"),
+    )
+    .await;
+    assert_eq!(denied.status(), 403, "read-only");
+    let (cookies, csrf) = form_of(&app, "/admin/authenticator/acme/", &root).await;
+    let refused = post(
+        &app,
+        "/admin/authenticator/acme/delete",
+        &cookies,
+        format!("csrf_token={csrf}&version={revision}&force=no"),
+    )
+    .await;
+    assert_eq!(refused.status(), 409);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("body")
+            .contains("The tenant still has"),
+        "names what remains"
+    );
+    let forced = post(
+        &app,
+        "/admin/authenticator/acme/delete",
+        &cookies,
+        format!("csrf_token={csrf}&version={revision}&force=yes"),
+    )
+    .await;
+    assert_eq!(forced.status(), 303);
+    assert!(
+        app.state
+            .provider
+            .store
+            .get_tenant(&acme)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(
+        get(&app, "/admin/authenticator/acme/", &root)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(audited(&app, "authenticator.tenant.delete.force").await, 1);
+    app.stop().await;
+}
+
+async fn flow_page_deletes_the_flow_with_its_version(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = contoso(&app).await;
+    let path = "/admin/broker/contoso/user-flows/B2C_1_signupsignin";
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let page = get(&app, path, &root).await.text().await.expect("body");
+    assert!(page.contains("id=\"delete-flow\""), "{page}");
+    let reader = portal_session(&app, "reader", "read_only", &[]).await;
+    let page = get(&app, path, &reader).await.text().await.expect("body");
+    assert!(!page.contains("id=\"delete-flow\""), "{page}");
+    let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
+    let (other_cookies, other_csrf) = form_of(&app, "/admin/", &other).await;
+    let hidden = post(
+        &app,
+        &format!("{path}/delete"),
+        &other_cookies,
+        format!("csrf_token={other_csrf}&version=1"),
+    )
+    .await;
+    assert_eq!(hidden.status(), 404, "another tenant's admin");
+
+    let (cookies, csrf) = form_of(&app, path, &root).await;
+    let refused = post(
+        &app,
+        &format!("{path}/delete"),
+        &cookies,
+        "version=1".into(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let stale = post(
+        &app,
+        &format!("{path}/delete"),
+        &cookies,
+        format!("csrf_token={csrf}&version=2"),
+    )
+    .await;
+    assert_eq!(stale.status(), 409, "not the version shown");
+    let policy = PolicyId::from_name("signupsignin").expect("policy");
+    let store = app.state.broker.store.as_ref();
+    assert!(flows::get_user_flow(store, &tenant, &policy).await.is_ok());
+    let deleted = post(
+        &app,
+        &format!("{path}/delete"),
+        &cookies,
+        format!("csrf_token={csrf}&version=1"),
+    )
+    .await;
+    assert_eq!(deleted.status(), 303);
+    assert_eq!(
+        location(&deleted),
+        "/admin/broker/contoso/user-flows?done=deleted"
+    );
+    assert!(matches!(
+        flows::get_user_flow(store, &tenant, &policy).await,
+        Err(ServiceError::FlowNotFound)
+    ));
+    assert_eq!(get(&app, path, &root).await.status(), 404);
+    assert_eq!(audited(&app, "broker.user_flow.delete").await, 1);
+    app.stop().await;
+}
+
+async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = contoso(&app).await;
+    let store = app.state.broker.store.as_ref();
+    let before = store.list_broker_signing_keys(&tenant).await.expect("keys");
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let home = get(&app, "/admin/broker/contoso/", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(home.contains("/admin/broker/contoso/keys"), "{home}");
+    let list = get(&app, "/admin/broker/contoso/keys", &root).await;
+    assert_eq!(list.status(), 200);
+    let body = list.text().await.expect("body");
+    for key in &before {
+        assert!(body.contains(&key.kid), "{body}");
+    }
+    assert!(body.contains("id=\"rotate-keys\""), "{body}");
+    let (cookies, csrf) = form_of(&app, "/admin/broker/contoso/keys/rotate", &root).await;
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/keys/rotate",
+        &cookies,
+        String::new(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "no CSRF token");
+    let rotated = post(
+        &app,
+        "/admin/broker/contoso/keys/rotate",
+        &cookies,
+        format!("csrf_token={csrf}"),
+    )
+    .await;
+    assert_eq!(rotated.status(), 303);
+    let after = store.list_broker_signing_keys(&tenant).await.expect("keys");
+    assert_eq!(after.len(), before.len() + 2);
+    for key in &after {
+        let old = before.iter().any(|k| k.kid == key.kid);
+        let expected = if old {
+            KeyStatus::Retired
+        } else {
+            KeyStatus::Active
+        };
+        assert_eq!(key.status, expected, "{}", key.kid);
+    }
+    let list = get(&app, "/admin/broker/contoso/keys?done=rotated", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("retired, still published") && list.contains("New keys made"),
+        "{list}"
+    );
+    let reader = portal_session(&app, "reader", "read_only", &[]).await;
+    assert!(
+        !get(&app, "/admin/broker/contoso/keys", &reader)
+            .await
+            .text()
+            .await
+            .expect("body")
+            .contains("id=\"rotate-keys\"")
+    );
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/keys/rotate", &reader)
+            .await
+            .status(),
+        403
+    );
+    let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/keys", &other)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 1);
+    app.stop().await;
+}
