@@ -1085,23 +1085,91 @@ impl GrantStore for PostgresStore {
         })
     }
 
-    async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
-        let done = sqlx::query(
-            "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-             WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+    async fn peek_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthCode>> {
+        sqlx::query_as::<_, AuthCodeRow>(
+            "SELECT tenant, code_hash, client_id, grant_id, payload, expires_at FROM auth_codes \
+             WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3",
         )
-        .bind(token.tenant.as_str())
-        .bind(&token.token_hash)
-        .bind(token.client_id.as_str())
-        .bind(&token.grant_id)
-        .bind(token.user_id.as_str())
-        .bind(&token.scope)
-        .bind(&token.payload)
-        .bind(token.expires_at)
-        .execute(self.timed()?)
+        .bind(tenant.as_str())
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?
+        .map(AuthCodeRow::into_record)
+        .transpose()
+    }
+
+    async fn redeem_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+        access: &AccessToken,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let redeemed = sqlx::query_as::<_, AuthCodeRow>(
+            "UPDATE auth_codes SET redeemed_at = $3 \
+             WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
+             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
+        if let Some(row) = redeemed {
+            let record = row.into_record()?;
+            let of_grant = |grant: &str| grant == record.grant_id;
+            if !of_grant(&access.grant_id) || refresh.is_some_and(|r| !of_grant(&r.grant_id)) {
+                return Err(StoreError::Conflict);
+            }
+            let stored = insert_access_token(access)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if stored.rows_affected() == 0 {
+                return Err(StoreError::Conflict);
+            }
+            if let Some(refresh) = refresh {
+                let stored = insert_refresh_token(refresh)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                if stored.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            tx.commit().await.map_err(db)?;
+            return Ok(CodeRedemption::Redeemed(record));
+        }
+        let spent: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM auth_codes WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(match spent {
+            Some(grant_id) => CodeRedemption::AlreadyRedeemed { grant_id },
+            None => CodeRedemption::NotFound,
+        })
+    }
+
+    async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
+        let done = insert_access_token(token)
+            .execute(self.timed()?)
+            .await
+            .map_err(db)?;
         if done.rows_affected() == 0 {
             Err(StoreError::Conflict)
         } else {
@@ -1496,6 +1564,25 @@ fn insert_credential(
     .bind(credential.created_at)
     .bind(credential.last_used_at)
     .bind(credential.attestation_trusted))
+}
+
+/// Inserts an access token unless its grant was revoked (no row affected then).
+fn insert_access_token(
+    token: &AccessToken,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+    )
+    .bind(token.tenant.as_str())
+    .bind(&token.token_hash)
+    .bind(token.client_id.as_str())
+    .bind(&token.grant_id)
+    .bind(token.user_id.as_str())
+    .bind(&token.scope)
+    .bind(&token.payload)
+    .bind(token.expires_at)
 }
 
 fn insert_refresh_token(

@@ -140,6 +140,8 @@ fn fold_display_names(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 /// The writer connection and the callers whose operations sit in its open transaction.
 struct Writer {
     conn: Connection,
+    /// The database file as opened: checked once per `COMMIT`, so no batch is acknowledged into an unlinked file.
+    file: Arc<FileIdentity>,
     /// One sender per operation in the open batch; each receives the outcome of the batch's `COMMIT`.
     waiting: Vec<oneshot::Sender<Result<()>>>,
 }
@@ -182,7 +184,9 @@ impl Writer {
         let outcome = if self.conn.is_autocommit() {
             Err(batch_lost())
         } else {
-            run_sql(&self.conn, "COMMIT")
+            self.file
+                .check()
+                .and_then(|()| run_sql(&self.conn, "COMMIT"))
         };
         if outcome.is_err() && !self.conn.is_autocommit() {
             let _ = run_sql(&self.conn, "ROLLBACK");
@@ -245,12 +249,11 @@ impl FileIdentity {
         })
     }
 
-    /// `Ok` while the path still names the file opened; once it does not, every later call fails too (the store
-    /// cannot persist any more), and the first failure is logged at error level.
+    /// `Ok` while the path still names the file opened (one `statx`); once it does not, every later call fails too
+    /// (the store cannot persist any more), and the first failure is logged at error level.
     fn check(&self) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
-        use std::sync::atomic::Ordering;
-        let same = !self.lost.load(Ordering::Relaxed)
+        let same = self.known_lost().is_ok()
             && std::fs::metadata(&self.path)
                 .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
         if same {
@@ -263,15 +266,28 @@ impl FileIdentity {
                  file from a backup and restart"
             );
         }
-        Err(StoreError::Unavailable(format!(
+        Err(self.lost_error())
+    }
+
+    /// `Err` once a check found the file gone or replaced (no system call): a write fails before it runs.
+    fn known_lost(&self) -> Result<()> {
+        if self.lost.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(self.lost_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn lost_error(&self) -> StoreError {
+        StoreError::Unavailable(format!(
             "the database file {} is no longer the one opened (deleted or replaced)",
             self.path.display()
-        )))
+        ))
     }
 }
 
 pub(crate) struct Connections {
-    file: FileIdentity,
+    file: Arc<FileIdentity>,
     writer: Arc<Mutex<Option<Writer>>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
@@ -511,14 +527,16 @@ impl Connections {
         let readers = (0..readers.max(1))
             .map(|_| open_reader(path).map(|conn| Mutex::new(Some(conn))))
             .collect::<Result<Vec<_>>>()?;
+        let file = Arc::new(FileIdentity::of(path)?);
         let writer = Arc::new(Mutex::new(Some(Writer {
             conn: writer,
+            file: Arc::clone(&file),
             waiting: Vec::new(),
         })));
         let reserve = DiskReserve::take(path, reserve_bytes);
         let checkpointer = spawn_checkpointer(path, Arc::downgrade(&writer), reserve)?;
         Ok(Self {
-            file: FileIdentity::of(path)?,
+            file,
             writer,
             readers,
             next_reader: AtomicUsize::new(0),
@@ -528,9 +546,10 @@ impl Connections {
 
     /// Runs `op` on the writer connection in its own savepoint, and answers once the group commit that includes it
     /// is durable: `op`'s changes are kept only if it returns `Ok`, and its result is returned only after `COMMIT`.
-    /// A database file deleted or replaced since it was opened fails every write ([`StoreError::Unavailable`]).
+    /// A database file deleted or replaced since it was opened fails the batch's `COMMIT`, and every write after it
+    /// ([`StoreError::Unavailable`]).
     pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.file.check()?;
+        self.file.known_lost()?;
         let started = tessera_store::metrics::start();
         let result = self.write_batched(op).await;
         tessera_store::metrics::observe("sqlite", "write", started, &result);

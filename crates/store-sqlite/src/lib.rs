@@ -247,6 +247,27 @@ fn insert_credential(conn: &Connection, credential: &Credential) -> Result<()> {
 }
 
 /// Inserts a refresh token unless its grant was revoked; returns whether it was inserted.
+/// Inserts an access token unless its grant was revoked; `false` if it was.
+fn insert_access_token(conn: &Connection, token: &AccessToken) -> Result<bool> {
+    let inserted = execute(
+        conn,
+        "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+         expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
+        params![
+            token.tenant.as_str(),
+            token.token_hash,
+            token.client_id.as_str(),
+            token.grant_id,
+            token.user_id.as_str(),
+            token.scope,
+            token.payload,
+            ts(token.expires_at),
+        ],
+    )?;
+    Ok(inserted > 0)
+}
+
 fn insert_refresh_token(conn: &Connection, token: &RefreshToken) -> Result<bool> {
     let inserted = conn
         .prepare_cached(
@@ -1210,32 +1231,84 @@ impl GrantStore for SqliteStore {
         })
     }
 
+    async fn peek_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthCode>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT tenant, code_hash, client_id, grant_id, payload, expires_at FROM auth_codes \
+                     WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NULL AND expires_at > ?3",
+                    params![tenant.as_str(), code_hash, ts(now)],
+                    AuthCodeRow::read,
+                )
+            })
+            .await?
+            .map(AuthCodeRow::into_record)
+            .transpose()
+    }
+
+    async fn redeem_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+        access: &AccessToken,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption> {
+        let (redeemed, spent) = self
+            .conns
+            .write(|conn| {
+                let redeemed = query_one(
+                    conn,
+                    "UPDATE auth_codes SET redeemed_at = ?3 \
+                     WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NULL AND expires_at > ?3 \
+                     RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+                    params![tenant.as_str(), code_hash, ts(now)],
+                    AuthCodeRow::read,
+                )?;
+                if let Some(row) = redeemed {
+                    let record = row.into_record()?;
+                    let of_grant = |grant: &str| grant == record.grant_id;
+                    if !of_grant(&access.grant_id)
+                        || refresh.is_some_and(|r| !of_grant(&r.grant_id))
+                        || !insert_access_token(conn, access)?
+                        || !refresh.map_or(Ok(true), |r| insert_refresh_token(conn, r))?
+                    {
+                        // Rolled back with the savepoint: the code stays as it was.
+                        return Err(StoreError::Conflict);
+                    }
+                    return Ok((Some(record), None));
+                }
+                let spent: Option<String> = query_one(
+                    conn,
+                    "SELECT grant_id FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
+                    params![tenant.as_str(), code_hash],
+                    |row| row.get(0),
+                )?;
+                Ok((None, spent))
+            })
+            .await?;
+        Ok(match (redeemed, spent) {
+            (Some(record), _) => CodeRedemption::Redeemed(record),
+            (None, Some(grant_id)) => CodeRedemption::AlreadyRedeemed { grant_id },
+            (None, None) => CodeRedemption::NotFound,
+        })
+    }
+
     async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
         let inserted = self
             .conns
-            .write(|conn| {
-                execute(
-                    conn,
-                    "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
-                     expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-                     WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = ?1 AND grant_id = ?4)",
-                    params![
-                        token.tenant.as_str(),
-                        token.token_hash,
-                        token.client_id.as_str(),
-                        token.grant_id,
-                        token.user_id.as_str(),
-                        token.scope,
-                        token.payload,
-                        ts(token.expires_at),
-                    ],
-                )
-            })
+            .write(|conn| insert_access_token(conn, token))
             .await?;
-        if inserted == 0 {
-            Err(StoreError::Conflict)
-        } else {
+        if inserted {
             Ok(())
+        } else {
+            Err(StoreError::Conflict)
         }
     }
 

@@ -49,6 +49,29 @@ pub trait GrantStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<CodeRedemption>;
 
+    /// Reads a live, unredeemed code without spending it: the caller checks the grant's rules (client, redirect
+    /// URI, PKCE), then spends it with [`GrantStore::redeem_auth_code`] (or [`GrantStore::consume_auth_code`] when
+    /// it refuses). `None` if there is no such live, unredeemed code.
+    async fn peek_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthCode>>;
+    /// Redeems a code and stores the tokens issued from it, in one transaction: the first redemption of a live code
+    /// marks it redeemed and stores `access` (and `refresh`), all of the code's grant; a later one changes nothing
+    /// and learns the grant to revoke ([`CodeRedemption::AlreadyRedeemed`]); an unknown or expired code is
+    /// [`CodeRedemption::NotFound`]. [`crate::StoreError::Conflict`] (nothing changed) if a token's hash exists or
+    /// the grant was revoked.
+    async fn redeem_auth_code(
+        &self,
+        tenant: &TenantId,
+        code_hash: &[u8],
+        now: OffsetDateTime,
+        access: &AccessToken,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption>;
+
     /// Stores an access token; [`crate::StoreError::Conflict`] if its hash exists or its grant was revoked.
     async fn put_access_token(&self, token: &AccessToken) -> Result<()>;
     /// Reads a live (unexpired, unrevoked) access token.

@@ -18,7 +18,7 @@ use tessera_oidc::token::{
     redeem_refresh,
 };
 use tessera_store::{
-    AccessToken, Client, CodeRedemption, RefreshRotation, RefreshToken, Store, StoreError,
+    AccessToken, Client, CodeRedemption, RefreshRotation, RefreshToken, Store, StoreError, User,
 };
 use time::OffsetDateTime;
 
@@ -175,18 +175,12 @@ async fn code_grant(
 ) -> Result<TokenResponse> {
     let (store, now) = (endpoint.store, endpoint.now);
     let tenant = &endpoint.runtime.tenant.id;
-    let redemption = store
-        .consume_auth_code(tenant, &handles::storage_key(code), now)
-        .await?;
-    let record = match redemption {
-        CodeRedemption::Redeemed(record) => record,
-        CodeRedemption::AlreadyRedeemed { grant_id } => {
-            // RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-            tracing::warn!(tenant = %tenant, "authorization code reused; revoking its grant");
-            store.revoke_grant(tenant, &grant_id, now).await?;
-            return Err(refuse(OidcError::AuthorizationCodeReused));
-        }
-        _ => return Err(refuse(OidcError::AuthorizationCodeUnknown)),
+    let code_key = handles::storage_key(code);
+    // The code is read first and spent in the same write that stores its tokens: one write per redemption.
+    let Some(record) = store.peek_auth_code(tenant, &code_key, now).await? else {
+        // Unknown, expired or already spent: spending it tells which.
+        let redemption = store.consume_auth_code(tenant, &code_key, now).await?;
+        return Err(refuse_redemption(endpoint, redemption).await);
     };
     let grant: AuthorizationGrant = serde_json::from_slice(&record.payload)
         .map_err(|e| ServiceError::Corrupt(format!("authorization grant: {e}")))?;
@@ -194,45 +188,84 @@ async fn code_grant(
         Ok(issuance) => issuance,
         Err(e) => {
             // The code is spent either way; nothing was issued from it, but make sure nothing will be.
+            store.consume_auth_code(tenant, &code_key, now).await?;
             store.revoke_grant(tenant, &record.grant_id, now).await?;
             return Err(refuse(e));
         }
     };
+    let user = live_user(endpoint, &record.grant_id, &issuance).await?;
+    let (access, access_record) = new_access_token(endpoint, client, &record.grant_id, &issuance)?;
     let refresh = if issuance.wants_refresh_token() {
-        Some(start_refresh_family(endpoint, client, &record.grant_id, &issuance).await?)
+        Some(new_refresh_family(endpoint, client, &record.grant_id, &issuance)?)
     } else {
         None
     };
-    mint(endpoint, client, &record.grant_id, &issuance, refresh).await
+    let redemption = store
+        .redeem_auth_code(
+            tenant,
+            &code_key,
+            now,
+            &access_record,
+            refresh.as_ref().map(|(_, stored)| stored),
+        )
+        .await
+        .map_err(revoked_meanwhile)?;
+    if !matches!(redemption, CodeRedemption::Redeemed(_)) {
+        return Err(refuse_redemption(endpoint, redemption).await);
+    }
+    respond(
+        endpoint,
+        client,
+        &issuance,
+        &user,
+        access,
+        refresh.map(|(value, _)| value),
+    )
 }
 
-/// Stores the first refresh token of a family, its record carrying the family's [`RefreshGrant`]; returns the token.
-async fn start_refresh_family(
+/// The refusal of a code that was not redeemed now: a spent one (RFC 6749 §4.1.2) revokes the tokens issued from
+/// it.
+async fn refuse_redemption(endpoint: &TokenEndpoint<'_>, redemption: CodeRedemption) -> ServiceError {
+    let tenant = &endpoint.runtime.tenant.id;
+    match redemption {
+        CodeRedemption::AlreadyRedeemed { grant_id } => {
+            tracing::warn!(tenant = %tenant, "authorization code reused; revoking its grant");
+            match endpoint
+                .store
+                .revoke_grant(tenant, &grant_id, endpoint.now)
+                .await
+            {
+                Ok(()) => refuse(OidcError::AuthorizationCodeReused),
+                Err(e) => e.into(),
+            }
+        }
+        _ => refuse(OidcError::AuthorizationCodeUnknown),
+    }
+}
+
+/// The first refresh token of a family, its record carrying the family's [`RefreshGrant`], made but not stored.
+fn new_refresh_family(
     endpoint: &TokenEndpoint<'_>,
     client: &Client,
     grant_id: &str,
     issuance: &Issuance,
-) -> Result<String> {
+) -> Result<(String, RefreshToken)> {
     let now = endpoint.now;
     let family = RefreshGrant::new(issuance, now, endpoint.lifetimes.refresh);
     let payload = serde_json::to_vec(&family)
         .map_err(|e| ServiceError::Internal(format!("refresh grant: {e}")))?;
     let value = handles::issue(now)?;
-    endpoint
-        .store
-        .put_refresh_token(&RefreshToken {
-            token_hash: value.key,
-            tenant: endpoint.runtime.tenant.id.clone(),
-            client_id: client.client_id.clone(),
-            grant_id: grant_id.to_owned(),
-            user_id: issuance.user.clone(),
-            scope: issuance.scope_string(),
-            payload,
-            expires_at: family.expires_at,
-        })
-        .await
-        .map_err(revoked_meanwhile)?;
-    Ok(value.value)
+    let record = RefreshToken {
+        token_hash: value.key,
+        tenant: endpoint.runtime.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        grant_id: grant_id.to_owned(),
+        user_id: issuance.user.clone(),
+        scope: issuance.scope_string(),
+        payload,
+        expires_at: family.expires_at,
+    };
+    Ok((value.value, record))
 }
 
 async fn refresh_grant(
@@ -296,7 +329,7 @@ async fn refresh_grant(
     .await
 }
 
-/// Mints the access token (stored hashed) and the ID token.
+/// Mints the access token (stored hashed) and the ID token of a refreshed grant.
 async fn mint(
     endpoint: &TokenEndpoint<'_>,
     client: &Client,
@@ -304,33 +337,68 @@ async fn mint(
     issuance: &Issuance,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse> {
-    let (store, now, runtime) = (endpoint.store, endpoint.now, endpoint.runtime);
-    let tenant = &runtime.tenant.id;
-    let Some(user) = store
+    let user = live_user(endpoint, grant_id, issuance).await?;
+    let (access, record) = new_access_token(endpoint, client, grant_id, issuance)?;
+    endpoint
+        .store
+        .put_access_token(&record)
+        .await
+        .map_err(revoked_meanwhile)?;
+    respond(endpoint, client, issuance, &user, access, refresh_token)
+}
+
+/// The grant's user, if they may still be issued tokens; a user deleted or disabled after the grant was issued
+/// revokes it.
+async fn live_user(endpoint: &TokenEndpoint<'_>, grant_id: &str, issuance: &Issuance) -> Result<User> {
+    let (store, now) = (endpoint.store, endpoint.now);
+    let tenant = &endpoint.runtime.tenant.id;
+    match store
         .get_user(tenant, &issuance.user)
         .await?
         .filter(|user| user.disabled_at.is_none())
-    else {
-        // The user was deleted or disabled after the code was issued.
-        store.revoke_grant(tenant, grant_id, now).await?;
-        return Err(refuse(OidcError::GrantRevoked));
+    {
+        Some(user) => Ok(user),
+        None => {
+            store.revoke_grant(tenant, grant_id, now).await?;
+            Err(refuse(OidcError::GrantRevoked))
+        }
+    }
+}
+
+/// A new access token: its value and its record (stored by its hash), not yet stored.
+fn new_access_token(
+    endpoint: &TokenEndpoint<'_>,
+    client: &Client,
+    grant_id: &str,
+    issuance: &Issuance,
+) -> Result<(String, AccessToken)> {
+    let access = handles::issue(endpoint.now)?;
+    let record = AccessToken {
+        token_hash: access.key,
+        tenant: endpoint.runtime.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        grant_id: grant_id.to_owned(),
+        user_id: issuance.user.clone(),
+        scope: issuance.scope_string(),
+        payload: serde_json::to_vec(issuance)
+            .map_err(|e| ServiceError::Internal(format!("issuance: {e}")))?,
+        expires_at: endpoint.now + endpoint.lifetimes.access,
     };
+    Ok((access.value, record))
+}
+
+/// The token response: the stored access token's value, the ID token signed now, the refresh token if any.
+fn respond(
+    endpoint: &TokenEndpoint<'_>,
+    client: &Client,
+    issuance: &Issuance,
+    user: &User,
+    access: String,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse> {
+    let (now, runtime) = (endpoint.now, endpoint.runtime);
+    let tenant = &runtime.tenant.id;
     let lifetime = endpoint.lifetimes.access;
-    let access = handles::issue(now)?;
-    store
-        .put_access_token(&AccessToken {
-            token_hash: access.key.clone(),
-            tenant: tenant.clone(),
-            client_id: client.client_id.clone(),
-            grant_id: grant_id.to_owned(),
-            user_id: issuance.user.clone(),
-            scope: issuance.scope_string(),
-            payload: serde_json::to_vec(issuance)
-                .map_err(|e| ServiceError::Internal(format!("issuance: {e}")))?,
-            expires_at: now + lifetime,
-        })
-        .await
-        .map_err(revoked_meanwhile)?;
     let id_token = if issuance.wants_id_token() {
         let alg =
             SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::Rs256);
@@ -340,7 +408,7 @@ async fn mint(
                 alg.as_str()
             ))
         })?;
-        let profile = user_profile(&user);
+        let profile = user_profile(user);
         let amr = issuance.authentication.amr();
         let input = IdTokenInput {
             issuer: &runtime.issuer,
@@ -353,7 +421,7 @@ async fn mint(
             amr: &amr,
             acr: issuance.authentication.acr(),
             sid: issuance.sid.as_deref(),
-            access_token: Some(&access.value),
+            access_token: Some(&access),
             now,
             lifetime,
         };
@@ -365,7 +433,7 @@ async fn mint(
         None
     };
     Ok(TokenResponse {
-        access_token: access.value,
+        access_token: access,
         token_type: "Bearer".into(),
         expires_in: u64::try_from(lifetime.whole_seconds()).unwrap_or(0),
         id_token,

@@ -378,6 +378,118 @@ pub async fn auth_code_concurrent_redemption_has_one_winner(store: Arc<dyn Store
     assert_eq!((redeemed, reused), (1, 19));
 }
 
+/// A code is peeked without being spent, then redeemed together with its access and refresh tokens; a second
+/// redemption stores nothing and reports the grant; a token of another grant, or a revoked grant, changes nothing.
+pub async fn auth_code_redeemed_with_its_tokens_in_one_write(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let code = auth_code(&t, b"code-hash", "grant-1");
+    store.put_auth_code(&code).await.expect("put");
+    assert_eq!(
+        store.peek_auth_code(&t, b"code-hash", T0).await,
+        Ok(Some(code.clone()))
+    );
+    assert_eq!(
+        store.peek_auth_code(&t, b"code-hash", code.expires_at).await,
+        Ok(None),
+        "an expired code is not peeked"
+    );
+    let stranger = access_token(&t, b"at-x", "grant-2");
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"code-hash", T0, &stranger, None)
+            .await,
+        Err(StoreError::Conflict),
+        "a token of another grant"
+    );
+    assert_eq!(store.get_access_token(&t, b"at-x", T0).await, Ok(None));
+    let access = access_token(&t, b"at-1", "grant-1");
+    let refresh = refresh_token(&t, b"rt-1", "grant-1");
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"code-hash", T0, &access, Some(&refresh))
+            .await,
+        Ok(CodeRedemption::Redeemed(code.clone()))
+    );
+    assert_eq!(
+        store.get_access_token(&t, b"at-1", T0).await,
+        Ok(Some(access))
+    );
+    assert!(matches!(
+        store.get_refresh_token(&t, b"rt-1", T0).await,
+        Ok(Some(_))
+    ));
+    assert_eq!(
+        store.peek_auth_code(&t, b"code-hash", T0).await,
+        Ok(None),
+        "a spent code is not peeked"
+    );
+    let again = access_token(&t, b"at-2", "grant-1");
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"code-hash", T0, &again, None)
+            .await,
+        Ok(CodeRedemption::AlreadyRedeemed {
+            grant_id: "grant-1".into()
+        })
+    );
+    assert_eq!(store.get_access_token(&t, b"at-2", T0).await, Ok(None));
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"other", T0, &again, None)
+            .await,
+        Ok(CodeRedemption::NotFound)
+    );
+
+    let revoked = auth_code(&t, b"code-2", "grant-3");
+    store.put_auth_code(&revoked).await.expect("put");
+    store.revoke_grant(&t, "grant-3", T0).await.expect("revoke");
+    let late = access_token(&t, b"at-3", "grant-3");
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"code-2", T0, &late, None)
+            .await,
+        Err(StoreError::Conflict),
+        "a revoked grant gets no token"
+    );
+    assert_eq!(store.get_access_token(&t, b"at-3", T0).await, Ok(None));
+}
+
+/// Twenty concurrent redemptions of one code, each with its own access token: one is stored, the others see reuse.
+pub async fn auth_code_concurrent_redemption_with_tokens_has_one_winner(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    store
+        .put_auth_code(&auth_code(&t, b"code-hash", "grant-1"))
+        .await
+        .expect("put");
+    let mut tasks = Vec::new();
+    for n in 0..20u8 {
+        let store = Arc::clone(&store);
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let token = access_token(&t, &[b'a', n], "grant-1");
+            (
+                n,
+                store
+                    .redeem_auth_code(&t, b"code-hash", T0, &token, None)
+                    .await,
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (n, Ok(CodeRedemption::Redeemed(_))) => winners.push(n),
+            (_, Ok(CodeRedemption::AlreadyRedeemed { grant_id })) => assert_eq!(grant_id, "grant-1"),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    for n in 0..20u8 {
+        let stored = store.get_access_token(&t, &[b'a', n], T0).await.expect("read");
+        assert_eq!(stored.is_some(), winners.contains(&n), "token {n}");
+    }
+}
+
 /// An expired code is not redeemed.
 pub async fn auth_code_expired_is_not_redeemed(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "alpha").await;

@@ -130,6 +130,8 @@ macro_rules! store_contract_tests {
             sign_in_records_racing_on_one_counter_start_one_session,
             auth_code_redemption_is_single_use_and_reuse_is_reported,
             auth_code_concurrent_redemption_has_one_winner,
+            auth_code_redeemed_with_its_tokens_in_one_write,
+            auth_code_concurrent_redemption_with_tokens_has_one_winner,
             auth_code_expired_is_not_redeemed,
             auth_code_reuse_after_expiry_is_still_reported,
             access_token_is_returned_until_expiry,

@@ -23,8 +23,6 @@ pub mod tenants;
 pub mod tokens;
 pub mod views;
 
-use std::sync::Arc;
-
 use axum::extract::Extension;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -90,15 +88,21 @@ impl Modify for BearerScheme {
     }
 }
 
-/// The generated OpenAPI document.
+/// The generated OpenAPI document, serialised once when the router is built (the document's tree is not kept).
 #[derive(Clone)]
-pub struct Document(pub Arc<utoipa::openapi::OpenApi>);
+pub struct Document(pub axum::body::Bytes);
 
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi(Extension(document): Extension<Document>) -> impl IntoResponse {
-    axum::Json(document.0.as_ref().clone())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        document.0,
+    )
 }
 
 /// Every documented operation, at its path under [`BASE`], with the document.
@@ -119,7 +123,11 @@ pub fn api() -> OpenApiRouter<AppState> {
 /// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
 pub fn router() -> axum::Router<AppState> {
     let (router, document) = api().split_for_parts();
-    let document = Document(Arc::new(document));
+    let json = serde_json::to_vec(&document).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+        b"{}".to_vec()
+    });
+    let document = Document(json.into());
     router
         .route(
             &format!("{BASE}/{{*rest}}"),
