@@ -36,7 +36,8 @@ fn transaction_id(state_hash: &[u8]) -> String {
     id
 }
 
-/// Declares a row struct and its reader, which takes each field from the column of the same name.
+/// Declares a row struct and its reader, which takes the fields from the query's columns in order (each column
+/// named as its field: [`crate::rows::column`]).
 macro_rules! broker_row {
     ($name:ident { $($field:ident: $ty:ty,)* }) => {
         struct $name {
@@ -44,8 +45,16 @@ macro_rules! broker_row {
         }
 
         impl $name {
+            #[allow(unused_assignments)]
             fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok(Self { $($field: row.get(stringify!($field))?,)* })
+                let mut index = 0;
+                Ok(Self {
+                    $($field: {
+                        let value = crate::rows::column(row, index, stringify!($field))?;
+                        index += 1;
+                        value
+                    },)*
+                })
             }
         }
     };
@@ -211,10 +220,10 @@ broker_row!(DirectoryUserRow {
     surname: Option<String>,
     email: Option<String>,
     custom: String,
-    identities: String,
     created_at: i64,
     last_sign_in_at: Option<i64>,
     disabled_at: Option<i64>,
+    identities: String,
 });
 
 impl DirectoryUserRow {
