@@ -461,7 +461,7 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM broker_tenants WHERE id = ?1",
+                    "SELECT id, display_name, created_at, revision FROM broker_tenants WHERE id = ?1",
                     [tenant.as_str()],
                     BrokerTenantRow::read,
                 )
@@ -476,7 +476,7 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM broker_tenants ORDER BY id",
+                    "SELECT id, display_name, created_at, revision FROM broker_tenants ORDER BY id",
                     [],
                     BrokerTenantRow::read,
                 )
@@ -496,7 +496,9 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM broker_signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
+                    "SELECT tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
+                     status \
+                     FROM broker_signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
                     [tenant.as_str()],
                     SigningKeyRow::read,
                 )
@@ -631,7 +633,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM broker_applications WHERE tenant = ?1 AND client_id = ?2",
+                    "SELECT tenant, client_id, secret_hash, settings, created_at \
+                     FROM broker_applications WHERE tenant = ?1 AND client_id = ?2",
                     [tenant.as_str(), client_id.as_str()],
                     ApplicationRow::read,
                 )
@@ -646,7 +649,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM broker_applications WHERE tenant = ?1 ORDER BY client_id",
+                    "SELECT tenant, client_id, secret_hash, settings, created_at \
+                     FROM broker_applications WHERE tenant = ?1 ORDER BY client_id",
                     [tenant.as_str()],
                     ApplicationRow::read,
                 )
@@ -668,7 +672,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 let rows = query_all(
                     conn,
-                    "SELECT * FROM broker_applications WHERE tenant = ?1 ORDER BY client_id LIMIT ?2 OFFSET ?3",
+                    "SELECT tenant, client_id, secret_hash, settings, created_at \
+                     FROM broker_applications WHERE tenant = ?1 ORDER BY client_id LIMIT ?2 OFFSET ?3",
                     rusqlite::params![tenant.as_str(), i64::from(limit), i64::from(offset)],
                     ApplicationRow::read,
                 )?;
@@ -766,7 +771,9 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
+                    "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+                     FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
                     [tenant.as_str(), provider_id],
                     ProviderRow::read,
                 )
@@ -784,7 +791,9 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM identity_providers WHERE tenant = ?1 ORDER BY provider_id",
+                    "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+                     FROM identity_providers WHERE tenant = ?1 ORDER BY provider_id",
                     [tenant.as_str()],
                     ProviderRow::read,
                 )
@@ -905,7 +914,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM user_flows WHERE tenant = ?1 AND policy_key = ?2",
+                    "SELECT tenant, policy_key, policy_id, kind, created_at \
+                     FROM user_flows WHERE tenant = ?1 AND policy_key = ?2",
                     [tenant.as_str(), policy_key],
                     FlowRow::read,
                 )
@@ -920,7 +930,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM user_flows WHERE tenant = ?1 ORDER BY policy_key",
+                    "SELECT tenant, policy_key, policy_id, kind, created_at \
+                     FROM user_flows WHERE tenant = ?1 ORDER BY policy_key",
                     [tenant.as_str()],
                     FlowRow::read,
                 )
@@ -1342,7 +1353,8 @@ impl BrokerStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM broker_sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
+                    "SELECT tenant, id_hash, sid, object_id, auth_time, payload, expires_at \
+                     FROM broker_sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
                     params![tenant.as_str(), id_hash, ts(now)],
                     BrokerSessionRow::read,
                 )

@@ -576,7 +576,8 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM tenants WHERE id = ?1",
+                    "SELECT id, display_name, rp_id, origins, policy, created_at, revision, settings \
+                     FROM tenants WHERE id = ?1",
                     [tenant.as_str()],
                     TenantRow::read,
                 )
@@ -591,7 +592,8 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM tenants ORDER BY id",
+                    "SELECT id, display_name, rp_id, origins, policy, created_at, revision, settings \
+                     FROM tenants ORDER BY id",
                     [],
                     TenantRow::read,
                 )
@@ -709,7 +711,10 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM clients WHERE tenant = ?1 AND client_id = ?2",
+                    "SELECT tenant, client_id, display_name, secret_hash, redirect_uris, \
+                     post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+                     allowed_scopes, created_at \
+                     FROM clients WHERE tenant = ?1 AND client_id = ?2",
                     [tenant.as_str(), client_id.as_str()],
                     ClientRow::read,
                 )
@@ -724,7 +729,10 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM clients WHERE tenant = ?1 ORDER BY client_id",
+                    "SELECT tenant, client_id, display_name, secret_hash, redirect_uris, \
+                     post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+                     allowed_scopes, created_at \
+                     FROM clients WHERE tenant = ?1 ORDER BY client_id",
                     [tenant.as_str()],
                     ClientRow::read,
                 )
@@ -818,7 +826,9 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
+                    "SELECT tenant, kid, alg, private_key_encrypted, public_jwk, created_at, retired_at, \
+                     status \
+                     FROM signing_keys WHERE tenant = ?1 ORDER BY created_at, kid",
                     [tenant.as_str()],
                     SigningKeyRow::read,
                 )
@@ -931,7 +941,9 @@ impl UserStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM users WHERE tenant = ?1 AND id = ?2",
+                    "SELECT tenant, id, username, display_name, email, email_verified, user_handle, created_at, \
+                     disabled_at \
+                     FROM users WHERE tenant = ?1 AND id = ?2",
                     [tenant.as_str(), user_id.as_str()],
                     UserRow::read,
                 )
@@ -951,7 +963,9 @@ impl UserStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM users WHERE tenant = ?1 AND username_folded = ?2",
+                    "SELECT tenant, id, username, display_name, email, email_verified, user_handle, created_at, \
+                     disabled_at \
+                     FROM users WHERE tenant = ?1 AND username_folded = ?2",
                     [tenant.as_str(), folded.as_str()],
                     UserRow::read,
                 )
@@ -976,7 +990,10 @@ impl UserStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
+                    "SELECT tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
+                     backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, \
+                     created_at, last_used_at, attestation_trusted \
+                     FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
                     params![tenant.as_str(), credential_id],
                     CredentialRow::read,
                 )
@@ -995,7 +1012,10 @@ impl UserStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM credentials WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at, credential_id",
+                    "SELECT tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
+                     backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, \
+                     created_at, last_used_at, attestation_trusted \
+                     FROM credentials WHERE tenant = ?1 AND user_id = ?2 ORDER BY created_at, credential_id",
                     [tenant.as_str(), user_id.as_str()],
                     CredentialRow::read,
                 )
@@ -1040,7 +1060,9 @@ impl UserStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM users WHERE tenant = ?1 \
+                    "SELECT tenant, id, username, display_name, email, email_verified, user_handle, created_at, \
+                     disabled_at \
+                     FROM users WHERE tenant = ?1 \
                      AND (username_folded LIKE ?2 ESCAPE '\\' OR display_name_folded LIKE ?5 ESCAPE '\\') \
                      AND id > ?3 ORDER BY id LIMIT ?4",
                     params![
@@ -1217,7 +1239,8 @@ impl GrantStore for SqliteStore {
                 }
                 let spent: Option<String> = query_one(
                     conn,
-                    "SELECT grant_id FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
+                    "SELECT grant_id \
+                     FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
                     params![tenant.as_str(), code_hash],
                     |row| row.get(0),
                 )?;
@@ -1286,7 +1309,8 @@ impl GrantStore for SqliteStore {
                 }
                 let spent: Option<String> = query_one(
                     conn,
-                    "SELECT grant_id FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
+                    "SELECT grant_id \
+                     FROM auth_codes WHERE tenant = ?1 AND code_hash = ?2 AND redeemed_at IS NOT NULL",
                     params![tenant.as_str(), code_hash],
                     |row| row.get(0),
                 )?;
@@ -1474,7 +1498,9 @@ impl GrantStore for SqliteStore {
             .read(|conn| {
                 query_one(
                     conn,
-                    "SELECT * FROM sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
+                    "SELECT tenant, id_hash, sid, user_id, auth_time, user_verified, backup_eligible, \
+                     attestation_trusted, credential_id, last_seen_at, expires_at \
+                     FROM sessions WHERE tenant = ?1 AND id_hash = ?2 AND expires_at > ?3",
                     params![tenant.as_str(), id_hash, ts(now)],
                     SessionRow::read,
                 )

@@ -196,7 +196,12 @@ async fn code_grant(
     let user = live_user(endpoint, &record.grant_id, &issuance).await?;
     let (access, access_record) = new_access_token(endpoint, client, &record.grant_id, &issuance)?;
     let refresh = if issuance.wants_refresh_token() {
-        Some(new_refresh_family(endpoint, client, &record.grant_id, &issuance)?)
+        Some(new_refresh_family(
+            endpoint,
+            client,
+            &record.grant_id,
+            &issuance,
+        )?)
     } else {
         None
     };
@@ -225,7 +230,10 @@ async fn code_grant(
 
 /// The refusal of a code that was not redeemed now: a spent one (RFC 6749 §4.1.2) revokes the tokens issued from
 /// it.
-async fn refuse_redemption(endpoint: &TokenEndpoint<'_>, redemption: CodeRedemption) -> ServiceError {
+async fn refuse_redemption(
+    endpoint: &TokenEndpoint<'_>,
+    redemption: CodeRedemption,
+) -> ServiceError {
     let tenant = &endpoint.runtime.tenant.id;
     match redemption {
         CodeRedemption::AlreadyRedeemed { grant_id } => {
@@ -349,7 +357,11 @@ async fn mint(
 
 /// The grant's user, if they may still be issued tokens; a user deleted or disabled after the grant was issued
 /// revokes it.
-async fn live_user(endpoint: &TokenEndpoint<'_>, grant_id: &str, issuance: &Issuance) -> Result<User> {
+async fn live_user(
+    endpoint: &TokenEndpoint<'_>,
+    grant_id: &str,
+    issuance: &Issuance,
+) -> Result<User> {
     let (store, now) = (endpoint.store, endpoint.now);
     let tenant = &endpoint.runtime.tenant.id;
     match store

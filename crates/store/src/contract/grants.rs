@@ -389,7 +389,9 @@ pub async fn auth_code_redeemed_with_its_tokens_in_one_write(store: Arc<dyn Stor
         Ok(Some(code.clone()))
     );
     assert_eq!(
-        store.peek_auth_code(&t, b"code-hash", code.expires_at).await,
+        store
+            .peek_auth_code(&t, b"code-hash", code.expires_at)
+            .await,
         Ok(None),
         "an expired code is not peeked"
     );
@@ -434,9 +436,7 @@ pub async fn auth_code_redeemed_with_its_tokens_in_one_write(store: Arc<dyn Stor
     );
     assert_eq!(store.get_access_token(&t, b"at-2", T0).await, Ok(None));
     assert_eq!(
-        store
-            .redeem_auth_code(&t, b"other", T0, &again, None)
-            .await,
+        store.redeem_auth_code(&t, b"other", T0, &again, None).await,
         Ok(CodeRedemption::NotFound)
     );
 
@@ -445,9 +445,7 @@ pub async fn auth_code_redeemed_with_its_tokens_in_one_write(store: Arc<dyn Stor
     store.revoke_grant(&t, "grant-3", T0).await.expect("revoke");
     let late = access_token(&t, b"at-3", "grant-3");
     assert_eq!(
-        store
-            .redeem_auth_code(&t, b"code-2", T0, &late, None)
-            .await,
+        store.redeem_auth_code(&t, b"code-2", T0, &late, None).await,
         Err(StoreError::Conflict),
         "a revoked grant gets no token"
     );
@@ -479,13 +477,18 @@ pub async fn auth_code_concurrent_redemption_with_tokens_has_one_winner(store: A
     for task in tasks {
         match task.await.expect("task") {
             (n, Ok(CodeRedemption::Redeemed(_))) => winners.push(n),
-            (_, Ok(CodeRedemption::AlreadyRedeemed { grant_id })) => assert_eq!(grant_id, "grant-1"),
+            (_, Ok(CodeRedemption::AlreadyRedeemed { grant_id })) => {
+                assert_eq!(grant_id, "grant-1")
+            }
             other => panic!("unexpected outcome {other:?}"),
         }
     }
     assert_eq!(winners.len(), 1);
     for n in 0..20u8 {
-        let stored = store.get_access_token(&t, &[b'a', n], T0).await.expect("read");
+        let stored = store
+            .get_access_token(&t, &[b'a', n], T0)
+            .await
+            .expect("read");
         assert_eq!(stored.is_some(), winners.contains(&n), "token {n}");
     }
 }
