@@ -1,7 +1,7 @@
 //! The portal's deletions and the broker tenant's signing keys page, on SQLite and PostgreSQL: "Delete" on a tenant
 //! page of either role (refused while the tenant holds anything unless "Delete with everything in it"), "Delete" on
-//! a user flow's page, and "Rotate keys" of a broker tenant, each behind a confirmation, with its CSRF token and the
-//! version it was shown at; the role rules and an audit event for each change.
+//! a user flow's page, and "Rotate keys" of a broker tenant (staged or immediate), each behind a confirmation, with
+//! its CSRF token and the version it was shown at; the role rules and an audit event for each change.
 
 use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId, TokenLifetimes};
 use tessera_core::{Clock, TenantId};
@@ -348,18 +348,57 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
     )
     .await;
     assert_eq!(refused.status(), 403, "no CSRF token");
+    let confirm = get(&app, "/admin/broker/contoso/keys/rotate", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        confirm.contains("value=\"staged\"") && confirm.contains("value=\"immediate\""),
+        "both choices: {confirm}"
+    );
+    // Staged (the default): the new keys are published, the old ones still sign.
     let rotated = post(
         &app,
         "/admin/broker/contoso/keys/rotate",
         &cookies,
-        format!("csrf_token={csrf}"),
+        format!("csrf_token={csrf}&rotation=staged"),
+    )
+    .await;
+    assert_eq!(rotated.status(), 303);
+    let staged = store.list_broker_signing_keys(&tenant).await.expect("keys");
+    assert_eq!(staged.len(), before.len() + 2);
+    for key in &staged {
+        let old = before.iter().any(|k| k.kid == key.kid);
+        let expected = if old {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Pending
+        };
+        assert_eq!(key.status, expected, "{}", key.kid);
+    }
+    let list = get(&app, "/admin/broker/contoso/keys?done=rotated", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("published, signs soon") && list.contains("New keys made"),
+        "{list}"
+    );
+    // Immediate: the newest keys sign at once, every other key is retired and still published.
+    let rotated = post(
+        &app,
+        "/admin/broker/contoso/keys/rotate",
+        &cookies,
+        format!("csrf_token={csrf}&rotation=immediate"),
     )
     .await;
     assert_eq!(rotated.status(), 303);
     let after = store.list_broker_signing_keys(&tenant).await.expect("keys");
-    assert_eq!(after.len(), before.len() + 2);
+    assert_eq!(after.len(), staged.len() + 2);
     for key in &after {
-        let old = before.iter().any(|k| k.kid == key.kid);
+        let old = staged.iter().any(|k| k.kid == key.kid);
         let expected = if old {
             KeyStatus::Retired
         } else {
@@ -372,10 +411,7 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
         .text()
         .await
         .expect("body");
-    assert!(
-        list.contains("retired, still published") && list.contains("New keys made"),
-        "{list}"
-    );
+    assert!(list.contains("retired, still published"), "{list}");
     let reader = portal_session(&app, "reader", "read_only", &[]).await;
     assert!(
         !get(&app, "/admin/broker/contoso/keys", &reader)
@@ -398,6 +434,6 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
             .status(),
         404
     );
-    assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 1);
+    assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 2);
     app.stop().await;
 }
