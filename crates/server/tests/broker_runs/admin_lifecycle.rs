@@ -2,7 +2,8 @@
 //! a tenant of either role is kept (409 naming what remains) until `?force=true`; a deleted user flow ends the
 //! sign-ins in progress on it with a clear page; `PATCH /broker/tenants/{tenant}` needs the current `ETag`; a
 //! rotation publishes the new and the old keys and tokens signed by the new key verify; a staged one (the default)
-//! publishes the new keys while the old ones still sign, until the maintenance task activates them. Role rules (another tenant's
+//! publishes the new keys while the old ones still sign, until the maintenance task activates them. A tenant's
+//! clients come in pages the store cuts, in client id (byte) order, with the API's cursor. Role rules (another tenant's
 //! admin: 404; read-only: 403) and an audit event for each change.
 
 use base64::Engine;
@@ -25,6 +26,7 @@ both_stores!(
     deleted_user_flow_ends_sign_ins_in_progress_with_a_clear_page,
     broker_key_rotation_publishes_new_and_old_keys_and_new_tokens_verify,
     staged_broker_key_rotation_publishes_first_and_signs_after_activation,
+    clients_come_in_store_pages_with_the_api_cursor,
 );
 
 /// A global-admin API token for an app set up without the bootstrap exchange.
@@ -605,4 +607,94 @@ async fn staged_broker_key_rotation_publishes_first_and_signs_after_activation(b
     let events = audited(&api, "broker.tenant.keys.rotate").await;
     assert_eq!(events.len(), 1, "{events:?}");
     b.app.stop().await;
+}
+
+async fn clients_come_in_store_pages_with_the_api_cursor(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let tenant = tessera_core::TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}"));
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    for id in ["Zed", "app-1", "app.3", "app_2", "zz"] {
+        app.state
+            .provider
+            .store
+            .create_client(&tessera_store::Client {
+                tenant: tenant.clone(),
+                client_id: tessera_core::ClientId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+                display_name: format!("App {id}"),
+                secret_hash: None,
+                redirect_uris: vec!["https://app.example/cb".into()],
+                post_logout_redirect_uris: Vec::new(),
+                token_endpoint_auth_method: "none".into(),
+                id_token_signed_response_alg: "RS256".into(),
+                jwks: None,
+                allowed_scopes: vec!["openid".into()],
+                created_at: now,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|c| c["client_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let whole = api.get("/tenants/acme/clients?limit=200").await;
+    assert_eq!(whole.status, 200, "{}", whole.text);
+    assert!(whole.body["next_cursor"].is_null(), "{}", whole.text);
+    let all = ids(&whole.body);
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "client id (byte) order");
+    for id in ["Zed", "app-1", "app.3", "app_2", "zz"] {
+        assert!(all.iter().any(|c| c == id), "{id} in {all:?}");
+    }
+    // Page by page, each cursor the previous page's last id: the same clients, none twice.
+    let mut paged = Vec::new();
+    let mut path = "/tenants/acme/clients?limit=2".to_owned();
+    loop {
+        let page = api.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = ids(&page.body);
+        assert!(items.len() <= 2, "{}", page.text);
+        paged.extend(items.iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                assert_eq!(
+                    cursor,
+                    B64.encode(items.last().map(String::as_str).unwrap_or_default()),
+                    "the cursor is the last id, as before"
+                );
+                path = format!("/tenants/acme/clients?limit=2&cursor={cursor}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let fields = api
+        .get(&format!(
+            "/tenants/acme/clients?cursor={}",
+            B64.encode("not a client id")
+        ))
+        .await
+        .problem(422);
+    assert_eq!(fields, ["cursor"]);
+    let fields = api
+        .get("/tenants/acme/clients?limit=0")
+        .await
+        .problem(422);
+    assert_eq!(fields, ["limit"]);
+    api.get("/tenants/nosuch/clients").await.problem(404);
+    app.stop().await;
 }

@@ -18,6 +18,7 @@ both_stores!(
     tenant_pages_delete_after_confirmation_refusing_what_is_not_empty,
     flow_page_deletes_the_flow_with_its_version,
     broker_keys_page_lists_and_rotates_after_confirmation,
+    clients_list_pages_through_the_store_in_client_id_order,
 );
 
 /// A broker tenant `contoso` with one application and the flow `B2C_1_signupsignin`.
@@ -435,5 +436,86 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
         404
     );
     assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 2);
+    app.stop().await;
+}
+
+/// The `href` of the link with `id` on a page.
+fn link_of(body: &str, id: &str) -> Option<String> {
+    let start = body.find(&format!("id=\"{id}\" href=\""))? + id.len() + 11;
+    let rest = &body[start..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+async fn clients_list_pages_through_the_store_in_client_id_order(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = TenantId::parse("acme").expect("id");
+    let store = app.state.provider.store.as_ref();
+    let now = app.clock.now();
+    for n in 0..60 {
+        store
+            .create_client(&tessera_store::Client {
+                tenant: tenant.clone(),
+                client_id: tessera_core::ClientId::parse(&format!("paged-{n:03}")).expect("id"),
+                display_name: format!("Paged {n}"),
+                secret_hash: None,
+                redirect_uris: vec!["https://paged.example/cb".into()],
+                post_logout_redirect_uris: Vec::new(),
+                token_endpoint_auth_method: "none".into(),
+                id_token_signed_response_alg: "RS256".into(),
+                jwks: None,
+                allowed_scopes: vec!["openid".into()],
+                created_at: now,
+            })
+            .await
+            .expect("client");
+    }
+    let everyone: Vec<String> = store
+        .list_clients(&tenant)
+        .await
+        .expect("clients")
+        .into_iter()
+        .map(|c| c.client_id.to_string())
+        .collect();
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let mut path = "/admin/authenticator/acme/clients".to_owned();
+    let mut shown = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = get(&app, &path, &root).await;
+        assert_eq!(page.status(), 200, "{path}");
+        let body = page.text().await.expect("body");
+        pages += 1;
+        assert_eq!(
+            link_of(&body, "first-page").is_some(),
+            pages > 1,
+            "a first-page link after the first page: {body}"
+        );
+        let on_page: Vec<String> = everyone
+            .iter()
+            .filter(|id| body.contains(&format!(">{id}</td>")))
+            .cloned()
+            .collect();
+        assert!(on_page.len() <= 50, "{}", on_page.len());
+        shown.extend(on_page);
+        match link_of(&body, "next-page") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2, "60 clients and more in two pages of 50");
+    shown.sort();
+    let mut expected = everyone.clone();
+    expected.sort();
+    assert_eq!(shown, expected, "every client once");
+    // A search still finds a client whatever page it is on.
+    let found = get(&app, "/admin/authenticator/acme/clients?q=paged-059", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(found.contains(">paged-059</td>"), "{found}");
+    assert!(!found.contains(">paged-000</td>"), "{found}");
     app.stop().await;
 }
