@@ -1,7 +1,8 @@
 //! The portal's deletions and the broker tenant's signing keys page, on SQLite and PostgreSQL: "Delete" on a tenant
 //! page of either role (refused while the tenant holds anything unless "Delete with everything in it"), "Delete" on
 //! a user flow's page, and "Rotate keys" of a broker tenant (staged or immediate), each behind a confirmation, with
-//! its CSRF token and the version it was shown at; the role rules and an audit event for each change.
+//! its CSRF token and the version it was shown at; renaming a broker tenant from the revision its form showed; the
+//! clients list paged by the store; the role rules and an audit event for each change.
 
 use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId, TokenLifetimes};
 use tessera_core::{Clock, TenantId};
@@ -19,6 +20,7 @@ both_stores!(
     flow_page_deletes_the_flow_with_its_version,
     broker_keys_page_lists_and_rotates_after_confirmation,
     clients_list_pages_through_the_store_in_client_id_order,
+    broker_tenant_page_renames_from_the_revision_shown,
 );
 
 /// A broker tenant `contoso` with one application and the flow `B2C_1_signupsignin`.
@@ -441,7 +443,7 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
 
 /// The `href` of the link with `id` on a page.
 fn link_of(body: &str, id: &str) -> Option<String> {
-    let start = body.find(&format!("id=\"{id}\" href=\""))? + id.len() + 11;
+    let start = body.find(&format!("id=\"{id}\" href=\""))? + id.len() + 12;
     let rest = &body[start..];
     Some(rest[..rest.find('"')?].replace("&amp;", "&"))
 }
@@ -517,5 +519,115 @@ async fn clients_list_pages_through_the_store_in_client_id_order(backend: Backen
         .expect("body");
     assert!(found.contains(">paged-059</td>"), "{found}");
     assert!(!found.contains(">paged-000</td>"), "{found}");
+    app.stop().await;
+}
+
+async fn broker_tenant_page_renames_from_the_revision_shown(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = contoso(&app).await;
+    let store = app.state.broker.store.as_ref();
+    async fn stored(
+        store: &dyn tessera_store::BrokerStore,
+        tenant: &TenantId,
+    ) -> tessera_store::BrokerTenant {
+        broker_tenants::get_broker_tenant(store, tenant)
+            .await
+            .expect("tenant")
+    }
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let page = get(&app, "/admin/broker/contoso/", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("id=\"rename-tenant\" href=\"/admin/broker/contoso/rename\""),
+        "{page}"
+    );
+    let (cookies, csrf) = form_of(&app, "/admin/broker/contoso/rename", &root).await;
+    let form = get(&app, "/admin/broker/contoso/rename", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        form.contains("name=\"version\" value=\"1\"") && form.contains("value=\"Contoso\""),
+        "the form carries the revision and name shown: {form}"
+    );
+    let rename = |body: String| post(&app, "/admin/broker/contoso/rename", &cookies, body);
+    assert_eq!(
+        rename("version=1&display_name=Nope".into()).await.status(),
+        403,
+        "no CSRF token"
+    );
+    // A refused name: the message next to the field, nothing saved.
+    let refused = rename(format!("csrf_token={csrf}&version=1&display_name=+")).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("id=\"error-display_name\""), "{body}");
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso");
+
+    let saved = rename(format!(
+        "csrf_token={csrf}&version=1&display_name=Contoso+Ltd"
+    ))
+    .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(location(&saved), "/admin/broker/contoso/?done=saved");
+    let now = stored(store, &tenant).await;
+    assert_eq!((now.display_name.as_str(), now.revision), ("Contoso Ltd", 2));
+    let page = get(&app, "/admin/broker/contoso/?done=saved", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("Contoso Ltd") && page.contains("Saved."), "{page}");
+
+    // The same form again, still at revision 1: refused, showing the current name, not overwriting it.
+    let stale = rename(format!("csrf_token={csrf}&version=1&display_name=Lost")).await;
+    assert_eq!(stale.status(), 409);
+    let body = stale.text().await.expect("body");
+    assert!(body.contains("changed this broker tenant"), "{body}");
+    assert!(
+        body.contains("value=\"Contoso Ltd\"") && body.contains("name=\"version\" value=\"2\""),
+        "{body}"
+    );
+    let garbled = rename(format!("csrf_token={csrf}&version=x&display_name=Lost")).await;
+    assert_eq!(garbled.status(), 409);
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso Ltd");
+
+    // Read-only: no link, no form, no save; another tenant's admin: not found.
+    let reader = portal_session(&app, "reader", "read_only", &[]).await;
+    let page = get(&app, "/admin/broker/contoso/", &reader)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!page.contains("id=\"rename-tenant\""), "{page}");
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/rename", &reader)
+            .await
+            .status(),
+        403
+    );
+    let (reader_cookies, reader_csrf) = form_of(&app, "/admin/broker/contoso/", &reader).await;
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/rename",
+        &reader_cookies,
+        format!("csrf_token={reader_csrf}&version=2&display_name=Reader"),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/rename", &other)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso Ltd");
+    assert_eq!(audited(&app, "broker.tenant.update").await, 1);
     app.stop().await;
 }

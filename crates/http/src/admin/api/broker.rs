@@ -104,7 +104,8 @@ pub struct BrokerTenantView {
     pub revision: u64,
 }
 
-fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
+/// The API's view of a broker tenant (also what its audit events record).
+pub fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
     BrokerTenantView {
         id: t.id.to_string(),
         display_name: t.display_name.clone(),
