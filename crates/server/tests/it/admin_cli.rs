@@ -38,6 +38,7 @@ both_stores!(
     admin_cli_bootstraps_replays_the_tutorial_and_exits_by_outcome,
     admin_cli_manages_accounts_passkeys_the_policy_and_invitations,
     admin_cli_prints_every_list_and_show_as_table_json_and_yaml,
+    admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys,
 );
 
 struct Run {
@@ -995,27 +996,16 @@ fn admin_cli_prints_every_list_and_show_as_table_json_and_yaml(backend: tessera_
     demo_run.stop();
 }
 
-#[test]
-fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys() {
-    let dir = tempfile::tempdir().expect("dir");
+fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys(
+    backend: tessera_testkit::Backend,
+) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
     let profiles_dir = tempfile::tempdir().expect("dir");
     let profiles = profiles_dir.path().join("admin.json");
-    let port = free_port();
-    let (child, output) = start_demo_capturing(dir.path(), port);
-    let mut demo_process = Running(child);
-    let printed = wait_printed(&output, "Admin API:");
-    let demo = demo_json_with_broker(dir.path());
-    let url = demo["authenticator_url"]
-        .as_str()
-        .map(|u| u.trim_end_matches("/mytenant/oidc").to_owned())
-        .unwrap_or_else(|| format!("http://localhost:{port}"));
-    let url = url.as_str();
-    let secret = printed
-        .split("token=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a bootstrap link")
-        .to_owned();
+    let url = demo_run.url.as_str();
+    let secret = demo_run.secret.clone();
     let login = admin(
         &profiles,
         &[],
@@ -1174,5 +1164,5 @@ fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_b
     ] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
-    terminate(&mut demo_process.0);
+    demo_run.stop();
 }
