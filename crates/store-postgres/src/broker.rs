@@ -18,8 +18,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
+    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
+    TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 
@@ -455,12 +456,14 @@ impl BrokerStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query("UPDATE broker_signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2")
-            .bind(tenant.as_str())
-            .bind(kid)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "UPDATE broker_signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

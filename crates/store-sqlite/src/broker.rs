@@ -16,8 +16,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
+    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
+    TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 

@@ -14,8 +14,8 @@ use tessera_service::admin::api_tokens;
 use tessera_testkit::{Backend, TestApp};
 
 use super::super::{
-    BROKER, Broker, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker, sign_up,
-    token, verified_claims,
+    BROKER, Broker, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker,
+    sign_up, token, verified_claims,
 };
 use super::{Api, admin};
 
@@ -512,7 +512,10 @@ async fn refreshed(b: &Broker, refresh_token: &str) -> (String, String) {
     let body = reply.json();
     (
         body["id_token"].as_str().unwrap_or_default().to_owned(),
-        body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+        body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -531,7 +534,10 @@ async fn staged_broker_key_rotation_publishes_first_and_signs_after_activation(b
     let keys_path = format!("/broker/tenants/{BROKER}/keys");
     // A body with an unknown field is refused, naming the field at fault; nothing is made.
     let fields = api
-        .post(&format!("{keys_path}/rotate"), &json!({"immediately": true}))
+        .post(
+            &format!("{keys_path}/rotate"),
+            &json!({"immediately": true}),
+        )
         .await
         .problem(422);
     assert_eq!(fields.len(), 1, "{fields:?}");
@@ -603,7 +609,10 @@ async fn staged_broker_key_rotation_publishes_first_and_signs_after_activation(b
             "{key}"
         );
     }
-    assert!(published_kids(&b).await.contains(&old_kid), "the old key stays published");
+    assert!(
+        published_kids(&b).await.contains(&old_kid),
+        "the old key stays published"
+    );
     let events = audited(&api, "broker.tenant.keys.rotate").await;
     assert_eq!(events.len(), 1, "{events:?}");
     b.app.stop().await;
@@ -690,10 +699,7 @@ async fn clients_come_in_store_pages_with_the_api_cursor(backend: Backend) {
         .await
         .problem(422);
     assert_eq!(fields, ["cursor"]);
-    let fields = api
-        .get("/tenants/acme/clients?limit=0")
-        .await
-        .problem(422);
+    let fields = api.get("/tenants/acme/clients?limit=0").await.problem(422);
     assert_eq!(fields, ["limit"]);
     api.get("/tenants/nosuch/clients").await.problem(404);
     app.stop().await;

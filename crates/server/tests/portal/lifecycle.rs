@@ -576,13 +576,19 @@ async fn broker_tenant_page_renames_from_the_revision_shown(backend: Backend) {
     assert_eq!(saved.status(), 303);
     assert_eq!(location(&saved), "/admin/broker/contoso/?done=saved");
     let now = stored(store, &tenant).await;
-    assert_eq!((now.display_name.as_str(), now.revision), ("Contoso Ltd", 2));
+    assert_eq!(
+        (now.display_name.as_str(), now.revision),
+        ("Contoso Ltd", 2)
+    );
     let page = get(&app, "/admin/broker/contoso/?done=saved", &root)
         .await
         .text()
         .await
         .expect("body");
-    assert!(page.contains("Contoso Ltd") && page.contains("Saved."), "{page}");
+    assert!(
+        page.contains("Contoso Ltd") && page.contains("Saved."),
+        "{page}"
+    );
 
     // The same form again, still at revision 1: refused, showing the current name, not overwriting it.
     let stale = rename(format!("csrf_token={csrf}&version=1&display_name=Lost")).await;

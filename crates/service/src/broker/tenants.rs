@@ -346,7 +346,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_staged_broker_rotation_publishes_the_new_keys_before_the_maintenance_task_switches_to_them() {
+    async fn a_staged_broker_rotation_publishes_the_new_keys_before_the_maintenance_task_switches_to_them()
+     {
         let (store, _dir) = sqlite().await;
         let master = master();
         let id = tenant_id("contoso");
@@ -397,7 +398,10 @@ mod tests {
                 .expect("key set"),
         );
         assert!(new.contains(&signer), "the new key signs");
-        assert!(published.contains(&old_signer), "the old key stays published");
+        assert!(
+            published.contains(&old_signer),
+            "the old key stays published"
+        );
         let statuses: Vec<KeyStatus> = list_broker_keys(store.as_ref(), &id)
             .await
             .expect("keys")

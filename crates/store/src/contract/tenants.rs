@@ -314,10 +314,7 @@ pub async fn clients_page_in_client_id_order_after_a_cursor(store: Arc<dyn Store
             vec!["cli", "web"]
         ]
     );
-    let whole = store
-        .list_clients_page(&t, None, 100)
-        .await
-        .expect("whole");
+    let whole = store.list_clients_page(&t, None, 100).await.expect("whole");
     assert_eq!(
         whole,
         store.list_clients_page(&t, None, 100).await.expect("again")

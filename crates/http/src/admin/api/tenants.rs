@@ -983,7 +983,9 @@ pub async fn list_clients(
             .await?;
     Ok(Json(ClientPage {
         items: found.clients.iter().map(client_view).collect(),
-        next_cursor: found.next.map(|last| super::extract::cursor_of(last.as_str())),
+        next_cursor: found
+            .next
+            .map(|last| super::extract::cursor_of(last.as_str())),
     }))
 }
 

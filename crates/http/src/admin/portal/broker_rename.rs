@@ -79,7 +79,8 @@ fn form_page(
             ),
             heading: format!("Rename broker tenant {tenant}"),
             intro: vec![
-                "The display name only: the tenant id stays, and so do the URLs that contain it.".into(),
+                "The display name only: the tenant id stays, and so do the URLs that contain it."
+                    .into(),
             ],
             form_id: "rename-form".into(),
             action: format!("{ROOT}/broker/{tenant}/rename"),
