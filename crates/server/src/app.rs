@@ -420,8 +420,39 @@ async fn maintenance_round_with(state: &AppState, backoff: &mut RefreshBackoff) 
         }
         Err(e) => tracing::warn!(error = %e, "listing tenants for key cleanup failed"),
     }
+    activate_due_broker_keys(state).await;
     refresh_identity_providers(state, backoff).await;
     state.trim_rate_limiters();
+}
+
+/// Switches every broker tenant whose staged keys have been published long enough to them (see
+/// `tessera_service::broker::tenants::activate_due_broker_keys`), dropping its cached entry so the new keys sign.
+async fn activate_due_broker_keys(state: &AppState) {
+    let tenants = match state.broker.store.list_broker_tenants().await {
+        Ok(tenants) => tenants,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing broker tenants for key activation failed");
+            return;
+        }
+    };
+    for tenant in tenants {
+        match tessera_service::broker::tenants::activate_due_broker_keys(
+            state.broker.store.as_ref(),
+            &tenant.id,
+            state.provider.clock.now(),
+        )
+        .await
+        {
+            Ok(true) => {
+                tracing::info!(tenant = %tenant.id, "new broker signing keys are now signing");
+                state.broker.cache.invalidate(&tenant.id);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, tenant = %tenant.id, "activating broker keys failed")
+            }
+        }
+    }
 }
 
 /// Fetches again the metadata and JWKS of the broker's identity providers whose documents are a day old; a

@@ -179,6 +179,39 @@ pub async fn list_clients(store: &dyn Store, tenant: &TenantId) -> Result<Vec<Cl
     Ok(store.list_clients(tenant).await?)
 }
 
+/// One page of a tenant's clients: the clients, and the id the next page starts after (none on the last page).
+#[derive(Debug, Clone)]
+pub struct ClientPage {
+    /// The clients of this page, ordered by client id.
+    pub clients: Vec<Client>,
+    /// The last client's id when more follow.
+    pub next: Option<ClientId>,
+}
+
+/// A tenant's clients ordered by client id, after `after`: a page of at most `limit` (1 to
+/// [`crate::users::MAX_PAGE_SIZE`]), telling whether more follow; [`ServiceError::TenantNotFound`] for an unknown
+/// tenant.
+pub async fn list_clients_page(
+    store: &dyn Store,
+    tenant: &TenantId,
+    after: Option<&ClientId>,
+    limit: u32,
+) -> Result<ClientPage> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(ServiceError::TenantNotFound);
+    }
+    let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
+    // One more than asked tells whether there is a next page.
+    let mut clients = store.list_clients_page(tenant, after, limit + 1).await?;
+    let next = if clients.len() > limit as usize {
+        clients.truncate(limit as usize);
+        clients.last().map(|c| c.client_id.clone())
+    } else {
+        None
+    };
+    Ok(ClientPage { clients, next })
+}
+
 /// One client; [`ServiceError::TenantNotFound`] or [`ServiceError::ClientNotFound`].
 pub async fn get_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<Client> {
     if store.get_tenant(tenant).await?.is_none() {

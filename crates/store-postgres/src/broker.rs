@@ -18,8 +18,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
+    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
+    TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 
@@ -405,18 +406,64 @@ impl BrokerStore for PostgresStore {
         if known.is_none() {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
-            "UPDATE broker_signing_keys SET status = 'retired', retired_at = $2 \
-             WHERE tenant = $1 AND status <> 'retired'",
+        if new.iter().any(|key| key.status == KeyStatus::Active) {
+            sqlx::query(
+                "UPDATE broker_signing_keys SET status = 'retired', retired_at = $2 \
+                 WHERE tenant = $1 AND status <> 'retired'",
+            )
+            .bind(tenant.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        for key in new {
+            insert_signing_key(&mut tx, key).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn activate_broker_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The key's row, locked: a concurrent activation or rotation of it waits.
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM broker_signing_keys WHERE tenant = $1 AND kid = $2 FOR UPDATE",
         )
         .bind(tenant.as_str())
+        .bind(kid)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        match status.as_deref() {
+            None => return Err(StoreError::NotFound),
+            Some("retired") => return Err(StoreError::Conflict),
+            Some(_) => {}
+        }
+        sqlx::query(
+            "UPDATE broker_signing_keys SET status = 'retired', retired_at = $3 \
+             WHERE tenant = $1 AND kid <> $2 AND status <> 'retired' \
+             AND alg = (SELECT alg FROM broker_signing_keys WHERE tenant = $1 AND kid = $2) \
+             AND created_at <= (SELECT created_at FROM broker_signing_keys WHERE tenant = $1 AND kid = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
         .bind(at)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        for key in new {
-            insert_signing_key(&mut tx, key).await?;
-        }
+        sqlx::query(
+            "UPDATE broker_signing_keys SET status = 'active' WHERE tenant = $1 AND kid = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

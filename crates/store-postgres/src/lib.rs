@@ -520,6 +520,28 @@ impl TenantStore for PostgresStore {
             .collect()
     }
 
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>> {
+        // Byte order (`COLLATE "C"`), whatever the database's collation: the order the API's cursors assume.
+        sqlx::query_as::<_, ClientRow>(
+            "SELECT * FROM clients WHERE tenant = $1 AND client_id COLLATE \"C\" > $2 \
+             ORDER BY client_id COLLATE \"C\" LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(ClientRow::into_record)
+        .collect()
+    }
+
     async fn update_client(&self, client: &Client) -> Result<()> {
         let changed = sqlx::query(
             "UPDATE clients SET display_name = $3, redirect_uris = $4, post_logout_redirect_uris = $5 \

@@ -16,8 +16,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, ProviderCache, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
-    RefreshRotation, RefreshToken, Result, SigningKey, StoreError, TenantDeletion, UserFlowRecord,
+    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
+    TenantDeletion, UserFlowRecord,
 };
 use time::OffsetDateTime;
 
@@ -527,15 +528,54 @@ impl BrokerStore for SqliteStore {
                 )? {
                     return Err(StoreError::NotFound);
                 }
-                execute(
-                    conn,
-                    "UPDATE broker_signing_keys SET status = 'retired', retired_at = ?2 \
-                     WHERE tenant = ?1 AND status <> 'retired'",
-                    params![tenant.as_str(), ts(at)],
-                )?;
+                if new.iter().any(|key| key.status == KeyStatus::Active) {
+                    execute(
+                        conn,
+                        "UPDATE broker_signing_keys SET status = 'retired', retired_at = ?2 \
+                         WHERE tenant = ?1 AND status <> 'retired'",
+                        params![tenant.as_str(), ts(at)],
+                    )?;
+                }
                 for key in new {
                     insert_signing_key(conn, key)?;
                 }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn activate_broker_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.conns
+            .write(|conn| {
+                let status: Option<String> = query_one(
+                    conn,
+                    "SELECT status FROM broker_signing_keys WHERE tenant = ?1 AND kid = ?2",
+                    [tenant.as_str(), kid],
+                    |row| row.get(0),
+                )?;
+                match status.as_deref() {
+                    None => return Err(StoreError::NotFound),
+                    Some("retired") => return Err(StoreError::Conflict),
+                    Some(_) => {}
+                }
+                execute(
+                    conn,
+                    "UPDATE broker_signing_keys SET status = 'retired', retired_at = ?3 \
+                     WHERE tenant = ?1 AND kid <> ?2 AND status <> 'retired' \
+                     AND alg = (SELECT alg FROM broker_signing_keys WHERE tenant = ?1 AND kid = ?2) \
+                     AND created_at <= (SELECT created_at FROM broker_signing_keys WHERE tenant = ?1 AND kid = ?2)",
+                    params![tenant.as_str(), kid, ts(at)],
+                )?;
+                execute(
+                    conn,
+                    "UPDATE broker_signing_keys SET status = 'active' WHERE tenant = ?1 AND kid = ?2",
+                    [tenant.as_str(), kid],
+                )?;
                 Ok(())
             })
             .await

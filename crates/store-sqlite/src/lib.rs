@@ -743,6 +743,29 @@ impl TenantStore for SqliteStore {
             .collect()
     }
 
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>> {
+        let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        self.conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM clients WHERE tenant = ?1 AND client_id > ?2 \
+                     ORDER BY client_id LIMIT ?3",
+                    params![tenant.as_str(), after, i64::from(limit)],
+                    ClientRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(ClientRow::into_record)
+            .collect()
+    }
+
     async fn update_client(&self, client: &Client) -> Result<()> {
         let redirect_uris = to_json(&client.redirect_uris)?;
         let post_logout = to_json(&client.post_logout_redirect_uris)?;

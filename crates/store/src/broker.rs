@@ -39,14 +39,26 @@ pub trait BrokerStore: Send + Sync {
     async fn put_broker_signing_key(&self, key: &SigningKey) -> Result<()>;
     /// Lists a broker tenant's signing keys (all statuses), oldest first.
     async fn list_broker_signing_keys(&self, tenant: &TenantId) -> Result<Vec<SigningKey>>;
-    /// Rotates a broker tenant's signing keys in one transaction: stores `new` (which sign from now on) and retires
-    /// at `at` every other key not yet retired (they stop signing and stay published until the caller's grace
-    /// ends). `NotFound` without the tenant, `Conflict` if a kid exists or a key names another tenant; then nothing
+    /// Rotates a broker tenant's signing keys in one transaction: stores `new`. If any of them is
+    /// [`crate::KeyStatus::Active`] (an immediate rotation: they sign from now on), every other key not yet retired
+    /// is retired at `at` (it stops signing and stays published until the caller's grace ends); pending keys (a
+    /// staged rotation) are only published, and [`BrokerStore::activate_broker_signing_key`] switches to them
+    /// later. `NotFound` without the tenant, `Conflict` if a kid exists or a key names another tenant; then nothing
     /// changes.
     async fn rotate_broker_signing_keys(
         &self,
         tenant: &TenantId,
         new: &[SigningKey],
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Switches a broker tenant to a pending key in one transaction: marks `kid` active (it signs from now on) and
+    /// retires at `at` every other key of its algorithm not yet retired and created no later than it (a newer
+    /// pending key waits for its own turn). `NotFound` if the key is absent, `Conflict` if it was retired; then
+    /// nothing changes.
+    async fn activate_broker_signing_key(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
         at: OffsetDateTime,
     ) -> Result<()>;
     /// Replaces a broker tenant's display name, only if it is still at `tenant.revision` (the revision it was read

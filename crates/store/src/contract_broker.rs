@@ -53,6 +53,7 @@ macro_rules! broker_store_contract_tests {
             broker_tenant_update_from_a_stale_revision_is_conflict,
             broker_tenant_delete_refuses_what_is_not_empty_unless_forced,
             broker_key_rotation_retires_the_old_keys_in_one_transaction,
+            broker_staged_rotation_publishes_and_activation_retires_older_keys_of_its_algorithm,
             flow_delete_removes_every_version,
             broker_application_keeps_only_the_secret_hash,
             broker_applications_page_in_client_id_order,
@@ -566,6 +567,83 @@ pub async fn broker_key_rotation_retires_the_old_keys_in_one_transaction(
         store.list_broker_signing_keys(&t).await,
         Ok(vec![k1, k2, k3]),
         "a retired key keeps its first retirement time"
+    );
+}
+
+/// A staged rotation (pending keys) retires nothing; activating a pending key makes it active and retires, at the
+/// given time, the older unretired keys of its algorithm only (another algorithm's key and a newer pending key
+/// stay). A retired key cannot be activated (`Conflict`), an unknown one is `NotFound`; then nothing changes.
+pub async fn broker_staged_rotation_publishes_and_activation_retires_older_keys_of_its_algorithm(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = tenant_id("contoso");
+    let mut rsa = broker_key(&t, "r1");
+    rsa.alg = "RS256".into();
+    store
+        .create_broker_tenant(
+            &broker_tenant("contoso"),
+            &[broker_key(&t, "k1"), rsa.clone()],
+        )
+        .await
+        .expect("create");
+    let at = T0 + Duration::days(1);
+    let pending = |kid: &str, created_at: OffsetDateTime| {
+        let mut key = broker_key(&t, kid);
+        key.status = KeyStatus::Pending;
+        key.created_at = created_at;
+        key
+    };
+    let mut k2 = pending("k2", at);
+    store
+        .rotate_broker_signing_keys(&t, std::slice::from_ref(&k2), at)
+        .await
+        .expect("staged rotation");
+    let mut k1 = broker_key(&t, "k1");
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![k1.clone(), rsa.clone(), k2.clone()]),
+        "a staged rotation only publishes"
+    );
+    let later = at + Duration::minutes(10);
+    let k3 = pending("k3", later);
+    store
+        .put_broker_signing_key(&k3)
+        .await
+        .expect("a newer pending key");
+    assert_eq!(
+        store
+            .activate_broker_signing_key(&t, "nothing", later)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .activate_broker_signing_key(&tenant_id("fabrikam"), "k2", later)
+            .await,
+        Err(StoreError::NotFound),
+        "another tenant's key"
+    );
+    store
+        .activate_broker_signing_key(&t, "k2", later)
+        .await
+        .expect("activate");
+    k1.status = KeyStatus::Retired;
+    k1.retired_at = Some(later);
+    k2.status = KeyStatus::Active;
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![k1.clone(), rsa.clone(), k2.clone(), k3.clone()]),
+        "only the older key of its algorithm is retired"
+    );
+    assert_eq!(
+        store.activate_broker_signing_key(&t, "k1", later).await,
+        Err(StoreError::Conflict),
+        "a retired key stays retired"
+    );
+    assert_eq!(
+        store.list_broker_signing_keys(&t).await,
+        Ok(vec![k1, rsa, k2, k3]),
+        "a refused activation changes nothing"
     );
 }
 
@@ -1933,6 +2011,10 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
         store
             .rotate_broker_signing_keys(&t, &[broker_key(&t, "k2")], T0)
             .await,
+    );
+    unavailable(
+        "activate_broker_signing_key",
+        store.activate_broker_signing_key(&t, "k2", T0).await,
     );
     unavailable(
         "update_broker_tenant",

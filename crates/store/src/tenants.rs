@@ -38,6 +38,15 @@ pub trait TenantStore: Send + Sync {
     async fn get_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>>;
     /// Lists a tenant's clients, ordered by client id.
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
+    /// One page of a tenant's clients, ordered by client id (byte order, as Rust compares strings): at most
+    /// `limit`, those whose id comes after `after` when given (a cursor: the last id of the previous page, which
+    /// need not exist any more). Empty for an unknown tenant.
+    async fn list_clients_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<Client>>;
     /// Replaces a client's display name, redirect URIs and post-logout redirect URIs (nothing else: its secret,
     /// authentication method and algorithm stay); [`crate::StoreError::NotFound`] if it does not exist.
     async fn update_client(&self, client: &Client) -> Result<()>;

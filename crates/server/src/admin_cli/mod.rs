@@ -426,11 +426,15 @@ enum BrokerKeyCommand {
         #[arg(long)]
         tenant: String,
     },
-    /// Sign with new keys from now on; the old ones are retired and stay published for a day.
+    /// Start signing with new keys (published first unless `--immediately`); the old ones are retired when the new
+    /// ones sign and stay published for a day.
     Rotate {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
+        /// Sign with the new keys at once (suspected compromise).
+        #[arg(long, visible_alias = "immediate")]
+        immediately: bool,
     },
 }
 
@@ -1615,12 +1619,16 @@ async fn broker_key(api: &Api, out: Format, command: &BrokerKeyCommand) -> Resul
             let items = api.list(&broker_path(tenant, "keys"), &[], true).await?;
             output::list(out, &items, &["kid", "alg", "status", "created_at"])
         }
-        BrokerKeyCommand::Rotate { tenant } => {
+        BrokerKeyCommand::Rotate {
+            tenant,
+            immediately,
+        } => {
+            let body = json!({ "immediate": immediately });
             let rotated = api
                 .call(
                     Method::POST,
                     &broker_path(tenant, "keys/rotate"),
-                    None,
+                    Some(&body),
                     None,
                 )
                 .await?;

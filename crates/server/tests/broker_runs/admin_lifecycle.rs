@@ -1,7 +1,9 @@
 //! The admin API's deletions, broker tenant update and broker key rotation, over HTTP on SQLite and PostgreSQL:
 //! a tenant of either role is kept (409 naming what remains) until `?force=true`; a deleted user flow ends the
 //! sign-ins in progress on it with a clear page; `PATCH /broker/tenants/{tenant}` needs the current `ETag`; a
-//! rotation publishes the new and the old keys and tokens signed by the new key verify. Role rules (another tenant's
+//! rotation publishes the new and the old keys and tokens signed by the new key verify; a staged one (the default)
+//! publishes the new keys while the old ones still sign, until the maintenance task activates them. A tenant's
+//! clients come in pages the store cuts, in client id (byte) order, with the API's cursor. Role rules (another tenant's
 //! admin: 404; read-only: 403) and an audit event for each change.
 
 use base64::Engine;
@@ -12,8 +14,8 @@ use tessera_service::admin::api_tokens;
 use tessera_testkit::{Backend, TestApp};
 
 use super::super::{
-    BROKER, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker, sign_up,
-    token, verified_claims,
+    BROKER, Broker, Browser, POLICY, Person, app_request, at_provider, authorize_path, broker,
+    sign_up, token, verified_claims,
 };
 use super::{Api, admin};
 
@@ -23,6 +25,8 @@ both_stores!(
     broker_tenant_update_needs_the_current_etag,
     deleted_user_flow_ends_sign_ins_in_progress_with_a_clear_page,
     broker_key_rotation_publishes_new_and_old_keys_and_new_tokens_verify,
+    staged_broker_key_rotation_publishes_first_and_signs_after_activation,
+    clients_come_in_store_pages_with_the_api_cursor,
 );
 
 /// A global-admin API token for an app set up without the bootstrap exchange.
@@ -400,7 +404,9 @@ async fn broker_key_rotation_publishes_new_and_old_keys_and_new_tokens_verify(ba
         before.text
     );
 
-    let rotated = api.post(&format!("{keys_path}/rotate"), &json!({})).await;
+    let rotated = api
+        .post(&format!("{keys_path}/rotate"), &json!({"immediate": true}))
+        .await;
     assert_eq!(rotated.status, 201, "{}", rotated.text);
     let new_kids: Vec<String> = rotated.body["kids"]
         .as_array()
@@ -468,4 +474,233 @@ async fn broker_key_rotation_publishes_new_and_old_keys_and_new_tokens_verify(ba
     let events = audited(&api, "broker.tenant.keys.rotate").await;
     assert_eq!(events.len(), 1, "{events:?}");
     b.app.stop().await;
+}
+
+/// The kids the broker tenant's JWKS publishes.
+async fn published_kids(b: &Broker) -> Vec<String> {
+    let jwks: Value = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/discovery/v2.0/keys")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    jwks["keys"]
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Refreshes with `refresh_token`; returns the new ID token and refresh token.
+async fn refreshed(b: &Broker, refresh_token: &str) -> (String, String) {
+    let reply = token(
+        b,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    (
+        body["id_token"].as_str().unwrap_or_default().to_owned(),
+        body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+async fn staged_broker_key_rotation_publishes_first_and_signs_after_activation(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let secret = global_token(&b.app).await;
+    let api = Api {
+        app: &b.app,
+        token: Some(secret),
+    };
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut Browser::default(), &mut ann).await;
+    let old_kid = kid_of(tokens["id_token"].as_str().unwrap_or_default());
+    let keys_path = format!("/broker/tenants/{BROKER}/keys");
+    // A body with an unknown field is refused, naming the field at fault; nothing is made.
+    let fields = api
+        .post(
+            &format!("{keys_path}/rotate"),
+            &json!({"immediately": true}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(
+        api.get(&keys_path).await.body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    let rotated = api.post(&format!("{keys_path}/rotate"), &json!({})).await;
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    let new_kids: Vec<String> = rotated.body["kids"]
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(new_kids.len(), 2, "{}", rotated.text);
+    let listed = api.get(&keys_path).await.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for key in &listed {
+        let new = new_kids.iter().any(|k| key["kid"] == k.as_str());
+        assert_eq!(
+            key["status"],
+            if new { "pending" } else { "active" },
+            "{key}"
+        );
+    }
+    // Published at once, while the old key still signs.
+    let published = published_kids(&b).await;
+    for kid in new_kids.iter().chain(std::iter::once(&old_kid)) {
+        assert!(published.contains(kid), "{kid} in {published:?}");
+    }
+    let refresh = tokens["refresh_token"].as_str().unwrap_or_default();
+    let (early_token, refresh) = refreshed(&b, refresh).await;
+    assert_eq!(kid_of(&early_token), old_kid, "the old key still signs");
+    // Not due yet: the maintenance task changes nothing.
+    tessera_server::app::maintenance_round(&b.app.state).await;
+    let (still_old, refresh) = refreshed(&b, &refresh).await;
+    assert_eq!(kid_of(&still_old), old_kid);
+
+    // Once published long enough, the maintenance task activates them: new tokens carry a new kid and verify.
+    b.app
+        .clock
+        .advance(tessera_service::keys::KEY_PUBLICATION_DELAY + time::Duration::seconds(1));
+    tessera_server::app::maintenance_round(&b.app.state).await;
+    let (late_token, _) = refreshed(&b, &refresh).await;
+    assert!(
+        new_kids.contains(&kid_of(&late_token)),
+        "signed by a new key"
+    );
+    let claims = verified_claims(&b, &late_token).await;
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+    verified_claims(&b, &early_token).await;
+    let listed = api.get(&keys_path).await.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for key in &listed {
+        let new = new_kids.iter().any(|k| key["kid"] == k.as_str());
+        assert_eq!(
+            key["status"],
+            if new { "active" } else { "retired" },
+            "{key}"
+        );
+    }
+    assert!(
+        published_kids(&b).await.contains(&old_kid),
+        "the old key stays published"
+    );
+    let events = audited(&api, "broker.tenant.keys.rotate").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    b.app.stop().await;
+}
+
+async fn clients_come_in_store_pages_with_the_api_cursor(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let tenant = tessera_core::TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}"));
+    let now = tessera_core::Clock::now(app.clock.as_ref());
+    for id in ["Zed", "app-1", "app.3", "app_2", "zz"] {
+        app.state
+            .provider
+            .store
+            .create_client(&tessera_store::Client {
+                tenant: tenant.clone(),
+                client_id: tessera_core::ClientId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+                display_name: format!("App {id}"),
+                secret_hash: None,
+                redirect_uris: vec!["https://app.example/cb".into()],
+                post_logout_redirect_uris: Vec::new(),
+                token_endpoint_auth_method: "none".into(),
+                id_token_signed_response_alg: "RS256".into(),
+                jwks: None,
+                allowed_scopes: vec!["openid".into()],
+                created_at: now,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|c| c["client_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let whole = api.get("/tenants/acme/clients?limit=200").await;
+    assert_eq!(whole.status, 200, "{}", whole.text);
+    assert!(whole.body["next_cursor"].is_null(), "{}", whole.text);
+    let all = ids(&whole.body);
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "client id (byte) order");
+    for id in ["Zed", "app-1", "app.3", "app_2", "zz"] {
+        assert!(all.iter().any(|c| c == id), "{id} in {all:?}");
+    }
+    // Page by page, each cursor the previous page's last id: the same clients, none twice.
+    let mut paged = Vec::new();
+    let mut path = "/tenants/acme/clients?limit=2".to_owned();
+    loop {
+        let page = api.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = ids(&page.body);
+        assert!(items.len() <= 2, "{}", page.text);
+        paged.extend(items.iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                assert_eq!(
+                    cursor,
+                    B64.encode(items.last().map(String::as_str).unwrap_or_default()),
+                    "the cursor is the last id, as before"
+                );
+                path = format!("/tenants/acme/clients?limit=2&cursor={cursor}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let fields = api
+        .get(&format!(
+            "/tenants/acme/clients?cursor={}",
+            B64.encode("not a client id")
+        ))
+        .await
+        .problem(422);
+    assert_eq!(fields, ["cursor"]);
+    let fields = api.get("/tenants/acme/clients?limit=0").await.problem(422);
+    assert_eq!(fields, ["limit"]);
+    api.get("/tenants/nosuch/clients").await.problem(404);
+    app.stop().await;
 }

@@ -1033,41 +1033,53 @@ fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_b
     assert_eq!(blank.code, 6, "a refused value: {}", blank.stderr);
     assert!(blank.stderr.contains("display_name"), "{}", blank.stderr);
 
-    // The broker tenant's signing keys: listed, rotated (new ones sign, old ones retired and still listed).
-    let keys = json(&cli(&[
-        "-o",
-        "json",
-        "broker-key",
-        "list",
-        "--tenant",
-        "contoso",
-    ]));
-    assert_eq!(keys.as_array().map(Vec::len), Some(2), "{keys}");
-    let rotated = json(&cli(&[
-        "-o",
-        "json",
-        "broker-key",
-        "rotate",
-        "--tenant",
-        "contoso",
-    ]));
-    let kids: Vec<&str> = rotated["kids"]
+    // The broker tenant's signing keys: listed; rotated staged (the new ones published, the old ones still sign),
+    // then immediately (the newest sign at once, every other key retired and still listed).
+    let list_keys = || {
+        json(&cli(&[
+            "-o",
+            "json",
+            "broker-key",
+            "list",
+            "--tenant",
+            "contoso",
+        ]))
         .as_array()
-        .map(|k| k.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    assert_eq!(kids.len(), 2, "{rotated}");
-    let keys = json(&cli(&[
-        "-o",
-        "json",
-        "broker-key",
-        "list",
-        "--tenant",
-        "contoso",
-    ]));
-    let keys = keys.as_array().cloned().unwrap_or_default();
+        .cloned()
+        .unwrap_or_default()
+    };
+    let rotate = |extra: &[&str]| {
+        let mut args = vec!["-o", "json", "broker-key", "rotate", "--tenant", "contoso"];
+        args.extend_from_slice(extra);
+        let rotated = json(&cli(&args));
+        let kids: Vec<String> = rotated["kids"]
+            .as_array()
+            .map(|k| {
+                k.iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(kids.len(), 2, "{rotated}");
+        kids
+    };
+    assert_eq!(list_keys().len(), 2);
+    let staged = rotate(&[]);
+    let keys = list_keys();
     assert_eq!(keys.len(), 4, "{keys:?}");
     for key in &keys {
-        let new = kids.contains(&key["kid"].as_str().unwrap_or_default());
+        let new = staged.iter().any(|k| key["kid"] == k.as_str());
+        assert_eq!(
+            key["status"],
+            if new { "pending" } else { "active" },
+            "{key}"
+        );
+    }
+    let kids = rotate(&["--immediate"]);
+    let keys = list_keys();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    for key in &keys {
+        let new = kids.iter().any(|k| key["kid"] == k.as_str());
         assert_eq!(
             key["status"],
             if new { "active" } else { "retired" },

@@ -1,7 +1,8 @@
 //! The portal's deletions and the broker tenant's signing keys page, on SQLite and PostgreSQL: "Delete" on a tenant
 //! page of either role (refused while the tenant holds anything unless "Delete with everything in it"), "Delete" on
-//! a user flow's page, and "Rotate keys" of a broker tenant, each behind a confirmation, with its CSRF token and the
-//! version it was shown at; the role rules and an audit event for each change.
+//! a user flow's page, and "Rotate keys" of a broker tenant (staged or immediate), each behind a confirmation, with
+//! its CSRF token and the version it was shown at; renaming a broker tenant from the revision its form showed; the
+//! clients list paged by the store; the role rules and an audit event for each change.
 
 use tessera_broker::config::{FlowSettings, LocalAccounts, PolicyId, TokenLifetimes};
 use tessera_core::{Clock, TenantId};
@@ -18,6 +19,8 @@ both_stores!(
     tenant_pages_delete_after_confirmation_refusing_what_is_not_empty,
     flow_page_deletes_the_flow_with_its_version,
     broker_keys_page_lists_and_rotates_after_confirmation,
+    clients_list_pages_through_the_store_in_client_id_order,
+    broker_tenant_page_renames_from_the_revision_shown,
 );
 
 /// A broker tenant `contoso` with one application and the flow `B2C_1_signupsignin`.
@@ -348,18 +351,57 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
     )
     .await;
     assert_eq!(refused.status(), 403, "no CSRF token");
+    let confirm = get(&app, "/admin/broker/contoso/keys/rotate", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        confirm.contains("value=\"staged\"") && confirm.contains("value=\"immediate\""),
+        "both choices: {confirm}"
+    );
+    // Staged (the default): the new keys are published, the old ones still sign.
     let rotated = post(
         &app,
         "/admin/broker/contoso/keys/rotate",
         &cookies,
-        format!("csrf_token={csrf}"),
+        format!("csrf_token={csrf}&rotation=staged"),
+    )
+    .await;
+    assert_eq!(rotated.status(), 303);
+    let staged = store.list_broker_signing_keys(&tenant).await.expect("keys");
+    assert_eq!(staged.len(), before.len() + 2);
+    for key in &staged {
+        let old = before.iter().any(|k| k.kid == key.kid);
+        let expected = if old {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Pending
+        };
+        assert_eq!(key.status, expected, "{}", key.kid);
+    }
+    let list = get(&app, "/admin/broker/contoso/keys?done=rotated", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("published, signs soon") && list.contains("New keys made"),
+        "{list}"
+    );
+    // Immediate: the newest keys sign at once, every other key is retired and still published.
+    let rotated = post(
+        &app,
+        "/admin/broker/contoso/keys/rotate",
+        &cookies,
+        format!("csrf_token={csrf}&rotation=immediate"),
     )
     .await;
     assert_eq!(rotated.status(), 303);
     let after = store.list_broker_signing_keys(&tenant).await.expect("keys");
-    assert_eq!(after.len(), before.len() + 2);
+    assert_eq!(after.len(), staged.len() + 2);
     for key in &after {
-        let old = before.iter().any(|k| k.kid == key.kid);
+        let old = staged.iter().any(|k| k.kid == key.kid);
         let expected = if old {
             KeyStatus::Retired
         } else {
@@ -372,10 +414,7 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
         .text()
         .await
         .expect("body");
-    assert!(
-        list.contains("retired, still published") && list.contains("New keys made"),
-        "{list}"
-    );
+    assert!(list.contains("retired, still published"), "{list}");
     let reader = portal_session(&app, "reader", "read_only", &[]).await;
     assert!(
         !get(&app, "/admin/broker/contoso/keys", &reader)
@@ -398,6 +437,203 @@ async fn broker_keys_page_lists_and_rotates_after_confirmation(backend: Backend)
             .status(),
         404
     );
-    assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 1);
+    assert_eq!(audited(&app, "broker.tenant.keys.rotate").await, 2);
+    app.stop().await;
+}
+
+/// The `href` of the link with `id` on a page.
+fn link_of(body: &str, id: &str) -> Option<String> {
+    let start = body.find(&format!("id=\"{id}\" href=\""))? + id.len() + 12;
+    let rest = &body[start..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+async fn clients_list_pages_through_the_store_in_client_id_order(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = TenantId::parse("acme").expect("id");
+    let store = app.state.provider.store.as_ref();
+    let now = app.clock.now();
+    for n in 0..60 {
+        store
+            .create_client(&tessera_store::Client {
+                tenant: tenant.clone(),
+                client_id: tessera_core::ClientId::parse(&format!("paged-{n:03}")).expect("id"),
+                display_name: format!("Paged {n}"),
+                secret_hash: None,
+                redirect_uris: vec!["https://paged.example/cb".into()],
+                post_logout_redirect_uris: Vec::new(),
+                token_endpoint_auth_method: "none".into(),
+                id_token_signed_response_alg: "RS256".into(),
+                jwks: None,
+                allowed_scopes: vec!["openid".into()],
+                created_at: now,
+            })
+            .await
+            .expect("client");
+    }
+    let everyone: Vec<String> = store
+        .list_clients(&tenant)
+        .await
+        .expect("clients")
+        .into_iter()
+        .map(|c| c.client_id.to_string())
+        .collect();
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let mut path = "/admin/authenticator/acme/clients".to_owned();
+    let mut shown = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = get(&app, &path, &root).await;
+        assert_eq!(page.status(), 200, "{path}");
+        let body = page.text().await.expect("body");
+        pages += 1;
+        assert_eq!(
+            link_of(&body, "first-page").is_some(),
+            pages > 1,
+            "a first-page link after the first page: {body}"
+        );
+        let on_page: Vec<String> = everyone
+            .iter()
+            .filter(|id| body.contains(&format!(">{id}</td>")))
+            .cloned()
+            .collect();
+        assert!(on_page.len() <= 50, "{}", on_page.len());
+        shown.extend(on_page);
+        match link_of(&body, "next-page") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2, "60 clients and more in two pages of 50");
+    shown.sort();
+    let mut expected = everyone.clone();
+    expected.sort();
+    assert_eq!(shown, expected, "every client once");
+    // A search still finds a client whatever page it is on.
+    let found = get(&app, "/admin/authenticator/acme/clients?q=paged-059", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(found.contains(">paged-059</td>"), "{found}");
+    assert!(!found.contains(">paged-000</td>"), "{found}");
+    app.stop().await;
+}
+
+async fn broker_tenant_page_renames_from_the_revision_shown(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let tenant = contoso(&app).await;
+    let store = app.state.broker.store.as_ref();
+    async fn stored(
+        store: &dyn tessera_store::BrokerStore,
+        tenant: &TenantId,
+    ) -> tessera_store::BrokerTenant {
+        broker_tenants::get_broker_tenant(store, tenant)
+            .await
+            .expect("tenant")
+    }
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let page = get(&app, "/admin/broker/contoso/", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("id=\"rename-tenant\" href=\"/admin/broker/contoso/rename\""),
+        "{page}"
+    );
+    let (cookies, csrf) = form_of(&app, "/admin/broker/contoso/rename", &root).await;
+    let form = get(&app, "/admin/broker/contoso/rename", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        form.contains("name=\"version\" value=\"1\"") && form.contains("value=\"Contoso\""),
+        "the form carries the revision and name shown: {form}"
+    );
+    let rename = |body: String| post(&app, "/admin/broker/contoso/rename", &cookies, body);
+    assert_eq!(
+        rename("version=1&display_name=Nope".into()).await.status(),
+        403,
+        "no CSRF token"
+    );
+    // A refused name: the message next to the field, nothing saved.
+    let refused = rename(format!("csrf_token={csrf}&version=1&display_name=+")).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("id=\"error-display_name\""), "{body}");
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso");
+
+    let saved = rename(format!(
+        "csrf_token={csrf}&version=1&display_name=Contoso+Ltd"
+    ))
+    .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(location(&saved), "/admin/broker/contoso/?done=saved");
+    let now = stored(store, &tenant).await;
+    assert_eq!(
+        (now.display_name.as_str(), now.revision),
+        ("Contoso Ltd", 2)
+    );
+    let page = get(&app, "/admin/broker/contoso/?done=saved", &root)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("Contoso Ltd") && page.contains("Saved."),
+        "{page}"
+    );
+
+    // The same form again, still at revision 1: refused, showing the current name, not overwriting it.
+    let stale = rename(format!("csrf_token={csrf}&version=1&display_name=Lost")).await;
+    assert_eq!(stale.status(), 409);
+    let body = stale.text().await.expect("body");
+    assert!(body.contains("changed this broker tenant"), "{body}");
+    assert!(
+        body.contains("value=\"Contoso Ltd\"") && body.contains("name=\"version\" value=\"2\""),
+        "{body}"
+    );
+    let garbled = rename(format!("csrf_token={csrf}&version=x&display_name=Lost")).await;
+    assert_eq!(garbled.status(), 409);
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso Ltd");
+
+    // Read-only: no link, no form, no save; another tenant's admin: not found.
+    let reader = portal_session(&app, "reader", "read_only", &[]).await;
+    let page = get(&app, "/admin/broker/contoso/", &reader)
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!page.contains("id=\"rename-tenant\""), "{page}");
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/rename", &reader)
+            .await
+            .status(),
+        403
+    );
+    let (reader_cookies, reader_csrf) = form_of(&app, "/admin/broker/contoso/", &reader).await;
+    let refused = post(
+        &app,
+        "/admin/broker/contoso/rename",
+        &reader_cookies,
+        format!("csrf_token={reader_csrf}&version=2&display_name=Reader"),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let other = portal_session(&app, "other", "tenant_admin", &["fabrikam"]).await;
+    assert_eq!(
+        get(&app, "/admin/broker/contoso/rename", &other)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(stored(store, &tenant).await.display_name, "Contoso Ltd");
+    assert_eq!(audited(&app, "broker.tenant.update").await, 1);
     app.stop().await;
 }

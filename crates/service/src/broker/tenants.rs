@@ -11,7 +11,7 @@ use tessera_store::{
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
-use crate::keys::{key_set, new_signing_key, retired_key_grace};
+use crate::keys::{KEY_PUBLICATION_DELAY, Rotation, key_set, new_signing_key, retired_key_grace};
 use crate::tenants::validate_display_name;
 
 /// The longest token lifetime an application can have (1440 minutes): retired keys stay published that long.
@@ -138,20 +138,27 @@ pub async fn list_broker_keys(store: &dyn BrokerStore, id: &TenantId) -> Result<
     Ok(store.list_broker_signing_keys(id).await?)
 }
 
-/// Rotates a broker tenant's signing keys: a new RS256 and ES256 key sign from now on, and the keys they replace
-/// are retired in the same transaction. Retired keys stay in the tenant's JWKS for the longest token lifetime (a
-/// day) plus clock skew, so tokens they signed keep verifying. Returns the new kids; the HTTP layer then
-/// invalidates its cache entry for the tenant.
+/// Rotates a broker tenant's signing keys: a new RS256 and ES256 key, signing now or after publication
+/// (`rotation`), as an authenticator tenant's ([`crate::keys::rotate_keys`]). Staged, they are published in the
+/// tenant's JWKS at once and start signing after [`KEY_PUBLICATION_DELAY`], when the maintenance task calls
+/// [`activate_due_broker_keys`]; immediate, they sign at once and the keys they replace are retired in the same
+/// transaction. Retired keys stay in the JWKS for the longest token lifetime (a day) plus clock skew, so tokens
+/// they signed keep verifying. Returns the new kids; the HTTP layer then invalidates its cache entry for the tenant.
 pub async fn rotate_broker_keys(
     store: &dyn BrokerStore,
     master: &MasterKey,
     id: &TenantId,
+    rotation: Rotation,
     now: OffsetDateTime,
 ) -> Result<Vec<String>> {
     get_broker_tenant(store, id).await?;
+    let status = match rotation {
+        Rotation::Staged => KeyStatus::Pending,
+        Rotation::Immediate => KeyStatus::Active,
+    };
     let mut keys = Vec::new();
     for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
-        keys.push(new_signing_key(master, id, alg, KeyStatus::Active, now).await?);
+        keys.push(new_signing_key(master, id, alg, status, now).await?);
     }
     store
         .rotate_broker_signing_keys(id, &keys, now)
@@ -161,6 +168,32 @@ pub async fn rotate_broker_keys(
             other => other.into(),
         })?;
     Ok(keys.into_iter().map(|k| k.kid).collect())
+}
+
+/// Switches a broker tenant to its pending keys once they have been published for [`KEY_PUBLICATION_DELAY`], as
+/// [`crate::keys::activate_due_keys`] does for an authenticator tenant: the newest due pending key of each
+/// algorithm becomes active and the older unretired keys of that algorithm are retired. Returns whether anything
+/// changed (the caller then invalidates its cache entry for the tenant).
+pub async fn activate_due_broker_keys(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    now: OffsetDateTime,
+) -> Result<bool> {
+    let keys = store.list_broker_signing_keys(tenant).await?;
+    let mut changed = false;
+    for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+        let due = keys.iter().rev().find(|k| {
+            k.alg == alg.as_str()
+                && k.status == KeyStatus::Pending
+                && k.created_at + KEY_PUBLICATION_DELAY <= now
+        });
+        let Some(due) = due else { continue };
+        store
+            .activate_broker_signing_key(tenant, &due.kid, now)
+            .await?;
+        changed = true;
+    }
+    Ok(changed)
 }
 
 /// The broker tenant's signing keys, decrypted: they sign application tokens and are published at
@@ -242,7 +275,7 @@ mod tests {
             .map(|k| k.kid)
             .collect();
         let later = T0 + time::Duration::hours(1);
-        let new = rotate_broker_keys(store.as_ref(), &master, &id, later)
+        let new = rotate_broker_keys(store.as_ref(), &master, &id, Rotation::Immediate, later)
             .await
             .expect("rotate");
         let keys = broker_key_set(store.as_ref(), &master, &id, later)
@@ -273,7 +306,14 @@ mod tests {
             "retired keys leave the JWKS after the longest token lifetime"
         );
         assert!(matches!(
-            rotate_broker_keys(store.as_ref(), &master, &tenant_id("nowhere"), later).await,
+            rotate_broker_keys(
+                store.as_ref(),
+                &master,
+                &tenant_id("nowhere"),
+                Rotation::Staged,
+                later
+            )
+            .await,
             Err(ServiceError::BrokerTenantNotFound)
         ));
         assert!(matches!(
@@ -285,6 +325,103 @@ mod tests {
                 .await
                 .expect("delete"),
             BrokerTenantContents::default()
+        );
+    }
+
+    /// The kids a key set publishes, and the kid of its ES256 signer.
+    fn published_and_signer(keys: &KeySet) -> (Vec<String>, String) {
+        let jwks: serde_json::Value = serde_json::from_slice(keys.jwks_json()).expect("jwks");
+        let published = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+            .collect();
+        let signer = keys
+            .signing_key(SigningAlg::Es256)
+            .expect("an ES256 signer")
+            .kid()
+            .to_owned();
+        (published, signer)
+    }
+
+    #[tokio::test]
+    async fn a_staged_broker_rotation_publishes_the_new_keys_before_the_maintenance_task_switches_to_them()
+     {
+        let (store, _dir) = sqlite().await;
+        let master = master();
+        let id = tenant_id("contoso");
+        create_broker_tenant(
+            store.as_ref(),
+            &master,
+            NewBrokerTenant {
+                id: id.clone(),
+                display_name: None,
+            },
+            T0,
+        )
+        .await
+        .expect("create");
+        let (old, old_signer) = published_and_signer(
+            &broker_key_set(store.as_ref(), &master, &id, T0)
+                .await
+                .expect("key set"),
+        );
+        let at = T0 + time::Duration::hours(1);
+        let new = rotate_broker_keys(store.as_ref(), &master, &id, Rotation::Staged, at)
+            .await
+            .expect("rotate");
+        let (published, signer) = published_and_signer(
+            &broker_key_set(store.as_ref(), &master, &id, at)
+                .await
+                .expect("key set"),
+        );
+        for kid in old.iter().chain(&new) {
+            assert!(published.contains(kid), "{kid} published");
+        }
+        assert_eq!(signer, old_signer, "the old key still signs");
+        let early = at + time::Duration::minutes(1);
+        assert!(
+            !activate_due_broker_keys(store.as_ref(), &id, early)
+                .await
+                .expect("activate")
+        );
+        let due = at + KEY_PUBLICATION_DELAY;
+        assert!(
+            activate_due_broker_keys(store.as_ref(), &id, due)
+                .await
+                .expect("activate")
+        );
+        let (published, signer) = published_and_signer(
+            &broker_key_set(store.as_ref(), &master, &id, due)
+                .await
+                .expect("key set"),
+        );
+        assert!(new.contains(&signer), "the new key signs");
+        assert!(
+            published.contains(&old_signer),
+            "the old key stays published"
+        );
+        let statuses: Vec<KeyStatus> = list_broker_keys(store.as_ref(), &id)
+            .await
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                KeyStatus::Retired,
+                KeyStatus::Retired,
+                KeyStatus::Active,
+                KeyStatus::Active
+            ]
+        );
+        assert!(
+            !activate_due_broker_keys(store.as_ref(), &id, due)
+                .await
+                .expect("again"),
+            "nothing left to switch"
         );
     }
 

@@ -298,6 +298,10 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     );
     unavailable("get_client", store.get_client(&t, &client_id("app")).await);
     unavailable(
+        "list_clients_page",
+        store.list_clients_page(&t, None, 10).await,
+    );
+    unavailable(
         "record_sign_in",
         store
             .record_sign_in(

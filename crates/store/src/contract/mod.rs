@@ -90,6 +90,7 @@ macro_rules! store_contract_tests {
             client_duplicate_id_is_conflict,
             client_of_missing_tenant_is_not_found,
             client_list_update_and_missing,
+            clients_page_in_client_id_order_after_a_cursor,
             client_secret_replacement_keeps_only_the_new_hash,
             client_delete_removes_what_it_was_issued,
             signing_key_rotation_lifecycle,

@@ -278,6 +278,75 @@ pub async fn client_delete_removes_what_it_was_issued(store: Arc<dyn Store>) {
     );
 }
 
+/// A tenant's clients come in pages ordered by client id in byte order (upper case before `-`, `.`, `_` and lower
+/// case), each starting after the previous page's last id (which need not exist any more); other tenants' clients
+/// never appear, and an unknown tenant has none.
+pub async fn clients_page_in_client_id_order_after_a_cursor(store: Arc<dyn Store>) {
+    let t = with_tenant(&*store, "alpha").await;
+    let other = with_tenant(&*store, "beta").await;
+    for id in ["web", "cli", "Zed", "app_2", "app-1", "app.3"] {
+        store.create_client(&client(&t, id)).await.expect("create");
+    }
+    store
+        .create_client(&client(&other, "apple"))
+        .await
+        .expect("create other");
+    let ids = |page: Vec<Client>| -> Vec<String> {
+        page.into_iter().map(|c| c.client_id.to_string()).collect()
+    };
+    let mut pages = Vec::new();
+    let mut after: Option<ClientId> = None;
+    loop {
+        let page = store
+            .list_clients_page(&t, after.as_ref(), 2)
+            .await
+            .expect("page");
+        assert!(page.len() <= 2, "at most the limit");
+        let Some(last) = page.last() else { break };
+        after = Some(last.client_id.clone());
+        pages.push(ids(page));
+    }
+    assert_eq!(
+        pages,
+        [
+            vec!["Zed", "app-1"],
+            vec!["app.3", "app_2"],
+            vec!["cli", "web"]
+        ]
+    );
+    let whole = store.list_clients_page(&t, None, 100).await.expect("whole");
+    assert_eq!(
+        whole,
+        store.list_clients_page(&t, None, 100).await.expect("again")
+    );
+    assert_eq!(
+        whole.iter().find(|c| c.client_id.as_str() == "web"),
+        Some(&client(&t, "web")),
+        "clients read back as stored"
+    );
+    assert_eq!(
+        ids(store
+            .list_clients_page(&t, Some(&client_id("b")), 10)
+            .await
+            .expect("after a gone id")),
+        ["cli", "web"]
+    );
+    assert!(
+        store
+            .list_clients_page(&t, Some(&client_id("web")), 10)
+            .await
+            .expect("after the last")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_clients_page(&tenant_id("nobody"), None, 10)
+            .await
+            .expect("unknown tenant")
+            .is_empty()
+    );
+}
+
 /// A client cannot be registered with a tenant that does not exist.
 pub async fn client_of_missing_tenant_is_not_found(store: Arc<dyn Store>) {
     assert_eq!(

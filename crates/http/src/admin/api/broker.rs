@@ -17,6 +17,7 @@ use tessera_broker::config::{
 use tessera_core::{ClientId, Secret, TenantId, UserId};
 use tessera_service::admin::audit::Change;
 use tessera_service::broker::{applications, directory, flows, providers, tenants};
+use tessera_service::keys::Rotation;
 use tessera_store::{BrokerTenant, DirectoryUserRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +30,7 @@ use super::extract::{
 use super::problem::Problem;
 use super::state::ApiState;
 use super::tenants::{
-    AlgName, ForceQuery, IdFilter, KeyPage, KeyView, Rotated, key_view, tenant_id,
+    AlgName, ForceQuery, IdFilter, KeyPage, KeyView, RotateBody, Rotated, key_view, tenant_id,
 };
 use super::views::{page_of, rfc3339};
 use crate::common::state::AppState;
@@ -103,7 +104,8 @@ pub struct BrokerTenantView {
     pub revision: u64,
 }
 
-fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
+/// The API's view of a broker tenant (also what its audit events record).
+pub fn broker_tenant_view(t: &BrokerTenant) -> BrokerTenantView {
     BrokerTenantView {
         id: t.id.to_string(),
         display_name: t.display_name.clone(),
@@ -370,27 +372,39 @@ pub async fn list_keys(
     Ok(Json(KeyPage { items, next_cursor }))
 }
 
-/// Rotates a broker tenant's signing keys: a new RS256 and ES256 key sign from now on; the keys they replace are
-/// retired and stay in the tenant's JWKS for a day (the longest token lifetime) plus clock skew.
+/// Rotates a broker tenant's signing keys (a new RS256 and ES256 key), as an authenticator tenant's: by default
+/// (`{"immediate": false}`) the new keys are published in the tenant's JWKS at once and start signing after seven
+/// minutes; `{"immediate": true}` signs with them at once (a suspected compromise). The keys they replace are
+/// retired when the new ones start signing and stay in the JWKS for a day (the longest token lifetime) plus clock
+/// skew.
 #[utoipa::path(post, path = "/broker/tenants/{tenant}/keys/rotate", tag = "broker",
     params(("tenant" = String, Path, description = "The broker tenant id")),
+    request_body = RotateBody,
     responses(
         (status = 201, description = "The new keys", body = Rotated),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such broker tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn rotate_keys(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let rotation = if body.immediate {
+        Rotation::Immediate
+    } else {
+        Rotation::Staged
+    };
     let kids = tenants::rotate_broker_keys(
         state.broker.store.as_ref(),
         &state.broker.master_key,
         &id,
+        rotation,
         state.now(),
     )
     .await?;
@@ -403,7 +417,7 @@ pub async fn rotate_keys(
             target: format!("broker/{id}/keys"),
             tenant: Some(id.to_string()),
             before: None,
-            after: Some(serde_json::json!({ "kids": kids })),
+            after: Some(serde_json::json!({ "kids": kids, "immediate": body.immediate })),
         },
     )
     .await?;

@@ -970,13 +970,23 @@ pub async fn list_clients(
 ) -> Result<Json<ClientPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
     load_tenant(&state, &id).await?;
-    let views = clients::list_clients(state.provider.store.as_ref(), &id)
-        .await?
-        .iter()
-        .map(client_view)
-        .collect();
-    let (items, next_cursor) = page(views, |c: &ClientView| c.client_id.clone(), &paging)?;
-    Ok(Json(ClientPage { items, next_cursor }))
+    let limit = paging.limit()?;
+    let after = paging
+        .after()?
+        .map(|a| {
+            ClientId::parse(&a)
+                .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this API"))
+        })
+        .transpose()?;
+    let found =
+        clients::list_clients_page(state.provider.store.as_ref(), &id, after.as_ref(), limit)
+            .await?;
+    Ok(Json(ClientPage {
+        items: found.clients.iter().map(client_view).collect(),
+        next_cursor: found
+            .next
+            .map(|last| super::extract::cursor_of(last.as_str())),
+    }))
 }
 
 /// Registers a client; a confidential client's secret is in this answer only.

@@ -484,6 +484,17 @@ async fn tenant_page(
                 ..Section::default()
             }]
             .into_iter()
+            .chain(ctx.admin.can_write().then(|| Section {
+                heading: "Display name".into(),
+                id: "tenant-name".into(),
+                facts: vec![("Display name".into(), record.display_name.clone())],
+                links: vec![Link::new(
+                    format!("{base}/rename"),
+                    "Rename",
+                    "rename-tenant",
+                )],
+                ..Section::default()
+            }))
             .chain(super::lifecycle::tenant_delete_section(
                 &ctx,
                 format!("{base}/delete"),

@@ -1,6 +1,7 @@
 //! A broker tenant's signing keys (`/admin/broker/{tenant}/keys`), which sign its applications' tokens: each key's
-//! id, algorithm, state and dates, newest first, and "Rotate keys" behind a confirmation page. The same
-//! `tessera_service::broker::tenants` calls as the API's; mirrors [`super::keys`] of an authenticator tenant.
+//! id, algorithm, state and dates, newest first, and "Rotate keys" behind a confirmation page (published first, or
+//! at once for a suspected compromise). The same `tessera_service::broker::tenants` calls as the API's; mirrors
+//! [`super::keys`] of an authenticator tenant.
 
 use std::collections::HashMap;
 
@@ -12,10 +13,11 @@ use axum::routing::get;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
 use tessera_service::broker::tenants as broker_tenants;
+use tessera_service::keys::Rotation;
 
 use super::authenticator::audit_change;
 use super::broker::{Submitted, page_number, paged};
-use super::views::{Cell, FormPage, Frame, Link, ListPage};
+use super::views::{Cell, Choice, Field, FormPage, Frame, Link, ListPage};
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::admin::api::views::rfc3339;
 use crate::common::reply::PageError;
@@ -96,7 +98,7 @@ async fn list(
         ));
     }
     let notice = params.get("done").map(|_| {
-        "New keys made: applications' tokens are signed with them from now on; the old keys stay published for a day."
+        "New keys made. Applications' tokens are signed with them once they are published (at once if you chose so); the old keys stay published for a day."
             .to_owned()
     });
     render(
@@ -146,12 +148,28 @@ async fn confirm(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<Strin
         frame: Frame::new(&ctx, "Rotate keys", crumbs),
         heading: format!("Rotate the signing keys of broker tenant {id}?"),
         intro: vec![
-            "This makes a new RS256 and a new ES256 key, which sign applications' tokens from now on. The current keys are retired at once and stay published for a day, so tokens they signed keep verifying; applications holding an older key set fetch the new one when they meet the new key id."
+            "This makes a new RS256 and a new ES256 key for applications' tokens. The current keys are retired when the new ones start signing and stay published for a day, so tokens they signed keep verifying."
                 .into(),
         ],
         form_id: "rotate-form".into(),
         action: format!("{ROOT}/broker/{id}/keys/rotate"),
-        fields: Vec::new(),
+        fields: vec![
+            Field::text("rotation", "When the new keys sign", "", "").choices(
+                "radios",
+                vec![
+                    Choice::new(
+                        "staged",
+                        "After seven minutes, once every application can have fetched them (recommended)",
+                        true,
+                    ),
+                    Choice::new(
+                        "immediate",
+                        "At once: a key may be compromised (applications with an older key set fail until they fetch it again)",
+                        false,
+                    ),
+                ],
+            ),
+        ],
         form_error: None,
         submit: "Yes, rotate the keys".into(),
         submit_id: "rotate-confirm".into(),
@@ -175,10 +193,17 @@ async fn rotate(
         Ok(t) => t,
         Err(r) => return *r,
     };
+    let immediate = form.get("rotation") == "immediate";
+    let rotation = if immediate {
+        Rotation::Immediate
+    } else {
+        Rotation::Staged
+    };
     let kids = match broker_tenants::rotate_broker_keys(
         app.broker.store.as_ref(),
         &app.broker.master_key,
         &id,
+        rotation,
         app.broker.clock.now(),
     )
     .await
@@ -193,7 +218,10 @@ async fn rotate(
         "broker.tenant.keys.rotate",
         format!("broker/{id}/keys"),
         &id,
-        (None, Some(serde_json::json!({ "kids": kids }))),
+        (
+            None,
+            Some(serde_json::json!({ "kids": kids, "immediate": immediate })),
+        ),
     )
     .await
     {

@@ -16,7 +16,7 @@ use tessera_service::clients::{self, ClientUpdate, LocalhostHttp};
 use tessera_store::Client;
 
 use super::authenticator::{audit_change, home_crumb, lines, page_error};
-use super::broker::{Submitted, page_number, paged};
+use super::broker::{PAGE_SIZE, Submitted, page_number, paged};
 use super::views::{
     Button, Cell, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section, ShownOnce,
     place_error,
@@ -73,7 +73,8 @@ async fn load(app: &AppState, tenant: &TenantId, id: &str) -> Result<Client, Res
         .map_err(page_error)
 }
 
-/// `GET /admin/authenticator/{tenant}/clients[?q=][&page=]`.
+/// `GET /admin/authenticator/{tenant}/clients[?after=][?q=&page=]`: without a search, one page the store cuts, in
+/// client id order, after the client id `after`; a search (name or client id) filters the tenant's clients.
 pub async fn list(
     State(app): State<AppState>,
     ctx: Ctx,
@@ -87,23 +88,41 @@ pub async fn list(
     if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         return page_error(e);
     }
-    let all = match clients::list_clients(app.provider.store.as_ref(), &id).await {
-        Ok(c) => c,
-        Err(e) => return page_error(e),
-    };
     let q = params
         .get("q")
         .map(|q| q.trim().to_lowercase())
         .unwrap_or_default();
-    let found: Vec<Client> = all
-        .into_iter()
-        .filter(|c| {
-            q.is_empty()
-                || c.display_name.to_lowercase().contains(&q)
-                || c.client_id.as_str().starts_with(&q)
-        })
-        .collect();
-    let (rows, next, first) = paged(found, page_number(&params), &base(&id));
+    let (rows, next, first) = if q.is_empty() {
+        let after = params.get("after").and_then(|a| ClientId::parse(a).ok());
+        let page = match clients::list_clients_page(
+            app.provider.store.as_ref(),
+            &id,
+            after.as_ref(),
+            PAGE_SIZE as u32,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return page_error(e),
+        };
+        (
+            page.clients,
+            page.next.map(|n| format!("{}?after={n}", base(&id))),
+            after.map(|_| base(&id)),
+        )
+    } else {
+        let all = match clients::list_clients(app.provider.store.as_ref(), &id).await {
+            Ok(c) => c,
+            Err(e) => return page_error(e),
+        };
+        let found: Vec<Client> = all
+            .into_iter()
+            .filter(|c| {
+                c.display_name.to_lowercase().contains(&q) || c.client_id.as_str().starts_with(&q)
+            })
+            .collect();
+        paged(found, page_number(&params), &base(&id))
+    };
     let rows = rows
         .iter()
         .map(|c| {

@@ -11,7 +11,7 @@
 //!   [`users`]: its users and their passkeys (disable, delete, rename, revoke) and the loaded FIDO metadata.
 //! - [`audit`]: the audit trail (filterable) and the administrators (invitations).
 //! - [`lifecycle`]: deleting tenants of both roles and user flows; [`broker_keys`]: a broker tenant's signing keys
-//!   (rotate).
+//!   (rotate); [`broker_rename`]: a broker tenant's display name.
 //! - [`views`]: the page frame, the generic form, list and detail pages, and how service errors land next to a
 //!   field.
 //!
@@ -22,6 +22,7 @@ pub mod audit;
 pub mod authenticator;
 pub mod broker;
 pub mod broker_keys;
+pub mod broker_rename;
 pub mod clients;
 pub mod keys;
 pub mod lifecycle;
@@ -259,4 +260,5 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(lifecycle::router())
         .merge(broker_keys::router())
+        .merge(broker_rename::router())
 }
