@@ -207,9 +207,7 @@ pub async fn invitation_is_redeemed_once_under_concurrency(store: Arc<dyn AdminS
 
 /// Withdrawing a pending invitation removes it with its audit event: its link then redeems nothing. Withdrawing it
 /// again, or an expired or unknown one, is `false` and writes nothing.
-pub async fn invitation_withdrawn_with_its_audit_event_redeems_nothing(
-    store: Arc<dyn AdminStore>,
-) {
+pub async fn invitation_withdrawn_with_its_audit_event_redeems_nothing(store: Arc<dyn AdminStore>) {
     for (id, hash) in [("inv_1", b"hash-1"), ("inv_2", b"hash-2")] {
         store
             .create_admin_invitation(
@@ -312,7 +310,11 @@ pub async fn invitation_made_before_reopening(store: Arc<dyn AdminStore>) {
     }
     assert_eq!(
         store
-            .withdraw_admin_invitation("inv_gone", T0, &event("w", "admin.invitation.withdraw", None, T0))
+            .withdraw_admin_invitation(
+                "inv_gone",
+                T0,
+                &event("w", "admin.invitation.withdraw", None, T0)
+            )
             .await,
         Ok(true)
     );

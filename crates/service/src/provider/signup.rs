@@ -4,9 +4,9 @@
 //! The user row is written only with its verified first passkey (`create_user_with_credential`, one transaction),
 //! so an abandoned sign-up leaves nothing but an expired ceremony.
 
+use std::sync::Arc;
 use tessera_core::text::is_disallowed_char;
 use tessera_core::{Email, UserId, Username};
-use std::sync::Arc;
 
 use tessera_store::{AdminStore, Credential, Store, StoreError, Tenant, User};
 use tessera_webauthn::attestation::AttestationTrust;

@@ -150,7 +150,8 @@ pub async fn list_invitations(
         .after()?
         .map(|key| invitation_cursor(&key))
         .transpose()?;
-    let pending = members::list_invitations(&state.admin, state.now(), after.as_ref(), limit).await?;
+    let pending =
+        members::list_invitations(&state.admin, state.now(), after.as_ref(), limit).await?;
     Ok(Json(InvitationPage {
         items: pending
             .invitations

@@ -217,7 +217,7 @@ async fn admins_page(
             danger: true,
         })
         .collect();
-    let pending = match all_pending_invitations(&app, app.provider.clock.now()).await {
+    let pending = match all_pending_invitations(app, app.provider.clock.now()).await {
         Ok(p) => p,
         Err(e) => return PageError::from(e).into_response(),
     };
