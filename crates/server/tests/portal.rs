@@ -1949,6 +1949,19 @@ async fn expired_invitation_is_refused(backend: Backend) {
     let expired = get(&app, unused.trim_start_matches(&app.base), "").await;
     assert_eq!(expired.status(), 404);
     assert!(set_cookies(&expired).is_empty(), "nothing starts");
+    // The maintenance round purges the expired invitation: not even at a time it was pending is it found again.
+    let hash =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, short.secret.expose().as_bytes())
+            .as_ref()
+            .to_vec();
+    let made_at = short.expires_at - members::MIN_INVITATION_LIFETIME;
+    let stored = |at| app.state.admin_store.find_admin_invitation(&hash, at);
+    assert!(
+        stored(made_at).await.expect("find").is_some(),
+        "kept until purged"
+    );
+    tessera_server::app::maintenance_round(&app.state).await;
+    assert!(stored(made_at).await.expect("find").is_none(), "purged");
     app.stop().await;
 }
 
