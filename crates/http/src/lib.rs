@@ -59,7 +59,11 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// The HTTP application with only `roles`' routes (a path of another role answers 404).
-pub fn router_with_roles(state: AppState, roles: Roles) -> axum::Router {
+pub fn router_with_roles(mut state: AppState, roles: Roles) -> axum::Router {
+    if !roles.admin {
+        // Without the admin role there are no enrolments to admit at the admin tenant's sign-up.
+        state.provider.admin_enrolments = None;
+    }
     let mut app = axum::Router::new()
         .merge(common::health::router(common::health::Health {
             store: state.provider.store.clone(),

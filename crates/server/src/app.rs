@@ -387,6 +387,20 @@ async fn maintenance_round_with(state: &AppState, backoff: &mut RefreshBackoff) 
             }
         }
     }
+    for _ in 0..PURGE_ROUNDS_PER_TICK {
+        match state
+            .admin_store
+            .purge_expired_admin(state.provider.clock.now(), PURGE_BATCH)
+            .await
+        {
+            Ok(n) if n < u64::from(PURGE_BATCH) => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "purging expired administrator invitations failed");
+                break;
+            }
+        }
+    }
     let grace = tessera_service::keys::retired_key_grace(state.provider.security.access_token_ttl);
     match state.provider.store.list_tenants().await {
         Ok(tenants) => {

@@ -50,6 +50,8 @@ both_stores!(
     sign_up_at_the_admin_tenant_without_an_invitation_is_refused,
     expired_invitation_is_refused,
     withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired_one,
+    invitation_made_before_a_restart_still_enrols_after_it,
+    admin_tenant_sign_up_is_refused_where_the_admin_role_is_not_served,
 );
 
 #[path = "portal/lifecycle.rs"]
@@ -1922,7 +1924,6 @@ async fn expired_invitation_is_refused(backend: Backend) {
     // The shortest invitation (five minutes), opened in time and used after it expired, while the portal's own
     // sign-in (ten minutes) is still pending: the sign-up is refused and nobody gets a role.
     let short = members::create_invitation(
-        app.state.provider.store.as_ref(),
         &app.state.admin_store,
         "admin:root".into(),
         members::NewInvitation {
@@ -1948,6 +1949,19 @@ async fn expired_invitation_is_refused(backend: Backend) {
     let expired = get(&app, unused.trim_start_matches(&app.base), "").await;
     assert_eq!(expired.status(), 404);
     assert!(set_cookies(&expired).is_empty(), "nothing starts");
+    // The maintenance round purges the expired invitation: not even at a time it was pending is it found again.
+    let hash =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, short.secret.expose().as_bytes())
+            .as_ref()
+            .to_vec();
+    let made_at = short.expires_at - members::MIN_INVITATION_LIFETIME;
+    let stored = |at| app.state.admin_store.find_admin_invitation(&hash, at);
+    assert!(
+        stored(made_at).await.expect("find").is_some(),
+        "kept until purged"
+    );
+    tessera_server::app::maintenance_round(&app.state).await;
+    assert!(stored(made_at).await.expect("find").is_none(), "purged");
     app.stop().await;
 }
 
@@ -1970,10 +1984,11 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     // Someone opened the link before it was withdrawn: their enrolment is refused afterwards too.
     let mut early = Jar::default();
     let early_start = early.open(&app, &link).await;
-    let pending = members::list_invitations(app.state.provider.store.as_ref(), app.clock.now())
+    let pending = members::list_invitations(&app.state.admin_store, app.clock.now(), None, 50)
         .await
         .expect("list");
     let id = pending
+        .invitations
         .iter()
         .find(|i| i.tenants == ["acme"])
         .expect("the tenant admin's invitation")
@@ -2071,6 +2086,148 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     assert_eq!(audit.events[0].actor, "admin:root");
     assert_eq!(audit.events[0].target, format!("admins/invitations/{id}"));
     assert!(!format!("{:?}", audit.events).contains(&token));
+    app.stop().await;
+}
+
+async fn invitation_made_before_a_restart_still_enrols_after_it(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let link = invite_on_the_portal(
+        &app,
+        &root,
+        "role=tenant_admin&tenants=acme&expires_in_minutes=10080",
+    )
+    .await;
+    let withdrawn =
+        invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
+    let withdrawn_id = members::list_invitations(&app.state.admin_store, app.clock.now(), None, 50)
+        .await
+        .expect("list")
+        .invitations
+        .into_iter()
+        .find(|i| i.role == tessera_service::admin::api_tokens::Role::ReadOnly)
+        .expect("the read-only invitation")
+        .id;
+    let (cookies, csrf) = form_of(&app, "/admin/admins", &root).await;
+    let done = post(
+        &app,
+        &format!("/admin/admins/invitations/{withdrawn_id}/withdraw"),
+        &cookies,
+        format!("csrf_token={csrf}"),
+    )
+    .await;
+    assert_eq!(done.status(), 303, "withdrawn before the restart");
+    // A restart (SQLite: the database file closed and opened again, what the process kept in memory gone).
+    let app = app.restart().await;
+    let page = get(&app, "/admin/admins", &root).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("body");
+    assert!(
+        html.contains("tenant admin of acme, made by admin:root"),
+        "still pending after the restart: {html}"
+    );
+    assert!(!html.contains(&withdrawn_id), "still withdrawn: {html}");
+    let gone = get(&app, withdrawn.trim_start_matches(&app.base), "").await;
+    assert_eq!(gone.status(), 404, "a withdrawn invitation stays withdrawn");
+    // Used two days later: the seven-day invitation still works.
+    app.clock.advance(time::Duration::days(2));
+    let mut jar = Jar::default();
+    let start = jar.open(&app, &link).await;
+    let Enrolled::Callback(done) = enrol(&app, &mut jar, start, "after-restart").await else {
+        panic!("the invitation made before the restart admits the sign-up after it");
+    };
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/admin/");
+    let member = admins_with(&app, "after-restart")
+        .await
+        .expect("an administrator");
+    assert_eq!(member.role, "tenant_admin");
+    assert_eq!(member.tenants, ["acme"]);
+    let again = get(&app, link.trim_start_matches(&app.base), "").await;
+    assert_eq!(again.status(), 404, "used once, across the restart too");
+    app.stop().await;
+}
+
+async fn admin_tenant_sign_up_is_refused_where_the_admin_role_is_not_served(backend: Backend) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let root = portal_session(&app, "root", "global_admin", &[]).await;
+    let link = invite_on_the_portal(
+        &app,
+        &root,
+        "role=tenant_admin&tenants=acme&expires_in_minutes=60",
+    )
+    .await;
+    // The invitation's sign-in reaches the admin tenant's sign-up page.
+    let mut jar = Jar::default();
+    let start = jar.open(&app, &link).await;
+    assert_eq!(start.status(), 303);
+    let to_login = jar.open(&app, &location(&start)).await;
+    let to_signup = jar.open(&app, &location(&to_login)).await;
+    let signup = location(&to_signup);
+    assert!(signup.contains("/tessera-admin/signup?authz="), "{signup}");
+    let signup_path = signup.trim_start_matches(&app.base).to_owned();
+    // The same store served by a server without the admin role: its authenticator pages work, and the admin
+    // tenant's sign-up admits nothing, the pending invitation included.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = tessera_http::router_with_roles(
+        app.state.clone(),
+        tessera_http::Roles {
+            admin: false,
+            ..tessera_http::Roles::ALL
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tessera_server::listener::serve(
+        listener,
+        router,
+        tessera_server::listener::ListenerLimits::default(),
+        None,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let without_admin = |path: &str| {
+        app.http
+            .get(format!("http://{addr}{path}"))
+            .header("host", app.public_host())
+            .send()
+    };
+    let refused = without_admin(&signup_path).await.expect("sign-up page");
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .expect("body")
+            .contains("Accounts here are made by invitation only")
+    );
+    assert_eq!(
+        without_admin("/acme/signup")
+            .await
+            .expect("another tenant")
+            .status(),
+        200,
+        "the authenticator pages work without the admin role"
+    );
+    assert_eq!(
+        without_admin(link.trim_start_matches(&app.base))
+            .await
+            .expect("the link")
+            .status(),
+        404,
+        "no portal without the admin role"
+    );
+    let _ = stop.send(());
+    server.await.expect("stopped").expect("served");
+    // The server with the admin role admits the same sign-up.
+    assert_eq!(jar.open(&app, &signup).await.status(), 200);
     app.stop().await;
 }
 

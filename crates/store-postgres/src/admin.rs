@@ -1,12 +1,14 @@
-//! [`AdminStore`] on PostgreSQL: the admin tables of migration 0020. The bootstrap exchange is one transaction whose
-//! conditional `DELETE` lets exactly one caller on any node spend the bootstrap token.
+//! [`AdminStore`] on PostgreSQL: the admin tables of migrations 0020, 0021 and 0025. The bootstrap exchange and an
+//! invitation's redemption are each one transaction whose conditional `DELETE` lets exactly one caller on any node
+//! spend the token.
 
 use crate::convert::db;
 use crate::{PostgresStore, affected_one};
 use async_trait::async_trait;
 use sqlx::postgres::PgConnection;
 use tessera_store::{
-    AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
+    AdminInvitation, AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage,
+    InvitationCursor, InvitationPage, Result, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -155,6 +157,32 @@ async fn upsert_member(conn: &mut PgConnection, member: &AdminMember) -> Result<
     .await
     .map_err(db)?;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: String,
+    token_hash: Vec<u8>,
+    role: String,
+    tenants: serde_json::Value,
+    created_by: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl InvitationRow {
+    fn into_record(self) -> Result<AdminInvitation> {
+        Ok(AdminInvitation {
+            id: self.id,
+            token_hash: self.token_hash,
+            role: self.role,
+            tenants: serde_json::from_value(self.tenants)
+                .map_err(|e| StoreError::Corrupt(format!("invitation tenants: {e}")))?,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
 }
 
 #[async_trait]
@@ -369,6 +397,158 @@ impl AdminStore for PostgresStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn create_admin_invitation(
+        &self,
+        invitation: &AdminInvitation,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO admin_invitations (id, token_hash, role, tenants, created_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&invitation.id)
+        .bind(&invitation.token_hash)
+        .bind(&invitation.role)
+        .bind(serde_json::json!(invitation.tenants))
+        .bind(&invitation.created_by)
+        .bind(invitation.created_at)
+        .bind(invitation.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>> {
+        sqlx::query_as::<_, InvitationRow>(
+            "SELECT * FROM admin_invitations WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?
+        .map(InvitationRow::into_record)
+        .transpose()
+    }
+
+    async fn get_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>> {
+        sqlx::query_as::<_, InvitationRow>(
+            "SELECT * FROM admin_invitations WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?
+        .map(InvitationRow::into_record)
+        .transpose()
+    }
+
+    async fn list_admin_invitations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<&InvitationCursor>,
+        limit: u32,
+    ) -> Result<InvitationPage> {
+        let mut invitations = sqlx::query_as::<_, InvitationRow>(
+            "SELECT * FROM admin_invitations WHERE expires_at > $1 \
+             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::text)) ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(now)
+        .bind(after.map(|cursor| cursor.created_at))
+        .bind(after.map(|cursor| cursor.id.as_str()))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(InvitationRow::into_record)
+        .collect::<Result<Vec<_>>>()?;
+        let next = if invitations.len() > limit as usize {
+            invitations.truncate(limit as usize);
+            invitations.last().map(|last| InvitationCursor {
+                created_at: last.created_at,
+                id: last.id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(InvitationPage { invitations, next })
+    }
+
+    async fn redeem_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        member: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let spent =
+            sqlx::query("DELETE FROM admin_invitations WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        if spent.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        upsert_member(&mut tx, member).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn withdraw_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        let withdrawn =
+            sqlx::query("DELETE FROM admin_invitations WHERE id = $1 AND expires_at > $2")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        if withdrawn.rows_affected() == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn purge_expired_admin(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
+        self.purge_bounded(
+            [(
+                sqlx::query(
+                    "DELETE FROM admin_invitations WHERE ctid IN \
+                     (SELECT ctid FROM admin_invitations WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now,
+            )],
+            i64::from(batch),
+        )
+        .await
     }
 
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<()> {

@@ -1539,23 +1539,6 @@ impl CeremonyStore for PostgresStore {
         .await
         .map_err(db)
     }
-
-    async fn list_ceremonies(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        sqlx::query_as(
-            "SELECT id, payload FROM ceremonies WHERE tenant = $1 AND kind = $2 AND expires_at > $3 ORDER BY id",
-        )
-        .bind(tenant.as_str())
-        .bind(kind)
-        .bind(now)
-        .fetch_all(self.timed()?)
-        .await
-        .map_err(db)
-    }
 }
 
 fn insert_credential(

@@ -25,6 +25,15 @@ impl AdminFixture for PgFixture {
         self.store.clone()
     }
 
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Arc::new(
+            PostgresStore::connect_with(options_in(&self.url, &self.schema), 8)
+                .await
+                .expect("reconnect"),
+        );
+    }
+
     async fn teardown(self) {
         self.store.close().await;
         drop_schema(&self.url, &self.schema).await;

@@ -1,12 +1,14 @@
-//! [`AdminStore`] on SQLite: the admin tables of migration 0020. Each write runs on the writer connection in its own
-//! savepoint, so a token with its audit event, or the bootstrap exchange, is all or nothing.
+//! [`AdminStore`] on SQLite: the admin tables of migrations 0020, 0021 and 0025. Each write runs on the writer
+//! connection in its own savepoint, so a token with its audit event, the bootstrap exchange or an invitation's
+//! redemption is all or nothing.
 
 use crate::convert::{from_json, from_opt_ts, from_ts, to_json, ts};
 use crate::{SqliteStore, affected_one, execute, query_all, query_one};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tessera_store::{
-    AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage, Result, StoreError,
+    AdminInvitation, AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage,
+    InvitationCursor, InvitationPage, Result, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -195,6 +197,42 @@ fn upsert_member(conn: &Connection, member: &AdminMember) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+struct InvitationRow {
+    id: String,
+    token_hash: Vec<u8>,
+    role: String,
+    tenants: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl InvitationRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            token_hash: row.get("token_hash")?,
+            role: row.get("role")?,
+            tenants: row.get("tenants")?,
+            created_by: row.get("created_by")?,
+            created_at: row.get("created_at")?,
+            expires_at: row.get("expires_at")?,
+        })
+    }
+
+    fn into_record(self) -> Result<AdminInvitation> {
+        Ok(AdminInvitation {
+            id: self.id,
+            token_hash: self.token_hash,
+            role: self.role,
+            tenants: from_json(&self.tenants)?,
+            created_by: self.created_by,
+            created_at: from_ts(self.created_at)?,
+            expires_at: from_ts(self.expires_at)?,
+        })
+    }
 }
 
 #[async_trait]
@@ -446,6 +484,166 @@ impl AdminStore for SqliteStore {
                 insert_audit(conn, audit)
             })
             .await
+    }
+
+    async fn create_admin_invitation(
+        &self,
+        invitation: &AdminInvitation,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let tenants = to_json(&invitation.tenants)?;
+        self.conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "INSERT INTO admin_invitations (id, token_hash, role, tenants, created_by, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        invitation.id,
+                        invitation.token_hash,
+                        invitation.role,
+                        tenants,
+                        invitation.created_by,
+                        ts(invitation.created_at),
+                        ts(invitation.expires_at),
+                    ],
+                )?;
+                insert_audit(conn, audit)
+            })
+            .await
+    }
+
+    async fn find_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM admin_invitations WHERE token_hash = ?1 AND expires_at > ?2",
+                    params![token_hash, ts(now)],
+                    InvitationRow::read,
+                )
+            })
+            .await?
+            .map(InvitationRow::into_record)
+            .transpose()
+    }
+
+    async fn get_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>> {
+        self.conns
+            .read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT * FROM admin_invitations WHERE id = ?1 AND expires_at > ?2",
+                    params![id, ts(now)],
+                    InvitationRow::read,
+                )
+            })
+            .await?
+            .map(InvitationRow::into_record)
+            .transpose()
+    }
+
+    async fn list_admin_invitations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<&InvitationCursor>,
+        limit: u32,
+    ) -> Result<InvitationPage> {
+        let fetch = i64::from(limit) + 1;
+        let after_at = after.map(|cursor| ts(cursor.created_at));
+        let after_id = after.map(|cursor| cursor.id.as_str());
+        let rows = self
+            .conns
+            .read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT * FROM admin_invitations WHERE expires_at > ?1 \
+                     AND (?2 IS NULL OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4",
+                    params![ts(now), after_at, after_id, fetch],
+                    InvitationRow::read,
+                )
+            })
+            .await?;
+        let mut invitations = rows
+            .into_iter()
+            .map(InvitationRow::into_record)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if invitations.len() > limit as usize {
+            invitations.truncate(limit as usize);
+            invitations.last().map(|last| InvitationCursor {
+                created_at: last.created_at,
+                id: last.id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(InvitationPage { invitations, next })
+    }
+
+    async fn redeem_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        member: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        self.conns
+            .write(|conn| {
+                let spent = execute(
+                    conn,
+                    "DELETE FROM admin_invitations WHERE token_hash = ?1 AND expires_at > ?2",
+                    params![token_hash, ts(now)],
+                )?;
+                if spent == 0 {
+                    return Ok(false);
+                }
+                upsert_member(conn, member)?;
+                insert_audit(conn, audit)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn withdraw_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        self.conns
+            .write(|conn| {
+                let withdrawn = execute(
+                    conn,
+                    "DELETE FROM admin_invitations WHERE id = ?1 AND expires_at > ?2",
+                    params![id, ts(now)],
+                )?;
+                if withdrawn == 0 {
+                    return Ok(false);
+                }
+                insert_audit(conn, audit)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn purge_expired_admin(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
+        self.purge_bounded(
+            &[(
+                "DELETE FROM admin_invitations WHERE id IN \
+                 (SELECT id FROM admin_invitations WHERE expires_at <= ?1 LIMIT ?2)",
+                ts(now),
+            )],
+            i64::from(batch),
+        )
+        .await
     }
 
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<()> {

@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "broker tenant revision",
         include_str!("../migrations/0024_broker_tenant_revision.sql"),
     ),
+    (
+        25,
+        "admin invitations",
+        include_str!("../migrations/0025_admin_invitations.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).

@@ -129,24 +129,6 @@ impl Ephemeral {
             .map(|c| c.payload.clone()))
     }
 
-    /// Copies of the values of `kind` at `tenant` live at `now`, as `(id, value)`, ordered by id.
-    pub(crate) fn list_ceremonies(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        let live = self.open()?;
-        let mut found: Vec<(String, Vec<u8>)> = live
-            .iter()
-            .filter(|((t, _), c)| t == tenant && c.matches(kind, now))
-            .map(|((_, id), c)| (id.clone(), c.payload.clone()))
-            .collect();
-        drop(live);
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found)
-    }
-
     /// Deletes ceremonies expired at `now`, at most `batch`; returns how many.
     pub(crate) fn purge(&self, now: OffsetDateTime, batch: usize) -> Result<u64> {
         self.purge_where(now, batch, |_| true)

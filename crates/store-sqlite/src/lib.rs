@@ -1636,15 +1636,6 @@ impl CeremonyStore for SqliteStore {
     ) -> Result<Option<Vec<u8>>> {
         self.ephemeral.peek_ceremony(tenant, id, kind, now)
     }
-
-    async fn list_ceremonies(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        self.ephemeral.list_ceremonies(tenant, kind, now)
-    }
 }
 
 /// One node: a notification wakes this process's subscriptions, directly.

@@ -2,7 +2,8 @@
 //! beside [`crate::Store`] and [`crate::BrokerStore`], under the same rules (lookups `Ok(None)`, database failures
 //! [`crate::StoreError::Unavailable`]).
 //!
-//! A token's creation, revocation and the bootstrap exchange write their audit event in the same transaction.
+//! A token's creation, revocation and the bootstrap exchange write their audit event in the same transaction, and so
+//! do an invitation's creation, redemption and withdrawal.
 
 use crate::Result;
 use async_trait::async_trait;
@@ -49,6 +50,44 @@ pub struct AdminMember {
     pub created_by: String,
     /// When.
     pub created_at: OffsetDateTime,
+}
+
+/// An invitation for one person to become an administrator: single use, working until `expires_at` unless
+/// withdrawn. Only the SHA-256 of its secret is stored; the secret is in the link, shown once at creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminInvitation {
+    /// Its public id (`inv_...`), used to list, withdraw and audit it.
+    pub id: String,
+    /// SHA-256 of the secret, the lookup key.
+    pub token_hash: Vec<u8>,
+    /// The role it grants (`global_admin`, `tenant_admin`, `read_only`).
+    pub role: String,
+    /// The tenants it grants; empty means every tenant (global roles only).
+    pub tenants: Vec<String>,
+    /// Who made it (an audit actor such as `admin:ann` or `token:tok_...`).
+    pub created_by: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where a page of pending invitations starts: after the invitation made at `created_at` with `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationCursor {
+    /// The creation time of the last invitation of the previous page.
+    pub created_at: OffsetDateTime,
+    /// Its id.
+    pub id: String,
+}
+
+/// One page of pending invitations, oldest first (by creation time, then id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationPage {
+    /// The invitations.
+    pub invitations: Vec<AdminInvitation>,
+    /// Where the following page starts, when there may be one.
+    pub next: Option<InvitationCursor>,
 }
 
 /// One change made through the admin surfaces. `before` and `after` never hold secrets.
@@ -166,6 +205,55 @@ pub trait AdminStore: Send + Sync {
     /// Removes an administrator and writes its audit event, in one transaction; `NotFound` (nothing written) if
     /// absent.
     async fn delete_admin_member(&self, user_id: &str, audit: &AuditEvent) -> Result<()>;
+
+    /// Stores a new invitation and its audit event in one transaction; `Conflict` (nothing written) if its id or hash
+    /// exists.
+    async fn create_admin_invitation(
+        &self,
+        invitation: &AdminInvitation,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// The invitation hashed `token_hash` if it is pending at `now` (not redeemed, withdrawn or expired). Writes
+    /// nothing.
+    async fn find_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>>;
+    /// The invitation `id` if it is pending at `now`.
+    async fn get_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AdminInvitation>>;
+    /// The invitations pending at `now`, oldest first (by creation time, then id), at most `limit`, after `after`.
+    async fn list_admin_invitations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<&InvitationCursor>,
+        limit: u32,
+    ) -> Result<InvitationPage>;
+    /// Spends the invitation hashed `token_hash` and stores the administrator it makes with its audit event, in one
+    /// transaction, only if the invitation is pending at `now`; `Ok(false)` (nothing written) otherwise: of any
+    /// number of concurrent callers, on any node, one gets `true`.
+    async fn redeem_admin_invitation(
+        &self,
+        token_hash: &[u8],
+        now: OffsetDateTime,
+        member: &AdminMember,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Withdraws the invitation `id` and writes its audit event, in one transaction, only if it is pending at
+    /// `now`; `Ok(false)` (nothing written) otherwise. Of a withdrawal and a redemption racing, one wins.
+    async fn withdraw_admin_invitation(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Deletes at most `batch` invitations expired at `now`; returns how many. Call it in a loop until it returns
+    /// less than `batch`.
+    async fn purge_expired_admin(&self, now: OffsetDateTime, batch: u32) -> Result<u64>;
 
     /// Appends an audit event; `Conflict` if its id exists.
     async fn record_audit_event(&self, event: &AuditEvent) -> Result<()>;

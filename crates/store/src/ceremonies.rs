@@ -37,13 +37,4 @@ pub trait CeremonyStore: Send + Sync {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Vec<u8>>>;
-    /// Every value of `kind` at `tenant` that has not expired at `now`, as `(id, value)`, ordered by id; nothing is
-    /// consumed. For the few long-lived kinds an operator lists (administrator invitations), not for sign-in
-    /// ceremonies.
-    async fn list_ceremonies(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<(String, Vec<u8>)>>;
 }

@@ -14,6 +14,9 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 pub trait AdminFixture: Send + 'static {
     /// The store under test.
     fn store(&self) -> Arc<dyn AdminStore>;
+    /// Closes the store and opens it again on the same data (SQLite: the same file; PostgreSQL: a new pool on the
+    /// same schema), as a restart of the server would; [`AdminFixture::store`] then gives the reopened store.
+    async fn reopen(&mut self);
     /// Removes what the fixture created; runs whether the test passed or not.
     async fn teardown(self);
 }
@@ -25,6 +28,31 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let outcome = tokio::spawn(test(fixture.store())).await;
+    fixture.teardown().await;
+    if let Err(error) = outcome {
+        match error.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(error) => panic!("admin contract test did not finish: {error}"),
+        }
+    }
+}
+
+/// Runs `before` on a fixture's store, reopens the store ([`AdminFixture::reopen`]), runs `after` on the reopened
+/// one, tears the fixture down, then reports the test's outcome.
+pub async fn run_across_reopen<F, Fut, G, Gut>(mut fixture: impl AdminFixture, before: F, after: G)
+where
+    F: FnOnce(Arc<dyn AdminStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+    G: FnOnce(Arc<dyn AdminStore>) -> Gut,
+    Gut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = match tokio::spawn(before(fixture.store())).await {
+        Ok(()) => {
+            fixture.reopen().await;
+            tokio::spawn(after(fixture.store())).await
+        }
+        Err(error) => Err(error),
+    };
     fixture.teardown().await;
     if let Err(error) = outcome {
         match error.try_into_panic() {
@@ -47,7 +75,26 @@ macro_rules! admin_store_contract_tests {
             audit_events_filter_and_page_newest_first,
             bootstrap_redeemed_for_a_member_once_and_nothing_else,
             admin_members_change_with_their_audit_event,
+            invitation_is_found_by_hash_and_id_and_unique,
+            invitations_are_listed_oldest_first_in_pages,
+            invitation_is_redeemed_once_under_concurrency,
+            invitation_withdrawn_with_its_audit_event_redeems_nothing,
+            purge_removes_expired_invitations_in_batches,
         );
+
+        #[tokio::test]
+        async fn invitation_survives_reopening_the_store() {
+            let Some(fixture) = $setup().await else {
+                eprintln!("SKIPPED(database): invitation_survives_reopening_the_store");
+                return;
+            };
+            $crate::contract_admin::run_across_reopen(
+                fixture,
+                $crate::contract_admin::invitation_made_before_reopening,
+                $crate::contract_admin::invitation_still_pending_after_reopening,
+            )
+            .await;
+        }
     };
     (@tests $setup:path; $($name:ident),* $(,)?) => {
         $(
@@ -63,6 +110,12 @@ macro_rules! admin_store_contract_tests {
     };
 }
 
+pub use crate::contract_admin_invitations::{
+    invitation_is_found_by_hash_and_id_and_unique, invitation_is_redeemed_once_under_concurrency,
+    invitation_made_before_reopening, invitation_still_pending_after_reopening,
+    invitation_withdrawn_with_its_audit_event_redeems_nothing,
+    invitations_are_listed_oldest_first_in_pages, purge_removes_expired_invitations_in_batches,
+};
 pub use crate::contract_admin_members::{
     admin_members_change_with_their_audit_event,
     bootstrap_redeemed_for_a_member_once_and_nothing_else,

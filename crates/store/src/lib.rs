@@ -50,11 +50,16 @@ pub mod contract;
 #[cfg(feature = "contract")]
 pub mod contract_admin;
 #[cfg(feature = "contract")]
+pub mod contract_admin_invitations;
+#[cfg(feature = "contract")]
 pub mod contract_admin_members;
 #[cfg(feature = "contract")]
 pub mod contract_broker;
 
-pub use admin::{AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage};
+pub use admin::{
+    AdminInvitation, AdminMember, AdminStore, ApiTokenRecord, AuditEvent, AuditFilter, AuditPage,
+    InvitationCursor, InvitationPage,
+};
 pub use broker::BrokerStore;
 pub use broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,

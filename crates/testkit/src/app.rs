@@ -118,6 +118,9 @@ pub struct TestApp {
     /// `client_secret_basic`, ES256 ID tokens.
     pub es256: TestClient,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    master: MasterKey,
+    options: AppOptions,
     sqlite: Option<Arc<SqliteStore>>,
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
@@ -151,17 +154,7 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
             };
             let schema = fresh_schema();
             pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
-            let connect = tessera_store_postgres::PgConnectOptions::from_str(&url)
-                .expect("TEST_PG_URL parses")
-                .options([("search_path", schema.as_str())]);
-            let store = tessera_store_postgres::PostgresStore::connect_with(connect, 4)
-                .await
-                .expect("pg");
-            (
-                Arc::new(store) as Arc<dyn StoreBackend>,
-                None,
-                Some((url, schema)),
-            )
+            (connect_pg(&url, &schema).await, None, Some((url, schema)))
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -227,29 +220,15 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
     let post = make(ClientKind::ConfidentialPost, SigningAlg::Rs256, "Post RP").await;
     let public = make(ClientKind::Public, SigningAlg::Rs256, "Public RP").await;
     let es256 = make(ClientKind::ConfidentialBasic, SigningAlg::Es256, "ES256 RP").await;
-    let app = Application::from_parts(
+    let (state, stop, server) = serve(
         listener,
         store,
-        clock.clone() as Arc<dyn Clock>,
+        clock.clone(),
         public_url,
-        options.security.clone(),
-        master,
-    )
-    .with_attestation(TrustFiles::default(), options.attestation.clone());
-    let state = app.state().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = app
-            .run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+        master.clone(),
+        &options,
+    );
     tessera_service::broker::install_default_tls_provider();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
     Some(TestApp {
         issuer: format!("{base}/{tenant}/oidc"),
         base,
@@ -257,16 +236,68 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
         tenant,
         clock,
         state,
-        http,
+        http: http_client(),
         basic,
         post,
         public,
         es256,
         stop: Some(stop),
+        server: Some(server),
+        master,
+        options,
         sqlite,
         _dir: dir,
         pg,
     })
+}
+
+/// Connects to the schema `schema` at `url` (and brings it up to date).
+async fn connect_pg(url: &str, schema: &str) -> Arc<dyn StoreBackend> {
+    let connect = tessera_store_postgres::PgConnectOptions::from_str(url)
+        .expect("TEST_PG_URL parses")
+        .options([("search_path", schema)]);
+    let store = tessera_store_postgres::PostgresStore::connect_with(connect, 4)
+        .await
+        .expect("pg");
+    Arc::new(store)
+}
+
+/// Serves the application on `listener` in a task: its state, the sender that stops it and the task.
+fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn StoreBackend>,
+    clock: Arc<FixedClock>,
+    public_url: PublicUrl,
+    master: MasterKey,
+    options: &AppOptions,
+) -> (AppState, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let app = Application::from_parts(
+        listener,
+        store,
+        clock as Arc<dyn Clock>,
+        public_url,
+        options.security.clone(),
+        master,
+    )
+    .with_attestation(TrustFiles::default(), options.attestation.clone());
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (state, stop, server)
+}
+
+/// An HTTP client that follows no redirects.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 impl TestApp {
@@ -317,6 +348,52 @@ impl TestApp {
     /// The URL of `path` at the app's socket (`http://127.0.0.1:PORT/path`), whatever the public URL is.
     pub fn socket_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Restarts the server as a new process would start on the same data dir: the server stops (in-flight requests
+    /// finish), the store is closed and opened again (SQLite: the same database file, so what the old process kept
+    /// in memory, such as its ceremonies, is gone; PostgreSQL: a new pool on the same schema), and a new
+    /// application with empty caches serves on the same address, with the same clock, master key and options.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                .await
+                .expect("the server stops within 10 s")
+                .expect("the server task ends");
+        }
+        let store: Arc<dyn StoreBackend> = match (&self.sqlite, &self.pg) {
+            (Some(old), _) => {
+                old.close().await;
+                let reopened = Arc::new(
+                    SqliteStore::open(&self._dir.path().join("t.db"))
+                        .await
+                        .expect("reopen sqlite"),
+                );
+                self.sqlite = Some(reopened.clone());
+                reopened
+            }
+            (None, Some((url, schema))) => connect_pg(url, schema).await,
+            (None, None) => panic!("an app has a store"),
+        };
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("bind the same address again");
+        let (state, stop, server) = serve(
+            listener,
+            store,
+            self.clock.clone(),
+            PublicUrl::parse(&self.base).expect("public url"),
+            self.master.clone(),
+            &self.options,
+        );
+        self.state = state;
+        self.stop = Some(stop);
+        self.server = Some(server);
+        self.http = http_client();
+        self
     }
 
     /// Stops the server (and drops the PostgreSQL schema).

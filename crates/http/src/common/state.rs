@@ -57,6 +57,9 @@ pub struct ProviderState {
     pub rate_limiters: RateLimiters,
     /// The tenants served on an address of their own, by `Host`.
     pub hosts: Arc<crate::common::hosts::TenantHosts>,
+    /// The admin store, where the admin tenant's sign-up checks the enrolment it resumes (a pending invitation);
+    /// `None` when the server does not serve the admin role: the admin tenant then admits no sign-up.
+    pub admin_enrolments: Option<Arc<dyn AdminStore>>,
 }
 
 impl axum::extract::FromRef<AppState> for ProviderState {
@@ -91,6 +94,7 @@ impl AppState {
                 attestation: Arc::new(AttestationSources::default()),
                 rate_limiters,
                 hosts: Arc::new(crate::common::hosts::TenantHosts::default()),
+                admin_enrolments: Some(backend.clone()),
             },
             broker: BrokerState {
                 store: backend,

@@ -1544,6 +1544,11 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
     let mut all = ids.clone();
     all.sort();
     assert_eq!(paged, all);
+    // A cursor this API did not give ("nope", and a time that is no number) names the field.
+    for wrong in ["bm9wZQ", "eHg6aW52XzE"] {
+        let refused = api.get(&format!("/invitations?cursor={wrong}")).await;
+        assert_eq!(refused.problem(422), ["cursor"], "{}", refused.text);
+    }
 
     // Only a global admin lists or withdraws: a tenant admin and a read-only token get 403, nothing changes.
     let (tenant_admin, _) = api

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use tessera_core::{ClientId, TenantId};
 use tessera_oidc::keys::{MasterKey, SigningAlg};
-use tessera_store::{AdminMember, AdminStore, Client, Session, Store};
+use tessera_store::{
+    AdminInvitation, AdminMember, AdminStore, Client, InvitationCursor, Session, Store,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::api_tokens::{RequestContext, Role, audit_event};
@@ -504,9 +506,7 @@ pub async fn finish_sign_in(
             }
         }
         (None, Some(hash)) => {
-            match redeem_invitation(store, admin_store, hash, sub, &user.username, context, now)
-                .await
-            {
+            match redeem_invitation(admin_store, hash, sub, &user.username, context, now).await {
                 Ok(admin) => admin,
                 Err(ServiceError::InvalidBearerToken) => return Err(SignInError::InvitationSpent),
                 Err(other) => return Err(other.into()),
@@ -662,8 +662,6 @@ pub async fn remove_admin(
 
 /// How a link names an invitation secret.
 const INVITATION_PREFIX: &str = "tsi_";
-/// The ceremony kind an invitation is kept as (at the admin tenant, under the hex SHA-256 of its secret).
-const INVITATION_CEREMONY: &str = "admin.invitation";
 /// Where an invitation link points (`{service_url}/admin/invitation?token=tsi_...`).
 pub const INVITATION_PATH: &str = "/admin/invitation";
 /// How long an invitation works unless its creator says otherwise.
@@ -672,19 +670,6 @@ pub const DEFAULT_INVITATION_LIFETIME: Duration = Duration::hours(24);
 pub const MAX_INVITATION_LIFETIME: Duration = Duration::days(7);
 /// The shortest an invitation may work.
 pub const MIN_INVITATION_LIFETIME: Duration = Duration::minutes(5);
-
-/// What an invitation grants, as stored (never its secret).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct InvitationRecord {
-    id: String,
-    role: String,
-    tenants: Vec<String>,
-    created_by: String,
-    /// Unix seconds; absent in invitations made before it was recorded.
-    #[serde(default)]
-    created_at: Option<i64>,
-    expires_at: i64,
-}
 
 /// What a new invitation grants and for how long.
 #[derive(Debug, Clone)]
@@ -733,24 +718,24 @@ impl IssuedInvitation {
     }
 }
 
-fn invitation_key(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn invitation_view(record: &InvitationRecord) -> serde_json::Value {
+fn invitation_view(invitation: &AdminInvitation) -> serde_json::Value {
     serde_json::json!({
-        "id": record.id,
-        "role": record.role,
-        "tenants": record.tenants,
-        "expires_at": record.expires_at,
+        "id": invitation.id,
+        "role": invitation.role,
+        "tenants": invitation.tenants,
+        "expires_at": invitation.expires_at.unix_timestamp(),
     })
 }
 
 /// Makes an invitation for one person to enrol a passkey at the admin tenant and become an administrator with
-/// `new.role`: single use, working for `new.lifetime`, stored as the SHA-256 of its secret, with its audit event.
-/// The caller must have checked that `actor` is a global admin (the portal, the API).
+/// `new.role`: single use, working for `new.lifetime` (across restarts: it is kept in the admin store), stored as
+/// the SHA-256 of its secret, with its audit event in the same transaction. The caller must have checked that
+/// `actor` is a global admin (the portal, the API).
 pub async fn create_invitation(
-    store: &dyn Store,
     admin_store: &Arc<dyn AdminStore>,
     actor: String,
     new: NewInvitation,
@@ -767,45 +752,34 @@ pub async fn create_invitation(
     }
     let secret = tessera_core::Secret::new(format!("{INVITATION_PREFIX}{}", random_token(32)?));
     let hash = sha256(secret.expose().as_bytes());
-    let id = format!("inv_{}", &invitation_key(&hash)[..16]);
-    let expires_at = now + new.lifetime;
-    let record = InvitationRecord {
+    let id = format!("inv_{}", &hex(&hash)[..16]);
+    let invitation = AdminInvitation {
         id: id.clone(),
+        token_hash: hash,
         role: new.role.as_str().into(),
         tenants: new.tenants.clone(),
         created_by: actor.clone(),
-        created_at: Some(now.unix_timestamp()),
-        expires_at: expires_at.unix_timestamp(),
+        created_at: now,
+        expires_at: now + new.lifetime,
     };
-    let payload = serde_json::to_vec(&record)
-        .map_err(|e| ServiceError::Internal(format!("invitation: {e}")))?;
-    let tenant = admin_tenant()?;
-    let key = invitation_key(&hash);
-    store
-        .put_ceremony(&tenant, &key, INVITATION_CEREMONY, payload, expires_at, now)
-        .await?;
     let audit = audit_event(
         actor,
         "admin.invitation.create",
         format!("admins/invitations/{id}"),
         None,
-        (None, Some(invitation_view(&record))),
+        (None, Some(invitation_view(&invitation))),
         context,
         now,
     )?;
-    if let Err(e) = admin_store.record_audit_event(&audit).await {
-        // No invitation without its audit event.
-        store
-            .take_ceremony(&tenant, &key, INVITATION_CEREMONY, now)
-            .await?;
-        return Err(e.into());
-    }
+    admin_store
+        .create_admin_invitation(&invitation, &audit)
+        .await?;
     Ok(IssuedInvitation {
         id,
         secret,
         role: new.role,
         tenants: new.tenants,
-        expires_at,
+        expires_at: invitation.expires_at,
     })
 }
 
@@ -821,120 +795,94 @@ pub struct PendingInvitation {
     pub tenants: Vec<String>,
     /// Who made it (an audit actor, `admin:ann` or `token:tok_...`).
     pub created_by: String,
-    /// When it was made (unknown for invitations made before this was recorded).
-    pub created_at: Option<OffsetDateTime>,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
 }
 
 impl PendingInvitation {
-    fn from_record(record: &InvitationRecord) -> Result<Self> {
-        let corrupt =
-            |what: &str| ServiceError::Corrupt(format!("invitation {}: {what}", record.id));
-        let at = |seconds: i64| {
-            OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| corrupt("time"))
-        };
+    fn from_record(invitation: &AdminInvitation) -> Result<Self> {
         Ok(Self {
-            id: record.id.clone(),
-            role: Role::parse(&record.role).ok_or_else(|| corrupt("role"))?,
-            tenants: record.tenants.clone(),
-            created_by: record.created_by.clone(),
-            created_at: record.created_at.map(at).transpose()?,
-            expires_at: at(record.expires_at)?,
+            id: invitation.id.clone(),
+            role: Role::parse(&invitation.role).ok_or_else(|| {
+                ServiceError::Corrupt(format!("invitation {}: role", invitation.id))
+            })?,
+            tenants: invitation.tenants.clone(),
+            created_by: invitation.created_by.clone(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
         })
     }
 }
 
-/// The invitations not used, withdrawn or expired at `now`, each with its storage key.
-async fn pending_records(
-    store: &dyn Store,
-    now: OffsetDateTime,
-) -> Result<Vec<(String, Vec<u8>, InvitationRecord)>> {
-    store
-        .list_ceremonies(&admin_tenant()?, INVITATION_CEREMONY, now)
-        .await?
-        .into_iter()
-        .map(|(key, payload)| {
-            let record: InvitationRecord = serde_json::from_slice(&payload)
-                .map_err(|e| ServiceError::Corrupt(format!("invitation: {e}")))?;
-            Ok((key, payload, record))
-        })
-        .collect()
+/// One page of pending invitations, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitations {
+    /// The invitations.
+    pub invitations: Vec<PendingInvitation>,
+    /// Where the following page starts, when there may be one.
+    pub next: Option<InvitationCursor>,
 }
 
-/// The pending invitations (unused, not withdrawn, unexpired at `now`), oldest first (then by id). The caller must
-/// have checked that the reader is a global admin.
+/// The pending invitations (unused, not withdrawn, unexpired at `now`), oldest first (then by id), at most `limit`
+/// after `after`. The caller must have checked that the reader is a global admin.
 pub async fn list_invitations(
-    store: &dyn Store,
+    admin_store: &Arc<dyn AdminStore>,
     now: OffsetDateTime,
-) -> Result<Vec<PendingInvitation>> {
-    let mut pending = pending_records(store, now)
-        .await?
-        .iter()
-        .map(|(_, _, record)| PendingInvitation::from_record(record))
-        .collect::<Result<Vec<_>>>()?;
-    pending.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(pending)
+    after: Option<&InvitationCursor>,
+    limit: u32,
+) -> Result<PendingInvitations> {
+    let page = admin_store
+        .list_admin_invitations(now, after, limit)
+        .await?;
+    Ok(PendingInvitations {
+        invitations: page
+            .invitations
+            .iter()
+            .map(PendingInvitation::from_record)
+            .collect::<Result<Vec<_>>>()?,
+        next: page.next,
+    })
 }
 
-/// Withdraws the pending invitation `id` (`inv_...`): its link then fails like an expired one. Writes the audit
-/// event `admin.invitation.withdraw`; if that fails, the invitation is put back. `Ok(None)` when no pending
-/// invitation has this id (unknown, used, withdrawn or expired). The caller must have checked that `actor` is a
-/// global admin.
+/// Withdraws the pending invitation `id` (`inv_...`): its link then fails like an expired one, also in a browser
+/// that opened it before. Writes the audit event `admin.invitation.withdraw` in the same transaction. `Ok(None)`
+/// when no pending invitation has this id (unknown, used, withdrawn or expired; of a withdrawal and a redemption
+/// racing, one wins). The caller must have checked that `actor` is a global admin.
 pub async fn withdraw_invitation(
-    store: &dyn Store,
     admin_store: &Arc<dyn AdminStore>,
     actor: String,
     id: &str,
     context: &RequestContext,
     now: OffsetDateTime,
 ) -> Result<Option<PendingInvitation>> {
-    let Some((key, payload, record)) = pending_records(store, now)
-        .await?
-        .into_iter()
-        .find(|(_, _, record)| record.id == id)
-    else {
+    let Some(invitation) = admin_store.get_admin_invitation(id, now).await? else {
         return Ok(None);
     };
-    let withdrawn = PendingInvitation::from_record(&record)?;
-    let tenant = admin_tenant()?;
-    // Of a withdrawal and a redemption racing, one takes the invitation.
-    if store
-        .take_ceremony(&tenant, &key, INVITATION_CEREMONY, now)
-        .await?
-        .is_none()
-    {
-        return Ok(None);
-    }
+    let withdrawn = PendingInvitation::from_record(&invitation)?;
     let audit = audit_event(
         actor,
         "admin.invitation.withdraw",
         format!("admins/invitations/{id}"),
         None,
-        (Some(invitation_view(&record)), None),
+        (Some(invitation_view(&invitation)), None),
         context,
         now,
     )?;
-    if let Err(e) = admin_store.record_audit_event(&audit).await {
-        // No withdrawal without its audit event.
-        store
-            .put_ceremony(
-                &tenant,
-                &key,
-                INVITATION_CEREMONY,
-                payload,
-                withdrawn.expires_at,
-                now,
-            )
-            .await?;
-        return Err(e.into());
+    if admin_store
+        .withdraw_admin_invitation(id, now, &audit)
+        .await?
+    {
+        Ok(Some(withdrawn))
+    } else {
+        Ok(None)
     }
-    Ok(Some(withdrawn))
 }
 
-/// The hash of `secret` when it is a live invitation (unused and unexpired); nothing is written.
+/// The hash of `secret` when it is a live invitation (unused, not withdrawn and unexpired); nothing is written.
 pub async fn live_invitation(
-    store: &dyn Store,
+    admin_store: &Arc<dyn AdminStore>,
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>> {
@@ -942,23 +890,18 @@ pub async fn live_invitation(
         return Ok(None);
     }
     let hash = sha256(secret.as_bytes());
-    let live = store
-        .peek_ceremony(
-            &admin_tenant()?,
-            &invitation_key(&hash),
-            INVITATION_CEREMONY,
-            now,
-        )
+    let live = admin_store
+        .find_admin_invitation(&hash, now)
         .await?
         .is_some();
     Ok(live.then_some(hash))
 }
 
-/// Spends the invitation hashed `hash` (of any number of concurrent callers, one succeeds) and makes the admin
-/// tenant's user `user_id` an administrator with its role, with the audit event `admin.invitation.redeem`. A used
-/// or expired invitation is [`ServiceError::InvalidBearerToken`] and nobody gets a role.
+/// Spends the invitation hashed `hash` and makes the admin tenant's user `user_id` an administrator with its role,
+/// with the audit event `admin.invitation.redeem`, in one transaction (of any number of concurrent callers, one
+/// succeeds). A used, withdrawn or expired invitation is [`ServiceError::InvalidBearerToken`] and nobody gets a
+/// role.
 pub async fn redeem_invitation(
-    store: &dyn Store,
     admin_store: &Arc<dyn AdminStore>,
     hash: &[u8],
     user_id: &str,
@@ -966,32 +909,22 @@ pub async fn redeem_invitation(
     context: &RequestContext,
     now: OffsetDateTime,
 ) -> Result<Admin> {
-    let Some(payload) = store
-        .take_ceremony(
-            &admin_tenant()?,
-            &invitation_key(hash),
-            INVITATION_CEREMONY,
-            now,
-        )
-        .await?
-    else {
+    let Some(invitation) = admin_store.find_admin_invitation(hash, now).await? else {
         return Err(ServiceError::InvalidBearerToken);
     };
-    let record: InvitationRecord = serde_json::from_slice(&payload)
-        .map_err(|e| ServiceError::Corrupt(format!("invitation: {e}")))?;
     let before = admin_store.get_admin_member(user_id).await?;
     let member = AdminMember {
         user_id: user_id.into(),
         username: username.into(),
-        role: record.role.clone(),
-        tenants: record.tenants.clone(),
+        role: invitation.role.clone(),
+        tenants: invitation.tenants.clone(),
         created_by: before
             .as_ref()
-            .map_or_else(|| record.created_by.clone(), |b| b.created_by.clone()),
+            .map_or_else(|| invitation.created_by.clone(), |b| b.created_by.clone()),
         created_at: before.as_ref().map_or(now, |b| b.created_at),
     };
     let audit = audit_event(
-        format!("invitation:{}", record.id),
+        format!("invitation:{}", invitation.id),
         "admin.invitation.redeem",
         format!("admins/{user_id}"),
         None,
@@ -999,17 +932,25 @@ pub async fn redeem_invitation(
         context,
         now,
     )?;
-    admin_store.put_admin_member(&member, &audit).await?;
-    Admin::from_member(member)
+    if admin_store
+        .redeem_admin_invitation(hash, now, &member, &audit)
+        .await?
+    {
+        Admin::from_member(member)
+    } else {
+        Err(ServiceError::InvalidBearerToken)
+    }
 }
 
 /// Whether a new account may be made at `tenant` by a sign-up that resumes the pending authorization `authz`.
 /// Every tenant but the admin tenant is open; the admin tenant admits only a sign-up the portal started for an
-/// enrolment (the bootstrap link, or a live invitation): the pending authorization is the portal's, and its
-/// `state` names a pending portal sign-in carrying the enrolment. Anything else is
+/// enrolment (the bootstrap link, or an invitation still pending in `admin_store`): the pending authorization is
+/// the portal's, and its `state` names a pending portal sign-in carrying the enrolment. Without an admin store (the
+/// server does not serve the admin role) there is no enrolment to admit. Anything else is
 /// [`ServiceError::SignUpByInvitationOnly`].
 pub async fn admit_sign_up(
     store: &dyn Store,
+    admin_store: Option<&Arc<dyn AdminStore>>,
     tenant: &TenantId,
     authz: Option<&str>,
     now: OffsetDateTime,
@@ -1018,7 +959,7 @@ pub async fn admit_sign_up(
         return Ok(());
     }
     let refused = Err(ServiceError::SignUpByInvitationOnly);
-    let Some(authz) = authz else {
+    let (Some(admin_store), Some(authz)) = (admin_store, authz) else {
         return refused;
     };
     let Some(pending) =
@@ -1043,8 +984,8 @@ pub async fn admit_sign_up(
     match (&sign_in.bootstrap, &sign_in.invitation) {
         (Some(_), _) => Ok(()),
         (None, Some(hash)) => {
-            let live = store
-                .peek_ceremony(tenant, &invitation_key(hash), INVITATION_CEREMONY, now)
+            let live = admin_store
+                .find_admin_invitation(hash, now)
                 .await?
                 .is_some();
             if live { Ok(()) } else { refused }

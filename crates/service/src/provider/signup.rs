@@ -4,9 +4,11 @@
 //! The user row is written only with its verified first passkey (`create_user_with_credential`, one transaction),
 //! so an abandoned sign-up leaves nothing but an expired ceremony.
 
+use std::sync::Arc;
 use tessera_core::text::is_disallowed_char;
 use tessera_core::{Email, UserId, Username};
-use tessera_store::{Credential, Store, StoreError, Tenant, User};
+
+use tessera_store::{AdminStore, Credential, Store, StoreError, Tenant, User};
 use tessera_webauthn::attestation::AttestationTrust;
 use tessera_webauthn::json::{
     AttestationConveyancePreference, AuthenticatorAttachment,
@@ -101,15 +103,18 @@ pub struct BeginSignUp<'a> {
     pub now: OffsetDateTime,
 }
 
-/// Starts a sign-up: refuses one the tenant does not admit (the admin tenant's are by invitation only,
-/// [`crate::admin::members::admit_sign_up`]) and a taken username, makes the new user's id, handle and challenge,
-/// and stores the ceremony. Nothing else is written.
+/// Starts a sign-up: refuses one the tenant does not admit (the admin tenant's are by invitation only, checked in
+/// `admin_store`, which is `None` when the admin role is not served: [`crate::admin::members::admit_sign_up`]) and
+/// a taken username, makes the new user's id, handle and challenge, and stores the ceremony. Nothing else is
+/// written.
 pub async fn begin_sign_up(
     store: &dyn Store,
+    admin_store: Option<&Arc<dyn AdminStore>>,
     begin: BeginSignUp<'_>,
 ) -> Result<RegistrationOptions> {
     let id = &begin.tenant.id;
-    crate::admin::members::admit_sign_up(store, id, begin.authz.as_deref(), begin.now).await?;
+    crate::admin::members::admit_sign_up(store, admin_store, id, begin.authz.as_deref(), begin.now)
+        .await?;
     let username = String::from(begin.username);
     if store.find_user_by_username(id, &username).await?.is_some() {
         return Err(ServiceError::UsernameTaken);

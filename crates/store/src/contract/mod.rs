@@ -150,7 +150,6 @@ macro_rules! store_contract_tests {
             ceremony_of_another_kind_is_not_returned,
             ceremony_peek_does_not_consume,
             ceremony_duplicate_id_is_conflict,
-            ceremony_list_holds_live_values_of_one_kind_and_tenant,
             unusual_values_round_trip,
             tenant_isolation,
             purge_removes_expired_rows_in_bounded_batches,

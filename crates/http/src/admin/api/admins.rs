@@ -9,9 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tessera_service::admin::members::{self, NewInvitation};
+use tessera_store::InvitationCursor;
 use utoipa::ToSchema;
 
-use super::extract::{ApiJson, Caller, PageQuery, page};
+use super::extract::{ApiJson, Caller, PageQuery, cursor_of};
 use super::problem::Problem;
 use super::state::ApiState;
 use super::tokens::RoleName;
@@ -68,7 +69,6 @@ pub async fn create_invitation(
         None => members::DEFAULT_INVITATION_LIFETIME,
     };
     let issued = members::create_invitation(
-        state.provider.store.as_ref(),
         &state.admin,
         caller.principal.actor(),
         NewInvitation {
@@ -107,8 +107,8 @@ pub struct InvitationView {
     pub tenants: Vec<String>,
     /// Who made it (`admin:ann`, `token:tok_...`).
     pub created_by: String,
-    /// When it was made (RFC 3339; absent for invitations made by an older version).
-    pub created_at: Option<String>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
     /// When it stops working (RFC 3339).
     pub expires_at: String,
 }
@@ -120,7 +120,7 @@ impl From<&members::PendingInvitation> for InvitationView {
             role: invitation.role.as_str().to_owned(),
             tenants: invitation.tenants.clone(),
             created_by: invitation.created_by.clone(),
-            created_at: invitation.created_at.map(rfc3339),
+            created_at: rfc3339(invitation.created_at),
             expires_at: rfc3339(invitation.expires_at),
         }
     }
@@ -145,22 +145,40 @@ pub async fn list_invitations(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<InvitationPage>, Problem> {
     caller.require_global()?;
-    let pending = members::list_invitations(state.provider.store.as_ref(), state.now()).await?;
-    // Oldest first: the cursor is the creation time (zero-padded seconds, so that it sorts as text) and the id.
-    let (items, next_cursor) = page(
-        pending,
-        |invitation| {
-            let created = invitation
-                .created_at
-                .map_or(0, time::OffsetDateTime::unix_timestamp);
-            format!("{created:012}:{}", invitation.id)
-        },
-        &query,
-    )?;
+    let limit = query.limit()?;
+    let after = query
+        .after()?
+        .map(|key| invitation_cursor(&key))
+        .transpose()?;
+    let pending =
+        members::list_invitations(&state.admin, state.now(), after.as_ref(), limit).await?;
     Ok(Json(InvitationPage {
-        items: items.iter().map(InvitationView::from).collect(),
-        next_cursor,
+        items: pending
+            .invitations
+            .iter()
+            .map(InvitationView::from)
+            .collect(),
+        next_cursor: pending.next.as_ref().map(|next| {
+            cursor_of(&format!(
+                "{}:{}",
+                next.created_at.unix_timestamp_nanos() / 1000,
+                next.id
+            ))
+        }),
     }))
+}
+
+/// The store's cursor from an API cursor's key: the creation time in Unix microseconds and the id (oldest first).
+fn invitation_cursor(key: &str) -> Result<InvitationCursor, Problem> {
+    let wrong = || Problem::invalid_field("cursor", "not a cursor of this API");
+    let (micros, id) = key.split_once(':').ok_or_else(wrong)?;
+    let micros: i128 = micros.parse().map_err(|_| wrong())?;
+    let created_at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).map_err(|_| wrong())?;
+    Ok(InvitationCursor {
+        created_at,
+        id: id.to_owned(),
+    })
 }
 
 /// Withdraws a pending invitation (global admins only): its link stops working at once, like an expired one.
@@ -180,7 +198,6 @@ pub async fn withdraw_invitation(
 ) -> Result<StatusCode, Problem> {
     caller.require_global()?;
     match members::withdraw_invitation(
-        state.provider.store.as_ref(),
         &state.admin,
         caller.principal.actor(),
         &id,

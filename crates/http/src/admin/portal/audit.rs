@@ -217,12 +217,7 @@ async fn admins_page(
             danger: true,
         })
         .collect();
-    let pending = match members::list_invitations(
-        app.provider.store.as_ref(),
-        app.provider.clock.now(),
-    )
-    .await
-    {
+    let pending = match all_pending_invitations(app, app.provider.clock.now()).await {
         Ok(p) => p,
         Err(e) => return PageError::from(e).into_response(),
     };
@@ -459,6 +454,23 @@ async fn remove_admin(
     }
 }
 
+/// Every pending invitation, oldest first, read page by page.
+async fn all_pending_invitations(
+    app: &AppState,
+    now: time::OffsetDateTime,
+) -> Result<Vec<members::PendingInvitation>, ServiceError> {
+    let mut pending = Vec::new();
+    let mut after = None;
+    loop {
+        let page = members::list_invitations(&app.admin_store, now, after.as_ref(), 200).await?;
+        pending.extend(page.invitations);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(pending),
+        }
+    }
+}
+
 /// Withdraws a pending invitation (after the button's confirmation): its link then fails like an expired one.
 async fn withdraw_invitation(
     State(app): State<AppState>,
@@ -474,7 +486,6 @@ async fn withdraw_invitation(
         return *r;
     }
     match members::withdraw_invitation(
-        app.provider.store.as_ref(),
         &app.admin_store,
         ctx.admin.actor(),
         &id,
@@ -596,7 +607,6 @@ async fn invite(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -
         )),
         (Some(role), Some(minutes)) => {
             members::create_invitation(
-                app.provider.store.as_ref(),
                 &app.admin_store,
                 ctx.admin.actor(),
                 members::NewInvitation {

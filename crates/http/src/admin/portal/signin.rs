@@ -130,7 +130,7 @@ pub async fn invitation(
 ) -> Response {
     let token = params.get("token").map(String::as_str).unwrap_or_default();
     let now = app.provider.clock.now();
-    match members::live_invitation(app.provider.store.as_ref(), token, now).await {
+    match members::live_invitation(&app.admin_store, token, now).await {
         Ok(Some(hash)) => {
             match begin(&app, &headers, Enrolment::Invitation(hash), "/admin/").await {
                 Ok(response) => response,

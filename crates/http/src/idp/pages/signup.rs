@@ -60,6 +60,7 @@ pub async fn page(
     };
     if let Err(e) = tessera_service::admin::members::admit_sign_up(
         state.store.as_ref(),
+        state.admin_enrolments.as_ref(),
         &id,
         authz.as_deref(),
         state.clock.now(),
@@ -224,6 +225,7 @@ pub async fn options(
     let email = parse_email(request.email.as_deref())?;
     let started = signup::begin_sign_up(
         state.store.as_ref(),
+        state.admin_enrolments.as_ref(),
         BeginSignUp {
             tenant: &tenant.tenant,
             policy: &policy,
