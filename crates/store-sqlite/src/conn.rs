@@ -707,8 +707,7 @@ mod tests {
         // Rewrites every row (some 100 pages, past the sub-journal's 64 KiB buffer), then fails: only this
         // operation's changes go, the other operation of the same batch stays.
         let large = conns.write(|conn| {
-            conn.execute("UPDATE t SET v = 'y' || v", [])
-                .map_err(db)?;
+            conn.execute("UPDATE t SET v = 'y' || v", []).map_err(db)?;
             Err::<(), _>(StoreError::Conflict)
         });
         let small = conns.write(|conn| insert(conn, "kept"));
@@ -718,7 +717,9 @@ mod tests {
         assert!(committed(&dir, "kept"));
         let raw = Connection::open(dir.path().join("t.db")).expect("raw");
         let rewritten: i64 = raw
-            .query_row("SELECT COUNT(*) FROM t WHERE v LIKE 'y%'", [], |row| row.get(0))
+            .query_row("SELECT COUNT(*) FROM t WHERE v LIKE 'y%'", [], |row| {
+                row.get(0)
+            })
             .expect("count");
         assert_eq!(rewritten, 0, "the failed operation left nothing");
         conns.close().await;

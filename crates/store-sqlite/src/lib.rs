@@ -754,7 +754,10 @@ impl TenantStore for SqliteStore {
             .read(|conn| {
                 query_all(
                     conn,
-                    "SELECT * FROM clients WHERE tenant = ?1 AND client_id > ?2 \
+                    "SELECT tenant, client_id, display_name, secret_hash, redirect_uris, \
+                     post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+                     allowed_scopes, created_at \
+                     FROM clients WHERE tenant = ?1 AND client_id > ?2 \
                      ORDER BY client_id LIMIT ?3",
                     params![tenant.as_str(), after, i64::from(limit)],
                     ClientRow::read,
