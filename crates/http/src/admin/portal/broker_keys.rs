@@ -17,9 +17,8 @@ use tessera_service::keys::Rotation;
 
 use super::authenticator::audit_change;
 use super::broker::{Submitted, page_number, paged};
-use super::views::{Cell, Choice, Field, FormPage, Frame, Link, ListPage};
+use super::views::{Choice, Field, FormPage, Frame, Link, ListPage};
 use super::{Ctx, ROOT, not_found, see_other};
-use crate::admin::api::views::rfc3339;
 use crate::common::reply::PageError;
 use crate::common::state::AppState;
 use crate::common::views::render;
@@ -70,25 +69,7 @@ async fn list(
     stored.reverse();
     let base = format!("{ROOT}/broker/{id}/keys");
     let (rows, next, first) = paged(stored, page_number(&params), &base);
-    let rows = rows
-        .iter()
-        .map(|k| {
-            vec![
-                Cell::text(k.kid.clone()),
-                Cell::text(k.alg.clone()),
-                Cell::text(
-                    match k.status {
-                        tessera_store::KeyStatus::Pending => "published, signs soon",
-                        tessera_store::KeyStatus::Active => "signing",
-                        tessera_store::KeyStatus::Retired => "retired, still published",
-                    }
-                    .to_owned(),
-                ),
-                Cell::text(rfc3339(k.created_at)),
-                Cell::text(k.retired_at.map(rfc3339).unwrap_or_default()),
-            ]
-        })
-        .collect();
+    let rows = super::keys::key_rows(&rows);
     let mut actions = Vec::new();
     if ctx.admin.can_write() {
         actions.push(Link::new(

@@ -49,25 +49,7 @@ pub async fn list(
     stored.reverse();
     let base = format!("{ROOT}/authenticator/{id}/keys");
     let (rows, next, first) = paged(stored, page_number(&params), &base);
-    let rows = rows
-        .iter()
-        .map(|k| {
-            vec![
-                Cell::text(k.kid.clone()),
-                Cell::text(k.alg.clone()),
-                Cell::text(
-                    match k.status {
-                        tessera_store::KeyStatus::Pending => "published, signs soon",
-                        tessera_store::KeyStatus::Active => "signing",
-                        tessera_store::KeyStatus::Retired => "retired, still published",
-                    }
-                    .to_owned(),
-                ),
-                Cell::text(rfc3339(k.created_at)),
-                Cell::text(k.retired_at.map(rfc3339).unwrap_or_default()),
-            ]
-        })
-        .collect();
+    let rows = key_rows(&rows);
     let mut actions = Vec::new();
     if ctx.admin.can_write() {
         actions.push(Link::new(
@@ -217,4 +199,26 @@ pub async fn rotate(
         return r;
     }
     see_other(&format!("{ROOT}/authenticator/{id}/keys?done=rotated"))
+}
+
+/// The rows of a keys table (kid, algorithm, status, created, retired), shared by both roles' keys pages.
+pub(super) fn key_rows(keys: &[tessera_store::SigningKey]) -> Vec<Vec<Cell>> {
+    keys.iter()
+        .map(|k| {
+            vec![
+                Cell::text(k.kid.clone()),
+                Cell::text(k.alg.clone()),
+                Cell::text(
+                    match k.status {
+                        tessera_store::KeyStatus::Pending => "published, signs soon",
+                        tessera_store::KeyStatus::Active => "signing",
+                        tessera_store::KeyStatus::Retired => "retired, still published",
+                    }
+                    .to_owned(),
+                ),
+                Cell::text(rfc3339(k.created_at)),
+                Cell::text(k.retired_at.map(rfc3339).unwrap_or_default()),
+            ]
+        })
+        .collect()
 }
