@@ -112,6 +112,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "admin invitations",
         include_str!("../migrations/0025_admin_invitations.sql"),
     ),
+    (
+        30,
+        "fewer index pages per sign-in",
+        include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).

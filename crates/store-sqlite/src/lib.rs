@@ -369,43 +369,54 @@ fn end_what_the_user_had(
     for sql in [
         "DELETE FROM access_tokens WHERE tenant = ?1 AND user_id = ?2",
         "DELETE FROM refresh_tokens WHERE tenant = ?1 AND user_id = ?2",
-        "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2",
+        "DELETE FROM sessions WHERE (tenant, id_hash) IN \
+         (SELECT tenant, id_hash FROM sessions WHERE tenant = ?1 AND user_id = ?2)",
     ] {
         execute(conn, sql, params![tenant.as_str(), user_id.as_str()])?;
     }
     Ok(())
 }
 
-/// After a credential was deleted: deletes the sessions signed in with it and revokes the grants bound to it.
+/// After a credential of `user_id` was deleted: deletes the sessions signed in with it (found through the user's,
+/// `sessions_by_user`) and revokes the grants bound to it. Each delete names the rows by their key from a subquery
+/// on the index: SQLite plans a `DELETE ... WHERE` on these clustered tables as a scan of the tenant's rows.
 fn end_what_the_credential_gave(
     conn: &Connection,
     tenant: &TenantId,
+    user_id: &UserId,
     credential_id: &[u8],
     now: OffsetDateTime,
 ) -> Result<()> {
-    let key = params![tenant.as_str(), credential_id];
     execute(
         conn,
-        "DELETE FROM sessions WHERE tenant = ?1 AND credential_id = ?2",
-        key,
+        CREDENTIAL_SESSIONS_DELETE,
+        params![tenant.as_str(), user_id.as_str(), credential_id],
     )?;
+    let key = params![tenant.as_str(), credential_id];
     execute(
         conn,
         "INSERT OR IGNORE INTO revoked_grants (tenant, grant_id, revoked_at) \
          SELECT tenant, grant_id, ?3 FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2",
         params![tenant.as_str(), credential_id, ts(now)],
     )?;
-    for sql in [
-        "DELETE FROM access_tokens WHERE tenant = ?1 AND grant_id IN \
-         (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2)",
-        "DELETE FROM refresh_tokens WHERE tenant = ?1 AND grant_id IN \
-         (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2)",
-        "DELETE FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2",
-    ] {
+    for sql in CREDENTIAL_GRANTS_DELETE {
         execute(conn, sql, key)?;
     }
     Ok(())
 }
+
+/// The sessions signed in with a passkey (`?1` tenant, `?2` user, `?3` credential).
+pub(crate) const CREDENTIAL_SESSIONS_DELETE: &str = "DELETE FROM sessions WHERE (tenant, id_hash) IN \
+     (SELECT tenant, id_hash FROM sessions WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3)";
+
+/// The tokens of the grants bound to a passkey, then the bonds (`?1` tenant, `?2` credential).
+pub(crate) const CREDENTIAL_GRANTS_DELETE: [&str; 3] = [
+    "DELETE FROM access_tokens WHERE (tenant, token_hash) IN (SELECT tenant, token_hash FROM access_tokens \
+     WHERE tenant = ?1 AND grant_id IN (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2))",
+    "DELETE FROM refresh_tokens WHERE (tenant, token_hash) IN (SELECT tenant, token_hash FROM refresh_tokens \
+     WHERE tenant = ?1 AND grant_id IN (SELECT grant_id FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2))",
+    "DELETE FROM grant_credentials WHERE tenant = ?1 AND credential_id = ?2",
+];
 
 fn delete_session_row(conn: &Connection, tenant: &TenantId, id_hash: &[u8]) -> Result<()> {
     execute(
@@ -1180,7 +1191,7 @@ impl UserStore for SqliteStore {
                     params![tenant.as_str(), user_id.as_str(), credential_id],
                 )?;
                 if deleted > 0 {
-                    return end_what_the_credential_gave(conn, tenant, credential_id, now);
+                    return end_what_the_credential_gave(conn, tenant, user_id, credential_id, now);
                 }
                 let owned = exists(
                     conn,
@@ -1593,8 +1604,8 @@ impl GrantStore for SqliteStore {
                 grants_before,
             ),
             (
-                "DELETE FROM grant_credentials WHERE (tenant, grant_id) IN \
-                 (SELECT tenant, grant_id FROM grant_credentials WHERE expires_at <= ?1 LIMIT ?2)",
+                "DELETE FROM grant_credentials WHERE (tenant, credential_id, grant_id) IN \
+                 (SELECT tenant, credential_id, grant_id FROM grant_credentials WHERE expires_at <= ?1 LIMIT ?2)",
                 now_ts,
             ),
         ];
@@ -1720,5 +1731,57 @@ mod identity_tests {
             .expect("normal start")
             .close()
             .await;
+    }
+}
+
+#[cfg(test)]
+mod revocation_plan_tests {
+    use super::{CREDENTIAL_GRANTS_DELETE, CREDENTIAL_SESSIONS_DELETE, SqliteStore};
+
+    fn plan(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .and_then(|mut stmt| {
+                stmt.query_map(params, |row| row.get(3))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .expect("query plan")
+    }
+
+    /// Ending what a deleted passkey gave goes through the indexes, not through every session and token of the
+    /// tenant (SQLite plans a plain `DELETE ... WHERE` on these clustered tables as a scan of the tenant's rows).
+    #[tokio::test]
+    async fn passkey_revocation_deletes_through_the_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tessera.db");
+        SqliteStore::open(&path).await.expect("open").close().await;
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+             INSERT INTO sessions (tenant, id_hash, user_id, auth_time, expires_at, sid, user_verified, \
+               backup_eligible, attestation_trusted, credential_id, last_seen_at) \
+             SELECT 'alpha', randomblob(32), 'u' || (i % 300), 0, 1, 'sid-' || i, 1, 0, 1, randomblob(16), 0 FROM n",
+        )
+        .expect("sessions");
+        let sessions = plan(
+            &conn,
+            CREDENTIAL_SESSIONS_DELETE,
+            rusqlite::params!["alpha", "u1", [0xAAu8]],
+        );
+        assert!(
+            sessions.iter().any(|step| step
+                .contains("sessions_by_user (tenant=? AND user_id=? AND credential_id=?)")),
+            "{sessions:?}"
+        );
+        for (sql, index) in CREDENTIAL_GRANTS_DELETE.iter().zip([
+            "access_tokens_by_grant (tenant=? AND grant_id=?)",
+            "refresh_tokens_by_grant (tenant=? AND grant_id=?)",
+            "grant_credentials USING PRIMARY KEY (tenant=? AND credential_id=?)",
+        ]) {
+            let steps = plan(&conn, sql, rusqlite::params!["alpha", [0xAAu8]]);
+            assert!(
+                steps.iter().any(|step| step.contains(index)),
+                "{sql}: {steps:?}"
+            );
+        }
     }
 }

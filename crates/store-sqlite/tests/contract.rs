@@ -299,3 +299,78 @@ async fn migration_0023_folds_existing_display_names() {
     assert_eq!(found[0].display_name, "Émile Zola");
     store.close().await;
 }
+
+/// Migration 0030 re-keys a grant's bond to its passkey by the passkey (one index fewer) and folds the passkey into
+/// the user's session index: bonds stored before it are kept, and binding one again changes nothing.
+#[tokio::test]
+async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v25");
+        let migrations = [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+            include_str!("../migrations/0004_tenant_revision.sql"),
+            include_str!("../migrations/0010_broker.sql"),
+            include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+            include_str!("../migrations/0012_tenant_settings.sql"),
+            include_str!("../migrations/0013_store_health.sql"),
+            include_str!("../migrations/0014_store_identity.sql"),
+            include_str!("../migrations/0020_admin.sql"),
+            include_str!("../migrations/0021_admin_members.sql"),
+            include_str!("../migrations/0022_user_disabled.sql"),
+            include_str!("../migrations/0023_user_display_name_folded.sql"),
+            include_str!("../migrations/0024_broker_tenant_revision.sql"),
+            include_str!("../migrations/0025_admin_invitations.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, '', 0), (2, '', 0), (3, '', 0), (4, '', 0), (10, '', 0), \
+               (11, '', 0), (12, '', 0), (13, '', 0), (14, '', 0), (20, '', 0), (21, '', 0), (22, '', 0), \
+               (23, '', 0), (24, '', 0), (25, '', 0); \
+             INSERT INTO sessions (tenant, id_hash, user_id, auth_time, expires_at, sid, user_verified, \
+               backup_eligible, attestation_trusted, credential_id, last_seen_at) \
+               VALUES ('alpha', X'01', 'u1', 1767268800000000, 1767297600000000, 'sid-1', 1, 0, 1, X'AA', \
+               1767268800000000); \
+             INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+               VALUES ('alpha', 'g1', X'AA', 1767297600000000), ('alpha', 'g2', X'BB', 1767297600000000); \
+",
+        )
+        .expect("v25 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v30");
+    let tenant = contract::tenant_id("alpha");
+    // Binding a kept grant again changes nothing (the bond is still keyed once per grant and passkey).
+    store
+        .bind_grant_to_credential(&tenant, "g1", &[0xAA], contract::T0)
+        .await
+        .expect("bind again");
+    store.close().await;
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let bonds: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT grant_id, credential_id FROM grant_credentials ORDER BY grant_id")
+        .expect("prepare")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        bonds,
+        [("g1".into(), vec![0xAA]), ("g2".into(), vec![0xBB])]
+    );
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'grant_credentials' \
+             AND name NOT LIKE 'sqlite_autoindex%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("indexes");
+    assert_eq!(indexes, 1, "only the expiry index beside the key");
+}
