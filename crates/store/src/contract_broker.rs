@@ -750,7 +750,7 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
     changed.secret_hash = Some(vec![0x77; 32]);
     changed.settings = json!({"display_name": "renamed"});
     store
-        .update_broker_application(&changed)
+        .update_broker_application(&changed, None)
         .await
         .expect("update");
     assert_eq!(
@@ -759,12 +759,12 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
     );
     assert_eq!(
         store
-            .update_broker_application(&application(&t, "ghost"))
+            .update_broker_application(&application(&t, "ghost"), None)
             .await,
         Err(StoreError::NotFound)
     );
     store
-        .delete_broker_application(&t, &app_id("app"))
+        .delete_broker_application(&t, &app_id("app"), None)
         .await
         .expect("delete");
     assert_eq!(
@@ -772,7 +772,7 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
         Ok(None)
     );
     assert_eq!(
-        store.delete_broker_application(&t, &app_id("app")).await,
+        store.delete_broker_application(&t, &app_id("app"), None).await,
         Err(StoreError::NotFound)
     );
 }
@@ -824,17 +824,17 @@ pub async fn identity_provider_keeps_the_encrypted_secret_and_refreshes_its_meta
     edited.client_secret_encrypted = None;
     edited.updated_at = T0 + Duration::hours(2);
     store
-        .update_identity_provider(&edited)
+        .update_identity_provider(&edited, None)
         .await
         .expect("update");
     assert_eq!(store.list_identity_providers(&t).await, Ok(vec![edited]));
     store
-        .delete_identity_provider(&t, "passkeys")
+        .delete_identity_provider(&t, "passkeys", None)
         .await
         .expect("delete");
     assert_eq!(store.get_identity_provider(&t, "passkeys").await, Ok(None));
     assert_eq!(
-        store.delete_identity_provider(&t, "passkeys").await,
+        store.delete_identity_provider(&t, "passkeys", None).await,
         Err(StoreError::NotFound)
     );
 }
@@ -1260,7 +1260,7 @@ pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
         Err(StoreError::NotFound)
     );
     store
-        .disable_directory_user(&t, &u1, at)
+        .disable_directory_user(&t, &u1, at, None)
         .await
         .expect("disable");
     assert_eq!(
@@ -1276,13 +1276,13 @@ pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
         .expect("u1");
     assert_eq!(user.last_sign_in_at, Some(at));
     assert_eq!(user.disabled_at, Some(at));
-    store.enable_directory_user(&t, &u1).await.expect("enable");
+    store.enable_directory_user(&t, &u1, None).await.expect("enable");
     store
         .record_broker_sign_in(&t, &u1, at + Duration::hours(2))
         .await
         .expect("enabled again");
     assert_eq!(
-        store.enable_directory_user(&t, &object_id("ghost")).await,
+        store.enable_directory_user(&t, &object_id("ghost"), None).await,
         Err(StoreError::NotFound)
     );
 }
@@ -1406,7 +1406,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     }
     let u1 = object_id("u1");
     store
-        .disable_directory_user(&t, &u1, T0 + Duration::hours(1))
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(1), None)
         .await
         .expect("disable");
     assert_eq!(store.get_broker_session(&t, b"s1", T0).await, Ok(None));
@@ -1450,7 +1450,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     );
     // Disabling again keeps the first time.
     store
-        .disable_directory_user(&t, &u1, T0 + Duration::hours(5))
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(5), None)
         .await
         .expect("disable again");
     let user = store
@@ -1461,7 +1461,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     assert_eq!(user.disabled_at, Some(T0 + Duration::hours(1)));
     assert_eq!(
         store
-            .disable_directory_user(&t, &object_id("ghost"), T0)
+            .disable_directory_user(&t, &object_id("ghost"), T0, None)
             .await,
         Err(StoreError::NotFound)
     );
@@ -1480,7 +1480,7 @@ pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn B
         .await
         .expect("refresh");
     let u1 = object_id("u1");
-    store.delete_directory_user(&t, &u1).await.expect("delete");
+    store.delete_directory_user(&t, &u1, None).await.expect("delete");
     assert_eq!(store.get_directory_user(&t, &u1).await, Ok(None));
     assert_eq!(
         store
@@ -1494,7 +1494,7 @@ pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn B
         Ok(None)
     );
     assert_eq!(
-        store.delete_directory_user(&t, &u1).await,
+        store.delete_directory_user(&t, &u1, None).await,
         Err(StoreError::NotFound)
     );
     with_user(&*store, &t, "u9", "sub-1").await;
@@ -1612,7 +1612,7 @@ pub async fn sign_in_session_and_code_are_written_together_or_not_at_all(
         Err(StoreError::NotFound)
     );
     store
-        .disable_directory_user(&t, &u1, later)
+        .disable_directory_user(&t, &u1, later, None)
         .await
         .expect("disable");
     assert_eq!(
@@ -1839,19 +1839,19 @@ pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
     assert_eq!(store.take_pending_signup(&b, b"ps", T0).await, Ok(None));
     // Mutations through B change nothing of A.
     assert_eq!(
-        store.delete_broker_application(&b, &app_id("app")).await,
+        store.delete_broker_application(&b, &app_id("app"), None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_identity_provider(&b, "passkeys").await,
+        store.delete_identity_provider(&b, "passkeys", None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.disable_directory_user(&b, &object_id("u1"), T0).await,
+        store.disable_directory_user(&b, &object_id("u1"), T0, None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_directory_user(&b, &object_id("u1")).await,
+        store.delete_directory_user(&b, &object_id("u1"), None).await,
         Err(StoreError::NotFound)
     );
     store.delete_broker_session(&b, b"s").await.expect("no-op");
@@ -2039,11 +2039,11 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_broker_application",
-        store.update_broker_application(&application(&t, "a")).await,
+        store.update_broker_application(&application(&t, "a"), None).await,
     );
     unavailable(
         "delete_broker_application",
-        store.delete_broker_application(&t, &app_id("a")).await,
+        store.delete_broker_application(&t, &app_id("a"), None).await,
     );
     unavailable(
         "create_identity_provider",
@@ -2059,7 +2059,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_identity_provider",
-        store.update_identity_provider(&provider(&t, "p")).await,
+        store.update_identity_provider(&provider(&t, "p"), None).await,
     );
     unavailable(
         "refresh_provider_metadata",
@@ -2069,7 +2069,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "delete_identity_provider",
-        store.delete_identity_provider(&t, "p").await,
+        store.delete_identity_provider(&t, "p", None).await,
     );
     unavailable(
         "create_flow",
@@ -2137,15 +2137,15 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "disable_directory_user",
-        store.disable_directory_user(&t, &u, T0).await,
+        store.disable_directory_user(&t, &u, T0, None).await,
     );
     unavailable(
         "enable_directory_user",
-        store.enable_directory_user(&t, &u).await,
+        store.enable_directory_user(&t, &u, None).await,
     );
     unavailable(
         "delete_directory_user",
-        store.delete_directory_user(&t, &u).await,
+        store.delete_directory_user(&t, &u, None).await,
     );
     unavailable(
         "create_broker_session",

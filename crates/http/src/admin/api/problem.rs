@@ -212,6 +212,7 @@ impl From<StoreError> for Problem {
             StoreError::Conflict => {
                 Self::conflict(None, "the change conflicts with the stored data")
             }
+            StoreError::Changed => Self::precondition_failed(),
             StoreError::Unavailable(_) => Self::internal(&error, true),
             other => Self::internal(&other, false),
         }
@@ -265,7 +266,9 @@ impl From<ServiceError> for Problem {
                     text,
                 )
             }
-            ServiceError::FlowChanged { .. } | ServiceError::BrokerTenantChanged => {
+            ServiceError::FlowChanged { .. }
+            | ServiceError::BrokerTenantChanged
+            | ServiceError::Changed { .. } => {
                 Self::precondition_failed()
             }
             ServiceError::InvalidRpId { reason } => Self::invalid_field("rp_id", reason),

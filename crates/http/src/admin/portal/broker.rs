@@ -6,6 +6,7 @@
 //! Each change calls the `tessera_service::broker` use case, invalidates the broker's cache of the tenant, and
 //! writes an audit event.
 
+use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
 
 use axum::Router;
@@ -134,6 +135,15 @@ fn page_error(error: ServiceError) -> Response {
         | ServiceError::FlowNotFound
         | ServiceError::ApplicationNotFound
         | ServiceError::DirectoryUserNotFound => not_found(),
+        ServiceError::Changed { what } => PageError::new(
+            StatusCode::CONFLICT,
+            "Changed meanwhile",
+            &format!(
+                "Someone else changed this {what} since you opened the page, so nothing was done. Reload it, \
+                 check it and try again."
+            ),
+        )
+        .into_response(),
         other => PageError::from(other).into_response(),
     }
 }
@@ -392,7 +402,7 @@ async fn new_tenant(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawFor
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.tenant.create",
+                actions::BROKER_TENANT_CREATE,
                 format!("broker/{id}"),
                 &id,
                 (None, Some(after)),
@@ -839,8 +849,8 @@ async fn provider_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.create",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_CREATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (None, Some(after)),
             )
@@ -1115,6 +1125,7 @@ async fn claims_save(
         config,
         None,
         app.provider.clock.now(),
+        Some(&view),
     )
     .await;
     match saved {
@@ -1123,8 +1134,8 @@ async fn claims_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.update",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_CLAIMS_UPDATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), Some(provider_json(&saved.config))),
             )
@@ -1292,6 +1303,7 @@ async fn provider_edit_save(
         config,
         secret,
         app.provider.clock.now(),
+        Some(&view),
     )
     .await;
     match saved {
@@ -1300,8 +1312,8 @@ async fn provider_edit_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.update",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_UPDATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), Some(provider_json(&saved.config))),
             )
@@ -1339,19 +1351,22 @@ async fn provider_delete(
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
     };
-    let before =
-        match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
-            Ok(v) => provider_json(&v.config),
-            Err(e) => return page_error(e),
-        };
-    match providers::delete_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+    let read = match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await
+    {
+        Ok(v) => v,
+        Err(e) => return page_error(e),
+    };
+    let before = provider_json(&read.config);
+    match providers::delete_identity_provider(app.broker.store.as_ref(), &tenant, &id, Some(&read))
+        .await
+    {
         Ok(()) => {
             app.broker.cache.invalidate(&tenant);
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.delete",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_DELETE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), None),
             )
@@ -1835,8 +1850,8 @@ async fn flow_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.userflow.create",
-                format!("broker/{tenant}/userflows/{policy}"),
+                actions::BROKER_USER_FLOW_CREATE,
+                format!("broker/{tenant}/user-flows/{policy}"),
                 &tenant,
                 (None, Some(after)),
             )
@@ -2247,8 +2262,8 @@ async fn revise(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.userflow.update",
-                format!("broker/{tenant}/userflows/{policy}"),
+                actions::BROKER_USER_FLOW_UPDATE,
+                format!("broker/{tenant}/user-flows/{policy}"),
                 &tenant,
                 change,
             )
@@ -2623,7 +2638,7 @@ async fn app_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.create",
+                actions::BROKER_APPLICATION_CREATE,
                 format!("broker/{tenant}/applications/{}", application.client_id),
                 &tenant,
                 (None, Some(app_json(&application))),
@@ -2842,6 +2857,7 @@ async fn app_save(
             token_lifetimes: existing.token_lifetimes,
             id_token_signing_alg: existing.id_token_signing_alg,
         },
+        Some(&existing),
     )
     .await;
     match updated {
@@ -2850,7 +2866,7 @@ async fn app_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.update",
+                actions::BROKER_APPLICATION_UPDATE,
                 format!("broker/{tenant}/applications/{id}"),
                 &tenant,
                 (Some(app_json(&existing)), Some(app_json(&application))),
@@ -2888,18 +2904,20 @@ async fn app_delete(
     let Ok(id) = ClientId::parse(&id) else {
         return not_found();
     };
-    let before = match applications::get_application(app.broker.store.as_ref(), &tenant, &id).await
-    {
-        Ok(a) => app_json(&a),
+    let read = match applications::get_application(app.broker.store.as_ref(), &tenant, &id).await {
+        Ok(a) => a,
         Err(e) => return page_error(e),
     };
-    match applications::delete_application(app.broker.store.as_ref(), &tenant, &id).await {
+    let before = app_json(&read);
+    match applications::delete_application(app.broker.store.as_ref(), &tenant, &id, Some(&read))
+        .await
+    {
         Ok(()) => {
             app.broker.cache.invalidate(&tenant);
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.delete",
+                actions::BROKER_APPLICATION_DELETE,
                 format!("broker/{tenant}/applications/{id}"),
                 &tenant,
                 (Some(before), None),
@@ -3109,17 +3127,17 @@ async fn user_action(
     let now = app.provider.clock.now();
     let (result, done, verb) = match action.as_str() {
         "disable" => (
-            directory::disable_user(store, &tenant, &id, now).await,
+            directory::disable_user(store, &tenant, &id, now, None).await,
             "disabled",
             "disable",
         ),
         "enable" => (
-            directory::enable_user(store, &tenant, &id).await,
+            directory::enable_user(store, &tenant, &id, None).await,
             "enabled",
             "enable",
         ),
         "delete" => (
-            directory::delete_user(store, &tenant, &id).await,
+            directory::delete_user(store, &tenant, &id, None).await,
             "deleted",
             "delete",
         ),

@@ -3,6 +3,7 @@
 //! at once for a suspected compromise). The same `tessera_service::broker::tenants` calls as the API's; mirrors
 //! [`super::keys`] of an authenticator tenant.
 
+use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
 
 use axum::Router;
@@ -196,7 +197,7 @@ async fn rotate(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "broker.tenant.keys.rotate",
+        actions::BROKER_TENANT_KEYS_ROTATE,
         format!("broker/{id}/keys"),
         &id,
         (

@@ -3,6 +3,7 @@
 //! overwriting someone else's change. The same `tessera_service::broker::tenants::update_broker_tenant` call and
 //! audit event (`broker.tenant.update`) as the API's `PATCH /broker/tenants/{tenant}`.
 
+use tessera_service::admin::audit::actions;
 use axum::Router;
 use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
@@ -150,7 +151,7 @@ async fn save(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "broker.tenant.update",
+                actions::BROKER_TENANT_UPDATE,
                 format!("broker/{id}"),
                 &id,
                 (json(&existing), json(&changed)),

@@ -2,6 +2,7 @@
 //! and dates, newest first, and "Rotate keys" behind a confirmation page (published first, or at once for a
 //! suspected compromise). The same `tessera_service::keys` calls as the API's.
 
+use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, RawForm, State};
@@ -186,8 +187,8 @@ pub async fn rotate(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "authenticator.tenant.keys.rotate",
-        format!("authenticator/{id}/keys"),
+        actions::TENANT_KEYS_ROTATE,
+        format!("tenants/{id}/keys"),
         &id,
         (
             None,
