@@ -1463,7 +1463,7 @@ async fn policy_page_saves_checks_like_the_api_and_refuses_a_stale_edit(backend:
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.tenant.policy.update".into()),
+                action_prefix: Some("tenant.policy.update".into()),
                 ..Default::default()
             },
             None,
@@ -1561,7 +1561,7 @@ async fn signing_keys_page_lists_and_rotates_after_confirmation(backend: Backend
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.tenant.keys.rotate".into()),
+                action_prefix: Some("tenant.keys.rotate".into()),
                 ..Default::default()
             },
             None,
@@ -1738,7 +1738,7 @@ async fn client_page_edits_regenerates_and_deletes_with_its_version(backend: Bac
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.client.".into()),
+                action_prefix: Some("client.".into()),
                 ..Default::default()
             },
             None,
@@ -1751,9 +1751,9 @@ async fn client_page_edits_regenerates_and_deletes_with_its_version(backend: Bac
     assert_eq!(
         actions,
         [
-            "authenticator.client.delete",
-            "authenticator.client.secret.regenerate",
-            "authenticator.client.update"
+            "client.delete",
+            "client.secret.regenerate",
+            "client.update"
         ]
     );
     assert!(!format!("{:?}", audit.events).contains(&old_secret));
@@ -2705,7 +2705,7 @@ mod users_pages {
         let (_, page) = text(&app, &user_path(&erin), &cookie).await;
         assert!(page.contains("Disabled since"), "{page}");
         assert!(page.contains("id=\"enable-user\""));
-        let events = audit_events(&app, "authenticator.user.disable").await;
+        let events = audit_events(&app, "user.disable").await;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].actor, "admin:root");
         assert_eq!(events[0].tenant.as_deref(), Some("acme"));
@@ -2730,7 +2730,7 @@ mod users_pages {
             "enabled again, the passkey works"
         );
         assert_eq!(
-            audit_events(&app, "authenticator.user.enable").await.len(),
+            audit_events(&app, "user.enable").await.len(),
             1
         );
         app.stop().await;
@@ -2768,7 +2768,7 @@ mod users_pages {
             "nothing deleted"
         );
         assert!(
-            audit_events(&app, "authenticator.user.delete")
+            audit_events(&app, "user.delete")
                 .await
                 .is_empty()
         );
@@ -2795,9 +2795,9 @@ mod users_pages {
             "their passkeys are gone"
         );
         assert_eq!(get(&app, &user_path(&bob), &cookie).await.status(), 404);
-        let events = audit_events(&app, "authenticator.user.delete").await;
+        let events = audit_events(&app, "user.delete").await;
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].target, format!("authenticator/acme/users/{bob}"));
+        assert_eq!(events[0].target, format!("tenants/acme/users/{bob}"));
         assert!(
             events[0]
                 .before
@@ -2868,7 +2868,7 @@ mod users_pages {
             ),
             ["Work laptop"]
         );
-        let events = audit_events(&app, "authenticator.user.passkey.rename").await;
+        let events = audit_events(&app, "user.passkey.rename").await;
         assert_eq!(events.len(), 1);
         assert!(
             events[0]
@@ -2936,7 +2936,7 @@ mod users_pages {
             "the one not revoked"
         );
         assert_eq!(
-            audit_events(&app, "authenticator.user.passkey.revoke")
+            audit_events(&app, "user.passkey.revoke")
                 .await
                 .len(),
             1
@@ -3063,7 +3063,7 @@ mod users_pages {
             2,
             "nothing revoked"
         );
-        assert!(audit_events(&app, "authenticator.user.").await.is_empty());
+        assert!(audit_events(&app, "user.").await.is_empty());
         app.stop().await;
     }
 

@@ -56,6 +56,9 @@ macro_rules! broker_store_contract_tests {
             broker_staged_rotation_publishes_and_activation_retires_older_keys_of_its_algorithm,
             flow_delete_removes_every_version,
             broker_application_keeps_only_the_secret_hash,
+            broker_application_writes_from_a_stale_read_are_changed,
+            identity_provider_writes_from_a_stale_read_are_changed,
+            directory_user_writes_from_a_stale_read_are_changed,
             broker_applications_page_in_client_id_order,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
             flow_versions_are_append_only_and_raced_append_conflicts,
@@ -2195,4 +2198,187 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
         "purge_expired_broker",
         store.purge_expired_broker(T0, 10).await,
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Conditional writes: based on the object as read (`expected`), a stale read is `Changed` and writes nothing, and of
+// two writes from one read run at once exactly one succeeds.
+
+/// Asserts that exactly one of two writes from one read succeeded and the other found the row changed; returns
+/// whether the first one won.
+fn one_winner(what: &str, left: &crate::Result<()>, right: &crate::Result<()>) -> bool {
+    match (left, right) {
+        (Ok(()), Err(StoreError::Changed)) => true,
+        (Err(StoreError::Changed), Ok(())) => false,
+        other => panic!("{what}: exactly one of two writes from one read wins: {other:?}"),
+    }
+}
+
+/// An application update or deletion from a stale read is `Changed`; of two updates from one read, one wins.
+pub async fn broker_application_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    store
+        .create_broker_application(&application(&t, "app"))
+        .await
+        .expect("create");
+    for round in 0..3 {
+        let read = store
+            .get_broker_application(&t, &app_id("app"))
+            .await
+            .expect("get")
+            .expect("exists");
+        let (mut left, mut right) = (read.clone(), read.clone());
+        left.settings = json!({"display_name": format!("Left {round}")});
+        right.settings = json!({"display_name": format!("Right {round}")});
+        let (l, r) = tokio::join!(
+            store.update_broker_application(&left, Some(&read)),
+            store.update_broker_application(&right, Some(&read))
+        );
+        let winner = if one_winner("application", &l, &r) {
+            left
+        } else {
+            right
+        };
+        let stored = store
+            .get_broker_application(&t, &app_id("app"))
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(stored.settings, winner.settings, "round {round}");
+        assert_eq!(
+            store
+                .delete_broker_application(&t, &app_id("app"), Some(&read))
+                .await,
+            Err(StoreError::Changed),
+            "deleting from the read before the change"
+        );
+    }
+    let current = store
+        .get_broker_application(&t, &app_id("app"))
+        .await
+        .expect("get")
+        .expect("exists");
+    store
+        .delete_broker_application(&t, &app_id("app"), Some(&current))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store
+            .delete_broker_application(&t, &app_id("app"), Some(&current))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A provider update or deletion from a stale read is `Changed`; a metadata refresh in between is not a change.
+pub async fn identity_provider_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    store
+        .create_identity_provider(&provider(&t, "passkeys"))
+        .await
+        .expect("create");
+    let read = store
+        .get_identity_provider(&t, "passkeys")
+        .await
+        .expect("get")
+        .expect("exists");
+    // The scheduled refresh replaces only the cache: a save based on the read before it still goes through.
+    let refreshed = ProviderCache {
+        metadata: json!({"issuer": "https://idp.example", "refreshed": true}),
+        metadata_fetched_at: T0 + Duration::hours(1),
+        jwks: json!({"keys": []}),
+        jwks_fetched_at: T0 + Duration::hours(1),
+    };
+    store
+        .refresh_provider_metadata(&t, "passkeys", &refreshed)
+        .await
+        .expect("refresh");
+    let (mut left, mut right) = (read.clone(), read.clone());
+    left.config = json!({"id": "passkeys", "name": "Left"});
+    left.updated_at = T0 + Duration::hours(2);
+    right.config = json!({"id": "passkeys", "name": "Right"});
+    right.updated_at = T0 + Duration::hours(3);
+    let (l, r) = tokio::join!(
+        store.update_identity_provider(&left, Some(&read)),
+        store.update_identity_provider(&right, Some(&read))
+    );
+    let winner = if one_winner("provider", &l, &r) {
+        left
+    } else {
+        right
+    };
+    let stored = store
+        .get_identity_provider(&t, "passkeys")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.config, winner.config);
+    assert_eq!(
+        store
+            .delete_identity_provider(&t, "passkeys", Some(&read))
+            .await,
+        Err(StoreError::Changed)
+    );
+    store
+        .delete_identity_provider(&t, "passkeys", Some(&stored))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store
+            .get_identity_provider(&t, "passkeys")
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+/// Disabling, enabling or deleting a directory user from a stale read is `Changed`; of two at once, one wins.
+pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let u1 = object_id("u1");
+    let read = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("exists");
+    let (l, r) = tokio::join!(
+        store.disable_directory_user(&t, &u1, T0, Some(&read)),
+        store.delete_directory_user(&t, &u1, Some(&read))
+    );
+    let disabled_won = one_winner("disable or delete", &l, &r);
+    let now = store.get_directory_user(&t, &u1).await.expect("get");
+    if disabled_won {
+        let now = now.expect("the disabled user is kept");
+        assert_eq!(now.disabled_at, Some(T0));
+        assert_eq!(
+            store.enable_directory_user(&t, &u1, Some(&read)).await,
+            Err(StoreError::Changed),
+            "enabling from the read before the disable"
+        );
+        store
+            .enable_directory_user(&t, &u1, Some(&now))
+            .await
+            .expect("enable from the current read");
+        let enabled = store
+            .get_directory_user(&t, &u1)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(enabled.disabled_at, None);
+        assert_eq!(
+            store.delete_directory_user(&t, &u1, Some(&now)).await,
+            Err(StoreError::Changed)
+        );
+        store
+            .delete_directory_user(&t, &u1, Some(&enabled))
+            .await
+            .expect("delete from the current read");
+    } else {
+        assert_eq!(now, None, "the deletion won");
+        assert_eq!(
+            store.disable_directory_user(&t, &u1, T0, Some(&read)).await,
+            Err(StoreError::NotFound)
+        );
+    }
 }
