@@ -2336,6 +2336,7 @@ mod users_pages {
         disabled_user_cannot_sign_in_until_enabled_again,
         user_is_deleted_after_confirmation_and_only_with_the_csrf_token,
         passkey_rename_shows_its_error_next_to_the_field,
+        passkey_rename_from_a_name_changed_meanwhile_shows_the_error_next_to_the_form,
         revoking_the_last_passkey_is_refused,
         another_tenants_admin_gets_404_and_a_read_only_admin_changes_nothing,
         fido_metadata_page_lists_and_filters_the_loaded_models,
@@ -2827,7 +2828,7 @@ mod users_pages {
                 &app,
                 &rename,
                 &cookies,
-                format!("csrf_token={token}&nickname={bad}"),
+                format!("csrf_token={token}&version=key+1&nickname={bad}"),
             )
             .await;
             assert_eq!(refused.status(), 422, "{bad:?}");
@@ -2855,7 +2856,7 @@ mod users_pages {
             &app,
             &rename,
             &cookies,
-            format!("csrf_token={token}&nickname=+Work+laptop+"),
+            format!("csrf_token={token}&version=key+1&nickname=+Work+laptop+"),
         )
         .await;
         assert_eq!(renamed.status(), 303);
@@ -2882,6 +2883,76 @@ mod users_pages {
                 .as_ref()
                 .is_some_and(|a| a["nickname"] == "Work laptop")
         );
+        app.stop().await;
+    }
+
+    async fn passkey_rename_from_a_name_changed_meanwhile_shows_the_error_next_to_the_form(
+        backend: Backend,
+    ) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 1).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (_, page) = text(&app, &user_path(&ann), &cookie).await;
+        let rename = passkey_hrefs(&page)
+            .into_iter()
+            .next()
+            .expect("rename link");
+        // The form carries the name it was opened with.
+        let (_, form) = text(&app, &rename, &cookie).await;
+        assert!(
+            form.contains("name=\"version\"") && form.contains("value=\"key 1\""),
+            "{form}"
+        );
+        let (cookies, token) = form_of(&app, &rename, &cookie).await;
+        // Another admin renames it meanwhile.
+        let store = &app.state.provider.store;
+        let credential = store
+            .list_credentials(&app.tenant, &ann)
+            .await
+            .expect("store")
+            .remove(0);
+        store
+            .rename_credential(&app.tenant, &ann, &credential.credential_id, "Phone", None)
+            .await
+            .expect("rename");
+        let refused = post(
+            &app,
+            &rename,
+            &cookies,
+            format!("csrf_token={token}&version=key+1&nickname=Laptop"),
+        )
+        .await;
+        assert_eq!(refused.status(), 422);
+        let body = refused.text().await.expect("body");
+        assert!(body.contains("id=\"form-error\""), "{body}");
+        assert!(
+            body.contains("changed this passkey since you opened this page"),
+            "{body}"
+        );
+        assert!(
+            body.contains("value=\"Phone\""),
+            "the form shows the current name: {body}"
+        );
+        let names: Vec<String> = store
+            .list_credentials(&app.tenant, &ann)
+            .await
+            .expect("store")
+            .into_iter()
+            .map(|c| c.nickname)
+            .collect();
+        assert_eq!(names, ["Phone"], "the other admin's name is kept");
+        assert!(audit_events(&app, "user.passkey.rename").await.is_empty());
+        // From the current name, the save goes through.
+        let saved = post(
+            &app,
+            &rename,
+            &cookies,
+            format!("csrf_token={token}&version=Phone&nickname=Laptop"),
+        )
+        .await;
+        assert_eq!(saved.status(), 303);
         app.stop().await;
     }
 

@@ -2342,43 +2342,43 @@ pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn 
         .await
         .expect("get")
         .expect("exists");
+    let later = T0 + Duration::seconds(1);
     let (l, r) = tokio::join!(
         store.disable_directory_user(&t, &u1, T0, Some(&read)),
-        store.delete_directory_user(&t, &u1, Some(&read))
+        store.disable_directory_user(&t, &u1, later, Some(&read))
     );
-    let disabled_won = one_winner("disable or delete", &l, &r);
-    let now = store.get_directory_user(&t, &u1).await.expect("get");
-    if disabled_won {
-        let now = now.expect("the disabled user is kept");
-        assert_eq!(now.disabled_at, Some(T0));
-        assert_eq!(
-            store.enable_directory_user(&t, &u1, Some(&read)).await,
-            Err(StoreError::Changed),
-            "enabling from the read before the disable"
-        );
-        store
-            .enable_directory_user(&t, &u1, Some(&now))
-            .await
-            .expect("enable from the current read");
-        let enabled = store
-            .get_directory_user(&t, &u1)
-            .await
-            .expect("get")
-            .expect("exists");
-        assert_eq!(enabled.disabled_at, None);
-        assert_eq!(
-            store.delete_directory_user(&t, &u1, Some(&now)).await,
-            Err(StoreError::Changed)
-        );
-        store
-            .delete_directory_user(&t, &u1, Some(&enabled))
-            .await
-            .expect("delete from the current read");
-    } else {
-        assert_eq!(now, None, "the deletion won");
-        assert_eq!(
-            store.disable_directory_user(&t, &u1, T0, Some(&read)).await,
-            Err(StoreError::NotFound)
-        );
-    }
+    let at = if one_winner("disable", &l, &r) { T0 } else { later };
+    let now = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("the disabled user is kept");
+    assert_eq!(now.disabled_at, Some(at), "the winner's time, once");
+    assert_eq!(
+        store.enable_directory_user(&t, &u1, Some(&read)).await,
+        Err(StoreError::Changed),
+        "enabling from the read before the disable"
+    );
+    store
+        .enable_directory_user(&t, &u1, Some(&now))
+        .await
+        .expect("enable from the current read");
+    let enabled = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(enabled.disabled_at, None);
+    assert_eq!(
+        store.delete_directory_user(&t, &u1, Some(&now)).await,
+        Err(StoreError::Changed)
+    );
+    store
+        .delete_directory_user(&t, &u1, Some(&enabled))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store.disable_directory_user(&t, &u1, T0, Some(&enabled)).await,
+        Err(StoreError::NotFound)
+    );
 }
