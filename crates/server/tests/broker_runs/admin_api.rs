@@ -1764,23 +1764,24 @@ async fn every_updatable_resource_refuses_a_stale_or_missing_etag(backend: Backe
     let mapped = api
         .put(
             &format!("{provider}/claim-mapping"),
-            &mapping("email"),
+            &mapping("mail"),
             Some(&read.etag()),
         )
         .await;
     assert_eq!(mapped.status, 200, "{}", mapped.text);
     api.put(
         &format!("{provider}/claim-mapping"),
-        &mapping("mail"),
+        &mapping("email_address"),
         Some(&read.etag()),
     )
     .await
     .problem(412);
-    api.put(&format!("{provider}/claim-mapping"), &mapping("mail"), None)
+    api.put(&format!("{provider}/claim-mapping"), &mapping("email_address"), None)
         .await
         .problem(428);
     api.delete(&provider, Some(&read.etag())).await.problem(412);
-    assert_eq!(api.get(&provider).await.body["claim_mapping"]["email"], "email");
+    api.delete(&provider, None).await.problem(428);
+    assert_eq!(api.get(&provider).await.body["claim_mapping"]["email"], "mail");
     // The application.
     let application = new_application(&api, BROKER).await;
     let read = api.get(&application).await;

@@ -651,7 +651,7 @@ async fn load_application_record(
     state: &ApiState,
     tenant: &TenantId,
     client: &str,
-) -> Result<(Application, ApplicationView), Problem> {
+) -> Result<(tessera_broker::config::Application, ApplicationView), Problem> {
     let application =
         applications::get_application(state.broker.store.as_ref(), tenant, &app_id(client)?)
             .await?;
