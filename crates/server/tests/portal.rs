@@ -1750,11 +1750,7 @@ async fn client_page_edits_regenerates_and_deletes_with_its_version(backend: Bac
     actions.sort_unstable();
     assert_eq!(
         actions,
-        [
-            "client.delete",
-            "client.secret.regenerate",
-            "client.update"
-        ]
+        ["client.delete", "client.secret.regenerate", "client.update"]
     );
     assert!(!format!("{:?}", audit.events).contains(&old_secret));
     app.stop().await;
@@ -2730,10 +2726,7 @@ mod users_pages {
             200,
             "enabled again, the passkey works"
         );
-        assert_eq!(
-            audit_events(&app, "user.enable").await.len(),
-            1
-        );
+        assert_eq!(audit_events(&app, "user.enable").await.len(), 1);
         app.stop().await;
     }
 
@@ -2768,11 +2761,7 @@ mod users_pages {
                 .is_some(),
             "nothing deleted"
         );
-        assert!(
-            audit_events(&app, "user.delete")
-                .await
-                .is_empty()
-        );
+        assert!(audit_events(&app, "user.delete").await.is_empty());
 
         let deleted = post(&app, &confirm, &cookies, format!("csrf_token={token}")).await;
         assert_eq!(deleted.status(), 303);
@@ -3006,12 +2995,7 @@ mod users_pages {
             hrefs[1].ends_with(&format!("/passkeys/{}", B64.encode(&left[0].credential_id))),
             "the one not revoked"
         );
-        assert_eq!(
-            audit_events(&app, "user.passkey.revoke")
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(audit_events(&app, "user.passkey.revoke").await.len(), 1);
         app.stop().await;
     }
 

@@ -195,7 +195,11 @@ async fn store_identity(conns: &Connections) -> Result<String> {
 }
 
 /// The stored client, read on the writer (the guard of a conditional write).
-fn stored_client(conn: &Connection, tenant: &TenantId, client_id: &ClientId) -> Result<Option<Client>> {
+fn stored_client(
+    conn: &Connection,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<Option<Client>> {
     query_one(
         conn,
         "SELECT tenant, client_id, display_name, secret_hash, redirect_uris, \

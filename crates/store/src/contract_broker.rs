@@ -775,7 +775,9 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
         Ok(None)
     );
     assert_eq!(
-        store.delete_broker_application(&t, &app_id("app"), None).await,
+        store
+            .delete_broker_application(&t, &app_id("app"), None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -1279,13 +1281,18 @@ pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
         .expect("u1");
     assert_eq!(user.last_sign_in_at, Some(at));
     assert_eq!(user.disabled_at, Some(at));
-    store.enable_directory_user(&t, &u1, None).await.expect("enable");
+    store
+        .enable_directory_user(&t, &u1, None)
+        .await
+        .expect("enable");
     store
         .record_broker_sign_in(&t, &u1, at + Duration::hours(2))
         .await
         .expect("enabled again");
     assert_eq!(
-        store.enable_directory_user(&t, &object_id("ghost"), None).await,
+        store
+            .enable_directory_user(&t, &object_id("ghost"), None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -1483,7 +1490,10 @@ pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn B
         .await
         .expect("refresh");
     let u1 = object_id("u1");
-    store.delete_directory_user(&t, &u1, None).await.expect("delete");
+    store
+        .delete_directory_user(&t, &u1, None)
+        .await
+        .expect("delete");
     assert_eq!(store.get_directory_user(&t, &u1).await, Ok(None));
     assert_eq!(
         store
@@ -1842,7 +1852,9 @@ pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
     assert_eq!(store.take_pending_signup(&b, b"ps", T0).await, Ok(None));
     // Mutations through B change nothing of A.
     assert_eq!(
-        store.delete_broker_application(&b, &app_id("app"), None).await,
+        store
+            .delete_broker_application(&b, &app_id("app"), None)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -1850,11 +1862,15 @@ pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.disable_directory_user(&b, &object_id("u1"), T0, None).await,
+        store
+            .disable_directory_user(&b, &object_id("u1"), T0, None)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_directory_user(&b, &object_id("u1"), None).await,
+        store
+            .delete_directory_user(&b, &object_id("u1"), None)
+            .await,
         Err(StoreError::NotFound)
     );
     store.delete_broker_session(&b, b"s").await.expect("no-op");
@@ -2042,11 +2058,15 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_broker_application",
-        store.update_broker_application(&application(&t, "a"), None).await,
+        store
+            .update_broker_application(&application(&t, "a"), None)
+            .await,
     );
     unavailable(
         "delete_broker_application",
-        store.delete_broker_application(&t, &app_id("a"), None).await,
+        store
+            .delete_broker_application(&t, &app_id("a"), None)
+            .await,
     );
     unavailable(
         "create_identity_provider",
@@ -2062,7 +2082,9 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_identity_provider",
-        store.update_identity_provider(&provider(&t, "p"), None).await,
+        store
+            .update_identity_provider(&provider(&t, "p"), None)
+            .await,
     );
     unavailable(
         "refresh_provider_metadata",
@@ -2347,7 +2369,11 @@ pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn 
         store.disable_directory_user(&t, &u1, T0, Some(&read)),
         store.disable_directory_user(&t, &u1, later, Some(&read))
     );
-    let at = if one_winner("disable", &l, &r) { T0 } else { later };
+    let at = if one_winner("disable", &l, &r) {
+        T0
+    } else {
+        later
+    };
     let now = store
         .get_directory_user(&t, &u1)
         .await
@@ -2378,7 +2404,9 @@ pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn 
         .await
         .expect("delete from the current read");
     assert_eq!(
-        store.disable_directory_user(&t, &u1, T0, Some(&enabled)).await,
+        store
+            .disable_directory_user(&t, &u1, T0, Some(&enabled))
+            .await,
         Err(StoreError::NotFound)
     );
 }

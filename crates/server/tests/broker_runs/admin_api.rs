@@ -437,9 +437,14 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
     assert_eq!(oid, claims["oid"]);
     // Disabling changes the user: it needs the version read (428 without), and that version is stale after.
     let directory_user = format!("/broker/tenants/{BROKER}/users/{oid}");
-    api.call(Method::POST, &format!("{directory_user}/disable"), None, None)
-        .await
-        .problem(428);
+    api.call(
+        Method::POST,
+        &format!("{directory_user}/disable"),
+        None,
+        None,
+    )
+    .await
+    .problem(428);
     let read = api.get(&directory_user).await;
     let disabled = api
         .call(
@@ -1680,7 +1685,9 @@ async fn new_client(api: &Api<'_>, name: &str) -> String {
     assert_eq!(created.status, 201, "{}", created.text);
     format!(
         "/tenants/acme/clients/{}",
-        created.body["client"]["client_id"].as_str().unwrap_or_default()
+        created.body["client"]["client_id"]
+            .as_str()
+            .unwrap_or_default()
     )
 }
 
@@ -1719,12 +1726,22 @@ async fn every_updatable_resource_refuses_a_stale_or_missing_etag(backend: Backe
         .await
         .problem(428);
     let ok = api
-        .call(Method::PATCH, &client, Some(&rename("Alice's")), Some(&read.etag()))
+        .call(
+            Method::PATCH,
+            &client,
+            Some(&rename("Alice's")),
+            Some(&read.etag()),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    api.call(Method::PATCH, &client, Some(&rename("Bob's")), Some(&read.etag()))
-        .await
-        .problem(412);
+    api.call(
+        Method::PATCH,
+        &client,
+        Some(&rename("Bob's")),
+        Some(&read.etag()),
+    )
+    .await
+    .problem(412);
     api.delete(&client, Some(&read.etag())).await.problem(412);
     api.delete(&client, None).await.problem(428);
     assert_eq!(api.get(&client).await.body["name"], "Alice's");
@@ -1776,22 +1793,33 @@ async fn every_updatable_resource_refuses_a_stale_or_missing_etag(backend: Backe
     )
     .await
     .problem(412);
-    api.put(&format!("{provider}/claim-mapping"), &mapping("email_address"), None)
-        .await
-        .problem(428);
+    api.put(
+        &format!("{provider}/claim-mapping"),
+        &mapping("email_address"),
+        None,
+    )
+    .await
+    .problem(428);
     api.delete(&provider, Some(&read.etag())).await.problem(412);
     api.delete(&provider, None).await.problem(428);
-    assert_eq!(api.get(&provider).await.body["claim_mapping"]["email"], "mail");
+    assert_eq!(
+        api.get(&provider).await.body["claim_mapping"]["email"],
+        "mail"
+    );
     // The application.
     let application = new_application(&api, BROKER).await;
     let read = api.get(&application).await;
     let body = |name: &str| json!({"display_name": name, "reply_urls": ["https://app.example/cb"]});
-    let saved = api.put(&application, &body("Alice's"), Some(&read.etag())).await;
+    let saved = api
+        .put(&application, &body("Alice's"), Some(&read.etag()))
+        .await;
     assert_eq!(saved.status, 200, "{}", saved.text);
     api.put(&application, &body("Bob's"), Some(&read.etag()))
         .await
         .problem(412);
-    api.delete(&application, Some(&read.etag())).await.problem(412);
+    api.delete(&application, Some(&read.etag()))
+        .await
+        .problem(412);
     assert_eq!(api.get(&application).await.body["display_name"], "Alice's");
     app.stop().await;
 }
@@ -1822,7 +1850,9 @@ async fn two_writes_from_one_etag_have_exactly_one_winner(backend: Backend) {
         token: Some(token),
     };
     assert_eq!(
-        api.post("/broker/tenants", &json!({"id": BROKER})).await.status,
+        api.post("/broker/tenants", &json!({"id": BROKER}))
+            .await
+            .status,
         201
     );
     let client = new_client(&api, "Raced").await;
@@ -1832,7 +1862,10 @@ async fn two_writes_from_one_etag_have_exactly_one_winner(backend: Backend) {
             .map(|n| json!({"name": format!("Admin {n} round {round}")}))
             .collect();
         let tag = api.get(&client).await.etag();
-        one_winner(&race(&api, Method::PATCH, &client, &names, &tag).await, "client");
+        one_winner(
+            &race(&api, Method::PATCH, &client, &names, &tag).await,
+            "client",
+        );
         let names: Vec<Value> = (0..4)
             .map(|n| json!({"display_name": format!("Admin {n} round {round}")}))
             .collect();
@@ -1897,7 +1930,11 @@ async fn tenant_admin_gets_404_for_every_resource_type_of_another_tenant(backend
         let seen = api.get(path).await;
         assert_eq!(seen.status, 200, "{path}: {}", seen.text);
         let hidden = contoso.get(path).await;
-        assert_eq!(hidden.status, 404, "{path} is 404, not 403: {}", hidden.text);
+        assert_eq!(
+            hidden.status, 404,
+            "{path} is 404, not 403: {}",
+            hidden.text
+        );
     }
     // Objects under another tenant's paths that may or may not exist: 404 as well, never 403.
     for path in [
@@ -1914,7 +1951,12 @@ async fn tenant_admin_gets_404_for_every_resource_type_of_another_tenant(backend
     // Writes with the tag the global admin read: 404 too, and nothing changes.
     let tag = api.get(&client).await.etag();
     contoso
-        .call(Method::PATCH, &client, Some(&json!({"name": "Hijacked"})), Some(&tag))
+        .call(
+            Method::PATCH,
+            &client,
+            Some(&json!({"name": "Hijacked"})),
+            Some(&tag),
+        )
         .await
         .problem(404);
     contoso.delete(&client, Some(&tag)).await.problem(404);
@@ -1982,7 +2024,12 @@ async fn api_and_portal_share_one_audit_vocabulary(backend: Backend) {
     for entry in std::fs::read_dir(portal).unwrap_or_else(|e| panic!("{portal}: {e}")) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
         let source = std::fs::read_to_string(&path).unwrap_or_default();
-        for old in ["\"authenticator.", "\"broker.userflow.", "/userflows/", "/providers/{"] {
+        for old in [
+            "\"authenticator.",
+            "\"broker.userflow.",
+            "/userflows/",
+            "/providers/{",
+        ] {
             assert!(
                 !source.contains(old),
                 "{}: an audit name or target outside the shared vocabulary ({old})",

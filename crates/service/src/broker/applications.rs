@@ -414,9 +414,15 @@ mod tests {
             },
             id_token_signing_alg: SigningAlg::Es256,
         };
-        let updated = update_application(store.as_ref(), &tenant, &app.client_id, update.clone(), None)
-            .await
-            .expect("update");
+        let updated = update_application(
+            store.as_ref(),
+            &tenant,
+            &app.client_id,
+            update.clone(),
+            None,
+        )
+        .await
+        .expect("update");
         assert_eq!(updated.display_name, "JWT");
         assert!(
             updated

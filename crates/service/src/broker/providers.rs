@@ -1005,8 +1005,9 @@ mod tests {
                 &tenant,
                 renamed,
                 Some(Secret::new("never-stored")),
-                later
-            , None)
+                later,
+                None
+            )
             .await,
             Err(ServiceError::ProviderMetadata {
                 error: MetadataError::CodeNotSupported,
@@ -1029,8 +1030,9 @@ mod tests {
                 &tenant,
                 upstream.provider("absent"),
                 None,
-                later
-            , None)
+                later,
+                None
+            )
             .await,
             Err(ServiceError::ProviderNotFound)
         ));

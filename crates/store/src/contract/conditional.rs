@@ -42,7 +42,9 @@ pub async fn client_update_from_a_stale_read_is_changed(store: Arc<dyn Store>) {
         Err(StoreError::Changed)
     );
     assert_eq!(
-        store.delete_client(&t, &client_id("app"), Some(&read)).await,
+        store
+            .delete_client(&t, &client_id("app"), Some(&read))
+            .await,
         Err(StoreError::Changed)
     );
     let stored = store
@@ -52,9 +54,7 @@ pub async fn client_update_from_a_stale_read_is_changed(store: Arc<dyn Store>) {
         .expect("kept");
     assert_eq!(stored.display_name, "First", "the first update is kept");
     assert_eq!(
-        store
-            .update_client(&client(&t, "ghost"), Some(&read))
-            .await,
+        store.update_client(&client(&t, "ghost"), Some(&read)).await,
         Err(StoreError::NotFound)
     );
     store
@@ -112,7 +112,13 @@ pub async fn user_writes_from_a_stale_read_are_changed(store: Arc<dyn Store>) {
         .expect("exists");
     let (l, r) = tokio::join!(
         store.set_user_disabled(&t, &alice.id, Some(T0), T0, Some(&read)),
-        store.set_user_disabled(&t, &alice.id, Some(T0 + Duration::seconds(1)), T0, Some(&read))
+        store.set_user_disabled(
+            &t,
+            &alice.id,
+            Some(T0 + Duration::seconds(1)),
+            T0,
+            Some(&read)
+        )
     );
     let first_won = one_winner("disable", &l, &r);
     let disabled = store
@@ -120,7 +126,11 @@ pub async fn user_writes_from_a_stale_read_are_changed(store: Arc<dyn Store>) {
         .await
         .expect("get")
         .expect("exists");
-    let expected_at = if first_won { T0 } else { T0 + Duration::seconds(1) };
+    let expected_at = if first_won {
+        T0
+    } else {
+        T0 + Duration::seconds(1)
+    };
     assert_eq!(disabled.disabled_at, Some(expected_at));
     assert_eq!(
         store
@@ -182,7 +192,13 @@ pub async fn credential_writes_from_a_stale_read_are_changed(store: Arc<dyn Stor
             .await,
         Err(StoreError::Changed)
     );
-    assert!(store.get_credential(&t, b"c1").await.expect("get").is_some());
+    assert!(
+        store
+            .get_credential(&t, b"c1")
+            .await
+            .expect("get")
+            .is_some()
+    );
     store
         .delete_credential(&t, &alice.id, b"c1", T0, Some(&renamed))
         .await

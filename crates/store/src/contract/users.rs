@@ -182,7 +182,9 @@ pub async fn rename_credential_requires_owner(store: Arc<dyn Store>) {
         .expect("exists");
     assert_eq!(c.nickname, "Work laptop");
     assert_eq!(
-        store.rename_credential(&t, &alice.id, b"nope", "x", None).await,
+        store
+            .rename_credential(&t, &alice.id, b"nope", "x", None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -217,7 +219,9 @@ pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
         .expect("delete");
     assert_eq!(store.get_credential(&t, b"c1").await.expect("get"), None);
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1", T0, None).await,
+        store
+            .delete_credential(&t, &alice.id, b"c1", T0, None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -227,7 +231,9 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "alpha").await;
     let alice = with_user(&*store, &t, "u1", b"c1").await;
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1", T0, None).await,
+        store
+            .delete_credential(&t, &alice.id, b"c1", T0, None)
+            .await,
         Err(StoreError::Conflict)
     );
     assert!(
@@ -246,7 +252,9 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
         .await
         .expect("delete one of two");
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c2", T0, None).await,
+        store
+            .delete_credential(&t, &alice.id, b"c2", T0, None)
+            .await,
         Err(StoreError::Conflict)
     );
 }
@@ -644,7 +652,10 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
         .put_refresh_token(&bobs_token)
         .await
         .expect("bob's token");
-    store.delete_user(&t, &alice.id, T0, None).await.expect("delete");
+    store
+        .delete_user(&t, &alice.id, T0, None)
+        .await
+        .expect("delete");
     let now = T0 + Duration::seconds(1);
     assert_eq!(store.get_user(&t, &alice.id).await.expect("get"), None);
     assert!(
@@ -797,7 +808,9 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
     );
     let nobody = tessera_core::UserId::parse("nobody").expect("id");
     assert_eq!(
-        store.set_user_disabled(&t, &nobody, Some(now), now, None).await,
+        store
+            .set_user_disabled(&t, &nobody, Some(now), now, None)
+            .await,
         Err(StoreError::NotFound)
     );
 }

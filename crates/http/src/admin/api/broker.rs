@@ -5,7 +5,6 @@
 //! Request bodies are this module's types, with the same JSON shape as `tessera_broker`'s configuration types,
 //! which the service layer checks (`validate`), so that the OpenAPI document describes exactly what is accepted.
 
-use tessera_service::admin::audit::actions;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,6 +16,7 @@ use tessera_broker::config::{
 };
 use tessera_core::{ClientId, Secret, TenantId, UserId};
 use tessera_service::admin::audit::Change;
+use tessera_service::admin::audit::actions;
 use tessera_service::broker::{applications, directory, flows, providers, tenants};
 use tessera_service::keys::Rotation;
 use tessera_store::{BrokerTenant, DirectoryUserRecord};
@@ -2119,7 +2119,14 @@ pub async fn disable_user(
     Path((tenant, user)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    user_action(&state, &caller, &headers, (&tenant, &user), actions::BROKER_USER_DISABLE).await
+    user_action(
+        &state,
+        &caller,
+        &headers,
+        (&tenant, &user),
+        actions::BROKER_USER_DISABLE,
+    )
+    .await
 }
 
 /// Enables a disabled user.
@@ -2141,7 +2148,14 @@ pub async fn enable_user(
     Path((tenant, user)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    user_action(&state, &caller, &headers, (&tenant, &user), actions::BROKER_USER_ENABLE).await
+    user_action(
+        &state,
+        &caller,
+        &headers,
+        (&tenant, &user),
+        actions::BROKER_USER_ENABLE,
+    )
+    .await
 }
 
 /// Deletes a user with their identities, sessions and refresh tokens (`If-Match` required).

@@ -268,9 +268,7 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::FlowChanged { .. }
             | ServiceError::BrokerTenantChanged
-            | ServiceError::Changed { .. } => {
-                Self::precondition_failed()
-            }
+            | ServiceError::Changed { .. } => Self::precondition_failed(),
             ServiceError::InvalidRpId { reason } => Self::invalid_field("rp_id", reason),
             ServiceError::InvalidOrigin { reason } => Self::invalid_field("origins", reason),
             ServiceError::InvalidDisplayName { reason } => {

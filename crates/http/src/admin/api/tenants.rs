@@ -2,7 +2,6 @@
 //! change), the loaded FIDO metadata, signing keys (list, rotate), OAuth clients (secret shown once, regenerate) and
 //! users' passkeys (list, rename, revoke).
 
-use tessera_service::admin::audit::actions;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_oidc::keys::SigningAlg;
 use tessera_service::admin::audit::Change;
+use tessera_service::admin::audit::actions;
 use tessera_service::{clients, keys, metadata, tenants, users};
 use tessera_store::{Client, Credential, SigningKey, Tenant};
 use utoipa::{IntoParams, ToSchema};
@@ -603,13 +603,13 @@ pub async fn update_policy(
     let changed =
         tenants::update_tenant_from(state.provider.store.as_ref(), &id, read.revision, &update)
             .await
-        .map_err(|e| match e {
-            tessera_service::ServiceError::InvalidPolicy {
-                setting: "min-certification-level",
-                reason,
-            } => Problem::invalid_field("minimum_certification_level", reason),
-            other => other.into(),
-        })?;
+            .map_err(|e| match e {
+                tessera_service::ServiceError::InvalidPolicy {
+                    setting: "min-certification-level",
+                    reason,
+                } => Problem::invalid_field("minimum_certification_level", reason),
+                other => other.into(),
+            })?;
     state.provider.tenants.invalidate(&id);
     let after = policy_value(&changed)?;
     record(

@@ -3,8 +3,8 @@
 //! policy, signing keys, client and user pages are in [`super::policy`], [`super::keys`], [`super::clients`] and
 //! [`super::users`].
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};

@@ -6,8 +6,8 @@
 //! Each change calls the `tessera_service::broker` use case, invalidates the broker's cache of the tenant, and
 //! writes an audit event.
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -1173,7 +1173,8 @@ async fn claims_save(
         Err(ServiceError::Changed { .. }) => {
             match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
                 Ok(now) => {
-                    let fields = with_provider_version(claim_fields(&now.config.claim_mapping), &now);
+                    let fields =
+                        with_provider_version(claim_fields(&now.config.claim_mapping), &now);
                     let error = Some(PROVIDER_CHANGED.into());
                     claims_page(&ctx, &tenant, &id, &now.config.name, fields, error)
                 }
@@ -1366,7 +1367,8 @@ async fn provider_edit_save(
         Err(ServiceError::Changed { .. }) => {
             match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
                 Ok(now) => {
-                    let fields = with_provider_version(provider_edit_fields(&now.config, None), &now);
+                    let fields =
+                        with_provider_version(provider_edit_fields(&now.config, None), &now);
                     let error = Some(PROVIDER_CHANGED.into());
                     provider_edit_page(&ctx, &tenant, &now.config, fields, error)
                 }

@@ -3,8 +3,8 @@
 //! at once for a suspected compromise). The same `tessera_service::broker::tenants` calls as the API's; mirrors
 //! [`super::keys`] of an authenticator tenant.
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};

@@ -3,7 +3,6 @@
 //! overwriting someone else's change. The same `tessera_service::broker::tenants::update_broker_tenant` call and
 //! audit event (`broker.tenant.update`) as the API's `PATCH /broker/tenants/{tenant}`.
 
-use tessera_service::admin::audit::actions;
 use axum::Router;
 use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
@@ -11,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::broker::tenants as broker_tenants;
 use tessera_store::BrokerTenant;
 

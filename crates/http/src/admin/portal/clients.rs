@@ -5,15 +5,15 @@
 //! API's `If-Match` agree on what "changed meanwhile" means: a save or delete based on an older version is refused
 //! with a conflict message and the current client.
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::{ClientId, TenantId};
-use tessera_service::admin::members;
 use tessera_service::ServiceError;
+use tessera_service::admin::members;
 use tessera_service::clients::{self, ClientUpdate, LocalhostHttp};
 use tessera_store::Client;
 

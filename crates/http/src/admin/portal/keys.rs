@@ -2,8 +2,8 @@
 //! and dates, newest first, and "Rotate keys" behind a confirmation page (published first, or at once for a
 //! suspected compromise). The same `tessera_service::keys` calls as the API's.
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;

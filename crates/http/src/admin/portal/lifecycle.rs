@@ -3,7 +3,6 @@
 //! with all its versions. The same `tessera_service` calls as the API's `DELETE` operations; each form carries the
 //! version of the object it was shown at, so a deletion based on an older version is refused.
 
-use tessera_service::admin::audit::actions;
 use axum::Router;
 use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
@@ -12,6 +11,7 @@ use axum::routing::post;
 use tessera_broker::config::PolicyId;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::admin::members;
 use tessera_service::broker::{flows, tenants as broker_tenants};
 use tessera_service::tenants;

@@ -5,12 +5,12 @@
 //! `tessera idp tenant update` do; a refusal lands next to its field. The form carries the tenant's revision: a save
 //! based on an older one is refused with the current settings shown again.
 
-use tessera_service::admin::audit::actions;
 use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::admin::members;
 use tessera_service::tenants::{self, PolicyChange, SettingsChange, TenantUpdate};
 use tessera_store::Tenant;

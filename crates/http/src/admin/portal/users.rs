@@ -4,8 +4,8 @@
 //! FIDO metadata (`/admin/authenticator/{tenant}/fido-metadata`). The same `tessera_service::users` and
 //! `tessera_service::metadata` calls as the API's.
 
-use tessera_service::admin::audit::actions;
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -584,7 +584,14 @@ pub async fn rename(
     let typed = form.get("nickname");
     if form.get("version") != before.nickname {
         let field = name_field(&before.nickname);
-        return rename_page(&ctx, &id, &user, &before, field, Some(PASSKEY_CHANGED.into()));
+        return rename_page(
+            &ctx,
+            &id,
+            &user,
+            &before,
+            field,
+            Some(PASSKEY_CHANGED.into()),
+        );
     }
     let renamed = match users::rename_passkey(
         app.provider.store.as_ref(),
@@ -609,7 +616,14 @@ pub async fn rename(
                 Err(r) => return r,
             };
             let field = name_field(&current.nickname);
-            return rename_page(&ctx, &id, &user, &current, field, Some(PASSKEY_CHANGED.into()));
+            return rename_page(
+                &ctx,
+                &id,
+                &user,
+                &current,
+                field,
+                Some(PASSKEY_CHANGED.into()),
+            );
         }
         Err(e) => return fail(e),
     };
