@@ -195,14 +195,14 @@ mod tests {
                 .disabled_at
                 .is_none()
         );
-        delete_user(store.as_ref(), &tenant, &oid)
+        delete_user(store.as_ref(), &tenant, &oid, None)
             .await
             .expect("delete");
         for result in [
             get_user(store.as_ref(), &tenant, &oid).await.map(|_| ()),
             disable_user(store.as_ref(), &tenant, &oid, T0, None).await,
             enable_user(store.as_ref(), &tenant, &oid, None).await,
-            delete_user(store.as_ref(), &tenant, &oid).await,
+            delete_user(store.as_ref(), &tenant, &oid, None).await,
         ] {
             assert!(matches!(result, Err(ServiceError::DirectoryUserNotFound)));
         }
