@@ -331,8 +331,8 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         // The audit trail lists what was done, the directory the new user.
         await page.goto(`${base}/admin/audit?tenant=fabrikam`);
         const audit = await page.locator('#audit-events').innerText();
-        for (const action of ['broker.tenant.create', 'broker.provider.create', 'broker.provider.update',
-          'broker.userflow.create', 'broker.userflow.update', 'broker.application.create']) {
+        for (const action of ['broker.tenant.create', 'broker.provider.create', 'broker.provider.claims.update',
+          'broker.user_flow.create', 'broker.user_flow.update', 'broker.application.create']) {
           assert.ok(audit.includes(action), `audit has ${action}`);
         }
         await shot(page, name('portal-16-audit'));

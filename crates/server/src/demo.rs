@@ -473,6 +473,7 @@ pub async fn prepare_broker(
                 config,
                 Some(secret),
                 now,
+                None,
             )
             .await?;
         } else {
@@ -514,6 +515,7 @@ pub async fn prepare_broker(
                         token_lifetimes: app.token_lifetimes,
                         id_token_signing_alg: app.id_token_signing_alg,
                     },
+                    None,
                 )
                 .await?;
             }

@@ -675,6 +675,7 @@ async fn run_client(command: ClientCommand) -> Result<(), ServerError> {
                 &parse_tenant(&tenant)?,
                 &parse_client(&client_id)?,
                 update,
+                None,
             )
             .await?;
             let shown = client_json(&client);
@@ -694,7 +695,7 @@ async fn run_client(command: ClientCommand) -> Result<(), ServerError> {
             let (store, _) = open_target(&target).await?;
             let tenant = parse_tenant(&tenant)?;
             let id = parse_client(&client_id)?;
-            clients::delete_client(store.as_ref(), &tenant, &id).await?;
+            clients::delete_client(store.as_ref(), &tenant, &id, None).await?;
             let shown =
                 json!({ "tenant": tenant.as_str(), "client_id": id.as_str(), "deleted": true });
             print(target.output, &shown, || {

@@ -1808,9 +1808,15 @@ async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backen
     let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
     let oid = tessera_core::UserId::parse(claims["oid"].as_str().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}"));
-    tessera_service::broker::directory::disable_user(b.store(), &b.tenant, &oid, b.app.clock.now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    tessera_service::broker::directory::disable_user(
+        b.store(),
+        &b.tenant,
+        &oid,
+        b.app.clock.now(),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     // The refresh token is gone.
     let refreshed = token(
         &b,

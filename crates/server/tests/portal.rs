@@ -1463,7 +1463,7 @@ async fn policy_page_saves_checks_like_the_api_and_refuses_a_stale_edit(backend:
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.tenant.policy.update".into()),
+                action_prefix: Some("tenant.policy.update".into()),
                 ..Default::default()
             },
             None,
@@ -1561,7 +1561,7 @@ async fn signing_keys_page_lists_and_rotates_after_confirmation(backend: Backend
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.tenant.keys.rotate".into()),
+                action_prefix: Some("tenant.keys.rotate".into()),
                 ..Default::default()
             },
             None,
@@ -1738,7 +1738,7 @@ async fn client_page_edits_regenerates_and_deletes_with_its_version(backend: Bac
         .admin_store
         .list_audit_events(
             &tessera_store::AuditFilter {
-                action_prefix: Some("authenticator.client.".into()),
+                action_prefix: Some("client.".into()),
                 ..Default::default()
             },
             None,
@@ -1750,11 +1750,7 @@ async fn client_page_edits_regenerates_and_deletes_with_its_version(backend: Bac
     actions.sort_unstable();
     assert_eq!(
         actions,
-        [
-            "authenticator.client.delete",
-            "authenticator.client.secret.regenerate",
-            "authenticator.client.update"
-        ]
+        ["client.delete", "client.secret.regenerate", "client.update"]
     );
     assert!(!format!("{:?}", audit.events).contains(&old_secret));
     app.stop().await;
@@ -2336,6 +2332,7 @@ mod users_pages {
         disabled_user_cannot_sign_in_until_enabled_again,
         user_is_deleted_after_confirmation_and_only_with_the_csrf_token,
         passkey_rename_shows_its_error_next_to_the_field,
+        passkey_rename_from_a_name_changed_meanwhile_shows_the_error_next_to_the_form,
         revoking_the_last_passkey_is_refused,
         another_tenants_admin_gets_404_and_a_read_only_admin_changes_nothing,
         fido_metadata_page_lists_and_filters_the_loaded_models,
@@ -2705,7 +2702,7 @@ mod users_pages {
         let (_, page) = text(&app, &user_path(&erin), &cookie).await;
         assert!(page.contains("Disabled since"), "{page}");
         assert!(page.contains("id=\"enable-user\""));
-        let events = audit_events(&app, "authenticator.user.disable").await;
+        let events = audit_events(&app, "user.disable").await;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].actor, "admin:root");
         assert_eq!(events[0].tenant.as_deref(), Some("acme"));
@@ -2729,10 +2726,7 @@ mod users_pages {
             200,
             "enabled again, the passkey works"
         );
-        assert_eq!(
-            audit_events(&app, "authenticator.user.enable").await.len(),
-            1
-        );
+        assert_eq!(audit_events(&app, "user.enable").await.len(), 1);
         app.stop().await;
     }
 
@@ -2767,11 +2761,7 @@ mod users_pages {
                 .is_some(),
             "nothing deleted"
         );
-        assert!(
-            audit_events(&app, "authenticator.user.delete")
-                .await
-                .is_empty()
-        );
+        assert!(audit_events(&app, "user.delete").await.is_empty());
 
         let deleted = post(&app, &confirm, &cookies, format!("csrf_token={token}")).await;
         assert_eq!(deleted.status(), 303);
@@ -2795,9 +2785,9 @@ mod users_pages {
             "their passkeys are gone"
         );
         assert_eq!(get(&app, &user_path(&bob), &cookie).await.status(), 404);
-        let events = audit_events(&app, "authenticator.user.delete").await;
+        let events = audit_events(&app, "user.delete").await;
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].target, format!("authenticator/acme/users/{bob}"));
+        assert_eq!(events[0].target, format!("tenants/acme/users/{bob}"));
         assert!(
             events[0]
                 .before
@@ -2827,7 +2817,7 @@ mod users_pages {
                 &app,
                 &rename,
                 &cookies,
-                format!("csrf_token={token}&nickname={bad}"),
+                format!("csrf_token={token}&version=key+1&nickname={bad}"),
             )
             .await;
             assert_eq!(refused.status(), 422, "{bad:?}");
@@ -2855,7 +2845,7 @@ mod users_pages {
             &app,
             &rename,
             &cookies,
-            format!("csrf_token={token}&nickname=+Work+laptop+"),
+            format!("csrf_token={token}&version=key+1&nickname=+Work+laptop+"),
         )
         .await;
         assert_eq!(renamed.status(), 303);
@@ -2868,7 +2858,7 @@ mod users_pages {
             ),
             ["Work laptop"]
         );
-        let events = audit_events(&app, "authenticator.user.passkey.rename").await;
+        let events = audit_events(&app, "user.passkey.rename").await;
         assert_eq!(events.len(), 1);
         assert!(
             events[0]
@@ -2882,6 +2872,76 @@ mod users_pages {
                 .as_ref()
                 .is_some_and(|a| a["nickname"] == "Work laptop")
         );
+        app.stop().await;
+    }
+
+    async fn passkey_rename_from_a_name_changed_meanwhile_shows_the_error_next_to_the_form(
+        backend: Backend,
+    ) {
+        let Some((app, _)) = app(backend).await else {
+            return;
+        };
+        let ann = user_with_passkeys(&app, &app.tenant, "ann", "Ann Example", 1).await;
+        let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+        let (_, page) = text(&app, &user_path(&ann), &cookie).await;
+        let rename = passkey_hrefs(&page)
+            .into_iter()
+            .next()
+            .expect("rename link");
+        // The form carries the name it was opened with.
+        let (_, form) = text(&app, &rename, &cookie).await;
+        assert!(
+            form.contains("name=\"version\"") && form.contains("value=\"key 1\""),
+            "{form}"
+        );
+        let (cookies, token) = form_of(&app, &rename, &cookie).await;
+        // Another admin renames it meanwhile.
+        let store = &app.state.provider.store;
+        let credential = store
+            .list_credentials(&app.tenant, &ann)
+            .await
+            .expect("store")
+            .remove(0);
+        store
+            .rename_credential(&app.tenant, &ann, &credential.credential_id, "Phone", None)
+            .await
+            .expect("rename");
+        let refused = post(
+            &app,
+            &rename,
+            &cookies,
+            format!("csrf_token={token}&version=key+1&nickname=Laptop"),
+        )
+        .await;
+        assert_eq!(refused.status(), 422);
+        let body = refused.text().await.expect("body");
+        assert!(body.contains("id=\"form-error\""), "{body}");
+        assert!(
+            body.contains("changed this passkey since you opened this page"),
+            "{body}"
+        );
+        assert!(
+            body.contains("value=\"Phone\""),
+            "the form shows the current name: {body}"
+        );
+        let names: Vec<String> = store
+            .list_credentials(&app.tenant, &ann)
+            .await
+            .expect("store")
+            .into_iter()
+            .map(|c| c.nickname)
+            .collect();
+        assert_eq!(names, ["Phone"], "the other admin's name is kept");
+        assert!(audit_events(&app, "user.passkey.rename").await.is_empty());
+        // From the current name, the save goes through.
+        let saved = post(
+            &app,
+            &rename,
+            &cookies,
+            format!("csrf_token={token}&version=Phone&nickname=Laptop"),
+        )
+        .await;
+        assert_eq!(saved.status(), 303);
         app.stop().await;
     }
 
@@ -2935,12 +2995,7 @@ mod users_pages {
             hrefs[1].ends_with(&format!("/passkeys/{}", B64.encode(&left[0].credential_id))),
             "the one not revoked"
         );
-        assert_eq!(
-            audit_events(&app, "authenticator.user.passkey.revoke")
-                .await
-                .len(),
-            1
-        );
+        assert_eq!(audit_events(&app, "user.passkey.revoke").await.len(), 1);
         app.stop().await;
     }
 
@@ -3063,7 +3118,7 @@ mod users_pages {
             2,
             "nothing revoked"
         );
-        assert!(audit_events(&app, "authenticator.user.").await.is_empty());
+        assert!(audit_events(&app, "user.").await.is_empty());
         app.stop().await;
     }
 

@@ -243,13 +243,19 @@ impl ClientUpdate {
 
 /// Changes a client's name or redirect URIs; its id, secret and authentication method stay. Takes effect at the
 /// next request (clients are not cached).
+///
+/// With `expected` (the client as the caller read it, whose `ETag` or form version it checked) the change is a
+/// conditional write: if anyone changed the client since, nothing is written and [`ServiceError::Changed`] says
+/// so; of two changes based on one read exactly one is saved. `None` (the offline CLI) changes the stored client.
 pub async fn update_client(
     store: &dyn Store,
     tenant: &TenantId,
     id: &ClientId,
     update: ClientUpdate,
+    expected: Option<&Client>,
 ) -> Result<Client> {
     let mut client = get_client(store, tenant, id).await?;
+    refuse_changed(&client, expected, "client")?;
     if let Some(name) = &update.name {
         client.display_name = checked_name(name)?;
     }
@@ -264,11 +270,28 @@ pub async fn update_client(
     if let Some(uris) = update.post_logout_redirect_uris {
         client.post_logout_redirect_uris = uris.into_iter().map(String::from).collect();
     }
-    store.update_client(&client).await.map_err(|e| match e {
-        StoreError::NotFound => ServiceError::ClientNotFound,
-        other => other.into(),
-    })?;
+    store
+        .update_client(&client, expected)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::ClientNotFound,
+            StoreError::Changed => ServiceError::Changed { what: "client" },
+            other => other.into(),
+        })?;
     Ok(client)
+}
+
+/// [`ServiceError::Changed`] if the caller's `expected` read is not what is stored now (checked again by the
+/// store's conditional write, which closes the gap between this read and the write).
+pub(crate) fn refuse_changed<T: PartialEq>(
+    current: &T,
+    expected: Option<&T>,
+    what: &'static str,
+) -> Result<()> {
+    match expected {
+        Some(expected) if expected != current => Err(ServiceError::Changed { what }),
+        _ => Ok(()),
+    }
 }
 
 /// Gives a confidential client a new secret: returned this once, only its SHA-256 stored; the old secret stops
@@ -298,15 +321,25 @@ pub async fn regenerate_secret(
 }
 
 /// Deletes a client and everything it was issued (codes, access and refresh tokens): its users' next token
-/// request or userinfo call fails. Users, passkeys and browser sessions stay.
-pub async fn delete_client(store: &dyn Store, tenant: &TenantId, id: &ClientId) -> Result<()> {
+/// request or userinfo call fails. Users, passkeys and browser sessions stay. With `expected` (the client as
+/// read), only if nobody changed it since ([`ServiceError::Changed`] otherwise, and nothing is deleted).
+pub async fn delete_client(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &ClientId,
+    expected: Option<&Client>,
+) -> Result<()> {
     if store.get_tenant(tenant).await?.is_none() {
         return Err(ServiceError::TenantNotFound);
     }
-    store.delete_client(tenant, id).await.map_err(|e| match e {
-        StoreError::NotFound => ServiceError::ClientNotFound,
-        other => other.into(),
-    })
+    store
+        .delete_client(tenant, id, expected)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::ClientNotFound,
+            StoreError::Changed => ServiceError::Changed { what: "client" },
+            other => other.into(),
+        })
 }
 
 #[cfg(test)]

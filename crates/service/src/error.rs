@@ -157,6 +157,13 @@ pub enum ServiceError {
         /// How many directory users it has.
         directory_users: u64,
     },
+    /// Someone changed the object (`what`: "client", "application", ...) since the version this change was based
+    /// on; nothing was written. The caller reads it again (HTTP 412).
+    #[error("the {what} was changed meanwhile; reload it and apply the change again")]
+    Changed {
+        /// What changed, in words.
+        what: &'static str,
+    },
     /// Someone changed the broker tenant since the version this change was based on.
     #[error("the broker tenant was changed meanwhile; reload it and apply the change again")]
     BrokerTenantChanged,
@@ -276,6 +283,7 @@ impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Corrupt(message) => Self::Corrupt(message),
+            StoreError::Changed => Self::Changed { what: "object" },
             other => Self::Store(other),
         }
     }

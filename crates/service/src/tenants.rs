@@ -626,6 +626,39 @@ pub async fn update_tenant(
     Err(ServiceError::Store(StoreError::Conflict))
 }
 
+/// Updates a tenant as [`update_tenant`] does, but only if it is still at revision `based_on` (the revision the
+/// caller read, whose `ETag` or form version it checked): one conditional write, never reapplied. If anyone changed
+/// the tenant since, nothing is written and [`ServiceError::Changed`] says so; of two changes based on one
+/// revision exactly one is saved. The admin API and the portal use this; [`update_tenant`] is for callers that read
+/// nothing first (the offline CLI).
+pub async fn update_tenant_from(
+    store: &dyn Store,
+    id: &TenantId,
+    based_on: u64,
+    update: &TenantUpdate,
+) -> Result<Tenant> {
+    let mut tenant = store
+        .get_tenant(id)
+        .await?
+        .ok_or(ServiceError::TenantNotFound)?;
+    if tenant.revision != based_on {
+        return Err(ServiceError::Changed { what: "tenant" });
+    }
+    apply_tenant_update(&mut tenant, update)?;
+    if let Some(Some(_)) = &update.settings.public_url {
+        refuse_shared_address(store, &tenant).await?;
+    }
+    match store.update_tenant(&tenant).await {
+        Ok(revision) => {
+            tenant.revision = revision;
+            Ok(tenant)
+        }
+        Err(StoreError::Conflict) => Err(ServiceError::Changed { what: "tenant" }),
+        Err(StoreError::NotFound) => Err(ServiceError::TenantNotFound),
+        Err(other) => Err(other.into()),
+    }
+}
+
 fn apply_tenant_update(tenant: &mut Tenant, update: &TenantUpdate) -> Result<()> {
     if let Some(name) = &update.display_name {
         tenant.display_name = validate_display_name(name)?;

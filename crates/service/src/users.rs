@@ -60,39 +60,45 @@ pub async fn get_user(store: &dyn Store, tenant: &TenantId, user: &UserId) -> Re
 }
 
 /// Disables a user at `now` (they cannot sign in; their sessions end and their access and refresh tokens stop
-/// working at once), or enables them again; returns the user as now stored.
+/// working at once), or enables them again; returns the user as now stored. With `expected` (the user as the
+/// caller read it), only if nobody changed the user since: [`ServiceError::Changed`] otherwise, and nothing changes.
 pub async fn set_disabled(
     store: &dyn Store,
     tenant: &TenantId,
     user: &UserId,
     disabled: bool,
     now: OffsetDateTime,
+    expected: Option<&User>,
 ) -> Result<User> {
     store
-        .set_user_disabled(tenant, user, disabled.then_some(now), now)
+        .set_user_disabled(tenant, user, disabled.then_some(now), now, expected)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ServiceError::UserNotFound,
-            other => other.into(),
-        })?;
+        .map_err(user_error)?;
     get_user(store, tenant, user).await
 }
 
 /// Deletes a user: their passkeys are removed, their sessions end and their access and refresh tokens stop working
-/// at once. Signing up again with the same username makes a new user.
+/// at once. Signing up again with the same username makes a new user. With `expected` (the user as read), only if
+/// nobody changed the user since ([`ServiceError::Changed`] otherwise, and nothing is deleted).
 pub async fn delete_user(
     store: &dyn Store,
     tenant: &TenantId,
     user: &UserId,
     now: OffsetDateTime,
+    expected: Option<&User>,
 ) -> Result<()> {
     store
-        .delete_user(tenant, user, now)
+        .delete_user(tenant, user, now, expected)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ServiceError::UserNotFound,
-            other => other.into(),
-        })
+        .map_err(user_error)
+}
+
+fn user_error(error: StoreError) -> ServiceError {
+    match error {
+        StoreError::NotFound => ServiceError::UserNotFound,
+        StoreError::Changed => ServiceError::Changed { what: "user" },
+        other => other.into(),
+    }
 }
 
 /// A user's passkeys, oldest first (none for an unknown user: read the user first).
@@ -133,20 +139,23 @@ pub fn passkey_name(name: &str) -> Result<&str> {
 }
 
 /// Renames one of a user's passkeys to `name` (checked by [`passkey_name`]); returns the passkey as now stored.
-/// [`ServiceError::PasskeyNotFound`] unless it is theirs.
+/// [`ServiceError::PasskeyNotFound`] unless it is theirs. With `expected` (the passkey as read), only if it did not
+/// change since ([`ServiceError::Changed`] otherwise).
 pub async fn rename_passkey(
     store: &dyn Store,
     tenant: &TenantId,
     user: &UserId,
     credential_id: &[u8],
     name: &str,
+    expected: Option<&Credential>,
 ) -> Result<Credential> {
     let name = passkey_name(name)?;
     store
-        .rename_credential(tenant, user, credential_id, name)
+        .rename_credential(tenant, user, credential_id, name, expected)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ServiceError::PasskeyNotFound,
+            StoreError::Changed => ServiceError::Changed { what: "passkey" },
             other => other.into(),
         })?;
     get_passkey(store, tenant, user, credential_id).await
@@ -154,20 +163,23 @@ pub async fn rename_passkey(
 
 /// Revokes one of a user's passkeys at `now`: the sessions signed in with it end and the tokens bound to it are
 /// revoked at once. [`ServiceError::LastPasskey`] for the user's only passkey, [`ServiceError::PasskeyNotFound`]
-/// unless it is theirs.
+/// unless it is theirs. With `expected` (the passkey as read), only if it did not change since
+/// ([`ServiceError::Changed`] otherwise, and nothing is revoked).
 pub async fn revoke_passkey(
     store: &dyn Store,
     tenant: &TenantId,
     user: &UserId,
     credential_id: &[u8],
     now: OffsetDateTime,
+    expected: Option<&Credential>,
 ) -> Result<()> {
     store
-        .delete_credential(tenant, user, credential_id, now)
+        .delete_credential(tenant, user, credential_id, now, expected)
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ServiceError::LastPasskey,
             StoreError::NotFound => ServiceError::PasskeyNotFound,
+            StoreError::Changed => ServiceError::Changed { what: "passkey" },
             other => other.into(),
         })
 }

@@ -20,7 +20,7 @@ use tessera_store::{
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
     REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
-    TenantDeletion, UserFlowRecord,
+    TenantDeletion, UserFlowRecord, check_expected,
 };
 use time::OffsetDateTime;
 
@@ -254,6 +254,78 @@ async fn insert_signing_key(conn: &mut PgConnection, key: &SigningKey) -> Result
     .await
     .map_err(db)?;
     Ok(())
+}
+
+/// The stored application, locked until the transaction ends (the guard of a conditional write).
+async fn locked_application(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<Option<BrokerApplication>> {
+    sqlx::query_as::<_, ApplicationRow>(
+        "SELECT * FROM broker_applications WHERE tenant = $1 AND client_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(client_id.as_str())
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .map(ApplicationRow::into_record)
+    .transpose()
+}
+
+/// The stored identity provider, locked until the transaction ends (the guard of a conditional write).
+async fn locked_provider(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    provider_id: &str,
+) -> Result<Option<IdentityProviderRecord>> {
+    sqlx::query_as::<_, ProviderRow>(
+        "SELECT * FROM identity_providers WHERE tenant = $1 AND provider_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(provider_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .map(ProviderRow::into_record)
+    .transpose()
+}
+
+/// The guard of a conditional write of a directory user: locks the user's row until the transaction ends, then
+/// `NotFound` without the user, `Changed` if `expected` is given and the stored user differs from it.
+async fn guard_directory_user(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    object_id: &UserId,
+    expected: Option<&DirectoryUserRecord>,
+) -> Result<()> {
+    if expected.is_none() {
+        return Ok(());
+    }
+    let locked = sqlx::query(
+        "SELECT 1 FROM directory_users WHERE tenant = $1 AND object_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(object_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    if locked.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let current = sqlx::query_as::<_, DirectoryUserRow>(concat!(
+        directory_user_select!(),
+        "WHERE u.tenant = $1 AND u.object_id = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(object_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?
+    .map(DirectoryUserRow::into_record)
+    .transpose()?;
+    check_expected(current.as_ref(), expected, PartialEq::eq)
 }
 
 /// Locks the user's row against a concurrent disable (`FOR SHARE`) and checks that they are enabled: `Conflict` if
@@ -624,7 +696,18 @@ impl BrokerStore for PostgresStore {
         Ok((page, total))
     }
 
-    async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()> {
+    async fn update_broker_application(
+        &self,
+        application: &BrokerApplication,
+        expected: Option<&BrokerApplication>,
+    ) -> Result<()> {
+        // The row is locked before the check: a concurrent conditional write waits, then sees this one's result.
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current =
+                locked_application(&mut tx, &application.tenant, &application.client_id).await?;
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let done = sqlx::query(
             "UPDATE broker_applications SET secret_hash = $3, settings = $4 WHERE tenant = $1 AND client_id = $2",
         )
@@ -632,25 +715,33 @@ impl BrokerStore for PostgresStore {
         .bind(application.client_id.as_str())
         .bind(application.secret_hash.as_deref())
         .bind(&application.settings)
-        .execute(self.timed()?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn delete_broker_application(
         &self,
         tenant: &TenantId,
         client_id: &ClientId,
+        expected: Option<&BrokerApplication>,
     ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_application(&mut tx, tenant, client_id).await?;
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let done =
             sqlx::query("DELETE FROM broker_applications WHERE tenant = $1 AND client_id = $2")
                 .bind(tenant.as_str())
                 .bind(client_id.as_str())
-                .execute(self.timed()?)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn create_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()> {
@@ -708,7 +799,20 @@ impl BrokerStore for PostgresStore {
         .collect()
     }
 
-    async fn update_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()> {
+    async fn update_identity_provider(
+        &self,
+        provider: &IdentityProviderRecord,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_provider(&mut tx, &provider.tenant, &provider.provider_id).await?;
+            check_expected(
+                current.as_ref(),
+                expected,
+                IdentityProviderRecord::same_configuration,
+            )?;
+        }
         let done = sqlx::query(
             "UPDATE identity_providers SET config = $3, client_secret_encrypted = $4, metadata = $5, \
              metadata_fetched_at = $6, jwks = $7, jwks_fetched_at = $8, updated_at = $9 \
@@ -723,10 +827,11 @@ impl BrokerStore for PostgresStore {
         .bind(&provider.cache.jwks)
         .bind(provider.cache.jwks_fetched_at)
         .bind(provider.updated_at)
-        .execute(self.timed()?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn refresh_provider_metadata(
@@ -751,15 +856,30 @@ impl BrokerStore for PostgresStore {
         affected_one(done.rows_affected())
     }
 
-    async fn delete_identity_provider(&self, tenant: &TenantId, provider_id: &str) -> Result<()> {
+    async fn delete_identity_provider(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_provider(&mut tx, tenant, provider_id).await?;
+            check_expected(
+                current.as_ref(),
+                expected,
+                IdentityProviderRecord::same_configuration,
+            )?;
+        }
         let done =
             sqlx::query("DELETE FROM identity_providers WHERE tenant = $1 AND provider_id = $2")
                 .bind(tenant.as_str())
                 .bind(provider_id)
-                .execute(self.timed()?)
+                .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn create_flow(&self, flow: &UserFlowRecord, first: &FlowVersionRecord) -> Result<()> {
@@ -1172,8 +1292,10 @@ impl BrokerStore for PostgresStore {
         tenant: &TenantId,
         object_id: &UserId,
         at: OffsetDateTime,
+        expected: Option<&DirectoryUserRecord>,
     ) -> Result<()> {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
+        guard_directory_user(&mut tx, tenant, object_id, expected).await?;
         let done = sqlx::query(
             "UPDATE directory_users SET disabled_at = COALESCE(disabled_at, $3) WHERE tenant = $1 AND object_id = $2",
         )
@@ -1199,27 +1321,43 @@ impl BrokerStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn enable_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()> {
+    async fn enable_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        guard_directory_user(&mut tx, tenant, object_id, expected).await?;
         let done = sqlx::query(
             "UPDATE directory_users SET disabled_at = NULL WHERE tenant = $1 AND object_id = $2",
         )
         .bind(tenant.as_str())
         .bind(object_id.as_str())
-        .execute(self.timed()?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
-    async fn delete_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()> {
+    async fn delete_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        guard_directory_user(&mut tx, tenant, object_id, expected).await?;
         // Identities, sessions and refresh tokens go with the user (ON DELETE CASCADE), in this one statement.
         let done = sqlx::query("DELETE FROM directory_users WHERE tenant = $1 AND object_id = $2")
             .bind(tenant.as_str())
             .bind(object_id.as_str())
-            .execute(self.timed()?)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn create_broker_session(&self, session: &BrokerSession) -> Result<()> {

@@ -37,7 +37,8 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
     Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
-    TenantContents, TenantDeletion, TenantStore, User, UserStore, fold_display_name, fold_username,
+    TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected,
+    fold_display_name, fold_username,
 };
 use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
@@ -542,7 +543,13 @@ impl TenantStore for PostgresStore {
         .collect()
     }
 
-    async fn update_client(&self, client: &Client) -> Result<()> {
+    async fn update_client(&self, client: &Client, expected: Option<&Client>) -> Result<()> {
+        // The row is locked before the check: a concurrent conditional write waits, then sees this one's result.
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_client(&mut tx, &client.tenant, &client.client_id).await?;
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let changed = sqlx::query(
             "UPDATE clients SET display_name = $3, redirect_uris = $4, post_logout_redirect_uris = $5 \
              WHERE tenant = $1 AND client_id = $2",
@@ -552,14 +559,14 @@ impl TenantStore for PostgresStore {
         .bind(&client.display_name)
         .bind(client.redirect_uris.as_slice())
         .bind(client.post_logout_redirect_uris.as_slice())
-        .execute(self.timed()?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected();
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        tx.commit().await.map_err(db)
     }
 
     async fn replace_client_secret(
@@ -585,8 +592,17 @@ impl TenantStore for PostgresStore {
         Ok(())
     }
 
-    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        expected: Option<&Client>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_client(&mut tx, tenant, client_id).await?;
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let deleted = sqlx::query("DELETE FROM clients WHERE tenant = $1 AND client_id = $2")
             .bind(tenant.as_str())
             .bind(client_id.as_str())
@@ -693,6 +709,58 @@ impl TenantStore for PostgresStore {
 /// Ends a user's sessions and revokes their grants at `now` (the grants bound to their passkeys, and those of their
 /// access and refresh tokens, whose rows go), inside `tx`: a deleted or disabled user keeps nothing they signed in
 /// for.
+/// The stored client, locked until the transaction ends (the guard of a conditional write).
+async fn locked_client(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<Option<Client>> {
+    sqlx::query_as::<_, ClientRow>(
+        "SELECT * FROM clients WHERE tenant = $1 AND client_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(client_id.as_str())
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .map(ClientRow::into_record)
+    .transpose()
+}
+
+/// The stored user, locked until the transaction ends (the guard of a conditional write).
+async fn locked_user(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    user_id: &UserId,
+) -> Result<Option<User>> {
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
+        .bind(tenant.as_str())
+        .bind(user_id.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?
+        .map(UserRow::into_record)
+        .transpose()
+}
+
+/// The stored credential, locked until the transaction ends (the guard of a conditional write).
+async fn locked_credential(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+) -> Result<Option<Credential>> {
+    sqlx::query_as::<_, CredentialRow>(
+        "SELECT * FROM credentials WHERE tenant = $1 AND credential_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .bind(credential_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?
+    .map(CredentialRow::into_record)
+    .transpose()
+}
+
 async fn end_what_the_user_had(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     tenant: &TenantId,
@@ -843,7 +911,15 @@ impl UserStore for PostgresStore {
         user_id: &UserId,
         credential_id: &[u8],
         nickname: &str,
+        expected: Option<&Credential>,
     ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_credential(&mut tx, tenant, credential_id)
+                .await?
+                .filter(|c| &c.user_id == user_id);
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let done = sqlx::query(
             "UPDATE credentials SET nickname = $4 WHERE tenant = $1 AND user_id = $2 AND credential_id = $3",
         )
@@ -851,10 +927,11 @@ impl UserStore for PostgresStore {
         .bind(user_id.as_str())
         .bind(credential_id)
         .bind(nickname)
-        .execute(self.timed()?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        affected_one(done.rows_affected())
+        affected_one(done.rows_affected())?;
+        tx.commit().await.map_err(db)
     }
 
     async fn search_users(
@@ -896,17 +973,11 @@ impl UserStore for PostgresStore {
         tenant: &TenantId,
         user_id: &UserId,
         now: OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()> {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
-        let owner = sqlx::query("SELECT 1 FROM users WHERE tenant = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant.as_str())
-            .bind(user_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if owner.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let owner = locked_user(&mut tx, tenant, user_id).await?;
+        check_expected(owner.as_ref(), expected, PartialEq::eq)?;
         end_what_the_user_had(&mut tx, tenant, user_id, now).await?;
         for sql in [
             "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
@@ -932,8 +1003,13 @@ impl UserStore for PostgresStore {
         user_id: &UserId,
         disabled_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()> {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
+        if expected.is_some() {
+            let current = locked_user(&mut tx, tenant, user_id).await?;
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
+        }
         let changed =
             sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND id = $2")
                 .bind(tenant.as_str())
@@ -957,6 +1033,7 @@ impl UserStore for PostgresStore {
         user_id: &UserId,
         credential_id: &[u8],
         now: OffsetDateTime,
+        expected: Option<&Credential>,
     ) -> Result<()> {
         // Lock the owner first: two concurrent deletes of a user's last two credentials are serialized, and the
         // second statement's fresh READ COMMITTED snapshot sees the first one's outcome.
@@ -969,6 +1046,13 @@ impl UserStore for PostgresStore {
             .map_err(db)?;
         if owner.is_none() {
             return Err(StoreError::NotFound);
+        }
+        if expected.is_some() {
+            // Under the owner's lock, which every conditional write of their passkeys takes first or waits on.
+            let current = locked_credential(&mut tx, tenant, credential_id)
+                .await?
+                .filter(|c| &c.user_id == user_id);
+            check_expected(current.as_ref(), expected, PartialEq::eq)?;
         }
         let done = sqlx::query(
             "DELETE FROM credentials WHERE tenant = $1 AND user_id = $2 AND credential_id = $3 \

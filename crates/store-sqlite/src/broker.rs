@@ -18,7 +18,7 @@ use tessera_store::{
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
     IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
     REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
-    TenantDeletion, UserFlowRecord,
+    TenantDeletion, UserFlowRecord, check_expected,
 };
 use time::OffsetDateTime;
 
@@ -284,6 +284,66 @@ macro_rules! directory_user_select {
           WHERE i.tenant = u.tenant AND i.object_id = u.object_id) AS identities \
          FROM directory_users u "
     };
+}
+
+/// The stored application, read on the writer (the guard of a conditional write).
+fn stored_application(
+    conn: &Connection,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<Option<BrokerApplication>> {
+    query_one(
+        conn,
+        "SELECT tenant, client_id, secret_hash, settings, created_at \
+         FROM broker_applications WHERE tenant = ?1 AND client_id = ?2",
+        [tenant.as_str(), client_id.as_str()],
+        ApplicationRow::read,
+    )?
+    .map(ApplicationRow::into_record)
+    .transpose()
+}
+
+/// The stored identity provider, read on the writer (the guard of a conditional write).
+fn stored_provider(
+    conn: &Connection,
+    tenant: &TenantId,
+    provider_id: &str,
+) -> Result<Option<IdentityProviderRecord>> {
+    query_one(
+        conn,
+        "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
+         metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+         FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
+        [tenant.as_str(), provider_id],
+        ProviderRow::read,
+    )?
+    .map(ProviderRow::into_record)
+    .transpose()
+}
+
+/// The guard of a conditional write of a directory user, on the writer: `NotFound` without the user, `Changed` if
+/// `expected` is given and the stored user differs from it.
+fn guard_directory_user(
+    conn: &Connection,
+    tenant: &TenantId,
+    object_id: &UserId,
+    expected: Option<&DirectoryUserRecord>,
+) -> Result<()> {
+    if expected.is_none() {
+        return Ok(());
+    }
+    let current = query_one(
+        conn,
+        concat!(
+            directory_user_select!(),
+            "WHERE u.tenant = ?1 AND u.object_id = ?2"
+        ),
+        [tenant.as_str(), object_id.as_str()],
+        DirectoryUserRow::read,
+    )?
+    .map(DirectoryUserRow::into_record)
+    .transpose()?;
+    check_expected(current.as_ref(), expected, PartialEq::eq)
 }
 
 /// The columns of a broker refresh token, as [`TokenRow`] reads them.
@@ -735,11 +795,21 @@ impl BrokerStore for SqliteStore {
         Ok((page, total))
     }
 
-    async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()> {
+    async fn update_broker_application(
+        &self,
+        application: &BrokerApplication,
+        expected: Option<&BrokerApplication>,
+    ) -> Result<()> {
         let settings = to_json(&application.settings)?;
         let changed = self
             .conns
             .write(|conn| {
+                // On the single writer: the check and the update see the same row.
+                if expected.is_some() {
+                    let current =
+                        stored_application(conn, &application.tenant, &application.client_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 execute(
                     conn,
                     "UPDATE broker_applications SET secret_hash = ?3, settings = ?4 WHERE tenant = ?1 AND client_id = ?2",
@@ -759,10 +829,15 @@ impl BrokerStore for SqliteStore {
         &self,
         tenant: &TenantId,
         client_id: &ClientId,
+        expected: Option<&BrokerApplication>,
     ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_application(conn, tenant, client_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 execute(
                     conn,
                     "DELETE FROM broker_applications WHERE tenant = ?1 AND client_id = ?2",
@@ -844,13 +919,25 @@ impl BrokerStore for SqliteStore {
             .collect()
     }
 
-    async fn update_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()> {
+    async fn update_identity_provider(
+        &self,
+        provider: &IdentityProviderRecord,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()> {
         let config = to_json(&provider.config)?;
         let metadata = to_json(&provider.cache.metadata)?;
         let jwks = to_json(&provider.cache.jwks)?;
         let changed = self
             .conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_provider(conn, &provider.tenant, &provider.provider_id)?;
+                    check_expected(
+                        current.as_ref(),
+                        expected,
+                        IdentityProviderRecord::same_configuration,
+                    )?;
+                }
                 execute(
                     conn,
                     "UPDATE identity_providers SET config = ?3, client_secret_encrypted = ?4, metadata = ?5, \
@@ -902,10 +989,23 @@ impl BrokerStore for SqliteStore {
         affected_one(changed)
     }
 
-    async fn delete_identity_provider(&self, tenant: &TenantId, provider_id: &str) -> Result<()> {
+    async fn delete_identity_provider(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_provider(conn, tenant, provider_id)?;
+                    check_expected(
+                        current.as_ref(),
+                        expected,
+                        IdentityProviderRecord::same_configuration,
+                    )?;
+                }
                 execute(
                     conn,
                     "DELETE FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
@@ -1319,11 +1419,13 @@ impl BrokerStore for SqliteStore {
         tenant: &TenantId,
         object_id: &UserId,
         at: OffsetDateTime,
+        expected: Option<&DirectoryUserRecord>,
     ) -> Result<()> {
         let key = [tenant.as_str(), object_id.as_str()];
         self.conns
             .write(|conn| {
                 // The store runs every write in its own savepoint: an error undoes all of it.
+                guard_directory_user(conn, tenant, object_id, expected)?;
                 affected_one(execute(
                     conn,
                     "UPDATE directory_users SET disabled_at = COALESCE(disabled_at, ?3) \
@@ -1345,10 +1447,16 @@ impl BrokerStore for SqliteStore {
             .await
     }
 
-    async fn enable_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()> {
+    async fn enable_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
+                guard_directory_user(conn, tenant, object_id, expected)?;
                 execute(
                     conn,
                     "UPDATE directory_users SET disabled_at = NULL WHERE tenant = ?1 AND object_id = ?2",
@@ -1359,10 +1467,16 @@ impl BrokerStore for SqliteStore {
         affected_one(changed)
     }
 
-    async fn delete_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()> {
+    async fn delete_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
+                guard_directory_user(conn, tenant, object_id, expected)?;
                 // Identities, sessions and refresh tokens go with the user (ON DELETE CASCADE).
                 execute(
                     conn,

@@ -38,8 +38,8 @@ use tessera_store::{
     AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
     HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken,
     Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError,
-    Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, fold_display_name,
-    fold_username,
+    Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected,
+    fold_display_name, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -192,6 +192,58 @@ async fn store_identity(conns: &Connections) -> Result<String> {
                 .ok_or_else(|| StoreError::Corrupt("the store has no identity".into()))
         })
         .await
+}
+
+/// The stored client, read on the writer (the guard of a conditional write).
+fn stored_client(
+    conn: &Connection,
+    tenant: &TenantId,
+    client_id: &ClientId,
+) -> Result<Option<Client>> {
+    query_one(
+        conn,
+        "SELECT tenant, client_id, display_name, secret_hash, redirect_uris, \
+         post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+         allowed_scopes, created_at \
+         FROM clients WHERE tenant = ?1 AND client_id = ?2",
+        [tenant.as_str(), client_id.as_str()],
+        ClientRow::read,
+    )?
+    .map(ClientRow::into_record)
+    .transpose()
+}
+
+/// The stored user, read on the writer (the guard of a conditional write).
+fn stored_user(conn: &Connection, tenant: &TenantId, user_id: &UserId) -> Result<Option<User>> {
+    query_one(
+        conn,
+        "SELECT tenant, id, username, display_name, email, email_verified, user_handle, created_at, \
+         disabled_at \
+         FROM users WHERE tenant = ?1 AND id = ?2",
+        [tenant.as_str(), user_id.as_str()],
+        UserRow::read,
+    )?
+    .map(UserRow::into_record)
+    .transpose()
+}
+
+/// The stored credential, read on the writer (the guard of a conditional write).
+fn stored_credential(
+    conn: &Connection,
+    tenant: &TenantId,
+    credential_id: &[u8],
+) -> Result<Option<Credential>> {
+    query_one(
+        conn,
+        "SELECT tenant, credential_id, user_id, public_key, alg, sign_count, uv_initialized, \
+         backup_eligible, backup_state, transports, aaguid, attestation_format, nickname, \
+         created_at, last_used_at, attestation_trusted \
+         FROM credentials WHERE tenant = ?1 AND credential_id = ?2",
+        params![tenant.as_str(), credential_id],
+        CredentialRow::read,
+    )?
+    .map(CredentialRow::into_record)
+    .transpose()
 }
 
 fn affected_one(rows: usize) -> Result<()> {
@@ -780,12 +832,17 @@ impl TenantStore for SqliteStore {
             .collect()
     }
 
-    async fn update_client(&self, client: &Client) -> Result<()> {
+    async fn update_client(&self, client: &Client, expected: Option<&Client>) -> Result<()> {
         let redirect_uris = to_json(&client.redirect_uris)?;
         let post_logout = to_json(&client.post_logout_redirect_uris)?;
         let changed = self
             .conns
             .write(|conn| {
+                // On the single writer: the check and the update see the same row.
+                if expected.is_some() {
+                    let current = stored_client(conn, &client.tenant, &client.client_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 execute(
                     conn,
                     "UPDATE clients SET display_name = ?3, redirect_uris = ?4, post_logout_redirect_uris = ?5 \
@@ -830,10 +887,19 @@ impl TenantStore for SqliteStore {
         Ok(())
     }
 
-    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()> {
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        expected: Option<&Client>,
+    ) -> Result<()> {
         let key = [tenant.as_str(), client_id.as_str()];
         self.conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_client(conn, tenant, client_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 // The store runs every write in its own savepoint: an error undoes all of it.
                 let deleted = execute(
                     conn,
@@ -1069,10 +1135,16 @@ impl UserStore for SqliteStore {
         user_id: &UserId,
         credential_id: &[u8],
         nickname: &str,
+        expected: Option<&Credential>,
     ) -> Result<()> {
         let changed = self
             .conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_credential(conn, tenant, credential_id)?
+                        .filter(|c| &c.user_id == user_id);
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 execute(
                     conn,
                     "UPDATE credentials SET nickname = ?4 WHERE tenant = ?1 AND user_id = ?2 AND credential_id = ?3",
@@ -1123,10 +1195,15 @@ impl UserStore for SqliteStore {
         tenant: &TenantId,
         user_id: &UserId,
         now: OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()> {
         self.conns
             .write(|conn| {
                 let key = params![tenant.as_str(), user_id.as_str()];
+                if expected.is_some() {
+                    let current = stored_user(conn, tenant, user_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 if !exists(
                     conn,
                     "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2",
@@ -1155,9 +1232,14 @@ impl UserStore for SqliteStore {
         user_id: &UserId,
         disabled_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()> {
         self.conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_user(conn, tenant, user_id)?;
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 let changed = execute(
                     conn,
                     "UPDATE users SET disabled_at = ?3 WHERE tenant = ?1 AND id = ?2",
@@ -1180,9 +1262,15 @@ impl UserStore for SqliteStore {
         user_id: &UserId,
         credential_id: &[u8],
         now: OffsetDateTime,
+        expected: Option<&Credential>,
     ) -> Result<()> {
         self.conns
             .write(|conn| {
+                if expected.is_some() {
+                    let current = stored_credential(conn, tenant, credential_id)?
+                        .filter(|c| &c.user_id == user_id);
+                    check_expected(current.as_ref(), expected, PartialEq::eq)?;
+                }
                 // One statement on the single writer: the count and the delete see the same state.
                 let deleted = execute(
                     conn,

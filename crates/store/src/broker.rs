@@ -96,12 +96,20 @@ pub trait BrokerStore: Send + Sync {
         limit: u32,
     ) -> Result<(Vec<BrokerApplication>, u64)>;
     /// Replaces an application's secret hash and settings (not its id or creation time); `NotFound` if absent.
-    async fn update_broker_application(&self, application: &BrokerApplication) -> Result<()>;
-    /// Deletes an application; `NotFound` if absent.
+    /// With `expected` (the application as the caller read it) the write is conditional: `Changed` if the stored
+    /// application differs from it, and nothing is written (of two writes based on one read, one succeeds).
+    async fn update_broker_application(
+        &self,
+        application: &BrokerApplication,
+        expected: Option<&BrokerApplication>,
+    ) -> Result<()>;
+    /// Deletes an application; `NotFound` if absent, `Changed` if `expected` is given and the stored application
+    /// differs from it.
     async fn delete_broker_application(
         &self,
         tenant: &TenantId,
         client_id: &ClientId,
+        expected: Option<&BrokerApplication>,
     ) -> Result<()>;
 
     // ---- identity providers ----
@@ -121,8 +129,15 @@ pub trait BrokerStore: Send + Sync {
         tenant: &TenantId,
     ) -> Result<Vec<IdentityProviderRecord>>;
     /// Replaces a provider's configuration, encrypted secret, cache and update time (after the caller validated the
-    /// metadata again); `NotFound` if absent.
-    async fn update_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()>;
+    /// metadata again); `NotFound` if absent. With `expected` (the provider as the caller read it), only if the
+    /// stored provider's configuration, secret and update time still equal it
+    /// ([`IdentityProviderRecord::same_configuration`]: a metadata refresh in between does not count), else
+    /// `Changed` and nothing is written.
+    async fn update_identity_provider(
+        &self,
+        provider: &IdentityProviderRecord,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()>;
     /// Replaces only a provider's cached metadata and JWKS (a scheduled refresh, or an unknown `kid`);
     /// `NotFound` if absent.
     async fn refresh_provider_metadata(
@@ -131,8 +146,14 @@ pub trait BrokerStore: Send + Sync {
         provider_id: &str,
         cache: &ProviderCache,
     ) -> Result<()>;
-    /// Deletes a provider; `NotFound` if absent.
-    async fn delete_identity_provider(&self, tenant: &TenantId, provider_id: &str) -> Result<()>;
+    /// Deletes a provider; `NotFound` if absent, `Changed` if `expected` is given and the stored provider's
+    /// configuration differs from it ([`IdentityProviderRecord::same_configuration`]).
+    async fn delete_identity_provider(
+        &self,
+        tenant: &TenantId,
+        provider_id: &str,
+        expected: Option<&IdentityProviderRecord>,
+    ) -> Result<()>;
 
     // ---- user flows, with append-only versions ----
 
@@ -252,17 +273,30 @@ pub trait BrokerStore: Send + Sync {
     ) -> Result<DirectoryPage>;
     /// Disables a user at `at` and, in the same transaction, deletes their broker sessions and refresh tokens;
     /// later sessions and refresh tokens for them are refused. Disabling a disabled user keeps the first time.
-    /// `NotFound` if absent.
+    /// `NotFound` if absent. With `expected` (the user as the caller read it), only if the stored user still
+    /// equals it, else `Changed` and nothing changes (so for the next three methods).
     async fn disable_directory_user(
         &self,
         tenant: &TenantId,
         object_id: &UserId,
         at: OffsetDateTime,
+        expected: Option<&DirectoryUserRecord>,
     ) -> Result<()>;
-    /// Enables a disabled user again; `NotFound` if absent.
-    async fn enable_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()>;
-    /// Deletes a user with their identities, sessions and refresh tokens in one transaction; `NotFound` if absent.
-    async fn delete_directory_user(&self, tenant: &TenantId, object_id: &UserId) -> Result<()>;
+    /// Enables a disabled user again; `NotFound` if absent, `Changed` as for disabling.
+    async fn enable_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()>;
+    /// Deletes a user with their identities, sessions and refresh tokens in one transaction; `NotFound` if absent,
+    /// `Changed` as for disabling.
+    async fn delete_directory_user(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+        expected: Option<&DirectoryUserRecord>,
+    ) -> Result<()>;
 
     // ---- sessions, codes and refresh tokens of broker tenants (the provider's rules) ----
 

@@ -99,6 +99,19 @@ pub struct IdentityProviderRecord {
     pub updated_at: OffsetDateTime,
 }
 
+impl IdentityProviderRecord {
+    /// Whether two reads show the same configuration: everything an admin writes (the configuration, the encrypted
+    /// secret, the update time), not the cached metadata a scheduled refresh replaces.
+    pub fn same_configuration(&self, other: &Self) -> bool {
+        self.tenant == other.tenant
+            && self.provider_id == other.provider_id
+            && self.config == other.config
+            && self.client_secret_encrypted == other.client_secret_encrypted
+            && self.created_at == other.created_at
+            && self.updated_at == other.updated_at
+    }
+}
+
 /// A user flow: its key and policy id. Its behaviour is in its versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFlowRecord {

@@ -56,6 +56,9 @@ macro_rules! broker_store_contract_tests {
             broker_staged_rotation_publishes_and_activation_retires_older_keys_of_its_algorithm,
             flow_delete_removes_every_version,
             broker_application_keeps_only_the_secret_hash,
+            broker_application_writes_from_a_stale_read_are_changed,
+            identity_provider_writes_from_a_stale_read_are_changed,
+            directory_user_writes_from_a_stale_read_are_changed,
             broker_applications_page_in_client_id_order,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
             flow_versions_are_append_only_and_raced_append_conflicts,
@@ -750,7 +753,7 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
     changed.secret_hash = Some(vec![0x77; 32]);
     changed.settings = json!({"display_name": "renamed"});
     store
-        .update_broker_application(&changed)
+        .update_broker_application(&changed, None)
         .await
         .expect("update");
     assert_eq!(
@@ -759,12 +762,12 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
     );
     assert_eq!(
         store
-            .update_broker_application(&application(&t, "ghost"))
+            .update_broker_application(&application(&t, "ghost"), None)
             .await,
         Err(StoreError::NotFound)
     );
     store
-        .delete_broker_application(&t, &app_id("app"))
+        .delete_broker_application(&t, &app_id("app"), None)
         .await
         .expect("delete");
     assert_eq!(
@@ -772,7 +775,9 @@ pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn Broker
         Ok(None)
     );
     assert_eq!(
-        store.delete_broker_application(&t, &app_id("app")).await,
+        store
+            .delete_broker_application(&t, &app_id("app"), None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -824,17 +829,17 @@ pub async fn identity_provider_keeps_the_encrypted_secret_and_refreshes_its_meta
     edited.client_secret_encrypted = None;
     edited.updated_at = T0 + Duration::hours(2);
     store
-        .update_identity_provider(&edited)
+        .update_identity_provider(&edited, None)
         .await
         .expect("update");
     assert_eq!(store.list_identity_providers(&t).await, Ok(vec![edited]));
     store
-        .delete_identity_provider(&t, "passkeys")
+        .delete_identity_provider(&t, "passkeys", None)
         .await
         .expect("delete");
     assert_eq!(store.get_identity_provider(&t, "passkeys").await, Ok(None));
     assert_eq!(
-        store.delete_identity_provider(&t, "passkeys").await,
+        store.delete_identity_provider(&t, "passkeys", None).await,
         Err(StoreError::NotFound)
     );
 }
@@ -1260,7 +1265,7 @@ pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
         Err(StoreError::NotFound)
     );
     store
-        .disable_directory_user(&t, &u1, at)
+        .disable_directory_user(&t, &u1, at, None)
         .await
         .expect("disable");
     assert_eq!(
@@ -1276,13 +1281,18 @@ pub async fn broker_sign_in_is_recorded_and_refused_for_a_disabled_user(
         .expect("u1");
     assert_eq!(user.last_sign_in_at, Some(at));
     assert_eq!(user.disabled_at, Some(at));
-    store.enable_directory_user(&t, &u1).await.expect("enable");
+    store
+        .enable_directory_user(&t, &u1, None)
+        .await
+        .expect("enable");
     store
         .record_broker_sign_in(&t, &u1, at + Duration::hours(2))
         .await
         .expect("enabled again");
     assert_eq!(
-        store.enable_directory_user(&t, &object_id("ghost")).await,
+        store
+            .enable_directory_user(&t, &object_id("ghost"), None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -1406,7 +1416,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     }
     let u1 = object_id("u1");
     store
-        .disable_directory_user(&t, &u1, T0 + Duration::hours(1))
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(1), None)
         .await
         .expect("disable");
     assert_eq!(store.get_broker_session(&t, b"s1", T0).await, Ok(None));
@@ -1450,7 +1460,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     );
     // Disabling again keeps the first time.
     store
-        .disable_directory_user(&t, &u1, T0 + Duration::hours(5))
+        .disable_directory_user(&t, &u1, T0 + Duration::hours(5), None)
         .await
         .expect("disable again");
     let user = store
@@ -1461,7 +1471,7 @@ pub async fn disable_user_revokes_sessions_and_refresh_tokens(store: Arc<dyn Bro
     assert_eq!(user.disabled_at, Some(T0 + Duration::hours(1)));
     assert_eq!(
         store
-            .disable_directory_user(&t, &object_id("ghost"), T0)
+            .disable_directory_user(&t, &object_id("ghost"), T0, None)
             .await,
         Err(StoreError::NotFound)
     );
@@ -1480,7 +1490,10 @@ pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn B
         .await
         .expect("refresh");
     let u1 = object_id("u1");
-    store.delete_directory_user(&t, &u1).await.expect("delete");
+    store
+        .delete_directory_user(&t, &u1, None)
+        .await
+        .expect("delete");
     assert_eq!(store.get_directory_user(&t, &u1).await, Ok(None));
     assert_eq!(
         store
@@ -1494,7 +1507,7 @@ pub async fn delete_user_removes_identities_sessions_and_tokens(store: Arc<dyn B
         Ok(None)
     );
     assert_eq!(
-        store.delete_directory_user(&t, &u1).await,
+        store.delete_directory_user(&t, &u1, None).await,
         Err(StoreError::NotFound)
     );
     with_user(&*store, &t, "u9", "sub-1").await;
@@ -1612,7 +1625,7 @@ pub async fn sign_in_session_and_code_are_written_together_or_not_at_all(
         Err(StoreError::NotFound)
     );
     store
-        .disable_directory_user(&t, &u1, later)
+        .disable_directory_user(&t, &u1, later, None)
         .await
         .expect("disable");
     assert_eq!(
@@ -1839,19 +1852,25 @@ pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
     assert_eq!(store.take_pending_signup(&b, b"ps", T0).await, Ok(None));
     // Mutations through B change nothing of A.
     assert_eq!(
-        store.delete_broker_application(&b, &app_id("app")).await,
+        store
+            .delete_broker_application(&b, &app_id("app"), None)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_identity_provider(&b, "passkeys").await,
+        store.delete_identity_provider(&b, "passkeys", None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.disable_directory_user(&b, &object_id("u1"), T0).await,
+        store
+            .disable_directory_user(&b, &object_id("u1"), T0, None)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_directory_user(&b, &object_id("u1")).await,
+        store
+            .delete_directory_user(&b, &object_id("u1"), None)
+            .await,
         Err(StoreError::NotFound)
     );
     store.delete_broker_session(&b, b"s").await.expect("no-op");
@@ -2039,11 +2058,15 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_broker_application",
-        store.update_broker_application(&application(&t, "a")).await,
+        store
+            .update_broker_application(&application(&t, "a"), None)
+            .await,
     );
     unavailable(
         "delete_broker_application",
-        store.delete_broker_application(&t, &app_id("a")).await,
+        store
+            .delete_broker_application(&t, &app_id("a"), None)
+            .await,
     );
     unavailable(
         "create_identity_provider",
@@ -2059,7 +2082,9 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "update_identity_provider",
-        store.update_identity_provider(&provider(&t, "p")).await,
+        store
+            .update_identity_provider(&provider(&t, "p"), None)
+            .await,
     );
     unavailable(
         "refresh_provider_metadata",
@@ -2069,7 +2094,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "delete_identity_provider",
-        store.delete_identity_provider(&t, "p").await,
+        store.delete_identity_provider(&t, "p", None).await,
     );
     unavailable(
         "create_flow",
@@ -2137,15 +2162,15 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "disable_directory_user",
-        store.disable_directory_user(&t, &u, T0).await,
+        store.disable_directory_user(&t, &u, T0, None).await,
     );
     unavailable(
         "enable_directory_user",
-        store.enable_directory_user(&t, &u).await,
+        store.enable_directory_user(&t, &u, None).await,
     );
     unavailable(
         "delete_directory_user",
-        store.delete_directory_user(&t, &u).await,
+        store.delete_directory_user(&t, &u, None).await,
     );
     unavailable(
         "create_broker_session",
@@ -2194,5 +2219,194 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     unavailable(
         "purge_expired_broker",
         store.purge_expired_broker(T0, 10).await,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Conditional writes: based on the object as read (`expected`), a stale read is `Changed` and writes nothing, and of
+// two writes from one read run at once exactly one succeeds.
+
+/// Asserts that exactly one of two writes from one read succeeded and the other found the row changed; returns
+/// whether the first one won.
+fn one_winner(what: &str, left: &crate::Result<()>, right: &crate::Result<()>) -> bool {
+    match (left, right) {
+        (Ok(()), Err(StoreError::Changed)) => true,
+        (Err(StoreError::Changed), Ok(())) => false,
+        other => panic!("{what}: exactly one of two writes from one read wins: {other:?}"),
+    }
+}
+
+/// An application update or deletion from a stale read is `Changed`; of two updates from one read, one wins.
+pub async fn broker_application_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    store
+        .create_broker_application(&application(&t, "app"))
+        .await
+        .expect("create");
+    for round in 0..3 {
+        let read = store
+            .get_broker_application(&t, &app_id("app"))
+            .await
+            .expect("get")
+            .expect("exists");
+        let (mut left, mut right) = (read.clone(), read.clone());
+        left.settings = json!({"display_name": format!("Left {round}")});
+        right.settings = json!({"display_name": format!("Right {round}")});
+        let (l, r) = tokio::join!(
+            store.update_broker_application(&left, Some(&read)),
+            store.update_broker_application(&right, Some(&read))
+        );
+        let winner = if one_winner("application", &l, &r) {
+            left
+        } else {
+            right
+        };
+        let stored = store
+            .get_broker_application(&t, &app_id("app"))
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(stored.settings, winner.settings, "round {round}");
+        assert_eq!(
+            store
+                .delete_broker_application(&t, &app_id("app"), Some(&read))
+                .await,
+            Err(StoreError::Changed),
+            "deleting from the read before the change"
+        );
+    }
+    let current = store
+        .get_broker_application(&t, &app_id("app"))
+        .await
+        .expect("get")
+        .expect("exists");
+    store
+        .delete_broker_application(&t, &app_id("app"), Some(&current))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store
+            .delete_broker_application(&t, &app_id("app"), Some(&current))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// A provider update or deletion from a stale read is `Changed`; a metadata refresh in between is not a change.
+pub async fn identity_provider_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    store
+        .create_identity_provider(&provider(&t, "passkeys"))
+        .await
+        .expect("create");
+    let read = store
+        .get_identity_provider(&t, "passkeys")
+        .await
+        .expect("get")
+        .expect("exists");
+    // The scheduled refresh replaces only the cache: a save based on the read before it still goes through.
+    let refreshed = ProviderCache {
+        metadata: json!({"issuer": "https://idp.example", "refreshed": true}),
+        metadata_fetched_at: T0 + Duration::hours(1),
+        jwks: json!({"keys": []}),
+        jwks_fetched_at: T0 + Duration::hours(1),
+    };
+    store
+        .refresh_provider_metadata(&t, "passkeys", &refreshed)
+        .await
+        .expect("refresh");
+    let (mut left, mut right) = (read.clone(), read.clone());
+    left.config = json!({"id": "passkeys", "name": "Left"});
+    left.updated_at = T0 + Duration::hours(2);
+    right.config = json!({"id": "passkeys", "name": "Right"});
+    right.updated_at = T0 + Duration::hours(3);
+    let (l, r) = tokio::join!(
+        store.update_identity_provider(&left, Some(&read)),
+        store.update_identity_provider(&right, Some(&read))
+    );
+    let winner = if one_winner("provider", &l, &r) {
+        left
+    } else {
+        right
+    };
+    let stored = store
+        .get_identity_provider(&t, "passkeys")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.config, winner.config);
+    assert_eq!(
+        store
+            .delete_identity_provider(&t, "passkeys", Some(&read))
+            .await,
+        Err(StoreError::Changed)
+    );
+    store
+        .delete_identity_provider(&t, "passkeys", Some(&stored))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store
+            .get_identity_provider(&t, "passkeys")
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+/// Disabling, enabling or deleting a directory user from a stale read is `Changed`; of two at once, one wins.
+pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    with_user(&*store, &t, "u1", "sub-1").await;
+    let u1 = object_id("u1");
+    let read = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("exists");
+    let later = T0 + Duration::seconds(1);
+    let (l, r) = tokio::join!(
+        store.disable_directory_user(&t, &u1, T0, Some(&read)),
+        store.disable_directory_user(&t, &u1, later, Some(&read))
+    );
+    let at = if one_winner("disable", &l, &r) {
+        T0
+    } else {
+        later
+    };
+    let now = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("the disabled user is kept");
+    assert_eq!(now.disabled_at, Some(at), "the winner's time, once");
+    assert_eq!(
+        store.enable_directory_user(&t, &u1, Some(&read)).await,
+        Err(StoreError::Changed),
+        "enabling from the read before the disable"
+    );
+    store
+        .enable_directory_user(&t, &u1, Some(&now))
+        .await
+        .expect("enable from the current read");
+    let enabled = store
+        .get_directory_user(&t, &u1)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(enabled.disabled_at, None);
+    assert_eq!(
+        store.delete_directory_user(&t, &u1, Some(&now)).await,
+        Err(StoreError::Changed)
+    );
+    store
+        .delete_directory_user(&t, &u1, Some(&enabled))
+        .await
+        .expect("delete from the current read");
+    assert_eq!(
+        store
+            .disable_directory_user(&t, &u1, T0, Some(&enabled))
+            .await,
+        Err(StoreError::NotFound)
     );
 }

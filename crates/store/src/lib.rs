@@ -19,7 +19,8 @@
 //!   [`Session`], [`SigningKey`]), the outcomes of the atomic operations, and the rules both backends share (the
 //!   sign-count rule [`SignCountBump::moves_forward`], [`fold_username`]).
 //! - [`convert`]: decoding of stored identifiers and numbers, shared by the backends (undecodable is `Corrupt`).
-//! - [`error`]: [`StoreError`] — `NotFound | Conflict | Unavailable | Corrupt`. `Unavailable` fails closed.
+//! - [`error`]: [`StoreError`] — `NotFound | Conflict | Changed | Unavailable | Corrupt`. `Unavailable` fails closed;
+//!   `Changed` answers a conditional write (an `expected` value) whose row changed since it was read.
 //! - `contract` (feature `contract`): one async test function per behaviour, by area, run by each backend's tests
 //!   through `store_contract_tests!`. (Load measurements are the bench crate's: `tessera_bench::store_load`.)
 //!
@@ -67,7 +68,7 @@ pub use broker_records::{
     UserFlowRecord,
 };
 pub use ceremonies::CeremonyStore;
-pub use error::{Result, StoreError};
+pub use error::{Result, StoreError, check_expected};
 pub use grants::GrantStore;
 pub use health::HealthStore;
 pub use notify::{Notifier, Payload, Subscription, Topic};

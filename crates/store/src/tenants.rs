@@ -48,8 +48,11 @@ pub trait TenantStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Client>>;
     /// Replaces a client's display name, redirect URIs and post-logout redirect URIs (nothing else: its secret,
-    /// authentication method and algorithm stay); [`crate::StoreError::NotFound`] if it does not exist.
-    async fn update_client(&self, client: &Client) -> Result<()>;
+    /// authentication method and algorithm stay); [`crate::StoreError::NotFound`] if it does not exist. With
+    /// `expected` (the client as the caller read it) the write is conditional: if the stored client differs from it
+    /// (someone changed it since), nothing is written and the answer is [`crate::StoreError::Changed`]; of two
+    /// writes based on one read, exactly one succeeds.
+    async fn update_client(&self, client: &Client, expected: Option<&Client>) -> Result<()>;
     /// Replaces the secret hash of a client that has one (a confidential client), so that the old secret stops
     /// working at once; [`crate::StoreError::NotFound`] if there is no such client or it has no secret (public).
     async fn replace_client_secret(
@@ -60,7 +63,14 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<()>;
     /// Deletes a client together with its authorization codes and its access and refresh tokens, in one
     /// transaction (nothing it was issued keeps working); [`crate::StoreError::NotFound`] if it does not exist.
-    async fn delete_client(&self, tenant: &TenantId, client_id: &ClientId) -> Result<()>;
+    /// With `expected`, only if the stored client still equals it ([`crate::StoreError::Changed`] otherwise, and
+    /// nothing is deleted).
+    async fn delete_client(
+        &self,
+        tenant: &TenantId,
+        client_id: &ClientId,
+        expected: Option<&Client>,
+    ) -> Result<()>;
 
     /// Stores a signing key; [`crate::StoreError::Conflict`] if its kid exists in the tenant.
     async fn put_signing_key(&self, key: &SigningKey) -> Result<()>;

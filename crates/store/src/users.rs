@@ -37,13 +37,16 @@ pub trait UserStore: Send + Sync {
         tenant: &TenantId,
         user_id: &UserId,
     ) -> Result<Vec<Credential>>;
-    /// Renames one of a user's credentials; [`crate::StoreError::NotFound`] unless the user owns it.
+    /// Renames one of a user's credentials; [`crate::StoreError::NotFound`] unless the user owns it. With `expected`
+    /// (the credential as the caller read it), only if the stored one still equals it, else
+    /// [`crate::StoreError::Changed`] and nothing is written.
     async fn rename_credential(
         &self,
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
         nickname: &str,
+        expected: Option<&Credential>,
     ) -> Result<()>;
     /// Lists the tenant's users whose username or display name starts with `prefix` (compared case-insensitively:
     /// [`crate::fold_username`], [`crate::fold_display_name`]), ordered by id, at most `limit`, after the id `after`
@@ -57,32 +60,40 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Vec<User>>;
     /// Deletes a user with their credentials and, in the same transaction, ends their sessions and revokes their
     /// grants at `now` (access and refresh tokens deleted; a code issued from one of their passkeys' sessions
-    /// redeems to nothing). [`crate::StoreError::NotFound`] if the user does not exist.
+    /// redeems to nothing). [`crate::StoreError::NotFound`] if the user does not exist. With `expected` (the user as
+    /// the caller read it), only if the stored user still equals it, else [`crate::StoreError::Changed`] and
+    /// nothing is deleted.
     async fn delete_user(
         &self,
         tenant: &TenantId,
         user_id: &UserId,
         now: time::OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()>;
     /// Disables a user at `disabled_at` (`Some`), ending their sessions and revoking their grants at `now` in the
     /// same transaction (as [`UserStore::delete_user`] does, keeping the user and their passkeys), or enables them
-    /// again (`None`). [`crate::StoreError::NotFound`] if the user does not exist.
+    /// again (`None`). [`crate::StoreError::NotFound`] if the user does not exist. With `expected`, only if the
+    /// stored user still equals it, else [`crate::StoreError::Changed`] and nothing changes.
     async fn set_user_disabled(
         &self,
         tenant: &TenantId,
         user_id: &UserId,
         disabled_at: Option<time::OffsetDateTime>,
         now: time::OffsetDateTime,
+        expected: Option<&User>,
     ) -> Result<()>;
     /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
     /// last one; [`crate::StoreError::NotFound`] unless the user owns it. In the same transaction the sessions
     /// signed in with it are deleted and the grants bound to it ([`crate::GrantStore::bind_grant_to_credential`])
-    /// revoked at `now` (their access and refresh tokens deleted, new ones refused).
+    /// revoked at `now` (their access and refresh tokens deleted, new ones refused). With `expected` (the
+    /// credential as the caller read it), only if the stored one still equals it, else
+    /// [`crate::StoreError::Changed`] and nothing is deleted.
     async fn delete_credential(
         &self,
         tenant: &TenantId,
         user_id: &UserId,
         credential_id: &[u8],
         now: time::OffsetDateTime,
+        expected: Option<&Credential>,
     ) -> Result<()>;
 }

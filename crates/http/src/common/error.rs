@@ -98,7 +98,7 @@ impl From<StoreError> for AppError {
             StoreError::Unavailable(m) => Self::StoreUnavailable(m),
             StoreError::Corrupt(m) => Self::StoreCorrupt(m),
             StoreError::NotFound => Self::StoreNotFound,
-            StoreError::Conflict => Self::StoreConflict,
+            StoreError::Conflict | StoreError::Changed => Self::StoreConflict,
             other => Self::Internal(other.to_string()),
         }
     }
@@ -136,6 +136,7 @@ impl From<ServiceError> for AppError {
             ServiceError::InvalidBearerToken => Self::InvalidToken,
             e @ ServiceError::ReauthRequired => Self::Forbidden(e.to_string()),
             e @ ServiceError::LastPasskey => Self::Forbidden(e.to_string()),
+            ServiceError::Changed { .. } => Self::StoreConflict,
             e @ ServiceError::UserDisabled => Self::Forbidden(e.to_string()),
             ServiceError::PasskeyNotFound => Self::NotFound,
             e @ ServiceError::PasskeyAlreadyRegistered => Self::BadRequest(e.to_string()),

@@ -249,6 +249,19 @@ impl Api {
             .map(drop)
     }
 
+    /// Posts the action `verb` (`disable`, `enable`) on the object at `path` in the version just read (its `ETag`
+    /// as `If-Match`), as [`Api::delete`] does.
+    pub async fn act(&self, path: &str, verb: &str) -> Result<Answer, CliError> {
+        let current = self.get(path).await?;
+        self.call(
+            Method::POST,
+            &format!("{path}/{verb}"),
+            None,
+            current.etag.as_deref(),
+        )
+        .await
+    }
+
     /// Every item of a cursor-paged list (`{items, next_cursor}`), following the cursor when `all`.
     pub async fn list(
         &self,

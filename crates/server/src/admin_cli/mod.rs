@@ -2047,25 +2047,11 @@ async fn user(api: &Api, out: Format, command: &UserCommand) -> Result<(), CliEr
             output::object(out, &api.get(&user_path(tenant, id)).await?.body)
         }
         UserCommand::Disable { tenant, id } => {
-            let done = api
-                .call(
-                    Method::POST,
-                    &format!("{}/disable", user_path(tenant, id)),
-                    None,
-                    None,
-                )
-                .await?;
+            let done = api.act(&user_path(tenant, id), "disable").await?;
             output::object(out, &done.body)
         }
         UserCommand::Enable { tenant, id } => {
-            let done = api
-                .call(
-                    Method::POST,
-                    &format!("{}/enable", user_path(tenant, id)),
-                    None,
-                    None,
-                )
-                .await?;
+            let done = api.act(&user_path(tenant, id), "enable").await?;
             output::object(out, &done.body)
         }
         UserCommand::Delete { tenant, id } => {

@@ -23,6 +23,10 @@ both_stores!(
     secrets_are_shown_once_and_never_in_the_audit_trail,
     audit_events_filter_and_page_with_a_cursor,
     tenant_policy_changes_with_if_match_and_is_checked_as_a_whole,
+    every_updatable_resource_refuses_a_stale_or_missing_etag,
+    two_writes_from_one_etag_have_exactly_one_winner,
+    tenant_admin_gets_404_for_every_resource_type_of_another_tenant,
+    api_and_portal_share_one_audit_vocabulary,
     regenerated_client_secret_is_shown_once_and_the_old_one_stops_working,
     invitations_are_for_global_admins_and_their_link_is_shown_once,
     pending_invitations_are_listed_without_links_and_withdrawn,
@@ -431,13 +435,34 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
         .unwrap_or_default()
         .to_owned();
     assert_eq!(oid, claims["oid"]);
+    // Disabling changes the user: it needs the version read (428 without), and that version is stale after.
+    let directory_user = format!("/broker/tenants/{BROKER}/users/{oid}");
+    api.call(
+        Method::POST,
+        &format!("{directory_user}/disable"),
+        None,
+        None,
+    )
+    .await
+    .problem(428);
+    let read = api.get(&directory_user).await;
     let disabled = api
-        .post(
-            &format!("/broker/tenants/{BROKER}/users/{oid}/disable"),
-            &json!({}),
+        .call(
+            Method::POST,
+            &format!("{directory_user}/disable"),
+            None,
+            Some(&read.etag()),
         )
         .await;
     assert_eq!(disabled.status, 200, "{}", disabled.text);
+    api.call(
+        Method::POST,
+        &format!("{directory_user}/enable"),
+        None,
+        Some(&read.etag()),
+    )
+    .await
+    .problem(412);
     assert!(disabled.body["disabled_at"].is_string());
     let refreshed = super::token(
         &b,
@@ -514,7 +539,26 @@ async fn tutorial_configuration_through_the_api_then_a_sign_in_works(backend: Ba
     assert_eq!(search.body["items"][0]["id"], subject.as_str());
     let user_path = format!("/tenants/acme/users/{subject}");
     admin.delete(&user_path, None).await.problem(428);
-    let deleted = admin.delete(&user_path, Some(&user.etag())).await;
+    // Disabling needs the version read too; a delete from the version before it is stale.
+    admin
+        .call(Method::POST, &format!("{user_path}/disable"), None, None)
+        .await
+        .problem(428);
+    let disabled = admin
+        .call(
+            Method::POST,
+            &format!("{user_path}/disable"),
+            None,
+            Some(&user.etag()),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    assert!(disabled.body["disabled_at"].is_string());
+    admin
+        .delete(&user_path, Some(&user.etag()))
+        .await
+        .problem(412);
+    let deleted = admin.delete(&user_path, Some(&disabled.etag())).await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     admin.get(&user_path).await.problem(404);
     admin
@@ -1622,5 +1666,376 @@ async fn pending_invitations_are_listed_without_links_and_withdrawn(backend: Bac
     api.delete(&format!("/invitations/{}", ids[2]), None)
         .await
         .problem(404);
+    app.stop().await;
+}
+
+/// A confidential client of `acme` made through the API; returns its path.
+async fn new_client(api: &Api<'_>, name: &str) -> String {
+    let created = api
+        .post(
+            "/tenants/acme/clients",
+            &json!({
+                "name": name,
+                "redirect_uris": ["https://rp.example/cb"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "id_token_signed_response_alg": "ES256",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    format!(
+        "/tenants/acme/clients/{}",
+        created.body["client"]["client_id"]
+            .as_str()
+            .unwrap_or_default()
+    )
+}
+
+/// A confidential application of the broker tenant made through the API; returns its path.
+async fn new_application(api: &Api<'_>, tenant: &str) -> String {
+    let created = api
+        .post(
+            &format!("/broker/tenants/{tenant}/applications"),
+            &json!({"display_name": "Web", "client_type": "confidential", "reply_urls": ["https://app.example/cb"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    format!(
+        "/broker/tenants/{tenant}/applications/{}",
+        created.body["application"]["client_id"]
+            .as_str()
+            .unwrap_or_default()
+    )
+}
+
+async fn every_updatable_resource_refuses_a_stale_or_missing_etag(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    configure_tutorial(&api).await;
+    // Each resource: read (tag), change with it (ok), change again with the same tag (412), without one (428),
+    // and delete from the stale tag (412). The object stays as the first change left it.
+    let client = new_client(&api, "First").await;
+    let read = api.get(&client).await;
+    let rename = |name: &str| json!({"name": name});
+    api.call(Method::PATCH, &client, Some(&rename("No tag")), None)
+        .await
+        .problem(428);
+    let ok = api
+        .call(
+            Method::PATCH,
+            &client,
+            Some(&rename("Alice's")),
+            Some(&read.etag()),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    api.call(
+        Method::PATCH,
+        &client,
+        Some(&rename("Bob's")),
+        Some(&read.etag()),
+    )
+    .await
+    .problem(412);
+    api.delete(&client, Some(&read.etag())).await.problem(412);
+    api.delete(&client, None).await.problem(428);
+    assert_eq!(api.get(&client).await.body["name"], "Alice's");
+    let gone = api.delete(&client, Some(&ok.etag())).await;
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    // The tenant policy.
+    let policy = api.get("/tenants/acme/policy").await;
+    let change = json!({"user_verification": "preferred"});
+    api.call(Method::PATCH, "/tenants/acme/policy", Some(&change), None)
+        .await
+        .problem(428);
+    let changed = api
+        .call(
+            Method::PATCH,
+            "/tenants/acme/policy",
+            Some(&change),
+            Some(&policy.etag()),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    api.call(
+        Method::PATCH,
+        "/tenants/acme/policy",
+        Some(&json!({"user_verification": "required"})),
+        Some(&policy.etag()),
+    )
+    .await
+    .problem(412);
+    assert_eq!(
+        api.get("/tenants/acme/policy").await.body["user_verification"],
+        "preferred"
+    );
+    // The identity provider and its claim mapping.
+    let provider = format!("/broker/tenants/{BROKER}/identity-providers/acme");
+    let read = api.get(&provider).await;
+    let mapping = |email: &str| json!({"user_id": "sub", "email": email});
+    let mapped = api
+        .put(
+            &format!("{provider}/claim-mapping"),
+            &mapping("mail"),
+            Some(&read.etag()),
+        )
+        .await;
+    assert_eq!(mapped.status, 200, "{}", mapped.text);
+    api.put(
+        &format!("{provider}/claim-mapping"),
+        &mapping("email_address"),
+        Some(&read.etag()),
+    )
+    .await
+    .problem(412);
+    api.put(
+        &format!("{provider}/claim-mapping"),
+        &mapping("email_address"),
+        None,
+    )
+    .await
+    .problem(428);
+    api.delete(&provider, Some(&read.etag())).await.problem(412);
+    api.delete(&provider, None).await.problem(428);
+    assert_eq!(
+        api.get(&provider).await.body["claim_mapping"]["email"],
+        "mail"
+    );
+    // The application.
+    let application = new_application(&api, BROKER).await;
+    let read = api.get(&application).await;
+    let body = |name: &str| json!({"display_name": name, "reply_urls": ["https://app.example/cb"]});
+    let saved = api
+        .put(&application, &body("Alice's"), Some(&read.etag()))
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    api.put(&application, &body("Bob's"), Some(&read.etag()))
+        .await
+        .problem(412);
+    api.delete(&application, Some(&read.etag()))
+        .await
+        .problem(412);
+    assert_eq!(api.get(&application).await.body["display_name"], "Alice's");
+    app.stop().await;
+}
+
+/// Sends four changes at once, all based on the same read (`tag`); returns their statuses.
+async fn race(api: &Api<'_>, method: Method, path: &str, bodies: &[Value], tag: &str) -> Vec<u16> {
+    let call = |n: usize| api.call(method.clone(), path, Some(&bodies[n]), Some(tag));
+    let (a, b, c, d) = tokio::join!(call(0), call(1), call(2), call(3));
+    [a, b, c, d].iter().map(|answer| answer.status).collect()
+}
+
+fn one_winner(statuses: &[u16], what: &str) {
+    let won = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 412).count();
+    assert_eq!(
+        (won, refused),
+        (1, statuses.len() - 1),
+        "{what}: exactly one of the writes from one ETag wins, the others get 412: {statuses:?}"
+    );
+}
+
+async fn two_writes_from_one_etag_have_exactly_one_winner(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    assert_eq!(
+        api.post("/broker/tenants", &json!({"id": BROKER}))
+            .await
+            .status,
+        201
+    );
+    let client = new_client(&api, "Raced").await;
+    let application = new_application(&api, BROKER).await;
+    for round in 0..3 {
+        let names: Vec<Value> = (0..4)
+            .map(|n| json!({"name": format!("Admin {n} round {round}")}))
+            .collect();
+        let tag = api.get(&client).await.etag();
+        one_winner(
+            &race(&api, Method::PATCH, &client, &names, &tag).await,
+            "client",
+        );
+        let names: Vec<Value> = (0..4)
+            .map(|n| json!({"display_name": format!("Admin {n} round {round}")}))
+            .collect();
+        let tag = api.get("/tenants/acme").await.etag();
+        one_winner(
+            &race(&api, Method::PATCH, "/tenants/acme", &names, &tag).await,
+            "tenant",
+        );
+        let bodies: Vec<Value> = (0..4)
+            .map(|n| json!({"display_name": format!("Admin {n} round {round}"), "reply_urls": ["https://app.example/cb"]}))
+            .collect();
+        let tag = api.get(&application).await.etag();
+        one_winner(
+            &race(&api, Method::PUT, &application, &bodies, &tag).await,
+            "application",
+        );
+    }
+    app.stop().await;
+}
+
+async fn tenant_admin_gets_404_for_every_resource_type_of_another_tenant(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    // The other tenants' objects exist: an authenticator tenant `acme` with a client, a broker tenant `fabrikam`
+    // with an application.
+    for id in ["contoso", "fabrikam"] {
+        assert_eq!(
+            api.post("/broker/tenants", &json!({"id": id})).await.status,
+            201
+        );
+    }
+    let client = new_client(&api, "Acme web").await;
+    let application = new_application(&api, "fabrikam").await;
+    let (secret, _) = api
+        .token(json!({"name": "contoso admin", "role": "tenant_admin", "tenants": ["contoso"]}))
+        .await;
+    let contoso = api.with(&secret);
+    // What the global admin reads with 200, the tenant admin does not see at all.
+    let reads = [
+        "/tenants/acme".to_owned(),
+        "/tenants/acme/clients".to_owned(),
+        client.clone(),
+        "/tenants/acme/users".to_owned(),
+        "/tenants/acme/policy".to_owned(),
+        "/tenants/acme/keys".to_owned(),
+        "/broker/tenants/fabrikam".to_owned(),
+        "/broker/tenants/fabrikam/applications".to_owned(),
+        application.clone(),
+        "/broker/tenants/fabrikam/identity-providers".to_owned(),
+        "/broker/tenants/fabrikam/user-flows".to_owned(),
+        "/broker/tenants/fabrikam/users".to_owned(),
+        "/broker/tenants/fabrikam/keys".to_owned(),
+        "/audit-events?tenant=acme".to_owned(),
+        "/audit-events?tenant=fabrikam".to_owned(),
+    ];
+    for path in &reads {
+        let seen = api.get(path).await;
+        assert_eq!(seen.status, 200, "{path}: {}", seen.text);
+        let hidden = contoso.get(path).await;
+        assert_eq!(
+            hidden.status, 404,
+            "{path} is 404, not 403: {}",
+            hidden.text
+        );
+    }
+    // Objects under another tenant's paths that may or may not exist: 404 as well, never 403.
+    for path in [
+        "/tenants/acme/users/u1",
+        "/tenants/acme/users/u1/passkeys",
+        "/tenants/acme/users/u1/passkeys/AAAA",
+        "/broker/tenants/fabrikam/identity-providers/acme",
+        "/broker/tenants/fabrikam/user-flows/B2C_1_x",
+        "/broker/tenants/fabrikam/user-flows/B2C_1_x/versions",
+        "/broker/tenants/fabrikam/users/u1",
+    ] {
+        contoso.get(path).await.problem(404);
+    }
+    // Writes with the tag the global admin read: 404 too, and nothing changes.
+    let tag = api.get(&client).await.etag();
+    contoso
+        .call(
+            Method::PATCH,
+            &client,
+            Some(&json!({"name": "Hijacked"})),
+            Some(&tag),
+        )
+        .await
+        .problem(404);
+    contoso.delete(&client, Some(&tag)).await.problem(404);
+    let tag = api.get(&application).await.etag();
+    contoso
+        .put(
+            &application,
+            &json!({"display_name": "Hijacked", "reply_urls": ["https://evil.example/cb"]}),
+            Some(&tag),
+        )
+        .await
+        .problem(404);
+    contoso.delete(&application, Some(&tag)).await.problem(404);
+    for path in [
+        "/tenants/acme/keys/rotate",
+        "/broker/tenants/fabrikam/keys/rotate",
+        "/tenants/acme/users/u1/disable",
+        "/broker/tenants/fabrikam/users/u1/disable",
+    ] {
+        contoso.post(path, &json!({})).await.problem(404);
+    }
+    assert_eq!(api.get(&client).await.body["name"], "Acme web");
+    assert_eq!(api.get(&application).await.body["display_name"], "Web");
+    app.stop().await;
+}
+
+async fn api_and_portal_share_one_audit_vocabulary(backend: Backend) {
+    use tessera_service::admin::audit::actions;
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    configure_tutorial(&api).await;
+    // The names the API records are the shared constants: a filter by one of them finds the change.
+    for (action, target) in [
+        (actions::BROKER_TENANT_CREATE, format!("broker/{BROKER}")),
+        (actions::CLIENT_CREATE, String::new()),
+        (
+            actions::BROKER_PROVIDER_CREATE,
+            format!("broker/{BROKER}/identity-providers/acme"),
+        ),
+        (
+            actions::BROKER_PROVIDER_CLAIMS_UPDATE,
+            format!("broker/{BROKER}/identity-providers/acme"),
+        ),
+        (
+            actions::BROKER_USER_FLOW_CREATE,
+            format!("broker/{BROKER}/user-flows/{POLICY}"),
+        ),
+        (actions::BROKER_APPLICATION_CREATE, String::new()),
+    ] {
+        let events = api.get(&format!("/audit-events?action={action}")).await;
+        let items = events.body["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 1, "{action}: {}", events.text);
+        assert_eq!(items[0]["action"], action);
+        if !target.is_empty() {
+            assert_eq!(items[0]["target"], target.as_str(), "{action}");
+        }
+    }
+    // The portal's sources record only the shared constants (no action spelled as a string there).
+    let portal = concat!(env!("CARGO_MANIFEST_DIR"), "/../http/src/admin/portal");
+    for entry in std::fs::read_dir(portal).unwrap_or_else(|e| panic!("{portal}: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        for old in [
+            "\"authenticator.",
+            "\"broker.userflow.",
+            "/userflows/",
+            "/providers/{",
+        ] {
+            assert!(
+                !source.contains(old),
+                "{}: an audit name or target outside the shared vocabulary ({old})",
+                path.display()
+            );
+        }
+    }
     app.stop().await;
 }

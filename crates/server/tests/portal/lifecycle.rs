@@ -253,7 +253,7 @@ async fn tenant_pages_delete_after_confirmation_refusing_what_is_not_empty(backe
             .status(),
         404
     );
-    assert_eq!(audited(&app, "authenticator.tenant.delete.force").await, 1);
+    assert_eq!(audited(&app, "tenant.delete.force").await, 1);
     app.stop().await;
 }
 

@@ -167,7 +167,7 @@ pub async fn ensure_admin_tenant(
         Some(client) if client.redirect_uris == [redirect.clone()] => {}
         Some(mut client) => {
             client.redirect_uris = vec![redirect];
-            store.update_client(&client).await?;
+            store.update_client(&client, None).await?;
         }
         None => {
             let client = Client {

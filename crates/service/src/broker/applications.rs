@@ -126,16 +126,18 @@ pub async fn list_applications(
 }
 
 /// Changes an application's settings; its id, type and secret stay. Nothing changes when the result is refused.
+///
+/// With `expected` (the application as the caller read it, whose `ETag` or form version it checked) the change is
+/// a conditional write: if anyone changed the application since, nothing is written and [`ServiceError::Changed`]
+/// says so; of two changes based on one read exactly one is saved. `None` changes the stored application.
 pub async fn update_application(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     client_id: &ClientId,
     update: ApplicationUpdate,
+    expected: Option<&Application>,
 ) -> Result<Application> {
-    let existing = store
-        .get_broker_application(tenant, client_id)
-        .await?
-        .ok_or(ServiceError::ApplicationNotFound)?;
+    let existing = read_expected(store, tenant, client_id, expected).await?;
     let application = Application {
         display_name: update.display_name.trim().to_owned(),
         reply_urls: update.reply_urls,
@@ -146,10 +148,35 @@ pub async fn update_application(
     };
     application.validate()?;
     store
-        .update_broker_application(&record(tenant, &application, existing.created_at)?)
+        .update_broker_application(
+            &record(tenant, &application, existing.created_at)?,
+            expected.map(|_| &existing),
+        )
         .await
         .map_err(not_found_as_application)?;
     Ok(application)
+}
+
+/// The stored application, and [`ServiceError::Changed`] if the caller's `expected` read is not what it decodes to
+/// (the store's conditional write on this record then closes the gap up to the write).
+async fn read_expected(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    client_id: &ClientId,
+    expected: Option<&Application>,
+) -> Result<BrokerApplication> {
+    let existing = store
+        .get_broker_application(tenant, client_id)
+        .await?
+        .ok_or(ServiceError::ApplicationNotFound)?;
+    if let Some(expected) = expected
+        && &decode(&existing)? != expected
+    {
+        return Err(ServiceError::Changed {
+            what: "application",
+        });
+    }
+    Ok(existing)
 }
 
 /// Gives a confidential application a new secret, returned once (only its hash is stored); the old secret stops
@@ -171,21 +198,31 @@ pub async fn regenerate_secret(
     }
     let secret = Secret::new(random_token(32)?);
     application.secret_hash = Some(SecretHash::of(secret.expose()));
+    // Based on the application just read: a change saved in between is not overwritten.
     store
-        .update_broker_application(&record(tenant, &application, existing.created_at)?)
+        .update_broker_application(
+            &record(tenant, &application, existing.created_at)?,
+            Some(&existing),
+        )
         .await
         .map_err(not_found_as_application)?;
     Ok((application, secret))
 }
 
-/// Deletes an application.
+/// Deletes an application. With `expected` (the application as read), only if nobody changed it since
+/// ([`ServiceError::Changed`] otherwise, and nothing is deleted).
 pub async fn delete_application(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     client_id: &ClientId,
+    expected: Option<&Application>,
 ) -> Result<()> {
+    let guard = match expected {
+        Some(_) => Some(read_expected(store, tenant, client_id, expected).await?),
+        None => None,
+    };
     store
-        .delete_broker_application(tenant, client_id)
+        .delete_broker_application(tenant, client_id, guard.as_ref())
         .await
         .map_err(not_found_as_application)
 }
@@ -193,6 +230,9 @@ pub async fn delete_application(
 fn not_found_as_application(error: StoreError) -> ServiceError {
     match error {
         StoreError::NotFound => ServiceError::ApplicationNotFound,
+        StoreError::Changed => ServiceError::Changed {
+            what: "application",
+        },
         other => other.into(),
     }
 }
@@ -374,9 +414,15 @@ mod tests {
             },
             id_token_signing_alg: SigningAlg::Es256,
         };
-        let updated = update_application(store.as_ref(), &tenant, &app.client_id, update.clone())
-            .await
-            .expect("update");
+        let updated = update_application(
+            store.as_ref(),
+            &tenant,
+            &app.client_id,
+            update.clone(),
+            None,
+        )
+        .await
+        .expect("update");
         assert_eq!(updated.display_name, "JWT");
         assert!(
             updated
@@ -394,13 +440,13 @@ mod tests {
         let mut too_long = update.clone();
         too_long.token_lifetimes.access_token_minutes = 2000;
         assert_eq!(
-            update_application(store.as_ref(), &tenant, &app.client_id, too_long)
+            update_application(store.as_ref(), &tenant, &app.client_id, too_long, None)
                 .await
                 .expect_err("lifetime")
                 .field(),
             Some("token_lifetimes.access_token_minutes")
         );
-        delete_application(store.as_ref(), &tenant, &app.client_id)
+        delete_application(store.as_ref(), &tenant, &app.client_id, None)
             .await
             .expect("delete");
         assert!(matches!(
@@ -408,11 +454,11 @@ mod tests {
             Err(ServiceError::ApplicationNotFound)
         ));
         assert!(matches!(
-            delete_application(store.as_ref(), &tenant, &app.client_id).await,
+            delete_application(store.as_ref(), &tenant, &app.client_id, None).await,
             Err(ServiceError::ApplicationNotFound)
         ));
         assert!(matches!(
-            update_application(store.as_ref(), &tenant, &app.client_id, update).await,
+            update_application(store.as_ref(), &tenant, &app.client_id, update, None).await,
             Err(ServiceError::ApplicationNotFound)
         ));
         assert!(matches!(

@@ -40,15 +40,17 @@ pub async fn get_user(
 }
 
 /// Disables a user: their broker sessions and refresh tokens end in the same transaction, and they cannot sign
-/// in until enabled.
+/// in until enabled. With `expected` (the user as the caller read it), only if nobody changed the user since:
+/// [`ServiceError::Changed`] otherwise, and nothing changes (so for [`enable_user`] and [`delete_user`]).
 pub async fn disable_user(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     object_id: &UserId,
     now: OffsetDateTime,
+    expected: Option<&DirectoryUserRecord>,
 ) -> Result<()> {
     store
-        .disable_directory_user(tenant, object_id, now)
+        .disable_directory_user(tenant, object_id, now, expected)
         .await
         .map_err(not_found_as_user)
 }
@@ -58,9 +60,10 @@ pub async fn enable_user(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     object_id: &UserId,
+    expected: Option<&DirectoryUserRecord>,
 ) -> Result<()> {
     store
-        .enable_directory_user(tenant, object_id)
+        .enable_directory_user(tenant, object_id, expected)
         .await
         .map_err(not_found_as_user)
 }
@@ -70,9 +73,10 @@ pub async fn delete_user(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     object_id: &UserId,
+    expected: Option<&DirectoryUserRecord>,
 ) -> Result<()> {
     store
-        .delete_directory_user(tenant, object_id)
+        .delete_directory_user(tenant, object_id, expected)
         .await
         .map_err(not_found_as_user)
 }
@@ -80,6 +84,7 @@ pub async fn delete_user(
 fn not_found_as_user(error: StoreError) -> ServiceError {
     match error {
         StoreError::NotFound => ServiceError::DirectoryUserNotFound,
+        StoreError::Changed => ServiceError::Changed { what: "user" },
         other => other.into(),
     }
 }
@@ -167,7 +172,7 @@ mod tests {
         );
 
         let oid = UserId::parse("oid-001").expect("oid");
-        disable_user(store.as_ref(), &tenant, &oid, T0)
+        disable_user(store.as_ref(), &tenant, &oid, T0, None)
             .await
             .expect("disable");
         let disabled = get_user(store.as_ref(), &tenant, &oid).await.expect("get");
@@ -180,7 +185,7 @@ mod tests {
                 .is_err(),
             "a disabled user does not sign in"
         );
-        enable_user(store.as_ref(), &tenant, &oid)
+        enable_user(store.as_ref(), &tenant, &oid, None)
             .await
             .expect("enable");
         assert!(
@@ -190,14 +195,14 @@ mod tests {
                 .disabled_at
                 .is_none()
         );
-        delete_user(store.as_ref(), &tenant, &oid)
+        delete_user(store.as_ref(), &tenant, &oid, None)
             .await
             .expect("delete");
         for result in [
             get_user(store.as_ref(), &tenant, &oid).await.map(|_| ()),
-            disable_user(store.as_ref(), &tenant, &oid, T0).await,
-            enable_user(store.as_ref(), &tenant, &oid).await,
-            delete_user(store.as_ref(), &tenant, &oid).await,
+            disable_user(store.as_ref(), &tenant, &oid, T0, None).await,
+            enable_user(store.as_ref(), &tenant, &oid, None).await,
+            delete_user(store.as_ref(), &tenant, &oid, None).await,
         ] {
             assert!(matches!(result, Err(ServiceError::DirectoryUserNotFound)));
         }

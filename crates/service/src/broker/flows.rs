@@ -459,7 +459,7 @@ mod tests {
 
         // The provider cannot be deleted while the flow offers it; once the flow no longer does, it can.
         let noknok = ProviderId::parse("noknok").expect("id");
-        let error = delete_identity_provider(store.as_ref(), &tenant, &noknok)
+        let error = delete_identity_provider(store.as_ref(), &tenant, &noknok, None)
             .await
             .expect_err("in use");
         assert!(
@@ -475,11 +475,11 @@ mod tests {
         revise_user_flow(store.as_ref(), &tenant, &policy, 2, local_only, later)
             .await
             .expect("revise");
-        delete_identity_provider(store.as_ref(), &tenant, &noknok)
+        delete_identity_provider(store.as_ref(), &tenant, &noknok, None)
             .await
             .expect("delete");
         assert!(matches!(
-            delete_identity_provider(store.as_ref(), &tenant, &noknok).await,
+            delete_identity_provider(store.as_ref(), &tenant, &noknok, None).await,
             Err(ServiceError::ProviderNotFound)
         ));
 

@@ -218,6 +218,12 @@ pub async fn save_identity_provider(
 
 /// Replaces a provider's configuration (same id), fetching and validating its metadata and JWKS again. With
 /// `client_secret` `None` the stored secret is kept.
+///
+/// With `expected` (the provider as the caller read it, whose `ETag` or form version it checked) the change is a
+/// conditional write: if anyone saved the provider since (its configuration, secret or save time differ; a
+/// metadata refresh does not count), nothing is written and [`ServiceError::Changed`] says so. Of two changes
+/// based on one read exactly one is saved. `None` changes the stored provider.
+#[allow(clippy::too_many_arguments)]
 pub async fn update_identity_provider(
     store: &dyn BrokerStore,
     master: &MasterKey,
@@ -226,6 +232,7 @@ pub async fn update_identity_provider(
     config: IdentityProvider,
     client_secret: Option<Secret>,
     now: OffsetDateTime,
+    expected: Option<&ProviderView>,
 ) -> Result<ProviderView> {
     require_tenant(store, tenant).await?;
     config.validate()?;
@@ -233,6 +240,7 @@ pub async fn update_identity_provider(
         .get_identity_provider(tenant, config.id.as_str())
         .await?
         .ok_or(ServiceError::ProviderNotFound)?;
+    refuse_changed_provider(&existing, expected)?;
     let sealed = match &client_secret {
         Some(secret) => Some(seal_secret(master, tenant, &config.id, secret)?),
         None => existing.client_secret_encrypted.clone(),
@@ -243,13 +251,35 @@ pub async fn update_identity_provider(
         client_secret_encrypted: sealed,
         cache: cache_of(&fetched, now)?,
         updated_at: now,
-        ..existing
+        ..existing.clone()
     };
     store
-        .update_identity_provider(&record)
+        .update_identity_provider(&record, expected.map(|_| &existing))
         .await
         .map_err(not_found_as_provider)?;
     view(&record)
+}
+
+/// [`ServiceError::Changed`] if the caller's `expected` read is not the configuration stored now (the store's
+/// conditional write on `existing` then closes the gap up to the write).
+fn refuse_changed_provider(
+    existing: &IdentityProviderRecord,
+    expected: Option<&ProviderView>,
+) -> Result<()> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let current = view(existing)?;
+    let same = current.config == expected.config
+        && current.has_client_secret == expected.has_client_secret
+        && current.updated_at == expected.updated_at;
+    if same {
+        Ok(())
+    } else {
+        Err(ServiceError::Changed {
+            what: "identity provider",
+        })
+    }
 }
 
 /// Reads a provider.
@@ -278,13 +308,23 @@ pub async fn list_identity_providers(
 
 /// Deletes a provider. Refused while the current version of a user flow offers it
 /// ([`ServiceError::ProviderInUse`] names the flows); older versions keep naming it, and a sign-in still running on
-/// one of them fails with "unknown identity provider".
+/// one of them fails with "unknown identity provider". With `expected` (the provider as read), only if nobody saved
+/// it since ([`ServiceError::Changed`] otherwise, and nothing is deleted).
 pub async fn delete_identity_provider(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     provider: &ProviderId,
+    expected: Option<&ProviderView>,
 ) -> Result<()> {
     require_tenant(store, tenant).await?;
+    let guard = match expected {
+        Some(_) => {
+            let existing = record(store, tenant, provider).await?;
+            refuse_changed_provider(&existing, expected)?;
+            Some(existing)
+        }
+        None => None,
+    };
     let using = super::flows::flows_offering(store, tenant, provider).await?;
     if !using.is_empty() {
         return Err(ServiceError::ProviderInUse {
@@ -293,7 +333,7 @@ pub async fn delete_identity_provider(
         });
     }
     store
-        .delete_identity_provider(tenant, provider.as_str())
+        .delete_identity_provider(tenant, provider.as_str(), guard.as_ref())
         .await
         .map_err(not_found_as_provider)
 }
@@ -495,6 +535,9 @@ async fn record(
 fn not_found_as_provider(error: StoreError) -> ServiceError {
     match error {
         StoreError::NotFound => ServiceError::ProviderNotFound,
+        StoreError::Changed => ServiceError::Changed {
+            what: "identity provider",
+        },
         other => other.into(),
     }
 }
@@ -658,7 +701,7 @@ mod tests {
             .expect("stored");
         moved.client_secret_encrypted = Some(sealed);
         store
-            .update_identity_provider(&moved)
+            .update_identity_provider(&moved, None)
             .await
             .expect("update");
         let copy = ProviderId::parse("copy").expect("id");
@@ -914,6 +957,7 @@ mod tests {
             renamed,
             None,
             later,
+            None,
         )
         .await
         .expect("update");
@@ -938,6 +982,7 @@ mod tests {
             upstream.provider("noknok"),
             Some(Secret::new("rotated-secret")),
             later,
+            None,
         )
         .await
         .expect("update with secret");
@@ -960,7 +1005,8 @@ mod tests {
                 &tenant,
                 renamed,
                 Some(Secret::new("never-stored")),
-                later
+                later,
+                None
             )
             .await,
             Err(ServiceError::ProviderMetadata {
@@ -984,7 +1030,8 @@ mod tests {
                 &tenant,
                 upstream.provider("absent"),
                 None,
-                later
+                later,
+                None
             )
             .await,
             Err(ServiceError::ProviderNotFound)
@@ -1269,7 +1316,7 @@ mod tests {
             Err(ServiceError::FlowChanged { current: 2 })
         ));
         assert!(matches!(
-            delete_identity_provider(store.as_ref(), &tenant, &id).await,
+            delete_identity_provider(store.as_ref(), &tenant, &id, None).await,
             Err(ServiceError::ProviderInUse { .. })
         ));
         pg.teardown().await;

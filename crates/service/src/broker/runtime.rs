@@ -459,7 +459,7 @@ mod tests {
         );
         assert!(secret_accepted(&fresh, &second));
 
-        applications::delete_application(store.as_ref(), &tenant, &id)
+        applications::delete_application(store.as_ref(), &tenant, &id, None)
             .await
             .expect("delete");
         cache.invalidate_tenant(&tenant);
@@ -498,7 +498,7 @@ mod tests {
             .await
             .expect("read")
             .expect("registered");
-        applications::delete_application(store.as_ref(), &tenant, &id)
+        applications::delete_application(store.as_ref(), &tenant, &id, None)
             .await
             .expect("delete");
         assert!(
@@ -583,6 +583,7 @@ mod tests {
             upstream.provider("noknok"),
             Some(Secret::new("second-secret")),
             T0,
+            None,
         )
         .await
         .expect("update");
@@ -594,7 +595,7 @@ mod tests {
         assert_eq!(updated.client_secret.expose(), "second-secret");
 
         cache.forget_provider(&tenant, &id);
-        providers::delete_identity_provider(store.as_ref(), &tenant, &id)
+        providers::delete_identity_provider(store.as_ref(), &tenant, &id, None)
             .await
             .expect("delete");
         assert!(matches!(

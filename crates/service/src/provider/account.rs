@@ -67,7 +67,7 @@ pub async fn rename_passkey(
     name: &str,
 ) -> Result<()> {
     match store
-        .rename_credential(tenant, &session.user_id, credential, name)
+        .rename_credential(tenant, &session.user_id, credential, name, None)
         .await
     {
         Ok(()) => Ok(()),
@@ -88,7 +88,7 @@ pub async fn delete_passkey(
 ) -> Result<()> {
     sensitive.check(session)?;
     match store
-        .delete_credential(tenant, &session.user_id, credential, sensitive.now)
+        .delete_credential(tenant, &session.user_id, credential, sensitive.now, None)
         .await
     {
         Ok(()) => Ok(()),

@@ -117,13 +117,13 @@ pub async fn tenant_isolation(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .delete_credential(&b, &alice_a.id, b"only-a", T0)
+            .delete_credential(&b, &alice_a.id, b"only-a", T0, None)
             .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
         store
-            .rename_credential(&b, &alice_a.id, b"only-a", "x")
+            .rename_credential(&b, &alice_a.id, b"only-a", "x", None)
             .await,
         Err(StoreError::NotFound)
     );
@@ -331,11 +331,11 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     unavailable("list_credentials", store.list_credentials(&t, &u).await);
     unavailable(
         "rename_credential",
-        store.rename_credential(&t, &u, b"c", "n").await,
+        store.rename_credential(&t, &u, b"c", "n", None).await,
     );
     unavailable(
         "delete_credential",
-        store.delete_credential(&t, &u, b"c", T0).await,
+        store.delete_credential(&t, &u, b"c", T0, None).await,
     );
     unavailable(
         "put_ceremony",

@@ -2,11 +2,13 @@
 //! [`crate::store_contract_tests!`]. Each function gets a fresh, empty store and panics (as a test does) when the
 //! backend breaks the rule its name states.
 //!
-//! By area: `tenants` (tenants, clients, signing keys), `users` (users, credentials), `grants` (the sign-count rule,
+//! By area: `tenants` (tenants, clients, signing keys), `users` (users, credentials), `conditional` (writes based
+//! on a read: stale is `Changed`, and of two at once one wins), `grants` (the sign-count rule,
 //! sign-in records, codes, tokens, sessions), `ceremonies`, `notify` (wake-ups across nodes), and `general` (unusual values, tenant isolation, the
 //! purge, failing closed). This file holds the fixture, the test generator and the record builders.
 
 mod ceremonies;
+mod conditional;
 mod general;
 mod grants;
 mod notify;
@@ -14,6 +16,7 @@ mod tenants;
 mod users;
 
 pub use ceremonies::*;
+pub use conditional::*;
 pub use general::*;
 pub use grants::*;
 pub use notify::*;
@@ -98,6 +101,10 @@ macro_rules! store_contract_tests {
             create_tenant_with_keys_refuses_a_key_of_another_tenant,
             tenant_update_from_a_stale_revision_is_conflict,
             tenant_concurrent_updates_from_one_revision_have_one_winner,
+            client_update_from_a_stale_read_is_changed,
+            client_concurrent_updates_from_one_read_have_one_winner,
+            user_writes_from_a_stale_read_are_changed,
+            credential_writes_from_a_stale_read_are_changed,
             tenant_delete_refuses_what_is_not_empty_unless_forced,
             user_with_credential_round_trips,
             create_user_with_credential_is_all_or_nothing,

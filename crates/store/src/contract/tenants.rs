@@ -191,7 +191,7 @@ pub async fn client_list_update_and_missing(store: Arc<dyn Store>) {
     changed.post_logout_redirect_uris = Vec::new();
     changed.secret_hash = Some(vec![9; 32]);
     changed.token_endpoint_auth_method = "none".into();
-    store.update_client(&changed).await.expect("update");
+    store.update_client(&changed, None).await.expect("update");
     let read = store
         .get_client(&t, &client_id("web"))
         .await
@@ -207,15 +207,15 @@ pub async fn client_list_update_and_missing(store: Arc<dyn Store>) {
     );
     assert_eq!(read.token_endpoint_auth_method, "client_secret_basic");
     assert_eq!(
-        store.update_client(&client(&t, "ghost")).await,
+        store.update_client(&client(&t, "ghost"), None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_client(&t, &client_id("ghost")).await,
+        store.delete_client(&t, &client_id("ghost"), None).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
-        store.delete_client(&t, &client_id("elsewhere")).await,
+        store.delete_client(&t, &client_id("elsewhere"), None).await,
         Err(StoreError::NotFound),
         "another tenant's client"
     );
@@ -255,7 +255,7 @@ pub async fn client_delete_removes_what_it_was_issued(store: Arc<dyn Store>) {
     kept.client_id = client_id("kept");
     store.put_access_token(&kept).await.expect("kept token");
     store
-        .delete_client(&t, &client_id("app"))
+        .delete_client(&t, &client_id("app"), None)
         .await
         .expect("delete");
     assert_eq!(store.get_client(&t, &client_id("app")).await, Ok(None));

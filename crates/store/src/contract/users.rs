@@ -167,12 +167,12 @@ pub async fn rename_credential_requires_owner(store: Arc<dyn Store>) {
     let bob = with_user(&*store, &t, "u2", b"c2").await;
     assert_eq!(
         store
-            .rename_credential(&t, &bob.id, b"c1", "mine now")
+            .rename_credential(&t, &bob.id, b"c1", "mine now", None)
             .await,
         Err(StoreError::NotFound)
     );
     store
-        .rename_credential(&t, &alice.id, b"c1", "Work laptop")
+        .rename_credential(&t, &alice.id, b"c1", "Work laptop", None)
         .await
         .expect("rename");
     let c = store
@@ -182,7 +182,9 @@ pub async fn rename_credential_requires_owner(store: Arc<dyn Store>) {
         .expect("exists");
     assert_eq!(c.nickname, "Work laptop");
     assert_eq!(
-        store.rename_credential(&t, &alice.id, b"nope", "x").await,
+        store
+            .rename_credential(&t, &alice.id, b"nope", "x", None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -201,7 +203,7 @@ pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
         .await
         .expect("add");
     assert_eq!(
-        store.delete_credential(&t, &bob.id, b"c1", T0).await,
+        store.delete_credential(&t, &bob.id, b"c1", T0, None).await,
         Err(StoreError::NotFound)
     );
     assert!(
@@ -212,12 +214,14 @@ pub async fn delete_credential_requires_owner(store: Arc<dyn Store>) {
             .is_some()
     );
     store
-        .delete_credential(&t, &alice.id, b"c1", T0)
+        .delete_credential(&t, &alice.id, b"c1", T0, None)
         .await
         .expect("delete");
     assert_eq!(store.get_credential(&t, b"c1").await.expect("get"), None);
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1", T0).await,
+        store
+            .delete_credential(&t, &alice.id, b"c1", T0, None)
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -227,7 +231,9 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
     let t = with_tenant(&*store, "alpha").await;
     let alice = with_user(&*store, &t, "u1", b"c1").await;
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c1", T0).await,
+        store
+            .delete_credential(&t, &alice.id, b"c1", T0, None)
+            .await,
         Err(StoreError::Conflict)
     );
     assert!(
@@ -242,11 +248,13 @@ pub async fn last_credential_cannot_be_deleted(store: Arc<dyn Store>) {
         .await
         .expect("add");
     store
-        .delete_credential(&t, &alice.id, b"c1", T0)
+        .delete_credential(&t, &alice.id, b"c1", T0, None)
         .await
         .expect("delete one of two");
     assert_eq!(
-        store.delete_credential(&t, &alice.id, b"c2", T0).await,
+        store
+            .delete_credential(&t, &alice.id, b"c2", T0, None)
+            .await,
         Err(StoreError::Conflict)
     );
 }
@@ -263,8 +271,8 @@ pub async fn concurrent_deletes_keep_the_last_credential(store: Arc<dyn Store>) 
             .expect("add");
         let (a, b) = ([b'a', round], [b'b', round]);
         let (first, second) = tokio::join!(
-            store.delete_credential(&t, &owner.id, &a, T0),
-            store.delete_credential(&t, &owner.id, &b, T0)
+            store.delete_credential(&t, &owner.id, &a, T0, None),
+            store.delete_credential(&t, &owner.id, &b, T0, None)
         );
         assert!(
             first.is_ok() != second.is_ok(),
@@ -317,7 +325,7 @@ pub async fn deleting_a_credential_ends_its_sessions_and_revokes_its_grants(stor
             .expect("refresh token");
     }
     store
-        .delete_credential(&t, &alice.id, b"stolen", T0)
+        .delete_credential(&t, &alice.id, b"stolen", T0, None)
         .await
         .expect("delete");
     let now = T0 + Duration::seconds(1);
@@ -409,7 +417,7 @@ pub async fn code_stored_with_its_passkey_binding_is_revoked_with_the_passkey(
     }
     // Deleting the other passkey revokes nothing: the refused write left no binding of g-2 behind.
     store
-        .delete_credential(&t, &alice.id, b"pk-2", T0)
+        .delete_credential(&t, &alice.id, b"pk-2", T0, None)
         .await
         .expect("delete pk-2");
     let now = T0 + Duration::seconds(1);
@@ -421,7 +429,7 @@ pub async fn code_stored_with_its_passkey_binding_is_revoked_with_the_passkey(
             .is_some()
     );
     store
-        .delete_credential(&t, &alice.id, b"pk-1", T0)
+        .delete_credential(&t, &alice.id, b"pk-1", T0, None)
         .await
         .expect("delete pk-1");
     assert_eq!(
@@ -475,7 +483,7 @@ pub async fn credential_id_is_registered_once_per_rp_id(store: Arc<dyn Store>) {
         .await
         .expect("add");
     store
-        .delete_credential(&shared.id, &user_id("u1"), b"cred", T0)
+        .delete_credential(&shared.id, &user_id("u1"), b"cred", T0, None)
         .await
         .expect("delete");
     store
@@ -644,7 +652,10 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
         .put_refresh_token(&bobs_token)
         .await
         .expect("bob's token");
-    store.delete_user(&t, &alice.id, T0).await.expect("delete");
+    store
+        .delete_user(&t, &alice.id, T0, None)
+        .await
+        .expect("delete");
     let now = T0 + Duration::seconds(1);
     assert_eq!(store.get_user(&t, &alice.id).await.expect("get"), None);
     assert!(
@@ -701,7 +712,7 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
         .await
         .expect("the username is free");
     assert_eq!(
-        store.delete_user(&t, &alice.id, T0).await,
+        store.delete_user(&t, &alice.id, T0, None).await,
         Err(StoreError::NotFound)
     );
 }
@@ -729,7 +740,7 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
         .expect("refresh token");
     let disabled_at = T0 + Duration::seconds(5);
     store
-        .set_user_disabled(&t, &alice.id, Some(disabled_at), disabled_at)
+        .set_user_disabled(&t, &alice.id, Some(disabled_at), disabled_at, None)
         .await
         .expect("disable");
     let now = T0 + Duration::seconds(6);
@@ -784,7 +795,7 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
     );
 
     store
-        .set_user_disabled(&t, &alice.id, None, now)
+        .set_user_disabled(&t, &alice.id, None, now, None)
         .await
         .expect("enable");
     assert_eq!(
@@ -797,7 +808,9 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
     );
     let nobody = tessera_core::UserId::parse("nobody").expect("id");
     assert_eq!(
-        store.set_user_disabled(&t, &nobody, Some(now), now).await,
+        store
+            .set_user_disabled(&t, &nobody, Some(now), now, None)
+            .await,
         Err(StoreError::NotFound)
     );
 }

@@ -91,6 +91,7 @@ fn time_param(value: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>,
     responses(
         (status = 200, description = "A page of events", body = AuditEventPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`tenant` names a tenant the token does not see", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -100,6 +101,10 @@ pub async fn list(
     Query(filter): Query<AuditQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<AuditEventPage>, Problem> {
+    // Another tenant's trail does not exist for a tenant admin (404, as its objects), rather than an empty page.
+    if let Some(tenant) = &filter.tenant {
+        caller.require_tenant(tenant)?;
+    }
     let filter = AuditFilter {
         actor: filter.actor.clone(),
         action_prefix: filter.action.clone(),

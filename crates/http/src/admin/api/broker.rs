@@ -16,6 +16,7 @@ use tessera_broker::config::{
 };
 use tessera_core::{ClientId, Secret, TenantId, UserId};
 use tessera_service::admin::audit::Change;
+use tessera_service::admin::audit::actions;
 use tessera_service::broker::{applications, directory, flows, providers, tenants};
 use tessera_service::keys::Rotation;
 use tessera_store::{BrokerTenant, DirectoryUserRecord};
@@ -204,7 +205,7 @@ pub async fn create_tenant(
         &state,
         &caller,
         Change {
-            action: "broker.tenant.create",
+            action: actions::BROKER_TENANT_CREATE,
             target: format!("broker/{}", view.id),
             tenant: Some(view.id.clone()),
             before: None,
@@ -275,7 +276,7 @@ pub async fn update_tenant(
         &state,
         &caller,
         Change {
-            action: "broker.tenant.update",
+            action: actions::BROKER_TENANT_UPDATE,
             target: format!("broker/{id}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -333,9 +334,9 @@ pub async fn delete_tenant(
         &caller,
         Change {
             action: if query.force {
-                "broker.tenant.delete.force"
+                actions::BROKER_TENANT_DELETE_FORCE
             } else {
-                "broker.tenant.delete"
+                actions::BROKER_TENANT_DELETE
             },
             target: format!("broker/{id}"),
             tenant: Some(id.to_string()),
@@ -413,7 +414,7 @@ pub async fn rotate_keys(
         &state,
         &caller,
         Change {
-            action: "broker.tenant.keys.rotate",
+            action: actions::BROKER_TENANT_KEYS_ROTATE,
             target: format!("broker/{id}/keys"),
             tenant: Some(id.to_string()),
             before: None,
@@ -621,7 +622,7 @@ pub async fn create_application(
         &state,
         &caller,
         Change {
-            action: "broker.application.create",
+            action: actions::BROKER_APPLICATION_CREATE,
             target: format!("broker/{id}/applications/{}", view.client_id),
             tenant: Some(id.to_string()),
             before: None,
@@ -641,10 +642,21 @@ async fn load_application(
     tenant: &TenantId,
     client: &str,
 ) -> Result<ApplicationView, Problem> {
-    application_view(
-        &applications::get_application(state.broker.store.as_ref(), tenant, &app_id(client)?)
-            .await?,
-    )
+    Ok(load_application_record(state, tenant, client).await?.1)
+}
+
+/// An application as the service reads it and as the API shows it (the first is what a conditional write is based
+/// on).
+async fn load_application_record(
+    state: &ApiState,
+    tenant: &TenantId,
+    client: &str,
+) -> Result<(tessera_broker::config::Application, ApplicationView), Problem> {
+    let application =
+        applications::get_application(state.broker.store.as_ref(), tenant, &app_id(client)?)
+            .await?;
+    let view = application_view(&application)?;
+    Ok((application, view))
 }
 
 /// Reads an application (with its `ETag`).
@@ -688,7 +700,7 @@ pub async fn update_application(
     ApiJson(body): ApiJson<ApplicationBody>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = load_application(&state, &id, &client).await?;
+    let (read, before) = load_application_record(&state, &id, &client).await?;
     check_if_match(&headers, &etag_of(&before))?;
     let update = applications::ApplicationUpdate {
         display_name: body.display_name,
@@ -702,6 +714,7 @@ pub async fn update_application(
         &id,
         &app_id(&client)?,
         update,
+        Some(&read),
     )
     .await?;
     state.broker.cache.invalidate(&id);
@@ -710,7 +723,7 @@ pub async fn update_application(
         &state,
         &caller,
         Change {
-            action: "broker.application.update",
+            action: actions::BROKER_APPLICATION_UPDATE,
             target: format!("broker/{id}/applications/{client}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -741,15 +754,21 @@ pub async fn delete_application(
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = load_application(&state, &id, &client).await?;
+    let (read, before) = load_application_record(&state, &id, &client).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    applications::delete_application(state.broker.store.as_ref(), &id, &app_id(&client)?).await?;
+    applications::delete_application(
+        state.broker.store.as_ref(),
+        &id,
+        &app_id(&client)?,
+        Some(&read),
+    )
+    .await?;
     state.broker.cache.invalidate(&id);
     record(
         &state,
         &caller,
         Change {
-            action: "broker.application.delete",
+            action: actions::BROKER_APPLICATION_DELETE,
             target: format!("broker/{id}/applications/{client}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -786,7 +805,7 @@ pub async fn regenerate_secret(
         &state,
         &caller,
         Change {
-            action: "broker.application.secret.regenerate",
+            action: actions::BROKER_APPLICATION_SECRET_REGENERATE,
             target: format!("broker/{id}/applications/{client}"),
             tenant: Some(id.to_string()),
             before: None,
@@ -1021,12 +1040,23 @@ async fn load_provider(
     tenant: &TenantId,
     id: &str,
 ) -> Result<(ProviderView, String), Problem> {
-    let view = provider_view(
-        &providers::get_identity_provider(state.broker.store.as_ref(), tenant, &provider_id(id)?)
-            .await?,
-    )?;
-    let tag = provider_tag(&view);
+    let (_, view, tag) = load_provider_record(state, tenant, id).await?;
     Ok((view, tag))
+}
+
+/// A provider as the service reads it, as the API shows it, and its `ETag` (the first is what a conditional write
+/// is based on).
+async fn load_provider_record(
+    state: &ApiState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<(providers::ProviderView, ProviderView, String), Problem> {
+    let read =
+        providers::get_identity_provider(state.broker.store.as_ref(), tenant, &provider_id(id)?)
+            .await?;
+    let view = provider_view(&read)?;
+    let tag = provider_tag(&view);
+    Ok((read, view, tag))
 }
 
 /// Lists a broker tenant's identity providers.
@@ -1100,7 +1130,7 @@ pub async fn create_provider(
         &state,
         &caller,
         Change {
-            action: "broker.provider.create",
+            action: actions::BROKER_PROVIDER_CREATE,
             target: format!("broker/{id}/identity-providers/{}", view.id),
             tenant: Some(id.to_string()),
             before: None,
@@ -1188,6 +1218,7 @@ pub async fn get_provider(
 struct Replacement {
     config: IdentityProvider,
     secret: Option<Secret>,
+    read: providers::ProviderView,
     before: ProviderView,
     action: &'static str,
 }
@@ -1200,6 +1231,7 @@ async fn replace_provider(
     Replacement {
         config,
         secret,
+        read,
         before,
         action,
     }: Replacement,
@@ -1218,6 +1250,7 @@ async fn replace_provider(
         config,
         secret,
         state.now(),
+        Some(&read),
     )
     .await?;
     state.broker.cache.invalidate(id);
@@ -1261,7 +1294,7 @@ pub async fn update_provider(
     ApiJson(body): ApiJson<ProviderBody>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let (before, tag) = load_provider(&state, &id, &provider).await?;
+    let (read, before, tag) = load_provider_record(&state, &id, &provider).await?;
     check_if_match(&headers, &tag)?;
     let config = body.config()?;
     let secret = body
@@ -1272,8 +1305,9 @@ pub async fn update_provider(
     let replacement = Replacement {
         config,
         secret,
+        read,
         before,
-        action: "broker.provider.update",
+        action: actions::BROKER_PROVIDER_UPDATE,
     };
     replace_provider(&state, &caller, &id, &provider, replacement).await
 }
@@ -1301,21 +1335,16 @@ pub async fn set_claim_mapping(
     ApiJson(body): ApiJson<ClaimMappingBody>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let (before, tag) = load_provider(&state, &id, &provider).await?;
+    let (read, before, tag) = load_provider_record(&state, &id, &provider).await?;
     check_if_match(&headers, &tag)?;
-    let mut config = providers::get_identity_provider(
-        state.broker.store.as_ref(),
-        &id,
-        &provider_id(&provider)?,
-    )
-    .await?
-    .config;
+    let mut config = read.config.clone();
     config.claim_mapping = convert(&body, "claim_mapping")?;
     let replacement = Replacement {
         config,
         secret: None,
+        read,
         before,
-        action: "broker.provider.claims.update",
+        action: actions::BROKER_PROVIDER_CLAIMS_UPDATE,
     };
     replace_provider(&state, &caller, &id, &provider, replacement).await
 }
@@ -1342,16 +1371,21 @@ pub async fn delete_provider(
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let (before, tag) = load_provider(&state, &id, &provider).await?;
+    let (read, before, tag) = load_provider_record(&state, &id, &provider).await?;
     check_if_match(&headers, &tag)?;
-    providers::delete_identity_provider(state.broker.store.as_ref(), &id, &provider_id(&provider)?)
-        .await?;
+    providers::delete_identity_provider(
+        state.broker.store.as_ref(),
+        &id,
+        &provider_id(&provider)?,
+        Some(&read),
+    )
+    .await?;
     state.broker.cache.invalidate(&id);
     record(
         &state,
         &caller,
         Change {
-            action: "broker.provider.delete",
+            action: actions::BROKER_PROVIDER_DELETE,
             target: format!("broker/{id}/identity-providers/{provider}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1700,7 +1734,7 @@ pub async fn create_flow(
         &state,
         &caller,
         Change {
-            action: "broker.user_flow.create",
+            action: actions::BROKER_USER_FLOW_CREATE,
             target: format!("broker/{id}/user-flows/{}", view.name),
             tenant: Some(id.to_string()),
             before: None,
@@ -1776,7 +1810,7 @@ pub async fn update_flow(
         &state,
         &caller,
         Change {
-            action: "broker.user_flow.update",
+            action: actions::BROKER_USER_FLOW_UPDATE,
             target: format!("broker/{id}/user-flows/{}", after.name),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1817,7 +1851,7 @@ pub async fn delete_flow(
         &state,
         &caller,
         Change {
-            action: "broker.user_flow.delete",
+            action: actions::BROKER_USER_FLOW_DELETE,
             target: format!("broker/{id}/user-flows/{}", before.name),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1998,9 +2032,19 @@ async fn load_user(
     tenant: &TenantId,
     user: &str,
 ) -> Result<DirectoryUserView, Problem> {
-    Ok(user_view(
-        &directory::get_user(state.broker.store.as_ref(), tenant, &object_id(user)?).await?,
-    ))
+    Ok(load_user_record(state, tenant, user).await?.1)
+}
+
+/// A directory user as stored and as the API shows them (the record is what a conditional write is based on).
+async fn load_user_record(
+    state: &ApiState,
+    tenant: &TenantId,
+    user: &str,
+) -> Result<(DirectoryUserRecord, DirectoryUserView), Problem> {
+    let record =
+        directory::get_user(state.broker.store.as_ref(), tenant, &object_id(user)?).await?;
+    let view = user_view(&record);
+    Ok((record, view))
 }
 
 /// Reads a directory user (with its `ETag`).
@@ -2021,20 +2065,24 @@ pub async fn get_user(
     Ok(with_etag(load_user(&state, &id, &user).await?))
 }
 
+/// Disables or enables a user from the version the `If-Match` names (428 without, 412 if it changed since, also
+/// between this read and the write).
 async fn user_action(
     state: &ApiState,
     caller: &Caller,
-    tenant: &str,
-    user: &str,
+    headers: &HeaderMap,
+    (tenant, user): (&str, &str),
     action: &'static str,
 ) -> Result<Response, Problem> {
     let id = tenant_id(caller, tenant)?;
-    let before = load_user(state, &id, user).await?;
+    let (read, before) = load_user_record(state, &id, user).await?;
+    check_if_match(headers, &etag_of(&before))?;
     let oid = object_id(user)?;
     let store = state.broker.store.as_ref();
-    match action {
-        "broker.user.disable" => directory::disable_user(store, &id, &oid, state.now()).await?,
-        _ => directory::enable_user(store, &id, &oid).await?,
+    if action == actions::BROKER_USER_DISABLE {
+        directory::disable_user(store, &id, &oid, state.now(), Some(&read)).await?;
+    } else {
+        directory::enable_user(store, &id, &oid, Some(&read)).await?;
     }
     let after = load_user(state, &id, user).await?;
     record(
@@ -2054,38 +2102,60 @@ async fn user_action(
 
 /// Disables a user: their broker sessions and refresh tokens end at once, and they cannot sign in until enabled.
 #[utoipa::path(post, path = "/broker/tenants/{tenant}/users/{object_id}/disable", tag = "directory",
-    params(("tenant" = String, Path, description = "The broker tenant id"), ("object_id" = String, Path, description = "The user's object id")),
+    params(("tenant" = String, Path, description = "The broker tenant id"), ("object_id" = String, Path, description = "The user's object id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the user as read")),
     responses(
-        (status = 200, description = "The disabled user", body = DirectoryUserView),
+        (status = 200, description = "The disabled user", body = DirectoryUserView, headers(("ETag" = String, description = "The new version"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn disable_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    user_action(&state, &caller, &tenant, &user, "broker.user.disable").await
+    user_action(
+        &state,
+        &caller,
+        &headers,
+        (&tenant, &user),
+        actions::BROKER_USER_DISABLE,
+    )
+    .await
 }
 
 /// Enables a disabled user.
 #[utoipa::path(post, path = "/broker/tenants/{tenant}/users/{object_id}/enable", tag = "directory",
-    params(("tenant" = String, Path, description = "The broker tenant id"), ("object_id" = String, Path, description = "The user's object id")),
+    params(("tenant" = String, Path, description = "The broker tenant id"), ("object_id" = String, Path, description = "The user's object id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the user as read")),
     responses(
-        (status = 200, description = "The enabled user", body = DirectoryUserView),
+        (status = 200, description = "The enabled user", body = DirectoryUserView, headers(("ETag" = String, description = "The new version"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn enable_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    user_action(&state, &caller, &tenant, &user, "broker.user.enable").await
+    user_action(
+        &state,
+        &caller,
+        &headers,
+        (&tenant, &user),
+        actions::BROKER_USER_ENABLE,
+    )
+    .await
 }
 
 /// Deletes a user with their identities, sessions and refresh tokens (`If-Match` required).
@@ -2108,14 +2178,20 @@ pub async fn delete_user(
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = load_user(&state, &id, &user).await?;
+    let (read, before) = load_user_record(&state, &id, &user).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    directory::delete_user(state.broker.store.as_ref(), &id, &object_id(&user)?).await?;
+    directory::delete_user(
+        state.broker.store.as_ref(),
+        &id,
+        &object_id(&user)?,
+        Some(&read),
+    )
+    .await?;
     record(
         &state,
         &caller,
         Change {
-            action: "broker.user.delete",
+            action: actions::BROKER_USER_DELETE,
             target: format!("broker/{id}/users/{user}"),
             tenant: Some(id.to_string()),
             before: json(&before),

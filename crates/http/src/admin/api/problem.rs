@@ -212,6 +212,7 @@ impl From<StoreError> for Problem {
             StoreError::Conflict => {
                 Self::conflict(None, "the change conflicts with the stored data")
             }
+            StoreError::Changed => Self::precondition_failed(),
             StoreError::Unavailable(_) => Self::internal(&error, true),
             other => Self::internal(&other, false),
         }
@@ -265,9 +266,9 @@ impl From<ServiceError> for Problem {
                     text,
                 )
             }
-            ServiceError::FlowChanged { .. } | ServiceError::BrokerTenantChanged => {
-                Self::precondition_failed()
-            }
+            ServiceError::FlowChanged { .. }
+            | ServiceError::BrokerTenantChanged
+            | ServiceError::Changed { .. } => Self::precondition_failed(),
             ServiceError::InvalidRpId { reason } => Self::invalid_field("rp_id", reason),
             ServiceError::InvalidOrigin { reason } => Self::invalid_field("origins", reason),
             ServiceError::InvalidDisplayName { reason } => {

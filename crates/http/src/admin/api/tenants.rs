@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_oidc::keys::SigningAlg;
 use tessera_service::admin::audit::Change;
+use tessera_service::admin::audit::actions;
 use tessera_service::{clients, keys, metadata, tenants, users};
 use tessera_store::{Client, Credential, SigningKey, Tenant};
 use utoipa::{IntoParams, ToSchema};
@@ -211,7 +212,7 @@ pub async fn create_tenant(
         &state,
         &caller,
         Change {
-            action: "tenant.create",
+            action: actions::TENANT_CREATE,
             target: format!("tenants/{}", view.id),
             tenant: Some(view.id.clone()),
             before: None,
@@ -302,7 +303,8 @@ pub async fn update_tenant(
     ApiJson(body): ApiJson<TenantPatch>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = tenant_view(&state, &load_tenant(&state, &id).await?)?;
+    let read = load_tenant(&state, &id).await?;
+    let before = tenant_view(&state, &read)?;
     check_if_match(&headers, &etag_of(&before))?;
     let update = tenants::TenantUpdate {
         display_name: body.display_name,
@@ -313,14 +315,17 @@ pub async fn update_tenant(
             None => tenants::SettingsChange::default(),
         },
     };
-    let changed = tenants::update_tenant(state.provider.store.as_ref(), &id, &update).await?;
+    // From the revision read with the checked `ETag`: a change saved in between is a 412, never overwritten.
+    let changed =
+        tenants::update_tenant_from(state.provider.store.as_ref(), &id, read.revision, &update)
+            .await?;
     state.provider.tenants.invalidate(&id);
     let after = tenant_view(&state, &changed)?;
     record(
         &state,
         &caller,
         Change {
-            action: "tenant.update",
+            action: actions::TENANT_UPDATE,
             target: format!("tenants/{id}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -381,9 +386,9 @@ pub async fn delete_tenant(
         &caller,
         Change {
             action: if query.force {
-                "tenant.delete.force"
+                actions::TENANT_DELETE_FORCE
             } else {
-                "tenant.delete"
+                actions::TENANT_DELETE
             },
             target: format!("tenants/{id}"),
             tenant: Some(id.to_string()),
@@ -588,28 +593,30 @@ pub async fn update_policy(
     ApiJson(body): ApiJson<PolicyPatch>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = policy_value(&load_tenant(&state, &id).await?)?;
+    let read = load_tenant(&state, &id).await?;
+    let before = policy_value(&read)?;
     check_if_match(&headers, &etag_of(&before))?;
     let update = tenants::TenantUpdate {
         policy: body.change()?,
         ..tenants::TenantUpdate::default()
     };
-    let changed = tenants::update_tenant(state.provider.store.as_ref(), &id, &update)
-        .await
-        .map_err(|e| match e {
-            tessera_service::ServiceError::InvalidPolicy {
-                setting: "min-certification-level",
-                reason,
-            } => Problem::invalid_field("minimum_certification_level", reason),
-            other => other.into(),
-        })?;
+    let changed =
+        tenants::update_tenant_from(state.provider.store.as_ref(), &id, read.revision, &update)
+            .await
+            .map_err(|e| match e {
+                tessera_service::ServiceError::InvalidPolicy {
+                    setting: "min-certification-level",
+                    reason,
+                } => Problem::invalid_field("minimum_certification_level", reason),
+                other => other.into(),
+            })?;
     state.provider.tenants.invalidate(&id);
     let after = policy_value(&changed)?;
     record(
         &state,
         &caller,
         Change {
-            action: "tenant.policy.update",
+            action: actions::TENANT_POLICY_UPDATE,
             target: format!("tenants/{id}/policy"),
             tenant: Some(id.to_string()),
             before: Some(before),
@@ -795,7 +802,7 @@ pub async fn rotate_keys(
         &state,
         &caller,
         Change {
-            action: "tenant.keys.rotate",
+            action: actions::TENANT_KEYS_ROTATE,
             target: format!("tenants/{id}/keys"),
             tenant: Some(id.to_string()),
             before: None,
@@ -1037,7 +1044,7 @@ pub async fn create_client(
         &state,
         &caller,
         Change {
-            action: "client.create",
+            action: actions::CLIENT_CREATE,
             target: format!("tenants/{id}/clients/{}", view.client_id),
             tenant: Some(id.to_string()),
             before: None,
@@ -1053,10 +1060,19 @@ pub async fn create_client(
 }
 
 async fn load_client(state: &ApiState, tenant: &TenantId, id: &str) -> Result<ClientView, Problem> {
+    Ok(load_client_record(state, tenant, id).await?.1)
+}
+
+/// A client as stored and as the API shows it (the record is what a conditional write is based on).
+async fn load_client_record(
+    state: &ApiState,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<(tessera_store::Client, ClientView), Problem> {
     let id = client_id(id)?;
-    Ok(client_view(
-        &clients::get_client(state.provider.store.as_ref(), tenant, &id).await?,
-    ))
+    let client = clients::get_client(state.provider.store.as_ref(), tenant, &id).await?;
+    let view = client_view(&client);
+    Ok((client, view))
 }
 
 /// Reads a client (with its `ETag`).
@@ -1100,7 +1116,7 @@ pub async fn update_client(
     ApiJson(body): ApiJson<ClientPatch>,
 ) -> Result<Response, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = load_client(&state, &id, &client).await?;
+    let (read, before) = load_client_record(&state, &id, &client).await?;
     check_if_match(&headers, &etag_of(&before))?;
     let update = clients::ClientUpdate {
         name: body.name,
@@ -1120,6 +1136,7 @@ pub async fn update_client(
         &id,
         &client_id(&client)?,
         update,
+        Some(&read),
     )
     .await?;
     let after = client_view(&changed);
@@ -1127,7 +1144,7 @@ pub async fn update_client(
         &state,
         &caller,
         Change {
-            action: "client.update",
+            action: actions::CLIENT_UPDATE,
             target: format!("tenants/{id}/clients/{client}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1163,7 +1180,7 @@ pub async fn regenerate_client_secret(
         &state,
         &caller,
         Change {
-            action: "client.secret.regenerate",
+            action: actions::CLIENT_SECRET_REGENERATE,
             target: format!("tenants/{id}/clients/{client}"),
             tenant: Some(id.to_string()),
             before: None,
@@ -1198,14 +1215,20 @@ pub async fn delete_client(
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let before = load_client(&state, &id, &client).await?;
+    let (read, before) = load_client_record(&state, &id, &client).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    clients::delete_client(state.provider.store.as_ref(), &id, &client_id(&client)?).await?;
+    clients::delete_client(
+        state.provider.store.as_ref(),
+        &id,
+        &client_id(&client)?,
+        Some(&read),
+    )
+    .await?;
     record(
         &state,
         &caller,
         Change {
-            action: "client.delete",
+            action: actions::CLIENT_DELETE,
             target: format!("tenants/{id}/clients/{client}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1286,6 +1309,20 @@ async fn load_user(
     let user_id = UserId::parse(user).map_err(|_| Problem::not_found("the user"))?;
     let user = users::get_user(state.provider.store.as_ref(), &id, &user_id).await?;
     Ok((id, user_id, user_view(&user)))
+}
+
+/// A user as stored and as the API shows it (the record is what a conditional write is based on).
+async fn load_user_record(
+    state: &ApiState,
+    caller: &Caller,
+    tenant: &str,
+    user: &str,
+) -> Result<(TenantId, tessera_store::User, UserView), Problem> {
+    let id = tenant_id(caller, tenant)?;
+    let user_id = UserId::parse(user).map_err(|_| Problem::not_found("the user"))?;
+    let user = users::get_user(state.provider.store.as_ref(), &id, &user_id).await?;
+    let view = user_view(&user);
+    Ok((id, user, view))
 }
 
 /// The API's view of a user.
@@ -1391,14 +1428,22 @@ pub async fn delete_user(
     Path((tenant, user)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
-    let (id, user_id, before) = load_user(&state, &caller, &tenant, &user).await?;
+    let (id, read, before) = load_user_record(&state, &caller, &tenant, &user).await?;
     check_if_match(&headers, &etag_of(&before))?;
-    users::delete_user(state.provider.store.as_ref(), &id, &user_id, state.now()).await?;
+    let user_id = read.id.clone();
+    users::delete_user(
+        state.provider.store.as_ref(),
+        &id,
+        &user_id,
+        state.now(),
+        Some(&read),
+    )
+    .await?;
     record(
         &state,
         &caller,
         Change {
-            action: "user.delete",
+            action: actions::USER_DELETE,
             target: format!("tenants/{id}/users/{user_id}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1409,20 +1454,25 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Disables or enables a user from the version the `If-Match` names (428 without, 412 if it changed since, also
+/// between this read and the write).
 async fn set_disabled(
     state: &ApiState,
     caller: &Caller,
-    tenant: &str,
-    user: &str,
+    headers: &HeaderMap,
+    (tenant, user): (&str, &str),
     disabled: bool,
 ) -> Result<Response, Problem> {
-    let (id, user_id, before) = load_user(state, caller, tenant, user).await?;
+    let (id, read, before) = load_user_record(state, caller, tenant, user).await?;
+    check_if_match(headers, &etag_of(&before))?;
+    let user_id = read.id.clone();
     let stored = users::set_disabled(
         state.provider.store.as_ref(),
         &id,
         &user_id,
         disabled,
         state.now(),
+        Some(&read),
     )
     .await?;
     let after = user_view(&stored);
@@ -1431,9 +1481,9 @@ async fn set_disabled(
         caller,
         Change {
             action: if disabled {
-                "user.disable"
+                actions::USER_DISABLE
             } else {
-                "user.enable"
+                actions::USER_ENABLE
             },
             target: format!("tenants/{id}/users/{user_id}"),
             tenant: Some(id.to_string()),
@@ -1448,38 +1498,46 @@ async fn set_disabled(
 /// Disables a user: they cannot sign in, and their sessions end and their access and refresh tokens stop working
 /// at once (their passkeys stay, for `enable`).
 #[utoipa::path(post, path = "/tenants/{tenant}/users/{user_id}/disable", tag = "users",
-    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the user as read")),
     responses(
         (status = 200, description = "The user, disabled", body = UserView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn disable_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    set_disabled(&state, &caller, &tenant, &user, true).await
+    set_disabled(&state, &caller, &headers, (&tenant, &user), true).await
 }
 
 /// Enables a disabled user again (they sign in with their passkeys as before).
 #[utoipa::path(post, path = "/tenants/{tenant}/users/{user_id}/enable", tag = "users",
-    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id")),
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"),
+           ("If-Match" = String, Header, description = "The `ETag` of the user as read")),
     responses(
         (status = 200, description = "The user, active", body = UserView, headers(("ETag" = String, description = "The version, for `If-Match`"))),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The user changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn enable_user(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    set_disabled(&state, &caller, &tenant, &user, false).await
+    set_disabled(&state, &caller, &headers, (&tenant, &user), false).await
 }
 
 /// Lists a user's passkeys.
@@ -1520,12 +1578,13 @@ async fn load_passkey(
     id: &TenantId,
     user_id: &UserId,
     passkey: &str,
-) -> Result<(Vec<u8>, PasskeyView), Problem> {
+) -> Result<(tessera_store::Credential, PasskeyView), Problem> {
     let raw = B64
         .decode(passkey)
         .map_err(|_| Problem::not_found("the passkey"))?;
     let credential = users::get_passkey(state.provider.store.as_ref(), id, user_id, &raw).await?;
-    Ok((raw, passkey_view(&credential)))
+    let view = passkey_view(&credential);
+    Ok((credential, view))
 }
 
 /// Reads one of a user's passkeys (with its `ETag`).
@@ -1572,14 +1631,15 @@ pub async fn rename_passkey(
     ApiJson(body): ApiJson<PasskeyRename>,
 ) -> Result<Response, Problem> {
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
-    let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    let (read, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
     check_if_match(&headers, &etag_of(&before))?;
     let renamed = users::rename_passkey(
         state.provider.store.as_ref(),
         &id,
         &user_id,
-        &raw,
+        &read.credential_id,
         &body.nickname,
+        Some(&read),
     )
     .await
     .map_err(|e| match e {
@@ -1593,7 +1653,7 @@ pub async fn rename_passkey(
         &state,
         &caller,
         Change {
-            action: "user.passkey.rename",
+            action: actions::USER_PASSKEY_RENAME,
             target: format!("tenants/{id}/users/{user_id}/passkeys/{passkey}"),
             tenant: Some(id.to_string()),
             before: json(&before),
@@ -1627,14 +1687,15 @@ pub async fn revoke_passkey(
     headers: HeaderMap,
 ) -> Result<StatusCode, Problem> {
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
-    let (raw, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
+    let (read, before) = load_passkey(&state, &id, &user_id, &passkey).await?;
     check_if_match(&headers, &etag_of(&before))?;
     users::revoke_passkey(
         state.provider.store.as_ref(),
         &id,
         &user_id,
-        &raw,
+        &read.credential_id,
         state.now(),
+        Some(&read),
     )
     .await
     .map_err(|e| match e {
@@ -1647,7 +1708,7 @@ pub async fn revoke_passkey(
         &state,
         &caller,
         Change {
-            action: "user.passkey.revoke",
+            action: actions::USER_PASSKEY_REVOKE,
             target: format!("tenants/{id}/users/{user_id}/passkeys/{passkey}"),
             tenant: Some(id.to_string()),
             before: json(&before),

@@ -4,6 +4,7 @@
 //! [`super::users`].
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -101,6 +102,15 @@ pub fn router() -> Router<AppState> {
 pub(super) fn page_error(error: ServiceError) -> Response {
     match error {
         ServiceError::TenantNotFound | ServiceError::ClientNotFound => not_found(),
+        ServiceError::Changed { what } => PageError::new(
+            StatusCode::CONFLICT,
+            "Changed meanwhile",
+            &format!(
+                "Someone else changed this {what} since you opened the page, so nothing was done. Reload it, \
+                 check it and try again."
+            ),
+        )
+        .into_response(),
         other => PageError::from(other).into_response(),
     }
 }
@@ -335,8 +345,8 @@ async fn create(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "authenticator.tenant.create",
-                format!("authenticator/{id}"),
+                actions::TENANT_CREATE,
+                format!("tenants/{id}"),
                 &id,
                 after,
             )
@@ -598,8 +608,8 @@ async fn client_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "authenticator.client.create",
-                format!("authenticator/{id}/clients/{}", client.client_id),
+                actions::CLIENT_CREATE,
+                format!("tenants/{id}/clients/{}", client.client_id),
                 &id,
                 after,
             )

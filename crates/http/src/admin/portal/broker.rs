@@ -7,6 +7,7 @@
 //! writes an audit event.
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -134,6 +135,15 @@ fn page_error(error: ServiceError) -> Response {
         | ServiceError::FlowNotFound
         | ServiceError::ApplicationNotFound
         | ServiceError::DirectoryUserNotFound => not_found(),
+        ServiceError::Changed { what } => PageError::new(
+            StatusCode::CONFLICT,
+            "Changed meanwhile",
+            &format!(
+                "Someone else changed this {what} since you opened the page, so nothing was done. Reload it, \
+                 check it and try again."
+            ),
+        )
+        .into_response(),
         other => PageError::from(other).into_response(),
     }
 }
@@ -392,7 +402,7 @@ async fn new_tenant(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawFor
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.tenant.create",
+                actions::BROKER_TENANT_CREATE,
                 format!("broker/{id}"),
                 &id,
                 (None, Some(after)),
@@ -839,8 +849,8 @@ async fn provider_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.create",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_CREATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (None, Some(after)),
             )
@@ -1013,6 +1023,22 @@ fn claim_fields(mapping: &ClaimMapping) -> Vec<Field> {
     ]
 }
 
+/// The version of a provider a form was opened at: when its configuration was last saved (the service checks the
+/// configuration and this time again when the form is saved).
+fn provider_version(view: &providers::ProviderView) -> String {
+    view.updated_at.unix_timestamp_nanos().to_string()
+}
+
+/// `fields` with the hidden version of `view` they were filled from.
+fn with_provider_version(mut fields: Vec<Field>, view: &providers::ProviderView) -> Vec<Field> {
+    fields.push(Field::text("version", "", &provider_version(view), "").kind("hidden"));
+    fields
+}
+
+/// Shown next to a provider's form saved from a version someone else changed meanwhile.
+const PROVIDER_CHANGED: &str = "Someone else changed this identity provider since you opened this page, so nothing \
+     was saved. The form now shows its current settings: check them and save again if you still want the change.";
+
 fn claims_page(
     ctx: &Ctx,
     tenant: &TenantId,
@@ -1064,7 +1090,7 @@ async fn claims_form(
             &tenant,
             &id,
             &view.config.name,
-            claim_fields(&view.config.claim_mapping),
+            with_provider_version(claim_fields(&view.config.claim_mapping), &view),
             None,
         ),
         Err(e) => page_error(e),
@@ -1093,6 +1119,11 @@ async fn claims_save(
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
+    if form.get("version") != provider_version(&view) {
+        let fields = with_provider_version(claim_fields(&view.config.claim_mapping), &view);
+        let error = Some(PROVIDER_CHANGED.into());
+        return claims_page(&ctx, &tenant, &id, &view.config.name, fields, error);
+    }
     let opt = |name: &str| Some(form.get(name)).filter(|v| !v.is_empty());
     let mapping = ClaimMapping {
         user_id: form.get("user_id"),
@@ -1101,7 +1132,7 @@ async fn claims_save(
         surname: opt("surname"),
         email: opt("email"),
     };
-    let mut fields = claim_fields(&mapping);
+    let mut fields = with_provider_version(claim_fields(&mapping), &view);
     let before = provider_json(&view.config);
     let config = IdentityProvider {
         claim_mapping: mapping,
@@ -1115,6 +1146,7 @@ async fn claims_save(
         config,
         None,
         app.provider.clock.now(),
+        Some(&view),
     )
     .await;
     match saved {
@@ -1123,8 +1155,8 @@ async fn claims_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.update",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_CLAIMS_UPDATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), Some(provider_json(&saved.config))),
             )
@@ -1137,6 +1169,17 @@ async fn claims_save(
                 tenant_base(&tenant),
                 id.as_str()
             ))
+        }
+        Err(ServiceError::Changed { .. }) => {
+            match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+                Ok(now) => {
+                    let fields =
+                        with_provider_version(claim_fields(&now.config.claim_mapping), &now);
+                    let error = Some(PROVIDER_CHANGED.into());
+                    claims_page(&ctx, &tenant, &id, &now.config.name, fields, error)
+                }
+                Err(e) => page_error(e),
+            }
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => {
@@ -1226,7 +1269,7 @@ async fn provider_edit_form(
     };
     match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
         Ok(view) => {
-            let fields = provider_edit_fields(&view.config, None);
+            let fields = with_provider_version(provider_edit_fields(&view.config, None), &view);
             provider_edit_page(&ctx, &tenant, &view.config, fields, None)
         }
         Err(e) => page_error(e),
@@ -1255,7 +1298,12 @@ async fn provider_edit_save(
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
-    let mut fields = provider_edit_fields(&view.config, Some(&form));
+    if form.get("version") != provider_version(&view) {
+        let fields = with_provider_version(provider_edit_fields(&view.config, None), &view);
+        let error = Some(PROVIDER_CHANGED.into());
+        return provider_edit_page(&ctx, &tenant, &view.config, fields, error);
+    }
+    let mut fields = with_provider_version(provider_edit_fields(&view.config, Some(&form)), &view);
     let metadata_url = match MetadataUrl::parse(&form.get("metadata_url")) {
         Ok(url) => url,
         Err(e) => {
@@ -1292,6 +1340,7 @@ async fn provider_edit_save(
         config,
         secret,
         app.provider.clock.now(),
+        Some(&view),
     )
     .await;
     match saved {
@@ -1300,8 +1349,8 @@ async fn provider_edit_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.update",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_UPDATE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), Some(provider_json(&saved.config))),
             )
@@ -1314,6 +1363,17 @@ async fn provider_edit_save(
                 tenant_base(&tenant),
                 id.as_str()
             ))
+        }
+        Err(ServiceError::Changed { .. }) => {
+            match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+                Ok(now) => {
+                    let fields =
+                        with_provider_version(provider_edit_fields(&now.config, None), &now);
+                    let error = Some(PROVIDER_CHANGED.into());
+                    provider_edit_page(&ctx, &tenant, &now.config, fields, error)
+                }
+                Err(e) => page_error(e),
+            }
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => provider_edit_page(&ctx, &tenant, &view.config, fields, form_error),
@@ -1339,19 +1399,22 @@ async fn provider_delete(
     let Ok(id) = ProviderId::parse(&id) else {
         return not_found();
     };
-    let before =
-        match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
-            Ok(v) => provider_json(&v.config),
-            Err(e) => return page_error(e),
-        };
-    match providers::delete_identity_provider(app.broker.store.as_ref(), &tenant, &id).await {
+    let read = match providers::get_identity_provider(app.broker.store.as_ref(), &tenant, &id).await
+    {
+        Ok(v) => v,
+        Err(e) => return page_error(e),
+    };
+    let before = provider_json(&read.config);
+    match providers::delete_identity_provider(app.broker.store.as_ref(), &tenant, &id, Some(&read))
+        .await
+    {
         Ok(()) => {
             app.broker.cache.invalidate(&tenant);
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.provider.delete",
-                format!("broker/{tenant}/providers/{}", id.as_str()),
+                actions::BROKER_PROVIDER_DELETE,
+                format!("broker/{tenant}/identity-providers/{}", id.as_str()),
                 &tenant,
                 (Some(before), None),
             )
@@ -1835,8 +1898,8 @@ async fn flow_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.userflow.create",
-                format!("broker/{tenant}/userflows/{policy}"),
+                actions::BROKER_USER_FLOW_CREATE,
+                format!("broker/{tenant}/user-flows/{policy}"),
                 &tenant,
                 (None, Some(after)),
             )
@@ -2247,8 +2310,8 @@ async fn revise(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.userflow.update",
-                format!("broker/{tenant}/userflows/{policy}"),
+                actions::BROKER_USER_FLOW_UPDATE,
+                format!("broker/{tenant}/user-flows/{policy}"),
                 &tenant,
                 change,
             )
@@ -2623,7 +2686,7 @@ async fn app_create(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.create",
+                actions::BROKER_APPLICATION_CREATE,
                 format!("broker/{tenant}/applications/{}", application.client_id),
                 &tenant,
                 (None, Some(app_json(&application))),
@@ -2755,9 +2818,43 @@ async fn app_page(
             &application.reply_urls.join("\n"),
         );
         fields.iter_mut().for_each(|f| f.error = None);
+        let fields = with_app_version(fields, &application);
         return edit_page(&ctx, &tenant, &application, fields, None);
     }
     app_detail(&app, &ctx, &tenant, &application, None, notice(&params))
+}
+
+/// The version of an application an edit form was opened at: the digest of its settings (as its API `ETag`).
+fn app_version(application: &tessera_broker::config::Application) -> String {
+    crate::admin::api::extract::etag_of(&app_json(application))
+}
+
+/// `fields` with the hidden version of `application` they were filled from.
+fn with_app_version(
+    mut fields: Vec<Field>,
+    application: &tessera_broker::config::Application,
+) -> Vec<Field> {
+    fields.push(Field::text("version", "", &app_version(application), "").kind("hidden"));
+    fields
+}
+
+/// Shown next to an application's edit form saved from a version someone else changed meanwhile.
+const APP_CHANGED: &str = "Someone else changed this application since you opened this page, so nothing was \
+     saved. The form now shows its current settings: check them and save again if you still want the change.";
+
+/// The edit form with `application`'s current settings and, next to it, why nothing was saved.
+fn app_changed_page(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    application: &tessera_broker::config::Application,
+) -> Response {
+    let fields = edit_fields(
+        &application.display_name,
+        &application.reply_urls.join("\n"),
+    );
+    let mut fields = with_app_version(fields, application);
+    fields.iter_mut().for_each(|f| f.error = None);
+    edit_page(ctx, tenant, application, fields, Some(APP_CHANGED.into()))
 }
 
 fn edit_fields(name: &str, reply_urls: &str) -> Vec<Field> {
@@ -2829,8 +2926,12 @@ async fn app_save(
             Ok(a) => a,
             Err(e) => return page_error(e),
         };
+    if form.get("version") != app_version(&existing) {
+        return app_changed_page(&ctx, &tenant, &existing);
+    }
     let reply_urls = lines(&form.get("reply_urls"));
-    let mut fields = edit_fields(&form.get("display_name"), &form.get("reply_urls"));
+    let fields = edit_fields(&form.get("display_name"), &form.get("reply_urls"));
+    let mut fields = with_app_version(fields, &existing);
     let updated = applications::update_application(
         app.broker.store.as_ref(),
         &tenant,
@@ -2842,6 +2943,7 @@ async fn app_save(
             token_lifetimes: existing.token_lifetimes,
             id_token_signing_alg: existing.id_token_signing_alg,
         },
+        Some(&existing),
     )
     .await;
     match updated {
@@ -2850,7 +2952,7 @@ async fn app_save(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.update",
+                actions::BROKER_APPLICATION_UPDATE,
                 format!("broker/{tenant}/applications/{id}"),
                 &tenant,
                 (Some(app_json(&existing)), Some(app_json(&application))),
@@ -2863,6 +2965,12 @@ async fn app_save(
                 "{}/applications/{id}?done=saved",
                 tenant_base(&tenant)
             ))
+        }
+        Err(ServiceError::Changed { .. }) => {
+            match applications::get_application(app.broker.store.as_ref(), &tenant, &id).await {
+                Ok(now) => app_changed_page(&ctx, &tenant, &now),
+                Err(e) => page_error(e),
+            }
         }
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => edit_page(&ctx, &tenant, &existing, fields, form_error),
@@ -2888,18 +2996,20 @@ async fn app_delete(
     let Ok(id) = ClientId::parse(&id) else {
         return not_found();
     };
-    let before = match applications::get_application(app.broker.store.as_ref(), &tenant, &id).await
-    {
-        Ok(a) => app_json(&a),
+    let read = match applications::get_application(app.broker.store.as_ref(), &tenant, &id).await {
+        Ok(a) => a,
         Err(e) => return page_error(e),
     };
-    match applications::delete_application(app.broker.store.as_ref(), &tenant, &id).await {
+    let before = app_json(&read);
+    match applications::delete_application(app.broker.store.as_ref(), &tenant, &id, Some(&read))
+        .await
+    {
         Ok(()) => {
             app.broker.cache.invalidate(&tenant);
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                "broker.application.delete",
+                actions::BROKER_APPLICATION_DELETE,
                 format!("broker/{tenant}/applications/{id}"),
                 &tenant,
                 (Some(before), None),
@@ -3107,21 +3217,26 @@ async fn user_action(
     };
     let store = app.broker.store.as_ref();
     let now = app.provider.clock.now();
-    let (result, done, verb) = match action.as_str() {
+    // Based on the user as read now: a change saved between this read and the write is refused, not overwritten.
+    let read = match directory::get_user(store, &tenant, &id).await {
+        Ok(user) => user,
+        Err(e) => return page_error(e),
+    };
+    let (result, done, action) = match action.as_str() {
         "disable" => (
-            directory::disable_user(store, &tenant, &id, now).await,
+            directory::disable_user(store, &tenant, &id, now, Some(&read)).await,
             "disabled",
-            "disable",
+            actions::BROKER_USER_DISABLE,
         ),
         "enable" => (
-            directory::enable_user(store, &tenant, &id).await,
+            directory::enable_user(store, &tenant, &id, Some(&read)).await,
             "enabled",
-            "enable",
+            actions::BROKER_USER_ENABLE,
         ),
         "delete" => (
-            directory::delete_user(store, &tenant, &id).await,
+            directory::delete_user(store, &tenant, &id, Some(&read)).await,
             "deleted",
-            "delete",
+            actions::BROKER_USER_DELETE,
         ),
         _ => return not_found(),
     };
@@ -3130,7 +3245,7 @@ async fn user_action(
             if let Err(r) = audit(
                 &app,
                 &ctx,
-                &format!("broker.user.{verb}"),
+                action,
                 format!("broker/{tenant}/users/{id}"),
                 &tenant,
                 (None, None),

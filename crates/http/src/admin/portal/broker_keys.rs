@@ -4,6 +4,7 @@
 //! [`super::keys`] of an authenticator tenant.
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -196,7 +197,7 @@ async fn rotate(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "broker.tenant.keys.rotate",
+        actions::BROKER_TENANT_KEYS_ROTATE,
         format!("broker/{id}/keys"),
         &id,
         (

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::broker::tenants as broker_tenants;
 use tessera_store::BrokerTenant;
 
@@ -150,7 +151,7 @@ async fn save(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "broker.tenant.update",
+                actions::BROKER_TENANT_UPDATE,
                 format!("broker/{id}"),
                 &id,
                 (json(&existing), json(&changed)),

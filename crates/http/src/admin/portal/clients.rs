@@ -6,11 +6,13 @@
 //! with a conflict message and the current client.
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::{ClientId, TenantId};
+use tessera_service::ServiceError;
 use tessera_service::admin::members;
 use tessera_service::clients::{self, ClientUpdate, LocalhostHttp};
 use tessera_store::Client;
@@ -438,6 +440,7 @@ pub async fn save(
                     redirect_uris: Some(redirect_uris),
                     post_logout_redirect_uris: Some(logout),
                 },
+                Some(&existing),
             )
             .await
         }
@@ -447,8 +450,8 @@ pub async fn save(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "authenticator.client.update",
-                format!("authenticator/{id}/clients/{}", changed.client_id),
+                actions::CLIENT_UPDATE,
+                format!("tenants/{id}/clients/{}", changed.client_id),
                 &id,
                 (Some(client_json(&existing)), Some(client_json(&changed))),
             )
@@ -458,6 +461,18 @@ pub async fn save(
             }
             see_other(&format!("{}/{}?done=saved", base(&id), changed.client_id))
         }
+        // Saved by someone else between this form's check and the write.
+        Err(ServiceError::Changed { .. }) => match load(&app, &id, &client).await {
+            Ok(current) => edit_page(
+                &ctx,
+                &id,
+                &current,
+                current_fields(&current),
+                Some(CHANGED.into()),
+                Some(StatusCode::CONFLICT),
+            ),
+            Err(r) => r,
+        },
         Err(e) => match place_error(&mut fields, e) {
             Ok(form_error) => edit_page(&ctx, &id, &existing, fields, form_error, None),
             Err(page) => (*page).into_response(),
@@ -506,8 +521,8 @@ pub async fn regenerate(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "authenticator.client.secret.regenerate",
-                format!("authenticator/{id}/clients/{}", changed.client_id),
+                actions::CLIENT_SECRET_REGENERATE,
+                format!("tenants/{id}/clients/{}", changed.client_id),
                 &id,
                 (None, Some(client_json(&changed))),
             )
@@ -556,13 +571,20 @@ pub async fn delete(
     if form.get("version") != version(&existing) {
         return conflict(&id, &existing);
     }
-    match clients::delete_client(app.provider.store.as_ref(), &id, &existing.client_id).await {
+    match clients::delete_client(
+        app.provider.store.as_ref(),
+        &id,
+        &existing.client_id,
+        Some(&existing),
+    )
+    .await
+    {
         Ok(()) => {
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "authenticator.client.delete",
-                format!("authenticator/{id}/clients/{}", existing.client_id),
+                actions::CLIENT_DELETE,
+                format!("tenants/{id}/clients/{}", existing.client_id),
                 &id,
                 (Some(client_json(&existing)), None),
             )
@@ -572,6 +594,7 @@ pub async fn delete(
             }
             see_other(&format!("{}?done=deleted", base(&id)))
         }
+        Err(ServiceError::Changed { .. }) => conflict(&id, &existing),
         Err(e) => page_error(e),
     }
 }

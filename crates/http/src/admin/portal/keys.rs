@@ -3,6 +3,7 @@
 //! suspected compromise). The same `tessera_service::keys` calls as the API's.
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
@@ -186,8 +187,8 @@ pub async fn rotate(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "authenticator.tenant.keys.rotate",
-        format!("authenticator/{id}/keys"),
+        actions::TENANT_KEYS_ROTATE,
+        format!("tenants/{id}/keys"),
         &id,
         (
             None,

@@ -11,6 +11,7 @@ use axum::routing::post;
 use tessera_broker::config::PolicyId;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::admin::members;
 use tessera_service::broker::{flows, tenants as broker_tenants};
 use tessera_service::tenants;
@@ -193,15 +194,15 @@ async fn delete_authenticator_tenant(
         "deleted_with_it": { "clients": held.clients, "users": held.users },
     });
     let action = if force {
-        "authenticator.tenant.delete.force"
+        actions::TENANT_DELETE_FORCE
     } else {
-        "authenticator.tenant.delete"
+        actions::TENANT_DELETE
     };
     if let Err(r) = audit_change(
         &app,
         &ctx,
         action,
-        format!("authenticator/{id}"),
+        format!("tenants/{id}"),
         &id,
         (Some(before), None),
     )
@@ -254,9 +255,9 @@ async fn delete_broker_tenant(
         },
     });
     let action = if force {
-        "broker.tenant.delete.force"
+        actions::BROKER_TENANT_DELETE_FORCE
     } else {
-        "broker.tenant.delete"
+        actions::BROKER_TENANT_DELETE
     };
     if let Err(r) = audit_change(
         &app,
@@ -314,7 +315,7 @@ async fn delete_flow(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "broker.user_flow.delete",
+        actions::BROKER_USER_FLOW_DELETE,
         format!("broker/{id}/user-flows/{}", flow.policy()),
         &id,
         (Some(before), None),

@@ -1,7 +1,7 @@
 //! An authenticator tenant's policy page (`/admin/authenticator/{tenant}/policy`): what passkeys it accepts (user
 //! verification, attestation, authenticator models, certification level, synced passkeys, algorithms, the
 //! signature counter, the legacy AppID) and its sessions (idle timeout, lifetime, hiding whether an account exists).
-//! Saving goes through `tenants::update_tenant`, which checks the policy as the API and the offline
+//! Saving goes through `tenants::update_tenant_from`, which checks the policy as the API and the offline
 //! `tessera idp tenant update` do; a refusal lands next to its field. The form carries the tenant's revision: a save
 //! based on an older one is refused with the current settings shown again.
 
@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::admin::members;
 use tessera_service::tenants::{self, PolicyChange, SettingsChange, TenantUpdate};
 use tessera_store::Tenant;
@@ -490,34 +491,24 @@ pub async fn save(
         Err(e) => return page_error(e),
     };
     if form.get("version") != current.revision.to_string() {
-        return match Values::of(&current) {
-            Ok(values) => form_page(
-                &ctx,
-                &id,
-                fields(&values),
-                Some(
-                    "Someone else changed this tenant since you opened this page. The form now shows the current \
-                     settings: make your change again and save."
-                        .into(),
-                ),
-                Some(StatusCode::CONFLICT),
-            ),
-            Err(e) => page_error(e),
-        };
+        return changed_meanwhile(&ctx, &id, &current);
     }
     let submitted = Values(form);
     let mut shown = fields(&submitted);
     let Some(update) = change_of(&submitted.0, &mut shown) else {
         return form_page(&ctx, &id, shown, None, None);
     };
-    match tenants::update_tenant(app.provider.store.as_ref(), &id, &update).await {
+    // From the form's revision: a change saved since the check above is refused too, never overwritten.
+    match tenants::update_tenant_from(app.provider.store.as_ref(), &id, current.revision, &update)
+        .await
+    {
         Ok(changed) => {
             app.provider.tenants.invalidate(&id);
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "authenticator.tenant.policy.update",
-                format!("authenticator/{id}/policy"),
+                actions::TENANT_POLICY_UPDATE,
+                format!("tenants/{id}/policy"),
                 &id,
                 (Some(snapshot(&current)), Some(snapshot(&changed))),
             )
@@ -527,9 +518,33 @@ pub async fn save(
             }
             see_other(&format!("{ROOT}/authenticator/{id}/?done=policy"))
         }
+        Err(ServiceError::Changed { .. }) => {
+            match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
+                Ok(now) => changed_meanwhile(&ctx, &id, &now),
+                Err(e) => page_error(e),
+            }
+        }
         Err(e) => match place_error(&mut shown, e) {
             Ok(form_error) => form_page(&ctx, &id, shown, form_error, None),
             Err(page) => (*page).into_response(),
         },
+    }
+}
+
+/// The form with the tenant's current settings and, next to it, why nothing was saved.
+fn changed_meanwhile(ctx: &Ctx, id: &TenantId, current: &Tenant) -> Response {
+    match Values::of(current) {
+        Ok(values) => form_page(
+            ctx,
+            id,
+            fields(&values),
+            Some(
+                "Someone else changed this tenant since you opened this page. The form now shows the current \
+                 settings: make your change again and save."
+                    .into(),
+            ),
+            Some(StatusCode::CONFLICT),
+        ),
+        Err(e) => page_error(e),
     }
 }

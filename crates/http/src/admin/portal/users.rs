@@ -5,6 +5,7 @@
 //! `tessera_service::metadata` calls as the API's.
 
 use std::collections::HashMap;
+use tessera_service::admin::audit::actions;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -352,6 +353,7 @@ async fn set_state(
         &before.id,
         disabled,
         app.provider.clock.now(),
+        Some(&before),
     )
     .await
     {
@@ -359,15 +361,15 @@ async fn set_state(
         Err(e) => return fail(e),
     };
     let (action, done) = if disabled {
-        ("authenticator.user.disable", "disabled")
+        (actions::USER_DISABLE, "disabled")
     } else {
-        ("authenticator.user.enable", "enabled")
+        (actions::USER_ENABLE, "enabled")
     };
     if let Err(r) = audit_change(
         &app,
         &ctx,
         action,
-        format!("authenticator/{id}/users/{}", stored.id),
+        format!("tenants/{id}/users/{}", stored.id),
         &id,
         (Some(user_json(&before)), Some(user_json(&stored))),
     )
@@ -457,6 +459,7 @@ pub async fn delete(
         &id,
         &before.id,
         app.provider.clock.now(),
+        Some(&before),
     )
     .await
     {
@@ -465,8 +468,8 @@ pub async fn delete(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "authenticator.user.delete",
-        format!("authenticator/{id}/users/{}", before.id),
+        actions::USER_DELETE,
+        format!("tenants/{id}/users/{}", before.id),
         &id,
         (Some(user_json(&before)), None),
     )
@@ -483,6 +486,7 @@ fn rename_page(
     user: &User,
     credential: &Credential,
     field: Field,
+    form_error: Option<String>,
 ) -> Response {
     let here = user_base(tenant, &user.id);
     let mut crumbs = crumbs(tenant, true);
@@ -496,8 +500,12 @@ fn rename_page(
         intro: Vec::new(),
         form_id: "rename-passkey-form".into(),
         action: format!("{here}/passkeys/{}", B64.encode(&credential.credential_id)),
-        fields: vec![field],
-        form_error: None,
+        // The name the form was opened with: a save from a name someone else changed meanwhile is refused.
+        fields: vec![
+            field,
+            Field::text("version", "", &credential.nickname, "").kind("hidden"),
+        ],
+        form_error,
         submit: "Rename".into(),
         submit_id: "rename-passkey".into(),
         cancel: Some(here),
@@ -542,8 +550,13 @@ pub async fn rename_form(
         &user,
         &credential,
         name_field(&credential.nickname),
+        None,
     )
 }
+
+/// Shown next to a passkey's rename form saved from a name someone else changed meanwhile.
+const PASSKEY_CHANGED: &str = "Someone else changed this passkey since you opened this page, so nothing was saved. \
+     The form now shows its current name: reload it, check it and save again if you still want the change.";
 
 /// `POST /admin/authenticator/{tenant}/users/{user}/passkeys/{passkey}`: renames it.
 pub async fn rename(
@@ -569,12 +582,24 @@ pub async fn rename(
         Err(r) => return r,
     };
     let typed = form.get("nickname");
+    if form.get("version") != before.nickname {
+        let field = name_field(&before.nickname);
+        return rename_page(
+            &ctx,
+            &id,
+            &user,
+            &before,
+            field,
+            Some(PASSKEY_CHANGED.into()),
+        );
+    }
     let renamed = match users::rename_passkey(
         app.provider.store.as_ref(),
         &id,
         &user.id,
         &before.credential_id,
         &typed,
+        Some(&before),
     )
     .await
     {
@@ -582,15 +607,31 @@ pub async fn rename(
         Err(ServiceError::InvalidInput(message)) => {
             let mut field = name_field(&typed);
             field.error = Some(message);
-            return rename_page(&ctx, &id, &user, &before, field);
+            return rename_page(&ctx, &id, &user, &before, field, None);
+        }
+        Err(ServiceError::Changed { .. }) => {
+            // Changed between this check and the write (a sign-in with it counts too): show it as it is now.
+            let current = match load_passkey(&app, &id, &user, &passkey).await {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            let field = name_field(&current.nickname);
+            return rename_page(
+                &ctx,
+                &id,
+                &user,
+                &current,
+                field,
+                Some(PASSKEY_CHANGED.into()),
+            );
         }
         Err(e) => return fail(e),
     };
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "authenticator.user.passkey.rename",
-        format!("authenticator/{id}/users/{}/passkeys/{passkey}", user.id),
+        actions::USER_PASSKEY_RENAME,
+        format!("tenants/{id}/users/{}/passkeys/{passkey}", user.id),
         &id,
         (Some(passkey_json(&before)), Some(passkey_json(&renamed))),
     )
@@ -631,6 +672,7 @@ pub async fn revoke(
         &user.id,
         &before.credential_id,
         app.provider.clock.now(),
+        Some(&before),
     )
     .await
     {
@@ -650,8 +692,8 @@ pub async fn revoke(
     if let Err(r) = audit_change(
         &app,
         &ctx,
-        "authenticator.user.passkey.revoke",
-        format!("authenticator/{id}/users/{}/passkeys/{passkey}", user.id),
+        actions::USER_PASSKEY_REVOKE,
+        format!("tenants/{id}/users/{}/passkeys/{passkey}", user.id),
         &id,
         (Some(passkey_json(&before)), None),
     )
