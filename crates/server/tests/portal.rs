@@ -57,6 +57,9 @@ both_stores!(
 #[path = "portal/lifecycle.rs"]
 mod lifecycle;
 
+#[path = "portal/actions.rs"]
+mod actions;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
