@@ -1037,6 +1037,11 @@ fn help_of(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The same text with every run of white space one space (however the help is wrapped).
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[test]
 fn offline_commands_say_they_work_on_the_database_and_point_to_tessera_admin() {
     // The top-level listing says which commands are offline.
@@ -1064,7 +1069,7 @@ fn offline_commands_say_they_work_on_the_database_and_point_to_tessera_admin() {
         vec!["idp", "client", "delete"],
     ];
     for args in &idp {
-        let text = help_of(args);
+        let text = flat(&help_of(args));
         assert!(
             text.contains("works on the database directly")
                 && text.contains("for bootstrap")
@@ -1073,7 +1078,7 @@ fn offline_commands_say_they_work_on_the_database_and_point_to_tessera_admin() {
         );
     }
     for args in [vec!["keys"], vec!["keys", "rotate"]] {
-        let text = help_of(&args);
+        let text = flat(&help_of(&args));
         assert!(
             text.contains("works on the database directly")
                 && text.contains("for bootstrap")
@@ -1083,7 +1088,7 @@ fn offline_commands_say_they_work_on_the_database_and_point_to_tessera_admin() {
         );
     }
     for args in [vec!["store"], vec!["store", "init"]] {
-        let text = help_of(&args);
+        let text = flat(&help_of(&args));
         assert!(
             text.contains("works on the database directly") && text.contains("`tessera admin`"),
             "{args:?}: {text}"

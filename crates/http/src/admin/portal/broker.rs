@@ -1886,7 +1886,7 @@ async fn flow_create(
     }
 }
 
-pub(super) fn words_mfa(mfa: MfaSetting) -> &'static str {
+fn words_mfa(mfa: MfaSetting) -> &'static str {
     match mfa {
         MfaSetting::Off => "Off",
         MfaSetting::Always => "Always on",

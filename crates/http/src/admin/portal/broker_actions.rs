@@ -78,7 +78,7 @@ async fn test_connection(
         match providers::test_connection(&app.broker.upstream, &view.config).await {
             Ok(report) => {
                 let m = report.metadata;
-                let facts = vec![
+                let facts: Vec<(String, String)> = vec![
                     (
                         "Result".into(),
                         "Connected: the metadata and its signing keys are usable.".into(),
@@ -99,13 +99,10 @@ async fn test_connection(
                     StatusCode::OK,
                 )
             }
-            Err(e) if is_server_fault(&e) => return PageError::from(e).into_response(),
+            Err(e) if e.is_internal() => return PageError::from(e).into_response(),
             Err(e) => {
-                let field = match &e {
-                    ServiceError::BrokerConfig(config) => Some(config.field().to_owned()),
-                    _ => None,
-                };
-                let mut facts = vec![(
+                let field = e.field().map(str::to_owned);
+                let mut facts: Vec<(String, String)> = vec![(
                     "Result".into(),
                     format!("Failed: {}", capital(&format!("{e}."))),
                 )];
@@ -131,17 +128,6 @@ async fn test_connection(
             ..Section::default()
         }],
         status,
-    )
-}
-
-fn is_server_fault(error: &ServiceError) -> bool {
-    matches!(
-        error,
-        ServiceError::Store(_)
-            | ServiceError::Corrupt(_)
-            | ServiceError::Keys(_)
-            | ServiceError::Random
-            | ServiceError::Internal(_)
     )
 }
 
