@@ -16,7 +16,7 @@ use tessera_service::admin::api_tokens::Role;
 use tessera_service::admin::members::{self, MemberSpec};
 use tessera_store::AuditFilter;
 
-use super::broker::Submitted;
+use super::broker::{Submitted, page_number, paged};
 use super::views::{
     Button, Choice, DetailPage, Field, FormPage, Frame, Link, Section, ShownOnce, place_error,
 };
@@ -308,11 +308,21 @@ async fn admins_page(
     fields: Vec<Field>,
     form_error: Option<String>,
     notice: Option<String>,
+    page: usize,
 ) -> Response {
     let list = match members::list_admins(&app.admin_store).await {
         Ok(l) => l,
         Err(e) => return PageError::from(e).into_response(),
     };
+    // The members, 50 a page.
+    let (list, next, first) = paged(list, page, &format!("{ROOT}/admins"));
+    let mut member_links = Vec::new();
+    if let Some(href) = first {
+        member_links.push(Link::new(href, "First page", "first-page"));
+    }
+    if let Some(href) = next {
+        member_links.push(Link::new(href, "Next page", "next-page"));
+    }
     let facts: Vec<(String, String)> = list
         .iter()
         .map(|m| {
@@ -416,7 +426,7 @@ async fn admins_page(
                     id: "members".into(),
                     facts,
                     buttons,
-                    ..Section::default()
+                    links: member_links,
                 },
                 Section {
                     heading: "Invite".into(),
@@ -497,7 +507,15 @@ async fn admins(
             "Saved.".to_owned()
         }
     });
-    admins_page(&app, &ctx, admin_fields(None), None, notice).await
+    admins_page(
+        &app,
+        &ctx,
+        admin_fields(None),
+        None,
+        notice,
+        page_number(&params),
+    )
+    .await
 }
 
 async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
@@ -541,7 +559,7 @@ async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm
     match result {
         Ok(_) => see_other(&format!("{ROOT}/admins?done=saved")),
         Err(e) => match place_error(&mut fields, e) {
-            Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None).await,
+            Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None, 1).await,
             Err(page) => (*page).into_response(),
         },
     }
