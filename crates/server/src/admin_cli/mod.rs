@@ -1673,7 +1673,8 @@ async fn client(api: &Api, out: Format, command: &ClientCommand) -> Result<(), C
             }
             if body.is_empty() {
                 return Err(CliError::Usage(
-                    "nothing to change: give --name, --redirect-uri or --post-logout-redirect-uri".into(),
+                    "nothing to change: give --name, --redirect-uri or --post-logout-redirect-uri"
+                        .into(),
                 ));
             }
             let path = format!("/tenants/{}/clients/{}", segment(tenant), segment(id));

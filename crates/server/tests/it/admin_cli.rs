@@ -1204,10 +1204,7 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
         .as_str()
         .expect("client id")
         .to_owned();
-    let first_secret = issued["client_secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let first_secret = issued["client_secret"].as_str().expect("secret").to_owned();
     let updated = json(&cli(&[
         "-o",
         "json",
@@ -1256,21 +1253,23 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
         "http://rp.example/cb",
     ]);
     assert_eq!(refused.code, 6, "a refused value: {}", refused.stderr);
-    assert!(refused.stderr.contains("redirect_uris"), "{}", refused.stderr);
-    let missing = cli(&["client", "update", "--tenant", "mytenant", "nosuch", "--name", "x"]);
+    assert!(
+        refused.stderr.contains("redirect_uris"),
+        "{}",
+        refused.stderr
+    );
+    let missing = cli(&[
+        "client", "update", "--tenant", "mytenant", "nosuch", "--name", "x",
+    ]);
     assert_eq!(missing.code, 3, "{}", missing.stderr);
     let renewed = json(&cli(&[
-        "-o",
-        "json",
-        "client",
-        "secret",
-        "--tenant",
-        "mytenant",
-        &client_id,
+        "-o", "json", "client", "secret", "--tenant", "mytenant", &client_id,
     ]));
     let second_secret = renewed["client_secret"].as_str().expect("new secret");
     assert_ne!(second_secret, first_secret);
-    let shown = cli(&["-o", "json", "client", "show", "--tenant", "mytenant", &client_id]);
+    let shown = cli(&[
+        "-o", "json", "client", "show", "--tenant", "mytenant", &client_id,
+    ]);
     assert!(!shown.stdout.contains(second_secret), "printed once only");
 
     // `idp test`: a metadata URL alone, or a stored provider's configuration.
@@ -1303,7 +1302,9 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
     assert!(broken.stderr.contains("metadata_url"), "{}", broken.stderr);
 
     // `idp update`: the connection changed from the version read, the stored secret kept.
-    let before = json(&cli(&["-o", "json", "idp", "show", "--tenant", "contoso", "noknok"]));
+    let before = json(&cli(&[
+        "-o", "json", "idp", "show", "--tenant", "contoso", "noknok",
+    ]));
     let renamed = json(&cli(&[
         "-o",
         "json",
@@ -1332,8 +1333,13 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
         &format!("{url}/nosuch/oidc/.well-known/openid-configuration"),
     ]);
     assert_eq!(unusable.code, 6, "{}", unusable.stderr);
-    let unchanged = json(&cli(&["-o", "json", "idp", "show", "--tenant", "contoso", "noknok"]));
-    assert_eq!(unchanged["metadata_url"], before["metadata_url"], "nothing saved");
+    let unchanged = json(&cli(&[
+        "-o", "json", "idp", "show", "--tenant", "contoso", "noknok",
+    ]));
+    assert_eq!(
+        unchanged["metadata_url"], before["metadata_url"],
+        "nothing saved"
+    );
     let nothing = cli(&["idp", "update", "--tenant", "contoso", "noknok"]);
     assert_eq!(nothing.code, 2, "{}", nothing.stderr);
 
@@ -1382,7 +1388,14 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
         "2",
     ]));
     assert_eq!(second["settings"]["mfa"], "always");
-    let none = cli(&["userflow", "version", "--tenant", "contoso", "signupsignin", "9"]);
+    let none = cli(&[
+        "userflow",
+        "version",
+        "--tenant",
+        "contoso",
+        "signupsignin",
+        "9",
+    ]);
     assert_eq!(none.code, 3, "{}", none.stderr);
     let unknown = cli(&[
         "userflow",
@@ -1394,14 +1407,21 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
         "nobody",
     ]);
     assert_eq!(unknown.code, 6, "{}", unknown.stderr);
-    assert!(unknown.stderr.contains("identity_providers"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("identity_providers"),
+        "{}",
+        unknown.stderr
+    );
     let nothing = cli(&["userflow", "update", "--tenant", "contoso", "signupsignin"]);
     assert_eq!(nothing.code, 2, "{}", nothing.stderr);
 
     // `fido-metadata show` and `list`: what the API reports, in each format.
     let summary = json(&cli(&["-o", "json", "fido-metadata", "show"]));
     assert!(summary["loaded"].is_boolean(), "{summary}");
-    assert!(summary.get("models").is_none(), "the summary leaves the models to `list`");
+    assert!(
+        summary.get("models").is_none(),
+        "the summary leaves the models to `list`"
+    );
     let models = json(&cli(&["-o", "json", "fido-metadata", "list"]));
     assert!(models.is_array(), "{models}");
     let table = cli(&["fido-metadata", "list", "--search", "no such model"]);

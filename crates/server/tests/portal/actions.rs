@@ -128,8 +128,15 @@ async fn events(app: &TestApp, prefix: &str) -> Vec<AuditEvent> {
 
 fn value_of(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("{name} in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap_or_default().to_owned()
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn encode(text: &str) -> String {
@@ -160,7 +167,10 @@ async fn provider_page_tests_the_connection_and_shows_the_result(backend: Backen
     let root = portal_session(&app, "root", "global_admin", &[]).await;
     let html = get(&app, page, &root).await.text().await.expect("body");
     assert!(html.contains("id=\"test-provider\""), "{html}");
-    assert!(!html.contains("id=\"connection-test\""), "no result before a test");
+    assert!(
+        !html.contains("id=\"connection-test\""),
+        "no result before a test"
+    );
     let (cookies, csrf) = form_of(&app, page, &root).await;
 
     let no_token = post(&app, &format!("{page}/test"), &cookies, String::new()).await;
@@ -181,7 +191,10 @@ async fn provider_page_tests_the_connection_and_shows_the_result(backend: Backen
         html.contains(&format!("{}/acme/oidc", app.base)),
         "the issuer found"
     );
-    assert!(html.contains("id=\"provider-settings\""), "on the provider's page");
+    assert!(
+        html.contains("id=\"provider-settings\""),
+        "on the provider's page"
+    );
 
     let broken = "/admin/broker/contoso/identity-providers/globex-idp";
     let failed = post(
@@ -203,7 +216,10 @@ async fn provider_page_tests_the_connection_and_shows_the_result(backend: Backen
     )
     .await
     .expect("still stored");
-    assert_eq!(stored.config.name, "globex provider", "a test changes nothing");
+    assert_eq!(
+        stored.config.name, "globex provider",
+        "a test changes nothing"
+    );
 
     // Another tenant's admin: 404; a read-only admin sees the page but may not test.
     let other = portal_session(&app, "fab", "tenant_admin", &["fabrikam"]).await;
@@ -218,7 +234,10 @@ async fn provider_page_tests_the_connection_and_shows_the_result(backend: Backen
     assert_eq!(hidden.status(), 404);
     let reader = portal_session(&app, "ro", "read_only", &[]).await;
     let html = get(&app, page, &reader).await.text().await.expect("body");
-    assert!(!html.contains("id=\"test-provider\""), "no button to read-only");
+    assert!(
+        !html.contains("id=\"test-provider\""),
+        "no button to read-only"
+    );
     let (reader_cookies, reader_csrf) = form_of(&app, page, &reader).await;
     let refused = post(
         &app,
@@ -269,9 +288,16 @@ async fn application_secret_is_regenerated_and_shown_once(backend: Backend) {
     let here = format!("/admin/broker/contoso/applications/{}", web.client_id);
     let root = portal_session(&app, "root", "global_admin", &[]).await;
     let page = get(&app, &here, &root).await.text().await.expect("body");
-    assert!(page.contains("id=\"regenerate-application-secret\""), "{page}");
+    assert!(
+        page.contains("id=\"regenerate-application-secret\""),
+        "{page}"
+    );
     let spa_here = format!("/admin/broker/contoso/applications/{}", spa.client_id);
-    let spa_page = get(&app, &spa_here, &root).await.text().await.expect("body");
+    let spa_page = get(&app, &spa_here, &root)
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(
         !spa_page.contains("id=\"regenerate-application-secret\""),
         "a public app has no secret"
@@ -290,7 +316,11 @@ async fn application_secret_is_regenerated_and_shown_once(backend: Backend) {
     let html = made.text().await.expect("body");
     let marker = "id=\"secret-value\" readonly value=\"";
     let start = html.find(marker).expect("the secret, shown once") + marker.len();
-    let secret = html[start..].split('"').next().unwrap_or_default().to_owned();
+    let secret = html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     assert!(secret.len() >= 32, "{secret}");
     assert_ne!(secret, first.expose());
     let again = get(&app, &here, &root).await.text().await.expect("body");
@@ -324,7 +354,10 @@ async fn application_secret_is_regenerated_and_shown_once(backend: Backend) {
     assert_eq!(hidden.status(), 404);
     let trail = events(&app, "broker.application.secret").await;
     assert_eq!(trail.len(), 1, "{trail:?}");
-    assert!(!format!("{trail:?}").contains(&secret), "no secret in the audit");
+    assert!(
+        !format!("{trail:?}").contains(&secret),
+        "no secret in the audit"
+    );
     app.stop().await;
 }
 
@@ -482,11 +515,15 @@ async fn flow_mfa_page_saves_a_new_version_from_the_version_shown(backend: Backe
     .await
     .expect("flow");
     let root = portal_session(&app, "root", "global_admin", &[]).await;
-    let flow_page = get(&app, "/admin/broker/contoso/user-flows/B2C_1_signupsignin", &root)
-        .await
-        .text()
-        .await
-        .expect("body");
+    let flow_page = get(
+        &app,
+        "/admin/broker/contoso/user-flows/B2C_1_signupsignin",
+        &root,
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
     assert!(flow_page.contains("id=\"flow-mfa\""), "{flow_page}");
     let path = "/admin/broker/contoso/user-flows/B2C_1_signupsignin/mfa";
     let form = get(&app, path, &root).await.text().await.expect("body");
@@ -588,7 +625,10 @@ async fn audit_page_filters_by_time_and_shows_each_events_details(backend: Backe
     };
     let all = page("").await.text().await.expect("body");
     for n in 1..=3 {
-        assert!(all.contains(&format!("id=\"details-ev-time-{n}\"")), "{all}");
+        assert!(
+            all.contains(&format!("id=\"details-ev-time-{n}\"")),
+            "{all}"
+        );
         assert!(all.contains(&format!("req-{n}")), "request id shown");
         assert!(all.contains(&format!("old name {n}")), "before shown");
         assert!(all.contains(&format!("new name {n}")), "after shown");
@@ -599,7 +639,11 @@ async fn audit_page_filters_by_time_and_shows_each_events_details(backend: Backe
     let since = page("&since=2026-03-02").await.text().await.expect("body");
     assert!(!since.contains("ev-time-1"), "before since: left out");
     assert!(since.contains("ev-time-2") && since.contains("ev-time-3"));
-    let until = page("&until=2026-03-02T12:00").await.text().await.expect("body");
+    let until = page("&until=2026-03-02T12:00")
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(until.contains("ev-time-1"), "{until}");
     assert!(
         !until.contains("ev-time-2") && !until.contains("ev-time-3"),

@@ -313,8 +313,7 @@ fn old_key(tenant: &TenantId, n: usize, now: time::OffsetDateTime) -> tessera_st
 
 /// The rows of a list page's table (its header row aside).
 fn rows(html: &str) -> usize {
-    html.matches("<tr>").count().saturating_sub(1)
-        + html.matches("<tr id=\"event-").count()
+    html.matches("<tr>").count().saturating_sub(1) + html.matches("<tr id=\"event-").count()
 }
 
 /// The `href` of the element with id `id`.

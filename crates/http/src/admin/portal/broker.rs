@@ -903,11 +903,7 @@ pub(super) fn provider_detail(
     status: StatusCode,
 ) -> Response {
     let id = &view.config.id;
-    let base = format!(
-        "{}/identity-providers/{}",
-        tenant_base(tenant),
-        id.as_str()
-    );
+    let base = format!("{}/identity-providers/{}", tenant_base(tenant), id.as_str());
     let c = &view.config;
     let m = &c.claim_mapping;
     let none = || "(not mapped)".to_owned();

@@ -154,7 +154,13 @@ async fn save(
     };
     if form.get("version") != current.revision.to_string() {
         return match current_fields(&current) {
-            Ok(fields) => form_page(&ctx, &id, fields, Some(CHANGED.into()), StatusCode::CONFLICT),
+            Ok(fields) => form_page(
+                &ctx,
+                &id,
+                fields,
+                Some(CHANGED.into()),
+                StatusCode::CONFLICT,
+            ),
             Err(r) => r,
         };
     }

@@ -262,8 +262,7 @@ pub async fn page(
     let attestation = app.provider.attestation.current();
     let blob = attestation.metadata.as_deref();
     let total = credentials.len();
-    let (credentials, next, first) =
-        super::broker::paged(credentials, page_number(&params), &here);
+    let (credentials, next, first) = super::broker::paged(credentials, page_number(&params), &here);
     let passkeys = credentials
         .iter()
         .map(|c| PasskeyRow {
