@@ -459,7 +459,7 @@ async fn authenticator_tenant_edit_saves_checks_and_refuses_a_stale_form(backend
     .await
     .expect("tenant");
     assert_eq!(changed.display_name, "Acme Corporation");
-    assert_eq!(changed.origins, [app.base.clone()]);
+    assert_eq!(changed.origins.as_slice(), std::slice::from_ref(&app.base));
 
     // A second admin's form from before that change: refused with the current values, nothing overwritten.
     let stale = post(

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::TenantId;
+use tessera_service::ServiceError;
 use tessera_service::admin::members;
 use tessera_service::tenants::{self, SettingsChange, TenantUpdate};
 use tessera_store::Tenant;
@@ -31,10 +32,8 @@ const CHANGED: &str = "Someone else changed this tenant since you opened this pa
                        form now shows its current values: make your change again and save.";
 
 /// The tenant's own address, empty when it is served under the service's.
-fn own_address(tenant: &Tenant) -> Result<String, Response> {
-    tenants::tenant_settings(tenant)
-        .map(|s| s.public_url.unwrap_or_default())
-        .map_err(page_error)
+fn own_address(tenant: &Tenant) -> Result<String, ServiceError> {
+    tenants::tenant_settings(tenant).map(|s| s.public_url.unwrap_or_default())
 }
 
 fn fields(name: &str, origins: &str, public_url: &str, version: &str) -> Vec<Field> {
@@ -66,7 +65,7 @@ fn fields(name: &str, origins: &str, public_url: &str, version: &str) -> Vec<Fie
     ]
 }
 
-fn current_fields(tenant: &Tenant) -> Result<Vec<Field>, Response> {
+fn current_fields(tenant: &Tenant) -> Result<Vec<Field>, ServiceError> {
     Ok(fields(
         &tenant.display_name,
         &tenant.origins.join("\n"),
@@ -126,7 +125,7 @@ async fn form(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<String>)
     match members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         Ok(record) => match current_fields(&record) {
             Ok(fields) => form_page(&ctx, &id, fields, None, StatusCode::OK),
-            Err(r) => r,
+            Err(e) => page_error(e),
         },
         Err(e) => page_error(e),
     }
@@ -161,12 +160,12 @@ async fn save(
                 Some(CHANGED.into()),
                 StatusCode::CONFLICT,
             ),
-            Err(r) => r,
+            Err(e) => page_error(e),
         };
     }
     let own = match own_address(&current) {
         Ok(own) => own,
-        Err(r) => return r,
+        Err(e) => return page_error(e),
     };
     let name = form.get("display_name");
     let origins = lines(&form.get("origins"));
