@@ -323,7 +323,7 @@ fn href_of(html: &str, id: &str) -> Option<String> {
     html[start..]
         .split('"')
         .next()
-        .map(|h| h.replace("&amp;", "&"))
+        .map(|h| h.replace("&amp;", "&").replace("&#38;", "&"))
 }
 
 #[tokio::test]
