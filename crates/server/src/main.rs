@@ -42,13 +42,15 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// Offline identity-provider administration on the database (tenants, clients): for bootstrap and recovery;
     /// day-to-day changes go through `tessera admin`.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = operator::OFFLINE_IDP)]
     Idp(operator::IdpCommand),
-    /// Signing-key administration.
-    #[command(subcommand)]
+    /// Offline signing-key rotation on the database: for bootstrap and recovery; day-to-day rotation goes through
+    /// `tessera admin key rotate` and `tessera admin broker-key rotate`.
+    #[command(subcommand, after_help = operator::OFFLINE_KEYS)]
     Keys(operator::KeysCommand),
-    /// Store administration (initialise a new SQLite store where one was lost).
-    #[command(subcommand)]
+    /// Offline store administration on the database (initialise a new SQLite store where one was lost): for
+    /// bootstrap and recovery; everything else goes through `tessera admin`.
+    #[command(subcommand, after_help = operator::OFFLINE_STORE)]
     Store(operator::StoreCommand),
     /// Verify or inspect WebAuthn responses (reads WebAuthn JSON on stdin).
     #[command(subcommand)]

@@ -18,6 +18,21 @@ use tessera_service::keys::{self, Rotation};
 use tessera_service::tenants::{self, NewTenant};
 use tessera_store::{Client, Store, Tenant};
 
+/// What every offline `tessera idp ...` command's help ends with: it works on the database, not a running server.
+pub const OFFLINE_IDP: &str = "Offline: works on the database directly (the store and master key named by --config \
+or --data-dir), without a running server, for bootstrap and recovery. Day-to-day administration goes through a \
+running server's admin API: `tessera admin tenant ...` and `tessera admin client ...` (see `tessera admin --help`).";
+
+/// What every offline `tessera keys ...` command's help ends with.
+pub const OFFLINE_KEYS: &str = "Offline: works on the database directly (the store and master key named by \
+--config or --data-dir), without a running server, for bootstrap and recovery. Day-to-day rotation goes through a \
+running server's admin API: `tessera admin key rotate` (authenticator tenants) and `tessera admin broker-key rotate` \
+(broker tenants).";
+
+/// What `tessera store ...` help ends with.
+pub const OFFLINE_STORE: &str = "Offline: works on the database directly, without a running server, for \
+bootstrap and recovery; everything else is administered through a running server with `tessera admin`.";
+
 /// How a command prints its answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -46,15 +61,18 @@ pub struct Target {
 pub enum IdpCommand {
     /// Tenants.
     #[command(subcommand)]
+    #[command(after_help = OFFLINE_IDP)]
     Tenant(TenantCommand),
     /// OAuth / OpenID Connect clients.
     #[command(subcommand)]
+    #[command(after_help = OFFLINE_IDP)]
     Client(ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant with fresh signing keys.
+    #[command(after_help = OFFLINE_IDP)]
     Create {
         /// The tenant id (path segment).
         #[arg(long)]
@@ -74,6 +92,7 @@ pub enum TenantCommand {
         target: Target,
     },
     /// Change a tenant's display name, origins or authenticator policy (flags not given are kept).
+    #[command(after_help = OFFLINE_IDP)]
     Update {
         /// The tenant id.
         #[arg(long)]
@@ -106,6 +125,7 @@ pub enum TenantCommand {
         target: Target,
     },
     /// Print a tenant's settings and authenticator policy.
+    #[command(after_help = OFFLINE_IDP)]
     Show {
         /// The tenant id.
         #[arg(long)]
@@ -114,6 +134,7 @@ pub enum TenantCommand {
         target: Target,
     },
     /// List tenants.
+    #[command(after_help = OFFLINE_IDP)]
     List {
         #[command(flatten)]
         target: Target,
@@ -303,6 +324,7 @@ impl RedirectArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its id and (once) its secret.
+    #[command(after_help = OFFLINE_IDP)]
     Create {
         /// The tenant.
         #[arg(long)]
@@ -325,6 +347,7 @@ pub enum ClientCommand {
         target: Target,
     },
     /// List a tenant's clients.
+    #[command(after_help = OFFLINE_IDP)]
     List {
         /// The tenant.
         #[arg(long)]
@@ -333,6 +356,7 @@ pub enum ClientCommand {
         target: Target,
     },
     /// Print a client's registration (never its secret, which only its hash is kept of).
+    #[command(after_help = OFFLINE_IDP)]
     Show {
         /// The tenant.
         #[arg(long)]
@@ -344,6 +368,7 @@ pub enum ClientCommand {
         target: Target,
     },
     /// Change a client's name or redirect URIs (each given list replaces the stored one; the rest is kept).
+    #[command(after_help = OFFLINE_IDP)]
     Update {
         /// The tenant.
         #[arg(long)]
@@ -363,6 +388,7 @@ pub enum ClientCommand {
         target: Target,
     },
     /// Delete a client and what it was issued (codes, access and refresh tokens).
+    #[command(after_help = OFFLINE_IDP)]
     Delete {
         /// The tenant.
         #[arg(long)]
@@ -379,6 +405,7 @@ pub enum ClientCommand {
 pub enum KeysCommand {
     /// Start signing with new keys; old keys stay published until their tokens expire. Safe while a server runs on
     /// the same store: it publishes the new keys within a minute (its tenant cache) and signs with them on time.
+    #[command(after_help = OFFLINE_KEYS)]
     Rotate {
         /// The tenant.
         #[arg(long)]
@@ -397,6 +424,7 @@ pub enum StoreCommand {
     /// Start a new, empty SQLite store where one was and its database is missing or was replaced (restore from a
     /// backup first if you can: every user, passkey and token of the old store is gone). A store that is in place is
     /// opened and left as it is. PostgreSQL needs no initialising: its schema is created on first start.
+    #[command(after_help = OFFLINE_STORE)]
     Init {
         #[command(flatten)]
         target: Target,

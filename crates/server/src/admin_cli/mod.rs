@@ -127,6 +127,9 @@ enum AdminCommand {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The loaded FIDO metadata: the authenticator models the service knows (read only).
+    #[command(subcommand, name = "fido-metadata")]
+    FidoMetadata(FidoMetadataCommand),
 }
 
 /// Paging of a list.
@@ -367,6 +370,34 @@ enum ClientCommand {
         /// A public client (no secret; PKCE).
         #[arg(long)]
         public: bool,
+    },
+    /// Change a client's name or redirect URIs (each list given replaces the stored one; the rest is kept).
+    Update {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The client id.
+        id: String,
+        /// Name shown to users.
+        #[arg(long)]
+        name: Option<String>,
+        /// A redirect URI (repeatable; replaces the list).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI (repeatable; replaces the list).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Remove every post-logout redirect URI.
+        #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+        clear_post_logout_redirect_uris: bool,
+    },
+    /// Make a new client secret (printed once; the old one stops working at once).
+    Secret {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The client id.
+        id: String,
     },
     /// Delete a client.
     Delete {
@@ -609,14 +640,51 @@ enum IdpCommand {
         #[command(flatten)]
         claims: ClaimArgs,
     },
-    /// Fetch and check a metadata URL without saving anything ("test connection").
+    /// Change an identity provider's connection (its metadata is fetched and checked again); flags not given are
+    /// kept, and so is the stored client secret unless `--client-secret-stdin`.
+    Update {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The provider's id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The provider's discovery document URL.
+        #[arg(long)]
+        metadata_url: Option<String>,
+        /// The client id the provider issued to the broker.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Read a new client secret from stdin.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// Scope values, space-separated.
+        #[arg(long)]
+        scope: Option<String>,
+        /// How the provider answers.
+        #[arg(long, value_enum)]
+        response_mode: Option<ResponseMode>,
+    },
+    /// Fetch and check a metadata URL without saving anything ("test connection"); with `--id`, the stored
+    /// configuration of that provider (its metadata URL unless `--metadata-url` is given).
     Test {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
         /// The discovery document URL.
+        #[arg(long, required_unless_present = "id")]
+        metadata_url: Option<String>,
+        /// A stored provider whose configuration to test.
         #[arg(long)]
-        metadata_url: String,
+        id: Option<String>,
+        /// The client id to test with (default: the stored provider's, or a placeholder).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// How the provider would answer (default: the stored provider's, or `form_post`).
+        #[arg(long, value_enum)]
+        response_mode: Option<ResponseMode>,
     },
     /// Claim mapping ("Map this identity provider's claims").
     #[command(subcommand)]
@@ -761,6 +829,34 @@ enum UserflowCommand {
         tenant: String,
         /// The policy id or name.
         name: String,
+    },
+    /// Show one version of a flow (what a sign-in started on it finishes with).
+    Version {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The policy id or name.
+        name: String,
+        /// The version number (1 is the first).
+        number: u32,
+    },
+    /// Change a flow's identity providers, multi-factor authentication or conditional access (a new version;
+    /// flags not given are kept).
+    Update {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The policy id or name.
+        name: String,
+        /// An identity provider offered (its id; repeatable; replaces the list).
+        #[arg(long = "idp")]
+        idps: Vec<String>,
+        /// Multi-factor authentication: what the provider's sign-in (`amr`) must show.
+        #[arg(long, value_enum)]
+        mfa: Option<Mfa>,
+        /// "Enforce conditional access policies" (`true` or `false`).
+        #[arg(long)]
+        conditional_access: Option<bool>,
     },
     /// "User attributes": the attributes collected at sign-up (a new version).
     #[command(subcommand)]
@@ -1023,6 +1119,18 @@ enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum FidoMetadataCommand {
+    /// What is loaded: the BLOB's serial number, when the next is due, how many models, the trust anchors.
+    Show,
+    /// The loaded authenticator models (AAGUID, description, latest status), optionally filtered.
+    List {
+        /// Only models whose description or AAGUID contains this (case-insensitive).
+        #[arg(long)]
+        search: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// List audit events, newest first.
     List {
@@ -1199,6 +1307,7 @@ async fn dispatch<C: CommandFactory>(args: AdminArgs) -> Result<(), CliError> {
         AdminCommand::Invitation(command) => invitation(&connect(&args)?, out, command).await,
         AdminCommand::Token(command) => token(&connect(&args)?, out, command).await,
         AdminCommand::Audit(command) => audit(&connect(&args)?, out, command).await,
+        AdminCommand::FidoMetadata(command) => fido_metadata(&connect(&args)?, out, command).await,
     }
 }
 
@@ -1541,6 +1650,53 @@ async fn client(api: &Api, out: Format, command: &ClientCommand) -> Result<(), C
                 .await?;
             output::object(out, &created.body)
         }
+        ClientCommand::Update {
+            tenant,
+            id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            clear_post_logout_redirect_uris,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(name) = name {
+                body.insert("name".into(), json!(name));
+            }
+            if !redirect_uris.is_empty() {
+                body.insert("redirect_uris".into(), json!(redirect_uris));
+            }
+            if !post_logout_redirect_uris.is_empty() || *clear_post_logout_redirect_uris {
+                body.insert(
+                    "post_logout_redirect_uris".into(),
+                    json!(post_logout_redirect_uris),
+                );
+            }
+            if body.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: give --name, --redirect-uri or --post-logout-redirect-uri"
+                        .into(),
+                ));
+            }
+            let path = format!("/tenants/{}/clients/{}", segment(tenant), segment(id));
+            let current = api.get(&path).await?;
+            let updated = api
+                .call(
+                    Method::PATCH,
+                    &path,
+                    Some(&Value::Object(body)),
+                    current.etag.as_deref(),
+                )
+                .await?;
+            output::object(out, &updated.body)
+        }
+        ClientCommand::Secret { tenant, id } => {
+            let path = format!(
+                "/tenants/{}/clients/{}/secret",
+                segment(tenant),
+                segment(id)
+            );
+            output::object(out, &api.call(Method::POST, &path, None, None).await?.body)
+        }
         ClientCommand::Delete { tenant, id } => {
             let path = format!("/tenants/{}/clients/{}", segment(tenant), segment(id));
             api.delete(&path).await?;
@@ -1790,11 +1946,80 @@ async fn idp(api: &Api, out: Format, command: &IdpCommand) -> Result<(), CliErro
                 .await?;
             output::object(out, &created.body)
         }
+        IdpCommand::Update {
+            tenant,
+            id,
+            name,
+            metadata_url,
+            client_id,
+            client_secret_stdin,
+            scope,
+            response_mode,
+        } => {
+            let path = broker_path(tenant, &format!("identity-providers/{}", segment(id)));
+            let current = api.get(&path).await?;
+            let mut body = provider_body(&current.body);
+            let given = [
+                ("name", name.clone().map(Value::String)),
+                ("metadata_url", metadata_url.clone().map(Value::String)),
+                ("client_id", client_id.clone().map(Value::String)),
+                ("scope", scope.clone().map(Value::String)),
+                ("response_mode", response_mode.map(snake)),
+            ];
+            let mut changed = false;
+            for (key, value) in given {
+                if let Some(value) = value {
+                    body[key] = value;
+                    changed = true;
+                }
+            }
+            if *client_secret_stdin {
+                body["client_secret"] = json!(read_stdin_line("client secret")?);
+                changed = true;
+            }
+            if !changed {
+                return Err(CliError::Usage(
+                    "nothing to change: give --name, --metadata-url, --client-id, --client-secret-stdin, --scope or --response-mode".into(),
+                ));
+            }
+            let updated = api
+                .call(Method::PUT, &path, Some(&body), current.etag.as_deref())
+                .await?;
+            output::object(out, &updated.body)
+        }
         IdpCommand::Test {
             tenant,
             metadata_url,
+            id,
+            client_id,
+            response_mode,
         } => {
-            let body = json!({ "metadata_url": metadata_url });
+            let mut body = match id {
+                Some(id) => provider_body(
+                    &api.get(&broker_path(
+                        tenant,
+                        &format!("identity-providers/{}", segment(id)),
+                    ))
+                    .await?
+                    .body,
+                ),
+                // Nothing is stored: a placeholder id, name and client id are enough to fetch and check.
+                None => json!({
+                    "id": "test-connection",
+                    "name": "Test connection",
+                    "client_id": "test-connection",
+                    "response_mode": "form_post",
+                }),
+            };
+            if let Some(url) = metadata_url {
+                body["metadata_url"] = json!(url);
+            }
+            if let Some(client_id) = client_id {
+                body["client_id"] = json!(client_id);
+            }
+            if let Some(mode) = response_mode {
+                body["response_mode"] = snake(*mode);
+            }
             let report = api
                 .call(
                     Method::POST,
@@ -1826,6 +2051,28 @@ async fn idp(api: &Api, out: Format, command: &IdpCommand) -> Result<(), CliErro
             Ok(())
         }
     }
+}
+
+/// The writable part of an identity provider as the API shows it (the body of its `PUT` and of `/test`).
+fn provider_body(view: &Value) -> Value {
+    let mut body = serde_json::Map::new();
+    for key in [
+        "id",
+        "name",
+        "metadata_url",
+        "client_id",
+        "client_auth",
+        "scope",
+        "response_type",
+        "response_mode",
+        "claim_mapping",
+        "domain_hint",
+    ] {
+        if let Some(value) = view.get(key).filter(|v| !v.is_null()) {
+            body.insert(key.into(), value.clone());
+        }
+    }
+    Value::Object(body)
 }
 
 fn collected(attributes: &[Attribute]) -> Value {
@@ -1938,6 +2185,45 @@ async fn userflow(api: &Api, out: Format, command: &UserflowCommand) -> Result<(
                 &items,
                 &["number", "created_at", "settings.application_claims"],
             )
+        }
+        UserflowCommand::Version {
+            tenant,
+            name,
+            number,
+        } => output::object(
+            out,
+            &api.get(&broker_path(
+                tenant,
+                &format!("user-flows/{}/versions/{number}", segment(&policy_id(name))),
+            ))
+            .await?
+            .body,
+        ),
+        UserflowCommand::Update {
+            tenant,
+            name,
+            idps,
+            mfa,
+            conditional_access,
+        } => {
+            if idps.is_empty() && mfa.is_none() && conditional_access.is_none() {
+                return Err(CliError::Usage(
+                    "nothing to change: give --idp, --mfa or --conditional-access".into(),
+                ));
+            }
+            let revised = revise_flow(api, tenant, name, |s| {
+                if !idps.is_empty() {
+                    s["identity_providers"] = json!(idps);
+                }
+                if let Some(mfa) = mfa {
+                    s["mfa"] = snake(*mfa);
+                }
+                if let Some(enforced) = conditional_access {
+                    s["conditional_access"]["enforced"] = json!(enforced);
+                }
+            })
+            .await?;
+            output::object(out, &revised)
         }
         UserflowCommand::Attributes(FlowListCommand::Set {
             tenant,
@@ -2139,6 +2425,49 @@ async fn token(api: &Api, out: Format, command: &TokenCommand) -> Result<(), Cli
             } else {
                 output::object(out, &done.body)
             }
+        }
+    }
+}
+
+async fn fido_metadata(
+    api: &Api,
+    out: Format,
+    command: &FidoMetadataCommand,
+) -> Result<(), CliError> {
+    let loaded = api.get("/fido-metadata").await?.body;
+    match command {
+        FidoMetadataCommand::Show => {
+            let mut summary = loaded.clone();
+            if let Some(object) = summary.as_object_mut() {
+                object.remove("models");
+            }
+            output::object(out, &summary)
+        }
+        FidoMetadataCommand::List { search } => {
+            let needle = search.as_deref().map(str::to_lowercase);
+            let models: Vec<Value> = loaded["models"]
+                .as_array()
+                .map(|models| {
+                    models
+                        .iter()
+                        .filter(|m| {
+                            needle.as_deref().is_none_or(|needle| {
+                                ["description", "aaguid"].iter().any(|key| {
+                                    m[*key]
+                                        .as_str()
+                                        .is_some_and(|v| v.to_lowercase().contains(needle))
+                                })
+                            })
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            output::list(
+                out,
+                &Value::Array(models),
+                &["aaguid", "description", "status"],
+            )
         }
     }
 }

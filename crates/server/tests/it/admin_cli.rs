@@ -39,6 +39,7 @@ both_stores!(
     admin_cli_manages_accounts_passkeys_the_policy_and_invitations,
     admin_cli_prints_every_list_and_show_as_table_json_and_yaml,
     admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys,
+    admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_metadata,
 );
 
 struct Run {
@@ -1164,5 +1165,270 @@ fn admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_b
     ] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+    demo_run.stop();
+}
+
+fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_metadata(
+    backend: tessera_testkit::Backend,
+) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let url = demo_run.url.as_str();
+    let secret = demo_run.secret.clone();
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", url, "--bootstrap-stdin"],
+        Some(&secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let cli = |args: &[&str]| admin(&profiles, &[], args, None);
+
+    // `client update` (PATCH from the version just read) and `client secret` (a new one, printed once).
+    let issued = json(&cli(&[
+        "-o",
+        "json",
+        "client",
+        "create",
+        "--tenant",
+        "mytenant",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--name",
+        "Web shop",
+    ]));
+    let client_id = issued["client"]["client_id"]
+        .as_str()
+        .expect("client id")
+        .to_owned();
+    let first_secret = issued["client_secret"].as_str().expect("secret").to_owned();
+    let updated = json(&cli(&[
+        "-o",
+        "json",
+        "client",
+        "update",
+        "--tenant",
+        "mytenant",
+        &client_id,
+        "--name",
+        "Web shop 2",
+        "--redirect-uri",
+        "https://rp.example/cb2",
+        "--post-logout-redirect-uri",
+        "https://rp.example/bye",
+    ]));
+    assert_eq!(updated["name"], "Web shop 2", "{updated}");
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://rp.example/cb2"])
+    );
+    assert_eq!(
+        updated["post_logout_redirect_uris"],
+        serde_json::json!(["https://rp.example/bye"])
+    );
+    let kept = json(&cli(&[
+        "-o",
+        "json",
+        "client",
+        "update",
+        "--tenant",
+        "mytenant",
+        &client_id,
+        "--clear-post-logout-redirect-uris",
+    ]));
+    assert_eq!(kept["name"], "Web shop 2", "what is not given is kept");
+    assert_eq!(kept["post_logout_redirect_uris"], serde_json::json!([]));
+    let nothing = cli(&["client", "update", "--tenant", "mytenant", &client_id]);
+    assert_eq!(nothing.code, 2, "a usage error: {}", nothing.stderr);
+    let refused = cli(&[
+        "client",
+        "update",
+        "--tenant",
+        "mytenant",
+        &client_id,
+        "--redirect-uri",
+        "http://rp.example/cb",
+    ]);
+    assert_eq!(refused.code, 6, "a refused value: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("redirect_uris"),
+        "{}",
+        refused.stderr
+    );
+    let missing = cli(&[
+        "client", "update", "--tenant", "mytenant", "nosuch", "--name", "x",
+    ]);
+    assert_eq!(missing.code, 3, "{}", missing.stderr);
+    let renewed = json(&cli(&[
+        "-o", "json", "client", "secret", "--tenant", "mytenant", &client_id,
+    ]));
+    let second_secret = renewed["client_secret"].as_str().expect("new secret");
+    assert_ne!(second_secret, first_secret);
+    let shown = cli(&[
+        "-o", "json", "client", "show", "--tenant", "mytenant", &client_id,
+    ]);
+    assert!(!shown.stdout.contains(second_secret), "printed once only");
+
+    // `idp test`: a metadata URL alone, or a stored provider's configuration.
+    let metadata_url = format!("{url}/mytenant/oidc/.well-known/openid-configuration");
+    let tested = json(&cli(&[
+        "-o",
+        "json",
+        "idp",
+        "test",
+        "--tenant",
+        "contoso",
+        "--metadata-url",
+        &metadata_url,
+    ]));
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["issuer"], format!("{url}/mytenant/oidc"));
+    let stored = json(&cli(&[
+        "-o", "json", "idp", "test", "--tenant", "contoso", "--id", "noknok",
+    ]));
+    assert_eq!(stored["ok"], true, "{stored}");
+    let broken = cli(&[
+        "idp",
+        "test",
+        "--tenant",
+        "contoso",
+        "--metadata-url",
+        &format!("{url}/nosuch/oidc/.well-known/openid-configuration"),
+    ]);
+    assert_eq!(broken.code, 6, "{}", broken.stderr);
+    assert!(broken.stderr.contains("metadata_url"), "{}", broken.stderr);
+
+    // `idp update`: the connection changed from the version read, the stored secret kept.
+    let before = json(&cli(&[
+        "-o", "json", "idp", "show", "--tenant", "contoso", "noknok",
+    ]));
+    let renamed = json(&cli(&[
+        "-o",
+        "json",
+        "idp",
+        "update",
+        "--tenant",
+        "contoso",
+        "noknok",
+        "--name",
+        "Nok Nok (renamed)",
+        "--scope",
+        "openid email",
+    ]));
+    assert_eq!(renamed["name"], "Nok Nok (renamed)", "{renamed}");
+    assert_eq!(renamed["scope"], "openid email");
+    assert_eq!(renamed["has_client_secret"], true, "the secret is kept");
+    assert_eq!(renamed["claim_mapping"], before["claim_mapping"]);
+    assert_eq!(renamed["metadata_url"], before["metadata_url"]);
+    let unusable = cli(&[
+        "idp",
+        "update",
+        "--tenant",
+        "contoso",
+        "noknok",
+        "--metadata-url",
+        &format!("{url}/nosuch/oidc/.well-known/openid-configuration"),
+    ]);
+    assert_eq!(unusable.code, 6, "{}", unusable.stderr);
+    let unchanged = json(&cli(&[
+        "-o", "json", "idp", "show", "--tenant", "contoso", "noknok",
+    ]));
+    assert_eq!(
+        unchanged["metadata_url"], before["metadata_url"],
+        "nothing saved"
+    );
+    let nothing = cli(&["idp", "update", "--tenant", "contoso", "noknok"]);
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+
+    // `userflow update` makes a new version; `userflow version` shows one, the old one unchanged.
+    let flow = json(&cli(&[
+        "-o",
+        "json",
+        "userflow",
+        "update",
+        "--tenant",
+        "contoso",
+        "B2C_1_signupsignin",
+        "--mfa",
+        "always",
+        "--conditional-access",
+        "true",
+    ]));
+    assert_eq!(flow["current_version"], 2, "{flow}");
+    assert_eq!(flow["settings"]["mfa"], "always");
+    assert_eq!(flow["settings"]["conditional_access"]["enforced"], true);
+    assert_eq!(
+        flow["settings"]["identity_providers"],
+        serde_json::json!(["noknok"]),
+        "what is not given is kept"
+    );
+    let first = json(&cli(&[
+        "-o",
+        "json",
+        "userflow",
+        "version",
+        "--tenant",
+        "contoso",
+        "signupsignin",
+        "1",
+    ]));
+    assert_eq!(first["number"], 1, "{first}");
+    assert_eq!(first["settings"]["mfa"], "off");
+    let second = json(&cli(&[
+        "-o",
+        "json",
+        "userflow",
+        "version",
+        "--tenant",
+        "contoso",
+        "signupsignin",
+        "2",
+    ]));
+    assert_eq!(second["settings"]["mfa"], "always");
+    let none = cli(&[
+        "userflow",
+        "version",
+        "--tenant",
+        "contoso",
+        "signupsignin",
+        "9",
+    ]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+    let unknown = cli(&[
+        "userflow",
+        "update",
+        "--tenant",
+        "contoso",
+        "signupsignin",
+        "--idp",
+        "nobody",
+    ]);
+    assert_eq!(unknown.code, 6, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("identity_providers"),
+        "{}",
+        unknown.stderr
+    );
+    let nothing = cli(&["userflow", "update", "--tenant", "contoso", "signupsignin"]);
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+
+    // `fido-metadata show` and `list`: what the API reports, in each format.
+    let summary = json(&cli(&["-o", "json", "fido-metadata", "show"]));
+    assert!(summary["loaded"].is_boolean(), "{summary}");
+    assert!(
+        summary.get("models").is_none(),
+        "the summary leaves the models to `list`"
+    );
+    let models = json(&cli(&["-o", "json", "fido-metadata", "list"]));
+    assert!(models.is_array(), "{models}");
+    let table = cli(&["fido-metadata", "list", "--search", "no such model"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("AAGUID"), "{}", table.stdout);
+    let yaml = cli(&["-o", "yaml", "fido-metadata", "show"]);
+    assert_eq!(yaml.code, 0, "{}", yaml.stderr);
+    assert!(yaml.stdout.contains("loaded:"), "{}", yaml.stdout);
     demo_run.stop();
 }

@@ -1025,3 +1025,157 @@ fn read_only_store_refuses_to_start_saying_it_cannot_be_written() {
         "nothing answers on the port"
     );
 }
+
+/// `tessera ARGS --help`, which must succeed; its text.
+fn help_of(args: &[&str]) -> String {
+    let output = tessera()
+        .args(args)
+        .arg("--help")
+        .output()
+        .expect("run tessera --help");
+    assert!(output.status.success(), "{args:?} --help: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The same text with every run of white space one space (however the help is wrapped).
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn offline_commands_say_they_work_on_the_database_and_point_to_tessera_admin() {
+    // The top-level listing says which commands are offline.
+    let top = help_of(&[]);
+    for line in ["idp ", "keys ", "store "] {
+        let row = top
+            .lines()
+            .find(|l| l.trim_start().starts_with(line))
+            .unwrap_or_else(|| panic!("`{line}` in {top}"));
+        assert!(row.contains("Offline"), "{row}");
+    }
+    // Each offline command, down to the leaves, says so in its own help and names `tessera admin`.
+    let idp = [
+        vec!["idp"],
+        vec!["idp", "tenant"],
+        vec!["idp", "tenant", "create"],
+        vec!["idp", "tenant", "update"],
+        vec!["idp", "tenant", "show"],
+        vec!["idp", "tenant", "list"],
+        vec!["idp", "client"],
+        vec!["idp", "client", "create"],
+        vec!["idp", "client", "list"],
+        vec!["idp", "client", "show"],
+        vec!["idp", "client", "update"],
+        vec!["idp", "client", "delete"],
+    ];
+    for args in &idp {
+        let text = flat(&help_of(args));
+        assert!(
+            text.contains("works on the database directly")
+                && text.contains("for bootstrap")
+                && text.contains("`tessera admin"),
+            "{args:?}: {text}"
+        );
+    }
+    for args in [vec!["keys"], vec!["keys", "rotate"]] {
+        let text = flat(&help_of(&args));
+        assert!(
+            text.contains("works on the database directly")
+                && text.contains("for bootstrap")
+                && text.contains("`tessera admin key rotate`")
+                && text.contains("`tessera admin broker-key rotate`"),
+            "{args:?}: {text}"
+        );
+    }
+    for args in [vec!["store"], vec!["store", "init"]] {
+        let text = flat(&help_of(&args));
+        assert!(
+            text.contains("works on the database directly") && text.contains("`tessera admin`"),
+            "{args:?}: {text}"
+        );
+    }
+    // `tessera admin` itself is the online client: it never claims to be offline.
+    assert!(!help_of(&["admin"]).contains("works on the database directly"));
+}
+
+#[tokio::test]
+async fn demo_prints_the_portal_and_run_user_flow_and_the_run_url_opens_the_flow() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let (mut demo, printed) = start_demo_capturing_on(&data, port, None);
+    let seen = wait_printed(&printed, "Run user flow:");
+    let info = demo_json_with_broker(&data);
+    let base = format!("http://localhost:{port}");
+    assert!(
+        seen.contains(&format!("  Admin portal:  {base}/admin/\n")),
+        "{seen}"
+    );
+    let run_url = info["run_user_flow_url"]
+        .as_str()
+        .expect("run_user_flow_url in demo.json")
+        .to_owned();
+    assert!(
+        seen.contains(&format!("  Run user flow: {run_url}\n")),
+        "the printed URL is demo.json's: {seen}"
+    );
+    let application = info["application_client_id"]
+        .as_str()
+        .expect("application_client_id")
+        .to_owned();
+    let viewer = format!("{base}/jwt");
+    let parsed = url::Url::parse(&run_url).expect("run URL");
+    assert_eq!(
+        parsed[..url::Position::AfterPath],
+        format!("{base}/jwt/run"),
+        "{run_url}"
+    );
+    let query: std::collections::HashMap<String, String> =
+        parsed.query_pairs().into_owned().collect();
+    assert_eq!(query["tenant"], "contoso", "{run_url}");
+    assert_eq!(query["policy"], "B2C_1_signupsignin", "{run_url}");
+    assert_eq!(query["client_id"], application, "{run_url}");
+    assert_eq!(query["redirect_uri"], viewer, "{run_url}");
+
+    // Opening it starts the flow: a redirect into the broker's authorize endpoint of the demo flow, for the demo
+    // application, with the token viewer as reply URL (and PKCE, state and nonce of the viewer's own run).
+    tessera_service::broker::install_default_tls_provider();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let opened = http.get(&run_url).send().await.expect("run URL");
+    assert_eq!(opened.status(), 303, "{:?}", opened.headers());
+    let location = opened
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    let target = url::Url::parse(&location).expect("location URL");
+    assert_eq!(
+        target[..url::Position::AfterPath],
+        format!("{base}/contoso/B2C_1_signupsignin/oauth2/v2.0/authorize"),
+        "{location}"
+    );
+    let asked: std::collections::HashMap<String, String> =
+        target.query_pairs().into_owned().collect();
+    assert_eq!(asked["client_id"], application, "{location}");
+    assert_eq!(asked["redirect_uri"], viewer, "{location}");
+    assert_eq!(asked["response_type"], "code", "{location}");
+    assert_eq!(asked["code_challenge_method"], "S256", "{location}");
+    for key in ["state", "nonce", "code_challenge"] {
+        assert!(
+            asked.get(key).is_some_and(|v| !v.is_empty()),
+            "{key}: {location}"
+        );
+    }
+    // The authorize endpoint accepts it: the broker's sign-in starts (no error page).
+    let authorize = http.get(&location).send().await.expect("authorize");
+    assert!(
+        authorize.status().is_success() || authorize.status().is_redirection(),
+        "{}",
+        authorize.status()
+    );
+    assert!(terminate(&mut demo).success());
+}

@@ -1,5 +1,6 @@
-//! The audit trail (newest first, filtered by actor, action and tenant, cursor-paged; a tenant admin sees only
-//! their tenants' events) and the administrators (global admins only: invite a person with a role — a single-use,
+//! The audit trail (newest first, filtered by actor, action, tenant and time, cursor-paged, each event's request
+//! id, client address and the object before and after behind "Details"; a tenant admin sees only their tenants'
+//! events) and the administrators (global admins only: invite a person with a role — a single-use,
 //! short-lived link to the admin tenant's sign-up page, shown once —, see the pending invitations and withdraw one,
 //! change an account's role, remove it).
 
@@ -15,10 +16,9 @@ use tessera_service::admin::api_tokens::Role;
 use tessera_service::admin::members::{self, MemberSpec};
 use tessera_store::AuditFilter;
 
-use super::broker::Submitted;
+use super::broker::{Submitted, page_number, paged};
 use super::views::{
-    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section,
-    ShownOnce, place_error,
+    Button, Choice, DetailPage, Field, FormPage, Frame, Link, Section, ShownOnce, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
@@ -40,6 +40,75 @@ pub fn router() -> Router<AppState> {
 
 const PAGE: u32 = 50;
 
+/// One event of the audit page: its columns and, behind "Details", where the change came from and the object
+/// before and after it (the store keeps them without secrets).
+pub struct EventRow {
+    /// The event id (element ids `event-{id}`, `details-{id}`).
+    pub id: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Which object.
+    pub target: String,
+    /// The tenant, if any.
+    pub tenant: String,
+    /// The request id, or "(none)".
+    pub request_id: String,
+    /// The client address, or "(none)".
+    pub client_address: String,
+    /// The object before, pretty JSON, or "(none)".
+    pub before: String,
+    /// The object after, pretty JSON, or "(none)".
+    pub after: String,
+}
+
+/// The audit trail's page.
+#[derive(askama::Template)]
+#[template(path = "portal/audit.html")]
+pub struct AuditPage {
+    /// The frame.
+    pub frame: Frame,
+    /// The filter fields (actor, action, tenant, since, until), each with its error.
+    pub filters: Vec<Field>,
+    /// The filter errors, for the summary.
+    pub errors: Vec<(String, String)>,
+    /// The events.
+    pub rows: Vec<EventRow>,
+    /// The next page's URL.
+    pub next: Option<String>,
+    /// The first page's URL, when not on it.
+    pub first: Option<String>,
+}
+
+/// A `since`/`until` filter value: RFC 3339, or a date and time as a `datetime-local` input sends it
+/// (`2026-12-03T12:00`, read as UTC), or a date (its start, UTC).
+fn filter_time(text: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    for format in [minutes, seconds] {
+        if let Ok(at) = time::PrimitiveDateTime::parse(text, format) {
+            return Some(at.assume_utc());
+        }
+    }
+    time::Date::parse(text, format_description!("[year]-[month]-[day]"))
+        .ok()
+        .map(|day| day.midnight().assume_utc())
+}
+
+fn json_text(value: Option<&serde_json::Value>) -> String {
+    value
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
+        .unwrap_or_else(|| "(none)".into())
+}
+
 async fn events(
     State(app): State<AppState>,
     ctx: Ctx,
@@ -55,13 +124,85 @@ async fn events(
     if tenant.as_ref().is_some_and(|t| !ctx.admin.sees_tenant(t)) {
         return not_found();
     }
+    let value = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let mut filters = vec![
+        Field::text(
+            "actor",
+            "Actor",
+            &value("actor"),
+            "Exactly, e.g. admin:ann or token:tok_…",
+        )
+        .kind("search"),
+        Field::text(
+            "action",
+            "Action",
+            &value("action"),
+            "Starts with, e.g. broker.",
+        )
+        .kind("search"),
+        Field::text("tenant", "Tenant", &value("tenant"), "").kind("search"),
+        Field::text(
+            "since",
+            "From",
+            &value("since"),
+            "At or after this time (UTC): 2026-12-03, 2026-12-03T09:30 or RFC 3339.",
+        )
+        .kind("search"),
+        Field::text(
+            "until",
+            "Until",
+            &value("until"),
+            "Before this time (UTC), written the same way.",
+        )
+        .kind("search"),
+    ];
+    let mut times = [None, None];
+    for (slot, name) in times.iter_mut().zip(["since", "until"]) {
+        if let Some(text) = get(name) {
+            match filter_time(&text) {
+                Some(at) => *slot = Some(at),
+                None => {
+                    if let Some(field) = filters.iter_mut().find(|f| f.name == name) {
+                        field.error = Some(
+                            "Not a time: write 2026-12-03, 2026-12-03T09:30 or an RFC 3339 time."
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let errors: Vec<(String, String)> = filters
+        .iter()
+        .filter_map(|f| f.error.clone().map(|e| (f.name.clone(), e)))
+        .collect();
+    let frame = Frame::new(
+        &ctx,
+        "Audit events",
+        vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
+    );
+    if !errors.is_empty() {
+        return render(
+            &AuditPage {
+                frame,
+                filters,
+                errors,
+                rows: Vec::new(),
+                next: None,
+                first: None,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.set_csrf.clone(),
+        );
+    }
+    let [since, until] = times;
     let filter = AuditFilter {
         actor: get("actor"),
         action_prefix: get("action"),
         tenant: tenant.clone(),
         tenants: ctx.admin.tenant_filter(),
-        since: None,
-        until: None,
+        since,
+        until,
     };
     let after = get("after");
     let page = match app
@@ -72,67 +213,47 @@ async fn events(
         Ok(p) => p,
         Err(e) => return PageError::from(e).into_response(),
     };
+    let since_text = get("since");
+    let until_text = get("until");
     let query: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
             [
                 ("actor", &filter.actor),
                 ("action", &filter.action_prefix),
                 ("tenant", &tenant),
+                ("since", &since_text),
+                ("until", &until_text),
             ]
             .iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.as_str()))),
         )
         .finish();
+    let none = || "(none)".to_owned();
     let rows = page
         .events
         .iter()
-        .map(|e| {
-            vec![
-                Cell::text(
-                    e.at.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                ),
-                Cell::text(e.actor.clone()),
-                Cell::text(e.action.clone()),
-                Cell::text(e.target.clone()),
-                Cell::text(e.tenant.clone().unwrap_or_default()),
-                Cell::text(e.request_id.clone().unwrap_or_default()),
-            ]
+        .map(|e| EventRow {
+            id: e.id.clone(),
+            at: e
+                .at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            tenant: e.tenant.clone().unwrap_or_default(),
+            request_id: e.request_id.clone().unwrap_or_else(none),
+            client_address: e.client_address.clone().unwrap_or_else(none),
+            before: json_text(e.before.as_ref()),
+            after: json_text(e.after.as_ref()),
         })
         .collect();
-    let search = |name: &str, label: &str| Search {
-        name: name.into(),
-        label: label.into(),
-        value: params.get(name).cloned().unwrap_or_default(),
-    };
     render(
-        &ListPage {
-            frame: Frame::new(
-                &ctx,
-                "Audit events",
-                vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
-            ),
-            heading: "Audit events".into(),
-            list_id: "audit-events".into(),
-            intro: vec![
-                "Every change made in the portal, the API and the CLI, newest first.".into(),
-            ],
-            actions: Vec::new(),
-            filters: vec![
-                search("actor", "Actor (exactly, e.g. admin:ann)"),
-                search("action", "Action (starts with, e.g. broker.)"),
-                search("tenant", "Tenant"),
-            ],
-            columns: vec![
-                "When".into(),
-                "Actor".into(),
-                "Action".into(),
-                "Object".into(),
-                "Tenant".into(),
-                "Request id".into(),
-            ],
+        &AuditPage {
+            frame,
+            filters,
+            errors,
             rows,
-            empty: "No audit event matches.".into(),
             next: page.next.map(|n| format!("{ROOT}/audit?{query}&after={n}")),
             first: after.map(|_| format!("{ROOT}/audit?{query}")),
         },
@@ -187,11 +308,21 @@ async fn admins_page(
     fields: Vec<Field>,
     form_error: Option<String>,
     notice: Option<String>,
+    page: usize,
 ) -> Response {
     let list = match members::list_admins(&app.admin_store).await {
         Ok(l) => l,
         Err(e) => return PageError::from(e).into_response(),
     };
+    // The members, 50 a page.
+    let (list, next, first) = paged(list, page, &format!("{ROOT}/admins"));
+    let mut member_links = Vec::new();
+    if let Some(href) = first {
+        member_links.push(Link::new(href, "First page", "first-page"));
+    }
+    if let Some(href) = next {
+        member_links.push(Link::new(href, "Next page", "next-page"));
+    }
     let facts: Vec<(String, String)> = list
         .iter()
         .map(|m| {
@@ -295,7 +426,7 @@ async fn admins_page(
                     id: "members".into(),
                     facts,
                     buttons,
-                    ..Section::default()
+                    links: member_links,
                 },
                 Section {
                     heading: "Invite".into(),
@@ -376,7 +507,15 @@ async fn admins(
             "Saved.".to_owned()
         }
     });
-    admins_page(&app, &ctx, admin_fields(None), None, notice).await
+    admins_page(
+        &app,
+        &ctx,
+        admin_fields(None),
+        None,
+        notice,
+        page_number(&params),
+    )
+    .await
 }
 
 async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm) -> Response {
@@ -420,7 +559,7 @@ async fn add_admin(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawForm
     match result {
         Ok(_) => see_other(&format!("{ROOT}/admins?done=saved")),
         Err(e) => match place_error(&mut fields, e) {
-            Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None).await,
+            Ok(form_error) => admins_page(&app, &ctx, fields, form_error, None, 1).await,
             Err(page) => (*page).into_response(),
         },
     }

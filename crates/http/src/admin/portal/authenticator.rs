@@ -419,6 +419,16 @@ async fn tenant_page(
         ],
         ..Section::default()
     }];
+    if ctx.admin.can_write() {
+        sections[0].links.insert(
+            0,
+            Link::new(
+                format!("{ROOT}/authenticator/{id}/edit"),
+                "Edit name, origins and address",
+                "edit-tenant",
+            ),
+        );
+    }
     // The clients page lists and searches them (paged); this page only leads there.
     let client_facts = vec![(
         "Clients".into(),
@@ -449,9 +459,13 @@ async fn tenant_page(
         tenant.revision,
         "clients or users",
     ));
-    let notice = params
-        .get("done")
-        .map(|_| "Saved: new registrations and sign-ins follow the new policy.".to_owned());
+    let notice = params.get("done").map(|done| {
+        if done == "policy" {
+            "Saved: new registrations and sign-ins follow the new policy.".to_owned()
+        } else {
+            "Saved.".to_owned()
+        }
+    });
     render(
         &DetailPage {
             frame: Frame::new(&ctx, &tenant.display_name, home_crumb()).with_notice(notice),

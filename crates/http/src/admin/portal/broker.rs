@@ -113,11 +113,11 @@ pub fn pager(page: usize, total: usize, base: &str) -> (Option<String>, Option<S
 /// How many applications "Run user flow" offers to choose from.
 const RUN_CHOICES: usize = 100;
 
-fn tenant_base(tenant: &TenantId) -> String {
+pub(super) fn tenant_base(tenant: &TenantId) -> String {
     format!("{ROOT}/broker/{tenant}")
 }
 
-fn crumbs(tenant: &TenantId) -> Vec<Link> {
+pub(super) fn crumbs(tenant: &TenantId) -> Vec<Link> {
     vec![
         Link::new(format!("{ROOT}/"), "Home", "crumb-home"),
         Link::new(
@@ -128,7 +128,7 @@ fn crumbs(tenant: &TenantId) -> Vec<Link> {
     ]
 }
 
-fn page_error(error: ServiceError) -> Response {
+pub(super) fn page_error(error: ServiceError) -> Response {
     match error {
         ServiceError::BrokerTenantNotFound
         | ServiceError::ProviderNotFound
@@ -148,7 +148,7 @@ fn page_error(error: ServiceError) -> Response {
     }
 }
 
-fn notice(params: &HashMap<String, String>) -> Option<String> {
+pub(super) fn notice(params: &HashMap<String, String>) -> Option<String> {
     params.get("done").map(|done| {
         match done.as_str() {
             "created" => "Created.",
@@ -420,7 +420,7 @@ async fn new_tenant(State(app): State<AppState>, ctx: Ctx, RawForm(body): RawFor
     }
 }
 
-fn capital(text: &str) -> String {
+pub(super) fn capital(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -893,11 +893,27 @@ async fn provider_page(
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
-    let base = format!(
-        "{}/identity-providers/{}",
-        tenant_base(&tenant),
-        id.as_str()
-    );
+    provider_detail(
+        &ctx,
+        &tenant,
+        &view,
+        notice(&params),
+        Vec::new(),
+        StatusCode::OK,
+    )
+}
+
+/// An identity provider's page, with `extra` sections at the end (the result of "Test connection").
+pub(super) fn provider_detail(
+    ctx: &Ctx,
+    tenant: &TenantId,
+    view: &providers::ProviderView,
+    notice: Option<String>,
+    extra: Vec<Section>,
+    status: StatusCode,
+) -> Response {
+    let id = &view.config.id;
+    let base = format!("{}/identity-providers/{}", tenant_base(tenant), id.as_str());
     let c = &view.config;
     let m = &c.claim_mapping;
     let none = || "(not mapped)".to_owned();
@@ -915,6 +931,13 @@ async fn provider_page(
             "edit-provider",
         ));
         buttons.push(Button {
+            action: format!("{base}/test"),
+            label: "Test connection".into(),
+            id: "test-provider".into(),
+            hidden: Vec::new(),
+            danger: false,
+        });
+        buttons.push(Button {
             action: format!("{base}/delete"),
             label: "Delete".into(),
             id: "delete-provider".into(),
@@ -922,15 +945,15 @@ async fn provider_page(
             danger: true,
         });
     }
-    let mut crumbs = crumbs(&tenant);
+    let mut crumbs = crumbs(tenant);
     crumbs.push(Link::new(
-        format!("{}/identity-providers", tenant_base(&tenant)),
+        format!("{}/identity-providers", tenant_base(tenant)),
         "Identity providers",
         "crumb-providers",
     ));
     render(
         &DetailPage {
-            frame: Frame::new(&ctx, &c.name, crumbs).with_notice(notice(&params)),
+            frame: Frame::new(ctx, &c.name, crumbs).with_notice(notice),
             heading: c.name.clone(),
             page_id: "provider".into(),
             intro: Vec::new(),
@@ -983,10 +1006,13 @@ async fn provider_page(
                     links,
                     ..Section::default()
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect(),
             run: None,
         },
-        StatusCode::OK,
+        status,
         ctx.set_csrf.clone(),
     )
 }
@@ -1996,6 +2022,11 @@ async fn flow_page(
             "Application claims",
             "application-claims",
         ));
+        links.push(Link::new(
+            format!("{base}/mfa"),
+            "Multi-factor authentication and conditional access",
+            "flow-mfa",
+        ));
     }
     let viewer = app
         .provider
@@ -2194,7 +2225,7 @@ fn one_field_page(
     .respond(ctx.set_csrf.clone())
 }
 
-async fn load_flow(
+pub(super) async fn load_flow(
     app: &AppState,
     ctx: &Ctx,
     tenant: &str,
@@ -2632,7 +2663,7 @@ async fn app_form(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<Stri
     app_form_page(&ctx, &tenant, app_fields(None, &viewer), None)
 }
 
-fn app_json(a: &tessera_broker::config::Application) -> serde_json::Value {
+pub(super) fn app_json(a: &tessera_broker::config::Application) -> serde_json::Value {
     serde_json::json!({
         "client_id": a.client_id.to_string(),
         "display_name": a.display_name,
@@ -2711,7 +2742,7 @@ async fn app_create(
     }
 }
 
-fn app_detail(
+pub(super) fn app_detail(
     app: &AppState,
     ctx: &Ctx,
     tenant: &TenantId,
@@ -2763,6 +2794,24 @@ fn app_detail(
             "Edit name and reply URLs",
             "edit-application",
         ));
+        if application.secret_hash.is_some() {
+            sections.push(Section {
+                heading: "Client secret".into(),
+                id: "application-secret".into(),
+                facts: vec![(
+                    "Secret".into(),
+                    "Set (only its hash is stored; it cannot be shown again)".into(),
+                )],
+                buttons: vec![Button {
+                    action: format!("{base}/secret"),
+                    label: "Regenerate secret".into(),
+                    id: "regenerate-application-secret".into(),
+                    hidden: Vec::new(),
+                    danger: true,
+                }],
+                ..Section::default()
+            });
+        }
         sections.push(Section {
             heading: "Delete".into(),
             id: "application-delete".into(),

@@ -11,7 +11,9 @@
 //!   [`users`]: its users and their passkeys (disable, delete, rename, revoke) and the loaded FIDO metadata.
 //! - [`audit`]: the audit trail (filterable) and the administrators (invitations).
 //! - [`lifecycle`]: deleting tenants of both roles and user flows; [`broker_keys`]: a broker tenant's signing keys
-//!   (rotate); [`broker_rename`]: a broker tenant's display name.
+//!   (rotate); [`broker_rename`]: a broker tenant's display name; [`broker_actions`]: an identity provider's "Test
+//!   connection", an application's new secret and a user flow's multi-factor and conditional access settings;
+//!   [`tenant_edit`]: an authenticator tenant's name, origins and own address.
 //! - [`views`]: the page frame, the generic form, list and detail pages, and how service errors land next to a
 //!   field.
 //!
@@ -21,6 +23,7 @@
 pub mod audit;
 pub mod authenticator;
 pub mod broker;
+pub mod broker_actions;
 pub mod broker_keys;
 pub mod broker_rename;
 pub mod clients;
@@ -28,6 +31,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod policy;
 pub mod signin;
+pub mod tenant_edit;
 pub mod tokens;
 pub mod users;
 pub mod views;
@@ -261,4 +265,6 @@ pub fn router() -> Router<AppState> {
         .merge(lifecycle::router())
         .merge(broker_keys::router())
         .merge(broker_rename::router())
+        .merge(broker_actions::router())
+        .merge(tenant_edit::router())
 }

@@ -1,5 +1,5 @@
 //! API tokens in the portal: the way from a passkey-signed-in administrator to the REST API and the `tessera admin`
-//! CLI. List (a global admin sees every token, others the ones they made), create (the secret is shown once, on the
+//! CLI. List (50 a page; a global admin sees every token, others the ones they made), create (the secret is shown once, on the
 //! answer of the form, never again), revoke. A token never grants more than its creator holds
 //! (`api_tokens::issue`); every change writes its audit event in the same transaction.
 
@@ -14,7 +14,7 @@ use tessera_service::ServiceError;
 use tessera_service::admin::api_tokens::{self, Issuer, NewToken, Role};
 use tessera_store::ApiTokenRecord;
 
-use super::broker::Submitted;
+use super::broker::{Submitted, page_number, paged};
 use super::views::{
     Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Section, ShownOnce,
     place_error,
@@ -56,16 +56,21 @@ fn crumbs() -> Vec<Link> {
     ]
 }
 
-async fn list(State(app): State<AppState>, ctx: Ctx) -> Response {
+async fn list(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let issuer = Issuer::from(&ctx.admin);
     let tokens = match app.admin_store.list_api_tokens().await {
         Ok(t) => t,
         Err(e) => return PageError::from(e).into_response(),
     };
     let now = app.provider.clock.now();
-    let rows = tokens
-        .iter()
-        .filter(|t| issuer.sees(t))
+    let visible: Vec<&ApiTokenRecord> = tokens.iter().filter(|t| issuer.sees(t)).collect();
+    let (shown, next, first) = paged(visible, page_number(&params), &format!("{ROOT}/api-tokens"));
+    let rows = shown
+        .into_iter()
         .map(|t| {
             vec![
                 Cell::link(t.name.clone(), format!("{ROOT}/api-tokens/{}", t.id)),
@@ -112,8 +117,8 @@ async fn list(State(app): State<AppState>, ctx: Ctx) -> Response {
             ],
             rows,
             empty: "No API token yet.".into(),
-            next: None,
-            first: None,
+            next,
+            first,
         },
         StatusCode::OK,
         ctx.set_csrf.clone(),

@@ -213,8 +213,12 @@ pub struct UserDetailPage {
     pub buttons: Vec<Button>,
     /// The way to the delete confirmation.
     pub delete: Option<Link>,
-    /// The passkeys, oldest first.
+    /// The passkeys of this page (50 a page), oldest first.
     pub passkeys: Vec<PasskeyRow>,
+    /// The next page of passkeys.
+    pub next: Option<String>,
+    /// The first page of passkeys, when not on it.
+    pub first: Option<String>,
     /// Whether the administrator may change the user (rename, revoke).
     pub can_write: bool,
     /// Whether the user has only one passkey (which cannot be revoked).
@@ -258,6 +262,8 @@ pub async fn page(
     let here = user_base(&id, &user.id);
     let attestation = app.provider.attestation.current();
     let blob = attestation.metadata.as_deref();
+    let total = credentials.len();
+    let (credentials, next, first) = super::broker::paged(credentials, page_number(&params), &here);
     let passkeys = credentials
         .iter()
         .map(|c| PasskeyRow {
@@ -318,8 +324,10 @@ pub async fn page(
             facts,
             buttons,
             delete,
-            only_one: passkeys.len() == 1,
+            only_one: total == 1,
             passkeys,
+            next,
+            first,
             can_write,
         },
         StatusCode::OK,
