@@ -486,7 +486,7 @@ async fn authenticator_tenant_edit_saves_checks_and_refuses_a_stale_form(backend
     assert_eq!(get(&app, path, &other).await.status(), 404);
     let reader = portal_session(&app, "ro", "read_only", &[]).await;
     assert_eq!(get(&app, path, &reader).await.status(), 403);
-    let trail = events(&app, "authenticator.tenant.update").await;
+    let trail = events(&app, "tenant.update").await;
     assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(
         trail[0].after.as_ref().map(|a| a["display_name"].clone()),

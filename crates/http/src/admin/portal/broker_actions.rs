@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use tessera_broker::config::{FlowSettings, MfaSetting, PolicyId, ProviderId};
 use tessera_core::{ClientId, TenantId};
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::broker::{applications, flows, providers};
 
 use super::authenticator::audit_change;
@@ -159,7 +160,7 @@ async fn regenerate_secret(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "broker.application.secret.regenerate",
+                actions::BROKER_APPLICATION_SECRET_REGENERATE,
                 format!("broker/{tenant}/applications/{id}"),
                 &tenant,
                 (None, Some(app_json(&application))),
@@ -338,8 +339,8 @@ async fn mfa_save(
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "broker.userflow.update",
-                format!("broker/{tenant}/userflows/{policy}"),
+                actions::BROKER_USER_FLOW_UPDATE,
+                format!("broker/{tenant}/user-flows/{policy}"),
                 &tenant,
                 change,
             )

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::TenantId;
 use tessera_service::ServiceError;
+use tessera_service::admin::audit::actions;
 use tessera_service::admin::members;
 use tessera_service::tenants::{self, SettingsChange, TenantUpdate};
 use tessera_store::Tenant;
@@ -184,14 +185,28 @@ async fn save(
     if update == TenantUpdate::default() {
         return see_other(&format!("{ROOT}/authenticator/{id}/?done=saved"));
     }
-    match tenants::update_tenant(store, &id, &update).await {
+    match tenants::update_tenant_from(store, &id, current.revision, &update).await {
+        Err(ServiceError::Changed { .. }) => match store.get_tenant(&id).await {
+            Ok(Some(newer)) => match current_fields(&newer) {
+                Ok(fields) => form_page(
+                    &ctx,
+                    &id,
+                    fields,
+                    Some(CHANGED.into()),
+                    StatusCode::CONFLICT,
+                ),
+                Err(e) => page_error(e),
+            },
+            Ok(None) => page_error(ServiceError::TenantNotFound),
+            Err(e) => page_error(e.into()),
+        },
         Ok(changed) => {
             app.provider.tenants.invalidate(&id);
             if let Err(r) = audit_change(
                 &app,
                 &ctx,
-                "authenticator.tenant.update",
-                format!("authenticator/{id}"),
+                actions::TENANT_UPDATE,
+                format!("tenants/{id}"),
                 &id,
                 (Some(snapshot(&current)), Some(snapshot(&changed))),
             )
