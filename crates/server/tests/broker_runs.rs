@@ -2915,11 +2915,15 @@ async fn run6_a_failed_passkey_upstream_reaches_the_app_as_an_oauth_error(backen
         failed.status,
         failed.body
     );
-    // Resuming without a sign-in does not pass: back to the provider's sign-in page.
+    // Resuming without a sign-in does not pass: back to the provider's sign-in page (with a fresh ceremony).
     let resumed = browser
         .get(&b.app, &format!("{op_base}/oidc/authorize/resume?authz={authz}"))
         .await;
-    assert_ne!(resumed.status, 200, "no form_post to the broker: {}", resumed.body);
+    assert_eq!(resumed.status, 303, "no form_post to the broker: {}", resumed.body);
+    let again = resumed.location();
+    let (_, authz) = again
+        .split_once("/login?authz=")
+        .unwrap_or_else(|| panic!("back at the sign-in page: {again}"));
     // The user gives up: the app hears access_denied at its reply URL, with its state.
     let posted = browser
         .get(
