@@ -13,8 +13,8 @@ use tessera_core::{ClientId, TenantId};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::{
-    AccessAction, AccessRule, ApplicationClaim, AttributeType, ClaimMapping, FlowSettings, MfaSetting,
-    PolicyId, ProviderId, UserAttribute,
+    AccessAction, AccessRule, ApplicationClaim, AttributeType, ClaimMapping, FlowSettings,
+    MfaSetting, PolicyId, ProviderId, UserAttribute,
 };
 use crate::metadata::ProviderMetadata;
 use crate::upstream::ValidatedIdToken;

@@ -11,8 +11,8 @@ use tessera_broker::choice::{Choice, ChoiceHints, decide};
 use tessera_broker::claims::{
     AccessError, AppTokenInput, AttributeError, AttributeValue, CollectedAttributes, DirectoryUser,
     UpstreamProfile, app_token_claims, attribute_fields, claims_to_fetch, evaluate_access,
-    is_multi_factor, is_phishing_resistant, is_valid_email, upstream_requirements, map_claims, missing_mapped_claims,
-    validate_attribute_form,
+    is_multi_factor, is_phishing_resistant, is_valid_email, map_claims, missing_mapped_claims,
+    upstream_requirements, validate_attribute_form,
 };
 use tessera_broker::config::*;
 use tessera_broker::policy_path::{

@@ -799,11 +799,9 @@ fn rp_userinfo_bad_sub_claim() {
 #[test]
 fn rp_userinfo_bearer_header() {
     let provider = TestProvider::new();
-    let request = tessera_broker::upstream::userinfo_request(
-        &provider.metadata(),
-        &Secret::new("at-42.x_y"),
-    )
-    .expect("the provider has a userinfo endpoint");
+    let request =
+        tessera_broker::upstream::userinfo_request(&provider.metadata(), &Secret::new("at-42.x_y"))
+            .expect("the provider has a userinfo endpoint");
     assert_eq!(request.authorization, "Bearer at-42.x_y");
     assert_eq!(request.url, format!("{ISSUER}/userinfo"));
     assert!(
@@ -814,9 +812,7 @@ fn rp_userinfo_bearer_header() {
     let mut doc = provider.discovery();
     doc.remove("userinfo_endpoint");
     let metadata = validate(&provider.config, &doc).expect("metadata");
-    assert!(
-        tessera_broker::upstream::userinfo_request(&metadata, &Secret::new("at")).is_none()
-    );
+    assert!(tessera_broker::upstream::userinfo_request(&metadata, &Secret::new("at")).is_none());
 }
 
 /// `rp-userinfo-bearer-body`: the OpenID Foundation's module has the RP send the token as a form body parameter

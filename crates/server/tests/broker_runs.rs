@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use tessera_broker::config::{
     AccessAction, AccessRule, ApplicationClaim, AttributeType, ClaimMapping, CollectedAttribute,
-    ConditionalAccess, CustomAttribute, FlowSettings, IdentityProvider, MetadataUrl, MfaSetting, PolicyId, ProviderId, TokenLifetimes,
-    UpstreamClientAuth, UserAttribute,
+    ConditionalAccess, CustomAttribute, FlowSettings, IdentityProvider, MetadataUrl, MfaSetting,
+    PolicyId, ProviderId, TokenLifetimes, UpstreamClientAuth, UserAttribute,
 };
 use tessera_core::{Clock, TenantId};
 use tessera_oidc::keys::{JwkSet, SigningAlg, SigningKey};
@@ -629,11 +629,13 @@ async fn redeem_as(b: &Broker, auth: ClientAuth<'_>, code: &str, verifier: &str)
         .header("content-type", "application/x-www-form-urlencoded");
     match auth {
         ClientAuth::Basic { id, secret } => {
-            let encode = |v: &str| {
-                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-            };
-            let credentials = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", encode(id), encode(secret)));
+            let encode =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                encode(id),
+                encode(secret)
+            ));
             request = request.header("authorization", format!("Basic {credentials}"));
         }
         ClientAuth::Post { id, secret } => {
@@ -963,7 +965,11 @@ impl FakeProvider {
         let jwks = move || {
             let s = shared.clone();
             async move {
-                if s.behaviour.lock().unwrap_or_else(|p| p.into_inner()).jwks_broken {
+                if s.behaviour
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .jwks_broken
+                {
                     return axum::Json(json!({"keys": "none today"}));
                 }
                 let mut keys = vec![s.key.public_jwk().clone()];
@@ -1078,7 +1084,13 @@ impl FakeProvider {
     }
 
     fn behave(&self, change: impl FnOnce(&mut FakeBehaviour)) {
-        change(&mut self.state.behaviour.lock().unwrap_or_else(|p| p.into_inner()));
+        change(
+            &mut self
+                .state
+                .behaviour
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
     }
 
     /// The last authorization request's query.
@@ -1095,11 +1107,7 @@ impl FakeProvider {
     /// Takes the provider down: it stops listening and closes its connections.
     async fn go_down(&self) {
         self.shutdown.notify_one();
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(server) = server {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
         }
@@ -2151,7 +2159,11 @@ fn error_at_reply_url(reply: &Reply, error: &str) -> String {
     let location = reply.location();
     assert!(location.starts_with(REPLY), "{location}");
     let query = query_of(&location);
-    assert_eq!(query.get("error").map(String::as_str), Some(error), "{location}");
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some(error),
+        "{location}"
+    );
     assert_eq!(query["state"], "app-state");
     assert!(!query.contains_key("code"));
     query.get("error_description").cloned().unwrap_or_default()
@@ -2176,7 +2188,11 @@ async fn max_age_goes_to_the_provider_and_a_stale_upstream_sign_in_is_login_requ
     // A provider that sends no auth_time though max_age was asked: refused (OIDC Core §3.1.2.1 requires it).
     let request = app_request(&b, &authorize_path(), &[("max_age", "60")]);
     let answer = through_fake(&b, &mut browser, &request).await;
-    assert_eq!(fake.last_request()["max_age"], "60", "max_age goes upstream");
+    assert_eq!(
+        fake.last_request()["max_age"],
+        "60",
+        "max_age goes upstream"
+    );
     assert!(!fake.last_request().contains_key("prompt"));
     let description = error_at_reply_url(&answer, "login_required");
     assert!(description.contains("max_age"), "{description}");
@@ -2196,7 +2212,11 @@ async fn max_age_goes_to_the_provider_and_a_stale_upstream_sign_in_is_login_requ
     let request = app_request(&b, &authorize_path(), &[("max_age", "60")]);
     let answer = through_fake(&b, &mut browser, &request).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains("id=\"attribute-form\""), "{}", answer.body);
+    assert!(
+        answer.body.contains("id=\"attribute-form\""),
+        "{}",
+        answer.body
+    );
     b.app.stop().await;
 }
 
@@ -2298,7 +2318,11 @@ async fn mfa_always_asks_the_provider_and_refuses_a_single_factor_answer(backend
     let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_fake(&b, &mut browser, &request).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(answer.body.contains("id=\"attribute-form\""), "{}", answer.body);
+    assert!(
+        answer.body.contains("id=\"attribute-form\""),
+        "{}",
+        answer.body
+    );
     b.app.stop().await;
 }
 
@@ -2328,7 +2352,9 @@ async fn conditional_mfa_applies_only_where_a_require_mfa_rule_decides(backend: 
             rules: vec![AccessRule {
                 name: "password provider needs mfa".into(),
                 applications: Vec::new(),
-                identity_providers: vec![ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}"))],
+                identity_providers: vec![
+                    ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+                ],
                 action: AccessAction::RequireMfa,
             }],
             ..FlowOptions::default()
@@ -2434,7 +2460,11 @@ async fn a_provider_down_a_wrong_issuer_or_a_broken_jwks_at_sign_in_shows_the_pa
     fake.behave(|f| f.issuer = Some("https://evil.example".into()));
     let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_fake(&b, &mut browser, &request).await;
-    assert_provider_check_logged(&logs, &answer, "the ID token's iss https://evil.example is not");
+    assert_provider_check_logged(
+        &logs,
+        &answer,
+        "the ID token's iss https://evil.example is not",
+    );
     fake.behave(|f| f.issuer = None);
     // A new key the broker has not seen, and the provider's key document broken when the broker fetches it again.
     fake.set_signing(Signing::Rotated);
@@ -2442,7 +2472,11 @@ async fn a_provider_down_a_wrong_issuer_or_a_broken_jwks_at_sign_in_shows_the_pa
     b.app.clock.advance(time::Duration::minutes(2));
     let request = app_request(&b, &authorize_path(), &[]);
     let answer = through_fake(&b, &mut browser, &request).await;
-    assert_provider_check_logged(&logs, &answer, "the JWKS is not a JSON object with a keys array");
+    assert_provider_check_logged(
+        &logs,
+        &answer,
+        "the JWKS is not a JSON object with a keys array",
+    );
     fake.set_signing(Signing::Honest);
     fake.behave(|f| f.jwks_broken = false);
     // The provider goes down while the user is there: its token endpoint does not answer.
@@ -2501,7 +2535,11 @@ async fn a_sign_in_finishes_on_the_flow_version_it_started_with(backend: Backend
         "version 1's attributes: {}",
         page.body
     );
-    assert!(!page.body.contains("name=\"display_name\""), "{}", page.body);
+    assert!(
+        !page.body.contains("name=\"display_name\""),
+        "{}",
+        page.body
+    );
     let done = browser
         .submit(&b.app, &page, &[("email", "ann@example.com")])
         .await;
@@ -2509,7 +2547,11 @@ async fn a_sign_in_finishes_on_the_flow_version_it_started_with(backend: Backend
     let tokens = redeem(&b, &code, &request.verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
-    assert_eq!(claims["emails"], json!(["ann@example.com"]), "version 1's claims");
+    assert_eq!(
+        claims["emails"],
+        json!(["ann@example.com"]),
+        "version 1's claims"
+    );
     assert!(claims["oid"].is_string(), "{claims}");
     // A sign-in started now runs on version 2.
     let mut bob = Person::new("bob");
@@ -2598,7 +2640,11 @@ async fn a_long_passkey_prompt_completes_and_one_beyond_the_transaction_lifetime
     let form = posted.form();
     let late = browser.post_form(&b.app, &form.action, &form.fields).await;
     assert_eq!(late.status, 400, "{}", late.body);
-    assert!(late.body.contains("This sign-in has expired"), "{}", late.body);
+    assert!(
+        late.body.contains("This sign-in has expired"),
+        "{}",
+        late.body
+    );
     assert!(late.location().is_empty());
     b.app.stop().await;
 }
@@ -2861,13 +2907,13 @@ async fn run6_a_failed_passkey_upstream_reaches_the_app_as_an_oauth_error(backen
     // Ann signed up earlier; today her authenticator's signature does not verify.
     let mut ann = Person::new("ann");
     let _ = sign_up(&b, &mut Browser::default(), &mut ann).await;
-    ann.authenticator = ann
-        .authenticator
-        .clone()
-        .with_overrides(tessera_testkit::malicious::Overrides {
-            corrupt_signature: true,
-            ..Default::default()
-        });
+    ann.authenticator =
+        ann.authenticator
+            .clone()
+            .with_overrides(tessera_testkit::malicious::Overrides {
+                corrupt_signature: true,
+                ..Default::default()
+            });
     let mut browser = Browser::default();
     let request = app_request(&b, &authorize_path(), &[]);
     let start = browser.get(&b.app, &request.url).await;
@@ -2917,9 +2963,16 @@ async fn run6_a_failed_passkey_upstream_reaches_the_app_as_an_oauth_error(backen
     );
     // Resuming without a sign-in does not pass: back to the provider's sign-in page (with a fresh ceremony).
     let resumed = browser
-        .get(&b.app, &format!("{op_base}/oidc/authorize/resume?authz={authz}"))
+        .get(
+            &b.app,
+            &format!("{op_base}/oidc/authorize/resume?authz={authz}"),
+        )
         .await;
-    assert_eq!(resumed.status, 303, "no form_post to the broker: {}", resumed.body);
+    assert_eq!(
+        resumed.status, 303,
+        "no form_post to the broker: {}",
+        resumed.body
+    );
     let again = resumed.location();
     let (_, authz) = again
         .split_once("/login?authz=")

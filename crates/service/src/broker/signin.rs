@@ -25,8 +25,8 @@ use tessera_broker::claims::{
 use tessera_broker::config::{FlowSettings, PolicyId, ProviderId};
 use tessera_broker::upstream::{
     AuthorizationOutcome, IdTokenError, IdTokenExpectations, UpstreamOptions, UpstreamRandomness,
-    UpstreamTransaction, authorization_request, token_request, validate_authorization_response,
-    userinfo_request, validate_id_token, validate_token_response, validate_userinfo,
+    UpstreamTransaction, authorization_request, token_request, userinfo_request,
+    validate_authorization_response, validate_id_token, validate_token_response, validate_userinfo,
 };
 use tessera_core::TenantId;
 use tessera_oidc::authorize::{
@@ -589,24 +589,25 @@ pub async fn complete_upstream(
         .map_err(|e| provider_failure(&provider_id, &e))?;
     let tokens =
         validate_token_response(&response.body).map_err(|e| provider_failure(&provider_id, &e))?;
-    let id_token =
-        match validated_id_token(ctx, tenant, &provider, &upstream, &tokens.id_token).await? {
-            Ok(id_token) => id_token,
-            Err(stale) => {
-                tracing::info!(
-                    tenant = %tenant,
-                    provider = %provider_id,
-                    check = %stale,
-                    "upstream sign-in not as fresh as the application asked"
-                );
-                return refuse(
-                    &app,
-                    ErrorCode::LoginRequired,
-                    "The identity provider did not sign the user in as recently as the application asked \
+    let id_token = match validated_id_token(ctx, tenant, &provider, &upstream, &tokens.id_token)
+        .await?
+    {
+        Ok(id_token) => id_token,
+        Err(stale) => {
+            tracing::info!(
+                tenant = %tenant,
+                provider = %provider_id,
+                check = %stale,
+                "upstream sign-in not as fresh as the application asked"
+            );
+            return refuse(
+                &app,
+                ErrorCode::LoginRequired,
+                "The identity provider did not sign the user in as recently as the application asked \
                      (max_age or prompt=login).",
-                );
-            }
-        };
+            );
+        }
+    };
     let missing = claims_to_fetch(
         &provider.config.claim_mapping,
         &id_token,
