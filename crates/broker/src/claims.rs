@@ -13,8 +13,8 @@ use tessera_core::{ClientId, TenantId};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::{
-    AccessAction, ApplicationClaim, AttributeType, ClaimMapping, FlowSettings, MfaSetting,
-    PolicyId, ProviderId, UserAttribute,
+    AccessAction, AccessRule, ApplicationClaim, AttributeType, ClaimMapping, FlowSettings,
+    MfaSetting, PolicyId, ProviderId, UserAttribute,
 };
 use crate::metadata::ProviderMetadata;
 use crate::upstream::ValidatedIdToken;
@@ -447,6 +447,64 @@ pub fn is_phishing_resistant(amr: &[String], acr: Option<&str>) -> bool {
     matches!(acr, Some("phr" | "phrh")) || (has("pop") && (has("hwk") || has("swk")))
 }
 
+/// Whether the upstream sign-in was multi-factor, from its `amr` (RFC 8176): `mfa`, or methods of two different
+/// kinds among something held (`hwk`, `swk`, `pop`, `sc`, `otp`, `sms`, `tel`), something known (`pwd`, `pin`,
+/// `kba`) and something one is (`fpt`, `face`, `iris`, `retina`, `vbm`). `user` is a user-presence test, not
+/// verification, so a passkey without user verification (`pop hwk user`, as Tessera's authenticator service reports
+/// it) is single-factor, and a user-verified one (`pop hwk user mfa`, or a provider's `hwk pin`) is multi-factor.
+pub fn is_multi_factor(amr: &[String]) -> bool {
+    const HELD: &[&str] = &["hwk", "swk", "pop", "sc", "otp", "sms", "tel"];
+    const KNOWN: &[&str] = &["pwd", "pin", "kba"];
+    const INHERENT: &[&str] = &["fpt", "face", "iris", "retina", "vbm"];
+    let kind = |values: &[&str]| amr.iter().any(|a| values.contains(&a.as_str()));
+    amr.iter().any(|a| a == "mfa")
+        || [kind(HELD), kind(KNOWN), kind(INHERENT)]
+            .into_iter()
+            .filter(|k| *k)
+            .count()
+            >= 2
+}
+
+/// `acr_values` the broker asks a provider for when a flow requires a phishing-resistant sign-in (OpenID EAP ACR
+/// Values: hardware-protected first), sent only when the provider advertises them.
+pub const PHISHING_RESISTANT_ACR_VALUES: &[&str] = &["phrh", "phr"];
+
+/// `acr_values` the broker asks a provider for when a flow requires a multi-factor sign-in (the OpenID PAPE
+/// multi-factor policies, used by Auth0 and others, and the bare `mfa` some providers advertise), sent only when
+/// the provider advertises them.
+pub const MULTI_FACTOR_ACR_VALUES: &[&str] = &[
+    "http://schemas.openid.net/pape/policies/2007/06/multi-factor-physical",
+    "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+    "mfa",
+];
+
+/// What the flow will require of the upstream sign-in of `application` through `provider`, known before the user
+/// is sent there, so that the broker can ask for it (`acr_values`) rather than only refuse afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpstreamRequirements {
+    /// Multi-factor: MFA `always`, or `conditional` with a deciding `require_mfa` rule.
+    pub multi_factor: bool,
+    /// Phishing-resistant: a deciding `require_phishing_resistant` rule.
+    pub phishing_resistant: bool,
+}
+
+impl UpstreamRequirements {
+    /// The `acr_values` to send, in order of preference: the phishing-resistant values, then the multi-factor
+    /// ones, each only if the provider advertises it (`acr_values_supported`). `None` when nothing is required or
+    /// the provider advertises none of them; the sign-in is then judged afterwards only.
+    pub fn acr_values(&self, metadata: &ProviderMetadata) -> Option<String> {
+        let mut wanted: Vec<&str> = Vec::new();
+        if self.phishing_resistant {
+            wanted.extend(PHISHING_RESISTANT_ACR_VALUES);
+        }
+        if self.multi_factor {
+            wanted.extend(MULTI_FACTOR_ACR_VALUES);
+        }
+        let values = metadata.supported_acr_values(&wanted);
+        (!values.is_empty()).then(|| values.join(" "))
+    }
+}
+
 /// Why conditional access or the MFA setting refused a sign-in (the app receives `access_denied`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -463,48 +521,76 @@ pub enum AccessError {
         /// The rule's name.
         rule: String,
     },
-    /// MFA is "always" and the upstream sign-in was single-factor.
+    /// MFA is `always`, or `conditional` with a deciding `require_mfa` rule, and the upstream sign-in was
+    /// single-factor.
     #[error("the user flow requires multi-factor authentication and the sign-in was single-factor")]
     MfaRequired,
 }
 
-/// Judges the upstream sign-in against the flow's MFA setting and, when enforced, its conditional-access rules:
-/// the first rule whose conditions (application, identity provider; empty lists match all) match decides; no
-/// matching rule allows.
+/// The conditional-access rule that decides a sign-in of `application` through `provider`: the first whose
+/// conditions match (empty lists match all); none when conditional access is not enforced.
+fn deciding_rule<'s>(
+    settings: &'s FlowSettings,
+    application: &ClientId,
+    provider: &ProviderId,
+) -> Option<&'s AccessRule> {
+    if !settings.conditional_access.enforced {
+        return None;
+    }
+    settings.conditional_access.rules.iter().find(|rule| {
+        (rule.applications.is_empty() || rule.applications.contains(application))
+            && (rule.identity_providers.is_empty() || rule.identity_providers.contains(provider))
+    })
+}
+
+/// What the flow requires of the upstream sign-in (see [`UpstreamRequirements`]).
+pub fn upstream_requirements(
+    settings: &FlowSettings,
+    application: &ClientId,
+    provider: &ProviderId,
+) -> UpstreamRequirements {
+    let action = deciding_rule(settings, application, provider).map(|rule| rule.action);
+    UpstreamRequirements {
+        multi_factor: match settings.mfa {
+            MfaSetting::Off => false,
+            MfaSetting::Always => true,
+            MfaSetting::Conditional => action == Some(AccessAction::RequireMfa),
+        },
+        phishing_resistant: action == Some(AccessAction::RequirePhishingResistant),
+    }
+}
+
+/// Judges the upstream sign-in against the flow: a deciding `block` rule refuses; then multi-factor is required
+/// with MFA `always`, or `conditional` and a deciding `require_mfa` rule ([`is_multi_factor`]); then a deciding
+/// `require_phishing_resistant` rule requires [`is_phishing_resistant`]. No deciding rule, or `allow`, adds
+/// nothing to the MFA setting.
 pub fn evaluate_access(
     settings: &FlowSettings,
     application: &ClientId,
     provider: &ProviderId,
     profile: &UpstreamProfile,
 ) -> Result<(), AccessError> {
-    if settings.mfa == MfaSetting::Always && !profile.amr.iter().any(|a| a == "mfa") {
+    let rule = deciding_rule(settings, application, provider);
+    if let Some(rule) = rule
+        && rule.action == AccessAction::Block
+    {
+        return Err(AccessError::Blocked {
+            rule: rule.name.clone(),
+        });
+    }
+    let required = upstream_requirements(settings, application, provider);
+    if required.multi_factor && !is_multi_factor(&profile.amr) {
         return Err(AccessError::MfaRequired);
     }
-    if !settings.conditional_access.enforced {
-        return Ok(());
+    if let Some(rule) = rule
+        && required.phishing_resistant
+        && !is_phishing_resistant(&profile.amr, profile.acr.as_deref())
+    {
+        return Err(AccessError::PhishingResistanceRequired {
+            rule: rule.name.clone(),
+        });
     }
-    let rule = settings.conditional_access.rules.iter().find(|rule| {
-        (rule.applications.is_empty() || rule.applications.contains(application))
-            && (rule.identity_providers.is_empty() || rule.identity_providers.contains(provider))
-    });
-    match rule {
-        None => Ok(()),
-        Some(rule) => match rule.action {
-            AccessAction::Allow => Ok(()),
-            AccessAction::Block => Err(AccessError::Blocked {
-                rule: rule.name.clone(),
-            }),
-            AccessAction::RequirePhishingResistant => {
-                if is_phishing_resistant(&profile.amr, profile.acr.as_deref()) {
-                    Ok(())
-                } else {
-                    Err(AccessError::PhishingResistanceRequired {
-                        rule: rule.name.clone(),
-                    })
-                }
-            }
-        },
-    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------

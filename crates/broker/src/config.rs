@@ -226,6 +226,13 @@ pub enum ConfigError {
         /// The field.
         field: String,
     },
+    /// A `require_mfa` rule in a flow whose MFA setting is not `conditional` (with `off` it would contradict the
+    /// setting; with `always` it is redundant and misleading).
+    #[error("{field}: a require_mfa rule needs the flow's MFA setting to be conditional")]
+    MfaRuleNeedsConditional {
+        /// The field.
+        field: String,
+    },
 }
 
 impl ConfigError {
@@ -262,7 +269,8 @@ impl ConfigError {
             | Self::DuplicateAttribute { field }
             | Self::DuplicateClaim { field }
             | Self::VersionNumbering { field }
-            | Self::NoVersion { field } => field,
+            | Self::NoVersion { field }
+            | Self::MfaRuleNeedsConditional { field } => field,
         }
     }
 }
@@ -945,17 +953,20 @@ pub enum LocalAccounts {
     Email,
 }
 
-/// The flow's multi-factor setting. The broker has no second factor of its own: it judges the upstream sign-in's
-/// `amr` (see [`crate::claims::evaluate_access`]).
+/// The flow's multi-factor setting. The broker has no second factor of its own (Tessera is passwordless; the user
+/// authenticates at the provider): when MFA is required it asks the provider for it with `acr_values` (those the
+/// provider advertises) and accepts the sign-in only when the upstream `amr` shows multi-factor
+/// ([`crate::claims::is_multi_factor`], judged by [`crate::claims::evaluate_access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MfaSetting {
     /// No requirement.
     #[default]
     Off,
-    /// Every sign-in must have been multi-factor upstream (`amr` contains `mfa`).
+    /// Every sign-in must have been multi-factor upstream.
     Always,
-    /// Only what conditional-access rules require.
+    /// Multi-factor only when the conditional-access rule that decides the sign-in is
+    /// [`AccessAction::RequireMfa`] (and conditional access is enforced).
     Conditional,
 }
 
@@ -967,8 +978,11 @@ pub enum AccessAction {
     Allow,
     /// Refuse the sign-in.
     Block,
-    /// Refuse unless the upstream sign-in was phishing-resistant.
+    /// Refuse unless the upstream sign-in was phishing-resistant (asked of the provider with `acr_values`).
     RequirePhishingResistant,
+    /// Refuse unless the upstream sign-in was multi-factor (asked of the provider with `acr_values`); only in a
+    /// flow whose MFA setting is [`MfaSetting::Conditional`].
+    RequireMfa,
 }
 
 /// One conditional-access rule. Empty condition lists match everything; rules are evaluated in order and the
@@ -1192,6 +1206,11 @@ impl FlowSettings {
                 &self.identity_providers,
                 &format!("{field}.identity_providers"),
             )?;
+            if rule.action == AccessAction::RequireMfa && self.mfa != MfaSetting::Conditional {
+                return Err(ConfigError::MfaRuleNeedsConditional {
+                    field: format!("{field}.action"),
+                });
+            }
         }
         Ok(())
     }

@@ -129,6 +129,11 @@ pub struct ProviderMetadata {
     /// ([`ProviderMetadata::may_supply`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims_supported: Option<Vec<String>>,
+    /// `acr_values_supported` as published (`None` when absent or not a list of strings): the authentication
+    /// context classes the broker may ask for with `acr_values` when the flow requires multi-factor or
+    /// phishing-resistant sign-ins ([`ProviderMetadata::supported_acr_values`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values_supported: Option<Vec<String>>,
 }
 
 impl ProviderMetadata {
@@ -138,6 +143,19 @@ impl ProviderMetadata {
         self.claims_supported
             .as_ref()
             .is_none_or(|list| list.iter().any(|c| c == claim))
+    }
+
+    /// The values of `wanted` (in its order) that the provider advertises in `acr_values_supported`; none when it
+    /// publishes no list, since an unknown value may make a provider refuse the request.
+    pub fn supported_acr_values<'w>(&self, wanted: &[&'w str]) -> Vec<&'w str> {
+        let Some(supported) = &self.acr_values_supported else {
+            return Vec::new();
+        };
+        wanted
+            .iter()
+            .copied()
+            .filter(|w| supported.iter().any(|s| s == w))
+            .collect()
     }
 }
 
@@ -251,6 +269,9 @@ pub fn validate_provider_metadata(
         iss_parameter_supported,
         // Informational only: a malformed list is treated as none published (userinfo is fetched as before).
         claims_supported: optional_str_list(&doc, "claims_supported").ok().flatten(),
+        acr_values_supported: optional_str_list(&doc, "acr_values_supported")
+            .ok()
+            .flatten(),
     })
 }
 

@@ -54,6 +54,12 @@ pub struct UpstreamOptions<'a> {
     pub login_hint: Option<&'a str>,
     /// `ui_locales` to pass on.
     pub ui_locales: Option<&'a str>,
+    /// The app's `max_age` (seconds), passed on: the provider must have authenticated the user within it, and the
+    /// ID token must then carry `auth_time` (OIDC Core §3.1.2.1), which [`validate_id_token`] checks.
+    pub max_age: Option<u64>,
+    /// `acr_values` to ask for (space-separated, in order of preference): what the flow will require of the
+    /// upstream sign-in (multi-factor, phishing-resistant), among the values the provider advertises.
+    pub acr_values: Option<&'a str>,
 }
 
 /// A PKCE code verifier; `Debug` never shows it.
@@ -98,6 +104,13 @@ pub struct UpstreamTransaction {
     pub iss_parameter_required: bool,
     /// The algorithms accepted on this provider's ID tokens.
     pub id_token_signing_algs: Vec<SigningAlg>,
+    /// The `max_age` sent: the ID token's `auth_time` must be present and within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// Whether `prompt=login` was sent: an `auth_time` before the redirect shows the provider did not
+    /// authenticate the user again.
+    #[serde(default)]
+    pub prompt_login: bool,
     /// When the redirect was made.
     #[serde(with = "time::serde::timestamp")]
     pub started_at: OffsetDateTime,
@@ -125,7 +138,8 @@ pub enum RequestError {
 }
 
 /// Builds the authorization request (OIDC Core §3.1.2.1) to `provider`: `response_type=code`, the configured
-/// `scope` and `response_mode`, `state`, `nonce`, PKCE S256 (RFC 7636), `prompt=login` when the app asked for it.
+/// `scope` and `response_mode`, `state`, `nonce`, PKCE S256 (RFC 7636), `prompt=login` when the app asked for it,
+/// the app's `max_age`, and the `acr_values` the flow asks for.
 /// Parameters are appended to the endpoint's own query (RFC 6749 §3.1) with form encoding.
 pub fn authorization_request(
     provider: &IdentityProvider,
@@ -166,6 +180,12 @@ pub fn authorization_request(
         if let Some(locales) = options.ui_locales {
             query.append_pair("ui_locales", locales);
         }
+        if let Some(max_age) = options.max_age {
+            query.append_pair("max_age", &max_age.to_string());
+        }
+        if let Some(acr_values) = options.acr_values.filter(|v| !v.trim().is_empty()) {
+            query.append_pair("acr_values", acr_values);
+        }
     }
     Ok(AuthorizationRedirect {
         url: url.into(),
@@ -180,6 +200,8 @@ pub fn authorization_request(
             response_mode: provider.response_mode,
             iss_parameter_required: metadata.iss_parameter_supported,
             id_token_signing_algs: metadata.id_token_signing_algs.clone(),
+            max_age: options.max_age,
+            prompt_login: options.prompt_login,
             started_at: now,
         },
     })
@@ -495,6 +517,11 @@ pub struct IdTokenExpectations<'a> {
     pub now: OffsetDateTime,
     /// Tolerated clock skew.
     pub skew: Duration,
+    /// The `max_age` sent, if any: `auth_time` is then required and must be within it (with the skew).
+    pub max_age: Option<u64>,
+    /// With `prompt=login`, when the redirect was made: an `auth_time` earlier than this (beyond the skew) shows
+    /// that the provider reused an older sign-in.
+    pub authenticated_after: Option<OffsetDateTime>,
 }
 
 impl<'a> IdTokenExpectations<'a> {
@@ -507,6 +534,8 @@ impl<'a> IdTokenExpectations<'a> {
             algorithms: &transaction.id_token_signing_algs,
             now,
             skew: DEFAULT_SKEW,
+            max_age: transaction.max_age,
+            authenticated_after: transaction.prompt_login.then_some(transaction.started_at),
         }
     }
 }
@@ -629,12 +658,37 @@ pub enum IdTokenError {
         /// The claim.
         claim: &'static str,
     },
+    /// No `auth_time`, though `max_age` was sent (OIDC Core §3.1.2.1 makes it required then).
+    #[error("the ID token has no auth_time, though max_age was sent")]
+    AuthTimeMissing,
+    /// `auth_time` is older than the `max_age` sent (beyond the skew): the provider did not authenticate the user
+    /// again.
+    #[error("the ID token's auth_time is {age} s old, beyond the max_age of {max_age} s sent")]
+    AuthenticationTooOld {
+        /// Seconds since `auth_time`.
+        age: i64,
+        /// The `max_age` sent.
+        max_age: u64,
+    },
+    /// `prompt=login` was sent and `auth_time` is before the redirect (beyond the skew): the provider reused an
+    /// earlier sign-in.
+    #[error("the ID token's auth_time is before the prompt=login redirect")]
+    NotReauthenticated,
 }
 
 impl IdTokenError {
     /// Whether the caller should refetch the JWKS once and try again.
     pub fn calls_for_jwks_refetch(&self) -> bool {
         matches!(self, Self::KeyNotInJwks { .. })
+    }
+
+    /// Whether the token is sound but its sign-in is not as fresh as the app asked (`max_age`, `prompt=login`):
+    /// the app hears `login_required` at its reply URL instead of the broken-provider page.
+    pub fn is_stale_authentication(&self) -> bool {
+        matches!(
+            self,
+            Self::AuthTimeMissing | Self::AuthenticationTooOld { .. } | Self::NotReauthenticated
+        )
     }
 }
 
@@ -651,7 +705,10 @@ const MILLISECONDS_THRESHOLD: i64 = 100_000_000_000;
 ///    it must be the client id;
 /// 5. `exp` in the future and `iat` not in the future, `nbf` passed, each with the skew; times in milliseconds
 ///    are refused;
-/// 6. `nonce` equal (constant time); `sub` present; `auth_time`, `amr`, `acr` of the right types.
+/// 6. `nonce` equal (constant time); `sub` present; `auth_time`, `amr`, `acr` of the right types;
+/// 7. freshness: with `max_age` sent, `auth_time` is required and `now - auth_time` may not exceed `max_age` plus
+///    the skew; with `prompt=login` sent, an `auth_time` (when present) may not precede the redirect by more than
+///    the skew.
 pub fn validate_id_token(
     token: &str,
     keys: &ProviderKeys,
@@ -748,6 +805,21 @@ pub fn validate_id_token(
                 .map_err(|_| IdTokenError::ClaimType { claim: "auth_time" })
         })
         .transpose()?;
+    if let Some(max_age) = expected.max_age {
+        let at = auth_time.ok_or(IdTokenError::AuthTimeMissing)?;
+        let age = (expected.now - at).whole_seconds();
+        let limit = i64::try_from(max_age)
+            .unwrap_or(i64::MAX)
+            .saturating_add(skew);
+        if age > limit {
+            return Err(IdTokenError::AuthenticationTooOld { age, max_age });
+        }
+    }
+    if let (Some(after), Some(at)) = (expected.authenticated_after, auth_time)
+        && at + expected.skew < after
+    {
+        return Err(IdTokenError::NotReauthenticated);
+    }
     let amr = match claims.get("amr") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -829,6 +901,39 @@ fn time_claim(
 
 // ---------------------------------------------------------------------------------------------------------------
 // Userinfo
+
+/// A userinfo request to send (OIDC Core §5.3.1): GET `url` with `Authorization: Bearer <access token>`
+/// (RFC 6750 §2.1). The broker never sends the token in a form body (§2.2, which needs a POST that not every
+/// provider's userinfo endpoint accepts) nor in the query (§2.3, where it ends up in logs): the header is the one
+/// way every resource server MUST support.
+#[derive(Clone)]
+pub struct UserinfoRequest {
+    /// The provider's userinfo endpoint, as published (no token added to it).
+    pub url: String,
+    /// The `Authorization` header value (`Bearer ...`).
+    pub authorization: String,
+}
+
+impl fmt::Debug for UserinfoRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserinfoRequest")
+            .field("url", &self.url)
+            .field("authorization", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Builds the userinfo request for `access_token`; `None` when the provider has no userinfo endpoint.
+pub fn userinfo_request(
+    metadata: &ProviderMetadata,
+    access_token: &Secret,
+) -> Option<UserinfoRequest> {
+    let url = metadata.userinfo_endpoint.clone()?;
+    Some(UserinfoRequest {
+        url,
+        authorization: format!("Bearer {}", access_token.expose()),
+    })
+}
 
 /// Why a userinfo response was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,8 +11,8 @@ use tessera_broker::choice::{Choice, ChoiceHints, decide};
 use tessera_broker::claims::{
     AccessError, AppTokenInput, AttributeError, AttributeValue, CollectedAttributes, DirectoryUser,
     UpstreamProfile, app_token_claims, attribute_fields, claims_to_fetch, evaluate_access,
-    is_phishing_resistant, is_valid_email, map_claims, missing_mapped_claims,
-    validate_attribute_form,
+    is_multi_factor, is_phishing_resistant, is_valid_email, map_claims, missing_mapped_claims,
+    upstream_requirements, validate_attribute_form,
 };
 use tessera_broker::config::*;
 use tessera_broker::policy_path::{
@@ -431,6 +431,32 @@ fn flow_settings_validation_names_the_field() {
         })),
         Err("conditional_access.rules[0].identity_providers[0]".into())
     );
+    let mfa_rule = AccessRule {
+        name: "admins need mfa".into(),
+        applications: vec![],
+        identity_providers: vec![],
+        action: AccessAction::RequireMfa,
+    };
+    for (mfa, expected) in [
+        (
+            MfaSetting::Off,
+            Err(String::from("conditional_access.rules[0].action")),
+        ),
+        (
+            MfaSetting::Always,
+            Err(String::from("conditional_access.rules[0].action")),
+        ),
+        (MfaSetting::Conditional, Ok(())),
+    ] {
+        assert_eq!(
+            check(&|s| {
+                s.mfa = mfa;
+                s.conditional_access.rules.push(mfa_rule.clone());
+            }),
+            expected,
+            "{mfa:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1093,6 +1119,138 @@ fn conditional_access_rules() {
         Err(AccessError::MfaRequired)
     );
     assert_eq!(evaluate_access(&flow, &other, &idp, &passkey), Ok(()));
+}
+
+#[test]
+fn multi_factor_from_amr() {
+    let amr = |values: &[&str]| values.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Tessera's authenticator service: a user-verified passkey says mfa, one without user verification does not.
+    assert!(is_multi_factor(&amr(&["pop", "hwk", "user", "mfa"])));
+    assert!(is_multi_factor(&amr(&["pop", "swk", "user", "mfa"])));
+    assert!(!is_multi_factor(&amr(&["pop", "hwk", "user"])));
+    assert!(
+        !is_multi_factor(&amr(&["pop", "swk", "user"])),
+        "user is presence, not verification"
+    );
+    // Other providers' spellings of a user-verified key, and two factors of different kinds.
+    assert!(is_multi_factor(&amr(&["hwk", "pin"])));
+    assert!(is_multi_factor(&amr(&["swk", "fpt"])));
+    assert!(is_multi_factor(&amr(&["pwd", "otp"])));
+    assert!(is_multi_factor(&amr(&["face", "pin"])));
+    // One kind twice is still one factor.
+    assert!(!is_multi_factor(&amr(&["pwd", "kba"])));
+    assert!(!is_multi_factor(&amr(&["otp", "sms"])));
+    assert!(!is_multi_factor(&amr(&["pwd"])));
+    assert!(!is_multi_factor(&[]));
+}
+
+#[test]
+fn conditional_mfa_follows_the_deciding_rule_and_asks_the_provider() {
+    let bank = ClientId::parse("bank").expect("client");
+    let jwt = ClientId::parse("jwt-viewer").expect("client");
+    let idp = pid("tessera-passkeys");
+    let mut flow = settings();
+    flow.mfa = MfaSetting::Conditional;
+    flow.conditional_access = ConditionalAccess {
+        enforced: true,
+        rules: vec![
+            AccessRule {
+                name: "bank needs mfa".into(),
+                applications: vec![bank.clone()],
+                identity_providers: vec![],
+                action: AccessAction::RequireMfa,
+            },
+            AccessRule {
+                name: "jwt viewer needs passkeys".into(),
+                applications: vec![jwt.clone()],
+                identity_providers: vec![],
+                action: AccessAction::RequirePhishingResistant,
+            },
+        ],
+    };
+    let verified = profile();
+    let mut unverified = profile();
+    unverified.amr = vec!["pop".into(), "hwk".into(), "user".into()];
+    assert_eq!(evaluate_access(&flow, &bank, &idp, &verified), Ok(()));
+    assert_eq!(
+        evaluate_access(&flow, &bank, &idp, &unverified),
+        Err(AccessError::MfaRequired)
+    );
+    assert_eq!(
+        evaluate_access(&flow, &jwt, &idp, &unverified),
+        Ok(()),
+        "no require_mfa rule decides: conditional asks nothing"
+    );
+    let other = ClientId::parse("other").expect("client");
+    assert_eq!(evaluate_access(&flow, &other, &idp, &unverified), Ok(()));
+    flow.conditional_access.enforced = false;
+    assert_eq!(
+        evaluate_access(&flow, &bank, &idp, &unverified),
+        Ok(()),
+        "rules not enforced"
+    );
+    flow.conditional_access.enforced = true;
+    // What is asked of the provider before it is judged afterwards.
+    let bank_needs = upstream_requirements(&flow, &bank, &idp);
+    assert!(bank_needs.multi_factor && !bank_needs.phishing_resistant);
+    let jwt_needs = upstream_requirements(&flow, &jwt, &idp);
+    assert!(!jwt_needs.multi_factor && jwt_needs.phishing_resistant);
+    assert_eq!(
+        upstream_requirements(&flow, &other, &idp),
+        Default::default()
+    );
+    let provider = TestProvider::new();
+    let mut doc = provider.discovery();
+    assert_eq!(
+        jwt_needs.acr_values(&provider.metadata()),
+        None,
+        "nothing is asked of a provider that advertises no acr values"
+    );
+    doc.insert(
+        "acr_values_supported".into(),
+        json!([
+            "phr",
+            "phrh",
+            "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+        ]),
+    );
+    let metadata = validate(&provider.config, &doc).expect("metadata");
+    assert_eq!(jwt_needs.acr_values(&metadata).as_deref(), Some("phrh phr"));
+    assert_eq!(
+        bank_needs.acr_values(&metadata).as_deref(),
+        Some("http://schemas.openid.net/pape/policies/2007/06/multi-factor")
+    );
+    assert_eq!(
+        upstream_requirements(&flow, &other, &idp).acr_values(&metadata),
+        None
+    );
+    flow.mfa = MfaSetting::Off;
+    assert!(!upstream_requirements(&flow, &bank, &idp).multi_factor);
+    flow.mfa = MfaSetting::Always;
+    assert!(upstream_requirements(&flow, &other, &idp).multi_factor);
+}
+
+#[test]
+fn block_wins_over_the_mfa_setting() {
+    let bank = ClientId::parse("bank").expect("client");
+    let idp = pid("tessera-passkeys");
+    let mut flow = settings();
+    flow.mfa = MfaSetting::Always;
+    flow.conditional_access = ConditionalAccess {
+        enforced: true,
+        rules: vec![AccessRule {
+            name: "closed".into(),
+            applications: vec![],
+            identity_providers: vec![],
+            action: AccessAction::Block,
+        }],
+    };
+    assert_eq!(
+        evaluate_access(&flow, &bank, &idp, &profile()),
+        Err(AccessError::Blocked {
+            rule: "closed".into()
+        })
+    );
 }
 
 fn token_claims(

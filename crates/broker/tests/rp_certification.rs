@@ -105,7 +105,7 @@ fn rp_authorization_request_keeps_the_endpoints_query_and_encodes_values() {
         tessera_broker::upstream::UpstreamOptions {
             prompt_login: true,
             login_hint: Some("ada&admin=1"),
-            ui_locales: None,
+            ..Default::default()
         },
         NOW,
     )
@@ -791,6 +791,170 @@ fn rp_userinfo_bad_sub_claim() {
     let claims = validate_userinfo(br#"{"sub":"user-42","email":"ada@example.com"}"#, &id_token)
         .expect("ok");
     assert_eq!(claims.get("email"), Some(&json!("ada@example.com")));
+}
+
+/// `rp-userinfo-bearer-header`: the access token goes in `Authorization: Bearer` (RFC 6750 §2.1) to the userinfo
+/// endpoint as published. (`UpstreamClient::get_userinfo` in `tessera-service` sends exactly this header; its own
+/// test checks it reaches a loopback server.)
+#[test]
+fn rp_userinfo_bearer_header() {
+    let provider = TestProvider::new();
+    let request =
+        tessera_broker::upstream::userinfo_request(&provider.metadata(), &Secret::new("at-42.x_y"))
+            .expect("the provider has a userinfo endpoint");
+    assert_eq!(request.authorization, "Bearer at-42.x_y");
+    assert_eq!(request.url, format!("{ISSUER}/userinfo"));
+    assert!(
+        !format!("{request:?}").contains("at-42"),
+        "the token stays out of logs"
+    );
+    // No userinfo endpoint: nothing to ask.
+    let mut doc = provider.discovery();
+    doc.remove("userinfo_endpoint");
+    let metadata = validate(&provider.config, &doc).expect("metadata");
+    assert!(tessera_broker::upstream::userinfo_request(&metadata, &Secret::new("at")).is_none());
+}
+
+/// `rp-userinfo-bearer-body`: the OpenID Foundation's module has the RP send the token as a form body parameter
+/// (RFC 6750 §2.2, a POST). The broker does not: the header (§2.1) is the method every resource server MUST
+/// support, and a body needs a POST some userinfo endpoints refuse. This case pins that choice: the token is in
+/// the header only, never in the URL (§2.3), so it reaches the provider once and no log of a URL carries it.
+#[test]
+fn rp_userinfo_bearer_body() {
+    let provider = TestProvider::new();
+    let mut doc = provider.discovery();
+    doc.insert(
+        "userinfo_endpoint".into(),
+        json!(format!("{ISSUER}/userinfo?tenant=mytenant")),
+    );
+    let metadata = validate(&provider.config, &doc).expect("metadata");
+    let request =
+        tessera_broker::upstream::userinfo_request(&metadata, &Secret::new("at-secret-1"))
+            .expect("request");
+    assert_eq!(request.url, format!("{ISSUER}/userinfo?tenant=mytenant"));
+    assert!(!request.url.contains("at-secret-1"));
+    assert!(!request.url.contains("access_token"));
+    assert_eq!(request.authorization, "Bearer at-secret-1");
+}
+
+/// OIDC Core §3.1.2.1 and §3.1.3.7 item 13: the app's `max_age` goes to the provider, and the ID token must then
+/// carry an `auth_time` within it (with the skew).
+#[test]
+fn rp_max_age_is_sent_and_auth_time_required_within_it() {
+    let provider = TestProvider::new();
+    let redirect = tessera_broker::upstream::authorization_request(
+        &provider.config,
+        &provider.metadata(),
+        REDIRECT_URI,
+        &randomness(),
+        tessera_broker::upstream::UpstreamOptions {
+            max_age: Some(60),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("request");
+    let query = query_of(&redirect.url);
+    assert_eq!(param(&query, "max_age"), Some("60"));
+    assert_eq!(param(&query, "prompt"), None);
+    assert_eq!(redirect.transaction.max_age, Some(60));
+    let expected = expectations(&redirect.transaction);
+    let with_auth_time = |auth_time: Option<i64>| {
+        let mut claims = provider.claims();
+        match auth_time {
+            Some(t) => claims.insert("auth_time".into(), json!(t)),
+            None => claims.remove("auth_time"),
+        };
+        validate_id_token(
+            &provider.id_token(&provider.rsa, &claims),
+            &provider.keys(),
+            &expected,
+        )
+    };
+    let now = NOW.unix_timestamp();
+    assert!(with_auth_time(Some(now - 10)).is_ok());
+    assert!(
+        with_auth_time(Some(now - 60 - 300)).is_ok(),
+        "within max_age plus the skew"
+    );
+    assert_eq!(
+        with_auth_time(Some(now - 60 - 301)),
+        Err(IdTokenError::AuthenticationTooOld {
+            age: 361,
+            max_age: 60
+        })
+    );
+    let missing = with_auth_time(None);
+    assert_eq!(missing, Err(IdTokenError::AuthTimeMissing));
+    assert!(missing.is_err_and(|e| e.is_stale_authentication()));
+    // Without max_age, auth_time stays optional and any age.
+    let plain = provider.start();
+    let mut claims = provider.claims();
+    claims.remove("auth_time");
+    assert!(
+        validate_id_token(
+            &provider.id_token(&provider.rsa, &claims),
+            &provider.keys(),
+            &expectations(&plain.transaction)
+        )
+        .is_ok()
+    );
+}
+
+/// `prompt=login`: an `auth_time` from before the redirect (beyond the skew) shows the provider reused an older
+/// sign-in.
+#[test]
+fn rp_prompt_login_refuses_an_earlier_sign_in() {
+    let provider = TestProvider::new();
+    let redirect = tessera_broker::upstream::authorization_request(
+        &provider.config,
+        &provider.metadata(),
+        REDIRECT_URI,
+        &randomness(),
+        tessera_broker::upstream::UpstreamOptions {
+            prompt_login: true,
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("request");
+    let expected = expectations(&redirect.transaction);
+    let now = NOW.unix_timestamp();
+    let at = |auth_time: i64| {
+        let mut claims = provider.claims();
+        claims.insert("auth_time".into(), json!(auth_time));
+        validate_id_token(
+            &provider.id_token(&provider.rsa, &claims),
+            &provider.keys(),
+            &expected,
+        )
+    };
+    assert!(at(now).is_ok());
+    assert!(at(now - 300).is_ok(), "within the skew");
+    assert_eq!(at(now - 3600), Err(IdTokenError::NotReauthenticated));
+}
+
+/// The flow's requirements are asked of the provider with `acr_values`, when it advertises them.
+#[test]
+fn rp_acr_values_are_sent_when_asked() {
+    let provider = TestProvider::new();
+    let redirect = tessera_broker::upstream::authorization_request(
+        &provider.config,
+        &provider.metadata(),
+        REDIRECT_URI,
+        &randomness(),
+        tessera_broker::upstream::UpstreamOptions {
+            acr_values: Some("phrh phr"),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("request");
+    assert_eq!(
+        param(&query_of(&redirect.url), "acr_values"),
+        Some("phrh phr")
+    );
+    assert_eq!(param(&query_of(&provider.start().url), "acr_values"), None);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use tessera_broker::config::{
-    AccessRule, ApplicationClaim, ClaimMapping, CollectedAttribute, ConditionalAccess,
-    FlowSettings, IdentityProvider, MetadataUrl, MfaSetting, PolicyId, ProviderId, TokenLifetimes,
-    UpstreamClientAuth, UserAttribute,
+    AccessAction, AccessRule, ApplicationClaim, AttributeType, ClaimMapping, CollectedAttribute,
+    ConditionalAccess, CustomAttribute, FlowSettings, IdentityProvider, MetadataUrl, MfaSetting,
+    PolicyId, ProviderId, TokenLifetimes, UpstreamClientAuth, UserAttribute,
 };
 use tessera_core::{Clock, TenantId};
 use tessera_oidc::keys::{JwkSet, SigningAlg, SigningKey};
@@ -84,6 +84,21 @@ both_stores!(
     oidc_provider_form_post_sign_up_then_sign_in,
     oidc_provider_query_mode_maps_claims_from_userinfo,
     oidc_provider_wrong_client_secret_is_an_error_page_with_a_correlation_id,
+    max_age_goes_to_the_provider_and_a_stale_upstream_sign_in_is_login_required,
+    an_sso_session_older_than_max_age_goes_back_to_the_provider,
+    mfa_always_passes_a_user_verified_passkey_upstream,
+    mfa_always_asks_the_provider_and_refuses_a_single_factor_answer,
+    conditional_mfa_applies_only_where_a_require_mfa_rule_decides,
+    block_and_allow_rules_decide_at_the_reply_url,
+    a_provider_down_a_wrong_issuer_or_a_broken_jwks_at_sign_in_shows_the_page_and_logs_the_check,
+    a_sign_in_finishes_on_the_flow_version_it_started_with,
+    sso_across_two_applications_of_the_tenant,
+    a_long_passkey_prompt_completes_and_one_beyond_the_transaction_lifetime_is_a_clear_error,
+    authorize_by_post_is_answered_with_a_303_to_get,
+    a_confidential_app_redeems_with_client_secret_basic_and_post_and_a_wrong_secret_is_invalid_client,
+    an_es256_app_gets_an_es256_id_token_verified_with_the_broker_jwks,
+    custom_typed_attributes_are_collected_stored_and_returned_as_extension_claims,
+    run6_a_failed_passkey_upstream_reaches_the_app_as_an_oauth_error,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -105,6 +120,8 @@ struct FlowOptions {
     rules: Vec<AccessRule>,
     /// The application's security settings (rate limits).
     security: tessera_http::SecuritySettings,
+    /// Whether the flow also collects and returns typed custom attributes ([`CUSTOM_ATTRIBUTES`]).
+    custom_attributes: bool,
 }
 
 impl Default for FlowOptions {
@@ -114,9 +131,17 @@ impl Default for FlowOptions {
             mfa: MfaSetting::Off,
             rules: Vec::new(),
             security: tessera_http::SecuritySettings::default(),
+            custom_attributes: false,
         }
     }
 }
+
+/// The custom attributes of a flow with `custom_attributes`: a whole number, a checkbox and a text, all optional.
+const CUSTOM_ATTRIBUTES: [(&str, AttributeType); 3] = [
+    ("loyaltyNumber", AttributeType::Integer),
+    ("newsletter", AttributeType::Boolean),
+    ("nickname", AttributeType::String),
+];
 
 async fn broker(backend: Backend) -> Option<Broker> {
     broker_with(backend, FlowOptions::default()).await
@@ -248,7 +273,7 @@ impl Broker {
     }
 
     async fn add_flow(&self, flow: FlowOptions) {
-        let settings = FlowSettings {
+        let mut settings = FlowSettings {
             identity_providers: flow
                 .providers
                 .iter()
@@ -272,6 +297,22 @@ impl Broker {
             ],
             ..FlowSettings::default()
         };
+        if flow.custom_attributes {
+            for (name, data_type) in CUSTOM_ATTRIBUTES {
+                settings.custom_attributes.push(CustomAttribute {
+                    name: name.into(),
+                    label: Some(format!("Your {name}")),
+                    data_type,
+                });
+                settings.user_attributes.push(CollectedAttribute {
+                    attribute: UserAttribute::Custom(name.into()),
+                    required: false,
+                });
+                settings
+                    .application_claims
+                    .push(ApplicationClaim::Custom(name.into()));
+            }
+        }
         tessera_service::broker::flows::create_user_flow(
             self.store(),
             &self.tenant,
@@ -305,6 +346,35 @@ impl Broker {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.app.base)
+    }
+
+    /// Registers another application of the tenant (reply URL [`REPLY`]); returns its client id and, for a
+    /// confidential one, its secret.
+    async fn register_app(
+        &self,
+        name: &str,
+        client_type: ClientType,
+        alg: SigningAlg,
+    ) -> (String, Option<String>) {
+        let (application, secret) = tessera_service::broker::applications::create_application(
+            self.store(),
+            &self.tenant,
+            tessera_service::broker::applications::NewApplication {
+                display_name: name.into(),
+                client_type,
+                reply_urls: vec![REPLY.into()],
+                logout_urls: Vec::new(),
+                token_lifetimes: TokenLifetimes::default(),
+                id_token_signing_alg: alg,
+            },
+            self.app.clock.now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        (
+            application.client_id.to_string(),
+            secret.map(|s| s.expose().to_owned()),
+        )
     }
 }
 
@@ -468,13 +538,18 @@ struct AppRequest {
 }
 
 fn app_request(b: &Broker, path_prefix: &str, extra: &[(&str, &str)]) -> AppRequest {
+    request_for(&b.app_id, path_prefix, extra)
+}
+
+/// The authorization request of the application `client_id` (reply URL [`REPLY`], state `app-state`).
+fn request_for(client_id: &str, path_prefix: &str, extra: &[(&str, &str)]) -> AppRequest {
     let verifier = tessera_testkit::app::random(64);
     let challenge = B64.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         verifier.as_bytes(),
     ));
     let mut pairs = vec![
-        ("client_id", b.app_id.as_str()),
+        ("client_id", client_id),
         ("redirect_uri", REPLY),
         ("response_type", "code"),
         ("scope", "openid offline_access"),
@@ -525,6 +600,62 @@ async fn redeem(b: &Broker, code: &str, verifier: &str) -> Reply {
         ],
     )
     .await
+}
+
+/// How a confidential application authenticates at the token endpoint: `client_secret_basic` or
+/// `client_secret_post` (RFC 6749 §2.3.1).
+#[derive(Clone, Copy)]
+enum ClientAuth<'a> {
+    Basic { id: &'a str, secret: &'a str },
+    Post { id: &'a str, secret: &'a str },
+}
+
+/// Redeems `code` as the application authenticating with `auth`.
+async fn redeem_as(b: &Broker, auth: ClientAuth<'_>, code: &str, verifier: &str) -> Reply {
+    let mut fields: Vec<(String, String)> = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REPLY),
+        ("code_verifier", verifier),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let url = b.url(&format!("/{BROKER}/{POLICY}/oauth2/v2.0/token"));
+    let mut request = b
+        .app
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    match auth {
+        ClientAuth::Basic { id, secret } => {
+            let encode =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                encode(id),
+                encode(secret)
+            ));
+            request = request.header("authorization", format!("Basic {credentials}"));
+        }
+        ClientAuth::Post { id, secret } => {
+            fields.push(("client_id".into(), id.into()));
+            fields.push(("client_secret".into(), secret.into()));
+        }
+    }
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap_or_default(),
+    }
 }
 
 /// Verifies a broker ID token against the broker's published JWKS; returns its claims.
@@ -741,6 +872,33 @@ enum Signing {
     Rotated,
 }
 
+/// What the fake provider does on its next answers, set by each test.
+#[derive(Clone)]
+struct FakeBehaviour {
+    /// The ID token's `amr`.
+    amr: Vec<&'static str>,
+    /// The ID token's `auth_time`, that many seconds ago; no `auth_time` when `None`.
+    auth_time_ago: Option<i64>,
+    /// The ID token's `iss` instead of the provider's own (a wrong issuer).
+    issuer: Option<String>,
+    /// The JWKS is not a key set (a broken document, seen when the broker refetches it).
+    jwks_broken: bool,
+}
+
+impl Default for FakeBehaviour {
+    fn default() -> Self {
+        Self {
+            amr: vec!["pwd"],
+            auth_time_ago: None,
+            issuer: None,
+            jwks_broken: false,
+        }
+    }
+}
+
+/// The multi-factor `acr` value (OpenID PAPE) the fake provider advertises.
+const PAPE_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
 struct FakeState {
     base: String,
     clock: std::sync::Arc<tessera_core::FixedClock>,
@@ -748,11 +906,16 @@ struct FakeState {
     forged: SigningKey,
     rotated: SigningKey,
     signing: std::sync::Mutex<Signing>,
+    behaviour: std::sync::Mutex<FakeBehaviour>,
     codes: std::sync::Mutex<HashMap<String, String>>,
+    /// The query of every authorization request received, in order.
+    requests: std::sync::Mutex<Vec<HashMap<String, String>>>,
 }
 
 struct FakeProvider {
     state: std::sync::Arc<FakeState>,
+    shutdown: std::sync::Arc<tokio::sync::Notify>,
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl FakeProvider {
@@ -776,7 +939,9 @@ impl FakeProvider {
             forged: key(),
             rotated: key(),
             signing: std::sync::Mutex::new(Signing::Honest),
+            behaviour: std::sync::Mutex::new(FakeBehaviour::default()),
             codes: std::sync::Mutex::new(HashMap::new()),
+            requests: std::sync::Mutex::new(Vec::new()),
         });
         let shared = state.clone();
         let discovery = move || {
@@ -792,6 +957,7 @@ impl FakeProvider {
                     "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"],
                     "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                    "acr_values_supported": ["phr", PAPE_MFA],
                 }))
             }
         };
@@ -799,11 +965,18 @@ impl FakeProvider {
         let jwks = move || {
             let s = shared.clone();
             async move {
+                if s.behaviour
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .jwks_broken
+                {
+                    return axum::Json(json!({"keys": "none today"}));
+                }
                 let mut keys = vec![s.key.public_jwk().clone()];
                 if *s.signing.lock().unwrap_or_else(|p| p.into_inner()) == Signing::Rotated {
                     keys.push(s.rotated.public_jwk().clone());
                 }
-                axum::Json(JwkSet { keys })
+                axum::Json(serde_json::to_value(JwkSet { keys }).unwrap_or_default())
             }
         };
         let shared = state.clone();
@@ -812,6 +985,10 @@ impl FakeProvider {
         >| {
             let s = shared.clone();
             async move {
+                s.requests
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(q.clone());
                 let code = tessera_testkit::app::random(20);
                 s.codes
                     .lock()
@@ -835,18 +1012,26 @@ impl FakeProvider {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(f.get("code").map_or("", String::as_str))
                     .unwrap_or_default();
+                let behaviour = s
+                    .behaviour
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 let now = tessera_core::Clock::now(s.clock.as_ref()).unix_timestamp();
-                let claims = json!({
-                    "iss": s.base,
+                let mut claims = json!({
+                    "iss": behaviour.issuer.clone().unwrap_or_else(|| s.base.clone()),
                     "aud": f.get("client_id"),
                     "sub": "pat-1",
                     "iat": now,
                     "exp": now + 300,
                     "nonce": nonce,
-                    "amr": ["pwd"],
+                    "amr": behaviour.amr,
                     "name": "Pat Password",
                     "email": "pat@example.com",
                 });
+                if let Some(ago) = behaviour.auth_time_ago {
+                    claims["auth_time"] = json!(now - ago);
+                }
                 let signing = *s.signing.lock().unwrap_or_else(|p| p.into_inner());
                 let key = match signing {
                     Signing::Honest => &s.key,
@@ -880,14 +1065,52 @@ impl FakeProvider {
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+        let shutdown = std::sync::Arc::new(tokio::sync::Notify::new());
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.notified().await })
+                .await;
         });
-        Self { state }
+        Self {
+            state,
+            shutdown,
+            server: std::sync::Mutex::new(Some(server)),
+        }
     }
 
     fn set_signing(&self, signing: Signing) {
         *self.state.signing.lock().unwrap_or_else(|p| p.into_inner()) = signing;
+    }
+
+    fn behave(&self, change: impl FnOnce(&mut FakeBehaviour)) {
+        change(
+            &mut self
+                .state
+                .behaviour
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+    }
+
+    /// The last authorization request's query.
+    fn last_request(&self) -> HashMap<String, String> {
+        self.state
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .cloned()
+            .unwrap_or_else(|| panic!("the fake provider saw no authorization request"))
+    }
+
+    /// Takes the provider down: it stops listening and closes its connections.
+    async fn go_down(&self) {
+        self.shutdown.notify_one();
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+        }
     }
 }
 
@@ -1244,6 +1467,12 @@ async fn run6_policy_requiring_phishing_resistance_refuses_a_non_phishing_resist
     let mut browser = Browser::default();
     let request = app_request(&b, &authorize_path(), &[("idp", "fake")]);
     let answer = through_fake(&b, &mut browser, &request).await;
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    assert_eq!(
+        fake.last_request().get("acr_values").map(String::as_str),
+        Some("phr"),
+        "the provider was asked for the phishing-resistant class it advertises"
+    );
     assert_eq!(answer.status, 303, "{}", answer.body);
     let location = answer.location();
     assert!(location.starts_with(REPLY), "{location}");
@@ -1849,6 +2078,922 @@ async fn disabled_user_loses_session_and_refresh_token_and_cannot_sign_in(backen
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(info.status(), 401);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The operator's log lines, captured as JSON from the process's one subscriber (as `log.format = "json"` writes
+// them); tests pick their own lines by the request id they got.
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// The lines with `message` logged for the request whose correlation id is `correlation`.
+    fn lines(&self, message: &str, correlation: &str) -> Vec<Value> {
+        let text =
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == message && l["correlation"] == correlation)
+            .collect()
+    }
+}
+
+/// The process's one subscriber (the first caller installs it).
+fn captured() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter("info")
+            .with_writer(logs.clone())
+            .try_init();
+        logs
+    })
+    .clone()
+}
+
+/// The broken-provider page, then its one log line: the tenant, the provider and the failed check.
+fn assert_provider_check_logged(logs: &Captured, answer: &Reply, check: &str) {
+    assert_broken_provider_page(answer);
+    let correlation = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let lines = logs.lines("identity provider check failed", correlation);
+    assert_eq!(lines.len(), 1, "one line for {correlation}: {lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["tenant"], BROKER, "{line}");
+    assert_eq!(line["provider"], "fake", "{line}");
+    let logged = line["check"].as_str().unwrap_or_default();
+    assert!(logged.contains(check), "the check {check:?} in {line}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// max_age and prompt=login (OIDC Core §3.1.2.1): passed to the provider, its auth_time checked on return.
+
+/// The app's answer at its reply URL: the OAuth error and its description, with the app's state.
+fn error_at_reply_url(reply: &Reply, error: &str) -> String {
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let location = reply.location();
+    assert!(location.starts_with(REPLY), "{location}");
+    let query = query_of(&location);
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some(error),
+        "{location}"
+    );
+    assert_eq!(query["state"], "app-state");
+    assert!(!query.contains_key("code"));
+    query.get("error_description").cloned().unwrap_or_default()
+}
+
+async fn max_age_goes_to_the_provider_and_a_stale_upstream_sign_in_is_login_required(
+    backend: Backend,
+) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["fake"],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    let mut browser = Browser::default();
+    // A provider that sends no auth_time though max_age was asked: refused (OIDC Core §3.1.2.1 requires it).
+    let request = app_request(&b, &authorize_path(), &[("max_age", "60")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(
+        fake.last_request()["max_age"],
+        "60",
+        "max_age goes upstream"
+    );
+    assert!(!fake.last_request().contains_key("prompt"));
+    let description = error_at_reply_url(&answer, "login_required");
+    assert!(description.contains("max_age"), "{description}");
+    // An upstream sign-in an hour old, beyond max_age and the skew: refused.
+    fake.behave(|f| f.auth_time_ago = Some(3600));
+    let request = app_request(&b, &authorize_path(), &[("max_age", "60")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    error_at_reply_url(&answer, "login_required");
+    // prompt=login and an upstream sign-in from before the redirect: refused too.
+    let request = app_request(&b, &authorize_path(), &[("prompt", "login")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(fake.last_request()["prompt"], "login");
+    error_at_reply_url(&answer, "login_required");
+    assert_eq!(user_count(&b).await, 0);
+    // A fresh upstream sign-in passes: the attribute page of the new user.
+    fake.behave(|f| f.auth_time_ago = Some(5));
+    let request = app_request(&b, &authorize_path(), &[("max_age", "60")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("id=\"attribute-form\""),
+        "{}",
+        answer.body
+    );
+    b.app.stop().await;
+}
+
+async fn an_sso_session_older_than_max_age_goes_back_to_the_provider(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let _ = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
+    b.app.clock.advance(time::Duration::minutes(10));
+    // A session ten minutes old answers a max_age of an hour at once...
+    let within = app_request(&b, &authorize_path(), &[("max_age", "3600")]);
+    let _ = code_at_reply_url(&browser.get(&b.app, &within.url).await);
+    // ...but not a max_age of five minutes: back to the provider, with the max_age.
+    let beyond = app_request(&b, &authorize_path(), &[("max_age", "300")]);
+    let reply = browser.get(&b.app, &beyond.url).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let location = reply.location();
+    assert!(
+        location.starts_with(&b.url("/acme/oidc/authorize?")),
+        "{location}"
+    );
+    assert_eq!(query_of(&location)["max_age"], "300");
+    // The provider's own session is as old: it asks for the passkey again, and the app's token shows the new
+    // sign-in.
+    let posted = at_provider(&b, &mut browser, &location, &mut ann).await;
+    let form = posted.form();
+    let answer = browser.post_form(&b.app, &form.action, &form.fields).await;
+    let code = code_at_reply_url(&answer);
+    let tokens = redeem(&b, &code, &beyond.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(
+        claims["auth_time"],
+        json!(b.app.clock.now().unix_timestamp()),
+        "{claims}"
+    );
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MFA and conditional access over HTTP.
+
+async fn mfa_always_passes_a_user_verified_passkey_upstream(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            mfa: MfaSetting::Always,
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    // The test authenticator verifies the user (UV): Tessera's amr is pop, hwk/swk, user, mfa.
+    let mut ann = Person::new("ann");
+    let (tokens, _) = sign_up(&b, &mut Browser::default(), &mut ann).await;
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    assert!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("mfa"))),
+        "{claims}"
+    );
+    assert_eq!(user_count(&b).await, 1);
+    b.app.stop().await;
+}
+
+async fn mfa_always_asks_the_provider_and_refuses_a_single_factor_answer(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["fake"],
+            mfa: MfaSetting::Always,
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    let mut browser = Browser::default();
+    // The provider is asked for its multi-factor class and answers with a password only: refused at the reply URL.
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(
+        fake.last_request().get("acr_values").map(String::as_str),
+        Some(PAPE_MFA)
+    );
+    let description = error_at_reply_url(&answer, "access_denied");
+    assert!(description.contains("multi-factor"), "{description}");
+    assert_eq!(user_count(&b).await, 0);
+    // A password and a one-time code are two factors: accepted.
+    fake.behave(|f| f.amr = vec!["pwd", "otp"]);
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("id=\"attribute-form\""),
+        "{}",
+        answer.body
+    );
+    b.app.stop().await;
+}
+
+/// Signs `ann` in at the authenticator service with a passkey that did not verify the user (single-factor
+/// upstream: amr without `mfa`), and puts the provider's session cookie in a new browser.
+async fn browser_with_single_factor_provider_session(b: &Broker) -> Browser {
+    let user = b.app.create_user("ann").await;
+    let facts = tessera_oidc::id_token::AuthenticationFacts {
+        user_verified: false,
+        backup_eligible: true,
+        attestation_trusted: false,
+    };
+    let (cookie, _) = b.app.sign_in_with(&user, facts).await;
+    let mut browser = Browser::default();
+    if let Some((name, value)) = cookie.split_once('=') {
+        browser.cookies.insert(name.to_owned(), value.to_owned());
+    }
+    browser
+}
+
+async fn conditional_mfa_applies_only_where_a_require_mfa_rule_decides(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["acme", "fake"],
+            mfa: MfaSetting::Conditional,
+            rules: vec![AccessRule {
+                name: "password provider needs mfa".into(),
+                applications: Vec::new(),
+                identity_providers: vec![
+                    ProviderId::parse("fake").unwrap_or_else(|e| panic!("{e}")),
+                ],
+                action: AccessAction::RequireMfa,
+            }],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    // The rule matches the password provider: asked, then refused.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[("idp", "fake")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_eq!(
+        fake.last_request().get("acr_values").map(String::as_str),
+        Some(PAPE_MFA)
+    );
+    let description = error_at_reply_url(&answer, "access_denied");
+    assert!(description.contains("multi-factor"), "{description}");
+    // No rule matches the authenticator service: a single-factor sign-in there passes (conditional is not always).
+    let mut browser = browser_with_single_factor_provider_session(&b).await;
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("idp", "acme")]);
+    let start = browser.get(&b.app, &request.url).await;
+    assert!(
+        !query_of(&start.location()).contains_key("acr_values"),
+        "nothing asked where no rule requires it: {}",
+        start.location()
+    );
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    b.app.stop().await;
+}
+
+async fn block_and_allow_rules_decide_at_the_reply_url(backend: Backend) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["acme", "fake"],
+            rules: vec![
+                AccessRule {
+                    name: "passkeys welcome".into(),
+                    applications: Vec::new(),
+                    identity_providers: vec![
+                        ProviderId::parse("acme").unwrap_or_else(|e| panic!("{e}")),
+                    ],
+                    action: AccessAction::Allow,
+                },
+                AccessRule {
+                    name: "nothing else".into(),
+                    applications: Vec::new(),
+                    identity_providers: Vec::new(),
+                    action: AccessAction::Block,
+                },
+            ],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[("idp", "fake")]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    let description = error_at_reply_url(&answer, "access_denied");
+    assert!(description.contains("nothing else"), "{description}");
+    assert_eq!(user_count(&b).await, 0);
+    // The allow rule comes first for the authenticator service: the sign-in goes on.
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[("idp", "acme")]);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(redeem(&b, &code, &request.verifier).await.status, 200);
+    // The session answers later requests, and the rules still apply to them: the allow rule again.
+    let again = app_request(&b, &authorize_path(), &[]);
+    let _ = code_at_reply_url(&browser.get(&b.app, &again.url).await);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A broken provider at sign-in: the page with a correlation id and one log line naming the check.
+
+async fn a_provider_down_a_wrong_issuer_or_a_broken_jwks_at_sign_in_shows_the_page_and_logs_the_check(
+    backend: Backend,
+) {
+    let logs = captured();
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            providers: vec!["fake"],
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let fake = b.fake.as_ref().unwrap_or_else(|| panic!("fake provider"));
+    let mut browser = Browser::default();
+    // An ID token from another issuer.
+    fake.behave(|f| f.issuer = Some("https://evil.example".into()));
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_provider_check_logged(
+        &logs,
+        &answer,
+        "the ID token's iss https://evil.example is not",
+    );
+    fake.behave(|f| f.issuer = None);
+    // A new key the broker has not seen, and the provider's key document broken when the broker fetches it again.
+    fake.set_signing(Signing::Rotated);
+    fake.behave(|f| f.jwks_broken = true);
+    b.app.clock.advance(time::Duration::minutes(2));
+    let request = app_request(&b, &authorize_path(), &[]);
+    let answer = through_fake(&b, &mut browser, &request).await;
+    assert_provider_check_logged(
+        &logs,
+        &answer,
+        "the JWKS is not a JSON object with a keys array",
+    );
+    fake.set_signing(Signing::Honest);
+    fake.behave(|f| f.jwks_broken = false);
+    // The provider goes down while the user is there: its token endpoint does not answer.
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    let back = browser.get(&b.app, &start.location()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    fake.go_down().await;
+    let answer = browser.get(&b.app, &back.location()).await;
+    assert_provider_check_logged(&logs, &answer, "/token: ");
+    assert_eq!(user_count(&b).await, 0);
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Existing behaviour, end to end.
+
+async fn a_sign_in_finishes_on_the_flow_version_it_started_with(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let policy = PolicyId::parse(POLICY).unwrap_or_else(|e| panic!("{e}"));
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    // While the user is at the provider, the operator revises the flow: collect the display name instead of the
+    // email, and put neither the email nor the object id in tokens.
+    let v1 = tessera_service::broker::flows::get_user_flow(b.store(), &b.tenant, &policy)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut v2 = v1.current().settings().clone();
+    v2.user_attributes = vec![CollectedAttribute {
+        attribute: UserAttribute::DisplayName,
+        required: true,
+    }];
+    v2.application_claims = vec![ApplicationClaim::DisplayName];
+    tessera_service::broker::flows::revise_user_flow(
+        b.store(),
+        &b.tenant,
+        &policy,
+        1,
+        v2,
+        b.app.clock.now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // As the admin API does after a change: this node reads the flow again.
+    b.app.state.broker.cache.invalidate(&b.tenant);
+    let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
+    let form = posted.form();
+    let page = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("name=\"email\""),
+        "version 1's attributes: {}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("name=\"display_name\""),
+        "{}",
+        page.body
+    );
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(
+        claims["emails"],
+        json!(["ann@example.com"]),
+        "version 1's claims"
+    );
+    assert!(claims["oid"].is_string(), "{claims}");
+    // A sign-in started now runs on version 2.
+    let mut bob = Person::new("bob");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut Browser::default(), &request, &mut bob).await;
+    assert!(page.body.contains("name=\"display_name\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"email\""), "{}", page.body);
+    b.app.stop().await;
+}
+
+async fn sso_across_two_applications_of_the_tenant(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let (second, _) = b
+        .register_app("Second app", ClientType::Public, SigningAlg::Rs256)
+        .await;
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let (first, _) = sign_up(&b, &mut browser, &mut ann).await;
+    let first = verified_claims(&b, first["id_token"].as_str().unwrap_or_default()).await;
+    // The second app's request is answered from the broker session: a code at once, no provider.
+    let request = request_for(&second, &authorize_path(), &[]);
+    let reply = browser.get(&b.app, &request.url).await;
+    let code = code_at_reply_url(&reply);
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REPLY),
+        ("code_verifier", request.verifier.as_str()),
+        ("client_id", second.as_str()),
+    ];
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields.drain(..))
+        .finish();
+    let tokens = b
+        .app
+        .http
+        .post(b.url(&format!("/{BROKER}/{POLICY}/oauth2/v2.0/token")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tokens.status(), 200);
+    let tokens: Value = tokens.json().await.unwrap_or_default();
+    let claims = verified_claims(&b, tokens["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["aud"], second.as_str());
+    assert_eq!(claims["sub"], first["sub"], "the same directory user");
+    assert!(claims.get("newUser").is_none(), "{claims}");
+    // The first app's code cannot be redeemed by the second app.
+    let other = request_for(&second, &authorize_path(), &[]);
+    let code = code_at_reply_url(&browser.get(&b.app, &other.url).await);
+    let stolen = redeem(&b, &code, &other.verifier).await;
+    assert_eq!(stolen.status, 400, "{}", stolen.body);
+    assert_eq!(stolen.json()["error"], "invalid_grant");
+    b.app.stop().await;
+}
+
+async fn a_long_passkey_prompt_completes_and_one_beyond_the_transaction_lifetime_is_a_clear_error(
+    backend: Backend,
+) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let mut ann = Person::new("ann");
+    // Five minutes at the provider (a slow passkey prompt): the sign-in goes on.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    b.app.clock.advance(time::Duration::minutes(5));
+    let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
+    let form = posted.form();
+    let page = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert!(page.body.contains("id=\"attribute-form\""), "{}", page.body);
+    let done = browser
+        .submit(&b.app, &page, &[("email", "ann@example.com")])
+        .await;
+    let _ = code_at_reply_url(&done);
+    // Sixteen minutes, beyond the broker's 15-minute transaction: a clear page, nothing for the app.
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    b.app.clock.advance(time::Duration::minutes(16));
+    let posted = at_provider(&b, &mut browser, &start.location(), &mut ann).await;
+    let form = posted.form();
+    let late = browser.post_form(&b.app, &form.action, &form.fields).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(
+        late.body.contains("This sign-in has expired"),
+        "{}",
+        late.body
+    );
+    assert!(late.location().is_empty());
+    b.app.stop().await;
+}
+
+async fn authorize_by_post_is_answered_with_a_303_to_get(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let request = app_request(&b, &authorize_path(), &[]);
+    let query = request
+        .url
+        .split_once('?')
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_default();
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let mut browser = Browser::default();
+    let posted = browser.post_form(&b.app, &authorize_path(), &fields).await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let location = posted.location();
+    assert!(location.starts_with(&authorize_path()), "{location}");
+    let carried = query_of(&absolute(&b.app, &location));
+    assert_eq!(carried["client_id"], b.app_id);
+    assert_eq!(carried["state"], "app-state");
+    assert_eq!(carried["redirect_uri"], REPLY);
+    // Following it is the GET sign-in: to the provider.
+    let next = browser.get(&b.app, &location).await;
+    assert_eq!(next.status, 303, "{}", next.body);
+    assert!(
+        next.location().starts_with(&b.url("/acme/oidc/authorize?")),
+        "{}",
+        next.location()
+    );
+    b.app.stop().await;
+}
+
+async fn a_confidential_app_redeems_with_client_secret_basic_and_post_and_a_wrong_secret_is_invalid_client(
+    backend: Backend,
+) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let (id, secret) = b
+        .register_app("Web app", ClientType::Confidential, SigningAlg::Rs256)
+        .await;
+    let secret = secret.unwrap_or_else(|| panic!("a confidential app has a secret"));
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = request_for(&id, &authorize_path(), &[]);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
+    // A wrong secret, either way: invalid_client, 401.
+    for auth in [
+        ClientAuth::Basic {
+            id: &id,
+            secret: "wrong",
+        },
+        ClientAuth::Post {
+            id: &id,
+            secret: "wrong",
+        },
+    ] {
+        let refused = redeem_as(&b, auth, &code, &request.verifier).await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_client");
+    }
+    let tokens = redeem_as(
+        &b,
+        ClientAuth::Basic {
+            id: &id,
+            secret: &secret,
+        },
+        &code,
+        &request.verifier,
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "client_secret_basic: {}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["aud"], id.as_str());
+    let again = request_for(&id, &authorize_path(), &[]);
+    let code = code_at_reply_url(&browser.get(&b.app, &again.url).await);
+    let tokens = redeem_as(
+        &b,
+        ClientAuth::Post {
+            id: &id,
+            secret: &secret,
+        },
+        &code,
+        &again.verifier,
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "client_secret_post: {}", tokens.body);
+    // Without any secret, a confidential app's code is not redeemed.
+    let third = request_for(&id, &authorize_path(), &[]);
+    let code = code_at_reply_url(&browser.get(&b.app, &third.url).await);
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REPLY),
+            ("code_verifier", third.verifier.as_str()),
+            ("client_id", id.as_str()),
+        ])
+        .finish();
+    let bare = b
+        .app
+        .http
+        .post(b.url(&format!("/{BROKER}/{POLICY}/oauth2/v2.0/token")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bare.status(), 401);
+    b.app.stop().await;
+}
+
+async fn an_es256_app_gets_an_es256_id_token_verified_with_the_broker_jwks(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    let (id, secret) = b
+        .register_app("ES256 app", ClientType::Confidential, SigningAlg::Es256)
+        .await;
+    let secret = secret.unwrap_or_else(|| panic!("secret"));
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = request_for(&id, &authorize_path(), &[]);
+    let code = code_after_sign_up(&b, &mut browser, &request, &mut ann).await;
+    let tokens = redeem_as(
+        &b,
+        ClientAuth::Basic {
+            id: &id,
+            secret: &secret,
+        },
+        &code,
+        &request.verifier,
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let id_token = tokens.json()["id_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let header = id_token.split('.').next().unwrap_or_default();
+    let header: Value =
+        serde_json::from_slice(&B64.decode(header).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(header["alg"], "ES256", "{header}");
+    let claims = verified_claims(&b, &id_token).await;
+    assert_eq!(claims["aud"], id.as_str());
+    // The key that verified it is the JWKS's EC key named by the header.
+    let jwks: Value = b
+        .app
+        .http
+        .get(b.url(&format!("/{BROKER}/{POLICY}/discovery/v2.0/keys")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let key = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+        .cloned()
+        .unwrap_or_else(|| panic!("the kid {} in {jwks}", header["kid"]));
+    assert_eq!(key["kty"], "EC", "{key}");
+    assert_eq!(key["crv"], "P-256", "{key}");
+    b.app.stop().await;
+}
+
+async fn custom_typed_attributes_are_collected_stored_and_returned_as_extension_claims(
+    backend: Backend,
+) {
+    let Some(b) = broker_with(
+        backend,
+        FlowOptions {
+            custom_attributes: true,
+            ..FlowOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let mut browser = Browser::default();
+    let mut ann = Person::new("ann");
+    let request = app_request(&b, &authorize_path(), &[]);
+    let page = through_provider(&b, &mut browser, &request, &mut ann).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for expected in [
+        "type=\"number\" id=\"field-extension_loyaltyNumber\" name=\"extension_loyaltyNumber\"",
+        "type=\"checkbox\" id=\"field-extension_newsletter\" name=\"extension_newsletter\" value=\"true\"",
+        "type=\"text\" id=\"field-extension_nickname\" name=\"extension_nickname\"",
+        "Your loyaltyNumber",
+    ] {
+        assert!(page.body.contains(expected), "{expected}: {}", page.body);
+    }
+    // Not a whole number, not true/false: refused, each named.
+    let refused = browser
+        .submit(
+            &b.app,
+            &page,
+            &[
+                ("email", "ann@example.com"),
+                ("extension_loyaltyNumber", "forty-two"),
+                ("extension_newsletter", "yes"),
+                ("extension_nickname", "Annie"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Your loyaltyNumber must be a whole number."),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("Tick or untick Your newsletter."));
+    assert_eq!(user_count(&b).await, 0);
+    let done = browser
+        .submit(
+            &b.app,
+            &refused,
+            &[
+                ("email", "ann@example.com"),
+                ("extension_loyaltyNumber", "42"),
+                ("extension_newsletter", "true"),
+                ("extension_nickname", "Annie"),
+            ],
+        )
+        .await;
+    let code = code_at_reply_url(&done);
+    let tokens = redeem(&b, &code, &request.verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let claims = verified_claims(&b, tokens.json()["id_token"].as_str().unwrap_or_default()).await;
+    assert_eq!(claims["extension_loyaltyNumber"], json!(42), "{claims}");
+    assert_eq!(claims["extension_newsletter"], json!(true), "{claims}");
+    assert_eq!(claims["extension_nickname"], json!("Annie"), "{claims}");
+    // Stored typed in the directory.
+    let users = b
+        .store()
+        .search_directory_users(&b.tenant, "ann@", None, 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
+    assert_eq!(users.len(), 1);
+    let custom = &users[0].custom;
+    assert_eq!(custom["loyaltyNumber"], json!(42), "{custom}");
+    assert_eq!(custom["newsletter"], json!(true), "{custom}");
+    assert_eq!(custom["nickname"], json!("Annie"), "{custom}");
+    b.app.stop().await;
+}
+
+async fn run6_a_failed_passkey_upstream_reaches_the_app_as_an_oauth_error(backend: Backend) {
+    let Some(b) = broker(backend).await else {
+        return;
+    };
+    // Ann signed up earlier; today her authenticator's signature does not verify.
+    let mut ann = Person::new("ann");
+    let _ = sign_up(&b, &mut Browser::default(), &mut ann).await;
+    ann.authenticator =
+        ann.authenticator
+            .clone()
+            .with_overrides(tessera_testkit::malicious::Overrides {
+                corrupt_signature: true,
+                ..Default::default()
+            });
+    let mut browser = Browser::default();
+    let request = app_request(&b, &authorize_path(), &[]);
+    let start = browser.get(&b.app, &request.url).await;
+    let at_op = browser.get(&b.app, &start.location()).await;
+    assert_eq!(at_op.status, 303, "{}", at_op.body);
+    let login = at_op.location();
+    let (op_base, authz) = login
+        .split_once("/login?authz=")
+        .unwrap_or_else(|| panic!("the provider's sign-in page: {login}"));
+    let (op_base, authz) = (op_base.to_owned(), authz.to_owned());
+    let page = browser.get(&b.app, &login).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("error=access_denied"),
+        "the page lets the user give up: {}",
+        page.body
+    );
+    let options = browser
+        .post_json(
+            &b.app,
+            &format!("{op_base}/webauthn/login/options"),
+            &json!({"username": "ann", "authz": authz}),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{}", options.body);
+    let options = options.json();
+    let credential = ann
+        .credential
+        .as_ref()
+        .unwrap_or_else(|| panic!("credential"));
+    let response = ann
+        .authenticator
+        .authenticate(&options["publicKey"].to_string(), &b.app.base, credential)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failed = browser
+        .post_json(
+            &b.app,
+            &format!("{op_base}/webauthn/login/verify"),
+            &json!({"ceremony": options["ceremony"], "credential": serde_json::from_str::<Value>(&response).unwrap_or_default()}),
+        )
+        .await;
+    assert!(
+        (400..500).contains(&failed.status),
+        "the assertion is refused: {} {}",
+        failed.status,
+        failed.body
+    );
+    // Resuming without a sign-in does not pass: back to the provider's sign-in page (with a fresh ceremony).
+    let resumed = browser
+        .get(
+            &b.app,
+            &format!("{op_base}/oidc/authorize/resume?authz={authz}"),
+        )
+        .await;
+    assert_eq!(
+        resumed.status, 303,
+        "no form_post to the broker: {}",
+        resumed.body
+    );
+    let again = resumed.location();
+    let (_, authz) = again
+        .split_once("/login?authz=")
+        .unwrap_or_else(|| panic!("back at the sign-in page: {again}"));
+    // The user gives up: the app hears access_denied at its reply URL, with its state.
+    let posted = browser
+        .get(
+            &b.app,
+            &format!("{op_base}/oidc/authorize/resume?authz={authz}&error=access_denied"),
+        )
+        .await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let form = posted.form();
+    let answer = browser.post_form(&b.app, &form.action, &form.fields).await;
+    error_at_reply_url(&answer, "access_denied");
     b.app.stop().await;
 }
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera_broker::claims::{AttributeError, AttributeField};
 use tessera_broker::config::{AttributeType, ProviderId, UserAttribute};
+use tessera_core::TenantId;
 use tessera_oidc::error::OidcError;
 use tessera_service::broker::signin::{AttributePage, ChoicePage, SignInError};
 
@@ -200,8 +201,14 @@ pub fn signed_out(tenant_name: &str, tenant: &str) -> Response {
 }
 
 /// The page for a sign-in that cannot continue. Server-side faults become [`AppError`]s (logged, generic page); a
-/// broken provider is logged in one line naming the failed check, and the page shows the correlation id.
-pub fn sign_in_error(error: SignInError, tenant_name: &str, correlation: &str) -> Response {
+/// broken provider is logged in one line naming the tenant, the provider and the failed check, and the page shows the
+/// correlation id.
+pub fn sign_in_error(
+    error: SignInError,
+    tenant: &TenantId,
+    tenant_name: &str,
+    correlation: &str,
+) -> Response {
     let page = |status: StatusCode, heading: &str, message: String| {
         PageError::new(status, heading, &message)
             .for_tenant(tenant_name, String::new())
@@ -276,7 +283,13 @@ pub fn sign_in_error(error: SignInError, tenant_name: &str, correlation: &str) -
                 .into(),
         ),
         SignInError::Provider { provider, check } => {
-            tracing::warn!(correlation, provider = %provider, check = %check, "identity provider check failed");
+            tracing::warn!(
+                correlation,
+                tenant = %tenant,
+                provider = %provider,
+                check = %check,
+                "identity provider check failed"
+            );
             page(
                 StatusCode::BAD_GATEWAY,
                 "We could not sign you in",

@@ -101,6 +101,7 @@ pub async fn authorize(call: PolicyCall<'_>) -> Result<Response, AppError> {
     let Some(policy) = call.state.policy(call.tenant, call.policy).await? else {
         return Ok(pages::sign_in_error(
             SignInError::UnknownFlow,
+            call.tenant,
             &runtime.tenant.display_name,
             &correlation,
         ));
@@ -305,7 +306,7 @@ fn respond(
 ) -> Response {
     let (csrf_token, csrf_cookie) = csrf.unwrap_or(("", None));
     let mut response = match step {
-        Err(error) => pages::sign_in_error(error, tenant_name, correlation),
+        Err(error) => pages::sign_in_error(error, tenant, tenant_name, correlation),
         Ok(SignInStep::Upstream {
             location,
             correlation,

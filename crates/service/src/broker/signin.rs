@@ -20,13 +20,13 @@ use serde::{Deserialize, Serialize};
 use tessera_broker::choice::{self, Choice, ChoiceHints};
 use tessera_broker::claims::{
     AttributeError, AttributeField, UpstreamProfile, attribute_fields, claims_to_fetch,
-    evaluate_access, map_claims,
+    evaluate_access, map_claims, upstream_requirements,
 };
 use tessera_broker::config::{FlowSettings, PolicyId, ProviderId};
 use tessera_broker::upstream::{
-    AuthorizationOutcome, IdTokenExpectations, UpstreamOptions, UpstreamRandomness,
-    UpstreamTransaction, authorization_request, token_request, validate_authorization_response,
-    validate_id_token, validate_token_response, validate_userinfo,
+    AuthorizationOutcome, IdTokenError, IdTokenExpectations, UpstreamOptions, UpstreamRandomness,
+    UpstreamTransaction, authorization_request, token_request, userinfo_request,
+    validate_authorization_response, validate_id_token, validate_token_response, validate_userinfo,
 };
 use tessera_core::TenantId;
 use tessera_oidc::authorize::{
@@ -487,10 +487,17 @@ async fn start_upstream(
         code_verifier: random_bytes()?,
     };
     let ui_locales = app.request.ui_locales.join(" ");
+    // What the flow will require of this sign-in is asked of the provider first (when it advertises the acr values),
+    // and judged on its answer either way.
+    let settings = settings_of(ctx, tenant, &app).await?;
+    let acr_values = upstream_requirements(&settings, &app.request.client_id, provider_id)
+        .acr_values(&provider.metadata);
     let options = UpstreamOptions {
         prompt_login: app.request.has_prompt(PromptValue::Login) || app.request.max_age == Some(0),
         login_hint: app.request.login_hint.as_deref(),
         ui_locales: (!ui_locales.is_empty()).then_some(ui_locales.as_str()),
+        max_age: app.request.max_age,
+        acr_values: acr_values.as_deref(),
     };
     let redirect = authorization_request(
         &provider.config,
@@ -582,17 +589,36 @@ pub async fn complete_upstream(
         .map_err(|e| provider_failure(&provider_id, &e))?;
     let tokens =
         validate_token_response(&response.body).map_err(|e| provider_failure(&provider_id, &e))?;
-    let id_token = validated_id_token(ctx, tenant, &provider, &upstream, &tokens.id_token).await?;
+    let id_token = match validated_id_token(ctx, tenant, &provider, &upstream, &tokens.id_token)
+        .await?
+    {
+        Ok(id_token) => id_token,
+        Err(stale) => {
+            tracing::info!(
+                tenant = %tenant,
+                provider = %provider_id,
+                check = %stale,
+                "upstream sign-in not as fresh as the application asked"
+            );
+            return refuse(
+                &app,
+                ErrorCode::LoginRequired,
+                "The identity provider did not sign the user in as recently as the application asked \
+                     (max_age or prompt=login).",
+            );
+        }
+    };
     let missing = claims_to_fetch(
         &provider.config.claim_mapping,
         &id_token,
         &provider.metadata,
     );
-    let userinfo = match (&provider.metadata.userinfo_endpoint, missing.is_empty()) {
-        (Some(endpoint), false) => {
+    let request = userinfo_request(&provider.metadata, &tokens.access_token);
+    let userinfo = match (request, missing.is_empty()) {
+        (Some(request), false) => {
             let body = ctx
                 .upstream
-                .get_json_bearer(endpoint, tokens.access_token.expose())
+                .get_userinfo(&request)
                 .await
                 .map_err(|e| provider_failure(&provider_id, &e))?;
             Some(
@@ -634,23 +660,29 @@ pub async fn complete_upstream(
 
 /// Validates the ID token; on an unknown `kid` refetches the provider's JWKS once (at most once a minute per
 /// provider, so a made-up `kid` cannot make the broker a request amplifier) and validates again.
+///
+/// The inner `Err` is a sound token whose sign-in is not as fresh as the app asked
+/// ([`IdTokenError::is_stale_authentication`]): the app hears it as an OAuth error. Every other failure is the
+/// provider's ([`SignInError::Provider`]).
 async fn validated_id_token(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
     provider: &ProviderRuntime,
     upstream: &UpstreamTransaction,
     token: &str,
-) -> Result<tessera_broker::upstream::ValidatedIdToken, SignInError> {
+) -> Result<Result<tessera_broker::upstream::ValidatedIdToken, IdTokenError>, SignInError> {
     let expected = IdTokenExpectations::for_transaction(upstream, ctx.now);
+    let id = &provider.config.id;
+    let judge = |outcome: Result<_, IdTokenError>| match outcome {
+        Ok(valid) => Ok(Ok(valid)),
+        Err(e) if e.is_stale_authentication() => Ok(Err(e)),
+        Err(e) => Err(provider_failure(id, &e)),
+    };
     let first = validate_id_token(token, &provider.keys, &expected);
     let error = match first {
-        Ok(valid) => return Ok(valid),
-        Err(e) => e,
+        Err(e) if e.calls_for_jwks_refetch() => e,
+        other => return judge(other),
     };
-    let id = &provider.config.id;
-    if !error.calls_for_jwks_refetch() {
-        return Err(provider_failure(id, &error));
-    }
     let keys = super::providers::refetch_jwks(ctx.store, ctx.upstream, tenant, id, ctx.now)
         .await
         .map_err(|e| match e {
@@ -661,7 +693,7 @@ async fn validated_id_token(
         Some(keys) => {
             // The provider's cached entry holds the old keys.
             ctx.config.forget_provider(tenant, id);
-            validate_id_token(token, &keys, &expected).map_err(|e| provider_failure(id, &e))
+            judge(validate_id_token(token, &keys, &expected))
         }
         // Refetched less than a minute ago: the token is refused as it stands.
         None => Err(provider_failure(id, &error)),

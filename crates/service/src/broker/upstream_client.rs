@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_broker::config::is_loopback;
-use tessera_broker::upstream::TokenRequest;
+use tessera_broker::upstream::{TokenRequest, UserinfoRequest};
 use url::Url;
 
 /// How long a TCP (and TLS) connection to a provider may take.
@@ -174,19 +174,32 @@ impl UpstreamClient {
         url: &str,
         access_token: &str,
     ) -> Result<JsonResponse, UpstreamError> {
-        let target = checked_url(url)?;
-        let mut token = reqwest::header::HeaderValue::try_from(format!("Bearer {access_token}"))
+        self.get_userinfo(&UserinfoRequest {
+            url: url.to_owned(),
+            authorization: format!("Bearer {access_token}"),
+        })
+        .await
+    }
+
+    /// Sends a userinfo request built by `tessera_broker::upstream::userinfo_request`: GET with its
+    /// `Authorization: Bearer` header ([`UpstreamClient::get_json_bearer`]).
+    pub async fn get_userinfo(
+        &self,
+        request: &UserinfoRequest,
+    ) -> Result<JsonResponse, UpstreamError> {
+        let target = checked_url(&request.url)?;
+        let mut value = reqwest::header::HeaderValue::try_from(request.authorization.as_str())
             .map_err(|_| UpstreamError::UrlRefused {
-                url: display_url(url),
+                url: display_url(&request.url),
                 reason: "the access token is not a valid header value",
             })?;
-        token.set_sensitive(true);
-        let request = self
+        value.set_sensitive(true);
+        let request_builder = self
             .http
             .get(target)
-            .header(reqwest::header::AUTHORIZATION, token);
-        let response = self.send(url, request).await?;
-        self.read_json(url, response, true).await
+            .header(reqwest::header::AUTHORIZATION, value);
+        let response = self.send(&request.url, request_builder).await?;
+        self.read_json(&request.url, response, true).await
     }
 
     /// POSTs a form (`application/x-www-form-urlencoded`), with an `Authorization` header value when given (the

@@ -1433,6 +1433,8 @@ pub enum AccessActionBody {
     Block,
     /// Refuse unless phishing-resistant upstream.
     RequirePhishingResistant,
+    /// Refuse unless multi-factor upstream (only with MFA `conditional`).
+    RequireMfa,
 }
 
 /// A conditional-access rule (empty lists match everything; the first matching rule decides).
