@@ -1499,8 +1499,8 @@ async fn account(api: &Api, out: Format, command: &AccountCommand) -> Result<(),
             } else {
                 "enable"
             };
-            let path = account_path(tenant, &format!("/{}/{verb}", segment(id)));
-            output::object(out, &api.call(Method::POST, &path, None, None).await?.body)
+            let path = account_path(tenant, &format!("/{}", segment(id)));
+            output::object(out, &api.act(&path, verb).await?.body)
         }
         AccountCommand::Delete { tenant, id } => {
             api.delete(&account_path(tenant, &format!("/{}", segment(id))))
