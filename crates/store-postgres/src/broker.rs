@@ -18,9 +18,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
-    TenantDeletion, UserFlowRecord, check_expected,
+    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, ProviderCache,
+    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
+    SigningKey, StoreError, TenantDeletion, UserFlowRecord, check_expected,
 };
 use time::OffsetDateTime;
 
@@ -111,6 +111,27 @@ impl ProviderRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProviderSummaryRow {
+    provider_id: String,
+    config: serde_json::Value,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    metadata_fetched_at: OffsetDateTime,
+}
+
+impl From<ProviderSummaryRow> for IdentityProviderSummary {
+    fn from(row: ProviderSummaryRow) -> Self {
+        Self {
+            provider_id: row.provider_id,
+            config: row.config,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            metadata_fetched_at: row.metadata_fetched_at,
+        }
     }
 }
 
@@ -797,6 +818,29 @@ impl BrokerStore for PostgresStore {
         .into_iter()
         .map(ProviderRow::into_record)
         .collect()
+    }
+
+    async fn list_identity_provider_summaries(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<IdentityProviderSummary>> {
+        // Byte order (`COLLATE "C"`), whatever the database's collation: the order SQLite and the cursors use.
+        Ok(sqlx::query_as::<_, ProviderSummaryRow>(
+            "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at \
+             FROM identity_providers WHERE tenant = $1 AND provider_id COLLATE \"C\" > $2 \
+             ORDER BY provider_id COLLATE \"C\" LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(IdentityProviderSummary::from)
+        .collect())
     }
 
     async fn update_identity_provider(

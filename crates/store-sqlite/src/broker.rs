@@ -16,9 +16,9 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, KeyStatus, ProviderCache, REDEEMED_CODE_RETENTION,
-    REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result, SigningKey, StoreError,
-    TenantDeletion, UserFlowRecord, check_expected,
+    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, ProviderCache,
+    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
+    SigningKey, StoreError, TenantDeletion, UserFlowRecord, check_expected,
 };
 use time::OffsetDateTime;
 
@@ -155,6 +155,26 @@ broker_row!(ProviderRow {
     created_at: i64,
     updated_at: i64,
 });
+
+broker_row!(ProviderSummaryRow {
+    provider_id: String,
+    config: String,
+    created_at: i64,
+    updated_at: i64,
+    metadata_fetched_at: i64,
+});
+
+impl ProviderSummaryRow {
+    fn into_summary(self) -> Result<IdentityProviderSummary> {
+        Ok(IdentityProviderSummary {
+            provider_id: self.provider_id,
+            config: from_json(&self.config)?,
+            created_at: from_ts(self.created_at)?,
+            updated_at: from_ts(self.updated_at)?,
+            metadata_fetched_at: from_ts(self.metadata_fetched_at)?,
+        })
+    }
+}
 
 impl ProviderRow {
     fn into_record(self) -> Result<IdentityProviderRecord> {
@@ -916,6 +936,31 @@ impl BrokerStore for SqliteStore {
             .await?
             .into_iter()
             .map(ProviderRow::into_record)
+            .collect()
+    }
+
+    async fn list_identity_provider_summaries(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<IdentityProviderSummary>> {
+        let tenant = tenant.as_str().to_owned();
+        let after = after.unwrap_or("").to_owned();
+        self.conns
+            .read(move |conn| {
+                query_all(
+                    conn,
+                    "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at \
+                     FROM identity_providers WHERE tenant = ?1 AND provider_id > ?2 \
+                     ORDER BY provider_id LIMIT ?3",
+                    rusqlite::params![tenant, after, i64::from(limit)],
+                    ProviderSummaryRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(ProviderSummaryRow::into_summary)
             .collect()
     }
 

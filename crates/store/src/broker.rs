@@ -7,8 +7,8 @@
 
 use crate::broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
-    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
-    UserFlowRecord,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord,
+    IdentityProviderSummary, ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey, TenantDeletion,
@@ -128,6 +128,14 @@ pub trait BrokerStore: Send + Sync {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<IdentityProviderRecord>>;
+    /// Lists up to `limit` of a tenant's providers with ids greater than `after`, ordered by id, without their
+    /// secrets and cached documents (a list page reads only what it shows).
+    async fn list_identity_provider_summaries(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<IdentityProviderSummary>>;
     /// Replaces a provider's configuration, encrypted secret, cache and update time (after the caller validated the
     /// metadata again); `NotFound` if absent. With `expected` (the provider as the caller read it), only if the
     /// stored provider's configuration, secret and update time still equal it

@@ -112,6 +112,22 @@ impl IdentityProviderRecord {
     }
 }
 
+/// A provider as a list shows it: its configuration and times, without the encrypted secret and the cached
+/// metadata and JWKS (which a list need not read or decode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityProviderSummary {
+    /// The provider's id, unique per tenant.
+    pub provider_id: String,
+    /// The configuration (`tessera_broker::config::IdentityProvider`), as JSON.
+    pub config: serde_json::Value,
+    /// When the provider was added.
+    pub created_at: OffsetDateTime,
+    /// When its configuration was last saved.
+    pub updated_at: OffsetDateTime,
+    /// When its discovery document was last fetched.
+    pub metadata_fetched_at: OffsetDateTime,
+}
+
 /// A user flow: its key and policy id. Its behaviour is in its versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFlowRecord {

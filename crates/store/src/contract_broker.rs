@@ -5,7 +5,8 @@
 use crate::broker::{BrokerStore, policy_key};
 use crate::broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
-    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache, UserFlowRecord,
+    DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, IdentityProviderSummary,
+    ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
@@ -60,6 +61,7 @@ macro_rules! broker_store_contract_tests {
             identity_provider_writes_from_a_stale_read_are_changed,
             directory_user_writes_from_a_stale_read_are_changed,
             broker_applications_page_in_client_id_order,
+            identity_provider_summaries_page_in_byte_order_without_documents,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
             flow_versions_are_append_only_and_raced_append_conflicts,
             flow_policy_key_is_unique_per_tenant,
@@ -718,6 +720,75 @@ pub async fn broker_applications_page_in_client_id_order(store: Arc<dyn BrokerSt
         .expect("page");
     assert!(beyond.is_empty());
     assert_eq!(total, 5);
+}
+
+pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    // Byte order puts '-' before digits before letters, whatever a database's collation would say.
+    for id in ["b", "a0", "a-2", "c", "a-1"] {
+        store
+            .create_identity_provider(&provider(&t, id))
+            .await
+            .expect("create");
+    }
+    store
+        .create_identity_provider(&provider(&other, "a"))
+        .await
+        .expect("create");
+    let mut refreshed = provider(&t, "b").cache;
+    refreshed.metadata_fetched_at = T0 + Duration::hours(1);
+    store
+        .refresh_provider_metadata(&t, "b", &refreshed)
+        .await
+        .expect("refresh");
+    let ids = |page: &[IdentityProviderSummary]| -> Vec<String> {
+        page.iter().map(|p| p.provider_id.clone()).collect()
+    };
+    let first = store
+        .list_identity_provider_summaries(&t, None, 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&first), vec!["a-1".to_owned(), "a-2".to_owned()]);
+    let second = store
+        .list_identity_provider_summaries(&t, Some("a-2"), 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&second), vec!["a0".to_owned(), "b".to_owned()]);
+    assert_eq!(
+        second[1],
+        IdentityProviderSummary {
+            provider_id: "b".into(),
+            config: provider(&t, "b").config,
+            created_at: T0,
+            updated_at: T0,
+            metadata_fetched_at: T0 + Duration::hours(1),
+        }
+    );
+    let last = store
+        .list_identity_provider_summaries(&t, Some("b"), 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&last), vec!["c".to_owned()]);
+    assert_eq!(
+        store
+            .list_identity_provider_summaries(&t, Some("c"), 2)
+            .await,
+        Ok(vec![])
+    );
+    let other_page = store
+        .list_identity_provider_summaries(&other, None, 10)
+        .await
+        .expect("page");
+    assert_eq!(ids(&other_page), vec!["a".to_owned()]);
+    assert_eq!(
+        store
+            .list_identity_provider_summaries(&tenant_id("nobody"), None, 10)
+            .await,
+        Ok(vec![])
+    );
 }
 
 pub async fn broker_application_keeps_only_the_secret_hash(store: Arc<dyn BrokerStore>) {

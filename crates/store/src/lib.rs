@@ -64,8 +64,8 @@ pub use admin::{
 pub use broker::BrokerStore;
 pub use broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
-    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, ProviderCache,
-    UserFlowRecord,
+    DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord,
+    IdentityProviderSummary, ProviderCache, UserFlowRecord,
 };
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError, check_expected};

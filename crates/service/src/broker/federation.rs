@@ -38,9 +38,5 @@ pub async fn list_configs(
     store: &dyn BrokerStore,
     tenant: &TenantId,
 ) -> Result<Vec<IdentityProvider>, SignInError> {
-    Ok(super::providers::list_identity_providers(store, tenant)
-        .await?
-        .into_iter()
-        .map(|view| view.config)
-        .collect())
+    Ok(super::providers::list_provider_configs(store, tenant).await?)
 }

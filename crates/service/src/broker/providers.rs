@@ -15,7 +15,9 @@ use tessera_broker::metadata::{
 };
 use tessera_core::{Secret, TenantId};
 use tessera_oidc::keys::MasterKey;
-use tessera_store::{BrokerStore, IdentityProviderRecord, ProviderCache, StoreError};
+use tessera_store::{
+    BrokerStore, IdentityProviderRecord, IdentityProviderSummary, ProviderCache, StoreError,
+};
 use time::OffsetDateTime;
 
 use super::tenants::require_tenant;
@@ -42,6 +44,32 @@ pub struct ProviderView {
     /// When its configuration was last saved.
     pub updated_at: OffsetDateTime,
 }
+
+/// A provider as a list shows it: its configuration and times, without the fetched documents (which a list never
+/// reads or decodes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSummary {
+    /// The configuration.
+    pub config: IdentityProvider,
+    /// When the discovery document was last fetched.
+    pub metadata_fetched_at: OffsetDateTime,
+    /// When the provider was added.
+    pub created_at: OffsetDateTime,
+    /// When its configuration was last saved.
+    pub updated_at: OffsetDateTime,
+}
+
+/// One page of a tenant's providers, in id order, and the id to continue after when more follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSummaryPage {
+    /// The providers of the page.
+    pub providers: Vec<ProviderSummary>,
+    /// The last id of the page when another page follows.
+    pub next: Option<ProviderId>,
+}
+
+/// How many providers one store read returns when a whole list is read in pages.
+const SUMMARY_CHUNK: u32 = 500;
 
 /// A provider ready for a sign-in: its configuration, its client secret decrypted, and its cached metadata and
 /// keys parsed. `Debug` never shows the secret.
@@ -343,8 +371,7 @@ pub(crate) async fn provider_ids(
     store: &dyn BrokerStore,
     tenant: &TenantId,
 ) -> Result<Vec<ProviderId>> {
-    store
-        .list_identity_providers(tenant)
+    all_summaries(store, tenant)
         .await?
         .iter()
         .map(|r| {
@@ -352,6 +379,60 @@ pub(crate) async fn provider_ids(
                 .map_err(|e| ServiceError::Corrupt(format!("provider id {:?}: {e}", r.provider_id)))
         })
         .collect()
+}
+
+/// Every summary of a tenant's providers, in id order, read a chunk at a time (no secret or fetched document).
+async fn all_summaries(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+) -> Result<Vec<IdentityProviderSummary>> {
+    let mut all: Vec<IdentityProviderSummary> = Vec::new();
+    loop {
+        let after = all.last().map(|s| s.provider_id.clone());
+        let chunk = store
+            .list_identity_provider_summaries(tenant, after.as_deref(), SUMMARY_CHUNK)
+            .await?;
+        let done = chunk.len() < SUMMARY_CHUNK as usize;
+        all.extend(chunk);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+fn summary(record: &IdentityProviderSummary) -> Result<ProviderSummary> {
+    Ok(ProviderSummary {
+        config: decode_config_value(&record.provider_id, &record.config)?,
+        metadata_fetched_at: record.metadata_fetched_at,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    })
+}
+
+/// A page of a tenant's providers ordered by id, after the id `after`: at most `limit` (1 to
+/// [`crate::users::MAX_PAGE_SIZE`]), with the id to continue after when more follow. Only configurations are read
+/// and decoded, never the secret or the fetched documents; [`ServiceError::TenantNotFound`] for an unknown tenant.
+pub async fn list_provider_summaries_page(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    after: Option<&ProviderId>,
+    limit: u32,
+) -> Result<ProviderSummaryPage> {
+    require_tenant(store, tenant).await?;
+    let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
+    // One more than asked tells whether there is a next page.
+    let mut rows = store
+        .list_identity_provider_summaries(tenant, after.map(ProviderId::as_str), limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let providers = rows.iter().map(summary).collect::<Result<Vec<_>>>()?;
+    let next = if more {
+        providers.last().map(|p| p.config.id.clone())
+    } else {
+        None
+    };
+    Ok(ProviderSummaryPage { providers, next })
 }
 
 /// A provider for a sign-in: configuration, decrypted client secret, cached metadata and keys.
@@ -543,9 +624,12 @@ fn not_found_as_provider(error: StoreError) -> ServiceError {
 }
 
 fn decode_config(record: &IdentityProviderRecord) -> Result<IdentityProvider> {
-    serde_json::from_value(record.config.clone()).map_err(|e| {
-        ServiceError::Corrupt(format!("identity provider {}: {e}", record.provider_id))
-    })
+    decode_config_value(&record.provider_id, &record.config)
+}
+
+fn decode_config_value(provider_id: &str, config: &serde_json::Value) -> Result<IdentityProvider> {
+    serde_json::from_value(config.clone())
+        .map_err(|e| ServiceError::Corrupt(format!("identity provider {provider_id}: {e}")))
 }
 
 fn decode_metadata(record: &IdentityProviderRecord) -> Result<ProviderMetadata> {
@@ -587,11 +671,10 @@ pub async fn list_provider_configs(
     tenant: &TenantId,
 ) -> Result<Vec<IdentityProvider>> {
     require_tenant(store, tenant).await?;
-    store
-        .list_identity_providers(tenant)
+    all_summaries(store, tenant)
         .await?
         .iter()
-        .map(decode_config)
+        .map(|s| decode_config_value(&s.provider_id, &s.config))
         .collect()
 }
 

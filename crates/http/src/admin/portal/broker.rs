@@ -532,18 +532,29 @@ async fn providers_list(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let list = match providers::list_provider_configs(app.broker.store.as_ref(), &tenant).await {
-        Ok(l) => l,
+    let base = tenant_base(&tenant);
+    let list_url = format!("{base}/identity-providers");
+    // One page the store cuts, in id order, after the id `after`: no provider's fetched documents are read.
+    let after = params.get("after").and_then(|a| ProviderId::parse(a).ok());
+    let page = match providers::list_provider_summaries_page(
+        app.broker.store.as_ref(),
+        &tenant,
+        after.as_ref(),
+        PAGE_SIZE as u32,
+    )
+    .await
+    {
+        Ok(p) => p,
         Err(e) => return page_error(e),
     };
-    let base = tenant_base(&tenant);
-    let (rows, next, first) = paged(
-        list,
-        page_number(&params),
-        &format!("{base}/identity-providers"),
-    );
-    let rows = rows
+    let next = page
+        .next
+        .map(|n| format!("{list_url}?after={}", n.as_str()));
+    let first = after.map(|_| list_url.clone());
+    let rows = page
+        .providers
         .into_iter()
+        .map(|s| s.config)
         .map(|p| {
             vec![
                 Cell::link(
