@@ -2236,6 +2236,48 @@ fn one_field_page(
     .respond(ctx.set_csrf.clone())
 }
 
+/// Saves `settings` as the next version of `policy`, based on version `based_on` (the one the form showed): the
+/// tenant's cached configuration is dropped, the audit event written, and the answer is the redirect to the flow's
+/// page. A refused revision (the flow changed meanwhile, an invalid setting) comes back for the form to show.
+pub(super) async fn revise_flow(
+    app: &AppState,
+    ctx: &Ctx,
+    tenant: &TenantId,
+    policy: &PolicyId,
+    based_on: u32,
+    before: &FlowSettings,
+    settings: FlowSettings,
+) -> Result<Response, ServiceError> {
+    let after = serde_json::to_value(&settings).ok();
+    flows::revise_user_flow(
+        app.broker.store.as_ref(),
+        tenant,
+        policy,
+        based_on,
+        settings,
+        app.provider.clock.now(),
+    )
+    .await?;
+    app.broker.cache.invalidate(tenant);
+    let change = (serde_json::to_value(before).ok(), after);
+    if let Err(r) = audit(
+        app,
+        ctx,
+        actions::BROKER_USER_FLOW_UPDATE,
+        format!("broker/{tenant}/user-flows/{policy}"),
+        tenant,
+        change,
+    )
+    .await
+    {
+        return Ok(r);
+    }
+    Ok(see_other(&format!(
+        "{}/user-flows/{policy}?done=saved",
+        tenant_base(tenant)
+    )))
+}
+
 pub(super) async fn load_flow(
     app: &AppState,
     ctx: &Ctx,
@@ -2333,39 +2375,18 @@ async fn revise(
     };
     let based_on = form.get("based_on").parse::<u32>().unwrap_or(0);
     let policy = flow.policy().clone();
-    match flows::revise_user_flow(
-        app.broker.store.as_ref(),
+    match revise_flow(
+        &app,
+        &ctx,
         &tenant,
         &policy,
         based_on,
+        &before,
         settings.clone(),
-        app.provider.clock.now(),
     )
     .await
     {
-        Ok(_) => {
-            app.broker.cache.invalidate(&tenant);
-            let change = (
-                serde_json::to_value(&before).ok(),
-                serde_json::to_value(&settings).ok(),
-            );
-            if let Err(r) = audit(
-                &app,
-                &ctx,
-                actions::BROKER_USER_FLOW_UPDATE,
-                format!("broker/{tenant}/user-flows/{policy}"),
-                &tenant,
-                change,
-            )
-            .await
-            {
-                return r;
-            }
-            see_other(&format!(
-                "{}/user-flows/{policy}?done=saved",
-                tenant_base(&tenant)
-            ))
-        }
+        Ok(saved) => saved,
         Err(e) => {
             let mut fields = vec![field];
             match place_error(&mut fields, e) {

@@ -24,10 +24,10 @@ use tessera_service::broker::{applications, flows, providers};
 use super::authenticator::audit_change;
 use super::broker::{
     Submitted, app_detail, app_json, capital, crumbs, load_flow, page_error, provider_detail,
-    tenant_base,
+    revise_flow, tenant_base,
 };
 use super::views::{Choice, Field, FormPage, Frame, Link, Section, place_error};
-use super::{Ctx, not_found, see_other};
+use super::{Ctx, not_found};
 use crate::common::reply::PageError;
 use crate::common::state::AppState;
 
@@ -320,39 +320,18 @@ async fn mfa_save(
     // A missing or garbled version is no version this page showed.
     let based_on = form.get("based_on").parse::<u32>().unwrap_or(0);
     let policy = flow.policy().clone();
-    match flows::revise_user_flow(
-        app.broker.store.as_ref(),
+    match revise_flow(
+        &app,
+        &ctx,
         &tenant,
         &policy,
         based_on,
+        &before,
         settings.clone(),
-        app.provider.clock.now(),
     )
     .await
     {
-        Ok(_) => {
-            app.broker.cache.invalidate(&tenant);
-            let change = (
-                serde_json::to_value(&before).ok(),
-                serde_json::to_value(&settings).ok(),
-            );
-            if let Err(r) = audit_change(
-                &app,
-                &ctx,
-                actions::BROKER_USER_FLOW_UPDATE,
-                format!("broker/{tenant}/user-flows/{policy}"),
-                &tenant,
-                change,
-            )
-            .await
-            {
-                return r;
-            }
-            see_other(&format!(
-                "{}/user-flows/{policy}?done=saved",
-                tenant_base(&tenant)
-            ))
-        }
+        Ok(saved) => saved,
         Err(ServiceError::FlowChanged { .. }) => {
             match flows::get_user_flow(app.broker.store.as_ref(), &tenant, &policy).await {
                 Ok(now) => {
