@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import https from 'node:https';
 import { chromium } from 'playwright-core';
 import { startRelyingParty } from './rp.mjs';
 
@@ -32,13 +33,36 @@ async function freePort() {
   });
 }
 
-async function waitForHttp(url, ms = 20000, exited = () => false) {
+/**
+ * One HTTPS request trusting `ca` (a PEM file's text) besides Node's roots: resolves to { status, headers, text }.
+ * Node's fetch cannot be given a CA after start; node:https can.
+ */
+export function httpsRequest(url, { ca, method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+async function waitForHttp(url, ms = 20000, exited = () => false, caFile = null) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (exited()) throw new Error(`the server exited before answering ${url}`);
     try {
-      const res = await fetch(url);
-      if (res.ok) return;
+      if (caFile) {
+        const res = await httpsRequest(url, { ca: readFileSync(caFile, 'utf8') });
+        if (res.status === 200) return;
+      } else {
+        const res = await fetch(url);
+        if (res.ok) return;
+      }
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -50,12 +74,15 @@ export const pgUrl = () => process.env.TEST_PG_URL || null;
 
 /**
  * Starts `tessera demo` on a fresh data directory (removed by `stop()`); resolves to { demo, base, port, stop, ... }.
- * `store: 'postgres'` keeps the demo's data in a fresh schema of TEST_PG_URL (`--store-url`), dropped by `stop()`.
+ * `tls: true` serves https with the demo's own CA (`caFile`, its PEM certificate). `store: 'postgres'` keeps the demo's data in a fresh schema of TEST_PG_URL (`--store-url`), dropped by `stop()`.
  */
-export async function startDemo({ store = 'sqlite' } = {}) {
+export async function startDemo({ store = 'sqlite', tls = false } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), `tessera-e2e-${store}-`));
   const port = await freePort();
   const args = ['demo', '--data-dir', dataDir, '--port', String(port)];
+  if (tls) args.push('--tls');
+  const base = `${tls ? 'https' : 'http'}://localhost:${port}`;
+  const caFile = tls ? join(dataDir, 'tls', 'ca.pem') : null;
   let schema = null;
   if (store === 'postgres') {
     if (!pgUrl()) throw new Error('TEST_PG_URL is not set');
@@ -79,7 +106,7 @@ export async function startDemo({ store = 'sqlite' } = {}) {
   let gone = false;
   const exited = new Promise((resolve) => child.on('exit', (code) => { gone = true; resolve(code); }));
   try {
-    await waitForHttp(`http://localhost:${port}/mytenant/oidc/.well-known/openid-configuration`, 20000, () => gone);
+    await waitForHttp(`${base}/mytenant/oidc/.well-known/openid-configuration`, 20000, () => gone, caFile);
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
@@ -92,7 +119,8 @@ export async function startDemo({ store = 'sqlite' } = {}) {
     store,
     dataDir,
     port,
-    base: `http://localhost:${port}`,
+    base,
+    caFile,
     output: () => output,
     stop: async () => {
       if (!gone) child.kill('SIGTERM');
@@ -236,12 +264,12 @@ export async function startServe({
 }
 
 /** Launches headless Chromium with the flags this machine needs. */
-export async function launchBrowser() {
+export async function launchBrowser({ extraArgs = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync', ...extraArgs],
   });
 }
 

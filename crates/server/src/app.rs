@@ -53,7 +53,7 @@ impl Application {
         })?;
         let store = open_store(&config.store).await?;
         let master = master_key(&config.master_key)?;
-        Ok(Self::from_parts(
+        Self::from_parts(
             listener,
             store,
             Arc::new(SystemClock),
@@ -63,7 +63,30 @@ impl Application {
         )
         .with_attestation(config.trust_files.clone(), config.attestation.clone())
         .with_listener(config.limits, config.tls.clone())
-        .with_roles(config.roles))
+        .with_roles(config.roles)
+        .with_upstream_roots(&config.upstream_roots)
+    }
+
+    /// The broker trusts `roots` besides the Mozilla roots when it calls identity providers (none: only those).
+    ///
+    /// # Errors
+    /// [`ServerError::Invalid`] naming `broker.trust_roots_file` when a certificate cannot be a trust root.
+    pub fn with_upstream_roots(
+        mut self,
+        roots: &[rustls_pki_types::CertificateDer<'static>],
+    ) -> Result<Self, ServerError> {
+        if roots.is_empty() {
+            return Ok(self);
+        }
+        let upstream =
+            tessera_service::broker::UpstreamClient::with_extra_roots(roots).map_err(|e| {
+                ServerError::Invalid {
+                    key: "broker.trust_roots_file",
+                    message: e.to_string(),
+                }
+            })?;
+        self.state = self.state.with_upstream(upstream);
+        Ok(self)
     }
 
     /// Serves only these roles' routes (`[server] roles`).

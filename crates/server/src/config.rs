@@ -16,6 +16,7 @@ use tessera_http::{PublicUrl, RateRule, SecuritySettings};
 use crate::error::ServerError;
 use crate::listener::ListenerLimits;
 use crate::trust::{MdsFiles, TrustFiles};
+use rustls_pki_types::CertificateDer;
 use tessera_http::state::AttestationSettings;
 use tokio_rustls::TlsAcceptor;
 
@@ -44,6 +45,18 @@ pub struct RawConfig {
     /// `[metrics]`
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[broker]`
+    #[serde(default)]
+    pub broker: BrokerSection,
+}
+
+/// `[broker]`: how the identity broker reaches identity providers.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    /// PEM root certificates trusted, besides the Mozilla roots, for the broker's calls to identity providers
+    /// (providers on a private PKI).
+    pub trust_roots_file: Option<PathBuf>,
 }
 
 /// `[metrics]`: Prometheus metrics, off by default, served on their own listener (never on the public port).
@@ -318,6 +331,8 @@ pub struct Config {
     pub tls: Option<TlsAcceptor>,
     /// The roles served.
     pub roles: tessera_http::Roles,
+    /// Root certificates the broker trusts besides the Mozilla roots (`[broker] trust_roots_file`).
+    pub upstream_roots: Vec<CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -330,6 +345,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("tls", &self.tls.is_some())
             .field("roles", &self.roles)
+            .field("upstream_roots", &self.upstream_roots.len())
             .finish_non_exhaustive()
     }
 }
@@ -387,6 +403,10 @@ impl Config {
         let tls = match &raw.server.tls {
             Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),
             None => None,
+        };
+        let upstream_roots = match &raw.broker.trust_roots_file {
+            Some(file) => crate::tls::upstream_roots(file)?,
+            None => Vec::new(),
         };
         let mut trusted_proxies = Vec::new();
         for entry in &raw.server.trusted_proxies {
@@ -600,6 +620,7 @@ impl Config {
             attestation,
             limits,
             tls,
+            upstream_roots,
         })
     }
 }

@@ -64,6 +64,10 @@ pub struct DemoArgs {
     /// database.
     #[arg(long, env = "TESSERA_DEMO_STORE_URL", value_name = "URL")]
     pub store_url: Option<String>,
+    /// Serve `https://localhost:P` with a certificate of a CA the demo makes for itself (kept in `DATA_DIR/tls/`;
+    /// its certificate, `tls/ca.pem`, is what clients such as MSAL apps trust). Plain HTTP without it.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// What `demo.json` holds (0600: it carries the demo client's secret, which the store keeps only hashed).
@@ -84,6 +88,9 @@ pub struct DemoInfo {
     pub demo_redirect_uri: String,
     /// The demo relying party's start page.
     pub demo_url: String,
+    /// With `--tls`: the demo CA's certificate (PEM) to trust, e.g. `NODE_EXTRA_CA_CERTS` for an MSAL app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     /// The identity broker's part, added once the broker is configured (after the server answers).
     #[serde(flatten)]
     pub broker: BrokerDemoInfo,
@@ -193,7 +200,15 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         ready_ms = started.elapsed().as_millis() as u64,
         "accepting connections"
     );
-    let public_url = PublicUrl::parse(&format!("http://localhost:{port}")).map_err(|e| {
+    let tls = if args.tls {
+        Some(crate::tls::DemoCertificates::load_or_create(
+            &dir.root().join("tls"),
+        )?)
+    } else {
+        None
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = PublicUrl::parse(&format!("{scheme}://localhost:{port}")).map_err(|e| {
         ServerError::Invalid {
             key: "server.public_url",
             message: e.to_string(),
@@ -209,7 +224,18 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         }
         None => app::open_sqlite(&dir.database()).await?,
     };
-    let info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
+    let mut info = prepare(store.as_ref(), &master, &public_url, &dir).await?;
+    let (acceptor, trusted) = match &tls {
+        Some(files) => {
+            info.tls_ca_file = Some(files.ca.display().to_string());
+            write_info(&dir.root().join("demo.json"), &info)?;
+            (
+                Some(crate::tls::acceptor(&files.cert, &files.key)?),
+                files.ca_certificates()?,
+            )
+        }
+        None => (None, Vec::new()),
+    };
 
     println!();
     println!(
@@ -229,6 +255,9 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         public_url.join(&format!("/{DEMO_TENANT}/account"))
     );
     println!("  Client id:     {}", info.demo_client_id);
+    if let Some(ca) = &info.tls_ca_file {
+        println!("  TLS CA:        {ca} (trust it in clients, e.g. NODE_EXTRA_CA_CERTS={ca})");
+    }
     println!(
         "  Settings:      {}",
         dir.root().join("demo.json").display()
@@ -243,7 +272,7 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         demo_url: Some(info.demo_url.clone()),
         run_user_flow: run_user_flow.clone(),
     });
-    let rp = relying_party(info.clone(), reqwest_client()?);
+    let rp = relying_party(info.clone(), reqwest_client_trusting(&trusted)?);
     let app = Application::from_parts(
         listener,
         store,
@@ -252,6 +281,8 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         SecuritySettings::default(),
         master,
     )
+    .with_listener(crate::listener::ListenerLimits::default(), acceptor)
+    .with_upstream_roots(&trusted)?
     .merge(rp)
     .merge(landing);
     app::print_bootstrap(app.state(), app::BootstrapNotice::Console).await?;
@@ -354,6 +385,7 @@ pub async fn prepare(
         demo_client_secret: client_secret,
         demo_redirect_uri: redirect_uri,
         demo_url: public_url.join("/demo/"),
+        tls_ca_file: None,
         // The broker's and admin parts are kept from the last run until `prepare_broker` and `prepare_admin`
         // confirm or replace them.
         admin: previous_broker
@@ -696,8 +728,21 @@ async fn configure_broker_when_ready(
 
 /// An HTTP client for loopback calls that never follows redirects (an OAuth client must not).
 pub fn reqwest_client() -> Result<reqwest::Client, ServerError> {
+    reqwest_client_trusting(&[])
+}
+
+/// The same client trusting `roots` besides the Mozilla roots (the demo's own CA under `--tls`).
+pub fn reqwest_client_trusting(
+    roots: &[rustls_pki_types::CertificateDer<'static>],
+) -> Result<reqwest::Client, ServerError> {
     tessera_service::broker::install_default_tls_provider();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for root in roots {
+        let certificate = reqwest::Certificate::from_der(root)
+            .map_err(|e| ServerError::Demo(format!("demo CA certificate: {e}")))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
@@ -1093,6 +1138,7 @@ mod tests {
             demo_client_secret: "client-SECRET".into(),
             demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
             demo_url: "http://localhost:8080/demo/".into(),
+            tls_ca_file: None,
             broker: BrokerDemoInfo::default(),
             admin: AdminDemoInfo {
                 admin_url: Some("http://localhost:8080/admin/".into()),

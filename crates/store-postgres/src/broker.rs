@@ -1226,38 +1226,8 @@ impl BrokerStore for PostgresStore {
         user: &DirectoryUserRecord,
         identity: &DirectoryIdentity,
     ) -> Result<()> {
-        let fold = |value: &Option<String>| value.as_deref().map(fold_search);
         let mut tx = self.pool()?.begin().await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO directory_users (tenant, object_id, display_name, given_name, surname, email, \
-             display_name_folded, given_name_folded, surname_folded, email_folded, custom, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(user.tenant.as_str())
-        .bind(user.object_id.as_str())
-        .bind(user.display_name.as_deref())
-        .bind(user.given_name.as_deref())
-        .bind(user.surname.as_deref())
-        .bind(user.email.as_deref())
-        .bind(fold(&user.display_name))
-        .bind(fold(&user.given_name))
-        .bind(fold(&user.surname))
-        .bind(fold(&user.email))
-        .bind(&user.custom)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO directory_identities (tenant, issuer, subject, object_id) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(user.tenant.as_str())
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(user.object_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_user_with_identity(&mut tx, user, identity).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -1504,33 +1474,30 @@ impl BrokerStore for PostgresStore {
                 StoreError::NotFound
             });
         }
+        insert_session_and_code(&mut tx, session, code).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn sign_up_broker_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        insert_user_with_identity(&mut tx, user, identity).await?;
         sqlx::query(
-            "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "UPDATE directory_users SET last_sign_in_at = $3 WHERE tenant = $1 AND object_id = $2",
         )
-        .bind(session.tenant.as_str())
-        .bind(&session.id_hash)
-        .bind(&session.sid)
-        .bind(session.object_id.as_str())
-        .bind(session.auth_time)
-        .bind(&session.payload)
-        .bind(session.expires_at)
+        .bind(user.tenant.as_str())
+        .bind(user.object_id.as_str())
+        .bind(at)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO broker_auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(code.tenant.as_str())
-        .bind(&code.code_hash)
-        .bind(code.client_id.as_str())
-        .bind(&code.grant_id)
-        .bind(&code.payload)
-        .bind(code.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_session_and_code(&mut tx, session, code).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -1715,4 +1682,80 @@ impl BrokerStore for PostgresStore {
         ];
         self.purge_bounded(statements, batch).await
     }
+}
+
+/// Inserts a new user and their first identity in the caller's transaction.
+async fn insert_user_with_identity(
+    tx: &mut sqlx::PgConnection,
+    user: &DirectoryUserRecord,
+    identity: &DirectoryIdentity,
+) -> Result<()> {
+    let fold = |value: &Option<String>| value.as_deref().map(fold_search);
+    sqlx::query(
+        "INSERT INTO directory_users (tenant, object_id, display_name, given_name, surname, email, \
+         display_name_folded, given_name_folded, surname_folded, email_folded, custom, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(user.tenant.as_str())
+    .bind(user.object_id.as_str())
+    .bind(user.display_name.as_deref())
+    .bind(user.given_name.as_deref())
+    .bind(user.surname.as_deref())
+    .bind(user.email.as_deref())
+    .bind(fold(&user.display_name))
+    .bind(fold(&user.given_name))
+    .bind(fold(&user.surname))
+    .bind(fold(&user.email))
+    .bind(&user.custom)
+    .bind(user.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO directory_identities (tenant, issuer, subject, object_id) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user.tenant.as_str())
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(user.object_id.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Inserts a broker session and the app's code in the caller's transaction.
+async fn insert_session_and_code(
+    tx: &mut sqlx::PgConnection,
+    session: &BrokerSession,
+    code: &AuthCode,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO broker_sessions (tenant, id_hash, sid, object_id, auth_time, payload, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(session.tenant.as_str())
+    .bind(&session.id_hash)
+    .bind(&session.sid)
+    .bind(session.object_id.as_str())
+    .bind(session.auth_time)
+    .bind(&session.payload)
+    .bind(session.expires_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "INSERT INTO broker_auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(code.tenant.as_str())
+    .bind(&code.code_hash)
+    .bind(code.client_id.as_str())
+    .bind(&code.grant_id)
+    .bind(&code.payload)
+    .bind(code.expires_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
 }

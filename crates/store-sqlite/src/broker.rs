@@ -409,6 +409,47 @@ fn require_enabled_user(conn: &Connection, tenant: &TenantId, object_id: &UserId
 }
 
 /// Inserts a session (its user already checked).
+/// Inserts a new user and their first identity (the caller's transaction makes it all or nothing).
+fn insert_user_with_identity(
+    conn: &Connection,
+    user: &DirectoryUserRecord,
+    identity: &DirectoryIdentity,
+    custom: &str,
+) -> Result<()> {
+    let fold = |value: &Option<String>| value.as_deref().map(fold_search);
+    execute(
+        conn,
+        "INSERT INTO directory_users (tenant, object_id, display_name, given_name, surname, email, \
+         display_name_folded, given_name_folded, surname_folded, email_folded, custom, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            user.tenant.as_str(),
+            user.object_id.as_str(),
+            user.display_name,
+            user.given_name,
+            user.surname,
+            user.email,
+            fold(&user.display_name),
+            fold(&user.given_name),
+            fold(&user.surname),
+            fold(&user.email),
+            custom,
+            ts(user.created_at),
+        ],
+    )?;
+    execute(
+        conn,
+        "INSERT INTO directory_identities (tenant, issuer, subject, object_id) VALUES (?1, ?2, ?3, ?4)",
+        [
+            user.tenant.as_str(),
+            identity.issuer.as_str(),
+            identity.subject.as_str(),
+            user.object_id.as_str(),
+        ],
+    )?;
+    Ok(())
+}
+
 fn insert_broker_session(conn: &Connection, session: &BrokerSession) -> Result<()> {
     execute(
         conn,
@@ -1355,42 +1396,9 @@ impl BrokerStore for SqliteStore {
         identity: &DirectoryIdentity,
     ) -> Result<()> {
         let custom = to_json(&user.custom)?;
-        let fold = |value: &Option<String>| value.as_deref().map(fold_search);
         self.conns
-            .write(|conn| {
-                // The store runs every write in its own savepoint: an error undoes all of it.
-                execute(
-                    conn,
-                    "INSERT INTO directory_users (tenant, object_id, display_name, given_name, surname, email, \
-                     display_name_folded, given_name_folded, surname_folded, email_folded, custom, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        user.tenant.as_str(),
-                        user.object_id.as_str(),
-                        user.display_name,
-                        user.given_name,
-                        user.surname,
-                        user.email,
-                        fold(&user.display_name),
-                        fold(&user.given_name),
-                        fold(&user.surname),
-                        fold(&user.email),
-                        custom,
-                        ts(user.created_at),
-                    ],
-                )?;
-                execute(
-                    conn,
-                    "INSERT INTO directory_identities (tenant, issuer, subject, object_id) VALUES (?1, ?2, ?3, ?4)",
-                    [
-                        user.tenant.as_str(),
-                        identity.issuer.as_str(),
-                        identity.subject.as_str(),
-                        user.object_id.as_str(),
-                    ],
-                )?;
-                Ok(())
-            })
+            // The store runs every write in its own savepoint: an error undoes all of it.
+            .write(|conn| insert_user_with_identity(conn, user, identity, &custom))
             .await
     }
 
@@ -1595,6 +1603,29 @@ impl BrokerStore for SqliteStore {
                     conn,
                     "UPDATE directory_users SET last_sign_in_at = ?3 WHERE tenant = ?1 AND object_id = ?2",
                     params![session.tenant.as_str(), session.object_id.as_str(), ts(at)],
+                )?;
+                insert_broker_session(conn, session)?;
+                insert_broker_code(conn, code)
+            })
+            .await
+    }
+
+    async fn sign_up_broker_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let custom = to_json(&user.custom)?;
+        self.conns
+            .write(|conn| {
+                insert_user_with_identity(conn, user, identity, &custom)?;
+                execute(
+                    conn,
+                    "UPDATE directory_users SET last_sign_in_at = ?3 WHERE tenant = ?1 AND object_id = ?2",
+                    params![user.tenant.as_str(), user.object_id.as_str(), ts(at)],
                 )?;
                 insert_broker_session(conn, session)?;
                 insert_broker_code(conn, code)

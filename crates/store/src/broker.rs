@@ -331,6 +331,19 @@ pub trait BrokerStore: Send + Sync {
         code: &AuthCode,
         at: OffsetDateTime,
     ) -> Result<()>;
+    /// A sign-up's writes in one transaction: the new user with their first identity
+    /// ([`BrokerStore::create_user_with_identity`]), their sign-in at `at`, the session and the app's code
+    /// ([`BrokerStore::start_broker_session`]). All or nothing, so a sign-up that fails at its last step leaves no
+    /// user behind: `Conflict` on a duplicate object id, an identity that already signs in as someone, or a hash or
+    /// `sid` that exists; `NotFound` without the tenant.
+    async fn sign_up_broker_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()>;
     /// Redeems a code with one conditional update, as [`crate::Store::consume_auth_code`]: the first redemption of
     /// a live code gets it, a later one learns the grant to revoke.
     async fn consume_broker_auth_code(

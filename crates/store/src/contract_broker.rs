@@ -70,6 +70,7 @@ macro_rules! broker_store_contract_tests {
             pending_signup_is_single_use_and_expires,
             directory_identity_is_unique_per_issuer_and_subject,
             create_user_with_identity_is_all_or_nothing,
+            sign_up_writes_user_identity_session_and_code_together_or_not_at_all,
             abandoned_signup_leaves_no_user,
             returning_user_is_found_by_identity_never_by_email,
             broker_sign_in_is_recorded_and_refused_for_a_disabled_user,
@@ -1257,6 +1258,130 @@ pub async fn create_user_with_identity_is_all_or_nothing(store: Arc<dyn BrokerSt
     let mut expected = directory_user(&t, "u1", "Ann Lee", "u1@example.com");
     expected.identities = vec![identity("sub-1")];
     assert_eq!(stored, expected);
+}
+
+/// A sign-up's user, identity, sign-in time, session and code are written in one transaction: when the last write
+/// fails (a code hash or session that exists), no user is left behind, and a duplicate identity writes nothing.
+pub async fn sign_up_writes_user_identity_session_and_code_together_or_not_at_all(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let at = T0 + Duration::minutes(2);
+    let u1 = directory_user(&t, "u1", "Ann Lee", "ann@example.com");
+    store
+        .sign_up_broker_user(
+            &u1,
+            &identity("sub-1"),
+            &broker_session(&t, b"s1", "u1"),
+            &broker_code(&t, b"c1", "g1"),
+            at,
+        )
+        .await
+        .expect("sign up");
+    let stored = store
+        .get_directory_user(&t, &object_id("u1"))
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!(stored.identities, vec![identity("sub-1")]);
+    assert_eq!(stored.last_sign_in_at, Some(at));
+    assert!(
+        store
+            .get_broker_session(&t, b"s1", T0)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(matches!(
+        store.consume_broker_auth_code(&t, b"c1", T0).await,
+        Ok(CodeRedemption::Redeemed(_))
+    ));
+
+    // The code's hash is taken: the new user, their identity and the session are all undone.
+    let u2 = directory_user(&t, "u2", "Bob Ray", "bob@example.com");
+    assert_eq!(
+        store
+            .sign_up_broker_user(
+                &u2,
+                &identity("sub-2"),
+                &broker_session(&t, b"s2", "u2"),
+                &broker_code(&t, b"c1", "g2"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store
+            .find_user_by_identity(&t, "https://idp.example", "sub-2")
+            .await,
+        Ok(None)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s2", T0).await, Ok(None));
+
+    // The session's hash is taken: the same.
+    assert_eq!(
+        store
+            .sign_up_broker_user(
+                &u2,
+                &identity("sub-2"),
+                &broker_session(&t, b"s1", "u2"),
+                &broker_code(&t, b"c2", "g2"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.consume_broker_auth_code(&t, b"c2", T0).await,
+        Ok(CodeRedemption::NotFound)
+    );
+
+    // The identity already signs in as u1: nothing is written.
+    assert_eq!(
+        store
+            .sign_up_broker_user(
+                &u2,
+                &identity("sub-1"),
+                &broker_session(&t, b"s3", "u2"),
+                &broker_code(&t, b"c3", "g3"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s3", T0).await, Ok(None));
+
+    // Afterwards the same sign-up succeeds.
+    store
+        .sign_up_broker_user(
+            &u2,
+            &identity("sub-2"),
+            &broker_session(&t, b"s2", "u2"),
+            &broker_code(&t, b"c2", "g2"),
+            at,
+        )
+        .await
+        .expect("sign up u2");
+    assert!(
+        store
+            .get_directory_user(&t, &object_id("u2"))
+            .await
+            .expect("get")
+            .is_some()
+    );
 }
 
 /// A sign-up abandoned on the attribute page leaves nothing: the pending sign-up expires and is purged, and the

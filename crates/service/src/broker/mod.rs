@@ -44,5 +44,5 @@ pub mod upstream_client;
 pub(crate) mod testing;
 
 pub use upstream_client::{
-    JsonResponse, UpstreamClient, UpstreamError, install_default_tls_provider,
+    JsonResponse, RootRefused, UpstreamClient, UpstreamError, install_default_tls_provider,
 };

@@ -102,12 +102,71 @@ pub(crate) async fn sign_in(
     app: &AppRequest,
     signed_in: SignedIn,
 ) -> Result<SignInStep, SignInError> {
+    let start = new_session(ctx, tenant, app, signed_in)?;
+    match ctx
+        .store
+        .start_broker_session(&start.session, &start.code.record, ctx.now)
+        .await
+    {
+        Ok(()) => {}
+        // The user was disabled (or deleted) a moment ago.
+        Err(StoreError::Conflict | StoreError::NotFound) => {
+            return super::signin::refuse(
+                app,
+                tessera_oidc::ErrorCode::AccessDenied,
+                "This account is disabled.",
+            );
+        }
+        Err(other) => return Err(other.into()),
+    }
+    start.answer(tenant, app)
+}
+
+/// A sign-in not yet stored: the session, the app's code and the session cookie.
+pub(crate) struct NewSession {
+    /// The session's record.
+    pub(crate) session: BrokerSession,
+    /// The app's code.
+    code: NewCode,
+    /// The cookie's value.
+    cookie: String,
+}
+
+impl NewSession {
+    /// The code's record.
+    pub(crate) fn code_record(&self) -> &AuthCode {
+        &self.code.record
+    }
+
+    /// The answer to the app once the session and code are stored: the code at its reply URL, the cookie set.
+    pub(crate) fn answer(
+        self,
+        tenant: &TenantId,
+        app: &AppRequest,
+    ) -> Result<SignInStep, SignInError> {
+        Ok(SignInStep::Answer(AppAnswer {
+            response: self.code.response(app)?,
+            session: Some(CookieValue {
+                name: session_cookie_name(tenant),
+                value: self.cookie,
+            }),
+        }))
+    }
+}
+
+/// Mints the session, its cookie and the app's code for a sign-in, without storing them.
+pub(crate) fn new_session(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    app: &AppRequest,
+    signed_in: SignedIn,
+) -> Result<NewSession, SignInError> {
     let payload = SessionPayload {
         provider_id: signed_in.provider_id,
         profile: signed_in.profile,
     };
     let cookie = handles::issue(ctx.now)?;
-    let record = BrokerSession {
+    let session = BrokerSession {
         id_hash: cookie.key,
         tenant: tenant.clone(),
         object_id: signed_in.object_id.clone(),
@@ -122,33 +181,15 @@ pub(crate) async fn sign_in(
         tenant,
         app,
         &signed_in.object_id,
-        &record.sid,
+        &session.sid,
         &payload,
         signed_in.new_user,
     )?;
-    match ctx
-        .store
-        .start_broker_session(&record, &code.record, ctx.now)
-        .await
-    {
-        Ok(()) => {}
-        // The user was disabled (or deleted) a moment ago.
-        Err(StoreError::Conflict | StoreError::NotFound) => {
-            return super::signin::refuse(
-                app,
-                tessera_oidc::ErrorCode::AccessDenied,
-                "This account is disabled.",
-            );
-        }
-        Err(other) => return Err(other.into()),
-    }
-    Ok(SignInStep::Answer(AppAnswer {
-        response: code.response(app)?,
-        session: Some(CookieValue {
-            name: session_cookie_name(tenant),
-            value: cookie.value,
-        }),
-    }))
+    Ok(NewSession {
+        session,
+        code,
+        cookie: cookie.value,
+    })
 }
 
 /// A code for the app, not yet stored: its record and its value.

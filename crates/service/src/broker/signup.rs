@@ -125,13 +125,36 @@ pub(crate) async fn create_user(
         issuer: pending.profile.issuer.clone(),
         subject: pending.profile.subject.clone(),
     };
-    let (object_id, new_user) = match ctx
+    // The user, their identity, the sign-in, the session and the app's code in one transaction: a sign-up that
+    // fails at its last step leaves no user behind.
+    let start = session::new_session(
+        ctx,
+        tenant,
+        &pending.app,
+        SignedIn {
+            object_id: object_id.clone(),
+            provider_id: pending.provider_id.clone(),
+            profile: pending.profile.clone(),
+            new_user: true,
+        },
+    )?;
+    match ctx
         .store
-        .create_user_with_identity(&record, &identity)
+        .sign_up_broker_user(
+            &record,
+            &identity,
+            &start.session,
+            start.code_record(),
+            ctx.now,
+        )
         .await
     {
-        Ok(()) => (object_id, true),
+        Ok(()) => {
+            tracing::info!(tenant = %tenant, user = %object_id, new_user = true, "directory user signed up");
+            start.answer(tenant, &pending.app)
+        }
         Err(StoreError::Conflict) => {
+            // The same identity signed up a moment ago (another tab): that user signs in instead.
             let Some(existing) = ctx
                 .store
                 .find_user_by_identity(tenant, &identity.issuer, &identity.subject)
@@ -146,23 +169,22 @@ pub(crate) async fn create_user(
                     "This account is disabled.",
                 );
             }
-            (existing.object_id, false)
+            tracing::info!(tenant = %tenant, user = %existing.object_id, new_user = false, "directory user signed up");
+            session::sign_in(
+                ctx,
+                tenant,
+                &pending.app,
+                SignedIn {
+                    object_id: existing.object_id,
+                    provider_id: pending.provider_id.clone(),
+                    profile: pending.profile.clone(),
+                    new_user: false,
+                },
+            )
+            .await
         }
-        Err(other) => return Err(other.into()),
-    };
-    tracing::info!(tenant = %tenant, user = %object_id, new_user, "directory user signed up");
-    session::sign_in(
-        ctx,
-        tenant,
-        &pending.app,
-        SignedIn {
-            object_id,
-            provider_id: pending.provider_id.clone(),
-            profile: pending.profile.clone(),
-            new_user,
-        },
-    )
-    .await
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// A fresh object id: a random (version 4) UUID, as Azure AD B2C's object ids are.

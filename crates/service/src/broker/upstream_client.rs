@@ -20,6 +20,16 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read from a provider; anything longer is refused as [`UpstreamError::TooLarge`].
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// A certificate given as an extra trust root that cannot be one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("certificate {position} is not a usable trust root: {reason}")]
+pub struct RootRefused {
+    /// Its position in the file, from 1.
+    pub position: usize,
+    /// What the TLS library said.
+    pub reason: String,
+}
+
 /// Why a request to an identity provider failed. Each variant names the URL (without query string) and what went
 /// wrong; none carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,6 +141,47 @@ impl UpstreamClient {
         request_timeout: Duration,
         max_body: usize,
     ) -> Self {
+        Self::build(
+            connect_timeout,
+            request_timeout,
+            max_body,
+            rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+        )
+    }
+
+    /// A client with the default limits trusting, besides the Mozilla root certificates, `extra_roots` (providers on
+    /// a private PKI: `[broker] trust_roots_file`).
+    ///
+    /// # Errors
+    /// [`RootRefused`] naming the certificate (by position) that is not a usable trust anchor.
+    pub fn with_extra_roots(
+        extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Self, RootRefused> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for (index, root) in extra_roots.iter().enumerate() {
+            roots.add(root.clone()).map_err(|e| RootRefused {
+                position: index + 1,
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Self::build(
+            CONNECT_TIMEOUT,
+            REQUEST_TIMEOUT,
+            MAX_BODY_BYTES,
+            roots,
+        ))
+    }
+
+    fn build(
+        connect_timeout: Duration,
+        request_timeout: Duration,
+        max_body: usize,
+        roots: rustls::RootCertStore,
+    ) -> Self {
         // For the process's other reqwest clients (see `install_default_tls_provider`); this one needs none.
         install_default_tls_provider();
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -138,9 +189,7 @@ impl UpstreamClient {
         ))
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports the safe default TLS versions")
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        })
+        .with_root_certificates(roots)
         .with_no_client_auth();
         // Building fails only for settings this client never uses (a TLS backend it was not given, a DNS resolver
         // reading system files, proxies from the environment): with these fixed settings it always succeeds.
