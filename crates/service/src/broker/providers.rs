@@ -852,6 +852,55 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn a_summary_page_shows_the_issuer_and_keys_also_of_a_provider_stored_before_migration_0032()
+     {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        for id in ["a", "b"] {
+            save_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                upstream.provider(id),
+                secret(),
+                T0,
+            )
+            .await
+            .expect("save");
+        }
+        // "b" as a provider stored before migration 0032 and not refreshed since: no key count beside it.
+        let mut old = store
+            .get_identity_provider(&tenant, "b")
+            .await
+            .expect("read")
+            .expect("stored");
+        old.cache.signing_keys = None;
+        store
+            .refresh_provider_metadata(&tenant, "b", &old.cache)
+            .await
+            .expect("refresh");
+        let page = list_provider_summaries_page(store.as_ref(), &tenant, None, 10)
+            .await
+            .expect("page");
+        let facts: Vec<_> = page
+            .providers
+            .iter()
+            .map(|p| {
+                (
+                    p.config.id.to_string(),
+                    p.issuer.clone(),
+                    p.signing_keys,
+                    p.has_client_secret,
+                )
+            })
+            .collect();
+        let expected = |id: &str| (id.to_owned(), upstream.issuer(), 1, true);
+        assert_eq!(facts, [expected("a"), expected("b")]);
+        assert_eq!(page.next, None);
+    }
+
     /// Saves `config` in a fresh tenant and returns the error, checking that nothing was stored.
     async fn refused(config: IdentityProvider) -> ServiceError {
         let (store, _dir, tenant) = with_tenant().await;
