@@ -5,9 +5,12 @@
 use tessera_core::{Clock, TenantId};
 use tessera_testkit::Backend;
 
-use super::{app, get, portal_session};
+use super::{app, form_of, get, portal_session, post};
 
-both_stores!(role_qualified_scope_sees_only_its_roles_tenant_in_the_portal);
+both_stores!(
+    role_qualified_scope_sees_only_its_roles_tenant_in_the_portal,
+    invite_form_takes_role_qualified_scopes_and_refuses_a_bad_prefix_next_to_the_field,
+);
 
 async fn role_qualified_scope_sees_only_its_roles_tenant_in_the_portal(backend: Backend) {
     let Some((app, _)) = app(backend).await else {
@@ -87,5 +90,42 @@ async fn role_qualified_scope_sees_only_its_roles_tenant_in_the_portal(backend: 
             "{scope}"
         );
     }
+    app.stop().await;
+}
+
+async fn invite_form_takes_role_qualified_scopes_and_refuses_a_bad_prefix_next_to_the_field(
+    backend: Backend,
+) {
+    let Some((app, _)) = app(backend).await else {
+        return;
+    };
+    let cookie = portal_session(&app, "root", "global_admin", &[]).await;
+    let (cookies, token) = form_of(&app, "/admin/admins/invite", &cookie).await;
+    let invite = |tenants: &str| {
+        let body = format!(
+            "csrf_token={token}&role=tenant_admin&expires_in_minutes=60&tenants={}",
+            url::form_urlencoded::byte_serialize(tenants.as_bytes()).collect::<String>()
+        );
+        post(&app, "/admin/admins/invite", &cookies, body)
+    };
+    let refused = invite("broker:acme brokr:acme").await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("body");
+    assert!(page.contains("id=\"error-tenants\""), "{page}");
+    assert!(page.contains("is not a role"), "{page}");
+    let pending = || async {
+        app.state
+            .admin_store
+            .list_admin_invitations(app.clock.now(), None, 10)
+            .await
+            .expect("store")
+            .invitations
+    };
+    assert!(pending().await.is_empty(), "nothing made");
+    let made = invite("broker:acme, authenticator:globex").await;
+    assert_eq!(made.status(), 201);
+    let pending = pending().await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].tenants, ["broker:acme", "authenticator:globex"]);
     app.stop().await;
 }

@@ -305,7 +305,8 @@ fn admin_fields(form: Option<&Submitted>) -> Vec<Field> {
             "tenants",
             "Tenants",
             &value("tenants"),
-            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins); broker:ID or \
+             authenticator:ID for one role's tenant only, ID for both.",
         ),
     ]
 }
@@ -680,7 +681,8 @@ fn invite_fields(form: Option<&Submitted>) -> Vec<Field> {
             "tenants",
             "Tenants",
             &value("tenants"),
-            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins); broker:ID or \
+             authenticator:ID for one role's tenant only, ID for both.",
         ),
         Field::text(
             "expires_in_minutes",
