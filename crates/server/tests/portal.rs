@@ -63,6 +63,12 @@ mod actions;
 #[path = "portal/scale.rs"]
 mod scale;
 
+#[path = "portal/scopes.rs"]
+mod scopes;
+
+#[path = "portal/stale_forms.rs"]
+mod stale_forms;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
@@ -2242,6 +2248,18 @@ mod users_pages {
             .events
     }
 
+    /// The `version` field of the form posting to `action` on `html` (form-encoded for a body).
+    pub(super) fn version_for(html: &str, action: &str) -> String {
+        let form = html
+            .split(&format!("action=\"{action}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("a form posting to {action}"));
+        let marker = "name=\"version\" value=\"";
+        let start = form.find(marker).expect("its version") + marker.len();
+        let version = form[start..].split('"').next().unwrap_or_default();
+        url::form_urlencoded::byte_serialize(version.as_bytes()).collect()
+    }
+
     fn passkey_hrefs(html: &str) -> Vec<String> {
         html.split("href=\"")
             .skip(1)
@@ -2470,12 +2488,15 @@ mod users_pages {
             .clone();
         let cookie = portal_session(&app, "root", "global_admin", &[]).await;
         let (cookies, token) = form_of(&app, &user_path(&erin), &cookie).await;
+        let (_, page) = text(&app, &user_path(&erin), &cookie).await;
+        let disable = format!("{}/disable", user_path(&erin));
+        let version = version_for(&page, &disable);
 
         let disabled = post(
             &app,
-            &format!("{}/disable", user_path(&erin)),
+            &disable,
             &cookies,
-            format!("csrf_token={token}"),
+            format!("csrf_token={token}&version={version}"),
         )
         .await;
         assert_eq!(disabled.status(), 303);
@@ -2491,6 +2512,8 @@ mod users_pages {
         let (_, page) = text(&app, &user_path(&erin), &cookie).await;
         assert!(page.contains("Disabled since"), "{page}");
         assert!(page.contains("id=\"enable-user\""));
+        let enable = format!("{}/enable", user_path(&erin));
+        let version = version_for(&page, &enable);
         let events = audit_events(&app, "user.disable").await;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].actor, "admin:root");
@@ -2504,9 +2527,9 @@ mod users_pages {
 
         let enabled = post(
             &app,
-            &format!("{}/enable", user_path(&erin)),
+            &enable,
             &cookies,
-            format!("csrf_token={token}"),
+            format!("csrf_token={token}&version={version}"),
         )
         .await;
         assert_eq!(enabled.status(), 303);
@@ -2552,7 +2575,14 @@ mod users_pages {
         );
         assert!(audit_events(&app, "user.delete").await.is_empty());
 
-        let deleted = post(&app, &confirm, &cookies, format!("csrf_token={token}")).await;
+        let version = version_for(&page, &confirm);
+        let deleted = post(
+            &app,
+            &confirm,
+            &cookies,
+            format!("csrf_token={token}&version={version}"),
+        )
+        .await;
         assert_eq!(deleted.status(), 303);
         assert_eq!(
             location(&deleted),
@@ -2744,11 +2774,16 @@ mod users_pages {
         let (_, page) = text(&app, &user_path(&ann), &cookie).await;
         let hrefs = passkey_hrefs(&page);
         assert_eq!(hrefs.len(), 2, "{page}");
+        let first = format!("{}/revoke", hrefs[0]);
+        let version = version_for(&page, &first);
+        let second = format!("{}/revoke", hrefs[1]);
+        // The page now offers no revoke form for the only passkey: post the one it showed before.
+        let second_version = version_for(&page, &second);
         let revoked = post(
             &app,
-            &format!("{}/revoke", hrefs[0]),
+            &first,
             &cookies,
-            format!("csrf_token={token}"),
+            format!("csrf_token={token}&version={version}"),
         )
         .await;
         assert_eq!(revoked.status(), 303);
@@ -2763,9 +2798,9 @@ mod users_pages {
         );
         let last = post(
             &app,
-            &format!("{}/revoke", hrefs[1]),
+            &second,
             &cookies,
-            format!("csrf_token={token}"),
+            format!("csrf_token={token}&version={second_version}"),
         )
         .await;
         assert_eq!(last.status(), 409, "the API's answer too");

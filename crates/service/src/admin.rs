@@ -5,9 +5,11 @@
 //! - [`audit`]: recording changes and listing the audit trail as a token may see it.
 //! - [`members`]: the portal's administrators (users of the admin tenant with a role), the admin tenant and the
 //!   portal's sessions.
+//! - [`scope`]: tenant scopes (`authenticator:T`, `broker:T`, or `T` for both roles' tenants `T`).
 //! - [`token_viewer`]: the built-in token viewer at `/jwt`.
 
 pub mod api_tokens;
 pub mod audit;
 pub mod members;
+pub mod scope;
 pub mod token_viewer;

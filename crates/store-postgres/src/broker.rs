@@ -93,6 +93,25 @@ struct ProviderRow {
     jwks_fetched_at: OffsetDateTime,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
+    signing_keys: Option<i32>,
+}
+
+/// A stored key count (never negative; a damaged one is corrupt, not zero).
+fn key_count(stored: Option<i32>) -> Result<Option<u32>> {
+    stored
+        .map(|n| {
+            u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("signing key count {n}")))
+        })
+        .transpose()
+}
+
+/// A key count as stored.
+fn stored_key_count(count: Option<u32>) -> Result<Option<i32>> {
+    count
+        .map(|n| {
+            i32::try_from(n).map_err(|_| StoreError::Corrupt(format!("signing key count {n}")))
+        })
+        .transpose()
 }
 
 impl ProviderRow {
@@ -107,6 +126,7 @@ impl ProviderRow {
                 metadata_fetched_at: self.metadata_fetched_at,
                 jwks: self.jwks,
                 jwks_fetched_at: self.jwks_fetched_at,
+                signing_keys: key_count(self.signing_keys)?,
             },
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -121,17 +141,23 @@ struct ProviderSummaryRow {
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
     metadata_fetched_at: OffsetDateTime,
+    has_client_secret: bool,
+    issuer: Option<String>,
+    signing_keys: Option<i32>,
 }
 
-impl From<ProviderSummaryRow> for IdentityProviderSummary {
-    fn from(row: ProviderSummaryRow) -> Self {
-        Self {
-            provider_id: row.provider_id,
-            config: row.config,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            metadata_fetched_at: row.metadata_fetched_at,
-        }
+impl ProviderSummaryRow {
+    fn into_summary(self) -> Result<IdentityProviderSummary> {
+        Ok(IdentityProviderSummary {
+            provider_id: self.provider_id,
+            config: self.config,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            metadata_fetched_at: self.metadata_fetched_at,
+            has_client_secret: self.has_client_secret,
+            issuer: self.issuer,
+            signing_keys: key_count(self.signing_keys)?,
+        })
     }
 }
 
@@ -768,8 +794,8 @@ impl BrokerStore for PostgresStore {
     async fn create_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
-             metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(provider.tenant.as_str())
         .bind(&provider.provider_id)
@@ -781,6 +807,8 @@ impl BrokerStore for PostgresStore {
         .bind(provider.cache.jwks_fetched_at)
         .bind(provider.created_at)
         .bind(provider.updated_at)
+        .bind(provider.cache.issuer())
+        .bind(stored_key_count(provider.cache.signing_keys)?)
         .execute(self.timed()?)
         .await
         .map_err(db)?;
@@ -828,7 +856,8 @@ impl BrokerStore for PostgresStore {
     ) -> Result<Vec<IdentityProviderSummary>> {
         // Byte order (`COLLATE "C"`), whatever the database's collation: the order SQLite and the cursors use.
         Ok(sqlx::query_as::<_, ProviderSummaryRow>(
-            "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at \
+            "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at, \
+             client_secret_encrypted IS NOT NULL AS has_client_secret, issuer, signing_keys \
              FROM identity_providers WHERE tenant = $1 AND provider_id COLLATE \"C\" > $2 \
              ORDER BY provider_id COLLATE \"C\" LIMIT $3",
         )
@@ -839,8 +868,8 @@ impl BrokerStore for PostgresStore {
         .await
         .map_err(db)?
         .into_iter()
-        .map(IdentityProviderSummary::from)
-        .collect())
+        .map(ProviderSummaryRow::into_summary)
+        .collect::<Result<_>>()?)
     }
 
     async fn update_identity_provider(
@@ -859,8 +888,8 @@ impl BrokerStore for PostgresStore {
         }
         let done = sqlx::query(
             "UPDATE identity_providers SET config = $3, client_secret_encrypted = $4, metadata = $5, \
-             metadata_fetched_at = $6, jwks = $7, jwks_fetched_at = $8, updated_at = $9 \
-             WHERE tenant = $1 AND provider_id = $2",
+             metadata_fetched_at = $6, jwks = $7, jwks_fetched_at = $8, updated_at = $9, issuer = $10, \
+             signing_keys = $11 WHERE tenant = $1 AND provider_id = $2",
         )
         .bind(provider.tenant.as_str())
         .bind(&provider.provider_id)
@@ -871,6 +900,8 @@ impl BrokerStore for PostgresStore {
         .bind(&provider.cache.jwks)
         .bind(provider.cache.jwks_fetched_at)
         .bind(provider.updated_at)
+        .bind(provider.cache.issuer())
+        .bind(stored_key_count(provider.cache.signing_keys)?)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -885,8 +916,8 @@ impl BrokerStore for PostgresStore {
         cache: &ProviderCache,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE identity_providers SET metadata = $3, metadata_fetched_at = $4, jwks = $5, jwks_fetched_at = $6 \
-             WHERE tenant = $1 AND provider_id = $2",
+            "UPDATE identity_providers SET metadata = $3, metadata_fetched_at = $4, jwks = $5, jwks_fetched_at = $6, \
+             issuer = $7, signing_keys = $8 WHERE tenant = $1 AND provider_id = $2",
         )
         .bind(tenant.as_str())
         .bind(provider_id)
@@ -894,6 +925,8 @@ impl BrokerStore for PostgresStore {
         .bind(cache.metadata_fetched_at)
         .bind(&cache.jwks)
         .bind(cache.jwks_fetched_at)
+        .bind(cache.issuer())
+        .bind(stored_key_count(cache.signing_keys)?)
         .execute(self.timed()?)
         .await
         .map_err(db)?;

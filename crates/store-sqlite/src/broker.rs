@@ -154,6 +154,7 @@ broker_row!(ProviderRow {
     jwks_fetched_at: i64,
     created_at: i64,
     updated_at: i64,
+    signing_keys: Option<i64>,
 });
 
 broker_row!(ProviderSummaryRow {
@@ -162,7 +163,19 @@ broker_row!(ProviderSummaryRow {
     created_at: i64,
     updated_at: i64,
     metadata_fetched_at: i64,
+    has_client_secret: bool,
+    issuer: Option<String>,
+    signing_keys: Option<i64>,
 });
+
+/// A stored key count (never negative; a damaged one is corrupt, not zero).
+fn key_count(stored: Option<i64>) -> Result<Option<u32>> {
+    stored
+        .map(|n| {
+            u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("signing key count {n}")))
+        })
+        .transpose()
+}
 
 impl ProviderSummaryRow {
     fn into_summary(self) -> Result<IdentityProviderSummary> {
@@ -172,6 +185,9 @@ impl ProviderSummaryRow {
             created_at: from_ts(self.created_at)?,
             updated_at: from_ts(self.updated_at)?,
             metadata_fetched_at: from_ts(self.metadata_fetched_at)?,
+            has_client_secret: self.has_client_secret,
+            issuer: self.issuer,
+            signing_keys: key_count(self.signing_keys)?,
         })
     }
 }
@@ -188,6 +204,7 @@ impl ProviderRow {
                 metadata_fetched_at: from_ts(self.metadata_fetched_at)?,
                 jwks: from_json(&self.jwks)?,
                 jwks_fetched_at: from_ts(self.jwks_fetched_at)?,
+                signing_keys: key_count(self.signing_keys)?,
             },
             created_at: from_ts(self.created_at)?,
             updated_at: from_ts(self.updated_at)?,
@@ -332,7 +349,7 @@ fn stored_provider(
     query_one(
         conn,
         "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
-         metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+         metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, signing_keys \
          FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
         [tenant.as_str(), provider_id],
         ProviderRow::read,
@@ -918,8 +935,8 @@ impl BrokerStore for SqliteStore {
                 execute(
                     conn,
                     "INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
-                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         provider.tenant.as_str(),
                         provider.provider_id,
@@ -931,6 +948,8 @@ impl BrokerStore for SqliteStore {
                         ts(provider.cache.jwks_fetched_at),
                         ts(provider.created_at),
                         ts(provider.updated_at),
+                        provider.cache.issuer(),
+                        provider.cache.signing_keys,
                     ],
                 )
             })
@@ -948,7 +967,7 @@ impl BrokerStore for SqliteStore {
                 query_one(
                     conn,
                     "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
-                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, signing_keys \
                      FROM identity_providers WHERE tenant = ?1 AND provider_id = ?2",
                     [tenant.as_str(), provider_id],
                     ProviderRow::read,
@@ -968,7 +987,7 @@ impl BrokerStore for SqliteStore {
                 query_all(
                     conn,
                     "SELECT tenant, provider_id, config, client_secret_encrypted, metadata, \
-                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at \
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, signing_keys \
                      FROM identity_providers WHERE tenant = ?1 ORDER BY provider_id",
                     [tenant.as_str()],
                     ProviderRow::read,
@@ -992,7 +1011,8 @@ impl BrokerStore for SqliteStore {
             .read(move |conn| {
                 query_all(
                     conn,
-                    "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at \
+                    "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at, \
+                     client_secret_encrypted IS NOT NULL AS has_client_secret, issuer, signing_keys \
                      FROM identity_providers WHERE tenant = ?1 AND provider_id > ?2 \
                      ORDER BY provider_id LIMIT ?3",
                     rusqlite::params![tenant, after, i64::from(limit)],
@@ -1027,7 +1047,8 @@ impl BrokerStore for SqliteStore {
                 execute(
                     conn,
                     "UPDATE identity_providers SET config = ?3, client_secret_encrypted = ?4, metadata = ?5, \
-                     metadata_fetched_at = ?6, jwks = ?7, jwks_fetched_at = ?8, updated_at = ?9 \
+                     metadata_fetched_at = ?6, jwks = ?7, jwks_fetched_at = ?8, updated_at = ?9, issuer = ?10, \
+                     signing_keys = ?11 \
                      WHERE tenant = ?1 AND provider_id = ?2",
                     params![
                         provider.tenant.as_str(),
@@ -1039,6 +1060,8 @@ impl BrokerStore for SqliteStore {
                         jwks,
                         ts(provider.cache.jwks_fetched_at),
                         ts(provider.updated_at),
+                        provider.cache.issuer(),
+                        provider.cache.signing_keys,
                     ],
                 )
             })
@@ -1060,7 +1083,7 @@ impl BrokerStore for SqliteStore {
                 execute(
                     conn,
                     "UPDATE identity_providers SET metadata = ?3, metadata_fetched_at = ?4, jwks = ?5, \
-                     jwks_fetched_at = ?6 WHERE tenant = ?1 AND provider_id = ?2",
+                     jwks_fetched_at = ?6, issuer = ?7, signing_keys = ?8 WHERE tenant = ?1 AND provider_id = ?2",
                     params![
                         tenant.as_str(),
                         provider_id,
@@ -1068,6 +1091,8 @@ impl BrokerStore for SqliteStore {
                         ts(cache.metadata_fetched_at),
                         jwks,
                         ts(cache.jwks_fetched_at),
+                        cache.issuer(),
+                        cache.signing_keys,
                     ],
                 )
             })

@@ -374,3 +374,76 @@ async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
         .expect("indexes");
     assert_eq!(indexes, 1, "only the expiry index beside the key");
 }
+
+/// Migration 0032 keeps each identity provider's issuer beside its summary, backfilled from the stored metadata; the
+/// key count (the broker's JWKS rule, not SQL's) stays unknown until the provider is saved or refreshed again.
+#[tokio::test]
+async fn migration_0032_backfills_the_provider_summaries_issuer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v30");
+        let migrations = [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+            include_str!("../migrations/0004_tenant_revision.sql"),
+            include_str!("../migrations/0010_broker.sql"),
+            include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+            include_str!("../migrations/0012_tenant_settings.sql"),
+            include_str!("../migrations/0013_store_health.sql"),
+            include_str!("../migrations/0014_store_identity.sql"),
+            include_str!("../migrations/0020_admin.sql"),
+            include_str!("../migrations/0021_admin_members.sql"),
+            include_str!("../migrations/0022_user_disabled.sql"),
+            include_str!("../migrations/0023_user_display_name_folded.sql"),
+            include_str!("../migrations/0024_broker_tenant_revision.sql"),
+            include_str!("../migrations/0025_admin_invitations.sql"),
+            include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, '', 0), (2, '', 0), (3, '', 0), (4, '', 0), (10, '', 0), \
+               (11, '', 0), (12, '', 0), (13, '', 0), (14, '', 0), (20, '', 0), (21, '', 0), (22, '', 0), \
+               (23, '', 0), (24, '', 0), (25, '', 0), (30, '', 0); \
+             INSERT INTO broker_tenants (id, display_name, created_at) VALUES ('contoso', 'Contoso', 0); \
+             INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
+               metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) VALUES \
+               ('contoso', 'a', '{\"id\":\"a\"}', X'01', '{\"issuer\":\"https://a.example\"}', 5, '{\"keys\":[]}', 5, 1, 2), \
+               ('contoso', 'b', '{\"id\":\"b\"}', NULL, '{\"jwks_uri\":\"https://b.example/k\"}', 5, '{\"keys\":[]}', 5, 1, 2);",
+        )
+        .expect("v30 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v32");
+    let summaries = tessera_store::BrokerStore::list_identity_provider_summaries(
+        &store,
+        &contract::tenant_id("contoso"),
+        None,
+        10,
+    )
+    .await
+    .expect("summaries");
+    let facts: Vec<_> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.provider_id.as_str(),
+                s.issuer.as_deref(),
+                s.signing_keys,
+                s.has_client_secret,
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            ("a", Some("https://a.example"), None, true),
+            ("b", None, None, false)
+        ]
+    );
+    store.close().await;
+}

@@ -77,6 +77,19 @@ pub struct ProviderCache {
     pub jwks: serde_json::Value,
     /// When the JWK Set was fetched.
     pub jwks_fetched_at: OffsetDateTime,
+    /// How many usable signing keys the JWK Set holds, as the broker counted them when it fetched it (kept beside
+    /// the summary, so a list need not parse the JWKS). `None` for a provider stored before migration 0032 and not
+    /// saved or refreshed since.
+    pub signing_keys: Option<u32>,
+}
+
+impl ProviderCache {
+    /// The issuer the discovery document names (kept beside the summary, migration 0032).
+    pub fn issuer(&self) -> Option<&str> {
+        self.metadata
+            .get("issuer")
+            .and_then(serde_json::Value::as_str)
+    }
 }
 
 /// A federated OpenID Connect provider of a broker tenant.
@@ -126,6 +139,13 @@ pub struct IdentityProviderSummary {
     pub updated_at: OffsetDateTime,
     /// When its discovery document was last fetched.
     pub metadata_fetched_at: OffsetDateTime,
+    /// Whether a client secret is stored (the secret itself is not read).
+    pub has_client_secret: bool,
+    /// The issuer its discovery document names ([`ProviderCache::issuer`]), as last fetched.
+    pub issuer: Option<String>,
+    /// The usable signing keys of its JWKS, as last fetched ([`ProviderCache::signing_keys`]; `None` before
+    /// migration 0032's provider is saved or refreshed again).
+    pub signing_keys: Option<u32>,
 }
 
 /// A user flow: its key and policy id. Its behaviour is in its versions.

@@ -163,6 +163,7 @@ pub fn provider(tenant: &TenantId, id: &str) -> IdentityProviderRecord {
             metadata_fetched_at: T0,
             jwks: json!({"keys": []}),
             jwks_fetched_at: T0,
+            signing_keys: Some(2),
         },
         created_at: T0,
         updated_at: T0,
@@ -741,6 +742,9 @@ pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
         .expect("create");
     let mut refreshed = provider(&t, "b").cache;
     refreshed.metadata_fetched_at = T0 + Duration::hours(1);
+    refreshed.metadata =
+        json!({"issuer": "https://other.example", "jwks_uri": "https://other.example/k"});
+    refreshed.signing_keys = Some(5);
     store
         .refresh_provider_metadata(&t, "b", &refreshed)
         .await
@@ -766,8 +770,36 @@ pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
             created_at: T0,
             updated_at: T0,
             metadata_fetched_at: T0 + Duration::hours(1),
-        }
+            has_client_secret: true,
+            issuer: Some("https://other.example".into()),
+            signing_keys: Some(5),
+        },
+        "a refresh writes the summary's issuer and key count"
     );
+    // A save writes them too, and a provider without a secret says so (its secret is never read).
+    let mut saved = store
+        .get_identity_provider(&t, "a0")
+        .await
+        .expect("get")
+        .expect("exists");
+    saved.client_secret_encrypted = None;
+    saved.cache.metadata = json!({"issuer": "https://saved.example"});
+    saved.cache.signing_keys = Some(3);
+    saved.updated_at = T0 + Duration::hours(2);
+    store
+        .update_identity_provider(&saved, None)
+        .await
+        .expect("update");
+    let a0 = &store
+        .list_identity_provider_summaries(&t, Some("a-2"), 1)
+        .await
+        .expect("page")[0];
+    assert_eq!(
+        (a0.has_client_secret, a0.issuer.as_deref(), a0.signing_keys),
+        (false, Some("https://saved.example"), Some(3))
+    );
+    assert_eq!(first[0].issuer.as_deref(), Some("https://idp.example"));
+    assert_eq!(first[0].signing_keys, Some(2));
     let last = store
         .list_identity_provider_summaries(&t, Some("b"), 2)
         .await
@@ -875,6 +907,7 @@ pub async fn identity_provider_keeps_the_encrypted_secret_and_refreshes_its_meta
         metadata_fetched_at: T0 + Duration::hours(1),
         jwks: json!({"keys": [{"kid": "new"}]}),
         jwks_fetched_at: T0 + Duration::hours(1),
+        signing_keys: Some(1),
     };
     store
         .refresh_provider_metadata(&t, "passkeys", &cache)
@@ -2506,6 +2539,7 @@ pub async fn identity_provider_writes_from_a_stale_read_are_changed(store: Arc<d
         metadata_fetched_at: T0 + Duration::hours(1),
         jwks: json!({"keys": []}),
         jwks_fetched_at: T0 + Duration::hours(1),
+        signing_keys: Some(0),
     };
     store
         .refresh_provider_metadata(&t, "passkeys", &refreshed)

@@ -73,10 +73,15 @@ impl RateRule {
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Applies the security headers, a body limit of `body_limit` bytes and request ids to a router.
+/// Applies the security headers, a body limit of `body_limit` bytes and request ids to a router. Between the two,
+/// the admin API's error answers the framework makes (the body limit's 413 among them) become problem+json
+/// (`admin::api::problem::framework_errors_as_problems`; it leaves every other path alone).
 pub fn apply(router: Router, body_limit: usize) -> Router {
     router
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::from_fn(
+            crate::admin::api::problem::framework_errors_as_problems,
+        ))
         .layer(axum::middleware::from_fn(secure_and_trace))
 }
 

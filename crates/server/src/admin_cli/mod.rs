@@ -1042,7 +1042,8 @@ enum InvitationCommand {
         /// The role the invited person gets.
         #[arg(long, value_enum)]
         role: TokenRole,
-        /// A tenant of the role (repeatable; required for tenant-admin).
+        /// A tenant of the role (repeatable; required for tenant-admin): `broker:T` (only the broker's tenant T),
+        /// `authenticator:T` (only the authenticator service's), or `T` (both roles' tenants T).
         #[arg(long = "tenant")]
         tenants: Vec<String>,
         /// Minutes until the link stops working (5 to 10080; default a day).
@@ -1104,7 +1105,8 @@ enum TokenCommand {
         /// Its role.
         #[arg(long, value_enum)]
         role: TokenRole,
-        /// A tenant it is limited to (repeatable; required for tenant-admin).
+        /// A tenant it is limited to (repeatable; required for tenant-admin): `broker:T` (only the broker's tenant
+        /// T), `authenticator:T` (only the authenticator service's), or `T` (both roles' tenants T).
         #[arg(long = "tenant")]
         tenants: Vec<String>,
         /// Days until it expires (default 90).

@@ -12,6 +12,15 @@ use super::{BROKER, Broker, Browser, POLICY, Person, REPLY, sign_up, verified_cl
 #[path = "admin_lifecycle.rs"]
 mod lifecycle;
 
+#[path = "admin_errors.rs"]
+mod errors;
+
+#[path = "admin_providers_page.rs"]
+mod providers_page;
+
+#[path = "admin_scopes.rs"]
+mod scopes;
+
 both_stores!(
     tutorial_configuration_through_the_api_then_a_sign_in_works,
     missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge,

@@ -40,6 +40,7 @@ both_stores!(
     admin_cli_prints_every_list_and_show_as_table_json_and_yaml,
     admin_cli_deletes_tenants_and_user_flows_updates_broker_tenants_and_rotates_broker_keys,
     admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_metadata,
+    admin_cli_scopes_tokens_and_invitations_to_one_roles_tenant,
 );
 
 struct Run {
@@ -1431,4 +1432,113 @@ fn admin_cli_updates_clients_providers_and_flows_and_reads_versions_and_fido_met
     assert_eq!(yaml.code, 0, "{}", yaml.stderr);
     assert!(yaml.stdout.contains("loaded:"), "{}", yaml.stdout);
     demo_run.stop();
+}
+
+/// `--tenant broker:T` and `--tenant authenticator:T` on `token create` and `invitation create`: the token sees that
+/// role's tenant only (the other role's tenant of the same id is exit 3, not found), the invitation keeps its scope,
+/// and a bad role prefix is exit 6 naming the field.
+fn admin_cli_scopes_tokens_and_invitations_to_one_roles_tenant(backend: tessera_testkit::Backend) {
+    let Some(demo_run) = Demo::start(backend) else {
+        return;
+    };
+    let profiles_dir = tempfile::tempdir().expect("dir");
+    let profiles = profiles_dir.path().join("admin.json");
+    let url = demo_run.url.as_str();
+    let login = admin(
+        &profiles,
+        &[],
+        &["login", "--url", url, "--bootstrap-stdin"],
+        Some(&demo_run.secret),
+    );
+    assert_eq!(login.code, 0, "{}", login.stderr);
+    let cli = |args: &[&str]| admin(&profiles, &[], args, None);
+    // A broker tenant with the id of the authenticator tenant `mytenant`.
+    let made = cli(&["broker-tenant", "create", "--id", "mytenant"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let token_for = |scope: &str| -> String {
+        let issued = json(&cli(&[
+            "-o",
+            "json",
+            "token",
+            "create",
+            "--name",
+            scope,
+            "--role",
+            "tenant-admin",
+            "--tenant",
+            scope,
+        ]));
+        assert_eq!(
+            issued["token"]["tenants"],
+            serde_json::json!([scope]),
+            "{issued}"
+        );
+        issued["secret"].as_str().expect("secret").to_owned()
+    };
+    for (scope, broker_code, authenticator_code) in
+        [("broker:mytenant", 0, 3), ("authenticator:mytenant", 3, 0)]
+    {
+        let secret = token_for(scope);
+        let with = |args: &[&str]| {
+            let mut all = vec!["--url", url];
+            all.extend_from_slice(args);
+            admin(
+                &profiles,
+                &[("TESSERA_ADMIN_TOKEN", secret.as_str())],
+                &all,
+                None,
+            )
+        };
+        let broker = with(&["broker-tenant", "show", "mytenant"]);
+        assert_eq!(broker.code, broker_code, "{scope}: {}", broker.stderr);
+        let authenticator = with(&["tenant", "show", "mytenant"]);
+        assert_eq!(
+            authenticator.code, authenticator_code,
+            "{scope}: {}",
+            authenticator.stderr
+        );
+        let clients = with(&["client", "list", "--tenant", "mytenant"]);
+        assert_eq!(
+            clients.code, authenticator_code,
+            "{scope}: {}",
+            clients.stderr
+        );
+    }
+    let bad = cli(&[
+        "token",
+        "create",
+        "--name",
+        "bad",
+        "--role",
+        "tenant-admin",
+        "--tenant",
+        "brokr:mytenant",
+    ]);
+    assert_eq!(bad.code, 6, "{}", bad.stderr);
+    assert!(bad.stderr.contains("tenants[0]"), "{}", bad.stderr);
+    let invited = json(&cli(&[
+        "-o",
+        "json",
+        "invitation",
+        "create",
+        "--role",
+        "tenant-admin",
+        "--tenant",
+        "broker:mytenant",
+    ]));
+    assert_eq!(
+        invited["tenants"],
+        serde_json::json!(["broker:mytenant"]),
+        "{invited}"
+    );
+    let bad = cli(&[
+        "invitation",
+        "create",
+        "--role",
+        "tenant-admin",
+        "--tenant",
+        "broker:Not A Tenant",
+    ]);
+    assert_eq!(bad.code, 6, "{}", bad.stderr);
+    assert!(bad.stderr.contains("tenants[0]"), "{}", bad.stderr);
 }

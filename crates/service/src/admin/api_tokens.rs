@@ -2,6 +2,7 @@
 //! its SHA-256), authenticate (unknown, expired and revoked tokens are all [`ServiceError::InvalidBearerToken`]),
 //! revoke, and the first start's bootstrap exchange for the first global-admin token.
 
+use super::scope::{self, Side};
 use crate::handles::{random_token, sha256, time_ordered_id};
 use crate::{Result, ServiceError};
 use std::sync::Arc;
@@ -71,12 +72,14 @@ impl Principal {
         self.role != Role::ReadOnly
     }
 
-    /// Whether `tenant` exists for it (a tenant admin's other tenants answer as unknown, never "forbidden").
-    pub fn sees_tenant(&self, tenant: &str) -> bool {
+    /// Whether `tenant` of `side` exists for it (a tenant admin's other tenants answer as unknown, never
+    /// "forbidden"); its scopes may name a role's tenant only ([`super::scope`]). `side: None` asks about the id
+    /// under either role (the audit trail's filter).
+    pub fn sees_tenant(&self, side: Option<Side>, tenant: &str) -> bool {
         match self.role {
             Role::GlobalAdmin => true,
             Role::ReadOnly if self.tenants.is_empty() => true,
-            Role::TenantAdmin | Role::ReadOnly => self.tenants.iter().any(|t| t == tenant),
+            Role::TenantAdmin | Role::ReadOnly => scope::covers(&self.tenants, side, tenant),
         }
     }
 }
@@ -178,6 +181,7 @@ fn new_record(spec: &NewToken, created_by: String, now: OffsetDateTime) -> Resul
         }
         _ => {}
     }
+    scope::check(&spec.tenants)?;
     if spec.lifetime <= Duration::ZERO || spec.lifetime > Duration::days(366) {
         return Err(ServiceError::InvalidInput(
             "expires_in: a token lives between 1 second and 366 days".into(),
@@ -260,7 +264,7 @@ pub async fn issue(
         Role::TenantAdmin => {
             spec.role != Role::GlobalAdmin
                 && !spec.tenants.is_empty()
-                && spec.tenants.iter().all(|t| by.tenants.contains(t))
+                && scope::within(&by.tenants, &spec.tenants)
         }
         Role::ReadOnly => false,
     };
@@ -548,7 +552,7 @@ mod tests {
         let scoped = authenticate(&store, &token.secret, NOW)
             .await
             .expect("auth");
-        assert!(scoped.sees_tenant("contoso") && !scoped.sees_tenant("fabrikam"));
+        assert!(scoped.sees_tenant(None, "contoso") && !scoped.sees_tenant(None, "fabrikam"));
         assert!(matches!(
             authenticate(&store, &token.secret, NOW + Duration::hours(1)).await,
             Err(ServiceError::InvalidBearerToken)

@@ -8,6 +8,7 @@ use tessera_store::{AdminStore, AuditFilter, AuditPage};
 use time::OffsetDateTime;
 
 use super::api_tokens::{Principal, RequestContext, Role, audit_event};
+use super::scope::{Scope, covers, side_of_target};
 use crate::Result;
 
 /// One change to record: its action (`broker.provider.create`), target (`broker/contoso/providers/acme`), tenant,
@@ -57,10 +58,36 @@ pub async fn list(
     limit: u32,
 ) -> Result<AuditPage> {
     let unrestricted = by.role == Role::GlobalAdmin || by.tenants.is_empty();
-    if !unrestricted {
-        filter.tenants = Some(by.tenants.clone());
+    if unrestricted {
+        return Ok(store.list_audit_events(&filter, after, limit).await?);
     }
-    Ok(store.list_audit_events(&filter, after, limit).await?)
+    filter.tenants = Some(scope_tenant_ids(&by.tenants));
+    let mut page = store.list_audit_events(&filter, after, limit).await?;
+    page.events
+        .retain(|event| event_in_scope(&by.tenants, event));
+    Ok(page)
+}
+
+/// The tenant ids `scopes` name (`broker:contoso` → `contoso`), each once: what the store filters the trail by.
+pub fn scope_tenant_ids(scopes: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = scopes
+        .iter()
+        .filter_map(|s| Scope::parse(s).ok())
+        .map(|s| s.tenant.to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Whether `scopes` see `event`: its tenant, of the role its target names (`broker/...`, `tenants/...`), so that
+/// `broker:contoso` does not see the authenticator tenant `contoso`'s trail. The page may then hold fewer events
+/// than asked; its cursor still continues after the last event the store read.
+pub fn event_in_scope(scopes: &[String], event: &tessera_store::AuditEvent) -> bool {
+    event
+        .tenant
+        .as_deref()
+        .is_some_and(|t| covers(scopes, side_of_target(&event.target), t))
 }
 
 /// The one vocabulary of audit actions, used by the admin API and the admin portal alike, so that filtering the

@@ -69,21 +69,24 @@ impl Admin {
         self.role == Role::GlobalAdmin
     }
 
-    /// Whether `tenant` exists for this administrator (another tenant of a tenant admin answers 404, not 403).
-    pub fn sees_tenant(&self, tenant: &str) -> bool {
+    /// Whether `tenant` of `side` exists for this administrator (another tenant of a tenant admin answers 404, not
+    /// 403); a scope may name one role's tenant only ([`super::scope`]). `side: None` asks about the id under either
+    /// role (the audit trail's filter).
+    pub fn sees_tenant(&self, side: Option<super::scope::Side>, tenant: &str) -> bool {
         match self.role {
             Role::GlobalAdmin => true,
             Role::ReadOnly if self.tenants.is_empty() => true,
-            Role::TenantAdmin | Role::ReadOnly => self.tenants.iter().any(|t| t == tenant),
+            Role::TenantAdmin | Role::ReadOnly => super::scope::covers(&self.tenants, side, tenant),
         }
     }
 
-    /// The tenants this administrator is limited to (`None`: all), for filtered lists such as the audit trail.
+    /// The tenant ids this administrator is limited to (`None`: all), for filtered lists such as the audit trail
+    /// (a role-qualified scope gives its tenant id; [`super::audit::event_in_scope`] then keeps its role's events).
     pub fn tenant_filter(&self) -> Option<Vec<String>> {
         match self.role {
             Role::GlobalAdmin => None,
             Role::ReadOnly if self.tenants.is_empty() => None,
-            _ => Some(self.tenants.clone()),
+            _ => Some(super::audit::scope_tenant_ids(&self.tenants)),
         }
     }
 
@@ -619,11 +622,7 @@ fn check_role_tenants(role: Role, tenants: &[String]) -> Result<()> {
         }
         _ => {}
     }
-    for tenant in tenants {
-        TenantId::parse(tenant)
-            .map_err(|e| ServiceError::InvalidInput(format!("tenants: {tenant:?}: {e}")))?;
-    }
-    Ok(())
+    super::scope::check(tenants)
 }
 
 /// Removes an administrator (not oneself), with its audit event.
@@ -1150,10 +1149,10 @@ mod tests {
     #[test]
     fn tenant_admin_sees_only_its_tenants() {
         let a = admin(Role::TenantAdmin, &["contoso"]);
-        assert!(a.sees_tenant("contoso"));
-        assert!(!a.sees_tenant("fabrikam"));
+        assert!(a.sees_tenant(None, "contoso"));
+        assert!(!a.sees_tenant(None, "fabrikam"));
         assert_eq!(a.tenant_filter(), Some(vec!["contoso".to_owned()]));
-        assert!(admin(Role::GlobalAdmin, &[]).sees_tenant("fabrikam"));
+        assert!(admin(Role::GlobalAdmin, &[]).sees_tenant(None, "fabrikam"));
         assert!(!admin(Role::ReadOnly, &[]).can_write());
     }
 }

@@ -45,12 +45,18 @@ pub struct ProviderView {
     pub updated_at: OffsetDateTime,
 }
 
-/// A provider as a list shows it: its configuration and times, without the fetched documents (which a list never
-/// reads or decodes).
+/// A provider as a list shows it: its configuration and times, the issuer and key count kept beside them, without
+/// the fetched documents or the secret (which a list never reads or decodes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderSummary {
     /// The configuration.
     pub config: IdentityProvider,
+    /// Whether a client secret is stored.
+    pub has_client_secret: bool,
+    /// The issuer its discovery document names, as last fetched.
+    pub issuer: String,
+    /// How many usable signing keys its JWKS held when last fetched.
+    pub signing_keys: usize,
     /// When the discovery document was last fetched.
     pub metadata_fetched_at: OffsetDateTime,
     /// When the provider was added.
@@ -150,7 +156,13 @@ fn cache_of(fetched: &Fetched, now: OffsetDateTime) -> Result<ProviderCache> {
         metadata_fetched_at: now,
         jwks: fetched.jwks.clone(),
         jwks_fetched_at: now,
+        signing_keys: Some(key_count(fetched.signing_keys)),
     })
+}
+
+/// A number of keys as the store keeps it beside the summary.
+fn key_count(keys: usize) -> u32 {
+    u32::try_from(keys).unwrap_or(u32::MAX)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
@@ -400,9 +412,30 @@ async fn all_summaries(
     }
 }
 
-fn summary(record: &IdentityProviderSummary) -> Result<ProviderSummary> {
+/// The summary a list shows. A provider stored before migration 0032 and not saved or refreshed since has no key
+/// count (nor, with metadata naming none, an issuer) beside its summary: that one provider is read whole and its
+/// documents decoded, as its own page would, until the next refresh writes them.
+async fn summary(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    record: &IdentityProviderSummary,
+) -> Result<ProviderSummary> {
+    let config = decode_config_value(&record.provider_id, &record.config)?;
+    let (issuer, signing_keys) = match (&record.issuer, record.signing_keys) {
+        (Some(issuer), Some(keys)) => (issuer.clone(), usize::try_from(keys).unwrap_or(usize::MAX)),
+        _ => {
+            let full = self::record(store, tenant, &config.id).await?;
+            (
+                decode_metadata(&full)?.issuer,
+                decode_keys(&full)?.keys().len(),
+            )
+        }
+    };
     Ok(ProviderSummary {
-        config: decode_config_value(&record.provider_id, &record.config)?,
+        config,
+        has_client_secret: record.has_client_secret,
+        issuer,
+        signing_keys,
         metadata_fetched_at: record.metadata_fetched_at,
         created_at: record.created_at,
         updated_at: record.updated_at,
@@ -426,7 +459,10 @@ pub async fn list_provider_summaries_page(
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let providers = rows.iter().map(summary).collect::<Result<Vec<_>>>()?;
+    let mut providers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        providers.push(summary(store, tenant, row).await?);
+    }
     let next = if more {
         providers.last().map(|p| p.config.id.clone())
     } else {
@@ -483,13 +519,14 @@ pub async fn refetch_jwks(
     }
     let metadata = decode_metadata(&record)?;
     let fetched = fetch_jwks(client, &metadata).await;
-    let jwks = match &fetched {
-        Ok((jwks, _)) => jwks.clone(),
-        Err(_) => record.cache.jwks.clone(),
+    let (jwks, signing_keys) = match &fetched {
+        Ok((jwks, keys)) => (jwks.clone(), Some(key_count(keys.keys().len()))),
+        Err(_) => (record.cache.jwks.clone(), record.cache.signing_keys),
     };
     let cache = ProviderCache {
         jwks,
         jwks_fetched_at: now,
+        signing_keys,
         ..record.cache
     };
     store
@@ -813,6 +850,55 @@ mod tests {
             .await,
             Err(ServiceError::ProviderExists { id }) if id == "noknok"
         ));
+    }
+
+    #[tokio::test]
+    async fn a_summary_page_shows_the_issuer_and_keys_also_of_a_provider_stored_before_migration_0032()
+     {
+        let (store, _dir, tenant) = with_tenant().await;
+        let upstream = Upstream::start().await;
+        for id in ["a", "b"] {
+            save_identity_provider(
+                store.as_ref(),
+                &master(),
+                &client(),
+                &tenant,
+                upstream.provider(id),
+                secret(),
+                T0,
+            )
+            .await
+            .expect("save");
+        }
+        // "b" as a provider stored before migration 0032 and not refreshed since: no key count beside it.
+        let mut old = store
+            .get_identity_provider(&tenant, "b")
+            .await
+            .expect("read")
+            .expect("stored");
+        old.cache.signing_keys = None;
+        store
+            .refresh_provider_metadata(&tenant, "b", &old.cache)
+            .await
+            .expect("refresh");
+        let page = list_provider_summaries_page(store.as_ref(), &tenant, None, 10)
+            .await
+            .expect("page");
+        let facts: Vec<_> = page
+            .providers
+            .iter()
+            .map(|p| {
+                (
+                    p.config.id.to_string(),
+                    p.issuer.clone(),
+                    p.signing_keys,
+                    p.has_client_secret,
+                )
+            })
+            .collect();
+        let expected = |id: &str| (id.to_owned(), upstream.issuer(), 1, true);
+        assert_eq!(facts, [expected("a"), expected("b")]);
+        assert_eq!(page.next, None);
     }
 
     /// Saves `config` in a fresh tenant and returns the error, checking that nothing was stored.

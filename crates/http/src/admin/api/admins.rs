@@ -24,7 +24,8 @@ use super::views::{page_of, rfc3339};
 pub struct NewInvitationBody {
     /// The role the invited person gets.
     pub role: RoleName,
-    /// Its tenants (required for `tenant_admin`, refused for `global_admin`).
+    /// Its tenants (required for `tenant_admin`, refused for `global_admin`): `broker:T` (only the broker's
+    /// tenant T), `authenticator:T` (only the authenticator service's) or `T` (both roles' tenants T).
     #[serde(default)]
     pub tenants: Vec<String>,
     /// Minutes until the link stops working (5 to 10080, default 1440: a day).

@@ -159,7 +159,7 @@ pub async fn list_tenants(
     let views = tenants::list_broker_tenants(state.broker.store.as_ref())
         .await?
         .iter()
-        .filter(|t| caller.principal.sees_tenant(t.id.as_str()))
+        .filter(|t| caller.sees_tenant(t.id.as_str()))
         .filter(|t| {
             filter
                 .q
@@ -992,26 +992,50 @@ pub struct ProviderView {
 }
 
 fn provider_view(p: &providers::ProviderView) -> Result<ProviderView, Problem> {
-    let config = serde_json::to_value(&p.config).map_err(|e| Problem::internal(&e, false))?;
+    let mut view = config_view(&p.config)?;
+    view.has_client_secret = p.has_client_secret;
+    view.issuer.clone_from(&p.metadata.issuer);
+    view.signing_keys = p.signing_keys;
+    view.metadata_fetched_at = rfc3339(p.metadata_fetched_at);
+    view.created_at = rfc3339(p.created_at);
+    view.updated_at = rfc3339(p.updated_at);
+    Ok(view)
+}
+
+/// A list's item: what a read shows, from the summary the store keeps (the same view; no document decoded).
+fn provider_summary_view(p: &providers::ProviderSummary) -> Result<ProviderView, Problem> {
+    let mut view = config_view(&p.config)?;
+    view.has_client_secret = p.has_client_secret;
+    view.issuer.clone_from(&p.issuer);
+    view.signing_keys = p.signing_keys;
+    view.metadata_fetched_at = rfc3339(p.metadata_fetched_at);
+    view.created_at = rfc3339(p.created_at);
+    view.updated_at = rfc3339(p.updated_at);
+    Ok(view)
+}
+
+/// The view of a configuration, the stored facts left empty.
+fn config_view(c: &IdentityProvider) -> Result<ProviderView, Problem> {
+    let config = serde_json::to_value(c).map_err(|e| Problem::internal(&e, false))?;
     let field = |name: &str| config.get(name).cloned().unwrap_or_default();
     let parse = |name: &str| -> Result<serde_json::Value, Problem> { Ok(field(name)) };
     Ok(ProviderView {
-        id: p.config.id.to_string(),
-        name: p.config.name.clone(),
-        metadata_url: p.config.metadata_url.as_str().to_owned(),
-        client_id: p.config.client_id.clone(),
+        id: c.id.to_string(),
+        name: c.name.clone(),
+        metadata_url: c.metadata_url.as_str().to_owned(),
+        client_id: c.client_id.clone(),
         client_auth: convert(&parse("client_auth")?, "client_auth")?,
-        scope: p.config.scope_string(),
+        scope: c.scope_string(),
         response_type: ResponseTypeBody::Code,
         response_mode: convert(&parse("response_mode")?, "response_mode")?,
         claim_mapping: convert(&parse("claim_mapping")?, "claim_mapping")?,
-        domain_hint: p.config.domain_hint.clone(),
-        has_client_secret: p.has_client_secret,
-        issuer: p.metadata.issuer.clone(),
-        signing_keys: p.signing_keys,
-        metadata_fetched_at: rfc3339(p.metadata_fetched_at),
-        created_at: rfc3339(p.created_at),
-        updated_at: rfc3339(p.updated_at),
+        domain_hint: c.domain_hint.clone(),
+        has_client_secret: false,
+        issuer: String::new(),
+        signing_keys: 0,
+        metadata_fetched_at: String::new(),
+        created_at: String::new(),
+        updated_at: String::new(),
     })
 }
 
@@ -1075,12 +1099,28 @@ pub async fn list_providers(
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<ProviderPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let views = providers::list_identity_providers(state.broker.store.as_ref(), &id)
-        .await?
+    // One page cut by the store, from the summaries (no secret, metadata or JWKS read); a cursor that names no
+    // provider id is refused.
+    let after = paging
+        .after()?
+        .map(|after| {
+            ProviderId::parse(&after)
+                .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this list"))
+        })
+        .transpose()?;
+    let page = providers::list_provider_summaries_page(
+        state.broker.store.as_ref(),
+        &id,
+        after.as_ref(),
+        paging.limit()?,
+    )
+    .await?;
+    let items = page
+        .providers
         .iter()
-        .map(provider_view)
+        .map(provider_summary_view)
         .collect::<Result<Vec<_>, _>>()?;
-    let (items, next_cursor) = page(views, |p: &ProviderView| p.id.clone(), &paging)?;
+    let next_cursor = page.next.as_ref().map(|last| cursor_of(last.as_str()));
     Ok(Json(ProviderPage { items, next_cursor }))
 }
 
@@ -1955,7 +1995,8 @@ pub struct IdentityView {
     pub subject: String,
 }
 
-fn user_view(u: &DirectoryUserRecord) -> DirectoryUserView {
+/// The API's view of a directory user (its `ETag` is the version the portal's forms carry too).
+pub(crate) fn user_view(u: &DirectoryUserRecord) -> DirectoryUserView {
     DirectoryUserView {
         object_id: u.object_id.to_string(),
         display_name: u.display_name.clone(),

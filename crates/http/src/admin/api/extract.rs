@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tessera_service::admin::api_tokens::{self, Principal, RequestContext};
+use tessera_service::admin::scope::Side;
 use utoipa::IntoParams;
 
 use super::problem::Problem;
@@ -25,12 +26,34 @@ pub struct Caller {
     pub principal: Principal,
     /// Where the request came from.
     pub context: RequestContext,
+    /// Whose tenant the path names: the broker's (`/broker/tenants/{t}/...`), the authenticator service's
+    /// (`/tenants/{t}/...`), or neither (`None`: tokens, the audit trail), so that a scope limited to one role's
+    /// tenant (`broker:contoso`) finds the other role's tenant of that id unknown.
+    pub side: Option<Side>,
+}
+
+/// The role whose tenants a path of the API names (the path under [`super::BASE`], or the whole path).
+pub fn side_of_path(path: &str) -> Option<Side> {
+    let path = path.strip_prefix(super::BASE).unwrap_or(path);
+    if path.starts_with("/broker/tenants") {
+        Some(Side::Broker)
+    } else if path.starts_with("/tenants") {
+        Some(Side::Authenticator)
+    } else {
+        None
+    }
 }
 
 impl Caller {
-    /// 404 unless the caller may see `tenant` (another tenant's objects do not exist for a tenant admin).
+    /// Whether the caller sees `tenant` of the role its path names.
+    pub fn sees_tenant(&self, tenant: &str) -> bool {
+        self.principal.sees_tenant(self.side, tenant)
+    }
+
+    /// 404 unless the caller may see `tenant` of the role its path names (another tenant's objects, or the other
+    /// role's tenant of a role-qualified scope, do not exist for a tenant admin).
     pub fn require_tenant(&self, tenant: &str) -> Result<(), Problem> {
-        if self.principal.sees_tenant(tenant) {
+        if self.sees_tenant(tenant) {
             Ok(())
         } else {
             Err(Problem::not_found("the tenant"))
@@ -106,7 +129,13 @@ where
             return Err(Problem::forbidden("this API token is read-only"));
         }
         let context = request_context(parts, &state);
-        Ok(Self { principal, context })
+        // A nested router sees the path without the API's prefix: either is understood.
+        let side = side_of_path(parts.uri.path());
+        Ok(Self {
+            principal,
+            context,
+            side,
+        })
     }
 }
 
@@ -141,9 +170,10 @@ where
                 "send the body as `Content-Type: application/json`",
             ));
         }
+        // A body over the limit is 413, as the limit's own answer; another failure to read it 400.
         let bytes = bytes::Bytes::from_request(request, state)
             .await
-            .map_err(|e| Problem::malformed(e.body_text()))?;
+            .map_err(|e| Problem::from_framework(e.status(), &e.body_text()))?;
         parse_json(&bytes).map(Self)
     }
 }

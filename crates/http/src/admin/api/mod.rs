@@ -4,7 +4,8 @@
 //!
 //! - [`extract`]: the authenticated [`Caller`](extract::Caller) (401/403), JSON bodies naming the invalid field,
 //!   cursor paging, `ETag`/`If-Match` (412/428).
-//! - [`problem`]: errors as `application/problem+json` (RFC 9457).
+//! - [`problem`]: errors as `application/problem+json` (RFC 9457), also the framework's own rejections.
+//! - [`responses`]: the errors each operation can answer, added to the document by rule; unique operation ids.
 //! - [`state`]: [`ApiState`](state::ApiState), taken from the application state with `FromRef`.
 //! - [`tokens`]: API tokens and the bootstrap exchange; [`audit`]: the audit trail; [`admins`]: invitations of
 //!   administrators.
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod broker;
 pub mod extract;
 pub mod problem;
+pub mod responses;
 pub mod state;
 pub mod tenants;
 pub mod tokens;
@@ -117,7 +119,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admins::withdraw_invitation));
     let inner = tenants::routes(inner);
     let inner = broker::routes(inner);
-    OpenApiRouter::new().nest(BASE, inner)
+    let mut api = OpenApiRouter::new().nest(BASE, inner);
+    responses::complete(api.get_openapi_mut());
+    api
 }
 
 /// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.

@@ -308,3 +308,121 @@ pub fn strip_field(message: &str) -> &str {
     let message = message.split(" at line ").next().unwrap_or(message);
     field_and_detail(message).map_or(message, |(_, detail)| detail)
 }
+
+impl Problem {
+    /// The problem for an error answer the framework made rather than a handler (an extractor's rejection, a
+    /// method the path does not answer, the body limit): `status` kept, `text` (the framework's plain-text reason,
+    /// which names no secret) as the detail of a 4xx. A 5xx shows nothing but the request id, as ours do.
+    pub fn from_framework(status: StatusCode, text: &str) -> Self {
+        let text = text.trim();
+        let detail = |fallback: &str| {
+            if text.is_empty() {
+                fallback.to_owned()
+            } else {
+                text.to_owned()
+            }
+        };
+        match status {
+            StatusCode::BAD_REQUEST => {
+                // axum: "Failed to deserialize query string: limit: invalid digit found in string".
+                if let Some(rest) = text.strip_prefix("Failed to deserialize query string: ") {
+                    let mut problem = Self::new(
+                        status,
+                        "malformed-query",
+                        "A query parameter is malformed",
+                        text,
+                    );
+                    if let Some((field, reason)) = field_and_detail(rest) {
+                        problem.errors.push(FieldError {
+                            field: field.into(),
+                            detail: reason.into(),
+                        });
+                    }
+                    problem
+                } else {
+                    Self::malformed(detail("the request is malformed"))
+                }
+            }
+            StatusCode::NOT_FOUND => Self::not_found("this operation"),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "method-not-allowed",
+                "Method not allowed",
+                "this path does not answer this method; the `Allow` header lists those it answers",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                status,
+                "payload-too-large",
+                "The body is too large",
+                "the request body is larger than this server accepts",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                status,
+                "unsupported-media-type",
+                "JSON expected",
+                "send the body as `Content-Type: application/json`",
+            ),
+            StatusCode::TOO_MANY_REQUESTS => Self::new(
+                status,
+                "too-many-requests",
+                "Too many requests",
+                detail("slow down and try again later"),
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => Self::internal(&detail("unavailable"), true),
+            s if s.is_server_error() => {
+                let mut problem = Self::internal(&detail("framework error"), false);
+                problem.status = s.as_u16();
+                problem
+            }
+            s => Self::new(
+                s,
+                "refused",
+                s.canonical_reason().unwrap_or("Refused"),
+                detail("the request was refused"),
+            ),
+        }
+    }
+}
+
+/// Whether `response` is already a problem+json answer.
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// Middleware: every error answer under the API's path is `application/problem+json`, also those the framework
+/// makes before or instead of a handler — axum's `Json`/`Query`/`Path` rejections (plain text), the router's 405,
+/// the body limit's 413 — with their status kept (and their headers, such as `Allow`). Runs inside the request-id
+/// and logging layer and outside the body limit (`crate::common::security::apply`), so it sees all of them.
+pub async fn framework_errors_as_problems(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let api = path == super::BASE
+        || path
+            .strip_prefix(super::BASE)
+            .is_some_and(|rest| rest.starts_with('/'));
+    let response = next.run(request).await;
+    let status = response.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // The framework's reasons are one short line; anything longer is cut, never buffered whole.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mut answer = Problem::from_framework(status, &text).into_response();
+    let ours: Vec<header::HeaderName> = answer.headers().keys().cloned().collect();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && !ours.contains(name) {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}

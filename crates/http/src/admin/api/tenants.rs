@@ -172,8 +172,7 @@ pub async fn list_tenants(
     let mut views = Vec::new();
     for tenant in state.provider.store.list_tenants().await? {
         let id = tenant.id.as_str();
-        if caller.principal.sees_tenant(id) && filter.q.as_deref().is_none_or(|q| id.starts_with(q))
-        {
+        if caller.sees_tenant(id) && filter.q.as_deref().is_none_or(|q| id.starts_with(q)) {
             views.push(tenant_view(&state, &tenant)?);
         }
     }

@@ -96,7 +96,8 @@ pub struct NewApiToken {
     pub name: String,
     /// Its role.
     pub role: RoleName,
-    /// The tenants it is limited to (required for `tenant_admin`, empty for `global_admin`).
+    /// The tenants it is limited to (required for `tenant_admin`, empty for `global_admin`): `broker:T` (only the
+    /// broker's tenant T), `authenticator:T` (only the authenticator service's) or `T` (both roles' tenants T).
     #[serde(default)]
     pub tenants: Vec<String>,
     /// Days until it expires (1 to 366, default 90).

@@ -121,7 +121,10 @@ async fn events(
             .filter(|v| !v.is_empty())
     };
     let tenant = get("tenant");
-    if tenant.as_ref().is_some_and(|t| !ctx.admin.sees_tenant(t)) {
+    if tenant
+        .as_ref()
+        .is_some_and(|t| !ctx.admin.sees_tenant(None, t))
+    {
         return not_found();
     }
     let value = |name: &str| params.get(name).cloned().unwrap_or_default();
@@ -205,7 +208,7 @@ async fn events(
         until,
     };
     let after = get("after");
-    let page = match app
+    let mut page = match app
         .admin_store
         .list_audit_events(&filter, after.as_deref(), PAGE)
         .await
@@ -213,6 +216,11 @@ async fn events(
         Ok(p) => p,
         Err(e) => return PageError::from(e).into_response(),
     };
+    // A scope limited to one role's tenant (`broker:contoso`) sees that role's events of the tenant only.
+    if filter.tenants.is_some() {
+        page.events
+            .retain(|e| tessera_service::admin::audit::event_in_scope(&ctx.admin.tenants, e));
+    }
     let since_text = get("since");
     let until_text = get("until");
     let query: String = form_urlencoded::Serializer::new(String::new())
@@ -297,7 +305,8 @@ fn admin_fields(form: Option<&Submitted>) -> Vec<Field> {
             "tenants",
             "Tenants",
             &value("tenants"),
-            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins); broker:ID or \
+             authenticator:ID for one role's tenant only, ID for both.",
         ),
     ]
 }
@@ -672,7 +681,8 @@ fn invite_fields(form: Option<&Submitted>) -> Vec<Field> {
             "tenants",
             "Tenants",
             &value("tenants"),
-            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins).",
+            "Tenant ids separated by spaces or commas (tenant admins and limited read-only admins); broker:ID or \
+             authenticator:ID for one role's tenant only, ID for both.",
         ),
         Field::text(
             "expires_in_minutes",

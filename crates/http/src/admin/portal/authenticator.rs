@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use tessera_service::admin::audit::actions;
+use tessera_service::admin::scope::Side;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -174,7 +175,10 @@ async fn list(
     };
     let visible: Vec<_> = tenants
         .into_iter()
-        .filter(|t| ctx.admin.sees_tenant(t.id.as_str()))
+        .filter(|t| {
+            ctx.admin
+                .sees_tenant(Some(Side::Authenticator), t.id.as_str())
+        })
         .collect();
     let (rows, next, first) = paged(
         visible,

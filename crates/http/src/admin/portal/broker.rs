@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use tessera_service::admin::audit::actions;
+use tessera_service::admin::scope::Side;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -255,7 +256,7 @@ pub async fn home(State(app): State<AppState>, ctx: Ctx) -> Response {
     let mut sections = Vec::new();
     let mut broker_links: Vec<Link> = brokers
         .iter()
-        .filter(|t| ctx.admin.sees_tenant(t.id.as_str()))
+        .filter(|t| ctx.admin.sees_tenant(Some(Side::Broker), t.id.as_str()))
         .take(PAGE_SIZE)
         .map(|t| {
             Link::new(
@@ -282,7 +283,9 @@ pub async fn home(State(app): State<AppState>, ctx: Ctx) -> Response {
         .iter()
         .filter(|t| {
             t.id.as_str() != tessera_service::admin::members::ADMIN_TENANT
-                && ctx.admin.sees_tenant(t.id.as_str())
+                && ctx
+                    .admin
+                    .sees_tenant(Some(Side::Authenticator), t.id.as_str())
         })
         .take(PAGE_SIZE)
         .map(|t| {
@@ -3204,12 +3207,14 @@ async fn user_page(
     let base = format!("{}/users/{id}", tenant_base(&tenant));
     let mut buttons = Vec::new();
     if ctx.admin.can_write() {
+        // The version shown (the API's `ETag`): a click based on it does nothing if the user changed meanwhile.
+        let version = vec![("version".to_owned(), directory_user_version(&user))];
         if user.disabled_at.is_some() {
             buttons.push(Button {
                 action: format!("{base}/enable"),
                 label: "Enable".into(),
                 id: "enable-user".into(),
-                hidden: Vec::new(),
+                hidden: version.clone(),
                 danger: false,
             });
         } else {
@@ -3217,7 +3222,7 @@ async fn user_page(
                 action: format!("{base}/disable"),
                 label: "Disable".into(),
                 id: "disable-user".into(),
-                hidden: Vec::new(),
+                hidden: version.clone(),
                 danger: false,
             });
         }
@@ -3225,7 +3230,7 @@ async fn user_page(
             action: format!("{base}/delete"),
             label: "Delete".into(),
             id: "delete-user".into(),
-            hidden: Vec::new(),
+            hidden: version,
             danger: true,
         });
     }
@@ -3298,11 +3303,17 @@ async fn user_action(
     };
     let store = app.broker.store.as_ref();
     let now = app.provider.clock.now();
-    // Based on the user as read now: a change saved between this read and the write is refused, not overwritten.
+    // Based on the version the page showed, and the write on the user as read now: a change saved since the page
+    // was opened, or between this read and the write, is refused, not overwritten.
     let read = match directory::get_user(store, &tenant, &id).await {
         Ok(user) => user,
         Err(e) => return page_error(e),
     };
+    let here = format!("{}/users/{id}", tenant_base(&tenant));
+    let shown = form.get("version");
+    if shown.is_empty() || shown != directory_user_version(&read) {
+        return directory_user_changed(here);
+    }
     let (result, done, action) = match action.as_str() {
         "disable" => (
             directory::disable_user(store, &tenant, &id, now, Some(&read)).await,
@@ -3341,6 +3352,26 @@ async fn user_action(
                 see_other(&format!("{}/users/{id}?done={done}", tenant_base(&tenant)))
             }
         }
+        Err(ServiceError::Changed { .. }) => directory_user_changed(here),
         Err(e) => page_error(e),
     }
+}
+
+/// The version of a directory user a page shows: the API's `ETag` of it (without its quotes).
+fn directory_user_version(user: &tessera_store::DirectoryUserRecord) -> String {
+    crate::admin::api::extract::etag_of(&crate::admin::api::broker::user_view(user))
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// 409: the form was based on an older version of the directory user; nothing was done.
+fn directory_user_changed(back: String) -> Response {
+    PageError::new(
+        StatusCode::CONFLICT,
+        "Changed since you opened this page",
+        "Someone else changed this user since you opened this page, so nothing was done. Look at it again as \
+         it is now, and repeat the action if you still want it.",
+    )
+    .with_link(back, "Back to the user as it is now")
+    .into_response()
 }

@@ -45,6 +45,7 @@ use axum::routing::{get, post};
 use tessera_core::TenantId;
 use tessera_service::admin::api_tokens::RequestContext;
 use tessera_service::admin::members::{self, Admin};
+use tessera_service::admin::scope::Side;
 
 use crate::common::csrf::{self, CsrfToken};
 use crate::common::reply::PageError;
@@ -100,6 +101,20 @@ pub struct Ctx {
     headers: HeaderMap,
     own_origin: String,
     client_address: Option<String>,
+    /// Whose tenant the page's path names: `/admin/broker/{t}/...` the broker's, `/admin/authenticator/{t}/...`
+    /// the authenticator service's (a scope such as `broker:contoso` sees only that role's tenant).
+    side: Option<Side>,
+}
+
+/// The role whose tenant a portal path names.
+fn side_of_path(path: &str) -> Option<Side> {
+    if path.starts_with("/admin/broker/") {
+        Some(Side::Broker)
+    } else if path.starts_with("/admin/authenticator/") {
+        Some(Side::Authenticator)
+    } else {
+        None
+    }
 }
 
 impl Ctx {
@@ -126,7 +141,7 @@ impl Ctx {
 
     /// A 404 unless the administrator sees `tenant` (a tenant admin's other tenants do not exist for them).
     pub fn see(&self, tenant: &str) -> Result<TenantId, Box<Response>> {
-        if !self.admin.sees_tenant(tenant) {
+        if !self.admin.sees_tenant(self.side, tenant) {
             return Err(Box::new(not_found()));
         }
         TenantId::parse(tenant).map_err(|_| Box::new(not_found()))
@@ -243,6 +258,7 @@ impl FromRequestParts<AppState> for Ctx {
             headers: parts.headers.clone(),
             own_origin: app.provider.public_url.origin(),
             client_address,
+            side: side_of_path(parts.uri.path()),
         })
     }
 }

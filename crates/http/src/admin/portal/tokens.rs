@@ -161,7 +161,8 @@ fn token_fields(form: Option<&Submitted>) -> Vec<Field> {
             "tenants",
             "Tenants",
             &value("tenants"),
-            "Tenant ids separated by spaces or commas (tenant admin and limited read-only tokens).",
+            "Tenant ids separated by spaces or commas (tenant admin and limited read-only tokens); broker:ID or \
+             authenticator:ID for one role's tenant only, ID for both.",
         ),
         Field::text(
             "expires_in_days",

@@ -25,6 +25,7 @@ use super::authenticator::{audit_change, home_crumb, page_error};
 use super::broker::{PAGE_SIZE, Submitted, page_number};
 use super::views::{Button, Cell, Field, FormPage, Frame, Link, ListPage, Search};
 use super::{Ctx, ROOT, not_found, see_other};
+use crate::admin::api::extract::etag_of;
 use crate::admin::api::tenants::{passkey_view, user_view};
 use crate::admin::api::views::rfc3339;
 use crate::common::reply::PageError;
@@ -70,6 +71,39 @@ fn user_json(user: &User) -> serde_json::Value {
 
 fn passkey_json(credential: &Credential) -> serde_json::Value {
     serde_json::to_value(passkey_view(credential)).unwrap_or_default()
+}
+
+/// The version of a user a page shows: the API's `ETag` of it (without its quotes). Forms carry it, and act only on
+/// that version.
+fn user_version(user: &User) -> String {
+    etag_of(&user_view(user)).trim_matches('"').to_owned()
+}
+
+/// The version of a passkey a page shows (the API's `ETag`; a sign-in with it is a change too, as the store's
+/// conditional write counts it).
+fn passkey_version(credential: &Credential) -> String {
+    etag_of(&passkey_view(credential))
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// 409: the form was based on an older version of the user or passkey than the stored one; nothing was done.
+fn changed_since_opened(what: &str, back: String) -> Response {
+    PageError::new(
+        StatusCode::CONFLICT,
+        "Changed since you opened this page",
+        &format!(
+            "Someone else changed this {what} since you opened this page, so nothing was done. Look at it again \
+             as it is now, and repeat the action if you still want it."
+        ),
+    )
+    .with_link(back, "Back to the user as it is now")
+    .into_response()
+}
+
+/// Whether the submitted form was based on the version `current` (a form without one is not).
+fn form_is_current(form: &Submitted, current: &str) -> bool {
+    !form.get("version").is_empty() && form.get("version") == current
 }
 
 fn status_text(user: &User) -> String {
@@ -197,6 +231,8 @@ pub struct PasskeyRow {
     pub aaguid: String,
     /// Its rename page (and, with `/revoke`, where its revocation posts).
     pub href: String,
+    /// The version the page shows, which its revoke form carries.
+    pub version: String,
 }
 
 /// A user of the authenticator service: profile, state buttons and passkeys.
@@ -280,18 +316,21 @@ pub async fn page(
             }),
             aaguid: metadata::aaguid_text(&c.aaguid),
             href: format!("{here}/passkeys/{}", B64.encode(&c.credential_id)),
+            version: passkey_version(c),
         })
         .collect::<Vec<_>>();
     let can_write = ctx.admin.can_write();
     let mut buttons = Vec::new();
     let mut delete = None;
     if can_write {
+        // The version shown: a click based on it does nothing if the user changed meanwhile.
+        let version = vec![("version".to_owned(), user_version(&user))];
         buttons.push(if user.disabled_at.is_some() {
             Button {
                 action: format!("{here}/enable"),
                 label: "Enable".into(),
                 id: "enable-user".into(),
-                hidden: Vec::new(),
+                hidden: version,
                 danger: false,
             }
         } else {
@@ -299,7 +338,7 @@ pub async fn page(
                 action: format!("{here}/disable"),
                 label: "Disable".into(),
                 id: "disable-user".into(),
-                hidden: Vec::new(),
+                hidden: version,
                 danger: false,
             }
         });
@@ -355,6 +394,10 @@ async fn set_state(
         Ok(u) => u,
         Err(r) => return r,
     };
+    let here = user_base(&id, &before.id);
+    if !form_is_current(&form, &user_version(&before)) {
+        return changed_since_opened("user", here);
+    }
     let stored = match users::set_disabled(
         app.provider.store.as_ref(),
         &id,
@@ -366,6 +409,7 @@ async fn set_state(
     .await
     {
         Ok(u) => u,
+        Err(ServiceError::Changed { .. }) => return changed_since_opened("user", here),
         Err(e) => return fail(e),
     };
     let (action, done) = if disabled {
@@ -434,7 +478,7 @@ pub async fn confirm_delete(
         ],
         form_id: "delete-user-form".into(),
         action: format!("{here}/delete"),
-        fields: Vec::new(),
+        fields: vec![Field::text("version", "", &user_version(&user), "").kind("hidden")],
         form_error: None,
         submit: "Yes, delete the user".into(),
         submit_id: "delete-confirm".into(),
@@ -462,7 +506,11 @@ pub async fn delete(
         Ok(u) => u,
         Err(r) => return r,
     };
-    if let Err(e) = users::delete_user(
+    let here = user_base(&id, &before.id);
+    if !form_is_current(&form, &user_version(&before)) {
+        return changed_since_opened("user", here);
+    }
+    match users::delete_user(
         app.provider.store.as_ref(),
         &id,
         &before.id,
@@ -471,7 +519,9 @@ pub async fn delete(
     )
     .await
     {
-        return fail(e);
+        Ok(()) => {}
+        Err(ServiceError::Changed { .. }) => return changed_since_opened("user", here),
+        Err(e) => return fail(e),
     }
     if let Err(r) = audit_change(
         &app,
@@ -674,6 +724,9 @@ pub async fn revoke(
         Err(r) => return r,
     };
     let here = user_base(&id, &user.id);
+    if !form_is_current(&form, &passkey_version(&before)) {
+        return changed_since_opened("passkey", here);
+    }
     match users::revoke_passkey(
         app.provider.store.as_ref(),
         &id,
@@ -695,6 +748,7 @@ pub async fn revoke(
             .with_link(here, "Back to the user")
             .into_response();
         }
+        Err(ServiceError::Changed { .. }) => return changed_since_opened("passkey", here),
         Err(e) => return fail(e),
     }
     if let Err(r) = audit_change(
