@@ -117,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fewer index pages per sign-in",
         include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
     ),
+    (
+        35,
+        "broker local accounts",
+        include_str!("../migrations/0035_broker_local_accounts.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).
