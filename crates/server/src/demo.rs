@@ -262,6 +262,10 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         "  Settings:      {}",
         dir.root().join("demo.json").display()
     );
+    println!(
+        "  Broker mail:   {} (one .eml file per one-time code)",
+        dir.root().join("mail").display()
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 
@@ -283,6 +287,10 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     )
     .with_listener(crate::listener::ListenerLimits::default(), acceptor)
     .with_upstream_roots(&trusted)?
+    .with_mail(Some(&tessera_service::broker::mail::MailSettings {
+        from: "Contoso <no-reply@contoso.example>".into(),
+        transport: tessera_service::broker::mail::MailTransport::Directory(dir.root().join("mail")),
+    }))?
     .merge(rp)
     .merge(landing);
     app::print_bootstrap(app.state(), app::BootstrapNotice::Console).await?;
