@@ -338,7 +338,7 @@ fn respond(
             pages::local_code(page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
         }
         Ok(SignInStep::LocalRegister(page)) => {
-            pages::local_register(page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
+            pages::local_register(*page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
         }
         Ok(SignInStep::Answer(AppAnswer { response, session })) => {
             let mut answer = deliver_authorization(response);

@@ -437,13 +437,13 @@ pub async fn verify_code(
         expires_at: until.unix_timestamp(),
     };
     put_transaction_until(ctx, tenant, &handle, &transaction, until).await?;
-    Ok(SignInStep::LocalRegister(RegisterPage {
+    Ok(SignInStep::LocalRegister(Box::new(RegisterPage {
         handle,
         application_name,
         email,
         options,
         reply_origin,
-    }))
+    })))
 }
 
 /// The passkey registration's answer (`credential`: the credential's `toJSON()`): verifies it (origin, RP ID hash,

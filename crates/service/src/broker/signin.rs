@@ -234,7 +234,7 @@ pub enum SignInStep {
     /// Show the one-time code page of a local sign-up.
     LocalCode(super::local::CodePage),
     /// Show the passkey registration of a local sign-up.
-    LocalRegister(super::local::RegisterPage),
+    LocalRegister(Box<super::local::RegisterPage>),
     /// Answer the app (code or OAuth error).
     Answer(AppAnswer),
 }
