@@ -539,9 +539,19 @@ pub struct PasskeyOptionsRequest {
 pub async fn local_passkey_options(
     State(state): State<BrokerState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
-    axum::Json(request): axum::Json<PasskeyOptionsRequest>,
+    request: axum::extract::Request,
 ) -> Result<Response, AppError> {
+    // Each call stores a challenge: limited per client address as the authorization endpoint is.
+    if let Some(refused) = state.limits.authorize.check(&request) {
+        return Ok(refused);
+    }
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, state.security.body_limit)
+        .await
+        .map_err(|_| AppError::BadRequest("the request is too large".into()))?;
+    let request: PasskeyOptionsRequest = serde_json::from_slice(&body)
+        .map_err(|_| AppError::BadRequest("the request is not the expected JSON".into()))?;
     let tenant = TenantId::parse(&tenant).map_err(|_| AppError::NotFound)?;
     state.tenant(&tenant).await?;
     let token = csrf::verify(
