@@ -122,8 +122,8 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 impl Mailer {
-    /// Builds the mailer. Plain SMTP (`none`) and credentials without TLS are refused off loopback; a directory is
-    /// created if missing.
+    /// Builds the mailer. Plain SMTP (`none`) is refused off loopback; a directory is created (if missing) when the
+    /// first message is written.
     pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
         let from: Mailbox = settings
             .from
@@ -131,9 +131,9 @@ impl Mailer {
             .map_err(|e| MailError::Settings(format!("from: {e}")))?;
         let inner = match &settings.transport {
             MailTransport::Directory(path) => {
-                std::fs::create_dir_all(path).map_err(|e| {
-                    MailError::Settings(format!("directory {}: {e}", path.display()))
-                })?;
+                if path.as_os_str().is_empty() {
+                    return Err(MailError::Settings("directory: empty path".into()));
+                }
                 Inner::Directory {
                     transport: AsyncFileTransport::<Tokio1Executor>::new(path),
                     path: path.clone(),
@@ -218,14 +218,18 @@ impl Mailer {
                         reason: e.to_string(),
                     })
             }
-            Inner::Directory { transport, path } => transport
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| MailError::Transport {
+            Inner::Directory { transport, path } => {
+                let failed = |reason: String| MailError::Transport {
                     transport: path.display().to_string(),
-                    reason: e.to_string(),
-                }),
+                    reason,
+                };
+                std::fs::create_dir_all(path).map_err(|e| failed(e.to_string()))?;
+                transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|e| failed(e.to_string()))
+            }
         }
     }
 }
