@@ -21,7 +21,9 @@ use tessera_oidc::keys::SigningAlg;
 use tessera_oidc::{ClientType, ResponseMode};
 use tessera_service::clients::{self, ClientKind, LocalhostHttp, NewClient};
 use tessera_store::BrokerStore;
-use tessera_testkit::{AppOptions, Backend, SoftAuthenticator, TestApp, spawn_app};
+use tessera_testkit::{
+    AppOptions, Backend, MaliciousAuthenticator, Overrides, SoftAuthenticator, TestApp, spawn_app,
+};
 
 const BROKER: &str = "contoso";
 const POLICY: &str = "B2C_1_signupsignin";
@@ -57,6 +59,7 @@ both_stores!(
     abandoned_local_sign_up_leaves_no_user_and_no_passkey,
     choice_page_lists_local_accounts_beside_providers_and_hints_still_work,
     a_local_passkey_satisfies_require_phishing_resistant,
+    a_wrong_rp_id_hash_and_a_counter_that_went_back_are_refused,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1238,5 +1241,142 @@ async fn a_local_passkey_satisfies_require_phishing_resistant(backend: Backend) 
         "{}",
         answer.location()
     );
+    b.app.stop().await;
+}
+
+/// Sign-in options for the page of a fresh request, and the passkey form to answer them with.
+async fn sign_in_options(b: &Broker, browser: &mut Browser) -> (Form, Value) {
+    let page = browser.get(&b.app, &app_request(b, &[]).url).await;
+    let form = page.form("local-passkey-form");
+    let options = browser
+        .post_json(
+            &b.app,
+            &format!("/{BROKER}/broker/local/passkey/options"),
+            &json!({ "handle": form.attr("data-handle") }),
+        )
+        .await;
+    assert_eq!(options.status, 200, "{}", options.body);
+    let options = serde_json::from_str(&options.body).unwrap_or_else(|e| panic!("{e}"));
+    (form, options)
+}
+
+async fn a_wrong_rp_id_hash_and_a_counter_that_went_back_are_refused(backend: Backend) {
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let evil = || Overrides {
+        rp_id: Some("evil.example".into()),
+        ..Overrides::default()
+    };
+    // A registration whose authenticator data names another RP: refused, nothing written.
+    let mut browser = Browser::default();
+    let (_, code_page) = start_sign_up(&b, &mut browser, "ann@example.com").await;
+    let code = b.last_code();
+    let page = browser
+        .submit(&b.app, &code_page, "local-code-form", &[("code", &code)])
+        .await;
+    let form = page.form("local-register-form");
+    let (response, _) = MaliciousAuthenticator::new()
+        .with_overrides(evil())
+        .register(&form.attr("data-options"), &b.app.base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("credential", &response)]),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("rp-id"), "{}", refused.body);
+    assert_eq!(user_count(&b).await, 0);
+
+    // An honest registration with the same kind of authenticator.
+    let mut browser = Browser::default();
+    let (_, code_page) = start_sign_up(&b, &mut browser, "bob@example.com").await;
+    let code = b.last_code();
+    let page = browser
+        .submit(&b.app, &code_page, "local-code-form", &[("code", &code)])
+        .await;
+    let form = page.form("local-register-form");
+    let (response, credential) = MaliciousAuthenticator::new()
+        .register(&form.attr("data-options"), &b.app.base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let attributes = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("credential", &response)]),
+        )
+        .await;
+    assert_eq!(attributes.status, 200, "{}", attributes.body);
+    let answer = browser
+        .submit(
+            &b.app,
+            &attributes,
+            "attribute-form",
+            &[("display_name", "Bob Ray")],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+
+    // A sign-in whose authenticator data names another RP is refused.
+    let mut browser = Browser::default();
+    let (form, options) = sign_in_options(&b, &mut browser).await;
+    let assertion = MaliciousAuthenticator::new()
+        .with_overrides(evil())
+        .authenticate(&options["publicKey"].to_string(), &b.app.base, &credential)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ceremony = options["ceremony"].as_str().unwrap_or_default().to_owned();
+    let refused = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("ceremony", &ceremony), ("credential", &assertion)]),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("rp-id"), "{}", refused.body);
+
+    // An honest sign-in moves the counter; an assertion with an older counter (a clone) is refused.
+    let (form, options) = sign_in_options(&b, &mut browser).await;
+    let assertion = MaliciousAuthenticator::new()
+        .authenticate(&options["publicKey"].to_string(), &b.app.base, &credential)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ceremony = options["ceremony"].as_str().unwrap_or_default().to_owned();
+    let signed_in = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("ceremony", &ceremony), ("credential", &assertion)]),
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let stored = b
+        .store()
+        .get_local_credential(&b.tenant, &credential.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("passkey"));
+    assert!(stored.sign_count > 0);
+    let mut browser = Browser::default();
+    let (form, options) = sign_in_options(&b, &mut browser).await;
+    let clone = MaliciousAuthenticator::new().with_overrides(Overrides {
+        sign_count: Some(stored.sign_count),
+        ..Overrides::default()
+    });
+    let assertion = clone
+        .authenticate(&options["publicKey"].to_string(), &b.app.base, &credential)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ceremony = options["ceremony"].as_str().unwrap_or_default().to_owned();
+    let refused = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("ceremony", &ceremony), ("credential", &assertion)]),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("sign-count"), "{}", refused.body);
     b.app.stop().await;
 }
