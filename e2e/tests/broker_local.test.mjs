@@ -150,6 +150,15 @@ describe('broker local accounts on sqlite', () => {
       assert.equal(again.oid, claims.oid, 'the same directory user');
       assert.equal(again.newUser, undefined);
       assert.equal(again.idp, 'local');
+
+      // Email-first: the address typed, the account's passkey offered (allowCredentials), the same user.
+      await context.clearCookies({ name: `__Host-tessera_broker_${demo.broker_tenant}` });
+      const third = appRequest(demo);
+      await page.goto(third.url);
+      await page.getByLabel('Email (optional: to use a security key)').fill(email.toUpperCase());
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      const emailFirst = await redeemAtApp(page, demo, third);
+      assert.equal(emailFirst.oid, claims.oid, 'email-first finds the same user');
       assert.deepEqual(report, { choice: [], code: [], register: [], attributes: [] });
       assert.deepEqual(errors, [], 'no script or console errors');
     } catch (e) {

@@ -387,13 +387,22 @@
     var form = document.getElementById("local-passkey-form");
     var button = document.getElementById("local-passkey-button");
     if (!form || !button) { return; }
+    // Enter in the email field starts the passkey sign-in (the form itself is sent only with an assertion).
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      button.click();
+    });
     button.addEventListener("click", function () {
       if (!webauthnAvailable()) { return; }
       setBusy(true);
       say("Follow your browser's instructions to use your passkey…");
-      postJSON("/broker/local/passkey/options", { handle: form.getAttribute("data-handle") || "" })
+      var email = value("local-signin-email");
+      var ask = { handle: form.getAttribute("data-handle") || "" };
+      if (email) { ask.email = email; }
+      postJSON("/broker/local/passkey/options", ask)
         .then(function (start) {
-          return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) }).then(function (credential) {
+          return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) })
+            .catch(scopedFailure(start.publicKey)).then(function (credential) {
             form.elements.ceremony.value = start.ceremony;
             form.elements.credential.value = JSON.stringify(credentialJSON(credential));
             say("Checking your passkey…");

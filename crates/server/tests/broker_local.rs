@@ -60,6 +60,7 @@ both_stores!(
     choice_page_lists_local_accounts_beside_providers_and_hints_still_work,
     a_local_passkey_satisfies_require_phishing_resistant,
     a_wrong_rp_id_hash_and_a_counter_that_went_back_are_refused,
+    email_first_sign_in_offers_the_accounts_passkeys_and_a_stable_decoy_otherwise,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1378,5 +1379,95 @@ async fn a_wrong_rp_id_hash_and_a_counter_that_went_back_are_refused(backend: Ba
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.contains("sign-count"), "{}", refused.body);
+    b.app.stop().await;
+}
+
+async fn email_first_sign_in_offers_the_accounts_passkeys_and_a_stable_decoy_otherwise(
+    backend: Backend,
+) {
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let authenticator = SoftAuthenticator::new();
+    let (_, answer) = sign_up(&b, &authenticator, "ann@example.com").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let credential = authenticator
+        .credential_ids()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let options_for = async |browser: &mut Browser, email: &str| {
+        let request = app_request(&b, &[]);
+        let page = browser.get(&b.app, &request.url).await;
+        let form = page.form("local-passkey-form");
+        let reply = browser
+            .post_json(
+                &b.app,
+                &format!("/{BROKER}/broker/local/passkey/options"),
+                &json!({ "handle": form.attr("data-handle"), "email": email }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let options: Value = serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{e}"));
+        (request, form, options)
+    };
+    let allowed = |options: &Value| -> Vec<String> {
+        options["publicKey"]["allowCredentials"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // The account's passkey, whatever the case of the address.
+    let mut browser = Browser::default();
+    let (request, form, options) = options_for(&mut browser, " ANN@example.com ").await;
+    assert_eq!(allowed(&options), vec![B64.encode(&credential)]);
+    let assertion = authenticator
+        .authenticate(&options["publicKey"].to_string(), &b.app.base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ceremony = options["ceremony"].as_str().unwrap_or_default().to_owned();
+    let answer = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("ceremony", &ceremony), ("credential", &assertion)]),
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let claims = redeem(&b, &answer.location(), &request.verifier).await;
+    assert_eq!(claims["emails"], json!(["ann@example.com"]));
+
+    // An unknown address gets one decoy passkey, the same each time, so the answer tells nothing.
+    let mut browser = Browser::default();
+    let (_, _, first) = options_for(&mut browser, "nobody@example.com").await;
+    let (_, _, second) = options_for(&mut browser, "Nobody@Example.com").await;
+    let decoy = allowed(&first);
+    assert_eq!(decoy.len(), 1);
+    assert_eq!(decoy, allowed(&second));
+    assert_ne!(decoy, vec![B64.encode(&credential)]);
+    assert_eq!(decoy[0].len(), B64.encode([0u8; 32]).len());
+
+    // A passkey that is not among those offered for the address (another account's) is refused.
+    let other = SoftAuthenticator::new();
+    let (_, answer) = sign_up(&b, &other, "bob@example.com").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let mut browser = Browser::default();
+    let (_, form, options) = options_for(&mut browser, "ann@example.com").await;
+    let mut discoverable = options["publicKey"].clone();
+    discoverable["allowCredentials"] = json!([]);
+    let assertion = other
+        .authenticate(&discoverable.to_string(), &b.app.base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ceremony = options["ceremony"].as_str().unwrap_or_default().to_owned();
+    let refused = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("ceremony", &ceremony), ("credential", &assertion)]),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
     b.app.stop().await;
 }

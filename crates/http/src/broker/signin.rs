@@ -532,6 +532,9 @@ pub async fn local_passkey(
 pub struct PasskeyOptionsRequest {
     /// The choice page's handle.
     pub handle: String,
+    /// Email-first: the address typed (its account's passkeys are offered).
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// `POST /{tenant}/broker/local/passkey/options` (JSON, CSRF token in `X-CSRF-Token`): a challenge for a
@@ -561,8 +564,14 @@ pub async fn local_passkey_options(
         &[],
         &state.public_url.origin(),
     )?;
-    match local::passkey_options(context(&state)?, &tenant, &request.handle, &token.binding())
-        .await
+    match local::passkey_options(
+        context(&state)?,
+        &tenant,
+        &request.handle,
+        &token.binding(),
+        request.email.as_deref(),
+    )
+    .await
     {
         Ok(options) => Ok((
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],

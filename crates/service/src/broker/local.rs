@@ -33,7 +33,7 @@ use tessera_webauthn::authentication::{
     AuthenticationExpectation, CredentialRecord, UserIdentification,
 };
 use tessera_webauthn::json::{
-    AuthenticatorTransport, PublicKeyCredentialCreationOptionsJSON,
+    AuthenticatorTransport, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialDescriptor,
     PublicKeyCredentialRequestOptionsJSON, ResidentKeyRequirement, UserEntity,
     UserVerificationRequirement,
 };
@@ -550,13 +550,75 @@ pub async fn finish_registration(
     super::signup::attribute_page(ctx, tenant, &pending, fields, Vec::new()).await
 }
 
-/// "Sign in with a passkey" on the choice page: a challenge for a discoverable credential, bound to the browser
-/// and to the page's sign-in (which stays usable for another try).
+/// The purpose the decoy key of email-first sign-ins is derived for from the master key.
+pub const DECOY_KEY_PURPOSE: &str = "tessera/broker/local-decoy-credential-ids/v1";
+
+/// The `allowCredentials` of an email-first sign-in: the passkeys of the local accounts with that address, or, when
+/// there is none, one decoy credential id (HMAC-SHA256 of the tenant and the lowercased address under a key derived
+/// from the master key), so the answer does not tell whether an account exists.
+async fn allow_for_email(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    email: &str,
+) -> Result<Vec<PublicKeyCredentialDescriptor>, SignInError> {
+    let folded = email.trim().to_lowercase();
+    let issuer = local_issuer(tenant.as_str());
+    let page = ctx
+        .store
+        .search_directory_users(tenant, &folded, None, 50)
+        .await?;
+    let mut allow = Vec::new();
+    for user in page.users.iter().filter(|u| {
+        u.email
+            .as_deref()
+            .is_some_and(|e| e.to_lowercase() == folded)
+            && u.identities.iter().any(|i| i.issuer == issuer)
+    }) {
+        for passkey in ctx
+            .store
+            .list_local_credentials(tenant, &user.object_id)
+            .await?
+        {
+            let transports = passkey
+                .transports
+                .iter()
+                .cloned()
+                .map(AuthenticatorTransport::from)
+                .collect();
+            allow.push(PublicKeyCredentialDescriptor::new(
+                passkey.credential_id,
+                transports,
+            ));
+        }
+    }
+    if allow.is_empty() {
+        let key = aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &ctx.master.derive(DECOY_KEY_PURPOSE),
+        );
+        let mut message = tenant.as_str().as_bytes().to_vec();
+        message.push(0);
+        message.extend_from_slice(folded.as_bytes());
+        allow.push(PublicKeyCredentialDescriptor::new(
+            aws_lc_rs::hmac::sign(&key, &message).as_ref().to_vec(),
+            vec![
+                AuthenticatorTransport::Internal,
+                AuthenticatorTransport::Hybrid,
+            ],
+        ));
+    }
+    Ok(allow)
+}
+
+/// "Sign in with a passkey" on the choice page: a challenge for a discoverable credential, or, email-first (the
+/// user typed their address), for that account's passkeys ([`allow_for_email`]); bound to the browser and to the
+/// page's sign-in (which stays usable for another try).
 pub async fn passkey_options(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
     handle: &str,
     binding: &[u8],
+    email: Option<&str>,
 ) -> Result<PasskeyOptions, SignInError> {
     let Some(Transaction::Choice {
         app,
@@ -587,7 +649,13 @@ pub async fn passkey_options(
     .await?;
     let (rp_id, _) = relying_party(ctx.base)?;
     let challenge = generate_challenge().map_err(|_| ServiceError::Random)?;
+    let allow = match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => allow_for_email(ctx, tenant, email).await?,
+        None => Vec::new(),
+    };
+    let allowed: Vec<String> = allow.iter().map(|d| B64.encode(&d.id.0)).collect();
     let options = PublicKeyCredentialRequestOptionsJSON::builder(rp_id, challenge.to_vec())
+        .allow_credentials(allow)
         .user_verification(user_verification(&settings))
         .build();
     let ceremony = random_token(32)?;
@@ -597,6 +665,7 @@ pub async fn passkey_options(
         binding: expected,
         challenge: B64.encode(challenge),
         expires_at: until.unix_timestamp(),
+        allow: allowed,
     };
     put_transaction_until(ctx, tenant, &ceremony, &transaction, until).await?;
     Ok(PasskeyOptions { ceremony, options })
@@ -617,6 +686,7 @@ pub async fn finish_passkey_sign_in(
         binding: expected,
         challenge,
         expires_at,
+        allow,
     }) = take_transaction(ctx, tenant, ceremony).await?
     else {
         return Err(SignInError::Expired);
@@ -662,13 +732,26 @@ pub async fn finish_passkey_sign_in(
         .decode(challenge)
         .map_err(|e| ServiceError::Corrupt(format!("challenge: {e}")))?;
     let policy = policy_for(&settings);
+    let allow: Vec<Vec<u8>> = allow
+        .iter()
+        .map(|id| B64.decode(id))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServiceError::Corrupt(format!("allowed credentials: {e}")))?;
     let expectation = AuthenticationExpectation {
         challenge: &challenge,
         origins: &origins,
         rp_ids: &rp_ids,
         appid: None,
-        allow_credentials: &[],
-        user: UserIdentification::Discoverable,
+        allow_credentials: &allow,
+        // Email-first: the passkey is one of the account's (the engine checks it is in `allow`), whose user handle
+        // the response may omit; discoverable: the response's user handle must name the passkey's account.
+        user: if allow.is_empty() {
+            UserIdentification::Discoverable
+        } else {
+            UserIdentification::Identified {
+                user_handle: &stored.user_handle,
+            }
+        },
         policy: &policy,
     };
     let verified = verify_authentication(&response, &expectation, &record)

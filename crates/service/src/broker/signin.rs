@@ -119,6 +119,9 @@ pub(crate) enum Transaction {
         binding: String,
         challenge: String,
         expires_at: i64,
+        /// Email-first: the `allowCredentials` sent (base64url ids; a decoy for an unknown address).
+        #[serde(default)]
+        allow: Vec<String>,
     },
     /// The user is at the provider; `correlation` is the hash of the correlation cookie.
     Upstream {
