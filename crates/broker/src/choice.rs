@@ -1,7 +1,8 @@
 //! Where a sign-in goes first: straight to one identity provider, or to the page where the user chooses.
 //!
 //! Rules, in order:
-//! 1. an `idp` hint naming one of the flow's providers (by id, case-insensitively) goes straight there;
+//! 1. an `idp` hint naming one of the flow's providers (by id, case-insensitively) goes straight there, and
+//!    `idp=local` to the local-account page when the flow offers local accounts;
 //! 2. a `domain_hint` equal (case-insensitively) to the `domain_hint` of one of the flow's providers goes there;
 //! 3. a flow with exactly one provider and no local accounts goes straight to it;
 //! 4. a flow with local accounts only goes to the local sign-in;
@@ -9,7 +10,7 @@
 //!
 //! A hint that matches nothing is ignored, as Azure AD B2C does, so a stale link still shows the choice page.
 
-use crate::config::{FlowSettings, IdentityProvider, LocalAccounts, ProviderId};
+use crate::config::{FlowSettings, IdentityProvider, LOCAL_ACCOUNTS_ID, LocalAccounts, ProviderId};
 
 /// The hints an app may send with its authorization request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,7 +26,7 @@ pub struct ChoiceHints<'a> {
 pub enum Choice {
     /// Redirect to this provider.
     Provider(ProviderId),
-    /// Local accounts are the only option.
+    /// The local-account page: local accounts are the only option, or the `idp` hint asked for them.
     LocalAccount,
     /// Show the choice page.
     ChoicePage {
@@ -44,6 +45,14 @@ pub fn decide(
     hints: ChoiceHints<'_>,
 ) -> Choice {
     let offered = &settings.identity_providers;
+    let local = settings.local_accounts != LocalAccounts::None;
+    if local
+        && hints
+            .idp
+            .is_some_and(|idp| idp.trim().eq_ignore_ascii_case(LOCAL_ACCOUNTS_ID))
+    {
+        return Choice::LocalAccount;
+    }
     if let Some(idp) = hints.idp
         && let Some(id) = offered
             .iter()
@@ -65,7 +74,6 @@ pub fn decide(
             return Choice::Provider(id.clone());
         }
     }
-    let local = settings.local_accounts != LocalAccounts::None;
     match (offered.as_slice(), local) {
         ([only], false) => Choice::Provider(only.clone()),
         ([], true) => Choice::LocalAccount,

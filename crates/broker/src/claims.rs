@@ -63,6 +63,38 @@ pub struct UpstreamProfile {
     /// The upstream `auth_time`.
     #[serde(default, with = "time::serde::timestamp::option")]
     pub auth_time: Option<OffsetDateTime>,
+    /// Whether the broker itself verified that the user owns `email` (a local account's one-time code). A
+    /// provider's `email_verified` is not carried: the broker trusts only its own check.
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// The `idp` claim of a local account's sign-in (federated sign-ins carry the provider's issuer URL there).
+pub const LOCAL_ACCOUNT_IDP: &str = "local";
+
+/// The issuer of a broker tenant's local identities (`{issuer, subject}` with the user's object id as the subject).
+/// It does not depend on the broker's public URL, so a new host or port keeps every local account.
+pub fn local_issuer(tenant: &str) -> String {
+    format!("{LOCAL_ISSUER_PREFIX}{tenant}")
+}
+
+/// The prefix of [`local_issuer`]: no provider's issuer can start with it (providers' issuers are `https` or
+/// loopback `http` URLs).
+pub const LOCAL_ISSUER_PREFIX: &str = "urn:tessera:local:";
+
+/// The `amr` (RFC 8176) of a passkey sign-in at the broker: `pop` and `hwk` (device-bound) or `swk` (synced,
+/// backup eligible), `user`, and `mfa` when the authenticator verified the user, as Tessera's authenticator
+/// service reports its own.
+pub fn passkey_amr(backup_eligible: bool, user_verified: bool) -> Vec<String> {
+    let mut amr = vec![
+        "pop".to_owned(),
+        if backup_eligible { "swk" } else { "hwk" }.to_owned(),
+        "user".to_owned(),
+    ];
+    if user_verified {
+        amr.push("mfa".to_owned());
+    }
+    amr
 }
 
 /// The mapped claims the ID token lacks: if any, and the provider has a userinfo endpoint, the service fetches
@@ -154,6 +186,7 @@ pub fn map_claims(
         amr: id_token.amr.clone(),
         acr: id_token.acr.clone(),
         auth_time: id_token.auth_time,
+        email_verified: false,
     })
 }
 
@@ -670,7 +703,7 @@ pub struct AppTokenInput<'a> {
 /// `auth_time` (the provider's, else the broker's), `acr`, and `amr` when the provider sent one; `nonce` when the
 /// app sent one. `acr` is the provider's when it sent one (so a passkey sign-in stays `phr`/`phrh`), else `phr`
 /// when the provider's `amr` shows a phishing-resistant method, else the policy id in lowercase, as Azure AD B2C
-/// sets `acr`. By the flow's application claims: `oid`, `idp` (the provider's issuer), `newUser` (only `true`, on
+/// sets `acr`. By the flow's application claims: `oid`, `idp` (the provider's issuer, or `local`), `newUser` (only `true`, on
 /// sign-up), `emails` (an array), `name`, `given_name`, `family_name`, `extension_<name>`.
 pub fn app_token_claims(input: &AppTokenInput<'_>) -> Map<String, Value> {
     let mut claims = Map::new();
@@ -711,7 +744,11 @@ pub fn app_token_claims(input: &AppTokenInput<'_>) -> Map<String, Value> {
                 claims.insert("oid".into(), json!(user.object_id));
             }
             ApplicationClaim::IdentityProvider => {
-                claims.insert("idp".into(), json!(upstream.issuer));
+                if upstream.issuer.starts_with(LOCAL_ISSUER_PREFIX) {
+                    claims.insert("idp".into(), json!(LOCAL_ACCOUNT_IDP));
+                } else {
+                    claims.insert("idp".into(), json!(upstream.issuer));
+                }
             }
             ApplicationClaim::NewUser => {
                 if input.new_user {
@@ -721,6 +758,10 @@ pub fn app_token_claims(input: &AppTokenInput<'_>) -> Map<String, Value> {
             ApplicationClaim::Email => {
                 if let Some(email) = &user.email {
                     claims.insert("emails".into(), json!([email]));
+                    // Only an address the broker verified itself (a local account's one-time code).
+                    if upstream.email_verified && upstream.email.as_ref() == Some(email) {
+                        claims.insert("email_verified".into(), json!(true));
+                    }
                 }
             }
             ApplicationClaim::DisplayName => {

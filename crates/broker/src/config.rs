@@ -58,6 +58,12 @@ pub enum ConfigError {
         /// The field.
         field: String,
     },
+    /// The identifier is reserved (`local` names the flow's local accounts).
+    #[error("{field}: this identifier is reserved")]
+    ReservedIdentifier {
+        /// The field.
+        field: String,
+    },
     /// An application has no reply URL.
     #[error("{field}: at least one reply URL is required")]
     NoReplyUrl {
@@ -245,6 +251,7 @@ impl ConfigError {
             | Self::PolicyPrefix { field }
             | Self::PolicyName { field }
             | Self::IdentifierSyntax { field }
+            | Self::ReservedIdentifier { field }
             | Self::NoReplyUrl { field }
             | Self::NotAbsoluteUrl { field }
             | Self::UrlFragment { field }
@@ -458,6 +465,9 @@ impl From<PolicyId> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct ProviderId(String);
 
+/// The id of local accounts where a provider id is expected ([`ProviderId::local`]).
+pub const LOCAL_ACCOUNTS_ID: &str = "local";
+
 impl ProviderId {
     /// Parses a provider id.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
@@ -483,6 +493,17 @@ impl ProviderId {
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id that stands for the flow's local accounts in sessions, grants, the choice page and the `idp` hint
+    /// ([`LOCAL_ACCOUNTS_ID`]); no identity provider may have it.
+    pub fn local() -> Self {
+        Self(LOCAL_ACCOUNTS_ID.to_owned())
+    }
+
+    /// Whether this is [`ProviderId::local`].
+    pub fn is_local(&self) -> bool {
+        self.0 == LOCAL_ACCOUNTS_ID
     }
 }
 
@@ -908,6 +929,9 @@ impl IdentityProvider {
     /// Checks every field; the metadata URL was checked when parsed. Fetching and validating the provider's
     /// metadata is [`crate::metadata::validate_provider_metadata`], which the service runs at save time too.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.is_local() {
+            return Err(ConfigError::ReservedIdentifier { field: "id".into() });
+        }
         check_text(&self.name, "name", 256)?;
         check_text(&self.client_id, "client_id", 256)?;
         if !self.scope.iter().any(|s| s == "openid") {

@@ -692,6 +692,27 @@ fn hints_skip_the_choice_page() {
     other.domain_hint = Some("other.example".into());
     let providers = [provider_config(ISSUER), other.clone()];
     let hinted = |hints| decide(&two, &providers, hints);
+    // `idp=local` goes to the local-account page, but only on a flow that offers local accounts.
+    assert_eq!(
+        hinted(ChoiceHints {
+            idp: Some("LOCAL"),
+            domain_hint: None
+        }),
+        Choice::LocalAccount
+    );
+    let mut no_local = two.clone();
+    no_local.local_accounts = LocalAccounts::None;
+    assert!(matches!(
+        decide(
+            &no_local,
+            &providers,
+            ChoiceHints {
+                idp: Some("local"),
+                domain_hint: None
+            }
+        ),
+        Choice::ChoicePage { .. }
+    ));
     assert_eq!(
         hinted(ChoiceHints {
             idp: Some("Other-IdP"),
@@ -875,6 +896,7 @@ fn profile() -> UpstreamProfile {
         amr: vec!["pop".into(), "hwk".into(), "user".into(), "mfa".into()],
         acr: Some("phrh".into()),
         auth_time: Some(NOW - Duration::seconds(10)),
+        email_verified: false,
     }
 }
 
@@ -1396,5 +1418,32 @@ fn client_info_as_msal_reads_it() {
     assert_eq!(
         info,
         json!({"uid": "7b4e0a1c-b2c_1_signupsignin", "utid": "contoso"})
+    );
+}
+
+#[test]
+fn local_is_a_reserved_provider_id_and_local_sign_ins_claim_idp_local() {
+    let mut local = provider_config(ISSUER);
+    local.id = pid("local");
+    assert!(matches!(
+        local.validate(),
+        Err(tessera_broker::config::ConfigError::ReservedIdentifier { .. })
+    ));
+    assert!(tessera_broker::config::ProviderId::local().is_local());
+    assert_eq!(
+        tessera_broker::claims::passkey_amr(true, true),
+        vec!["pop", "swk", "user", "mfa"]
+    );
+    assert_eq!(
+        tessera_broker::claims::passkey_amr(false, false),
+        vec!["pop", "hwk", "user"]
+    );
+    assert!(tessera_broker::claims::is_phishing_resistant(
+        &tessera_broker::claims::passkey_amr(false, false),
+        None
+    ));
+    assert!(
+        tessera_broker::claims::local_issuer("contoso")
+            .starts_with(tessera_broker::claims::LOCAL_ISSUER_PREFIX)
     );
 }

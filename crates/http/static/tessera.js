@@ -380,7 +380,69 @@
     form.submit();
   }
 
+  // The broker's local accounts. The choice page's "Sign in with a passkey" asks the broker for a challenge, then
+  // sends the assertion with the page's form (an ordinary POST, so the answer to the app is a normal navigation);
+  // the registration page carries its creation options in the form's data-options.
+  function brokerPasskeyForm() {
+    var form = document.getElementById("local-passkey-form");
+    var button = document.getElementById("local-passkey-button");
+    if (!form || !button) { return; }
+    // Enter in the email field starts the passkey sign-in (the form itself is sent only with an assertion).
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      button.click();
+    });
+    button.addEventListener("click", function () {
+      if (!webauthnAvailable()) { return; }
+      setBusy(true);
+      say("Follow your browser's instructions to use your passkey…");
+      var email = value("local-signin-email");
+      var ask = { handle: form.getAttribute("data-handle") || "" };
+      if (email) { ask.email = email; }
+      postJSON("/broker/local/passkey/options", ask)
+        .then(function (start) {
+          return navigator.credentials.get({ publicKey: requestOptions(start.publicKey) })
+            .catch(scopedFailure(start.publicKey)).then(function (credential) {
+            form.elements.ceremony.value = start.ceremony;
+            form.elements.credential.value = JSON.stringify(credentialJSON(credential));
+            say("Checking your passkey…");
+            form.submit();
+          });
+        })
+        .catch(function (error) {
+          setBusy(false);
+          say(explain(error), "error");
+        });
+    });
+  }
+
+  function brokerRegisterForm() {
+    var form = document.getElementById("local-register-form");
+    var button = document.getElementById("local-register-button");
+    if (!form || !button) { return; }
+    button.addEventListener("click", function () {
+      if (!webauthnAvailable()) { return; }
+      var options;
+      try { options = JSON.parse(form.getAttribute("data-options") || "{}"); } catch (e) { options = null; }
+      if (!options || !options.challenge) {
+        say("Something went wrong. Reload the page and try again.", "error");
+        return;
+      }
+      setBusy(true);
+      say("Follow your browser's instructions to create your passkey…");
+      navigator.credentials.create({ publicKey: creationOptions(options) }).then(function (credential) {
+        form.elements.credential.value = JSON.stringify(credentialJSON(credential));
+        say("Saving your passkey…");
+        form.submit();
+      }).catch(function (error) {
+        setBusy(false);
+        say(explain(error), "error");
+      });
+    });
+  }
+
   copyButtons();
+  if (page === "broker") { brokerPasskeyForm(); brokerRegisterForm(); }
   if (page === "jwt") { tokenViewerPage(); }
   if (page === "login") { loginPage(); }
   if (page === "signup") { signupPage(); }

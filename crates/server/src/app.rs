@@ -64,7 +64,29 @@ impl Application {
         .with_attestation(config.trust_files.clone(), config.attestation.clone())
         .with_listener(config.limits, config.tls.clone())
         .with_roles(config.roles)
-        .with_upstream_roots(&config.upstream_roots)
+        .with_upstream_roots(&config.upstream_roots)?
+        .with_mail(config.mail.as_ref())
+    }
+
+    /// The broker sends local accounts' one-time codes as `settings` say (`None`: no mail, no local sign-up).
+    ///
+    /// # Errors
+    /// [`ServerError::Invalid`] naming `broker.mail` when the mailer cannot be built.
+    pub fn with_mail(
+        mut self,
+        settings: Option<&tessera_service::broker::mail::MailSettings>,
+    ) -> Result<Self, ServerError> {
+        if let Some(settings) = settings {
+            let mailer = tessera_service::broker::mail::Mailer::new(settings).map_err(|e| {
+                ServerError::Invalid {
+                    key: "broker.mail",
+                    message: e.to_string(),
+                }
+            })?;
+            tracing::info!(transport = %mailer.describe(), "broker mail");
+            self.state = self.state.with_mailer(Arc::new(mailer));
+        }
+        Ok(self)
     }
 
     /// The broker trusts `roots` besides the Mozilla roots when it calls identity providers (none: only those).

@@ -57,6 +57,100 @@ pub struct BrokerSection {
     /// PEM root certificates trusted, besides the Mozilla roots, for the broker's calls to identity providers
     /// (providers on a private PKI).
     pub trust_roots_file: Option<PathBuf>,
+    /// `[broker.mail]`: how the broker sends local accounts' one-time codes. Without it, local sign-up shows "We
+    /// could not send the code".
+    pub mail: Option<MailSection>,
+}
+
+/// `[broker.mail]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSection {
+    /// The `From` address (`Contoso <no-reply@contoso.example>`).
+    pub from: String,
+    /// `smtp` or `directory`.
+    pub transport: String,
+    /// `directory`: where each message is written as an `.eml` file.
+    pub directory: Option<PathBuf>,
+    /// `smtp`: the server's host name.
+    pub host: Option<String>,
+    /// `smtp`: the port (default 587 with `starttls`, 465 with `tls`, 25 with `none`).
+    pub port: Option<u16>,
+    /// `smtp`: `starttls` (default), `tls` (implicit TLS) or `none` (loopback hosts only).
+    pub security: Option<String>,
+    /// `smtp`: the user name, if the server wants credentials.
+    pub username: Option<String>,
+    /// `smtp`: the password (better from `TESSERA__BROKER__MAIL__PASSWORD`).
+    pub password: Option<String>,
+}
+
+/// `[broker.mail]` validated into the mailer's settings (the SMTP roots are `[broker] trust_roots_file`'s).
+fn mail_settings(
+    section: &MailSection,
+    roots: &[CertificateDer<'static>],
+) -> Result<tessera_service::broker::mail::MailSettings, ServerError> {
+    use tessera_service::broker::mail::{MailSettings, MailTransport, SmtpSecurity, SmtpSettings};
+    let invalid = |key: &'static str, message: String| ServerError::Invalid { key, message };
+    let transport = match section.transport.as_str() {
+        "directory" => match &section.directory {
+            Some(dir) if !dir.as_os_str().is_empty() => MailTransport::Directory(dir.clone()),
+            _ => {
+                return Err(ServerError::Missing {
+                    key: "broker.mail.directory",
+                });
+            }
+        },
+        "smtp" => {
+            let host = section
+                .host
+                .clone()
+                .filter(|h| !h.trim().is_empty())
+                .ok_or(ServerError::Missing {
+                    key: "broker.mail.host",
+                })?;
+            let security = match section.security.as_deref().unwrap_or("starttls") {
+                "starttls" => SmtpSecurity::StartTls,
+                "tls" => SmtpSecurity::Tls,
+                "none" => SmtpSecurity::None,
+                other => {
+                    return Err(invalid(
+                        "broker.mail.security",
+                        format!("{other:?} is not one of \"starttls\", \"tls\", \"none\""),
+                    ));
+                }
+            };
+            let port = section.port.unwrap_or(match security {
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::Tls => 465,
+                SmtpSecurity::None => 25,
+            });
+            MailTransport::Smtp(SmtpSettings {
+                host,
+                port,
+                security,
+                username: section.username.clone(),
+                password: section
+                    .password
+                    .clone()
+                    .map(tessera_core::secret::Secret::new),
+                extra_roots_der: roots.iter().map(|r| r.as_ref().to_vec()).collect(),
+            })
+        }
+        other => {
+            return Err(invalid(
+                "broker.mail.transport",
+                format!("{other:?} is not one of \"smtp\", \"directory\""),
+            ));
+        }
+    };
+    let settings = MailSettings {
+        from: section.from.clone(),
+        transport,
+    };
+    // Checks the rest (the From address, plain SMTP off loopback) now, not at the first sign-up.
+    tessera_service::broker::mail::Mailer::new(&settings)
+        .map_err(|e| invalid("broker.mail", e.to_string()))?;
+    Ok(settings)
 }
 
 /// `[metrics]`: Prometheus metrics, off by default, served on their own listener (never on the public port).
@@ -333,6 +427,8 @@ pub struct Config {
     pub roles: tessera_http::Roles,
     /// Root certificates the broker trusts besides the Mozilla roots (`[broker] trust_roots_file`).
     pub upstream_roots: Vec<CertificateDer<'static>>,
+    /// The broker's mail (`[broker.mail]`).
+    pub mail: Option<tessera_service::broker::mail::MailSettings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -407,6 +503,10 @@ impl Config {
         let upstream_roots = match &raw.broker.trust_roots_file {
             Some(file) => crate::tls::upstream_roots(file)?,
             None => Vec::new(),
+        };
+        let mail = match &raw.broker.mail {
+            Some(section) => Some(mail_settings(section, &upstream_roots)?),
+            None => None,
         };
         let mut trusted_proxies = Vec::new();
         for entry in &raw.server.trusted_proxies {
@@ -621,6 +721,7 @@ impl Config {
             limits,
             tls,
             upstream_roots,
+            mail,
         })
     }
 }

@@ -262,6 +262,10 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
         "  Settings:      {}",
         dir.root().join("demo.json").display()
     );
+    println!(
+        "  Broker mail:   {} (one .eml file per one-time code)",
+        dir.root().join("mail").display()
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 
@@ -283,6 +287,10 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     )
     .with_listener(crate::listener::ListenerLimits::default(), acceptor)
     .with_upstream_roots(&trusted)?
+    .with_mail(Some(&tessera_service::broker::mail::MailSettings {
+        from: "Contoso <no-reply@contoso.example>".into(),
+        transport: tessera_service::broker::mail::MailTransport::Directory(dir.root().join("mail")),
+    }))?
     .merge(rp)
     .merge(landing);
     app::print_bootstrap(app.state(), app::BootstrapNotice::Console).await?;
@@ -407,6 +415,9 @@ fn write_info(path: &std::path::Path, info: &DemoInfo) -> Result<(), ServerError
 pub const DEMO_BROKER_TENANT: &str = "contoso";
 /// The demo's user flow.
 pub const DEMO_POLICY: &str = "B2C_1_signupsignin";
+
+/// The demo's user flow with local accounts only.
+pub const DEMO_LOCAL_POLICY: &str = "B2C_1_local";
 /// The demo's identity provider id at the broker.
 pub const DEMO_PROVIDER: &str = "noknok";
 
@@ -520,6 +531,20 @@ pub async fn prepare_broker(
     if broker.get_flow(&tenant, &policy.key()).await?.is_none() {
         flows::create_user_flow(broker, &tenant, policy.clone(), demo_flow(provider_id), now)
             .await?;
+    }
+    // A second flow with local accounts only (email verified by a one-time code in `D/mail/`, a passkey at the
+    // broker), beside the tutorial's.
+    let local_policy = PolicyId::parse(DEMO_LOCAL_POLICY)
+        .map_err(|e| ServerError::Demo(format!("demo policy: {e}")))?;
+    if broker
+        .get_flow(&tenant, &local_policy.key())
+        .await?
+        .is_none()
+    {
+        let mut settings = demo_flow(ProviderId::local());
+        settings.identity_providers.clear();
+        settings.local_accounts = tessera_broker::config::LocalAccounts::Email;
+        flows::create_user_flow(broker, &tenant, local_policy, settings, now).await?;
     }
     let reply_url = public_url.join("/jwt");
     let application = match &info.broker.application_client_id {

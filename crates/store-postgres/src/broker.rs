@@ -18,7 +18,7 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, ProviderCache,
+    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, LocalCredential, ProviderCache,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
     SigningKey, StoreError, TenantDeletion, UserFlowRecord, check_expected,
 };
@@ -44,8 +44,10 @@ impl BrokerTenantRow {
 }
 
 /// Everything of a broker tenant but its row, deleted with it (`$1` is the tenant).
-const BROKER_TENANT_DELETE: [&str; 13] = [
+const BROKER_TENANT_DELETE: [&str; 15] = [
     "DELETE FROM broker_transactions WHERE tenant = $1",
+    "DELETE FROM broker_code_sends WHERE tenant = $1",
+    "DELETE FROM broker_local_credentials WHERE tenant = $1",
     "DELETE FROM pending_signups WHERE tenant = $1",
     "DELETE FROM broker_auth_codes WHERE tenant = $1",
     "DELETE FROM broker_refresh_tokens WHERE tenant = $1",
@@ -197,6 +199,53 @@ impl FlowVersionRow {
             })?,
             created_at: self.created_at,
             settings: self.settings,
+        })
+    }
+}
+
+/// `SELECT` of the columns of `broker_local_credentials`, in [`LocalCredentialRow`]'s order.
+macro_rules! local_credential_select {
+    () => {
+        "SELECT tenant, credential_id, object_id, user_handle, public_key, alg, sign_count, uv_initialized, \
+         backup_eligible, backup_state, transports, created_at, last_used_at FROM broker_local_credentials "
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct LocalCredentialRow {
+    tenant: String,
+    credential_id: Vec<u8>,
+    object_id: String,
+    user_handle: Vec<u8>,
+    public_key: Vec<u8>,
+    alg: i64,
+    sign_count: i64,
+    uv_initialized: bool,
+    backup_eligible: bool,
+    backup_state: bool,
+    transports: serde_json::Value,
+    created_at: OffsetDateTime,
+    last_used_at: Option<OffsetDateTime>,
+}
+
+impl LocalCredentialRow {
+    fn into_record(self) -> Result<LocalCredential> {
+        Ok(LocalCredential {
+            tenant: tenant_id(&self.tenant)?,
+            credential_id: self.credential_id,
+            object_id: user_id(&self.object_id)?,
+            user_handle: self.user_handle,
+            public_key: self.public_key,
+            alg: self.alg,
+            sign_count: u32::try_from(self.sign_count)
+                .map_err(|_| StoreError::Corrupt("local credential sign count".into()))?,
+            uv_initialized: self.uv_initialized,
+            backup_eligible: self.backup_eligible,
+            backup_state: self.backup_state,
+            transports: serde_json::from_value(self.transports)
+                .map_err(|e| StoreError::Corrupt(format!("transports: {e}")))?,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
         })
     }
 }
@@ -1664,6 +1713,150 @@ impl BrokerStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn sign_up_local_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        credential: &LocalCredential,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if credential.tenant != user.tenant || credential.object_id != user.object_id {
+            return Err(StoreError::Conflict);
+        }
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        insert_user_with_identity(&mut tx, user, identity).await?;
+        sqlx::query(
+            "INSERT INTO broker_local_credentials (tenant, credential_id, object_id, user_handle, public_key, alg, \
+             sign_count, uv_initialized, backup_eligible, backup_state, transports, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(credential.tenant.as_str())
+        .bind(&credential.credential_id)
+        .bind(credential.object_id.as_str())
+        .bind(&credential.user_handle)
+        .bind(&credential.public_key)
+        .bind(credential.alg)
+        .bind(i64::from(credential.sign_count))
+        .bind(credential.uv_initialized)
+        .bind(credential.backup_eligible)
+        .bind(credential.backup_state)
+        .bind(serde_json::json!(credential.transports))
+        .bind(credential.created_at)
+        .bind(credential.last_used_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "UPDATE directory_users SET last_sign_in_at = $3 WHERE tenant = $1 AND object_id = $2",
+        )
+        .bind(user.tenant.as_str())
+        .bind(user.object_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        insert_session_and_code(&mut tx, session, code).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_local_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Option<LocalCredential>> {
+        sqlx::query_as::<_, LocalCredentialRow>(concat!(
+            local_credential_select!(),
+            "WHERE tenant = $1 AND credential_id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?
+        .map(LocalCredentialRow::into_record)
+        .transpose()
+    }
+
+    async fn list_local_credentials(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+    ) -> Result<Vec<LocalCredential>> {
+        sqlx::query_as::<_, LocalCredentialRow>(concat!(
+            local_credential_select!(),
+            "WHERE tenant = $1 AND object_id = $2 ORDER BY created_at, credential_id"
+        ))
+        .bind(tenant.as_str())
+        .bind(object_id.as_str())
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(LocalCredentialRow::into_record)
+        .collect()
+    }
+
+    async fn record_local_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        expected_old: u32,
+        new: u32,
+        backup_state: bool,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE broker_local_credentials SET sign_count = $4, backup_state = $5, last_used_at = $6 \
+             WHERE tenant = $1 AND credential_id = $2 AND sign_count = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(credential_id)
+        .bind(i64::from(expected_old))
+        .bind(i64::from(new))
+        .bind(backup_state)
+        .bind(at)
+        .execute(self.timed()?)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_code_send(
+        &self,
+        tenant: &TenantId,
+        key_hash: &[u8],
+        window: time::Duration,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        // One statement: a new or ended window starts at 1; a live one counts up to the limit. Under READ
+        // COMMITTED the conflicting update re-reads the newest row, so concurrent sends never pass the limit.
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO broker_code_sends AS c (tenant, key_hash, window_start, sent, expires_at) \
+             VALUES ($1, $2, $3, 1, $4) \
+             ON CONFLICT (tenant, key_hash) DO UPDATE SET \
+               window_start = CASE WHEN c.expires_at <= $3 THEN excluded.window_start ELSE c.window_start END, \
+               sent = CASE WHEN c.expires_at <= $3 THEN 1 ELSE c.sent + 1 END, \
+               expires_at = CASE WHEN c.expires_at <= $3 THEN excluded.expires_at ELSE c.expires_at END \
+             WHERE c.expires_at <= $3 OR c.sent < $5 \
+             RETURNING sent",
+        )
+        .bind(tenant.as_str())
+        .bind(key_hash)
+        .bind(now)
+        .bind(now + window)
+        .bind(i64::from(limit))
+        .fetch_optional(self.timed()?)
+        .await
+        .map_err(db)?;
+        Ok(counted.is_some())
+    }
+
     async fn purge_expired_broker(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
         let codes_before = now - REDEEMED_CODE_RETENTION;
         let grants_before = now - REVOKED_GRANT_RETENTION;
@@ -1711,6 +1904,13 @@ impl BrokerStore for PostgresStore {
                      (SELECT ctid FROM broker_revoked_grants WHERE revoked_at <= $1 LIMIT $2)",
                 ),
                 grants_before,
+            ),
+            (
+                sqlx::query(
+                    "DELETE FROM broker_code_sends WHERE ctid IN \
+                     (SELECT ctid FROM broker_code_sends WHERE expires_at <= $1 LIMIT $2)",
+                ),
+                now,
             ),
         ];
         self.purge_bounded(statements, batch).await

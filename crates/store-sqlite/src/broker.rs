@@ -16,7 +16,7 @@ use tessera_store::convert::{client_id, revision, revision_column, tenant_id, us
 use tessera_store::{
     AuthCode, BrokerApplication, BrokerSession, BrokerStore, BrokerTenant, BrokerTenantContents,
     CodeRedemption, DirectoryIdentity, DirectoryPage, DirectoryUserRecord, FlowVersionRecord,
-    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, ProviderCache,
+    IdentityProviderRecord, IdentityProviderSummary, KeyStatus, LocalCredential, ProviderCache,
     REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
     SigningKey, StoreError, TenantDeletion, UserFlowRecord, check_expected,
 };
@@ -80,8 +80,10 @@ impl BrokerTenantRow {
 }
 
 /// Everything of a broker tenant but its row, deleted with it (`?1` is the tenant).
-const BROKER_TENANT_DELETE: [&str; 13] = [
+const BROKER_TENANT_DELETE: [&str; 15] = [
     "DELETE FROM broker_transactions WHERE tenant = ?1",
+    "DELETE FROM broker_code_sends WHERE tenant = ?1",
+    "DELETE FROM broker_local_credentials WHERE tenant = ?1",
     "DELETE FROM pending_signups WHERE tenant = ?1",
     "DELETE FROM broker_auth_codes WHERE tenant = ?1",
     "DELETE FROM broker_refresh_tokens WHERE tenant = ?1",
@@ -462,6 +464,92 @@ fn insert_user_with_identity(
             identity.issuer.as_str(),
             identity.subject.as_str(),
             user.object_id.as_str(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The columns of `broker_local_credentials`, in [`LocalCredentialRow`]'s order.
+const LOCAL_CREDENTIAL_COLUMNS: &str = "tenant, credential_id, object_id, user_handle, public_key, alg, sign_count, \
+     uv_initialized, backup_eligible, backup_state, transports, created_at, last_used_at";
+
+struct LocalCredentialRow {
+    tenant: String,
+    credential_id: Vec<u8>,
+    object_id: String,
+    user_handle: Vec<u8>,
+    public_key: Vec<u8>,
+    alg: i64,
+    sign_count: i64,
+    uv_initialized: bool,
+    backup_eligible: bool,
+    backup_state: bool,
+    transports: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl LocalCredentialRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            tenant: row.get(0)?,
+            credential_id: row.get(1)?,
+            object_id: row.get(2)?,
+            user_handle: row.get(3)?,
+            public_key: row.get(4)?,
+            alg: row.get(5)?,
+            sign_count: row.get(6)?,
+            uv_initialized: row.get(7)?,
+            backup_eligible: row.get(8)?,
+            backup_state: row.get(9)?,
+            transports: row.get(10)?,
+            created_at: row.get(11)?,
+            last_used_at: row.get(12)?,
+        })
+    }
+
+    fn into_record(self) -> Result<LocalCredential> {
+        Ok(LocalCredential {
+            tenant: tenant_id(&self.tenant)?,
+            credential_id: self.credential_id,
+            object_id: user_id(&self.object_id)?,
+            user_handle: self.user_handle,
+            public_key: self.public_key,
+            alg: self.alg,
+            sign_count: u32::try_from(self.sign_count)
+                .map_err(|_| StoreError::Corrupt("local credential sign count".into()))?,
+            uv_initialized: self.uv_initialized,
+            backup_eligible: self.backup_eligible,
+            backup_state: self.backup_state,
+            transports: from_json(&self.transports)?,
+            created_at: from_ts(self.created_at)?,
+            last_used_at: from_opt_ts(self.last_used_at)?,
+        })
+    }
+}
+
+/// Inserts a local account's passkey (the caller's transaction holds its user).
+fn insert_local_credential(conn: &Connection, credential: &LocalCredential) -> Result<()> {
+    let transports = to_json(&credential.transports)?;
+    execute(
+        conn,
+        "INSERT INTO broker_local_credentials (tenant, credential_id, object_id, user_handle, public_key, alg, \
+         sign_count, uv_initialized, backup_eligible, backup_state, transports, created_at, last_used_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            credential.tenant.as_str(),
+            credential.credential_id,
+            credential.object_id.as_str(),
+            credential.user_handle,
+            credential.public_key,
+            credential.alg,
+            i64::from(credential.sign_count),
+            credential.uv_initialized,
+            credential.backup_eligible,
+            credential.backup_state,
+            transports,
+            ts(credential.created_at),
+            credential.last_used_at.map(ts),
         ],
     )?;
     Ok(())
@@ -1787,6 +1875,156 @@ impl BrokerStore for SqliteStore {
             .await
     }
 
+    async fn sign_up_local_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        credential: &LocalCredential,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if credential.tenant != user.tenant || credential.object_id != user.object_id {
+            return Err(StoreError::Conflict);
+        }
+        let custom = to_json(&user.custom)?;
+        self.conns
+            .write(|conn| {
+                insert_user_with_identity(conn, user, identity, &custom)?;
+                insert_local_credential(conn, credential)?;
+                execute(
+                    conn,
+                    "UPDATE directory_users SET last_sign_in_at = ?3 WHERE tenant = ?1 AND object_id = ?2",
+                    params![user.tenant.as_str(), user.object_id.as_str(), ts(at)],
+                )?;
+                insert_broker_session(conn, session)?;
+                insert_broker_code(conn, code)
+            })
+            .await
+    }
+
+    async fn get_local_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Option<LocalCredential>> {
+        let sql = format!(
+            "SELECT {LOCAL_CREDENTIAL_COLUMNS} FROM broker_local_credentials \
+             WHERE tenant = ?1 AND credential_id = ?2"
+        );
+        self.conns
+            .read(move |conn| {
+                query_one(
+                    conn,
+                    &sql,
+                    params![tenant.as_str(), credential_id],
+                    LocalCredentialRow::read,
+                )
+            })
+            .await?
+            .map(LocalCredentialRow::into_record)
+            .transpose()
+    }
+
+    async fn list_local_credentials(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+    ) -> Result<Vec<LocalCredential>> {
+        let sql = format!(
+            "SELECT {LOCAL_CREDENTIAL_COLUMNS} FROM broker_local_credentials \
+             WHERE tenant = ?1 AND object_id = ?2 ORDER BY created_at, credential_id"
+        );
+        self.conns
+            .read(move |conn| {
+                query_all(
+                    conn,
+                    &sql,
+                    [tenant.as_str(), object_id.as_str()],
+                    LocalCredentialRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(LocalCredentialRow::into_record)
+            .collect()
+    }
+
+    async fn record_local_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        expected_old: u32,
+        new: u32,
+        backup_state: bool,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let changed = self
+            .conns
+            .write(|conn| {
+                execute(
+                    conn,
+                    "UPDATE broker_local_credentials SET sign_count = ?4, backup_state = ?5, last_used_at = ?6 \
+                     WHERE tenant = ?1 AND credential_id = ?2 AND sign_count = ?3",
+                    params![
+                        tenant.as_str(),
+                        credential_id,
+                        i64::from(expected_old),
+                        i64::from(new),
+                        backup_state,
+                        ts(at)
+                    ],
+                )
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn count_code_send(
+        &self,
+        tenant: &TenantId,
+        key_hash: &[u8],
+        window: time::Duration,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.conns
+            .write(|conn| {
+                let current: Option<(i64, i64)> = query_one(
+                    conn,
+                    "SELECT sent, expires_at FROM broker_code_sends WHERE tenant = ?1 AND key_hash = ?2",
+                    params![tenant.as_str(), key_hash],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?;
+                match current {
+                    Some((sent, expires_at)) if expires_at > ts(now) => {
+                        if sent >= i64::from(limit) {
+                            return Ok(false);
+                        }
+                        execute(
+                            conn,
+                            "UPDATE broker_code_sends SET sent = sent + 1 WHERE tenant = ?1 AND key_hash = ?2",
+                            params![tenant.as_str(), key_hash],
+                        )?;
+                        Ok(true)
+                    }
+                    _ if limit == 0 => Ok(false),
+                    _ => {
+                        execute(
+                            conn,
+                            "INSERT INTO broker_code_sends (tenant, key_hash, window_start, sent, expires_at) \
+                             VALUES (?1, ?2, ?3, 1, ?4) \
+                             ON CONFLICT (tenant, key_hash) DO UPDATE SET window_start = excluded.window_start, \
+                             sent = 1, expires_at = excluded.expires_at",
+                            params![tenant.as_str(), key_hash, ts(now), ts(now + window)],
+                        )?;
+                        Ok(true)
+                    }
+                }
+            })
+            .await
+    }
+
     async fn purge_expired_broker(&self, now: OffsetDateTime, batch: u32) -> Result<u64> {
         let now_ts = ts(now);
         let codes_before = ts(now - REDEEMED_CODE_RETENTION);
@@ -1822,6 +2060,11 @@ impl BrokerStore for SqliteStore {
                 "DELETE FROM broker_revoked_grants WHERE rowid IN \
                  (SELECT rowid FROM broker_revoked_grants WHERE revoked_at <= ?1 LIMIT ?2)",
                 grants_before,
+            ),
+            (
+                "DELETE FROM broker_code_sends WHERE (tenant, key_hash) IN \
+                 (SELECT tenant, key_hash FROM broker_code_sends WHERE expires_at <= ?1 LIMIT ?2)",
+                now_ts,
             ),
         ];
         let transactions = self.ephemeral.purge_kind(

@@ -122,6 +122,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity provider summary columns",
         include_str!("../migrations/0032_provider_summary_columns.sql"),
     ),
+    (
+        35,
+        "broker local accounts",
+        include_str!("../migrations/0035_broker_local_accounts.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).

@@ -8,7 +8,7 @@
 use crate::broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
     DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord,
-    IdentityProviderSummary, ProviderCache, UserFlowRecord,
+    IdentityProviderSummary, LocalCredential, ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, RefreshRotation, RefreshToken, Result, SigningKey, TenantDeletion,
@@ -379,6 +379,58 @@ pub trait BrokerStore: Send + Sync {
         grant_id: &str,
         now: OffsetDateTime,
     ) -> Result<()>;
+
+    // ---- local accounts (passkeys registered with the broker itself) ----
+
+    /// A local sign-up's writes in one transaction: the new user with their local identity, their passkey
+    /// (`credential`, whose `object_id` must be the user's), their sign-in at `at`, the session and the app's code.
+    /// All or nothing, as [`BrokerStore::sign_up_broker_user`]: `Conflict` also when the credential id is registered
+    /// already (in this broker tenant).
+    async fn sign_up_local_user(
+        &self,
+        user: &DirectoryUserRecord,
+        identity: &DirectoryIdentity,
+        credential: &LocalCredential,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Reads a local account's passkey by its credential id, in this broker tenant only.
+    async fn get_local_credential(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+    ) -> Result<Option<LocalCredential>>;
+    /// The passkeys of a directory user, oldest first.
+    async fn list_local_credentials(
+        &self,
+        tenant: &TenantId,
+        object_id: &UserId,
+    ) -> Result<Vec<LocalCredential>>;
+    /// Records a verified sign-in with a passkey: the new counter and backup state and the time, with one
+    /// conditional update on the counter the caller verified against (`expected_old`). `false` when the credential
+    /// is gone or its counter moved meanwhile (a concurrent sign-in), and then nothing changes.
+    async fn record_local_credential_use(
+        &self,
+        tenant: &TenantId,
+        credential_id: &[u8],
+        expected_old: u32,
+        new: u32,
+        backup_state: bool,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Counts one more one-time code sent for `key_hash` (the hash of an email address or a client address): `true`
+    /// and counted when fewer than `limit` were sent in the current window of `window` (a window starts at the
+    /// first send after the last one ended), `false` and nothing counted otherwise. One statement's worth of
+    /// atomicity: concurrent callers never exceed `limit` between them.
+    async fn count_code_send(
+        &self,
+        tenant: &TenantId,
+        key_hash: &[u8],
+        window: Duration,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
 
     // ---- maintenance ----
 

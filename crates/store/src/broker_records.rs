@@ -184,6 +184,38 @@ pub struct DirectoryIdentity {
     pub subject: String,
 }
 
+/// A passkey registered with the broker itself for a local account (the broker as WebAuthn relying party, RP ID the
+/// broker's host). Found by its credential id; deleted with its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalCredential {
+    /// The broker tenant.
+    pub tenant: TenantId,
+    /// The credential id, unique per broker tenant.
+    pub credential_id: Vec<u8>,
+    /// The directory user it signs in as.
+    pub object_id: UserId,
+    /// The WebAuthn user handle sent at registration (`user.id`), checked against the assertion's `userHandle`.
+    pub user_handle: Vec<u8>,
+    /// The credential public key, COSE-encoded.
+    pub public_key: Vec<u8>,
+    /// The COSE algorithm of the key.
+    pub alg: i64,
+    /// The last signature counter seen.
+    pub sign_count: u32,
+    /// Whether user verification was performed at registration.
+    pub uv_initialized: bool,
+    /// The BE flag at registration.
+    pub backup_eligible: bool,
+    /// The BS flag at the last ceremony.
+    pub backup_state: bool,
+    /// Transports the client reported.
+    pub transports: Vec<String>,
+    /// When it was registered.
+    pub created_at: OffsetDateTime,
+    /// When it was last used to sign in.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
 /// A user of a broker tenant's directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryUserRecord {

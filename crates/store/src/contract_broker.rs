@@ -6,7 +6,7 @@ use crate::broker::{BrokerStore, policy_key};
 use crate::broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
     DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord, IdentityProviderSummary,
-    ProviderCache, UserFlowRecord,
+    LocalCredential, ProviderCache, UserFlowRecord,
 };
 use crate::{
     AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
@@ -84,6 +84,9 @@ macro_rules! broker_store_contract_tests {
             refresh_reuse_revokes_family,
             tenant_isolation,
             purge_removes_expired_broker_rows,
+            local_sign_up_writes_user_passkey_session_and_code_together_or_not_at_all,
+            local_credential_use_is_conditional_tenant_scoped_and_deleted_with_the_user,
+            code_sends_are_limited_per_key_and_window,
         );
     };
     (@tests $setup:path; $($name:ident),* $(,)?) => {
@@ -2638,5 +2641,271 @@ pub async fn directory_user_writes_from_a_stale_read_are_changed(store: Arc<dyn 
             .disable_directory_user(&t, &u1, T0, Some(&enabled))
             .await,
         Err(StoreError::NotFound)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Local accounts.
+
+/// A local account's passkey.
+pub fn local_credential(tenant: &TenantId, id: &[u8], user: &str) -> LocalCredential {
+    LocalCredential {
+        tenant: tenant.clone(),
+        credential_id: id.to_vec(),
+        object_id: object_id(user),
+        user_handle: format!("handle-{user}").into_bytes(),
+        public_key: vec![0xa5, 1, 2, 3],
+        alg: -7,
+        sign_count: 0,
+        uv_initialized: true,
+        backup_eligible: true,
+        backup_state: false,
+        transports: vec!["internal".into(), "hybrid".into()],
+        created_at: T0,
+        last_used_at: None,
+    }
+}
+
+fn local_identity(user: &str) -> DirectoryIdentity {
+    DirectoryIdentity {
+        issuer: "urn:tessera:local:contoso".into(),
+        subject: user.into(),
+    }
+}
+
+/// A local sign-up writes the user, the local identity, the passkey, the session and the code in one transaction:
+/// a passkey already registered, or a code hash that exists, leaves no user and no passkey behind.
+pub async fn local_sign_up_writes_user_passkey_session_and_code_together_or_not_at_all(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let at = T0 + Duration::minutes(1);
+    let u1 = directory_user(&t, "u1", "Ann Lee", "ann@example.com");
+    store
+        .sign_up_local_user(
+            &u1,
+            &local_identity("u1"),
+            &local_credential(&t, b"cred-1", "u1"),
+            &broker_session(&t, b"s1", "u1"),
+            &broker_code(&t, b"c1", "g1"),
+            at,
+        )
+        .await
+        .expect("local sign up");
+    assert_eq!(
+        store.get_local_credential(&t, b"cred-1").await,
+        Ok(Some(local_credential(&t, b"cred-1", "u1")))
+    );
+    let user = store
+        .find_user_by_identity(&t, "urn:tessera:local:contoso", "u1")
+        .await
+        .expect("find")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at));
+    assert!(
+        store
+            .get_broker_session(&t, b"s1", T0)
+            .await
+            .expect("session")
+            .is_some()
+    );
+
+    // The passkey is registered already: nothing of u2 is written.
+    let u2 = directory_user(&t, "u2", "Bob Ray", "bob@example.com");
+    assert_eq!(
+        store
+            .sign_up_local_user(
+                &u2,
+                &local_identity("u2"),
+                &local_credential(&t, b"cred-1", "u2"),
+                &broker_session(&t, b"s2", "u2"),
+                &broker_code(&t, b"c2", "g2"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+    assert_eq!(store.get_broker_session(&t, b"s2", T0).await, Ok(None));
+
+    // The code's hash is taken (the last write fails): no user, no passkey.
+    assert_eq!(
+        store
+            .sign_up_local_user(
+                &u2,
+                &local_identity("u2"),
+                &local_credential(&t, b"cred-2", "u2"),
+                &broker_session(&t, b"s2", "u2"),
+                &broker_code(&t, b"c1", "g2"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+    assert_eq!(store.get_local_credential(&t, b"cred-2").await, Ok(None));
+
+    // A passkey of another user than the record's is refused.
+    assert_eq!(
+        store
+            .sign_up_local_user(
+                &u2,
+                &local_identity("u2"),
+                &local_credential(&t, b"cred-2", "u1"),
+                &broker_session(&t, b"s2", "u2"),
+                &broker_code(&t, b"c2", "g2"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store.get_directory_user(&t, &object_id("u2")).await,
+        Ok(None)
+    );
+}
+
+/// A passkey's counter moves by one conditional update; passkeys are per broker tenant and go with their user.
+pub async fn local_credential_use_is_conditional_tenant_scoped_and_deleted_with_the_user(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    let u1 = directory_user(&t, "u1", "Ann Lee", "ann@example.com");
+    store
+        .sign_up_local_user(
+            &u1,
+            &local_identity("u1"),
+            &local_credential(&t, b"cred-1", "u1"),
+            &broker_session(&t, b"s1", "u1"),
+            &broker_code(&t, b"c1", "g1"),
+            T0,
+        )
+        .await
+        .expect("local sign up");
+    assert_eq!(
+        store.get_local_credential(&other, b"cred-1").await,
+        Ok(None)
+    );
+    assert_eq!(
+        store.list_local_credentials(&t, &object_id("u1")).await,
+        Ok(vec![local_credential(&t, b"cred-1", "u1")])
+    );
+    assert_eq!(
+        store.list_local_credentials(&other, &object_id("u1")).await,
+        Ok(vec![])
+    );
+    let used = T0 + Duration::minutes(5);
+    assert_eq!(
+        store
+            .record_local_credential_use(&t, b"cred-1", 0, 7, true, used)
+            .await,
+        Ok(true)
+    );
+    // A second update from the same old counter (a concurrent sign-in) changes nothing.
+    assert_eq!(
+        store
+            .record_local_credential_use(&t, b"cred-1", 0, 8, false, used)
+            .await,
+        Ok(false)
+    );
+    assert_eq!(
+        store
+            .record_local_credential_use(&other, b"cred-1", 7, 9, false, used)
+            .await,
+        Ok(false)
+    );
+    let stored = store
+        .get_local_credential(&t, b"cred-1")
+        .await
+        .expect("get")
+        .expect("cred-1");
+    assert_eq!(stored.sign_count, 7);
+    assert!(stored.backup_state);
+    assert_eq!(stored.last_used_at, Some(used));
+
+    store
+        .delete_directory_user(&t, &object_id("u1"), None)
+        .await
+        .expect("delete");
+    assert_eq!(store.get_local_credential(&t, b"cred-1").await, Ok(None));
+}
+
+/// Code sends are counted per key and window: the limit holds within a window, a new window starts after it,
+/// keys and tenants are counted apart, and concurrent sends never pass the limit.
+pub async fn code_sends_are_limited_per_key_and_window(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    let window = Duration::hours(1);
+    for i in 0..3 {
+        assert_eq!(
+            store
+                .count_code_send(&t, b"ann", window, 3, T0 + Duration::minutes(i))
+                .await,
+            Ok(true),
+            "send {i}"
+        );
+    }
+    let late = T0 + Duration::minutes(59);
+    assert_eq!(
+        store.count_code_send(&t, b"ann", window, 3, late).await,
+        Ok(false)
+    );
+    assert_eq!(
+        store.count_code_send(&t, b"bob", window, 3, late).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.count_code_send(&other, b"ann", window, 3, late).await,
+        Ok(true)
+    );
+    // The window that started at T0 is over: counting starts again.
+    let next = T0 + Duration::minutes(61);
+    assert_eq!(
+        store.count_code_send(&t, b"ann", window, 3, next).await,
+        Ok(true)
+    );
+
+    // Twenty concurrent sends for a fresh key: exactly the limit get through.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            store.count_code_send(&t, b"race", window, 5, T0).await
+        }));
+    }
+    let mut passed = 0;
+    for task in tasks {
+        if task.await.expect("join").expect("count") {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 5);
+
+    // Ended windows are purged.
+    let mut purged = 0;
+    loop {
+        let n = store
+            .purge_expired_broker(T0 + Duration::hours(3), 100)
+            .await
+            .expect("purge");
+        purged += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(purged >= 4, "purged {purged}");
+    assert_eq!(
+        store
+            .count_code_send(&t, b"ann", window, 1, T0 + Duration::hours(3))
+            .await,
+        Ok(true)
     );
 }

@@ -65,7 +65,7 @@ pub use broker::BrokerStore;
 pub use broker_records::{
     BrokerApplication, BrokerSession, BrokerTenant, BrokerTenantContents, DirectoryIdentity,
     DirectoryPage, DirectoryUserRecord, FlowVersionRecord, IdentityProviderRecord,
-    IdentityProviderSummary, ProviderCache, UserFlowRecord,
+    IdentityProviderSummary, LocalCredential, ProviderCache, UserFlowRecord,
 };
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError, check_expected};

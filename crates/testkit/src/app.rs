@@ -227,6 +227,7 @@ pub async fn spawn_app(options: AppOptions) -> Option<TestApp> {
         public_url,
         master.clone(),
         &options,
+        &dir.path().join("mail"),
     );
     tessera_service::broker::install_default_tls_provider();
     Some(TestApp {
@@ -270,6 +271,7 @@ fn serve(
     public_url: PublicUrl,
     master: MasterKey,
     options: &AppOptions,
+    mail_dir: &std::path::Path,
 ) -> (AppState, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let app = Application::from_parts(
         listener,
@@ -279,7 +281,13 @@ fn serve(
         options.security.clone(),
         master,
     )
-    .with_attestation(TrustFiles::default(), options.attestation.clone());
+    .with_attestation(TrustFiles::default(), options.attestation.clone())
+    // The broker's mail (local accounts' one-time codes) goes to a directory sink: [`TestApp::mail_dir`].
+    .with_mail(Some(&tessera_service::broker::mail::MailSettings {
+        from: "Contoso <no-reply@contoso.example>".into(),
+        transport: tessera_service::broker::mail::MailTransport::Directory(mail_dir.to_path_buf()),
+    }))
+    .expect("broker mail");
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -315,6 +323,11 @@ impl TestApp {
             ..AppOptions::default()
         })
         .await
+    }
+
+    /// The directory where the broker's mail goes (one `.eml` file per message).
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("mail")
     }
 
     /// The SQLite database file of the running app (`None` on PostgreSQL), for tests that damage it.
@@ -388,6 +401,7 @@ impl TestApp {
             PublicUrl::parse(&self.base).expect("public url"),
             self.master.clone(),
             &self.options,
+            &self._dir.path().join("mail"),
         );
         self.state = state;
         self.stop = Some(stop);

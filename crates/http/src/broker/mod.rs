@@ -40,6 +40,20 @@ where
     Router::new()
         .route("/{tenant}/broker/choose", post(signin::choose))
         .route("/{tenant}/broker/signup", post(signin::signup))
+        .route("/{tenant}/broker/local/email", post(signin::local_email))
+        .route("/{tenant}/broker/local/code", post(signin::local_code))
+        .route(
+            "/{tenant}/broker/local/register",
+            post(signin::local_register),
+        )
+        .route(
+            "/{tenant}/broker/local/passkey",
+            post(signin::local_passkey),
+        )
+        .route(
+            "/{tenant}/broker/local/passkey/options",
+            post(signin::local_passkey_options),
+        )
         .fallback(dispatch)
 }
 

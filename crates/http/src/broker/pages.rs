@@ -9,6 +9,7 @@ use tessera_broker::claims::{AttributeError, AttributeField};
 use tessera_broker::config::{AttributeType, ProviderId, UserAttribute};
 use tessera_core::TenantId;
 use tessera_oidc::error::OidcError;
+use tessera_service::broker::local::{CodePage, RegisterPage};
 use tessera_service::broker::signin::{AttributePage, ChoicePage, SignInError};
 
 use crate::common::reply::PageError;
@@ -28,6 +29,44 @@ pub struct ChoiceView {
     pub handle: String,
     /// The providers: id and name.
     pub providers: Vec<(ProviderId, String)>,
+    /// Whether local accounts are offered.
+    pub local_accounts: bool,
+    /// The address typed in the sign-up form.
+    pub email: String,
+    /// What was wrong with it.
+    pub local_error: Option<String>,
+}
+
+/// The one-time code page of a local sign-up.
+#[derive(Template)]
+#[template(path = "broker_local_code.html")]
+pub struct CodeView {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The application's name.
+    pub application_name: String,
+    /// The transaction handle.
+    pub handle: String,
+    /// Where the code was sent.
+    pub email: String,
+    /// What was wrong with the last code.
+    pub error: Option<String>,
+}
+
+/// The passkey registration page of a local sign-up.
+#[derive(Template)]
+#[template(path = "broker_local_register.html")]
+pub struct RegisterView {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The application's name.
+    pub application_name: String,
+    /// The transaction handle.
+    pub handle: String,
+    /// The verified address.
+    pub email: String,
+    /// The creation options as JSON (the script reads them from the form's `data-options`).
+    pub options: String,
 }
 
 /// One field of the attribute page, as the template shows it.
@@ -46,6 +85,8 @@ pub struct FieldView {
     pub value: String,
     /// What is wrong with it.
     pub error: Option<String>,
+    /// Shown but not editable (a local account's verified address).
+    pub readonly: bool,
 }
 
 /// The attribute page.
@@ -98,8 +139,65 @@ pub fn choice(
         application_name: page.application_name,
         handle: page.handle,
         providers: page.providers,
+        local_accounts: page.local_accounts,
+        email: page.email,
+        local_error: page.local_error,
     };
-    let origins: Vec<&str> = page.provider_origins.iter().map(String::as_str).collect();
+    let origins: Vec<&str> = page
+        .provider_origins
+        .iter()
+        .chain(page.reply_origin.iter())
+        .map(String::as_str)
+        .collect();
+    let status = if view.local_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    with_form_action(render(&view, status, set_cookie), &origins)
+}
+
+/// Renders the one-time code page (422 after a wrong code).
+pub fn local_code(
+    page: CodePage,
+    tenant_name: &str,
+    tenant: &str,
+    csrf: &str,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let view = CodeView {
+        layout: layout("Check your email", tenant_name, tenant, Some(csrf)),
+        application_name: page.application_name,
+        handle: page.handle,
+        email: page.email,
+        error: page.error,
+    };
+    render(&view, status, set_cookie)
+}
+
+/// Renders the passkey registration page; `reply_origin` is where the form's answer may redirect (the app, when
+/// the flow collects no attributes).
+pub fn local_register(
+    page: RegisterPage,
+    tenant_name: &str,
+    tenant: &str,
+    csrf: &str,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let options = serde_json::to_string(&page.options).unwrap_or_default();
+    let origins: Vec<&str> = page.reply_origin.iter().map(String::as_str).collect();
+    let view = RegisterView {
+        layout: layout("Create your passkey", tenant_name, tenant, Some(csrf)),
+        application_name: page.application_name,
+        handle: page.handle,
+        email: page.email,
+        options,
+    };
     with_form_action(render(&view, StatusCode::OK, set_cookie), &origins)
 }
 
@@ -159,6 +257,8 @@ pub fn attributes(
                 required: field.required,
                 value: field.value.clone().unwrap_or_default(),
                 error,
+                readonly: page.verified_email.is_some()
+                    && matches!(field.attribute, UserAttribute::Email),
             }
         })
         .collect();
@@ -276,12 +376,32 @@ pub fn sign_in_error(
              again."
                 .into(),
         ),
-        SignInError::LocalAccountsUnavailable => page(
+        SignInError::MailUnavailable => page(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in not available",
-            "Sign-in with an account of this site is not available yet. Tell the application's administrator."
+            "We could not send the code",
+            format!(
+                "The verification code could not be sent. Try again in a few minutes. If it keeps happening, \
+                 tell the site's support this reference: {correlation}"
+            ),
+        ),
+        SignInError::TooManyAttempts => page(
+            StatusCode::BAD_REQUEST,
+            "Too many wrong codes",
+            "The code was entered wrongly too many times, so it no longer works. Go back to the application and \
+             sign up again to get a new code."
                 .into(),
         ),
+        SignInError::Passkey { rule, reason } => {
+            tracing::info!(correlation, tenant = %tenant, rule = %rule, reason = %reason, "local passkey refused");
+            page(
+                StatusCode::BAD_REQUEST,
+                "Passkey not accepted",
+                format!(
+                    "This passkey could not be used to sign in here ({rule}). Go back to the application and try \
+                     again, or sign up with your email. Reference: {correlation}"
+                ),
+            )
+        }
         SignInError::Provider { provider, check } => {
             tracing::warn!(
                 correlation,

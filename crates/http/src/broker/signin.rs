@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tessera_broker::config::PolicyId;
 use tessera_core::TenantId;
+use tessera_service::broker::local;
 use tessera_service::broker::session::session_cookie_name;
 use tessera_service::broker::signin::{
     self as service, AppAnswer, BeginSignIn, BrokerContext, CookieValue, SignInError, SignInStep,
@@ -279,6 +280,7 @@ pub async fn signup(
         handle,
         &form,
         correlation.as_deref(),
+        &token.binding(),
     )
     .await;
     let keep = matches!(step, Ok(SignInStep::Attributes(_)));
@@ -332,6 +334,12 @@ fn respond(
         Ok(SignInStep::Attributes(page)) => {
             pages::attributes(page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
         }
+        Ok(SignInStep::LocalCode(page)) => {
+            pages::local_code(page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
+        }
+        Ok(SignInStep::LocalRegister(page)) => {
+            pages::local_register(*page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
+        }
         Ok(SignInStep::Answer(AppAnswer { response, session })) => {
             let mut answer = deliver_authorization(response);
             if let Some(session) = session {
@@ -368,5 +376,220 @@ fn correlation_cookie(cookie: &CookieValue) -> String {
 fn append_cookie(response: &mut Response, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// A local-account form: the tenant, its display name, the fields, and the CSRF token checked (field and Origin).
+struct LocalForm {
+    tenant: TenantId,
+    tenant_name: String,
+    form: Vec<(String, String)>,
+    token: csrf::CsrfToken,
+}
+
+impl LocalForm {
+    async fn read(
+        state: &BrokerState,
+        tenant: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, AppError> {
+        let tenant = TenantId::parse(tenant).map_err(|_| AppError::NotFound)?;
+        let runtime = state.tenant(&tenant).await?;
+        let form = form_pairs(headers, body);
+        let submitted = form
+            .iter()
+            .find(|(k, _)| k == csrf::CSRF_FIELD)
+            .map(|(_, v)| v.clone());
+        let token = csrf::verify(
+            headers,
+            &tenant,
+            submitted.as_deref(),
+            &[],
+            &state.public_url.origin(),
+        )?;
+        Ok(Self {
+            tenant_name: runtime.tenant.display_name.clone(),
+            tenant,
+            form,
+            token,
+        })
+    }
+
+    fn field(&self, name: &str) -> Result<&str, AppError> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| AppError::BadRequest("the form is incomplete".into()))
+    }
+
+    fn respond(
+        &self,
+        state: &BrokerState,
+        headers: &HeaderMap,
+        step: Result<SignInStep, SignInError>,
+    ) -> Response {
+        respond(
+            state,
+            &self.tenant,
+            &self.tenant_name,
+            step,
+            Some((self.token.as_str(), None)),
+            &correlation_id(headers),
+            None,
+        )
+    }
+}
+
+/// `POST /{tenant}/broker/local/email`: "Sign up with email" (mails a one-time code).
+pub async fn local_email(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    request: axum::extract::Request,
+) -> Result<Response, AppError> {
+    let client = state.limits.authorize.client_address(&request).to_string();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, state.security.body_limit)
+        .await
+        .map_err(|_| AppError::BadRequest("the form is too large".into()))?;
+    let form = LocalForm::read(&state, &tenant, &parts.headers, &body).await?;
+    let send = local::SendCode {
+        handle: form.field("handle")?,
+        binding: &form.token.binding(),
+        email: form.field("email")?,
+        client: &client,
+    };
+    let step = local::send_code(
+        context(&state)?,
+        state.mailer.as_deref(),
+        &form.tenant,
+        send,
+    )
+    .await;
+    Ok(form.respond(&state, &parts.headers, step))
+}
+
+/// `POST /{tenant}/broker/local/code`: the one-time code.
+pub async fn local_code(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = LocalForm::read(&state, &tenant, &headers, &body).await?;
+    let step = local::verify_code(
+        context(&state)?,
+        &form.tenant,
+        form.field("handle")?,
+        &form.token.binding(),
+        form.field("code")?,
+    )
+    .await;
+    Ok(form.respond(&state, &headers, step))
+}
+
+/// `POST /{tenant}/broker/local/register`: the new passkey (`credential`: its `toJSON()`).
+pub async fn local_register(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = LocalForm::read(&state, &tenant, &headers, &body).await?;
+    let step = local::finish_registration(
+        context(&state)?,
+        &form.tenant,
+        form.field("handle")?,
+        &form.token.binding(),
+        form.field("credential")?,
+    )
+    .await;
+    Ok(form.respond(&state, &headers, step))
+}
+
+/// `POST /{tenant}/broker/local/passkey`: the passkey sign-in's assertion (`credential`: its `toJSON()`).
+pub async fn local_passkey(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = LocalForm::read(&state, &tenant, &headers, &body).await?;
+    let step = local::finish_passkey_sign_in(
+        context(&state)?,
+        &form.tenant,
+        form.field("ceremony")?,
+        &form.token.binding(),
+        form.field("credential")?,
+    )
+    .await;
+    Ok(form.respond(&state, &headers, step))
+}
+
+/// The body of `POST /{tenant}/broker/local/passkey/options`.
+#[derive(serde::Deserialize)]
+pub struct PasskeyOptionsRequest {
+    /// The choice page's handle.
+    pub handle: String,
+    /// Email-first: the address typed (its account's passkeys are offered).
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `POST /{tenant}/broker/local/passkey/options` (JSON, CSRF token in `X-CSRF-Token`): a challenge for a
+/// discoverable passkey, `{"ceremony": ..., "publicKey": {...}}`.
+pub async fn local_passkey_options(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    request: axum::extract::Request,
+) -> Result<Response, AppError> {
+    // Each call stores a challenge: limited per client address as the authorization endpoint is.
+    if let Some(refused) = state.limits.authorize.check(&request) {
+        return Ok(refused);
+    }
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, state.security.body_limit)
+        .await
+        .map_err(|_| AppError::BadRequest("the request is too large".into()))?;
+    let request: PasskeyOptionsRequest = serde_json::from_slice(&body)
+        .map_err(|_| AppError::BadRequest("the request is not the expected JSON".into()))?;
+    let tenant = TenantId::parse(&tenant).map_err(|_| AppError::NotFound)?;
+    state.tenant(&tenant).await?;
+    let token = csrf::verify(
+        &headers,
+        &tenant,
+        csrf::header_token(&headers),
+        &[],
+        &state.public_url.origin(),
+    )?;
+    match local::passkey_options(
+        context(&state)?,
+        &tenant,
+        &request.handle,
+        &token.binding(),
+        request.email.as_deref(),
+    )
+    .await
+    {
+        Ok(options) => Ok((
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(serde_json::json!({
+                "ceremony": options.ceremony,
+                "publicKey": options.options,
+            })),
+        )
+            .into_response()),
+        Err(SignInError::Service(e)) => Err(AppError::from(e)),
+        Err(e) => Ok((
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "ok": false,
+                "error": "sign_in_expired",
+                "message": format!("This sign-in cannot continue ({e}). Go back to the application and start again."),
+            })),
+        )
+            .into_response()),
     }
 }

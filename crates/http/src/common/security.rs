@@ -391,6 +391,14 @@ impl PerIpLimiter {
         }
     }
 
+    /// The client address `request` names (its peer address, or a trusted proxy's `X-Forwarded-For`), as this
+    /// limiter keys it; the unspecified address when the request carries no peer address (tests without a socket).
+    pub fn client_address<T>(&self, request: &Request<T>) -> IpAddr {
+        self.key
+            .extract(request)
+            .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
+    }
+
     /// Counts a request from the client `request` names (its peer address, or a trusted proxy's
     /// `X-Forwarded-For`): the 429 answer (`Retry-After`) when that client is over the limit, `None` otherwise.
     pub fn check<T>(&self, request: &Request<T>) -> Option<Response<Body>> {

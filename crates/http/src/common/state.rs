@@ -105,6 +105,7 @@ impl AppState {
                 upstream: UpstreamClient::new(),
                 cache: broker_cache,
                 limits,
+                mailer: None,
             },
         }
     }
@@ -113,6 +114,13 @@ impl AppState {
     #[must_use]
     pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
         self.broker.upstream = upstream;
+        self
+    }
+
+    /// The same state sending the broker's mail (local accounts' one-time codes) with `mailer`.
+    #[must_use]
+    pub fn with_mailer(mut self, mailer: Arc<tessera_service::broker::mail::Mailer>) -> Self {
+        self.broker.mailer = Some(mailer);
         self
     }
 
@@ -375,6 +383,8 @@ pub struct BrokerState {
     pub cache: Arc<BrokerCache>,
     /// The per-client-address limits of the broker's authorization and token endpoints.
     pub limits: BrokerLimits,
+    /// The broker's mail (`[broker.mail]`): local accounts' one-time codes. `None`: no local sign-up.
+    pub mailer: Option<Arc<tessera_service::broker::mail::Mailer>>,
 }
 
 /// The broker's per-client-address rate limits, with the provider's rules and trusted proxies: its token endpoint

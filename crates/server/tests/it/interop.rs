@@ -418,6 +418,21 @@ async fn demo_configures_the_broker_with_the_provider_added_by_its_metadata_url(
     .expect("provider");
     assert_eq!(provider.config.name, "Nok Nok Authentication Provider");
     assert_eq!(provider.config.metadata_url.as_str(), info.discovery_url);
+    // The second flow offers local accounts only.
+    let local = state
+        .broker
+        .store
+        .get_current_flow_version(&tenant, "b2c_1_local")
+        .await
+        .expect("flow version")
+        .expect("B2C_1_local exists");
+    let settings: tessera_broker::config::FlowSettings =
+        serde_json::from_value(local.settings).expect("settings");
+    assert!(settings.identity_providers.is_empty());
+    assert_eq!(
+        settings.local_accounts,
+        tessera_broker::config::LocalAccounts::Email
+    );
     assert_eq!(provider.metadata.issuer, info.authenticator_url);
     assert_eq!(
         provider.metadata.token_endpoint,

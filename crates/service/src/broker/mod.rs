@@ -21,6 +21,9 @@
 //!   `/{tenant}/oauth2/authresp` (transaction, correlation cookie, code redemption, ID token, userinfo, claim
 //!   mapping, access rules).
 //! - [`signup`]: the attribute page's pending sign-up and the directory user written in one transaction.
+//! - [`local`]: local accounts, passwordless: email verified by a one-time code, a passkey registered with the
+//!   broker itself, and the passkey sign-in.
+//! - [`mail`]: the broker's outgoing mail (SMTP or a directory of `.eml` files).
 //! - [`session`]: the broker's single sign-on session and the codes it issues to apps.
 //! - [`token`]: the token endpoint (code with PKCE, refresh with rotation and reuse detection), userinfo, logout.
 //! - [`federation`]: a provider as a sign-in uses it (cached metadata and keys, the opened client secret).
@@ -31,6 +34,8 @@ pub mod applications;
 pub mod directory;
 pub mod federation;
 pub mod flows;
+pub mod local;
+pub mod mail;
 pub mod providers;
 pub mod runtime;
 pub mod session;

@@ -91,9 +91,38 @@ impl AppRequest {
 /// What the store keeps under a transaction handle's hash.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Transaction {
+pub(crate) enum Transaction {
     /// The choice page is showing; `binding` is the hash of the page's CSRF token.
     Choice { app: AppRequest, binding: String },
+    /// A local sign-up's one-time code was sent to `email`; `code` is the digest of the handle and the code.
+    LocalCode {
+        app: AppRequest,
+        binding: String,
+        email: String,
+        code: String,
+        attempts: u32,
+        expires_at: i64,
+    },
+    /// A local sign-up's passkey registration is showing (the address is verified).
+    LocalRegister {
+        app: AppRequest,
+        binding: String,
+        email: String,
+        user_handle: String,
+        challenge: String,
+        algorithms: Vec<i64>,
+        expires_at: i64,
+    },
+    /// A local account's passkey sign-in is in progress.
+    LocalSignIn {
+        app: AppRequest,
+        binding: String,
+        challenge: String,
+        expires_at: i64,
+        /// Email-first: the `allowCredentials` sent (base64url ids; a decoy for an unknown address).
+        #[serde(default)]
+        allow: Vec<String>,
+    },
     /// The user is at the provider; `correlation` is the hash of the correlation cookie.
     Upstream {
         app: AppRequest,
@@ -112,6 +141,12 @@ pub(crate) struct PendingSignup {
     pub(crate) correlation: String,
     /// The correlation cookie's name.
     pub(crate) correlation_name: String,
+    /// A local sign-up's verified passkey (then `correlation` is the hash of the browser's CSRF token).
+    #[serde(default)]
+    pub(crate) local: Option<super::local::LocalPasskey>,
+    /// A local sign-up's object id (the subject of its local identity).
+    #[serde(default)]
+    pub(crate) object_id: Option<String>,
 }
 
 /// A cookie to set: its name and value (the HTTP layer adds the attributes).
@@ -144,6 +179,15 @@ pub struct ChoicePage {
     /// The origins of their authorization endpoints: where the form's answer redirects, which the page's
     /// `form-action` must allow.
     pub provider_origins: Vec<String>,
+    /// Whether to offer local accounts ("Sign in with a passkey", "Sign up with email").
+    pub local_accounts: bool,
+    /// The email address typed in the sign-up form (shown again with `local_error`).
+    pub email: String,
+    /// What was wrong with the sign-up form.
+    pub local_error: Option<String>,
+    /// The origin of the app's reply URL when local accounts are offered (the passkey sign-in's form is answered
+    /// with a redirect there, which the page's `form-action` must allow).
+    pub reply_origin: Option<String>,
 }
 
 /// The attribute page's content.
@@ -163,6 +207,8 @@ pub struct AttributePage {
     /// The origin of the app's reply URL (`None` for a custom scheme): where the form's answer redirects, which the
     /// page's `form-action` must allow.
     pub reply_origin: Option<String>,
+    /// A local sign-up's verified address: the page shows it and keeps it (the email field is read-only).
+    pub verified_email: Option<String>,
 }
 
 /// The answer to the app, and the broker session to start when the user signed in.
@@ -188,6 +234,10 @@ pub enum SignInStep {
     Choose(ChoicePage),
     /// Show the attribute page.
     Attributes(AttributePage),
+    /// Show the one-time code page of a local sign-up.
+    LocalCode(super::local::CodePage),
+    /// Show the passkey registration of a local sign-up.
+    LocalRegister(Box<super::local::RegisterPage>),
     /// Answer the app (code or OAuth error).
     Answer(AppAnswer),
 }
@@ -212,9 +262,20 @@ pub enum SignInError {
     /// The choice page's answer names a provider the flow does not offer.
     #[error("the chosen identity provider is not offered by this user flow")]
     ProviderNotOffered,
-    /// Only local accounts are offered, which the broker does not support yet.
-    #[error("local accounts are not available yet")]
-    LocalAccountsUnavailable,
+    /// No mail can be sent (no `[broker.mail]`, or the transport failed): a local sign-up cannot verify the address.
+    #[error("the verification code could not be sent")]
+    MailUnavailable,
+    /// The last allowed wrong one-time code was entered: the sign-up must start again.
+    #[error("too many wrong codes")]
+    TooManyAttempts,
+    /// A local account's passkey was refused; `rule` names the check.
+    #[error("passkey refused ({rule}): {reason}")]
+    Passkey {
+        /// The failed check (`origin-mismatch`, `challenge-mismatch`, ...).
+        rule: String,
+        /// What it said.
+        reason: String,
+    },
     /// The provider misbehaved or is unreachable; `check` says which check failed (for the one log line).
     #[error("identity provider {provider}: {check}")]
     Provider {
@@ -368,9 +429,12 @@ pub async fn begin_sign_in(
         LoginDecision::Error(e) => return answer(e, issuer),
         LoginDecision::UseSession => {
             // A session from a provider this flow does not offer does not count: sign in with one it does.
-            if let Some(sso) =
-                current.filter(|s| settings.identity_providers.contains(&s.payload.provider_id))
-            {
+            // A local account's session counts where the flow offers local accounts.
+            if let Some(sso) = current.filter(|s| {
+                settings.identity_providers.contains(&s.payload.provider_id)
+                    || (s.payload.provider_id.is_local()
+                        && settings.local_accounts != tessera_broker::config::LocalAccounts::None)
+            }) {
                 return answer_from_session(ctx, begin.tenant, &app, &settings, sso).await;
             }
         }
@@ -395,45 +459,73 @@ pub async fn begin_sign_in(
     };
     match choice::decide(&settings, &configs, hints) {
         Choice::Provider(provider) => start_upstream(ctx, begin.tenant, app, &provider).await,
-        Choice::LocalAccount => Err(SignInError::LocalAccountsUnavailable),
-        Choice::ChoicePage { providers, .. } => {
-            let configs = if configs.is_empty() {
-                providers::list_configs(ctx.store, begin.tenant).await?
-            } else {
-                configs
-            };
-            let offered: Vec<(ProviderId, String)> = providers
-                .into_iter()
-                .filter_map(|id| {
-                    let name = configs.iter().find(|c| c.id == id)?.name.clone();
-                    Some((id, name))
-                })
-                .collect();
-            let mut provider_origins = Vec::new();
-            for (id, _) in &offered {
-                let view =
-                    super::providers::get_identity_provider(ctx.store, begin.tenant, id).await?;
-                if let Some(origin) = tuple_origin(&view.metadata.authorization_endpoint)
-                    && !provider_origins.contains(&origin)
-                {
-                    provider_origins.push(origin);
-                }
-            }
-            let handle = random_token(32)?;
-            let application_name = app.application_name.clone();
-            let transaction = Transaction::Choice {
+        Choice::LocalAccount => Ok(SignInStep::Choose(
+            choice_page(
+                ctx,
+                begin.tenant,
                 app,
-                binding: B64.encode(&begin.binding),
-            };
-            put_transaction(ctx, begin.tenant, &handle, &transaction).await?;
-            Ok(SignInStep::Choose(ChoicePage {
-                handle,
-                application_name,
-                providers: offered,
-                provider_origins,
-            }))
+                &settings,
+                &begin.binding,
+                Vec::new(),
+            )
+            .await?,
+        )),
+        Choice::ChoicePage { providers, .. } => Ok(SignInStep::Choose(
+            choice_page(ctx, begin.tenant, app, &settings, &begin.binding, providers).await?,
+        )),
+    }
+}
+
+/// Stores the choice page's transaction (bound to the browser whose CSRF token hashes to `binding`) and builds the
+/// page: the `providers` offered by name, and the local accounts when the flow offers them.
+pub(crate) async fn choice_page(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    app: AppRequest,
+    settings: &FlowSettings,
+    binding: &[u8],
+    providers: Vec<ProviderId>,
+) -> Result<ChoicePage, SignInError> {
+    let configs = if providers.is_empty() {
+        Vec::new()
+    } else {
+        providers::list_configs(ctx.store, tenant).await?
+    };
+    let offered: Vec<(ProviderId, String)> = providers
+        .into_iter()
+        .filter_map(|id| {
+            let name = configs.iter().find(|c| c.id == id)?.name.clone();
+            Some((id, name))
+        })
+        .collect();
+    let mut provider_origins = Vec::new();
+    for (id, _) in &offered {
+        let view = super::providers::get_identity_provider(ctx.store, tenant, id).await?;
+        if let Some(origin) = tuple_origin(&view.metadata.authorization_endpoint)
+            && !provider_origins.contains(&origin)
+        {
+            provider_origins.push(origin);
         }
     }
+    let handle = random_token(32)?;
+    let application_name = app.application_name.clone();
+    let local_accounts = settings.local_accounts != tessera_broker::config::LocalAccounts::None;
+    let reply_origin = tuple_origin(&app.request.redirect_uri).filter(|_| local_accounts);
+    let transaction = Transaction::Choice {
+        app,
+        binding: B64.encode(binding),
+    };
+    put_transaction(ctx, tenant, &handle, &transaction).await?;
+    Ok(ChoicePage {
+        reply_origin,
+        handle,
+        application_name,
+        providers: offered,
+        provider_origins,
+        local_accounts,
+        email: String::new(),
+        local_error: None,
+    })
 }
 
 /// The choice page's answer: the provider the user chose, for the transaction `handle`, from the browser whose
@@ -648,6 +740,8 @@ pub async fn complete_upstream(
                 profile,
                 correlation: expected,
                 correlation_name: correlation_cookie_name(state),
+                local: None,
+                object_id: None,
             };
             if settings.user_attributes.is_empty() {
                 return super::signup::create_user(ctx, tenant, &pending, Default::default()).await;
@@ -816,20 +910,34 @@ async fn put_transaction(
     handle: &str,
     transaction: &Transaction,
 ) -> Result<(), SignInError> {
+    put_transaction_until(
+        ctx,
+        tenant,
+        handle,
+        transaction,
+        ctx.now + BROKER_TRANSACTION_LIFETIME,
+    )
+    .await
+}
+
+/// Stores a transaction under the hash of `handle` until `expires_at`.
+pub(crate) async fn put_transaction_until(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    handle: &str,
+    transaction: &Transaction,
+    expires_at: OffsetDateTime,
+) -> Result<(), SignInError> {
     let payload = serde_json::to_vec(transaction)
         .map_err(|e| ServiceError::Internal(format!("broker transaction: {e}")))?;
     ctx.store
-        .put_broker_transaction(
-            tenant,
-            &sha256(handle.as_bytes()),
-            &payload,
-            ctx.now + BROKER_TRANSACTION_LIFETIME,
-        )
+        .put_broker_transaction(tenant, &sha256(handle.as_bytes()), &payload, expires_at)
         .await?;
     Ok(())
 }
 
-async fn take_transaction(
+/// Takes (single use) the transaction stored under the hash of `handle`.
+pub(crate) async fn take_transaction(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
     handle: &str,

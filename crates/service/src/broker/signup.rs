@@ -48,18 +48,26 @@ pub(crate) async fn attribute_page(
         errors,
         correlation_name: pending.correlation_name.clone(),
         reply_origin: super::signin::tuple_origin(&pending.app.request.redirect_uri),
+        verified_email: pending
+            .local
+            .as_ref()
+            .and_then(|_| pending.profile.email.clone()),
     }))
 }
 
 /// The attribute page's answer: validates the form against the flow version the sign-in started on. Problems show
 /// the page again (with every field's problem and what the user typed); a valid form writes the user with their
 /// identity in one transaction, starts the broker session and answers the app with a code.
+///
+/// A federated sign-up is bound to the browser by the correlation cookie of its upstream sign-in (`correlation`,
+/// its value); a local one by the browser's CSRF token (`binding`, its SHA-256).
 pub async fn complete_signup(
     ctx: BrokerContext<'_>,
     tenant: &TenantId,
     handle: &str,
     form: &[(String, String)],
     correlation: Option<&str>,
+    binding: &[u8],
 ) -> Result<SignInStep, SignInError> {
     let Some(payload) = ctx
         .store
@@ -70,18 +78,28 @@ pub async fn complete_signup(
     };
     let pending: PendingSignup = serde_json::from_slice(&payload)
         .map_err(|e| ServiceError::Corrupt(format!("pending sign-up: {e}")))?;
-    let bound = correlation.is_some_and(|value| {
+    let matches = |actual: &[u8]| {
         B64.decode(&pending.correlation).is_ok_and(|expected| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(&expected, &sha256(value.as_bytes()))
-                .is_ok()
+            aws_lc_rs::constant_time::verify_slices_are_equal(&expected, actual).is_ok()
         })
-    });
+    };
+    let bound = if pending.local.is_some() {
+        matches(binding)
+    } else {
+        correlation.is_some_and(|value| matches(&sha256(value.as_bytes())))
+    };
     if !bound {
         return Err(SignInError::OtherBrowser);
     }
     let settings = super::signin::settings_of(ctx, tenant, &pending.app).await?;
     match validate_attribute_form(&settings, form) {
-        Ok(collected) => create_user(ctx, tenant, &pending, collected).await,
+        Ok(mut collected) => {
+            if pending.local.is_some() {
+                // The address the one-time code verified is the account's, whatever the form sent.
+                collected.email = pending.profile.email.clone();
+            }
+            create_user(ctx, tenant, &pending, collected).await
+        }
         Err(errors) => {
             let fields = tessera_broker::claims::attribute_fields(&settings, &pending.profile)
                 .into_iter()
@@ -106,7 +124,11 @@ pub(crate) async fn create_user(
     pending: &PendingSignup,
     collected: CollectedAttributes,
 ) -> Result<SignInStep, SignInError> {
-    let object_id = new_object_id()?;
+    let object_id = match &pending.object_id {
+        Some(id) => UserId::parse(id)
+            .map_err(|e| ServiceError::Corrupt(format!("pending sign-up object id: {e}")))?,
+        None => new_object_id()?,
+    };
     let user = DirectoryUser::new(object_id.as_str().to_owned(), &pending.profile, collected);
     let record = DirectoryUserRecord {
         tenant: tenant.clone(),
@@ -138,17 +160,39 @@ pub(crate) async fn create_user(
             new_user: true,
         },
     )?;
-    match ctx
-        .store
-        .sign_up_broker_user(
-            &record,
-            &identity,
-            &start.session,
-            start.code_record(),
-            ctx.now,
-        )
-        .await
-    {
+    let written = match &pending.local {
+        Some(passkey) => {
+            let credential = passkey.record(tenant, &object_id, ctx.now)?;
+            let written = ctx
+                .store
+                .sign_up_local_user(
+                    &record,
+                    &identity,
+                    &credential,
+                    &start.session,
+                    start.code_record(),
+                    ctx.now,
+                )
+                .await;
+            if written == Err(StoreError::Conflict) {
+                // The passkey was registered a moment ago (the same form sent twice): nothing was written.
+                return Err(SignInError::Expired);
+            }
+            written
+        }
+        None => {
+            ctx.store
+                .sign_up_broker_user(
+                    &record,
+                    &identity,
+                    &start.session,
+                    start.code_record(),
+                    ctx.now,
+                )
+                .await
+        }
+    };
+    match written {
         Ok(()) => {
             tracing::info!(tenant = %tenant, user = %object_id, new_user = true, "directory user signed up");
             start.answer(tenant, &pending.app)
@@ -188,7 +232,7 @@ pub(crate) async fn create_user(
 }
 
 /// A fresh object id: a random (version 4) UUID, as Azure AD B2C's object ids are.
-fn new_object_id() -> Result<UserId, ServiceError> {
+pub(crate) fn new_object_id() -> Result<UserId, ServiceError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ServiceError::Random)?;
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
