@@ -17,13 +17,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_core::TenantId;
 use tessera_core::UserId;
 use tessera_service::ServiceError;
-use tessera_service::admin::members;
+use tessera_service::admin::{list_filters, members};
 use tessera_service::{metadata, users};
 use tessera_store::{Credential, User};
 
 use super::authenticator::{audit_change, home_crumb, page_error};
 use super::broker::{PAGE_SIZE, Submitted, page_number};
-use super::views::{Button, Cell, Field, FormPage, Frame, Link, ListPage, Search};
+use super::views::{Button, Cell, Field, FormPage, Frame, Link, ListPage, Search, filter_query};
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::admin::api::tenants::{passkey_view, user_view};
 use crate::admin::api::views::rfc3339;
@@ -116,14 +116,18 @@ pub async fn list(
         return page_error(e);
     }
     let query = params.get("q").cloned().unwrap_or_default();
+    let wanted = list_filters::account_status(params.get("status").map(String::as_str));
+    let status_error = wanted.as_ref().err().map(|e| e.detail.clone());
+    let wanted = wanted.unwrap_or_default();
     let after = params.get("after").and_then(|a| UserId::parse(a).ok());
-    let page = match users::search_users(store, &id, &query, after.as_ref(), PAGE_SIZE as u32).await
-    {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let list = base(&id);
-    let q = encoded(query.trim());
+    let page =
+        match users::search_users(store, &id, &query, wanted, after.as_ref(), PAGE_SIZE as u32)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+    let list = format!("{}?{}", base(&id), filter_query(&params, &["q", "status"]));
     let rows = page
         .users
         .iter()
@@ -154,11 +158,17 @@ pub async fn list(
                     .into(),
             ],
             actions: Vec::new(),
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Username or display name (starts with)".into(),
-                value: query.clone(),
-            }],
+            filters: vec![
+                Search::text("q", "Username or display name (starts with)", query.clone()),
+                Search::choice(
+                    "status",
+                    "Status",
+                    params.get("status").cloned().unwrap_or_default(),
+                    "Any",
+                    &[("enabled", "Enabled"), ("disabled", "Disabled")],
+                )
+                .refused(status_error.clone()),
+            ],
             columns: vec![
                 "Username".into(),
                 "Display name".into(),
@@ -166,17 +176,21 @@ pub async fn list(
                 "Status".into(),
             ],
             rows,
-            empty: if query.trim().is_empty() {
+            empty: if query.trim().is_empty() && wanted.is_none() {
                 "No user yet.".into()
             } else {
                 "No user matches.".into()
             },
             next: page
                 .next
-                .map(|n| format!("{list}?q={q}&after={}", encoded(n.as_str()))),
-            first: after.map(|_| format!("{list}?q={q}")),
+                .map(|n| format!("{list}&after={}", encoded(n.as_str()))),
+            first: after.map(|_| list.clone()),
         },
-        StatusCode::OK,
+        if status_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         ctx.set_csrf.clone(),
     )
 }
@@ -773,11 +787,7 @@ pub async fn fido_metadata(
             list_id: "fido-models".into(),
             intro,
             actions: Vec::new(),
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Description or AAGUID".into(),
-                value: query.clone(),
-            }],
+            filters: vec![Search::text("q", "Description or AAGUID", query.clone())],
             columns: vec!["Description".into(), "AAGUID".into(), "Status".into()],
             rows,
             empty: if blob.is_none() {
