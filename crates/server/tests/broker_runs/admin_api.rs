@@ -12,6 +12,9 @@ use super::{BROKER, Broker, Browser, POLICY, Person, REPLY, sign_up, verified_cl
 #[path = "admin_lifecycle.rs"]
 mod lifecycle;
 
+#[path = "admin_filters.rs"]
+mod filters;
+
 both_stores!(
     tutorial_configuration_through_the_api_then_a_sign_in_works,
     missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge,
