@@ -191,6 +191,23 @@ async fn users_keys_and_tokens_pages_filter_and_say_when_nothing_matches(backend
     )
     .await;
 
+    // A user's passkeys: by name, algorithm (COSE) and model.
+    let user_page = format!("/admin/authenticator/acme/users/{ann}");
+    let named = page(&app, &format!("{user_page}?q=TE"), &root, 200).await;
+    assert!(named.contains("<label for=\"filter-alg\">"), "{named}");
+    assert!(
+        named.contains("id=\"passkeys\""),
+        "the passkey is listed: {named}"
+    );
+    let rs256 = page(&app, &format!("{user_page}?alg=-257"), &root, 200).await;
+    assert!(
+        rs256.contains("id=\"passkeys-empty\">No passkey matches."),
+        "{rs256}"
+    );
+    let es256 = page(&app, &format!("{user_page}?alg=-7"), &root, 200).await;
+    assert!(es256.contains("id=\"passkeys\""), "{es256}");
+    page(&app, &format!("{user_page}?aaguid=zz"), &root, 422).await;
+
     let es256 = page(&app, "/admin/authenticator/acme/keys?alg=ES256", &root, 200).await;
     assert!(es256.contains(">ES256</td>"), "{es256}");
     assert!(!es256.contains(">RS256</td>"), "{es256}");

@@ -229,6 +229,10 @@ pub struct UserDetailPage {
     pub delete: Option<Link>,
     /// The passkeys of this page (50 a page), oldest first.
     pub passkeys: Vec<PasskeyRow>,
+    /// The passkeys' filter form (name, algorithm, model).
+    pub filters: Vec<Search>,
+    /// What an empty list of passkeys says.
+    pub empty: String,
     /// The next page of passkeys.
     pub next: Option<String>,
     /// The first page of passkeys, when not on it.
@@ -277,7 +281,53 @@ pub async fn page(
     let attestation = app.provider.attestation.current();
     let blob = attestation.metadata.as_deref();
     let total = credentials.len();
-    let (credentials, next, first) = super::broker::paged(credentials, page_number(&params), &here);
+    // The passkeys' filter (name, algorithm, model), applied to all of them before the page is cut.
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let alg = list_filters::cose_alg(get("alg"));
+    let model = list_filters::aaguid(get("aaguid"));
+    let alg_error = alg.as_ref().err().map(|e| e.detail.clone());
+    let model_error = model.as_ref().err().map(|e| e.detail.clone());
+    let filter = list_filters::PasskeyFilter {
+        q: list_filters::query(get("q")),
+        alg: alg.unwrap_or_default(),
+        aaguid: model.unwrap_or_default(),
+    };
+    let credentials: Vec<Credential> = credentials
+        .into_iter()
+        .filter(|c| filter.matches(c))
+        .collect();
+    let kept = filter_query(&params, &["q", "alg", "aaguid"]);
+    let listed = if kept.is_empty() {
+        here.clone()
+    } else {
+        format!("{here}?{kept}")
+    };
+    let (credentials, next, first) =
+        super::broker::paged(credentials, page_number(&params), &listed);
+    let value = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let filters = vec![
+        Search::text("q", "Passkey name (starts with)", value("q")),
+        Search::choice(
+            "alg",
+            "Algorithm",
+            value("alg"),
+            "Any",
+            &[("-7", "ES256"), ("-8", "EdDSA"), ("-257", "RS256")],
+        )
+        .refused(alg_error.clone()),
+        Search::text("aaguid", "Model (AAGUID)", value("aaguid")).refused(model_error.clone()),
+    ];
+    let status = if alg_error.is_some() || model_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let empty = if filter == list_filters::PasskeyFilter::default() {
+        "No passkey."
+    } else {
+        "No passkey matches."
+    }
+    .to_owned();
     let passkeys = credentials
         .iter()
         .map(|c| PasskeyRow {
@@ -340,11 +390,13 @@ pub async fn page(
             delete,
             only_one: total == 1,
             passkeys,
+            filters,
+            empty,
             next,
             first,
             can_write,
         },
-        StatusCode::OK,
+        status,
         ctx.set_csrf.clone(),
     )
 }
