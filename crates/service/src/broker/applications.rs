@@ -311,8 +311,22 @@ pub async fn list_applications_page(
     limit: usize,
 ) -> Result<(Vec<Application>, usize)> {
     if filter.0.is_some() || filter.1.is_some() {
-        let mut found = list_applications(store, tenant).await?;
-        found.retain(|a| application_matches(a, filter.0, filter.1));
+        require_tenant(store, tenant).await?;
+        let mut found = Vec::new();
+        for record in store.list_broker_applications(tenant).await? {
+            // The stored name answers the query before the record is decoded (most do not match).
+            let name = record.settings["display_name"].as_str().unwrap_or_default();
+            if !crate::admin::list_filters::starts_with_any(
+                filter.0,
+                [record.client_id.as_str(), name],
+            ) {
+                continue;
+            }
+            let application = decode(&record)?;
+            if application_matches(&application, filter.0, filter.1) {
+                found.push(application);
+            }
+        }
         let total = found.len();
         let page = found.into_iter().skip(offset).take(limit).collect();
         return Ok((page, total));

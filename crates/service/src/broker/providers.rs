@@ -439,6 +439,11 @@ pub async fn list_provider_summaries_page(
         let exhausted = rows.len() < chunk as usize;
         cursor = rows.last().map(|r| r.provider_id.clone());
         for row in &rows {
+            // The stored id and name answer the query before the configuration is decoded.
+            let name = row.config["name"].as_str().unwrap_or_default();
+            if !crate::admin::list_filters::starts_with_any(q, [row.provider_id.as_str(), name]) {
+                continue;
+            }
             let provider = summary(row)?;
             let id = provider.config.id.as_str();
             if crate::admin::list_filters::starts_with_any(q, [id, provider.config.name.as_str()]) {
