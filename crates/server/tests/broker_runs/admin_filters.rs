@@ -13,6 +13,7 @@ both_stores!(
     filtered_lists_page_every_match_once_with_the_cursor,
     filters_of_passkeys_keys_users_and_tokens_select_what_they_name,
     a_value_a_filter_does_not_take_is_422_naming_the_parameter,
+    every_list_documents_its_filters_in_the_openapi_document,
 );
 
 /// Every page of `path` (which holds the filter) at `limit` 2, following the cursor; the values of `key`.
@@ -405,6 +406,74 @@ async fn a_value_a_filter_does_not_take_is_422_naming_the_parameter(backend: Bac
                 .is_some_and(|d| !d.is_empty()),
             "{path}: says what it takes: {answer}"
         );
+    }
+    app.stop().await;
+}
+
+async fn every_list_documents_its_filters_in_the_openapi_document(backend: Backend) {
+    let Some((app, token)) = admin(backend).await else {
+        return;
+    };
+    let api = Api {
+        app: &app,
+        token: Some(token),
+    };
+    let document = api.anonymous().get("/openapi.json").await;
+    assert_eq!(document.status, 200, "{}", document.text);
+    let expected: [(&str, &[&str]); 14] = [
+        ("/tenants", &["q"]),
+        ("/tenants/{tenant}/clients", &["q", "client_type"]),
+        ("/tenants/{tenant}/users", &["q", "status"]),
+        (
+            "/tenants/{tenant}/users/{user_id}/passkeys",
+            &["q", "alg", "aaguid"],
+        ),
+        ("/tenants/{tenant}/keys", &["status", "alg"]),
+        ("/broker/tenants", &["q"]),
+        ("/broker/tenants/{tenant}/keys", &["status", "alg"]),
+        (
+            "/broker/tenants/{tenant}/applications",
+            &["q", "client_type"],
+        ),
+        ("/broker/tenants/{tenant}/identity-providers", &["q"]),
+        ("/broker/tenants/{tenant}/user-flows", &["q"]),
+        ("/broker/tenants/{tenant}/users", &["q", "status"]),
+        ("/api-tokens", &["q", "role"]),
+        ("/invitations", &["role"]),
+        (
+            "/audit-events",
+            &["actor", "action", "tenant", "since", "until"],
+        ),
+    ];
+    for (path, names) in expected {
+        let parameters =
+            &document.body["paths"][format!("/admin/api/v1{path}")]["get"]["parameters"];
+        let documented: Vec<(&str, &str)> = parameters
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: parameters in {}", document.text))
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default(),
+                    p["in"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for name in names.iter().chain(&["limit", "cursor"]) {
+            assert!(
+                documented.contains(&(*name, "query")),
+                "{path} documents `{name}`: {documented:?}"
+            );
+        }
+        for p in parameters.as_array().into_iter().flatten() {
+            if names.contains(&p["name"].as_str().unwrap_or_default()) {
+                assert!(
+                    p["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{path}: `{}` says what it filters",
+                    p["name"]
+                );
+            }
+        }
     }
     app.stop().await;
 }
