@@ -850,7 +850,7 @@ async fn sign_up(b: &Broker, browser: &mut Browser, person: &mut Person) -> (Val
 
 async fn user_count(b: &Broker) -> usize {
     b.store()
-        .search_directory_users(&b.tenant, "", None, 100)
+        .search_directory_users(&b.tenant, "", None, None, 100)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users
@@ -1297,7 +1297,7 @@ async fn run1_desktop_sign_up_collects_the_email_and_issues_the_flows_claims(bac
     // The directory holds the user with the provider's identity.
     let users = b
         .store()
-        .search_directory_users(&b.tenant, "ann@", None, 10)
+        .search_directory_users(&b.tenant, "ann@", None, None, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users;
@@ -2894,7 +2894,7 @@ async fn custom_typed_attributes_are_collected_stored_and_returned_as_extension_
     // Stored typed in the directory.
     let users = b
         .store()
-        .search_directory_users(&b.tenant, "ann@", None, 10)
+        .search_directory_users(&b.tenant, "ann@", None, None, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users;
@@ -3310,7 +3310,7 @@ async fn oidc_provider_form_post_sign_up_then_sign_in(backend: Backend) {
     assert_eq!(claims["tfp"], POLICY);
     let users = b
         .store()
-        .search_directory_users(&b.tenant, "alice@", None, 10)
+        .search_directory_users(&b.tenant, "alice@", None, None, 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users;

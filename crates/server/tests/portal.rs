@@ -69,6 +69,9 @@ mod scopes;
 #[path = "portal/stale_forms.rs"]
 mod stale_forms;
 
+#[path = "portal/filters.rs"]
+mod filters;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
@@ -1866,9 +1869,10 @@ async fn withdrawn_invitation_leaves_the_list_and_its_link_fails_like_an_expired
     // Someone opened the link before it was withdrawn: their enrolment is refused afterwards too.
     let mut early = Jar::default();
     let early_start = early.open(&app, &link).await;
-    let pending = members::list_invitations(&app.state.admin_store, app.clock.now(), None, 50)
-        .await
-        .expect("list");
+    let pending =
+        members::list_invitations(&app.state.admin_store, app.clock.now(), None, None, 50)
+            .await
+            .expect("list");
     let id = pending
         .invitations
         .iter()
@@ -1984,14 +1988,15 @@ async fn invitation_made_before_a_restart_still_enrols_after_it(backend: Backend
     .await;
     let withdrawn =
         invite_on_the_portal(&app, &root, "role=read_only&tenants=&expires_in_minutes=60").await;
-    let withdrawn_id = members::list_invitations(&app.state.admin_store, app.clock.now(), None, 50)
-        .await
-        .expect("list")
-        .invitations
-        .into_iter()
-        .find(|i| i.role == tessera_service::admin::api_tokens::Role::ReadOnly)
-        .expect("the read-only invitation")
-        .id;
+    let withdrawn_id =
+        members::list_invitations(&app.state.admin_store, app.clock.now(), None, None, 50)
+            .await
+            .expect("list")
+            .invitations
+            .into_iter()
+            .find(|i| i.role == tessera_service::admin::api_tokens::Role::ReadOnly)
+            .expect("the read-only invitation")
+            .id;
     let (cookies, csrf) = form_of(&app, "/admin/admins", &root).await;
     let done = post(
         &app,
@@ -2481,7 +2486,7 @@ mod users_pages {
             .state
             .provider
             .store
-            .search_users(&app.tenant, "erin", None, 1)
+            .search_users(&app.tenant, "erin", None, None, 1)
             .await
             .expect("search")[0]
             .id

@@ -188,12 +188,13 @@ pub struct ClientPage {
     pub next: Option<ClientId>,
 }
 
-/// A tenant's clients ordered by client id, after `after`: a page of at most `limit` (1 to
-/// [`crate::users::MAX_PAGE_SIZE`]), telling whether more follow; [`ServiceError::TenantNotFound`] for an unknown
-/// tenant.
+/// A tenant's clients ordered by client id, those `filter` matches (in the store, before the page is cut), after
+/// `after`: a page of at most `limit` (1 to [`crate::users::MAX_PAGE_SIZE`]), telling whether more follow;
+/// [`ServiceError::TenantNotFound`] for an unknown tenant.
 pub async fn list_clients_page(
     store: &dyn Store,
     tenant: &TenantId,
+    filter: &tessera_store::ClientFilter,
     after: Option<&ClientId>,
     limit: u32,
 ) -> Result<ClientPage> {
@@ -202,7 +203,9 @@ pub async fn list_clients_page(
     }
     let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
     // One more than asked tells whether there is a next page.
-    let mut clients = store.list_clients_page(tenant, after, limit + 1).await?;
+    let mut clients = store
+        .list_clients_page(tenant, filter, after, limit + 1)
+        .await?;
     let next = if clients.len() > limit as usize {
         clients.truncate(limit as usize);
         clients.last().map(|c| c.client_id.clone())

@@ -26,11 +26,12 @@ pub struct UserPage {
 
 /// The tenant's users whose username or display name starts with `query` (case-insensitively; empty: everyone),
 /// ordered by id, after `after`: a page of at most `limit` (capped at [`MAX_PAGE_SIZE`]), telling whether more
-/// follow.
+/// follow; with `status`, only the enabled or only the disabled ones (in the store, before the page is cut).
 pub async fn search_users(
     store: &dyn Store,
     tenant: &TenantId,
     query: &str,
+    status: Option<tessera_store::AccountStatus>,
     after: Option<&UserId>,
     limit: u32,
 ) -> Result<UserPage> {
@@ -40,7 +41,7 @@ pub async fn search_users(
     let limit = limit.clamp(1, MAX_PAGE_SIZE);
     // One more than asked tells whether there is a next page.
     let mut users = store
-        .search_users(tenant, query.trim(), after, limit + 1)
+        .search_users(tenant, query.trim(), status, after, limit + 1)
         .await?;
     let next = if users.len() > limit as usize {
         users.truncate(limit as usize);

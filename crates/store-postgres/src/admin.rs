@@ -460,17 +460,20 @@ impl AdminStore for PostgresStore {
     async fn list_admin_invitations(
         &self,
         now: OffsetDateTime,
+        role: Option<&str>,
         after: Option<&InvitationCursor>,
         limit: u32,
     ) -> Result<InvitationPage> {
         let mut invitations = sqlx::query_as::<_, InvitationRow>(
             "SELECT * FROM admin_invitations WHERE expires_at > $1 \
-             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::text)) ORDER BY created_at, id LIMIT $4",
+             AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::text)) \
+             AND ($5::text IS NULL OR role = $5) ORDER BY created_at, id LIMIT $4",
         )
         .bind(now)
         .bind(after.map(|cursor| cursor.created_at))
         .bind(after.map(|cursor| cursor.id.as_str()))
         .bind(i64::from(limit) + 1)
+        .bind(role)
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?

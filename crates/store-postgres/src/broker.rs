@@ -1350,6 +1350,7 @@ impl BrokerStore for PostgresStore {
         &self,
         tenant: &TenantId,
         query: &str,
+        status: Option<tessera_store::AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<DirectoryPage> {
@@ -1360,12 +1361,14 @@ impl BrokerStore for PostgresStore {
             "WHERE u.tenant = $1 AND u.object_id COLLATE \"C\" > $2 AND ($3 = '%' \
                OR u.email_folded LIKE $3 ESCAPE '\\' OR u.display_name_folded LIKE $3 ESCAPE '\\' \
                OR u.given_name_folded LIKE $3 ESCAPE '\\' OR u.surname_folded LIKE $3 ESCAPE '\\') \
+             AND ($5::boolean IS NULL OR (u.disabled_at IS NOT NULL) = $5) \
              ORDER BY u.object_id COLLATE \"C\" LIMIT $4"
         ))
         .bind(tenant.as_str())
         .bind(after.map_or("", UserId::as_str))
         .bind(prefix_pattern(query))
         .bind(i64::from(limit) + 1)
+        .bind(tessera_store::filters::status_bind(status))
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?;

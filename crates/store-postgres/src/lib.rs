@@ -34,11 +34,11 @@ use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
 use tessera_store::{
-    AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
-    REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken, Result,
-    Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
-    TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected,
-    fold_display_name, fold_username,
+    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption,
+    Credential, GrantStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation,
+    RefreshToken, Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey,
+    StoreError, Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore,
+    check_expected, fold_display_name, fold_username,
 };
 use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
@@ -185,6 +185,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(migrate_error)?;
+        fold_legacy_client_names(&pool).await?;
         let notifier = Arc::new(PgNotifier::new(&pool).await?);
         let outage = Arc::new(Outage::default());
         tokio::spawn(watch_outage(Arc::downgrade(&outage), options));
@@ -305,6 +306,33 @@ async fn insert_session(conn: &mut PgConnection, session: &Session) -> Result<()
     .execute(&mut *conn)
     .await
     .map_err(db)?;
+    Ok(())
+}
+
+/// Folds, in Rust, the display names of the clients stored without their folded form (before migration 0031, or by
+/// an older node): `lower` folds only ASCII under the C locale. Once every row is folded this is one `SELECT` that
+/// finds nothing.
+async fn fold_legacy_client_names(pool: &PgPool) -> Result<()> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT tenant, client_id, display_name FROM clients WHERE display_name_folded IS NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    for (tenant, client_id, name) in rows {
+        // Only a row still unfolded: a concurrent rename has folded it already.
+        sqlx::query(
+            "UPDATE clients SET display_name_folded = $3 \
+             WHERE tenant = $1 AND client_id = $2 AND display_name = $4 AND display_name_folded IS NULL",
+        )
+        .bind(&tenant)
+        .bind(&client_id)
+        .bind(fold_display_name(&name))
+        .bind(&name)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    }
     Ok(())
 }
 
@@ -480,7 +508,8 @@ impl TenantStore for PostgresStore {
         sqlx::query(
             "INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
-             allowed_scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             allowed_scopes, created_at, display_name_folded) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(client.tenant.as_str())
         .bind(client.client_id.as_str())
@@ -493,6 +522,7 @@ impl TenantStore for PostgresStore {
         .bind(client.jwks.as_ref())
         .bind(client.allowed_scopes.as_slice())
         .bind(client.created_at)
+        .bind(fold_display_name(&client.display_name))
         .execute(self.timed()?)
         .await
         .map_err(db)?;
@@ -524,17 +554,26 @@ impl TenantStore for PostgresStore {
     async fn list_clients_page(
         &self,
         tenant: &TenantId,
+        filter: &ClientFilter,
         after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<Client>> {
+        let (id_pattern, name_pattern, public) =
+            tessera_store::filters::client_filter_binds(filter);
         // Byte order (`COLLATE "C"`), whatever the database's collation: the order the API's cursors assume.
+        // Client ids are ASCII, so `lower` folds them fully; names are matched on the form folded in Rust.
         sqlx::query_as::<_, ClientRow>(
             "SELECT * FROM clients WHERE tenant = $1 AND client_id COLLATE \"C\" > $2 \
+             AND (lower(client_id) LIKE $4 ESCAPE '\\' OR display_name_folded LIKE $5 ESCAPE '\\') \
+             AND ($6::boolean IS NULL OR (token_endpoint_auth_method = 'none') = $6) \
              ORDER BY client_id COLLATE \"C\" LIMIT $3",
         )
         .bind(tenant.as_str())
         .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
         .bind(i64::from(limit))
+        .bind(id_pattern)
+        .bind(name_pattern)
+        .bind(public)
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?
@@ -551,14 +590,15 @@ impl TenantStore for PostgresStore {
             check_expected(current.as_ref(), expected, PartialEq::eq)?;
         }
         let changed = sqlx::query(
-            "UPDATE clients SET display_name = $3, redirect_uris = $4, post_logout_redirect_uris = $5 \
-             WHERE tenant = $1 AND client_id = $2",
+            "UPDATE clients SET display_name = $3, redirect_uris = $4, post_logout_redirect_uris = $5, \
+             display_name_folded = $6 WHERE tenant = $1 AND client_id = $2",
         )
         .bind(client.tenant.as_str())
         .bind(client.client_id.as_str())
         .bind(&client.display_name)
         .bind(client.redirect_uris.as_slice())
         .bind(client.post_logout_redirect_uris.as_slice())
+        .bind(fold_display_name(&client.display_name))
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -938,6 +978,7 @@ impl UserStore for PostgresStore {
         &self,
         tenant: &TenantId,
         prefix: &str,
+        status: Option<AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<User>> {
@@ -953,6 +994,7 @@ impl UserStore for PostgresStore {
         sqlx::query_as::<_, UserRow>(
             "SELECT * FROM users WHERE tenant = $1 \
              AND (username_folded LIKE $2 ESCAPE '\\' OR display_name_folded LIKE $5 ESCAPE '\\') \
+             AND ($6::boolean IS NULL OR (disabled_at IS NOT NULL) = $6) \
              AND id > $3 ORDER BY id LIMIT $4",
         )
         .bind(tenant.as_str())
@@ -960,6 +1002,7 @@ impl UserStore for PostgresStore {
         .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
         .bind(i64::from(limit))
         .bind(like(fold_display_name(prefix)))
+        .bind(tessera_store::filters::status_bind(status))
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?

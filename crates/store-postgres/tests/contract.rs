@@ -241,3 +241,51 @@ async fn only_the_ceremony_table_is_unlogged() {
     assert_eq!(unlogged, ["ceremonies"]);
     fixture.teardown().await;
 }
+
+/// A client stored without its folded name (before migration 0031, or by an older node) is folded in Rust when a
+/// store opens — beyond ASCII, which the database's `lower` under the C locale is not — and then found by the start
+/// of its name.
+#[tokio::test]
+async fn clients_stored_without_a_folded_name_are_folded_on_open() {
+    let Some(fixture) = setup().await else { return };
+    let store = fixture.store();
+    let t = contract::tenant_id("alpha");
+    store
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
+        .await
+        .expect("tenant");
+    let mut client = contract::client(&t, "web");
+    client.display_name = "Émile Web".into();
+    store.create_client(&client).await.expect("client");
+    let mut raw = PgConnection::connect_with(&options_in(&fixture.url, &fixture.schema))
+        .await
+        .expect("connect");
+    sqlx::query("UPDATE clients SET display_name_folded = NULL")
+        .execute(&mut raw)
+        .await
+        .expect("as an older node wrote it");
+    raw.close().await.expect("close");
+    let filter = tessera_store::ClientFilter {
+        prefix: Some("ÉMILE W".into()),
+        client_type: None,
+    };
+    assert!(
+        store
+            .list_clients_page(&t, &filter, None, 10)
+            .await
+            .expect("list")
+            .is_empty(),
+        "not folded yet"
+    );
+    let reopened = PostgresStore::connect_with(options_in(&fixture.url, &fixture.schema), 2)
+        .await
+        .expect("reopen");
+    let found = reopened
+        .list_clients_page(&t, &filter, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(found.len(), 1, "folded when the store opened");
+    assert_eq!(found[0], client);
+    reopened.close().await;
+    fixture.teardown().await;
+}

@@ -554,6 +554,7 @@ impl AdminStore for SqliteStore {
     async fn list_admin_invitations(
         &self,
         now: OffsetDateTime,
+        role: Option<&str>,
         after: Option<&InvitationCursor>,
         limit: u32,
     ) -> Result<InvitationPage> {
@@ -566,8 +567,9 @@ impl AdminStore for SqliteStore {
                 query_all(
                     conn,
                     "SELECT * FROM admin_invitations WHERE expires_at > ?1 \
-                     AND (?2 IS NULL OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4",
-                    params![ts(now), after_at, after_id, fetch],
+                     AND (?2 IS NULL OR (created_at, id) > (?2, ?3)) AND (?5 IS NULL OR role = ?5) \
+                     ORDER BY created_at, id LIMIT ?4",
+                    params![ts(now), after_at, after_id, fetch, role],
                     InvitationRow::read,
                 )
             })

@@ -1538,10 +1538,12 @@ impl BrokerStore for SqliteStore {
         &self,
         tenant: &TenantId,
         query: &str,
+        status: Option<tessera_store::AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<DirectoryPage> {
         let pattern = prefix_pattern(query);
+        let disabled = tessera_store::filters::status_bind(status);
         let limit = limit.max(1);
         // One row more than the page tells whether there is a next one. Ids are never empty: "" precedes them all.
         let rows = self
@@ -1554,13 +1556,15 @@ impl BrokerStore for SqliteStore {
                         "WHERE u.tenant = ?1 AND u.object_id > ?2 AND (?3 = '%' \
                            OR u.email_folded LIKE ?3 ESCAPE '\\' OR u.display_name_folded LIKE ?3 ESCAPE '\\' \
                            OR u.given_name_folded LIKE ?3 ESCAPE '\\' OR u.surname_folded LIKE ?3 ESCAPE '\\') \
+                         AND (?5 IS NULL OR (u.disabled_at IS NOT NULL) = ?5) \
                          ORDER BY u.object_id LIMIT ?4"
                     ),
                     params![
                         tenant.as_str(),
                         after.map_or("", UserId::as_str),
                         pattern,
-                        i64::from(limit) + 1
+                        i64::from(limit) + 1,
+                        disabled
                     ],
                     DirectoryUserRow::read,
                 )

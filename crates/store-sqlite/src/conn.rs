@@ -118,6 +118,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
     ),
     (
+        31,
+        "admin list filters",
+        include_str!("../migrations/0031_admin_list_filters.sql"),
+    ),
+    (
         32,
         "identity provider summary columns",
         include_str!("../migrations/0032_provider_summary_columns.sql"),
@@ -128,6 +133,34 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0035_broker_local_accounts.sql"),
     ),
 ];
+
+/// The migration after which the stored client names are folded in Rust.
+const FOLD_CLIENT_NAMES: i64 = 31;
+
+/// Folds the display name of every stored client into `display_name_folded`.
+fn fold_client_names(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let names: Vec<(i64, String)> = {
+        let mut stmt = tx
+            .prepare("SELECT rowid, display_name FROM clients")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)?
+    };
+    let mut update = tx
+        .prepare("UPDATE clients SET display_name_folded = ?2 WHERE rowid = ?1")
+        .map_err(db)?;
+    for (rowid, name) in names {
+        update
+            .execute(rusqlite::params![
+                rowid,
+                tessera_store::fold_display_name(&name)
+            ])
+            .map_err(db)?;
+    }
+    Ok(())
+}
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).
 const FOLD_DISPLAY_NAMES: i64 = 23;
@@ -397,6 +430,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql).map_err(db)?;
         if *version == FOLD_DISPLAY_NAMES {
             fold_display_names(&tx)?;
+        }
+        if *version == FOLD_CLIENT_NAMES {
+            fold_client_names(&tx)?;
         }
         // Bookkeeping only, so the database stamps it: no operation of the store reads the clock.
         tx.execute(

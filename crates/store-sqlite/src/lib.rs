@@ -35,11 +35,11 @@ use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
 use tessera_store::notify::{LocalHub, Notifier, Payload, Subscription, Topic};
 use tessera_store::{
-    AccessToken, AuthCode, CeremonyStore, Client, CodeRedemption, Credential, GrantStore,
-    HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation, RefreshToken,
-    Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError,
-    Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected,
-    fold_display_name, fold_username,
+    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption,
+    Credential, GrantStore, HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION,
+    RefreshRotation, RefreshToken, Result, Session, SignCountBump, SignCountRegression,
+    SignCountUpdate, SigningKey, StoreError, Tenant, TenantContents, TenantDeletion, TenantStore,
+    User, UserStore, check_expected, fold_display_name, fold_username,
 };
 use time::OffsetDateTime;
 
@@ -749,7 +749,8 @@ impl TenantStore for SqliteStore {
                     conn,
                     "INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
                      post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
-                     allowed_scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     allowed_scopes, created_at, display_name_folded) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         client.tenant.as_str(),
                         client.client_id.as_str(),
@@ -762,6 +763,7 @@ impl TenantStore for SqliteStore {
                         jwks,
                         scopes,
                         ts(client.created_at),
+                        fold_display_name(&client.display_name),
                     ],
                 )
             })
@@ -809,10 +811,13 @@ impl TenantStore for SqliteStore {
     async fn list_clients_page(
         &self,
         tenant: &TenantId,
+        filter: &ClientFilter,
         after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<Client>> {
         let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let (id_pattern, name_pattern, public) =
+            tessera_store::filters::client_filter_binds(filter);
         self.conns
             .read(|conn| {
                 query_all(
@@ -821,8 +826,17 @@ impl TenantStore for SqliteStore {
                      post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
                      allowed_scopes, created_at \
                      FROM clients WHERE tenant = ?1 AND client_id > ?2 \
+                     AND (lower(client_id) LIKE ?4 ESCAPE '\\' OR display_name_folded LIKE ?5 ESCAPE '\\') \
+                     AND (?6 IS NULL OR (token_endpoint_auth_method = 'none') = ?6) \
                      ORDER BY client_id LIMIT ?3",
-                    params![tenant.as_str(), after, i64::from(limit)],
+                    params![
+                        tenant.as_str(),
+                        after,
+                        i64::from(limit),
+                        id_pattern,
+                        name_pattern,
+                        public
+                    ],
                     ClientRow::read,
                 )
             })
@@ -845,14 +859,15 @@ impl TenantStore for SqliteStore {
                 }
                 execute(
                     conn,
-                    "UPDATE clients SET display_name = ?3, redirect_uris = ?4, post_logout_redirect_uris = ?5 \
-                     WHERE tenant = ?1 AND client_id = ?2",
+                    "UPDATE clients SET display_name = ?3, redirect_uris = ?4, post_logout_redirect_uris = ?5, \
+                     display_name_folded = ?6 WHERE tenant = ?1 AND client_id = ?2",
                     params![
                         client.tenant.as_str(),
                         client.client_id.as_str(),
                         client.display_name,
                         redirect_uris,
                         post_logout,
+                        fold_display_name(&client.display_name),
                     ],
                 )
             })
@@ -1159,9 +1174,11 @@ impl UserStore for SqliteStore {
         &self,
         tenant: &TenantId,
         prefix: &str,
+        status: Option<AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<User>> {
+        let disabled = tessera_store::filters::status_bind(status);
         let pattern = format!("{}%", like_escape(&fold_username(prefix)));
         let display_pattern = format!("{}%", like_escape(&fold_display_name(prefix)));
         let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
@@ -1173,13 +1190,15 @@ impl UserStore for SqliteStore {
                      disabled_at \
                      FROM users WHERE tenant = ?1 \
                      AND (username_folded LIKE ?2 ESCAPE '\\' OR display_name_folded LIKE ?5 ESCAPE '\\') \
+                     AND (?6 IS NULL OR (disabled_at IS NOT NULL) = ?6) \
                      AND id > ?3 ORDER BY id LIMIT ?4",
                     params![
                         tenant.as_str(),
                         pattern,
                         after,
                         i64::from(limit),
-                        display_pattern
+                        display_pattern,
+                        disabled
                     ],
                     UserRow::read,
                 )

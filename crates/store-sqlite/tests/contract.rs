@@ -292,7 +292,7 @@ async fn migration_0023_folds_existing_display_names() {
     }
     let store = SqliteStore::open(&path).await.expect("migrate to v23");
     let found = store
-        .search_users(&contract::tenant_id("alpha"), "ÉMILE Z", None, 10)
+        .search_users(&contract::tenant_id("alpha"), "ÉMILE Z", None, None, 10)
         .await
         .expect("search");
     assert_eq!(found.len(), 1, "found by the start of the display name");
@@ -373,6 +373,65 @@ async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
         )
         .expect("indexes");
     assert_eq!(indexes, 1, "only the expiry index beside the key");
+}
+
+/// Migration 0031 folds the display names of the clients stored before it (beyond ASCII, as new clients are
+/// folded), so the admin lists find them by the start of their name.
+#[tokio::test]
+async fn migration_0031_folds_existing_client_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v30");
+        let migrations = [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+            include_str!("../migrations/0004_tenant_revision.sql"),
+            include_str!("../migrations/0010_broker.sql"),
+            include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+            include_str!("../migrations/0012_tenant_settings.sql"),
+            include_str!("../migrations/0013_store_health.sql"),
+            include_str!("../migrations/0014_store_identity.sql"),
+            include_str!("../migrations/0020_admin.sql"),
+            include_str!("../migrations/0021_admin_members.sql"),
+            include_str!("../migrations/0022_user_disabled.sql"),
+            include_str!("../migrations/0023_user_display_name_folded.sql"),
+            include_str!("../migrations/0024_broker_tenant_revision.sql"),
+            include_str!("../migrations/0025_admin_invitations.sql"),
+            include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, '', 0), (2, '', 0), (3, '', 0), (4, '', 0), (10, '', 0), \
+               (11, '', 0), (12, '', 0), (13, '', 0), (14, '', 0), (20, '', 0), (21, '', 0), (22, '', 0), \
+               (23, '', 0), (24, '', 0), (25, '', 0), (30, '', 0); \
+             INSERT INTO tenants (id, display_name, rp_id, origins, policy, created_at) \
+               VALUES ('alpha', 'Alpha', 'alpha.example.com', '[]', '{}', 1767268800000000); \
+             INSERT INTO clients (tenant, client_id, display_name, secret_hash, redirect_uris, \
+               post_logout_redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, jwks, \
+               allowed_scopes, created_at) \
+               VALUES ('alpha', 'web', 'Émile Web', NULL, '[]', '[]', 'none', 'RS256', NULL, '[]', \
+               1767268800000000);",
+        )
+        .expect("v30 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v31");
+    let filter = tessera_store::ClientFilter {
+        prefix: Some("ÉMILE W".into()),
+        client_type: Some(tessera_store::ClientType::Public),
+    };
+    let found = store
+        .list_clients_page(&contract::tenant_id("alpha"), &filter, None, 10)
+        .await
+        .expect("list");
+    assert_eq!(found.len(), 1, "found by the start of its name");
+    assert_eq!(found[0].display_name, "Émile Web");
+    store.close().await;
 }
 
 /// Migration 0032 keeps each identity provider's issuer beside its summary, backfilled from the stored metadata; the

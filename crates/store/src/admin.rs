@@ -226,10 +226,12 @@ pub trait AdminStore: Send + Sync {
         id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<AdminInvitation>>;
-    /// The invitations pending at `now`, oldest first (by creation time, then id), at most `limit`, after `after`.
+    /// The invitations pending at `now`, oldest first (by creation time, then id), at most `limit`, after `after`;
+    /// with `role` (`global_admin`, `tenant_admin`, `read_only`), only those that make that role.
     async fn list_admin_invitations(
         &self,
         now: OffsetDateTime,
+        role: Option<&str>,
         after: Option<&InvitationCursor>,
         limit: u32,
     ) -> Result<InvitationPage>;

@@ -271,11 +271,12 @@ pub trait BrokerStore: Send + Sync {
     ) -> Result<()>;
     /// Searches users whose email, display name, given name or surname starts with `query` (Unicode lowercase on
     /// both sides; an empty query matches everyone), ordered by object id, at most `limit` per page, starting after
-    /// the cursor `after` (the previous page's `next`).
+    /// the cursor `after` (the previous page's `next`); with `status`, only the enabled or only the disabled ones.
     async fn search_directory_users(
         &self,
         tenant: &TenantId,
         query: &str,
+        status: Option<crate::AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<DirectoryPage>;

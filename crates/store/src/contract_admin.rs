@@ -77,6 +77,7 @@ macro_rules! admin_store_contract_tests {
             admin_members_change_with_their_audit_event,
             invitation_is_found_by_hash_and_id_and_unique,
             invitations_are_listed_oldest_first_in_pages,
+            invitations_filtered_by_role_page_without_gaps_or_repeats,
             invitation_is_redeemed_once_under_concurrency,
             invitation_withdrawn_with_its_audit_event_redeems_nothing,
             purge_removes_expired_invitations_in_batches,
@@ -114,7 +115,9 @@ pub use crate::contract_admin_invitations::{
     invitation_is_found_by_hash_and_id_and_unique, invitation_is_redeemed_once_under_concurrency,
     invitation_made_before_reopening, invitation_still_pending_after_reopening,
     invitation_withdrawn_with_its_audit_event_redeems_nothing,
-    invitations_are_listed_oldest_first_in_pages, purge_removes_expired_invitations_in_batches,
+    invitations_are_listed_oldest_first_in_pages,
+    invitations_filtered_by_role_page_without_gaps_or_repeats,
+    purge_removes_expired_invitations_in_batches,
 };
 pub use crate::contract_admin_members::{
     admin_members_change_with_their_audit_event,

@@ -37,7 +37,7 @@ async fn audit_actions(store: &Arc<dyn AdminStore>) -> Vec<String> {
 
 async fn pending_ids(store: &Arc<dyn AdminStore>, now: OffsetDateTime) -> Vec<String> {
     store
-        .list_admin_invitations(now, None, 100)
+        .list_admin_invitations(now, None, None, 100)
         .await
         .expect("list")
         .invitations
@@ -109,7 +109,7 @@ pub async fn invitations_are_listed_oldest_first_in_pages(store: Arc<dyn AdminSt
     let mut after: Option<InvitationCursor> = None;
     loop {
         let page = store
-            .list_admin_invitations(T0, after.as_ref(), 2)
+            .list_admin_invitations(T0, None, after.as_ref(), 2)
             .await
             .expect("page");
         assert!(page.invitations.len() <= 2);
@@ -126,7 +126,7 @@ pub async fn invitations_are_listed_oldest_first_in_pages(store: Arc<dyn AdminSt
         "an invitation is not pending from its expiry on"
     );
     let listed = store
-        .list_admin_invitations(T0, None, 1)
+        .list_admin_invitations(T0, None, None, 1)
         .await
         .expect("first");
     assert_eq!(listed.invitations, vec![made[0].clone()]);
@@ -348,4 +348,69 @@ pub async fn invitation_still_pending_after_reopening(store: Arc<dyn AdminStore>
             .expect("member")
             .is_some()
     );
+}
+
+/// Pending invitations filtered by role are listed in the store before the page is cut: each page holds only that
+/// role's invitations, and the pages together hold every one once, oldest first.
+pub async fn invitations_filtered_by_role_page_without_gaps_or_repeats(store: Arc<dyn AdminStore>) {
+    for (n, role) in [
+        "read_only",
+        "tenant_admin",
+        "read_only",
+        "global_admin",
+        "read_only",
+        "read_only",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = format!("inv_{n}");
+        let one = AdminInvitation {
+            role: (*role).into(),
+            tenants: if *role == "global_admin" {
+                Vec::new()
+            } else {
+                vec!["contoso".into()]
+            },
+            ..invitation(&id, id.as_bytes(), Duration::minutes(n as i64))
+        };
+        store
+            .create_admin_invitation(
+                &one,
+                &event(&format!("e{n}"), "admin.invitation.create", None, T0),
+            )
+            .await
+            .expect("create");
+    }
+    let pages = async |role: Option<&str>| -> Vec<Vec<String>> {
+        let mut pages = Vec::new();
+        let mut after: Option<InvitationCursor> = None;
+        loop {
+            let page = store
+                .list_admin_invitations(T0, role, after.as_ref(), 2)
+                .await
+                .expect("page");
+            assert!(page.invitations.len() <= 2);
+            if !page.invitations.is_empty() {
+                pages.push(
+                    page.invitations
+                        .iter()
+                        .map(|i| i.id.clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        pages
+    };
+    assert_eq!(
+        pages(Some("read_only")).await,
+        [vec!["inv_0", "inv_2"], vec!["inv_4", "inv_5"]]
+    );
+    assert_eq!(pages(Some("global_admin")).await, [vec!["inv_3"]]);
+    assert!(pages(Some("nobody")).await.is_empty());
+    assert_eq!(pages(None).await.concat().len(), 6, "no role: every one");
 }

@@ -9,8 +9,8 @@ use crate::broker_records::{
     LocalCredential, ProviderCache, UserFlowRecord,
 };
 use crate::{
-    AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey, StoreError,
-    TenantDeletion,
+    AccountStatus, AuthCode, CodeRedemption, KeyStatus, RefreshRotation, RefreshToken, SigningKey,
+    StoreError, TenantDeletion,
 };
 use async_trait::async_trait;
 use serde_json::json;
@@ -75,6 +75,7 @@ macro_rules! broker_store_contract_tests {
             returning_user_is_found_by_identity_never_by_email,
             broker_sign_in_is_recorded_and_refused_for_a_disabled_user,
             search_pages_with_cursor,
+            search_filtered_by_status_pages_without_gaps_or_repeats,
             search_matches_email_and_name_prefixes_ignoring_case,
             disable_user_revokes_sessions_and_refresh_tokens,
             delete_user_removes_identities_sessions_and_tokens,
@@ -1448,7 +1449,7 @@ pub async fn abandoned_signup_leaves_no_user(store: Arc<dyn BrokerStore>) {
         Ok(None)
     );
     let page = store
-        .search_directory_users(&t, "", None, 10)
+        .search_directory_users(&t, "", None, None, 10)
         .await
         .expect("search");
     assert!(page.users.is_empty());
@@ -1555,7 +1556,7 @@ pub async fn search_pages_with_cursor(store: Arc<dyn BrokerStore>) {
     let mut pages = 0;
     loop {
         let page = store
-            .search_directory_users(&t, "ann", cursor.as_ref(), 3)
+            .search_directory_users(&t, "ann", None, cursor.as_ref(), 3)
             .await
             .expect("search");
         assert!(page.users.len() <= 3);
@@ -1573,6 +1574,69 @@ pub async fn search_pages_with_cursor(store: Arc<dyn BrokerStore>) {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]);
+}
+
+/// A search filtered by status (enabled or disabled) is filtered in the store before the page is cut: every page
+/// holds only matches and the pages together hold every match once, in object id order; enabling a user moves
+/// them back.
+pub async fn search_filtered_by_status_pages_without_gaps_or_repeats(store: Arc<dyn BrokerStore>) {
+    let t = with_tenant(&*store, "contoso").await;
+    for i in 0..8 {
+        let id = format!("u{i}");
+        store
+            .create_user_with_identity(
+                &directory_user(&t, &id, "Ann Lee", &format!("ann{i}@example.com")),
+                &identity(&format!("sub-{i}")),
+            )
+            .await
+            .expect("create");
+    }
+    for i in [0, 3, 4, 7] {
+        store
+            .disable_directory_user(&t, &object_id(&format!("u{i}")), T0, None)
+            .await
+            .expect("disable");
+    }
+    let pages = async |status: Option<AccountStatus>| -> Vec<Vec<String>> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<UserId> = None;
+        loop {
+            let page = store
+                .search_directory_users(&t, "ANN", status, cursor.as_ref(), 3)
+                .await
+                .expect("search");
+            assert!(page.users.len() <= 3);
+            pages.push(
+                page.users
+                    .iter()
+                    .map(|u| u.object_id.as_str().to_owned())
+                    .collect::<Vec<_>>(),
+            );
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(pages.len() < 10, "the cursor moves forward");
+        }
+        pages
+    };
+    assert_eq!(
+        pages(Some(AccountStatus::Disabled)).await,
+        [vec!["u0", "u3", "u4"], vec!["u7"]]
+    );
+    assert_eq!(
+        pages(Some(AccountStatus::Enabled)).await,
+        [vec!["u1", "u2", "u5"], vec!["u6"]]
+    );
+    assert_eq!(pages(None).await.concat().len(), 8);
+    store
+        .enable_directory_user(&t, &object_id("u3"), None)
+        .await
+        .expect("enable");
+    assert_eq!(
+        pages(Some(AccountStatus::Enabled)).await.concat(),
+        ["u1", "u2", "u3", "u5", "u6"]
+    );
 }
 
 /// Search matches the start of the email, display name, given name or surname, ignoring case; `%` and `_` in the
@@ -1601,7 +1665,7 @@ pub async fn search_matches_email_and_name_prefixes_ignoring_case(store: Arc<dyn
         let t = t.clone();
         async move {
             store
-                .search_directory_users(&t, q, None, 10)
+                .search_directory_users(&t, q, None, None, 10)
                 .await
                 .expect("search")
         }
@@ -2068,7 +2132,7 @@ pub async fn tenant_isolation(store: Arc<dyn BrokerStore>) {
     );
     assert!(
         store
-            .search_directory_users(&b, "", None, 10)
+            .search_directory_users(&b, "", None, None, 10)
             .await
             .expect("search")
             .users
@@ -2390,7 +2454,7 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     );
     unavailable(
         "search_directory_users",
-        store.search_directory_users(&t, "a", None, 10).await,
+        store.search_directory_users(&t, "a", None, None, 10).await,
     );
     unavailable(
         "disable_directory_user",

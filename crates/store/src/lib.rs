@@ -38,6 +38,7 @@ pub mod broker_records;
 pub mod ceremonies;
 pub mod convert;
 pub mod error;
+pub mod filters;
 pub mod grants;
 pub mod health;
 pub mod metrics;
@@ -69,6 +70,7 @@ pub use broker_records::{
 };
 pub use ceremonies::CeremonyStore;
 pub use error::{Result, StoreError, check_expected};
+pub use filters::{AccountStatus, ClientFilter, ClientType};
 pub use grants::GrantStore;
 pub use health::HealthStore;
 pub use notify::{Notifier, Payload, Subscription, Topic};

@@ -1,6 +1,6 @@
 //! The tenants role: tenants, their OAuth clients and their signing keys.
 
-use crate::{Client, Result, SigningKey, Tenant, TenantContents, TenantDeletion};
+use crate::{Client, ClientFilter, Result, SigningKey, Tenant, TenantContents, TenantDeletion};
 use async_trait::async_trait;
 use tessera_core::{ClientId, TenantId};
 use time::OffsetDateTime;
@@ -40,10 +40,12 @@ pub trait TenantStore: Send + Sync {
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>>;
     /// One page of a tenant's clients, ordered by client id (byte order, as Rust compares strings): at most
     /// `limit`, those whose id comes after `after` when given (a cursor: the last id of the previous page, which
-    /// need not exist any more). Empty for an unknown tenant.
+    /// need not exist any more), and only those `filter` matches (applied before the limit, so pages of a filtered
+    /// list neither miss nor repeat a client). Empty for an unknown tenant.
     async fn list_clients_page(
         &self,
         tenant: &TenantId,
+        filter: &ClientFilter,
         after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<Client>>;

@@ -1,6 +1,6 @@
 //! The users role: users and their WebAuthn credentials.
 
-use crate::{Credential, Result, User};
+use crate::{AccountStatus, Credential, Result, User};
 use async_trait::async_trait;
 use tessera_core::{TenantId, UserId};
 
@@ -50,11 +50,12 @@ pub trait UserStore: Send + Sync {
     ) -> Result<()>;
     /// Lists the tenant's users whose username or display name starts with `prefix` (compared case-insensitively:
     /// [`crate::fold_username`], [`crate::fold_display_name`]), ordered by id, at most `limit`, after the id `after`
-    /// (the previous page's last).
+    /// (the previous page's last); with `status`, only the enabled or only the disabled ones.
     async fn search_users(
         &self,
         tenant: &TenantId,
         prefix: &str,
+        status: Option<AccountStatus>,
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<User>>;

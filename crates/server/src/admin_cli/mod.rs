@@ -7,6 +7,7 @@
 //! answer or failed.
 
 pub mod client;
+pub mod filters;
 pub mod output;
 
 use std::io::BufRead;
@@ -157,6 +158,8 @@ enum TenantCommand {
     List {
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::NameFilter,
     },
     /// Show a tenant.
     Show {
@@ -347,6 +350,8 @@ enum ClientCommand {
         tenant: String,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::ClientFilter,
     },
     /// Show a client.
     Show {
@@ -415,6 +420,8 @@ enum BrokerTenantCommand {
     List {
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::NameFilter,
     },
     /// Show a broker tenant.
     Show {
@@ -456,6 +463,8 @@ enum BrokerKeyCommand {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        filter: filters::KeyFilter,
     },
     /// Start signing with new keys (published first unless `--immediately`); the old ones are retired when the new
     /// ones sign and stay published for a day.
@@ -478,6 +487,8 @@ enum AppCommand {
         tenant: String,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::ClientFilter,
     },
     /// Show an application.
     Show {
@@ -599,6 +610,8 @@ enum IdpCommand {
         tenant: String,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::NameFilter,
     },
     /// Show an identity provider (never its secret).
     Show {
@@ -781,6 +794,8 @@ enum UserflowCommand {
         tenant: String,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::NameFilter,
     },
     /// Show a user flow's current version.
     Show {
@@ -905,11 +920,13 @@ enum UserCommand {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
-        /// Email or name to search for.
-        #[arg(long)]
+        /// Only users whose email, display name, given name or surname starts with this (case-insensitive).
+        #[arg(long = "q", visible_alias = "search")]
         search: Option<String>,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::StatusFilter,
     },
     /// Show a directory user.
     Show {
@@ -952,11 +969,13 @@ enum AccountCommand {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
-        /// The start of the username or display name.
-        #[arg(long)]
+        /// Only accounts whose username or display name starts with this (case-insensitive).
+        #[arg(long = "q", visible_alias = "search")]
         search: Option<String>,
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::StatusFilter,
     },
     /// Show an account.
     Show {
@@ -1002,6 +1021,8 @@ enum PasskeyCommand {
         /// The user id.
         #[arg(long)]
         user: String,
+        #[command(flatten)]
+        filter: filters::PasskeyFilter,
     },
     /// Rename a passkey.
     Rename {
@@ -1036,6 +1057,8 @@ enum InvitationCommand {
     List {
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::RoleFilter,
     },
     /// Invite an administrator: prints a single-use link to the admin tenant's sign-up page (shown once).
     Create {
@@ -1064,6 +1087,8 @@ enum KeyCommand {
         /// The tenant id.
         #[arg(long)]
         tenant: String,
+        #[command(flatten)]
+        filter: filters::KeyFilter,
     },
     /// Start signing with new keys (published first unless `--immediately`).
     Rotate {
@@ -1096,6 +1121,8 @@ enum TokenCommand {
     List {
         #[command(flatten)]
         paging: Paging,
+        #[command(flatten)]
+        filter: filters::TokenFilter,
     },
     /// Create an API token (its secret is printed once).
     Create {
@@ -1371,8 +1398,10 @@ async fn login(
 
 async fn tenant(api: &Api, out: Format, command: &TenantCommand) -> Result<(), CliError> {
     match command {
-        TenantCommand::List { paging } => {
-            let items = api.list("/tenants", &paging.query(), paging.all).await?;
+        TenantCommand::List { paging, filter } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
+            let items = api.list("/tenants", &query, paging.all).await?;
             output::list(out, &items, &["id", "rp_id", "origins", "display_name"])
         }
         TenantCommand::Show { id } => output::object(
@@ -1479,11 +1508,13 @@ async fn account(api: &Api, out: Format, command: &AccountCommand) -> Result<(),
             tenant,
             search,
             paging,
+            filter,
         } => {
             let mut query = paging.query();
             if let Some(q) = search {
                 query.push(("q".into(), q.clone()));
             }
+            filter.add_to(&mut query);
             let items = api
                 .list(&account_path(tenant, ""), &query, paging.all)
                 .await?;
@@ -1518,12 +1549,25 @@ async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(),
         account_path(tenant, &format!("/{}/passkeys{rest}", segment(user)))
     };
     match command {
-        PasskeyCommand::List { tenant, user } => {
-            let items = api.list(&path(tenant, user, ""), &[], true).await?;
+        PasskeyCommand::List {
+            tenant,
+            user,
+            filter,
+        } => {
+            let mut query = Vec::new();
+            filter.add_to(&mut query);
+            let items = api.list(&path(tenant, user, ""), &query, true).await?;
             output::list(
                 out,
                 &items,
-                &["id", "nickname", "aaguid", "created_at", "last_used_at"],
+                &[
+                    "id",
+                    "nickname",
+                    "alg",
+                    "aaguid",
+                    "created_at",
+                    "last_used_at",
+                ],
             )
         }
         PasskeyCommand::Rename {
@@ -1555,10 +1599,10 @@ async fn passkey(api: &Api, out: Format, command: &PasskeyCommand) -> Result<(),
 
 async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Result<(), CliError> {
     match command {
-        InvitationCommand::List { paging } => {
-            let items = api
-                .list("/invitations", &paging.query(), paging.all)
-                .await?;
+        InvitationCommand::List { paging, filter } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
+            let items = api.list("/invitations", &query, paging.all).await?;
             output::list(
                 out,
                 &items,
@@ -1603,11 +1647,17 @@ async fn invitation(api: &Api, out: Format, command: &InvitationCommand) -> Resu
 
 async fn client(api: &Api, out: Format, command: &ClientCommand) -> Result<(), CliError> {
     match command {
-        ClientCommand::List { tenant, paging } => {
+        ClientCommand::List {
+            tenant,
+            paging,
+            filter,
+        } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
             let items = api
                 .list(
                     &format!("/tenants/{}/clients", segment(tenant)),
-                    &paging.query(),
+                    &query,
                     paging.all,
                 )
                 .await?;
@@ -1714,10 +1764,10 @@ async fn broker_tenant(
     command: &BrokerTenantCommand,
 ) -> Result<(), CliError> {
     match command {
-        BrokerTenantCommand::List { paging } => {
-            let items = api
-                .list("/broker/tenants", &paging.query(), paging.all)
-                .await?;
+        BrokerTenantCommand::List { paging, filter } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
+            let items = api.list("/broker/tenants", &query, paging.all).await?;
             output::list(out, &items, &["id", "display_name", "created_at"])
         }
         BrokerTenantCommand::Show { id } => output::object(
@@ -1773,8 +1823,10 @@ async fn delete_tenant(api: &Api, path: &str, force: bool) -> Result<(), CliErro
 
 async fn broker_key(api: &Api, out: Format, command: &BrokerKeyCommand) -> Result<(), CliError> {
     match command {
-        BrokerKeyCommand::List { tenant } => {
-            let items = api.list(&broker_path(tenant, "keys"), &[], true).await?;
+        BrokerKeyCommand::List { tenant, filter } => {
+            let mut query = Vec::new();
+            filter.add_to(&mut query);
+            let items = api.list(&broker_path(tenant, "keys"), &query, true).await?;
             output::list(out, &items, &["kid", "alg", "status", "created_at"])
         }
         BrokerKeyCommand::Rotate {
@@ -1801,13 +1853,15 @@ fn broker_path(tenant: &str, rest: &str) -> String {
 
 async fn app(api: &Api, out: Format, command: &AppCommand) -> Result<(), CliError> {
     match command {
-        AppCommand::List { tenant, paging } => {
+        AppCommand::List {
+            tenant,
+            paging,
+            filter,
+        } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
             let items = api
-                .list(
-                    &broker_path(tenant, "applications"),
-                    &paging.query(),
-                    paging.all,
-                )
+                .list(&broker_path(tenant, "applications"), &query, paging.all)
                 .await?;
             output::list(
                 out,
@@ -1886,11 +1940,17 @@ async fn app(api: &Api, out: Format, command: &AppCommand) -> Result<(), CliErro
 
 async fn idp(api: &Api, out: Format, command: &IdpCommand) -> Result<(), CliError> {
     match command {
-        IdpCommand::List { tenant, paging } => {
+        IdpCommand::List {
+            tenant,
+            paging,
+            filter,
+        } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
             let items = api
                 .list(
                     &broker_path(tenant, "identity-providers"),
-                    &paging.query(),
+                    &query,
                     paging.all,
                 )
                 .await?;
@@ -2109,13 +2169,15 @@ async fn revise_flow(
 
 async fn userflow(api: &Api, out: Format, command: &UserflowCommand) -> Result<(), CliError> {
     match command {
-        UserflowCommand::List { tenant, paging } => {
+        UserflowCommand::List {
+            tenant,
+            paging,
+            filter,
+        } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
             let items = api
-                .list(
-                    &broker_path(tenant, "user-flows"),
-                    &paging.query(),
-                    paging.all,
-                )
+                .list(&broker_path(tenant, "user-flows"), &query, paging.all)
                 .await?;
             output::list(
                 out,
@@ -2311,11 +2373,13 @@ async fn user(api: &Api, out: Format, command: &UserCommand) -> Result<(), CliEr
             tenant,
             search,
             paging,
+            filter,
         } => {
             let mut query = paging.query();
             if let Some(q) = search {
                 query.push(("q".into(), q.clone()));
             }
+            filter.add_to(&mut query);
             let items = api
                 .list(&broker_path(tenant, "users"), &query, paging.all)
                 .await?;
@@ -2353,16 +2417,12 @@ async fn user(api: &Api, out: Format, command: &UserCommand) -> Result<(), CliEr
 
 async fn key(api: &Api, out: Format, command: &KeyCommand) -> Result<(), CliError> {
     match command {
-        KeyCommand::List { tenant } => {
-            let answer = api
-                .get(&format!("/tenants/{}/keys", segment(tenant)))
-                .await?
-                .body;
-            let items = if answer["items"].is_array() {
-                answer["items"].clone()
-            } else {
-                answer
-            };
+        KeyCommand::List { tenant, filter } => {
+            let mut query = Vec::new();
+            filter.add_to(&mut query);
+            let items = api
+                .list(&format!("/tenants/{}/keys", segment(tenant)), &query, true)
+                .await?;
             output::list(out, &items, &["kid", "alg", "status", "created_at"])
         }
         KeyCommand::Rotate {
@@ -2385,8 +2445,10 @@ async fn key(api: &Api, out: Format, command: &KeyCommand) -> Result<(), CliErro
 
 async fn token(api: &Api, out: Format, command: &TokenCommand) -> Result<(), CliError> {
     match command {
-        TokenCommand::List { paging } => {
-            let items = api.list("/api-tokens", &paging.query(), paging.all).await?;
+        TokenCommand::List { paging, filter } => {
+            let mut query = paging.query();
+            filter.add_to(&mut query);
+            let items = api.list("/api-tokens", &query, paging.all).await?;
             output::list(
                 out,
                 &items,

@@ -21,6 +21,9 @@ mod providers_page;
 #[path = "admin_scopes.rs"]
 mod scopes;
 
+#[path = "admin_filters.rs"]
+mod filters;
+
 both_stores!(
     tutorial_configuration_through_the_api_then_a_sign_in_works,
     missing_unknown_and_revoked_tokens_are_401_with_a_bearer_challenge,

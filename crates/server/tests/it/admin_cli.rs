@@ -740,6 +740,63 @@ fn admin_cli_manages_accounts_passkeys_the_policy_and_invitations(
         "-o", "json", "account", "disable", "--tenant", "mytenant", &erin,
     ]));
     assert!(disabled["disabled_at"].is_string(), "{disabled}");
+    // The list's filter flags go to the API, which filters before the page is cut (`--all` keeps them).
+    let only_disabled = json(&cli(&[
+        "-o", "json", "account", "list", "--tenant", "mytenant", "--status", "disabled", "--all",
+        "--limit", "1",
+    ]));
+    let names: Vec<&str> = only_disabled
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u["username"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["erin"], "{only_disabled}");
+    let enabled_f = json(&cli(&[
+        "-o", "json", "account", "list", "--tenant", "mytenant", "--status", "enabled", "--q", "FR",
+    ]));
+    assert_eq!(enabled_f[0]["username"], "frank", "{enabled_f}");
+    assert_eq!(enabled_f.as_array().map(Vec::len), Some(1), "{enabled_f}");
+    let bad_status = cli(&[
+        "account", "list", "--tenant", "mytenant", "--status", "locked",
+    ]);
+    assert_eq!(
+        bad_status.code, 6,
+        "a refused filter: {}",
+        bad_status.stderr
+    );
+    assert!(
+        bad_status.stderr.contains("status"),
+        "{}",
+        bad_status.stderr
+    );
+    let rs256 = json(&cli(&[
+        "-o", "json", "passkey", "list", "--tenant", "mytenant", "--user", &erin, "--alg", "-257",
+    ]));
+    assert_eq!(
+        rs256,
+        serde_json::json!([]),
+        "the demo's passkeys are ES256"
+    );
+    let es256 = json(&cli(&[
+        "-o", "json", "passkey", "list", "--tenant", "mytenant", "--user", &erin, "--alg", "ES256",
+    ]));
+    assert_eq!(es256.as_array().map(Vec::len), Some(1), "{es256}");
+    let active = json(&cli(&[
+        "-o", "json", "key", "list", "--tenant", "mytenant", "--status", "active", "--alg", "ES256",
+    ]));
+    let active = active.as_array().cloned().unwrap_or_default();
+    assert!(!active.is_empty());
+    assert!(
+        active
+            .iter()
+            .all(|k| k["status"] == "active" && k["alg"] == "ES256"),
+        "{active:?}"
+    );
+    let help = cli(&["account", "list", "--help"]);
+    assert!(
+        help.stdout.contains("--status") && help.stdout.contains("disabled"),
+        "the help says what the flag filters: {}",
+        help.stdout
+    );
     let enabled = json(&cli(&[
         "-o", "json", "account", "enable", "--tenant", "mytenant", &erin,
     ]));

@@ -294,6 +294,17 @@ async fn seed(app: &TestApp) -> Seeded {
         "/admin/admins".to_owned(),
         "/admin/audit?tenant=contoso&action=admin.".to_owned(),
         "/admin/audit?since=2000-01-01&until=2100-01-01".to_owned(),
+        // The lists' filters, each read before the page is cut.
+        "/admin/authenticator/acme/clients?q=client-09&client_type=confidential".to_owned(),
+        "/admin/authenticator/acme/users?q=user09&status=enabled".to_owned(),
+        "/admin/authenticator/keyed/keys?status=retired&alg=ES256".to_owned(),
+        format!("/admin/authenticator/acme/users/{last_user}?alg=-7&q=passkey"),
+        "/admin/broker/contoso/applications?q=app&client_type=public".to_owned(),
+        "/admin/broker/contoso/identity-providers?q=idp-09".to_owned(),
+        "/admin/broker/contoso/user-flows?q=b2c_1_flow09".to_owned(),
+        "/admin/broker/contoso/users?q=user9&status=enabled".to_owned(),
+        "/admin/broker/contoso/keys?status=retired".to_owned(),
+        "/admin/api-tokens?q=token&role=read_only".to_owned(),
     ];
     Seeded { lists, others }
 }

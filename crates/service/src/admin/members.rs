@@ -825,15 +825,17 @@ pub struct PendingInvitations {
 }
 
 /// The pending invitations (unused, not withdrawn, unexpired at `now`), oldest first (then by id), at most `limit`
-/// after `after`. The caller must have checked that the reader is a global admin.
+/// after `after`; with `role`, only those that make that role (in the store, before the page is cut). The caller
+/// must have checked that the reader is a global admin.
 pub async fn list_invitations(
     admin_store: &Arc<dyn AdminStore>,
     now: OffsetDateTime,
+    role: Option<Role>,
     after: Option<&InvitationCursor>,
     limit: u32,
 ) -> Result<PendingInvitations> {
     let page = admin_store
-        .list_admin_invitations(now, after, limit)
+        .list_admin_invitations(now, role.map(Role::as_str), after, limit)
         .await?;
     Ok(PendingInvitations {
         invitations: page

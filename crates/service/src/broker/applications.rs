@@ -282,14 +282,55 @@ fn decode(record: &BrokerApplication) -> Result<Application> {
     Ok(application)
 }
 
+/// Whether an application passes the admin lists' filter: its client id or name starts with `q` (folded:
+/// [`crate::admin::list_filters::query`]) and it is of the kind `kind`.
+pub fn application_matches(
+    application: &Application,
+    q: Option<&str>,
+    kind: Option<tessera_store::ClientType>,
+) -> bool {
+    crate::admin::list_filters::starts_with_any(
+        q,
+        [
+            application.client_id.as_str(),
+            application.display_name.as_str(),
+        ],
+    ) && kind.is_none_or(|k| {
+        (k == tessera_store::ClientType::Public) == (application.client_type == ClientType::Public)
+    })
+}
+
 /// One page of a tenant's applications (ordered by client id): `limit` from `offset`, and how many there are. Only
-/// the page's applications are read and decoded.
+/// the page's applications are read and decoded; with a filter ([`application_matches`]) the tenant's applications
+/// are filtered, all of them, before the page is cut (so `offset` and the count are of the matching ones).
 pub async fn list_applications_page(
     store: &dyn BrokerStore,
     tenant: &TenantId,
+    filter: (Option<&str>, Option<tessera_store::ClientType>),
     offset: usize,
     limit: usize,
 ) -> Result<(Vec<Application>, usize)> {
+    if filter.0.is_some() || filter.1.is_some() {
+        require_tenant(store, tenant).await?;
+        let mut found = Vec::new();
+        for record in store.list_broker_applications(tenant).await? {
+            // The stored name answers the query before the record is decoded (most do not match).
+            let name = record.settings["display_name"].as_str().unwrap_or_default();
+            if !crate::admin::list_filters::starts_with_any(
+                filter.0,
+                [record.client_id.as_str(), name],
+            ) {
+                continue;
+            }
+            let application = decode(&record)?;
+            if application_matches(&application, filter.0, filter.1) {
+                found.push(application);
+            }
+        }
+        let total = found.len();
+        let page = found.into_iter().skip(offset).take(limit).collect();
+        return Ok((page, total));
+    }
     require_tenant(store, tenant).await?;
     let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let (records, total) = store

@@ -13,17 +13,25 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// Searches users whose email, display name, given name or surname starts with `query` (case-insensitive; empty
 /// matches everyone), ordered by object id; `limit` is capped at [`MAX_PAGE_SIZE`] (and at least 1), and `after`
-/// is the previous page's `next`.
+/// is the previous page's `next`; with `status`, only the enabled or only the disabled ones (in the store, before
+/// the page is cut).
 pub async fn search_users(
     store: &dyn BrokerStore,
     tenant: &TenantId,
     query: &str,
+    status: Option<tessera_store::AccountStatus>,
     after: Option<&UserId>,
     limit: u32,
 ) -> Result<DirectoryPage> {
     require_tenant(store, tenant).await?;
     Ok(store
-        .search_directory_users(tenant, query.trim(), after, limit.clamp(1, MAX_PAGE_SIZE))
+        .search_directory_users(
+            tenant,
+            query.trim(),
+            status,
+            after,
+            limit.clamp(1, MAX_PAGE_SIZE),
+        )
         .await?)
 }
 
@@ -144,18 +152,18 @@ mod tests {
                 .await
                 .expect("user");
         }
-        let first = search_users(store.as_ref(), &tenant, " ANN ", None, 2)
+        let first = search_users(store.as_ref(), &tenant, " ANN ", None, None, 2)
             .await
             .expect("search");
         assert_eq!(first.users.len(), 2);
         let next = first.next.clone().expect("a second page");
-        let second = search_users(store.as_ref(), &tenant, "ann", Some(&next), 2)
+        let second = search_users(store.as_ref(), &tenant, "ann", None, Some(&next), 2)
             .await
             .expect("page 2");
         assert_eq!(second.users.len(), 1);
         assert!(second.next.is_none());
         assert_eq!(
-            search_users(store.as_ref(), &tenant, "", None, 0)
+            search_users(store.as_ref(), &tenant, "", None, None, 0)
                 .await
                 .expect("at least one per page")
                 .users
@@ -163,7 +171,7 @@ mod tests {
             1
         );
         assert_eq!(
-            search_users(store.as_ref(), &tenant, "", None, 10_000)
+            search_users(store.as_ref(), &tenant, "", None, None, 10_000)
                 .await
                 .expect("all")
                 .users
@@ -215,7 +223,7 @@ mod tests {
             "the identity went with the user"
         );
         assert!(matches!(
-            search_users(store.as_ref(), &tenant_id("fabrikam"), "", None, 10).await,
+            search_users(store.as_ref(), &tenant_id("fabrikam"), "", None, None, 10).await,
             Err(ServiceError::BrokerTenantNotFound)
         ));
     }

@@ -443,26 +443,52 @@ async fn summary(
 }
 
 /// A page of a tenant's providers ordered by id, after the id `after`: at most `limit` (1 to
-/// [`crate::users::MAX_PAGE_SIZE`]), with the id to continue after when more follow. Only configurations are read
-/// and decoded, never the secret or the fetched documents; [`ServiceError::TenantNotFound`] for an unknown tenant.
+/// [`crate::users::MAX_PAGE_SIZE`]), with the id to continue after when more follow. With `q` (folded:
+/// [`crate::admin::list_filters::query`]), only those whose id or name starts with it: the store is read on in
+/// id order until the page is full, so the page holds only matches and the next one starts after its last (none
+/// missed, none repeated). Only configurations are read and decoded, never the secret or the fetched documents;
+/// [`ServiceError::TenantNotFound`] for an unknown tenant.
 pub async fn list_provider_summaries_page(
     store: &dyn BrokerStore,
     tenant: &TenantId,
+    q: Option<&str>,
     after: Option<&ProviderId>,
     limit: u32,
 ) -> Result<ProviderSummaryPage> {
     require_tenant(store, tenant).await?;
     let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
     // One more than asked tells whether there is a next page.
-    let mut rows = store
-        .list_identity_provider_summaries(tenant, after.map(ProviderId::as_str), limit + 1)
-        .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let mut providers = Vec::with_capacity(rows.len());
-    for row in &rows {
-        providers.push(summary(store, tenant, row).await?);
+    let chunk = if q.is_some() {
+        SUMMARY_CHUNK
+    } else {
+        limit + 1
+    };
+    let mut cursor = after.map(|a| a.as_str().to_owned());
+    let mut providers = Vec::new();
+    loop {
+        let rows = store
+            .list_identity_provider_summaries(tenant, cursor.as_deref(), chunk)
+            .await?;
+        let exhausted = rows.len() < chunk as usize;
+        cursor = rows.last().map(|r| r.provider_id.clone());
+        for row in &rows {
+            // The stored id and name answer the query before the configuration is decoded.
+            let name = row.config["name"].as_str().unwrap_or_default();
+            if !crate::admin::list_filters::starts_with_any(q, [row.provider_id.as_str(), name]) {
+                continue;
+            }
+            let provider = summary(store, tenant, row).await?;
+            let id = provider.config.id.as_str();
+            if crate::admin::list_filters::starts_with_any(q, [id, provider.config.name.as_str()]) {
+                providers.push(provider);
+            }
+        }
+        if exhausted || providers.len() > limit as usize {
+            break;
+        }
     }
+    let more = providers.len() > limit as usize;
+    providers.truncate(limit as usize);
     let next = if more {
         providers.last().map(|p| p.config.id.clone())
     } else {

@@ -299,7 +299,9 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn Store>) {
     unavailable("get_client", store.get_client(&t, &client_id("app")).await);
     unavailable(
         "list_clients_page",
-        store.list_clients_page(&t, None, 10).await,
+        store
+            .list_clients_page(&t, &Default::default(), None, 10)
+            .await,
     );
     unavailable(
         "record_sign_in",

@@ -4,11 +4,12 @@
 //!
 //! By area: `tenants` (tenants, clients, signing keys), `users` (users, credentials), `conditional` (writes based
 //! on a read: stale is `Changed`, and of two at once one wins), `grants` (the sign-count rule,
-//! sign-in records, codes, tokens, sessions), `ceremonies`, `notify` (wake-ups across nodes), and `general` (unusual values, tenant isolation, the
+//! sign-in records, codes, tokens, sessions), `filters` (the admin lists' filters, paged), `ceremonies`, `notify` (wake-ups across nodes), and `general` (unusual values, tenant isolation, the
 //! purge, failing closed). This file holds the fixture, the test generator and the record builders.
 
 mod ceremonies;
 mod conditional;
+mod filters;
 mod general;
 mod grants;
 mod notify;
@@ -17,6 +18,7 @@ mod users;
 
 pub use ceremonies::*;
 pub use conditional::*;
+pub use filters::*;
 pub use general::*;
 pub use grants::*;
 pub use notify::*;
@@ -94,6 +96,8 @@ macro_rules! store_contract_tests {
             client_of_missing_tenant_is_not_found,
             client_list_update_and_missing,
             clients_page_in_client_id_order_after_a_cursor,
+            clients_filtered_in_the_store_page_without_gaps_or_repeats,
+            users_filtered_by_status_page_without_gaps_or_repeats,
             client_secret_replacement_keeps_only_the_new_hash,
             client_delete_removes_what_it_was_issued,
             signing_key_rotation_lifecycle,

@@ -298,7 +298,7 @@ pub async fn clients_page_in_client_id_order_after_a_cursor(store: Arc<dyn Store
     let mut after: Option<ClientId> = None;
     loop {
         let page = store
-            .list_clients_page(&t, after.as_ref(), 2)
+            .list_clients_page(&t, &Default::default(), after.as_ref(), 2)
             .await
             .expect("page");
         assert!(page.len() <= 2, "at most the limit");
@@ -314,10 +314,16 @@ pub async fn clients_page_in_client_id_order_after_a_cursor(store: Arc<dyn Store
             vec!["cli", "web"]
         ]
     );
-    let whole = store.list_clients_page(&t, None, 100).await.expect("whole");
+    let whole = store
+        .list_clients_page(&t, &Default::default(), None, 100)
+        .await
+        .expect("whole");
     assert_eq!(
         whole,
-        store.list_clients_page(&t, None, 100).await.expect("again")
+        store
+            .list_clients_page(&t, &Default::default(), None, 100)
+            .await
+            .expect("again")
     );
     assert_eq!(
         whole.iter().find(|c| c.client_id.as_str() == "web"),
@@ -326,21 +332,21 @@ pub async fn clients_page_in_client_id_order_after_a_cursor(store: Arc<dyn Store
     );
     assert_eq!(
         ids(store
-            .list_clients_page(&t, Some(&client_id("b")), 10)
+            .list_clients_page(&t, &Default::default(), Some(&client_id("b")), 10)
             .await
             .expect("after a gone id")),
         ["cli", "web"]
     );
     assert!(
         store
-            .list_clients_page(&t, Some(&client_id("web")), 10)
+            .list_clients_page(&t, &Default::default(), Some(&client_id("web")), 10)
             .await
             .expect("after the last")
             .is_empty()
     );
     assert!(
         store
-            .list_clients_page(&tenant_id("nobody"), None, 10)
+            .list_clients_page(&tenant_id("nobody"), &Default::default(), None, 10)
             .await
             .expect("unknown tenant")
             .is_empty()

@@ -545,24 +545,27 @@ pub async fn users_are_searched_by_username_prefix_and_paged(store: Arc<dyn Stor
     let ids =
         |users: Vec<User>| -> Vec<String> { users.iter().map(|u| u.id.to_string()).collect() };
     let an = store
-        .search_users(&t, "AN", None, 10)
+        .search_users(&t, "AN", None, None, 10)
         .await
         .expect("search");
     assert_eq!(ids(an), ["u1", "u2", "u4"]);
     let literal = store
-        .search_users(&t, "an%", None, 10)
+        .search_users(&t, "an%", None, None, 10)
         .await
         .expect("search");
     assert_eq!(ids(literal), ["u4"]);
     let underscore = store
-        .search_users(&t, "anna_", None, 10)
+        .search_users(&t, "anna_", None, None, 10)
         .await
         .expect("search");
     assert_eq!(ids(underscore), ["u2"]);
-    let first = store.search_users(&t, "", None, 2).await.expect("page");
+    let first = store
+        .search_users(&t, "", None, None, 2)
+        .await
+        .expect("page");
     assert_eq!(ids(first.clone()), ["u1", "u2"]);
     let next = store
-        .search_users(&t, "", Some(&first[1].id), 2)
+        .search_users(&t, "", None, Some(&first[1].id), 2)
         .await
         .expect("page");
     assert_eq!(ids(next), ["u3", "u4"]);
@@ -587,7 +590,7 @@ pub async fn users_are_searched_by_display_name_prefix_too(store: Arc<dyn Store>
     }
     let ids = async |prefix: &str| -> Vec<String> {
         store
-            .search_users(&t, prefix, None, 10)
+            .search_users(&t, prefix, None, None, 10)
             .await
             .expect("search")
             .iter()
@@ -603,9 +606,12 @@ pub async fn users_are_searched_by_display_name_prefix_too(store: Arc<dyn Store>
         "the start only, not a word inside"
     );
     assert!(ids("z%").await.is_empty(), "`%` taken literally");
-    let first = store.search_users(&t, "b", None, 1).await.expect("page");
+    let first = store
+        .search_users(&t, "b", None, None, 1)
+        .await
+        .expect("page");
     let next = store
-        .search_users(&t, "b", Some(&first[0].id), 1)
+        .search_users(&t, "b", None, Some(&first[0].id), 1)
         .await
         .expect("page");
     assert_eq!(

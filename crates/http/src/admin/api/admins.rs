@@ -13,10 +13,12 @@ use tessera_store::InvitationCursor;
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, Caller, PageQuery, cursor_of};
+use super::filters::RoleQuery;
 use super::problem::Problem;
 use super::state::ApiState;
 use super::tokens::RoleName;
 use super::views::{page_of, rfc3339};
+use tessera_service::admin::list_filters;
 
 /// A new invitation.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -132,7 +134,7 @@ page_of!(InvitationPage, InvitationView, "pending invitations");
 /// Lists the pending invitations (global admins only), oldest first: what each grants, who made it and until
 /// when it works; never a link.
 #[utoipa::path(get, path = "/invitations", tag = "administrators",
-    params(PageQuery),
+    params(RoleQuery, PageQuery),
     responses(
         (status = 200, description = "A page of pending invitations", body = InvitationPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -143,16 +145,18 @@ page_of!(InvitationPage, InvitationView, "pending invitations");
 pub async fn list_invitations(
     State(state): State<ApiState>,
     caller: Caller,
+    Query(filter): Query<RoleQuery>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<InvitationPage>, Problem> {
     caller.require_global()?;
+    let role = list_filters::role(filter.role.as_deref())?;
     let limit = query.limit()?;
     let after = query
         .after()?
         .map(|key| invitation_cursor(&key))
         .transpose()?;
     let pending =
-        members::list_invitations(&state.admin, state.now(), after.as_ref(), limit).await?;
+        members::list_invitations(&state.admin, state.now(), role, after.as_ref(), limit).await?;
     Ok(Json(InvitationPage {
         items: pending
             .invitations

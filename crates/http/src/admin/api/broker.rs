@@ -28,13 +28,15 @@ use super::audit::{json, record};
 use super::extract::{
     ApiJson, Caller, PageQuery, check_if_match, cursor_of, etag_of, page, with_etag,
 };
+use super::filters::{ClientQuery, KeyQuery, NameQuery, StatusQuery};
 use super::problem::Problem;
 use super::state::ApiState;
 use super::tenants::{
-    AlgName, ForceQuery, IdFilter, KeyPage, KeyView, RotateBody, Rotated, key_view, tenant_id,
+    AlgName, ForceQuery, KeyPage, KeyView, RotateBody, Rotated, key_view, tenant_id,
 };
 use super::views::{page_of, rfc3339};
 use crate::common::state::AppState;
+use tessera_service::admin::list_filters::{self, KeyFilter};
 
 /// The routes of this module.
 pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -144,7 +146,7 @@ async fn broker_tenant(state: &ApiState, caller: &Caller, text: &str) -> Result<
 
 /// Lists the broker tenants the caller may see.
 #[utoipa::path(get, path = "/broker/tenants", tag = "broker",
-    params(IdFilter, PageQuery),
+    params(NameQuery, PageQuery),
     responses(
         (status = 200, description = "A page of broker tenants", body = BrokerTenantPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -153,19 +155,15 @@ async fn broker_tenant(state: &ApiState, caller: &Caller, text: &str) -> Result<
 pub async fn list_tenants(
     State(state): State<ApiState>,
     caller: Caller,
-    Query(filter): Query<IdFilter>,
+    Query(filter): Query<NameQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<BrokerTenantPage>, Problem> {
+    let q = list_filters::query(filter.q.as_deref());
     let views = tenants::list_broker_tenants(state.broker.store.as_ref())
         .await?
         .iter()
         .filter(|t| caller.sees_tenant(t.id.as_str()))
-        .filter(|t| {
-            filter
-                .q
-                .as_deref()
-                .is_none_or(|q| t.id.as_str().starts_with(q))
-        })
+        .filter(|t| list_filters::starts_with_any(q.as_deref(), [t.id.as_str(), &t.display_name]))
         .map(broker_tenant_view)
         .collect();
     let (items, next_cursor) = page(views, |t: &BrokerTenantView| t.id.clone(), &paging)?;
@@ -350,7 +348,7 @@ pub async fn delete_tenant(
 
 /// Lists a broker tenant's signing keys (public parts only), which sign its applications' tokens.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}/keys", tag = "broker",
-    params(("tenant" = String, Path, description = "The broker tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The broker tenant id"), KeyQuery, PageQuery),
     responses(
         (status = 200, description = "A page of keys", body = KeyPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -361,12 +359,15 @@ pub async fn list_keys(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<KeyQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<KeyPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let filter = KeyFilter::parse(filter.status.as_deref(), filter.alg.as_deref())?;
     let views = tenants::list_broker_keys(state.broker.store.as_ref(), &id)
         .await?
         .iter()
+        .filter(|k| filter.matches(k))
         .map(key_view)
         .collect();
     let (items, next_cursor) = page(views, |k: &KeyView| k.kid.clone(), &paging)?;
@@ -560,7 +561,7 @@ fn app_id(text: &str) -> Result<ClientId, Problem> {
 
 /// Lists a broker tenant's applications.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}/applications", tag = "applications",
-    params(("tenant" = String, Path, description = "The broker tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The broker tenant id"), ClientQuery, PageQuery),
     responses(
         (status = 200, description = "A page of applications", body = ApplicationPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -571,13 +572,25 @@ pub async fn list_applications(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<ClientQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<ApplicationPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let q = list_filters::query(filter.q.as_deref());
+    let kind = list_filters::client_type(filter.client_type.as_deref())?;
     let views = applications::list_applications(state.broker.store.as_ref(), &id)
         .await?
         .iter()
         .map(application_view)
+        .filter(|view| {
+            view.as_ref().map_or(true, |a| {
+                list_filters::starts_with_any(q.as_deref(), [a.client_id.as_str(), &a.display_name])
+                    && kind.is_none_or(|k| {
+                        (k == tessera_store::ClientType::Public)
+                            == (a.client_type == ClientTypeName::Public)
+                    })
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (items, next_cursor) = page(views, |a: &ApplicationView| a.client_id.clone(), &paging)?;
     Ok(Json(ApplicationPage { items, next_cursor }))
@@ -1085,7 +1098,7 @@ async fn load_provider_record(
 
 /// Lists a broker tenant's identity providers.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}/identity-providers", tag = "identity-providers",
-    params(("tenant" = String, Path, description = "The broker tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The broker tenant id"), NameQuery, PageQuery),
     responses(
         (status = 200, description = "A page of identity providers", body = ProviderPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -1096,6 +1109,7 @@ pub async fn list_providers(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<NameQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<ProviderPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
@@ -1108,9 +1122,11 @@ pub async fn list_providers(
                 .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this list"))
         })
         .transpose()?;
+    let q = list_filters::query(filter.q.as_deref());
     let page = providers::list_provider_summaries_page(
         state.broker.store.as_ref(),
         &id,
+        q.as_deref(),
         after.as_ref(),
         paging.limit()?,
     )
@@ -1714,7 +1730,7 @@ async fn load_flow(state: &ApiState, tenant: &TenantId, policy: &str) -> Result<
 
 /// Lists a broker tenant's user flows.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}/user-flows", tag = "user-flows",
-    params(("tenant" = String, Path, description = "The broker tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The broker tenant id"), NameQuery, PageQuery),
     responses(
         (status = 200, description = "A page of user flows", body = FlowPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -1725,11 +1741,16 @@ pub async fn list_flows(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<NameQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<FlowPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let q = list_filters::query(filter.q.as_deref());
     let mut views = Vec::new();
     for summary in flows::list_user_flows(state.broker.store.as_ref(), &id).await? {
+        if !list_filters::starts_with_any(q.as_deref(), [summary.policy.to_string().as_str()]) {
+            continue;
+        }
         let flow = flows::get_user_flow(state.broker.store.as_ref(), &id, &summary.policy).await?;
         views.push(flow_view(&flow)?);
     }
@@ -2034,7 +2055,7 @@ fn object_id(text: &str) -> Result<UserId, Problem> {
 
 /// Searches a broker tenant's directory.
 #[utoipa::path(get, path = "/broker/tenants/{tenant}/users", tag = "directory",
-    params(("tenant" = String, Path, description = "The broker tenant id"), UserSearch, PageQuery),
+    params(("tenant" = String, Path, description = "The broker tenant id"), UserSearch, StatusQuery, PageQuery),
     responses(
         (status = 200, description = "A page of users", body = DirectoryUserPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -2046,9 +2067,11 @@ pub async fn search_users(
     caller: Caller,
     Path(tenant): Path<String>,
     Query(search): Query<UserSearch>,
+    Query(status): Query<StatusQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<DirectoryUserPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let status = list_filters::account_status(status.status.as_deref())?;
     let after = paging
         .after()?
         .map(|a| {
@@ -2060,6 +2083,7 @@ pub async fn search_users(
         state.broker.store.as_ref(),
         &id,
         search.q.as_deref().unwrap_or_default(),
+        status,
         after.as_ref(),
         paging.limit()?,
     )

@@ -4,6 +4,7 @@
 //!
 //! - [`extract`]: the authenticated [`Caller`](extract::Caller) (401/403), JSON bodies naming the invalid field,
 //!   cursor paging, `ETag`/`If-Match` (412/428).
+//! - [`filters`]: the lists' filter parameters (422 naming the parameter for a value it does not take).
 //! - [`problem`]: errors as `application/problem+json` (RFC 9457), also the framework's own rejections.
 //! - [`responses`]: the errors each operation can answer, added to the document by rule; unique operation ids.
 //! - [`state`]: [`ApiState`](state::ApiState), taken from the application state with `FromRef`.
@@ -18,6 +19,7 @@ pub mod admins;
 pub mod audit;
 pub mod broker;
 pub mod extract;
+pub mod filters;
 pub mod problem;
 pub mod responses;
 pub mod state;

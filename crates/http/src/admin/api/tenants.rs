@@ -14,17 +14,19 @@ use tessera_oidc::keys::SigningAlg;
 use tessera_service::admin::audit::Change;
 use tessera_service::admin::audit::actions;
 use tessera_service::{clients, keys, metadata, tenants, users};
-use tessera_store::{Client, Credential, SigningKey, Tenant};
+use tessera_store::{Client, ClientFilter, Credential, SigningKey, Tenant};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audit::{json, record};
 use super::extract::{ApiJson, Caller, PageQuery, check_if_match, etag_of, page, with_etag};
+use super::filters::{ClientQuery, KeyQuery, PasskeyQuery, StatusQuery};
 use super::problem::Problem;
 use super::state::ApiState;
 use super::views::{page_of, rfc3339};
 use crate::common::state::AppState;
+use tessera_service::admin::list_filters::{self, KeyFilter, PasskeyFilter};
 
 /// The routes of this module.
 pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -725,7 +727,7 @@ page_of!(KeyPage, KeyView, "signing keys");
 
 /// Lists a tenant's signing keys.
 #[utoipa::path(get, path = "/tenants/{tenant}/keys", tag = "tenants",
-    params(("tenant" = String, Path, description = "The tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The tenant id"), KeyQuery, PageQuery),
     responses(
         (status = 200, description = "A page of keys", body = KeyPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -736,12 +738,15 @@ pub async fn list_keys(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<KeyQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<KeyPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let filter = KeyFilter::parse(filter.status.as_deref(), filter.alg.as_deref())?;
     let views = keys::list_keys(state.provider.store.as_ref(), &id)
         .await?
         .iter()
+        .filter(|k| filter.matches(k))
         .map(key_view)
         .collect();
     let (items, next_cursor) = page(views, |k: &KeyView| k.kid.clone(), &paging)?;
@@ -961,7 +966,7 @@ fn client_id(text: &str) -> Result<ClientId, Problem> {
 
 /// Lists a tenant's clients.
 #[utoipa::path(get, path = "/tenants/{tenant}/clients", tag = "clients",
-    params(("tenant" = String, Path, description = "The tenant id"), PageQuery),
+    params(("tenant" = String, Path, description = "The tenant id"), ClientQuery, PageQuery),
     responses(
         (status = 200, description = "A page of clients", body = ClientPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -972,10 +977,15 @@ pub async fn list_clients(
     State(state): State<ApiState>,
     caller: Caller,
     Path(tenant): Path<String>,
+    Query(filter): Query<ClientQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<ClientPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
     load_tenant(&state, &id).await?;
+    let filter = ClientFilter {
+        prefix: list_filters::query(filter.q.as_deref()),
+        client_type: list_filters::client_type(filter.client_type.as_deref())?,
+    };
     let limit = paging.limit()?;
     let after = paging
         .after()?
@@ -984,9 +994,14 @@ pub async fn list_clients(
                 .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this API"))
         })
         .transpose()?;
-    let found =
-        clients::list_clients_page(state.provider.store.as_ref(), &id, after.as_ref(), limit)
-            .await?;
+    let found = clients::list_clients_page(
+        state.provider.store.as_ref(),
+        &id,
+        &filter,
+        after.as_ref(),
+        limit,
+    )
+    .await?;
     Ok(Json(ClientPage {
         items: found.clients.iter().map(client_view).collect(),
         next_cursor: found
@@ -1267,6 +1282,8 @@ pub struct PasskeyView {
     pub nickname: String,
     /// The authenticator model's AAGUID.
     pub aaguid: String,
+    /// Its COSE algorithm (`-7` ES256, `-8` EdDSA, `-257` RS256).
+    pub alg: i64,
     /// Whether it may be synced (backup eligible) and is backed up.
     pub backup_eligible: bool,
     /// Whether it is backed up now.
@@ -1287,6 +1304,7 @@ pub fn passkey_view(c: &Credential) -> PasskeyView {
         id: B64.encode(&c.credential_id),
         nickname: c.nickname.clone(),
         aaguid: metadata::aaguid_text(&c.aaguid),
+        alg: c.alg,
         backup_eligible: c.backup_eligible,
         backup_state: c.backup_state,
         attestation_format: c.attestation_format.clone(),
@@ -1348,7 +1366,7 @@ pub struct UserQuery {
 
 /// Searches a tenant's users by the start of their username or display name, ordered by id.
 #[utoipa::path(get, path = "/tenants/{tenant}/users", tag = "users",
-    params(("tenant" = String, Path, description = "The tenant id"), UserQuery, PageQuery),
+    params(("tenant" = String, Path, description = "The tenant id"), UserQuery, StatusQuery, PageQuery),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -1361,9 +1379,11 @@ pub async fn search_users(
     caller: Caller,
     Path(tenant): Path<String>,
     Query(search): Query<UserQuery>,
+    Query(status): Query<StatusQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<UserPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
+    let status = list_filters::account_status(status.status.as_deref())?;
     let limit = paging.limit()?;
     let after = paging
         .after()?
@@ -1376,6 +1396,7 @@ pub async fn search_users(
         state.provider.store.as_ref(),
         &id,
         search.q.as_deref().unwrap_or_default(),
+        status,
         after.as_ref(),
         limit,
     )
@@ -1541,7 +1562,7 @@ pub async fn enable_user(
 
 /// Lists a user's passkeys.
 #[utoipa::path(get, path = "/tenants/{tenant}/users/{user_id}/passkeys", tag = "users",
-    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"), PageQuery),
+    params(("tenant" = String, Path, description = "The tenant id"), ("user_id" = String, Path, description = "The user id"), PasskeyQuery, PageQuery),
     responses(
         (status = 200, description = "A page of passkeys", body = PasskeyPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -1552,12 +1573,19 @@ pub async fn list_passkeys(
     State(state): State<ApiState>,
     caller: Caller,
     Path((tenant, user)): Path<(String, String)>,
+    Query(filter): Query<PasskeyQuery>,
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<PasskeyPage>, Problem> {
     let (id, user_id, _) = load_user(&state, &caller, &tenant, &user).await?;
+    let filter = PasskeyFilter::parse(
+        filter.q.as_deref(),
+        filter.alg.as_deref(),
+        filter.aaguid.as_deref(),
+    )?;
     let views = users::list_passkeys(state.provider.store.as_ref(), &id, &user_id)
         .await?
         .iter()
+        .filter(|p| filter.matches(p))
         .map(passkey_view)
         .collect();
     let (items, next_cursor) = page(views, |p: &PasskeyView| p.id.clone(), &paging)?;

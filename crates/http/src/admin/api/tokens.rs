@@ -11,9 +11,11 @@ use tessera_store::ApiTokenRecord;
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, Caller, PageQuery, page, request_context};
+use super::filters::TokenQuery;
 use super::problem::Problem;
 use super::state::ApiState;
 use super::views::{page_of, rfc3339};
+use tessera_service::admin::list_filters::TokenFilter;
 
 /// An API token as shown after its creation: never its secret or hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -200,7 +202,7 @@ fn visible(caller: &Caller, token: &ApiTokenRecord) -> bool {
 
 /// Lists API tokens (without secrets), oldest id first.
 #[utoipa::path(get, path = "/api-tokens", tag = "api-tokens",
-    params(PageQuery),
+    params(TokenQuery, PageQuery),
     responses(
         (status = 200, description = "A page of tokens", body = ApiTokenPage),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
@@ -210,14 +212,16 @@ fn visible(caller: &Caller, token: &ApiTokenRecord) -> bool {
 pub async fn list(
     State(state): State<ApiState>,
     caller: Caller,
+    Query(filter): Query<TokenQuery>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<ApiTokenPage>, Problem> {
+    let filter = TokenFilter::parse(filter.q.as_deref(), filter.role.as_deref())?;
     let tokens: Vec<ApiTokenView> = state
         .admin
         .list_api_tokens()
         .await?
         .iter()
-        .filter(|t| visible(&caller, t))
+        .filter(|t| visible(&caller, t) && filter.matches(t))
         .map(ApiTokenView::from)
         .collect();
     let (items, next_cursor) = page(tokens, |t| t.id.clone(), &query)?;

@@ -610,7 +610,8 @@ async fn all_pending_invitations(
     let mut pending = Vec::new();
     let mut after = None;
     loop {
-        let page = members::list_invitations(&app.admin_store, now, after.as_ref(), 200).await?;
+        let page =
+            members::list_invitations(&app.admin_store, now, None, after.as_ref(), 200).await?;
         pending.extend(page.invitations);
         match page.next {
             Some(next) => after = Some(next),

@@ -173,18 +173,27 @@ async fn list(
         Ok(t) => t,
         Err(e) => return page_error(e),
     };
+    let q = tessera_service::admin::list_filters::query(params.get("q").map(String::as_str));
     let visible: Vec<_> = tenants
         .into_iter()
         .filter(|t| {
             ctx.admin
                 .sees_tenant(Some(Side::Authenticator), t.id.as_str())
         })
+        .filter(|t| {
+            tessera_service::admin::list_filters::starts_with_any(
+                q.as_deref(),
+                [t.id.as_str(), t.display_name.as_str()],
+            )
+        })
         .collect();
-    let (rows, next, first) = paged(
-        visible,
-        page_number(&params),
-        &format!("{ROOT}/authenticator/"),
-    );
+    let kept = super::views::filter_query(&params, &["q"]);
+    let list = if kept.is_empty() {
+        format!("{ROOT}/authenticator/")
+    } else {
+        format!("{ROOT}/authenticator/?{kept}")
+    };
+    let (rows, next, first) = paged(visible, page_number(&params), &list);
     let rows = rows
         .into_iter()
         .map(|t| {
@@ -221,10 +230,18 @@ async fn list(
                     .into(),
             ],
             actions,
-            filters: Vec::new(),
+            filters: vec![super::views::Search::text(
+                "q",
+                "Name or id (starts with)",
+                params.get("q").cloned().unwrap_or_default(),
+            )],
             columns: vec!["Name".into(), "Id".into(), "RP ID".into(), "Origins".into()],
             rows,
-            empty: "No authenticator tenant yet.".into(),
+            empty: if q.is_some() {
+                "No authenticator tenant matches.".into()
+            } else {
+                "No authenticator tenant yet.".into()
+            },
             next,
             first,
         },

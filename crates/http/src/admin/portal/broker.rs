@@ -23,13 +23,14 @@ use tessera_broker::config::{
 use tessera_core::{ClientId, Secret, TenantId, UserId};
 use tessera_oidc::ResponseMode;
 use tessera_service::ServiceError;
+use tessera_service::admin::list_filters;
 use tessera_service::broker::applications::{self, ApplicationUpdate, NewApplication};
 use tessera_service::broker::{directory, flows, providers, tenants as broker_tenants};
 
 use super::authenticator::audit_change as audit;
 use super::views::{
     Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, RunForm, Search,
-    Section, ShownOnce, place_error,
+    Section, ShownOnce, filter_query, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
@@ -98,7 +99,8 @@ pub fn paged<T>(
     let total = items.len();
     let start = (page - 1).saturating_mul(PAGE_SIZE);
     let rows: Vec<T> = items.into_iter().skip(start).take(PAGE_SIZE).collect();
-    let next = (start + PAGE_SIZE < total).then(|| format!("{base}?page={}", page + 1));
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    let next = (start + PAGE_SIZE < total).then(|| format!("{base}{joiner}page={}", page + 1));
     let first = (page > 1).then(|| base.to_owned());
     (rows, next, first)
 }
@@ -106,7 +108,8 @@ pub fn paged<T>(
 /// The links to the next and first pages of a list of `total` rows, on page `page`.
 pub fn pager(page: usize, total: usize, base: &str) -> (Option<String>, Option<String>) {
     let start = (page - 1).saturating_mul(PAGE_SIZE);
-    let next = (start + PAGE_SIZE < total).then(|| format!("{base}?page={}", page + 1));
+    let joiner = if base.contains('?') { '&' } else { '?' };
+    let next = (start + PAGE_SIZE < total).then(|| format!("{base}{joiner}page={}", page + 1));
     let first = (page > 1).then(|| base.to_owned());
     (next, first)
 }
@@ -539,9 +542,11 @@ async fn providers_list(
     let list_url = format!("{base}/identity-providers");
     // One page the store cuts, in id order, after the id `after`: no provider's fetched documents are read.
     let after = params.get("after").and_then(|a| ProviderId::parse(a).ok());
+    let q = list_filters::query(params.get("q").map(String::as_str));
     let page = match providers::list_provider_summaries_page(
         app.broker.store.as_ref(),
         &tenant,
+        q.as_deref(),
         after.as_ref(),
         PAGE_SIZE as u32,
     )
@@ -550,9 +555,10 @@ async fn providers_list(
         Ok(p) => p,
         Err(e) => return page_error(e),
     };
+    let list_url = format!("{list_url}?{}", filter_query(&params, &["q"]));
     let next = page
         .next
-        .map(|n| format!("{list_url}?after={}", n.as_str()));
+        .map(|n| format!("{list_url}&after={}", n.as_str()));
     let first = after.map(|_| list_url.clone());
     let rows = page
         .providers
@@ -585,10 +591,18 @@ async fn providers_list(
             list_id: "providers".into(),
             intro: Vec::new(),
             actions,
-            filters: Vec::new(),
+            filters: vec![Search::text(
+                "q",
+                "Name or ID (starts with)",
+                params.get("q").cloned().unwrap_or_default(),
+            )],
             columns: vec!["Name".into(), "Type".into(), "Metadata URL".into()],
             rows,
-            empty: "No identity provider yet. Select Add to configure one.".into(),
+            empty: if q.is_some() {
+                "No identity provider matches.".into()
+            } else {
+                "No identity provider yet. Select Add to configure one.".into()
+            },
             next,
             first,
         },
@@ -1500,15 +1514,27 @@ async fn flows_list(
     };
     let page = page_number(&params);
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
-    let (rows, total) =
-        match flows::list_user_flows_page(app.broker.store.as_ref(), &tenant, offset, PAGE_SIZE)
-            .await
-        {
-            Ok(l) => l,
-            Err(e) => return page_error(e),
-        };
+    let q = list_filters::query(params.get("q").map(String::as_str));
+    let (rows, total) = match flows::list_user_flows_page(
+        app.broker.store.as_ref(),
+        &tenant,
+        q.as_deref(),
+        offset,
+        PAGE_SIZE,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return page_error(e),
+    };
     let base = tenant_base(&tenant);
-    let (next, first) = pager(page, total, &format!("{base}/user-flows"));
+    let kept = filter_query(&params, &["q"]);
+    let list = if kept.is_empty() {
+        format!("{base}/user-flows")
+    } else {
+        format!("{base}/user-flows?{kept}")
+    };
+    let (next, first) = pager(page, total, &list);
     let rows = rows
         .into_iter()
         .map(|f| {
@@ -1537,10 +1563,18 @@ async fn flows_list(
             list_id: "user-flows".into(),
             intro: Vec::new(),
             actions,
-            filters: Vec::new(),
+            filters: vec![Search::text(
+                "q",
+                "Policy name (starts with)",
+                params.get("q").cloned().unwrap_or_default(),
+            )],
             columns: vec!["Name".into(), "Type".into(), "Version".into()],
             rows,
-            empty: "No user flow yet. Select New user flow to create one.".into(),
+            empty: if q.is_some() {
+                "No user flow matches.".into()
+            } else {
+                "No user flow yet. Select New user flow to create one.".into()
+            },
             next,
             first,
         },
@@ -2004,6 +2038,7 @@ async fn flow_page(
     let (apps, app_count) = match applications::list_applications_page(
         app.broker.store.as_ref(),
         &tenant,
+        (None, None),
         0,
         RUN_CHOICES,
     )
@@ -2555,9 +2590,14 @@ async fn apps_list(
     };
     let page = page_number(&params);
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let q = list_filters::query(params.get("q").map(String::as_str));
+    let kind = list_filters::client_type(params.get("client_type").map(String::as_str));
+    let kind_error = kind.as_ref().err().map(|e| e.detail.clone());
+    let kind = kind.unwrap_or_default();
     let (rows, total) = match applications::list_applications_page(
         app.broker.store.as_ref(),
         &tenant,
+        (q.as_deref(), kind),
         offset,
         PAGE_SIZE,
     )
@@ -2567,7 +2607,13 @@ async fn apps_list(
         Err(e) => return page_error(e),
     };
     let base = tenant_base(&tenant);
-    let (next, first) = pager(page, total, &format!("{base}/applications"));
+    let kept = filter_query(&params, &["q", "client_type"]);
+    let list = if kept.is_empty() {
+        format!("{base}/applications")
+    } else {
+        format!("{base}/applications?{kept}")
+    };
+    let (next, first) = pager(page, total, &list);
     let rows = rows
         .into_iter()
         .map(|a| {
@@ -2596,18 +2642,43 @@ async fn apps_list(
             list_id: "applications".into(),
             intro: Vec::new(),
             actions,
-            filters: Vec::new(),
+            filters: vec![
+                Search::text(
+                    "q",
+                    "Name or application (client) ID (starts with)",
+                    params.get("q").cloned().unwrap_or_default(),
+                ),
+                Search::choice(
+                    "client_type",
+                    "Platform",
+                    params.get("client_type").cloned().unwrap_or_default(),
+                    "Any",
+                    &[
+                        ("public", "Public (single-page, mobile, desktop)"),
+                        ("confidential", "Confidential (web, with a secret)"),
+                    ],
+                )
+                .refused(kind_error.clone()),
+            ],
             columns: vec![
                 "Name".into(),
                 "Application (client) ID".into(),
                 "Reply URLs".into(),
             ],
             rows,
-            empty: "No application yet.".into(),
+            empty: if q.is_some() || kind.is_some() {
+                "No application matches.".into()
+            } else {
+                "No application yet.".into()
+            },
             next,
             first,
         },
-        StatusCode::OK,
+        if kind_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         ctx.set_csrf.clone(),
     )
 }
@@ -3125,11 +3196,15 @@ async fn users_list(
         Err(r) => return *r,
     };
     let query = params.get("q").cloned().unwrap_or_default();
+    let wanted = list_filters::account_status(params.get("status").map(String::as_str));
+    let status_error = wanted.as_ref().err().map(|e| e.detail.clone());
+    let wanted = wanted.unwrap_or_default();
     let after = params.get("after").and_then(|a| UserId::parse(a).ok());
     let page = match directory::search_users(
         app.broker.store.as_ref(),
         &tenant,
         &query,
+        wanted,
         after.as_ref(),
         PAGE_SIZE as u32,
     )
@@ -3139,7 +3214,7 @@ async fn users_list(
         Err(e) => return page_error(e),
     };
     let base = format!("{}/users", tenant_base(&tenant));
-    let q = form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>();
+    let list = format!("{base}?{}", filter_query(&params, &["q", "status"]));
     let rows = page
         .users
         .iter()
@@ -3166,11 +3241,17 @@ async fn users_list(
             list_id: "users".into(),
             intro: Vec::new(),
             actions: Vec::new(),
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Search by email or name (starts with)".into(),
-                value: query.clone(),
-            }],
+            filters: vec![
+                Search::text("q", "Search by email or name (starts with)", query.clone()),
+                Search::choice(
+                    "status",
+                    "Status",
+                    params.get("status").cloned().unwrap_or_default(),
+                    "Any",
+                    &[("enabled", "Enabled"), ("disabled", "Disabled")],
+                )
+                .refused(status_error.clone()),
+            ],
             columns: vec![
                 "Name".into(),
                 "Email".into(),
@@ -3178,11 +3259,19 @@ async fn users_list(
                 "Status".into(),
             ],
             rows,
-            empty: "No user matches.".into(),
-            next: page.next.map(|n| format!("{base}?q={q}&after={n}")),
-            first: after.map(|_| format!("{base}?q={q}")),
+            empty: if query.trim().is_empty() && wanted.is_none() {
+                "No user yet.".into()
+            } else {
+                "No user matches.".into()
+            },
+            next: page.next.map(|n| format!("{list}&after={n}")),
+            first: after.map(|_| list.clone()),
         },
-        StatusCode::OK,
+        if status_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         ctx.set_csrf.clone(),
     )
 }

@@ -8,7 +8,6 @@ use tessera_service::admin::audit::actions;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tessera_core::TenantId;
@@ -69,7 +68,9 @@ async fn list(
     };
     stored.reverse();
     let base = format!("{ROOT}/broker/{id}/keys");
-    let (rows, next, first) = paged(stored, page_number(&params), &base);
+    let filtered = super::keys::KeyFilters::from_params(&params);
+    stored.retain(|k| filtered.filter.matches(k));
+    let (rows, next, first) = paged(stored, page_number(&params), &filtered.list(&base));
     let rows = super::keys::key_rows(&rows);
     let mut actions = Vec::new();
     if ctx.admin.can_write() {
@@ -93,7 +94,7 @@ async fn list(
                     .into(),
             ],
             actions,
-            filters: Vec::new(),
+            filters: filtered.fields(&params),
             columns: vec![
                 "Key id (kid)".into(),
                 "Algorithm".into(),
@@ -102,11 +103,11 @@ async fn list(
                 "Retired".into(),
             ],
             rows,
-            empty: "No signing key.".into(),
+            empty: filtered.empty(),
             next,
             first,
         },
-        StatusCode::OK,
+        filtered.status(),
         ctx.set_csrf.clone(),
     )
 }

@@ -13,15 +13,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::{ClientId, TenantId};
 use tessera_service::ServiceError;
-use tessera_service::admin::members;
+use tessera_service::admin::{list_filters, members};
 use tessera_service::clients::{self, ClientUpdate, LocalhostHttp};
-use tessera_store::Client;
+use tessera_store::{Client, ClientFilter};
 
 use super::authenticator::{audit_change, home_crumb, lines, page_error};
-use super::broker::{PAGE_SIZE, Submitted, page_number, paged};
+use super::broker::{PAGE_SIZE, Submitted};
 use super::views::{
     Button, Cell, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section, ShownOnce,
-    place_error,
+    filter_query, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::admin::api::extract::etag_of;
@@ -75,8 +75,9 @@ async fn load(app: &AppState, tenant: &TenantId, id: &str) -> Result<Client, Res
         .map_err(page_error)
 }
 
-/// `GET /admin/authenticator/{tenant}/clients[?after=][?q=&page=]`: without a search, one page the store cuts, in
-/// client id order, after the client id `after`; a search (name or client id) filters the tenant's clients.
+/// `GET /admin/authenticator/{tenant}/clients[?q=][&client_type=][&after=]`: one page the store cuts, in client id
+/// order, after the client id `after`, of the clients whose id or name starts with `q` (case-insensitive) and of the
+/// kind `client_type` (`public`, `confidential`); "Next page" keeps the filter.
 pub async fn list(
     State(app): State<AppState>,
     ctx: Ctx,
@@ -90,41 +91,44 @@ pub async fn list(
     if let Err(e) = members::authenticator_tenant(app.provider.store.as_ref(), &id).await {
         return page_error(e);
     }
-    let q = params
-        .get("q")
-        .map(|q| q.trim().to_lowercase())
-        .unwrap_or_default();
-    let (rows, next, first) = if q.is_empty() {
-        let after = params.get("after").and_then(|a| ClientId::parse(a).ok());
-        let page = match clients::list_clients_page(
-            app.provider.store.as_ref(),
-            &id,
-            after.as_ref(),
-            PAGE_SIZE as u32,
-        )
-        .await
-        {
-            Ok(p) => p,
-            Err(e) => return page_error(e),
-        };
-        (
-            page.clients,
-            page.next.map(|n| format!("{}?after={n}", base(&id))),
-            after.map(|_| base(&id)),
-        )
+    let kind = list_filters::client_type(params.get("client_type").map(String::as_str));
+    let kind_error = kind.as_ref().err().map(|e| e.detail.clone());
+    // A value the filter does not take: the page says so next to the field, as a form does.
+    let status = if kind_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
     } else {
-        let all = match clients::list_clients(app.provider.store.as_ref(), &id).await {
-            Ok(c) => c,
-            Err(e) => return page_error(e),
-        };
-        let found: Vec<Client> = all
-            .into_iter()
-            .filter(|c| {
-                c.display_name.to_lowercase().contains(&q) || c.client_id.as_str().starts_with(&q)
-            })
-            .collect();
-        paged(found, page_number(&params), &base(&id))
+        StatusCode::OK
     };
+    let filter = ClientFilter {
+        prefix: list_filters::query(params.get("q").map(String::as_str)),
+        client_type: kind.unwrap_or_default(),
+    };
+    let filtered = filter != ClientFilter::default();
+    let after = params.get("after").and_then(|a| ClientId::parse(a).ok());
+    let page = match clients::list_clients_page(
+        app.provider.store.as_ref(),
+        &id,
+        &filter,
+        after.as_ref(),
+        PAGE_SIZE as u32,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return page_error(e),
+    };
+    let kept = filter_query(&params, &["q", "client_type"]);
+    let list = if kept.is_empty() {
+        base(&id)
+    } else {
+        format!("{}?{kept}", base(&id))
+    };
+    let joiner = if kept.is_empty() { '?' } else { '&' };
+    let (rows, next, first) = (
+        page.clients,
+        page.next.map(|n| format!("{list}{joiner}after={n}")),
+        after.map(|_| list.clone()),
+    );
     let rows = rows
         .iter()
         .map(|c| {
@@ -157,11 +161,24 @@ pub async fn list(
             list_id: "clients-list".into(),
             intro: vec!["Applications that sign their users in at this tenant, such as the identity broker.".into()],
             actions,
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Name or client ID".into(),
-                value: params.get("q").cloned().unwrap_or_default(),
-            }],
+            filters: vec![
+                Search::text(
+                    "q",
+                    "Name or client ID (starts with)",
+                    params.get("q").cloned().unwrap_or_default(),
+                ),
+                Search::choice(
+                    "client_type",
+                    "Client type",
+                    params.get("client_type").cloned().unwrap_or_default(),
+                    "Any",
+                    &[
+                        ("public", "Public (no secret)"),
+                        ("confidential", "Confidential (with a secret)"),
+                    ],
+                )
+                .refused(kind_error),
+            ],
             columns: vec![
                 "Name".into(),
                 "Client ID".into(),
@@ -169,11 +186,15 @@ pub async fn list(
                 "Redirect URIs".into(),
             ],
             rows,
-            empty: "No client yet.".into(),
+            empty: if filtered {
+                "No client matches.".into()
+            } else {
+                "No client yet.".into()
+            },
             next,
             first,
         },
-        StatusCode::OK,
+        status,
         ctx.set_csrf.clone(),
     )
 }

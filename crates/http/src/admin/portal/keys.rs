@@ -8,12 +8,13 @@ use tessera_service::admin::audit::actions;
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use tessera_service::admin::list_filters::{self, KeyFilter};
 use tessera_service::admin::members;
 use tessera_service::keys::{self, Rotation};
 
 use super::authenticator::{audit_change, home_crumb, page_error};
 use super::broker::{Submitted, page_number, paged};
-use super::views::{Cell, Choice, Field, FormPage, Frame, Link, ListPage};
+use super::views::{Cell, Choice, Field, FormPage, Frame, Link, ListPage, Search, filter_query};
 use super::{Ctx, ROOT, see_other};
 use crate::admin::api::views::rfc3339;
 use crate::common::state::AppState;
@@ -49,7 +50,9 @@ pub async fn list(
     };
     stored.reverse();
     let base = format!("{ROOT}/authenticator/{id}/keys");
-    let (rows, next, first) = paged(stored, page_number(&params), &base);
+    let filtered = KeyFilters::from_params(&params);
+    stored.retain(|k| filtered.filter.matches(k));
+    let (rows, next, first) = paged(stored, page_number(&params), &filtered.list(&base));
     let rows = key_rows(&rows);
     let mut actions = Vec::new();
     if ctx.admin.can_write() {
@@ -72,7 +75,7 @@ pub async fn list(
                     .into(),
             ],
             actions,
-            filters: Vec::new(),
+            filters: filtered.fields(&params),
             columns: vec![
                 "Key id (kid)".into(),
                 "Algorithm".into(),
@@ -81,13 +84,98 @@ pub async fn list(
                 "Retired".into(),
             ],
             rows,
-            empty: "No signing key.".into(),
+            empty: filtered.empty(),
             next,
             first,
         },
-        StatusCode::OK,
+        filtered.status(),
         ctx.set_csrf.clone(),
     )
+}
+
+/// The filter form of a signing-key list (either role): `status` and `alg`, filtering the whole list before the page
+/// is cut, and kept by "Next page".
+pub struct KeyFilters {
+    /// The filter (a refused value filters nothing).
+    pub filter: KeyFilter,
+    /// Why `status` was refused.
+    status_error: Option<String>,
+    /// Why `alg` was refused.
+    alg_error: Option<String>,
+    /// The filter's part of the list's URL.
+    kept: String,
+}
+
+impl KeyFilters {
+    /// From the page's query parameters.
+    pub fn from_params(params: &HashMap<String, String>) -> Self {
+        let get = |name: &str| params.get(name).map(String::as_str);
+        let status = list_filters::key_status(get("status"));
+        let alg = list_filters::key_alg(get("alg"));
+        Self {
+            status_error: status.as_ref().err().map(|e| e.detail.clone()),
+            alg_error: alg.as_ref().err().map(|e| e.detail.clone()),
+            filter: KeyFilter {
+                status: status.unwrap_or_default(),
+                alg: alg.unwrap_or_default(),
+            },
+            kept: filter_query(params, &["status", "alg"]),
+        }
+    }
+
+    /// The list's URL with the filter.
+    pub fn list(&self, base: &str) -> String {
+        if self.kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", self.kept)
+        }
+    }
+
+    /// The form's fields.
+    pub fn fields(&self, params: &HashMap<String, String>) -> Vec<Search> {
+        let value = |name: &str| params.get(name).cloned().unwrap_or_default();
+        vec![
+            Search::choice(
+                "status",
+                "State",
+                value("status"),
+                "Any",
+                &[
+                    ("pending", "Published, not signing yet"),
+                    ("active", "Signing"),
+                    ("retired", "Retired"),
+                ],
+            )
+            .refused(self.status_error.clone()),
+            Search::choice(
+                "alg",
+                "Algorithm",
+                value("alg"),
+                "Any",
+                &[("RS256", "RS256"), ("ES256", "ES256")],
+            )
+            .refused(self.alg_error.clone()),
+        ]
+    }
+
+    /// What the empty list says.
+    pub fn empty(&self) -> String {
+        if self.filter == KeyFilter::default() {
+            "No signing key.".into()
+        } else {
+            "No signing key matches.".into()
+        }
+    }
+
+    /// 422 when a value was refused.
+    pub fn status(&self) -> StatusCode {
+        if self.status_error.is_some() || self.alg_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        }
+    }
 }
 
 fn rotate_page(ctx: &Ctx, tenant: &tessera_core::TenantId, choice: &str) -> Response {

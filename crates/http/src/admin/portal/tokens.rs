@@ -12,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tessera_service::ServiceError;
 use tessera_service::admin::api_tokens::{self, Issuer, NewToken, Role};
+use tessera_service::admin::list_filters::{self, TokenFilter};
 use tessera_store::ApiTokenRecord;
 
 use super::broker::{Submitted, page_number, paged};
 use super::views::{
-    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Section, ShownOnce,
-    place_error,
+    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section,
+    ShownOnce, filter_query, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
@@ -67,8 +68,25 @@ async fn list(
         Err(e) => return PageError::from(e).into_response(),
     };
     let now = app.provider.clock.now();
-    let visible: Vec<&ApiTokenRecord> = tokens.iter().filter(|t| issuer.sees(t)).collect();
-    let (shown, next, first) = paged(visible, page_number(&params), &format!("{ROOT}/api-tokens"));
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let q = list_filters::query(get("q"));
+    let role = list_filters::role(get("role"));
+    let role_error = role.as_ref().err().map(|e| e.detail.clone());
+    let filter = TokenFilter {
+        q,
+        role: role.unwrap_or_default(),
+    };
+    let visible: Vec<&ApiTokenRecord> = tokens
+        .iter()
+        .filter(|t| issuer.sees(t) && filter.matches(t))
+        .collect();
+    let kept = filter_query(&params, &["q", "role"]);
+    let list = if kept.is_empty() {
+        format!("{ROOT}/api-tokens")
+    } else {
+        format!("{ROOT}/api-tokens?{kept}")
+    };
+    let (shown, next, first) = paged(visible, page_number(&params), &list);
     let rows = shown
         .into_iter()
         .map(|t| {
@@ -106,7 +124,25 @@ async fn list(
                     .into(),
             ],
             actions,
-            filters: Vec::new(),
+            filters: vec![
+                Search::text(
+                    "q",
+                    "Name (starts with)",
+                    params.get("q").cloned().unwrap_or_default(),
+                ),
+                Search::choice(
+                    "role",
+                    "Role",
+                    params.get("role").cloned().unwrap_or_default(),
+                    "Any",
+                    &[
+                        ("global_admin", "global admin"),
+                        ("tenant_admin", "tenant admin"),
+                        ("read_only", "read only"),
+                    ],
+                )
+                .refused(role_error.clone()),
+            ],
             columns: vec![
                 "Name".into(),
                 "Role".into(),
@@ -116,11 +152,19 @@ async fn list(
                 "Status".into(),
             ],
             rows,
-            empty: "No API token yet.".into(),
+            empty: if filter == TokenFilter::default() {
+                "No API token yet.".into()
+            } else {
+                "No API token matches.".into()
+            },
             next,
             first,
         },
-        StatusCode::OK,
+        if role_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         ctx.set_csrf.clone(),
     )
 }

@@ -17,13 +17,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tessera_core::TenantId;
 use tessera_core::UserId;
 use tessera_service::ServiceError;
-use tessera_service::admin::members;
+use tessera_service::admin::{list_filters, members};
 use tessera_service::{metadata, users};
 use tessera_store::{Credential, User};
 
 use super::authenticator::{audit_change, home_crumb, page_error};
 use super::broker::{PAGE_SIZE, Submitted, page_number};
-use super::views::{Button, Cell, Field, FormPage, Frame, Link, ListPage, Search};
+use super::views::{Button, Cell, Field, FormPage, Frame, Link, ListPage, Search, filter_query};
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::admin::api::extract::etag_of;
 use crate::admin::api::tenants::{passkey_view, user_view};
@@ -150,14 +150,18 @@ pub async fn list(
         return page_error(e);
     }
     let query = params.get("q").cloned().unwrap_or_default();
+    let wanted = list_filters::account_status(params.get("status").map(String::as_str));
+    let status_error = wanted.as_ref().err().map(|e| e.detail.clone());
+    let wanted = wanted.unwrap_or_default();
     let after = params.get("after").and_then(|a| UserId::parse(a).ok());
-    let page = match users::search_users(store, &id, &query, after.as_ref(), PAGE_SIZE as u32).await
-    {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    let list = base(&id);
-    let q = encoded(query.trim());
+    let page =
+        match users::search_users(store, &id, &query, wanted, after.as_ref(), PAGE_SIZE as u32)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+    let list = format!("{}?{}", base(&id), filter_query(&params, &["q", "status"]));
     let rows = page
         .users
         .iter()
@@ -188,11 +192,17 @@ pub async fn list(
                     .into(),
             ],
             actions: Vec::new(),
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Username or display name (starts with)".into(),
-                value: query.clone(),
-            }],
+            filters: vec![
+                Search::text("q", "Username or display name (starts with)", query.clone()),
+                Search::choice(
+                    "status",
+                    "Status",
+                    params.get("status").cloned().unwrap_or_default(),
+                    "Any",
+                    &[("enabled", "Enabled"), ("disabled", "Disabled")],
+                )
+                .refused(status_error.clone()),
+            ],
             columns: vec![
                 "Username".into(),
                 "Display name".into(),
@@ -200,17 +210,21 @@ pub async fn list(
                 "Status".into(),
             ],
             rows,
-            empty: if query.trim().is_empty() {
+            empty: if query.trim().is_empty() && wanted.is_none() {
                 "No user yet.".into()
             } else {
                 "No user matches.".into()
             },
             next: page
                 .next
-                .map(|n| format!("{list}?q={q}&after={}", encoded(n.as_str()))),
-            first: after.map(|_| format!("{list}?q={q}")),
+                .map(|n| format!("{list}&after={}", encoded(n.as_str()))),
+            first: after.map(|_| list.clone()),
         },
-        StatusCode::OK,
+        if status_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
         ctx.set_csrf.clone(),
     )
 }
@@ -251,6 +265,10 @@ pub struct UserDetailPage {
     pub delete: Option<Link>,
     /// The passkeys of this page (50 a page), oldest first.
     pub passkeys: Vec<PasskeyRow>,
+    /// The passkeys' filter form (name, algorithm, model).
+    pub filters: Vec<Search>,
+    /// What an empty list of passkeys says.
+    pub empty: String,
     /// The next page of passkeys.
     pub next: Option<String>,
     /// The first page of passkeys, when not on it.
@@ -299,7 +317,53 @@ pub async fn page(
     let attestation = app.provider.attestation.current();
     let blob = attestation.metadata.as_deref();
     let total = credentials.len();
-    let (credentials, next, first) = super::broker::paged(credentials, page_number(&params), &here);
+    // The passkeys' filter (name, algorithm, model), applied to all of them before the page is cut.
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let alg = list_filters::cose_alg(get("alg"));
+    let model = list_filters::aaguid(get("aaguid"));
+    let alg_error = alg.as_ref().err().map(|e| e.detail.clone());
+    let model_error = model.as_ref().err().map(|e| e.detail.clone());
+    let filter = list_filters::PasskeyFilter {
+        q: list_filters::query(get("q")),
+        alg: alg.unwrap_or_default(),
+        aaguid: model.unwrap_or_default(),
+    };
+    let credentials: Vec<Credential> = credentials
+        .into_iter()
+        .filter(|c| filter.matches(c))
+        .collect();
+    let kept = filter_query(&params, &["q", "alg", "aaguid"]);
+    let listed = if kept.is_empty() {
+        here.clone()
+    } else {
+        format!("{here}?{kept}")
+    };
+    let (credentials, next, first) =
+        super::broker::paged(credentials, page_number(&params), &listed);
+    let value = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let filters = vec![
+        Search::text("q", "Passkey name (starts with)", value("q")),
+        Search::choice(
+            "alg",
+            "Algorithm",
+            value("alg"),
+            "Any",
+            &[("-7", "ES256"), ("-8", "EdDSA"), ("-257", "RS256")],
+        )
+        .refused(alg_error.clone()),
+        Search::text("aaguid", "Model (AAGUID)", value("aaguid")).refused(model_error.clone()),
+    ];
+    let status = if alg_error.is_some() || model_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let empty = if filter == list_filters::PasskeyFilter::default() {
+        "No passkey."
+    } else {
+        "No passkey matches."
+    }
+    .to_owned();
     let passkeys = credentials
         .iter()
         .map(|c| PasskeyRow {
@@ -365,11 +429,13 @@ pub async fn page(
             delete,
             only_one: total == 1,
             passkeys,
+            filters,
+            empty,
             next,
             first,
             can_write,
         },
-        StatusCode::OK,
+        status,
         ctx.set_csrf.clone(),
     )
 }
@@ -827,11 +893,7 @@ pub async fn fido_metadata(
             list_id: "fido-models".into(),
             intro,
             actions: Vec::new(),
-            filters: vec![Search {
-                name: "q".into(),
-                label: "Description or AAGUID".into(),
-                value: query.clone(),
-            }],
+            filters: vec![Search::text("q", "Description or AAGUID", query.clone())],
             columns: vec!["Description".into(), "AAGUID".into(), "Status".into()],
             rows,
             empty: if blob.is_none() {

@@ -367,6 +367,68 @@ pub struct Search {
     pub label: String,
     /// The current value.
     pub value: String,
+    /// A choice of values (`value`, label; the first is usually "any": an empty value) instead of a text box.
+    pub choices: Vec<(String, String)>,
+    /// Why the current value is refused (shown next to the field).
+    pub error: Option<String>,
+}
+
+impl Search {
+    /// A text box (a prefix search).
+    pub fn text(name: &str, label: &str, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            label: label.into(),
+            value: value.into(),
+            choices: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A choice of values; `any` labels the empty value (no filter).
+    pub fn choice(
+        name: &str,
+        label: &str,
+        value: impl Into<String>,
+        any: &str,
+        choices: &[(&str, &str)],
+    ) -> Self {
+        let mut all = vec![(String::new(), any.to_owned())];
+        all.extend(
+            choices
+                .iter()
+                .map(|(v, l)| ((*v).to_owned(), (*l).to_owned())),
+        );
+        Self {
+            name: name.into(),
+            label: label.into(),
+            value: value.into(),
+            choices: all,
+            error: None,
+        }
+    }
+
+    /// With the reason its value is refused.
+    pub fn refused(mut self, error: Option<String>) -> Self {
+        self.error = error;
+        self
+    }
+}
+
+/// The query string that repeats a list's filters (`name=value&...`, only those set, each encoded), to append to
+/// its "Next page" and "First page" links so the next page keeps the filter.
+pub fn filter_query(params: &std::collections::HashMap<String, String>, names: &[&str]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for name in names {
+        if let Some(value) = params
+            .get(*name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            query.append_pair(name, value);
+        }
+    }
+    query.finish()
 }
 
 /// A paged list (a table).
