@@ -619,7 +619,7 @@ async fn passkey_sign_in(
 }
 
 async fn user_count(b: &Broker) -> usize {
-    tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, 100)
+    tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, None, 100)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users
@@ -703,7 +703,7 @@ async fn local_sign_up_verifies_the_email_registers_a_passkey_then_signs_in_with
         let query = query_of(&answer.location());
         assert!(query.contains_key("code"), "{}", answer.location());
         let users =
-            tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, 10)
+            tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, None, 10)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
                 .users;
