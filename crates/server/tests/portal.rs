@@ -63,6 +63,9 @@ mod actions;
 #[path = "portal/scale.rs"]
 mod scale;
 
+#[path = "portal/picker.rs"]
+mod picker;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;
