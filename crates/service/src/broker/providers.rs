@@ -832,6 +832,37 @@ mod tests {
     use tessera_oidc::keys::{SigningAlg, SigningKey};
     use tessera_store_sqlite::SqliteStore;
 
+    #[test]
+    fn seek_before_sorts_below_every_id_with_the_prefix_and_above_the_rest() {
+        let ids = [
+            "a", "a-b", "idp-0", "idp-08", "idp-08z", "idp-09", "idp-090", "idp-1", "idp-", "z9",
+        ];
+        for prefix in ["idp-09", "idp-", "idp-0", "a", "z", "idp-1", "0"] {
+            let seek = seek_before(prefix);
+            for id in ids {
+                assert_eq!(
+                    id > seek.as_str() && id < format!("{prefix}~").as_str(),
+                    id.starts_with(prefix),
+                    "{id} against {prefix} (seek {seek:?})"
+                );
+            }
+        }
+        assert_eq!(seek_before(""), "");
+    }
+
+    #[test]
+    fn names_match_at_their_start_or_a_word_in_any_case() {
+        assert!(name_matches("Nok Nok Authentication Provider", "nok"));
+        assert!(name_matches("Nok Nok Authentication Provider", "auth"));
+        assert!(name_matches("Nok Nok Authentication Provider", "nok nok a"));
+        assert!(name_matches("Partner (EU-west) passkeys", "west"));
+        assert!(!name_matches(
+            "Nok Nok Authentication Provider",
+            "thentication"
+        ));
+        assert!(!name_matches("Provider 9", "provider 99"));
+    }
+
     async fn with_tenant() -> (std::sync::Arc<SqliteStore>, tempfile::TempDir, TenantId) {
         let (store, dir) = sqlite().await;
         let tenant = tenant_id("contoso");
