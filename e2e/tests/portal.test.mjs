@@ -682,6 +682,13 @@ for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
         await page.locator('#flow-identity-providers').click();
         await page.getByRole('heading', { name: 'Identity providers' }).waitFor();
         assert.equal(await page.getByLabel('Nok Nok Authentication Provider').isChecked(), true);
+        // The picker: found by a word of its name (the search keeps the chosen one), then ticked.
+        await page.getByLabel('Find an identity provider').fill('passkeys');
+        await page.getByRole('button', { name: 'Search' }).click();
+        await page.locator('#identity_providers-summary').getByText('1 identity provider matches').waitFor();
+        assert.equal(new URL(page.url()).searchParams.get('csrf_token'), null, 'no CSRF token in the address');
+        assert.equal(await page.getByLabel('Nok Nok Authentication Provider').isChecked(), true);
+        assert.equal(await page.getByLabel('Partner passkeys').isChecked(), false);
         await page.getByLabel('Partner passkeys').check();
         await shot(page, name('portal-23-flow-identity-providers'));
         assert.deepEqual(await problems(page), []);

@@ -72,6 +72,9 @@ mod stale_forms;
 #[path = "portal/filters.rs"]
 mod filters;
 
+#[path = "portal/picker.rs"]
+mod picker;
+
 /// The app with the admin tenant, and the bootstrap link `print_bootstrap` printed.
 async fn app(backend: Backend) -> Option<(TestApp, String)> {
     let app = TestApp::spawn_on(backend).await?;

@@ -289,6 +289,11 @@ async fn seed(app: &TestApp) -> Seeded {
         "/admin/broker/contoso/user-flows/B2C_1_flow0999".to_owned(),
         "/admin/broker/contoso/user-flows/B2C_1_flow0999/identity-providers".to_owned(),
         "/admin/broker/contoso/user-flows/new/signup-signin".to_owned(),
+        // The provider picker's searches: by id (one store page), by a word of the name, and one that matches
+        // nothing (every summary read).
+        "/admin/broker/contoso/user-flows/new/signup-signin?name=x&identity_providers=idp-0000&identity_providers_q=idp-09&picker=identity_providers".to_owned(),
+        "/admin/broker/contoso/user-flows/B2C_1_flow0999/identity-providers?based_on=1&identity_providers=idp-0000&identity_providers_q=provider+99&picker=identity_providers".to_owned(),
+        "/admin/broker/contoso/user-flows/B2C_1_flow0999/identity-providers?based_on=1&identity_providers_q=zzz&picker=identity_providers".to_owned(),
         "/admin/broker/contoso/users?q=user9".to_owned(),
         "/admin/broker/contoso/users/user-0999".to_owned(),
         "/admin/admins".to_owned(),
@@ -368,6 +373,15 @@ async fn portal_pages_render_at_1000_objects_fifty_rows_a_page() {
             "{path} stays small at 1,000 objects ({} bytes)",
             body.len()
         );
+        // The forms that choose identity providers offer at most 25 and the chosen ones, never all 1,000.
+        if path.contains("signup-signin")
+            || path.contains("/identity-providers?")
+            || path.ends_with("/identity-providers") && path.contains("user-flows")
+        {
+            let boxes = body.matches("name=\"identity_providers\"").count();
+            assert!(boxes <= 26, "{path}: {boxes} provider checkboxes");
+            assert!(body.len() < 60_000, "{path}: {} bytes", body.len());
+        }
     }
     app.stop().await;
 }

@@ -741,6 +741,150 @@ pub async fn list_provider_configs(
         .collect()
 }
 
+/// One provider a search found: its id and name (from the configuration of its summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMatch {
+    /// The id.
+    pub id: ProviderId,
+    /// The display name.
+    pub name: String,
+}
+
+/// What [`search_provider_summaries`] found: at most the `limit` asked for, in id order, and whether more match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMatches {
+    /// The matches.
+    pub providers: Vec<ProviderMatch>,
+    /// More providers match than were returned.
+    pub more: bool,
+}
+
+/// The greatest string below every id that starts with `prefix` (ids are lowercase letters, digits and `-`, all
+/// above `,` and below `~`), for the store's exclusive `after`: the last byte lowered by one, then `~`.
+fn seek_before(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    match bytes.last_mut() {
+        Some(last) => *last -= 1,
+        None => return String::new(),
+    }
+    bytes.push(b'~');
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Whether `query` (lowercase) is the start of `name` or of one of its words, ignoring case.
+fn name_matches(name: &str, query: &str) -> bool {
+    let name = name.to_lowercase();
+    name.starts_with(query)
+        || name
+            .split(|c: char| c.is_whitespace() || c == '-' || c == '(')
+            .any(|word| !word.is_empty() && word.starts_with(query))
+}
+
+fn match_of(summary: &IdentityProviderSummary) -> Result<ProviderMatch> {
+    let id = ProviderId::parse(&summary.provider_id).map_err(|e| {
+        ServiceError::Corrupt(format!("provider id {:?}: {e}", summary.provider_id))
+    })?;
+    let name = summary
+        .config
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(summary.provider_id.as_str())
+        .to_owned();
+    Ok(ProviderMatch { id, name })
+}
+
+/// How many summaries one store read of a search returns.
+const SEARCH_CHUNK: u32 = 250;
+
+/// A tenant's providers whose id starts with `query`, or whose name or one of its words does (case-insensitive),
+/// in id order: at most `limit`, and whether more match. An empty query gives the first `limit` providers. Read a
+/// page of summaries at a time from the store (never a secret or fetched document, no configuration decoded): an
+/// id prefix is first looked up where the store's id order puts it, so a query that names enough ids reads one
+/// page; otherwise pages follow until `limit` plus one match or the end of the list.
+pub async fn search_provider_summaries(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    query: &str,
+    limit: usize,
+) -> Result<ProviderMatches> {
+    require_tenant(store, tenant).await?;
+    let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE as usize);
+    let want = u32::try_from(limit + 1).unwrap_or(u32::MAX);
+    let query = query.trim().to_lowercase();
+    let mut found: Vec<ProviderMatch> = Vec::new();
+    if query.is_empty() {
+        for summary in store
+            .list_identity_provider_summaries(tenant, None, want)
+            .await?
+        {
+            found.push(match_of(&summary)?);
+        }
+    } else {
+        // The ids that start with the query (as an id: spaces become '-'), in one page where they begin.
+        let as_id = query.replace(' ', "-");
+        let id_like = as_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if id_like {
+            let page = store
+                .list_identity_provider_summaries(tenant, Some(&seek_before(&as_id)), want)
+                .await?;
+            for summary in page
+                .iter()
+                .take_while(|s| s.provider_id.starts_with(&as_id))
+            {
+                found.push(match_of(summary)?);
+            }
+        }
+        // Then the names, a page at a time, until enough match.
+        let mut after: Option<String> = None;
+        while found.len() <= limit {
+            let page = store
+                .list_identity_provider_summaries(tenant, after.as_deref(), SEARCH_CHUNK)
+                .await?;
+            let done = page.len() < SEARCH_CHUNK as usize;
+            for summary in &page {
+                let m = match_of(summary)?;
+                if name_matches(&m.name, &query) && !found.iter().any(|f| f.id == m.id) {
+                    found.push(m);
+                }
+            }
+            after = page.last().map(|s| s.provider_id.clone());
+            if done {
+                break;
+            }
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok(ProviderMatches {
+        providers: found,
+        more,
+    })
+}
+
+/// The names of the providers `ids` (for a form that shows them chosen): each looked up where the store's id order
+/// puts it (one summary read each, no secret or fetched document); `None` for an id the tenant has no provider of.
+pub async fn provider_names(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    ids: &[ProviderId],
+) -> Result<Vec<(ProviderId, Option<String>)>> {
+    let mut named = Vec::with_capacity(ids.len());
+    for id in ids {
+        let page = store
+            .list_identity_provider_summaries(tenant, Some(&seek_before(id.as_str())), 1)
+            .await?;
+        let name = match page.first() {
+            Some(s) if s.provider_id == id.as_str() => Some(match_of(s)?.name),
+            _ => None,
+        };
+        named.push((id.clone(), name));
+    }
+    Ok(named)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +894,37 @@ mod tests {
     use tessera_broker::metadata::{JwksError, MetadataError};
     use tessera_oidc::keys::{SigningAlg, SigningKey};
     use tessera_store_sqlite::SqliteStore;
+
+    #[test]
+    fn seek_before_sorts_below_every_id_with_the_prefix_and_above_the_rest() {
+        let ids = [
+            "a", "a-b", "idp-0", "idp-08", "idp-08z", "idp-09", "idp-090", "idp-1", "idp-", "z9",
+        ];
+        for prefix in ["idp-09", "idp-", "idp-0", "a", "z", "idp-1", "0"] {
+            let seek = seek_before(prefix);
+            for id in ids {
+                assert_eq!(
+                    id > seek.as_str() && id < format!("{prefix}~").as_str(),
+                    id.starts_with(prefix),
+                    "{id} against {prefix} (seek {seek:?})"
+                );
+            }
+        }
+        assert_eq!(seek_before(""), "");
+    }
+
+    #[test]
+    fn names_match_at_their_start_or_a_word_in_any_case() {
+        assert!(name_matches("Nok Nok Authentication Provider", "nok"));
+        assert!(name_matches("Nok Nok Authentication Provider", "auth"));
+        assert!(name_matches("Nok Nok Authentication Provider", "nok nok a"));
+        assert!(name_matches("Partner (EU-west) passkeys", "west"));
+        assert!(!name_matches(
+            "Nok Nok Authentication Provider",
+            "thentication"
+        ));
+        assert!(!name_matches("Provider 9", "provider 99"));
+    }
 
     async fn with_tenant() -> (std::sync::Arc<SqliteStore>, tempfile::TempDir, TenantId) {
         let (store, dir) = sqlite().await;

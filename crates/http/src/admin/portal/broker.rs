@@ -11,7 +11,7 @@ use tessera_service::admin::audit::actions;
 use tessera_service::admin::scope::Side;
 
 use axum::Router;
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Path, Query, RawForm, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,8 +29,8 @@ use tessera_service::broker::{directory, flows, providers, tenants as broker_ten
 
 use super::authenticator::audit_change as audit;
 use super::views::{
-    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, RunForm, Search,
-    Section, ShownOnce, filter_query, place_error,
+    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Picker, RunForm,
+    Search, Section, ShownOnce, filter_query, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
@@ -1721,38 +1721,124 @@ fn claims_field(settings: &FlowSettings) -> Field {
     )
 }
 
-/// The identity providers a flow offers: a checkbox for each of the tenant's providers.
-fn providers_field(providers: &[(String, String)], settings: &FlowSettings) -> Field {
-    Field::text(
+/// How many identity providers a flow form's search offers to add.
+const PROVIDER_MATCHES: usize = 25;
+
+/// The name of the query parameter of the providers' search (`{field}_q`).
+const PROVIDER_QUERY: &str = "identity_providers_q";
+
+/// The identity providers a flow offers: the `chosen` ones ticked (with their names, one summary read each), and a
+/// search box whose matches (up to [`PROVIDER_MATCHES`], found in the store's pages of provider summaries; the first
+/// providers by id when `query` is empty) can be ticked to add them. The search sends the form by GET to `page`
+/// (the form's own page), which shows it again as it was with the matches of the new query.
+async fn providers_field(
+    app: &AppState,
+    tenant: &TenantId,
+    chosen: &[ProviderId],
+    query: &str,
+    page: &str,
+) -> Result<Field, Response> {
+    let store = app.broker.store.as_ref();
+    let named = providers::provider_names(store, tenant, chosen)
+        .await
+        .map_err(page_error)?;
+    let found =
+        providers::search_provider_summaries(store, tenant, query, PROVIDER_MATCHES + chosen.len())
+            .await
+            .map_err(page_error)?;
+    let mut matches: Vec<Choice> = found
+        .providers
+        .iter()
+        .filter(|m| !chosen.contains(&m.id))
+        .map(|m| Choice::new(m.id.as_str(), format!("{} ({})", m.name, m.id), false))
+        .collect();
+    let more = found.more || matches.len() > PROVIDER_MATCHES;
+    matches.truncate(PROVIDER_MATCHES);
+    let query = query.trim();
+    let summary = match (query.is_empty(), matches.len(), more) {
+        (true, 0, _) if chosen.is_empty() => "The tenant has no identity providers yet.".to_owned(),
+        (true, 0, _) => "The tenant has no other identity providers.".to_owned(),
+        (true, n, true) => format!(
+            "The first {n} other identity providers by identifier; search to find the others."
+        ),
+        (true, _, false) => "The tenant's other identity providers:".to_owned(),
+        (false, 0, _) => format!("No other identity provider matches “{query}”."),
+        (false, n, true) => format!(
+            "The first {n} that match “{query}”; type more of the name or identifier to see the others."
+        ),
+        (false, 1, false) => format!("1 identity provider matches “{query}”:"),
+        (false, n, false) => format!("{n} identity providers match “{query}”:"),
+    };
+    let ticked = named
+        .into_iter()
+        .map(|(id, name)| {
+            let label = match name {
+                Some(name) => format!("{name} ({id})"),
+                None => format!("{id} (not an identity provider of this tenant)"),
+            };
+            Choice::new(id.as_str(), label, true)
+        })
+        .collect();
+    Ok(Field::text(
         "identity_providers",
         "Identity providers",
         "",
-        "One: users go straight there. Several, or email signup too: users choose on a page.",
+        "One: users go straight there. Several, or email signup too: users choose on a page. Untick one to \
+         remove it; tick a match below to add it.",
     )
-    .choices(
-        "checkboxes",
-        providers
-            .iter()
-            .map(|(id, label)| {
-                Choice::new(
-                    id.clone(),
-                    label.clone(),
-                    settings.identity_providers.iter().any(|p| p.as_str() == id),
-                )
-            })
-            .collect(),
-    )
+    .picker(
+        ticked,
+        Picker {
+            action: format!("{page}#identity_providers-matches"),
+            label: "Find an identity provider".into(),
+            hint: "The start of its name, of a word of its name, or of its identifier. Search keeps what you \
+                   entered on this page."
+                .into(),
+            query: query.to_owned(),
+            matches,
+            summary,
+        },
+    ))
 }
 
 fn apply_providers(form: &Submitted, settings: &mut FlowSettings) {
-    settings.identity_providers = form
+    let mut ids: Vec<ProviderId> = Vec::new();
+    for id in form
         .all("identity_providers")
         .iter()
         .filter_map(|p| ProviderId::parse(p).ok())
-        .collect();
+    {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    settings.identity_providers = ids;
 }
 
-fn flow_fields(providers: &[(String, String)], settings: &FlowSettings, name: &str) -> Vec<Field> {
+/// The form's values as its search button sent them (GET with `picker`), or `None` on a first visit.
+fn search_draft(query: Option<&str>) -> Option<Submitted> {
+    query
+        .map(|q| Submitted::parse(q.as_bytes()))
+        .filter(|d| !d.get("picker").is_empty())
+}
+
+/// A search sends the whole form by GET, its CSRF token too: the same page without it (303), so the token stays
+/// out of the address bar, the history and the logs of what comes after. `None` when the query has none.
+fn without_csrf(path: &str, query: Option<&str>) -> Option<Response> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query?.as_bytes())
+        .into_owned()
+        .collect();
+    let field = crate::common::csrf::CSRF_FIELD;
+    if !pairs.iter().any(|(k, _)| k == field) {
+        return None;
+    }
+    let clean = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != field))
+        .finish();
+    Some(see_other(&format!("{path}?{clean}")))
+}
+
+fn flow_fields(providers: Field, settings: &FlowSettings, name: &str) -> Vec<Field> {
     let mfa = match settings.mfa {
         MfaSetting::Off => "off",
         MfaSetting::Always => "always",
@@ -1766,7 +1852,7 @@ fn flow_fields(providers: &[(String, String)], settings: &FlowSettings, name: &s
             "The policy id is B2C_1_ followed by the name (letters, digits, '_' and '-').",
         )
         .required(),
-        providers_field(providers, settings),
+        providers,
         Field::text(
             "local_accounts",
             "Email signup (local accounts)",
@@ -1861,20 +1947,6 @@ fn apply_claims(form: &Submitted, settings: &mut FlowSettings) {
         .collect();
 }
 
-async fn provider_choices(
-    app: &AppState,
-    tenant: &TenantId,
-) -> Result<Vec<(String, String)>, Response> {
-    providers::list_provider_configs(app.broker.store.as_ref(), tenant)
-        .await
-        .map(|list| {
-            list.into_iter()
-                .map(|p| (p.id.to_string(), p.name))
-                .collect()
-        })
-        .map_err(page_error)
-}
-
 fn flow_form_page(
     ctx: &Ctx,
     tenant: &TenantId,
@@ -1903,29 +1975,58 @@ fn flow_form_page(
     .respond(ctx.set_csrf.clone())
 }
 
-async fn flow_form(State(app): State<AppState>, ctx: Ctx, Path(tenant): Path<String>) -> Response {
+/// "New user flow" → "Sign up and sign in": the defaults (the email collected, the object id returned, the first
+/// identity provider chosen), or, after its search button, the form as it was sent with the search's matches.
+async fn flow_form(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let tenant = match ctx.write(&tenant) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let choices = match provider_choices(&app, &tenant).await {
-        Ok(c) => c,
-        Err(r) => return r,
+    let page = format!("{}/user-flows/new/signup-signin", tenant_base(&tenant));
+    if let Some(clean) = without_csrf(&page, query.as_deref()) {
+        return clean;
+    }
+    let (settings, name, search) = match search_draft(query.as_deref()) {
+        Some(draft) => (
+            settings_from(&draft, &FlowSettings::default()),
+            draft.get("name"),
+            draft.get(PROVIDER_QUERY),
+        ),
+        None => {
+            let first = match providers::search_provider_summaries(
+                app.broker.store.as_ref(),
+                &tenant,
+                "",
+                1,
+            )
+            .await
+            {
+                Ok(found) => found.providers.into_iter().map(|m| m.id).collect(),
+                Err(e) => return page_error(e),
+            };
+            let defaults = FlowSettings {
+                user_attributes: vec![CollectedAttribute {
+                    attribute: UserAttribute::Email,
+                    required: true,
+                }],
+                application_claims: vec![ApplicationClaim::ObjectId],
+                identity_providers: first,
+                ..FlowSettings::default()
+            };
+            (defaults, String::new(), String::new())
+        }
     };
-    let defaults = FlowSettings {
-        user_attributes: vec![CollectedAttribute {
-            attribute: UserAttribute::Email,
-            required: true,
-        }],
-        application_claims: vec![ApplicationClaim::ObjectId],
-        identity_providers: choices
-            .iter()
-            .take(1)
-            .filter_map(|(id, _)| ProviderId::parse(id).ok())
-            .collect(),
-        ..FlowSettings::default()
-    };
-    flow_form_page(&ctx, &tenant, flow_fields(&choices, &defaults, ""), None)
+    let picker =
+        match providers_field(&app, &tenant, &settings.identity_providers, &search, &page).await {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+    flow_form_page(&ctx, &tenant, flow_fields(picker, &settings, &name), None)
 }
 
 async fn flow_create(
@@ -1942,13 +2043,22 @@ async fn flow_create(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let choices = match provider_choices(&app, &tenant).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let settings = settings_from(&form, &FlowSettings::default());
     let name = form.get("name");
-    let mut fields = flow_fields(&choices, &settings, &name);
+    let page = format!("{}/user-flows/new/signup-signin", tenant_base(&tenant));
+    let picker = match providers_field(
+        &app,
+        &tenant,
+        &settings.identity_providers,
+        &form.get(PROVIDER_QUERY),
+        &page,
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut fields = flow_fields(picker, &settings, &name);
     let policy = match PolicyId::from_name(&name) {
         Ok(p) => p,
         Err(e) => {
@@ -2400,11 +2510,23 @@ async fn revise(
         }
         "identity-providers" => {
             apply_providers(&form, &mut settings);
-            let providers = match provider_choices(&app, &tenant).await {
-                Ok(p) => p,
+            let page = format!(
+                "{}/user-flows/{}/identity-providers",
+                tenant_base(&tenant),
+                flow.policy()
+            );
+            match providers_field(
+                &app,
+                &tenant,
+                &settings.identity_providers,
+                &form.get(PROVIDER_QUERY),
+                &page,
+            )
+            .await
+            {
+                Ok(f) => f,
                 Err(r) => return r,
-            };
-            providers_field(&providers, &settings)
+            }
         }
         _ => {
             apply_attributes(&form, &mut settings);
@@ -2425,6 +2547,41 @@ async fn revise(
     .await
     {
         Ok(saved) => saved,
+        Err(ServiceError::FlowChanged { .. }) => {
+            // `current` was read after the other save: the form again with its settings, 409.
+            let latest = current.settings();
+            let field = match which {
+                "claims" => claims_field(latest),
+                "identity-providers" => {
+                    let page = format!(
+                        "{}/user-flows/{policy}/identity-providers",
+                        tenant_base(&tenant)
+                    );
+                    match providers_field(&app, &tenant, &latest.identity_providers, "", &page)
+                        .await
+                    {
+                        Ok(f) => f,
+                        Err(r) => return r,
+                    }
+                }
+                _ => attribute_field(latest),
+            };
+            let mut answer = one_field_page(
+                &ctx,
+                &tenant,
+                &policy,
+                which,
+                field,
+                current.number(),
+                Some(
+                    "Someone else saved a new version of this user flow since you opened this page, so nothing \
+                     was saved. The form now shows the current settings: make your change again and save."
+                        .into(),
+                ),
+            );
+            *answer.status_mut() = StatusCode::CONFLICT;
+            answer
+        }
         Err(e) => {
             let mut fields = vec![field];
             match place_error(&mut fields, e) {
@@ -2446,27 +2603,57 @@ async fn revise(
     }
 }
 
+/// A flow's "Identity providers": the current version's, or, after the search button, the providers as the form
+/// sent them (and the version it was opened at, so a save still refuses a flow changed meanwhile).
 async fn flow_providers_form(
     State(app): State<AppState>,
     ctx: Ctx,
     Path((tenant, policy)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let (tenant, flow) = match load_flow(&app, &ctx, &tenant, &policy).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let providers = match provider_choices(&app, &tenant).await {
-        Ok(p) => p,
+    let page = format!(
+        "{}/user-flows/{}/identity-providers",
+        tenant_base(&tenant),
+        flow.policy()
+    );
+    if let Some(clean) = without_csrf(&page, query.as_deref()) {
+        return clean;
+    }
+    let current = flow.current();
+    let (chosen, based_on, search) = match search_draft(query.as_deref()) {
+        Some(draft) => {
+            let mut settings = current.settings().clone();
+            apply_providers(&draft, &mut settings);
+            (
+                settings.identity_providers,
+                draft
+                    .get("based_on")
+                    .parse::<u32>()
+                    .unwrap_or(current.number()),
+                draft.get(PROVIDER_QUERY),
+            )
+        }
+        None => (
+            current.settings().identity_providers.clone(),
+            current.number(),
+            String::new(),
+        ),
+    };
+    let field = match providers_field(&app, &tenant, &chosen, &search, &page).await {
+        Ok(f) => f,
         Err(r) => return r,
     };
-    let current = flow.current();
     one_field_page(
         &ctx,
         &tenant,
         flow.policy(),
         "identity-providers",
-        providers_field(&providers, current.settings()),
-        current.number(),
+        field,
+        based_on,
         None,
     )
 }

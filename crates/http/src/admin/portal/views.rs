@@ -142,7 +142,7 @@ pub struct Field {
     pub name: String,
     /// The label.
     pub label: String,
-    /// `text`, `url`, `password`, `email`, `textarea`, `select`, `checkboxes`, `radios`, `checkbox`.
+    /// `text`, `url`, `password`, `email`, `textarea`, `select`, `checkboxes`, `radios`, `checkbox`, `picker`.
     pub kind: &'static str,
     /// The current value.
     pub value: String,
@@ -154,6 +154,27 @@ pub struct Field {
     pub choices: Vec<Choice>,
     /// Whether it must be filled in.
     pub required: bool,
+    /// For a `picker` field: the search that offers more choices.
+    pub picker: Option<Picker>,
+}
+
+/// The search of a `picker` field: its chosen values are its `choices` (ticked), and a search box finds more to
+/// add. The search is a second submit button of the same form that sends it by GET to `action` (the form's own
+/// page), so the page comes back with every input as it was and the matches below the box, without script.
+#[derive(Debug, Clone, Default)]
+pub struct Picker {
+    /// Where the search goes (GET; the form page's path with `#{name}-matches`).
+    pub action: String,
+    /// The search box's label.
+    pub label: String,
+    /// Its hint.
+    pub hint: String,
+    /// The query shown in the box.
+    pub query: String,
+    /// The matches to add (unticked).
+    pub matches: Vec<Choice>,
+    /// What the matches are ("3 match “nok”.", "More match: type more of the name.").
+    pub summary: String,
 }
 
 impl Field {
@@ -168,6 +189,7 @@ impl Field {
             error: None,
             choices: Vec::new(),
             required: false,
+            picker: None,
         }
     }
 
@@ -190,6 +212,15 @@ impl Field {
     pub fn choices(mut self, kind: &'static str, choices: Vec<Choice>) -> Self {
         self.kind = kind;
         self.choices = choices;
+        self
+    }
+
+    /// The same field as a picker: `chosen` ticked, and a search for more.
+    #[must_use]
+    pub fn picker(mut self, chosen: Vec<Choice>, picker: Picker) -> Self {
+        self.kind = "picker";
+        self.choices = chosen;
+        self.picker = Some(picker);
         self
     }
 
