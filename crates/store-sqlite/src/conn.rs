@@ -117,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fewer index pages per sign-in",
         include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
     ),
+    (
+        33,
+        "revoked passkeys instead of grant bonds",
+        include_str!("../migrations/0033_revoked_passkeys.sql"),
+    ),
 ];
 
 /// The migration after which the stored display names are folded in Rust (SQLite's `lower` folds ASCII only).
