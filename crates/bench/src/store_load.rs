@@ -7,8 +7,8 @@ use std::time::Instant;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::prelude::*;
 use tessera_store::{
-    AccessToken, AuthCode, Client, Credential, Session, SignCountBump, SignCountRegression,
-    SignCountUpdate, StoreError, Tenant, User,
+    AccessToken, AuthCode, Client, Credential, GrantPasskey, Session, SignCountBump,
+    SignCountRegression, SignCountUpdate, StoreError, Tenant, User,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -191,6 +191,10 @@ pub async fn sign_in(
         .ok_or(StoreError::NotFound)?;
     let code_hash = format!("code-{tag}").into_bytes();
     let grant_id = format!("grant-{tag}");
+    let passkey = GrantPasskey {
+        credential_id: credential.credential_id.clone(),
+        granted_at: now,
+    };
     store
         .put_auth_code(&AuthCode {
             code_hash: code_hash.clone(),
@@ -199,6 +203,7 @@ pub async fn sign_in(
             grant_id: grant_id.clone(),
             payload: vec![3; 300],
             expires_at: now + Duration::minutes(1),
+            passkey: Some(passkey.clone()),
         })
         .await?;
     // Token endpoint: client, code, user, access token.
@@ -221,6 +226,7 @@ pub async fn sign_in(
             scope: "openid profile".into(),
             payload: vec![4; 200],
             expires_at: now + Duration::hours(1),
+            passkey: Some(passkey),
         })
         .await?;
     Ok(())

@@ -613,6 +613,17 @@ impl Config {
             s.refresh_token_ttl_seconds,
             "security.refresh_token_ttl_seconds",
         )?;
+        if s.refresh_token_ttl_seconds
+            > tessera_store::MAX_GRANT_LIFETIME
+                .whole_seconds()
+                .unsigned_abs()
+        {
+            // Revoked passkeys are remembered for a bounded time: no grant may outlive that.
+            return Err(ServerError::Invalid {
+                key: "security.refresh_token_ttl_seconds",
+                message: "must be at most 31622400 (366 days)".into(),
+            });
+        }
         positive(
             s.fresh_verification_seconds,
             "security.fresh_verification_seconds",
@@ -1015,6 +1026,24 @@ mod tests {
         let toml = format!("{}[security]\nfresh_verification_seconds = 2\n", good());
         let config = load(&toml).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.security.fresh_verification, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_refresh_lifetime_over_366_days_is_refused_naming_the_key() {
+        let ok = format!(
+            "{}[security]\nrefresh_token_ttl_seconds = 31622400\n",
+            good()
+        );
+        assert!(load(&ok).is_ok(), "366 days is allowed");
+        let toml = format!(
+            "{}[security]\nrefresh_token_ttl_seconds = 31622401\n",
+            good()
+        );
+        let message = load(&toml).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("security.refresh_token_ttl_seconds:"),
+            "{message}"
+        );
     }
 
     #[test]

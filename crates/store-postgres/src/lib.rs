@@ -25,7 +25,8 @@ use async_trait::async_trait;
 use convert::db;
 use notify::PgNotifier;
 use rows::{
-    AuthCodeRow, ClientRow, CredentialRow, SessionRow, SigningKeyRow, TenantRow, TokenRow, UserRow,
+    ClientRow, CredentialRow, ProviderCodeRow, ProviderTokenRow, SessionRow, SigningKeyRow,
+    TenantRow, UserRow,
 };
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
@@ -34,11 +35,7 @@ use std::time::Duration as StdDuration;
 use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
 use tessera_store::{
-    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption,
-    Credential, GrantStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, RefreshRotation,
-    RefreshToken, Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey,
-    StoreError, Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore,
-    check_expected, fold_display_name, fold_username,
+    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption, Credential, GrantPasskey, GrantStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, REVOKED_PASSKEY_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected, fold_display_name, fold_username,
 };
 use tessera_store::{HealthStore, Notifier, Payload, Subscription, Topic};
 use time::OffsetDateTime;
@@ -245,7 +242,8 @@ async fn bump_on(
     }
 }
 
-/// After a credential was deleted: deletes the sessions signed in with it and revokes the grants bound to it.
+/// After a credential was deleted: deletes the sessions signed in with it and marks the passkey revoked at `now`,
+/// which revokes the grants issued from it (their codes and tokens are refused when used).
 async fn end_what_the_credential_gave(
     conn: &mut PgConnection,
     tenant: &TenantId,
@@ -259,9 +257,9 @@ async fn end_what_the_credential_gave(
         .await
         .map_err(db)?;
     sqlx::query(
-        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) \
-         SELECT tenant, grant_id, $3 FROM grant_credentials WHERE tenant = $1 AND credential_id = $2 \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO revoked_passkeys (tenant, credential_id, revoked_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant, credential_id) \
+         DO UPDATE SET revoked_at = GREATEST(revoked_passkeys.revoked_at, EXCLUDED.revoked_at)",
     )
     .bind(tenant.as_str())
     .bind(credential_id)
@@ -269,20 +267,6 @@ async fn end_what_the_credential_gave(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    for sql in [
-        "DELETE FROM access_tokens WHERE tenant = $1 AND grant_id IN \
-         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
-        "DELETE FROM refresh_tokens WHERE tenant = $1 AND grant_id IN \
-         (SELECT grant_id FROM grant_credentials WHERE tenant = $1 AND credential_id = $2)",
-        "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id = $2",
-    ] {
-        sqlx::query(sql)
-            .bind(tenant.as_str())
-            .bind(credential_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
     Ok(())
 }
 
@@ -362,7 +346,7 @@ const CLIENT_GRANTS_DELETE: [&str; 3] = [
 const TENANT_DELETE: [&str; 12] = [
     "DELETE FROM credential_rp_ids WHERE tenant = $1",
     "DELETE FROM credentials WHERE tenant = $1",
-    "DELETE FROM grant_credentials WHERE tenant = $1",
+    "DELETE FROM revoked_passkeys WHERE tenant = $1",
     "DELETE FROM sessions WHERE tenant = $1",
     "DELETE FROM auth_codes WHERE tenant = $1",
     "DELETE FROM access_tokens WHERE tenant = $1",
@@ -746,9 +730,9 @@ impl TenantStore for PostgresStore {
     }
 }
 
-/// Ends a user's sessions and revokes their grants at `now` (the grants bound to their passkeys, and those of their
-/// access and refresh tokens, whose rows go), inside `tx`: a deleted or disabled user keeps nothing they signed in
-/// for.
+/// Ends a user's sessions and revokes their grants at `now` (every passkey of theirs is marked revoked, and the grants
+/// of their access and refresh tokens are revoked, their rows deleted), inside `tx`: a deleted or disabled user keeps
+/// nothing they signed in for.
 /// The stored client, locked until the transaction ends (the guard of a conditional write).
 async fn locked_client(
     conn: &mut PgConnection,
@@ -808,9 +792,9 @@ async fn end_what_the_user_had(
     now: OffsetDateTime,
 ) -> Result<()> {
     for revoke in [
-        "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT tenant, grant_id, $3 \
-         FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
-         (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO revoked_passkeys (tenant, credential_id, revoked_at) SELECT tenant, credential_id, $3 \
+         FROM credentials WHERE tenant = $1 AND user_id = $2 ON CONFLICT (tenant, credential_id) \
+         DO UPDATE SET revoked_at = GREATEST(revoked_passkeys.revoked_at, EXCLUDED.revoked_at)",
         "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
          FROM access_tokens WHERE tenant = $1 AND user_id = $2 ON CONFLICT DO NOTHING",
         "INSERT INTO revoked_grants (tenant, grant_id, revoked_at) SELECT DISTINCT tenant, grant_id, $3 \
@@ -1023,8 +1007,6 @@ impl UserStore for PostgresStore {
         check_expected(owner.as_ref(), expected, PartialEq::eq)?;
         end_what_the_user_had(&mut tx, tenant, user_id, now).await?;
         for sql in [
-            "DELETE FROM grant_credentials WHERE tenant = $1 AND credential_id IN \
-             (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2)",
             "DELETE FROM credential_rp_ids WHERE tenant = $1 AND credential_id IN \
              (SELECT credential_id FROM credentials WHERE tenant = $1 AND user_id = $2)",
             "DELETE FROM credentials WHERE tenant = $1 AND user_id = $2",
@@ -1157,8 +1139,8 @@ impl GrantStore for PostgresStore {
 
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()> {
         sqlx::query(
-            "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at, \
+             credential_id, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(code.tenant.as_str())
         .bind(&code.code_hash)
@@ -1166,34 +1148,8 @@ impl GrantStore for PostgresStore {
         .bind(&code.grant_id)
         .bind(&code.payload)
         .bind(code.expires_at)
-        .execute(self.timed()?)
-        .await
-        .map_err(db)?;
-        Ok(())
-    }
-
-    async fn put_auth_code_bound(
-        &self,
-        code: &AuthCode,
-        credential_id: &[u8],
-        bound_until: OffsetDateTime,
-    ) -> Result<()> {
-        // One statement, so one round trip and one commit: a conflict on the code undoes the binding too.
-        sqlx::query(
-            "WITH bound AS (\
-               INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
-               VALUES ($1, $4, $7, $8) ON CONFLICT DO NOTHING) \
-             INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(code.tenant.as_str())
-        .bind(&code.code_hash)
-        .bind(code.client_id.as_str())
-        .bind(&code.grant_id)
-        .bind(&code.payload)
-        .bind(code.expires_at)
-        .bind(credential_id)
-        .bind(bound_until)
+        .bind(code.passkey.as_ref().map(|p| p.credential_id.as_slice()))
+        .bind(code.passkey.as_ref().map(|p| p.granted_at))
         .execute(self.timed()?)
         .await
         .map_err(db)?;
@@ -1206,10 +1162,10 @@ impl GrantStore for PostgresStore {
         code_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<CodeRedemption> {
-        let redeemed = sqlx::query_as::<_, AuthCodeRow>(
+        let redeemed = sqlx::query_as::<_, ProviderCodeRow>(
             "UPDATE auth_codes SET redeemed_at = $3 \
              WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
-             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at, credential_id, granted_at",
         )
         .bind(tenant.as_str())
         .bind(code_hash)
@@ -1240,8 +1196,9 @@ impl GrantStore for PostgresStore {
         code_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<AuthCode>> {
-        sqlx::query_as::<_, AuthCodeRow>(
-            "SELECT tenant, code_hash, client_id, grant_id, payload, expires_at FROM auth_codes \
+        sqlx::query_as::<_, ProviderCodeRow>(
+            "SELECT tenant, code_hash, client_id, grant_id, payload, expires_at, credential_id, granted_at \
+             FROM auth_codes \
              WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3",
         )
         .bind(tenant.as_str())
@@ -1250,7 +1207,7 @@ impl GrantStore for PostgresStore {
         .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
-        .map(AuthCodeRow::into_record)
+        .map(ProviderCodeRow::into_record)
         .transpose()
     }
 
@@ -1263,10 +1220,10 @@ impl GrantStore for PostgresStore {
         refresh: Option<&RefreshToken>,
     ) -> Result<CodeRedemption> {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
-        let redeemed = sqlx::query_as::<_, AuthCodeRow>(
+        let redeemed = sqlx::query_as::<_, ProviderCodeRow>(
             "UPDATE auth_codes SET redeemed_at = $3 \
              WHERE tenant = $1 AND code_hash = $2 AND redeemed_at IS NULL AND expires_at > $3 \
-             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at",
+             RETURNING tenant, code_hash, client_id, grant_id, payload, expires_at, credential_id, granted_at",
         )
         .bind(tenant.as_str())
         .bind(code_hash)
@@ -1280,7 +1237,9 @@ impl GrantStore for PostgresStore {
             if !of_grant(&access.grant_id) || refresh.is_some_and(|r| !of_grant(&r.grant_id)) {
                 return Err(StoreError::Conflict);
             }
-            let stored = insert_access_token(access)
+            // The tokens are of the code's grant, hence of its passkey.
+            let passkey = record.passkey.as_ref();
+            let stored = insert_access_token(access, passkey)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -1288,7 +1247,7 @@ impl GrantStore for PostgresStore {
                 return Err(StoreError::Conflict);
             }
             if let Some(refresh) = refresh {
-                let stored = insert_refresh_token(refresh)
+                let stored = insert_refresh_token(refresh, passkey)
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
@@ -1315,7 +1274,7 @@ impl GrantStore for PostgresStore {
     }
 
     async fn put_access_token(&self, token: &AccessToken) -> Result<()> {
-        let done = insert_access_token(token)
+        let done = insert_access_token(token, token.passkey.as_ref())
             .execute(self.timed()?)
             .await
             .map_err(db)?;
@@ -1332,10 +1291,12 @@ impl GrantStore for PostgresStore {
         token_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<AccessToken>> {
-        sqlx::query_as::<_, TokenRow>(
-            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
-             FROM access_tokens a WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
-             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = a.grant_id)",
+        sqlx::query_as::<_, ProviderTokenRow>(
+            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at, credential_id, \
+             granted_at FROM access_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id) \
+             AND NOT EXISTS (SELECT 1 FROM revoked_passkeys p WHERE p.tenant = $1 \
+             AND p.credential_id = t.credential_id AND p.revoked_at >= t.granted_at)",
         )
         .bind(tenant.as_str())
         .bind(token_hash)
@@ -1343,12 +1304,12 @@ impl GrantStore for PostgresStore {
         .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
-        .map(TokenRow::into_access)
+        .map(ProviderTokenRow::into_access)
         .transpose()
     }
 
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
-        let done = insert_refresh_token(token)
+        let done = insert_refresh_token(token, token.passkey.as_ref())
             .execute(self.timed()?)
             .await
             .map_err(db)?;
@@ -1365,10 +1326,12 @@ impl GrantStore for PostgresStore {
         token_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<RefreshToken>> {
-        sqlx::query_as::<_, TokenRow>(
-            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at \
-             FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
-             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id)",
+        sqlx::query_as::<_, ProviderTokenRow>(
+            "SELECT tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at, credential_id, \
+             granted_at FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 AND expires_at > $3 \
+             AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.tenant = $1 AND r.grant_id = t.grant_id) \
+             AND NOT EXISTS (SELECT 1 FROM revoked_passkeys p WHERE p.tenant = $1 \
+             AND p.credential_id = t.credential_id AND p.revoked_at >= t.granted_at)",
         )
         .bind(tenant.as_str())
         .bind(token_hash)
@@ -1376,7 +1339,7 @@ impl GrantStore for PostgresStore {
         .fetch_optional(self.timed()?)
         .await
         .map_err(db)?
-        .map(TokenRow::into_refresh)
+        .map(ProviderTokenRow::into_refresh)
         .transpose()
     }
 
@@ -1388,12 +1351,15 @@ impl GrantStore for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<RefreshRotation> {
         let mut tx = self.pool()?.begin().await.map_err(db)?;
-        let spent = sqlx::query_as::<_, TokenRow>(
-            "UPDATE refresh_tokens SET rotated_at = $3 \
+        let spent = sqlx::query_as::<_, ProviderTokenRow>(
+            "UPDATE refresh_tokens t SET rotated_at = $3 \
              WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NULL AND expires_at > $3 \
              AND NOT EXISTS (SELECT 1 FROM revoked_grants r \
-                             WHERE r.tenant = $1 AND r.grant_id = refresh_tokens.grant_id) \
-             RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at",
+                             WHERE r.tenant = $1 AND r.grant_id = t.grant_id) \
+             AND NOT EXISTS (SELECT 1 FROM revoked_passkeys p WHERE p.tenant = $1 \
+             AND p.credential_id = t.credential_id AND p.revoked_at >= t.granted_at) \
+             RETURNING tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at, \
+             credential_id, granted_at",
         )
         .bind(tenant.as_str())
         .bind(old_hash)
@@ -1402,7 +1368,9 @@ impl GrantStore for PostgresStore {
         .await
         .map_err(db)?;
         if let Some(old) = spent {
-            let done = insert_refresh_token(new)
+            let old = old.into_refresh()?;
+            // The successor is of the same grant, hence of its passkey.
+            let done = insert_refresh_token(new, old.passkey.as_ref())
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -1410,10 +1378,12 @@ impl GrantStore for PostgresStore {
                 return Err(StoreError::Conflict);
             }
             tx.commit().await.map_err(db)?;
-            return Ok(RefreshRotation::Rotated(old.into_refresh()?));
+            return Ok(RefreshRotation::Rotated(old));
         }
         let reused: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM refresh_tokens WHERE tenant = $1 AND token_hash = $2 AND rotated_at IS NOT NULL",
+            "SELECT grant_id FROM refresh_tokens t WHERE tenant = $1 AND token_hash = $2 \
+             AND rotated_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM revoked_passkeys p WHERE p.tenant = $1 \
+             AND p.credential_id = t.credential_id AND p.revoked_at >= t.granted_at)",
         )
         .bind(tenant.as_str())
         .bind(old_hash)
@@ -1454,27 +1424,6 @@ impl GrantStore for PostgresStore {
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)
-    }
-
-    async fn bind_grant_to_credential(
-        &self,
-        tenant: &TenantId,
-        grant_id: &str,
-        credential_id: &[u8],
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(grant_id)
-        .bind(credential_id)
-        .bind(expires_at)
-        .execute(self.pool()?)
-        .await
-        .map_err(db)?;
-        Ok(())
     }
 
     async fn touch_session(
@@ -1548,6 +1497,7 @@ impl GrantStore for PostgresStore {
         let now_ts = now;
         let codes_before = now - REDEEMED_CODE_RETENTION;
         let grants_before = now - REVOKED_GRANT_RETENTION;
+        let passkeys_before = now - REVOKED_PASSKEY_RETENTION;
         let batch = i64::from(batch);
         // One bounded statement per table, each its own short transaction; several nodes may purge at once.
         let statements = [
@@ -1595,10 +1545,10 @@ impl GrantStore for PostgresStore {
             ),
             (
                 sqlx::query(
-                    "DELETE FROM grant_credentials WHERE ctid IN \
-                     (SELECT ctid FROM grant_credentials WHERE expires_at <= $1 LIMIT $2)",
+                    "DELETE FROM revoked_passkeys WHERE ctid IN \
+                     (SELECT ctid FROM revoked_passkeys WHERE revoked_at <= $1 LIMIT $2)",
                 ),
-                now_ts,
+                passkeys_before,
             ),
         ];
         self.purge_bounded(statements, batch).await
@@ -1698,14 +1648,18 @@ fn insert_credential(
     .bind(credential.attestation_trusted))
 }
 
-/// Inserts an access token unless its grant was revoked (no row affected then).
-fn insert_access_token(
-    token: &AccessToken,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+/// Inserts an access token of the grant issued from `passkey` unless its grant was revoked, also through the
+/// passkey (no row affected then).
+fn insert_access_token<'a>(
+    token: &'a AccessToken,
+    passkey: Option<&'a GrantPasskey>,
+) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(
-        "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+        "INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at, \
+         credential_id, granted_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_passkeys \
+           WHERE tenant = $1 AND credential_id = $9 AND revoked_at >= $10)",
     )
     .bind(token.tenant.as_str())
     .bind(&token.token_hash)
@@ -1715,15 +1669,22 @@ fn insert_access_token(
     .bind(&token.scope)
     .bind(&token.payload)
     .bind(token.expires_at)
+    .bind(passkey.map(|p| p.credential_id.as_slice()))
+    .bind(passkey.map(|p| p.granted_at))
 }
 
-fn insert_refresh_token(
-    token: &RefreshToken,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+/// Inserts a refresh token of the grant issued from `passkey` unless its grant was revoked, also through the
+/// passkey (no row affected then).
+fn insert_refresh_token<'a>(
+    token: &'a RefreshToken,
+    passkey: Option<&'a GrantPasskey>,
+) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4)",
+        "INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, expires_at, \
+         credential_id, granted_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE NOT EXISTS (SELECT 1 FROM revoked_grants WHERE tenant = $1 AND grant_id = $4) \
+         AND NOT EXISTS (SELECT 1 FROM revoked_passkeys \
+           WHERE tenant = $1 AND credential_id = $9 AND revoked_at >= $10)",
     )
     .bind(token.tenant.as_str())
     .bind(&token.token_hash)
@@ -1733,6 +1694,8 @@ fn insert_refresh_token(
     .bind(&token.scope)
     .bind(&token.payload)
     .bind(token.expires_at)
+    .bind(passkey.map(|p| p.credential_id.as_slice()))
+    .bind(passkey.map(|p| p.granted_at))
 }
 
 fn insert_signing_key(

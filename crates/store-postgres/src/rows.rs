@@ -2,8 +2,8 @@
 
 use tessera_store::convert::{aaguid, client_id, revision, sign_count, tenant_id, user_id};
 use tessera_store::{
-    AccessToken, AuthCode, Client, Credential, KeyStatus, RefreshToken, Session, SigningKey,
-    StoreError, Tenant, User,
+    AccessToken, AuthCode, Client, Credential, GrantPasskey, KeyStatus, RefreshToken, Session,
+    SigningKey, StoreError, Tenant, User,
 };
 use time::OffsetDateTime;
 
@@ -160,6 +160,70 @@ impl AuthCodeRow {
             grant_id: self.grant_id,
             payload: self.payload,
             expires_at: self.expires_at,
+            passkey: None,
+        })
+    }
+}
+
+/// The grant's passkey of a provider code or token row (both `NULL` for a grant not issued from a passkey); broker
+/// rows have no such columns.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PasskeyCols {
+    credential_id: Option<Vec<u8>>,
+    granted_at: Option<OffsetDateTime>,
+}
+
+impl PasskeyCols {
+    fn into_passkey(self) -> Option<GrantPasskey> {
+        match (self.credential_id, self.granted_at) {
+            (Some(credential_id), Some(granted_at)) => Some(GrantPasskey {
+                credential_id,
+                granted_at,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A provider code row: the code's columns, then `credential_id` and `granted_at`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProviderCodeRow {
+    #[sqlx(flatten)]
+    code: AuthCodeRow,
+    #[sqlx(flatten)]
+    passkey: PasskeyCols,
+}
+
+impl ProviderCodeRow {
+    pub(crate) fn into_record(self) -> Result<AuthCode> {
+        Ok(AuthCode {
+            passkey: self.passkey.into_passkey(),
+            ..self.code.into_record()?
+        })
+    }
+}
+
+/// A provider token row: the token's columns, then `credential_id` and `granted_at`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProviderTokenRow {
+    #[sqlx(flatten)]
+    token: TokenRow,
+    #[sqlx(flatten)]
+    passkey: PasskeyCols,
+}
+
+impl ProviderTokenRow {
+    pub(crate) fn into_access(self) -> Result<AccessToken> {
+        Ok(AccessToken {
+            passkey: self.passkey.into_passkey(),
+            ..self.token.into_access()?
+        })
+    }
+
+    pub(crate) fn into_refresh(self) -> Result<RefreshToken> {
+        Ok(RefreshToken {
+            passkey: self.passkey.into_passkey(),
+            ..self.token.into_refresh()?
         })
     }
 }
@@ -188,6 +252,7 @@ impl TokenRow {
             scope: self.scope,
             payload: self.payload,
             expires_at: self.expires_at,
+            passkey: None,
         })
     }
 
@@ -201,6 +266,7 @@ impl TokenRow {
             scope: self.scope,
             payload: self.payload,
             expires_at: self.expires_at,
+            passkey: None,
         })
     }
 }

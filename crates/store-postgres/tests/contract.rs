@@ -242,6 +242,110 @@ async fn only_the_ceremony_table_is_unlogged() {
     fixture.teardown().await;
 }
 
+/// Migration 0033 moves the grant bonds of migration 0011 (`grant_credentials`) onto their grants' code and token
+/// rows and drops the bond table; deleting the passkey afterwards still revokes exactly those grants.
+#[tokio::test]
+async fn migration_0033_moves_grant_bonds_onto_codes_and_tokens() {
+    let Some(url) = test_url() else { return };
+    let schema = fresh_schema();
+    create_schema(&url, &schema).await;
+    {
+        let pool = sqlx::PgPool::connect_with(options_in(&url, &schema))
+            .await
+            .expect("pool");
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = std::borrow::Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 33)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.expect("migrate to v25");
+        // Grants g1 (passkey AA: a code and two tokens), g2 (passkey BB: a token), g3 (no passkey: a token).
+        sqlx::raw_sql(
+            "INSERT INTO sessions (tenant, id_hash, user_id, auth_time, expires_at, sid, user_verified, \
+               backup_eligible, attestation_trusted, credential_id, last_seen_at) \
+               VALUES ('alpha', '\\x01', 'u1', '2026-01-01Z', '2100-01-01Z', 'sid-1', true, false, true, '\\xaa', \
+               '2026-01-01Z'); \
+             INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
+               VALUES ('alpha', 'g1', '\\xaa', '2100-01-01Z'), ('alpha', 'g2', '\\xbb', '2100-01-01Z'); \
+             INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+               VALUES ('alpha', '\\xc1', 'app', 'g1', '\\x7b7d', '2100-01-01Z'); \
+             INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+               expires_at) VALUES \
+               ('alpha', '\\xa1', 'app', 'g1', 'u1', 'openid', '\\x7b7d', '2100-01-01Z'), \
+               ('alpha', '\\xa2', 'app', 'g2', 'u1', 'openid', '\\x7b7d', '2100-01-01Z'), \
+               ('alpha', '\\xa3', 'app', 'g3', 'u1', 'openid', '\\x7b7d', '2100-01-01Z'); \
+             INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+               expires_at) VALUES ('alpha', '\\xf1', 'app', 'g1', 'u1', 'openid', '\\x7b7d', '2100-01-01Z');",
+        )
+        .execute(&pool)
+        .await
+        .expect("v25 rows");
+        pool.close().await;
+    }
+    let store = PostgresStore::connect_with(options_in(&url, &schema), 4)
+        .await
+        .expect("migrate to v33");
+    let t = contract::tenant_id("alpha");
+    let now = contract::T0 + time::Duration::seconds(1);
+    let epoch = |credential: &[u8]| {
+        Some(tessera_store::GrantPasskey {
+            credential_id: credential.to_vec(),
+            granted_at: time::OffsetDateTime::UNIX_EPOCH,
+        })
+    };
+    let token = |hash: &'static [u8]| {
+        let store = &store;
+        let t = &t;
+        async move { store.get_access_token(t, hash, now).await.expect("get") }
+    };
+    assert_eq!(token(b"\xA1").await.and_then(|a| a.passkey), epoch(b"\xAA"));
+    assert_eq!(token(b"\xA2").await.and_then(|a| a.passkey), epoch(b"\xBB"));
+    assert_eq!(token(b"\xA3").await.map(|a| a.passkey), Some(None));
+    store
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
+        .await
+        .expect("tenant");
+    store
+        .create_user_with_credential(
+            &contract::user(&t, "u1", "alice"),
+            &contract::credential(&t, "u1", b"\xAA"),
+        )
+        .await
+        .expect("user");
+    store
+        .add_credential(&contract::credential(&t, "u1", b"\xBB"))
+        .await
+        .expect("second passkey");
+    store
+        .delete_credential(&t, &contract::user_id("u1"), b"\xAA", contract::T0, None)
+        .await
+        .expect("delete AA");
+    assert_eq!(store.get_session(&t, &[1], now).await.expect("get"), None);
+    assert_eq!(token(b"\xA1").await, None);
+    assert_eq!(
+        store
+            .get_refresh_token(&t, b"\xF1", now)
+            .await
+            .expect("get"),
+        None
+    );
+    let mut late = contract::access_token(&t, b"late", "g1");
+    late.passkey = None;
+    assert_eq!(
+        store.redeem_auth_code(&t, b"\xC1", now, &late, None).await,
+        Err(StoreError::Conflict),
+        "the code of g1 redeems to nothing"
+    );
+    assert!(token(b"\xA2").await.is_some());
+    assert!(token(b"\xA3").await.is_some());
+    store.close().await;
+    drop_schema(&url, &schema).await;
+}
+
 /// A client stored without its folded name (before migration 0031, or by an older node) is folded in Rust when a
 /// store opens — beyond ASCII, which the database's `lower` under the C locale is not — and then found by the start
 /// of its name.

@@ -128,6 +128,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0032_provider_summary_columns.sql"),
     ),
     (
+        33,
+        "revoked passkeys instead of grant bonds",
+        include_str!("../migrations/0033_revoked_passkeys.sql"),
+    ),
+    (
         35,
         "broker local accounts",
         include_str!("../migrations/0035_broker_local_accounts.sql"),

@@ -3,8 +3,8 @@
 use crate::convert::{from_json, from_opt_ts, from_ts};
 use tessera_store::convert::{aaguid, client_id, revision, sign_count, tenant_id, user_id};
 use tessera_store::{
-    AccessToken, AuthCode, Client, Credential, KeyStatus, RefreshToken, Session, SigningKey,
-    StoreError, Tenant, User,
+    AccessToken, AuthCode, Client, Credential, GrantPasskey, KeyStatus, RefreshToken, Session,
+    SigningKey, StoreError, Tenant, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -195,7 +195,35 @@ impl AuthCodeRow {
             grant_id: self.grant_id,
             payload: self.payload,
             expires_at: from_ts(self.expires_at)?,
+            passkey: None,
         })
+    }
+}
+
+/// The grant's passkey of a provider code or token row: columns `credential_id` and `granted_at` from `index` on
+/// (both `NULL` for a grant not issued from a passkey). Broker rows have no such columns.
+pub(crate) fn passkey_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<PasskeyCols> {
+    Ok(PasskeyCols {
+        credential_id: column(row, index, "credential_id")?,
+        granted_at: column(row, index + 1, "granted_at")?,
+    })
+}
+
+/// The two passkey columns as read ([`passkey_at`]).
+pub(crate) struct PasskeyCols {
+    credential_id: Option<Vec<u8>>,
+    granted_at: Option<i64>,
+}
+
+impl PasskeyCols {
+    pub(crate) fn into_passkey(self) -> Result<Option<GrantPasskey>> {
+        match (self.credential_id, self.granted_at) {
+            (Some(credential_id), Some(granted_at)) => Ok(Some(GrantPasskey {
+                credential_id,
+                granted_at: from_ts(granted_at)?,
+            })),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -222,6 +250,7 @@ impl TokenRow {
             scope: self.scope,
             payload: self.payload,
             expires_at: from_ts(self.expires_at)?,
+            passkey: None,
         })
     }
 
@@ -235,6 +264,7 @@ impl TokenRow {
             scope: self.scope,
             payload: self.payload,
             expires_at: from_ts(self.expires_at)?,
+            passkey: None,
         })
     }
 }

@@ -300,10 +300,11 @@ async fn migration_0023_folds_existing_display_names() {
     store.close().await;
 }
 
-/// Migration 0030 re-keys a grant's bond to its passkey by the passkey (one index fewer) and folds the passkey into
-/// the user's session index: bonds stored before it are kept, and binding one again changes nothing.
+/// Migrations 0030 and 0033 keep what passkey revocation needs: bonds stored before them (migration 0011's
+/// `grant_credentials`) move onto their grants' code and token rows, the bond table goes, and deleting the passkey
+/// afterwards still revokes exactly those grants and ends its sessions.
 #[tokio::test]
-async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
+async fn migration_0033_moves_grant_bonds_onto_codes_and_tokens() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tessera.db");
     {
@@ -328,6 +329,7 @@ async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
         for sql in migrations {
             conn.execute_batch(sql).expect("schema");
         }
+        // Grants g1 (passkey AA: a code and two tokens), g2 (passkey BB: a token), g3 (no passkey: a token).
         conn.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
              applied_at INTEGER NOT NULL) STRICT; \
@@ -336,43 +338,96 @@ async fn migration_0030_keeps_grant_bonds_and_passkey_sessions() {
                (23, '', 0), (24, '', 0), (25, '', 0); \
              INSERT INTO sessions (tenant, id_hash, user_id, auth_time, expires_at, sid, user_verified, \
                backup_eligible, attestation_trusted, credential_id, last_seen_at) \
-               VALUES ('alpha', X'01', 'u1', 1767268800000000, 1767297600000000, 'sid-1', 1, 0, 1, X'AA', \
+               VALUES ('alpha', X'01', 'u1', 1767268800000000, 4102444800000000, 'sid-1', 1, 0, 1, X'AA', \
                1767268800000000); \
              INSERT INTO grant_credentials (tenant, grant_id, credential_id, expires_at) \
-               VALUES ('alpha', 'g1', X'AA', 1767297600000000), ('alpha', 'g2', X'BB', 1767297600000000); \
-",
+               VALUES ('alpha', 'g1', X'AA', 4102444800000000), ('alpha', 'g2', X'BB', 4102444800000000); \
+             INSERT INTO auth_codes (tenant, code_hash, client_id, grant_id, payload, expires_at) \
+               VALUES ('alpha', X'C1', 'app', 'g1', X'7B7D', 4102444800000000); \
+             INSERT INTO access_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+               expires_at) VALUES \
+               ('alpha', X'A1', 'app', 'g1', 'u1', 'openid', X'7B7D', 4102444800000000), \
+               ('alpha', X'A2', 'app', 'g2', 'u1', 'openid', X'7B7D', 4102444800000000), \
+               ('alpha', X'A3', 'app', 'g3', 'u1', 'openid', X'7B7D', 4102444800000000); \
+             INSERT INTO refresh_tokens (tenant, token_hash, client_id, grant_id, user_id, scope, payload, \
+               expires_at) VALUES ('alpha', X'F1', 'app', 'g1', 'u1', 'openid', X'7B7D', 4102444800000000);",
         )
         .expect("v25 rows");
     }
-    let store = SqliteStore::open(&path).await.expect("migrate to v30");
-    let tenant = contract::tenant_id("alpha");
-    // Binding a kept grant again changes nothing (the bond is still keyed once per grant and passkey).
+    let store = SqliteStore::open(&path).await.expect("migrate to v33");
+    let t = contract::tenant_id("alpha");
+    let now = contract::T0 + time::Duration::seconds(1);
+    let epoch = |credential: &[u8]| {
+        Some(tessera_store::GrantPasskey {
+            credential_id: credential.to_vec(),
+            granted_at: time::OffsetDateTime::UNIX_EPOCH,
+        })
+    };
+    let token = |hash: &'static [u8]| {
+        let store = &store;
+        let t = &t;
+        async move { store.get_access_token(t, hash, now).await.expect("get") }
+    };
+    assert_eq!(token(b"\xA1").await.and_then(|a| a.passkey), epoch(b"\xAA"));
+    assert_eq!(token(b"\xA2").await.and_then(|a| a.passkey), epoch(b"\xBB"));
+    assert_eq!(token(b"\xA3").await.map(|a| a.passkey), Some(None));
+    assert_eq!(
+        store
+            .peek_auth_code(&t, b"\xC1", now)
+            .await
+            .expect("peek")
+            .and_then(|c| c.passkey),
+        epoch(b"\xAA")
+    );
+    // Deleting passkey AA (its user registered now) revokes g1 and ends its session; g2 and g3 stay.
     store
-        .bind_grant_to_credential(&tenant, "g1", &[0xAA], contract::T0)
+        .create_tenant_with_keys(&contract::tenant("alpha"), &[])
         .await
-        .expect("bind again");
+        .expect("tenant");
+    store
+        .create_user_with_credential(
+            &contract::user(&t, "u1", "alice"),
+            &contract::credential(&t, "u1", b"\xAA"),
+        )
+        .await
+        .expect("user");
+    store
+        .add_credential(&contract::credential(&t, "u1", b"\xBB"))
+        .await
+        .expect("second passkey");
+    let user = contract::user_id("u1");
+    store
+        .delete_credential(&t, &user, b"\xAA", contract::T0, None)
+        .await
+        .expect("delete AA");
+    assert_eq!(store.get_session(&t, &[1], now).await.expect("get"), None);
+    assert_eq!(token(b"\xA1").await, None);
+    assert_eq!(
+        store
+            .get_refresh_token(&t, b"\xF1", now)
+            .await
+            .expect("get"),
+        None
+    );
+    let mut late = contract::access_token(&t, b"late", "g1");
+    late.passkey = None;
+    assert_eq!(
+        store.redeem_auth_code(&t, b"\xC1", now, &late, None).await,
+        Err(StoreError::Conflict),
+        "the code of g1 redeems to nothing"
+    );
+    assert!(token(b"\xA2").await.is_some());
+    assert!(token(b"\xA3").await.is_some());
     store.close().await;
     let conn = rusqlite::Connection::open(&path).expect("reopen");
-    let bonds: Vec<(String, Vec<u8>)> = conn
-        .prepare("SELECT grant_id, credential_id FROM grant_credentials ORDER BY grant_id")
-        .expect("prepare")
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(
-        bonds,
-        [("g1".into(), vec![0xAA]), ("g2".into(), vec![0xBB])]
-    );
-    let indexes: i64 = conn
+    let bond_tables: i64 = conn
         .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'grant_credentials' \
-             AND name NOT LIKE 'sqlite_autoindex%'",
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'grant_credentials%'",
             [],
             |row| row.get(0),
         )
-        .expect("indexes");
-    assert_eq!(indexes, 1, "only the expiry index beside the key");
+        .expect("schema");
+    assert_eq!(bond_tables, 0, "no bond table or index is left");
 }
 
 /// Migration 0031 folds the display names of the clients stored before it (beyond ASCII, as new clients are

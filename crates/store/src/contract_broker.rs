@@ -244,6 +244,7 @@ pub fn broker_code(tenant: &TenantId, hash: &[u8], grant: &str) -> AuthCode {
         grant_id: grant.into(),
         payload: br#"{"nonce":"n"}"#.to_vec(),
         expires_at: T0 + Duration::minutes(1),
+        passkey: None,
     }
 }
 
@@ -258,6 +259,7 @@ pub fn broker_refresh(tenant: &TenantId, hash: &[u8], grant: &str, user: &str) -
         scope: "openid offline_access".into(),
         payload: br#"{"tfp":"B2C_1_signupsignin"}"#.to_vec(),
         expires_at: T0 + Duration::days(14),
+        passkey: None,
     }
 }
 

@@ -28,17 +28,9 @@ pub trait GrantStore: Send + Sync {
         session: &Session,
     ) -> Result<SignCountUpdate>;
 
-    /// Stores a new authorization code; [`crate::StoreError::Conflict`] if its hash exists.
+    /// Stores a new authorization code (with its grant's passkey, [`AuthCode::passkey`], if any);
+    /// [`crate::StoreError::Conflict`] if its hash exists.
     async fn put_auth_code(&self, code: &AuthCode) -> Result<()>;
-    /// Stores a new authorization code issued from a session signed in with the passkey `credential_id`, together
-    /// with its grant's bond to that passkey until `bound_until` (as [`GrantStore::bind_grant_to_credential`]), in one
-    /// write: both are stored or neither. [`crate::StoreError::Conflict`] (nothing stored) if the code's hash exists.
-    async fn put_auth_code_bound(
-        &self,
-        code: &AuthCode,
-        credential_id: &[u8],
-        bound_until: OffsetDateTime,
-    ) -> Result<()>;
     /// Redeems a code with one conditional update: the first redemption of a live code gets it, a later one learns
     /// the grant to revoke. Redeemed codes are kept [`crate::REDEEMED_CODE_RETENTION`] past expiry to recognise
     /// reuse.
@@ -61,8 +53,9 @@ pub trait GrantStore: Send + Sync {
     /// Redeems a code and stores the tokens issued from it, in one transaction: the first redemption of a live code
     /// marks it redeemed and stores `access` (and `refresh`), all of the code's grant; a later one changes nothing
     /// and learns the grant to revoke ([`CodeRedemption::AlreadyRedeemed`]); an unknown or expired code is
-    /// [`CodeRedemption::NotFound`]. [`crate::StoreError::Conflict`] (nothing changed) if a token's hash exists or
-    /// the grant was revoked.
+    /// [`CodeRedemption::NotFound`]. The tokens are stored with the code's passkey ([`AuthCode::passkey`], whatever
+    /// theirs says). [`crate::StoreError::Conflict`] (nothing changed) if a token's hash exists or the grant was
+    /// revoked (also through its passkey).
     async fn redeem_auth_code(
         &self,
         tenant: &TenantId,
@@ -72,18 +65,20 @@ pub trait GrantStore: Send + Sync {
         refresh: Option<&RefreshToken>,
     ) -> Result<CodeRedemption>;
 
-    /// Stores an access token; [`crate::StoreError::Conflict`] if its hash exists or its grant was revoked.
+    /// Stores an access token; [`crate::StoreError::Conflict`] if its hash exists or its grant was revoked (also
+    /// through its passkey).
     async fn put_access_token(&self, token: &AccessToken) -> Result<()>;
-    /// Reads a live (unexpired, unrevoked) access token.
+    /// Reads a live (unexpired, unrevoked) access token: not one whose passkey was revoked at or after its grant.
     async fn get_access_token(
         &self,
         tenant: &TenantId,
         token_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<AccessToken>>;
-    /// Stores a refresh token; [`crate::StoreError::Conflict`] if its hash exists or its grant was revoked.
+    /// Stores a refresh token; [`crate::StoreError::Conflict`] if its hash exists or its grant was revoked (also
+    /// through its passkey).
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()>;
-    /// Reads an unexpired refresh token of an unrevoked grant, **spent or not**, with its family's payload: the
+    /// Reads an unexpired refresh token of an unrevoked grant (nor one of a revoked passkey), **spent or not**, with its family's payload: the
     /// caller checks the grant's rules, then [`GrantStore::rotate_refresh_token`] decides atomically between
     /// rotation and reuse.
     async fn get_refresh_token(
@@ -92,7 +87,8 @@ pub trait GrantStore: Send + Sync {
         token_hash: &[u8],
         now: OffsetDateTime,
     ) -> Result<Option<RefreshToken>>;
-    /// Atomically spends a live refresh token and stores its successor (`new`, normally of the same grant).
+    /// Atomically spends a live refresh token and stores its successor (`new`, normally of the same grant, stored
+    /// with the spent token's passkey). A token whose passkey was revoked is [`RefreshRotation::NotFound`].
     /// A token already spent is reuse: [`RefreshRotation::Reused`], and the caller revokes the grant.
     async fn rotate_refresh_token(
         &self,
@@ -108,16 +104,6 @@ pub trait GrantStore: Send + Sync {
         tenant: &TenantId,
         grant_id: &str,
         now: OffsetDateTime,
-    ) -> Result<()>;
-
-    /// Remembers that `grant_id` was issued from a session signed in with the passkey `credential_id`, until
-    /// `expires_at` (when its last token can expire): deleting the passkey revokes the grant. Idempotent.
-    async fn bind_grant_to_credential(
-        &self,
-        tenant: &TenantId,
-        grant_id: &str,
-        credential_id: &[u8],
-        expires_at: OffsetDateTime,
     ) -> Result<()>;
 
     /// Records that a live session was used at `now` (its `last_seen_at`, for the idle timeout). Idempotent; a

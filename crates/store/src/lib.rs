@@ -75,9 +75,9 @@ pub use grants::GrantStore;
 pub use health::HealthStore;
 pub use notify::{Notifier, Payload, Subscription, Topic};
 pub use records::{
-    AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
-    RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, Tenant,
-    TenantContents, TenantDeletion, User, fold_display_name, fold_username,
+    AccessToken, AuthCode, Client, CodeRedemption, Credential, GrantPasskey, KeyStatus,
+    RefreshRotation, RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate,
+    SigningKey, Tenant, TenantContents, TenantDeletion, User, fold_display_name, fold_username,
 };
 pub use tenants::TenantStore;
 pub use users::UserStore;
@@ -97,6 +97,14 @@ pub const REDEEMED_CODE_RETENTION: Duration = Duration::hours(1);
 
 /// How long a revoked grant is remembered, so that tokens from a redemption racing the revocation are refused.
 pub const REVOKED_GRANT_RETENTION: Duration = Duration::days(1);
+
+/// How long a revoked passkey is remembered: longer than any grant issued before the revocation can live (its code's
+/// lifetime and then its refresh tokens', [`MAX_GRANT_LIFETIME`]), so that every code and token of such a grant is
+/// refused until it expires.
+pub const REVOKED_PASSKEY_RETENTION: Duration = Duration::days(400);
+
+/// The longest a grant may live (refresh token lifetime): the server refuses a configuration above it.
+pub const MAX_GRANT_LIFETIME: Duration = Duration::days(366);
 
 /// Tessera's storage: every role at once. Implementations are cheap to share (`Arc<dyn Store>`) and safe to call
 /// concurrently, also from several processes on one database (PostgreSQL).

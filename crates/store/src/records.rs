@@ -185,6 +185,18 @@ pub enum SignCountUpdate {
     Regressed,
 }
 
+/// The passkey a grant was issued from (by a session signed in with it) and when. Revoking that passkey at or after
+/// `granted_at` revokes the grant: its codes and tokens are refused from then on ([`crate::UserStore::delete_credential`],
+/// a disabled or deleted user). The store keeps no bond row per grant; each code and token row carries its grant's
+/// passkey, checked against the store's revoked passkeys when used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantPasskey {
+    /// The credential id of the passkey.
+    pub credential_id: Vec<u8>,
+    /// When the grant was issued (its authorization code).
+    pub granted_at: OffsetDateTime,
+}
+
 /// An authorization code, stored by the hash of its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthCode {
@@ -200,6 +212,9 @@ pub struct AuthCode {
     pub payload: Vec<u8>,
     /// When the code stops being redeemable.
     pub expires_at: OffsetDateTime,
+    /// The passkey the grant was issued from, if any: revoking it revokes this code. Tokens of a code's grant
+    /// carry the code's.
+    pub passkey: Option<GrantPasskey>,
 }
 
 /// Outcome of [`crate::GrantStore::consume_auth_code`].
@@ -235,6 +250,9 @@ pub struct AccessToken {
     pub payload: Vec<u8>,
     /// Expiry.
     pub expires_at: OffsetDateTime,
+    /// The passkey the grant was issued from, if any: revoking it revokes this token. Tokens of a code's grant
+    /// carry the code's.
+    pub passkey: Option<GrantPasskey>,
 }
 
 /// A refresh token, stored by the hash of its value; one grant is one rotation family.
@@ -257,6 +275,9 @@ pub struct RefreshToken {
     pub payload: Vec<u8>,
     /// Expiry.
     pub expires_at: OffsetDateTime,
+    /// The passkey the grant was issued from, if any: revoking it revokes this token. Tokens of a code's grant
+    /// carry the code's.
+    pub passkey: Option<GrantPasskey>,
 }
 
 /// Outcome of [`crate::GrantStore::rotate_refresh_token`].

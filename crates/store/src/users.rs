@@ -85,8 +85,9 @@ pub trait UserStore: Send + Sync {
     ) -> Result<()>;
     /// Deletes one of a user's credentials, atomically refusing ([`crate::StoreError::Conflict`]) to delete the
     /// last one; [`crate::StoreError::NotFound`] unless the user owns it. In the same transaction the sessions
-    /// signed in with it are deleted and the grants bound to it ([`crate::GrantStore::bind_grant_to_credential`])
-    /// revoked at `now` (their access and refresh tokens deleted, new ones refused). With `expected` (the
+    /// signed in with it are deleted and the passkey is marked revoked at `now`: the codes and tokens of the grants
+    /// issued from it ([`crate::GrantStore`], [`crate::GrantPasskey`]) are refused from then on, and new ones
+    /// for those grants too. With `expected` (the
     /// credential as the caller read it), only if the stored one still equals it, else
     /// [`crate::StoreError::Changed`] and nothing is deleted.
     async fn delete_credential(

@@ -264,6 +264,7 @@ fn new_code(
         payload: serde_json::to_vec(&grant)
             .map_err(|e| ServiceError::Internal(format!("broker grant: {e}")))?,
         expires_at: grant.grant.expires_at,
+        passkey: None,
     };
     Ok(NewCode {
         record,

@@ -272,6 +272,7 @@ async fn store_refresh(
         payload: serde_json::to_vec(family)
             .map_err(|e| ServiceError::Internal(format!("broker refresh grant: {e}")))?,
         expires_at: family.refresh.expires_at,
+        passkey: None,
     };
     let Some(old) = replaces else {
         store

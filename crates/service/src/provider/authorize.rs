@@ -17,7 +17,7 @@ use tessera_oidc::authorize::{
 };
 use tessera_oidc::error::{AuthorizeError, ErrorCode, OidcError};
 use tessera_oidc::token::AuthorizationGrant;
-use tessera_store::{AuthCode, Session, Store};
+use tessera_store::{AuthCode, GrantPasskey, Session, Store};
 use time::OffsetDateTime;
 
 use super::client_config;
@@ -149,9 +149,6 @@ pub struct AuthorizeEndpoint<'a> {
     pub store: &'a dyn Store,
     /// The tenant's runtime entry.
     pub runtime: &'a TenantRuntime,
-    /// How long tokens issued from a code may live at most (the refresh token lifetime): the grant's bond to the
-    /// passkey of its session is kept that long past the code's expiry.
-    pub grant_lifetime: time::Duration,
     /// Now.
     pub now: OffsetDateTime,
 }
@@ -301,22 +298,16 @@ async fn issue(
         payload: serde_json::to_vec(&grant)
             .map_err(|e| ServiceError::Internal(format!("grant: {e}")))?,
         expires_at: grant.expires_at,
+        // Revoking the passkey the session was signed in with revokes this grant (and every token issued from it).
+        passkey: session
+            .credential_id
+            .as_ref()
+            .map(|credential_id| GrantPasskey {
+                credential_id: credential_id.clone(),
+                granted_at: now,
+            }),
     };
-    // Deleting the passkey the session was signed in with revokes this grant (and every token issued from it): the
-    // code and that bond are stored in one write.
-    match &session.credential_id {
-        Some(credential) => {
-            endpoint
-                .store
-                .put_auth_code_bound(
-                    &record,
-                    credential,
-                    record.expires_at + endpoint.grant_lifetime,
-                )
-                .await?
-        }
-        None => endpoint.store.put_auth_code(&record).await?,
-    }
+    endpoint.store.put_auth_code(&record).await?;
     let response = authorization_response(request, &endpoint.runtime.issuer, &code.value)
         .map_err(|e| ServiceError::Internal(format!("response: {e}")))?;
     Ok(AuthorizeOutcome::Respond(response))

@@ -18,7 +18,8 @@ use tessera_oidc::token::{
     redeem_refresh,
 };
 use tessera_store::{
-    AccessToken, Client, CodeRedemption, RefreshRotation, RefreshToken, Store, StoreError, User,
+    AccessToken, Client, CodeRedemption, GrantPasskey, RefreshRotation, RefreshToken, Store,
+    StoreError, User,
 };
 use time::OffsetDateTime;
 
@@ -194,13 +195,17 @@ async fn code_grant(
         }
     };
     let user = live_user(endpoint, &record.grant_id, &issuance).await?;
-    let (access, access_record) = new_access_token(endpoint, client, &record.grant_id, &issuance)?;
+    // The tokens are of the code's grant: revoking the passkey it was issued from revokes them.
+    let passkey = record.passkey.as_ref();
+    let (access, access_record) =
+        new_access_token(endpoint, client, &record.grant_id, &issuance, passkey)?;
     let refresh = if issuance.wants_refresh_token() {
         Some(new_refresh_family(
             endpoint,
             client,
             &record.grant_id,
             &issuance,
+            passkey,
         )?)
     } else {
         None
@@ -257,6 +262,7 @@ fn new_refresh_family(
     client: &Client,
     grant_id: &str,
     issuance: &Issuance,
+    passkey: Option<&GrantPasskey>,
 ) -> Result<(String, RefreshToken)> {
     let now = endpoint.now;
     let family = RefreshGrant::new(issuance, now, endpoint.lifetimes.refresh);
@@ -272,6 +278,7 @@ fn new_refresh_family(
         scope: issuance.scope_string(),
         payload,
         expires_at: family.expires_at,
+        passkey: passkey.cloned(),
     };
     Ok((value.value, record))
 }
@@ -306,6 +313,7 @@ async fn refresh_grant(
         scope: family.scopes.join(" "),
         payload: stored.payload.clone(),
         expires_at: family.expires_at,
+        passkey: stored.passkey.clone(),
     };
     match store
         .rotate_refresh_token(tenant, &presented_hash, &successor, now)
@@ -332,6 +340,7 @@ async fn refresh_grant(
         client,
         &stored.grant_id,
         &issuance,
+        stored.passkey.as_ref(),
         Some(value.value),
     )
     .await
@@ -343,10 +352,11 @@ async fn mint(
     client: &Client,
     grant_id: &str,
     issuance: &Issuance,
+    passkey: Option<&GrantPasskey>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse> {
     let user = live_user(endpoint, grant_id, issuance).await?;
-    let (access, record) = new_access_token(endpoint, client, grant_id, issuance)?;
+    let (access, record) = new_access_token(endpoint, client, grant_id, issuance, passkey)?;
     endpoint
         .store
         .put_access_token(&record)
@@ -383,6 +393,7 @@ fn new_access_token(
     client: &Client,
     grant_id: &str,
     issuance: &Issuance,
+    passkey: Option<&GrantPasskey>,
 ) -> Result<(String, AccessToken)> {
     let access = handles::issue(endpoint.now)?;
     let record = AccessToken {
@@ -395,6 +406,7 @@ fn new_access_token(
         payload: serde_json::to_vec(issuance)
             .map_err(|e| ServiceError::Internal(format!("issuance: {e}")))?,
         expires_at: endpoint.now + endpoint.lifetimes.access,
+        passkey: passkey.cloned(),
     };
     Ok((access.value, record))
 }

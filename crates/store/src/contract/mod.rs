@@ -27,9 +27,9 @@ pub use users::*;
 
 use crate::prelude::*;
 use crate::{
-    AccessToken, AuthCode, Client, CodeRedemption, Credential, KeyStatus, RefreshRotation,
-    RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey,
-    StoreError, Tenant, TenantContents, TenantDeletion, User,
+    AccessToken, AuthCode, Client, CodeRedemption, Credential, GrantPasskey, KeyStatus,
+    RefreshRotation, RefreshToken, Session, SignCountBump, SignCountRegression, SignCountUpdate,
+    SigningKey, StoreError, Tenant, TenantContents, TenantDeletion, User,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -296,7 +296,16 @@ pub fn auth_code(tenant: &TenantId, hash: &[u8], grant: &str) -> AuthCode {
         grant_id: grant.into(),
         payload: br#"{"sub":"u1","scope":"openid"}"#.to_vec(),
         expires_at: T0 + Duration::minutes(1),
+        passkey: None,
     }
+}
+
+/// The grant passkey `credential_id`, its grant issued a minute before [`T0`].
+pub fn issued_from(credential_id: &[u8]) -> Option<GrantPasskey> {
+    Some(GrantPasskey {
+        credential_id: credential_id.to_vec(),
+        granted_at: T0 - Duration::minutes(1),
+    })
 }
 
 /// An access token expiring one hour after [`T0`].
@@ -310,6 +319,7 @@ pub fn access_token(tenant: &TenantId, hash: &[u8], grant: &str) -> AccessToken 
         scope: "openid profile".into(),
         payload: br#"{"auth_time":0}"#.to_vec(),
         expires_at: T0 + Duration::hours(1),
+        passkey: None,
     }
 }
 
@@ -324,6 +334,7 @@ pub fn refresh_token(tenant: &TenantId, hash: &[u8], grant: &str) -> RefreshToke
         scope: "openid offline_access".into(),
         payload: br#"{"auth_time":0}"#.to_vec(),
         expires_at: T0 + Duration::days(1),
+        passkey: None,
     }
 }
 

@@ -311,16 +311,13 @@ pub async fn deleting_a_credential_ends_its_sessions_and_revokes_its_grants(stor
         store.create_session(s).await.expect("session");
     }
     for (grant, passkey) in [("g-stolen", b"stolen".as_slice()), ("g-kept", b"kept")] {
+        let mut access = access_token(&t, format!("at-{grant}").as_bytes(), grant);
+        access.passkey = issued_from(passkey);
+        store.put_access_token(&access).await.expect("access token");
+        let mut refresh = refresh_token(&t, format!("rt-{grant}").as_bytes(), grant);
+        refresh.passkey = issued_from(passkey);
         store
-            .bind_grant_to_credential(&t, grant, passkey, T0 + Duration::days(2))
-            .await
-            .expect("bind");
-        store
-            .put_access_token(&access_token(&t, format!("at-{grant}").as_bytes(), grant))
-            .await
-            .expect("access token");
-        store
-            .put_refresh_token(&refresh_token(&t, format!("rt-{grant}").as_bytes(), grant))
+            .put_refresh_token(&refresh)
             .await
             .expect("refresh token");
     }
@@ -369,11 +366,26 @@ pub async fn deleting_a_credential_ends_its_sessions_and_revokes_its_grants(stor
             .is_some()
     );
     // A code of the revoked grant redeemed later gets no tokens.
+    let mut late = access_token(&t, b"at-late", "g-stolen");
+    late.passkey = issued_from(b"stolen");
     assert_eq!(
-        store
-            .put_access_token(&access_token(&t, b"at-late", "g-stolen"))
-            .await,
+        store.put_access_token(&late).await,
         Err(StoreError::Conflict)
+    );
+    // A grant issued after the revocation from a passkey registered again with the same id is not revoked.
+    with_user(&*store, &t, "u9", b"stolen").await;
+    let mut later = access_token(&t, b"at-after", "g-after");
+    later.passkey = Some(GrantPasskey {
+        credential_id: b"stolen".to_vec(),
+        granted_at: T0 + Duration::seconds(1),
+    });
+    store.put_access_token(&later).await.expect("a later grant");
+    assert!(
+        store
+            .get_access_token(&t, b"at-after", now)
+            .await
+            .expect("get")
+            .is_some()
     );
 }
 
@@ -390,40 +402,46 @@ pub async fn code_stored_with_its_passkey_binding_is_revoked_with_the_passkey(
             .await
             .expect("add");
     }
-    let bound_until = T0 + Duration::days(2);
-    let code = auth_code(&t, b"code-1", "g-1");
-    store
-        .put_auth_code_bound(&code, b"pk-1", bound_until)
-        .await
-        .expect("put");
-    // The same hash again, bound to the other passkey: refused, and that binding is not stored either.
+    let mut code = auth_code(&t, b"code-1", "g-1");
+    code.passkey = issued_from(b"pk-1");
+    store.put_auth_code(&code).await.expect("put");
+    // The same hash again, of the other passkey: refused, and that passkey is not stored either.
     let mut again = auth_code(&t, b"code-1", "g-2");
     again.payload = b"{}".to_vec();
+    again.passkey = issued_from(b"pk-2");
+    assert_eq!(store.put_auth_code(&again).await, Err(StoreError::Conflict));
+    assert_eq!(
+        store.peek_auth_code(&t, b"code-1", T0).await,
+        Ok(Some(code.clone())),
+        "the code keeps its passkey"
+    );
+    // Redeemed: the tokens are stored with the code's passkey, whatever theirs says.
+    let mut unbound = access_token(&t, b"at-g-1", "g-1");
+    unbound.passkey = None;
+    let mut refresh = refresh_token(&t, b"rt-g-1", "g-1");
+    refresh.passkey = issued_from(b"pk-3");
     assert_eq!(
         store
-            .put_auth_code_bound(&again, b"pk-2", bound_until)
+            .redeem_auth_code(&t, b"code-1", T0, &unbound, Some(&refresh))
             .await,
-        Err(StoreError::Conflict)
+        Ok(CodeRedemption::Redeemed(code.clone()))
     );
-    assert_eq!(
-        store.consume_auth_code(&t, b"code-1", T0).await,
-        Ok(CodeRedemption::Redeemed(code))
-    );
-    for grant in ["g-1", "g-2"] {
-        store
-            .put_access_token(&access_token(&t, format!("at-{grant}").as_bytes(), grant))
-            .await
-            .expect("access token");
-    }
-    // Deleting the other passkey revokes nothing: the refused write left no binding of g-2 behind.
+    let mut other = access_token(&t, b"at-g-2", "g-2");
+    other.passkey = issued_from(b"pk-2");
+    store.put_access_token(&other).await.expect("access token");
+    // A second code of the same passkey, not yet redeemed.
+    let mut pending = auth_code(&t, b"code-2", "g-3");
+    pending.passkey = issued_from(b"pk-1");
+    store.put_auth_code(&pending).await.expect("put");
+    // Deleting pk-3 revokes nothing of g-1: its tokens are of the code's passkey.
     store
-        .delete_credential(&t, &alice.id, b"pk-2", T0, None)
+        .delete_credential(&t, &alice.id, b"pk-3", T0, None)
         .await
-        .expect("delete pk-2");
+        .expect("delete pk-3");
     let now = T0 + Duration::seconds(1);
     assert!(
         store
-            .get_access_token(&t, b"at-g-2", now)
+            .get_refresh_token(&t, b"rt-g-1", now)
             .await
             .expect("get")
             .is_some()
@@ -432,18 +450,57 @@ pub async fn code_stored_with_its_passkey_binding_is_revoked_with_the_passkey(
         .delete_credential(&t, &alice.id, b"pk-1", T0, None)
         .await
         .expect("delete pk-1");
+    for token in [b"at-g-1".as_slice()] {
+        assert_eq!(
+            store.get_access_token(&t, token, now).await.expect("get"),
+            None
+        );
+    }
     assert_eq!(
         store
-            .get_access_token(&t, b"at-g-1", now)
+            .get_refresh_token(&t, b"rt-g-1", now)
             .await
             .expect("get"),
         None
     );
+    // The refresh token of the revoked grant does not rotate (nor count as reuse).
+    let mut successor = refresh_token(&t, b"rt-g-1-next", "g-1");
+    successor.passkey = None;
     assert_eq!(
         store
-            .put_access_token(&access_token(&t, b"at-late", "g-1"))
+            .rotate_refresh_token(&t, b"rt-g-1", &successor, now)
+            .await,
+        Ok(RefreshRotation::NotFound)
+    );
+    let mut late = access_token(&t, b"at-late", "g-1");
+    late.passkey = issued_from(b"pk-1");
+    assert_eq!(
+        store.put_access_token(&late).await,
+        Err(StoreError::Conflict)
+    );
+    // The pending code of pk-1 redeems to nothing; the code is not spent.
+    let mut pending_access = access_token(&t, b"at-g-3", "g-3");
+    pending_access.passkey = None;
+    assert_eq!(
+        store
+            .redeem_auth_code(&t, b"code-2", now, &pending_access, None)
             .await,
         Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .get_access_token(&t, b"at-g-3", now)
+            .await
+            .expect("get"),
+        None
+    );
+    // The other passkey's grant is untouched.
+    assert!(
+        store
+            .get_access_token(&t, b"at-g-2", now)
+            .await
+            .expect("get")
+            .is_some()
     );
 }
 
@@ -640,16 +697,16 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
     for s in [&alices, &bobs] {
         store.create_session(s).await.expect("session");
     }
+    let mut alices_code = auth_code(&t, b"code-alice", "g-alice-2");
+    alices_code.passkey = issued_from(b"alice-key");
+    store.put_auth_code(&alices_code).await.expect("code");
+    let mut access = access_token(&t, b"at-alice", "g-alice");
+    access.passkey = issued_from(b"alice-key");
+    store.put_access_token(&access).await.expect("access token");
+    let mut refresh = refresh_token(&t, b"rt-alice", "g-alice");
+    refresh.passkey = issued_from(b"alice-key");
     store
-        .bind_grant_to_credential(&t, "g-alice", b"alice-key", T0 + Duration::days(2))
-        .await
-        .expect("bind");
-    store
-        .put_access_token(&access_token(&t, b"at-alice", "g-alice"))
-        .await
-        .expect("access token");
-    store
-        .put_refresh_token(&refresh_token(&t, b"rt-alice", "g-alice"))
+        .put_refresh_token(&refresh)
         .await
         .expect("refresh token");
     let mut bobs_token = refresh_token(&t, b"rt-bob", "g-bob");
@@ -704,9 +761,18 @@ pub async fn deleting_a_user_ends_their_sessions_and_grants_and_frees_the_userna
             .is_some()
     );
     // A token of the revoked grant put later (a code redeemed after the delete) is refused.
+    let mut late = access_token(&t, b"at-late", "g-alice");
+    late.passkey = issued_from(b"alice-key");
+    assert_eq!(
+        store.put_access_token(&late).await,
+        Err(StoreError::Conflict)
+    );
+    // Alice's code issued before the delete redeems to nothing.
+    let mut from_code = access_token(&t, b"at-alice-2", "g-alice-2");
+    from_code.passkey = None;
     assert_eq!(
         store
-            .put_access_token(&access_token(&t, b"at-late", "g-alice"))
+            .redeem_auth_code(&t, b"code-alice", now, &from_code, None)
             .await,
         Err(StoreError::Conflict)
     );
@@ -736,12 +802,13 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
     for s in [&alices, &bobs] {
         store.create_session(s).await.expect("session");
     }
+    let mut alices_code = auth_code(&t, b"code-alice", "g-alice-2");
+    alices_code.passkey = issued_from(b"alice-key");
+    store.put_auth_code(&alices_code).await.expect("code");
+    let mut refresh = refresh_token(&t, b"rt-alice", "g-alice");
+    refresh.passkey = issued_from(b"alice-key");
     store
-        .bind_grant_to_credential(&t, "g-alice", b"alice-key", T0 + Duration::days(2))
-        .await
-        .expect("bind");
-    store
-        .put_refresh_token(&refresh_token(&t, b"rt-alice", "g-alice"))
+        .put_refresh_token(&refresh)
         .await
         .expect("refresh token");
     let disabled_at = T0 + Duration::seconds(5);
@@ -776,12 +843,21 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
             .expect("get"),
         None
     );
+    let mut late = access_token(&t, b"at-late", "g-alice");
+    late.passkey = issued_from(b"alice-key");
+    assert_eq!(
+        store.put_access_token(&late).await,
+        Err(StoreError::Conflict),
+        "a token of the revoked grant is refused"
+    );
+    let mut from_code = access_token(&t, b"at-alice-2", "g-alice-2");
+    from_code.passkey = None;
     assert_eq!(
         store
-            .put_access_token(&access_token(&t, b"at-late", "g-alice"))
+            .redeem_auth_code(&t, b"code-alice", now, &from_code, None)
             .await,
         Err(StoreError::Conflict),
-        "a code of the revoked grant redeems to nothing"
+        "a code issued before the disable redeems to nothing"
     );
     assert!(
         store
@@ -811,6 +887,20 @@ pub async fn disabling_a_user_ends_their_sessions_and_grants_and_keeps_their_pas
             .expect("get")
             .map(|u| u.disabled_at),
         Some(None)
+    );
+    // Enabled again: a grant issued from her passkey after the disable lives.
+    let mut after = access_token(&t, b"at-after", "g-after");
+    after.passkey = Some(GrantPasskey {
+        credential_id: b"alice-key".to_vec(),
+        granted_at: now,
+    });
+    store.put_access_token(&after).await.expect("a later grant");
+    assert!(
+        store
+            .get_access_token(&t, b"at-after", now)
+            .await
+            .expect("get")
+            .is_some()
     );
     let nobody = tessera_core::UserId::parse("nobody").expect("id");
     assert_eq!(

@@ -71,7 +71,6 @@ async fn authorize(
     let endpoint = AuthorizeEndpoint {
         store: state.store.as_ref(),
         runtime: &runtime,
-        grant_lifetime: super::token::lifetimes(state).refresh,
         now: state.clock.now(),
     };
     let outcome = authorize::authorize(&endpoint, pairs, current.as_ref()).await?;
@@ -98,7 +97,6 @@ pub async fn resume(
     let endpoint = AuthorizeEndpoint {
         store: state.store.as_ref(),
         runtime: &runtime,
-        grant_lifetime: super::token::lifetimes(&state).refresh,
         now: state.clock.now(),
     };
     let outcome = match CeremonyId::parse(&query.authz) {
