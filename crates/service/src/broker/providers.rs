@@ -907,7 +907,7 @@ mod tests {
             .refresh_provider_metadata(&tenant, "b", &old.cache)
             .await
             .expect("refresh");
-        let page = list_provider_summaries_page(store.as_ref(), &tenant, None, 10)
+        let page = list_provider_summaries_page(store.as_ref(), &tenant, None, None, 10)
             .await
             .expect("page");
         let facts: Vec<_> = page
