@@ -1,8 +1,12 @@
 // Local accounts of the identity broker in the browser: `tessera demo`'s flow B2C_1_local (local accounts only) with
 // Chromium's virtual authenticator. Sign-up: the local page, "Sign up with email", the one-time code read from the
-// demo's mail directory (D/mail/*.eml), a passkey created at the broker, the attribute page with the verified address
-// read-only, the app's code redeemed and the ID token verified with the broker's JWKS. Then a sign-in without any
-// session: "Sign in with a passkey" (discoverable), the same object id. SQLite.
+// demo's mail folder (`mail_dir` of demo.json, one .eml per code), a passkey created at the broker, the attribute page
+// with the verified address read-only, the app's code redeemed and the ID token verified with the broker's JWKS. Then
+// a sign-in without any session: "Sign in with a passkey" (discoverable), the same object id, and email-first. Then
+// recovery on another device (a second virtual authenticator, without the passkey): "Lost your passkey?", the address,
+// the mailed code, a new passkey for the same account, signed in with the same object id; the new device then signs
+// in with its passkey. On SQLite always; on PostgreSQL (`tessera demo --store-url`, a fresh schema) when TEST_PG_URL is
+// set.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
@@ -12,6 +16,9 @@ import { startDemo, launchBrowser, pageWithAuthenticator, shot, onFailure } from
 import { PHONE, collectErrors, problems } from '../lib/a11y.mjs';
 
 const POLICY = 'B2C_1_local';
+const PG_SKIP = process.env.TEST_PG_URL
+  ? false
+  : 'PostgreSQL browser tests skipped: TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)';
 let server;
 let browser;
 
@@ -76,9 +83,10 @@ async function redeemAtApp(page, demo, request) {
   return JSON.parse(Buffer.from(payload, 'base64url'));
 }
 
-/** The code of the newest message in the demo's mail directory. */
-function lastCode() {
-  const dir = join(server.dataDir, 'mail');
+/** The code of the newest message in the demo's mail folder (demo.json's `mail_dir`). */
+function lastCode(demo) {
+  const dir = demo.mail_dir;
+  assert.equal(dir, join(server.dataDir, 'mail'), 'demo.json names the mail folder');
   assert.ok(existsSync(dir), `the demo's mail directory ${dir}`);
   const files = readdirSync(dir).filter((f) => f.endsWith('.eml'))
     .map((f) => join(dir, f)).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
@@ -89,9 +97,13 @@ function lastCode() {
   return match[1];
 }
 
-describe('broker local accounts on sqlite', () => {
+/** The number of .eml files in the demo's mail folder. */
+const mailCount = (demo) => readdirSync(demo.mail_dir).filter((f) => f.endsWith('.eml')).length;
+
+for (const [store, skip] of [['sqlite', false], ['postgres', PG_SKIP]]) {
+describe(`broker local accounts on ${store}`, { skip }, () => {
   before(async () => {
-    server = await startDemo({ store: 'sqlite' });
+    server = await startDemo({ store });
     browser = await launchBrowser();
   });
 
@@ -119,7 +131,7 @@ describe('broker local accounts on sqlite', () => {
       await page.getByRole('heading', { name: 'Check your email' }).waitFor();
       report.code = await problems(page);
       await shot(page, 'broker_local-02-code');
-      await page.getByLabel('Verification code').fill(lastCode());
+      await page.getByLabel('Verification code').fill(lastCode(demo));
       await page.getByRole('button', { name: 'Verify' }).click();
       await page.getByRole('heading', { name: 'Create your passkey' }).waitFor();
       report.register = await problems(page);
@@ -159,7 +171,64 @@ describe('broker local accounts on sqlite', () => {
       await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
       const emailFirst = await redeemAtApp(page, demo, third);
       assert.equal(emailFirst.oid, claims.oid, 'email-first finds the same user');
-      assert.deepEqual(report, { choice: [], code: [], register: [], attributes: [] });
+
+      // Recovery on another device, without the passkey: "Lost your passkey?", the address, the mailed code, a new
+      // passkey for the same account.
+      const other = await pageWithAuthenticator(browser, {}, { autofill: false });
+      try {
+        const device = other.page;
+        await device.setViewportSize(PHONE);
+        const deviceErrors = collectErrors(device);
+        const fourth = appRequest(demo);
+        await device.goto(fourth.url);
+        await device.getByRole('button', { name: 'Lost your passkey?' }).click();
+        await device.getByRole('heading', { name: 'Recover your account' }).waitFor();
+        report.recover = await problems(device);
+        await shot(device, 'broker_local-05-recover');
+        // An address without an account: the same code page, and no message.
+        const before = mailCount(demo);
+        await device.getByLabel('Email address').fill('nobody-here@example.com');
+        await device.getByRole('button', { name: 'Send a code' }).click();
+        await device.getByRole('heading', { name: 'Check your email' }).waitFor();
+        assert.equal(mailCount(demo), before, 'nothing sent to an unknown address');
+        await device.goto(fourth.url);
+        await device.getByRole('button', { name: 'Lost your passkey?' }).click();
+        await device.getByLabel('Email address').fill(email);
+        await device.getByRole('button', { name: 'Send a code' }).click();
+        await device.getByRole('heading', { name: 'Check your email' }).waitFor();
+        assert.equal(mailCount(demo), before + 1, 'one recovery message');
+        await device.getByLabel('Verification code').fill(lastCode(demo));
+        await device.getByRole('button', { name: 'Verify' }).click();
+        await device.getByRole('heading', { name: 'Create a new passkey' }).waitFor();
+        report.recoverRegister = await problems(device);
+        await shot(device, 'broker_local-06-new-passkey');
+        assert.equal(await device.getByLabel(/Remove my other passkeys/).isChecked(), false,
+          'the old passkey is kept unless the user asks');
+        await device.getByRole('button', { name: 'Create a passkey' }).click();
+        const recovered = await redeemAtApp(device, demo, fourth);
+        assert.equal(recovered.oid, claims.oid, 'the same account');
+        assert.deepEqual(recovered.emails, [email]);
+        assert.equal(recovered.newUser, undefined);
+        assert.ok(recovered.amr.includes('otp'), JSON.stringify(recovered.amr));
+        assert.equal((await other.credentials()).length, 1, 'a passkey on the new device');
+        // The new device signs in with its passkey, and the first one still does.
+        await other.context.clearCookies({ name: `__Host-tessera_broker_${demo.broker_tenant}` });
+        const fifth = appRequest(demo);
+        await device.goto(fifth.url);
+        await device.getByRole('button', { name: 'Sign in with a passkey' }).click();
+        assert.equal((await redeemAtApp(device, demo, fifth)).oid, claims.oid);
+        assert.deepEqual(deviceErrors, [], 'no script or console errors on the new device');
+      } finally {
+        await other.context.close();
+      }
+      await context.clearCookies({ name: `__Host-tessera_broker_${demo.broker_tenant}` });
+      const sixth = appRequest(demo);
+      await page.goto(sixth.url);
+      await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      assert.equal((await redeemAtApp(page, demo, sixth)).oid, claims.oid, 'the old passkey kept');
+      assert.deepEqual(report, {
+        choice: [], code: [], register: [], attributes: [], recover: [], recoverRegister: [],
+      });
       assert.deepEqual(errors, [], 'no script or console errors');
     } catch (e) {
       throw await onFailure(e, context, 'broker_local_sign_up_with_email_and_passkey_then_sign_in', server);
@@ -168,3 +237,4 @@ describe('broker local accounts on sqlite', () => {
     }
   });
 });
+}

@@ -91,6 +91,10 @@ pub struct DemoInfo {
     /// With `--tls`: the demo CA's certificate (PEM) to trust, e.g. `NODE_EXTRA_CA_CERTS` for an MSAL app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<String>,
+    /// The folder the demo's broker mails to (one `.eml` file per one-time code: sign-up and recovery codes of
+    /// local accounts), `DATA_DIR/mail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_dir: Option<String>,
     /// The identity broker's part, added once the broker is configured (after the server answers).
     #[serde(flatten)]
     pub broker: BrokerDemoInfo,
@@ -130,6 +134,7 @@ impl std::fmt::Debug for DemoInfo {
             .field("demo_client_secret", &Redacted)
             .field("demo_redirect_uri", &self.demo_redirect_uri)
             .field("demo_url", &self.demo_url)
+            .field("mail_dir", &self.mail_dir)
             .field("broker", &self.broker)
             .field("admin", &self.admin)
             .finish()
@@ -264,7 +269,7 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     );
     println!(
         "  Broker mail:   {} (one .eml file per one-time code)",
-        dir.root().join("mail").display()
+        mail_dir(&dir).display()
     );
     println!("Press Ctrl-C to stop.");
     println!();
@@ -289,7 +294,7 @@ pub async fn run(args: DemoArgs) -> Result<(), ServerError> {
     .with_upstream_roots(&trusted)?
     .with_mail(Some(&tessera_service::broker::mail::MailSettings {
         from: "Contoso <no-reply@contoso.example>".into(),
-        transport: tessera_service::broker::mail::MailTransport::Directory(dir.root().join("mail")),
+        transport: tessera_service::broker::mail::MailTransport::Directory(mail_dir(&dir)),
     }))?
     .merge(rp)
     .merge(landing);
@@ -394,6 +399,7 @@ pub async fn prepare(
         demo_redirect_uri: redirect_uri,
         demo_url: public_url.join("/demo/"),
         tls_ca_file: None,
+        mail_dir: Some(mail_dir(dir).display().to_string()),
         // The broker's and admin parts are kept from the last run until `prepare_broker` and `prepare_admin`
         // confirm or replace them.
         admin: previous_broker
@@ -404,6 +410,11 @@ pub async fn prepare(
     };
     write_info(&path, &info)?;
     Ok(info)
+}
+
+/// The folder the demo's broker mails to (`demo.json`'s `mail_dir`).
+fn mail_dir(dir: &DataDir) -> std::path::PathBuf {
+    dir.root().join("mail")
 }
 
 fn write_info(path: &std::path::Path, info: &DemoInfo) -> Result<(), ServerError> {
@@ -1164,6 +1175,7 @@ mod tests {
             demo_redirect_uri: "http://localhost:8080/demo/callback".into(),
             demo_url: "http://localhost:8080/demo/".into(),
             tls_ca_file: None,
+            mail_dir: None,
             broker: BrokerDemoInfo::default(),
             admin: AdminDemoInfo {
                 admin_url: Some("http://localhost:8080/admin/".into()),

@@ -61,6 +61,10 @@ both_stores!(
     a_local_passkey_satisfies_require_phishing_resistant,
     a_wrong_rp_id_hash_and_a_counter_that_went_back_are_refused,
     email_first_sign_in_offers_the_accounts_passkeys_and_a_stable_decoy_otherwise,
+    lost_passkey_recovery_adds_a_passkey_to_the_same_account_and_signs_in,
+    recovery_codes_wrong_expired_and_reused_are_refused,
+    recovery_for_an_unknown_email_gives_the_same_page_and_sends_nothing,
+    a_disabled_directory_user_cannot_recover,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -314,7 +318,10 @@ impl Reply {
         while let Some(i) = rest.find("<input") {
             let close = rest[i..].find('>').expect("input end") + i;
             let input = &rest[i..close];
-            if let Some(name) = attr(input, "name") {
+            // A browser sends a checkbox only when it is checked.
+            let unchecked =
+                attr(input, "type").is_some_and(|t| t == "checkbox") && !input.contains(" checked");
+            if let Some(name) = attr(input, "name").filter(|_| !unchecked) {
                 fields.push((name, attr(input, "value").unwrap_or_default()));
             }
             rest = &rest[close..];
@@ -702,11 +709,17 @@ async fn local_sign_up_verifies_the_email_registers_a_passkey_then_signs_in_with
     let oid = {
         let query = query_of(&answer.location());
         assert!(query.contains_key("code"), "{}", answer.location());
-        let users =
-            tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, None, 10)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .users;
+        let users = tessera_service::broker::directory::search_users(
+            b.store(),
+            &b.tenant,
+            "",
+            None,
+            None,
+            10,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].email.as_deref(), Some("ann@example.com"));
         assert_eq!(users[0].display_name.as_deref(), Some("Ann Lee"));
@@ -1470,4 +1483,465 @@ async fn email_first_sign_in_offers_the_accounts_passkeys_and_a_stable_decoy_oth
         .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recovery: "Lost your passkey?" → the address → a one-time code → a new passkey for the same account.
+
+/// The app's request, then "Lost your passkey?" and the address: the code page.
+async fn start_recovery(b: &Broker, browser: &mut Browser, email: &str) -> (AppRequest, Reply) {
+    let request = app_request(b, &[]);
+    let page = browser.get(&b.app, &request.url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let recover = browser
+        .submit(&b.app, &page, "local-recover-form", &[])
+        .await;
+    assert_eq!(recover.status, 200, "{}", recover.body);
+    assert!(
+        recover.body.contains("Recover your account"),
+        "{}",
+        recover.body
+    );
+    let code_page = browser
+        .submit(
+            &b.app,
+            &recover,
+            "local-recover-email-form",
+            &[("email", email)],
+        )
+        .await;
+    (request, code_page)
+}
+
+/// The code page as the user sees it, without what differs per request (handle, CSRF token, nonce).
+fn page_text(reply: &Reply) -> String {
+    let mut text = reply.body.clone();
+    for (name, value) in reply.form("local-code-form").fields {
+        if !value.is_empty() && name != "code" {
+            text = text.replace(&value, "X");
+        }
+    }
+    text.split("nonce-")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                part.split_once('"')
+                    .map_or(String::new(), |(_, r)| r.to_owned())
+            }
+        })
+        .collect()
+}
+
+async fn oid_of(b: &Broker, request: &AppRequest, answer: &Reply) -> (Value, tessera_core::UserId) {
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let claims = redeem(b, &answer.location(), &request.verifier).await;
+    let oid = tessera_core::UserId::parse(claims["oid"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    (claims, oid)
+}
+
+async fn lost_passkey_recovery_adds_a_passkey_to_the_same_account_and_signs_in(backend: Backend) {
+    let logs = captured();
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let lost = SoftAuthenticator::new();
+    let (request, answer) = sign_up(&b, &lost, "ann@example.com").await;
+    let (before, oid) = oid_of(&b, &request, &answer).await;
+    let old = b
+        .store()
+        .list_local_credentials(&b.tenant, &oid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old.len(), 1);
+
+    // Another device, no passkey: "Lost your passkey?", the address (any case), the mailed code.
+    let mut browser = Browser::default();
+    let (request, code_page) = start_recovery(&b, &mut browser, "Ann@Example.com").await;
+    assert_eq!(code_page.status, 200, "{}", code_page.body);
+    let mailed = b.mailed_codes();
+    assert_eq!(mailed.len(), 2, "one sign-up code, one recovery code");
+    assert_eq!(mailed[1].0, "Ann@Example.com");
+    let register_page = browser
+        .submit(
+            &b.app,
+            &code_page,
+            "local-code-form",
+            &[("code", &mailed[1].1)],
+        )
+        .await;
+    assert_eq!(register_page.status, 200, "{}", register_page.body);
+    assert!(register_page.body.contains("Create a new passkey"));
+    assert!(register_page.body.contains("remove-others"));
+    let options: Value = serde_json::from_str(
+        &register_page
+            .form("local-register-form")
+            .attr("data-options"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The account's user handle; its passkeys excluded.
+    assert_eq!(options["user"]["id"], B64.encode(&old[0].user_handle));
+    assert_eq!(
+        options["excludeCredentials"][0]["id"],
+        B64.encode(&old[0].credential_id)
+    );
+    assert_eq!(user_count(&b).await, 1);
+    // The new passkey, and the sign-in completes as a normal one: the same object id and claims, no newUser.
+    let new = SoftAuthenticator::new();
+    let answer = register(&b, &mut browser, &register_page, &new, &b.app.base).await;
+    let (after, same) = oid_of(&b, &request, &answer).await;
+    assert_eq!(same, oid, "the same account");
+    assert_eq!(after["name"], before["name"]);
+    assert_eq!(after["emails"], before["emails"]);
+    assert_eq!(after["idp"], "local");
+    assert!(after.get("newUser").is_none(), "{after}");
+    let amr: Vec<&str> = after["amr"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(amr.contains(&"otp") && amr.contains(&"pop"), "{amr:?}");
+    assert_eq!(user_count(&b).await, 1, "no new user");
+    let passkeys = b
+        .store()
+        .list_local_credentials(&b.tenant, &oid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passkeys.len(), 2, "the old passkey kept");
+    // The audit lines name the tenant and the user, never the code.
+    for message in [
+        "local account recovery: code sent",
+        "local account recovery: address verified",
+        "local account recovered: new passkey registered, signed in",
+    ] {
+        let lines = logs.lines(message, oid.as_str());
+        assert_eq!(lines.len(), 1, "{message}: {lines:?}");
+        assert_eq!(lines[0]["tenant"], BROKER);
+        assert_eq!(lines[0]["level"], "INFO");
+    }
+    for mut line in logs
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("recover")))
+    {
+        if let Some(fields) = line.as_object_mut() {
+            fields.remove("timestamp");
+        }
+        assert!(
+            !line.to_string().contains(&mailed[1].1),
+            "a code logged: {line}"
+        );
+    }
+
+    // Both passkeys sign in, as the same account.
+    for authenticator in [&lost, &new] {
+        let request = app_request(&b, &[]);
+        let answer = passkey_sign_in(&b, &mut Browser::default(), &request, authenticator).await;
+        assert_eq!(oid_of(&b, &request, &answer).await.1, oid);
+    }
+
+    // A second recovery that removes the other passkeys: only the newest is left.
+    let mut browser = Browser::default();
+    let (request, code_page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let register_page = browser
+        .submit(
+            &b.app,
+            &code_page,
+            "local-code-form",
+            &[("code", &b.last_code())],
+        )
+        .await;
+    assert!(register_page.body.contains("Remove my other passkeys (2)"));
+    let newest = SoftAuthenticator::new();
+    let form = register_page.form("local-register-form");
+    let credential = newest
+        .register(&form.attr("data-options"), &b.app.base)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let answer = browser
+        .post(
+            &b.app,
+            &form.action,
+            &form.with(&[("credential", &credential), ("remove_others", "yes")]),
+        )
+        .await;
+    assert_eq!(oid_of(&b, &request, &answer).await.1, oid);
+    let passkeys = b
+        .store()
+        .list_local_credentials(&b.tenant, &oid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(
+        Some(passkeys[0].credential_id.clone()),
+        newest.credential_ids().pop()
+    );
+    let refused = passkey_sign_in(&b, &mut Browser::default(), &app_request(&b, &[]), &lost).await;
+    assert_eq!(
+        refused.status, 400,
+        "a removed passkey no longer signs in: {}",
+        refused.body
+    );
+    b.app.stop().await;
+}
+
+async fn recovery_codes_wrong_expired_and_reused_are_refused(backend: Backend) {
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let (_, answer) = sign_up(&b, &SoftAuthenticator::new(), "ann@example.com").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    // A wrong code: the page again with the attempts left; then the right one; then the same one again.
+    let mut browser = Browser::default();
+    let (_, code_page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let code = b.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let again = browser
+        .submit(&b.app, &code_page, "local-code-form", &[("code", wrong)])
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(again.body.contains("4 attempts left"), "{}", again.body);
+    let ok = browser
+        .submit(&b.app, &again, "local-code-form", &[("code", &code)])
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.contains("Create a new passkey"));
+    let reused = browser
+        .submit(&b.app, &again, "local-code-form", &[("code", &code)])
+        .await;
+    assert_eq!(reused.status, 400, "{}", reused.body);
+    assert!(reused.body.contains("expired"), "{}", reused.body);
+    // Expired: ten minutes later.
+    let mut browser = Browser::default();
+    let (_, code_page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let code = b.last_code();
+    b.app.clock.advance(time::Duration::minutes(10));
+    let late = browser
+        .submit(&b.app, &code_page, "local-code-form", &[("code", &code)])
+        .await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    // Five wrong codes end it: the right one is refused afterwards.
+    let mut browser = Browser::default();
+    let (_, mut page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let code = b.last_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for attempt in 1..=5 {
+        let next = browser
+            .submit(&b.app, &page, "local-code-form", &[("code", wrong)])
+            .await;
+        if attempt < 5 {
+            assert_eq!(next.status, 422, "attempt {attempt}: {}", next.body);
+            page = next;
+        } else {
+            assert_eq!(next.status, 400, "{}", next.body);
+            assert!(next.body.contains("Too many wrong codes"), "{}", next.body);
+        }
+    }
+    let after = browser
+        .submit(&b.app, &page, "local-code-form", &[("code", &code)])
+        .await;
+    assert_eq!(after.status, 400, "{}", after.body);
+    // Recovery sends count against the same per-address limit as sign-up codes (1 sign-up + 3 recoveries so far).
+    let mut browser = Browser::default();
+    let (_, fifth) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    assert_eq!(fifth.status, 200, "{}", fifth.body);
+    let mut browser = Browser::default();
+    let (_, sixth) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    assert_eq!(sixth.status, 422, "{}", sixth.body);
+    assert!(sixth.body.contains("Too many codes"), "{}", sixth.body);
+    assert_eq!(b.mailed_codes().len(), 5);
+    b.app.stop().await;
+}
+
+async fn recovery_for_an_unknown_email_gives_the_same_page_and_sends_nothing(backend: Backend) {
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let (_, answer) = sign_up(&b, &SoftAuthenticator::new(), "ann@example.com").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let sent = b.mailed_codes().len();
+    let mut browser = Browser::default();
+    let (_, known) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    assert_eq!(b.mailed_codes().len(), sent + 1);
+    let mut browser = Browser::default();
+    let (_, trimmed) = start_recovery(&b, &mut browser, " ann@example.com ").await;
+    assert_eq!(trimmed.status, 200, "{}", trimmed.body);
+    assert_eq!(
+        b.mailed_codes().len(),
+        sent + 2,
+        "trimmed, the same address"
+    );
+    let mut browser = Browser::default();
+    let (_, unknown) = start_recovery(&b, &mut browser, "nobody@example.com").await;
+    assert_eq!(unknown.status, known.status);
+    assert_eq!(
+        b.mailed_codes().len(),
+        sent + 2,
+        "nothing sent to an unknown address"
+    );
+    assert_eq!(
+        page_text(&unknown).replace("nobody@example.com", "E"),
+        page_text(&known).replace("ann@example.com", "E"),
+        "the same page"
+    );
+    // Every code is wrong there, exactly as a wrong one is for a known address.
+    let again = browser
+        .submit(&b.app, &unknown, "local-code-form", &[("code", "123456")])
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(again.body.contains("4 attempts left"), "{}", again.body);
+    // An invalid address is refused on the page (422), nothing sent.
+    let mut browser = Browser::default();
+    let (_, invalid) = start_recovery(&b, &mut browser, "not an address").await;
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    assert!(invalid.body.contains("aria-invalid"), "{}", invalid.body);
+    assert_eq!(b.mailed_codes().len(), sent + 2);
+    assert_eq!(user_count(&b).await, 1);
+    b.app.stop().await;
+}
+
+async fn a_disabled_directory_user_cannot_recover(backend: Backend) {
+    let Some(b) = broker(backend, Flow::default()).await else {
+        return;
+    };
+    let (request, answer) = sign_up(&b, &SoftAuthenticator::new(), "ann@example.com").await;
+    let (_, oid) = oid_of(&b, &request, &answer).await;
+    let disable = || async {
+        tessera_service::broker::directory::disable_user(
+            b.store(),
+            &b.tenant,
+            &oid,
+            b.app.clock.now(),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let enable = || async {
+        b.store()
+            .enable_directory_user(&b.tenant, &oid, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let error_at_app = |reply: &Reply| {
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        let query = query_of(&reply.location());
+        assert_eq!(
+            query.get("error").map(String::as_str),
+            Some("access_denied")
+        );
+        assert!(!query.contains_key("code"));
+    };
+    // Disabled before: the same page as for an unknown address, and no mail.
+    disable().await;
+    let sent = b.mailed_codes().len();
+    let mut browser = Browser::default();
+    let (_, page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(b.mailed_codes().len(), sent, "no code for a disabled user");
+    // Disabled after the code was sent: the code is refused at the app.
+    enable().await;
+    let mut browser = Browser::default();
+    let (_, page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    disable().await;
+    let refused = browser
+        .submit(
+            &b.app,
+            &page,
+            "local-code-form",
+            &[("code", &b.last_code())],
+        )
+        .await;
+    error_at_app(&refused);
+    // Disabled after the new passkey's options were shown: refused, and no passkey added.
+    enable().await;
+    let mut browser = Browser::default();
+    let (_, page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let register_page = browser
+        .submit(
+            &b.app,
+            &page,
+            "local-code-form",
+            &[("code", &b.last_code())],
+        )
+        .await;
+    assert_eq!(register_page.status, 200, "{}", register_page.body);
+    disable().await;
+    let refused = register(
+        &b,
+        &mut browser,
+        &register_page,
+        &SoftAuthenticator::new(),
+        &b.app.base,
+    )
+    .await;
+    error_at_app(&refused);
+    let passkeys = b
+        .store()
+        .list_local_credentials(&b.tenant, &oid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passkeys.len(), 1, "nothing added for a disabled user");
+    b.app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Captured logs (JSON lines of the process's one subscriber).
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    /// The lines with `message` logged about the directory user `user`.
+    fn lines(&self, message: &str, user: &str) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["message"] == message && l["user"] == user)
+            .collect()
+    }
+}
+
+/// The process's one subscriber (the first caller installs it).
+fn captured() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter("info")
+            .with_writer(logs.clone())
+            .try_init();
+        logs
+    })
+    .clone()
 }

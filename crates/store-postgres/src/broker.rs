@@ -1764,6 +1764,80 @@ impl BrokerStore for PostgresStore {
         tx.commit().await.map_err(db)
     }
 
+    async fn recover_local_account(
+        &self,
+        credential: &LocalCredential,
+        remove_others: bool,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if credential.tenant != session.tenant || credential.object_id != session.object_id {
+            return Err(StoreError::Conflict);
+        }
+        let mut tx = self.pool()?.begin().await.map_err(db)?;
+        // The conditional update locks the user's row first (a concurrent disable waits for this transaction).
+        let recorded = sqlx::query(
+            "UPDATE directory_users SET last_sign_in_at = $3 \
+             WHERE tenant = $1 AND object_id = $2 AND disabled_at IS NULL",
+        )
+        .bind(session.tenant.as_str())
+        .bind(session.object_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if recorded.rows_affected() == 0 {
+            let known =
+                sqlx::query("SELECT 1 FROM directory_users WHERE tenant = $1 AND object_id = $2")
+                    .bind(session.tenant.as_str())
+                    .bind(session.object_id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            return Err(if known.is_some() {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        sqlx::query(
+            "INSERT INTO broker_local_credentials (tenant, credential_id, object_id, user_handle, public_key, alg, \
+             sign_count, uv_initialized, backup_eligible, backup_state, transports, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(credential.tenant.as_str())
+        .bind(&credential.credential_id)
+        .bind(credential.object_id.as_str())
+        .bind(&credential.user_handle)
+        .bind(&credential.public_key)
+        .bind(credential.alg)
+        .bind(i64::from(credential.sign_count))
+        .bind(credential.uv_initialized)
+        .bind(credential.backup_eligible)
+        .bind(credential.backup_state)
+        .bind(serde_json::json!(credential.transports))
+        .bind(credential.created_at)
+        .bind(credential.last_used_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if remove_others {
+            sqlx::query(
+                "DELETE FROM broker_local_credentials \
+                 WHERE tenant = $1 AND object_id = $2 AND credential_id <> $3",
+            )
+            .bind(credential.tenant.as_str())
+            .bind(credential.object_id.as_str())
+            .bind(&credential.credential_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        insert_session_and_code(&mut tx, session, code).await?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn get_local_credential(
         &self,
         tenant: &TenantId,

@@ -1907,6 +1907,44 @@ impl BrokerStore for SqliteStore {
             .await
     }
 
+    async fn recover_local_account(
+        &self,
+        credential: &LocalCredential,
+        remove_others: bool,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        if credential.tenant != session.tenant || credential.object_id != session.object_id {
+            return Err(StoreError::Conflict);
+        }
+        self.conns
+            .write(|conn| {
+                require_enabled_user(conn, &session.tenant, &session.object_id)?;
+                insert_local_credential(conn, credential)?;
+                if remove_others {
+                    execute(
+                        conn,
+                        "DELETE FROM broker_local_credentials \
+                         WHERE tenant = ?1 AND object_id = ?2 AND credential_id <> ?3",
+                        params![
+                            credential.tenant.as_str(),
+                            credential.object_id.as_str(),
+                            credential.credential_id
+                        ],
+                    )?;
+                }
+                execute(
+                    conn,
+                    "UPDATE directory_users SET last_sign_in_at = ?3 WHERE tenant = ?1 AND object_id = ?2",
+                    params![session.tenant.as_str(), session.object_id.as_str(), ts(at)],
+                )?;
+                insert_broker_session(conn, session)?;
+                insert_broker_code(conn, code)
+            })
+            .await
+    }
+
     async fn get_local_credential(
         &self,
         tenant: &TenantId,

@@ -396,6 +396,19 @@ pub trait BrokerStore: Send + Sync {
         code: &AuthCode,
         at: OffsetDateTime,
     ) -> Result<()>;
+    /// A local account's recovery (a lost passkey, the address verified again) in one transaction: a new passkey
+    /// for the existing user `credential.object_id` (the same object id, identities and claims), with
+    /// `remove_others` their other passkeys deleted, then their sign-in at `at`, the session and the app's code (as
+    /// [`BrokerStore::start_broker_session`]). All or nothing: `NotFound` without the user, `Conflict` if they are
+    /// disabled, the credential id is registered already (in this broker tenant) or a hash or `sid` exists.
+    async fn recover_local_account(
+        &self,
+        credential: &LocalCredential,
+        remove_others: bool,
+        session: &BrokerSession,
+        code: &AuthCode,
+        at: OffsetDateTime,
+    ) -> Result<()>;
     /// Reads a local account's passkey by its credential id, in this broker tenant only.
     async fn get_local_credential(
         &self,

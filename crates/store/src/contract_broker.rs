@@ -88,6 +88,7 @@ macro_rules! broker_store_contract_tests {
             local_sign_up_writes_user_passkey_session_and_code_together_or_not_at_all,
             local_credential_use_is_conditional_tenant_scoped_and_deleted_with_the_user,
             code_sends_are_limited_per_key_and_window,
+            local_recovery_adds_a_passkey_with_session_and_code_together_or_not_at_all,
         );
     };
     (@tests $setup:path; $($name:ident),* $(,)?) => {
@@ -2834,6 +2835,177 @@ pub async fn local_sign_up_writes_user_passkey_session_and_code_together_or_not_
     assert_eq!(
         store.get_directory_user(&t, &object_id("u2")).await,
         Ok(None)
+    );
+}
+
+/// A local account's recovery writes the new passkey (and, when asked, removes the others), the sign-in, the session
+/// and the code in one transaction: a disabled or missing user, a credential id registered already, or a code hash
+/// that exists leaves everything as it was.
+pub async fn local_recovery_adds_a_passkey_with_session_and_code_together_or_not_at_all(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let u1 = directory_user(&t, "u1", "Ann Lee", "ann@example.com");
+    store
+        .sign_up_local_user(
+            &u1,
+            &local_identity("u1"),
+            &local_credential(&t, b"cred-1", "u1"),
+            &broker_session(&t, b"s1", "u1"),
+            &broker_code(&t, b"c1", "g1"),
+            T0,
+        )
+        .await
+        .expect("local sign up");
+    let ids = |list: Vec<LocalCredential>| -> Vec<Vec<u8>> {
+        list.into_iter().map(|c| c.credential_id).collect()
+    };
+    let at = T0 + Duration::minutes(5);
+    // Kept: the old passkey and the new one, the sign-in time moved, the session and code stored.
+    store
+        .recover_local_account(
+            &local_credential(&t, b"cred-2", "u1"),
+            false,
+            &broker_session(&t, b"s2", "u1"),
+            &broker_code(&t, b"c2", "g2"),
+            at,
+        )
+        .await
+        .expect("recover");
+    assert_eq!(
+        store
+            .list_local_credentials(&t, &object_id("u1"))
+            .await
+            .map(ids),
+        Ok(vec![b"cred-1".to_vec(), b"cred-2".to_vec()])
+    );
+    let user = store
+        .get_directory_user(&t, &object_id("u1"))
+        .await
+        .expect("read")
+        .expect("u1");
+    assert_eq!(user.last_sign_in_at, Some(at));
+    assert_eq!(user.identities.len(), 1, "the same identity");
+    assert!(
+        store
+            .get_broker_session(&t, b"s2", T0)
+            .await
+            .expect("session")
+            .is_some()
+    );
+
+    // A code hash that exists: no new passkey, no session, nothing removed.
+    assert_eq!(
+        store
+            .recover_local_account(
+                &local_credential(&t, b"cred-3", "u1"),
+                true,
+                &broker_session(&t, b"s3", "u1"),
+                &broker_code(&t, b"c2", "g3"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_local_credential(&t, b"cred-3").await, Ok(None));
+    assert_eq!(store.get_broker_session(&t, b"s3", T0).await, Ok(None));
+    assert_eq!(
+        store
+            .list_local_credentials(&t, &object_id("u1"))
+            .await
+            .map(ids),
+        Ok(vec![b"cred-1".to_vec(), b"cred-2".to_vec()])
+    );
+    // A credential id registered already.
+    assert_eq!(
+        store
+            .recover_local_account(
+                &local_credential(&t, b"cred-1", "u1"),
+                true,
+                &broker_session(&t, b"s3", "u1"),
+                &broker_code(&t, b"c3", "g3"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        store
+            .list_local_credentials(&t, &object_id("u1"))
+            .await
+            .map(|l| l.len()),
+        Ok(2)
+    );
+    // Removing the others: only the new passkey is left.
+    store
+        .recover_local_account(
+            &local_credential(&t, b"cred-3", "u1"),
+            true,
+            &broker_session(&t, b"s3", "u1"),
+            &broker_code(&t, b"c3", "g3"),
+            at,
+        )
+        .await
+        .expect("recover, removing the others");
+    assert_eq!(
+        store
+            .list_local_credentials(&t, &object_id("u1"))
+            .await
+            .map(ids),
+        Ok(vec![b"cred-3".to_vec()])
+    );
+    // A disabled user: refused, nothing written.
+    store
+        .disable_directory_user(&t, &object_id("u1"), at, None)
+        .await
+        .expect("disable");
+    assert_eq!(
+        store
+            .recover_local_account(
+                &local_credential(&t, b"cred-4", "u1"),
+                true,
+                &broker_session(&t, b"s4", "u1"),
+                &broker_code(&t, b"c4", "g4"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_local_credential(&t, b"cred-4").await, Ok(None));
+    assert_eq!(store.get_broker_session(&t, b"s4", T0).await, Ok(None));
+    assert_eq!(
+        store
+            .list_local_credentials(&t, &object_id("u1"))
+            .await
+            .map(|l| l.len()),
+        Ok(1)
+    );
+    // A missing user.
+    assert_eq!(
+        store
+            .recover_local_account(
+                &local_credential(&t, b"cred-5", "nobody"),
+                false,
+                &broker_session(&t, b"s5", "nobody"),
+                &broker_code(&t, b"c5", "g5"),
+                at,
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.get_local_credential(&t, b"cred-5").await, Ok(None));
+    // A passkey of another user than the session's is refused.
+    assert_eq!(
+        store
+            .recover_local_account(
+                &local_credential(&t, b"cred-6", "u2"),
+                false,
+                &broker_session(&t, b"s6", "u1"),
+                &broker_code(&t, b"c6", "g6"),
+                at,
+            )
+            .await,
+        Err(StoreError::Conflict)
     );
 }
 

@@ -43,6 +43,14 @@ where
         .route("/{tenant}/broker/local/email", post(signin::local_email))
         .route("/{tenant}/broker/local/code", post(signin::local_code))
         .route(
+            "/{tenant}/broker/local/recover",
+            post(signin::local_recover),
+        )
+        .route(
+            "/{tenant}/broker/local/recover/email",
+            post(signin::local_recover_email),
+        )
+        .route(
             "/{tenant}/broker/local/register",
             post(signin::local_register),
         )

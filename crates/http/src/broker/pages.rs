@@ -9,7 +9,7 @@ use tessera_broker::claims::{AttributeError, AttributeField};
 use tessera_broker::config::{AttributeType, ProviderId, UserAttribute};
 use tessera_core::TenantId;
 use tessera_oidc::error::OidcError;
-use tessera_service::broker::local::{CodePage, RegisterPage};
+use tessera_service::broker::local::{CodePage, RecoverPage, RegisterPage};
 use tessera_service::broker::signin::{AttributePage, ChoicePage, SignInError};
 
 use crate::common::reply::PageError;
@@ -51,6 +51,24 @@ pub struct CodeView {
     pub email: String,
     /// What was wrong with the last code.
     pub error: Option<String>,
+    /// Whether the code recovers an account.
+    pub recovery: bool,
+}
+
+/// The "Lost your passkey?" page.
+#[derive(Template)]
+#[template(path = "broker_local_recover.html")]
+pub struct RecoverView {
+    /// Shared layout.
+    pub layout: Layout,
+    /// The application's name.
+    pub application_name: String,
+    /// The choice page's handle.
+    pub handle: String,
+    /// The address typed.
+    pub email: String,
+    /// What was wrong with it.
+    pub error: Option<String>,
 }
 
 /// The passkey registration page of a local sign-up.
@@ -67,6 +85,10 @@ pub struct RegisterView {
     pub email: String,
     /// The creation options as JSON (the script reads them from the form's `data-options`).
     pub options: String,
+    /// Whether this is a recovery (a new passkey for an existing account).
+    pub recovery: bool,
+    /// A recovery: how many passkeys the account has already (the page offers to remove them).
+    pub other_passkeys: usize,
 }
 
 /// One field of the attribute page, as the template shows it.
@@ -176,6 +198,30 @@ pub fn local_code(
         handle: page.handle,
         email: page.email,
         error: page.error,
+        recovery: page.recovery,
+    };
+    render(&view, status, set_cookie)
+}
+
+/// Renders the "Lost your passkey?" page (422 when the address was refused).
+pub fn local_recover(
+    page: RecoverPage,
+    tenant_name: &str,
+    tenant: &str,
+    csrf: &str,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let view = RecoverView {
+        layout: layout("Recover your account", tenant_name, tenant, Some(csrf)),
+        application_name: page.application_name,
+        handle: page.handle,
+        email: page.email,
+        error: page.error,
     };
     render(&view, status, set_cookie)
 }
@@ -191,12 +237,19 @@ pub fn local_register(
 ) -> Response {
     let options = serde_json::to_string(&page.options).unwrap_or_default();
     let origins: Vec<&str> = page.reply_origin.iter().map(String::as_str).collect();
+    let title = if page.recovery.is_some() {
+        "Create a new passkey"
+    } else {
+        "Create your passkey"
+    };
     let view = RegisterView {
-        layout: layout("Create your passkey", tenant_name, tenant, Some(csrf)),
+        layout: layout(title, tenant_name, tenant, Some(csrf)),
         application_name: page.application_name,
         handle: page.handle,
         email: page.email,
         options,
+        recovery: page.recovery.is_some(),
+        other_passkeys: page.recovery.unwrap_or(0),
     };
     with_form_action(render(&view, StatusCode::OK, set_cookie), &origins)
 }

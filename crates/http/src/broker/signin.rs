@@ -340,6 +340,9 @@ fn respond(
         Ok(SignInStep::LocalRegister(page)) => {
             pages::local_register(*page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
         }
+        Ok(SignInStep::LocalRecover(page)) => {
+            pages::local_recover(page, tenant_name, tenant.as_str(), csrf_token, csrf_cookie)
+        }
         Ok(SignInStep::Answer(AppAnswer { response, session })) => {
             let mut answer = deliver_authorization(response);
             if let Some(session) = session {
@@ -503,9 +506,57 @@ pub async fn local_register(
         form.field("handle")?,
         &form.token.binding(),
         form.field("credential")?,
+        form.field("remove_others").is_ok_and(|v| v == "yes"),
     )
     .await;
     Ok(form.respond(&state, &headers, step))
+}
+
+/// `POST /{tenant}/broker/local/recover`: the choice page's "Lost your passkey?" (the page asking for the address).
+pub async fn local_recover(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = LocalForm::read(&state, &tenant, &headers, &body).await?;
+    let step = local::recovery_page(
+        context(&state)?,
+        &form.tenant,
+        form.field("handle")?,
+        &form.token.binding(),
+    )
+    .await;
+    Ok(form.respond(&state, &headers, step))
+}
+
+/// `POST /{tenant}/broker/local/recover/email`: the recovery page's address (mails a one-time code when it is a
+/// local account's; the same answer otherwise).
+pub async fn local_recover_email(
+    State(state): State<BrokerState>,
+    Path(tenant): Path<String>,
+    request: axum::extract::Request,
+) -> Result<Response, AppError> {
+    let client = state.limits.authorize.client_address(&request).to_string();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, state.security.body_limit)
+        .await
+        .map_err(|_| AppError::BadRequest("the form is too large".into()))?;
+    let form = LocalForm::read(&state, &tenant, &parts.headers, &body).await?;
+    let send = local::SendCode {
+        handle: form.field("handle")?,
+        binding: &form.token.binding(),
+        email: form.field("email")?,
+        client: &client,
+    };
+    let step = local::send_recovery_code(
+        context(&state)?,
+        state.mailer.as_deref(),
+        &form.tenant,
+        send,
+    )
+    .await;
+    Ok(form.respond(&state, &parts.headers, step))
 }
 
 /// `POST /{tenant}/broker/local/passkey`: the passkey sign-in's assertion (`credential`: its `toJSON()`).

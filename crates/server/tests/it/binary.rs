@@ -527,6 +527,12 @@ async fn demo_creates_its_tenant_and_client_once_and_reuses_them() {
         format!("http://localhost:{port}/mytenant/oidc")
     );
     assert_eq!(info["authenticator_tenant"], "mytenant");
+    // The broker's mail folder, where the demo's one-time codes land (and what the browser tests read).
+    assert_eq!(
+        info["mail_dir"],
+        data.join("mail").display().to_string(),
+        "{info}"
+    );
     assert_eq!(
         info["demo_redirect_uri"],
         format!("http://localhost:{port}/demo/callback")

@@ -115,6 +115,27 @@ impl LocalPasskey {
     }
 }
 
+/// A one-time code sent for a lost-passkey recovery: the account it recovers, `None` when the address has no
+/// enabled local account (then no code was sent, and every code typed is wrong).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Recovery {
+    #[serde(default)]
+    object_id: Option<String>,
+}
+
+/// The "Lost your passkey?" page's content.
+#[derive(Debug, Clone)]
+pub struct RecoverPage {
+    /// The choice page's handle (the form sends it back).
+    pub handle: String,
+    /// The application's display name.
+    pub application_name: String,
+    /// The address typed (shown again with `error`).
+    pub email: String,
+    /// What was wrong with it.
+    pub error: Option<String>,
+}
+
 /// The code page's content.
 #[derive(Debug, Clone)]
 pub struct CodePage {
@@ -126,6 +147,8 @@ pub struct CodePage {
     pub email: String,
     /// What was wrong with the last code, if anything.
     pub error: Option<String>,
+    /// Whether the code recovers an account (a lost passkey) rather than signing up.
+    pub recovery: bool,
 }
 
 /// The passkey registration page's content.
@@ -141,6 +164,8 @@ pub struct RegisterPage {
     pub options: PublicKeyCredentialCreationOptionsJSON,
     /// The origin of the app's reply URL: a flow that collects nothing answers the form with a redirect there.
     pub reply_origin: Option<String>,
+    /// A recovery: how many passkeys the account has already (the page offers to remove them).
+    pub recovery: Option<usize>,
 }
 
 /// Sign-in options for the choice page's "Sign in with a passkey".
@@ -321,6 +346,7 @@ pub async fn send_code(
         code: B64.encode(code_digest(&handle, &code)),
         attempts: 0,
         expires_at: expires_at.unix_timestamp(),
+        recover: None,
     };
     put_transaction_until(ctx, tenant, &handle, &transaction, expires_at).await?;
     let body = format!(
@@ -340,6 +366,7 @@ pub async fn send_code(
         application_name,
         email,
         error: None,
+        recovery: false,
     }))
 }
 
@@ -359,6 +386,7 @@ pub async fn verify_code(
         code: digest,
         attempts,
         expires_at,
+        recover,
     }) = take_transaction(ctx, tenant, handle).await?
     else {
         return Err(SignInError::Expired);
@@ -386,6 +414,7 @@ pub async fn verify_code(
             code: digest,
             attempts,
             expires_at,
+            recover: recover.clone(),
         };
         put_transaction_until(ctx, tenant, handle, &transaction, expires).await?;
         let left = CODE_ATTEMPTS - attempts;
@@ -393,6 +422,7 @@ pub async fn verify_code(
             handle: handle.to_owned(),
             application_name,
             email,
+            recovery: recover.is_some(),
             error: Some(format!(
                 "That code is not right. Check the latest message and try again ({left} {} left).",
                 if left == 1 { "attempt" } else { "attempts" }
@@ -402,7 +432,44 @@ pub async fn verify_code(
     // The address is verified: the passkey's creation options.
     let settings = settings_of(ctx, tenant, &app).await?;
     let (rp_id, _) = relying_party(ctx.base)?;
-    let user_handle = crate::provider::ceremony::random_bytes::<32>()?.to_vec();
+    let mut user_handle = crate::provider::ceremony::random_bytes::<32>()?.to_vec();
+    let mut exclude = Vec::new();
+    let mut recovering = None;
+    if let Some(recovery) = recover {
+        // A recovery: the account the code was sent for, still enabled; its new passkey gets the account's user
+        // handle (the authenticator then replaces a passkey of the same account rather than adding one), and the
+        // passkeys it has are excluded (one authenticator, one passkey per account).
+        let Some(object_id) = recovery.object_id else {
+            return Err(SignInError::Expired);
+        };
+        let object_id = tessera_core::UserId::parse(&object_id)
+            .map_err(|e| ServiceError::Corrupt(format!("recovery object id: {e}")))?;
+        let Some(user) = ctx.store.get_directory_user(tenant, &object_id).await? else {
+            return Err(SignInError::Expired);
+        };
+        if user.disabled_at.is_some() {
+            tracing::info!(tenant = %tenant, user = %user.object_id, "local account recovery refused: the user is disabled");
+            return refuse(&app, ErrorCode::AccessDenied, "This account is disabled.");
+        }
+        let passkeys = ctx.store.list_local_credentials(tenant, &object_id).await?;
+        if let Some(first) = passkeys.first() {
+            user_handle.clone_from(&first.user_handle);
+        }
+        for passkey in &passkeys {
+            let transports = passkey
+                .transports
+                .iter()
+                .cloned()
+                .map(AuthenticatorTransport::from)
+                .collect();
+            exclude.push(PublicKeyCredentialDescriptor::new(
+                passkey.credential_id.clone(),
+                transports,
+            ));
+        }
+        tracing::info!(tenant = %tenant, user = %object_id, "local account recovery: address verified");
+        recovering = Some((object_id, passkeys.len()));
+    }
     let challenge = generate_challenge().map_err(|_| ServiceError::Random)?;
     let tenant_name = ctx
         .store
@@ -422,6 +489,7 @@ pub async fn verify_code(
     .algorithms(&ALGORITHMS)
     .resident_key(ResidentKeyRequirement::Required)
     .user_verification(user_verification(&settings))
+    .exclude_credentials(exclude)
     .build();
     let handle = random_token(32)?;
     let application_name = app.application_name.clone();
@@ -435,6 +503,9 @@ pub async fn verify_code(
         challenge: B64.encode(challenge),
         algorithms: options.offered_algorithms(),
         expires_at: until.unix_timestamp(),
+        recover: recovering
+            .as_ref()
+            .map(|(object_id, _)| object_id.as_str().to_owned()),
     };
     put_transaction_until(ctx, tenant, &handle, &transaction, until).await?;
     Ok(SignInStep::LocalRegister(Box::new(RegisterPage {
@@ -443,6 +514,7 @@ pub async fn verify_code(
         email,
         options,
         reply_origin,
+        recovery: recovering.map(|(_, count)| count),
     })))
 }
 
@@ -455,6 +527,7 @@ pub async fn finish_registration(
     handle: &str,
     binding: &[u8],
     credential: &str,
+    remove_others: bool,
 ) -> Result<SignInStep, SignInError> {
     let Some(Transaction::LocalRegister {
         app,
@@ -464,6 +537,7 @@ pub async fn finish_registration(
         challenge,
         algorithms,
         expires_at,
+        recover,
     }) = take_transaction(ctx, tenant, handle).await?
     else {
         return Err(SignInError::Expired);
@@ -500,6 +574,31 @@ pub async fn finish_registration(
     };
     let verified = verify_registration(&response, &expectation, |_| exists)
         .map_err(|e| passkey_refused(e.rule(), &e))?;
+    let passkey = LocalPasskey {
+        credential_id: B64.encode(&verified.credential_id),
+        user_handle,
+        public_key: B64.encode(&verified.public_key_cbor),
+        alg: verified.algorithm.id(),
+        sign_count: verified.sign_count,
+        uv_initialized: verified.user_verified,
+        backup_eligible: verified.backup_eligible,
+        backup_state: verified.backup_state,
+        transports: verified
+            .transports
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
+    };
+    if let Some(object_id) = recover {
+        let amr = passkey_amr(verified.backup_eligible, verified.user_verified);
+        let recovery = FinishRecovery {
+            object_id: &object_id,
+            passkey: &passkey,
+            amr,
+            remove_others,
+        };
+        return finish_recovery(ctx, tenant, &settings, app, recovery).await;
+    }
     let object_id = super::signup::new_object_id()?;
     let profile = UpstreamProfile {
         issuer: local_issuer(tenant.as_str()),
@@ -518,21 +617,6 @@ pub async fn finish_registration(
         tracing::info!(tenant = %tenant, reason = %e, "local sign-up refused by the user flow");
         return refuse(&app, ErrorCode::AccessDenied, &e.to_string());
     }
-    let passkey = LocalPasskey {
-        credential_id: B64.encode(&verified.credential_id),
-        user_handle,
-        public_key: B64.encode(&verified.public_key_cbor),
-        alg: verified.algorithm.id(),
-        sign_count: verified.sign_count,
-        uv_initialized: verified.user_verified,
-        backup_eligible: verified.backup_eligible,
-        backup_state: verified.backup_state,
-        transports: verified
-            .transports
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect(),
-    };
     let pending = PendingSignup {
         app,
         provider_id: local,
@@ -548,6 +632,303 @@ pub async fn finish_registration(
     }
     let fields = attribute_fields(&settings, &pending.profile);
     super::signup::attribute_page(ctx, tenant, &pending, fields, Vec::new()).await
+}
+
+/// A verified recovery passkey, for [`finish_recovery`].
+struct FinishRecovery<'a> {
+    object_id: &'a str,
+    passkey: &'a LocalPasskey,
+    amr: Vec<String>,
+    remove_others: bool,
+}
+
+/// The end of a recovery: the account's claims as at a sign-in, the flow's access rules, then the new passkey
+/// (and, when the user asked, the removal of the others), the sign-in time, the session and the app's code in one
+/// store transaction ([`tessera_store::BrokerStore::recover_local_account`]).
+async fn finish_recovery(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    settings: &FlowSettings,
+    app: AppRequest,
+    recovery: FinishRecovery<'_>,
+) -> Result<SignInStep, SignInError> {
+    let object_id = tessera_core::UserId::parse(recovery.object_id)
+        .map_err(|e| ServiceError::Corrupt(format!("recovery object id: {e}")))?;
+    let Some(user) = ctx.store.get_directory_user(tenant, &object_id).await? else {
+        return Err(SignInError::Expired);
+    };
+    if user.disabled_at.is_some() {
+        tracing::info!(tenant = %tenant, user = %user.object_id, "local account recovery refused: the user is disabled");
+        return refuse(&app, ErrorCode::AccessDenied, "This account is disabled.");
+    }
+    // The sign-in was an emailed one-time code and a passkey created just now: `otp` says so to the app.
+    let mut amr = vec!["otp".to_owned()];
+    amr.extend(recovery.amr);
+    let profile = UpstreamProfile {
+        issuer: local_issuer(tenant.as_str()),
+        subject: user.object_id.as_str().to_owned(),
+        display_name: user.display_name.clone(),
+        given_name: user.given_name.clone(),
+        surname: user.surname.clone(),
+        email: user.email.clone(),
+        amr,
+        acr: None,
+        auth_time: Some(ctx.now),
+        email_verified: user.email.is_some(),
+    };
+    let local = ProviderId::local();
+    if let Err(e) = evaluate_access(settings, &app.request.client_id, &local, &profile) {
+        tracing::info!(tenant = %tenant, reason = %e, "local account recovery refused by the user flow");
+        return refuse(&app, ErrorCode::AccessDenied, &e.to_string());
+    }
+    let start = session::new_session(
+        ctx,
+        tenant,
+        &app,
+        SignedIn {
+            object_id: user.object_id.clone(),
+            provider_id: local,
+            profile,
+            new_user: false,
+        },
+    )?;
+    let credential = recovery.passkey.record(tenant, &user.object_id, ctx.now)?;
+    match ctx
+        .store
+        .recover_local_account(
+            &credential,
+            recovery.remove_others,
+            &start.session,
+            start.code_record(),
+            ctx.now,
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(tessera_store::StoreError::Conflict) => {
+            let disabled = ctx
+                .store
+                .get_directory_user(tenant, &user.object_id)
+                .await?
+                .is_none_or(|u| u.disabled_at.is_some());
+            if disabled {
+                return refuse(&app, ErrorCode::AccessDenied, "This account is disabled.");
+            }
+            // The passkey was registered a moment ago (the same form sent twice).
+            return Err(SignInError::Expired);
+        }
+        Err(tessera_store::StoreError::NotFound) => return Err(SignInError::Expired),
+        Err(other) => return Err(other.into()),
+    }
+    tracing::info!(
+        tenant = %tenant,
+        user = %user.object_id,
+        removed_other_passkeys = recovery.remove_others,
+        "local account recovered: new passkey registered, signed in"
+    );
+    start.answer(tenant, &app)
+}
+
+/// The local account (enabled, with a local identity) whose address is `email` (compared lowercased), if any.
+async fn local_account_for_email(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    email: &str,
+) -> Result<Option<tessera_store::DirectoryUserRecord>, SignInError> {
+    let folded = email.trim().to_lowercase();
+    let issuer = local_issuer(tenant.as_str());
+    let page = ctx
+        .store
+        .search_directory_users(tenant, &folded, None, None, 50)
+        .await?;
+    Ok(page.users.into_iter().find(|u| {
+        u.disabled_at.is_none()
+            && u.email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase() == folded)
+            && u.identities.iter().any(|i| i.issuer == issuer)
+    }))
+}
+
+/// The choice page's "Lost your passkey?": the page asking for the account's address, answered under the same
+/// handle (the choice page's sign-in stays usable).
+pub async fn recovery_page(
+    ctx: BrokerContext<'_>,
+    tenant: &TenantId,
+    handle: &str,
+    binding: &[u8],
+) -> Result<SignInStep, SignInError> {
+    let Some(Transaction::Choice {
+        app,
+        binding: expected,
+    }) = take_transaction(ctx, tenant, handle).await?
+    else {
+        return Err(SignInError::Expired);
+    };
+    if !binding_matches(&expected, binding) {
+        return Err(SignInError::OtherBrowser);
+    }
+    let settings = settings_of(ctx, tenant, &app).await?;
+    if !offers_local(&settings) {
+        return Err(SignInError::ProviderNotOffered);
+    }
+    let application_name = app.application_name.clone();
+    let page = Transaction::Choice {
+        app,
+        binding: expected,
+    };
+    put_transaction_until(
+        ctx,
+        tenant,
+        handle,
+        &page,
+        ctx.now + tessera_store::broker::BROKER_TRANSACTION_LIFETIME,
+    )
+    .await?;
+    Ok(SignInStep::LocalRecover(RecoverPage {
+        handle: handle.to_owned(),
+        application_name,
+        email: String::new(),
+        error: None,
+    }))
+}
+
+/// The recovery page's answer: the same rules as [`send_code`] (a valid address, the send limits), then a code
+/// mailed when the address belongs to an enabled local account. For any other address nothing is sent, but the
+/// answer is the same code page (whose every code is wrong), so the page does not tell whether an account exists.
+pub async fn send_recovery_code(
+    ctx: BrokerContext<'_>,
+    mailer: Option<&Mailer>,
+    tenant: &TenantId,
+    send: SendCode<'_>,
+) -> Result<SignInStep, SignInError> {
+    let Some(Transaction::Choice { app, binding }) =
+        take_transaction(ctx, tenant, send.handle).await?
+    else {
+        return Err(SignInError::Expired);
+    };
+    if !binding_matches(&binding, send.binding) {
+        return Err(SignInError::OtherBrowser);
+    }
+    let settings = settings_of(ctx, tenant, &app).await?;
+    if !offers_local(&settings) {
+        return Err(SignInError::ProviderNotOffered);
+    }
+    let email = send.email.trim().to_owned();
+    let again = |app: AppRequest, error: &str| {
+        let page = Transaction::Choice {
+            app,
+            binding: binding.clone(),
+        };
+        (page, error.to_owned())
+    };
+    let refused = if !is_valid_email(&email) {
+        Some(again(
+            app.clone(),
+            "Enter an email address, like name@example.com.",
+        ))
+    } else {
+        None
+    };
+    if let Some((page, error)) = refused {
+        put_transaction_until(
+            ctx,
+            tenant,
+            send.handle,
+            &page,
+            ctx.now + tessera_store::broker::BROKER_TRANSACTION_LIFETIME,
+        )
+        .await?;
+        return Ok(SignInStep::LocalRecover(RecoverPage {
+            handle: send.handle.to_owned(),
+            application_name: app.application_name,
+            email,
+            error: Some(error),
+        }));
+    }
+    let Some(mailer) = mailer else {
+        return Err(SignInError::MailUnavailable);
+    };
+    let (per_client, per_email) = SEND_LIMITS;
+    let client_key = sha256(format!("client\0{}", send.client).as_bytes());
+    let email_key = sha256(format!("email\0{}", email.to_lowercase()).as_bytes());
+    let allowed = ctx
+        .store
+        .count_code_send(tenant, &client_key, SEND_WINDOW, per_client, ctx.now)
+        .await?
+        && ctx
+            .store
+            .count_code_send(tenant, &email_key, SEND_WINDOW, per_email, ctx.now)
+            .await?;
+    if !allowed {
+        tracing::info!(tenant = %tenant, "recovery code refused by the send limit");
+        let (page, error) = again(
+            app.clone(),
+            "Too many codes were sent. Wait an hour, then try again.",
+        );
+        put_transaction_until(
+            ctx,
+            tenant,
+            send.handle,
+            &page,
+            ctx.now + tessera_store::broker::BROKER_TRANSACTION_LIFETIME,
+        )
+        .await?;
+        return Ok(SignInStep::LocalRecover(RecoverPage {
+            handle: send.handle.to_owned(),
+            application_name: app.application_name,
+            email,
+            error: Some(error),
+        }));
+    }
+    let account = local_account_for_email(ctx, tenant, &email).await?;
+    let handle = random_token(32)?;
+    let expires_at = ctx.now + CODE_LIFETIME;
+    let application_name = app.application_name.clone();
+    // Without an account, the digest is of a code nobody was sent.
+    let code = new_code()?;
+    let transaction = Transaction::LocalCode {
+        app,
+        binding: B64.encode(send.binding),
+        email: email.clone(),
+        code: B64.encode(code_digest(&handle, &code)),
+        attempts: 0,
+        expires_at: expires_at.unix_timestamp(),
+        recover: Some(Recovery {
+            object_id: account.as_ref().map(|u| u.object_id.as_str().to_owned()),
+        }),
+    };
+    put_transaction_until(ctx, tenant, &handle, &transaction, expires_at).await?;
+    match &account {
+        Some(user) => {
+            let body = format!(
+                "Your recovery code for {application_name} is {code}\r\n\r\n\
+                 It is valid for 10 minutes. With it you can create a new passkey for your account.\r\n\
+                 If you did not ask for it, ignore this message: your account is unchanged.\r\n"
+            );
+            if let Err(e) = mailer
+                .send(&email, &format!("Your recovery code: {code}"), body)
+                .await
+            {
+                tracing::warn!(tenant = %tenant, error = %e, "recovery code not sent");
+                return Err(SignInError::MailUnavailable);
+            }
+            tracing::info!(tenant = %tenant, user = %user.object_id, "local account recovery: code sent");
+        }
+        None => {
+            tracing::info!(
+                tenant = %tenant,
+                "local account recovery: no enabled local account has the address, nothing sent"
+            );
+        }
+    }
+    Ok(SignInStep::LocalCode(CodePage {
+        handle,
+        application_name,
+        email,
+        error: None,
+        recovery: true,
+    }))
 }
 
 /// The purpose the decoy key of email-first sign-ins is derived for from the master key.

@@ -102,6 +102,10 @@ pub(crate) enum Transaction {
         code: String,
         attempts: u32,
         expires_at: i64,
+        /// A lost-passkey recovery (not a sign-up): the account the address belongs to, `None` for an address
+        /// without an enabled local account (no code was sent; every code is wrong).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recover: Option<super::local::Recovery>,
     },
     /// A local sign-up's passkey registration is showing (the address is verified).
     LocalRegister {
@@ -112,6 +116,9 @@ pub(crate) enum Transaction {
         challenge: String,
         algorithms: Vec<i64>,
         expires_at: i64,
+        /// A recovery: the object id of the account the new passkey is for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recover: Option<String>,
     },
     /// A local account's passkey sign-in is in progress.
     LocalSignIn {
@@ -236,8 +243,10 @@ pub enum SignInStep {
     Attributes(AttributePage),
     /// Show the one-time code page of a local sign-up.
     LocalCode(super::local::CodePage),
-    /// Show the passkey registration of a local sign-up.
+    /// Show the passkey registration of a local sign-up or recovery.
     LocalRegister(Box<super::local::RegisterPage>),
+    /// Show the "Lost your passkey?" page (the address to send a recovery code to).
+    LocalRecover(super::local::RecoverPage),
     /// Answer the app (code or OAuth error).
     Answer(AppAnswer),
 }
