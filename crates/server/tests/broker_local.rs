@@ -1255,6 +1255,41 @@ async fn a_local_passkey_satisfies_require_phishing_resistant(backend: Backend) 
         "{}",
         answer.location()
     );
+    // A recovery (an emailed code) is not phishing-resistant: refused at the app, and no passkey added.
+    let claims_oid = tessera_core::UserId::parse(claims["oid"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut browser = Browser::default();
+    let (_, page) = start_recovery(&b, &mut browser, "ann@example.com").await;
+    let register_page = browser
+        .submit(
+            &b.app,
+            &page,
+            "local-code-form",
+            &[("code", &b.last_code())],
+        )
+        .await;
+    assert_eq!(register_page.status, 200, "{}", register_page.body);
+    let refused = register(
+        &b,
+        &mut browser,
+        &register_page,
+        &SoftAuthenticator::new(),
+        &b.app.base,
+    )
+    .await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let query = query_of(&refused.location());
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some("access_denied")
+    );
+    assert!(!query.contains_key("code"));
+    let passkeys = b
+        .store()
+        .list_local_credentials(&b.tenant, &claims_oid)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(passkeys.len(), 1, "the refused recovery added no passkey");
     b.app.stop().await;
 }
 
@@ -1601,7 +1636,16 @@ async fn lost_passkey_recovery_adds_a_passkey_to_the_same_account_and_signs_in(b
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    assert!(amr.contains(&"otp") && amr.contains(&"pop"), "{amr:?}");
+    assert_eq!(
+        amr,
+        ["otp"],
+        "an emailed code proved the user, not the new passkey"
+    );
+    assert_ne!(
+        after["acr"],
+        json!("phr"),
+        "a recovery is only as strong as the mailbox"
+    );
     assert_eq!(user_count(&b).await, 1, "no new user");
     let passkeys = b
         .store()

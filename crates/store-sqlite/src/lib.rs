@@ -36,7 +36,12 @@ use tessera_core::{ClientId, TenantId, UserId};
 use tessera_store::convert::{revision, revision_column};
 use tessera_store::notify::{LocalHub, Notifier, Payload, Subscription, Topic};
 use tessera_store::{
-    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption, Credential, GrantPasskey, GrantStore, HealthStore, REDEEMED_CODE_RETENTION, REVOKED_GRANT_RETENTION, REVOKED_PASSKEY_RETENTION, RefreshRotation, RefreshToken, Result, Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant, TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected, fold_display_name, fold_username,
+    AccessToken, AccountStatus, AuthCode, CeremonyStore, Client, ClientFilter, CodeRedemption,
+    Credential, GrantPasskey, GrantStore, HealthStore, REDEEMED_CODE_RETENTION,
+    REVOKED_GRANT_RETENTION, REVOKED_PASSKEY_RETENTION, RefreshRotation, RefreshToken, Result,
+    Session, SignCountBump, SignCountRegression, SignCountUpdate, SigningKey, StoreError, Tenant,
+    TenantContents, TenantDeletion, TenantStore, User, UserStore, check_expected,
+    fold_display_name, fold_username,
 };
 use time::OffsetDateTime;
 

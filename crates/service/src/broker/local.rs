@@ -590,11 +590,9 @@ pub async fn finish_registration(
             .collect(),
     };
     if let Some(object_id) = recover {
-        let amr = passkey_amr(verified.backup_eligible, verified.user_verified);
         let recovery = FinishRecovery {
             object_id: &object_id,
             passkey: &passkey,
-            amr,
             remove_others,
         };
         return finish_recovery(ctx, tenant, &settings, app, recovery).await;
@@ -638,7 +636,6 @@ pub async fn finish_registration(
 struct FinishRecovery<'a> {
     object_id: &'a str,
     passkey: &'a LocalPasskey,
-    amr: Vec<String>,
     remove_others: bool,
 }
 
@@ -661,9 +658,11 @@ async fn finish_recovery(
         tracing::info!(tenant = %tenant, user = %user.object_id, "local account recovery refused: the user is disabled");
         return refuse(&app, ErrorCode::AccessDenied, "This account is disabled.");
     }
-    // The sign-in was an emailed one-time code and a passkey created just now: `otp` says so to the app.
-    let mut amr = vec!["otp".to_owned()];
-    amr.extend(recovery.amr);
+    // What proved the user here is the emailed one-time code: the passkey was only created, not used, so the
+    // sign-in is `otp` alone and not phishing-resistant (a phished code must not yield a `phr` token). A flow that
+    // requires phishing resistance refuses it below, before anything is written; the next sign-in with the new
+    // passkey is phishing-resistant again.
+    let amr = vec!["otp".to_owned()];
     let profile = UpstreamProfile {
         issuer: local_issuer(tenant.as_str()),
         subject: user.object_id.as_str().to_owned(),
