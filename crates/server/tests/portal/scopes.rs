@@ -116,7 +116,7 @@ async fn invite_form_takes_role_qualified_scopes_and_refuses_a_bad_prefix_next_t
     let pending = || async {
         app.state
             .admin_store
-            .list_admin_invitations(app.clock.now(), None, 10)
+            .list_admin_invitations(app.clock.now(), None, None, 10)
             .await
             .expect("store")
             .invitations

@@ -565,7 +565,7 @@ async fn allow_for_email(
     let issuer = local_issuer(tenant.as_str());
     let page = ctx
         .store
-        .search_directory_users(tenant, &folded, None, 50)
+        .search_directory_users(tenant, &folded, None, None, 50)
         .await?;
     let mut allow = Vec::new();
     for user in page.users.iter().filter(|u| {
