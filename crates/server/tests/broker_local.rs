@@ -619,7 +619,7 @@ async fn passkey_sign_in(
 }
 
 async fn user_count(b: &Broker) -> usize {
-    tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, 100)
+    tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, None, 100)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .users
@@ -702,11 +702,17 @@ async fn local_sign_up_verifies_the_email_registers_a_passkey_then_signs_in_with
     let oid = {
         let query = query_of(&answer.location());
         assert!(query.contains_key("code"), "{}", answer.location());
-        let users =
-            tessera_service::broker::directory::search_users(b.store(), &b.tenant, "", None, 10)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .users;
+        let users = tessera_service::broker::directory::search_users(
+            b.store(),
+            &b.tenant,
+            "",
+            None,
+            None,
+            10,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .users;
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].email.as_deref(), Some("ann@example.com"));
         assert_eq!(users[0].display_name.as_deref(), Some("Ann Lee"));
