@@ -718,14 +718,17 @@ impl BrokerStore for PostgresStore {
 
     async fn create_broker_application(&self, application: &BrokerApplication) -> Result<()> {
         sqlx::query(
-            "INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at, \
+             display_name_folded) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(application.tenant.as_str())
         .bind(application.client_id.as_str())
         .bind(application.secret_hash.as_deref())
         .bind(&application.settings)
         .bind(application.created_at)
+        .bind(tessera_store::broker::application_name_folded(
+            &application.settings,
+        ))
         .execute(self.timed()?)
         .await
         .map_err(db)?;
@@ -792,6 +795,37 @@ impl BrokerStore for PostgresStore {
         Ok((page, total))
     }
 
+    async fn list_broker_applications_filtered(
+        &self,
+        tenant: &TenantId,
+        filter: &tessera_store::ClientFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<BrokerApplication>> {
+        let (id_pattern, name_pattern, public) =
+            tessera_store::filters::client_filter_binds(filter);
+        // Byte order (`COLLATE "C"`), whatever the database's collation: the order the cursors assume. Client ids
+        // are ASCII, so `lower` folds them fully; names are matched on the form folded in Rust.
+        sqlx::query_as::<_, ApplicationRow>(
+            "SELECT * FROM broker_applications WHERE tenant = $1 AND client_id COLLATE \"C\" > $2 \
+             AND (lower(client_id) LIKE $4 ESCAPE '\\' OR display_name_folded LIKE $5 ESCAPE '\\') \
+             AND ($6::boolean IS NULL OR ((settings->>'client_type') = 'public') = $6) \
+             ORDER BY client_id COLLATE \"C\" LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(after.map(|a| a.as_str().to_owned()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .bind(id_pattern)
+        .bind(name_pattern)
+        .bind(public)
+        .fetch_all(self.timed()?)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(ApplicationRow::into_record)
+        .collect()
+    }
+
     async fn update_broker_application(
         &self,
         application: &BrokerApplication,
@@ -805,12 +839,16 @@ impl BrokerStore for PostgresStore {
             check_expected(current.as_ref(), expected, PartialEq::eq)?;
         }
         let done = sqlx::query(
-            "UPDATE broker_applications SET secret_hash = $3, settings = $4 WHERE tenant = $1 AND client_id = $2",
+            "UPDATE broker_applications SET secret_hash = $3, settings = $4, display_name_folded = $5 \
+             WHERE tenant = $1 AND client_id = $2",
         )
         .bind(application.tenant.as_str())
         .bind(application.client_id.as_str())
         .bind(application.secret_hash.as_deref())
         .bind(&application.settings)
+        .bind(tessera_store::broker::application_name_folded(
+            &application.settings,
+        ))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -843,8 +881,8 @@ impl BrokerStore for PostgresStore {
     async fn create_identity_provider(&self, provider: &IdentityProviderRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
-             metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys, name_folded) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(provider.tenant.as_str())
         .bind(&provider.provider_id)
@@ -858,6 +896,7 @@ impl BrokerStore for PostgresStore {
         .bind(provider.updated_at)
         .bind(provider.cache.issuer())
         .bind(stored_key_count(provider.cache.signing_keys)?)
+        .bind(tessera_store::broker::provider_name_folded(&provider.config))
         .execute(self.timed()?)
         .await
         .map_err(db)?;
@@ -900,19 +939,24 @@ impl BrokerStore for PostgresStore {
     async fn list_identity_provider_summaries(
         &self,
         tenant: &TenantId,
+        prefix: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<IdentityProviderSummary>> {
+        let (id_pattern, name_pattern) = tessera_store::broker::provider_prefix_binds(prefix);
         // Byte order (`COLLATE "C"`), whatever the database's collation: the order SQLite and the cursors use.
         Ok(sqlx::query_as::<_, ProviderSummaryRow>(
             "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at, \
              client_secret_encrypted IS NOT NULL AS has_client_secret, issuer, signing_keys \
              FROM identity_providers WHERE tenant = $1 AND provider_id COLLATE \"C\" > $2 \
+             AND (lower(provider_id) LIKE $4 ESCAPE '\\' OR name_folded LIKE $5 ESCAPE '\\') \
              ORDER BY provider_id COLLATE \"C\" LIMIT $3",
         )
         .bind(tenant.as_str())
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
+        .bind(id_pattern)
+        .bind(name_pattern)
         .fetch_all(self.timed()?)
         .await
         .map_err(db)?
@@ -938,7 +982,7 @@ impl BrokerStore for PostgresStore {
         let done = sqlx::query(
             "UPDATE identity_providers SET config = $3, client_secret_encrypted = $4, metadata = $5, \
              metadata_fetched_at = $6, jwks = $7, jwks_fetched_at = $8, updated_at = $9, issuer = $10, \
-             signing_keys = $11 WHERE tenant = $1 AND provider_id = $2",
+             signing_keys = $11, name_folded = $12 WHERE tenant = $1 AND provider_id = $2",
         )
         .bind(provider.tenant.as_str())
         .bind(&provider.provider_id)
@@ -951,6 +995,7 @@ impl BrokerStore for PostgresStore {
         .bind(provider.updated_at)
         .bind(provider.cache.issuer())
         .bind(stored_key_count(provider.cache.signing_keys)?)
+        .bind(tessera_store::broker::provider_name_folded(&provider.config))
         .execute(&mut *tx)
         .await
         .map_err(db)?;

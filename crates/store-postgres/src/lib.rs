@@ -187,6 +187,7 @@ impl PostgresStore {
             .await
             .map_err(migrate_error)?;
         fold_legacy_client_names(&pool).await?;
+        fold_legacy_broker_names(&pool).await?;
         let notifier = Arc::new(PgNotifier::new(&pool).await?);
         let outage = Arc::new(Outage::default());
         tokio::spawn(watch_outage(Arc::downgrade(&outage), options));
@@ -320,6 +321,45 @@ async fn fold_legacy_client_names(pool: &PgPool) -> Result<()> {
         .execute(pool)
         .await
         .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Folds, in Rust, the names of the broker applications and identity providers stored without their folded form
+/// (before migration 0036, or by an older node), as [`fold_legacy_client_names`] does for clients. Once every row
+/// is folded these are two `SELECT`s that find nothing.
+async fn fold_legacy_broker_names(pool: &PgPool) -> Result<()> {
+    for (select, update) in [
+        (
+            "SELECT tenant, client_id, settings FROM broker_applications WHERE display_name_folded IS NULL",
+            "UPDATE broker_applications SET display_name_folded = $3 \
+             WHERE tenant = $1 AND client_id = $2 AND settings = $4 AND display_name_folded IS NULL",
+        ),
+        (
+            "SELECT tenant, provider_id, config FROM identity_providers WHERE name_folded IS NULL",
+            "UPDATE identity_providers SET name_folded = $3 \
+             WHERE tenant = $1 AND provider_id = $2 AND config = $4 AND name_folded IS NULL",
+        ),
+    ] {
+        let rows: Vec<(String, String, serde_json::Value)> =
+            sqlx::query_as(select).fetch_all(pool).await.map_err(db)?;
+        let provider = select.contains("identity_providers");
+        for (tenant, id, json) in rows {
+            let folded = if provider {
+                tessera_store::broker::provider_name_folded(&json)
+            } else {
+                tessera_store::broker::application_name_folded(&json)
+            };
+            // Only a row still unfolded and unchanged: a concurrent save has folded it already.
+            sqlx::query(update)
+                .bind(&tenant)
+                .bind(&id)
+                .bind(folded)
+                .bind(&json)
+                .execute(pool)
+                .await
+                .map_err(db)?;
+        }
     }
     Ok(())
 }

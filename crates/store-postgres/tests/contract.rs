@@ -393,3 +393,135 @@ async fn clients_stored_without_a_folded_name_are_folded_on_open() {
     reopened.close().await;
     fixture.teardown().await;
 }
+
+/// A schema migrated up to (and with) `version` only, as a node of that release left it.
+async fn schema_at(url: &str, schema: &str, version: i64) -> PgConnection {
+    let mut raw = PgConnection::connect_with(&options_in(url, schema))
+        .await
+        .expect("connect");
+    sqlx::migrate!("./migrations")
+        .run_to(version, &mut raw)
+        .await
+        .expect("migrate to the older version");
+    raw
+}
+
+/// Migration 0032 backfills each stored identity provider's issuer from its metadata (a provider whose metadata
+/// names none keeps none); the key count (the broker's JWKS rule, not SQL's) stays unknown until the next save or
+/// refresh.
+#[tokio::test]
+async fn migration_0032_backfills_the_provider_summaries_issuer() {
+    let Some(url) = test_url() else { return };
+    let schema = fresh_schema();
+    create_schema(&url, &schema).await;
+    let mut raw = schema_at(&url, &schema, 31).await;
+    sqlx::raw_sql(
+        "INSERT INTO broker_tenants (id, display_name, created_at) VALUES ('contoso', 'Contoso', now()); \
+         INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
+           metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) VALUES \
+           ('contoso', 'a', '{\"id\":\"a\"}', '\\x01', '{\"issuer\":\"https://a.example\"}', now(), '{\"keys\":[]}', \
+            now(), now(), now()), \
+           ('contoso', 'b', '{\"id\":\"b\"}', NULL, '{\"jwks_uri\":\"https://b.example/k\"}', now(), \
+            '{\"keys\":[]}', now(), now(), now()), \
+           ('contoso', 'c', '{\"id\":\"c\"}', NULL, '{\"issuer\":7}', now(), '{\"keys\":[]}', now(), now(), now());",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("rows of release 0031");
+    raw.close().await.expect("close");
+    let store = PostgresStore::connect_with(options_in(&url, &schema), 2)
+        .await
+        .expect("migrate to the current version");
+    let summaries = tessera_store::BrokerStore::list_identity_provider_summaries(
+        &store,
+        &contract::tenant_id("contoso"),
+        None,
+        None,
+        10,
+    )
+    .await
+    .expect("summaries");
+    let facts: Vec<_> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.provider_id.as_str(),
+                s.issuer.as_deref(),
+                s.signing_keys,
+                s.has_client_secret,
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            ("a", Some("https://a.example"), None, true),
+            ("b", None, None, false),
+            ("c", None, None, false),
+        ],
+        "the issuer is backfilled only where the metadata names one as a string"
+    );
+    store.close().await;
+    drop_schema(&url, &schema).await;
+}
+
+/// Migration 0036 leaves the applications and providers stored before it (or by an older node) without a folded
+/// name; the store folds them in Rust when it opens — beyond ASCII — and the filtered lists find them.
+#[tokio::test]
+async fn migration_0036_application_and_provider_names_are_folded_on_open() {
+    let Some(url) = test_url() else { return };
+    let schema = fresh_schema();
+    create_schema(&url, &schema).await;
+    let mut raw = schema_at(&url, &schema, 35).await;
+    sqlx::raw_sql(
+        "INSERT INTO broker_tenants (id, display_name, created_at) VALUES ('contoso', 'Contoso', now()); \
+         INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at) VALUES \
+           ('contoso', 'app-1', NULL, '{\"display_name\":\"École\",\"client_type\":\"public\"}', now()), \
+           ('contoso', 'app-2', NULL, '{\"display_name\":\"Shop\",\"client_type\":\"public\"}', now()); \
+         INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
+           metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) VALUES \
+           ('contoso', 'a', '{\"id\":\"a\",\"name\":\"Élan\"}', NULL, '{}', now(), '{\"keys\":[]}', now(), now(), now()), \
+           ('contoso', 'b', '{\"id\":\"b\",\"name\":\"Nok Nok\"}', NULL, '{}', now(), '{\"keys\":[]}', now(), now(), now());",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("rows of release 0035");
+    raw.close().await.expect("close");
+    let store = PostgresStore::connect_with(options_in(&url, &schema), 2)
+        .await
+        .expect("migrate to the current version");
+    let tenant = contract::tenant_id("contoso");
+    let filter = tessera_store::ClientFilter {
+        prefix: Some("ÉCO".into()),
+        client_type: Some(tessera_store::ClientType::Public),
+    };
+    let apps = tessera_store::BrokerStore::list_broker_applications_filtered(
+        &store, &tenant, &filter, None, 10,
+    )
+    .await
+    .expect("applications");
+    assert_eq!(
+        apps.iter()
+            .map(|a| a.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["app-1"]
+    );
+    let providers = tessera_store::BrokerStore::list_identity_provider_summaries(
+        &store,
+        &tenant,
+        Some("él"),
+        None,
+        10,
+    )
+    .await
+    .expect("summaries");
+    assert_eq!(
+        providers
+            .iter()
+            .map(|p| p.provider_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a"]
+    );
+    store.close().await;
+    drop_schema(&url, &schema).await;
+}

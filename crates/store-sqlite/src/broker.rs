@@ -875,14 +875,15 @@ impl BrokerStore for SqliteStore {
             .write(|conn| {
                 execute(
                     conn,
-                    "INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at, \
+                     display_name_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
                         application.tenant.as_str(),
                         application.client_id.as_str(),
                         application.secret_hash,
                         settings,
                         ts(application.created_at),
+                        tessera_store::broker::application_name_folded(&application.settings),
                     ],
                 )
             })
@@ -961,6 +962,43 @@ impl BrokerStore for SqliteStore {
         Ok((page, total))
     }
 
+    async fn list_broker_applications_filtered(
+        &self,
+        tenant: &TenantId,
+        filter: &tessera_store::ClientFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<BrokerApplication>> {
+        let after = after.map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let (id_pattern, name_pattern, public) =
+            tessera_store::filters::client_filter_binds(filter);
+        self.conns
+            .read(|conn| {
+                // Client ids are ASCII, so `lower` folds them fully; names are matched on the form folded in Rust.
+                query_all(
+                    conn,
+                    "SELECT tenant, client_id, secret_hash, settings, created_at \
+                     FROM broker_applications WHERE tenant = ?1 AND client_id > ?2 \
+                     AND (lower(client_id) LIKE ?4 ESCAPE '\\' OR display_name_folded LIKE ?5 ESCAPE '\\') \
+                     AND (?6 IS NULL OR (json_extract(settings, '$.client_type') = 'public') = ?6) \
+                     ORDER BY client_id LIMIT ?3",
+                    rusqlite::params![
+                        tenant.as_str(),
+                        after,
+                        i64::from(limit),
+                        id_pattern,
+                        name_pattern,
+                        public
+                    ],
+                    ApplicationRow::read,
+                )
+            })
+            .await?
+            .into_iter()
+            .map(ApplicationRow::into_record)
+            .collect()
+    }
+
     async fn update_broker_application(
         &self,
         application: &BrokerApplication,
@@ -978,12 +1016,14 @@ impl BrokerStore for SqliteStore {
                 }
                 execute(
                     conn,
-                    "UPDATE broker_applications SET secret_hash = ?3, settings = ?4 WHERE tenant = ?1 AND client_id = ?2",
+                    "UPDATE broker_applications SET secret_hash = ?3, settings = ?4, display_name_folded = ?5 \
+                     WHERE tenant = ?1 AND client_id = ?2",
                     params![
                         application.tenant.as_str(),
                         application.client_id.as_str(),
                         application.secret_hash,
                         settings,
+                        tessera_store::broker::application_name_folded(&application.settings),
                     ],
                 )
             })
@@ -1023,8 +1063,8 @@ impl BrokerStore for SqliteStore {
                 execute(
                     conn,
                     "INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
-                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at, issuer, signing_keys, \
+                     name_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     params![
                         provider.tenant.as_str(),
                         provider.provider_id,
@@ -1038,6 +1078,7 @@ impl BrokerStore for SqliteStore {
                         ts(provider.updated_at),
                         provider.cache.issuer(),
                         provider.cache.signing_keys,
+                        tessera_store::broker::provider_name_folded(&provider.config),
                     ],
                 )
             })
@@ -1090,11 +1131,13 @@ impl BrokerStore for SqliteStore {
     async fn list_identity_provider_summaries(
         &self,
         tenant: &TenantId,
+        prefix: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<IdentityProviderSummary>> {
         let tenant = tenant.as_str().to_owned();
         let after = after.unwrap_or("").to_owned();
+        let (id_pattern, name_pattern) = tessera_store::broker::provider_prefix_binds(prefix);
         self.conns
             .read(move |conn| {
                 query_all(
@@ -1102,8 +1145,9 @@ impl BrokerStore for SqliteStore {
                     "SELECT provider_id, config, created_at, updated_at, metadata_fetched_at, \
                      client_secret_encrypted IS NOT NULL AS has_client_secret, issuer, signing_keys \
                      FROM identity_providers WHERE tenant = ?1 AND provider_id > ?2 \
+                     AND (lower(provider_id) LIKE ?4 ESCAPE '\\' OR name_folded LIKE ?5 ESCAPE '\\') \
                      ORDER BY provider_id LIMIT ?3",
-                    rusqlite::params![tenant, after, i64::from(limit)],
+                    rusqlite::params![tenant, after, i64::from(limit), id_pattern, name_pattern],
                     ProviderSummaryRow::read,
                 )
             })
@@ -1136,7 +1180,7 @@ impl BrokerStore for SqliteStore {
                     conn,
                     "UPDATE identity_providers SET config = ?3, client_secret_encrypted = ?4, metadata = ?5, \
                      metadata_fetched_at = ?6, jwks = ?7, jwks_fetched_at = ?8, updated_at = ?9, issuer = ?10, \
-                     signing_keys = ?11 \
+                     signing_keys = ?11, name_folded = ?12 \
                      WHERE tenant = ?1 AND provider_id = ?2",
                     params![
                         provider.tenant.as_str(),
@@ -1150,6 +1194,7 @@ impl BrokerStore for SqliteStore {
                         ts(provider.updated_at),
                         provider.cache.issuer(),
                         provider.cache.signing_keys,
+                        tessera_store::broker::provider_name_folded(&provider.config),
                     ],
                 )
             })

@@ -137,7 +137,48 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "broker local accounts",
         include_str!("../migrations/0035_broker_local_accounts.sql"),
     ),
+    (
+        36,
+        "broker list filters",
+        include_str!("../migrations/0036_broker_list_filters.sql"),
+    ),
 ];
+
+/// The migration after which the stored application and provider names are folded in Rust.
+const FOLD_BROKER_NAMES: i64 = 36;
+
+/// Folds the display name of every stored broker application and the name of every identity provider.
+fn fold_broker_names(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    for (select, update, fold) in [
+        (
+            "SELECT rowid, settings FROM broker_applications",
+            "UPDATE broker_applications SET display_name_folded = ?2 WHERE rowid = ?1",
+            tessera_store::broker::application_name_folded as fn(&serde_json::Value) -> String,
+        ),
+        (
+            "SELECT rowid, config FROM identity_providers",
+            "UPDATE identity_providers SET name_folded = ?2 WHERE rowid = ?1",
+            tessera_store::broker::provider_name_folded,
+        ),
+    ] {
+        let rows: Vec<(i64, String)> = {
+            let mut stmt = tx.prepare(select).map_err(db)?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)?
+        };
+        let mut update = tx.prepare(update).map_err(db)?;
+        for (rowid, json) in rows {
+            let value: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))?;
+            update
+                .execute(rusqlite::params![rowid, fold(&value)])
+                .map_err(db)?;
+        }
+    }
+    Ok(())
+}
 
 /// The migration after which the stored client names are folded in Rust.
 const FOLD_CLIENT_NAMES: i64 = 31;
@@ -438,6 +479,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         }
         if *version == FOLD_CLIENT_NAMES {
             fold_client_names(&tx)?;
+        }
+        if *version == FOLD_BROKER_NAMES {
+            fold_broker_names(&tx)?;
         }
         // Bookkeeping only, so the database stamps it: no operation of the store reads the clock.
         tx.execute(

@@ -537,6 +537,7 @@ async fn migration_0032_backfills_the_provider_summaries_issuer() {
         &store,
         &contract::tenant_id("contoso"),
         None,
+        None,
         10,
     )
     .await
@@ -558,6 +559,91 @@ async fn migration_0032_backfills_the_provider_summaries_issuer() {
             ("a", Some("https://a.example"), None, true),
             ("b", None, None, false)
         ]
+    );
+    store.close().await;
+}
+
+/// Migration 0036 folds the names of the applications and identity providers stored before it (in Rust, by the
+/// migration runner: SQLite's `lower` folds ASCII only), so the filtered lists find them by a non-ASCII prefix.
+#[tokio::test]
+async fn migration_0036_folds_existing_application_and_provider_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tessera.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open v35");
+        let migrations = [
+            include_str!("../migrations/0001_initial.sql"),
+            include_str!("../migrations/0002_session_facts_sid.sql"),
+            include_str!("../migrations/0003_ceremonies_in_memory_clustered_tables.sql"),
+            include_str!("../migrations/0004_tenant_revision.sql"),
+            include_str!("../migrations/0010_broker.sql"),
+            include_str!("../migrations/0011_passkey_bound_sessions_and_grants.sql"),
+            include_str!("../migrations/0012_tenant_settings.sql"),
+            include_str!("../migrations/0013_store_health.sql"),
+            include_str!("../migrations/0014_store_identity.sql"),
+            include_str!("../migrations/0020_admin.sql"),
+            include_str!("../migrations/0021_admin_members.sql"),
+            include_str!("../migrations/0022_user_disabled.sql"),
+            include_str!("../migrations/0023_user_display_name_folded.sql"),
+            include_str!("../migrations/0024_broker_tenant_revision.sql"),
+            include_str!("../migrations/0025_admin_invitations.sql"),
+            include_str!("../migrations/0030_fewer_sign_in_index_pages.sql"),
+            include_str!("../migrations/0031_admin_list_filters.sql"),
+            include_str!("../migrations/0032_provider_summary_columns.sql"),
+            include_str!("../migrations/0035_broker_local_accounts.sql"),
+        ];
+        for sql in migrations {
+            conn.execute_batch(sql).expect("schema");
+        }
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT; \
+             INSERT INTO schema_migrations VALUES (1, '', 0), (2, '', 0), (3, '', 0), (4, '', 0), (10, '', 0), \
+               (11, '', 0), (12, '', 0), (13, '', 0), (14, '', 0), (20, '', 0), (21, '', 0), (22, '', 0), \
+               (23, '', 0), (24, '', 0), (25, '', 0), (30, '', 0), (31, '', 0), (32, '', 0), (35, '', 0); \
+             INSERT INTO broker_tenants (id, display_name, created_at) VALUES ('contoso', 'Contoso', 0); \
+             INSERT INTO broker_applications (tenant, client_id, secret_hash, settings, created_at) VALUES \
+               ('contoso', 'app-1', NULL, '{\"display_name\":\"École\",\"client_type\":\"public\"}', 1), \
+               ('contoso', 'app-2', NULL, '{\"display_name\":\"Shop\",\"client_type\":\"public\"}', 1); \
+             INSERT INTO identity_providers (tenant, provider_id, config, client_secret_encrypted, metadata, \
+               metadata_fetched_at, jwks, jwks_fetched_at, created_at, updated_at) VALUES \
+               ('contoso', 'a', '{\"id\":\"a\",\"name\":\"Élan\"}', NULL, '{}', 5, '{\"keys\":[]}', 5, 1, 2), \
+               ('contoso', 'b', '{\"id\":\"b\",\"name\":\"Nok Nok\"}', NULL, '{}', 5, '{\"keys\":[]}', 5, 1, 2);",
+        )
+        .expect("v35 rows");
+    }
+    let store = SqliteStore::open(&path).await.expect("migrate to v36");
+    let tenant = contract::tenant_id("contoso");
+    let filter = tessera_store::ClientFilter {
+        prefix: Some("éco".into()),
+        client_type: Some(tessera_store::ClientType::Public),
+    };
+    let apps = tessera_store::BrokerStore::list_broker_applications_filtered(
+        &store, &tenant, &filter, None, 10,
+    )
+    .await
+    .expect("applications");
+    assert_eq!(
+        apps.iter()
+            .map(|a| a.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["app-1"]
+    );
+    let providers = tessera_store::BrokerStore::list_identity_provider_summaries(
+        &store,
+        &tenant,
+        Some("ÉL"),
+        None,
+        10,
+    )
+    .await
+    .expect("summaries");
+    assert_eq!(
+        providers
+            .iter()
+            .map(|p| p.provider_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a"]
     );
     store.close().await;
 }

@@ -95,6 +95,17 @@ pub trait BrokerStore: Send + Sync {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<BrokerApplication>, u64)>;
+    /// One page of a tenant's applications whose client id or display name starts with `filter.prefix` (folded:
+    /// Unicode lowercase, the name as [`crate::fold_display_name`] stores it at every write) and whose kind is
+    /// `filter.client_type`, ordered by client id (bytes), after the client id `after`, at most `limit`. The filter
+    /// is applied in the store, before the page is cut: following `after` neither misses nor repeats a match.
+    async fn list_broker_applications_filtered(
+        &self,
+        tenant: &TenantId,
+        filter: &crate::ClientFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<BrokerApplication>>;
     /// Replaces an application's secret hash and settings (not its id or creation time); `NotFound` if absent.
     /// With `expected` (the application as the caller read it) the write is conditional: `Changed` if the stored
     /// application differs from it, and nothing is written (of two writes based on one read, one succeeds).
@@ -129,10 +140,13 @@ pub trait BrokerStore: Send + Sync {
         tenant: &TenantId,
     ) -> Result<Vec<IdentityProviderRecord>>;
     /// Lists up to `limit` of a tenant's providers with ids greater than `after`, ordered by id, without their
-    /// secrets and cached documents (a list page reads only what it shows).
+    /// secrets and cached documents (a list page reads only what it shows). With `prefix`, only those whose id or
+    /// name starts with it (folded: Unicode lowercase; the name as [`crate::fold_display_name`] stores it at every
+    /// write), filtered in the store before the page is cut.
     async fn list_identity_provider_summaries(
         &self,
         tenant: &TenantId,
+        prefix: Option<&str>,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<IdentityProviderSummary>>;
@@ -462,6 +476,28 @@ pub fn policy_key(policy_id: &str) -> String {
 /// Folds a directory value (email, name) or a search query for prefix search: Unicode lowercase.
 pub fn fold_search(value: &str) -> String {
     value.to_lowercase()
+}
+
+/// The folded display name of a broker application (its settings' `display_name`), stored beside it for the
+/// admin lists' filter.
+pub fn application_name_folded(settings: &serde_json::Value) -> String {
+    crate::fold_display_name(settings["display_name"].as_str().unwrap_or_default())
+}
+
+/// The folded name of an identity provider (its configuration's `name`), stored beside it for the admin lists'
+/// filter.
+pub fn provider_name_folded(config: &serde_json::Value) -> String {
+    crate::fold_display_name(config["name"].as_str().unwrap_or_default())
+}
+
+/// The SQL filter values of a provider list's `prefix`: the id pattern (ASCII lowercase: provider ids are ASCII)
+/// and the name pattern (Unicode lowercase, as [`provider_name_folded`] stores it); no prefix matches every row.
+pub fn provider_prefix_binds(prefix: Option<&str>) -> (String, String) {
+    let prefix = prefix.unwrap_or_default().trim();
+    (
+        crate::filters::like_prefix(&prefix.to_ascii_lowercase()),
+        crate::filters::like_prefix(&crate::fold_display_name(prefix)),
+    )
 }
 
 /// The SQL `LIKE` pattern matching values that start with `query`: `%`, `_` and `\` are escaped with `\`.

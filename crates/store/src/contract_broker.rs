@@ -62,6 +62,8 @@ macro_rules! broker_store_contract_tests {
             directory_user_writes_from_a_stale_read_are_changed,
             broker_applications_page_in_client_id_order,
             identity_provider_summaries_page_in_byte_order_without_documents,
+            broker_applications_filtered_in_the_store_page_without_gaps_or_repeats,
+            identity_provider_summaries_filtered_in_the_store_page_without_gaps_or_repeats,
             identity_provider_keeps_the_encrypted_secret_and_refreshes_its_metadata,
             flow_versions_are_append_only_and_raced_append_conflicts,
             flow_policy_key_is_unique_per_tenant,
@@ -731,6 +733,225 @@ pub async fn broker_applications_page_in_client_id_order(store: Arc<dyn BrokerSt
     assert_eq!(total, 5);
 }
 
+/// Follows a filtered list's pages (`page` returns up to `limit` ids after the cursor) to the end: every id, in order.
+async fn follow_pages<F, Fut>(limit: usize, mut page: F) -> Vec<String>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let mut all: Vec<String> = Vec::new();
+    loop {
+        let chunk = page(all.last().cloned()).await;
+        assert!(chunk.len() <= limit, "a page holds at most its limit");
+        let done = chunk.len() < limit;
+        all.extend(chunk);
+        if done {
+            return all;
+        }
+    }
+}
+
+/// A filtered page of applications holds only matches (client id or display name prefix, folded Unicode
+/// lowercase on both sides, so `é` finds `École`; the kind), cut by the store: following the cursor returns each
+/// match once, in client id order, none missed, none repeated. A rename is found by its new name only.
+pub async fn broker_applications_filtered_in_the_store_page_without_gaps_or_repeats(
+    store: Arc<dyn BrokerStore>,
+) {
+    use crate::{ClientFilter, ClientType};
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    let mut public_ids = Vec::new();
+    for i in 0..23 {
+        let id = format!("app-{i:02}");
+        let mut app = application(&t, &id);
+        // Every third is public; names alternate between two stems, the non-ASCII one with a capital É.
+        let public = i % 3 == 0;
+        app.settings = json!({
+            "display_name": if i % 2 == 0 { format!("École {i}") } else { format!("Shop {i}") },
+            "client_type": if public { "public" } else { "confidential" },
+        });
+        if public {
+            app.secret_hash = None;
+            public_ids.push(id.clone());
+        }
+        store.create_broker_application(&app).await.expect("create");
+    }
+    let mut elsewhere = application(&other, "app-99");
+    elsewhere.settings = json!({"display_name": "École", "client_type": "public"});
+    store
+        .create_broker_application(&elsewhere)
+        .await
+        .expect("create");
+    let list = |filter: ClientFilter, limit: usize| {
+        let store = store.clone();
+        let t = t.clone();
+        follow_pages(limit, move |after| {
+            let store = store.clone();
+            let t = t.clone();
+            let filter = filter.clone();
+            async move {
+                let after = after.map(|a| app_id(&a));
+                store
+                    .list_broker_applications_filtered(&t, &filter, after.as_ref(), limit as u32)
+                    .await
+                    .expect("page")
+                    .into_iter()
+                    .map(|a| a.client_id.to_string())
+                    .collect()
+            }
+        })
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..23)
+            .filter(|i| keep(*i))
+            .map(|i| format!("app-{i:02}"))
+            .collect()
+    };
+    let by_name = |q: &str| ClientFilter {
+        prefix: Some(q.into()),
+        client_type: None,
+    };
+    assert_eq!(
+        list(by_name("é"), 4).await,
+        expected(&|i| i % 2 == 0),
+        "a folded non-ASCII prefix finds École, page after page"
+    );
+    assert_eq!(
+        list(by_name("ÉCOLE 1"), 2).await,
+        expected(&|i| i % 2 == 0 && format!("{i}").starts_with('1')),
+    );
+    assert_eq!(
+        list(by_name("e"), 4).await,
+        Vec::<String>::new(),
+        "é is not e"
+    );
+    assert_eq!(
+        list(by_name("APP-1"), 3).await,
+        expected(&|i| (10..20).contains(&i)),
+        "the client id, any case"
+    );
+    assert_eq!(
+        list(by_name("app-%"), 3).await,
+        Vec::<String>::new(),
+        "% is no wildcard"
+    );
+    assert_eq!(
+        list(
+            ClientFilter {
+                prefix: None,
+                client_type: Some(ClientType::Public)
+            },
+            2
+        )
+        .await,
+        public_ids
+    );
+    assert_eq!(
+        list(
+            ClientFilter {
+                prefix: Some("shop".into()),
+                client_type: Some(ClientType::Confidential)
+            },
+            5
+        )
+        .await,
+        expected(&|i| i % 2 == 1 && i % 3 != 0)
+    );
+    assert_eq!(list(ClientFilter::default(), 7).await, expected(&|_| true));
+    // A rename is folded at the update.
+    let mut renamed = store
+        .get_broker_application(&t, &app_id("app-01"))
+        .await
+        .expect("get")
+        .expect("exists");
+    renamed.settings["display_name"] = json!("Émile");
+    store
+        .update_broker_application(&renamed, None)
+        .await
+        .expect("update");
+    assert_eq!(list(by_name("émi"), 4).await, vec!["app-01".to_owned()]);
+    assert!(
+        !list(by_name("shop"), 4)
+            .await
+            .contains(&"app-01".to_owned())
+    );
+}
+
+/// A filtered page of provider summaries holds only those whose id or name starts with the prefix (folded Unicode
+/// lowercase), cut by the store: following the cursor returns each match once, in id order.
+pub async fn identity_provider_summaries_filtered_in_the_store_page_without_gaps_or_repeats(
+    store: Arc<dyn BrokerStore>,
+) {
+    let t = with_tenant(&*store, "contoso").await;
+    let other = with_tenant(&*store, "fabrikam").await;
+    for i in 0..17 {
+        let id = format!("idp-{i:02}");
+        let mut p = provider(&t, &id);
+        p.config["name"] = json!(if i % 2 == 0 {
+            format!("Élan {i}")
+        } else {
+            format!("Nok Nok {i}")
+        });
+        store.create_identity_provider(&p).await.expect("create");
+    }
+    let mut elsewhere = provider(&other, "idp-00");
+    elsewhere.config["name"] = json!("Élan");
+    store
+        .create_identity_provider(&elsewhere)
+        .await
+        .expect("create");
+    let list = |q: Option<&'static str>, limit: usize| {
+        let store = store.clone();
+        let t = t.clone();
+        follow_pages(limit, move |after| {
+            let store = store.clone();
+            let t = t.clone();
+            async move {
+                store
+                    .list_identity_provider_summaries(&t, q, after.as_deref(), limit as u32)
+                    .await
+                    .expect("page")
+                    .into_iter()
+                    .map(|p| p.provider_id)
+                    .collect()
+            }
+        })
+    };
+    let expected = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..17)
+            .filter(|i| keep(*i))
+            .map(|i| format!("idp-{i:02}"))
+            .collect()
+    };
+    assert_eq!(list(Some("é"), 3).await, expected(&|i| i % 2 == 0));
+    assert_eq!(
+        list(Some("ÉLAN 1"), 2).await,
+        expected(&|i| i % 2 == 0 && i >= 10)
+    );
+    assert_eq!(list(Some("nok nok"), 4).await, expected(&|i| i % 2 == 1));
+    assert_eq!(list(Some("IDP-1"), 2).await, expected(&|i| i >= 10));
+    assert_eq!(list(Some("e"), 2).await, Vec::<String>::new(), "é is not e");
+    assert_eq!(
+        list(Some("idp_"), 2).await,
+        Vec::<String>::new(),
+        "_ is no wildcard"
+    );
+    assert_eq!(list(None, 5).await, expected(&|_| true));
+    // A rename is folded at the update.
+    let mut renamed = store
+        .get_identity_provider(&t, "idp-03")
+        .await
+        .expect("get")
+        .expect("exists");
+    renamed.config["name"] = json!("Émile");
+    store
+        .update_identity_provider(&renamed, None)
+        .await
+        .expect("update");
+    assert_eq!(list(Some("émi"), 4).await, vec!["idp-03".to_owned()]);
+    assert!(!list(Some("nok"), 4).await.contains(&"idp-03".to_owned()));
+}
+
 pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
     store: Arc<dyn BrokerStore>,
 ) {
@@ -760,12 +981,12 @@ pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
         page.iter().map(|p| p.provider_id.clone()).collect()
     };
     let first = store
-        .list_identity_provider_summaries(&t, None, 2)
+        .list_identity_provider_summaries(&t, None, None, 2)
         .await
         .expect("page");
     assert_eq!(ids(&first), vec!["a-1".to_owned(), "a-2".to_owned()]);
     let second = store
-        .list_identity_provider_summaries(&t, Some("a-2"), 2)
+        .list_identity_provider_summaries(&t, None, Some("a-2"), 2)
         .await
         .expect("page");
     assert_eq!(ids(&second), vec!["a0".to_owned(), "b".to_owned()]);
@@ -798,7 +1019,7 @@ pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
         .await
         .expect("update");
     let a0 = &store
-        .list_identity_provider_summaries(&t, Some("a-2"), 1)
+        .list_identity_provider_summaries(&t, None, Some("a-2"), 1)
         .await
         .expect("page")[0];
     assert_eq!(
@@ -808,24 +1029,24 @@ pub async fn identity_provider_summaries_page_in_byte_order_without_documents(
     assert_eq!(first[0].issuer.as_deref(), Some("https://idp.example"));
     assert_eq!(first[0].signing_keys, Some(2));
     let last = store
-        .list_identity_provider_summaries(&t, Some("b"), 2)
+        .list_identity_provider_summaries(&t, None, Some("b"), 2)
         .await
         .expect("page");
     assert_eq!(ids(&last), vec!["c".to_owned()]);
     assert_eq!(
         store
-            .list_identity_provider_summaries(&t, Some("c"), 2)
+            .list_identity_provider_summaries(&t, None, Some("c"), 2)
             .await,
         Ok(vec![])
     );
     let other_page = store
-        .list_identity_provider_summaries(&other, None, 10)
+        .list_identity_provider_summaries(&other, None, None, 10)
         .await
         .expect("page");
     assert_eq!(ids(&other_page), vec!["a".to_owned()]);
     assert_eq!(
         store
-            .list_identity_provider_summaries(&tenant_id("nobody"), None, 10)
+            .list_identity_provider_summaries(&tenant_id("nobody"), None, None, 10)
             .await,
         Ok(vec![])
     );
@@ -2354,6 +2575,12 @@ pub async fn failure_is_unavailable_never_not_found(store: Arc<dyn BrokerStore>)
     unavailable(
         "list_broker_applications",
         store.list_broker_applications(&t).await,
+    );
+    unavailable(
+        "list_broker_applications_filtered",
+        store
+            .list_broker_applications_filtered(&t, &crate::ClientFilter::default(), None, 10)
+            .await,
     );
     unavailable(
         "update_broker_application",

@@ -1,10 +1,10 @@
 //! The filters of the admin lists, shared by the REST API, the portal and (through the API) the CLI: parsing a
 //! parameter's value (an unknown one is a [`BadFilter`] naming the parameter) and matching.
 //!
-//! Where the store pages a list (clients, users, directory users, invitations, audit events) the filter goes into
-//! the store's query ([`tessera_store::ClientFilter`], [`AccountStatus`], ...). The other lists are read whole from
-//! the store (a tenant's signing keys, a user's passkeys, a tenant's applications, identity providers and user
-//! flows, the broker tenants, the API tokens) and are filtered here, whole, before the page is cut: never one page
+//! Where the store pages a list (clients, users, directory users, invitations, audit events, broker applications,
+//! identity providers) the filter goes into the store's query ([`tessera_store::ClientFilter`], [`AccountStatus`],
+//! ...). The other lists are read whole from the store (a tenant's signing keys, a user's passkeys, user flows, the
+//! broker tenants, the API tokens) and are filtered here, whole, before the page is cut: never one page
 //! after it was cut, so following the cursor neither misses nor repeats an item.
 
 use tessera_store::{AccountStatus, ApiTokenRecord, ClientType, Credential, KeyStatus, SigningKey};

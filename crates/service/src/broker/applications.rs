@@ -282,55 +282,15 @@ fn decode(record: &BrokerApplication) -> Result<Application> {
     Ok(application)
 }
 
-/// Whether an application passes the admin lists' filter: its client id or name starts with `q` (folded:
-/// [`crate::admin::list_filters::query`]) and it is of the kind `kind`.
-pub fn application_matches(
-    application: &Application,
-    q: Option<&str>,
-    kind: Option<tessera_store::ClientType>,
-) -> bool {
-    crate::admin::list_filters::starts_with_any(
-        q,
-        [
-            application.client_id.as_str(),
-            application.display_name.as_str(),
-        ],
-    ) && kind.is_none_or(|k| {
-        (k == tessera_store::ClientType::Public) == (application.client_type == ClientType::Public)
-    })
-}
-
 /// One page of a tenant's applications (ordered by client id): `limit` from `offset`, and how many there are. Only
-/// the page's applications are read and decoded; with a filter ([`application_matches`]) the tenant's applications
-/// are filtered, all of them, before the page is cut (so `offset` and the count are of the matching ones).
+/// the page's applications are read and decoded (no filter: [`list_applications_filtered_page`] pages a filtered
+/// list).
 pub async fn list_applications_page(
     store: &dyn BrokerStore,
     tenant: &TenantId,
-    filter: (Option<&str>, Option<tessera_store::ClientType>),
     offset: usize,
     limit: usize,
 ) -> Result<(Vec<Application>, usize)> {
-    if filter.0.is_some() || filter.1.is_some() {
-        require_tenant(store, tenant).await?;
-        let mut found = Vec::new();
-        for record in store.list_broker_applications(tenant).await? {
-            // The stored name answers the query before the record is decoded (most do not match).
-            let name = record.settings["display_name"].as_str().unwrap_or_default();
-            if !crate::admin::list_filters::starts_with_any(
-                filter.0,
-                [record.client_id.as_str(), name],
-            ) {
-                continue;
-            }
-            let application = decode(&record)?;
-            if application_matches(&application, filter.0, filter.1) {
-                found.push(application);
-            }
-        }
-        let total = found.len();
-        let page = found.into_iter().skip(offset).take(limit).collect();
-        return Ok((page, total));
-    }
     require_tenant(store, tenant).await?;
     let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let (records, total) = store
@@ -338,6 +298,36 @@ pub async fn list_applications_page(
         .await?;
     let page = records.iter().map(decode).collect::<Result<Vec<_>>>()?;
     Ok((page, usize::try_from(total).unwrap_or(usize::MAX)))
+}
+
+/// A page of a tenant's applications ordered by client id, after the client id `after`: at most `limit` (1 to
+/// [`crate::users::MAX_PAGE_SIZE`]) of those passing `filter` (the client id or display name starts with its
+/// prefix, folded: [`crate::admin::list_filters::query`]; of its kind), and the client id to continue after when
+/// more follow. The store filters before it cuts the page (on the name folded at every write, migration 0036), so
+/// following the cursor neither misses nor repeats an application; only the page's applications are decoded.
+pub async fn list_applications_filtered_page(
+    store: &dyn BrokerStore,
+    tenant: &TenantId,
+    filter: &tessera_store::ClientFilter,
+    after: Option<&ClientId>,
+    limit: u32,
+) -> Result<(Vec<Application>, Option<ClientId>)> {
+    require_tenant(store, tenant).await?;
+    let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
+    let records = store
+        .list_broker_applications_filtered(tenant, filter, after, limit + 1)
+        .await?;
+    let page = records
+        .iter()
+        .take(limit as usize)
+        .map(decode)
+        .collect::<Result<Vec<_>>>()?;
+    let next = if records.len() > limit as usize {
+        page.last().map(|a| a.client_id.clone())
+    } else {
+        None
+    };
+    Ok((page, next))
 }
 
 #[cfg(test)]

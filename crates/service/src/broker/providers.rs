@@ -402,7 +402,7 @@ async fn all_summaries(
     loop {
         let after = all.last().map(|s| s.provider_id.clone());
         let chunk = store
-            .list_identity_provider_summaries(tenant, after.as_deref(), SUMMARY_CHUNK)
+            .list_identity_provider_summaries(tenant, None, after.as_deref(), SUMMARY_CHUNK)
             .await?;
         let done = chunk.len() < SUMMARY_CHUNK as usize;
         all.extend(chunk);
@@ -444,10 +444,10 @@ async fn summary(
 
 /// A page of a tenant's providers ordered by id, after the id `after`: at most `limit` (1 to
 /// [`crate::users::MAX_PAGE_SIZE`]), with the id to continue after when more follow. With `q` (folded:
-/// [`crate::admin::list_filters::query`]), only those whose id or name starts with it: the store is read on in
-/// id order until the page is full, so the page holds only matches and the next one starts after its last (none
-/// missed, none repeated). Only configurations are read and decoded, never the secret or the fetched documents;
-/// [`ServiceError::TenantNotFound`] for an unknown tenant.
+/// [`crate::admin::list_filters::query`]), only those whose id or name starts with it: the store filters on the id
+/// and the name folded at every write (migration 0036) before it cuts the page, so the page holds only matches and
+/// the next one starts after its last (none missed, none repeated). Only the page's configurations are read and
+/// decoded, never the secret or the fetched documents; [`ServiceError::TenantNotFound`] for an unknown tenant.
 pub async fn list_provider_summaries_page(
     store: &dyn BrokerStore,
     tenant: &TenantId,
@@ -458,38 +458,14 @@ pub async fn list_provider_summaries_page(
     require_tenant(store, tenant).await?;
     let limit = limit.clamp(1, crate::users::MAX_PAGE_SIZE);
     // One more than asked tells whether there is a next page.
-    let chunk = if q.is_some() {
-        SUMMARY_CHUNK
-    } else {
-        limit + 1
-    };
-    let mut cursor = after.map(|a| a.as_str().to_owned());
-    let mut providers = Vec::new();
-    loop {
-        let rows = store
-            .list_identity_provider_summaries(tenant, cursor.as_deref(), chunk)
-            .await?;
-        let exhausted = rows.len() < chunk as usize;
-        cursor = rows.last().map(|r| r.provider_id.clone());
-        for row in &rows {
-            // The stored id and name answer the query before the configuration is decoded.
-            let name = row.config["name"].as_str().unwrap_or_default();
-            if !crate::admin::list_filters::starts_with_any(q, [row.provider_id.as_str(), name]) {
-                continue;
-            }
-            let provider = summary(store, tenant, row).await?;
-            let id = provider.config.id.as_str();
-            if crate::admin::list_filters::starts_with_any(q, [id, provider.config.name.as_str()]) {
-                providers.push(provider);
-            }
-        }
-        if exhausted || providers.len() > limit as usize {
-            break;
-        }
+    let rows = store
+        .list_identity_provider_summaries(tenant, q, after.map(ProviderId::as_str), limit + 1)
+        .await?;
+    let mut providers = Vec::with_capacity(rows.len());
+    for row in rows.iter().take(limit as usize) {
+        providers.push(summary(store, tenant, row).await?);
     }
-    let more = providers.len() > limit as usize;
-    providers.truncate(limit as usize);
-    let next = if more {
+    let next = if rows.len() > limit as usize {
         providers.last().map(|p| p.config.id.clone())
     } else {
         None

@@ -576,23 +576,32 @@ pub async fn list_applications(
     Query(paging): Query<PageQuery>,
 ) -> Result<Json<ApplicationPage>, Problem> {
     let id = tenant_id(&caller, &tenant)?;
-    let q = list_filters::query(filter.q.as_deref());
-    let kind = list_filters::client_type(filter.client_type.as_deref())?;
-    let views = applications::list_applications(state.broker.store.as_ref(), &id)
-        .await?
+    // One page cut by the store after filtering (the name folded at every write); a cursor that names no client id
+    // is refused.
+    let after = paging
+        .after()?
+        .map(|after| {
+            ClientId::parse(&after)
+                .map_err(|_| Problem::invalid_field("cursor", "not a cursor of this list"))
+        })
+        .transpose()?;
+    let filter = tessera_store::ClientFilter {
+        prefix: list_filters::query(filter.q.as_deref()),
+        client_type: list_filters::client_type(filter.client_type.as_deref())?,
+    };
+    let (applications, next) = applications::list_applications_filtered_page(
+        state.broker.store.as_ref(),
+        &id,
+        &filter,
+        after.as_ref(),
+        paging.limit()?,
+    )
+    .await?;
+    let items = applications
         .iter()
         .map(application_view)
-        .filter(|view| {
-            view.as_ref().map_or(true, |a| {
-                list_filters::starts_with_any(q.as_deref(), [a.client_id.as_str(), &a.display_name])
-                    && kind.is_none_or(|k| {
-                        (k == tessera_store::ClientType::Public)
-                            == (a.client_type == ClientTypeName::Public)
-                    })
-            })
-        })
         .collect::<Result<Vec<_>, _>>()?;
-    let (items, next_cursor) = page(views, |a: &ApplicationView| a.client_id.clone(), &paging)?;
+    let next_cursor = next.as_ref().map(|last| cursor_of(last.as_str()));
     Ok(Json(ApplicationPage { items, next_cursor }))
 }
 

@@ -18,12 +18,14 @@ use tessera_store::AuditFilter;
 
 use super::broker::{Submitted, page_number, paged};
 use super::views::{
-    Button, Choice, DetailPage, Field, FormPage, Frame, Link, Section, ShownOnce, place_error,
+    Button, Cell, Choice, DetailPage, Field, FormPage, Frame, Link, ListPage, Search, Section,
+    ShownOnce, filter_query, place_error,
 };
 use super::{Ctx, ROOT, not_found, see_other};
 use crate::common::reply::PageError;
 use crate::common::state::AppState;
 use crate::common::views::render;
+use tessera_service::admin::list_filters;
 
 /// The audit and administrator routes.
 pub fn router() -> Router<AppState> {
@@ -31,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(events))
         .route("/admin/admins", get(admins).post(add_admin))
         .route("/admin/admins/invite", get(invite_form).post(invite))
+        .route("/admin/admins/invitations", get(invitations_list))
         .route("/admin/admins/{user}/delete", post(remove_admin))
         .route(
             "/admin/admins/invitations/{id}/withdraw",
@@ -458,7 +461,11 @@ async fn admins_page(
                     id: "pending-invitations".into(),
                     facts: invitation_facts,
                     buttons: invitation_buttons,
-                    ..Section::default()
+                    links: vec![Link::new(
+                        format!("{ROOT}/admins/invitations"),
+                        "Filter invitations by role",
+                        "invitations-list-link",
+                    )],
                 },
                 Section {
                     heading: "Add or change".into(),
@@ -600,6 +607,136 @@ async fn remove_admin(
         Err(ServiceError::InvalidInput(_)) => not_found(),
         Err(e) => PageError::from(e).into_response(),
     }
+}
+
+/// How many invitations a page of the invitations list shows.
+const INVITATIONS_PAGE: u32 = 50;
+
+/// The pending invitations, oldest first, 50 a page (`?after=` the last one's creation time in Unix microseconds
+/// and id), filtered by `role` in the store before the page is cut (a GET form, kept across the page links); a role
+/// the filter does not take is 422 next to the field.
+async fn invitations_list(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = ctx.global() {
+        return *r;
+    }
+    let role = list_filters::role(params.get("role").map(String::as_str));
+    let role_error = role.as_ref().err().map(|e| e.detail.clone());
+    let role = role.unwrap_or_default();
+    let after = params.get("after").and_then(|a| invitation_cursor(a));
+    let page = match members::list_invitations(
+        &app.admin_store,
+        app.provider.clock.now(),
+        role,
+        after.as_ref(),
+        INVITATIONS_PAGE,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let list = format!(
+        "{ROOT}/admins/invitations?{}",
+        filter_query(&params, &["role"])
+    );
+    let next = page.next.as_ref().map(|n| {
+        format!(
+            "{list}&after={}:{}",
+            n.created_at.unix_timestamp_nanos() / 1000,
+            n.id
+        )
+    });
+    let first = after.map(|_| list.clone());
+    let rows = page
+        .invitations
+        .iter()
+        .map(|i| {
+            vec![
+                Cell::text(i.id.clone()),
+                Cell::text(i.role.as_str().replace('_', " ")),
+                Cell::text(if i.tenants.is_empty() {
+                    "all".to_owned()
+                } else {
+                    i.tenants.join(", ")
+                }),
+                Cell::text(i.created_by.clone()),
+                Cell::text(crate::admin::api::views::rfc3339(i.expires_at)),
+            ]
+        })
+        .collect();
+    render(
+        &ListPage {
+            frame: Frame::new(
+                &ctx,
+                "Pending invitations",
+                vec![
+                    Link::new(format!("{ROOT}/"), "Home", "crumb-home"),
+                    Link::new(format!("{ROOT}/admins"), "Administrators", "crumb-admins"),
+                ],
+            ),
+            heading: "Pending invitations".into(),
+            list_id: "invitations".into(),
+            intro: vec![
+                "Invitations not used, withdrawn or expired yet, oldest first. Withdraw one on the                  Administrators page."
+                    .into(),
+            ],
+            actions: vec![Link::new(
+                format!("{ROOT}/admins/invite"),
+                "Invite",
+                "invite-admin-link",
+            )],
+            filters: vec![
+                Search::choice(
+                    "role",
+                    "Role",
+                    params.get("role").cloned().unwrap_or_default(),
+                    "Any",
+                    &[
+                        ("global_admin", "global admin"),
+                        ("tenant_admin", "tenant admin"),
+                        ("read_only", "read only"),
+                    ],
+                )
+                .refused(role_error.clone()),
+            ],
+            columns: vec![
+                "Invitation".into(),
+                "Role".into(),
+                "Tenants".into(),
+                "Made by".into(),
+                "Works until".into(),
+            ],
+            rows,
+            empty: if role.is_some() || role_error.is_some() {
+                "No invitations match.".into()
+            } else {
+                "No invitation is waiting to be used.".into()
+            },
+            next,
+            first,
+        },
+        if role_error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+        ctx.set_csrf.clone(),
+    )
+}
+
+/// The store's cursor from a page link's `after`: the creation time in Unix microseconds and the id.
+fn invitation_cursor(text: &str) -> Option<tessera_store::InvitationCursor> {
+    let (micros, id) = text.split_once(':')?;
+    let micros: i128 = micros.parse().ok()?;
+    let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+    Some(tessera_store::InvitationCursor {
+        created_at,
+        id: id.to_owned(),
+    })
 }
 
 /// Every pending invitation, oldest first, read page by page.

@@ -169,6 +169,7 @@ pub(super) fn notice(params: &HashMap<String, String>) -> Option<String> {
 /// The broker's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/broker/", get(tenants_list))
         .route("/admin/broker/new", get(new_tenant_form).post(new_tenant))
         .route("/admin/broker/{tenant}/", get(tenant_page))
         .route(
@@ -269,6 +270,11 @@ pub async fn home(State(app): State<AppState>, ctx: Ctx) -> Response {
             )
         })
         .collect();
+    broker_links.push(Link::new(
+        format!("{ROOT}/broker/"),
+        "All broker tenants (search)",
+        "all-broker-tenants",
+    ));
     if ctx.admin.is_global() {
         broker_links.push(Link::new(
             format!("{ROOT}/broker/new"),
@@ -319,6 +325,83 @@ pub async fn home(State(app): State<AppState>, ctx: Ctx) -> Response {
             secret: None,
             sections,
             run: None,
+        },
+        StatusCode::OK,
+        ctx.set_csrf.clone(),
+    )
+}
+
+/// `GET /admin/broker/`: the broker tenants this administrator sees, filtered by `q` (the id or display name starts
+/// with it), 50 a page, the filter kept across the page links.
+async fn tenants_list(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let tenants = match broker_tenants::list_broker_tenants(app.broker.store.as_ref()).await {
+        Ok(list) => list,
+        Err(e) => return page_error(e),
+    };
+    let q = list_filters::query(params.get("q").map(String::as_str));
+    let visible: Vec<_> = tenants
+        .into_iter()
+        .filter(|t| ctx.admin.sees_tenant(Some(Side::Broker), t.id.as_str()))
+        .filter(|t| {
+            list_filters::starts_with_any(q.as_deref(), [t.id.as_str(), t.display_name.as_str()])
+        })
+        .collect();
+    let kept = filter_query(&params, &["q"]);
+    let list = if kept.is_empty() {
+        format!("{ROOT}/broker/")
+    } else {
+        format!("{ROOT}/broker/?{kept}")
+    };
+    let (rows, next, first) = paged(visible, page_number(&params), &list);
+    let rows = rows
+        .into_iter()
+        .map(|t| {
+            vec![
+                Cell::link(t.display_name.clone(), format!("{ROOT}/broker/{}/", t.id)),
+                Cell::text(t.id.to_string()),
+            ]
+        })
+        .collect();
+    let mut actions = Vec::new();
+    if ctx.admin.is_global() {
+        actions.push(Link::new(
+            format!("{ROOT}/broker/new"),
+            "New broker tenant",
+            "new-broker-tenant",
+        ));
+    }
+    render(
+        &ListPage {
+            frame: Frame::new(
+                &ctx,
+                "Broker tenants",
+                vec![Link::new(format!("{ROOT}/"), "Home", "crumb-home")],
+            ),
+            heading: "Broker tenants".into(),
+            list_id: "broker-tenants".into(),
+            intro: vec![
+                "Tenants of the identity broker (identity providers, user flows, applications)."
+                    .into(),
+            ],
+            actions,
+            filters: vec![Search::text(
+                "q",
+                "Name or id (starts with)",
+                params.get("q").cloned().unwrap_or_default(),
+            )],
+            columns: vec!["Name".into(), "Id".into()],
+            rows,
+            empty: if q.is_some() {
+                "No broker tenant matches.".into()
+            } else {
+                "No broker tenant yet.".into()
+            },
+            next,
+            first,
         },
         StatusCode::OK,
         ctx.set_csrf.clone(),
@@ -2148,7 +2231,6 @@ async fn flow_page(
     let (apps, app_count) = match applications::list_applications_page(
         app.broker.store.as_ref(),
         &tenant,
-        (None, None),
         0,
         RUN_CHOICES,
     )
@@ -2775,18 +2857,22 @@ async fn apps_list(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let page = page_number(&params);
-    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    // One page the store cuts after filtering, in client id order, after the id `after`.
+    let after = params.get("after").and_then(|a| ClientId::parse(a).ok());
     let q = list_filters::query(params.get("q").map(String::as_str));
     let kind = list_filters::client_type(params.get("client_type").map(String::as_str));
     let kind_error = kind.as_ref().err().map(|e| e.detail.clone());
     let kind = kind.unwrap_or_default();
-    let (rows, total) = match applications::list_applications_page(
+    let filter = tessera_store::ClientFilter {
+        prefix: q.clone(),
+        client_type: kind,
+    };
+    let (rows, next_after) = match applications::list_applications_filtered_page(
         app.broker.store.as_ref(),
         &tenant,
-        (q.as_deref(), kind),
-        offset,
-        PAGE_SIZE,
+        &filter,
+        after.as_ref(),
+        PAGE_SIZE as u32,
     )
     .await
     {
@@ -2794,13 +2880,12 @@ async fn apps_list(
         Err(e) => return page_error(e),
     };
     let base = tenant_base(&tenant);
-    let kept = filter_query(&params, &["q", "client_type"]);
-    let list = if kept.is_empty() {
-        format!("{base}/applications")
-    } else {
-        format!("{base}/applications?{kept}")
-    };
-    let (next, first) = pager(page, total, &list);
+    let list = format!(
+        "{base}/applications?{}",
+        filter_query(&params, &["q", "client_type"])
+    );
+    let next = next_after.map(|n| format!("{list}&after={}", n.as_str()));
+    let first = after.map(|_| list.clone());
     let rows = rows
         .into_iter()
         .map(|a| {
