@@ -790,7 +790,7 @@ pub async fn search_provider_summaries(
     let mut found: Vec<ProviderMatch> = Vec::new();
     if query.is_empty() {
         for summary in store
-            .list_identity_provider_summaries(tenant, None, want)
+            .list_identity_provider_summaries(tenant, None, None, want)
             .await?
         {
             found.push(match_of(&summary)?);
@@ -803,7 +803,7 @@ pub async fn search_provider_summaries(
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if id_like {
             let page = store
-                .list_identity_provider_summaries(tenant, Some(&seek_before(&as_id)), want)
+                .list_identity_provider_summaries(tenant, None, Some(&seek_before(&as_id)), want)
                 .await?;
             for summary in page
                 .iter()
@@ -816,7 +816,7 @@ pub async fn search_provider_summaries(
         let mut after: Option<String> = None;
         while found.len() <= limit {
             let page = store
-                .list_identity_provider_summaries(tenant, after.as_deref(), SEARCH_CHUNK)
+                .list_identity_provider_summaries(tenant, None, after.as_deref(), SEARCH_CHUNK)
                 .await?;
             let done = page.len() < SEARCH_CHUNK as usize;
             for summary in &page {
@@ -850,7 +850,7 @@ pub async fn provider_names(
     let mut named = Vec::with_capacity(ids.len());
     for id in ids {
         let page = store
-            .list_identity_provider_summaries(tenant, Some(&seek_before(id.as_str())), 1)
+            .list_identity_provider_summaries(tenant, None, Some(&seek_before(id.as_str())), 1)
             .await?;
         let name = match page.first() {
             Some(s) if s.provider_id == id.as_str() => Some(match_of(s)?.name),
