@@ -445,17 +445,26 @@ impl LocalForm {
     }
 }
 
+/// The client's address (for the code-send limits) and the request's head and body (at most the body limit).
+async fn read_with_client_address(
+    state: &BrokerState,
+    request: axum::extract::Request,
+) -> Result<(String, axum::http::request::Parts, Bytes), AppError> {
+    let client = state.limits.authorize.client_address(&request).to_string();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, state.security.body_limit)
+        .await
+        .map_err(|_| AppError::BadRequest("the form is too large".into()))?;
+    Ok((client, parts, body))
+}
+
 /// `POST /{tenant}/broker/local/email`: "Sign up with email" (mails a one-time code).
 pub async fn local_email(
     State(state): State<BrokerState>,
     Path(tenant): Path<String>,
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
-    let client = state.limits.authorize.client_address(&request).to_string();
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.security.body_limit)
-        .await
-        .map_err(|_| AppError::BadRequest("the form is too large".into()))?;
+    let (client, parts, body) = read_with_client_address(&state, request).await?;
     let form = LocalForm::read(&state, &tenant, &parts.headers, &body).await?;
     let send = local::SendCode {
         handle: form.field("handle")?,
@@ -537,11 +546,7 @@ pub async fn local_recover_email(
     Path(tenant): Path<String>,
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
-    let client = state.limits.authorize.client_address(&request).to_string();
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.security.body_limit)
-        .await
-        .map_err(|_| AppError::BadRequest("the form is too large".into()))?;
+    let (client, parts, body) = read_with_client_address(&state, request).await?;
     let form = LocalForm::read(&state, &tenant, &parts.headers, &body).await?;
     let send = local::SendCode {
         handle: form.field("handle")?,
