@@ -27,8 +27,11 @@ pub mod tenants;
 pub mod tokens;
 pub mod views;
 
-use axum::extract::Extension;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
+use tower::ServiceExt;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -122,12 +125,36 @@ pub fn api() -> OpenApiRouter<AppState> {
     let inner = tenants::routes(inner);
     let inner = broker::routes(inner);
     let mut api = OpenApiRouter::new().nest(BASE, inner);
+    // A new router's document carries the generating library's own `info`: this API's goes in its place.
+    api.get_openapi_mut().info = ApiDoc::openapi().info;
     responses::complete(api.get_openapi_mut());
     api
 }
 
-/// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
+/// The API's router, built on its first request: an idle server holds neither the routes nor the document (their
+/// construction is most of what the admin role allocates at start-up, 6 MiB, kept by the allocator afterwards).
+/// [`router_now`] is what it builds.
 pub fn router() -> axum::Router<AppState> {
+    let built: Arc<OnceLock<axum::Router>> = Arc::default();
+    axum::Router::new().route(
+        &format!("{BASE}/{{*rest}}"),
+        axum::routing::any(
+            move |State(state): State<AppState>, request: axum::extract::Request| {
+                let built = Arc::clone(&built);
+                async move {
+                    let router = built.get_or_init(|| router_now().with_state(state)).clone();
+                    match router.oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                }
+            },
+        ),
+    )
+}
+
+/// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
+pub fn router_now() -> axum::Router<AppState> {
     let (router, document) = api().split_for_parts();
     let json = serde_json::to_vec(&document).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
