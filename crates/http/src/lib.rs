@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> axum::Router {
 pub fn router_with_roles(mut state: AppState, roles: Roles) -> axum::Router {
     if !roles.admin {
         // Without the admin role there are no enrolments to admit at the admin tenant's sign-up.
-        state.provider.admin_enrolments = None;
+        state.provider.parts_mut().admin_enrolments = None;
     }
     let mut app = axum::Router::new()
         .merge(common::health::router(common::health::Health {

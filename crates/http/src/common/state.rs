@@ -5,8 +5,8 @@
 //! - [`ProviderState`]: the authenticator service's (store, clock, public URL, security settings, per-tenant cache,
 //!   master key, attestation sources, rate limiters); the `idp` router uses it.
 //!
-//! Every state is cheap to clone (each field is an `Arc` or a small value) and carries no globals, so a test can run
-//! many apps in one process.
+//! Every state is cheap to clone (a role's state is one `Arc` of its parts, axum clones it for every request) and
+//! carries no globals, so a test can run many apps in one process.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -36,9 +36,13 @@ pub struct AppState {
 }
 
 /// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
-/// roles.
+/// roles. One `Arc` (axum clones the state for every request): its parts are read through `Deref`.
 #[derive(Clone)]
-pub struct ProviderState {
+pub struct ProviderState(Arc<ProviderParts>);
+
+/// What [`ProviderState`] holds.
+#[derive(Clone)]
+pub struct ProviderParts {
     /// The store every handler reads and writes.
     pub store: Arc<dyn Store>,
     /// The time source (a fixed clock in tests).
@@ -60,6 +64,26 @@ pub struct ProviderState {
     /// The admin store, where the admin tenant's sign-up checks the enrolment it resumes (a pending invitation);
     /// `None` when the server does not serve the admin role: the admin tenant then admits no sign-up.
     pub admin_enrolments: Option<Arc<dyn AdminStore>>,
+}
+
+impl ProviderState {
+    /// The state of these parts.
+    pub fn new(parts: ProviderParts) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    /// The parts, to change them while the state is being built (copied first if another clone shares them).
+    pub fn parts_mut(&mut self) -> &mut ProviderParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for ProviderState {
+    type Target = ProviderParts;
+
+    fn deref(&self) -> &ProviderParts {
+        &self.0
+    }
 }
 
 impl axum::extract::FromRef<AppState> for ProviderState {
@@ -84,7 +108,7 @@ impl AppState {
         let broker_cache = Arc::new(BrokerCache::new(security.tenant_cache_ttl));
         Self {
             admin_store: backend.clone(),
-            provider: ProviderState {
+            provider: ProviderState::new(ProviderParts {
                 store: backend.clone(),
                 clock: clock.clone(),
                 public_url: public_url.clone(),
@@ -95,8 +119,8 @@ impl AppState {
                 rate_limiters,
                 hosts: Arc::new(crate::common::hosts::TenantHosts::default()),
                 admin_enrolments: Some(backend.clone()),
-            },
-            broker: BrokerState {
+            }),
+            broker: BrokerState::new(BrokerParts {
                 store: backend,
                 clock,
                 public_url,
@@ -106,28 +130,28 @@ impl AppState {
                 cache: broker_cache,
                 limits,
                 mailer: None,
-            },
+            }),
         }
     }
 
     /// The same state reaching identity providers with `upstream` (tests give one with short limits).
     #[must_use]
     pub fn with_upstream(mut self, upstream: UpstreamClient) -> Self {
-        self.broker.upstream = upstream;
+        self.broker.parts_mut().upstream = upstream;
         self
     }
 
     /// The same state sending the broker's mail (local accounts' one-time codes) with `mailer`.
     #[must_use]
     pub fn with_mailer(mut self, mailer: Arc<tessera_service::broker::mail::Mailer>) -> Self {
-        self.broker.mailer = Some(mailer);
+        self.broker.parts_mut().mailer = Some(mailer);
         self
     }
 
     /// The same state verifying attestations with `trust` (configured roots and a verified MDS BLOB).
     #[must_use]
     pub fn with_attestation(mut self, trust: AttestationSettings) -> Self {
-        self.provider.attestation = Arc::new(AttestationSources::new(trust));
+        self.provider.parts_mut().attestation = Arc::new(AttestationSources::new(trust));
         self
     }
 
@@ -364,9 +388,14 @@ impl ProviderState {
 
 /// The identity broker's share of the state: its store role, the clock, the public URL, the settings, the master
 /// key (providers' client secrets, the broker tenants' signing keys), the HTTP client toward identity providers and
-/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone.
+/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone. One
+/// `Arc`, as [`ProviderState`].
 #[derive(Clone)]
-pub struct BrokerState {
+pub struct BrokerState(Arc<BrokerParts>);
+
+/// What [`BrokerState`] holds.
+#[derive(Clone)]
+pub struct BrokerParts {
     /// The broker's store role.
     pub store: Arc<dyn BrokerStore>,
     /// The time source.
@@ -406,6 +435,26 @@ impl BrokerLimits {
             authorize: PerIpLimiter::new(limiters, trusted, security.challenge_rate),
             token: PerIpLimiter::new(limiters, trusted, security.token_rate),
         }
+    }
+}
+
+impl BrokerState {
+    /// The state of these parts.
+    pub fn new(parts: BrokerParts) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    /// The parts, to change them while the state is being built (copied first if another clone shares them).
+    pub fn parts_mut(&mut self) -> &mut BrokerParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for BrokerState {
+    type Target = BrokerParts;
+
+    fn deref(&self) -> &BrokerParts {
+        &self.0
     }
 }
 

@@ -29,7 +29,7 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, OriginalUri, State};
 use axum::response::IntoResponse;
 use tower::ServiceExt;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -133,24 +133,26 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The API's router, built on its first request: an idle server holds neither the routes nor the document (their
 /// construction is most of what the admin role allocates at start-up, 6 MiB, kept by the allocator afterwards).
-/// [`router_now`] is what it builds.
+/// [`router_now`] is what it builds. Mounted with `nest`, whose own path parameter axum leaves out of the ones the
+/// documented routes extract; the request goes on at its original path.
 pub fn router() -> axum::Router<AppState> {
     let built: Arc<OnceLock<axum::Router>> = Arc::default();
-    axum::Router::new().route(
-        &format!("{BASE}/{{*rest}}"),
-        axum::routing::any(
-            move |State(state): State<AppState>, request: axum::extract::Request| {
-                let built = Arc::clone(&built);
-                async move {
-                    let router = built.get_or_init(|| router_now().with_state(state)).clone();
-                    match router.oneshot(request).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
+    let lazy = axum::Router::new().fallback(
+        move |State(state): State<AppState>,
+              OriginalUri(uri): OriginalUri,
+              mut request: axum::extract::Request| {
+            let built = Arc::clone(&built);
+            async move {
+                *request.uri_mut() = uri;
+                let router = built.get_or_init(|| router_now().with_state(state)).clone();
+                match router.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
                 }
-            },
-        ),
-    )
+            }
+        },
+    );
+    axum::Router::new().nest(BASE, lazy)
 }
 
 /// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
