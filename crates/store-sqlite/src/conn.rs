@@ -530,7 +530,12 @@ fn checkpoint_round(
 ) {
     commit_abandoned_batch(writer);
     if checkpoint_passive(conn) <= restart_past {
-        if *log_kept && set_journal_size_limit(writer, JOURNAL_SIZE_LIMIT) {
+        if *log_kept
+            && writer
+                .blocking_lock()
+                .as_mut()
+                .is_some_and(|open| set_journal_size_limit(&open.conn, JOURNAL_SIZE_LIMIT))
+        {
             *log_kept = false;
         }
         return;
@@ -544,22 +549,20 @@ fn checkpoint_round(
         open.commit();
     }
     if !*log_kept {
-        *log_kept = open
-            .conn
-            .pragma_update(None, "journal_size_limit", -1)
-            .is_ok();
+        *log_kept = set_journal_size_limit(&open.conn, KEEP_LOG_FILE);
     }
     checkpoint_passive(conn);
 }
 
+/// A `journal_size_limit` that never cuts the log's file back.
+const KEEP_LOG_FILE: i64 = -1;
+
 /// Sets the writer's `journal_size_limit` (how far its log's file is cut back when the log starts over); false when
-/// the store is closed or SQLite refused.
-fn set_journal_size_limit(writer: &Mutex<Option<Writer>>, bytes: i64) -> bool {
-    writer.blocking_lock().as_mut().is_some_and(|open| {
-        open.conn
-            .pragma_update(None, "journal_size_limit", bytes)
-            .is_ok()
-    })
+/// SQLite refused.
+fn set_journal_size_limit(writer: &Connection, bytes: i64) -> bool {
+    writer
+        .pragma_update(None, "journal_size_limit", bytes)
+        .is_ok()
 }
 
 /// After the disk reserve was released on a full volume: commits the open batch and copies the whole log back,
@@ -978,6 +981,21 @@ mod tests {
         conns.close().await;
     }
 
+    /// Writes 3,000 rows of 3 KB one by one and returns the log's size, past [`JOURNAL_SIZE_LIMIT`].
+    async fn write_a_burst(conns: &Connections, wal: &Path) -> u64 {
+        let row = "x".repeat(3000);
+        for i in 0..3000 {
+            let v = format!("{i}-{row}");
+            conns.write(|conn| insert(conn, &v)).await.expect("insert");
+        }
+        let burst = std::fs::metadata(wal).expect("wal").len();
+        assert!(
+            burst > u64::try_from(JOURNAL_SIZE_LIMIT).unwrap_or(0),
+            "the burst grew the log: {burst}"
+        );
+        burst
+    }
+
     #[tokio::test]
     async fn write_ahead_log_is_cut_back_to_its_limit_after_a_burst() {
         let dir = tempfile::tempdir().expect("dir");
@@ -985,13 +1003,7 @@ mod tests {
         with_table(&conns).await;
         let wal = dir.path().join("t.db-wal");
         let limit = u64::try_from(JOURNAL_SIZE_LIMIT).unwrap_or(0);
-        let row = "x".repeat(3000);
-        for i in 0..3000 {
-            let v = format!("{i}-{row}");
-            conns.write(|conn| insert(conn, &v)).await.expect("insert");
-        }
-        let burst = std::fs::metadata(&wal).expect("wal").len();
-        assert!(burst > limit, "the burst grew the log: {burst}");
+        let burst = write_a_burst(&conns, &wal).await;
         // Idle but for a trickle of writes: the checkpoint thread copies the log back, a commit starts it over, and
         // its file is cut back.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -1024,13 +1036,7 @@ mod tests {
         drop(conns.checkpointer.lock().expect("lock").take());
         let wal = dir.path().join("t.db-wal");
         let limit = u64::try_from(JOURNAL_SIZE_LIMIT).unwrap_or(0);
-        let row = "x".repeat(3000);
-        for i in 0..3000 {
-            let v = format!("{i}-{row}");
-            conns.write(|conn| insert(conn, &v)).await.expect("insert");
-        }
-        let burst = std::fs::metadata(&wal).expect("wal").len();
-        assert!(burst > limit, "the burst grew the log: {burst}");
+        let burst = write_a_burst(&conns, &wal).await;
         let raw = Arc::new(std::sync::Mutex::new(
             Connection::open(dir.path().join("t.db")).expect("raw"),
         ));

@@ -35,10 +35,38 @@ pub struct AppState {
     pub admin_store: Arc<dyn AdminStore>,
 }
 
+/// A role's state: one `Arc` of its parts (axum clones the state for every request), read through `Deref`.
+pub struct RoleState<T>(Arc<T>);
+
+impl<T> Clone for RoleState<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Clone> RoleState<T> {
+    /// The state of these parts.
+    pub fn new(parts: T) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    /// The parts, to change them while the state is being built (copied first if another clone shares them).
+    pub fn parts_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> std::ops::Deref for RoleState<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// The authenticator service's state: what the provider's endpoints and pages need, and nothing of the other
-/// roles. One `Arc` (axum clones the state for every request): its parts are read through `Deref`.
-#[derive(Clone)]
-pub struct ProviderState(Arc<ProviderParts>);
+/// roles.
+pub type ProviderState = RoleState<ProviderParts>;
 
 /// What [`ProviderState`] holds.
 #[derive(Clone)]
@@ -64,26 +92,6 @@ pub struct ProviderParts {
     /// The admin store, where the admin tenant's sign-up checks the enrolment it resumes (a pending invitation);
     /// `None` when the server does not serve the admin role: the admin tenant then admits no sign-up.
     pub admin_enrolments: Option<Arc<dyn AdminStore>>,
-}
-
-impl ProviderState {
-    /// The state of these parts.
-    pub fn new(parts: ProviderParts) -> Self {
-        Self(Arc::new(parts))
-    }
-
-    /// The parts, to change them while the state is being built (copied first if another clone shares them).
-    pub fn parts_mut(&mut self) -> &mut ProviderParts {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
-impl std::ops::Deref for ProviderState {
-    type Target = ProviderParts;
-
-    fn deref(&self) -> &ProviderParts {
-        &self.0
-    }
 }
 
 impl axum::extract::FromRef<AppState> for ProviderState {
@@ -388,10 +396,8 @@ impl ProviderState {
 
 /// The identity broker's share of the state: its store role, the clock, the public URL, the settings, the master
 /// key (providers' client secrets, the broker tenants' signing keys), the HTTP client toward identity providers and
-/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone. One
-/// `Arc`, as [`ProviderState`].
-#[derive(Clone)]
-pub struct BrokerState(Arc<BrokerParts>);
+/// the cache of broker tenants and user flows. `FromRef<AppState>` lets the broker's router be mounted alone.
+pub type BrokerState = RoleState<BrokerParts>;
 
 /// What [`BrokerState`] holds.
 #[derive(Clone)]
@@ -435,26 +441,6 @@ impl BrokerLimits {
             authorize: PerIpLimiter::new(limiters, trusted, security.challenge_rate),
             token: PerIpLimiter::new(limiters, trusted, security.token_rate),
         }
-    }
-}
-
-impl BrokerState {
-    /// The state of these parts.
-    pub fn new(parts: BrokerParts) -> Self {
-        Self(Arc::new(parts))
-    }
-
-    /// The parts, to change them while the state is being built (copied first if another clone shares them).
-    pub fn parts_mut(&mut self) -> &mut BrokerParts {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
-impl std::ops::Deref for BrokerState {
-    type Target = BrokerParts;
-
-    fn deref(&self) -> &BrokerParts {
-        &self.0
     }
 }
 

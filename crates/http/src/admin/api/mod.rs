@@ -156,7 +156,7 @@ pub fn router() -> axum::Router<AppState> {
 }
 
 /// The API's router (the document served at `openapi.json`); unknown paths under it answer a problem+json 404.
-pub fn router_now() -> axum::Router<AppState> {
+fn router_now() -> axum::Router<AppState> {
     let (router, document) = api().split_for_parts();
     let json = serde_json::to_vec(&document).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
